@@ -1,0 +1,91 @@
+// buildApp: the only wiring file. Ecosystem plugins, then ours (request id, errors, auth + rate limit), then routes.
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import type { Logger } from 'pino';
+import { SecretBox } from './auth/secret-box.ts';
+import { CallService } from './calls/service.ts';
+import type { Clock } from './clock.ts';
+import type { Config } from './config.ts';
+import { registerAuth } from './http/plugins/auth.ts';
+import { registerErrorHandling } from './http/plugins/errors.ts';
+import { CallSchema } from './http/schemas/call.ts';
+import { ErrorEnvelope } from './http/schemas/common.ts';
+import { NumberSchema } from './http/schemas/number.ts';
+import { registerRoutes } from './http/routes/index.ts';
+import type { App } from './http/types.ts';
+import { newRequestId } from './ids.ts';
+import { NumberService } from './numbers/service.ts';
+import { MetaProvider } from './providers/meta/client.ts';
+import { providerRegistry, type ProviderRegistry } from './providers/registry.ts';
+import type { RateLimiter } from './ratelimit/types.ts';
+import type { Db } from './store/db.ts';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  secretKey: string;
+  clock: Clock;
+  logger: Logger;
+  rateLimiter: RateLimiter;
+  /** Tests may replace the provider adapters; by default they are built from config. */
+  providers?: ProviderRegistry;
+}
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: 1024 * 1024,
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    keepAliveTimeout: 72_000,
+    // Echo a client's sane x-request-id, otherwise make one.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : newRequestId();
+    },
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    routerOptions: { maxParamLength: 1024 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id); });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'callgate — WhatsApp calling gateway', version: '1.0.0', description: 'Wire-compatible with the Pilot Status Calls API.' },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'Your ps_ API key' },
+          apiKeyId: { type: 'apiKey', in: 'header', name: 'x-api-key-id', description: 'API key id (alternative to x-api-key)' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  for (const schema of [ErrorEnvelope, CallSchema, NumberSchema]) app.addSchema(schema);
+  registerErrorHandling(app);
+  registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
+
+  const box = new SecretBox(deps.secretKey);
+  const numbers = new NumberService(deps.db, box, deps.clock);
+  const providers = deps.providers ?? providerRegistry({
+    META: new MetaProvider({
+      baseUrl: deps.config.metaGraphBaseUrl, version: deps.config.metaGraphVersion, timeoutMs: deps.config.providerTimeoutMs,
+      secretsOf: (n) => numbers.metaSecrets(n), logger: deps.logger,
+    }),
+  });
+  const calls = new CallService({ db: deps.db, providers, clock: deps.clock, config: deps.config, logger: deps.logger });
+
+  registerRoutes(app, {
+    config: deps.config, db: deps.db, calls, numbers,
+    metaInbound: { db: deps.db, calls, clock: deps.clock, logger: deps.logger, secretsOf: (n) => numbers.metaSecrets(n) },
+  });
+  app.addHook('onClose', async () => { await deps.rateLimiter.close(); });
+  return app;
+}

@@ -1,0 +1,32 @@
+import type { Db } from '../store/db.ts';
+import { enqueueEvent } from '../store/events.ts';
+import { insertCall, updateCall } from '../store/calls.ts';
+import { newEventId } from '../ids.ts';
+import type { Transition } from './machine.ts';
+import type { Call, CallEventType } from './types.ts';
+import { toPublicCall } from './types.ts';
+
+/** The webhook payload of a call event (webhooks.md): flat, the call's own field names. */
+export function callEventPayload(call: Call, event: CallEventType, eventId: string, sequence: number, occurredAt: string) {
+  return { event, eventId, sequence, occurredAt, ...toPublicCall(call) };
+}
+
+/**
+ * Saves a transition and its events in the caller's transaction, numbering the events
+ * after the call's last one so receivers can order them.
+ */
+export async function persistTransition(tx: Db, t: Transition, isNew: boolean, now: string): Promise<Call> {
+  const call: Call = { ...t.call, eventSeq: t.call.eventSeq + t.events.length };
+  if (isNew) await insertCall(tx, call);
+  else await updateCall(tx, call);
+  let sequence = t.call.eventSeq;
+  for (const type of t.events) {
+    sequence += 1;
+    const id = newEventId();
+    await enqueueEvent(tx, {
+      id, tenantId: call.tenantId, numberId: call.numberId, callId: call.id, type, sequence,
+      payload: callEventPayload(call, type, id, sequence, now), occurredAt: now, createdAt: now,
+    });
+  }
+  return call;
+}

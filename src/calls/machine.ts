@@ -1,0 +1,164 @@
+// The call state machine: pure functions from (call, event, time) to the next call and the
+// events to record. No I/O; terminal states are sticky; ranks never go down.
+import type { BusinessActionKind, Call, CallEventType, CallStatus, EndedBy } from './types.ts';
+import { isTerminal } from './types.ts';
+
+export interface Transition { call: Call; events: CallEventType[] }
+
+/** What the provider told us, already translated out of provider words. */
+export type ProviderCallEvent =
+  | { type: 'offer'; externalCallId: string; peerNumber: string; at: string; sdpOffer: string | null; bizOpaqueCallbackData: string | null }
+  | { type: 'answer-sdp'; externalCallId: string; at: string; sdp: string | null }
+  | { type: 'progress'; externalCallId: string; at: string; status: 'RINGING' | 'ACCEPTED' | 'REJECTED' }
+  | { type: 'end'; externalCallId: string; at: string; end: ProviderEnd };
+
+export interface ProviderEnd {
+  /** Authoritative answer/end times and duration, present only for answered calls. */
+  startTime: string | null;
+  endTime: string | null;
+  duration: number | null;
+  /** The provider reported an error (Meta errors[] / FAILED with errors). */
+  errorCode: string | null;
+}
+
+const RANK: Record<CallStatus, number> = {
+  INITIATED: 0, RINGING: 1, ACCEPTED: 2, COMPLETED: 3, FAILED: 3, REJECTED: 3, MISSED: 3,
+};
+
+export function durationBetween(from: string | null, to: string | null): number | null {
+  if (!from || !to) return null;
+  return Math.max(0, Math.floor((Date.parse(to) - Date.parse(from)) / 1000));
+}
+
+function unchanged(call: Call): Transition { return { call, events: [] }; }
+
+function touch(call: Call, now: string, patch: Partial<Call>): Call {
+  return { ...call, ...patch, updatedAt: now };
+}
+
+/** Which provider action ends a call, or that there is nothing to end (calls-api.md §4.4–4.5). */
+export type TerminateDecision =
+  | { kind: 'already-ended' }
+  | { kind: 'provider-action'; action: 'reject' | 'terminate' };
+
+export function decideTerminate(call: Call): TerminateDecision {
+  switch (call.status) {
+    case 'COMPLETED': case 'FAILED': case 'REJECTED': case 'MISSED':
+      return { kind: 'already-ended' };
+    case 'INITIATED': case 'RINGING':
+      return { kind: 'provider-action', action: call.direction === 'INBOUND' ? 'reject' : 'terminate' };
+    case 'ACCEPTED':
+      return { kind: 'provider-action', action: 'terminate' };
+  }
+}
+
+/** accept / pre-accept / reject need an inbound call that still rings. */
+export function canAnswerOrReject(call: Call): boolean {
+  return call.direction === 'INBOUND' && call.status === 'RINGING';
+}
+
+/** The business ended the call through our API (or the provider said it was already over: PEER). */
+export function endByBusiness(call: Call, now: string, endedBy: EndedBy, end?: ProviderEnd): Transition {
+  if (isTerminal(call.status)) return unchanged(call);
+  const connectedAt = end?.startTime ?? call.connectedAt;
+  const endedAt = end?.endTime ?? now;
+  return {
+    call: touch(call, now, {
+      status: 'COMPLETED', endedAt, endedBy, connectedAt, pendingAction: null,
+      durationSeconds: connectedAt ? end?.duration ?? durationBetween(connectedAt, endedAt) : null,
+    }),
+    events: ['call.ended'],
+  };
+}
+
+export function rejectByBusiness(call: Call, now: string): Transition {
+  if (isTerminal(call.status)) return unchanged(call);
+  return { call: touch(call, now, { status: 'REJECTED', endedAt: now, endedBy: 'BUSINESS', pendingAction: null }), events: ['call.ended'] };
+}
+
+/** The provider says a reject reached a call it no longer has: the peer ended it unanswered. */
+export function missedAfterPeerEnd(call: Call, now: string): Transition {
+  if (isTerminal(call.status)) return unchanged(call);
+  return { call: touch(call, now, { status: 'MISSED', endedAt: now, endedBy: 'PEER', pendingAction: null }), events: ['call.missed', 'call.ended'] };
+}
+
+export function acceptByBusiness(call: Call, now: string, sdpAnswer: string | null): Transition {
+  if (call.status !== 'RINGING') return unchanged(call);
+  return { call: touch(call, now, { status: 'ACCEPTED', connectedAt: now, sdpAnswer, pendingAction: null }), events: ['call.connected'] };
+}
+
+/** A new inbound call from an offer; created terminal when its end already arrived or it is stale. */
+export function createInboundCall(
+  base: Omit<Call, 'status' | 'durationSeconds' | 'connectedAt' | 'endedAt' | 'endedBy' | 'endReason'>,
+  opts: { tombstone: ProviderEnd | null; stale: boolean; now: string },
+): Transition {
+  const fresh: Call = { ...base, status: 'RINGING', durationSeconds: null, connectedAt: null, endedAt: null, endedBy: null, endReason: null };
+  if (opts.tombstone) return endFromProvider(fresh, opts.tombstone, opts.now, null);
+  if (opts.stale) {
+    return { call: { ...fresh, status: 'MISSED', endedAt: opts.now, endedBy: 'SYSTEM' }, events: ['call.missed', 'call.ended'] };
+  }
+  return { call: fresh, events: ['call.ringing'] };
+}
+
+/**
+ * Apply a provider event to a known call.
+ * `inFlight` is our own business action currently at the provider, which an end event is attributed to.
+ */
+export function applyProviderEvent(call: Call, event: ProviderCallEvent, now: string, inFlight: BusinessActionKind | null): Transition {
+  switch (event.type) {
+    case 'offer':
+      return unchanged(call); // duplicate or late retry
+    case 'answer-sdp': {
+      const patch: Partial<Call> = {};
+      if (call.sdpAnswer === null && event.sdp) patch.sdpAnswer = event.sdp;
+      if (call.status === 'INITIATED') {
+        return { call: touch(call, now, { ...patch, status: 'RINGING' }), events: ['call.ringing'] };
+      }
+      return Object.keys(patch).length ? { call: touch(call, now, patch), events: [] } : unchanged(call);
+    }
+    case 'progress':
+      return applyProgress(call, event.status, event.at, now);
+    case 'end':
+      return endFromProvider(call, event.end, now, inFlight);
+  }
+}
+
+function applyProgress(call: Call, status: 'RINGING' | 'ACCEPTED' | 'REJECTED', at: string, now: string): Transition {
+  if (isTerminal(call.status) || RANK[status] <= RANK[call.status] && status !== 'REJECTED') return unchanged(call);
+  switch (status) {
+    case 'RINGING':
+      return { call: touch(call, now, { status: 'RINGING' }), events: ['call.ringing'] };
+    case 'ACCEPTED':
+      return { call: touch(call, now, { status: 'ACCEPTED', connectedAt: at }), events: ['call.connected'] };
+    case 'REJECTED':
+      return { call: touch(call, now, { status: 'REJECTED', endedAt: at, endedBy: 'PEER' }), events: ['call.ended'] };
+  }
+}
+
+function endFromProvider(call: Call, end: ProviderEnd, now: string, inFlight: BusinessActionKind | null): Transition {
+  if (isTerminal(call.status)) {
+    // A late end only fills in the provider's authoritative times of an answered call; never a second call.ended.
+    const answeredStatus = call.status === 'COMPLETED' || call.status === 'FAILED';
+    if (!end.startTime || !answeredStatus) return unchanged(call);
+    const endedAt = end.endTime ?? call.endedAt;
+    const durationSeconds = end.duration ?? durationBetween(end.startTime, endedAt);
+    return { call: touch(call, now, { connectedAt: end.startTime, endedAt, durationSeconds }), events: [] };
+  }
+  const answered = end.startTime !== null || call.status === 'ACCEPTED';
+  const connectedAt = answered ? end.startTime ?? call.connectedAt : null;
+  const endedAt = end.endTime ?? now;
+  const durationSeconds = answered ? end.duration ?? durationBetween(connectedAt, endedAt) : null;
+  const closed = { connectedAt, endedAt, durationSeconds, pendingAction: null };
+  const finish = (patch: Partial<Call>, events: CallEventType[]): Transition =>
+    ({ call: touch(call, now, { ...closed, ...patch }), events });
+
+  // Our own action at the provider owns the end (calls-api.md §4.6, providers-meta.md R7).
+  if (inFlight === 'terminate') return finish({ status: 'COMPLETED', endedBy: 'BUSINESS' }, ['call.ended']);
+  if (inFlight === 'reject' && !answered) return finish({ status: 'REJECTED', endedBy: 'BUSINESS' }, ['call.ended']);
+
+  const endedBy: EndedBy = end.errorCode ? 'SYSTEM' : 'PEER';
+  const endReason = end.errorCode;
+  if (answered) return finish({ status: end.errorCode ? 'FAILED' : 'COMPLETED', endedBy, endReason }, ['call.ended']);
+  if (call.direction === 'INBOUND') return finish({ status: 'MISSED', endedBy, endReason }, ['call.missed', 'call.ended']);
+  return finish({ status: 'FAILED', endedBy, endReason }, ['call.ended']);
+}

@@ -1,0 +1,54 @@
+import type { CallId, NumberId, TenantId } from '../ids.ts';
+
+export const CALL_STATUSES = ['INITIATED', 'RINGING', 'ACCEPTED', 'COMPLETED', 'FAILED', 'REJECTED', 'MISSED'] as const;
+export type CallStatus = (typeof CALL_STATUSES)[number];
+export const TERMINAL_STATUSES = ['COMPLETED', 'FAILED', 'REJECTED', 'MISSED'] as const satisfies readonly CallStatus[];
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+export const ACTIVE_STATUSES = ['INITIATED', 'RINGING', 'ACCEPTED'] as const satisfies readonly CallStatus[];
+
+export const DIRECTIONS = ['INBOUND', 'OUTBOUND'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+
+export const ENDED_BY = ['BUSINESS', 'PEER', 'SYSTEM'] as const;
+export type EndedBy = (typeof ENDED_BY)[number];
+
+export const CALL_EVENT_TYPES = ['call.ringing', 'call.connected', 'call.ended', 'call.missed'] as const;
+export type CallEventType = (typeof CALL_EVENT_TYPES)[number];
+
+/** A business action (terminate, reject, accept) sent to the provider and not yet settled. */
+export interface PendingAction { id: string; kind: BusinessActionKind; startedAt: string }
+export type BusinessActionKind = 'terminate' | 'reject' | 'accept';
+
+export interface Call {
+  id: CallId;
+  externalCallId: string;
+  numberId: NumberId;
+  tenantId: TenantId;
+  direction: Direction;
+  status: CallStatus;
+  peerNumber: string;
+  durationSeconds: number | null;
+  startedAt: string;
+  connectedAt: string | null;
+  endedAt: string | null;
+  endedBy: EndedBy | null;
+  endReason: string | null;
+  bizOpaqueCallbackData: string | null;
+  sdpOffer: string | null;
+  sdpAnswer: string | null;
+  createdAt: string;
+  updatedAt: string;
+  /** Number of events recorded for this call; the next event gets eventSeq + 1. */
+  eventSeq: number;
+  pendingAction: PendingAction | null;
+}
+
+export function isTerminal(status: CallStatus): status is TerminalStatus {
+  return (TERMINAL_STATUSES as readonly CallStatus[]).includes(status);
+}
+
+/** The public call object (calls-api.md §2); SDPs only when asked for. */
+export function toPublicCall(call: Call, includeSdp = false) {
+  const { eventSeq: _seq, pendingAction: _pending, tenantId: _tenant, sdpOffer, sdpAnswer, ...rest } = call;
+  return includeSdp ? { ...rest, sdpOffer, sdpAnswer } : rest;
+}

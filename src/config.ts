@@ -1,0 +1,77 @@
+// The only module that reads process.env: everything else receives a Config.
+export interface RateLimitConfig { perSecond: number; burst: number }
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  secretKey: string | null;
+  metaGraphBaseUrl: string;
+  metaGraphVersion: string;
+  webhookAllowInsecureUrls: boolean;
+  apiKeyIdAuth: boolean;
+  providerTimeoutMs: number;
+  tombstoneTtlSeconds: number;
+  ringTimeoutSeconds: number;
+  rateLimit: RateLimitConfig;
+  terminateRateLimit: RateLimitConfig;
+  workers: 'in-process' | 'off';
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const version = env.META_GRAPH_VERSION || 'v23.0';
+  if (!/^v\d+\.\d+$/.test(version)) throw new ConfigError(`META_GRAPH_VERSION must look like v23.0, got "${version}"`);
+  const workers = env.WORKERS || 'in-process';
+  if (workers !== 'in-process' && workers !== 'off') throw new ConfigError(`WORKERS must be in-process or off, got "${workers}"`);
+  const perSecond = int(env, 'RATE_LIMIT_PER_SECOND', 50, 1);
+  const burst = int(env, 'RATE_LIMIT_BURST', 100, 1);
+  const databaseUrl = env.DATABASE_URL || null;
+  const secretKey = env.SECRET_KEY || null;
+  if (databaseUrl && !secretKey) throw new ConfigError('SECRET_KEY is required when DATABASE_URL is set');
+  return {
+    port: int(env, 'PORT', 8080),
+    host: env.HOST || '0.0.0.0',
+    dataDir: env.DATA_DIR || './data',
+    databaseUrl,
+    redisUrl: env.REDIS_URL || null,
+    secretKey,
+    metaGraphBaseUrl: (env.META_GRAPH_BASE_URL || 'https://graph.facebook.com').replace(/\/+$/, ''),
+    metaGraphVersion: version,
+    webhookAllowInsecureUrls: bool(env, 'WEBHOOK_ALLOW_INSECURE_URLS', false),
+    apiKeyIdAuth: bool(env, 'API_KEY_ID_AUTH', true),
+    providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 10_000, 1),
+    tombstoneTtlSeconds: int(env, 'TOMBSTONE_TTL_SECONDS', 900, 1),
+    ringTimeoutSeconds: int(env, 'RING_TIMEOUT_SECONDS', 90, 1),
+    rateLimit: { perSecond, burst },
+    // Terminate gets its own, larger bucket so that reads can never starve a hang-up.
+    terminateRateLimit: {
+      perSecond: Math.max(int(env, 'TERMINATE_RATE_LIMIT_PER_SECOND', 100, 1), perSecond),
+      burst: Math.max(int(env, 'TERMINATE_RATE_LIMIT_BURST', 200, 1), burst),
+    },
+    workers,
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

@@ -1,0 +1,44 @@
+// One error handler and one envelope: {error, code, details?, requestId}. No stack ever leaves.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, ERRORS, type ErrorCode } from '../../errors.ts';
+import { StoreUnavailableError } from '../../store/db.ts';
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
+  if (error.headers) reply.headers(error.headers);
+  return reply.code(error.status).type('application/json').send({
+    error: error.message, code: error.code, ...(error.details ? { details: error.details } : {}), requestId: request.id,
+  });
+}
+
+function fromFastifyError(error: FastifyError): ApiError | null {
+  if (error.validation) {
+    return new ApiError('VALIDATION_ERROR', {
+      details: { issues: error.validation.map((v) => ({ in: error.validationContext, path: v.instancePath || '/', message: v.message })) },
+    });
+  }
+  const status = error.statusCode ?? 500;
+  if (status === 413) return new ApiError('PAYLOAD_TOO_LARGE');
+  if (status === 415) return new ApiError('UNSUPPORTED_MEDIA_TYPE');
+  if (status === 405) return new ApiError('METHOD_NOT_ALLOWED');
+  if (status === 404) return new ApiError('NOT_FOUND');
+  // Malformed JSON, bad headers, invalid URL encoding...: the client's fault, said plainly.
+  if (status >= 400 && status < 500) return new ApiError('VALIDATION_ERROR', { details: { reason: error.message } });
+  return null;
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof ApiError) return sendError(request, reply, error);
+    if (error instanceof StoreUnavailableError) {
+      request.log.error({ err: error.message }, 'store unavailable');
+      return sendError(request, reply, new ApiError('SERVICE_UNAVAILABLE', { headers: { 'retry-after': '1' } }));
+    }
+    const mapped = fromFastifyError(error);
+    if (mapped) return sendError(request, reply, mapped);
+    request.log.error({ err: error }, 'unhandled error');
+    return sendError(request, reply, new ApiError('INTERNAL_ERROR'));
+  });
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, new ApiError('NOT_FOUND')));
+}
+
+export const errorCodes = Object.keys(ERRORS) as ErrorCode[];

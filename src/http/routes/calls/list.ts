@@ -1,0 +1,28 @@
+import { Type } from 'typebox';
+import { toPublicCall } from '../../../calls/types.ts';
+import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
+import type { App, RouteDeps } from '../../types.ts';
+import { numberOf } from '../principal.ts';
+
+const schema = {
+  tags: ['Calls'],
+  summary: 'List calls',
+  description: 'Newest first, without SDPs. Page with before=<createdAt of the last call seen>.',
+  security: NUMBER_SECURITY,
+  querystring: Type.Object({
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    before: Type.Optional(Type.String({ format: 'date-time' })),
+  }),
+  response: {
+    200: Type.Object({ calls: Type.Array(Type.Ref('Call')) }),
+    ...errorResponses('VALIDATION_ERROR', 'TENANT_SCOPE_NOT_ALLOWED', ...AUTH_ERRORS),
+  },
+};
+
+export function listCallsRoute(app: App, deps: RouteDeps): void {
+  app.get('/v1/calls', { schema, config: { auth: 'number' } }, async (request) => {
+    const before = request.query.before ? new Date(request.query.before).toISOString() : null;
+    const calls = await deps.calls.listCalls(numberOf(request), { limit: request.query.limit, before });
+    return { calls: calls.map((c) => toPublicCall(c)) };
+  });
+}

@@ -1,0 +1,16 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { CallService } from '../calls/service.ts';
+import type { Config } from '../config.ts';
+import type { NumberService } from '../numbers/service.ts';
+import type { Db } from '../store/db.ts';
+
+export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** What route handlers may use: services, never SQL or provider HTTP. */
+export interface RouteDeps {
+  config: Config;
+  db: Db;
+  calls: CallService;
+  numbers: NumberService;
+}

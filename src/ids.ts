@@ -1,0 +1,38 @@
+import { randomBytes, randomInt } from 'node:crypto';
+
+// ULIDs: time-ordered (lists sort by id) and unguessable enough for object ids.
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+export function ulid(nowMs: number = Date.now()): string {
+  let time = '';
+  for (let ms = nowMs, i = 0; i < 10; i++, ms = Math.floor(ms / 32)) time = CROCKFORD[ms % 32] + time;
+  const rand = randomBytes(16);
+  let tail = '';
+  for (let i = 0; i < 16; i++) tail += CROCKFORD[rand[i]! % 32];
+  return time + tail;
+}
+
+function base62(length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += BASE62[randomInt(62)];
+  return out;
+}
+
+type Brand<P extends string> = `${P}_${string}` & { readonly __brand: P };
+
+export type TenantId = Brand<'tenant'>;
+export type NumberId = Brand<'num'>;
+export type CallId = Brand<'call'>;
+export type EventId = Brand<'evt'>;
+export type KeyId = Brand<'key'>;
+
+export const newTenantId = () => `tenant_${ulid()}` as TenantId;
+export const newNumberId = () => `num_${ulid()}` as NumberId;
+export const newCallId = () => `call_${ulid()}` as CallId;
+export const newEventId = () => `evt_${ulid()}` as EventId;
+export const newRequestId = () => `req_${ulid()}`;
+/** The key id is also a credential (x-api-key-id), so it carries as much randomness as the secret. */
+export const newKeyId = () => `key_${base62(32)}` as KeyId;
+export const newKeySecret = () => `ps_${base62(40)}`;
+export const newActionId = () => `act_${ulid()}`;

@@ -1,0 +1,72 @@
+// Inbound Meta webhook handling: authenticate, route by phone_number_id, apply each update.
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CallService } from '../../calls/service.ts';
+import type { Clock } from '../../clock.ts';
+import { ApiError } from '../../errors.ts';
+import type { Db } from '../../store/db.ts';
+import { StoreUnavailableError } from '../../store/db.ts';
+import { findMetaNumbersByPhoneNumberIds, listMetaNumbers, type NumberRecord } from '../../store/numbers.ts';
+import type { MetaSecrets } from '../types.ts';
+import { isValidMetaSignature, parseMetaWebhook, phoneNumberIdsOf } from './webhook.ts';
+
+export interface MetaInboundDeps {
+  db: Db;
+  calls: CallService;
+  clock: Clock;
+  logger: Logger;
+  secretsOf(number: NumberRecord): MetaSecrets;
+}
+
+export class UnauthenticatedWebhook extends Error {}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** The subscription check: answers the challenge when the verify token is one of our META numbers'. */
+export async function verifyMetaSubscription(deps: MetaInboundDeps, mode: string, token: string): Promise<boolean> {
+  if (mode !== 'subscribe') return false;
+  const given = digest(token);
+  let matched = false;
+  // Compare against every number without stopping early, so timing says nothing about which matched.
+  for (const number of await listMetaNumbers(deps.db)) {
+    if (timingSafeEqual(given, digest(deps.secretsOf(number).verifyToken))) matched = true;
+  }
+  return matched;
+}
+
+/** Returns how many updates were applied; throws UnauthenticatedWebhook or ApiError for the HTTP layer. */
+export async function receiveMetaWebhook(deps: MetaInboundDeps, raw: Buffer, signature: string | undefined): Promise<number> {
+  if (!signature) throw new UnauthenticatedWebhook('missing signature');
+  let payload: unknown;
+  try {
+    payload = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new ApiError('VALIDATION_ERROR', { details: { reason: 'body is not JSON' } });
+  }
+  const candidates = await findMetaNumbersByPhoneNumberIds(deps.db, phoneNumberIdsOf(payload).slice(0, 100));
+  const trusted = new Map<string, NumberRecord>();
+  for (const number of candidates) {
+    if (isValidMetaSignature(raw, signature, deps.secretsOf(number).appSecret)) trusted.set(number.metaPhoneNumberId!, number);
+  }
+  if (trusted.size === 0) throw new UnauthenticatedWebhook('no number of ours signed this');
+
+  const { updates, skipped } = parseMetaWebhook(payload, deps.clock.now().toISOString());
+  for (const s of skipped) deps.logger.warn(s, 'meta webhook update skipped');
+  let applied = 0;
+  for (const update of updates) {
+    const number = trusted.get(update.phoneNumberId);
+    if (!number) {
+      deps.logger.warn({ phoneNumberId: update.phoneNumberId }, 'meta update for a number not covered by the signature skipped');
+      continue;
+    }
+    try {
+      await deps.calls.applyProviderEvent(number, update.event, update.direction);
+      applied++;
+    } catch (error) {
+      // Meta must retry when we could not record it; one bad update must not block the rest (R9).
+      if (error instanceof StoreUnavailableError) throw error;
+      deps.logger.error({ err: error, numberId: number.id, type: update.event.type }, 'meta update failed');
+    }
+  }
+  return applied;
+}

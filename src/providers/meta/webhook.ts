@@ -1,0 +1,131 @@
+// Meta calling webhooks: signature check over the raw bytes, then translation into domain events.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { ProviderCallEvent, ProviderEnd } from '../../calls/machine.ts';
+
+/** X-Hub-Signature-256 = "sha256=" + hex HMAC-SHA256(app secret, exact raw body). */
+export function isValidMetaSignature(raw: Buffer, header: string | undefined, appSecret: string): boolean {
+  if (!header || !/^sha256=[0-9a-fA-F]{64}$/.test(header)) return false;
+  const given = Buffer.from(header.slice(7), 'hex');
+  const expected = createHmac('sha256', appSecret).update(raw).digest();
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const asString = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
+
+interface Change { phoneNumberId: string; field: string; value: Json }
+
+function changesOf(payload: unknown): Change[] {
+  if (!isObject(payload)) return [];
+  const out: Change[] = [];
+  for (const entry of asArray(payload.entry)) {
+    if (!isObject(entry)) continue;
+    for (const change of asArray(entry.changes)) {
+      if (!isObject(change) || !isObject(change.value)) continue;
+      const metadata = change.value.metadata;
+      const phoneNumberId = isObject(metadata) ? asString(metadata.phone_number_id) : null;
+      if (phoneNumberId) out.push({ phoneNumberId, field: String(change.field ?? ''), value: change.value });
+    }
+  }
+  return out;
+}
+
+export function phoneNumberIdsOf(payload: unknown): string[] {
+  return [...new Set(changesOf(payload).map((c) => c.phoneNumberId))];
+}
+
+/** Epoch seconds as string or number → ISO; null when absent or not a time. */
+export function epochToIso(v: unknown): string | null {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+  return Number.isFinite(n) && n > 0 && n < 1e11 ? new Date(n * 1000).toISOString() : null;
+}
+
+export interface MetaUpdate {
+  phoneNumberId: string;
+  /** Direction as Meta states it: user-initiated calls are our inbound ones. */
+  direction: 'INBOUND' | 'OUTBOUND' | null;
+  event: ProviderCallEvent;
+}
+
+export interface ParsedMetaWebhook { updates: MetaUpdate[]; skipped: { phoneNumberId: string; reason: string }[] }
+
+function directionOf(v: unknown): MetaUpdate['direction'] {
+  const d = asString(v)?.toUpperCase();
+  return d === 'USER_INITIATED' ? 'INBOUND' : d === 'BUSINESS_INITIATED' ? 'OUTBOUND' : null;
+}
+
+/** Every update in array order (providers-meta.md R9); a bad one is skipped, never fatal. */
+export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMetaWebhook {
+  const updates: MetaUpdate[] = [];
+  const skipped: ParsedMetaWebhook['skipped'] = [];
+  for (const { phoneNumberId, field, value } of changesOf(payload)) {
+    if (field !== 'calls') continue; // permission replies (field "messages") belong to the permissions flow
+    const errorCode = firstErrorCode(value.errors);
+    for (const item of asArray(value.calls)) {
+      const update = isObject(item) ? parseCall(item, errorCode, receivedAt) : null;
+      if (update) updates.push({ phoneNumberId, ...update });
+      else skipped.push({ phoneNumberId, reason: 'unusable calls[] item' });
+    }
+    for (const item of asArray(value.statuses)) {
+      if (!isObject(item) || asString(item.type)?.toLowerCase() !== 'call') continue;
+      const event = parseStatus(item, receivedAt);
+      if (event) updates.push({ phoneNumberId, direction: 'OUTBOUND', event });
+      else skipped.push({ phoneNumberId, reason: 'unusable statuses[] item' });
+    }
+  }
+  return { updates, skipped };
+}
+
+function firstErrorCode(errors: unknown): string | null {
+  const first = asArray(errors)[0];
+  return isObject(first) ? asString(first.code) : null;
+}
+
+function sdpOf(call: Json): string | null {
+  if (isObject(call.session) && typeof call.session.sdp === 'string') return call.session.sdp;
+  // Legacy BIC answers put a JSON string in connection.webrtc.sdp.
+  const legacy = isObject(call.connection) && isObject(call.connection.webrtc) ? call.connection.webrtc.sdp : undefined;
+  if (typeof legacy === 'string') {
+    try { const parsed = JSON.parse(legacy); if (typeof parsed?.sdp === 'string') return parsed.sdp; } catch { return null; }
+  }
+  return null;
+}
+
+function parseCall(call: Json, errorCode: string | null, receivedAt: string): Omit<MetaUpdate, 'phoneNumberId'> | null {
+  const externalCallId = asString(call.id);
+  const kind = asString(call.event)?.toLowerCase();
+  if (!externalCallId || !kind) return null;
+  const direction = directionOf(call.direction);
+  const at = epochToIso(call.timestamp) ?? receivedAt;
+  if (kind === 'connect') {
+    if (direction === 'INBOUND') {
+      const peer = asString(call.from)?.replace(/\D/g, '');
+      if (!peer) return null;
+      return { direction, event: { type: 'offer', externalCallId, peerNumber: peer, at, sdpOffer: sdpOf(call), bizOpaqueCallbackData: asString(call.biz_opaque_callback_data) } };
+    }
+    return { direction, event: { type: 'answer-sdp', externalCallId, at, sdp: sdpOf(call) } };
+  }
+  if (kind === 'terminate') {
+    const startTime = epochToIso(call.start_time);
+    const duration = call.duration === undefined || call.duration === null ? null : Number(call.duration);
+    const failed = asString(call.status)?.toUpperCase() === 'FAILED';
+    const end: ProviderEnd = {
+      startTime,
+      endTime: startTime ? epochToIso(call.end_time) : null,
+      duration: startTime && Number.isInteger(duration) && duration! >= 0 ? duration : null,
+      // An answered call with errors counts as failed only when Meta says FAILED.
+      errorCode: startTime && !failed ? null : errorCode,
+    };
+    return { direction, event: { type: 'end', externalCallId, at, end } };
+  }
+  return null;
+}
+
+function parseStatus(status: Json, receivedAt: string): ProviderCallEvent | null {
+  const externalCallId = asString(status.id);
+  const value = asString(status.status)?.toUpperCase();
+  if (!externalCallId || (value !== 'RINGING' && value !== 'ACCEPTED' && value !== 'REJECTED')) return null;
+  return { type: 'progress', externalCallId, status: value, at: epochToIso(status.timestamp) ?? receivedAt };
+}

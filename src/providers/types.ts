@@ -1,0 +1,36 @@
+// The provider port: the few verbs the call service needs, and the kinds of failure they report.
+import type { Call } from '../calls/types.ts';
+import type { NumberRecord } from '../store/numbers.ts';
+
+export const FAILURE_CATEGORIES = [
+  'ALREADY_ENDED', 'PERMISSION_REQUIRED', 'RATE_LIMITED', 'PERMISSION_REQUEST_LIMIT', 'INVALID_REQUEST', 'CONFIG', 'AUTH',
+  'PROVIDER_DOWN', 'NOT_SUPPORTED', 'NOT_CONNECTED', 'STATE_CONFLICT',
+] as const;
+export type FailureCategory = (typeof FAILURE_CATEGORIES)[number];
+
+export interface ProviderFailure {
+  ok: false;
+  category: FailureCategory;
+  providerCode: string | number | null;
+  providerMessage: string;
+  retryAfterSeconds?: number;
+  traceId?: string;
+}
+export type ProviderResult<T = undefined> = { ok: true; value: T } | ProviderFailure;
+
+/** Meta credentials, decrypted only for the request that needs them. */
+export interface MetaSecrets { accessToken: string; appSecret: string; verifyToken: string }
+export interface EvolutionSecrets { instanceToken: string }
+
+export interface CallProvider {
+  endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult>;
+  accept(number: NumberRecord, call: Call, sdpAnswer: string | null): Promise<ProviderResult>;
+  reject(number: NumberRecord, call: Call): Promise<ProviderResult>;
+}
+
+export const ok: ProviderResult = { ok: true, value: undefined };
+
+export function failure(category: FailureCategory, providerMessage: string, providerCode: string | number | null = null,
+  extra: Partial<Pick<ProviderFailure, 'retryAfterSeconds' | 'traceId'>> = {}): ProviderFailure {
+  return { ok: false, category, providerCode, providerMessage, ...extra };
+}

@@ -1,0 +1,81 @@
+import type { NumberId, TenantId } from '../ids.ts';
+import type { Db } from './db.ts';
+
+export const PROVIDERS = ['META', 'EVO_GO'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+/** A number as stored: public config in clear, provider credentials sealed. */
+export interface NumberRecord {
+  id: NumberId;
+  tenantId: TenantId;
+  name: string;
+  phoneNumber: string;
+  provider: ProviderName;
+  metaPhoneNumberId: string | null;
+  publicConfig: Record<string, unknown>;
+  secretConfig: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Row {
+  id: string; tenant_id: string; name: string; phone_number: string; provider: string; meta_phone_number_id: string | null;
+  public_config: string; secret_config: string; created_at: string; updated_at: string;
+}
+
+const COLUMNS = 'id, tenant_id, name, phone_number, provider, meta_phone_number_id, public_config, secret_config, created_at, updated_at';
+
+function fromRow(r: Row): NumberRecord {
+  return {
+    id: r.id as NumberId, tenantId: r.tenant_id as TenantId, name: r.name, phoneNumber: r.phone_number,
+    provider: r.provider as ProviderName, metaPhoneNumberId: r.meta_phone_number_id,
+    publicConfig: JSON.parse(r.public_config), secretConfig: r.secret_config, createdAt: r.created_at, updatedAt: r.updated_at,
+  };
+}
+
+export async function insertNumber(db: Db, n: NumberRecord): Promise<void> {
+  await db.execute(`INSERT INTO numbers (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
+    n.id, n.tenantId, n.name, n.phoneNumber, n.provider, n.metaPhoneNumberId,
+    JSON.stringify(n.publicConfig), n.secretConfig, n.createdAt, n.updatedAt,
+  ]);
+}
+
+export async function listNumbersForTenant(db: Db, tenantId: TenantId): Promise<NumberRecord[]> {
+  return (await db.query<Row>(`SELECT ${COLUMNS} FROM numbers WHERE tenant_id = $1 ORDER BY created_at, id`, [tenantId])).map(fromRow);
+}
+
+export async function getNumberForTenant(db: Db, tenantId: TenantId, id: string): Promise<NumberRecord | null> {
+  const rows = await db.query<Row>(`SELECT ${COLUMNS} FROM numbers WHERE id = $1 AND tenant_id = $2`, [id, tenantId]);
+  return rows[0] ? fromRow(rows[0]) : null;
+}
+
+/** For a number-scoped key, whose number the auth layer already resolved. */
+export async function getNumberById(db: Db, id: NumberId): Promise<NumberRecord | null> {
+  const rows = await db.query<Row>(`SELECT ${COLUMNS} FROM numbers WHERE id = $1`, [id]);
+  return rows[0] ? fromRow(rows[0]) : null;
+}
+
+export async function deleteNumberForTenant(db: Db, tenantId: TenantId, id: string): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const owned = await tx.query('SELECT id FROM numbers WHERE id = $1 AND tenant_id = $2', [id, tenantId]);
+    if (owned.length === 0) return false;
+    // Keys first: a deleted number's key must stop working in the same commit.
+    await tx.execute('DELETE FROM api_keys WHERE number_id = $1', [id]);
+    await tx.execute('DELETE FROM tombstones WHERE number_id = $1', [id]);
+    await tx.execute('DELETE FROM calls WHERE number_id = $1', [id]);
+    await tx.execute('DELETE FROM numbers WHERE id = $1', [id]);
+    return true;
+  });
+}
+
+/** Inbound Meta webhooks are routed by phone_number_id. */
+export async function findMetaNumbersByPhoneNumberIds(db: Db, phoneNumberIds: string[]): Promise<NumberRecord[]> {
+  if (phoneNumberIds.length === 0) return [];
+  const placeholders = phoneNumberIds.map((_, i) => `$${i + 1}`).join(', ');
+  const rows = await db.query<Row>(`SELECT ${COLUMNS} FROM numbers WHERE provider = 'META' AND meta_phone_number_id IN (${placeholders})`, phoneNumberIds);
+  return rows.map(fromRow);
+}
+
+export async function listMetaNumbers(db: Db): Promise<NumberRecord[]> {
+  return (await db.query<Row>(`SELECT ${COLUMNS} FROM numbers WHERE provider = 'META'`)).map(fromRow);
+}

@@ -1,0 +1,38 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Config } from '../config.ts';
+import type { Db } from './db.ts';
+import { migrate } from './migrate.ts';
+import { openPostgres } from './postgres-db.ts';
+import { SqliteDb } from './sqlite-db.ts';
+
+export interface OpenedStore { db: Db; secretKey: string }
+
+/** PostgreSQL when DATABASE_URL is set, otherwise the embedded SQLite file under DATA_DIR. */
+export async function openStore(config: Config, opts: { migrate?: boolean } = {}): Promise<OpenedStore> {
+  let db: Db;
+  let secretKey = config.secretKey;
+  if (config.databaseUrl) {
+    db = openPostgres(config.databaseUrl);
+  } else {
+    mkdirSync(config.dataDir, { recursive: true });
+    db = new SqliteDb(join(config.dataDir, 'callgate.db'));
+    secretKey ??= localSecretKey(config.dataDir);
+  }
+  if (opts.migrate !== false) await migrate(db);
+  return { db, secretKey: secretKey! };
+}
+
+// Embedded mode generates its encryption key once and keeps it beside the database.
+function localSecretKey(dataDir: string): string {
+  const path = join(dataDir, 'secret.key');
+  if (!existsSync(path)) {
+    try {
+      writeFileSync(path, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  return readFileSync(path, 'utf8').trim();
+}
