@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { CallId, NumberId, TenantId } from '../ids.ts';
+import {
+  applyProviderEvent, createInboundCall, decideTerminate, endByBusiness, type ProviderCallEvent, type ProviderEnd,
+} from './machine.ts';
+import type { Call, CallStatus, Direction } from './types.ts';
+
+const T0 = '2026-07-03T15:00:00.000Z';
+const T5 = '2026-07-03T15:00:05.000Z';
+const T125 = '2026-07-03T15:02:05.000Z';
+
+function call(status: CallStatus, direction: Direction = 'INBOUND', patch: Partial<Call> = {}): Call {
+  return {
+    id: 'call_1' as CallId, externalCallId: 'wacid.X', numberId: 'num_1' as NumberId, tenantId: 'tenant_1' as TenantId,
+    direction, status, peerNumber: '5511999999999', durationSeconds: null, startedAt: T0,
+    connectedAt: status === 'ACCEPTED' ? T5 : null, endedAt: null, endedBy: null, endReason: null,
+    bizOpaqueCallbackData: null, sdpOffer: null, sdpAnswer: null, createdAt: T0, updatedAt: T0, eventSeq: 1, pendingAction: null,
+    ...patch,
+  };
+}
+
+const noEnd: ProviderEnd = { startTime: null, endTime: null, duration: null, errorCode: null };
+const answeredEnd: ProviderEnd = { startTime: T5, endTime: T125, duration: 120, errorCode: null };
+const end = (e: ProviderEnd): ProviderCallEvent => ({ type: 'end', externalCallId: 'wacid.X', at: T125, end: e });
+
+describe('terminate decision', () => {
+  const cases: [CallStatus, Direction, string][] = [
+    ['RINGING', 'INBOUND', 'reject'], ['INITIATED', 'OUTBOUND', 'terminate'], ['RINGING', 'OUTBOUND', 'terminate'],
+    ['ACCEPTED', 'INBOUND', 'terminate'], ['ACCEPTED', 'OUTBOUND', 'terminate'],
+  ];
+  for (const [status, direction, action] of cases) {
+    test(`an active ${direction} ${status} call is ended with Meta "${action}"`, () => {
+      assert.deepEqual(decideTerminate(call(status, direction)), { kind: 'provider-action', action });
+    });
+  }
+  for (const status of ['COMPLETED', 'FAILED', 'REJECTED', 'MISSED'] as const) {
+    test(`a ${status} call needs no provider action`, () => {
+      assert.deepEqual(decideTerminate(call(status)), { kind: 'already-ended' });
+    });
+  }
+});
+
+describe('ending by the business', () => {
+  test('an answered call completes with its duration and one call.ended', () => {
+    const t = endByBusiness(call('ACCEPTED'), T125, 'BUSINESS');
+    assert.equal(t.call.status, 'COMPLETED');
+    assert.equal(t.call.durationSeconds, 120);
+    assert.equal(t.call.endedBy, 'BUSINESS');
+    assert.deepEqual(t.events, ['call.ended']);
+  });
+  test('an unanswered call completes without a duration', () => {
+    const t = endByBusiness(call('RINGING'), T125, 'BUSINESS');
+    assert.equal(t.call.durationSeconds, null);
+    assert.deepEqual(t.events, ['call.ended']);
+  });
+  test('a terminal call is sticky: nothing changes, no event', () => {
+    const ended = call('MISSED', 'INBOUND', { endedAt: T5, endedBy: 'PEER' });
+    const t = endByBusiness(ended, T125, 'BUSINESS');
+    assert.equal(t.call, ended);
+    assert.deepEqual(t.events, []);
+  });
+});
+
+describe('provider events', () => {
+  test('an unanswered inbound call that ends is MISSED: call.missed then call.ended', () => {
+    const t = applyProviderEvent(call('RINGING'), end(noEnd), T125, null);
+    assert.equal(t.call.status, 'MISSED');
+    assert.equal(t.call.endedBy, 'PEER');
+    assert.deepEqual(t.events, ['call.missed', 'call.ended']);
+  });
+  test('an answered call ending takes Meta\'s times and duration as authoritative', () => {
+    const t = applyProviderEvent(call('ACCEPTED', 'INBOUND', { connectedAt: '2026-07-03T15:00:06.000Z' }), end(answeredEnd), T125, null);
+    assert.equal(t.call.status, 'COMPLETED');
+    assert.equal(t.call.connectedAt, T5);
+    assert.equal(t.call.durationSeconds, 120);
+    assert.deepEqual(t.events, ['call.ended']);
+  });
+  test('an end with provider errors is FAILED by SYSTEM with the code as endReason', () => {
+    const t = applyProviderEvent(call('RINGING', 'OUTBOUND'), end({ ...noEnd, errorCode: '138019' }), T125, null);
+    assert.equal(t.call.status, 'FAILED');
+    assert.equal(t.call.endedBy, 'SYSTEM');
+    assert.equal(t.call.endReason, '138019');
+  });
+  test('an end landing while our terminate is in flight is ours: COMPLETED by BUSINESS with Meta\'s times', () => {
+    const t = applyProviderEvent(call('ACCEPTED'), end(answeredEnd), T125, 'terminate');
+    assert.equal(t.call.status, 'COMPLETED');
+    assert.equal(t.call.endedBy, 'BUSINESS');
+    assert.equal(t.call.durationSeconds, 120);
+  });
+  test('an end landing while our terminate of a ringing call is in flight is COMPLETED, not MISSED', () => {
+    const t = applyProviderEvent(call('RINGING'), end(noEnd), T125, 'terminate');
+    assert.equal(t.call.status, 'COMPLETED');
+    assert.deepEqual(t.events, ['call.ended']);
+  });
+  test('a late end for an ended call only fills in times, never a second call.ended', () => {
+    const ours = endByBusiness(call('ACCEPTED'), '2026-07-03T15:02:06.000Z', 'BUSINESS').call;
+    const t = applyProviderEvent(ours, end(answeredEnd), T125, null);
+    assert.equal(t.call.status, 'COMPLETED');
+    assert.equal(t.call.endedBy, 'BUSINESS');
+    assert.equal(t.call.durationSeconds, 120);
+    assert.equal(t.call.endedAt, T125);
+    assert.deepEqual(t.events, []);
+  });
+  test('a duplicate end changes nothing', () => {
+    const first = applyProviderEvent(call('RINGING'), end(noEnd), T125, null).call;
+    const again = applyProviderEvent(first, end(noEnd), T125, null);
+    assert.equal(again.call, first);
+    assert.deepEqual(again.events, []);
+  });
+  test('a duplicate offer changes nothing', () => {
+    const c = call('RINGING');
+    const t = applyProviderEvent(c, { type: 'offer', externalCallId: 'wacid.X', peerNumber: '1', at: T0, sdpOffer: null, bizOpaqueCallbackData: null }, T5, null);
+    assert.equal(t.call, c);
+  });
+  test('outbound progress never goes down: RINGING after ACCEPTED is ignored', () => {
+    const accepted = applyProviderEvent(call('INITIATED', 'OUTBOUND'), { type: 'progress', externalCallId: 'wacid.X', at: T5, status: 'ACCEPTED' }, T5, null);
+    assert.deepEqual(accepted.events, ['call.connected']);
+    const late = applyProviderEvent(accepted.call, { type: 'progress', externalCallId: 'wacid.X', at: T5, status: 'RINGING' }, T5, null);
+    assert.equal(late.call.status, 'ACCEPTED');
+    assert.deepEqual(late.events, []);
+  });
+  test('REJECTED then terminate: the call stays REJECTED with one call.ended', () => {
+    const rejected = applyProviderEvent(call('RINGING', 'OUTBOUND'), { type: 'progress', externalCallId: 'wacid.X', at: T5, status: 'REJECTED' }, T5, null);
+    assert.equal(rejected.call.status, 'REJECTED');
+    const then = applyProviderEvent(rejected.call, end(noEnd), T125, null);
+    assert.equal(then.call.status, 'REJECTED');
+    assert.deepEqual(then.events, []);
+  });
+});
+
+describe('new inbound calls', () => {
+  const base = {
+    id: 'call_1' as CallId, externalCallId: 'wacid.X', numberId: 'num_1' as NumberId, tenantId: 'tenant_1' as TenantId,
+    direction: 'INBOUND' as const, peerNumber: '1', startedAt: T0, bizOpaqueCallbackData: null, sdpOffer: 'v=0', sdpAnswer: null,
+    createdAt: T0, updatedAt: T0, eventSeq: 0, pendingAction: null,
+  };
+  test('a fresh offer rings', () => {
+    const t = createInboundCall(base, { tombstone: null, stale: false, now: T0 });
+    assert.equal(t.call.status, 'RINGING');
+    assert.deepEqual(t.events, ['call.ringing']);
+  });
+  test('an offer whose end came first is created MISSED and never rings', () => {
+    const t = createInboundCall(base, { tombstone: noEnd, stale: false, now: T5 });
+    assert.equal(t.call.status, 'MISSED');
+    assert.deepEqual(t.events, ['call.missed', 'call.ended']);
+  });
+  test('a stale offer is MISSED by SYSTEM', () => {
+    const t = createInboundCall(base, { tombstone: null, stale: true, now: T125 });
+    assert.equal(t.call.status, 'MISSED');
+    assert.equal(t.call.endedBy, 'SYSTEM');
+  });
+});

@@ -1,0 +1,98 @@
+// A real app on loopback over a fresh store, a Meta fake wired both ways, and a seeded tenant
+// with two META numbers (A and B) and their keys.
+import { buildApp } from '../../src/app.ts';
+import { issueKey } from '../../src/auth/keys.ts';
+import { systemClock, type Clock } from '../../src/clock.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import type { App } from '../../src/http/types.ts';
+import { newTenantId, type NumberId, type TenantId } from '../../src/ids.ts';
+import { createLogger } from '../../src/logger.ts';
+import { MemoryRateLimiter } from '../../src/ratelimit/memory.ts';
+import type { Dialect } from '../../src/store/db.ts';
+import { insertApiKey } from '../../src/store/api-keys.ts';
+import { insertTenant } from '../../src/store/tenants.ts';
+import { startFakeMeta, type FakeMeta, type FakeMetaOptions } from '../fakes/meta-graph.ts';
+import { createTestStore, type TestStore } from './stores.ts';
+
+export interface IssuedKey { id: string; key: string }
+export interface TestNumber { id: NumberId; phoneNumberId: string; displayPhoneNumber: string; appSecret: string; verifyToken: string; key: IssuedKey }
+
+export interface TestApp {
+  app: App;
+  baseUrl: string;
+  store: TestStore;
+  config: Config;
+  fake: FakeMeta;
+  tenantId: TenantId;
+  tenantKey: IssuedKey;
+  numberA: TestNumber;
+  numberB: TestNumber;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  fake?: Partial<FakeMetaOptions>;
+  clock?: Clock;
+}
+
+const META_NUMBERS = [
+  { phoneNumberId: '110200345567891', displayPhoneNumber: '551140040000', wabaId: '102290129340398', accessToken: 'EAAG-token-a', appSecret: 'app-secret-a', verifyToken: 'vt_a' },
+  { phoneNumberId: '110200345567892', displayPhoneNumber: '551140040001', wabaId: '102290129340399', accessToken: 'EAAG-token-b', appSecret: 'app-secret-b', verifyToken: 'vt_b' },
+] as const;
+
+export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Promise<TestApp> {
+  const store = await createTestStore(kind);
+  const fake = await startFakeMeta({ numbers: META_NUMBERS.map(({ verifyToken: _v, ...n }) => n), webhookRetryScheduleMs: [0, 20, 50], ...opts.fake });
+  const config = loadConfig({
+    META_GRAPH_BASE_URL: fake.baseUrl, PROVIDER_TIMEOUT_MS: '400', RATE_LIMIT_PER_SECOND: '10000', RATE_LIMIT_BURST: '10000',
+    TERMINATE_RATE_LIMIT_PER_SECOND: '10000', TERMINATE_RATE_LIMIT_BURST: '10000', ...store.env, ...opts.env,
+  });
+  const clock = opts.clock ?? systemClock;
+  const app = await buildApp({
+    config, db: store.db, secretKey: 'test-secret-key', clock, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    rateLimiter: new MemoryRateLimiter(() => clock.now().getTime()),
+  });
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  fake.setWebhookUrl(`${address}/providers/meta/webhook`);
+
+  const tenantId = newTenantId();
+  const tenant = issueKey(tenantId, null, new Date().toISOString());
+  await insertTenant(store.db, { id: tenantId, name: 'Acme', createdAt: new Date().toISOString() });
+  await insertApiKey(store.db, tenant.record);
+  const tenantKey = { id: tenant.id, key: tenant.key };
+
+  const numbers: TestNumber[] = [];
+  for (const [i, n] of META_NUMBERS.entries()) {
+    const res = await app.inject({
+      method: 'POST', url: '/v1/numbers', headers: { 'x-api-key': tenantKey.key },
+      payload: {
+        name: `Number ${i}`, phoneNumber: `+${n.displayPhoneNumber}`, provider: 'META',
+        meta: { phoneNumberId: n.phoneNumberId, wabaId: n.wabaId, accessToken: n.accessToken, appSecret: n.appSecret, verifyToken: n.verifyToken },
+      },
+    });
+    if (res.statusCode !== 201) throw new Error(`seeding number failed: ${res.statusCode} ${res.body}`);
+    const body = res.json();
+    numbers.push({ id: body.number.id, phoneNumberId: n.phoneNumberId, displayPhoneNumber: n.displayPhoneNumber, appSecret: n.appSecret, verifyToken: n.verifyToken, key: body.apiKey });
+  }
+
+  return {
+    app, baseUrl: address, store, config, fake, tenantId, tenantKey, numberA: numbers[0]!, numberB: numbers[1]!,
+    async close() {
+      await fake.close();
+      await app.close();
+      await store.dispose();
+    },
+  };
+}
+
+/** Polls until check() returns a value (not undefined/null/false) or the time runs out. */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, ms = 3000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== null && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
