@@ -311,6 +311,16 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** Wait for `p`, but no longer than `ms` (the timer is cleared either way). */
+async function waitAtMost(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const cap = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([p, cap]);
+  clearTimeout(timer);
+}
+
 /** Header values must be latin1 without control chars; Graph messages may not be. */
 function headerSafe(s: string): string {
   return s.replace(/[^\x20-\x7e]/g, '?');
@@ -799,8 +809,7 @@ class FakeMetaServer implements FakeMeta {
     const early = this.emitDefaults.beforeResponse;
     if (after.length > 0 && early) {
       const cap = typeof early === 'number' ? early : BEFORE_RESPONSE_DEFAULT_WAIT_MS;
-      const sending = this.track(this.runSequence(after));
-      await Promise.race([sending, this.sleep(cap)]);
+      await waitAtMost(this.track(this.runSequence(after)), cap);
       await this.write(res, rec, reply);
       return;
     }

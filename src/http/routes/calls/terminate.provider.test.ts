@@ -1,0 +1,107 @@
+// calls-api.md §4.7–4.8: what terminate does when Meta is down, slow, failing or says the call is over.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { InjectRule } from '../../../../test/fakes/meta-graph.ts';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { callIn, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
+
+for (const kind of storeKinds()) {
+  describe(`terminate when Meta misbehaves [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => { t = await buildTestApp(kind); });
+    after(() => t.close());
+
+    const terminate = (id: string) => t.app.inject({ method: 'POST', url: `/v1/calls/${encodeURIComponent(id)}/terminate`, headers: { 'x-api-key': t.numberA.key.key } });
+
+    // The adapter retries a down terminate once, so each failure is injected twice.
+    const unavailable: [string, Omit<InjectRule, 'action' | 'times'>][] = [
+      ['Meta hangs past the timeout', { hang: true }],
+      ['Meta resets the connection', { reset: true }],
+      ['Meta answers 503 with a Graph error', { status: 503, error: { code: 2, message: 'Service temporarily unavailable' } }],
+      ['Meta answers 502 with an HTML page', { status: 502, html: true }],
+      ['Meta answers 200 success:false', { successFalse: true }],
+    ];
+    for (const [name, rule] of unavailable) {
+      test(`${name} → 502 PROVIDER_UNAVAILABLE, call unchanged, a retry then succeeds`, async () => {
+        const call = await callIn(t, 'ACCEPTED');
+        t.fake.inject({ action: 'terminate', times: 2, ...rule });
+        const first = await terminate(call.id);
+        assert.equal(first.statusCode, 502, first.body);
+        assert.equal(first.json().code, 'PROVIDER_UNAVAILABLE');
+        const unchanged = await storedCall(t, t.numberA, call.id);
+        assert.equal(unchanged?.status, 'ACCEPTED');
+        assert.equal(unchanged?.pendingAction, null, 'the action slot is free again');
+        assert.equal((await outbox(t, call)).some((e) => e.type === 'call.ended'), false);
+        assert.equal(t.fake.callState(call.externalCallId), 'ACTIVE');
+
+        const retry = await terminate(call.id);
+        assert.equal(retry.statusCode, 200, retry.body);
+        assert.deepEqual(retry.json(), { success: true, id: call.id, status: 'COMPLETED' });
+        assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
+      });
+    }
+
+    test('one network failure is absorbed by the adapter\'s single retry', async () => {
+      const call = await callIn(t, 'ACCEPTED');
+      t.fake.inject({ action: 'terminate', times: 1, status: 500, error: { code: 1 } });
+      const res = await terminate(call.id);
+      assert.equal(res.statusCode, 200, res.body);
+    });
+
+    test('Meta refusing with an auth error → 502 PROVIDER_ERROR with its code, call unchanged', async () => {
+      const call = await callIn(t, 'ACCEPTED');
+      t.fake.inject({ action: 'terminate', status: 401, error: { code: 190, message: '(#190) Invalid OAuth access token' } });
+      const res = await terminate(call.id);
+      assert.equal(res.statusCode, 502);
+      const body = res.json();
+      assert.equal(body.code, 'PROVIDER_ERROR');
+      assert.equal(body.details.providerCode, 190);
+      assert.equal((await storedCall(t, t.numberA, call.id))?.status, 'ACCEPTED');
+    });
+
+    test('a Meta 429 on terminate is a 502, never our own 429', async () => {
+      const call = await callIn(t, 'ACCEPTED');
+      t.fake.inject({ action: 'terminate', status: 429, error: { code: 4, message: '(#4) Application request limit reached' } });
+      const res = await terminate(call.id);
+      assert.equal(res.statusCode, 502);
+      assert.equal(res.json().code, 'PROVIDER_ERROR');
+      assert.equal(res.headers['retry-after'], undefined);
+    });
+
+    test('Meta says the call is already over → 200, endedBy PEER, one call.ended', async () => {
+      const call = await callIn(t, 'ACCEPTED');
+      // The user hung up, but Meta's webhook has not reached us yet.
+      await t.fake.userHangsUp(call.externalCallId, { hold: true });
+      const res = await terminate(call.id);
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json(), { success: true, id: call.id, status: 'COMPLETED' });
+      const stored = await storedCall(t, t.numberA, call.id);
+      assert.equal(stored?.endedBy, 'PEER');
+      await t.fake.releaseHeld();
+      await t.fake.flush();
+      const ended = (await outbox(t, call)).filter((e) => e.type === 'call.ended');
+      assert.equal(ended.length, 1);
+      assert.equal(ended[0]!.payload.endedBy, 'PEER');
+      // The late webhook only fills in Meta's authoritative times.
+      const final = await storedCall(t, t.numberA, call.id);
+      assert.equal(final?.status, 'COMPLETED');
+      assert.equal(typeof final?.durationSeconds, 'number');
+    });
+
+    test('Meta\'s end webhook landing while our terminate is in flight: COMPLETED by BUSINESS, one call.ended', async () => {
+      const call = await callIn(t, 'ACCEPTED');
+      t.fake.inject({ action: 'terminate', latencyMs: 300 });
+      const pending = terminate(call.id);
+      await eventually(async () => (await storedCall(t, t.numberA, call.id))?.pendingAction !== null, 2000, 'action in flight');
+      await t.fake.userHangsUp(call.externalCallId);
+      await eventually(async () => (await storedCall(t, t.numberA, call.id))?.status === 'COMPLETED', 2000, 'webhook applied');
+      const res = await pending;
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().status, 'COMPLETED');
+      const stored = await storedCall(t, t.numberA, call.id);
+      assert.equal(stored?.endedBy, 'BUSINESS');
+      assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
+    });
+  });
+}

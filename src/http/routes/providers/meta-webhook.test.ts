@@ -1,0 +1,192 @@
+// Meta → us: authentication, routing, and the delivery realities of providers-meta.md §4.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { signMetaBody } from '../../../../test/fakes/meta-graph.ts';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
+import { countEventsForNumber } from '../../../store/events.ts';
+import { listCallsForNumber } from '../../../store/calls.ts';
+
+for (const kind of storeKinds()) {
+  describe(`Meta webhook [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => { t = await buildTestApp(kind); });
+    after(() => t.close());
+
+    const post = (body: string, headers: Record<string, string> = {}) =>
+      t.app.inject({ method: 'POST', url: '/providers/meta/webhook', headers: { 'content-type': 'application/json', ...headers }, payload: body });
+    const eventTypes = async (id: string) => {
+      const call = await storedCall(t, t.numberA, id);
+      return call ? (await outbox(t, call)).map((e) => e.type) : [];
+    };
+    const connectBody = (wacid: string, from: string, timestamp = Math.floor(Date.now() / 1000)) => JSON.stringify(t.fake.buildWebhook(t.numberA.phoneNumberId, {
+      contacts: [{ profile: { name: 'Ana' }, wa_id: from }],
+      calls: [{ id: wacid, from, to: t.numberA.displayPhoneNumber, event: 'connect', timestamp: String(timestamp), direction: 'USER_INITIATED', session: { sdp_type: 'offer', sdp: 'v=0\r\n' } }],
+    }));
+    const totalEvents = async () => (await countEventsForNumber(t.store.db, t.numberA.id)) + (await countEventsForNumber(t.store.db, t.numberB.id));
+
+    describe('subscription check', () => {
+      test('the right verify token gets the challenge back as text', async () => {
+        const res = await t.app.inject({ url: `/providers/meta/webhook?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=${t.numberB.verifyToken}` });
+        assert.equal(res.statusCode, 200);
+        assert.equal(res.body, '1158201444');
+        assert.match(String(res.headers['content-type']), /^text\/plain/);
+      });
+      test('a wrong verify token is 403', async () => {
+        const res = await t.app.inject({ url: '/providers/meta/webhook?hub.mode=subscribe&hub.challenge=1&hub.verify_token=nope' });
+        assert.equal(res.statusCode, 403);
+      });
+      test('missing parameters are 400', async () => {
+        const res = await t.app.inject({ url: '/providers/meta/webhook?hub.mode=subscribe' });
+        assert.equal(res.statusCode, 400);
+        assert.equal(res.json().code, 'VALIDATION_ERROR');
+      });
+    });
+
+    describe('authentication: nothing unsigned is stored', () => {
+      const cases: [string, (body: string) => Record<string, string>][] = [
+        ['no signature', () => ({})],
+        ['a malformed signature', () => ({ 'x-hub-signature-256': 'sha256=xyz' })],
+        ['a wrong signature', (b) => ({ 'x-hub-signature-256': signMetaBody(b, 'not-the-secret') })],
+        ['another number\'s app secret', (b) => ({ 'x-hub-signature-256': signMetaBody(b, t.numberB.appSecret) })],
+      ];
+      for (const [name, headers] of cases) {
+        test(`${name} → 401, nothing stored`, async () => {
+          const before = await totalEvents();
+          const wacid = `wacid.forged${Math.random()}`;
+          const body = connectBody(wacid, nextPeer());
+          const res = await post(body, headers(body));
+          assert.equal(res.statusCode, 401);
+          assert.equal(res.json().code, 'UNAUTHORIZED');
+          assert.equal(await storedCall(t, t.numberA, wacid), null);
+          assert.equal(await totalEvents(), before);
+        });
+      }
+      test('an unknown phone_number_id → 401', async () => {
+        const body = JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: '1', changes: [{ field: 'calls', value: { metadata: { phone_number_id: '999' }, calls: [] } }] }] });
+        const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
+        assert.equal(res.statusCode, 401);
+      });
+      test('a signed body that is not JSON → 400', async () => {
+        const body = '{"entry": [';
+        const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
+        assert.equal(res.statusCode, 400);
+      });
+      test('the signature is checked over the exact bytes (non-ASCII escaped as Meta does)', async () => {
+        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer(), name: 'José Ñandú 😀' });
+        await t.fake.flush();
+        assert.ok(await storedCall(t, t.numberA, wacid));
+        assert.ok(t.fake.webhookAttempts.at(-1)!.body.includes('\\u00e9'));
+      });
+      test('a body over 4 MB is refused with 413, nothing stored', async () => {
+        const body = JSON.stringify({ pad: 'x'.repeat(4 * 1024 * 1024 + 10) });
+        const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
+        assert.equal(res.statusCode, 413);
+      });
+    });
+
+    describe('delivery realities', () => {
+      test('a duplicated connect creates one ringing call with one call.ringing', async () => {
+        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() }, { duplicate: 3 });
+        await t.fake.flush();
+        const calls = (await listCallsForNumber(t.store.db, t.numberA.id, { limit: 100, before: null })).filter((c) => c.externalCallId === wacid);
+        assert.equal(calls.length, 1);
+        assert.equal(calls[0]!.status, 'RINGING');
+        assert.deepEqual(await eventTypes(wacid), ['call.ringing']);
+      });
+
+      test('terminate before connect: the late connect creates the call MISSED, never ringing', async () => {
+        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() }, { hold: true });
+        await t.fake.userHangsUp(wacid);
+        await t.fake.flush();
+        assert.equal(await storedCall(t, t.numberA, wacid), null, 'no call before its offer');
+        await t.fake.releaseHeld();
+        await t.fake.flush();
+        const call = await storedCall(t, t.numberA, wacid);
+        assert.equal(call?.status, 'MISSED');
+        assert.deepEqual(await eventTypes(wacid), ['call.missed', 'call.ended']);
+      });
+
+      test('a duplicated terminate ends the call once', async () => {
+        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
+        await t.fake.flush();
+        await t.fake.userHangsUp(wacid, { duplicate: 2 });
+        await t.fake.flush();
+        assert.deepEqual(await eventTypes(wacid), ['call.ringing', 'call.missed', 'call.ended']);
+      });
+
+      test('a stale connect (older than the ring timeout) is MISSED by SYSTEM', async () => {
+        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() }, { stale: 600 });
+        await t.fake.flush();
+        const call = await storedCall(t, t.numberA, wacid);
+        assert.equal(call?.status, 'MISSED');
+        assert.equal(call?.endedBy, 'SYSTEM');
+        assert.deepEqual(await eventTypes(wacid), ['call.missed', 'call.ended']);
+      });
+
+      for (const batch of ['array', 'changes', 'entries'] as const) {
+        test(`a batch (${batch}) with several calls and reordered events leaves each call right`, async () => {
+          const peers = [nextPeer(), nextPeer(), nextPeer()];
+          const [w1, w2, w3] = [
+            await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: peers[0]! }, { hold: true }),
+            await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: peers[1]! }, { hold: true }),
+            await t.fake.incomingCall({ phoneNumberId: t.numberB.phoneNumberId, from: peers[2]! }, { hold: true }),
+          ];
+          await t.fake.userHangsUp(w2!, { hold: true });
+          // Reversed: w2's terminate comes before every connect, and all in one POST.
+          await t.fake.releaseHeld({ reverse: true, batch });
+          await t.fake.flush();
+          assert.equal((await storedCall(t, t.numberA, w1!))?.status, 'RINGING');
+          assert.equal((await storedCall(t, t.numberA, w1!))?.peerNumber, peers[0]);
+          assert.equal((await storedCall(t, t.numberA, w2!))?.status, 'MISSED');
+          assert.equal((await storedCall(t, t.numberA, w2!))?.peerNumber, peers[1]);
+          // The POST is signed with A's app secret: B's change (another app) is skipped, never applied to A.
+          assert.equal(await storedCall(t, t.numberB, w3!), null, 'not covered by the signature');
+          assert.equal(await storedCall(t, t.numberA, w3!), null, 'never visible to number A');
+        });
+      }
+
+      test('changes are routed by phone_number_id: a call to number B is B\'s only', async () => {
+        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberB.phoneNumberId, from: nextPeer() });
+        await t.fake.flush();
+        assert.equal((await storedCall(t, t.numberB, wacid))?.status, 'RINGING');
+        assert.equal(await storedCall(t, t.numberA, wacid), null);
+      });
+
+      test('one unusable update in a batch is skipped; the others apply and Meta gets 200', async () => {
+        const good = `wacid.good${Date.now()}`;
+        const from = nextPeer();
+        const body = JSON.stringify(t.fake.buildWebhook(t.numberA.phoneNumberId, {
+          calls: [
+            { event: 'connect', direction: 'USER_INITIATED' },
+            { id: good, from, to: t.numberA.displayPhoneNumber, event: 'connect', timestamp: String(Math.floor(Date.now() / 1000)), direction: 'USER_INITIATED' },
+            { id: 'wacid.x', event: 'media_update', timestamp: 'soon' },
+          ],
+        }));
+        const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
+        assert.equal(res.statusCode, 200, res.body);
+        assert.equal((await storedCall(t, t.numberA, good))?.status, 'RINGING');
+      });
+
+      test('an answered call hung up by the user: COMPLETED by PEER with Meta\'s duration; a lowercase status is understood', async () => {
+        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
+        await t.fake.flush();
+        const accepted = await t.app.inject({ method: 'POST', url: `/v1/calls/${encodeURIComponent(wacid)}/accept`, headers: { 'x-api-key': t.numberA.key.key }, payload: { sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n' } });
+        assert.equal(accepted.statusCode, 200, accepted.body);
+        await t.fake.userHangsUp(wacid, { lowercaseStatus: true });
+        await t.fake.flush();
+        const call = await eventually(async () => {
+          const c = await storedCall(t, t.numberA, wacid);
+          return c?.status === 'COMPLETED' ? c : null;
+        });
+        assert.equal(call.endedBy, 'PEER');
+        assert.equal(typeof call.durationSeconds, 'number');
+        assert.deepEqual(await eventTypes(wacid), ['call.ringing', 'call.connected', 'call.ended']);
+        const ended = (await outbox(t, call)).at(-1)!;
+        assert.equal(ended.payload.durationSeconds, call.durationSeconds);
+        assert.equal(ended.payload.sequence, 3);
+      });
+    });
+  });
+}
