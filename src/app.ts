@@ -9,7 +9,9 @@ import { CallService } from './calls/service.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { registerAuth } from './http/plugins/auth.ts';
-import { registerErrorHandling } from './http/plugins/errors.ts';
+import { registerErrorHandling, sendError } from './http/plugins/errors.ts';
+import { compileValidator } from './http/plugins/validator.ts';
+import { ApiError } from './errors.ts';
 import { CallSchema } from './http/schemas/call.ts';
 import { ErrorEnvelope } from './http/schemas/common.ts';
 import { NumberSchema } from './http/schemas/number.ts';
@@ -47,9 +49,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : newRequestId();
     },
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
     routerOptions: { maxParamLength: 1024 },
+    // Errors raised before routing (a URL that does not decode, say) get the same envelope as the rest.
+    frameworkErrors: (error, request, reply) => {
+      void sendError(request, reply, new ApiError('VALIDATION_ERROR', { details: { reason: error.message } }));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(compileValidator);
+  // A JSON API: text bodies are refused with 415 rather than half-parsed.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id); });
 

@@ -106,8 +106,11 @@ export class CallService {
 
   async accept(numberId: NumberId, idOrExternal: string, sdpAnswer: string | null): Promise<ActionResult> {
     const call = await this.#ringingInbound(numberId, idOrExternal);
-    const actionId = await this.#claimOrConflict(call, 'accept');
     const number = await this.#number(call.numberId);
+    if (number.provider === 'META' && !sdpAnswer) {
+      throw new ApiError('VALIDATION_ERROR', { details: { reason: 'sdp (the SDP answer) is required on META numbers' } });
+    }
+    const actionId = await this.#claimOrConflict(call, 'accept');
     const result = await this.#d.providers(number).accept(number, call, sdpAnswer);
     if (!result.ok) {
       const current = await findCallForNumber(this.#d.db, call.numberId, call.id);

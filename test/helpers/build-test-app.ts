@@ -34,6 +34,8 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   fake?: Partial<FakeMetaOptions>;
   clock?: Clock;
+  /** A separate clock for rate-limit buckets, so tests can refill them without ageing calls. */
+  rateLimitClock?: Clock;
 }
 
 const META_NUMBERS = [
@@ -51,7 +53,7 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
   const clock = opts.clock ?? systemClock;
   const app = await buildApp({
     config, db: store.db, secretKey: 'test-secret-key', clock, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
-    rateLimiter: new MemoryRateLimiter(() => clock.now().getTime()),
+    rateLimiter: new MemoryRateLimiter(() => (opts.rateLimitClock ?? clock).now().getTime()),
   });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   fake.setWebhookUrl(`${address}/providers/meta/webhook`);

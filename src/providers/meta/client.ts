@@ -31,7 +31,7 @@ export class MetaProvider implements CallProvider {
   }
 
   accept(number: NumberRecord, call: Call, sdpAnswer: string | null): Promise<ProviderResult> {
-    const body: Record<string, unknown> = { call_id: call.externalCallId, action: 'accept', session: { sdp_type: 'answer', sdp: sdpAnswer } };
+    const body: Record<string, unknown> = { call_id: call.externalCallId, action: 'accept', session: { sdp_type: 'answer', sdp: toCrlf(sdpAnswer ?? '') } };
     // Never retried: a replayed accept may act twice.
     return this.#callsAction(number, body, { ending: false, retries: 0 });
   }
@@ -80,4 +80,10 @@ export class MetaProvider implements CallProvider {
     return failure(category, error.message ?? `HTTP ${response.status}`, code,
       { traceId: error.fbtrace_id, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
   }
+}
+
+/** Meta wants RFC 8866 SDP with CRLF line endings; clients often send bare LF. */
+export function toCrlf(sdp: string): string {
+  const text = sdp.replace(/\r?\n/g, '\r\n');
+  return text.endsWith('\r\n') ? text : `${text}\r\n`;
 }

@@ -1,0 +1,130 @@
+// Tenancy and keys (calls-api.md §1): numbers, masked keys, regeneration, scopes, secrets at rest.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
+import { issueKey } from '../../../auth/keys.ts';
+import type { TenantId } from '../../../ids.ts';
+import { insertApiKey } from '../../../store/api-keys.ts';
+import { insertTenant } from '../../../store/tenants.ts';
+
+for (const kind of storeKinds()) {
+  describe(`numbers and keys [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => { t = await buildTestApp(kind); });
+    after(() => t.close());
+
+    const asTenant = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
+      t.app.inject({ method, url, headers: { 'x-api-key': t.tenantKey.key }, ...(payload ? { payload } : {}) });
+    const evoNumber = {
+      name: 'Vendas', phoneNumber: '+5511988887777', provider: 'EVO_GO',
+      evolution: { baseUrl: 'http://evo.internal:8080/', instanceId: '7c9e6679-7425-40de-944b-e07fc1f90ae7', instanceName: 'vendas-sp', instanceToken: 'evo-secret-token' },
+    };
+
+    test('creating a number returns it without secrets plus its key, shown once', async () => {
+      const res = await asTenant('POST', '/v1/numbers', evoNumber);
+      assert.equal(res.statusCode, 201, res.body);
+      const body = res.json();
+      assert.match(body.number.id, /^num_[0-9A-Z]{26}$/);
+      assert.equal(body.number.provider, 'EVO_GO');
+      assert.equal(body.number.evolution.baseUrl, 'http://evo.internal:8080');
+      assert.match(body.apiKey.id, /^key_[A-Za-z0-9]{32}$/);
+      assert.match(body.apiKey.key, /^ps_[A-Za-z0-9]{40}$/);
+      assert.doesNotMatch(res.body, /evo-secret-token/);
+      const got = await asTenant('GET', `/v1/numbers/${body.number.id}`);
+      assert.equal(got.statusCode, 200);
+      assert.doesNotMatch(got.body, /evo-secret-token|ps_|key_/);
+    });
+
+    test('provider credentials are encrypted at rest', async () => {
+      const rows = await t.store.db.query<{ secret_config: string; public_config: string }>('SELECT secret_config, public_config FROM numbers');
+      for (const row of rows) {
+        assert.match(row.secret_config, /^v1:/);
+        assert.doesNotMatch(row.secret_config + row.public_config, /app-secret-a|EAAG-token|evo-secret-token|vt_a/);
+      }
+    });
+
+    test('keys are stored as hashes only', async () => {
+      const rows = await t.store.db.query<Record<string, string>>('SELECT * FROM api_keys');
+      const dump = JSON.stringify(rows);
+      for (const secret of [t.tenantKey.key, t.tenantKey.id, t.numberB.key.key, t.numberB.key.id]) assert.ok(!dump.includes(secret));
+    });
+
+    test('the same Meta phone_number_id cannot be registered twice', async () => {
+      const res = await asTenant('POST', '/v1/numbers', {
+        name: 'dup', phoneNumber: '+551140040000', provider: 'META',
+        meta: { phoneNumberId: t.numberA.phoneNumberId, accessToken: 'a', appSecret: 'b', verifyToken: 'c' },
+      });
+      assert.equal(res.statusCode, 409);
+      assert.equal(res.json().code, 'NUMBER_CONFLICT');
+    });
+
+    test('listing keys shows them masked', async () => {
+      const res = await asTenant('GET', '/v1/api-keys');
+      assert.equal(res.statusCode, 200);
+      const keys = res.json().apiKeys;
+      assert.ok(keys.length >= 3);
+      const b = keys.find((k: { numberId: string }) => k.numberId === t.numberB.id);
+      assert.equal(b.keyLast4, t.numberB.key.key.slice(-4));
+      assert.equal(b.keyIdLast4, t.numberB.key.id.slice(-4));
+      assert.ok(!res.body.includes(t.numberB.key.key) && !res.body.includes(t.numberB.key.id));
+    });
+
+    test('regenerating a key: the new id and secret work, the old ones stop at once', async () => {
+      const old = t.numberB.key;
+      const res = await asTenant('POST', `/v1/api-keys/${t.numberB.id}/regenerate`);
+      assert.equal(res.statusCode, 200);
+      const fresh = res.json().apiKey;
+      t.numberB.key = fresh;
+      for (const headers of [{ 'x-api-key': old.key }, { 'x-api-key-id': old.id }]) {
+        assert.equal((await t.app.inject({ url: '/v1/calls', headers })).statusCode, 401);
+      }
+      for (const headers of [{ 'x-api-key': fresh.key }, { 'x-api-key-id': fresh.id }]) {
+        assert.equal((await t.app.inject({ url: '/v1/calls', headers })).statusCode, 200);
+      }
+    });
+
+    test('scope errors: a number key on a tenant endpoint → 403 NUMBER_SCOPE_NOT_ALLOWED', async () => {
+      const res = await t.app.inject({ url: '/v1/numbers', headers: { 'x-api-key': t.numberA.key.key } });
+      assert.equal(res.statusCode, 403);
+      assert.equal(res.json().code, 'NUMBER_SCOPE_NOT_ALLOWED');
+    });
+
+    test('no key or an unknown key → 401 UNAUTHORIZED; Authorization: Bearer is not a credential', async () => {
+      for (const headers of [{}, { 'x-api-key': 'ps_nope' }, { 'x-api-key-id': 'key_nope' }, { authorization: `Bearer ${t.tenantKey.key}` }]) {
+        const res = await t.app.inject({ url: '/v1/numbers', headers });
+        assert.equal(res.statusCode, 401);
+        assert.deepEqual({ error: res.json().error, code: res.json().code }, { error: 'Unauthorized', code: 'UNAUTHORIZED' });
+      }
+    });
+
+    test('another tenant\'s number is 404 and cannot be regenerated or deleted', async () => {
+      const now = new Date().toISOString();
+      const key = issueKey('tenant_OTHER' as TenantId, null, now);
+      await insertTenant(t.store.db, { id: 'tenant_OTHER' as TenantId, name: 'Other', createdAt: now });
+      await insertApiKey(t.store.db, key.record);
+      const headers = { 'x-api-key': key.key };
+      assert.equal((await t.app.inject({ url: `/v1/numbers/${t.numberA.id}`, headers })).statusCode, 404);
+      assert.equal((await t.app.inject({ method: 'DELETE', url: `/v1/numbers/${t.numberA.id}`, headers })).statusCode, 404);
+      assert.equal((await t.app.inject({ method: 'POST', url: `/v1/api-keys/${t.numberA.id}/regenerate`, headers })).statusCode, 404);
+      const list = await t.app.inject({ url: '/v1/numbers', headers });
+      assert.deepEqual(list.json(), { numbers: [] });
+    });
+
+    test('API_KEY_ID_AUTH=false turns id authentication off', async () => {
+      const strict = await buildTestApp(kind, { env: { API_KEY_ID_AUTH: 'false' } });
+      try {
+        assert.equal((await strict.app.inject({ url: '/v1/numbers', headers: { 'x-api-key-id': strict.tenantKey.id } })).statusCode, 401);
+        assert.equal((await strict.app.inject({ url: '/v1/numbers', headers: { 'x-api-key': strict.tenantKey.key } })).statusCode, 200);
+      } finally { await strict.close(); }
+    });
+
+    test('deleting a number removes it and its key stops working', async () => {
+      const created = (await asTenant('POST', '/v1/numbers', { ...evoNumber, phoneNumber: '+5511977776666' })).json();
+      const del = await asTenant('DELETE', `/v1/numbers/${created.number.id}`);
+      assert.equal(del.statusCode, 204);
+      assert.equal((await asTenant('GET', `/v1/numbers/${created.number.id}`)).statusCode, 404);
+      assert.equal((await t.app.inject({ url: '/v1/calls', headers: { 'x-api-key': created.apiKey.key } })).statusCode, 401);
+    });
+  });
+}

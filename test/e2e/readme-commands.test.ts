@@ -1,0 +1,61 @@
+// The README's fresh-machine path, as a user types it: npm run callgate -- tenants create, then npm start.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+
+const ROOT = join(import.meta.dirname, '../..');
+const run = promisify(execFile);
+
+describe('README commands on the embedded store', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'callgate-readme-'));
+  // Only the variables a user's shell would have: the store comes from DATA_DIR, nothing else is set.
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), DATA_DIR: dataDir };
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  let tenantKey = '';
+
+  test('npm run --silent callgate -- tenants create --name Acme prints only the tenant key JSON', async () => {
+    const { stdout } = await run('npm', ['run', '--silent', 'callgate', '--', 'tenants', 'create', '--name', 'Acme'], { cwd: ROOT, env });
+    const parsed = JSON.parse(stdout);
+    assert.match(parsed.tenantId, /^tenant_[0-9A-Z]{26}$/);
+    assert.match(parsed.apiKey.id, /^key_/);
+    assert.match(parsed.apiKey.key, /^ps_[A-Za-z0-9]{32,}$/);
+    tenantKey = parsed.apiKey.key;
+  });
+
+  test('npm start serves /openapi.json, /docs and the API on the same store', async () => {
+    const child = spawn('npm', ['start'], { cwd: ROOT, env: { ...env, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('npm start did not listen within 20 s')), 20_000);
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+          if (m) { clearTimeout(timer); resolve(m[1]!); }
+        });
+        child.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
+      });
+      const doc = await (await fetch(`${url}/openapi.json`)).json();
+      assert.equal(doc.openapi, '3.1.0');
+      const terminate = doc.paths['/v1/calls/{callId}/terminate'].post;
+      assert.equal(terminate.operationId, 'post_calls_callId_terminate');
+      for (const status of ['200', '400', '401', '403', '404', '429', '502']) assert.ok(terminate.responses[status], `terminate documents ${status}`);
+      for (const path of ['/v1/calls', '/v1/calls/{callId}', '/v1/numbers', '/v1/api-keys', '/providers/meta/webhook', '/healthz', '/readyz']) {
+        assert.ok(doc.paths[path], `${path} is documented`);
+      }
+      const docs = await fetch(`${url}/docs/`);
+      assert.equal(docs.status, 200);
+      assert.match(await docs.text(), /swagger/i);
+      const numbers = await fetch(`${url}/v1/numbers`, { headers: { 'x-api-key': tenantKey } });
+      assert.equal(numbers.status, 200, 'the CLI and the server share the embedded store');
+      assert.equal((await fetch(`${url}/readyz`)).status, 200);
+    } finally {
+      process.kill(-child.pid!, 'SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+});
