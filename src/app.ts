@@ -5,24 +5,35 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.ts';
+import { ActionSlots } from './calls/action-slots.ts';
+import { MetaCalling } from './calls/meta-calling.ts';
+import { OutboundCalls } from './calls/outbound.ts';
+import { ProviderEvents } from './calls/provider-events.ts';
 import { CallService } from './calls/service.ts';
+import { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { registerAuth } from './http/plugins/auth.ts';
+import { registerIdempotency } from './http/plugins/idempotency.ts';
 import { registerErrorHandling, sendError } from './http/plugins/errors.ts';
 import { compileValidator } from './http/plugins/validator.ts';
 import { ApiError } from './errors.ts';
 import { CallSchema } from './http/schemas/call.ts';
 import { ErrorEnvelope } from './http/schemas/common.ts';
 import { NumberSchema } from './http/schemas/number.ts';
+import { WebhookSchema } from './http/schemas/webhook.ts';
 import { registerRoutes } from './http/routes/index.ts';
 import type { App } from './http/types.ts';
 import { newRequestId } from './ids.ts';
+import { createMetrics, registerBacklogGauges, registerMetricsRoute, type Metrics } from './metrics.ts';
 import { NumberService } from './numbers/service.ts';
 import { MetaProvider } from './providers/meta/client.ts';
 import { providerRegistry, type ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import type { Db } from './store/db.ts';
+import { WebhookService } from './webhooks/service.ts';
+import type { HostLookup } from './webhooks/url-guard.ts';
+import { notifyingDb } from './webhooks/worker.ts';
 
 export interface AppDeps {
   config: Config;
@@ -33,6 +44,18 @@ export interface AppDeps {
   rateLimiter: RateLimiter;
   /** Tests may replace the provider adapters; by default they are built from config. */
   providers?: ProviderRegistry;
+  /** The process's metrics registry (shared with its in-process worker); a fresh one by default. */
+  metrics?: Metrics;
+  /** Wakes the in-process webhook worker after a commit that may have queued deliveries. */
+  wakeDeliveries?: () => void;
+  /** Run the sweeper (ring timeouts, max durations) in this process. */
+  runSweeper?: boolean;
+  /** DNS used by the webhook URL check at registration; tests inject one. */
+  webhookHostLookup?: HostLookup;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { sweeper: Sweeper }
 }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -77,23 +100,44 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  for (const schema of [ErrorEnvelope, CallSchema, NumberSchema]) app.addSchema(schema);
+  for (const schema of [ErrorEnvelope, CallSchema, NumberSchema, WebhookSchema]) app.addSchema(schema);
   registerErrorHandling(app);
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
+  registerIdempotency(app, { db: deps.db, now: () => deps.clock.now(), maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000 });
 
   const box = new SecretBox(deps.secretKey);
   const numbers = new NumberService(deps.db, box, deps.clock);
-  const providers = deps.providers ?? providerRegistry({
-    META: new MetaProvider({
-      baseUrl: deps.config.metaGraphBaseUrl, version: deps.config.metaGraphVersion, timeoutMs: deps.config.providerTimeoutMs,
-      secretsOf: (n) => numbers.metaSecrets(n), logger: deps.logger,
-    }),
+  const meta = new MetaProvider({
+    baseUrl: deps.config.metaGraphBaseUrl, version: deps.config.metaGraphVersion, timeoutMs: deps.config.providerTimeoutMs,
+    secretsOf: (n) => numbers.metaSecrets(n), logger: deps.logger,
   });
-  const calls = new CallService({ db: deps.db, providers, clock: deps.clock, config: deps.config, logger: deps.logger });
+  const providers = deps.providers ?? providerRegistry({ META: meta });
+
+  const wake = deps.wakeDeliveries;
+  // Everything that may queue events writes through callDb, which wakes the in-process worker after commits.
+  const callDb = wake ? notifyingDb(deps.db, wake) : deps.db;
+  const slots = new ActionSlots(callDb, deps.clock, deps.config.providerTimeoutMs);
+  const calls = new CallService({ db: callDb, providers, metaFeatures: meta, slots, clock: deps.clock, config: deps.config, logger: deps.logger });
+  const providerEvents = new ProviderEvents({ db: callDb, slots, clock: deps.clock, config: deps.config, logger: deps.logger });
+  const outbound = new OutboundCalls({ db: callDb, providers, events: providerEvents, clock: deps.clock });
+  const metaCalling = new MetaCalling({ db: callDb, meta, clock: deps.clock });
+  const sweeper = new Sweeper({ db: callDb, slots, providers, clock: deps.clock, config: deps.config, logger: deps.logger });
+  app.decorate('sweeper', sweeper);
+  if (deps.runSweeper) {
+    sweeper.start();
+    app.addHook('onClose', () => sweeper.stop());
+  }
+
+  const webhooks = new WebhookService({
+    db: deps.db, box, clock: deps.clock, config: deps.config, ...(deps.webhookHostLookup ? { lookup: deps.webhookHostLookup } : {}), ...(wake ? { onQueued: wake } : {}),
+  });
+  const metrics = deps.metrics ?? createMetrics();
+  registerBacklogGauges(metrics, deps.db, deps.clock);
+  registerMetricsRoute(app, metrics);
 
   registerRoutes(app, {
-    config: deps.config, db: deps.db, calls, numbers,
-    metaInbound: { db: deps.db, calls, clock: deps.clock, logger: deps.logger, secretsOf: (n) => numbers.metaSecrets(n) },
+    config: deps.config, db: deps.db, calls, outbound, metaCalling, numbers, webhooks,
+    metaInbound: { db: deps.db, events: providerEvents, metaCalling, clock: deps.clock, logger: deps.logger, secretsOf: (n) => numbers.metaSecrets(n) },
   });
   app.addHook('onClose', async () => { await deps.rateLimiter.close(); });
   return app;

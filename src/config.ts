@@ -1,4 +1,6 @@
 // The only module that reads process.env: everything else receives a Config.
+import { DEFAULT_RETRY_SCHEDULE_MS } from './webhooks/retry-schedule.ts';
+
 export interface RateLimitConfig { perSecond: number; burst: number }
 
 export interface Config {
@@ -11,10 +13,16 @@ export interface Config {
   metaGraphBaseUrl: string;
   metaGraphVersion: string;
   webhookAllowInsecureUrls: boolean;
+  /** Delay before each delivery attempt (index 0 = the first); its length is the number of attempts. */
+  webhookRetryScheduleMs: readonly number[];
+  /** Per-attempt timeout of a webhook POST. */
+  webhookTimeoutMs: number;
   apiKeyIdAuth: boolean;
   providerTimeoutMs: number;
   tombstoneTtlSeconds: number;
   ringTimeoutSeconds: number;
+  /** How often the sweeper looks for calls to end (ring timeout, max duration). */
+  sweepIntervalMs: number;
   rateLimit: RateLimitConfig;
   terminateRateLimit: RateLimitConfig;
   workers: 'in-process' | 'off';
@@ -41,6 +49,14 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
+function msList(env: Env, name: string, fallback: readonly number[]): readonly number[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const values = raw.split(',').map((part) => Number(part.trim()));
+  if (values.some((v) => !Number.isInteger(v) || v < 0)) throw new ConfigError(`${name} must be a comma-separated list of integers >= 0, got "${raw}"`);
+  return Object.freeze(values);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const version = env.META_GRAPH_VERSION || 'v23.0';
   if (!/^v\d+\.\d+$/.test(version)) throw new ConfigError(`META_GRAPH_VERSION must look like v23.0, got "${version}"`);
@@ -61,10 +77,13 @@ export function loadConfig(env: Env = process.env): Config {
     metaGraphBaseUrl: (env.META_GRAPH_BASE_URL || 'https://graph.facebook.com').replace(/\/+$/, ''),
     metaGraphVersion: version,
     webhookAllowInsecureUrls: bool(env, 'WEBHOOK_ALLOW_INSECURE_URLS', false),
+    webhookRetryScheduleMs: msList(env, 'WEBHOOK_RETRY_SCHEDULE_MS', DEFAULT_RETRY_SCHEDULE_MS),
+    webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 1),
     apiKeyIdAuth: bool(env, 'API_KEY_ID_AUTH', true),
     providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 10_000, 1),
     tombstoneTtlSeconds: int(env, 'TOMBSTONE_TTL_SECONDS', 900, 1),
     ringTimeoutSeconds: int(env, 'RING_TIMEOUT_SECONDS', 90, 1),
+    sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 1000, 10),
     rateLimit: { perSecond, burst },
     // Terminate gets its own, larger bucket so that reads can never starve a hang-up.
     terminateRateLimit: {

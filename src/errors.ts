@@ -14,6 +14,7 @@ export const ERRORS = {
   CALL_NOT_FOUND: { status: 404, text: 'Call not found' },
   NUMBER_NOT_FOUND: { status: 404, text: 'Number not found' },
   WEBHOOK_NOT_FOUND: { status: 404, text: 'Webhook not found' },
+  EVENT_NOT_FOUND: { status: 404, text: 'Event not found' },
   METHOD_NOT_ALLOWED: { status: 405, text: 'Method not allowed' },
   CALL_STATE_CONFLICT: { status: 409, text: 'The call is not in a state that allows this action' },
   NUMBER_CONFLICT: { status: 409, text: 'A number with this provider id already exists' },

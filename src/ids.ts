@@ -26,11 +26,15 @@ export type NumberId = Brand<'num'>;
 export type CallId = Brand<'call'>;
 export type EventId = Brand<'evt'>;
 export type KeyId = Brand<'key'>;
+export type WebhookId = Brand<'whk'>;
 
 export const newTenantId = () => `tenant_${ulid()}` as TenantId;
 export const newNumberId = () => `num_${ulid()}` as NumberId;
 export const newCallId = () => `call_${ulid()}` as CallId;
 export const newEventId = () => `evt_${ulid()}` as EventId;
+export const newWebhookId = () => `whk_${ulid()}` as WebhookId;
+/** One row of a webhook's delivery log (one HTTP try). */
+export const newAttemptId = () => `att_${ulid()}`;
 export const newRequestId = () => `req_${ulid()}`;
 /** The key id is also a credential (x-api-key-id), so it carries as much randomness as the secret. */
 export const newKeyId = () => `key_${base62(32)}` as KeyId;

@@ -1,16 +1,29 @@
-// Read config, open the store, build the app, listen, close cleanly on signals.
+// Read config, open the store, build the app, start the in-process webhook worker, listen, close cleanly on signals.
 import { buildApp } from './app.ts';
+import { SecretBox } from './auth/secret-box.ts';
 import { systemClock } from './clock.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
 import { openStore } from './store/open-store.ts';
+import { DeliveryWorker } from './webhooks/worker.ts';
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel);
 const { db, secretKey } = await openStore(config);
-const app = await buildApp({ config, db, secretKey, clock: systemClock, logger, rateLimiter: new MemoryRateLimiter() });
+const metrics = createMetrics();
+const worker = config.workers === 'in-process'
+  ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock: systemClock })
+  : null;
+const app = await buildApp({
+  config, db, secretKey, clock: systemClock, logger, rateLimiter: new MemoryRateLimiter(), metrics,
+  runSweeper: config.workers === 'in-process',
+  ...(worker ? { wakeDeliveries: () => worker.wake() } : {}),
+});
 app.addHook('onClose', async () => { await db.close(); });
+// onClose hooks run last-registered first: the worker stops (and gives back its leases) before the store closes.
+app.addHook('onClose', async () => { await worker?.stop(); });
 
 let closing = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -23,4 +36,5 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 await app.listen({ port: config.port, host: config.host });
+worker?.start();
 logger.info({ store: db.dialect }, 'callgate ready');

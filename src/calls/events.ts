@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.ts';
+import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
 import { insertCall, updateCall } from '../store/calls.ts';
 import { newEventId } from '../ids.ts';
@@ -13,7 +14,7 @@ export function callEventPayload(call: Call, event: CallEventType, eventId: stri
 
 /**
  * Saves a transition and its events in the caller's transaction, numbering the events
- * after the call's last one so receivers can order them.
+ * after the call's last one so receivers can order them, plus one webhook delivery per subscriber.
  */
 export async function persistTransition(tx: Db, t: Transition, isNew: boolean, now: string): Promise<Call> {
   const call: Call = { ...t.call, eventSeq: t.call.eventSeq + t.events.length };
@@ -27,6 +28,8 @@ export async function persistTransition(tx: Db, t: Transition, isNew: boolean, n
       id, tenantId: call.tenantId, numberId: call.numberId, callId: call.id, type, sequence,
       payload: callEventPayload(call, type, id, sequence, now), occurredAt: now, createdAt: now,
     });
+    // The fan-out shares the event's transaction: a committed event always has its deliveries.
+    await enqueueDeliveries(tx, { id, numberId: call.numberId, type, callId: call.id, sequence, createdAt: now });
   }
   return call;
 }

@@ -16,7 +16,7 @@ function call(status: CallStatus, direction: Direction = 'INBOUND', patch: Parti
     direction, status, peerNumber: '5511999999999', durationSeconds: null, startedAt: T0,
     connectedAt: status === 'ACCEPTED' ? T5 : null, endedAt: null, endedBy: null, endReason: null,
     bizOpaqueCallbackData: null, sdpOffer: null, sdpAnswer: null, createdAt: T0, updatedAt: T0, eventSeq: 1, pendingAction: null,
-    ...patch,
+    maxDurationSeconds: null, providerData: null, ...patch,
   };
 }
 
@@ -133,7 +133,7 @@ describe('new inbound calls', () => {
   const base = {
     id: 'call_1' as CallId, externalCallId: 'wacid.X', numberId: 'num_1' as NumberId, tenantId: 'tenant_1' as TenantId,
     direction: 'INBOUND' as const, peerNumber: '1', startedAt: T0, bizOpaqueCallbackData: null, sdpOffer: 'v=0', sdpAnswer: null,
-    createdAt: T0, updatedAt: T0, eventSeq: 0, pendingAction: null,
+    createdAt: T0, updatedAt: T0, eventSeq: 0, pendingAction: null, maxDurationSeconds: null, providerData: null,
   };
   test('a fresh offer rings', () => {
     const t = createInboundCall(base, { tombstone: null, stale: false, now: T0 });

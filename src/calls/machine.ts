@@ -82,6 +82,15 @@ export function missedAfterPeerEnd(call: Call, now: string): Transition {
   return { call: touch(call, now, { status: 'MISSED', endedAt: now, endedBy: 'PEER', pendingAction: null }), events: ['call.missed', 'call.ended'] };
 }
 
+/** No provider news within the ring timeout: inbound → MISSED, outbound → FAILED, both by SYSTEM. */
+export function ringTimedOut(call: Call, now: string): Transition {
+  if (call.status !== 'INITIATED' && call.status !== 'RINGING') return unchanged(call);
+  const ended = { endedAt: now, endedBy: 'SYSTEM' as const, endReason: 'ring_timeout', pendingAction: null };
+  return call.direction === 'INBOUND'
+    ? { call: touch(call, now, { ...ended, status: 'MISSED' }), events: ['call.missed', 'call.ended'] }
+    : { call: touch(call, now, { ...ended, status: 'FAILED' }), events: ['call.ended'] };
+}
+
 export function acceptByBusiness(call: Call, now: string, sdpAnswer: string | null): Transition {
   if (call.status !== 'RINGING') return unchanged(call);
   return { call: touch(call, now, { status: 'ACCEPTED', connectedAt: now, sdpAnswer, pendingAction: null }), events: ['call.connected'] };

@@ -38,6 +38,10 @@ export interface Call {
   sdpAnswer: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Ended by the system through the provider once answered this long (null: no limit). */
+  maxDurationSeconds: number | null;
+  /** Provider facts a later action needs (e.g. Evolution's callCreator JID). */
+  providerData: Record<string, unknown> | null;
   /** Number of events recorded for this call; the next event gets eventSeq + 1. */
   eventSeq: number;
   pendingAction: PendingAction | null;
@@ -49,6 +53,6 @@ export function isTerminal(status: CallStatus): status is TerminalStatus {
 
 /** The public call object (calls-api.md §2); SDPs only when asked for. */
 export function toPublicCall(call: Call, includeSdp = false) {
-  const { eventSeq: _seq, pendingAction: _pending, tenantId: _tenant, sdpOffer, sdpAnswer, ...rest } = call;
+  const { eventSeq: _seq, pendingAction: _pending, tenantId: _tenant, maxDurationSeconds: _max, providerData: _data, sdpOffer, sdpAnswer, ...rest } = call;
   return includeSdp ? { ...rest, sdpOffer, sdpAnswer } : rest;
 }

@@ -2,10 +2,12 @@
 import { loadConfig } from '../config.ts';
 import { runTenants } from './tenants.ts';
 import { runMigrate } from './migrate.ts';
+import { runWorker } from './worker.ts';
 
 const USAGE = `usage: callgate <command>
   tenants create --name <name>   create a tenant; prints {"tenantId","apiKey":{"id","key"}} as JSON
   migrate                        apply database migrations
+  worker                         deliver webhooks only (run the API with WORKERS=off); stops on SIGTERM
 Configuration comes from the same environment variables as the server (DATA_DIR, DATABASE_URL, SECRET_KEY).`;
 
 const [command, ...rest] = process.argv.slice(2);
@@ -14,6 +16,7 @@ try {
   switch (command) {
     case 'tenants': await runTenants(config, rest); break;
     case 'migrate': await runMigrate(config); break;
+    case 'worker': await runWorker(config); break;
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exitCode = command === undefined || command === '--help' || command === '-h' ? 0 : 2;

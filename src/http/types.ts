@@ -1,9 +1,12 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { MetaCalling } from '../calls/meta-calling.ts';
+import type { OutboundCalls } from '../calls/outbound.ts';
 import type { CallService } from '../calls/service.ts';
 import type { Config } from '../config.ts';
 import type { NumberService } from '../numbers/service.ts';
 import type { Db } from '../store/db.ts';
+import type { WebhookService } from '../webhooks/service.ts';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -12,5 +15,8 @@ export interface RouteDeps {
   config: Config;
   db: Db;
   calls: CallService;
+  outbound: OutboundCalls;
+  metaCalling: MetaCalling;
   numbers: NumberService;
+  webhooks: WebhookService;
 }

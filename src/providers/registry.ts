@@ -7,6 +7,7 @@ const unsupported: CallProvider = {
   endCall: async (): Promise<ProviderResult> => failure('NOT_SUPPORTED', 'provider not supported'),
   accept: async (): Promise<ProviderResult> => failure('NOT_SUPPORTED', 'provider not supported'),
   reject: async (): Promise<ProviderResult> => failure('NOT_SUPPORTED', 'provider not supported'),
+  start: async () => failure('NOT_SUPPORTED', 'provider not supported'),
 };
 
 export type ProviderRegistry = (number: NumberRecord) => CallProvider;

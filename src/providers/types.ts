@@ -22,10 +22,23 @@ export type ProviderResult<T = undefined> = { ok: true; value: T } | ProviderFai
 export interface MetaSecrets { accessToken: string; appSecret: string; verifyToken: string }
 export interface EvolutionSecrets { instanceToken: string }
 
+export interface StartCallRequest { to: string; sdp: string | null; bizOpaqueCallbackData: string | null }
+
 export interface CallProvider {
   endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult>;
   accept(number: NumberRecord, call: Call, sdpAnswer: string | null): Promise<ProviderResult>;
   reject(number: NumberRecord, call: Call): Promise<ProviderResult>;
+  /** Places a business-initiated call; answers the provider's call id. */
+  start(number: NumberRecord, request: StartCallRequest): Promise<ProviderResult<{ externalCallId: string }>>;
+}
+
+/** Meta-only calling features (settings, permissions, pre-accept). */
+export interface MetaCallingFeatures {
+  preAccept(number: NumberRecord, call: Call, sdpAnswer: string): Promise<ProviderResult>;
+  getSettings(number: NumberRecord): Promise<ProviderResult<Record<string, unknown>>>;
+  updateSettings(number: NumberRecord, settings: Record<string, unknown>): Promise<ProviderResult>;
+  getPermissions(number: NumberRecord, waId: string): Promise<ProviderResult<Record<string, unknown>>>;
+  requestPermission(number: NumberRecord, waId: string, text: string | null): Promise<ProviderResult<{ messageId: string }>>;
 }
 
 export const ok: ProviderResult = { ok: true, value: undefined };

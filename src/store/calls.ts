@@ -9,11 +9,12 @@ interface Row {
   ended_at: string | null; ended_by: string | null; end_reason: string | null; biz_opaque_callback_data: string | null;
   sdp_offer: string | null; sdp_answer: string | null; event_seq: number; action_id: string | null;
   action_kind: string | null; action_started_at: string | null; created_at: string; updated_at: string;
+  max_duration_seconds: number | null; provider_data: string | null;
 }
 
 const COLUMNS = `id, number_id, tenant_id, external_call_id, direction, status, peer_number, duration_seconds, started_at,
   connected_at, ended_at, ended_by, end_reason, biz_opaque_callback_data, sdp_offer, sdp_answer, event_seq,
-  action_id, action_kind, action_started_at, created_at, updated_at`;
+  action_id, action_kind, action_started_at, created_at, updated_at, max_duration_seconds, provider_data`;
 const LIST_COLUMNS = COLUMNS.replace('sdp_offer, sdp_answer', 'NULL AS sdp_offer, NULL AS sdp_answer');
 
 function fromRow(r: Row): Call {
@@ -24,6 +25,8 @@ function fromRow(r: Row): Call {
     startedAt: r.started_at, connectedAt: r.connected_at, endedAt: r.ended_at, endedBy: r.ended_by as EndedBy | null,
     endReason: r.end_reason, bizOpaqueCallbackData: r.biz_opaque_callback_data, sdpOffer: r.sdp_offer, sdpAnswer: r.sdp_answer,
     createdAt: r.created_at, updatedAt: r.updated_at, eventSeq: Number(r.event_seq),
+    maxDurationSeconds: r.max_duration_seconds === null ? null : Number(r.max_duration_seconds),
+    providerData: r.provider_data ? JSON.parse(r.provider_data) : null,
     pendingAction: r.action_id
       ? { id: r.action_id, kind: r.action_kind as BusinessActionKind, startedAt: r.action_started_at! }
       : null,
@@ -57,10 +60,11 @@ export async function listCallsForNumber(db: Db, numberId: NumberId, opts: { lim
 }
 
 export async function insertCall(db: Db, c: Call): Promise<void> {
-  await db.execute(`INSERT INTO calls (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`, [
+  await db.execute(`INSERT INTO calls (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`, [
     c.id, c.numberId, c.tenantId, c.externalCallId, c.direction, c.status, c.peerNumber, c.durationSeconds, c.startedAt,
     c.connectedAt, c.endedAt, c.endedBy, c.endReason, c.bizOpaqueCallbackData, c.sdpOffer, c.sdpAnswer, c.eventSeq,
     c.pendingAction?.id ?? null, c.pendingAction?.kind ?? null, c.pendingAction?.startedAt ?? null, c.createdAt, c.updatedAt,
+    c.maxDurationSeconds, c.providerData ? JSON.stringify(c.providerData) : null,
   ]);
 }
 
@@ -68,9 +72,10 @@ export async function insertCall(db: Db, c: Call): Promise<void> {
 export async function updateCall(db: Db, c: Call): Promise<void> {
   await db.execute(`UPDATE calls SET status = $2, duration_seconds = $3, connected_at = $4, ended_at = $5, ended_by = $6,
       end_reason = $7, sdp_offer = $8, sdp_answer = $9, event_seq = $10, action_id = $11, action_kind = $12,
-      action_started_at = $13, updated_at = $14 WHERE id = $1`, [
+      action_started_at = $13, updated_at = $14, provider_data = $15 WHERE id = $1`, [
     c.id, c.status, c.durationSeconds, c.connectedAt, c.endedAt, c.endedBy, c.endReason, c.sdpOffer, c.sdpAnswer,
     c.eventSeq, c.pendingAction?.id ?? null, c.pendingAction?.kind ?? null, c.pendingAction?.startedAt ?? null, c.updatedAt,
+    c.providerData ? JSON.stringify(c.providerData) : null,
   ]);
 }
 

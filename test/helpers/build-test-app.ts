@@ -36,6 +36,8 @@ export interface TestAppOptions {
   clock?: Clock;
   /** A separate clock for rate-limit buckets, so tests can refill them without ageing calls. */
   rateLimitClock?: Clock;
+  /** Run the sweeper loop (SWEEP_INTERVAL_MS) inside the app. */
+  runSweeper?: boolean;
 }
 
 const META_NUMBERS = [
@@ -54,6 +56,7 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
   const app = await buildApp({
     config, db: store.db, secretKey: 'test-secret-key', clock, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
     rateLimiter: new MemoryRateLimiter(() => (opts.rateLimitClock ?? clock).now().getTime()),
+    runSweeper: opts.runSweeper ?? false,
   });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   fake.setWebhookUrl(`${address}/providers/meta/webhook`);

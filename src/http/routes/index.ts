@@ -3,6 +3,11 @@ import type { MetaInboundDeps } from '../../providers/meta/inbound.ts';
 import type { App, RouteDeps } from '../types.ts';
 import { apiKeyRoutes } from './api-keys/api-keys.ts';
 import { acceptCallRoute } from './calls/accept.ts';
+import { createCallRoute } from './calls/create.ts';
+import { callEventsRoute } from './calls/events.ts';
+import { callPermissionRoutes } from './calls/permissions.ts';
+import { preAcceptCallRoute } from './calls/pre-accept.ts';
+import { callSettingsRoutes } from './calls/settings.ts';
 import { getCallRoute } from './calls/get.ts';
 import { listCallsRoute } from './calls/list.ts';
 import { rejectCallRoute } from './calls/reject.ts';
@@ -10,6 +15,10 @@ import { terminateCallRoute } from './calls/terminate.ts';
 import { healthRoutes } from './health/health.ts';
 import { numberRoutes } from './numbers/numbers.ts';
 import { metaWebhookRoutes } from './providers/meta-webhook.ts';
+import { webhookLogsRoute } from './webhooks/logs.ts';
+import { replayWebhookRoute } from './webhooks/replay.ts';
+import { rotateWebhookSecretRoute } from './webhooks/rotate-secret.ts';
+import { webhookRoutes } from './webhooks/webhooks.ts';
 
 export function registerRoutes(app: App, deps: RouteDeps & { metaInbound: MetaInboundDeps }): void {
   healthRoutes(app, deps);
@@ -17,11 +26,22 @@ export function registerRoutes(app: App, deps: RouteDeps & { metaInbound: MetaIn
   numberRoutes(app, deps);
   apiKeyRoutes(app, deps);
 
+  // Static /v1/calls/* paths win over /v1/calls/:callId in the router, whatever the order here.
+  callSettingsRoutes(app, deps);
+  callPermissionRoutes(app, deps);
+  createCallRoute(app, deps);
   listCallsRoute(app, deps);
   getCallRoute(app, deps);
+  callEventsRoute(app, deps);
+  preAcceptCallRoute(app, deps);
   acceptCallRoute(app, deps);
   rejectCallRoute(app, deps);
   terminateCallRoute(app, deps);
+
+  webhookRoutes(app, deps);
+  rotateWebhookSecretRoute(app, deps);
+  webhookLogsRoute(app, deps);
+  replayWebhookRoute(app, deps);
 
   metaWebhookRoutes(app, deps.metaInbound);
 }

@@ -1,8 +1,9 @@
-// The Graph API client for calling: one POST /{phone_number_id}/calls endpoint, actions chosen by `action`.
+// The Graph API client for calling: POST /{phone_number_id}/calls (action selects the operation),
+// settings, call permissions and the permission-request message.
 import type { Logger } from 'pino';
 import type { Call } from '../../calls/types.ts';
 import type { NumberRecord } from '../../store/numbers.ts';
-import type { CallProvider, MetaSecrets, ProviderResult } from '../types.ts';
+import type { CallProvider, MetaCallingFeatures, MetaSecrets, ProviderResult, StartCallRequest } from '../types.ts';
 import { failure, ok } from '../types.ts';
 import { classifyGraphError, retryAfterFromDetails } from './errors.ts';
 
@@ -16,35 +17,83 @@ export interface MetaClientOptions {
 }
 
 interface GraphError { code?: number; message?: string; error_data?: { details?: string }; fbtrace_id?: string }
+type Json = Record<string, unknown>;
 
-export class MetaProvider implements CallProvider {
+/** How a request may be repeated and how its errors read (providers-meta.md §1.1, §2.3). */
+interface RequestPolicy { ending: boolean; retries: 0 | 1; needsSuccessFlag: boolean }
+
+const ENDING: RequestPolicy = { ending: true, retries: 1, needsSuccessFlag: true };
+const ONCE: RequestPolicy = { ending: false, retries: 0, needsSuccessFlag: true };
+const READ: RequestPolicy = { ending: false, retries: 1, needsSuccessFlag: false };
+const CONNECT: RequestPolicy = { ending: false, retries: 0, needsSuccessFlag: false };
+
+export class MetaProvider implements CallProvider, MetaCallingFeatures {
   readonly #o: MetaClientOptions;
   constructor(options: MetaClientOptions) { this.#o = options; }
 
-  endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult> {
+  async endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult> {
     // A repeated terminate/reject is harmless (worst case: "already ended"), so one retry when Meta is down.
-    return this.#callsAction(number, { call_id: call.externalCallId, action }, { ending: true, retries: 1 });
+    return unit(await this.#request(number, 'POST', 'calls', { call_id: call.externalCallId, action }, ENDING));
   }
 
   reject(number: NumberRecord, call: Call): Promise<ProviderResult> {
     return this.endCall(number, call, 'reject');
   }
 
-  accept(number: NumberRecord, call: Call, sdpAnswer: string | null): Promise<ProviderResult> {
-    const body: Record<string, unknown> = { call_id: call.externalCallId, action: 'accept', session: { sdp_type: 'answer', sdp: toCrlf(sdpAnswer ?? '') } };
+  async accept(number: NumberRecord, call: Call, sdpAnswer: string | null): Promise<ProviderResult> {
     // Never retried: a replayed accept may act twice.
-    return this.#callsAction(number, body, { ending: false, retries: 0 });
+    const body = { call_id: call.externalCallId, action: 'accept', session: { sdp_type: 'answer', sdp: toCrlf(sdpAnswer ?? '') } };
+    return unit(await this.#request(number, 'POST', 'calls', body, ONCE));
   }
 
-  async #callsAction(number: NumberRecord, body: Record<string, unknown>, opts: { ending: boolean; retries: number }): Promise<ProviderResult> {
-    let result: ProviderResult = await this.#post(number, 'calls', { messaging_product: 'whatsapp', ...body }, opts.ending);
-    for (let i = 0; i < opts.retries && !result.ok && result.category === 'PROVIDER_DOWN'; i++) {
-      result = await this.#post(number, 'calls', { messaging_product: 'whatsapp', ...body }, opts.ending);
+  async preAccept(number: NumberRecord, call: Call, sdpAnswer: string): Promise<ProviderResult> {
+    const body = { call_id: call.externalCallId, action: 'pre_accept', session: { sdp_type: 'answer', sdp: toCrlf(sdpAnswer) } };
+    return unit(await this.#request(number, 'POST', 'calls', body, ONCE));
+  }
+
+  async start(number: NumberRecord, request: StartCallRequest): Promise<ProviderResult<{ externalCallId: string }>> {
+    // Never retried: a replayed connect can ring the user a second time.
+    const body: Json = { to: request.to.replace(/\D/g, ''), action: 'connect', session: { sdp_type: 'offer', sdp: toCrlf(request.sdp ?? '') } };
+    if (request.bizOpaqueCallbackData !== null) body.biz_opaque_callback_data = request.bizOpaqueCallbackData;
+    const result = await this.#request(number, 'POST', 'calls', body, CONNECT);
+    if (!result.ok) return result;
+    const calls = (result.value as { calls?: { id?: unknown }[] }).calls;
+    const id = Array.isArray(calls) && typeof calls[0]?.id === 'string' ? calls[0].id : null;
+    return id ? { ok: true, value: { externalCallId: id } } : failure('PROVIDER_DOWN', 'Meta answered connect without a call id');
+  }
+
+  getSettings(number: NumberRecord): Promise<ProviderResult<Json>> {
+    return this.#request(number, 'GET', 'settings', undefined, READ);
+  }
+
+  async updateSettings(number: NumberRecord, settings: Json): Promise<ProviderResult> {
+    return unit(await this.#request(number, 'POST', 'settings', settings, ONCE));
+  }
+
+  getPermissions(number: NumberRecord, waId: string): Promise<ProviderResult<Json>> {
+    return this.#request(number, 'GET', `call_permissions?user_wa_id=${encodeURIComponent(waId)}`, undefined, READ);
+  }
+
+  async requestPermission(number: NumberRecord, waId: string, text: string | null): Promise<ProviderResult<{ messageId: string }>> {
+    const interactive: Json = { type: 'call_permission_request', action: { name: 'call_permission_request' } };
+    if (text) interactive.body = { text };
+    const body = { recipient_type: 'individual', to: waId, type: 'interactive', interactive };
+    const result = await this.#request(number, 'POST', 'messages', body, { ...ONCE, needsSuccessFlag: false });
+    if (!result.ok) return result;
+    const messages = (result.value as { messages?: { id?: unknown }[] }).messages;
+    const id = Array.isArray(messages) && typeof messages[0]?.id === 'string' ? messages[0].id : null;
+    return id ? { ok: true, value: { messageId: id } } : failure('PROVIDER_DOWN', 'Meta answered without a message id');
+  }
+
+  async #request(number: NumberRecord, method: 'GET' | 'POST', edge: string, body: Json | undefined, policy: RequestPolicy): Promise<ProviderResult<Json>> {
+    let result = await this.#once(number, method, edge, body, policy);
+    for (let i = 0; i < policy.retries && !result.ok && result.category === 'PROVIDER_DOWN'; i++) {
+      result = await this.#once(number, method, edge, body, policy);
     }
     return result;
   }
 
-  async #post(number: NumberRecord, edge: string, body: unknown, ending: boolean): Promise<ProviderResult> {
+  async #once(number: NumberRecord, method: 'GET' | 'POST', edge: string, body: Json | undefined, policy: RequestPolicy): Promise<ProviderResult<Json>> {
     const phoneNumberId = number.metaPhoneNumberId;
     if (!phoneNumberId) return failure('CONFIG', 'number has no Meta phone_number_id');
     const url = `${this.#o.baseUrl}/${this.#o.version}/${encodeURIComponent(phoneNumberId)}/${edge}`;
@@ -53,9 +102,9 @@ export class MetaProvider implements CallProvider {
     let text: string;
     try {
       response = await fetch(url, {
-        method: 'POST',
+        method,
         headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(body),
+        ...(body ? { body: JSON.stringify(method === 'POST' ? { messaging_product: 'whatsapp', ...body } : body) } : {}),
         signal: AbortSignal.timeout(this.#o.timeoutMs),
       });
       text = await response.text();
@@ -63,23 +112,28 @@ export class MetaProvider implements CallProvider {
       const timedOut = (error as Error).name === 'TimeoutError';
       return failure('PROVIDER_DOWN', timedOut ? `Meta did not answer within ${this.#o.timeoutMs} ms` : 'Meta could not be reached');
     }
-    let json: { success?: boolean; error?: GraphError } | null = null;
+    let json: (Json & { success?: unknown; error?: GraphError }) | null = null;
     try { json = JSON.parse(text); } catch { /* handled below */ }
     if (response.status >= 500 || json === null || typeof json !== 'object') {
       return failure('PROVIDER_DOWN', `Meta answered HTTP ${response.status}`, json?.error?.code ?? null, { traceId: json?.error?.fbtrace_id });
     }
     if (response.ok) {
-      if (json.success === true) return ok;
+      if (!policy.needsSuccessFlag || json.success === true) return { ok: true, value: json };
       return failure('PROVIDER_DOWN', 'Meta answered success:false');
     }
     const error = json.error ?? {};
     const code = typeof error.code === 'number' ? error.code : null;
-    const category = classifyGraphError(code, response.status, ending);
-    this.#o.logger.warn({ providerCode: code, httpStatus: response.status, fbtraceId: error.fbtrace_id, category }, 'meta refused request');
+    const category = classifyGraphError(code, response.status, policy.ending);
+    const level = category === 'AUTH' ? 'error' : 'warn';
+    this.#o.logger[level]({ providerCode: code, httpStatus: response.status, fbtraceId: error.fbtrace_id, category, edge: edge.split('?')[0] }, 'meta refused request');
     const retryAfterSeconds = code === 138012 ? retryAfterFromDetails(error.error_data?.details, this.#o.now?.() ?? Date.now()) : undefined;
-    return failure(category, error.message ?? `HTTP ${response.status}`, code,
-      { traceId: error.fbtrace_id, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
+    const message = [error.message, error.error_data?.details].filter(Boolean).join(': ') || `HTTP ${response.status}`;
+    return failure(category, message, code, { traceId: error.fbtrace_id, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
   }
+}
+
+function unit(result: ProviderResult<Json>): ProviderResult {
+  return result.ok ? ok : result;
 }
 
 /** Meta wants RFC 8866 SDP with CRLF line endings; clients often send bare LF. */

@@ -1,7 +1,8 @@
 // Inbound Meta webhook handling: authenticate, route by phone_number_id, apply each update.
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CallService } from '../../calls/service.ts';
+import type { MetaCalling } from '../../calls/meta-calling.ts';
+import type { ProviderEvents } from '../../calls/provider-events.ts';
 import type { Clock } from '../../clock.ts';
 import { ApiError } from '../../errors.ts';
 import type { Db } from '../../store/db.ts';
@@ -12,7 +13,8 @@ import { isValidMetaSignature, parseMetaWebhook, phoneNumberIdsOf } from './webh
 
 export interface MetaInboundDeps {
   db: Db;
-  calls: CallService;
+  events: ProviderEvents;
+  metaCalling: MetaCalling;
   clock: Clock;
   logger: Logger;
   secretsOf(number: NumberRecord): MetaSecrets;
@@ -50,7 +52,7 @@ export async function receiveMetaWebhook(deps: MetaInboundDeps, raw: Buffer, sig
   }
   if (trusted.size === 0) throw new UnauthenticatedWebhook('no number of ours signed this');
 
-  const { updates, skipped } = parseMetaWebhook(payload, deps.clock.now().toISOString());
+  const { updates, permissionReplies, skipped } = parseMetaWebhook(payload, deps.clock.now().toISOString());
   for (const s of skipped) deps.logger.warn(s, 'meta webhook update skipped');
   let applied = 0;
   for (const update of updates) {
@@ -60,13 +62,19 @@ export async function receiveMetaWebhook(deps: MetaInboundDeps, raw: Buffer, sig
       continue;
     }
     try {
-      await deps.calls.applyProviderEvent(number, update.event, update.direction);
+      await deps.events.apply(number, update.event, update.direction);
       applied++;
     } catch (error) {
       // Meta must retry when we could not record it; one bad update must not block the rest (R9).
       if (error instanceof StoreUnavailableError) throw error;
       deps.logger.error({ err: error, numberId: number.id, type: update.event.type }, 'meta update failed');
     }
+  }
+  for (const reply of permissionReplies) {
+    const number = trusted.get(reply.phoneNumberId);
+    if (!number) continue;
+    await deps.metaCalling.recordPermissionReply(number, reply);
+    applied++;
   }
   return applied;
 }

@@ -49,7 +49,20 @@ export interface MetaUpdate {
   event: ProviderCallEvent;
 }
 
-export interface ParsedMetaWebhook { updates: MetaUpdate[]; skipped: { phoneNumberId: string; reason: string }[] }
+export interface MetaPermissionReply {
+  phoneNumberId: string;
+  peerNumber: string;
+  status: 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
+  expiresAt: string | null;
+  messageId: string;
+  at: string;
+}
+
+export interface ParsedMetaWebhook {
+  updates: MetaUpdate[];
+  permissionReplies: MetaPermissionReply[];
+  skipped: { phoneNumberId: string; reason: string }[];
+}
 
 function directionOf(v: unknown): MetaUpdate['direction'] {
   const d = asString(v)?.toUpperCase();
@@ -59,9 +72,17 @@ function directionOf(v: unknown): MetaUpdate['direction'] {
 /** Every update in array order (providers-meta.md R9); a bad one is skipped, never fatal. */
 export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMetaWebhook {
   const updates: MetaUpdate[] = [];
+  const permissionReplies: MetaPermissionReply[] = [];
   const skipped: ParsedMetaWebhook['skipped'] = [];
   for (const { phoneNumberId, field, value } of changesOf(payload)) {
-    if (field !== 'calls') continue; // permission replies (field "messages") belong to the permissions flow
+    if (field === 'messages') {
+      for (const message of asArray(value.messages)) {
+        const reply = isObject(message) ? parsePermissionReply(message, receivedAt) : null;
+        if (reply) permissionReplies.push({ phoneNumberId, ...reply });
+      }
+      continue; // other messages are not ours
+    }
+    if (field !== 'calls') continue;
     const errorCode = firstErrorCode(value.errors);
     for (const item of asArray(value.calls)) {
       const update = isObject(item) ? parseCall(item, errorCode, receivedAt) : null;
@@ -75,7 +96,25 @@ export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMe
       else skipped.push({ phoneNumberId, reason: 'unusable statuses[] item' });
     }
   }
-  return { updates, skipped };
+  return { updates, permissionReplies, skipped };
+}
+
+/** §3.4 F: accept+permanent → PERMANENT; accept → TEMPORARY (expiresAt); reject → NO_PERMISSION. */
+function parsePermissionReply(message: Json, receivedAt: string): Omit<MetaPermissionReply, 'phoneNumberId'> | null {
+  const interactive = message.interactive;
+  if (!isObject(interactive) || asString(interactive.type) !== 'call_permission_reply') return null;
+  const reply = interactive.call_permission_reply;
+  const from = asString(message.from)?.replace(/\D/g, '');
+  const messageId = asString(message.id);
+  if (!isObject(reply) || !from || !messageId) return null;
+  const response = asString(reply.response)?.toLowerCase();
+  if (response !== 'accept' && response !== 'reject') return null;
+  const permanent = reply.is_permanent === true || reply.is_permanent === 'true';
+  const status = response === 'reject' ? 'NO_PERMISSION' : permanent ? 'PERMANENT' : 'TEMPORARY';
+  return {
+    peerNumber: from, status, messageId, at: epochToIso(message.timestamp) ?? receivedAt,
+    expiresAt: status === 'TEMPORARY' ? epochToIso(reply.expiration_timestamp) : null,
+  };
 }
 
 function firstErrorCode(errors: unknown): string | null {

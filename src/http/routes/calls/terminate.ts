@@ -24,7 +24,7 @@ export function terminateCallRoute(app: App, deps: RouteDeps): void {
   app.register(async (scope: App) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, payload, done) => { payload.resume(); done(null, undefined); });
-    scope.post('/v1/calls/:callId/terminate', { schema, config: { auth: 'number', rateLimit: 'terminate' } }, async (request) => {
+    scope.post('/v1/calls/:callId/terminate', { schema, config: { auth: 'number', rateLimit: 'terminate', idempotency: 'wait-concurrent' } }, async (request) => {
       const result = await deps.calls.terminate(numberOf(request), request.params.callId);
       return { success: true as const, ...result };
     });

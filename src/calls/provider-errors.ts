@@ -1,0 +1,25 @@
+import { ApiError, type ErrorCode } from '../errors.ts';
+import type { ProviderFailure } from '../providers/types.ts';
+
+/**
+ * What a failed provider action means for our API. Terminate knows only the two 502s
+ * (calls-api.md §4.8): a provider 429 must never look like our own rate limit.
+ */
+export function providerError(f: ProviderFailure, action: 'terminate' | 'other'): ApiError {
+  const details = { providerCode: f.providerCode, providerMessage: f.providerMessage };
+  if (f.category === 'PROVIDER_DOWN') return new ApiError('PROVIDER_UNAVAILABLE', { details });
+  if (f.category === 'NOT_SUPPORTED') return new ApiError('FEATURE_NOT_SUPPORTED');
+  if (action === 'terminate') return new ApiError('PROVIDER_ERROR', { details });
+  const byCategory: Partial<Record<ProviderFailure['category'], ErrorCode>> = {
+    PERMISSION_REQUIRED: 'META_CALL_PERMISSION_REQUIRED', RATE_LIMITED: 'RATE_LIMITED',
+    PERMISSION_REQUEST_LIMIT: 'META_CALL_PERMISSION_REQUEST_LIMIT', NOT_CONNECTED: 'WHATSAPP_INSTANCE_NOT_CONNECTED',
+    STATE_CONFLICT: 'CALL_STATE_CONFLICT',
+  };
+  const code = byCategory[f.category];
+  if (!code) return new ApiError('PROVIDER_ERROR', { details });
+  const retry = f.retryAfterSeconds;
+  return new ApiError(code, {
+    details: { providerCode: f.providerCode, providerMessage: f.providerMessage, ...(retry !== undefined ? { retryAfterSeconds: retry } : {}) },
+    ...(retry !== undefined ? { headers: { 'retry-after': String(retry) } } : {}),
+  });
+}

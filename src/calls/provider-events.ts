@@ -1,0 +1,115 @@
+// Provider events in: each one in its own transaction, through the machine. Duplicates, reordering,
+// late retries, end-before-offer (tombstones) and outbound events racing our own 201 (parking) end here.
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { newCallId } from '../ids.ts';
+import type { Db } from '../store/db.ts';
+import { findCallByExternalIdForNumber } from '../store/calls.ts';
+import type { NumberRecord } from '../store/numbers.ts';
+import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
+import { appendTimeline } from '../store/timeline.ts';
+import { putTombstone, takeTombstone } from '../store/tombstones.ts';
+import type { ActionSlots } from './action-slots.ts';
+import { persistTransition } from './events.ts';
+import { applyProviderEvent, createInboundCall, type ProviderCallEvent } from './machine.ts';
+import type { Call } from './types.ts';
+
+export interface ProviderEventDeps {
+  db: Db;
+  slots: ActionSlots;
+  clock: Clock;
+  config: Pick<Config, 'ringTimeoutSeconds' | 'tombstoneTtlSeconds'>;
+  logger: Logger;
+}
+
+/** How long an outbound event may wait for its call to be stored (providers-meta.md R6). */
+const PARK_MS = 60_000;
+
+export type Direction = 'INBOUND' | 'OUTBOUND' | null;
+
+export class ProviderEvents {
+  readonly #d: ProviderEventDeps;
+  constructor(deps: ProviderEventDeps) { this.#d = deps; }
+
+  async apply(number: NumberRecord, event: ProviderCallEvent, direction: Direction, providerData?: Record<string, unknown>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const callId = await this.#d.db.transaction((tx) => this.#applyInTx(tx, number, event, direction, providerData));
+        if (callId) this.#d.slots.waiters.signal(callId);
+        return;
+      } catch (error) {
+        // Two processes inserting the same new call: the loser retries and sees a duplicate.
+        if (attempt === 0 && isUniqueViolation(error)) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** Replays events that arrived before the outbound call was stored, in the transaction that stores it. */
+  async replayParked(tx: Db, call: Call, now: string): Promise<Call> {
+    let current = call;
+    for (const event of await takeParkedEvents(tx, call.numberId, call.externalCallId, now)) {
+      current = await this.#applyToCall(tx, current, event, now);
+    }
+    return current;
+  }
+
+  async #applyInTx(tx: Db, number: NumberRecord, event: ProviderCallEvent, direction: Direction, providerData?: Record<string, unknown>): Promise<string | null> {
+    const now = this.#d.clock.now();
+    const nowIso = now.toISOString();
+    const call = await findCallByExternalIdForNumber(tx, number.id, event.externalCallId, true);
+    if (call) {
+      await this.#applyToCall(tx, call, event, nowIso);
+      return call.id;
+    }
+    if (event.type === 'offer') {
+      const tombstone = await takeTombstone(tx, number.id, event.externalCallId, nowIso);
+      const stale = now.getTime() - Date.parse(event.at) > this.#d.config.ringTimeoutSeconds * 1000;
+      const t = createInboundCall({
+        id: newCallId(), externalCallId: event.externalCallId, numberId: number.id, tenantId: number.tenantId,
+        direction: 'INBOUND', peerNumber: event.peerNumber, startedAt: event.at, bizOpaqueCallbackData: event.bizOpaqueCallbackData,
+        sdpOffer: event.sdpOffer, sdpAnswer: null, createdAt: nowIso, updatedAt: nowIso, eventSeq: 0, pendingAction: null,
+        maxDurationSeconds: numberMaxDuration(number), providerData: providerData ?? null,
+      }, { tombstone, stale, now: nowIso });
+      const created = await persistTransition(tx, t, true, nowIso);
+      if (tombstone) await appendTimeline(tx, created.id, { source: 'provider', type: 'end', detail: { arrivedBeforeOffer: true, ...tombstone }, at: nowIso });
+      await appendTimeline(tx, created.id, { source: 'provider', type: 'offer', detail: { status: created.status, ...(stale ? { stale: true } : {}) }, at: nowIso });
+      return created.id;
+    }
+    if (direction === 'OUTBOUND') {
+      // Our own POST /v1/calls may not have stored the provider's id yet.
+      await parkEvent(tx, number.id, event, new Date(now.getTime() + PARK_MS).toISOString());
+      return null;
+    }
+    if (event.type === 'end') {
+      const expiresAt = new Date(now.getTime() + this.#d.config.tombstoneTtlSeconds * 1000).toISOString();
+      await putTombstone(tx, number.id, event.externalCallId, event.end, expiresAt);
+      return null;
+    }
+    this.#d.logger.info({ numberId: number.id, type: event.type }, 'provider event for an unknown call ignored');
+    return null;
+  }
+
+  async #applyToCall(tx: Db, call: Call, event: ProviderCallEvent, now: string): Promise<Call> {
+    const inFlight = this.#d.slots.isLive(call) ? call.pendingAction!.kind : null;
+    const t = applyProviderEvent(call, event, now, inFlight);
+    const next = t.call === call ? call : await persistTransition(tx, t, false, now);
+    await appendTimeline(tx, call.id, {
+      source: 'provider', type: event.type === 'progress' ? `status.${event.status}` : event.type,
+      detail: { applied: t.call !== call, status: next.status, ...(event.type === 'end' ? event.end : {}) }, at: now,
+    });
+    return next;
+  }
+}
+
+/** A number-level default for how long an answered call may last. */
+export function numberMaxDuration(number: NumberRecord): number | null {
+  const value = number.publicConfig.maxCallDurationSeconds;
+  return typeof value === 'number' && value > 0 ? value : null;
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return e?.code === '23505' || /UNIQUE constraint failed/.test(e?.message ?? '');
+}

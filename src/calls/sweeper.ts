@@ -1,0 +1,117 @@
+// No call stays active forever: calls ringing past the ring timeout end MISSED/FAILED, and answered calls
+// past their maximum duration are terminated through the provider. Safe with many processes: every
+// change re-checks the call under its row lock, and provider actions go through the call's action slot.
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { ApiError } from '../errors.ts';
+import type { CallId, NumberId } from '../ids.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import type { Db } from '../store/db.ts';
+import { findCallForNumber } from '../store/calls.ts';
+import { getNumberById } from '../store/numbers.ts';
+import { appendTimeline } from '../store/timeline.ts';
+import { deleteExpiredTombstones } from '../store/tombstones.ts';
+import { deleteExpiredParkedEvents } from '../store/parked-events.ts';
+import { deleteExpiredIdempotencyKeys } from '../store/idempotency.ts';
+import type { ActionSlots } from './action-slots.ts';
+import { persistTransition } from './events.ts';
+import { endByBusiness, ringTimedOut } from './machine.ts';
+import type { Call } from './types.ts';
+
+export interface SweeperDeps {
+  db: Db;
+  slots: ActionSlots;
+  providers: ProviderRegistry;
+  clock: Clock;
+  config: Pick<Config, 'ringTimeoutSeconds' | 'sweepIntervalMs'>;
+  logger: Logger;
+}
+
+const BATCH = 200;
+
+export class Sweeper {
+  readonly #d: SweeperDeps;
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<unknown> | null = null;
+
+  constructor(deps: SweeperDeps) { this.#d = deps; }
+
+  start(): void {
+    if (this.#timer) return;
+    const tick = () => {
+      this.#running = this.sweepOnce()
+        .catch((err) => this.#d.logger.error({ err }, 'sweep failed'))
+        .finally(() => { this.#running = null; if (this.#timer) this.#timer = setTimeout(tick, this.#d.config.sweepIntervalMs); });
+    };
+    this.#timer = setTimeout(tick, this.#d.config.sweepIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.#running;
+  }
+
+  async sweepOnce(): Promise<{ ringTimeouts: number; maxDurations: number }> {
+    const now = this.#d.clock.now();
+    const ringCutoff = new Date(now.getTime() - this.#d.config.ringTimeoutSeconds * 1000).toISOString();
+    let ringTimeouts = 0;
+    for (const row of await this.#d.db.query<{ id: CallId; number_id: NumberId }>(
+      `SELECT id, number_id FROM calls WHERE status IN ('INITIATED', 'RINGING') AND started_at < $1 ORDER BY started_at LIMIT ${BATCH}`, [ringCutoff])) {
+      if (await this.#endRinging(row.number_id, row.id, ringCutoff)) ringTimeouts++;
+    }
+    let maxDurations = 0;
+    for (const row of await this.#d.db.query<{ id: CallId; number_id: NumberId; connected_at: string; max_duration_seconds: number }>(
+      `SELECT id, number_id, connected_at, max_duration_seconds FROM calls
+        WHERE status = 'ACCEPTED' AND max_duration_seconds IS NOT NULL ORDER BY connected_at LIMIT ${BATCH * 5}`)) {
+      if (Date.parse(row.connected_at) + Number(row.max_duration_seconds) * 1000 > now.getTime()) continue;
+      if (await this.#endOverlong(row.number_id, row.id)) maxDurations++;
+    }
+    const nowIso = now.toISOString();
+    await deleteExpiredTombstones(this.#d.db, nowIso);
+    await deleteExpiredParkedEvents(this.#d.db, nowIso);
+    await deleteExpiredIdempotencyKeys(this.#d.db, nowIso);
+    return { ringTimeouts, maxDurations };
+  }
+
+  async #endRinging(numberId: NumberId, callId: CallId, cutoff: string): Promise<boolean> {
+    const call = await findCallForNumber(this.#d.db, numberId, callId);
+    if (!call || (call.status !== 'INITIATED' && call.status !== 'RINGING') || this.#d.slots.isLive(call)) return false;
+    if (call.direction === 'OUTBOUND') {
+      // Stop the phone ringing too; the call is over for us whatever the provider says.
+      const ended = await this.#endThroughProvider(call, (c, now) => ringTimedOut(c, now), 'ring-timeout');
+      if (ended !== null) return ended;
+    }
+    return this.#d.db.transaction(async (tx) => {
+      const current = await findCallForNumber(tx, numberId, callId, true);
+      if (!current || (current.status !== 'INITIATED' && current.status !== 'RINGING') || current.startedAt >= cutoff || this.#d.slots.isLive(current)) return false;
+      const now = this.#d.clock.now().toISOString();
+      await persistTransition(tx, ringTimedOut(current, now), false, now);
+      await appendTimeline(tx, callId, { source: 'system', type: 'ring-timeout', detail: {}, at: now });
+      return true;
+    });
+  }
+
+  #endOverlong(numberId: NumberId, callId: CallId): Promise<boolean | null> {
+    return findCallForNumber(this.#d.db, numberId, callId).then((call) =>
+      call && call.status === 'ACCEPTED' ? this.#endThroughProvider(call, (c, now) => endByBusiness(c, now, 'SYSTEM'), 'max-duration') : false);
+  }
+
+  /** Ends a call through the provider via the action slot; null when the provider could not be told. */
+  async #endThroughProvider(call: Call, decide: Parameters<ActionSlots['settle']>[2], reason: string): Promise<boolean | null> {
+    const actionId = await this.#d.slots.claim(call, 'terminate');
+    if (!actionId) return false; // someone else is acting on this call right now
+    const number = await getNumberById(this.#d.db, call.numberId);
+    if (!number) return false;
+    const result = await this.#d.providers(number).endCall(number, call, 'terminate');
+    if (!result.ok && result.category !== 'ALREADY_ENDED') {
+      this.#d.logger.warn({ callId: call.id, reason, category: result.category }, 'system could not end the call at the provider');
+      await this.#d.slots.release(call, actionId, new ApiError('PROVIDER_UNAVAILABLE'),
+        { source: 'system', type: reason, detail: { error: result.category } });
+      return reason === 'ring-timeout' ? null : false;
+    }
+    await this.#d.slots.settle(call, actionId, decide, { source: 'system', type: reason, detail: { providerAction: 'terminate' } });
+    return true;
+  }
+}

@@ -1,0 +1,28 @@
+// `callgate worker`: only the webhook delivery worker, against the configured store (run the API with
+// WORKERS=off and as many of these as needed). SIGTERM/SIGINT stop it gracefully.
+import { SecretBox } from '../auth/secret-box.ts';
+import { systemClock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { createMetrics } from '../metrics.ts';
+import { openStore } from '../store/open-store.ts';
+import { DeliveryWorker } from '../webhooks/worker.ts';
+
+export async function runWorker(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const { db, secretKey } = await openStore(config);
+  const worker = new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics: createMetrics(), config, clock: systemClock });
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'webhook worker shutting down');
+      worker.stop().then(() => db.close()).finally(resolve);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    worker.start();
+    logger.info({ store: db.dialect }, 'callgate webhook worker ready');
+  });
+}

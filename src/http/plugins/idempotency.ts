@@ -1,0 +1,78 @@
+// Idempotency-Key on every authenticated POST (calls-api.md §3, Stripe semantics): a replay returns the
+// stored response; the same key with another request → 422; while the first runs → 409, except terminate,
+// which waits for the first and answers with its response.
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '../../errors.ts';
+import type { Db } from '../../store/db.ts';
+import {
+  completeIdempotencyKey, forgetIdempotencyKey, readIdempotencyKey, relockIdempotencyKey, tryLockIdempotencyKey,
+} from '../../store/idempotency.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig { idempotency?: 'reject-concurrent' | 'wait-concurrent' }
+  interface FastifyRequest { idempotency: { scope: string; key: string } | null }
+}
+
+const KEEP_MS = 24 * 60 * 60 * 1000;
+/** A key still "in progress" after this long belonged to a process that died: it may be taken over. */
+const ABANDONED_MS = 60_000;
+const WAIT_POLL_MS = 25;
+
+export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: () => Date; maxWaitMs: number }): void {
+  app.decorateRequest('idempotency', null);
+
+  app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.method !== 'POST' || !request.principal) return;
+    const raw = request.headers['idempotency-key'];
+    if (raw === undefined) return;
+    const key = Array.isArray(raw) ? raw[0] ?? '' : raw;
+    if (key.length === 0 || key.length > 255) {
+      throw new ApiError('VALIDATION_ERROR', { details: { reason: 'Idempotency-Key must be 1 to 255 characters' } });
+    }
+    const scope = request.principal.keyHash;
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([request.routeOptions.url, request.params ?? null, request.body ?? null])).digest('hex');
+    const waits = request.routeOptions.config.idempotency === 'wait-concurrent';
+    const deadline = Date.now() + deps.maxWaitMs;
+
+    for (;;) {
+      const now = deps.now();
+      const expiresAt = new Date(now.getTime() + KEEP_MS).toISOString();
+      if (await tryLockIdempotencyKey(deps.db, scope, key, fingerprint, now.toISOString(), expiresAt)) {
+        request.idempotency = { scope, key };
+        return;
+      }
+      const record = await readIdempotencyKey(deps.db, scope, key);
+      if (!record) continue; // forgotten meanwhile: try to own it again
+      const expired = record.expiresAt <= now.toISOString();
+      const abandoned = record.state === 'IN_PROGRESS' && Date.parse(record.lockedAt) < now.getTime() - ABANDONED_MS;
+      if (expired || abandoned) {
+        if (await relockIdempotencyKey(deps.db, scope, key, record.lockedAt, fingerprint, now.toISOString(), expiresAt)) {
+          request.idempotency = { scope, key };
+          return;
+        }
+        continue;
+      }
+      if (record.fingerprint !== fingerprint) throw new ApiError('IDEMPOTENCY_KEY_REUSED');
+      if (record.state === 'DONE') {
+        return reply.code(record.responseStatus ?? 200).header('idempotent-replayed', 'true')
+          .type('application/json; charset=utf-8').send(record.responseBody);
+      }
+      if (!waits || Date.now() > deadline) throw new ApiError('IDEMPOTENCY_IN_PROGRESS');
+      await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+    }
+  });
+
+  // Stored once the response is known. Failures that say "try again" (5xx, 429) are not kept, so a retry
+  // with the same key runs again instead of replaying the failure.
+  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const owned = request.idempotency;
+    if (!owned) return payload;
+    request.idempotency = null;
+    const status = reply.statusCode;
+    if (status >= 500 || status === 429 || typeof payload !== 'string') await forgetIdempotencyKey(deps.db, owned.scope, owned.key);
+    else await completeIdempotencyKey(deps.db, owned.scope, owned.key, status, payload);
+    return payload;
+  });
+}

@@ -1,0 +1,158 @@
+// Webhook registrations as the API sees them: scope rules, URL checks, secrets sealed on the way in
+// and shown only at creation and rotation, the delivery log and replays.
+import type { Principal } from '../auth/principal.ts';
+import type { SecretBox } from '../auth/secret-box.ts';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { ApiError } from '../errors.ts';
+import { newWebhookId, type NumberId } from '../ids.ts';
+import type { Db } from '../store/db.ts';
+import { findEventForNumber, listAttemptsForWebhook, requeueDelivery } from '../store/deliveries.ts';
+import { getNumberForTenant } from '../store/numbers.ts';
+import {
+  deleteWebhookInScope, getWebhookInScope, insertWebhook, listWebhooksInScope, updateWebhook, type WebhookRecord, type WebhookScope,
+} from '../store/webhooks.ts';
+import { generateWebhookSecret } from './signing.ts';
+import { checkWebhookUrlSyntax, resolveAndCheck, type HostLookup } from './url-guard.ts';
+
+export const WEBHOOK_EVENTS = ['call.ringing', 'call.connected', 'call.ended', 'call.missed', 'call.permission_updated'] as const;
+/** What a subscription may name: an event, or "*" for all of them. */
+export const WEBHOOK_EVENT_FILTERS = [...WEBHOOK_EVENTS, '*'] as const;
+
+/** For 24 h after a rotation both the old and the new secret sign every delivery. */
+export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
+
+export interface WebhookServiceDeps {
+  db: Db;
+  box: SecretBox;
+  clock: Clock;
+  config: Pick<Config, 'webhookAllowInsecureUrls'>;
+  /** DNS for the registration-time SSRF check; tests inject one. */
+  lookup?: HostLookup;
+  /** Called after a replay is queued (the in-process worker's wake-up). */
+  onQueued?: () => void;
+}
+
+export interface NewWebhook { url: string; name?: string; events: string[]; whatsappNumberId?: string }
+export interface WebhookPatch { url?: string; name?: string; events?: string[]; active?: boolean }
+
+/** The public view: never a secret. */
+export function toPublicWebhook(w: WebhookRecord) {
+  return {
+    id: w.id, name: w.name, url: w.url, events: w.events, active: w.active, whatsappNumberId: w.numberId,
+    disabledReason: w.disabledReason, createdAt: w.createdAt, updatedAt: w.updatedAt,
+  };
+}
+
+function scopeOf(p: Principal): WebhookScope {
+  return { tenantId: p.tenantId, numberId: p.scope === 'number' ? p.numberId : null };
+}
+
+export class WebhookService {
+  readonly #d: WebhookServiceDeps;
+  constructor(deps: WebhookServiceDeps) { this.#d = deps; }
+
+  async create(p: Principal, input: NewWebhook) {
+    const numberId = await this.#numberForCreate(p, input.whatsappNumberId);
+    const url = await this.#checkUrl(input.url);
+    const secret = generateWebhookSecret();
+    const now = this.#d.clock.now().toISOString();
+    const webhook: WebhookRecord = {
+      id: newWebhookId(), tenantId: p.tenantId, numberId, name: input.name ?? null, url, events: unique(input.events), active: true,
+      secret: this.#d.box.seal(secret), previousSecret: null, previousSecretExpiresAt: null, disabledReason: null, createdAt: now, updatedAt: now,
+    };
+    await insertWebhook(this.#d.db, webhook);
+    return { ...toPublicWebhook(webhook), secret };
+  }
+
+  async list(p: Principal) {
+    return (await listWebhooksInScope(this.#d.db, scopeOf(p))).map(toPublicWebhook);
+  }
+
+  async get(p: Principal, id: string) {
+    return toPublicWebhook(await this.#find(p, id));
+  }
+
+  async update(p: Principal, id: string, patch: WebhookPatch) {
+    const current = await this.#find(p, id);
+    const next: WebhookRecord = { ...current, updatedAt: this.#d.clock.now().toISOString() };
+    if (patch.url !== undefined) next.url = await this.#checkUrl(patch.url);
+    if (patch.name !== undefined) next.name = patch.name;
+    if (patch.events !== undefined) next.events = unique(patch.events);
+    if (patch.active !== undefined) {
+      next.active = patch.active;
+      // Turning it on again is the customer saying the receiver is back: the 410 note goes.
+      if (patch.active) next.disabledReason = null;
+    }
+    await updateWebhook(this.#d.db, next);
+    return toPublicWebhook(next);
+  }
+
+  async delete(p: Principal, id: string): Promise<void> {
+    if (!(await deleteWebhookInScope(this.#d.db, scopeOf(p), id))) throw new ApiError('WEBHOOK_NOT_FOUND');
+  }
+
+  /** A new secret, shown once; the current one keeps signing too until previousSecretExpiresAt. */
+  async rotateSecret(p: Principal, id: string) {
+    const current = await this.#find(p, id);
+    const now = this.#d.clock.now();
+    const secret = generateWebhookSecret();
+    const previousSecretExpiresAt = new Date(now.getTime() + ROTATION_OVERLAP_MS).toISOString();
+    await updateWebhook(this.#d.db, {
+      ...current, secret: this.#d.box.seal(secret), previousSecret: current.secret, previousSecretExpiresAt, updatedAt: now.toISOString(),
+    });
+    return { id: current.id, secret, previousSecretExpiresAt };
+  }
+
+  async logs(p: Principal, id: string, opts: { limit: number; event: string | null }) {
+    const webhook = await this.#find(p, id);
+    const attempts = await listAttemptsForWebhook(this.#d.db, webhook.id, { limit: opts.limit, eventType: opts.event });
+    return attempts.map((a) => ({
+      id: a.id, event: a.eventType, eventId: a.eventId, attempt: a.attempt, status: a.status, statusCode: a.statusCode,
+      durationMs: a.durationMs, ...(a.error !== null ? { error: a.error } : {}), createdAt: a.createdAt,
+    }));
+  }
+
+  /** Delivers one past event of the webhook's number again, with the same webhook-id, from attempt 1. */
+  async replay(p: Principal, id: string, eventId: string) {
+    const webhook = await this.#find(p, id);
+    const event = await findEventForNumber(this.#d.db, webhook.numberId, eventId);
+    if (!event) throw new ApiError('EVENT_NOT_FOUND');
+    await requeueDelivery(this.#d.db, {
+      webhookId: webhook.id, eventId: event.id, eventType: event.type, callId: event.callId, sequence: event.sequence,
+    }, this.#d.clock.now().toISOString());
+    this.#d.onQueued?.();
+    return { webhookId: webhook.id, eventId: event.id, event: event.type, status: 'PENDING' as const };
+  }
+
+  async #find(p: Principal, id: string): Promise<WebhookRecord> {
+    const webhook = await getWebhookInScope(this.#d.db, scopeOf(p), id);
+    if (!webhook) throw new ApiError('WEBHOOK_NOT_FOUND');
+    return webhook;
+  }
+
+  /** webhooks.md: a tenant key names the number; a number key may, but only its own. */
+  async #numberForCreate(p: Principal, named: string | undefined): Promise<NumberId> {
+    if (p.scope === 'number') {
+      if (named !== undefined && named !== p.numberId) throw new ApiError('NUMBER_MISMATCH');
+      return p.numberId;
+    }
+    if (named === undefined) throw new ApiError('NUMBER_REQUIRED');
+    const number = await getNumberForTenant(this.#d.db, p.tenantId, named);
+    if (!number) throw new ApiError('NUMBER_NOT_FOUND');
+    return number.id;
+  }
+
+  /** https to a public address (unless WEBHOOK_ALLOW_INSECURE_URLS), checked by name and by current DNS answers. */
+  async #checkUrl(raw: string): Promise<string> {
+    const allowInsecure = this.#d.config.webhookAllowInsecureUrls;
+    const syntax = checkWebhookUrlSyntax(raw, allowInsecure);
+    const checked = syntax.ok ? await resolveAndCheck(syntax.url, allowInsecure, this.#d.lookup) : syntax;
+    if (!checked.ok) throw new ApiError('VALIDATION_ERROR', { details: { field: 'url', reason: `webhook URL refused: ${checked.reason}` } });
+    return checked.url.href;
+  }
+}
+
+function unique(events: string[]): string[] {
+  return [...new Set(events)];
+}
