@@ -6,6 +6,7 @@ import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
+import { RedisRateLimiter } from './ratelimit/redis.ts';
 import { openStore } from './store/open-store.ts';
 import { DeliveryWorker } from './webhooks/worker.ts';
 
@@ -17,7 +18,7 @@ const worker = config.workers === 'in-process'
   ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock: systemClock })
   : null;
 const app = await buildApp({
-  config, db, secretKey, clock: systemClock, logger, rateLimiter: new MemoryRateLimiter(), metrics,
+  config, db, secretKey, clock: systemClock, logger, rateLimiter: config.redisUrl ? new RedisRateLimiter(config.redisUrl, logger) : new MemoryRateLimiter(), metrics,
   runSweeper: config.workers === 'in-process',
   ...(worker ? { wakeDeliveries: () => worker.wake() } : {}),
 });

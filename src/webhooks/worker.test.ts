@@ -1,0 +1,54 @@
+// The worker's wake-up: a commit through notifyingDb sends its deliveries at once, not at the next poll.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { SecretBox } from '../auth/secret-box.ts';
+import { newNumberId, newTenantId, newWebhookId } from '../ids.ts';
+import { insertNumber } from '../store/numbers.ts';
+import { insertTenant } from '../store/tenants.ts';
+import { insertWebhook } from '../store/webhooks.ts';
+import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
+import { emitEvents, startTestWorker, TEST_SECRET_KEY, verifyWith, workerConfig } from '../../test/e2e/webhook-helpers.ts';
+import { generateWebhookSecret } from './signing.ts';
+import { notifyingDb } from './worker.ts';
+
+for (const kind of storeKinds()) {
+  describe(`delivery worker wake-up [${kind}]`, () => {
+    let store: TestStore;
+    let receiver: WebhookReceiver;
+    const tenantId = newTenantId();
+    const numberId = newNumberId();
+    const secret = generateWebhookSecret();
+
+    before(async () => {
+      store = await createTestStore(kind);
+      receiver = await startWebhookReceiver();
+      const now = new Date().toISOString();
+      await insertTenant(store.db, { id: tenantId, name: 'Wake', createdAt: now });
+      await insertNumber(store.db, {
+        id: numberId, tenantId, name: 'n', phoneNumber: '+5511999990000', provider: 'META', metaPhoneNumberId: null,
+        publicConfig: {}, secretConfig: 'x', createdAt: now, updatedAt: now,
+      });
+      await insertWebhook(store.db, {
+        id: newWebhookId(), tenantId, numberId, name: null, url: receiver.url, events: ['*'], active: true,
+        secret: new SecretBox(TEST_SECRET_KEY).seal(secret), previousSecret: null, previousSecretExpiresAt: null, disabledReason: null, createdAt: now, updatedAt: now,
+      });
+    });
+    after(async () => {
+      await receiver.close();
+      await store.dispose();
+    });
+
+    test('an event committed through notifyingDb is delivered long before the next poll', async () => {
+      const worker = startTestWorker(store.db, workerConfig(), { options: { pollIntervalMs: 60_000 } });
+      await new Promise((r) => setTimeout(r, 50)); // the first look (at start) has found nothing
+      const db = notifyingDb(store.db, () => worker.worker.wake());
+      const started = Date.now();
+      const [id] = await emitEvents(db, { tenantId, numberId }, [{ type: 'call.ringing' }]);
+      await receiver.waitFor((rs) => rs.length === 1, 2000, 'the delivery');
+      assert.ok(Date.now() - started < 500, `delivered in ${Date.now() - started} ms`);
+      assert.equal(verifyWith(secret, receiver.requests[0]!).eventId, id);
+      await worker.stop();
+    });
+  });
+}

@@ -1,0 +1,224 @@
+// How deliveries behave against receivers that fail in the ways real ones do, on every store:
+// the documented schedule (shortened by config), Retry-After, 410, timeouts, redirects, isolation
+// between receivers, per-call order, several workers, graceful stop.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { WebhookId } from '../../src/ids.ts';
+import { listDeliveriesForWebhook } from '../../src/store/deliveries.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
+import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
+import { storeKinds } from '../helpers/stores.ts';
+import type { WorkerOptions } from '../../src/webhooks/worker.ts';
+import { emitEvents, sleep, startTestWorker, verifyWith, workerConfig, type EventSpec, type TestWorker } from './webhook-helpers.ts';
+
+for (const kind of storeKinds()) {
+  describe(`webhook delivery [${kind}]`, () => {
+    let t: TestApp;
+    const cleanups: (() => Promise<unknown>)[] = [];
+
+    before(async () => { t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } }); });
+    after(async () => { await t.close(); });
+
+    /** A receiver, a webhook of number A pointing at it, and a worker; all undone after the test. */
+    async function setup(opts: { worker?: Parameters<typeof workerConfig>[0]; options?: Partial<WorkerOptions>; events?: string[] } = {}) {
+      const receiver = await startWebhookReceiver();
+      const res = await t.app.inject({
+        method: 'POST', url: '/v1/webhooks', headers: { 'x-api-key': t.numberA.key.key }, payload: { url: receiver.url, events: opts.events ?? ['*'] },
+      });
+      assert.equal(res.statusCode, 201, res.body);
+      const webhook = res.json() as { id: WebhookId; secret: string };
+      const worker = startTestWorker(t.store.db, workerConfig(opts.worker), { ...(opts.options ? { options: opts.options } : {}) });
+      const teardown = async () => {
+        await worker.stop();
+        await t.app.inject({ method: 'DELETE', url: `/v1/webhooks/${webhook.id}`, headers: { 'x-api-key': t.numberA.key.key } });
+        await receiver.close();
+      };
+      cleanups.push(teardown);
+      return { receiver, webhook, worker };
+    }
+
+    async function cleanup() {
+      while (cleanups.length) await cleanups.pop()!();
+    }
+
+    const emit = (specs: EventSpec[]) => emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, specs);
+    const logsOf = async (id: string) =>
+      (await t.app.inject({ method: 'GET', url: `/v1/webhooks/${id}/logs?limit=50`, headers: { 'x-api-key': t.numberA.key.key } })).json().logs as any[];
+
+    test('a delivery is signed (the standardwebhooks library verifies it) and carries the documented headers', async () => {
+      const { receiver, webhook } = await setup();
+      const [id] = await emit([{ type: 'call.ringing', callId: 'call_01SIGNED00000000000000000', sequence: 1 }]);
+      await receiver.waitFor((rs) => rs.length === 1);
+      const r = receiver.requests[0]!;
+      const body = verifyWith(webhook.secret, r);
+      assert.equal(body.eventId, id);
+      assert.equal(body.event, 'call.ringing');
+      assert.equal(r.method, 'POST');
+      assert.equal(r.headers['webhook-id'], id);
+      assert.equal(r.headers['webhook-attempt'], '1');
+      assert.match(String(r.headers['user-agent']), /^callgate\/\d+\.\d+\.\d+$/);
+      assert.equal(r.headers['content-type'], 'application/json');
+      assert.ok(Math.abs(Number(r.headers['webhook-timestamp']) - Date.now() / 1000) < 5);
+      assert.equal(String(r.headers['webhook-signature']).split(' ').length, 1, 'one signature outside a rotation');
+      await cleanup();
+    });
+
+    test('a receiver answering 500 is retried on the schedule, then the delivery is FAILED and kept', async () => {
+      const { receiver, webhook, worker } = await setup({ worker: { webhookRetryScheduleMs: [0, 100, 200] } });
+      receiver.status(500);
+      const [id] = await emit([{ type: 'call.ended' }]);
+      await receiver.waitFor((rs) => rs.length === 3, 5000, 'three attempts');
+      const at = receiver.requests.map((r) => r.at);
+      assert.ok(at[1]! - at[0]! >= 75, `second attempt ~100 ms later, got ${at[1]! - at[0]!}`);
+      assert.ok(at[2]! - at[1]! >= 155, `third attempt ~200 ms later, got ${at[2]! - at[1]!}`);
+      assert.deepEqual(receiver.requests.map((r) => r.headers['webhook-attempt']), ['1', '2', '3']);
+      assert.ok(receiver.requests.every((r) => r.headers['webhook-id'] === id), 'the same webhook-id on every retry');
+      const delivery = await eventually(async () => {
+        const [d] = await listDeliveriesForWebhook(t.store.db, webhook.id);
+        return d?.status === 'FAILED' ? d : null;
+      }, 3000, 'the delivery to be FAILED');
+      assert.equal(delivery.attempts, 3);
+      assert.equal(delivery.lastStatusCode, 500);
+      await sleep(300);
+      assert.equal(receiver.requests.length, 3, 'nothing after the last attempt');
+      const logs = await logsOf(webhook.id);
+      assert.deepEqual(logs.map((l) => [l.attempt, l.status, l.statusCode, l.error]), [[3, 'FAILED', 500, 'HTTP 500'], [2, 'FAILED', 500, 'HTTP 500'], [1, 'FAILED', 500, 'HTTP 500']]);
+      const metrics = await worker.metrics.registry.metrics();
+      assert.match(metrics, /callgate_webhook_attempts_total\{outcome="http_error"\} 3/);
+      assert.match(metrics, /callgate_webhook_deliveries_failed_total\{reason="exhausted"\} 1/);
+      await cleanup();
+    });
+
+    test('a receiver that times out: the attempt is logged without a status code and retried', async () => {
+      const { receiver, webhook } = await setup({ worker: { webhookTimeoutMs: 150, webhookRetryScheduleMs: [0, 50] } });
+      receiver.hang();
+      await emit([{ type: 'call.ended' }]);
+      const delivery = await eventually(async () => {
+        const [d] = await listDeliveriesForWebhook(t.store.db, webhook.id);
+        return d?.status === 'FAILED' ? d : null;
+      }, 5000, 'the delivery to be FAILED');
+      assert.equal(delivery.attempts, 2);
+      assert.equal(receiver.requests.length, 2);
+      const logs = await logsOf(webhook.id);
+      assert.equal(logs.length, 2);
+      for (const l of logs) {
+        assert.equal(l.statusCode, null);
+        assert.match(l.error, /timed out after 150 ms/);
+        assert.ok(l.durationMs >= 140, `took the timeout, got ${l.durationMs}`);
+      }
+      await cleanup();
+    });
+
+    test('410 Gone disables the webhook and fails its pending deliveries', async () => {
+      const { receiver, webhook } = await setup({ worker: { webhookRetryScheduleMs: [0, 50, 50, 50] }, options: { perWebhookInFlight: 1 } });
+      receiver.status(410);
+      await emit([{ type: 'call.ringing' }, { type: 'call.connected' }, { type: 'call.ended' }]);
+      const got = await eventually(async () => {
+        const res = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${webhook.id}`, headers: { 'x-api-key': t.numberA.key.key } });
+        const body = res.json() as { active: boolean; disabledReason: string | null };
+        return body.active === false ? body : null;
+      }, 3000, 'the webhook to be disabled');
+      assert.match(got.disabledReason ?? '', /410/);
+      await sleep(200);
+      assert.equal(receiver.requests.length, 1, 'nothing is sent after the 410');
+      const deliveries = await listDeliveriesForWebhook(t.store.db, webhook.id);
+      assert.deepEqual(deliveries.map((d) => d.status), ['FAILED', 'FAILED', 'FAILED']);
+      assert.ok(deliveries.every((d) => /410/.test(d.lastError ?? '')));
+      await emit([{ type: 'call.missed' }]);
+      await sleep(150);
+      assert.equal(receiver.requests.length, 1, 'a disabled webhook gets no new events');
+      assert.equal((await listDeliveriesForWebhook(t.store.db, webhook.id)).length, 3);
+      await cleanup();
+    });
+
+    test('429 with Retry-After is honoured even when the schedule is shorter', async () => {
+      const { receiver, webhook } = await setup({ worker: { webhookRetryScheduleMs: [0, 20, 20] } });
+      receiver.queue({ kind: 'status', status: 429, headers: { 'retry-after': '1' } });
+      const [id] = await emit([{ type: 'call.ended' }]);
+      await receiver.waitFor((rs) => rs.length === 2, 4000, 'the retry');
+      const gap = receiver.requests[1]!.at - receiver.requests[0]!.at;
+      assert.ok(gap >= 950, `waited for Retry-After (1 s), got ${gap} ms`);
+      assert.equal(receiver.requests[1]!.headers['webhook-attempt'], '2');
+      assert.equal(receiver.requests[1]!.headers['webhook-id'], id);
+      await eventually(async () => (await listDeliveriesForWebhook(t.store.db, webhook.id))[0]?.status === 'SUCCESS', 2000, 'SUCCESS');
+      const logs = await logsOf(webhook.id);
+      assert.deepEqual(logs.map((l) => [l.attempt, l.status, l.statusCode]), [[2, 'SUCCESS', 200], [1, 'FAILED', 429]]);
+      await cleanup();
+    });
+
+    test('a redirect is a failed attempt and its Location is never followed', async () => {
+      const elsewhere = await startWebhookReceiver();
+      const { receiver, webhook } = await setup({ worker: { webhookRetryScheduleMs: [0] } });
+      receiver.status(302, { location: elsewhere.url });
+      await emit([{ type: 'call.ended' }]);
+      await eventually(async () => (await listDeliveriesForWebhook(t.store.db, webhook.id))[0]?.status === 'FAILED', 3000, 'FAILED');
+      const [log] = await logsOf(webhook.id);
+      assert.equal(log.statusCode, 302);
+      assert.match(log.error, /redirects are not followed/);
+      assert.equal(elsewhere.requests.length, 0);
+      await elsewhere.close();
+      await cleanup();
+    });
+
+    test('one hanging receiver does not delay a second receiver\'s events by more than a second', async () => {
+      const hanging = await setup({ worker: { webhookTimeoutMs: 10_000 }, options: { stopGraceMs: 50 } });
+      hanging.receiver.hang();
+      const healthy = await startWebhookReceiver();
+      const res = await t.app.inject({
+        method: 'POST', url: '/v1/webhooks', headers: { 'x-api-key': t.numberA.key.key }, payload: { url: healthy.url, events: ['*'] },
+      });
+      assert.equal(res.statusCode, 201);
+      const started = Date.now();
+      const ids = await emit(Array.from({ length: 20 }, () => ({ type: 'call.ringing' })));
+      await healthy.waitFor((rs) => new Set(rs.map((r) => r.body.eventId)).size === ids.length, 5000, 'every event at the healthy receiver');
+      const lastArrival = Math.max(...healthy.requests.map((r) => r.at));
+      assert.ok(lastArrival - started < 1000, `all 20 events within a second, took ${lastArrival - started} ms`);
+      assert.ok(hanging.receiver.requests.length <= 4, 'the hanging receiver only holds its own slots');
+      await t.app.inject({ method: 'DELETE', url: `/v1/webhooks/${res.json().id}`, headers: { 'x-api-key': t.numberA.key.key } });
+      await healthy.close();
+      await cleanup();
+    });
+
+    test('events of one call due together arrive in sequence order', async () => {
+      const { receiver } = await setup();
+      receiver.slow(15);
+      const callId = 'call_01ORDER000000000000000000';
+      await emit([1, 2, 3, 4, 5].map((sequence) => ({ type: 'call.ringing', callId, sequence })));
+      await receiver.waitFor((rs) => rs.length === 5, 5000, 'five events');
+      assert.deepEqual(receiver.requests.map((r) => r.body.sequence), [1, 2, 3, 4, 5]);
+      await cleanup();
+    });
+
+    test('two workers on one store never send the same event twice', async () => {
+      const { receiver } = await setup({ options: { batchSize: 3 } });
+      receiver.slow(5);
+      const second = startTestWorker(t.store.db, workerConfig(), { options: { batchSize: 3 } });
+      const ids = await emit(Array.from({ length: 40 }, () => ({ type: 'call.ringing' })));
+      await receiver.waitFor((rs) => rs.length >= ids.length, 10_000, 'every event');
+      await sleep(200);
+      const seen = receiver.requests.map((r) => r.headers['webhook-id']);
+      assert.equal(seen.length, ids.length, 'exactly one request per event');
+      assert.deepEqual(new Set(seen), new Set(ids));
+      await second.stop();
+      await cleanup();
+    });
+
+    test('stop() gives back the leases of attempts it abandons, so another worker takes them at once', async () => {
+      const { receiver, webhook, worker } = await setup({ worker: { webhookTimeoutMs: 10_000 } });
+      receiver.hang();
+      const [id] = await emit([{ type: 'call.ended' }]);
+      await receiver.waitFor((rs) => rs.length === 1);
+      const stopping = Date.now();
+      await worker.worker.stop(100);
+      assert.ok(Date.now() - stopping < 1000, 'a bounded stop');
+      const [d] = await listDeliveriesForWebhook(t.store.db, webhook.id);
+      assert.deepEqual([d!.status, d!.attempts], ['PENDING', 0], 'the abandoned try is not counted');
+      receiver.ok();
+      const next = startTestWorker(t.store.db, workerConfig());
+      await receiver.waitFor((rs) => rs.length === 2, 1000, 'the next worker to send it (no lease to wait out)');
+      assert.equal(receiver.requests[1]!.headers['webhook-id'], id);
+      await next.stop();
+      await cleanup();
+    });
+  });
+}
