@@ -7,6 +7,8 @@ import { startServerProcess, type ServerProcess } from '../../../../test/helpers
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
 const CONCURRENT = 50;
+// Across processes the reliability bar is higher (issue 6): 100 concurrent hang-ups.
+const CROSS_PROCESS = 100;
 
 for (const kind of storeKinds()) {
   describe(`concurrent terminates [${kind}]`, () => {
@@ -57,15 +59,15 @@ if (storeKinds().includes('postgres')) {
       await t.close();
     });
 
-    test(`${CONCURRENT} concurrent terminates split over 2 processes: 1 request at Meta, 1 call.ended, ${CONCURRENT} × 200`, async () => {
+    test(`${CROSS_PROCESS} concurrent terminates split over 2 processes: 1 request at Meta, 1 call.ended, ${CROSS_PROCESS} × 200`, async () => {
       const call = await callIn(t, 'ACCEPTED');
       t.fake.inject({ action: 'terminate', latencyMs: 200 });
-      const responses = await Promise.all(Array.from({ length: CONCURRENT }, (_, i) => fetch(
+      const responses = await Promise.all(Array.from({ length: CROSS_PROCESS }, (_, i) => fetch(
         `${servers[i % 2]!.url}/v1/calls/${encodeURIComponent(call.id)}/terminate`,
         { method: 'POST', headers: { 'x-api-key': t.numberA.key.key } },
       )));
       const bodies = await Promise.all(responses.map((r) => r.json()));
-      assert.deepEqual(responses.map((r) => r.status), Array(CONCURRENT).fill(200), JSON.stringify(bodies.find((b) => !b.success)));
+      assert.deepEqual(responses.map((r) => r.status), Array(CROSS_PROCESS).fill(200), JSON.stringify(bodies.find((b) => !b.success)));
       for (const body of bodies) assert.equal(body.status, 'COMPLETED');
       assert.equal(t.fake.countRequests({ call_id: call.externalCallId, action: 'terminate' }), 1);
       assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
