@@ -1,0 +1,79 @@
+// kill -9 of API processes in the middle of hang-ups, 20 rounds: no call left inconsistent, no double end,
+// every acknowledged terminate persisted, and Meta's view and ours agree in the end.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
+import { acceptedCall, outbox, storedCall } from '../helpers/calls.ts';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { storeKinds } from '../helpers/stores.ts';
+import type { Call } from '../../src/calls/types.ts';
+
+const ROUNDS = 20;
+const PER_ROUND = 8;
+
+if (storeKinds().includes('postgres')) {
+  describe('kill -9 of API processes under load (PostgreSQL)', () => {
+    let t: TestApp;
+    const servers: ServerProcess[] = [];
+    let env: Record<string, string>;
+    before(async () => {
+      // Meta's webhooks reach the in-process app, which is never killed; the children serve the hang-ups.
+      t = await buildTestApp('postgres', { fake: { webhookRetryScheduleMs: [0, 50, 200, 500, 1000] } });
+      env = { ...t.store.env, META_GRAPH_BASE_URL: t.fake.baseUrl, WORKERS: 'off', PROVIDER_TIMEOUT_MS: '300',
+        RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000', TERMINATE_RATE_LIMIT_PER_SECOND: '100000', TERMINATE_RATE_LIMIT_BURST: '100000' };
+      servers.push(await startServerProcess(env), await startServerProcess(env));
+    });
+    after(async () => {
+      await Promise.all(servers.map((s) => s.stop('SIGKILL')));
+      await t.close();
+    });
+
+    test(`${ROUNDS} rounds of kill -9 during terminates`, async () => {
+      const calls: Call[] = [];
+      for (let i = 0; i < ROUNDS * PER_ROUND; i += 20) {
+        calls.push(...await Promise.all(Array.from({ length: Math.min(20, ROUNDS * PER_ROUND - i) }, () => acceptedCall(t))));
+      }
+      const acknowledged = new Set<string>();
+      for (let round = 0; round < ROUNDS; round++) {
+        const batch = calls.slice(round * PER_ROUND, (round + 1) * PER_ROUND);
+        t.fake.inject({ action: 'terminate', latencyMs: [20, 120], times: PER_ROUND * 2 });
+        const victim = Math.floor(Math.random() * servers.length);
+        const requests = batch.map((c, i) => fetch(`${servers[i % 2]!.url}/v1/calls/${c.id}/terminate`, {
+          method: 'POST', headers: { 'x-api-key': t.numberA.key.key },
+        }).then(async (r) => { if (r.status === 200) acknowledged.add(c.id); return r.status; }, () => -1));
+        await new Promise((r) => setTimeout(r, Math.random() * 100));
+        servers[victim]!.child.kill('SIGKILL');
+        const statuses = await Promise.all(requests);
+        assert.ok(statuses.every((s) => s === 200 || s === -1), `only 200s or dropped connections: ${statuses}`);
+        servers[victim] = await startServerProcess(env);
+      }
+
+      // Let abandoned action slots expire (lease = 2 × 300 ms + 5 s) and Meta's webhooks land.
+      await t.fake.flush();
+      await new Promise((r) => setTimeout(r, 6000));
+      // Whatever is still active can be hung up now, through a survivor.
+      for (const c of calls) {
+        const current = await storedCall(t, t.numberA, c.id);
+        if (current?.status === 'ACCEPTED') {
+          const res = await fetch(`${servers[0]!.url}/v1/calls/${c.id}/terminate`, { method: 'POST', headers: { 'x-api-key': t.numberA.key.key } });
+          assert.equal(res.status, 200, await res.text());
+        }
+      }
+      await t.fake.flush();
+
+      for (const c of calls) {
+        const final = await eventually(async () => {
+          const s = await storedCall(t, t.numberA, c.id);
+          return s && s.status !== 'ACCEPTED' ? s : null;
+        }, 3000, `call ${c.id} to end`);
+        const ended = (await outbox(t, final)).filter((e) => e.type === 'call.ended');
+        assert.equal(ended.length, 1, `exactly one call.ended for ${c.id}`);
+        assert.equal(final.status, 'COMPLETED');
+        assert.equal(t.fake.callState(c.externalCallId), 'ENDED', 'Meta agrees the call is over');
+        assert.ok(t.fake.countRequests({ action: 'terminate', call_id: c.externalCallId }) >= 1);
+        if (acknowledged.has(c.id)) assert.ok(final.endedAt, 'an acknowledged terminate is persisted');
+      }
+      assert.deepEqual(t.fake.violations, []);
+    });
+  });
+}
