@@ -28,6 +28,8 @@ import { newRequestId } from './ids.ts';
 import { createMetrics, registerBacklogGauges, registerMetricsRoute, type Metrics } from './metrics.ts';
 import { NumberService } from './numbers/service.ts';
 import { MetaProvider } from './providers/meta/client.ts';
+import { EvolutionProvider } from './providers/evolution/client.ts';
+import { mergeNumberPublicConfig } from './store/numbers.ts';
 import { providerRegistry, type ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import type { Db } from './store/db.ts';
@@ -106,18 +108,33 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerIdempotency(app, { db: deps.db, now: () => deps.clock.now(), maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000 });
 
   const box = new SecretBox(deps.secretKey);
-  const numbers = new NumberService(deps.db, box, deps.clock);
+  const numbers = new NumberService(deps.db, box, deps.clock, async (n) => {
+    if (n.provider !== 'EVO_GO') return;
+    const probed = await evolution.probe(n);
+    if (probed.ok) {
+      await mergeNumberPublicConfig(deps.db, n.id, { capabilities: { callsExtension: probed.value.capability, checkedAt: probed.value.checkedAt } }, deps.clock.now().toISOString());
+    }
+  });
   const meta = new MetaProvider({
     baseUrl: deps.config.metaGraphBaseUrl, version: deps.config.metaGraphVersion, timeoutMs: deps.config.providerTimeoutMs,
     secretsOf: (n) => numbers.metaSecrets(n), logger: deps.logger,
   });
-  const providers = deps.providers ?? providerRegistry({ META: meta });
+  const evolution = new EvolutionProvider({
+    timeoutMs: deps.config.providerTimeoutMs, dialTimeoutMs: deps.config.evolutionDialTimeoutMs,
+    secretsOf: (n) => numbers.evolutionSecrets(n), logger: deps.logger, now: () => deps.clock.now().getTime(),
+    // What the server supports is remembered on the number, so a missing extension costs no request.
+    onCapability: (n, capability) => {
+      mergeNumberPublicConfig(deps.db, n.id, { capabilities: { callsExtension: capability, checkedAt: deps.clock.now().toISOString() } }, deps.clock.now().toISOString())
+        .catch((err) => deps.logger.warn({ err: err.message, numberId: n.id }, 'could not store the Evolution capability'));
+    },
+  });
+  const providers = deps.providers ?? providerRegistry({ META: meta, EVO_GO: evolution });
 
   const wake = deps.wakeDeliveries;
   // Everything that may queue events writes through callDb, which wakes the in-process worker after commits.
   const callDb = wake ? notifyingDb(deps.db, wake) : deps.db;
   const slots = new ActionSlots(callDb, deps.clock, deps.config.providerTimeoutMs);
-  const calls = new CallService({ db: callDb, providers, metaFeatures: meta, slots, clock: deps.clock, config: deps.config, logger: deps.logger });
+  const calls = new CallService({ db: callDb, providers, metaFeatures: meta, evolution, slots, clock: deps.clock, config: deps.config, logger: deps.logger });
   const providerEvents = new ProviderEvents({ db: callDb, slots, clock: deps.clock, config: deps.config, logger: deps.logger });
   const outbound = new OutboundCalls({ db: callDb, providers, events: providerEvents, clock: deps.clock });
   const metaCalling = new MetaCalling({ db: callDb, meta, clock: deps.clock });
@@ -138,6 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerRoutes(app, {
     config: deps.config, db: deps.db, calls, outbound, metaCalling, numbers, webhooks,
     metaInbound: { db: deps.db, events: providerEvents, metaCalling, clock: deps.clock, logger: deps.logger, secretsOf: (n) => numbers.metaSecrets(n) },
+    evolutionInbound: { db: deps.db, events: providerEvents, clock: deps.clock, logger: deps.logger, secretsOf: (n) => numbers.evolutionSecrets(n) },
   });
   app.addHook('onClose', async () => { await deps.rateLimiter.close(); });
   return app;

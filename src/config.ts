@@ -1,6 +1,8 @@
 // The only module that reads process.env: everything else receives a Config.
 import { DEFAULT_RETRY_SCHEDULE_MS } from './webhooks/retry-schedule.ts';
 
+export type SqliteSynchronous = 'FULL' | 'NORMAL';
+
 export interface RateLimitConfig { perSecond: number; burst: number }
 
 export interface Config {
@@ -8,6 +10,8 @@ export interface Config {
   host: string;
   dataDir: string;
   databaseUrl: string | null;
+  /** SQLite durability: FULL (default) survives power loss; NORMAL survives a process crash only (see docs/benchmarks.md). */
+  sqliteSynchronous: SqliteSynchronous;
   redisUrl: string | null;
   secretKey: string | null;
   metaGraphBaseUrl: string;
@@ -19,6 +23,8 @@ export interface Config {
   webhookTimeoutMs: number;
   apiKeyIdAuth: boolean;
   providerTimeoutMs: number;
+  /** Evolution's dial answers only once the phone rings. */
+  evolutionDialTimeoutMs: number;
   tombstoneTtlSeconds: number;
   ringTimeoutSeconds: number;
   /** How often the sweeper looks for calls to end (ring timeout, max duration). */
@@ -65,6 +71,8 @@ export function loadConfig(env: Env = process.env): Config {
   const perSecond = int(env, 'RATE_LIMIT_PER_SECOND', 50, 1);
   const burst = int(env, 'RATE_LIMIT_BURST', 100, 1);
   const databaseUrl = env.DATABASE_URL || null;
+  const sqliteSynchronous = (env.SQLITE_SYNCHRONOUS || 'FULL').toUpperCase();
+  if (sqliteSynchronous !== 'FULL' && sqliteSynchronous !== 'NORMAL') throw new ConfigError(`SQLITE_SYNCHRONOUS must be FULL or NORMAL, got "${env.SQLITE_SYNCHRONOUS}"`);
   const secretKey = env.SECRET_KEY || null;
   if (databaseUrl && !secretKey) throw new ConfigError('SECRET_KEY is required when DATABASE_URL is set');
   return {
@@ -72,6 +80,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.HOST || '0.0.0.0',
     dataDir: env.DATA_DIR || './data',
     databaseUrl,
+    sqliteSynchronous,
     redisUrl: env.REDIS_URL || null,
     secretKey,
     metaGraphBaseUrl: (env.META_GRAPH_BASE_URL || 'https://graph.facebook.com').replace(/\/+$/, ''),
@@ -81,6 +90,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 1),
     apiKeyIdAuth: bool(env, 'API_KEY_ID_AUTH', true),
     providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 10_000, 1),
+    evolutionDialTimeoutMs: int(env, 'EVOLUTION_DIAL_TIMEOUT_MS', 35_000, 1),
     tombstoneTtlSeconds: int(env, 'TOMBSTONE_TTL_SECONDS', 900, 1),
     ringTimeoutSeconds: int(env, 'RING_TIMEOUT_SECONDS', 90, 1),
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 1000, 10),

@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 // Credentials never reach the logs, whatever a log call passes along.
 const REDACT = [
@@ -6,6 +6,57 @@ const REDACT = [
   'req.headers.apikey', '*.accessToken', '*.appSecret', '*.verifyToken', '*.instanceToken', '*.secret', '*.key',
 ];
 
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' } });
+/** Query parameters whose values are credentials (Meta's hub.verify_token, say). */
+const SENSITIVE_QUERY_NAME = /token|secret|key|signature|password|auth/i;
+
+function decodedName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
+  }
+}
+
+/** The URL with the value of every credential-like query parameter replaced. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const query = url.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    return eq !== -1 && SENSITIVE_QUERY_NAME.test(decodedName(pair.slice(0, eq))) ? `${pair.slice(0, eq)}=[redacted]` : pair;
+  });
+  return `${url.slice(0, q)}?${query.join('&')}`;
+}
+
+interface LoggedRequest {
+  method?: string; url?: string; host?: string; ip?: string;
+  headers?: Record<string, unknown>; socket?: { remotePort?: number } | null;
+}
+
+// Fastify's own request serializer, with the query string's credentials redacted.
+function req(request: LoggedRequest) {
+  return {
+    method: request.method,
+    url: typeof request.url === 'string' ? redactUrl(request.url) : request.url,
+    version: request.headers?.['accept-version'],
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
+}
+
+// Node's HTTP parser errors carry the raw request bytes (x-api-key included) as rawPacket: never log them.
+function err(error: Error) {
+  const serialized = pino.stdSerializers.err(error) as unknown;
+  if (serialized && typeof serialized === 'object' && 'rawPacket' in serialized) {
+    const { rawPacket: _raw, ...rest } = serialized as Record<string, unknown>;
+    return rest;
+  }
+  return serialized;
+}
+
+/** `destination` defaults to stdout; tests pass a memory stream to read what would be logged. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = { level, redact: { paths: REDACT, censor: '[redacted]' }, serializers: { req, err } };
+  return destination ? pino(options, destination) : pino(options);
 }

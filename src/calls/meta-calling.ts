@@ -8,7 +8,7 @@ import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
 import { getNumberById, type NumberRecord } from '../store/numbers.ts';
-import { providerError } from './provider-errors.ts';
+import { featureNotSupported, providerError } from './provider-errors.ts';
 
 export type PermissionStatus = 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
 export interface PermissionReply { peerNumber: string; status: PermissionStatus; expiresAt: string | null; messageId: string; at: string }
@@ -27,7 +27,7 @@ export class MetaCalling {
   async #metaNumber(numberId: NumberId): Promise<{ number: NumberRecord; meta: MetaCallingFeatures }> {
     const number = await getNumberById(this.#db, numberId);
     if (!number) throw new ApiError('UNAUTHORIZED');
-    if (number.provider !== 'META' || !this.#meta) throw new ApiError('FEATURE_NOT_SUPPORTED');
+    if (number.provider !== 'META' || !this.#meta) throw featureNotSupported(number.provider);
     return { number, meta: this.#meta };
   }
 

@@ -35,7 +35,7 @@ export class OutboundCalls {
     }
     const startedAt = this.#clock.now().toISOString();
     const result = await this.#providers(number).start(number, { to: input.to, sdp: input.sdp, bizOpaqueCallbackData: input.bizOpaqueCallbackData });
-    if (!result.ok) throw providerError(result, 'other');
+    if (!result.ok) throw providerError(result, 'other', number.provider);
 
     return this.#db.transaction(async (tx) => {
       const now = this.#clock.now().toISOString();
@@ -47,7 +47,9 @@ export class OutboundCalls {
         createdAt: now, updatedAt: now, eventSeq: 0, pendingAction: null,
         maxDurationSeconds: input.maxDurationSeconds ?? numberMaxDuration(number), providerData: null,
       };
-      const stored = await persistTransition(tx, { call, events: [] }, true, now);
+      // Evolution's dial answers once the phone rings (calls-api.md §5); Meta's connect only starts the call.
+      const ringing = number.provider === 'EVO_GO';
+      const stored = await persistTransition(tx, ringing ? { call: { ...call, status: 'RINGING' }, events: ['call.ringing'] } : { call, events: [] }, true, now);
       await appendTimeline(tx, call.id, { source: 'api', type: 'start', detail: { to: call.peerNumber }, at: now });
       return this.#events.replayParked(tx, stored, now);
     });

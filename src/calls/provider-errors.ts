@@ -1,15 +1,26 @@
 import { ApiError, type ErrorCode } from '../errors.ts';
 import type { ProviderFailure } from '../providers/types.ts';
+import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../providers/evolution/client.ts';
+import type { ProviderName } from '../store/numbers.ts';
+
+/** One text per code, except that web numbers say why (providers-evolution-go.md §2.3). */
+export function featureNotSupported(provider: ProviderName): ApiError {
+  return new ApiError('FEATURE_NOT_SUPPORTED', provider === 'EVO_GO' ? { message: EVOLUTION_NOT_SUPPORTED_MESSAGE } : {});
+}
 
 /**
  * What a failed provider action means for our API. Terminate knows only the two 502s
  * (calls-api.md §4.8): a provider 429 must never look like our own rate limit.
  */
-export function providerError(f: ProviderFailure, action: 'terminate' | 'other'): ApiError {
+export function providerError(f: ProviderFailure, action: 'terminate' | 'other', provider: ProviderName = 'META'): ApiError {
   const details = { providerCode: f.providerCode, providerMessage: f.providerMessage };
   if (f.category === 'PROVIDER_DOWN') return new ApiError('PROVIDER_UNAVAILABLE', { details });
-  if (f.category === 'NOT_SUPPORTED') return new ApiError('FEATURE_NOT_SUPPORTED');
+  if (f.category === 'NOT_SUPPORTED') return featureNotSupported(provider);
   if (action === 'terminate') return new ApiError('PROVIDER_ERROR', { details });
+  // Evolution's 400 means a bad request or an uncallable number: the caller's to fix.
+  if (provider === 'EVO_GO' && f.category === 'INVALID_REQUEST' && f.providerCode === 400) {
+    return new ApiError('VALIDATION_ERROR', { details: { reason: f.providerMessage } });
+  }
   const byCategory: Partial<Record<ProviderFailure['category'], ErrorCode>> = {
     PERMISSION_REQUIRED: 'META_CALL_PERMISSION_REQUIRED', RATE_LIMITED: 'RATE_LIMITED',
     PERMISSION_REQUEST_LIMIT: 'META_CALL_PERMISSION_REQUEST_LIMIT', NOT_CONNECTED: 'WHATSAPP_INSTANCE_NOT_CONNECTED',

@@ -6,6 +6,8 @@ import { ApiError } from '../errors.ts';
 import type { NumberId } from '../ids.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures } from '../providers/types.ts';
+import type { EvolutionProvider } from '../providers/evolution/client.ts';
+import { evolutionWsUrl } from '../providers/evolution/client.ts';
 import type { Db } from '../store/db.ts';
 import { findCallForNumber, listCallsForNumber } from '../store/calls.ts';
 import { getNumberById, type NumberRecord } from '../store/numbers.ts';
@@ -14,7 +16,7 @@ import type { ActionSlots } from './action-slots.ts';
 import {
   acceptByBusiness, canAnswerOrReject, decideTerminate, endByBusiness, missedAfterPeerEnd, rejectByBusiness,
 } from './machine.ts';
-import { providerError } from './provider-errors.ts';
+import { featureNotSupported, providerError } from './provider-errors.ts';
 import type { Call } from './types.ts';
 import { isTerminal } from './types.ts';
 
@@ -23,6 +25,8 @@ export interface CallServiceDeps {
   providers: ProviderRegistry;
   /** Meta-only features (pre-accept), present when the META adapter is. */
   metaFeatures: MetaCallingFeatures | null;
+  /** Web-number-only features (play, realtime media), present when the EVO_GO adapter is. */
+  evolution: EvolutionProvider | null;
   slots: ActionSlots;
   clock: Clock;
   config: Pick<Config, 'providerTimeoutMs'>;
@@ -68,7 +72,7 @@ export class CallService {
     const number = await this.#number(call.numberId);
     const result = await this.#d.providers(number).endCall(number, call, action);
     if (!result.ok && result.category !== 'ALREADY_ENDED') {
-      const error = providerError(result, 'terminate');
+      const error = providerError(result, 'terminate', number.provider);
       throw await this.#d.slots.release(call, actionId, error, { source: 'api', type: 'terminate', detail: { providerAction: action, error: error.code } });
     }
     const endedBy = result.ok ? 'BUSINESS' : 'PEER';
@@ -87,7 +91,7 @@ export class CallService {
     }
     const actionId = await this.#claimOrConflict(call, 'accept');
     const result = await this.#d.providers(number).accept(number, call, sdp);
-    if (!result.ok) throw await this.#failed(call, actionId, providerError(result, 'other'), 'accept');
+    if (!result.ok) throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'accept');
     const final = await this.#d.slots.settle(call, actionId, (c, now) => acceptByBusiness(c, now, sdp),
       { source: 'api', type: 'accept', detail: { outcome: 'accepted' } });
     if (final.status !== 'ACCEPTED') throw conflict(final);
@@ -97,10 +101,10 @@ export class CallService {
   async preAccept(numberId: NumberId, idOrExternal: string, sdpAnswer: string): Promise<ActionResult> {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
-    if (number.provider !== 'META' || !this.#d.metaFeatures) throw new ApiError('FEATURE_NOT_SUPPORTED');
+    if (number.provider !== 'META' || !this.#d.metaFeatures) throw featureNotSupported(number.provider);
     const actionId = await this.#claimOrConflict(call, 'accept');
     const result = await this.#d.metaFeatures.preAccept(number, call, sdpAnswer);
-    if (!result.ok) throw await this.#failed(call, actionId, providerError(result, 'other'), 'pre-accept');
+    if (!result.ok) throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'pre-accept');
     // The call keeps ringing; the answer SDP is kept for the accept that follows.
     const final = await this.#d.slots.settle(call, actionId,
       (c, now) => ({ call: { ...c, sdpAnswer, pendingAction: null, updatedAt: now }, events: [] }),
@@ -120,10 +124,42 @@ export class CallService {
         { source: 'api', type: 'reject', detail: { outcome: 'provider says already ended' } });
       throw conflict(final);
     }
-    if (!result.ok) throw await this.#failed(call, actionId, providerError(result, 'other'), 'reject');
+    if (!result.ok) throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'reject');
     const final = await this.#d.slots.settle(call, actionId, (c, now) => rejectByBusiness(c, now),
       { source: 'api', type: 'reject', detail: { outcome: 'rejected' } });
     return { id: call.id, status: final.status };
+  }
+
+  /** Plays audio into an active web-number call (queued until the call is up). */
+  async play(numberId: NumberId, idOrExternal: string, mediaUrl: string): Promise<ActionResult> {
+    const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
+    const result = await evolution.play(number, call, mediaUrl);
+    if (!result.ok) throw await this.#mediaFailure(call, providerError(result, 'other', number.provider));
+    return { id: call.id, status: call.status };
+  }
+
+  /** A ticket for the Evolution Go server's realtime media socket of an active web-number call. */
+  async realtimeSession(numberId: NumberId, idOrExternal: string, mode: 'talk' | 'listen') {
+    const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
+    const result = await evolution.streamTicket(number, call, mode);
+    if (!result.ok) throw await this.#mediaFailure(call, providerError(result, 'other', number.provider));
+    const wsUrl = evolutionWsUrl(number, result.value.path);
+    if (!wsUrl) throw new ApiError('PROVIDER_ERROR', { details: { providerCode: null, providerMessage: 'number has no usable Evolution base URL' } });
+    return { wsUrl, token: result.value.ticket, expiresInSeconds: result.value.expiresInSeconds };
+  }
+
+  async #activeWebCall(numberId: NumberId, idOrExternal: string) {
+    const call = await this.getCall(numberId, idOrExternal);
+    const number = await this.#number(call.numberId);
+    if (number.provider !== 'EVO_GO' || !this.#d.evolution) throw featureNotSupported(number.provider);
+    if (call.status !== 'RINGING' && call.status !== 'ACCEPTED') throw conflict(call);
+    return { call, number, evolution: this.#d.evolution };
+  }
+
+  /** The provider no longer tracks the call: 409 with the status we hold. */
+  async #mediaFailure(call: Call, error: ApiError): Promise<ApiError> {
+    if (error.code !== 'CALL_STATE_CONFLICT') return error;
+    return conflict((await findCallForNumber(this.#d.db, call.numberId, call.id)) ?? call);
   }
 
   /** A failed accept/reject: 409 if the call ended meanwhile, else the provider's error. */

@@ -32,7 +32,10 @@ export class NumberService {
   readonly #db: Db;
   readonly #box: SecretBox;
   readonly #clock: Clock;
-  constructor(db: Db, box: SecretBox, clock: Clock) { this.#db = db; this.#box = box; this.#clock = clock; }
+  readonly #afterCreate: ((number: NumberRecord) => Promise<void>) | undefined;
+  constructor(db: Db, box: SecretBox, clock: Clock, afterCreate?: (number: NumberRecord) => Promise<void>) {
+    this.#db = db; this.#box = box; this.#clock = clock; this.#afterCreate = afterCreate;
+  }
 
   async create(tenantId: TenantId, input: NewNumber) {
     const now = this.#clock.now().toISOString();
@@ -53,7 +56,13 @@ export class NumberService {
       }
       throw error;
     }
-    return { number: toPublicNumber(number), apiKey: { id: key.id, key: key.key } };
+    if (this.#afterCreate) {
+      // Learn what the provider supports now (bounded: creation never waits long on a slow provider).
+      const learning = this.#afterCreate(number).catch(() => undefined);
+      await Promise.race([learning, new Promise((r) => setTimeout(r, 3000).unref())]);
+    }
+    const stored = await getNumberForTenant(this.#db, tenantId, number.id);
+    return { number: toPublicNumber(stored ?? number), apiKey: { id: key.id, key: key.key } };
   }
 
   async list(tenantId: TenantId) {

@@ -68,6 +68,12 @@ export async function claimDueDeliveries(
   p: { now: string; leaseUntil: string; token: string; limit: number; perWebhookLimit: number },
 ): Promise<ClaimedDelivery[]> {
   const lock = db.dialect === 'postgres' ? ' FOR UPDATE OF d SKIP LOCKED' : '';
+  // A cheap look first, outside any transaction: most polls find nothing due.
+  const due = await db.query(
+    "SELECT 1 AS due FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1",
+    [p.now],
+  );
+  if (due.length === 0) return [];
   return db.transaction(async (tx) => {
     const rows = await tx.query<ClaimRow>(
       `SELECT d.webhook_id, d.event_id, d.event_type, d.attempts, d.created_at, w.url, w.secret, w.previous_secret,

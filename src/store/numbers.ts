@@ -79,3 +79,13 @@ export async function findMetaNumbersByPhoneNumberIds(db: Db, phoneNumberIds: st
 export async function listMetaNumbers(db: Db): Promise<NumberRecord[]> {
   return (await db.query<Row>(`SELECT ${COLUMNS} FROM numbers WHERE provider = 'META'`)).map(fromRow);
 }
+
+/** Merges fields into a number's public config (e.g. what its provider turned out to support). */
+export async function mergeNumberPublicConfig(db: Db, id: NumberId, patch: Record<string, unknown>, now: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    const rows = await tx.query<{ public_config: string }>(`SELECT public_config FROM numbers WHERE id = $1${tx.dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [id]);
+    if (!rows[0]) return;
+    const merged = { ...JSON.parse(rows[0].public_config), ...patch };
+    await tx.execute('UPDATE numbers SET public_config = $2, updated_at = $3 WHERE id = $1', [id, JSON.stringify(merged), now]);
+  });
+}

@@ -17,7 +17,7 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
     db = openPostgres(config.databaseUrl);
   } else {
     mkdirSync(config.dataDir, { recursive: true });
-    db = new SqliteDb(join(config.dataDir, 'callgate.db'));
+    db = new SqliteDb(join(config.dataDir, 'callgate.db'), { synchronous: config.sqliteSynchronous });
     secretKey ??= localSecretKey(config.dataDir);
   }
   if (opts.migrate !== false) await migrate(db);

@@ -9,11 +9,12 @@ export class SqliteDb implements Db {
   readonly #statements = new Map<string, StatementSync>();
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(path: string) {
+  constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL' } = {}) {
     this.#db = new DatabaseSync(path);
     this.#db.exec('PRAGMA journal_mode = WAL');
-    // FULL: a commit is on disk before we answer, so nothing acknowledged is lost even on power loss.
-    this.#db.exec('PRAGMA synchronous = FULL');
+    // FULL (default): a commit is on disk before we answer, so nothing acknowledged is lost even on power loss.
+    // NORMAL (WAL): no fsync per commit; survives a process crash (kill -9), not an OS crash or power loss.
+    this.#db.exec(`PRAGMA synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
     this.#db.exec('PRAGMA foreign_keys = ON');
     this.#db.exec('PRAGMA busy_timeout = 5000');
   }

@@ -138,30 +138,34 @@ export class DeliveryWorker {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      this.#tick = this.#claimAndSend().finally(() => {
+      this.#tick = this.#claimAndSend().then((healthy) => {
         this.#tick = null;
         const again = this.#wokenDuringTick;
         this.#wokenDuringTick = false;
-        this.#schedule(again ? 0 : this.#opts.pollIntervalMs);
+        // The store is down: look again in a while, not every poll (the log would drown).
+        this.#schedule(!healthy ? Math.max(1000, this.#opts.pollIntervalMs) : again ? 0 : this.#opts.pollIntervalMs);
       });
     }, ms);
   }
 
-  async #claimAndSend(): Promise<void> {
+  /** Claims and starts due deliveries until none are left or there is no room; false when the store failed. */
+  async #claimAndSend(): Promise<boolean> {
     try {
       while (this.#running) {
         const room = this.#opts.maxInFlight - this.#inFlight.size;
-        if (room <= 0) return;
+        if (room <= 0) return true;
         const now = this.#clock.now();
         const claimed = await claimDueDeliveries(this.#d.db, {
           now: now.toISOString(), leaseUntil: new Date(now.getTime() + this.#opts.leaseMs).toISOString(),
           token: randomBytes(12).toString('base64url'), limit: Math.min(this.#opts.batchSize, room), perWebhookLimit: this.#opts.perWebhookInFlight,
         });
         for (const delivery of claimed) this.#start(delivery);
-        if (claimed.length === 0) return;
+        if (claimed.length === 0) return true;
       }
+      return true;
     } catch (err) {
       this.#d.logger.warn({ err: (err as Error).message }, 'webhook worker could not claim deliveries');
+      return false;
     }
   }
 

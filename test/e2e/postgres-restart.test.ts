@@ -45,7 +45,7 @@ if (storeKinds().includes('postgres')) {
       const seen: number[] = [];
       const load = (async () => {
         while (!stop) {
-          const r = await probe().catch(() => ({ status: -1, body: {} }));
+          const r: { status: number; body: { code?: string } } = await probe().catch(() => ({ status: -1, body: {} }));
           seen.push(r.status);
           if (r.status >= 500) assert.equal(r.status, 503, JSON.stringify(r.body));
           if (r.status === 503) assert.equal(r.body.code, 'SERVICE_UNAVAILABLE');

@@ -5,6 +5,8 @@ import { StoreUnavailableError } from '../../store/db.ts';
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
   if (error.headers) reply.headers(error.headers);
+  // Set here too: errors raised before routing (frameworkErrors) skip the app's onSend hook.
+  reply.header('x-request-id', request.id);
   return reply.code(error.status).type('application/json').send({
     error: error.message, code: error.code, ...(error.details ? { details: error.details } : {}), requestId: request.id,
   });

@@ -1,4 +1,5 @@
 // Every route of the API, grouped by resource: the whole surface on one screen.
+import type { EvolutionInboundDeps } from '../../providers/evolution/inbound.ts';
 import type { MetaInboundDeps } from '../../providers/meta/inbound.ts';
 import type { App, RouteDeps } from '../types.ts';
 import { apiKeyRoutes } from './api-keys/api-keys.ts';
@@ -14,13 +15,15 @@ import { rejectCallRoute } from './calls/reject.ts';
 import { terminateCallRoute } from './calls/terminate.ts';
 import { healthRoutes } from './health/health.ts';
 import { numberRoutes } from './numbers/numbers.ts';
+import { evolutionWebhookRoutes } from './providers/evolution-webhook.ts';
 import { metaWebhookRoutes } from './providers/meta-webhook.ts';
+import { callMediaRoutes } from './calls/media.ts';
 import { webhookLogsRoute } from './webhooks/logs.ts';
 import { replayWebhookRoute } from './webhooks/replay.ts';
 import { rotateWebhookSecretRoute } from './webhooks/rotate-secret.ts';
 import { webhookRoutes } from './webhooks/webhooks.ts';
 
-export function registerRoutes(app: App, deps: RouteDeps & { metaInbound: MetaInboundDeps }): void {
+export function registerRoutes(app: App, deps: RouteDeps & { metaInbound: MetaInboundDeps; evolutionInbound: EvolutionInboundDeps }): void {
   healthRoutes(app, deps);
 
   numberRoutes(app, deps);
@@ -37,6 +40,7 @@ export function registerRoutes(app: App, deps: RouteDeps & { metaInbound: MetaIn
   acceptCallRoute(app, deps);
   rejectCallRoute(app, deps);
   terminateCallRoute(app, deps);
+  callMediaRoutes(app, deps);
 
   webhookRoutes(app, deps);
   rotateWebhookSecretRoute(app, deps);
@@ -44,4 +48,5 @@ export function registerRoutes(app: App, deps: RouteDeps & { metaInbound: MetaIn
   replayWebhookRoute(app, deps);
 
   metaWebhookRoutes(app, deps.metaInbound);
+  evolutionWebhookRoutes(app, deps.evolutionInbound);
 }

@@ -10,10 +10,10 @@ const schema = {
   description: 'Answers a ringing inbound call. On Meta numbers `sdp` (the SDP answer, CRLF line endings) is required.',
   security: NUMBER_SECURITY,
   params: CallIdParams,
-  body: Type.Optional(Type.Object({
+  body: Type.Object({
     sdp: Type.Optional(Type.String({ minLength: 1, maxLength: 65_536 })),
     sdpType: Type.Optional(Type.Literal('answer')),
-  }, { additionalProperties: false })),
+  }, { additionalProperties: false }),
   response: {
     200: ActionResponse,
     ...errorResponses('VALIDATION_ERROR', 'FEATURE_NOT_SUPPORTED', 'TENANT_SCOPE_NOT_ALLOWED', 'META_CALL_PERMISSION_REQUIRED',
@@ -22,8 +22,12 @@ const schema = {
 };
 
 export function acceptCallRoute(app: App, deps: RouteDeps): void {
-  app.post('/v1/calls/:callId/accept', { schema, config: { auth: 'number' } }, async (request) => {
-    const result = await deps.calls.accept(numberOf(request), request.params.callId, request.body?.sdp ?? null);
+  app.post('/v1/calls/:callId/accept', {
+    schema, config: { auth: 'number' },
+    // Web numbers accept with no body at all.
+    preValidation: async (request) => { if (request.body === undefined || request.body === null) request.body = {}; },
+  }, async (request) => {
+    const result = await deps.calls.accept(numberOf(request), request.params.callId, request.body.sdp ?? null);
     return { success: true as const, ...result };
   });
 }

@@ -43,6 +43,7 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'PENDING';
 CREATE INDEX deliveries_call ON deliveries (webhook_id, call_id, sequence) WHERE status = 'PENDING';
+CREATE INDEX deliveries_in_flight ON deliveries (webhook_id, lease_until) WHERE status = 'PENDING';
 
 CREATE TABLE delivery_attempts (
   id TEXT PRIMARY KEY,

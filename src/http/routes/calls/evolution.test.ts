@@ -1,0 +1,216 @@
+// Web numbers (EVO_GO): the same Calls API on Evolution Go, against the fake, on every store.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { buildTestApp, type IssuedKey, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { callIn, nextPeer, outbox } from '../../../../test/helpers/calls.ts';
+import { addWebNumber, answeredWebCall, ringingWebCall, webCall, webCallUntil, type WebNumber } from '../../../../test/helpers/evolution.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
+import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../../../providers/evolution/client.ts';
+import type { Call, CallStatus } from '../../../calls/types.ts';
+
+for (const kind of storeKinds()) {
+  describe(`web numbers on Evolution Go [${kind}]`, () => {
+    let t: TestApp;
+    let web: WebNumber;
+    let stock: WebNumber;
+    before(async () => {
+      t = await buildTestApp(kind);
+      web = await addWebNumber(t, 'on');
+      stock = await addWebNumber(t, 'off');
+    });
+    after(async () => {
+      await web.fake.close();
+      await stock.fake.close();
+      await t.close();
+    });
+
+    const post = (url: string, key: IssuedKey, payload?: object) =>
+      t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key.key }, ...(payload ? { payload } : {}) });
+    const types = async (call: Call) => (await outbox(t, call)).map((e) => e.type);
+
+    async function webCallIn(status: CallStatus): Promise<Call> {
+      switch (status) {
+        case 'RINGING': return ringingWebCall(t, web);
+        case 'ACCEPTED': return answeredWebCall(t, web);
+        case 'COMPLETED': {
+          const c = await answeredWebCall(t, web);
+          await web.fake.peerHangsUp(c.externalCallId);
+          await web.fake.flush();
+          return webCallUntil(t, web, c.id, 'COMPLETED');
+        }
+        case 'MISSED': {
+          const c = await ringingWebCall(t, web);
+          await web.fake.peerHangsUp(c.externalCallId);
+          await web.fake.flush();
+          return webCallUntil(t, web, c.id, 'MISSED');
+        }
+        case 'REJECTED': {
+          const c = await ringingWebCall(t, web);
+          assert.equal((await post(`/v1/calls/${c.id}/reject`, web.key)).statusCode, 200);
+          return webCallUntil(t, web, c.id, 'REJECTED');
+        }
+        default: throw new Error(`no path to ${status} here`);
+      }
+    }
+
+    describe('terminate table (EVO_GO expectations)', () => {
+      for (const state of ['RINGING', 'ACCEPTED', 'COMPLETED', 'MISSED', 'REJECTED'] as const) {
+        for (const idForm of ['call_ id', 'CallID'] as const) {
+          for (const key of ['number key', 'tenant key', 'another number\'s key', 'missing key'] as const) {
+            test(`${state} call, ${idForm}, ${key}`, async () => {
+              const call = await webCallIn(state);
+              const before = web.fake.requests.length;
+              const eventsBefore = await outbox(t, call);
+              const headers = key === 'number key' ? { 'x-api-key': web.key.key } : key === 'tenant key' ? { 'x-api-key': t.tenantKey.key }
+                : key === 'another number\'s key' ? { 'x-api-key': t.numberA.key.key } : {};
+              const id = idForm === 'CallID' ? call.externalCallId : call.id;
+              const res = await t.app.inject({ method: 'POST', url: `/v1/calls/${encodeURIComponent(id)}/terminate`, headers });
+              const after = (await webCall(t, web, call.id))!;
+              if (key !== 'number key') {
+                assert.equal(res.statusCode, { 'tenant key': 403, 'another number\'s key': 404, 'missing key': 401 }[key], res.body);
+                assert.equal(web.fake.requests.length, before, 'nothing sent to Evolution');
+                assert.equal(after.status, call.status);
+                return;
+              }
+              assert.equal(res.statusCode, 200, res.body);
+              if (state === 'RINGING' || state === 'ACCEPTED') {
+                assert.deepEqual(res.json(), { success: true, id: call.id, status: 'COMPLETED' });
+                const path = state === 'RINGING' ? '/call/reject' : '/call/hangup';
+                assert.equal(web.fake.countRequests({ path, callId: call.externalCallId }), 1, `one ${path}`);
+                assert.equal(after.status, 'COMPLETED');
+                assert.equal(after.endedBy, 'BUSINESS');
+                await web.fake.flush();
+                assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
+              } else {
+                assert.deepEqual(res.json(), { success: true, id: call.id, status: state, alreadyEnded: true });
+                assert.equal(web.fake.requests.length, before);
+                assert.equal((await outbox(t, call)).length, eventsBefore.length);
+              }
+              assert.deepEqual(web.fake.violations, []);
+            });
+          }
+        }
+      }
+    });
+
+    test('the reject carries the offer\'s CallCreator verbatim', async () => {
+      const call = await ringingWebCall(t, web);
+      await post(`/v1/calls/${call.id}/terminate`, web.key);
+      const sent = web.fake.requests.find((r) => r.path === '/call/reject' && (r.body as { callId?: string })?.callId === call.externalCallId);
+      assert.equal((sent?.body as { callCreator?: string }).callCreator, call.providerData?.callCreator);
+      assert.match(String(call.providerData?.callCreator), /@/);
+    });
+
+    test('stock server (no extension): a ringing call is still ended, via reject', async () => {
+      const call = await ringingWebCall(t, stock);
+      const res = await post(`/v1/calls/${call.id}/terminate`, stock.key);
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(stock.fake.countRequests({ path: '/call/reject', callId: call.externalCallId }), 1);
+    });
+
+    test('stock server: an answered call cannot be hung up → 400 FEATURE_NOT_SUPPORTED, call unchanged, nothing sent', async () => {
+      const call = await answeredWebCall(t, stock, false);
+      const before = stock.fake.requests.length;
+      const res = await post(`/v1/calls/${call.id}/terminate`, stock.key);
+      assert.equal(res.statusCode, 400, res.body);
+      assert.deepEqual({ error: res.json().error, code: res.json().code }, { error: EVOLUTION_NOT_SUPPORTED_MESSAGE, code: 'FEATURE_NOT_SUPPORTED' });
+      assert.equal(stock.fake.requests.length, before, 'no provider request');
+      assert.equal((await webCall(t, stock, call.id))?.status, 'ACCEPTED');
+    });
+
+    test('inbound offer → accept → terminate gives the same events, in the same order, as on META', async () => {
+      const webEnd = await answeredWebCall(t, web);
+      await post(`/v1/calls/${webEnd.id}/terminate`, web.key);
+      await web.fake.flush();
+      const metaCall = await callIn(t, 'ACCEPTED');
+      await post(`/v1/calls/${metaCall.id}/terminate`, t.numberA.key);
+      assert.deepEqual(await types(webEnd), ['call.ringing', 'call.connected', 'call.ended']);
+      assert.deepEqual(await types(webEnd), await types(metaCall));
+    });
+
+    test('outbound start → peer accepts → hang-up: 201 RINGING, then the same events as META', async () => {
+      const res = await post('/v1/calls', web.key, { to: `+${nextPeer()}` });
+      assert.equal(res.statusCode, 201, res.body);
+      const { id, externalCallId, status } = res.json();
+      assert.equal(status, 'RINGING');
+      await web.fake.peerAccepts(externalCallId);
+      await web.fake.flush();
+      await webCallUntil(t, web, id, 'ACCEPTED');
+      assert.equal((await post(`/v1/calls/${id}/terminate`, web.key)).statusCode, 200);
+      await web.fake.flush();
+      const call = await webCallUntil(t, web, id, 'COMPLETED');
+      assert.equal(typeof call.durationSeconds, 'number');
+      assert.deepEqual(await types(call), ['call.ringing', 'call.connected', 'call.ended']);
+      assert.equal(web.fake.countRequests({ path: '/call/hangup', callId: externalCallId }), 1);
+    });
+
+    test('SDP fields are null on EVO_GO', async () => {
+      const call = await ringingWebCall(t, web);
+      const res = await t.app.inject({ url: `/v1/calls/${call.id}?includeSdp=1`, headers: { 'x-api-key': web.key.key } });
+      assert.equal(res.json().sdpOffer, null);
+      assert.equal(res.json().sdpAnswer, null);
+    });
+
+    test('forged Evolution webhooks (wrong token, unknown instance, unknown number) → 401, nothing stored', async () => {
+      const callId = 'F0RGED0000000000000000000000000A';
+      const envelope = (instanceId: string, instanceToken: string) => JSON.stringify({
+        event: 'CallOffer', instanceId, instanceName: 'x', instanceToken,
+        data: { CallID: callId, CallCreator: '5511912345678@s.whatsapp.net', From: '5511912345678@s.whatsapp.net', Timestamp: new Date().toISOString() },
+      });
+      for (const [url, body] of [
+        [`/providers/evolution/webhook/${web.id}`, envelope(web.instanceId, 'wrong-token')],
+        [`/providers/evolution/webhook/${web.id}`, envelope('00000000-0000-0000-0000-000000000000', web.token)],
+        [`/providers/evolution/webhook/${t.numberA.id}`, envelope(web.instanceId, web.token)],
+        ['/providers/evolution/webhook/num_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P', envelope(web.instanceId, web.token)],
+      ] as const) {
+        const res = await t.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: body });
+        assert.equal(res.statusCode, 401, `${url}: ${res.body}`);
+        assert.equal(await webCall(t, web, callId), null);
+      }
+    });
+
+    test('play and realtime-session work on web numbers and are 400 FEATURE_NOT_SUPPORTED on META', async () => {
+      const call = await answeredWebCall(t, web);
+      const play = await post(`/v1/calls/${call.id}/play`, web.key, { mediaUrl: 'https://example.com/greet.mp3' });
+      assert.equal(play.statusCode, 200, play.body);
+      const session = await post(`/v1/calls/${call.id}/realtime-session`, web.key, { mode: 'listen' });
+      assert.equal(session.statusCode, 200, session.body);
+      assert.match(session.json().wsUrl, /^ws:\/\/127\.0\.0\.1:\d+\/call\/stream\//);
+      assert.ok(session.json().token);
+      const metaCall = await callIn(t, 'ACCEPTED');
+      const metaPlay = await post(`/v1/calls/${metaCall.id}/play`, t.numberA.key, { mediaUrl: 'https://example.com/greet.mp3' });
+      assert.equal(metaPlay.statusCode, 400);
+      assert.equal(metaPlay.json().code, 'FEATURE_NOT_SUPPORTED');
+    });
+
+    test('META-only endpoints on a web number → 400 FEATURE_NOT_SUPPORTED with the spec\'s sentence', async () => {
+      const call = await ringingWebCall(t, web);
+      for (const [method, url, payload] of [
+        ['POST', `/v1/calls/${call.id}/pre-accept`, { sdp: 'v=0\r\n' }], ['GET', '/v1/calls/settings', undefined],
+        ['GET', '/v1/calls/permissions?to=%2B5511999999999', undefined], ['POST', '/v1/calls/permissions/request', { to: '+5511999999999' }],
+      ] as const) {
+        const res = await t.app.inject({ method, url, headers: { 'x-api-key': web.key.key }, ...(payload ? { payload } : {}) });
+        assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+        assert.equal(res.json().code, 'FEATURE_NOT_SUPPORTED');
+        assert.equal(res.json().error, EVOLUTION_NOT_SUPPORTED_MESSAGE);
+      }
+    });
+
+    test('an instance that is not connected: accept → 409 WHATSAPP_INSTANCE_NOT_CONNECTED, terminate → 502 PROVIDER_UNAVAILABLE', async () => {
+      const other = await addWebNumber(t, 'on');
+      try {
+        const ringing = await ringingWebCall(t, other);
+        const answered = await answeredWebCall(t, other);
+        // The WhatsApp session of the instance is down: the server answers with its stock texts.
+        other.fake.inject({ path: '/call/answer', status: 500, body: { error: 'client disconnected' } });
+        other.fake.inject({ path: '/call/hangup', status: 500, body: { error: 'client disconnected' }, times: 2 });
+        const accept = await post(`/v1/calls/${ringing.id}/accept`, other.key);
+        assert.equal(accept.statusCode, 409, accept.body);
+        assert.equal(accept.json().code, 'WHATSAPP_INSTANCE_NOT_CONNECTED');
+        const hangUp = await post(`/v1/calls/${answered.id}/terminate`, other.key);
+        assert.equal(hangUp.statusCode, 502, hangUp.body);
+        assert.equal(hangUp.json().code, 'PROVIDER_UNAVAILABLE');
+      } finally { await other.fake.close(); }
+    });
+  });
+}

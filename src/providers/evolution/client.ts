@@ -1,0 +1,336 @@
+// The Evolution Go client (providers-evolution-go.md §2): stock `/call/reject` plus the calls extension routes.
+// One instance per number; the instance token in `apikey` is the whole identity, paths and bodies never name it.
+import type { Logger } from 'pino';
+import type { Call } from '../../calls/types.ts';
+import type { NumberRecord } from '../../store/numbers.ts';
+import type { CallProvider, EvolutionSecrets, FailureCategory, ProviderFailure, ProviderResult, StartCallRequest } from '../types.ts';
+import { failure, ok } from '../types.ts';
+
+export interface EvolutionClientOptions {
+  /** Every request but dial (PROVIDER_TIMEOUT_MS, 10 s: a stock reject may sleep 2 s restarting its client). */
+  timeoutMs: number;
+  /** `/call/dial` (EVOLUTION_DIAL_TIMEOUT_MS, 35 s). */
+  dialTimeoutMs: number;
+  secretsOf(number: NumberRecord): EvolutionSecrets;
+  logger: Logger;
+  /** How long a stored `capabilities` verdict is trusted (§2.3: 5 min). */
+  capabilityTtlMs?: number;
+  now?: () => number;
+  /** Told whenever a reply proves what the server has; the service persists it into publicConfig.capabilities. */
+  onCapability?(number: NumberRecord, capability: KnownCapability): void;
+}
+
+export type EvolutionCapability = 'unknown' | 'present' | 'disabled' | 'absent';
+export type KnownCapability = Exclude<EvolutionCapability, 'unknown'>;
+
+/** The per-number config the adapter reads (publicConfig of an EVO_GO number). */
+export interface EvolutionPublicConfig {
+  baseUrl: string;
+  instanceId: string;
+  instanceName: string | null;
+  publicWsBaseUrl: string | null;
+  capabilities?: { callsExtension: EvolutionCapability; checkedAt: string | null };
+}
+
+/** What the service stores with an EVO_GO call (`providerData`): the offer's CallCreator, verbatim. */
+export interface EvolutionCallData { callCreator: string }
+
+export interface StreamTicket { ticket: string; expiresInSeconds: number; path: string }
+
+/** §2.3: the one sentence FEATURE_NOT_SUPPORTED carries on EVO_GO. */
+export const EVOLUTION_NOT_SUPPORTED_MESSAGE =
+  "This web number's Evolution Go server has no calls extension; only declining ringing calls is available.";
+
+const DEFAULT_CAPABILITY_TTL_MS = 5 * 60_000;
+/** §2.1: the 500 texts of an instance that is not connected to WhatsApp. */
+const NOT_CONNECTED_TEXTS = ['client disconnected', 'no active session found', 'websocket not connected', "the store doesn't contain a device jid"];
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * How a non-2xx reads depends on what we asked: ending a call the server no longer has means it is over;
+ * acting on it is a state conflict (§2.1).
+ */
+type Kind = 'end' | 'act' | 'dial' | 'probe';
+interface EvoRequest { method: 'GET' | 'POST'; path: string; body?: Json; kind: Kind; extension: boolean; timeoutMs: number }
+type Reply = { ok: true; status: number; json: Json | null } | { ok: false; failure: ProviderFailure; network: boolean };
+
+/** The verbatim CallCreator JID stored with a call (`providerData.callCreator`; JSON text tolerated); null when absent. */
+export function evolutionCallCreatorOf(call: Call): string | null {
+  let data: unknown = call.providerData;
+  if (typeof data === 'string') {
+    try { data = JSON.parse(data); } catch { return null; }
+  }
+  const creator = isObject(data) ? data.callCreator : undefined;
+  // A bare number is accepted by the server and silently ineffective (§2): only a JID will do.
+  return typeof creator === 'string' && creator.includes('@') ? creator : null;
+}
+
+export function evolutionConfigOf(number: NumberRecord): EvolutionPublicConfig | null {
+  const c = number.publicConfig;
+  if (typeof c.baseUrl !== 'string' || !/^https?:\/\//i.test(c.baseUrl)) return null;
+  const caps = isObject(c.capabilities) ? c.capabilities : null;
+  return {
+    baseUrl: c.baseUrl.replace(/\/+$/, ''),
+    instanceId: typeof c.instanceId === 'string' ? c.instanceId : '',
+    instanceName: typeof c.instanceName === 'string' ? c.instanceName : null,
+    publicWsBaseUrl: typeof c.publicWsBaseUrl === 'string' && c.publicWsBaseUrl ? c.publicWsBaseUrl.replace(/\/+$/, '') : null,
+    ...(caps ? {
+      capabilities: {
+        callsExtension: (['present', 'disabled', 'absent'] as const).find((v) => v === caps.callsExtension) ?? 'unknown',
+        checkedAt: typeof caps.checkedAt === 'string' ? caps.checkedAt : null,
+      },
+    } : {}),
+  };
+}
+
+/** §2.2: the wsUrl a client opens — publicWsBaseUrl (default: baseUrl with http→ws) + the ticket's path. */
+export function evolutionWsUrl(number: NumberRecord, path: string): string | null {
+  const config = evolutionConfigOf(number);
+  if (!config) return null;
+  const base = config.publicWsBaseUrl ?? config.baseUrl.replace(/^http/i, 'ws');
+  return base + (path.startsWith('/') ? path : `/${path}`);
+}
+
+/** Retry-After as seconds or an HTTP date; undefined when absent or junk. */
+function retryAfterOf(header: string | null, nowMs: number): number | undefined {
+  if (!header) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  const at = Date.parse(header);
+  return Number.isFinite(at) ? Math.max(0, Math.ceil((at - nowMs) / 1000)) : undefined;
+}
+
+export class EvolutionProvider implements CallProvider {
+  readonly #o: EvolutionClientOptions;
+  /** Last verdict handed to onCapability per number: only to avoid repeating it, never to gate requests. */
+  readonly #reported = new Map<string, { capability: KnownCapability; at: number }>();
+  constructor(options: EvolutionClientOptions) { this.#o = options; }
+
+  #now(): number { return this.#o.now?.() ?? Date.now(); }
+
+  /**
+   * What is known about the number's calls extension: the stored verdict while younger than the TTL, else 'unknown'
+   * (the next extension request then finds out, and reports it through onCapability).
+   */
+  capabilityOf(number: NumberRecord): EvolutionCapability {
+    const caps = evolutionConfigOf(number)?.capabilities;
+    if (!caps || caps.callsExtension === 'unknown' || !caps.checkedAt) return 'unknown';
+    const age = this.#now() - Date.parse(caps.checkedAt);
+    return Number.isFinite(age) && age >= 0 && age < (this.#o.capabilityTtlMs ?? DEFAULT_CAPABILITY_TTL_MS) ? caps.callsExtension : 'unknown';
+  }
+
+  // ── the port ──
+
+  /** 'reject' → stock `/call/reject` (ringing inbound); 'terminate' → extension `/call/hangup`. Retried once on a network error. */
+  async endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult> {
+    const result = action === 'reject' ? await this.#reject(number, call) : await this.#hangup(number, call);
+    // calls-api.md §4.8: on terminate an offline instance is "provider unavailable", not a 409.
+    if (!result.ok && result.category === 'NOT_CONNECTED') return { ...result, category: 'PROVIDER_DOWN' };
+    return result;
+  }
+
+  reject(number: NumberRecord, call: Call): Promise<ProviderResult> {
+    return this.#reject(number, call);
+  }
+
+  /** `/call/answer` (extension). Never retried. The SDP is meaningless on EVO_GO and ignored. */
+  async accept(number: NumberRecord, call: Call, _sdpAnswer: string | null): Promise<ProviderResult> {
+    const callCreator = evolutionCallCreatorOf(call);
+    const body: Json = { callId: call.externalCallId, ...(callCreator ? { callCreator } : {}) };
+    const reply = await this.#send(number, { method: 'POST', path: '/call/answer', body, kind: 'act', extension: true, timeoutMs: this.#o.timeoutMs });
+    return reply.ok ? ok : reply.failure;
+  }
+
+  /** The port's start: a dial. EVO_GO calls carry no SDP and no opaque data on the wire (the service keeps the latter). */
+  start(number: NumberRecord, request: StartCallRequest): Promise<ProviderResult<{ externalCallId: string }>> {
+    return this.dial(number, request.to);
+  }
+
+  // ── beyond the port ──
+
+  /** `/call/dial` (extension), never retried. `to` may carry `+`, spaces or dashes; only digits are sent. */
+  async dial(number: NumberRecord, to: string): Promise<ProviderResult<{ externalCallId: string }>> {
+    const digits = to.replace(/[\s().+-]/g, '');
+    if (!/^\d{8,15}$/.test(digits)) return failure('INVALID_REQUEST', 'to must be a phone number of 8 to 15 digits', null);
+    const reply = await this.#send(number, { method: 'POST', path: '/call/dial', body: { number: digits }, kind: 'dial', extension: true, timeoutMs: this.#o.dialTimeoutMs });
+    if (!reply.ok) return reply.failure;
+    const callId = reply.json?.callId;
+    if (typeof callId !== 'string' || callId === '') return failure('PROVIDER_DOWN', 'Evolution Go answered the dial without a callId', reply.status);
+    return { ok: true, value: { externalCallId: callId } };
+  }
+
+  /** `/call/play` (extension): queued until the call is active; there is no completion event. */
+  async play(number: NumberRecord, call: Call, mediaUrl: string): Promise<ProviderResult<{ queued: boolean }>> {
+    if (!isHttpUrl(mediaUrl)) return failure('INVALID_REQUEST', 'mediaUrl must be an http(s) URL', null);
+    const reply = await this.#send(number, { method: 'POST', path: '/call/play', body: { callId: call.externalCallId, mediaUrl }, kind: 'act', extension: true, timeoutMs: this.#o.timeoutMs });
+    if (!reply.ok) return reply.failure;
+    return { ok: true, value: { queued: reply.json?.queued === true } };
+  }
+
+  /** `/call/stream-ticket` (extension): a single-use ticket for the realtime media socket on the Evolution Go server. */
+  async streamTicket(number: NumberRecord, call: Call, mode: 'talk' | 'listen'): Promise<ProviderResult<StreamTicket>> {
+    const reply = await this.#send(number, {
+      method: 'POST', path: '/call/stream-ticket', body: { callId: call.externalCallId, mode, binary: true }, kind: 'act', extension: true, timeoutMs: this.#o.timeoutMs,
+    });
+    if (!reply.ok) return reply.failure;
+    const { ticket, expiresInSeconds, path } = reply.json ?? {};
+    if (typeof ticket !== 'string' || ticket === '' || typeof path !== 'string' || !path.startsWith('/')) {
+      return failure('PROVIDER_DOWN', 'Evolution Go answered the stream ticket without ticket/path', reply.status);
+    }
+    const ttl = typeof expiresInSeconds === 'number' && Number.isFinite(expiresInSeconds) && expiresInSeconds > 0 ? Math.floor(expiresInSeconds) : 30;
+    return { ok: true, value: { ticket, expiresInSeconds: ttl, path } };
+  }
+
+  /** `GET /call/active` (§2.3). Always asks, whatever is stored; a 401 is a failure (config error), not a capability. */
+  async probe(number: NumberRecord): Promise<ProviderResult<{ capability: KnownCapability; checkedAt: string }>> {
+    const reply = await this.#send(number, { method: 'GET', path: '/call/active', kind: 'probe', extension: true, timeoutMs: this.#o.timeoutMs }, { ignoreStoredCapability: true });
+    const checkedAt = new Date(this.#now()).toISOString();
+    if (reply.ok) {
+      const capability: KnownCapability = reply.json?.enabled === false ? 'disabled' : 'present';
+      this.#learned(number, capability);
+      return { ok: true, value: { capability, checkedAt } };
+    }
+    if (reply.failure.category === 'NOT_SUPPORTED') {
+      // #send already reported absent/disabled.
+      const capability: KnownCapability = reply.failure.providerCode === 409 ? 'disabled' : 'absent';
+      return { ok: true, value: { capability, checkedAt } };
+    }
+    return reply.failure;
+  }
+
+  // ── internals ──
+
+  async #reject(number: NumberRecord, call: Call): Promise<ProviderResult> {
+    const callCreator = evolutionCallCreatorOf(call);
+    if (!callCreator) {
+      // Without the offer's JID a stock reject would be accepted and ignored. The extension's hang-up rejects a ringing call by id.
+      this.#o.logger.warn({ numberId: number.id, callId: call.id }, 'evolution call has no stored CallCreator; rejecting through /call/hangup');
+      return this.#hangup(number, call);
+    }
+    return this.#withNetworkRetry(() => this.#send(number, {
+      method: 'POST', path: '/call/reject', body: { callCreator, callId: call.externalCallId }, kind: 'end', extension: false, timeoutMs: this.#o.timeoutMs,
+    }));
+  }
+
+  #hangup(number: NumberRecord, call: Call): Promise<ProviderResult> {
+    return this.#withNetworkRetry(() => this.#send(number, {
+      method: 'POST', path: '/call/hangup', body: { callId: call.externalCallId }, kind: 'end', extension: true, timeoutMs: this.#o.timeoutMs,
+    }));
+  }
+
+  /** One more try only when the request never got an answer for network reasons (not a timeout, not an HTTP error). */
+  async #withNetworkRetry(send: () => Promise<Reply>): Promise<ProviderResult> {
+    let reply = await send();
+    if (!reply.ok && reply.network) reply = await send();
+    return reply.ok ? ok : reply.failure;
+  }
+
+  #learned(number: NumberRecord, capability: KnownCapability): void {
+    // Report a verdict once per TTL per number, unless it changes or the stored one already says so.
+    const last = this.#reported.get(number.id);
+    const ttl = this.#o.capabilityTtlMs ?? DEFAULT_CAPABILITY_TTL_MS;
+    if (this.capabilityOf(number) === capability) return;
+    if (last && last.capability === capability && this.#now() - last.at < ttl) return;
+    this.#reported.set(number.id, { capability, at: this.#now() });
+    try {
+      this.#o.onCapability?.(number, capability);
+    } catch (error) {
+      this.#o.logger.warn({ err: error, numberId: number.id }, 'evolution onCapability callback failed');
+    }
+  }
+
+  async #send(number: NumberRecord, req: EvoRequest, opts: { ignoreStoredCapability?: boolean } = {}): Promise<Reply> {
+    const config = evolutionConfigOf(number);
+    if (!config) return { ok: false, failure: failure('CONFIG', 'number has no Evolution Go baseUrl'), network: false };
+    if (req.extension && !opts.ignoreStoredCapability) {
+      const known = this.capabilityOf(number);
+      if (known === 'absent' || known === 'disabled') {
+        return { ok: false, failure: failure('NOT_SUPPORTED', EVOLUTION_NOT_SUPPORTED_MESSAGE, known), network: false };
+      }
+    }
+    let instanceToken: string;
+    try {
+      instanceToken = this.#o.secretsOf(number).instanceToken;
+    } catch {
+      return { ok: false, failure: failure('CONFIG', 'the Evolution Go instance token could not be read'), network: false };
+    }
+    if (!instanceToken) return { ok: false, failure: failure('CONFIG', 'number has no Evolution Go instance token'), network: false };
+
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(config.baseUrl + req.path, {
+        method: req.method,
+        headers: { apikey: instanceToken, 'content-type': 'application/json', accept: 'application/json' },
+        ...(req.body ? { body: JSON.stringify(req.body) } : {}),
+        signal: AbortSignal.timeout(req.timeoutMs),
+      });
+      text = await response.text();
+    } catch (error) {
+      const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
+      this.#o.logger.warn({ numberId: number.id, path: req.path, timedOut }, 'evolution request failed');
+      return {
+        ok: false,
+        failure: failure('PROVIDER_DOWN', timedOut ? `Evolution Go did not answer within ${req.timeoutMs} ms` : 'Evolution Go could not be reached'),
+        network: !timedOut,
+      };
+    }
+    let json: Json | null = null;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (isObject(parsed)) json = parsed;
+    } catch { /* not JSON: decided below */ }
+
+    if (response.status >= 200 && response.status < 300) {
+      if (req.extension) this.#learned(number, 'present');
+      return { ok: true, status: response.status, json };
+    }
+    const category = this.#classify(number, req, response.status, json);
+    const message = typeof json?.error === 'string' ? json.error : typeof json?.message === 'string' ? json.message : text.trim().slice(0, 200) || `HTTP ${response.status}`;
+    const retryAfterSeconds = response.status === 429 ? retryAfterOf(response.headers.get('retry-after'), this.#now()) : undefined;
+    const log = { numberId: number.id, path: req.path, httpStatus: response.status, category };
+    if (category === 'AUTH') this.#o.logger.error(log, 'evolution rejected the instance token (wrong or rotated)');
+    else this.#o.logger.warn(log, 'evolution refused request');
+    const providerMessage = category === 'NOT_SUPPORTED' ? EVOLUTION_NOT_SUPPORTED_MESSAGE : message;
+    return {
+      ok: false,
+      failure: failure(category, providerMessage, response.status, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+      network: false,
+    };
+  }
+
+  /** §2.1's table. */
+  #classify(number: NumberRecord, req: EvoRequest, status: number, json: Json | null): FailureCategory {
+    const error = typeof json?.error === 'string' ? json.error.toLowerCase() : '';
+    if (status === 404 && json === null) {
+      // gin's "404 page not found": the route does not exist, so neither does the extension.
+      if (req.extension) this.#learned(number, 'absent');
+      return 'NOT_SUPPORTED';
+    }
+    if (status === 404 || (status === 500 && error.startsWith('call not found'))) {
+      // The server no longer tracks the call (F-goip says it with a 500).
+      if (req.kind === 'end') return 'ALREADY_ENDED';
+      if (req.kind === 'act') return 'STATE_CONFLICT';
+      return 'INVALID_REQUEST';
+    }
+    if (status === 409 && error.startsWith('calls are not active')) {
+      this.#learned(number, 'disabled');
+      return 'NOT_SUPPORTED';
+    }
+    if (status === 409) return 'STATE_CONFLICT';
+    if (status === 401) return 'AUTH';
+    if (status === 429) return 'RATE_LIMITED';
+    if (status >= 500) return NOT_CONNECTED_TEXTS.some((t) => error.includes(t)) ? 'NOT_CONNECTED' : 'PROVIDER_DOWN';
+    return 'INVALID_REQUEST'; // 400, and any other refusal (providerCode tells them apart)
+  }
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,51 @@
+// Inbound Evolution Go webhooks: the number comes from the URL, the instance id + token in the body
+// authenticate it (constant time), then each update goes through the call machine.
+import type { Logger } from 'pino';
+import type { ProviderEvents } from '../../calls/provider-events.ts';
+import type { Clock } from '../../clock.ts';
+import { ApiError } from '../../errors.ts';
+import type { NumberId } from '../../ids.ts';
+import type { Db } from '../../store/db.ts';
+import { getNumberById, type NumberRecord } from '../../store/numbers.ts';
+import type { EvolutionSecrets } from '../types.ts';
+import { evolutionConfigOf } from './client.ts';
+import { evolutionInstanceNameOf, isValidEvolutionAuth, parseEvolutionWebhook } from './webhook.ts';
+
+export interface EvolutionInboundDeps {
+  db: Db;
+  events: ProviderEvents;
+  clock: Clock;
+  logger: Logger;
+  secretsOf(number: NumberRecord): EvolutionSecrets;
+}
+
+export class UnauthenticatedEvolutionWebhook extends Error {}
+
+export async function receiveEvolutionWebhook(deps: EvolutionInboundDeps, numberId: string, raw: Buffer): Promise<number> {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new ApiError('VALIDATION_ERROR', { details: { reason: 'body is not JSON' } });
+  }
+  const number = /^num_[0-9A-Z]{26}$/.test(numberId) ? await getNumberById(deps.db, numberId as NumberId) : null;
+  const config = number?.provider === 'EVO_GO' ? evolutionConfigOf(number) : null;
+  if (!number || !config) throw new UnauthenticatedEvolutionWebhook('unknown number');
+  if (!isValidEvolutionAuth(payload, { instanceId: config.instanceId, instanceToken: deps.secretsOf(number).instanceToken })) {
+    deps.logger.warn({ numberId }, 'evolution webhook with a wrong instance id or token refused');
+    throw new UnauthenticatedEvolutionWebhook('wrong instance or token');
+  }
+  const name = evolutionInstanceNameOf(payload);
+  if (config.instanceName && name && name !== config.instanceName) deps.logger.info({ numberId, name }, 'evolution instance name differs from the configured one');
+
+  const { updates, ignored } = parseEvolutionWebhook(payload, { ownNumber: number.phoneNumber, receivedAt: deps.clock.now().toISOString() });
+  for (const reason of ignored) deps.logger.debug({ numberId, reason }, 'evolution event ignored');
+  let applied = 0;
+  for (const update of updates) {
+    // Another device of the business answered: not an end for us (providers-evolution-go.md §3).
+    if (update.answeredElsewhere) continue;
+    await deps.events.apply(number, update.event, update.direction, update.callCreator ? { callCreator: update.callCreator } : undefined);
+    applied++;
+  }
+  return applied;
+}

@@ -1,0 +1,278 @@
+// Evolution Go call webhooks (providers-evolution-go.md §3–§4): token check, then translation into domain events.
+// Evolution Go signs nothing: the envelope carries the instance token itself, so that is what we verify.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ProviderCallEvent, ProviderEnd } from '../../calls/machine.ts';
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const asString = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+/** Constant time whatever the lengths: both sides are hashed first (§3.1 step 3). */
+function sameSecret(given: string, expected: string): boolean {
+  return timingSafeEqual(sha256(given), sha256(expected));
+}
+
+export interface EvolutionWebhookAuth {
+  instanceId: string;
+  instanceToken: string;
+  /** Optional second check: a secret a reverse proxy adds as `X-Webhook-Secret` (§3.1 step 4). Never instead of the token. */
+  headerSecret?: string | null;
+}
+
+/**
+ * True when the envelope's `instanceToken` and `instanceId` are the stored ones (and, when configured,
+ * the proxy header secret matches). Both comparisons always run, so timing says nothing about which failed.
+ */
+export function isValidEvolutionAuth(payload: unknown, expected: EvolutionWebhookAuth, headerValue?: string | null): boolean {
+  if (!isObject(payload) || !expected.instanceToken || !expected.instanceId) return false;
+  const token = asString(payload.instanceToken) ?? '';
+  const id = asString(payload.instanceId) ?? '';
+  const tokenOk = token !== '' && sameSecret(token, expected.instanceToken);
+  const idOk = sameSecret(id, expected.instanceId);
+  let headerOk = true;
+  if (expected.headerSecret) headerOk = typeof headerValue === 'string' && sameSecret(headerValue, expected.headerSecret);
+  return tokenOk && idOk && headerOk;
+}
+
+/** `instanceName` is informational: a mismatch is only logged (§3.1 step 3). */
+export function evolutionInstanceNameOf(payload: unknown): string | null {
+  return isObject(payload) ? asString(payload.instanceName) : null;
+}
+
+/** A copy safe to log or store: the instance token is replaced (§3.1 step 5). Non-objects come back unchanged. */
+export function redactEvolutionPayload<T>(payload: T): T {
+  if (!isObject(payload) || !('instanceToken' in payload)) return payload;
+  return { ...payload, instanceToken: '[redacted]' } as T;
+}
+
+/** §3.1 step 6: sha256(instanceId, event, CallID/callId, Timestamp, Reason/reason), missing fields empty. Hex. */
+export function evolutionDedupeKey(payload: unknown): string {
+  const p = isObject(payload) ? payload : {};
+  const d = isObject(p.data) ? p.data : {};
+  const parts = [p.instanceId, p.event, d.CallID ?? d.callId, d.Timestamp, d.Reason ?? d.reason].map((v) => asString(v) ?? '');
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex');
+}
+
+// ───────────────────────────── JIDs ─────────────────────────────
+
+export interface JidParts { digits: string; server: string }
+
+/** "5521977776666.0:3@s.whatsapp.net" → { digits: "5521977776666", server: "s.whatsapp.net" } (§4). */
+export function jidParts(jid: string): JidParts {
+  const at = jid.indexOf('@');
+  const userPart = at === -1 ? jid : jid.slice(0, at);
+  const server = at === -1 ? '' : jid.slice(at + 1).toLowerCase();
+  const user = userPart.split(':')[0]!.split('.')[0]!; // drop :device and .agent suffixes
+  return { digits: user.replace(/\D/g, ''), server };
+}
+
+const PHONE_SERVERS = new Set(['s.whatsapp.net', 'c.us']);
+const isPhoneJid = (p: JidParts) => PHONE_SERVERS.has(p.server) && p.digits.length > 0;
+const isLidJid = (p: JidParts) => p.server === 'lid' && p.digits.length > 0;
+
+/** The peer of an inbound call: first phone identity that is not us; else the LID (flagged, a LID is no phone number). */
+export function inboundPeerOf(candidates: (string | null)[], ownNumber: string): { peerNumber: string; peerIsLid: boolean } | null {
+  const parts = candidates.filter((c): c is string => !!c).map(jidParts);
+  const phone = parts.find((p) => isPhoneJid(p) && p.digits !== ownNumber);
+  if (phone) return { peerNumber: phone.digits, peerIsLid: false };
+  const lid = parts.find(isLidJid);
+  if (lid) return { peerNumber: lid.digits, peerIsLid: true };
+  return null;
+}
+
+/** Is this JID (or its alt) our own phone number? null when only LIDs are known (our own LID is not). */
+function isOwnJid(jids: (string | null)[], ownNumber: string): boolean | null {
+  const phones = jids.filter((j): j is string => !!j).map(jidParts).filter(isPhoneJid);
+  if (phones.length === 0) return null;
+  return phones.some((p) => p.digits === ownNumber);
+}
+
+// ───────────────────────────── times ─────────────────────────────
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** Go's RFC 3339 (any offset, up to nanoseconds) → ISO UTC with ms; null for junk and Go's zero time. */
+export function evolutionTimeToIso(v: unknown): string | null {
+  if (typeof v !== 'string') return null;
+  const m = RFC3339.exec(v.trim());
+  if (!m) return null;
+  const ms = (m[7] ?? '').padEnd(3, '0').slice(0, 3);
+  const zone = m[8]!.toUpperCase();
+  const t = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${ms}${zone}`);
+  if (!Number.isFinite(t) || t < Date.UTC(2000, 0, 1)) return null;
+  return new Date(t).toISOString();
+}
+
+// ───────────────────────────── parsing ─────────────────────────────
+
+/** The spec's step-1 signal (§4), kept so the service can apply the step-2 table exactly. */
+export type EvolutionSignal = 'OFFER' | 'CONNECTED' | 'ENDED';
+
+export interface EvolutionUpdate {
+  direction: 'INBOUND' | 'OUTBOUND' | null;
+  /** The closest domain event the call machine understands. */
+  event: ProviderCallEvent;
+  /** OFFER only: `data.CallCreator` verbatim — the only value `/call/reject` and `/call/answer` accept. */
+  callCreator?: string;
+  signal: EvolutionSignal;
+  /** Raw provider event name (`CallOffer`, `CallTerminate`, `CallEnded`, ...). */
+  providerEvent: string;
+  /** Raw `Reason`/`reason`; null when empty or absent. */
+  reason: string | null;
+  /** OFFER: peerNumber holds LID digits, not a phone number. */
+  peerIsLid?: boolean;
+  /** OFFER: the stanza carries a video child. */
+  video?: boolean;
+  /** CallTerminate `accepted_elsewhere`: another device of this account answered. */
+  answeredElsewhere?: boolean;
+}
+
+export interface ParsedEvolutionWebhook { updates: EvolutionUpdate[]; ignored: string[] }
+
+/** Reasons that mean "declined" (§4 step 2 → REJECTED). */
+const REJECT_REASONS = new Set(['rejected', 'rejected_elsewhere']);
+/** Reasons that are not the system's doing (§4 endedBy PEER/BUSINESS); every other reason, unknown ones included, is SYSTEM. */
+const PEER_OR_BUSINESS_REASONS = new Set(['', 'peer_hangup', 'hangup', 'rejected', 'rejected_elsewhere']);
+
+const IGNORED_CALL_EVENTS = new Set([
+  'CallPreAccept', 'CallTransport', 'UnknownCallEvent', 'CallVideoState', 'CallMediaStalled', 'CallMediaResumed',
+]);
+
+/**
+ * One envelope → at most one update. Never throws: anything unusable lands in `ignored` with a reason.
+ * `ownNumber` is our number's digits (a leading `+` is tolerated); `receivedAt` an ISO time for events without one.
+ */
+export function parseEvolutionWebhook(payload: unknown, ctx: { ownNumber: string; receivedAt: string }): ParsedEvolutionWebhook {
+  const ignored: string[] = [];
+  try {
+    const update = parseOne(payload, { ownNumber: ctx.ownNumber.replace(/\D/g, ''), receivedAt: ctx.receivedAt }, ignored);
+    return { updates: update ? [update] : [], ignored };
+  } catch (error) {
+    // Defensive: the parser must never take the route down.
+    return { updates: [], ignored: [...ignored, `parser error: ${(error as Error).message}`] };
+  }
+}
+
+function parseOne(payload: unknown, ctx: { ownNumber: string; receivedAt: string }, ignored: string[]): EvolutionUpdate | null {
+  if (!isObject(payload)) return skip(ignored, 'payload is not a JSON object');
+  const name = asString(payload.event);
+  if (!name) return skip(ignored, 'envelope has no event name');
+  const data = payload.data;
+  if (!isObject(data)) return skip(ignored, `${name}: data is not an object`);
+  const group = asString(data.GroupJID);
+  if (group) return skip(ignored, `${name}: group call (out of scope)`);
+
+  switch (name) {
+    case 'CallOffer': return parseOffer(data, ctx, ignored);
+    case 'CallAccept': return parseStockConnected(name, data, ctx, ignored);
+    case 'CallTerminate': return parseStockEnd(name, data, ctx, ignored);
+    case 'CallReject': return parseStockEnd(name, data, ctx, ignored);
+    case 'CallReady': return parseExtension(name, data, ctx, ignored);
+    case 'CallEnded': return parseExtension(name, data, ctx, ignored);
+    case 'CallOfferNotice': return skip(ignored, 'CallOfferNotice: group call notice (out of scope)');
+    case 'CallRelayLatency': return skip(ignored, 'CallRelayLatency: seen only, no state change');
+    default:
+      return skip(ignored, IGNORED_CALL_EVENTS.has(name) ? `${name}: not used` : `${name}: not a call event we handle`);
+  }
+}
+
+function skip(ignored: string[], reason: string): null {
+  ignored.push(reason);
+  return null;
+}
+
+function callIdOf(data: Json): string | null {
+  const id = asString(data.CallID) ?? asString(data.callId);
+  return id && id.length <= 256 && /^[A-Za-z0-9._:@=+/-]+$/.test(id) ? id : null;
+}
+
+function stockDirection(data: Json, ownNumber: string): EvolutionUpdate['direction'] {
+  const own = isOwnJid([asString(data.CallCreator), asString(data.CallCreatorAlt)], ownNumber);
+  return own === null ? null : own ? 'OUTBOUND' : 'INBOUND';
+}
+
+function hasVideo(data: Json): boolean {
+  const stanza = data.Data;
+  if (!isObject(stanza) || !Array.isArray(stanza.Content)) return false;
+  return stanza.Content.some((c) => isObject(c) && c.Tag === 'video');
+}
+
+function parseOffer(data: Json, ctx: { ownNumber: string; receivedAt: string }, ignored: string[]): EvolutionUpdate | null {
+  const externalCallId = callIdOf(data);
+  if (!externalCallId) return skip(ignored, 'CallOffer: missing or invalid CallID');
+  const callCreator = asString(data.CallCreator);
+  if (!callCreator || !callCreator.includes('@')) return skip(ignored, 'CallOffer: missing CallCreator JID');
+  if (stockDirection(data, ctx.ownNumber) === 'OUTBOUND') return skip(ignored, 'CallOffer: created by our own number');
+  const peer = inboundPeerOf([callCreator, asString(data.CallCreatorAlt), asString(data.From)], ctx.ownNumber);
+  if (!peer) return skip(ignored, 'CallOffer: no peer identity in CallCreator/CallCreatorAlt/From');
+  const at = evolutionTimeToIso(data.Timestamp) ?? ctx.receivedAt;
+  return {
+    direction: 'INBOUND',
+    event: { type: 'offer', externalCallId, peerNumber: peer.peerNumber, at, sdpOffer: null, bizOpaqueCallbackData: null },
+    callCreator,
+    signal: 'OFFER',
+    providerEvent: 'CallOffer',
+    reason: null,
+    peerIsLid: peer.peerIsLid,
+    video: hasVideo(data),
+  };
+}
+
+function connected(name: string, externalCallId: string, direction: EvolutionUpdate['direction'], at: string, reason: string | null): EvolutionUpdate {
+  return { direction, event: { type: 'progress', externalCallId, at, status: 'ACCEPTED' }, signal: 'CONNECTED', providerEvent: name, reason };
+}
+
+function parseStockConnected(name: string, data: Json, ctx: { ownNumber: string; receivedAt: string }, ignored: string[]): EvolutionUpdate | null {
+  const externalCallId = callIdOf(data);
+  if (!externalCallId) return skip(ignored, `${name}: missing or invalid CallID`);
+  const at = evolutionTimeToIso(data.Timestamp) ?? ctx.receivedAt;
+  return connected(name, externalCallId, stockDirection(data, ctx.ownNumber), at, null);
+}
+
+function parseStockEnd(name: string, data: Json, ctx: { ownNumber: string; receivedAt: string }, ignored: string[]): EvolutionUpdate | null {
+  const externalCallId = callIdOf(data);
+  if (!externalCallId) return skip(ignored, `${name}: missing or invalid CallID`);
+  const direction = stockDirection(data, ctx.ownNumber);
+  const at = evolutionTimeToIso(data.Timestamp) ?? ctx.receivedAt;
+  // CallReject (forwarded by extension servers only) has no Reason: it is a decline.
+  const reason = name === 'CallReject' ? 'rejected' : (asString(data.Reason) ?? '');
+  if (reason === 'accepted_elsewhere') {
+    return { ...connected(name, externalCallId, direction, at, reason), answeredElsewhere: true };
+  }
+  return ended(name, externalCallId, direction, at, reason);
+}
+
+function parseExtension(name: string, data: Json, ctx: { ownNumber: string; receivedAt: string }, ignored: string[]): EvolutionUpdate | null {
+  const externalCallId = callIdOf(data);
+  if (!externalCallId) return skip(ignored, `${name}: missing or invalid callId`);
+  const d = asString(data.direction);
+  const direction = d === 'incoming' ? 'INBOUND' : d === 'outgoing' ? 'OUTBOUND' : null;
+  // Extension events carry no timestamp: receipt time is the best we have (§3).
+  if (name === 'CallReady') return connected(name, externalCallId, direction, ctx.receivedAt, null);
+  return ended(name, externalCallId, direction, ctx.receivedAt, asString(data.reason) ?? '');
+}
+
+/**
+ * An end, in the machine's words (§4; calls-api.md §4.6 wins where they differ):
+ * - an outbound call the peer declined → `progress REJECTED` (status REJECTED, endedBy PEER);
+ * - everything else → `end`, so an in-flight reject/terminate of ours owns it (REJECTED/COMPLETED, endedBy BUSINESS)
+ *   and an end that beats its offer becomes a tombstone instead of leaving a call RINGING. An inbound decline on the
+ *   phone (`rejected_elsewhere` with nothing of ours in flight) therefore lands as MISSED unless the service looks at
+ *   `reason` (see EvolutionUpdate.reason);
+ * - system reasons (timeout, ring_timeout, rejected_busy, stream_closed, instance_stopped, server:*, unknown) travel as
+ *   `errorCode`, which the machine turns into endedBy SYSTEM and endReason; peer/business hang-ups and declines carry none.
+ */
+function ended(name: string, externalCallId: string, direction: EvolutionUpdate['direction'], at: string, rawReason: string): EvolutionUpdate {
+  const reason = rawReason === '' ? null : rawReason;
+  if (REJECT_REASONS.has(rawReason) && direction === 'OUTBOUND') {
+    return { direction, event: { type: 'progress', externalCallId, at, status: 'REJECTED' }, signal: 'ENDED', providerEvent: name, reason };
+  }
+  const end: ProviderEnd = {
+    startTime: null, // Evolution never reports an authoritative answer time; the call's own connectedAt is used
+    endTime: at,
+    duration: null, // CallEnded.durationSeconds includes ring time: never talk time (§3)
+    errorCode: PEER_OR_BUSINESS_REASONS.has(rawReason) ? null : rawReason,
+  };
+  return { direction, event: { type: 'end', externalCallId, at, end }, signal: 'ENDED', providerEvent: name, reason };
+}
