@@ -4,13 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
-import { SecretBox } from './auth/secret-box.ts';
-import { ActionSlots } from './calls/action-slots.ts';
-import { MetaCalling } from './calls/meta-calling.ts';
-import { OutboundCalls } from './calls/outbound.ts';
-import { ProviderEvents } from './calls/provider-events.ts';
-import { CallService } from './calls/service.ts';
-import { Sweeper } from './calls/sweeper.ts';
+import type { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { registerAuth } from './http/plugins/auth.ts';
@@ -23,19 +17,15 @@ import { ErrorEnvelope } from './http/schemas/common.ts';
 import { NumberSchema } from './http/schemas/number.ts';
 import { WebhookSchema } from './http/schemas/webhook.ts';
 import { registerRoutes } from './http/routes/index.ts';
+import { buildServices } from './services.ts';
 import type { App } from './http/types.ts';
 import { newRequestId } from './ids.ts';
 import { createMetrics, registerBacklogGauges, registerMetricsRoute, type Metrics } from './metrics.ts';
-import { NumberService } from './numbers/service.ts';
-import { MetaProvider } from './providers/meta/client.ts';
-import { EvolutionProvider } from './providers/evolution/client.ts';
-import { mergeNumberPublicConfig } from './store/numbers.ts';
-import { providerRegistry, type ProviderRegistry } from './providers/registry.ts';
+import type { ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import type { Db } from './store/db.ts';
 import { WebhookService } from './webhooks/service.ts';
 import type { HostLookup } from './webhooks/url-guard.ts';
-import { notifyingDb } from './webhooks/worker.ts';
 
 export interface AppDeps {
   config: Config;
@@ -107,38 +97,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
   registerIdempotency(app, { db: deps.db, now: () => deps.clock.now(), maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000 });
 
-  const box = new SecretBox(deps.secretKey);
-  const numbers = new NumberService(deps.db, box, deps.clock, async (n) => {
-    if (n.provider !== 'EVO_GO') return;
-    const probed = await evolution.probe(n);
-    if (probed.ok) {
-      await mergeNumberPublicConfig(deps.db, n.id, { capabilities: { callsExtension: probed.value.capability, checkedAt: probed.value.checkedAt } }, deps.clock.now().toISOString());
-    }
+  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper } = buildServices({
+    config: deps.config, db: deps.db, secretKey: deps.secretKey, clock: deps.clock, logger: deps.logger,
+    ...(deps.providers ? { providers: deps.providers } : {}), ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
   });
-  const meta = new MetaProvider({
-    baseUrl: deps.config.metaGraphBaseUrl, version: deps.config.metaGraphVersion, timeoutMs: deps.config.providerTimeoutMs,
-    secretsOf: (n) => numbers.metaSecrets(n), logger: deps.logger,
-  });
-  const evolution = new EvolutionProvider({
-    timeoutMs: deps.config.providerTimeoutMs, dialTimeoutMs: deps.config.evolutionDialTimeoutMs,
-    secretsOf: (n) => numbers.evolutionSecrets(n), logger: deps.logger, now: () => deps.clock.now().getTime(),
-    // What the server supports is remembered on the number, so a missing extension costs no request.
-    onCapability: (n, capability) => {
-      mergeNumberPublicConfig(deps.db, n.id, { capabilities: { callsExtension: capability, checkedAt: deps.clock.now().toISOString() } }, deps.clock.now().toISOString())
-        .catch((err) => deps.logger.warn({ err: err.message, numberId: n.id }, 'could not store the Evolution capability'));
-    },
-  });
-  const providers = deps.providers ?? providerRegistry({ META: meta, EVO_GO: evolution });
-
   const wake = deps.wakeDeliveries;
-  // Everything that may queue events writes through callDb, which wakes the in-process worker after commits.
-  const callDb = wake ? notifyingDb(deps.db, wake) : deps.db;
-  const slots = new ActionSlots(callDb, deps.clock, deps.config.providerTimeoutMs);
-  const calls = new CallService({ db: callDb, providers, metaFeatures: meta, evolution, slots, clock: deps.clock, config: deps.config, logger: deps.logger });
-  const providerEvents = new ProviderEvents({ db: callDb, slots, clock: deps.clock, config: deps.config, logger: deps.logger });
-  const outbound = new OutboundCalls({ db: callDb, providers, events: providerEvents, clock: deps.clock });
-  const metaCalling = new MetaCalling({ db: callDb, meta, clock: deps.clock });
-  const sweeper = new Sweeper({ db: callDb, slots, providers, clock: deps.clock, config: deps.config, logger: deps.logger });
   app.decorate('sweeper', sweeper);
   if (deps.runSweeper) {
     sweeper.start();

@@ -1,10 +1,12 @@
-// `callgate worker`: only the webhook delivery worker, against the configured store (run the API with
-// WORKERS=off and as many of these as needed). SIGTERM/SIGINT stop it gracefully.
+// `callgate worker`: webhook delivery and the sweeper (ring timeouts, max durations) against the configured
+// store, without the HTTP API. Run the API with WORKERS=off and as many of these as needed.
+// SIGTERM/SIGINT stop it gracefully.
 import { SecretBox } from '../auth/secret-box.ts';
 import { systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createMetrics } from '../metrics.ts';
+import { buildServices } from '../services.ts';
 import { openStore } from '../store/open-store.ts';
 import { DeliveryWorker } from '../webhooks/worker.ts';
 
@@ -12,17 +14,19 @@ export async function runWorker(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   const { db, secretKey } = await openStore(config);
   const worker = new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics: createMetrics(), config, clock: systemClock });
+  const { sweeper } = buildServices({ config, db, secretKey, clock: systemClock, logger, wakeDeliveries: () => worker.wake() });
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
-      logger.info({ signal }, 'webhook worker shutting down');
-      worker.stop().then(() => db.close()).finally(resolve);
+      logger.info({ signal }, 'worker shutting down');
+      Promise.all([worker.stop(), sweeper.stop()]).then(() => db.close()).finally(resolve);
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     worker.start();
-    logger.info({ store: db.dialect }, 'callgate webhook worker ready');
+    sweeper.start();
+    logger.info({ store: db.dialect }, 'callgate worker ready (webhook delivery and sweeper)');
   });
 }

@@ -1,0 +1,72 @@
+// The domain services, built once from config and store: the same wiring for the API (app.ts)
+// and for `callgate worker` (which needs the providers for the sweeper).
+import type { Logger } from 'pino';
+import { SecretBox } from './auth/secret-box.ts';
+import { ActionSlots } from './calls/action-slots.ts';
+import { MetaCalling } from './calls/meta-calling.ts';
+import { OutboundCalls } from './calls/outbound.ts';
+import { ProviderEvents } from './calls/provider-events.ts';
+import { CallService } from './calls/service.ts';
+import { Sweeper } from './calls/sweeper.ts';
+import type { Clock } from './clock.ts';
+import type { Config } from './config.ts';
+import { NumberService } from './numbers/service.ts';
+import { EvolutionProvider } from './providers/evolution/client.ts';
+import { MetaProvider } from './providers/meta/client.ts';
+import { providerRegistry, type ProviderRegistry } from './providers/registry.ts';
+import type { Db } from './store/db.ts';
+import { mergeNumberPublicConfig } from './store/numbers.ts';
+import { notifyingDb } from './webhooks/worker.ts';
+
+export interface ServiceDeps {
+  config: Config;
+  db: Db;
+  secretKey: string;
+  clock: Clock;
+  logger: Logger;
+  /** Tests may replace the provider adapters. */
+  providers?: ProviderRegistry;
+  /** Wakes the in-process webhook worker after a commit that may have queued deliveries. */
+  wakeDeliveries?: () => void;
+}
+
+export function buildServices(deps: ServiceDeps) {
+  const { config, db, clock, logger } = deps;
+  const box = new SecretBox(deps.secretKey);
+  const rememberCapability = (id: NumberRecordId, capability: string, checkedAt: string) =>
+    mergeNumberPublicConfig(db, id, { capabilities: { callsExtension: capability, checkedAt } }, clock.now().toISOString());
+
+  const numbers = new NumberService(db, box, clock, async (n) => {
+    if (n.provider !== 'EVO_GO') return;
+    const probed = await evolution.probe(n);
+    if (probed.ok) await rememberCapability(n.id, probed.value.capability, probed.value.checkedAt);
+  });
+  const meta = new MetaProvider({
+    baseUrl: config.metaGraphBaseUrl, version: config.metaGraphVersion, timeoutMs: config.providerTimeoutMs,
+    secretsOf: (n) => numbers.metaSecrets(n), logger,
+  });
+  const evolution = new EvolutionProvider({
+    timeoutMs: config.providerTimeoutMs, dialTimeoutMs: config.evolutionDialTimeoutMs,
+    secretsOf: (n) => numbers.evolutionSecrets(n), logger, now: () => clock.now().getTime(),
+    // What the server supports is remembered on the number, so a missing extension costs no request.
+    onCapability: (n, capability) => {
+      rememberCapability(n.id, capability, clock.now().toISOString())
+        .catch((err) => logger.warn({ err: err.message, numberId: n.id }, 'could not store the Evolution capability'));
+    },
+  });
+  const providers = deps.providers ?? providerRegistry({ META: meta, EVO_GO: evolution });
+
+  // Everything that may queue events writes through callDb, which wakes the in-process worker after commits.
+  const callDb = deps.wakeDeliveries ? notifyingDb(db, deps.wakeDeliveries) : db;
+  const slots = new ActionSlots(callDb, clock, config.providerTimeoutMs);
+  const providerEvents = new ProviderEvents({ db: callDb, slots, clock, config, logger });
+  return {
+    box, numbers, meta, evolution, providers, slots, providerEvents,
+    calls: new CallService({ db: callDb, providers, metaFeatures: meta, evolution, slots, clock, config, logger }),
+    outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock }),
+    metaCalling: new MetaCalling({ db: callDb, meta, clock }),
+    sweeper: new Sweeper({ db: callDb, slots, providers, clock, config, logger }),
+  };
+}
+
+type NumberRecordId = Parameters<typeof mergeNumberPublicConfig>[1];
