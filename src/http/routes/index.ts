@@ -13,6 +13,7 @@ import { getCallRoute } from './calls/get.ts';
 import { listCallsRoute } from './calls/list.ts';
 import { rejectCallRoute } from './calls/reject.ts';
 import { terminateCallRoute } from './calls/terminate.ts';
+import { eventStreamRoute } from './events/stream.ts';
 import { healthRoutes } from './health/health.ts';
 import { numberRoutes } from './numbers/numbers.ts';
 import { evolutionWebhookRoutes } from './providers/evolution-webhook.ts';
@@ -46,6 +47,8 @@ export function registerRoutes(app: App, deps: RouteDeps & { metaInbound: MetaIn
   rotateWebhookSecretRoute(app, deps);
   webhookLogsRoute(app, deps);
   replayWebhookRoute(app, deps);
+
+  eventStreamRoute(app, deps);
 
   metaWebhookRoutes(app, deps.metaInbound);
   evolutionWebhookRoutes(app, deps.evolutionInbound);
