@@ -5,6 +5,7 @@ import type { App, RouteDeps } from '../types.ts';
 import { apiKeyRoutes } from './api-keys/api-keys.ts';
 import { acceptCallRoute } from './calls/accept.ts';
 import { createCallRoute } from './calls/create.ts';
+import { dashboardRoutes } from './dashboard/dashboard.ts';
 import { callEventsRoute } from './calls/events.ts';
 import { callPermissionRoutes } from './calls/permissions.ts';
 import { preAcceptCallRoute } from './calls/pre-accept.ts';
@@ -49,6 +50,7 @@ export function registerRoutes(app: App, deps: RouteDeps & { metaInbound: MetaIn
   replayWebhookRoute(app, deps);
 
   eventStreamRoute(app, deps);
+  dashboardRoutes(app);
 
   metaWebhookRoutes(app, deps.metaInbound);
   evolutionWebhookRoutes(app, deps.evolutionInbound);

@@ -1,0 +1,599 @@
+// callgate calls dashboard: plain JS, no build step, no inline code (the page runs under a strict CSP).
+// Data comes from the public API with the user's number key: GET /v1/calls, the SSE stream
+// /v1/events/stream (read with fetch so the key travels in a header), the timeline and terminate.
+
+const KEY_STORAGE = 'callgate.dashboard.apiKey';
+const PAGE_SIZE = 100;
+/** The stream sends a comment every 15 s when idle: silence for longer means a dead connection. */
+const STREAM_STALL_MS = 45_000;
+const ACTIVE = new Set(['INITIATED', 'RINGING', 'ACCEPTED']);
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'REJECTED', 'MISSED']);
+const ENDED_BY = { BUSINESS: 'Business', PEER: 'Peer', SYSTEM: 'System' };
+
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/** Builds an element; children are nodes or text (never parsed as HTML). */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'class') el.className = value;
+    else if (name === 'dataset') Object.assign(el.dataset, value);
+    else if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
+    else el.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) if (child !== null && child !== undefined && child !== false) el.append(child);
+  return el;
+}
+
+// ---------------------------------------------------------------------------------------------- state
+
+const state = {
+  key: null,
+  /** @type {Map<string, any>} call id → public call */
+  calls: new Map(),
+  /** @type {Map<string, HTMLTableRowElement>} */
+  rows: new Map(),
+  selectedId: null,
+  hasMore: false,
+  loadingMore: false,
+  lastEventId: null,
+  stream: null, // AbortController of the live stream
+  session: 0, // bumps on sign-out, so late answers of an old session are dropped
+  skewMs: 0, // server clock − browser clock, when they differ noticeably
+  fresh: new Set(), // ids of calls that arrived live, highlighted once
+};
+
+class ApiError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+
+async function api(path, { method = 'GET', signal } = {}) {
+  let res;
+  try {
+    res = await fetch(path, { method, signal, cache: 'no-store', headers: { 'x-api-key': state.key, accept: 'application/json' } });
+  } catch (error) {
+    if (error.name === 'AbortError') throw error;
+    throw new ApiError(0, 'NETWORK', 'Cannot reach the server.');
+  }
+  const date = Date.parse(res.headers.get('date') ?? '');
+  if (!Number.isNaN(date)) {
+    const skew = date - Date.now();
+    state.skewMs = Math.abs(skew) > 2000 ? skew : 0;
+  }
+  const body = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(res.status, body?.code ?? 'HTTP_' + res.status, body?.error ?? res.statusText);
+  return body;
+}
+
+const now = () => Date.now() + state.skewMs;
+
+// ------------------------------------------------------------------------------------------ formatting
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+const dateTimeFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+function when(iso) {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  return d.toDateString() === new Date().toDateString() ? timeFmt.format(d) : dateTimeFmt.format(d);
+}
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return hh > 0 ? `${hh}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
+}
+
+/** Seconds talked: ticking while connected, the stored duration once ended. */
+function duration(call) {
+  if (call.status === 'ACCEPTED' && call.connectedAt) return clock((now() - Date.parse(call.connectedAt)) / 1000);
+  if (call.durationSeconds !== null && call.durationSeconds !== undefined) return clock(call.durationSeconds);
+  if (call.connectedAt && call.endedAt) return clock((Date.parse(call.endedAt) - Date.parse(call.connectedAt)) / 1000);
+  return '—';
+}
+
+const peer = (call) => (call.peerNumber ? '+' + call.peerNumber : 'unknown');
+const maskKey = (key) => (key.length > 10 ? `${key.slice(0, 3)}…${key.slice(-4)}` : '…');
+
+function badge(status) {
+  return h('span', { class: `badge s-${status.toLowerCase()}`, dataset: { status } }, status);
+}
+
+function direction(call) {
+  const inbound = call.direction === 'INBOUND';
+  return h('span', { class: 'dir' }, h('span', { class: 'arrow', 'aria-hidden': 'true' }, inbound ? '↙' : '↗'), inbound ? 'Inbound' : 'Outbound');
+}
+
+// ------------------------------------------------------------------------------------------- the table
+
+/** Keeps the newer of two versions of a call: terminal states are final, otherwise the later update wins. */
+function isNewer(next, prev) {
+  if (TERMINAL.has(prev.status) && !TERMINAL.has(next.status)) return false;
+  return Date.parse(next.updatedAt) >= Date.parse(prev.updatedAt);
+}
+
+function upsert(call, { live = false } = {}) {
+  const prev = state.calls.get(call.id);
+  if (prev && !isNewer(call, prev)) return;
+  state.calls.set(call.id, call);
+  if (live && !prev) {
+    state.fresh.add(call.id);
+    announce(`New ${call.direction === 'INBOUND' ? 'incoming' : 'outgoing'} call, ${peer(call)}, ${call.status.toLowerCase()}.`);
+  } else if (live && prev && prev.status !== call.status) {
+    announce(`Call with ${peer(call)} is now ${call.status.toLowerCase()}.`);
+  }
+  if (state.selectedId === call.id) {
+    renderPanel();
+    if (live) refreshTimeline();
+  }
+  scheduleRender();
+}
+
+let renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => { renderQueued = false; renderTable(); });
+}
+
+function matches(call, status, text) {
+  if (status === 'active' ? !ACTIVE.has(call.status) : status && call.status !== status) return false;
+  if (!text) return true;
+  const digits = text.replace(/[^0-9]/g, '');
+  return call.id.toLowerCase().includes(text)
+    || call.externalCallId.toLowerCase().includes(text)
+    || (digits.length > 0 && call.peerNumber.includes(digits));
+}
+
+function sorted() {
+  return [...state.calls.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : (a.id < b.id ? 1 : -1)));
+}
+
+function renderTable() {
+  const status = /** @type {HTMLSelectElement} */ ($('filter-status')).value;
+  const text = /** @type {HTMLInputElement} */ ($('filter-text')).value.trim().toLowerCase();
+  const all = sorted();
+  const shown = all.filter((c) => matches(c, status, text));
+  const body = $('calls-body');
+  const keep = new Set();
+  let previous = null;
+  for (const call of shown) {
+    keep.add(call.id);
+    let row = state.rows.get(call.id);
+    if (!row) {
+      row = h('tr', { dataset: { id: call.id } });
+      row.addEventListener('animationend', (e) => { if (e.animationName === 'flash') e.currentTarget.classList.remove('flash'); });
+      state.rows.set(call.id, row);
+    }
+    if (row.__call !== call) fillRow(row, call);
+    row.classList.toggle('selected', call.id === state.selectedId);
+    row.setAttribute('aria-selected', String(call.id === state.selectedId));
+    const expected = previous ? previous.nextSibling : body.firstChild;
+    if (expected !== row) body.insertBefore(row, expected);
+    previous = row;
+  }
+  for (const [id, row] of state.rows) if (!keep.has(id)) { row.remove(); if (!state.calls.has(id)) state.rows.delete(id); }
+
+  const active = all.filter((c) => ACTIVE.has(c.status)).length;
+  const filtered = shown.length !== all.length ? `Showing ${shown.length} of ${all.length}` : `${all.length} call${all.length === 1 ? '' : 's'}`;
+  $('summary').textContent = `${filtered} · ${active} active`;
+  $('empty').hidden = shown.length > 0;
+  $('empty').textContent = all.length === 0 ? 'No calls yet. New calls appear here as they ring.' : 'No calls match the filter.';
+  $('load-more').hidden = !state.hasMore;
+}
+
+function fillRow(row, call) {
+  row.__call = call;
+  row.dataset.status = call.status;
+  const isFresh = state.fresh.delete(call.id);
+  if (isFresh) { row.classList.remove('flash'); void row.offsetWidth; row.classList.add('flash'); }
+  const open = h('button', { type: 'button', class: 'link', 'aria-label': `Open call with ${peer(call)}` }, peer(call));
+  open.addEventListener('click', (e) => { e.stopPropagation(); select(call.id); });
+  const actions = ACTIVE.has(call.status)
+    ? h('button', { type: 'button', class: 'btn danger small', 'aria-label': `Hang up call with ${peer(call)}`, onclick: (e) => { e.stopPropagation(); confirmHangUp(call.id, e.currentTarget); } }, 'Hang up')
+    : '';
+  row.replaceChildren(
+    h('td', {}, badge(call.status)),
+    h('td', {}, direction(call)),
+    h('td', {}, h('div', { class: 'peer' }, open, h('span', { class: 'id mono', title: call.id }, call.id))),
+    h('td', { title: fullFmt.format(new Date(call.startedAt)) }, when(call.startedAt)),
+    h('td', { class: 'num mono duration' }, duration(call)),
+    h('td', { title: call.endReason ?? undefined }, call.endedBy ? ENDED_BY[call.endedBy] ?? call.endedBy : h('span', { class: 'muted' }, '—')),
+    h('td', { class: 'actions' }, actions),
+  );
+}
+
+function tick() {
+  for (const [id, row] of state.rows) {
+    const call = state.calls.get(id);
+    if (call?.status === 'ACCEPTED') row.querySelector('.duration').textContent = duration(call);
+  }
+  const call = state.calls.get(state.selectedId);
+  const cell = document.querySelector('#panel-facts .duration');
+  if (call && cell) cell.textContent = duration(call);
+}
+
+// ------------------------------------------------------------------------------------- the side panel
+
+function select(id) {
+  state.selectedId = id;
+  $('panel').hidden = false;
+  $('action-result').textContent = '';
+  $('action-result').className = 'result';
+  $('timeline').replaceChildren(h('li', { class: 'muted' }, 'Loading…'));
+  renderPanel();
+  refreshTimeline();
+  scheduleRender();
+  $('panel-close').focus();
+}
+
+function closePanel() {
+  const id = state.selectedId;
+  state.selectedId = null;
+  $('panel').hidden = true;
+  scheduleRender();
+  state.rows.get(id)?.querySelector('button.link')?.focus();
+}
+
+function renderPanel() {
+  const call = state.calls.get(state.selectedId);
+  if (!call) return;
+  $('panel-title').textContent = `Call with ${peer(call)}`;
+  const fact = (label, value, cls) => [h('dt', {}, label), h('dd', { class: cls }, value)];
+  $('panel-facts').replaceChildren(
+    ...fact('Status', badge(call.status)),
+    ...fact('Direction', direction(call)),
+    ...fact('Duration', duration(call), 'mono duration'),
+    ...fact('Started', call.startedAt ? fullFmt.format(new Date(call.startedAt)) : '—'),
+    ...fact('Connected', call.connectedAt ? fullFmt.format(new Date(call.connectedAt)) : '—'),
+    ...fact('Ended', call.endedAt ? fullFmt.format(new Date(call.endedAt)) : '—'),
+    ...fact('Ended by', call.endedBy ? `${ENDED_BY[call.endedBy] ?? call.endedBy}${call.endReason ? ` (${call.endReason})` : ''}` : '—'),
+    ...fact('Call id', call.id, 'mono wrap'),
+    ...fact('Provider id', call.externalCallId, 'mono wrap'),
+  );
+  const hangup = $('panel-hangup');
+  hangup.hidden = !ACTIVE.has(call.status);
+}
+
+let timelineSeq = 0;
+async function refreshTimeline() {
+  const id = state.selectedId;
+  if (!id) return;
+  const seq = ++timelineSeq;
+  const session = state.session;
+  try {
+    const { events } = await api(`/v1/calls/${encodeURIComponent(id)}/events`);
+    if (seq !== timelineSeq || session !== state.session) return;
+    $('timeline').replaceChildren(...(events.length ? events.map(timelineItem) : [h('li', { class: 'muted' }, 'No events recorded.')]));
+  } catch (error) {
+    if (seq !== timelineSeq || session !== state.session) return;
+    $('timeline').replaceChildren(h('li', { class: 'error' }, `Could not load the timeline: ${error.message}`));
+  }
+}
+
+function timelineItem(entry) {
+  const detail = Object.entries(entry.detail ?? {})
+    .filter(([, v]) => v !== null && v !== undefined && v !== '')
+    .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`)
+    .join(' · ');
+  return h('li', { class: `ev src-${entry.source}` },
+    h('span', { class: 'ev-dot', 'aria-hidden': 'true' }),
+    h('div', { class: 'ev-main' },
+      h('span', { class: 'ev-type' }, entry.type),
+      h('span', { class: 'chip' }, entry.source),
+      h('time', { datetime: entry.at, title: fullFmt.format(new Date(entry.at)) }, timeFmt.format(new Date(entry.at)))),
+    detail ? h('div', { class: 'ev-detail' }, detail) : null);
+}
+
+// ---------------------------------------------------------------------------------------------- hang up
+
+let pendingHangUp = null;
+
+function confirmHangUp(id, trigger) {
+  const call = state.calls.get(id);
+  if (!call || !ACTIVE.has(call.status)) return;
+  pendingHangUp = { id, trigger };
+  $('confirm-text').textContent = call.status === 'ACCEPTED'
+    ? `The call with ${peer(call)} (connected for ${duration(call)}) ends for both sides.`
+    : `The call with ${peer(call)} is not answered yet: it will be declined.`;
+  /** @type {HTMLDialogElement} */ ($('confirm')).showModal();
+}
+
+async function hangUp() {
+  const dialog = /** @type {HTMLDialogElement} */ ($('confirm'));
+  const target = pendingHangUp;
+  pendingHangUp = null;
+  dialog.close();
+  if (!target) return;
+  const call = state.calls.get(target.id);
+  if (state.selectedId !== target.id) select(target.id);
+  const result = $('action-result');
+  const button = /** @type {HTMLButtonElement} */ ($('panel-hangup'));
+  button.disabled = true;
+  result.className = 'result';
+  result.textContent = 'Hanging up…';
+  try {
+    const answer = await api(`/v1/calls/${encodeURIComponent(target.id)}/terminate`, { method: 'POST' });
+    result.className = 'result ok';
+    result.textContent = answer.alreadyEnded
+      ? `The call had already ended (${answer.status}).`
+      : `Hung up: the call is ${answer.status}.`;
+    announce(`Call with ${call ? peer(call) : target.id} hung up: ${answer.status.toLowerCase()}.`);
+    // The stream brings the change too; this makes it immediate.
+    const fresh = await api(`/v1/calls/${encodeURIComponent(target.id)}`);
+    upsert(fresh);
+    refreshTimeline();
+  } catch (error) {
+    result.className = 'result bad';
+    result.textContent = `Could not hang up: ${error.message}${error.code ? ` (${error.code})` : ''}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------------------------------ live stream
+
+/**
+ * Reads text/event-stream from a fetch body (EventSource cannot send the key header).
+ * Calls onEvent({id, event, data}) per dispatched event, onRetry(ms) for retry: fields, onChunk() per chunk read.
+ */
+async function readSse(body, onEvent, onRetry, onChunk) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  let data = [];
+  let event = '';
+  let id = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    onChunk();
+    buffer += value;
+    for (;;) {
+      const m = /\r\n|\r|\n/.exec(buffer);
+      if (!m) break;
+      if (m[0] === '\r' && m.index === buffer.length - 1) break; // maybe half of a \r\n: wait for more
+      const line = buffer.slice(0, m.index);
+      buffer = buffer.slice(m.index + m[0].length);
+      if (line === '') {
+        if (id !== null) state.lastEventId = id;
+        if (data.length) onEvent({ id, event: event || 'message', data: data.join('\n') });
+        data = []; event = ''; id = null;
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let val = colon < 0 ? '' : line.slice(colon + 1);
+      if (val.startsWith(' ')) val = val.slice(1);
+      if (field === 'data') data.push(val);
+      else if (field === 'event') event = val;
+      else if (field === 'id' && !val.includes('\0')) id = val;
+      else if (field === 'retry' && /^\d+$/.test(val)) onRetry(Number(val));
+    }
+  }
+}
+
+function onStreamEvent(message) {
+  let payload;
+  try { payload = JSON.parse(message.data); } catch { return; }
+  if (!payload || typeof payload.id !== 'string' || typeof payload.status !== 'string') return; // not a call event
+  const { event: _event, eventId: _eventId, sequence: _sequence, occurredAt: _at, ...call } = payload;
+  upsert(call, { live: true });
+}
+
+function setConnection(kind) {
+  const labels = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…' };
+  $('conn').dataset.state = kind;
+  $('conn-text').textContent = labels[kind];
+}
+
+const sleep = (ms, signal) => new Promise((resolve) => {
+  const timer = setTimeout(resolve, ms);
+  signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+});
+
+/** Opens the stream and resolves once it is established (or rejects with the first failure). */
+function startStream() {
+  const controller = new AbortController();
+  state.stream = controller;
+  const { signal } = controller;
+  let retryMs = 2000;
+  let failures = 0;
+  let established;
+  const ready = new Promise((resolve, reject) => { established = { resolve, reject }; });
+  let first = true;
+
+  (async () => {
+    while (!signal.aborted) {
+      // One controller per connection: aborted by sign-out, or by the watchdog when the stream goes silent.
+      const connection = new AbortController();
+      const stop = () => connection.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      let watchdog;
+      const alive = () => { clearTimeout(watchdog); watchdog = setTimeout(stop, STREAM_STALL_MS); };
+      alive();
+      try {
+        const headers = { 'x-api-key': state.key, accept: 'text/event-stream' };
+        if (state.lastEventId) headers['last-event-id'] = state.lastEventId;
+        const res = await fetch('/v1/events/stream', { headers, signal: connection.signal, cache: 'no-store' });
+        if (res.status === 400 && state.lastEventId) { state.lastEventId = null; continue; } // cursor gone: start afresh
+        if (!res.ok) {
+          const body = await res.json().catch(() => null);
+          throw new ApiError(res.status, body?.code ?? 'HTTP_' + res.status, body?.error ?? res.statusText);
+        }
+        const resumed = !first;
+        if (first) { first = false; established.resolve(); }
+        failures = 0;
+        setConnection('live');
+        // Without a cursor, events between the drop and now were missed: reload the list.
+        if (resumed && !state.lastEventId) void reloadCalls();
+        await readSse(res.body, onStreamEvent, (ms) => { retryMs = ms; }, alive);
+      } catch (error) {
+        if (signal.aborted) return;
+        if (first) { first = false; established.reject(error); return; }
+        if (error instanceof ApiError && error.status === 401) { signOut('The key is no longer valid.'); return; }
+        failures += 1;
+      } finally {
+        clearTimeout(watchdog);
+        signal.removeEventListener('abort', stop);
+      }
+      if (signal.aborted) return;
+      setConnection('reconnecting');
+      await sleep(Math.min(retryMs * 2 ** Math.min(Math.max(failures - 1, 0), 4), 30_000), signal);
+    }
+  })();
+  return ready;
+}
+
+// ------------------------------------------------------------------------------------- sign in / out
+
+/** The newest page of calls, merged into what is shown (on sign-in, and after a stream gap). */
+async function reloadCalls({ initial = false } = {}) {
+  const session = state.session;
+  const { calls } = await api(`/v1/calls?limit=${PAGE_SIZE}`);
+  if (session !== state.session) return;
+  for (const call of calls) upsert(call);
+  if (initial) state.hasMore = calls.length === PAGE_SIZE;
+  scheduleRender();
+}
+
+async function loadMore() {
+  if (state.loadingMore) return;
+  const oldest = sorted().at(-1);
+  if (!oldest) return;
+  state.loadingMore = true;
+  const button = /** @type {HTMLButtonElement} */ ($('load-more'));
+  button.disabled = true;
+  try {
+    const { calls } = await api(`/v1/calls?limit=${PAGE_SIZE}&before=${encodeURIComponent(oldest.createdAt)}`);
+    for (const call of calls) upsert(call);
+    state.hasMore = calls.length === PAGE_SIZE;
+    scheduleRender();
+  } catch (error) {
+    announce(`Could not load older calls: ${error.message}`);
+  } finally {
+    state.loadingMore = false;
+    button.disabled = false;
+  }
+}
+
+function loginMessage(error) {
+  if (error.code === 'TENANT_SCOPE_NOT_ALLOWED') {
+    return 'This is a tenant key. The dashboard shows one number\'s calls: sign in with that number\'s key '
+      + '(returned when the number is created, or by POST /v1/api-keys/{numberId}/regenerate).';
+  }
+  if (error.status === 401) return 'This key is not valid.';
+  if (error.status === 429) return 'Too many requests with this key; try again in a moment.';
+  return error.message || 'Sign-in failed.';
+}
+
+async function signIn(key) {
+  state.key = key;
+  state.session += 1;
+  const session = state.session;
+  setConnection('connecting');
+  try {
+    // Stream first, then the list: nothing committed in between is missed (newer versions win on merge).
+    await startStream();
+    await reloadCalls({ initial: true });
+  } catch (error) {
+    if (session !== state.session) return;
+    state.stream?.abort();
+    state.key = null;
+    sessionStorage.removeItem(KEY_STORAGE);
+    throw error;
+  }
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $('key-label').textContent = `Key ${maskKey(key)}`;
+  $('login-view').hidden = true;
+  $('calls-view').hidden = false;
+  $('session').hidden = false;
+  $('filter-text').focus();
+}
+
+function signOut(message = '') {
+  state.stream?.abort();
+  state.stream = null;
+  state.session += 1;
+  state.key = null;
+  state.calls.clear();
+  state.rows.clear();
+  state.fresh.clear();
+  state.selectedId = null;
+  state.lastEventId = null;
+  state.hasMore = false;
+  sessionStorage.removeItem(KEY_STORAGE);
+  $('calls-body').replaceChildren();
+  $('panel').hidden = true;
+  $('calls-view').hidden = true;
+  $('session').hidden = true;
+  $('login-view').hidden = false;
+  $('login-error').textContent = message;
+  const input = /** @type {HTMLInputElement} */ ($('api-key'));
+  input.value = '';
+  input.focus();
+}
+
+function announce(text) {
+  const el = $('announcer');
+  el.textContent = '';
+  setTimeout(() => { el.textContent = text; }, 50);
+}
+
+// -------------------------------------------------------------------------------------------- wiring
+
+function wire() {
+  const form = /** @type {HTMLFormElement} */ ($('login-form'));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const input = /** @type {HTMLInputElement} */ ($('api-key'));
+    const key = input.value.trim();
+    const error = $('login-error');
+    if (!key) { error.textContent = 'Enter an API key.'; input.focus(); return; }
+    const button = /** @type {HTMLButtonElement} */ ($('login-submit'));
+    button.disabled = true;
+    button.textContent = 'Checking…';
+    error.textContent = '';
+    try {
+      await signIn(key);
+      input.value = '';
+    } catch (err) {
+      error.textContent = loginMessage(err);
+      input.select();
+    } finally {
+      button.disabled = false;
+      button.textContent = 'Open dashboard';
+    }
+  });
+
+  $('logout').addEventListener('click', () => signOut());
+  $('filter-status').addEventListener('change', scheduleRender);
+  $('filter-text').addEventListener('input', scheduleRender);
+  $('load-more').addEventListener('click', loadMore);
+  $('panel-close').addEventListener('click', closePanel);
+  $('panel-hangup').addEventListener('click', (e) => confirmHangUp(state.selectedId, e.currentTarget));
+  $('calls-body').addEventListener('click', (e) => {
+    const row = /** @type {HTMLElement} */ (e.target).closest('tr');
+    if (row?.dataset.id) select(row.dataset.id);
+  });
+  $('confirm-cancel').addEventListener('click', () => { pendingHangUp = null; /** @type {HTMLDialogElement} */ ($('confirm')).close(); });
+  $('confirm').addEventListener('close', () => { pendingHangUp = null; });
+  $('confirm-ok').addEventListener('click', hangUp);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !$('panel').hidden && !/** @type {HTMLDialogElement} */ ($('confirm')).open) closePanel();
+  });
+  setInterval(tick, 1000);
+
+  const saved = sessionStorage.getItem(KEY_STORAGE);
+  if (saved) {
+    signIn(saved).catch((err) => { $('login-error').textContent = loginMessage(err); });
+  } else {
+    $('api-key').focus();
+  }
+}
+
+wire();

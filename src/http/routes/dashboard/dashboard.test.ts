@@ -1,0 +1,182 @@
+// The calls dashboard: served with a strict CSP, and driven end to end in headless Chromium (Debian's package,
+// through playwright-core): sign in, a call rings in live, is answered, ticks, shows its timeline, is hung up.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { callIn, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
+import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
+import { DASHBOARD_CSP } from './dashboard.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard.png');
+
+describe('dashboard', () => {
+  let t: TestApp;
+  before(async () => { t = await buildTestApp('sqlite'); });
+  after(() => t.close());
+
+  test('serves the page and its assets with a strict CSP, the right types and ETags, outside OpenAPI', async () => {
+    const cases = [
+      ['/dashboard', /^text\/html; charset=utf-8$/],
+      ['/dashboard/', /^text\/html; charset=utf-8$/],
+      ['/dashboard/app.js', /^text\/javascript; charset=utf-8$/],
+      ['/dashboard/app.css', /^text\/css; charset=utf-8$/],
+    ] as const;
+    for (const [url, type] of cases) {
+      const res = await t.app.inject({ method: 'GET', url });
+      assert.equal(res.statusCode, 200, url);
+      assert.match(String(res.headers['content-type']), type, url);
+      assert.equal(res.headers['content-security-policy'], DASHBOARD_CSP, url);
+      assert.equal(res.headers['x-content-type-options'], 'nosniff');
+      assert.equal(res.headers['referrer-policy'], 'no-referrer');
+      assert.equal(res.headers['x-frame-options'], 'DENY');
+      assert.equal(res.headers['cache-control'], 'no-cache');
+      const etag = String(res.headers.etag);
+      assert.match(etag, /^"[\w-]+"$/);
+      const again = await t.app.inject({ method: 'GET', url, headers: { 'if-none-match': `"other", ${etag}` } });
+      assert.equal(again.statusCode, 304, url);
+      assert.equal(again.body, '');
+    }
+    assert.equal(DASHBOARD_CSP, "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+
+    const page = (await t.app.inject({ method: 'GET', url: '/dashboard' })).body;
+    assert.match(page, /<script type="module" src="\/dashboard\/app\.js"><\/script>/);
+    assert.doesNotMatch(page, /<script>|<style|style="|\son[a-z]+="/i, 'no inline script, style or handler: the CSP would block it');
+    assert.equal((await t.app.inject({ method: 'GET', url: '/dashboard/nope.js' })).statusCode, 404);
+
+    const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    assert.ok(!Object.keys(spec.paths).some((p) => p.startsWith('/dashboard')), 'hidden from OpenAPI');
+  });
+
+  test('in headless Chromium: a call appears live, ticks, shows its timeline and is hung up', { timeout: 60_000 }, async () => {
+    assert.ok(existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM}: install Debian's package `
+      + '(DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) or set CHROMIUM_PATH. .ci/run installs it.');
+
+    // History for the list (and the screenshot): one call in each ended state.
+    for (const status of ['COMPLETED', 'MISSED', 'REJECTED', 'FAILED'] as const) await callIn(t, status);
+
+    const browser: Browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+    const problems: string[] = [];
+    try {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, locale: 'en-GB', timezoneId: 'UTC', colorScheme: 'light' });
+      const page: Page = await context.newPage();
+      // A CSP violation, a script error or a failed load shows up here.
+      page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console.${m.type()}: ${m.text()}`); });
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      page.on('requestfailed', (r) => {
+        // Sign-out/close aborts the open stream on purpose.
+        if (!r.url().includes('/v1/events/stream')) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+      });
+      page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
+      const streamRequests: (string | undefined)[] = [];
+      page.on('request', (r) => { if (r.url().endsWith('/v1/events/stream')) streamRequests.push(r.headers()['last-event-id']); });
+
+      const response = await page.goto(`${t.baseUrl}/dashboard`);
+      assert.equal(response?.headers()['content-security-policy'], DASHBOARD_CSP);
+
+      // A tenant key is refused with a clear message: the dashboard is per number.
+      await page.getByLabel('API key').fill(t.tenantKey.key);
+      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await page.locator('#login-error').filter({ hasText: 'tenant key' }).waitFor();
+      // Chromium logs the expected 403 of GET /v1/calls; nothing else may have gone wrong.
+      assert.deepEqual(problems.filter((p) => !/status of 403|^HTTP 403: .*\/v1\/calls\?/.test(p)), []);
+      problems.length = 0;
+      streamRequests.length = 0;
+
+      await page.getByLabel('API key').fill(t.numberA.key.key);
+      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await page.locator('#calls-view').waitFor();
+      await page.locator('#conn[data-state="live"]').waitFor();
+      await eventually(async () => (await page.locator('#calls-body tr').count()) === 4, 5000, 'the four past calls');
+      await page.locator('#summary').filter({ hasText: '4 calls · 0 active' }).waitFor();
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('callgate.dashboard.apiKey')), t.numberA.key.key);
+      assert.equal(await page.evaluate(() => localStorage.length), 0, 'the key is never kept beyond the tab');
+
+      // Live: a call rings in without any reload.
+      await page.evaluate(() => { (window as unknown as { notReloaded: boolean }).notReloaded = true; });
+      const call = await ringingCall(t);
+      const row = page.locator(`#calls-body tr[data-id="${call.id}"]`);
+      await row.locator('.badge[data-status="RINGING"]').waitFor({ timeout: 5000 });
+      await page.locator('#announcer').filter({ hasText: 'New incoming call' }).waitFor();
+      assert.equal(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded), true, 'no reload');
+      assert.equal(await page.locator('#calls-body tr').first().getAttribute('data-id'), call.id, 'newest first');
+
+      // The connection drops; a call rings meanwhile; the page reconnects with Last-Event-ID and misses nothing.
+      assert.deepEqual(streamRequests, [undefined]);
+      t.app.server.closeAllConnections();
+      await page.locator('#conn[data-state="reconnecting"]').waitFor({ timeout: 5000 });
+      const other = await ringingCall(t);
+      await page.locator(`#calls-body tr[data-id="${other.id}"]`).waitFor({ timeout: 8000 });
+      await page.locator('#conn[data-state="live"]').waitFor();
+      assert.equal(streamRequests.length, 2);
+      assert.match(String(streamRequests[1]), /\S/, 'the reconnect resumes from the last event seen');
+      // Chromium reports the cut stream; that one is expected.
+      assert.deepEqual(problems.filter((p) => !/ERR_INCOMPLETE_CHUNKED_ENCODING|ERR_EMPTY_RESPONSE/.test(p)), []);
+      problems.length = 0;
+
+      // Answered: the status changes and the duration ticks.
+      const accepted = await t.app.inject({
+        method: 'POST', url: `/v1/calls/${call.id}/accept`, headers: { 'x-api-key': t.numberA.key.key }, payload: { sdp: CANNED_ANSWER_SDP },
+      });
+      assert.equal(accepted.statusCode, 200, accepted.body);
+      await row.locator('.badge[data-status="ACCEPTED"]').waitFor({ timeout: 5000 });
+      const duration = row.locator('td.duration');
+      const first = await duration.textContent();
+      assert.match(String(first), /^0:0\d$/);
+      await eventually(async () => (await duration.textContent()) !== first, 3000, 'the duration to tick');
+
+      // Filters: by status and by text.
+      const rows = (n: number, what: string) => eventually(async () => (await page.locator('#calls-body tr').count()) === n, 3000, what);
+      await page.getByLabel('Status').selectOption('active');
+      await rows(2, 'only the active calls');
+      await page.getByLabel('Status').selectOption('COMPLETED');
+      await rows(1, 'only the completed call');
+      await page.getByLabel('Status').selectOption('');
+      await page.getByLabel('Search peer or call id').fill(call.peerNumber.slice(-6));
+      await rows(1, 'only the call with that peer');
+      await page.getByLabel('Search peer or call id').fill('');
+      await rows(6, 'every call again');
+
+      // The timeline of the answered call.
+      await row.click();
+      const panel = page.locator('#panel');
+      await panel.waitFor();
+      await panel.locator('.ev-type', { hasText: 'accept' }).waitFor();
+      await panel.locator('.ev-type', { hasText: 'offer' }).waitFor();
+      await eventually(async () => (await row.locator('td.duration').textContent()) !== '0:01', 3000, 'a couple of seconds talked');
+      await page.mouse.move(0, 0); // no hover highlight in the picture
+      mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, animations: 'disabled' });
+
+      // Hang up, through the confirmation dialog.
+      await panel.getByRole('button', { name: 'Hang up' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Hang up this call?' });
+      await dialog.waitFor();
+      await dialog.getByRole('button', { name: 'Hang up' }).click();
+      await panel.locator('#action-result').filter({ hasText: 'COMPLETED' }).waitFor({ timeout: 5000 });
+      await row.locator('.badge[data-status="COMPLETED"]').waitFor();
+      await panel.locator('.ev-type', { hasText: 'terminate' }).waitFor();
+      assert.equal(await row.locator('td').nth(5).textContent(), 'Business');
+      const stored = await storedCall(t, t.numberA, call.id);
+      assert.equal(stored?.status, 'COMPLETED');
+      assert.equal(stored?.endedBy, 'BUSINESS');
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1, 'one hang-up reached Meta');
+
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.locator('#login-view').waitFor();
+      assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+      await context.close();
+    } finally {
+      await browser.close();
+    }
+    assert.deepEqual(problems, [], 'no CSP violation, script error or failed load');
+  });
+});
