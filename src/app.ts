@@ -11,7 +11,9 @@ import { registerAuth } from './http/plugins/auth.ts';
 import { registerIdempotency } from './http/plugins/idempotency.ts';
 import { registerErrorHandling, sendError } from './http/plugins/errors.ts';
 import { compileValidator } from './http/plugins/validator.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, ERRORS, type ErrorCode } from './errors.ts';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { CallSchema } from './http/schemas/call.ts';
 import { ErrorEnvelope } from './http/schemas/common.ts';
 import { NumberSchema } from './http/schemas/number.ts';
@@ -50,15 +52,35 @@ declare module 'fastify' {
   interface FastifyInstance { sweeper: Sweeper }
 }
 
+function answerClientError(this: { log: FastifyBaseLogger }, error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  this.log.trace({ err: error }, 'client error');
+  const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE'
+    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'VALIDATION_ERROR';
+  const { status, text } = ERRORS[code];
+  const requestId = newRequestId();
+  const body = JSON.stringify({ error: text, code, requestId });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n`
+      + `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
+    // Slow clients are cut: headers within 10 s, the whole request within 30 s, checked every second.
+    http: { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000, requireHostHeader: false },
+    // Fastify sets the server's requestTimeout itself after creating it (0 by default): say it here too.
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     keepAliveTimeout: 72_000,
+    // What Node's HTTP parser refuses (oversized headers, garbage, timeouts) still gets the envelope.
+    clientErrorHandler: answerClientError,
     // Echo a client's sane x-request-id, otherwise make one.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -76,8 +98,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.removeContentTypeParser('text/plain');
 
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id); });
+  // HTTP/1.1 requires Host; Node's own refusal would be an empty 400, this one has the envelope.
+  app.addHook('onRequest', async (request) => {
+    if (!request.headers.host && request.raw.httpVersion === '1.1') {
+      throw new ApiError('VALIDATION_ERROR', { details: { reason: 'the Host header is required' } });
+    }
+  });
 
   await app.register(swagger, {
+    // Shared schemas keep their names (Call, Number, ...) as OpenAPI components.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
       info: { title: 'callgate — WhatsApp calling gateway', version: '1.0.0', description: 'Wire-compatible with the Pilot Status Calls API.' },

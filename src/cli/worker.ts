@@ -27,6 +27,6 @@ export async function runWorker(config: Config): Promise<void> {
     process.on('SIGINT', stop);
     worker.start();
     sweeper.start();
-    logger.info({ store: db.dialect }, 'callgate worker ready (webhook delivery and sweeper)');
+    logger.info({ store: db.dialect }, 'callgate webhook worker ready (with the sweeper)');
   });
 }

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import type { Db } from './db.ts';
 import { migrate } from './migrate.ts';
-import { openPostgres } from './postgres-db.ts';
 import { SqliteDb } from './sqlite-db.ts';
 
 export interface OpenedStore { db: Db; secretKey: string }
@@ -14,6 +13,8 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
   let db: Db;
   let secretKey = config.secretKey;
   if (config.databaseUrl) {
+    // pg loads only when DATABASE_URL is set: the embedded store never pays its start-up time and memory.
+    const { openPostgres } = await import('./postgres-db.ts');
     db = openPostgres(config.databaseUrl);
   } else {
     mkdirSync(config.dataDir, { recursive: true });

@@ -15,6 +15,18 @@ declare module 'fastify' {
 }
 
 const KEEP_MS = 24 * 60 * 60 * 1000;
+
+/** What makes two requests "the same": route, path params and body. */
+function fingerprintOf(request: FastifyRequest): string {
+  let text: string;
+  try {
+    text = JSON.stringify([request.routeOptions.url, request.params ?? null, request.body ?? null]);
+  } catch {
+    // A body nested deeper than the stack allows is no request we can compare: refuse it plainly.
+    throw new ApiError('VALIDATION_ERROR', { details: { reason: 'request body is nested too deeply' } });
+  }
+  return createHash('sha256').update(text).digest('hex');
+}
 /** A key still "in progress" after this long belonged to a process that died: it may be taken over. */
 const ABANDONED_MS = 60_000;
 const WAIT_POLL_MS = 25;
@@ -31,8 +43,7 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
       throw new ApiError('VALIDATION_ERROR', { details: { reason: 'Idempotency-Key must be 1 to 255 characters' } });
     }
     const scope = request.principal.keyHash;
-    const fingerprint = createHash('sha256')
-      .update(JSON.stringify([request.routeOptions.url, request.params ?? null, request.body ?? null])).digest('hex');
+    const fingerprint = fingerprintOf(request);
     const waits = request.routeOptions.config.idempotency === 'wait-concurrent';
     const deadline = Date.now() + deps.maxWaitMs;
 

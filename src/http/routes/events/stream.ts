@@ -14,6 +14,8 @@ export function eventStreamRoute(app: App, deps: RouteDeps): void {
   app.addHook('preClose', async () => { for (const end of [...open]) end(); });
 
   app.get('/v1/events/stream', {
+    // A HEAD of a stream that never ends would never be answered.
+    exposeHeadRoute: false,
     config: { auth: 'any' },
     schema: {
       tags: ['Events'], summary: 'Live event stream (SSE)',
@@ -22,7 +24,10 @@ export function eventStreamRoute(app: App, deps: RouteDeps): void {
       security: NUMBER_SECURITY,
       headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 64 })) }),
       querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ maxLength: 64 })) }),
-      response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses('VALIDATION_ERROR', ...AUTH_ERRORS) },
+      response: {
+        200: { description: 'Server-Sent Events: `id:` cursor, `event:` call.*, `data:` the webhook payload', content: { 'text/event-stream': { schema: Type.String() } } },
+        ...errorResponses('VALIDATION_ERROR', ...AUTH_ERRORS),
+      },
     },
   }, async (request, reply) => {
     const p = request.principal!;

@@ -1,0 +1,288 @@
+// @callgate/sdk: a typed client for the callgate API. Runs wherever fetch, AbortController, TextDecoder and
+// WebCrypto exist (Node >= 20, browsers, workers). Types come from the server's OpenAPI document (./types.ts).
+import { Transport, type FetchLike, type RequestOptions } from './http.ts';
+import { EventStream, type StreamOptions } from './stream.ts';
+import type {
+  AcceptCallInput, Call, CallActionResult, CallingSettings, CallPermission, CreateCallInput, CreatedCall, CreatedNumber,
+  CreatedWebhook, CreateNumberInput, CreateWebhookInput, ListCallsParams, MaskedApiKey, PlayInput, PreAcceptCallInput,
+  RealtimeSession, RealtimeSessionInput, RegeneratedKey, ReplayResult, RequestPermissionInput, RequestPermissionResult,
+  RotatedSecret, TimelineEntry, UpdateCallingSettingsInput, UpdateWebhookInput, Webhook, WebhookLogEntry, WebhookLogsParams,
+  WhatsAppNumber,
+} from './types.ts';
+
+export { CallgateError, type ClientErrorCode, type ErrorCode } from './errors.ts';
+export { ERROR_CODES } from './generated/error-codes.ts';
+export type { FetchLike, RequestOptions, RetryPolicy } from './http.ts';
+export { EventStream, type StreamEvent, type StreamOptions } from './stream.ts';
+export { verifyWebhook, WebhookVerificationError, type VerifyOptions, type WebhookHeaders } from './webhook.ts';
+export type * from './types.ts';
+export type { paths, components, operations } from './generated/openapi.ts';
+
+export interface CallgateOptions {
+  /** Where the API listens, e.g. `https://calls.example.com` (no trailing /v1). */
+  baseUrl: string;
+  /** A `ps_...` key: a number key for calls, a tenant key for numbers and keys; webhooks and events take either. */
+  apiKey?: string;
+  /** A `key_...` key id, accepted as a credential when the server allows it (API_KEY_ID_AUTH). */
+  apiKeyId?: string;
+  /** A fetch implementation (default: globalThis.fetch). */
+  fetch?: FetchLike;
+  /** Retries after the first attempt on 429, 502, 503, timeouts and network errors (default 2). */
+  maxRetries?: number;
+  /** Per-attempt timeout (default 60 s: an Evolution dial may take 35 s). */
+  timeoutMs?: number;
+  /** Backoff tuning: first step (default 500 ms), cap of a step (8 s), longest Retry-After worth waiting for (60 s). */
+  retry?: { baseDelayMs?: number; maxDelayMs?: number; maxRetryAfterMs?: number };
+  /** Extra headers on every request. */
+  headers?: Record<string, string>;
+}
+
+/** One page of calls, newest first; `nextBefore` is null on the last page. */
+export interface CallPage { calls: Call[]; nextBefore: string | null }
+
+const path = (strings: TemplateStringsArray, ...ids: string[]) =>
+  strings.reduce((out, s, i) => out + s + (i < ids.length ? encodeURIComponent(ids[i]!) : ''), '');
+
+class CallSettings {
+  readonly #t: Transport;
+  constructor(t: Transport) { this.#t = t; }
+  /** Meta calling settings of the key's number (META only). */
+  get(opts?: RequestOptions): Promise<CallingSettings> {
+    return this.#t.request({ method: 'GET', path: '/v1/calls/settings' }, opts);
+  }
+  /** Partial update at the `calling` level; each object given replaces Meta's whole. */
+  update(input: UpdateCallingSettingsInput, opts?: RequestOptions): Promise<CallingSettings> {
+    return this.#t.request({ method: 'PUT', path: '/v1/calls/settings', body: input }, opts);
+  }
+}
+
+class CallPermissions {
+  readonly #t: Transport;
+  constructor(t: Transport) { this.#t = t; }
+  /** Whether the user `to` (E.164) lets this number call them (META; Meta's snake_case answer). */
+  get(to: string, opts?: RequestOptions): Promise<CallPermission> {
+    return this.#t.request({ method: 'GET', path: '/v1/calls/permissions', query: { to } }, opts);
+  }
+  /** Sends the user a call permission request (META). */
+  request(input: RequestPermissionInput, opts?: RequestOptions): Promise<RequestPermissionResult> {
+    return this.#t.request({ method: 'POST', path: '/v1/calls/permissions/request', body: input }, opts);
+  }
+}
+
+/** /v1/calls: needs a number key. `callId` is our `call_...` id or the provider's call id. */
+class Calls {
+  readonly #t: Transport;
+  readonly settings: CallSettings;
+  readonly permissions: CallPermissions;
+  constructor(t: Transport) {
+    this.#t = t;
+    this.settings = new CallSettings(t);
+    this.permissions = new CallPermissions(t);
+  }
+
+  /** One page of calls, newest first (limit 1..100, default 20; `before` = a createdAt, exclusive). */
+  async list(params: ListCallsParams = {}, opts?: RequestOptions): Promise<CallPage> {
+    const limit = params.limit ?? 20;
+    const { calls } = await this.#t.request<{ calls: Call[] }>({ method: 'GET', path: '/v1/calls', query: { limit, before: params.before } }, opts);
+    return { calls, nextBefore: calls.length < limit ? null : calls[calls.length - 1]!.createdAt };
+  }
+
+  /**
+   * Every call, page by page (at most `limit` a page), newest first. The server's `before` is exclusive and calls
+   * can share a millisecond, so each request reaches one millisecond further back and drops the calls already
+   * handed out: a page boundary never skips a call.
+   */
+  async* iterate(params: ListCallsParams & { maxPages?: number } = {}, opts?: RequestOptions): AsyncGenerator<CallPage> {
+    const limit = params.limit ?? 20;
+    let boundary: string | null = params.before ?? null; // createdAt of the oldest call handed out
+    let seen = new Set<string>(); // ids handed out whose createdAt is `boundary`
+    let strict = params.before !== undefined; // the caller's own `before` stays exclusive
+    for (let pages = 0; params.maxPages === undefined || pages < params.maxPages;) {
+      const want = Math.min(100, limit + (strict ? 0 : seen.size));
+      const before = boundary === null ? undefined : strict ? boundary : new Date(Date.parse(boundary) + 1).toISOString();
+      const { calls } = await this.#t.request<{ calls: Call[] }>({ method: 'GET', path: '/v1/calls', query: { limit: want, before } }, opts);
+      const unseen = calls.filter((c) => !seen.has(c.id));
+      const exhausted = calls.length < want;
+      if (unseen.length === 0) {
+        if (exhausted) return;
+        strict = true; // more than 100 calls in one millisecond: step past it (the server offers no finer cursor)
+        continue;
+      }
+      const page = unseen.slice(0, limit);
+      const oldest = page[page.length - 1]!;
+      if (oldest.createdAt !== boundary) seen = new Set();
+      boundary = oldest.createdAt;
+      for (const c of page) if (c.createdAt === boundary) seen.add(c.id);
+      strict = false;
+      const more = !exhausted || unseen.length > page.length;
+      yield { calls: page, nextBefore: more ? boundary : null };
+      pages += 1;
+      if (!more) return;
+    }
+  }
+
+  /** Every call, one at a time (iterate() flattened). */
+  async* each(params: ListCallsParams = {}, opts?: RequestOptions): AsyncGenerator<Call> {
+    for await (const page of this.iterate(params, opts)) yield* page.calls;
+  }
+
+  get(callId: string, params: { includeSdp?: boolean } = {}, opts?: RequestOptions): Promise<Call> {
+    return this.#t.request({ method: 'GET', path: path`/v1/calls/${callId}`, query: { includeSdp: params.includeSdp ? '1' : undefined } }, opts);
+  }
+
+  /** The call's timeline: provider events, API and system actions, in order. */
+  async events(callId: string, opts?: RequestOptions): Promise<TimelineEntry[]> {
+    return (await this.#t.request<{ events: TimelineEntry[] }>({ method: 'GET', path: path`/v1/calls/${callId}/events` }, opts)).events;
+  }
+
+  /** Starts a business-initiated call (META: `sdp` offer required and the user's permission). */
+  create(input: CreateCallInput, opts?: RequestOptions): Promise<CreatedCall> {
+    return this.#t.request({ method: 'POST', path: '/v1/calls', body: input }, opts);
+  }
+
+  /** Answers a ringing inbound call (META: `sdp` answer required; EVO_GO: no body). */
+  accept(callId: string, input: AcceptCallInput = {}, opts?: RequestOptions): Promise<CallActionResult> {
+    return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/accept`, body: input }, opts);
+  }
+
+  /** Sends the SDP answer early; the call keeps ringing (META). */
+  preAccept(callId: string, input: PreAcceptCallInput, opts?: RequestOptions): Promise<CallActionResult> {
+    return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/pre-accept`, body: input }, opts);
+  }
+
+  reject(callId: string, opts?: RequestOptions): Promise<CallActionResult> {
+    return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/reject` }, opts);
+  }
+
+  /** Hangs up. A call that already ended answers its terminal status with `alreadyEnded: true`. */
+  terminate(callId: string, opts?: RequestOptions): Promise<CallActionResult> {
+    return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/terminate` }, opts);
+  }
+
+  /** Plays audio into an active call (EVO_GO). */
+  play(callId: string, input: PlayInput, opts?: RequestOptions): Promise<CallActionResult> {
+    return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/play`, body: input }, opts);
+  }
+
+  /** A short-lived token for the call's media WebSocket (EVO_GO). */
+  realtimeSession(callId: string, input: RealtimeSessionInput, opts?: RequestOptions): Promise<RealtimeSession> {
+    return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/realtime-session`, body: input }, opts);
+  }
+}
+
+/** /v1/numbers: needs the tenant key. */
+class Numbers {
+  readonly #t: Transport;
+  constructor(t: Transport) { this.#t = t; }
+  /** Registers a number; the answer carries its number key, shown this once. */
+  create(input: CreateNumberInput, opts?: RequestOptions): Promise<CreatedNumber> {
+    return this.#t.request({ method: 'POST', path: '/v1/numbers', body: input }, opts);
+  }
+  async list(opts?: RequestOptions): Promise<WhatsAppNumber[]> {
+    return (await this.#t.request<{ numbers: WhatsAppNumber[] }>({ method: 'GET', path: '/v1/numbers' }, opts)).numbers;
+  }
+  get(id: string, opts?: RequestOptions): Promise<WhatsAppNumber> {
+    return this.#t.request({ method: 'GET', path: path`/v1/numbers/${id}` }, opts);
+  }
+  /** Deletes the number, its calls and its key. */
+  async delete(id: string, opts?: RequestOptions): Promise<void> {
+    await this.#t.request({ method: 'DELETE', path: path`/v1/numbers/${id}` }, opts);
+  }
+}
+
+/** /v1/api-keys: needs the tenant key. */
+class ApiKeys {
+  readonly #t: Transport;
+  constructor(t: Transport) { this.#t = t; }
+  /** Every key of the tenant, masked (last 4 characters of the id and the secret). */
+  async list(opts?: RequestOptions): Promise<MaskedApiKey[]> {
+    return (await this.#t.request<{ apiKeys: MaskedApiKey[] }>({ method: 'GET', path: '/v1/api-keys' }, opts)).apiKeys;
+  }
+  /** A new key for the number, shown once; the old one stops working at once. */
+  regenerate(numberId: string, opts?: RequestOptions): Promise<RegeneratedKey> {
+    return this.#t.request({ method: 'POST', path: path`/v1/api-keys/${numberId}/regenerate` }, opts);
+  }
+}
+
+/** /v1/webhooks: a tenant key (naming whatsappNumberId) or a number key. */
+class Webhooks {
+  readonly #t: Transport;
+  constructor(t: Transport) { this.#t = t; }
+  /** Registers a URL; the answer carries the `whsec_...` signing secret, shown this once. */
+  create(input: CreateWebhookInput, opts?: RequestOptions): Promise<CreatedWebhook> {
+    return this.#t.request({ method: 'POST', path: '/v1/webhooks', body: input }, opts);
+  }
+  async list(opts?: RequestOptions): Promise<Webhook[]> {
+    return (await this.#t.request<{ webhooks: Webhook[] }>({ method: 'GET', path: '/v1/webhooks' }, opts)).webhooks;
+  }
+  get(id: string, opts?: RequestOptions): Promise<Webhook> {
+    return this.#t.request({ method: 'GET', path: path`/v1/webhooks/${id}` }, opts);
+  }
+  /** `events` replaces the whole list; `active: false` pauses, `true` resumes (also after a 410). */
+  update(id: string, input: UpdateWebhookInput, opts?: RequestOptions): Promise<Webhook> {
+    return this.#t.request({ method: 'PATCH', path: path`/v1/webhooks/${id}`, body: input }, opts);
+  }
+  async delete(id: string, opts?: RequestOptions): Promise<void> {
+    await this.#t.request({ method: 'DELETE', path: path`/v1/webhooks/${id}` }, opts);
+  }
+  /** A new secret, shown once; for 24 h deliveries carry signatures of both. */
+  rotateSecret(id: string, opts?: RequestOptions): Promise<RotatedSecret> {
+    return this.#t.request({ method: 'POST', path: path`/v1/webhooks/${id}/rotate-secret` }, opts);
+  }
+  /** Delivery attempts, newest first (limit 1..50). */
+  async logs(id: string, params: WebhookLogsParams = {}, opts?: RequestOptions): Promise<WebhookLogEntry[]> {
+    return (await this.#t.request<{ logs: WebhookLogEntry[] }>({ method: 'GET', path: path`/v1/webhooks/${id}/logs`, query: params }, opts)).logs;
+  }
+  /** Delivers a past event again, with the same webhook-id. */
+  replay(id: string, eventId: string, opts?: RequestOptions): Promise<ReplayResult> {
+    return this.#t.request({ method: 'POST', path: path`/v1/webhooks/${id}/replay`, body: { eventId } }, opts);
+  }
+}
+
+/** /v1/events/stream: the webhook payloads live, over SSE. */
+class Events {
+  readonly #t: Transport;
+  constructor(t: Transport) { this.#t = t; }
+  /**
+   * `for await (const e of client.events.stream())`: every event of the key's number (or tenant), resuming with
+   * Last-Event-ID after a disconnect. Break out of the loop, call `close()` or abort `signal` to stop.
+   */
+  stream(opts: StreamOptions = {}): EventStream {
+    return new EventStream(this.#t, opts);
+  }
+}
+
+export class Callgate {
+  readonly calls: Calls;
+  readonly numbers: Numbers;
+  readonly apiKeys: ApiKeys;
+  readonly webhooks: Webhooks;
+  readonly events: Events;
+
+  constructor(options: CallgateOptions) {
+    if (!options.baseUrl) throw new TypeError('Callgate: baseUrl is required');
+    const credential = options.apiKey ? { name: 'x-api-key' as const, value: options.apiKey }
+      : options.apiKeyId ? { name: 'x-api-key-id' as const, value: options.apiKeyId } : null;
+    if (!credential) throw new TypeError('Callgate: apiKey or apiKeyId is required');
+    const fetchImpl = options.fetch ?? (globalThis.fetch?.bind(globalThis) as FetchLike | undefined);
+    if (!fetchImpl) throw new TypeError('Callgate: no fetch available; pass options.fetch');
+    const transport = new Transport({
+      baseUrl: options.baseUrl.replace(/\/+$/, ''),
+      authHeader: credential,
+      fetch: fetchImpl,
+      timeoutMs: options.timeoutMs ?? 60_000,
+      retry: {
+        maxRetries: options.maxRetries ?? 2,
+        baseDelayMs: options.retry?.baseDelayMs ?? 500,
+        maxDelayMs: options.retry?.maxDelayMs ?? 8_000,
+        maxRetryAfterMs: options.retry?.maxRetryAfterMs ?? 60_000,
+      },
+      headers: { ...options.headers },
+    });
+    this.calls = new Calls(transport);
+    this.numbers = new Numbers(transport);
+    this.apiKeys = new ApiKeys(transport);
+    this.webhooks = new Webhooks(transport);
+    this.events = new Events(transport);
+  }
+}

@@ -1,0 +1,79 @@
+// The SDK's public types, read off the server's OpenAPI document (src/generated/openapi.ts, regenerated with
+// `npm run sdk:types`): nothing here restates a field the server already describes.
+import type { paths } from './generated/openapi.ts';
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+type Operation<P extends keyof paths, M extends Method> = NonNullable<paths[P][M]>;
+type JsonContent<T> = T extends { content: { 'application/json': infer B } } ? B : never;
+
+/** The JSON body of a response of an operation (200 unless told). */
+export type ResponseBody<P extends keyof paths, M extends Method, S extends number = 200> =
+  Operation<P, M> extends { responses: infer R } ? (S extends keyof R ? JsonContent<R[S]> : never) : never;
+/** The JSON request body of an operation. */
+export type RequestBody<P extends keyof paths, M extends Method> = JsonContent<NonNullable<Operation<P, M>['requestBody']>>;
+/** The query parameters of an operation. */
+export type QueryParams<P extends keyof paths, M extends Method> = NonNullable<Operation<P, M>['parameters']['query']>;
+
+// Calls
+export type Call = ResponseBody<'/v1/calls/{callId}', 'get'>;
+export type CallStatus = Call['status'];
+export type CallDirection = Call['direction'];
+export type ListCallsParams = Partial<QueryParams<'/v1/calls', 'get'>>;
+export type CreateCallInput = RequestBody<'/v1/calls', 'post'>;
+export type CreatedCall = ResponseBody<'/v1/calls', 'post', 201>;
+/** What accept, pre-accept, reject, terminate and play answer. */
+export type CallActionResult = ResponseBody<'/v1/calls/{callId}/terminate', 'post'>;
+export type AcceptCallInput = RequestBody<'/v1/calls/{callId}/accept', 'post'>;
+export type PreAcceptCallInput = RequestBody<'/v1/calls/{callId}/pre-accept', 'post'>;
+export type PlayInput = RequestBody<'/v1/calls/{callId}/play', 'post'>;
+export type RealtimeSessionInput = RequestBody<'/v1/calls/{callId}/realtime-session', 'post'>;
+export type RealtimeSession = ResponseBody<'/v1/calls/{callId}/realtime-session', 'post'>;
+export type TimelineEntry = ResponseBody<'/v1/calls/{callId}/events', 'get'>['events'][number];
+export type CallingSettings = ResponseBody<'/v1/calls/settings', 'get'>;
+export type UpdateCallingSettingsInput = RequestBody<'/v1/calls/settings', 'put'>;
+export type CallPermission = ResponseBody<'/v1/calls/permissions', 'get'>;
+export type RequestPermissionInput = RequestBody<'/v1/calls/permissions/request', 'post'>;
+export type RequestPermissionResult = ResponseBody<'/v1/calls/permissions/request', 'post'>;
+
+// Numbers and keys
+export type WhatsAppNumber = ResponseBody<'/v1/numbers/{id}', 'get'>;
+export type CreateNumberInput = RequestBody<'/v1/numbers', 'post'>;
+export type CreatedNumber = ResponseBody<'/v1/numbers', 'post', 201>;
+export type IssuedApiKey = CreatedNumber['apiKey'];
+export type MaskedApiKey = ResponseBody<'/v1/api-keys', 'get'>['apiKeys'][number];
+export type RegeneratedKey = ResponseBody<'/v1/api-keys/{numberId}/regenerate', 'post'>;
+
+// Webhooks
+export type Webhook = ResponseBody<'/v1/webhooks/{id}', 'get'>;
+export type CreateWebhookInput = RequestBody<'/v1/webhooks', 'post'>;
+export type CreatedWebhook = ResponseBody<'/v1/webhooks', 'post', 201>;
+export type UpdateWebhookInput = RequestBody<'/v1/webhooks/{id}', 'patch'>;
+export type RotatedSecret = ResponseBody<'/v1/webhooks/{id}/rotate-secret', 'post'>;
+export type WebhookLogEntry = ResponseBody<'/v1/webhooks/{id}/logs', 'get'>['logs'][number];
+export type WebhookLogsParams = Partial<QueryParams<'/v1/webhooks/{id}/logs', 'get'>>;
+export type ReplayResult = ResponseBody<'/v1/webhooks/{id}/replay', 'post', 202>;
+/** call.ringing, call.connected, call.ended, call.missed, call.permission_updated. */
+export type WebhookEventName = NonNullable<QueryParams<'/v1/webhooks/{id}/logs', 'get'>['event']>;
+
+// Event payloads (webhook bodies and the SSE stream's data). The document has no schema for them (they are
+// not responses), so they are composed from the call object: webhooks.md, "Payloads are flat".
+export type CallEventName = Exclude<WebhookEventName, 'call.permission_updated'>;
+export type CallEvent = Omit<Call, 'sdpOffer' | 'sdpAnswer'> & {
+  event: CallEventName;
+  eventId: string;
+  /** The call's events count from 1: order by it, deliveries may be reordered after retries. */
+  sequence: number;
+  occurredAt: string;
+};
+export interface PermissionUpdatedEvent {
+  event: 'call.permission_updated';
+  eventId: string;
+  occurredAt: string;
+  numberId: string;
+  peerNumber: string;
+  status: 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
+  expiresAt?: string;
+  /** Not about a call: there is no call id (declared so `event.id` reads on the union). */
+  id?: undefined;
+}
+export type WebhookEvent = CallEvent | PermissionUpdatedEvent;

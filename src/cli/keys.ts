@@ -1,0 +1,37 @@
+// `callgate keys list|regenerate` (tenant key).
+import type { MaskedApiKey } from '../../packages/sdk/src/index.ts';
+import { formatRecord, formatTable, shortTime } from './output.ts';
+import { parseRemote, REMOTE_USAGE, required, UsageError, type Env } from './remote.ts';
+
+export const KEYS_USAGE = `usage: callgate keys <list|regenerate> [options]   (tenant key)
+  keys list                       every key of the tenant, masked
+  keys regenerate <numberId>      a new key for the number, shown once; the old one stops working at once
+${REMOTE_USAGE}`;
+
+const columns = [
+  { header: 'SCOPE', value: (k: MaskedApiKey) => k.scope },
+  { header: 'NUMBER', value: (k: MaskedApiKey) => k.numberId },
+  { header: 'KEY ID', value: (k: MaskedApiKey) => `key_…${k.keyIdLast4}` },
+  { header: 'KEY', value: (k: MaskedApiKey) => `ps_…${k.keyLast4}` },
+  { header: 'CREATED', value: (k: MaskedApiKey) => shortTime(k.createdAt) },
+  { header: 'LAST USED', value: (k: MaskedApiKey) => shortTime(k.lastUsedAt) },
+];
+
+export async function runKeys(args: string[], env: Env): Promise<void> {
+  const [sub, ...rest] = args;
+  const r = parseRemote(rest, env, {});
+  if (r.help || sub === undefined || sub === '--help' || sub === '-h') throw new UsageError(KEYS_USAGE);
+  switch (sub) {
+    case 'list': {
+      const apiKeys = await r.client().apiKeys.list();
+      return r.out.result({ apiKeys }, () => formatTable(apiKeys, columns));
+    }
+    case 'regenerate': {
+      const result = await r.client().apiKeys.regenerate(required(r.positionals, 0, '<numberId>'));
+      return r.out.result(result, () => formatRecord([['number', result.numberId], ['key', result.apiKey.key], ['key id', result.apiKey.id]])
+        + 'Shown this once; the previous key no longer works.\n');
+    }
+    default:
+      throw new UsageError(`unknown keys command "${sub}"\n${KEYS_USAGE}`);
+  }
+}

@@ -1,0 +1,66 @@
+// What the remote commands print: JSON only (one document, or one line per event) with --json, otherwise a
+// readable table or record. Everything for humans that is not the answer goes to stderr.
+import { CallgateError } from '../../packages/sdk/src/index.ts';
+
+export interface Column<T> { header: string; value: (row: T) => unknown }
+
+function cell(value: unknown): string {
+  if (value === null || value === undefined || value === '') return '-';
+  if (Array.isArray(value)) return value.length ? value.join(',') : '-';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/** ISO timestamps without milliseconds and zone, for tables (UTC). */
+export function shortTime(iso: unknown): string | null {
+  return typeof iso === 'string' ? iso.replace('T', ' ').replace(/\.\d{3}Z$|Z$/, '') : null;
+}
+
+/** A plain aligned table; "(none)" when there are no rows. */
+export function formatTable<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
+  if (rows.length === 0) return '(none)\n';
+  const cells = rows.map((row) => columns.map((c) => cell(c.value(row))));
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i]!.length)));
+  const line = (values: string[]) => values.map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';
+}
+
+/** `field: value` lines for one object. */
+export function formatRecord(entries: readonly [string, unknown][]): string {
+  const width = Math.max(...entries.map(([k]) => k.length));
+  return entries.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}  ${cell(v)}`).join('\n') + '\n';
+}
+
+export interface Output {
+  json: boolean;
+  /** The answer: `data` as one JSON line with --json, otherwise `human()`. */
+  result(data: unknown, human: () => string): void;
+  /** One JSON line (streams: watch, listen) or a human line. */
+  line(data: unknown, human: string): void;
+  /** A note for humans, on stderr (never mixed into --json output). */
+  note(text: string): void;
+}
+
+export function output(json: boolean, stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Output {
+  return {
+    json,
+    result(data, human) { stdout.write(json ? `${JSON.stringify(data)}\n` : human()); },
+    line(data, human) { stdout.write(json ? `${JSON.stringify(data)}\n` : `${human}\n`); },
+    note(text) { stderr.write(`${text}\n`); },
+  };
+}
+
+/** How a failure is shown: one JSON line on stderr with --json, otherwise a sentence with the code and request id. */
+export function describeError(error: unknown, json: boolean): string {
+  if (error instanceof CallgateError) {
+    if (json) {
+      return JSON.stringify({ error: error.message, code: error.code, status: error.status, requestId: error.requestId, ...(error.details ? { details: error.details } : {}) });
+    }
+    const where = error.status ? `HTTP ${error.status} ` : '';
+    const request = error.requestId ? ` (request ${error.requestId})` : '';
+    const details = error.details ? `\n  details: ${JSON.stringify(error.details)}` : '';
+    return `callgate: ${where}${error.code}: ${error.message}${request}${details}`;
+  }
+  const message = (error as Error)?.message ?? String(error);
+  return json ? JSON.stringify({ error: message, code: 'CLI_ERROR' }) : `callgate: ${message}`;
+}
