@@ -45,8 +45,15 @@ export class CallService {
     return call;
   }
 
-  listCalls(numberId: NumberId, opts: { limit: number; before: string | null }): Promise<Call[]> {
-    return listCallsForNumber(this.#d.db, numberId, opts);
+  /** `before` is a time (Pilot) or one of this number's call ids (exact paging, even within one millisecond). */
+  async listCalls(numberId: NumberId, opts: { limit: number; before: string | null }): Promise<Call[]> {
+    if (opts.before === null) return listCallsForNumber(this.#d.db, numberId, { limit: opts.limit, cursor: null });
+    if (opts.before.startsWith('call_')) {
+      const call = await findCallForNumber(this.#d.db, numberId, opts.before);
+      if (!call) throw new ApiError('VALIDATION_ERROR', { details: { reason: 'before names no call of this number' } });
+      return listCallsForNumber(this.#d.db, numberId, { limit: opts.limit, cursor: { beforeCall: { createdAt: call.createdAt, id: call.id } } });
+    }
+    return listCallsForNumber(this.#d.db, numberId, { limit: opts.limit, cursor: { before: new Date(opts.before).toISOString() } });
   }
 
   async timeline(numberId: NumberId, idOrExternal: string): Promise<TimelineEntry[]> {

@@ -50,12 +50,18 @@ export async function findCallByExternalIdForNumber(db: Db, numberId: NumberId, 
   return rows[0] ? fromRow(rows[0]) : null;
 }
 
-export async function listCallsForNumber(db: Db, numberId: NumberId, opts: { limit: number; before: string | null }): Promise<Call[]> {
-  const rows = opts.before
-    ? await db.query<Row>(`SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1 AND created_at < $2 ORDER BY created_at DESC, id DESC LIMIT $3`,
-      [numberId, opts.before, opts.limit])
-    : await db.query<Row>(`SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
-      [numberId, opts.limit]);
+/** Where a page starts: strictly before a time, or strictly before a call (exact, even within one millisecond). */
+export type PageCursor = { before: string } | { beforeCall: { createdAt: string; id: string } } | null;
+
+export async function listCallsForNumber(db: Db, numberId: NumberId, opts: { limit: number; cursor: PageCursor }): Promise<Call[]> {
+  const order = `ORDER BY created_at DESC, id DESC LIMIT`;
+  const c = opts.cursor;
+  const rows = c === null
+    ? await db.query<Row>(`SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1 ${order} $2`, [numberId, opts.limit])
+    : 'before' in c
+      ? await db.query<Row>(`SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1 AND created_at < $2 ${order} $3`, [numberId, c.before, opts.limit])
+      : await db.query<Row>(`SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1
+          AND (created_at < $2 OR (created_at = $2 AND id < $3)) ${order} $4`, [numberId, c.beforeCall.createdAt, c.beforeCall.id, opts.limit]);
   return rows.map(fromRow);
 }
 

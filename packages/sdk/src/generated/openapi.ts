@@ -963,7 +963,7 @@ export interface paths {
         };
         /**
          * List calls
-         * @description Newest first, without SDPs. Page with before=<createdAt of the last call seen>.
+         * @description Newest first, without SDPs. Page with before=<createdAt of the last call seen>, or with before=<id of the last call seen> for exact paging (calls created in the same millisecond are never skipped).
          */
         get: {
             parameters: {

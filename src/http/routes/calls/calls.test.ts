@@ -56,6 +56,29 @@ for (const kind of storeKinds()) {
       assert.ok(rest.every((c: { numberId: string }) => c.numberId === t.numberB.id));
     });
 
+    test('paging with before=<call id> never skips calls created in the same millisecond', async () => {
+      const { insertCall } = await import('../../../store/calls.ts');
+      const template = await ringingCall(t, t.numberB);
+      const sameMs = '2026-01-01T00:00:00.000Z';
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const id = `call_01JD3Q5Z7Y8X9W0V1T2S3R4Q${String(i).padStart(2, '0')}`;
+        ids.push(id);
+        await insertCall(t.store.db, { ...template, id: id as typeof template.id, externalCallId: `wacid.same${i}`, createdAt: sameMs, updatedAt: sameMs });
+      }
+      const seen: string[] = [];
+      let before = `before=${encodeURIComponent('2026-01-01T00:00:00.001Z')}`;
+      for (;;) {
+        const page = (await get(`/v1/calls?limit=2&${before}`, t.numberB.key.key)).json().calls as { id: string }[];
+        if (page.length === 0) break;
+        seen.push(...page.map((c) => c.id));
+        before = `before=${page.at(-1)!.id}`;
+      }
+      assert.deepEqual(seen, [...ids].reverse());
+      const foreign = await get(`/v1/calls?before=${template.id}`, t.numberA.key.key);
+      assert.equal(foreign.statusCode, 400, 'another number\'s call id is no cursor');
+    });
+
     test('accept sends the SDP answer to Meta and records call.connected', async () => {
       const call = await ringingCall(t);
       const res = await post(`/v1/calls/${call.id}/accept`, { sdp: CANNED_ANSWER_SDP.replace(/\r\n/g, '\n') });

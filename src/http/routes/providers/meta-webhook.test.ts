@@ -90,7 +90,7 @@ for (const kind of storeKinds()) {
       test('a duplicated connect creates one ringing call with one call.ringing', async () => {
         const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() }, { duplicate: 3 });
         await t.fake.flush();
-        const calls = (await listCallsForNumber(t.store.db, t.numberA.id, { limit: 100, before: null })).filter((c) => c.externalCallId === wacid);
+        const calls = (await listCallsForNumber(t.store.db, t.numberA.id, { limit: 100, cursor: null })).filter((c) => c.externalCallId === wacid);
         assert.equal(calls.length, 1);
         assert.equal(calls[0]!.status, 'RINGING');
         assert.deepEqual(await eventTypes(wacid), ['call.ringing']);
