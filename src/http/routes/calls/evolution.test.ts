@@ -144,6 +144,26 @@ for (const kind of storeKinds()) {
       assert.equal(web.fake.countRequests({ path: '/call/hangup', callId: externalCallId }), 1);
     });
 
+    test('duplicated Evolution webhooks change nothing: one call, one call.ringing, one call.ended', async () => {
+      const callId = await web.fake.incomingCall({ instanceId: web.instanceId, from: nextPeer() }, { duplicate: 2 });
+      await web.fake.flush();
+      const call = await webCallUntil(t, web, callId, 'RINGING');
+      await web.fake.peerHangsUp(callId, { duplicate: 2 });
+      await web.fake.flush();
+      const ended = await webCallUntil(t, web, call.id, 'MISSED');
+      assert.deepEqual(await types(ended), ['call.ringing', 'call.missed', 'call.ended']);
+    });
+
+    test('an end that arrives before its offer: the call is created ended and the late offer never rings', async () => {
+      const callId = await web.fake.incomingCall({ instanceId: web.instanceId, from: nextPeer() }, { hold: true });
+      await web.fake.peerHangsUp(callId);
+      await web.fake.flush();
+      await web.fake.releaseHeld();
+      await web.fake.flush();
+      const call = await webCallUntil(t, web, callId, 'MISSED');
+      assert.deepEqual(await types(call), ['call.missed', 'call.ended']);
+    });
+
     test('SDP fields are null on EVO_GO', async () => {
       const call = await ringingWebCall(t, web);
       const res = await t.app.inject({ url: `/v1/calls/${call.id}?includeSdp=1`, headers: { 'x-api-key': web.key.key } });
