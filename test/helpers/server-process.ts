@@ -7,8 +7,13 @@ export interface ServerProcess { url: string; child: ChildProcess; logs: string[
 
 const ROOT = join(import.meta.dirname, '../..');
 
-export async function startServerProcess(env: Record<string, string>, script = 'src/main.ts'): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [join(ROOT, script)], {
+/** `callgate worker` as a child process; resolves once it says it is ready. */
+export async function startWorkerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  return startServerProcess(env, 'src/cli/main.ts', ['worker'], /callgate webhook worker ready/);
+}
+
+export async function startServerProcess(env: Record<string, string>, script = 'src/main.ts', args: string[] = [], readyLine?: RegExp): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [join(ROOT, script), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -20,6 +25,7 @@ export async function startServerProcess(env: Record<string, string>, script = '
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         logs.push(line);
+        if (readyLine?.test(line)) { clearTimeout(timer); resolve(''); return; }
         const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
         if (m) { clearTimeout(timer); resolve(m[1]!); }
       });

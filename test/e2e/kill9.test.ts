@@ -1,34 +1,46 @@
-// kill -9 of API processes in the middle of hang-ups, 20 rounds: no call left inconsistent, no double end,
-// every acknowledged terminate persisted, and Meta's view and ours agree in the end.
+// kill -9 of API and worker processes in the middle of hang-ups and deliveries, 20 rounds: no call left
+// inconsistent, no double end, every acknowledged terminate persisted, Meta's view and ours agree in the end,
+// and every committed call.ended reaches the customer's webhook.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { acceptedCall, outbox, storedCall } from '../helpers/calls.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { storeKinds } from '../helpers/stores.ts';
+import { startWorkerProcess } from '../helpers/server-process.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import type { Call } from '../../src/calls/types.ts';
 
 const ROUNDS = 20;
 const PER_ROUND = 8;
 
 if (storeKinds().includes('postgres')) {
-  describe('kill -9 of API processes under load (PostgreSQL)', () => {
+  describe('kill -9 of API and worker processes under load (PostgreSQL)', () => {
     let t: TestApp;
     const servers: ServerProcess[] = [];
+    let worker: ServerProcess;
+    let receiver: WebhookReceiver;
     let env: Record<string, string>;
     before(async () => {
-      // Meta's webhooks reach the in-process app, which is never killed; the children serve the hang-ups.
-      t = await buildTestApp('postgres', { fake: { webhookRetryScheduleMs: [0, 50, 200, 500, 1000] } });
-      env = { ...t.store.env, META_GRAPH_BASE_URL: t.fake.baseUrl, WORKERS: 'off', PROVIDER_TIMEOUT_MS: '300',
+      // Meta's webhooks reach the in-process app, which is never killed; the children serve the hang-ups,
+      // and a `callgate worker` child delivers the customer's webhooks.
+      t = await buildTestApp('postgres', { fake: { webhookRetryScheduleMs: [0, 50, 200, 500, 1000] }, env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+      receiver = await startWebhookReceiver();
+      const hook = await t.app.inject({ method: 'POST', url: '/v1/webhooks', headers: { 'x-api-key': t.numberA.key.key }, payload: { url: receiver.url, events: ['call.ended'] } });
+      assert.equal(hook.statusCode, 201, hook.body);
+      env = { ...t.store.env, META_GRAPH_BASE_URL: t.fake.baseUrl, WORKERS: 'off', PROVIDER_TIMEOUT_MS: '300', WEBHOOK_ALLOW_INSECURE_URLS: 'true',
+        WEBHOOK_RETRY_SCHEDULE_MS: '0,100,200,400,800,1000,1000,1000,1000,1000', WEBHOOK_TIMEOUT_MS: '1000',
         RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000', TERMINATE_RATE_LIMIT_PER_SECOND: '100000', TERMINATE_RATE_LIMIT_BURST: '100000' };
       servers.push(await startServerProcess(env), await startServerProcess(env));
+      worker = await startWorkerProcess(env);
     });
     after(async () => {
-      await Promise.all(servers.map((s) => s.stop('SIGKILL')));
+      await Promise.all([...servers, worker].map((s) => s.stop('SIGKILL')));
+      await receiver.close();
       await t.close();
     });
 
-    test(`${ROUNDS} rounds of kill -9 during terminates`, async () => {
+    test(`${ROUNDS} rounds of kill -9 during terminates and deliveries`, async () => {
       const calls: Call[] = [];
       for (let i = 0; i < ROUNDS * PER_ROUND; i += 20) {
         calls.push(...await Promise.all(Array.from({ length: Math.min(20, ROUNDS * PER_ROUND - i) }, () => acceptedCall(t))));
@@ -43,9 +55,12 @@ if (storeKinds().includes('postgres')) {
         }).then(async (r) => { if (r.status === 200) acknowledged.add(c.id); return r.status; }, () => -1));
         await new Promise((r) => setTimeout(r, Math.random() * 100));
         servers[victim]!.child.kill('SIGKILL');
+        // Every other round the delivery worker dies too, in the middle of sending the call.ended events.
+        if (round % 2 === 1) worker.child.kill('SIGKILL');
         const statuses = await Promise.all(requests);
         assert.ok(statuses.every((s) => s === 200 || s === -1), `only 200s or dropped connections: ${statuses}`);
         servers[victim] = await startServerProcess(env);
+        if (round % 2 === 1) worker = await startWorkerProcess(env);
       }
 
       // Let abandoned action slots expire (lease = 2 × 300 ms + 5 s) and Meta's webhooks land.
@@ -74,6 +89,20 @@ if (storeKinds().includes('postgres')) {
         if (acknowledged.has(c.id)) assert.ok(final.endedAt, 'an acknowledged terminate is persisted');
       }
       assert.deepEqual(t.fake.violations, []);
+
+      // Every committed call.ended reaches the receiver at least once; duplicates carry the same webhook-id.
+      const expected = new Map<string, string>();
+      for (const c of calls) {
+        const ended = (await outbox(t, c)).find((e) => e.type === 'call.ended')!;
+        expected.set(ended.id, c.id);
+      }
+      await receiver.waitFor((reqs) => [...expected.keys()].every((id) => reqs.some((r) => r.headers['webhook-id'] === id)), 20_000, 'every call.ended delivered');
+      for (const r of receiver.requests) {
+        const id = String(r.headers['webhook-id']);
+        if (expected.has(id)) assert.equal(r.body.id, expected.get(id), 'the same webhook-id always carries the same event');
+      }
+      const pending = await t.store.db.query<{ n: number }>("SELECT CAST(COUNT(*) AS INTEGER) AS n FROM deliveries WHERE status = 'PENDING'");
+      assert.equal(Number(pending[0]!.n), 0, 'nothing left pending');
     });
   });
 }
