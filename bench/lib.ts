@@ -1,5 +1,6 @@
 // Helpers shared by the benchmark: child processes, loopback HTTP, an open-loop paced load generator, percentiles.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -96,12 +97,14 @@ export function memoryMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): numbe
 export interface HttpAnswer { status: number; body: string }
 
 /** One request over the given agent (keep-alive), body as JSON or raw string. */
-export function request(agent: http.Agent, url: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<HttpAnswer> {
+export function request(
+  agent: http.Agent, url: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; signal?: AbortSignal } = {},
+): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const body = opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body);
     const headers: Record<string, string> = { ...opts.headers };
     if (body) headers['content-length'] = String(body.length);
-    const req = http.request(url, { method: opts.method ?? 'GET', agent, headers }, (res) => {
+    const req = http.request(url, { method: opts.method ?? 'GET', agent, headers, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -133,9 +136,12 @@ export interface PacedResult {
  * Open-loop load at a fixed rate: request i is due at start + i/rate and is sent when due, whether or not
  * earlier ones have answered (autocannon's rate option instead sends each second's quota in a burst at the
  * top of the second). Latency is measured from the due time. Nothing is sent after `sendForMs`; whatever has
- * not answered `graceMs` later counts as never answered, so an overloaded server cannot stall the run.
+ * not answered `graceMs` later counts as never answered and is aborted (through `signal`), so an overloaded
+ * server can neither stall the run nor keep working on this phase's queue during the next one.
  */
-export async function paced(opts: { rate: number; count: number; send: (i: number) => Promise<number>; sendForMs?: number; graceMs?: number }): Promise<PacedResult> {
+export async function paced(opts: {
+  rate: number; count: number; send: (i: number, signal: AbortSignal) => Promise<number>; sendForMs?: number; graceMs?: number;
+}): Promise<PacedResult> {
   const interval = 1000 / opts.rate;
   const sendForMs = opts.sendForMs ?? (opts.count / opts.rate) * 1000 * 2 + 1000;
   const graceMs = opts.graceMs ?? 10_000;
@@ -146,6 +152,8 @@ export async function paced(opts: { rate: number; count: number; send: (i: numbe
   let answered = 0;
   let errors = 0;
   const start = performance.now() + 5;
+  const abort = new AbortController();
+  setMaxListeners(0, abort.signal); // one listener per request in flight
   return new Promise((resolve) => {
     let next = 0;
     let done = false;
@@ -154,6 +162,7 @@ export async function paced(opts: { rate: number; count: number; send: (i: numbe
       if (done) return;
       done = true;
       clearTimeout(giveUp);
+      abort.abort();
       resolve({ latenciesMs, scheduledAt, statuses, sent, answered, errors, durationMs: lastAnswer - start });
     };
     const giveUp = setTimeout(() => { lastAnswer = performance.now(); finish(); }, 5 + sendForMs + graceMs);
@@ -162,7 +171,7 @@ export async function paced(opts: { rate: number; count: number; send: (i: numbe
       const due = start + i * interval;
       scheduledAt[i] = performance.timeOrigin + due;
       sent++;
-      opts.send(i).then((status) => {
+      opts.send(i, abort.signal).then((status) => {
         if (done) return;
         latenciesMs[i] = performance.now() - due;
         lastAnswer = performance.now();

@@ -137,7 +137,7 @@ async function terminateAtRate(url: string, key: string, ids: readonly string[],
   if (ids.length < count) throw new Error(`need ${count} active calls, have ${ids.length}`);
   const r = await paced({
     rate, count, sendForMs: seconds * 2000, graceMs: 5000,
-    send: async (i) => (await request(agent, `${url}/v1/calls/${ids[i]}/terminate`, { method: 'POST', headers: { 'x-api-key': key } })).status,
+    send: async (i, signal) => (await request(agent, `${url}/v1/calls/${ids[i]}/terminate`, { method: 'POST', headers: { 'x-api-key': key }, signal })).status,
   });
   return { rate, p50: percentile(r.latenciesMs, 50), p99: percentile(r.latenciesMs, 99), achievedRate: r.answered / (r.durationMs / 1000), ok: r.statuses.get(200) ?? 0, count };
 }
@@ -176,7 +176,7 @@ async function eventsToDelivery(url: string, receiverUrl: string, prefix: string
   await request(agent, `${receiverUrl}/_records`); // forget anything earlier
   const run = await paced({
     rate: EVENT_RATE, count, sendForMs: EVENT_SECONDS * 2000, graceMs: 5000,
-    send: async (i) => (await request(agent, `${url}/providers/meta/webhook`, { method: 'POST', headers: posts[i]!.headers, body: posts[i]!.body })).status,
+    send: async (i, signal) => (await request(agent, `${url}/providers/meta/webhook`, { method: 'POST', headers: posts[i]!.headers, body: posts[i]!.body, signal })).status,
   });
   const records: { arrivedAt: number; occurredAt: number; externalCallId: string | null }[] = [];
   const accepted = run.statuses.get(200) ?? 0;

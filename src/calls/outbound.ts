@@ -6,6 +6,7 @@ import { newCallId, type NumberId } from '../ids.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
+import { lockProviderCall } from '../store/calls.ts';
 import { appendTimeline } from '../store/timeline.ts';
 import { persistTransition } from './events.ts';
 import { numberMaxDuration, type ProviderEvents } from './provider-events.ts';
@@ -38,6 +39,7 @@ export class OutboundCalls {
     if (!result.ok) throw providerError(result, 'other', number.provider);
 
     return this.#db.transaction(async (tx) => {
+      await lockProviderCall(tx, number.id, result.value.externalCallId);
       const now = this.#clock.now().toISOString();
       const call: Call = {
         id: newCallId(), externalCallId: result.value.externalCallId, numberId: number.id, tenantId: number.tenantId,

@@ -5,7 +5,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { newCallId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import { findCallByExternalIdForNumber } from '../store/calls.ts';
+import { findCallByExternalIdForNumber, lockProviderCall } from '../store/calls.ts';
 import type { NumberRecord } from '../store/numbers.ts';
 import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline } from '../store/timeline.ts';
@@ -58,6 +58,7 @@ export class ProviderEvents {
   async #applyInTx(tx: Db, number: NumberRecord, event: ProviderCallEvent, direction: Direction, providerData?: Record<string, unknown>): Promise<string | null> {
     const now = this.#d.clock.now();
     const nowIso = now.toISOString();
+    await lockProviderCall(tx, number.id, event.externalCallId);
     const call = await findCallByExternalIdForNumber(tx, number.id, event.externalCallId, true);
     if (call) {
       await this.#applyToCall(tx, call, event, nowIso);

@@ -112,3 +112,13 @@ export async function readActionSlot(db: Db, callId: CallId): Promise<ActionSlot
   const r = rows[0];
   return r ? { status: r.status as CallStatus, actionId: r.action_id, actionError: r.action_error } : null;
 }
+
+/**
+ * Serialises every transaction about one provider call id, on PostgreSQL, until commit: an event that
+ * finds no call (and parks itself) and the insert of that call can then never miss each other.
+ * SQLite transactions are already serialised.
+ */
+export async function lockProviderCall(tx: Db, numberId: NumberId, externalCallId: string): Promise<void> {
+  if (tx.dialect !== 'postgres') return;
+  await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${numberId}:${externalCallId}`]);
+}

@@ -72,7 +72,7 @@ for (const kind of storeKinds()) {
     test('start → no answer → FAILED by SYSTEM through the sweeper, and Meta is told to stop ringing', async () => {
       const res = await start({ to: permittedPeer(), sdp: CANNED_OFFER_SDP });
       const { id, externalCallId } = res.json();
-      const call = await until(id, 'FAILED', 4000);
+      const call = await until(id, 'FAILED', 8000);
       assert.equal(call.endedBy, 'SYSTEM');
       assert.equal(t.fake.countRequests({ action: 'terminate', call_id: externalCallId }), 1);
       await t.fake.flush();
