@@ -4,7 +4,6 @@ export const CALL_STATUSES = ['INITIATED', 'RINGING', 'ACCEPTED', 'COMPLETED', '
 export type CallStatus = (typeof CALL_STATUSES)[number];
 export const TERMINAL_STATUSES = ['COMPLETED', 'FAILED', 'REJECTED', 'MISSED'] as const satisfies readonly CallStatus[];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
-export const ACTIVE_STATUSES = ['INITIATED', 'RINGING', 'ACCEPTED'] as const satisfies readonly CallStatus[];
 
 export const DIRECTIONS = ['INBOUND', 'OUTBOUND'] as const;
 export type Direction = (typeof DIRECTIONS)[number];

@@ -1,6 +1,6 @@
 // One error handler and one envelope: {error, code, details?, requestId}. No stack ever leaves.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, ERRORS, type ErrorCode } from '../../errors.ts';
+import { ApiError } from '../../errors.ts';
 import { StoreUnavailableError } from '../../store/db.ts';
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
@@ -43,4 +43,3 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => sendError(request, reply, new ApiError('NOT_FOUND')));
 }
 
-export const errorCodes = Object.keys(ERRORS) as ErrorCode[];
