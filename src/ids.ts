@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomFillSync, randomInt } from 'node:crypto';
 
 // ULIDs: time-ordered (lists sort by id) and unguessable enough for object ids.
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -7,10 +7,23 @@ const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 export function ulid(nowMs: number = Date.now()): string {
   let time = '';
   for (let ms = nowMs, i = 0; i < 10; i++, ms = Math.floor(ms / 32)) time = CROCKFORD[ms % 32] + time;
-  const rand = randomBytes(16);
+  const rand = randomPool(16);
   let tail = '';
-  for (let i = 0; i < 16; i++) tail += CROCKFORD[rand[i]! % 32];
+  for (let i = 0; i < 16; i++) tail += CROCKFORD[pool[rand + i]! % 32];
   return time + tail;
+}
+
+// One CSPRNG call per 256 ids instead of one per id (same generator, same randomness).
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+function randomPool(n: number): number {
+  if (poolOffset + n > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const at = poolOffset;
+  poolOffset += n;
+  return at;
 }
 
 function base62(length: number): string {

@@ -1,13 +1,32 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Db, SqlValue } from './db.ts';
 
-// node:sqlite is synchronous: one connection, and transactions are serialised by a
-// promise chain so that two async transactions never interleave their statements.
+interface Job { run: () => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void }
+type Outcome = { job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown };
+
+/** A commit group closes after this many jobs or this long, whichever comes first. */
+const GROUP_MAX_JOBS = 512;
+const GROUP_MAX_MS = 4;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+// node:sqlite is synchronous: one connection, every statement goes through one queue of jobs.
+//
+// Group commit: the jobs that arrive while one runs share its transaction, each in its own SAVEPOINT (a job
+// that fails rolls back alone), and the group ends with one COMMIT — one WAL append and, with synchronous=FULL,
+// one fsync for all of them. No job's promise settles before that COMMIT, so nothing is answered, and no read is
+// returned, before it is on disk: a reader never sees another request's uncommitted rows.
 export class SqliteDb implements Db {
   readonly dialect = 'sqlite' as const;
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #jobs: Job[] = [];
+  /** Set inside a running job: its own calls on this Db run in place instead of queueing behind itself. */
+  readonly #inJob = new AsyncLocalStorage<true>();
+  #draining = false;
+  /** Commits and jobs since opening, for metrics and tests. */
+  readonly stats = { commits: 0, jobs: 0 };
 
   constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL' } = {}) {
     this.#db = new DatabaseSync(path);
@@ -28,52 +47,116 @@ export class SqliteDb implements Db {
     return statement;
   }
 
-  async query<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+  #all<T>(sql: string, params: readonly SqlValue[]): T[] {
     return this.#prepare(sql).all(...params) as T[];
-  }
-
-  /** Outside a transaction, writes wait for the running one so they can never be rolled back with it. */
-  execute(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    return this.#serial(async () => this.#run(sql, params));
   }
 
   #run(sql: string, params: readonly SqlValue[]): number {
     return Number(this.#prepare(sql).run(...params).changes);
   }
 
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.#queue.then(fn, fn);
-    this.#queue = result.catch(() => undefined);
-    return result;
+  query<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    return this.#submit(async () => this.#all<T>(sql, params));
   }
 
-  exec(script: string): void { this.#db.exec(script); }
+  execute(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    return this.#submit(async () => this.#run(sql, params));
+  }
 
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
-    return this.#serial(async () => {
-      this.#db.exec('BEGIN IMMEDIATE');
-      try {
-        const result = await fn(this.#inTransaction);
-        this.#db.exec('COMMIT');
-        return result;
-      } catch (error) {
-        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-        throw error;
-      }
+    return this.#submit(() => fn(this.#inTransaction));
+  }
+
+  /** Runs outside the queue: start-up scripts only. */
+  exec(script: string): void { this.#db.exec(script); }
+
+  #submit<T>(run: () => Promise<T>): Promise<T> {
+    // Called from inside a running job (through this Db rather than its tx): already in the transaction.
+    if (this.#inJob.getStore()) return run();
+    return new Promise<T>((resolve, reject) => {
+      this.#jobs.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#draining) void this.#drain();
     });
   }
 
-  // Inside a transaction the queue is already held: nested calls run directly.
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    for (;;) {
+      if (this.#jobs.length === 0) {
+        // Cleared in the same tick the queue is seen empty: the next job queued starts a new drain.
+        this.#draining = false;
+        return;
+      }
+      try {
+        this.#db.exec('BEGIN IMMEDIATE');
+      } catch (error) {
+        // The write lock stayed with another process past busy_timeout: this job fails, the next tries again.
+        this.#jobs.shift()!.reject(error);
+        continue;
+      }
+      await this.#group();
+    }
+  }
+
+  /** Runs queued jobs in the open transaction until the queue stays empty for a turn of the event loop, then commits. */
+  async #group(): Promise<void> {
+    const outcomes: Outcome[] = [];
+    try {
+      const started = performance.now();
+      const full = () => outcomes.length >= GROUP_MAX_JOBS || performance.now() - started >= GROUP_MAX_MS;
+      for (;;) {
+        const job = this.#jobs.shift();
+        if (!job) {
+          // Let requests that are already readable enqueue their work: they join this commit.
+          if (full()) break;
+          await nextTurn();
+          if (this.#jobs.length === 0) break;
+          continue;
+        }
+        outcomes.push(await this.#runInSavepoint(job));
+        // SQLite rolled the whole transaction back (e.g. disk full): every job of the group failed with it.
+        if (!this.#db.isTransaction) throw (outcomes.at(-1) as { error?: unknown }).error ?? new Error('SQLite transaction rolled back');
+        if (full()) break;
+      }
+      this.#db.exec('COMMIT');
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      for (const o of outcomes) o.job.reject(o.ok ? error : o.error);
+      return;
+    }
+    this.stats.commits += 1;
+    this.stats.jobs += outcomes.length;
+    for (const o of outcomes) {
+      if (o.ok) o.job.resolve(o.value);
+      else o.job.reject(o.error);
+    }
+  }
+
+  async #runInSavepoint(job: Job): Promise<Outcome> {
+    let open = false;
+    try {
+      this.#db.exec('SAVEPOINT job');
+      open = true;
+      const value = await this.#inJob.run(true, job.run);
+      this.#db.exec('RELEASE job');
+      return { job, ok: true, value };
+    } catch (error) {
+      if (open && this.#db.isTransaction) this.#db.exec('ROLLBACK TO job; RELEASE job');
+      return { job, ok: false, error };
+    }
+  }
+
+  // Inside a transaction the job is running: statements run directly, nested transactions are part of it.
   readonly #inTransaction: Db = {
     dialect: 'sqlite',
-    query: (sql, params) => this.query(sql, params),
+    query: async (sql, params = []) => this.#all(sql, params),
     execute: async (sql, params = []) => this.#run(sql, params),
     transaction: (fn) => fn(this.#inTransaction),
     close: async () => undefined,
   };
 
   async close(): Promise<void> {
-    await this.#queue;
+    while (this.#draining) await nextTurn();
     this.#statements.clear();
     if (this.#db.isOpen) this.#db.close();
   }
