@@ -79,6 +79,14 @@ describe('SqliteDb group commit', () => {
     assert.equal(Number((read as PromiseFulfilledResult<{ n: number }[]>).value[0]!.n), 0);
   });
 
+  test('a read issued while writes wait for their commit answers after that commit, and sees them', async () => {
+    const write = db.transaction((tx) => tx.execute("INSERT INTO items (id, n) VALUES ('g1', 1)"));
+    const read = db.query<{ n: number }>("SELECT COUNT(*) AS n FROM items WHERE id = 'g1'")
+      .then((rows) => ({ read: Number(rows[0]!.n), committed: count("items WHERE id = 'g1'") }));
+    await write;
+    assert.deepEqual(await read, { read: 1, committed: 1 });
+  });
+
   test('the Db used (by mistake) inside its own transaction runs in it instead of deadlocking', async () => {
     await assert.rejects(db.transaction(async () => {
       await db.execute('INSERT INTO items (id, n) VALUES ($1, 0)', ['e1']);
