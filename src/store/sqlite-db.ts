@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { fdatasync, openSync, closeSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Db, SqlValue } from './db.ts';
+import { StoreUnavailableError, type Db, type SqlValue } from './db.ts';
 
 interface Job {
   /** A single statement runs synchronously and needs no savepoint: SQLite undoes a failed statement by itself. */
@@ -10,6 +11,13 @@ interface Job {
   reject: (error: unknown) => void;
 }
 type Outcome = { job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown };
+
+function settle(outcomes: Outcome[]): void {
+  for (const o of outcomes) {
+    if (o.ok) o.job.resolve(o.value);
+    else o.job.reject(o.error);
+  }
+}
 
 /** A commit group closes after this many jobs or this long, whichever comes first. */
 const GROUP_MAX_JOBS = 512;
@@ -21,9 +29,14 @@ const shortWait = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
 // node:sqlite is synchronous: one connection, every statement goes through one queue of jobs.
 //
 // Group commit: the jobs that arrive while one runs share its transaction, each in its own SAVEPOINT (a job
-// that fails rolls back alone), and the group ends with one COMMIT — one WAL append and, with synchronous=FULL,
-// one fsync for all of them. No job's promise settles before that COMMIT, so nothing is answered, and no read is
-// returned, before it is on disk: a reader never sees another request's uncommitted rows.
+// that fails rolls back alone), and the group ends with one COMMIT — one WAL append for all of them. No job's
+// promise settles before that COMMIT is durable, so nothing is answered, and no read is returned, before it is on
+// disk: a reader never sees another request's uncommitted (or not yet synced) rows.
+//
+// Durability FULL without blocking the event loop: SQLite runs with synchronous=NORMAL (no sync inside COMMIT;
+// checkpoints still sync the WAL before copying it and the database after), and after each COMMIT we fdatasync the
+// WAL on libuv's thread pool — what synchronous=FULL would do inside COMMIT — and settle the group's jobs when it
+// returns. Groups that commit while a sync runs share the next one.
 export class SqliteDb implements Db {
   readonly dialect = 'sqlite' as const;
   readonly #db: DatabaseSync;
@@ -42,13 +55,24 @@ export class SqliteDb implements Db {
   #lastArrival = 0;
   /** The open group has run a write: reads must queue behind its COMMIT. */
   #uncommittedWrites = false;
+  readonly #walPath: string;
+  readonly #syncWal: boolean;
+  #walFd: number | null = null;
+  /** Committed groups waiting for the WAL sync, whether one is running, and how many groups are not yet synced. */
+  #awaitingSync: Outcome[][] = [];
+  #syncing = false;
+  #unsyncedGroups = 0;
+  /** Set when a WAL sync failed: what was committed may not be on disk, so nothing more is acknowledged. */
+  #broken: Error | null = null;
 
   constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL' } = {}) {
     this.#db = new DatabaseSync(path);
     this.#db.exec('PRAGMA journal_mode = WAL');
-    // FULL (default): a commit is on disk before we answer, so nothing acknowledged is lost even on power loss.
-    // NORMAL (WAL): no fsync per commit; survives a process crash (kill -9), not an OS crash or power loss.
-    this.#db.exec(`PRAGMA synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+    this.#walPath = `${path}-wal`;
+    // FULL (default): a commit is on disk before we answer, so nothing acknowledged is lost even on power loss
+    // (our own WAL sync, above). NORMAL: no sync per commit; survives a process crash (kill -9), not an OS crash.
+    this.#syncWal = opts.synchronous !== 'NORMAL';
+    this.#db.exec('PRAGMA synchronous = NORMAL');
     this.#db.exec('PRAGMA foreign_keys = ON');
     this.#db.exec('PRAGMA busy_timeout = 5000');
   }
@@ -73,7 +97,7 @@ export class SqliteDb implements Db {
   query<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
     if (this.#inJob.getStore()) return this.#inTransaction.query<T>(sql, params);
     // Nothing uncommitted on the connection: the read sees committed rows only, so it need not wait for a commit.
-    if (!this.#uncommittedWrites) return this.#inTransaction.query<T>(sql, params);
+    if (!this.#uncommittedWrites && this.#unsyncedGroups === 0 && !this.#broken) return this.#inTransaction.query<T>(sql, params);
     return this.#enqueue({ statement: () => this.#all<T>(sql, params) });
   }
 
@@ -95,6 +119,7 @@ export class SqliteDb implements Db {
     const now = performance.now();
     this.#arrivalGapMs += (Math.min(now - this.#lastArrival, 1_000) - this.#arrivalGapMs) / 16;
     this.#lastArrival = now;
+    if (this.#broken) return Promise.reject(this.#broken);
     return new Promise<T>((resolve, reject) => {
       this.#jobs.push({ ...work, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#draining) void this.#drain();
@@ -153,10 +178,39 @@ export class SqliteDb implements Db {
     }
     this.stats.commits += 1;
     this.stats.jobs += outcomes.length;
-    for (const o of outcomes) {
-      if (o.ok) o.job.resolve(o.value);
-      else o.job.reject(o.error);
+    if (!this.#syncWal) return settle(outcomes);
+    this.#awaitingSync.push(outcomes);
+    this.#unsyncedGroups += 1;
+    this.#syncNext();
+  }
+
+  /** One fdatasync of the WAL at a time, covering every group committed before it started. */
+  #syncNext(): void {
+    if (this.#syncing || this.#awaitingSync.length === 0) return;
+    const groups = this.#awaitingSync;
+    this.#awaitingSync = [];
+    try {
+      this.#walFd ??= openSync(this.#walPath, 'r');
+    } catch (error) {
+      this.#unsyncedGroups -= groups.length;
+      this.#syncFailed(groups, error as Error);
+      return;
     }
+    this.#syncing = true;
+    fdatasync(this.#walFd, (error) => {
+      this.#syncing = false;
+      this.#unsyncedGroups -= groups.length;
+      if (error) this.#syncFailed(groups, error);
+      else for (const outcomes of groups) settle(outcomes);
+      this.#syncNext();
+    });
+  }
+
+  #syncFailed(groups: Outcome[][], error: Error): void {
+    // After a failed sync the kernel may have dropped the dirty pages: fail-stop rather than answer from them.
+    this.#broken = new StoreUnavailableError(`the embedded store could not sync its log: ${error.message}`);
+    for (const outcomes of groups) for (const o of outcomes) o.job.reject(this.#broken);
+    for (const job of this.#jobs.splice(0)) job.reject(this.#broken);
   }
 
   #runStatement(job: Job, statement: () => unknown): Outcome {
@@ -199,7 +253,9 @@ export class SqliteDb implements Db {
   };
 
   async close(): Promise<void> {
-    while (this.#draining) await nextTurn();
+    while (this.#draining || this.#syncing) await nextTurn();
+    if (this.#walFd !== null) closeSync(this.#walFd);
+    this.#walFd = null;
     this.#statements.clear();
     if (this.#db.isOpen) this.#db.close();
   }
