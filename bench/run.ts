@@ -200,7 +200,9 @@ async function eventsToDelivery(url: string, receiverUrl: string, prefix: string
 // ───────────────────────────── the run ─────────────────────────────
 
 interface Figures {
-  throughput: ThroughputRun; rate: RateRun; easy: RateRun; events: EventRun; rssMb: number; coldStartMs: number[];
+  throughput: ThroughputRun; rate: RateRun; easy: RateRun; events: EventRun; rssMb: number;
+  /** Starts with an empty compile cache, and with one an earlier start filled (the baseline has none: the same figures). */
+  coldStartMs: number[]; warmStartMs: number[];
 }
 
 async function main(): Promise<void> {
@@ -323,32 +325,33 @@ async function main(): Promise<void> {
     children.pop();
 
     // ── cold starts, alternating; callgate on the store the run filled ──
-    phase(`cold start: ${COLD_STARTS} spawns each, alternating`);
+    // src/main.ts turns on Node's compile cache in <os.tmpdir()>/node-compile-cache (NODE_COMPILE_CACHE unset, as by
+    // default). Each callgate start here gets its own TMPDIR, so both cases are measured as deployed: the first start
+    // on a machine (an empty TMPDIR each time) and later ones (a TMPDIR whose cache one earlier start filled). The
+    // baseline enables no cache, so one series of it serves both.
+    phase(`cold start: ${COLD_STARTS} spawns each of callgate with an empty compile cache, with a filled one, and the baseline, alternating`);
+    const warmTmp = mkdtempSync(join(tmp, 'tmpdir-warm-'));
+    await (await startServer('src/main.ts', { ...serverEnv, TMPDIR: warmTmp })).child.stop();
     const coldCallgate: number[] = [];
+    const warmCallgate: number[] = [];
     const coldBase: number[] = [];
     for (let i = 0; i < COLD_STARTS; i++) {
-      const c = await startServer('src/main.ts', serverEnv);
+      const c = await startServer('src/main.ts', { ...serverEnv, TMPDIR: mkdtempSync(join(tmp, 'tmpdir-empty-')) });
       coldCallgate.push(c.coldStartMs);
       await c.child.stop();
+      const w = await startServer('src/main.ts', { ...serverEnv, TMPDIR: warmTmp });
+      warmCallgate.push(w.coldStartMs);
+      await w.child.stop();
       const b = await startServer('bench/baseline-server.ts', {});
       coldBase.push(b.coldStartMs);
       await b.child.stop();
     }
-    note(`cold starts (ms): callgate ${coldCallgate.map((v) => v.toFixed(0)).join(', ')}; baseline ${coldBase.map((v) => v.toFixed(0)).join(', ')}`);
-    // The same with Node's on-disk compile cache (a deployment option): one start fills it, the next ones use it.
-    const cacheEnv = { ...serverEnv, NODE_COMPILE_CACHE: join(tmp, 'compile-cache') };
-    await (await startServer('src/main.ts', cacheEnv)).child.stop();
-    const coldCached: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const c = await startServer('src/main.ts', cacheEnv);
-      coldCached.push(c.coldStartMs);
-      await c.child.stop();
-    }
-    note(`cold starts with NODE_COMPILE_CACHE filled (ms): callgate ${coldCached.map((v) => v.toFixed(0)).join(', ')} (median ${median(coldCached).toFixed(0)})`);
+    const list = (values: number[]) => values.map((v) => v.toFixed(0)).join(', ');
+    note(`cold starts (ms): callgate, empty compile cache ${list(coldCallgate)}; callgate, cache filled ${list(warmCallgate)}; baseline ${list(coldBase)}`);
 
     printReport(
-      { throughput, rate, easy, events, rssMb, coldStartMs: coldCallgate },
-      { throughput: baseThroughput, rate: baseRate, easy: baseEasy, events: baseEvents, rssMb: baseRss, coldStartMs: coldBase },
+      { throughput, rate, easy, events, rssMb, coldStartMs: coldCallgate, warmStartMs: warmCallgate },
+      { throughput: baseThroughput, rate: baseRate, easy: baseEasy, events: baseEvents, rssMb: baseRss, coldStartMs: coldBase, warmStartMs: coldBase },
       { synchronous: synchronous?.toUpperCase() ?? 'FULL (default)', nodeOptions: nodeOptions ?? '', seconds: (performance.now() - started) / 1000, loadBefore, loadAfter: loadAverage() },
     );
   } finally {
@@ -377,7 +380,8 @@ function printReport(c: Figures, b: Figures, run: { synchronous: string; nodeOpt
     { metric: `event→delivery p50 @ ${EVENT_RATE}/s`, unit: 'ms', callgate: c.events.p50, baseline: b.events.p50, digits: 0, target: '—', pass: null },
     { metric: `event→delivery p99 @ ${EVENT_RATE}/s`, unit: 'ms', callgate: c.events.p99, baseline: b.events.p99, digits: 0, target: '≤ 50 ms', pass: c.events.p99 <= 50 },
     { metric: `RSS, ${SEED_ACTIVE.toLocaleString('en')} active calls`, unit: 'MB', callgate: c.rssMb, baseline: b.rssMb, digits: 1, target: '≤ 150 MB', pass: c.rssMb <= 150 },
-    { metric: `cold start (median of ${COLD_STARTS})`, unit: 'ms', callgate: median(c.coldStartMs), baseline: median(b.coldStartMs), digits: 0, target: '≤ 500 ms', pass: median(c.coldStartMs) <= 500 },
+    { metric: `cold start, empty compile cache (median of ${COLD_STARTS})`, unit: 'ms', callgate: median(c.coldStartMs), baseline: median(b.coldStartMs), digits: 0, target: '≤ 500 ms', pass: median(c.coldStartMs) <= 500 },
+    { metric: `cold start, cache filled (median of ${COLD_STARTS})`, unit: 'ms', callgate: median(c.warmStartMs), baseline: median(b.warmStartMs), digits: 0, target: '≤ 500 ms', pass: median(c.warmStartMs) <= 500 },
   ];
   const fmt = (v: number, digits: number) => (Number.isNaN(v) ? 'n/a' : Number.isFinite(v) ? v.toFixed(digits) : 'timeout');
   const ratio = (r: Row) => (r.baseline > 0 && Number.isFinite(r.callgate) && Number.isFinite(r.baseline) ? `${(r.callgate / r.baseline).toFixed(2)}×` : 'n/a');

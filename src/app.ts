@@ -1,18 +1,16 @@
 // buildApp: the only wiring file. Ecosystem plugins, then ours (request id, errors, auth + rate limit), then routes.
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
 import type { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { registerDocs } from './http/docs.ts';
 import { registerAuth } from './http/plugins/auth.ts';
 import { registerIdempotency } from './http/plugins/idempotency.ts';
 import { registerErrorHandling, sendError } from './http/plugins/errors.ts';
-import { compileValidator } from './http/plugins/validator.ts';
+import { schemaCompilers } from './http/plugins/validator.ts';
 import { ApiError, ERRORS, type ErrorCode } from './errors.ts';
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CallSchema } from './http/schemas/call.ts';
 import { ErrorEnvelope } from './http/schemas/common.ts';
@@ -49,8 +47,15 @@ export interface AppDeps {
 }
 
 declare module 'fastify' {
-  interface FastifyInstance { sweeper: Sweeper }
+  interface FastifyInstance {
+    sweeper: Sweeper;
+    /** Compiles the route validators and serializers no request has needed yet (they compile on first use); how many. */
+    compileSchemas(): number;
+  }
 }
+
+// Not an ES import of node:http, which would load Node's bundled undici for its WebSocket export (see meta/client.ts).
+const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 function answerClientError(this: { log: FastifyBaseLogger }, error: NodeJS.ErrnoException, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
@@ -69,9 +74,14 @@ function answerClientError(this: { log: FastifyBaseLogger }, error: NodeJS.Errno
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export async function buildApp(deps: AppDeps): Promise<App> {
+/**
+ * A Fastify instance with the API's options, request ids, Host check and refusal of text bodies: the app's own,
+ * and the one that serves /openapi.json and /docs (http/docs.ts), so that both answer alike.
+ */
+function createFastify(logger: Logger): App {
+  const compilers = schemaCompilers();
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
     // Slow clients are cut: headers within 10 s, the whole request within 30 s, checked every second.
     http: { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000, requireHostHeader: false },
@@ -91,9 +101,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     frameworkErrors: (error, request, reply) => {
       void sendError(request, reply, new ApiError('VALIDATION_ERROR', { details: { reason: error.message } }));
     },
+    // Our Ajv validators and Fastify's serializers, each compiled on its route's first request (see validator.ts).
+    schemaController: { compilersFactory: compilers.compilersFactory },
   }).withTypeProvider<TypeBoxTypeProvider>();
-
-  app.setValidatorCompiler(compileValidator);
+  app.decorate('compileSchemas', compilers.compileAll);
   // A JSON API: text bodies are refused with 415 rather than half-parsed.
   app.removeContentTypeParser('text/plain');
 
@@ -104,23 +115,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       throw new ApiError('VALIDATION_ERROR', { details: { reason: 'the Host header is required' } });
     }
   });
+  return app;
+}
 
-  await app.register(swagger, {
-    // Shared schemas keep their names (Call, Number, ...) as OpenAPI components.
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: 'callgate — WhatsApp calling gateway', version: '1.0.0', description: 'Wire-compatible with the Pilot Status Calls API.' },
-      components: {
-        securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'Your ps_ API key' },
-          apiKeyId: { type: 'apiKey', in: 'header', name: 'x-api-key-id', description: 'API key id (alternative to x-api-key)' },
-        },
-      },
-    },
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const app = createFastify(deps.logger);
+  // GET /openapi.json and /docs, set up on their first request.
+  registerDocs(app, () => createFastify(deps.logger));
 
   for (const schema of [ErrorEnvelope, CallSchema, NumberSchema, WebhookSchema]) app.addSchema(schema);
   registerErrorHandling(app);

@@ -1,48 +1,11 @@
-// Read config, open the store, build the app, start the in-process webhook worker, listen, close cleanly on signals.
-import { buildApp } from './app.ts';
-import { SecretBox } from './auth/secret-box.ts';
-import { systemClock } from './clock.ts';
-import { loadConfig } from './config.ts';
-import { createLogger } from './logger.ts';
-import { createMetrics } from './metrics.ts';
-import { MemoryRateLimiter } from './ratelimit/memory.ts';
-import type { RateLimiter } from './ratelimit/types.ts';
-import { openStore } from './store/open-store.ts';
-import { DeliveryWorker } from './webhooks/worker.ts';
+// `npm start`: turns on Node's on-disk compile cache, then loads the server (src/server.ts). The cache keeps the
+// type-stripped source and V8's compiled code of every module, so a start after the first skips most of the
+// loading work (see README "Operations"). It must be on before the server's modules load, hence this separate file.
+import module from 'node:module';
 
-const config = loadConfig();
-const logger = createLogger(config.logLevel);
-const { db, secretKey } = await openStore(config);
-const metrics = createMetrics();
-// ioredis loads only when REDIS_URL is set: the embedded setup never pays its start-up time and memory.
-const rateLimiter: RateLimiter = config.redisUrl
-  ? new (await import('./ratelimit/redis.ts')).RedisRateLimiter(config.redisUrl, logger)
-  : new MemoryRateLimiter();
-const worker = config.workers === 'in-process'
-  ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock: systemClock })
-  : null;
-const app = await buildApp({
-  config, db, secretKey, clock: systemClock, logger, rateLimiter, metrics,
-  runSweeper: config.workers === 'in-process',
-  ...(worker ? { wakeDeliveries: () => worker.wake() } : {}),
-});
-app.addHook('onClose', async () => { await db.close(); });
-// onClose hooks run last-registered first: the worker stops (and gives back its leases) before the store closes.
-app.addHook('onClose', async () => { await worker?.stop(); });
-
-const SHUTDOWN_GRACE_MS = 15_000;
-let closing = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (closing) return;
-    closing = true;
-    logger.info({ signal }, 'shutting down');
-    // In-flight work gets a bounded grace period; a client that never finishes cannot hold the exit hostage.
-    setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
-    app.close().then(() => process.exit(0), (err) => { logger.error({ err }, 'shutdown failed'); process.exit(1); });
-  });
-}
-
-await app.listen({ port: config.port, host: config.host });
-worker?.start();
-logger.info({ store: db.dialect }, 'callgate ready');
+// Node's own location: NODE_COMPILE_CACHE if set, otherwise <os.tmpdir()>/node-compile-cache;
+// NODE_DISABLE_COMPILE_CACHE=1 turns it off. Entries are keyed by content, so an edited file is never served stale.
+module.enableCompileCache();
+await import('./server.ts');
+// Written now rather than only at exit, so a process killed hard (SIGKILL, OOM) still leaves the next start a cache.
+module.flushCompileCache();

@@ -1,14 +1,14 @@
 import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { memoized } from '../memo.ts';
 
 // Provider credentials at rest: AES-256-GCM, key derived from SECRET_KEY, "v1:" versioned
 // so the scheme can change without guessing.
-// Opened secrets are cached by their sealed text (unique per seal: random IV), so a provider request does not pay
-// for AES-GCM and key preparation each time, and a changed secret is a new entry. Bounded: least recently used go.
-const OPENED_CACHE_MAX = 1024;
 
 export class SecretBox {
   readonly #key: KeyObject;
-  readonly #opened = new Map<string, string>();
+  // Opened secrets are remembered by their sealed text (unique per seal: random IV), so a provider request does
+  // not pay for AES-GCM each time, and a changed secret is a new entry.
+  readonly #opened = memoized((sealed: string) => this.#decrypt(sealed));
   constructor(secretKey: string) {
     this.#key = createSecretKey(createHash('sha256').update(`callgate:secret-box:${secretKey}`).digest());
   }
@@ -21,16 +21,7 @@ export class SecretBox {
   }
 
   open(sealed: string): string {
-    const cached = this.#opened.get(sealed);
-    if (cached !== undefined) {
-      this.#opened.delete(sealed);
-      this.#opened.set(sealed, cached);
-      return cached;
-    }
-    const plain = this.#decrypt(sealed);
-    this.#opened.set(sealed, plain);
-    if (this.#opened.size > OPENED_CACHE_MAX) this.#opened.delete(this.#opened.keys().next().value!);
-    return plain;
+    return this.#opened(sealed);
   }
 
   #decrypt(sealed: string): string {

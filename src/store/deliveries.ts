@@ -15,10 +15,17 @@ function subscribes(events: readonly string[], type: string): boolean {
 }
 
 /**
+ * A Db may carry this hook (notifyingDb in webhooks/worker.ts sets it on the transactions it runs): enqueueDeliveries
+ * calls it when it made deliveries, so the in-process worker is woken after commits that queued something, not all.
+ */
+export const ON_DELIVERIES_QUEUED: unique symbol = Symbol('onDeliveriesQueued');
+export type QueueObservedDb = Db & { [ON_DELIVERIES_QUEUED]?: () => void };
+
+/**
  * One PENDING delivery, due at once, per active webhook of the event's number subscribed to its type.
  * Must run in the transaction that inserts the event. Answers how many deliveries it made.
  */
-export async function enqueueDeliveries(tx: Db, event: FanOutEvent): Promise<number> {
+export async function enqueueDeliveries(tx: QueueObservedDb, event: FanOutEvent): Promise<number> {
   let made = 0;
   for (const webhook of await listActiveWebhooksForNumber(tx, event.numberId)) {
     if (!subscribes(webhook.events, event.type)) continue;
@@ -29,6 +36,7 @@ export async function enqueueDeliveries(tx: Db, event: FanOutEvent): Promise<num
     );
     made += 1;
   }
+  if (made > 0) tx[ON_DELIVERIES_QUEUED]?.();
   return made;
 }
 
@@ -49,65 +57,112 @@ export interface ClaimedDelivery {
   leaseToken: string;
 }
 
-interface ClaimRow {
-  webhook_id: string; event_id: string; event_type: string; attempts: number; url: string; secret: string;
-  previous_secret: string | null; previous_secret_expires_at: string | null; payload: string; created_at: string; in_flight: number | string;
+interface QueuedWebhookRow { id: string; url: string; secret: string; previous_secret: string | null; previous_secret_expires_at: string | null }
+interface LeasedRow { event_id: string; event_type: string; attempts: number; created_at: string }
+
+/** PostgreSQL: the rows of a JSON array parameter as a table `v`, so one statement writes a whole batch. */
+function jsonRows(param: string, columns: readonly (readonly [string, 'text' | 'integer' | 'timestamptz'])[]): string {
+  return `jsonb_to_recordset(${param}::jsonb) AS v(${columns.map(([n, t]) => `${n} ${t}`).join(', ')})`;
 }
 
-const IN_FLIGHT = `(SELECT COUNT(*) FROM deliveries f WHERE f.webhook_id = d.webhook_id AND f.status = 'PENDING' AND f.lease_until > $1)`;
+/** `IN (...)` over a JSON array parameter of strings. */
+function inJsonList(db: Db, param: string): string {
+  return db.dialect === 'postgres' ? `IN (SELECT jsonb_array_elements_text(${param}::jsonb))` : `IN (SELECT value FROM json_each(${param}))`;
+}
 
 /**
- * Leases up to `limit` due deliveries until `leaseUntil`. Skips webhooks that already have
- * `perWebhookLimit` attempts in flight (a hanging receiver only ever holds its own slots), inactive
- * webhooks, and any delivery whose call has an earlier event still pending and due for the same webhook
- * (per-call sequence order). PostgreSQL: SKIP LOCKED lets concurrent workers take disjoint rows;
- * SQLite: SqliteDb runs transactions one at a time (BEGIN IMMEDIATE also serialises processes).
+ * Leases up to `limit` due deliveries until `leaseUntil`, in one transaction. Per-call order: a delivery is not
+ * taken while an earlier-sequence delivery of the same call and webhook is pending and due (in flight included).
+ * Isolation: a claim never brings a webhook above `perWebhookLimit` leased deliveries (a hanging receiver only ever
+ * holds its own slots), not counting `answered`: leases the caller holds on tries that are over but not yet
+ * recorded (they no longer load the receiver). Inactive webhooks get none.
+ *
+ * Cost: it reads the leased rows, one index probe per webhook that has waiting deliveries, and the heads of the
+ * due webhooks' queues — never the whole backlog (deliveries_queue and deliveries_leased, migration 005).
+ * PostgreSQL: SKIP LOCKED lets concurrent workers take disjoint rows; SQLite serialises transactions.
  */
 export async function claimDueDeliveries(
   db: Db,
-  p: { now: string; leaseUntil: string; token: string; limit: number; perWebhookLimit: number },
+  p: { now: string; leaseUntil: string; token: string; limit: number; perWebhookLimit: number; look?: boolean; answered?: ReadonlyMap<string, number> },
 ): Promise<ClaimedDelivery[]> {
-  const lock = db.dialect === 'postgres' ? ' FOR UPDATE OF d SKIP LOCKED' : '';
-  // A cheap look first, outside any transaction: most polls find nothing due.
-  const due = await db.query(
-    "SELECT 1 AS due FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1",
-    [p.now],
-  );
-  if (due.length === 0) return [];
-  return db.transaction(async (tx) => {
-    const rows = await tx.query<ClaimRow>(
-      `SELECT d.webhook_id, d.event_id, d.event_type, d.attempts, d.created_at, w.url, w.secret, w.previous_secret,
-         w.previous_secret_expires_at, e.payload, ${IN_FLIGHT} AS in_flight
-       FROM deliveries d
-       JOIN webhooks w ON w.id = d.webhook_id
-       JOIN events e ON e.id = d.event_id
-       WHERE d.status = 'PENDING' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
-         AND w.active = 1
-         AND ${IN_FLIGHT} < $2
-         AND NOT EXISTS (
-           SELECT 1 FROM deliveries b WHERE b.webhook_id = d.webhook_id AND b.call_id = d.call_id
-             AND b.sequence < d.sequence AND b.status = 'PENDING' AND b.next_attempt_at <= $1)
-       ORDER BY d.next_attempt_at, d.sequence
-       LIMIT $3${lock}`,
-      [p.now, p.perWebhookLimit, p.limit],
+  const lock = db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+  // A poll looks first, outside any transaction: most find nothing due. A wake-up knows something was queued.
+  if (p.look !== false) {
+    const due = await db.query(
+      "SELECT 1 AS due FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1",
+      [p.now],
     );
-    // The cap again inside the batch: the count above does not see the rows this batch takes.
-    const taken = new Map<string, number>();
-    const claimed: ClaimedDelivery[] = [];
-    for (const r of rows) {
-      const used = Number(r.in_flight) + (taken.get(r.webhook_id) ?? 0);
-      if (used >= p.perWebhookLimit) continue;
-      taken.set(r.webhook_id, (taken.get(r.webhook_id) ?? 0) + 1);
-      await tx.execute('UPDATE deliveries SET lease_until = $3, lease_token = $4, updated_at = $5 WHERE webhook_id = $1 AND event_id = $2', [
-        r.webhook_id, r.event_id, p.leaseUntil, p.token, p.now,
-      ]);
-      claimed.push({
-        webhookId: r.webhook_id as WebhookId, eventId: r.event_id as EventId, eventType: r.event_type, attempt: Number(r.attempts) + 1,
-        url: r.url, secret: r.secret, previousSecret: r.previous_secret, previousSecretExpiresAt: r.previous_secret_expires_at,
-        payload: r.payload, createdAt: r.created_at, leaseToken: p.token,
-      });
+    if (due.length === 0) return [];
+  }
+  return db.transaction(async (tx) => {
+    const inFlight = () => tx.query<{ webhook_id: string; n: number | string; first_expiry: string }>(
+      `SELECT webhook_id, COUNT(*) AS n, MIN(lease_until) AS first_expiry FROM deliveries
+       WHERE status = 'PENDING' AND lease_until IS NOT NULL GROUP BY webhook_id`,
+    );
+    let leased = await inFlight();
+    const expired = leased.filter((r) => Date.parse(r.first_expiry) <= Date.parse(p.now));
+    for (const { webhook_id: webhookId } of expired) {
+      // A crashed worker's expired leases: those deliveries wait in their webhook's queue again.
+      await tx.execute(
+        `UPDATE deliveries SET lease_until = NULL, lease_token = NULL, updated_at = $2
+         WHERE webhook_id = $1 AND event_id IN (
+           SELECT event_id FROM deliveries WHERE webhook_id = $1 AND status = 'PENDING' AND lease_until IS NOT NULL AND lease_until <= $2${lock})`,
+        [webhookId, p.now],
+      );
     }
-    return claimed;
+    if (expired.length > 0) leased = await inFlight();
+    const busy = new Map(leased.map((r) => [r.webhook_id, Math.max(0, Number(r.n) - (p.answered?.get(r.webhook_id) ?? 0))]));
+    // Webhooks with waiting deliveries, found by skipping from one webhook id to the next in deliveries_queue;
+    // the head of each queue says whether that webhook has something due. Oldest head first.
+    const webhooks = await tx.query<QueuedWebhookRow>(
+      `WITH RECURSIVE queued (webhook_id) AS (
+         SELECT MIN(webhook_id) FROM deliveries WHERE status = 'PENDING' AND lease_until IS NULL
+         UNION ALL
+         SELECT (SELECT MIN(n.webhook_id) FROM deliveries n WHERE n.status = 'PENDING' AND n.lease_until IS NULL AND n.webhook_id > q.webhook_id)
+         FROM queued q WHERE q.webhook_id IS NOT NULL
+       )
+       SELECT w.id, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at
+       FROM (SELECT q.webhook_id, (SELECT MIN(h.next_attempt_at) FROM deliveries h
+               WHERE h.webhook_id = q.webhook_id AND h.status = 'PENDING' AND h.lease_until IS NULL) AS head
+             FROM queued q WHERE q.webhook_id IS NOT NULL) AS qh
+       JOIN webhooks w ON w.id = qh.webhook_id
+       WHERE w.active = 1 AND qh.head <= $1
+       ORDER BY qh.head, w.id`,
+      [p.now],
+    );
+    const taken: { webhook: QueuedWebhookRow; row: LeasedRow }[] = [];
+    for (const webhook of webhooks) {
+      const take = Math.min(p.perWebhookLimit - (busy.get(webhook.id) ?? 0), p.limit - taken.length);
+      if (take <= 0) continue;
+      // The pick is a CTE: PostgreSQL runs a locking CTE once, whereas `IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`
+      // may be run again per row and lease more than n.
+      const rows = await tx.query<LeasedRow>(
+        `WITH picked AS (
+           SELECT d.event_id AS picked_id FROM deliveries d
+           WHERE d.webhook_id = $1 AND d.status = 'PENDING' AND d.lease_until IS NULL AND d.next_attempt_at <= $2
+             AND NOT EXISTS (
+               SELECT 1 FROM deliveries b WHERE b.webhook_id = d.webhook_id AND b.call_id = d.call_id
+                 AND b.sequence < d.sequence AND b.status = 'PENDING' AND b.next_attempt_at <= $2)
+           ORDER BY d.next_attempt_at
+           LIMIT $5${lock})
+         UPDATE deliveries SET lease_until = $3, lease_token = $4, updated_at = $2
+         FROM picked WHERE deliveries.webhook_id = $1 AND deliveries.event_id = picked.picked_id
+         RETURNING event_id, event_type, attempts, created_at`,
+        [webhook.id, p.now, p.leaseUntil, p.token, take],
+      );
+      for (const row of rows) taken.push({ webhook, row });
+      if (taken.length >= p.limit) break;
+    }
+    if (taken.length === 0) return [];
+    const payloads = new Map<string, string>();
+    for (const e of await tx.query<{ id: string; payload: string }>(
+      `SELECT id, payload FROM events WHERE id ${inJsonList(tx, '$1')}`, [JSON.stringify(taken.map((t) => t.row.event_id))],
+    )) payloads.set(e.id, e.payload);
+    return taken.map(({ webhook: w, row: r }) => ({
+      webhookId: w.id as WebhookId, eventId: r.event_id as EventId, eventType: r.event_type, attempt: Number(r.attempts) + 1,
+      url: w.url, secret: w.secret, previousSecret: w.previous_secret, previousSecretExpiresAt: w.previous_secret_expires_at,
+      payload: payloads.get(r.event_id) ?? '', createdAt: r.created_at, leaseToken: p.token,
+    }));
   });
 }
 
@@ -126,37 +181,84 @@ export interface AttemptRecord {
   createdAt: string;
 }
 
-export async function insertAttempt(db: Db, a: Omit<AttemptRecord, 'id'>): Promise<void> {
-  await db.execute(
-    `INSERT INTO delivery_attempts (id, webhook_id, event_id, event_type, attempt, status, status_code, duration_ms, error, response_body, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-    [newAttemptId(), a.webhookId, a.eventId, a.eventType, a.attempt, a.status, a.statusCode, a.durationMs, a.error, a.responseBody, a.createdAt],
-  );
-}
-
 /** What happens to a delivery after a try. */
 export type Settlement =
   | { status: 'SUCCESS' }
   | { status: 'PENDING'; nextAttemptAt: string }
   | { status: 'FAILED' };
 
+/** A finished try: its log row and what becomes of its delivery. */
+export interface FinishedAttempt {
+  attempt: Omit<AttemptRecord, 'id'>;
+  token: string;
+  settlement: Settlement;
+  /** last_error of the delivery (the try's error, or why it was given up). */
+  deliveryError: string | null;
+}
+
+const ATTEMPT_COLUMNS = [
+  ['id', 'text'], ['wid', 'text'], ['eid', 'text'], ['etype', 'text'], ['attempt', 'integer'], ['st', 'text'], ['code', 'integer'],
+  ['ms', 'integer'], ['err', 'text'], ['body', 'text'], ['at', 'timestamptz'],
+] as const;
+const SETTLE_COLUMNS = [
+  ['wid', 'text'], ['eid', 'text'], ['token', 'text'], ['st', 'text'], ['attempt', 'integer'], ['next_at', 'timestamptz'],
+  ['code', 'integer'], ['err', 'text'], ['delivered', 'timestamptz'],
+] as const;
+
 /**
- * Records the outcome of the try made under `token`. Answers false when the lease was lost meanwhile
- * (replayed, its webhook disabled or deleted): then nothing is changed.
+ * Writes many finished tries (run it in a transaction): their attempt rows, skipping those of webhooks deleted
+ * meanwhile, and the deliveries whose lease `token` still holds. Answers the `webhookId eventId` keys of the
+ * deliveries it settled; the others had been replayed, disabled or deleted.
+ * PostgreSQL: two statements for the whole batch (one round trip each); SQLite: two cached statements per try,
+ * cheaper in-process than decoding a JSON batch.
  */
-export async function settleDelivery(
-  db: Db,
-  d: { webhookId: WebhookId; eventId: EventId; token: string },
-  s: Settlement & { attempt: number; statusCode: number | null; error: string | null; now: string },
-): Promise<boolean> {
-  const next = s.status === 'PENDING' ? s.nextAttemptAt : null;
-  const changed = await db.execute(
-    `UPDATE deliveries SET status = $4, attempts = $5, next_attempt_at = COALESCE($6, next_attempt_at), lease_until = NULL, lease_token = NULL,
-       last_status_code = $7, last_error = $8, delivered_at = $9, updated_at = $10
-     WHERE webhook_id = $1 AND event_id = $2 AND lease_token = $3 AND status = 'PENDING'`,
-    [d.webhookId, d.eventId, d.token, s.status, s.attempt, next, s.statusCode, s.error, s.status === 'SUCCESS' ? s.now : null, s.now],
-  );
-  return changed > 0;
+export async function recordFinishedAttempts(tx: Db, finished: readonly FinishedAttempt[], now: string): Promise<Set<string>> {
+  const attempts = finished.map(({ attempt: a }) => ({
+    id: newAttemptId(), wid: a.webhookId, eid: a.eventId, etype: a.eventType, attempt: a.attempt, st: a.status, code: a.statusCode,
+    ms: a.durationMs, err: a.error, body: a.responseBody, at: a.createdAt,
+  }));
+  const settlements = finished.map((f) => ({
+    wid: f.attempt.webhookId, eid: f.attempt.eventId, token: f.token, st: f.settlement.status, attempt: f.attempt.attempt,
+    next_at: f.settlement.status === 'PENDING' ? f.settlement.nextAttemptAt : null, code: f.attempt.statusCode, err: f.deliveryError,
+    delivered: f.settlement.status === 'SUCCESS' ? now : null,
+  }));
+  const settled = new Set<string>();
+  if (finished.length === 0) return settled;
+  if (tx.dialect === 'postgres') {
+    await tx.execute(
+      `INSERT INTO delivery_attempts (id, webhook_id, event_id, event_type, attempt, status, status_code, duration_ms, error, response_body, created_at)
+       SELECT v.id, v.wid, v.eid, v.etype, v.attempt, v.st, v.code, v.ms, v.err, v.body, v.at FROM ${jsonRows('$1', ATTEMPT_COLUMNS)}
+       WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = v.wid)`,
+      [JSON.stringify(attempts)],
+    );
+    const rows = await tx.query<{ webhook_id: string; event_id: string }>(
+      `UPDATE deliveries AS d SET status = v.st, attempts = v.attempt, next_attempt_at = COALESCE(v.next_at, d.next_attempt_at),
+         lease_until = NULL, lease_token = NULL, last_status_code = v.code, last_error = v.err, delivered_at = v.delivered, updated_at = $2
+       FROM ${jsonRows('$1', SETTLE_COLUMNS)}
+       WHERE d.webhook_id = v.wid AND d.event_id = v.eid AND d.lease_token = v.token AND d.status = 'PENDING'
+       RETURNING webhook_id, event_id`,
+      [JSON.stringify(settlements), now],
+    );
+    for (const r of rows) settled.add(`${r.webhook_id} ${r.event_id}`);
+    return settled;
+  }
+  for (const v of attempts) {
+    await tx.execute(
+      `INSERT INTO delivery_attempts (id, webhook_id, event_id, event_type, attempt, status, status_code, duration_ms, error, response_body, created_at)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $2)`,
+      [v.id, v.wid, v.eid, v.etype, v.attempt, v.st, v.code, v.ms, v.err, v.body, v.at],
+    );
+  }
+  for (const v of settlements) {
+    const changed = await tx.execute(
+      `UPDATE deliveries SET status = $4, attempts = $5, next_attempt_at = COALESCE($6, next_attempt_at), lease_until = NULL, lease_token = NULL,
+         last_status_code = $7, last_error = $8, delivered_at = $9, updated_at = $10
+       WHERE webhook_id = $1 AND event_id = $2 AND lease_token = $3 AND status = 'PENDING'`,
+      [v.wid, v.eid, v.token, v.st, v.attempt, v.next_at, v.code, v.err, v.delivered, now],
+    );
+    if (changed > 0) settled.add(`${v.wid} ${v.eid}`);
+  }
+  return settled;
 }
 
 /** The webhook was disabled: nothing more is sent for it, and its pending deliveries say why. */

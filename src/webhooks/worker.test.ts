@@ -1,4 +1,5 @@
-// The worker's wake-up: a commit through notifyingDb sends its deliveries at once, not at the next poll.
+// The worker's wake-up: a commit through notifyingDb that queued deliveries sends them at once, not at the next
+// poll; commits that queued nothing do not wake it.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SecretBox } from '../auth/secret-box.ts';
@@ -49,6 +50,24 @@ for (const kind of storeKinds()) {
       assert.ok(Date.now() - started < 500, `delivered in ${Date.now() - started} ms`);
       assert.equal(verifyWith(secret, receiver.requests[0]!).eventId, id);
       await worker.stop();
+    });
+
+    test('only commits that queued deliveries wake the worker', async () => {
+      let wakes = 0;
+      const db = notifyingDb(store.db, () => { wakes += 1; });
+      await db.transaction(async (tx) => { await tx.query('SELECT 1 AS one'); });
+      assert.equal(wakes, 0, 'a transaction without deliveries');
+      await emitEvents(db, { tenantId, numberId }, [{ type: 'call.ringing' }, { type: 'call.connected' }]);
+      assert.equal(wakes, 1, 'one wake per commit, however many deliveries it queued');
+      await db.transaction((tx) => tx.transaction(async (inner) => {
+        await emitEvents(inner, { tenantId, numberId }, [{ type: 'call.ended' }]);
+      }));
+      assert.equal(wakes, 2, 'deliveries queued in a nested transaction count');
+      await assert.rejects(db.transaction(async (tx) => {
+        await emitEvents(tx, { tenantId, numberId }, [{ type: 'call.ended' }]);
+        throw new Error('rolled back');
+      }));
+      assert.equal(wakes, 2, 'a rolled-back transaction promised nothing');
     });
   });
 }

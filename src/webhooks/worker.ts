@@ -3,38 +3,44 @@
 // any number of them may share a store.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../auth/secret-box.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import type { AttemptOutcome, Metrics } from '../metrics.ts';
-import type { Db } from '../store/db.ts';
+import type { Metrics } from '../metrics.ts';
+import { StoreUnavailableError, type Db } from '../store/db.ts';
 import {
-  claimDueDeliveries, failPendingDeliveriesOfWebhook, insertAttempt, releaseLeases, settleDelivery, type ClaimedDelivery, type Settlement,
+  claimDueDeliveries, failPendingDeliveriesOfWebhook, ON_DELIVERIES_QUEUED, recordFinishedAttempts, releaseLeases,
+  type ClaimedDelivery, type FinishedAttempt, type QueueObservedDb, type Settlement,
 } from '../store/deliveries.ts';
 import { disableWebhook } from '../store/webhooks.ts';
 import { nextAttemptDelayMs, parseRetryAfter } from './retry-schedule.ts';
 import { signPayload } from './signing.ts';
-import { ADDRESS_REFUSED_CODE, checkWebhookUrlSyntax, pinnedLookup, type HostLookup } from './url-guard.ts';
+import { WebhookSender, type TryResult } from './sender.ts';
+import { checkWebhookUrlSyntax, type HostLookup } from './url-guard.ts';
 
 export interface WorkerOptions {
   /** How often to look for due deliveries when nothing woke the worker. */
   pollIntervalMs: number;
-  /** Most deliveries taken per claim. */
+  /** Most deliveries taken per claim (one transaction). */
   batchSize: number;
   /** Most attempts this worker runs at once, over all webhooks. */
   maxInFlight: number;
-  /** Most attempts in flight for one webhook (over every worker sharing the store, per claim). */
+  /** Most attempts in flight for one webhook (over every worker sharing the store, per claim); answered ones do not count. */
   perWebhookInFlight: number;
   /** How long a claim is owned; a crashed worker's deliveries are taken again after it. Longer than the timeout. */
   leaseMs: number;
   /** On stop, how long to let running attempts finish before abandoning them (their leases are given back). */
   stopGraceMs: number;
 }
+
+/**
+ * Per webhook: enough attempts at once to carry ~1,000 events/s to one receiver, while a hanging receiver holds only
+ * these. It takes 16 hanging receivers to fill a worker's default maxInFlight (512), as it did with 4 of 64 before.
+ */
+const DEFAULT_PER_WEBHOOK_IN_FLIGHT = 32;
 
 export interface WorkerDeps {
   db: Db;
@@ -48,19 +54,13 @@ export interface WorkerDeps {
   lookup?: HostLookup;
 }
 
-/** What one HTTP try gave. */
-interface TryResult {
-  outcome: AttemptOutcome;
-  statusCode: number | null;
-  error: string | null;
-  responseBody: string | null;
-  retryAfterSeconds: number | null;
-  aborted: boolean;
-}
-
 interface InFlight { delivery: ClaimedDelivery; abort: AbortController; done: Promise<void> }
 
-const MAX_RESPONSE_BYTES = 1024;
+/** A try that is over and waits to be recorded with others in one transaction. */
+interface Finished { delivery: ClaimedDelivery; record: FinishedAttempt; succeeded: boolean; gone: boolean; finishedAt: Date; unanswered?: boolean }
+
+/** Most finished tries recorded per transaction. */
+const SETTLE_BATCH = 256;
 const GONE_REASON = 'receiver answered 410 Gone';
 
 function readVersion(): string {
@@ -78,7 +78,12 @@ export class DeliveryWorker {
   readonly #clock: Clock;
   readonly #opts: WorkerOptions;
   readonly #inFlight = new Map<string, InFlight>();
-  readonly #lookup: ReturnType<typeof pinnedLookup>;
+  readonly #finished: Finished[] = [];
+  #settling = 0;
+  /** Per webhook: tries that are over and not yet recorded. Their leases no longer count against the webhook's cap. */
+  readonly #answered = new Map<string, number>();
+  #flushing: Promise<void> | null = null;
+  #sender: WebhookSender | null = null;
   #running = false;
   #timer: NodeJS.Timeout | null = null;
   #tick: Promise<void> | null = null;
@@ -89,13 +94,13 @@ export class DeliveryWorker {
     this.#clock = deps.clock ?? systemClock;
     const timeout = deps.config.webhookTimeoutMs;
     this.#opts = {
-      pollIntervalMs: 100, batchSize: 20, maxInFlight: 64, perWebhookInFlight: 4,
+      pollIntervalMs: 100, batchSize: 100, maxInFlight: 512, perWebhookInFlight: DEFAULT_PER_WEBHOOK_IN_FLIGHT,
       leaseMs: 2 * timeout + 1000, stopGraceMs: Math.min(timeout, 5000), ...deps.options,
     };
-    this.#lookup = pinnedLookup(deps.config.webhookAllowInsecureUrls, deps.lookup);
   }
 
-  get inFlightCount(): number { return this.#inFlight.size; }
+  /** Attempts sending, or sent and not yet recorded: they all hold a lease and a slot. */
+  get inFlightCount(): number { return this.#inFlight.size + this.#finished.length + this.#settling; }
 
   start(): void {
     if (this.#running) return;
@@ -103,7 +108,7 @@ export class DeliveryWorker {
     this.#schedule(0);
   }
 
-  /** Look for due deliveries now (an event was just committed, or a slot freed up). */
+  /** Look for due deliveries now (deliveries were just queued, or a slot freed up). */
   wake(): void {
     if (!this.#running) return;
     if (this.#tick) this.#wokenDuringTick = true;
@@ -121,9 +126,16 @@ export class DeliveryWorker {
     await Promise.race([all, new Promise((resolve) => { grace = setTimeout(resolve, graceMs); })]);
     clearTimeout(grace);
     const left = [...this.#inFlight.values()];
-    if (left.length === 0) return;
     for (const f of left) f.abort.abort();
     await Promise.allSettled(left.map((f) => f.done));
+    // Finished tries are recorded before any lease is given back: a released lease would make their results void.
+    while (this.#flushing || this.#finished.length > 0) {
+      this.#flushSoon();
+      await this.#flushing;
+    }
+    this.#sender?.close();
+    this.#sender = null;
+    if (left.length === 0) return;
     const byToken = new Map<string, { webhookId: string; eventId: string }[]>();
     for (const { delivery: d } of left) byToken.set(d.leaseToken, [...(byToken.get(d.leaseToken) ?? []), d]);
     const now = this.#clock.now().toISOString();
@@ -138,7 +150,8 @@ export class DeliveryWorker {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      this.#tick = this.#claimAndSend().then((healthy) => {
+      // Only a poll has to look first; a wake-up (and the very first look) goes straight to the claim.
+      this.#tick = this.#claimAndSend(ms > 0).then((healthy) => {
         this.#tick = null;
         const again = this.#wokenDuringTick;
         this.#wokenDuringTick = false;
@@ -149,18 +162,21 @@ export class DeliveryWorker {
   }
 
   /** Claims and starts due deliveries until none are left or there is no room; false when the store failed. */
-  async #claimAndSend(): Promise<boolean> {
+  async #claimAndSend(look: boolean): Promise<boolean> {
     try {
-      while (this.#running) {
-        const room = this.#opts.maxInFlight - this.#inFlight.size;
+      for (let first = true; this.#running; first = false) {
+        const room = this.#opts.maxInFlight - this.inFlightCount;
         if (room <= 0) return true;
+        const limit = Math.min(this.#opts.batchSize, room);
         const now = this.#clock.now();
         const claimed = await claimDueDeliveries(this.#d.db, {
           now: now.toISOString(), leaseUntil: new Date(now.getTime() + this.#opts.leaseMs).toISOString(),
-          token: randomBytes(12).toString('base64url'), limit: Math.min(this.#opts.batchSize, room), perWebhookLimit: this.#opts.perWebhookInFlight,
+          token: randomBytes(12).toString('base64url'), limit, perWebhookLimit: this.#opts.perWebhookInFlight, look: look && first,
+          answered: this.#answered,
         });
         for (const delivery of claimed) this.#start(delivery);
-        if (claimed.length === 0) return true;
+        // A claim takes what every webhook allows: fewer than asked means nothing else can go now.
+        if (claimed.length < limit) return true;
       }
       return true;
     } catch (err) {
@@ -172,16 +188,14 @@ export class DeliveryWorker {
   #start(delivery: ClaimedDelivery): void {
     const key = `${delivery.webhookId} ${delivery.eventId}`;
     const abort = new AbortController();
-    const done = this.#deliver(delivery, abort.signal)
-      .catch((err) => this.#d.logger.error({ err: (err as Error).message, webhookId: delivery.webhookId, eventId: delivery.eventId }, 'webhook attempt not recorded'))
-      .finally(() => {
-        this.#inFlight.delete(key);
-        this.wake(); // a slot is free, and the call's next event may now be due
-      });
+    const done = this.#attempt(delivery, abort.signal)
+      .catch((err) => this.#d.logger.error({ err: (err as Error).message, webhookId: delivery.webhookId, eventId: delivery.eventId }, 'webhook attempt failed'))
+      .finally(() => { this.#inFlight.delete(key); });
     this.#inFlight.set(key, { delivery, abort, done });
   }
 
-  async #deliver(d: ClaimedDelivery, signal: AbortSignal): Promise<void> {
+  /** One try; its result joins the next batch to record. */
+  async #attempt(d: ClaimedDelivery, signal: AbortSignal): Promise<void> {
     const startedAt = this.#clock.now();
     const started = performance.now();
     const result = await this.#send(d, signal);
@@ -189,7 +203,6 @@ export class DeliveryWorker {
     const durationMs = Math.round(performance.now() - started);
     this.#d.metrics.webhookAttempts.inc({ outcome: result.outcome });
     const now = this.#clock.now();
-    const nowIso = now.toISOString();
     const succeeded = result.outcome === 'success';
     const gone = result.statusCode === 410;
     let settlement: Settlement;
@@ -197,137 +210,168 @@ export class DeliveryWorker {
     else if (gone) settlement = { status: 'FAILED' };
     else {
       const delay = nextAttemptDelayMs({
-        attempt: d.attempt, schedule: this.#d.config.webhookRetryScheduleMs, retryAfterSeconds: result.retryAfterSeconds,
+        attempt: d.attempt, schedule: this.#d.config.webhookRetryScheduleMs, retryAfterSeconds: parseRetryAfter(result.retryAfter, now.getTime()),
         timedOut: result.outcome === 'timeout', rateLimited: result.statusCode === 429,
       });
       settlement = delay === null ? { status: 'FAILED' } : { status: 'PENDING', nextAttemptAt: new Date(now.getTime() + delay).toISOString() };
     }
-
-    const settled = await this.#d.db.transaction(async (tx) => {
-      try {
-        await insertAttempt(tx, {
+    this.#finished.push({
+      delivery: d, succeeded, gone, finishedAt: now,
+      record: {
+        attempt: {
           webhookId: d.webhookId, eventId: d.eventId, eventType: d.eventType, attempt: d.attempt, status: succeeded ? 'SUCCESS' : 'FAILED',
           statusCode: result.statusCode, durationMs, error: result.error, responseBody: result.responseBody, createdAt: startedAt.toISOString(),
-        });
-      } catch (err) {
-        // The webhook was deleted while we were sending: nothing left to record.
-        if ((await tx.query('SELECT 1 AS ok FROM webhooks WHERE id = $1', [d.webhookId])).length === 0) return false;
-        throw err;
-      }
-      const changed = await settleDelivery(tx, { webhookId: d.webhookId, eventId: d.eventId, token: d.leaseToken }, {
-        ...settlement, attempt: d.attempt, statusCode: result.statusCode, error: gone ? GONE_REASON : result.error, now: nowIso,
-      });
-      if (gone) {
-        await disableWebhook(tx, d.webhookId, GONE_REASON, nowIso);
-        await failPendingDeliveriesOfWebhook(tx, d.webhookId, `webhook disabled: ${GONE_REASON}`, nowIso);
-      }
-      return changed;
+        },
+        token: d.leaseToken, settlement, deliveryError: gone ? GONE_REASON : result.error,
+      },
     });
+    this.#flushSoon();
+    // The receiver has a free slot now, before the result is recorded. Not after a 410: nothing more is sent
+    // to a webhook that said it is gone while that is being recorded.
+    if (gone) return;
+    this.#answered.set(d.webhookId, (this.#answered.get(d.webhookId) ?? 0) + 1);
+    this.wake();
+  }
 
-    if (gone) {
-      this.#d.metrics.webhookFailures.inc({ reason: 'gone' });
-      this.#d.logger.warn({ webhookId: d.webhookId }, 'webhook disabled: the receiver answered 410 Gone');
-    } else if (settled && succeeded) {
-      this.#d.metrics.webhookDeliveryLatency.observe(Math.max(0, now.getTime() - Date.parse(d.createdAt)) / 1000);
-    } else if (settled && settlement.status === 'FAILED') {
-      this.#d.metrics.webhookFailures.inc({ reason: 'exhausted' });
-      this.#d.logger.warn({ webhookId: d.webhookId, eventId: d.eventId, attempts: d.attempt }, 'webhook delivery failed after its last attempt');
+  /**
+   * Records finished tries, many per transaction: one starts as soon as a try finishes and none is running
+   * (after the current turn of the event loop, so tries answered together share it); tries finishing
+   * meanwhile wait for the next one.
+   */
+  #flushSoon(): void {
+    if (this.#flushing) return;
+    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#flushAll())
+      .finally(() => {
+        this.#flushing = null;
+        if (this.#finished.length > 0) this.#flushSoon();
+      });
+  }
+
+  async #flushAll(): Promise<void> {
+    while (this.#finished.length > 0) {
+      const batch = this.#finished.splice(0, SETTLE_BATCH);
+      this.#settling += batch.length;
+      try {
+        await this.#settle(batch);
+      } finally {
+        this.#settling -= batch.length;
+        this.#unanswer(batch);
+      }
+      this.wake(); // slots are free, and the calls' next events may now be due
     }
   }
 
-  /** One signed POST. Never throws: every way it can go wrong is a result. */
-  #send(d: ClaimedDelivery, signal: AbortSignal): Promise<TryResult> {
-    const allowInsecure = this.#d.config.webhookAllowInsecureUrls;
-    const fail = (outcome: AttemptOutcome, error: string, extra: Partial<TryResult> = {}): TryResult => ({
-      outcome, error, statusCode: null, responseBody: null, retryAfterSeconds: null, aborted: false, ...extra,
-    });
-    // Literal addresses never reach the lookup, so the registration rule is checked again here.
-    const check = checkWebhookUrlSyntax(d.url, allowInsecure);
-    if (!check.ok) return Promise.resolve(fail('refused', `refused: ${check.reason}`));
+  async #settle(batch: Finished[]): Promise<void> {
+    const now = this.#clock.now().toISOString();
+    let settled: Set<string>;
+    try {
+      settled = await this.#d.db.transaction((tx) => this.#record(tx, batch, now));
+    } catch (err) {
+      settled = new Set();
+      if (err instanceof StoreUnavailableError) {
+        // Their leases expire and the deliveries are sent again: at least once.
+        this.#d.logger.error({ err: err.message, attempts: batch.length }, 'webhook attempts not recorded');
+      } else {
+        // One bad row must not lose the others: each alone.
+        for (const f of batch) {
+          try {
+            for (const key of await this.#d.db.transaction((tx) => this.#record(tx, [f], now))) settled.add(key);
+          } catch (one) {
+            this.#d.logger.error({ err: (one as Error).message, webhookId: f.delivery.webhookId, eventId: f.delivery.eventId }, 'webhook attempt not recorded');
+          }
+        }
+      }
+    }
+    for (const f of batch) {
+      const d = f.delivery;
+      const isSettled = settled.has(`${d.webhookId} ${d.eventId}`);
+      if (f.gone) {
+        this.#d.metrics.webhookFailures.inc({ reason: 'gone' });
+        this.#d.logger.warn({ webhookId: d.webhookId }, 'webhook disabled: the receiver answered 410 Gone');
+      } else if (isSettled && f.succeeded) {
+        this.#d.metrics.webhookDeliveryLatency.observe(Math.max(0, f.finishedAt.getTime() - Date.parse(d.createdAt)) / 1000);
+      } else if (isSettled && f.record.settlement.status === 'FAILED') {
+        this.#d.metrics.webhookFailures.inc({ reason: 'exhausted' });
+        this.#d.logger.warn({ webhookId: d.webhookId, eventId: d.eventId, attempts: d.attempt }, 'webhook delivery failed after its last attempt');
+      }
+    }
+  }
 
+  /** The attempt rows and delivery updates of a batch; a 410 also turns its webhook off and fails what it had pending. */
+  async #record(tx: Db, batch: Finished[], now: string): Promise<Set<string>> {
+    const settled = await recordFinishedAttempts(tx, batch.map((f) => f.record), now);
+    for (const webhookId of new Set(batch.filter((f) => f.gone).map((f) => f.delivery.webhookId))) {
+      await disableWebhook(tx, webhookId, GONE_REASON, now);
+      await failPendingDeliveriesOfWebhook(tx, webhookId, `webhook disabled: ${GONE_REASON}`, now);
+    }
+    // Before the commit, not after: a claim that sees these leases gone must not subtract them again
+    // (if the commit fails, the leases stay and simply count until they expire).
+    this.#unanswer(batch);
+    return settled;
+  }
+
+  #unanswer(batch: Finished[]): void {
+    for (const f of batch) {
+      if (f.unanswered || f.gone) continue;
+      f.unanswered = true;
+      const left = (this.#answered.get(f.delivery.webhookId) ?? 1) - 1;
+      if (left > 0) this.#answered.set(f.delivery.webhookId, left);
+      else this.#answered.delete(f.delivery.webhookId);
+    }
+  }
+
+  /** Signs and sends one try. Never throws: every way it can go wrong is a result. */
+  #send(d: ClaimedDelivery, signal: AbortSignal): Promise<TryResult> {
+    const refused = (error: string): TryResult => ({ outcome: 'refused', error, statusCode: null, responseBody: null, retryAfter: null, aborted: false });
+    // Literal addresses never reach the lookup, so the registration rule is checked again here.
+    const check = checkWebhookUrlSyntax(d.url, this.#d.config.webhookAllowInsecureUrls);
+    if (!check.ok) return Promise.resolve(refused(`refused: ${check.reason}`));
     const nowMs = this.#clock.now().getTime();
     let secrets: string[];
     try {
       secrets = [this.#d.box.open(d.secret)];
       if (d.previousSecret && d.previousSecretExpiresAt && Date.parse(d.previousSecretExpiresAt) > nowMs) secrets.push(this.#d.box.open(d.previousSecret));
     } catch {
-      return Promise.resolve(fail('refused', 'the signing secret cannot be opened (was SECRET_KEY changed?)'));
+      return Promise.resolve(refused('the signing secret cannot be opened (was SECRET_KEY changed?)'));
     }
     const timestamp = Math.floor(nowMs / 1000);
-    const body = Buffer.from(d.payload, 'utf8');
-    const headers = {
-      'content-type': 'application/json',
-      'content-length': String(body.length),
-      'user-agent': USER_AGENT,
-      'webhook-id': d.eventId,
-      'webhook-timestamp': String(timestamp),
-      'webhook-signature': signPayload(secrets, d.eventId, timestamp, d.payload),
-      'webhook-attempt': String(d.attempt),
-    };
-    const timeoutMs = this.#d.config.webhookTimeoutMs;
-    const client = check.url.protocol === 'https:' ? https : http;
-
-    return new Promise<TryResult>((resolve) => {
-      let settled = false;
-      let timedOut = false;
-      const finish = (r: TryResult) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        resolve(r);
-      };
-      const req = client.request(check.url, { method: 'POST', headers, agent: false, lookup: this.#lookup as never }, (res) => {
-        const status = res.statusCode ?? 0;
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          if (size < MAX_RESPONSE_BYTES) chunks.push(chunk.subarray(0, MAX_RESPONSE_BYTES - size));
-          size += chunk.length;
-        });
-        res.on('error', () => undefined);
-        res.on('end', () => {
-          const responseBody = chunks.length ? Buffer.concat(chunks).toString('utf8') : null;
-          const retryAfterSeconds = parseRetryAfter(res.headers['retry-after'] ?? null, this.#clock.now().getTime());
-          const base = { statusCode: status, responseBody, retryAfterSeconds, aborted: false };
-          if (status >= 200 && status < 300) finish({ ...base, outcome: 'success', error: null });
-          else if (status >= 300 && status < 400) finish({ ...base, outcome: 'redirect', error: `redirects are not followed (HTTP ${status})` });
-          else finish({ ...base, outcome: 'http_error', error: `HTTP ${status}` });
-        });
-      });
-      const timer = setTimeout(() => { timedOut = true; req.destroy(new Error('timeout')); }, timeoutMs);
-      const onAbort = () => req.destroy(new Error('aborted'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (signal.aborted) return finish(fail('network_error', 'aborted by worker shutdown', { aborted: true }));
-        if (timedOut) return finish(fail('timeout', `timed out after ${timeoutMs} ms`));
-        if (err.code === ADDRESS_REFUSED_CODE) return finish(fail('refused', `refused: ${err.message}`));
-        finish(fail('network_error', err.code ? `${err.code}: ${err.message}` : err.message));
-      });
-      // A response whose body stalls past the timeout also ends here.
-      req.on('close', () => {
-        if (!settled && signal.aborted) finish(fail('network_error', 'aborted by worker shutdown', { aborted: true }));
-        if (!settled) finish(timedOut ? fail('timeout', `timed out after ${timeoutMs} ms`) : fail('network_error', 'connection closed before the response ended'));
-      });
-      req.end(body);
-    });
+    this.#sender ??= new WebhookSender(this.#d.config.webhookAllowInsecureUrls, this.#d.lookup);
+    return this.#sender.send({
+      url: check.url.href, body: d.payload, timeoutMs: this.#d.config.webhookTimeoutMs,
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': USER_AGENT,
+        'webhook-id': d.eventId,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': signPayload(secrets, d.eventId, timestamp, d.payload),
+        'webhook-attempt': String(d.attempt),
+      },
+    }, signal);
   }
 }
 
 /**
- * The Db the call service writes through: after each committed transaction it calls `onCommit`
- * (the in-process worker's wake-up), so a new event is sent without waiting for the next poll.
+ * The Db the call service writes through: after a committed transaction that queued deliveries it calls
+ * `onQueued` (the in-process worker's wake-up), so a new event is sent without waiting for the next poll,
+ * and commits that queued nothing cost the worker nothing.
  */
-export function notifyingDb(db: Db, onCommit: () => void): Db {
+export function notifyingDb(db: Db, onQueued: () => void): Db {
+  const observed = (inner: Db, hook: () => void): QueueObservedDb => ({
+    dialect: inner.dialect,
+    query: (sql, params) => inner.query(sql, params),
+    execute: (sql, params) => inner.execute(sql, params),
+    transaction: (fn) => inner.transaction((tx) => fn(observed(tx, hook))),
+    close: () => inner.close(),
+    [ON_DELIVERIES_QUEUED]: hook,
+  });
   return {
-    dialect: db.dialect,
-    query: (sql, params) => db.query(sql, params),
-    execute: (sql, params) => db.execute(sql, params),
+    ...observed(db, onQueued), // outside a transaction each statement commits on its own
     async transaction(fn) {
-      const result = await db.transaction(fn);
-      onCommit();
+      let queued = false;
+      const result = await db.transaction((tx) => fn(observed(tx, () => { queued = true; })));
+      if (queued) onQueued();
       return result;
     },
-    close: () => db.close(),
   };
 }

@@ -161,7 +161,7 @@ for (const kind of storeKinds()) {
     });
 
     test('one hanging receiver does not delay a second receiver\'s events by more than a second', async () => {
-      const hanging = await setup({ worker: { webhookTimeoutMs: 10_000 }, options: { stopGraceMs: 50 } });
+      const hanging = await setup({ worker: { webhookTimeoutMs: 10_000 }, options: { stopGraceMs: 50, perWebhookInFlight: 4 } });
       hanging.receiver.hang();
       const healthy = await startWebhookReceiver();
       const res = await t.app.inject({
@@ -186,6 +186,36 @@ for (const kind of storeKinds()) {
       await emit([1, 2, 3, 4, 5].map((sequence) => ({ type: 'call.ringing', callId, sequence })));
       await receiver.waitFor((rs) => rs.length === 5, 5000, 'five events');
       assert.deepEqual(receiver.requests.map((r) => r.body.sequence), [1, 2, 3, 4, 5]);
+      await cleanup();
+    });
+
+    test('many calls\' events to two webhooks, claimed and recorded in batches: each once per webhook, each call in order', async () => {
+      const { receiver } = await setup();
+      const other = await startWebhookReceiver();
+      const res = await t.app.inject({
+        method: 'POST', url: '/v1/webhooks', headers: { 'x-api-key': t.numberA.key.key }, payload: { url: other.url, events: ['*'] },
+      });
+      assert.equal(res.statusCode, 201);
+      receiver.slow(3);
+      other.slow(1);
+      const calls = Array.from({ length: 12 }, (_, i) => `call_01BATCH${String(i).padStart(17, '0')}`);
+      const ids: string[] = [];
+      // Sequences 1-2 of every call due together, then 3-5 a moment later while earlier ones may be in flight.
+      ids.push(...await emit(calls.flatMap((callId) => [1, 2].map((sequence) => ({ type: 'call.ringing', callId, sequence })))));
+      ids.push(...await emit(calls.flatMap((callId) => [3, 4, 5].map((sequence) => ({ type: 'call.connected', callId, sequence })))));
+      for (const r of [receiver, other]) {
+        await r.waitFor((rs) => new Set(rs.map((x) => x.headers['webhook-id'])).size === ids.length, 10_000, 'every event');
+      }
+      await sleep(100);
+      for (const r of [receiver, other]) {
+        assert.equal(r.requests.length, ids.length, 'no event sent twice');
+        for (const callId of calls) {
+          const seen = r.requests.filter((x) => x.body.id === callId).map((x) => x.body.sequence);
+          assert.deepEqual(seen, [1, 2, 3, 4, 5], `${callId} in sequence order`);
+        }
+      }
+      await t.app.inject({ method: 'DELETE', url: `/v1/webhooks/${res.json().id}`, headers: { 'x-api-key': t.numberA.key.key } });
+      await other.close();
       await cleanup();
     });
 

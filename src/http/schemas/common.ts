@@ -1,4 +1,5 @@
-import { Type, type TSchema } from 'typebox';
+import type { TSchema } from 'typebox';
+import { Type } from './type.ts';
 import { ERRORS, type ErrorCode } from '../../errors.ts';
 
 export const ErrorEnvelope = Type.Object({

@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type } from './type.ts';
 import { PROVIDERS } from '../../store/numbers.ts';
 
 const Secret = (description: string) => Type.String({ minLength: 1, maxLength: 4096, description });

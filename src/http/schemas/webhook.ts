@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type } from './type.ts';
 import { WEBHOOK_EVENT_FILTERS, WEBHOOK_EVENTS } from '../../webhooks/service.ts';
 
 const Timestamp = Type.String({ format: 'date-time' });

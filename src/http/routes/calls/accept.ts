@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type } from '../../schemas/type.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { ActionResponse, CallIdParams } from '../../schemas/call.ts';
 import type { App, RouteDeps } from '../../types.ts';

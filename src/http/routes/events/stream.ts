@@ -1,5 +1,5 @@
 // GET /v1/events/stream: Server-Sent Events with the same payloads as webhooks, resumable with Last-Event-ID.
-import { Type } from 'typebox';
+import { Type } from '../../schemas/type.ts';
 import { ApiError } from '../../../errors.ts';
 import { isValidCursor, latestCursor, readEventsAfter, type StreamScope } from '../../../store/event-stream.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';

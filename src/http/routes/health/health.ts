@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
 
 export function healthRoutes(app: App, deps: RouteDeps): void {

@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type } from '../../schemas/type.ts';
 import { ApiError } from '../../../errors.ts';
 import { receiveEvolutionWebhook, UnauthenticatedEvolutionWebhook, type EvolutionInboundDeps } from '../../../providers/evolution/inbound.ts';
 import { errorResponses } from '../../schemas/common.ts';

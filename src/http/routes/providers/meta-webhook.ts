@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type } from '../../schemas/type.ts';
 import { ApiError } from '../../../errors.ts';
 import { receiveMetaWebhook, UnauthenticatedWebhook, verifyMetaSubscription, type MetaInboundDeps } from '../../../providers/meta/inbound.ts';
 import { errorResponses } from '../../schemas/common.ts';

@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type } from '../../schemas/type.ts';
 import { errorResponses } from '../../schemas/common.ts';
 import { LogEntry, LogsQuery, WebhookIdParams } from '../../schemas/webhook.ts';
 import type { App, RouteDeps } from '../../types.ts';

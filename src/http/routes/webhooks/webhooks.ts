@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type } from '../../schemas/type.ts';
 import { errorResponses } from '../../schemas/common.ts';
 import { CreatedWebhook, CreateWebhookBody, UpdateWebhookBody, WebhookIdParams } from '../../schemas/webhook.ts';
 import type { App, RouteDeps } from '../../types.ts';

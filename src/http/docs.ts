@@ -1,0 +1,80 @@
+// GET /openapi.json and /docs: the OpenAPI document and its browsable reference, set up on the first request to
+// either. @fastify/swagger and @fastify/swagger-ui (with @fastify/static, yaml, glob, json-schema-resolver) cost
+// ~90 ms of every start, for pages most processes never serve. They run in a second Fastify instance, built like the
+// app's (same options, request ids and error envelope, see createFastify in app.ts), which is given the app's shared
+// schemas and every route of the app (recorded as they were added, replayed in the same order with handlers that
+// are never reached), so it describes the same API; requests under /docs are handed to its router untouched.
+import type { SwaggerOptions } from '@fastify/swagger';
+import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { ApiError } from '../errors.ts';
+import { registerErrorHandling } from './plugins/errors.ts';
+import type { App } from './types.ts';
+
+const DOCS_PREFIX = '/docs';
+
+const SWAGGER_OPTIONS: SwaggerOptions = {
+  // Shared schemas keep their names (Call, Number, ...) as OpenAPI components.
+  refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  openapi: {
+    openapi: '3.1.0',
+    info: { title: 'callgate — WhatsApp calling gateway', version: '1.0.0', description: 'Wire-compatible with the Pilot Status Calls API.' },
+    components: {
+      securitySchemes: {
+        apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'Your ps_ API key' },
+        apiKeyId: { type: 'apiKey', in: 'header', name: 'x-api-key-id', description: 'API key id (alternative to x-api-key)' },
+      },
+    },
+  },
+};
+
+const isDocsUrl = (url: string) => url === DOCS_PREFIX || url.startsWith(`${DOCS_PREFIX}/`);
+
+/** Call before any route is added: the routes added after it are the ones the document describes. */
+export function registerDocs(app: App, newApp: () => App): void {
+  const routes: RouteOptions[] = [];
+  // HEAD routes are Fastify's own copies of the GET ones (and @fastify/swagger leaves them out).
+  app.addHook('onRoute', (route) => { if (route.method !== 'HEAD' && !isDocsUrl(route.url)) routes.push(route as RouteOptions); });
+
+  let built: Promise<App> | undefined;
+  const docs = () => (built ??= buildDocsApp(app, routes, newApp).catch((error: unknown) => {
+    built = undefined;
+    throw error;
+  }));
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => (await docs()).swagger());
+  // The docs instance logs these requests (as the app did when it served them itself), so the app does not.
+  const handOver = { schema: { hide: true }, logLevel: 'silent' } as const;
+  const serve = async (request: FastifyRequest, reply: FastifyReply) => {
+    let docsApp: App;
+    try {
+      docsApp = await docs();
+    } catch (error) {
+      app.log.error({ err: error }, 'could not set up /docs');
+      throw error;
+    }
+    reply.hijack();
+    docsApp.routing(request.raw, reply.raw);
+  };
+  app.get(DOCS_PREFIX, handOver, serve);
+  app.get(`${DOCS_PREFIX}/*`, handOver, serve);
+}
+
+async function buildDocsApp(app: App, routes: readonly RouteOptions[], newApp: () => App): Promise<App> {
+  const [{ default: swagger }, { default: swaggerUi }] = await Promise.all([import('@fastify/swagger'), import('@fastify/swagger-ui')]);
+  const docsApp = newApp();
+  // The order the app used to register them in: the document lists paths and components in that order.
+  await docsApp.register(swagger, SWAGGER_OPTIONS);
+  await docsApp.register(swaggerUi, { routePrefix: DOCS_PREFIX });
+  for (const schema of Object.values(app.getSchemas())) docsApp.addSchema(schema as { $id: string });
+  registerErrorHandling(docsApp);
+  const unreachable = async () => { throw new ApiError('NOT_FOUND'); };
+  for (const route of routes) {
+    docsApp.route({
+      method: route.method, url: route.url, handler: unreachable,
+      ...(route.schema ? { schema: route.schema } : {}), ...(route.config ? { config: route.config } : {}),
+      ...(route.constraints ? { constraints: route.constraints } : {}),
+    });
+  }
+  await docsApp.ready();
+  return docsApp;
+}

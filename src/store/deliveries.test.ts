@@ -1,0 +1,163 @@
+// Claims and batch settlements of the delivery outbox, on every store: nothing claimed twice or lost,
+// per-call order, the per-webhook cap, expired leases, and settlements that only count under their lease.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { newNumberId, newTenantId, newWebhookId, type NumberId, type TenantId, type WebhookId } from '../ids.ts';
+import { emitEvents } from '../../test/e2e/webhook-helpers.ts';
+import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
+import {
+  claimDueDeliveries, listDeliveriesForWebhook, recordFinishedAttempts, type ClaimedDelivery, type FinishedAttempt, type Settlement,
+} from './deliveries.ts';
+import { insertNumber } from './numbers.ts';
+import { insertTenant } from './tenants.ts';
+import { deleteWebhookInScope, insertWebhook, updateWebhook, getWebhookInScope } from './webhooks.ts';
+
+const inAMinute = () => new Date(Date.now() + 60_000).toISOString();
+let tokens = 0;
+
+function finished(d: ClaimedDelivery, settlement: Settlement = { status: 'SUCCESS' }): FinishedAttempt {
+  return {
+    attempt: {
+      webhookId: d.webhookId, eventId: d.eventId, eventType: d.eventType, attempt: d.attempt, status: settlement.status === 'SUCCESS' ? 'SUCCESS' : 'FAILED',
+      statusCode: settlement.status === 'SUCCESS' ? 200 : 500, durationMs: 1, error: null, responseBody: null, createdAt: new Date().toISOString(),
+    },
+    token: d.leaseToken, settlement, deliveryError: null,
+  };
+}
+
+for (const kind of storeKinds()) {
+  describe(`delivery claims and settlements [${kind}]`, () => {
+    let store: TestStore;
+
+    before(async () => { store = await createTestStore(kind); });
+    after(async () => { await store.dispose(); });
+
+    /** A number with `webhooks` subscribed webhooks, on its own tenant so tests do not see each other's deliveries. */
+    async function owner(webhooks: number): Promise<{ tenantId: TenantId; numberId: NumberId; webhookIds: WebhookId[] }> {
+      const tenantId = newTenantId();
+      const numberId = newNumberId();
+      const now = new Date().toISOString();
+      await insertTenant(store.db, { id: tenantId, name: 'Claims', createdAt: now });
+      await insertNumber(store.db, {
+        id: numberId, tenantId, name: 'n', phoneNumber: `+55119${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`, provider: 'META',
+        metaPhoneNumberId: null, publicConfig: {}, secretConfig: 'x', createdAt: now, updatedAt: now,
+      });
+      const webhookIds: WebhookId[] = [];
+      for (let i = 0; i < webhooks; i++) {
+        const id = newWebhookId();
+        await insertWebhook(store.db, {
+          id, tenantId, numberId, name: null, url: 'http://127.0.0.1:9/hook', events: ['*'], active: true, secret: 'sealed',
+          previousSecret: null, previousSecretExpiresAt: null, disabledReason: null, createdAt: now, updatedAt: now,
+        });
+        webhookIds.push(id);
+      }
+      return { tenantId, numberId, webhookIds };
+    }
+
+    /** Every due delivery claimed by `claimers` claiming at once, in small batches, and each settled as SUCCESS. */
+    async function drain(claimers: number, limit: number, perWebhookLimit = 1000): Promise<ClaimedDelivery[]> {
+      const all: ClaimedDelivery[] = [];
+      let idle = 0;
+      while (idle < 3) {
+        const rounds = await Promise.all(Array.from({ length: claimers }, () => claimDueDeliveries(store.db, {
+          now: new Date().toISOString(), leaseUntil: inAMinute(), token: `t${tokens++}`, limit, perWebhookLimit,
+        })));
+        const got = rounds.flat();
+        idle = got.length === 0 ? idle + 1 : 0;
+        all.push(...got);
+        await store.db.transaction((tx) => recordFinishedAttempts(tx, got.map((d) => finished(d)), new Date().toISOString()));
+      }
+      return all;
+    }
+
+    test('claims in batches by concurrent claimers take every delivery exactly once', async () => {
+      const o = await owner(3);
+      const specs = Array.from({ length: 120 }, (_, i) => ({ type: 'call.ringing', callId: `call_batch_${i % 40}`, sequence: Math.floor(i / 40) + 1 }));
+      const ids = await emitEvents(store.db, o, specs);
+      const claimed = (await drain(3, 7)).filter((d) => o.webhookIds.includes(d.webhookId));
+      const keys = claimed.map((d) => `${d.webhookId} ${d.eventId}`);
+      assert.equal(new Set(keys).size, keys.length, 'no delivery claimed twice');
+      assert.equal(keys.length, ids.length * 3, 'every delivery of every webhook claimed');
+      for (const id of o.webhookIds) {
+        const rows = await listDeliveriesForWebhook(store.db, id);
+        assert.deepEqual([...new Set(rows.map((r) => r.status))], ['SUCCESS']);
+        assert.ok(rows.every((r) => r.attempts === 1));
+      }
+    });
+
+    test('a later event of a call is not claimed while an earlier one is due or in flight', async () => {
+      const o = await owner(1);
+      const callId = 'call_order_claims';
+      const [first, second, third] = await emitEvents(store.db, o, [1, 2, 3].map((sequence) => ({ type: 'call.ringing', callId, sequence })));
+      const claim = () => claimDueDeliveries(store.db, { now: new Date().toISOString(), leaseUntil: inAMinute(), token: `t${tokens++}`, limit: 100, perWebhookLimit: 100 })
+        .then((ds) => ds.filter((d) => d.webhookId === o.webhookIds[0]));
+      const a = await claim();
+      assert.deepEqual(a.map((d) => d.eventId), [first]);
+      assert.deepEqual(await claim(), [], 'the second waits while the first is in flight');
+      // The first fails and waits for its retry: the next event goes ahead (receivers order by sequence).
+      await store.db.transaction((tx) => recordFinishedAttempts(tx, [finished(a[0]!, { status: 'PENDING', nextAttemptAt: inAMinute() })], new Date().toISOString()));
+      const b = await claim();
+      assert.deepEqual(b.map((d) => d.eventId), [second]);
+      await store.db.transaction((tx) => recordFinishedAttempts(tx, [finished(b[0]!)], new Date().toISOString()));
+      assert.deepEqual((await claim()).map((d) => d.eventId), [third]);
+    });
+
+    test('a claim never leases more than the per-webhook cap, counting leases already held', async () => {
+      const o = await owner(2);
+      await emitEvents(store.db, o, Array.from({ length: 10 }, () => ({ type: 'call.ringing' })));
+      const claim = () => claimDueDeliveries(store.db, { now: new Date().toISOString(), leaseUntil: inAMinute(), token: `t${tokens++}`, limit: 100, perWebhookLimit: 3 })
+        .then((ds) => ds.filter((d) => o.webhookIds.includes(d.webhookId)));
+      const count = (ds: ClaimedDelivery[], id: WebhookId) => ds.filter((d) => d.webhookId === id).length;
+      const first = await claim();
+      assert.deepEqual(o.webhookIds.map((id) => count(first, id)), [3, 3]);
+      assert.deepEqual(await claim(), [], 'both webhooks are at their cap');
+      await store.db.transaction((tx) => recordFinishedAttempts(tx, first.filter((d) => d.webhookId === o.webhookIds[0]).map((d) => finished(d)), new Date().toISOString()));
+      const second = await claim();
+      assert.deepEqual(o.webhookIds.map((id) => count(second, id)), [3, 0], 'only the webhook with free slots gets more');
+    });
+
+    test('an inactive webhook gets nothing; turned on again, its backlog flows', async () => {
+      const o = await owner(1);
+      const webhookId = o.webhookIds[0]!;
+      const scope = { tenantId: o.tenantId, numberId: null };
+      const w = (await getWebhookInScope(store.db, scope, webhookId))!;
+      await emitEvents(store.db, o, [{ type: 'call.ringing' }, { type: 'call.ended' }]);
+      await updateWebhook(store.db, { ...w, active: false });
+      const claim = () => claimDueDeliveries(store.db, { now: new Date().toISOString(), leaseUntil: inAMinute(), token: `t${tokens++}`, limit: 100, perWebhookLimit: 100 })
+        .then((ds) => ds.filter((d) => d.webhookId === webhookId));
+      assert.deepEqual(await claim(), []);
+      await updateWebhook(store.db, { ...w, active: true });
+      assert.equal((await claim()).length, 2);
+    });
+
+    test('an expired lease is claimed again, and the late result under the old lease does not count', async () => {
+      const o = await owner(1);
+      const [id] = await emitEvents(store.db, o, [{ type: 'call.ended' }]);
+      const claim = (leaseUntil: string) => claimDueDeliveries(store.db, { now: new Date().toISOString(), leaseUntil, token: `t${tokens++}`, limit: 100, perWebhookLimit: 100 })
+        .then((ds) => ds.filter((d) => d.webhookId === o.webhookIds[0]));
+      const [crashed] = await claim(new Date(Date.now() - 1000).toISOString()); // a worker that died: its lease is already over
+      assert.equal(crashed?.eventId, id);
+      const [again] = await claim(inAMinute());
+      assert.equal(again?.eventId, id, 'taken again after the lease expired');
+      assert.equal(again!.attempt, 1, 'a crash does not use up an attempt');
+      const now = new Date().toISOString();
+      const late = await store.db.transaction((tx) => recordFinishedAttempts(tx, [finished(crashed!)], now));
+      assert.equal(late.size, 0, 'the old lease settles nothing');
+      const current = await store.db.transaction((tx) => recordFinishedAttempts(tx, [finished(again!)], now));
+      assert.deepEqual([...current], [`${again!.webhookId} ${id}`]);
+    });
+
+    test('a batch settlement skips a webhook deleted meanwhile and records the others', async () => {
+      const o = await owner(2);
+      await emitEvents(store.db, o, [{ type: 'call.ringing' }]);
+      const claimed = (await claimDueDeliveries(store.db, { now: new Date().toISOString(), leaseUntil: inAMinute(), token: `t${tokens++}`, limit: 100, perWebhookLimit: 100 }))
+        .filter((d) => o.webhookIds.includes(d.webhookId));
+      assert.equal(claimed.length, 2);
+      assert.ok(await deleteWebhookInScope(store.db, { tenantId: o.tenantId, numberId: null }, o.webhookIds[0]!));
+      const settled = await store.db.transaction((tx) => recordFinishedAttempts(tx, claimed.map((d) => finished(d)), new Date().toISOString()));
+      assert.deepEqual([...settled], [`${o.webhookIds[1]} ${claimed.find((d) => d.webhookId === o.webhookIds[1])!.eventId}`]);
+      const [kept] = await listDeliveriesForWebhook(store.db, o.webhookIds[1]!);
+      assert.equal(kept?.status, 'SUCCESS');
+    });
+  });
+}

@@ -1,0 +1,89 @@
+// Kept-alive delivery connections: reused across tries, and still only ever opened to an address the
+// SSRF lookup let through when the connection was made.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { WebhookSender, type SendRequest } from './sender.ts';
+import type { HostLookup } from './url-guard.ts';
+
+interface Receiver { server: Server; connections: number; requests: number; close(): Promise<void> }
+
+/** A receiver on `host`; `drop(n)` makes it cut the connection of the n-th request instead of answering. */
+async function receiver(host: string, port = 0, drop: (n: number) => boolean = () => false): Promise<Receiver> {
+  const r = { connections: 0, requests: 0 } as Receiver;
+  r.server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      r.requests += 1;
+      if (drop(r.requests)) return void req.socket.destroy();
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok from ${host}`);
+    });
+  });
+  r.server.on('connection', () => { r.connections += 1; });
+  await new Promise<void>((resolve) => r.server.listen(port, host, resolve));
+  r.close = () => new Promise<void>((resolve) => { r.server.close(() => resolve()); r.server.closeAllConnections(); });
+  return r;
+}
+
+const portOf = (r: Receiver) => (r.server.address() as AddressInfo).port;
+const request = (url: string): SendRequest => ({ url, headers: { 'content-type': 'application/json' }, body: '{"event":"call.ringing"}', timeoutMs: 2000 });
+const send = (sender: WebhookSender, url: string) => sender.send(request(url), new AbortController().signal);
+
+describe('webhook sender connections', () => {
+  let a: Receiver;
+  let b: Receiver;
+  before(async () => {
+    a = await receiver('127.0.0.1');
+    b = await receiver('127.0.0.2', portOf(a)); // the same port on another loopback address: where a rebound name leads
+  });
+  after(async () => { await a.close(); await b.close(); });
+
+  test('tries to one receiver reuse one connection', async () => {
+    const sender = new WebhookSender(true);
+    const before = a.connections;
+    for (let i = 0; i < 5; i++) assert.equal((await send(sender, `http://127.0.0.1:${portOf(a)}/hook`)).outcome, 'success');
+    assert.equal(a.connections - before, 1, 'one connection for five tries');
+    sender.close();
+  });
+
+  test('a kept-alive connection stays with the address it was opened to; new ones follow the lookup again', async () => {
+    const answers = new Map([['hooks.test', '127.0.0.1']]);
+    let lookups = 0;
+    const lookup: HostLookup = async (host) => { lookups += 1; return [{ address: answers.get(host)!, family: 4 }]; };
+    const sender = new WebhookSender(true, lookup);
+    const url = `http://hooks.test:${portOf(a)}/hook`;
+    assert.equal((await send(sender, url)).responseBody, 'ok from 127.0.0.1');
+    answers.set('hooks.test', '127.0.0.2');
+    assert.equal((await send(sender, url)).responseBody, 'ok from 127.0.0.1', 'the open connection is reused, not re-resolved');
+    assert.equal(lookups, 1);
+    a.server.closeIdleConnections();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal((await send(sender, url)).responseBody, 'ok from 127.0.0.2', 'a new connection is resolved and checked again');
+    assert.equal(lookups, 2);
+    sender.close();
+  });
+
+  test('with the SSRF rules on, a name resolving to a private address is refused before any connection', async () => {
+    const lookup: HostLookup = async () => [{ address: '127.0.0.1', family: 4 }];
+    const sender = new WebhookSender(false, lookup);
+    const before = a.connections;
+    const result = await send(sender, `http://rebound.example.com:${portOf(a)}/hook`);
+    assert.equal(result.outcome, 'refused');
+    assert.match(result.error ?? '', /non-public address/);
+    assert.equal(a.connections, before);
+    sender.close();
+  });
+
+  test('a kept-alive connection the receiver cuts is retried on a new connection', async () => {
+    const c = await receiver('127.0.0.1', 0, (n) => n === 2);
+    const sender = new WebhookSender(true);
+    const url = `http://127.0.0.1:${portOf(c)}/hook`;
+    assert.equal((await send(sender, url)).outcome, 'success');
+    const second = await send(sender, url);
+    assert.equal(second.outcome, 'success', second.error ?? '');
+    assert.equal(c.connections, 2);
+    sender.close();
+    await c.close();
+  });
+});
