@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
+import { StoreUnavailableError } from './db.ts';
 import { SqliteDb } from './sqlite-db.ts';
 
 describe('SqliteDb group commit', () => {
@@ -99,5 +100,16 @@ describe('SqliteDb group commit', () => {
   test('statements issued one after another, each right after the previous answer, all run', async () => {
     for (let i = 0; i < 200; i++) await db.execute('INSERT INTO items (id, n) VALUES ($1, $2)', [`f${i}`, i]);
     assert.equal(count("items WHERE id LIKE 'f%'"), 200);
+  });
+
+  test('a failed log sync answers no write and stops the store (503s) instead of serving what may be lost', async () => {
+    const failing = new SqliteDb(join(dir, 'failing.db'), {
+      syncLog: (_fd, callback) => setImmediate(() => callback(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }))),
+    });
+    failing.exec('CREATE TABLE items (id TEXT PRIMARY KEY)');
+    await assert.rejects(failing.execute("INSERT INTO items (id) VALUES ('x')"), StoreUnavailableError);
+    await assert.rejects(failing.query('SELECT id FROM items'), StoreUnavailableError);
+    await assert.rejects(failing.transaction((tx) => tx.execute("INSERT INTO items (id) VALUES ('y')")), StoreUnavailableError);
+    await failing.close();
   });
 });

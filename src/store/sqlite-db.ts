@@ -10,6 +10,7 @@ interface Job {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
+type SyncLog = (fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => void;
 type Outcome = { job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown };
 
 function settle(outcomes: Outcome[]): void {
@@ -65,7 +66,11 @@ export class SqliteDb implements Db {
   /** Set when a WAL sync failed: what was committed may not be on disk, so nothing more is acknowledged. */
   #broken: Error | null = null;
 
-  constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL' } = {}) {
+  readonly #syncLog: SyncLog;
+
+  /** `syncLog` replaces fs.fdatasync (tests make it fail). */
+  constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL'; syncLog?: SyncLog } = {}) {
+    this.#syncLog = opts.syncLog ?? fdatasync;
     this.#db = new DatabaseSync(path);
     this.#db.exec('PRAGMA journal_mode = WAL');
     this.#walPath = `${path}-wal`;
@@ -197,7 +202,7 @@ export class SqliteDb implements Db {
       return;
     }
     this.#syncing = true;
-    fdatasync(this.#walFd, (error) => {
+    this.#syncLog(this.#walFd, (error) => {
       this.#syncing = false;
       this.#unsyncedGroups -= groups.length;
       if (error) this.#syncFailed(groups, error);
