@@ -93,6 +93,19 @@ describe('provider events', () => {
     assert.equal(t.call.status, 'COMPLETED');
     assert.deepEqual(t.events, ['call.ended']);
   });
+  test('an end landing while the sweeper ends an overlong call is by SYSTEM, with Meta\'s times', () => {
+    const t = applyProviderEvent(call('ACCEPTED'), end(answeredEnd), T125, 'system-end');
+    assert.equal(t.call.status, 'COMPLETED');
+    assert.equal(t.call.endedBy, 'SYSTEM');
+    assert.equal(t.call.durationSeconds, 120);
+    assert.deepEqual(t.events, ['call.ended']);
+  });
+  test('an end landing while the sweeper ends a call that rang too long is the ring timeout: MISSED by SYSTEM', () => {
+    const t = applyProviderEvent(call('RINGING'), end(noEnd), T125, 'system-end');
+    assert.equal(t.call.status, 'MISSED');
+    assert.equal(t.call.endedBy, 'SYSTEM');
+    assert.equal(t.call.endReason, 'ring_timeout');
+  });
   test('a late end for an ended call only fills in times, never a second call.ended', () => {
     const ours = endByBusiness(call('ACCEPTED'), '2026-07-03T15:02:06.000Z', 'BUSINESS').call;
     const t = applyProviderEvent(ours, end(answeredEnd), T125, null);

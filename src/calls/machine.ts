@@ -164,6 +164,8 @@ function endFromProvider(call: Call, end: ProviderEnd, now: string, inFlight: Bu
   // Our own action at the provider owns the end (calls-api.md §4.6, providers-meta.md R7).
   if (inFlight === 'terminate') return finish({ status: 'COMPLETED', endedBy: 'BUSINESS' }, ['call.ended']);
   if (inFlight === 'reject' && !answered) return finish({ status: 'REJECTED', endedBy: 'BUSINESS' }, ['call.ended']);
+  // The sweeper's own end (maxDuration, or a ring timeout it was telling the provider about) is by SYSTEM.
+  if (inFlight === 'system-end') return answered ? finish({ status: 'COMPLETED', endedBy: 'SYSTEM' }, ['call.ended']) : ringTimedOut(call, now);
 
   const endedBy: EndedBy = end.errorCode ? 'SYSTEM' : 'PEER';
   const endReason = end.errorCode;

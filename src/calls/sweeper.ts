@@ -100,7 +100,7 @@ export class Sweeper {
 
   /** Ends a call through the provider via the action slot; null when the provider could not be told. */
   async #endThroughProvider(call: Call, decide: Parameters<ActionSlots['settle']>[2], reason: string): Promise<boolean | null> {
-    const actionId = await this.#d.slots.claim(call, 'terminate');
+    const actionId = await this.#d.slots.claim(call, 'system-end');
     if (!actionId) return false; // someone else is acting on this call right now
     const number = await getNumberById(this.#d.db, call.numberId);
     if (!number) return false;

@@ -16,7 +16,8 @@ export type CallEventType = (typeof CALL_EVENT_TYPES)[number];
 
 /** A business action (terminate, reject, accept) sent to the provider and not yet settled. */
 export interface PendingAction { id: string; kind: BusinessActionKind; startedAt: string }
-export type BusinessActionKind = 'terminate' | 'reject' | 'accept';
+/** 'system-end': the sweeper ending a call at the provider (ring timeout, maxDuration): its end is by SYSTEM. */
+export type BusinessActionKind = 'terminate' | 'reject' | 'accept' | 'system-end';
 
 export interface Call {
   id: CallId;

@@ -94,7 +94,9 @@ export async function claimCallAction(
 ): Promise<boolean> {
   const changed = await db.execute(`UPDATE calls SET action_id = $2, action_kind = $3, action_started_at = $4, action_error = NULL
       WHERE id = $1 AND status IN ('INITIATED', 'RINGING', 'ACCEPTED') AND (action_id IS NULL OR action_started_at < $5)`,
-  [callId, action.id, action.kind, action.startedAt, leaseExpiredBefore]);
+  // Not durable by itself: visible to every process at once, and the settle or release that follows (durable)
+  // covers it; lost in a power cut, it only lets the action be taken again, which ends as "already ended".
+  [callId, action.id, action.kind, action.startedAt, leaseExpiredBefore], { durable: false });
   return changed === 1;
 }
 

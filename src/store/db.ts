@@ -7,10 +7,19 @@ export interface Db {
   readonly dialect: Dialect;
   query<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
   /** Runs a statement and answers how many rows it changed. */
-  execute(sql: string, params?: readonly SqlValue[]): Promise<number>;
+  execute(sql: string, params?: readonly SqlValue[], opts?: ExecuteOptions): Promise<number>;
   /** Runs fn in one transaction; every statement inside must go through the given Db. */
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+export interface ExecuteOptions {
+  /**
+   * false: answer once the change is committed (visible to every process), without waiting for it to reach the
+   * disk. Only for a change that is never acknowledged by itself and that a durable write made afterwards covers
+   * (the log is written in order), e.g. taking the action slot before the provider request. Default true.
+   */
+  durable?: boolean;
 }
 
 /** Thrown when the database cannot be reached; the HTTP layer answers 503. */

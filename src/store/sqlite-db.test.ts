@@ -112,4 +112,19 @@ describe('SqliteDb group commit', () => {
     await assert.rejects(failing.transaction((tx) => tx.execute("INSERT INTO items (id) VALUES ('y')")), StoreUnavailableError);
     await failing.close();
   });
+
+  test('a write marked not durable is answered at its commit; a durable one only after the log sync', async () => {
+    const held: (() => void)[] = [];
+    const slow = new SqliteDb(join(dir, 'slow.db'), { syncLog: (_fd, callback) => { held.push(() => callback(null)); } });
+    slow.exec('CREATE TABLE items (id TEXT PRIMARY KEY)');
+    let durableDone = false;
+    const durable = slow.execute("INSERT INTO items (id) VALUES ('d')").then(() => { durableDone = true; });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(durableDone, false, 'answered before its sync');
+    assert.equal(await slow.execute("INSERT INTO items (id) VALUES ('n')", [], { durable: false }), 1);
+    assert.equal(durableDone, false);
+    while (held.length > 0) held.shift()!();
+    await durable;
+    await slow.close();
+  });
 });

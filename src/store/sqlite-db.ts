@@ -1,12 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { fdatasync, openSync, closeSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { StoreUnavailableError, type Db, type SqlValue } from './db.ts';
+import { StoreUnavailableError, type Db, type ExecuteOptions, type SqlValue } from './db.ts';
 
 interface Job {
   /** A single statement runs synchronously and needs no savepoint: SQLite undoes a failed statement by itself. */
   statement?: () => unknown;
   transaction?: () => Promise<unknown>;
+  /** false: answered at COMMIT, before the log sync (Db.execute's `durable`). */
+  durable: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -106,9 +108,9 @@ export class SqliteDb implements Db {
     return this.#enqueue({ statement: () => this.#all<T>(sql, params) });
   }
 
-  execute(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+  execute(sql: string, params: readonly SqlValue[] = [], opts: ExecuteOptions = {}): Promise<number> {
     if (this.#inJob.getStore()) return this.#inTransaction.execute(sql, params);
-    return this.#enqueue({ statement: () => { this.#uncommittedWrites = true; return this.#run(sql, params); } });
+    return this.#enqueue({ statement: () => { this.#uncommittedWrites = true; return this.#run(sql, params); } }, opts.durable !== false);
   }
 
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
@@ -120,13 +122,13 @@ export class SqliteDb implements Db {
   /** Runs outside the queue: start-up scripts only. */
   exec(script: string): void { this.#db.exec(script); }
 
-  #enqueue<T>(work: Pick<Job, 'statement' | 'transaction'>): Promise<T> {
+  #enqueue<T>(work: Pick<Job, 'statement' | 'transaction'>, durable = true): Promise<T> {
     const now = performance.now();
     this.#arrivalGapMs += (Math.min(now - this.#lastArrival, 1_000) - this.#arrivalGapMs) / 16;
     this.#lastArrival = now;
     if (this.#broken) return Promise.reject(this.#broken);
     return new Promise<T>((resolve, reject) => {
-      this.#jobs.push({ ...work, resolve: resolve as (value: unknown) => void, reject });
+      this.#jobs.push({ ...work, durable, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#draining) void this.#drain();
     });
   }
@@ -184,7 +186,10 @@ export class SqliteDb implements Db {
     this.stats.commits += 1;
     this.stats.jobs += outcomes.length;
     if (!this.#syncWal) return settle(outcomes);
-    this.#awaitingSync.push(outcomes);
+    settle(outcomes.filter((o) => o.ok && !o.job.durable));
+    const waiting = outcomes.filter((o) => !o.ok || o.job.durable);
+    if (waiting.length === 0) return;
+    this.#awaitingSync.push(waiting);
     this.#unsyncedGroups += 1;
     this.#syncNext();
   }

@@ -360,7 +360,7 @@ export function notifyingDb(db: Db, onQueued: () => void): Db {
   const observed = (inner: Db, hook: () => void): QueueObservedDb => ({
     dialect: inner.dialect,
     query: (sql, params) => inner.query(sql, params),
-    execute: (sql, params) => inner.execute(sql, params),
+    execute: (sql, params, opts) => inner.execute(sql, params, opts),
     transaction: (fn) => inner.transaction((tx) => fn(observed(tx, hook))),
     close: () => inner.close(),
     [ON_DELIVERIES_QUEUED]: hook,
