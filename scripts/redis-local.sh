@@ -9,9 +9,19 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 case "$action" in
   start)
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile "/tmp/callgate-redis-$port.pid" >/dev/null
-    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    echo "redis://127.0.0.1:$port"
+    log="/tmp/callgate-redis-$port.log"
+    # A daemonized redis-server exits 0 even when its child cannot listen: wait for PING, try once more, else fail.
+    for attempt in 1 2; do
+      redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+        --pidfile "/tmp/callgate-redis-$port.pid" --logfile "$log" >/dev/null
+      for _ in $(seq 50); do
+        if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then echo "redis://127.0.0.1:$port"; exit 0; fi
+        sleep 0.1
+      done
+      echo "redis on port $port did not answer (attempt $attempt):" >&2
+      tail -n 20 "$log" >&2 || true
+    done
+    exit 1
     ;;
   stop)
     redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true

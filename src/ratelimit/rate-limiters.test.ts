@@ -1,7 +1,8 @@
 // Token buckets: the memory limiter, and the Redis limiter shared by several processes (with TEST_REDIS_URL).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
+import { assertRedisAnswers } from '../../test/helpers/redis.ts';
 import { createLogger } from '../logger.ts';
 import { MemoryRateLimiter } from './memory.ts';
 import { RedisRateLimiter } from './redis.ts';
@@ -33,6 +34,7 @@ describe('memory rate limiter', () => {
 const redisUrl = process.env.TEST_REDIS_URL;
 if (redisUrl) {
   describe('Redis rate limiter', () => {
+    before(() => assertRedisAnswers(redisUrl));
     test('two processes sharing Redis do not grant twice the limit', async () => {
       const logger = createLogger('silent');
       const a = new RedisRateLimiter(redisUrl, logger);

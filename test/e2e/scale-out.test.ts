@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts';
 import { callIn, storedCall } from '../helpers/calls.ts';
+import { assertRedisAnswers } from '../helpers/redis.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { storeKinds } from '../helpers/stores.ts';
 
@@ -13,6 +14,7 @@ if (storeKinds().includes('postgres') && redisUrl) {
     let t: TestApp;
     let servers: ServerProcess[] = [];
     before(async () => {
+      await assertRedisAnswers(redisUrl);
       t = await buildTestApp('postgres');
       const env = {
         ...t.store.env, META_GRAPH_BASE_URL: t.fake.baseUrl, WORKERS: 'off', REDIS_URL: redisUrl,
