@@ -33,8 +33,9 @@ const shortWait = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
 //
 // Group commit: the jobs that arrive while one runs share its transaction, each in its own SAVEPOINT (a job
 // that fails rolls back alone), and the group ends with one COMMIT — one WAL append for all of them. No job's
-// promise settles before that COMMIT is durable, so nothing is answered, and no read is returned, before it is on
-// disk: a reader never sees another request's uncommitted (or not yet synced) rows.
+// promise settles before that COMMIT is durable (except a write its caller marked `durable: false`, see db.ts), so
+// nothing is acknowledged, and no read is returned, before it is on disk: a reader never sees another request's
+// uncommitted (or not yet synced) rows.
 //
 // Durability FULL without blocking the event loop: SQLite runs with synchronous=NORMAL (no sync inside COMMIT;
 // checkpoints still sync the WAL before copying it and the database after), and after each COMMIT we fdatasync the
@@ -48,7 +49,7 @@ export class SqliteDb implements Db {
   /** Set inside a running job: its own calls on this Db run in place instead of queueing behind itself. */
   readonly #inJob = new AsyncLocalStorage<true>();
   #draining = false;
-  /** Commits and jobs since opening, for metrics and tests. */
+  /** Commits and jobs since opening: how well jobs are grouped (the tests check it). */
   readonly stats = { commits: 0, jobs: 0 };
   // Moving averages (ms) of the time between two jobs arriving and of a COMMIT: when jobs come faster than a
   // commit takes, a group waits a little for the next ones (like PostgreSQL's commit_delay), so a steady
