@@ -1,5 +1,6 @@
-// The server process (started by src/main.ts): read config, open the store, build the app, start the in-process
+// The server process (started by src/main.mjs): read config, open the store, build the app, start the in-process
 // webhook worker, listen, close cleanly on signals.
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { SecretBox } from './auth/secret-box.ts';
 import { systemClock } from './clock.ts';
@@ -11,39 +12,44 @@ import type { RateLimiter } from './ratelimit/types.ts';
 import { openStore } from './store/open-store.ts';
 import { DeliveryWorker } from './webhooks/worker.ts';
 
-const config = loadConfig();
-const logger = createLogger(config.logLevel);
-const { db, secretKey } = await openStore(config);
-const metrics = createMetrics();
-// ioredis loads only when REDIS_URL is set: the embedded setup never pays its start-up time and memory.
-const rateLimiter: RateLimiter = config.redisUrl
-  ? new (await import('./ratelimit/redis.ts')).RedisRateLimiter(config.redisUrl, logger)
-  : new MemoryRateLimiter();
-const worker = config.workers === 'in-process'
-  ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock: systemClock })
-  : null;
-const app = await buildApp({
-  config, db, secretKey, clock: systemClock, logger, rateLimiter, metrics,
-  runSweeper: config.workers === 'in-process',
-  ...(worker ? { wakeDeliveries: () => worker.wake() } : {}),
-});
-app.addHook('onClose', async () => { await db.close(); });
-// onClose hooks run last-registered first: the worker stops (and gives back its leases) before the store closes.
-app.addHook('onClose', async () => { await worker?.stop(); });
-
 const SHUTDOWN_GRACE_MS = 15_000;
-let closing = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (closing) return;
-    closing = true;
-    logger.info({ signal }, 'shutting down');
-    // In-flight work gets a bounded grace period; a client that never finishes cannot hold the exit hostage.
-    setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
-    app.close().then(() => process.exit(0), (err) => { logger.error({ err }, 'shutdown failed'); process.exit(1); });
-  });
-}
 
-await app.listen({ port: config.port, host: config.host });
-worker?.start();
-logger.info({ store: db.dialect }, 'callgate ready');
+/** Starts the server as configured by the environment; resolves once it listens. */
+export async function startServer(): Promise<FastifyInstance> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const { db, secretKey } = await openStore(config);
+  const metrics = createMetrics();
+  // ioredis loads only when REDIS_URL is set: the embedded setup never pays its start-up time and memory.
+  const rateLimiter: RateLimiter = config.redisUrl
+    ? new (await import('./ratelimit/redis.ts')).RedisRateLimiter(config.redisUrl, logger)
+    : new MemoryRateLimiter();
+  const worker = config.workers === 'in-process'
+    ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock: systemClock })
+    : null;
+  const app = await buildApp({
+    config, db, secretKey, clock: systemClock, logger, rateLimiter, metrics,
+    runSweeper: config.workers === 'in-process',
+    ...(worker ? { wakeDeliveries: () => worker.wake() } : {}),
+  });
+  app.addHook('onClose', async () => { await db.close(); });
+  // onClose hooks run last-registered first: the worker stops (and gives back its leases) before the store closes.
+  app.addHook('onClose', async () => { await worker?.stop(); });
+
+  let closing = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (closing) return;
+      closing = true;
+      logger.info({ signal }, 'shutting down');
+      // In-flight work gets a bounded grace period; a client that never finishes cannot hold the exit hostage.
+      setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+      app.close().then(() => process.exit(0), (err) => { logger.error({ err }, 'shutdown failed'); process.exit(1); });
+    });
+  }
+
+  await app.listen({ port: config.port, host: config.host });
+  worker?.start();
+  logger.info({ store: db.dialect }, 'callgate ready');
+  return app;
+}

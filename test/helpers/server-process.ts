@@ -1,4 +1,4 @@
-// A real callgate server as a child process (node src/main.ts), for multi-process and crash tests.
+// A real callgate server as a child process (node src/main.mjs), for multi-process and crash tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,7 +12,7 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<S
   return startServerProcess(env, 'src/cli/main.ts', ['worker'], /callgate webhook worker ready/);
 }
 
-export async function startServerProcess(env: Record<string, string>, script = 'src/main.ts', args: string[] = [], readyLine?: RegExp): Promise<ServerProcess> {
+export async function startServerProcess(env: Record<string, string>, script = 'src/main.mjs', args: string[] = [], readyLine?: RegExp): Promise<ServerProcess> {
   const child = spawn(process.execPath, [join(ROOT, script), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },

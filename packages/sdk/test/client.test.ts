@@ -1,4 +1,4 @@
-// Every method of the SDK against a real server process (node src/main.ts) and the Meta fake: no mocks.
+// Every method of the SDK against a real server process (node src/main.mjs) and the Meta fake: no mocks.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../test/fakes/meta-graph.ts';
