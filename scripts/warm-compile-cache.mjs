@@ -45,8 +45,9 @@ if (status !== ENABLED && status !== ALREADY_ENABLED) {
   say(`not filled: ${message ?? 'disabled'}`);
   process.exit(0);
 }
-const dataDir = mkdtempSync(join(tmpdir(), 'callgate-warm-'));
+let dataDir = null;
 try {
+  dataDir = mkdtempSync(join(tmpdir(), 'callgate-warm-'));
   const failure = await startOnce(dataDir);
   if (failure) throw new Error(failure);
   // Loaded only with PostgreSQL, Redis or as `callgate worker`: compiled here too, for those layouts.
@@ -56,5 +57,5 @@ try {
 } catch (error) {
   say(`not filled: ${error instanceof Error ? error.message : String(error)}`);
 } finally {
-  rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }
