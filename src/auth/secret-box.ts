@@ -3,7 +3,6 @@ import { memoized } from '../memo.ts';
 
 // Provider credentials at rest: AES-256-GCM, key derived from SECRET_KEY, "v1:" versioned
 // so the scheme can change without guessing.
-
 export class SecretBox {
   readonly #key: KeyObject;
   // Opened secrets are remembered by their sealed text (unique per seal: random IV), so a provider request does

@@ -59,8 +59,9 @@ export class WebhookSender {
   /** Never rejects: every way a try can go wrong is a result. */
   send(r: SendRequest, signal: AbortSignal): Promise<TryResult> {
     const url = new URL(r.url);
-    const client = url.protocol === 'https:' ? https : http;
-    const agent = url.protocol === 'https:' ? this.#agents['https:'] : this.#agents['http:'];
+    const secure = url.protocol === 'https:';
+    const client = secure ? https : http;
+    const agent = secure ? this.#agents['https:'] : this.#agents['http:'];
     const body = Buffer.from(r.body, 'utf8');
     const headers = { ...r.headers, 'content-length': String(body.length) };
     return new Promise<TryResult>((resolve) => {
