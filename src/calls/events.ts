@@ -7,7 +7,7 @@ import type { Transition } from './machine.ts';
 import type { Call, CallEventType } from './types.ts';
 import { toPublicCall } from './types.ts';
 
-/** The webhook payload of a call event (webhooks.md): flat, the call's own field names. */
+/** The webhook payload of a call event (docs/spec/webhooks.md): flat, the call's own field names. */
 export function callEventPayload(call: Call, event: CallEventType, eventId: string, sequence: number, occurredAt: string) {
   return { event, eventId, sequence, occurredAt, ...toPublicCall(call) };
 }

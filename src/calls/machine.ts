@@ -36,7 +36,7 @@ function touch(call: Call, now: string, patch: Partial<Call>): Call {
   return { ...call, ...patch, updatedAt: now };
 }
 
-/** Which provider action ends a call, or that there is nothing to end (calls-api.md §4.4–4.5). */
+/** Which provider action ends a call, or that there is nothing to end (docs/spec/calls-api.md §4.4–4.5). */
 export type TerminateDecision =
   | { kind: 'already-ended' }
   | { kind: 'provider-action'; action: 'reject' | 'terminate' };
@@ -161,7 +161,7 @@ function endFromProvider(call: Call, end: ProviderEnd, now: string, inFlight: Bu
   const finish = (patch: Partial<Call>, events: CallEventType[]): Transition =>
     ({ call: touch(call, now, { ...closed, ...patch }), events });
 
-  // Our own action at the provider owns the end (calls-api.md §4.6, providers-meta.md R7).
+  // Our own action at the provider owns the end (docs/spec/calls-api.md §4.6, docs/spec/providers-meta.md R7).
   if (inFlight === 'terminate') return finish({ status: 'COMPLETED', endedBy: 'BUSINESS' }, ['call.ended']);
   if (inFlight === 'reject' && !answered) return finish({ status: 'REJECTED', endedBy: 'BUSINESS' }, ['call.ended']);
   // The sweeper's own end (maxDuration, or a ring timeout it was telling the provider about) is by SYSTEM.

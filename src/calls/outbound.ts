@@ -49,7 +49,7 @@ export class OutboundCalls {
         createdAt: now, updatedAt: now, eventSeq: 0, pendingAction: null,
         maxDurationSeconds: input.maxDurationSeconds ?? numberMaxDuration(number), providerData: null,
       };
-      // Evolution's dial answers once the phone rings (calls-api.md §5); Meta's connect only starts the call.
+      // Evolution's dial answers once the phone rings (docs/spec/calls-api.md §5); Meta's connect only starts the call.
       const ringing = number.provider === 'EVO_GO';
       const stored = await persistTransition(tx, ringing ? { call: { ...call, status: 'RINGING' }, events: ['call.ringing'] } : { call, events: [] }, true, now);
       await appendTimeline(tx, call.id, { source: 'api', type: 'start', detail: { to: call.peerNumber }, at: now });

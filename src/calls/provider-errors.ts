@@ -3,14 +3,14 @@ import type { ProviderFailure } from '../providers/types.ts';
 import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../providers/evolution/client.ts';
 import type { ProviderName } from '../store/numbers.ts';
 
-/** One text per code, except that web numbers say why (providers-evolution-go.md §2.3). */
+/** One text per code, except that web numbers say why (docs/spec/providers-evolution-go.md §2.3). */
 export function featureNotSupported(provider: ProviderName): ApiError {
   return new ApiError('FEATURE_NOT_SUPPORTED', provider === 'EVO_GO' ? { message: EVOLUTION_NOT_SUPPORTED_MESSAGE } : {});
 }
 
 /**
  * What a failed provider action means for our API. Terminate knows only the two 502s
- * (calls-api.md §4.8): a provider 429 must never look like our own rate limit.
+ * (docs/spec/calls-api.md §4.8): a provider 429 must never look like our own rate limit.
  */
 export function providerError(f: ProviderFailure, action: 'terminate' | 'other', provider: ProviderName = 'META'): ApiError {
   const details = { providerCode: f.providerCode, providerMessage: f.providerMessage };

@@ -23,7 +23,7 @@ export interface ProviderEventDeps {
   logger: Logger;
 }
 
-/** How long an outbound event may wait for its call to be stored (providers-meta.md R6). */
+/** How long an outbound event may wait for its call to be stored (docs/spec/providers-meta.md R6). */
 const PARK_MS = 60_000;
 
 export type Direction = 'INBOUND' | 'OUTBOUND' | null;

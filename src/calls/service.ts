@@ -60,7 +60,7 @@ export class CallService {
     return listTimeline(this.#d.db, (await this.getCall(numberId, idOrExternal)).id);
   }
 
-  /** calls-api.md §4: exactly one provider action and one call.ended, however many concurrent requests. */
+  /** docs/spec/calls-api.md §4: exactly one provider action and one call.ended, however many concurrent requests. */
   async terminate(numberId: NumberId, idOrExternal: string): Promise<ActionResult> {
     let call = await this.getCall(numberId, idOrExternal);
     for (;;) {

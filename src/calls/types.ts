@@ -51,7 +51,7 @@ export function isTerminal(status: CallStatus): status is TerminalStatus {
   return (TERMINAL_STATUSES as readonly CallStatus[]).includes(status);
 }
 
-/** The public call object (calls-api.md §2); SDPs only when asked for. */
+/** The public call object (docs/spec/calls-api.md §2); SDPs only when asked for. */
 export function toPublicCall(call: Call, includeSdp = false) {
   const { eventSeq: _seq, pendingAction: _pending, tenantId: _tenant, maxDurationSeconds: _max, providerData: _data, sdpOffer, sdpAnswer, ...rest } = call;
   return includeSdp ? { ...rest, sdpOffer, sdpAnswer } : rest;

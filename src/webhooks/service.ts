@@ -131,7 +131,7 @@ export class WebhookService {
     return webhook;
   }
 
-  /** webhooks.md: a tenant key names the number; a number key may, but only its own. */
+  /** docs/spec/webhooks.md: a tenant key names the number; a number key may, but only its own. */
   async #numberForCreate(p: Principal, named: string | undefined): Promise<NumberId> {
     if (p.scope === 'number') {
       if (named !== undefined && named !== p.numberId) throw new ApiError('NUMBER_MISMATCH');

@@ -60,7 +60,7 @@ for (const kind of storeKinds()) {
       assert.equal(body.externalCallId, call.externalCallId);
       assert.ok(body.durationSeconds >= 1, `answered call has a duration, got ${body.durationSeconds}`);
       assert.equal(body.durationSeconds, Math.floor((Date.parse(body.endedAt) - Date.parse(body.connectedAt)) / 1000), 'whole seconds connectedAt → endedAt');
-      // Meta's terminate webhook may arrive after ours and only refine the stored duration (calls-api.md §4.9), by its own rounding.
+      // Meta's terminate webhook may arrive after ours and only refine the stored duration (docs/spec/calls-api.md §4.9), by its own rounding.
       assert.ok(Math.abs(body.durationSeconds - stored.durationSeconds!) <= 1, `payload ${body.durationSeconds} s vs stored ${stored.durationSeconds} s`);
       assert.equal(body.sequence, stored.eventSeq, 'call.ended is the call\'s last event');
       assert.equal(otherNumber.requests.filter((r) => r.body?.id === call.id).length, 0, 'another number\'s webhook hears nothing');

@@ -1,5 +1,5 @@
 /**
- * Fake Evolution Go server, calls surface (docs: /work/shared/spec/providers-evolution-go.md; checklist §5).
+ * Fake Evolution Go server, calls surface (docs: docs/spec/providers-evolution-go.md; checklist §5).
  *
  * A real HTTP server on 127.0.0.1:<ephemeral> speaking the wire format of §2 (stock `/call/reject` plus the calls
  * extension) and POSTing Evolution Go webhooks (§3: exact envelope, Go field names, no signature, only

@@ -1,5 +1,5 @@
 /**
- * Fake of Meta's WhatsApp Cloud API calling surface (docs: /work/shared/spec/providers-meta.md §5).
+ * Fake of Meta's WhatsApp Cloud API calling surface (docs: docs/spec/providers-meta.md §5).
  *
  * A real HTTP server on 127.0.0.1:<ephemeral> that speaks the Graph wire format of §1/§2, keeps per-call
  * state (§5.3), and POSTs signed calling webhooks (§3, §5.4) to a configurable URL. Tests drive the user's side

@@ -1,20 +1,15 @@
 // The seed YAML is the authority for terminate: tests read its schemas and texts from the file itself.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 
-function specPath(): string {
-  // shared/ sits beside the repository (../shared) in development and in CI.
-  const candidates = [join(import.meta.dirname, '../../../shared/spec/terminate-call.openapi.yaml'), join(process.cwd(), '../shared/spec/terminate-call.openapi.yaml')];
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`terminate-call.openapi.yaml not found in ${candidates.join(', ')}`);
-  return found;
-}
+/** The seed definition, kept byte-identical in the repository (checked by seed-spec.test.ts). */
+export const seedSpecPath = join(import.meta.dirname, '../../docs/spec/terminate-call.openapi.yaml');
 
 interface SeedResponse { schema?: object; example?: Record<string, unknown> }
 
-const doc = parse(readFileSync(specPath(), 'utf8'));
+const doc = parse(readFileSync(seedSpecPath, 'utf8'));
 const responses = doc.paths['/v1/calls/{callId}/terminate'].post.responses as Record<string, { content: { 'application/json': SeedResponse } }>;
 
 export function seedResponse(status: number): SeedResponse {

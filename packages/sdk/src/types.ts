@@ -56,7 +56,7 @@ export type ReplayResult = ResponseBody<'/v1/webhooks/{id}/replay', 'post', 202>
 export type WebhookEventName = NonNullable<QueryParams<'/v1/webhooks/{id}/logs', 'get'>['event']>;
 
 // Event payloads (webhook bodies and the SSE stream's data). The document has no schema for them (they are
-// not responses), so they are composed from the call object: webhooks.md, "Payloads are flat".
+// not responses), so they are composed from the call object: docs/spec/webhooks.md, "Payloads are flat".
 export type CallEventName = Exclude<WebhookEventName, 'call.permission_updated'>;
 export type CallEvent = Omit<Call, 'sdpOffer' | 'sdpAnswer'> & {
   event: CallEventName;

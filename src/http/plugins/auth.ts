@@ -1,5 +1,5 @@
 // Resolves the key once per request into a scoped principal, checks the route's required scope,
-// then takes a token from the key's rate-limit bucket (calls-api.md §4.2: auth → scope → rate limit).
+// then takes a token from the key's rate-limit bucket (docs/spec/calls-api.md §4.2: auth → scope → rate limit).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { hashCredential } from '../../auth/keys.ts';

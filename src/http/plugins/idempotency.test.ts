@@ -1,4 +1,4 @@
-// Idempotency-Key (calls-api.md §3): replay, reuse with another body, concurrency, terminate waits.
+// Idempotency-Key (docs/spec/calls-api.md §3): replay, reuse with another body, concurrency, terminate waits.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_OFFER_SDP } from '../../../test/fakes/meta-graph.ts';

@@ -1,4 +1,4 @@
-// Idempotency-Key on every authenticated POST (calls-api.md §3, Stripe semantics): a replay returns the
+// Idempotency-Key on every authenticated POST (docs/spec/calls-api.md §3, Stripe semantics): a replay returns the
 // stored response; the same key with another request → 422; while the first runs → 409, except terminate,
 // which waits for the first and answers with its response.
 import { createHash } from 'node:crypto';

@@ -26,7 +26,7 @@ export const CallSchema = Type.Object({
   sdpAnswer: Type.Optional(Nullable(Type.String())),
 }, { $id: 'Call' });
 
-/** calls-api.md §4.1: 1–256 chars of [A-Za-z0-9._:@=+/-] after URL-decoding. */
+/** docs/spec/calls-api.md §4.1: 1–256 chars of [A-Za-z0-9._:@=+/-] after URL-decoding. */
 export const CallIdParams = Type.Object({
   callId: Type.String({
     pattern: '^[A-Za-z0-9._:@=+/-]{1,256}$',

@@ -1,4 +1,4 @@
-// The Evolution Go client (providers-evolution-go.md §2): stock `/call/reject` plus the calls extension routes.
+// The Evolution Go client (docs/spec/providers-evolution-go.md §2): stock `/call/reject` plus the calls extension routes.
 // One instance per number; the instance token in `apikey` is the whole identity, paths and bodies never name it.
 import type { Logger } from 'pino';
 import type { Call } from '../../calls/types.ts';
@@ -125,7 +125,7 @@ export class EvolutionProvider implements CallProvider {
   /** 'reject' → stock `/call/reject` (ringing inbound); 'terminate' → extension `/call/hangup`. Retried once on a network error. */
   async endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult> {
     const result = action === 'reject' ? await this.#reject(number, call) : await this.#hangup(number, call);
-    // calls-api.md §4.8: on terminate an offline instance is "provider unavailable", not a 409.
+    // docs/spec/calls-api.md §4.8: on terminate an offline instance is "provider unavailable", not a 409.
     if (!result.ok && result.category === 'NOT_CONNECTED') return { ...result, category: 'PROVIDER_DOWN' };
     return result;
   }

@@ -42,7 +42,7 @@ export async function receiveEvolutionWebhook(deps: EvolutionInboundDeps, number
   for (const reason of ignored) deps.logger.debug({ numberId, reason }, 'evolution event ignored');
   let applied = 0;
   for (const update of updates) {
-    // Another device of the business answered: not an end for us (providers-evolution-go.md §3).
+    // Another device of the business answered: not an end for us (docs/spec/providers-evolution-go.md §3).
     if (update.answeredElsewhere) continue;
     await deps.events.apply(number, update.event, update.direction, update.callCreator ? { callCreator: update.callCreator } : undefined);
     applied++;

@@ -1,4 +1,4 @@
-// Evolution Go call webhooks (providers-evolution-go.md §3–§4): token check, then translation into domain events.
+// Evolution Go call webhooks (docs/spec/providers-evolution-go.md §3–§4): token check, then translation into domain events.
 // Evolution Go signs nothing: the envelope carries the instance token itself, so that is what we verify.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ProviderCallEvent, ProviderEnd } from '../../calls/machine.ts';
@@ -254,7 +254,7 @@ function parseExtension(name: string, data: Json, ctx: { ownNumber: string; rece
 }
 
 /**
- * An end, in the machine's words (§4; calls-api.md §4.6 wins where they differ):
+ * An end, in the machine's words (§4; docs/spec/calls-api.md §4.6 wins where they differ):
  * - an outbound call the peer declined → `progress REJECTED` (status REJECTED, endedBy PEER);
  * - everything else → `end`, so an in-flight reject/terminate of ours owns it (REJECTED/COMPLETED, endedBy BUSINESS)
  *   and an end that beats its offer becomes a tombstone instead of leaving a call RINGING. An inbound decline on the

@@ -24,7 +24,7 @@ export interface MetaClientOptions {
 interface GraphError { code?: number; message?: string; error_data?: { details?: string }; fbtrace_id?: string }
 type Json = Record<string, unknown>;
 
-/** How a request may be repeated and how its errors read (providers-meta.md §1.1, §2.3). */
+/** How a request may be repeated and how its errors read (docs/spec/providers-meta.md §1.1, §2.3). */
 interface RequestPolicy { ending: boolean; retries: 0 | 1; needsSuccessFlag: boolean }
 
 const ENDING: RequestPolicy = { ending: true, retries: 1, needsSuccessFlag: true };

@@ -1,6 +1,6 @@
 import type { FailureCategory } from '../types.ts';
 
-// providers-meta.md §2.2: classify on Graph error code first, HTTP status second, never on text.
+// docs/spec/providers-meta.md §2.2: classify on Graph error code first, HTTP status second, never on text.
 const BY_CODE: Record<number, FailureCategory> = {
   613: 'RATE_LIMITED', 131009: 'CONFIG', 131026: 'INVALID_REQUEST', 131030: 'CONFIG', 131044: 'CONFIG', 131055: 'CONFIG',
   138000: 'CONFIG', 138001: 'INVALID_REQUEST', 138002: 'RATE_LIMITED', 138003: 'INVALID_REQUEST', 138004: 'PROVIDER_DOWN',

@@ -73,7 +73,7 @@ function directionOf(v: unknown): MetaUpdate['direction'] {
   return d === 'USER_INITIATED' ? 'INBOUND' : d === 'BUSINESS_INITIATED' ? 'OUTBOUND' : null;
 }
 
-/** Every update in array order (providers-meta.md R9); a bad one is skipped, never fatal. */
+/** Every update in array order (docs/spec/providers-meta.md R9); a bad one is skipped, never fatal. */
 export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMetaWebhook {
   const updates: MetaUpdate[] = [];
   const permissionReplies: MetaPermissionReply[] = [];

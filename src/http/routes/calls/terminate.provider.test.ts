@@ -1,4 +1,4 @@
-// calls-api.md §4.7–4.8: what terminate does when Meta is down, slow, failing or says the call is over.
+// docs/spec/calls-api.md §4.7–4.8: what terminate does when Meta is down, slow, failing or says the call is over.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { InjectRule } from '../../../../test/fakes/meta-graph.ts';

@@ -20,7 +20,7 @@ const schema = {
 };
 
 export function terminateCallRoute(app: App, deps: RouteDeps): void {
-  // The body is never parsed, not even a malformed one (calls-api.md §4.1): any content type is drained unread.
+  // The body is never parsed, not even a malformed one (docs/spec/calls-api.md §4.1): any content type is drained unread.
   app.register(async (scope: App) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, payload, done) => { payload.resume(); done(null, undefined); });

@@ -1,4 +1,4 @@
-// Tenancy and keys (calls-api.md §1): numbers, masked keys, regeneration, scopes, secrets at rest.
+// Tenancy and keys (docs/spec/calls-api.md §1): numbers, masked keys, regeneration, scopes, secrets at rest.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';

@@ -1,4 +1,4 @@
-// Meta → us: authentication, routing, and the delivery realities of providers-meta.md §4.
+// Meta → us: authentication, routing, and the delivery realities of docs/spec/providers-meta.md §4.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { signMetaBody } from '../../../../test/fakes/meta-graph.ts';

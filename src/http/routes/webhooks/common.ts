@@ -1,4 +1,4 @@
-// What every webhook route shares: either key scope may call them (webhooks.md), the tag and security.
+// What every webhook route shares: either key scope may call them (docs/spec/webhooks.md), the tag and security.
 import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../../../auth/principal.ts';
 import { ApiError, type ErrorCode } from '../../../errors.ts';

@@ -81,7 +81,7 @@ CREATE INDEX events_number_created ON events (number_id, created_at, id);
 -- Exactly one call.ended per call, enforced by the database too.
 CREATE UNIQUE INDEX events_one_ended_per_call ON events (call_id) WHERE type = 'call.ended';
 
--- Meta terminate that arrived before its connect (providers-meta.md R4).
+-- Meta terminate that arrived before its connect (docs/spec/providers-meta.md R4).
 CREATE TABLE tombstones (
   number_id TEXT NOT NULL,
   external_call_id TEXT NOT NULL,

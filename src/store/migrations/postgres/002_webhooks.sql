@@ -1,4 +1,4 @@
--- Outbound webhooks (webhooks.md): registrations, one delivery per (webhook, event), one attempt row per HTTP try.
+-- Outbound webhooks (docs/spec/webhooks.md): registrations, one delivery per (webhook, event), one attempt row per HTTP try.
 CREATE TABLE webhooks (
   id TEXT PRIMARY KEY,
   tenant_id TEXT NOT NULL REFERENCES tenants(id),
