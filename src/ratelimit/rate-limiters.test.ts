@@ -6,6 +6,7 @@ import { assertRedisAnswers } from '../../test/helpers/redis.ts';
 import { createLogger } from '../logger.ts';
 import { MemoryRateLimiter } from './memory.ts';
 import { RedisRateLimiter } from './redis.ts';
+import { missing } from '../../test/helpers/requirements.ts';
 
 const rule = { name: 'default', perSecond: 5, burst: 10 };
 
@@ -31,31 +32,29 @@ describe('memory rate limiter', () => {
   });
 });
 
-const redisUrl = process.env.TEST_REDIS_URL;
-if (redisUrl) {
-  describe('Redis rate limiter', () => {
-    before(() => assertRedisAnswers(redisUrl));
-    test('two processes sharing Redis do not grant twice the limit', async () => {
-      const logger = createLogger('silent');
-      const a = new RedisRateLimiter(redisUrl, logger);
-      const b = new RedisRateLimiter(redisUrl, logger);
-      try {
-        const key = randomBytes(8).toString('hex');
-        const strict = { name: 'default', perSecond: 0.01, burst: 20 };
-        const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).take(key, strict)));
-        assert.equal(results.filter((r) => r.allowed).length, 20);
-        const refused = results.find((r) => !r.allowed)!;
-        assert.ok(refused.retryAfterSeconds >= 1);
-      } finally {
-        await a.close();
-        await b.close();
-      }
-    });
-    test('an unreachable Redis fails open instead of refusing requests', async () => {
-      const limiter = new RedisRateLimiter('redis://127.0.0.1:1', createLogger('silent'));
-      try {
-        assert.equal((await limiter.take('k', rule)).allowed, true);
-      } finally { await limiter.close(); }
-    });
+const redisUrl = process.env.TEST_REDIS_URL ?? '';
+describe('Redis rate limiter', { skip: missing('redis') }, () => {
+  before(() => assertRedisAnswers(redisUrl));
+  test('two processes sharing Redis do not grant twice the limit', async () => {
+    const logger = createLogger('silent');
+    const a = new RedisRateLimiter(redisUrl, logger);
+    const b = new RedisRateLimiter(redisUrl, logger);
+    try {
+      const key = randomBytes(8).toString('hex');
+      const strict = { name: 'default', perSecond: 0.01, burst: 20 };
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).take(key, strict)));
+      assert.equal(results.filter((r) => r.allowed).length, 20);
+      const refused = results.find((r) => !r.allowed)!;
+      assert.ok(refused.retryAfterSeconds >= 1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
-}
+  test('an unreachable Redis fails open instead of refusing requests', async () => {
+    const limiter = new RedisRateLimiter('redis://127.0.0.1:1', createLogger('silent'));
+    try {
+      assert.equal((await limiter.take('k', rule)).allowed, true);
+    } finally { await limiter.close(); }
+  });
+});

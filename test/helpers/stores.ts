@@ -9,9 +9,11 @@ import type { Db, Dialect } from '../../src/store/db.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { openPostgres } from '../../src/store/postgres-db.ts';
 import { SqliteDb } from '../../src/store/sqlite-db.ts';
+import { missing } from './requirements.ts';
 
 export function storeKinds(): Dialect[] {
-  return process.env.TEST_DATABASE_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+  // Throws when CI demands PostgreSQL and has none (test/helpers/requirements.ts).
+  return missing('postgres') ? ['sqlite'] : ['sqlite', 'postgres'];
 }
 
 export interface TestStore {

@@ -1,0 +1,41 @@
+// Suites that need Chromium, PostgreSQL or Redis run when it is there and otherwise say so in one line, so a fresh
+// clone is green with `npm ci && npm test`. CI sets CALLGATE_TEST_REQUIRE=all, which turns "not there" into a failure:
+// CI never silently skips.
+import { existsSync } from 'node:fs';
+
+export type Requirement = 'chromium' | 'postgres' | 'redis';
+
+const HOW: Record<Requirement, string> = {
+  chromium: 'no Chromium — install chromium or set CHROMIUM_PATH',
+  postgres: 'no PostgreSQL — set TEST_DATABASE_URL to a role that may CREATE DATABASE',
+  redis: 'no Redis — set TEST_REDIS_URL',
+};
+
+function required(): Set<string> {
+  const value = process.env.CALLGATE_TEST_REQUIRE ?? '';
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  return new Set(names.includes('all') ? ['chromium', 'postgres', 'redis'] : names);
+}
+
+function isAvailable(what: Requirement): boolean {
+  if (what === 'chromium') return existsSync(chromiumPath());
+  if (what === 'postgres') return Boolean(process.env.TEST_DATABASE_URL);
+  return Boolean(process.env.TEST_REDIS_URL);
+}
+
+export function chromiumPath(): string {
+  return process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+}
+
+/**
+ * `false` when the suite can run; otherwise the one-line reason to pass as node:test's `skip`.
+ * Throws when CALLGATE_TEST_REQUIRE demands what is missing.
+ */
+export function missing(...needs: Requirement[]): false | string {
+  const absent = needs.filter((n) => !isAvailable(n));
+  if (absent.length === 0) return false;
+  const reason = `skipped: ${absent.map((n) => HOW[n]).join('; ')}`;
+  const demanded = absent.filter((n) => required().has(n));
+  if (demanded.length > 0) throw new Error(`CALLGATE_TEST_REQUIRE demands ${demanded.join(', ')}: ${reason}`);
+  return reason;
+}
