@@ -18,8 +18,15 @@ app.post('/providers/meta/webhook', async (request) => {
     const body = request.body as { entry?: { changes?: { value?: { calls?: { id?: string }[] } }[] }[] } | undefined;
     const externalCallId = body?.entry?.[0]?.changes?.[0]?.value?.calls?.[0]?.id ?? null;
     const payload = JSON.stringify({ event: 'call.ringing', externalCallId, occurredAt: new Date().toISOString() });
-    const req = http.request(receiver, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
-      (res) => res.resume());
+    const req = http.request(
+      receiver,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => res.resume(),
+    );
     req.on('error', () => undefined);
     req.end(payload);
   }
@@ -27,4 +34,6 @@ app.post('/providers/meta/webhook', async (request) => {
 });
 
 await app.listen({ port: Number(process.env.PORT ?? 0), host: process.env.HOST ?? '127.0.0.1' });
-process.on('SIGTERM', () => { void app.close().then(() => process.exit(0)); });
+process.on('SIGTERM', () => {
+  void app.close().then(() => process.exit(0));
+});

@@ -22,7 +22,11 @@ export interface Child {
 
 /** Spawns `node <script>` from the repository root with exactly the given environment (plus PATH). */
 export function spawnNode(script: string, env: Record<string, string>, args: string[] = []): Child {
-  const proc = spawn(NODE, [...args, join(ROOT, script)], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(NODE, [...args, join(ROOT, script)], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const tail: string[] = [];
   for (const stream of [proc.stdout!, proc.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
@@ -31,25 +35,40 @@ export function spawnNode(script: string, env: Record<string, string>, args: str
     });
   }
   return {
-    proc, pid: proc.pid!, tail,
-    stop: () => new Promise<void>((resolve) => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      proc.once('exit', () => { clearTimeout(timer); resolve(); });
-      proc.kill('SIGTERM');
-    }),
+    proc,
+    pid: proc.pid!,
+    tail,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+        proc.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        proc.kill('SIGTERM');
+      }),
   };
 }
 
 /** Spawns a helper that prints "LISTENING <port>" and waits for that line. */
-export async function spawnListening(script: string, env: Record<string, string> = {}): Promise<{ child: Child; url: string }> {
+export async function spawnListening(
+  script: string,
+  env: Record<string, string> = {},
+): Promise<{ child: Child; url: string }> {
   const child = spawnNode(script, { HOST: '127.0.0.1', PORT: '0', ...env });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${child.tail.join('\n')}`)), 15_000);
-    child.proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${script} exited with ${code}:\n${child.tail.join('\n')}`)); });
+    child.proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${code}:\n${child.tail.join('\n')}`));
+    });
     createInterface({ input: child.proc.stdout! }).on('line', (line) => {
       const m = /^LISTENING (\d+)$/.exec(line);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
     });
   });
   child.proc.removeAllListeners('exit');
@@ -73,13 +92,18 @@ export function freePort(): Promise<number> {
 export async function waitHealthy(child: Child, url: string, timeoutMs = 20_000): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    if (child.proc.exitCode !== null) throw new Error(`server exited with ${child.proc.exitCode}:\n${child.tail.join('\n')}`);
+    if (child.proc.exitCode !== null)
+      throw new Error(`server exited with ${child.proc.exitCode}:\n${child.tail.join('\n')}`);
     const status = await new Promise<number>((resolve) => {
-      const req = http.get(`${url}/healthz`, { agent: false }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+      const req = http.get(`${url}/healthz`, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
       req.on('error', () => resolve(0));
     });
     if (status === 200) return performance.now();
-    if (performance.now() > deadline) throw new Error(`server not healthy after ${timeoutMs} ms:\n${child.tail.join('\n')}`);
+    if (performance.now() > deadline)
+      throw new Error(`server not healthy after ${timeoutMs} ms:\n${child.tail.join('\n')}`);
     await sleep(1);
   }
 }
@@ -94,22 +118,31 @@ export function memoryMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): numbe
   return Number(m[1]) / 1024;
 }
 
-export interface HttpAnswer { status: number; body: string }
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
 
 /** One request over the given agent (keep-alive), body as JSON or raw string. */
 export function request(
-  agent: http.Agent, url: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; signal?: AbortSignal } = {},
+  agent: http.Agent,
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; signal?: AbortSignal } = {},
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const body = opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body);
     const headers: Record<string, string> = { ...opts.headers };
     if (body) headers['content-length'] = String(body.length);
-    const req = http.request(url, { method: opts.method ?? 'GET', agent, headers, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      url,
+      { method: opts.method ?? 'GET', agent, headers, ...(opts.signal ? { signal: opts.signal } : {}) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -140,7 +173,11 @@ export interface PacedResult {
  * server can neither stall the run nor keep working on this phase's queue during the next one.
  */
 export async function paced(opts: {
-  rate: number; count: number; send: (i: number, signal: AbortSignal) => Promise<number>; sendForMs?: number; graceMs?: number;
+  rate: number;
+  count: number;
+  send: (i: number, signal: AbortSignal) => Promise<number>;
+  sendForMs?: number;
+  graceMs?: number;
 }): Promise<PacedResult> {
   const interval = 1000 / opts.rate;
   const sendForMs = opts.sendForMs ?? (opts.count / opts.rate) * 1000 * 2 + 1000;
@@ -165,23 +202,42 @@ export async function paced(opts: {
       abort.abort();
       resolve({ latenciesMs, scheduledAt, statuses, sent, answered, errors, durationMs: lastAnswer - start });
     };
-    const giveUp = setTimeout(() => { lastAnswer = performance.now(); finish(); }, 5 + sendForMs + graceMs);
-    const settled = () => { if (next === opts.count || performance.now() - start > sendForMs) if (answered + errors === sent) finish(); };
+    const giveUp = setTimeout(
+      () => {
+        lastAnswer = performance.now();
+        finish();
+      },
+      5 + sendForMs + graceMs,
+    );
+    const settled = () => {
+      if (next === opts.count || performance.now() - start > sendForMs) if (answered + errors === sent) finish();
+    };
     const fire = (i: number) => {
       const due = start + i * interval;
       scheduledAt[i] = performance.timeOrigin + due;
       sent++;
-      opts.send(i, abort.signal).then((status) => {
-        if (done) return;
-        latenciesMs[i] = performance.now() - due;
-        lastAnswer = performance.now();
-        answered++;
-        statuses.set(status, (statuses.get(status) ?? 0) + 1);
-      }, () => { errors++; }).finally(settled);
+      opts
+        .send(i, abort.signal)
+        .then(
+          (status) => {
+            if (done) return;
+            latenciesMs[i] = performance.now() - due;
+            lastAnswer = performance.now();
+            answered++;
+            statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          },
+          () => {
+            errors++;
+          },
+        )
+        .finally(settled);
     };
     const tick = () => {
       const now = performance.now();
-      if (now - start > sendForMs) { settled(); return; }
+      if (now - start > sendForMs) {
+        settled();
+        return;
+      }
       while (next < opts.count && start + next * interval <= now) fire(next++);
       if (next < opts.count) setTimeout(tick, Math.max(0, start + next * interval - performance.now()));
     };

@@ -3,7 +3,12 @@
 // GET /_records answers the records so far and forgets them.
 import http from 'node:http';
 
-interface DeliveryRecord { arrivedAt: number; occurredAt: number; externalCallId: string | null; event: string | null }
+interface DeliveryRecord {
+  arrivedAt: number;
+  occurredAt: number;
+  externalCallId: string | null;
+  event: string | null;
+}
 
 let records: DeliveryRecord[] = [];
 let unparsable = 0;
@@ -24,11 +29,19 @@ const server = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 });
     res.end('ok');
     try {
-      const p = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { occurredAt?: unknown; externalCallId?: unknown; event?: unknown };
+      const p = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        occurredAt?: unknown;
+        externalCallId?: unknown;
+        event?: unknown;
+      };
       const occurredAt = typeof p.occurredAt === 'string' ? Date.parse(p.occurredAt) : NaN;
-      if (!Number.isFinite(occurredAt)) { unparsable++; return; }
+      if (!Number.isFinite(occurredAt)) {
+        unparsable++;
+        return;
+      }
       records.push({
-        arrivedAt, occurredAt,
+        arrivedAt,
+        occurredAt,
         externalCallId: typeof p.externalCallId === 'string' ? p.externalCallId : null,
         event: typeof p.event === 'string' ? p.event : null,
       });

@@ -16,10 +16,28 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DatabaseSync } from 'node:sqlite';
 import {
-  cpuMs, freePort, median, memoryMb, NODE, paced, percentile, request, ROOT, sleep, spawnListening, spawnNode, waitHealthy, type Child,
+  cpuMs,
+  freePort,
+  median,
+  memoryMb,
+  NODE,
+  paced,
+  percentile,
+  request,
+  ROOT,
+  sleep,
+  spawnListening,
+  spawnNode,
+  waitHealthy,
+  type Child,
 } from './lib.ts';
 
-interface AutocannonResult { '2xx': number; non2xx: number; errors: number; timeouts: number }
+interface AutocannonResult {
+  '2xx': number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
 type AutocannonRun = Promise<AutocannonResult> & { stop(): void };
 const autocannon = createRequire(import.meta.url)('autocannon') as (opts: Record<string, unknown>) => AutocannonRun;
 
@@ -41,20 +59,46 @@ const DISPLAY_NUMBER = '15550783881';
 const WABA_ID = '102290129340398';
 const APP_SECRET = 'bench-app-secret';
 // A realistic WebRTC offer (~1 KB), stored with every call as Meta's would be.
-const OFFER_SDP = [
-  'v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0', 'a=msid-semantic: WMS',
-  'm=audio 9 UDP/TLS/RTP/SAVPF 111 126', 'c=IN IP4 0.0.0.0', 'a=rtcp:9 IN IP4 0.0.0.0', 'a=ice-ufrag:bN1a', 'a=ice-pwd:Zw3qK0dGmX7lVb9pQe2sT1uR',
-  'a=ice-options:trickle', 'a=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08',
-  'a=setup:actpass', 'a=mid:0', 'a=sendrecv', 'a=msid:- 750f4c0a-5b1e-4c33-a4a4-4b8cbbf2f8f6', 'a=rtcp-mux',
-  'a=rtpmap:111 opus/48000/2', 'a=rtcp-fb:111 transport-cc', 'a=fmtp:111 minptime=10;useinbandfec=1', 'a=rtpmap:126 telephone-event/8000',
-  'a=ssrc:2291584637 cname:wFJ1c8bQk4n6PZ7q', 'a=candidate:1467250027 1 udp 2122260223 157.240.12.53 3478 typ host generation 0',
-].join('\r\n') + '\r\n';
+const OFFER_SDP =
+  [
+    'v=0',
+    'o=- 4611731400430051336 2 IN IP4 127.0.0.1',
+    's=-',
+    't=0 0',
+    'a=group:BUNDLE 0',
+    'a=msid-semantic: WMS',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111 126',
+    'c=IN IP4 0.0.0.0',
+    'a=rtcp:9 IN IP4 0.0.0.0',
+    'a=ice-ufrag:bN1a',
+    'a=ice-pwd:Zw3qK0dGmX7lVb9pQe2sT1uR',
+    'a=ice-options:trickle',
+    'a=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08',
+    'a=setup:actpass',
+    'a=mid:0',
+    'a=sendrecv',
+    'a=msid:- 750f4c0a-5b1e-4c33-a4a4-4b8cbbf2f8f6',
+    'a=rtcp-mux',
+    'a=rtpmap:111 opus/48000/2',
+    'a=rtcp-fb:111 transport-cc',
+    'a=fmtp:111 minptime=10;useinbandfec=1',
+    'a=rtpmap:126 telephone-event/8000',
+    'a=ssrc:2291584637 cname:wFJ1c8bQk4n6PZ7q',
+    'a=candidate:1467250027 1 udp 2122260223 157.240.12.53 3478 typ host generation 0',
+  ].join('\r\n') + '\r\n';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const details: string[] = [];
-const note = (line: string) => { details.push(line); process.stderr.write(`  · ${line}\n`); };
+const note = (line: string) => {
+  details.push(line);
+  process.stderr.write(`  · ${line}\n`);
+};
 const phase = (what: string) => process.stderr.write(`▸ ${what}\n`);
-const loadAverage = () => os.loadavg().map((v) => v.toFixed(2)).join(' ');
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ');
 
 // ───────────────────────────── Meta webhooks (signed as Meta signs them) ─────────────────────────────
 
@@ -65,20 +109,33 @@ function metaWebhook(wacids: readonly string[]): { body: string; headers: Record
   peer += wacids.length;
   const body = JSON.stringify({
     object: 'whatsapp_business_account',
-    entry: [{
-      id: WABA_ID,
-      changes: [{
-        field: 'calls',
-        value: {
-          messaging_product: 'whatsapp', metadata: { display_phone_number: DISPLAY_NUMBER, phone_number_id: PHONE_NUMBER_ID },
-          contacts: wacids.map((_, i) => ({ profile: { name: `Caller ${first + i}` }, wa_id: String(5511900000000 + first + i) })),
-          calls: wacids.map((id, i) => ({
-            id, to: DISPLAY_NUMBER, from: String(5511900000000 + first + i), event: 'connect', timestamp, direction: 'USER_INITIATED',
-            session: { sdp_type: 'offer', sdp: OFFER_SDP },
-          })),
-        },
-      }],
-    }],
+    entry: [
+      {
+        id: WABA_ID,
+        changes: [
+          {
+            field: 'calls',
+            value: {
+              messaging_product: 'whatsapp',
+              metadata: { display_phone_number: DISPLAY_NUMBER, phone_number_id: PHONE_NUMBER_ID },
+              contacts: wacids.map((_, i) => ({
+                profile: { name: `Caller ${first + i}` },
+                wa_id: String(5511900000000 + first + i),
+              })),
+              calls: wacids.map((id, i) => ({
+                id,
+                to: DISPLAY_NUMBER,
+                from: String(5511900000000 + first + i),
+                event: 'connect',
+                timestamp,
+                direction: 'USER_INITIATED',
+                session: { sdp_type: 'offer', sdp: OFFER_SDP },
+              })),
+            },
+          },
+        ],
+      },
+    ],
   });
   const signature = 'sha256=' + createHmac('sha256', APP_SECRET).update(body).digest('hex');
   return { body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature } };
@@ -86,7 +143,11 @@ function metaWebhook(wacids: readonly string[]): { body: string; headers: Record
 
 // ───────────────────────────── processes ─────────────────────────────
 
-interface Server { child: Child; url: string; coldStartMs: number }
+interface Server {
+  child: Child;
+  url: string;
+  coldStartMs: number;
+}
 
 async function startServer(script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Server> {
   const port = await freePort();
@@ -100,63 +161,133 @@ async function startServer(script: string, env: Record<string, string>, nodeArgs
 async function seedCalls(server: Server, prefix: string, count: number): Promise<void> {
   const t0 = performance.now();
   const batches: string[][] = [];
-  for (let i = 0; i < count; i += SEED_BATCH) batches.push(Array.from({ length: Math.min(SEED_BATCH, count - i) }, (_, j) => `${prefix}${i + j}`));
+  for (let i = 0; i < count; i += SEED_BATCH)
+    batches.push(Array.from({ length: Math.min(SEED_BATCH, count - i) }, (_, j) => `${prefix}${i + j}`));
   let next = 0;
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    while (next < batches.length) {
-      const batch = batches[next++]!;
-      const { body, headers } = metaWebhook(batch);
-      const res = await request(agent, `${server.url}/providers/meta/webhook`, { method: 'POST', headers, body });
-      if (res.status !== 200 || JSON.parse(res.body).received !== batch.length) throw new Error(`seeding failed: ${res.status} ${res.body}`);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < batches.length) {
+        const batch = batches[next++]!;
+        const { body, headers } = metaWebhook(batch);
+        const res = await request(agent, `${server.url}/providers/meta/webhook`, { method: 'POST', headers, body });
+        if (res.status !== 200 || JSON.parse(res.body).received !== batch.length)
+          throw new Error(`seeding failed: ${res.status} ${res.body}`);
+      }
+    }),
+  );
   const seconds = (performance.now() - t0) / 1000;
-  note(`seeded ${count} ringing calls through signed Meta webhooks (${SEED_BATCH} per POST): ${Math.round(count / seconds)} offers/s`);
+  note(
+    `seeded ${count} ringing calls through signed Meta webhooks (${SEED_BATCH} per POST): ${Math.round(count / seconds)} offers/s`,
+  );
 }
 
 function withStore<T>(dataDir: string, fn: (db: DatabaseSync) => T): T {
   const db = new DatabaseSync(join(dataDir, 'callgate.db'), { readOnly: true });
-  try { return fn(db); } finally { db.close(); }
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
 }
 
 /** Our ids of the ringing calls whose provider id starts with prefix (read-only, beside the running server). */
-const ringingIds = (dataDir: string, prefix: string): string[] => withStore(dataDir, (db) =>
-  (db.prepare(`SELECT id FROM calls WHERE status = 'RINGING' AND external_call_id LIKE ? ORDER BY created_at, id`).all(`${prefix}%`) as { id: string }[]).map((r) => r.id));
+const ringingIds = (dataDir: string, prefix: string): string[] =>
+  withStore(dataDir, (db) =>
+    (
+      db
+        .prepare(`SELECT id FROM calls WHERE status = 'RINGING' AND external_call_id LIKE ? ORDER BY created_at, id`)
+        .all(`${prefix}%`) as { id: string }[]
+    ).map((r) => r.id),
+  );
 
-const countStatus = (dataDir: string, status: string): number => withStore(dataDir, (db) =>
-  Number((db.prepare('SELECT COUNT(*) AS n FROM calls WHERE status = ?').get(status) as { n: number }).n));
+const countStatus = (dataDir: string, status: string): number =>
+  withStore(dataDir, (db) =>
+    Number((db.prepare('SELECT COUNT(*) AS n FROM calls WHERE status = ?').get(status) as { n: number }).n),
+  );
 
-const metaServed = async (metaUrl: string): Promise<number> => JSON.parse((await request(agent, `${metaUrl}/_count`)).body).served as number;
+const metaServed = async (metaUrl: string): Promise<number> =>
+  JSON.parse((await request(agent, `${metaUrl}/_count`)).body).served as number;
 
 // ───────────────────────────── load phases (the same for callgate and the baseline) ─────────────────────────────
 
-interface RateRun { rate: number; p50: number; p99: number; achievedRate: number; ok: number; count: number }
+interface RateRun {
+  rate: number;
+  p50: number;
+  p99: number;
+  achievedRate: number;
+  ok: number;
+  count: number;
+}
 
-async function terminateAtRate(url: string, key: string, ids: readonly string[], rate: number, seconds: number): Promise<RateRun> {
+async function terminateAtRate(
+  url: string,
+  key: string,
+  ids: readonly string[],
+  rate: number,
+  seconds: number,
+): Promise<RateRun> {
   const count = Math.round(rate * seconds);
   if (ids.length < count) throw new Error(`need ${count} active calls, have ${ids.length}`);
   const r = await paced({
-    rate, count, sendForMs: seconds * 2000, graceMs: 5000,
-    send: async (i, signal) => (await request(agent, `${url}/v1/calls/${ids[i]}/terminate`, { method: 'POST', headers: { 'x-api-key': key }, signal })).status,
+    rate,
+    count,
+    sendForMs: seconds * 2000,
+    graceMs: 5000,
+    send: async (i, signal) =>
+      (
+        await request(agent, `${url}/v1/calls/${ids[i]}/terminate`, {
+          method: 'POST',
+          headers: { 'x-api-key': key },
+          signal,
+        })
+      ).status,
   });
-  return { rate, p50: percentile(r.latenciesMs, 50), p99: percentile(r.latenciesMs, 99), achievedRate: r.answered / (r.durationMs / 1000), ok: r.statuses.get(200) ?? 0, count };
+  return {
+    rate,
+    p50: percentile(r.latenciesMs, 50),
+    p99: percentile(r.latenciesMs, 99),
+    achievedRate: r.answered / (r.durationMs / 1000),
+    ok: r.statuses.get(200) ?? 0,
+    count,
+  };
 }
 
-interface ThroughputRun { perSecond: number; ok: number; other: number; seconds: number; cpuMsPerRequest: number }
+interface ThroughputRun {
+  perSecond: number;
+  ok: number;
+  other: number;
+  seconds: number;
+  cpuMsPerRequest: number;
+}
 
 /** Closed loop, as fast as the server answers, each request on a distinct call; stopped after `seconds`. */
-async function terminateThroughput(url: string, pid: number, key: string, ids: readonly string[], seconds: number): Promise<ThroughputRun> {
+async function terminateThroughput(
+  url: string,
+  pid: number,
+  key: string,
+  ids: readonly string[],
+  seconds: number,
+): Promise<ThroughputRun> {
   let next = 0;
   const cpu0 = cpuMs(pid);
   const t0 = performance.now();
   const run = autocannon({
-    url, connections: Math.min(THROUGHPUT_CONNECTIONS, ids.length), amount: ids.length, timeout: 30,
+    url,
+    connections: Math.min(THROUGHPUT_CONNECTIONS, ids.length),
+    amount: ids.length,
+    timeout: 30,
     headers: { 'x-api-key': key },
-    requests: [{
-      method: 'POST', path: `/v1/calls/${ids[0]}/terminate`,
-      // Every request hits a distinct active call, so each does the whole claim → provider → settle + outbox.
-      setupRequest: (req: Record<string, unknown>) => ({ ...req, path: `/v1/calls/${ids[next++ % ids.length]}/terminate` }),
-    }],
+    requests: [
+      {
+        method: 'POST',
+        path: `/v1/calls/${ids[0]}/terminate`,
+        // Every request hits a distinct active call, so each does the whole claim → provider → settle + outbox.
+        setupRequest: (req: Record<string, unknown>) => ({
+          ...req,
+          path: `/v1/calls/${ids[next++ % ids.length]}/terminate`,
+        }),
+      },
+    ],
   });
   const timer = setTimeout(() => run.stop(), seconds * 1000);
   const result = await run;
@@ -164,10 +295,25 @@ async function terminateThroughput(url: string, pid: number, key: string, ids: r
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = cpuMs(pid) - cpu0;
   const answered = result['2xx'] + result.non2xx;
-  return { perSecond: result['2xx'] / elapsed, ok: result['2xx'], other: result.non2xx + result.errors + result.timeouts, seconds: elapsed, cpuMsPerRequest: answered ? cpu / answered : NaN };
+  return {
+    perSecond: result['2xx'] / elapsed,
+    ok: result['2xx'],
+    other: result.non2xx + result.errors + result.timeouts,
+    seconds: elapsed,
+    cpuMsPerRequest: answered ? cpu / answered : NaN,
+  };
 }
 
-interface EventRun { p50: number; p99: number; sendP50: number; sendP99: number; delivered: number; count: number; accepted: number; achievedRate: number }
+interface EventRun {
+  p50: number;
+  p99: number;
+  sendP50: number;
+  sendP99: number;
+  delivered: number;
+  count: number;
+  accepted: number;
+  achievedRate: number;
+}
 
 /** Signed connect webhooks at a fixed rate, one new call each; the receiver times each call.ringing delivery. */
 async function eventsToDelivery(url: string, receiverUrl: string, prefix: string): Promise<EventRun> {
@@ -175,8 +321,19 @@ async function eventsToDelivery(url: string, receiverUrl: string, prefix: string
   const posts = Array.from({ length: count }, (_, i) => metaWebhook([`${prefix}${i}`]));
   await request(agent, `${receiverUrl}/_records`); // forget anything earlier
   const run = await paced({
-    rate: EVENT_RATE, count, sendForMs: EVENT_SECONDS * 2000, graceMs: 5000,
-    send: async (i, signal) => (await request(agent, `${url}/providers/meta/webhook`, { method: 'POST', headers: posts[i]!.headers, body: posts[i]!.body, signal })).status,
+    rate: EVENT_RATE,
+    count,
+    sendForMs: EVENT_SECONDS * 2000,
+    graceMs: 5000,
+    send: async (i, signal) =>
+      (
+        await request(agent, `${url}/providers/meta/webhook`, {
+          method: 'POST',
+          headers: posts[i]!.headers,
+          body: posts[i]!.body,
+          signal,
+        })
+      ).status,
   });
   const records: { arrivedAt: number; occurredAt: number; externalCallId: string | null }[] = [];
   const accepted = run.statuses.get(200) ?? 0;
@@ -187,25 +344,43 @@ async function eventsToDelivery(url: string, receiverUrl: string, prefix: string
     if (records.length >= accepted) break;
   }
   const byCall = new Map<number, { arrivedAt: number; occurredAt: number }>();
-  for (const r of records) if (r.externalCallId?.startsWith(prefix)) byCall.set(Number(r.externalCallId.slice(prefix.length)), r);
+  for (const r of records)
+    if (r.externalCallId?.startsWith(prefix)) byCall.set(Number(r.externalCallId.slice(prefix.length)), r);
   // Every event sent counts: one never delivered (or never accepted) has an infinite latency.
-  const latencies = posts.map((_, i) => { const r = byCall.get(i); return r ? r.arrivedAt - r.occurredAt : Infinity; });
-  const fromSend = posts.map((_, i) => { const r = byCall.get(i); return r ? r.arrivedAt - run.scheduledAt[i]! : Infinity; });
+  const latencies = posts.map((_, i) => {
+    const r = byCall.get(i);
+    return r ? r.arrivedAt - r.occurredAt : Infinity;
+  });
+  const fromSend = posts.map((_, i) => {
+    const r = byCall.get(i);
+    return r ? r.arrivedAt - run.scheduledAt[i]! : Infinity;
+  });
   return {
-    p50: percentile(latencies, 50), p99: percentile(latencies, 99), sendP50: percentile(fromSend, 50), sendP99: percentile(fromSend, 99),
-    delivered: byCall.size, count, accepted, achievedRate: run.answered / (run.durationMs / 1000),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    sendP50: percentile(fromSend, 50),
+    sendP99: percentile(fromSend, 99),
+    delivered: byCall.size,
+    count,
+    accepted,
+    achievedRate: run.answered / (run.durationMs / 1000),
   };
 }
 
 // ───────────────────────────── the run ─────────────────────────────
 
 interface Figures {
-  throughput: ThroughputRun; rate: RateRun; easy: RateRun; events: EventRun; rssMb: number;
+  throughput: ThroughputRun;
+  rate: RateRun;
+  easy: RateRun;
+  events: EventRun;
+  rssMb: number;
   /**
    * Starts as installed (the compile cache `npm install` filled, see scripts/warm-compile-cache.mjs) and with no
    * compile cache at all (the baseline uses none: the same figures).
    */
-  coldStartMs: number[]; uncachedStartMs: number[];
+  coldStartMs: number[];
+  uncachedStartMs: number[];
 }
 
 async function main(): Promise<void> {
@@ -231,8 +406,14 @@ async function main(): Promise<void> {
     const receiver = await spawnListening('bench/receiver.ts');
     children.push(receiver.child);
     const serverEnv: Record<string, string> = {
-      DATA_DIR: dataDir, META_GRAPH_BASE_URL: meta.url, WEBHOOK_ALLOW_INSECURE_URLS: 'true', LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_SECOND: '1000000', RATE_LIMIT_BURST: '1000000', TERMINATE_RATE_LIMIT_PER_SECOND: '1000000', TERMINATE_RATE_LIMIT_BURST: '1000000',
+      DATA_DIR: dataDir,
+      META_GRAPH_BASE_URL: meta.url,
+      WEBHOOK_ALLOW_INSECURE_URLS: 'true',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_PER_SECOND: '1000000',
+      RATE_LIMIT_BURST: '1000000',
+      TERMINATE_RATE_LIMIT_PER_SECOND: '1000000',
+      TERMINATE_RATE_LIMIT_BURST: '1000000',
       // Seeded calls ring for the whole run: the sweeper must not end them as ring timeouts.
       RING_TIMEOUT_SECONDS: '86400',
       ...(synchronous ? { SQLITE_SYNCHRONOUS: synchronous } : {}),
@@ -242,18 +423,37 @@ async function main(): Promise<void> {
     // ── callgate ──
     phase(`callgate: tenant (CLI), number, ${SEED_ACTIVE} active calls`);
     const cli = spawnSync(NODE, [join(ROOT, 'src/cli/main.ts'), 'tenants', 'create', '--name', 'Bench'], {
-      cwd: ROOT, env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, ...(synchronous ? { SQLITE_SYNCHRONOUS: synchronous } : {}) }, encoding: 'utf8',
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        DATA_DIR: dataDir,
+        ...(synchronous ? { SQLITE_SYNCHRONOUS: synchronous } : {}),
+      },
+      encoding: 'utf8',
     });
     if (cli.status !== 0) throw new Error(`tenants create failed: ${cli.stderr}`);
     const tenantKey = (JSON.parse(cli.stdout) as { apiKey: { key: string } }).apiKey.key;
 
-    const server = await startServer('src/main.mjs', serverEnv, profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+    const server = await startServer(
+      'src/main.mjs',
+      serverEnv,
+      profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+    );
     children.push(server.child);
     const created = await request(agent, `${server.url}/v1/numbers`, {
-      method: 'POST', headers: { 'x-api-key': tenantKey, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'x-api-key': tenantKey, 'content-type': 'application/json' },
       body: JSON.stringify({
-        name: 'Bench', phoneNumber: `+${DISPLAY_NUMBER}`, provider: 'META',
-        meta: { phoneNumberId: PHONE_NUMBER_ID, wabaId: WABA_ID, accessToken: 'EAAG-bench-token', appSecret: APP_SECRET, verifyToken: 'bench-verify' },
+        name: 'Bench',
+        phoneNumber: `+${DISPLAY_NUMBER}`,
+        provider: 'META',
+        meta: {
+          phoneNumberId: PHONE_NUMBER_ID,
+          wabaId: WABA_ID,
+          accessToken: 'EAAG-bench-token',
+          appSecret: APP_SECRET,
+          verifyToken: 'bench-verify',
+        },
       }),
     });
     if (created.status !== 201) throw new Error(`number creation failed: ${created.status} ${created.body}`);
@@ -266,25 +466,37 @@ async function main(): Promise<void> {
 
     phase(`callgate: ${WARMUP_TERMINATES} warm-up terminates, then ${RATE * RATE_SECONDS} at ${RATE}/s`);
     const seeded = ringingIds(dataDir, 'wacid.seed.a.');
-    const warm = await terminateThroughput(server.url, server.child.pid, numberKey, seeded.slice(0, WARMUP_TERMINATES), 30);
+    const warm = await terminateThroughput(
+      server.url,
+      server.child.pid,
+      numberKey,
+      seeded.slice(0, WARMUP_TERMINATES),
+      30,
+    );
     const metaBefore = await metaServed(meta.url);
     const rate = await terminateAtRate(server.url, numberKey, seeded.slice(WARMUP_TERMINATES), RATE, RATE_SECONDS);
-    note(`callgate at ${RATE}/s offered: ${rate.ok}/${rate.count} answered 200, achieved ${Math.round(rate.achievedRate)}/s, `
-      + `${(await metaServed(meta.url)) - metaBefore} Meta requests`);
+    note(
+      `callgate at ${RATE}/s offered: ${rate.ok}/${rate.count} answered 200, achieved ${Math.round(rate.achievedRate)}/s, ` +
+        `${(await metaServed(meta.url)) - metaBefore} Meta requests`,
+    );
 
     // Fresh calls for THROUGHPUT_SECONDS at three times the warm-up's rate (which ran on a cold JIT), so the phase
     // never runs out of calls: "5000 calls available" in the report would cap the figure, not the server.
     const wanted = Math.min(THROUGHPUT_MAX_CALLS, Math.max(10_000, Math.ceil(warm.perSecond * 3 * THROUGHPUT_SECONDS)));
-    phase(`callgate: ${wanted} more active calls, then terminates as fast as it answers for ${THROUGHPUT_SECONDS} s (${THROUGHPUT_CONNECTIONS} connections)`);
+    phase(
+      `callgate: ${wanted} more active calls, then terminates as fast as it answers for ${THROUGHPUT_SECONDS} s (${THROUGHPUT_CONNECTIONS} connections)`,
+    );
     await seedCalls(server, 'wacid.seed.b.', wanted);
     const targets = ringingIds(dataDir, 'wacid.seed.b.');
     const completedBefore = countStatus(dataDir, 'COMPLETED');
     const metaBefore2 = await metaServed(meta.url);
     const throughput = await terminateThroughput(server.url, server.child.pid, numberKey, targets, THROUGHPUT_SECONDS);
     await sleep(500); // requests in flight when the client stopped still finish
-    note(`callgate throughput: ${throughput.ok} × 200 and ${throughput.other} other in ${throughput.seconds.toFixed(2)} s `
-      + `(${targets.length} calls available); ${countStatus(dataDir, 'COMPLETED') - completedBefore} calls COMPLETED, `
-      + `${(await metaServed(meta.url)) - metaBefore2} Meta requests; server CPU ${throughput.cpuMsPerRequest.toFixed(3)} ms per terminate`);
+    note(
+      `callgate throughput: ${throughput.ok} × 200 and ${throughput.other} other in ${throughput.seconds.toFixed(2)} s ` +
+        `(${targets.length} calls available); ${countStatus(dataDir, 'COMPLETED') - completedBefore} calls COMPLETED, ` +
+        `${(await metaServed(meta.url)) - metaBefore2} Meta requests; server CPU ${throughput.cpuMsPerRequest.toFixed(3)} ms per terminate`,
+    );
 
     // Latency where the server is not overloaded: half its measured throughput.
     const easyRate = Math.max(50, Math.round(throughput.perSecond / 2));
@@ -295,17 +507,22 @@ async function main(): Promise<void> {
       spare = ringingIds(dataDir, 'wacid.seed.');
     }
     const easy = await terminateAtRate(server.url, numberKey, spare, easyRate, EASY_SECONDS);
-    note(`callgate at ${easyRate}/s offered: ${easy.ok}/${easy.count} answered 200, achieved ${Math.round(easy.achievedRate)}/s`);
+    note(
+      `callgate at ${easyRate}/s offered: ${easy.ok}/${easy.count} answered 200, achieved ${Math.round(easy.achievedRate)}/s`,
+    );
 
     phase(`callgate: webhook registered, ${EVENT_RATE * EVENT_SECONDS} signed connect webhooks at ${EVENT_RATE}/s`);
     const hook = await request(agent, `${server.url}/v1/webhooks`, {
-      method: 'POST', headers: { 'x-api-key': numberKey, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'x-api-key': numberKey, 'content-type': 'application/json' },
       body: JSON.stringify({ url: `${receiver.url}/hook`, events: ['call.ringing'], name: 'bench' }),
     });
     if (hook.status !== 201) throw new Error(`webhook registration failed: ${hook.status} ${hook.body}`);
     const events = await eventsToDelivery(server.url, receiver.url, 'wacid.ev.');
-    note(`callgate events: ${events.accepted}/${events.count} webhooks answered 200 (achieved ${Math.round(events.achievedRate)}/s), `
-      + `${events.delivered} call.ringing delivered; webhook POST→delivery p50 ${fmtMs(events.sendP50)}, p99 ${fmtMs(events.sendP99)}`);
+    note(
+      `callgate events: ${events.accepted}/${events.count} webhooks answered 200 (achieved ${Math.round(events.achievedRate)}/s), ` +
+        `${events.delivered} call.ringing delivered; webhook POST→delivery p50 ${fmtMs(events.sendP50)}, p99 ${fmtMs(events.sendP99)}`,
+    );
     note(`callgate peak RSS over the run (VmHWM): ${memoryMb(server.child.pid, 'VmHWM').toFixed(1)} MB`);
     await server.child.stop();
     children.pop();
@@ -322,8 +539,10 @@ async function main(): Promise<void> {
     // The baseline at callgate's easy rate, so the two latencies compare at the same load.
     const baseEasy = await terminateAtRate(base.url, 'ps_none', fakeIds, easy.rate, EASY_SECONDS);
     const baseEvents = await eventsToDelivery(base.url, receiver.url, 'wacid.bev.');
-    note(`baseline: ${baseThroughput.ok} × 200 in ${baseThroughput.seconds.toFixed(2)} s, CPU ${baseThroughput.cpuMsPerRequest.toFixed(3)} ms per request; `
-      + `${baseEvents.delivered}/${baseEvents.count} events relayed; peak RSS ${memoryMb(base.child.pid, 'VmHWM').toFixed(1)} MB`);
+    note(
+      `baseline: ${baseThroughput.ok} × 200 in ${baseThroughput.seconds.toFixed(2)} s, CPU ${baseThroughput.cpuMsPerRequest.toFixed(3)} ms per request; ` +
+        `${baseEvents.delivered}/${baseEvents.count} events relayed; peak RSS ${memoryMb(base.child.pid, 'VmHWM').toFixed(1)} MB`,
+    );
     await base.child.stop();
     children.pop();
 
@@ -332,10 +551,17 @@ async function main(): Promise<void> {
     // otherwise), which `npm install` fills by running scripts/warm-compile-cache.mjs. Measured as deployed: each
     // "as installed" start gets a fresh copy of a cache that script filled (the first start after an install), each
     // "no cache" start runs with the cache disabled. The baseline enables no cache, so one series of it serves both.
-    phase(`cold start: ${COLD_STARTS} spawns each of callgate as installed, with no compile cache, and the baseline, alternating`);
+    phase(
+      `cold start: ${COLD_STARTS} spawns each of callgate as installed, with no compile cache, and the baseline, alternating`,
+    );
     const installedCache = join(tmp, 'compile-cache-installed');
-    const install = spawnSync(NODE, [join(ROOT, 'scripts/warm-compile-cache.mjs')], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: installedCache }, encoding: 'utf8' });
-    if (install.status !== 0 || !/filled in/.test(install.stderr)) throw new Error(`warm-compile-cache failed: ${install.stderr}`);
+    const install = spawnSync(NODE, [join(ROOT, 'scripts/warm-compile-cache.mjs')], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: installedCache },
+      encoding: 'utf8',
+    });
+    if (install.status !== 0 || !/filled in/.test(install.stderr))
+      throw new Error(`warm-compile-cache failed: ${install.stderr}`);
     const coldCallgate: number[] = [];
     const uncachedCallgate: number[] = [];
     const coldBase: number[] = [];
@@ -353,12 +579,28 @@ async function main(): Promise<void> {
       await b.child.stop();
     }
     const list = (values: number[]) => values.map((v) => v.toFixed(0)).join(', ');
-    note(`cold starts (ms): callgate as installed ${list(coldCallgate)}; callgate, no compile cache ${list(uncachedCallgate)}; baseline ${list(coldBase)}`);
+    note(
+      `cold starts (ms): callgate as installed ${list(coldCallgate)}; callgate, no compile cache ${list(uncachedCallgate)}; baseline ${list(coldBase)}`,
+    );
 
     printReport(
       { throughput, rate, easy, events, rssMb, coldStartMs: coldCallgate, uncachedStartMs: uncachedCallgate },
-      { throughput: baseThroughput, rate: baseRate, easy: baseEasy, events: baseEvents, rssMb: baseRss, coldStartMs: coldBase, uncachedStartMs: coldBase },
-      { synchronous: synchronous?.toUpperCase() ?? 'FULL (default)', nodeOptions: nodeOptions ?? '', seconds: (performance.now() - started) / 1000, loadBefore, loadAfter: loadAverage() },
+      {
+        throughput: baseThroughput,
+        rate: baseRate,
+        easy: baseEasy,
+        events: baseEvents,
+        rssMb: baseRss,
+        coldStartMs: coldBase,
+        uncachedStartMs: coldBase,
+      },
+      {
+        synchronous: synchronous?.toUpperCase() ?? 'FULL (default)',
+        nodeOptions: nodeOptions ?? '',
+        seconds: (performance.now() - started) / 1000,
+        loadBefore,
+        loadAfter: loadAverage(),
+      },
     );
   } finally {
     await Promise.all(children.map((c) => c.stop()));
@@ -373,49 +615,167 @@ function fmtMs(v: number): string {
   return Number.isFinite(v) ? `${v.toFixed(1)} ms` : 'never (not delivered in time)';
 }
 
-interface Row { metric: string; unit: string; callgate: number; baseline: number; digits: number; target: string; pass: boolean | null }
+interface Row {
+  metric: string;
+  unit: string;
+  callgate: number;
+  baseline: number;
+  digits: number;
+  target: string;
+  pass: boolean | null;
+}
 
-function printReport(c: Figures, b: Figures, run: { synchronous: string; nodeOptions: string; seconds: number; loadBefore: string; loadAfter: string }): void {
+function printReport(
+  c: Figures,
+  b: Figures,
+  run: { synchronous: string; nodeOptions: string; seconds: number; loadBefore: string; loadAfter: string },
+): void {
   const rows: Row[] = [
-    { metric: 'terminate throughput', unit: 'req/s', callgate: c.throughput.perSecond, baseline: b.throughput.perSecond, digits: 0, target: '≥ 5000/s', pass: c.throughput.perSecond >= 5000 },
-    { metric: 'terminate server CPU', unit: 'ms/req', callgate: c.throughput.cpuMsPerRequest, baseline: b.throughput.cpuMsPerRequest, digits: 3, target: '—', pass: null },
-    { metric: `terminate p50 @ ${RATE}/s`, unit: 'ms', callgate: c.rate.p50, baseline: b.rate.p50, digits: 2, target: '—', pass: null },
-    { metric: `terminate p99 @ ${RATE}/s`, unit: 'ms', callgate: c.rate.p99, baseline: b.rate.p99, digits: 2, target: '≤ 10 ms', pass: c.rate.p99 <= 10 },
-    { metric: `terminate p50 @ ${c.easy.rate}/s (½ max)`, unit: 'ms', callgate: c.easy.p50, baseline: b.easy.p50, digits: 2, target: '—', pass: null },
-    { metric: `terminate p99 @ ${c.easy.rate}/s (½ max)`, unit: 'ms', callgate: c.easy.p99, baseline: b.easy.p99, digits: 2, target: '—', pass: null },
-    { metric: `event→delivery p50 @ ${EVENT_RATE}/s`, unit: 'ms', callgate: c.events.p50, baseline: b.events.p50, digits: 0, target: '—', pass: null },
-    { metric: `event→delivery p99 @ ${EVENT_RATE}/s`, unit: 'ms', callgate: c.events.p99, baseline: b.events.p99, digits: 0, target: '≤ 50 ms', pass: c.events.p99 <= 50 },
-    { metric: `RSS, ${SEED_ACTIVE.toLocaleString('en')} active calls`, unit: 'MB', callgate: c.rssMb, baseline: b.rssMb, digits: 1, target: '≤ 150 MB', pass: c.rssMb <= 150 },
-    { metric: `cold start, as installed (median of ${COLD_STARTS})`, unit: 'ms', callgate: median(c.coldStartMs), baseline: median(b.coldStartMs), digits: 0, target: '≤ 500 ms', pass: median(c.coldStartMs) <= 500 },
-    { metric: `cold start, no compile cache (median of ${COLD_STARTS})`, unit: 'ms', callgate: median(c.uncachedStartMs), baseline: median(b.uncachedStartMs), digits: 0, target: '—', pass: null },
+    {
+      metric: 'terminate throughput',
+      unit: 'req/s',
+      callgate: c.throughput.perSecond,
+      baseline: b.throughput.perSecond,
+      digits: 0,
+      target: '≥ 5000/s',
+      pass: c.throughput.perSecond >= 5000,
+    },
+    {
+      metric: 'terminate server CPU',
+      unit: 'ms/req',
+      callgate: c.throughput.cpuMsPerRequest,
+      baseline: b.throughput.cpuMsPerRequest,
+      digits: 3,
+      target: '—',
+      pass: null,
+    },
+    {
+      metric: `terminate p50 @ ${RATE}/s`,
+      unit: 'ms',
+      callgate: c.rate.p50,
+      baseline: b.rate.p50,
+      digits: 2,
+      target: '—',
+      pass: null,
+    },
+    {
+      metric: `terminate p99 @ ${RATE}/s`,
+      unit: 'ms',
+      callgate: c.rate.p99,
+      baseline: b.rate.p99,
+      digits: 2,
+      target: '≤ 10 ms',
+      pass: c.rate.p99 <= 10,
+    },
+    {
+      metric: `terminate p50 @ ${c.easy.rate}/s (½ max)`,
+      unit: 'ms',
+      callgate: c.easy.p50,
+      baseline: b.easy.p50,
+      digits: 2,
+      target: '—',
+      pass: null,
+    },
+    {
+      metric: `terminate p99 @ ${c.easy.rate}/s (½ max)`,
+      unit: 'ms',
+      callgate: c.easy.p99,
+      baseline: b.easy.p99,
+      digits: 2,
+      target: '—',
+      pass: null,
+    },
+    {
+      metric: `event→delivery p50 @ ${EVENT_RATE}/s`,
+      unit: 'ms',
+      callgate: c.events.p50,
+      baseline: b.events.p50,
+      digits: 0,
+      target: '—',
+      pass: null,
+    },
+    {
+      metric: `event→delivery p99 @ ${EVENT_RATE}/s`,
+      unit: 'ms',
+      callgate: c.events.p99,
+      baseline: b.events.p99,
+      digits: 0,
+      target: '≤ 50 ms',
+      pass: c.events.p99 <= 50,
+    },
+    {
+      metric: `RSS, ${SEED_ACTIVE.toLocaleString('en')} active calls`,
+      unit: 'MB',
+      callgate: c.rssMb,
+      baseline: b.rssMb,
+      digits: 1,
+      target: '≤ 150 MB',
+      pass: c.rssMb <= 150,
+    },
+    {
+      metric: `cold start, as installed (median of ${COLD_STARTS})`,
+      unit: 'ms',
+      callgate: median(c.coldStartMs),
+      baseline: median(b.coldStartMs),
+      digits: 0,
+      target: '≤ 500 ms',
+      pass: median(c.coldStartMs) <= 500,
+    },
+    {
+      metric: `cold start, no compile cache (median of ${COLD_STARTS})`,
+      unit: 'ms',
+      callgate: median(c.uncachedStartMs),
+      baseline: median(b.uncachedStartMs),
+      digits: 0,
+      target: '—',
+      pass: null,
+    },
   ];
-  const fmt = (v: number, digits: number) => (Number.isNaN(v) ? 'n/a' : Number.isFinite(v) ? v.toFixed(digits) : 'timeout');
-  const ratio = (r: Row) => (r.baseline > 0 && Number.isFinite(r.callgate) && Number.isFinite(r.baseline) ? `${(r.callgate / r.baseline).toFixed(2)}×` : 'n/a');
+  const fmt = (v: number, digits: number) =>
+    Number.isNaN(v) ? 'n/a' : Number.isFinite(v) ? v.toFixed(digits) : 'timeout';
+  const ratio = (r: Row) =>
+    r.baseline > 0 && Number.isFinite(r.callgate) && Number.isFinite(r.baseline)
+      ? `${(r.callgate / r.baseline).toFixed(2)}×`
+      : 'n/a';
   const table = [
     ['metric', 'unit', 'callgate', 'baseline', 'ratio', 'target', 'result'],
-    ...rows.map((r) => [r.metric, r.unit, fmt(r.callgate, r.digits), fmt(r.baseline, r.digits), ratio(r), r.target, r.pass === null ? '—' : r.pass ? 'pass' : 'MISS']),
+    ...rows.map((r) => [
+      r.metric,
+      r.unit,
+      fmt(r.callgate, r.digits),
+      fmt(r.baseline, r.digits),
+      ratio(r),
+      r.target,
+      r.pass === null ? '—' : r.pass ? 'pass' : 'MISS',
+    ]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  const line = (row: string[]) => row.map((cell, i) => (i >= 2 && i <= 4 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((cell, i) => (i >= 2 && i <= 4 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const cpus = os.cpus();
-  process.stdout.write([
-    '',
-    `callgate benchmark — ${new Date().toISOString()}`,
-    `machine: ${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length} logical CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, `
-      + `${os.type()} ${os.release()}, Node ${process.version}; load average before ${run.loadBefore}, after ${run.loadAfter}`,
-    `store: embedded SQLite (WAL), synchronous=${run.synchronous}${run.nodeOptions ? `; server NODE_OPTIONS=${run.nodeOptions}` : ''}; `
-      + 'baseline: a bare Fastify route returning a constant, spawned the same way',
-    '',
-    line(table[0]!),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...table.slice(1).map(line),
-    '',
-    ...details.map((d) => `  ${d}`),
-    `  ratio = callgate / baseline; "timeout" = some requests or events were not answered/delivered within the phase's bound;`,
-    '  event→delivery has millisecond resolution (occurredAt), so the baseline\'s sub-millisecond relay can read 0.',
-    `  Run took ${run.seconds.toFixed(0)} s.`,
-    '',
-  ].join('\n'));
+  process.stdout.write(
+    [
+      '',
+      `callgate benchmark — ${new Date().toISOString()}`,
+      `machine: ${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length} logical CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ` +
+        `${os.type()} ${os.release()}, Node ${process.version}; load average before ${run.loadBefore}, after ${run.loadAfter}`,
+      `store: embedded SQLite (WAL), synchronous=${run.synchronous}${run.nodeOptions ? `; server NODE_OPTIONS=${run.nodeOptions}` : ''}; ` +
+        'baseline: a bare Fastify route returning a constant, spawned the same way',
+      '',
+      line(table[0]!),
+      line(widths.map((w) => '-'.repeat(w))),
+      ...table.slice(1).map(line),
+      '',
+      ...details.map((d) => `  ${d}`),
+      `  ratio = callgate / baseline; "timeout" = some requests or events were not answered/delivered within the phase's bound;`,
+      "  event→delivery has millisecond resolution (occurredAt), so the baseline's sub-millisecond relay can read 0.",
+      `  Run took ${run.seconds.toFixed(0)} s.`,
+      '',
+    ].join('\n'),
+  );
 }
 
 await main();

@@ -27,8 +27,12 @@ export async function fetchOpenApiDocument(): Promise<OpenAPI3> {
   try {
     await migrate(db);
     const app = await buildApp({
-      config: loadConfig({ DATA_DIR: dir }), db, secretKey: 'sdk-types', clock: systemClock,
-      logger: createLogger('silent'), rateLimiter: new MemoryRateLimiter(),
+      config: loadConfig({ DATA_DIR: dir }),
+      db,
+      secretKey: 'sdk-types',
+      clock: systemClock,
+      logger: createLogger('silent'),
+      rateLimiter: new MemoryRateLimiter(),
     });
     try {
       const res = await app.inject({ method: 'GET', url: '/openapi.json' });
@@ -47,12 +51,15 @@ export async function fetchOpenApiDocument(): Promise<OpenAPI3> {
 export async function generateSdkFiles(): Promise<Record<string, string>> {
   const doc = await fetchOpenApiDocument();
   const ast = await openapiTS(doc, { silent: true });
-  const codes = Object.keys(ERRORS).map((c) => `  '${c}',`).join('\n');
+  const codes = Object.keys(ERRORS)
+    .map((c) => `  '${c}',`)
+    .join('\n');
   return {
     'openapi.json': `${JSON.stringify(doc, null, 2)}\n`,
     'openapi.ts': COMMENT_HEADER + ORIGIN + '\n' + astToString(ast),
-    'error-codes.ts': `${ORIGIN}\n/** Every code the server's error envelope can carry (src/errors.ts). */\nexport const ERROR_CODES = [\n${codes}\n] as const;\n\n`
-      + 'export type ErrorCode = (typeof ERROR_CODES)[number];\n',
+    'error-codes.ts':
+      `${ORIGIN}\n/** Every code the server's error envelope can carry (src/errors.ts). */\nexport const ERROR_CODES = [\n${codes}\n] as const;\n\n` +
+      'export type ErrorCode = (typeof ERROR_CODES)[number];\n',
   };
 }
 

@@ -15,13 +15,28 @@ const ROOT = join(import.meta.dirname, '..');
 
 /** `node src/main.mjs` until it says it is ready, then SIGTERM; resolves with why it failed, or null. */
 function startOnce(dataDir) {
-  const env = { ...process.env, NODE_COMPILE_CACHE: compileCacheDir, DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', WORKERS: 'in-process' };
+  const env = {
+    ...process.env,
+    NODE_COMPILE_CACHE: compileCacheDir,
+    DATA_DIR: dataDir,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    WORKERS: 'in-process',
+  };
   // The start is the embedded one whatever this shell's environment says.
   for (const name of ['DATABASE_URL', 'REDIS_URL', 'SECRET_KEY', 'NODE_OPTIONS']) delete env[name];
-  const child = spawn(process.execPath, [join(ROOT, 'src/main.mjs')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'src/main.mjs')], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output = [];
   return new Promise((resolve) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); resolve('the server did not start within 30 s'); }, 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve('the server did not start within 30 s');
+    }, 30_000);
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => {
         output.push(line);
@@ -51,7 +66,11 @@ try {
   const failure = await startOnce(dataDir);
   if (failure) throw new Error(failure);
   // Loaded only with PostgreSQL, Redis or as `callgate worker`: compiled here too, for those layouts.
-  await Promise.all([import('../src/store/postgres-db.ts'), import('../src/ratelimit/redis.ts'), import('../src/cli/worker.ts')]);
+  await Promise.all([
+    import('../src/store/postgres-db.ts'),
+    import('../src/ratelimit/redis.ts'),
+    import('../src/cli/worker.ts'),
+  ]);
   module.flushCompileCache();
   say(`filled in ${compileCacheDir}`);
 } catch (error) {

@@ -60,14 +60,20 @@ const { STATUS_CODES } = process.getBuiltinModule('node:http');
 function answerClientError(this: { log: FastifyBaseLogger }, error: NodeJS.ErrnoException, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   this.log.trace({ err: error }, 'client error');
-  const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE'
-    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'VALIDATION_ERROR';
+  const code: ErrorCode =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'HEADERS_TOO_LARGE'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'REQUEST_TIMEOUT'
+        : 'VALIDATION_ERROR';
   const { status, text } = ERRORS[code];
   const requestId = newRequestId();
   const body = JSON.stringify({ error: text, code, requestId });
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n`
-      + `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy();
 }
@@ -84,7 +90,12 @@ function createFastify(logger: Logger): App {
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
     // Slow clients are cut: headers within 10 s, the whole request within 30 s, checked every second.
-    http: { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000, requireHostHeader: false },
+    http: {
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+      connectionsCheckingInterval: 1_000,
+      requireHostHeader: false,
+    },
     // Fastify sets the server's requestTimeout itself after creating it (0 by default): say it here too.
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
@@ -108,7 +119,9 @@ function createFastify(logger: Logger): App {
   // A JSON API: text bodies are refused with 415 rather than half-parsed.
   app.removeContentTypeParser('text/plain');
 
-  app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id); });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
   // HTTP/1.1 requires Host; Node's own refusal would be an empty 400, this one has the envelope.
   app.addHook('onRequest', async (request) => {
     if (!request.headers.host && request.raw.httpVersion === '1.1') {
@@ -126,11 +139,20 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   for (const schema of [ErrorEnvelope, CallSchema, NumberSchema, WebhookSchema]) app.addSchema(schema);
   registerErrorHandling(app);
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
-  registerIdempotency(app, { db: deps.db, now: () => deps.clock.now(), maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000 });
+  registerIdempotency(app, {
+    db: deps.db,
+    now: () => deps.clock.now(),
+    maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000,
+  });
 
   const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper } = buildServices({
-    config: deps.config, db: deps.db, secretKey: deps.secretKey, clock: deps.clock, logger: deps.logger,
-    ...(deps.providers ? { providers: deps.providers } : {}), ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
+    config: deps.config,
+    db: deps.db,
+    secretKey: deps.secretKey,
+    clock: deps.clock,
+    logger: deps.logger,
+    ...(deps.providers ? { providers: deps.providers } : {}),
+    ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
   });
   const wake = deps.wakeDeliveries;
   app.decorate('sweeper', sweeper);
@@ -140,17 +162,43 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }
 
   const webhooks = new WebhookService({
-    db: deps.db, box, clock: deps.clock, config: deps.config, ...(deps.webhookHostLookup ? { lookup: deps.webhookHostLookup } : {}), ...(wake ? { onQueued: wake } : {}),
+    db: deps.db,
+    box,
+    clock: deps.clock,
+    config: deps.config,
+    ...(deps.webhookHostLookup ? { lookup: deps.webhookHostLookup } : {}),
+    ...(wake ? { onQueued: wake } : {}),
   });
   const metrics = deps.metrics ?? createMetrics();
   registerBacklogGauges(metrics, deps.db, deps.clock);
   registerMetricsRoute(app, metrics);
 
   registerRoutes(app, {
-    config: deps.config, db: deps.db, calls, outbound, metaCalling, numbers, webhooks,
-    metaInbound: { db: deps.db, events: providerEvents, metaCalling, clock: deps.clock, logger: deps.logger, secretsOf: (n) => numbers.metaSecrets(n) },
-    evolutionInbound: { db: deps.db, events: providerEvents, clock: deps.clock, logger: deps.logger, secretsOf: (n) => numbers.evolutionSecrets(n) },
+    config: deps.config,
+    db: deps.db,
+    calls,
+    outbound,
+    metaCalling,
+    numbers,
+    webhooks,
+    metaInbound: {
+      db: deps.db,
+      events: providerEvents,
+      metaCalling,
+      clock: deps.clock,
+      logger: deps.logger,
+      secretsOf: (n) => numbers.metaSecrets(n),
+    },
+    evolutionInbound: {
+      db: deps.db,
+      events: providerEvents,
+      clock: deps.clock,
+      logger: deps.logger,
+      secretsOf: (n) => numbers.evolutionSecrets(n),
+    },
   });
-  app.addHook('onClose', async () => { await deps.rateLimiter.close(); });
+  app.addHook('onClose', async () => {
+    await deps.rateLimiter.close();
+  });
   return app;
 }

@@ -4,7 +4,8 @@ import module from 'node:module';
 import { join } from 'node:path';
 
 /** NODE_COMPILE_CACHE if set; otherwise beside the dependencies, where `npm install` filled it (scripts/warm-compile-cache.mjs). */
-export const compileCacheDir = process.env.NODE_COMPILE_CACHE || join(import.meta.dirname, '..', 'node_modules', '.cache', 'callgate-compile');
+export const compileCacheDir =
+  process.env.NODE_COMPILE_CACHE || join(import.meta.dirname, '..', 'node_modules', '.cache', 'callgate-compile');
 
 /** NODE_DISABLE_COMPILE_CACHE=1 turns it off; a directory that cannot be written leaves it off, nothing else changes. */
 export function enableCompileCache() {

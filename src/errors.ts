@@ -4,7 +4,7 @@ export const ERRORS = {
   VALIDATION_ERROR: { status: 400, text: 'Validation error' },
   FEATURE_NOT_SUPPORTED: { status: 400, text: 'This feature is not supported for this number' },
   NUMBER_REQUIRED: { status: 400, text: 'A tenant-scoped key must name whatsappNumberId' },
-  NUMBER_MISMATCH: { status: 400, text: 'whatsappNumberId does not match the key\'s number' },
+  NUMBER_MISMATCH: { status: 400, text: "whatsappNumberId does not match the key's number" },
   UNAUTHORIZED: { status: 401, text: 'Unauthorized' },
   TENANT_SCOPE_NOT_ALLOWED: { status: 403, text: 'Tenant-scoped keys cannot call number endpoints' },
   NUMBER_SCOPE_NOT_ALLOWED: { status: 403, text: 'Number-scoped keys cannot call tenant endpoints' },
@@ -40,7 +40,10 @@ export class ApiError extends Error {
   readonly status: number;
   readonly details: Record<string, unknown> | undefined;
   readonly headers: Record<string, string> | undefined;
-  constructor(code: ErrorCode, opts: { message?: string; details?: Record<string, unknown>; headers?: Record<string, string> } = {}) {
+  constructor(
+    code: ErrorCode,
+    opts: { message?: string; details?: Record<string, unknown>; headers?: Record<string, string> } = {},
+  ) {
     super(opts.message ?? ERRORS[code].text);
     this.code = code;
     this.status = ERRORS[code].status;

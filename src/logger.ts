@@ -2,8 +2,17 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 // Credentials never reach the logs, whatever a log call passes along.
 const REDACT = [
-  'req.headers["x-api-key"]', 'req.headers["x-api-key-id"]', 'req.headers.authorization', 'req.headers["x-hub-signature-256"]',
-  'req.headers.apikey', '*.accessToken', '*.appSecret', '*.verifyToken', '*.instanceToken', '*.secret', '*.key',
+  'req.headers["x-api-key"]',
+  'req.headers["x-api-key-id"]',
+  'req.headers.authorization',
+  'req.headers["x-hub-signature-256"]',
+  'req.headers.apikey',
+  '*.accessToken',
+  '*.appSecret',
+  '*.verifyToken',
+  '*.instanceToken',
+  '*.secret',
+  '*.key',
 ];
 
 /** Query parameters whose values are credentials (Meta's hub.verify_token, say). */
@@ -21,16 +30,25 @@ function decodedName(name: string): string {
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
   if (q === -1) return url;
-  const query = url.slice(q + 1).split('&').map((pair) => {
-    const eq = pair.indexOf('=');
-    return eq !== -1 && SENSITIVE_QUERY_NAME.test(decodedName(pair.slice(0, eq))) ? `${pair.slice(0, eq)}=[redacted]` : pair;
-  });
+  const query = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      return eq !== -1 && SENSITIVE_QUERY_NAME.test(decodedName(pair.slice(0, eq)))
+        ? `${pair.slice(0, eq)}=[redacted]`
+        : pair;
+    });
   return `${url.slice(0, q)}?${query.join('&')}`;
 }
 
 interface LoggedRequest {
-  method?: string; url?: string; host?: string; ip?: string;
-  headers?: Record<string, unknown>; socket?: { remotePort?: number } | null;
+  method?: string;
+  url?: string;
+  host?: string;
+  ip?: string;
+  headers?: Record<string, unknown>;
+  socket?: { remotePort?: number } | null;
 }
 
 // Fastify's own request serializer, with the query string's credentials redacted.

@@ -26,7 +26,15 @@ type PromClient = typeof import('prom-client');
 const require = createRequire(import.meta.url);
 
 export function createMetrics(): Metrics {
-  let made: { prom: PromClient; registry: Registry; webhookAttempts: Counter<'outcome'>; webhookFailures: Counter<'reason'>; webhookDeliveryLatency: Histogram } | undefined;
+  let made:
+    | {
+        prom: PromClient;
+        registry: Registry;
+        webhookAttempts: Counter<'outcome'>;
+        webhookFailures: Counter<'reason'>;
+        webhookDeliveryLatency: Histogram;
+      }
+    | undefined;
   const waiting: ((registry: Registry, prom: PromClient) => void)[] = [];
   const make = () => {
     if (made) return made;
@@ -36,15 +44,22 @@ export function createMetrics(): Metrics {
       prom,
       registry,
       webhookAttempts: new prom.Counter({
-        name: 'callgate_webhook_attempts_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers: [registry],
+        name: 'callgate_webhook_attempts_total',
+        help: 'Webhook delivery attempts by outcome',
+        labelNames: ['outcome'],
+        registers: [registry],
       }),
       webhookFailures: new prom.Counter({
-        name: 'callgate_webhook_deliveries_failed_total', help: 'Webhook deliveries marked FAILED (retries exhausted or webhook disabled)',
-        labelNames: ['reason'], registers: [registry],
+        name: 'callgate_webhook_deliveries_failed_total',
+        help: 'Webhook deliveries marked FAILED (retries exhausted or webhook disabled)',
+        labelNames: ['reason'],
+        registers: [registry],
       }),
       webhookDeliveryLatency: new prom.Histogram({
-        name: 'callgate_webhook_delivery_latency_seconds', help: 'Time from the event commit to a successful delivery',
-        buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 86_400], registers: [registry],
+        name: 'callgate_webhook_delivery_latency_seconds',
+        help: 'Time from the event commit to a successful delivery',
+        buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 86_400],
+        registers: [registry],
       }),
     };
     for (const add of waiting.splice(0)) add(registry, prom);
@@ -52,10 +67,18 @@ export function createMetrics(): Metrics {
   };
   // Reading any member builds the registry, so a counter is never missed.
   return {
-    get registry() { return make().registry; },
-    get webhookAttempts() { return make().webhookAttempts; },
-    get webhookFailures() { return make().webhookFailures; },
-    get webhookDeliveryLatency() { return make().webhookDeliveryLatency; },
+    get registry() {
+      return make().registry;
+    },
+    get webhookAttempts() {
+      return make().webhookAttempts;
+    },
+    get webhookFailures() {
+      return make().webhookFailures;
+    },
+    get webhookDeliveryLatency() {
+      return make().webhookDeliveryLatency;
+    },
     withRegistry(add) {
       if (made) add(made.registry, made.prom);
       else waiting.push(add);
@@ -71,16 +94,26 @@ export function registerBacklogGauges(metrics: Metrics, db: Db, clock: Clock): v
   let pending: Promise<{ size: number; oldestDueAt: string | null }> | null = null;
   // Both gauges come from one query per scrape.
   const read = () => {
-    pending ??= deliveryBacklog(db, clock.now().toISOString()).finally(() => { setTimeout(() => { pending = null; }, 0); });
+    pending ??= deliveryBacklog(db, clock.now().toISOString()).finally(() => {
+      setTimeout(() => {
+        pending = null;
+      }, 0);
+    });
     return pending;
   };
   metrics.withRegistry((registry, { Gauge }) => {
     new Gauge({
-      name: 'callgate_webhook_backlog_size', help: 'Deliveries due and not yet delivered (active webhooks)', registers: [registry],
-      async collect() { this.set((await read()).size); },
+      name: 'callgate_webhook_backlog_size',
+      help: 'Deliveries due and not yet delivered (active webhooks)',
+      registers: [registry],
+      async collect() {
+        this.set((await read()).size);
+      },
     });
     new Gauge({
-      name: 'callgate_webhook_backlog_oldest_age_seconds', help: 'Age of the oldest due, undelivered delivery (0 when none)', registers: [registry],
+      name: 'callgate_webhook_backlog_oldest_age_seconds',
+      help: 'Age of the oldest due, undelivered delivery (0 when none)',
+      registers: [registry],
       async collect() {
         const { oldestDueAt } = await read();
         this.set(oldestDueAt === null ? 0 : Math.max(0, (clock.now().getTime() - Date.parse(oldestDueAt)) / 1000));

@@ -24,17 +24,28 @@ export async function startServer(): Promise<FastifyInstance> {
   const rateLimiter: RateLimiter = config.redisUrl
     ? new (await import('./ratelimit/redis.ts')).RedisRateLimiter(config.redisUrl, logger)
     : new MemoryRateLimiter();
-  const worker = config.workers === 'in-process'
-    ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock: systemClock })
-    : null;
+  const worker =
+    config.workers === 'in-process'
+      ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock: systemClock })
+      : null;
   const app = await buildApp({
-    config, db, secretKey, clock: systemClock, logger, rateLimiter, metrics,
+    config,
+    db,
+    secretKey,
+    clock: systemClock,
+    logger,
+    rateLimiter,
+    metrics,
     runSweeper: config.workers === 'in-process',
     ...(worker ? { wakeDeliveries: () => worker.wake() } : {}),
   });
-  app.addHook('onClose', async () => { await db.close(); });
+  app.addHook('onClose', async () => {
+    await db.close();
+  });
   // onClose hooks run last-registered first: the worker stops (and gives back its leases) before the store closes.
-  app.addHook('onClose', async () => { await worker?.stop(); });
+  app.addHook('onClose', async () => {
+    await worker?.stop();
+  });
 
   let closing = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -44,7 +55,13 @@ export async function startServer(): Promise<FastifyInstance> {
       logger.info({ signal }, 'shutting down');
       // In-flight work gets a bounded grace period; a client that never finishes cannot hold the exit hostage.
       setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
-      app.close().then(() => process.exit(0), (err) => { logger.error({ err }, 'shutdown failed'); process.exit(1); });
+      app.close().then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
     });
   }
 

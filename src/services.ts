@@ -34,7 +34,12 @@ export function buildServices(deps: ServiceDeps) {
   const { config, db, clock, logger } = deps;
   const box = new SecretBox(deps.secretKey);
   const rememberCapability = (id: NumberRecordId, capability: string, checkedAt: string) =>
-    mergeNumberPublicConfig(db, id, { capabilities: { callsExtension: capability, checkedAt } }, clock.now().toISOString());
+    mergeNumberPublicConfig(
+      db,
+      id,
+      { capabilities: { callsExtension: capability, checkedAt } },
+      clock.now().toISOString(),
+    );
 
   const numbers = new NumberService(db, box, clock, async (n) => {
     if (n.provider !== 'EVO_GO') return;
@@ -42,16 +47,23 @@ export function buildServices(deps: ServiceDeps) {
     if (probed.ok) await rememberCapability(n.id, probed.value.capability, probed.value.checkedAt);
   });
   const meta = new MetaProvider({
-    baseUrl: config.metaGraphBaseUrl, version: config.metaGraphVersion, timeoutMs: config.providerTimeoutMs,
-    secretsOf: (n) => numbers.metaSecrets(n), logger,
+    baseUrl: config.metaGraphBaseUrl,
+    version: config.metaGraphVersion,
+    timeoutMs: config.providerTimeoutMs,
+    secretsOf: (n) => numbers.metaSecrets(n),
+    logger,
   });
   const evolution = new EvolutionProvider({
-    timeoutMs: config.providerTimeoutMs, dialTimeoutMs: config.evolutionDialTimeoutMs,
-    secretsOf: (n) => numbers.evolutionSecrets(n), logger, now: () => clock.now().getTime(),
+    timeoutMs: config.providerTimeoutMs,
+    dialTimeoutMs: config.evolutionDialTimeoutMs,
+    secretsOf: (n) => numbers.evolutionSecrets(n),
+    logger,
+    now: () => clock.now().getTime(),
     // What the server supports is remembered on the number, so a missing extension costs no request.
     onCapability: (n, capability) => {
-      rememberCapability(n.id, capability, clock.now().toISOString())
-        .catch((err) => logger.warn({ err: err.message, numberId: n.id }, 'could not store the Evolution capability'));
+      rememberCapability(n.id, capability, clock.now().toISOString()).catch((err) =>
+        logger.warn({ err: err.message, numberId: n.id }, 'could not store the Evolution capability'),
+      );
     },
   });
   const providers = deps.providers ?? providerRegistry({ META: meta, EVO_GO: evolution });
@@ -61,7 +73,13 @@ export function buildServices(deps: ServiceDeps) {
   const slots = new ActionSlots(callDb, clock, config.providerTimeoutMs);
   const providerEvents = new ProviderEvents({ db: callDb, slots, clock, config, logger });
   return {
-    box, numbers, meta, evolution, providers, slots, providerEvents,
+    box,
+    numbers,
+    meta,
+    evolution,
+    providers,
+    slots,
+    providerEvents,
     calls: new CallService({ db: callDb, providers, metaFeatures: meta, evolution, slots, clock, config, logger }),
     outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock }),
     metaCalling: new MetaCalling({ db: callDb, meta, clock }),

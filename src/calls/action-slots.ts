@@ -15,9 +15,16 @@ import { isTerminal } from './types.ts';
 
 const POLL_MS = 25;
 
-interface StoredError { code: ErrorCode; message: string; details?: Record<string, unknown> }
+interface StoredError {
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
 
-export type WaitOutcome = { kind: 'ended'; call: Call } | { kind: 'failed'; error: ApiError } | { kind: 'retry'; call: Call };
+export type WaitOutcome =
+  | { kind: 'ended'; call: Call }
+  | { kind: 'failed'; error: ApiError }
+  | { kind: 'retry'; call: Call };
 
 export type TimelineNote = Omit<TimelineEntry, 'sequence' | 'at'>;
 
@@ -36,19 +43,28 @@ export class ActionSlots {
 
   /** Whether a pending action recorded on the call is still owned (not past its lease). */
   isLive(call: Call): boolean {
-    return call.pendingAction !== null && Date.parse(call.pendingAction.startedAt) > this.#clock.now().getTime() - this.#leaseMs;
+    return (
+      call.pendingAction !== null &&
+      Date.parse(call.pendingAction.startedAt) > this.#clock.now().getTime() - this.#leaseMs
+    );
   }
 
   async claim(call: Call, kind: BusinessActionKind): Promise<string | null> {
     const now = this.#clock.now();
     const id = newActionId();
     const leaseExpiredBefore = new Date(now.getTime() - this.#leaseMs).toISOString();
-    return (await claimCallAction(this.#db, call.id, { id, kind, startedAt: now.toISOString() }, leaseExpiredBefore)) ? id : null;
+    return (await claimCallAction(this.#db, call.id, { id, kind, startedAt: now.toISOString() }, leaseExpiredBefore))
+      ? id
+      : null;
   }
 
   /** Frees the slot after a failed action; requests that waited on it answer with the same error. */
   async release(call: Call, actionId: string, error: ApiError, note?: TimelineNote): Promise<ApiError> {
-    const stored: StoredError = { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) };
+    const stored: StoredError = {
+      code: error.code,
+      message: error.message,
+      ...(error.details ? { details: error.details } : {}),
+    };
     await this.#db.transaction(async (tx) => {
       await findCallForNumber(tx, call.numberId, call.id, true);
       await releaseCallAction(tx, call.id, actionId, JSON.stringify(stored));
@@ -59,7 +75,12 @@ export class ActionSlots {
   }
 
   /** Applies the action's outcome in one transaction, unless a provider end event settled the call first. */
-  async settle(call: Call, actionId: string, decide: (c: Call, now: string) => Transition, note?: TimelineNote): Promise<Call> {
+  async settle(
+    call: Call,
+    actionId: string,
+    decide: (c: Call, now: string) => Transition,
+    note?: TimelineNote,
+  ): Promise<Call> {
     try {
       return await this.#db.transaction(async (tx) => {
         const current = await findCallForNumber(tx, call.numberId, call.id, true);
@@ -88,7 +109,13 @@ export class ActionSlots {
       if (slot.actionId === null || Date.now() > deadline) {
         if (slot.actionId === null && slot.actionError) {
           const stored = JSON.parse(slot.actionError) as StoredError;
-          return { kind: 'failed', error: new ApiError(stored.code, { message: stored.message, ...(stored.details ? { details: stored.details } : {}) }) };
+          return {
+            kind: 'failed',
+            error: new ApiError(stored.code, {
+              message: stored.message,
+              ...(stored.details ? { details: stored.details } : {}),
+            }),
+          };
         }
         const fresh = await findCallForNumber(this.#db, call.numberId, call.id);
         if (!fresh) throw new ApiError('CALL_NOT_FOUND');

@@ -8,7 +8,13 @@ import type { Call, CallEventType } from './types.ts';
 import { toPublicCall } from './types.ts';
 
 /** The webhook payload of a call event (docs/spec/webhooks.md): flat, the call's own field names. */
-export function callEventPayload(call: Call, event: CallEventType, eventId: string, sequence: number, occurredAt: string) {
+export function callEventPayload(
+  call: Call,
+  event: CallEventType,
+  eventId: string,
+  sequence: number,
+  occurredAt: string,
+) {
   return { event, eventId, sequence, occurredAt, ...toPublicCall(call) };
 }
 
@@ -25,8 +31,15 @@ export async function persistTransition(tx: Db, t: Transition, isNew: boolean, n
     sequence += 1;
     const id = newEventId();
     await enqueueEvent(tx, {
-      id, tenantId: call.tenantId, numberId: call.numberId, callId: call.id, type, sequence,
-      payload: callEventPayload(call, type, id, sequence, now), occurredAt: now, createdAt: now,
+      id,
+      tenantId: call.tenantId,
+      numberId: call.numberId,
+      callId: call.id,
+      type,
+      sequence,
+      payload: callEventPayload(call, type, id, sequence, now),
+      occurredAt: now,
+      createdAt: now,
     });
     // The fan-out shares the event's transaction: a committed event always has its deliveries.
     await enqueueDeliveries(tx, { id, numberId: call.numberId, type, callId: call.id, sequence, createdAt: now });

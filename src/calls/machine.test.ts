@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { CallId, NumberId, TenantId } from '../ids.ts';
 import {
-  applyProviderEvent, createInboundCall, decideTerminate, endByBusiness, type ProviderCallEvent, type ProviderEnd,
+  applyProviderEvent,
+  createInboundCall,
+  decideTerminate,
+  endByBusiness,
+  type ProviderCallEvent,
+  type ProviderEnd,
 } from './machine.ts';
 import type { Call, CallStatus, Direction } from './types.ts';
 
@@ -12,11 +17,29 @@ const T125 = '2026-07-03T15:02:05.000Z';
 
 function call(status: CallStatus, direction: Direction = 'INBOUND', patch: Partial<Call> = {}): Call {
   return {
-    id: 'call_1' as CallId, externalCallId: 'wacid.X', numberId: 'num_1' as NumberId, tenantId: 'tenant_1' as TenantId,
-    direction, status, peerNumber: '5511999999999', durationSeconds: null, startedAt: T0,
-    connectedAt: status === 'ACCEPTED' ? T5 : null, endedAt: null, endedBy: null, endReason: null,
-    bizOpaqueCallbackData: null, sdpOffer: null, sdpAnswer: null, createdAt: T0, updatedAt: T0, eventSeq: 1, pendingAction: null,
-    maxDurationSeconds: null, providerData: null, ...patch,
+    id: 'call_1' as CallId,
+    externalCallId: 'wacid.X',
+    numberId: 'num_1' as NumberId,
+    tenantId: 'tenant_1' as TenantId,
+    direction,
+    status,
+    peerNumber: '5511999999999',
+    durationSeconds: null,
+    startedAt: T0,
+    connectedAt: status === 'ACCEPTED' ? T5 : null,
+    endedAt: null,
+    endedBy: null,
+    endReason: null,
+    bizOpaqueCallbackData: null,
+    sdpOffer: null,
+    sdpAnswer: null,
+    createdAt: T0,
+    updatedAt: T0,
+    eventSeq: 1,
+    pendingAction: null,
+    maxDurationSeconds: null,
+    providerData: null,
+    ...patch,
   };
 }
 
@@ -26,8 +49,11 @@ const end = (e: ProviderEnd): ProviderCallEvent => ({ type: 'end', externalCallI
 
 describe('terminate decision', () => {
   const cases: [CallStatus, Direction, string][] = [
-    ['RINGING', 'INBOUND', 'reject'], ['INITIATED', 'OUTBOUND', 'terminate'], ['RINGING', 'OUTBOUND', 'terminate'],
-    ['ACCEPTED', 'INBOUND', 'terminate'], ['ACCEPTED', 'OUTBOUND', 'terminate'],
+    ['RINGING', 'INBOUND', 'reject'],
+    ['INITIATED', 'OUTBOUND', 'terminate'],
+    ['RINGING', 'OUTBOUND', 'terminate'],
+    ['ACCEPTED', 'INBOUND', 'terminate'],
+    ['ACCEPTED', 'OUTBOUND', 'terminate'],
   ];
   for (const [status, direction, action] of cases) {
     test(`an active ${direction} ${status} call is ended with Meta "${action}"`, () => {
@@ -69,8 +95,13 @@ describe('provider events', () => {
     assert.equal(t.call.endedBy, 'PEER');
     assert.deepEqual(t.events, ['call.missed', 'call.ended']);
   });
-  test('an answered call ending takes Meta\'s times and duration as authoritative', () => {
-    const t = applyProviderEvent(call('ACCEPTED', 'INBOUND', { connectedAt: '2026-07-03T15:00:06.000Z' }), end(answeredEnd), T125, null);
+  test("an answered call ending takes Meta's times and duration as authoritative", () => {
+    const t = applyProviderEvent(
+      call('ACCEPTED', 'INBOUND', { connectedAt: '2026-07-03T15:00:06.000Z' }),
+      end(answeredEnd),
+      T125,
+      null,
+    );
     assert.equal(t.call.status, 'COMPLETED');
     assert.equal(t.call.connectedAt, T5);
     assert.equal(t.call.durationSeconds, 120);
@@ -82,7 +113,7 @@ describe('provider events', () => {
     assert.equal(t.call.endedBy, 'SYSTEM');
     assert.equal(t.call.endReason, '138019');
   });
-  test('an end landing while our terminate is in flight is ours: COMPLETED by BUSINESS with Meta\'s times', () => {
+  test("an end landing while our terminate is in flight is ours: COMPLETED by BUSINESS with Meta's times", () => {
     const t = applyProviderEvent(call('ACCEPTED'), end(answeredEnd), T125, 'terminate');
     assert.equal(t.call.status, 'COMPLETED');
     assert.equal(t.call.endedBy, 'BUSINESS');
@@ -93,7 +124,7 @@ describe('provider events', () => {
     assert.equal(t.call.status, 'COMPLETED');
     assert.deepEqual(t.events, ['call.ended']);
   });
-  test('an end landing while the sweeper ends an overlong call is by SYSTEM, with Meta\'s times', () => {
+  test("an end landing while the sweeper ends an overlong call is by SYSTEM, with Meta's times", () => {
     const t = applyProviderEvent(call('ACCEPTED'), end(answeredEnd), T125, 'system-end');
     assert.equal(t.call.status, 'COMPLETED');
     assert.equal(t.call.endedBy, 'SYSTEM');
@@ -123,18 +154,45 @@ describe('provider events', () => {
   });
   test('a duplicate offer changes nothing', () => {
     const c = call('RINGING');
-    const t = applyProviderEvent(c, { type: 'offer', externalCallId: 'wacid.X', peerNumber: '1', at: T0, sdpOffer: null, bizOpaqueCallbackData: null }, T5, null);
+    const t = applyProviderEvent(
+      c,
+      {
+        type: 'offer',
+        externalCallId: 'wacid.X',
+        peerNumber: '1',
+        at: T0,
+        sdpOffer: null,
+        bizOpaqueCallbackData: null,
+      },
+      T5,
+      null,
+    );
     assert.equal(t.call, c);
   });
   test('outbound progress never goes down: RINGING after ACCEPTED is ignored', () => {
-    const accepted = applyProviderEvent(call('INITIATED', 'OUTBOUND'), { type: 'progress', externalCallId: 'wacid.X', at: T5, status: 'ACCEPTED' }, T5, null);
+    const accepted = applyProviderEvent(
+      call('INITIATED', 'OUTBOUND'),
+      { type: 'progress', externalCallId: 'wacid.X', at: T5, status: 'ACCEPTED' },
+      T5,
+      null,
+    );
     assert.deepEqual(accepted.events, ['call.connected']);
-    const late = applyProviderEvent(accepted.call, { type: 'progress', externalCallId: 'wacid.X', at: T5, status: 'RINGING' }, T5, null);
+    const late = applyProviderEvent(
+      accepted.call,
+      { type: 'progress', externalCallId: 'wacid.X', at: T5, status: 'RINGING' },
+      T5,
+      null,
+    );
     assert.equal(late.call.status, 'ACCEPTED');
     assert.deepEqual(late.events, []);
   });
   test('REJECTED then terminate: the call stays REJECTED with one call.ended', () => {
-    const rejected = applyProviderEvent(call('RINGING', 'OUTBOUND'), { type: 'progress', externalCallId: 'wacid.X', at: T5, status: 'REJECTED' }, T5, null);
+    const rejected = applyProviderEvent(
+      call('RINGING', 'OUTBOUND'),
+      { type: 'progress', externalCallId: 'wacid.X', at: T5, status: 'REJECTED' },
+      T5,
+      null,
+    );
     assert.equal(rejected.call.status, 'REJECTED');
     const then = applyProviderEvent(rejected.call, end(noEnd), T125, null);
     assert.equal(then.call.status, 'REJECTED');
@@ -144,9 +202,22 @@ describe('provider events', () => {
 
 describe('new inbound calls', () => {
   const base = {
-    id: 'call_1' as CallId, externalCallId: 'wacid.X', numberId: 'num_1' as NumberId, tenantId: 'tenant_1' as TenantId,
-    direction: 'INBOUND' as const, peerNumber: '1', startedAt: T0, bizOpaqueCallbackData: null, sdpOffer: 'v=0', sdpAnswer: null,
-    createdAt: T0, updatedAt: T0, eventSeq: 0, pendingAction: null, maxDurationSeconds: null, providerData: null,
+    id: 'call_1' as CallId,
+    externalCallId: 'wacid.X',
+    numberId: 'num_1' as NumberId,
+    tenantId: 'tenant_1' as TenantId,
+    direction: 'INBOUND' as const,
+    peerNumber: '1',
+    startedAt: T0,
+    bizOpaqueCallbackData: null,
+    sdpOffer: 'v=0',
+    sdpAnswer: null,
+    createdAt: T0,
+    updatedAt: T0,
+    eventSeq: 0,
+    pendingAction: null,
+    maxDurationSeconds: null,
+    providerData: null,
   };
   test('a fresh offer rings', () => {
     const t = createInboundCall(base, { tombstone: null, stale: false, now: T0 });

@@ -3,11 +3,21 @@
 import type { BusinessActionKind, Call, CallEventType, CallStatus, EndedBy } from './types.ts';
 import { isTerminal } from './types.ts';
 
-export interface Transition { call: Call; events: CallEventType[] }
+export interface Transition {
+  call: Call;
+  events: CallEventType[];
+}
 
 /** What the provider told us, already translated out of provider words. */
 export type ProviderCallEvent =
-  | { type: 'offer'; externalCallId: string; peerNumber: string; at: string; sdpOffer: string | null; bizOpaqueCallbackData: string | null }
+  | {
+      type: 'offer';
+      externalCallId: string;
+      peerNumber: string;
+      at: string;
+      sdpOffer: string | null;
+      bizOpaqueCallbackData: string | null;
+    }
   | { type: 'answer-sdp'; externalCallId: string; at: string; sdp: string | null }
   | { type: 'progress'; externalCallId: string; at: string; status: 'RINGING' | 'ACCEPTED' | 'REJECTED' }
   | { type: 'end'; externalCallId: string; at: string; end: ProviderEnd };
@@ -22,7 +32,13 @@ export interface ProviderEnd {
 }
 
 const RANK: Record<CallStatus, number> = {
-  INITIATED: 0, RINGING: 1, ACCEPTED: 2, COMPLETED: 3, FAILED: 3, REJECTED: 3, MISSED: 3,
+  INITIATED: 0,
+  RINGING: 1,
+  ACCEPTED: 2,
+  COMPLETED: 3,
+  FAILED: 3,
+  REJECTED: 3,
+  MISSED: 3,
 };
 
 export function durationBetween(from: string | null, to: string | null): number | null {
@@ -30,22 +46,26 @@ export function durationBetween(from: string | null, to: string | null): number 
   return Math.max(0, Math.floor((Date.parse(to) - Date.parse(from)) / 1000));
 }
 
-function unchanged(call: Call): Transition { return { call, events: [] }; }
+function unchanged(call: Call): Transition {
+  return { call, events: [] };
+}
 
 function touch(call: Call, now: string, patch: Partial<Call>): Call {
   return { ...call, ...patch, updatedAt: now };
 }
 
 /** Which provider action ends a call, or that there is nothing to end (docs/spec/calls-api.md §4.4–4.5). */
-export type TerminateDecision =
-  | { kind: 'already-ended' }
-  | { kind: 'provider-action'; action: 'reject' | 'terminate' };
+export type TerminateDecision = { kind: 'already-ended' } | { kind: 'provider-action'; action: 'reject' | 'terminate' };
 
 export function decideTerminate(call: Call): TerminateDecision {
   switch (call.status) {
-    case 'COMPLETED': case 'FAILED': case 'REJECTED': case 'MISSED':
+    case 'COMPLETED':
+    case 'FAILED':
+    case 'REJECTED':
+    case 'MISSED':
       return { kind: 'already-ended' };
-    case 'INITIATED': case 'RINGING':
+    case 'INITIATED':
+    case 'RINGING':
       return { kind: 'provider-action', action: call.direction === 'INBOUND' ? 'reject' : 'terminate' };
     case 'ACCEPTED':
       return { kind: 'provider-action', action: 'terminate' };
@@ -64,8 +84,12 @@ export function endByBusiness(call: Call, now: string, endedBy: EndedBy, end?: P
   const endedAt = end?.endTime ?? now;
   return {
     call: touch(call, now, {
-      status: 'COMPLETED', endedAt, endedBy, connectedAt, pendingAction: null,
-      durationSeconds: connectedAt ? end?.duration ?? durationBetween(connectedAt, endedAt) : null,
+      status: 'COMPLETED',
+      endedAt,
+      endedBy,
+      connectedAt,
+      pendingAction: null,
+      durationSeconds: connectedAt ? (end?.duration ?? durationBetween(connectedAt, endedAt)) : null,
     }),
     events: ['call.ended'],
   };
@@ -73,13 +97,19 @@ export function endByBusiness(call: Call, now: string, endedBy: EndedBy, end?: P
 
 export function rejectByBusiness(call: Call, now: string): Transition {
   if (isTerminal(call.status)) return unchanged(call);
-  return { call: touch(call, now, { status: 'REJECTED', endedAt: now, endedBy: 'BUSINESS', pendingAction: null }), events: ['call.ended'] };
+  return {
+    call: touch(call, now, { status: 'REJECTED', endedAt: now, endedBy: 'BUSINESS', pendingAction: null }),
+    events: ['call.ended'],
+  };
 }
 
 /** The provider says a reject reached a call it no longer has: the peer ended it unanswered. */
 export function missedAfterPeerEnd(call: Call, now: string): Transition {
   if (isTerminal(call.status)) return unchanged(call);
-  return { call: touch(call, now, { status: 'MISSED', endedAt: now, endedBy: 'PEER', pendingAction: null }), events: ['call.missed', 'call.ended'] };
+  return {
+    call: touch(call, now, { status: 'MISSED', endedAt: now, endedBy: 'PEER', pendingAction: null }),
+    events: ['call.missed', 'call.ended'],
+  };
 }
 
 /** No provider news within the ring timeout: inbound → MISSED, outbound → FAILED, both by SYSTEM. */
@@ -93,7 +123,10 @@ export function ringTimedOut(call: Call, now: string): Transition {
 
 export function acceptByBusiness(call: Call, now: string, sdpAnswer: string | null): Transition {
   if (call.status !== 'RINGING') return unchanged(call);
-  return { call: touch(call, now, { status: 'ACCEPTED', connectedAt: now, sdpAnswer, pendingAction: null }), events: ['call.connected'] };
+  return {
+    call: touch(call, now, { status: 'ACCEPTED', connectedAt: now, sdpAnswer, pendingAction: null }),
+    events: ['call.connected'],
+  };
 }
 
 /** A new inbound call from an offer; created terminal when its end already arrived or it is stale. */
@@ -101,10 +134,21 @@ export function createInboundCall(
   base: Omit<Call, 'status' | 'durationSeconds' | 'connectedAt' | 'endedAt' | 'endedBy' | 'endReason'>,
   opts: { tombstone: ProviderEnd | null; stale: boolean; now: string },
 ): Transition {
-  const fresh: Call = { ...base, status: 'RINGING', durationSeconds: null, connectedAt: null, endedAt: null, endedBy: null, endReason: null };
+  const fresh: Call = {
+    ...base,
+    status: 'RINGING',
+    durationSeconds: null,
+    connectedAt: null,
+    endedAt: null,
+    endedBy: null,
+    endReason: null,
+  };
   if (opts.tombstone) return endFromProvider(fresh, opts.tombstone, opts.now, null);
   if (opts.stale) {
-    return { call: { ...fresh, status: 'MISSED', endedAt: opts.now, endedBy: 'SYSTEM' }, events: ['call.missed', 'call.ended'] };
+    return {
+      call: { ...fresh, status: 'MISSED', endedAt: opts.now, endedBy: 'SYSTEM' },
+      events: ['call.missed', 'call.ended'],
+    };
   }
   return { call: fresh, events: ['call.ringing'] };
 }
@@ -113,7 +157,12 @@ export function createInboundCall(
  * Apply a provider event to a known call.
  * `inFlight` is our own business action currently at the provider, which an end event is attributed to.
  */
-export function applyProviderEvent(call: Call, event: ProviderCallEvent, now: string, inFlight: BusinessActionKind | null): Transition {
+export function applyProviderEvent(
+  call: Call,
+  event: ProviderCallEvent,
+  now: string,
+  inFlight: BusinessActionKind | null,
+): Transition {
   switch (event.type) {
     case 'offer':
       return unchanged(call); // duplicate or late retry
@@ -133,7 +182,7 @@ export function applyProviderEvent(call: Call, event: ProviderCallEvent, now: st
 }
 
 function applyProgress(call: Call, status: 'RINGING' | 'ACCEPTED' | 'REJECTED', at: string, now: string): Transition {
-  if (isTerminal(call.status) || RANK[status] <= RANK[call.status] && status !== 'REJECTED') return unchanged(call);
+  if (isTerminal(call.status) || (RANK[status] <= RANK[call.status] && status !== 'REJECTED')) return unchanged(call);
   switch (status) {
     case 'RINGING':
       return { call: touch(call, now, { status: 'RINGING' }), events: ['call.ringing'] };
@@ -154,22 +203,26 @@ function endFromProvider(call: Call, end: ProviderEnd, now: string, inFlight: Bu
     return { call: touch(call, now, { connectedAt: end.startTime, endedAt, durationSeconds }), events: [] };
   }
   const answered = end.startTime !== null || call.status === 'ACCEPTED';
-  const connectedAt = answered ? end.startTime ?? call.connectedAt : null;
+  const connectedAt = answered ? (end.startTime ?? call.connectedAt) : null;
   const endedAt = end.endTime ?? now;
-  const durationSeconds = answered ? end.duration ?? durationBetween(connectedAt, endedAt) : null;
+  const durationSeconds = answered ? (end.duration ?? durationBetween(connectedAt, endedAt)) : null;
   const closed = { connectedAt, endedAt, durationSeconds, pendingAction: null };
-  const finish = (patch: Partial<Call>, events: CallEventType[]): Transition =>
-    ({ call: touch(call, now, { ...closed, ...patch }), events });
+  const finish = (patch: Partial<Call>, events: CallEventType[]): Transition => ({
+    call: touch(call, now, { ...closed, ...patch }),
+    events,
+  });
 
   // Our own action at the provider owns the end (docs/spec/calls-api.md §4.6, docs/spec/providers-meta.md R7).
   if (inFlight === 'terminate') return finish({ status: 'COMPLETED', endedBy: 'BUSINESS' }, ['call.ended']);
   if (inFlight === 'reject' && !answered) return finish({ status: 'REJECTED', endedBy: 'BUSINESS' }, ['call.ended']);
   // The sweeper's own end (maxDuration, or a ring timeout it was telling the provider about) is by SYSTEM.
-  if (inFlight === 'system-end') return answered ? finish({ status: 'COMPLETED', endedBy: 'SYSTEM' }, ['call.ended']) : ringTimedOut(call, now);
+  if (inFlight === 'system-end')
+    return answered ? finish({ status: 'COMPLETED', endedBy: 'SYSTEM' }, ['call.ended']) : ringTimedOut(call, now);
 
   const endedBy: EndedBy = end.errorCode ? 'SYSTEM' : 'PEER';
   const endReason = end.errorCode;
   if (answered) return finish({ status: end.errorCode ? 'FAILED' : 'COMPLETED', endedBy, endReason }, ['call.ended']);
-  if (call.direction === 'INBOUND') return finish({ status: 'MISSED', endedBy, endReason }, ['call.missed', 'call.ended']);
+  if (call.direction === 'INBOUND')
+    return finish({ status: 'MISSED', endedBy, endReason }, ['call.missed', 'call.ended']);
   return finish({ status: 'FAILED', endedBy, endReason }, ['call.ended']);
 }

@@ -11,7 +11,13 @@ import { getNumberById, type NumberRecord } from '../store/numbers.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 
 export type PermissionStatus = 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
-export interface PermissionReply { peerNumber: string; status: PermissionStatus; expiresAt: string | null; messageId: string; at: string }
+export interface PermissionReply {
+  peerNumber: string;
+  status: PermissionStatus;
+  expiresAt: string | null;
+  messageId: string;
+  at: string;
+}
 
 export class MetaCalling {
   readonly #db: Db;
@@ -41,7 +47,9 @@ export class MetaCalling {
   /** Partial at the `calling` level; every object given replaces Meta's whole (call_hours included). */
   async updateSettings(numberId: NumberId, calling: Record<string, unknown>): Promise<Record<string, unknown>> {
     if ('sip' in calling) {
-      throw new ApiError('VALIDATION_ERROR', { details: { reason: 'calling.sip cannot be set here: enabling SIP turns the calling API off' } });
+      throw new ApiError('VALIDATION_ERROR', {
+        details: { reason: 'calling.sip cannot be set here: enabling SIP turns the calling API off' },
+      });
     }
     const { number, meta } = await this.#metaNumber(numberId);
     const result = await meta.updateSettings(number, { calling });
@@ -67,15 +75,38 @@ export class MetaCalling {
   async recordPermissionReply(number: NumberRecord, reply: PermissionReply): Promise<void> {
     await this.#db.transaction(async (tx) => {
       // Meta retries deliveries: the event id derives from the reply's message id, so a retry finds it.
-      const id = `evt_${createHash('sha256').update(`${number.id}:${reply.messageId}`).digest('hex').slice(0, 26).toUpperCase()}` as EventId;
+      const id =
+        `evt_${createHash('sha256').update(`${number.id}:${reply.messageId}`).digest('hex').slice(0, 26).toUpperCase()}` as EventId;
       if ((await tx.query('SELECT id FROM events WHERE id = $1', [id])).length) return;
       const now = this.#clock.now().toISOString();
       const payload = {
-        event: 'call.permission_updated', eventId: id, occurredAt: reply.at, numberId: number.id, peerNumber: reply.peerNumber,
-        status: reply.status, ...(reply.expiresAt ? { expiresAt: reply.expiresAt } : {}),
+        event: 'call.permission_updated',
+        eventId: id,
+        occurredAt: reply.at,
+        numberId: number.id,
+        peerNumber: reply.peerNumber,
+        status: reply.status,
+        ...(reply.expiresAt ? { expiresAt: reply.expiresAt } : {}),
       };
-      await enqueueEvent(tx, { id, tenantId: number.tenantId, numberId: number.id, callId: null, type: 'call.permission_updated', sequence: null, payload, occurredAt: reply.at, createdAt: now });
-      await enqueueDeliveries(tx, { id, numberId: number.id, type: 'call.permission_updated', callId: null, sequence: null, createdAt: now });
+      await enqueueEvent(tx, {
+        id,
+        tenantId: number.tenantId,
+        numberId: number.id,
+        callId: null,
+        type: 'call.permission_updated',
+        sequence: null,
+        payload,
+        occurredAt: reply.at,
+        createdAt: now,
+      });
+      await enqueueDeliveries(tx, {
+        id,
+        numberId: number.id,
+        type: 'call.permission_updated',
+        callId: null,
+        sequence: null,
+        createdAt: now,
+      });
     });
   }
 }

@@ -13,7 +13,12 @@ import { numberMaxDuration, type ProviderEvents } from './provider-events.ts';
 import { providerError } from './provider-errors.ts';
 import type { Call } from './types.ts';
 
-export interface StartCallInput { to: string; sdp: string | null; bizOpaqueCallbackData: string | null; maxDurationSeconds: number | null }
+export interface StartCallInput {
+  to: string;
+  sdp: string | null;
+  bizOpaqueCallbackData: string | null;
+  maxDurationSeconds: number | null;
+}
 
 export class OutboundCalls {
   readonly #db: Db;
@@ -32,26 +37,53 @@ export class OutboundCalls {
     const number = await getNumberById(this.#db, numberId);
     if (!number) throw new ApiError('UNAUTHORIZED');
     if (number.provider === 'META' && !input.sdp) {
-      throw new ApiError('VALIDATION_ERROR', { details: { reason: 'sdp (the SDP offer) is required on META numbers' } });
+      throw new ApiError('VALIDATION_ERROR', {
+        details: { reason: 'sdp (the SDP offer) is required on META numbers' },
+      });
     }
     const startedAt = this.#clock.now().toISOString();
-    const result = await this.#providers(number).start(number, { to: input.to, sdp: input.sdp, bizOpaqueCallbackData: input.bizOpaqueCallbackData });
+    const result = await this.#providers(number).start(number, {
+      to: input.to,
+      sdp: input.sdp,
+      bizOpaqueCallbackData: input.bizOpaqueCallbackData,
+    });
     if (!result.ok) throw providerError(result, 'other', number.provider);
 
     return this.#db.transaction(async (tx) => {
       await lockProviderCall(tx, number.id, result.value.externalCallId);
       const now = this.#clock.now().toISOString();
       const call: Call = {
-        id: newCallId(), externalCallId: result.value.externalCallId, numberId: number.id, tenantId: number.tenantId,
-        direction: 'OUTBOUND', status: 'INITIATED', peerNumber: input.to.replace(/\D/g, ''), durationSeconds: null,
-        startedAt, connectedAt: null, endedAt: null, endedBy: null, endReason: null,
-        bizOpaqueCallbackData: input.bizOpaqueCallbackData, sdpOffer: input.sdp, sdpAnswer: null,
-        createdAt: now, updatedAt: now, eventSeq: 0, pendingAction: null,
-        maxDurationSeconds: input.maxDurationSeconds ?? numberMaxDuration(number), providerData: null,
+        id: newCallId(),
+        externalCallId: result.value.externalCallId,
+        numberId: number.id,
+        tenantId: number.tenantId,
+        direction: 'OUTBOUND',
+        status: 'INITIATED',
+        peerNumber: input.to.replace(/\D/g, ''),
+        durationSeconds: null,
+        startedAt,
+        connectedAt: null,
+        endedAt: null,
+        endedBy: null,
+        endReason: null,
+        bizOpaqueCallbackData: input.bizOpaqueCallbackData,
+        sdpOffer: input.sdp,
+        sdpAnswer: null,
+        createdAt: now,
+        updatedAt: now,
+        eventSeq: 0,
+        pendingAction: null,
+        maxDurationSeconds: input.maxDurationSeconds ?? numberMaxDuration(number),
+        providerData: null,
       };
       // Evolution's dial answers once the phone rings (docs/spec/calls-api.md §5); Meta's connect only starts the call.
       const ringing = number.provider === 'EVO_GO';
-      const stored = await persistTransition(tx, ringing ? { call: { ...call, status: 'RINGING' }, events: ['call.ringing'] } : { call, events: [] }, true, now);
+      const stored = await persistTransition(
+        tx,
+        ringing ? { call: { ...call, status: 'RINGING' }, events: ['call.ringing'] } : { call, events: [] },
+        true,
+        now,
+      );
       await appendTimeline(tx, call.id, { source: 'api', type: 'start', detail: { to: call.peerNumber }, at: now });
       return this.#events.replayParked(tx, stored, now);
     });

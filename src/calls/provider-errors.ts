@@ -5,14 +5,21 @@ import type { ProviderName } from '../store/numbers.ts';
 
 /** One text per code, except that web numbers say why (docs/spec/providers-evolution-go.md §2.3). */
 export function featureNotSupported(provider: ProviderName): ApiError {
-  return new ApiError('FEATURE_NOT_SUPPORTED', provider === 'EVO_GO' ? { message: EVOLUTION_NOT_SUPPORTED_MESSAGE } : {});
+  return new ApiError(
+    'FEATURE_NOT_SUPPORTED',
+    provider === 'EVO_GO' ? { message: EVOLUTION_NOT_SUPPORTED_MESSAGE } : {},
+  );
 }
 
 /**
  * What a failed provider action means for our API. Terminate knows only the two 502s
  * (docs/spec/calls-api.md §4.8): a provider 429 must never look like our own rate limit.
  */
-export function providerError(f: ProviderFailure, action: 'terminate' | 'other', provider: ProviderName = 'META'): ApiError {
+export function providerError(
+  f: ProviderFailure,
+  action: 'terminate' | 'other',
+  provider: ProviderName = 'META',
+): ApiError {
   const details = { providerCode: f.providerCode, providerMessage: f.providerMessage };
   if (f.category === 'PROVIDER_DOWN') return new ApiError('PROVIDER_UNAVAILABLE', { details });
   if (f.category === 'NOT_SUPPORTED') return featureNotSupported(provider);
@@ -22,15 +29,21 @@ export function providerError(f: ProviderFailure, action: 'terminate' | 'other',
     return new ApiError('VALIDATION_ERROR', { details: { reason: f.providerMessage } });
   }
   const byCategory: Partial<Record<ProviderFailure['category'], ErrorCode>> = {
-    PERMISSION_REQUIRED: 'META_CALL_PERMISSION_REQUIRED', RATE_LIMITED: 'RATE_LIMITED',
-    PERMISSION_REQUEST_LIMIT: 'META_CALL_PERMISSION_REQUEST_LIMIT', NOT_CONNECTED: 'WHATSAPP_INSTANCE_NOT_CONNECTED',
+    PERMISSION_REQUIRED: 'META_CALL_PERMISSION_REQUIRED',
+    RATE_LIMITED: 'RATE_LIMITED',
+    PERMISSION_REQUEST_LIMIT: 'META_CALL_PERMISSION_REQUEST_LIMIT',
+    NOT_CONNECTED: 'WHATSAPP_INSTANCE_NOT_CONNECTED',
     STATE_CONFLICT: 'CALL_STATE_CONFLICT',
   };
   const code = byCategory[f.category];
   if (!code) return new ApiError('PROVIDER_ERROR', { details });
   const retry = f.retryAfterSeconds;
   return new ApiError(code, {
-    details: { providerCode: f.providerCode, providerMessage: f.providerMessage, ...(retry !== undefined ? { retryAfterSeconds: retry } : {}) },
+    details: {
+      providerCode: f.providerCode,
+      providerMessage: f.providerMessage,
+      ...(retry !== undefined ? { retryAfterSeconds: retry } : {}),
+    },
     ...(retry !== undefined ? { headers: { 'retry-after': String(retry) } } : {}),
   });
 }

@@ -30,12 +30,21 @@ export type Direction = 'INBOUND' | 'OUTBOUND' | null;
 
 export class ProviderEvents {
   readonly #d: ProviderEventDeps;
-  constructor(deps: ProviderEventDeps) { this.#d = deps; }
+  constructor(deps: ProviderEventDeps) {
+    this.#d = deps;
+  }
 
-  async apply(number: NumberRecord, event: ProviderCallEvent, direction: Direction, providerData?: Record<string, unknown>): Promise<void> {
+  async apply(
+    number: NumberRecord,
+    event: ProviderCallEvent,
+    direction: Direction,
+    providerData?: Record<string, unknown>,
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const callId = await this.#d.db.transaction((tx) => this.#applyInTx(tx, number, event, direction, providerData));
+        const callId = await this.#d.db.transaction((tx) =>
+          this.#applyInTx(tx, number, event, direction, providerData),
+        );
         if (callId) this.#d.slots.waiters.signal(callId);
         return;
       } catch (error) {
@@ -55,7 +64,13 @@ export class ProviderEvents {
     return current;
   }
 
-  async #applyInTx(tx: Db, number: NumberRecord, event: ProviderCallEvent, direction: Direction, providerData?: Record<string, unknown>): Promise<string | null> {
+  async #applyInTx(
+    tx: Db,
+    number: NumberRecord,
+    event: ProviderCallEvent,
+    direction: Direction,
+    providerData?: Record<string, unknown>,
+  ): Promise<string | null> {
     const now = this.#d.clock.now();
     const nowIso = now.toISOString();
     await lockProviderCall(tx, number.id, event.externalCallId);
@@ -67,15 +82,41 @@ export class ProviderEvents {
     if (event.type === 'offer') {
       const tombstone = await takeTombstone(tx, number.id, event.externalCallId, nowIso);
       const stale = now.getTime() - Date.parse(event.at) > this.#d.config.ringTimeoutSeconds * 1000;
-      const t = createInboundCall({
-        id: newCallId(), externalCallId: event.externalCallId, numberId: number.id, tenantId: number.tenantId,
-        direction: 'INBOUND', peerNumber: event.peerNumber, startedAt: event.at, bizOpaqueCallbackData: event.bizOpaqueCallbackData,
-        sdpOffer: event.sdpOffer, sdpAnswer: null, createdAt: nowIso, updatedAt: nowIso, eventSeq: 0, pendingAction: null,
-        maxDurationSeconds: numberMaxDuration(number), providerData: providerData ?? null,
-      }, { tombstone, stale, now: nowIso });
+      const t = createInboundCall(
+        {
+          id: newCallId(),
+          externalCallId: event.externalCallId,
+          numberId: number.id,
+          tenantId: number.tenantId,
+          direction: 'INBOUND',
+          peerNumber: event.peerNumber,
+          startedAt: event.at,
+          bizOpaqueCallbackData: event.bizOpaqueCallbackData,
+          sdpOffer: event.sdpOffer,
+          sdpAnswer: null,
+          createdAt: nowIso,
+          updatedAt: nowIso,
+          eventSeq: 0,
+          pendingAction: null,
+          maxDurationSeconds: numberMaxDuration(number),
+          providerData: providerData ?? null,
+        },
+        { tombstone, stale, now: nowIso },
+      );
       const created = await persistTransition(tx, t, true, nowIso);
-      if (tombstone) await appendTimeline(tx, created.id, { source: 'provider', type: 'end', detail: { arrivedBeforeOffer: true, ...tombstone }, at: nowIso });
-      await appendTimeline(tx, created.id, { source: 'provider', type: 'offer', detail: { status: created.status, ...(stale ? { stale: true } : {}) }, at: nowIso });
+      if (tombstone)
+        await appendTimeline(tx, created.id, {
+          source: 'provider',
+          type: 'end',
+          detail: { arrivedBeforeOffer: true, ...tombstone },
+          at: nowIso,
+        });
+      await appendTimeline(tx, created.id, {
+        source: 'provider',
+        type: 'offer',
+        detail: { status: created.status, ...(stale ? { stale: true } : {}) },
+        at: nowIso,
+      });
       return created.id;
     }
     if (direction === 'OUTBOUND') {
@@ -97,8 +138,10 @@ export class ProviderEvents {
     const t = applyProviderEvent(call, event, now, inFlight);
     const next = t.call === call ? call : await persistTransition(tx, t, false, now);
     await appendTimeline(tx, call.id, {
-      source: 'provider', type: event.type === 'progress' ? `status.${event.status}` : event.type,
-      detail: { applied: t.call !== call, status: next.status, ...(event.type === 'end' ? event.end : {}) }, at: now,
+      source: 'provider',
+      type: event.type === 'progress' ? `status.${event.status}` : event.type,
+      detail: { applied: t.call !== call, status: next.status, ...(event.type === 'end' ? event.end : {}) },
+      at: now,
     });
     return next;
   }

@@ -14,7 +14,12 @@ import { getNumberById, type NumberRecord } from '../store/numbers.ts';
 import { listTimeline, type TimelineEntry } from '../store/timeline.ts';
 import type { ActionSlots } from './action-slots.ts';
 import {
-  acceptByBusiness, canAnswerOrReject, decideTerminate, endByBusiness, missedAfterPeerEnd, rejectByBusiness,
+  acceptByBusiness,
+  canAnswerOrReject,
+  decideTerminate,
+  endByBusiness,
+  missedAfterPeerEnd,
+  rejectByBusiness,
 } from './machine.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 import type { Call } from './types.ts';
@@ -33,11 +38,17 @@ export interface CallServiceDeps {
   logger: Logger;
 }
 
-export interface ActionResult { id: string; status: Call['status']; alreadyEnded?: true }
+export interface ActionResult {
+  id: string;
+  status: Call['status'];
+  alreadyEnded?: true;
+}
 
 export class CallService {
   readonly #d: CallServiceDeps;
-  constructor(deps: CallServiceDeps) { this.#d = deps; }
+  constructor(deps: CallServiceDeps) {
+    this.#d = deps;
+  }
 
   async getCall(numberId: NumberId, idOrExternal: string): Promise<Call> {
     const call = await findCallForNumber(this.#d.db, numberId, idOrExternal);
@@ -51,9 +62,15 @@ export class CallService {
     if (opts.before.startsWith('call_')) {
       const call = await findCallForNumber(this.#d.db, numberId, opts.before);
       if (!call) throw new ApiError('VALIDATION_ERROR', { details: { reason: 'before names no call of this number' } });
-      return listCallsForNumber(this.#d.db, numberId, { limit: opts.limit, cursor: { beforeCall: { createdAt: call.createdAt, id: call.id } } });
+      return listCallsForNumber(this.#d.db, numberId, {
+        limit: opts.limit,
+        cursor: { beforeCall: { createdAt: call.createdAt, id: call.id } },
+      });
     }
-    return listCallsForNumber(this.#d.db, numberId, { limit: opts.limit, cursor: { before: new Date(opts.before).toISOString() } });
+    return listCallsForNumber(this.#d.db, numberId, {
+      limit: opts.limit,
+      cursor: { before: new Date(opts.before).toISOString() },
+    });
   }
 
   async timeline(numberId: NumberId, idOrExternal: string): Promise<TimelineEntry[]> {
@@ -80,11 +97,18 @@ export class CallService {
     const result = await this.#d.providers(number).endCall(number, call, action);
     if (!result.ok && result.category !== 'ALREADY_ENDED') {
       const error = providerError(result, 'terminate', number.provider);
-      throw await this.#d.slots.release(call, actionId, error, { source: 'api', type: 'terminate', detail: { providerAction: action, error: error.code } });
+      throw await this.#d.slots.release(call, actionId, error, {
+        source: 'api',
+        type: 'terminate',
+        detail: { providerAction: action, error: error.code },
+      });
     }
     const endedBy = result.ok ? 'BUSINESS' : 'PEER';
-    const final = await this.#d.slots.settle(call, actionId, (c, now) => endByBusiness(c, now, endedBy),
-      { source: 'api', type: 'terminate', detail: { providerAction: action, outcome: result.ok ? 'ended' : 'provider says already ended' } });
+    const final = await this.#d.slots.settle(call, actionId, (c, now) => endByBusiness(c, now, endedBy), {
+      source: 'api',
+      type: 'terminate',
+      detail: { providerAction: action, outcome: result.ok ? 'ended' : 'provider says already ended' },
+    });
     return { id: call.id, status: final.status };
   }
 
@@ -94,13 +118,18 @@ export class CallService {
     // After a pre-accept, Meta wants the same SDP again: the stored one is used when none is given.
     const sdp = sdpAnswer ?? call.sdpAnswer;
     if (number.provider === 'META' && !sdp) {
-      throw new ApiError('VALIDATION_ERROR', { details: { reason: 'sdp (the SDP answer) is required on META numbers' } });
+      throw new ApiError('VALIDATION_ERROR', {
+        details: { reason: 'sdp (the SDP answer) is required on META numbers' },
+      });
     }
     const actionId = await this.#claimOrConflict(call, 'accept');
     const result = await this.#d.providers(number).accept(number, call, sdp);
     if (!result.ok) throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'accept');
-    const final = await this.#d.slots.settle(call, actionId, (c, now) => acceptByBusiness(c, now, sdp),
-      { source: 'api', type: 'accept', detail: { outcome: 'accepted' } });
+    const final = await this.#d.slots.settle(call, actionId, (c, now) => acceptByBusiness(c, now, sdp), {
+      source: 'api',
+      type: 'accept',
+      detail: { outcome: 'accepted' },
+    });
     if (final.status !== 'ACCEPTED') throw conflict(final);
     return { id: call.id, status: final.status };
   }
@@ -111,11 +140,15 @@ export class CallService {
     if (number.provider !== 'META' || !this.#d.metaFeatures) throw featureNotSupported(number.provider);
     const actionId = await this.#claimOrConflict(call, 'accept');
     const result = await this.#d.metaFeatures.preAccept(number, call, sdpAnswer);
-    if (!result.ok) throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'pre-accept');
+    if (!result.ok)
+      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'pre-accept');
     // The call keeps ringing; the answer SDP is kept for the accept that follows.
-    const final = await this.#d.slots.settle(call, actionId,
+    const final = await this.#d.slots.settle(
+      call,
+      actionId,
       (c, now) => ({ call: { ...c, sdpAnswer, pendingAction: null, updatedAt: now }, events: [] }),
-      { source: 'api', type: 'pre-accept', detail: { outcome: 'pre-accepted' } });
+      { source: 'api', type: 'pre-accept', detail: { outcome: 'pre-accepted' } },
+    );
     if (final.status !== 'RINGING') throw conflict(final);
     return { id: call.id, status: final.status };
   }
@@ -127,13 +160,19 @@ export class CallService {
     const result = await this.#d.providers(number).reject(number, call);
     if (!result.ok && result.category === 'ALREADY_ENDED') {
       // The provider no longer has the call: the caller gave up first. Record it; the reject came too late.
-      const final = await this.#d.slots.settle(call, actionId, (c, now) => missedAfterPeerEnd(c, now),
-        { source: 'api', type: 'reject', detail: { outcome: 'provider says already ended' } });
+      const final = await this.#d.slots.settle(call, actionId, (c, now) => missedAfterPeerEnd(c, now), {
+        source: 'api',
+        type: 'reject',
+        detail: { outcome: 'provider says already ended' },
+      });
       throw conflict(final);
     }
     if (!result.ok) throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'reject');
-    const final = await this.#d.slots.settle(call, actionId, (c, now) => rejectByBusiness(c, now),
-      { source: 'api', type: 'reject', detail: { outcome: 'rejected' } });
+    const final = await this.#d.slots.settle(call, actionId, (c, now) => rejectByBusiness(c, now), {
+      source: 'api',
+      type: 'reject',
+      detail: { outcome: 'rejected' },
+    });
     return { id: call.id, status: final.status };
   }
 
@@ -151,7 +190,10 @@ export class CallService {
     const result = await evolution.streamTicket(number, call, mode);
     if (!result.ok) throw await this.#mediaFailure(call, providerError(result, 'other', number.provider));
     const wsUrl = evolutionWsUrl(number, result.value.path);
-    if (!wsUrl) throw new ApiError('PROVIDER_ERROR', { details: { providerCode: null, providerMessage: 'number has no usable Evolution base URL' } });
+    if (!wsUrl)
+      throw new ApiError('PROVIDER_ERROR', {
+        details: { providerCode: null, providerMessage: 'number has no usable Evolution base URL' },
+      });
     return { wsUrl, token: result.value.ticket, expiresInSeconds: result.value.expiresInSeconds };
   }
 

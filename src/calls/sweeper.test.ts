@@ -10,15 +10,25 @@ import { ActionSlots } from './action-slots.ts';
 import { Sweeper } from './sweeper.ts';
 
 let store: TestStore;
-before(async () => { store = await createTestStore('sqlite'); });
-after(async () => { await store.dispose(); });
+before(async () => {
+  store = await createTestStore('sqlite');
+});
+after(async () => {
+  await store.dispose();
+});
 
 /** Passes everything through to db and keeps the SQL of every statement run. */
 function recording(db: Db, seen: Set<string>): Db {
   const wrap = (inner: Db): Db => ({
     dialect: inner.dialect,
-    query: (sql, params) => { seen.add(sql); return inner.query(sql, params); },
-    execute: (sql, params, opts) => { seen.add(sql); return inner.execute(sql, params, opts); },
+    query: (sql, params) => {
+      seen.add(sql);
+      return inner.query(sql, params);
+    },
+    execute: (sql, params, opts) => {
+      seen.add(sql);
+      return inner.execute(sql, params, opts);
+    },
     transaction: (fn) => inner.transaction((tx) => fn(wrap(tx))),
     close: () => inner.close(),
   });
@@ -30,17 +40,25 @@ test('every statement of a sweep uses an index on the embedded store (no full sc
   const db = recording(store.db, seen);
   const clock = new ManualClock();
   const sweeper = new Sweeper({
-    db, clock, slots: new ActionSlots(db, clock, 1_000),
-    providers: () => { throw new Error('no call to end: the store is empty'); },
-    config: { ringTimeoutSeconds: 60, sweepIntervalMs: 1_000 }, logger: pino({ level: 'silent' }),
+    db,
+    clock,
+    slots: new ActionSlots(db, clock, 1_000),
+    providers: () => {
+      throw new Error('no call to end: the store is empty');
+    },
+    config: { ringTimeoutSeconds: 60, sweepIntervalMs: 1_000 },
+    logger: pino({ level: 'silent' }),
   });
   assert.deepEqual(await sweeper.sweepOnce(), { ringTimeouts: 0, maxDurations: 0 });
   assert.ok(seen.size >= 5, `a sweep runs its ring, duration and purge statements (saw ${seen.size})`);
   for (const sql of seen) {
     const parameters = Math.max(0, ...[...sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
-    const plan = (await store.db.query<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, Array(parameters).fill(null)))
-      .map((row) => row.detail);
-    assert.ok(!plan.some((step) => /^SCAN (calls|tombstones|parked_events|idempotency_keys)\b/.test(step)),
-      `${sql.replace(/\s+/g, ' ')}\n  scans a whole table: ${plan.join(' | ')}`);
+    const plan = (
+      await store.db.query<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, Array(parameters).fill(null))
+    ).map((row) => row.detail);
+    assert.ok(
+      !plan.some((step) => /^SCAN (calls|tombstones|parked_events|idempotency_keys)\b/.test(step)),
+      `${sql.replace(/\s+/g, ' ')}\n  scans a whole table: ${plan.join(' | ')}`,
+    );
   }
 });

@@ -35,14 +35,19 @@ export class Sweeper {
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<unknown> | null = null;
 
-  constructor(deps: SweeperDeps) { this.#d = deps; }
+  constructor(deps: SweeperDeps) {
+    this.#d = deps;
+  }
 
   start(): void {
     if (this.#timer) return;
     const tick = () => {
       this.#running = this.sweepOnce()
         .catch((err) => this.#d.logger.error({ err }, 'sweep failed'))
-        .finally(() => { this.#running = null; if (this.#timer) this.#timer = setTimeout(tick, this.#d.config.sweepIntervalMs); });
+        .finally(() => {
+          this.#running = null;
+          if (this.#timer) this.#timer = setTimeout(tick, this.#d.config.sweepIntervalMs);
+        });
     };
     this.#timer = setTimeout(tick, this.#d.config.sweepIntervalMs);
   }
@@ -58,13 +63,21 @@ export class Sweeper {
     const ringCutoff = new Date(now.getTime() - this.#d.config.ringTimeoutSeconds * 1000).toISOString();
     let ringTimeouts = 0;
     for (const row of await this.#d.db.query<{ id: CallId; number_id: NumberId }>(
-      `SELECT id, number_id FROM calls WHERE status IN ('INITIATED', 'RINGING') AND started_at < $1 ORDER BY started_at LIMIT ${BATCH}`, [ringCutoff])) {
+      `SELECT id, number_id FROM calls WHERE status IN ('INITIATED', 'RINGING') AND started_at < $1 ORDER BY started_at LIMIT ${BATCH}`,
+      [ringCutoff],
+    )) {
       if (await this.#endRinging(row.number_id, row.id, ringCutoff)) ringTimeouts++;
     }
     let maxDurations = 0;
-    for (const row of await this.#d.db.query<{ id: CallId; number_id: NumberId; connected_at: string; max_duration_seconds: number }>(
+    for (const row of await this.#d.db.query<{
+      id: CallId;
+      number_id: NumberId;
+      connected_at: string;
+      max_duration_seconds: number;
+    }>(
       `SELECT id, number_id, connected_at, max_duration_seconds FROM calls
-        WHERE status = 'ACCEPTED' AND max_duration_seconds IS NOT NULL ORDER BY connected_at LIMIT ${BATCH * 5}`)) {
+        WHERE status = 'ACCEPTED' AND max_duration_seconds IS NOT NULL ORDER BY connected_at LIMIT ${BATCH * 5}`,
+    )) {
       if (Date.parse(row.connected_at) + Number(row.max_duration_seconds) * 1000 > now.getTime()) continue;
       if (await this.#endOverlong(row.number_id, row.id)) maxDurations++;
     }
@@ -85,7 +98,13 @@ export class Sweeper {
     }
     return this.#d.db.transaction(async (tx) => {
       const current = await findCallForNumber(tx, numberId, callId, true);
-      if (!current || (current.status !== 'INITIATED' && current.status !== 'RINGING') || current.startedAt >= cutoff || this.#d.slots.isLive(current)) return false;
+      if (
+        !current ||
+        (current.status !== 'INITIATED' && current.status !== 'RINGING') ||
+        current.startedAt >= cutoff ||
+        this.#d.slots.isLive(current)
+      )
+        return false;
       const now = this.#d.clock.now().toISOString();
       await persistTransition(tx, ringTimedOut(current, now), false, now);
       await appendTimeline(tx, callId, { source: 'system', type: 'ring-timeout', detail: {}, at: now });
@@ -95,23 +114,40 @@ export class Sweeper {
 
   #endOverlong(numberId: NumberId, callId: CallId): Promise<boolean | null> {
     return findCallForNumber(this.#d.db, numberId, callId).then((call) =>
-      call && call.status === 'ACCEPTED' ? this.#endThroughProvider(call, (c, now) => endByBusiness(c, now, 'SYSTEM'), 'max-duration') : false);
+      call && call.status === 'ACCEPTED'
+        ? this.#endThroughProvider(call, (c, now) => endByBusiness(c, now, 'SYSTEM'), 'max-duration')
+        : false,
+    );
   }
 
   /** Ends a call through the provider via the action slot; null when the provider could not be told. */
-  async #endThroughProvider(call: Call, decide: Parameters<ActionSlots['settle']>[2], reason: string): Promise<boolean | null> {
+  async #endThroughProvider(
+    call: Call,
+    decide: Parameters<ActionSlots['settle']>[2],
+    reason: string,
+  ): Promise<boolean | null> {
     const actionId = await this.#d.slots.claim(call, 'system-end');
     if (!actionId) return false; // someone else is acting on this call right now
     const number = await getNumberById(this.#d.db, call.numberId);
     if (!number) return false;
     const result = await this.#d.providers(number).endCall(number, call, 'terminate');
     if (!result.ok && result.category !== 'ALREADY_ENDED') {
-      this.#d.logger.warn({ callId: call.id, reason, category: result.category }, 'system could not end the call at the provider');
-      await this.#d.slots.release(call, actionId, new ApiError('PROVIDER_UNAVAILABLE'),
-        { source: 'system', type: reason, detail: { error: result.category } });
+      this.#d.logger.warn(
+        { callId: call.id, reason, category: result.category },
+        'system could not end the call at the provider',
+      );
+      await this.#d.slots.release(call, actionId, new ApiError('PROVIDER_UNAVAILABLE'), {
+        source: 'system',
+        type: reason,
+        detail: { error: result.category },
+      });
       return reason === 'ring-timeout' ? null : false;
     }
-    await this.#d.slots.settle(call, actionId, decide, { source: 'system', type: reason, detail: { providerAction: 'terminate' } });
+    await this.#d.slots.settle(call, actionId, decide, {
+      source: 'system',
+      type: reason,
+      detail: { providerAction: 'terminate' },
+    });
     return true;
   }
 }

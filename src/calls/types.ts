@@ -15,7 +15,11 @@ export const CALL_EVENT_TYPES = ['call.ringing', 'call.connected', 'call.ended',
 export type CallEventType = (typeof CALL_EVENT_TYPES)[number];
 
 /** A business action (terminate, reject, accept) sent to the provider and not yet settled. */
-export interface PendingAction { id: string; kind: BusinessActionKind; startedAt: string }
+export interface PendingAction {
+  id: string;
+  kind: BusinessActionKind;
+  startedAt: string;
+}
 /** 'system-end': the sweeper ending a call at the provider (ring timeout, maxDuration): its end is by SYSTEM. */
 export type BusinessActionKind = 'terminate' | 'reject' | 'accept' | 'system-end';
 
@@ -53,6 +57,15 @@ export function isTerminal(status: CallStatus): status is TerminalStatus {
 
 /** The public call object (docs/spec/calls-api.md §2); SDPs only when asked for. */
 export function toPublicCall(call: Call, includeSdp = false) {
-  const { eventSeq: _seq, pendingAction: _pending, tenantId: _tenant, maxDurationSeconds: _max, providerData: _data, sdpOffer, sdpAnswer, ...rest } = call;
+  const {
+    eventSeq: _seq,
+    pendingAction: _pending,
+    tenantId: _tenant,
+    maxDurationSeconds: _max,
+    providerData: _data,
+    sdpOffer,
+    sdpAnswer,
+    ...rest
+  } = call;
   return includeSdp ? { ...rest, sdpOffer, sdpAnswer } : rest;
 }

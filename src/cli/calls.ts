@@ -13,7 +13,10 @@ export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number 
 ${REMOTE_USAGE}`;
 
 const OPTIONS = {
-  limit: { type: 'string' }, before: { type: 'string' }, all: { type: 'boolean' }, sdp: { type: 'boolean' },
+  limit: { type: 'string' },
+  before: { type: 'string' },
+  all: { type: 'boolean' },
+  sdp: { type: 'boolean' },
   'last-event-id': { type: 'string' },
 } as const;
 
@@ -37,20 +40,35 @@ const timelineColumns = [
 
 function callRecord(c: Call): [string, unknown][] {
   return [
-    ['id', c.id], ['provider id', c.externalCallId], ['number', c.numberId], ['direction', c.direction], ['status', c.status],
-    ['peer', c.peerNumber], ['started', c.startedAt], ['connected', c.connectedAt], ['ended', c.endedAt],
-    ['duration', c.durationSeconds === null ? null : `${c.durationSeconds}s`], ['ended by', c.endedBy], ['end reason', c.endReason],
+    ['id', c.id],
+    ['provider id', c.externalCallId],
+    ['number', c.numberId],
+    ['direction', c.direction],
+    ['status', c.status],
+    ['peer', c.peerNumber],
+    ['started', c.startedAt],
+    ['connected', c.connectedAt],
+    ['ended', c.endedAt],
+    ['duration', c.durationSeconds === null ? null : `${c.durationSeconds}s`],
+    ['ended by', c.endedBy],
+    ['end reason', c.endReason],
     ['callback data', c.bizOpaqueCallbackData],
-    ...(c.sdpOffer !== undefined ? [['sdp offer', c.sdpOffer === null ? null : `\n${c.sdpOffer}`]] as [string, unknown][] : []),
-    ...(c.sdpAnswer !== undefined ? [['sdp answer', c.sdpAnswer === null ? null : `\n${c.sdpAnswer}`]] as [string, unknown][] : []),
+    ...(c.sdpOffer !== undefined
+      ? ([['sdp offer', c.sdpOffer === null ? null : `\n${c.sdpOffer}`]] as [string, unknown][])
+      : []),
+    ...(c.sdpAnswer !== undefined
+      ? ([['sdp answer', c.sdpAnswer === null ? null : `\n${c.sdpAnswer}`]] as [string, unknown][])
+      : []),
   ];
 }
 
 /** One stream event as a line: time, event, call, status, peer. */
 export function eventLine(e: StreamEvent): string {
   const d = e.data;
-  const subject = d.event === 'call.permission_updated' ? `permission ${d.status}`
-    : `${d.id}  ${d.status}${d.durationSeconds !== null ? ` ${d.durationSeconds}s` : ''}`;
+  const subject =
+    d.event === 'call.permission_updated'
+      ? `permission ${d.status}`
+      : `${d.id}  ${d.status}${d.durationSeconds !== null ? ` ${d.durationSeconds}s` : ''}`;
   return `${shortTime(d.occurredAt)}  ${e.event.padEnd(23)}  ${subject}  ${d.peerNumber}`;
 }
 
@@ -76,8 +94,14 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
       } else {
         page = await r.client().calls.list(params);
       }
-      return r.out.result(page, () => formatTable(page.calls, columns)
-        + (page.nextBefore ? `More: callgate calls list --before ${page.nextBefore}${limit ? ` --limit ${limit}` : ''} (or --all)\n` : ''));
+      return r.out.result(
+        page,
+        () =>
+          formatTable(page.calls, columns) +
+          (page.nextBefore
+            ? `More: callgate calls list --before ${page.nextBefore}${limit ? ` --limit ${limit}` : ''} (or --all)\n`
+            : ''),
+      );
     }
     case 'get': {
       const call = await r.client().calls.get(required(r.positionals, 0, '<callId>'), { includeSdp: v.sdp === true });
@@ -89,7 +113,10 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
     }
     case 'terminate': {
       const result = await r.client().calls.terminate(required(r.positionals, 0, '<callId>'));
-      return r.out.result(result, () => `${result.id} ${result.status}${result.alreadyEnded ? ' (had already ended; nothing sent)' : ''}\n`);
+      return r.out.result(
+        result,
+        () => `${result.id} ${result.status}${result.alreadyEnded ? ' (had already ended; nothing sent)' : ''}\n`,
+      );
     }
     case 'watch': {
       const stop = untilSignal();
@@ -97,9 +124,14 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
         const stream = r.client().events.stream({
           signal: stop.signal,
           ...(v['last-event-id'] ? { lastEventId: v['last-event-id'] } : {}),
-          onOpen: ({ reconnects, lastEventId }) => r.out.note(reconnects === 0 ? 'Watching call events (Ctrl-C to stop)…'
-            : `Reconnected, resuming after ${lastEventId ?? 'the start'}`),
-          onDisconnect: ({ error, delayMs }) => r.out.note(`Connection lost (${error?.message ?? 'closed'}); reconnecting in ${Math.round(delayMs)} ms`),
+          onOpen: ({ reconnects, lastEventId }) =>
+            r.out.note(
+              reconnects === 0
+                ? 'Watching call events (Ctrl-C to stop)…'
+                : `Reconnected, resuming after ${lastEventId ?? 'the start'}`,
+            ),
+          onDisconnect: ({ error, delayMs }) =>
+            r.out.note(`Connection lost (${error?.message ?? 'closed'}); reconnecting in ${Math.round(delayMs)} ms`),
         });
         await watch(r.out, stream);
       } finally {

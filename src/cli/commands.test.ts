@@ -32,25 +32,77 @@ describe('callgate remote commands', () => {
 
   test('numbers create/list/get/delete, with --json and as tables', async () => {
     const n = live.numberInput(0, 'Support');
-    const created = json(await runCli(['numbers', 'create', '--json', '--name', n.name, '--phone', n.phoneNumber, '--provider', 'META',
-      '--phone-number-id', n.meta.phoneNumberId, '--waba-id', n.meta.wabaId, '--access-token', n.meta.accessToken,
-      '--app-secret', n.meta.appSecret, '--verify-token', n.meta.verifyToken], tenantEnv));
+    const created = json(
+      await runCli(
+        [
+          'numbers',
+          'create',
+          '--json',
+          '--name',
+          n.name,
+          '--phone',
+          n.phoneNumber,
+          '--provider',
+          'META',
+          '--phone-number-id',
+          n.meta.phoneNumberId,
+          '--waba-id',
+          n.meta.wabaId,
+          '--access-token',
+          n.meta.accessToken,
+          '--app-secret',
+          n.meta.appSecret,
+          '--verify-token',
+          n.meta.verifyToken,
+        ],
+        tenantEnv,
+      ),
+    );
     assert.match(created.number.id, /^num_/);
     assert.match(created.apiKey.key, /^ps_/);
     numberId = created.number.id;
     numberEnv = { CALLGATE_URL: live.url, CALLGATE_API_KEY: created.apiKey.key };
 
-    assert.deepEqual(json(await runCli(['numbers', 'list', '--json'], tenantEnv)).numbers.map((x: { id: string }) => x.id), [numberId]);
-    assert.equal(json(await runCli(['numbers', 'get', numberId, '--json'], tenantEnv)).meta.phoneNumberId, n.meta.phoneNumberId);
+    assert.deepEqual(
+      json(await runCli(['numbers', 'list', '--json'], tenantEnv)).numbers.map((x: { id: string }) => x.id),
+      [numberId],
+    );
+    assert.equal(
+      json(await runCli(['numbers', 'get', numberId, '--json'], tenantEnv)).meta.phoneNumberId,
+      n.meta.phoneNumberId,
+    );
 
     const table = await runCli(['numbers', 'list'], tenantEnv);
     assert.equal(table.code, 0);
     const [header, row] = table.stdout.trim().split('\n');
     assert.match(header!, /^ID\s+NAME\s+PHONE\s+PROVIDER\s+CREATED$/);
-    assert.match(row!, new RegExp(`^${numberId}\\s+Support\\s+\\${n.phoneNumber}\\s+META\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d$`));
+    assert.match(
+      row!,
+      new RegExp(`^${numberId}\\s+Support\\s+\\${n.phoneNumber}\\s+META\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d$`),
+    );
 
-    const other = json(await runCli(['numbers', 'create', '--json', '--name', 'Web', '--phone', '+5511400400777', '--provider', 'EVO_GO',
-      '--base-url', 'https://evo.example.com', '--instance-id', 'inst-1', '--instance-token', 'tok'], tenantEnv));
+    const other = json(
+      await runCli(
+        [
+          'numbers',
+          'create',
+          '--json',
+          '--name',
+          'Web',
+          '--phone',
+          '+5511400400777',
+          '--provider',
+          'EVO_GO',
+          '--base-url',
+          'https://evo.example.com',
+          '--instance-id',
+          'inst-1',
+          '--instance-token',
+          'tok',
+        ],
+        tenantEnv,
+      ),
+    );
     assert.equal(other.number.provider, 'EVO_GO');
     const deleted = await runCli(['numbers', 'delete', other.number.id], tenantEnv);
     assert.equal(deleted.stdout, `Deleted ${other.number.id} (its calls and key too)\n`);
@@ -79,10 +131,16 @@ describe('callgate remote commands', () => {
     const ringing = await live.incomingCall(0, numberEnv.CALLGATE_API_KEY!);
     const older = await live.incomingCall(0, numberEnv.CALLGATE_API_KEY!);
     const page = json(await runCli(['calls', 'list', '--json', '--limit', '1'], numberEnv));
-    assert.deepEqual(page.calls.map((c: { id: string }) => c.id), [older.id]);
+    assert.deepEqual(
+      page.calls.map((c: { id: string }) => c.id),
+      [older.id],
+    );
     assert.equal(page.nextBefore, older.createdAt);
     const all = json(await runCli(['calls', 'list', '--json', '--all', '--limit', '1'], numberEnv));
-    assert.deepEqual(all.calls.map((c: { id: string }) => c.id), [older.id, ringing.id]);
+    assert.deepEqual(
+      all.calls.map((c: { id: string }) => c.id),
+      [older.id, ringing.id],
+    );
 
     const table = await runCli(['calls', 'list', '--limit', '1'], numberEnv);
     assert.match(table.stdout, /^ID\s+DIRECTION\s+STATUS\s+PEER\s+STARTED\s+DURATION\s+ENDED BY\n/);
@@ -101,7 +159,10 @@ describe('callgate remote commands', () => {
     const again = json(await runCli(['calls', 'terminate', ringing.id, '--json'], numberEnv));
     assert.deepEqual(again, { success: true, id: ringing.id, status: 'COMPLETED', alreadyEnded: true });
     const timeline = json(await runCli(['calls', 'events', ringing.id, '--json'], numberEnv)).events;
-    assert.deepEqual(timeline.slice(0, 2).map((e: { type: string }) => e.type), ['offer', 'terminate']);
+    assert.deepEqual(
+      timeline.slice(0, 2).map((e: { type: string }) => e.type),
+      ['offer', 'terminate'],
+    );
     await runCli(['calls', 'terminate', older.id], numberEnv);
 
     const missing = await runCli(['calls', 'get', 'call_nope', '--json'], numberEnv);
@@ -118,7 +179,9 @@ describe('callgate remote commands', () => {
     const human = startCli(['calls', 'watch'], numberEnv);
     try {
       // Connected when it says so on stderr; then every event of a call is a line.
-      await waitFor(() => watch.stderr().includes('Watching call events') && human.stderr().includes('Watching call events'));
+      await waitFor(
+        () => watch.stderr().includes('Watching call events') && human.stderr().includes('Watching call events'),
+      );
       const call = await live.incomingCall(0, numberEnv.CALLGATE_API_KEY!);
       await runCli(['calls', 'terminate', call.id], numberEnv);
       const endedLine = await watch.waitForLine((l) => l.includes('call.ended') && l.includes(call.id));
@@ -126,9 +189,15 @@ describe('callgate remote commands', () => {
       assert.equal(ended.event, 'call.ended');
       assert.equal(ended.data.id, call.id);
       assert.match(ended.id, /^\d+$/);
-      assert.deepEqual(watch.lines.map((l) => JSON.parse(l).event), ['call.ringing', 'call.ended']);
+      assert.deepEqual(
+        watch.lines.map((l) => JSON.parse(l).event),
+        ['call.ringing', 'call.ended'],
+      );
       const line = await human.waitForLine((l) => l.includes('call.ended'));
-      assert.match(line, new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+call\\.ended\\s+${call.id}\\s+COMPLETED\\s+\\d+$`));
+      assert.match(
+        line,
+        new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+call\\.ended\\s+${call.id}\\s+COMPLETED\\s+\\d+$`),
+      );
     } finally {
       assert.equal(await watch.stop('SIGINT'), 0);
       assert.equal(await human.stop('SIGTERM'), 0);
@@ -136,24 +205,41 @@ describe('callgate remote commands', () => {
   });
 
   test('webhooks create/list/get/update/logs/replay/rotate-secret/delete', async () => {
-    const created = json(await runCli(['webhooks', 'create', receiver.url, '--events', 'call.ringing', '--name', 'ring', '--json'], numberEnv));
+    const created = json(
+      await runCli(
+        ['webhooks', 'create', receiver.url, '--events', 'call.ringing', '--name', 'ring', '--json'],
+        numberEnv,
+      ),
+    );
     assert.match(created.secret, /^whsec_/);
     const viaTenant = await runCli(['webhooks', 'create', receiver.url, '--json'], tenantEnv);
     assert.equal(viaTenant.code, 1);
     assert.equal(JSON.parse(viaTenant.stderr).code, 'NUMBER_REQUIRED');
 
     const table = await runCli(['webhooks', 'list'], tenantEnv);
-    assert.match(table.stdout, new RegExp(`${created.id}\\s+${numberId}\\s+yes\\s+call\\.ringing\\s+ring\\s+${receiver.url.replace(/[.]/g, '\\.')}`));
+    assert.match(
+      table.stdout,
+      new RegExp(
+        `${created.id}\\s+${numberId}\\s+yes\\s+call\\.ringing\\s+ring\\s+${receiver.url.replace(/[.]/g, '\\.')}`,
+      ),
+    );
     assert.equal(json(await runCli(['webhooks', 'get', created.id, '--json'], numberEnv)).secret, undefined);
 
-    const paused = json(await runCli(['webhooks', 'update', created.id, '--active', 'false', '--events', 'call.ringing,call.ended', '--json'], numberEnv));
+    const paused = json(
+      await runCli(
+        ['webhooks', 'update', created.id, '--active', 'false', '--events', 'call.ringing,call.ended', '--json'],
+        numberEnv,
+      ),
+    );
     assert.equal(paused.active, false);
     assert.deepEqual(paused.events, ['call.ringing', 'call.ended']);
     json(await runCli(['webhooks', 'update', created.id, '--active', 'true', '--json'], numberEnv));
 
     const call = await live.incomingCall(0, numberEnv.CALLGATE_API_KEY!);
     await receiver.waitFor((rs) => rs.some((r) => r.body?.id === call.id), 5000);
-    const logs = json(await runCli(['webhooks', 'logs', created.id, '--event', 'call.ringing', '--limit', '5', '--json'], numberEnv)).logs;
+    const logs = json(
+      await runCli(['webhooks', 'logs', created.id, '--event', 'call.ringing', '--limit', '5', '--json'], numberEnv),
+    ).logs;
     assert.equal(logs[0].status, 'SUCCESS');
     const logTable = await runCli(['webhooks', 'logs', created.id], numberEnv);
     assert.match(logTable.stdout, /^TIME\s+EVENT\s+EVENT ID\s+ATTEMPT\s+RESULT\s+HTTP\s+MS\s+ERROR\n/);
@@ -162,12 +248,18 @@ describe('callgate remote commands', () => {
 
     const rotated = json(await runCli(['webhooks', 'rotate-secret', created.id, '--json'], numberEnv));
     assert.notEqual(rotated.secret, created.secret);
-    assert.deepEqual(json(await runCli(['webhooks', 'delete', created.id, '--json'], numberEnv)), { id: created.id, deleted: true });
+    assert.deepEqual(json(await runCli(['webhooks', 'delete', created.id, '--json'], numberEnv)), {
+      id: created.id,
+      deleted: true,
+    });
     await runCli(['calls', 'terminate', call.id], numberEnv);
   });
 
   test('--url and --key beat the environment; --key-id authenticates by key id', async () => {
-    const flags = await runCli(['numbers', 'list', '--json', '--url', live.url, '--key', live.tenantKey.key], { CALLGATE_URL: 'http://127.0.0.1:1', CALLGATE_API_KEY: 'ps_wrong' });
+    const flags = await runCli(['numbers', 'list', '--json', '--url', live.url, '--key', live.tenantKey.key], {
+      CALLGATE_URL: 'http://127.0.0.1:1',
+      CALLGATE_API_KEY: 'ps_wrong',
+    });
     assert.equal(json(flags).numbers.length, 1);
     const byId = await runCli(['numbers', 'list', '--json', '--url', live.url, '--key-id', live.tenantKey.id], {});
     assert.equal(json(byId).numbers.length, 1);
@@ -187,16 +279,24 @@ describe('callgate remote commands', () => {
     assert.equal(noKey.code, 2);
     assert.match(noKey.stderr, /API key/);
     const closed = await closedPort();
-    const down = await runCli(['calls', 'list'], { CALLGATE_URL: `http://127.0.0.1:${closed}`, CALLGATE_API_KEY: 'ps_x' });
+    const down = await runCli(['calls', 'list'], {
+      CALLGATE_URL: `http://127.0.0.1:${closed}`,
+      CALLGATE_API_KEY: 'ps_x',
+    });
     assert.equal(down.code, 1);
-    assert.match(down.stderr, new RegExp(`^callgate: NETWORK_ERROR: Could not reach http://127\\.0\\.0\\.1:${closed}: .*ECONNREFUSED`));
+    assert.match(
+      down.stderr,
+      new RegExp(`^callgate: NETWORK_ERROR: Could not reach http://127\\.0\\.0\\.1:${closed}: .*ECONNREFUSED`),
+    );
   });
 
   test('the admin commands keep working on the store directly', async () => {
     const { stdout } = await callgateCli(['tenants', 'create', '--name', 'Second'], live.env);
     const tenant = JSON.parse(stdout);
-    const listed = json(await runCli(['numbers', 'list', '--json'], { CALLGATE_URL: live.url, CALLGATE_API_KEY: tenant.apiKey.key }));
-    assert.deepEqual(listed.numbers, [], 'a new tenant sees none of the first one\'s numbers');
+    const listed = json(
+      await runCli(['numbers', 'list', '--json'], { CALLGATE_URL: live.url, CALLGATE_API_KEY: tenant.apiKey.key }),
+    );
+    assert.deepEqual(listed.numbers, [], "a new tenant sees none of the first one's numbers");
     const migrate = await runCli(['migrate'], live.env);
     assert.equal(migrate.code, 0);
     assert.match(migrate.stderr, /up to date/);

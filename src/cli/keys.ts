@@ -28,8 +28,15 @@ export async function runKeys(args: string[], env: Env): Promise<void> {
     }
     case 'regenerate': {
       const result = await r.client().apiKeys.regenerate(required(r.positionals, 0, '<numberId>'));
-      return r.out.result(result, () => formatRecord([['number', result.numberId], ['key', result.apiKey.key], ['key id', result.apiKey.id]])
-        + 'Shown this once; the previous key no longer works.\n');
+      return r.out.result(
+        result,
+        () =>
+          formatRecord([
+            ['number', result.numberId],
+            ['key', result.apiKey.key],
+            ['key id', result.apiKey.id],
+          ]) + 'Shown this once; the previous key no longer works.\n',
+      );
     }
     default:
       throw new UsageError(`unknown keys command "${sub}"\n${KEYS_USAGE}`);

@@ -25,7 +25,9 @@ describe('callgate listen --forward-to', () => {
   const running: CliProcess[] = [];
 
   const listen = (args: string[], url = live.url) => {
-    const cli = startCli(['listen', '--json', '--url', url, '--key', key.key, ...args], { CALLGATE_URL: 'http://127.0.0.1:1' });
+    const cli = startCli(['listen', '--json', '--url', url, '--key', key.key, ...args], {
+      CALLGATE_URL: 'http://127.0.0.1:1',
+    });
     running.push(cli);
     return cli;
   };
@@ -65,14 +67,20 @@ describe('callgate listen --forward-to', () => {
     assert.equal(payload.event, 'call.ended');
     assert.equal(payload.status, 'COMPLETED');
     assert.equal(payload.endedBy, 'BUSINESS');
-    assert.equal(headers['webhook-id'], payload.eventId, 'webhook-id is the eventId, as the server\'s worker sends it');
+    assert.equal(headers['webhook-id'], payload.eventId, "webhook-id is the eventId, as the server's worker sends it");
     assert.ok(Math.abs(Number(headers['webhook-timestamp']) - Date.now() / 1000) < 5);
     assert.equal(headers['content-type'], 'application/json');
     assert.equal(delivery.path, '/hooks/callgate');
-    assert.throws(() => new Webhook(generateWebhookSecret()).verify(delivery.rawBody, headers), 'another secret does not verify');
+    assert.throws(
+      () => new Webhook(generateWebhookSecret()).verify(delivery.rawBody, headers),
+      'another secret does not verify',
+    );
 
     // Everything of the call came through, in order, and listen reported each delivery.
-    assert.deepEqual(receiver.requests.filter((r) => r.body?.id === call.id).map((r) => r.body.event), ['call.ringing', 'call.connected', 'call.ended']);
+    assert.deepEqual(
+      receiver.requests.filter((r) => r.body?.id === call.id).map((r) => r.body.event),
+      ['call.ringing', 'call.connected', 'call.ended'],
+    );
     const reported = await cli.waitForLine((l) => l.includes('"forwarded"') && l.includes(String(payload.eventId)));
     assert.equal(JSON.parse(reported).status, 200);
     assert.equal(await cli.stop('SIGINT'), 0, 'Ctrl-C stops it cleanly');
@@ -87,7 +95,11 @@ describe('callgate listen --forward-to', () => {
     await client.calls.terminate(call.id);
     await receiver.waitFor((rs) => rs.some((r) => r.body?.id === call.id && r.body?.event === 'call.ended'), 3000);
     const mine = receiver.requests.filter((r) => r.body?.id === call.id);
-    assert.deepEqual(mine.map((r) => r.body.event), ['call.ended'], 'call.ringing was filtered out');
+    assert.deepEqual(
+      mine.map((r) => r.body.event),
+      ['call.ended'],
+      'call.ringing was filtered out',
+    );
     assert.equal((new Webhook(secret).verify(mine[0]!.rawBody, stringHeaders(mine[0]!)) as { id: string }).id, call.id);
     await cli.stop();
   });
@@ -106,12 +118,18 @@ describe('callgate listen --forward-to', () => {
     proxy.setRefusing(false);
 
     await cli.waitForLine((l) => l.includes('"reconnected"'), 10_000, 'listen to reconnect');
-    await receiver.waitFor((rs) => rs.some((r) => r.body?.id === second.id && r.body?.event === 'call.ended'), 5000, 'the events of the outage');
+    await receiver.waitFor(
+      (rs) => rs.some((r) => r.body?.id === second.id && r.body?.event === 'call.ended'),
+      5000,
+      'the events of the outage',
+    );
     for (const call of [first, second]) {
       const events = receiver.requests.filter((r) => r.body?.id === call.id).map((r) => r.body.event);
       assert.deepEqual(events, ['call.ringing', 'call.ended'], `${call.id}: each event once, in order`);
     }
-    const resumedFrom = proxy.requests.filter((r) => r.path.startsWith('/v1/events/stream') && r.status === 200).at(-1)!;
+    const resumedFrom = proxy.requests
+      .filter((r) => r.path.startsWith('/v1/events/stream') && r.status === 200)
+      .at(-1)!;
     assert.match(String(resumedFrom.headers['last-event-id']), /^\d+$/);
     await cli.stop();
   });

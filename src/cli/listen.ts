@@ -15,16 +15,28 @@ export const LISTEN_USAGE = `usage: callgate listen --forward-to <url> [options]
 ${REMOTE_USAGE}`;
 
 const OPTIONS = {
-  'forward-to': { type: 'string' }, secret: { type: 'string' }, events: { type: 'string' },
-  'last-event-id': { type: 'string' }, 'timeout-ms': { type: 'string' },
+  'forward-to': { type: 'string' },
+  secret: { type: 'string' },
+  events: { type: 'string' },
+  'last-event-id': { type: 'string' },
+  'timeout-ms': { type: 'string' },
 } as const;
 
 const USER_AGENT = 'callgate-cli-listen/1';
 
-export interface ForwardResult { status: number | null; durationMs: number; error?: string }
+export interface ForwardResult {
+  status: number | null;
+  durationMs: number;
+  error?: string;
+}
 
 /** POSTs one event, signed like a webhook delivery. */
-export async function forwardEvent(url: string, secret: string, event: StreamEvent, timeoutMs: number): Promise<ForwardResult> {
+export async function forwardEvent(
+  url: string,
+  secret: string,
+  event: StreamEvent,
+  timeoutMs: number,
+): Promise<ForwardResult> {
   const started = performance.now();
   const timestamp = Math.floor(Date.now() / 1000);
   const msgId = event.data.eventId;
@@ -32,9 +44,12 @@ export async function forwardEvent(url: string, secret: string, event: StreamEve
     const res = await fetch(url, {
       method: 'POST',
       headers: {
-        'content-type': 'application/json', 'user-agent': USER_AGENT,
-        'webhook-id': msgId, 'webhook-timestamp': String(timestamp),
-        'webhook-signature': signPayload([secret], msgId, timestamp, event.raw), 'webhook-attempt': '1',
+        'content-type': 'application/json',
+        'user-agent': USER_AGENT,
+        'webhook-id': msgId,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': signPayload([secret], msgId, timestamp, event.raw),
+        'webhook-attempt': '1',
       },
       body: event.raw,
       redirect: 'manual',
@@ -44,7 +59,10 @@ export async function forwardEvent(url: string, secret: string, event: StreamEve
     return { status: res.status, durationMs: Math.round(performance.now() - started) };
   } catch (error) {
     const cause = (error as Error & { cause?: Error }).cause;
-    const message = (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (cause?.message ?? (error as Error).message);
+    const message =
+      (error as Error).name === 'TimeoutError'
+        ? `no answer within ${timeoutMs} ms`
+        : (cause?.message ?? (error as Error).message);
     return { status: null, durationMs: Math.round(performance.now() - started), error: message };
   }
 }
@@ -61,7 +79,8 @@ export async function runListen(args: string[], env: Env): Promise<void> {
   const only = list(v.events);
   const generated = !v.secret;
   const secret = v.secret ?? generateWebhookSecret();
-  if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) throw new UsageError('--secret is a whsec_... secret (whsec_ + base64)');
+  if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret))
+    throw new UsageError('--secret is a whsec_... secret (whsec_ + base64)');
   const client = r.client();
 
   const stop = untilSignal();
@@ -71,14 +90,19 @@ export async function runListen(args: string[], env: Env): Promise<void> {
       ...(v['last-event-id'] ? { lastEventId: v['last-event-id'] } : {}),
       onOpen: ({ reconnects, lastEventId }) => {
         if (reconnects === 0) {
-          r.out.line({ type: 'ready', forwardTo: target, secret, generatedSecret: generated },
-            `Ready: forwarding call events to ${target} (Ctrl-C to stop)\n`
-            + (generated ? `Signing secret: ${secret}   (generated; pass --secret to choose one)` : 'Signing with the secret given by --secret'));
+          r.out.line(
+            { type: 'ready', forwardTo: target, secret, generatedSecret: generated },
+            `Ready: forwarding call events to ${target} (Ctrl-C to stop)\n` +
+              (generated
+                ? `Signing secret: ${secret}   (generated; pass --secret to choose one)`
+                : 'Signing with the secret given by --secret'),
+          );
         } else {
           r.out.line({ type: 'reconnected', lastEventId }, `Reconnected, resuming after ${lastEventId ?? 'the start'}`);
         }
       },
-      onDisconnect: ({ error, delayMs }) => r.out.note(`Connection lost (${error?.message ?? 'closed'}); reconnecting in ${Math.round(delayMs)} ms`),
+      onDisconnect: ({ error, delayMs }) =>
+        r.out.note(`Connection lost (${error?.message ?? 'closed'}); reconnecting in ${Math.round(delayMs)} ms`),
     });
     for await (const event of stream) {
       if (only && !only.includes(event.event)) continue;
@@ -86,7 +110,14 @@ export async function runListen(args: string[], env: Env): Promise<void> {
       const ok = result.status !== null && result.status >= 200 && result.status < 300;
       const callId = event.data.id ?? null;
       r.out.line(
-        { type: ok ? 'forwarded' : 'failed', event: event.event, eventId: event.data.eventId, callId, cursor: event.id, ...result },
+        {
+          type: ok ? 'forwarded' : 'failed',
+          event: event.event,
+          eventId: event.data.eventId,
+          callId,
+          cursor: event.id,
+          ...result,
+        },
         `${ok ? '→' : '✗'} ${event.event.padEnd(23)} ${event.data.eventId}  ${result.status ?? result.error}  ${result.durationMs} ms`,
       );
     }

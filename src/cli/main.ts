@@ -27,14 +27,30 @@ const env = process.env;
 const json = rest.includes('--json');
 try {
   switch (command) {
-    case 'tenants': await (await import('./tenants.ts')).runTenants(await config(), rest); break;
-    case 'migrate': await (await import('./migrate.ts')).runMigrate(await config()); break;
-    case 'worker': await (await import('./worker.ts')).runWorker(await config()); break;
-    case 'numbers': await (await import('./numbers.ts')).runNumbers(rest, env); break;
-    case 'keys': await (await import('./keys.ts')).runKeys(rest, env); break;
-    case 'webhooks': await (await import('./webhooks.ts')).runWebhooks(rest, env); break;
-    case 'calls': await (await import('./calls.ts')).runCalls(rest, env); break;
-    case 'listen': await (await import('./listen.ts')).runListen(rest, env); break;
+    case 'tenants':
+      await (await import('./tenants.ts')).runTenants(await config(), rest);
+      break;
+    case 'migrate':
+      await (await import('./migrate.ts')).runMigrate(await config());
+      break;
+    case 'worker':
+      await (await import('./worker.ts')).runWorker(await config());
+      break;
+    case 'numbers':
+      await (await import('./numbers.ts')).runNumbers(rest, env);
+      break;
+    case 'keys':
+      await (await import('./keys.ts')).runKeys(rest, env);
+      break;
+    case 'webhooks':
+      await (await import('./webhooks.ts')).runWebhooks(rest, env);
+      break;
+    case 'calls':
+      await (await import('./calls.ts')).runCalls(rest, env);
+      break;
+    case 'listen':
+      await (await import('./listen.ts')).runListen(rest, env);
+      break;
     default:
       process.stderr.write(`${USAGE}\n`);
       process.exitCode = command === undefined || command === '--help' || command === '-h' ? 0 : 2;

@@ -14,11 +14,19 @@ export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete> [
 ${REMOTE_USAGE}`;
 
 const OPTIONS = {
-  name: { type: 'string' }, phone: { type: 'string' }, provider: { type: 'string' },
-  'phone-number-id': { type: 'string' }, 'waba-id': { type: 'string' }, 'access-token': { type: 'string' },
-  'app-secret': { type: 'string' }, 'verify-token': { type: 'string' },
-  'base-url': { type: 'string' }, 'instance-id': { type: 'string' }, 'instance-name': { type: 'string' },
-  'instance-token': { type: 'string' }, 'public-ws-base-url': { type: 'string' },
+  name: { type: 'string' },
+  phone: { type: 'string' },
+  provider: { type: 'string' },
+  'phone-number-id': { type: 'string' },
+  'waba-id': { type: 'string' },
+  'access-token': { type: 'string' },
+  'app-secret': { type: 'string' },
+  'verify-token': { type: 'string' },
+  'base-url': { type: 'string' },
+  'instance-id': { type: 'string' },
+  'instance-name': { type: 'string' },
+  'instance-token': { type: 'string' },
+  'public-ws-base-url': { type: 'string' },
 } as const;
 
 const columns = [
@@ -31,10 +39,24 @@ const columns = [
 
 function numberRecord(n: WhatsAppNumber): [string, unknown][] {
   return [
-    ['id', n.id], ['name', n.name], ['phone', n.phoneNumber], ['provider', n.provider],
-    ...(n.meta ? [['meta phone_number_id', n.meta.phoneNumberId], ['meta waba_id', n.meta.wabaId]] as [string, unknown][] : []),
-    ...(n.evolution ? [['evolution base url', n.evolution.baseUrl], ['evolution instance', n.evolution.instanceId]] as [string, unknown][] : []),
-    ['created', n.createdAt], ['updated', n.updatedAt],
+    ['id', n.id],
+    ['name', n.name],
+    ['phone', n.phoneNumber],
+    ['provider', n.provider],
+    ...(n.meta
+      ? ([
+          ['meta phone_number_id', n.meta.phoneNumberId],
+          ['meta waba_id', n.meta.wabaId],
+        ] as [string, unknown][])
+      : []),
+    ...(n.evolution
+      ? ([
+          ['evolution base url', n.evolution.baseUrl],
+          ['evolution instance', n.evolution.instanceId],
+        ] as [string, unknown][])
+      : []),
+    ['created', n.createdAt],
+    ['updated', n.updatedAt],
   ];
 }
 
@@ -59,15 +81,24 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
         return value;
       };
       const provider = need('provider').toUpperCase();
-      const input: CreateNumberInput = { name: need('name'), phoneNumber: need('phone'), provider: provider as CreateNumberInput['provider'] };
+      const input: CreateNumberInput = {
+        name: need('name'),
+        phoneNumber: need('phone'),
+        provider: provider as CreateNumberInput['provider'],
+      };
       if (provider === 'META') {
         input.meta = {
-          phoneNumberId: need('phone-number-id'), accessToken: need('access-token'), appSecret: need('app-secret'), verifyToken: need('verify-token'),
+          phoneNumberId: need('phone-number-id'),
+          accessToken: need('access-token'),
+          appSecret: need('app-secret'),
+          verifyToken: need('verify-token'),
           ...(v['waba-id'] ? { wabaId: v['waba-id'] } : {}),
         };
       } else if (provider === 'EVO_GO') {
         input.evolution = {
-          baseUrl: need('base-url'), instanceId: need('instance-id'), instanceToken: need('instance-token'),
+          baseUrl: need('base-url'),
+          instanceId: need('instance-id'),
+          instanceToken: need('instance-token'),
           ...(v['instance-name'] ? { instanceName: v['instance-name'] } : {}),
           ...(v['public-ws-base-url'] ? { publicWsBaseUrl: v['public-ws-base-url'] } : {}),
         };
@@ -75,8 +106,12 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
         throw new UsageError('--provider is META or EVO_GO');
       }
       const created = await r.client().numbers.create(input);
-      return r.out.result(created, () => formatRecord(numberRecord(created.number))
-        + `\nThe number's key, shown this once (use it for /v1/calls):\n  key:    ${created.apiKey.key}\n  key id: ${created.apiKey.id}\n`);
+      return r.out.result(
+        created,
+        () =>
+          formatRecord(numberRecord(created.number)) +
+          `\nThe number's key, shown this once (use it for /v1/calls):\n  key:    ${created.apiKey.key}\n  key id: ${created.apiKey.id}\n`,
+      );
     }
     case 'delete': {
       const id = required(r.positionals, 0, '<numberId>');

@@ -2,7 +2,10 @@
 // readable table or record. Everything for humans that is not the answer goes to stderr.
 import { CallgateError } from '../../packages/sdk/src/index.ts';
 
-export interface Column<T> { header: string; value: (row: T) => unknown }
+export interface Column<T> {
+  header: string;
+  value: (row: T) => unknown;
+}
 
 function cell(value: unknown): string {
   if (value === null || value === undefined || value === '') return '-';
@@ -21,7 +24,11 @@ export function formatTable<T>(rows: readonly T[], columns: readonly Column<T>[]
   if (rows.length === 0) return '(none)\n';
   const cells = rows.map((row) => columns.map((c) => cell(c.value(row))));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i]!.length)));
-  const line = (values: string[]) => values.map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';
 }
 
@@ -41,12 +48,22 @@ export interface Output {
   note(text: string): void;
 }
 
-export function output(json: boolean, stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Output {
+export function output(
+  json: boolean,
+  stdout: NodeJS.WritableStream = process.stdout,
+  stderr: NodeJS.WritableStream = process.stderr,
+): Output {
   return {
     json,
-    result(data, human) { stdout.write(json ? `${JSON.stringify(data)}\n` : human()); },
-    line(data, human) { stdout.write(json ? `${JSON.stringify(data)}\n` : `${human}\n`); },
-    note(text) { stderr.write(`${text}\n`); },
+    result(data, human) {
+      stdout.write(json ? `${JSON.stringify(data)}\n` : human());
+    },
+    line(data, human) {
+      stdout.write(json ? `${JSON.stringify(data)}\n` : `${human}\n`);
+    },
+    note(text) {
+      stderr.write(`${text}\n`);
+    },
   };
 }
 
@@ -54,7 +71,13 @@ export function output(json: boolean, stdout: NodeJS.WritableStream = process.st
 export function describeError(error: unknown, json: boolean): string {
   if (error instanceof CallgateError) {
     if (json) {
-      return JSON.stringify({ error: error.message, code: error.code, status: error.status, requestId: error.requestId, ...(error.details ? { details: error.details } : {}) });
+      return JSON.stringify({
+        error: error.message,
+        code: error.code,
+        status: error.status,
+        requestId: error.requestId,
+        ...(error.details ? { details: error.details } : {}),
+      });
     }
     const where = error.status ? `HTTP ${error.status} ` : '';
     const request = error.requestId ? ` (request ${error.requestId})` : '';

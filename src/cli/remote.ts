@@ -35,8 +35,8 @@ export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], en
   }
   const values = parsed.values as Record<string, unknown>;
   const url = (values.url as string | undefined) ?? env.CALLGATE_URL ?? DEFAULT_URL;
-  const key = values.key as string | undefined ?? (values['key-id'] ? undefined : env.CALLGATE_API_KEY);
-  const keyId = values['key-id'] as string | undefined ?? (key ? undefined : env.CALLGATE_API_KEY_ID);
+  const key = (values.key as string | undefined) ?? (values['key-id'] ? undefined : env.CALLGATE_API_KEY);
+  const keyId = (values['key-id'] as string | undefined) ?? (key ? undefined : env.CALLGATE_API_KEY_ID);
   let client: Callgate | undefined;
   return {
     values: parsed.values,
@@ -60,7 +60,12 @@ export function required(positionals: string[], index: number, what: string): st
 
 /** Comma-separated list option (`--events call.ended,call.missed`). */
 export function list(value: string | undefined): string[] | undefined {
-  return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean);
+  return value === undefined
+    ? undefined
+    : value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 }
 
 /** Resolves when SIGINT or SIGTERM arrives (long-running commands stop cleanly). */
@@ -69,5 +74,11 @@ export function untilSignal(): { signal: AbortSignal; dispose(): void } {
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  return { signal: controller.signal, dispose() { process.off('SIGINT', stop); process.off('SIGTERM', stop); } };
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    },
+  };
 }

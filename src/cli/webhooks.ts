@@ -1,5 +1,11 @@
 // `callgate webhooks list|get|create|update|delete|rotate-secret|logs|replay` (tenant key or number key).
-import type { CreateWebhookInput, UpdateWebhookInput, Webhook, WebhookEventName, WebhookLogEntry } from '../../packages/sdk/src/index.ts';
+import type {
+  CreateWebhookInput,
+  UpdateWebhookInput,
+  Webhook,
+  WebhookEventName,
+  WebhookLogEntry,
+} from '../../packages/sdk/src/index.ts';
 import { formatRecord, formatTable, shortTime } from './output.ts';
 import { list, parseRemote, REMOTE_USAGE, required, UsageError, type Env } from './remote.ts';
 
@@ -16,14 +22,22 @@ export const WEBHOOKS_USAGE = `usage: callgate webhooks <command> [options]   (t
 ${REMOTE_USAGE}`;
 
 const OPTIONS = {
-  endpoint: { type: 'string' }, events: { type: 'string' }, name: { type: 'string' }, number: { type: 'string' },
-  active: { type: 'string' }, limit: { type: 'string' }, event: { type: 'string' },
+  endpoint: { type: 'string' },
+  events: { type: 'string' },
+  name: { type: 'string' },
+  number: { type: 'string' },
+  active: { type: 'string' },
+  limit: { type: 'string' },
+  event: { type: 'string' },
 } as const;
 
 const columns = [
   { header: 'ID', value: (w: Webhook) => w.id },
   { header: 'NUMBER', value: (w: Webhook) => w.whatsappNumberId },
-  { header: 'ACTIVE', value: (w: Webhook) => (w.active ? 'yes' : `no${w.disabledReason ? ` (${w.disabledReason})` : ''}`) },
+  {
+    header: 'ACTIVE',
+    value: (w: Webhook) => (w.active ? 'yes' : `no${w.disabledReason ? ` (${w.disabledReason})` : ''}`),
+  },
   { header: 'EVENTS', value: (w: Webhook) => w.events },
   { header: 'NAME', value: (w: Webhook) => w.name },
   { header: 'URL', value: (w: Webhook) => w.url },
@@ -42,9 +56,16 @@ const logColumns = [
 
 function webhookRecord(w: Webhook & { secret?: string }): [string, unknown][] {
   return [
-    ['id', w.id], ['number', w.whatsappNumberId], ['url', w.url], ['events', w.events], ['name', w.name],
-    ['active', w.active], ['disabled reason', w.disabledReason], ['created', w.createdAt], ['updated', w.updatedAt],
-    ...(w.secret ? [['secret', `${w.secret}   (shown this once)`]] as [string, unknown][] : []),
+    ['id', w.id],
+    ['number', w.whatsappNumberId],
+    ['url', w.url],
+    ['events', w.events],
+    ['name', w.name],
+    ['active', w.active],
+    ['disabled reason', w.disabledReason],
+    ['created', w.createdAt],
+    ['updated', w.updatedAt],
+    ...(w.secret ? ([['secret', `${w.secret}   (shown this once)`]] as [string, unknown][]) : []),
   ];
 }
 
@@ -72,7 +93,10 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
     case 'create': {
       // --url is the server's address, so the endpoint is positional (or --endpoint).
       const url = r.positionals[0] ?? v.endpoint;
-      if (!url) throw new UsageError('webhooks create needs the endpoint URL: callgate webhooks create https://example.com/hooks');
+      if (!url)
+        throw new UsageError(
+          'webhooks create needs the endpoint URL: callgate webhooks create https://example.com/hooks',
+        );
       const input: CreateWebhookInput = { url, events: events ?? ['*'] };
       if (v.name) input.name = v.name;
       if (v.number) input.whatsappNumberId = v.number;
@@ -87,7 +111,8 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
       if (events !== undefined) input.events = events;
       const active = boolean(v.active);
       if (active !== undefined) input.active = active;
-      if (Object.keys(input).length === 0) throw new UsageError('webhooks update needs at least one of --endpoint, --events, --name, --active');
+      if (Object.keys(input).length === 0)
+        throw new UsageError('webhooks update needs at least one of --endpoint, --events, --name, --active');
       const updated = await r.client().webhooks.update(id, input);
       return r.out.result(updated, () => formatRecord(webhookRecord(updated)));
     }
@@ -98,19 +123,27 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
     }
     case 'rotate-secret': {
       const rotated = await r.client().webhooks.rotateSecret(required(r.positionals, 0, '<webhookId>'));
-      return r.out.result(rotated, () => formatRecord([['id', rotated.id], ['secret', `${rotated.secret}   (shown this once)`],
-        ['old secret signs until', rotated.previousSecretExpiresAt]]));
+      return r.out.result(rotated, () =>
+        formatRecord([
+          ['id', rotated.id],
+          ['secret', `${rotated.secret}   (shown this once)`],
+          ['old secret signs until', rotated.previousSecretExpiresAt],
+        ]),
+      );
     }
     case 'logs': {
       const limit = v.limit === undefined ? undefined : Number(v.limit);
       if (limit !== undefined && !Number.isInteger(limit)) throw new UsageError('--limit is a whole number');
       const logs = await r.client().webhooks.logs(required(r.positionals, 0, '<webhookId>'), {
-        ...(limit !== undefined ? { limit } : {}), ...(v.event ? { event: v.event as WebhookEventName } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+        ...(v.event ? { event: v.event as WebhookEventName } : {}),
       });
       return r.out.result({ logs }, () => formatTable(logs, logColumns));
     }
     case 'replay': {
-      const result = await r.client().webhooks.replay(required(r.positionals, 0, '<webhookId>'), required(r.positionals, 1, '<eventId>'));
+      const result = await r
+        .client()
+        .webhooks.replay(required(r.positionals, 0, '<webhookId>'), required(r.positionals, 1, '<eventId>'));
       return r.out.result(result, () => `Queued ${result.event} ${result.eventId} for ${result.webhookId} again\n`);
     }
     default:

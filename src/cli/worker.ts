@@ -13,15 +13,31 @@ import { DeliveryWorker } from '../webhooks/worker.ts';
 export async function runWorker(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   const { db, secretKey } = await openStore(config);
-  const worker = new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics: createMetrics(), config, clock: systemClock });
-  const { sweeper } = buildServices({ config, db, secretKey, clock: systemClock, logger, wakeDeliveries: () => worker.wake() });
+  const worker = new DeliveryWorker({
+    db,
+    box: new SecretBox(secretKey),
+    logger,
+    metrics: createMetrics(),
+    config,
+    clock: systemClock,
+  });
+  const { sweeper } = buildServices({
+    config,
+    db,
+    secretKey,
+    clock: systemClock,
+    logger,
+    wakeDeliveries: () => worker.wake(),
+  });
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'worker shutting down');
-      Promise.all([worker.stop(), sweeper.stop()]).then(() => db.close()).finally(resolve);
+      Promise.all([worker.stop(), sweeper.stop()])
+        .then(() => db.close())
+        .finally(resolve);
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

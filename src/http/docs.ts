@@ -14,14 +14,25 @@ const DOCS_PREFIX = '/docs';
 
 const SWAGGER_OPTIONS: SwaggerOptions = {
   // Shared schemas keep their names (Call, Number, ...) as OpenAPI components.
-  refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  refResolver: {
+    buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+  },
   openapi: {
     openapi: '3.1.0',
-    info: { title: 'callgate — WhatsApp calling gateway', version: '1.0.0', description: 'Wire-compatible with the Pilot Status Calls API.' },
+    info: {
+      title: 'callgate — WhatsApp calling gateway',
+      version: '1.0.0',
+      description: 'Wire-compatible with the Pilot Status Calls API.',
+    },
     components: {
       securitySchemes: {
         apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'Your ps_ API key' },
-        apiKeyId: { type: 'apiKey', in: 'header', name: 'x-api-key-id', description: 'API key id (alternative to x-api-key)' },
+        apiKeyId: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'x-api-key-id',
+          description: 'API key id (alternative to x-api-key)',
+        },
       },
     },
   },
@@ -33,13 +44,16 @@ const isDocsUrl = (url: string) => url === DOCS_PREFIX || url.startsWith(`${DOCS
 export function registerDocs(app: App, newApp: () => App): void {
   const routes: RouteOptions[] = [];
   // HEAD routes are Fastify's own copies of the GET ones (and @fastify/swagger leaves them out).
-  app.addHook('onRoute', (route) => { if (route.method !== 'HEAD' && !isDocsUrl(route.url)) routes.push(route as RouteOptions); });
+  app.addHook('onRoute', (route) => {
+    if (route.method !== 'HEAD' && !isDocsUrl(route.url)) routes.push(route as RouteOptions);
+  });
 
   let built: Promise<App> | undefined;
-  const docs = () => (built ??= buildDocsApp(app, routes, newApp).catch((error: unknown) => {
-    built = undefined;
-    throw error;
-  }));
+  const docs = () =>
+    (built ??= buildDocsApp(app, routes, newApp).catch((error: unknown) => {
+      built = undefined;
+      throw error;
+    }));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => (await docs()).swagger());
   // The docs instance logs these requests (as the app did when it served them itself), so the app does not.
@@ -60,18 +74,26 @@ export function registerDocs(app: App, newApp: () => App): void {
 }
 
 async function buildDocsApp(app: App, routes: readonly RouteOptions[], newApp: () => App): Promise<App> {
-  const [{ default: swagger }, { default: swaggerUi }] = await Promise.all([import('@fastify/swagger'), import('@fastify/swagger-ui')]);
+  const [{ default: swagger }, { default: swaggerUi }] = await Promise.all([
+    import('@fastify/swagger'),
+    import('@fastify/swagger-ui'),
+  ]);
   const docsApp = newApp();
   // The order the app used to register them in: the document lists paths and components in that order.
   await docsApp.register(swagger, SWAGGER_OPTIONS);
   await docsApp.register(swaggerUi, { routePrefix: DOCS_PREFIX });
   for (const schema of Object.values(app.getSchemas())) docsApp.addSchema(schema as { $id: string });
   registerErrorHandling(docsApp);
-  const unreachable = async () => { throw new ApiError('NOT_FOUND'); };
+  const unreachable = async () => {
+    throw new ApiError('NOT_FOUND');
+  };
   for (const route of routes) {
     docsApp.route({
-      method: route.method, url: route.url, handler: unreachable,
-      ...(route.schema ? { schema: route.schema } : {}), ...(route.config ? { config: route.config } : {}),
+      method: route.method,
+      url: route.url,
+      handler: unreachable,
+      ...(route.schema ? { schema: route.schema } : {}),
+      ...(route.config ? { config: route.config } : {}),
       ...(route.constraints ? { constraints: route.constraints } : {}),
     });
   }

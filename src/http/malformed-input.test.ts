@@ -10,7 +10,9 @@ import { listNumbersForTenant } from '../store/numbers.ts';
 for (const kind of storeKinds()) {
   describe(`malformed input [${kind}]`, () => {
     let t: TestApp;
-    before(async () => { t = await buildTestApp(kind); });
+    before(async () => {
+      t = await buildTestApp(kind);
+    });
     after(() => t.close());
 
     const snapshot = async () => ({
@@ -20,41 +22,253 @@ for (const kind of storeKinds()) {
 
     const tenant = () => ({ 'x-api-key': t.tenantKey.key });
     const number = () => ({ 'x-api-key': t.numberA.key.key });
-    type Case = { name: string; method: 'GET' | 'POST' | 'DELETE'; url: string; headers?: () => Record<string, string>; payload?: string; contentType?: string; status: number; code: string };
+    type Case = {
+      name: string;
+      method: 'GET' | 'POST' | 'DELETE';
+      url: string;
+      headers?: () => Record<string, string>;
+      payload?: string;
+      contentType?: string;
+      status: number;
+      code: string;
+    };
     const json = 'application/json';
     const cases: Case[] = [
-      { name: 'numbers: bad JSON', method: 'POST', url: '/v1/numbers', headers: tenant, payload: '{"name":', contentType: json, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'numbers: JSON array', method: 'POST', url: '/v1/numbers', headers: tenant, payload: '[]', contentType: json, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'numbers: wrong types', method: 'POST', url: '/v1/numbers', headers: tenant, payload: '{"name":1,"phoneNumber":true,"provider":"META"}', contentType: json, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'numbers: not E.164', method: 'POST', url: '/v1/numbers', headers: tenant, payload: JSON.stringify({ name: 'x', phoneNumber: '11 9999', provider: 'META', meta: { phoneNumberId: '1', accessToken: 'a', appSecret: 'b', verifyToken: 'c' } }), contentType: json, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'numbers: META without meta config', method: 'POST', url: '/v1/numbers', headers: tenant, payload: JSON.stringify({ name: 'x', phoneNumber: '+5511999999999', provider: 'META' }), contentType: json, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'numbers: unknown provider', method: 'POST', url: '/v1/numbers', headers: tenant, payload: JSON.stringify({ name: 'x', phoneNumber: '+5511999999999', provider: 'SKYPE' }), contentType: json, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'numbers: extra fields', method: 'POST', url: '/v1/numbers', headers: tenant, payload: JSON.stringify({ name: 'x', phoneNumber: '+5511999999999', provider: 'META', admin: true }), contentType: json, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'numbers: deeply nested JSON', method: 'POST', url: '/v1/numbers', headers: tenant, payload: '['.repeat(5000) + ']'.repeat(5000), contentType: json, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'numbers: huge body', method: 'POST', url: '/v1/numbers', headers: tenant, payload: JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }), contentType: json, status: 413, code: 'PAYLOAD_TOO_LARGE' },
-      { name: 'numbers: text/plain body', method: 'POST', url: '/v1/numbers', headers: tenant, payload: 'hello', contentType: 'text/plain', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-      { name: 'numbers: __proto__ pollution', method: 'POST', url: '/v1/numbers', headers: tenant, payload: '{"__proto__":{"admin":true},"name":"x"}', contentType: json, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'number id with odd characters', method: 'GET', url: '/v1/numbers/%27%20OR%201%3D1', headers: tenant, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'calls list: limit 0', method: 'GET', url: '/v1/calls?limit=0', headers: number, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'calls list: limit 101', method: 'GET', url: '/v1/calls?limit=101', headers: number, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'calls list: limit text', method: 'GET', url: '/v1/calls?limit=ten', headers: number, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'calls list: before not a date', method: 'GET', url: '/v1/calls?before=yesterday', headers: number, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'call id with a space', method: 'GET', url: '/v1/calls/a%20b', headers: number, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'call id with bad percent-encoding', method: 'GET', url: '/v1/calls/%E0%A4%A', headers: number, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'call id of 300 chars', method: 'POST', url: `/v1/calls/${'a'.repeat(300)}/terminate`, headers: number, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'accept: bad JSON', method: 'POST', url: '/v1/calls/call_x/accept', headers: number, payload: '{"sdp"', contentType: json, status: 400, code: 'VALIDATION_ERROR' },
-      { name: 'accept: sdp not a string', method: 'POST', url: '/v1/calls/call_x/accept', headers: number, payload: '{"sdp":42}', contentType: json, status: 400, code: 'VALIDATION_ERROR' },
+      {
+        name: 'numbers: bad JSON',
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: tenant,
+        payload: '{"name":',
+        contentType: json,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'numbers: JSON array',
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: tenant,
+        payload: '[]',
+        contentType: json,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'numbers: wrong types',
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: tenant,
+        payload: '{"name":1,"phoneNumber":true,"provider":"META"}',
+        contentType: json,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'numbers: not E.164',
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: tenant,
+        payload: JSON.stringify({
+          name: 'x',
+          phoneNumber: '11 9999',
+          provider: 'META',
+          meta: { phoneNumberId: '1', accessToken: 'a', appSecret: 'b', verifyToken: 'c' },
+        }),
+        contentType: json,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'numbers: META without meta config',
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: tenant,
+        payload: JSON.stringify({ name: 'x', phoneNumber: '+5511999999999', provider: 'META' }),
+        contentType: json,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'numbers: unknown provider',
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: tenant,
+        payload: JSON.stringify({ name: 'x', phoneNumber: '+5511999999999', provider: 'SKYPE' }),
+        contentType: json,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'numbers: extra fields',
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: tenant,
+        payload: JSON.stringify({ name: 'x', phoneNumber: '+5511999999999', provider: 'META', admin: true }),
+        contentType: json,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'numbers: deeply nested JSON',
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: tenant,
+        payload: '['.repeat(5000) + ']'.repeat(5000),
+        contentType: json,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'numbers: huge body',
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: tenant,
+        payload: JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }),
+        contentType: json,
+        status: 413,
+        code: 'PAYLOAD_TOO_LARGE',
+      },
+      {
+        name: 'numbers: text/plain body',
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: tenant,
+        payload: 'hello',
+        contentType: 'text/plain',
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+      },
+      {
+        name: 'numbers: __proto__ pollution',
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: tenant,
+        payload: '{"__proto__":{"admin":true},"name":"x"}',
+        contentType: json,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'number id with odd characters',
+        method: 'GET',
+        url: '/v1/numbers/%27%20OR%201%3D1',
+        headers: tenant,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'calls list: limit 0',
+        method: 'GET',
+        url: '/v1/calls?limit=0',
+        headers: number,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'calls list: limit 101',
+        method: 'GET',
+        url: '/v1/calls?limit=101',
+        headers: number,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'calls list: limit text',
+        method: 'GET',
+        url: '/v1/calls?limit=ten',
+        headers: number,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'calls list: before not a date',
+        method: 'GET',
+        url: '/v1/calls?before=yesterday',
+        headers: number,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'call id with a space',
+        method: 'GET',
+        url: '/v1/calls/a%20b',
+        headers: number,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'call id with bad percent-encoding',
+        method: 'GET',
+        url: '/v1/calls/%E0%A4%A',
+        headers: number,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'call id of 300 chars',
+        method: 'POST',
+        url: `/v1/calls/${'a'.repeat(300)}/terminate`,
+        headers: number,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'accept: bad JSON',
+        method: 'POST',
+        url: '/v1/calls/call_x/accept',
+        headers: number,
+        payload: '{"sdp"',
+        contentType: json,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
+      {
+        name: 'accept: sdp not a string',
+        method: 'POST',
+        url: '/v1/calls/call_x/accept',
+        headers: number,
+        payload: '{"sdp":42}',
+        contentType: json,
+        status: 400,
+        code: 'VALIDATION_ERROR',
+      },
       { name: 'unknown route', method: 'GET', url: '/v1/nothing', headers: number, status: 404, code: 'NOT_FOUND' },
-      { name: 'meta webhook: huge body', method: 'POST', url: '/providers/meta/webhook', payload: 'x'.repeat(5 * 1024 * 1024), contentType: json, status: 413, code: 'PAYLOAD_TOO_LARGE' },
-      { name: 'meta webhook: unsigned garbage', method: 'POST', url: '/providers/meta/webhook', payload: '\u0000\u0001', contentType: 'application/octet-stream', status: 401, code: 'UNAUTHORIZED' },
-      { name: 'api key header absurdly long', method: 'GET', url: '/v1/calls', headers: () => ({ 'x-api-key': 'ps_' + 'a'.repeat(10_000) }), status: 401, code: 'UNAUTHORIZED' },
+      {
+        name: 'meta webhook: huge body',
+        method: 'POST',
+        url: '/providers/meta/webhook',
+        payload: 'x'.repeat(5 * 1024 * 1024),
+        contentType: json,
+        status: 413,
+        code: 'PAYLOAD_TOO_LARGE',
+      },
+      {
+        name: 'meta webhook: unsigned garbage',
+        method: 'POST',
+        url: '/providers/meta/webhook',
+        payload: '\u0000\u0001',
+        contentType: 'application/octet-stream',
+        status: 401,
+        code: 'UNAUTHORIZED',
+      },
+      {
+        name: 'api key header absurdly long',
+        method: 'GET',
+        url: '/v1/calls',
+        headers: () => ({ 'x-api-key': 'ps_' + 'a'.repeat(10_000) }),
+        status: 401,
+        code: 'UNAUTHORIZED',
+      },
     ];
 
     for (const c of cases) {
       test(`${c.name} → ${c.status} ${c.code}, nothing stored`, async () => {
         const before = await snapshot();
         const res = await t.app.inject({
-          method: c.method, url: c.url, payload: c.payload,
+          method: c.method,
+          url: c.url,
+          payload: c.payload,
           headers: { ...(c.headers?.() ?? {}), ...(c.contentType ? { 'content-type': c.contentType } : {}) },
         });
         assert.equal(res.statusCode, c.status, res.body);
@@ -69,7 +283,12 @@ for (const kind of storeKinds()) {
 
     test('a malformed accept leaves a ringing call ringing', async () => {
       const call = await callIn(t, 'RINGING');
-      const res = await t.app.inject({ method: 'POST', url: `/v1/calls/${call.id}/accept`, headers: { ...number(), 'content-type': json }, payload: '{"sdp":' });
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/accept`,
+        headers: { ...number(), 'content-type': json },
+        payload: '{"sdp":',
+      });
       assert.equal(res.statusCode, 400);
       assert.equal((await storedCall(t, t.numberA, call.id))?.status, 'RINGING');
     });

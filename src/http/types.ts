@@ -1,5 +1,11 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
 import type { MetaCalling } from '../calls/meta-calling.ts';
 import type { OutboundCalls } from '../calls/outbound.ts';
 import type { CallService } from '../calls/service.ts';
@@ -8,7 +14,13 @@ import type { NumberService } from '../numbers/service.ts';
 import type { Db } from '../store/db.ts';
 import type { WebhookService } from '../webhooks/service.ts';
 
-export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
 
 /** What route handlers may use: services, never SQL or provider HTTP. */
 export interface RouteDeps {

@@ -8,7 +8,12 @@ import type { EvolutionSecrets, MetaSecrets } from '../providers/types.ts';
 import { insertApiKey, listApiKeysForTenant, replaceNumberKeyForTenant } from '../store/api-keys.ts';
 import type { Db } from '../store/db.ts';
 import {
-  deleteNumberForTenant, getNumberForTenant, insertNumber, listNumbersForTenant, type NumberRecord, type ProviderName,
+  deleteNumberForTenant,
+  getNumberForTenant,
+  insertNumber,
+  listNumbersForTenant,
+  type NumberRecord,
+  type ProviderName,
 } from '../store/numbers.ts';
 
 export interface NewNumber {
@@ -16,13 +21,24 @@ export interface NewNumber {
   phoneNumber: string;
   provider: ProviderName;
   meta?: { phoneNumberId: string; wabaId?: string; accessToken: string; appSecret: string; verifyToken: string };
-  evolution?: { baseUrl: string; instanceId: string; instanceName?: string; instanceToken: string; publicWsBaseUrl?: string };
+  evolution?: {
+    baseUrl: string;
+    instanceId: string;
+    instanceName?: string;
+    instanceToken: string;
+    publicWsBaseUrl?: string;
+  };
 }
 
 /** The public view of a number. */
 export function toPublicNumber(n: NumberRecord) {
   return {
-    id: n.id, name: n.name, phoneNumber: n.phoneNumber, provider: n.provider, createdAt: n.createdAt, updatedAt: n.updatedAt,
+    id: n.id,
+    name: n.name,
+    phoneNumber: n.phoneNumber,
+    provider: n.provider,
+    createdAt: n.createdAt,
+    updatedAt: n.updatedAt,
     ...(n.provider === 'META' ? { meta: n.publicConfig } : {}),
     ...(n.provider === 'EVO_GO' ? { evolution: n.publicConfig } : {}),
   };
@@ -34,15 +50,26 @@ export class NumberService {
   readonly #clock: Clock;
   readonly #afterCreate: ((number: NumberRecord) => Promise<void>) | undefined;
   constructor(db: Db, box: SecretBox, clock: Clock, afterCreate?: (number: NumberRecord) => Promise<void>) {
-    this.#db = db; this.#box = box; this.#clock = clock; this.#afterCreate = afterCreate;
+    this.#db = db;
+    this.#box = box;
+    this.#clock = clock;
+    this.#afterCreate = afterCreate;
   }
 
   async create(tenantId: TenantId, input: NewNumber) {
     const now = this.#clock.now().toISOString();
     const { publicConfig, secrets, metaPhoneNumberId } = splitConfig(input);
     const number: NumberRecord = {
-      id: newNumberId(), tenantId, name: input.name, phoneNumber: input.phoneNumber, provider: input.provider,
-      metaPhoneNumberId, publicConfig, secretConfig: this.#box.seal(JSON.stringify(secrets)), createdAt: now, updatedAt: now,
+      id: newNumberId(),
+      tenantId,
+      name: input.name,
+      phoneNumber: input.phoneNumber,
+      provider: input.provider,
+      metaPhoneNumberId,
+      publicConfig,
+      secretConfig: this.#box.seal(JSON.stringify(secrets)),
+      createdAt: now,
+      updatedAt: now,
     };
     const key = issueKey(tenantId, number.id, now);
     try {
@@ -51,7 +78,9 @@ export class NumberService {
         await insertApiKey(tx, key.record);
       });
     } catch (error) {
-      if (/UNIQUE|unique|23505/.test(String((error as { code?: string }).code ?? '') + String((error as Error).message))) {
+      if (
+        /UNIQUE|unique|23505/.test(String((error as { code?: string }).code ?? '') + String((error as Error).message))
+      ) {
         throw new ApiError('NUMBER_CONFLICT');
       }
       throw error;
@@ -81,14 +110,19 @@ export class NumberService {
 
   async listKeys(tenantId: TenantId) {
     return (await listApiKeysForTenant(this.#db, tenantId)).map((k) => ({
-      scope: k.numberId ? ("number" as const) : ("tenant" as const), numberId: k.numberId, keyIdLast4: k.keyIdLast4, keyLast4: k.keyLast4,
-      createdAt: k.createdAt, lastUsedAt: k.lastUsedAt,
+      scope: k.numberId ? ('number' as const) : ('tenant' as const),
+      numberId: k.numberId,
+      keyIdLast4: k.keyIdLast4,
+      keyLast4: k.keyLast4,
+      createdAt: k.createdAt,
+      lastUsedAt: k.lastUsedAt,
     }));
   }
 
   async regenerateKey(tenantId: TenantId, numberId: string) {
     const key = issueKey(tenantId, numberId as NumberId, this.#clock.now().toISOString());
-    if (!(await replaceNumberKeyForTenant(this.#db, tenantId, numberId as NumberId, key.record))) throw new ApiError('NUMBER_NOT_FOUND');
+    if (!(await replaceNumberKeyForTenant(this.#db, tenantId, numberId as NumberId, key.record)))
+      throw new ApiError('NUMBER_NOT_FOUND');
     return { numberId, apiKey: { id: key.id, key: key.key } };
   }
 
@@ -103,7 +137,8 @@ export class NumberService {
 
 function splitConfig(input: NewNumber) {
   if (input.provider === 'META') {
-    if (!input.meta) throw new ApiError('VALIDATION_ERROR', { details: { reason: 'provider META needs a "meta" object' } });
+    if (!input.meta)
+      throw new ApiError('VALIDATION_ERROR', { details: { reason: 'provider META needs a "meta" object' } });
     const { accessToken, appSecret, verifyToken, phoneNumberId, wabaId } = input.meta;
     return {
       publicConfig: { phoneNumberId, wabaId: wabaId ?? null },
@@ -111,10 +146,16 @@ function splitConfig(input: NewNumber) {
       metaPhoneNumberId: phoneNumberId,
     };
   }
-  if (!input.evolution) throw new ApiError('VALIDATION_ERROR', { details: { reason: 'provider EVO_GO needs an "evolution" object' } });
+  if (!input.evolution)
+    throw new ApiError('VALIDATION_ERROR', { details: { reason: 'provider EVO_GO needs an "evolution" object' } });
   const { instanceToken, baseUrl, instanceId, instanceName, publicWsBaseUrl } = input.evolution;
   return {
-    publicConfig: { baseUrl: baseUrl.replace(/\/+$/, ''), instanceId, instanceName: instanceName ?? null, publicWsBaseUrl: publicWsBaseUrl ?? null },
+    publicConfig: {
+      baseUrl: baseUrl.replace(/\/+$/, ''),
+      instanceId,
+      instanceName: instanceName ?? null,
+      publicWsBaseUrl: publicWsBaseUrl ?? null,
+    },
     secrets: { instanceToken } satisfies EvolutionSecrets,
     metaPhoneNumberId: null,
   };

@@ -3,8 +3,17 @@ import type { Call } from '../calls/types.ts';
 import type { NumberRecord } from '../store/numbers.ts';
 
 export const FAILURE_CATEGORIES = [
-  'ALREADY_ENDED', 'PERMISSION_REQUIRED', 'RATE_LIMITED', 'PERMISSION_REQUEST_LIMIT', 'INVALID_REQUEST', 'CONFIG', 'AUTH',
-  'PROVIDER_DOWN', 'NOT_SUPPORTED', 'NOT_CONNECTED', 'STATE_CONFLICT',
+  'ALREADY_ENDED',
+  'PERMISSION_REQUIRED',
+  'RATE_LIMITED',
+  'PERMISSION_REQUEST_LIMIT',
+  'INVALID_REQUEST',
+  'CONFIG',
+  'AUTH',
+  'PROVIDER_DOWN',
+  'NOT_SUPPORTED',
+  'NOT_CONNECTED',
+  'STATE_CONFLICT',
 ] as const;
 export type FailureCategory = (typeof FAILURE_CATEGORIES)[number];
 
@@ -19,10 +28,20 @@ export interface ProviderFailure {
 export type ProviderResult<T = undefined> = { ok: true; value: T } | ProviderFailure;
 
 /** Meta credentials, decrypted only for the request that needs them. */
-export interface MetaSecrets { accessToken: string; appSecret: string; verifyToken: string }
-export interface EvolutionSecrets { instanceToken: string }
+export interface MetaSecrets {
+  accessToken: string;
+  appSecret: string;
+  verifyToken: string;
+}
+export interface EvolutionSecrets {
+  instanceToken: string;
+}
 
-export interface StartCallRequest { to: string; sdp: string | null; bizOpaqueCallbackData: string | null }
+export interface StartCallRequest {
+  to: string;
+  sdp: string | null;
+  bizOpaqueCallbackData: string | null;
+}
 
 export interface CallProvider {
   endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult>;
@@ -38,12 +57,20 @@ export interface MetaCallingFeatures {
   getSettings(number: NumberRecord): Promise<ProviderResult<Record<string, unknown>>>;
   updateSettings(number: NumberRecord, settings: Record<string, unknown>): Promise<ProviderResult>;
   getPermissions(number: NumberRecord, waId: string): Promise<ProviderResult<Record<string, unknown>>>;
-  requestPermission(number: NumberRecord, waId: string, text: string | null): Promise<ProviderResult<{ messageId: string }>>;
+  requestPermission(
+    number: NumberRecord,
+    waId: string,
+    text: string | null,
+  ): Promise<ProviderResult<{ messageId: string }>>;
 }
 
 export const ok: ProviderResult = { ok: true, value: undefined };
 
-export function failure(category: FailureCategory, providerMessage: string, providerCode: string | number | null = null,
-  extra: Partial<Pick<ProviderFailure, 'retryAfterSeconds' | 'traceId'>> = {}): ProviderFailure {
+export function failure(
+  category: FailureCategory,
+  providerMessage: string,
+  providerCode: string | number | null = null,
+  extra: Partial<Pick<ProviderFailure, 'retryAfterSeconds' | 'traceId'>> = {},
+): ProviderFailure {
   return { ok: false, category, providerCode, providerMessage, ...extra };
 }

@@ -1,12 +1,17 @@
 import type { RateLimitDecision, RateLimiter, RateLimitRule } from './types.ts';
 
-interface Bucket { tokens: number; at: number }
+interface Bucket {
+  tokens: number;
+  at: number;
+}
 
 /** Token buckets in this process (per-process limits; use the Redis limiter to share them). */
 export class MemoryRateLimiter implements RateLimiter {
   readonly #buckets = new Map<string, Bucket>();
   readonly #now: () => number;
-  constructor(now: () => number = Date.now) { this.#now = now; }
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
 
   async take(key: string, rule: RateLimitRule): Promise<RateLimitDecision> {
     const now = this.#now();
@@ -26,7 +31,9 @@ export class MemoryRateLimiter implements RateLimiter {
     for (const [id, b] of this.#buckets) if (now - b.at > 60_000) this.#buckets.delete(id);
   }
 
-  async close(): Promise<void> { this.#buckets.clear(); }
+  async close(): Promise<void> {
+    this.#buckets.clear();
+  }
 }
 
 export function decision(allowed: boolean, tokens: number, rule: RateLimitRule): RateLimitDecision {

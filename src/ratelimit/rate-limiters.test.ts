@@ -55,6 +55,8 @@ describe('Redis rate limiter', { skip: missing('redis') }, () => {
     const limiter = new RedisRateLimiter('redis://127.0.0.1:1', createLogger('silent'));
     try {
       assert.equal((await limiter.take('k', rule)).allowed, true);
-    } finally { await limiter.close(); }
+    } finally {
+      await limiter.close();
+    }
   });
 });

@@ -39,8 +39,9 @@ export class RedisRateLimiter implements RateLimiter {
 
   async take(key: string, rule: RateLimitRule): Promise<RateLimitDecision> {
     try {
-      const [allowed, tokens] = await (this.#redis as Redis & { takeToken(k: string, r: number, b: number): Promise<[number, string]> })
-        .takeToken(`callgate:rl:${rule.name}:${key}`, rule.perSecond, rule.burst);
+      const [allowed, tokens] = await (
+        this.#redis as Redis & { takeToken(k: string, r: number, b: number): Promise<[number, string]> }
+      ).takeToken(`callgate:rl:${rule.name}:${key}`, rule.perSecond, rule.burst);
       return decision(allowed === 1, Number(tokens), rule);
     } catch (error) {
       if (Date.now() - this.#lastWarning > 10_000) {

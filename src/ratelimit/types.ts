@@ -1,4 +1,8 @@
-export interface RateLimitRule { name: string; perSecond: number; burst: number }
+export interface RateLimitRule {
+  name: string;
+  perSecond: number;
+  burst: number;
+}
 
 export interface RateLimitDecision {
   allowed: boolean;

@@ -4,12 +4,30 @@ import type { Db } from './db.ts';
 import { forUpdate } from './db.ts';
 
 interface Row {
-  id: string; number_id: string; tenant_id: string; external_call_id: string; direction: string; status: string;
-  peer_number: string; duration_seconds: number | null; started_at: string; connected_at: string | null;
-  ended_at: string | null; ended_by: string | null; end_reason: string | null; biz_opaque_callback_data: string | null;
-  sdp_offer: string | null; sdp_answer: string | null; event_seq: number; action_id: string | null;
-  action_kind: string | null; action_started_at: string | null; created_at: string; updated_at: string;
-  max_duration_seconds: number | null; provider_data: string | null;
+  id: string;
+  number_id: string;
+  tenant_id: string;
+  external_call_id: string;
+  direction: string;
+  status: string;
+  peer_number: string;
+  duration_seconds: number | null;
+  started_at: string;
+  connected_at: string | null;
+  ended_at: string | null;
+  ended_by: string | null;
+  end_reason: string | null;
+  biz_opaque_callback_data: string | null;
+  sdp_offer: string | null;
+  sdp_answer: string | null;
+  event_seq: number;
+  action_id: string | null;
+  action_kind: string | null;
+  action_started_at: string | null;
+  created_at: string;
+  updated_at: string;
+  max_duration_seconds: number | null;
+  provider_data: string | null;
 }
 
 const COLUMNS = `id, number_id, tenant_id, external_call_id, direction, status, peer_number, duration_seconds, started_at,
@@ -19,12 +37,25 @@ const LIST_COLUMNS = COLUMNS.replace('sdp_offer, sdp_answer', 'NULL AS sdp_offer
 
 function fromRow(r: Row): Call {
   return {
-    id: r.id as CallId, numberId: r.number_id as NumberId, tenantId: r.tenant_id as TenantId,
-    externalCallId: r.external_call_id, direction: r.direction as Direction, status: r.status as CallStatus,
-    peerNumber: r.peer_number, durationSeconds: r.duration_seconds === null ? null : Number(r.duration_seconds),
-    startedAt: r.started_at, connectedAt: r.connected_at, endedAt: r.ended_at, endedBy: r.ended_by as EndedBy | null,
-    endReason: r.end_reason, bizOpaqueCallbackData: r.biz_opaque_callback_data, sdpOffer: r.sdp_offer, sdpAnswer: r.sdp_answer,
-    createdAt: r.created_at, updatedAt: r.updated_at, eventSeq: Number(r.event_seq),
+    id: r.id as CallId,
+    numberId: r.number_id as NumberId,
+    tenantId: r.tenant_id as TenantId,
+    externalCallId: r.external_call_id,
+    direction: r.direction as Direction,
+    status: r.status as CallStatus,
+    peerNumber: r.peer_number,
+    durationSeconds: r.duration_seconds === null ? null : Number(r.duration_seconds),
+    startedAt: r.started_at,
+    connectedAt: r.connected_at,
+    endedAt: r.ended_at,
+    endedBy: r.ended_by as EndedBy | null,
+    endReason: r.end_reason,
+    bizOpaqueCallbackData: r.biz_opaque_callback_data,
+    sdpOffer: r.sdp_offer,
+    sdpAnswer: r.sdp_answer,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    eventSeq: Number(r.event_seq),
     maxDurationSeconds: r.max_duration_seconds === null ? null : Number(r.max_duration_seconds),
     providerData: r.provider_data ? JSON.parse(r.provider_data) : null,
     pendingAction: r.action_id
@@ -34,55 +65,119 @@ function fromRow(r: Row): Call {
 }
 
 /** By our id or the provider's id, only inside the given number. */
-export async function findCallForNumber(db: Db, numberId: NumberId, idOrExternal: string, lock = false): Promise<Call | null> {
+export async function findCallForNumber(
+  db: Db,
+  numberId: NumberId,
+  idOrExternal: string,
+  lock = false,
+): Promise<Call | null> {
   const rows = await db.query<Row>(
     `SELECT ${COLUMNS} FROM calls WHERE number_id = $1 AND (id = $2 OR external_call_id = $2)${lock ? forUpdate(db) : ''}`,
-    [numberId, idOrExternal]);
+    [numberId, idOrExternal],
+  );
   // Our ids and provider ids never collide in practice; prefer our id if they ever do.
   const row = rows.find((r) => r.id === idOrExternal) ?? rows[0];
   return row ? fromRow(row) : null;
 }
 
-export async function findCallByExternalIdForNumber(db: Db, numberId: NumberId, externalCallId: string, lock = false): Promise<Call | null> {
+export async function findCallByExternalIdForNumber(
+  db: Db,
+  numberId: NumberId,
+  externalCallId: string,
+  lock = false,
+): Promise<Call | null> {
   const rows = await db.query<Row>(
     `SELECT ${COLUMNS} FROM calls WHERE number_id = $1 AND external_call_id = $2${lock ? forUpdate(db) : ''}`,
-    [numberId, externalCallId]);
+    [numberId, externalCallId],
+  );
   return rows[0] ? fromRow(rows[0]) : null;
 }
 
 /** Where a page starts: strictly before a time, or strictly before a call (exact, even within one millisecond). */
 export type PageCursor = { before: string } | { beforeCall: { createdAt: string; id: string } } | null;
 
-export async function listCallsForNumber(db: Db, numberId: NumberId, opts: { limit: number; cursor: PageCursor }): Promise<Call[]> {
+export async function listCallsForNumber(
+  db: Db,
+  numberId: NumberId,
+  opts: { limit: number; cursor: PageCursor },
+): Promise<Call[]> {
   const order = `ORDER BY created_at DESC, id DESC LIMIT`;
   const c = opts.cursor;
-  const rows = c === null
-    ? await db.query<Row>(`SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1 ${order} $2`, [numberId, opts.limit])
-    : 'before' in c
-      ? await db.query<Row>(`SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1 AND created_at < $2 ${order} $3`, [numberId, c.before, opts.limit])
-      : await db.query<Row>(`SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1
-          AND (created_at < $2 OR (created_at = $2 AND id < $3)) ${order} $4`, [numberId, c.beforeCall.createdAt, c.beforeCall.id, opts.limit]);
+  const rows =
+    c === null
+      ? await db.query<Row>(`SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1 ${order} $2`, [
+          numberId,
+          opts.limit,
+        ])
+      : 'before' in c
+        ? await db.query<Row>(
+            `SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1 AND created_at < $2 ${order} $3`,
+            [numberId, c.before, opts.limit],
+          )
+        : await db.query<Row>(
+            `SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1
+          AND (created_at < $2 OR (created_at = $2 AND id < $3)) ${order} $4`,
+            [numberId, c.beforeCall.createdAt, c.beforeCall.id, opts.limit],
+          );
   return rows.map(fromRow);
 }
 
 export async function insertCall(db: Db, c: Call): Promise<void> {
-  await db.execute(`INSERT INTO calls (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`, [
-    c.id, c.numberId, c.tenantId, c.externalCallId, c.direction, c.status, c.peerNumber, c.durationSeconds, c.startedAt,
-    c.connectedAt, c.endedAt, c.endedBy, c.endReason, c.bizOpaqueCallbackData, c.sdpOffer, c.sdpAnswer, c.eventSeq,
-    c.pendingAction?.id ?? null, c.pendingAction?.kind ?? null, c.pendingAction?.startedAt ?? null, c.createdAt, c.updatedAt,
-    c.maxDurationSeconds, c.providerData ? JSON.stringify(c.providerData) : null,
-  ]);
+  await db.execute(
+    `INSERT INTO calls (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+    [
+      c.id,
+      c.numberId,
+      c.tenantId,
+      c.externalCallId,
+      c.direction,
+      c.status,
+      c.peerNumber,
+      c.durationSeconds,
+      c.startedAt,
+      c.connectedAt,
+      c.endedAt,
+      c.endedBy,
+      c.endReason,
+      c.bizOpaqueCallbackData,
+      c.sdpOffer,
+      c.sdpAnswer,
+      c.eventSeq,
+      c.pendingAction?.id ?? null,
+      c.pendingAction?.kind ?? null,
+      c.pendingAction?.startedAt ?? null,
+      c.createdAt,
+      c.updatedAt,
+      c.maxDurationSeconds,
+      c.providerData ? JSON.stringify(c.providerData) : null,
+    ],
+  );
 }
 
 /** Writes the mutable fields of a call read earlier in the same transaction. */
 export async function updateCall(db: Db, c: Call): Promise<void> {
-  await db.execute(`UPDATE calls SET status = $2, duration_seconds = $3, connected_at = $4, ended_at = $5, ended_by = $6,
+  await db.execute(
+    `UPDATE calls SET status = $2, duration_seconds = $3, connected_at = $4, ended_at = $5, ended_by = $6,
       end_reason = $7, sdp_offer = $8, sdp_answer = $9, event_seq = $10, action_id = $11, action_kind = $12,
-      action_started_at = $13, updated_at = $14, provider_data = $15 WHERE id = $1`, [
-    c.id, c.status, c.durationSeconds, c.connectedAt, c.endedAt, c.endedBy, c.endReason, c.sdpOffer, c.sdpAnswer,
-    c.eventSeq, c.pendingAction?.id ?? null, c.pendingAction?.kind ?? null, c.pendingAction?.startedAt ?? null, c.updatedAt,
-    c.providerData ? JSON.stringify(c.providerData) : null,
-  ]);
+      action_started_at = $13, updated_at = $14, provider_data = $15 WHERE id = $1`,
+    [
+      c.id,
+      c.status,
+      c.durationSeconds,
+      c.connectedAt,
+      c.endedAt,
+      c.endedBy,
+      c.endReason,
+      c.sdpOffer,
+      c.sdpAnswer,
+      c.eventSeq,
+      c.pendingAction?.id ?? null,
+      c.pendingAction?.kind ?? null,
+      c.pendingAction?.startedAt ?? null,
+      c.updatedAt,
+      c.providerData ? JSON.stringify(c.providerData) : null,
+    ],
+  );
 }
 
 /**
@@ -90,27 +185,42 @@ export async function updateCall(db: Db, c: Call): Promise<void> {
  * of concurrent ones (one atomic UPDATE), or for a caller finding an abandoned slot past its lease.
  */
 export async function claimCallAction(
-  db: Db, callId: CallId, action: { id: string; kind: BusinessActionKind; startedAt: string }, leaseExpiredBefore: string,
+  db: Db,
+  callId: CallId,
+  action: { id: string; kind: BusinessActionKind; startedAt: string },
+  leaseExpiredBefore: string,
 ): Promise<boolean> {
-  const changed = await db.execute(`UPDATE calls SET action_id = $2, action_kind = $3, action_started_at = $4, action_error = NULL
+  const changed = await db.execute(
+    `UPDATE calls SET action_id = $2, action_kind = $3, action_started_at = $4, action_error = NULL
       WHERE id = $1 AND status IN ('INITIATED', 'RINGING', 'ACCEPTED') AND (action_id IS NULL OR action_started_at < $5)`,
-  // Not durable by itself: visible to every process at once, and the settle or release that follows (durable)
-  // covers it; lost in a power cut, it only lets the action be taken again, which ends as "already ended".
-  [callId, action.id, action.kind, action.startedAt, leaseExpiredBefore], { durable: false });
+    // Not durable by itself: visible to every process at once, and the settle or release that follows (durable)
+    // covers it; lost in a power cut, it only lets the action be taken again, which ends as "already ended".
+    [callId, action.id, action.kind, action.startedAt, leaseExpiredBefore],
+    { durable: false },
+  );
   return changed === 1;
 }
 
 /** Gives the slot back after a failed action, leaving the outcome for requests that waited on it. */
 export async function releaseCallAction(db: Db, callId: CallId, actionId: string, error: string | null): Promise<void> {
-  await db.execute(`UPDATE calls SET action_id = NULL, action_kind = NULL, action_started_at = NULL, action_error = $3
-      WHERE id = $1 AND action_id = $2`, [callId, actionId, error]);
+  await db.execute(
+    `UPDATE calls SET action_id = NULL, action_kind = NULL, action_started_at = NULL, action_error = $3
+      WHERE id = $1 AND action_id = $2`,
+    [callId, actionId, error],
+  );
 }
 
-export interface ActionSlot { status: CallStatus; actionId: string | null; actionError: string | null }
+export interface ActionSlot {
+  status: CallStatus;
+  actionId: string | null;
+  actionError: string | null;
+}
 
 export async function readActionSlot(db: Db, callId: CallId): Promise<ActionSlot | null> {
   const rows = await db.query<{ status: string; action_id: string | null; action_error: string | null }>(
-    'SELECT status, action_id, action_error FROM calls WHERE id = $1', [callId]);
+    'SELECT status, action_id, action_error FROM calls WHERE id = $1',
+    [callId],
+  );
   const r = rows[0];
   return r ? { status: r.status as CallStatus, actionId: r.action_id, actionError: r.action_error } : null;
 }

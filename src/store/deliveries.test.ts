@@ -6,7 +6,12 @@ import { newNumberId, newTenantId, newWebhookId, type NumberId, type TenantId, t
 import { emitEvents } from '../../test/e2e/webhook-helpers.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
 import {
-  claimDueDeliveries, listDeliveriesForWebhook, recordFinishedAttempts, type ClaimedDelivery, type FinishedAttempt, type Settlement,
+  claimDueDeliveries,
+  listDeliveriesForWebhook,
+  recordFinishedAttempts,
+  type ClaimedDelivery,
+  type FinishedAttempt,
+  type Settlement,
 } from './deliveries.ts';
 import { insertNumber } from './numbers.ts';
 import { insertTenant } from './tenants.ts';
@@ -18,10 +23,20 @@ let tokens = 0;
 function finished(d: ClaimedDelivery, settlement: Settlement = { status: 'SUCCESS' }): FinishedAttempt {
   return {
     attempt: {
-      webhookId: d.webhookId, eventId: d.eventId, eventType: d.eventType, attempt: d.attempt, status: settlement.status === 'SUCCESS' ? 'SUCCESS' : 'FAILED',
-      statusCode: settlement.status === 'SUCCESS' ? 200 : 500, durationMs: 1, error: null, responseBody: null, createdAt: new Date().toISOString(),
+      webhookId: d.webhookId,
+      eventId: d.eventId,
+      eventType: d.eventType,
+      attempt: d.attempt,
+      status: settlement.status === 'SUCCESS' ? 'SUCCESS' : 'FAILED',
+      statusCode: settlement.status === 'SUCCESS' ? 200 : 500,
+      durationMs: 1,
+      error: null,
+      responseBody: null,
+      createdAt: new Date().toISOString(),
     },
-    token: d.leaseToken, settlement, deliveryError: null,
+    token: d.leaseToken,
+    settlement,
+    deliveryError: null,
   };
 }
 
@@ -29,25 +44,50 @@ for (const kind of storeKinds()) {
   describe(`delivery claims and settlements [${kind}]`, () => {
     let store: TestStore;
 
-    before(async () => { store = await createTestStore(kind); });
-    after(async () => { await store.dispose(); });
+    before(async () => {
+      store = await createTestStore(kind);
+    });
+    after(async () => {
+      await store.dispose();
+    });
 
     /** A number with `webhooks` subscribed webhooks, on its own tenant so tests do not see each other's deliveries. */
-    async function owner(webhooks: number): Promise<{ tenantId: TenantId; numberId: NumberId; webhookIds: WebhookId[] }> {
+    async function owner(
+      webhooks: number,
+    ): Promise<{ tenantId: TenantId; numberId: NumberId; webhookIds: WebhookId[] }> {
       const tenantId = newTenantId();
       const numberId = newNumberId();
       const now = new Date().toISOString();
       await insertTenant(store.db, { id: tenantId, name: 'Claims', createdAt: now });
       await insertNumber(store.db, {
-        id: numberId, tenantId, name: 'n', phoneNumber: `+55119${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`, provider: 'META',
-        metaPhoneNumberId: null, publicConfig: {}, secretConfig: 'x', createdAt: now, updatedAt: now,
+        id: numberId,
+        tenantId,
+        name: 'n',
+        phoneNumber: `+55119${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`,
+        provider: 'META',
+        metaPhoneNumberId: null,
+        publicConfig: {},
+        secretConfig: 'x',
+        createdAt: now,
+        updatedAt: now,
       });
       const webhookIds: WebhookId[] = [];
       for (let i = 0; i < webhooks; i++) {
         const id = newWebhookId();
         await insertWebhook(store.db, {
-          id, tenantId, numberId, name: null, url: 'http://127.0.0.1:9/hook', events: ['*'], active: true, secret: 'sealed',
-          previousSecret: null, previousSecretExpiresAt: null, disabledReason: null, createdAt: now, updatedAt: now,
+          id,
+          tenantId,
+          numberId,
+          name: null,
+          url: 'http://127.0.0.1:9/hook',
+          events: ['*'],
+          active: true,
+          secret: 'sealed',
+          previousSecret: null,
+          previousSecretExpiresAt: null,
+          disabledReason: null,
+          createdAt: now,
+          updatedAt: now,
         });
         webhookIds.push(id);
       }
@@ -59,20 +99,38 @@ for (const kind of storeKinds()) {
       const all: ClaimedDelivery[] = [];
       let idle = 0;
       while (idle < 3) {
-        const rounds = await Promise.all(Array.from({ length: claimers }, () => claimDueDeliveries(store.db, {
-          now: new Date().toISOString(), leaseUntil: inAMinute(), token: `t${tokens++}`, limit, perWebhookLimit,
-        })));
+        const rounds = await Promise.all(
+          Array.from({ length: claimers }, () =>
+            claimDueDeliveries(store.db, {
+              now: new Date().toISOString(),
+              leaseUntil: inAMinute(),
+              token: `t${tokens++}`,
+              limit,
+              perWebhookLimit,
+            }),
+          ),
+        );
         const got = rounds.flat();
         idle = got.length === 0 ? idle + 1 : 0;
         all.push(...got);
-        await store.db.transaction((tx) => recordFinishedAttempts(tx, got.map((d) => finished(d)), new Date().toISOString()));
+        await store.db.transaction((tx) =>
+          recordFinishedAttempts(
+            tx,
+            got.map((d) => finished(d)),
+            new Date().toISOString(),
+          ),
+        );
       }
       return all;
     }
 
     test('claims in batches by concurrent claimers take every delivery exactly once', async () => {
       const o = await owner(3);
-      const specs = Array.from({ length: 120 }, (_, i) => ({ type: 'call.ringing', callId: `call_batch_${i % 40}`, sequence: Math.floor(i / 40) + 1 }));
+      const specs = Array.from({ length: 120 }, (_, i) => ({
+        type: 'call.ringing',
+        callId: `call_batch_${i % 40}`,
+        sequence: Math.floor(i / 40) + 1,
+      }));
       const ids = await emitEvents(store.db, o, specs);
       const claimed = (await drain(3, 7)).filter((d) => o.webhookIds.includes(d.webhookId));
       const keys = claimed.map((d) => `${d.webhookId} ${d.eventId}`);
@@ -88,32 +146,80 @@ for (const kind of storeKinds()) {
     test('a later event of a call is not claimed while an earlier one is due or in flight', async () => {
       const o = await owner(1);
       const callId = 'call_order_claims';
-      const [first, second, third] = await emitEvents(store.db, o, [1, 2, 3].map((sequence) => ({ type: 'call.ringing', callId, sequence })));
-      const claim = () => claimDueDeliveries(store.db, { now: new Date().toISOString(), leaseUntil: inAMinute(), token: `t${tokens++}`, limit: 100, perWebhookLimit: 100 })
-        .then((ds) => ds.filter((d) => d.webhookId === o.webhookIds[0]));
+      const [first, second, third] = await emitEvents(
+        store.db,
+        o,
+        [1, 2, 3].map((sequence) => ({ type: 'call.ringing', callId, sequence })),
+      );
+      const claim = () =>
+        claimDueDeliveries(store.db, {
+          now: new Date().toISOString(),
+          leaseUntil: inAMinute(),
+          token: `t${tokens++}`,
+          limit: 100,
+          perWebhookLimit: 100,
+        }).then((ds) => ds.filter((d) => d.webhookId === o.webhookIds[0]));
       const a = await claim();
-      assert.deepEqual(a.map((d) => d.eventId), [first]);
+      assert.deepEqual(
+        a.map((d) => d.eventId),
+        [first],
+      );
       assert.deepEqual(await claim(), [], 'the second waits while the first is in flight');
       // The first fails and waits for its retry: the next event goes ahead (receivers order by sequence).
-      await store.db.transaction((tx) => recordFinishedAttempts(tx, [finished(a[0]!, { status: 'PENDING', nextAttemptAt: inAMinute() })], new Date().toISOString()));
+      await store.db.transaction((tx) =>
+        recordFinishedAttempts(
+          tx,
+          [finished(a[0]!, { status: 'PENDING', nextAttemptAt: inAMinute() })],
+          new Date().toISOString(),
+        ),
+      );
       const b = await claim();
-      assert.deepEqual(b.map((d) => d.eventId), [second]);
+      assert.deepEqual(
+        b.map((d) => d.eventId),
+        [second],
+      );
       await store.db.transaction((tx) => recordFinishedAttempts(tx, [finished(b[0]!)], new Date().toISOString()));
-      assert.deepEqual((await claim()).map((d) => d.eventId), [third]);
+      assert.deepEqual(
+        (await claim()).map((d) => d.eventId),
+        [third],
+      );
     });
 
     test('a claim never leases more than the per-webhook cap, counting leases already held', async () => {
       const o = await owner(2);
-      await emitEvents(store.db, o, Array.from({ length: 10 }, () => ({ type: 'call.ringing' })));
-      const claim = () => claimDueDeliveries(store.db, { now: new Date().toISOString(), leaseUntil: inAMinute(), token: `t${tokens++}`, limit: 100, perWebhookLimit: 3 })
-        .then((ds) => ds.filter((d) => o.webhookIds.includes(d.webhookId)));
+      await emitEvents(
+        store.db,
+        o,
+        Array.from({ length: 10 }, () => ({ type: 'call.ringing' })),
+      );
+      const claim = () =>
+        claimDueDeliveries(store.db, {
+          now: new Date().toISOString(),
+          leaseUntil: inAMinute(),
+          token: `t${tokens++}`,
+          limit: 100,
+          perWebhookLimit: 3,
+        }).then((ds) => ds.filter((d) => o.webhookIds.includes(d.webhookId)));
       const count = (ds: ClaimedDelivery[], id: WebhookId) => ds.filter((d) => d.webhookId === id).length;
       const first = await claim();
-      assert.deepEqual(o.webhookIds.map((id) => count(first, id)), [3, 3]);
+      assert.deepEqual(
+        o.webhookIds.map((id) => count(first, id)),
+        [3, 3],
+      );
       assert.deepEqual(await claim(), [], 'both webhooks are at their cap');
-      await store.db.transaction((tx) => recordFinishedAttempts(tx, first.filter((d) => d.webhookId === o.webhookIds[0]).map((d) => finished(d)), new Date().toISOString()));
+      await store.db.transaction((tx) =>
+        recordFinishedAttempts(
+          tx,
+          first.filter((d) => d.webhookId === o.webhookIds[0]).map((d) => finished(d)),
+          new Date().toISOString(),
+        ),
+      );
       const second = await claim();
-      assert.deepEqual(o.webhookIds.map((id) => count(second, id)), [3, 0], 'only the webhook with free slots gets more');
+      assert.deepEqual(
+        o.webhookIds.map((id) => count(second, id)),
+        [3, 0],
+        'only the webhook with free slots gets more',
+      );
     });
 
     test('an inactive webhook gets nothing; turned on again, its backlog flows', async () => {
@@ -123,8 +229,14 @@ for (const kind of storeKinds()) {
       const w = (await getWebhookInScope(store.db, scope, webhookId))!;
       await emitEvents(store.db, o, [{ type: 'call.ringing' }, { type: 'call.ended' }]);
       await updateWebhook(store.db, { ...w, active: false });
-      const claim = () => claimDueDeliveries(store.db, { now: new Date().toISOString(), leaseUntil: inAMinute(), token: `t${tokens++}`, limit: 100, perWebhookLimit: 100 })
-        .then((ds) => ds.filter((d) => d.webhookId === webhookId));
+      const claim = () =>
+        claimDueDeliveries(store.db, {
+          now: new Date().toISOString(),
+          leaseUntil: inAMinute(),
+          token: `t${tokens++}`,
+          limit: 100,
+          perWebhookLimit: 100,
+        }).then((ds) => ds.filter((d) => d.webhookId === webhookId));
       assert.deepEqual(await claim(), []);
       await updateWebhook(store.db, { ...w, active: true });
       assert.equal((await claim()).length, 2);
@@ -133,8 +245,14 @@ for (const kind of storeKinds()) {
     test('an expired lease is claimed again, and the late result under the old lease does not count', async () => {
       const o = await owner(1);
       const [id] = await emitEvents(store.db, o, [{ type: 'call.ended' }]);
-      const claim = (leaseUntil: string) => claimDueDeliveries(store.db, { now: new Date().toISOString(), leaseUntil, token: `t${tokens++}`, limit: 100, perWebhookLimit: 100 })
-        .then((ds) => ds.filter((d) => d.webhookId === o.webhookIds[0]));
+      const claim = (leaseUntil: string) =>
+        claimDueDeliveries(store.db, {
+          now: new Date().toISOString(),
+          leaseUntil,
+          token: `t${tokens++}`,
+          limit: 100,
+          perWebhookLimit: 100,
+        }).then((ds) => ds.filter((d) => d.webhookId === o.webhookIds[0]));
       const [crashed] = await claim(new Date(Date.now() - 1000).toISOString()); // a worker that died: its lease is already over
       assert.equal(crashed?.eventId, id);
       const [again] = await claim(inAMinute());
@@ -150,12 +268,28 @@ for (const kind of storeKinds()) {
     test('a batch settlement skips a webhook deleted meanwhile and records the others', async () => {
       const o = await owner(2);
       await emitEvents(store.db, o, [{ type: 'call.ringing' }]);
-      const claimed = (await claimDueDeliveries(store.db, { now: new Date().toISOString(), leaseUntil: inAMinute(), token: `t${tokens++}`, limit: 100, perWebhookLimit: 100 }))
-        .filter((d) => o.webhookIds.includes(d.webhookId));
+      const claimed = (
+        await claimDueDeliveries(store.db, {
+          now: new Date().toISOString(),
+          leaseUntil: inAMinute(),
+          token: `t${tokens++}`,
+          limit: 100,
+          perWebhookLimit: 100,
+        })
+      ).filter((d) => o.webhookIds.includes(d.webhookId));
       assert.equal(claimed.length, 2);
       assert.ok(await deleteWebhookInScope(store.db, { tenantId: o.tenantId, numberId: null }, o.webhookIds[0]!));
-      const settled = await store.db.transaction((tx) => recordFinishedAttempts(tx, claimed.map((d) => finished(d)), new Date().toISOString()));
-      assert.deepEqual([...settled], [`${o.webhookIds[1]} ${claimed.find((d) => d.webhookId === o.webhookIds[1])!.eventId}`]);
+      const settled = await store.db.transaction((tx) =>
+        recordFinishedAttempts(
+          tx,
+          claimed.map((d) => finished(d)),
+          new Date().toISOString(),
+        ),
+      );
+      assert.deepEqual(
+        [...settled],
+        [`${o.webhookIds[1]} ${claimed.find((d) => d.webhookId === o.webhookIds[1])!.eventId}`],
+      );
       const [kept] = await listDeliveriesForWebhook(store.db, o.webhookIds[1]!);
       assert.equal(kept?.status, 'SUCCESS');
     });

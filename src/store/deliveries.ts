@@ -8,7 +8,14 @@ export type DeliveryStatus = 'PENDING' | 'SUCCESS' | 'FAILED';
 export type AttemptStatus = 'SUCCESS' | 'FAILED';
 
 /** The part of an outbox event the fan-out needs. */
-export interface FanOutEvent { id: EventId; numberId: NumberId; type: string; callId: CallId | null; sequence: number | null; createdAt: string }
+export interface FanOutEvent {
+  id: EventId;
+  numberId: NumberId;
+  type: string;
+  callId: CallId | null;
+  sequence: number | null;
+  createdAt: string;
+}
 
 function subscribes(events: readonly string[], type: string): boolean {
   return events.includes('*') || events.includes(type);
@@ -57,8 +64,19 @@ export interface ClaimedDelivery {
   leaseToken: string;
 }
 
-interface QueuedWebhookRow { id: string; url: string; secret: string; previous_secret: string | null; previous_secret_expires_at: string | null }
-interface LeasedRow { event_id: string; event_type: string; attempts: number; created_at: string }
+interface QueuedWebhookRow {
+  id: string;
+  url: string;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: string | null;
+}
+interface LeasedRow {
+  event_id: string;
+  event_type: string;
+  attempts: number;
+  created_at: string;
+}
 
 /** PostgreSQL: the rows of a JSON array parameter as a table `v`, so one statement writes a whole batch. */
 function jsonRows(param: string, columns: readonly (readonly [string, 'text' | 'integer' | 'timestamptz'])[]): string {
@@ -67,7 +85,9 @@ function jsonRows(param: string, columns: readonly (readonly [string, 'text' | '
 
 /** `IN (...)` over a JSON array parameter of strings. */
 function inJsonList(db: Db, param: string): string {
-  return db.dialect === 'postgres' ? `IN (SELECT jsonb_array_elements_text(${param}::jsonb))` : `IN (SELECT value FROM json_each(${param}))`;
+  return db.dialect === 'postgres'
+    ? `IN (SELECT jsonb_array_elements_text(${param}::jsonb))`
+    : `IN (SELECT value FROM json_each(${param}))`;
 }
 
 /**
@@ -83,7 +103,15 @@ function inJsonList(db: Db, param: string): string {
  */
 export async function claimDueDeliveries(
   db: Db,
-  p: { now: string; leaseUntil: string; token: string; limit: number; perWebhookLimit: number; look?: boolean; answered?: ReadonlyMap<string, number> },
+  p: {
+    now: string;
+    leaseUntil: string;
+    token: string;
+    limit: number;
+    perWebhookLimit: number;
+    look?: boolean;
+    answered?: ReadonlyMap<string, number>;
+  },
 ): Promise<ClaimedDelivery[]> {
   const lock = db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
   // A poll looks first, outside any transaction: most find nothing due. A wake-up knows something was queued.
@@ -95,10 +123,11 @@ export async function claimDueDeliveries(
     if (due.length === 0) return [];
   }
   return db.transaction(async (tx) => {
-    const inFlight = () => tx.query<{ webhook_id: string; n: number | string; first_expiry: string }>(
-      `SELECT webhook_id, COUNT(*) AS n, MIN(lease_until) AS first_expiry FROM deliveries
+    const inFlight = () =>
+      tx.query<{ webhook_id: string; n: number | string; first_expiry: string }>(
+        `SELECT webhook_id, COUNT(*) AS n, MIN(lease_until) AS first_expiry FROM deliveries
        WHERE status = 'PENDING' AND lease_until IS NOT NULL GROUP BY webhook_id`,
-    );
+      );
     let leased = await inFlight();
     const expired = leased.filter((r) => Date.parse(r.first_expiry) <= Date.parse(p.now));
     for (const { webhook_id: webhookId } of expired) {
@@ -111,7 +140,9 @@ export async function claimDueDeliveries(
       );
     }
     if (expired.length > 0) leased = await inFlight();
-    const busy = new Map(leased.map((r) => [r.webhook_id, Math.max(0, Number(r.n) - (p.answered?.get(r.webhook_id) ?? 0))]));
+    const busy = new Map(
+      leased.map((r) => [r.webhook_id, Math.max(0, Number(r.n) - (p.answered?.get(r.webhook_id) ?? 0))]),
+    );
     // Webhooks with waiting deliveries, found by skipping from one webhook id to the next in deliveries_queue;
     // the head of each queue says whether that webhook has something due. Oldest head first.
     const webhooks = await tx.query<QueuedWebhookRow>(
@@ -156,12 +187,22 @@ export async function claimDueDeliveries(
     if (taken.length === 0) return [];
     const payloads = new Map<string, string>();
     for (const e of await tx.query<{ id: string; payload: string }>(
-      `SELECT id, payload FROM events WHERE id ${inJsonList(tx, '$1')}`, [JSON.stringify(taken.map((t) => t.row.event_id))],
-    )) payloads.set(e.id, e.payload);
+      `SELECT id, payload FROM events WHERE id ${inJsonList(tx, '$1')}`,
+      [JSON.stringify(taken.map((t) => t.row.event_id))],
+    ))
+      payloads.set(e.id, e.payload);
     return taken.map(({ webhook: w, row: r }) => ({
-      webhookId: w.id as WebhookId, eventId: r.event_id as EventId, eventType: r.event_type, attempt: Number(r.attempts) + 1,
-      url: w.url, secret: w.secret, previousSecret: w.previous_secret, previousSecretExpiresAt: w.previous_secret_expires_at,
-      payload: payloads.get(r.event_id) ?? '', createdAt: r.created_at, leaseToken: p.token,
+      webhookId: w.id as WebhookId,
+      eventId: r.event_id as EventId,
+      eventType: r.event_type,
+      attempt: Number(r.attempts) + 1,
+      url: w.url,
+      secret: w.secret,
+      previousSecret: w.previous_secret,
+      previousSecretExpiresAt: w.previous_secret_expires_at,
+      payload: payloads.get(r.event_id) ?? '',
+      createdAt: r.created_at,
+      leaseToken: p.token,
     }));
   });
 }
@@ -182,10 +223,7 @@ export interface AttemptRecord {
 }
 
 /** What happens to a delivery after a try. */
-export type Settlement =
-  | { status: 'SUCCESS' }
-  | { status: 'PENDING'; nextAttemptAt: string }
-  | { status: 'FAILED' };
+export type Settlement = { status: 'SUCCESS' } | { status: 'PENDING'; nextAttemptAt: string } | { status: 'FAILED' };
 
 /** A finished try: its log row and what becomes of its delivery. */
 export interface FinishedAttempt {
@@ -197,12 +235,28 @@ export interface FinishedAttempt {
 }
 
 const ATTEMPT_COLUMNS = [
-  ['id', 'text'], ['wid', 'text'], ['eid', 'text'], ['etype', 'text'], ['attempt', 'integer'], ['st', 'text'], ['code', 'integer'],
-  ['ms', 'integer'], ['err', 'text'], ['body', 'text'], ['at', 'timestamptz'],
+  ['id', 'text'],
+  ['wid', 'text'],
+  ['eid', 'text'],
+  ['etype', 'text'],
+  ['attempt', 'integer'],
+  ['st', 'text'],
+  ['code', 'integer'],
+  ['ms', 'integer'],
+  ['err', 'text'],
+  ['body', 'text'],
+  ['at', 'timestamptz'],
 ] as const;
 const SETTLE_COLUMNS = [
-  ['wid', 'text'], ['eid', 'text'], ['token', 'text'], ['st', 'text'], ['attempt', 'integer'], ['next_at', 'timestamptz'],
-  ['code', 'integer'], ['err', 'text'], ['delivered', 'timestamptz'],
+  ['wid', 'text'],
+  ['eid', 'text'],
+  ['token', 'text'],
+  ['st', 'text'],
+  ['attempt', 'integer'],
+  ['next_at', 'timestamptz'],
+  ['code', 'integer'],
+  ['err', 'text'],
+  ['delivered', 'timestamptz'],
 ] as const;
 
 /**
@@ -212,14 +266,33 @@ const SETTLE_COLUMNS = [
  * PostgreSQL: two statements for the whole batch (one round trip each); SQLite: two cached statements per try,
  * cheaper in-process than decoding a JSON batch.
  */
-export async function recordFinishedAttempts(tx: Db, finished: readonly FinishedAttempt[], now: string): Promise<Set<string>> {
+export async function recordFinishedAttempts(
+  tx: Db,
+  finished: readonly FinishedAttempt[],
+  now: string,
+): Promise<Set<string>> {
   const attempts = finished.map(({ attempt: a }) => ({
-    id: newAttemptId(), wid: a.webhookId, eid: a.eventId, etype: a.eventType, attempt: a.attempt, st: a.status, code: a.statusCode,
-    ms: a.durationMs, err: a.error, body: a.responseBody, at: a.createdAt,
+    id: newAttemptId(),
+    wid: a.webhookId,
+    eid: a.eventId,
+    etype: a.eventType,
+    attempt: a.attempt,
+    st: a.status,
+    code: a.statusCode,
+    ms: a.durationMs,
+    err: a.error,
+    body: a.responseBody,
+    at: a.createdAt,
   }));
   const settlements = finished.map((f) => ({
-    wid: f.attempt.webhookId, eid: f.attempt.eventId, token: f.token, st: f.settlement.status, attempt: f.attempt.attempt,
-    next_at: f.settlement.status === 'PENDING' ? f.settlement.nextAttemptAt : null, code: f.attempt.statusCode, err: f.deliveryError,
+    wid: f.attempt.webhookId,
+    eid: f.attempt.eventId,
+    token: f.token,
+    st: f.settlement.status,
+    attempt: f.attempt.attempt,
+    next_at: f.settlement.status === 'PENDING' ? f.settlement.nextAttemptAt : null,
+    code: f.attempt.statusCode,
+    err: f.deliveryError,
     delivered: f.settlement.status === 'SUCCESS' ? now : null,
   }));
   const settled = new Set<string>();
@@ -262,7 +335,12 @@ export async function recordFinishedAttempts(tx: Db, finished: readonly Finished
 }
 
 /** The webhook was disabled: nothing more is sent for it, and its pending deliveries say why. */
-export async function failPendingDeliveriesOfWebhook(db: Db, webhookId: WebhookId, reason: string, now: string): Promise<number> {
+export async function failPendingDeliveriesOfWebhook(
+  db: Db,
+  webhookId: WebhookId,
+  reason: string,
+  now: string,
+): Promise<number> {
   return db.execute(
     `UPDATE deliveries SET status = 'FAILED', lease_until = NULL, lease_token = NULL, last_error = $2, updated_at = $3
      WHERE webhook_id = $1 AND status = 'PENDING'`,
@@ -271,7 +349,12 @@ export async function failPendingDeliveriesOfWebhook(db: Db, webhookId: WebhookI
 }
 
 /** Gives back leases a stopping worker still holds, so another worker can take them at once. */
-export async function releaseLeases(db: Db, token: string, keys: { webhookId: string; eventId: string }[], now: string): Promise<void> {
+export async function releaseLeases(
+  db: Db,
+  token: string,
+  keys: { webhookId: string; eventId: string }[],
+  now: string,
+): Promise<void> {
   for (const k of keys) {
     await db.execute(
       `UPDATE deliveries SET lease_until = NULL, lease_token = NULL, updated_at = $4
@@ -297,12 +380,25 @@ export async function requeueDelivery(
 }
 
 interface AttemptRow {
-  id: string; webhook_id: string; event_id: string; event_type: string; attempt: number; status: string; status_code: number | null;
-  duration_ms: number; error: string | null; response_body: string | null; created_at: string;
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  event_type: string;
+  attempt: number;
+  status: string;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+  response_body: string | null;
+  created_at: string;
 }
 
 /** The log of one webhook (already found in the caller's scope), newest first. */
-export async function listAttemptsForWebhook(db: Db, webhookId: WebhookId, opts: { limit: number; eventType: string | null }): Promise<AttemptRecord[]> {
+export async function listAttemptsForWebhook(
+  db: Db,
+  webhookId: WebhookId,
+  opts: { limit: number; eventType: string | null },
+): Promise<AttemptRecord[]> {
   const byEvent = opts.eventType === null ? '' : ' AND event_type = $3';
   const params = opts.eventType === null ? [webhookId, opts.limit] : [webhookId, opts.limit, opts.eventType];
   const rows = await db.query<AttemptRow>(
@@ -311,32 +407,79 @@ export async function listAttemptsForWebhook(db: Db, webhookId: WebhookId, opts:
     params,
   );
   return rows.map((r) => ({
-    id: r.id, webhookId: r.webhook_id as WebhookId, eventId: r.event_id as EventId, eventType: r.event_type, attempt: Number(r.attempt),
-    status: r.status as AttemptStatus, statusCode: r.status_code === null ? null : Number(r.status_code), durationMs: Number(r.duration_ms),
-    error: r.error, responseBody: r.response_body, createdAt: r.created_at,
+    id: r.id,
+    webhookId: r.webhook_id as WebhookId,
+    eventId: r.event_id as EventId,
+    eventType: r.event_type,
+    attempt: Number(r.attempt),
+    status: r.status as AttemptStatus,
+    statusCode: r.status_code === null ? null : Number(r.status_code),
+    durationMs: Number(r.duration_ms),
+    error: r.error,
+    responseBody: r.response_body,
+    createdAt: r.created_at,
   }));
 }
 
 /** An outbox event of one number (replay may only name those). */
 export async function findEventForNumber(db: Db, numberId: NumberId, eventId: string): Promise<FanOutEvent | null> {
-  const rows = await db.query<{ id: string; number_id: string; type: string; call_id: string | null; sequence: number | null; created_at: string }>(
-    'SELECT id, number_id, type, call_id, sequence, created_at FROM events WHERE id = $1 AND number_id = $2', [eventId, numberId]);
+  const rows = await db.query<{
+    id: string;
+    number_id: string;
+    type: string;
+    call_id: string | null;
+    sequence: number | null;
+    created_at: string;
+  }>('SELECT id, number_id, type, call_id, sequence, created_at FROM events WHERE id = $1 AND number_id = $2', [
+    eventId,
+    numberId,
+  ]);
   const r = rows[0];
   return r
-    ? { id: r.id as EventId, numberId: r.number_id as NumberId, type: r.type, callId: r.call_id as CallId | null, sequence: r.sequence === null ? null : Number(r.sequence), createdAt: r.created_at }
+    ? {
+        id: r.id as EventId,
+        numberId: r.number_id as NumberId,
+        type: r.type,
+        callId: r.call_id as CallId | null,
+        sequence: r.sequence === null ? null : Number(r.sequence),
+        createdAt: r.created_at,
+      }
     : null;
 }
 
-export interface DeliveryRow { webhookId: WebhookId; eventId: EventId; status: DeliveryStatus; attempts: number; nextAttemptAt: string; lastError: string | null; lastStatusCode: number | null }
+export interface DeliveryRow {
+  webhookId: WebhookId;
+  eventId: EventId;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: string;
+  lastError: string | null;
+  lastStatusCode: number | null;
+}
 
 /** Every delivery of a webhook (operations and tests). */
 export async function listDeliveriesForWebhook(db: Db, webhookId: WebhookId): Promise<DeliveryRow[]> {
-  const rows = await db.query<{ webhook_id: string; event_id: string; status: string; attempts: number; next_attempt_at: string; last_error: string | null; last_status_code: number | null }>(
+  const rows = await db.query<{
+    webhook_id: string;
+    event_id: string;
+    status: string;
+    attempts: number;
+    next_attempt_at: string;
+    last_error: string | null;
+    last_status_code: number | null;
+  }>(
     `SELECT webhook_id, event_id, status, attempts, next_attempt_at, last_error, last_status_code FROM deliveries
-     WHERE webhook_id = $1 ORDER BY created_at, event_id`, [webhookId]);
+     WHERE webhook_id = $1 ORDER BY created_at, event_id`,
+    [webhookId],
+  );
   return rows.map((r) => ({
-    webhookId: r.webhook_id as WebhookId, eventId: r.event_id as EventId, status: r.status as DeliveryStatus, attempts: Number(r.attempts),
-    nextAttemptAt: r.next_attempt_at, lastError: r.last_error, lastStatusCode: r.last_status_code === null ? null : Number(r.last_status_code),
+    webhookId: r.webhook_id as WebhookId,
+    eventId: r.event_id as EventId,
+    status: r.status as DeliveryStatus,
+    attempts: Number(r.attempts),
+    nextAttemptAt: r.next_attempt_at,
+    lastError: r.last_error,
+    lastStatusCode: r.last_status_code === null ? null : Number(r.last_status_code),
   }));
 }
 
@@ -344,6 +487,8 @@ export async function listDeliveriesForWebhook(db: Db, webhookId: WebhookId): Pr
 export async function deliveryBacklog(db: Db, now: string): Promise<{ size: number; oldestDueAt: string | null }> {
   const rows = await db.query<{ n: number | string; oldest: string | null }>(
     `SELECT COUNT(*) AS n, MIN(d.next_attempt_at) AS oldest FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
-     WHERE d.status = 'PENDING' AND w.active = 1 AND d.next_attempt_at <= $1`, [now]);
+     WHERE d.status = 'PENDING' AND w.active = 1 AND d.next_attempt_at <= $1`,
+    [now],
+  );
   return { size: Number(rows[0]?.n ?? 0), oldestDueAt: rows[0]?.oldest ?? null };
 }

@@ -4,7 +4,11 @@
 // oldest one still running: every row that can still appear sorts after the cursor.
 import type { Db } from './db.ts';
 
-export interface StreamedEvent { cursor: string; type: string; payload: string }
+export interface StreamedEvent {
+  cursor: string;
+  type: string;
+  payload: string;
+}
 export type StreamScope = { numberId: string } | { tenantId: string };
 
 function scopeClause(scope: StreamScope): [string, string] {
@@ -15,18 +19,27 @@ export function isValidCursor(db: Db, cursor: string): boolean {
   return db.dialect === 'sqlite' ? /^\d{1,15}$/.test(cursor) : /^\d{1,19}-\d{1,19}$/.test(cursor);
 }
 
-export async function readEventsAfter(db: Db, scope: StreamScope, cursor: string, limit: number): Promise<StreamedEvent[]> {
+export async function readEventsAfter(
+  db: Db,
+  scope: StreamScope,
+  cursor: string,
+  limit: number,
+): Promise<StreamedEvent[]> {
   const [column, value] = scopeClause(scope);
   if (db.dialect === 'sqlite') {
     const rows = await db.query<{ seq: number; type: string; payload: string }>(
-      `SELECT rowid AS seq, type, payload FROM events WHERE ${column} = $1 AND rowid > $2 ORDER BY rowid LIMIT $3`, [value, Number(cursor), limit]);
+      `SELECT rowid AS seq, type, payload FROM events WHERE ${column} = $1 AND rowid > $2 ORDER BY rowid LIMIT $3`,
+      [value, Number(cursor), limit],
+    );
     return rows.map((r) => ({ cursor: String(r.seq), type: r.type, payload: r.payload }));
   }
   const [txid, seq] = cursor.split('-');
   const rows = await db.query<{ txid: string; seq: string; type: string; payload: string }>(
     `SELECT txid::text AS txid, seq::text AS seq, type, payload FROM events
       WHERE ${column} = $1 AND (txid, seq) > ($2::xid8, $3::bigint) AND txid < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY txid, seq LIMIT $4`, [value, txid!, seq!, limit]);
+      ORDER BY txid, seq LIMIT $4`,
+    [value, txid!, seq!, limit],
+  );
   return rows.map((r) => ({ cursor: `${r.txid}-${r.seq}`, type: r.type, payload: r.payload }));
 }
 
@@ -34,10 +47,14 @@ export async function readEventsAfter(db: Db, scope: StreamScope, cursor: string
 export async function latestCursor(db: Db, scope: StreamScope): Promise<string> {
   const [column, value] = scopeClause(scope);
   if (db.dialect === 'sqlite') {
-    const rows = await db.query<{ seq: number | null }>(`SELECT MAX(rowid) AS seq FROM events WHERE ${column} = $1`, [value]);
+    const rows = await db.query<{ seq: number | null }>(`SELECT MAX(rowid) AS seq FROM events WHERE ${column} = $1`, [
+      value,
+    ]);
     return String(rows[0]?.seq ?? 0);
   }
   const rows = await db.query<{ txid: string; seq: string }>(
-    `SELECT txid::text AS txid, seq::text AS seq FROM events WHERE ${column} = $1 ORDER BY txid DESC, seq DESC LIMIT 1`, [value]);
+    `SELECT txid::text AS txid, seq::text AS seq FROM events WHERE ${column} = $1 ORDER BY txid DESC, seq DESC LIMIT 1`,
+    [value],
+  );
   return rows[0] ? `${rows[0].txid}-${rows[0].seq}` : '0-0';
 }

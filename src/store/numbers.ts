@@ -19,29 +19,55 @@ export interface NumberRecord {
 }
 
 interface Row {
-  id: string; tenant_id: string; name: string; phone_number: string; provider: string; meta_phone_number_id: string | null;
-  public_config: string; secret_config: string; created_at: string; updated_at: string;
+  id: string;
+  tenant_id: string;
+  name: string;
+  phone_number: string;
+  provider: string;
+  meta_phone_number_id: string | null;
+  public_config: string;
+  secret_config: string;
+  created_at: string;
+  updated_at: string;
 }
 
-const COLUMNS = 'id, tenant_id, name, phone_number, provider, meta_phone_number_id, public_config, secret_config, created_at, updated_at';
+const COLUMNS =
+  'id, tenant_id, name, phone_number, provider, meta_phone_number_id, public_config, secret_config, created_at, updated_at';
 
 function fromRow(r: Row): NumberRecord {
   return {
-    id: r.id as NumberId, tenantId: r.tenant_id as TenantId, name: r.name, phoneNumber: r.phone_number,
-    provider: r.provider as ProviderName, metaPhoneNumberId: r.meta_phone_number_id,
-    publicConfig: JSON.parse(r.public_config), secretConfig: r.secret_config, createdAt: r.created_at, updatedAt: r.updated_at,
+    id: r.id as NumberId,
+    tenantId: r.tenant_id as TenantId,
+    name: r.name,
+    phoneNumber: r.phone_number,
+    provider: r.provider as ProviderName,
+    metaPhoneNumberId: r.meta_phone_number_id,
+    publicConfig: JSON.parse(r.public_config),
+    secretConfig: r.secret_config,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }
 
 export async function insertNumber(db: Db, n: NumberRecord): Promise<void> {
   await db.execute(`INSERT INTO numbers (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
-    n.id, n.tenantId, n.name, n.phoneNumber, n.provider, n.metaPhoneNumberId,
-    JSON.stringify(n.publicConfig), n.secretConfig, n.createdAt, n.updatedAt,
+    n.id,
+    n.tenantId,
+    n.name,
+    n.phoneNumber,
+    n.provider,
+    n.metaPhoneNumberId,
+    JSON.stringify(n.publicConfig),
+    n.secretConfig,
+    n.createdAt,
+    n.updatedAt,
   ]);
 }
 
 export async function listNumbersForTenant(db: Db, tenantId: TenantId): Promise<NumberRecord[]> {
-  return (await db.query<Row>(`SELECT ${COLUMNS} FROM numbers WHERE tenant_id = $1 ORDER BY created_at, id`, [tenantId])).map(fromRow);
+  return (
+    await db.query<Row>(`SELECT ${COLUMNS} FROM numbers WHERE tenant_id = $1 ORDER BY created_at, id`, [tenantId])
+  ).map(fromRow);
 }
 
 export async function getNumberForTenant(db: Db, tenantId: TenantId, id: string): Promise<NumberRecord | null> {
@@ -72,7 +98,10 @@ export async function deleteNumberForTenant(db: Db, tenantId: TenantId, id: stri
 export async function findMetaNumbersByPhoneNumberIds(db: Db, phoneNumberIds: string[]): Promise<NumberRecord[]> {
   if (phoneNumberIds.length === 0) return [];
   const placeholders = phoneNumberIds.map((_, i) => `$${i + 1}`).join(', ');
-  const rows = await db.query<Row>(`SELECT ${COLUMNS} FROM numbers WHERE provider = 'META' AND meta_phone_number_id IN (${placeholders})`, phoneNumberIds);
+  const rows = await db.query<Row>(
+    `SELECT ${COLUMNS} FROM numbers WHERE provider = 'META' AND meta_phone_number_id IN (${placeholders})`,
+    phoneNumberIds,
+  );
   return rows.map(fromRow);
 }
 
@@ -81,11 +110,23 @@ export async function listMetaNumbers(db: Db): Promise<NumberRecord[]> {
 }
 
 /** Merges fields into a number's public config (e.g. what its provider turned out to support). */
-export async function mergeNumberPublicConfig(db: Db, id: NumberId, patch: Record<string, unknown>, now: string): Promise<void> {
+export async function mergeNumberPublicConfig(
+  db: Db,
+  id: NumberId,
+  patch: Record<string, unknown>,
+  now: string,
+): Promise<void> {
   await db.transaction(async (tx) => {
-    const rows = await tx.query<{ public_config: string }>(`SELECT public_config FROM numbers WHERE id = $1${tx.dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [id]);
+    const rows = await tx.query<{ public_config: string }>(
+      `SELECT public_config FROM numbers WHERE id = $1${tx.dialect === 'postgres' ? ' FOR UPDATE' : ''}`,
+      [id],
+    );
     if (!rows[0]) return;
     const merged = { ...JSON.parse(rows[0].public_config), ...patch };
-    await tx.execute('UPDATE numbers SET public_config = $2, updated_at = $3 WHERE id = $1', [id, JSON.stringify(merged), now]);
+    await tx.execute('UPDATE numbers SET public_config = $2, updated_at = $3 WHERE id = $1', [
+      id,
+      JSON.stringify(merged),
+      now,
+    ]);
   });
 }

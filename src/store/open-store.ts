@@ -6,7 +6,10 @@ import type { Db } from './db.ts';
 import { migrate } from './migrate.ts';
 import { SqliteDb } from './sqlite-db.ts';
 
-export interface OpenedStore { db: Db; secretKey: string }
+export interface OpenedStore {
+  db: Db;
+  secretKey: string;
+}
 
 /** PostgreSQL when DATABASE_URL is set, otherwise the embedded SQLite file under DATA_DIR. */
 export async function openStore(config: Config, opts: { migrate?: boolean } = {}): Promise<OpenedStore> {

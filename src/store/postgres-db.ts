@@ -10,12 +10,27 @@ const types = {
   },
 };
 
-const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08003', '08006']);
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08003',
+  '08006',
+]);
 
 function translate(error: unknown): unknown {
   const code = (error as { code?: string }).code;
   const message = (error as Error)?.message ?? '';
-  if ((code && CONNECTION_ERRORS.has(code)) || /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)) {
+  if (
+    (code && CONNECTION_ERRORS.has(code)) ||
+    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)
+  ) {
     return new StoreUnavailableError(message);
   }
   return error;
@@ -27,19 +42,33 @@ function makeDb(client: Queryable, pool: pg.Pool): Db {
   return {
     dialect: 'postgres',
     async query<T>(sql: string, params: readonly SqlValue[] = []) {
-      try { return (await client.query(sql, params as SqlValue[])).rows as T[]; } catch (e) { throw translate(e); }
+      try {
+        return (await client.query(sql, params as SqlValue[])).rows as T[];
+      } catch (e) {
+        throw translate(e);
+      }
     },
     async execute(sql: string, params: readonly SqlValue[] = []) {
-      try { return (await client.query(sql, params as SqlValue[])).rowCount ?? 0; } catch (e) { throw translate(e); }
+      try {
+        return (await client.query(sql, params as SqlValue[])).rowCount ?? 0;
+      } catch (e) {
+        throw translate(e);
+      }
     },
     transaction: (fn) => (client === pool ? transaction(pool, fn) : fn(makeDb(client, pool))),
-    close: async () => { if (client === pool) await pool.end(); },
+    close: async () => {
+      if (client === pool) await pool.end();
+    },
   };
 }
 
 async function transaction<T>(pool: pg.Pool, fn: (tx: Db) => Promise<T>): Promise<T> {
   let client: pg.PoolClient;
-  try { client = await pool.connect(); } catch (e) { throw translate(e); }
+  try {
+    client = await pool.connect();
+  } catch (e) {
+    throw translate(e);
+  }
   try {
     await client.query('BEGIN');
     const result = await fn(makeDb(client, pool));
@@ -54,7 +83,13 @@ async function transaction<T>(pool: pg.Pool, fn: (tx: Db) => Promise<T>): Promis
 }
 
 export function openPostgres(url: string, max = 10): Db {
-  const pool = new pg.Pool({ connectionString: url, max, types, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    types,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+  });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
   return makeDb(pool, pool);

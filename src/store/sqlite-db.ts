@@ -105,23 +105,39 @@ export class SqliteDb implements Db {
   query<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
     if (this.#inJob.getStore()) return this.#inTransaction.query<T>(sql, params);
     // Nothing uncommitted on the connection: the read sees committed rows only, so it need not wait for a commit.
-    if (!this.#uncommittedWrites && this.#unsyncedGroups === 0 && !this.#broken) return this.#inTransaction.query<T>(sql, params);
+    if (!this.#uncommittedWrites && this.#unsyncedGroups === 0 && !this.#broken)
+      return this.#inTransaction.query<T>(sql, params);
     return this.#enqueue({ statement: () => this.#all<T>(sql, params) });
   }
 
   execute(sql: string, params: readonly SqlValue[] = [], opts: ExecuteOptions = {}): Promise<number> {
     if (this.#inJob.getStore()) return this.#inTransaction.execute(sql, params);
-    return this.#enqueue({ statement: () => { this.#uncommittedWrites = true; return this.#run(sql, params); } }, opts.durable !== false);
+    return this.#enqueue(
+      {
+        statement: () => {
+          this.#uncommittedWrites = true;
+          return this.#run(sql, params);
+        },
+      },
+      opts.durable !== false,
+    );
   }
 
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     // Called from inside a running job (through this Db rather than its tx): already in the transaction.
     if (this.#inJob.getStore()) return fn(this.#inTransaction);
-    return this.#enqueue({ transaction: () => { this.#uncommittedWrites = true; return fn(this.#inTransaction); } });
+    return this.#enqueue({
+      transaction: () => {
+        this.#uncommittedWrites = true;
+        return fn(this.#inTransaction);
+      },
+    });
   }
 
   /** Runs outside the queue: start-up scripts only. */
-  exec(script: string): void { this.#db.exec(script); }
+  exec(script: string): void {
+    this.#db.exec(script);
+  }
 
   #enqueue<T>(work: Pick<Job, 'statement' | 'transaction'>, durable = true): Promise<T> {
     const now = performance.now();
@@ -169,9 +185,12 @@ export class SqliteDb implements Db {
           if (this.#jobs.length === 0) break;
           continue;
         }
-        outcomes.push(job.statement ? this.#runStatement(job, job.statement) : await this.#runInSavepoint(job, job.transaction!));
+        outcomes.push(
+          job.statement ? this.#runStatement(job, job.statement) : await this.#runInSavepoint(job, job.transaction!),
+        );
         // SQLite rolled the whole transaction back (e.g. disk full): every job of the group failed with it.
-        if (!this.#db.isTransaction) throw (outcomes.at(-1) as { error?: unknown }).error ?? new Error('SQLite transaction rolled back');
+        if (!this.#db.isTransaction)
+          throw (outcomes.at(-1) as { error?: unknown }).error ?? new Error('SQLite transaction rolled back');
         if (full()) break;
       }
       const commitStarted = performance.now();

@@ -12,13 +12,23 @@ export interface TimelineEntry {
 
 /** Appends in the caller's transaction, which holds the call's row (or the SQLite write lock). */
 export async function appendTimeline(tx: Db, callId: CallId, entry: Omit<TimelineEntry, 'sequence'>): Promise<void> {
-  await tx.execute(`INSERT INTO call_timeline (call_id, sequence, source, type, detail, at)
+  await tx.execute(
+    `INSERT INTO call_timeline (call_id, sequence, source, type, detail, at)
       SELECT $1, COALESCE(MAX(sequence), 0) + 1, $2, $3, $4, $5 FROM call_timeline WHERE call_id = $1`,
-  [callId, entry.source, entry.type, JSON.stringify(entry.detail), entry.at]);
+    [callId, entry.source, entry.type, JSON.stringify(entry.detail), entry.at],
+  );
 }
 
 export async function listTimeline(db: Db, callId: CallId): Promise<TimelineEntry[]> {
   const rows = await db.query<{ sequence: number; source: string; type: string; detail: string; at: string }>(
-    'SELECT sequence, source, type, detail, at FROM call_timeline WHERE call_id = $1 ORDER BY sequence', [callId]);
-  return rows.map((r) => ({ sequence: Number(r.sequence), source: r.source as TimelineEntry['source'], type: r.type, detail: JSON.parse(r.detail), at: r.at }));
+    'SELECT sequence, source, type, detail, at FROM call_timeline WHERE call_id = $1 ORDER BY sequence',
+    [callId],
+  );
+  return rows.map((r) => ({
+    sequence: Number(r.sequence),
+    source: r.source as TimelineEntry['source'],
+    type: r.type,
+    detail: JSON.parse(r.detail),
+    at: r.at,
+  }));
 }

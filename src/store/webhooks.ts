@@ -22,12 +22,25 @@ export interface WebhookRecord {
 }
 
 /** What a key may see: the whole tenant, or one number of it. */
-export interface WebhookScope { tenantId: TenantId; numberId: NumberId | null }
+export interface WebhookScope {
+  tenantId: TenantId;
+  numberId: NumberId | null;
+}
 
 interface Row {
-  id: string; tenant_id: string; number_id: string; name: string | null; url: string; events: string; active: number;
-  secret: string; previous_secret: string | null; previous_secret_expires_at: string | null; disabled_reason: string | null;
-  created_at: string; updated_at: string;
+  id: string;
+  tenant_id: string;
+  number_id: string;
+  name: string | null;
+  url: string;
+  events: string;
+  active: number;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: string | null;
+  disabled_reason: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
 const COLUMNS = `id, tenant_id, number_id, name, url, events, active, secret, previous_secret, previous_secret_expires_at,
@@ -35,9 +48,19 @@ const COLUMNS = `id, tenant_id, number_id, name, url, events, active, secret, pr
 
 function fromRow(r: Row): WebhookRecord {
   return {
-    id: r.id as WebhookId, tenantId: r.tenant_id as TenantId, numberId: r.number_id as NumberId, name: r.name, url: r.url,
-    events: JSON.parse(r.events), active: Number(r.active) === 1, secret: r.secret, previousSecret: r.previous_secret,
-    previousSecretExpiresAt: r.previous_secret_expires_at, disabledReason: r.disabled_reason, createdAt: r.created_at, updatedAt: r.updated_at,
+    id: r.id as WebhookId,
+    tenantId: r.tenant_id as TenantId,
+    numberId: r.number_id as NumberId,
+    name: r.name,
+    url: r.url,
+    events: JSON.parse(r.events),
+    active: Number(r.active) === 1,
+    secret: r.secret,
+    previousSecret: r.previous_secret,
+    previousSecretExpiresAt: r.previous_secret_expires_at,
+    disabledReason: r.disabled_reason,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }
 
@@ -49,15 +72,31 @@ function scopeFilter(scope: WebhookScope, from: number): { sql: string; params: 
 }
 
 export async function insertWebhook(db: Db, w: WebhookRecord): Promise<void> {
-  await db.execute(`INSERT INTO webhooks (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, [
-    w.id, w.tenantId, w.numberId, w.name, w.url, JSON.stringify(w.events), w.active ? 1 : 0, w.secret, w.previousSecret,
-    w.previousSecretExpiresAt, w.disabledReason, w.createdAt, w.updatedAt,
-  ]);
+  await db.execute(
+    `INSERT INTO webhooks (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+    [
+      w.id,
+      w.tenantId,
+      w.numberId,
+      w.name,
+      w.url,
+      JSON.stringify(w.events),
+      w.active ? 1 : 0,
+      w.secret,
+      w.previousSecret,
+      w.previousSecretExpiresAt,
+      w.disabledReason,
+      w.createdAt,
+      w.updatedAt,
+    ],
+  );
 }
 
 export async function listWebhooksInScope(db: Db, scope: WebhookScope): Promise<WebhookRecord[]> {
   const f = scopeFilter(scope, 1);
-  return (await db.query<Row>(`SELECT ${COLUMNS} FROM webhooks WHERE ${f.sql} ORDER BY created_at, id`, f.params)).map(fromRow);
+  return (await db.query<Row>(`SELECT ${COLUMNS} FROM webhooks WHERE ${f.sql} ORDER BY created_at, id`, f.params)).map(
+    fromRow,
+  );
 }
 
 export async function getWebhookInScope(db: Db, scope: WebhookScope, id: string): Promise<WebhookRecord | null> {
@@ -71,8 +110,18 @@ export async function updateWebhook(db: Db, w: WebhookRecord): Promise<void> {
   await db.execute(
     `UPDATE webhooks SET name = $2, url = $3, events = $4, active = $5, secret = $6, previous_secret = $7,
        previous_secret_expires_at = $8, disabled_reason = $9, updated_at = $10 WHERE id = $1`,
-    [w.id, w.name, w.url, JSON.stringify(w.events), w.active ? 1 : 0, w.secret, w.previousSecret, w.previousSecretExpiresAt,
-      w.disabledReason, w.updatedAt],
+    [
+      w.id,
+      w.name,
+      w.url,
+      JSON.stringify(w.events),
+      w.active ? 1 : 0,
+      w.secret,
+      w.previousSecret,
+      w.previousSecretExpiresAt,
+      w.disabledReason,
+      w.updatedAt,
+    ],
   );
 }
 
@@ -82,12 +131,22 @@ export async function deleteWebhookInScope(db: Db, scope: WebhookScope, id: stri
 }
 
 /** The active webhooks of a number with their subscriptions: the fan-out's input. */
-export async function listActiveWebhooksForNumber(db: Db, numberId: NumberId): Promise<{ id: WebhookId; events: string[] }[]> {
-  const rows = await db.query<{ id: string; events: string }>('SELECT id, events FROM webhooks WHERE number_id = $1 AND active = 1', [numberId]);
+export async function listActiveWebhooksForNumber(
+  db: Db,
+  numberId: NumberId,
+): Promise<{ id: WebhookId; events: string[] }[]> {
+  const rows = await db.query<{ id: string; events: string }>(
+    'SELECT id, events FROM webhooks WHERE number_id = $1 AND active = 1',
+    [numberId],
+  );
   return rows.map((r) => ({ id: r.id as WebhookId, events: JSON.parse(r.events) }));
 }
 
 /** A 410 from the receiver: the service turns the webhook off and says why. */
 export async function disableWebhook(db: Db, id: WebhookId, reason: string, now: string): Promise<void> {
-  await db.execute('UPDATE webhooks SET active = 0, disabled_reason = $2, updated_at = $3 WHERE id = $1', [id, reason, now]);
+  await db.execute('UPDATE webhooks SET active = 0, disabled_reason = $2, updated_at = $3 WHERE id = $1', [
+    id,
+    reason,
+    now,
+  ]);
 }

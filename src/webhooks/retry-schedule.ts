@@ -42,7 +42,8 @@ export function nextAttemptDelayMs(p: {
   rateLimited?: boolean;
   random?: () => number;
 }): number | null {
-  if (!Number.isInteger(p.attempt) || p.attempt < 1) throw new RangeError(`attempt must be an integer >= 1, got ${p.attempt}`);
+  if (!Number.isInteger(p.attempt) || p.attempt < 1)
+    throw new RangeError(`attempt must be an integer >= 1, got ${p.attempt}`);
   const scheduled = p.schedule[p.attempt];
   if (scheduled === undefined) return null;
 
@@ -67,7 +68,9 @@ const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
 const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
 // The three HTTP-date forms a recipient must accept (RFC 9110 §5.6.7).
 const IMF_FIXDATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
-const RFC850_DATE = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
+const RFC850_DATE = new RegExp(
+  `^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`,
+);
 const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
 
 function utcMs(year: number, month: string, day: number, h: number, m: number, s: number): number | null {

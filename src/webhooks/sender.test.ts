@@ -7,7 +7,12 @@ import { after, before, describe, test } from 'node:test';
 import { WebhookSender, type SendRequest } from './sender.ts';
 import type { HostLookup } from './url-guard.ts';
 
-interface Receiver { server: Server; connections: number; requests: number; close(): Promise<void> }
+interface Receiver {
+  server: Server;
+  connections: number;
+  requests: number;
+  close(): Promise<void>;
+}
 
 /** A receiver on `host`; `drop(n)` makes it cut the connection of the n-th request instead of answering. */
 async function receiver(host: string, port = 0, drop: (n: number) => boolean = () => false): Promise<Receiver> {
@@ -20,14 +25,25 @@ async function receiver(host: string, port = 0, drop: (n: number) => boolean = (
       res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok from ${host}`);
     });
   });
-  r.server.on('connection', () => { r.connections += 1; });
+  r.server.on('connection', () => {
+    r.connections += 1;
+  });
   await new Promise<void>((resolve) => r.server.listen(port, host, resolve));
-  r.close = () => new Promise<void>((resolve) => { r.server.close(() => resolve()); r.server.closeAllConnections(); });
+  r.close = () =>
+    new Promise<void>((resolve) => {
+      r.server.close(() => resolve());
+      r.server.closeAllConnections();
+    });
   return r;
 }
 
 const portOf = (r: Receiver) => (r.server.address() as AddressInfo).port;
-const request = (url: string): SendRequest => ({ url, headers: { 'content-type': 'application/json' }, body: '{"event":"call.ringing"}', timeoutMs: 2000 });
+const request = (url: string): SendRequest => ({
+  url,
+  headers: { 'content-type': 'application/json' },
+  body: '{"event":"call.ringing"}',
+  timeoutMs: 2000,
+});
 const send = (sender: WebhookSender, url: string) => sender.send(request(url), new AbortController().signal);
 
 describe('webhook sender connections', () => {
@@ -37,12 +53,16 @@ describe('webhook sender connections', () => {
     a = await receiver('127.0.0.1');
     b = await receiver('127.0.0.2', portOf(a)); // the same port on another loopback address: where a rebound name leads
   });
-  after(async () => { await a.close(); await b.close(); });
+  after(async () => {
+    await a.close();
+    await b.close();
+  });
 
   test('tries to one receiver reuse one connection', async () => {
     const sender = new WebhookSender(true);
     const before = a.connections;
-    for (let i = 0; i < 5; i++) assert.equal((await send(sender, `http://127.0.0.1:${portOf(a)}/hook`)).outcome, 'success');
+    for (let i = 0; i < 5; i++)
+      assert.equal((await send(sender, `http://127.0.0.1:${portOf(a)}/hook`)).outcome, 'success');
     assert.equal(a.connections - before, 1, 'one connection for five tries');
     sender.close();
   });
@@ -50,16 +70,27 @@ describe('webhook sender connections', () => {
   test('a kept-alive connection stays with the address it was opened to; new ones follow the lookup again', async () => {
     const answers = new Map([['hooks.test', '127.0.0.1']]);
     let lookups = 0;
-    const lookup: HostLookup = async (host) => { lookups += 1; return [{ address: answers.get(host)!, family: 4 }]; };
+    const lookup: HostLookup = async (host) => {
+      lookups += 1;
+      return [{ address: answers.get(host)!, family: 4 }];
+    };
     const sender = new WebhookSender(true, lookup);
     const url = `http://hooks.test:${portOf(a)}/hook`;
     assert.equal((await send(sender, url)).responseBody, 'ok from 127.0.0.1');
     answers.set('hooks.test', '127.0.0.2');
-    assert.equal((await send(sender, url)).responseBody, 'ok from 127.0.0.1', 'the open connection is reused, not re-resolved');
+    assert.equal(
+      (await send(sender, url)).responseBody,
+      'ok from 127.0.0.1',
+      'the open connection is reused, not re-resolved',
+    );
     assert.equal(lookups, 1);
     a.server.closeIdleConnections();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal((await send(sender, url)).responseBody, 'ok from 127.0.0.2', 'a new connection is resolved and checked again');
+    assert.equal(
+      (await send(sender, url)).responseBody,
+      'ok from 127.0.0.2',
+      'a new connection is resolved and checked again',
+    );
     assert.equal(lookups, 2);
     sender.close();
   });

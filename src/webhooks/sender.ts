@@ -86,11 +86,14 @@ export class WebhookSender {
           let size = 0;
           const complete = () => {
             const base = {
-              statusCode: status, responseBody: chunks.length ? Buffer.concat(chunks).toString('utf8') : null,
-              retryAfter: res.headers['retry-after'] ?? null, aborted: false,
+              statusCode: status,
+              responseBody: chunks.length ? Buffer.concat(chunks).toString('utf8') : null,
+              retryAfter: res.headers['retry-after'] ?? null,
+              aborted: false,
             };
             if (status >= 200 && status < 300) finish({ ...base, outcome: 'success', error: null });
-            else if (status >= 300 && status < 400) finish({ ...base, outcome: 'redirect', error: `redirects are not followed (HTTP ${status})` });
+            else if (status >= 300 && status < 400)
+              finish({ ...base, outcome: 'redirect', error: `redirects are not followed (HTTP ${status})` });
             else finish({ ...base, outcome: 'http_error', error: `HTTP ${status}` });
           };
           res.on('data', (chunk: Buffer) => {
@@ -120,11 +123,19 @@ export class WebhookSender {
         req.on('close', () => {
           if (req !== current || settled) return;
           if (signal.aborted) finish(failed('network_error', 'aborted by worker shutdown', true));
-          else finish(timedOut ? failed('timeout', `timed out after ${r.timeoutMs} ms`) : failed('network_error', 'connection closed before the response ended'));
+          else
+            finish(
+              timedOut
+                ? failed('timeout', `timed out after ${r.timeoutMs} ms`)
+                : failed('network_error', 'connection closed before the response ended'),
+            );
         });
         req.end(body);
       };
-      const timer = setTimeout(() => { timedOut = true; current.destroy(new Error('timeout')); }, r.timeoutMs);
+      const timer = setTimeout(() => {
+        timedOut = true;
+        current.destroy(new Error('timeout'));
+      }, r.timeoutMs);
       const onAbort = () => current.destroy(new Error('aborted'));
       if (signal.aborted) return finish(failed('network_error', 'aborted by worker shutdown', true));
       signal.addEventListener('abort', onAbort, { once: true });

@@ -10,12 +10,24 @@ import type { Db } from '../store/db.ts';
 import { findEventForNumber, listAttemptsForWebhook, requeueDelivery } from '../store/deliveries.ts';
 import { getNumberForTenant } from '../store/numbers.ts';
 import {
-  deleteWebhookInScope, getWebhookInScope, insertWebhook, listWebhooksInScope, updateWebhook, type WebhookRecord, type WebhookScope,
+  deleteWebhookInScope,
+  getWebhookInScope,
+  insertWebhook,
+  listWebhooksInScope,
+  updateWebhook,
+  type WebhookRecord,
+  type WebhookScope,
 } from '../store/webhooks.ts';
 import { generateWebhookSecret } from './signing.ts';
 import { checkWebhookUrlSyntax, resolveAndCheck, type HostLookup } from './url-guard.ts';
 
-export const WEBHOOK_EVENTS = ['call.ringing', 'call.connected', 'call.ended', 'call.missed', 'call.permission_updated'] as const;
+export const WEBHOOK_EVENTS = [
+  'call.ringing',
+  'call.connected',
+  'call.ended',
+  'call.missed',
+  'call.permission_updated',
+] as const;
 /** What a subscription may name: an event, or "*" for all of them. */
 export const WEBHOOK_EVENT_FILTERS = [...WEBHOOK_EVENTS, '*'] as const;
 
@@ -33,14 +45,31 @@ export interface WebhookServiceDeps {
   onQueued?: () => void;
 }
 
-export interface NewWebhook { url: string; name?: string; events: string[]; whatsappNumberId?: string }
-export interface WebhookPatch { url?: string; name?: string; events?: string[]; active?: boolean }
+export interface NewWebhook {
+  url: string;
+  name?: string;
+  events: string[];
+  whatsappNumberId?: string;
+}
+export interface WebhookPatch {
+  url?: string;
+  name?: string;
+  events?: string[];
+  active?: boolean;
+}
 
 /** The public view: never a secret. */
 export function toPublicWebhook(w: WebhookRecord) {
   return {
-    id: w.id, name: w.name, url: w.url, events: w.events, active: w.active, whatsappNumberId: w.numberId,
-    disabledReason: w.disabledReason, createdAt: w.createdAt, updatedAt: w.updatedAt,
+    id: w.id,
+    name: w.name,
+    url: w.url,
+    events: w.events,
+    active: w.active,
+    whatsappNumberId: w.numberId,
+    disabledReason: w.disabledReason,
+    createdAt: w.createdAt,
+    updatedAt: w.updatedAt,
   };
 }
 
@@ -50,7 +79,9 @@ function scopeOf(p: Principal): WebhookScope {
 
 export class WebhookService {
   readonly #d: WebhookServiceDeps;
-  constructor(deps: WebhookServiceDeps) { this.#d = deps; }
+  constructor(deps: WebhookServiceDeps) {
+    this.#d = deps;
+  }
 
   async create(p: Principal, input: NewWebhook) {
     const numberId = await this.#numberForCreate(p, input.whatsappNumberId);
@@ -58,8 +89,19 @@ export class WebhookService {
     const secret = generateWebhookSecret();
     const now = this.#d.clock.now().toISOString();
     const webhook: WebhookRecord = {
-      id: newWebhookId(), tenantId: p.tenantId, numberId, name: input.name ?? null, url, events: unique(input.events), active: true,
-      secret: this.#d.box.seal(secret), previousSecret: null, previousSecretExpiresAt: null, disabledReason: null, createdAt: now, updatedAt: now,
+      id: newWebhookId(),
+      tenantId: p.tenantId,
+      numberId,
+      name: input.name ?? null,
+      url,
+      events: unique(input.events),
+      active: true,
+      secret: this.#d.box.seal(secret),
+      previousSecret: null,
+      previousSecretExpiresAt: null,
+      disabledReason: null,
+      createdAt: now,
+      updatedAt: now,
     };
     await insertWebhook(this.#d.db, webhook);
     return { ...toPublicWebhook(webhook), secret };
@@ -99,7 +141,11 @@ export class WebhookService {
     const secret = generateWebhookSecret();
     const previousSecretExpiresAt = new Date(now.getTime() + ROTATION_OVERLAP_MS).toISOString();
     await updateWebhook(this.#d.db, {
-      ...current, secret: this.#d.box.seal(secret), previousSecret: current.secret, previousSecretExpiresAt, updatedAt: now.toISOString(),
+      ...current,
+      secret: this.#d.box.seal(secret),
+      previousSecret: current.secret,
+      previousSecretExpiresAt,
+      updatedAt: now.toISOString(),
     });
     return { id: current.id, secret, previousSecretExpiresAt };
   }
@@ -108,8 +154,15 @@ export class WebhookService {
     const webhook = await this.#find(p, id);
     const attempts = await listAttemptsForWebhook(this.#d.db, webhook.id, { limit: opts.limit, eventType: opts.event });
     return attempts.map((a) => ({
-      id: a.id, event: a.eventType, eventId: a.eventId, attempt: a.attempt, status: a.status, statusCode: a.statusCode,
-      durationMs: a.durationMs, ...(a.error !== null ? { error: a.error } : {}), createdAt: a.createdAt,
+      id: a.id,
+      event: a.eventType,
+      eventId: a.eventId,
+      attempt: a.attempt,
+      status: a.status,
+      statusCode: a.statusCode,
+      durationMs: a.durationMs,
+      ...(a.error !== null ? { error: a.error } : {}),
+      createdAt: a.createdAt,
     }));
   }
 
@@ -118,9 +171,17 @@ export class WebhookService {
     const webhook = await this.#find(p, id);
     const event = await findEventForNumber(this.#d.db, webhook.numberId, eventId);
     if (!event) throw new ApiError('EVENT_NOT_FOUND');
-    await requeueDelivery(this.#d.db, {
-      webhookId: webhook.id, eventId: event.id, eventType: event.type, callId: event.callId, sequence: event.sequence,
-    }, this.#d.clock.now().toISOString());
+    await requeueDelivery(
+      this.#d.db,
+      {
+        webhookId: webhook.id,
+        eventId: event.id,
+        eventType: event.type,
+        callId: event.callId,
+        sequence: event.sequence,
+      },
+      this.#d.clock.now().toISOString(),
+    );
     this.#d.onQueued?.();
     return { webhookId: webhook.id, eventId: event.id, event: event.type, status: 'PENDING' as const };
   }
@@ -148,7 +209,10 @@ export class WebhookService {
     const allowInsecure = this.#d.config.webhookAllowInsecureUrls;
     const syntax = checkWebhookUrlSyntax(raw, allowInsecure);
     const checked = syntax.ok ? await resolveAndCheck(syntax.url, allowInsecure, this.#d.lookup) : syntax;
-    if (!checked.ok) throw new ApiError('VALIDATION_ERROR', { details: { field: 'url', reason: `webhook URL refused: ${checked.reason}` } });
+    if (!checked.ok)
+      throw new ApiError('VALIDATION_ERROR', {
+        details: { field: 'url', reason: `webhook URL refused: ${checked.reason}` },
+      });
     return checked.url.href;
   }
 }

@@ -61,16 +61,49 @@ describe('signPayload and verifyWebhook', () => {
     }
   });
 
-  const rejections: { name: string; mutate: (h: Record<string, string>) => { body?: string; secret?: string; nowSec?: number } }[] = [
+  const rejections: {
+    name: string;
+    mutate: (h: Record<string, string>) => { body?: string; secret?: string; nowSec?: number };
+  }[] = [
     { name: 'a tampered body', mutate: () => ({ body: body.replace('call.ended', 'call.missed') }) },
     { name: 'a timestamp older than five minutes', mutate: () => ({ nowSec: 1_780_000_000 + 301 }) },
     { name: 'a timestamp more than five minutes ahead', mutate: () => ({ nowSec: 1_780_000_000 - 301 }) },
     { name: 'the wrong secret', mutate: () => ({ secret: generateWebhookSecret() }) },
-    { name: 'a changed webhook-id', mutate: (h) => { h['webhook-id'] = 'evt_2'; return {}; } },
-    { name: 'a changed timestamp header', mutate: (h) => { h['webhook-timestamp'] = '1780000001'; return {}; } },
-    { name: 'a missing signature header', mutate: (h) => { delete h['webhook-signature']; return {}; } },
-    { name: 'a non-numeric timestamp', mutate: (h) => { h['webhook-timestamp'] = '17e8'; return {}; } },
-    { name: 'an unknown signature version', mutate: (h) => { h['webhook-signature'] = h['webhook-signature']!.replace('v1,', 'v2,'); return {}; } },
+    {
+      name: 'a changed webhook-id',
+      mutate: (h) => {
+        h['webhook-id'] = 'evt_2';
+        return {};
+      },
+    },
+    {
+      name: 'a changed timestamp header',
+      mutate: (h) => {
+        h['webhook-timestamp'] = '1780000001';
+        return {};
+      },
+    },
+    {
+      name: 'a missing signature header',
+      mutate: (h) => {
+        delete h['webhook-signature'];
+        return {};
+      },
+    },
+    {
+      name: 'a non-numeric timestamp',
+      mutate: (h) => {
+        h['webhook-timestamp'] = '17e8';
+        return {};
+      },
+    },
+    {
+      name: 'an unknown signature version',
+      mutate: (h) => {
+        h['webhook-signature'] = h['webhook-signature']!.replace('v1,', 'v2,');
+        return {};
+      },
+    },
   ];
   for (const { name, mutate } of rejections) {
     test(`${name} is rejected with WebhookVerificationError`, () => {

@@ -11,11 +11,13 @@ import {
 } from './url-guard.ts';
 
 // Fake DNS: tests never touch the network.
-const fakeDns = (table: Record<string, string[]>): HostLookup => async (host) => {
-  const addresses = table[host];
-  if (!addresses) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-  return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
-};
+const fakeDns =
+  (table: Record<string, string[]>): HostLookup =>
+  async (host) => {
+    const addresses = table[host];
+    if (!addresses) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+  };
 
 describe('checkWebhookUrlSyntax', () => {
   const cases: [raw: string, allowInsecure: boolean, ok: boolean][] = [
@@ -181,7 +183,10 @@ describe('pinnedLookup', () => {
   });
 
   test('answers in the all-addresses form when asked (autoSelectFamily)', async () => {
-    const lookup = pinnedLookup(false, fakeDns({ 'hooks.example.com': ['93.184.216.34', '2606:2800:220:1:248:1893:25c6:1946'] }));
+    const lookup = pinnedLookup(
+      false,
+      fakeDns({ 'hooks.example.com': ['93.184.216.34', '2606:2800:220:1:248:1893:25c6:1946'] }),
+    );
     assert.deepEqual(await call(lookup, 'hooks.example.com', { all: true }), [
       null,
       [
@@ -189,7 +194,11 @@ describe('pinnedLookup', () => {
         { address: '2606:2800:220:1:248:1893:25c6:1946', family: 6 },
       ],
     ]);
-    assert.deepEqual(await call(lookup, 'hooks.example.com', { family: 6 }), [null, '2606:2800:220:1:248:1893:25c6:1946', 6]);
+    assert.deepEqual(await call(lookup, 'hooks.example.com', { family: 6 }), [
+      null,
+      '2606:2800:220:1:248:1893:25c6:1946',
+      6,
+    ]);
   });
 
   test('refuses a name that now resolves to a private address (DNS rebinding)', async () => {

@@ -59,7 +59,10 @@ function ipv6Groups(ip: string): number[] {
   const lastColon = text.lastIndexOf(':');
   if (text.includes('.', lastColon)) {
     // A dotted-quad tail (::ffff:1.2.3.4) is the last two groups.
-    const [a = 0, b = 0, c = 0, d = 0] = text.slice(lastColon + 1).split('.').map(Number);
+    const [a = 0, b = 0, c = 0, d = 0] = text
+      .slice(lastColon + 1)
+      .split('.')
+      .map(Number);
     tail.push((a << 8) | b, (c << 8) | d);
     text = text.slice(0, lastColon + 1) + '0'; // placeholder group, dropped below
   }
@@ -192,7 +195,11 @@ export function pinnedLookup(
         // nextTick: an exception thrown by the socket's callback must not become a rejected promise here.
         process.nextTick(() => {
           if (error) cb(error);
-          else if (opts.all === true) cb(null, usable.map((a) => ({ address: a.address, family: a.family })));
+          else if (opts.all === true)
+            cb(
+              null,
+              usable.map((a) => ({ address: a.address, family: a.family })),
+            );
           else cb(null, usable[0]!.address, usable[0]!.family);
         });
       },

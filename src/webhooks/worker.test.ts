@@ -9,7 +9,13 @@ import { insertTenant } from '../store/tenants.ts';
 import { insertWebhook } from '../store/webhooks.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
-import { emitEvents, startTestWorker, TEST_SECRET_KEY, verifyWith, workerConfig } from '../../test/e2e/webhook-helpers.ts';
+import {
+  emitEvents,
+  startTestWorker,
+  TEST_SECRET_KEY,
+  verifyWith,
+  workerConfig,
+} from '../../test/e2e/webhook-helpers.ts';
 import { generateWebhookSecret } from './signing.ts';
 import { notifyingDb } from './worker.ts';
 
@@ -27,12 +33,31 @@ for (const kind of storeKinds()) {
       const now = new Date().toISOString();
       await insertTenant(store.db, { id: tenantId, name: 'Wake', createdAt: now });
       await insertNumber(store.db, {
-        id: numberId, tenantId, name: 'n', phoneNumber: '+5511999990000', provider: 'META', metaPhoneNumberId: null,
-        publicConfig: {}, secretConfig: 'x', createdAt: now, updatedAt: now,
+        id: numberId,
+        tenantId,
+        name: 'n',
+        phoneNumber: '+5511999990000',
+        provider: 'META',
+        metaPhoneNumberId: null,
+        publicConfig: {},
+        secretConfig: 'x',
+        createdAt: now,
+        updatedAt: now,
       });
       await insertWebhook(store.db, {
-        id: newWebhookId(), tenantId, numberId, name: null, url: receiver.url, events: ['*'], active: true,
-        secret: new SecretBox(TEST_SECRET_KEY).seal(secret), previousSecret: null, previousSecretExpiresAt: null, disabledReason: null, createdAt: now, updatedAt: now,
+        id: newWebhookId(),
+        tenantId,
+        numberId,
+        name: null,
+        url: receiver.url,
+        events: ['*'],
+        active: true,
+        secret: new SecretBox(TEST_SECRET_KEY).seal(secret),
+        previousSecret: null,
+        previousSecretExpiresAt: null,
+        disabledReason: null,
+        createdAt: now,
+        updatedAt: now,
       });
     });
     after(async () => {
@@ -54,19 +79,27 @@ for (const kind of storeKinds()) {
 
     test('only commits that queued deliveries wake the worker', async () => {
       let wakes = 0;
-      const db = notifyingDb(store.db, () => { wakes += 1; });
-      await db.transaction(async (tx) => { await tx.query('SELECT 1 AS one'); });
+      const db = notifyingDb(store.db, () => {
+        wakes += 1;
+      });
+      await db.transaction(async (tx) => {
+        await tx.query('SELECT 1 AS one');
+      });
       assert.equal(wakes, 0, 'a transaction without deliveries');
       await emitEvents(db, { tenantId, numberId }, [{ type: 'call.ringing' }, { type: 'call.connected' }]);
       assert.equal(wakes, 1, 'one wake per commit, however many deliveries it queued');
-      await db.transaction((tx) => tx.transaction(async (inner) => {
-        await emitEvents(inner, { tenantId, numberId }, [{ type: 'call.ended' }]);
-      }));
+      await db.transaction((tx) =>
+        tx.transaction(async (inner) => {
+          await emitEvents(inner, { tenantId, numberId }, [{ type: 'call.ended' }]);
+        }),
+      );
       assert.equal(wakes, 2, 'deliveries queued in a nested transaction count');
-      await assert.rejects(db.transaction(async (tx) => {
-        await emitEvents(tx, { tenantId, numberId }, [{ type: 'call.ended' }]);
-        throw new Error('rolled back');
-      }));
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await emitEvents(tx, { tenantId, numberId }, [{ type: 'call.ended' }]);
+          throw new Error('rolled back');
+        }),
+      );
       assert.equal(wakes, 2, 'a rolled-back transaction promised nothing');
     });
   });

@@ -12,8 +12,15 @@ import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { StoreUnavailableError, type Db } from '../store/db.ts';
 import {
-  claimDueDeliveries, failPendingDeliveriesOfWebhook, ON_DELIVERIES_QUEUED, recordFinishedAttempts, releaseLeases,
-  type ClaimedDelivery, type FinishedAttempt, type QueueObservedDb, type Settlement,
+  claimDueDeliveries,
+  failPendingDeliveriesOfWebhook,
+  ON_DELIVERIES_QUEUED,
+  recordFinishedAttempts,
+  releaseLeases,
+  type ClaimedDelivery,
+  type FinishedAttempt,
+  type QueueObservedDb,
+  type Settlement,
 } from '../store/deliveries.ts';
 import { disableWebhook } from '../store/webhooks.ts';
 import { nextAttemptDelayMs, parseRetryAfter } from './retry-schedule.ts';
@@ -54,10 +61,21 @@ export interface WorkerDeps {
   lookup?: HostLookup;
 }
 
-interface InFlight { delivery: ClaimedDelivery; abort: AbortController; done: Promise<void> }
+interface InFlight {
+  delivery: ClaimedDelivery;
+  abort: AbortController;
+  done: Promise<void>;
+}
 
 /** A try that is over and waits to be recorded with others in one transaction. */
-interface Finished { delivery: ClaimedDelivery; record: FinishedAttempt; succeeded: boolean; gone: boolean; finishedAt: Date; unanswered?: boolean }
+interface Finished {
+  delivery: ClaimedDelivery;
+  record: FinishedAttempt;
+  succeeded: boolean;
+  gone: boolean;
+  finishedAt: Date;
+  unanswered?: boolean;
+}
 
 /** Most finished tries recorded per transaction. */
 const SETTLE_BATCH = 256;
@@ -94,13 +112,20 @@ export class DeliveryWorker {
     this.#clock = deps.clock ?? systemClock;
     const timeout = deps.config.webhookTimeoutMs;
     this.#opts = {
-      pollIntervalMs: 100, batchSize: 100, maxInFlight: 512, perWebhookInFlight: DEFAULT_PER_WEBHOOK_IN_FLIGHT,
-      leaseMs: 2 * timeout + 1000, stopGraceMs: Math.min(timeout, 5000), ...deps.options,
+      pollIntervalMs: 100,
+      batchSize: 100,
+      maxInFlight: 512,
+      perWebhookInFlight: DEFAULT_PER_WEBHOOK_IN_FLIGHT,
+      leaseMs: 2 * timeout + 1000,
+      stopGraceMs: Math.min(timeout, 5000),
+      ...deps.options,
     };
   }
 
   /** Attempts sending, or sent and not yet recorded: they all hold a lease and a slot. */
-  get inFlightCount(): number { return this.#inFlight.size + this.#finished.length + this.#settling; }
+  get inFlightCount(): number {
+    return this.#inFlight.size + this.#finished.length + this.#settling;
+  }
 
   start(): void {
     if (this.#running) return;
@@ -123,7 +148,12 @@ export class DeliveryWorker {
     await this.#tick;
     const all = Promise.allSettled([...this.#inFlight.values()].map((f) => f.done));
     let grace: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise((resolve) => { grace = setTimeout(resolve, graceMs); })]);
+    await Promise.race([
+      all,
+      new Promise((resolve) => {
+        grace = setTimeout(resolve, graceMs);
+      }),
+    ]);
     clearTimeout(grace);
     const left = [...this.#inFlight.values()];
     for (const f of left) f.abort.abort();
@@ -140,9 +170,14 @@ export class DeliveryWorker {
     for (const { delivery: d } of left) byToken.set(d.leaseToken, [...(byToken.get(d.leaseToken) ?? []), d]);
     const now = this.#clock.now().toISOString();
     for (const [token, keys] of byToken) {
-      await releaseLeases(this.#d.db, token, keys, now).catch((err) => this.#d.logger.warn({ err: (err as Error).message }, 'could not release webhook leases'));
+      await releaseLeases(this.#d.db, token, keys, now).catch((err) =>
+        this.#d.logger.warn({ err: (err as Error).message }, 'could not release webhook leases'),
+      );
     }
-    this.#d.logger.info({ abandoned: left.length }, 'webhook worker stopped with attempts abandoned; their leases were released');
+    this.#d.logger.info(
+      { abandoned: left.length },
+      'webhook worker stopped with attempts abandoned; their leases were released',
+    );
   }
 
   #schedule(ms: number): void {
@@ -170,8 +205,12 @@ export class DeliveryWorker {
         const limit = Math.min(this.#opts.batchSize, room);
         const now = this.#clock.now();
         const claimed = await claimDueDeliveries(this.#d.db, {
-          now: now.toISOString(), leaseUntil: new Date(now.getTime() + this.#opts.leaseMs).toISOString(),
-          token: randomBytes(12).toString('base64url'), limit, perWebhookLimit: this.#opts.perWebhookInFlight, look: look && first,
+          now: now.toISOString(),
+          leaseUntil: new Date(now.getTime() + this.#opts.leaseMs).toISOString(),
+          token: randomBytes(12).toString('base64url'),
+          limit,
+          perWebhookLimit: this.#opts.perWebhookInFlight,
+          look: look && first,
           answered: this.#answered,
         });
         for (const delivery of claimed) this.#start(delivery);
@@ -189,8 +228,15 @@ export class DeliveryWorker {
     const key = `${delivery.webhookId} ${delivery.eventId}`;
     const abort = new AbortController();
     const done = this.#attempt(delivery, abort.signal)
-      .catch((err) => this.#d.logger.error({ err: (err as Error).message, webhookId: delivery.webhookId, eventId: delivery.eventId }, 'webhook attempt failed'))
-      .finally(() => { this.#inFlight.delete(key); });
+      .catch((err) =>
+        this.#d.logger.error(
+          { err: (err as Error).message, webhookId: delivery.webhookId, eventId: delivery.eventId },
+          'webhook attempt failed',
+        ),
+      )
+      .finally(() => {
+        this.#inFlight.delete(key);
+      });
     this.#inFlight.set(key, { delivery, abort, done });
   }
 
@@ -210,19 +256,38 @@ export class DeliveryWorker {
     else if (gone) settlement = { status: 'FAILED' };
     else {
       const delay = nextAttemptDelayMs({
-        attempt: d.attempt, schedule: this.#d.config.webhookRetryScheduleMs, retryAfterSeconds: parseRetryAfter(result.retryAfter, now.getTime()),
-        timedOut: result.outcome === 'timeout', rateLimited: result.statusCode === 429,
+        attempt: d.attempt,
+        schedule: this.#d.config.webhookRetryScheduleMs,
+        retryAfterSeconds: parseRetryAfter(result.retryAfter, now.getTime()),
+        timedOut: result.outcome === 'timeout',
+        rateLimited: result.statusCode === 429,
       });
-      settlement = delay === null ? { status: 'FAILED' } : { status: 'PENDING', nextAttemptAt: new Date(now.getTime() + delay).toISOString() };
+      settlement =
+        delay === null
+          ? { status: 'FAILED' }
+          : { status: 'PENDING', nextAttemptAt: new Date(now.getTime() + delay).toISOString() };
     }
     this.#finished.push({
-      delivery: d, succeeded, gone, finishedAt: now,
+      delivery: d,
+      succeeded,
+      gone,
+      finishedAt: now,
       record: {
         attempt: {
-          webhookId: d.webhookId, eventId: d.eventId, eventType: d.eventType, attempt: d.attempt, status: succeeded ? 'SUCCESS' : 'FAILED',
-          statusCode: result.statusCode, durationMs, error: result.error, responseBody: result.responseBody, createdAt: startedAt.toISOString(),
+          webhookId: d.webhookId,
+          eventId: d.eventId,
+          eventType: d.eventType,
+          attempt: d.attempt,
+          status: succeeded ? 'SUCCESS' : 'FAILED',
+          statusCode: result.statusCode,
+          durationMs,
+          error: result.error,
+          responseBody: result.responseBody,
+          createdAt: startedAt.toISOString(),
         },
-        token: d.leaseToken, settlement, deliveryError: gone ? GONE_REASON : result.error,
+        token: d.leaseToken,
+        settlement,
+        deliveryError: gone ? GONE_REASON : result.error,
       },
     });
     this.#flushSoon();
@@ -278,7 +343,10 @@ export class DeliveryWorker {
           try {
             for (const key of await this.#d.db.transaction((tx) => this.#record(tx, [f], now))) settled.add(key);
           } catch (one) {
-            this.#d.logger.error({ err: (one as Error).message, webhookId: f.delivery.webhookId, eventId: f.delivery.eventId }, 'webhook attempt not recorded');
+            this.#d.logger.error(
+              { err: (one as Error).message, webhookId: f.delivery.webhookId, eventId: f.delivery.eventId },
+              'webhook attempt not recorded',
+            );
           }
         }
       }
@@ -290,17 +358,26 @@ export class DeliveryWorker {
         this.#d.metrics.webhookFailures.inc({ reason: 'gone' });
         this.#d.logger.warn({ webhookId: d.webhookId }, 'webhook disabled: the receiver answered 410 Gone');
       } else if (isSettled && f.succeeded) {
-        this.#d.metrics.webhookDeliveryLatency.observe(Math.max(0, f.finishedAt.getTime() - Date.parse(d.createdAt)) / 1000);
+        this.#d.metrics.webhookDeliveryLatency.observe(
+          Math.max(0, f.finishedAt.getTime() - Date.parse(d.createdAt)) / 1000,
+        );
       } else if (isSettled && f.record.settlement.status === 'FAILED') {
         this.#d.metrics.webhookFailures.inc({ reason: 'exhausted' });
-        this.#d.logger.warn({ webhookId: d.webhookId, eventId: d.eventId, attempts: d.attempt }, 'webhook delivery failed after its last attempt');
+        this.#d.logger.warn(
+          { webhookId: d.webhookId, eventId: d.eventId, attempts: d.attempt },
+          'webhook delivery failed after its last attempt',
+        );
       }
     }
   }
 
   /** The attempt rows and delivery updates of a batch; a 410 also turns its webhook off and fails what it had pending. */
   async #record(tx: Db, batch: Finished[], now: string): Promise<Set<string>> {
-    const settled = await recordFinishedAttempts(tx, batch.map((f) => f.record), now);
+    const settled = await recordFinishedAttempts(
+      tx,
+      batch.map((f) => f.record),
+      now,
+    );
     for (const webhookId of new Set(batch.filter((f) => f.gone).map((f) => f.delivery.webhookId))) {
       await disableWebhook(tx, webhookId, GONE_REASON, now);
       await failPendingDeliveriesOfWebhook(tx, webhookId, `webhook disabled: ${GONE_REASON}`, now);
@@ -323,7 +400,14 @@ export class DeliveryWorker {
 
   /** Signs and sends one try. Never throws: every way it can go wrong is a result. */
   #send(d: ClaimedDelivery, signal: AbortSignal): Promise<TryResult> {
-    const refused = (error: string): TryResult => ({ outcome: 'refused', error, statusCode: null, responseBody: null, retryAfter: null, aborted: false });
+    const refused = (error: string): TryResult => ({
+      outcome: 'refused',
+      error,
+      statusCode: null,
+      responseBody: null,
+      retryAfter: null,
+      aborted: false,
+    });
     // Literal addresses never reach the lookup, so the registration rule is checked again here.
     const check = checkWebhookUrlSyntax(d.url, this.#d.config.webhookAllowInsecureUrls);
     if (!check.ok) return Promise.resolve(refused(`refused: ${check.reason}`));
@@ -331,23 +415,29 @@ export class DeliveryWorker {
     let secrets: string[];
     try {
       secrets = [this.#d.box.open(d.secret)];
-      if (d.previousSecret && d.previousSecretExpiresAt && Date.parse(d.previousSecretExpiresAt) > nowMs) secrets.push(this.#d.box.open(d.previousSecret));
+      if (d.previousSecret && d.previousSecretExpiresAt && Date.parse(d.previousSecretExpiresAt) > nowMs)
+        secrets.push(this.#d.box.open(d.previousSecret));
     } catch {
       return Promise.resolve(refused('the signing secret cannot be opened (was SECRET_KEY changed?)'));
     }
     const timestamp = Math.floor(nowMs / 1000);
     this.#sender ??= new WebhookSender(this.#d.config.webhookAllowInsecureUrls, this.#d.lookup);
-    return this.#sender.send({
-      url: check.url.href, body: d.payload, timeoutMs: this.#d.config.webhookTimeoutMs,
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': USER_AGENT,
-        'webhook-id': d.eventId,
-        'webhook-timestamp': String(timestamp),
-        'webhook-signature': signPayload(secrets, d.eventId, timestamp, d.payload),
-        'webhook-attempt': String(d.attempt),
+    return this.#sender.send(
+      {
+        url: check.url.href,
+        body: d.payload,
+        timeoutMs: this.#d.config.webhookTimeoutMs,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': USER_AGENT,
+          'webhook-id': d.eventId,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signPayload(secrets, d.eventId, timestamp, d.payload),
+          'webhook-attempt': String(d.attempt),
+        },
       },
-    }, signal);
+      signal,
+    );
   }
 }
 
@@ -369,7 +459,13 @@ export function notifyingDb(db: Db, onQueued: () => void): Db {
     ...observed(db, onQueued), // outside a transaction each statement commits on its own
     async transaction(fn) {
       let queued = false;
-      const result = await db.transaction((tx) => fn(observed(tx, () => { queued = true; })));
+      const result = await db.transaction((tx) =>
+        fn(
+          observed(tx, () => {
+            queued = true;
+          }),
+        ),
+      );
       if (queued) onQueued();
       return result;
     },

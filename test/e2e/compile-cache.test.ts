@@ -10,11 +10,21 @@ import { startServerProcess } from '../helpers/server-process.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const dirs: string[] = [];
-const tempDir = (prefix: string) => { const dir = mkdtempSync(join(tmpdir(), prefix)); dirs.push(dir); return dir; };
-after(() => { for (const dir of dirs) rmSync(dir, { recursive: true, force: true }); });
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+};
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 function warm(env: Record<string, string>) {
-  return spawnSync(process.execPath, [join(ROOT, 'scripts/warm-compile-cache.mjs')], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+  return spawnSync(process.execPath, [join(ROOT, 'scripts/warm-compile-cache.mjs')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    encoding: 'utf8',
+  });
 }
 
 /** Every cache entry with its size and modification time. */
@@ -49,7 +59,10 @@ test('a start with an empty cache fills it (what the check above would see if th
 });
 
 test('the install step never fails an install: with the cache disabled, or no usable temp dir, it says so and exits 0', () => {
-  const cases: Record<string, string>[] = [{ NODE_DISABLE_COMPILE_CACHE: '1' }, { TMPDIR: join(tempDir('callgate-cc-tmp-'), 'missing') }];
+  const cases: Record<string, string>[] = [
+    { NODE_DISABLE_COMPILE_CACHE: '1' },
+    { TMPDIR: join(tempDir('callgate-cc-tmp-'), 'missing') },
+  ];
   for (const env of cases) {
     const install = warm({ NODE_COMPILE_CACHE: tempDir('callgate-cc-off-'), ...env });
     assert.equal(install.status, 0, JSON.stringify(env));

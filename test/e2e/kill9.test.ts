@@ -24,13 +24,31 @@ describe('kill -9 of API and worker processes under load (PostgreSQL)', { skip: 
   before(async () => {
     // Meta's webhooks reach the in-process app, which is never killed; the children serve the hang-ups,
     // and a `callgate worker` child delivers the customer's webhooks.
-    t = await buildTestApp('postgres', { fake: { webhookRetryScheduleMs: [0, 50, 200, 500, 1000] }, env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+    t = await buildTestApp('postgres', {
+      fake: { webhookRetryScheduleMs: [0, 50, 200, 500, 1000] },
+      env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' },
+    });
     receiver = await startWebhookReceiver();
-    const hook = await t.app.inject({ method: 'POST', url: '/v1/webhooks', headers: { 'x-api-key': t.numberA.key.key }, payload: { url: receiver.url, events: ['call.ended'] } });
+    const hook = await t.app.inject({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: { 'x-api-key': t.numberA.key.key },
+      payload: { url: receiver.url, events: ['call.ended'] },
+    });
     assert.equal(hook.statusCode, 201, hook.body);
-    env = { ...t.store.env, META_GRAPH_BASE_URL: t.fake.baseUrl, WORKERS: 'off', PROVIDER_TIMEOUT_MS: '300', WEBHOOK_ALLOW_INSECURE_URLS: 'true',
-      WEBHOOK_RETRY_SCHEDULE_MS: '0,100,200,400,800,1000,1000,1000,1000,1000', WEBHOOK_TIMEOUT_MS: '1000',
-      RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000', TERMINATE_RATE_LIMIT_PER_SECOND: '100000', TERMINATE_RATE_LIMIT_BURST: '100000' };
+    env = {
+      ...t.store.env,
+      META_GRAPH_BASE_URL: t.fake.baseUrl,
+      WORKERS: 'off',
+      PROVIDER_TIMEOUT_MS: '300',
+      WEBHOOK_ALLOW_INSECURE_URLS: 'true',
+      WEBHOOK_RETRY_SCHEDULE_MS: '0,100,200,400,800,1000,1000,1000,1000,1000',
+      WEBHOOK_TIMEOUT_MS: '1000',
+      RATE_LIMIT_PER_SECOND: '100000',
+      RATE_LIMIT_BURST: '100000',
+      TERMINATE_RATE_LIMIT_PER_SECOND: '100000',
+      TERMINATE_RATE_LIMIT_BURST: '100000',
+    };
     servers.push(await startServerProcess(env), await startServerProcess(env));
     worker = await startWorkerProcess(env);
   });
@@ -43,22 +61,36 @@ describe('kill -9 of API and worker processes under load (PostgreSQL)', { skip: 
   test(`${ROUNDS} rounds of kill -9 during terminates and deliveries`, async () => {
     const calls: Call[] = [];
     for (let i = 0; i < ROUNDS * PER_ROUND; i += 20) {
-      calls.push(...await Promise.all(Array.from({ length: Math.min(20, ROUNDS * PER_ROUND - i) }, () => acceptedCall(t))));
+      calls.push(
+        ...(await Promise.all(Array.from({ length: Math.min(20, ROUNDS * PER_ROUND - i) }, () => acceptedCall(t)))),
+      );
     }
     const acknowledged = new Set<string>();
     for (let round = 0; round < ROUNDS; round++) {
       const batch = calls.slice(round * PER_ROUND, (round + 1) * PER_ROUND);
       t.fake.inject({ action: 'terminate', latencyMs: [20, 120], times: PER_ROUND * 2 });
       const victim = Math.floor(Math.random() * servers.length);
-      const requests = batch.map((c, i) => fetch(`${servers[i % 2]!.url}/v1/calls/${c.id}/terminate`, {
-        method: 'POST', headers: { 'x-api-key': t.numberA.key.key },
-      }).then(async (r) => { if (r.status === 200) acknowledged.add(c.id); return r.status; }, () => -1));
+      const requests = batch.map((c, i) =>
+        fetch(`${servers[i % 2]!.url}/v1/calls/${c.id}/terminate`, {
+          method: 'POST',
+          headers: { 'x-api-key': t.numberA.key.key },
+        }).then(
+          async (r) => {
+            if (r.status === 200) acknowledged.add(c.id);
+            return r.status;
+          },
+          () => -1,
+        ),
+      );
       await new Promise((r) => setTimeout(r, Math.random() * 100));
       servers[victim]!.child.kill('SIGKILL');
       // Every other round the delivery worker dies too, in the middle of sending the call.ended events.
       if (round % 2 === 1) worker.child.kill('SIGKILL');
       const statuses = await Promise.all(requests);
-      assert.ok(statuses.every((s) => s === 200 || s === -1), `only 200s or dropped connections: ${statuses}`);
+      assert.ok(
+        statuses.every((s) => s === 200 || s === -1),
+        `only 200s or dropped connections: ${statuses}`,
+      );
       servers[victim] = await startServerProcess(env);
       if (round % 2 === 1) worker = await startWorkerProcess(env);
     }
@@ -70,17 +102,24 @@ describe('kill -9 of API and worker processes under load (PostgreSQL)', { skip: 
     for (const c of calls) {
       const current = await storedCall(t, t.numberA, c.id);
       if (current?.status === 'ACCEPTED') {
-        const res = await fetch(`${servers[0]!.url}/v1/calls/${c.id}/terminate`, { method: 'POST', headers: { 'x-api-key': t.numberA.key.key } });
+        const res = await fetch(`${servers[0]!.url}/v1/calls/${c.id}/terminate`, {
+          method: 'POST',
+          headers: { 'x-api-key': t.numberA.key.key },
+        });
         assert.equal(res.status, 200, await res.text());
       }
     }
     await t.fake.flush();
 
     for (const c of calls) {
-      const final = await eventually(async () => {
-        const s = await storedCall(t, t.numberA, c.id);
-        return s && s.status !== 'ACCEPTED' ? s : null;
-      }, 3000, `call ${c.id} to end`);
+      const final = await eventually(
+        async () => {
+          const s = await storedCall(t, t.numberA, c.id);
+          return s && s.status !== 'ACCEPTED' ? s : null;
+        },
+        3000,
+        `call ${c.id} to end`,
+      );
       const ended = (await outbox(t, final)).filter((e) => e.type === 'call.ended');
       assert.equal(ended.length, 1, `exactly one call.ended for ${c.id}`);
       assert.equal(final.status, 'COMPLETED');
@@ -96,12 +135,19 @@ describe('kill -9 of API and worker processes under load (PostgreSQL)', { skip: 
       const ended = (await outbox(t, c)).find((e) => e.type === 'call.ended')!;
       expected.set(ended.id, c.id);
     }
-    await receiver.waitFor((reqs) => [...expected.keys()].every((id) => reqs.some((r) => r.headers['webhook-id'] === id)), 20_000, 'every call.ended delivered');
+    await receiver.waitFor(
+      (reqs) => [...expected.keys()].every((id) => reqs.some((r) => r.headers['webhook-id'] === id)),
+      20_000,
+      'every call.ended delivered',
+    );
     for (const r of receiver.requests) {
       const id = String(r.headers['webhook-id']);
-      if (expected.has(id)) assert.equal(r.body.id, expected.get(id), 'the same webhook-id always carries the same event');
+      if (expected.has(id))
+        assert.equal(r.body.id, expected.get(id), 'the same webhook-id always carries the same event');
     }
-    const pending = await t.store.db.query<{ n: number }>("SELECT CAST(COUNT(*) AS INTEGER) AS n FROM deliveries WHERE status = 'PENDING'");
+    const pending = await t.store.db.query<{ n: number }>(
+      "SELECT CAST(COUNT(*) AS INTEGER) AS n FROM deliveries WHERE status = 'PENDING'",
+    );
     assert.equal(Number(pending[0]!.n), 0, 'nothing left pending');
   });
 });

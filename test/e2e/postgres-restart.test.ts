@@ -23,9 +23,18 @@ describe('PostgreSQL restart under load', { skip: missing('postgres') }, () => {
   before(async () => {
     // A database of its own: restarting the shared test server would disturb other suites.
     url = (await run('bash', [SCRIPT, 'start', dir, PORT])).stdout.trim();
-    server = await startServerProcess({ DATABASE_URL: url, SECRET_KEY: 'restart-test', WORKERS: 'off', RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000' });
-    const cli = await run(process.execPath, [join(import.meta.dirname, '../../src/cli/main.ts'), 'tenants', 'create', '--name', 'Restart'],
-      { env: { PATH: process.env.PATH ?? '', DATABASE_URL: url, SECRET_KEY: 'restart-test' } });
+    server = await startServerProcess({
+      DATABASE_URL: url,
+      SECRET_KEY: 'restart-test',
+      WORKERS: 'off',
+      RATE_LIMIT_PER_SECOND: '100000',
+      RATE_LIMIT_BURST: '100000',
+    });
+    const cli = await run(
+      process.execPath,
+      [join(import.meta.dirname, '../../src/cli/main.ts'), 'tenants', 'create', '--name', 'Restart'],
+      { env: { PATH: process.env.PATH ?? '', DATABASE_URL: url, SECRET_KEY: 'restart-test' } },
+    );
     tenantKey = JSON.parse(cli.stdout).apiKey.key;
   });
   after(async () => {
@@ -36,7 +45,7 @@ describe('PostgreSQL restart under load', { skip: missing('postgres') }, () => {
 
   const probe = async () => {
     const res = await fetch(`${server.url}/v1/numbers`, { headers: { 'x-api-key': tenantKey } });
-    return { status: res.status, body: await res.json() as { code?: string } };
+    return { status: res.status, body: (await res.json()) as { code?: string } };
   };
 
   test('while down: 503 SERVICE_UNAVAILABLE in the envelope (never 500); after restart: 200 again', async () => {

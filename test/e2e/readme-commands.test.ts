@@ -20,7 +20,10 @@ describe('README commands on the embedded store', () => {
   let tenantKey = '';
 
   test('npm run --silent callgate -- tenants create --name Acme prints only the tenant key JSON', async () => {
-    const { stdout } = await run('npm', ['run', '--silent', 'callgate', '--', 'tenants', 'create', '--name', 'Acme'], { cwd: ROOT, env });
+    const { stdout } = await run('npm', ['run', '--silent', 'callgate', '--', 'tenants', 'create', '--name', 'Acme'], {
+      cwd: ROOT,
+      env,
+    });
     const parsed = JSON.parse(stdout);
     assert.match(parsed.tenantId, /^tenant_[0-9A-Z]{26}$/);
     assert.match(parsed.apiKey.id, /^key_/);
@@ -29,13 +32,21 @@ describe('README commands on the embedded store', () => {
   });
 
   test('npm start serves /openapi.json, /docs and the API on the same store', async () => {
-    const child = spawn('npm', ['start'], { cwd: ROOT, env: { ...env, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('npm', ['start'], {
+      cwd: ROOT,
+      env: { ...env, PORT: '0', HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     try {
       const url = await new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('npm start did not listen within 20 s')), 20_000);
         createInterface({ input: child.stdout! }).on('line', (line) => {
           const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-          if (m) { clearTimeout(timer); resolve(m[1]!); }
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
         });
         child.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
       });
@@ -43,8 +54,17 @@ describe('README commands on the embedded store', () => {
       assert.equal(doc.openapi, '3.1.0');
       const terminate = doc.paths['/v1/calls/{callId}/terminate'].post;
       assert.equal(terminate.operationId, 'post_calls_callId_terminate');
-      for (const status of ['200', '400', '401', '403', '404', '429', '502']) assert.ok(terminate.responses[status], `terminate documents ${status}`);
-      for (const path of ['/v1/calls', '/v1/calls/{callId}', '/v1/numbers', '/v1/api-keys', '/providers/meta/webhook', '/healthz', '/readyz']) {
+      for (const status of ['200', '400', '401', '403', '404', '429', '502'])
+        assert.ok(terminate.responses[status], `terminate documents ${status}`);
+      for (const path of [
+        '/v1/calls',
+        '/v1/calls/{callId}',
+        '/v1/numbers',
+        '/v1/api-keys',
+        '/providers/meta/webhook',
+        '/healthz',
+        '/readyz',
+      ]) {
         assert.ok(doc.paths[path], `${path} is documented`);
       }
       const docs = await fetch(`${url}/docs/`);

@@ -17,8 +17,14 @@ describe('scale-out: two API processes, PostgreSQL and Redis', { skip: missing('
     await assertRedisAnswers(redisUrl);
     t = await buildTestApp('postgres');
     const env = {
-      ...t.store.env, META_GRAPH_BASE_URL: t.fake.baseUrl, WORKERS: 'off', REDIS_URL: redisUrl,
-      RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_BURST: '10', TERMINATE_RATE_LIMIT_PER_SECOND: '1000', TERMINATE_RATE_LIMIT_BURST: '1000',
+      ...t.store.env,
+      META_GRAPH_BASE_URL: t.fake.baseUrl,
+      WORKERS: 'off',
+      REDIS_URL: redisUrl,
+      RATE_LIMIT_PER_SECOND: '1',
+      RATE_LIMIT_BURST: '10',
+      TERMINATE_RATE_LIMIT_PER_SECOND: '1000',
+      TERMINATE_RATE_LIMIT_BURST: '1000',
     };
     servers = await Promise.all([startServerProcess(env), startServerProcess(env)]);
   });
@@ -28,8 +34,13 @@ describe('scale-out: two API processes, PostgreSQL and Redis', { skip: missing('
   });
 
   test('rate limits are shared: two processes do not grant twice the burst', async () => {
-    const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) =>
-      fetch(`${servers[i % 2]!.url}/v1/calls?limit=1`, { headers: { 'x-api-key': t.numberB.key.key } }).then((r) => r.status)));
+    const statuses = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        fetch(`${servers[i % 2]!.url}/v1/calls?limit=1`, { headers: { 'x-api-key': t.numberB.key.key } }).then(
+          (r) => r.status,
+        ),
+      ),
+    );
     const allowed = statuses.filter((s) => s === 200).length;
     assert.ok(allowed >= 10 && allowed <= 12, `${allowed} allowed of 40 with a shared burst of 10`);
     assert.equal(statuses.filter((s) => s === 429).length, 40 - allowed);
@@ -39,7 +50,10 @@ describe('scale-out: two API processes, PostgreSQL and Redis', { skip: missing('
     const call = await callIn(t, 'ACCEPTED');
     t.fake.inject({ action: 'terminate', latencyMs: 600 });
     const victim = servers[1]!;
-    const inFlight = fetch(`${victim.url}/v1/calls/${call.id}/terminate`, { method: 'POST', headers: { 'x-api-key': t.numberA.key.key } });
+    const inFlight = fetch(`${victim.url}/v1/calls/${call.id}/terminate`, {
+      method: 'POST',
+      headers: { 'x-api-key': t.numberA.key.key },
+    });
     await new Promise((r) => setTimeout(r, 150));
     const exited = victim.stop('SIGTERM');
     const res = await inFlight;

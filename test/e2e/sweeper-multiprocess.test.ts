@@ -13,7 +13,13 @@ describe('sweeper in two processes sharing PostgreSQL', { skip: missing('postgre
   let servers: ServerProcess[] = [];
   before(async () => {
     t = await buildTestApp('postgres');
-    const env = { ...t.store.env, META_GRAPH_BASE_URL: t.fake.baseUrl, WORKERS: 'in-process', SWEEP_INTERVAL_MS: '20', RING_TIMEOUT_SECONDS: '600' };
+    const env = {
+      ...t.store.env,
+      META_GRAPH_BASE_URL: t.fake.baseUrl,
+      WORKERS: 'in-process',
+      SWEEP_INTERVAL_MS: '20',
+      RING_TIMEOUT_SECONDS: '600',
+    };
     servers = await Promise.all([startServerProcess(env), startServerProcess(env)]);
   });
   after(async () => {
@@ -26,17 +32,22 @@ describe('sweeper in two processes sharing PostgreSQL', { skip: missing('postgre
     t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
     t.fake.inject({ action: 'terminate', latencyMs: 100, times: 5 });
     const res = await fetch(`${servers[0]!.url}/v1/calls`, {
-      method: 'POST', headers: { 'x-api-key': t.numberA.key.key, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'x-api-key': t.numberA.key.key, 'content-type': 'application/json' },
       body: JSON.stringify({ to: peer, sdp: CANNED_OFFER_SDP, maxDurationSeconds: 1 }),
     });
     assert.equal(res.status, 201);
     const { id, externalCallId } = await res.json();
     await eventually(async () => (await storedCall(t, t.numberA, id))?.status === 'RINGING');
     await t.fake.userAnswers(externalCallId);
-    const done = await eventually(async () => {
-      const c = await storedCall(t, t.numberA, id);
-      return c?.status === 'COMPLETED' ? c : null;
-    }, 6000, 'the sweeper to end the call');
+    const done = await eventually(
+      async () => {
+        const c = await storedCall(t, t.numberA, id);
+        return c?.status === 'COMPLETED' ? c : null;
+      },
+      6000,
+      'the sweeper to end the call',
+    );
     assert.equal(done.endedBy, 'SYSTEM');
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(t.fake.countRequests({ action: 'terminate', call_id: externalCallId }), 1);

@@ -21,13 +21,18 @@ for (const kind of storeKinds()) {
       receiver = await startWebhookReceiver();
       otherNumber = await startWebhookReceiver();
       const mine = await t.app.inject({
-        method: 'POST', url: '/v1/webhooks', headers: { 'x-api-key': t.tenantKey.key },
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: { 'x-api-key': t.tenantKey.key },
         payload: { url: receiver.url, events: ['call.ended'], whatsappNumberId: t.numberA.id, name: 'ended only' },
       });
       assert.equal(mine.statusCode, 201, mine.body);
       secret = mine.json().secret;
       const theirs = await t.app.inject({
-        method: 'POST', url: '/v1/webhooks', headers: { 'x-api-key': t.numberB.key.key }, payload: { url: otherNumber.url, events: ['*'] },
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: { 'x-api-key': t.numberB.key.key },
+        payload: { url: otherNumber.url, events: ['*'] },
       });
       assert.equal(theirs.statusCode, 201, theirs.body);
       worker = startTestWorker(t.store.db, workerConfig());
@@ -42,7 +47,11 @@ for (const kind of storeKinds()) {
     test('terminating an answered call sends one signed call.ended with its durationSeconds', async () => {
       const call = await acceptedCall(t);
       await sleep(1100); // so the call lasts at least a whole second
-      const res = await t.app.inject({ method: 'POST', url: `/v1/calls/${call.id}/terminate`, headers: { 'x-api-key': t.numberA.key.key } });
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/terminate`,
+        headers: { 'x-api-key': t.numberA.key.key },
+      });
       assert.equal(res.statusCode, 200, res.body);
 
       const ended = () => receiver.requests.filter((r) => r.body?.id === call.id);
@@ -59,11 +68,22 @@ for (const kind of storeKinds()) {
       assert.equal(body.numberId, t.numberA.id);
       assert.equal(body.externalCallId, call.externalCallId);
       assert.ok(body.durationSeconds >= 1, `answered call has a duration, got ${body.durationSeconds}`);
-      assert.equal(body.durationSeconds, Math.floor((Date.parse(body.endedAt) - Date.parse(body.connectedAt)) / 1000), 'whole seconds connectedAt → endedAt');
+      assert.equal(
+        body.durationSeconds,
+        Math.floor((Date.parse(body.endedAt) - Date.parse(body.connectedAt)) / 1000),
+        'whole seconds connectedAt → endedAt',
+      );
       // Meta's terminate webhook may arrive after ours and only refine the stored duration (docs/spec/calls-api.md §4.9), by its own rounding.
-      assert.ok(Math.abs(body.durationSeconds - stored.durationSeconds!) <= 1, `payload ${body.durationSeconds} s vs stored ${stored.durationSeconds} s`);
-      assert.equal(body.sequence, stored.eventSeq, 'call.ended is the call\'s last event');
-      assert.equal(otherNumber.requests.filter((r) => r.body?.id === call.id).length, 0, 'another number\'s webhook hears nothing');
+      assert.ok(
+        Math.abs(body.durationSeconds - stored.durationSeconds!) <= 1,
+        `payload ${body.durationSeconds} s vs stored ${stored.durationSeconds} s`,
+      );
+      assert.equal(body.sequence, stored.eventSeq, "call.ended is the call's last event");
+      assert.equal(
+        otherNumber.requests.filter((r) => r.body?.id === call.id).length,
+        0,
+        "another number's webhook hears nothing",
+      );
     });
   });
 }

@@ -14,7 +14,13 @@ import { createTestStore, storeKinds, type TestStore } from '../helpers/stores.t
 import { sleep, verifyWith } from './webhook-helpers.ts';
 
 const KILLS = 10;
-const META = { phoneNumberId: '110200345567899', displayPhoneNumber: '551140049999', wabaId: '102290129340999', accessToken: 'EAAG-crash', appSecret: 'app-secret-crash' };
+const META = {
+  phoneNumberId: '110200345567899',
+  displayPhoneNumber: '551140049999',
+  wabaId: '102290129340999',
+  accessToken: 'EAAG-crash',
+  appSecret: 'app-secret-crash',
+};
 
 for (const kind of storeKinds()) {
   describe(`webhooks survive kill -9 [${kind}]`, () => {
@@ -30,9 +36,12 @@ for (const kind of storeKinds()) {
       receiver = await startWebhookReceiver();
       receiver.slow(25); // deliveries take a while, so kills land in the middle of them
       env = {
-        ...store.env, META_GRAPH_BASE_URL: fake.baseUrl, WEBHOOK_ALLOW_INSECURE_URLS: 'true',
+        ...store.env,
+        META_GRAPH_BASE_URL: fake.baseUrl,
+        WEBHOOK_ALLOW_INSECURE_URLS: 'true',
         // A short schedule with enough attempts that a dead server between tries never exhausts it.
-        WEBHOOK_RETRY_SCHEDULE_MS: '0,50,100,200,400,800,1000,1000,1000,1000,1000,1000', WEBHOOK_TIMEOUT_MS: '500',
+        WEBHOOK_RETRY_SCHEDULE_MS: '0,50,100,200,400,800,1000,1000,1000,1000,1000,1000',
+        WEBHOOK_TIMEOUT_MS: '500',
       };
     });
     after(async () => {
@@ -57,14 +66,26 @@ for (const kind of storeKinds()) {
 
       server = await start();
       const post = async (path: string, key: string, payload: unknown) => {
-        const res = await fetch(`${server!.url}${path}`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+        const res = await fetch(`${server!.url}${path}`, {
+          method: 'POST',
+          headers: { 'x-api-key': key, 'content-type': 'application/json' },
+          body: JSON.stringify(payload),
+        });
         const body = await res.json();
         assert.equal(res.status, 201, JSON.stringify(body));
         return body;
       };
       const number = await post('/v1/numbers', tenantKey.key, {
-        name: 'Crash', phoneNumber: `+${META.displayPhoneNumber}`, provider: 'META',
-        meta: { phoneNumberId: META.phoneNumberId, wabaId: META.wabaId, accessToken: META.accessToken, appSecret: META.appSecret, verifyToken: 'vt' },
+        name: 'Crash',
+        phoneNumber: `+${META.displayPhoneNumber}`,
+        provider: 'META',
+        meta: {
+          phoneNumberId: META.phoneNumberId,
+          wabaId: META.wabaId,
+          accessToken: META.accessToken,
+          appSecret: META.appSecret,
+          verifyToken: 'vt',
+        },
       });
       const webhook = await post('/v1/webhooks', number.apiKey.key, { url: receiver.url, events: ['*'] });
 
@@ -72,7 +93,13 @@ for (const kind of storeKinds()) {
       const ringing: string[] = [];
       for (let round = 0; round < KILLS; round++) {
         // Events committed by the live server: two new calls ring, an earlier one is missed (call.missed + call.ended).
-        for (let i = 0; i < 2; i++) ringing.push(await fake.incomingCall({ phoneNumberId: META.phoneNumberId, from: `55119${String(++peer).padStart(8, '0')}` }));
+        for (let i = 0; i < 2; i++)
+          ringing.push(
+            await fake.incomingCall({
+              phoneNumberId: META.phoneNumberId,
+              from: `55119${String(++peer).padStart(8, '0')}`,
+            }),
+          );
         const missed = ringing.shift();
         if (missed && round % 2 === 1) await fake.userHangsUp(missed);
         await sleep(Math.floor(Math.random() * 120));
@@ -80,11 +107,20 @@ for (const kind of storeKinds()) {
         server = await start();
       }
 
-      const events = await store.db.query<{ id: string }>('SELECT id FROM events WHERE number_id = $1', [number.number.id]);
+      const events = await store.db.query<{ id: string }>('SELECT id FROM events WHERE number_id = $1', [
+        number.number.id,
+      ]);
       assert.ok(events.length >= 2 * KILLS, `events were committed (${events.length})`);
       const received = () => new Set(receiver.requests.map((r) => r.headers['webhook-id']));
-      await receiver.waitFor(() => events.every((e) => received().has(e.id)), 30_000, 'every committed event at the receiver');
-      const pending = async () => (await store.db.query<{ n: number | string }>("SELECT COUNT(*) AS n FROM deliveries WHERE status <> 'SUCCESS'"))[0]!.n;
+      await receiver.waitFor(
+        () => events.every((e) => received().has(e.id)),
+        30_000,
+        'every committed event at the receiver',
+      );
+      const pending = async () =>
+        (
+          await store.db.query<{ n: number | string }>("SELECT COUNT(*) AS n FROM deliveries WHERE status <> 'SUCCESS'")
+        )[0]!.n;
       const deadline = Date.now() + 10_000;
       while (Number(await pending()) > 0 && Date.now() < deadline) await sleep(50);
       assert.equal(Number(await pending()), 0, 'no delivery left pending or failed');
@@ -96,10 +132,16 @@ for (const kind of storeKinds()) {
         assert.equal(body.eventId, id, 'webhook-id is the eventId');
         byId.set(id, [...(byId.get(id) ?? []), r.rawBody]);
       }
-      for (const [id, bodies] of byId) assert.ok(bodies.every((b) => b === bodies[0]), `duplicates of ${id} are the same delivery`);
+      for (const [id, bodies] of byId)
+        assert.ok(
+          bodies.every((b) => b === bodies[0]),
+          `duplicates of ${id} are the same delivery`,
+        );
       assert.deepEqual(new Set(byId.keys()), new Set(events.map((e) => e.id)), 'nothing but committed events was sent');
       const duplicates = receiver.requests.length - byId.size;
-      t.diagnostic(`${kind}: ${events.length} events, ${receiver.requests.length} requests, ${duplicates} duplicates after ${KILLS} kills`);
+      t.diagnostic(
+        `${kind}: ${events.length} events, ${receiver.requests.length} requests, ${duplicates} duplicates after ${KILLS} kills`,
+      );
     });
   });
 }

@@ -9,28 +9,51 @@ import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-rec
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { storeKinds } from '../helpers/stores.ts';
 import type { WorkerOptions } from '../../src/webhooks/worker.ts';
-import { emitEvents, sleep, startTestWorker, verifyWith, workerConfig, type EventSpec, type TestWorker } from './webhook-helpers.ts';
+import {
+  emitEvents,
+  sleep,
+  startTestWorker,
+  verifyWith,
+  workerConfig,
+  type EventSpec,
+  type TestWorker,
+} from './webhook-helpers.ts';
 
 for (const kind of storeKinds()) {
   describe(`webhook delivery [${kind}]`, () => {
     let t: TestApp;
     const cleanups: (() => Promise<unknown>)[] = [];
 
-    before(async () => { t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } }); });
-    after(async () => { await t.close(); });
+    before(async () => {
+      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+    });
+    after(async () => {
+      await t.close();
+    });
 
     /** A receiver, a webhook of number A pointing at it, and a worker; all undone after the test. */
-    async function setup(opts: { worker?: Parameters<typeof workerConfig>[0]; options?: Partial<WorkerOptions>; events?: string[] } = {}) {
+    async function setup(
+      opts: { worker?: Parameters<typeof workerConfig>[0]; options?: Partial<WorkerOptions>; events?: string[] } = {},
+    ) {
       const receiver = await startWebhookReceiver();
       const res = await t.app.inject({
-        method: 'POST', url: '/v1/webhooks', headers: { 'x-api-key': t.numberA.key.key }, payload: { url: receiver.url, events: opts.events ?? ['*'] },
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { url: receiver.url, events: opts.events ?? ['*'] },
       });
       assert.equal(res.statusCode, 201, res.body);
       const webhook = res.json() as { id: WebhookId; secret: string };
-      const worker = startTestWorker(t.store.db, workerConfig(opts.worker), { ...(opts.options ? { options: opts.options } : {}) });
+      const worker = startTestWorker(t.store.db, workerConfig(opts.worker), {
+        ...(opts.options ? { options: opts.options } : {}),
+      });
       const teardown = async () => {
         await worker.stop();
-        await t.app.inject({ method: 'DELETE', url: `/v1/webhooks/${webhook.id}`, headers: { 'x-api-key': t.numberA.key.key } });
+        await t.app.inject({
+          method: 'DELETE',
+          url: `/v1/webhooks/${webhook.id}`,
+          headers: { 'x-api-key': t.numberA.key.key },
+        });
         await receiver.close();
       };
       cleanups.push(teardown);
@@ -41,9 +64,16 @@ for (const kind of storeKinds()) {
       while (cleanups.length) await cleanups.pop()!();
     }
 
-    const emit = (specs: EventSpec[]) => emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, specs);
+    const emit = (specs: EventSpec[]) =>
+      emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, specs);
     const logsOf = async (id: string) =>
-      (await t.app.inject({ method: 'GET', url: `/v1/webhooks/${id}/logs?limit=50`, headers: { 'x-api-key': t.numberA.key.key } })).json().logs as any[];
+      (
+        await t.app.inject({
+          method: 'GET',
+          url: `/v1/webhooks/${id}/logs?limit=50`,
+          headers: { 'x-api-key': t.numberA.key.key },
+        })
+      ).json().logs as any[];
 
     test('a delivery is signed (the standardwebhooks library verifies it) and carries the documented headers', async () => {
       const { receiver, webhook } = await setup();
@@ -71,18 +101,35 @@ for (const kind of storeKinds()) {
       const at = receiver.requests.map((r) => r.at);
       assert.ok(at[1]! - at[0]! >= 75, `second attempt ~100 ms later, got ${at[1]! - at[0]!}`);
       assert.ok(at[2]! - at[1]! >= 155, `third attempt ~200 ms later, got ${at[2]! - at[1]!}`);
-      assert.deepEqual(receiver.requests.map((r) => r.headers['webhook-attempt']), ['1', '2', '3']);
-      assert.ok(receiver.requests.every((r) => r.headers['webhook-id'] === id), 'the same webhook-id on every retry');
-      const delivery = await eventually(async () => {
-        const [d] = await listDeliveriesForWebhook(t.store.db, webhook.id);
-        return d?.status === 'FAILED' ? d : null;
-      }, 3000, 'the delivery to be FAILED');
+      assert.deepEqual(
+        receiver.requests.map((r) => r.headers['webhook-attempt']),
+        ['1', '2', '3'],
+      );
+      assert.ok(
+        receiver.requests.every((r) => r.headers['webhook-id'] === id),
+        'the same webhook-id on every retry',
+      );
+      const delivery = await eventually(
+        async () => {
+          const [d] = await listDeliveriesForWebhook(t.store.db, webhook.id);
+          return d?.status === 'FAILED' ? d : null;
+        },
+        3000,
+        'the delivery to be FAILED',
+      );
       assert.equal(delivery.attempts, 3);
       assert.equal(delivery.lastStatusCode, 500);
       await sleep(300);
       assert.equal(receiver.requests.length, 3, 'nothing after the last attempt');
       const logs = await logsOf(webhook.id);
-      assert.deepEqual(logs.map((l) => [l.attempt, l.status, l.statusCode, l.error]), [[3, 'FAILED', 500, 'HTTP 500'], [2, 'FAILED', 500, 'HTTP 500'], [1, 'FAILED', 500, 'HTTP 500']]);
+      assert.deepEqual(
+        logs.map((l) => [l.attempt, l.status, l.statusCode, l.error]),
+        [
+          [3, 'FAILED', 500, 'HTTP 500'],
+          [2, 'FAILED', 500, 'HTTP 500'],
+          [1, 'FAILED', 500, 'HTTP 500'],
+        ],
+      );
       const metrics = await worker.metrics.registry.metrics();
       assert.match(metrics, /callgate_webhook_attempts_total\{outcome="http_error"\} 3/);
       assert.match(metrics, /callgate_webhook_deliveries_failed_total\{reason="exhausted"\} 1/);
@@ -93,10 +140,14 @@ for (const kind of storeKinds()) {
       const { receiver, webhook } = await setup({ worker: { webhookTimeoutMs: 150, webhookRetryScheduleMs: [0, 50] } });
       receiver.hang();
       await emit([{ type: 'call.ended' }]);
-      const delivery = await eventually(async () => {
-        const [d] = await listDeliveriesForWebhook(t.store.db, webhook.id);
-        return d?.status === 'FAILED' ? d : null;
-      }, 5000, 'the delivery to be FAILED');
+      const delivery = await eventually(
+        async () => {
+          const [d] = await listDeliveriesForWebhook(t.store.db, webhook.id);
+          return d?.status === 'FAILED' ? d : null;
+        },
+        5000,
+        'the delivery to be FAILED',
+      );
       assert.equal(delivery.attempts, 2);
       assert.equal(receiver.requests.length, 2);
       const logs = await logsOf(webhook.id);
@@ -110,19 +161,33 @@ for (const kind of storeKinds()) {
     });
 
     test('410 Gone disables the webhook and fails its pending deliveries', async () => {
-      const { receiver, webhook } = await setup({ worker: { webhookRetryScheduleMs: [0, 50, 50, 50] }, options: { perWebhookInFlight: 1 } });
+      const { receiver, webhook } = await setup({
+        worker: { webhookRetryScheduleMs: [0, 50, 50, 50] },
+        options: { perWebhookInFlight: 1 },
+      });
       receiver.status(410);
       await emit([{ type: 'call.ringing' }, { type: 'call.connected' }, { type: 'call.ended' }]);
-      const got = await eventually(async () => {
-        const res = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${webhook.id}`, headers: { 'x-api-key': t.numberA.key.key } });
-        const body = res.json() as { active: boolean; disabledReason: string | null };
-        return body.active === false ? body : null;
-      }, 3000, 'the webhook to be disabled');
+      const got = await eventually(
+        async () => {
+          const res = await t.app.inject({
+            method: 'GET',
+            url: `/v1/webhooks/${webhook.id}`,
+            headers: { 'x-api-key': t.numberA.key.key },
+          });
+          const body = res.json() as { active: boolean; disabledReason: string | null };
+          return body.active === false ? body : null;
+        },
+        3000,
+        'the webhook to be disabled',
+      );
       assert.match(got.disabledReason ?? '', /410/);
       await sleep(200);
       assert.equal(receiver.requests.length, 1, 'nothing is sent after the 410');
       const deliveries = await listDeliveriesForWebhook(t.store.db, webhook.id);
-      assert.deepEqual(deliveries.map((d) => d.status), ['FAILED', 'FAILED', 'FAILED']);
+      assert.deepEqual(
+        deliveries.map((d) => d.status),
+        ['FAILED', 'FAILED', 'FAILED'],
+      );
       assert.ok(deliveries.every((d) => /410/.test(d.lastError ?? '')));
       await emit([{ type: 'call.missed' }]);
       await sleep(150);
@@ -140,9 +205,19 @@ for (const kind of storeKinds()) {
       assert.ok(gap >= 950, `waited for Retry-After (1 s), got ${gap} ms`);
       assert.equal(receiver.requests[1]!.headers['webhook-attempt'], '2');
       assert.equal(receiver.requests[1]!.headers['webhook-id'], id);
-      await eventually(async () => (await listDeliveriesForWebhook(t.store.db, webhook.id))[0]?.status === 'SUCCESS', 2000, 'SUCCESS');
+      await eventually(
+        async () => (await listDeliveriesForWebhook(t.store.db, webhook.id))[0]?.status === 'SUCCESS',
+        2000,
+        'SUCCESS',
+      );
       const logs = await logsOf(webhook.id);
-      assert.deepEqual(logs.map((l) => [l.attempt, l.status, l.statusCode]), [[2, 'SUCCESS', 200], [1, 'FAILED', 429]]);
+      assert.deepEqual(
+        logs.map((l) => [l.attempt, l.status, l.statusCode]),
+        [
+          [2, 'SUCCESS', 200],
+          [1, 'FAILED', 429],
+        ],
+      );
       await cleanup();
     });
 
@@ -151,7 +226,11 @@ for (const kind of storeKinds()) {
       const { receiver, webhook } = await setup({ worker: { webhookRetryScheduleMs: [0] } });
       receiver.status(302, { location: elsewhere.url });
       await emit([{ type: 'call.ended' }]);
-      await eventually(async () => (await listDeliveriesForWebhook(t.store.db, webhook.id))[0]?.status === 'FAILED', 3000, 'FAILED');
+      await eventually(
+        async () => (await listDeliveriesForWebhook(t.store.db, webhook.id))[0]?.status === 'FAILED',
+        3000,
+        'FAILED',
+      );
       const [log] = await logsOf(webhook.id);
       assert.equal(log.statusCode, 302);
       assert.match(log.error, /redirects are not followed/);
@@ -160,21 +239,35 @@ for (const kind of storeKinds()) {
       await cleanup();
     });
 
-    test('one hanging receiver does not delay a second receiver\'s events by more than a second', async () => {
-      const hanging = await setup({ worker: { webhookTimeoutMs: 10_000 }, options: { stopGraceMs: 50, perWebhookInFlight: 4 } });
+    test("one hanging receiver does not delay a second receiver's events by more than a second", async () => {
+      const hanging = await setup({
+        worker: { webhookTimeoutMs: 10_000 },
+        options: { stopGraceMs: 50, perWebhookInFlight: 4 },
+      });
       hanging.receiver.hang();
       const healthy = await startWebhookReceiver();
       const res = await t.app.inject({
-        method: 'POST', url: '/v1/webhooks', headers: { 'x-api-key': t.numberA.key.key }, payload: { url: healthy.url, events: ['*'] },
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { url: healthy.url, events: ['*'] },
       });
       assert.equal(res.statusCode, 201);
       const started = Date.now();
       const ids = await emit(Array.from({ length: 20 }, () => ({ type: 'call.ringing' })));
-      await healthy.waitFor((rs) => new Set(rs.map((r) => r.body.eventId)).size === ids.length, 5000, 'every event at the healthy receiver');
+      await healthy.waitFor(
+        (rs) => new Set(rs.map((r) => r.body.eventId)).size === ids.length,
+        5000,
+        'every event at the healthy receiver',
+      );
       const lastArrival = Math.max(...healthy.requests.map((r) => r.at));
       assert.ok(lastArrival - started < 1000, `all 20 events within a second, took ${lastArrival - started} ms`);
       assert.ok(hanging.receiver.requests.length <= 4, 'the hanging receiver only holds its own slots');
-      await t.app.inject({ method: 'DELETE', url: `/v1/webhooks/${res.json().id}`, headers: { 'x-api-key': t.numberA.key.key } });
+      await t.app.inject({
+        method: 'DELETE',
+        url: `/v1/webhooks/${res.json().id}`,
+        headers: { 'x-api-key': t.numberA.key.key },
+      });
       await healthy.close();
       await cleanup();
     });
@@ -185,15 +278,21 @@ for (const kind of storeKinds()) {
       const callId = 'call_01ORDER000000000000000000';
       await emit([1, 2, 3, 4, 5].map((sequence) => ({ type: 'call.ringing', callId, sequence })));
       await receiver.waitFor((rs) => rs.length === 5, 5000, 'five events');
-      assert.deepEqual(receiver.requests.map((r) => r.body.sequence), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        receiver.requests.map((r) => r.body.sequence),
+        [1, 2, 3, 4, 5],
+      );
       await cleanup();
     });
 
-    test('many calls\' events to two webhooks, claimed and recorded in batches: each once per webhook, each call in order', async () => {
+    test("many calls' events to two webhooks, claimed and recorded in batches: each once per webhook, each call in order", async () => {
       const { receiver } = await setup();
       const other = await startWebhookReceiver();
       const res = await t.app.inject({
-        method: 'POST', url: '/v1/webhooks', headers: { 'x-api-key': t.numberA.key.key }, payload: { url: other.url, events: ['*'] },
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { url: other.url, events: ['*'] },
       });
       assert.equal(res.statusCode, 201);
       receiver.slow(3);
@@ -201,10 +300,22 @@ for (const kind of storeKinds()) {
       const calls = Array.from({ length: 12 }, (_, i) => `call_01BATCH${String(i).padStart(17, '0')}`);
       const ids: string[] = [];
       // Sequences 1-2 of every call due together, then 3-5 a moment later while earlier ones may be in flight.
-      ids.push(...await emit(calls.flatMap((callId) => [1, 2].map((sequence) => ({ type: 'call.ringing', callId, sequence })))));
-      ids.push(...await emit(calls.flatMap((callId) => [3, 4, 5].map((sequence) => ({ type: 'call.connected', callId, sequence })))));
+      ids.push(
+        ...(await emit(
+          calls.flatMap((callId) => [1, 2].map((sequence) => ({ type: 'call.ringing', callId, sequence }))),
+        )),
+      );
+      ids.push(
+        ...(await emit(
+          calls.flatMap((callId) => [3, 4, 5].map((sequence) => ({ type: 'call.connected', callId, sequence }))),
+        )),
+      );
       for (const r of [receiver, other]) {
-        await r.waitFor((rs) => new Set(rs.map((x) => x.headers['webhook-id'])).size === ids.length, 10_000, 'every event');
+        await r.waitFor(
+          (rs) => new Set(rs.map((x) => x.headers['webhook-id'])).size === ids.length,
+          10_000,
+          'every event',
+        );
       }
       await sleep(100);
       for (const r of [receiver, other]) {
@@ -214,7 +325,11 @@ for (const kind of storeKinds()) {
           assert.deepEqual(seen, [1, 2, 3, 4, 5], `${callId} in sequence order`);
         }
       }
-      await t.app.inject({ method: 'DELETE', url: `/v1/webhooks/${res.json().id}`, headers: { 'x-api-key': t.numberA.key.key } });
+      await t.app.inject({
+        method: 'DELETE',
+        url: `/v1/webhooks/${res.json().id}`,
+        headers: { 'x-api-key': t.numberA.key.key },
+      });
       await other.close();
       await cleanup();
     });

@@ -16,10 +16,18 @@ import type { ReceivedRequest } from '../fakes/webhook-receiver.ts';
 /** buildTestApp signs with this SECRET_KEY; a worker on the same store must open the same sealed secrets. */
 export const TEST_SECRET_KEY = 'test-secret-key';
 
-export interface EventSpec { type: string; callId?: string; sequence?: number }
+export interface EventSpec {
+  type: string;
+  callId?: string;
+  sequence?: number;
+}
 
 /** Commits events and their deliveries in one transaction, as persistTransition does. */
-export async function emitEvents(db: Db, owner: { tenantId: TenantId; numberId: NumberId }, specs: EventSpec[]): Promise<EventId[]> {
+export async function emitEvents(
+  db: Db,
+  owner: { tenantId: TenantId; numberId: NumberId },
+  specs: EventSpec[],
+): Promise<EventId[]> {
   return db.transaction(async (tx) => {
     const ids: EventId[] = [];
     for (const spec of specs) {
@@ -28,8 +36,15 @@ export async function emitEvents(db: Db, owner: { tenantId: TenantId; numberId: 
       const callId = (spec.callId ?? null) as CallId | null;
       const sequence = spec.sequence ?? null;
       await enqueueEvent(tx, {
-        id, tenantId: owner.tenantId, numberId: owner.numberId, callId, type: spec.type, sequence,
-        payload: { event: spec.type, eventId: id, sequence, occurredAt: now, id: callId, numberId: owner.numberId }, occurredAt: now, createdAt: now,
+        id,
+        tenantId: owner.tenantId,
+        numberId: owner.numberId,
+        callId,
+        type: spec.type,
+        sequence,
+        payload: { event: spec.type, eventId: id, sequence, occurredAt: now, id: callId, numberId: owner.numberId },
+        occurredAt: now,
+        createdAt: now,
       });
       await enqueueDeliveries(tx, { id, numberId: owner.numberId, type: spec.type, callId, sequence, createdAt: now });
       ids.push(id);
@@ -38,7 +53,11 @@ export async function emitEvents(db: Db, owner: { tenantId: TenantId; numberId: 
   });
 }
 
-export interface TestWorker { worker: DeliveryWorker; metrics: Metrics; stop(): Promise<void> }
+export interface TestWorker {
+  worker: DeliveryWorker;
+  metrics: Metrics;
+  stop(): Promise<void>;
+}
 
 export function startTestWorker(
   db: Db,
@@ -47,15 +66,22 @@ export function startTestWorker(
 ): TestWorker {
   const metrics = opts.metrics ?? createMetrics();
   const worker = new DeliveryWorker({
-    db, box: new SecretBox(TEST_SECRET_KEY), logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), metrics, config,
-    options: { pollIntervalMs: 20, ...opts.options }, ...(opts.lookup ? { lookup: opts.lookup } : {}),
+    db,
+    box: new SecretBox(TEST_SECRET_KEY),
+    logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    metrics,
+    config,
+    options: { pollIntervalMs: 20, ...opts.options },
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
   });
   worker.start();
   return { worker, metrics, stop: () => worker.stop() };
 }
 
 /** The config of a worker for tests: loopback receivers allowed, short schedule and timeout. */
-export function workerConfig(over: Partial<Pick<Config, 'webhookRetryScheduleMs' | 'webhookTimeoutMs' | 'webhookAllowInsecureUrls'>> = {}) {
+export function workerConfig(
+  over: Partial<Pick<Config, 'webhookRetryScheduleMs' | 'webhookTimeoutMs' | 'webhookAllowInsecureUrls'>> = {},
+) {
   return { webhookRetryScheduleMs: [0, 30, 60], webhookTimeoutMs: 1000, webhookAllowInsecureUrls: true, ...over };
 }
 

@@ -40,8 +40,13 @@ for (const kind of storeKinds()) {
       t = await buildTestApp(kind);
       // The same store and keys, served by an app whose DNS the test controls.
       app = await buildApp({
-        config: { ...t.config, webhookAllowInsecureUrls: false }, db: t.store.db, secretKey: TEST_SECRET_KEY, clock: systemClock,
-        logger: createLogger('silent'), rateLimiter: new MemoryRateLimiter(), webhookHostLookup: lookup,
+        config: { ...t.config, webhookAllowInsecureUrls: false },
+        db: t.store.db,
+        secretKey: TEST_SECRET_KEY,
+        clock: systemClock,
+        logger: createLogger('silent'),
+        rateLimiter: new MemoryRateLimiter(),
+        webhookHostLookup: lookup,
       });
     });
     after(async () => {
@@ -50,7 +55,12 @@ for (const kind of storeKinds()) {
     });
 
     const register = (url: string) =>
-      app.inject({ method: 'POST', url: '/v1/webhooks', headers: { 'x-api-key': t.numberA.key.key }, payload: { url, events: ['*'] } });
+      app.inject({
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { url, events: ['*'] },
+      });
 
     const refused: [string, RegExp][] = [
       ['http://127.0.0.1/hook', /must use https/],
@@ -75,7 +85,10 @@ for (const kind of storeKinds()) {
         assert.equal(res.statusCode, 400, res.body);
         assert.equal(res.json().code, 'VALIDATION_ERROR');
         assert.match(res.json().details.reason, reason);
-        assert.ok(!res.body.includes('10.0.0.7') && !res.body.includes('192.168.1.20'), 'the reason never names a resolved address');
+        assert.ok(
+          !res.body.includes('10.0.0.7') && !res.body.includes('192.168.1.20'),
+          'the reason never names a resolved address',
+        );
       });
     }
 
@@ -83,11 +96,18 @@ for (const kind of storeKinds()) {
       const res = await register('https://hooks.example.com/callgate');
       assert.equal(res.statusCode, 201, res.body);
       const patch = await app.inject({
-        method: 'PATCH', url: `/v1/webhooks/${res.json().id}`, headers: { 'x-api-key': t.numberA.key.key }, payload: { url: 'https://internal.example.com/x' },
+        method: 'PATCH',
+        url: `/v1/webhooks/${res.json().id}`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { url: 'https://internal.example.com/x' },
       });
       assert.equal(patch.statusCode, 400);
       assert.match(patch.json().details.reason, /non-public/);
-      await app.inject({ method: 'DELETE', url: `/v1/webhooks/${res.json().id}`, headers: { 'x-api-key': t.numberA.key.key } });
+      await app.inject({
+        method: 'DELETE',
+        url: `/v1/webhooks/${res.json().id}`,
+        headers: { 'x-api-key': t.numberA.key.key },
+      });
     });
 
     test('a name that turns private after registration (DNS rebinding) is refused when the worker connects', async () => {
@@ -96,16 +116,28 @@ for (const kind of storeKinds()) {
       assert.equal(res.statusCode, 201, res.body);
       const webhookId = res.json().id as WebhookId;
       dns.set('rebind.example.com', ['127.0.0.1']);
-      const worker = startTestWorker(t.store.db, workerConfig({ webhookAllowInsecureUrls: false, webhookRetryScheduleMs: [0] }), { lookup });
+      const worker = startTestWorker(
+        t.store.db,
+        workerConfig({ webhookAllowInsecureUrls: false, webhookRetryScheduleMs: [0] }),
+        { lookup },
+      );
       await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [{ type: 'call.ended' }]);
-      const [delivery] = await eventually(async () => {
-        const ds = await listDeliveriesForWebhook(t.store.db, webhookId);
-        return ds[0]?.status === 'FAILED' ? ds : null;
-      }, 3000, 'the delivery to fail');
+      const [delivery] = await eventually(
+        async () => {
+          const ds = await listDeliveriesForWebhook(t.store.db, webhookId);
+          return ds[0]?.status === 'FAILED' ? ds : null;
+        },
+        3000,
+        'the delivery to fail',
+      );
       assert.match(delivery!.lastError ?? '', /refused/);
       assert.equal(delivery!.lastStatusCode, null);
       await worker.stop();
-      await app.inject({ method: 'DELETE', url: `/v1/webhooks/${webhookId}`, headers: { 'x-api-key': t.numberA.key.key } });
+      await app.inject({
+        method: 'DELETE',
+        url: `/v1/webhooks/${webhookId}`,
+        headers: { 'x-api-key': t.numberA.key.key },
+      });
     });
   });
 }

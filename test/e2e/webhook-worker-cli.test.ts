@@ -14,11 +14,23 @@ import { createTestStore, storeKinds, type TestStore } from '../helpers/stores.t
 import { sleep, verifyWith } from './webhook-helpers.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-const META = { phoneNumberId: '110200345567898', displayPhoneNumber: '551140049998', wabaId: '102290129340998', accessToken: 'EAAG-cli', appSecret: 'app-secret-cli' };
+const META = {
+  phoneNumberId: '110200345567898',
+  displayPhoneNumber: '551140049998',
+  wabaId: '102290129340998',
+  accessToken: 'EAAG-cli',
+  appSecret: 'app-secret-cli',
+};
 
-function startWorkerProcess(env: Record<string, string>): { child: ChildProcess; ready: Promise<void>; exited: Promise<number | null> } {
+function startWorkerProcess(env: Record<string, string>): {
+  child: ChildProcess;
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+} {
   const child = spawn(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'worker'], {
-    cwd: ROOT, env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   const ready = new Promise<void>((resolve, reject) => {
@@ -26,7 +38,10 @@ function startWorkerProcess(env: Record<string, string>): { child: ChildProcess;
     for (const stream of [child.stdout!, child.stderr!]) {
       stream.on('data', (chunk: Buffer) => {
         out += chunk.toString();
-        if (out.includes('callgate webhook worker ready')) { clearTimeout(timer); resolve(); }
+        if (out.includes('callgate webhook worker ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
       });
     }
   });
@@ -46,7 +61,12 @@ for (const kind of storeKinds()) {
       store = await createTestStore(kind);
       fake = await startFakeMeta({ numbers: [META], webhookRetryScheduleMs: [0, 50] });
       receiver = await startWebhookReceiver();
-      env = { ...store.env, META_GRAPH_BASE_URL: fake.baseUrl, WEBHOOK_ALLOW_INSECURE_URLS: 'true', WEBHOOK_RETRY_SCHEDULE_MS: '0,50,100' };
+      env = {
+        ...store.env,
+        META_GRAPH_BASE_URL: fake.baseUrl,
+        WEBHOOK_ALLOW_INSECURE_URLS: 'true',
+        WEBHOOK_RETRY_SCHEDULE_MS: '0,50,100',
+      };
       server = await startServerProcess({ ...env, WORKERS: 'off' });
       fake.setWebhookUrl(`${server.url}/providers/meta/webhook`);
     });
@@ -64,13 +84,24 @@ for (const kind of storeKinds()) {
       await insertTenant(store.db, { id: tenantId, name: 'Scaled', createdAt: now });
       await insertApiKey(store.db, tenantKey.record);
       const post = async (path: string, key: string, payload: unknown) => {
-        const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+        const res = await fetch(`${server.url}${path}`, {
+          method: 'POST',
+          headers: { 'x-api-key': key, 'content-type': 'application/json' },
+          body: JSON.stringify(payload),
+        });
         assert.equal(res.status, 201);
         return res.json();
       };
       const number = await post('/v1/numbers', tenantKey.key, {
-        name: 'Scaled', phoneNumber: `+${META.displayPhoneNumber}`, provider: 'META',
-        meta: { phoneNumberId: META.phoneNumberId, accessToken: META.accessToken, appSecret: META.appSecret, verifyToken: 'vt' },
+        name: 'Scaled',
+        phoneNumber: `+${META.displayPhoneNumber}`,
+        provider: 'META',
+        meta: {
+          phoneNumberId: META.phoneNumberId,
+          accessToken: META.accessToken,
+          appSecret: META.appSecret,
+          verifyToken: 'vt',
+        },
       });
       const webhook = await post('/v1/webhooks', number.apiKey.key, { url: receiver.url, events: ['call.ringing'] });
 

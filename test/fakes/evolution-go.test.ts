@@ -10,11 +10,32 @@ import type { FakeEvolution, FakeEvolutionOptions, FakeEvoInstanceConfig } from 
 
 const OWN = '5511988887777';
 const PEER = '5521977776666';
-const INST: FakeEvoInstanceConfig = { id: '7c9e6679-7425-40de-944b-e07fc1f90ae7', name: 'vendas-sp', token: 'f3a1c0de-tok-main', ownNumber: OWN };
-const STOCK: FakeEvoInstanceConfig = { id: '0b7f5c2a-0000-4000-8000-000000000002', name: 'stock', token: 'tok-stock', ownNumber: '5511911112222', extension: 'off' };
-const PROXY: FakeEvoInstanceConfig = { id: '0b7f5c2a-0000-4000-8000-000000000003', name: 'proxy', token: 'tok-proxy', ownNumber: '5511933334444', extension: 'disabled' };
+const INST: FakeEvoInstanceConfig = {
+  id: '7c9e6679-7425-40de-944b-e07fc1f90ae7',
+  name: 'vendas-sp',
+  token: 'f3a1c0de-tok-main',
+  ownNumber: OWN,
+};
+const STOCK: FakeEvoInstanceConfig = {
+  id: '0b7f5c2a-0000-4000-8000-000000000002',
+  name: 'stock',
+  token: 'tok-stock',
+  ownNumber: '5511911112222',
+  extension: 'off',
+};
+const PROXY: FakeEvoInstanceConfig = {
+  id: '0b7f5c2a-0000-4000-8000-000000000003',
+  name: 'proxy',
+  token: 'tok-proxy',
+  ownNumber: '5511933334444',
+  extension: 'disabled',
+};
 
-interface Received { headers: IncomingHttpHeaders; raw: string; body: any }
+interface Received {
+  headers: IncomingHttpHeaders;
+  raw: string;
+  body: any;
+}
 
 async function startReceiver() {
   const got: Received[] = [];
@@ -31,15 +52,25 @@ async function startReceiver() {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/providers/evolution/webhook/num_1`;
   return {
-    url, got, statuses,
+    url,
+    got,
+    statuses,
     events: () => got.map((g) => g.body.event as string),
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }
 
 type Ctx = { fake: FakeEvolution; rx: Awaited<ReturnType<typeof startReceiver>> };
 
-async function withFake(opts: Partial<FakeEvolutionOptions>, body: (ctx: Ctx) => Promise<void>, instances?: FakeEvoInstanceConfig[]): Promise<void> {
+async function withFake(
+  opts: Partial<FakeEvolutionOptions>,
+  body: (ctx: Ctx) => Promise<void>,
+  instances?: FakeEvoInstanceConfig[],
+): Promise<void> {
   const rx = await startReceiver();
   const list = (instances ?? [INST, STOCK, PROXY]).map((i) => ({ webhookUrl: rx.url, ...i }));
   const fake = await startFakeEvolution({ instances: list, webhookRetryIntervalMs: 10, ...opts });
@@ -51,23 +82,39 @@ async function withFake(opts: Partial<FakeEvolutionOptions>, body: (ctx: Ctx) =>
   }
 }
 
-async function evo(fake: FakeEvolution, method: string, path: string, o: { body?: unknown; token?: string | null } = {}) {
+async function evo(
+  fake: FakeEvolution,
+  method: string,
+  path: string,
+  o: { body?: unknown; token?: string | null } = {},
+) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   const token = o.token === undefined ? INST.token : o.token;
   if (token !== null) headers.apikey = token;
-  const res = await fetch(fake.baseUrl + path, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
+  const res = await fetch(fake.baseUrl + path, {
+    method,
+    headers,
+    ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+  });
   const text = await res.text();
   let json: any = null;
-  try { json = JSON.parse(text); } catch { /* text reply */ }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* text reply */
+  }
   return { status: res.status, text, json, headers: res.headers };
 }
 
 // ───────────── tests ─────────────
 
 describe('fake Evolution Go: server shape', () => {
-  test('unknown token is 401 not authorized; unknown route is gin\'s text 404', async () => {
+  test("unknown token is 401 not authorized; unknown route is gin's text 404", async () => {
     await withFake({}, async ({ fake }) => {
-      const bad = await evo(fake, 'POST', '/call/reject', { token: 'nope', body: { callCreator: `${PEER}@s.whatsapp.net`, callId: 'X' } });
+      const bad = await evo(fake, 'POST', '/call/reject', {
+        token: 'nope',
+        body: { callCreator: `${PEER}@s.whatsapp.net`, callId: 'X' },
+      });
       assert.equal(bad.status, 401);
       assert.deepEqual(bad.json, { error: 'not authorized' });
       const missing = await evo(fake, 'GET', '/api/v1/nothing');
@@ -79,12 +126,23 @@ describe('fake Evolution Go: server shape', () => {
 
   test('extension off: only stock routes exist; extension routes answer the text 404', async () => {
     await withFake({}, async ({ fake }) => {
-      for (const [method, path] of [['POST', '/call/dial'], ['POST', '/call/hangup'], ['GET', '/call/active'], ['POST', '/call/stream-ticket']] as const) {
-        const r = await evo(fake, method, path, { token: STOCK.token, body: method === 'POST' ? { callId: 'X', number: PEER } : undefined });
+      for (const [method, path] of [
+        ['POST', '/call/dial'],
+        ['POST', '/call/hangup'],
+        ['GET', '/call/active'],
+        ['POST', '/call/stream-ticket'],
+      ] as const) {
+        const r = await evo(fake, method, path, {
+          token: STOCK.token,
+          body: method === 'POST' ? { callId: 'X', number: PEER } : undefined,
+        });
         assert.equal(r.status, 404, path);
         assert.equal(r.text, GIN_404, path);
       }
-      const reject = await evo(fake, 'POST', '/call/reject', { token: STOCK.token, body: { callCreator: `${PEER}@s.whatsapp.net`, callId: 'ANY' } });
+      const reject = await evo(fake, 'POST', '/call/reject', {
+        token: STOCK.token,
+        body: { callCreator: `${PEER}@s.whatsapp.net`, callId: 'ANY' },
+      });
       assert.equal(reject.status, 200);
       assert.deepEqual(reject.json, { message: 'success' });
     });
@@ -102,13 +160,24 @@ describe('fake Evolution Go: server shape', () => {
 
   test('instance connect stores webhook + subscribe; advanced-settings PUT replaces the object', async () => {
     await withFake({}, async ({ fake }) => {
-      const c = await evo(fake, 'POST', '/instance/connect', { body: { webhookUrl: 'http://127.0.0.1:1/x', subscribe: ['CALL', 'MESSAGE'] } });
+      const c = await evo(fake, 'POST', '/instance/connect', {
+        body: { webhookUrl: 'http://127.0.0.1:1/x', subscribe: ['CALL', 'MESSAGE'] },
+      });
       assert.equal(c.status, 200);
       assert.equal(c.json.data.eventString, 'CALL,MESSAGE');
       assert.equal(fake.instance(INST.id).webhookUrl, 'http://127.0.0.1:1/x');
-      const put = await evo(fake, 'PUT', `/instance/${INST.id}/advanced-settings`, { body: { rejectCall: true, msgRejectCall: 'busy' } });
+      const put = await evo(fake, 'PUT', `/instance/${INST.id}/advanced-settings`, {
+        body: { rejectCall: true, msgRejectCall: 'busy' },
+      });
       assert.equal(put.json.message, 'Advanced settings updated successfully');
-      assert.deepEqual(put.json.settings, { alwaysOnline: false, rejectCall: true, msgRejectCall: 'busy', readMessages: false, ignoreGroups: false, ignoreStatus: false });
+      assert.deepEqual(put.json.settings, {
+        alwaysOnline: false,
+        rejectCall: true,
+        msgRejectCall: 'busy',
+        readMessages: false,
+        ignoreGroups: false,
+        ignoreStatus: false,
+      });
       const other = await evo(fake, 'GET', `/instance/${STOCK.id}/advanced-settings`);
       assert.equal(other.status, 401);
     });
@@ -134,7 +203,17 @@ describe('fake Evolution Go: webhooks', () => {
       assert.equal(offer.body.instanceId, INST.id);
       assert.equal(offer.body.instanceName, INST.name);
       const d = offer.body.data;
-      assert.deepEqual(Object.keys(d), ['From', 'Timestamp', 'CallCreator', 'CallCreatorAlt', 'CallID', 'GroupJID', 'RemotePlatform', 'RemoteVersion', 'Data']);
+      assert.deepEqual(Object.keys(d), [
+        'From',
+        'Timestamp',
+        'CallCreator',
+        'CallCreatorAlt',
+        'CallID',
+        'GroupJID',
+        'RemotePlatform',
+        'RemoteVersion',
+        'Data',
+      ]);
       assert.equal(d.CallCreator, `${PEER}:3@s.whatsapp.net`);
       assert.equal(d.CallCreatorAlt, '187654321098765@lid');
       assert.equal(d.CallID, callId);
@@ -179,7 +258,14 @@ describe('fake Evolution Go: webhooks', () => {
       assert.deepEqual(rx.events(), ['CallOffer', 'CallRelayLatency', 'CallTerminate', 'CallEnded']);
       assert.equal(rx.got[2]!.body.data.Reason, 'rejected_elsewhere');
       assert.equal(rx.got[3]!.body.data.reason, 'rejected');
-      assert.deepEqual(Object.keys(rx.got[3]!.body.data), ['callId', 'peer', 'direction', 'video', 'reason', 'durationSeconds']);
+      assert.deepEqual(Object.keys(rx.got[3]!.body.data), [
+        'callId',
+        'peer',
+        'direction',
+        'video',
+        'reason',
+        'durationSeconds',
+      ]);
       assert.equal(fake.call(callId)?.phase, 'ended');
       assert.deepEqual(fake.violations, []);
     });
@@ -200,7 +286,10 @@ describe('fake Evolution Go: webhooks', () => {
   test('reject on a stock server (no extension): CallTerminate only, no CallEnded', async () => {
     await withFake({}, async ({ fake, rx }) => {
       const callId = await fake.incomingCall({ instanceId: STOCK.id, from: PEER });
-      await evo(fake, 'POST', '/call/reject', { token: STOCK.token, body: { callCreator: rx.got[0]!.body.data.CallCreator, callId } });
+      await evo(fake, 'POST', '/call/reject', {
+        token: STOCK.token,
+        body: { callCreator: rx.got[0]!.body.data.CallCreator, callId },
+      });
       await fake.flush();
       assert.deepEqual(rx.events(), ['CallOffer', 'CallRelayLatency', 'CallTerminate']);
     });
@@ -240,7 +329,10 @@ describe('fake Evolution Go: webhooks', () => {
       fake.setRejectCall(INST.id, true, 'We only take calls on the web');
       await fake.incomingCall({ from: PEER });
       assert.deepEqual(rx.events(), ['CallTerminate', 'CallEnded']);
-      assert.deepEqual(fake.instance(INST.id).sentMessages.map((m) => m.text), ['We only take calls on the web']);
+      assert.deepEqual(
+        fake.instance(INST.id).sentMessages.map((m) => m.text),
+        ['We only take calls on the web'],
+      );
     });
   });
 
@@ -261,7 +353,10 @@ describe('fake Evolution Go: webhooks', () => {
       await fake.incomingCall({ from: PEER });
       await fake.flush();
       const offer = fake.deliveries.find((d) => d.event === 'CallOffer')!;
-      assert.deepEqual(offer.attempts.map((a) => a.status), [500, 503, 200]);
+      assert.deepEqual(
+        offer.attempts.map((a) => a.status),
+        [500, 503, 200],
+      );
       assert.equal(offer.state, 'delivered');
       rx.statuses.push(500, 500, 500, 500, 500);
       await fake.incomingCall({ from: PEER });
@@ -325,7 +420,8 @@ describe('fake Evolution Go: calls extension', () => {
       const plus = await evo(fake, 'POST', '/call/dial', { body: { number: `+${PEER}` } });
       assert.equal(plus.status, 400);
       assert.equal(fake.violations.length, 1);
-      for (let i = 0; i < 6; i++) assert.equal((await evo(fake, 'POST', '/call/dial', { body: { number: PEER } })).status, 200);
+      for (let i = 0; i < 6; i++)
+        assert.equal((await evo(fake, 'POST', '/call/dial', { body: { number: PEER } })).status, 200);
       const seventh = await evo(fake, 'POST', '/call/dial', { body: { number: PEER } });
       assert.equal(seventh.status, 429);
       assert.ok(Number(seventh.headers.get('retry-after')) > 0);
@@ -340,7 +436,10 @@ describe('fake Evolution Go: calls extension', () => {
     await withFake({}, async ({ fake, rx }) => {
       const callId = await fake.incomingCall({ from: PEER });
       const creator = rx.got[0]!.body.data.CallCreator;
-      assert.equal((await evo(fake, 'POST', '/call/answer', { body: { callId: 'NOPE', callCreator: creator } })).status, 404);
+      assert.equal(
+        (await evo(fake, 'POST', '/call/answer', { body: { callId: 'NOPE', callCreator: creator } })).status,
+        404,
+      );
       const ok = await evo(fake, 'POST', '/call/answer', { body: { callId, callCreator: creator } });
       assert.equal(ok.json.phase, 'connecting');
       const twice = await evo(fake, 'POST', '/call/answer', { body: { callId, callCreator: creator } });
@@ -366,11 +465,21 @@ describe('fake Evolution Go: calls extension', () => {
     await withFake({}, async ({ fake }) => {
       const callId = await fake.incomingCall({ from: PEER });
       assert.equal((await evo(fake, 'POST', '/call/play', { body: { callId, mediaUrl: 'ftp://x' } })).status, 400);
-      assert.deepEqual((await evo(fake, 'POST', '/call/play', { body: { callId, mediaUrl: 'https://cdn.example/greet.mp3' } })).json, { message: 'success', queued: true });
+      assert.deepEqual(
+        (await evo(fake, 'POST', '/call/play', { body: { callId, mediaUrl: 'https://cdn.example/greet.mp3' } })).json,
+        { message: 'success', queued: true },
+      );
       await evo(fake, 'POST', '/call/answer', { body: { callId } });
       fake.advance(200);
-      assert.equal((await evo(fake, 'POST', '/call/play', { body: { callId, mediaUrl: 'https://cdn.example/2.mp3' } })).json.queued, false);
-      assert.deepEqual(fake.call(callId)?.plays.map((p) => p.mediaUrl), ['https://cdn.example/greet.mp3', 'https://cdn.example/2.mp3']);
+      assert.equal(
+        (await evo(fake, 'POST', '/call/play', { body: { callId, mediaUrl: 'https://cdn.example/2.mp3' } })).json
+          .queued,
+        false,
+      );
+      assert.deepEqual(
+        fake.call(callId)?.plays.map((p) => p.mediaUrl),
+        ['https://cdn.example/greet.mp3', 'https://cdn.example/2.mp3'],
+      );
     });
   });
 
@@ -406,7 +515,9 @@ describe('fake Evolution Go: failure injection and inspection', () => {
       fake.inject({ path: '/call/active', reset: true });
       await assert.rejects(evo(fake, 'GET', '/call/active'));
       fake.inject({ path: '/call/active', hang: true });
-      await assert.rejects(fetch(fake.baseUrl + '/call/active', { headers: { apikey: INST.token }, signal: AbortSignal.timeout(100) }));
+      await assert.rejects(
+        fetch(fake.baseUrl + '/call/active', { headers: { apikey: INST.token }, signal: AbortSignal.timeout(100) }),
+      );
       assert.equal(fake.requests.at(-1)!.status, 0);
       assert.equal(fake.countRequests({ path: '/call/active' }), 4);
     });
@@ -422,7 +533,9 @@ describe('fake Evolution Go: failure injection and inspection', () => {
 
       const callId = await fake.incomingCall({ from: PEER });
       fake.inject({ path: '/call/reject', ignore: true });
-      const r = await evo(fake, 'POST', '/call/reject', { body: { callCreator: rx.got.find((g) => g.body.event === 'CallOffer')!.body.data.CallCreator, callId } });
+      const r = await evo(fake, 'POST', '/call/reject', {
+        body: { callCreator: rx.got.find((g) => g.body.event === 'CallOffer')!.body.data.CallCreator, callId },
+      });
       assert.equal(r.status, 200);
       await fake.flush();
       assert.equal(fake.call(callId)?.phase, 'ringing');
@@ -445,11 +558,17 @@ describe('fake Evolution Go: failure injection and inspection', () => {
 
   test('control over HTTP (/__fake/…) and reset', async () => {
     await withFake({}, async ({ fake, rx }) => {
-      const res = await fetch(`${fake.baseUrl}/__fake/incoming`, { method: 'POST', body: JSON.stringify({ instanceId: INST.id, from: PEER }) });
+      const res = await fetch(`${fake.baseUrl}/__fake/incoming`, {
+        method: 'POST',
+        body: JSON.stringify({ instanceId: INST.id, from: PEER }),
+      });
       const { callId } = (await res.json()) as { callId: string };
       assert.equal(rx.got[0]!.body.data.CallID, callId);
       const calls = (await (await fetch(`${fake.baseUrl}/__fake/calls`)).json()) as { callId: string }[];
-      assert.deepEqual(calls.map((c) => c.callId), [callId]);
+      assert.deepEqual(
+        calls.map((c) => c.callId),
+        [callId],
+      );
       assert.equal(fake.requests.length, 0); // control traffic is not logged
       await fetch(`${fake.baseUrl}/__fake/reset`, { method: 'POST' });
       assert.equal(fake.calls().length, 0);

@@ -163,7 +163,12 @@ export interface RecordedRequest {
   at: number;
 }
 
-export interface DeliveryAttempt { status: number | null; error?: string; latencyMs: number; at: number }
+export interface DeliveryAttempt {
+  status: number | null;
+  error?: string;
+  latencyMs: number;
+  at: number;
+}
 
 export interface Delivery {
   id: number;
@@ -256,7 +261,13 @@ export interface FakeEvolution {
   requests: RecordedRequest[];
   deliveries: Delivery[];
   violations: string[];
-  countRequests(filter?: { method?: string; path?: string; callId?: string; instanceId?: string; status?: number }): number;
+  countRequests(filter?: {
+    method?: string;
+    path?: string;
+    callId?: string;
+    instanceId?: string;
+    status?: number;
+  }): number;
   inject(rule: InjectRule): void;
   clearInjections(): void;
   instance(id: string): FakeEvoInstanceView;
@@ -275,7 +286,12 @@ export interface FakeEvolution {
   peerDeclines(callId: string, p?: { callReject?: boolean }, o?: EmitOptions): Promise<void>;
   disconnect(instanceId: string, message?: string): Promise<void>;
   reconnect(instanceId: string): void;
-  emitRaw(instanceId: string, event: string, data: unknown, o?: EmitOptions & { envelope?: Record<string, unknown> }): Promise<void>;
+  emitRaw(
+    instanceId: string,
+    event: string,
+    data: unknown,
+    o?: EmitOptions & { envelope?: Record<string, unknown> },
+  ): Promise<void>;
   releaseHeld(o?: { reverse?: boolean }): Promise<void>;
   heldCount(): number;
   now(): number;
@@ -289,14 +305,24 @@ export interface FakeEvolution {
 
 /** §2.1: the texts of an instance that is not connected. */
 export const NOT_CONNECTED_MESSAGES = [
-  'client disconnected', 'no active session found', 'websocket not connected', "the store doesn't contain a device JID",
+  'client disconnected',
+  'no active session found',
+  'websocket not connected',
+  "the store doesn't contain a device JID",
 ] as const;
 export const GIN_404 = '404 page not found';
 const NOT_ACTIVE = 'calls are not active for this instance (state: blocked_by_proxy)';
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const SAMPLE_RATE = 16000;
 const FRAME_BYTES = 1920;
-const EXTENSION_EVENTS = new Set(['CallReady', 'CallEnded', 'CallReject', 'CallVideoState', 'CallMediaStalled', 'CallMediaResumed']);
+const EXTENSION_EVENTS = new Set([
+  'CallReady',
+  'CallEnded',
+  'CallReject',
+  'CallVideoState',
+  'CallMediaStalled',
+  'CallMediaResumed',
+]);
 
 function isObject(v: unknown): v is Record<string, any> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -373,7 +399,12 @@ interface Inst {
   chain: Promise<void>;
 }
 
-interface Timer { at: number; fn: () => void; handle: NodeJS.Timeout | undefined; done: boolean }
+interface Timer {
+  at: number;
+  fn: () => void;
+  handle: NodeJS.Timeout | undefined;
+  done: boolean;
+}
 
 interface FakeCallState {
   callId: string;
@@ -400,9 +431,23 @@ interface FakeCallState {
   streams: Set<MediaStream>;
 }
 
-interface Ticket { ticket: string; inst: Inst; callId: string; mode: 'talk' | 'listen'; binary: boolean; expiresAt: number; spent: boolean }
+interface Ticket {
+  ticket: string;
+  inst: Inst;
+  callId: string;
+  mode: 'talk' | 'listen';
+  binary: boolean;
+  expiresAt: number;
+  spent: boolean;
+}
 
-interface Emission { inst: Inst; event: string; data: unknown; callId: string | null; envelope?: Record<string, unknown> }
+interface Emission {
+  inst: Inst;
+  event: string;
+  data: unknown;
+  callId: string | null;
+  envelope?: Record<string, unknown>;
+}
 
 interface Reply {
   status: number;
@@ -413,23 +458,42 @@ interface Reply {
   after?: Emission[];
 }
 
-interface Held { emission: Emission; o: EmitOptions }
+interface Held {
+  emission: Emission;
+  o: EmitOptions;
+}
 
-interface Route { name: string; pattern: string; params: Record<string, string>; extension: boolean }
+interface Route {
+  name: string;
+  pattern: string;
+  params: Record<string, string>;
+  extension: boolean;
+}
 
-const json = (status: number, body: unknown, after?: Emission[]): Reply => ({ status, json: body, ...(after ? { after } : {}) });
+const json = (status: number, body: unknown, after?: Emission[]): Reply => ({
+  status,
+  json: body,
+  ...(after ? { after } : {}),
+});
 const err = (status: number, message: string): Reply => json(status, { error: message });
 const GIN_NOT_FOUND: Reply = { status: 404, text: GIN_404 };
 const BAD_JSON = Symbol('bad JSON');
 
 function matchRoute(method: string, path: string): Route | null {
-  const r = (name: string, pattern: string, extension: boolean, params: Record<string, string> = {}): Route => ({ name, pattern, params, extension });
+  const r = (name: string, pattern: string, extension: boolean, params: Record<string, string> = {}): Route => ({
+    name,
+    pattern,
+    params,
+    extension,
+  });
   if (method === 'POST' && path === '/call/reject') return r('reject', '/call/reject', false);
   if (method === 'POST' && path === '/instance/connect') return r('connect', '/instance/connect', false);
   if (method === 'GET' && path === '/instance/status') return r('status', '/instance/status', false);
   const adv = /^\/instance\/([^/]+)\/advanced-settings$/.exec(path);
   if (adv && (method === 'GET' || method === 'PUT')) {
-    return r(method === 'GET' ? 'getSettings' : 'putSettings', '/instance/:instanceId/advanced-settings', false, { instanceId: decodeURIComponent(adv[1]!) });
+    return r(method === 'GET' ? 'getSettings' : 'putSettings', '/instance/:instanceId/advanced-settings', false, {
+      instanceId: decodeURIComponent(adv[1]!),
+    });
   }
   if (method === 'POST') {
     const action = /^\/call\/(dial|answer|hangup|play|stream-ticket)$/.exec(path);
@@ -452,8 +516,13 @@ function wsFrame(opcode: number, payload: Buffer): Buffer {
   const head = len < 126 ? Buffer.alloc(2) : len < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
   head[0] = 0x80 | opcode;
   if (len < 126) head[1] = len;
-  else if (len < 65536) { head[1] = 126; head.writeUInt16BE(len, 2); }
-  else { head[1] = 127; head.writeBigUInt64BE(BigInt(len), 2); }
+  else if (len < 65536) {
+    head[1] = 126;
+    head.writeUInt16BE(len, 2);
+  } else {
+    head[1] = 127;
+    head.writeBigUInt64BE(BigInt(len), 2);
+  }
   return Buffer.concat([head, payload]);
 }
 
@@ -471,7 +540,17 @@ class MediaStream {
   constructor(socket: Duplex, call: FakeCallState, ticket: Ticket, frameMs: number) {
     this.#socket = socket;
     this.#call = call;
-    this.info = { callId: call.callId, mode: ticket.mode, binary: ticket.binary, open: true, framesSent: 0, framesReceived: 0, framesDropped: 0, bytesReceived: 0, closeCode: null };
+    this.info = {
+      callId: call.callId,
+      mode: ticket.mode,
+      binary: ticket.binary,
+      open: true,
+      framesSent: 0,
+      framesReceived: 0,
+      framesDropped: 0,
+      bytesReceived: 0,
+      closeCode: null,
+    };
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('close', () => this.#gone());
     socket.on('error', () => this.#gone());
@@ -642,11 +721,27 @@ class FakeEvolutionServer implements FakeEvolution {
     this.#instances.clear();
     for (const c of this.#opts.instances) {
       this.#instances.set(c.id, {
-        id: c.id, name: c.name, token: c.token, ownNumber: c.ownNumber.replace(/\D/g, ''),
-        connected: c.connected ?? true, disconnectMessage: NOT_CONNECTED_MESSAGES[0],
-        settings: { alwaysOnline: false, rejectCall: c.rejectCall ?? false, msgRejectCall: c.msgRejectCall ?? '', readMessages: false, ignoreGroups: false, ignoreStatus: false },
-        webhookUrl: c.webhookUrl ?? null, subscribe: [...(c.subscribe ?? ['CALL'])], extension: c.extension ?? 'on', emit: { ...c.emit },
-        dialTimes: [], sentMessages: [], chain: Promise.resolve(),
+        id: c.id,
+        name: c.name,
+        token: c.token,
+        ownNumber: c.ownNumber.replace(/\D/g, ''),
+        connected: c.connected ?? true,
+        disconnectMessage: NOT_CONNECTED_MESSAGES[0],
+        settings: {
+          alwaysOnline: false,
+          rejectCall: c.rejectCall ?? false,
+          msgRejectCall: c.msgRejectCall ?? '',
+          readMessages: false,
+          ignoreGroups: false,
+          ignoreStatus: false,
+        },
+        webhookUrl: c.webhookUrl ?? null,
+        subscribe: [...(c.subscribe ?? ['CALL'])],
+        extension: c.extension ?? 'on',
+        emit: { ...c.emit },
+        dialTimes: [],
+        sentMessages: [],
+        chain: Promise.resolve(),
       });
     }
     this.#random = seededRandom(this.#opts.seed ?? 'seed');
@@ -702,7 +797,9 @@ class FakeEvolutionServer implements FakeEvolution {
 
   #hash(kind: string): Buffer {
     const n = (this.#counters[kind] = (this.#counters[kind] ?? 0) + 1);
-    return createHash('sha256').update(`${this.#opts.seed ?? 'seed'}:${kind}:${n}`).digest();
+    return createHash('sha256')
+      .update(`${this.#opts.seed ?? 'seed'}:${kind}:${n}`)
+      .digest();
   }
 
   #newCallId(): string {
@@ -715,7 +812,9 @@ class FakeEvolutionServer implements FakeEvolution {
 
   /** A stable 15-digit LID for a phone number. */
   #lidFor(number: string): string {
-    const h = createHash('sha256').update(`${this.#opts.seed ?? 'seed'}:lid:${number}`).digest();
+    const h = createHash('sha256')
+      .update(`${this.#opts.seed ?? 'seed'}:lid:${number}`)
+      .digest();
     return '1' + (h.readBigUInt64BE(0) % 10n ** 14n).toString().padStart(14, '0');
   }
 
@@ -740,17 +839,38 @@ class FakeEvolutionServer implements FakeEvolution {
   instance(id: string): FakeEvoInstanceView {
     const i = this.#inst(id);
     return structuredClone({
-      id: i.id, name: i.name, ownNumber: i.ownNumber, connected: i.connected, extension: i.extension,
-      webhookUrl: i.webhookUrl, subscribe: i.subscribe, settings: i.settings, sentMessages: i.sentMessages,
+      id: i.id,
+      name: i.name,
+      ownNumber: i.ownNumber,
+      connected: i.connected,
+      extension: i.extension,
+      webhookUrl: i.webhookUrl,
+      subscribe: i.subscribe,
+      settings: i.settings,
+      sentMessages: i.sentMessages,
     });
   }
 
   #view(c: FakeCallState): FakeEvoCall {
     return structuredClone({
-      callId: c.callId, instanceId: c.inst.id, direction: c.direction, phase: c.phase, peer: c.peer, peerLid: c.peerLid,
-      callCreator: c.creator, callCreatorAlt: c.creatorAlt, video: c.video, group: c.group, tracked: c.tracked,
-      startedAt: c.startedAt, connectedAt: c.connectedAt, endedAt: c.endedAt, endReason: c.endReason, plays: c.plays,
-      rejects: c.rejects, ignoredRejects: c.ignoredRejects,
+      callId: c.callId,
+      instanceId: c.inst.id,
+      direction: c.direction,
+      phase: c.phase,
+      peer: c.peer,
+      peerLid: c.peerLid,
+      callCreator: c.creator,
+      callCreatorAlt: c.creatorAlt,
+      video: c.video,
+      group: c.group,
+      tracked: c.tracked,
+      startedAt: c.startedAt,
+      connectedAt: c.connectedAt,
+      endedAt: c.endedAt,
+      endReason: c.endReason,
+      plays: c.plays,
+      rejects: c.rejects,
+      ignoredRejects: c.ignoredRejects,
     });
   }
 
@@ -795,7 +915,9 @@ class FakeEvolutionServer implements FakeEvolution {
     this.#injections.length = 0;
   }
 
-  countRequests(filter: { method?: string; path?: string; callId?: string; instanceId?: string; status?: number } = {}): number {
+  countRequests(
+    filter: { method?: string; path?: string; callId?: string; instanceId?: string; status?: number } = {},
+  ): number {
     return this.requests.filter((r) => {
       if (filter.method !== undefined && r.method !== filter.method.toUpperCase()) return false;
       if (filter.path !== undefined && r.path.split('?')[0] !== filter.path) return false;
@@ -828,7 +950,14 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   #base(c: FakeCallState, from: string): Record<string, unknown> {
-    return { From: from, Timestamp: this.#timestamp(), CallCreator: c.creator, CallCreatorAlt: c.creatorAlt, CallID: c.callId, GroupJID: c.group ?? '' };
+    return {
+      From: from,
+      Timestamp: this.#timestamp(),
+      CallCreator: c.creator,
+      CallCreatorAlt: c.creatorAlt,
+      CallID: c.callId,
+      GroupJID: c.group ?? '',
+    };
   }
 
   #stock(c: FakeCallState, event: string, data: Record<string, unknown>): Emission {
@@ -840,10 +969,18 @@ class FakeEvolutionServer implements FakeEvolution {
       { Tag: 'audio', Attrs: { enc: 'opus', rate: '16000' }, Content: null },
       { Tag: 'audio', Attrs: { enc: 'opus', rate: '8000' }, Content: null },
     ];
-    if (c.video) content.push({ Tag: 'video', Attrs: { enc: 'vp8', dec: 'vp8', orientation: '0', screen_width: '1080', screen_height: '2400' }, Content: null });
+    if (c.video)
+      content.push({
+        Tag: 'video',
+        Attrs: { enc: 'vp8', dec: 'vp8', orientation: '0', screen_width: '1080', screen_height: '2400' },
+        Content: null,
+      });
     content.push({ Tag: 'net', Attrs: { medium: '3' }, Content: null });
     return this.#stock(c, 'CallOffer', {
-      ...this.#base(c, this.#peerJid(c)), RemotePlatform: 'android', RemoteVersion: '2.26.7.71', Data: this.#stanza('offer', c, {}, content),
+      ...this.#base(c, this.#peerJid(c)),
+      RemotePlatform: 'android',
+      RemoteVersion: '2.26.7.71',
+      Data: this.#stanza('offer', c, {}, content),
     });
   }
 
@@ -855,18 +992,37 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   #accept(c: FakeCallState, from: string, platform: string, version: string): Emission {
-    return this.#stock(c, 'CallAccept', { ...this.#base(c, from), RemotePlatform: platform, RemoteVersion: version, Data: this.#stanza('accept', c, {}, null) });
+    return this.#stock(c, 'CallAccept', {
+      ...this.#base(c, from),
+      RemotePlatform: platform,
+      RemoteVersion: version,
+      Data: this.#stanza('accept', c, {}, null),
+    });
   }
 
   #terminate(c: FakeCallState, from: string, reason: string): Emission {
-    return this.#stock(c, 'CallTerminate', { ...this.#base(c, from), Reason: reason, Data: this.#stanza('terminate', c, reason ? { reason } : {}, null) });
+    return this.#stock(c, 'CallTerminate', {
+      ...this.#base(c, from),
+      Reason: reason,
+      Data: this.#stanza('terminate', c, reason ? { reason } : {}, null),
+    });
   }
 
   #offerNotice(c: FakeCallState): Emission {
     return this.#stock(c, 'CallOfferNotice', {
-      From: jid(c.peer), Timestamp: this.#timestamp(), CallCreator: jid(c.peer), CallCreatorAlt: '', CallID: c.callId, GroupJID: c.group ?? '',
-      Media: c.video ? 'video' : 'audio', Type: 'group',
-      Data: { Tag: 'offer_notice', Attrs: { 'call-id': c.callId, media: c.video ? 'video' : 'audio', type: 'group' }, Content: null },
+      From: jid(c.peer),
+      Timestamp: this.#timestamp(),
+      CallCreator: jid(c.peer),
+      CallCreatorAlt: '',
+      CallID: c.callId,
+      GroupJID: c.group ?? '',
+      Media: c.video ? 'video' : 'audio',
+      Type: 'group',
+      Data: {
+        Tag: 'offer_notice',
+        Attrs: { 'call-id': c.callId, media: c.video ? 'video' : 'audio', type: 'group' },
+        Content: null,
+      },
     });
   }
 
@@ -877,14 +1033,32 @@ class FakeEvolutionServer implements FakeEvolution {
   /** CallInfo [F-why] as the extension's routes return it. */
   #callInfo(c: FakeCallState): Record<string, unknown> {
     return {
-      callId: c.callId, peer: jid(c.peer), direction: c.direction, phase: c.phase, video: c.video, startedAt: new Date(c.startedAt).toISOString(),
-      videoSending: false, videoReceiving: false, mediaStalled: false,
+      callId: c.callId,
+      peer: jid(c.peer),
+      direction: c.direction,
+      phase: c.phase,
+      video: c.video,
+      startedAt: new Date(c.startedAt).toISOString(),
+      videoSending: false,
+      videoReceiving: false,
+      mediaStalled: false,
     };
   }
 
   // ── call model: transitions (each answers the webhooks it causes, in order) ──
 
-  #newCall(inst: Inst, p: { direction: 'incoming' | 'outgoing'; peer: string; peerLid: string | null; device: number; creatorIsLid: boolean; video: boolean; group: string | null }): FakeCallState {
+  #newCall(
+    inst: Inst,
+    p: {
+      direction: 'incoming' | 'outgoing';
+      peer: string;
+      peerLid: string | null;
+      device: number;
+      creatorIsLid: boolean;
+      video: boolean;
+      group: string | null;
+    },
+  ): FakeCallState {
     const callId = this.#newCallId();
     let creator: string;
     let creatorAlt: string;
@@ -899,10 +1073,28 @@ class FakeEvolutionServer implements FakeEvolution {
       creatorAlt = p.peerLid ? jid(p.peerLid, 0, 'lid') : '';
     }
     const c: FakeCallState = {
-      callId, inst, direction: p.direction, phase: p.direction === 'incoming' ? 'ringing' : 'calling', peer: p.peer, peerLid: p.peerLid,
-      peerDevice: p.device, creator, creatorAlt, video: p.video, group: p.group, tracked: inst.extension === 'on' && !p.group,
-      startedAt: this.now(), connectedAt: null, endedAt: null, endReason: null, endedEmitted: false, plays: [], rejects: 0, ignoredRejects: 0,
-      timers: [], streams: new Set(),
+      callId,
+      inst,
+      direction: p.direction,
+      phase: p.direction === 'incoming' ? 'ringing' : 'calling',
+      peer: p.peer,
+      peerLid: p.peerLid,
+      peerDevice: p.device,
+      creator,
+      creatorAlt,
+      video: p.video,
+      group: p.group,
+      tracked: inst.extension === 'on' && !p.group,
+      startedAt: this.now(),
+      connectedAt: null,
+      endedAt: null,
+      endReason: null,
+      endedEmitted: false,
+      plays: [],
+      rejects: 0,
+      ignoredRejects: 0,
+      timers: [],
+      streams: new Set(),
     };
     this.#calls.set(callId, c);
     return c;
@@ -913,7 +1105,10 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   /** Ends a call once: stock CallTerminate (when given), then the extension's CallEnded for tracked calls. */
-  #end(c: FakeCallState, p: { terminate?: { from: string; reason: string }; ended: string; stopReason?: string }): Emission[] {
+  #end(
+    c: FakeCallState,
+    p: { terminate?: { from: string; reason: string }; ended: string; stopReason?: string },
+  ): Emission[] {
     if (c.phase === 'ended') return [];
     c.phase = 'ended';
     c.endedAt = this.now();
@@ -927,8 +1122,14 @@ class FakeEvolutionServer implements FakeEvolution {
     if (c.tracked && !c.endedEmitted) {
       c.endedEmitted = true;
       out.push({
-        inst: c.inst, event: 'CallEnded', callId: c.callId,
-        data: { ...this.#extInfo(c), reason: p.ended, durationSeconds: Math.max(0, Math.floor((this.now() - c.startedAt) / 1000)) },
+        inst: c.inst,
+        event: 'CallEnded',
+        callId: c.callId,
+        data: {
+          ...this.#extInfo(c),
+          reason: p.ended,
+          durationSeconds: Math.max(0, Math.floor((this.now() - c.startedAt) / 1000)),
+        },
       });
     }
     return out;
@@ -947,21 +1148,31 @@ class FakeEvolutionServer implements FakeEvolution {
       c.phase = 'active';
       c.connectedAt = this.now();
       for (const p of c.plays) p.queued = false;
-      void this.#dispatch(c.tracked ? [{ inst: c.inst, event: 'CallReady', data: this.#extInfo(c), callId: c.callId }] : []);
+      void this.#dispatch(
+        c.tracked ? [{ inst: c.inst, event: 'CallReady', data: this.#extInfo(c), callId: c.callId }] : [],
+      );
     });
     c.timers.push(t);
   }
 
   #armRingTimers(c: FakeCallState): void {
     if (c.direction === 'incoming') {
-      c.timers.push(this.#schedule(this.#opts.whatsappRingTimeoutMs ?? 45_000, () => {
-        if (c.phase === 'ringing') void this.#dispatch(this.#end(c, { terminate: { from: this.#peerJid(c), reason: 'timeout' }, ended: 'ring_timeout' }));
-      }));
+      c.timers.push(
+        this.#schedule(this.#opts.whatsappRingTimeoutMs ?? 45_000, () => {
+          if (c.phase === 'ringing')
+            void this.#dispatch(
+              this.#end(c, { terminate: { from: this.#peerJid(c), reason: 'timeout' }, ended: 'ring_timeout' }),
+            );
+        }),
+      );
     }
     if (c.tracked) {
-      c.timers.push(this.#schedule(this.#opts.serverRingTimeoutMs ?? 90_000, () => {
-        if (c.phase === 'ringing' || c.phase === 'calling') void this.#dispatch(this.#end(c, { ended: 'ring_timeout' }));
-      }));
+      c.timers.push(
+        this.#schedule(this.#opts.serverRingTimeoutMs ?? 90_000, () => {
+          if (c.phase === 'ringing' || c.phase === 'calling')
+            void this.#dispatch(this.#end(c, { ended: 'ring_timeout' }));
+        }),
+      );
     }
   }
 
@@ -972,7 +1183,12 @@ class FakeEvolutionServer implements FakeEvolution {
     const peer = p.from.replace(/\D/g, '');
     const peerLid = p.lid === false ? null : (p.lid ?? this.#lidFor(peer));
     const c = this.#newCall(inst, {
-      direction: 'incoming', peer, peerLid, device: p.device ?? 3, creatorIsLid: !!p.creatorIsLid, video: !!p.video,
+      direction: 'incoming',
+      peer,
+      peerLid,
+      device: p.device ?? 3,
+      creatorIsLid: !!p.creatorIsLid,
+      video: !!p.video,
       group: p.group ? '120363041234567890@g.us' : null,
     });
     if (c.group) {
@@ -984,7 +1200,8 @@ class FakeEvolutionServer implements FakeEvolution {
     const out: Emission[] = [];
     if (inst.settings.rejectCall) {
       // The server declines by itself and suppresses CallOffer; later events still come.
-      if (inst.settings.msgRejectCall) inst.sentMessages.push({ to: jid(peer), text: inst.settings.msgRejectCall, at: this.now() });
+      if (inst.settings.msgRejectCall)
+        inst.sentMessages.push({ to: jid(peer), text: inst.settings.msgRejectCall, at: this.now() });
       out.push(...this.#rejectRinging(c, 'rejected'));
     } else {
       out.push(this.#offer(c));
@@ -1001,7 +1218,8 @@ class FakeEvolutionServer implements FakeEvolution {
 
   async phoneAnswers(callId: string, p: { acceptedElsewhere?: boolean } = {}, o: EmitOptions = {}): Promise<void> {
     const c = this.#liveCall(callId);
-    if (c.direction !== 'incoming' || c.phase !== 'ringing') throw new Error(`fake Evolution: phoneAnswers on a ${c.direction} ${c.phase} call`);
+    if (c.direction !== 'incoming' || c.phase !== 'ringing')
+      throw new Error(`fake Evolution: phoneAnswers on a ${c.direction} ${c.phase} call`);
     for (const t of c.timers) this.#cancel(t);
     c.timers = [];
     c.phase = 'other'; // answered on another device: the server's engine is not in the call
@@ -1014,7 +1232,10 @@ class FakeEvolutionServer implements FakeEvolution {
   async phoneRejects(callId: string, o: EmitOptions = {}): Promise<void> {
     const c = this.#liveCall(callId);
     if (c.phase !== 'ringing') throw new Error(`fake Evolution: phoneRejects on a ${c.phase} call`);
-    await this.#dispatch(this.#end(c, { terminate: { from: this.#ownJid(c.inst), reason: 'rejected_elsewhere' }, ended: 'rejected' }), o);
+    await this.#dispatch(
+      this.#end(c, { terminate: { from: this.#ownJid(c.inst), reason: 'rejected_elsewhere' }, ended: 'rejected' }),
+      o,
+    );
   }
 
   async peerHangsUp(callId: string, o: EmitOptions = {}): Promise<void> {
@@ -1024,7 +1245,8 @@ class FakeEvolutionServer implements FakeEvolution {
 
   async peerAccepts(callId: string, p: { callAccept?: boolean } = {}, o: EmitOptions = {}): Promise<void> {
     const c = this.#liveCall(callId);
-    if (c.direction !== 'outgoing' || c.phase !== 'calling') throw new Error(`fake Evolution: peerAccepts on a ${c.direction} ${c.phase} call`);
+    if (c.direction !== 'outgoing' || c.phase !== 'calling')
+      throw new Error(`fake Evolution: peerAccepts on a ${c.direction} ${c.phase} call`);
     for (const t of c.timers) this.#cancel(t);
     c.timers = [];
     this.#startConnecting(c);
@@ -1033,9 +1255,16 @@ class FakeEvolutionServer implements FakeEvolution {
 
   async peerDeclines(callId: string, p: { callReject?: boolean } = {}, o: EmitOptions = {}): Promise<void> {
     const c = this.#liveCall(callId);
-    if (c.direction !== 'outgoing' || c.phase !== 'calling') throw new Error(`fake Evolution: peerDeclines on a ${c.direction} ${c.phase} call`);
+    if (c.direction !== 'outgoing' || c.phase !== 'calling')
+      throw new Error(`fake Evolution: peerDeclines on a ${c.direction} ${c.phase} call`);
     const out: Emission[] = [];
-    if (p.callReject) out.push({ inst: c.inst, event: 'CallReject', callId: c.callId, data: { ...this.#base(c, this.#peerJid(c)), Data: this.#stanza('reject', c, {}, null) } });
+    if (p.callReject)
+      out.push({
+        inst: c.inst,
+        event: 'CallReject',
+        callId: c.callId,
+        data: { ...this.#base(c, this.#peerJid(c)), Data: this.#stanza('reject', c, {}, null) },
+      });
     out.push(...this.#end(c, { ended: 'rejected' }));
     await this.#dispatch(out, o);
   }
@@ -1045,7 +1274,8 @@ class FakeEvolutionServer implements FakeEvolution {
     inst.connected = false;
     inst.disconnectMessage = message;
     const out: Emission[] = [];
-    for (const c of this.#liveTracked(inst)) out.push(...this.#end(c, { ended: 'instance_stopped', stopReason: 'instance_stopped' }));
+    for (const c of this.#liveTracked(inst))
+      out.push(...this.#end(c, { ended: 'instance_stopped', stopReason: 'instance_stopped' }));
     await this.#dispatch(out);
   }
 
@@ -1053,10 +1283,26 @@ class FakeEvolutionServer implements FakeEvolution {
     this.#inst(instanceId).connected = true;
   }
 
-  async emitRaw(instanceId: string, event: string, data: unknown, o: EmitOptions & { envelope?: Record<string, unknown> } = {}): Promise<void> {
+  async emitRaw(
+    instanceId: string,
+    event: string,
+    data: unknown,
+    o: EmitOptions & { envelope?: Record<string, unknown> } = {},
+  ): Promise<void> {
     const { envelope, ...rest } = o;
     const callId = isObject(data) ? (data.CallID ?? data.callId ?? null) : null;
-    await this.#dispatch([{ inst: this.#inst(instanceId), event, data, callId: typeof callId === 'string' ? callId : null, ...(envelope ? { envelope } : {}) }], rest);
+    await this.#dispatch(
+      [
+        {
+          inst: this.#inst(instanceId),
+          event,
+          data,
+          callId: typeof callId === 'string' ? callId : null,
+          ...(envelope ? { envelope } : {}),
+        },
+      ],
+      rest,
+    );
   }
 
   // ── webhook emission (§3, §5) ──
@@ -1075,20 +1321,32 @@ class FakeEvolutionServer implements FakeEvolution {
       return Promise.resolve();
     }
     const envelope = e.envelope ?? {
-      event: e.event, data: e.data, instanceToken: e.inst.token, instanceId: e.inst.id, instanceName: e.inst.name,
+      event: e.event,
+      data: e.data,
+      instanceToken: e.inst.token,
+      instanceId: e.inst.id,
+      instanceName: e.inst.name,
     };
     const body = JSON.stringify(envelope);
     let reason: string | undefined;
     if (!e.inst.webhookUrl) reason = 'no webhook URL';
-    else if (e.event.startsWith('Call') && !e.inst.subscribe.some((s) => s === 'CALL' || s === 'ALL')) reason = 'CALL not subscribed';
+    else if (e.event.startsWith('Call') && !e.inst.subscribe.some((s) => s === 'CALL' || s === 'ALL'))
+      reason = 'CALL not subscribed';
     else if (!extensionEvent && !e.inst.connected) reason = 'instance disconnected (no WhatsApp events)';
     let copies = 1 + (eff.duplicate ?? 0);
     if (eff.duplicateProbability && this.#random() < eff.duplicateProbability) copies++;
     const runs: Promise<void>[] = [];
     for (let copy = 0; copy < copies; copy++) {
       const d: Delivery = {
-        id: ++this.#deliverySeq, instanceId: e.inst.id, event: e.event, callId: e.callId, envelope: structuredClone(envelope), body,
-        attempts: [], state: 'pending', copy,
+        id: ++this.#deliverySeq,
+        instanceId: e.inst.id,
+        event: e.event,
+        callId: e.callId,
+        envelope: structuredClone(envelope),
+        body,
+        attempts: [],
+        state: 'pending',
+        copy,
       };
       this.deliveries.push(d);
       if (reason) {
@@ -1118,7 +1376,10 @@ class FakeEvolutionServer implements FakeEvolution {
     if (delay > 0) await this.#sleep(delay);
     // First attempts leave in emission order (per instance); retries are on their own.
     const first = inst.chain.then(() => this.#attempt(d, url));
-    inst.chain = first.then(() => undefined, () => undefined);
+    inst.chain = first.then(
+      () => undefined,
+      () => undefined,
+    );
     let ok = await first;
     const max = this.#opts.webhookMaxAttempts ?? 5;
     for (let n = 1; !ok && n < max && !this.#closed; n++) {
@@ -1144,20 +1405,28 @@ class FakeEvolutionServer implements FakeEvolution {
       }
       const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
       const payload = Buffer.from(d.body, 'utf8');
-      const req = send(target, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Content-Length': String(payload.length), 'User-Agent': 'Go-http-client/1.1' },
-        timeout: this.#opts.webhookTimeoutMs ?? 30_000,
-        signal: this.#closing.signal,
-      }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          d.attempts.push({ status, latencyMs: performance.now() - started, at });
-          resolve(status >= 200 && status < 300);
-        });
-        res.on('error', () => resolve(false));
-      });
+      const req = send(
+        target,
+        {
+          method: 'POST',
+          headers: {
+            'Content-Type': 'application/json',
+            'Content-Length': String(payload.length),
+            'User-Agent': 'Go-http-client/1.1',
+          },
+          timeout: this.#opts.webhookTimeoutMs ?? 30_000,
+          signal: this.#closing.signal,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            d.attempts.push({ status, latencyMs: performance.now() - started, at });
+            resolve(status >= 200 && status < 300);
+          });
+          res.on('error', () => resolve(false));
+        },
+      );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', (error) => {
         if (this.#closed) return resolve(true);
@@ -1207,7 +1476,8 @@ class FakeEvolutionServer implements FakeEvolution {
     }
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = (req.method ?? 'GET').toUpperCase();
-    if (url.pathname.startsWith('/__fake/')) return this.#control(method, url.pathname.slice('/__fake/'.length), raw, res);
+    if (url.pathname.startsWith('/__fake/'))
+      return this.#control(method, url.pathname.slice('/__fake/'.length), raw, res);
 
     let body: any = undefined;
     let bodyError = false;
@@ -1224,8 +1494,16 @@ class FakeEvolutionServer implements FakeEvolution {
     const headers = { ...req.headers };
     if (headers.apikey !== undefined) headers.apikey = '[redacted]';
     const entry: RecordedRequest = {
-      method, path: req.url ?? '/', route: route?.pattern ?? null, instanceId: inst?.id ?? null, headers, rawBody: raw, body,
-      status: 0, response: undefined, at: this.now(),
+      method,
+      path: req.url ?? '/',
+      route: route?.pattern ?? null,
+      instanceId: inst?.id ?? null,
+      headers,
+      rawBody: raw,
+      body,
+      status: 0,
+      response: undefined,
+      at: this.now(),
     };
     this.requests.push(entry);
     if (method === 'POST' && !String(req.headers['content-type'] ?? '').includes('application/json')) {
@@ -1260,13 +1538,19 @@ class FakeEvolutionServer implements FakeEvolution {
 
   #injectedReply(rule: InjectRule): Reply {
     const status = rule.status ?? 200;
-    const base: Reply = rule.text !== undefined
-      ? { status, text: rule.text }
-      : { status, json: rule.body !== undefined ? rule.body : { error: rule.error ?? 'injected failure' } };
+    const base: Reply =
+      rule.text !== undefined
+        ? { status, text: rule.text }
+        : { status, json: rule.body !== undefined ? rule.body : { error: rule.error ?? 'injected failure' } };
     return rule.headers ? { ...base, headers: rule.headers } : base;
   }
 
-  #takeInjection(method: string, path: string, instanceId: string | null, callId: string | undefined): InjectRule | undefined {
+  #takeInjection(
+    method: string,
+    path: string,
+    instanceId: string | null,
+    callId: string | undefined,
+  ): InjectRule | undefined {
     for (const slot of this.#injections) {
       const r = slot.rule;
       if (slot.left <= 0) continue;
@@ -1305,25 +1589,43 @@ class FakeEvolutionServer implements FakeEvolution {
       return err(409, NOT_ACTIVE);
     }
     switch (route.name) {
-      case 'reject': return this.#stockReject(inst, body);
-      case 'connect': return this.#instanceConnect(inst, body);
-      case 'status': return json(200, { message: 'success', data: { connected: inst.connected, loggedIn: inst.connected, myJid: this.#ownJid(inst), name: inst.name } });
+      case 'reject':
+        return this.#stockReject(inst, body);
+      case 'connect':
+        return this.#instanceConnect(inst, body);
+      case 'status':
+        return json(200, {
+          message: 'success',
+          data: { connected: inst.connected, loggedIn: inst.connected, myJid: this.#ownJid(inst), name: inst.name },
+        });
       case 'getSettings':
         if (route.params.instanceId !== inst.id) return err(401, 'not authorized');
         return json(200, { message: 'success', settings: { ...inst.settings } });
-      case 'putSettings': return this.#putSettings(inst, route.params.instanceId!, body);
-      case 'active': return json(200, { enabled: true, state: 'active', calls: this.#liveTracked(inst).map((c) => this.#callInfo(c)) });
+      case 'putSettings':
+        return this.#putSettings(inst, route.params.instanceId!, body);
+      case 'active':
+        return json(200, {
+          enabled: true,
+          state: 'active',
+          calls: this.#liveTracked(inst).map((c) => this.#callInfo(c)),
+        });
       case 'info': {
         const c = this.#calls.get(route.params.callId!);
         if (!c || c.inst !== inst || !c.tracked || c.phase === 'ended') return err(404, 'call not found');
         return json(200, this.#callInfo(c));
       }
-      case 'dial': return this.#dial(inst, body);
-      case 'answer': return this.#answer(inst, body);
-      case 'hangup': return this.#hangup(inst, body);
-      case 'play': return this.#play(inst, body);
-      case 'stream-ticket': return this.#streamTicket(inst, body, url);
-      default: return GIN_NOT_FOUND;
+      case 'dial':
+        return this.#dial(inst, body);
+      case 'answer':
+        return this.#answer(inst, body);
+      case 'hangup':
+        return this.#hangup(inst, body);
+      case 'play':
+        return this.#play(inst, body);
+      case 'stream-ticket':
+        return this.#streamTicket(inst, body, url);
+      default:
+        return GIN_NOT_FOUND;
     }
   }
 
@@ -1340,7 +1642,9 @@ class FakeEvolutionServer implements FakeEvolution {
     if (down) return down;
     const ok = json(200, { message: 'success' });
     if (!body.callCreator.includes('@')) {
-      this.violations.push(`/call/reject with callCreator "${body.callCreator}" (not a JID): accepted and silently ineffective`);
+      this.violations.push(
+        `/call/reject with callCreator "${body.callCreator}" (not a JID): accepted and silently ineffective`,
+      );
     }
     const c = this.#calls.get(body.callId);
     if (!c || c.inst !== inst) return ok;
@@ -1348,7 +1652,9 @@ class FakeEvolutionServer implements FakeEvolution {
     const sameCreator = bareJid(body.callCreator) === bareJid(c.creator);
     if (!sameCreator) {
       c.ignoredRejects++;
-      this.violations.push(`/call/reject for ${c.callId} with callCreator "${body.callCreator}", not the offer's "${c.creator}": WhatsApp ignores it`);
+      this.violations.push(
+        `/call/reject for ${c.callId} with callCreator "${body.callCreator}", not the offer's "${c.creator}": WhatsApp ignores it`,
+      );
       return ok;
     }
     if (c.direction !== 'incoming' || c.phase !== 'ringing') {
@@ -1361,9 +1667,15 @@ class FakeEvolutionServer implements FakeEvolution {
   #instanceConnect(inst: Inst, body: any): Reply {
     const b = isObject(body) ? body : {};
     if (typeof b.webhookUrl === 'string') inst.webhookUrl = b.webhookUrl || null;
-    if (Array.isArray(b.subscribe)) inst.subscribe = b.subscribe.filter((s: unknown): s is string => typeof s === 'string').map((s: string) => s.toUpperCase());
+    if (Array.isArray(b.subscribe))
+      inst.subscribe = b.subscribe
+        .filter((s: unknown): s is string => typeof s === 'string')
+        .map((s: string) => s.toUpperCase());
     const eventString = inst.subscribe.length ? inst.subscribe.join(',') : 'MESSAGE';
-    return json(200, { message: 'success', data: { jid: this.#ownJid(inst), webhookUrl: inst.webhookUrl ?? '', eventString } });
+    return json(200, {
+      message: 'success',
+      data: { jid: this.#ownJid(inst), webhookUrl: inst.webhookUrl ?? '', eventString },
+    });
   }
 
   /** PUT replaces the whole object: missing fields become zero values (§1). */
@@ -1371,9 +1683,12 @@ class FakeEvolutionServer implements FakeEvolution {
     if (instanceId !== inst.id) return err(401, 'not authorized');
     if (!isObject(body)) return err(400, 'invalid request body');
     inst.settings = {
-      alwaysOnline: body.alwaysOnline === true, rejectCall: body.rejectCall === true,
-      msgRejectCall: typeof body.msgRejectCall === 'string' ? body.msgRejectCall : '', readMessages: body.readMessages === true,
-      ignoreGroups: body.ignoreGroups === true, ignoreStatus: body.ignoreStatus === true,
+      alwaysOnline: body.alwaysOnline === true,
+      rejectCall: body.rejectCall === true,
+      msgRejectCall: typeof body.msgRejectCall === 'string' ? body.msgRejectCall : '',
+      readMessages: body.readMessages === true,
+      ignoreGroups: body.ignoreGroups === true,
+      ignoreStatus: body.ignoreStatus === true,
     };
     return json(200, { message: 'Advanced settings updated successfully', settings: { ...inst.settings } });
   }
@@ -1381,12 +1696,14 @@ class FakeEvolutionServer implements FakeEvolution {
   #dial(inst: Inst, body: any): Reply {
     const number = isObject(body) ? body.number : undefined;
     if (typeof number !== 'string' || !/^\d{8,15}$/.test(number)) {
-      if (typeof number === 'string' && number.includes('+')) this.violations.push(`/call/dial with "${number}": WhatsApp drops a dial to a JID with +`);
+      if (typeof number === 'string' && number.includes('+'))
+        this.violations.push(`/call/dial with "${number}": WhatsApp drops a dial to a JID with +`);
       return err(400, 'invalid number: digits only, country code first, no +');
     }
     const down = this.#notConnected(inst);
     if (down) return down;
-    if (this.#liveTracked(inst).length >= (this.#opts.maxConcurrentCalls ?? 4)) return err(429, 'too many concurrent calls');
+    if (this.#liveTracked(inst).length >= (this.#opts.maxConcurrentCalls ?? 4))
+      return err(429, 'too many concurrent calls');
     const now = this.now();
     inst.dialTimes = inst.dialTimes.filter((t) => t > now - 60_000);
     if (inst.dialTimes.length >= (this.#opts.maxDialsPerMinute ?? 6)) {
@@ -1394,7 +1711,15 @@ class FakeEvolutionServer implements FakeEvolution {
       return { ...err(429, 'dial rate limit exceeded'), headers: { 'Retry-After': String(retry) } };
     }
     inst.dialTimes.push(now);
-    const c = this.#newCall(inst, { direction: 'outgoing', peer: number, peerLid: this.#lidFor(number), device: 0, creatorIsLid: false, video: false, group: null });
+    const c = this.#newCall(inst, {
+      direction: 'outgoing',
+      peer: number,
+      peerLid: this.#lidFor(number),
+      device: 0,
+      creatorIsLid: false,
+      video: false,
+      group: null,
+    });
     this.#armRingTimers(c);
     return json(200, this.#callInfo(c));
   }
@@ -1414,7 +1739,9 @@ class FakeEvolutionServer implements FakeEvolution {
     if (down) return down;
     if (c.direction !== 'incoming' || c.phase !== 'ringing') return err(409, `call is not ringing (phase: ${c.phase})`);
     if (typeof body.callCreator === 'string' && bareJid(body.callCreator) !== bareJid(c.creator)) {
-      this.violations.push(`/call/answer for ${c.callId} with callCreator "${body.callCreator}", not the offer's "${c.creator}"`);
+      this.violations.push(
+        `/call/answer for ${c.callId} with callCreator "${body.callCreator}", not the offer's "${c.creator}"`,
+      );
     }
     for (const t of c.timers) this.#cancel(t);
     c.timers = [];
@@ -1427,7 +1754,10 @@ class FakeEvolutionServer implements FakeEvolution {
     if ('status' in c) return c;
     const down = this.#notConnected(inst);
     if (down) return down;
-    const after = c.direction === 'incoming' && c.phase === 'ringing' ? this.#rejectRinging(c, 'rejected') : this.#end(c, { ended: 'hangup' });
+    const after =
+      c.direction === 'incoming' && c.phase === 'ringing'
+        ? this.#rejectRinging(c, 'rejected')
+        : this.#end(c, { ended: 'hangup' });
     return json(200, { message: 'success' }, after);
   }
 
@@ -1452,10 +1782,19 @@ class FakeEvolutionServer implements FakeEvolution {
     if (down) return down;
     const now = this.now();
     for (const [k, t] of this.#tickets) if (t.spent || t.expiresAt <= now) this.#tickets.delete(k);
-    if ([...this.#tickets.values()].filter((t) => t.inst === inst).length >= (this.#opts.maxOpenTickets ?? 8)) return err(429, 'ticket pool exhausted');
+    if ([...this.#tickets.values()].filter((t) => t.inst === inst).length >= (this.#opts.maxOpenTickets ?? 8))
+      return err(429, 'ticket pool exhausted');
     const ttl = this.#opts.ticketTtlSeconds ?? 30;
     const ticket = this.#newTicket();
-    this.#tickets.set(ticket, { ticket, inst, callId: c.callId, mode, binary: body.binary === true, expiresAt: now + ttl * 1000, spent: false });
+    this.#tickets.set(ticket, {
+      ticket,
+      inst,
+      callId: c.callId,
+      mode,
+      binary: body.binary === true,
+      expiresAt: now + ttl * 1000,
+      spent: false,
+    });
     return json(200, { ticket, expiresInSeconds: ttl, path: `/call/stream/${c.callId}?ticket=${ticket}` });
   }
 
@@ -1466,14 +1805,24 @@ class FakeEvolutionServer implements FakeEvolution {
     const route = matchRoute('GET', url.pathname);
     const headers = { ...req.headers };
     const entry: RecordedRequest = {
-      method: 'GET', path: req.url ?? '/', route: route?.pattern ?? null, instanceId: null, headers, rawBody: '', body: undefined,
-      status: 0, response: undefined, at: this.now(),
+      method: 'GET',
+      path: req.url ?? '/',
+      route: route?.pattern ?? null,
+      instanceId: null,
+      headers,
+      rawBody: '',
+      body: undefined,
+      status: 0,
+      response: undefined,
+      at: this.now(),
     };
     this.requests.push(entry);
     const refuse = (status: number, text: string) => {
       entry.status = status;
       entry.response = text;
-      socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : 'Unauthorized'}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : 'Unauthorized'}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      );
     };
     if (route?.name !== 'stream') return refuse(404, GIN_404);
     const given = url.searchParams.get('ticket') ?? '';
@@ -1481,15 +1830,27 @@ class FakeEvolutionServer implements FakeEvolution {
     const fresh = ticket !== undefined && !ticket.spent;
     if (ticket) ticket.spent = true; // spent by any redeem attempt, right or wrong
     const c = ticket ? this.#calls.get(ticket.callId) : undefined;
-    if (!ticket || !fresh || ticket.callId !== route.params.callId || ticket.expiresAt <= this.now() || !c || c.phase === 'ended') {
+    if (
+      !ticket ||
+      !fresh ||
+      ticket.callId !== route.params.callId ||
+      ticket.expiresAt <= this.now() ||
+      !c ||
+      c.phase === 'ended'
+    ) {
       return refuse(401, '{"error":"invalid or expired ticket"}');
     }
     entry.instanceId = ticket.inst.id;
     if (ticket.inst.extension !== 'on') return refuse(404, GIN_404);
     const key = req.headers['sec-websocket-key'];
-    if (typeof key !== 'string' || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refuse(400, 'websocket upgrade required');
-    const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    if (typeof key !== 'string' || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
+      return refuse(400, 'websocket upgrade required');
+    const accept = createHash('sha1')
+      .update(key + WS_GUID)
+      .digest('base64');
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
     entry.status = 101;
     const stream = new MediaStream(socket, c, ticket, this.#opts.mediaFrameMs ?? 60);
     c.streams.add(stream);
@@ -1515,22 +1876,52 @@ class FakeEvolutionServer implements FakeEvolution {
       if (method === 'GET' && name === 'calls') return send(200, this.calls());
       if (method !== 'POST') return send(404, { error: 'unknown control route' });
       switch (name) {
-        case 'incoming': return send(200, { callId: await this.incomingCall(b, b.emit) });
-        case 'phone-answers': await this.phoneAnswers(b.callId, b, b.emit); return send(200, { ok: true });
-        case 'phone-rejects': await this.phoneRejects(b.callId, b.emit); return send(200, { ok: true });
-        case 'peer-hangs-up': await this.peerHangsUp(b.callId, b.emit); return send(200, { ok: true });
-        case 'peer-accepts': await this.peerAccepts(b.callId, b, b.emit); return send(200, { ok: true });
-        case 'peer-declines': await this.peerDeclines(b.callId, b, b.emit); return send(200, { ok: true });
-        case 'disconnect': await this.disconnect(b.instanceId, b.message); return send(200, { ok: true });
-        case 'reconnect': this.reconnect(b.instanceId); return send(200, { ok: true });
-        case 'extension': this.setExtension(b.instanceId, b.mode); return send(200, { ok: true });
-        case 'inject': this.inject(b); return send(200, { ok: true });
-        case 'clear-injections': this.clearInjections(); return send(200, { ok: true });
-        case 'advance': this.advance(Number(b.ms) || 0); return send(200, { now: this.now() });
-        case 'release-held': await this.releaseHeld(b); return send(200, { ok: true });
-        case 'flush': await this.flush(); return send(200, { ok: true });
-        case 'reset': this.reset(); return send(200, { ok: true });
-        default: return send(404, { error: 'unknown control route' });
+        case 'incoming':
+          return send(200, { callId: await this.incomingCall(b, b.emit) });
+        case 'phone-answers':
+          await this.phoneAnswers(b.callId, b, b.emit);
+          return send(200, { ok: true });
+        case 'phone-rejects':
+          await this.phoneRejects(b.callId, b.emit);
+          return send(200, { ok: true });
+        case 'peer-hangs-up':
+          await this.peerHangsUp(b.callId, b.emit);
+          return send(200, { ok: true });
+        case 'peer-accepts':
+          await this.peerAccepts(b.callId, b, b.emit);
+          return send(200, { ok: true });
+        case 'peer-declines':
+          await this.peerDeclines(b.callId, b, b.emit);
+          return send(200, { ok: true });
+        case 'disconnect':
+          await this.disconnect(b.instanceId, b.message);
+          return send(200, { ok: true });
+        case 'reconnect':
+          this.reconnect(b.instanceId);
+          return send(200, { ok: true });
+        case 'extension':
+          this.setExtension(b.instanceId, b.mode);
+          return send(200, { ok: true });
+        case 'inject':
+          this.inject(b);
+          return send(200, { ok: true });
+        case 'clear-injections':
+          this.clearInjections();
+          return send(200, { ok: true });
+        case 'advance':
+          this.advance(Number(b.ms) || 0);
+          return send(200, { now: this.now() });
+        case 'release-held':
+          await this.releaseHeld(b);
+          return send(200, { ok: true });
+        case 'flush':
+          await this.flush();
+          return send(200, { ok: true });
+        case 'reset':
+          this.reset();
+          return send(200, { ok: true });
+        default:
+          return send(404, { error: 'unknown control route' });
       }
     } catch (error) {
       return send(400, { error: (error as Error).message });

@@ -3,13 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  CANNED_ANSWER_SDP,
-  CANNED_OFFER_SDP,
-  escapeNonAscii,
-  signMetaBody,
-  startFakeMeta,
-} from './meta-graph.ts';
+import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP, escapeNonAscii, signMetaBody, startFakeMeta } from './meta-graph.ts';
 import type { FakeMeta, FakeMetaNumber, FakeMetaOptions } from './meta-graph.ts';
 
 // ───────────── fixtures ─────────────
@@ -21,8 +15,20 @@ const NUM: FakeMetaNumber = {
   accessToken: 'tok_main',
   appSecret: 'secret_main',
 };
-const SIP_NUM: FakeMetaNumber = { ...NUM, phoneNumberId: '110200345567892', accessToken: 'tok_sip', appSecret: 'secret_sip', sip: true };
-const OFF_NUM: FakeMetaNumber = { ...NUM, phoneNumberId: '110200345567893', accessToken: 'tok_off', appSecret: 'secret_off', callingEnabled: false };
+const SIP_NUM: FakeMetaNumber = {
+  ...NUM,
+  phoneNumberId: '110200345567892',
+  accessToken: 'tok_sip',
+  appSecret: 'secret_sip',
+  sip: true,
+};
+const OFF_NUM: FakeMetaNumber = {
+  ...NUM,
+  phoneNumberId: '110200345567893',
+  accessToken: 'tok_off',
+  appSecret: 'secret_off',
+  callingEnabled: false,
+};
 const USER = '5511987654321';
 const USER2 = '5511912345678';
 
@@ -51,7 +57,11 @@ async function startReceiver() {
     url,
     got,
     statuses,
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -59,7 +69,12 @@ type Ctx = { fake: FakeMeta; rx: Awaited<ReturnType<typeof startReceiver>> };
 
 async function withFake(opts: Partial<FakeMetaOptions>, body: (ctx: Ctx) => Promise<void>): Promise<void> {
   const rx = await startReceiver();
-  const fake = await startFakeMeta({ numbers: [NUM, SIP_NUM, OFF_NUM], webhookUrl: rx.url, webhookRetryScheduleMs: [0, 20, 40], ...opts });
+  const fake = await startFakeMeta({
+    numbers: [NUM, SIP_NUM, OFF_NUM],
+    webhookUrl: rx.url,
+    webhookRetryScheduleMs: [0, 20, 40],
+    ...opts,
+  });
   try {
     await body({ fake, rx });
   } finally {
@@ -96,7 +111,12 @@ function calls(fake: FakeMeta, body: unknown, o: { pnid?: string; token?: string
   return graph(fake, `/v23.0/${o.pnid ?? NUM.phoneNumberId}/calls`, { body, token: o.token, signal: o.signal });
 }
 
-const accept = (call_id: string, sdp = CANNED_ANSWER_SDP) => ({ messaging_product: 'whatsapp', call_id, action: 'accept', session: { sdp_type: 'answer', sdp } });
+const accept = (call_id: string, sdp = CANNED_ANSWER_SDP) => ({
+  messaging_product: 'whatsapp',
+  call_id,
+  action: 'accept',
+  session: { sdp_type: 'answer', sdp },
+});
 const preAccept = (call_id: string, sdp = CANNED_ANSWER_SDP) => ({ ...accept(call_id, sdp), action: 'pre_accept' });
 const reject = (call_id: string) => ({ messaging_product: 'whatsapp', call_id, action: 'reject' });
 const terminate = (call_id: string) => ({ messaging_product: 'whatsapp', call_id, action: 'terminate' });
@@ -131,9 +151,18 @@ describe('signMetaBody / escapeNonAscii', () => {
     );
     const escaped = '{"name":"Jos\\u00e9"}';
     assert.equal(Buffer.byteLength(escaped), 20);
-    assert.equal(signMetaBody(escaped, 'test_app_secret'), 'sha256=8fc1b281882858db90f334faa0949dec35aec61014d90994cdf59bfa52e7c7e6');
-    assert.equal(signMetaBody('{"name":"José"}', 'test_app_secret'), 'sha256=e6d8fbc7b3e6d5136d7e593e7227461113b558575647f2084728ecac6fc09f96');
-    assert.equal(signMetaBody(Buffer.from('{"name":"José"}'), 'test_app_secret'), signMetaBody('{"name":"José"}', 'test_app_secret'));
+    assert.equal(
+      signMetaBody(escaped, 'test_app_secret'),
+      'sha256=8fc1b281882858db90f334faa0949dec35aec61014d90994cdf59bfa52e7c7e6',
+    );
+    assert.equal(
+      signMetaBody('{"name":"José"}', 'test_app_secret'),
+      'sha256=e6d8fbc7b3e6d5136d7e593e7227461113b558575647f2084728ecac6fc09f96',
+    );
+    assert.equal(
+      signMetaBody(Buffer.from('{"name":"José"}'), 'test_app_secret'),
+      signMetaBody('{"name":"José"}', 'test_app_secret'),
+    );
   });
 
   test('escapes every char above U+007E as lowercase \\uXXXX, astral chars as surrogate pairs', () => {
@@ -167,24 +196,64 @@ describe('request validation (§5.2)', () => {
       assert.equal(unknown.body.error.error_subcode, 33);
 
       assertGraphError(await calls(fake, 'not json'), 400, 100, /JSON object/);
-      assertGraphError(await calls(fake, { ...reject('wacid.x'), messaging_product: 'sms' }), 400, 100, /messaging_product/);
+      assertGraphError(
+        await calls(fake, { ...reject('wacid.x'), messaging_product: 'sms' }),
+        400,
+        100,
+        /messaging_product/,
+      );
       assertGraphError(await calls(fake, { ...reject('wacid.x'), action: 'media_update' }), 400, 100, /Unknown action/);
       assertGraphError(await calls(fake, { messaging_product: 'whatsapp', action: 'terminate' }), 400, 100, /call_id/);
       assertGraphError(await calls(fake, { ...connect(), to: undefined }), 400, 100, /to/);
       assertGraphError(await calls(fake, { ...connect(), session: undefined }), 400, 100, /session/);
-      assertGraphError(await calls(fake, { ...connect(), session: { sdp_type: 'answer', sdp: CANNED_OFFER_SDP } }), 400, 100, /sdp_type/);
-      assertGraphError(await calls(fake, { ...connect(), session: { sdp_type: 'offer', sdp: 'o=- 1\r\nv=0\r\n' } }), 400, 100, /v=0/);
-      assertGraphError(await calls(fake, connect(USER, { biz_opaque_callback_data: 'x'.repeat(513) })), 400, 100, /512/);
+      assertGraphError(
+        await calls(fake, { ...connect(), session: { sdp_type: 'answer', sdp: CANNED_OFFER_SDP } }),
+        400,
+        100,
+        /sdp_type/,
+      );
+      assertGraphError(
+        await calls(fake, { ...connect(), session: { sdp_type: 'offer', sdp: 'o=- 1\r\nv=0\r\n' } }),
+        400,
+        100,
+        /v=0/,
+      );
+      assertGraphError(
+        await calls(fake, connect(USER, { biz_opaque_callback_data: 'x'.repeat(513) })),
+        400,
+        100,
+        /512/,
+      );
       assert.deepEqual(fake.violations, []);
 
-      assertGraphError(await calls(fake, { ...connect(), session: { sdp_type: 'offer', sdp: CANNED_OFFER_SDP.replace(/\r\n/g, '\n') } }), 400, 100, /CRLF/);
+      assertGraphError(
+        await calls(fake, {
+          ...connect(),
+          session: { sdp_type: 'offer', sdp: CANNED_OFFER_SDP.replace(/\r\n/g, '\n') },
+        }),
+        400,
+        100,
+        /CRLF/,
+      );
       assert.equal(fake.violations.length, 1);
       assert.match(fake.violations[0]!, /CRLF/);
 
-      assertGraphError(await calls(fake, reject('wacid.x'), { pnid: SIP_NUM.phoneNumberId, token: SIP_NUM.accessToken }), 400, 131055);
-      assertGraphError(await calls(fake, reject('wacid.x'), { pnid: OFF_NUM.phoneNumberId, token: OFF_NUM.accessToken }), 401, 138000);
+      assertGraphError(
+        await calls(fake, reject('wacid.x'), { pnid: SIP_NUM.phoneNumberId, token: SIP_NUM.accessToken }),
+        400,
+        131055,
+      );
+      assertGraphError(
+        await calls(fake, reject('wacid.x'), { pnid: OFF_NUM.phoneNumberId, token: OFF_NUM.accessToken }),
+        401,
+        138000,
+      );
       // Body errors win over the number's configuration.
-      assertGraphError(await calls(fake, { action: 'reject' }, { pnid: SIP_NUM.phoneNumberId, token: SIP_NUM.accessToken }), 400, 100);
+      assertGraphError(
+        await calls(fake, { action: 'reject' }, { pnid: SIP_NUM.phoneNumberId, token: SIP_NUM.accessToken }),
+        400,
+        100,
+      );
     });
   });
 
@@ -234,13 +303,33 @@ describe('UIC state machine and terminate webhooks (§5.3)', () => {
       assert.ok(w.raw.includes('Jos\\u00e9'), 'non-ASCII is escaped on the wire');
       assert.deepEqual(w.body, {
         object: 'whatsapp_business_account',
-        entry: [{ id: NUM.wabaId, changes: [{ field: 'calls', value: {
-          messaging_product: 'whatsapp',
-          metadata: { display_phone_number: NUM.displayPhoneNumber, phone_number_id: NUM.phoneNumberId },
-          contacts: [{ profile: { name: 'José' }, wa_id: USER }],
-          calls: [{ id: wacid, from: USER, to: NUM.displayPhoneNumber, event: 'connect', timestamp: '1767866400', direction: 'USER_INITIATED',
-            cta_payload: 'support-button', session: { sdp_type: 'offer', sdp: CANNED_OFFER_SDP } }],
-        } }] }],
+        entry: [
+          {
+            id: NUM.wabaId,
+            changes: [
+              {
+                field: 'calls',
+                value: {
+                  messaging_product: 'whatsapp',
+                  metadata: { display_phone_number: NUM.displayPhoneNumber, phone_number_id: NUM.phoneNumberId },
+                  contacts: [{ profile: { name: 'José' }, wa_id: USER }],
+                  calls: [
+                    {
+                      id: wacid,
+                      from: USER,
+                      to: NUM.displayPhoneNumber,
+                      event: 'connect',
+                      timestamp: '1767866400',
+                      direction: 'USER_INITIATED',
+                      cta_payload: 'support-button',
+                      session: { sdp_type: 'offer', sdp: CANNED_OFFER_SDP },
+                    },
+                  ],
+                },
+              },
+            ],
+          },
+        ],
       });
     });
   });
@@ -252,7 +341,12 @@ describe('UIC state machine and terminate webhooks (§5.3)', () => {
       assert.equal((await calls(fake, preAccept(wacid))).status, 200);
       assert.equal(fake.callState(wacid), 'PRE_ACCEPTED');
       assertGraphError(await calls(fake, preAccept(wacid)), 400, 100); // at most once
-      assertGraphError(await calls(fake, accept(wacid, CANNED_OFFER_SDP.replace('actpass', 'active'))), 400, 100, /pre_accept/);
+      assertGraphError(
+        await calls(fake, accept(wacid, CANNED_OFFER_SDP.replace('actpass', 'active'))),
+        400,
+        100,
+        /pre_accept/,
+      );
       assert.equal(fake.callState(wacid), 'PRE_ACCEPTED');
       clock += 5_000;
       const acc = await calls(fake, { ...accept(wacid), biz_opaque_callback_data: 'ticket-7' });
@@ -267,10 +361,21 @@ describe('UIC state machine and terminate webhooks (§5.3)', () => {
       assert.equal(rx.got.length, 2);
       const ev = callEvent(rx.got[1]!);
       assert.deepEqual(ev, {
-        id: wacid, from: USER, to: NUM.displayPhoneNumber, event: 'terminate', timestamp: '1767866585', direction: 'USER_INITIATED',
-        biz_opaque_callback_data: 'ticket-7', status: 'COMPLETED', start_time: '1767866405', end_time: '1767866585', duration: 180,
+        id: wacid,
+        from: USER,
+        to: NUM.displayPhoneNumber,
+        event: 'terminate',
+        timestamp: '1767866585',
+        direction: 'USER_INITIATED',
+        biz_opaque_callback_data: 'ticket-7',
+        status: 'COMPLETED',
+        start_time: '1767866405',
+        end_time: '1767866585',
+        duration: 180,
       });
-      assert.deepEqual(rx.got[1]!.body.entry[0].changes[0].value.contacts, [{ profile: { name: 'WhatsApp User' }, wa_id: USER }]);
+      assert.deepEqual(rx.got[1]!.body.entry[0].changes[0].value.contacts, [
+        { profile: { name: 'WhatsApp User' }, wa_id: USER },
+      ]);
       // Already ended → 400/100, and no second webhook.
       assertGraphError(await calls(fake, terminate(wacid)), 400, 100, /already terminated/);
       assertGraphError(await calls(fake, reject('wacid.unknown')), 400, 100, /Invalid call id/);
@@ -423,7 +528,14 @@ describe('BIC connect and user behaviour', () => {
       assert.deepEqual(JSON.parse(c.connection.webrtc.sdp), { sdp: CANNED_ANSWER_SDP, type: 'answer' });
       assert.equal(rx.got[0]!.body.entry[0].changes[0].value.contacts, undefined);
       const st = rx.got[1]!.body.entry[0].changes[0].value.statuses[0];
-      assert.deepEqual(st, { id: wacid, type: 'call', status: 'RINGING', timestamp: '1767870000', recipient_id: USER, biz_opaque_callback_data: 'order-42' });
+      assert.deepEqual(st, {
+        id: wacid,
+        type: 'call',
+        status: 'RINGING',
+        timestamp: '1767870000',
+        recipient_id: USER,
+        biz_opaque_callback_data: 'order-42',
+      });
 
       assertGraphError(await calls(fake, connect(USER, { biz_opaque_callback_data: 'other' })), 400, 138003);
       assertGraphError(await calls(fake, accept(wacid)), 400, 100); // accept is UIC only
@@ -438,7 +550,10 @@ describe('BIC connect and user behaviour', () => {
       assert.equal((await calls(fake, terminate(wacid))).status, 200);
       await fake.flush();
       const t = callEvent(rx.got[3]!);
-      assert.deepEqual([t.status, t.start_time, t.end_time, t.duration], ['COMPLETED', '1767870015', '1767870195', 180]);
+      assert.deepEqual(
+        [t.status, t.start_time, t.end_time, t.duration],
+        ['COMPLETED', '1767870015', '1767870195', 180],
+      );
     });
   });
 
@@ -452,20 +567,31 @@ describe('BIC connect and user behaviour', () => {
 
   test('limits: concurrency 138002, initiations 138005, connected per pair 138012 with next time', async () => {
     let clock = 1_767_870_000_000;
-    await withFake({ now: () => clock, requirePermission: false, maxConcurrentCalls: 1, maxInitiationsPerDay: 3, maxConnectedPerPairPerDay: 1 }, async ({ fake }) => {
-      const first = (await calls(fake, connect(USER))).body.calls[0].id;
-      assertGraphError(await calls(fake, connect(USER2)), 429, 138002);
-      await fake.userAnswers(first);
-      await calls(fake, terminate(first));
-      clock += 10_000;
-      const r = await calls(fake, connect(USER));
-      assertGraphError(r, 400, 138012, /^Next call allowed at 1767956400$/);
-      const second = (await calls(fake, connect(USER2))).body.calls[0].id;
-      await calls(fake, terminate(second));
-      await calls(fake, connect(USER2, { biz_opaque_callback_data: 'x' })).then((x) => calls(fake, terminate(x.body.calls[0].id)));
-      assertGraphError(await calls(fake, connect('5511900000000')), 429, 138005);
-      assert.deepEqual(fake.violations, []);
-    });
+    await withFake(
+      {
+        now: () => clock,
+        requirePermission: false,
+        maxConcurrentCalls: 1,
+        maxInitiationsPerDay: 3,
+        maxConnectedPerPairPerDay: 1,
+      },
+      async ({ fake }) => {
+        const first = (await calls(fake, connect(USER))).body.calls[0].id;
+        assertGraphError(await calls(fake, connect(USER2)), 429, 138002);
+        await fake.userAnswers(first);
+        await calls(fake, terminate(first));
+        clock += 10_000;
+        const r = await calls(fake, connect(USER));
+        assertGraphError(r, 400, 138012, /^Next call allowed at 1767956400$/);
+        const second = (await calls(fake, connect(USER2))).body.calls[0].id;
+        await calls(fake, terminate(second));
+        await calls(fake, connect(USER2, { biz_opaque_callback_data: 'x' })).then((x) =>
+          calls(fake, terminate(x.body.calls[0].id)),
+        );
+        assertGraphError(await calls(fake, connect('5511900000000')), 429, 138005);
+        assert.deepEqual(fake.violations, []);
+      },
+    );
   });
 
   test('userDeclines → REJECTED then FAILED terminate; BIC ring timeout; 4 unanswered revoke the permission', async () => {
@@ -488,7 +614,11 @@ describe('BIC connect and user behaviour', () => {
       assert.equal(last.field, 'messages');
       const reply = last.value.messages[0];
       assert.equal(reply.context, undefined);
-      assert.deepEqual(reply.interactive.call_permission_reply, { response: 'reject', is_permanent: false, response_source: 'automatic' });
+      assert.deepEqual(reply.interactive.call_permission_reply, {
+        response: 'reject',
+        is_permanent: false,
+        response_source: 'automatic',
+      });
       assertGraphError(await calls(fake, connect(USER, { biz_opaque_callback_data: 'after' })), 401, 138006);
     });
   });
@@ -582,9 +712,14 @@ describe('webhook emission (§5.4)', () => {
       assert.equal(fake.heldCount(), 1);
       await fake.userHangsUp(wacid);
       await fake.releaseHeld();
-      assert.deepEqual(rx.got.map((w) => callEvent(w).event), ['terminate', 'connect']);
+      assert.deepEqual(
+        rx.got.map((w) => callEvent(w).event),
+        ['terminate', 'connect'],
+      );
 
-      await fake.sendWebhook(fake.buildWebhook(NUM.phoneNumberId, { calls: [] }), { delayMs: 50 }).then(() => undefined);
+      await fake
+        .sendWebhook(fake.buildWebhook(NUM.phoneNumberId, { calls: [] }), { delayMs: 50 })
+        .then(() => undefined);
       const pending = fake.sendWebhook(fake.buildWebhook(NUM.phoneNumberId, { statuses: [] }), { delayMs: 50 });
       assert.equal(rx.got.length, 3);
       await fake.flush();
@@ -607,8 +742,14 @@ describe('webhook emission (§5.4)', () => {
       await fake.releaseHeld({ batch: 'array' });
       assert.equal(rx.got.length, 3);
       const value = rx.got[2]!.body.entry[0].changes[0].value;
-      assert.deepEqual(value.calls.map((c: any) => c.id), [a, b]);
-      assert.deepEqual(value.contacts.map((c: any) => c.wa_id), [USER, USER2]);
+      assert.deepEqual(
+        value.calls.map((c: any) => c.id),
+        [a, b],
+      );
+      assert.deepEqual(
+        value.contacts.map((c: any) => c.wa_id),
+        [USER, USER2],
+      );
       assert.equal(rx.got[2]!.headers['x-hub-signature-256'], signMetaBody(rx.got[2]!.raw, NUM.appSecret));
     });
   });
@@ -627,12 +768,18 @@ describe('webhook emission (§5.4)', () => {
     await withFake({}, async ({ fake, rx }) => {
       rx.statuses.push(500, 503);
       await fake.incomingCall({ from: USER });
-      assert.deepEqual(fake.webhookAttempts.map((a) => a.status), [500, 503, 200]);
+      assert.deepEqual(
+        fake.webhookAttempts.map((a) => a.status),
+        [500, 503, 200],
+      );
       assert.equal(rx.got.length, 3);
       assert.equal(new Set(rx.got.map((w) => w.raw)).size, 1);
 
       await fake.incomingCall({ from: USER2 }, { dropFirstAttempts: 2 });
-      assert.deepEqual(fake.webhookAttempts.slice(3).map((a) => a.status), [null, null, 200]);
+      assert.deepEqual(
+        fake.webhookAttempts.slice(3).map((a) => a.status),
+        [null, null, 200],
+      );
       assert.equal(rx.got.length, 4);
 
       rx.statuses.push(500, 500, 500);
@@ -656,7 +803,13 @@ describe('webhook emission (§5.4)', () => {
     try {
       fake.setWebhookUrl(`http://127.0.0.1:${(slow.address() as AddressInfo).port}/`);
       await fake.incomingCall({ from: USER });
-      assert.deepEqual(fake.webhookAttempts.map((a) => [a.status, a.error]), [[null, 'timeout'], [200, undefined]]);
+      assert.deepEqual(
+        fake.webhookAttempts.map((a) => [a.status, a.error]),
+        [
+          [null, 'timeout'],
+          [200, undefined],
+        ],
+      );
     } finally {
       await fake.close();
       slow.closeAllConnections();
@@ -667,7 +820,10 @@ describe('webhook emission (§5.4)', () => {
 
   test('badSignature, noSignature, lowercaseStatus, stale, unknownFields, withBsuid, omitContacts', async () => {
     await withFake({ now: () => 1_767_866_400_000 }, async ({ fake, rx }) => {
-      const a = await fake.incomingCall({ from: USER }, { badSignature: true, stale: 120, unknownFields: true, withBsuid: true });
+      const a = await fake.incomingCall(
+        { from: USER },
+        { badSignature: true, stale: 120, unknownFields: true, withBsuid: true },
+      );
       const bad = rx.got[0]!;
       assert.match(String(bad.headers['x-hub-signature-256']), /^sha256=[0-9a-f]{64}$/);
       assert.notEqual(bad.headers['x-hub-signature-256'], signMetaBody(bad.raw, NUM.appSecret));
@@ -735,7 +891,9 @@ describe('permissions, permission requests and settings', () => {
       assert.deepEqual(r.body.actions[1], {
         action_name: 'start_call',
         can_perform_action: false,
-        limits: [{ time_period: 'PT24H', max_allowed: 1, current_usage: 1, limit_expiration_time: 1_767_866_400 + 86400 }],
+        limits: [
+          { time_period: 'PT24H', max_allowed: 1, current_usage: 1, limit_expiration_time: 1_767_866_400 + 86400 },
+        ],
       });
       assertGraphError(await graph(fake, `/v23.0/${NUM.phoneNumberId}/call_permissions`), 400, 100, /user_wa_id/);
       fake.revokePermission(NUM.phoneNumberId, USER);
@@ -757,8 +915,15 @@ describe('permissions, permission requests and settings', () => {
     await withFake({ now: () => clock }, async ({ fake, rx }) => {
       const path = `/v23.0/${NUM.phoneNumberId}/messages`;
       const msg = {
-        messaging_product: 'whatsapp', recipient_type: 'individual', to: USER, type: 'interactive',
-        interactive: { type: 'call_permission_request', action: { name: 'call_permission_request' }, body: { text: 'May we call you?' } },
+        messaging_product: 'whatsapp',
+        recipient_type: 'individual',
+        to: USER,
+        type: 'interactive',
+        interactive: {
+          type: 'call_permission_request',
+          action: { name: 'call_permission_request' },
+          body: { text: 'May we call you?' },
+        },
       };
       assertGraphError(await graph(fake, path, { body: { ...msg, type: 'text', text: { body: 'hi' } } }), 400, 100);
       const r = await graph(fake, path, { body: msg });
@@ -779,7 +944,11 @@ describe('permissions, permission requests and settings', () => {
       assert.equal(m.type, 'interactive');
       assert.equal(m.interactive.type, 'call_permission_reply');
       assert.ok(m.context.id.startsWith('wamid.'));
-      assert.deepEqual(m.interactive.call_permission_reply, { response: 'accept', is_permanent: true, response_source: 'user_action' });
+      assert.deepEqual(m.interactive.call_permission_reply, {
+        response: 'accept',
+        is_permanent: true,
+        response_source: 'user_action',
+      });
       assertGraphError(await graph(fake, path, { body: msg }), 400, 138017);
     });
   });
@@ -788,7 +957,12 @@ describe('permissions, permission requests and settings', () => {
     await withFake({ now: () => 1_767_862_800_000 }, async ({ fake, rx }) => {
       await fake.userRepliesToPermission(NUM.phoneNumberId, USER, 'accept');
       const reply = rx.got[0]!.body.entry[0].changes[0].value.messages[0].interactive.call_permission_reply;
-      assert.deepEqual(reply, { response: 'accept', is_permanent: false, expiration_timestamp: '1768467600', response_source: 'user_action' });
+      assert.deepEqual(reply, {
+        response: 'accept',
+        is_permanent: false,
+        expiration_timestamp: '1768467600',
+        response_source: 'user_action',
+      });
     });
   });
 
@@ -796,28 +970,76 @@ describe('permissions, permission requests and settings', () => {
     await withFake({}, async ({ fake }) => {
       const path = `/v23.0/${NUM.phoneNumberId}/settings`;
       assert.deepEqual((await graph(fake, path)).body, {
-        calling: { status: 'ENABLED', call_icon_visibility: 'DEFAULT', callback_permission_status: 'DISABLED', sip: { status: 'DISABLED' } },
+        calling: {
+          status: 'ENABLED',
+          call_icon_visibility: 'DEFAULT',
+          callback_permission_status: 'DISABLED',
+          sip: { status: 'DISABLED' },
+        },
       });
       const hours = {
-        status: 'ENABLED', timezone_id: 'America/Sao_Paulo',
-        weekly_operating_hours: [{ day_of_week: 'MONDAY', open_time: '0900', close_time: '1200' }, { day_of_week: 'MONDAY', open_time: '1300', close_time: '1800' }],
+        status: 'ENABLED',
+        timezone_id: 'America/Sao_Paulo',
+        weekly_operating_hours: [
+          { day_of_week: 'MONDAY', open_time: '0900', close_time: '1200' },
+          { day_of_week: 'MONDAY', open_time: '1300', close_time: '1800' },
+        ],
         holiday_schedule: [{ date: '2026-12-25', start_time: '0000', end_time: '2359' }],
       };
-      const ok = await graph(fake, path, { body: { calling: { call_hours: hours, audio: { additional_codecs: ['PCMA'] } } } });
+      const ok = await graph(fake, path, {
+        body: { calling: { call_hours: hours, audio: { additional_codecs: ['PCMA'] } } },
+      });
       assert.deepEqual(ok.body, { success: true });
       const bad = (calling: unknown) => graph(fake, path, { body: { calling } });
       assertGraphError(await bad({ status: 'ON' }), 400, 100, /calling\.status/);
       assertGraphError(await bad({ call_icon_visibility: 'HIDE_IN_CHAT' }), 400, 100);
       assertGraphError(await bad({ call_hours: { ...hours, weekly_operating_hours: [] } }), 400, 100, /non-empty/);
-      assertGraphError(await bad({ call_hours: { ...hours, weekly_operating_hours: [{ day_of_week: 'MONDAY', open_time: '09:00', close_time: '1800' }] } }), 400, 100, /HHMM/);
-      assertGraphError(await bad({ call_hours: { ...hours, weekly_operating_hours: [{ day_of_week: 'MONDAY', open_time: '1800', close_time: '0900' }] } }), 400, 100);
       assertGraphError(
-        await bad({ call_hours: { ...hours, weekly_operating_hours: [hours.weekly_operating_hours[0], { day_of_week: 'MONDAY', open_time: '1100', close_time: '1400' }] } }),
-        400, 100, /overlapping/,
+        await bad({
+          call_hours: {
+            ...hours,
+            weekly_operating_hours: [{ day_of_week: 'MONDAY', open_time: '09:00', close_time: '1800' }],
+          },
+        }),
+        400,
+        100,
+        /HHMM/,
       );
-      const three = ['0100', '0300', '0500'].map((t) => ({ day_of_week: 'FRIDAY', open_time: t, close_time: String(Number(t) + 100).padStart(4, '0') }));
+      assertGraphError(
+        await bad({
+          call_hours: {
+            ...hours,
+            weekly_operating_hours: [{ day_of_week: 'MONDAY', open_time: '1800', close_time: '0900' }],
+          },
+        }),
+        400,
+        100,
+      );
+      assertGraphError(
+        await bad({
+          call_hours: {
+            ...hours,
+            weekly_operating_hours: [
+              hours.weekly_operating_hours[0],
+              { day_of_week: 'MONDAY', open_time: '1100', close_time: '1400' },
+            ],
+          },
+        }),
+        400,
+        100,
+        /overlapping/,
+      );
+      const three = ['0100', '0300', '0500'].map((t) => ({
+        day_of_week: 'FRIDAY',
+        open_time: t,
+        close_time: String(Number(t) + 100).padStart(4, '0'),
+      }));
       assertGraphError(await bad({ call_hours: { ...hours, weekly_operating_hours: three } }), 400, 100, /at most 2/);
-      const holidays = Array.from({ length: 21 }, (_, i) => ({ date: `2026-01-${String(i + 1).padStart(2, '0')}`, start_time: '0000', end_time: '2359' }));
+      const holidays = Array.from({ length: 21 }, (_, i) => ({
+        date: `2026-01-${String(i + 1).padStart(2, '0')}`,
+        start_time: '0000',
+        end_time: '2359',
+      }));
       assertGraphError(await bad({ call_hours: { ...hours, holiday_schedule: holidays } }), 400, 100, /20/);
       assertGraphError(await bad({ call_hours: { ...hours, timezone_id: 'Mars/Olympus' } }), 400, 100, /time zone/);
 
@@ -834,14 +1056,19 @@ describe('permissions, permission requests and settings', () => {
       fake.setMessagingLimit(NUM.phoneNumberId, 1000);
       assertGraphError(await graph(fake, path, { body: { calling: { status: 'ENABLED' } } }), 400, 138015);
       fake.setMessagingLimit(NUM.phoneNumberId, 2000);
-      assert.equal((await graph(fake, path, { body: { calling: { status: 'ENABLED', sip: { status: 'ENABLED' } } } })).status, 200);
+      assert.equal(
+        (await graph(fake, path, { body: { calling: { status: 'ENABLED', sip: { status: 'ENABLED' } } } })).status,
+        200,
+      );
       assertGraphError(await calls(fake, reject('wacid.x')), 400, 131055);
     });
   });
 
   test('callback permission: a user call grants a temporary permission with context.id = wacid', async () => {
     await withFake({}, async ({ fake, rx }) => {
-      await graph(fake, `/v23.0/${NUM.phoneNumberId}/settings`, { body: { calling: { callback_permission_status: 'ENABLED' } } });
+      await graph(fake, `/v23.0/${NUM.phoneNumberId}/settings`, {
+        body: { calling: { callback_permission_status: 'ENABLED' } },
+      });
       const wacid = await fake.incomingCall({ from: USER });
       assert.equal(rx.got.length, 2);
       assert.equal(rx.got[1]!.body.entry[0].changes[0].value.messages[0].context.id, wacid);

@@ -141,7 +141,15 @@ export interface FakeMeta {
   clearInjections(): void;
   callState(wacid: string): string | undefined;
   incomingCall(
-    p: { phoneNumberId?: string; from: string; name?: string; sdp?: string; ctaPayload?: string; deeplinkPayload?: string; timestamp?: number },
+    p: {
+      phoneNumberId?: string;
+      from: string;
+      name?: string;
+      sdp?: string;
+      ctaPayload?: string;
+      deeplinkPayload?: string;
+      timestamp?: number;
+    },
     o?: EmitOptions,
   ): Promise<string>;
   userAnswers(wacid: string, o?: EmitOptions): Promise<void>;
@@ -150,7 +158,12 @@ export interface FakeMeta {
   mediaFailure(wacid: string, code: number, o?: EmitOptions): Promise<void>;
   grantPermission(phoneNumberId: string, waId: string, kind: 'temporary' | 'permanent'): void;
   revokePermission(phoneNumberId: string, waId: string): void;
-  userRepliesToPermission(phoneNumberId: string, waId: string, response: 'accept' | 'reject', o?: { permanent?: boolean }): Promise<void>;
+  userRepliesToPermission(
+    phoneNumberId: string,
+    waId: string,
+    response: 'accept' | 'reject',
+    o?: { permanent?: boolean },
+  ): Promise<void>;
   setMessagingLimit(phoneNumberId: string, limit: number): void;
   buildWebhook(
     phoneNumberId: string,
@@ -191,12 +204,31 @@ const SDP_BODY = [
   'a=ice-pwd:q8V2cJf0a1xLrN7sT4uW9yZb',
   'a=fingerprint:sha-256 5B:2E:61:0C:9A:4F:D7:13:88:EA:41:C6:B0:73:2D:95:1F:60:AE:37:C2:84:19:DB:6E:05:F9:72:3A:C1:8D:44',
 ];
-const SDP_TAIL = ['a=mid:0', 'a=sendrecv', 'a=rtcp-mux', 'a=rtpmap:111 opus/48000/2', 'a=fmtp:111 minptime=10;useinbandfec=1', 'a=rtpmap:126 telephone-event/8000'];
+const SDP_TAIL = [
+  'a=mid:0',
+  'a=sendrecv',
+  'a=rtcp-mux',
+  'a=rtpmap:111 opus/48000/2',
+  'a=fmtp:111 minptime=10;useinbandfec=1',
+  'a=rtpmap:126 telephone-event/8000',
+];
 
 /** §5.7: what Meta offers on a user-initiated call. */
-export const CANNED_OFFER_SDP: string = sdp(['v=0', 'o=- 1767866400 2 IN IP4 127.0.0.1', ...SDP_BODY, 'a=setup:actpass', ...SDP_TAIL]);
+export const CANNED_OFFER_SDP: string = sdp([
+  'v=0',
+  'o=- 1767866400 2 IN IP4 127.0.0.1',
+  ...SDP_BODY,
+  'a=setup:actpass',
+  ...SDP_TAIL,
+]);
 /** §5.7: what Meta answers on a business-initiated call (differs in o= and a=setup). */
-export const CANNED_ANSWER_SDP: string = sdp(['v=0', 'o=- 1767870002 2 IN IP4 127.0.0.1', ...SDP_BODY, 'a=setup:active', ...SDP_TAIL]);
+export const CANNED_ANSWER_SDP: string = sdp([
+  'v=0',
+  'o=- 1767870002 2 IN IP4 127.0.0.1',
+  ...SDP_BODY,
+  'a=setup:active',
+  ...SDP_TAIL,
+]);
 
 const DEFAULT_RETRY_SCHEDULE_MS = [0, 1000, 5000, 30000];
 const DAY_MS = 24 * 3600 * 1000;
@@ -212,8 +244,23 @@ const HHMM = /^([01]\d|2[0-3])[0-5]\d$/;
 
 /** HTTP status Meta uses for a Graph error code (§2.2); everything unlisted is a 400. */
 const STATUS_BY_CODE: Record<number, number> = {
-  1: 500, 2: 503, 4: 429, 10: 403, 190: 401, 368: 403, 613: 429, 80007: 429, 130429: 429, 131000: 500, 131016: 503,
-  138000: 401, 138002: 429, 138004: 500, 138005: 429, 138006: 401, 138007: 500,
+  1: 500,
+  2: 503,
+  4: 429,
+  10: 403,
+  190: 401,
+  368: 403,
+  613: 429,
+  80007: 429,
+  130429: 429,
+  131000: 500,
+  131016: 503,
+  138000: 401,
+  138002: 429,
+  138004: 500,
+  138005: 429,
+  138006: 401,
+  138007: 500,
 };
 
 const TITLE_BY_CODE: Record<number, string> = {
@@ -348,7 +395,8 @@ function changeValues(payload: any): any[] {
 
 function eachEvent(payload: any, f: (ev: any, list: EventList) => void): void {
   for (const v of changeValues(payload)) {
-    for (const list of EVENT_LISTS) for (const ev of Array.isArray(v[list]) ? v[list] : []) if (isObject(ev)) f(ev, list);
+    for (const list of EVENT_LISTS)
+      for (const ev of Array.isArray(v[list]) ? v[list] : []) if (isObject(ev)) f(ev, list);
   }
 }
 
@@ -372,7 +420,8 @@ function transformPayload(payload: any, o: EmitOptions): any {
   });
   for (const v of changeValues(p)) {
     if (o.omitContacts) delete v.contacts;
-    if (o.withBsuid) for (const c of Array.isArray(v.contacts) ? v.contacts : []) if (c?.wa_id) c.user_id = bsuid(c.wa_id);
+    if (o.withBsuid)
+      for (const c of Array.isArray(v.contacts) ? v.contacts : []) if (c?.wa_id) c.user_id = bsuid(c.wa_id);
     if (o.unknownFields) {
       v.x_fake_unknown_field = { nested: true };
       if (isObject(v.metadata)) v.metadata.x_fake_unknown_field = 1;
@@ -394,7 +443,8 @@ function transformPayload(payload: any, o: EmitOptions): any {
  * carrying `errors[]`, which are value-level and would otherwise be attributed to unrelated calls.
  */
 function mergeWebhooks(payloads: any[], mode: BatchMode): any {
-  if (mode === 'entries') return { object: 'whatsapp_business_account', entry: payloads.flatMap((p) => clone(p.entry ?? [])) };
+  if (mode === 'entries')
+    return { object: 'whatsapp_business_account', entry: payloads.flatMap((p) => clone(p.entry ?? [])) };
   const entries = new Map<string, { id: string; changes: any[] }>();
   for (const p of payloads) {
     for (const e of p.entry ?? []) {
@@ -404,7 +454,10 @@ function mergeWebhooks(payloads: any[], mode: BatchMode): any {
         const same =
           mode === 'array' && !ch.value?.errors
             ? target.changes.find(
-                (c) => c.field === ch.field && !c.value.errors && c.value.metadata?.phone_number_id === ch.value?.metadata?.phone_number_id,
+                (c) =>
+                  c.field === ch.field &&
+                  !c.value.errors &&
+                  c.value.metadata?.phone_number_id === ch.value?.metadata?.phone_number_id,
               )
             : undefined;
         if (same) mergeValue(same.value, ch.value);
@@ -437,14 +490,19 @@ function validateCallHours(h: unknown): string | undefined {
   if (!isObject(h)) return 'calling.call_hours must be an object';
   const err = checkEnum(h.status, ['ENABLED', 'DISABLED'], 'calling.call_hours.status');
   if (err) return err;
-  if (typeof h.timezone_id !== 'string' || !isTimeZone(h.timezone_id)) return 'calling.call_hours.timezone_id must be an IANA time zone';
+  if (typeof h.timezone_id !== 'string' || !isTimeZone(h.timezone_id))
+    return 'calling.call_hours.timezone_id must be an IANA time zone';
   const weekly = h.weekly_operating_hours;
-  if (!Array.isArray(weekly) || weekly.length === 0) return 'calling.call_hours.weekly_operating_hours must be a non-empty array';
+  if (!Array.isArray(weekly) || weekly.length === 0)
+    return 'calling.call_hours.weekly_operating_hours must be a non-empty array';
   const byDay = new Map<string, Array<[string, string]>>();
   for (const r of weekly) {
-    if (!isObject(r) || !DAYS.includes(r.day_of_week)) return `weekly_operating_hours: day_of_week must be one of ${DAYS.join('|')}`;
-    if (!HHMM.test(String(r.open_time)) || !HHMM.test(String(r.close_time))) return 'weekly_operating_hours: open_time/close_time must be HHMM';
-    if (r.open_time >= r.close_time) return `weekly_operating_hours: open_time must be before close_time (${r.day_of_week})`;
+    if (!isObject(r) || !DAYS.includes(r.day_of_week))
+      return `weekly_operating_hours: day_of_week must be one of ${DAYS.join('|')}`;
+    if (!HHMM.test(String(r.open_time)) || !HHMM.test(String(r.close_time)))
+      return 'weekly_operating_hours: open_time/close_time must be HHMM';
+    if (r.open_time >= r.close_time)
+      return `weekly_operating_hours: open_time must be before close_time (${r.day_of_week})`;
     const ranges = byDay.get(r.day_of_week) ?? [];
     ranges.push([r.open_time, r.close_time]);
     byDay.set(r.day_of_week, ranges);
@@ -452,15 +510,18 @@ function validateCallHours(h: unknown): string | undefined {
   for (const [day, ranges] of byDay) {
     if (ranges.length > 2) return `weekly_operating_hours: at most 2 ranges per day (${day})`;
     ranges.sort((a, b) => a[0].localeCompare(b[0]));
-    for (let i = 1; i < ranges.length; i++) if (ranges[i]![0] < ranges[i - 1]![1]) return `weekly_operating_hours: overlapping ranges on ${day}`;
+    for (let i = 1; i < ranges.length; i++)
+      if (ranges[i]![0] < ranges[i - 1]![1]) return `weekly_operating_hours: overlapping ranges on ${day}`;
   }
   const holidays = h.holiday_schedule;
   if (holidays !== undefined) {
     if (!Array.isArray(holidays)) return 'calling.call_hours.holiday_schedule must be an array';
     if (holidays.length > 20) return 'holiday_schedule: at most 20 entries';
     for (const d of holidays) {
-      if (!isObject(d) || !/^\d{4}-\d{2}-\d{2}$/.test(String(d.date))) return 'holiday_schedule: date must be YYYY-MM-DD';
-      if (!HHMM.test(String(d.start_time)) || !HHMM.test(String(d.end_time))) return 'holiday_schedule: start_time/end_time must be HHMM';
+      if (!isObject(d) || !/^\d{4}-\d{2}-\d{2}$/.test(String(d.date)))
+        return 'holiday_schedule: date must be YYYY-MM-DD';
+      if (!HHMM.test(String(d.start_time)) || !HHMM.test(String(d.end_time)))
+        return 'holiday_schedule: start_time/end_time must be HHMM';
       if (d.start_time >= d.end_time) return `holiday_schedule: start_time must be before end_time (${d.date})`;
     }
   }
@@ -476,7 +537,15 @@ function isTimeZone(tz: string): boolean {
   }
 }
 
-const CALLING_KEYS = ['status', 'call_icon_visibility', 'callback_permission_status', 'call_icons', 'call_hours', 'sip', 'audio'];
+const CALLING_KEYS = [
+  'status',
+  'call_icon_visibility',
+  'callback_permission_status',
+  'call_icons',
+  'call_hours',
+  'sip',
+  'audio',
+];
 
 function validateCallingSettings(c: unknown): string | undefined {
   if (!isObject(c)) return 'calling must be an object';
@@ -503,7 +572,8 @@ function validateCallingSettings(c: unknown): string | undefined {
   }
   if (c.audio !== undefined) {
     const codecs = isObject(c.audio) ? c.audio.additional_codecs : undefined;
-    if (!Array.isArray(codecs) || !codecs.every((x) => x === 'PCMA' || x === 'PCMU')) return 'calling.audio.additional_codecs must be a subset of PCMA|PCMU';
+    if (!Array.isArray(codecs) || !codecs.every((x) => x === 'PCMA' || x === 'PCMU'))
+      return 'calling.audio.additional_codecs must be a subset of PCMA|PCMU';
   }
   return undefined;
 }
@@ -720,7 +790,8 @@ class FakeMetaServer implements FakeMeta {
   private pair(phoneNumberId: string, waId: string): Pair {
     const key = `${phoneNumberId}:${waId}`;
     let p = this.pairs.get(key);
-    if (!p) this.pairs.set(key, (p = { status: 'no_permission', requestTimes: [], connectedBics: [], unansweredInARow: 0 }));
+    if (!p)
+      this.pairs.set(key, (p = { status: 'no_permission', requestTimes: [], connectedBics: [], unansweredInARow: 0 }));
     // A temporary permission lapses silently (no webhook), so expiry is evaluated lazily.
     if (p.status === 'temporary' && p.expiresAt !== undefined && p.expiresAt <= this.now()) {
       p.status = 'no_permission';
@@ -769,7 +840,9 @@ class FakeMetaServer implements FakeMeta {
       await this.respond(res, rec, this.route(rec));
     } catch (err) {
       // A bug in the fake must fail the test loudly, not look like a Meta error.
-      this.violations.push(`fake Meta internal error on ${rec.method} ${rec.path}: ${(err as Error).stack ?? String(err)}`);
+      this.violations.push(
+        `fake Meta internal error on ${rec.method} ${rec.path}: ${(err as Error).stack ?? String(err)}`,
+      );
       if (!res.headersSent) void this.write(res, rec, this.graphError(500, 1, TITLE_BY_CODE[1]!, String(err)));
     }
   }
@@ -855,7 +928,12 @@ class FakeMetaServer implements FakeMeta {
   }
 
   /** Returns true when the injected behaviour replaced normal handling; never touches call state. */
-  private async applyInjection(rule: InjectRule, rec: RecordedRequest, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  private async applyInjection(
+    rule: InjectRule,
+    rec: RecordedRequest,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<boolean> {
     if (rule.latencyMs !== undefined) {
       const [min, max] = Array.isArray(rule.latencyMs) ? rule.latencyMs : [rule.latencyMs, rule.latencyMs];
       await this.sleep(min + Math.floor(this.random() * (max - min + 1)));
@@ -872,13 +950,22 @@ class FakeMetaServer implements FakeMeta {
     }
     if (rule.html) {
       const status = rule.status ?? 502;
-      await this.write(res, rec, { status, html: `<!DOCTYPE html><html><body><h1>${status} Error</h1><p>Sorry, something went wrong.</p></body></html>` });
+      await this.write(res, rec, {
+        status,
+        html: `<!DOCTYPE html><html><body><h1>${status} Error</h1><p>Sorry, something went wrong.</p></body></html>`,
+      });
       return true;
     }
     if (rule.error) {
       const { code } = rule.error;
       const title = rule.error.message?.replace(/^\(#\d+\)\s*/, '') ?? TITLE_BY_CODE[code] ?? 'Error';
-      const reply = this.graphError(rule.status ?? statusForGraphCode(code), code, title, rule.error.error_data?.details, { type: rule.error.type });
+      const reply = this.graphError(
+        rule.status ?? statusForGraphCode(code),
+        code,
+        title,
+        rule.error.error_data?.details,
+        { type: rule.error.type },
+      );
       await this.write(res, rec, reply);
       return true;
     }
@@ -892,7 +979,13 @@ class FakeMetaServer implements FakeMeta {
 
   // ── Graph errors (§2.1) ──
 
-  private graphError(status: number, code: number, title: string, details?: string, extra: { type?: string; subcode?: number } = {}): Reply {
+  private graphError(
+    status: number,
+    code: number,
+    title: string,
+    details?: string,
+    extra: { type?: string; subcode?: number } = {},
+  ): Reply {
     const message = `(#${code}) ${title}`;
     const fbtraceId = this.newTraceId();
     const error: Record<string, unknown> = { message, type: extra.type ?? 'OAuthException', code };
@@ -918,7 +1011,10 @@ class FakeMetaServer implements FakeMeta {
   }
 
   private success(): Reply {
-    return { status: 200, body: this.opts.shortSuccess ? { success: true } : { messaging_product: 'whatsapp', success: true } };
+    return {
+      status: 200,
+      body: this.opts.shortSuccess ? { success: true } : { messaging_product: 'whatsapp', success: true },
+    };
   }
 
   private violation(text: string): void {
@@ -928,7 +1024,8 @@ class FakeMetaServer implements FakeMeta {
   // ── routing and §5.2 validation ──
 
   private route(rec: RecordedRequest): Reply {
-    if (!rec.edge || !/^v\d+\.\d+$/.test(rec.version)) return this.invalid(`Unknown path components: ${rec.path.split('?')[0]}`);
+    if (!rec.edge || !/^v\d+\.\d+$/.test(rec.version))
+      return this.invalid(`Unknown path components: ${rec.path.split('?')[0]}`);
     const authError = this.checkToken(rec);
     if (authError) return authError;
     const number = this.numbers.get(rec.phoneNumberId);
@@ -960,9 +1057,18 @@ class FakeMetaServer implements FakeMeta {
     const header = rec.headers.authorization;
     const token = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;
     const number = this.numbers.get(rec.phoneNumberId);
-    const ok = token !== undefined && (number ? number.accessToken === token : this.opts.numbers.some((n) => n.accessToken === token));
+    const ok =
+      token !== undefined &&
+      (number ? number.accessToken === token : this.opts.numbers.some((n) => n.accessToken === token));
     if (ok) return undefined;
-    return this.graphError(401, 190, TITLE_BY_CODE[190]!, token === undefined ? 'An access token is required to request this resource.' : 'Invalid OAuth access token - Cannot parse access token');
+    return this.graphError(
+      401,
+      190,
+      TITLE_BY_CODE[190]!,
+      token === undefined
+        ? 'An access token is required to request this resource.'
+        : 'Invalid OAuth access token - Cannot parse access token',
+    );
   }
 
   // ───────────────────────────── /calls ─────────────────────────────
@@ -971,7 +1077,8 @@ class FakeMetaServer implements FakeMeta {
     if (rec.method !== 'POST') return this.invalid(`Unsupported ${rec.method.toLowerCase()} request on /calls`);
     const bodyError = this.validateCallsBody(rec);
     if (bodyError) return bodyError;
-    if (this.sipEnabled(number)) return this.codeError(131055, 'SIP is enabled for this phone number; use SIP signaling');
+    if (this.sipEnabled(number))
+      return this.codeError(131055, 'SIP is enabled for this phone number; use SIP signaling');
     if (!this.callingEnabled(number)) return this.codeError(138000, 'Calling is not enabled for this phone number');
     const b = rec.body;
     switch (b.action as CallAction) {
@@ -996,11 +1103,14 @@ class FakeMetaServer implements FakeMeta {
     if (!isObject(b)) return this.invalid('Request body must be a JSON object');
     const action = b.action;
     const label = `${String(action)}${typeof b.call_id === 'string' ? ' ' + b.call_id : ''}`;
-    if (isObject(b.connection) && b.connection.webrtc !== undefined) this.violation(`${label}: legacy connection.webrtc field sent in a request`);
+    if (isObject(b.connection) && b.connection.webrtc !== undefined)
+      this.violation(`${label}: legacy connection.webrtc field sent in a request`);
     if (b.messaging_product !== 'whatsapp') return this.invalid('messaging_product must be "whatsapp"');
-    if (!CALL_ACTIONS.includes(action)) return this.invalid(`Unknown action ${JSON.stringify(action)}; expected one of ${CALL_ACTIONS.join('|')}`);
+    if (!CALL_ACTIONS.includes(action))
+      return this.invalid(`Unknown action ${JSON.stringify(action)}; expected one of ${CALL_ACTIONS.join('|')}`);
     if (action === 'connect') {
-      if (typeof b.to !== 'string' || !/^\+?\d{5,20}$/.test(b.to)) return this.invalid('Missing or invalid parameter: to');
+      if (typeof b.to !== 'string' || !/^\+?\d{5,20}$/.test(b.to))
+        return this.invalid('Missing or invalid parameter: to');
     } else if (typeof b.call_id !== 'string' || b.call_id === '') {
       return this.invalid('Missing parameter: call_id');
     }
@@ -1096,50 +1206,67 @@ class FakeMetaServer implements FakeMeta {
     if ((this.opts.requirePermission ?? true) && pair.status === 'no_permission') {
       return this.codeError(138006, 'No approved call permission from the recipient');
     }
-    if (this.liveCalls(number).some((c) => c.user === to)) return this.codeError(138003, 'There is already an ongoing call with this user');
-    if (this.liveCalls(number).length >= (this.opts.maxConcurrentCalls ?? 1000)) return this.codeError(138002, 'Concurrent calls limit reached for this phone number');
+    if (this.liveCalls(number).some((c) => c.user === to))
+      return this.codeError(138003, 'There is already an ongoing call with this user');
+    if (this.liveCalls(number).length >= (this.opts.maxConcurrentCalls ?? 1000))
+      return this.codeError(138002, 'Concurrent calls limit reached for this phone number');
     const initiations = inWindow(this.initiations.get(number.phoneNumberId) ?? [], now, DAY_MS);
     this.initiations.set(number.phoneNumberId, initiations);
-    if (initiations.length >= (this.opts.maxInitiationsPerDay ?? 10000)) return this.codeError(138005, 'Call initiation limit reached for this phone number');
+    if (initiations.length >= (this.opts.maxInitiationsPerDay ?? 10000))
+      return this.codeError(138005, 'Call initiation limit reached for this phone number');
     const connected = inWindow(pair.connectedBics, now, DAY_MS);
     if (connected.length >= (this.opts.maxConnectedPerPairPerDay ?? 100)) {
       return this.codeError(138012, `Next call allowed at ${epochSec(connected[0]! + DAY_MS)}`);
     }
 
     initiations.push(now);
-    const call: FakeCall = { wacid: this.newWacid(), number, direction: 'BUSINESS_INITIATED', user: to, state: 'CALLING' };
+    const call: FakeCall = {
+      wacid: this.newWacid(),
+      number,
+      direction: 'BUSINESS_INITIATED',
+      user: to,
+      state: 'CALLING',
+    };
     if (typeof b.biz_opaque_callback_data === 'string') call.bizOpaque = b.biz_opaque_callback_data;
     this.calls.set(call.wacid, call);
     this.startRing(call, this.opts.bicRingTimeoutMs ?? 60000);
     return {
       status: 200,
       body: { messaging_product: 'whatsapp', calls: [{ id: call.wacid }] },
-      after: [this.emitter(number, { calls: [this.bicConnectEvent(call)] }), this.emitter(number, { statuses: [this.statusEvent(call, 'RINGING')] })],
+      after: [
+        this.emitter(number, { calls: [this.bicConnectEvent(call)] }),
+        this.emitter(number, { statuses: [this.statusEvent(call, 'RINGING')] }),
+      ],
     };
   }
 
   /** A replayed connect can ring the user twice (§1.1): identical bodies within 5 s are a violation. */
   private noteReplayedConnect(rec: RecordedRequest, to: string, now: number): void {
-    while (this.recentConnects.length > 0 && this.recentConnects[0]!.at < now - REPLAY_WINDOW_MS) this.recentConnects.shift();
-    if (this.recentConnects.some((c) => c.raw === rec.rawBody)) this.violation(`connect to ${to} replayed with an identical body within 5 s`);
+    while (this.recentConnects.length > 0 && this.recentConnects[0]!.at < now - REPLAY_WINDOW_MS)
+      this.recentConnects.shift();
+    if (this.recentConnects.some((c) => c.raw === rec.rawBody))
+      this.violation(`connect to ${to} replayed with an identical body within 5 s`);
     this.recentConnects.push({ raw: rec.rawBody, at: now });
   }
 
   // ───────────────────────────── /call_permissions (§1.5) ─────────────────────────────
 
   private handleCallPermissions(rec: RecordedRequest, number: FakeMetaNumber): Reply {
-    if (rec.method !== 'GET') return this.invalid(`Unsupported ${rec.method.toLowerCase()} request on /call_permissions`);
+    if (rec.method !== 'GET')
+      return this.invalid(`Unsupported ${rec.method.toLowerCase()} request on /call_permissions`);
     const waId = new URLSearchParams(rec.path.split('?')[1] ?? '').get('user_wa_id');
     if (!waId || !/^\+?\d{5,20}$/.test(waId)) return this.invalid('Missing or invalid parameter: user_wa_id');
     const now = this.now();
     const gets = inWindow(this.permissionGets.get(number.phoneNumberId) ?? [], now, 1000);
     this.permissionGets.set(number.phoneNumberId, gets);
     gets.push(now);
-    if (gets.length > (this.opts.permissionGetRatePerSec ?? 100)) return this.codeError(613, 'Rate limit for call_permissions reached');
+    if (gets.length > (this.opts.permissionGetRatePerSec ?? 100))
+      return this.codeError(613, 'Rate limit for call_permissions reached');
 
     const pair = this.pair(number.phoneNumberId, digitsOnly(waId));
     const permission: Record<string, unknown> = { status: pair.status };
-    if (pair.status === 'temporary' && pair.expiresAt !== undefined) permission.expiration_time = Math.floor(pair.expiresAt / 1000);
+    if (pair.status === 'temporary' && pair.expiresAt !== undefined)
+      permission.expiration_time = Math.floor(pair.expiresAt / 1000);
     const day = this.usage(pair.requestTimes, DAY_MS, this.opts.permissionRequestsPerDay ?? 1, 'PT24H');
     const week = this.usage(pair.requestTimes, WEEK_MS, this.opts.permissionRequestsPerWeek ?? 2, 'P7D');
     const calls = this.usage(pair.connectedBics, DAY_MS, this.opts.maxConnectedPerPairPerDay ?? 100, 'PT24H');
@@ -1154,13 +1281,22 @@ class FakeMetaServer implements FakeMeta {
             can_perform_action: pair.status !== 'permanent' && !day.full && !week.full,
             limits: [day.limit, week.limit],
           },
-          { action_name: 'start_call', can_perform_action: pair.status !== 'no_permission' && !calls.full, limits: [calls.limit] },
+          {
+            action_name: 'start_call',
+            can_perform_action: pair.status !== 'no_permission' && !calls.full,
+            limits: [calls.limit],
+          },
         ],
       },
     };
   }
 
-  private usage(times: number[], windowMs: number, max: number, period: string): { full: boolean; limit: Record<string, unknown> } {
+  private usage(
+    times: number[],
+    windowMs: number,
+    max: number,
+    period: string,
+  ): { full: boolean; limit: Record<string, unknown> } {
     const now = this.now();
     const inside = times.filter((t) => t > now - windowMs);
     const limit: Record<string, unknown> = { time_period: period, max_allowed: max, current_usage: inside.length };
@@ -1176,28 +1312,39 @@ class FakeMetaServer implements FakeMeta {
     const b = rec.body;
     if (!isObject(b)) return this.invalid('Request body must be a JSON object');
     if (b.messaging_product !== 'whatsapp') return this.invalid('messaging_product must be "whatsapp"');
-    if (typeof b.to !== 'string' || !/^\+?\d{5,20}$/.test(b.to)) return this.invalid('Missing or invalid parameter: to');
+    if (typeof b.to !== 'string' || !/^\+?\d{5,20}$/.test(b.to))
+      return this.invalid('Missing or invalid parameter: to');
     const i = b.interactive;
     if (b.type !== 'interactive' || !isObject(i) || i.type !== 'call_permission_request') {
       return this.invalid('The fake only supports interactive call_permission_request messages');
     }
-    if (!isObject(i.action) || i.action.name !== 'call_permission_request') return this.invalid('interactive.action.name must be "call_permission_request"');
-    if (i.header !== undefined || i.footer !== undefined) return this.invalid('call_permission_request does not support header or footer');
-    if (i.body !== undefined && (!isObject(i.body) || typeof i.body.text !== 'string')) return this.invalid('interactive.body.text must be a string');
+    if (!isObject(i.action) || i.action.name !== 'call_permission_request')
+      return this.invalid('interactive.action.name must be "call_permission_request"');
+    if (i.header !== undefined || i.footer !== undefined)
+      return this.invalid('call_permission_request does not support header or footer');
+    if (i.body !== undefined && (!isObject(i.body) || typeof i.body.text !== 'string'))
+      return this.invalid('interactive.body.text must be a string');
 
     const to = digitsOnly(b.to);
     const pair = this.pair(number.phoneNumberId, to);
-    if (pair.status === 'permanent') return this.codeError(138017, 'The user has already granted permanent call permission');
+    if (pair.status === 'permanent')
+      return this.codeError(138017, 'The user has already granted permanent call permission');
     const now = this.now();
     inWindow(pair.requestTimes, now, WEEK_MS);
     const lastDay = pair.requestTimes.filter((t) => t > now - DAY_MS).length;
-    if (lastDay >= (this.opts.permissionRequestsPerDay ?? 1) || pair.requestTimes.length >= (this.opts.permissionRequestsPerWeek ?? 2)) {
+    if (
+      lastDay >= (this.opts.permissionRequestsPerDay ?? 1) ||
+      pair.requestTimes.length >= (this.opts.permissionRequestsPerWeek ?? 2)
+    ) {
       return this.codeError(138009, 'Call permission request limit reached for this user');
     }
     pair.requestTimes.push(now);
     const wamid = this.newWamid();
     pair.lastRequestWamid = wamid;
-    return { status: 200, body: { messaging_product: 'whatsapp', contacts: [{ input: b.to, wa_id: to }], messages: [{ id: wamid }] } };
+    return {
+      status: 200,
+      body: { messaging_product: 'whatsapp', contacts: [{ input: b.to, wa_id: to }], messages: [{ id: wamid }] },
+    };
   }
 
   // ───────────────────────────── /settings (§1.4) ─────────────────────────────
@@ -1205,12 +1352,14 @@ class FakeMetaServer implements FakeMeta {
   private handleSettings(rec: RecordedRequest, number: FakeMetaNumber): Reply {
     const stored = this.settings.get(number.phoneNumberId)!;
     if (rec.method === 'GET') {
-      if (/[?&]include_sip_credentials=true/.test(rec.path)) this.violation('GET settings with include_sip_credentials=true');
+      if (/[?&]include_sip_credentials=true/.test(rec.path))
+        this.violation('GET settings with include_sip_credentials=true');
       return { status: 200, body: clone(stored) };
     }
     if (rec.method !== 'POST') return this.invalid(`Unsupported ${rec.method.toLowerCase()} request on /settings`);
     const b = rec.body;
-    if (!isObject(b) || Object.keys(b).length === 0) return this.invalid('Request body must be a non-empty JSON object');
+    if (!isObject(b) || Object.keys(b).length === 0)
+      return this.invalid('Request body must be a non-empty JSON object');
     if (b.calling !== undefined) {
       const err = validateCallingSettings(b.calling);
       if (err) return this.invalid(err);
@@ -1259,11 +1408,24 @@ class FakeMetaServer implements FakeMeta {
   private end(call: FakeCall, o?: EmitOptions, errors?: any[]): () => Promise<void> {
     this.clearRing(call);
     call.state = 'ENDED';
-    return this.emitter(call.number, { ...this.contactsFor(call), calls: [this.terminateEvent(call, errors !== undefined)], ...(errors ? { errors } : {}) }, o);
+    return this.emitter(
+      call.number,
+      {
+        ...this.contactsFor(call),
+        calls: [this.terminateEvent(call, errors !== undefined)],
+        ...(errors ? { errors } : {}),
+      },
+      o,
+    );
   }
 
   /** Webhook emission bound to a number (its secret), built now (timestamps), sent when called. */
-  private emitter(number: FakeMetaNumber, value: Parameters<FakeMeta['buildWebhook']>[1], o?: EmitOptions, field: 'calls' | 'messages' = 'calls'): () => Promise<void> {
+  private emitter(
+    number: FakeMetaNumber,
+    value: Parameters<FakeMeta['buildWebhook']>[1],
+    o?: EmitOptions,
+    field: 'calls' | 'messages' = 'calls',
+  ): () => Promise<void> {
     const payload = this.buildWebhook(number.phoneNumberId, value, field);
     return () => this.sendWebhook(payload, { ...o, secretOf: number.phoneNumberId });
   }
@@ -1329,24 +1491,42 @@ class FakeMetaServer implements FakeMeta {
   private liveCall(wacid: string, direction?: Direction): FakeCall {
     const call = this.calls.get(wacid);
     if (!call) throw new Error(`fake Meta: unknown call ${wacid}`);
-    if (direction && call.direction !== direction) throw new Error(`fake Meta: ${wacid} is ${call.direction}, not ${direction}`);
+    if (direction && call.direction !== direction)
+      throw new Error(`fake Meta: ${wacid} is ${call.direction}, not ${direction}`);
     return call;
   }
 
   // ── control API: user side ──
 
   async incomingCall(
-    p: { phoneNumberId?: string; from: string; name?: string; sdp?: string; ctaPayload?: string; deeplinkPayload?: string; timestamp?: number },
+    p: {
+      phoneNumberId?: string;
+      from: string;
+      name?: string;
+      sdp?: string;
+      ctaPayload?: string;
+      deeplinkPayload?: string;
+      timestamp?: number;
+    },
     o?: EmitOptions,
   ): Promise<string> {
     const number = this.numberOf(p.phoneNumberId);
     const from = digitsOnly(p.from);
     if (p.name !== undefined) this.userNames.set(from, p.name);
-    const call: FakeCall = { wacid: this.newWacid(), number, direction: 'USER_INITIATED', user: from, state: 'RINGING' };
+    const call: FakeCall = {
+      wacid: this.newWacid(),
+      number,
+      direction: 'USER_INITIATED',
+      user: from,
+      state: 'RINGING',
+    };
     if (p.ctaPayload !== undefined) call.ctaPayload = p.ctaPayload;
     if (p.deeplinkPayload !== undefined) call.deeplinkPayload = p.deeplinkPayload;
     // Over the concurrency limit (or calling off / on SIP) the caller is told it failed and no webhook is sent (§6).
-    const refused = this.liveCalls(number).length >= (this.opts.maxConcurrentCalls ?? 1000) || !this.callingEnabled(number) || this.sipEnabled(number);
+    const refused =
+      this.liveCalls(number).length >= (this.opts.maxConcurrentCalls ?? 1000) ||
+      !this.callingEnabled(number) ||
+      this.sipEnabled(number);
     this.calls.set(call.wacid, call);
     if (refused) {
       call.state = 'ENDED';
@@ -1368,7 +1548,10 @@ class FakeMetaServer implements FakeMeta {
     event.session = { sdp_type: 'offer', sdp: p.sdp ?? CANNED_OFFER_SDP };
     const steps = [this.emitter(number, { ...this.contactsFor(call), calls: [event] }, o)];
     // Callback permission: a user's call grants a temporary permission, reported with context.id = the wacid.
-    if (this.callingSettings(number).callback_permission_status === 'ENABLED' && this.pair(number.phoneNumberId, from).status !== 'permanent') {
+    if (
+      this.callingSettings(number).callback_permission_status === 'ENABLED' &&
+      this.pair(number.phoneNumberId, from).status !== 'permanent'
+    ) {
       this.grantPermission(number.phoneNumberId, from, 'temporary');
       steps.push(this.permissionReplyEmitter(number, from, 'accept', { contextId: call.wacid, o }));
     }
@@ -1407,13 +1590,21 @@ class FakeMetaServer implements FakeMeta {
     await this.track(this.end(call, o, [{ code, message, href: ERROR_DOCS_URL, error_data: { details } }])());
   }
 
-  async userRepliesToPermission(phoneNumberId: string, waId: string, response: 'accept' | 'reject', o: { permanent?: boolean } = {}): Promise<void> {
+  async userRepliesToPermission(
+    phoneNumberId: string,
+    waId: string,
+    response: 'accept' | 'reject',
+    o: { permanent?: boolean } = {},
+  ): Promise<void> {
     const number = this.numberOf(phoneNumberId);
     const user = digitsOnly(waId);
     const pair = this.pair(phoneNumberId, user);
     if (response === 'accept') this.grantPermission(phoneNumberId, user, o.permanent ? 'permanent' : 'temporary');
     else this.revokePermission(phoneNumberId, user);
-    const emit = this.permissionReplyEmitter(number, user, response, { permanent: o.permanent, contextId: pair.lastRequestWamid });
+    const emit = this.permissionReplyEmitter(number, user, response, {
+      permanent: o.permanent,
+      contextId: pair.lastRequestWamid,
+    });
     await this.track(emit());
   }
 
@@ -1426,10 +1617,17 @@ class FakeMetaServer implements FakeMeta {
   ): () => Promise<void> {
     const pair = this.pair(number.phoneNumberId, waId);
     const reply: Record<string, unknown> = { response, is_permanent: response === 'accept' && !!p.permanent };
-    if (response === 'accept' && pair.status === 'temporary' && pair.expiresAt !== undefined) reply.expiration_timestamp = epochSec(pair.expiresAt);
+    if (response === 'accept' && pair.status === 'temporary' && pair.expiresAt !== undefined)
+      reply.expiration_timestamp = epochSec(pair.expiresAt);
     reply.response_source = p.source ?? 'user_action';
-    const message: Record<string, unknown> = { from: waId, id: this.newWamid(), timestamp: epochSec(this.now()), type: 'interactive' };
-    if (p.contextId !== undefined && p.source !== 'automatic') message.context = { from: number.displayPhoneNumber, id: p.contextId };
+    const message: Record<string, unknown> = {
+      from: waId,
+      id: this.newWamid(),
+      timestamp: epochSec(this.now()),
+      type: 'interactive',
+    };
+    if (p.contextId !== undefined && p.source !== 'automatic')
+      message.context = { from: number.displayPhoneNumber, id: p.contextId };
     message.interactive = { type: 'call_permission_reply', call_permission_reply: reply };
     const contacts = [{ profile: { name: this.userNames.get(waId) ?? 'WhatsApp User' }, wa_id: waId }];
     return this.emitter(number, { contacts, messages: [message] }, p.o, 'messages');
@@ -1448,7 +1646,8 @@ class FakeMetaServer implements FakeMeta {
       metadata: { display_phone_number: n.displayPhoneNumber, phone_number_id: n.phoneNumberId },
     };
     // Key order as in Meta's samples; only the lists given are present.
-    for (const key of ['contacts', 'calls', 'statuses', 'messages', 'errors'] as const) if (value[key] !== undefined) v[key] = value[key];
+    for (const key of ['contacts', 'calls', 'statuses', 'messages', 'errors'] as const)
+      if (value[key] !== undefined) v[key] = value[key];
     return { object: 'whatsapp_business_account', entry: [{ id: n.wabaId, changes: [{ field, value: v }] }] };
   }
 
@@ -1522,7 +1721,13 @@ class FakeMetaServer implements FakeMeta {
       if (this.closed) return;
       const url = this.webhookUrl;
       if (!url) {
-        this.webhookAttempts.push({ body, status: null, error: 'no webhookUrl configured', latencyMs: 0, at: this.now() });
+        this.webhookAttempts.push({
+          body,
+          status: null,
+          error: 'no webhookUrl configured',
+          latencyMs: 0,
+          at: this.now(),
+        });
         return;
       }
       if (attempt < drop) {
@@ -1538,7 +1743,12 @@ class FakeMetaServer implements FakeMeta {
     const started = performance.now();
     const timeout = AbortSignal.timeout(this.opts.webhookTimeoutMs ?? 20000);
     try {
-      const res = await fetch(url, { method: 'POST', headers, body: Buffer.from(body, 'utf8'), signal: AbortSignal.any([timeout, this.closing.signal]) });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers,
+        body: Buffer.from(body, 'utf8'),
+        signal: AbortSignal.any([timeout, this.closing.signal]),
+      });
       await res.arrayBuffer().catch(() => undefined); // drain so the connection is reusable
       this.webhookAttempts.push({ body, status: res.status, latencyMs: performance.now() - started, at });
       return res.ok;

@@ -52,22 +52,39 @@ export async function startWebhookReceiver(path = '/hook'): Promise<WebhookRecei
   const timers = new Set<NodeJS.Timeout>();
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    readBody(req).then((rawBody) => {
-      let body: unknown;
-      try { body = JSON.parse(rawBody); } catch { body = undefined; }
-      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: { ...req.headers }, rawBody, body, at: Date.now() });
-      const reply = queued.shift() ?? standing;
-      if (reply.kind === 'hang') return; // held open until the client gives up or close()
-      const send = () => {
-        if (res.destroyed) return;
-        res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
-        res.end(reply.body ?? (reply.status < 300 ? 'ok' : `status ${reply.status}`));
-      };
-      if (reply.delayMs) {
-        const timer = setTimeout(() => { timers.delete(timer); send(); }, reply.delayMs);
-        timers.add(timer);
-      } else send();
-    }, () => res.destroy());
+    readBody(req).then(
+      (rawBody) => {
+        let body: unknown;
+        try {
+          body = JSON.parse(rawBody);
+        } catch {
+          body = undefined;
+        }
+        requests.push({
+          method: req.method ?? '',
+          path: req.url ?? '',
+          headers: { ...req.headers },
+          rawBody,
+          body,
+          at: Date.now(),
+        });
+        const reply = queued.shift() ?? standing;
+        if (reply.kind === 'hang') return; // held open until the client gives up or close()
+        const send = () => {
+          if (res.destroyed) return;
+          res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
+          res.end(reply.body ?? (reply.status < 300 ? 'ok' : `status ${reply.status}`));
+        };
+        if (reply.delayMs) {
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            send();
+          }, reply.delayMs);
+          timers.add(timer);
+        } else send();
+      },
+      () => res.destroy(),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -75,16 +92,29 @@ export async function startWebhookReceiver(path = '/hook'): Promise<WebhookRecei
   return {
     url: `http://127.0.0.1:${port}${path}`,
     requests,
-    setReply(reply) { standing = reply; },
-    ok() { standing = { kind: 'status', status: 200 }; },
-    status(status, headers) { standing = { kind: 'status', status, ...(headers ? { headers } : {}) }; },
-    hang() { standing = { kind: 'hang' }; },
-    slow(delayMs) { standing = { kind: 'status', status: 200, delayMs }; },
-    queue(...replies) { queued.push(...replies); },
+    setReply(reply) {
+      standing = reply;
+    },
+    ok() {
+      standing = { kind: 'status', status: 200 };
+    },
+    status(status, headers) {
+      standing = { kind: 'status', status, ...(headers ? { headers } : {}) };
+    },
+    hang() {
+      standing = { kind: 'hang' };
+    },
+    slow(delayMs) {
+      standing = { kind: 'status', status: 200, delayMs };
+    },
+    queue(...replies) {
+      queued.push(...replies);
+    },
     async waitFor(check, ms = 5000, what = 'webhook requests') {
       const deadline = Date.now() + ms;
       while (!check(requests)) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; received ${requests.length} request(s)`);
+        if (Date.now() > deadline)
+          throw new Error(`timed out waiting for ${what}; received ${requests.length} request(s)`);
         await new Promise((r) => setTimeout(r, 10));
       }
     },

@@ -14,8 +14,18 @@ import { insertTenant } from '../../src/store/tenants.ts';
 import { startFakeMeta, type FakeMeta, type FakeMetaOptions } from '../fakes/meta-graph.ts';
 import { createTestStore, type TestStore } from './stores.ts';
 
-export interface IssuedKey { id: string; key: string }
-export interface TestNumber { id: NumberId; phoneNumberId: string; displayPhoneNumber: string; appSecret: string; verifyToken: string; key: IssuedKey }
+export interface IssuedKey {
+  id: string;
+  key: string;
+}
+export interface TestNumber {
+  id: NumberId;
+  phoneNumberId: string;
+  displayPhoneNumber: string;
+  appSecret: string;
+  verifyToken: string;
+  key: IssuedKey;
+}
 
 export interface TestApp {
   app: App;
@@ -41,20 +51,48 @@ export interface TestAppOptions {
 }
 
 const META_NUMBERS = [
-  { phoneNumberId: '110200345567891', displayPhoneNumber: '551140040000', wabaId: '102290129340398', accessToken: 'EAAG-token-a', appSecret: 'app-secret-a', verifyToken: 'vt_a' },
-  { phoneNumberId: '110200345567892', displayPhoneNumber: '551140040001', wabaId: '102290129340399', accessToken: 'EAAG-token-b', appSecret: 'app-secret-b', verifyToken: 'vt_b' },
+  {
+    phoneNumberId: '110200345567891',
+    displayPhoneNumber: '551140040000',
+    wabaId: '102290129340398',
+    accessToken: 'EAAG-token-a',
+    appSecret: 'app-secret-a',
+    verifyToken: 'vt_a',
+  },
+  {
+    phoneNumberId: '110200345567892',
+    displayPhoneNumber: '551140040001',
+    wabaId: '102290129340399',
+    accessToken: 'EAAG-token-b',
+    appSecret: 'app-secret-b',
+    verifyToken: 'vt_b',
+  },
 ] as const;
 
 export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Promise<TestApp> {
   const store = await createTestStore(kind);
-  const fake = await startFakeMeta({ numbers: META_NUMBERS.map(({ verifyToken: _v, ...n }) => n), webhookRetryScheduleMs: [0, 20, 50], ...opts.fake });
+  const fake = await startFakeMeta({
+    numbers: META_NUMBERS.map(({ verifyToken: _v, ...n }) => n),
+    webhookRetryScheduleMs: [0, 20, 50],
+    ...opts.fake,
+  });
   const config = loadConfig({
-    META_GRAPH_BASE_URL: fake.baseUrl, PROVIDER_TIMEOUT_MS: '400', RATE_LIMIT_PER_SECOND: '10000', RATE_LIMIT_BURST: '10000',
-    TERMINATE_RATE_LIMIT_PER_SECOND: '10000', TERMINATE_RATE_LIMIT_BURST: '10000', ...store.env, ...opts.env,
+    META_GRAPH_BASE_URL: fake.baseUrl,
+    PROVIDER_TIMEOUT_MS: '400',
+    RATE_LIMIT_PER_SECOND: '10000',
+    RATE_LIMIT_BURST: '10000',
+    TERMINATE_RATE_LIMIT_PER_SECOND: '10000',
+    TERMINATE_RATE_LIMIT_BURST: '10000',
+    ...store.env,
+    ...opts.env,
   });
   const clock = opts.clock ?? systemClock;
   const app = await buildApp({
-    config, db: store.db, secretKey: 'test-secret-key', clock, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    config,
+    db: store.db,
+    secretKey: 'test-secret-key',
+    clock,
+    logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
     rateLimiter: new MemoryRateLimiter(() => (opts.rateLimitClock ?? clock).now().getTime()),
     runSweeper: opts.runSweeper ?? false,
   });
@@ -70,19 +108,44 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
   const numbers: TestNumber[] = [];
   for (const [i, n] of META_NUMBERS.entries()) {
     const res = await app.inject({
-      method: 'POST', url: '/v1/numbers', headers: { 'x-api-key': tenantKey.key },
+      method: 'POST',
+      url: '/v1/numbers',
+      headers: { 'x-api-key': tenantKey.key },
       payload: {
-        name: `Number ${i}`, phoneNumber: `+${n.displayPhoneNumber}`, provider: 'META',
-        meta: { phoneNumberId: n.phoneNumberId, wabaId: n.wabaId, accessToken: n.accessToken, appSecret: n.appSecret, verifyToken: n.verifyToken },
+        name: `Number ${i}`,
+        phoneNumber: `+${n.displayPhoneNumber}`,
+        provider: 'META',
+        meta: {
+          phoneNumberId: n.phoneNumberId,
+          wabaId: n.wabaId,
+          accessToken: n.accessToken,
+          appSecret: n.appSecret,
+          verifyToken: n.verifyToken,
+        },
       },
     });
     if (res.statusCode !== 201) throw new Error(`seeding number failed: ${res.statusCode} ${res.body}`);
     const body = res.json();
-    numbers.push({ id: body.number.id, phoneNumberId: n.phoneNumberId, displayPhoneNumber: n.displayPhoneNumber, appSecret: n.appSecret, verifyToken: n.verifyToken, key: body.apiKey });
+    numbers.push({
+      id: body.number.id,
+      phoneNumberId: n.phoneNumberId,
+      displayPhoneNumber: n.displayPhoneNumber,
+      appSecret: n.appSecret,
+      verifyToken: n.verifyToken,
+      key: body.apiKey,
+    });
   }
 
   return {
-    app, baseUrl: address, store, config, fake, tenantId, tenantKey, numberA: numbers[0]!, numberB: numbers[1]!,
+    app,
+    baseUrl: address,
+    store,
+    config,
+    fake,
+    tenantId,
+    tenantKey,
+    numberA: numbers[0]!,
+    numberB: numbers[1]!,
     async close() {
       await fake.close();
       await app.close();
@@ -92,7 +155,11 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
 }
 
 /** Polls until check() returns a value (not undefined/null/false) or the time runs out. */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, ms = 3000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | null | false>,
+  ms = 3000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await check();

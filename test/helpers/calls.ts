@@ -24,7 +24,9 @@ export async function ringingCall(t: TestApp, number: TestNumber = t.numberA, fr
 export async function acceptedCall(t: TestApp, number: TestNumber = t.numberA): Promise<Call> {
   const call = await ringingCall(t, number);
   const res = await t.app.inject({
-    method: 'POST', url: `/v1/calls/${call.id}/accept`, headers: { 'x-api-key': number.key.key },
+    method: 'POST',
+    url: `/v1/calls/${call.id}/accept`,
+    headers: { 'x-api-key': number.key.key },
     payload: { sdp: CANNED_ANSWER_SDP },
   });
   if (res.statusCode !== 200) throw new Error(`accept failed: ${res.statusCode} ${res.body}`);
@@ -32,17 +34,23 @@ export async function acceptedCall(t: TestApp, number: TestNumber = t.numberA): 
 }
 
 async function untilStatus(t: TestApp, number: TestNumber, id: string, status: CallStatus): Promise<Call> {
-  return eventually(async () => {
-    const c = await storedCall(t, number, id);
-    return c?.status === status ? c : null;
-  }, 3000, `call ${id} to be ${status}`);
+  return eventually(
+    async () => {
+      const c = await storedCall(t, number, id);
+      return c?.status === status ? c : null;
+    },
+    3000,
+    `call ${id} to be ${status}`,
+  );
 }
 
 /** A call in any state, reached by a realistic path. */
 export async function callIn(t: TestApp, status: CallStatus, number: TestNumber = t.numberA): Promise<Call> {
   switch (status) {
-    case 'RINGING': return ringingCall(t, number);
-    case 'ACCEPTED': return acceptedCall(t, number);
+    case 'RINGING':
+      return ringingCall(t, number);
+    case 'ACCEPTED':
+      return acceptedCall(t, number);
     case 'COMPLETED': {
       const call = await acceptedCall(t, number);
       await t.fake.userHangsUp(call.externalCallId);
@@ -60,7 +68,11 @@ export async function callIn(t: TestApp, status: CallStatus, number: TestNumber 
     }
     case 'REJECTED': {
       const call = await ringingCall(t, number);
-      const res = await t.app.inject({ method: 'POST', url: `/v1/calls/${call.id}/reject`, headers: { 'x-api-key': number.key.key } });
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/reject`,
+        headers: { 'x-api-key': number.key.key },
+      });
       if (res.statusCode !== 200) throw new Error(`reject failed: ${res.statusCode} ${res.body}`);
       return untilStatus(t, number, call.id, 'REJECTED');
     }

@@ -6,7 +6,13 @@ import type { NumberId } from '../../src/ids.ts';
 import { eventually, type IssuedKey, type TestApp } from './build-test-app.ts';
 import { nextPeer } from './calls.ts';
 
-export interface WebNumber { id: NumberId; instanceId: string; token: string; key: IssuedKey; fake: FakeEvolution }
+export interface WebNumber {
+  id: NumberId;
+  instanceId: string;
+  token: string;
+  key: IssuedKey;
+  fake: FakeEvolution;
+}
 
 let counter = 0;
 
@@ -15,10 +21,21 @@ export async function addWebNumber(t: TestApp, extension: ExtensionMode = 'on'):
   const instanceId = `7c9e6679-7425-40de-944b-${String(counter).padStart(12, '0')}`;
   const token = `evo-token-${counter}-${Math.random().toString(36).slice(2)}`;
   const ownNumber = `55119888${String(70000 + counter).padStart(5, '0')}`;
-  const fake = await startFakeEvolution({ instances: [{ id: instanceId, name: `web-${counter}`, token, ownNumber, extension }], webhookRetryIntervalMs: 50, maxConcurrentCalls: 100_000 });
+  const fake = await startFakeEvolution({
+    instances: [{ id: instanceId, name: `web-${counter}`, token, ownNumber, extension }],
+    webhookRetryIntervalMs: 50,
+    maxConcurrentCalls: 100_000,
+  });
   const res = await t.app.inject({
-    method: 'POST', url: '/v1/numbers', headers: { 'x-api-key': t.tenantKey.key },
-    payload: { name: `Web ${counter}`, phoneNumber: `+${ownNumber}`, provider: 'EVO_GO', evolution: { baseUrl: fake.baseUrl, instanceId, instanceName: `web-${counter}`, instanceToken: token } },
+    method: 'POST',
+    url: '/v1/numbers',
+    headers: { 'x-api-key': t.tenantKey.key },
+    payload: {
+      name: `Web ${counter}`,
+      phoneNumber: `+${ownNumber}`,
+      provider: 'EVO_GO',
+      evolution: { baseUrl: fake.baseUrl, instanceId, instanceName: `web-${counter}`, instanceToken: token },
+    },
   });
   if (res.statusCode !== 201) throw new Error(`web number: ${res.statusCode} ${res.body}`);
   const body = res.json();
@@ -31,10 +48,14 @@ export async function webCall(t: TestApp, web: WebNumber, id: string): Promise<C
 }
 
 export async function webCallUntil(t: TestApp, web: WebNumber, id: string, status: CallStatus): Promise<Call> {
-  return eventually(async () => {
-    const c = await webCall(t, web, id);
-    return c?.status === status ? c : null;
-  }, 3000, `web call ${id} to be ${status}`);
+  return eventually(
+    async () => {
+      const c = await webCall(t, web, id);
+      return c?.status === status ? c : null;
+    },
+    3000,
+    `web call ${id} to be ${status}`,
+  );
 }
 
 export async function ringingWebCall(t: TestApp, web: WebNumber): Promise<Call> {
@@ -47,7 +68,11 @@ export async function ringingWebCall(t: TestApp, web: WebNumber): Promise<Call> 
 export async function answeredWebCall(t: TestApp, web: WebNumber, viaApi = true): Promise<Call> {
   const call = await ringingWebCall(t, web);
   if (viaApi) {
-    const res = await t.app.inject({ method: 'POST', url: `/v1/calls/${call.id}/accept`, headers: { 'x-api-key': web.key.key } });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/v1/calls/${call.id}/accept`,
+      headers: { 'x-api-key': web.key.key },
+    });
     if (res.statusCode !== 200) throw new Error(`accept: ${res.statusCode} ${res.body}`);
   } else {
     await web.fake.phoneAnswers(call.externalCallId);

@@ -5,12 +5,21 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type Se
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface ProxiedRequest {
-  method: string; path: string; headers: IncomingHttpHeaders; at: number; answeredBy: 'proxy' | 'server';
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  at: number;
+  answeredBy: 'proxy' | 'server';
   /** The status the client got (undefined while unanswered or when the connection was dropped). */
   status?: number;
 }
 /** A status to answer with, or `hang: true` to never answer (the client times out). */
-export interface CannedReply { status: number; headers?: Record<string, string>; body?: string; hang?: boolean }
+export interface CannedReply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+  hang?: boolean;
+}
 
 export interface FaultProxy {
   url: string;
@@ -35,7 +44,13 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     const path = req.url ?? '/';
     const index = canned.findIndex((c) => c.pathPrefix === undefined || path.startsWith(c.pathPrefix));
     const entry = index >= 0 ? canned.splice(index, 1)[0] : undefined;
-    const record: ProxiedRequest = { method: req.method ?? '', path, headers: { ...req.headers }, at: Date.now(), answeredBy: entry ? 'proxy' : 'server' };
+    const record: ProxiedRequest = {
+      method: req.method ?? '',
+      path,
+      headers: { ...req.headers },
+      at: Date.now(),
+      answeredBy: entry ? 'proxy' : 'server',
+    };
     requests.push(record);
     if (entry) {
       req.resume();
@@ -47,20 +62,30 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       });
       return;
     }
-    const forward = httpRequest({
-      host: upstream.hostname, port: upstream.port, method: req.method, path, headers: { ...req.headers, host: upstream.host },
-    }, (up) => {
-      record.status = up.statusCode ?? 502;
-      res.writeHead(record.status, up.headers);
-      up.pipe(res);
-      up.on('error', () => res.destroy());
-    });
+    const forward = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path,
+        headers: { ...req.headers, host: upstream.host },
+      },
+      (up) => {
+        record.status = up.statusCode ?? 502;
+        res.writeHead(record.status, up.headers);
+        up.pipe(res);
+        up.on('error', () => res.destroy());
+      },
+    );
     forward.on('error', () => res.destroy());
     res.on('close', () => forward.destroy());
     req.pipe(forward);
   });
   server.on('connection', (socket) => {
-    if (refusing) { socket.destroy(); return; }
+    if (refusing) {
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -70,8 +95,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    failNext(n, reply, pathPrefix) { for (let i = 0; i < n; i++) canned.push({ reply, pathPrefix }); },
-    dropConnections() { for (const s of sockets) s.destroy(); },
+    failNext(n, reply, pathPrefix) {
+      for (let i = 0; i < n; i++) canned.push({ reply, pathPrefix });
+    },
+    dropConnections() {
+      for (const s of sockets) s.destroy();
+    },
     setRefusing(value) {
       refusing = value;
       if (value) for (const s of sockets) s.destroy();

@@ -3,7 +3,12 @@
 import { Redis } from 'ioredis';
 
 export async function assertRedisAnswers(url: string): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 0, connectTimeout: 2000, lazyConnect: true, retryStrategy: () => null });
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2000,
+    lazyConnect: true,
+    retryStrategy: () => null,
+  });
   try {
     await redis.connect();
     const pong = await redis.ping();

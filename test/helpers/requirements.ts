@@ -13,7 +13,10 @@ const HOW: Record<Requirement, string> = {
 
 function required(): Set<string> {
   const value = process.env.CALLGATE_TEST_REQUIRE ?? '';
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return new Set(names.includes('all') ? ['chromium', 'postgres', 'redis'] : names);
 }
 

@@ -7,10 +7,16 @@ import { parse } from 'yaml';
 /** The seed definition, kept byte-identical in the repository (checked by seed-spec.test.ts). */
 export const seedSpecPath = join(import.meta.dirname, '../../docs/spec/terminate-call.openapi.yaml');
 
-interface SeedResponse { schema?: object; example?: Record<string, unknown> }
+interface SeedResponse {
+  schema?: object;
+  example?: Record<string, unknown>;
+}
 
 const doc = parse(readFileSync(seedSpecPath, 'utf8'));
-const responses = doc.paths['/v1/calls/{callId}/terminate'].post.responses as Record<string, { content: { 'application/json': SeedResponse } }>;
+const responses = doc.paths['/v1/calls/{callId}/terminate'].post.responses as Record<
+  string,
+  { content: { 'application/json': SeedResponse } }
+>;
 
 export function seedResponse(status: number): SeedResponse {
   const r = responses[String(status)];
@@ -28,12 +34,18 @@ export function assertMatchesSeed(status: number, body: unknown): void {
   const seed = seedResponse(status);
   if (seed.schema) {
     const validate = ajv.compile(seed.schema);
-    if (!validate(body)) throw new Error(`${status} body does not match the seed schema: ${ajv.errorsText(validate.errors)} — ${JSON.stringify(body)}`);
+    if (!validate(body))
+      throw new Error(
+        `${status} body does not match the seed schema: ${ajv.errorsText(validate.errors)} — ${JSON.stringify(body)}`,
+      );
   }
   if (status === 200 && seed.example) {
     for (const [key, value] of Object.entries(seed.example)) {
       const got = (body as Record<string, unknown>)[key];
-      if (typeof got !== typeof value) throw new Error(`200 body field ${key} should be a ${typeof value} as in the seed example, got ${JSON.stringify(got)}`);
+      if (typeof got !== typeof value)
+        throw new Error(
+          `200 body field ${key} should be a ${typeof value} as in the seed example, got ${JSON.stringify(got)}`,
+        );
     }
   }
 }

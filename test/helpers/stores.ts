@@ -31,8 +31,13 @@ export async function createTestStore(kind: Dialect): Promise<TestStore> {
     const db = new SqliteDb(join(dir, 'callgate.db'));
     await migrate(db);
     return {
-      db, kind, env: { DATA_DIR: dir, SECRET_KEY: 'test-secret-key' },
-      async dispose() { await db.close(); rmSync(dir, { recursive: true, force: true }); },
+      db,
+      kind,
+      env: { DATA_DIR: dir, SECRET_KEY: 'test-secret-key' },
+      async dispose() {
+        await db.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
     };
   }
   const adminUrl = process.env.TEST_DATABASE_URL;
@@ -47,7 +52,9 @@ export async function createTestStore(kind: Dialect): Promise<TestStore> {
   const db = openPostgres(url.toString());
   await migrate(db);
   return {
-    db, kind, env: { DATABASE_URL: url.toString(), SECRET_KEY: 'test-secret-key' },
+    db,
+    kind,
+    env: { DATABASE_URL: url.toString(), SECRET_KEY: 'test-secret-key' },
     async dispose() {
       await db.close();
       const c = new pg.Client({ connectionString: adminUrl });

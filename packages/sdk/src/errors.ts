@@ -39,27 +39,43 @@ export class CallgateError extends Error {
 }
 
 /** The envelope a server error carries, or null when the body is something else (a proxy's HTML page, say). */
-export function parseErrorEnvelope(text: string): { error: string; code: string; details?: Record<string, unknown>; requestId?: string } | null {
+export function parseErrorEnvelope(
+  text: string,
+): { error: string; code: string; details?: Record<string, unknown>; requestId?: string } | null {
   try {
     const body: unknown = JSON.parse(text);
-    if (typeof body === 'object' && body !== null && typeof (body as { code?: unknown }).code === 'string'
-      && typeof (body as { error?: unknown }).error === 'string') {
+    if (
+      typeof body === 'object' &&
+      body !== null &&
+      typeof (body as { code?: unknown }).code === 'string' &&
+      typeof (body as { error?: unknown }).error === 'string'
+    ) {
       return body as { error: string; code: string; details?: Record<string, unknown>; requestId?: string };
     }
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return null;
 }
 
 /** Status codes with no envelope of ours get a code named after the status. */
 export function codeForStatus(status: number): string {
   switch (status) {
-    case 400: return 'VALIDATION_ERROR';
-    case 401: return 'UNAUTHORIZED';
-    case 404: return 'NOT_FOUND';
-    case 429: return 'RATE_LIMITED';
-    case 502: return 'BAD_GATEWAY';
-    case 503: return 'SERVICE_UNAVAILABLE';
-    case 504: return 'GATEWAY_TIMEOUT';
-    default: return status >= 500 ? 'INTERNAL_ERROR' : `HTTP_${status}`;
+    case 400:
+      return 'VALIDATION_ERROR';
+    case 401:
+      return 'UNAUTHORIZED';
+    case 404:
+      return 'NOT_FOUND';
+    case 429:
+      return 'RATE_LIMITED';
+    case 502:
+      return 'BAD_GATEWAY';
+    case 503:
+      return 'SERVICE_UNAVAILABLE';
+    case 504:
+      return 'GATEWAY_TIMEOUT';
+    default:
+      return status >= 500 ? 'INTERNAL_ERROR' : `HTTP_${status}`;
   }
 }

@@ -66,7 +66,12 @@ export function parseRetryAfter(value: string | null, nowMs = Date.now()): numbe
  * The wait before retry number `retry` (0-based): the server's Retry-After plus up to 10 % (at most 1 s) of jitter,
  * or exponential backoff with "equal jitter" (between half and all of base × 2^retry, capped).
  */
-export function retryDelayMs(retry: number, retryAfterSeconds: number | null, policy: RetryPolicy, random = Math.random): number {
+export function retryDelayMs(
+  retry: number,
+  retryAfterSeconds: number | null,
+  policy: RetryPolicy,
+  random = Math.random,
+): number {
   if (retryAfterSeconds !== null) {
     const ms = retryAfterSeconds * 1000;
     return ms + random() * Math.min(ms * 0.1, 1000);
@@ -86,8 +91,14 @@ export function newIdempotencyKey(): string {
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortedError(signal));
-    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(timer); reject(abortedError(signal!)); };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortedError(signal!));
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -111,7 +122,7 @@ export async function errorFromResponse(res: Response): Promise<CallgateError> {
   const text = await res.text().catch(() => '');
   const envelope = parseErrorEnvelope(text);
   return new CallgateError({
-    message: envelope?.error ?? (`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`),
+    message: envelope?.error ?? `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`,
     code: envelope?.code ?? codeForStatus(res.status),
     status: res.status,
     requestId: envelope?.requestId ?? res.headers.get('x-request-id'),
@@ -124,16 +135,24 @@ export async function errorFromResponse(res: Response): Promise<CallgateError> {
 export function networkError(baseUrl: string, caught: unknown): CallgateError {
   const error = caught as (Error & { cause?: { message?: string; code?: string } }) | undefined;
   const reason = error?.cause?.message ?? error?.cause?.code ?? error?.message ?? String(caught);
-  return new CallgateError({ message: `Could not reach ${baseUrl}: ${reason}`, code: 'NETWORK_ERROR', status: 0, cause: caught });
+  return new CallgateError({
+    message: `Could not reach ${baseUrl}: ${reason}`,
+    code: 'NETWORK_ERROR',
+    status: 0,
+    cause: caught,
+  });
 }
 
 export class Transport {
   readonly options: TransportOptions;
-  constructor(options: TransportOptions) { this.options = options; }
+  constructor(options: TransportOptions) {
+    this.options = options;
+  }
 
   url(path: string, query?: RequestSpec['query']): string {
     const params = new URLSearchParams();
-    for (const [name, value] of Object.entries(query ?? {})) if (value !== undefined && value !== null) params.set(name, String(value));
+    for (const [name, value] of Object.entries(query ?? {}))
+      if (value !== undefined && value !== null) params.set(name, String(value));
     const qs = params.toString();
     return `${this.options.baseUrl}${path}${qs ? `?${qs}` : ''}`;
   }
@@ -155,7 +174,13 @@ export class Transport {
     for (let attempt = 0; ; attempt++) {
       let error: CallgateError;
       const { controller, unlink } = linkedController(opts.signal);
-      const timer = setTimeout(() => controller.abort(new CallgateError({ message: `No answer within ${timeoutMs} ms`, code: 'TIMEOUT', status: 0 })), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          controller.abort(
+            new CallgateError({ message: `No answer within ${timeoutMs} ms`, code: 'TIMEOUT', status: 0 }),
+          ),
+        timeoutMs,
+      );
       try {
         const res = await this.options.fetch(url, { method: spec.method, headers, body, signal: controller.signal });
         if (res.ok) return await readJson<T>(res);
@@ -167,10 +192,12 @@ export class Transport {
         if (opts.signal?.aborted) throw abortedError(opts.signal);
         if (caught instanceof CallgateError && caught.status !== 0) throw caught; // a final answer
         const reason = controller.signal.reason;
-        error = reason instanceof CallgateError && reason.code === 'TIMEOUT'
-          ? reason
-          : caught instanceof CallgateError ? caught
-            : networkError(this.options.baseUrl, caught);
+        error =
+          reason instanceof CallgateError && reason.code === 'TIMEOUT'
+            ? reason
+            : caught instanceof CallgateError
+              ? caught
+              : networkError(this.options.baseUrl, caught);
       } finally {
         clearTimeout(timer);
         unlink();
@@ -191,8 +218,11 @@ async function readJson<T>(res: Response): Promise<T> {
     return JSON.parse(text) as T;
   } catch (cause) {
     throw new CallgateError({
-      message: 'The server answered with a body that is not JSON', code: 'INVALID_RESPONSE', status: res.status,
-      requestId: res.headers.get('x-request-id'), cause,
+      message: 'The server answered with a body that is not JSON',
+      code: 'INVALID_RESPONSE',
+      status: res.status,
+      requestId: res.headers.get('x-request-id'),
+      cause,
     });
   }
 }

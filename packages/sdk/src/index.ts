@@ -3,10 +3,34 @@
 import { Transport, type FetchLike, type RequestOptions } from './http.ts';
 import { EventStream, type StreamOptions } from './stream.ts';
 import type {
-  AcceptCallInput, Call, CallActionResult, CallingSettings, CallPermission, CreateCallInput, CreatedCall, CreatedNumber,
-  CreatedWebhook, CreateNumberInput, CreateWebhookInput, ListCallsParams, MaskedApiKey, PlayInput, PreAcceptCallInput,
-  RealtimeSession, RealtimeSessionInput, RegeneratedKey, ReplayResult, RequestPermissionInput, RequestPermissionResult,
-  RotatedSecret, TimelineEntry, UpdateCallingSettingsInput, UpdateWebhookInput, Webhook, WebhookLogEntry, WebhookLogsParams,
+  AcceptCallInput,
+  Call,
+  CallActionResult,
+  CallingSettings,
+  CallPermission,
+  CreateCallInput,
+  CreatedCall,
+  CreatedNumber,
+  CreatedWebhook,
+  CreateNumberInput,
+  CreateWebhookInput,
+  ListCallsParams,
+  MaskedApiKey,
+  PlayInput,
+  PreAcceptCallInput,
+  RealtimeSession,
+  RealtimeSessionInput,
+  RegeneratedKey,
+  ReplayResult,
+  RequestPermissionInput,
+  RequestPermissionResult,
+  RotatedSecret,
+  TimelineEntry,
+  UpdateCallingSettingsInput,
+  UpdateWebhookInput,
+  Webhook,
+  WebhookLogEntry,
+  WebhookLogsParams,
   WhatsAppNumber,
 } from './types.ts';
 
@@ -38,14 +62,19 @@ export interface CallgateOptions {
 }
 
 /** One page of calls, newest first; `nextBefore` is null on the last page. */
-export interface CallPage { calls: Call[]; nextBefore: string | null }
+export interface CallPage {
+  calls: Call[];
+  nextBefore: string | null;
+}
 
 const path = (strings: TemplateStringsArray, ...ids: string[]) =>
   strings.reduce((out, s, i) => out + s + (i < ids.length ? encodeURIComponent(ids[i]!) : ''), '');
 
 class CallSettings {
   readonly #t: Transport;
-  constructor(t: Transport) { this.#t = t; }
+  constructor(t: Transport) {
+    this.#t = t;
+  }
   /** Meta calling settings of the key's number (META only). */
   get(opts?: RequestOptions): Promise<CallingSettings> {
     return this.#t.request({ method: 'GET', path: '/v1/calls/settings' }, opts);
@@ -58,7 +87,9 @@ class CallSettings {
 
 class CallPermissions {
   readonly #t: Transport;
-  constructor(t: Transport) { this.#t = t; }
+  constructor(t: Transport) {
+    this.#t = t;
+  }
   /** Whether the user `to` (E.164) lets this number call them (META; Meta's snake_case answer). */
   get(to: string, opts?: RequestOptions): Promise<CallPermission> {
     return this.#t.request({ method: 'GET', path: '/v1/calls/permissions', query: { to } }, opts);
@@ -83,7 +114,10 @@ class Calls {
   /** One page of calls, newest first (limit 1..100, default 20; `before` = a createdAt, exclusive). */
   async list(params: ListCallsParams = {}, opts?: RequestOptions): Promise<CallPage> {
     const limit = params.limit ?? 20;
-    const { calls } = await this.#t.request<{ calls: Call[] }>({ method: 'GET', path: '/v1/calls', query: { limit, before: params.before } }, opts);
+    const { calls } = await this.#t.request<{ calls: Call[] }>(
+      { method: 'GET', path: '/v1/calls', query: { limit, before: params.before } },
+      opts,
+    );
     return { calls, nextBefore: calls.length < limit ? null : calls[calls.length - 1]!.createdAt };
   }
 
@@ -92,15 +126,22 @@ class Calls {
    * can share a millisecond, so each request reaches one millisecond further back and drops the calls already
    * handed out: a page boundary never skips a call.
    */
-  async* iterate(params: ListCallsParams & { maxPages?: number } = {}, opts?: RequestOptions): AsyncGenerator<CallPage> {
+  async *iterate(
+    params: ListCallsParams & { maxPages?: number } = {},
+    opts?: RequestOptions,
+  ): AsyncGenerator<CallPage> {
     const limit = params.limit ?? 20;
     let boundary: string | null = params.before ?? null; // createdAt of the oldest call handed out
     let seen = new Set<string>(); // ids handed out whose createdAt is `boundary`
     let strict = params.before !== undefined; // the caller's own `before` stays exclusive
-    for (let pages = 0; params.maxPages === undefined || pages < params.maxPages;) {
+    for (let pages = 0; params.maxPages === undefined || pages < params.maxPages; ) {
       const want = Math.min(100, limit + (strict ? 0 : seen.size));
-      const before = boundary === null ? undefined : strict ? boundary : new Date(Date.parse(boundary) + 1).toISOString();
-      const { calls } = await this.#t.request<{ calls: Call[] }>({ method: 'GET', path: '/v1/calls', query: { limit: want, before } }, opts);
+      const before =
+        boundary === null ? undefined : strict ? boundary : new Date(Date.parse(boundary) + 1).toISOString();
+      const { calls } = await this.#t.request<{ calls: Call[] }>(
+        { method: 'GET', path: '/v1/calls', query: { limit: want, before } },
+        opts,
+      );
       const unseen = calls.filter((c) => !seen.has(c.id));
       const exhausted = calls.length < want;
       if (unseen.length === 0) {
@@ -122,17 +163,25 @@ class Calls {
   }
 
   /** Every call, one at a time (iterate() flattened). */
-  async* each(params: ListCallsParams = {}, opts?: RequestOptions): AsyncGenerator<Call> {
+  async *each(params: ListCallsParams = {}, opts?: RequestOptions): AsyncGenerator<Call> {
     for await (const page of this.iterate(params, opts)) yield* page.calls;
   }
 
   get(callId: string, params: { includeSdp?: boolean } = {}, opts?: RequestOptions): Promise<Call> {
-    return this.#t.request({ method: 'GET', path: path`/v1/calls/${callId}`, query: { includeSdp: params.includeSdp ? '1' : undefined } }, opts);
+    return this.#t.request(
+      { method: 'GET', path: path`/v1/calls/${callId}`, query: { includeSdp: params.includeSdp ? '1' : undefined } },
+      opts,
+    );
   }
 
   /** The call's timeline: provider events, API and system actions, in order. */
   async events(callId: string, opts?: RequestOptions): Promise<TimelineEntry[]> {
-    return (await this.#t.request<{ events: TimelineEntry[] }>({ method: 'GET', path: path`/v1/calls/${callId}/events` }, opts)).events;
+    return (
+      await this.#t.request<{ events: TimelineEntry[] }>(
+        { method: 'GET', path: path`/v1/calls/${callId}/events` },
+        opts,
+      )
+    ).events;
   }
 
   /** Starts a business-initiated call (META: `sdp` offer required and the user's permission). */
@@ -173,7 +222,9 @@ class Calls {
 /** /v1/numbers: needs the tenant key. */
 class Numbers {
   readonly #t: Transport;
-  constructor(t: Transport) { this.#t = t; }
+  constructor(t: Transport) {
+    this.#t = t;
+  }
   /** Registers a number; the answer carries its number key, shown this once. */
   create(input: CreateNumberInput, opts?: RequestOptions): Promise<CreatedNumber> {
     return this.#t.request({ method: 'POST', path: '/v1/numbers', body: input }, opts);
@@ -193,7 +244,9 @@ class Numbers {
 /** /v1/api-keys: needs the tenant key. */
 class ApiKeys {
   readonly #t: Transport;
-  constructor(t: Transport) { this.#t = t; }
+  constructor(t: Transport) {
+    this.#t = t;
+  }
   /** Every key of the tenant, masked (last 4 characters of the id and the secret). */
   async list(opts?: RequestOptions): Promise<MaskedApiKey[]> {
     return (await this.#t.request<{ apiKeys: MaskedApiKey[] }>({ method: 'GET', path: '/v1/api-keys' }, opts)).apiKeys;
@@ -207,7 +260,9 @@ class ApiKeys {
 /** /v1/webhooks: a tenant key (naming whatsappNumberId) or a number key. */
 class Webhooks {
   readonly #t: Transport;
-  constructor(t: Transport) { this.#t = t; }
+  constructor(t: Transport) {
+    this.#t = t;
+  }
   /** Registers a URL; the answer carries the `whsec_...` signing secret, shown this once. */
   create(input: CreateWebhookInput, opts?: RequestOptions): Promise<CreatedWebhook> {
     return this.#t.request({ method: 'POST', path: '/v1/webhooks', body: input }, opts);
@@ -231,7 +286,12 @@ class Webhooks {
   }
   /** Delivery attempts, newest first (limit 1..50). */
   async logs(id: string, params: WebhookLogsParams = {}, opts?: RequestOptions): Promise<WebhookLogEntry[]> {
-    return (await this.#t.request<{ logs: WebhookLogEntry[] }>({ method: 'GET', path: path`/v1/webhooks/${id}/logs`, query: params }, opts)).logs;
+    return (
+      await this.#t.request<{ logs: WebhookLogEntry[] }>(
+        { method: 'GET', path: path`/v1/webhooks/${id}/logs`, query: params },
+        opts,
+      )
+    ).logs;
   }
   /** Delivers a past event again, with the same webhook-id. */
   replay(id: string, eventId: string, opts?: RequestOptions): Promise<ReplayResult> {
@@ -242,7 +302,9 @@ class Webhooks {
 /** /v1/events/stream: the webhook payloads live, over SSE. */
 class Events {
   readonly #t: Transport;
-  constructor(t: Transport) { this.#t = t; }
+  constructor(t: Transport) {
+    this.#t = t;
+  }
   /**
    * `for await (const e of client.events.stream())`: every event of the key's number (or tenant), resuming with
    * Last-Event-ID after a disconnect. Break out of the loop, call `close()` or abort `signal` to stop.
@@ -261,8 +323,11 @@ export class Callgate {
 
   constructor(options: CallgateOptions) {
     if (!options.baseUrl) throw new TypeError('Callgate: baseUrl is required');
-    const credential = options.apiKey ? { name: 'x-api-key' as const, value: options.apiKey }
-      : options.apiKeyId ? { name: 'x-api-key-id' as const, value: options.apiKeyId } : null;
+    const credential = options.apiKey
+      ? { name: 'x-api-key' as const, value: options.apiKey }
+      : options.apiKeyId
+        ? { name: 'x-api-key-id' as const, value: options.apiKeyId }
+        : null;
     if (!credential) throw new TypeError('Callgate: apiKey or apiKeyId is required');
     const fetchImpl = options.fetch ?? (globalThis.fetch?.bind(globalThis) as FetchLike | undefined);
     if (!fetchImpl) throw new TypeError('Callgate: no fetch available; pass options.fetch');

@@ -1,7 +1,15 @@
 // GET /v1/events/stream as an async iterator: Server-Sent Events parsed by hand (EventSource cannot send an API
 // key header), reconnecting with Last-Event-ID after any disconnect so no event is lost or repeated.
 import { CallgateError } from './errors.ts';
-import { errorFromResponse, isRetryableStatus, linkedController, networkError, retryDelayMs, sleep, type Transport } from './http.ts';
+import {
+  errorFromResponse,
+  isRetryableStatus,
+  linkedController,
+  networkError,
+  retryDelayMs,
+  sleep,
+  type Transport,
+} from './http.ts';
 import type { WebhookEvent } from './types.ts';
 
 export interface StreamEvent {
@@ -32,10 +40,18 @@ export interface StreamOptions {
   onDisconnect?: (info: { error: CallgateError | null; delayMs: number }) => void;
 }
 
-interface SseBlock { id?: string; event?: string; data?: string; retry?: number }
+interface SseBlock {
+  id?: string;
+  event?: string;
+  data?: string;
+  retry?: number;
+}
 
 /** Splits a byte stream into SSE events (https://html.spec.whatwg.org/multipage/server-sent-events.html). */
-export async function* parseSse(body: ReadableStream<Uint8Array>, onChunk: () => void = () => {}): AsyncGenerator<SseBlock> {
+export async function* parseSse(
+  body: ReadableStream<Uint8Array>,
+  onChunk: () => void = () => {},
+): AsyncGenerator<SseBlock> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let pending = '';
@@ -90,7 +106,9 @@ export class EventStream implements AsyncIterable<StreamEvent> {
   }
 
   /** Ends the stream: a pending `next()` resolves as done. Breaking out of `for await` does the same. */
-  close(): void { this.#closer.abort(); }
+  close(): void {
+    this.#closer.abort();
+  }
 
   [Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
     if (this.#started) throw new Error('an EventStream can be iterated once');
@@ -98,10 +116,11 @@ export class EventStream implements AsyncIterable<StreamEvent> {
     return this.#run();
   }
 
-  async* #run(): AsyncGenerator<StreamEvent> {
+  async *#run(): AsyncGenerator<StreamEvent> {
     const opts = this.#opts;
     const { controller: life, unlink } = linkedController(opts.signal);
-    const onClose = () => life.abort(new CallgateError({ message: 'The stream was closed', code: 'ABORTED', status: 0 }));
+    const onClose = () =>
+      life.abort(new CallgateError({ message: 'The stream was closed', code: 'ABORTED', status: 0 }));
     this.#closer.signal.addEventListener('abort', onClose, { once: true });
     const idleTimeoutMs = opts.idleTimeoutMs ?? 45_000;
     let retryMs = 2_000;
@@ -114,7 +133,11 @@ export class EventStream implements AsyncIterable<StreamEvent> {
         let idle: ReturnType<typeof setTimeout> | undefined;
         const arm = () => {
           clearTimeout(idle);
-          idle = setTimeout(() => conn.abort(new CallgateError({ message: `No data for ${idleTimeoutMs} ms`, code: 'TIMEOUT', status: 0 })), idleTimeoutMs);
+          idle = setTimeout(
+            () =>
+              conn.abort(new CallgateError({ message: `No data for ${idleTimeoutMs} ms`, code: 'TIMEOUT', status: 0 })),
+            idleTimeoutMs,
+          );
         };
         let lost: CallgateError | null = null;
         let retryAfter: number | null = null;
@@ -122,14 +145,22 @@ export class EventStream implements AsyncIterable<StreamEvent> {
           arm();
           const headers = this.#transport.headers({ accept: 'text/event-stream', 'cache-control': 'no-cache' });
           if (this.lastEventId !== null) headers['last-event-id'] = this.lastEventId;
-          const res = await this.#transport.options.fetch(this.#transport.url('/v1/events/stream'), { method: 'GET', headers, signal: conn.signal });
+          const res = await this.#transport.options.fetch(this.#transport.url('/v1/events/stream'), {
+            method: 'GET',
+            headers,
+            signal: conn.signal,
+          });
           if (!res.ok) {
             const error = await errorFromResponse(res);
             if (!isRetryableStatus(error.status, error.code) && error.status < 500) throw error;
             lost = error;
             retryAfter = error.retryAfterSeconds;
           } else if (!res.body) {
-            throw new CallgateError({ message: 'The event stream has no body', code: 'INVALID_RESPONSE', status: res.status });
+            throw new CallgateError({
+              message: 'The event stream has no body',
+              code: 'INVALID_RESPONSE',
+              status: res.status,
+            });
           } else {
             opts.onOpen?.({ lastEventId: this.lastEventId, reconnects });
             for await (const block of parseSse(res.body, arm)) {
@@ -152,9 +183,12 @@ export class EventStream implements AsyncIterable<StreamEvent> {
           if (life.signal.aborted) return;
           if (caught instanceof CallgateError && caught.status !== 0) throw caught;
           const reason = conn.signal.reason;
-          lost = reason instanceof CallgateError ? reason
-            : caught instanceof CallgateError ? caught
-              : networkError(this.#transport.options.baseUrl, caught);
+          lost =
+            reason instanceof CallgateError
+              ? reason
+              : caught instanceof CallgateError
+                ? caught
+                : networkError(this.#transport.options.baseUrl, caught);
         } finally {
           clearTimeout(idle);
           conn.abort();
@@ -165,9 +199,10 @@ export class EventStream implements AsyncIterable<StreamEvent> {
           return;
         }
         const base = opts.reconnectDelayMs ?? retryMs;
-        const delayMs = retryAfter !== null
-          ? retryDelayMs(0, retryAfter, this.#transport.options.retry)
-          : Math.min(base * 2 ** failures, Math.max(base, 30_000)) * (0.8 + Math.random() * 0.4);
+        const delayMs =
+          retryAfter !== null
+            ? retryDelayMs(0, retryAfter, this.#transport.options.retry)
+            : Math.min(base * 2 ** failures, Math.max(base, 30_000)) * (0.8 + Math.random() * 0.4);
         failures += 1;
         reconnects += 1;
         opts.onDisconnect?.({ error: lost, delayMs });

@@ -10,7 +10,9 @@ type JsonContent<T> = T extends { content: { 'application/json': infer B } } ? B
 export type ResponseBody<P extends keyof paths, M extends Method, S extends number = 200> =
   Operation<P, M> extends { responses: infer R } ? (S extends keyof R ? JsonContent<R[S]> : never) : never;
 /** The JSON request body of an operation. */
-export type RequestBody<P extends keyof paths, M extends Method> = JsonContent<NonNullable<Operation<P, M>['requestBody']>>;
+export type RequestBody<P extends keyof paths, M extends Method> = JsonContent<
+  NonNullable<Operation<P, M>['requestBody']>
+>;
 /** The query parameters of an operation. */
 export type QueryParams<P extends keyof paths, M extends Method> = NonNullable<Operation<P, M>['parameters']['query']>;
 

@@ -82,7 +82,10 @@ export async function verifyWebhook(
 
   const body = payloadText(payload);
   const subtle = globalThis.crypto?.subtle;
-  if (!subtle) throw new Error('verifyWebhook needs WebCrypto (globalThis.crypto.subtle): a secure context in browsers, Node >= 20');
+  if (!subtle)
+    throw new Error(
+      'verifyWebhook needs WebCrypto (globalThis.crypto.subtle): a secure context in browsers, Node >= 20',
+    );
   const key = await subtle.importKey('raw', secretBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
   const signed = new TextEncoder().encode(`${msgId}.${timestampSec}.${body}`);
 
@@ -97,7 +100,7 @@ export async function verifyWebhook(
       continue;
     }
     // subtle.verify compares in constant time.
-    if (given.length === 32 && await subtle.verify('HMAC', key, given, signed)) matched = true;
+    if (given.length === 32 && (await subtle.verify('HMAC', key, given, signed))) matched = true;
   }
   if (!matched) throw new WebhookVerificationError('no matching webhook signature');
 

@@ -35,14 +35,27 @@ async function startOrigin(api: string): Promise<{ url: string; close(): Promise
         return;
       }
       res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
-      const compilerOptions = { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, verbatimModuleSyntax: true };
+      const compilerOptions = {
+        target: ts.ScriptTarget.ES2022,
+        module: ts.ModuleKind.ESNext,
+        verbatimModuleSyntax: true,
+      };
       res.end(ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions, fileName: file }).outputText);
       return;
     }
-    const forward = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
+    const forward = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstream.host },
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
     forward.on('error', () => res.destroy());
     res.on('close', () => forward.destroy());
     req.pipe(forward);
@@ -50,7 +63,11 @@ async function startOrigin(api: string): Promise<{ url: string; close(): Promise
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -62,15 +79,23 @@ describe('the SDK in headless Chromium', () => {
   before(async () => {
     live = await startLiveServer();
     origin = await startOrigin(live.url);
-    key = (await new Callgate({ baseUrl: live.url, apiKey: live.tenantKey.key }).numbers.create(live.numberInput(0))).apiKey;
+    key = (await new Callgate({ baseUrl: live.url, apiKey: live.tenantKey.key }).numbers.create(live.numberInput(0)))
+      .apiKey;
   });
   after(async () => {
     await origin.close();
     await live.close();
   });
 
-  test('calls the API, streams events and verifies a webhook with browser APIs only', { timeout: 60_000, skip: missing('chromium') }, async () => {
-    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  test('calls the API, streams events and verifies a webhook with browser APIs only', {
+    timeout: 60_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const browser: Browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu'],
+    });
     try {
       const page = await browser.newPage();
       const problems: string[] = [];
@@ -84,31 +109,68 @@ describe('the SDK in headless Chromium', () => {
       const signature = signPayload([secret], 'evt_browser', ts, body);
       const theirs = new Webhook(secret).sign('msg_theirs', new Date(ts * 1000), body);
 
-      const result = await page.evaluate(async ({ apiKey, callId, secret, body, ts, signature, theirs }) => {
-        const { Callgate, CallgateError, verifyWebhook } = await import('/sdk/index.ts' as string);
-        const client = new Callgate({ baseUrl: location.origin, apiKey });
-        let opened!: () => void;
-        const open = new Promise<void>((resolve) => { opened = resolve; });
-        const stream = client.events.stream({ onOpen: () => opened() });
-        const events: string[] = [];
-        const reading = (async () => { for await (const e of stream) { events.push(`${e.event}:${e.data.id}`); if (e.event === 'call.ended') break; } })();
-        await open;
-        const page = await client.calls.list({ limit: 5 });
-        const terminated = await client.calls.terminate(callId);
-        await reading;
-        let notFound = '';
-        try {
-          await client.calls.get('call_missing');
-        } catch (e) {
-          const error = e as { status: number; code: string; requestId: string | null };
-          notFound = e instanceof CallgateError ? `${error.status} ${error.code} ${error.requestId ? 'with id' : ''}` : String(e);
-        }
-        const ours = await verifyWebhook(body, { 'webhook-id': 'evt_browser', 'webhook-timestamp': String(ts), 'webhook-signature': signature }, secret);
-        const fromLibrary = await verifyWebhook(new TextEncoder().encode(body), new Headers({ 'webhook-id': 'msg_theirs', 'webhook-timestamp': String(ts), 'webhook-signature': theirs }), secret);
-        let tampered = '';
-        try { await verifyWebhook(body + ' ', { 'webhook-id': 'evt_browser', 'webhook-timestamp': String(ts), 'webhook-signature': signature }, secret); } catch (e) { tampered = (e as Error).name; }
-        return { listed: page.calls.map((c: { id: string }) => c.id), terminated: terminated.status, events, notFound, ours: ours.note, fromLibrary: fromLibrary.id, tampered };
-      }, { apiKey: key.key, callId: call.id, secret, body, ts, signature, theirs });
+      const result = await page.evaluate(
+        async ({ apiKey, callId, secret, body, ts, signature, theirs }) => {
+          const { Callgate, CallgateError, verifyWebhook } = await import('/sdk/index.ts' as string);
+          const client = new Callgate({ baseUrl: location.origin, apiKey });
+          let opened!: () => void;
+          const open = new Promise<void>((resolve) => {
+            opened = resolve;
+          });
+          const stream = client.events.stream({ onOpen: () => opened() });
+          const events: string[] = [];
+          const reading = (async () => {
+            for await (const e of stream) {
+              events.push(`${e.event}:${e.data.id}`);
+              if (e.event === 'call.ended') break;
+            }
+          })();
+          await open;
+          const page = await client.calls.list({ limit: 5 });
+          const terminated = await client.calls.terminate(callId);
+          await reading;
+          let notFound = '';
+          try {
+            await client.calls.get('call_missing');
+          } catch (e) {
+            const error = e as { status: number; code: string; requestId: string | null };
+            notFound =
+              e instanceof CallgateError
+                ? `${error.status} ${error.code} ${error.requestId ? 'with id' : ''}`
+                : String(e);
+          }
+          const ours = await verifyWebhook(
+            body,
+            { 'webhook-id': 'evt_browser', 'webhook-timestamp': String(ts), 'webhook-signature': signature },
+            secret,
+          );
+          const fromLibrary = await verifyWebhook(
+            new TextEncoder().encode(body),
+            new Headers({ 'webhook-id': 'msg_theirs', 'webhook-timestamp': String(ts), 'webhook-signature': theirs }),
+            secret,
+          );
+          let tampered = '';
+          try {
+            await verifyWebhook(
+              body + ' ',
+              { 'webhook-id': 'evt_browser', 'webhook-timestamp': String(ts), 'webhook-signature': signature },
+              secret,
+            );
+          } catch (e) {
+            tampered = (e as Error).name;
+          }
+          return {
+            listed: page.calls.map((c: { id: string }) => c.id),
+            terminated: terminated.status,
+            events,
+            notFound,
+            ours: ours.note,
+            fromLibrary: fromLibrary.id,
+            tampered,
+          };
+        },
+        { apiKey: key.key, callId: call.id, secret, body, ts, signature, theirs },
+      );
 
       assert.deepEqual(problems, []);
       assert.deepEqual(result.listed, [call.id]);

@@ -15,14 +15,20 @@ const TSC = join(SDK, '../../node_modules/typescript/bin/tsc');
 test('tsconfig.build.json compiles the SDK with DOM typings only, and the JavaScript runs', async () => {
   const out = mkdtempSync(join(tmpdir(), 'callgate-sdk-dist-'));
   try {
-    await promisify(execFile)(process.execPath, [TSC, '-p', join(SDK, 'tsconfig.build.json'), '--outDir', out], { cwd: SDK });
+    await promisify(execFile)(process.execPath, [TSC, '-p', join(SDK, 'tsconfig.build.json'), '--outDir', out], {
+      cwd: SDK,
+    });
     // Plain .js with rewritten relative imports: loads without type stripping.
     writeFileSync(join(out, 'package.json'), '{"type":"module"}');
     const sdk = await import(pathToFileURL(join(out, 'index.js')).href);
     assert.equal(typeof sdk.Callgate, 'function');
     assert.equal(typeof sdk.verifyWebhook, 'function');
     assert.ok(sdk.ERROR_CODES.includes('CALL_NOT_FOUND'));
-    const client = new sdk.Callgate({ baseUrl: 'http://127.0.0.1:9', apiKey: 'ps_x', fetch: async () => new Response('{"calls":[]}') });
+    const client = new sdk.Callgate({
+      baseUrl: 'http://127.0.0.1:9',
+      apiKey: 'ps_x',
+      fetch: async () => new Response('{"calls":[]}'),
+    });
     assert.deepEqual(await client.calls.list(), { calls: [], nextBefore: null });
   } finally {
     rmSync(out, { recursive: true, force: true });

@@ -56,10 +56,13 @@ describe('Callgate SDK against a server process', () => {
       assert.match(keyA.id, /^key_/);
     });
 
-    test('list and get return the tenant\'s numbers', async () => {
+    test("list and get return the tenant's numbers", async () => {
       const numbers = await tenant.numbers.list();
       assert.deepEqual(numbers.map((n) => n.id).sort(), [numberA.id, numberB.id].sort());
-      assert.deepEqual(await tenant.numbers.get(numberB.id), numbers.find((n) => n.id === numberB.id));
+      assert.deepEqual(
+        await tenant.numbers.get(numberB.id),
+        numbers.find((n) => n.id === numberB.id),
+      );
     });
 
     test('delete removes a number; afterwards get fails with a typed NUMBER_NOT_FOUND', async () => {
@@ -74,7 +77,7 @@ describe('Callgate SDK against a server process', () => {
       assert.equal(error.message, 'Number not found');
     });
 
-    test('a validation failure carries the server\'s code and details', async () => {
+    test("a validation failure carries the server's code and details", async () => {
       const error = await callgateError(tenant.numbers.create({ ...live.numberInput(0), phoneNumber: 'not-a-number' }));
       assert.equal(error.status, 400);
       assert.equal(error.code, 'VALIDATION_ERROR');
@@ -129,16 +132,31 @@ describe('Callgate SDK against a server process', () => {
       assert.match(byWacid.sdpOffer ?? '', /^v=0/);
       const missing = await callgateError(a.calls.get('call_01NOPE0000000000000000000'));
       assert.equal(missing.code, 'CALL_NOT_FOUND');
-      const otherNumber = await callgateError(new Callgate({ baseUrl: live.url, apiKey: keyB.key }).calls.get(ringing.id));
-      assert.equal(otherNumber.status, 404, 'another number\'s call does not exist for this key');
+      const otherNumber = await callgateError(
+        new Callgate({ baseUrl: live.url, apiKey: keyB.key }).calls.get(ringing.id),
+      );
+      assert.equal(otherNumber.status, 404, "another number's call does not exist for this key");
     });
 
     test('preAccept, accept, then terminate; a second terminate says alreadyEnded', async () => {
       const call = await live.incomingCall(0, keyA.key);
-      assert.deepEqual(await a.calls.preAccept(call.id, { sdp: CANNED_ANSWER_SDP }), { success: true, id: call.id, status: 'RINGING' });
-      assert.deepEqual(await a.calls.accept(call.id, { sdp: CANNED_ANSWER_SDP }), { success: true, id: call.id, status: 'ACCEPTED' });
+      assert.deepEqual(await a.calls.preAccept(call.id, { sdp: CANNED_ANSWER_SDP }), {
+        success: true,
+        id: call.id,
+        status: 'RINGING',
+      });
+      assert.deepEqual(await a.calls.accept(call.id, { sdp: CANNED_ANSWER_SDP }), {
+        success: true,
+        id: call.id,
+        status: 'ACCEPTED',
+      });
       assert.deepEqual(await a.calls.terminate(call.id), { success: true, id: call.id, status: 'COMPLETED' });
-      assert.deepEqual(await a.calls.terminate(call.id), { success: true, id: call.id, status: 'COMPLETED', alreadyEnded: true });
+      assert.deepEqual(await a.calls.terminate(call.id), {
+        success: true,
+        id: call.id,
+        status: 'COMPLETED',
+        alreadyEnded: true,
+      });
       const ended = await a.calls.get(call.id);
       assert.equal(ended.endedBy, 'BUSINESS');
     });
@@ -152,18 +170,22 @@ describe('Callgate SDK against a server process', () => {
       assert.equal(conflict.details?.status, 'REJECTED');
     });
 
-    test('events returns the call\'s timeline in order', async () => {
+    test("events returns the call's timeline in order", async () => {
       const call = await live.incomingCall(0, keyA.key);
       await a.calls.terminate(call.id);
       const timeline = await a.calls.events(call.id);
-      assert.deepEqual(timeline.map((e) => e.sequence), timeline.map((_, i) => i + 1));
+      assert.deepEqual(
+        timeline.map((e) => e.sequence),
+        timeline.map((_, i) => i + 1),
+      );
       assert.equal(timeline[0]!.type, 'offer');
       assert.ok(timeline.some((e) => e.source === 'api' && e.type === 'terminate'));
     });
 
     test('create starts an outbound call; the automatic Idempotency-Key differs per call, an explicit one replays', async () => {
       const [to, other] = [`+${nextPeer()}`, `+${nextPeer()}`];
-      for (const user of [to, other]) live.fake.grantPermission(live.metaNumbers[0]!.phoneNumberId, user.slice(1), 'temporary');
+      for (const user of [to, other])
+        live.fake.grantPermission(live.metaNumbers[0]!.phoneNumberId, user.slice(1), 'temporary');
       const created = await a.calls.create({ to, sdp: CANNED_OFFER_SDP, bizOpaqueCallbackData: 'order-42' });
       assert.match(created.id, /^call_/);
       assert.equal(created.status, 'INITIATED');
@@ -195,14 +217,16 @@ describe('Callgate SDK against a server process', () => {
       await a.calls.terminate(call.id);
     });
 
-    test('settings.get and settings.update pass Meta\'s calling settings through', async () => {
-      const updated = await a.calls.settings.update({ calling: { status: 'ENABLED', call_icon_visibility: 'DEFAULT' } });
+    test("settings.get and settings.update pass Meta's calling settings through", async () => {
+      const updated = await a.calls.settings.update({
+        calling: { status: 'ENABLED', call_icon_visibility: 'DEFAULT' },
+      });
       assert.equal(typeof updated, 'object');
       const settings = await a.calls.settings.get();
       assert.equal((settings.calling as { status?: string } | undefined)?.status, 'ENABLED');
     });
 
-    test('permissions.get reads a user\'s permission and permissions.request asks for it', async () => {
+    test("permissions.get reads a user's permission and permissions.request asks for it", async () => {
       const to = `+${nextPeer()}`;
       const before = await a.calls.permissions.get(to);
       assert.equal(typeof before, 'object');
@@ -227,10 +251,16 @@ describe('Callgate SDK against a server process', () => {
 
     test('list returns one page, newest first, and the cursor of the next', async () => {
       const first = await c.calls.list({ limit: 3 });
-      assert.deepEqual(first.calls.map((x) => x.id), calls.slice(0, 3).map((x) => x.id));
+      assert.deepEqual(
+        first.calls.map((x) => x.id),
+        calls.slice(0, 3).map((x) => x.id),
+      );
       assert.equal(first.nextBefore, calls[2]!.createdAt);
       const second = await c.calls.list({ limit: 3, before: first.nextBefore! });
-      assert.deepEqual(second.calls.map((x) => x.id), calls.slice(3, 6).map((x) => x.id));
+      assert.deepEqual(
+        second.calls.map((x) => x.id),
+        calls.slice(3, 6).map((x) => x.id),
+      );
       const last = await c.calls.list({ limit: 100, before: calls[5]!.createdAt });
       assert.equal(last.nextBefore, null);
     });
@@ -238,8 +268,14 @@ describe('Callgate SDK against a server process', () => {
     test('iterate walks every page once: no call skipped or repeated', async () => {
       const pages: string[][] = [];
       for await (const page of c.calls.iterate({ limit: 3 })) pages.push(page.calls.map((x) => x.id));
-      assert.deepEqual(pages.map((p) => p.length), [3, 3, 1]);
-      assert.deepEqual(pages.flat(), calls.map((x) => x.id));
+      assert.deepEqual(
+        pages.map((p) => p.length),
+        [3, 3, 1],
+      );
+      assert.deepEqual(
+        pages.flat(),
+        calls.map((x) => x.id),
+      );
     });
 
     test('iterate stops after maxPages and starts from before; each yields single calls', async () => {
@@ -249,7 +285,10 @@ describe('Callgate SDK against a server process', () => {
       assert.equal(pages[1]!.nextBefore, calls[3]!.createdAt);
       const rest: string[] = [];
       for await (const call of c.calls.each({ limit: 2, before: calls[3]!.createdAt })) rest.push(call.id);
-      assert.deepEqual(rest, calls.slice(4).map((x) => x.id));
+      assert.deepEqual(
+        rest,
+        calls.slice(4).map((x) => x.id),
+      );
     });
   });
 
@@ -258,7 +297,10 @@ describe('Callgate SDK against a server process', () => {
       const created = await a.webhooks.create({ url: receiver.url, events: ['call.ringing'], name: 'ringing' });
       assert.match(created.secret, /^whsec_/);
       assert.equal(created.whatsappNumberId, numberA.id);
-      assert.deepEqual((await a.webhooks.list()).map((w) => w.id), [created.id]);
+      assert.deepEqual(
+        (await a.webhooks.list()).map((w) => w.id),
+        [created.id],
+      );
       const fetched = await a.webhooks.get(created.id);
       assert.equal(fetched.url, receiver.url);
       assert.equal((fetched as Record<string, unknown>).secret, undefined, 'the secret is shown once');
@@ -277,7 +319,11 @@ describe('Callgate SDK against a server process', () => {
       const eventId = logs[0]!.eventId;
       const replay = await a.webhooks.replay(created.id, eventId);
       assert.deepEqual(replay, { webhookId: created.id, eventId, event: 'call.ringing', status: 'PENDING' });
-      await receiver.waitFor((rs) => rs.filter((r) => r.headers['webhook-id'] === eventId).length >= 2, 5000, 'the replayed delivery');
+      await receiver.waitFor(
+        (rs) => rs.filter((r) => r.headers['webhook-id'] === eventId).length >= 2,
+        5000,
+        'the replayed delivery',
+      );
 
       const rotated = await a.webhooks.rotateSecret(created.id);
       assert.equal(rotated.id, created.id);
@@ -297,7 +343,9 @@ describe('Callgate SDK against a server process', () => {
 
   describe('what goes on the wire', () => {
     let proxy: FaultProxy;
-    before(async () => { proxy = await startFaultProxy(live.url); });
+    before(async () => {
+      proxy = await startFaultProxy(live.url);
+    });
     after(() => proxy.close());
 
     test('every POST carries an Idempotency-Key, other methods none; the key goes in x-api-key', async () => {
@@ -309,7 +357,13 @@ describe('Callgate SDK against a server process', () => {
       await c.webhooks.update(hook.id, { active: false });
       await c.webhooks.delete(hook.id);
       const seen = proxy.requests.map((r) => [r.method, typeof r.headers['idempotency-key']] as const);
-      assert.deepEqual(seen, [['GET', 'undefined'], ['POST', 'string'], ['POST', 'string'], ['PATCH', 'undefined'], ['DELETE', 'undefined']]);
+      assert.deepEqual(seen, [
+        ['GET', 'undefined'],
+        ['POST', 'string'],
+        ['POST', 'string'],
+        ['PATCH', 'undefined'],
+        ['DELETE', 'undefined'],
+      ]);
       const keys = proxy.requests.filter((r) => r.method === 'POST').map((r) => r.headers['idempotency-key']);
       assert.notEqual(keys[0], keys[1]);
       assert.ok(proxy.requests.every((r) => r.headers['x-api-key'] === keyA.key));

@@ -42,13 +42,34 @@ describe('retry policy (pure parts)', () => {
 
   test('backoff doubles with equal jitter and a cap; Retry-After wins with at most 10 % (≤ 1 s) added', () => {
     const policy = { maxRetries: 5, baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 60_000 };
-    assert.equal(retryDelayMs(0, null, policy, () => 0), 50);
-    assert.equal(retryDelayMs(0, null, policy, () => 1), 100);
-    assert.equal(retryDelayMs(3, null, policy, () => 1), 800);
-    assert.equal(retryDelayMs(9, null, policy, () => 1), 1000);
-    assert.equal(retryDelayMs(0, 2, policy, () => 0), 2000);
-    assert.equal(retryDelayMs(0, 2, policy, () => 1), 2200);
-    assert.equal(retryDelayMs(0, 30, policy, () => 1), 31_000);
+    assert.equal(
+      retryDelayMs(0, null, policy, () => 0),
+      50,
+    );
+    assert.equal(
+      retryDelayMs(0, null, policy, () => 1),
+      100,
+    );
+    assert.equal(
+      retryDelayMs(3, null, policy, () => 1),
+      800,
+    );
+    assert.equal(
+      retryDelayMs(9, null, policy, () => 1),
+      1000,
+    );
+    assert.equal(
+      retryDelayMs(0, 2, policy, () => 0),
+      2000,
+    );
+    assert.equal(
+      retryDelayMs(0, 2, policy, () => 1),
+      2200,
+    );
+    assert.equal(
+      retryDelayMs(0, 30, policy, () => 1),
+      31_000,
+    );
   });
 });
 
@@ -71,12 +92,20 @@ describe('retries against a server process', () => {
   test('503 with Retry-After: 1 twice, then the server answers: the call succeeds, each retry waited ≥ 1 s', async () => {
     const c = new Callgate({ baseUrl: proxy.url, apiKey: key.key, retry: fastRetry });
     const from = proxy.requests.length;
-    proxy.failNext(2, { status: 503, headers: { 'retry-after': '1' }, body: envelope('SERVICE_UNAVAILABLE', 'down for a moment') });
+    proxy.failNext(2, {
+      status: 503,
+      headers: { 'retry-after': '1' },
+      body: envelope('SERVICE_UNAVAILABLE', 'down for a moment'),
+    });
     const page = await c.calls.list({ limit: 5 });
     assert.ok(Array.isArray(page.calls));
     const tries = proxy.requests.slice(from);
-    assert.deepEqual(tries.map((r) => r.answeredBy), ['proxy', 'proxy', 'server']);
-    for (let i = 1; i < tries.length; i++) assert.ok(tries[i]!.at - tries[i - 1]!.at >= 990, `retry ${i} waited ${tries[i]!.at - tries[i - 1]!.at} ms`);
+    assert.deepEqual(
+      tries.map((r) => r.answeredBy),
+      ['proxy', 'proxy', 'server'],
+    );
+    for (let i = 1; i < tries.length; i++)
+      assert.ok(tries[i]!.at - tries[i - 1]!.at >= 990, `retry ${i} waited ${tries[i]!.at - tries[i - 1]!.at} ms`);
   });
 
   test('a terminate retried through 503 and 502 keeps one Idempotency-Key and ends the call once', async () => {
@@ -98,7 +127,7 @@ describe('retries against a server process', () => {
     assert.equal(ended.length, 1);
   });
 
-  test('when retries run out the last error is thrown, typed, with the server\'s request id', async () => {
+  test("when retries run out the last error is thrown, typed, with the server's request id", async () => {
     const c = new Callgate({ baseUrl: proxy.url, apiKey: key.key, maxRetries: 2, retry: fastRetry });
     const from = proxy.requests.length;
     proxy.failNext(3, { status: 503, body: envelope('SERVICE_UNAVAILABLE', 'Service temporarily unavailable') });
@@ -129,7 +158,12 @@ describe('retries against a server process', () => {
   });
 
   test('a refused connection is a NETWORK_ERROR, retried until the server is back', async () => {
-    const c = new Callgate({ baseUrl: proxy.url, apiKey: key.key, maxRetries: 5, retry: { baseDelayMs: 100, maxDelayMs: 200 } });
+    const c = new Callgate({
+      baseUrl: proxy.url,
+      apiKey: key.key,
+      maxRetries: 5,
+      retry: { baseDelayMs: 100, maxDelayMs: 200 },
+    });
     proxy.setRefusing(true);
     const error = await callgateError(c.calls.list({}, { maxRetries: 0 }));
     assert.equal(error.code, 'NETWORK_ERROR');
@@ -152,12 +186,21 @@ describe('retries against a server process', () => {
     const to = `+${nextPeer()}`;
     live.fake.grantPermission(live.metaNumbers[0]!.phoneNumberId, to.slice(1), 'temporary');
     live.fake.inject({ action: 'connect', times: 1, latencyMs: 1500 }); // Meta is slow: the server's handler takes 1.5 s
-    const c = new Callgate({ baseUrl: proxy.url, apiKey: key.key, timeoutMs: 600, maxRetries: 8, retry: { baseDelayMs: 200, maxDelayMs: 400 } });
+    const c = new Callgate({
+      baseUrl: proxy.url,
+      apiKey: key.key,
+      timeoutMs: 600,
+      maxRetries: 8,
+      retry: { baseDelayMs: 200, maxDelayMs: 400 },
+    });
     const from = proxy.requests.length;
     const created = await c.calls.create({ to, sdp: CANNED_OFFER_SDP });
     const tries = proxy.requests.slice(from);
     assert.equal(tries[0]!.status, undefined, 'the first attempt timed out on the client');
-    assert.ok(tries.some((r) => r.status === 409), 'while it still ran, the server said IDEMPOTENCY_IN_PROGRESS');
+    assert.ok(
+      tries.some((r) => r.status === 409),
+      'while it still ran, the server said IDEMPOTENCY_IN_PROGRESS',
+    );
     assert.equal(tries.at(-1)!.status, 201);
     assert.equal(new Set(tries.map((r) => r.headers['idempotency-key'])).size, 1);
     assert.equal(live.fake.countRequests({ action: 'connect' }), 1, 'the user was called once');
@@ -176,11 +219,16 @@ describe('retries against a server process', () => {
     assert.equal(live.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 3);
   });
 
-  test('a provider refusal (502 PROVIDER_ERROR) is final: thrown after one attempt, with the provider\'s details', async () => {
+  test("a provider refusal (502 PROVIDER_ERROR) is final: thrown after one attempt, with the provider's details", async () => {
     const call = await live.incomingCall(0, key.key);
     const c = new Callgate({ baseUrl: live.url, apiKey: key.key, retry: fastRetry });
     await c.calls.accept(call.id, { sdp: CANNED_ANSWER_SDP });
-    live.fake.inject({ action: 'terminate', times: 1, status: 401, error: { code: 190, message: '(#190) Invalid OAuth access token' } });
+    live.fake.inject({
+      action: 'terminate',
+      times: 1,
+      status: 401,
+      error: { code: 190, message: '(#190) Invalid OAuth access token' },
+    });
     const error = await callgateError(c.calls.terminate(call.id));
     assert.equal(error.status, 502);
     assert.equal(error.code, 'PROVIDER_ERROR');
@@ -190,7 +238,7 @@ describe('retries against a server process', () => {
   });
 });
 
-describe('retries on the server\'s own 429 (RATE_LIMIT_BURST=2, 1/s)', () => {
+describe("retries on the server's own 429 (RATE_LIMIT_BURST=2, 1/s)", () => {
   let live: LiveServer;
   let proxy: FaultProxy;
   let key: IssuedKey;
@@ -246,7 +294,11 @@ describe('retries on the server\'s own 429 (RATE_LIMIT_BURST=2, 1/s)', () => {
     const created = await c.webhooks.create({ url: 'http://127.0.0.1:9/hook', events: [] });
     assert.match(created.id, /^whk_/);
     const posts = proxy.requests.slice(from);
-    assert.deepEqual(posts.map((r) => r.status), [429, 201], 'the first attempt was limited');
+    assert.deepEqual(
+      posts.map((r) => r.status),
+      [429, 201],
+      'the first attempt was limited',
+    );
     assert.equal(new Set(posts.map((r) => r.headers['idempotency-key'])).size, 1);
     assert.equal((await c.webhooks.list()).length, 1, 'one webhook, however many attempts');
   });

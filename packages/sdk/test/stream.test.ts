@@ -12,12 +12,21 @@ function collect(client: Callgate, opts: StreamOptions = {}) {
   const events: StreamEvent[] = [];
   const opens: (string | null)[] = [];
   let resolveOpen!: () => void;
-  const opened = new Promise<void>((r) => { resolveOpen = r; });
-  const stream = client.events.stream({
-    reconnectDelayMs: 50, ...opts,
-    onOpen: (info) => { opens.push(info.lastEventId); resolveOpen(); opts.onOpen?.(info); },
+  const opened = new Promise<void>((r) => {
+    resolveOpen = r;
   });
-  const done = (async () => { for await (const e of stream) events.push(e); })();
+  const stream = client.events.stream({
+    reconnectDelayMs: 50,
+    ...opts,
+    onOpen: (info) => {
+      opens.push(info.lastEventId);
+      resolveOpen();
+      opts.onOpen?.(info);
+    },
+  });
+  const done = (async () => {
+    for await (const e of stream) events.push(e);
+  })();
   done.catch(() => {});
   return { stream, events, opens, opened, done };
 }
@@ -70,10 +79,20 @@ describe('events.stream against a server process', () => {
     await s.opened;
     const call = await live.incomingCall(0, key.key);
     await direct.calls.terminate(call.id);
-    const ended = await until(() => s.events.find((e) => e.data.id === call.id && e.event === 'call.ended'), 5000, 'call.ended');
+    const ended = await until(
+      () => s.events.find((e) => e.data.id === call.id && e.event === 'call.ended'),
+      5000,
+      'call.ended',
+    );
     const mine = s.events.filter((e) => e.data.id === call.id);
-    assert.deepEqual(mine.map((e) => e.event), ['call.ringing', 'call.ended']);
-    assert.deepEqual(mine.map((e) => 'sequence' in e.data ? e.data.sequence : null), [1, 2]);
+    assert.deepEqual(
+      mine.map((e) => e.event),
+      ['call.ringing', 'call.ended'],
+    );
+    assert.deepEqual(
+      mine.map((e) => ('sequence' in e.data ? e.data.sequence : null)),
+      [1, 2],
+    );
     assert.equal(ended.data.event, 'call.ended');
     assert.match(ended.data.eventId, /^evt_/);
     assert.deepEqual(JSON.parse(ended.raw), ended.data);
@@ -97,12 +116,28 @@ describe('events.stream against a server process', () => {
     await new Promise((r) => setTimeout(r, 200));
     proxy.setRefusing(false);
 
-    await until(() => s.events.find((e) => e.data.id === second.id && e.event === 'call.ended'), 8000, 'the missed events');
-    assert.deepEqual(s.events.filter((e) => e.data.id === first.id).map((e) => e.event), ['call.ringing', 'call.ended']);
-    assert.deepEqual(s.events.filter((e) => e.data.id === second.id).map((e) => e.event), ['call.ringing', 'call.ended']);
+    await until(
+      () => s.events.find((e) => e.data.id === second.id && e.event === 'call.ended'),
+      8000,
+      'the missed events',
+    );
+    assert.deepEqual(
+      s.events.filter((e) => e.data.id === first.id).map((e) => e.event),
+      ['call.ringing', 'call.ended'],
+    );
+    assert.deepEqual(
+      s.events.filter((e) => e.data.id === second.id).map((e) => e.event),
+      ['call.ringing', 'call.ended'],
+    );
     assert.equal(new Set(s.events.map((e) => e.id)).size, s.events.length, 'no event twice');
-    const resumed = proxy.requests.filter((r) => r.path.startsWith('/v1/events/stream') && r.answeredBy === 'server' && r.status === 200);
-    assert.equal(resumed.at(-1)!.headers['last-event-id'], seen, 'the reconnect asked for what follows the last event seen');
+    const resumed = proxy.requests.filter(
+      (r) => r.path.startsWith('/v1/events/stream') && r.answeredBy === 'server' && r.status === 200,
+    );
+    assert.equal(
+      resumed.at(-1)!.headers['last-event-id'],
+      seen,
+      'the reconnect asked for what follows the last event seen',
+    );
     assert.ok(s.opens.length >= 2);
     s.stream.close();
     await s.done;
@@ -117,7 +152,10 @@ describe('events.stream against a server process', () => {
     s.stream.close();
     await s.done;
 
-    assert.ok(!s.events.some((e) => e.data.id === call.id && e.event === 'call.ringing'), 'it rang before that stream connected');
+    assert.ok(
+      !s.events.some((e) => e.data.id === call.id && e.event === 'call.ringing'),
+      'it rang before that stream connected',
+    );
 
     // A cursor from before the ringing brings it back. (Embedded store: cursors are the events' row numbers.)
     const beforeRinging = String(Number(ended.id) - 2);
@@ -126,18 +164,31 @@ describe('events.stream against a server process', () => {
       replayed.push(e);
       if (e.id === ended.id) break;
     }
-    assert.deepEqual(replayed.map((e) => [e.event, e.data.id]), [['call.ringing', call.id], ['call.ended', call.id]]);
+    assert.deepEqual(
+      replayed.map((e) => [e.event, e.data.id]),
+      [
+        ['call.ringing', call.id],
+        ['call.ended', call.id],
+      ],
+    );
   });
 
   test('a key the server refuses ends the iteration with a typed error, without retrying', async () => {
     const bad = new Callgate({ baseUrl: proxy.url, apiKey: 'ps_not_a_key' });
     const from = proxy.requests.length;
-    await assert.rejects(async () => { for await (const _ of bad.events.stream()) { /* nothing */ } }, (error: unknown) => {
-      assert.ok(error instanceof CallgateError);
-      assert.equal(error.status, 401);
-      assert.equal(error.code, 'UNAUTHORIZED');
-      return true;
-    });
+    await assert.rejects(
+      async () => {
+        for await (const _ of bad.events.stream()) {
+          /* nothing */
+        }
+      },
+      (error: unknown) => {
+        assert.ok(error instanceof CallgateError);
+        assert.equal(error.status, 401);
+        assert.equal(error.code, 'UNAUTHORIZED');
+        return true;
+      },
+    );
     assert.equal(proxy.requests.length - from, 1);
   });
 

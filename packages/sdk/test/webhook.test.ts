@@ -8,9 +8,20 @@ import { startWebhookReceiver, type WebhookReceiver } from '../../../test/fakes/
 import { startLiveServer, type LiveServer } from '../../../test/helpers/live-server.ts';
 import { Callgate, verifyWebhook, WebhookVerificationError } from '../src/index.ts';
 
-const body = JSON.stringify({ event: 'call.ended', eventId: 'evt_01TEST', sequence: 3, id: 'call_1', peerNumber: '5511999999999', note: 'João — 📞' });
+const body = JSON.stringify({
+  event: 'call.ended',
+  eventId: 'evt_01TEST',
+  sequence: 3,
+  id: 'call_1',
+  peerNumber: '5511999999999',
+  note: 'João — 📞',
+});
 const nowSec = () => Math.floor(Date.now() / 1000);
-const headersFor = (id: string, ts: number, signature: string) => ({ 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signature });
+const headersFor = (id: string, ts: number, signature: string) => ({
+  'webhook-id': id,
+  'webhook-timestamp': String(ts),
+  'webhook-signature': signature,
+});
 
 describe('verifyWebhook against other Standard Webhooks implementations', () => {
   test('accepts what the server signs, and standardwebhooks accepts the same inputs', async () => {
@@ -21,7 +32,7 @@ describe('verifyWebhook against other Standard Webhooks implementations', () => 
     assert.deepEqual(new Webhook(secret).verify(body, headers), JSON.parse(body));
   });
 
-  test('accepts what standardwebhooks signs, and the server\'s verifier accepts the same inputs', async () => {
+  test("accepts what standardwebhooks signs, and the server's verifier accepts the same inputs", async () => {
     const secret = generateWebhookSecret();
     const ts = nowSec();
     const headers = headersFor('msg_2', ts, new Webhook(secret).sign('msg_2', new Date(ts * 1000), body));
@@ -52,11 +63,41 @@ describe('verifyWebhook against other Standard Webhooks implementations', () => 
     ['the wrong secret', () => ({ secret: generateWebhookSecret() })],
     ['a timestamp older than five minutes', () => ({ nowSec: 1_780_000_000 + 301 })],
     ['a timestamp more than five minutes ahead', () => ({ nowSec: 1_780_000_000 - 301 })],
-    ['a changed webhook-id', (h) => { h['webhook-id'] = 'evt_other'; return {}; }],
-    ['a missing signature', (h) => { delete h['webhook-signature']; return {}; }],
-    ['a non-numeric timestamp', (h) => { h['webhook-timestamp'] = '17e8'; return {}; }],
-    ['an unknown signature version', (h) => { h['webhook-signature'] = h['webhook-signature']!.replace('v1,', 'v2,'); return {}; }],
-    ['a signature that is not base64', (h) => { h['webhook-signature'] = 'v1,@@@'; return {}; }],
+    [
+      'a changed webhook-id',
+      (h) => {
+        h['webhook-id'] = 'evt_other';
+        return {};
+      },
+    ],
+    [
+      'a missing signature',
+      (h) => {
+        delete h['webhook-signature'];
+        return {};
+      },
+    ],
+    [
+      'a non-numeric timestamp',
+      (h) => {
+        h['webhook-timestamp'] = '17e8';
+        return {};
+      },
+    ],
+    [
+      'an unknown signature version',
+      (h) => {
+        h['webhook-signature'] = h['webhook-signature']!.replace('v1,', 'v2,');
+        return {};
+      },
+    ],
+    [
+      'a signature that is not base64',
+      (h) => {
+        h['webhook-signature'] = 'v1,@@@';
+        return {};
+      },
+    ],
   ];
   for (const [name, mutate] of rejected) {
     test(`rejects ${name} with WebhookVerificationError, as the server's verifier does`, async () => {
@@ -71,7 +112,9 @@ describe('verifyWebhook against other Standard Webhooks implementations', () => 
   }
 
   test('uses no Node-only API: it runs on globalThis.crypto.subtle, atob and TextEncoder', async () => {
-    const source = await import('node:fs').then((fs) => fs.readFileSync(new URL('../src/webhook.ts', import.meta.url), 'utf8'));
+    const source = await import('node:fs').then((fs) =>
+      fs.readFileSync(new URL('../src/webhook.ts', import.meta.url), 'utf8'),
+    );
     assert.doesNotMatch(source, /from 'node:|require\(|Buffer\./);
   });
 });
@@ -91,7 +134,11 @@ describe('verifyWebhook on a real delivery from a server process', () => {
   test('a call.ringing delivery verifies with the SDK and with standardwebhooks, and not with another secret', async () => {
     const tenant = new Callgate({ baseUrl: live.url, apiKey: live.tenantKey.key });
     const { number, apiKey } = await tenant.numbers.create(live.numberInput(0));
-    const hook = await tenant.webhooks.create({ url: receiver.url, events: ['call.ringing'], whatsappNumberId: number.id });
+    const hook = await tenant.webhooks.create({
+      url: receiver.url,
+      events: ['call.ringing'],
+      whatsappNumberId: number.id,
+    });
     const call = await live.incomingCall(0, apiKey.key);
     await receiver.waitFor((rs) => rs.some((r) => r.body?.id === call.id), 5000, 'call.ringing delivery');
     const delivery = receiver.requests.find((r) => r.body?.id === call.id)!;

@@ -45,13 +45,22 @@ const state = {
 };
 
 class ApiError extends Error {
-  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
 }
 
 async function api(path, { method = 'GET', signal } = {}) {
   let res;
   try {
-    res = await fetch(path, { method, signal, cache: 'no-store', headers: { 'x-api-key': state.key, accept: 'application/json' } });
+    res = await fetch(path, {
+      method,
+      signal,
+      cache: 'no-store',
+      headers: { 'x-api-key': state.key, accept: 'application/json' },
+    });
   } catch (error) {
     if (error.name === 'AbortError') throw error;
     throw new ApiError(0, 'NETWORK', 'Cannot reach the server.');
@@ -71,7 +80,12 @@ const now = () => Date.now() + state.skewMs;
 // ------------------------------------------------------------------------------------------ formatting
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-const dateTimeFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+const dateTimeFmt = new Intl.DateTimeFormat(undefined, {
+  day: 'numeric',
+  month: 'short',
+  hour: '2-digit',
+  minute: '2-digit',
+});
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 
 function when(iso) {
@@ -105,7 +119,12 @@ function badge(status) {
 
 function direction(call) {
   const inbound = call.direction === 'INBOUND';
-  return h('span', { class: 'dir' }, h('span', { class: 'arrow', 'aria-hidden': 'true' }, inbound ? '↙' : '↗'), inbound ? 'Inbound' : 'Outbound');
+  return h(
+    'span',
+    { class: 'dir' },
+    h('span', { class: 'arrow', 'aria-hidden': 'true' }, inbound ? '↙' : '↗'),
+    inbound ? 'Inbound' : 'Outbound',
+  );
 }
 
 // ------------------------------------------------------------------------------------------- the table
@@ -122,7 +141,9 @@ function upsert(call, { live = false } = {}) {
   state.calls.set(call.id, call);
   if (live && !prev) {
     state.fresh.add(call.id);
-    announce(`New ${call.direction === 'INBOUND' ? 'incoming' : 'outgoing'} call, ${peer(call)}, ${call.status.toLowerCase()}.`);
+    announce(
+      `New ${call.direction === 'INBOUND' ? 'incoming' : 'outgoing'} call, ${peer(call)}, ${call.status.toLowerCase()}.`,
+    );
   } else if (live && prev && prev.status !== call.status) {
     announce(`Call with ${peer(call)} is now ${call.status.toLowerCase()}.`);
   }
@@ -137,20 +158,27 @@ let renderQueued = false;
 function scheduleRender() {
   if (renderQueued) return;
   renderQueued = true;
-  requestAnimationFrame(() => { renderQueued = false; renderTable(); });
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    renderTable();
+  });
 }
 
 function matches(call, status, text) {
   if (status === 'active' ? !ACTIVE.has(call.status) : status && call.status !== status) return false;
   if (!text) return true;
   const digits = text.replace(/[^0-9]/g, '');
-  return call.id.toLowerCase().includes(text)
-    || call.externalCallId.toLowerCase().includes(text)
-    || (digits.length > 0 && call.peerNumber.includes(digits));
+  return (
+    call.id.toLowerCase().includes(text) ||
+    call.externalCallId.toLowerCase().includes(text) ||
+    (digits.length > 0 && call.peerNumber.includes(digits))
+  );
 }
 
 function sorted() {
-  return [...state.calls.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : (a.id < b.id ? 1 : -1)));
+  return [...state.calls.values()].sort((a, b) =>
+    a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.id < b.id ? 1 : -1,
+  );
 }
 
 function renderTable() {
@@ -166,7 +194,9 @@ function renderTable() {
     let row = state.rows.get(call.id);
     if (!row) {
       row = h('tr', { dataset: { id: call.id } });
-      row.addEventListener('animationend', (e) => { if (e.animationName === 'flash') e.currentTarget.classList.remove('flash'); });
+      row.addEventListener('animationend', (e) => {
+        if (e.animationName === 'flash') e.currentTarget.classList.remove('flash');
+      });
       state.rows.set(call.id, row);
     }
     if (row.__call !== call) fillRow(row, call);
@@ -176,13 +206,21 @@ function renderTable() {
     if (expected !== row) body.insertBefore(row, expected);
     previous = row;
   }
-  for (const [id, row] of state.rows) if (!keep.has(id)) { row.remove(); if (!state.calls.has(id)) state.rows.delete(id); }
+  for (const [id, row] of state.rows)
+    if (!keep.has(id)) {
+      row.remove();
+      if (!state.calls.has(id)) state.rows.delete(id);
+    }
 
   const active = all.filter((c) => ACTIVE.has(c.status)).length;
-  const filtered = shown.length !== all.length ? `Showing ${shown.length} of ${all.length}` : `${all.length} call${all.length === 1 ? '' : 's'}`;
+  const filtered =
+    shown.length !== all.length
+      ? `Showing ${shown.length} of ${all.length}`
+      : `${all.length} call${all.length === 1 ? '' : 's'}`;
   $('summary').textContent = `${filtered} · ${active} active`;
   $('empty').hidden = shown.length > 0;
-  $('empty').textContent = all.length === 0 ? 'No calls yet. New calls appear here as they ring.' : 'No calls match the filter.';
+  $('empty').textContent =
+    all.length === 0 ? 'No calls yet. New calls appear here as they ring.' : 'No calls match the filter.';
   $('load-more').hidden = !state.hasMore;
 }
 
@@ -190,11 +228,30 @@ function fillRow(row, call) {
   row.__call = call;
   row.dataset.status = call.status;
   const isFresh = state.fresh.delete(call.id);
-  if (isFresh) { row.classList.remove('flash'); void row.offsetWidth; row.classList.add('flash'); }
+  if (isFresh) {
+    row.classList.remove('flash');
+    void row.offsetWidth;
+    row.classList.add('flash');
+  }
   const open = h('button', { type: 'button', class: 'link', 'aria-label': `Open call with ${peer(call)}` }, peer(call));
-  open.addEventListener('click', (e) => { e.stopPropagation(); select(call.id); });
+  open.addEventListener('click', (e) => {
+    e.stopPropagation();
+    select(call.id);
+  });
   const actions = ACTIVE.has(call.status)
-    ? h('button', { type: 'button', class: 'btn danger small', 'aria-label': `Hang up call with ${peer(call)}`, onclick: (e) => { e.stopPropagation(); confirmHangUp(call.id, e.currentTarget); } }, 'Hang up')
+    ? h(
+        'button',
+        {
+          type: 'button',
+          class: 'btn danger small',
+          'aria-label': `Hang up call with ${peer(call)}`,
+          onclick: (e) => {
+            e.stopPropagation();
+            confirmHangUp(call.id, e.currentTarget);
+          },
+        },
+        'Hang up',
+      )
     : '';
   row.replaceChildren(
     h('td', {}, badge(call.status)),
@@ -202,7 +259,11 @@ function fillRow(row, call) {
     h('td', {}, h('div', { class: 'peer' }, open, h('span', { class: 'id mono', title: call.id }, call.id))),
     h('td', { title: fullFmt.format(new Date(call.startedAt)) }, when(call.startedAt)),
     h('td', { class: 'num mono duration' }, duration(call)),
-    h('td', { title: call.endReason ?? undefined }, call.endedBy ? ENDED_BY[call.endedBy] ?? call.endedBy : h('span', { class: 'muted' }, '—')),
+    h(
+      'td',
+      { title: call.endReason ?? undefined },
+      call.endedBy ? (ENDED_BY[call.endedBy] ?? call.endedBy) : h('span', { class: 'muted' }, '—'),
+    ),
     h('td', { class: 'actions' }, actions),
   );
 }
@@ -251,7 +312,10 @@ function renderPanel() {
     ...fact('Started', call.startedAt ? fullFmt.format(new Date(call.startedAt)) : '—'),
     ...fact('Connected', call.connectedAt ? fullFmt.format(new Date(call.connectedAt)) : '—'),
     ...fact('Ended', call.endedAt ? fullFmt.format(new Date(call.endedAt)) : '—'),
-    ...fact('Ended by', call.endedBy ? `${ENDED_BY[call.endedBy] ?? call.endedBy}${call.endReason ? ` (${call.endReason})` : ''}` : '—'),
+    ...fact(
+      'Ended by',
+      call.endedBy ? `${ENDED_BY[call.endedBy] ?? call.endedBy}${call.endReason ? ` (${call.endReason})` : ''}` : '—',
+    ),
     ...fact('Call id', call.id, 'mono wrap'),
     ...fact('Provider id', call.externalCallId, 'mono wrap'),
   );
@@ -268,7 +332,9 @@ async function refreshTimeline() {
   try {
     const { events } = await api(`/v1/calls/${encodeURIComponent(id)}/events`);
     if (seq !== timelineSeq || session !== state.session) return;
-    $('timeline').replaceChildren(...(events.length ? events.map(timelineItem) : [h('li', { class: 'muted' }, 'No events recorded.')]));
+    $('timeline').replaceChildren(
+      ...(events.length ? events.map(timelineItem) : [h('li', { class: 'muted' }, 'No events recorded.')]),
+    );
   } catch (error) {
     if (seq !== timelineSeq || session !== state.session) return;
     $('timeline').replaceChildren(h('li', { class: 'error' }, `Could not load the timeline: ${error.message}`));
@@ -280,13 +346,19 @@ function timelineItem(entry) {
     .filter(([, v]) => v !== null && v !== undefined && v !== '')
     .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`)
     .join(' · ');
-  return h('li', { class: `ev src-${entry.source}` },
+  return h(
+    'li',
+    { class: `ev src-${entry.source}` },
     h('span', { class: 'ev-dot', 'aria-hidden': 'true' }),
-    h('div', { class: 'ev-main' },
+    h(
+      'div',
+      { class: 'ev-main' },
       h('span', { class: 'ev-type' }, entry.type),
       h('span', { class: 'chip' }, entry.source),
-      h('time', { datetime: entry.at, title: fullFmt.format(new Date(entry.at)) }, timeFmt.format(new Date(entry.at)))),
-    detail ? h('div', { class: 'ev-detail' }, detail) : null);
+      h('time', { datetime: entry.at, title: fullFmt.format(new Date(entry.at)) }, timeFmt.format(new Date(entry.at))),
+    ),
+    detail ? h('div', { class: 'ev-detail' }, detail) : null,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- hang up
@@ -297,9 +369,10 @@ function confirmHangUp(id, trigger) {
   const call = state.calls.get(id);
   if (!call || !ACTIVE.has(call.status)) return;
   pendingHangUp = { id, trigger };
-  $('confirm-text').textContent = call.status === 'ACCEPTED'
-    ? `The call with ${peer(call)} (connected for ${duration(call)}) ends for both sides.`
-    : `The call with ${peer(call)} is not answered yet: it will be declined.`;
+  $('confirm-text').textContent =
+    call.status === 'ACCEPTED'
+      ? `The call with ${peer(call)} (connected for ${duration(call)}) ends for both sides.`
+      : `The call with ${peer(call)} is not answered yet: it will be declined.`;
   /** @type {HTMLDialogElement} */ ($('confirm')).showModal();
 }
 
@@ -361,7 +434,9 @@ async function readSse(body, onEvent, onRetry, onChunk) {
       if (line === '') {
         if (id !== null) state.lastEventId = id;
         if (data.length) onEvent({ id, event: event || 'message', data: data.join('\n') });
-        data = []; event = ''; id = null;
+        data = [];
+        event = '';
+        id = null;
         continue;
       }
       if (line.startsWith(':')) continue;
@@ -379,7 +454,11 @@ async function readSse(body, onEvent, onRetry, onChunk) {
 
 function onStreamEvent(message) {
   let payload;
-  try { payload = JSON.parse(message.data); } catch { return; }
+  try {
+    payload = JSON.parse(message.data);
+  } catch {
+    return;
+  }
   if (!payload || typeof payload.id !== 'string' || typeof payload.status !== 'string') return; // not a call event
   const { event: _event, eventId: _eventId, sequence: _sequence, occurredAt: _at, ...call } = payload;
   upsert(call, { live: true });
@@ -391,10 +470,18 @@ function setConnection(kind) {
   $('conn-text').textContent = labels[kind];
 }
 
-const sleep = (ms, signal) => new Promise((resolve) => {
-  const timer = setTimeout(resolve, ms);
-  signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
-});
+const sleep = (ms, signal) =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 
 /** Opens the stream and resolves once it is established (or rejects with the first failure). */
 function startStream() {
@@ -404,7 +491,9 @@ function startStream() {
   let retryMs = 2000;
   let failures = 0;
   let established;
-  const ready = new Promise((resolve, reject) => { established = { resolve, reject }; });
+  const ready = new Promise((resolve, reject) => {
+    established = { resolve, reject };
+  });
   let first = true;
 
   (async () => {
@@ -414,28 +503,51 @@ function startStream() {
       const stop = () => connection.abort();
       signal.addEventListener('abort', stop, { once: true });
       let watchdog;
-      const alive = () => { clearTimeout(watchdog); watchdog = setTimeout(stop, STREAM_STALL_MS); };
+      const alive = () => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(stop, STREAM_STALL_MS);
+      };
       alive();
       try {
         const headers = { 'x-api-key': state.key, accept: 'text/event-stream' };
         if (state.lastEventId) headers['last-event-id'] = state.lastEventId;
         const res = await fetch('/v1/events/stream', { headers, signal: connection.signal, cache: 'no-store' });
-        if (res.status === 400 && state.lastEventId) { state.lastEventId = null; continue; } // cursor gone: start afresh
+        if (res.status === 400 && state.lastEventId) {
+          state.lastEventId = null;
+          continue;
+        } // cursor gone: start afresh
         if (!res.ok) {
           const body = await res.json().catch(() => null);
           throw new ApiError(res.status, body?.code ?? 'HTTP_' + res.status, body?.error ?? res.statusText);
         }
         const resumed = !first;
-        if (first) { first = false; established.resolve(); }
+        if (first) {
+          first = false;
+          established.resolve();
+        }
         failures = 0;
         setConnection('live');
         // Without a cursor, events between the drop and now were missed: reload the list.
         if (resumed && !state.lastEventId) void reloadCalls();
-        await readSse(res.body, onStreamEvent, (ms) => { retryMs = ms; }, alive);
+        await readSse(
+          res.body,
+          onStreamEvent,
+          (ms) => {
+            retryMs = ms;
+          },
+          alive,
+        );
       } catch (error) {
         if (signal.aborted) return;
-        if (first) { first = false; established.reject(error); return; }
-        if (error instanceof ApiError && error.status === 401) { signOut('The key is no longer valid.'); return; }
+        if (first) {
+          first = false;
+          established.reject(error);
+          return;
+        }
+        if (error instanceof ApiError && error.status === 401) {
+          signOut('The key is no longer valid.');
+          return;
+        }
         failures += 1;
       } finally {
         clearTimeout(watchdog);
@@ -483,8 +595,10 @@ async function loadMore() {
 
 function loginMessage(error) {
   if (error.code === 'TENANT_SCOPE_NOT_ALLOWED') {
-    return 'This is a tenant key. The dashboard shows one number\'s calls: sign in with that number\'s key '
-      + '(returned when the number is created, or by POST /v1/api-keys/{numberId}/regenerate).';
+    return (
+      "This is a tenant key. The dashboard shows one number's calls: sign in with that number's key " +
+      '(returned when the number is created, or by POST /v1/api-keys/{numberId}/regenerate).'
+    );
   }
   if (error.status === 401) return 'This key is not valid.';
   if (error.status === 429) return 'Too many requests with this key; try again in a moment.';
@@ -541,7 +655,9 @@ function signOut(message = '') {
 function announce(text) {
   const el = $('announcer');
   el.textContent = '';
-  setTimeout(() => { el.textContent = text; }, 50);
+  setTimeout(() => {
+    el.textContent = text;
+  }, 50);
 }
 
 // -------------------------------------------------------------------------------------------- wiring
@@ -553,7 +669,11 @@ function wire() {
     const input = /** @type {HTMLInputElement} */ ($('api-key'));
     const key = input.value.trim();
     const error = $('login-error');
-    if (!key) { error.textContent = 'Enter an API key.'; input.focus(); return; }
+    if (!key) {
+      error.textContent = 'Enter an API key.';
+      input.focus();
+      return;
+    }
     const button = /** @type {HTMLButtonElement} */ ($('login-submit'));
     button.disabled = true;
     button.textContent = 'Checking…';
@@ -580,17 +700,25 @@ function wire() {
     const row = /** @type {HTMLElement} */ (e.target).closest('tr');
     if (row?.dataset.id) select(row.dataset.id);
   });
-  $('confirm-cancel').addEventListener('click', () => { pendingHangUp = null; /** @type {HTMLDialogElement} */ ($('confirm')).close(); });
-  $('confirm').addEventListener('close', () => { pendingHangUp = null; });
+  $('confirm-cancel').addEventListener('click', () => {
+    pendingHangUp = null; /** @type {HTMLDialogElement} */
+    ($('confirm')).close();
+  });
+  $('confirm').addEventListener('close', () => {
+    pendingHangUp = null;
+  });
   $('confirm-ok').addEventListener('click', hangUp);
   document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && !$('panel').hidden && !/** @type {HTMLDialogElement} */ ($('confirm')).open) closePanel();
+    if (e.key === 'Escape' && !$('panel').hidden && !(/** @type {HTMLDialogElement} */ ($('confirm')).open))
+      closePanel();
   });
   setInterval(tick, 1000);
 
   const saved = sessionStorage.getItem(KEY_STORAGE);
   if (saved) {
-    signIn(saved).catch((err) => { $('login-error').textContent = loginMessage(err); });
+    signIn(saved).catch((err) => {
+      $('login-error').textContent = loginMessage(err);
+    });
   } else {
     $('api-key').focus();
   }

@@ -11,11 +11,21 @@ import type { Db } from '../../store/db.ts';
 import { findApiKeyByIdHash, findApiKeyBySecretHash, touchApiKey, type ApiKeyRecord } from '../../store/api-keys.ts';
 
 declare module 'fastify' {
-  interface FastifyContextConfig { auth?: AuthRequirement; rateLimit?: 'default' | 'terminate' }
-  interface FastifyRequest { principal: Principal | null }
+  interface FastifyContextConfig {
+    auth?: AuthRequirement;
+    rateLimit?: 'default' | 'terminate';
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
 }
 
-export interface AuthDeps { db: Db; config: Pick<Config, 'apiKeyIdAuth' | 'rateLimit' | 'terminateRateLimit'>; rateLimiter: RateLimiter; now: () => Date }
+export interface AuthDeps {
+  db: Db;
+  config: Pick<Config, 'apiKeyIdAuth' | 'rateLimit' | 'terminateRateLimit'>;
+  rateLimiter: RateLimiter;
+  now: () => Date;
+}
 
 const TOUCH_EVERY_MS = 60_000;
 
@@ -29,7 +39,8 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
 
   async function findKey(request: FastifyRequest): Promise<ApiKeyRecord | null> {
     const secret = header(request, 'x-api-key');
-    if (secret !== undefined) return verified(await findApiKeyBySecretHash(deps.db, hashCredential(secret)), 'secretHash', secret);
+    if (secret !== undefined)
+      return verified(await findApiKeyBySecretHash(deps.db, hashCredential(secret)), 'secretHash', secret);
     const id = deps.config.apiKeyIdAuth ? header(request, 'x-api-key-id') : undefined;
     if (id !== undefined) return verified(await findApiKeyByIdHash(deps.db, hashCredential(id)), 'idHash', id);
     return null;
@@ -64,7 +75,9 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
     const last = lastTouched.get(key.idHash) ?? 0;
     if (now.getTime() - last < TOUCH_EVERY_MS) return;
     lastTouched.set(key.idHash, now.getTime());
-    touchApiKey(deps.db, key.idHash, now.toISOString()).catch((err) => app.log.warn({ err: err.message }, 'could not record key use'));
+    touchApiKey(deps.db, key.idHash, now.toISOString()).catch((err) =>
+      app.log.warn({ err: err.message }, 'could not record key use'),
+    );
   }
 }
 

@@ -7,15 +7,27 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
   if (error.headers) reply.headers(error.headers);
   // Set here too: errors raised before routing (frameworkErrors) skip the app's onSend hook.
   reply.header('x-request-id', request.id);
-  return reply.code(error.status).type('application/json').send({
-    error: error.message, code: error.code, ...(error.details ? { details: error.details } : {}), requestId: request.id,
-  });
+  return reply
+    .code(error.status)
+    .type('application/json')
+    .send({
+      error: error.message,
+      code: error.code,
+      ...(error.details ? { details: error.details } : {}),
+      requestId: request.id,
+    });
 }
 
 function fromFastifyError(error: FastifyError): ApiError | null {
   if (error.validation) {
     return new ApiError('VALIDATION_ERROR', {
-      details: { issues: error.validation.map((v) => ({ in: error.validationContext, path: v.instancePath || '/', message: v.message })) },
+      details: {
+        issues: error.validation.map((v) => ({
+          in: error.validationContext,
+          path: v.instancePath || '/',
+          message: v.message,
+        })),
+      },
     });
   }
   const status = error.statusCode ?? 500;
@@ -42,4 +54,3 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((request, reply) => sendError(request, reply, new ApiError('NOT_FOUND')));
 }
-

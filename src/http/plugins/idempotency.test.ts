@@ -9,14 +9,17 @@ import { storeKinds } from '../../../test/helpers/stores.ts';
 for (const kind of storeKinds()) {
   describe(`Idempotency-Key [${kind}]`, () => {
     let t: TestApp;
-    before(async () => { t = await buildTestApp(kind); });
+    before(async () => {
+      t = await buildTestApp(kind);
+    });
     after(() => t.close());
 
-    const startCall = (key: string, to: string, extra: object = {}) => fetch(`${t.baseUrl}/v1/calls`, {
-      method: 'POST',
-      headers: { 'x-api-key': t.numberA.key.key, 'idempotency-key': key, 'content-type': 'application/json' },
-      body: JSON.stringify({ to, sdp: CANNED_OFFER_SDP, ...extra }),
-    });
+    const startCall = (key: string, to: string, extra: object = {}) =>
+      fetch(`${t.baseUrl}/v1/calls`, {
+        method: 'POST',
+        headers: { 'x-api-key': t.numberA.key.key, 'idempotency-key': key, 'content-type': 'application/json' },
+        body: JSON.stringify({ to, sdp: CANNED_OFFER_SDP, ...extra }),
+      });
     const permitted = () => {
       const peer = nextPeer();
       t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
@@ -48,7 +51,8 @@ for (const kind of storeKinds()) {
       const to = nextPeer();
       t.fake.grantPermission(t.numberB.phoneNumberId, to, 'temporary');
       const res = await fetch(`${t.baseUrl}/v1/calls`, {
-        method: 'POST', headers: { 'x-api-key': t.numberB.key.key, 'idempotency-key': 'k-same', 'content-type': 'application/json' },
+        method: 'POST',
+        headers: { 'x-api-key': t.numberB.key.key, 'idempotency-key': 'k-same', 'content-type': 'application/json' },
         body: JSON.stringify({ to, sdp: CANNED_OFFER_SDP }),
       });
       assert.equal(res.status, 201);
@@ -61,8 +65,12 @@ for (const kind of storeKinds()) {
       const responses = await Promise.all(Array.from({ length: 8 }, () => startCall('k-race', to)));
       const statuses = responses.map((r) => r.status).sort();
       assert.equal(statuses.filter((s) => s === 201).length >= 1, true, String(statuses));
-      assert.ok(statuses.every((s) => s === 201 || s === 409), String(statuses));
-      for (const r of responses.filter((x) => x.status === 409)) assert.equal((await r.json()).code, 'IDEMPOTENCY_IN_PROGRESS');
+      assert.ok(
+        statuses.every((s) => s === 201 || s === 409),
+        String(statuses),
+      );
+      for (const r of responses.filter((x) => x.status === 409))
+        assert.equal((await r.json()).code, 'IDEMPOTENCY_IN_PROGRESS');
       assert.equal(t.fake.requests.filter((r) => r.body?.action === 'connect' && r.body?.to === to).length, 1);
     });
 
@@ -78,10 +86,18 @@ for (const kind of storeKinds()) {
     test('concurrent terminates with one key all answer 200: terminate waits for the first', async () => {
       const call = await callIn(t, 'ACCEPTED');
       t.fake.inject({ action: 'terminate', latencyMs: 200 });
-      const responses = await Promise.all(Array.from({ length: 6 }, () => fetch(`${t.baseUrl}/v1/calls/${call.id}/terminate`, {
-        method: 'POST', headers: { 'x-api-key': t.numberA.key.key, 'idempotency-key': 'k-term' },
-      })));
-      assert.deepEqual(responses.map((r) => r.status), Array(6).fill(200));
+      const responses = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          fetch(`${t.baseUrl}/v1/calls/${call.id}/terminate`, {
+            method: 'POST',
+            headers: { 'x-api-key': t.numberA.key.key, 'idempotency-key': 'k-term' },
+          }),
+        ),
+      );
+      assert.deepEqual(
+        responses.map((r) => r.status),
+        Array(6).fill(200),
+      );
       const bodies = await Promise.all(responses.map((r) => r.json()));
       for (const b of bodies) assert.deepEqual(b, { success: true, id: call.id, status: 'COMPLETED' });
       assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);

@@ -6,12 +6,20 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../errors.ts';
 import type { Db } from '../../store/db.ts';
 import {
-  completeIdempotencyKey, forgetIdempotencyKey, readIdempotencyKey, relockIdempotencyKey, tryLockIdempotencyKey,
+  completeIdempotencyKey,
+  forgetIdempotencyKey,
+  readIdempotencyKey,
+  relockIdempotencyKey,
+  tryLockIdempotencyKey,
 } from '../../store/idempotency.ts';
 
 declare module 'fastify' {
-  interface FastifyContextConfig { idempotency?: 'reject-concurrent' | 'wait-concurrent' }
-  interface FastifyRequest { idempotency: { scope: string; key: string } | null }
+  interface FastifyContextConfig {
+    idempotency?: 'reject-concurrent' | 'wait-concurrent';
+  }
+  interface FastifyRequest {
+    idempotency: { scope: string; key: string } | null;
+  }
 }
 
 const KEEP_MS = 24 * 60 * 60 * 1000;
@@ -38,7 +46,7 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
     if (request.method !== 'POST' || !request.principal) return;
     const raw = request.headers['idempotency-key'];
     if (raw === undefined) return;
-    const key = Array.isArray(raw) ? raw[0] ?? '' : raw;
+    const key = Array.isArray(raw) ? (raw[0] ?? '') : raw;
     if (key.length === 0 || key.length > 255) {
       throw new ApiError('VALIDATION_ERROR', { details: { reason: 'Idempotency-Key must be 1 to 255 characters' } });
     }
@@ -59,7 +67,9 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
       const expired = record.expiresAt <= now.toISOString();
       const abandoned = record.state === 'IN_PROGRESS' && Date.parse(record.lockedAt) < now.getTime() - ABANDONED_MS;
       if (expired || abandoned) {
-        if (await relockIdempotencyKey(deps.db, scope, key, record.lockedAt, fingerprint, now.toISOString(), expiresAt)) {
+        if (
+          await relockIdempotencyKey(deps.db, scope, key, record.lockedAt, fingerprint, now.toISOString(), expiresAt)
+        ) {
           request.idempotency = { scope, key };
           return;
         }
@@ -67,8 +77,11 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
       }
       if (record.fingerprint !== fingerprint) throw new ApiError('IDEMPOTENCY_KEY_REUSED');
       if (record.state === 'DONE') {
-        return reply.code(record.responseStatus ?? 200).header('idempotent-replayed', 'true')
-          .type('application/json; charset=utf-8').send(record.responseBody);
+        return reply
+          .code(record.responseStatus ?? 200)
+          .header('idempotent-replayed', 'true')
+          .type('application/json; charset=utf-8')
+          .send(record.responseBody);
       }
       if (!waits || Date.now() > deadline) throw new ApiError('IDEMPOTENCY_IN_PROGRESS');
       await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
@@ -82,7 +95,8 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
     if (!owned) return payload;
     request.idempotency = null;
     const status = reply.statusCode;
-    if (status >= 500 || status === 429 || typeof payload !== 'string') await forgetIdempotencyKey(deps.db, owned.scope, owned.key);
+    if (status >= 500 || status === 429 || typeof payload !== 'string')
+      await forgetIdempotencyKey(deps.db, owned.scope, owned.key);
     else await completeIdempotencyKey(deps.db, owned.scope, owned.key, status, payload);
     return payload;
   });

@@ -14,13 +14,19 @@ for (const kind of storeKinds()) {
     before(async () => {
       t = await buildTestApp(kind, {
         rateLimitClock: clock,
-        env: { RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_BURST: '3', TERMINATE_RATE_LIMIT_PER_SECOND: '1', TERMINATE_RATE_LIMIT_BURST: '4' },
+        env: {
+          RATE_LIMIT_PER_SECOND: '1',
+          RATE_LIMIT_BURST: '3',
+          TERMINATE_RATE_LIMIT_PER_SECOND: '1',
+          TERMINATE_RATE_LIMIT_BURST: '4',
+        },
       });
     });
     after(() => t.close());
 
     const list = (key: string) => t.app.inject({ url: '/v1/calls?limit=1', headers: { 'x-api-key': key } });
-    const terminate = (key: string, id: string) => t.app.inject({ method: 'POST', url: `/v1/calls/${id}/terminate`, headers: { 'x-api-key': key } });
+    const terminate = (key: string, id: string) =>
+      t.app.inject({ method: 'POST', url: `/v1/calls/${id}/terminate`, headers: { 'x-api-key': key } });
 
     test('successful responses carry RateLimit-Policy and RateLimit headers', async () => {
       clock.advance(60_000);
@@ -30,7 +36,7 @@ for (const kind of storeKinds()) {
       assert.match(String(res.headers.ratelimit), /^"default";r=2;t=\d+$/);
     });
 
-    test('over the limit → 429 with the seed\'s body, Retry-After and the headers; other keys unaffected', async () => {
+    test("over the limit → 429 with the seed's body, Retry-After and the headers; other keys unaffected", async () => {
       clock.advance(60_000);
       for (let i = 0; i < 3; i++) assert.equal((await list(t.numberA.key.key)).statusCode, 200);
       const res = await list(t.numberA.key.key);
@@ -49,13 +55,15 @@ for (const kind of storeKinds()) {
     test('reads can never starve a hang-up: terminate has its own bucket', async () => {
       clock.advance(60_000);
       const call = await callIn(t, 'ACCEPTED');
-      while ((await list(t.numberA.key.key)).statusCode !== 429) { /* drain the default bucket */ }
+      while ((await list(t.numberA.key.key)).statusCode !== 429) {
+        /* drain the default bucket */
+      }
       const res = await terminate(t.numberA.key.key, call.id);
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(res.headers['ratelimit-policy'], '"terminate";q=4;w=4');
     });
 
-    test('terminate over its own limit → 429 with the seed\'s body', async () => {
+    test("terminate over its own limit → 429 with the seed's body", async () => {
       clock.advance(60_000);
       let res;
       for (let i = 0; i < 5; i++) res = await terminate(t.numberB.key.key, 'call_unknown');

@@ -7,7 +7,9 @@ import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app
 
 describe('schemas compiled on first use', () => {
   let t: TestApp;
-  before(async () => { t = await buildTestApp('sqlite'); });
+  before(async () => {
+    t = await buildTestApp('sqlite');
+  });
   after(() => t.close());
 
   const sameAnswer = async (request: InjectOptions) => {
@@ -27,12 +29,17 @@ describe('schemas compiled on first use', () => {
     assert.equal(refused.statusCode, 400);
     assert.deepEqual(Object.keys(refused.json()).sort(), ['code', 'details', 'error', 'requestId']);
     assert.equal(refused.json().code, 'VALIDATION_ERROR');
-    const bodyRefused = await sameAnswer({ method: 'POST', url: '/v1/webhooks', headers: { ...number, 'content-type': 'application/json' }, payload: '{"url":42}' });
+    const bodyRefused = await sameAnswer({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: { ...number, 'content-type': 'application/json' },
+      payload: '{"url":42}',
+    });
     assert.equal(bodyRefused.statusCode, 400);
     assert.equal(bodyRefused.json().code, 'VALIDATION_ERROR');
   });
 
-  test('every route\'s validators and serializers compile', () => {
+  test("every route's validators and serializers compile", () => {
     const compiled = t.app.compileSchemas();
     assert.ok(compiled > 50, `expected the routes' pending schemas, got ${compiled}`);
     assert.equal(t.app.compileSchemas(), 0, 'nothing is left to compile');

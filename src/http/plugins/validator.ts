@@ -21,7 +21,13 @@ let ajvs: { forText: Ajv; forBodies: Ajv } | undefined;
 function makeAjv(coerceTypes: false | 'array'): Ajv {
   const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
   const addFormats = require('ajv-formats') as typeof import('ajv-formats');
-  const ajv = new AjvClass({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  const ajv = new AjvClass({
+    coerceTypes,
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors: false,
+    strict: false,
+  });
   addFormats.default(ajv);
   return ajv;
 }
@@ -37,7 +43,9 @@ let fastifySerializerFactory: SerializerFactory | undefined;
 function defaultSerializerFactory(): SerializerFactory {
   if (!fastifySerializerFactory) {
     const fromFastify = createRequire(require.resolve('fastify'));
-    fastifySerializerFactory = (fromFastify('@fastify/fast-json-stringify-compiler') as { SerializerSelector: () => SerializerFactory }).SerializerSelector();
+    fastifySerializerFactory = (
+      fromFastify('@fastify/fast-json-stringify-compiler') as { SerializerSelector: () => SerializerFactory }
+    ).SerializerSelector();
   }
   return fastifySerializerFactory;
 }

@@ -25,7 +25,10 @@ import { replayWebhookRoute } from './webhooks/replay.ts';
 import { rotateWebhookSecretRoute } from './webhooks/rotate-secret.ts';
 import { webhookRoutes } from './webhooks/webhooks.ts';
 
-export function registerRoutes(app: App, deps: RouteDeps & { metaInbound: MetaInboundDeps; evolutionInbound: EvolutionInboundDeps }): void {
+export function registerRoutes(
+  app: App,
+  deps: RouteDeps & { metaInbound: MetaInboundDeps; evolutionInbound: EvolutionInboundDeps },
+): void {
   healthRoutes(app, deps);
 
   numberRoutes(app, deps);

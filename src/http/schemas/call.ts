@@ -6,25 +6,28 @@ const Timestamp = Type.String({ format: 'date-time' });
 
 export const CallStatusSchema = Type.Enum(CALL_STATUSES);
 
-export const CallSchema = Type.Object({
-  id: Type.String({ examples: ['call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P'] }),
-  externalCallId: Type.String({ description: 'Provider call id (Meta wacid / Evolution CallID)' }),
-  numberId: Type.String(),
-  direction: Type.Enum(DIRECTIONS),
-  status: CallStatusSchema,
-  peerNumber: Type.String({ description: 'Digits only, no +' }),
-  durationSeconds: Type.Union([Type.Integer(), Type.Null()]),
-  startedAt: Timestamp,
-  connectedAt: Nullable(Timestamp),
-  endedAt: Nullable(Timestamp),
-  endedBy: Type.Union([Type.Enum(ENDED_BY), Type.Null()]),
-  endReason: Nullable(Type.String()),
-  bizOpaqueCallbackData: Nullable(Type.String()),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-  sdpOffer: Type.Optional(Nullable(Type.String())),
-  sdpAnswer: Type.Optional(Nullable(Type.String())),
-}, { $id: 'Call' });
+export const CallSchema = Type.Object(
+  {
+    id: Type.String({ examples: ['call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P'] }),
+    externalCallId: Type.String({ description: 'Provider call id (Meta wacid / Evolution CallID)' }),
+    numberId: Type.String(),
+    direction: Type.Enum(DIRECTIONS),
+    status: CallStatusSchema,
+    peerNumber: Type.String({ description: 'Digits only, no +' }),
+    durationSeconds: Type.Union([Type.Integer(), Type.Null()]),
+    startedAt: Timestamp,
+    connectedAt: Nullable(Timestamp),
+    endedAt: Nullable(Timestamp),
+    endedBy: Type.Union([Type.Enum(ENDED_BY), Type.Null()]),
+    endReason: Nullable(Type.String()),
+    bizOpaqueCallbackData: Nullable(Type.String()),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    sdpOffer: Type.Optional(Nullable(Type.String())),
+    sdpAnswer: Type.Optional(Nullable(Type.String())),
+  },
+  { $id: 'Call' },
+);
 
 /** docs/spec/calls-api.md §4.1: 1–256 chars of [A-Za-z0-9._:@=+/-] after URL-decoding. */
 export const CallIdParams = Type.Object({

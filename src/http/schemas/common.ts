@@ -2,12 +2,18 @@ import type { TSchema } from 'typebox';
 import { Type } from './type.ts';
 import { ERRORS, type ErrorCode } from '../../errors.ts';
 
-export const ErrorEnvelope = Type.Object({
-  error: Type.String(),
-  code: Type.String(),
-  details: Type.Optional(Type.Object({}, { additionalProperties: true })),
-  requestId: Type.Optional(Type.String()),
-}, { $id: 'ErrorEnvelope', description: 'Every error: a human text, a stable code, optional details and the request id.' });
+export const ErrorEnvelope = Type.Object(
+  {
+    error: Type.String(),
+    code: Type.String(),
+    details: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    requestId: Type.Optional(Type.String()),
+  },
+  {
+    $id: 'ErrorEnvelope',
+    description: 'Every error: a human text, a stable code, optional details and the request id.',
+  },
+);
 
 const errorRef = Type.Ref('ErrorEnvelope');
 

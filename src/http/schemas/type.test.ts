@@ -27,9 +27,15 @@ function same(ours: unknown, theirs: unknown): void {
 
 test('each builder returns what TypeBox returns', () => {
   same(Type.String(), TypeBox.String());
-  same(Type.String({ minLength: 1, maxLength: 64, format: 'date-time', description: 'd' }), TypeBox.String({ minLength: 1, maxLength: 64, format: 'date-time', description: 'd' }));
+  same(
+    Type.String({ minLength: 1, maxLength: 64, format: 'date-time', description: 'd' }),
+    TypeBox.String({ minLength: 1, maxLength: 64, format: 'date-time', description: 'd' }),
+  );
   same(Type.Integer(), TypeBox.Integer());
-  same(Type.Integer({ minimum: 1, maximum: 100, default: 20 }), TypeBox.Integer({ minimum: 1, maximum: 100, default: 20 }));
+  same(
+    Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    TypeBox.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  );
   same(Type.Boolean(), TypeBox.Boolean());
   same(Type.Boolean({ description: 'b' }), TypeBox.Boolean({ description: 'b' }));
   same(Type.Null(), TypeBox.Null());
@@ -43,9 +49,15 @@ test('each builder returns what TypeBox returns', () => {
   same(Type.Ref('Call'), TypeBox.Ref('Call'));
   same(Type.Ref('Call', { description: 'r' }), TypeBox.Ref('Call', { description: 'r' }));
   same(Type.Array(Type.String()), TypeBox.Array(TypeBox.String()));
-  same(Type.Array(Type.Ref('Number'), { maxItems: 3, uniqueItems: true }), TypeBox.Array(TypeBox.Ref('Number'), { maxItems: 3, uniqueItems: true }));
+  same(
+    Type.Array(Type.Ref('Number'), { maxItems: 3, uniqueItems: true }),
+    TypeBox.Array(TypeBox.Ref('Number'), { maxItems: 3, uniqueItems: true }),
+  );
   same(Type.Union([Type.String(), Type.Null()]), TypeBox.Union([TypeBox.String(), TypeBox.Null()]));
-  same(Type.Union([Type.Literal('a'), Type.Literal('b')], { description: 'u' }), TypeBox.Union([TypeBox.Literal('a'), TypeBox.Literal('b')], { description: 'u' }));
+  same(
+    Type.Union([Type.Literal('a'), Type.Literal('b')], { description: 'u' }),
+    TypeBox.Union([TypeBox.Literal('a'), TypeBox.Literal('b')], { description: 'u' }),
+  );
 });
 
 test('Optional and Object: required keys, hidden markers, options after the properties', () => {
@@ -55,12 +67,24 @@ test('Optional and Object: required keys, hidden markers, options after the prop
   same(Type.Object({}), TypeBox.Object({}));
   same(Type.Object({ a: Type.Optional(Type.String()) }), TypeBox.Object({ a: TypeBox.Optional(TypeBox.String()) }));
   same(
-    Type.Object({ a: Type.String(), b: Type.Optional(Type.Integer()), c: Type.Union([Type.Enum(['X']), Type.Null()]) }, { $id: 'Thing', additionalProperties: false, description: 'o' }),
-    TypeBox.Object({ a: TypeBox.String(), b: TypeBox.Optional(TypeBox.Integer()), c: TypeBox.Union([TypeBox.Enum(['X']), TypeBox.Null()]) }, { $id: 'Thing', additionalProperties: false, description: 'o' }),
+    Type.Object(
+      { a: Type.String(), b: Type.Optional(Type.Integer()), c: Type.Union([Type.Enum(['X']), Type.Null()]) },
+      { $id: 'Thing', additionalProperties: false, description: 'o' },
+    ),
+    TypeBox.Object(
+      {
+        a: TypeBox.String(),
+        b: TypeBox.Optional(TypeBox.Integer()),
+        c: TypeBox.Union([TypeBox.Enum(['X']), TypeBox.Null()]),
+      },
+      { $id: 'Thing', additionalProperties: false, description: 'o' },
+    ),
   );
   same(
     Type.Optional(Type.Object({ inner: Type.Optional(Type.Array(Type.Boolean())) }, { additionalProperties: false })),
-    TypeBox.Optional(TypeBox.Object({ inner: TypeBox.Optional(TypeBox.Array(TypeBox.Boolean())) }, { additionalProperties: false })),
+    TypeBox.Optional(
+      TypeBox.Object({ inner: TypeBox.Optional(TypeBox.Array(TypeBox.Boolean())) }, { additionalProperties: false }),
+    ),
   );
 });
 

@@ -5,8 +5,21 @@
 // types are TypeBox's own, so Static<> and the Fastify type provider see no difference.
 import type { Type as TypeBox } from 'typebox';
 
-type Builders = Pick<typeof TypeBox,
-  'Array' | 'Boolean' | 'Enum' | 'Integer' | 'Literal' | 'Null' | 'Object' | 'Optional' | 'Ref' | 'String' | 'Union' | 'Unknown'>;
+type Builders = Pick<
+  typeof TypeBox,
+  | 'Array'
+  | 'Boolean'
+  | 'Enum'
+  | 'Integer'
+  | 'Literal'
+  | 'Null'
+  | 'Object'
+  | 'Optional'
+  | 'Ref'
+  | 'String'
+  | 'Union'
+  | 'Unknown'
+>;
 type Json = Record<PropertyKey, unknown>;
 
 /** TypeBox's markers are non-enumerable: JSON, Ajv and the OpenAPI document never see them. */
@@ -27,7 +40,8 @@ export const Type = {
     return create('Enum', { enum: values }, options);
   },
   Integer: (options?: object) => create('Integer', { type: 'integer' }, options),
-  Literal: (value: string | number | boolean | bigint, options?: object) => create('Literal', { type: typeof value, const: value }, options),
+  Literal: (value: string | number | boolean | bigint, options?: object) =>
+    create('Literal', { type: typeof value, const: value }, options),
   Null: (options?: object) => create('Null', { type: 'null' }, options),
   Object: (properties: Record<string, Json>, options?: object) => {
     const required = Object.getOwnPropertyNames(properties).filter((key) => !('~optional' in properties[key]!));

@@ -2,59 +2,92 @@ import { Type } from './type.ts';
 import { WEBHOOK_EVENT_FILTERS, WEBHOOK_EVENTS } from '../../webhooks/service.ts';
 
 const Timestamp = Type.String({ format: 'date-time' });
-const Url = Type.String({ minLength: 1, maxLength: 2048, description: 'https:// to a public address (http and private addresses only with WEBHOOK_ALLOW_INSECURE_URLS=true)' });
+const Url = Type.String({
+  minLength: 1,
+  maxLength: 2048,
+  description: 'https:// to a public address (http and private addresses only with WEBHOOK_ALLOW_INSECURE_URLS=true)',
+});
 const Name = Type.String({ minLength: 1, maxLength: 200 });
 const Events = Type.Array(Type.Enum(WEBHOOK_EVENT_FILTERS), {
   maxItems: WEBHOOK_EVENT_FILTERS.length * 2,
   description: 'Event names, or "*" for all; an empty list delivers nothing. On PATCH it replaces the whole list.',
 });
 
-export const WebhookSchema = Type.Object({
-  id: Type.String({ examples: ['whk_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P'] }),
-  name: Type.Union([Type.String(), Type.Null()]),
-  url: Type.String(),
-  events: Type.Array(Type.String()),
-  active: Type.Boolean({ description: 'false: paused by the customer, or disabled by the service after a 410 (see disabledReason)' }),
-  whatsappNumberId: Type.String(),
-  disabledReason: Type.Union([Type.String(), Type.Null()]),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-}, { $id: 'Webhook', description: 'A webhook registration. Its signing secret is shown only at creation and rotation.' });
+export const WebhookSchema = Type.Object(
+  {
+    id: Type.String({ examples: ['whk_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P'] }),
+    name: Type.Union([Type.String(), Type.Null()]),
+    url: Type.String(),
+    events: Type.Array(Type.String()),
+    active: Type.Boolean({
+      description: 'false: paused by the customer, or disabled by the service after a 410 (see disabledReason)',
+    }),
+    whatsappNumberId: Type.String(),
+    disabledReason: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  },
+  { $id: 'Webhook', description: 'A webhook registration. Its signing secret is shown only at creation and rotation.' },
+);
 
-export const CreateWebhookBody = Type.Object({
-  url: Url,
-  name: Type.Optional(Name),
-  events: Events,
-  whatsappNumberId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$', description: 'Required with a tenant key; a number key may omit it' })),
-}, { additionalProperties: false });
+export const CreateWebhookBody = Type.Object(
+  {
+    url: Url,
+    name: Type.Optional(Name),
+    events: Events,
+    whatsappNumberId: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_]{1,64}$',
+        description: 'Required with a tenant key; a number key may omit it',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
-export const UpdateWebhookBody = Type.Object({
-  url: Type.Optional(Url),
-  name: Type.Optional(Name),
-  active: Type.Optional(Type.Boolean()),
-  events: Type.Optional(Events),
-}, { additionalProperties: false });
+export const UpdateWebhookBody = Type.Object(
+  {
+    url: Type.Optional(Url),
+    name: Type.Optional(Name),
+    active: Type.Optional(Type.Boolean()),
+    events: Type.Optional(Events),
+  },
+  { additionalProperties: false },
+);
 
 const SecretField = Type.String({ description: 'whsec_... signing secret (Standard Webhooks); shown this once' });
 
 export const CreatedWebhook = Type.Object({
-  id: Type.String(), name: Type.Union([Type.String(), Type.Null()]), url: Type.String(), events: Type.Array(Type.String()), active: Type.Boolean(),
-  whatsappNumberId: Type.String(), disabledReason: Type.Union([Type.String(), Type.Null()]), createdAt: Timestamp, updatedAt: Timestamp,
+  id: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  url: Type.String(),
+  events: Type.Array(Type.String()),
+  active: Type.Boolean(),
+  whatsappNumberId: Type.String(),
+  disabledReason: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
   secret: SecretField,
 });
 
 export const RotatedSecret = Type.Object({
   id: Type.String(),
   secret: SecretField,
-  previousSecretExpiresAt: Type.String({ format: 'date-time', description: 'Until then deliveries carry signatures of both secrets' }),
+  previousSecretExpiresAt: Type.String({
+    format: 'date-time',
+    description: 'Until then deliveries carry signatures of both secrets',
+  }),
 });
 
 export const WebhookIdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) });
 
-export const LogsQuery = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 50, default: 20 }),
-  event: Type.Optional(Type.Enum(WEBHOOK_EVENTS)),
-}, { additionalProperties: false });
+export const LogsQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 50, default: 20 }),
+    event: Type.Optional(Type.Enum(WEBHOOK_EVENTS)),
+  },
+  { additionalProperties: false },
+);
 
 export const LogEntry = Type.Object({
   id: Type.String(),
@@ -62,13 +95,18 @@ export const LogEntry = Type.Object({
   eventId: Type.String(),
   attempt: Type.Integer({ minimum: 1 }),
   status: Type.Enum(['SUCCESS', 'FAILED']),
-  statusCode: Type.Union([Type.Integer(), Type.Null()], { description: 'null when no HTTP response came (timeout, refused, network error)' }),
+  statusCode: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'null when no HTTP response came (timeout, refused, network error)',
+  }),
   durationMs: Type.Integer(),
   error: Type.Optional(Type.String()),
   createdAt: Timestamp,
 });
 
-export const ReplayBody = Type.Object({ eventId: Type.String({ pattern: '^evt_[A-Za-z0-9]{1,64}$' }) }, { additionalProperties: false });
+export const ReplayBody = Type.Object(
+  { eventId: Type.String({ pattern: '^evt_[A-Za-z0-9]{1,64}$' }) },
+  { additionalProperties: false },
+);
 
 export const ReplayResponse = Type.Object({
   webhookId: Type.String(),

@@ -8,15 +8,37 @@ import type { NumberRecord } from '../../store/numbers.ts';
 import { startFakeEvolution } from '../../../test/fakes/evolution-go.ts';
 import type { FakeEvolution } from '../../../test/fakes/evolution-go.ts';
 import type { EvolutionClientOptions, KnownCapability } from './client.ts';
-import { EVOLUTION_NOT_SUPPORTED_MESSAGE, EvolutionProvider, evolutionCallCreatorOf, evolutionWsUrl } from './client.ts';
+import {
+  EVOLUTION_NOT_SUPPORTED_MESSAGE,
+  EvolutionProvider,
+  evolutionCallCreatorOf,
+  evolutionWsUrl,
+} from './client.ts';
 
 // ───────────── fixtures ─────────────
 
 const OWN = '5511988887777';
 const PEER = '5521977776666';
-const MAIN = { id: '7c9e6679-7425-40de-944b-e07fc1f90ae7', name: 'vendas-sp', token: 'f3a1c0de-secret-token', ownNumber: OWN };
-const STOCK = { id: '11111111-0000-4000-8000-000000000002', name: 'stock', token: 'tok-stock-secret', ownNumber: '5511911112222', extension: 'off' as const };
-const PROXY = { id: '11111111-0000-4000-8000-000000000003', name: 'proxy', token: 'tok-proxy-secret', ownNumber: '5511933334444', extension: 'disabled' as const };
+const MAIN = {
+  id: '7c9e6679-7425-40de-944b-e07fc1f90ae7',
+  name: 'vendas-sp',
+  token: 'f3a1c0de-secret-token',
+  ownNumber: OWN,
+};
+const STOCK = {
+  id: '11111111-0000-4000-8000-000000000002',
+  name: 'stock',
+  token: 'tok-stock-secret',
+  ownNumber: '5511911112222',
+  extension: 'off' as const,
+};
+const PROXY = {
+  id: '11111111-0000-4000-8000-000000000003',
+  name: 'proxy',
+  token: 'tok-proxy-secret',
+  ownNumber: '5511933334444',
+  extension: 'disabled' as const,
+};
 
 let fake: FakeEvolution;
 let logLines: string[];
@@ -32,30 +54,65 @@ beforeEach(() => {
 
 const TOKENS: Record<string, string> = { [MAIN.id]: MAIN.token, [STOCK.id]: STOCK.token, [PROXY.id]: PROXY.token };
 
-function numberFor(inst: { id: string; name: string }, extra: Record<string, unknown> = {}, baseUrl = fake.baseUrl): NumberRecord {
+function numberFor(
+  inst: { id: string; name: string },
+  extra: Record<string, unknown> = {},
+  baseUrl = fake.baseUrl,
+): NumberRecord {
   return {
-    id: `num_${inst.name}` as NumberId, tenantId: 'tenant_t' as TenantId, name: inst.name, phoneNumber: `+${OWN}`, provider: 'EVO_GO',
-    metaPhoneNumberId: null, publicConfig: { baseUrl, instanceId: inst.id, instanceName: inst.name, publicWsBaseUrl: null, ...extra },
-    secretConfig: 'sealed', createdAt: '2026-04-02T17:00:00.000Z', updatedAt: '2026-04-02T17:00:00.000Z',
+    id: `num_${inst.name}` as NumberId,
+    tenantId: 'tenant_t' as TenantId,
+    name: inst.name,
+    phoneNumber: `+${OWN}`,
+    provider: 'EVO_GO',
+    metaPhoneNumberId: null,
+    publicConfig: { baseUrl, instanceId: inst.id, instanceName: inst.name, publicWsBaseUrl: null, ...extra },
+    secretConfig: 'sealed',
+    createdAt: '2026-04-02T17:00:00.000Z',
+    updatedAt: '2026-04-02T17:00:00.000Z',
   };
 }
 
 function callWith(externalCallId: string, providerData: unknown, patch: Partial<Call> = {}): Call {
   return {
-    id: 'call_01TEST' as CallId, externalCallId, numberId: 'num_main' as NumberId, tenantId: 'tenant_t' as TenantId,
-    direction: 'INBOUND', status: 'RINGING', peerNumber: PEER, durationSeconds: null, startedAt: '2026-04-02T17:00:00.000Z',
-    connectedAt: null, endedAt: null, endedBy: null, endReason: null, bizOpaqueCallbackData: null, sdpOffer: null, sdpAnswer: null,
-    createdAt: '2026-04-02T17:00:00.000Z', updatedAt: '2026-04-02T17:00:00.000Z', maxDurationSeconds: null,
+    id: 'call_01TEST' as CallId,
+    externalCallId,
+    numberId: 'num_main' as NumberId,
+    tenantId: 'tenant_t' as TenantId,
+    direction: 'INBOUND',
+    status: 'RINGING',
+    peerNumber: PEER,
+    durationSeconds: null,
+    startedAt: '2026-04-02T17:00:00.000Z',
+    connectedAt: null,
+    endedAt: null,
+    endedBy: null,
+    endReason: null,
+    bizOpaqueCallbackData: null,
+    sdpOffer: null,
+    sdpAnswer: null,
+    createdAt: '2026-04-02T17:00:00.000Z',
+    updatedAt: '2026-04-02T17:00:00.000Z',
+    maxDurationSeconds: null,
     // JSON text is not the declared type; the adapter tolerates it anyway.
-    providerData: (providerData ?? null) as Call['providerData'], eventSeq: 0, pendingAction: null, ...patch,
+    providerData: (providerData ?? null) as Call['providerData'],
+    eventSeq: 0,
+    pendingAction: null,
+    ...patch,
   };
 }
 
 function provider(o: Partial<EvolutionClientOptions> = {}) {
   const learned: KnownCapability[] = [];
-  const sink = new Writable({ write(chunk, _enc, done) { logLines.push(String(chunk)); done(); } });
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      logLines.push(String(chunk));
+      done();
+    },
+  });
   const p = new EvolutionProvider({
-    timeoutMs: 1000, dialTimeoutMs: 2000,
+    timeoutMs: 1000,
+    dialTimeoutMs: 2000,
     secretsOf: (n) => ({ instanceToken: TOKENS[String(n.publicConfig.instanceId)] ?? 'unknown-token' }),
     logger: pino({ level: 'debug' }, sink),
     onCapability: (_n, c) => learned.push(c),
@@ -76,7 +133,7 @@ const lastRequest = () => fake.requests.at(-1)!;
 // ───────────── tests ─────────────
 
 describe('EvolutionProvider: reject and terminate', () => {
-  test('reject posts the offer\'s CallCreator verbatim with the instance token, and the fake ends the call', async () => {
+  test("reject posts the offer's CallCreator verbatim with the instance token, and the fake ends the call", async () => {
     const { p } = provider();
     const { callId, creator, call } = await ringing(MAIN, { creatorIsLid: true });
     assert.match(creator, /@lid$/);
@@ -140,13 +197,17 @@ describe('EvolutionProvider: reject and terminate', () => {
     assert.deepEqual(learned, ['absent']);
     assert.equal(fake.requests.length, 1);
 
-    const stored = numberFor(STOCK, { capabilities: { callsExtension: 'absent', checkedAt: '2026-04-02T17:00:00.000Z' } });
+    const stored = numberFor(STOCK, {
+      capabilities: { callsExtension: 'absent', checkedAt: '2026-04-02T17:00:00.000Z' },
+    });
     assert.equal(p.capabilityOf(stored), 'absent');
     const second = await p.endCall(stored, call, 'terminate');
     assert.equal(!second.ok && second.category, 'NOT_SUPPORTED');
     assert.equal(fake.requests.length, 1, 'no provider request while the stored verdict is fresh');
 
-    const stale = numberFor(STOCK, { capabilities: { callsExtension: 'absent', checkedAt: '2026-04-02T16:50:00.000Z' } });
+    const stale = numberFor(STOCK, {
+      capabilities: { callsExtension: 'absent', checkedAt: '2026-04-02T16:50:00.000Z' },
+    });
     assert.equal(p.capabilityOf(stale), 'unknown');
   });
 
@@ -248,7 +309,12 @@ describe('EvolutionProvider: accept, dial, play, stream ticket', () => {
 
   test('dial errors: 429 with Retry-After, 502 not retried, 400, 401', async () => {
     const { p } = provider();
-    fake.inject({ path: '/call/dial', status: 429, error: 'dial rate limit exceeded', headers: { 'Retry-After': '42' } });
+    fake.inject({
+      path: '/call/dial',
+      status: 429,
+      error: 'dial rate limit exceeded',
+      headers: { 'Retry-After': '42' },
+    });
     const limited = await p.dial(numberFor(MAIN), PEER);
     assert.equal(!limited.ok && limited.category, 'RATE_LIMITED');
     assert.equal(!limited.ok && limited.retryAfterSeconds, 42);
@@ -277,7 +343,10 @@ describe('EvolutionProvider: accept, dial, play, stream ticket', () => {
     const { callId, call } = await ringing();
     const r = await p.play(numberFor(MAIN), call, 'https://cdn.example/greet.mp3');
     assert.deepEqual(r, { ok: true, value: { queued: true } });
-    assert.deepEqual(fake.call(callId)?.plays.map((x) => x.mediaUrl), ['https://cdn.example/greet.mp3']);
+    assert.deepEqual(
+      fake.call(callId)?.plays.map((x) => x.mediaUrl),
+      ['https://cdn.example/greet.mp3'],
+    );
     const bad = await p.play(numberFor(MAIN), call, 'file:///etc/passwd');
     assert.equal(!bad.ok && bad.category, 'INVALID_REQUEST');
     assert.equal(fake.countRequests({ path: '/call/play' }), 1);
@@ -294,8 +363,14 @@ describe('EvolutionProvider: accept, dial, play, stream ticket', () => {
     assert.equal(r.value.expiresInSeconds, 30);
     assert.equal(r.value.path, `/call/stream/${callId}?ticket=${r.value.ticket}`);
     assert.deepEqual(lastRequest().body, { callId, mode: 'listen', binary: true });
-    assert.equal(evolutionWsUrl(numberFor(MAIN), r.value.path), fake.baseUrl.replace('http://', 'ws://') + r.value.path);
-    assert.equal(evolutionWsUrl(numberFor(MAIN, { publicWsBaseUrl: 'wss://evo.example.com/' }), '/p?t=1'), 'wss://evo.example.com/p?t=1');
+    assert.equal(
+      evolutionWsUrl(numberFor(MAIN), r.value.path),
+      fake.baseUrl.replace('http://', 'ws://') + r.value.path,
+    );
+    assert.equal(
+      evolutionWsUrl(numberFor(MAIN, { publicWsBaseUrl: 'wss://evo.example.com/' }), '/p?t=1'),
+      'wss://evo.example.com/p?t=1',
+    );
     fake.inject({ path: '/call/stream-ticket', status: 429, error: 'ticket pool exhausted' });
     const full = await p.streamTicket(numberFor(MAIN), call, 'talk');
     assert.equal(!full.ok && full.category, 'RATE_LIMITED');
@@ -313,7 +388,9 @@ describe('EvolutionProvider: probe, config, logging', () => {
     assert.equal(disabled.ok && disabled.value.capability, 'disabled');
     // Even with a stored verdict, probe asks.
     const before = fake.requests.length;
-    await p.probe(numberFor(STOCK, { capabilities: { callsExtension: 'absent', checkedAt: new Date().toISOString() } }));
+    await p.probe(
+      numberFor(STOCK, { capabilities: { callsExtension: 'absent', checkedAt: new Date().toISOString() } }),
+    );
     assert.equal(fake.requests.length, before + 1);
     const { p: wrong } = provider({ secretsOf: () => ({ instanceToken: 'nope' }) });
     const auth = await wrong.probe(numberFor(MAIN));

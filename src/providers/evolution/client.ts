@@ -3,7 +3,14 @@
 import type { Logger } from 'pino';
 import type { Call } from '../../calls/types.ts';
 import type { NumberRecord } from '../../store/numbers.ts';
-import type { CallProvider, EvolutionSecrets, FailureCategory, ProviderFailure, ProviderResult, StartCallRequest } from '../types.ts';
+import type {
+  CallProvider,
+  EvolutionSecrets,
+  FailureCategory,
+  ProviderFailure,
+  ProviderResult,
+  StartCallRequest,
+} from '../types.ts';
 import { failure, ok } from '../types.ts';
 
 export interface EvolutionClientOptions {
@@ -33,9 +40,15 @@ export interface EvolutionPublicConfig {
 }
 
 /** What the service stores with an EVO_GO call (`providerData`): the offer's CallCreator, verbatim. */
-export interface EvolutionCallData { callCreator: string }
+export interface EvolutionCallData {
+  callCreator: string;
+}
 
-export interface StreamTicket { ticket: string; expiresInSeconds: number; path: string }
+export interface StreamTicket {
+  ticket: string;
+  expiresInSeconds: number;
+  path: string;
+}
 
 /** §2.3: the one sentence FEATURE_NOT_SUPPORTED carries on EVO_GO. */
 export const EVOLUTION_NOT_SUPPORTED_MESSAGE =
@@ -43,7 +56,12 @@ export const EVOLUTION_NOT_SUPPORTED_MESSAGE =
 
 const DEFAULT_CAPABILITY_TTL_MS = 5 * 60_000;
 /** §2.1: the 500 texts of an instance that is not connected to WhatsApp. */
-const NOT_CONNECTED_TEXTS = ['client disconnected', 'no active session found', 'websocket not connected', "the store doesn't contain a device jid"];
+const NOT_CONNECTED_TEXTS = [
+  'client disconnected',
+  'no active session found',
+  'websocket not connected',
+  "the store doesn't contain a device jid",
+];
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -53,14 +71,27 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
  * acting on it is a state conflict (§2.1).
  */
 type Kind = 'end' | 'act' | 'dial' | 'probe';
-interface EvoRequest { method: 'GET' | 'POST'; path: string; body?: Json; kind: Kind; extension: boolean; timeoutMs: number }
-type Reply = { ok: true; status: number; json: Json | null } | { ok: false; failure: ProviderFailure; network: boolean };
+interface EvoRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: Json;
+  kind: Kind;
+  extension: boolean;
+  timeoutMs: number;
+}
+type Reply =
+  | { ok: true; status: number; json: Json | null }
+  | { ok: false; failure: ProviderFailure; network: boolean };
 
 /** The verbatim CallCreator JID stored with a call (`providerData.callCreator`; JSON text tolerated); null when absent. */
 export function evolutionCallCreatorOf(call: Call): string | null {
   let data: unknown = call.providerData;
   if (typeof data === 'string') {
-    try { data = JSON.parse(data); } catch { return null; }
+    try {
+      data = JSON.parse(data);
+    } catch {
+      return null;
+    }
   }
   const creator = isObject(data) ? data.callCreator : undefined;
   // A bare number is accepted by the server and silently ineffective (§2): only a JID will do.
@@ -75,13 +106,17 @@ export function evolutionConfigOf(number: NumberRecord): EvolutionPublicConfig |
     baseUrl: c.baseUrl.replace(/\/+$/, ''),
     instanceId: typeof c.instanceId === 'string' ? c.instanceId : '',
     instanceName: typeof c.instanceName === 'string' ? c.instanceName : null,
-    publicWsBaseUrl: typeof c.publicWsBaseUrl === 'string' && c.publicWsBaseUrl ? c.publicWsBaseUrl.replace(/\/+$/, '') : null,
-    ...(caps ? {
-      capabilities: {
-        callsExtension: (['present', 'disabled', 'absent'] as const).find((v) => v === caps.callsExtension) ?? 'unknown',
-        checkedAt: typeof caps.checkedAt === 'string' ? caps.checkedAt : null,
-      },
-    } : {}),
+    publicWsBaseUrl:
+      typeof c.publicWsBaseUrl === 'string' && c.publicWsBaseUrl ? c.publicWsBaseUrl.replace(/\/+$/, '') : null,
+    ...(caps
+      ? {
+          capabilities: {
+            callsExtension:
+              (['present', 'disabled', 'absent'] as const).find((v) => v === caps.callsExtension) ?? 'unknown',
+            checkedAt: typeof caps.checkedAt === 'string' ? caps.checkedAt : null,
+          },
+        }
+      : {}),
   };
 }
 
@@ -105,9 +140,13 @@ export class EvolutionProvider implements CallProvider {
   readonly #o: EvolutionClientOptions;
   /** Last verdict handed to onCapability per number: only to avoid repeating it, never to gate requests. */
   readonly #reported = new Map<string, { capability: KnownCapability; at: number }>();
-  constructor(options: EvolutionClientOptions) { this.#o = options; }
+  constructor(options: EvolutionClientOptions) {
+    this.#o = options;
+  }
 
-  #now(): number { return this.#o.now?.() ?? Date.now(); }
+  #now(): number {
+    return this.#o.now?.() ?? Date.now();
+  }
 
   /**
    * What is known about the number's calls extension: the stored verdict while younger than the TTL, else 'unknown'
@@ -117,7 +156,9 @@ export class EvolutionProvider implements CallProvider {
     const caps = evolutionConfigOf(number)?.capabilities;
     if (!caps || caps.callsExtension === 'unknown' || !caps.checkedAt) return 'unknown';
     const age = this.#now() - Date.parse(caps.checkedAt);
-    return Number.isFinite(age) && age >= 0 && age < (this.#o.capabilityTtlMs ?? DEFAULT_CAPABILITY_TTL_MS) ? caps.callsExtension : 'unknown';
+    return Number.isFinite(age) && age >= 0 && age < (this.#o.capabilityTtlMs ?? DEFAULT_CAPABILITY_TTL_MS)
+      ? caps.callsExtension
+      : 'unknown';
   }
 
   // ── the port ──
@@ -138,7 +179,14 @@ export class EvolutionProvider implements CallProvider {
   async accept(number: NumberRecord, call: Call, _sdpAnswer: string | null): Promise<ProviderResult> {
     const callCreator = evolutionCallCreatorOf(call);
     const body: Json = { callId: call.externalCallId, ...(callCreator ? { callCreator } : {}) };
-    const reply = await this.#send(number, { method: 'POST', path: '/call/answer', body, kind: 'act', extension: true, timeoutMs: this.#o.timeoutMs });
+    const reply = await this.#send(number, {
+      method: 'POST',
+      path: '/call/answer',
+      body,
+      kind: 'act',
+      extension: true,
+      timeoutMs: this.#o.timeoutMs,
+    });
     return reply.ok ? ok : reply.failure;
   }
 
@@ -152,18 +200,34 @@ export class EvolutionProvider implements CallProvider {
   /** `/call/dial` (extension), never retried. `to` may carry `+`, spaces or dashes; only digits are sent. */
   async dial(number: NumberRecord, to: string): Promise<ProviderResult<{ externalCallId: string }>> {
     const digits = to.replace(/[\s().+-]/g, '');
-    if (!/^\d{8,15}$/.test(digits)) return failure('INVALID_REQUEST', 'to must be a phone number of 8 to 15 digits', null);
-    const reply = await this.#send(number, { method: 'POST', path: '/call/dial', body: { number: digits }, kind: 'dial', extension: true, timeoutMs: this.#o.dialTimeoutMs });
+    if (!/^\d{8,15}$/.test(digits))
+      return failure('INVALID_REQUEST', 'to must be a phone number of 8 to 15 digits', null);
+    const reply = await this.#send(number, {
+      method: 'POST',
+      path: '/call/dial',
+      body: { number: digits },
+      kind: 'dial',
+      extension: true,
+      timeoutMs: this.#o.dialTimeoutMs,
+    });
     if (!reply.ok) return reply.failure;
     const callId = reply.json?.callId;
-    if (typeof callId !== 'string' || callId === '') return failure('PROVIDER_DOWN', 'Evolution Go answered the dial without a callId', reply.status);
+    if (typeof callId !== 'string' || callId === '')
+      return failure('PROVIDER_DOWN', 'Evolution Go answered the dial without a callId', reply.status);
     return { ok: true, value: { externalCallId: callId } };
   }
 
   /** `/call/play` (extension): queued until the call is active; there is no completion event. */
   async play(number: NumberRecord, call: Call, mediaUrl: string): Promise<ProviderResult<{ queued: boolean }>> {
     if (!isHttpUrl(mediaUrl)) return failure('INVALID_REQUEST', 'mediaUrl must be an http(s) URL', null);
-    const reply = await this.#send(number, { method: 'POST', path: '/call/play', body: { callId: call.externalCallId, mediaUrl }, kind: 'act', extension: true, timeoutMs: this.#o.timeoutMs });
+    const reply = await this.#send(number, {
+      method: 'POST',
+      path: '/call/play',
+      body: { callId: call.externalCallId, mediaUrl },
+      kind: 'act',
+      extension: true,
+      timeoutMs: this.#o.timeoutMs,
+    });
     if (!reply.ok) return reply.failure;
     return { ok: true, value: { queued: reply.json?.queued === true } };
   }
@@ -171,20 +235,32 @@ export class EvolutionProvider implements CallProvider {
   /** `/call/stream-ticket` (extension): a single-use ticket for the realtime media socket on the Evolution Go server. */
   async streamTicket(number: NumberRecord, call: Call, mode: 'talk' | 'listen'): Promise<ProviderResult<StreamTicket>> {
     const reply = await this.#send(number, {
-      method: 'POST', path: '/call/stream-ticket', body: { callId: call.externalCallId, mode, binary: true }, kind: 'act', extension: true, timeoutMs: this.#o.timeoutMs,
+      method: 'POST',
+      path: '/call/stream-ticket',
+      body: { callId: call.externalCallId, mode, binary: true },
+      kind: 'act',
+      extension: true,
+      timeoutMs: this.#o.timeoutMs,
     });
     if (!reply.ok) return reply.failure;
     const { ticket, expiresInSeconds, path } = reply.json ?? {};
     if (typeof ticket !== 'string' || ticket === '' || typeof path !== 'string' || !path.startsWith('/')) {
       return failure('PROVIDER_DOWN', 'Evolution Go answered the stream ticket without ticket/path', reply.status);
     }
-    const ttl = typeof expiresInSeconds === 'number' && Number.isFinite(expiresInSeconds) && expiresInSeconds > 0 ? Math.floor(expiresInSeconds) : 30;
+    const ttl =
+      typeof expiresInSeconds === 'number' && Number.isFinite(expiresInSeconds) && expiresInSeconds > 0
+        ? Math.floor(expiresInSeconds)
+        : 30;
     return { ok: true, value: { ticket, expiresInSeconds: ttl, path } };
   }
 
   /** `GET /call/active` (§2.3). Always asks, whatever is stored; a 401 is a failure (config error), not a capability. */
   async probe(number: NumberRecord): Promise<ProviderResult<{ capability: KnownCapability; checkedAt: string }>> {
-    const reply = await this.#send(number, { method: 'GET', path: '/call/active', kind: 'probe', extension: true, timeoutMs: this.#o.timeoutMs }, { ignoreStoredCapability: true });
+    const reply = await this.#send(
+      number,
+      { method: 'GET', path: '/call/active', kind: 'probe', extension: true, timeoutMs: this.#o.timeoutMs },
+      { ignoreStoredCapability: true },
+    );
     const checkedAt = new Date(this.#now()).toISOString();
     if (reply.ok) {
       const capability: KnownCapability = reply.json?.enabled === false ? 'disabled' : 'present';
@@ -205,18 +281,35 @@ export class EvolutionProvider implements CallProvider {
     const callCreator = evolutionCallCreatorOf(call);
     if (!callCreator) {
       // Without the offer's JID a stock reject would be accepted and ignored. The extension's hang-up rejects a ringing call by id.
-      this.#o.logger.warn({ numberId: number.id, callId: call.id }, 'evolution call has no stored CallCreator; rejecting through /call/hangup');
+      this.#o.logger.warn(
+        { numberId: number.id, callId: call.id },
+        'evolution call has no stored CallCreator; rejecting through /call/hangup',
+      );
       return this.#hangup(number, call);
     }
-    return this.#withNetworkRetry(() => this.#send(number, {
-      method: 'POST', path: '/call/reject', body: { callCreator, callId: call.externalCallId }, kind: 'end', extension: false, timeoutMs: this.#o.timeoutMs,
-    }));
+    return this.#withNetworkRetry(() =>
+      this.#send(number, {
+        method: 'POST',
+        path: '/call/reject',
+        body: { callCreator, callId: call.externalCallId },
+        kind: 'end',
+        extension: false,
+        timeoutMs: this.#o.timeoutMs,
+      }),
+    );
   }
 
   #hangup(number: NumberRecord, call: Call): Promise<ProviderResult> {
-    return this.#withNetworkRetry(() => this.#send(number, {
-      method: 'POST', path: '/call/hangup', body: { callId: call.externalCallId }, kind: 'end', extension: true, timeoutMs: this.#o.timeoutMs,
-    }));
+    return this.#withNetworkRetry(() =>
+      this.#send(number, {
+        method: 'POST',
+        path: '/call/hangup',
+        body: { callId: call.externalCallId },
+        kind: 'end',
+        extension: true,
+        timeoutMs: this.#o.timeoutMs,
+      }),
+    );
   }
 
   /** One more try only when the request never got an answer for network reasons (not a timeout, not an HTTP error). */
@@ -253,9 +346,14 @@ export class EvolutionProvider implements CallProvider {
     try {
       instanceToken = this.#o.secretsOf(number).instanceToken;
     } catch {
-      return { ok: false, failure: failure('CONFIG', 'the Evolution Go instance token could not be read'), network: false };
+      return {
+        ok: false,
+        failure: failure('CONFIG', 'the Evolution Go instance token could not be read'),
+        network: false,
+      };
     }
-    if (!instanceToken) return { ok: false, failure: failure('CONFIG', 'number has no Evolution Go instance token'), network: false };
+    if (!instanceToken)
+      return { ok: false, failure: failure('CONFIG', 'number has no Evolution Go instance token'), network: false };
 
     let response: Response;
     let text: string;
@@ -272,7 +370,10 @@ export class EvolutionProvider implements CallProvider {
       this.#o.logger.warn({ numberId: number.id, path: req.path, timedOut }, 'evolution request failed');
       return {
         ok: false,
-        failure: failure('PROVIDER_DOWN', timedOut ? `Evolution Go did not answer within ${req.timeoutMs} ms` : 'Evolution Go could not be reached'),
+        failure: failure(
+          'PROVIDER_DOWN',
+          timedOut ? `Evolution Go did not answer within ${req.timeoutMs} ms` : 'Evolution Go could not be reached',
+        ),
         network: !timedOut,
       };
     }
@@ -280,22 +381,35 @@ export class EvolutionProvider implements CallProvider {
     try {
       const parsed: unknown = JSON.parse(text);
       if (isObject(parsed)) json = parsed;
-    } catch { /* not JSON: decided below */ }
+    } catch {
+      /* not JSON: decided below */
+    }
 
     if (response.status >= 200 && response.status < 300) {
       if (req.extension) this.#learned(number, 'present');
       return { ok: true, status: response.status, json };
     }
     const category = this.#classify(number, req, response.status, json);
-    const message = typeof json?.error === 'string' ? json.error : typeof json?.message === 'string' ? json.message : text.trim().slice(0, 200) || `HTTP ${response.status}`;
-    const retryAfterSeconds = response.status === 429 ? retryAfterOf(response.headers.get('retry-after'), this.#now()) : undefined;
+    const message =
+      typeof json?.error === 'string'
+        ? json.error
+        : typeof json?.message === 'string'
+          ? json.message
+          : text.trim().slice(0, 200) || `HTTP ${response.status}`;
+    const retryAfterSeconds =
+      response.status === 429 ? retryAfterOf(response.headers.get('retry-after'), this.#now()) : undefined;
     const log = { numberId: number.id, path: req.path, httpStatus: response.status, category };
     if (category === 'AUTH') this.#o.logger.error(log, 'evolution rejected the instance token (wrong or rotated)');
     else this.#o.logger.warn(log, 'evolution refused request');
     const providerMessage = category === 'NOT_SUPPORTED' ? EVOLUTION_NOT_SUPPORTED_MESSAGE : message;
     return {
       ok: false,
-      failure: failure(category, providerMessage, response.status, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+      failure: failure(
+        category,
+        providerMessage,
+        response.status,
+        retryAfterSeconds !== undefined ? { retryAfterSeconds } : {},
+      ),
       network: false,
     };
   }

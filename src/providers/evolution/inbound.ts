@@ -21,7 +21,11 @@ export interface EvolutionInboundDeps {
 
 export class UnauthenticatedEvolutionWebhook extends Error {}
 
-export async function receiveEvolutionWebhook(deps: EvolutionInboundDeps, numberId: string, raw: Buffer): Promise<number> {
+export async function receiveEvolutionWebhook(
+  deps: EvolutionInboundDeps,
+  numberId: string,
+  raw: Buffer,
+): Promise<number> {
   let payload: unknown;
   try {
     payload = JSON.parse(raw.toString('utf8'));
@@ -31,20 +35,34 @@ export async function receiveEvolutionWebhook(deps: EvolutionInboundDeps, number
   const number = /^num_[0-9A-Z]{26}$/.test(numberId) ? await getNumberById(deps.db, numberId as NumberId) : null;
   const config = number?.provider === 'EVO_GO' ? evolutionConfigOf(number) : null;
   if (!number || !config) throw new UnauthenticatedEvolutionWebhook('unknown number');
-  if (!isValidEvolutionAuth(payload, { instanceId: config.instanceId, instanceToken: deps.secretsOf(number).instanceToken })) {
+  if (
+    !isValidEvolutionAuth(payload, {
+      instanceId: config.instanceId,
+      instanceToken: deps.secretsOf(number).instanceToken,
+    })
+  ) {
     deps.logger.warn({ numberId }, 'evolution webhook with a wrong instance id or token refused');
     throw new UnauthenticatedEvolutionWebhook('wrong instance or token');
   }
   const name = evolutionInstanceNameOf(payload);
-  if (config.instanceName && name && name !== config.instanceName) deps.logger.info({ numberId, name }, 'evolution instance name differs from the configured one');
+  if (config.instanceName && name && name !== config.instanceName)
+    deps.logger.info({ numberId, name }, 'evolution instance name differs from the configured one');
 
-  const { updates, ignored } = parseEvolutionWebhook(payload, { ownNumber: number.phoneNumber, receivedAt: deps.clock.now().toISOString() });
+  const { updates, ignored } = parseEvolutionWebhook(payload, {
+    ownNumber: number.phoneNumber,
+    receivedAt: deps.clock.now().toISOString(),
+  });
   for (const reason of ignored) deps.logger.debug({ numberId, reason }, 'evolution event ignored');
   let applied = 0;
   for (const update of updates) {
     // Another device of the business answered: not an end for us (docs/spec/providers-evolution-go.md §3).
     if (update.answeredElsewhere) continue;
-    await deps.events.apply(number, update.event, update.direction, update.callCreator ? { callCreator: update.callCreator } : undefined);
+    await deps.events.apply(
+      number,
+      update.event,
+      update.direction,
+      update.callCreator ? { callCreator: update.callCreator } : undefined,
+    );
     applied++;
   }
   return applied;

@@ -4,7 +4,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startFakeEvolution } from '../../../test/fakes/evolution-go.ts';
 import {
-  evolutionDedupeKey, evolutionTimeToIso, inboundPeerOf, isValidEvolutionAuth, jidParts, parseEvolutionWebhook,
+  evolutionDedupeKey,
+  evolutionTimeToIso,
+  inboundPeerOf,
+  isValidEvolutionAuth,
+  jidParts,
+  parseEvolutionWebhook,
   redactEvolutionPayload,
 } from './webhook.ts';
 import type { EvolutionUpdate } from './webhook.ts';
@@ -16,30 +21,48 @@ const PEER = '5521977776666';
 const CALL_ID = 'B4E1F0C2A9D84E6F8A1B2C3D4E5F6A7B';
 const RECEIVED = '2026-04-02T17:10:00.000Z';
 const CTX = { ownNumber: OWN, receivedAt: RECEIVED };
-const TAIL = { instanceToken: 'f3a1c0de-token', instanceId: '7c9e6679-7425-40de-944b-e07fc1f90ae7', instanceName: 'vendas-sp' };
+const TAIL = {
+  instanceToken: 'f3a1c0de-token',
+  instanceId: '7c9e6679-7425-40de-944b-e07fc1f90ae7',
+  instanceName: 'vendas-sp',
+};
 
 function stock(event: string, data: Record<string, unknown>) {
   return {
     event,
     data: {
-      From: `${PEER}:3@s.whatsapp.net`, Timestamp: '2026-04-02T14:05:09-03:00', CallCreator: `${PEER}:3@s.whatsapp.net`,
-      CallCreatorAlt: '187654321098765@lid', CallID: CALL_ID, GroupJID: '', ...data,
+      From: `${PEER}:3@s.whatsapp.net`,
+      Timestamp: '2026-04-02T14:05:09-03:00',
+      CallCreator: `${PEER}:3@s.whatsapp.net`,
+      CallCreatorAlt: '187654321098765@lid',
+      CallID: CALL_ID,
+      GroupJID: '',
+      ...data,
     },
     ...TAIL,
   };
 }
 
-const offer = (data: Record<string, unknown> = {}) => stock('CallOffer', {
-  RemotePlatform: 'android', RemoteVersion: '2.26.7.71',
-  Data: {
-    Tag: 'offer', Attrs: { 'call-id': CALL_ID, 'call-creator': `${PEER}:3@s.whatsapp.net` },
-    Content: [{ Tag: 'audio', Attrs: { enc: 'opus', rate: '16000' }, Content: null }, { Tag: 'net', Attrs: { medium: '3' }, Content: null }],
-  },
-  ...data,
-});
-const terminate = (reason: string, data: Record<string, unknown> = {}) => stock('CallTerminate', { Reason: reason, ...data });
+const offer = (data: Record<string, unknown> = {}) =>
+  stock('CallOffer', {
+    RemotePlatform: 'android',
+    RemoteVersion: '2.26.7.71',
+    Data: {
+      Tag: 'offer',
+      Attrs: { 'call-id': CALL_ID, 'call-creator': `${PEER}:3@s.whatsapp.net` },
+      Content: [
+        { Tag: 'audio', Attrs: { enc: 'opus', rate: '16000' }, Content: null },
+        { Tag: 'net', Attrs: { medium: '3' }, Content: null },
+      ],
+    },
+    ...data,
+  });
+const terminate = (reason: string, data: Record<string, unknown> = {}) =>
+  stock('CallTerminate', { Reason: reason, ...data });
 const ext = (event: string, data: Record<string, unknown>) => ({
-  event, data: { callId: CALL_ID, peer: `${PEER}@s.whatsapp.net`, direction: 'outgoing', video: false, ...data }, ...TAIL,
+  event,
+  data: { callId: CALL_ID, peer: `${PEER}@s.whatsapp.net`, direction: 'outgoing', video: false, ...data },
+  ...TAIL,
 });
 
 function one(payload: unknown): EvolutionUpdate {
@@ -59,7 +82,12 @@ describe('parseEvolutionWebhook: each event type', () => {
     assert.equal(u.peerIsLid, false);
     assert.equal(u.video, false);
     assert.deepEqual(u.event, {
-      type: 'offer', externalCallId: CALL_ID, peerNumber: PEER, at: '2026-04-02T17:05:09.000Z', sdpOffer: null, bizOpaqueCallbackData: null,
+      type: 'offer',
+      externalCallId: CALL_ID,
+      peerNumber: PEER,
+      at: '2026-04-02T17:05:09.000Z',
+      sdpOffer: null,
+      bizOpaqueCallbackData: null,
     });
   });
 
@@ -68,79 +96,178 @@ describe('parseEvolutionWebhook: each event type', () => {
     {
       name: 'CallAccept on an inbound call (From = our own device)',
       payload: stock('CallAccept', { From: `${OWN}@s.whatsapp.net`, Timestamp: '2026-04-02T14:05:17-03:00' }),
-      expect: { direction: 'INBOUND', signal: 'CONNECTED', event: { type: 'progress', externalCallId: CALL_ID, at: ACCEPT_AT, status: 'ACCEPTED' } },
+      expect: {
+        direction: 'INBOUND',
+        signal: 'CONNECTED',
+        event: { type: 'progress', externalCallId: CALL_ID, at: ACCEPT_AT, status: 'ACCEPTED' },
+      },
     },
     {
       name: 'CallAccept on an outbound call (CallCreator = us)',
-      payload: stock('CallAccept', { CallCreator: `${OWN}@s.whatsapp.net`, CallCreatorAlt: '', Timestamp: '2026-04-02T14:05:17-03:00' }),
-      expect: { direction: 'OUTBOUND', signal: 'CONNECTED', event: { type: 'progress', externalCallId: CALL_ID, at: ACCEPT_AT, status: 'ACCEPTED' } },
+      payload: stock('CallAccept', {
+        CallCreator: `${OWN}@s.whatsapp.net`,
+        CallCreatorAlt: '',
+        Timestamp: '2026-04-02T14:05:17-03:00',
+      }),
+      expect: {
+        direction: 'OUTBOUND',
+        signal: 'CONNECTED',
+        event: { type: 'progress', externalCallId: CALL_ID, at: ACCEPT_AT, status: 'ACCEPTED' },
+      },
     },
     {
       name: 'CallTerminate accepted_elsewhere is a connection, not an end',
       payload: terminate('accepted_elsewhere'),
-      expect: { signal: 'CONNECTED', answeredElsewhere: true, reason: 'accepted_elsewhere', event: { type: 'progress', externalCallId: CALL_ID, at: '2026-04-02T17:05:09.000Z', status: 'ACCEPTED' } },
+      expect: {
+        signal: 'CONNECTED',
+        answeredElsewhere: true,
+        reason: 'accepted_elsewhere',
+        event: { type: 'progress', externalCallId: CALL_ID, at: '2026-04-02T17:05:09.000Z', status: 'ACCEPTED' },
+      },
     },
     {
       name: 'CallTerminate "" (peer hung up): end, no error',
       payload: terminate(''),
-      expect: { direction: 'INBOUND', signal: 'ENDED', reason: null, event: { type: 'end', externalCallId: CALL_ID, at: '2026-04-02T17:05:09.000Z', end: { startTime: null, endTime: '2026-04-02T17:05:09.000Z', duration: null, errorCode: null } } },
+      expect: {
+        direction: 'INBOUND',
+        signal: 'ENDED',
+        reason: null,
+        event: {
+          type: 'end',
+          externalCallId: CALL_ID,
+          at: '2026-04-02T17:05:09.000Z',
+          end: { startTime: null, endTime: '2026-04-02T17:05:09.000Z', duration: null, errorCode: null },
+        },
+      },
     },
     {
       name: 'CallTerminate timeout: end with the reason as a system cause',
       payload: terminate('timeout'),
-      expect: { signal: 'ENDED', reason: 'timeout', event: { type: 'end', externalCallId: CALL_ID, at: '2026-04-02T17:05:09.000Z', end: { startTime: null, endTime: '2026-04-02T17:05:09.000Z', duration: null, errorCode: 'timeout' } } },
+      expect: {
+        signal: 'ENDED',
+        reason: 'timeout',
+        event: {
+          type: 'end',
+          externalCallId: CALL_ID,
+          at: '2026-04-02T17:05:09.000Z',
+          end: { startTime: null, endTime: '2026-04-02T17:05:09.000Z', duration: null, errorCode: 'timeout' },
+        },
+      },
     },
     {
       name: 'CallTerminate rejected_elsewhere on an inbound call: an end (our in-flight reject owns it)',
       payload: terminate('rejected_elsewhere'),
-      expect: { direction: 'INBOUND', signal: 'ENDED', reason: 'rejected_elsewhere', event: { type: 'end', externalCallId: CALL_ID, at: '2026-04-02T17:05:09.000Z', end: { startTime: null, endTime: '2026-04-02T17:05:09.000Z', duration: null, errorCode: null } } },
+      expect: {
+        direction: 'INBOUND',
+        signal: 'ENDED',
+        reason: 'rejected_elsewhere',
+        event: {
+          type: 'end',
+          externalCallId: CALL_ID,
+          at: '2026-04-02T17:05:09.000Z',
+          end: { startTime: null, endTime: '2026-04-02T17:05:09.000Z', duration: null, errorCode: null },
+        },
+      },
     },
     {
       name: 'CallReject (extension-forwarded) on an outbound call: REJECTED',
       payload: stock('CallReject', { CallCreator: `${OWN}@s.whatsapp.net` }),
-      expect: { direction: 'OUTBOUND', signal: 'ENDED', reason: 'rejected', event: { type: 'progress', externalCallId: CALL_ID, at: '2026-04-02T17:05:09.000Z', status: 'REJECTED' } },
+      expect: {
+        direction: 'OUTBOUND',
+        signal: 'ENDED',
+        reason: 'rejected',
+        event: { type: 'progress', externalCallId: CALL_ID, at: '2026-04-02T17:05:09.000Z', status: 'REJECTED' },
+      },
     },
     {
       name: 'CallReady: connected at receipt time, direction from the extension',
       payload: ext('CallReady', {}),
-      expect: { direction: 'OUTBOUND', signal: 'CONNECTED', event: { type: 'progress', externalCallId: CALL_ID, at: RECEIVED, status: 'ACCEPTED' } },
+      expect: {
+        direction: 'OUTBOUND',
+        signal: 'CONNECTED',
+        event: { type: 'progress', externalCallId: CALL_ID, at: RECEIVED, status: 'ACCEPTED' },
+      },
     },
     {
       name: 'CallEnded hangup (ours): end without error, durationSeconds ignored',
       payload: ext('CallEnded', { reason: 'hangup', durationSeconds: 74 }),
-      expect: { direction: 'OUTBOUND', signal: 'ENDED', reason: 'hangup', event: { type: 'end', externalCallId: CALL_ID, at: RECEIVED, end: { startTime: null, endTime: RECEIVED, duration: null, errorCode: null } } },
+      expect: {
+        direction: 'OUTBOUND',
+        signal: 'ENDED',
+        reason: 'hangup',
+        event: {
+          type: 'end',
+          externalCallId: CALL_ID,
+          at: RECEIVED,
+          end: { startTime: null, endTime: RECEIVED, duration: null, errorCode: null },
+        },
+      },
     },
     {
       name: 'CallEnded rejected on an outbound call: REJECTED by the peer',
       payload: ext('CallEnded', { reason: 'rejected' }),
-      expect: { direction: 'OUTBOUND', signal: 'ENDED', event: { type: 'progress', externalCallId: CALL_ID, at: RECEIVED, status: 'REJECTED' } },
+      expect: {
+        direction: 'OUTBOUND',
+        signal: 'ENDED',
+        event: { type: 'progress', externalCallId: CALL_ID, at: RECEIVED, status: 'REJECTED' },
+      },
     },
     {
       name: 'CallEnded ring_timeout on an incoming call: system end',
       payload: ext('CallEnded', { direction: 'incoming', reason: 'ring_timeout' }),
-      expect: { direction: 'INBOUND', signal: 'ENDED', event: { type: 'end', externalCallId: CALL_ID, at: RECEIVED, end: { startTime: null, endTime: RECEIVED, duration: null, errorCode: 'ring_timeout' } } },
+      expect: {
+        direction: 'INBOUND',
+        signal: 'ENDED',
+        event: {
+          type: 'end',
+          externalCallId: CALL_ID,
+          at: RECEIVED,
+          end: { startTime: null, endTime: RECEIVED, duration: null, errorCode: 'ring_timeout' },
+        },
+      },
     },
     {
       name: 'CallEnded server:<code> and unknown reasons are system ends',
       payload: ext('CallEnded', { reason: 'server:503' }),
-      expect: { signal: 'ENDED', reason: 'server:503', event: { type: 'end', externalCallId: CALL_ID, at: RECEIVED, end: { startTime: null, endTime: RECEIVED, duration: null, errorCode: 'server:503' } } },
+      expect: {
+        signal: 'ENDED',
+        reason: 'server:503',
+        event: {
+          type: 'end',
+          externalCallId: CALL_ID,
+          at: RECEIVED,
+          end: { startTime: null, endTime: RECEIVED, duration: null, errorCode: 'server:503' },
+        },
+      },
     },
     {
       name: 'CallEnded peer_hangup: end without error',
       payload: ext('CallEnded', { reason: 'peer_hangup', direction: 'incoming' }),
-      expect: { direction: 'INBOUND', event: { type: 'end', externalCallId: CALL_ID, at: RECEIVED, end: { startTime: null, endTime: RECEIVED, duration: null, errorCode: null } } },
+      expect: {
+        direction: 'INBOUND',
+        event: {
+          type: 'end',
+          externalCallId: CALL_ID,
+          at: RECEIVED,
+          end: { startTime: null, endTime: RECEIVED, duration: null, errorCode: null },
+        },
+      },
     },
   ];
   for (const c of cases) {
     test(c.name, () => {
       const u = one(c.payload);
-      for (const [k, v] of Object.entries(c.expect)) assert.deepEqual((u as unknown as Record<string, unknown>)[k], v, k);
+      for (const [k, v] of Object.entries(c.expect))
+        assert.deepEqual((u as unknown as Record<string, unknown>)[k], v, k);
     });
   }
 
   const ignoredCases: [string, unknown][] = [
     ['CallRelayLatency (seen only)', stock('CallRelayLatency', {})],
-    ['CallOfferNotice (group)', stock('CallOfferNotice', { GroupJID: '120363041234567890@g.us', Media: 'audio', Type: 'group' })],
+    [
+      'CallOfferNotice (group)',
+      stock('CallOfferNotice', { GroupJID: '120363041234567890@g.us', Media: 'audio', Type: 'group' }),
+    ],
     ['a 1:1 event with a GroupJID', offer({ GroupJID: '120363041234567890@g.us' })],
     ['CallPreAccept', stock('CallPreAccept', {})],
     ['CallTransport', stock('CallTransport', {})],
@@ -148,7 +275,10 @@ describe('parseEvolutionWebhook: each event type', () => {
     ['CallMediaStalled', ext('CallMediaStalled', {})],
     ['a message event', { event: 'Message', data: { Info: {} }, ...TAIL }],
     ['the wiki\'s "call" event no build sends', { event: 'call', data: { id: 'x', from: PEER, isVideo: false } }],
-    ['an offer created by our own number', offer({ CallCreator: `${OWN}:7@s.whatsapp.net`, CallCreatorAlt: '', From: `${OWN}:7@s.whatsapp.net` })],
+    [
+      'an offer created by our own number',
+      offer({ CallCreator: `${OWN}:7@s.whatsapp.net`, CallCreatorAlt: '', From: `${OWN}:7@s.whatsapp.net` }),
+    ],
   ];
   for (const [name, payload] of ignoredCases) {
     test(`ignored safely: ${name}`, () => {
@@ -162,10 +292,29 @@ describe('parseEvolutionWebhook: each event type', () => {
 describe('parseEvolutionWebhook: JIDs and times', () => {
   const peers: { name: string; data: Record<string, unknown>; peer: string; lid: boolean }[] = [
     { name: 'phone JID with device', data: {}, peer: PEER, lid: false },
-    { name: 'creator @lid, alt phone', data: { CallCreator: '187654321098765:12@lid', CallCreatorAlt: `${PEER}@s.whatsapp.net`, From: '187654321098765:12@lid' }, peer: PEER, lid: false },
-    { name: 'only LIDs', data: { CallCreator: '187654321098765@lid', CallCreatorAlt: '', From: '187654321098765:2@lid' }, peer: '187654321098765', lid: true },
+    {
+      name: 'creator @lid, alt phone',
+      data: {
+        CallCreator: '187654321098765:12@lid',
+        CallCreatorAlt: `${PEER}@s.whatsapp.net`,
+        From: '187654321098765:12@lid',
+      },
+      peer: PEER,
+      lid: false,
+    },
+    {
+      name: 'only LIDs',
+      data: { CallCreator: '187654321098765@lid', CallCreatorAlt: '', From: '187654321098765:2@lid' },
+      peer: '187654321098765',
+      lid: true,
+    },
     { name: 'agent and device suffixes', data: { CallCreator: `${PEER}.0:3@s.whatsapp.net` }, peer: PEER, lid: false },
-    { name: 'creator blank alt, peer only in From', data: { CallCreator: '99999@lid', CallCreatorAlt: '', From: `${PEER}:1@s.whatsapp.net` }, peer: PEER, lid: false },
+    {
+      name: 'creator blank alt, peer only in From',
+      data: { CallCreator: '99999@lid', CallCreatorAlt: '', From: `${PEER}:1@s.whatsapp.net` },
+      peer: PEER,
+      lid: false,
+    },
   ];
   for (const c of peers) {
     test(`peer: ${c.name}`, () => {
@@ -202,14 +351,36 @@ describe('parseEvolutionWebhook: JIDs and times', () => {
 
 describe('parseEvolutionWebhook: malformed payloads never throw', () => {
   const junk: unknown[] = [
-    null, undefined, 42, 'CallOffer', [], [offer()], {}, { event: 42 }, { event: 'CallOffer' }, { event: 'CallOffer', data: null },
-    { event: 'CallOffer', data: [] }, { event: 'CallOffer', data: 'x' },
-    offer({ CallID: '' }), offer({ CallID: 42 }), offer({ CallID: 'has spaces in it' }), offer({ CallID: 'x'.repeat(300) }),
-    offer({ CallCreator: null }), offer({ CallCreator: PEER }), offer({ CallCreator: '', CallCreatorAlt: '', From: '' }),
-    offer({ Timestamp: { nested: true } }), offer({ Data: 'b64' }), offer({ Data: { Content: 'b64' } }), offer({ GroupJID: 7 }),
-    terminate('x', { CallID: null }), stock('CallTerminate', { Reason: 17 }), ext('CallEnded', { callId: undefined }),
-    ext('CallEnded', { reason: { x: 1 } }), ext('CallReady', { direction: 7 }),
-    Object.create(null), { event: 'CallOffer', data: Object.create(null) },
+    null,
+    undefined,
+    42,
+    'CallOffer',
+    [],
+    [offer()],
+    {},
+    { event: 42 },
+    { event: 'CallOffer' },
+    { event: 'CallOffer', data: null },
+    { event: 'CallOffer', data: [] },
+    { event: 'CallOffer', data: 'x' },
+    offer({ CallID: '' }),
+    offer({ CallID: 42 }),
+    offer({ CallID: 'has spaces in it' }),
+    offer({ CallID: 'x'.repeat(300) }),
+    offer({ CallCreator: null }),
+    offer({ CallCreator: PEER }),
+    offer({ CallCreator: '', CallCreatorAlt: '', From: '' }),
+    offer({ Timestamp: { nested: true } }),
+    offer({ Data: 'b64' }),
+    offer({ Data: { Content: 'b64' } }),
+    offer({ GroupJID: 7 }),
+    terminate('x', { CallID: null }),
+    stock('CallTerminate', { Reason: 17 }),
+    ext('CallEnded', { callId: undefined }),
+    ext('CallEnded', { reason: { x: 1 } }),
+    ext('CallReady', { direction: 7 }),
+    Object.create(null),
+    { event: 'CallOffer', data: Object.create(null) },
   ];
   junk.forEach((payload, i) => {
     test(`junk #${i}`, () => {
@@ -220,7 +391,12 @@ describe('parseEvolutionWebhook: malformed payloads never throw', () => {
   });
 
   test('a throwing getter is contained', () => {
-    const evil = { event: 'CallOffer', get data(): unknown { throw new Error('boom'); } };
+    const evil = {
+      event: 'CallOffer',
+      get data(): unknown {
+        throw new Error('boom');
+      },
+    };
     const r = parseEvolutionWebhook(evil, CTX);
     assert.deepEqual(r.updates, []);
     assert.match(r.ignored[0]!, /parser error/);
@@ -274,7 +450,10 @@ describe('helpers', () => {
     assert.equal(evolutionDedupeKey(offer()), evolutionDedupeKey(JSON.parse(JSON.stringify(offer()))));
     assert.notEqual(evolutionDedupeKey(terminate('')), evolutionDedupeKey(terminate('timeout')));
     assert.notEqual(evolutionDedupeKey(offer()), evolutionDedupeKey(terminate('')));
-    assert.notEqual(evolutionDedupeKey(ext('CallEnded', { reason: 'hangup' })), evolutionDedupeKey(ext('CallReady', {})));
+    assert.notEqual(
+      evolutionDedupeKey(ext('CallEnded', { reason: 'hangup' })),
+      evolutionDedupeKey(ext('CallReady', {})),
+    );
     assert.match(evolutionDedupeKey(null), /^[0-9a-f]{64}$/);
   });
 });
@@ -287,25 +466,42 @@ describe('fake Evolution Go webhooks → parser', () => {
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => { bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8'))); res.writeHead(200).end(); });
+      req.on('end', () => {
+        bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        res.writeHead(200).end();
+      });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
-    const inst = { id: TAIL.instanceId, name: TAIL.instanceName, token: TAIL.instanceToken, ownNumber: OWN, webhookUrl: `http://127.0.0.1:${port}/hook` };
+    const inst = {
+      id: TAIL.instanceId,
+      name: TAIL.instanceName,
+      token: TAIL.instanceToken,
+      ownNumber: OWN,
+      webhookUrl: `http://127.0.0.1:${port}/hook`,
+    };
     const fake = await startFakeEvolution({ instances: [inst], connectDelayMs: 0 });
     try {
       const callId = await fake.incomingCall({ from: PEER, creatorIsLid: true });
       const creator = fake.call(callId)!.callCreator;
       await fetch(`${fake.baseUrl}/call/reject`, {
-        method: 'POST', headers: { apikey: inst.token, 'content-type': 'application/json' }, body: JSON.stringify({ callCreator: creator, callId }),
+        method: 'POST',
+        headers: { apikey: inst.token, 'content-type': 'application/json' },
+        body: JSON.stringify({ callCreator: creator, callId }),
       });
-      const dial = (await (await fetch(`${fake.baseUrl}/call/dial`, {
-        method: 'POST', headers: { apikey: inst.token, 'content-type': 'application/json' }, body: JSON.stringify({ number: PEER }),
-      })).json()) as { callId: string };
+      const dial = (await (
+        await fetch(`${fake.baseUrl}/call/dial`, {
+          method: 'POST',
+          headers: { apikey: inst.token, 'content-type': 'application/json' },
+          body: JSON.stringify({ number: PEER }),
+        })
+      ).json()) as { callId: string };
       await fake.peerAccepts(dial.callId);
       fake.advance(0);
       await fetch(`${fake.baseUrl}/call/hangup`, {
-        method: 'POST', headers: { apikey: inst.token, 'content-type': 'application/json' }, body: JSON.stringify({ callId: dial.callId }),
+        method: 'POST',
+        headers: { apikey: inst.token, 'content-type': 'application/json' },
+        body: JSON.stringify({ callId: dial.callId }),
       });
       await fake.flush();
 
@@ -313,22 +509,31 @@ describe('fake Evolution Go webhooks → parser', () => {
       assert.ok(bodies.every((b) => isValidEvolutionAuth(b, stored)));
       const parsed = bodies.map((b) => parseEvolutionWebhook(b, CTX));
       const updates = parsed.flatMap((p) => p.updates);
-      assert.deepEqual(updates.map((u) => [u.providerEvent, u.signal, u.direction, u.event.type]), [
-        ['CallOffer', 'OFFER', 'INBOUND', 'offer'],
-        ['CallTerminate', 'ENDED', 'INBOUND', 'end'],
-        ['CallEnded', 'ENDED', 'INBOUND', 'end'],
-        ['CallAccept', 'CONNECTED', 'OUTBOUND', 'progress'],
-        ['CallReady', 'CONNECTED', 'OUTBOUND', 'progress'],
-        ['CallEnded', 'ENDED', 'OUTBOUND', 'end'],
-      ]);
+      assert.deepEqual(
+        updates.map((u) => [u.providerEvent, u.signal, u.direction, u.event.type]),
+        [
+          ['CallOffer', 'OFFER', 'INBOUND', 'offer'],
+          ['CallTerminate', 'ENDED', 'INBOUND', 'end'],
+          ['CallEnded', 'ENDED', 'INBOUND', 'end'],
+          ['CallAccept', 'CONNECTED', 'OUTBOUND', 'progress'],
+          ['CallReady', 'CONNECTED', 'OUTBOUND', 'progress'],
+          ['CallEnded', 'ENDED', 'OUTBOUND', 'end'],
+        ],
+      );
       const offerUpdate = updates[0]!;
       assert.equal(offerUpdate.callCreator, creator);
       assert.equal(offerUpdate.event.type === 'offer' && offerUpdate.event.peerNumber, PEER);
       assert.equal(offerUpdate.peerIsLid, false);
-      assert.deepEqual(parsed.flatMap((p) => p.ignored), ['CallRelayLatency: seen only, no state change']);
+      assert.deepEqual(
+        parsed.flatMap((p) => p.ignored),
+        ['CallRelayLatency: seen only, no state change'],
+      );
     } finally {
       await fake.close();
-      await new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); });
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
     }
   });
 });

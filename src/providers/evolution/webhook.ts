@@ -24,14 +24,19 @@ export interface EvolutionWebhookAuth {
  * True when the envelope's `instanceToken` and `instanceId` are the stored ones (and, when configured,
  * the proxy header secret matches). Both comparisons always run, so timing says nothing about which failed.
  */
-export function isValidEvolutionAuth(payload: unknown, expected: EvolutionWebhookAuth, headerValue?: string | null): boolean {
+export function isValidEvolutionAuth(
+  payload: unknown,
+  expected: EvolutionWebhookAuth,
+  headerValue?: string | null,
+): boolean {
   if (!isObject(payload) || !expected.instanceToken || !expected.instanceId) return false;
   const token = asString(payload.instanceToken) ?? '';
   const id = asString(payload.instanceId) ?? '';
   const tokenOk = token !== '' && sameSecret(token, expected.instanceToken);
   const idOk = sameSecret(id, expected.instanceId);
   let headerOk = true;
-  if (expected.headerSecret) headerOk = typeof headerValue === 'string' && sameSecret(headerValue, expected.headerSecret);
+  if (expected.headerSecret)
+    headerOk = typeof headerValue === 'string' && sameSecret(headerValue, expected.headerSecret);
   return tokenOk && idOk && headerOk;
 }
 
@@ -50,13 +55,18 @@ export function redactEvolutionPayload<T>(payload: T): T {
 export function evolutionDedupeKey(payload: unknown): string {
   const p = isObject(payload) ? payload : {};
   const d = isObject(p.data) ? p.data : {};
-  const parts = [p.instanceId, p.event, d.CallID ?? d.callId, d.Timestamp, d.Reason ?? d.reason].map((v) => asString(v) ?? '');
+  const parts = [p.instanceId, p.event, d.CallID ?? d.callId, d.Timestamp, d.Reason ?? d.reason].map(
+    (v) => asString(v) ?? '',
+  );
   return createHash('sha256').update(parts.join('\u0000')).digest('hex');
 }
 
 // ───────────────────────────── JIDs ─────────────────────────────
 
-export interface JidParts { digits: string; server: string }
+export interface JidParts {
+  digits: string;
+  server: string;
+}
 
 /** "5521977776666.0:3@s.whatsapp.net" → { digits: "5521977776666", server: "s.whatsapp.net" } (§4). */
 export function jidParts(jid: string): JidParts {
@@ -72,7 +82,10 @@ const isPhoneJid = (p: JidParts) => PHONE_SERVERS.has(p.server) && p.digits.leng
 const isLidJid = (p: JidParts) => p.server === 'lid' && p.digits.length > 0;
 
 /** The peer of an inbound call: first phone identity that is not us; else the LID (flagged, a LID is no phone number). */
-export function inboundPeerOf(candidates: (string | null)[], ownNumber: string): { peerNumber: string; peerIsLid: boolean } | null {
+export function inboundPeerOf(
+  candidates: (string | null)[],
+  ownNumber: string,
+): { peerNumber: string; peerIsLid: boolean } | null {
   const parts = candidates.filter((c): c is string => !!c).map(jidParts);
   const phone = parts.find((p) => isPhoneJid(p) && p.digits !== ownNumber);
   if (phone) return { peerNumber: phone.digits, peerIsLid: false };
@@ -83,7 +96,10 @@ export function inboundPeerOf(candidates: (string | null)[], ownNumber: string):
 
 /** Is this JID (or its alt) our own phone number? null when only LIDs are known (our own LID is not). */
 function isOwnJid(jids: (string | null)[], ownNumber: string): boolean | null {
-  const phones = jids.filter((j): j is string => !!j).map(jidParts).filter(isPhoneJid);
+  const phones = jids
+    .filter((j): j is string => !!j)
+    .map(jidParts)
+    .filter(isPhoneJid);
   if (phones.length === 0) return null;
   return phones.some((p) => p.digits === ownNumber);
 }
@@ -128,7 +144,10 @@ export interface EvolutionUpdate {
   answeredElsewhere?: boolean;
 }
 
-export interface ParsedEvolutionWebhook { updates: EvolutionUpdate[]; ignored: string[] }
+export interface ParsedEvolutionWebhook {
+  updates: EvolutionUpdate[];
+  ignored: string[];
+}
 
 /** Reasons that mean "declined" (§4 step 2 → REJECTED). */
 const REJECT_REASONS = new Set(['rejected', 'rejected_elsewhere']);
@@ -136,17 +155,29 @@ const REJECT_REASONS = new Set(['rejected', 'rejected_elsewhere']);
 const PEER_OR_BUSINESS_REASONS = new Set(['', 'peer_hangup', 'hangup', 'rejected', 'rejected_elsewhere']);
 
 const IGNORED_CALL_EVENTS = new Set([
-  'CallPreAccept', 'CallTransport', 'UnknownCallEvent', 'CallVideoState', 'CallMediaStalled', 'CallMediaResumed',
+  'CallPreAccept',
+  'CallTransport',
+  'UnknownCallEvent',
+  'CallVideoState',
+  'CallMediaStalled',
+  'CallMediaResumed',
 ]);
 
 /**
  * One envelope → at most one update. Never throws: anything unusable lands in `ignored` with a reason.
  * `ownNumber` is our number's digits (a leading `+` is tolerated); `receivedAt` an ISO time for events without one.
  */
-export function parseEvolutionWebhook(payload: unknown, ctx: { ownNumber: string; receivedAt: string }): ParsedEvolutionWebhook {
+export function parseEvolutionWebhook(
+  payload: unknown,
+  ctx: { ownNumber: string; receivedAt: string },
+): ParsedEvolutionWebhook {
   const ignored: string[] = [];
   try {
-    const update = parseOne(payload, { ownNumber: ctx.ownNumber.replace(/\D/g, ''), receivedAt: ctx.receivedAt }, ignored);
+    const update = parseOne(
+      payload,
+      { ownNumber: ctx.ownNumber.replace(/\D/g, ''), receivedAt: ctx.receivedAt },
+      ignored,
+    );
     return { updates: update ? [update] : [], ignored };
   } catch (error) {
     // Defensive: the parser must never take the route down.
@@ -154,7 +185,11 @@ export function parseEvolutionWebhook(payload: unknown, ctx: { ownNumber: string
   }
 }
 
-function parseOne(payload: unknown, ctx: { ownNumber: string; receivedAt: string }, ignored: string[]): EvolutionUpdate | null {
+function parseOne(
+  payload: unknown,
+  ctx: { ownNumber: string; receivedAt: string },
+  ignored: string[],
+): EvolutionUpdate | null {
   if (!isObject(payload)) return skip(ignored, 'payload is not a JSON object');
   const name = asString(payload.event);
   if (!name) return skip(ignored, 'envelope has no event name');
@@ -164,14 +199,22 @@ function parseOne(payload: unknown, ctx: { ownNumber: string; receivedAt: string
   if (group) return skip(ignored, `${name}: group call (out of scope)`);
 
   switch (name) {
-    case 'CallOffer': return parseOffer(data, ctx, ignored);
-    case 'CallAccept': return parseStockConnected(name, data, ctx, ignored);
-    case 'CallTerminate': return parseStockEnd(name, data, ctx, ignored);
-    case 'CallReject': return parseStockEnd(name, data, ctx, ignored);
-    case 'CallReady': return parseExtension(name, data, ctx, ignored);
-    case 'CallEnded': return parseExtension(name, data, ctx, ignored);
-    case 'CallOfferNotice': return skip(ignored, 'CallOfferNotice: group call notice (out of scope)');
-    case 'CallRelayLatency': return skip(ignored, 'CallRelayLatency: seen only, no state change');
+    case 'CallOffer':
+      return parseOffer(data, ctx, ignored);
+    case 'CallAccept':
+      return parseStockConnected(name, data, ctx, ignored);
+    case 'CallTerminate':
+      return parseStockEnd(name, data, ctx, ignored);
+    case 'CallReject':
+      return parseStockEnd(name, data, ctx, ignored);
+    case 'CallReady':
+      return parseExtension(name, data, ctx, ignored);
+    case 'CallEnded':
+      return parseExtension(name, data, ctx, ignored);
+    case 'CallOfferNotice':
+      return skip(ignored, 'CallOfferNotice: group call notice (out of scope)');
+    case 'CallRelayLatency':
+      return skip(ignored, 'CallRelayLatency: seen only, no state change');
     default:
       return skip(ignored, IGNORED_CALL_EVENTS.has(name) ? `${name}: not used` : `${name}: not a call event we handle`);
   }
@@ -198,7 +241,11 @@ function hasVideo(data: Json): boolean {
   return stanza.Content.some((c) => isObject(c) && c.Tag === 'video');
 }
 
-function parseOffer(data: Json, ctx: { ownNumber: string; receivedAt: string }, ignored: string[]): EvolutionUpdate | null {
+function parseOffer(
+  data: Json,
+  ctx: { ownNumber: string; receivedAt: string },
+  ignored: string[],
+): EvolutionUpdate | null {
   const externalCallId = callIdOf(data);
   if (!externalCallId) return skip(ignored, 'CallOffer: missing or invalid CallID');
   const callCreator = asString(data.CallCreator);
@@ -209,7 +256,14 @@ function parseOffer(data: Json, ctx: { ownNumber: string; receivedAt: string }, 
   const at = evolutionTimeToIso(data.Timestamp) ?? ctx.receivedAt;
   return {
     direction: 'INBOUND',
-    event: { type: 'offer', externalCallId, peerNumber: peer.peerNumber, at, sdpOffer: null, bizOpaqueCallbackData: null },
+    event: {
+      type: 'offer',
+      externalCallId,
+      peerNumber: peer.peerNumber,
+      at,
+      sdpOffer: null,
+      bizOpaqueCallbackData: null,
+    },
     callCreator,
     signal: 'OFFER',
     providerEvent: 'CallOffer',
@@ -219,18 +273,40 @@ function parseOffer(data: Json, ctx: { ownNumber: string; receivedAt: string }, 
   };
 }
 
-function connected(name: string, externalCallId: string, direction: EvolutionUpdate['direction'], at: string, reason: string | null): EvolutionUpdate {
-  return { direction, event: { type: 'progress', externalCallId, at, status: 'ACCEPTED' }, signal: 'CONNECTED', providerEvent: name, reason };
+function connected(
+  name: string,
+  externalCallId: string,
+  direction: EvolutionUpdate['direction'],
+  at: string,
+  reason: string | null,
+): EvolutionUpdate {
+  return {
+    direction,
+    event: { type: 'progress', externalCallId, at, status: 'ACCEPTED' },
+    signal: 'CONNECTED',
+    providerEvent: name,
+    reason,
+  };
 }
 
-function parseStockConnected(name: string, data: Json, ctx: { ownNumber: string; receivedAt: string }, ignored: string[]): EvolutionUpdate | null {
+function parseStockConnected(
+  name: string,
+  data: Json,
+  ctx: { ownNumber: string; receivedAt: string },
+  ignored: string[],
+): EvolutionUpdate | null {
   const externalCallId = callIdOf(data);
   if (!externalCallId) return skip(ignored, `${name}: missing or invalid CallID`);
   const at = evolutionTimeToIso(data.Timestamp) ?? ctx.receivedAt;
   return connected(name, externalCallId, stockDirection(data, ctx.ownNumber), at, null);
 }
 
-function parseStockEnd(name: string, data: Json, ctx: { ownNumber: string; receivedAt: string }, ignored: string[]): EvolutionUpdate | null {
+function parseStockEnd(
+  name: string,
+  data: Json,
+  ctx: { ownNumber: string; receivedAt: string },
+  ignored: string[],
+): EvolutionUpdate | null {
   const externalCallId = callIdOf(data);
   if (!externalCallId) return skip(ignored, `${name}: missing or invalid CallID`);
   const direction = stockDirection(data, ctx.ownNumber);
@@ -243,7 +319,12 @@ function parseStockEnd(name: string, data: Json, ctx: { ownNumber: string; recei
   return ended(name, externalCallId, direction, at, reason);
 }
 
-function parseExtension(name: string, data: Json, ctx: { ownNumber: string; receivedAt: string }, ignored: string[]): EvolutionUpdate | null {
+function parseExtension(
+  name: string,
+  data: Json,
+  ctx: { ownNumber: string; receivedAt: string },
+  ignored: string[],
+): EvolutionUpdate | null {
   const externalCallId = callIdOf(data);
   if (!externalCallId) return skip(ignored, `${name}: missing or invalid callId`);
   const d = asString(data.direction);
@@ -263,10 +344,22 @@ function parseExtension(name: string, data: Json, ctx: { ownNumber: string; rece
  * - system reasons (timeout, ring_timeout, rejected_busy, stream_closed, instance_stopped, server:*, unknown) travel as
  *   `errorCode`, which the machine turns into endedBy SYSTEM and endReason; peer/business hang-ups and declines carry none.
  */
-function ended(name: string, externalCallId: string, direction: EvolutionUpdate['direction'], at: string, rawReason: string): EvolutionUpdate {
+function ended(
+  name: string,
+  externalCallId: string,
+  direction: EvolutionUpdate['direction'],
+  at: string,
+  rawReason: string,
+): EvolutionUpdate {
   const reason = rawReason === '' ? null : rawReason;
   if (REJECT_REASONS.has(rawReason) && direction === 'OUTBOUND') {
-    return { direction, event: { type: 'progress', externalCallId, at, status: 'REJECTED' }, signal: 'ENDED', providerEvent: name, reason };
+    return {
+      direction,
+      event: { type: 'progress', externalCallId, at, status: 'REJECTED' },
+      signal: 'ENDED',
+      providerEvent: name,
+      reason,
+    };
   }
   const end: ProviderEnd = {
     startTime: null, // Evolution never reports an authoritative answer time; the call's own connectedAt is used

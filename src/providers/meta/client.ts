@@ -21,11 +21,20 @@ export interface MetaClientOptions {
   now?: () => number;
 }
 
-interface GraphError { code?: number; message?: string; error_data?: { details?: string }; fbtrace_id?: string }
+interface GraphError {
+  code?: number;
+  message?: string;
+  error_data?: { details?: string };
+  fbtrace_id?: string;
+}
 type Json = Record<string, unknown>;
 
 /** How a request may be repeated and how its errors read (docs/spec/providers-meta.md §1.1, §2.3). */
-interface RequestPolicy { ending: boolean; retries: 0 | 1; needsSuccessFlag: boolean }
+interface RequestPolicy {
+  ending: boolean;
+  retries: 0 | 1;
+  needsSuccessFlag: boolean;
+}
 
 const ENDING: RequestPolicy = { ending: true, retries: 1, needsSuccessFlag: true };
 const ONCE: RequestPolicy = { ending: false, retries: 0, needsSuccessFlag: true };
@@ -34,7 +43,9 @@ const CONNECT: RequestPolicy = { ending: false, retries: 0, needsSuccessFlag: fa
 
 export class MetaProvider implements CallProvider, MetaCallingFeatures {
   readonly #o: MetaClientOptions;
-  constructor(options: MetaClientOptions) { this.#o = options; }
+  constructor(options: MetaClientOptions) {
+    this.#o = options;
+  }
 
   async endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult> {
     // A repeated terminate/reject is harmless (worst case: "already ended"), so one retry when Meta is down.
@@ -47,24 +58,38 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
 
   async accept(number: NumberRecord, call: Call, sdpAnswer: string | null): Promise<ProviderResult> {
     // Never retried: a replayed accept may act twice.
-    const body = { call_id: call.externalCallId, action: 'accept', session: { sdp_type: 'answer', sdp: toCrlf(sdpAnswer ?? '') } };
+    const body = {
+      call_id: call.externalCallId,
+      action: 'accept',
+      session: { sdp_type: 'answer', sdp: toCrlf(sdpAnswer ?? '') },
+    };
     return unit(await this.#request(number, 'POST', 'calls', body, ONCE));
   }
 
   async preAccept(number: NumberRecord, call: Call, sdpAnswer: string): Promise<ProviderResult> {
-    const body = { call_id: call.externalCallId, action: 'pre_accept', session: { sdp_type: 'answer', sdp: toCrlf(sdpAnswer) } };
+    const body = {
+      call_id: call.externalCallId,
+      action: 'pre_accept',
+      session: { sdp_type: 'answer', sdp: toCrlf(sdpAnswer) },
+    };
     return unit(await this.#request(number, 'POST', 'calls', body, ONCE));
   }
 
   async start(number: NumberRecord, request: StartCallRequest): Promise<ProviderResult<{ externalCallId: string }>> {
     // Never retried: a replayed connect can ring the user a second time.
-    const body: Json = { to: request.to.replace(/\D/g, ''), action: 'connect', session: { sdp_type: 'offer', sdp: toCrlf(request.sdp ?? '') } };
+    const body: Json = {
+      to: request.to.replace(/\D/g, ''),
+      action: 'connect',
+      session: { sdp_type: 'offer', sdp: toCrlf(request.sdp ?? '') },
+    };
     if (request.bizOpaqueCallbackData !== null) body.biz_opaque_callback_data = request.bizOpaqueCallbackData;
     const result = await this.#request(number, 'POST', 'calls', body, CONNECT);
     if (!result.ok) return result;
     const calls = (result.value as { calls?: { id?: unknown }[] }).calls;
     const id = Array.isArray(calls) && typeof calls[0]?.id === 'string' ? calls[0].id : null;
-    return id ? { ok: true, value: { externalCallId: id } } : failure('PROVIDER_DOWN', 'Meta answered connect without a call id');
+    return id
+      ? { ok: true, value: { externalCallId: id } }
+      : failure('PROVIDER_DOWN', 'Meta answered connect without a call id');
   }
 
   getSettings(number: NumberRecord): Promise<ProviderResult<Json>> {
@@ -79,7 +104,11 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     return this.#request(number, 'GET', `call_permissions?user_wa_id=${encodeURIComponent(waId)}`, undefined, READ);
   }
 
-  async requestPermission(number: NumberRecord, waId: string, text: string | null): Promise<ProviderResult<{ messageId: string }>> {
+  async requestPermission(
+    number: NumberRecord,
+    waId: string,
+    text: string | null,
+  ): Promise<ProviderResult<{ messageId: string }>> {
     const interactive: Json = { type: 'call_permission_request', action: { name: 'call_permission_request' } };
     if (text) interactive.body = { text };
     const body = { recipient_type: 'individual', to: waId, type: 'interactive', interactive };
@@ -90,7 +119,13 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     return id ? { ok: true, value: { messageId: id } } : failure('PROVIDER_DOWN', 'Meta answered without a message id');
   }
 
-  async #request(number: NumberRecord, method: 'GET' | 'POST', edge: string, body: Json | undefined, policy: RequestPolicy): Promise<ProviderResult<Json>> {
+  async #request(
+    number: NumberRecord,
+    method: 'GET' | 'POST',
+    edge: string,
+    body: Json | undefined,
+    policy: RequestPolicy,
+  ): Promise<ProviderResult<Json>> {
     let result = await this.#once(number, method, edge, body, policy);
     for (let i = 0; i < policy.retries && !result.ok && result.category === 'PROVIDER_DOWN'; i++) {
       result = await this.#once(number, method, edge, body, policy);
@@ -98,7 +133,13 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     return result;
   }
 
-  async #once(number: NumberRecord, method: 'GET' | 'POST', edge: string, body: Json | undefined, policy: RequestPolicy): Promise<ProviderResult<Json>> {
+  async #once(
+    number: NumberRecord,
+    method: 'GET' | 'POST',
+    edge: string,
+    body: Json | undefined,
+    policy: RequestPolicy,
+  ): Promise<ProviderResult<Json>> {
     const phoneNumberId = number.metaPhoneNumberId;
     if (!phoneNumberId) return failure('CONFIG', 'number has no Meta phone_number_id');
     const url = `${this.#o.baseUrl}/${this.#o.version}/${encodeURIComponent(phoneNumberId)}/${edge}`;
@@ -106,19 +147,31 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     let response: GraphAnswer;
     let text: string;
     try {
-      response = await graphRequest(url, method,
+      response = await graphRequest(
+        url,
+        method,
         { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json' },
         body ? JSON.stringify(method === 'POST' ? { messaging_product: 'whatsapp', ...body } : body) : undefined,
-        this.#o.timeoutMs);
+        this.#o.timeoutMs,
+      );
       text = response.text;
     } catch (error) {
       const timedOut = (error as Error).name === 'TimeoutError';
-      return failure('PROVIDER_DOWN', timedOut ? `Meta did not answer within ${this.#o.timeoutMs} ms` : 'Meta could not be reached');
+      return failure(
+        'PROVIDER_DOWN',
+        timedOut ? `Meta did not answer within ${this.#o.timeoutMs} ms` : 'Meta could not be reached',
+      );
     }
     let json: (Json & { success?: unknown; error?: GraphError }) | null = null;
-    try { json = JSON.parse(text); } catch { /* handled below */ }
+    try {
+      json = JSON.parse(text);
+    } catch {
+      /* handled below */
+    }
     if (response.status >= 500 || json === null || typeof json !== 'object') {
-      return failure('PROVIDER_DOWN', `Meta answered HTTP ${response.status}`, json?.error?.code ?? null, { traceId: json?.error?.fbtrace_id });
+      return failure('PROVIDER_DOWN', `Meta answered HTTP ${response.status}`, json?.error?.code ?? null, {
+        traceId: json?.error?.fbtrace_id,
+      });
     }
     if (response.ok) {
       if (!policy.needsSuccessFlag || json.success === true) return { ok: true, value: json };
@@ -128,21 +181,44 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     const code = typeof error.code === 'number' ? error.code : null;
     const category = classifyGraphError(code, response.status, policy.ending);
     const level = category === 'AUTH' ? 'error' : 'warn';
-    this.#o.logger[level]({ providerCode: code, httpStatus: response.status, fbtraceId: error.fbtrace_id, category, edge: edge.split('?')[0] }, 'meta refused request');
-    const retryAfterSeconds = code === 138012 ? retryAfterFromDetails(error.error_data?.details, this.#o.now?.() ?? Date.now()) : undefined;
+    this.#o.logger[level](
+      {
+        providerCode: code,
+        httpStatus: response.status,
+        fbtraceId: error.fbtrace_id,
+        category,
+        edge: edge.split('?')[0],
+      },
+      'meta refused request',
+    );
+    const retryAfterSeconds =
+      code === 138012 ? retryAfterFromDetails(error.error_data?.details, this.#o.now?.() ?? Date.now()) : undefined;
     const message = [error.message, error.error_data?.details].filter(Boolean).join(': ') || `HTTP ${response.status}`;
-    return failure(category, message, code, { traceId: error.fbtrace_id, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
+    return failure(category, message, code, {
+      traceId: error.fbtrace_id,
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    });
   }
 }
 
-interface GraphAnswer { status: number; ok: boolean; text: string }
+interface GraphAnswer {
+  status: number;
+  ok: boolean;
+  text: string;
+}
 
 // node:http with keep-alive rather than fetch: a third of the CPU per request, which matters on the
 // terminate path (docs/benchmarks.md).
 const AGENTS = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
 
 /** One request; the deadline covers the whole exchange and fails with a TimeoutError. */
-function graphRequest(url: string, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<GraphAnswer> {
+function graphRequest(
+  url: string,
+  method: 'GET' | 'POST',
+  headers: Record<string, string>,
+  body: string | undefined,
+  timeoutMs: number,
+): Promise<GraphAnswer> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const secure = target.protocol === 'https:';
@@ -158,20 +234,28 @@ function graphRequest(url: string, method: 'GET' | 'POST', headers: Record<strin
         reject(failure);
       } else resolve(answer!);
     };
-    const req = (secure ? https : http).request(target, {
-      method, agent: secure ? AGENTS.https : AGENTS.http,
-      headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        finish(null, { status, ok: status >= 200 && status < 300, text: Buffer.concat(chunks).toString('utf8') });
-      });
-      res.on('error', (error) => finish(error));
-      res.on('close', () => finish(new Error('connection closed before the response ended')));
-    });
-    const timer = setTimeout(() => { timedOut = true; req.destroy(new Error('timeout')); }, timeoutMs);
+    const req = (secure ? https : http).request(
+      target,
+      {
+        method,
+        agent: secure ? AGENTS.https : AGENTS.http,
+        headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          finish(null, { status, ok: status >= 200 && status < 300, text: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', (error) => finish(error));
+        res.on('close', () => finish(new Error('connection closed before the response ended')));
+      },
+    );
+    const timer = setTimeout(() => {
+      timedOut = true;
+      req.destroy(new Error('timeout'));
+    }, timeoutMs);
     req.on('error', (error) => finish(error));
     req.end(body);
   });

@@ -2,19 +2,45 @@ import type { FailureCategory } from '../types.ts';
 
 // docs/spec/providers-meta.md §2.2: classify on Graph error code first, HTTP status second, never on text.
 const BY_CODE: Record<number, FailureCategory> = {
-  613: 'RATE_LIMITED', 131009: 'CONFIG', 131026: 'INVALID_REQUEST', 131030: 'CONFIG', 131044: 'CONFIG', 131055: 'CONFIG',
-  138000: 'CONFIG', 138001: 'INVALID_REQUEST', 138002: 'RATE_LIMITED', 138003: 'INVALID_REQUEST', 138004: 'PROVIDER_DOWN',
-  138005: 'RATE_LIMITED', 138006: 'PERMISSION_REQUIRED', 138007: 'PROVIDER_DOWN', 138009: 'PERMISSION_REQUEST_LIMIT',
-  138011: 'PERMISSION_REQUIRED', 138012: 'RATE_LIMITED', 138013: 'CONFIG', 138014: 'CONFIG', 138015: 'CONFIG',
-  138017: 'INVALID_REQUEST', 138018: 'CONFIG',
-  190: 'AUTH', 10: 'AUTH', 4: 'RATE_LIMITED', 80007: 'RATE_LIMITED', 130429: 'RATE_LIMITED', 368: 'CONFIG',
-  1: 'PROVIDER_DOWN', 2: 'PROVIDER_DOWN', 131000: 'PROVIDER_DOWN', 131016: 'PROVIDER_DOWN',
+  613: 'RATE_LIMITED',
+  131009: 'CONFIG',
+  131026: 'INVALID_REQUEST',
+  131030: 'CONFIG',
+  131044: 'CONFIG',
+  131055: 'CONFIG',
+  138000: 'CONFIG',
+  138001: 'INVALID_REQUEST',
+  138002: 'RATE_LIMITED',
+  138003: 'INVALID_REQUEST',
+  138004: 'PROVIDER_DOWN',
+  138005: 'RATE_LIMITED',
+  138006: 'PERMISSION_REQUIRED',
+  138007: 'PROVIDER_DOWN',
+  138009: 'PERMISSION_REQUEST_LIMIT',
+  138011: 'PERMISSION_REQUIRED',
+  138012: 'RATE_LIMITED',
+  138013: 'CONFIG',
+  138014: 'CONFIG',
+  138015: 'CONFIG',
+  138017: 'INVALID_REQUEST',
+  138018: 'CONFIG',
+  190: 'AUTH',
+  10: 'AUTH',
+  4: 'RATE_LIMITED',
+  80007: 'RATE_LIMITED',
+  130429: 'RATE_LIMITED',
+  368: 'CONFIG',
+  1: 'PROVIDER_DOWN',
+  2: 'PROVIDER_DOWN',
+  131000: 'PROVIDER_DOWN',
+  131016: 'PROVIDER_DOWN',
 };
 
 /** Actions that end a call read "invalid parameter" and undocumented 138xxx as "Meta no longer has this call". */
 export function classifyGraphError(code: number | null, httpStatus: number, endingAction: boolean): FailureCategory {
   if (code !== null) {
-    if (endingAction && (code === 100 || (code >= 138000 && code < 139000 && !(code in BY_CODE)))) return 'ALREADY_ENDED';
+    if (endingAction && (code === 100 || (code >= 138000 && code < 139000 && !(code in BY_CODE))))
+      return 'ALREADY_ENDED';
     if (code in BY_CODE) return BY_CODE[code]!;
     if (code >= 200 && code <= 299) return 'AUTH';
     if (code >= 138000 && code < 139000) return 'INVALID_REQUEST';

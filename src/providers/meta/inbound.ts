@@ -37,7 +37,11 @@ export async function verifyMetaSubscription(deps: MetaInboundDeps, mode: string
 }
 
 /** Returns how many updates were applied; throws UnauthenticatedWebhook or ApiError for the HTTP layer. */
-export async function receiveMetaWebhook(deps: MetaInboundDeps, raw: Buffer, signature: string | undefined): Promise<number> {
+export async function receiveMetaWebhook(
+  deps: MetaInboundDeps,
+  raw: Buffer,
+  signature: string | undefined,
+): Promise<number> {
   if (!signature) throw new UnauthenticatedWebhook('missing signature');
   let payload: unknown;
   try {
@@ -48,7 +52,8 @@ export async function receiveMetaWebhook(deps: MetaInboundDeps, raw: Buffer, sig
   const candidates = await findMetaNumbersByPhoneNumberIds(deps.db, phoneNumberIdsOf(payload).slice(0, 100));
   const trusted = new Map<string, NumberRecord>();
   for (const number of candidates) {
-    if (isValidMetaSignature(raw, signature, deps.secretsOf(number).appSecret)) trusted.set(number.metaPhoneNumberId!, number);
+    if (isValidMetaSignature(raw, signature, deps.secretsOf(number).appSecret))
+      trusted.set(number.metaPhoneNumberId!, number);
   }
   if (trusted.size === 0) throw new UnauthenticatedWebhook('no number of ours signed this');
 
@@ -58,7 +63,10 @@ export async function receiveMetaWebhook(deps: MetaInboundDeps, raw: Buffer, sig
   for (const update of updates) {
     const number = trusted.get(update.phoneNumberId);
     if (!number) {
-      deps.logger.warn({ phoneNumberId: update.phoneNumberId }, 'meta update for a number not covered by the signature skipped');
+      deps.logger.warn(
+        { phoneNumberId: update.phoneNumberId },
+        'meta update for a number not covered by the signature skipped',
+      );
       continue;
     }
     try {

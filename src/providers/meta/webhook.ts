@@ -19,7 +19,11 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const asString = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
 
-interface Change { phoneNumberId: string; field: string; value: Json }
+interface Change {
+  phoneNumberId: string;
+  field: string;
+  value: Json;
+}
 
 function changesOf(payload: unknown): Change[] {
   if (!isObject(payload)) return [];
@@ -116,7 +120,10 @@ function parsePermissionReply(message: Json, receivedAt: string): Omit<MetaPermi
   const permanent = reply.is_permanent === true || reply.is_permanent === 'true';
   const status = response === 'reject' ? 'NO_PERMISSION' : permanent ? 'PERMANENT' : 'TEMPORARY';
   return {
-    peerNumber: from, status, messageId, at: epochToIso(message.timestamp) ?? receivedAt,
+    peerNumber: from,
+    status,
+    messageId,
+    at: epochToIso(message.timestamp) ?? receivedAt,
     expiresAt: status === 'TEMPORARY' ? epochToIso(reply.expiration_timestamp) : null,
   };
 }
@@ -131,7 +138,12 @@ function sdpOf(call: Json): string | null {
   // Legacy BIC answers put a JSON string in connection.webrtc.sdp.
   const legacy = isObject(call.connection) && isObject(call.connection.webrtc) ? call.connection.webrtc.sdp : undefined;
   if (typeof legacy === 'string') {
-    try { const parsed = JSON.parse(legacy); if (typeof parsed?.sdp === 'string') return parsed.sdp; } catch { return null; }
+    try {
+      const parsed = JSON.parse(legacy);
+      if (typeof parsed?.sdp === 'string') return parsed.sdp;
+    } catch {
+      return null;
+    }
   }
   return null;
 }
@@ -146,7 +158,17 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
     if (direction === 'INBOUND') {
       const peer = asString(call.from)?.replace(/\D/g, '');
       if (!peer) return null;
-      return { direction, event: { type: 'offer', externalCallId, peerNumber: peer, at, sdpOffer: sdpOf(call), bizOpaqueCallbackData: asString(call.biz_opaque_callback_data) } };
+      return {
+        direction,
+        event: {
+          type: 'offer',
+          externalCallId,
+          peerNumber: peer,
+          at,
+          sdpOffer: sdpOf(call),
+          bizOpaqueCallbackData: asString(call.biz_opaque_callback_data),
+        },
+      };
     }
     return { direction, event: { type: 'answer-sdp', externalCallId, at, sdp: sdpOf(call) } };
   }

@@ -10,24 +10,43 @@ const schema = {
   description: 'Answers a ringing inbound call. On Meta numbers `sdp` (the SDP answer, CRLF line endings) is required.',
   security: NUMBER_SECURITY,
   params: CallIdParams,
-  body: Type.Object({
-    sdp: Type.Optional(Type.String({ minLength: 1, maxLength: 65_536 })),
-    sdpType: Type.Optional(Type.Literal('answer')),
-  }, { additionalProperties: false }),
+  body: Type.Object(
+    {
+      sdp: Type.Optional(Type.String({ minLength: 1, maxLength: 65_536 })),
+      sdpType: Type.Optional(Type.Literal('answer')),
+    },
+    { additionalProperties: false },
+  ),
   response: {
     200: ActionResponse,
-    ...errorResponses('VALIDATION_ERROR', 'FEATURE_NOT_SUPPORTED', 'TENANT_SCOPE_NOT_ALLOWED', 'META_CALL_PERMISSION_REQUIRED',
-      'CALL_NOT_FOUND', 'CALL_STATE_CONFLICT', 'PROVIDER_ERROR', 'PROVIDER_UNAVAILABLE', ...AUTH_ERRORS),
+    ...errorResponses(
+      'VALIDATION_ERROR',
+      'FEATURE_NOT_SUPPORTED',
+      'TENANT_SCOPE_NOT_ALLOWED',
+      'META_CALL_PERMISSION_REQUIRED',
+      'CALL_NOT_FOUND',
+      'CALL_STATE_CONFLICT',
+      'PROVIDER_ERROR',
+      'PROVIDER_UNAVAILABLE',
+      ...AUTH_ERRORS,
+    ),
   },
 };
 
 export function acceptCallRoute(app: App, deps: RouteDeps): void {
-  app.post('/v1/calls/:callId/accept', {
-    schema, config: { auth: 'number' },
-    // Web numbers accept with no body at all.
-    preValidation: async (request) => { if (request.body === undefined || request.body === null) request.body = {}; },
-  }, async (request) => {
-    const result = await deps.calls.accept(numberOf(request), request.params.callId, request.body.sdp ?? null);
-    return { success: true as const, ...result };
-  });
+  app.post(
+    '/v1/calls/:callId/accept',
+    {
+      schema,
+      config: { auth: 'number' },
+      // Web numbers accept with no body at all.
+      preValidation: async (request) => {
+        if (request.body === undefined || request.body === null) request.body = {};
+      },
+    },
+    async (request) => {
+      const result = await deps.calls.accept(numberOf(request), request.params.callId, request.body.sdp ?? null);
+      return { success: true as const, ...result };
+    },
+  );
 }

@@ -9,7 +9,9 @@ import { storeKinds } from '../../../../test/helpers/stores.ts';
 for (const kind of storeKinds()) {
   describe(`calls API [${kind}]`, () => {
     let t: TestApp;
-    before(async () => { t = await buildTestApp(kind); });
+    before(async () => {
+      t = await buildTestApp(kind);
+    });
     after(() => t.close());
 
     const get = (url: string, key = t.numberA.key.key) => t.app.inject({ url, headers: { 'x-api-key': key } });
@@ -32,7 +34,7 @@ for (const kind of storeKinds()) {
       assert.equal(byWacid.json().sdpAnswer, null);
     });
 
-    test('another number\'s call is 404, by id and by wacid', async () => {
+    test("another number's call is 404, by id and by wacid", async () => {
       const call = await ringingCall(t);
       for (const id of [call.id, call.externalCallId]) {
         const res = await get(`/v1/calls/${encodeURIComponent(id)}`, t.numberB.key.key);
@@ -49,7 +51,10 @@ for (const kind of storeKinds()) {
       assert.equal(calls.length, 2);
       assert.ok(calls[0].createdAt >= calls[1].createdAt);
       assert.equal(calls[0].sdpOffer, undefined);
-      const page2 = await get(`/v1/calls?limit=100&before=${encodeURIComponent(calls[1].createdAt)}`, t.numberB.key.key);
+      const page2 = await get(
+        `/v1/calls?limit=100&before=${encodeURIComponent(calls[1].createdAt)}`,
+        t.numberB.key.key,
+      );
       const rest = page2.json().calls;
       assert.ok(rest.length >= 1);
       assert.ok(rest.every((c: { createdAt: string }) => c.createdAt < calls[1].createdAt));
@@ -64,7 +69,13 @@ for (const kind of storeKinds()) {
       for (let i = 0; i < 5; i++) {
         const id = `call_01JD3Q5Z7Y8X9W0V1T2S3R4Q${String(i).padStart(2, '0')}`;
         ids.push(id);
-        await insertCall(t.store.db, { ...template, id: id as typeof template.id, externalCallId: `wacid.same${i}`, createdAt: sameMs, updatedAt: sameMs });
+        await insertCall(t.store.db, {
+          ...template,
+          id: id as typeof template.id,
+          externalCallId: `wacid.same${i}`,
+          createdAt: sameMs,
+          updatedAt: sameMs,
+        });
       }
       const seen: string[] = [];
       let before = `before=${encodeURIComponent('2026-01-01T00:00:00.001Z')}`;
@@ -76,7 +87,7 @@ for (const kind of storeKinds()) {
       }
       assert.deepEqual(seen, [...ids].reverse());
       const foreign = await get(`/v1/calls?before=${template.id}`, t.numberA.key.key);
-      assert.equal(foreign.statusCode, 400, 'another number\'s call id is no cursor');
+      assert.equal(foreign.statusCode, 400, "another number's call id is no cursor");
     });
 
     test('accept sends the SDP answer to Meta and records call.connected', async () => {
@@ -88,7 +99,10 @@ for (const kind of storeKinds()) {
       assert.equal(sent?.body.session.sdp_type, 'answer');
       assert.match(sent?.body.session.sdp, /\r\n/, 'sent with CRLF line endings');
       assert.doesNotMatch(sent?.body.session.sdp.replace(/\r\n/g, ''), /\n/);
-      assert.deepEqual((await outbox(t, call)).map((e) => e.type), ['call.ringing', 'call.connected']);
+      assert.deepEqual(
+        (await outbox(t, call)).map((e) => e.type),
+        ['call.ringing', 'call.connected'],
+      );
       assert.deepEqual(t.fake.violations, []);
     });
 
@@ -109,7 +123,10 @@ for (const kind of storeKinds()) {
       assert.equal(t.fake.countRequests({ action: 'reject', call_id: call.externalCallId }), 1);
       const stored = await storedCall(t, t.numberA, call.id);
       assert.equal(stored?.endedBy, 'BUSINESS');
-      assert.deepEqual((await outbox(t, call)).map((e) => e.type), ['call.ringing', 'call.ended']);
+      assert.deepEqual(
+        (await outbox(t, call)).map((e) => e.type),
+        ['call.ringing', 'call.ended'],
+      );
     });
 
     for (const state of ['ACCEPTED', 'COMPLETED', 'MISSED'] as const) {
@@ -117,7 +134,10 @@ for (const kind of storeKinds()) {
         const call = await callIn(t, state);
         const sentBefore = t.fake.requests.length;
         for (const action of ['accept', 'reject']) {
-          const res = await post(`/v1/calls/${call.id}/${action}`, action === 'accept' ? { sdp: CANNED_ANSWER_SDP } : undefined);
+          const res = await post(
+            `/v1/calls/${call.id}/${action}`,
+            action === 'accept' ? { sdp: CANNED_ANSWER_SDP } : undefined,
+          );
           assert.equal(res.statusCode, 409);
           assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
           assert.equal(res.json().details.status, state);
@@ -141,7 +161,11 @@ for (const kind of storeKinds()) {
 
     test('Meta refusing an accept for lack of permission → 403 META_CALL_PERMISSION_REQUIRED, call still ringing', async () => {
       const call = await ringingCall(t);
-      t.fake.inject({ action: 'accept', status: 401, error: { code: 138006, message: '(#138006) No approved call permission found' } });
+      t.fake.inject({
+        action: 'accept',
+        status: 401,
+        error: { code: 138006, message: '(#138006) No approved call permission found' },
+      });
       const res = await post(`/v1/calls/${call.id}/accept`, { sdp: CANNED_ANSWER_SDP });
       assert.equal(res.statusCode, 403);
       assert.equal(res.json().code, 'META_CALL_PERMISSION_REQUIRED');

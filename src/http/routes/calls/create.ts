@@ -4,32 +4,56 @@ import { CallStatusSchema } from '../../schemas/call.ts';
 import type { App, RouteDeps } from '../../types.ts';
 import { numberOf } from '../principal.ts';
 
-const body = Type.Object({
-  to: Type.String({ pattern: '^\\+?[1-9][0-9]{6,14}$', description: 'E.164 number to call' }),
-  sdp: Type.Optional(Type.String({ minLength: 1, maxLength: 65_536, description: 'SDP offer (required on META; CRLF line endings)' })),
-  sdpType: Type.Optional(Type.Literal('offer')),
-  bizOpaqueCallbackData: Type.Optional(Type.String({ maxLength: 512 })),
-  maxDurationSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
-}, { additionalProperties: false });
+const body = Type.Object(
+  {
+    to: Type.String({ pattern: '^\\+?[1-9][0-9]{6,14}$', description: 'E.164 number to call' }),
+    sdp: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 65_536, description: 'SDP offer (required on META; CRLF line endings)' }),
+    ),
+    sdpType: Type.Optional(Type.Literal('offer')),
+    bizOpaqueCallbackData: Type.Optional(Type.String({ maxLength: 512 })),
+    maxDurationSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+  },
+  { additionalProperties: false },
+);
 
 export function createCallRoute(app: App, deps: RouteDeps): void {
-  app.post('/v1/calls', {
-    config: { auth: 'number' },
-    schema: {
-      tags: ['Calls'], summary: 'Start a business-initiated call',
-      description: 'Places the call through the provider. The peer must have granted call permission (META).',
-      security: NUMBER_SECURITY, body,
-      response: {
-        201: Type.Object({ id: Type.String(), externalCallId: Type.String(), status: CallStatusSchema }),
-        ...errorResponses('VALIDATION_ERROR', 'FEATURE_NOT_SUPPORTED', 'TENANT_SCOPE_NOT_ALLOWED', 'META_CALL_PERMISSION_REQUIRED',
-          'WHATSAPP_INSTANCE_NOT_CONNECTED', 'IDEMPOTENCY_IN_PROGRESS', 'IDEMPOTENCY_KEY_REUSED', 'PROVIDER_ERROR', 'PROVIDER_UNAVAILABLE', ...AUTH_ERRORS),
+  app.post(
+    '/v1/calls',
+    {
+      config: { auth: 'number' },
+      schema: {
+        tags: ['Calls'],
+        summary: 'Start a business-initiated call',
+        description: 'Places the call through the provider. The peer must have granted call permission (META).',
+        security: NUMBER_SECURITY,
+        body,
+        response: {
+          201: Type.Object({ id: Type.String(), externalCallId: Type.String(), status: CallStatusSchema }),
+          ...errorResponses(
+            'VALIDATION_ERROR',
+            'FEATURE_NOT_SUPPORTED',
+            'TENANT_SCOPE_NOT_ALLOWED',
+            'META_CALL_PERMISSION_REQUIRED',
+            'WHATSAPP_INSTANCE_NOT_CONNECTED',
+            'IDEMPOTENCY_IN_PROGRESS',
+            'IDEMPOTENCY_KEY_REUSED',
+            'PROVIDER_ERROR',
+            'PROVIDER_UNAVAILABLE',
+            ...AUTH_ERRORS,
+          ),
+        },
       },
     },
-  }, async (request, reply) => {
-    const b = request.body;
-    const call = await deps.outbound.start(numberOf(request), {
-      to: b.to, sdp: b.sdp ?? null, bizOpaqueCallbackData: b.bizOpaqueCallbackData ?? null, maxDurationSeconds: b.maxDurationSeconds ?? null,
-    });
-    return reply.code(201).send({ id: call.id, externalCallId: call.externalCallId, status: call.status });
-  });
+    async (request, reply) => {
+      const b = request.body;
+      const call = await deps.outbound.start(numberOf(request), {
+        to: b.to,
+        sdp: b.sdp ?? null,
+        bizOpaqueCallbackData: b.bizOpaqueCallbackData ?? null,
+        maxDurationSeconds: b.maxDurationSeconds ?? null,
+      });
+      return reply.code(201).send({ id: call.id, externalCallId: call.externalCallId, status: call.status });
+    },
+  );
 }

@@ -13,13 +13,23 @@ const TimelineEntry = Type.Object({
 });
 
 export function callEventsRoute(app: App, deps: RouteDeps): void {
-  app.get('/v1/calls/:callId/events', {
-    config: { auth: 'number' },
-    schema: {
-      tags: ['Calls'], summary: 'A call\'s timeline',
-      description: 'Every provider event received and every API or system action on the call, in order (beyond Pilot).',
-      security: NUMBER_SECURITY, params: CallIdParams,
-      response: { 200: Type.Object({ events: Type.Array(TimelineEntry) }), ...errorResponses('VALIDATION_ERROR', 'TENANT_SCOPE_NOT_ALLOWED', 'CALL_NOT_FOUND', ...AUTH_ERRORS) },
+  app.get(
+    '/v1/calls/:callId/events',
+    {
+      config: { auth: 'number' },
+      schema: {
+        tags: ['Calls'],
+        summary: "A call's timeline",
+        description:
+          'Every provider event received and every API or system action on the call, in order (beyond Pilot).',
+        security: NUMBER_SECURITY,
+        params: CallIdParams,
+        response: {
+          200: Type.Object({ events: Type.Array(TimelineEntry) }),
+          ...errorResponses('VALIDATION_ERROR', 'TENANT_SCOPE_NOT_ALLOWED', 'CALL_NOT_FOUND', ...AUTH_ERRORS),
+        },
+      },
     },
-  }, async (request) => ({ events: await deps.calls.timeline(numberOf(request), request.params.callId) }));
+    async (request) => ({ events: await deps.calls.timeline(numberOf(request), request.params.callId) }),
+  );
 }

@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildTestApp, type IssuedKey, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, nextPeer, outbox } from '../../../../test/helpers/calls.ts';
-import { addWebNumber, answeredWebCall, ringingWebCall, webCall, webCallUntil, type WebNumber } from '../../../../test/helpers/evolution.ts';
+import {
+  addWebNumber,
+  answeredWebCall,
+  ringingWebCall,
+  webCall,
+  webCallUntil,
+  type WebNumber,
+} from '../../../../test/helpers/evolution.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../../../providers/evolution/client.ts';
 import type { Call, CallStatus } from '../../../calls/types.ts';
@@ -30,8 +37,10 @@ for (const kind of storeKinds()) {
 
     async function webCallIn(status: CallStatus): Promise<Call> {
       switch (status) {
-        case 'RINGING': return ringingWebCall(t, web);
-        case 'ACCEPTED': return answeredWebCall(t, web);
+        case 'RINGING':
+          return ringingWebCall(t, web);
+        case 'ACCEPTED':
+          return answeredWebCall(t, web);
         case 'COMPLETED': {
           const c = await answeredWebCall(t, web);
           await web.fake.peerHangsUp(c.externalCallId);
@@ -49,25 +58,40 @@ for (const kind of storeKinds()) {
           assert.equal((await post(`/v1/calls/${c.id}/reject`, web.key)).statusCode, 200);
           return webCallUntil(t, web, c.id, 'REJECTED');
         }
-        default: throw new Error(`no path to ${status} here`);
+        default:
+          throw new Error(`no path to ${status} here`);
       }
     }
 
     describe('terminate table (EVO_GO expectations)', () => {
       for (const state of ['RINGING', 'ACCEPTED', 'COMPLETED', 'MISSED', 'REJECTED'] as const) {
         for (const idForm of ['call_ id', 'CallID'] as const) {
-          for (const key of ['number key', 'tenant key', 'another number\'s key', 'missing key'] as const) {
+          for (const key of ['number key', 'tenant key', "another number's key", 'missing key'] as const) {
             test(`${state} call, ${idForm}, ${key}`, async () => {
               const call = await webCallIn(state);
               const before = web.fake.requests.length;
               const eventsBefore = await outbox(t, call);
-              const headers = key === 'number key' ? { 'x-api-key': web.key.key } : key === 'tenant key' ? { 'x-api-key': t.tenantKey.key }
-                : key === 'another number\'s key' ? { 'x-api-key': t.numberA.key.key } : {};
+              const headers =
+                key === 'number key'
+                  ? { 'x-api-key': web.key.key }
+                  : key === 'tenant key'
+                    ? { 'x-api-key': t.tenantKey.key }
+                    : key === "another number's key"
+                      ? { 'x-api-key': t.numberA.key.key }
+                      : {};
               const id = idForm === 'CallID' ? call.externalCallId : call.id;
-              const res = await t.app.inject({ method: 'POST', url: `/v1/calls/${encodeURIComponent(id)}/terminate`, headers });
+              const res = await t.app.inject({
+                method: 'POST',
+                url: `/v1/calls/${encodeURIComponent(id)}/terminate`,
+                headers,
+              });
               const after = (await webCall(t, web, call.id))!;
               if (key !== 'number key') {
-                assert.equal(res.statusCode, { 'tenant key': 403, 'another number\'s key': 404, 'missing key': 401 }[key], res.body);
+                assert.equal(
+                  res.statusCode,
+                  { 'tenant key': 403, "another number's key": 404, 'missing key': 401 }[key],
+                  res.body,
+                );
                 assert.equal(web.fake.requests.length, before, 'nothing sent to Evolution');
                 assert.equal(after.status, call.status);
                 return;
@@ -93,10 +117,12 @@ for (const kind of storeKinds()) {
       }
     });
 
-    test('the reject carries the offer\'s CallCreator verbatim', async () => {
+    test("the reject carries the offer's CallCreator verbatim", async () => {
       const call = await ringingWebCall(t, web);
       await post(`/v1/calls/${call.id}/terminate`, web.key);
-      const sent = web.fake.requests.find((r) => r.path === '/call/reject' && (r.body as { callId?: string })?.callId === call.externalCallId);
+      const sent = web.fake.requests.find(
+        (r) => r.path === '/call/reject' && (r.body as { callId?: string })?.callId === call.externalCallId,
+      );
       assert.equal((sent?.body as { callCreator?: string }).callCreator, call.providerData?.callCreator);
       assert.match(String(call.providerData?.callCreator), /@/);
     });
@@ -113,7 +139,10 @@ for (const kind of storeKinds()) {
       const before = stock.fake.requests.length;
       const res = await post(`/v1/calls/${call.id}/terminate`, stock.key);
       assert.equal(res.statusCode, 400, res.body);
-      assert.deepEqual({ error: res.json().error, code: res.json().code }, { error: EVOLUTION_NOT_SUPPORTED_MESSAGE, code: 'FEATURE_NOT_SUPPORTED' });
+      assert.deepEqual(
+        { error: res.json().error, code: res.json().code },
+        { error: EVOLUTION_NOT_SUPPORTED_MESSAGE, code: 'FEATURE_NOT_SUPPORTED' },
+      );
       assert.equal(stock.fake.requests.length, before, 'no provider request');
       assert.equal((await webCall(t, stock, call.id))?.status, 'ACCEPTED');
     });
@@ -166,24 +195,41 @@ for (const kind of storeKinds()) {
 
     test('SDP fields are null on EVO_GO', async () => {
       const call = await ringingWebCall(t, web);
-      const res = await t.app.inject({ url: `/v1/calls/${call.id}?includeSdp=1`, headers: { 'x-api-key': web.key.key } });
+      const res = await t.app.inject({
+        url: `/v1/calls/${call.id}?includeSdp=1`,
+        headers: { 'x-api-key': web.key.key },
+      });
       assert.equal(res.json().sdpOffer, null);
       assert.equal(res.json().sdpAnswer, null);
     });
 
     test('forged Evolution webhooks (wrong token, unknown instance, unknown number) → 401, nothing stored', async () => {
       const callId = 'F0RGED0000000000000000000000000A';
-      const envelope = (instanceId: string, instanceToken: string) => JSON.stringify({
-        event: 'CallOffer', instanceId, instanceName: 'x', instanceToken,
-        data: { CallID: callId, CallCreator: '5511912345678@s.whatsapp.net', From: '5511912345678@s.whatsapp.net', Timestamp: new Date().toISOString() },
-      });
+      const envelope = (instanceId: string, instanceToken: string) =>
+        JSON.stringify({
+          event: 'CallOffer',
+          instanceId,
+          instanceName: 'x',
+          instanceToken,
+          data: {
+            CallID: callId,
+            CallCreator: '5511912345678@s.whatsapp.net',
+            From: '5511912345678@s.whatsapp.net',
+            Timestamp: new Date().toISOString(),
+          },
+        });
       for (const [url, body] of [
         [`/providers/evolution/webhook/${web.id}`, envelope(web.instanceId, 'wrong-token')],
         [`/providers/evolution/webhook/${web.id}`, envelope('00000000-0000-0000-0000-000000000000', web.token)],
         [`/providers/evolution/webhook/${t.numberA.id}`, envelope(web.instanceId, web.token)],
         ['/providers/evolution/webhook/num_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P', envelope(web.instanceId, web.token)],
       ] as const) {
-        const res = await t.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: body });
+        const res = await t.app.inject({
+          method: 'POST',
+          url,
+          headers: { 'content-type': 'application/json' },
+          payload: body,
+        });
         assert.equal(res.statusCode, 401, `${url}: ${res.body}`);
         assert.equal(await webCall(t, web, callId), null);
       }
@@ -198,18 +244,27 @@ for (const kind of storeKinds()) {
       assert.match(session.json().wsUrl, /^ws:\/\/127\.0\.0\.1:\d+\/call\/stream\//);
       assert.ok(session.json().token);
       const metaCall = await callIn(t, 'ACCEPTED');
-      const metaPlay = await post(`/v1/calls/${metaCall.id}/play`, t.numberA.key, { mediaUrl: 'https://example.com/greet.mp3' });
+      const metaPlay = await post(`/v1/calls/${metaCall.id}/play`, t.numberA.key, {
+        mediaUrl: 'https://example.com/greet.mp3',
+      });
       assert.equal(metaPlay.statusCode, 400);
       assert.equal(metaPlay.json().code, 'FEATURE_NOT_SUPPORTED');
     });
 
-    test('META-only endpoints on a web number → 400 FEATURE_NOT_SUPPORTED with the spec\'s sentence', async () => {
+    test("META-only endpoints on a web number → 400 FEATURE_NOT_SUPPORTED with the spec's sentence", async () => {
       const call = await ringingWebCall(t, web);
       for (const [method, url, payload] of [
-        ['POST', `/v1/calls/${call.id}/pre-accept`, { sdp: 'v=0\r\n' }], ['GET', '/v1/calls/settings', undefined],
-        ['GET', '/v1/calls/permissions?to=%2B5511999999999', undefined], ['POST', '/v1/calls/permissions/request', { to: '+5511999999999' }],
+        ['POST', `/v1/calls/${call.id}/pre-accept`, { sdp: 'v=0\r\n' }],
+        ['GET', '/v1/calls/settings', undefined],
+        ['GET', '/v1/calls/permissions?to=%2B5511999999999', undefined],
+        ['POST', '/v1/calls/permissions/request', { to: '+5511999999999' }],
       ] as const) {
-        const res = await t.app.inject({ method, url, headers: { 'x-api-key': web.key.key }, ...(payload ? { payload } : {}) });
+        const res = await t.app.inject({
+          method,
+          url,
+          headers: { 'x-api-key': web.key.key },
+          ...(payload ? { payload } : {}),
+        });
         assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
         assert.equal(res.json().code, 'FEATURE_NOT_SUPPORTED');
         assert.equal(res.json().error, EVOLUTION_NOT_SUPPORTED_MESSAGE);
@@ -230,7 +285,9 @@ for (const kind of storeKinds()) {
         const hangUp = await post(`/v1/calls/${answered.id}/terminate`, other.key);
         assert.equal(hangUp.statusCode, 502, hangUp.body);
         assert.equal(hangUp.json().code, 'PROVIDER_UNAVAILABLE');
-      } finally { await other.fake.close(); }
+      } finally {
+        await other.fake.close();
+      }
     });
   });
 }

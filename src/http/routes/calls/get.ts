@@ -8,11 +8,18 @@ import { numberOf } from '../principal.ts';
 const schema = {
   tags: ['Calls'],
   summary: 'Get a call',
-  description: 'By id or provider call id, inside the key\'s number. SDPs only with includeSdp=1.',
+  description: "By id or provider call id, inside the key's number. SDPs only with includeSdp=1.",
   security: NUMBER_SECURITY,
   params: CallIdParams,
-  querystring: Type.Object({ includeSdp: Type.Optional(Type.Union([Type.Literal('0'), Type.Literal('1'), Type.Literal('true'), Type.Literal('false')])) }),
-  response: { 200: Type.Ref('Call'), ...errorResponses('VALIDATION_ERROR', 'TENANT_SCOPE_NOT_ALLOWED', 'CALL_NOT_FOUND', ...AUTH_ERRORS) },
+  querystring: Type.Object({
+    includeSdp: Type.Optional(
+      Type.Union([Type.Literal('0'), Type.Literal('1'), Type.Literal('true'), Type.Literal('false')]),
+    ),
+  }),
+  response: {
+    200: Type.Ref('Call'),
+    ...errorResponses('VALIDATION_ERROR', 'TENANT_SCOPE_NOT_ALLOWED', 'CALL_NOT_FOUND', ...AUTH_ERRORS),
+  },
 };
 
 export function getCallRoute(app: App, deps: RouteDeps): void {

@@ -7,12 +7,15 @@ import { numberOf } from '../principal.ts';
 const schema = {
   tags: ['Calls'],
   summary: 'List calls',
-  description: 'Newest first, without SDPs. Page with before=<createdAt of the last call seen>, or with '
-    + 'before=<id of the last call seen> for exact paging (calls created in the same millisecond are never skipped).',
+  description:
+    'Newest first, without SDPs. Page with before=<createdAt of the last call seen>, or with ' +
+    'before=<id of the last call seen> for exact paging (calls created in the same millisecond are never skipped).',
   security: NUMBER_SECURITY,
   querystring: Type.Object({
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-    before: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.String({ pattern: '^call_[0-9A-Z]{26}$' })])),
+    before: Type.Optional(
+      Type.Union([Type.String({ format: 'date-time' }), Type.String({ pattern: '^call_[0-9A-Z]{26}$' })]),
+    ),
   }),
   response: {
     200: Type.Object({ calls: Type.Array(Type.Ref('Call')) }),
@@ -22,7 +25,10 @@ const schema = {
 
 export function listCallsRoute(app: App, deps: RouteDeps): void {
   app.get('/v1/calls', { schema, config: { auth: 'number' } }, async (request) => {
-    const calls = await deps.calls.listCalls(numberOf(request), { limit: request.query.limit, before: request.query.before ?? null });
+    const calls = await deps.calls.listCalls(numberOf(request), {
+      limit: request.query.limit,
+      before: request.query.before ?? null,
+    });
     return { calls: calls.map((c) => toPublicCall(c)) };
   });
 }

@@ -9,7 +9,9 @@ import { storeKinds } from '../../../../test/helpers/stores.ts';
 for (const kind of storeKinds()) {
   describe(`META calling features [${kind}]`, () => {
     let t: TestApp;
-    before(async () => { t = await buildTestApp(kind); });
+    before(async () => {
+      t = await buildTestApp(kind);
+    });
     after(() => t.close());
 
     const api = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) =>
@@ -23,10 +25,15 @@ for (const kind of storeKinds()) {
       assert.equal(t.fake.callState(call.externalCallId), 'PRE_ACCEPTED');
       const accept = await api('POST', `/v1/calls/${call.id}/accept`, {});
       assert.equal(accept.statusCode, 200, accept.body);
-      const sent = t.fake.requests.filter((r) => r.body?.call_id === call.externalCallId && ['pre_accept', 'accept'].includes(r.body?.action));
+      const sent = t.fake.requests.filter(
+        (r) => r.body?.call_id === call.externalCallId && ['pre_accept', 'accept'].includes(r.body?.action),
+      );
       assert.equal(sent[0]!.body.session.sdp, sent[1]!.body.session.sdp);
       assert.deepEqual(t.fake.violations, []);
-      assert.deepEqual((await outbox(t, call)).map((e) => e.type), ['call.ringing', 'call.connected']);
+      assert.deepEqual(
+        (await outbox(t, call)).map((e) => e.type),
+        ['call.ringing', 'call.connected'],
+      );
     });
 
     test('the timeline lists provider events and API actions in order', async () => {
@@ -36,19 +43,32 @@ for (const kind of storeKinds()) {
       const res = await api('GET', `/v1/calls/${encodeURIComponent(call.externalCallId)}/events`);
       assert.equal(res.statusCode, 200);
       const events = res.json().events as { sequence: number; source: string; type: string }[];
-      assert.deepEqual(events.map((e) => `${e.source}:${e.type}`), ['provider:offer', 'api:accept', 'api:terminate', 'provider:end']);
-      assert.deepEqual(events.map((e) => e.sequence), [1, 2, 3, 4]);
-      const other = await t.app.inject({ url: `/v1/calls/${call.id}/events`, headers: { 'x-api-key': t.numberB.key.key } });
+      assert.deepEqual(
+        events.map((e) => `${e.source}:${e.type}`),
+        ['provider:offer', 'api:accept', 'api:terminate', 'provider:end'],
+      );
+      assert.deepEqual(
+        events.map((e) => e.sequence),
+        [1, 2, 3, 4],
+      );
+      const other = await t.app.inject({
+        url: `/v1/calls/${call.id}/events`,
+        headers: { 'x-api-key': t.numberB.key.key },
+      });
       assert.equal(other.statusCode, 404);
     });
 
-    test('GET settings returns Meta\'s calling object; PUT sends Meta\'s exact shape', async () => {
+    test("GET settings returns Meta's calling object; PUT sends Meta's exact shape", async () => {
       const got = await api('GET', '/v1/calls/settings');
       assert.equal(got.statusCode, 200, got.body);
       assert.equal(got.json().calling.status, 'ENABLED');
       const calling = {
         call_icon_visibility: 'DEFAULT',
-        call_hours: { status: 'ENABLED', timezone_id: 'America/Sao_Paulo', weekly_operating_hours: [{ day_of_week: 'MONDAY', open_time: '0900', close_time: '1800' }] },
+        call_hours: {
+          status: 'ENABLED',
+          timezone_id: 'America/Sao_Paulo',
+          weekly_operating_hours: [{ day_of_week: 'MONDAY', open_time: '0900', close_time: '1800' }],
+        },
       };
       const put = await api('PUT', '/v1/calls/settings', { calling });
       assert.equal(put.statusCode, 200, put.body);
@@ -59,14 +79,23 @@ for (const kind of storeKinds()) {
 
     test('PUT settings with sip, or a malformed call_hours, → 400 and nothing sent', async () => {
       const before = t.fake.countRequests({ edge: 'settings' });
-      for (const calling of [{ sip: { status: 'ENABLED' } }, { call_hours: { status: 'ENABLED', timezone_id: 'UTC', weekly_operating_hours: [{ day_of_week: 'MONDAY', open_time: '9am', close_time: '1800' }] } }]) {
+      for (const calling of [
+        { sip: { status: 'ENABLED' } },
+        {
+          call_hours: {
+            status: 'ENABLED',
+            timezone_id: 'UTC',
+            weekly_operating_hours: [{ day_of_week: 'MONDAY', open_time: '9am', close_time: '1800' }],
+          },
+        },
+      ]) {
         const res = await api('PUT', '/v1/calls/settings', { calling });
         assert.equal(res.statusCode, 400, res.body);
       }
       assert.equal(t.fake.countRequests({ edge: 'settings' }), before);
     });
 
-    test('permissions: the probe passes Meta\'s snake_case answer through', async () => {
+    test("permissions: the probe passes Meta's snake_case answer through", async () => {
       const peer = nextPeer();
       t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
       const res = await api('GET', `/v1/calls/permissions?to=%2B${peer}`);
@@ -77,9 +106,12 @@ for (const kind of storeKinds()) {
       assert.match(sent.path, new RegExp(`user_wa_id=${peer}`));
     });
 
-    test('permission request → {messageId}; the user\'s reply becomes one call.permission_updated', async () => {
+    test("permission request → {messageId}; the user's reply becomes one call.permission_updated", async () => {
       const peer = nextPeer();
-      const res = await api('POST', '/v1/calls/permissions/request', { to: `+${peer}`, text: 'May we call you about order ON-12853?' });
+      const res = await api('POST', '/v1/calls/permissions/request', {
+        to: `+${peer}`,
+        text: 'May we call you about order ON-12853?',
+      });
       assert.equal(res.statusCode, 200, res.body);
       assert.match(res.json().messageId, /^wamid\./);
       const sent = t.fake.requests.filter((r) => r.edge === 'messages').at(-1)!;
@@ -88,7 +120,10 @@ for (const kind of storeKinds()) {
       await t.fake.userRepliesToPermission(t.numberA.phoneNumberId, peer, 'accept', { permanent: true });
       await t.fake.flush();
       const rows = await eventually(async () => {
-        const r = await t.store.db.query<{ payload: string }>("SELECT payload FROM events WHERE type = 'call.permission_updated' AND number_id = $1", [t.numberA.id]);
+        const r = await t.store.db.query<{ payload: string }>(
+          "SELECT payload FROM events WHERE type = 'call.permission_updated' AND number_id = $1",
+          [t.numberA.id],
+        );
         const mine = r.map((x) => JSON.parse(x.payload)).filter((p) => p.peerNumber === peer);
         return mine.length ? mine : null;
       });
@@ -106,7 +141,10 @@ for (const kind of storeKinds()) {
     });
 
     test('an inbound call left ringing past the ring timeout is MISSED by SYSTEM (sweeper)', async () => {
-      const quick = await buildTestApp(kind, { env: { RING_TIMEOUT_SECONDS: '1' }, fake: { uicRingTimeoutMs: 60_000 } });
+      const quick = await buildTestApp(kind, {
+        env: { RING_TIMEOUT_SECONDS: '1' },
+        fake: { uicRingTimeoutMs: 60_000 },
+      });
       try {
         const call = await ringingCall(quick);
         await new Promise((r) => setTimeout(r, 1100));
@@ -115,9 +153,14 @@ for (const kind of storeKinds()) {
         const after = await storedCall(quick, quick.numberA, call.id);
         assert.equal(after?.status, 'MISSED');
         assert.equal(after?.endedBy, 'SYSTEM');
-        assert.deepEqual((await outbox(quick, call)).map((e) => e.type), ['call.ringing', 'call.missed', 'call.ended']);
+        assert.deepEqual(
+          (await outbox(quick, call)).map((e) => e.type),
+          ['call.ringing', 'call.missed', 'call.ended'],
+        );
         assert.equal((await quick.app.sweeper.sweepOnce()).ringTimeouts, 0, 'a second sweep does nothing');
-      } finally { await quick.close(); }
+      } finally {
+        await quick.close();
+      }
     });
   });
 }

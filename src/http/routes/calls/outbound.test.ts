@@ -10,21 +10,32 @@ import type { Call, CallStatus } from '../../../calls/types.ts';
 for (const kind of storeKinds()) {
   describe(`outbound calls [${kind}]`, () => {
     let t: TestApp;
-    before(async () => { t = await buildTestApp(kind, { env: { RING_TIMEOUT_SECONDS: '1', SWEEP_INTERVAL_MS: '100' }, runSweeper: true }); });
+    before(async () => {
+      t = await buildTestApp(kind, { env: { RING_TIMEOUT_SECONDS: '1', SWEEP_INTERVAL_MS: '100' }, runSweeper: true });
+    });
     after(() => t.close());
 
-    const start = (body: object, headers: Record<string, string> = {}) => t.app.inject({
-      method: 'POST', url: '/v1/calls', headers: { 'x-api-key': t.numberA.key.key, ...headers }, payload: body,
-    });
+    const start = (body: object, headers: Record<string, string> = {}) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/v1/calls',
+        headers: { 'x-api-key': t.numberA.key.key, ...headers },
+        payload: body,
+      });
     const permittedPeer = () => {
       const peer = nextPeer();
       t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
       return peer;
     };
-    const until = (id: string, status: CallStatus, ms = 3000) => eventually(async () => {
-      const c = await storedCall(t, t.numberA, id);
-      return c?.status === status ? c : null;
-    }, ms, `call to be ${status}`);
+    const until = (id: string, status: CallStatus, ms = 3000) =>
+      eventually(
+        async () => {
+          const c = await storedCall(t, t.numberA, id);
+          return c?.status === status ? c : null;
+        },
+        ms,
+        `call to be ${status}`,
+      );
     const types = async (call: Call) => (await outbox(t, call)).map((e) => e.type);
 
     test('start → RINGING → ACCEPTED → terminate → COMPLETED with a duration, each event once', async () => {
@@ -43,9 +54,13 @@ for (const kind of storeKinds()) {
       await t.fake.userAnswers(body.externalCallId);
       const accepted = await until(body.id, 'ACCEPTED');
       assert.ok(accepted.connectedAt);
-      assert.ok(accepted.sdpAnswer, 'the answer SDP from Meta\'s connect webhook is kept');
+      assert.ok(accepted.sdpAnswer, "the answer SDP from Meta's connect webhook is kept");
 
-      const hangUp = await t.app.inject({ method: 'POST', url: `/v1/calls/${body.id}/terminate`, headers: { 'x-api-key': t.numberA.key.key } });
+      const hangUp = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${body.id}/terminate`,
+        headers: { 'x-api-key': t.numberA.key.key },
+      });
       assert.equal(hangUp.statusCode, 200);
       assert.equal(t.fake.countRequests({ action: 'terminate', call_id: body.externalCallId }), 1);
       await t.fake.flush();
@@ -107,10 +122,22 @@ for (const kind of storeKinds()) {
     });
 
     const refusals: [string, number, object, number, string][] = [
-      ['no permission (138006)', 401, { code: 138006, message: '(#138006) No approved call permission found' }, 403, 'META_CALL_PERMISSION_REQUIRED'],
+      [
+        'no permission (138006)',
+        401,
+        { code: 138006, message: '(#138006) No approved call permission found' },
+        403,
+        'META_CALL_PERMISSION_REQUIRED',
+      ],
       ['concurrent call limit (138002)', 429, { code: 138002 }, 429, 'RATE_LIMITED'],
       ['initiation limit (138005)', 429, { code: 138005 }, 429, 'RATE_LIMITED'],
-      ['pair limit (138012)', 400, { code: 138012, error_data: { details: `Next call allowed at ${Math.floor(Date.now() / 1000) + 3600}` } }, 429, 'RATE_LIMITED'],
+      [
+        'pair limit (138012)',
+        400,
+        { code: 138012, error_data: { details: `Next call allowed at ${Math.floor(Date.now() / 1000) + 3600}` } },
+        429,
+        'RATE_LIMITED',
+      ],
       ['uncallable user (138001)', 400, { code: 138001 }, 502, 'PROVIDER_ERROR'],
     ];
     for (const [name, status, error, expected, code] of refusals) {
@@ -143,7 +170,12 @@ for (const kind of storeKinds()) {
     test('accept, pre-accept and reject on an outbound call → 409 CALL_STATE_CONFLICT', async () => {
       const { id } = (await start({ to: permittedPeer(), sdp: CANNED_OFFER_SDP })).json();
       for (const action of ['accept', 'pre-accept', 'reject']) {
-        const res = await t.app.inject({ method: 'POST', url: `/v1/calls/${id}/${action}`, headers: { 'x-api-key': t.numberA.key.key }, payload: { sdp: CANNED_OFFER_SDP } });
+        const res = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${id}/${action}`,
+          headers: { 'x-api-key': t.numberA.key.key },
+          payload: { sdp: CANNED_OFFER_SDP },
+        });
         assert.equal(res.statusCode, 409, `${action}: ${res.body}`);
         assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
       }

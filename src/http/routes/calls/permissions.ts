@@ -6,28 +6,60 @@ import { numberOf } from '../principal.ts';
 const E164 = Type.String({ pattern: '^\\+?[1-9][0-9]{6,14}$' });
 
 export function callPermissionRoutes(app: App, deps: RouteDeps): void {
-  app.get('/v1/calls/permissions', {
-    config: { auth: 'number' },
-    schema: {
-      tags: ['Calls'], summary: 'Call permission of a user (META)', description: 'Meta\'s answer, passed through in its snake_case shape.',
-      security: NUMBER_SECURITY, querystring: Type.Object({ to: E164 }),
-      response: {
-        200: Type.Object({}, { additionalProperties: true }),
-        ...errorResponses('VALIDATION_ERROR', 'FEATURE_NOT_SUPPORTED', 'TENANT_SCOPE_NOT_ALLOWED', 'RATE_LIMITED', 'PROVIDER_ERROR', 'PROVIDER_UNAVAILABLE', 'UNAUTHORIZED'),
+  app.get(
+    '/v1/calls/permissions',
+    {
+      config: { auth: 'number' },
+      schema: {
+        tags: ['Calls'],
+        summary: 'Call permission of a user (META)',
+        description: "Meta's answer, passed through in its snake_case shape.",
+        security: NUMBER_SECURITY,
+        querystring: Type.Object({ to: E164 }),
+        response: {
+          200: Type.Object({}, { additionalProperties: true }),
+          ...errorResponses(
+            'VALIDATION_ERROR',
+            'FEATURE_NOT_SUPPORTED',
+            'TENANT_SCOPE_NOT_ALLOWED',
+            'RATE_LIMITED',
+            'PROVIDER_ERROR',
+            'PROVIDER_UNAVAILABLE',
+            'UNAUTHORIZED',
+          ),
+        },
       },
     },
-  }, async (request) => deps.metaCalling.getPermissions(numberOf(request), request.query.to));
+    async (request) => deps.metaCalling.getPermissions(numberOf(request), request.query.to),
+  );
 
-  app.post('/v1/calls/permissions/request', {
-    config: { auth: 'number' },
-    schema: {
-      tags: ['Calls'], summary: 'Ask a user for call permission (META)',
-      security: NUMBER_SECURITY, body: Type.Object({ to: E164, text: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })) }, { additionalProperties: false }),
-      response: {
-        200: Type.Object({ messageId: Type.String() }),
-        ...errorResponses('VALIDATION_ERROR', 'FEATURE_NOT_SUPPORTED', 'TENANT_SCOPE_NOT_ALLOWED', 'META_CALL_PERMISSION_REQUEST_LIMIT',
-          'PROVIDER_ERROR', 'PROVIDER_UNAVAILABLE', ...AUTH_ERRORS),
+  app.post(
+    '/v1/calls/permissions/request',
+    {
+      config: { auth: 'number' },
+      schema: {
+        tags: ['Calls'],
+        summary: 'Ask a user for call permission (META)',
+        security: NUMBER_SECURITY,
+        body: Type.Object(
+          { to: E164, text: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ messageId: Type.String() }),
+          ...errorResponses(
+            'VALIDATION_ERROR',
+            'FEATURE_NOT_SUPPORTED',
+            'TENANT_SCOPE_NOT_ALLOWED',
+            'META_CALL_PERMISSION_REQUEST_LIMIT',
+            'PROVIDER_ERROR',
+            'PROVIDER_UNAVAILABLE',
+            ...AUTH_ERRORS,
+          ),
+        },
       },
     },
-  }, async (request) => deps.metaCalling.requestPermission(numberOf(request), request.body.to, request.body.text ?? null));
+    async (request) =>
+      deps.metaCalling.requestPermission(numberOf(request), request.body.to, request.body.text ?? null),
+  );
 }

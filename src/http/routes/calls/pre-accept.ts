@@ -5,18 +5,39 @@ import type { App, RouteDeps } from '../../types.ts';
 import { numberOf } from '../principal.ts';
 
 export function preAcceptCallRoute(app: App, deps: RouteDeps): void {
-  app.post('/v1/calls/:callId/pre-accept', {
-    config: { auth: 'number' },
-    schema: {
-      tags: ['Calls'], summary: 'Pre-accept an inbound call (META)',
-      description: 'Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept.',
-      security: NUMBER_SECURITY, params: CallIdParams,
-      body: Type.Object({ sdp: Type.String({ minLength: 1, maxLength: 65_536 }), sdpType: Type.Optional(Type.Literal('answer')) }, { additionalProperties: false }),
-      response: {
-        200: ActionResponse,
-        ...errorResponses('VALIDATION_ERROR', 'FEATURE_NOT_SUPPORTED', 'TENANT_SCOPE_NOT_ALLOWED', 'CALL_NOT_FOUND', 'CALL_STATE_CONFLICT',
-          'PROVIDER_ERROR', 'PROVIDER_UNAVAILABLE', ...AUTH_ERRORS),
+  app.post(
+    '/v1/calls/:callId/pre-accept',
+    {
+      config: { auth: 'number' },
+      schema: {
+        tags: ['Calls'],
+        summary: 'Pre-accept an inbound call (META)',
+        description:
+          'Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept.',
+        security: NUMBER_SECURITY,
+        params: CallIdParams,
+        body: Type.Object(
+          { sdp: Type.String({ minLength: 1, maxLength: 65_536 }), sdpType: Type.Optional(Type.Literal('answer')) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: ActionResponse,
+          ...errorResponses(
+            'VALIDATION_ERROR',
+            'FEATURE_NOT_SUPPORTED',
+            'TENANT_SCOPE_NOT_ALLOWED',
+            'CALL_NOT_FOUND',
+            'CALL_STATE_CONFLICT',
+            'PROVIDER_ERROR',
+            'PROVIDER_UNAVAILABLE',
+            ...AUTH_ERRORS,
+          ),
+        },
       },
     },
-  }, async (request) => ({ success: true as const, ...(await deps.calls.preAccept(numberOf(request), request.params.callId, request.body.sdp)) }));
+    async (request) => ({
+      success: true as const,
+      ...(await deps.calls.preAccept(numberOf(request), request.params.callId, request.body.sdp)),
+    }),
+  );
 }

@@ -11,8 +11,15 @@ const schema = {
   params: CallIdParams,
   response: {
     200: ActionResponse,
-    ...errorResponses('VALIDATION_ERROR', 'TENANT_SCOPE_NOT_ALLOWED', 'CALL_NOT_FOUND', 'CALL_STATE_CONFLICT',
-      'PROVIDER_ERROR', 'PROVIDER_UNAVAILABLE', ...AUTH_ERRORS),
+    ...errorResponses(
+      'VALIDATION_ERROR',
+      'TENANT_SCOPE_NOT_ALLOWED',
+      'CALL_NOT_FOUND',
+      'CALL_STATE_CONFLICT',
+      'PROVIDER_ERROR',
+      'PROVIDER_UNAVAILABLE',
+      ...AUTH_ERRORS,
+    ),
   },
 };
 

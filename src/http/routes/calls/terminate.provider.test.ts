@@ -9,16 +9,26 @@ import { storeKinds } from '../../../../test/helpers/stores.ts';
 for (const kind of storeKinds()) {
   describe(`terminate when Meta misbehaves [${kind}]`, () => {
     let t: TestApp;
-    before(async () => { t = await buildTestApp(kind); });
+    before(async () => {
+      t = await buildTestApp(kind);
+    });
     after(() => t.close());
 
-    const terminate = (id: string) => t.app.inject({ method: 'POST', url: `/v1/calls/${encodeURIComponent(id)}/terminate`, headers: { 'x-api-key': t.numberA.key.key } });
+    const terminate = (id: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${encodeURIComponent(id)}/terminate`,
+        headers: { 'x-api-key': t.numberA.key.key },
+      });
 
     // The adapter retries a down terminate once, so each failure is injected twice.
     const unavailable: [string, Omit<InjectRule, 'action' | 'times'>][] = [
       ['Meta hangs past the timeout', { hang: true }],
       ['Meta resets the connection', { reset: true }],
-      ['Meta answers 503 with a Graph error', { status: 503, error: { code: 2, message: 'Service temporarily unavailable' } }],
+      [
+        'Meta answers 503 with a Graph error',
+        { status: 503, error: { code: 2, message: 'Service temporarily unavailable' } },
+      ],
       ['Meta answers 502 with an HTML page', { status: 502, html: true }],
       ['Meta answers 200 success:false', { successFalse: true }],
     ];
@@ -32,7 +42,10 @@ for (const kind of storeKinds()) {
         const unchanged = await storedCall(t, t.numberA, call.id);
         assert.equal(unchanged?.status, 'ACCEPTED');
         assert.equal(unchanged?.pendingAction, null, 'the action slot is free again');
-        assert.equal((await outbox(t, call)).some((e) => e.type === 'call.ended'), false);
+        assert.equal(
+          (await outbox(t, call)).some((e) => e.type === 'call.ended'),
+          false,
+        );
         assert.equal(t.fake.callState(call.externalCallId), 'ACTIVE');
 
         const retry = await terminate(call.id);
@@ -42,7 +55,7 @@ for (const kind of storeKinds()) {
       });
     }
 
-    test('one network failure is absorbed by the adapter\'s single retry', async () => {
+    test("one network failure is absorbed by the adapter's single retry", async () => {
       const call = await callIn(t, 'ACCEPTED');
       t.fake.inject({ action: 'terminate', times: 1, status: 500, error: { code: 1 } });
       const res = await terminate(call.id);
@@ -51,7 +64,11 @@ for (const kind of storeKinds()) {
 
     test('Meta refusing with an auth error → 502 PROVIDER_ERROR with its code, call unchanged', async () => {
       const call = await callIn(t, 'ACCEPTED');
-      t.fake.inject({ action: 'terminate', status: 401, error: { code: 190, message: '(#190) Invalid OAuth access token' } });
+      t.fake.inject({
+        action: 'terminate',
+        status: 401,
+        error: { code: 190, message: '(#190) Invalid OAuth access token' },
+      });
       const res = await terminate(call.id);
       assert.equal(res.statusCode, 502);
       const body = res.json();
@@ -62,7 +79,11 @@ for (const kind of storeKinds()) {
 
     test('a Meta 429 on terminate is a 502, never our own 429', async () => {
       const call = await callIn(t, 'ACCEPTED');
-      t.fake.inject({ action: 'terminate', status: 429, error: { code: 4, message: '(#4) Application request limit reached' } });
+      t.fake.inject({
+        action: 'terminate',
+        status: 429,
+        error: { code: 4, message: '(#4) Application request limit reached' },
+      });
       const res = await terminate(call.id);
       assert.equal(res.statusCode, 502);
       assert.equal(res.json().code, 'PROVIDER_ERROR');
@@ -89,13 +110,21 @@ for (const kind of storeKinds()) {
       assert.equal(typeof final?.durationSeconds, 'number');
     });
 
-    test('Meta\'s end webhook landing while our terminate is in flight: COMPLETED by BUSINESS, one call.ended', async () => {
+    test("Meta's end webhook landing while our terminate is in flight: COMPLETED by BUSINESS, one call.ended", async () => {
       const call = await callIn(t, 'ACCEPTED');
       t.fake.inject({ action: 'terminate', latencyMs: 300 });
       const pending = terminate(call.id);
-      await eventually(async () => (await storedCall(t, t.numberA, call.id))?.pendingAction !== null, 2000, 'action in flight');
+      await eventually(
+        async () => (await storedCall(t, t.numberA, call.id))?.pendingAction !== null,
+        2000,
+        'action in flight',
+      );
       await t.fake.userHangsUp(call.externalCallId);
-      await eventually(async () => (await storedCall(t, t.numberA, call.id))?.status === 'COMPLETED', 2000, 'webhook applied');
+      await eventually(
+        async () => (await storedCall(t, t.numberA, call.id))?.status === 'COMPLETED',
+        2000,
+        'webhook applied',
+      );
       const res = await pending;
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(res.json().status, 'COMPLETED');

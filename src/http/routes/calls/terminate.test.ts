@@ -7,9 +7,9 @@ import { callIn, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { assertMatchesSeed, seedErrorCode, seedErrorText } from '../../../../test/helpers/seed-spec.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
-type KeyKind = 'number key' | 'tenant key' | 'another number\'s key' | 'missing key' | 'revoked key';
+type KeyKind = 'number key' | 'tenant key' | "another number's key" | 'missing key' | 'revoked key';
 const STATES: CallStatus[] = ['RINGING', 'ACCEPTED', 'COMPLETED', 'FAILED', 'REJECTED', 'MISSED'];
-const KEYS: KeyKind[] = ['number key', 'tenant key', 'another number\'s key', 'missing key', 'revoked key'];
+const KEYS: KeyKind[] = ['number key', 'tenant key', "another number's key", 'missing key', 'revoked key'];
 const ID_FORMS = ['call_ id', 'wacid'] as const;
 
 for (const kind of storeKinds()) {
@@ -21,7 +21,11 @@ for (const kind of storeKinds()) {
       t = await buildTestApp(kind);
       // Regenerate number A's key: the old one is the "revoked" key of the table.
       revoked = t.numberA.key;
-      const res = await t.app.inject({ method: 'POST', url: `/v1/api-keys/${t.numberA.id}/regenerate`, headers: { 'x-api-key': t.tenantKey.key } });
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/api-keys/${t.numberA.id}/regenerate`,
+        headers: { 'x-api-key': t.tenantKey.key },
+      });
       assert.equal(res.statusCode, 200);
       t.numberA.key = res.json().apiKey;
     });
@@ -29,17 +33,24 @@ for (const kind of storeKinds()) {
 
     function headersFor(key: KeyKind): Record<string, string> {
       switch (key) {
-        case 'number key': return { 'x-api-key': t.numberA.key.key };
-        case 'tenant key': return { 'x-api-key': t.tenantKey.key };
-        case 'another number\'s key': return { 'x-api-key': t.numberB.key.key };
-        case 'missing key': return {};
-        case 'revoked key': return { 'x-api-key': revoked.key };
+        case 'number key':
+          return { 'x-api-key': t.numberA.key.key };
+        case 'tenant key':
+          return { 'x-api-key': t.tenantKey.key };
+        case "another number's key":
+          return { 'x-api-key': t.numberB.key.key };
+        case 'missing key':
+          return {};
+        case 'revoked key':
+          return { 'x-api-key': revoked.key };
       }
     }
 
     function endingRequests(call: Call): number {
-      return t.fake.countRequests({ action: 'reject', call_id: call.externalCallId })
-        + t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId });
+      return (
+        t.fake.countRequests({ action: 'reject', call_id: call.externalCallId }) +
+        t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId })
+      );
     }
 
     for (const state of STATES) {
@@ -51,7 +62,11 @@ for (const kind of storeKinds()) {
             const requestsBefore = endingRequests(call);
             const id = idForm === 'wacid' ? call.externalCallId : call.id;
 
-            const res = await t.app.inject({ method: 'POST', url: `/v1/calls/${encodeURIComponent(id)}/terminate`, headers: headersFor(key) });
+            const res = await t.app.inject({
+              method: 'POST',
+              url: `/v1/calls/${encodeURIComponent(id)}/terminate`,
+              headers: headersFor(key),
+            });
             const body = res.json();
             const after = (await storedCall(t, t.numberA, call.id))!;
             const events = await outbox(t, after);
@@ -60,7 +75,7 @@ for (const kind of storeKinds()) {
             if (key !== 'number key') {
               const expected = {
                 'tenant key': [403, { error: seedErrorText(403), code: seedErrorCode(403) }],
-                'another number\'s key': [404, { error: 'Call not found', code: 'CALL_NOT_FOUND' }],
+                "another number's key": [404, { error: 'Call not found', code: 'CALL_NOT_FOUND' }],
                 'missing key': [401, { error: seedErrorText(401), code: 'UNAUTHORIZED' }],
                 'revoked key': [401, { error: seedErrorText(401), code: 'UNAUTHORIZED' }],
               }[key] as [number, Record<string, string>];
@@ -105,7 +120,11 @@ for (const kind of storeKinds()) {
 
     test('an unknown call is 404 CALL_NOT_FOUND and nothing is sent', async () => {
       const before = t.fake.requests.length;
-      const res = await t.app.inject({ method: 'POST', url: '/v1/calls/call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P/terminate', headers: headersFor('number key') });
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/calls/call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P/terminate',
+        headers: headersFor('number key'),
+      });
       assert.equal(res.statusCode, 404);
       assert.equal(res.json().code, 'CALL_NOT_FOUND');
       assert.equal(t.fake.requests.length, before);
@@ -114,8 +133,10 @@ for (const kind of storeKinds()) {
     test('a body, even malformed, is never parsed', async () => {
       const call = await callIn(t, 'ACCEPTED');
       const res = await t.app.inject({
-        method: 'POST', url: `/v1/calls/${call.id}/terminate`,
-        headers: { ...headersFor('number key'), 'content-type': 'application/json' }, payload: '{"not json',
+        method: 'POST',
+        url: `/v1/calls/${call.id}/terminate`,
+        headers: { ...headersFor('number key'), 'content-type': 'application/json' },
+        payload: '{"not json',
       });
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(res.json().status, 'COMPLETED');
@@ -123,7 +144,11 @@ for (const kind of storeKinds()) {
 
     for (const bad of ['a b', 'x'.repeat(257), 'call_<script>', '%00', 'ab%', '..%5C']) {
       test(`a malformed id (${bad.slice(0, 20)}) is 400 VALIDATION_ERROR with the seed's text`, async () => {
-        const res = await t.app.inject({ method: 'POST', url: `/v1/calls/${encodeURIComponent(bad)}/terminate`, headers: headersFor('number key') });
+        const res = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${encodeURIComponent(bad)}/terminate`,
+          headers: headersFor('number key'),
+        });
         assert.equal(res.statusCode, 400, res.body);
         const body = res.json();
         assertMatchesSeed(400, body);

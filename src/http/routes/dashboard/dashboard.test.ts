@@ -16,7 +16,9 @@ const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard.png');
 
 describe('dashboard', () => {
   let t: TestApp;
-  before(async () => { t = await buildTestApp('sqlite'); });
+  before(async () => {
+    t = await buildTestApp('sqlite');
+  });
   after(() => t.close());
 
   test('serves the page and its assets with a strict CSP, the right types and ETags, outside OpenAPI', async () => {
@@ -41,41 +43,71 @@ describe('dashboard', () => {
       assert.equal(again.statusCode, 304, url);
       assert.equal(again.body, '');
     }
-    assert.equal(DASHBOARD_CSP, "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    assert.equal(
+      DASHBOARD_CSP,
+      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    );
 
     const page = (await t.app.inject({ method: 'GET', url: '/dashboard' })).body;
     assert.match(page, /<script type="module" src="\/dashboard\/app\.js"><\/script>/);
-    assert.doesNotMatch(page, /<script>|<style|style="|\son[a-z]+="/i, 'no inline script, style or handler: the CSP would block it');
+    assert.doesNotMatch(
+      page,
+      /<script>|<style|style="|\son[a-z]+="/i,
+      'no inline script, style or handler: the CSP would block it',
+    );
     assert.equal((await t.app.inject({ method: 'GET', url: '/dashboard/nope.js' })).statusCode, 404);
 
     const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
     assert.ok(!Object.keys(spec.paths).some((p) => p.startsWith('/dashboard')), 'hidden from OpenAPI');
   });
 
-  test('in headless Chromium: a call appears live, ticks, shows its timeline and is hung up', { timeout: 60_000, skip: missing('chromium') }, async () => {
+  test('in headless Chromium: a call appears live, ticks, shows its timeline and is hung up', {
+    timeout: 60_000,
+    skip: missing('chromium'),
+  }, async () => {
     // History for the list (and the screenshot): one call in each ended state.
     for (const status of ['COMPLETED', 'MISSED', 'REJECTED', 'FAILED'] as const) await callIn(t, status);
 
     const browser: Browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     const problems: string[] = [];
     try {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, locale: 'en-GB', timezoneId: 'UTC', colorScheme: 'light' });
+      const context = await browser.newContext({
+        viewport: { width: 1280, height: 800 },
+        deviceScaleFactor: 1,
+        locale: 'en-GB',
+        timezoneId: 'UTC',
+        colorScheme: 'light',
+      });
       const page: Page = await context.newPage();
       // A CSP violation, a script error or a failed load shows up here.
-      page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console.${m.type()}: ${m.text()}`); });
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') problems.push(`console.${m.type()}: ${m.text()}`);
+      });
       page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
       page.on('requestfailed', (r) => {
         // Sign-out/close aborts the open stream on purpose.
-        if (!r.url().includes('/v1/events/stream')) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+        if (!r.url().includes('/v1/events/stream'))
+          problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
       });
-      page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
+      page.on('response', (r) => {
+        if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`);
+      });
       const streamRequests: (string | undefined)[] = [];
-      page.on('request', (r) => { if (r.url().endsWith('/v1/events/stream')) streamRequests.push(r.headers()['last-event-id']); });
+      page.on('request', (r) => {
+        if (r.url().endsWith('/v1/events/stream')) streamRequests.push(r.headers()['last-event-id']);
+      });
 
       const response = await page.goto(`${t.baseUrl}/dashboard`);
       assert.equal(response?.headers()['content-security-policy'], DASHBOARD_CSP);
@@ -85,7 +117,10 @@ describe('dashboard', () => {
       await page.getByRole('button', { name: 'Open dashboard' }).click();
       await page.locator('#login-error').filter({ hasText: 'tenant key' }).waitFor();
       // Chromium logs the expected 403 of GET /v1/calls; nothing else may have gone wrong.
-      assert.deepEqual(problems.filter((p) => !/status of 403|^HTTP 403: .*\/v1\/calls\?/.test(p)), []);
+      assert.deepEqual(
+        problems.filter((p) => !/status of 403|^HTTP 403: .*\/v1\/calls\?/.test(p)),
+        [],
+      );
       problems.length = 0;
       streamRequests.length = 0;
 
@@ -99,12 +134,18 @@ describe('dashboard', () => {
       assert.equal(await page.evaluate(() => localStorage.length), 0, 'the key is never kept beyond the tab');
 
       // Live: a call rings in without any reload.
-      await page.evaluate(() => { (window as unknown as { notReloaded: boolean }).notReloaded = true; });
+      await page.evaluate(() => {
+        (window as unknown as { notReloaded: boolean }).notReloaded = true;
+      });
       const call = await ringingCall(t);
       const row = page.locator(`#calls-body tr[data-id="${call.id}"]`);
       await row.locator('.badge[data-status="RINGING"]').waitFor({ timeout: 5000 });
       await page.locator('#announcer').filter({ hasText: 'New incoming call' }).waitFor();
-      assert.equal(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded), true, 'no reload');
+      assert.equal(
+        await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded),
+        true,
+        'no reload',
+      );
       assert.equal(await page.locator('#calls-body tr').first().getAttribute('data-id'), call.id, 'newest first');
 
       // The connection drops; a call rings meanwhile; the page reconnects with Last-Event-ID and misses nothing.
@@ -117,12 +158,18 @@ describe('dashboard', () => {
       assert.equal(streamRequests.length, 2);
       assert.match(String(streamRequests[1]), /\S/, 'the reconnect resumes from the last event seen');
       // Chromium reports the cut stream; that one is expected.
-      assert.deepEqual(problems.filter((p) => !/ERR_INCOMPLETE_CHUNKED_ENCODING|ERR_EMPTY_RESPONSE/.test(p)), []);
+      assert.deepEqual(
+        problems.filter((p) => !/ERR_INCOMPLETE_CHUNKED_ENCODING|ERR_EMPTY_RESPONSE/.test(p)),
+        [],
+      );
       problems.length = 0;
 
       // Answered: the status changes and the duration ticks.
       const accepted = await t.app.inject({
-        method: 'POST', url: `/v1/calls/${call.id}/accept`, headers: { 'x-api-key': t.numberA.key.key }, payload: { sdp: CANNED_ANSWER_SDP },
+        method: 'POST',
+        url: `/v1/calls/${call.id}/accept`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { sdp: CANNED_ANSWER_SDP },
       });
       assert.equal(accepted.statusCode, 200, accepted.body);
       await row.locator('.badge[data-status="ACCEPTED"]').waitFor({ timeout: 5000 });
@@ -132,7 +179,8 @@ describe('dashboard', () => {
       await eventually(async () => (await duration.textContent()) !== first, 3000, 'the duration to tick');
 
       // Filters: by status and by text.
-      const rows = (n: number, what: string) => eventually(async () => (await page.locator('#calls-body tr').count()) === n, 3000, what);
+      const rows = (n: number, what: string) =>
+        eventually(async () => (await page.locator('#calls-body tr').count()) === n, 3000, what);
       await page.getByLabel('Status').selectOption('active');
       await rows(2, 'only the active calls');
       await page.getByLabel('Status').selectOption('COMPLETED');
@@ -149,7 +197,11 @@ describe('dashboard', () => {
       await panel.waitFor();
       await panel.locator('.ev-type', { hasText: 'accept' }).waitFor();
       await panel.locator('.ev-type', { hasText: 'offer' }).waitFor();
-      await eventually(async () => (await row.locator('td.duration').textContent()) !== '0:01', 3000, 'a couple of seconds talked');
+      await eventually(
+        async () => (await row.locator('td.duration').textContent()) !== '0:01',
+        3000,
+        'a couple of seconds talked',
+      );
       await page.mouse.move(0, 0); // no hover highlight in the picture
       mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, animations: 'disabled' });
@@ -166,7 +218,11 @@ describe('dashboard', () => {
       const stored = await storedCall(t, t.numberA, call.id);
       assert.equal(stored?.status, 'COMPLETED');
       assert.equal(stored?.endedBy, 'BUSINESS');
-      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1, 'one hang-up reached Meta');
+      assert.equal(
+        t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }),
+        1,
+        'one hang-up reached Meta',
+      );
 
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.locator('#login-view').waitFor();

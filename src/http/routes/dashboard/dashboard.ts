@@ -7,8 +7,9 @@ import type { App } from '../../types.ts';
 
 const PUBLIC_DIR = join(import.meta.dirname, '../../../dashboard/public');
 
-export const DASHBOARD_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-  + "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const DASHBOARD_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+  "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const SECURITY_HEADERS = {
   'content-security-policy': DASHBOARD_CSP,
@@ -19,7 +20,11 @@ const SECURITY_HEADERS = {
   'cross-origin-resource-policy': 'same-origin',
 };
 
-interface Asset { body: Buffer; type: string; etag: string }
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
 
 function load(file: string, type: string): Asset {
   const body = readFileSync(join(PUBLIC_DIR, file));

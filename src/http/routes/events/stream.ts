@@ -11,69 +11,88 @@ const HEARTBEAT_MS = 15_000;
 export function eventStreamRoute(app: App, deps: RouteDeps): void {
   const open = new Set<() => void>();
   // Streams never end by themselves: close them when the server shuts down, or close() would wait forever.
-  app.addHook('preClose', async () => { for (const end of [...open]) end(); });
+  app.addHook('preClose', async () => {
+    for (const end of [...open]) end();
+  });
 
-  app.get('/v1/events/stream', {
-    // A HEAD of a stream that never ends would never be answered.
-    exposeHeadRoute: false,
-    config: { auth: 'any' },
-    schema: {
-      tags: ['Events'], summary: 'Live event stream (SSE)',
-      description: 'text/event-stream of call.* events with the webhook payloads; `id:` is a cursor for Last-Event-ID. '
-        + 'A number key streams its number, a tenant key every number of the tenant.',
-      security: NUMBER_SECURITY,
-      headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 64 })) }),
-      querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ maxLength: 64 })) }),
-      response: {
-        200: { description: 'Server-Sent Events: `id:` cursor, `event:` call.*, `data:` the webhook payload', content: { 'text/event-stream': { schema: Type.String() } } },
-        ...errorResponses('VALIDATION_ERROR', ...AUTH_ERRORS),
+  app.get(
+    '/v1/events/stream',
+    {
+      // A HEAD of a stream that never ends would never be answered.
+      exposeHeadRoute: false,
+      config: { auth: 'any' },
+      schema: {
+        tags: ['Events'],
+        summary: 'Live event stream (SSE)',
+        description:
+          'text/event-stream of call.* events with the webhook payloads; `id:` is a cursor for Last-Event-ID. ' +
+          'A number key streams its number, a tenant key every number of the tenant.',
+        security: NUMBER_SECURITY,
+        headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 64 })) }),
+        querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ maxLength: 64 })) }),
+        response: {
+          200: {
+            description: 'Server-Sent Events: `id:` cursor, `event:` call.*, `data:` the webhook payload',
+            content: { 'text/event-stream': { schema: Type.String() } },
+          },
+          ...errorResponses('VALIDATION_ERROR', ...AUTH_ERRORS),
+        },
       },
     },
-  }, async (request, reply) => {
-    const p = request.principal!;
-    const scope: StreamScope = p.scope === 'number' ? { numberId: p.numberId } : { tenantId: p.tenantId };
-    const given = request.headers['last-event-id'] ?? request.query.lastEventId;
-    if (given !== undefined && !isValidCursor(deps.db, given)) throw new ApiError('VALIDATION_ERROR', { details: { reason: 'Last-Event-ID is not a cursor of this stream' } });
-    let cursor = given ?? (await latestCursor(deps.db, scope));
+    async (request, reply) => {
+      const p = request.principal!;
+      const scope: StreamScope = p.scope === 'number' ? { numberId: p.numberId } : { tenantId: p.tenantId };
+      const given = request.headers['last-event-id'] ?? request.query.lastEventId;
+      if (given !== undefined && !isValidCursor(deps.db, given))
+        throw new ApiError('VALIDATION_ERROR', { details: { reason: 'Last-Event-ID is not a cursor of this stream' } });
+      let cursor = given ?? (await latestCursor(deps.db, scope));
 
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive',
-      'x-accel-buffering': 'no', 'x-request-id': request.id, ...reply.getHeaders() as Record<string, string>,
-    });
-    res.write(`retry: 2000\n: connected\n\n`);
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+        'x-request-id': request.id,
+        ...(reply.getHeaders() as Record<string, string>),
+      });
+      res.write(`retry: 2000\n: connected\n\n`);
 
-    let closed = false;
-    let timer: NodeJS.Timeout | null = null;
-    let lastWrite = Date.now();
-    const end = () => {
-      if (closed) return;
-      closed = true;
-      if (timer) clearTimeout(timer);
-      open.delete(end);
-      res.end();
-    };
-    open.add(end);
-    request.raw.on('close', end);
+      let closed = false;
+      let timer: NodeJS.Timeout | null = null;
+      let lastWrite = Date.now();
+      const end = () => {
+        if (closed) return;
+        closed = true;
+        if (timer) clearTimeout(timer);
+        open.delete(end);
+        res.end();
+      };
+      open.add(end);
+      request.raw.on('close', end);
 
-    const pump = async () => {
-      try {
-        for (;;) {
-          const batch = await readEventsAfter(deps.db, scope, cursor, 200);
-          for (const e of batch) {
-            res.write(`id: ${e.cursor}\nevent: ${e.type}\ndata: ${e.payload}\n\n`);
-            cursor = e.cursor;
+      const pump = async () => {
+        try {
+          for (;;) {
+            const batch = await readEventsAfter(deps.db, scope, cursor, 200);
+            for (const e of batch) {
+              res.write(`id: ${e.cursor}\nevent: ${e.type}\ndata: ${e.payload}\n\n`);
+              cursor = e.cursor;
+              lastWrite = Date.now();
+            }
+            if (batch.length < 200) break;
+          }
+          if (Date.now() - lastWrite > HEARTBEAT_MS) {
+            res.write(': keep-alive\n\n');
             lastWrite = Date.now();
           }
-          if (batch.length < 200) break;
+        } catch (error) {
+          request.log.warn({ err: (error as Error).message }, 'event stream read failed; will retry');
         }
-        if (Date.now() - lastWrite > HEARTBEAT_MS) { res.write(': keep-alive\n\n'); lastWrite = Date.now(); }
-      } catch (error) {
-        request.log.warn({ err: (error as Error).message }, 'event stream read failed; will retry');
-      }
-      if (!closed) timer = setTimeout(pump, POLL_MS);
-    };
-    await pump();
-  });
+        if (!closed) timer = setTimeout(pump, POLL_MS);
+      };
+      await pump();
+    },
+  );
 }

@@ -6,16 +6,32 @@ import type { App, RouteDeps } from '../../types.ts';
 const serializerCompiler = () => (data: unknown) => JSON.stringify(data);
 
 export function healthRoutes(app: App, deps: RouteDeps): void {
-  app.get('/healthz', {
-    serializerCompiler,
-    schema: { tags: ['Operations'], summary: 'Alive', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
-  }, async () => ({ status: 'ok' as const }));
+  app.get(
+    '/healthz',
+    {
+      serializerCompiler,
+      schema: {
+        tags: ['Operations'],
+        summary: 'Alive',
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
 
-  app.get('/readyz', {
-    serializerCompiler,
-    schema: { tags: ['Operations'], summary: 'Ready: the database answers', response: { 200: Type.Object({ status: Type.Literal('ready') }) } },
-  }, async () => {
-    await deps.db.query('SELECT 1 AS ok');
-    return { status: 'ready' as const };
-  });
+  app.get(
+    '/readyz',
+    {
+      serializerCompiler,
+      schema: {
+        tags: ['Operations'],
+        summary: 'Ready: the database answers',
+        response: { 200: Type.Object({ status: Type.Literal('ready') }) },
+      },
+    },
+    async () => {
+      await deps.db.query('SELECT 1 AS ok');
+      return { status: 'ready' as const };
+    },
+  );
 }

@@ -11,14 +11,23 @@ import { insertTenant } from '../../../store/tenants.ts';
 for (const kind of storeKinds()) {
   describe(`numbers and keys [${kind}]`, () => {
     let t: TestApp;
-    before(async () => { t = await buildTestApp(kind); });
+    before(async () => {
+      t = await buildTestApp(kind);
+    });
     after(() => t.close());
 
     const asTenant = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
       t.app.inject({ method, url, headers: { 'x-api-key': t.tenantKey.key }, ...(payload ? { payload } : {}) });
     const evoNumber = {
-      name: 'Vendas', phoneNumber: '+5511988887777', provider: 'EVO_GO',
-      evolution: { baseUrl: 'http://evo.internal:8080/', instanceId: '7c9e6679-7425-40de-944b-e07fc1f90ae7', instanceName: 'vendas-sp', instanceToken: 'evo-secret-token' },
+      name: 'Vendas',
+      phoneNumber: '+5511988887777',
+      provider: 'EVO_GO',
+      evolution: {
+        baseUrl: 'http://evo.internal:8080/',
+        instanceId: '7c9e6679-7425-40de-944b-e07fc1f90ae7',
+        instanceName: 'vendas-sp',
+        instanceToken: 'evo-secret-token',
+      },
     };
 
     test('creating a number returns it without secrets plus its key, shown once', async () => {
@@ -37,7 +46,9 @@ for (const kind of storeKinds()) {
     });
 
     test('provider credentials are encrypted at rest', async () => {
-      const rows = await t.store.db.query<{ secret_config: string; public_config: string }>('SELECT secret_config, public_config FROM numbers');
+      const rows = await t.store.db.query<{ secret_config: string; public_config: string }>(
+        'SELECT secret_config, public_config FROM numbers',
+      );
       for (const row of rows) {
         assert.match(row.secret_config, /^v1:/);
         assert.doesNotMatch(row.secret_config + row.public_config, /app-secret-a|EAAG-token|evo-secret-token|vt_a/);
@@ -47,12 +58,15 @@ for (const kind of storeKinds()) {
     test('keys are stored as hashes only', async () => {
       const rows = await t.store.db.query<Record<string, string>>('SELECT * FROM api_keys');
       const dump = JSON.stringify(rows);
-      for (const secret of [t.tenantKey.key, t.tenantKey.id, t.numberB.key.key, t.numberB.key.id]) assert.ok(!dump.includes(secret));
+      for (const secret of [t.tenantKey.key, t.tenantKey.id, t.numberB.key.key, t.numberB.key.id])
+        assert.ok(!dump.includes(secret));
     });
 
     test('the same Meta phone_number_id cannot be registered twice', async () => {
       const res = await asTenant('POST', '/v1/numbers', {
-        name: 'dup', phoneNumber: '+551140040000', provider: 'META',
+        name: 'dup',
+        phoneNumber: '+551140040000',
+        provider: 'META',
         meta: { phoneNumberId: t.numberA.phoneNumberId, accessToken: 'a', appSecret: 'b', verifyToken: 'c' },
       });
       assert.equal(res.statusCode, 409);
@@ -91,22 +105,36 @@ for (const kind of storeKinds()) {
     });
 
     test('no key or an unknown key → 401 UNAUTHORIZED; Authorization: Bearer is not a credential', async () => {
-      for (const headers of [{}, { 'x-api-key': 'ps_nope' }, { 'x-api-key-id': 'key_nope' }, { authorization: `Bearer ${t.tenantKey.key}` }]) {
+      for (const headers of [
+        {},
+        { 'x-api-key': 'ps_nope' },
+        { 'x-api-key-id': 'key_nope' },
+        { authorization: `Bearer ${t.tenantKey.key}` },
+      ]) {
         const res = await t.app.inject({ url: '/v1/numbers', headers });
         assert.equal(res.statusCode, 401);
-        assert.deepEqual({ error: res.json().error, code: res.json().code }, { error: 'Unauthorized', code: 'UNAUTHORIZED' });
+        assert.deepEqual(
+          { error: res.json().error, code: res.json().code },
+          { error: 'Unauthorized', code: 'UNAUTHORIZED' },
+        );
       }
     });
 
-    test('another tenant\'s number is 404 and cannot be regenerated or deleted', async () => {
+    test("another tenant's number is 404 and cannot be regenerated or deleted", async () => {
       const now = new Date().toISOString();
       const key = issueKey('tenant_OTHER' as TenantId, null, now);
       await insertTenant(t.store.db, { id: 'tenant_OTHER' as TenantId, name: 'Other', createdAt: now });
       await insertApiKey(t.store.db, key.record);
       const headers = { 'x-api-key': key.key };
       assert.equal((await t.app.inject({ url: `/v1/numbers/${t.numberA.id}`, headers })).statusCode, 404);
-      assert.equal((await t.app.inject({ method: 'DELETE', url: `/v1/numbers/${t.numberA.id}`, headers })).statusCode, 404);
-      assert.equal((await t.app.inject({ method: 'POST', url: `/v1/api-keys/${t.numberA.id}/regenerate`, headers })).statusCode, 404);
+      assert.equal(
+        (await t.app.inject({ method: 'DELETE', url: `/v1/numbers/${t.numberA.id}`, headers })).statusCode,
+        404,
+      );
+      assert.equal(
+        (await t.app.inject({ method: 'POST', url: `/v1/api-keys/${t.numberA.id}/regenerate`, headers })).statusCode,
+        404,
+      );
       const list = await t.app.inject({ url: '/v1/numbers', headers });
       assert.deepEqual(list.json(), { numbers: [] });
     });
@@ -114,9 +142,18 @@ for (const kind of storeKinds()) {
     test('API_KEY_ID_AUTH=false turns id authentication off', async () => {
       const strict = await buildTestApp(kind, { env: { API_KEY_ID_AUTH: 'false' } });
       try {
-        assert.equal((await strict.app.inject({ url: '/v1/numbers', headers: { 'x-api-key-id': strict.tenantKey.id } })).statusCode, 401);
-        assert.equal((await strict.app.inject({ url: '/v1/numbers', headers: { 'x-api-key': strict.tenantKey.key } })).statusCode, 200);
-      } finally { await strict.close(); }
+        assert.equal(
+          (await strict.app.inject({ url: '/v1/numbers', headers: { 'x-api-key-id': strict.tenantKey.id } }))
+            .statusCode,
+          401,
+        );
+        assert.equal(
+          (await strict.app.inject({ url: '/v1/numbers', headers: { 'x-api-key': strict.tenantKey.key } })).statusCode,
+          200,
+        );
+      } finally {
+        await strict.close();
+      }
     });
 
     test('deleting a number removes it and its key stops working', async () => {
@@ -124,7 +161,10 @@ for (const kind of storeKinds()) {
       const del = await asTenant('DELETE', `/v1/numbers/${created.number.id}`);
       assert.equal(del.statusCode, 204);
       assert.equal((await asTenant('GET', `/v1/numbers/${created.number.id}`)).statusCode, 404);
-      assert.equal((await t.app.inject({ url: '/v1/calls', headers: { 'x-api-key': created.apiKey.key } })).statusCode, 401);
+      assert.equal(
+        (await t.app.inject({ url: '/v1/calls', headers: { 'x-api-key': created.apiKey.key } })).statusCode,
+        401,
+      );
     });
   });
 }

@@ -1,6 +1,10 @@
 import { Type } from '../../schemas/type.ts';
 import { ApiError } from '../../../errors.ts';
-import { receiveEvolutionWebhook, UnauthenticatedEvolutionWebhook, type EvolutionInboundDeps } from '../../../providers/evolution/inbound.ts';
+import {
+  receiveEvolutionWebhook,
+  UnauthenticatedEvolutionWebhook,
+  type EvolutionInboundDeps,
+} from '../../../providers/evolution/inbound.ts';
 import { errorResponses } from '../../schemas/common.ts';
 import type { App } from '../../types.ts';
 
@@ -8,22 +12,33 @@ export function evolutionWebhookRoutes(app: App, deps: EvolutionInboundDeps): vo
   app.register(async (scope: App) => {
     // The token travels in the body: keep the raw bytes and parse them ourselves.
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_request, body, done) => done(null, body));
-    scope.post('/providers/evolution/webhook/:numberId', {
-      schema: {
-        tags: ['Provider webhooks'], summary: 'Evolution Go webhook',
-        description: 'The URL configured on the Evolution instance; authenticated by the instance id and token in the body.',
-        params: Type.Object({ numberId: Type.String({ maxLength: 64 }) }),
-        response: { 200: Type.Object({ received: Type.Integer() }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'SERVICE_UNAVAILABLE') },
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_request, body, done) =>
+      done(null, body),
+    );
+    scope.post(
+      '/providers/evolution/webhook/:numberId',
+      {
+        schema: {
+          tags: ['Provider webhooks'],
+          summary: 'Evolution Go webhook',
+          description:
+            'The URL configured on the Evolution instance; authenticated by the instance id and token in the body.',
+          params: Type.Object({ numberId: Type.String({ maxLength: 64 }) }),
+          response: {
+            200: Type.Object({ received: Type.Integer() }),
+            ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'SERVICE_UNAVAILABLE'),
+          },
+        },
       },
-    }, async (request) => {
-      const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-      try {
-        return { received: await receiveEvolutionWebhook(deps, request.params.numberId, raw) };
-      } catch (error) {
-        if (error instanceof UnauthenticatedEvolutionWebhook) throw new ApiError('UNAUTHORIZED');
-        throw error;
-      }
-    });
+      async (request) => {
+        const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        try {
+          return { received: await receiveEvolutionWebhook(deps, request.params.numberId, raw) };
+        } catch (error) {
+          if (error instanceof UnauthenticatedEvolutionWebhook) throw new ApiError('UNAUTHORIZED');
+          throw error;
+        }
+      },
+    );
   });
 }

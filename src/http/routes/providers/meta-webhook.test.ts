@@ -11,30 +11,55 @@ import { listCallsForNumber } from '../../../store/calls.ts';
 for (const kind of storeKinds()) {
   describe(`Meta webhook [${kind}]`, () => {
     let t: TestApp;
-    before(async () => { t = await buildTestApp(kind); });
+    before(async () => {
+      t = await buildTestApp(kind);
+    });
     after(() => t.close());
 
     const post = (body: string, headers: Record<string, string> = {}) =>
-      t.app.inject({ method: 'POST', url: '/providers/meta/webhook', headers: { 'content-type': 'application/json', ...headers }, payload: body });
+      t.app.inject({
+        method: 'POST',
+        url: '/providers/meta/webhook',
+        headers: { 'content-type': 'application/json', ...headers },
+        payload: body,
+      });
     const eventTypes = async (id: string) => {
       const call = await storedCall(t, t.numberA, id);
       return call ? (await outbox(t, call)).map((e) => e.type) : [];
     };
-    const connectBody = (wacid: string, from: string, timestamp = Math.floor(Date.now() / 1000)) => JSON.stringify(t.fake.buildWebhook(t.numberA.phoneNumberId, {
-      contacts: [{ profile: { name: 'Ana' }, wa_id: from }],
-      calls: [{ id: wacid, from, to: t.numberA.displayPhoneNumber, event: 'connect', timestamp: String(timestamp), direction: 'USER_INITIATED', session: { sdp_type: 'offer', sdp: 'v=0\r\n' } }],
-    }));
-    const totalEvents = async () => (await countEventsForNumber(t.store.db, t.numberA.id)) + (await countEventsForNumber(t.store.db, t.numberB.id));
+    const connectBody = (wacid: string, from: string, timestamp = Math.floor(Date.now() / 1000)) =>
+      JSON.stringify(
+        t.fake.buildWebhook(t.numberA.phoneNumberId, {
+          contacts: [{ profile: { name: 'Ana' }, wa_id: from }],
+          calls: [
+            {
+              id: wacid,
+              from,
+              to: t.numberA.displayPhoneNumber,
+              event: 'connect',
+              timestamp: String(timestamp),
+              direction: 'USER_INITIATED',
+              session: { sdp_type: 'offer', sdp: 'v=0\r\n' },
+            },
+          ],
+        }),
+      );
+    const totalEvents = async () =>
+      (await countEventsForNumber(t.store.db, t.numberA.id)) + (await countEventsForNumber(t.store.db, t.numberB.id));
 
     describe('subscription check', () => {
       test('the right verify token gets the challenge back as text', async () => {
-        const res = await t.app.inject({ url: `/providers/meta/webhook?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=${t.numberB.verifyToken}` });
+        const res = await t.app.inject({
+          url: `/providers/meta/webhook?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=${t.numberB.verifyToken}`,
+        });
         assert.equal(res.statusCode, 200);
         assert.equal(res.body, '1158201444');
         assert.match(String(res.headers['content-type']), /^text\/plain/);
       });
       test('a wrong verify token is 403', async () => {
-        const res = await t.app.inject({ url: '/providers/meta/webhook?hub.mode=subscribe&hub.challenge=1&hub.verify_token=nope' });
+        const res = await t.app.inject({
+          url: '/providers/meta/webhook?hub.mode=subscribe&hub.challenge=1&hub.verify_token=nope',
+        });
         assert.equal(res.statusCode, 403);
       });
       test('missing parameters are 400', async () => {
@@ -49,7 +74,7 @@ for (const kind of storeKinds()) {
         ['no signature', () => ({})],
         ['a malformed signature', () => ({ 'x-hub-signature-256': 'sha256=xyz' })],
         ['a wrong signature', (b) => ({ 'x-hub-signature-256': signMetaBody(b, 'not-the-secret') })],
-        ['another number\'s app secret', (b) => ({ 'x-hub-signature-256': signMetaBody(b, t.numberB.appSecret) })],
+        ["another number's app secret", (b) => ({ 'x-hub-signature-256': signMetaBody(b, t.numberB.appSecret) })],
       ];
       for (const [name, headers] of cases) {
         test(`${name} → 401, nothing stored`, async () => {
@@ -64,7 +89,12 @@ for (const kind of storeKinds()) {
         });
       }
       test('an unknown phone_number_id → 401', async () => {
-        const body = JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: '1', changes: [{ field: 'calls', value: { metadata: { phone_number_id: '999' }, calls: [] } }] }] });
+        const body = JSON.stringify({
+          object: 'whatsapp_business_account',
+          entry: [
+            { id: '1', changes: [{ field: 'calls', value: { metadata: { phone_number_id: '999' }, calls: [] } }] },
+          ],
+        });
         const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
         assert.equal(res.statusCode, 401);
       });
@@ -74,7 +104,11 @@ for (const kind of storeKinds()) {
         assert.equal(res.statusCode, 400);
       });
       test('the signature is checked over the exact bytes (non-ASCII escaped as Meta does)', async () => {
-        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer(), name: 'José Ñandú 😀' });
+        const wacid = await t.fake.incomingCall({
+          phoneNumberId: t.numberA.phoneNumberId,
+          from: nextPeer(),
+          name: 'José Ñandú 😀',
+        });
         await t.fake.flush();
         assert.ok(await storedCall(t, t.numberA, wacid));
         assert.ok(t.fake.webhookAttempts.at(-1)!.body.includes('\\u00e9'));
@@ -88,16 +122,24 @@ for (const kind of storeKinds()) {
 
     describe('delivery realities', () => {
       test('a duplicated connect creates one ringing call with one call.ringing', async () => {
-        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() }, { duplicate: 3 });
+        const wacid = await t.fake.incomingCall(
+          { phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() },
+          { duplicate: 3 },
+        );
         await t.fake.flush();
-        const calls = (await listCallsForNumber(t.store.db, t.numberA.id, { limit: 100, cursor: null })).filter((c) => c.externalCallId === wacid);
+        const calls = (await listCallsForNumber(t.store.db, t.numberA.id, { limit: 100, cursor: null })).filter(
+          (c) => c.externalCallId === wacid,
+        );
         assert.equal(calls.length, 1);
         assert.equal(calls[0]!.status, 'RINGING');
         assert.deepEqual(await eventTypes(wacid), ['call.ringing']);
       });
 
       test('terminate before connect: the late connect creates the call MISSED, never ringing', async () => {
-        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() }, { hold: true });
+        const wacid = await t.fake.incomingCall(
+          { phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() },
+          { hold: true },
+        );
         await t.fake.userHangsUp(wacid);
         await t.fake.flush();
         assert.equal(await storedCall(t, t.numberA, wacid), null, 'no call before its offer');
@@ -117,7 +159,10 @@ for (const kind of storeKinds()) {
       });
 
       test('a stale connect (older than the ring timeout) is MISSED by SYSTEM', async () => {
-        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() }, { stale: 600 });
+        const wacid = await t.fake.incomingCall(
+          { phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() },
+          { stale: 600 },
+        );
         await t.fake.flush();
         const call = await storedCall(t, t.numberA, wacid);
         assert.equal(call?.status, 'MISSED');
@@ -147,7 +192,7 @@ for (const kind of storeKinds()) {
         });
       }
 
-      test('changes are routed by phone_number_id: a call to number B is B\'s only', async () => {
+      test("changes are routed by phone_number_id: a call to number B is B's only", async () => {
         const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberB.phoneNumberId, from: nextPeer() });
         await t.fake.flush();
         assert.equal((await storedCall(t, t.numberB, wacid))?.status, 'RINGING');
@@ -157,22 +202,36 @@ for (const kind of storeKinds()) {
       test('one unusable update in a batch is skipped; the others apply and Meta gets 200', async () => {
         const good = `wacid.good${Date.now()}`;
         const from = nextPeer();
-        const body = JSON.stringify(t.fake.buildWebhook(t.numberA.phoneNumberId, {
-          calls: [
-            { event: 'connect', direction: 'USER_INITIATED' },
-            { id: good, from, to: t.numberA.displayPhoneNumber, event: 'connect', timestamp: String(Math.floor(Date.now() / 1000)), direction: 'USER_INITIATED' },
-            { id: 'wacid.x', event: 'media_update', timestamp: 'soon' },
-          ],
-        }));
+        const body = JSON.stringify(
+          t.fake.buildWebhook(t.numberA.phoneNumberId, {
+            calls: [
+              { event: 'connect', direction: 'USER_INITIATED' },
+              {
+                id: good,
+                from,
+                to: t.numberA.displayPhoneNumber,
+                event: 'connect',
+                timestamp: String(Math.floor(Date.now() / 1000)),
+                direction: 'USER_INITIATED',
+              },
+              { id: 'wacid.x', event: 'media_update', timestamp: 'soon' },
+            ],
+          }),
+        );
         const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
         assert.equal(res.statusCode, 200, res.body);
         assert.equal((await storedCall(t, t.numberA, good))?.status, 'RINGING');
       });
 
-      test('an answered call hung up by the user: COMPLETED by PEER with Meta\'s duration; a lowercase status is understood', async () => {
+      test("an answered call hung up by the user: COMPLETED by PEER with Meta's duration; a lowercase status is understood", async () => {
         const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
         await t.fake.flush();
-        const accepted = await t.app.inject({ method: 'POST', url: `/v1/calls/${encodeURIComponent(wacid)}/accept`, headers: { 'x-api-key': t.numberA.key.key }, payload: { sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n' } });
+        const accepted = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${encodeURIComponent(wacid)}/accept`,
+          headers: { 'x-api-key': t.numberA.key.key },
+          payload: { sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n' },
+        });
         assert.equal(accepted.statusCode, 200, accepted.body);
         await t.fake.userHangsUp(wacid, { lowercaseStatus: true });
         await t.fake.flush();

@@ -1,6 +1,11 @@
 import { Type } from '../../schemas/type.ts';
 import { ApiError } from '../../../errors.ts';
-import { receiveMetaWebhook, UnauthenticatedWebhook, verifyMetaSubscription, type MetaInboundDeps } from '../../../providers/meta/inbound.ts';
+import {
+  receiveMetaWebhook,
+  UnauthenticatedWebhook,
+  verifyMetaSubscription,
+  type MetaInboundDeps,
+} from '../../../providers/meta/inbound.ts';
 import { errorResponses } from '../../schemas/common.ts';
 import type { App } from '../../types.ts';
 
@@ -11,41 +16,60 @@ export function metaWebhookRoutes(app: App, deps: MetaInboundDeps): void {
   app.register(async (scope: App) => {
     // The signature covers the exact bytes: keep them raw, parse only after verifying.
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_request, body, done) => done(null, body));
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_request, body, done) =>
+      done(null, body),
+    );
 
-    scope.get('/providers/meta/webhook', {
-      schema: {
-        tags: ['Provider webhooks'], summary: 'Meta subscription check',
-        querystring: Type.Object({
-          'hub.mode': Type.String({ maxLength: 64 }), 'hub.challenge': Type.String({ maxLength: 256 }),
-          'hub.verify_token': Type.String({ maxLength: 4096 }),
-        }),
-        response: { 200: Type.String(), ...errorResponses('VALIDATION_ERROR', 'FORBIDDEN') },
+    scope.get(
+      '/providers/meta/webhook',
+      {
+        schema: {
+          tags: ['Provider webhooks'],
+          summary: 'Meta subscription check',
+          querystring: Type.Object({
+            'hub.mode': Type.String({ maxLength: 64 }),
+            'hub.challenge': Type.String({ maxLength: 256 }),
+            'hub.verify_token': Type.String({ maxLength: 4096 }),
+          }),
+          response: { 200: Type.String(), ...errorResponses('VALIDATION_ERROR', 'FORBIDDEN') },
+        },
       },
-    }, async (request, reply) => {
-      const q = request.query;
-      if (!(await verifyMetaSubscription(deps, q['hub.mode'], q['hub.verify_token']))) {
-        throw new ApiError('FORBIDDEN', { message: 'Verify token does not match' });
-      }
-      return reply.type('text/plain').send(q['hub.challenge']);
-    });
+      async (request, reply) => {
+        const q = request.query;
+        if (!(await verifyMetaSubscription(deps, q['hub.mode'], q['hub.verify_token']))) {
+          throw new ApiError('FORBIDDEN', { message: 'Verify token does not match' });
+        }
+        return reply.type('text/plain').send(q['hub.challenge']);
+      },
+    );
 
-    scope.post('/providers/meta/webhook', {
-      bodyLimit: BODY_LIMIT,
-      schema: {
-        tags: ['Provider webhooks'], summary: 'Meta calling webhook',
-        description: 'Signed with X-Hub-Signature-256 by the number\'s app secret; routed by metadata.phone_number_id.',
-        response: { 200: Type.Object({ received: Type.Integer() }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'SERVICE_UNAVAILABLE') },
+    scope.post(
+      '/providers/meta/webhook',
+      {
+        bodyLimit: BODY_LIMIT,
+        schema: {
+          tags: ['Provider webhooks'],
+          summary: 'Meta calling webhook',
+          description:
+            "Signed with X-Hub-Signature-256 by the number's app secret; routed by metadata.phone_number_id.",
+          response: {
+            200: Type.Object({ received: Type.Integer() }),
+            ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'SERVICE_UNAVAILABLE'),
+          },
+        },
       },
-    }, async (request) => {
-      const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-      const signature = request.headers['x-hub-signature-256'];
-      try {
-        return { received: await receiveMetaWebhook(deps, raw, typeof signature === 'string' ? signature : undefined) };
-      } catch (error) {
-        if (error instanceof UnauthenticatedWebhook) throw new ApiError('UNAUTHORIZED');
-        throw error;
-      }
-    });
+      async (request) => {
+        const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        const signature = request.headers['x-hub-signature-256'];
+        try {
+          return {
+            received: await receiveMetaWebhook(deps, raw, typeof signature === 'string' ? signature : undefined),
+          };
+        } catch (error) {
+          if (error instanceof UnauthenticatedWebhook) throw new ApiError('UNAUTHORIZED');
+          throw error;
+        }
+      },
+    );
   });
 }

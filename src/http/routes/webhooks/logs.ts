@@ -5,14 +5,24 @@ import type { App, RouteDeps } from '../../types.ts';
 import { anyKey, base, lookupErrors, principalOf } from './common.ts';
 
 export function webhookLogsRoute(app: App, deps: RouteDeps): void {
-  app.get('/v1/webhooks/:id/logs', {
-    config: anyKey,
-    schema: {
-      ...base, summary: 'Delivery log', description: 'One entry per HTTP attempt, newest first; `event` filters by event name.',
-      params: WebhookIdParams, querystring: LogsQuery,
-      response: { 200: Type.Object({ logs: Type.Array(LogEntry) }), ...errorResponses(...lookupErrors) },
+  app.get(
+    '/v1/webhooks/:id/logs',
+    {
+      config: anyKey,
+      schema: {
+        ...base,
+        summary: 'Delivery log',
+        description: 'One entry per HTTP attempt, newest first; `event` filters by event name.',
+        params: WebhookIdParams,
+        querystring: LogsQuery,
+        response: { 200: Type.Object({ logs: Type.Array(LogEntry) }), ...errorResponses(...lookupErrors) },
+      },
     },
-  }, async (request) => ({
-    logs: await deps.webhooks.logs(principalOf(request), request.params.id, { limit: request.query.limit, event: request.query.event ?? null }),
-  }));
+    async (request) => ({
+      logs: await deps.webhooks.logs(principalOf(request), request.params.id, {
+        limit: request.query.limit,
+        event: request.query.event ?? null,
+      }),
+    }),
+  );
 }

@@ -4,13 +4,21 @@ import type { App, RouteDeps } from '../../types.ts';
 import { anyKey, base, lookupErrors, principalOf } from './common.ts';
 
 export function replayWebhookRoute(app: App, deps: RouteDeps): void {
-  app.post('/v1/webhooks/:id/replay', {
-    config: anyKey,
-    schema: {
-      ...base, summary: 'Replay an event',
-      description: 'Delivers one past event of the webhook\'s number again, from attempt 1, with the same webhook-id (its eventId).',
-      params: WebhookIdParams, body: ReplayBody,
-      response: { 202: ReplayResponse, ...errorResponses(...lookupErrors, 'EVENT_NOT_FOUND') },
+  app.post(
+    '/v1/webhooks/:id/replay',
+    {
+      config: anyKey,
+      schema: {
+        ...base,
+        summary: 'Replay an event',
+        description:
+          "Delivers one past event of the webhook's number again, from attempt 1, with the same webhook-id (its eventId).",
+        params: WebhookIdParams,
+        body: ReplayBody,
+        response: { 202: ReplayResponse, ...errorResponses(...lookupErrors, 'EVENT_NOT_FOUND') },
+      },
     },
-  }, async (request, reply) => reply.code(202).send(await deps.webhooks.replay(principalOf(request), request.params.id, request.body.eventId)));
+    async (request, reply) =>
+      reply.code(202).send(await deps.webhooks.replay(principalOf(request), request.params.id, request.body.eventId)),
+  );
 }

@@ -4,12 +4,19 @@ import type { App, RouteDeps } from '../../types.ts';
 import { anyKey, base, lookupErrors, principalOf } from './common.ts';
 
 export function rotateWebhookSecretRoute(app: App, deps: RouteDeps): void {
-  app.post('/v1/webhooks/:id/rotate-secret', {
-    config: anyKey,
-    schema: {
-      ...base, summary: 'Rotate the signing secret',
-      description: 'Returns a new secret, shown this once. For 24 h every delivery carries signatures of both the old and the new secret.',
-      params: WebhookIdParams, response: { 200: RotatedSecret, ...errorResponses(...lookupErrors) },
+  app.post(
+    '/v1/webhooks/:id/rotate-secret',
+    {
+      config: anyKey,
+      schema: {
+        ...base,
+        summary: 'Rotate the signing secret',
+        description:
+          'Returns a new secret, shown this once. For 24 h every delivery carries signatures of both the old and the new secret.',
+        params: WebhookIdParams,
+        response: { 200: RotatedSecret, ...errorResponses(...lookupErrors) },
+      },
     },
-  }, async (request) => deps.webhooks.rotateSecret(principalOf(request), request.params.id));
+    async (request) => deps.webhooks.rotateSecret(principalOf(request), request.params.id),
+  );
 }

@@ -5,7 +5,13 @@ import { after, before, describe, test } from 'node:test';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
-import { emitEvents, startTestWorker, verifyWith, workerConfig, type TestWorker } from '../../../../test/e2e/webhook-helpers.ts';
+import {
+  emitEvents,
+  startTestWorker,
+  verifyWith,
+  workerConfig,
+  type TestWorker,
+} from '../../../../test/e2e/webhook-helpers.ts';
 
 for (const kind of storeKinds()) {
   describe(`webhook routes [${kind}]`, () => {
@@ -50,8 +56,22 @@ for (const kind of storeKinds()) {
       assert.match(body.secret, /^whsec_[A-Za-z0-9+/]{40,}={0,2}$/);
       assert.equal(Buffer.from(body.secret.slice(6), 'base64').length >= 24, true);
       assert.deepEqual(
-        { name: body.name, url: body.url, events: body.events, active: body.active, whatsappNumberId: body.whatsappNumberId, disabledReason: body.disabledReason },
-        { name: 'CRM', url: receiver.url, events: ['call.ended', 'call.ringing'], active: true, whatsappNumberId: t.numberA.id, disabledReason: null },
+        {
+          name: body.name,
+          url: body.url,
+          events: body.events,
+          active: body.active,
+          whatsappNumberId: body.whatsappNumberId,
+          disabledReason: body.disabledReason,
+        },
+        {
+          name: 'CRM',
+          url: receiver.url,
+          events: ['call.ended', 'call.ringing'],
+          active: true,
+          whatsappNumberId: t.numberA.id,
+          disabledReason: null,
+        },
       );
 
       const get = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${body.id}`, headers: keyA() });
@@ -65,7 +85,10 @@ for (const kind of storeKinds()) {
     });
 
     test('a number key naming its own number is fine; naming another is 400 NUMBER_MISMATCH', async () => {
-      assert.equal((await create(keyA(), { url: receiver.url, events: [], whatsappNumberId: t.numberA.id })).statusCode, 201);
+      assert.equal(
+        (await create(keyA(), { url: receiver.url, events: [], whatsappNumberId: t.numberA.id })).statusCode,
+        201,
+      );
       const res = await create(keyA(), { url: receiver.url, events: ['*'], whatsappNumberId: t.numberB.id });
       assert.equal(res.statusCode, 400);
       assert.equal(res.json().code, 'NUMBER_MISMATCH');
@@ -75,7 +98,11 @@ for (const kind of storeKinds()) {
       const missing = await create(tenant(), { url: receiver.url, events: ['*'] });
       assert.equal(missing.statusCode, 400);
       assert.equal(missing.json().code, 'NUMBER_REQUIRED');
-      const unknown = await create(tenant(), { url: receiver.url, events: ['*'], whatsappNumberId: 'num_01JD3Q4AAAAAAAAAAAAAAAAAAA' });
+      const unknown = await create(tenant(), {
+        url: receiver.url,
+        events: ['*'],
+        whatsappNumberId: 'num_01JD3Q4AAAAAAAAAAAAAAAAAAA',
+      });
       assert.equal(unknown.statusCode, 404);
       assert.equal(unknown.json().code, 'NUMBER_NOT_FOUND');
       const ok = await create(tenant(), { url: receiver.url, events: ['*'], whatsappNumberId: t.numberB.id });
@@ -94,7 +121,7 @@ for (const kind of storeKinds()) {
       assert.match(badUrl.json().details.reason, /http/);
     });
 
-    test('another number\'s webhook is 404 WEBHOOK_NOT_FOUND on every route; the tenant key sees both', async () => {
+    test("another number's webhook is 404 WEBHOOK_NOT_FOUND on every route; the tenant key sees both", async () => {
       const ofB = await createFor(keyB());
       const probes = [
         { method: 'GET' as const, url: `/v1/webhooks/${ofB.id}` },
@@ -102,37 +129,71 @@ for (const kind of storeKinds()) {
         { method: 'DELETE' as const, url: `/v1/webhooks/${ofB.id}` },
         { method: 'POST' as const, url: `/v1/webhooks/${ofB.id}/rotate-secret` },
         { method: 'GET' as const, url: `/v1/webhooks/${ofB.id}/logs` },
-        { method: 'POST' as const, url: `/v1/webhooks/${ofB.id}/replay`, payload: { eventId: 'evt_01JD3QAXAAAAAAAAAAAAAAAAAA' } },
+        {
+          method: 'POST' as const,
+          url: `/v1/webhooks/${ofB.id}/replay`,
+          payload: { eventId: 'evt_01JD3QAXAAAAAAAAAAAAAAAAAA' },
+        },
       ];
       for (const probe of probes) {
         const res = await t.app.inject({ ...probe, headers: keyA() });
         assert.equal(res.statusCode, 404, `${probe.method} ${probe.url}: ${res.body}`);
         assert.equal(res.json().code, 'WEBHOOK_NOT_FOUND');
       }
-      const listA = (await t.app.inject({ method: 'GET', url: '/v1/webhooks', headers: keyA() })).json().webhooks as { id: string; whatsappNumberId: string }[];
-      assert.ok(listA.every((w) => w.whatsappNumberId === t.numberA.id), 'a number key lists only its number\'s webhooks');
-      const listTenant = (await t.app.inject({ method: 'GET', url: '/v1/webhooks', headers: tenant() })).json().webhooks as { id: string }[];
+      const listA = (await t.app.inject({ method: 'GET', url: '/v1/webhooks', headers: keyA() })).json().webhooks as {
+        id: string;
+        whatsappNumberId: string;
+      }[];
+      assert.ok(
+        listA.every((w) => w.whatsappNumberId === t.numberA.id),
+        "a number key lists only its number's webhooks",
+      );
+      const listTenant = (await t.app.inject({ method: 'GET', url: '/v1/webhooks', headers: tenant() })).json()
+        .webhooks as { id: string }[];
       assert.ok(listTenant.some((w) => w.id === ofB.id));
-      assert.equal((await t.app.inject({ method: 'GET', url: `/v1/webhooks/${ofB.id}`, headers: tenant() })).statusCode, 200);
+      assert.equal(
+        (await t.app.inject({ method: 'GET', url: `/v1/webhooks/${ofB.id}`, headers: tenant() })).statusCode,
+        200,
+      );
       const still = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${ofB.id}`, headers: keyB() });
       assert.equal(still.json().name, null, 'untouched by the refused PATCH');
     });
 
     test('PATCH replaces events, re-checks the url, pauses and resumes; DELETE is 204 then 404', async () => {
       const w = await createFor(keyA(), { events: ['call.ringing', 'call.ended'] });
-      const patched = await t.app.inject({ method: 'PATCH', url: `/v1/webhooks/${w.id}`, headers: keyA(), payload: { events: ['call.missed'], name: 'ops' } });
+      const patched = await t.app.inject({
+        method: 'PATCH',
+        url: `/v1/webhooks/${w.id}`,
+        headers: keyA(),
+        payload: { events: ['call.missed'], name: 'ops' },
+      });
       assert.equal(patched.statusCode, 200, patched.body);
       assert.deepEqual(patched.json().events, ['call.missed']);
       assert.equal(patched.json().name, 'ops');
       assert.ok(!patched.body.includes('whsec_'));
 
-      const badUrl = await t.app.inject({ method: 'PATCH', url: `/v1/webhooks/${w.id}`, headers: keyA(), payload: { url: 'javascript:alert(1)' } });
+      const badUrl = await t.app.inject({
+        method: 'PATCH',
+        url: `/v1/webhooks/${w.id}`,
+        headers: keyA(),
+        payload: { url: 'javascript:alert(1)' },
+      });
       assert.equal(badUrl.statusCode, 400);
       assert.equal(badUrl.json().code, 'VALIDATION_ERROR');
 
-      const paused = await t.app.inject({ method: 'PATCH', url: `/v1/webhooks/${w.id}`, headers: keyA(), payload: { active: false } });
+      const paused = await t.app.inject({
+        method: 'PATCH',
+        url: `/v1/webhooks/${w.id}`,
+        headers: keyA(),
+        payload: { active: false },
+      });
       assert.equal(paused.json().active, false);
-      const resumed = await t.app.inject({ method: 'PATCH', url: `/v1/webhooks/${w.id}`, headers: tenant(), payload: { active: true } });
+      const resumed = await t.app.inject({
+        method: 'PATCH',
+        url: `/v1/webhooks/${w.id}`,
+        headers: tenant(),
+        payload: { active: true },
+      });
       assert.equal(resumed.json().active, true);
 
       const del = await t.app.inject({ method: 'DELETE', url: `/v1/webhooks/${w.id}`, headers: keyA() });
@@ -149,14 +210,26 @@ for (const kind of storeKinds()) {
         { type: 'call.ended', callId: 'call_01LOGSTEST0000000000000000', sequence: 2 },
       ]);
       await receiver.waitFor(() => w.received().length === 2, 5000, 'both events');
-      assert.deepEqual(w.received().map((r) => r.body.event), ['call.ringing', 'call.ended'], 'in sequence order');
+      assert.deepEqual(
+        w.received().map((r) => r.body.event),
+        ['call.ringing', 'call.ended'],
+        'in sequence order',
+      );
 
-      const logs = await eventually(async () => {
-        const res = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}/logs`, headers: keyA() });
-        const entries = res.json().logs as any[];
-        return entries.length === 2 ? entries : null;
-      }, 3000, 'two log entries');
-      assert.deepEqual(logs.map((l) => l.event), ['call.ended', 'call.ringing'], 'newest first');
+      const logs = await eventually(
+        async () => {
+          const res = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}/logs`, headers: keyA() });
+          const entries = res.json().logs as any[];
+          return entries.length === 2 ? entries : null;
+        },
+        3000,
+        'two log entries',
+      );
+      assert.deepEqual(
+        logs.map((l) => l.event),
+        ['call.ended', 'call.ringing'],
+        'newest first',
+      );
       for (const l of logs) {
         assert.equal(l.status, 'SUCCESS');
         assert.equal(l.statusCode, 200);
@@ -165,15 +238,31 @@ for (const kind of storeKinds()) {
         assert.equal(typeof l.durationMs, 'number');
         assert.equal('error' in l, false);
       }
-      const filtered = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}/logs?event=call.ringing&limit=1`, headers: tenant() });
-      assert.deepEqual(filtered.json().logs.map((l: any) => l.eventId), [ringing]);
+      const filtered = await t.app.inject({
+        method: 'GET',
+        url: `/v1/webhooks/${w.id}/logs?event=call.ringing&limit=1`,
+        headers: tenant(),
+      });
+      assert.deepEqual(
+        filtered.json().logs.map((l: any) => l.eventId),
+        [ringing],
+      );
       const tooMany = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}/logs?limit=51`, headers: keyA() });
       assert.equal(tooMany.statusCode, 400);
 
-      const replay = await t.app.inject({ method: 'POST', url: `/v1/webhooks/${w.id}/replay`, headers: keyA(), payload: { eventId: ended } });
+      const replay = await t.app.inject({
+        method: 'POST',
+        url: `/v1/webhooks/${w.id}/replay`,
+        headers: keyA(),
+        payload: { eventId: ended },
+      });
       assert.equal(replay.statusCode, 202, replay.body);
       assert.deepEqual(replay.json(), { webhookId: w.id, eventId: ended, event: 'call.ended', status: 'PENDING' });
-      await receiver.waitFor(() => w.received().filter((r) => r.body?.eventId === ended).length === 2, 5000, 'the replay');
+      await receiver.waitFor(
+        () => w.received().filter((r) => r.body?.eventId === ended).length === 2,
+        5000,
+        'the replay',
+      );
       const copies = w.received().filter((r) => r.body?.eventId === ended);
       assert.equal(copies[0]!.headers['webhook-id'], ended);
       assert.equal(copies[1]!.headers['webhook-id'], ended, 'same webhook-id on the replay');
@@ -181,17 +270,28 @@ for (const kind of storeKinds()) {
       assert.deepEqual(verifyWith(w.secret, copies[1]!), copies[0]!.body);
     });
 
-    test('replay only takes events of the webhook\'s number', async () => {
+    test("replay only takes events of the webhook's number", async () => {
       const w = await createFor(keyA(), { events: [] });
-      const [ofB] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberB.id }, [{ type: 'call.ringing' }]);
-      const res = await t.app.inject({ method: 'POST', url: `/v1/webhooks/${w.id}/replay`, headers: tenant(), payload: { eventId: ofB } });
+      const [ofB] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberB.id }, [
+        { type: 'call.ringing' },
+      ]);
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/webhooks/${w.id}/replay`,
+        headers: tenant(),
+        payload: { eventId: ofB },
+      });
       assert.equal(res.statusCode, 404);
       assert.equal(res.json().code, 'EVENT_NOT_FOUND');
     });
 
     test('rotate-secret shows a new secret once; for 24 h both secrets sign (standardwebhooks verifies either)', async () => {
       const w = await createFor(keyA(), { events: ['call.connected'] });
-      const rotated = await t.app.inject({ method: 'POST', url: `/v1/webhooks/${w.id}/rotate-secret`, headers: keyA() });
+      const rotated = await t.app.inject({
+        method: 'POST',
+        url: `/v1/webhooks/${w.id}/rotate-secret`,
+        headers: keyA(),
+      });
       assert.equal(rotated.statusCode, 200, rotated.body);
       const { secret, previousSecretExpiresAt } = rotated.json();
       assert.match(secret, /^whsec_/);
@@ -201,10 +301,16 @@ for (const kind of storeKinds()) {
       const get = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}`, headers: keyA() });
       assert.ok(!get.body.includes(secret) && !get.body.includes(w.secret));
 
-      const [id] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [{ type: 'call.connected' }]);
+      const [id] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
+        { type: 'call.connected' },
+      ]);
       await receiver.waitFor(() => w.received().length === 1, 5000, 'the event');
       const delivery = w.received()[0]!;
-      assert.equal(String(delivery.headers['webhook-signature']).split(' ').length, 2, 'two signatures during the overlap');
+      assert.equal(
+        String(delivery.headers['webhook-signature']).split(' ').length,
+        2,
+        'two signatures during the overlap',
+      );
       assert.equal(verifyWith(w.secret, delivery).eventId, id, 'the old secret verifies');
       assert.equal(verifyWith(secret, delivery).eventId, id, 'the new secret verifies');
     });

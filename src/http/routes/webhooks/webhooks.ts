@@ -5,51 +5,97 @@ import type { App, RouteDeps } from '../../types.ts';
 import { anyKey, base, lookupErrors, principalOf } from './common.ts';
 
 export function webhookRoutes(app: App, deps: RouteDeps): void {
-  app.post('/v1/webhooks', {
-    config: anyKey,
-    schema: {
-      ...base, summary: 'Register a webhook',
-      description: 'Registers a URL for call events of one number. A tenant key must name whatsappNumberId; a number key may omit it. '
-        + 'The URL must be https:// to a public address. Returns the signing secret (whsec_...), shown this once.',
-      body: CreateWebhookBody,
-      response: {
-        201: CreatedWebhook,
-        ...errorResponses('VALIDATION_ERROR', 'NUMBER_REQUIRED', 'NUMBER_MISMATCH', 'NUMBER_NOT_FOUND', 'UNAUTHORIZED', 'RATE_LIMITED'),
+  app.post(
+    '/v1/webhooks',
+    {
+      config: anyKey,
+      schema: {
+        ...base,
+        summary: 'Register a webhook',
+        description:
+          'Registers a URL for call events of one number. A tenant key must name whatsappNumberId; a number key may omit it. ' +
+          'The URL must be https:// to a public address. Returns the signing secret (whsec_...), shown this once.',
+        body: CreateWebhookBody,
+        response: {
+          201: CreatedWebhook,
+          ...errorResponses(
+            'VALIDATION_ERROR',
+            'NUMBER_REQUIRED',
+            'NUMBER_MISMATCH',
+            'NUMBER_NOT_FOUND',
+            'UNAUTHORIZED',
+            'RATE_LIMITED',
+          ),
+        },
       },
     },
-  }, async (request, reply) => reply.code(201).send(await deps.webhooks.create(principalOf(request), request.body)));
+    async (request, reply) => reply.code(201).send(await deps.webhooks.create(principalOf(request), request.body)),
+  );
 
-  app.get('/v1/webhooks', {
-    config: anyKey,
-    schema: {
-      ...base, summary: 'List webhooks', description: 'The webhooks the key can see: all of the tenant\'s, or its number\'s. Never the secrets.',
-      response: { 200: Type.Object({ webhooks: Type.Array(Type.Ref('Webhook')) }), ...errorResponses('UNAUTHORIZED', 'RATE_LIMITED') },
+  app.get(
+    '/v1/webhooks',
+    {
+      config: anyKey,
+      schema: {
+        ...base,
+        summary: 'List webhooks',
+        description: "The webhooks the key can see: all of the tenant's, or its number's. Never the secrets.",
+        response: {
+          200: Type.Object({ webhooks: Type.Array(Type.Ref('Webhook')) }),
+          ...errorResponses('UNAUTHORIZED', 'RATE_LIMITED'),
+        },
+      },
     },
-  }, async (request) => ({ webhooks: await deps.webhooks.list(principalOf(request)) }));
+    async (request) => ({ webhooks: await deps.webhooks.list(principalOf(request)) }),
+  );
 
-  app.get('/v1/webhooks/:id', {
-    config: anyKey,
-    schema: { ...base, summary: 'Get a webhook', params: WebhookIdParams, response: { 200: Type.Ref('Webhook'), ...errorResponses(...lookupErrors) } },
-  }, async (request) => deps.webhooks.get(principalOf(request), request.params.id));
-
-  app.patch('/v1/webhooks/:id', {
-    config: anyKey,
-    schema: {
-      ...base, summary: 'Update a webhook',
-      description: '`events` replaces the whole list; `active:false` pauses deliveries, `active:true` resumes them (also after a 410 disabled it). '
-        + 'A new `url` is checked like at registration.',
-      params: WebhookIdParams, body: UpdateWebhookBody, response: { 200: Type.Ref('Webhook'), ...errorResponses(...lookupErrors) },
+  app.get(
+    '/v1/webhooks/:id',
+    {
+      config: anyKey,
+      schema: {
+        ...base,
+        summary: 'Get a webhook',
+        params: WebhookIdParams,
+        response: { 200: Type.Ref('Webhook'), ...errorResponses(...lookupErrors) },
+      },
     },
-  }, async (request) => deps.webhooks.update(principalOf(request), request.params.id, request.body));
+    async (request) => deps.webhooks.get(principalOf(request), request.params.id),
+  );
 
-  app.delete('/v1/webhooks/:id', {
-    config: anyKey,
-    schema: {
-      ...base, summary: 'Delete a webhook', description: 'Deletes the webhook, its pending deliveries and its log.',
-      params: WebhookIdParams, response: { 204: Type.Null(), ...errorResponses(...lookupErrors) },
+  app.patch(
+    '/v1/webhooks/:id',
+    {
+      config: anyKey,
+      schema: {
+        ...base,
+        summary: 'Update a webhook',
+        description:
+          '`events` replaces the whole list; `active:false` pauses deliveries, `active:true` resumes them (also after a 410 disabled it). ' +
+          'A new `url` is checked like at registration.',
+        params: WebhookIdParams,
+        body: UpdateWebhookBody,
+        response: { 200: Type.Ref('Webhook'), ...errorResponses(...lookupErrors) },
+      },
     },
-  }, async (request, reply) => {
-    await deps.webhooks.delete(principalOf(request), request.params.id);
-    return reply.code(204).send(null);
-  });
+    async (request) => deps.webhooks.update(principalOf(request), request.params.id, request.body),
+  );
+
+  app.delete(
+    '/v1/webhooks/:id',
+    {
+      config: anyKey,
+      schema: {
+        ...base,
+        summary: 'Delete a webhook',
+        description: 'Deletes the webhook, its pending deliveries and its log.',
+        params: WebhookIdParams,
+        response: { 204: Type.Null(), ...errorResponses(...lookupErrors) },
+      },
+    },
+    async (request, reply) => {
+      await deps.webhooks.delete(principalOf(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
 }
