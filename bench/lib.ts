@@ -1,5 +1,5 @@
 // Helpers shared by the benchmark: child processes, loopback HTTP, an open-loop paced load generator, percentiles.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -31,7 +31,9 @@ export function spawnNode(script: string, env: Record<string, string>, args: str
   for (const stream of [proc.stdout!, proc.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
       tail.push(line);
-      if (tail.length > 40) tail.shift();
+      if (tail.length > 40) {
+        tail.shift();
+      }
     });
   }
   return {
@@ -40,7 +42,9 @@ export function spawnNode(script: string, env: Record<string, string>, args: str
     tail,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        if (proc.exitCode !== null || proc.signalCode !== null) {
+          return resolve();
+        }
         const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
         proc.once('exit', () => {
           clearTimeout(timer);
@@ -92,8 +96,9 @@ export function freePort(): Promise<number> {
 export async function waitHealthy(child: Child, url: string, timeoutMs = 20_000): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    if (child.proc.exitCode !== null)
+    if (child.proc.exitCode !== null) {
       throw new Error(`server exited with ${child.proc.exitCode}:\n${child.tail.join('\n')}`);
+    }
     const status = await new Promise<number>((resolve) => {
       const req = http.get(`${url}/healthz`, { agent: false }, (res) => {
         res.resume();
@@ -101,9 +106,12 @@ export async function waitHealthy(child: Child, url: string, timeoutMs = 20_000)
       });
       req.on('error', () => resolve(0));
     });
-    if (status === 200) return performance.now();
-    if (performance.now() > deadline)
+    if (status === 200) {
+      return performance.now();
+    }
+    if (performance.now() > deadline) {
       throw new Error(`server not healthy after ${timeoutMs} ms:\n${child.tail.join('\n')}`);
+    }
     await sleep(1);
   }
 }
@@ -114,7 +122,9 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export function memoryMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
+  if (!m) {
+    throw new Error(`no ${field} in /proc/${pid}/status`);
+  }
   return Number(m[1]) / 1024;
 }
 
@@ -132,7 +142,9 @@ export function request(
   return new Promise((resolve, reject) => {
     const body = opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body);
     const headers: Record<string, string> = { ...opts.headers };
-    if (body) headers['content-length'] = String(body.length);
+    if (body) {
+      headers['content-length'] = String(body.length);
+    }
     const req = http.request(
       url,
       { method: opts.method ?? 'GET', agent, headers, ...(opts.signal ? { signal: opts.signal } : {}) },
@@ -196,7 +208,9 @@ export async function paced(opts: {
     let done = false;
     let lastAnswer = start;
     const finish = () => {
-      if (done) return;
+      if (done) {
+        return;
+      }
       done = true;
       clearTimeout(giveUp);
       abort.abort();
@@ -210,7 +224,11 @@ export async function paced(opts: {
       5 + sendForMs + graceMs,
     );
     const settled = () => {
-      if (next === opts.count || performance.now() - start > sendForMs) if (answered + errors === sent) finish();
+      if (next === opts.count || performance.now() - start > sendForMs) {
+        if (answered + errors === sent) {
+          finish();
+        }
+      }
     };
     const fire = (i: number) => {
       const due = start + i * interval;
@@ -220,7 +238,9 @@ export async function paced(opts: {
         .send(i, abort.signal)
         .then(
           (status) => {
-            if (done) return;
+            if (done) {
+              return;
+            }
             latenciesMs[i] = performance.now() - due;
             lastAnswer = performance.now();
             answered++;
@@ -238,8 +258,12 @@ export async function paced(opts: {
         settled();
         return;
       }
-      while (next < opts.count && start + next * interval <= now) fire(next++);
-      if (next < opts.count) setTimeout(tick, Math.max(0, start + next * interval - performance.now()));
+      while (next < opts.count && start + next * interval <= now) {
+        fire(next++);
+      }
+      if (next < opts.count) {
+        setTimeout(tick, Math.max(0, start + next * interval - performance.now()));
+      }
     };
     setTimeout(tick, 5);
   });
@@ -253,7 +277,9 @@ export function cpuMs(pid: number): number {
 
 /** Nearest-rank percentile of unsorted values. */
 export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return NaN;
+  if (values.length === 0) {
+    return NaN;
+  }
   const sorted = [...values].sort((a, b) => a - b);
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
   return sorted[rank - 1]!;

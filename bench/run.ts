@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DatabaseSync } from 'node:sqlite';
 import {
+  type Child,
   cpuMs,
   freePort,
   median,
@@ -23,13 +24,12 @@ import {
   NODE,
   paced,
   percentile,
-  request,
   ROOT,
+  request,
   sleep,
   spawnListening,
   spawnNode,
   waitHealthy,
-  type Child,
 } from './lib.ts';
 
 interface AutocannonResult {
@@ -59,33 +59,32 @@ const DISPLAY_NUMBER = '15550783881';
 const WABA_ID = '102290129340398';
 const APP_SECRET = 'bench-app-secret';
 // A realistic WebRTC offer (~1 KB), stored with every call as Meta's would be.
-const OFFER_SDP =
-  [
-    'v=0',
-    'o=- 4611731400430051336 2 IN IP4 127.0.0.1',
-    's=-',
-    't=0 0',
-    'a=group:BUNDLE 0',
-    'a=msid-semantic: WMS',
-    'm=audio 9 UDP/TLS/RTP/SAVPF 111 126',
-    'c=IN IP4 0.0.0.0',
-    'a=rtcp:9 IN IP4 0.0.0.0',
-    'a=ice-ufrag:bN1a',
-    'a=ice-pwd:Zw3qK0dGmX7lVb9pQe2sT1uR',
-    'a=ice-options:trickle',
-    'a=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08',
-    'a=setup:actpass',
-    'a=mid:0',
-    'a=sendrecv',
-    'a=msid:- 750f4c0a-5b1e-4c33-a4a4-4b8cbbf2f8f6',
-    'a=rtcp-mux',
-    'a=rtpmap:111 opus/48000/2',
-    'a=rtcp-fb:111 transport-cc',
-    'a=fmtp:111 minptime=10;useinbandfec=1',
-    'a=rtpmap:126 telephone-event/8000',
-    'a=ssrc:2291584637 cname:wFJ1c8bQk4n6PZ7q',
-    'a=candidate:1467250027 1 udp 2122260223 157.240.12.53 3478 typ host generation 0',
-  ].join('\r\n') + '\r\n';
+const OFFER_SDP = `${[
+  'v=0',
+  'o=- 4611731400430051336 2 IN IP4 127.0.0.1',
+  's=-',
+  't=0 0',
+  'a=group:BUNDLE 0',
+  'a=msid-semantic: WMS',
+  'm=audio 9 UDP/TLS/RTP/SAVPF 111 126',
+  'c=IN IP4 0.0.0.0',
+  'a=rtcp:9 IN IP4 0.0.0.0',
+  'a=ice-ufrag:bN1a',
+  'a=ice-pwd:Zw3qK0dGmX7lVb9pQe2sT1uR',
+  'a=ice-options:trickle',
+  'a=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08',
+  'a=setup:actpass',
+  'a=mid:0',
+  'a=sendrecv',
+  'a=msid:- 750f4c0a-5b1e-4c33-a4a4-4b8cbbf2f8f6',
+  'a=rtcp-mux',
+  'a=rtpmap:111 opus/48000/2',
+  'a=rtcp-fb:111 transport-cc',
+  'a=fmtp:111 minptime=10;useinbandfec=1',
+  'a=rtpmap:126 telephone-event/8000',
+  'a=ssrc:2291584637 cname:wFJ1c8bQk4n6PZ7q',
+  'a=candidate:1467250027 1 udp 2122260223 157.240.12.53 3478 typ host generation 0',
+].join('\r\n')}\r\n`;
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const details: string[] = [];
@@ -137,7 +136,7 @@ function metaWebhook(wacids: readonly string[]): { body: string; headers: Record
       },
     ],
   });
-  const signature = 'sha256=' + createHmac('sha256', APP_SECRET).update(body).digest('hex');
+  const signature = `sha256=${createHmac('sha256', APP_SECRET).update(body).digest('hex')}`;
   return { body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature } };
 }
 
@@ -161,8 +160,9 @@ async function startServer(script: string, env: Record<string, string>, nodeArgs
 async function seedCalls(server: Server, prefix: string, count: number): Promise<void> {
   const t0 = performance.now();
   const batches: string[][] = [];
-  for (let i = 0; i < count; i += SEED_BATCH)
+  for (let i = 0; i < count; i += SEED_BATCH) {
     batches.push(Array.from({ length: Math.min(SEED_BATCH, count - i) }, (_, j) => `${prefix}${i + j}`));
+  }
   let next = 0;
   await Promise.all(
     Array.from({ length: 4 }, async () => {
@@ -170,8 +170,9 @@ async function seedCalls(server: Server, prefix: string, count: number): Promise
         const batch = batches[next++]!;
         const { body, headers } = metaWebhook(batch);
         const res = await request(agent, `${server.url}/providers/meta/webhook`, { method: 'POST', headers, body });
-        if (res.status !== 200 || JSON.parse(res.body).received !== batch.length)
+        if (res.status !== 200 || JSON.parse(res.body).received !== batch.length) {
           throw new Error(`seeding failed: ${res.status} ${res.body}`);
+        }
       }
     }),
   );
@@ -227,7 +228,9 @@ async function terminateAtRate(
   seconds: number,
 ): Promise<RateRun> {
   const count = Math.round(rate * seconds);
-  if (ids.length < count) throw new Error(`need ${count} active calls, have ${ids.length}`);
+  if (ids.length < count) {
+    throw new Error(`need ${count} active calls, have ${ids.length}`);
+  }
   const r = await paced({
     rate,
     count,
@@ -341,11 +344,16 @@ async function eventsToDelivery(url: string, receiverUrl: string, prefix: string
   while (Date.now() < deadline) {
     await sleep(200);
     records.push(...(JSON.parse((await request(agent, `${receiverUrl}/_records`)).body).records as typeof records));
-    if (records.length >= accepted) break;
+    if (records.length >= accepted) {
+      break;
+    }
   }
   const byCall = new Map<number, { arrivedAt: number; occurredAt: number }>();
-  for (const r of records)
-    if (r.externalCallId?.startsWith(prefix)) byCall.set(Number(r.externalCallId.slice(prefix.length)), r);
+  for (const r of records) {
+    if (r.externalCallId?.startsWith(prefix)) {
+      byCall.set(Number(r.externalCallId.slice(prefix.length)), r);
+    }
+  }
   // Every event sent counts: one never delivered (or never accepted) has an infinite latency.
   const latencies = posts.map((_, i) => {
     const r = byCall.get(i);
@@ -392,7 +400,9 @@ async function main(): Promise<void> {
   // Ctrl-C must not leave servers running: kill what we started, then go.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
-      for (const c of children) c.proc.kill('SIGKILL');
+      for (const c of children) {
+        c.proc.kill('SIGKILL');
+      }
       rmSync(tmp, { recursive: true, force: true });
       process.exit(130);
     });
@@ -431,7 +441,9 @@ async function main(): Promise<void> {
       },
       encoding: 'utf8',
     });
-    if (cli.status !== 0) throw new Error(`tenants create failed: ${cli.stderr}`);
+    if (cli.status !== 0) {
+      throw new Error(`tenants create failed: ${cli.stderr}`);
+    }
     const tenantKey = (JSON.parse(cli.stdout) as { apiKey: { key: string } }).apiKey.key;
 
     const server = await startServer(
@@ -456,7 +468,9 @@ async function main(): Promise<void> {
         },
       }),
     });
-    if (created.status !== 201) throw new Error(`number creation failed: ${created.status} ${created.body}`);
+    if (created.status !== 201) {
+      throw new Error(`number creation failed: ${created.status} ${created.body}`);
+    }
     const numberKey = (JSON.parse(created.body) as { apiKey: { key: string } }).apiKey.key;
 
     await seedCalls(server, 'wacid.seed.a.', SEED_ACTIVE);
@@ -517,7 +531,9 @@ async function main(): Promise<void> {
       headers: { 'x-api-key': numberKey, 'content-type': 'application/json' },
       body: JSON.stringify({ url: `${receiver.url}/hook`, events: ['call.ringing'], name: 'bench' }),
     });
-    if (hook.status !== 201) throw new Error(`webhook registration failed: ${hook.status} ${hook.body}`);
+    if (hook.status !== 201) {
+      throw new Error(`webhook registration failed: ${hook.status} ${hook.body}`);
+    }
     const events = await eventsToDelivery(server.url, receiver.url, 'wacid.ev.');
     note(
       `callgate events: ${events.accepted}/${events.count} webhooks answered 200 (achieved ${Math.round(events.achievedRate)}/s), ` +
@@ -560,8 +576,9 @@ async function main(): Promise<void> {
       env: { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: installedCache },
       encoding: 'utf8',
     });
-    if (install.status !== 0 || !/filled in/.test(install.stderr))
+    if (install.status !== 0 || !/filled in/.test(install.stderr)) {
       throw new Error(`warm-compile-cache failed: ${install.stderr}`);
+    }
     const coldCallgate: number[] = [];
     const uncachedCallgate: number[] = [];
     const coldBase: number[] = [];

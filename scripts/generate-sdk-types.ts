@@ -36,7 +36,9 @@ export async function fetchOpenApiDocument(): Promise<OpenAPI3> {
     });
     try {
       const res = await app.inject({ method: 'GET', url: '/openapi.json' });
-      if (res.statusCode !== 200) throw new Error(`GET /openapi.json answered ${res.statusCode}`);
+      if (res.statusCode !== 200) {
+        throw new Error(`GET /openapi.json answered ${res.statusCode}`);
+      }
       return res.json() as OpenAPI3;
     } finally {
       await app.close();
@@ -56,7 +58,7 @@ export async function generateSdkFiles(): Promise<Record<string, string>> {
     .join('\n');
   return {
     'openapi.json': `${JSON.stringify(doc, null, 2)}\n`,
-    'openapi.ts': COMMENT_HEADER + ORIGIN + '\n' + astToString(ast),
+    'openapi.ts': `${COMMENT_HEADER + ORIGIN}\n${astToString(ast)}`,
     'error-codes.ts':
       `${ORIGIN}\n/** Every code the server's error envelope can carry (src/errors.ts). */\nexport const ERROR_CODES = [\n${codes}\n] as const;\n\n` +
       'export type ErrorCode = (typeof ERROR_CODES)[number];\n',

@@ -25,7 +25,9 @@ function startOnce(dataDir) {
     WORKERS: 'in-process',
   };
   // The start is the embedded one whatever this shell's environment says.
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'SECRET_KEY', 'NODE_OPTIONS']) delete env[name];
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'SECRET_KEY', 'NODE_OPTIONS']) {
+    delete env[name];
+  }
   const child = spawn(process.execPath, [join(ROOT, 'src/main.mjs')], {
     cwd: ROOT,
     env,
@@ -40,7 +42,9 @@ function startOnce(dataDir) {
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => {
         output.push(line);
-        if (line.includes('callgate ready')) child.kill('SIGTERM');
+        if (line.includes('callgate ready')) {
+          child.kill('SIGTERM');
+        }
       });
     }
     child.once('exit', (code) => {
@@ -64,7 +68,9 @@ let dataDir = null;
 try {
   dataDir = mkdtempSync(join(tmpdir(), 'callgate-warm-'));
   const failure = await startOnce(dataDir);
-  if (failure) throw new Error(failure);
+  if (failure) {
+    throw new Error(failure);
+  }
   // Loaded only with PostgreSQL, Redis or as `callgate worker`: compiled here too, for those layouts.
   await Promise.all([
     import('../src/store/postgres-db.ts'),
@@ -76,5 +82,7 @@ try {
 } catch (error) {
   say(`not filled: ${error instanceof Error ? error.message : String(error)}`);
 } finally {
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }

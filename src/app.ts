@@ -1,28 +1,29 @@
 // buildApp: the only wiring file. Ecosystem plugins, then ours (request id, errors, auth + rate limit), then routes.
+
+import type { Duplex } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
 import type { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { ApiError, ERRORS, type ErrorCode } from './errors.ts';
 import { registerDocs } from './http/docs.ts';
 import { registerAuth } from './http/plugins/auth.ts';
-import { registerIdempotency } from './http/plugins/idempotency.ts';
 import { registerErrorHandling, sendError } from './http/plugins/errors.ts';
+import { registerIdempotency } from './http/plugins/idempotency.ts';
 import { schemaCompilers } from './http/plugins/validator.ts';
-import { ApiError, ERRORS, type ErrorCode } from './errors.ts';
-import type { Duplex } from 'node:stream';
+import { registerRoutes } from './http/routes/index.ts';
 import { CallSchema } from './http/schemas/call.ts';
 import { ErrorEnvelope } from './http/schemas/common.ts';
 import { NumberSchema } from './http/schemas/number.ts';
 import { WebhookSchema } from './http/schemas/webhook.ts';
-import { registerRoutes } from './http/routes/index.ts';
-import { buildServices } from './services.ts';
 import type { App } from './http/types.ts';
 import { newRequestId } from './ids.ts';
-import { createMetrics, registerBacklogGauges, registerMetricsRoute, type Metrics } from './metrics.ts';
+import { createMetrics, type Metrics, registerBacklogGauges, registerMetricsRoute } from './metrics.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
+import { buildServices } from './services.ts';
 import type { Db } from './store/db.ts';
 import { WebhookService } from './webhooks/service.ts';
 import type { HostLookup } from './webhooks/url-guard.ts';
@@ -58,7 +59,9 @@ declare module 'fastify' {
 const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 function answerClientError(this: { log: FastifyBaseLogger }, error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (error.code === 'ECONNRESET' || socket.destroyed) {
+    return;
+  }
   this.log.trace({ err: error }, 'client error');
   const code: ErrorCode =
     error.code === 'HPE_HEADER_OVERFLOW'
@@ -136,7 +139,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // GET /openapi.json and /docs, set up on their first request.
   registerDocs(app, () => createFastify(deps.logger));
 
-  for (const schema of [ErrorEnvelope, CallSchema, NumberSchema, WebhookSchema]) app.addSchema(schema);
+  for (const schema of [ErrorEnvelope, CallSchema, NumberSchema, WebhookSchema]) {
+    app.addSchema(schema);
+  }
   registerErrorHandling(app);
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
   registerIdempotency(app, {

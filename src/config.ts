@@ -44,44 +44,62 @@ type Env = Record<string, string | undefined>;
 
 function int(env: Env, name: string, fallback: number, min = 0): number {
   const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min)
+  if (!Number.isInteger(value) || value < min) {
     throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  }
   return value;
 }
 
 function bool(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name]?.toLowerCase();
-  if (raw === undefined || raw === '') return fallback;
-  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
-  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
+  if (['true', '1', 'yes', 'on'].includes(raw)) {
+    return true;
+  }
+  if (['false', '0', 'no', 'off'].includes(raw)) {
+    return false;
+  }
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
 function msList(env: Env, name: string, fallback: readonly number[]): readonly number[] {
   const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
+  if (raw === undefined || raw.trim() === '') {
+    return fallback;
+  }
   const values = raw.split(',').map((part) => Number(part.trim()));
-  if (values.some((v) => !Number.isInteger(v) || v < 0))
+  if (values.some((v) => !Number.isInteger(v) || v < 0)) {
     throw new ConfigError(`${name} must be a comma-separated list of integers >= 0, got "${raw}"`);
+  }
   return Object.freeze(values);
 }
 
 export function loadConfig(env: Env = process.env): Config {
   const version = env.META_GRAPH_VERSION || 'v23.0';
-  if (!/^v\d+\.\d+$/.test(version)) throw new ConfigError(`META_GRAPH_VERSION must look like v23.0, got "${version}"`);
+  if (!/^v\d+\.\d+$/.test(version)) {
+    throw new ConfigError(`META_GRAPH_VERSION must look like v23.0, got "${version}"`);
+  }
   const workers = env.WORKERS || 'in-process';
-  if (workers !== 'in-process' && workers !== 'off')
+  if (workers !== 'in-process' && workers !== 'off') {
     throw new ConfigError(`WORKERS must be in-process or off, got "${workers}"`);
+  }
   const perSecond = int(env, 'RATE_LIMIT_PER_SECOND', 50, 1);
   const burst = int(env, 'RATE_LIMIT_BURST', 100, 1);
   const databaseUrl = env.DATABASE_URL || null;
   const sqliteSynchronous = (env.SQLITE_SYNCHRONOUS || 'FULL').toUpperCase();
-  if (sqliteSynchronous !== 'FULL' && sqliteSynchronous !== 'NORMAL')
+  if (sqliteSynchronous !== 'FULL' && sqliteSynchronous !== 'NORMAL') {
     throw new ConfigError(`SQLITE_SYNCHRONOUS must be FULL or NORMAL, got "${env.SQLITE_SYNCHRONOUS}"`);
+  }
   const secretKey = env.SECRET_KEY || null;
-  if (databaseUrl && !secretKey) throw new ConfigError('SECRET_KEY is required when DATABASE_URL is set');
+  if (databaseUrl && !secretKey) {
+    throw new ConfigError('SECRET_KEY is required when DATABASE_URL is set');
+  }
   return {
     port: int(env, 'PORT', 8080),
     host: env.HOST || '0.0.0.0',

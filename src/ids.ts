@@ -6,10 +6,14 @@ const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 export function ulid(nowMs: number = Date.now()): string {
   let time = '';
-  for (let ms = nowMs, i = 0; i < 10; i++, ms = Math.floor(ms / 32)) time = CROCKFORD[ms % 32] + time;
+  for (let ms = nowMs, i = 0; i < 10; i++, ms = Math.floor(ms / 32)) {
+    time = CROCKFORD[ms % 32] + time;
+  }
   const rand = randomPool(16);
   let tail = '';
-  for (let i = 0; i < 16; i++) tail += CROCKFORD[pool[rand + i]! % 32];
+  for (let i = 0; i < 16; i++) {
+    tail += CROCKFORD[pool[rand + i]! % 32];
+  }
   return time + tail;
 }
 
@@ -28,7 +32,9 @@ function randomPool(n: number): number {
 
 function base62(length: number): string {
   let out = '';
-  for (let i = 0; i < length; i++) out += BASE62[randomInt(62)];
+  for (let i = 0; i < length; i++) {
+    out += BASE62[randomInt(62)];
+  }
   return out;
 }
 

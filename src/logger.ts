@@ -29,7 +29,9 @@ function decodedName(name: string): string {
 /** The URL with the value of every credential-like query parameter replaced. */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
-  if (q === -1) return url;
+  if (q === -1) {
+    return url;
+  }
   const query = url
     .slice(q + 1)
     .split('&')

@@ -13,7 +13,9 @@ export function memoized<V>(fn: (key: string) => V, max = 1024): (key: string) =
     }
     const value = fn(key);
     cache.set(key, value);
-    if (cache.size > max) cache.delete(cache.keys().next().value!);
+    if (cache.size > max) {
+      cache.delete(cache.keys().next().value!);
+    }
     return value;
   };
 }

@@ -2,8 +2,8 @@
 // prom-client loads on first use (a delivery attempt counted, /metrics scraped), not at start-up: loading it is
 // ~50 ms and a few MB, which a process that delivers nothing and is not scraped never needs.
 import { createRequire } from 'node:module';
-import type { Counter, Histogram, Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
+import type { Counter, Histogram, Registry } from 'prom-client';
 import type { Clock } from './clock.ts';
 import type { Db } from './store/db.ts';
 import { deliveryBacklog } from './store/deliveries.ts';
@@ -37,7 +37,9 @@ export function createMetrics(): Metrics {
     | undefined;
   const waiting: ((registry: Registry, prom: PromClient) => void)[] = [];
   const make = () => {
-    if (made) return made;
+    if (made) {
+      return made;
+    }
     const prom = require('prom-client') as PromClient;
     const registry = new prom.Registry();
     made = {
@@ -62,7 +64,9 @@ export function createMetrics(): Metrics {
         registers: [registry],
       }),
     };
-    for (const add of waiting.splice(0)) add(registry, prom);
+    for (const add of waiting.splice(0)) {
+      add(registry, prom);
+    }
     return made;
   };
   // Reading any member builds the registry, so a counter is never missed.
@@ -80,8 +84,11 @@ export function createMetrics(): Metrics {
       return make().webhookDeliveryLatency;
     },
     withRegistry(add) {
-      if (made) add(made.registry, made.prom);
-      else waiting.push(add);
+      if (made) {
+        add(made.registry, made.prom);
+      } else {
+        waiting.push(add);
+      }
     },
   };
 }

@@ -50,7 +50,9 @@ export async function startServer(): Promise<FastifyInstance> {
   let closing = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
-      if (closing) return;
+      if (closing) {
+        return;
+      }
       closing = true;
       logger.info({ signal }, 'shutting down');
       // In-flight work gets a bounded grace period; a client that never finishes cannot hold the exit hostage.

@@ -13,7 +13,7 @@ import type { Config } from './config.ts';
 import { NumberService } from './numbers/service.ts';
 import { EvolutionProvider } from './providers/evolution/client.ts';
 import { MetaProvider } from './providers/meta/client.ts';
-import { providerRegistry, type ProviderRegistry } from './providers/registry.ts';
+import { type ProviderRegistry, providerRegistry } from './providers/registry.ts';
 import type { Db } from './store/db.ts';
 import { mergeNumberPublicConfig } from './store/numbers.ts';
 import { notifyingDb } from './webhooks/worker.ts';
@@ -42,9 +42,13 @@ export function buildServices(deps: ServiceDeps) {
     );
 
   const numbers = new NumberService(db, box, clock, async (n) => {
-    if (n.provider !== 'EVO_GO') return;
+    if (n.provider !== 'EVO_GO') {
+      return;
+    }
     const probed = await evolution.probe(n);
-    if (probed.ok) await rememberCapability(n.id, probed.value.capability, probed.value.checkedAt);
+    if (probed.ok) {
+      await rememberCapability(n.id, probed.value.capability, probed.value.checkedAt);
+    }
   });
   const meta = new MetaProvider({
     baseUrl: config.metaGraphBaseUrl,

@@ -3,8 +3,8 @@ import {
   createDecipheriv,
   createHash,
   createSecretKey,
-  randomBytes,
   type KeyObject,
+  randomBytes,
 } from 'node:crypto';
 import { memoized } from '../memo.ts';
 
@@ -31,7 +31,9 @@ export class SecretBox {
   }
 
   #decrypt(sealed: string): string {
-    if (!sealed.startsWith('v1:')) throw new Error('unknown secret format');
+    if (!sealed.startsWith('v1:')) {
+      throw new Error('unknown secret format');
+    }
     const raw = Buffer.from(sealed.slice(3), 'base64');
     const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
     decipher.setAuthTag(raw.subarray(12, 28));

@@ -4,8 +4,8 @@
 import type { Clock } from '../clock.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import { newActionId } from '../ids.ts';
-import type { Db } from '../store/db.ts';
 import { claimCallAction, findCallForNumber, readActionSlot, releaseCallAction } from '../store/calls.ts';
+import type { Db } from '../store/db.ts';
 import { appendTimeline, type TimelineEntry } from '../store/timeline.ts';
 import { ActionWaiters } from './action-waiters.ts';
 import { persistTransition } from './events.ts';
@@ -68,7 +68,9 @@ export class ActionSlots {
     await this.#db.transaction(async (tx) => {
       await findCallForNumber(tx, call.numberId, call.id, true);
       await releaseCallAction(tx, call.id, actionId, JSON.stringify(stored));
-      if (note) await appendTimeline(tx, call.id, { ...note, at: this.#clock.now().toISOString() });
+      if (note) {
+        await appendTimeline(tx, call.id, { ...note, at: this.#clock.now().toISOString() });
+      }
     });
     this.waiters.signal(call.id);
     return error;
@@ -84,13 +86,21 @@ export class ActionSlots {
     try {
       return await this.#db.transaction(async (tx) => {
         const current = await findCallForNumber(tx, call.numberId, call.id, true);
-        if (!current) throw new ApiError('CALL_NOT_FOUND');
+        if (!current) {
+          throw new ApiError('CALL_NOT_FOUND');
+        }
         const now = this.#clock.now().toISOString();
-        if (note) await appendTimeline(tx, call.id, { ...note, at: now });
+        if (note) {
+          await appendTimeline(tx, call.id, { ...note, at: now });
+        }
         const t = decide(current, now);
-        if (t.call !== current) return persistTransition(tx, t, false, now);
+        if (t.call !== current) {
+          return persistTransition(tx, t, false, now);
+        }
         // Already settled by a provider event: free the slot if it is still ours.
-        if (current.pendingAction?.id !== actionId) return current;
+        if (current.pendingAction?.id !== actionId) {
+          return current;
+        }
         return persistTransition(tx, { call: { ...current, pendingAction: null }, events: [] }, false, now);
       });
     } finally {
@@ -104,8 +114,12 @@ export class ActionSlots {
     for (;;) {
       await this.waiters.wait(call.id, POLL_MS);
       const slot = await readActionSlot(this.#db, call.id);
-      if (!slot) throw new ApiError('CALL_NOT_FOUND');
-      if (isTerminal(slot.status)) return { kind: 'ended', call: { ...call, status: slot.status } };
+      if (!slot) {
+        throw new ApiError('CALL_NOT_FOUND');
+      }
+      if (isTerminal(slot.status)) {
+        return { kind: 'ended', call: { ...call, status: slot.status } };
+      }
       if (slot.actionId === null || Date.now() > deadline) {
         if (slot.actionId === null && slot.actionError) {
           const stored = JSON.parse(slot.actionError) as StoredError;
@@ -118,7 +132,9 @@ export class ActionSlots {
           };
         }
         const fresh = await findCallForNumber(this.#db, call.numberId, call.id);
-        if (!fresh) throw new ApiError('CALL_NOT_FOUND');
+        if (!fresh) {
+          throw new ApiError('CALL_NOT_FOUND');
+        }
         return { kind: 'retry', call: fresh };
       }
     }

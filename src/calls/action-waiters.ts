@@ -7,11 +7,15 @@ export class ActionWaiters {
   wait(callId: string, ms: number): Promise<void> {
     return new Promise((resolve) => {
       let set = this.#waiting.get(callId);
-      if (!set) this.#waiting.set(callId, (set = new Set()));
+      if (!set) {
+        this.#waiting.set(callId, (set = new Set()));
+      }
       const done = () => {
         clearTimeout(timer);
         set.delete(done);
-        if (set.size === 0 && this.#waiting.get(callId) === set) this.#waiting.delete(callId);
+        if (set.size === 0 && this.#waiting.get(callId) === set) {
+          this.#waiting.delete(callId);
+        }
         resolve();
       };
       const timer = setTimeout(done, ms);
@@ -20,6 +24,8 @@ export class ActionWaiters {
   }
 
   signal(callId: string): void {
-    for (const wake of [...(this.#waiting.get(callId) ?? [])]) wake();
+    for (const wake of [...(this.#waiting.get(callId) ?? [])]) {
+      wake();
+    }
   }
 }

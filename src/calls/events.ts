@@ -1,8 +1,8 @@
+import { newEventId } from '../ids.ts';
+import { insertCall, updateCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
-import { insertCall, updateCall } from '../store/calls.ts';
-import { newEventId } from '../ids.ts';
 import type { Transition } from './machine.ts';
 import type { Call, CallEventType } from './types.ts';
 import { toPublicCall } from './types.ts';
@@ -24,8 +24,11 @@ export function callEventPayload(
  */
 export async function persistTransition(tx: Db, t: Transition, isNew: boolean, now: string): Promise<Call> {
   const call: Call = { ...t.call, eventSeq: t.call.eventSeq + t.events.length };
-  if (isNew) await insertCall(tx, call);
-  else await updateCall(tx, call);
+  if (isNew) {
+    await insertCall(tx, call);
+  } else {
+    await updateCall(tx, call);
+  }
   let sequence = t.call.eventSeq;
   for (const type of t.events) {
     sequence += 1;

@@ -42,7 +42,9 @@ const RANK: Record<CallStatus, number> = {
 };
 
 export function durationBetween(from: string | null, to: string | null): number | null {
-  if (!from || !to) return null;
+  if (!from || !to) {
+    return null;
+  }
   return Math.max(0, Math.floor((Date.parse(to) - Date.parse(from)) / 1000));
 }
 
@@ -79,7 +81,9 @@ export function canAnswerOrReject(call: Call): boolean {
 
 /** The business ended the call through our API (or the provider said it was already over: PEER). */
 export function endByBusiness(call: Call, now: string, endedBy: EndedBy, end?: ProviderEnd): Transition {
-  if (isTerminal(call.status)) return unchanged(call);
+  if (isTerminal(call.status)) {
+    return unchanged(call);
+  }
   const connectedAt = end?.startTime ?? call.connectedAt;
   const endedAt = end?.endTime ?? now;
   return {
@@ -96,7 +100,9 @@ export function endByBusiness(call: Call, now: string, endedBy: EndedBy, end?: P
 }
 
 export function rejectByBusiness(call: Call, now: string): Transition {
-  if (isTerminal(call.status)) return unchanged(call);
+  if (isTerminal(call.status)) {
+    return unchanged(call);
+  }
   return {
     call: touch(call, now, { status: 'REJECTED', endedAt: now, endedBy: 'BUSINESS', pendingAction: null }),
     events: ['call.ended'],
@@ -105,7 +111,9 @@ export function rejectByBusiness(call: Call, now: string): Transition {
 
 /** The provider says a reject reached a call it no longer has: the peer ended it unanswered. */
 export function missedAfterPeerEnd(call: Call, now: string): Transition {
-  if (isTerminal(call.status)) return unchanged(call);
+  if (isTerminal(call.status)) {
+    return unchanged(call);
+  }
   return {
     call: touch(call, now, { status: 'MISSED', endedAt: now, endedBy: 'PEER', pendingAction: null }),
     events: ['call.missed', 'call.ended'],
@@ -114,7 +122,9 @@ export function missedAfterPeerEnd(call: Call, now: string): Transition {
 
 /** No provider news within the ring timeout: inbound → MISSED, outbound → FAILED, both by SYSTEM. */
 export function ringTimedOut(call: Call, now: string): Transition {
-  if (call.status !== 'INITIATED' && call.status !== 'RINGING') return unchanged(call);
+  if (call.status !== 'INITIATED' && call.status !== 'RINGING') {
+    return unchanged(call);
+  }
   const ended = { endedAt: now, endedBy: 'SYSTEM' as const, endReason: 'ring_timeout', pendingAction: null };
   return call.direction === 'INBOUND'
     ? { call: touch(call, now, { ...ended, status: 'MISSED' }), events: ['call.missed', 'call.ended'] }
@@ -122,7 +132,9 @@ export function ringTimedOut(call: Call, now: string): Transition {
 }
 
 export function acceptByBusiness(call: Call, now: string, sdpAnswer: string | null): Transition {
-  if (call.status !== 'RINGING') return unchanged(call);
+  if (call.status !== 'RINGING') {
+    return unchanged(call);
+  }
   return {
     call: touch(call, now, { status: 'ACCEPTED', connectedAt: now, sdpAnswer, pendingAction: null }),
     events: ['call.connected'],
@@ -143,7 +155,9 @@ export function createInboundCall(
     endedBy: null,
     endReason: null,
   };
-  if (opts.tombstone) return endFromProvider(fresh, opts.tombstone, opts.now, null);
+  if (opts.tombstone) {
+    return endFromProvider(fresh, opts.tombstone, opts.now, null);
+  }
   if (opts.stale) {
     return {
       call: { ...fresh, status: 'MISSED', endedAt: opts.now, endedBy: 'SYSTEM' },
@@ -168,7 +182,9 @@ export function applyProviderEvent(
       return unchanged(call); // duplicate or late retry
     case 'answer-sdp': {
       const patch: Partial<Call> = {};
-      if (call.sdpAnswer === null && event.sdp) patch.sdpAnswer = event.sdp;
+      if (call.sdpAnswer === null && event.sdp) {
+        patch.sdpAnswer = event.sdp;
+      }
       if (call.status === 'INITIATED') {
         return { call: touch(call, now, { ...patch, status: 'RINGING' }), events: ['call.ringing'] };
       }
@@ -182,7 +198,9 @@ export function applyProviderEvent(
 }
 
 function applyProgress(call: Call, status: 'RINGING' | 'ACCEPTED' | 'REJECTED', at: string, now: string): Transition {
-  if (isTerminal(call.status) || (RANK[status] <= RANK[call.status] && status !== 'REJECTED')) return unchanged(call);
+  if (isTerminal(call.status) || (RANK[status] <= RANK[call.status] && status !== 'REJECTED')) {
+    return unchanged(call);
+  }
   switch (status) {
     case 'RINGING':
       return { call: touch(call, now, { status: 'RINGING' }), events: ['call.ringing'] };
@@ -197,7 +215,9 @@ function endFromProvider(call: Call, end: ProviderEnd, now: string, inFlight: Bu
   if (isTerminal(call.status)) {
     // A late end only fills in the provider's authoritative times of an answered call; never a second call.ended.
     const answeredStatus = call.status === 'COMPLETED' || call.status === 'FAILED';
-    if (!end.startTime || !answeredStatus) return unchanged(call);
+    if (!end.startTime || !answeredStatus) {
+      return unchanged(call);
+    }
     const endedAt = end.endTime ?? call.endedAt;
     const durationSeconds = end.duration ?? durationBetween(end.startTime, endedAt);
     return { call: touch(call, now, { connectedAt: end.startTime, endedAt, durationSeconds }), events: [] };
@@ -213,16 +233,24 @@ function endFromProvider(call: Call, end: ProviderEnd, now: string, inFlight: Bu
   });
 
   // Our own action at the provider owns the end (docs/spec/calls-api.md §4.6, docs/spec/providers-meta.md R7).
-  if (inFlight === 'terminate') return finish({ status: 'COMPLETED', endedBy: 'BUSINESS' }, ['call.ended']);
-  if (inFlight === 'reject' && !answered) return finish({ status: 'REJECTED', endedBy: 'BUSINESS' }, ['call.ended']);
+  if (inFlight === 'terminate') {
+    return finish({ status: 'COMPLETED', endedBy: 'BUSINESS' }, ['call.ended']);
+  }
+  if (inFlight === 'reject' && !answered) {
+    return finish({ status: 'REJECTED', endedBy: 'BUSINESS' }, ['call.ended']);
+  }
   // The sweeper's own end (maxDuration, or a ring timeout it was telling the provider about) is by SYSTEM.
-  if (inFlight === 'system-end')
+  if (inFlight === 'system-end') {
     return answered ? finish({ status: 'COMPLETED', endedBy: 'SYSTEM' }, ['call.ended']) : ringTimedOut(call, now);
+  }
 
   const endedBy: EndedBy = end.errorCode ? 'SYSTEM' : 'PEER';
   const endReason = end.errorCode;
-  if (answered) return finish({ status: end.errorCode ? 'FAILED' : 'COMPLETED', endedBy, endReason }, ['call.ended']);
-  if (call.direction === 'INBOUND')
+  if (answered) {
+    return finish({ status: end.errorCode ? 'FAILED' : 'COMPLETED', endedBy, endReason }, ['call.ended']);
+  }
+  if (call.direction === 'INBOUND') {
     return finish({ status: 'MISSED', endedBy, endReason }, ['call.missed', 'call.ended']);
+  }
   return finish({ status: 'FAILED', endedBy, endReason }, ['call.ended']);
 }

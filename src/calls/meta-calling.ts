@@ -1,7 +1,8 @@
 // Number-level Meta calling features: settings, call permissions, permission requests and replies.
+
+import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
-import { createHash } from 'node:crypto';
 import type { EventId, NumberId } from '../ids.ts';
 import type { MetaCallingFeatures } from '../providers/types.ts';
 import type { Db } from '../store/db.ts';
@@ -32,15 +33,21 @@ export class MetaCalling {
 
   async #metaNumber(numberId: NumberId): Promise<{ number: NumberRecord; meta: MetaCallingFeatures }> {
     const number = await getNumberById(this.#db, numberId);
-    if (!number) throw new ApiError('UNAUTHORIZED');
-    if (number.provider !== 'META' || !this.#meta) throw featureNotSupported(number.provider);
+    if (!number) {
+      throw new ApiError('UNAUTHORIZED');
+    }
+    if (number.provider !== 'META' || !this.#meta) {
+      throw featureNotSupported(number.provider);
+    }
     return { number, meta: this.#meta };
   }
 
   async getSettings(numberId: NumberId): Promise<Record<string, unknown>> {
     const { number, meta } = await this.#metaNumber(numberId);
     const result = await meta.getSettings(number);
-    if (!result.ok) throw providerError(result, 'other');
+    if (!result.ok) {
+      throw providerError(result, 'other');
+    }
     return result.value;
   }
 
@@ -53,21 +60,27 @@ export class MetaCalling {
     }
     const { number, meta } = await this.#metaNumber(numberId);
     const result = await meta.updateSettings(number, { calling });
-    if (!result.ok) throw providerError(result, 'other');
+    if (!result.ok) {
+      throw providerError(result, 'other');
+    }
     return this.getSettings(numberId);
   }
 
   async getPermissions(numberId: NumberId, to: string): Promise<Record<string, unknown>> {
     const { number, meta } = await this.#metaNumber(numberId);
     const result = await meta.getPermissions(number, to.replace(/\D/g, ''));
-    if (!result.ok) throw providerError(result, 'other');
+    if (!result.ok) {
+      throw providerError(result, 'other');
+    }
     return result.value;
   }
 
   async requestPermission(numberId: NumberId, to: string, text: string | null): Promise<{ messageId: string }> {
     const { number, meta } = await this.#metaNumber(numberId);
     const result = await meta.requestPermission(number, to.replace(/\D/g, ''), text);
-    if (!result.ok) throw providerError(result, 'other');
+    if (!result.ok) {
+      throw providerError(result, 'other');
+    }
     return result.value;
   }
 
@@ -77,7 +90,9 @@ export class MetaCalling {
       // Meta retries deliveries: the event id derives from the reply's message id, so a retry finds it.
       const id =
         `evt_${createHash('sha256').update(`${number.id}:${reply.messageId}`).digest('hex').slice(0, 26).toUpperCase()}` as EventId;
-      if ((await tx.query('SELECT id FROM events WHERE id = $1', [id])).length) return;
+      if ((await tx.query('SELECT id FROM events WHERE id = $1', [id])).length) {
+        return;
+      }
       const now = this.#clock.now().toISOString();
       const payload = {
         event: 'call.permission_updated',

@@ -2,15 +2,15 @@
 // and any events that raced ahead of that (parked) are applied in the same transaction.
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
-import { newCallId, type NumberId } from '../ids.ts';
+import { type NumberId, newCallId } from '../ids.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
+import { lockProviderCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
-import { lockProviderCall } from '../store/calls.ts';
 import { appendTimeline } from '../store/timeline.ts';
 import { persistTransition } from './events.ts';
-import { numberMaxDuration, type ProviderEvents } from './provider-events.ts';
 import { providerError } from './provider-errors.ts';
+import { numberMaxDuration, type ProviderEvents } from './provider-events.ts';
 import type { Call } from './types.ts';
 
 export interface StartCallInput {
@@ -35,7 +35,9 @@ export class OutboundCalls {
 
   async start(numberId: NumberId, input: StartCallInput): Promise<Call> {
     const number = await getNumberById(this.#db, numberId);
-    if (!number) throw new ApiError('UNAUTHORIZED');
+    if (!number) {
+      throw new ApiError('UNAUTHORIZED');
+    }
     if (number.provider === 'META' && !input.sdp) {
       throw new ApiError('VALIDATION_ERROR', {
         details: { reason: 'sdp (the SDP offer) is required on META numbers' },
@@ -47,7 +49,9 @@ export class OutboundCalls {
       sdp: input.sdp,
       bizOpaqueCallbackData: input.bizOpaqueCallbackData,
     });
-    if (!result.ok) throw providerError(result, 'other', number.provider);
+    if (!result.ok) {
+      throw providerError(result, 'other', number.provider);
+    }
 
     return this.#db.transaction(async (tx) => {
       await lockProviderCall(tx, number.id, result.value.externalCallId);

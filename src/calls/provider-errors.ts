@@ -1,6 +1,6 @@
 import { ApiError, type ErrorCode } from '../errors.ts';
-import type { ProviderFailure } from '../providers/types.ts';
 import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../providers/evolution/client.ts';
+import type { ProviderFailure } from '../providers/types.ts';
 import type { ProviderName } from '../store/numbers.ts';
 
 /** One text per code, except that web numbers say why (docs/spec/providers-evolution-go.md §2.3). */
@@ -21,9 +21,15 @@ export function providerError(
   provider: ProviderName = 'META',
 ): ApiError {
   const details = { providerCode: f.providerCode, providerMessage: f.providerMessage };
-  if (f.category === 'PROVIDER_DOWN') return new ApiError('PROVIDER_UNAVAILABLE', { details });
-  if (f.category === 'NOT_SUPPORTED') return featureNotSupported(provider);
-  if (action === 'terminate') return new ApiError('PROVIDER_ERROR', { details });
+  if (f.category === 'PROVIDER_DOWN') {
+    return new ApiError('PROVIDER_UNAVAILABLE', { details });
+  }
+  if (f.category === 'NOT_SUPPORTED') {
+    return featureNotSupported(provider);
+  }
+  if (action === 'terminate') {
+    return new ApiError('PROVIDER_ERROR', { details });
+  }
   // Evolution's 400 means a bad request or an uncallable number: the caller's to fix.
   if (provider === 'EVO_GO' && f.category === 'INVALID_REQUEST' && f.providerCode === 400) {
     return new ApiError('VALIDATION_ERROR', { details: { reason: f.providerMessage } });
@@ -36,7 +42,9 @@ export function providerError(
     STATE_CONFLICT: 'CALL_STATE_CONFLICT',
   };
   const code = byCategory[f.category];
-  if (!code) return new ApiError('PROVIDER_ERROR', { details });
+  if (!code) {
+    return new ApiError('PROVIDER_ERROR', { details });
+  }
   const retry = f.retryAfterSeconds;
   return new ApiError(code, {
     details: {

@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { newCallId } from '../ids.ts';
-import type { Db } from '../store/db.ts';
 import { findCallByExternalIdForNumber, lockProviderCall } from '../store/calls.ts';
+import type { Db } from '../store/db.ts';
 import type { NumberRecord } from '../store/numbers.ts';
 import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline } from '../store/timeline.ts';
@@ -45,11 +45,15 @@ export class ProviderEvents {
         const callId = await this.#d.db.transaction((tx) =>
           this.#applyInTx(tx, number, event, direction, providerData),
         );
-        if (callId) this.#d.slots.waiters.signal(callId);
+        if (callId) {
+          this.#d.slots.waiters.signal(callId);
+        }
         return;
       } catch (error) {
         // Two processes inserting the same new call: the loser retries and sees a duplicate.
-        if (attempt === 0 && isUniqueViolation(error)) continue;
+        if (attempt === 0 && isUniqueViolation(error)) {
+          continue;
+        }
         throw error;
       }
     }
@@ -104,13 +108,14 @@ export class ProviderEvents {
         { tombstone, stale, now: nowIso },
       );
       const created = await persistTransition(tx, t, true, nowIso);
-      if (tombstone)
+      if (tombstone) {
         await appendTimeline(tx, created.id, {
           source: 'provider',
           type: 'end',
           detail: { arrivedBeforeOffer: true, ...tombstone },
           at: nowIso,
         });
+      }
       await appendTimeline(tx, created.id, {
         source: 'provider',
         type: 'offer',

@@ -4,12 +4,12 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { NumberId } from '../ids.ts';
-import type { ProviderRegistry } from '../providers/registry.ts';
-import type { MetaCallingFeatures } from '../providers/types.ts';
 import type { EvolutionProvider } from '../providers/evolution/client.ts';
 import { evolutionWsUrl } from '../providers/evolution/client.ts';
-import type { Db } from '../store/db.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import type { MetaCallingFeatures } from '../providers/types.ts';
 import { findCallForNumber, listCallsForNumber } from '../store/calls.ts';
+import type { Db } from '../store/db.ts';
 import { getNumberById, type NumberRecord } from '../store/numbers.ts';
 import { listTimeline, type TimelineEntry } from '../store/timeline.ts';
 import type { ActionSlots } from './action-slots.ts';
@@ -52,16 +52,22 @@ export class CallService {
 
   async getCall(numberId: NumberId, idOrExternal: string): Promise<Call> {
     const call = await findCallForNumber(this.#d.db, numberId, idOrExternal);
-    if (!call) throw new ApiError('CALL_NOT_FOUND');
+    if (!call) {
+      throw new ApiError('CALL_NOT_FOUND');
+    }
     return call;
   }
 
   /** `before` is a time (Pilot) or one of this number's call ids (exact paging, even within one millisecond). */
   async listCalls(numberId: NumberId, opts: { limit: number; before: string | null }): Promise<Call[]> {
-    if (opts.before === null) return listCallsForNumber(this.#d.db, numberId, { limit: opts.limit, cursor: null });
+    if (opts.before === null) {
+      return listCallsForNumber(this.#d.db, numberId, { limit: opts.limit, cursor: null });
+    }
     if (opts.before.startsWith('call_')) {
       const call = await findCallForNumber(this.#d.db, numberId, opts.before);
-      if (!call) throw new ApiError('VALIDATION_ERROR', { details: { reason: 'before names no call of this number' } });
+      if (!call) {
+        throw new ApiError('VALIDATION_ERROR', { details: { reason: 'before names no call of this number' } });
+      }
       return listCallsForNumber(this.#d.db, numberId, {
         limit: opts.limit,
         cursor: { beforeCall: { createdAt: call.createdAt, id: call.id } },
@@ -82,12 +88,20 @@ export class CallService {
     let call = await this.getCall(numberId, idOrExternal);
     for (;;) {
       const decision = decideTerminate(call);
-      if (decision.kind === 'already-ended') return { id: call.id, status: call.status, alreadyEnded: true };
+      if (decision.kind === 'already-ended') {
+        return { id: call.id, status: call.status, alreadyEnded: true };
+      }
       const actionId = await this.#d.slots.claim(call, 'terminate');
-      if (actionId) return this.#runTerminate(call, decision.action, actionId);
+      if (actionId) {
+        return this.#runTerminate(call, decision.action, actionId);
+      }
       const outcome = await this.#d.slots.waitForOwner(call);
-      if (outcome.kind === 'ended') return { id: call.id, status: outcome.call.status };
-      if (outcome.kind === 'failed') throw outcome.error;
+      if (outcome.kind === 'ended') {
+        return { id: call.id, status: outcome.call.status };
+      }
+      if (outcome.kind === 'failed') {
+        throw outcome.error;
+      }
       call = outcome.call;
     }
   }
@@ -124,24 +138,31 @@ export class CallService {
     }
     const actionId = await this.#claimOrConflict(call, 'accept');
     const result = await this.#d.providers(number).accept(number, call, sdp);
-    if (!result.ok) throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'accept');
+    if (!result.ok) {
+      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'accept');
+    }
     const final = await this.#d.slots.settle(call, actionId, (c, now) => acceptByBusiness(c, now, sdp), {
       source: 'api',
       type: 'accept',
       detail: { outcome: 'accepted' },
     });
-    if (final.status !== 'ACCEPTED') throw conflict(final);
+    if (final.status !== 'ACCEPTED') {
+      throw conflict(final);
+    }
     return { id: call.id, status: final.status };
   }
 
   async preAccept(numberId: NumberId, idOrExternal: string, sdpAnswer: string): Promise<ActionResult> {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
-    if (number.provider !== 'META' || !this.#d.metaFeatures) throw featureNotSupported(number.provider);
+    if (number.provider !== 'META' || !this.#d.metaFeatures) {
+      throw featureNotSupported(number.provider);
+    }
     const actionId = await this.#claimOrConflict(call, 'accept');
     const result = await this.#d.metaFeatures.preAccept(number, call, sdpAnswer);
-    if (!result.ok)
+    if (!result.ok) {
       throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'pre-accept');
+    }
     // The call keeps ringing; the answer SDP is kept for the accept that follows.
     const final = await this.#d.slots.settle(
       call,
@@ -149,7 +170,9 @@ export class CallService {
       (c, now) => ({ call: { ...c, sdpAnswer, pendingAction: null, updatedAt: now }, events: [] }),
       { source: 'api', type: 'pre-accept', detail: { outcome: 'pre-accepted' } },
     );
-    if (final.status !== 'RINGING') throw conflict(final);
+    if (final.status !== 'RINGING') {
+      throw conflict(final);
+    }
     return { id: call.id, status: final.status };
   }
 
@@ -167,7 +190,9 @@ export class CallService {
       });
       throw conflict(final);
     }
-    if (!result.ok) throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'reject');
+    if (!result.ok) {
+      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'reject');
+    }
     const final = await this.#d.slots.settle(call, actionId, (c, now) => rejectByBusiness(c, now), {
       source: 'api',
       type: 'reject',
@@ -180,7 +205,9 @@ export class CallService {
   async play(numberId: NumberId, idOrExternal: string, mediaUrl: string): Promise<ActionResult> {
     const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
     const result = await evolution.play(number, call, mediaUrl);
-    if (!result.ok) throw await this.#mediaFailure(call, providerError(result, 'other', number.provider));
+    if (!result.ok) {
+      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider));
+    }
     return { id: call.id, status: call.status };
   }
 
@@ -188,26 +215,35 @@ export class CallService {
   async realtimeSession(numberId: NumberId, idOrExternal: string, mode: 'talk' | 'listen') {
     const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
     const result = await evolution.streamTicket(number, call, mode);
-    if (!result.ok) throw await this.#mediaFailure(call, providerError(result, 'other', number.provider));
+    if (!result.ok) {
+      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider));
+    }
     const wsUrl = evolutionWsUrl(number, result.value.path);
-    if (!wsUrl)
+    if (!wsUrl) {
       throw new ApiError('PROVIDER_ERROR', {
         details: { providerCode: null, providerMessage: 'number has no usable Evolution base URL' },
       });
+    }
     return { wsUrl, token: result.value.ticket, expiresInSeconds: result.value.expiresInSeconds };
   }
 
   async #activeWebCall(numberId: NumberId, idOrExternal: string) {
     const call = await this.getCall(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
-    if (number.provider !== 'EVO_GO' || !this.#d.evolution) throw featureNotSupported(number.provider);
-    if (call.status !== 'RINGING' && call.status !== 'ACCEPTED') throw conflict(call);
+    if (number.provider !== 'EVO_GO' || !this.#d.evolution) {
+      throw featureNotSupported(number.provider);
+    }
+    if (call.status !== 'RINGING' && call.status !== 'ACCEPTED') {
+      throw conflict(call);
+    }
     return { call, number, evolution: this.#d.evolution };
   }
 
   /** The provider no longer tracks the call: 409 with the status we hold. */
   async #mediaFailure(call: Call, error: ApiError): Promise<ApiError> {
-    if (error.code !== 'CALL_STATE_CONFLICT') return error;
+    if (error.code !== 'CALL_STATE_CONFLICT') {
+      return error;
+    }
     return conflict((await findCallForNumber(this.#d.db, call.numberId, call.id)) ?? call);
   }
 
@@ -220,19 +256,25 @@ export class CallService {
 
   async #ringingInbound(numberId: NumberId, idOrExternal: string): Promise<Call> {
     const call = await this.getCall(numberId, idOrExternal);
-    if (!canAnswerOrReject(call)) throw conflict(call);
+    if (!canAnswerOrReject(call)) {
+      throw conflict(call);
+    }
     return call;
   }
 
   async #claimOrConflict(call: Call, kind: 'accept' | 'reject'): Promise<string> {
     const actionId = await this.#d.slots.claim(call, kind);
-    if (!actionId) throw conflict(call, 'Another action on this call is in progress');
+    if (!actionId) {
+      throw conflict(call, 'Another action on this call is in progress');
+    }
     return actionId;
   }
 
   async #number(id: NumberId): Promise<NumberRecord> {
     const number = await getNumberById(this.#d.db, id);
-    if (!number) throw new ApiError('CALL_NOT_FOUND');
+    if (!number) {
+      throw new ApiError('CALL_NOT_FOUND');
+    }
     return number;
   }
 }

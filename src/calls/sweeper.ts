@@ -7,13 +7,13 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { CallId, NumberId } from '../ids.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
-import type { Db } from '../store/db.ts';
 import { findCallForNumber } from '../store/calls.ts';
+import type { Db } from '../store/db.ts';
+import { deleteExpiredIdempotencyKeys } from '../store/idempotency.ts';
 import { getNumberById } from '../store/numbers.ts';
+import { deleteExpiredParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline } from '../store/timeline.ts';
 import { deleteExpiredTombstones } from '../store/tombstones.ts';
-import { deleteExpiredParkedEvents } from '../store/parked-events.ts';
-import { deleteExpiredIdempotencyKeys } from '../store/idempotency.ts';
 import type { ActionSlots } from './action-slots.ts';
 import { persistTransition } from './events.ts';
 import { endByBusiness, ringTimedOut } from './machine.ts';
@@ -40,20 +40,26 @@ export class Sweeper {
   }
 
   start(): void {
-    if (this.#timer) return;
+    if (this.#timer) {
+      return;
+    }
     const tick = () => {
       this.#running = this.sweepOnce()
         .catch((err) => this.#d.logger.error({ err }, 'sweep failed'))
         .finally(() => {
           this.#running = null;
-          if (this.#timer) this.#timer = setTimeout(tick, this.#d.config.sweepIntervalMs);
+          if (this.#timer) {
+            this.#timer = setTimeout(tick, this.#d.config.sweepIntervalMs);
+          }
         });
     };
     this.#timer = setTimeout(tick, this.#d.config.sweepIntervalMs);
   }
 
   async stop(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+    }
     this.#timer = null;
     await this.#running;
   }
@@ -66,7 +72,9 @@ export class Sweeper {
       `SELECT id, number_id FROM calls WHERE status IN ('INITIATED', 'RINGING') AND started_at < $1 ORDER BY started_at LIMIT ${BATCH}`,
       [ringCutoff],
     )) {
-      if (await this.#endRinging(row.number_id, row.id, ringCutoff)) ringTimeouts++;
+      if (await this.#endRinging(row.number_id, row.id, ringCutoff)) {
+        ringTimeouts++;
+      }
     }
     let maxDurations = 0;
     for (const row of await this.#d.db.query<{
@@ -78,8 +86,12 @@ export class Sweeper {
       `SELECT id, number_id, connected_at, max_duration_seconds FROM calls
         WHERE status = 'ACCEPTED' AND max_duration_seconds IS NOT NULL ORDER BY connected_at LIMIT ${BATCH * 5}`,
     )) {
-      if (Date.parse(row.connected_at) + Number(row.max_duration_seconds) * 1000 > now.getTime()) continue;
-      if (await this.#endOverlong(row.number_id, row.id)) maxDurations++;
+      if (Date.parse(row.connected_at) + Number(row.max_duration_seconds) * 1000 > now.getTime()) {
+        continue;
+      }
+      if (await this.#endOverlong(row.number_id, row.id)) {
+        maxDurations++;
+      }
     }
     const nowIso = now.toISOString();
     await deleteExpiredTombstones(this.#d.db, nowIso);
@@ -90,11 +102,15 @@ export class Sweeper {
 
   async #endRinging(numberId: NumberId, callId: CallId, cutoff: string): Promise<boolean> {
     const call = await findCallForNumber(this.#d.db, numberId, callId);
-    if (!call || (call.status !== 'INITIATED' && call.status !== 'RINGING') || this.#d.slots.isLive(call)) return false;
+    if (!call || (call.status !== 'INITIATED' && call.status !== 'RINGING') || this.#d.slots.isLive(call)) {
+      return false;
+    }
     if (call.direction === 'OUTBOUND') {
       // Stop the phone ringing too; the call is over for us whatever the provider says.
       const ended = await this.#endThroughProvider(call, (c, now) => ringTimedOut(c, now), 'ring-timeout');
-      if (ended !== null) return ended;
+      if (ended !== null) {
+        return ended;
+      }
     }
     return this.#d.db.transaction(async (tx) => {
       const current = await findCallForNumber(tx, numberId, callId, true);
@@ -103,8 +119,9 @@ export class Sweeper {
         (current.status !== 'INITIATED' && current.status !== 'RINGING') ||
         current.startedAt >= cutoff ||
         this.#d.slots.isLive(current)
-      )
+      ) {
         return false;
+      }
       const now = this.#d.clock.now().toISOString();
       await persistTransition(tx, ringTimedOut(current, now), false, now);
       await appendTimeline(tx, callId, { source: 'system', type: 'ring-timeout', detail: {}, at: now });
@@ -127,9 +144,13 @@ export class Sweeper {
     reason: string,
   ): Promise<boolean | null> {
     const actionId = await this.#d.slots.claim(call, 'system-end');
-    if (!actionId) return false; // someone else is acting on this call right now
+    if (!actionId) {
+      return false; // someone else is acting on this call right now
+    }
     const number = await getNumberById(this.#d.db, call.numberId);
-    if (!number) return false;
+    if (!number) {
+      return false;
+    }
     const result = await this.#d.providers(number).endCall(number, call, 'terminate');
     if (!result.ok && result.category !== 'ALREADY_ENDED') {
       this.#d.logger.warn(

@@ -1,7 +1,7 @@
 // `callgate calls list|get|events|terminate|watch` (number key; watch also takes a tenant key).
 import type { Call, CallPage, StreamEvent, TimelineEntry } from '../../packages/sdk/src/index.ts';
-import { formatRecord, formatTable, shortTime, type Output } from './output.ts';
-import { parseRemote, REMOTE_USAGE, required, untilSignal, UsageError, type Env } from './remote.ts';
+import { formatRecord, formatTable, type Output, shortTime } from './output.ts';
+import { type Env, parseRemote, REMOTE_USAGE, required, UsageError, untilSignal } from './remote.ts';
 
 export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number key)
   calls list [--limit 1..100] [--before <ISO time>] [--all]   newest first; --all follows every page
@@ -73,23 +73,31 @@ export function eventLine(e: StreamEvent): string {
 }
 
 async function watch(out: Output, stream: AsyncIterable<StreamEvent>): Promise<void> {
-  for await (const e of stream) out.line({ id: e.id, event: e.event, data: e.data }, eventLine(e));
+  for await (const e of stream) {
+    out.line({ id: e.id, event: e.event, data: e.data }, eventLine(e));
+  }
 }
 
 export async function runCalls(args: string[], env: Env): Promise<void> {
   const [sub, ...rest] = args;
   const r = parseRemote(rest, env, OPTIONS);
-  if (r.help || sub === undefined || sub === '--help' || sub === '-h') throw new UsageError(CALLS_USAGE);
+  if (r.help || sub === undefined || sub === '--help' || sub === '-h') {
+    throw new UsageError(CALLS_USAGE);
+  }
   const v = r.values;
   switch (sub) {
     case 'list': {
       const limit = v.limit === undefined ? undefined : Number(v.limit);
-      if (limit !== undefined && !Number.isInteger(limit)) throw new UsageError('--limit is a whole number');
+      if (limit !== undefined && !Number.isInteger(limit)) {
+        throw new UsageError('--limit is a whole number');
+      }
       const params = { ...(limit !== undefined ? { limit } : {}), ...(v.before ? { before: v.before } : {}) };
       let page: CallPage;
       if (v.all) {
         const calls: Call[] = [];
-        for await (const p of r.client().calls.iterate({ ...params, limit: limit ?? 100 })) calls.push(...p.calls);
+        for await (const p of r.client().calls.iterate({ ...params, limit: limit ?? 100 })) {
+          calls.push(...p.calls);
+        }
         page = { calls, nextBefore: null };
       } else {
         page = await r.client().calls.list(params);

@@ -1,11 +1,11 @@
 // The remote commands as child processes against a server process: --json for scripts (JSON only on stdout),
 // tables otherwise, errors on stderr with the code and request id, and the documented exit codes.
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
-import { runCli, startCli, type CliResult } from '../../test/helpers/cli-process.ts';
-import { callgateCli, startLiveServer, type LiveServer } from '../../test/helpers/live-server.ts';
+import { type CliResult, runCli, startCli } from '../../test/helpers/cli-process.ts';
+import { callgateCli, type LiveServer, startLiveServer } from '../../test/helpers/live-server.ts';
 
 /** Parses stdout as exactly one JSON document, failing loudly otherwise. */
 function json(r: CliResult): any {
@@ -315,7 +315,9 @@ async function closedPort(): Promise<number> {
 async function waitFor(check: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
+    if (Date.now() > deadline) {
+      throw new Error('timed out');
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }

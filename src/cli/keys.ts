@@ -1,7 +1,7 @@
 // `callgate keys list|regenerate` (tenant key).
 import type { MaskedApiKey } from '../../packages/sdk/src/index.ts';
 import { formatRecord, formatTable, shortTime } from './output.ts';
-import { parseRemote, REMOTE_USAGE, required, UsageError, type Env } from './remote.ts';
+import { type Env, parseRemote, REMOTE_USAGE, required, UsageError } from './remote.ts';
 
 export const KEYS_USAGE = `usage: callgate keys <list|regenerate> [options]   (tenant key)
   keys list                       every key of the tenant, masked
@@ -20,7 +20,9 @@ const columns = [
 export async function runKeys(args: string[], env: Env): Promise<void> {
   const [sub, ...rest] = args;
   const r = parseRemote(rest, env, {});
-  if (r.help || sub === undefined || sub === '--help' || sub === '-h') throw new UsageError(KEYS_USAGE);
+  if (r.help || sub === undefined || sub === '--help' || sub === '-h') {
+    throw new UsageError(KEYS_USAGE);
+  }
   switch (sub) {
     case 'list': {
       const apiKeys = await r.client().apiKeys.list();
@@ -31,11 +33,11 @@ export async function runKeys(args: string[], env: Env): Promise<void> {
       return r.out.result(
         result,
         () =>
-          formatRecord([
+          `${formatRecord([
             ['number', result.numberId],
             ['key', result.apiKey.key],
             ['key id', result.apiKey.id],
-          ]) + 'Shown this once; the previous key no longer works.\n',
+          ])}Shown this once; the previous key no longer works.\n`,
       );
     }
     default:

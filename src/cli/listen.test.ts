@@ -6,10 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { Callgate } from '../../packages/sdk/src/index.ts';
 import { CANNED_ANSWER_SDP } from '../../test/fakes/meta-graph.ts';
-import { startWebhookReceiver, type ReceivedRequest, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
-import { runCli, startCli, type CliProcess } from '../../test/helpers/cli-process.ts';
-import { startFaultProxy, type FaultProxy } from '../../test/helpers/fault-proxy.ts';
-import { startLiveServer, type IssuedKey, type LiveServer } from '../../test/helpers/live-server.ts';
+import { type ReceivedRequest, startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
+import { type CliProcess, runCli, startCli } from '../../test/helpers/cli-process.ts';
+import { type FaultProxy, startFaultProxy } from '../../test/helpers/fault-proxy.ts';
+import { type IssuedKey, type LiveServer, startLiveServer } from '../../test/helpers/live-server.ts';
 import { generateWebhookSecret } from '../webhooks/signing.ts';
 
 function stringHeaders(r: ReceivedRequest): Record<string, string> {
@@ -41,7 +41,9 @@ describe('callgate listen --forward-to', () => {
     client = new Callgate({ baseUrl: live.url, apiKey: key.key });
   });
   after(async () => {
-    for (const cli of running) await cli.stop();
+    for (const cli of running) {
+      await cli.stop();
+    }
     await proxy.close();
     await receiver.close();
     await live.close();

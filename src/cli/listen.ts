@@ -4,7 +4,7 @@
 // a disconnect; one attempt per event, in stream order, and the outcome is printed.
 import type { StreamEvent } from '../../packages/sdk/src/index.ts';
 import { generateWebhookSecret, signPayload } from '../webhooks/signing.ts';
-import { list, parseRemote, REMOTE_USAGE, untilSignal, UsageError, type Env } from './remote.ts';
+import { type Env, list, parseRemote, REMOTE_USAGE, UsageError, untilSignal } from './remote.ts';
 
 export const LISTEN_USAGE = `usage: callgate listen --forward-to <url> [options]   (number key, or a tenant key for every number)
   --forward-to <url>         where to POST each event (e.g. http://localhost:3000/webhooks/callgate)
@@ -69,18 +69,27 @@ export async function forwardEvent(
 
 export async function runListen(args: string[], env: Env): Promise<void> {
   const r = parseRemote(args, env, OPTIONS);
-  if (r.help) throw new UsageError(LISTEN_USAGE);
+  if (r.help) {
+    throw new UsageError(LISTEN_USAGE);
+  }
   const v = r.values;
   const target = v['forward-to'];
-  if (!target) throw new UsageError(`listen needs --forward-to <url>\n${LISTEN_USAGE}`);
-  if (!/^https?:\/\//.test(target)) throw new UsageError('--forward-to is an http:// or https:// URL');
+  if (!target) {
+    throw new UsageError(`listen needs --forward-to <url>\n${LISTEN_USAGE}`);
+  }
+  if (!/^https?:\/\//.test(target)) {
+    throw new UsageError('--forward-to is an http:// or https:// URL');
+  }
   const timeoutMs = v['timeout-ms'] === undefined ? 10_000 : Number(v['timeout-ms']);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError('--timeout-ms is a positive whole number');
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
+    throw new UsageError('--timeout-ms is a positive whole number');
+  }
   const only = list(v.events);
   const generated = !v.secret;
   const secret = v.secret ?? generateWebhookSecret();
-  if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret))
+  if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) {
     throw new UsageError('--secret is a whsec_... secret (whsec_ + base64)');
+  }
   const client = r.client();
 
   const stop = untilSignal();
@@ -105,7 +114,9 @@ export async function runListen(args: string[], env: Env): Promise<void> {
         r.out.note(`Connection lost (${error?.message ?? 'closed'}); reconnecting in ${Math.round(delayMs)} ms`),
     });
     for await (const event of stream) {
-      if (only && !only.includes(event.event)) continue;
+      if (only && !only.includes(event.event)) {
+        continue;
+      }
       const result = await forwardEvent(target, secret, event, timeoutMs);
       const ok = result.status !== null && result.status >= 200 && result.status < 300;
       const callId = event.data.id ?? null;

@@ -1,7 +1,7 @@
 // `callgate numbers list|get|create|delete` (tenant key).
 import type { CreateNumberInput, WhatsAppNumber } from '../../packages/sdk/src/index.ts';
 import { formatRecord, formatTable, shortTime } from './output.ts';
-import { parseRemote, REMOTE_USAGE, required, UsageError, type Env } from './remote.ts';
+import { type Env, parseRemote, REMOTE_USAGE, required, UsageError } from './remote.ts';
 
 export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete> [options]   (tenant key)
   numbers list
@@ -63,7 +63,9 @@ function numberRecord(n: WhatsAppNumber): [string, unknown][] {
 export async function runNumbers(args: string[], env: Env): Promise<void> {
   const [sub, ...rest] = args;
   const r = parseRemote(rest, env, OPTIONS);
-  if (r.help || sub === undefined || sub === '--help' || sub === '-h') throw new UsageError(NUMBERS_USAGE);
+  if (r.help || sub === undefined || sub === '--help' || sub === '-h') {
+    throw new UsageError(NUMBERS_USAGE);
+  }
   const v = r.values;
   switch (sub) {
     case 'list': {
@@ -77,7 +79,9 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
     case 'create': {
       const need = (name: keyof typeof OPTIONS): string => {
         const value = v[name];
-        if (!value) throw new UsageError(`numbers create needs --${name}`);
+        if (!value) {
+          throw new UsageError(`numbers create needs --${name}`);
+        }
         return value;
       };
       const provider = need('provider').toUpperCase();

@@ -8,9 +8,15 @@ export interface Column<T> {
 }
 
 function cell(value: unknown): string {
-  if (value === null || value === undefined || value === '') return '-';
-  if (Array.isArray(value)) return value.length ? value.join(',') : '-';
-  if (typeof value === 'object') return JSON.stringify(value);
+  if (value === null || value === undefined || value === '') {
+    return '-';
+  }
+  if (Array.isArray(value)) {
+    return value.length ? value.join(',') : '-';
+  }
+  if (typeof value === 'object') {
+    return JSON.stringify(value);
+  }
   return String(value);
 }
 
@@ -21,7 +27,9 @@ export function shortTime(iso: unknown): string | null {
 
 /** A plain aligned table; "(none)" when there are no rows. */
 export function formatTable<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
-  if (rows.length === 0) return '(none)\n';
+  if (rows.length === 0) {
+    return '(none)\n';
+  }
   const cells = rows.map((row) => columns.map((c) => cell(c.value(row))));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i]!.length)));
   const line = (values: string[]) =>
@@ -29,13 +37,13 @@ export function formatTable<T>(rows: readonly T[], columns: readonly Column<T>[]
       .map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';
+  return `${[line(columns.map((c) => c.header)), ...cells.map(line)].join('\n')}\n`;
 }
 
 /** `field: value` lines for one object. */
 export function formatRecord(entries: readonly [string, unknown][]): string {
   const width = Math.max(...entries.map(([k]) => k.length));
-  return entries.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}  ${cell(v)}`).join('\n') + '\n';
+  return `${entries.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}  ${cell(v)}`).join('\n')}\n`;
 }
 
 export interface Output {

@@ -1,5 +1,5 @@
 // Shared by the commands that talk to a running server through the SDK: --url, --key (or --key-id), --json.
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { Callgate } from '../../packages/sdk/src/index.ts';
 import { output } from './output.ts';
 
@@ -44,7 +44,9 @@ export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], en
     help: values.help === true,
     out: output(values.json === true),
     client(): Callgate {
-      if (!key && !keyId) throw new UsageError('an API key is needed: --key ps_... or CALLGATE_API_KEY');
+      if (!key && !keyId) {
+        throw new UsageError('an API key is needed: --key ps_... or CALLGATE_API_KEY');
+      }
       client ??= new Callgate({ baseUrl: url, ...(key ? { apiKey: key } : { apiKeyId: keyId! }) });
       return client;
     },
@@ -54,7 +56,9 @@ export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], en
 /** The one positional argument a subcommand needs (`calls get <id>`). */
 export function required(positionals: string[], index: number, what: string): string {
   const value = positionals[index];
-  if (value === undefined || value === '') throw new UsageError(`missing ${what}`);
+  if (value === undefined || value === '') {
+    throw new UsageError(`missing ${what}`);
+  }
   return value;
 }
 

@@ -9,10 +9,14 @@ import { insertTenant } from '../store/tenants.ts';
 /** `tenants create --name X`: stdout carries the JSON and nothing else, so scripts can parse it. */
 export async function runTenants(config: Config, args: string[]): Promise<void> {
   const [sub, ...rest] = args;
-  if (sub !== 'create') throw new Error('usage: callgate tenants create --name <name>');
+  if (sub !== 'create') {
+    throw new Error('usage: callgate tenants create --name <name>');
+  }
   const { values } = parseArgs({ args: rest, options: { name: { type: 'string' } }, strict: true });
   const name = values.name?.trim();
-  if (!name) throw new Error('--name is required');
+  if (!name) {
+    throw new Error('--name is required');
+  }
   const { db } = await openStore(config);
   try {
     const now = new Date().toISOString();

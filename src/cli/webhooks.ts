@@ -7,7 +7,7 @@ import type {
   WebhookLogEntry,
 } from '../../packages/sdk/src/index.ts';
 import { formatRecord, formatTable, shortTime } from './output.ts';
-import { list, parseRemote, REMOTE_USAGE, required, UsageError, type Env } from './remote.ts';
+import { type Env, list, parseRemote, REMOTE_USAGE, required, UsageError } from './remote.ts';
 
 export const WEBHOOKS_USAGE = `usage: callgate webhooks <command> [options]   (tenant key or number key)
   webhooks list
@@ -70,15 +70,21 @@ function webhookRecord(w: Webhook & { secret?: string }): [string, unknown][] {
 }
 
 function boolean(value: string | undefined): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (value === 'true' || value === 'false') return value === 'true';
+  if (value === undefined) {
+    return undefined;
+  }
+  if (value === 'true' || value === 'false') {
+    return value === 'true';
+  }
   throw new UsageError('--active is true or false');
 }
 
 export async function runWebhooks(args: string[], env: Env): Promise<void> {
   const [sub, ...rest] = args;
   const r = parseRemote(rest, env, OPTIONS);
-  if (r.help || sub === undefined || sub === '--help' || sub === '-h') throw new UsageError(WEBHOOKS_USAGE);
+  if (r.help || sub === undefined || sub === '--help' || sub === '-h') {
+    throw new UsageError(WEBHOOKS_USAGE);
+  }
   const v = r.values;
   const events = list(v.events) as CreateWebhookInput['events'] | undefined;
   switch (sub) {
@@ -93,26 +99,40 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
     case 'create': {
       // --url is the server's address, so the endpoint is positional (or --endpoint).
       const url = r.positionals[0] ?? v.endpoint;
-      if (!url)
+      if (!url) {
         throw new UsageError(
           'webhooks create needs the endpoint URL: callgate webhooks create https://example.com/hooks',
         );
+      }
       const input: CreateWebhookInput = { url, events: events ?? ['*'] };
-      if (v.name) input.name = v.name;
-      if (v.number) input.whatsappNumberId = v.number;
+      if (v.name) {
+        input.name = v.name;
+      }
+      if (v.number) {
+        input.whatsappNumberId = v.number;
+      }
       const created = await r.client().webhooks.create(input);
       return r.out.result(created, () => formatRecord(webhookRecord(created)));
     }
     case 'update': {
       const id = required(r.positionals, 0, '<webhookId>');
       const input: UpdateWebhookInput = {};
-      if (v.endpoint !== undefined) input.url = v.endpoint;
-      if (v.name !== undefined) input.name = v.name;
-      if (events !== undefined) input.events = events;
+      if (v.endpoint !== undefined) {
+        input.url = v.endpoint;
+      }
+      if (v.name !== undefined) {
+        input.name = v.name;
+      }
+      if (events !== undefined) {
+        input.events = events;
+      }
       const active = boolean(v.active);
-      if (active !== undefined) input.active = active;
-      if (Object.keys(input).length === 0)
+      if (active !== undefined) {
+        input.active = active;
+      }
+      if (Object.keys(input).length === 0) {
         throw new UsageError('webhooks update needs at least one of --endpoint, --events, --name, --active');
+      }
       const updated = await r.client().webhooks.update(id, input);
       return r.out.result(updated, () => formatRecord(webhookRecord(updated)));
     }
@@ -133,7 +153,9 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
     }
     case 'logs': {
       const limit = v.limit === undefined ? undefined : Number(v.limit);
-      if (limit !== undefined && !Number.isInteger(limit)) throw new UsageError('--limit is a whole number');
+      if (limit !== undefined && !Number.isInteger(limit)) {
+        throw new UsageError('--limit is a whole number');
+      }
       const logs = await r.client().webhooks.logs(required(r.positionals, 0, '<webhookId>'), {
         ...(limit !== undefined ? { limit } : {}),
         ...(v.event ? { event: v.event as WebhookEventName } : {}),

@@ -32,7 +32,9 @@ export async function runWorker(config: Config): Promise<void> {
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
+      if (stopping) {
+        return;
+      }
       stopping = true;
       logger.info({ signal }, 'worker shutting down');
       Promise.all([worker.stop(), sweeper.stop()])

@@ -45,7 +45,9 @@ export function registerDocs(app: App, newApp: () => App): void {
   const routes: RouteOptions[] = [];
   // HEAD routes are Fastify's own copies of the GET ones (and @fastify/swagger leaves them out).
   app.addHook('onRoute', (route) => {
-    if (route.method !== 'HEAD' && !isDocsUrl(route.url)) routes.push(route as RouteOptions);
+    if (route.method !== 'HEAD' && !isDocsUrl(route.url)) {
+      routes.push(route as RouteOptions);
+    }
   });
 
   let built: Promise<App> | undefined;
@@ -82,7 +84,9 @@ async function buildDocsApp(app: App, routes: readonly RouteOptions[], newApp: (
   // The order the app used to register them in: the document lists paths and components in that order.
   await docsApp.register(swagger, SWAGGER_OPTIONS);
   await docsApp.register(swaggerUi, { routePrefix: DOCS_PREFIX });
-  for (const schema of Object.values(app.getSchemas())) docsApp.addSchema(schema as { $id: string });
+  for (const schema of Object.values(app.getSchemas())) {
+    docsApp.addSchema(schema as { $id: string });
+  }
   registerErrorHandling(docsApp);
   const unreachable = async () => {
     throw new ApiError('NOT_FOUND');

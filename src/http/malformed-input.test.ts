@@ -256,7 +256,7 @@ for (const kind of storeKinds()) {
         name: 'api key header absurdly long',
         method: 'GET',
         url: '/v1/calls',
-        headers: () => ({ 'x-api-key': 'ps_' + 'a'.repeat(10_000) }),
+        headers: () => ({ 'x-api-key': `ps_${'a'.repeat(10_000)}` }),
         status: 401,
         code: 'UNAUTHORIZED',
       },

@@ -3,7 +3,7 @@ import { issueKey } from '../auth/keys.ts';
 import type { SecretBox } from '../auth/secret-box.ts';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
-import { newNumberId, type NumberId, type TenantId } from '../ids.ts';
+import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
 import type { EvolutionSecrets, MetaSecrets } from '../providers/types.ts';
 import { insertApiKey, listApiKeysForTenant, replaceNumberKeyForTenant } from '../store/api-keys.ts';
 import type { Db } from '../store/db.ts';
@@ -100,12 +100,16 @@ export class NumberService {
 
   async get(tenantId: TenantId, id: string) {
     const number = await getNumberForTenant(this.#db, tenantId, id);
-    if (!number) throw new ApiError('NUMBER_NOT_FOUND');
+    if (!number) {
+      throw new ApiError('NUMBER_NOT_FOUND');
+    }
     return toPublicNumber(number);
   }
 
   async delete(tenantId: TenantId, id: string): Promise<void> {
-    if (!(await deleteNumberForTenant(this.#db, tenantId, id))) throw new ApiError('NUMBER_NOT_FOUND');
+    if (!(await deleteNumberForTenant(this.#db, tenantId, id))) {
+      throw new ApiError('NUMBER_NOT_FOUND');
+    }
   }
 
   async listKeys(tenantId: TenantId) {
@@ -121,8 +125,9 @@ export class NumberService {
 
   async regenerateKey(tenantId: TenantId, numberId: string) {
     const key = issueKey(tenantId, numberId as NumberId, this.#clock.now().toISOString());
-    if (!(await replaceNumberKeyForTenant(this.#db, tenantId, numberId as NumberId, key.record)))
+    if (!(await replaceNumberKeyForTenant(this.#db, tenantId, numberId as NumberId, key.record))) {
       throw new ApiError('NUMBER_NOT_FOUND');
+    }
     return { numberId, apiKey: { id: key.id, key: key.key } };
   }
 
@@ -137,8 +142,9 @@ export class NumberService {
 
 function splitConfig(input: NewNumber) {
   if (input.provider === 'META') {
-    if (!input.meta)
+    if (!input.meta) {
       throw new ApiError('VALIDATION_ERROR', { details: { reason: 'provider META needs a "meta" object' } });
+    }
     const { accessToken, appSecret, verifyToken, phoneNumberId, wabaId } = input.meta;
     return {
       publicConfig: { phoneNumberId, wabaId: wabaId ?? null },
@@ -146,8 +152,9 @@ function splitConfig(input: NewNumber) {
       metaPhoneNumberId: phoneNumberId,
     };
   }
-  if (!input.evolution)
+  if (!input.evolution) {
     throw new ApiError('VALIDATION_ERROR', { details: { reason: 'provider EVO_GO needs an "evolution" object' } });
+  }
   const { instanceToken, baseUrl, instanceId, instanceName, publicWsBaseUrl } = input.evolution;
   return {
     publicConfig: {

@@ -20,15 +20,23 @@ export class MemoryRateLimiter implements RateLimiter {
     bucket.tokens = Math.min(rule.burst, bucket.tokens + ((now - bucket.at) / 1000) * rule.perSecond);
     bucket.at = now;
     const allowed = bucket.tokens >= 1;
-    if (allowed) bucket.tokens -= 1;
+    if (allowed) {
+      bucket.tokens -= 1;
+    }
     this.#buckets.set(id, bucket);
-    if (this.#buckets.size > 100_000) this.#evictFull(now);
+    if (this.#buckets.size > 100_000) {
+      this.#evictFull(now);
+    }
     return decision(allowed, bucket.tokens, rule);
   }
 
   // Full buckets carry no information: dropping them bounds memory.
   #evictFull(now: number): void {
-    for (const [id, b] of this.#buckets) if (now - b.at > 60_000) this.#buckets.delete(id);
+    for (const [id, b] of this.#buckets) {
+      if (now - b.at > 60_000) {
+        this.#buckets.delete(id);
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import { assertRedisAnswers } from '../../test/helpers/redis.ts';
+import { missing } from '../../test/helpers/requirements.ts';
 import { createLogger } from '../logger.ts';
 import { MemoryRateLimiter } from './memory.ts';
 import { RedisRateLimiter } from './redis.ts';
-import { missing } from '../../test/helpers/requirements.ts';
 
 const rule = { name: 'default', perSecond: 5, burst: 10 };
 
@@ -15,7 +15,9 @@ describe('memory rate limiter', () => {
     let now = 0;
     const limiter = new MemoryRateLimiter(() => now);
     const results = [];
-    for (let i = 0; i < 12; i++) results.push((await limiter.take('k', rule)).allowed);
+    for (let i = 0; i < 12; i++) {
+      results.push((await limiter.take('k', rule)).allowed);
+    }
     assert.deepEqual(results, [...Array(10).fill(true), false, false]);
     const refused = await limiter.take('k', rule);
     assert.equal(refused.retryAfterSeconds, 1);
@@ -25,7 +27,9 @@ describe('memory rate limiter', () => {
   });
   test('keys and rules have separate buckets', async () => {
     const limiter = new MemoryRateLimiter(() => 0);
-    for (let i = 0; i < 10; i++) await limiter.take('a', rule);
+    for (let i = 0; i < 10; i++) {
+      await limiter.take('a', rule);
+    }
     assert.equal((await limiter.take('a', rule)).allowed, false);
     assert.equal((await limiter.take('b', rule)).allowed, true);
     assert.equal((await limiter.take('a', { ...rule, name: 'terminate' })).allowed, true);

@@ -82,7 +82,9 @@ export async function replaceNumberKeyForTenant(
 ): Promise<boolean> {
   return db.transaction(async (tx) => {
     const owned = await tx.query('SELECT id FROM numbers WHERE id = $1 AND tenant_id = $2', [numberId, tenantId]);
-    if (owned.length === 0) return false;
+    if (owned.length === 0) {
+      return false;
+    }
     await tx.execute('DELETE FROM api_keys WHERE number_id = $1', [numberId]);
     await insertApiKey(tx, fresh);
     return true;

@@ -1,4 +1,4 @@
-import type { Call, CallStatus, BusinessActionKind, Direction, EndedBy } from '../calls/types.ts';
+import type { BusinessActionKind, Call, CallStatus, Direction, EndedBy } from '../calls/types.ts';
 import type { CallId, NumberId, TenantId } from '../ids.ts';
 import type { Db } from './db.ts';
 import { forUpdate } from './db.ts';
@@ -231,6 +231,8 @@ export async function readActionSlot(db: Db, callId: CallId): Promise<ActionSlot
  * SQLite transactions are already serialised.
  */
 export async function lockProviderCall(tx: Db, numberId: NumberId, externalCallId: string): Promise<void> {
-  if (tx.dialect !== 'postgres') return;
+  if (tx.dialect !== 'postgres') {
+    return;
+  }
   await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${numberId}:${externalCallId}`]);
 }

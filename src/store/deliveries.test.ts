@@ -2,20 +2,20 @@
 // per-call order, the per-webhook cap, expired leases, and settlements that only count under their lease.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { newNumberId, newTenantId, newWebhookId, type NumberId, type TenantId, type WebhookId } from '../ids.ts';
 import { emitEvents } from '../../test/e2e/webhook-helpers.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
+import { type NumberId, newNumberId, newTenantId, newWebhookId, type TenantId, type WebhookId } from '../ids.ts';
 import {
+  type ClaimedDelivery,
   claimDueDeliveries,
+  type FinishedAttempt,
   listDeliveriesForWebhook,
   recordFinishedAttempts,
-  type ClaimedDelivery,
-  type FinishedAttempt,
   type Settlement,
 } from './deliveries.ts';
 import { insertNumber } from './numbers.ts';
 import { insertTenant } from './tenants.ts';
-import { deleteWebhookInScope, insertWebhook, updateWebhook, getWebhookInScope } from './webhooks.ts';
+import { deleteWebhookInScope, getWebhookInScope, insertWebhook, updateWebhook } from './webhooks.ts';
 
 const inAMinute = () => new Date(Date.now() + 60_000).toISOString();
 let tokens = 0;

@@ -1,6 +1,6 @@
 // Deliveries (one per webhook and event) and their attempt log. The fan-out runs in the caller's
 // transaction, so an event that commits always has its deliveries; the worker claims due ones with a lease.
-import { newAttemptId, type CallId, type EventId, type NumberId, type WebhookId } from '../ids.ts';
+import { type CallId, type EventId, type NumberId, newAttemptId, type WebhookId } from '../ids.ts';
 import type { Db } from './db.ts';
 import { listActiveWebhooksForNumber } from './webhooks.ts';
 
@@ -35,7 +35,9 @@ export type QueueObservedDb = Db & { [ON_DELIVERIES_QUEUED]?: () => void };
 export async function enqueueDeliveries(tx: QueueObservedDb, event: FanOutEvent): Promise<number> {
   let made = 0;
   for (const webhook of await listActiveWebhooksForNumber(tx, event.numberId)) {
-    if (!subscribes(webhook.events, event.type)) continue;
+    if (!subscribes(webhook.events, event.type)) {
+      continue;
+    }
     await tx.execute(
       `INSERT INTO deliveries (webhook_id, event_id, event_type, call_id, sequence, status, attempts, next_attempt_at, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, 'PENDING', 0, $6, $6, $6)`,
@@ -43,7 +45,9 @@ export async function enqueueDeliveries(tx: QueueObservedDb, event: FanOutEvent)
     );
     made += 1;
   }
-  if (made > 0) tx[ON_DELIVERIES_QUEUED]?.();
+  if (made > 0) {
+    tx[ON_DELIVERIES_QUEUED]?.();
+  }
   return made;
 }
 
@@ -120,7 +124,9 @@ export async function claimDueDeliveries(
       "SELECT 1 AS due FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1",
       [p.now],
     );
-    if (due.length === 0) return [];
+    if (due.length === 0) {
+      return [];
+    }
   }
   return db.transaction(async (tx) => {
     const inFlight = () =>
@@ -139,7 +145,9 @@ export async function claimDueDeliveries(
         [webhookId, p.now],
       );
     }
-    if (expired.length > 0) leased = await inFlight();
+    if (expired.length > 0) {
+      leased = await inFlight();
+    }
     const busy = new Map(
       leased.map((r) => [r.webhook_id, Math.max(0, Number(r.n) - (p.answered?.get(r.webhook_id) ?? 0))]),
     );
@@ -164,7 +172,9 @@ export async function claimDueDeliveries(
     const taken: { webhook: QueuedWebhookRow; row: LeasedRow }[] = [];
     for (const webhook of webhooks) {
       const take = Math.min(p.perWebhookLimit - (busy.get(webhook.id) ?? 0), p.limit - taken.length);
-      if (take <= 0) continue;
+      if (take <= 0) {
+        continue;
+      }
       // The pick is a CTE: PostgreSQL runs a locking CTE once, whereas `IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`
       // may be run again per row and lease more than n.
       const rows = await tx.query<LeasedRow>(
@@ -181,16 +191,23 @@ export async function claimDueDeliveries(
          RETURNING event_id, event_type, attempts, created_at`,
         [webhook.id, p.now, p.leaseUntil, p.token, take],
       );
-      for (const row of rows) taken.push({ webhook, row });
-      if (taken.length >= p.limit) break;
+      for (const row of rows) {
+        taken.push({ webhook, row });
+      }
+      if (taken.length >= p.limit) {
+        break;
+      }
     }
-    if (taken.length === 0) return [];
+    if (taken.length === 0) {
+      return [];
+    }
     const payloads = new Map<string, string>();
     for (const e of await tx.query<{ id: string; payload: string }>(
       `SELECT id, payload FROM events WHERE id ${inJsonList(tx, '$1')}`,
       [JSON.stringify(taken.map((t) => t.row.event_id))],
-    ))
+    )) {
       payloads.set(e.id, e.payload);
+    }
     return taken.map(({ webhook: w, row: r }) => ({
       webhookId: w.id as WebhookId,
       eventId: r.event_id as EventId,
@@ -296,7 +313,9 @@ export async function recordFinishedAttempts(
     delivered: f.settlement.status === 'SUCCESS' ? now : null,
   }));
   const settled = new Set<string>();
-  if (finished.length === 0) return settled;
+  if (finished.length === 0) {
+    return settled;
+  }
   if (tx.dialect === 'postgres') {
     await tx.execute(
       `INSERT INTO delivery_attempts (id, webhook_id, event_id, event_type, attempt, status, status_code, duration_ms, error, response_body, created_at)
@@ -312,7 +331,9 @@ export async function recordFinishedAttempts(
        RETURNING webhook_id, event_id`,
       [JSON.stringify(settlements), now],
     );
-    for (const r of rows) settled.add(`${r.webhook_id} ${r.event_id}`);
+    for (const r of rows) {
+      settled.add(`${r.webhook_id} ${r.event_id}`);
+    }
     return settled;
   }
   for (const v of attempts) {
@@ -329,7 +350,9 @@ export async function recordFinishedAttempts(
        WHERE webhook_id = $1 AND event_id = $2 AND lease_token = $3 AND status = 'PENDING'`,
       [v.wid, v.eid, v.token, v.st, v.attempt, v.next_at, v.code, v.err, v.delivered, now],
     );
-    if (changed > 0) settled.add(`${v.wid} ${v.eid}`);
+    if (changed > 0) {
+      settled.add(`${v.wid} ${v.eid}`);
+    }
   }
   return settled;
 }

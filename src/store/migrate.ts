@@ -13,7 +13,9 @@ export async function migrate(db: Db): Promise<number[]> {
     .filter((f) => /^\d+_.*\.sql$/.test(f))
     .sort();
   return db.transaction(async (tx) => {
-    if (tx.dialect === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [PG_MIGRATION_LOCK]);
+    if (tx.dialect === 'postgres') {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [PG_MIGRATION_LOCK]);
+    }
     await tx.execute(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
     );
@@ -23,8 +25,12 @@ export async function migrate(db: Db): Promise<number[]> {
     const applied: number[] = [];
     for (const file of files) {
       const version = Number.parseInt(file, 10);
-      if (done.has(version)) continue;
-      for (const statement of splitStatements(readFileSync(join(dir, file), 'utf8'))) await tx.execute(statement);
+      if (done.has(version)) {
+        continue;
+      }
+      for (const statement of splitStatements(readFileSync(join(dir, file), 'utf8'))) {
+        await tx.execute(statement);
+      }
       await tx.execute('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
         version,
         file,

@@ -84,7 +84,9 @@ export async function getNumberById(db: Db, id: NumberId): Promise<NumberRecord 
 export async function deleteNumberForTenant(db: Db, tenantId: TenantId, id: string): Promise<boolean> {
   return db.transaction(async (tx) => {
     const owned = await tx.query('SELECT id FROM numbers WHERE id = $1 AND tenant_id = $2', [id, tenantId]);
-    if (owned.length === 0) return false;
+    if (owned.length === 0) {
+      return false;
+    }
     // Keys first: a deleted number's key must stop working in the same commit.
     await tx.execute('DELETE FROM api_keys WHERE number_id = $1', [id]);
     await tx.execute('DELETE FROM tombstones WHERE number_id = $1', [id]);
@@ -96,7 +98,9 @@ export async function deleteNumberForTenant(db: Db, tenantId: TenantId, id: stri
 
 /** Inbound Meta webhooks are routed by phone_number_id. */
 export async function findMetaNumbersByPhoneNumberIds(db: Db, phoneNumberIds: string[]): Promise<NumberRecord[]> {
-  if (phoneNumberIds.length === 0) return [];
+  if (phoneNumberIds.length === 0) {
+    return [];
+  }
   const placeholders = phoneNumberIds.map((_, i) => `$${i + 1}`).join(', ');
   const rows = await db.query<Row>(
     `SELECT ${COLUMNS} FROM numbers WHERE provider = 'META' AND meta_phone_number_id IN (${placeholders})`,
@@ -121,7 +125,9 @@ export async function mergeNumberPublicConfig(
       `SELECT public_config FROM numbers WHERE id = $1${tx.dialect === 'postgres' ? ' FOR UPDATE' : ''}`,
       [id],
     );
-    if (!rows[0]) return;
+    if (!rows[0]) {
+      return;
+    }
     const merged = { ...JSON.parse(rows[0].public_config), ...patch };
     await tx.execute('UPDATE numbers SET public_config = $2, updated_at = $3 WHERE id = $1', [
       id,

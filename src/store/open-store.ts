@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import type { Db } from './db.ts';
@@ -24,7 +24,9 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
     db = new SqliteDb(join(config.dataDir, 'callgate.db'), { synchronous: config.sqliteSynchronous });
     secretKey ??= localSecretKey(config.dataDir);
   }
-  if (opts.migrate !== false) await migrate(db);
+  if (opts.migrate !== false) {
+    await migrate(db);
+  }
   return { db, secretKey: secretKey! };
 }
 
@@ -35,7 +37,9 @@ function localSecretKey(dataDir: string): string {
     try {
       writeFileSync(path, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw error;
+      }
     }
   }
   return readFileSync(path, 'utf8').trim();

@@ -27,11 +27,12 @@ export async function takeParkedEvents(
     'SELECT id, payload, expires_at FROM parked_events WHERE number_id = $1 AND external_call_id = $2 ORDER BY id',
     [numberId, externalCallId],
   );
-  if (rows.length)
+  if (rows.length) {
     await db.execute('DELETE FROM parked_events WHERE number_id = $1 AND external_call_id = $2', [
       numberId,
       externalCallId,
     ]);
+  }
   return rows.filter((r) => r.expires_at > now).map((r) => JSON.parse(r.payload) as ProviderCallEvent);
 }
 

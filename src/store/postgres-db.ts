@@ -5,7 +5,9 @@ import { StoreUnavailableError } from './db.ts';
 // Timestamps come back as the same ISO strings SQLite stores, so rows look alike on both engines.
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === 1184 || oid === 1114) return (value: string) => new Date(value).toISOString();
+    if (oid === 1184 || oid === 1114) {
+      return (value: string) => new Date(value).toISOString();
+    }
     return pg.types.getTypeParser(oid, format);
   },
 };
@@ -57,7 +59,9 @@ function makeDb(client: Queryable, pool: pg.Pool): Db {
     },
     transaction: (fn) => (client === pool ? transaction(pool, fn) : fn(makeDb(client, pool))),
     close: async () => {
-      if (client === pool) await pool.end();
+      if (client === pool) {
+        await pool.end();
+      }
     },
   };
 }

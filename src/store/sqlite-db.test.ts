@@ -122,7 +122,9 @@ describe('SqliteDb group commit', () => {
   });
 
   test('statements issued one after another, each right after the previous answer, all run', async () => {
-    for (let i = 0; i < 200; i++) await db.execute('INSERT INTO items (id, n) VALUES ($1, $2)', [`f${i}`, i]);
+    for (let i = 0; i < 200; i++) {
+      await db.execute('INSERT INTO items (id, n) VALUES ($1, $2)', [`f${i}`, i]);
+    }
     assert.equal(count("items WHERE id LIKE 'f%'"), 200);
   });
 
@@ -157,7 +159,9 @@ describe('SqliteDb group commit', () => {
     assert.equal(durableDone, false, 'answered before its sync');
     assert.equal(await slow.execute("INSERT INTO items (id) VALUES ('n')", [], { durable: false }), 1);
     assert.equal(durableDone, false);
-    while (held.length > 0) held.shift()!();
+    while (held.length > 0) {
+      held.shift()!();
+    }
     await durable;
     await slow.close();
   });

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { fdatasync, openSync, closeSync } from 'node:fs';
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { StoreUnavailableError, type Db, type ExecuteOptions, type SqlValue } from './db.ts';
+import { type Db, type ExecuteOptions, type SqlValue, StoreUnavailableError } from './db.ts';
 
 interface Job {
   /** A single statement runs synchronously and needs no savepoint: SQLite undoes a failed statement by itself. */
@@ -17,8 +17,11 @@ type Outcome = { job: Job; ok: true; value: unknown } | { job: Job; ok: false; e
 
 function settle(outcomes: Outcome[]): void {
   for (const o of outcomes) {
-    if (o.ok) o.job.resolve(o.value);
-    else o.job.reject(o.error);
+    if (o.ok) {
+      o.job.resolve(o.value);
+    } else {
+      o.job.reject(o.error);
+    }
   }
 }
 
@@ -103,15 +106,20 @@ export class SqliteDb implements Db {
   }
 
   query<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    if (this.#inJob.getStore()) return this.#inTransaction.query<T>(sql, params);
-    // Nothing uncommitted on the connection: the read sees committed rows only, so it need not wait for a commit.
-    if (!this.#uncommittedWrites && this.#unsyncedGroups === 0 && !this.#broken)
+    if (this.#inJob.getStore()) {
       return this.#inTransaction.query<T>(sql, params);
+    }
+    // Nothing uncommitted on the connection: the read sees committed rows only, so it need not wait for a commit.
+    if (!this.#uncommittedWrites && this.#unsyncedGroups === 0 && !this.#broken) {
+      return this.#inTransaction.query<T>(sql, params);
+    }
     return this.#enqueue({ statement: () => this.#all<T>(sql, params) });
   }
 
   execute(sql: string, params: readonly SqlValue[] = [], opts: ExecuteOptions = {}): Promise<number> {
-    if (this.#inJob.getStore()) return this.#inTransaction.execute(sql, params);
+    if (this.#inJob.getStore()) {
+      return this.#inTransaction.execute(sql, params);
+    }
     return this.#enqueue(
       {
         statement: () => {
@@ -125,7 +133,9 @@ export class SqliteDb implements Db {
 
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     // Called from inside a running job (through this Db rather than its tx): already in the transaction.
-    if (this.#inJob.getStore()) return fn(this.#inTransaction);
+    if (this.#inJob.getStore()) {
+      return fn(this.#inTransaction);
+    }
     return this.#enqueue({
       transaction: () => {
         this.#uncommittedWrites = true;
@@ -143,10 +153,14 @@ export class SqliteDb implements Db {
     const now = performance.now();
     this.#arrivalGapMs += (Math.min(now - this.#lastArrival, 1_000) - this.#arrivalGapMs) / 16;
     this.#lastArrival = now;
-    if (this.#broken) return Promise.reject(this.#broken);
+    if (this.#broken) {
+      return Promise.reject(this.#broken);
+    }
     return new Promise<T>((resolve, reject) => {
       this.#jobs.push({ ...work, durable, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#draining) void this.#drain();
+      if (!this.#draining) {
+        void this.#drain();
+      }
     });
   }
 
@@ -179,36 +193,53 @@ export class SqliteDb implements Db {
         const job = this.#jobs.shift();
         if (!job) {
           // Let requests that are already readable enqueue their work: they join this commit.
-          if (full()) break;
+          if (full()) {
+            break;
+          }
           await nextTurn();
-          if (this.#jobs.length === 0 && this.#arrivalGapMs < this.#commitMs) await shortWait();
-          if (this.#jobs.length === 0) break;
+          if (this.#jobs.length === 0 && this.#arrivalGapMs < this.#commitMs) {
+            await shortWait();
+          }
+          if (this.#jobs.length === 0) {
+            break;
+          }
           continue;
         }
         outcomes.push(
           job.statement ? this.#runStatement(job, job.statement) : await this.#runInSavepoint(job, job.transaction!),
         );
         // SQLite rolled the whole transaction back (e.g. disk full): every job of the group failed with it.
-        if (!this.#db.isTransaction)
+        if (!this.#db.isTransaction) {
           throw (outcomes.at(-1) as { error?: unknown }).error ?? new Error('SQLite transaction rolled back');
-        if (full()) break;
+        }
+        if (full()) {
+          break;
+        }
       }
       const commitStarted = performance.now();
       this.#control('COMMIT');
       this.#commitMs += (performance.now() - commitStarted - this.#commitMs) / 16;
       this.#uncommittedWrites = false;
     } catch (error) {
-      if (this.#db.isTransaction) this.#control('ROLLBACK');
+      if (this.#db.isTransaction) {
+        this.#control('ROLLBACK');
+      }
       this.#uncommittedWrites = false;
-      for (const o of outcomes) o.job.reject(o.ok ? error : o.error);
+      for (const o of outcomes) {
+        o.job.reject(o.ok ? error : o.error);
+      }
       return;
     }
     this.stats.commits += 1;
     this.stats.jobs += outcomes.length;
-    if (!this.#syncWal) return settle(outcomes);
+    if (!this.#syncWal) {
+      return settle(outcomes);
+    }
     settle(outcomes.filter((o) => o.ok && !o.job.durable));
     const waiting = outcomes.filter((o) => !o.ok || o.job.durable);
-    if (waiting.length === 0) return;
+    if (waiting.length === 0) {
+      return;
+    }
     this.#awaitingSync.push(waiting);
     this.#unsyncedGroups += 1;
     this.#syncNext();
@@ -216,7 +247,9 @@ export class SqliteDb implements Db {
 
   /** One fdatasync of the WAL at a time, covering every group committed before it started. */
   #syncNext(): void {
-    if (this.#syncing || this.#awaitingSync.length === 0) return;
+    if (this.#syncing || this.#awaitingSync.length === 0) {
+      return;
+    }
     const groups = this.#awaitingSync;
     this.#awaitingSync = [];
     try {
@@ -230,8 +263,13 @@ export class SqliteDb implements Db {
     this.#syncLog(this.#walFd, (error) => {
       this.#syncing = false;
       this.#unsyncedGroups -= groups.length;
-      if (error) this.#syncFailed(groups, error);
-      else for (const outcomes of groups) settle(outcomes);
+      if (error) {
+        this.#syncFailed(groups, error);
+      } else {
+        for (const outcomes of groups) {
+          settle(outcomes);
+        }
+      }
       this.#syncNext();
     });
   }
@@ -239,8 +277,14 @@ export class SqliteDb implements Db {
   #syncFailed(groups: Outcome[][], error: Error): void {
     // After a failed sync the kernel may have dropped the dirty pages: fail-stop rather than answer from them.
     this.#broken = new StoreUnavailableError(`the embedded store could not sync its log: ${error.message}`);
-    for (const outcomes of groups) for (const o of outcomes) o.job.reject(this.#broken);
-    for (const job of this.#jobs.splice(0)) job.reject(this.#broken);
+    for (const outcomes of groups) {
+      for (const o of outcomes) {
+        o.job.reject(this.#broken);
+      }
+    }
+    for (const job of this.#jobs.splice(0)) {
+      job.reject(this.#broken);
+    }
   }
 
   #runStatement(job: Job, statement: () => unknown): Outcome {
@@ -283,10 +327,16 @@ export class SqliteDb implements Db {
   };
 
   async close(): Promise<void> {
-    while (this.#draining || this.#syncing) await nextTurn();
-    if (this.#walFd !== null) closeSync(this.#walFd);
+    while (this.#draining || this.#syncing) {
+      await nextTurn();
+    }
+    if (this.#walFd !== null) {
+      closeSync(this.#walFd);
+    }
     this.#walFd = null;
     this.#statements.clear();
-    if (this.#db.isOpen) this.#db.close();
+    if (this.#db.isOpen) {
+      this.#db.close();
+    }
   }
 }

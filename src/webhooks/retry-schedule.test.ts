@@ -1,5 +1,5 @@
-import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
 import { DEFAULT_RETRY_SCHEDULE_MS, nextAttemptDelayMs, parseRetryAfter } from './retry-schedule.ts';
 
 const S = 1_000;

@@ -42,10 +42,13 @@ export function nextAttemptDelayMs(p: {
   rateLimited?: boolean;
   random?: () => number;
 }): number | null {
-  if (!Number.isInteger(p.attempt) || p.attempt < 1)
+  if (!Number.isInteger(p.attempt) || p.attempt < 1) {
     throw new RangeError(`attempt must be an integer >= 1, got ${p.attempt}`);
+  }
   const scheduled = p.schedule[p.attempt];
-  if (scheduled === undefined) return null;
+  if (scheduled === undefined) {
+    return null;
+  }
 
   const random = p.random ?? Math.random;
   let delay = scheduled * (1 + JITTER * (2 * random() - 1));
@@ -75,7 +78,9 @@ const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} ([ \\
 
 function utcMs(year: number, month: string, day: number, h: number, m: number, s: number): number | null {
   const monthIndex = MONTHS.indexOf(month);
-  if (h > 23 || m > 59 || s > 60) return null; // 60: leap second
+  if (h > 23 || m > 59 || s > 60) {
+    return null; // 60: leap second
+  }
   const ms = Date.UTC(year, monthIndex, day, h, m, Math.min(s, 59));
   // Date.UTC rolls "31 Feb" over into March; a date that does not round-trip is garbage.
   const d = new Date(ms);
@@ -84,15 +89,21 @@ function utcMs(year: number, month: string, day: number, h: number, m: number, s
 
 function parseHttpDate(value: string, nowMs: number): number | null {
   let m = IMF_FIXDATE.exec(value);
-  if (m) return utcMs(Number(m[3]), m[2]!, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
+  if (m) {
+    return utcMs(Number(m[3]), m[2]!, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
+  }
   m = ASCTIME_DATE.exec(value);
-  if (m) return utcMs(Number(m[6]), m[1]!, Number(m[2]!.trim()), Number(m[3]), Number(m[4]), Number(m[5]));
+  if (m) {
+    return utcMs(Number(m[6]), m[1]!, Number(m[2]!.trim()), Number(m[3]), Number(m[4]), Number(m[5]));
+  }
   m = RFC850_DATE.exec(value);
   if (m) {
     // Two-digit year: RFC 9110 says pick the century that does not put the date over 50 years ahead.
     const nowYear = new Date(nowMs).getUTCFullYear();
     let year = Math.floor(nowYear / 100) * 100 + Number(m[3]);
-    if (year > nowYear + 50) year -= 100;
+    if (year > nowYear + 50) {
+      year -= 100;
+    }
     return utcMs(year, m[2]!, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
   }
   return null;
@@ -103,13 +114,17 @@ function parseHttpDate(value: string, nowMs: number): number | null {
  * Anything else gives null, so a malformed header is ignored rather than guessed at.
  */
 export function parseRetryAfter(header: string | undefined | null, nowMs: number): number | null {
-  if (header == null) return null;
+  if (header == null) {
+    return null;
+  }
   const value = header.trim();
   if (/^\d+$/.test(value)) {
     const seconds = Number(value); // huge values stay huge (the caller clamps); only overflow is garbage
     return Number.isFinite(seconds) ? seconds : null;
   }
   const at = parseHttpDate(value, nowMs);
-  if (at === null) return null;
+  if (at === null) {
+    return null;
+  }
   return Math.max(0, Math.ceil((at - nowMs) / SECOND));
 }

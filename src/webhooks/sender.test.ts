@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { WebhookSender, type SendRequest } from './sender.ts';
+import { type SendRequest, WebhookSender } from './sender.ts';
 import type { HostLookup } from './url-guard.ts';
 
 interface Receiver {
@@ -21,7 +21,9 @@ async function receiver(host: string, port = 0, drop: (n: number) => boolean = (
     req.resume();
     req.on('end', () => {
       r.requests += 1;
-      if (drop(r.requests)) return void req.socket.destroy();
+      if (drop(r.requests)) {
+        return void req.socket.destroy();
+      }
       res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok from ${host}`);
     });
   });
@@ -61,8 +63,9 @@ describe('webhook sender connections', () => {
   test('tries to one receiver reuse one connection', async () => {
     const sender = new WebhookSender(true);
     const before = a.connections;
-    for (let i = 0; i < 5; i++)
+    for (let i = 0; i < 5; i++) {
       assert.equal((await send(sender, `http://127.0.0.1:${portOf(a)}/hook`)).outcome, 'success');
+    }
     assert.equal(a.connections - before, 1, 'one connection for five tries');
     sender.close();
   });

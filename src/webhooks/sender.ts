@@ -2,7 +2,7 @@
 // the sender only POSTs.
 import type { ClientRequest } from 'node:http';
 import type { AttemptOutcome } from '../metrics.ts';
-import { ADDRESS_REFUSED_CODE, pinnedLookup, type HostLookup } from './url-guard.ts';
+import { ADDRESS_REFUSED_CODE, type HostLookup, pinnedLookup } from './url-guard.ts';
 
 // Not ES imports: they would load Node's bundled undici at start-up for node:http's WebSocket export (meta/client.ts).
 const http = process.getBuiltinModule('node:http');
@@ -70,7 +70,9 @@ export class WebhookSender {
       let resent = 0;
       let current: ClientRequest;
       const finish = (result: TryResult) => {
-        if (settled) return;
+        if (settled) {
+          return;
+        }
         settled = true;
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
@@ -91,13 +93,18 @@ export class WebhookSender {
               retryAfter: res.headers['retry-after'] ?? null,
               aborted: false,
             };
-            if (status >= 200 && status < 300) finish({ ...base, outcome: 'success', error: null });
-            else if (status >= 300 && status < 400)
+            if (status >= 200 && status < 300) {
+              finish({ ...base, outcome: 'success', error: null });
+            } else if (status >= 300 && status < 400) {
               finish({ ...base, outcome: 'redirect', error: `redirects are not followed (HTTP ${status})` });
-            else finish({ ...base, outcome: 'http_error', error: `HTTP ${status}` });
+            } else {
+              finish({ ...base, outcome: 'http_error', error: `HTTP ${status}` });
+            }
           };
           res.on('data', (chunk: Buffer) => {
-            if (size < MAX_RESPONSE_BYTES) chunks.push(chunk.subarray(0, MAX_RESPONSE_BYTES - size));
+            if (size < MAX_RESPONSE_BYTES) {
+              chunks.push(chunk.subarray(0, MAX_RESPONSE_BYTES - size));
+            }
             size += chunk.length;
             if (size > MAX_DRAIN_BYTES) {
               complete();
@@ -109,26 +116,38 @@ export class WebhookSender {
         });
         current = req;
         req.on('error', (err: NodeJS.ErrnoException) => {
-          if (req !== current || settled) return;
-          if (signal.aborted) return finish(failed('network_error', 'aborted by worker shutdown', true));
-          if (timedOut) return finish(failed('timeout', `timed out after ${r.timeoutMs} ms`));
+          if (req !== current || settled) {
+            return;
+          }
+          if (signal.aborted) {
+            return finish(failed('network_error', 'aborted by worker shutdown', true));
+          }
+          if (timedOut) {
+            return finish(failed('timeout', `timed out after ${r.timeoutMs} ms`));
+          }
           if (req.reusedSocket && !answered && STALE_CONNECTION_CODES.has(err.code ?? '') && resent < 2) {
             resent += 1;
             return send();
           }
-          if (err.code === ADDRESS_REFUSED_CODE) return finish(failed('refused', `refused: ${err.message}`));
+          if (err.code === ADDRESS_REFUSED_CODE) {
+            return finish(failed('refused', `refused: ${err.message}`));
+          }
           finish(failed('network_error', err.code ? `${err.code}: ${err.message}` : err.message));
         });
         // A response whose body stalls past the timeout also ends here.
         req.on('close', () => {
-          if (req !== current || settled) return;
-          if (signal.aborted) finish(failed('network_error', 'aborted by worker shutdown', true));
-          else
+          if (req !== current || settled) {
+            return;
+          }
+          if (signal.aborted) {
+            finish(failed('network_error', 'aborted by worker shutdown', true));
+          } else {
             finish(
               timedOut
                 ? failed('timeout', `timed out after ${r.timeoutMs} ms`)
                 : failed('network_error', 'connection closed before the response ended'),
             );
+          }
         });
         req.end(body);
       };
@@ -137,7 +156,9 @@ export class WebhookSender {
         current.destroy(new Error('timeout'));
       }, r.timeoutMs);
       const onAbort = () => current.destroy(new Error('aborted'));
-      if (signal.aborted) return finish(failed('network_error', 'aborted by worker shutdown', true));
+      if (signal.aborted) {
+        return finish(failed('network_error', 'aborted by worker shutdown', true));
+      }
       signal.addEventListener('abort', onAbort, { once: true });
       send();
     });

@@ -5,7 +5,7 @@ import type { SecretBox } from '../auth/secret-box.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
-import { newWebhookId, type NumberId } from '../ids.ts';
+import { type NumberId, newWebhookId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
 import { findEventForNumber, listAttemptsForWebhook, requeueDelivery } from '../store/deliveries.ts';
 import { getNumberForTenant } from '../store/numbers.ts';
@@ -19,7 +19,7 @@ import {
   type WebhookScope,
 } from '../store/webhooks.ts';
 import { generateWebhookSecret } from './signing.ts';
-import { checkWebhookUrlSyntax, resolveAndCheck, type HostLookup } from './url-guard.ts';
+import { checkWebhookUrlSyntax, type HostLookup, resolveAndCheck } from './url-guard.ts';
 
 export const WEBHOOK_EVENTS = [
   'call.ringing',
@@ -118,20 +118,30 @@ export class WebhookService {
   async update(p: Principal, id: string, patch: WebhookPatch) {
     const current = await this.#find(p, id);
     const next: WebhookRecord = { ...current, updatedAt: this.#d.clock.now().toISOString() };
-    if (patch.url !== undefined) next.url = await this.#checkUrl(patch.url);
-    if (patch.name !== undefined) next.name = patch.name;
-    if (patch.events !== undefined) next.events = unique(patch.events);
+    if (patch.url !== undefined) {
+      next.url = await this.#checkUrl(patch.url);
+    }
+    if (patch.name !== undefined) {
+      next.name = patch.name;
+    }
+    if (patch.events !== undefined) {
+      next.events = unique(patch.events);
+    }
     if (patch.active !== undefined) {
       next.active = patch.active;
       // Turning it on again is the customer saying the receiver is back: the 410 note goes.
-      if (patch.active) next.disabledReason = null;
+      if (patch.active) {
+        next.disabledReason = null;
+      }
     }
     await updateWebhook(this.#d.db, next);
     return toPublicWebhook(next);
   }
 
   async delete(p: Principal, id: string): Promise<void> {
-    if (!(await deleteWebhookInScope(this.#d.db, scopeOf(p), id))) throw new ApiError('WEBHOOK_NOT_FOUND');
+    if (!(await deleteWebhookInScope(this.#d.db, scopeOf(p), id))) {
+      throw new ApiError('WEBHOOK_NOT_FOUND');
+    }
   }
 
   /** A new secret, shown once; the current one keeps signing too until previousSecretExpiresAt. */
@@ -170,7 +180,9 @@ export class WebhookService {
   async replay(p: Principal, id: string, eventId: string) {
     const webhook = await this.#find(p, id);
     const event = await findEventForNumber(this.#d.db, webhook.numberId, eventId);
-    if (!event) throw new ApiError('EVENT_NOT_FOUND');
+    if (!event) {
+      throw new ApiError('EVENT_NOT_FOUND');
+    }
     await requeueDelivery(
       this.#d.db,
       {
@@ -188,19 +200,27 @@ export class WebhookService {
 
   async #find(p: Principal, id: string): Promise<WebhookRecord> {
     const webhook = await getWebhookInScope(this.#d.db, scopeOf(p), id);
-    if (!webhook) throw new ApiError('WEBHOOK_NOT_FOUND');
+    if (!webhook) {
+      throw new ApiError('WEBHOOK_NOT_FOUND');
+    }
     return webhook;
   }
 
   /** docs/spec/webhooks.md: a tenant key names the number; a number key may, but only its own. */
   async #numberForCreate(p: Principal, named: string | undefined): Promise<NumberId> {
     if (p.scope === 'number') {
-      if (named !== undefined && named !== p.numberId) throw new ApiError('NUMBER_MISMATCH');
+      if (named !== undefined && named !== p.numberId) {
+        throw new ApiError('NUMBER_MISMATCH');
+      }
       return p.numberId;
     }
-    if (named === undefined) throw new ApiError('NUMBER_REQUIRED');
+    if (named === undefined) {
+      throw new ApiError('NUMBER_REQUIRED');
+    }
     const number = await getNumberForTenant(this.#d.db, p.tenantId, named);
-    if (!number) throw new ApiError('NUMBER_NOT_FOUND');
+    if (!number) {
+      throw new ApiError('NUMBER_NOT_FOUND');
+    }
     return number.id;
   }
 
@@ -209,10 +229,11 @@ export class WebhookService {
     const allowInsecure = this.#d.config.webhookAllowInsecureUrls;
     const syntax = checkWebhookUrlSyntax(raw, allowInsecure);
     const checked = syntax.ok ? await resolveAndCheck(syntax.url, allowInsecure, this.#d.lookup) : syntax;
-    if (!checked.ok)
+    if (!checked.ok) {
       throw new ApiError('VALIDATION_ERROR', {
         details: { field: 'url', reason: `webhook URL refused: ${checked.reason}` },
       });
+    }
     return checked.url.href;
   }
 }

@@ -1,5 +1,5 @@
-import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { generateWebhookSecret, signPayload, verifyWebhook, WebhookVerificationError } from './signing.ts';
 
@@ -33,7 +33,7 @@ describe('signPayload and verifyWebhook', () => {
 
   test('the signature is v1,<base64 HMAC-SHA256> keyed with the decoded secret bytes', () => {
     // Fixed vector: key bytes 0x00..0x1f, so a regression to keying with the string itself shows up.
-    const secret = 'whsec_' + Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString('base64');
+    const secret = `whsec_${Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString('base64')}`;
     const sig = signPayload([secret], 'msg_1', 1_700_000_000, '{"a":1}');
     assert.match(sig, /^v1,[A-Za-z0-9+/]{43}=$/);
     assert.equal(sig, new Webhook(secret).sign('msg_1', new Date(1_700_000_000_000), '{"a":1}'));
@@ -148,7 +148,7 @@ describe('a published Standard Webhooks verifier (npm standardwebhooks)', () => 
     const secret = generateWebhookSecret();
     const ts = nowSec();
     const headers = headersFor(signPayload([secret], msgId, ts, body), ts);
-    assert.throws(() => new Webhook(secret).verify(body + ' ', headers));
+    assert.throws(() => new Webhook(secret).verify(`${body} `, headers));
   });
 
   test('signs payloads with non-ASCII text the same way we do', () => {

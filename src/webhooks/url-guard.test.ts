@@ -1,13 +1,13 @@
-import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect, type AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
+import { describe, test } from 'node:test';
 import {
   ADDRESS_REFUSED_CODE,
   checkWebhookUrlSyntax,
+  type HostLookup,
   isPublicAddress,
   pinnedLookup,
   resolveAndCheck,
-  type HostLookup,
 } from './url-guard.ts';
 
 // Fake DNS: tests never touch the network.
@@ -15,7 +15,9 @@ const fakeDns =
   (table: Record<string, string[]>): HostLookup =>
   async (host) => {
     const addresses = table[host];
-    if (!addresses) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    if (!addresses) {
+      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    }
     return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
 
@@ -64,8 +66,11 @@ describe('checkWebhookUrlSyntax', () => {
     test(`${raw} is ${ok ? 'accepted' : 'refused'}${allowInsecure ? ' with insecure URLs allowed' : ''}`, () => {
       const result = checkWebhookUrlSyntax(raw, allowInsecure);
       assert.equal(result.ok, ok, result.ok ? 'accepted' : result.reason);
-      if (result.ok) assert.equal(result.url.href, new URL(raw).href);
-      else assert.ok(result.reason.length > 0);
+      if (result.ok) {
+        assert.equal(result.url.href, new URL(raw).href);
+      } else {
+        assert.ok(result.reason.length > 0);
+      }
     });
   }
 });

@@ -6,8 +6,8 @@
 // WEBHOOK_ALLOW_INSECURE_URLS (allowInsecure) lifts the address and scheme rules for tests and local
 // development; it never allows credentials in the URL or schemes other than http(s).
 
-import { BlockList, isIP } from 'node:net';
 import { lookup as dnsLookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
 
 export type UrlCheck = { ok: true; url: URL } | { ok: false; reason: string };
 
@@ -64,13 +64,15 @@ function ipv6Groups(ip: string): number[] {
       .split('.')
       .map(Number);
     tail.push((a << 8) | b, (c << 8) | d);
-    text = text.slice(0, lastColon + 1) + '0'; // placeholder group, dropped below
+    text = `${text.slice(0, lastColon + 1)}0`; // placeholder group, dropped below
   }
   const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
   const [head = '', rest] = text.split('::');
   const left = parse(head);
   const right = rest === undefined ? [] : parse(rest);
-  if (tail.length) (rest === undefined ? left : right).pop();
+  if (tail.length) {
+    (rest === undefined ? left : right).pop();
+  }
   const zeros = new Array<number>(8 - left.length - right.length - tail.length).fill(0);
   return [...left, ...zeros, ...right, ...tail];
 }
@@ -80,7 +82,9 @@ function embeddedIPv4(ip: string): string | null {
   const g = ipv6Groups(ip);
   const isMapped = g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff; // ::ffff:0:0/96
   const isNat64 = g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0); // 64:ff9b::/96
-  if (!isMapped && !isNat64) return null;
+  if (!isMapped && !isNat64) {
+    return null;
+  }
   const hi = g[6] ?? 0;
   const lo = g[7] ?? 0;
   return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
@@ -89,11 +93,19 @@ function embeddedIPv4(ip: string): string | null {
 /** True when `ip` is an address a public webhook receiver could have; false for anything else, including non-IPs. */
 export function isPublicAddress(ip: string): boolean {
   const family = isIP(ip);
-  if (family === 4) return !NON_PUBLIC_V4.check(ip, 'ipv4');
-  if (family !== 6) return false;
-  if (ip.includes('%')) return false; // a zone id only makes sense for link-local addresses
+  if (family === 4) {
+    return !NON_PUBLIC_V4.check(ip, 'ipv4');
+  }
+  if (family !== 6) {
+    return false;
+  }
+  if (ip.includes('%')) {
+    return false; // a zone id only makes sense for link-local addresses
+  }
   const v4 = embeddedIPv4(ip);
-  if (v4 !== null) return !NON_PUBLIC_V4.check(v4, 'ipv4');
+  if (v4 !== null) {
+    return !NON_PUBLIC_V4.check(v4, 'ipv4');
+  }
   return GLOBAL_UNICAST_V6.check(ip, 'ipv6') && !NON_PUBLIC_V6.check(ip, 'ipv6');
 }
 
@@ -118,13 +130,23 @@ export function checkWebhookUrlSyntax(raw: string, allowInsecure: boolean): UrlC
     return { ok: false, reason: allowInsecure ? 'URL must use http or https' : 'URL must use https' };
   }
   // Credentials would be stored and logged alongside the URL; receivers authenticate us by signature.
-  if (url.username !== '' || url.password !== '') return { ok: false, reason: 'URL must not contain credentials' };
+  if (url.username !== '' || url.password !== '') {
+    return { ok: false, reason: 'URL must not contain credentials' };
+  }
   const host = bareHost(url.hostname);
-  if (host === '') return { ok: false, reason: 'URL has no host' };
-  if (allowInsecure) return { ok: true, url };
+  if (host === '') {
+    return { ok: false, reason: 'URL has no host' };
+  }
+  if (allowInsecure) {
+    return { ok: true, url };
+  }
   // WHATWG URL has already normalised 0x7f.1, 2130706433 and friends to dotted quads.
-  if (isIP(host) !== 0 && !isPublicAddress(host)) return { ok: false, reason: 'URL points to a non-public address' };
-  if (isLocalhostName(host)) return { ok: false, reason: 'URL points to localhost' };
+  if (isIP(host) !== 0 && !isPublicAddress(host)) {
+    return { ok: false, reason: 'URL points to a non-public address' };
+  }
+  if (isLocalhostName(host)) {
+    return { ok: false, reason: 'URL points to localhost' };
+  }
   return { ok: true, url };
 }
 
@@ -140,7 +162,9 @@ export async function resolveAndCheck(
   lookup: HostLookup = systemLookup,
 ): Promise<UrlCheck & { addresses?: string[] }> {
   const syntax = checkWebhookUrlSyntax(url.href, allowInsecure);
-  if (!syntax.ok) return syntax;
+  if (!syntax.ok) {
+    return syntax;
+  }
   const host = bareHost(syntax.url.hostname);
   let addresses: string[];
   if (isIP(host) !== 0) {
@@ -152,7 +176,9 @@ export async function resolveAndCheck(
       return { ok: false, reason: `could not resolve host ${host}` };
     }
   }
-  if (addresses.length === 0) return { ok: false, reason: `could not resolve host ${host}` };
+  if (addresses.length === 0) {
+    return { ok: false, reason: `could not resolve host ${host}` };
+  }
   if (!allowInsecure && addresses.some((a) => !isPublicAddress(a))) {
     return { ok: false, reason: `host ${host} resolves to a non-public address` };
   }
@@ -160,8 +186,12 @@ export async function resolveAndCheck(
 }
 
 function familyOf(option: unknown): 0 | 4 | 6 {
-  if (option === 4 || option === 'IPv4') return 4;
-  if (option === 6 || option === 'IPv6') return 6;
+  if (option === 4 || option === 'IPv4') {
+    return 4;
+  }
+  if (option === 6 || option === 'IPv6') {
+    return 6;
+  }
   return 0;
 }
 
@@ -194,13 +224,16 @@ export function pinnedLookup(
         }
         // nextTick: an exception thrown by the socket's callback must not become a rejected promise here.
         process.nextTick(() => {
-          if (error) cb(error);
-          else if (opts.all === true)
+          if (error) {
+            cb(error);
+          } else if (opts.all === true) {
             cb(
               null,
               usable.map((a) => ({ address: a.address, family: a.family })),
             );
-          else cb(null, usable[0]!.address, usable[0]!.family);
+          } else {
+            cb(null, usable[0]!.address, usable[0]!.family);
+          }
         });
       },
       (err: unknown) => process.nextTick(() => cb(err)),

@@ -2,13 +2,6 @@
 // poll; commits that queued nothing do not wake it.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SecretBox } from '../auth/secret-box.ts';
-import { newNumberId, newTenantId, newWebhookId } from '../ids.ts';
-import { insertNumber } from '../store/numbers.ts';
-import { insertTenant } from '../store/tenants.ts';
-import { insertWebhook } from '../store/webhooks.ts';
-import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
-import { startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
 import {
   emitEvents,
   startTestWorker,
@@ -16,6 +9,13 @@ import {
   verifyWith,
   workerConfig,
 } from '../../test/e2e/webhook-helpers.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
+import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
+import { SecretBox } from '../auth/secret-box.ts';
+import { newNumberId, newTenantId, newWebhookId } from '../ids.ts';
+import { insertNumber } from '../store/numbers.ts';
+import { insertTenant } from '../store/tenants.ts';
+import { insertWebhook } from '../store/webhooks.ts';
 import { generateWebhookSecret } from './signing.ts';
 import { notifyingDb } from './worker.ts';
 

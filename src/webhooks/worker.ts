@@ -7,25 +7,25 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../auth/secret-box.ts';
-import { systemClock, type Clock } from '../clock.ts';
+import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
-import { StoreUnavailableError, type Db } from '../store/db.ts';
+import { type Db, StoreUnavailableError } from '../store/db.ts';
 import {
+  type ClaimedDelivery,
   claimDueDeliveries,
+  type FinishedAttempt,
   failPendingDeliveriesOfWebhook,
   ON_DELIVERIES_QUEUED,
+  type QueueObservedDb,
   recordFinishedAttempts,
   releaseLeases,
-  type ClaimedDelivery,
-  type FinishedAttempt,
-  type QueueObservedDb,
   type Settlement,
 } from '../store/deliveries.ts';
 import { disableWebhook } from '../store/webhooks.ts';
 import { nextAttemptDelayMs, parseRetryAfter } from './retry-schedule.ts';
+import { type TryResult, WebhookSender } from './sender.ts';
 import { signPayload } from './signing.ts';
-import { WebhookSender, type TryResult } from './sender.ts';
 import { checkWebhookUrlSyntax, type HostLookup } from './url-guard.ts';
 
 export interface WorkerOptions {
@@ -128,22 +128,31 @@ export class DeliveryWorker {
   }
 
   start(): void {
-    if (this.#running) return;
+    if (this.#running) {
+      return;
+    }
     this.#running = true;
     this.#schedule(0);
   }
 
   /** Look for due deliveries now (deliveries were just queued, or a slot freed up). */
   wake(): void {
-    if (!this.#running) return;
-    if (this.#tick) this.#wokenDuringTick = true;
-    else this.#schedule(0);
+    if (!this.#running) {
+      return;
+    }
+    if (this.#tick) {
+      this.#wokenDuringTick = true;
+    } else {
+      this.#schedule(0);
+    }
   }
 
   /** Stops claiming, lets running attempts finish for a while, then abandons the rest and gives their leases back. */
   async stop(graceMs = this.#opts.stopGraceMs): Promise<void> {
     this.#running = false;
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+    }
     this.#timer = null;
     await this.#tick;
     const all = Promise.allSettled([...this.#inFlight.values()].map((f) => f.done));
@@ -156,7 +165,9 @@ export class DeliveryWorker {
     ]);
     clearTimeout(grace);
     const left = [...this.#inFlight.values()];
-    for (const f of left) f.abort.abort();
+    for (const f of left) {
+      f.abort.abort();
+    }
     await Promise.allSettled(left.map((f) => f.done));
     // Finished tries are recorded before any lease is given back: a released lease would make their results void.
     while (this.#flushing || this.#finished.length > 0) {
@@ -165,9 +176,13 @@ export class DeliveryWorker {
     }
     this.#sender?.close();
     this.#sender = null;
-    if (left.length === 0) return;
+    if (left.length === 0) {
+      return;
+    }
     const byToken = new Map<string, { webhookId: string; eventId: string }[]>();
-    for (const { delivery: d } of left) byToken.set(d.leaseToken, [...(byToken.get(d.leaseToken) ?? []), d]);
+    for (const { delivery: d } of left) {
+      byToken.set(d.leaseToken, [...(byToken.get(d.leaseToken) ?? []), d]);
+    }
     const now = this.#clock.now().toISOString();
     for (const [token, keys] of byToken) {
       await releaseLeases(this.#d.db, token, keys, now).catch((err) =>
@@ -181,8 +196,12 @@ export class DeliveryWorker {
   }
 
   #schedule(ms: number): void {
-    if (!this.#running) return;
-    if (this.#timer) clearTimeout(this.#timer);
+    if (!this.#running) {
+      return;
+    }
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+    }
     this.#timer = setTimeout(() => {
       this.#timer = null;
       // Only a poll has to look first; a wake-up (and the very first look) goes straight to the claim.
@@ -201,7 +220,9 @@ export class DeliveryWorker {
     try {
       for (let first = true; this.#running; first = false) {
         const room = this.#opts.maxInFlight - this.inFlightCount;
-        if (room <= 0) return true;
+        if (room <= 0) {
+          return true;
+        }
         const limit = Math.min(this.#opts.batchSize, room);
         const now = this.#clock.now();
         const claimed = await claimDueDeliveries(this.#d.db, {
@@ -213,9 +234,13 @@ export class DeliveryWorker {
           look: look && first,
           answered: this.#answered,
         });
-        for (const delivery of claimed) this.#start(delivery);
+        for (const delivery of claimed) {
+          this.#start(delivery);
+        }
         // A claim takes what every webhook allows: fewer than asked means nothing else can go now.
-        if (claimed.length < limit) return true;
+        if (claimed.length < limit) {
+          return true;
+        }
       }
       return true;
     } catch (err) {
@@ -245,16 +270,20 @@ export class DeliveryWorker {
     const startedAt = this.#clock.now();
     const started = performance.now();
     const result = await this.#send(d, signal);
-    if (result.aborted) return; // stop() gives the lease back; the try is not counted
+    if (result.aborted) {
+      return; // stop() gives the lease back; the try is not counted
+    }
     const durationMs = Math.round(performance.now() - started);
     this.#d.metrics.webhookAttempts.inc({ outcome: result.outcome });
     const now = this.#clock.now();
     const succeeded = result.outcome === 'success';
     const gone = result.statusCode === 410;
     let settlement: Settlement;
-    if (succeeded) settlement = { status: 'SUCCESS' };
-    else if (gone) settlement = { status: 'FAILED' };
-    else {
+    if (succeeded) {
+      settlement = { status: 'SUCCESS' };
+    } else if (gone) {
+      settlement = { status: 'FAILED' };
+    } else {
       const delay = nextAttemptDelayMs({
         attempt: d.attempt,
         schedule: this.#d.config.webhookRetryScheduleMs,
@@ -293,7 +322,9 @@ export class DeliveryWorker {
     this.#flushSoon();
     // The receiver has a free slot now, before the result is recorded. Not after a 410: nothing more is sent
     // to a webhook that said it is gone while that is being recorded.
-    if (gone) return;
+    if (gone) {
+      return;
+    }
     this.#answered.set(d.webhookId, (this.#answered.get(d.webhookId) ?? 0) + 1);
     this.wake();
   }
@@ -304,12 +335,16 @@ export class DeliveryWorker {
    * meanwhile wait for the next one.
    */
   #flushSoon(): void {
-    if (this.#flushing) return;
+    if (this.#flushing) {
+      return;
+    }
     this.#flushing = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.#flushAll())
       .finally(() => {
         this.#flushing = null;
-        if (this.#finished.length > 0) this.#flushSoon();
+        if (this.#finished.length > 0) {
+          this.#flushSoon();
+        }
       });
   }
 
@@ -341,7 +376,9 @@ export class DeliveryWorker {
         // One bad row must not lose the others: each alone.
         for (const f of batch) {
           try {
-            for (const key of await this.#d.db.transaction((tx) => this.#record(tx, [f], now))) settled.add(key);
+            for (const key of await this.#d.db.transaction((tx) => this.#record(tx, [f], now))) {
+              settled.add(key);
+            }
           } catch (one) {
             this.#d.logger.error(
               { err: (one as Error).message, webhookId: f.delivery.webhookId, eventId: f.delivery.eventId },
@@ -390,11 +427,16 @@ export class DeliveryWorker {
 
   #unanswer(batch: Finished[]): void {
     for (const f of batch) {
-      if (f.unanswered || f.gone) continue;
+      if (f.unanswered || f.gone) {
+        continue;
+      }
       f.unanswered = true;
       const left = (this.#answered.get(f.delivery.webhookId) ?? 1) - 1;
-      if (left > 0) this.#answered.set(f.delivery.webhookId, left);
-      else this.#answered.delete(f.delivery.webhookId);
+      if (left > 0) {
+        this.#answered.set(f.delivery.webhookId, left);
+      } else {
+        this.#answered.delete(f.delivery.webhookId);
+      }
     }
   }
 
@@ -410,13 +452,16 @@ export class DeliveryWorker {
     });
     // Literal addresses never reach the lookup, so the registration rule is checked again here.
     const check = checkWebhookUrlSyntax(d.url, this.#d.config.webhookAllowInsecureUrls);
-    if (!check.ok) return Promise.resolve(refused(`refused: ${check.reason}`));
+    if (!check.ok) {
+      return Promise.resolve(refused(`refused: ${check.reason}`));
+    }
     const nowMs = this.#clock.now().getTime();
     let secrets: string[];
     try {
       secrets = [this.#d.box.open(d.secret)];
-      if (d.previousSecret && d.previousSecretExpiresAt && Date.parse(d.previousSecretExpiresAt) > nowMs)
+      if (d.previousSecret && d.previousSecretExpiresAt && Date.parse(d.previousSecretExpiresAt) > nowMs) {
         secrets.push(this.#d.box.open(d.previousSecret));
+      }
     } catch {
       return Promise.resolve(refused('the signing secret cannot be opened (was SECRET_KEY changed?)'));
     }
@@ -466,7 +511,9 @@ export function notifyingDb(db: Db, onQueued: () => void): Db {
           }),
         ),
       );
-      if (queued) onQueued();
+      if (queued) {
+        onQueued();
+      }
       return result;
     },
   };

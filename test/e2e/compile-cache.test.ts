@@ -16,7 +16,9 @@ const tempDir = (prefix: string) => {
   return dir;
 };
 after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  for (const dir of dirs) {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 function warm(env: Record<string, string>) {
@@ -32,7 +34,9 @@ function entries(dir: string): Map<string, string> {
   const found = new Map<string, string>();
   for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
     const stat = statSync(join(dir, name));
-    if (stat.isFile()) found.set(name, `${stat.size}@${stat.mtimeMs}`);
+    if (stat.isFile()) {
+      found.set(name, `${stat.size}@${stat.mtimeMs}`);
+    }
   }
   return found;
 }

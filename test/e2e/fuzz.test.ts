@@ -16,13 +16,13 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../fakes/meta-graph.ts';
 import { callIn, nextPeer, outbox } from '../helpers/calls.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
 import { storeKinds } from '../helpers/stores.ts';
 import {
   buildHostileApp,
-  responseProblems,
   type HostileApp,
   type HostileNumber,
+  responseProblems,
   type SeenResponse,
 } from './hostile-app.ts';
 
@@ -322,7 +322,7 @@ const URLS = fc.oneof(
     'https://2130706433/',
     'file:///etc/passwd',
     'https://',
-    'https://hooks.example.com/' + 'a'.repeat(2100),
+    `https://hooks.example.com/${'a'.repeat(2100)}`,
   ),
   // Cheaper to build than fc.webUrl() (which takes seconds to construct): scheme, host, port, path.
   fc
@@ -346,19 +346,26 @@ let nameOverrides: Record<string, fc.Arbitrary<unknown>> = {};
 
 /** Values valid-ish for a JSON schema (OpenAPI 3.1 flavour, as @fastify/swagger writes it). */
 function schemaArb(schema: Schema, name?: string, depth = 0): fc.Arbitrary<unknown> {
-  if (name && nameOverrides[name] && depth > 0)
+  if (name && nameOverrides[name] && depth > 0) {
     return fc.oneof(
       { weight: 2, arbitrary: nameOverrides[name]! },
       { weight: 1, arbitrary: plainSchemaArb(schema, depth) },
     );
+  }
   return plainSchemaArb(schema, depth);
 }
 
 function plainSchemaArb(schema: Schema, depth: number): fc.Arbitrary<unknown> {
-  if ('const' in schema) return fc.constant(schema.const);
-  if (Array.isArray(schema.enum)) return fc.constantFrom(...(schema.enum as unknown[]));
+  if ('const' in schema) {
+    return fc.constant(schema.const);
+  }
+  if (Array.isArray(schema.enum)) {
+    return fc.constantFrom(...(schema.enum as unknown[]));
+  }
   const union = (schema.anyOf ?? schema.oneOf) as Schema[] | undefined;
-  if (union?.length) return fc.oneof(...union.map((s) => schemaArb(s, undefined, depth + 1)));
+  if (union?.length) {
+    return fc.oneof(...union.map((s) => schemaArb(s, undefined, depth + 1)));
+  }
   const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
   switch (type) {
     case 'string': {
@@ -369,11 +376,14 @@ function plainSchemaArb(schema: Schema, depth: number): fc.Arbitrary<unknown> {
           /* a pattern JS cannot read: fall through */
         }
       }
-      if (schema.format === 'date-time')
+      if (schema.format === 'date-time') {
         return fc
           .date({ min: new Date(0), max: new Date('2100-01-01'), noInvalidDate: true })
           .map((d) => d.toISOString());
-      if (schema.format === 'uri') return URLS;
+      }
+      if (schema.format === 'uri') {
+        return URLS;
+      }
       const min = Number(schema.minLength ?? 0);
       return fc.string({ minLength: min, maxLength: Math.max(min, Math.min(Number(schema.maxLength ?? 40), 40)) });
     }
@@ -395,10 +405,14 @@ function plainSchemaArb(schema: Schema, depth: number): fc.Arbitrary<unknown> {
     case 'object': {
       const props = (schema.properties ?? {}) as Record<string, Schema>;
       const keys = Object.keys(props);
-      if (keys.length === 0) return fc.dictionary(printable(10), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 });
+      if (keys.length === 0) {
+        return fc.dictionary(printable(10), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 });
+      }
       const required = ((schema.required ?? []) as string[]).filter((k) => keys.includes(k));
       const model: Record<string, fc.Arbitrary<unknown>> = {};
-      for (const k of keys) model[k] = schemaArb(props[k]!, k, depth + 1);
+      for (const k of keys) {
+        model[k] = schemaArb(props[k]!, k, depth + 1);
+      }
       return fc.record(model, { requiredKeys: required });
     }
     default:
@@ -411,18 +425,32 @@ function mutate(value: unknown, junk: unknown, pick: number, remove: boolean): u
   const copy = structuredClone(value);
   const paths: (string | number)[][] = [];
   const walk = (v: unknown, path: (string | number)[]) => {
-    if (path.length) paths.push(path);
-    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
-    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+    if (path.length) {
+      paths.push(path);
+    }
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => walk(x, [...path, i]));
+    } else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        walk(x, [...path, k]);
+      }
+    }
   };
   walk(copy, []);
-  if (paths.length === 0) return junk;
+  if (paths.length === 0) {
+    return junk;
+  }
   const path = paths[pick % paths.length]!;
   let parent: any = copy;
-  for (const key of path.slice(0, -1)) parent = parent[key];
+  for (const key of path.slice(0, -1)) {
+    parent = parent[key];
+  }
   const last = path[path.length - 1]!;
-  if (remove && !Array.isArray(parent)) delete parent[last];
-  else parent[last] = junk;
+  if (remove && !Array.isArray(parent)) {
+    delete parent[last];
+  } else {
+    parent[last] = junk;
+  }
   return copy;
 }
 
@@ -461,11 +489,11 @@ function deep(n: number, kind: number): string {
     case 0:
       return '['.repeat(n) + ']'.repeat(n);
     case 1:
-      return '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+      return `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
     case 2:
-      return '{"calling":{"sip":' + '['.repeat(n) + ']'.repeat(n) + '}}';
+      return `{"calling":{"sip":${'['.repeat(n)}${']'.repeat(n)}}}`;
     default:
-      return '{"entry":[{"changes":[{"value":' + '{"x":'.repeat(n) + 'null' + '}'.repeat(n) + '}]}]}';
+      return `{"entry":[{"changes":[{"value":${'{"x":'.repeat(n)}null${'}'.repeat(n)}}]}]}`;
   }
 }
 
@@ -521,7 +549,7 @@ function bodyArb(op: Operation): fc.Arbitrary<BodySpec> {
         const inner = JSON.stringify(v && typeof v === 'object' && !Array.isArray(v) ? v : {}).slice(1, -1);
         const evil = k === 'constructor' ? '{"prototype":{"polluted":true}}' : '{"polluted":true}';
         return {
-          payload: `{"${k}":${evil}${inner ? ',' + inner : ''}}`,
+          payload: `{"${k}":${evil}${inner ? `,${inner}` : ''}}`,
           contentType: 'application/json',
           label: 'proto',
         };
@@ -553,18 +581,16 @@ function bodyArb(op: Operation): fc.Arbitrary<BodySpec> {
     },
     {
       weight: 1,
-      arbitrary: fc
-        .uint8Array({ maxLength: 64 })
-        .map((b) => ({
-          payload: Buffer.concat([
-            Buffer.from('{"sdp":"'),
-            Buffer.from(b),
-            Buffer.from([0xff, 0xfe, 0xc0]),
-            Buffer.from('"}'),
-          ]),
-          contentType: 'application/json',
-          label: 'invalid utf-8',
-        })),
+      arbitrary: fc.uint8Array({ maxLength: 64 }).map((b) => ({
+        payload: Buffer.concat([
+          Buffer.from('{"sdp":"'),
+          Buffer.from(b),
+          Buffer.from([0xff, 0xfe, 0xc0]),
+          Buffer.from('"}'),
+        ]),
+        contentType: 'application/json',
+        label: 'invalid utf-8',
+      })),
     },
     {
       weight: 3,
@@ -780,7 +806,7 @@ function requestArb(ops: Operation[], meta: fc.Arbitrary<BodySpec>): fc.Arbitrar
         arbitrary: fc.oneof(
           printable(80),
           fc.stringMatching(/^sha256=[0-9a-f]{64}$/),
-          fc.constantFrom('sha256=', 'sha1=abc', 'sha256=' + '0'.repeat(63)),
+          fc.constantFrom('sha256=', 'sha1=abc', `sha256=${'0'.repeat(63)}`),
         ),
       },
     ),
@@ -826,8 +852,12 @@ function build(s: State, ops: Operation[], spec: RequestSpec): Built {
       const pool = s.pools[seg.pool];
       return encodeLoose(pool.length ? pool[seg.index % pool.length]! : 'none');
     }
-    if (seg.encoding === 'raw') return rawSafe(seg.text);
-    if (seg.encoding === 'double') return encodeLoose(encodeLoose(seg.text));
+    if (seg.encoding === 'raw') {
+      return rawSafe(seg.text);
+    }
+    if (seg.encoding === 'double') {
+      return encodeLoose(encodeLoose(seg.text));
+    }
     return encodeLoose(seg.text);
   });
   const query =
@@ -844,22 +874,33 @@ function build(s: State, ops: Operation[], spec: RequestSpec): Built {
   const headers: Record<string, string> = {};
   const creds = credentials(s);
   const a = spec.auth;
-  if (a.kind === 'key') headers['x-api-key'] = creds[a.who]!.key;
-  else if (a.kind === 'id') headers['x-api-key-id'] = creds[a.who]!.id;
-  else if (a.kind === 'mixed') {
+  if (a.kind === 'key') {
+    headers['x-api-key'] = creds[a.who]!.key;
+  } else if (a.kind === 'id') {
+    headers['x-api-key-id'] = creds[a.who]!.id;
+  } else if (a.kind === 'mixed') {
     headers['x-api-key'] = creds[a.key]!.key;
     headers['x-api-key-id'] = creds[a.id]!.id;
-  } else if (a.kind === 'garbage')
+  } else if (a.kind === 'garbage') {
     headers[a.header] = a.header === 'authorization' ? `Bearer ${creds[2]!.key}` : a.value;
-  if (spec.idempotencyKey !== null) headers['idempotency-key'] = spec.idempotencyKey;
-  if (spec.requestId !== null) headers['x-request-id'] = spec.requestId;
+  }
+  if (spec.idempotencyKey !== null) {
+    headers['idempotency-key'] = spec.idempotencyKey;
+  }
+  if (spec.requestId !== null) {
+    headers['x-request-id'] = spec.requestId;
+  }
 
   const body = spec.body;
-  if (body.contentType !== undefined) headers['content-type'] = body.contentType;
+  if (body.contentType !== undefined) {
+    headers['content-type'] = body.contentType;
+  }
   if (body.sign !== undefined && body.sign >= 0 && body.payload !== undefined) {
     const secret = body.sign < 3 ? s.numbers[body.sign]!.appSecret : 'not-our-secret';
     headers['x-hub-signature-256'] = `sha256=${createHmac('sha256', secret).update(body.payload).digest('hex')}`;
-  } else if (spec.signature !== null) headers['x-hub-signature-256'] = spec.signature;
+  } else if (spec.signature !== null) {
+    headers['x-hub-signature-256'] = spec.signature;
+  }
   return {
     method,
     url,
@@ -893,13 +934,17 @@ async function learn(s: State, b: Built, status: number, body: string): Promise<
   }
   if (b.route === 'POST /v1/api-keys/{numberId}/regenerate' && status === 200 && json) {
     const n = s.numbers.find((x) => x.id === id);
-    if (n) n.key = json.apiKey as HostileNumber['key'];
+    if (n) {
+      n.key = json.apiKey as HostileNumber['key'];
+    }
     s.pools.keyId.push((json.apiKey as { id: string }).id);
   }
-  if (json && status === 201 && typeof json.id === 'string')
+  if (json && status === 201 && typeof json.id === 'string') {
     (json.id.startsWith('whk_') ? s.pools.webhook : s.pools.call).push(json.id);
-  if (json && status === 201 && json.number && typeof (json.number as Json).id === 'string')
+  }
+  if (json && status === 201 && json.number && typeof (json.number as Json).id === 'string') {
     s.pools.number.push((json.number as Json).id as string);
+  }
 }
 
 /**
@@ -925,13 +970,19 @@ async function overHttp(
       ...(withBody ? { body: b.payload as string } : {}),
     });
     const streaming = (res.headers.get('content-type') ?? '').includes('event-stream');
-    if (streaming) ac.abort();
+    if (streaming) {
+      ac.abort();
+    }
     const body = streaming ? '' : await res.text();
     return { method: b.method, url: b.url, status: res.status, headers: Object.fromEntries(res.headers), body };
   } catch (error) {
-    if (ac.signal.aborted && (ac.signal.reason as Error)?.name === 'TimeoutError') return { timeout: true };
+    if (ac.signal.aborted && (ac.signal.reason as Error)?.name === 'TimeoutError') {
+      return { timeout: true };
+    }
     // fetch refusing a header value or URL (a client-side TypeError); a server that hung up is "fetch failed".
-    if (error instanceof TypeError && !/fetch failed/.test(error.message)) return null;
+    if (error instanceof TypeError && !/fetch failed/.test(error.message)) {
+      return null;
+    }
     throw error;
   } finally {
     clearTimeout(timer);
@@ -1052,7 +1103,9 @@ function rawExchange(port: number, write: (socket: Socket) => void, timeoutMs = 
     let data = Buffer.alloc(0);
     let done = false;
     const finish = (closed: boolean) => {
-      if (done) return;
+      if (done) {
+        return;
+      }
       done = true;
       clearTimeout(timer);
       const text = data.toString('latin1');
@@ -1078,10 +1131,13 @@ function rawExchange(port: number, write: (socket: Socket) => void, timeoutMs = 
       data = Buffer.concat([data, chunk]);
       const text = data.toString('latin1');
       const split = text.indexOf('\r\n\r\n');
-      if (split === -1) return;
+      if (split === -1) {
+        return;
+      }
       const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, split));
-      if (length && data.length >= Buffer.byteLength(text.slice(0, split + 4), 'latin1') + Number(length[1]))
+      if (length && data.length >= Buffer.byteLength(text.slice(0, split + 4), 'latin1') + Number(length[1])) {
         setTimeout(() => finish(socket.destroyed), 20);
+      }
     });
   });
 }
@@ -1090,7 +1146,9 @@ const rawSeen = (method: string, url: string, r: RawResult): SeenResponse => {
   const headers: Record<string, unknown> = {};
   for (const line of r.head.split('\r\n').slice(1)) {
     const i = line.indexOf(':');
-    if (i > 0) headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+    if (i > 0) {
+      headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+    }
   }
   return { method, url, status: r.status ?? 0, headers, body: r.body };
 };
@@ -1206,16 +1264,19 @@ describe('hostile input', { concurrency: true }, () => {
               }
             }
             const b = build(s, ops, spec);
-            if (process.env.FUZZ_TRACE)
+            if (process.env.FUZZ_TRACE) {
               process.stderr.write(
                 `FUZZ ${b.method} ${b.url.slice(0, 150)} ${JSON.stringify(b.headers).slice(0, 150)} ${String(b.payload ?? '').length}\n`,
               );
+            }
             const t0 = performance.now();
             let seen: SeenResponse;
             if (ops[spec.op]!.stream) {
               // app.inject would wait for the end of a stream that never ends.
               const r = await sendOverHttp(tally, s.h.baseUrl, ops[spec.op]!, b, spec.body.label);
-              if (r) await learn(s, b, r.status, r.body);
+              if (r) {
+                await learn(s, b, r.status, r.body);
+              }
               return;
             } else {
               let res;
@@ -1263,7 +1324,9 @@ describe('hostile input', { concurrency: true }, () => {
             const spec = specs[next++]!;
             const b = build(s, ops, spec);
             const r = await sendOverHttp(tally, s.h.baseUrl, ops[spec.op]!, b, spec.body.label);
-            if (r) await learn(s, b, r.status, r.body);
+            if (r) {
+              await learn(s, b, r.status, r.body);
+            }
           }
         };
         await Promise.all(Array.from({ length: 8 }, worker));
@@ -1308,7 +1371,9 @@ describe('hostile input', { concurrency: true }, () => {
               `POST /v1/numbers HTTP/1.1\r\nHost: x\r\nx-api-key: ${s.h.tenantKey.key}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`,
             );
             const chunk = 'a'.repeat(64 * 1024);
-            for (let i = 0; i < 20; i++) socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+            for (let i = 0; i < 20; i++) {
+              socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+            }
           },
           10_000,
         );
@@ -1410,8 +1475,9 @@ describe('hostile input', { concurrency: true }, () => {
           rawExchange(port, (socket) => socket.write(`GET /v1/calls?limit=1 HTTP/1.1\r\nHost: x\r\n${headers}\r\n`));
         const check = (name: string, r: RawResult, expected: number | null) => {
           tally.requests++;
-          if (expected !== null)
+          if (expected !== null) {
             assert.equal(r.status, expected, `${name}: ${r.head.split('\r\n')[0]} ${r.body.slice(0, 200)}`);
+          }
           assert.ok(r.status !== null && r.status < 500, `${name}: ${r.status}`);
           if (PARSER_ERROR_STATUSES.has(r.status!) && isParserErrorBody(r.body)) {
             assert.ok(r.closed, `${name}: the connection is closed after a parser error`);
@@ -1562,8 +1628,9 @@ describe('hostile input', { concurrency: true }, () => {
         ] as const) {
           const r = await rawExchange(port, (socket) => socket.write(bytes));
           const problems = responseProblems(rawSeen('GET', '/healthz', r));
-          if (problems.length)
+          if (problems.length) {
             found.push(`${name} → ${r.head.split('\r\n')[0]} ${JSON.stringify(r.body)}: ${problems.join('; ')}`);
+          }
         }
         assert.deepEqual(found, []);
       });
@@ -1638,7 +1705,9 @@ describe('hostile input', { concurrency: true }, () => {
     });
     after(async () => {
       // Slow clients still connected would hold the graceful shutdown until their own timeout.
-      for (const socket of sockets) socket.destroy();
+      for (const socket of sockets) {
+        socket.destroy();
+      }
       await server?.stop();
       rmSync(dir, { recursive: true, force: true });
     });
@@ -1724,8 +1793,11 @@ describe('hostile input', { concurrency: true }, () => {
           const t0 = Date.now();
           try {
             const res = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(2_000) });
-            if (res.status !== 200) failures.push(`healthz ${res.status}`);
-            else served.push(Date.now() - t0);
+            if (res.status !== 200) {
+              failures.push(`healthz ${res.status}`);
+            } else {
+              served.push(Date.now() - t0);
+            }
           } catch (error) {
             failures.push(`healthz failed: ${(error as Error).message}`);
           }
@@ -1739,7 +1811,9 @@ describe('hostile input', { concurrency: true }, () => {
       ]);
       stop = true;
       await prober;
-      for (const t of timers) clearInterval(t);
+      for (const t of timers) {
+        clearInterval(t);
+      }
       console.log(
         `[slow clients]\n${describeSlow()}\nhealthz served ${served.length}× meanwhile, slowest ${Math.max(...served)} ms`,
       );
@@ -1764,19 +1838,21 @@ describe('hostile input', { concurrency: true }, () => {
       const bodies = slow.filter((x) => x.phase === 'body');
       assert.equal(bodies.length, 5, 'the previous test opened them');
       const started = Date.now();
-      while (bodies.some((x) => x.closedAfter === null) && Date.now() - started < BODY_DEADLINE_MS)
+      while (bodies.some((x) => x.closedAfter === null) && Date.now() - started < BODY_DEADLINE_MS) {
         await new Promise((r) => setTimeout(r, 250));
+      }
       const late = bodies.filter((x) => x.closedAfter === null || x.closedAfter > BODY_DEADLINE_MS);
       assert.deepEqual(
         late.map((x) => x.name),
         [],
         describeSlow(),
       );
-      for (const x of bodies)
+      for (const x of bodies) {
         assert.ok(
           x.closedAfter! >= REQUEST_TIMEOUT_MS - 1_000,
           `${x.name} was not cut before the timeout (${x.closedAfter} ms)`,
         );
+      }
     });
   });
 });

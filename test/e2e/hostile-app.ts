@@ -75,7 +75,9 @@ export interface HostileApp extends TestApp {
 
 /** Fake DNS: every name is a public address, except *.invalid which does not resolve. */
 export const publicLookup: HostLookup = async (host) => {
-  if (host.endsWith('.invalid')) throw Object.assign(new Error(`ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+  if (host.endsWith('.invalid')) {
+    throw Object.assign(new Error(`ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+  }
   return [{ address: '93.184.216.34', family: 4 }];
 };
 
@@ -150,7 +152,9 @@ export async function buildHostileApp(
         },
       },
     });
-    if (res.statusCode !== 201) throw new Error(`seeding number failed: ${res.statusCode} ${res.body}`);
+    if (res.statusCode !== 201) {
+      throw new Error(`seeding number failed: ${res.statusCode} ${res.body}`);
+    }
     const body = res.json();
     return {
       id: body.number.id,
@@ -206,7 +210,7 @@ const STACK_LIKE = /\bat [\w.<>$ []*\(?(?:file:\/\/|\/|node:)[^\s)"]*:\d+:\d+|no
 /** Problems with one response: a 5xx that is not an upstream provider failure, a non-envelope error, a stack. */
 export function responseProblems(r: SeenResponse): string[] {
   const problems: string[] = [];
-  let body: unknown = undefined;
+  let body: unknown;
   if (r.status >= 400 && r.method !== 'HEAD') {
     try {
       body = JSON.parse(r.body);
@@ -214,26 +218,35 @@ export function responseProblems(r: SeenResponse): string[] {
       problems.push(`error body is not JSON: ${r.body.slice(0, 200)}`);
     }
     if (body !== undefined) {
-      if (typeof body !== 'object' || body === null || Array.isArray(body))
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
         problems.push('error body is not an object');
-      else {
+      } else {
         const b = body as Record<string, unknown>;
         const extra = Object.keys(b).filter((k) => !ENVELOPE_KEYS.has(k));
-        if (extra.length) problems.push(`error body has keys outside the envelope: ${extra.join(', ')}`);
-        if (typeof b.error !== 'string' || b.error.length === 0) problems.push('error body has no "error" text');
-        if (typeof b.code !== 'string' || !(b.code in ERRORS))
+        if (extra.length) {
+          problems.push(`error body has keys outside the envelope: ${extra.join(', ')}`);
+        }
+        if (typeof b.error !== 'string' || b.error.length === 0) {
+          problems.push('error body has no "error" text');
+        }
+        if (typeof b.code !== 'string' || !(b.code in ERRORS)) {
           problems.push(`error body has no known "code": ${String(b.code)}`);
-        else if (ERRORS[b.code as keyof typeof ERRORS].status !== r.status)
+        } else if (ERRORS[b.code as keyof typeof ERRORS].status !== r.status) {
           problems.push(`code ${b.code} sent with status ${r.status}`);
-        if (typeof b.requestId !== 'string' || b.requestId.length === 0) problems.push('error body has no "requestId"');
+        }
+        if (typeof b.requestId !== 'string' || b.requestId.length === 0) {
+          problems.push('error body has no "requestId"');
+        }
         // An Idempotency-Key replay is the first response verbatim, so its body names the first request.
-        else if (r.headers['x-request-id'] !== b.requestId && r.headers['idempotent-replayed'] !== 'true')
+        else if (r.headers['x-request-id'] !== b.requestId && r.headers['idempotent-replayed'] !== 'true') {
           problems.push('requestId differs from the x-request-id header');
+        }
         if (
           b.details !== undefined &&
           (typeof b.details !== 'object' || b.details === null || Array.isArray(b.details))
-        )
+        ) {
           problems.push('details is not an object');
+        }
       }
     }
   }
@@ -242,8 +255,9 @@ export function responseProblems(r: SeenResponse): string[] {
   if (r.status >= 500 && !(r.status === 502 && (code === 'PROVIDER_ERROR' || code === 'PROVIDER_UNAVAILABLE'))) {
     problems.push(`server error ${r.status}`);
   }
-  if (STACK_LIKE.test(r.body) && !r.url.startsWith('/docs') && !r.url.startsWith('/openapi.json'))
+  if (STACK_LIKE.test(r.body) && !r.url.startsWith('/docs') && !r.url.startsWith('/openapi.json')) {
     problems.push('body looks like it carries a stack trace');
+  }
   return problems;
 }
 

@@ -3,14 +3,12 @@
 // and every committed call.ended reaches the customer's webhook.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { Call } from '../../src/calls/types.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { acceptedCall, outbox, storedCall } from '../helpers/calls.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
-import { storeKinds } from '../helpers/stores.ts';
-import { startWorkerProcess } from '../helpers/server-process.ts';
-import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
-import type { Call } from '../../src/calls/types.ts';
 import { missing } from '../helpers/requirements.ts';
+import { type ServerProcess, startServerProcess, startWorkerProcess } from '../helpers/server-process.ts';
 
 const ROUNDS = 20;
 const PER_ROUND = 8;
@@ -76,7 +74,9 @@ describe('kill -9 of API and worker processes under load (PostgreSQL)', { skip: 
           headers: { 'x-api-key': t.numberA.key.key },
         }).then(
           async (r) => {
-            if (r.status === 200) acknowledged.add(c.id);
+            if (r.status === 200) {
+              acknowledged.add(c.id);
+            }
             return r.status;
           },
           () => -1,
@@ -85,14 +85,18 @@ describe('kill -9 of API and worker processes under load (PostgreSQL)', { skip: 
       await new Promise((r) => setTimeout(r, Math.random() * 100));
       servers[victim]!.child.kill('SIGKILL');
       // Every other round the delivery worker dies too, in the middle of sending the call.ended events.
-      if (round % 2 === 1) worker.child.kill('SIGKILL');
+      if (round % 2 === 1) {
+        worker.child.kill('SIGKILL');
+      }
       const statuses = await Promise.all(requests);
       assert.ok(
         statuses.every((s) => s === 200 || s === -1),
         `only 200s or dropped connections: ${statuses}`,
       );
       servers[victim] = await startServerProcess(env);
-      if (round % 2 === 1) worker = await startWorkerProcess(env);
+      if (round % 2 === 1) {
+        worker = await startWorkerProcess(env);
+      }
     }
 
     // Let abandoned action slots expire (lease = 2 × 300 ms + 5 s) and Meta's webhooks land.
@@ -125,7 +129,9 @@ describe('kill -9 of API and worker processes under load (PostgreSQL)', { skip: 
       assert.equal(final.status, 'COMPLETED');
       assert.equal(t.fake.callState(c.externalCallId), 'ENDED', 'Meta agrees the call is over');
       assert.ok(t.fake.countRequests({ action: 'terminate', call_id: c.externalCallId }) >= 1);
-      if (acknowledged.has(c.id)) assert.ok(final.endedAt, 'an acknowledged terminate is persisted');
+      if (acknowledged.has(c.id)) {
+        assert.ok(final.endedAt, 'an acknowledged terminate is persisted');
+      }
     }
     assert.deepEqual(t.fake.violations, []);
 
@@ -142,8 +148,9 @@ describe('kill -9 of API and worker processes under load (PostgreSQL)', { skip: 
     );
     for (const r of receiver.requests) {
       const id = String(r.headers['webhook-id']);
-      if (expected.has(id))
+      if (expected.has(id)) {
         assert.equal(r.body.id, expected.get(id), 'the same webhook-id always carries the same event');
+      }
     }
     const pending = await t.store.db.query<{ n: number }>(
       "SELECT CAST(COUNT(*) AS INTEGER) AS n FROM deliveries WHERE status = 'PENDING'",

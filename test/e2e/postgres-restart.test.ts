@@ -6,9 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
-import { storeKinds } from '../helpers/stores.ts';
 import { missing } from '../helpers/requirements.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const SCRIPT = join(import.meta.dirname, '../../scripts/pg-local.sh');
@@ -56,8 +55,12 @@ describe('PostgreSQL restart under load', { skip: missing('postgres') }, () => {
       while (!stop) {
         const r: { status: number; body: { code?: string } } = await probe().catch(() => ({ status: -1, body: {} }));
         seen.push(r.status);
-        if (r.status >= 500) assert.equal(r.status, 503, JSON.stringify(r.body));
-        if (r.status === 503) assert.equal(r.body.code, 'SERVICE_UNAVAILABLE');
+        if (r.status >= 500) {
+          assert.equal(r.status, 503, JSON.stringify(r.body));
+        }
+        if (r.status === 503) {
+          assert.equal(r.body.code, 'SERVICE_UNAVAILABLE');
+        }
         await new Promise((res) => setTimeout(res, 10));
       }
     })();

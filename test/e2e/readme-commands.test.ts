@@ -54,8 +54,9 @@ describe('README commands on the embedded store', () => {
       assert.equal(doc.openapi, '3.1.0');
       const terminate = doc.paths['/v1/calls/{callId}/terminate'].post;
       assert.equal(terminate.operationId, 'post_calls_callId_terminate');
-      for (const status of ['200', '400', '401', '403', '404', '429', '502'])
+      for (const status of ['200', '400', '401', '403', '404', '429', '502']) {
         assert.ok(terminate.responses[status], `terminate documents ${status}`);
+      }
       for (const path of [
         '/v1/calls',
         '/v1/calls/{callId}',

@@ -4,9 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts';
 import { callIn, storedCall } from '../helpers/calls.ts';
 import { assertRedisAnswers } from '../helpers/redis.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
-import { storeKinds } from '../helpers/stores.ts';
 import { missing } from '../helpers/requirements.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
 
 const redisUrl = process.env.TEST_REDIS_URL ?? '';
 

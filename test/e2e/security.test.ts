@@ -18,7 +18,7 @@ import { getWebhookInScope } from '../../src/store/webhooks.ts';
 import { CANNED_ANSWER_SDP } from '../fakes/meta-graph.ts';
 import { callIn, nextPeer, outbox } from '../helpers/calls.ts';
 import { storeKinds } from '../helpers/stores.ts';
-import { buildHostileApp, responseProblems, type HostileApp, type HostileNumber } from './hostile-app.ts';
+import { buildHostileApp, type HostileApp, type HostileNumber, responseProblems } from './hostile-app.ts';
 
 type Json = Record<string, unknown>;
 
@@ -57,27 +57,50 @@ const NOT_FOUND: Record<Kind, string> = {
 
 /** What an id in this path names; null for a path without one. Unknown id routes fail the suite (they need a row here). */
 function kindOf(path: string): Kind | 'unknown' | null {
-  if (!path.includes('{')) return null;
-  if (path.startsWith('/v1/calls/{callId}')) return 'call';
-  if (path.startsWith('/v1/numbers/{id}') || path.startsWith('/v1/api-keys/{numberId}')) return 'number';
-  if (path.startsWith('/v1/webhooks/{id}')) return 'webhook';
-  if (path.startsWith('/providers/')) return null; // authenticated by the provider's own secret, covered below
+  if (!path.includes('{')) {
+    return null;
+  }
+  if (path.startsWith('/v1/calls/{callId}')) {
+    return 'call';
+  }
+  if (path.startsWith('/v1/numbers/{id}') || path.startsWith('/v1/api-keys/{numberId}')) {
+    return 'number';
+  }
+  if (path.startsWith('/v1/webhooks/{id}')) {
+    return 'webhook';
+  }
+  if (path.startsWith('/providers/')) {
+    return null; // authenticated by the provider's own secret, covered below
+  }
   return 'unknown';
 }
 
 /** A valid body for a route, built from its schema (required fields, and the overrides wherever they fit). */
 function exampleOf(schema: Json, overrides: Json, name?: string): unknown {
-  if (name !== undefined && name in overrides) return overrides[name];
-  if ('const' in schema) return schema.const;
-  if (Array.isArray(schema.enum)) return schema.enum[0];
+  if (name !== undefined && name in overrides) {
+    return overrides[name];
+  }
+  if ('const' in schema) {
+    return schema.const;
+  }
+  if (Array.isArray(schema.enum)) {
+    return schema.enum[0];
+  }
   const union = (schema.anyOf ?? schema.oneOf) as Json[] | undefined;
-  if (union?.length) return exampleOf(union.find((s) => s.type !== 'null') ?? union[0]!, overrides);
+  if (union?.length) {
+    return exampleOf(union.find((s) => s.type !== 'null') ?? union[0]!, overrides);
+  }
   switch (Array.isArray(schema.type) ? schema.type[0] : schema.type) {
     case 'string':
-      if (typeof schema.pattern === 'string')
+      if (typeof schema.pattern === 'string') {
         return fc.sample(fc.stringMatching(new RegExp(schema.pattern)), { numRuns: 1, seed: 7 })[0];
-      if (schema.format === 'uri') return 'https://hooks.example.com/cg';
-      if (schema.format === 'date-time') return new Date().toISOString();
+      }
+      if (schema.format === 'uri') {
+        return 'https://hooks.example.com/cg';
+      }
+      if (schema.format === 'date-time') {
+        return new Date().toISOString();
+      }
       return 'x'.repeat(Math.max(1, Number(schema.minLength ?? 1)));
     case 'integer':
     case 'number':
@@ -92,8 +115,11 @@ function exampleOf(schema: Json, overrides: Json, name?: string): unknown {
       const props = (schema.properties ?? {}) as Record<string, Json>;
       const required = new Set((schema.required ?? []) as string[]);
       const out: Json = {};
-      for (const [k, s] of Object.entries(props))
-        if (required.has(k) || k in overrides) out[k] = exampleOf(s, overrides, k);
+      for (const [k, s] of Object.entries(props)) {
+        if (required.has(k) || k in overrides) {
+          out[k] = exampleOf(s, overrides, k);
+        }
+      }
       return out;
     }
     default:
@@ -123,7 +149,9 @@ for (const kind of storeKinds()) {
     /** Credentials and secrets: none may appear in a response other than the one that issued it, nor in any log line. */
     const secrets = new Map<string, { label: string; issuedBy: number | null }>();
     const secret = (value: string, label: string, issuedBy: number | null = null) => {
-      if (value && !secrets.has(value)) secrets.set(value, { label, issuedBy });
+      if (value && !secrets.has(value)) {
+        secrets.set(value, { label, issuedBy });
+      }
     };
 
     /** Every request of the suite goes through here, so every response is checked for leaks at the end. */
@@ -151,9 +179,15 @@ for (const kind of storeKinds()) {
       if (res.statusCode < 300 && res.headers['content-type']?.includes('json')) {
         const body = res.json() as Json;
         const key = (body.apiKey ?? null) as { id?: string; key?: string } | null;
-        if (key?.key) secret(key.key, `issued key (${what})`, i);
-        if (key?.id) secret(key.id, `issued key id (${what})`, i);
-        if (typeof body.secret === 'string') secret(body.secret, `webhook secret (${what})`, i);
+        if (key?.key) {
+          secret(key.key, `issued key (${what})`, i);
+        }
+        if (key?.id) {
+          secret(key.id, `issued key id (${what})`, i);
+        }
+        if (typeof body.secret === 'string') {
+          secret(body.secret, `webhook secret (${what})`, i);
+        }
       }
       return res;
     }
@@ -281,7 +315,9 @@ for (const kind of storeKinds()) {
       const E = numberE.key;
       for (const route of routes) {
         const k = kindOf(route.path);
-        if (k === null || k === 'unknown') continue;
+        if (k === null || k === 'unknown') {
+          continue;
+        }
         const victims =
           k === 'call'
             ? [callsA[0]!.id, callsA[0]!.externalCallId, callsA[1]!.id, callsA[2]!.externalCallId]
@@ -350,7 +386,9 @@ for (const kind of storeKinds()) {
             );
             // A web number cannot pre-accept at all, a META one cannot play: FEATURE_NOT_SUPPORTED before any lookup
             // is the same for every id, so it says nothing either.
-            if (res.statusCode === 400 && body.code === 'FEATURE_NOT_SUPPORTED' && status === 404) continue;
+            if (res.statusCode === 400 && body.code === 'FEATURE_NOT_SUPPORTED' && status === 404) {
+              continue;
+            }
             assert.deepEqual(
               [res.statusCode, body.code],
               [status, code],
@@ -599,7 +637,9 @@ for (const kind of storeKinds()) {
           route.path.startsWith('/v1/numbers') || route.path.startsWith('/v1/api-keys')
             ? as(h.tenantKey)
             : as(h.numberB.key);
-        if (route.method === 'DELETE' && k === 'number') continue; // the tour keeps its numbers
+        if (route.method === 'DELETE' && k === 'number') {
+          continue; // the tour keeps its numbers
+        }
         const id = k === 'call' ? callB.id : k === 'number' ? h.numberB.id : k === 'webhook' ? webhookB : '';
         const query =
           route.path === '/v1/calls/permissions'
@@ -627,21 +667,25 @@ for (const kind of storeKinds()) {
           h.numberB.key = res.json().apiKey;
         }
       }
-      for (const extra of ['/openapi.json', '/metrics', '/healthz', '/readyz'])
+      for (const extra of ['/openapi.json', '/metrics', '/healthz', '/readyz']) {
         await send(`tour ${extra}`, { url: extra });
+      }
 
       const leaks: string[] = [];
       for (const r of seen) {
         for (const [value, s] of secrets) {
-          if (s.issuedBy === r.i) continue;
-          if (r.body.includes(value) || r.headers.includes(value))
+          if (s.issuedBy === r.i) {
+            continue;
+          }
+          if (r.body.includes(value) || r.headers.includes(value)) {
             leaks.push(`${s.label} in the response to "${r.what}" (${r.status})`);
+          }
         }
       }
       assert.deepEqual(leaks, []);
       // The masked list really is masked.
       const masked = await send('masked keys', { url: '/v1/api-keys', headers: as(h.tenantKey) });
-      for (const k of masked.json().apiKeys as Json[])
+      for (const k of masked.json().apiKeys as Json[]) {
         assert.deepEqual(Object.keys(k).sort(), [
           'createdAt',
           'keyIdLast4',
@@ -650,6 +694,7 @@ for (const kind of storeKinds()) {
           'numberId',
           'scope',
         ]);
+      }
       assert.ok(seen.length > 300, `${seen.length} responses checked`);
       console.log(`[secrets ${kind}] ${seen.length} responses checked against ${secrets.size} secrets`);
     });

@@ -4,9 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { CANNED_OFFER_SDP } from '../fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../helpers/calls.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
-import { storeKinds } from '../helpers/stores.ts';
 import { missing } from '../helpers/requirements.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
 
 describe('sweeper in two processes sharing PostgreSQL', { skip: missing('postgres') }, () => {
   let t: TestApp;

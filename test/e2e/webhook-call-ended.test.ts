@@ -6,7 +6,7 @@ import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-rec
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts';
 import { acceptedCall, storedCall } from '../helpers/calls.ts';
 import { storeKinds } from '../helpers/stores.ts';
-import { sleep, startTestWorker, verifyWith, workerConfig, type TestWorker } from './webhook-helpers.ts';
+import { sleep, startTestWorker, type TestWorker, verifyWith, workerConfig } from './webhook-helpers.ts';
 
 for (const kind of storeKinds()) {
   describe(`call.ended webhook end to end [${kind}]`, () => {

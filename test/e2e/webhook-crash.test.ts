@@ -7,9 +7,9 @@ import { issueKey } from '../../src/auth/keys.ts';
 import { newTenantId } from '../../src/ids.ts';
 import { insertApiKey } from '../../src/store/api-keys.ts';
 import { insertTenant } from '../../src/store/tenants.ts';
-import { startFakeMeta, type FakeMeta } from '../fakes/meta-graph.ts';
+import { type FakeMeta, startFakeMeta } from '../fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
 import { createTestStore, storeKinds, type TestStore } from '../helpers/stores.ts';
 import { sleep, verifyWith } from './webhook-helpers.ts';
 
@@ -93,15 +93,18 @@ for (const kind of storeKinds()) {
       const ringing: string[] = [];
       for (let round = 0; round < KILLS; round++) {
         // Events committed by the live server: two new calls ring, an earlier one is missed (call.missed + call.ended).
-        for (let i = 0; i < 2; i++)
+        for (let i = 0; i < 2; i++) {
           ringing.push(
             await fake.incomingCall({
               phoneNumberId: META.phoneNumberId,
               from: `55119${String(++peer).padStart(8, '0')}`,
             }),
           );
+        }
         const missed = ringing.shift();
-        if (missed && round % 2 === 1) await fake.userHangsUp(missed);
+        if (missed && round % 2 === 1) {
+          await fake.userHangsUp(missed);
+        }
         await sleep(Math.floor(Math.random() * 120));
         await server.stop('SIGKILL');
         server = await start();
@@ -122,7 +125,9 @@ for (const kind of storeKinds()) {
           await store.db.query<{ n: number | string }>("SELECT COUNT(*) AS n FROM deliveries WHERE status <> 'SUCCESS'")
         )[0]!.n;
       const deadline = Date.now() + 10_000;
-      while (Number(await pending()) > 0 && Date.now() < deadline) await sleep(50);
+      while (Number(await pending()) > 0 && Date.now() < deadline) {
+        await sleep(50);
+      }
       assert.equal(Number(await pending()), 0, 'no delivery left pending or failed');
 
       const byId = new Map<string, string[]>();
@@ -132,11 +137,12 @@ for (const kind of storeKinds()) {
         assert.equal(body.eventId, id, 'webhook-id is the eventId');
         byId.set(id, [...(byId.get(id) ?? []), r.rawBody]);
       }
-      for (const [id, bodies] of byId)
+      for (const [id, bodies] of byId) {
         assert.ok(
           bodies.every((b) => b === bodies[0]),
           `duplicates of ${id} are the same delivery`,
         );
+      }
       assert.deepEqual(new Set(byId.keys()), new Set(events.map((e) => e.id)), 'nothing but committed events was sent');
       const duplicates = receiver.requests.length - byId.size;
       t.diagnostic(

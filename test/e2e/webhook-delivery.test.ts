@@ -5,19 +5,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { WebhookId } from '../../src/ids.ts';
 import { listDeliveriesForWebhook } from '../../src/store/deliveries.ts';
-import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
+import type { WorkerOptions } from '../../src/webhooks/worker.ts';
+import { startWebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { storeKinds } from '../helpers/stores.ts';
-import type { WorkerOptions } from '../../src/webhooks/worker.ts';
-import {
-  emitEvents,
-  sleep,
-  startTestWorker,
-  verifyWith,
-  workerConfig,
-  type EventSpec,
-  type TestWorker,
-} from './webhook-helpers.ts';
+import { type EventSpec, emitEvents, sleep, startTestWorker, verifyWith, workerConfig } from './webhook-helpers.ts';
 
 for (const kind of storeKinds()) {
   describe(`webhook delivery [${kind}]`, () => {
@@ -61,7 +53,9 @@ for (const kind of storeKinds()) {
     }
 
     async function cleanup() {
-      while (cleanups.length) await cleanups.pop()!();
+      while (cleanups.length) {
+        await cleanups.pop()!();
+      }
     }
 
     const emit = (specs: EventSpec[]) =>

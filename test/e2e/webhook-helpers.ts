@@ -3,7 +3,7 @@
 import { Webhook } from 'standardwebhooks';
 import { SecretBox } from '../../src/auth/secret-box.ts';
 import type { Config } from '../../src/config.ts';
-import { newEventId, type CallId, type EventId, type NumberId, type TenantId } from '../../src/ids.ts';
+import { type CallId, type EventId, type NumberId, newEventId, type TenantId } from '../../src/ids.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics, type Metrics } from '../../src/metrics.ts';
 import type { Db } from '../../src/store/db.ts';
@@ -87,7 +87,11 @@ export function workerConfig(
 
 function flatHeaders(r: ReceivedRequest): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(r.headers)) if (typeof v === 'string') out[k] = v;
+  for (const [k, v] of Object.entries(r.headers)) {
+    if (typeof v === 'string') {
+      out[k] = v;
+    }
+  }
   return out;
 }
 

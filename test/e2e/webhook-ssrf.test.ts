@@ -27,7 +27,9 @@ const dns = new Map<string, string[]>([
 ]);
 const lookup: HostLookup = async (host) => {
   const answers = dns.get(host);
-  if (!answers) throw Object.assign(new Error(`ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+  if (!answers) {
+    throw Object.assign(new Error(`ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+  }
   return answers.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
 };
 

@@ -1,15 +1,15 @@
 // Scaled out: the API runs with WORKERS=off and `callgate worker` processes deliver; SIGTERM stops a worker cleanly.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { issueKey } from '../../src/auth/keys.ts';
 import { newTenantId } from '../../src/ids.ts';
 import { insertApiKey } from '../../src/store/api-keys.ts';
 import { insertTenant } from '../../src/store/tenants.ts';
-import { startFakeMeta, type FakeMeta } from '../fakes/meta-graph.ts';
+import { type FakeMeta, startFakeMeta } from '../fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
 import { createTestStore, storeKinds, type TestStore } from '../helpers/stores.ts';
 import { sleep, verifyWith } from './webhook-helpers.ts';
 

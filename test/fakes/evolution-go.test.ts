@@ -1,10 +1,10 @@
-import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { describe, test } from 'node:test';
+import type { FakeEvoInstanceConfig, FakeEvolution, FakeEvolutionOptions } from './evolution-go.ts';
 import { formatEvolutionTimestamp, GIN_404, startFakeEvolution } from './evolution-go.ts';
-import type { FakeEvolution, FakeEvolutionOptions, FakeEvoInstanceConfig } from './evolution-go.ts';
 
 // ───────────── fixtures ─────────────
 
@@ -90,7 +90,9 @@ async function evo(
 ) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   const token = o.token === undefined ? INST.token : o.token;
-  if (token !== null) headers.apikey = token;
+  if (token !== null) {
+    headers.apikey = token;
+  }
   const res = await fetch(fake.baseUrl + path, {
     method,
     headers,
@@ -420,8 +422,9 @@ describe('fake Evolution Go: calls extension', () => {
       const plus = await evo(fake, 'POST', '/call/dial', { body: { number: `+${PEER}` } });
       assert.equal(plus.status, 400);
       assert.equal(fake.violations.length, 1);
-      for (let i = 0; i < 6; i++)
+      for (let i = 0; i < 6; i++) {
         assert.equal((await evo(fake, 'POST', '/call/dial', { body: { number: PEER } })).status, 200);
+      }
       const seventh = await evo(fake, 'POST', '/call/dial', { body: { number: PEER } });
       assert.equal(seventh.status, 429);
       assert.ok(Number(seventh.headers.get('retry-after')) > 0);
@@ -516,7 +519,7 @@ describe('fake Evolution Go: failure injection and inspection', () => {
       await assert.rejects(evo(fake, 'GET', '/call/active'));
       fake.inject({ path: '/call/active', hang: true });
       await assert.rejects(
-        fetch(fake.baseUrl + '/call/active', { headers: { apikey: INST.token }, signal: AbortSignal.timeout(100) }),
+        fetch(`${fake.baseUrl}/call/active`, { headers: { apikey: INST.token }, signal: AbortSignal.timeout(100) }),
       );
       assert.equal(fake.requests.at(-1)!.status, 0);
       assert.equal(fake.countRequests({ path: '/call/active' }), 4);

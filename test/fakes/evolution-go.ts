@@ -42,13 +42,14 @@
  * emission order per instance (delay/jitter/hold reorder them on purpose); retries run on their own, like the real
  * sender's goroutines. Ids (CallID: 32 uppercase hex) and tickets come from the seed.
  */
-import { createServer, request as httpRequest } from 'node:http';
+
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 
 // ───────────────────────────── public types ─────────────────────────────
 
@@ -342,9 +343,13 @@ function seededRandom(seed: string): () => number {
 /** RFC 3339 in a fixed offset, whole seconds (whatsmeow stamps from the stanza's unix `t`). */
 export function formatEvolutionTimestamp(ms: number, offset: string): string {
   const whole = Math.floor(ms / 1000) * 1000;
-  if (offset === 'Z') return new Date(whole).toISOString().slice(0, 19) + 'Z';
+  if (offset === 'Z') {
+    return `${new Date(whole).toISOString().slice(0, 19)}Z`;
+  }
   const m = /^([+-])(\d{2}):(\d{2})$/.exec(offset);
-  if (!m) throw new Error(`fake Evolution: bad timestampOffset ${offset}`);
+  if (!m) {
+    throw new Error(`fake Evolution: bad timestampOffset ${offset}`);
+  }
   const minutes = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
   return new Date(whole + minutes * 60_000).toISOString().slice(0, 19) + offset;
 }
@@ -356,7 +361,9 @@ function jid(user: string, device = 0, server = 's.whatsapp.net'): string {
 /** JID without its device / agent part: what WhatsApp compares. */
 function bareJid(j: string): string {
   const at = j.indexOf('@');
-  if (at === -1) return j;
+  if (at === -1) {
+    return j;
+  }
   return `${j.slice(0, at).split(':')[0]!.split('.')[0]!}@${j.slice(at + 1)}`;
 }
 
@@ -370,7 +377,9 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function isHttpUrl(s: unknown): boolean {
-  if (typeof s !== 'string') return false;
+  if (typeof s !== 'string') {
+    return false;
+  }
   try {
     const u = new URL(s);
     return u.protocol === 'http:' || u.protocol === 'https:';
@@ -486,9 +495,15 @@ function matchRoute(method: string, path: string): Route | null {
     params,
     extension,
   });
-  if (method === 'POST' && path === '/call/reject') return r('reject', '/call/reject', false);
-  if (method === 'POST' && path === '/instance/connect') return r('connect', '/instance/connect', false);
-  if (method === 'GET' && path === '/instance/status') return r('status', '/instance/status', false);
+  if (method === 'POST' && path === '/call/reject') {
+    return r('reject', '/call/reject', false);
+  }
+  if (method === 'POST' && path === '/instance/connect') {
+    return r('connect', '/instance/connect', false);
+  }
+  if (method === 'GET' && path === '/instance/status') {
+    return r('status', '/instance/status', false);
+  }
   const adv = /^\/instance\/([^/]+)\/advanced-settings$/.exec(path);
   if (adv && (method === 'GET' || method === 'PUT')) {
     return r(method === 'GET' ? 'getSettings' : 'putSettings', '/instance/:instanceId/advanced-settings', false, {
@@ -497,14 +512,22 @@ function matchRoute(method: string, path: string): Route | null {
   }
   if (method === 'POST') {
     const action = /^\/call\/(dial|answer|hangup|play|stream-ticket)$/.exec(path);
-    if (action) return r(action[1]!, path, true);
+    if (action) {
+      return r(action[1]!, path, true);
+    }
   }
   if (method === 'GET') {
-    if (path === '/call/active') return r('active', '/call/active', true); // matched before /call/:callId
+    if (path === '/call/active') {
+      return r('active', '/call/active', true); // matched before /call/:callId
+    }
     const stream = /^\/call\/stream\/([^/]+)$/.exec(path);
-    if (stream) return r('stream', '/call/stream/:callId', true, { callId: decodeURIComponent(stream[1]!) });
+    if (stream) {
+      return r('stream', '/call/stream/:callId', true, { callId: decodeURIComponent(stream[1]!) });
+    }
     const info = /^\/call\/([^/]+)$/.exec(path);
-    if (info) return r('info', '/call/:callId', true, { callId: decodeURIComponent(info[1]!) });
+    if (info) {
+      return r('info', '/call/:callId', true, { callId: decodeURIComponent(info[1]!) });
+    }
   }
   return null;
 }
@@ -515,8 +538,9 @@ function wsFrame(opcode: number, payload: Buffer): Buffer {
   const len = payload.length;
   const head = len < 126 ? Buffer.alloc(2) : len < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
   head[0] = 0x80 | opcode;
-  if (len < 126) head[1] = len;
-  else if (len < 65536) {
+  if (len < 126) {
+    head[1] = len;
+  } else if (len < 65536) {
     head[1] = 126;
     head.writeUInt16BE(len, 2);
   } else {
@@ -554,7 +578,9 @@ class MediaStream {
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('close', () => this.#gone());
     socket.on('error', () => this.#gone());
-    if (!ticket.binary) this.#sendText({ event: 'start', callId: call.callId, sampleRate: SAMPLE_RATE });
+    if (!ticket.binary) {
+      this.#sendText({ event: 'start', callId: call.callId, sampleRate: SAMPLE_RATE });
+    }
     this.#timer = setInterval(() => this.#tick(), frameMs);
   }
 
@@ -566,8 +592,11 @@ class MediaStream {
         frame.writeInt16LE(Math.round(3000 * Math.sin((2 * Math.PI * 440 * this.#phase++) / SAMPLE_RATE)), i * 2);
       }
     }
-    if (this.info.binary) this.#write(wsFrame(2, frame));
-    else this.#sendText({ event: 'media', track: 'inbound', payload: frame.toString('base64') });
+    if (this.info.binary) {
+      this.#write(wsFrame(2, frame));
+    } else {
+      this.#sendText({ event: 'media', track: 'inbound', payload: frame.toString('base64') });
+    }
     this.info.framesSent++;
   }
 
@@ -576,7 +605,9 @@ class MediaStream {
   }
 
   #write(b: Buffer): void {
-    if (!this.#socket.destroyed && this.#socket.writable) this.#socket.write(b);
+    if (!this.#socket.destroyed && this.#socket.writable) {
+      this.#socket.write(b);
+    }
   }
 
   #onData(chunk: Buffer): void {
@@ -587,23 +618,35 @@ class MediaStream {
       let len = b1 & 0x7f;
       let off = 2;
       if (len === 126) {
-        if (this.#buf.length < 4) return;
+        if (this.#buf.length < 4) {
+          return;
+        }
         len = this.#buf.readUInt16BE(2);
         off = 4;
       } else if (len === 127) {
-        if (this.#buf.length < 10) return;
+        if (this.#buf.length < 10) {
+          return;
+        }
         len = Number(this.#buf.readBigUInt64BE(2));
         off = 10;
       }
       const masked = (b1 & 0x80) !== 0;
-      if (!masked) return this.close(1002, 'client frames must be masked');
-      if (this.#buf.length < off + 4 + len) return;
+      if (!masked) {
+        return this.close(1002, 'client frames must be masked');
+      }
+      if (this.#buf.length < off + 4 + len) {
+        return;
+      }
       const mask = this.#buf.subarray(off, off + 4);
       const payload = Buffer.from(this.#buf.subarray(off + 4, off + 4 + len));
-      for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i % 4]!;
+      for (let i = 0; i < payload.length; i++) {
+        payload[i] = payload[i]! ^ mask[i % 4]!;
+      }
       this.#buf = this.#buf.subarray(off + 4 + len);
       this.#onFrame((b0 & 0x80) !== 0, b0 & 0x0f, payload);
-      if (this.#closing) return;
+      if (this.#closing) {
+        return;
+      }
     }
   }
 
@@ -612,11 +655,17 @@ class MediaStream {
       this.info.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
       return this.close(this.info.closeCode === 1005 ? 1000 : this.info.closeCode, '');
     }
-    if (opcode === 0x9) return this.#write(wsFrame(0xa, payload));
-    if (opcode === 0xa) return;
+    if (opcode === 0x9) {
+      return this.#write(wsFrame(0xa, payload));
+    }
+    if (opcode === 0xa) {
+      return;
+    }
     if (opcode === 0x0) {
       this.#fragments.push(payload);
-      if (!fin) return;
+      if (!fin) {
+        return;
+      }
       const whole = Buffer.concat(this.#fragments);
       this.#fragments = [];
       return this.#onMessage(this.#fragmentOp, whole);
@@ -632,7 +681,9 @@ class MediaStream {
   #onMessage(opcode: number, payload: Buffer): void {
     let audio: Buffer;
     if (this.info.binary) {
-      if (opcode !== 2) return this.close(1003, 'binary frames expected');
+      if (opcode !== 2) {
+        return this.close(1003, 'binary frames expected');
+      }
       audio = payload;
     } else {
       let msg: any;
@@ -641,26 +692,38 @@ class MediaStream {
       } catch {
         return this.close(1007, 'invalid JSON frame');
       }
-      if (!isObject(msg) || msg.event !== 'media') return; // start/stop/mark from clients are ignored
+      if (!isObject(msg) || msg.event !== 'media') {
+        return; // start/stop/mark from clients are ignored
+      }
       audio = Buffer.from(String(msg.payload ?? ''), 'base64');
     }
-    if (audio.length !== FRAME_BYTES) return this.close(1007, `frames must be ${FRAME_BYTES} bytes`);
+    if (audio.length !== FRAME_BYTES) {
+      return this.close(1007, `frames must be ${FRAME_BYTES} bytes`);
+    }
     this.info.framesReceived++;
     this.info.bytesReceived += audio.length;
-    if (this.info.mode === 'listen') this.info.framesDropped++; // listen: the server discards client audio
+    if (this.info.mode === 'listen') {
+      this.info.framesDropped++; // listen: the server discards client audio
+    }
   }
 
   /** The call ended: JSON mode says stop first, then both modes close normally. */
   end(reason: string): void {
-    if (!this.info.binary) this.#sendText({ event: 'stop', reason });
+    if (!this.info.binary) {
+      this.#sendText({ event: 'stop', reason });
+    }
     this.close(1000, 'call ended');
   }
 
   close(code: number, reason: string): void {
-    if (this.#closing) return;
+    if (this.#closing) {
+      return;
+    }
     this.#closing = true;
     clearInterval(this.#timer);
-    if (this.info.closeCode === null) this.info.closeCode = code;
+    if (this.info.closeCode === null) {
+      this.info.closeCode = code;
+    }
     const body = Buffer.alloc(2 + Buffer.byteLength(reason));
     body.writeUInt16BE(code, 0);
     body.write(reason, 2);
@@ -769,7 +832,9 @@ class FakeEvolutionServer implements FakeEvolution {
     this.#clockOffset += ms;
     for (;;) {
       const due = this.#timers.filter((t) => !t.done && t.at <= this.now()).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
+      if (!due) {
+        break;
+      }
       this.#fire(due);
     }
   }
@@ -782,7 +847,9 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   #fire(t: Timer): void {
-    if (t.done || this.#closed) return;
+    if (t.done || this.#closed) {
+      return;
+    }
     t.done = true;
     clearTimeout(t.handle);
     this.#timers = this.#timers.filter((x) => x !== t);
@@ -815,7 +882,7 @@ class FakeEvolutionServer implements FakeEvolution {
     const h = createHash('sha256')
       .update(`${this.#opts.seed ?? 'seed'}:lid:${number}`)
       .digest();
-    return '1' + (h.readBigUInt64BE(0) % 10n ** 14n).toString().padStart(14, '0');
+    return `1${(h.readBigUInt64BE(0) % 10n ** 14n).toString().padStart(14, '0')}`;
   }
 
   #timestamp(): string {
@@ -826,13 +893,17 @@ class FakeEvolutionServer implements FakeEvolution {
 
   #inst(id?: string): Inst {
     const inst = id === undefined ? this.#instances.values().next().value : this.#instances.get(id);
-    if (!inst) throw new Error(`fake Evolution: unknown instance ${id}`);
+    if (!inst) {
+      throw new Error(`fake Evolution: unknown instance ${id}`);
+    }
     return inst;
   }
 
   #liveCall(callId: string): FakeCallState {
     const c = this.#calls.get(callId);
-    if (!c) throw new Error(`fake Evolution: unknown call ${callId}`);
+    if (!c) {
+      throw new Error(`fake Evolution: unknown call ${callId}`);
+    }
     return c;
   }
 
@@ -894,13 +965,17 @@ class FakeEvolutionServer implements FakeEvolution {
   setWebhook(instanceId: string, url: string | null, subscribe?: string[]): void {
     const i = this.#inst(instanceId);
     i.webhookUrl = url;
-    if (subscribe) i.subscribe = [...subscribe];
+    if (subscribe) {
+      i.subscribe = [...subscribe];
+    }
   }
 
   setRejectCall(instanceId: string, on: boolean, msg?: string): void {
     const i = this.#inst(instanceId);
     i.settings.rejectCall = on;
-    if (msg !== undefined) i.settings.msgRejectCall = msg;
+    if (msg !== undefined) {
+      i.settings.msgRejectCall = msg;
+    }
   }
 
   setEmitDefaults(o: EmitOptions): void {
@@ -919,13 +994,23 @@ class FakeEvolutionServer implements FakeEvolution {
     filter: { method?: string; path?: string; callId?: string; instanceId?: string; status?: number } = {},
   ): number {
     return this.requests.filter((r) => {
-      if (filter.method !== undefined && r.method !== filter.method.toUpperCase()) return false;
-      if (filter.path !== undefined && r.path.split('?')[0] !== filter.path) return false;
-      if (filter.instanceId !== undefined && r.instanceId !== filter.instanceId) return false;
-      if (filter.status !== undefined && r.status !== filter.status) return false;
+      if (filter.method !== undefined && r.method !== filter.method.toUpperCase()) {
+        return false;
+      }
+      if (filter.path !== undefined && r.path.split('?')[0] !== filter.path) {
+        return false;
+      }
+      if (filter.instanceId !== undefined && r.instanceId !== filter.instanceId) {
+        return false;
+      }
+      if (filter.status !== undefined && r.status !== filter.status) {
+        return false;
+      }
       if (filter.callId !== undefined) {
         const id = isObject(r.body) ? r.body.callId : undefined;
-        if (id !== filter.callId && !r.path.split('?')[0]!.endsWith(`/${filter.callId}`)) return false;
+        if (id !== filter.callId && !r.path.split('?')[0]!.endsWith(`/${filter.callId}`)) {
+          return false;
+        }
       }
       return true;
     }).length;
@@ -969,12 +1054,13 @@ class FakeEvolutionServer implements FakeEvolution {
       { Tag: 'audio', Attrs: { enc: 'opus', rate: '16000' }, Content: null },
       { Tag: 'audio', Attrs: { enc: 'opus', rate: '8000' }, Content: null },
     ];
-    if (c.video)
+    if (c.video) {
       content.push({
         Tag: 'video',
         Attrs: { enc: 'vp8', dec: 'vp8', orientation: '0', screen_width: '1080', screen_height: '2400' },
         Content: null,
       });
+    }
     content.push({ Tag: 'net', Attrs: { medium: '3' }, Content: null });
     return this.#stock(c, 'CallOffer', {
       ...this.#base(c, this.#peerJid(c)),
@@ -1109,16 +1195,28 @@ class FakeEvolutionServer implements FakeEvolution {
     c: FakeCallState,
     p: { terminate?: { from: string; reason: string }; ended: string; stopReason?: string },
   ): Emission[] {
-    if (c.phase === 'ended') return [];
+    if (c.phase === 'ended') {
+      return [];
+    }
     c.phase = 'ended';
     c.endedAt = this.now();
     c.endReason = p.ended;
-    for (const t of c.timers) this.#cancel(t);
+    for (const t of c.timers) {
+      this.#cancel(t);
+    }
     c.timers = [];
-    for (const s of [...c.streams]) s.end(p.stopReason ?? 'hangup');
-    for (const [k, t] of this.#tickets) if (t.callId === c.callId) this.#tickets.delete(k);
+    for (const s of [...c.streams]) {
+      s.end(p.stopReason ?? 'hangup');
+    }
+    for (const [k, t] of this.#tickets) {
+      if (t.callId === c.callId) {
+        this.#tickets.delete(k);
+      }
+    }
     const out: Emission[] = [];
-    if (p.terminate) out.push(this.#terminate(c, p.terminate.from, p.terminate.reason));
+    if (p.terminate) {
+      out.push(this.#terminate(c, p.terminate.from, p.terminate.reason));
+    }
     if (c.tracked && !c.endedEmitted) {
       c.endedEmitted = true;
       out.push({
@@ -1144,10 +1242,14 @@ class FakeEvolutionServer implements FakeEvolution {
   #startConnecting(c: FakeCallState): void {
     c.phase = 'connecting';
     const t = this.#schedule(this.#opts.connectDelayMs ?? 200, () => {
-      if (c.phase !== 'connecting') return;
+      if (c.phase !== 'connecting') {
+        return;
+      }
       c.phase = 'active';
       c.connectedAt = this.now();
-      for (const p of c.plays) p.queued = false;
+      for (const p of c.plays) {
+        p.queued = false;
+      }
       void this.#dispatch(
         c.tracked ? [{ inst: c.inst, event: 'CallReady', data: this.#extInfo(c), callId: c.callId }] : [],
       );
@@ -1159,18 +1261,20 @@ class FakeEvolutionServer implements FakeEvolution {
     if (c.direction === 'incoming') {
       c.timers.push(
         this.#schedule(this.#opts.whatsappRingTimeoutMs ?? 45_000, () => {
-          if (c.phase === 'ringing')
+          if (c.phase === 'ringing') {
             void this.#dispatch(
               this.#end(c, { terminate: { from: this.#peerJid(c), reason: 'timeout' }, ended: 'ring_timeout' }),
             );
+          }
         }),
       );
     }
     if (c.tracked) {
       c.timers.push(
         this.#schedule(this.#opts.serverRingTimeoutMs ?? 90_000, () => {
-          if (c.phase === 'ringing' || c.phase === 'calling')
+          if (c.phase === 'ringing' || c.phase === 'calling') {
             void this.#dispatch(this.#end(c, { ended: 'ring_timeout' }));
+          }
         }),
       );
     }
@@ -1200,12 +1304,15 @@ class FakeEvolutionServer implements FakeEvolution {
     const out: Emission[] = [];
     if (inst.settings.rejectCall) {
       // The server declines by itself and suppresses CallOffer; later events still come.
-      if (inst.settings.msgRejectCall)
+      if (inst.settings.msgRejectCall) {
         inst.sentMessages.push({ to: jid(peer), text: inst.settings.msgRejectCall, at: this.now() });
+      }
       out.push(...this.#rejectRinging(c, 'rejected'));
     } else {
       out.push(this.#offer(c));
-      for (let i = 0; i < (this.#opts.relayLatencyEvents ?? 1); i++) out.push(this.#relayLatency(c));
+      for (let i = 0; i < (this.#opts.relayLatencyEvents ?? 1); i++) {
+        out.push(this.#relayLatency(c));
+      }
       if (c.tracked && this.#liveTracked(inst).length > (this.#opts.maxConcurrentCalls ?? 4)) {
         out.push(...this.#rejectRinging(c, 'rejected_busy'));
       } else {
@@ -1218,20 +1325,27 @@ class FakeEvolutionServer implements FakeEvolution {
 
   async phoneAnswers(callId: string, p: { acceptedElsewhere?: boolean } = {}, o: EmitOptions = {}): Promise<void> {
     const c = this.#liveCall(callId);
-    if (c.direction !== 'incoming' || c.phase !== 'ringing')
+    if (c.direction !== 'incoming' || c.phase !== 'ringing') {
       throw new Error(`fake Evolution: phoneAnswers on a ${c.direction} ${c.phase} call`);
-    for (const t of c.timers) this.#cancel(t);
+    }
+    for (const t of c.timers) {
+      this.#cancel(t);
+    }
     c.timers = [];
     c.phase = 'other'; // answered on another device: the server's engine is not in the call
     c.connectedAt = this.now();
     const out = [this.#accept(c, this.#ownJid(c.inst), 'iphone', '2.26.8.4')];
-    if (p.acceptedElsewhere) out.push(this.#terminate(c, this.#ownJid(c.inst), 'accepted_elsewhere'));
+    if (p.acceptedElsewhere) {
+      out.push(this.#terminate(c, this.#ownJid(c.inst), 'accepted_elsewhere'));
+    }
     await this.#dispatch(out, o);
   }
 
   async phoneRejects(callId: string, o: EmitOptions = {}): Promise<void> {
     const c = this.#liveCall(callId);
-    if (c.phase !== 'ringing') throw new Error(`fake Evolution: phoneRejects on a ${c.phase} call`);
+    if (c.phase !== 'ringing') {
+      throw new Error(`fake Evolution: phoneRejects on a ${c.phase} call`);
+    }
     await this.#dispatch(
       this.#end(c, { terminate: { from: this.#ownJid(c.inst), reason: 'rejected_elsewhere' }, ended: 'rejected' }),
       o,
@@ -1245,9 +1359,12 @@ class FakeEvolutionServer implements FakeEvolution {
 
   async peerAccepts(callId: string, p: { callAccept?: boolean } = {}, o: EmitOptions = {}): Promise<void> {
     const c = this.#liveCall(callId);
-    if (c.direction !== 'outgoing' || c.phase !== 'calling')
+    if (c.direction !== 'outgoing' || c.phase !== 'calling') {
       throw new Error(`fake Evolution: peerAccepts on a ${c.direction} ${c.phase} call`);
-    for (const t of c.timers) this.#cancel(t);
+    }
+    for (const t of c.timers) {
+      this.#cancel(t);
+    }
     c.timers = [];
     this.#startConnecting(c);
     await this.#dispatch(p.callAccept === false ? [] : [this.#accept(c, this.#peerJid(c), 'android', '2.26.7.71')], o);
@@ -1255,16 +1372,18 @@ class FakeEvolutionServer implements FakeEvolution {
 
   async peerDeclines(callId: string, p: { callReject?: boolean } = {}, o: EmitOptions = {}): Promise<void> {
     const c = this.#liveCall(callId);
-    if (c.direction !== 'outgoing' || c.phase !== 'calling')
+    if (c.direction !== 'outgoing' || c.phase !== 'calling') {
       throw new Error(`fake Evolution: peerDeclines on a ${c.direction} ${c.phase} call`);
+    }
     const out: Emission[] = [];
-    if (p.callReject)
+    if (p.callReject) {
       out.push({
         inst: c.inst,
         event: 'CallReject',
         callId: c.callId,
         data: { ...this.#base(c, this.#peerJid(c)), Data: this.#stanza('reject', c, {}, null) },
       });
+    }
     out.push(...this.#end(c, { ended: 'rejected' }));
     await this.#dispatch(out, o);
   }
@@ -1274,8 +1393,9 @@ class FakeEvolutionServer implements FakeEvolution {
     inst.connected = false;
     inst.disconnectMessage = message;
     const out: Emission[] = [];
-    for (const c of this.#liveTracked(inst))
+    for (const c of this.#liveTracked(inst)) {
       out.push(...this.#end(c, { ended: 'instance_stopped', stopReason: 'instance_stopped' }));
+    }
     await this.#dispatch(out);
   }
 
@@ -1315,7 +1435,9 @@ class FakeEvolutionServer implements FakeEvolution {
   #emit(e: Emission, o: EmitOptions): Promise<void> {
     const eff: EmitOptions = { ...this.#emitDefaults, ...e.inst.emit, ...o };
     const extensionEvent = EXTENSION_EVENTS.has(e.event);
-    if (extensionEvent && (eff.stockOnly || e.inst.extension !== 'on')) return Promise.resolve();
+    if (extensionEvent && (eff.stockOnly || e.inst.extension !== 'on')) {
+      return Promise.resolve();
+    }
     if (eff.hold) {
       this.#held.push({ emission: e, o: { ...eff, hold: false } });
       return Promise.resolve();
@@ -1329,12 +1451,17 @@ class FakeEvolutionServer implements FakeEvolution {
     };
     const body = JSON.stringify(envelope);
     let reason: string | undefined;
-    if (!e.inst.webhookUrl) reason = 'no webhook URL';
-    else if (e.event.startsWith('Call') && !e.inst.subscribe.some((s) => s === 'CALL' || s === 'ALL'))
+    if (!e.inst.webhookUrl) {
+      reason = 'no webhook URL';
+    } else if (e.event.startsWith('Call') && !e.inst.subscribe.some((s) => s === 'CALL' || s === 'ALL')) {
       reason = 'CALL not subscribed';
-    else if (!extensionEvent && !e.inst.connected) reason = 'instance disconnected (no WhatsApp events)';
+    } else if (!extensionEvent && !e.inst.connected) {
+      reason = 'instance disconnected (no WhatsApp events)';
+    }
     let copies = 1 + (eff.duplicate ?? 0);
-    if (eff.duplicateProbability && this.#random() < eff.duplicateProbability) copies++;
+    if (eff.duplicateProbability && this.#random() < eff.duplicateProbability) {
+      copies++;
+    }
     const runs: Promise<void>[] = [];
     for (let copy = 0; copy < copies; copy++) {
       const d: Delivery = {
@@ -1352,7 +1479,9 @@ class FakeEvolutionServer implements FakeEvolution {
       if (reason) {
         d.state = 'suppressed';
         d.reason = reason;
-        if (copy === 0) break;
+        if (copy === 0) {
+          break;
+        }
         continue;
       }
       if (eff.drop) {
@@ -1367,13 +1496,17 @@ class FakeEvolutionServer implements FakeEvolution {
   async releaseHeld(o: { reverse?: boolean } = {}): Promise<void> {
     const items = this.#held;
     this.#held = [];
-    if (o.reverse) items.reverse();
+    if (o.reverse) {
+      items.reverse();
+    }
     await Promise.all(items.map((h) => this.#emit(h.emission, h.o)));
   }
 
   async #deliver(d: Delivery, inst: Inst, url: string, o: EmitOptions): Promise<void> {
     const delay = (o.delayMs ?? 0) + (o.jitterMs ? Math.floor(this.#random() * o.jitterMs) : 0);
-    if (delay > 0) await this.#sleep(delay);
+    if (delay > 0) {
+      await this.#sleep(delay);
+    }
     // First attempts leave in emission order (per instance); retries are on their own.
     const first = inst.chain.then(() => this.#attempt(d, url));
     inst.chain = first.then(
@@ -1384,7 +1517,9 @@ class FakeEvolutionServer implements FakeEvolution {
     const max = this.#opts.webhookMaxAttempts ?? 5;
     for (let n = 1; !ok && n < max && !this.#closed; n++) {
       await this.#sleep(this.#opts.webhookRetryIntervalMs ?? 30_000);
-      if (this.#closed) break;
+      if (this.#closed) {
+        break;
+      }
       ok = await this.#attempt(d, url);
     }
     d.state = ok ? 'delivered' : 'failed';
@@ -1395,7 +1530,9 @@ class FakeEvolutionServer implements FakeEvolution {
     const at = this.now();
     const started = performance.now();
     return new Promise<boolean>((resolve) => {
-      if (this.#closed) return resolve(true);
+      if (this.#closed) {
+        return resolve(true);
+      }
       let target: URL;
       try {
         target = new URL(url);
@@ -1429,7 +1566,9 @@ class FakeEvolutionServer implements FakeEvolution {
       );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', (error) => {
-        if (this.#closed) return resolve(true);
+        if (this.#closed) {
+          return resolve(true);
+        }
         d.attempts.push({ status: null, error: error.message, latencyMs: performance.now() - started, at });
         resolve(false);
       });
@@ -1448,7 +1587,9 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   #sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.#closed) return Promise.resolve();
+    if (ms <= 0 || this.#closed) {
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const signal = this.#closing.signal;
       const done = () => {
@@ -1462,7 +1603,9 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   async flush(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+    while (this.#pending.size > 0) {
+      await Promise.all([...this.#pending]);
+    }
   }
 
   // ── HTTP ──
@@ -1476,10 +1619,11 @@ class FakeEvolutionServer implements FakeEvolution {
     }
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = (req.method ?? 'GET').toUpperCase();
-    if (url.pathname.startsWith('/__fake/'))
+    if (url.pathname.startsWith('/__fake/')) {
       return this.#control(method, url.pathname.slice('/__fake/'.length), raw, res);
+    }
 
-    let body: any = undefined;
+    let body: any;
     let bodyError = false;
     if (raw !== '') {
       try {
@@ -1492,7 +1636,9 @@ class FakeEvolutionServer implements FakeEvolution {
     const apikey = typeof req.headers.apikey === 'string' ? req.headers.apikey : undefined;
     const inst = apikey === undefined ? undefined : [...this.#instances.values()].find((i) => i.token === apikey);
     const headers = { ...req.headers };
-    if (headers.apikey !== undefined) headers.apikey = '[redacted]';
+    if (headers.apikey !== undefined) {
+      headers.apikey = '[redacted]';
+    }
     const entry: RecordedRequest = {
       method,
       path: req.url ?? '/',
@@ -1512,10 +1658,18 @@ class FakeEvolutionServer implements FakeEvolution {
 
     const callId = isObject(body) && typeof body.callId === 'string' ? body.callId : route?.params.callId;
     const rule = this.#takeInjection(method, url.pathname, inst?.id ?? null, callId);
-    if (rule) entry.injected = JSON.stringify(rule);
-    if (rule?.latencyMs) await this.#sleep(rule.latencyMs);
-    if (this.#closed) return;
-    if (rule?.hang) return; // close() ends it
+    if (rule) {
+      entry.injected = JSON.stringify(rule);
+    }
+    if (rule?.latencyMs) {
+      await this.#sleep(rule.latencyMs);
+    }
+    if (this.#closed) {
+      return;
+    }
+    if (rule?.hang) {
+      return; // close() ends it
+    }
     if (rule?.reset) {
       req.socket.destroy();
       return;
@@ -1533,7 +1687,9 @@ class FakeEvolutionServer implements FakeEvolution {
       }
     }
     this.#write(res, reply, entry);
-    if (reply.after?.length) void this.#track(this.#dispatch(reply.after));
+    if (reply.after?.length) {
+      void this.#track(this.#dispatch(reply.after));
+    }
   }
 
   #injectedReply(rule: InjectRule): Reply {
@@ -1553,11 +1709,21 @@ class FakeEvolutionServer implements FakeEvolution {
   ): InjectRule | undefined {
     for (const slot of this.#injections) {
       const r = slot.rule;
-      if (slot.left <= 0) continue;
-      if (r.path !== undefined && r.path !== path) continue;
-      if (r.method !== undefined && r.method.toUpperCase() !== method) continue;
-      if (r.instanceId !== undefined && r.instanceId !== instanceId) continue;
-      if (r.callId !== undefined && r.callId !== callId) continue;
+      if (slot.left <= 0) {
+        continue;
+      }
+      if (r.path !== undefined && r.path !== path) {
+        continue;
+      }
+      if (r.method !== undefined && r.method.toUpperCase() !== method) {
+        continue;
+      }
+      if (r.instanceId !== undefined && r.instanceId !== instanceId) {
+        continue;
+      }
+      if (r.callId !== undefined && r.callId !== callId) {
+        continue;
+      }
       slot.left--;
       return r;
     }
@@ -1577,15 +1743,27 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   #route(route: Route | null, inst: Inst | undefined, body: any, url: URL): Reply {
-    if (!route) return GIN_NOT_FOUND;
+    if (!route) {
+      return GIN_NOT_FOUND;
+    }
     // A route the server does not have answers gin's 404 before any auth middleware.
     const allOff = [...this.#instances.values()].every((i) => i.extension === 'off');
-    if (route.extension && (inst ? inst.extension === 'off' : allOff)) return GIN_NOT_FOUND;
-    if (route.name === 'stream') return err(400, 'websocket upgrade required');
-    if (!inst) return err(401, 'not authorized');
-    if (body === BAD_JSON) return err(400, 'invalid character in JSON body'); // gin binds after the auth middleware
+    if (route.extension && (inst ? inst.extension === 'off' : allOff)) {
+      return GIN_NOT_FOUND;
+    }
+    if (route.name === 'stream') {
+      return err(400, 'websocket upgrade required');
+    }
+    if (!inst) {
+      return err(401, 'not authorized');
+    }
+    if (body === BAD_JSON) {
+      return err(400, 'invalid character in JSON body'); // gin binds after the auth middleware
+    }
     if (route.extension && inst.extension === 'disabled') {
-      if (route.name === 'active') return json(200, { enabled: false, state: 'blocked_by_proxy', calls: [] });
+      if (route.name === 'active') {
+        return json(200, { enabled: false, state: 'blocked_by_proxy', calls: [] });
+      }
       return err(409, NOT_ACTIVE);
     }
     switch (route.name) {
@@ -1599,7 +1777,9 @@ class FakeEvolutionServer implements FakeEvolution {
           data: { connected: inst.connected, loggedIn: inst.connected, myJid: this.#ownJid(inst), name: inst.name },
         });
       case 'getSettings':
-        if (route.params.instanceId !== inst.id) return err(401, 'not authorized');
+        if (route.params.instanceId !== inst.id) {
+          return err(401, 'not authorized');
+        }
         return json(200, { message: 'success', settings: { ...inst.settings } });
       case 'putSettings':
         return this.#putSettings(inst, route.params.instanceId!, body);
@@ -1611,7 +1791,9 @@ class FakeEvolutionServer implements FakeEvolution {
         });
       case 'info': {
         const c = this.#calls.get(route.params.callId!);
-        if (!c || c.inst !== inst || !c.tracked || c.phase === 'ended') return err(404, 'call not found');
+        if (!c || c.inst !== inst || !c.tracked || c.phase === 'ended') {
+          return err(404, 'call not found');
+        }
         return json(200, this.#callInfo(c));
       }
       case 'dial':
@@ -1635,11 +1817,19 @@ class FakeEvolutionServer implements FakeEvolution {
 
   /** Stock: 200 for any callId when connected; only a verbatim creator JID reaches WhatsApp. */
   #stockReject(inst: Inst, body: any): Reply {
-    if (!isObject(body)) return err(400, 'invalid request body');
-    if (typeof body.callCreator !== 'string' || body.callCreator === '') return err(400, 'callCreator is required');
-    if (typeof body.callId !== 'string' || body.callId === '') return err(400, 'callId is required');
+    if (!isObject(body)) {
+      return err(400, 'invalid request body');
+    }
+    if (typeof body.callCreator !== 'string' || body.callCreator === '') {
+      return err(400, 'callCreator is required');
+    }
+    if (typeof body.callId !== 'string' || body.callId === '') {
+      return err(400, 'callId is required');
+    }
     const down = this.#notConnected(inst);
-    if (down) return down;
+    if (down) {
+      return down;
+    }
     const ok = json(200, { message: 'success' });
     if (!body.callCreator.includes('@')) {
       this.violations.push(
@@ -1647,7 +1837,9 @@ class FakeEvolutionServer implements FakeEvolution {
       );
     }
     const c = this.#calls.get(body.callId);
-    if (!c || c.inst !== inst) return ok;
+    if (!c || c.inst !== inst) {
+      return ok;
+    }
     c.rejects++;
     const sameCreator = bareJid(body.callCreator) === bareJid(c.creator);
     if (!sameCreator) {
@@ -1666,11 +1858,14 @@ class FakeEvolutionServer implements FakeEvolution {
 
   #instanceConnect(inst: Inst, body: any): Reply {
     const b = isObject(body) ? body : {};
-    if (typeof b.webhookUrl === 'string') inst.webhookUrl = b.webhookUrl || null;
-    if (Array.isArray(b.subscribe))
+    if (typeof b.webhookUrl === 'string') {
+      inst.webhookUrl = b.webhookUrl || null;
+    }
+    if (Array.isArray(b.subscribe)) {
       inst.subscribe = b.subscribe
         .filter((s: unknown): s is string => typeof s === 'string')
         .map((s: string) => s.toUpperCase());
+    }
     const eventString = inst.subscribe.length ? inst.subscribe.join(',') : 'MESSAGE';
     return json(200, {
       message: 'success',
@@ -1680,8 +1875,12 @@ class FakeEvolutionServer implements FakeEvolution {
 
   /** PUT replaces the whole object: missing fields become zero values (§1). */
   #putSettings(inst: Inst, instanceId: string, body: any): Reply {
-    if (instanceId !== inst.id) return err(401, 'not authorized');
-    if (!isObject(body)) return err(400, 'invalid request body');
+    if (instanceId !== inst.id) {
+      return err(401, 'not authorized');
+    }
+    if (!isObject(body)) {
+      return err(400, 'invalid request body');
+    }
     inst.settings = {
       alwaysOnline: body.alwaysOnline === true,
       rejectCall: body.rejectCall === true,
@@ -1696,14 +1895,18 @@ class FakeEvolutionServer implements FakeEvolution {
   #dial(inst: Inst, body: any): Reply {
     const number = isObject(body) ? body.number : undefined;
     if (typeof number !== 'string' || !/^\d{8,15}$/.test(number)) {
-      if (typeof number === 'string' && number.includes('+'))
+      if (typeof number === 'string' && number.includes('+')) {
         this.violations.push(`/call/dial with "${number}": WhatsApp drops a dial to a JID with +`);
+      }
       return err(400, 'invalid number: digits only, country code first, no +');
     }
     const down = this.#notConnected(inst);
-    if (down) return down;
-    if (this.#liveTracked(inst).length >= (this.#opts.maxConcurrentCalls ?? 4))
+    if (down) {
+      return down;
+    }
+    if (this.#liveTracked(inst).length >= (this.#opts.maxConcurrentCalls ?? 4)) {
       return err(429, 'too many concurrent calls');
+    }
     const now = this.now();
     inst.dialTimes = inst.dialTimes.filter((t) => t > now - 60_000);
     if (inst.dialTimes.length >= (this.#opts.maxDialsPerMinute ?? 6)) {
@@ -1726,24 +1929,36 @@ class FakeEvolutionServer implements FakeEvolution {
 
   #callFor(inst: Inst, body: any): FakeCallState | Reply {
     const callId = isObject(body) ? body.callId : undefined;
-    if (typeof callId !== 'string' || callId === '') return err(400, 'callId is required');
+    if (typeof callId !== 'string' || callId === '') {
+      return err(400, 'callId is required');
+    }
     const c = this.#calls.get(callId);
-    if (!c || c.inst !== inst || !c.tracked || c.phase === 'ended') return err(404, 'call not found');
+    if (!c || c.inst !== inst || !c.tracked || c.phase === 'ended') {
+      return err(404, 'call not found');
+    }
     return c;
   }
 
   #answer(inst: Inst, body: any): Reply {
     const c = this.#callFor(inst, body);
-    if ('status' in c) return c;
+    if ('status' in c) {
+      return c;
+    }
     const down = this.#notConnected(inst);
-    if (down) return down;
-    if (c.direction !== 'incoming' || c.phase !== 'ringing') return err(409, `call is not ringing (phase: ${c.phase})`);
+    if (down) {
+      return down;
+    }
+    if (c.direction !== 'incoming' || c.phase !== 'ringing') {
+      return err(409, `call is not ringing (phase: ${c.phase})`);
+    }
     if (typeof body.callCreator === 'string' && bareJid(body.callCreator) !== bareJid(c.creator)) {
       this.violations.push(
         `/call/answer for ${c.callId} with callCreator "${body.callCreator}", not the offer's "${c.creator}"`,
       );
     }
-    for (const t of c.timers) this.#cancel(t);
+    for (const t of c.timers) {
+      this.#cancel(t);
+    }
     c.timers = [];
     this.#startConnecting(c);
     return json(200, this.#callInfo(c));
@@ -1751,9 +1966,13 @@ class FakeEvolutionServer implements FakeEvolution {
 
   #hangup(inst: Inst, body: any): Reply {
     const c = this.#callFor(inst, body);
-    if ('status' in c) return c;
+    if ('status' in c) {
+      return c;
+    }
     const down = this.#notConnected(inst);
-    if (down) return down;
+    if (down) {
+      return down;
+    }
     const after =
       c.direction === 'incoming' && c.phase === 'ringing'
         ? this.#rejectRinging(c, 'rejected')
@@ -1763,11 +1982,19 @@ class FakeEvolutionServer implements FakeEvolution {
 
   #play(inst: Inst, body: any): Reply {
     const c = this.#callFor(inst, body);
-    if ('status' in c) return c;
-    if (!isHttpUrl(body.mediaUrl)) return err(400, 'mediaUrl must be an http(s) URL');
+    if ('status' in c) {
+      return c;
+    }
+    if (!isHttpUrl(body.mediaUrl)) {
+      return err(400, 'mediaUrl must be an http(s) URL');
+    }
     const down = this.#notConnected(inst);
-    if (down) return down;
-    if (c.phase === 'other') return err(409, 'call is not handled by this server (phase: other)');
+    if (down) {
+      return down;
+    }
+    if (c.phase === 'other') {
+      return err(409, 'call is not handled by this server (phase: other)');
+    }
     const queued = c.phase !== 'active';
     c.plays.push({ mediaUrl: body.mediaUrl, queued, at: this.now() });
     return json(200, { message: 'success', queued });
@@ -1775,15 +2002,26 @@ class FakeEvolutionServer implements FakeEvolution {
 
   #streamTicket(inst: Inst, body: any, _url: URL): Reply {
     const c = this.#callFor(inst, body);
-    if ('status' in c) return c;
+    if ('status' in c) {
+      return c;
+    }
     const mode = body.mode ?? 'talk';
-    if (mode !== 'talk' && mode !== 'listen') return err(400, 'mode must be talk or listen');
+    if (mode !== 'talk' && mode !== 'listen') {
+      return err(400, 'mode must be talk or listen');
+    }
     const down = this.#notConnected(inst);
-    if (down) return down;
+    if (down) {
+      return down;
+    }
     const now = this.now();
-    for (const [k, t] of this.#tickets) if (t.spent || t.expiresAt <= now) this.#tickets.delete(k);
-    if ([...this.#tickets.values()].filter((t) => t.inst === inst).length >= (this.#opts.maxOpenTickets ?? 8))
+    for (const [k, t] of this.#tickets) {
+      if (t.spent || t.expiresAt <= now) {
+        this.#tickets.delete(k);
+      }
+    }
+    if ([...this.#tickets.values()].filter((t) => t.inst === inst).length >= (this.#opts.maxOpenTickets ?? 8)) {
       return err(429, 'ticket pool exhausted');
+    }
     const ttl = this.#opts.ticketTtlSeconds ?? 30;
     const ticket = this.#newTicket();
     this.#tickets.set(ticket, {
@@ -1824,11 +2062,15 @@ class FakeEvolutionServer implements FakeEvolution {
         `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : 'Unauthorized'}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
       );
     };
-    if (route?.name !== 'stream') return refuse(404, GIN_404);
+    if (route?.name !== 'stream') {
+      return refuse(404, GIN_404);
+    }
     const given = url.searchParams.get('ticket') ?? '';
     const ticket = this.#tickets.get(given);
     const fresh = ticket !== undefined && !ticket.spent;
-    if (ticket) ticket.spent = true; // spent by any redeem attempt, right or wrong
+    if (ticket) {
+      ticket.spent = true; // spent by any redeem attempt, right or wrong
+    }
     const c = ticket ? this.#calls.get(ticket.callId) : undefined;
     if (
       !ticket ||
@@ -1841,10 +2083,13 @@ class FakeEvolutionServer implements FakeEvolution {
       return refuse(401, '{"error":"invalid or expired ticket"}');
     }
     entry.instanceId = ticket.inst.id;
-    if (ticket.inst.extension !== 'on') return refuse(404, GIN_404);
+    if (ticket.inst.extension !== 'on') {
+      return refuse(404, GIN_404);
+    }
     const key = req.headers['sec-websocket-key'];
-    if (typeof key !== 'string' || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
+    if (typeof key !== 'string' || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       return refuse(400, 'websocket upgrade required');
+    }
     const accept = createHash('sha1')
       .update(key + WS_GUID)
       .digest('base64');
@@ -1871,10 +2116,18 @@ class FakeEvolutionServer implements FakeEvolution {
       return send(400, { error: 'invalid JSON' });
     }
     try {
-      if (method === 'GET' && name === 'requests') return send(200, this.requests);
-      if (method === 'GET' && name === 'deliveries') return send(200, this.deliveries);
-      if (method === 'GET' && name === 'calls') return send(200, this.calls());
-      if (method !== 'POST') return send(404, { error: 'unknown control route' });
+      if (method === 'GET' && name === 'requests') {
+        return send(200, this.requests);
+      }
+      if (method === 'GET' && name === 'deliveries') {
+        return send(200, this.deliveries);
+      }
+      if (method === 'GET' && name === 'calls') {
+        return send(200, this.calls());
+      }
+      if (method !== 'POST') {
+        return send(404, { error: 'unknown control route' });
+      }
       switch (name) {
         case 'incoming':
           return send(200, { callId: await this.incomingCall(b, b.emit) });
@@ -1931,9 +2184,13 @@ class FakeEvolutionServer implements FakeEvolution {
   // ── lifecycle ──
 
   reset(): void {
-    for (const t of this.#timers) clearTimeout(t.handle);
+    for (const t of this.#timers) {
+      clearTimeout(t.handle);
+    }
     this.#timers = [];
-    for (const s of this.#allStreams) s.destroy();
+    for (const s of this.#allStreams) {
+      s.destroy();
+    }
     this.#allStreams = [];
     this.#calls.clear();
     this.#tickets.clear();
@@ -1948,12 +2205,18 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed) {
+      return;
+    }
     this.#closed = true;
     this.#closing.abort();
-    for (const t of this.#timers) clearTimeout(t.handle);
+    for (const t of this.#timers) {
+      clearTimeout(t.handle);
+    }
     this.#timers = [];
-    for (const s of this.#allStreams) s.destroy();
+    for (const s of this.#allStreams) {
+      s.destroy();
+    }
     this.#held = [];
     const server = this.#server;
     if (server) {
@@ -1968,7 +2231,9 @@ class FakeEvolutionServer implements FakeEvolution {
 
 /** Start the fake on 127.0.0.1 with an ephemeral port; `baseUrl` is ready when this resolves. */
 export async function startFakeEvolution(opts: FakeEvolutionOptions): Promise<FakeEvolution> {
-  if (opts.instances.length === 0) throw new Error('fake Evolution needs at least one instance');
+  if (opts.instances.length === 0) {
+    throw new Error('fake Evolution needs at least one instance');
+  }
   const fake = new FakeEvolutionServer(opts);
   await fake.listen();
   return fake;

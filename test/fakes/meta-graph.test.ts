@@ -1,10 +1,10 @@
-import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP, escapeNonAscii, signMetaBody, startFakeMeta } from './meta-graph.ts';
+import { describe, test } from 'node:test';
 import type { FakeMeta, FakeMetaNumber, FakeMetaOptions } from './meta-graph.ts';
+import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP, escapeNonAscii, signMetaBody, startFakeMeta } from './meta-graph.ts';
 
 // ───────────── fixtures ─────────────
 
@@ -90,7 +90,9 @@ async function graph(
 ): Promise<{ status: number; body: any; text: string }> {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   const token = o.token === undefined ? NUM.accessToken : o.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
+  if (token !== null) {
+    headers.authorization = `Bearer ${token}`;
+  }
   const res = await fetch(fake.baseUrl + path, {
     method: o.method ?? (o.body === undefined ? 'GET' : 'POST'),
     headers,
@@ -135,7 +137,9 @@ function assertGraphError(r: { status: number; body: any }, status: number, code
   assert.equal(typeof r.body.error.type, 'string');
   assert.equal(typeof r.body.error.fbtrace_id, 'string');
   assert.equal(r.body.error.error_data.messaging_product, 'whatsapp');
-  if (details) assert.match(r.body.error.error_data.details, details);
+  if (details) {
+    assert.match(r.body.error.error_data.details, details);
+  }
 }
 
 /** The single call event of a received webhook. */
@@ -514,7 +518,7 @@ describe('BIC connect and user behaviour', () => {
     await withFake({ now: () => clock }, async ({ fake, rx }) => {
       assertGraphError(await calls(fake, connect()), 401, 138006);
       fake.grantPermission(NUM.phoneNumberId, USER, 'temporary');
-      const r = await calls(fake, connect('+' + USER, { biz_opaque_callback_data: 'order-42' }));
+      const r = await calls(fake, connect(`+${USER}`, { biz_opaque_callback_data: 'order-42' }));
       assert.equal(r.status, 200);
       const wacid = r.body.calls[0].id;
       assert.deepEqual(r.body, { messaging_product: 'whatsapp', calls: [{ id: wacid }] });
@@ -646,7 +650,9 @@ describe('failure injection (§5.5)', () => {
     const fake = await startFakeMeta({ numbers: [NUM] });
     fake.inject({ hang: true });
     const pending = calls(fake, terminate('wacid.x')).catch((e: unknown) => e);
-    while (fake.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    while (fake.requests.length === 0) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     await fake.close();
     assert.ok((await pending) instanceof Error);
   });
@@ -796,7 +802,9 @@ describe('webhook emission (§5.4)', () => {
       if (slowOnce) {
         slowOnce = false;
         setTimeout(() => res.writeHead(200).end(), 300);
-      } else res.writeHead(200).end();
+      } else {
+        res.writeHead(200).end();
+      }
     });
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
     const fake = await startFakeMeta({ numbers: [NUM], webhookTimeoutMs: 50, webhookRetryScheduleMs: [0, 10] });

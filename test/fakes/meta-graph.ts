@@ -10,10 +10,11 @@
  * `reject`) is only sent once the HTTP response has been written, unless `setEmitDefaults({beforeResponse})`
  * asks for the reverse (the R7 race).
  */
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+
 import { createHash, createHmac } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 // ───────────────────────────── public types ─────────────────────────────
@@ -188,7 +189,7 @@ export interface FakeMeta {
 // ───────────────────────────── constants ─────────────────────────────
 
 function sdp(lines: string[]): string {
-  return lines.join('\r\n') + '\r\n';
+  return `${lines.join('\r\n')}\r\n`;
 }
 
 const SDP_BODY = [
@@ -302,7 +303,9 @@ const MEDIA_FAILURES: Record<number, [string, string]> = {
 
 export function statusForGraphCode(code: number): number {
   const known = STATUS_BY_CODE[code];
-  if (known !== undefined) return known;
+  if (known !== undefined) {
+    return known;
+  }
   return code >= 200 && code <= 299 ? 403 : 400;
 }
 
@@ -310,7 +313,7 @@ export function statusForGraphCode(code: number): number {
 
 /** `sha256=<hex HMAC-SHA256(appSecret, exact bytes)>`, the X-Hub-Signature-256 value (§3.2). */
 export function signMetaBody(raw: string | Buffer, appSecret: string): string {
-  return 'sha256=' + createHmac('sha256', appSecret).update(raw).digest('hex');
+  return `sha256=${createHmac('sha256', appSecret).update(raw).digest('hex')}`;
 }
 
 /**
@@ -318,7 +321,7 @@ export function signMetaBody(raw: string | Buffer, appSecret: string): string {
  * signature covers ASCII bytes only. Input is JSON text; escaping inside strings keeps it the same JSON value.
  */
 export function escapeNonAscii(json: string): string {
-  return json.replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+  return json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Epoch seconds as a string, the type Meta uses for timestamps in webhooks. */
@@ -375,7 +378,9 @@ function headerSafe(s: string): string {
 
 /** Entries that fall inside the window ending now, pruning older ones in place. */
 function inWindow(times: number[], now: number, windowMs: number): number[] {
-  while (times.length > 0 && times[0]! <= now - windowMs) times.shift();
+  while (times.length > 0 && times[0]! <= now - windowMs) {
+    times.shift();
+  }
   return times;
 }
 
@@ -388,20 +393,29 @@ const EVENT_LISTS: EventList[] = ['calls', 'statuses', 'messages'];
 function changeValues(payload: any): any[] {
   const out: any[] = [];
   for (const e of Array.isArray(payload?.entry) ? payload.entry : []) {
-    for (const ch of Array.isArray(e?.changes) ? e.changes : []) if (isObject(ch?.value)) out.push(ch.value);
+    for (const ch of Array.isArray(e?.changes) ? e.changes : []) {
+      if (isObject(ch?.value)) {
+        out.push(ch.value);
+      }
+    }
   }
   return out;
 }
 
 function eachEvent(payload: any, f: (ev: any, list: EventList) => void): void {
   for (const v of changeValues(payload)) {
-    for (const list of EVENT_LISTS)
-      for (const ev of Array.isArray(v[list]) ? v[list] : []) if (isObject(ev)) f(ev, list);
+    for (const list of EVENT_LISTS) {
+      for (const ev of Array.isArray(v[list]) ? v[list] : []) {
+        if (isObject(ev)) {
+          f(ev, list);
+        }
+      }
+    }
   }
 }
 
 function bsuid(waId: string): string {
-  return 'ZZ.' + BigInt('0x' + createHash('sha256').update(waId).digest('hex').slice(0, 15)).toString();
+  return `ZZ.${BigInt(`0x${createHash('sha256').update(waId).digest('hex').slice(0, 15)}`).toString()}`;
 }
 
 /** Apply the payload-changing knobs (stale, lowercaseStatus, omitContacts, withBsuid, unknownFields). */
@@ -415,23 +429,38 @@ function transformPayload(payload: any, o: EmitOptions): any {
     if (o.lowercaseStatus && list !== 'messages' && typeof ev.status === 'string') {
       ev.status = ev.status.charAt(0).toUpperCase() + ev.status.slice(1).toLowerCase();
     }
-    if (o.withBsuid && list === 'calls' && typeof ev.from === 'string') ev.from_user_id = bsuid(ev.from);
-    if (o.unknownFields) ev.x_fake_unknown_field = 'ignore-me';
+    if (o.withBsuid && list === 'calls' && typeof ev.from === 'string') {
+      ev.from_user_id = bsuid(ev.from);
+    }
+    if (o.unknownFields) {
+      ev.x_fake_unknown_field = 'ignore-me';
+    }
   });
   for (const v of changeValues(p)) {
-    if (o.omitContacts) delete v.contacts;
-    if (o.withBsuid)
-      for (const c of Array.isArray(v.contacts) ? v.contacts : []) if (c?.wa_id) c.user_id = bsuid(c.wa_id);
+    if (o.omitContacts) {
+      delete v.contacts;
+    }
+    if (o.withBsuid) {
+      for (const c of Array.isArray(v.contacts) ? v.contacts : []) {
+        if (c?.wa_id) {
+          c.user_id = bsuid(c.wa_id);
+        }
+      }
+    }
     if (o.unknownFields) {
       v.x_fake_unknown_field = { nested: true };
-      if (isObject(v.metadata)) v.metadata.x_fake_unknown_field = 1;
+      if (isObject(v.metadata)) {
+        v.metadata.x_fake_unknown_field = 1;
+      }
     }
   }
   if (o.unknownFields && isObject(p)) {
     p.x_fake_unknown_field = 'ignore-me';
     for (const e of Array.isArray(p.entry) ? p.entry : []) {
       e.x_fake_unknown_field = 'ignore-me';
-      for (const ch of Array.isArray(e.changes) ? e.changes : []) ch.x_fake_unknown_field = 'ignore-me';
+      for (const ch of Array.isArray(e.changes) ? e.changes : []) {
+        ch.x_fake_unknown_field = 'ignore-me';
+      }
     }
   }
   return p;
@@ -443,13 +472,16 @@ function transformPayload(payload: any, o: EmitOptions): any {
  * carrying `errors[]`, which are value-level and would otherwise be attributed to unrelated calls.
  */
 function mergeWebhooks(payloads: any[], mode: BatchMode): any {
-  if (mode === 'entries')
+  if (mode === 'entries') {
     return { object: 'whatsapp_business_account', entry: payloads.flatMap((p) => clone(p.entry ?? [])) };
+  }
   const entries = new Map<string, { id: string; changes: any[] }>();
   for (const p of payloads) {
     for (const e of p.entry ?? []) {
       let target = entries.get(e.id);
-      if (!target) entries.set(e.id, (target = { id: e.id, changes: [] }));
+      if (!target) {
+        entries.set(e.id, (target = { id: e.id, changes: [] }));
+      }
       for (const ch of e.changes ?? []) {
         const same =
           mode === 'array' && !ch.value?.errors
@@ -460,8 +492,11 @@ function mergeWebhooks(payloads: any[], mode: BatchMode): any {
                   c.value.metadata?.phone_number_id === ch.value?.metadata?.phone_number_id,
               )
             : undefined;
-        if (same) mergeValue(same.value, ch.value);
-        else target.changes.push(clone(ch));
+        if (same) {
+          mergeValue(same.value, ch.value);
+        } else {
+          target.changes.push(clone(ch));
+        }
       }
     }
   }
@@ -470,10 +505,14 @@ function mergeWebhooks(payloads: any[], mode: BatchMode): any {
 
 function mergeValue(into: any, from: any): void {
   for (const key of ['contacts', 'calls', 'statuses', 'messages'] as const) {
-    if (!Array.isArray(from[key])) continue;
+    if (!Array.isArray(from[key])) {
+      continue;
+    }
     const list: any[] = (into[key] ??= []);
     for (const item of from[key]) {
-      if (key === 'contacts' && list.some((c) => c.wa_id === item.wa_id)) continue;
+      if (key === 'contacts' && list.some((c) => c.wa_id === item.wa_id)) {
+        continue;
+      }
       list.push(clone(item));
     }
   }
@@ -482,47 +521,71 @@ function mergeValue(into: any, from: any): void {
 // ───────────────────────────── settings validation (§1.4) ─────────────────────────────
 
 function checkEnum(v: unknown, allowed: string[], name: string): string | undefined {
-  if (v === undefined || (typeof v === 'string' && allowed.includes(v))) return undefined;
+  if (v === undefined || (typeof v === 'string' && allowed.includes(v))) {
+    return undefined;
+  }
   return `${name} must be one of ${allowed.join('|')}`;
 }
 
 function validateCallHours(h: unknown): string | undefined {
-  if (!isObject(h)) return 'calling.call_hours must be an object';
+  if (!isObject(h)) {
+    return 'calling.call_hours must be an object';
+  }
   const err = checkEnum(h.status, ['ENABLED', 'DISABLED'], 'calling.call_hours.status');
-  if (err) return err;
-  if (typeof h.timezone_id !== 'string' || !isTimeZone(h.timezone_id))
+  if (err) {
+    return err;
+  }
+  if (typeof h.timezone_id !== 'string' || !isTimeZone(h.timezone_id)) {
     return 'calling.call_hours.timezone_id must be an IANA time zone';
+  }
   const weekly = h.weekly_operating_hours;
-  if (!Array.isArray(weekly) || weekly.length === 0)
+  if (!Array.isArray(weekly) || weekly.length === 0) {
     return 'calling.call_hours.weekly_operating_hours must be a non-empty array';
+  }
   const byDay = new Map<string, Array<[string, string]>>();
   for (const r of weekly) {
-    if (!isObject(r) || !DAYS.includes(r.day_of_week))
+    if (!isObject(r) || !DAYS.includes(r.day_of_week)) {
       return `weekly_operating_hours: day_of_week must be one of ${DAYS.join('|')}`;
-    if (!HHMM.test(String(r.open_time)) || !HHMM.test(String(r.close_time)))
+    }
+    if (!HHMM.test(String(r.open_time)) || !HHMM.test(String(r.close_time))) {
       return 'weekly_operating_hours: open_time/close_time must be HHMM';
-    if (r.open_time >= r.close_time)
+    }
+    if (r.open_time >= r.close_time) {
       return `weekly_operating_hours: open_time must be before close_time (${r.day_of_week})`;
+    }
     const ranges = byDay.get(r.day_of_week) ?? [];
     ranges.push([r.open_time, r.close_time]);
     byDay.set(r.day_of_week, ranges);
   }
   for (const [day, ranges] of byDay) {
-    if (ranges.length > 2) return `weekly_operating_hours: at most 2 ranges per day (${day})`;
+    if (ranges.length > 2) {
+      return `weekly_operating_hours: at most 2 ranges per day (${day})`;
+    }
     ranges.sort((a, b) => a[0].localeCompare(b[0]));
-    for (let i = 1; i < ranges.length; i++)
-      if (ranges[i]![0] < ranges[i - 1]![1]) return `weekly_operating_hours: overlapping ranges on ${day}`;
+    for (let i = 1; i < ranges.length; i++) {
+      if (ranges[i]![0] < ranges[i - 1]![1]) {
+        return `weekly_operating_hours: overlapping ranges on ${day}`;
+      }
+    }
   }
   const holidays = h.holiday_schedule;
   if (holidays !== undefined) {
-    if (!Array.isArray(holidays)) return 'calling.call_hours.holiday_schedule must be an array';
-    if (holidays.length > 20) return 'holiday_schedule: at most 20 entries';
+    if (!Array.isArray(holidays)) {
+      return 'calling.call_hours.holiday_schedule must be an array';
+    }
+    if (holidays.length > 20) {
+      return 'holiday_schedule: at most 20 entries';
+    }
     for (const d of holidays) {
-      if (!isObject(d) || !/^\d{4}-\d{2}-\d{2}$/.test(String(d.date)))
+      if (!isObject(d) || !/^\d{4}-\d{2}-\d{2}$/.test(String(d.date))) {
         return 'holiday_schedule: date must be YYYY-MM-DD';
-      if (!HHMM.test(String(d.start_time)) || !HHMM.test(String(d.end_time)))
+      }
+      if (!HHMM.test(String(d.start_time)) || !HHMM.test(String(d.end_time))) {
         return 'holiday_schedule: start_time/end_time must be HHMM';
-      if (d.start_time >= d.end_time) return `holiday_schedule: start_time must be before end_time (${d.date})`;
+      }
+      if (d.start_time >= d.end_time) {
+        return `holiday_schedule: start_time must be before end_time (${d.date})`;
+      }
     }
   }
   return undefined;
@@ -548,13 +611,21 @@ const CALLING_KEYS = [
 ];
 
 function validateCallingSettings(c: unknown): string | undefined {
-  if (!isObject(c)) return 'calling must be an object';
-  for (const k of Object.keys(c)) if (!CALLING_KEYS.includes(k)) return `Unknown field calling.${k}`;
+  if (!isObject(c)) {
+    return 'calling must be an object';
+  }
+  for (const k of Object.keys(c)) {
+    if (!CALLING_KEYS.includes(k)) {
+      return `Unknown field calling.${k}`;
+    }
+  }
   const enumErr =
     checkEnum(c.status, ['ENABLED', 'DISABLED'], 'calling.status') ??
     checkEnum(c.call_icon_visibility, ['DEFAULT', 'DISABLE_ALL'], 'calling.call_icon_visibility') ??
     checkEnum(c.callback_permission_status, ['ENABLED', 'DISABLED'], 'calling.callback_permission_status');
-  if (enumErr) return enumErr;
+  if (enumErr) {
+    return enumErr;
+  }
   if (c.call_icons !== undefined) {
     const countries = isObject(c.call_icons) ? c.call_icons.restrict_to_user_countries : undefined;
     if (!Array.isArray(countries) || !countries.every((x) => typeof x === 'string' && /^[A-Z]{2}$/.test(x))) {
@@ -563,17 +634,24 @@ function validateCallingSettings(c: unknown): string | undefined {
   }
   if (c.call_hours !== undefined) {
     const err = validateCallHours(c.call_hours);
-    if (err) return err;
+    if (err) {
+      return err;
+    }
   }
   if (c.sip !== undefined) {
-    if (!isObject(c.sip)) return 'calling.sip must be an object';
+    if (!isObject(c.sip)) {
+      return 'calling.sip must be an object';
+    }
     const err = checkEnum(c.sip.status, ['ENABLED', 'DISABLED'], 'calling.sip.status');
-    if (err) return err;
+    if (err) {
+      return err;
+    }
   }
   if (c.audio !== undefined) {
     const codecs = isObject(c.audio) ? c.audio.additional_codecs : undefined;
-    if (!Array.isArray(codecs) || !codecs.every((x) => x === 'PCMA' || x === 'PCMU'))
+    if (!Array.isArray(codecs) || !codecs.every((x) => x === 'PCMA' || x === 'PCMU')) {
       return 'calling.audio.additional_codecs must be a subset of PCMA|PCMU';
+    }
   }
   return undefined;
 }
@@ -704,7 +782,9 @@ class FakeMetaServer implements FakeMeta {
   advance(ms: number): void {
     this.clockOffset += ms;
     for (const call of this.calls.values()) {
-      if (call.ringDeadline !== undefined && call.ringDeadline <= this.now()) this.ringTimeout(call);
+      if (call.ringDeadline !== undefined && call.ringDeadline <= this.now()) {
+        this.ringTimeout(call);
+      }
     }
   }
 
@@ -715,11 +795,11 @@ class FakeMetaServer implements FakeMeta {
   }
 
   private newWacid(): string {
-    return 'wacid.' + this.nextId('CALL');
+    return `wacid.${this.nextId('CALL')}`;
   }
 
   private newWamid(): string {
-    return 'wamid.' + this.nextId('MSG');
+    return `wamid.${this.nextId('MSG')}`;
   }
 
   private newTraceId(): string {
@@ -755,17 +835,27 @@ class FakeMetaServer implements FakeMeta {
 
   countRequests(filter: { action?: string; call_id?: string; edge?: string } = {}): number {
     return this.requests.filter((r) => {
-      if (filter.edge !== undefined && r.edge !== filter.edge) return false;
-      if (filter.action === undefined && filter.call_id === undefined) return true;
-      if (r.method !== 'POST' || r.edge !== 'calls' || !isObject(r.body)) return false;
-      if (filter.action !== undefined && r.body.action !== filter.action) return false;
+      if (filter.edge !== undefined && r.edge !== filter.edge) {
+        return false;
+      }
+      if (filter.action === undefined && filter.call_id === undefined) {
+        return true;
+      }
+      if (r.method !== 'POST' || r.edge !== 'calls' || !isObject(r.body)) {
+        return false;
+      }
+      if (filter.action !== undefined && r.body.action !== filter.action) {
+        return false;
+      }
       return filter.call_id === undefined || r.body.call_id === filter.call_id;
     }).length;
   }
 
   private numberOf(phoneNumberId?: string): FakeMetaNumber {
     const n = phoneNumberId === undefined ? this.opts.numbers[0] : this.numbers.get(phoneNumberId);
-    if (!n) throw new Error(`fake Meta: unknown phone_number_id ${phoneNumberId}`);
+    if (!n) {
+      throw new Error(`fake Meta: unknown phone_number_id ${phoneNumberId}`);
+    }
     return n;
   }
 
@@ -790,8 +880,9 @@ class FakeMetaServer implements FakeMeta {
   private pair(phoneNumberId: string, waId: string): Pair {
     const key = `${phoneNumberId}:${waId}`;
     let p = this.pairs.get(key);
-    if (!p)
+    if (!p) {
       this.pairs.set(key, (p = { status: 'no_permission', requestTimes: [], connectedBics: [], unansweredInARow: 0 }));
+    }
     // A temporary permission lapses silently (no webhook), so expiry is evaluated lazily.
     if (p.status === 'temporary' && p.expiresAt !== undefined && p.expiresAt <= this.now()) {
       p.status = 'no_permission';
@@ -803,8 +894,11 @@ class FakeMetaServer implements FakeMeta {
   grantPermission(phoneNumberId: string, waId: string, kind: 'temporary' | 'permanent'): void {
     const p = this.pair(phoneNumberId, waId);
     p.status = kind;
-    if (kind === 'temporary') p.expiresAt = this.now() + TEMPORARY_PERMISSION_MS;
-    else delete p.expiresAt;
+    if (kind === 'temporary') {
+      p.expiresAt = this.now() + TEMPORARY_PERMISSION_MS;
+    } else {
+      delete p.expiresAt;
+    }
   }
 
   revokePermission(phoneNumberId: string, waId: string): void {
@@ -835,15 +929,21 @@ class FakeMetaServer implements FakeMeta {
     const rec = this.record(req, raw);
     try {
       const rule = this.takeInjection(rec);
-      if (rule && (await this.applyInjection(rule, rec, req, res))) return;
-      if (this.closed) return;
+      if (rule && (await this.applyInjection(rule, rec, req, res))) {
+        return;
+      }
+      if (this.closed) {
+        return;
+      }
       await this.respond(res, rec, this.route(rec));
     } catch (err) {
       // A bug in the fake must fail the test loudly, not look like a Meta error.
       this.violations.push(
         `fake Meta internal error on ${rec.method} ${rec.path}: ${(err as Error).stack ?? String(err)}`,
       );
-      if (!res.headersSent) void this.write(res, rec, this.graphError(500, 1, TITLE_BY_CODE[1]!, String(err)));
+      if (!res.headersSent) {
+        void this.write(res, rec, this.graphError(500, 1, TITLE_BY_CODE[1]!, String(err)));
+      }
     }
   }
 
@@ -887,12 +987,16 @@ class FakeMetaServer implements FakeMeta {
       return;
     }
     const written = this.write(res, rec, reply);
-    if (after.length > 0) this.track(written.then(() => this.runSequence(after)));
+    if (after.length > 0) {
+      this.track(written.then(() => this.runSequence(after)));
+    }
     await written;
   }
 
   private async runSequence(steps: Array<() => Promise<void>>): Promise<void> {
-    for (const step of steps) await step();
+    for (const step of steps) {
+      await step();
+    }
   }
 
   /** Resolves once the response is flushed or the connection is gone (never hangs on an aborted client). */
@@ -910,7 +1014,9 @@ class FakeMetaServer implements FakeMeta {
       });
       res.end(payload);
       // Already gone (client aborted while we waited): 'close' has fired before we listened.
-      if (res.destroyed || res.writableFinished) resolve();
+      if (res.destroyed || res.writableFinished) {
+        resolve();
+      }
     });
   }
 
@@ -918,12 +1024,18 @@ class FakeMetaServer implements FakeMeta {
 
   private takeInjection(rec: RecordedRequest): InjectRule | undefined {
     const i = this.injections.findIndex(({ rule }) => {
-      if (rule.action !== undefined && (!isObject(rec.body) || rec.body.action !== rule.action)) return false;
+      if (rule.action !== undefined && (!isObject(rec.body) || rec.body.action !== rule.action)) {
+        return false;
+      }
       return rule.path === undefined || rec.edge === rule.path || rec.path.includes(rule.path);
     });
-    if (i < 0) return undefined;
+    if (i < 0) {
+      return undefined;
+    }
     const entry = this.injections[i]!;
-    if (--entry.left <= 0) this.injections.splice(i, 1);
+    if (--entry.left <= 0) {
+      this.injections.splice(i, 1);
+    }
     return entry.rule;
   }
 
@@ -938,8 +1050,12 @@ class FakeMetaServer implements FakeMeta {
       const [min, max] = Array.isArray(rule.latencyMs) ? rule.latencyMs : [rule.latencyMs, rule.latencyMs];
       await this.sleep(min + Math.floor(this.random() * (max - min + 1)));
     }
-    if (this.closed) return true;
-    if (rule.hang) return true; // never answered; close() destroys the socket
+    if (this.closed) {
+      return true;
+    }
+    if (rule.hang) {
+      return true; // never answered; close() destroys the socket
+    }
     if (rule.reset) {
       req.socket.destroy();
       return true;
@@ -989,7 +1105,9 @@ class FakeMetaServer implements FakeMeta {
     const message = `(#${code}) ${title}`;
     const fbtraceId = this.newTraceId();
     const error: Record<string, unknown> = { message, type: extra.type ?? 'OAuthException', code };
-    if (extra.subcode !== undefined) error.error_subcode = extra.subcode;
+    if (extra.subcode !== undefined) {
+      error.error_subcode = extra.subcode;
+    }
     error.error_data = { messaging_product: 'whatsapp', details: details ?? title };
     error.fbtrace_id = fbtraceId;
     return {
@@ -1024,10 +1142,13 @@ class FakeMetaServer implements FakeMeta {
   // ── routing and §5.2 validation ──
 
   private route(rec: RecordedRequest): Reply {
-    if (!rec.edge || !/^v\d+\.\d+$/.test(rec.version))
+    if (!rec.edge || !/^v\d+\.\d+$/.test(rec.version)) {
       return this.invalid(`Unknown path components: ${rec.path.split('?')[0]}`);
+    }
     const authError = this.checkToken(rec);
-    if (authError) return authError;
+    if (authError) {
+      return authError;
+    }
     const number = this.numbers.get(rec.phoneNumberId);
     if (!number) {
       return this.graphError(
@@ -1060,7 +1181,9 @@ class FakeMetaServer implements FakeMeta {
     const ok =
       token !== undefined &&
       (number ? number.accessToken === token : this.opts.numbers.some((n) => n.accessToken === token));
-    if (ok) return undefined;
+    if (ok) {
+      return undefined;
+    }
     return this.graphError(
       401,
       190,
@@ -1074,12 +1197,19 @@ class FakeMetaServer implements FakeMeta {
   // ───────────────────────────── /calls ─────────────────────────────
 
   private handleCalls(rec: RecordedRequest, number: FakeMetaNumber): Reply {
-    if (rec.method !== 'POST') return this.invalid(`Unsupported ${rec.method.toLowerCase()} request on /calls`);
+    if (rec.method !== 'POST') {
+      return this.invalid(`Unsupported ${rec.method.toLowerCase()} request on /calls`);
+    }
     const bodyError = this.validateCallsBody(rec);
-    if (bodyError) return bodyError;
-    if (this.sipEnabled(number))
+    if (bodyError) {
+      return bodyError;
+    }
+    if (this.sipEnabled(number)) {
       return this.codeError(131055, 'SIP is enabled for this phone number; use SIP signaling');
-    if (!this.callingEnabled(number)) return this.codeError(138000, 'Calling is not enabled for this phone number');
+    }
+    if (!this.callingEnabled(number)) {
+      return this.codeError(138000, 'Calling is not enabled for this phone number');
+    }
     const b = rec.body;
     switch (b.action as CallAction) {
       case 'connect':
@@ -1099,24 +1229,35 @@ class FakeMetaServer implements FakeMeta {
   private validateCallsBody(rec: RecordedRequest): Reply | undefined {
     const b = rec.body;
     const major = Number(/^v(\d+)/.exec(rec.version)?.[1]);
-    if (major < 17) return this.invalid(`Calling requires Graph API v17.0 or later (got ${rec.version})`);
-    if (!isObject(b)) return this.invalid('Request body must be a JSON object');
+    if (major < 17) {
+      return this.invalid(`Calling requires Graph API v17.0 or later (got ${rec.version})`);
+    }
+    if (!isObject(b)) {
+      return this.invalid('Request body must be a JSON object');
+    }
     const action = b.action;
-    const label = `${String(action)}${typeof b.call_id === 'string' ? ' ' + b.call_id : ''}`;
-    if (isObject(b.connection) && b.connection.webrtc !== undefined)
+    const label = `${String(action)}${typeof b.call_id === 'string' ? ` ${b.call_id}` : ''}`;
+    if (isObject(b.connection) && b.connection.webrtc !== undefined) {
       this.violation(`${label}: legacy connection.webrtc field sent in a request`);
-    if (b.messaging_product !== 'whatsapp') return this.invalid('messaging_product must be "whatsapp"');
-    if (!CALL_ACTIONS.includes(action))
+    }
+    if (b.messaging_product !== 'whatsapp') {
+      return this.invalid('messaging_product must be "whatsapp"');
+    }
+    if (!CALL_ACTIONS.includes(action)) {
       return this.invalid(`Unknown action ${JSON.stringify(action)}; expected one of ${CALL_ACTIONS.join('|')}`);
+    }
     if (action === 'connect') {
-      if (typeof b.to !== 'string' || !/^\+?\d{5,20}$/.test(b.to))
+      if (typeof b.to !== 'string' || !/^\+?\d{5,20}$/.test(b.to)) {
         return this.invalid('Missing or invalid parameter: to');
+      }
     } else if (typeof b.call_id !== 'string' || b.call_id === '') {
       return this.invalid('Missing parameter: call_id');
     }
     if (action === 'connect' || action === 'pre_accept' || action === 'accept') {
       const err = this.checkSession(b.session, action === 'connect' ? 'offer' : 'answer', label);
-      if (err) return this.invalid(err);
+      if (err) {
+        return this.invalid(err);
+      }
     }
     const opaque = b.biz_opaque_callback_data;
     if (opaque !== undefined && (typeof opaque !== 'string' || opaque.length > 512)) {
@@ -1126,11 +1267,19 @@ class FakeMetaServer implements FakeMeta {
   }
 
   private checkSession(session: unknown, expected: 'offer' | 'answer', label: string): string | undefined {
-    if (!isObject(session)) return 'Missing parameter: session';
-    if (session.sdp_type !== expected) return `session.sdp_type must be "${expected}" for this action`;
+    if (!isObject(session)) {
+      return 'Missing parameter: session';
+    }
+    if (session.sdp_type !== expected) {
+      return `session.sdp_type must be "${expected}" for this action`;
+    }
     const text = session.sdp;
-    if (typeof text !== 'string' || text === '') return 'Missing parameter: session.sdp';
-    if (!text.startsWith('v=0')) return 'Invalid SDP: must start with "v=0"';
+    if (typeof text !== 'string' || text === '') {
+      return 'Missing parameter: session.sdp';
+    }
+    if (!text.startsWith('v=0')) {
+      return 'Invalid SDP: must start with "v=0"';
+    }
     if (!text.includes('\r\n') || /(^|[^\r])\n/.test(text)) {
       this.violation(`${label}: SDP without CRLF line endings`);
       return 'Invalid SDP: lines must end with CRLF (\\r\\n)';
@@ -1144,14 +1293,20 @@ class FakeMetaServer implements FakeMeta {
   }
 
   private wrongState(call: FakeCall | undefined, action: string): Reply {
-    if (!call) return this.invalid('Invalid call id');
-    if (call.state === 'ENDED') return this.invalid('Call already terminated');
+    if (!call) {
+      return this.invalid('Invalid call id');
+    }
+    if (call.state === 'ENDED') {
+      return this.invalid('Call already terminated');
+    }
     return this.invalid(`Cannot ${action} a ${call.direction} call in state ${call.state}`);
   }
 
   private preAccept(b: any, number: FakeMetaNumber): Reply {
     const call = this.callOf(number, b.call_id);
-    if (!call || call.state !== 'RINGING') return this.wrongState(call, 'pre_accept');
+    if (call?.state !== 'RINGING') {
+      return this.wrongState(call, 'pre_accept');
+    }
     call.state = 'PRE_ACCEPTED';
     call.preAcceptSdp = b.session.sdp;
     return this.success();
@@ -1159,21 +1314,27 @@ class FakeMetaServer implements FakeMeta {
 
   private accept(b: any, number: FakeMetaNumber): Reply {
     const call = this.callOf(number, b.call_id);
-    if (!call || !isRingingUic(call)) return this.wrongState(call, 'accept');
+    if (!call || !isRingingUic(call)) {
+      return this.wrongState(call, 'accept');
+    }
     if (call.state === 'PRE_ACCEPTED' && b.session.sdp !== call.preAcceptSdp) {
       return this.invalid('The SDP in accept does not match the SDP sent in pre_accept for this call');
     }
     this.clearRing(call);
     call.state = 'ACTIVE';
     call.answeredAt = this.now();
-    if (typeof b.biz_opaque_callback_data === 'string') call.bizOpaque = b.biz_opaque_callback_data;
+    if (typeof b.biz_opaque_callback_data === 'string') {
+      call.bizOpaque = b.biz_opaque_callback_data;
+    }
     this.noteConnected(call);
     return this.success();
   }
 
   private reject(b: any, number: FakeMetaNumber): Reply {
     const call = this.callOf(number, b.call_id);
-    if (!call || call.state === 'ENDED') return this.alreadyEnded(call, 'reject');
+    if (!call || call.state === 'ENDED') {
+      return this.alreadyEnded(call, 'reject');
+    }
     if (!isRingingUic(call)) {
       // 400/100 reads as ALREADY_ENDED to the adapter, so without this log a wrong action would pass silently.
       this.violation(`reject on ${call.direction} call ${call.wacid} in state ${call.state} (use terminate)`);
@@ -1184,16 +1345,22 @@ class FakeMetaServer implements FakeMeta {
 
   private terminate(b: any, number: FakeMetaNumber): Reply {
     const call = this.callOf(number, b.call_id);
-    if (!call || call.state === 'ENDED') return this.alreadyEnded(call, 'terminate');
+    if (!call || call.state === 'ENDED') {
+      return this.alreadyEnded(call, 'terminate');
+    }
     if (isRingingUic(call)) {
       this.violation(`terminate on ringing USER_INITIATED call ${call.wacid} in state ${call.state} (use reject)`);
-      if (!this.opts.lenientTerminate) return this.invalid('Call has not been accepted; use reject');
+      if (!this.opts.lenientTerminate) {
+        return this.invalid('Call has not been accepted; use reject');
+      }
     }
     return { ...this.success(), after: [this.end(call)] };
   }
 
   private alreadyEnded(call: FakeCall | undefined, action: string): Reply {
-    if (this.opts.alreadyEnded === 'success') return this.success();
+    if (this.opts.alreadyEnded === 'success') {
+      return this.success();
+    }
     return this.wrongState(call, action);
   }
 
@@ -1206,14 +1373,17 @@ class FakeMetaServer implements FakeMeta {
     if ((this.opts.requirePermission ?? true) && pair.status === 'no_permission') {
       return this.codeError(138006, 'No approved call permission from the recipient');
     }
-    if (this.liveCalls(number).some((c) => c.user === to))
+    if (this.liveCalls(number).some((c) => c.user === to)) {
       return this.codeError(138003, 'There is already an ongoing call with this user');
-    if (this.liveCalls(number).length >= (this.opts.maxConcurrentCalls ?? 1000))
+    }
+    if (this.liveCalls(number).length >= (this.opts.maxConcurrentCalls ?? 1000)) {
       return this.codeError(138002, 'Concurrent calls limit reached for this phone number');
+    }
     const initiations = inWindow(this.initiations.get(number.phoneNumberId) ?? [], now, DAY_MS);
     this.initiations.set(number.phoneNumberId, initiations);
-    if (initiations.length >= (this.opts.maxInitiationsPerDay ?? 10000))
+    if (initiations.length >= (this.opts.maxInitiationsPerDay ?? 10000)) {
       return this.codeError(138005, 'Call initiation limit reached for this phone number');
+    }
     const connected = inWindow(pair.connectedBics, now, DAY_MS);
     if (connected.length >= (this.opts.maxConnectedPerPairPerDay ?? 100)) {
       return this.codeError(138012, `Next call allowed at ${epochSec(connected[0]! + DAY_MS)}`);
@@ -1227,7 +1397,9 @@ class FakeMetaServer implements FakeMeta {
       user: to,
       state: 'CALLING',
     };
-    if (typeof b.biz_opaque_callback_data === 'string') call.bizOpaque = b.biz_opaque_callback_data;
+    if (typeof b.biz_opaque_callback_data === 'string') {
+      call.bizOpaque = b.biz_opaque_callback_data;
+    }
     this.calls.set(call.wacid, call);
     this.startRing(call, this.opts.bicRingTimeoutMs ?? 60000);
     return {
@@ -1242,31 +1414,38 @@ class FakeMetaServer implements FakeMeta {
 
   /** A replayed connect can ring the user twice (§1.1): identical bodies within 5 s are a violation. */
   private noteReplayedConnect(rec: RecordedRequest, to: string, now: number): void {
-    while (this.recentConnects.length > 0 && this.recentConnects[0]!.at < now - REPLAY_WINDOW_MS)
+    while (this.recentConnects.length > 0 && this.recentConnects[0]!.at < now - REPLAY_WINDOW_MS) {
       this.recentConnects.shift();
-    if (this.recentConnects.some((c) => c.raw === rec.rawBody))
+    }
+    if (this.recentConnects.some((c) => c.raw === rec.rawBody)) {
       this.violation(`connect to ${to} replayed with an identical body within 5 s`);
+    }
     this.recentConnects.push({ raw: rec.rawBody, at: now });
   }
 
   // ───────────────────────────── /call_permissions (§1.5) ─────────────────────────────
 
   private handleCallPermissions(rec: RecordedRequest, number: FakeMetaNumber): Reply {
-    if (rec.method !== 'GET')
+    if (rec.method !== 'GET') {
       return this.invalid(`Unsupported ${rec.method.toLowerCase()} request on /call_permissions`);
+    }
     const waId = new URLSearchParams(rec.path.split('?')[1] ?? '').get('user_wa_id');
-    if (!waId || !/^\+?\d{5,20}$/.test(waId)) return this.invalid('Missing or invalid parameter: user_wa_id');
+    if (!waId || !/^\+?\d{5,20}$/.test(waId)) {
+      return this.invalid('Missing or invalid parameter: user_wa_id');
+    }
     const now = this.now();
     const gets = inWindow(this.permissionGets.get(number.phoneNumberId) ?? [], now, 1000);
     this.permissionGets.set(number.phoneNumberId, gets);
     gets.push(now);
-    if (gets.length > (this.opts.permissionGetRatePerSec ?? 100))
+    if (gets.length > (this.opts.permissionGetRatePerSec ?? 100)) {
       return this.codeError(613, 'Rate limit for call_permissions reached');
+    }
 
     const pair = this.pair(number.phoneNumberId, digitsOnly(waId));
     const permission: Record<string, unknown> = { status: pair.status };
-    if (pair.status === 'temporary' && pair.expiresAt !== undefined)
+    if (pair.status === 'temporary' && pair.expiresAt !== undefined) {
       permission.expiration_time = Math.floor(pair.expiresAt / 1000);
+    }
     const day = this.usage(pair.requestTimes, DAY_MS, this.opts.permissionRequestsPerDay ?? 1, 'PT24H');
     const week = this.usage(pair.requestTimes, WEEK_MS, this.opts.permissionRequestsPerWeek ?? 2, 'P7D');
     const calls = this.usage(pair.connectedBics, DAY_MS, this.opts.maxConnectedPerPairPerDay ?? 100, 'PT24H');
@@ -1301,34 +1480,47 @@ class FakeMetaServer implements FakeMeta {
     const inside = times.filter((t) => t > now - windowMs);
     const limit: Record<string, unknown> = { time_period: period, max_allowed: max, current_usage: inside.length };
     const full = inside.length >= max;
-    if (full && inside.length > 0) limit.limit_expiration_time = Math.floor((inside[0]! + windowMs) / 1000);
+    if (full && inside.length > 0) {
+      limit.limit_expiration_time = Math.floor((inside[0]! + windowMs) / 1000);
+    }
     return { full, limit };
   }
 
   // ───────────────────────────── /messages (§1.6) ─────────────────────────────
 
   private handleMessages(rec: RecordedRequest, number: FakeMetaNumber): Reply {
-    if (rec.method !== 'POST') return this.invalid(`Unsupported ${rec.method.toLowerCase()} request on /messages`);
+    if (rec.method !== 'POST') {
+      return this.invalid(`Unsupported ${rec.method.toLowerCase()} request on /messages`);
+    }
     const b = rec.body;
-    if (!isObject(b)) return this.invalid('Request body must be a JSON object');
-    if (b.messaging_product !== 'whatsapp') return this.invalid('messaging_product must be "whatsapp"');
-    if (typeof b.to !== 'string' || !/^\+?\d{5,20}$/.test(b.to))
+    if (!isObject(b)) {
+      return this.invalid('Request body must be a JSON object');
+    }
+    if (b.messaging_product !== 'whatsapp') {
+      return this.invalid('messaging_product must be "whatsapp"');
+    }
+    if (typeof b.to !== 'string' || !/^\+?\d{5,20}$/.test(b.to)) {
       return this.invalid('Missing or invalid parameter: to');
+    }
     const i = b.interactive;
     if (b.type !== 'interactive' || !isObject(i) || i.type !== 'call_permission_request') {
       return this.invalid('The fake only supports interactive call_permission_request messages');
     }
-    if (!isObject(i.action) || i.action.name !== 'call_permission_request')
+    if (!isObject(i.action) || i.action.name !== 'call_permission_request') {
       return this.invalid('interactive.action.name must be "call_permission_request"');
-    if (i.header !== undefined || i.footer !== undefined)
+    }
+    if (i.header !== undefined || i.footer !== undefined) {
       return this.invalid('call_permission_request does not support header or footer');
-    if (i.body !== undefined && (!isObject(i.body) || typeof i.body.text !== 'string'))
+    }
+    if (i.body !== undefined && (!isObject(i.body) || typeof i.body.text !== 'string')) {
       return this.invalid('interactive.body.text must be a string');
+    }
 
     const to = digitsOnly(b.to);
     const pair = this.pair(number.phoneNumberId, to);
-    if (pair.status === 'permanent')
+    if (pair.status === 'permanent') {
       return this.codeError(138017, 'The user has already granted permanent call permission');
+    }
     const now = this.now();
     inWindow(pair.requestTimes, now, WEEK_MS);
     const lastDay = pair.requestTimes.filter((t) => t > now - DAY_MS).length;
@@ -1352,24 +1544,34 @@ class FakeMetaServer implements FakeMeta {
   private handleSettings(rec: RecordedRequest, number: FakeMetaNumber): Reply {
     const stored = this.settings.get(number.phoneNumberId)!;
     if (rec.method === 'GET') {
-      if (/[?&]include_sip_credentials=true/.test(rec.path))
+      if (/[?&]include_sip_credentials=true/.test(rec.path)) {
         this.violation('GET settings with include_sip_credentials=true');
+      }
       return { status: 200, body: clone(stored) };
     }
-    if (rec.method !== 'POST') return this.invalid(`Unsupported ${rec.method.toLowerCase()} request on /settings`);
+    if (rec.method !== 'POST') {
+      return this.invalid(`Unsupported ${rec.method.toLowerCase()} request on /settings`);
+    }
     const b = rec.body;
-    if (!isObject(b) || Object.keys(b).length === 0)
+    if (!isObject(b) || Object.keys(b).length === 0) {
       return this.invalid('Request body must be a non-empty JSON object');
+    }
     if (b.calling !== undefined) {
       const err = validateCallingSettings(b.calling);
-      if (err) return this.invalid(err);
+      if (err) {
+        return this.invalid(err);
+      }
       if (b.calling.status === 'ENABLED' && (this.messagingLimits.get(number.phoneNumberId) ?? Infinity) < 2000) {
         return this.codeError(138015, 'Calling requires a messaging limit of at least 2000');
       }
       // Partial at the `calling` level: each object given replaces the stored one whole (call_hours included).
       stored.calling = { ...stored.calling, ...clone(b.calling) };
     }
-    for (const [k, v] of Object.entries(b)) if (k !== 'calling') stored[k] = clone(v);
+    for (const [k, v] of Object.entries(b)) {
+      if (k !== 'calling') {
+        stored[k] = clone(v);
+      }
+    }
     return { status: 200, body: { success: true } };
   }
 
@@ -1382,14 +1584,18 @@ class FakeMetaServer implements FakeMeta {
   }
 
   private clearRing(call: FakeCall): void {
-    if (call.ringTimer) clearTimeout(call.ringTimer);
+    if (call.ringTimer) {
+      clearTimeout(call.ringTimer);
+    }
     delete call.ringTimer;
     delete call.ringDeadline;
   }
 
   /** Nobody answered in time: UIC → missed; BIC → unanswered (4 in a row revoke the permission, §6). */
   private ringTimeout(call: FakeCall): void {
-    if (this.closed || !(isRingingUic(call) || call.state === 'CALLING')) return;
+    if (this.closed || !(isRingingUic(call) || call.state === 'CALLING')) {
+      return;
+    }
     const steps = [this.end(call)];
     if (call.direction === 'BUSINESS_INITIATED') {
       const pair = this.pair(call.number.phoneNumberId, call.user);
@@ -1431,7 +1637,9 @@ class FakeMetaServer implements FakeMeta {
   }
 
   private contactsFor(call: FakeCall): { contacts?: any[] } {
-    if (call.direction !== 'USER_INITIATED') return {};
+    if (call.direction !== 'USER_INITIATED') {
+      return {};
+    }
     return { contacts: [{ profile: { name: this.userNames.get(call.user) ?? 'WhatsApp User' }, wa_id: call.user }] };
   }
 
@@ -1472,9 +1680,15 @@ class FakeMetaServer implements FakeMeta {
       timestamp: epochSec(now),
       direction: call.direction,
     };
-    if (call.ctaPayload !== undefined) ev.cta_payload = call.ctaPayload;
-    if (call.deeplinkPayload !== undefined) ev.deeplink_payload = call.deeplinkPayload;
-    if (call.bizOpaque !== undefined) ev.biz_opaque_callback_data = call.bizOpaque;
+    if (call.ctaPayload !== undefined) {
+      ev.cta_payload = call.ctaPayload;
+    }
+    if (call.deeplinkPayload !== undefined) {
+      ev.deeplink_payload = call.deeplinkPayload;
+    }
+    if (call.bizOpaque !== undefined) {
+      ev.biz_opaque_callback_data = call.bizOpaque;
+    }
     if (call.answeredAt === undefined) {
       ev.status = 'FAILED';
       return ev;
@@ -1490,9 +1704,12 @@ class FakeMetaServer implements FakeMeta {
 
   private liveCall(wacid: string, direction?: Direction): FakeCall {
     const call = this.calls.get(wacid);
-    if (!call) throw new Error(`fake Meta: unknown call ${wacid}`);
-    if (direction && call.direction !== direction)
+    if (!call) {
+      throw new Error(`fake Meta: unknown call ${wacid}`);
+    }
+    if (direction && call.direction !== direction) {
       throw new Error(`fake Meta: ${wacid} is ${call.direction}, not ${direction}`);
+    }
     return call;
   }
 
@@ -1512,7 +1729,9 @@ class FakeMetaServer implements FakeMeta {
   ): Promise<string> {
     const number = this.numberOf(p.phoneNumberId);
     const from = digitsOnly(p.from);
-    if (p.name !== undefined) this.userNames.set(from, p.name);
+    if (p.name !== undefined) {
+      this.userNames.set(from, p.name);
+    }
     const call: FakeCall = {
       wacid: this.newWacid(),
       number,
@@ -1520,8 +1739,12 @@ class FakeMetaServer implements FakeMeta {
       user: from,
       state: 'RINGING',
     };
-    if (p.ctaPayload !== undefined) call.ctaPayload = p.ctaPayload;
-    if (p.deeplinkPayload !== undefined) call.deeplinkPayload = p.deeplinkPayload;
+    if (p.ctaPayload !== undefined) {
+      call.ctaPayload = p.ctaPayload;
+    }
+    if (p.deeplinkPayload !== undefined) {
+      call.deeplinkPayload = p.deeplinkPayload;
+    }
     // Over the concurrency limit (or calling off / on SIP) the caller is told it failed and no webhook is sent (§6).
     const refused =
       this.liveCalls(number).length >= (this.opts.maxConcurrentCalls ?? 1000) ||
@@ -1543,8 +1766,12 @@ class FakeMetaServer implements FakeMeta {
       timestamp: epochSec(ts),
       direction: 'USER_INITIATED',
     };
-    if (call.ctaPayload !== undefined) event.cta_payload = call.ctaPayload;
-    if (call.deeplinkPayload !== undefined) event.deeplink_payload = call.deeplinkPayload;
+    if (call.ctaPayload !== undefined) {
+      event.cta_payload = call.ctaPayload;
+    }
+    if (call.deeplinkPayload !== undefined) {
+      event.deeplink_payload = call.deeplinkPayload;
+    }
     event.session = { sdp_type: 'offer', sdp: p.sdp ?? CANNED_OFFER_SDP };
     const steps = [this.emitter(number, { ...this.contactsFor(call), calls: [event] }, o)];
     // Callback permission: a user's call grants a temporary permission, reported with context.id = the wacid.
@@ -1561,7 +1788,9 @@ class FakeMetaServer implements FakeMeta {
 
   async userAnswers(wacid: string, o?: EmitOptions): Promise<void> {
     const call = this.liveCall(wacid, 'BUSINESS_INITIATED');
-    if (call.state !== 'CALLING') throw new Error(`fake Meta: userAnswers on ${wacid} in state ${call.state}`);
+    if (call.state !== 'CALLING') {
+      throw new Error(`fake Meta: userAnswers on ${wacid} in state ${call.state}`);
+    }
     this.clearRing(call);
     call.state = 'ACTIVE';
     call.answeredAt = this.now();
@@ -1571,7 +1800,9 @@ class FakeMetaServer implements FakeMeta {
 
   async userDeclines(wacid: string, o?: EmitOptions): Promise<void> {
     const call = this.liveCall(wacid, 'BUSINESS_INITIATED');
-    if (call.state !== 'CALLING') throw new Error(`fake Meta: userDeclines on ${wacid} in state ${call.state}`);
+    if (call.state !== 'CALLING') {
+      throw new Error(`fake Meta: userDeclines on ${wacid} in state ${call.state}`);
+    }
     // "A terminate always follows REJECTED" (§3.4 C).
     const rejected = this.emitter(call.number, { statuses: [this.statusEvent(call, 'REJECTED')] }, o);
     await this.track(this.runSequence([rejected, this.end(call, o)]));
@@ -1579,13 +1810,17 @@ class FakeMetaServer implements FakeMeta {
 
   async userHangsUp(wacid: string, o?: EmitOptions): Promise<void> {
     const call = this.liveCall(wacid);
-    if (call.state === 'ENDED') return; // already over (e.g. a timeout won the race): nothing to send
+    if (call.state === 'ENDED') {
+      return; // already over (e.g. a timeout won the race): nothing to send
+    }
     await this.track(this.end(call, o)());
   }
 
   async mediaFailure(wacid: string, code: number, o?: EmitOptions): Promise<void> {
     const call = this.liveCall(wacid);
-    if (call.state === 'ENDED') return;
+    if (call.state === 'ENDED') {
+      return;
+    }
     const [message, details] = MEDIA_FAILURES[code] ?? ['Call failed', 'Media failure'];
     await this.track(this.end(call, o, [{ code, message, href: ERROR_DOCS_URL, error_data: { details } }])());
   }
@@ -1599,8 +1834,11 @@ class FakeMetaServer implements FakeMeta {
     const number = this.numberOf(phoneNumberId);
     const user = digitsOnly(waId);
     const pair = this.pair(phoneNumberId, user);
-    if (response === 'accept') this.grantPermission(phoneNumberId, user, o.permanent ? 'permanent' : 'temporary');
-    else this.revokePermission(phoneNumberId, user);
+    if (response === 'accept') {
+      this.grantPermission(phoneNumberId, user, o.permanent ? 'permanent' : 'temporary');
+    } else {
+      this.revokePermission(phoneNumberId, user);
+    }
     const emit = this.permissionReplyEmitter(number, user, response, {
       permanent: o.permanent,
       contextId: pair.lastRequestWamid,
@@ -1617,8 +1855,9 @@ class FakeMetaServer implements FakeMeta {
   ): () => Promise<void> {
     const pair = this.pair(number.phoneNumberId, waId);
     const reply: Record<string, unknown> = { response, is_permanent: response === 'accept' && !!p.permanent };
-    if (response === 'accept' && pair.status === 'temporary' && pair.expiresAt !== undefined)
+    if (response === 'accept' && pair.status === 'temporary' && pair.expiresAt !== undefined) {
       reply.expiration_timestamp = epochSec(pair.expiresAt);
+    }
     reply.response_source = p.source ?? 'user_action';
     const message: Record<string, unknown> = {
       from: waId,
@@ -1626,8 +1865,9 @@ class FakeMetaServer implements FakeMeta {
       timestamp: epochSec(this.now()),
       type: 'interactive',
     };
-    if (p.contextId !== undefined && p.source !== 'automatic')
+    if (p.contextId !== undefined && p.source !== 'automatic') {
       message.context = { from: number.displayPhoneNumber, id: p.contextId };
+    }
     message.interactive = { type: 'call_permission_reply', call_permission_reply: reply };
     const contacts = [{ profile: { name: this.userNames.get(waId) ?? 'WhatsApp User' }, wa_id: waId }];
     return this.emitter(number, { contacts, messages: [message] }, p.o, 'messages');
@@ -1646,8 +1886,11 @@ class FakeMetaServer implements FakeMeta {
       metadata: { display_phone_number: n.displayPhoneNumber, phone_number_id: n.phoneNumberId },
     };
     // Key order as in Meta's samples; only the lists given are present.
-    for (const key of ['contacts', 'calls', 'statuses', 'messages', 'errors'] as const)
-      if (value[key] !== undefined) v[key] = value[key];
+    for (const key of ['contacts', 'calls', 'statuses', 'messages', 'errors'] as const) {
+      if (value[key] !== undefined) {
+        v[key] = value[key];
+      }
+    }
     return { object: 'whatsapp_business_account', entry: [{ id: n.wabaId, changes: [{ field, value: v }] }] };
   }
 
@@ -1668,7 +1911,9 @@ class FakeMetaServer implements FakeMeta {
   async releaseHeld(o: { reverse?: boolean; batch?: BatchMode } = {}): Promise<void> {
     const items = this.held;
     this.held = [];
-    if (o.reverse) items.reverse();
+    if (o.reverse) {
+      items.reverse();
+    }
     if (o.batch && items.length > 0) {
       const merged = mergeWebhooks(
         items.map((h) => h.payload),
@@ -1677,11 +1922,15 @@ class FakeMetaServer implements FakeMeta {
       await this.track(this.deliver(merged, items[0]!.o));
       return;
     }
-    for (const h of items) await this.track(this.deliver(h.payload, h.o));
+    for (const h of items) {
+      await this.track(this.deliver(h.payload, h.o));
+    }
   }
 
   async flush(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    while (this.pending.size > 0) {
+      await Promise.all([...this.pending]);
+    }
   }
 
   /** Keep a promise in `pending` until settled; errors become violations (they are fake bugs). */
@@ -1696,12 +1945,14 @@ class FakeMetaServer implements FakeMeta {
 
   /** Serialise (escaped), sign, then POST (plus duplicates) with retries. */
   private async deliver(payload: any, o: EmitOptions & { secretOf?: string }): Promise<void> {
-    if (o.delayMs) await this.sleep(o.delayMs);
+    if (o.delayMs) {
+      await this.sleep(o.delayMs);
+    }
     const body = escapeNonAscii(JSON.stringify(payload));
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'facebookexternalua' };
     if (!o.noSignature) {
       const secret = this.secretFor(payload, o.secretOf);
-      headers['x-hub-signature-256'] = signMetaBody(body, o.badSignature ? secret + '-wrong' : secret);
+      headers['x-hub-signature-256'] = signMetaBody(body, o.badSignature ? `${secret}-wrong` : secret);
     }
     for (let copy = 0; copy <= (o.duplicate ?? 0); copy++) {
       await this.postWithRetries(body, headers, copy === 0 ? (o.dropFirstAttempts ?? 0) : 0);
@@ -1718,7 +1969,9 @@ class FakeMetaServer implements FakeMeta {
     const schedule = this.opts.webhookRetryScheduleMs ?? DEFAULT_RETRY_SCHEDULE_MS;
     for (let attempt = 0; attempt < schedule.length; attempt++) {
       await this.sleep(schedule[attempt]!);
-      if (this.closed) return;
+      if (this.closed) {
+        return;
+      }
       const url = this.webhookUrl;
       if (!url) {
         this.webhookAttempts.push({
@@ -1734,7 +1987,9 @@ class FakeMetaServer implements FakeMeta {
         this.webhookAttempts.push({ body, status: null, error: 'dropped (injected)', latencyMs: 0, at: this.now() });
         continue;
       }
-      if (await this.postOnce(url, body, headers)) return;
+      if (await this.postOnce(url, body, headers)) {
+        return;
+      }
     }
   }
 
@@ -1753,7 +2008,9 @@ class FakeMetaServer implements FakeMeta {
       this.webhookAttempts.push({ body, status: res.status, latencyMs: performance.now() - started, at });
       return res.ok;
     } catch (err) {
-      if (this.closed) return true;
+      if (this.closed) {
+        return true;
+      }
       const error = timeout.aborted ? 'timeout' : String((err as Error).cause ?? (err as Error).message ?? err);
       this.webhookAttempts.push({ body, status: null, error, latencyMs: performance.now() - started, at });
       return false;
@@ -1762,7 +2019,9 @@ class FakeMetaServer implements FakeMeta {
 
   /** Delay that ends early on close(), so nothing outlives the fake. */
   private sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.closed) return Promise.resolve();
+    if (ms <= 0 || this.closed) {
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const signal = this.closing.signal;
       const done = () => {
@@ -1776,13 +2035,19 @@ class FakeMetaServer implements FakeMeta {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed) {
+      return;
+    }
     this.closed = true;
     this.closing.abort();
-    for (const call of this.calls.values()) this.clearRing(call);
+    for (const call of this.calls.values()) {
+      this.clearRing(call);
+    }
     this.held = [];
     const server = this.server;
-    if (!server) return;
+    if (!server) {
+      return;
+    }
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections(); // hung requests must not keep the server open
@@ -1793,7 +2058,9 @@ class FakeMetaServer implements FakeMeta {
 
 /** Start the fake on 127.0.0.1 with an ephemeral port; `baseUrl` is ready when this resolves. */
 export async function startFakeMeta(opts: FakeMetaOptions): Promise<FakeMeta> {
-  if (opts.numbers.length === 0) throw new Error('fake Meta needs at least one number');
+  if (opts.numbers.length === 0) {
+    throw new Error('fake Meta needs at least one number');
+  }
   const fake = new FakeMetaServer(opts);
   await fake.listen();
   return fake;

@@ -69,9 +69,13 @@ export async function startWebhookReceiver(path = '/hook'): Promise<WebhookRecei
           at: Date.now(),
         });
         const reply = queued.shift() ?? standing;
-        if (reply.kind === 'hang') return; // held open until the client gives up or close()
+        if (reply.kind === 'hang') {
+          return; // held open until the client gives up or close()
+        }
         const send = () => {
-          if (res.destroyed) return;
+          if (res.destroyed) {
+            return;
+          }
           res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
           res.end(reply.body ?? (reply.status < 300 ? 'ok' : `status ${reply.status}`));
         };
@@ -81,7 +85,9 @@ export async function startWebhookReceiver(path = '/hook'): Promise<WebhookRecei
             send();
           }, reply.delayMs);
           timers.add(timer);
-        } else send();
+        } else {
+          send();
+        }
       },
       () => res.destroy(),
     );
@@ -113,13 +119,16 @@ export async function startWebhookReceiver(path = '/hook'): Promise<WebhookRecei
     async waitFor(check, ms = 5000, what = 'webhook requests') {
       const deadline = Date.now() + ms;
       while (!check(requests)) {
-        if (Date.now() > deadline)
+        if (Date.now() > deadline) {
           throw new Error(`timed out waiting for ${what}; received ${requests.length} request(s)`);
+        }
         await new Promise((r) => setTimeout(r, 10));
       }
     },
     async close() {
-      for (const t of timers) clearTimeout(t);
+      for (const t of timers) {
+        clearTimeout(t);
+      }
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -2,16 +2,16 @@
 // with two META numbers (A and B) and their keys.
 import { buildApp } from '../../src/app.ts';
 import { issueKey } from '../../src/auth/keys.ts';
-import { systemClock, type Clock } from '../../src/clock.ts';
-import { loadConfig, type Config } from '../../src/config.ts';
+import { type Clock, systemClock } from '../../src/clock.ts';
+import { type Config, loadConfig } from '../../src/config.ts';
 import type { App } from '../../src/http/types.ts';
-import { newTenantId, type NumberId, type TenantId } from '../../src/ids.ts';
+import { type NumberId, newTenantId, type TenantId } from '../../src/ids.ts';
 import { createLogger } from '../../src/logger.ts';
 import { MemoryRateLimiter } from '../../src/ratelimit/memory.ts';
-import type { Dialect } from '../../src/store/db.ts';
 import { insertApiKey } from '../../src/store/api-keys.ts';
+import type { Dialect } from '../../src/store/db.ts';
 import { insertTenant } from '../../src/store/tenants.ts';
-import { startFakeMeta, type FakeMeta, type FakeMetaOptions } from '../fakes/meta-graph.ts';
+import { type FakeMeta, type FakeMetaOptions, startFakeMeta } from '../fakes/meta-graph.ts';
 import { createTestStore, type TestStore } from './stores.ts';
 
 export interface IssuedKey {
@@ -124,7 +124,9 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
         },
       },
     });
-    if (res.statusCode !== 201) throw new Error(`seeding number failed: ${res.statusCode} ${res.body}`);
+    if (res.statusCode !== 201) {
+      throw new Error(`seeding number failed: ${res.statusCode} ${res.body}`);
+    }
     const body = res.json();
     numbers.push({
       id: body.number.id,
@@ -163,8 +165,12 @@ export async function eventually<T>(
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await check();
-    if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (value !== undefined && value !== null && value !== false) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }

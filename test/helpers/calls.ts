@@ -1,7 +1,7 @@
 // Puts calls into a wanted state the way production does: through signed Meta webhooks and our API.
 import type { Call, CallStatus } from '../../src/calls/types.ts';
 import { findCallForNumber } from '../../src/store/calls.ts';
-import { listEventsForCall, type EventRecord } from '../../src/store/events.ts';
+import { type EventRecord, listEventsForCall } from '../../src/store/events.ts';
 import { CANNED_ANSWER_SDP } from '../fakes/meta-graph.ts';
 import { eventually, type TestApp, type TestNumber } from './build-test-app.ts';
 
@@ -29,7 +29,9 @@ export async function acceptedCall(t: TestApp, number: TestNumber = t.numberA): 
     headers: { 'x-api-key': number.key.key },
     payload: { sdp: CANNED_ANSWER_SDP },
   });
-  if (res.statusCode !== 200) throw new Error(`accept failed: ${res.statusCode} ${res.body}`);
+  if (res.statusCode !== 200) {
+    throw new Error(`accept failed: ${res.statusCode} ${res.body}`);
+  }
   return (await storedCall(t, number, call.id))!;
 }
 
@@ -73,7 +75,9 @@ export async function callIn(t: TestApp, status: CallStatus, number: TestNumber 
         url: `/v1/calls/${call.id}/reject`,
         headers: { 'x-api-key': number.key.key },
       });
-      if (res.statusCode !== 200) throw new Error(`reject failed: ${res.statusCode} ${res.body}`);
+      if (res.statusCode !== 200) {
+        throw new Error(`reject failed: ${res.statusCode} ${res.body}`);
+      }
       return untilStatus(t, number, call.id, 'REJECTED');
     }
     case 'INITIATED':

@@ -1,6 +1,6 @@
 // The callgate CLI as a child process (node src/cli/main.ts ...): one-shot runs with exit code and output, and
 // long-running commands (watch, listen) read line by line and stopped with a signal.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -60,7 +60,9 @@ export function startCli(args: string[], env: Record<string, string>): CliProces
   const waiters = new Set<() => void>();
   createInterface({ input: child.stdout! }).on('line', (line) => {
     lines.push(line);
-    for (const w of [...waiters]) w();
+    for (const w of [...waiters]) {
+      w();
+    }
   });
   child.stderr!.on('data', (c: Buffer) => {
     stderr += c.toString();
@@ -75,7 +77,9 @@ export function startCli(args: string[], env: Record<string, string>): CliProces
       return new Promise((resolve, reject) => {
         const check = () => {
           const found = lines.find(match);
-          if (found === undefined) return false;
+          if (found === undefined) {
+            return false;
+          }
           clearTimeout(timer);
           waiters.delete(check);
           resolve(found);
@@ -85,11 +89,15 @@ export function startCli(args: string[], env: Record<string, string>): CliProces
           waiters.delete(check);
           reject(new Error(`timed out waiting for ${what}\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`));
         }, ms);
-        if (!check()) waiters.add(check);
+        if (!check()) {
+          waiters.add(check);
+        }
       });
     },
     async stop(signal: NodeJS.Signals = 'SIGINT') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+      }
       return exited;
     },
   };

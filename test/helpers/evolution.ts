@@ -1,8 +1,9 @@
 // A web number (EVO_GO) on a test app, backed by the Evolution Go fake with its webhooks pointed at us.
-import { startFakeEvolution, type ExtensionMode, type FakeEvolution } from '../fakes/evolution-go.ts';
+
 import type { Call, CallStatus } from '../../src/calls/types.ts';
-import { findCallForNumber } from '../../src/store/calls.ts';
 import type { NumberId } from '../../src/ids.ts';
+import { findCallForNumber } from '../../src/store/calls.ts';
+import { type ExtensionMode, type FakeEvolution, startFakeEvolution } from '../fakes/evolution-go.ts';
 import { eventually, type IssuedKey, type TestApp } from './build-test-app.ts';
 import { nextPeer } from './calls.ts';
 
@@ -37,7 +38,9 @@ export async function addWebNumber(t: TestApp, extension: ExtensionMode = 'on'):
       evolution: { baseUrl: fake.baseUrl, instanceId, instanceName: `web-${counter}`, instanceToken: token },
     },
   });
-  if (res.statusCode !== 201) throw new Error(`web number: ${res.statusCode} ${res.body}`);
+  if (res.statusCode !== 201) {
+    throw new Error(`web number: ${res.statusCode} ${res.body}`);
+  }
   const body = res.json();
   fake.setWebhook(instanceId, `${t.baseUrl}/providers/evolution/webhook/${body.number.id}`);
   return { id: body.number.id, instanceId, token, key: body.apiKey, fake };
@@ -73,7 +76,9 @@ export async function answeredWebCall(t: TestApp, web: WebNumber, viaApi = true)
       url: `/v1/calls/${call.id}/accept`,
       headers: { 'x-api-key': web.key.key },
     });
-    if (res.statusCode !== 200) throw new Error(`accept: ${res.statusCode} ${res.body}`);
+    if (res.statusCode !== 200) {
+      throw new Error(`accept: ${res.statusCode} ${res.body}`);
+    }
   } else {
     await web.fake.phoneAnswers(call.externalCallId);
   }

@@ -54,7 +54,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     requests.push(record);
     if (entry) {
       req.resume();
-      if (entry.reply.hang) return; // held until the client gives up or close()
+      if (entry.reply.hang) {
+        return; // held until the client gives up or close()
+      }
       req.on('end', () => {
         record.status = entry.reply.status;
         res.writeHead(entry.reply.status, { 'content-type': 'application/json', ...entry.reply.headers });
@@ -96,17 +98,27 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     url: `http://127.0.0.1:${port}`,
     requests,
     failNext(n, reply, pathPrefix) {
-      for (let i = 0; i < n; i++) canned.push({ reply, pathPrefix });
+      for (let i = 0; i < n; i++) {
+        canned.push({ reply, pathPrefix });
+      }
     },
     dropConnections() {
-      for (const s of sockets) s.destroy();
+      for (const s of sockets) {
+        s.destroy();
+      }
     },
     setRefusing(value) {
       refusing = value;
-      if (value) for (const s of sockets) s.destroy();
+      if (value) {
+        for (const s of sockets) {
+          s.destroy();
+        }
+      }
     },
     async close() {
-      for (const s of sockets) s.destroy();
+      for (const s of sockets) {
+        s.destroy();
+      }
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

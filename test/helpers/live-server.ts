@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startFakeMeta, type FakeMeta, type FakeMetaNumber } from '../fakes/meta-graph.ts';
-import { startServerProcess, type ServerProcess } from './server-process.ts';
+import { type FakeMeta, type FakeMetaNumber, startFakeMeta } from '../fakes/meta-graph.ts';
+import { type ServerProcess, startServerProcess } from './server-process.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -122,8 +122,12 @@ export async function startLiveServer(
         const res = await fetch(`${server.url}/v1/calls/${encodeURIComponent(wacid)}`, {
           headers: { 'x-api-key': key },
         });
-        if (res.status === 200) return res.json();
-        if (Date.now() > deadline) throw new Error(`call ${wacid} was not stored: ${res.status} ${await res.text()}`);
+        if (res.status === 200) {
+          return res.json();
+        }
+        if (Date.now() > deadline) {
+          throw new Error(`call ${wacid} was not stored: ${res.status} ${await res.text()}`);
+        }
         await new Promise((r) => setTimeout(r, 20));
       }
     },

@@ -12,7 +12,9 @@ export async function assertRedisAnswers(url: string): Promise<void> {
   try {
     await redis.connect();
     const pong = await redis.ping();
-    if (pong !== 'PONG') throw new Error(`answered ${pong}`);
+    if (pong !== 'PONG') {
+      throw new Error(`answered ${pong}`);
+    }
   } catch (error) {
     throw new Error(`TEST_REDIS_URL (${url}) does not answer: ${(error as Error).message}`);
   } finally {

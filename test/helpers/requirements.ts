@@ -21,8 +21,12 @@ function required(): Set<string> {
 }
 
 function isAvailable(what: Requirement): boolean {
-  if (what === 'chromium') return existsSync(chromiumPath());
-  if (what === 'postgres') return Boolean(process.env.TEST_DATABASE_URL);
+  if (what === 'chromium') {
+    return existsSync(chromiumPath());
+  }
+  if (what === 'postgres') {
+    return Boolean(process.env.TEST_DATABASE_URL);
+  }
   return Boolean(process.env.TEST_REDIS_URL);
 }
 
@@ -36,9 +40,13 @@ export function chromiumPath(): string {
  */
 export function missing(...needs: Requirement[]): false | string {
   const absent = needs.filter((n) => !isAvailable(n));
-  if (absent.length === 0) return false;
+  if (absent.length === 0) {
+    return false;
+  }
   const reason = `skipped: ${absent.map((n) => HOW[n]).join('; ')}`;
   const demanded = absent.filter((n) => required().has(n));
-  if (demanded.length > 0) throw new Error(`CALLGATE_TEST_REQUIRE demands ${demanded.join(', ')}: ${reason}`);
+  if (demanded.length > 0) {
+    throw new Error(`CALLGATE_TEST_REQUIRE demands ${demanded.join(', ')}: ${reason}`);
+  }
   return reason;
 }

@@ -20,7 +20,9 @@ const responses = doc.paths['/v1/calls/{callId}/terminate'].post.responses as Re
 
 export function seedResponse(status: number): SeedResponse {
   const r = responses[String(status)];
-  if (!r) throw new Error(`the seed YAML defines no ${status} response for terminate`);
+  if (!r) {
+    throw new Error(`the seed YAML defines no ${status} response for terminate`);
+  }
   return r.content['application/json'];
 }
 
@@ -34,18 +36,20 @@ export function assertMatchesSeed(status: number, body: unknown): void {
   const seed = seedResponse(status);
   if (seed.schema) {
     const validate = ajv.compile(seed.schema);
-    if (!validate(body))
+    if (!validate(body)) {
       throw new Error(
         `${status} body does not match the seed schema: ${ajv.errorsText(validate.errors)} — ${JSON.stringify(body)}`,
       );
+    }
   }
   if (status === 200 && seed.example) {
     for (const [key, value] of Object.entries(seed.example)) {
       const got = (body as Record<string, unknown>)[key];
-      if (typeof got !== typeof value)
+      if (typeof got !== typeof value) {
         throw new Error(
           `200 body field ${key} should be a ${typeof value} as in the seed example, got ${JSON.stringify(got)}`,
         );
+      }
     }
   }
 }
@@ -53,7 +57,9 @@ export function assertMatchesSeed(status: number, body: unknown): void {
 /** The exact error text the seed gives for a status (its example). */
 export function seedErrorText(status: number): string {
   const text = seedResponse(status).example?.error;
-  if (typeof text !== 'string') throw new Error(`no example error text for ${status}`);
+  if (typeof text !== 'string') {
+    throw new Error(`no example error text for ${status}`);
+  }
   return text;
 }
 

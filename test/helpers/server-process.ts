@@ -1,5 +1,5 @@
 // A real callgate server as a child process (node src/main.mjs), for multi-process and crash tests.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -58,7 +58,9 @@ export async function startServerProcess(
     logs,
     stop(signal: NodeJS.Signals = 'SIGTERM') {
       return new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+        if (child.exitCode !== null || child.signalCode !== null) {
+          return resolve(child.exitCode);
+        }
         child.once('exit', (code) => resolve(code));
         child.kill(signal);
       });

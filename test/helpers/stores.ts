@@ -41,7 +41,9 @@ export async function createTestStore(kind: Dialect): Promise<TestStore> {
     };
   }
   const adminUrl = process.env.TEST_DATABASE_URL;
-  if (!adminUrl) throw new Error('TEST_DATABASE_URL is not set');
+  if (!adminUrl) {
+    throw new Error('TEST_DATABASE_URL is not set');
+  }
   const name = `cg_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();

@@ -47,17 +47,27 @@ export interface RequestSpec {
  * is a daily limit that a retry in seconds cannot lift.
  */
 export function isRetryableStatus(status: number, code: string): boolean {
-  if (status === 503) return true;
-  if (status === 429) return code !== 'META_CALL_PERMISSION_REQUEST_LIMIT';
-  if (status === 502) return code !== 'PROVIDER_ERROR';
+  if (status === 503) {
+    return true;
+  }
+  if (status === 429) {
+    return code !== 'META_CALL_PERMISSION_REQUEST_LIMIT';
+  }
+  if (status === 502) {
+    return code !== 'PROVIDER_ERROR';
+  }
   return false;
 }
 
 /** Retry-After as seconds (delta-seconds or an HTTP date), or null. */
 export function parseRetryAfter(value: string | null, nowMs = Date.now()): number | null {
-  if (value === null) return null;
+  if (value === null) {
+    return null;
+  }
   const trimmed = value.trim();
-  if (/^\d{1,10}$/.test(trimmed)) return Number(trimmed);
+  if (/^\d{1,10}$/.test(trimmed)) {
+    return Number(trimmed);
+  }
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - nowMs) / 1000));
 }
@@ -82,7 +92,9 @@ export function retryDelayMs(
 
 export function newIdempotencyKey(): string {
   const c = globalThis.crypto;
-  if (typeof c?.randomUUID === 'function') return `sdk_${c.randomUUID()}`;
+  if (typeof c?.randomUUID === 'function') {
+    return `sdk_${c.randomUUID()}`;
+  }
   const bytes = c.getRandomValues(new Uint8Array(16));
   return `sdk_${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
@@ -90,7 +102,9 @@ export function newIdempotencyKey(): string {
 /** Sleeps, or rejects with the signal's reason as soon as it aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortedError(signal));
+    if (signal?.aborted) {
+      return reject(abortedError(signal));
+    }
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
@@ -110,10 +124,15 @@ export function abortedError(signal: AbortSignal): CallgateError {
 /** An AbortController that follows `parent` and can be aborted on its own (timeouts, stream teardown). */
 export function linkedController(parent?: AbortSignal): { controller: AbortController; unlink(): void } {
   const controller = new AbortController();
-  if (!parent) return { controller, unlink() {} };
+  if (!parent) {
+    return { controller, unlink() {} };
+  }
   const onAbort = () => controller.abort(parent.reason);
-  if (parent.aborted) onAbort();
-  else parent.addEventListener('abort', onAbort, { once: true });
+  if (parent.aborted) {
+    onAbort();
+  } else {
+    parent.addEventListener('abort', onAbort, { once: true });
+  }
   return { controller, unlink: () => parent.removeEventListener('abort', onAbort) };
 }
 
@@ -151,8 +170,11 @@ export class Transport {
 
   url(path: string, query?: RequestSpec['query']): string {
     const params = new URLSearchParams();
-    for (const [name, value] of Object.entries(query ?? {}))
-      if (value !== undefined && value !== null) params.set(name, String(value));
+    for (const [name, value] of Object.entries(query ?? {})) {
+      if (value !== undefined && value !== null) {
+        params.set(name, String(value));
+      }
+    }
     const qs = params.toString();
     return `${this.options.baseUrl}${path}${qs ? `?${qs}` : ''}`;
   }
@@ -166,8 +188,12 @@ export class Transport {
     const maxRetries = opts.maxRetries ?? this.options.retry.maxRetries;
     const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs;
     const headers = this.headers({ accept: 'application/json' });
-    if (spec.body !== undefined) headers['content-type'] = 'application/json';
-    if (spec.method === 'POST') headers['idempotency-key'] = opts.idempotencyKey ?? newIdempotencyKey();
+    if (spec.body !== undefined) {
+      headers['content-type'] = 'application/json';
+    }
+    if (spec.method === 'POST') {
+      headers['idempotency-key'] = opts.idempotencyKey ?? newIdempotencyKey();
+    }
     const body = spec.body === undefined ? null : JSON.stringify(spec.body);
     const url = this.url(spec.path, spec.query);
 
@@ -183,14 +209,22 @@ export class Transport {
       );
       try {
         const res = await this.options.fetch(url, { method: spec.method, headers, body, signal: controller.signal });
-        if (res.ok) return await readJson<T>(res);
+        if (res.ok) {
+          return await readJson<T>(res);
+        }
         error = await errorFromResponse(res);
         // Our own earlier attempt may still hold the Idempotency-Key (it timed out on our side, not on the server's).
         const ownKeyBusy = attempt > 0 && error.code === 'IDEMPOTENCY_IN_PROGRESS';
-        if (!isRetryableStatus(error.status, error.code) && !ownKeyBusy) throw error;
+        if (!isRetryableStatus(error.status, error.code) && !ownKeyBusy) {
+          throw error;
+        }
       } catch (caught) {
-        if (opts.signal?.aborted) throw abortedError(opts.signal);
-        if (caught instanceof CallgateError && caught.status !== 0) throw caught; // a final answer
+        if (opts.signal?.aborted) {
+          throw abortedError(opts.signal);
+        }
+        if (caught instanceof CallgateError && caught.status !== 0) {
+          throw caught; // a final answer
+        }
         const reason = controller.signal.reason;
         error =
           reason instanceof CallgateError && reason.code === 'TIMEOUT'
@@ -202,18 +236,26 @@ export class Transport {
         clearTimeout(timer);
         unlink();
       }
-      if (attempt >= maxRetries) throw error;
+      if (attempt >= maxRetries) {
+        throw error;
+      }
       const retryAfter = error.retryAfterSeconds;
-      if (retryAfter !== null && retryAfter * 1000 > this.options.retry.maxRetryAfterMs) throw error;
+      if (retryAfter !== null && retryAfter * 1000 > this.options.retry.maxRetryAfterMs) {
+        throw error;
+      }
       await sleep(retryDelayMs(attempt, retryAfter, this.options.retry), opts.signal);
     }
   }
 }
 
 async function readJson<T>(res: Response): Promise<T> {
-  if (res.status === 204) return undefined as T;
+  if (res.status === 204) {
+    return undefined as T;
+  }
   const text = await res.text();
-  if (text === '') return undefined as T;
+  if (text === '') {
+    return undefined as T;
+  }
   try {
     return JSON.parse(text) as T;
   } catch (cause) {

@@ -1,6 +1,6 @@
 // @callgate/sdk: a typed client for the callgate API. Runs wherever fetch, AbortController, TextDecoder and
 // WebCrypto exist (Node >= 20, browsers, workers). Types come from the server's OpenAPI document (./types.ts).
-import { Transport, type FetchLike, type RequestOptions } from './http.ts';
+import { type FetchLike, type RequestOptions, Transport } from './http.ts';
 import { EventStream, type StreamOptions } from './stream.ts';
 import type {
   AcceptCallInput,
@@ -36,11 +36,11 @@ import type {
 
 export { CallgateError, type ClientErrorCode, type ErrorCode } from './errors.ts';
 export { ERROR_CODES } from './generated/error-codes.ts';
+export type { components, operations, paths } from './generated/openapi.ts';
 export type { FetchLike, RequestOptions, RetryPolicy } from './http.ts';
 export { EventStream, type StreamEvent, type StreamOptions } from './stream.ts';
-export { verifyWebhook, WebhookVerificationError, type VerifyOptions, type WebhookHeaders } from './webhook.ts';
 export type * from './types.ts';
-export type { paths, components, operations } from './generated/openapi.ts';
+export { type VerifyOptions, verifyWebhook, type WebhookHeaders, WebhookVerificationError } from './webhook.ts';
 
 export interface CallgateOptions {
   /** Where the API listens, e.g. `https://calls.example.com` (no trailing /v1). */
@@ -145,26 +145,38 @@ class Calls {
       const unseen = calls.filter((c) => !seen.has(c.id));
       const exhausted = calls.length < want;
       if (unseen.length === 0) {
-        if (exhausted) return;
+        if (exhausted) {
+          return;
+        }
         strict = true; // more than 100 calls in one millisecond: step past it (the server offers no finer cursor)
         continue;
       }
       const page = unseen.slice(0, limit);
       const oldest = page[page.length - 1]!;
-      if (oldest.createdAt !== boundary) seen = new Set();
+      if (oldest.createdAt !== boundary) {
+        seen = new Set();
+      }
       boundary = oldest.createdAt;
-      for (const c of page) if (c.createdAt === boundary) seen.add(c.id);
+      for (const c of page) {
+        if (c.createdAt === boundary) {
+          seen.add(c.id);
+        }
+      }
       strict = false;
       const more = !exhausted || unseen.length > page.length;
       yield { calls: page, nextBefore: more ? boundary : null };
       pages += 1;
-      if (!more) return;
+      if (!more) {
+        return;
+      }
     }
   }
 
   /** Every call, one at a time (iterate() flattened). */
   async *each(params: ListCallsParams = {}, opts?: RequestOptions): AsyncGenerator<Call> {
-    for await (const page of this.iterate(params, opts)) yield* page.calls;
+    for await (const page of this.iterate(params, opts)) {
+      yield* page.calls;
+    }
   }
 
   get(callId: string, params: { includeSdp?: boolean } = {}, opts?: RequestOptions): Promise<Call> {
@@ -322,15 +334,21 @@ export class Callgate {
   readonly events: Events;
 
   constructor(options: CallgateOptions) {
-    if (!options.baseUrl) throw new TypeError('Callgate: baseUrl is required');
+    if (!options.baseUrl) {
+      throw new TypeError('Callgate: baseUrl is required');
+    }
     const credential = options.apiKey
       ? { name: 'x-api-key' as const, value: options.apiKey }
       : options.apiKeyId
         ? { name: 'x-api-key-id' as const, value: options.apiKeyId }
         : null;
-    if (!credential) throw new TypeError('Callgate: apiKey or apiKeyId is required');
+    if (!credential) {
+      throw new TypeError('Callgate: apiKey or apiKeyId is required');
+    }
     const fetchImpl = options.fetch ?? (globalThis.fetch?.bind(globalThis) as FetchLike | undefined);
-    if (!fetchImpl) throw new TypeError('Callgate: no fetch available; pass options.fetch');
+    if (!fetchImpl) {
+      throw new TypeError('Callgate: no fetch available; pass options.fetch');
+    }
     const transport = new Transport({
       baseUrl: options.baseUrl.replace(/\/+$/, ''),
       authHeader: credential,

@@ -60,7 +60,9 @@ export async function* parseSse(
   try {
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) return;
+      if (done) {
+        return;
+      }
       onChunk();
       pending += decoder.decode(value, { stream: true });
       // A CR at the very end may be the first half of a CRLF: keep it for the next chunk.
@@ -69,21 +71,33 @@ export async function* parseSse(
       pending = lines.pop()! + pending.slice(cut);
       for (const line of lines) {
         if (line === '') {
-          if (data.length > 0) yield { ...block, data: data.join('\n') };
-          else if (block.retry !== undefined || block.id !== undefined) yield block;
+          if (data.length > 0) {
+            yield { ...block, data: data.join('\n') };
+          } else if (block.retry !== undefined || block.id !== undefined) {
+            yield block;
+          }
           block = {};
           data = [];
           continue;
         }
-        if (line.startsWith(':')) continue;
+        if (line.startsWith(':')) {
+          continue;
+        }
         const colon = line.indexOf(':');
         const field = colon < 0 ? line : line.slice(0, colon);
         let value = colon < 0 ? '' : line.slice(colon + 1);
-        if (value.startsWith(' ')) value = value.slice(1);
-        if (field === 'data') data.push(value);
-        else if (field === 'event') block.event = value;
-        else if (field === 'id' && !value.includes('\0')) block.id = value;
-        else if (field === 'retry' && /^\d+$/.test(value)) block.retry = Number(value);
+        if (value.startsWith(' ')) {
+          value = value.slice(1);
+        }
+        if (field === 'data') {
+          data.push(value);
+        } else if (field === 'event') {
+          block.event = value;
+        } else if (field === 'id' && !value.includes('\0')) {
+          block.id = value;
+        } else if (field === 'retry' && /^\d+$/.test(value)) {
+          block.retry = Number(value);
+        }
       }
     }
   } finally {
@@ -111,7 +125,9 @@ export class EventStream implements AsyncIterable<StreamEvent> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
-    if (this.#started) throw new Error('an EventStream can be iterated once');
+    if (this.#started) {
+      throw new Error('an EventStream can be iterated once');
+    }
     this.#started = true;
     return this.#run();
   }
@@ -128,7 +144,9 @@ export class EventStream implements AsyncIterable<StreamEvent> {
     let reconnects = 0;
     try {
       for (;;) {
-        if (life.signal.aborted) return;
+        if (life.signal.aborted) {
+          return;
+        }
         const { controller: conn, unlink: unlinkConn } = linkedController(life.signal);
         let idle: ReturnType<typeof setTimeout> | undefined;
         const arm = () => {
@@ -144,7 +162,9 @@ export class EventStream implements AsyncIterable<StreamEvent> {
         try {
           arm();
           const headers = this.#transport.headers({ accept: 'text/event-stream', 'cache-control': 'no-cache' });
-          if (this.lastEventId !== null) headers['last-event-id'] = this.lastEventId;
+          if (this.lastEventId !== null) {
+            headers['last-event-id'] = this.lastEventId;
+          }
           const res = await this.#transport.options.fetch(this.#transport.url('/v1/events/stream'), {
             method: 'GET',
             headers,
@@ -152,7 +172,9 @@ export class EventStream implements AsyncIterable<StreamEvent> {
           });
           if (!res.ok) {
             const error = await errorFromResponse(res);
-            if (!isRetryableStatus(error.status, error.code) && error.status < 500) throw error;
+            if (!isRetryableStatus(error.status, error.code) && error.status < 500) {
+              throw error;
+            }
             lost = error;
             retryAfter = error.retryAfterSeconds;
           } else if (!res.body) {
@@ -164,9 +186,15 @@ export class EventStream implements AsyncIterable<StreamEvent> {
           } else {
             opts.onOpen?.({ lastEventId: this.lastEventId, reconnects });
             for await (const block of parseSse(res.body, arm)) {
-              if (block.retry !== undefined) retryMs = block.retry;
-              if (block.data === undefined) continue;
-              if (block.id !== undefined) this.lastEventId = block.id;
+              if (block.retry !== undefined) {
+                retryMs = block.retry;
+              }
+              if (block.data === undefined) {
+                continue;
+              }
+              if (block.id !== undefined) {
+                this.lastEventId = block.id;
+              }
               let data: WebhookEvent;
               try {
                 data = JSON.parse(block.data) as WebhookEvent;
@@ -180,8 +208,12 @@ export class EventStream implements AsyncIterable<StreamEvent> {
             }
           }
         } catch (caught) {
-          if (life.signal.aborted) return;
-          if (caught instanceof CallgateError && caught.status !== 0) throw caught;
+          if (life.signal.aborted) {
+            return;
+          }
+          if (caught instanceof CallgateError && caught.status !== 0) {
+            throw caught;
+          }
           const reason = conn.signal.reason;
           lost =
             reason instanceof CallgateError
@@ -195,7 +227,9 @@ export class EventStream implements AsyncIterable<StreamEvent> {
           unlinkConn();
         }
         if (opts.reconnect === false) {
-          if (lost) throw lost;
+          if (lost) {
+            throw lost;
+          }
           return;
         }
         const base = opts.reconnectDelayMs ?? retryMs;

@@ -23,13 +23,23 @@ export interface VerifyOptions {
 }
 
 function header(headers: WebhookHeaders, name: string): string | undefined {
-  if (typeof Headers !== 'undefined' && headers instanceof Headers) return headers.get(name) ?? undefined;
+  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
+    return headers.get(name) ?? undefined;
+  }
   for (const [key, value] of Object.entries(headers as Record<string, string | string[] | undefined>)) {
-    if (key.toLowerCase() !== name || value === undefined) continue;
-    if (typeof value === 'string') return value;
+    if (key.toLowerCase() !== name || value === undefined) {
+      continue;
+    }
+    if (typeof value === 'string') {
+      return value;
+    }
     // A repeated signature header is just more candidates; a repeated id or timestamp is ambiguous.
-    if (name === 'webhook-signature') return value.join(' ');
-    if (value.length !== 1) throw new WebhookVerificationError(`repeated ${name} header`);
+    if (name === 'webhook-signature') {
+      return value.join(' ');
+    }
+    if (value.length !== 1) {
+      throw new WebhookVerificationError(`repeated ${name} header`);
+    }
     return value[0];
   }
   return undefined;
@@ -43,13 +53,17 @@ function base64ToBytes(text: string): Uint8Array<ArrayBuffer> {
     throw new WebhookVerificationError('a signature or the secret is not valid base64');
   }
   const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  for (let i = 0; i < binary.length; i++) {
+    bytes[i] = binary.charCodeAt(i);
+  }
   return bytes;
 }
 
 function secretBytes(secret: string): Uint8Array<ArrayBuffer> {
   const bytes = base64ToBytes(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret);
-  if (bytes.length === 0) throw new WebhookVerificationError('webhook secret is empty');
+  if (bytes.length === 0) {
+    throw new WebhookVerificationError('webhook secret is empty');
+  }
   return bytes;
 }
 
@@ -71,28 +85,39 @@ export async function verifyWebhook(
   const msgId = header(headers, 'webhook-id');
   const timestampRaw = header(headers, 'webhook-timestamp');
   const signatures = header(headers, 'webhook-signature');
-  if (!msgId || !timestampRaw || !signatures) throw new WebhookVerificationError('missing webhook headers');
+  if (!msgId || !timestampRaw || !signatures) {
+    throw new WebhookVerificationError('missing webhook headers');
+  }
 
-  if (!/^\d{1,15}$/.test(timestampRaw)) throw new WebhookVerificationError('invalid webhook-timestamp');
+  if (!/^\d{1,15}$/.test(timestampRaw)) {
+    throw new WebhookVerificationError('invalid webhook-timestamp');
+  }
   const timestampSec = Number(timestampRaw);
   const nowSec = opts.nowSec ?? Math.floor(Date.now() / 1000);
   const tolerance = opts.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
-  if (nowSec - timestampSec > tolerance) throw new WebhookVerificationError('webhook timestamp too old');
-  if (timestampSec - nowSec > tolerance) throw new WebhookVerificationError('webhook timestamp too new');
+  if (nowSec - timestampSec > tolerance) {
+    throw new WebhookVerificationError('webhook timestamp too old');
+  }
+  if (timestampSec - nowSec > tolerance) {
+    throw new WebhookVerificationError('webhook timestamp too new');
+  }
 
   const body = payloadText(payload);
   const subtle = globalThis.crypto?.subtle;
-  if (!subtle)
+  if (!subtle) {
     throw new Error(
       'verifyWebhook needs WebCrypto (globalThis.crypto.subtle): a secure context in browsers, Node >= 20',
     );
+  }
   const key = await subtle.importKey('raw', secretBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
   const signed = new TextEncoder().encode(`${msgId}.${timestampSec}.${body}`);
 
   let matched = false;
   for (const candidate of signatures.split(' ')) {
     const comma = candidate.indexOf(',');
-    if (comma < 0 || candidate.slice(0, comma) !== 'v1') continue; // other schemes (v1a, ...) are not ours
+    if (comma < 0 || candidate.slice(0, comma) !== 'v1') {
+      continue; // other schemes (v1a, ...) are not ours
+    }
     let given: Uint8Array<ArrayBuffer>;
     try {
       given = base64ToBytes(candidate.slice(comma + 1));
@@ -100,9 +125,13 @@ export async function verifyWebhook(
       continue;
     }
     // subtle.verify compares in constant time.
-    if (given.length === 32 && (await subtle.verify('HMAC', key, given, signed))) matched = true;
+    if (given.length === 32 && (await subtle.verify('HMAC', key, given, signed))) {
+      matched = true;
+    }
   }
-  if (!matched) throw new WebhookVerificationError('no matching webhook signature');
+  if (!matched) {
+    throw new WebhookVerificationError('no matching webhook signature');
+  }
 
   try {
     return JSON.parse(body) as WebhookEvent;

@@ -7,13 +7,13 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, normalize } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
-import ts from 'typescript';
+import { type Browser, chromium } from 'playwright-core';
 import { Webhook } from 'standardwebhooks';
+import ts from 'typescript';
 import { generateWebhookSecret, signPayload } from '../../../src/webhooks/signing.ts';
-import { startLiveServer, type IssuedKey, type LiveServer } from '../../../test/helpers/live-server.ts';
-import { Callgate } from '../src/index.ts';
+import { type IssuedKey, type LiveServer, startLiveServer } from '../../../test/helpers/live-server.ts';
 import { chromiumPath, missing } from '../../../test/helpers/requirements.ts';
+import { Callgate } from '../src/index.ts';
 
 const CHROMIUM = chromiumPath();
 const SDK_SRC = join(import.meta.dirname, '../src');
@@ -122,7 +122,9 @@ describe('the SDK in headless Chromium', () => {
           const reading = (async () => {
             for await (const e of stream) {
               events.push(`${e.event}:${e.data.id}`);
-              if (e.event === 'call.ended') break;
+              if (e.event === 'call.ended') {
+                break;
+              }
             }
           })();
           await open;
@@ -152,7 +154,7 @@ describe('the SDK in headless Chromium', () => {
           let tampered = '';
           try {
             await verifyWebhook(
-              body + ' ',
+              `${body} `,
               { 'webhook-id': 'evt_browser', 'webhook-timestamp': String(ts), 'webhook-signature': signature },
               secret,
             );

@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../test/fakes/meta-graph.ts';
-import { startFaultProxy, type FaultProxy } from '../../../test/helpers/fault-proxy.ts';
-import { nextPeer, startLiveServer, type IssuedKey, type LiveServer } from '../../../test/helpers/live-server.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../test/fakes/webhook-receiver.ts';
-import { Callgate, CallgateError, type Call, type WhatsAppNumber } from '../src/index.ts';
+import { type FaultProxy, startFaultProxy } from '../../../test/helpers/fault-proxy.ts';
+import { type IssuedKey, type LiveServer, nextPeer, startLiveServer } from '../../../test/helpers/live-server.ts';
+import { type Call, Callgate, CallgateError, type WhatsAppNumber } from '../src/index.ts';
 
 /** Awaits `promise` and returns the CallgateError it rejects with. */
 async function callgateError(promise: Promise<unknown>): Promise<CallgateError> {
@@ -184,8 +184,9 @@ describe('Callgate SDK against a server process', () => {
 
     test('create starts an outbound call; the automatic Idempotency-Key differs per call, an explicit one replays', async () => {
       const [to, other] = [`+${nextPeer()}`, `+${nextPeer()}`];
-      for (const user of [to, other])
+      for (const user of [to, other]) {
         live.fake.grantPermission(live.metaNumbers[0]!.phoneNumberId, user.slice(1), 'temporary');
+      }
       const created = await a.calls.create({ to, sdp: CANNED_OFFER_SDP, bizOpaqueCallbackData: 'order-42' });
       assert.match(created.id, /^call_/);
       assert.equal(created.status, 'INITIATED');
@@ -244,7 +245,9 @@ describe('Callgate SDK against a server process', () => {
     before(async () => {
       // Number B's calls only, so other tests' calls do not interfere.
       c = new Callgate({ baseUrl: live.url, apiKey: keyB.key });
-      for (let i = 0; i < 7; i++) await live.incomingCall(1, keyB.key);
+      for (let i = 0; i < 7; i++) {
+        await live.incomingCall(1, keyB.key);
+      }
       calls = (await c.calls.list({ limit: 100 })).calls;
       assert.equal(calls.length, 7);
     });
@@ -267,7 +270,9 @@ describe('Callgate SDK against a server process', () => {
 
     test('iterate walks every page once: no call skipped or repeated', async () => {
       const pages: string[][] = [];
-      for await (const page of c.calls.iterate({ limit: 3 })) pages.push(page.calls.map((x) => x.id));
+      for await (const page of c.calls.iterate({ limit: 3 })) {
+        pages.push(page.calls.map((x) => x.id));
+      }
       assert.deepEqual(
         pages.map((p) => p.length),
         [3, 3, 1],
@@ -280,11 +285,15 @@ describe('Callgate SDK against a server process', () => {
 
     test('iterate stops after maxPages and starts from before; each yields single calls', async () => {
       const pages = [];
-      for await (const page of c.calls.iterate({ limit: 2, maxPages: 2 })) pages.push(page);
+      for await (const page of c.calls.iterate({ limit: 2, maxPages: 2 })) {
+        pages.push(page);
+      }
       assert.equal(pages.length, 2);
       assert.equal(pages[1]!.nextBefore, calls[3]!.createdAt);
       const rest: string[] = [];
-      for await (const call of c.calls.each({ limit: 2, before: calls[3]!.createdAt })) rest.push(call.id);
+      for await (const call of c.calls.each({ limit: 2, before: calls[3]!.createdAt })) {
+        rest.push(call.id);
+      }
       assert.deepEqual(
         rest,
         calls.slice(4).map((x) => x.id),

@@ -25,5 +25,7 @@ test('the generated types describe every /v1 route the server serves', async () 
   const types = readFileSync(join(GENERATED_DIR, 'openapi.ts'), 'utf8');
   const v1 = Object.keys(doc.paths).filter((p) => p.startsWith('/v1/'));
   assert.ok(v1.length >= 20, `expected the whole API, got ${v1.length} paths`);
-  for (const p of v1) assert.ok(types.includes(`"${p}": {`), `${p} is typed`);
+  for (const p of v1) {
+    assert.ok(types.includes(`"${p}": {`), `${p} is typed`);
+  }
 });

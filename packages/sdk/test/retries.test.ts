@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../test/fakes/meta-graph.ts';
-import { startFaultProxy, type FaultProxy } from '../../../test/helpers/fault-proxy.ts';
-import { nextPeer, startLiveServer, type IssuedKey, type LiveServer } from '../../../test/helpers/live-server.ts';
-import { Callgate, CallgateError } from '../src/index.ts';
+import { type FaultProxy, startFaultProxy } from '../../../test/helpers/fault-proxy.ts';
+import { type IssuedKey, type LiveServer, nextPeer, startLiveServer } from '../../../test/helpers/live-server.ts';
 import { isRetryableStatus, parseRetryAfter, retryDelayMs } from '../src/http.ts';
+import { Callgate, CallgateError } from '../src/index.ts';
 
 async function callgateError(promise: Promise<unknown>): Promise<CallgateError> {
   try {
@@ -30,7 +30,9 @@ describe('retry policy (pure parts)', () => {
     assert.equal(isRetryableStatus(502, 'BAD_GATEWAY'), true);
     assert.equal(isRetryableStatus(502, 'PROVIDER_ERROR'), false);
     assert.equal(isRetryableStatus(429, 'META_CALL_PERMISSION_REQUEST_LIMIT'), false);
-    for (const status of [400, 401, 403, 404, 409, 422, 500]) assert.equal(isRetryableStatus(status, 'X'), false);
+    for (const status of [400, 401, 403, 404, 409, 422, 500]) {
+      assert.equal(isRetryableStatus(status, 'X'), false);
+    }
   });
 
   test('Retry-After is read as seconds or as an HTTP date', () => {
@@ -104,8 +106,9 @@ describe('retries against a server process', () => {
       tries.map((r) => r.answeredBy),
       ['proxy', 'proxy', 'server'],
     );
-    for (let i = 1; i < tries.length; i++)
+    for (let i = 1; i < tries.length; i++) {
       assert.ok(tries[i]!.at - tries[i - 1]!.at >= 990, `retry ${i} waited ${tries[i]!.at - tries[i - 1]!.at} ms`);
+    }
   });
 
   test('a terminate retried through 503 and 502 keeps one Idempotency-Key and ends the call once', async () => {
@@ -272,14 +275,18 @@ describe("retries on the server's own 429 (RATE_LIMIT_BURST=2, 1/s)", () => {
     const c = new Callgate({ baseUrl: proxy.url, apiKey: key.key, maxRetries: 5 });
     const from = proxy.requests.length;
     const results = [];
-    for (let i = 0; i < 5; i++) results.push(await c.webhooks.list());
+    for (let i = 0; i < 5; i++) {
+      results.push(await c.webhooks.list());
+    }
     assert.equal(results.length, 5);
     const tries = proxy.requests.slice(from);
     const limited = tries.filter((r) => r.status === 429);
     assert.ok(limited.length >= 1, `the burst ran into the limit (${tries.length} attempts)`);
     assert.equal(tries.filter((r) => r.status === 200).length, 5);
     for (const [i, r] of tries.entries()) {
-      if (r.status !== 429) continue;
+      if (r.status !== 429) {
+        continue;
+      }
       const next = tries[i + 1]!;
       assert.ok(next.at - r.at >= 990, `a retry came ${next.at - r.at} ms after a 429 with Retry-After: 1`);
     }

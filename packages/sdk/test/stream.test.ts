@@ -2,8 +2,8 @@
 // (a proxy cuts it), and the ways a stream ends.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startFaultProxy, type FaultProxy } from '../../../test/helpers/fault-proxy.ts';
-import { startLiveServer, type IssuedKey, type LiveServer } from '../../../test/helpers/live-server.ts';
+import { type FaultProxy, startFaultProxy } from '../../../test/helpers/fault-proxy.ts';
+import { type IssuedKey, type LiveServer, startLiveServer } from '../../../test/helpers/live-server.ts';
 import { Callgate, CallgateError, type StreamEvent, type StreamOptions } from '../src/index.ts';
 import { parseSse } from '../src/stream.ts';
 
@@ -25,7 +25,9 @@ function collect(client: Callgate, opts: StreamOptions = {}) {
     },
   });
   const done = (async () => {
-    for await (const e of stream) events.push(e);
+    for await (const e of stream) {
+      events.push(e);
+    }
   })();
   done.catch(() => {});
   return { stream, events, opens, opened, done };
@@ -35,8 +37,12 @@ async function until<T>(check: () => T | undefined | false, ms = 5000, what = 'c
   const deadline = Date.now() + ms;
   for (;;) {
     const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (v !== undefined && v !== false) {
+      return v;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -46,12 +52,16 @@ describe('parseSse', () => {
     const chunks = ['retry: 1500\r\n: hi\r', '\nid: 7\nevent: call.ended\ndata: {"a":\ndata: 1}\n', '\n', 'data:x\n\n'];
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
-        for (const c of chunks) controller.enqueue(new TextEncoder().encode(c));
+        for (const c of chunks) {
+          controller.enqueue(new TextEncoder().encode(c));
+        }
         controller.close();
       },
     });
     const blocks = [];
-    for await (const b of parseSse(body)) blocks.push(b);
+    for await (const b of parseSse(body)) {
+      blocks.push(b);
+    }
     assert.deepEqual(blocks, [{ id: '7', event: 'call.ended', retry: 1500, data: '{"a":\n1}' }, { data: 'x' }]);
   });
 });
@@ -162,7 +172,9 @@ describe('events.stream against a server process', () => {
     const replayed: StreamEvent[] = [];
     for await (const e of direct.events.stream({ lastEventId: beforeRinging })) {
       replayed.push(e);
-      if (e.id === ended.id) break;
+      if (e.id === ended.id) {
+        break;
+      }
     }
     assert.deepEqual(
       replayed.map((e) => [e.event, e.data.id]),

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { generateWebhookSecret, signPayload, verifyWebhook as serverVerify } from '../../../src/webhooks/signing.ts';
+import { generateWebhookSecret, verifyWebhook as serverVerify, signPayload } from '../../../src/webhooks/signing.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../test/fakes/webhook-receiver.ts';
-import { startLiveServer, type LiveServer } from '../../../test/helpers/live-server.ts';
+import { type LiveServer, startLiveServer } from '../../../test/helpers/live-server.ts';
 import { Callgate, verifyWebhook, WebhookVerificationError } from '../src/index.ts';
 
 const body = JSON.stringify({

@@ -16,13 +16,24 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === 'class') el.className = value;
-    else if (name === 'dataset') Object.assign(el.dataset, value);
-    else if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
-    else el.setAttribute(name, value === true ? '' : String(value));
+    if (value === undefined || value === null || value === false) {
+      continue;
+    }
+    if (name === 'class') {
+      el.className = value;
+    } else if (name === 'dataset') {
+      Object.assign(el.dataset, value);
+    } else if (name.startsWith('on')) {
+      el.addEventListener(name.slice(2), value);
+    } else {
+      el.setAttribute(name, value === true ? '' : String(value));
+    }
   }
-  for (const child of children.flat()) if (child !== null && child !== undefined && child !== false) el.append(child);
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) {
+      el.append(child);
+    }
+  }
   return el;
 }
 
@@ -62,7 +73,9 @@ async function api(path, { method = 'GET', signal } = {}) {
       headers: { 'x-api-key': state.key, accept: 'application/json' },
     });
   } catch (error) {
-    if (error.name === 'AbortError') throw error;
+    if (error.name === 'AbortError') {
+      throw error;
+    }
     throw new ApiError(0, 'NETWORK', 'Cannot reach the server.');
   }
   const date = Date.parse(res.headers.get('date') ?? '');
@@ -71,7 +84,9 @@ async function api(path, { method = 'GET', signal } = {}) {
     state.skewMs = Math.abs(skew) > 2000 ? skew : 0;
   }
   const body = await res.json().catch(() => null);
-  if (!res.ok) throw new ApiError(res.status, body?.code ?? 'HTTP_' + res.status, body?.error ?? res.statusText);
+  if (!res.ok) {
+    throw new ApiError(res.status, body?.code ?? `HTTP_${res.status}`, body?.error ?? res.statusText);
+  }
   return body;
 }
 
@@ -89,7 +104,9 @@ const dateTimeFmt = new Intl.DateTimeFormat(undefined, {
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 
 function when(iso) {
-  if (!iso) return '—';
+  if (!iso) {
+    return '—';
+  }
   const d = new Date(iso);
   return d.toDateString() === new Date().toDateString() ? timeFmt.format(d) : dateTimeFmt.format(d);
 }
@@ -104,13 +121,19 @@ function clock(seconds) {
 
 /** Seconds talked: ticking while connected, the stored duration once ended. */
 function duration(call) {
-  if (call.status === 'ACCEPTED' && call.connectedAt) return clock((now() - Date.parse(call.connectedAt)) / 1000);
-  if (call.durationSeconds !== null && call.durationSeconds !== undefined) return clock(call.durationSeconds);
-  if (call.connectedAt && call.endedAt) return clock((Date.parse(call.endedAt) - Date.parse(call.connectedAt)) / 1000);
+  if (call.status === 'ACCEPTED' && call.connectedAt) {
+    return clock((now() - Date.parse(call.connectedAt)) / 1000);
+  }
+  if (call.durationSeconds !== null && call.durationSeconds !== undefined) {
+    return clock(call.durationSeconds);
+  }
+  if (call.connectedAt && call.endedAt) {
+    return clock((Date.parse(call.endedAt) - Date.parse(call.connectedAt)) / 1000);
+  }
   return '—';
 }
 
-const peer = (call) => (call.peerNumber ? '+' + call.peerNumber : 'unknown');
+const peer = (call) => (call.peerNumber ? `+${call.peerNumber}` : 'unknown');
 const maskKey = (key) => (key.length > 10 ? `${key.slice(0, 3)}…${key.slice(-4)}` : '…');
 
 function badge(status) {
@@ -131,13 +154,17 @@ function direction(call) {
 
 /** Keeps the newer of two versions of a call: terminal states are final, otherwise the later update wins. */
 function isNewer(next, prev) {
-  if (TERMINAL.has(prev.status) && !TERMINAL.has(next.status)) return false;
+  if (TERMINAL.has(prev.status) && !TERMINAL.has(next.status)) {
+    return false;
+  }
   return Date.parse(next.updatedAt) >= Date.parse(prev.updatedAt);
 }
 
 function upsert(call, { live = false } = {}) {
   const prev = state.calls.get(call.id);
-  if (prev && !isNewer(call, prev)) return;
+  if (prev && !isNewer(call, prev)) {
+    return;
+  }
   state.calls.set(call.id, call);
   if (live && !prev) {
     state.fresh.add(call.id);
@@ -149,14 +176,18 @@ function upsert(call, { live = false } = {}) {
   }
   if (state.selectedId === call.id) {
     renderPanel();
-    if (live) refreshTimeline();
+    if (live) {
+      refreshTimeline();
+    }
   }
   scheduleRender();
 }
 
 let renderQueued = false;
 function scheduleRender() {
-  if (renderQueued) return;
+  if (renderQueued) {
+    return;
+  }
   renderQueued = true;
   requestAnimationFrame(() => {
     renderQueued = false;
@@ -165,8 +196,12 @@ function scheduleRender() {
 }
 
 function matches(call, status, text) {
-  if (status === 'active' ? !ACTIVE.has(call.status) : status && call.status !== status) return false;
-  if (!text) return true;
+  if (status === 'active' ? !ACTIVE.has(call.status) : status && call.status !== status) {
+    return false;
+  }
+  if (!text) {
+    return true;
+  }
   const digits = text.replace(/[^0-9]/g, '');
   return (
     call.id.toLowerCase().includes(text) ||
@@ -195,22 +230,31 @@ function renderTable() {
     if (!row) {
       row = h('tr', { dataset: { id: call.id } });
       row.addEventListener('animationend', (e) => {
-        if (e.animationName === 'flash') e.currentTarget.classList.remove('flash');
+        if (e.animationName === 'flash') {
+          e.currentTarget.classList.remove('flash');
+        }
       });
       state.rows.set(call.id, row);
     }
-    if (row.__call !== call) fillRow(row, call);
+    if (row.__call !== call) {
+      fillRow(row, call);
+    }
     row.classList.toggle('selected', call.id === state.selectedId);
     row.setAttribute('aria-selected', String(call.id === state.selectedId));
     const expected = previous ? previous.nextSibling : body.firstChild;
-    if (expected !== row) body.insertBefore(row, expected);
+    if (expected !== row) {
+      body.insertBefore(row, expected);
+    }
     previous = row;
   }
-  for (const [id, row] of state.rows)
+  for (const [id, row] of state.rows) {
     if (!keep.has(id)) {
       row.remove();
-      if (!state.calls.has(id)) state.rows.delete(id);
+      if (!state.calls.has(id)) {
+        state.rows.delete(id);
+      }
     }
+  }
 
   const active = all.filter((c) => ACTIVE.has(c.status)).length;
   const filtered =
@@ -271,11 +315,15 @@ function fillRow(row, call) {
 function tick() {
   for (const [id, row] of state.rows) {
     const call = state.calls.get(id);
-    if (call?.status === 'ACCEPTED') row.querySelector('.duration').textContent = duration(call);
+    if (call?.status === 'ACCEPTED') {
+      row.querySelector('.duration').textContent = duration(call);
+    }
   }
   const call = state.calls.get(state.selectedId);
   const cell = document.querySelector('#panel-facts .duration');
-  if (call && cell) cell.textContent = duration(call);
+  if (call && cell) {
+    cell.textContent = duration(call);
+  }
 }
 
 // ------------------------------------------------------------------------------------- the side panel
@@ -302,7 +350,9 @@ function closePanel() {
 
 function renderPanel() {
   const call = state.calls.get(state.selectedId);
-  if (!call) return;
+  if (!call) {
+    return;
+  }
   $('panel-title').textContent = `Call with ${peer(call)}`;
   const fact = (label, value, cls) => [h('dt', {}, label), h('dd', { class: cls }, value)];
   $('panel-facts').replaceChildren(
@@ -326,17 +376,23 @@ function renderPanel() {
 let timelineSeq = 0;
 async function refreshTimeline() {
   const id = state.selectedId;
-  if (!id) return;
+  if (!id) {
+    return;
+  }
   const seq = ++timelineSeq;
   const session = state.session;
   try {
     const { events } = await api(`/v1/calls/${encodeURIComponent(id)}/events`);
-    if (seq !== timelineSeq || session !== state.session) return;
+    if (seq !== timelineSeq || session !== state.session) {
+      return;
+    }
     $('timeline').replaceChildren(
       ...(events.length ? events.map(timelineItem) : [h('li', { class: 'muted' }, 'No events recorded.')]),
     );
   } catch (error) {
-    if (seq !== timelineSeq || session !== state.session) return;
+    if (seq !== timelineSeq || session !== state.session) {
+      return;
+    }
     $('timeline').replaceChildren(h('li', { class: 'error' }, `Could not load the timeline: ${error.message}`));
   }
 }
@@ -367,7 +423,9 @@ let pendingHangUp = null;
 
 function confirmHangUp(id, trigger) {
   const call = state.calls.get(id);
-  if (!call || !ACTIVE.has(call.status)) return;
+  if (!call || !ACTIVE.has(call.status)) {
+    return;
+  }
   pendingHangUp = { id, trigger };
   $('confirm-text').textContent =
     call.status === 'ACCEPTED'
@@ -381,9 +439,13 @@ async function hangUp() {
   const target = pendingHangUp;
   pendingHangUp = null;
   dialog.close();
-  if (!target) return;
+  if (!target) {
+    return;
+  }
   const call = state.calls.get(target.id);
-  if (state.selectedId !== target.id) select(target.id);
+  if (state.selectedId !== target.id) {
+    select(target.id);
+  }
   const result = $('action-result');
   const button = /** @type {HTMLButtonElement} */ ($('panel-hangup'));
   button.disabled = true;
@@ -422,32 +484,51 @@ async function readSse(body, onEvent, onRetry, onChunk) {
   let id = null;
   for (;;) {
     const { value, done } = await reader.read();
-    if (done) return;
+    if (done) {
+      return;
+    }
     onChunk();
     buffer += value;
     for (;;) {
       const m = /\r\n|\r|\n/.exec(buffer);
-      if (!m) break;
-      if (m[0] === '\r' && m.index === buffer.length - 1) break; // maybe half of a \r\n: wait for more
+      if (!m) {
+        break;
+      }
+      if (m[0] === '\r' && m.index === buffer.length - 1) {
+        break; // maybe half of a \r\n: wait for more
+      }
       const line = buffer.slice(0, m.index);
       buffer = buffer.slice(m.index + m[0].length);
       if (line === '') {
-        if (id !== null) state.lastEventId = id;
-        if (data.length) onEvent({ id, event: event || 'message', data: data.join('\n') });
+        if (id !== null) {
+          state.lastEventId = id;
+        }
+        if (data.length) {
+          onEvent({ id, event: event || 'message', data: data.join('\n') });
+        }
         data = [];
         event = '';
         id = null;
         continue;
       }
-      if (line.startsWith(':')) continue;
+      if (line.startsWith(':')) {
+        continue;
+      }
       const colon = line.indexOf(':');
       const field = colon < 0 ? line : line.slice(0, colon);
       let val = colon < 0 ? '' : line.slice(colon + 1);
-      if (val.startsWith(' ')) val = val.slice(1);
-      if (field === 'data') data.push(val);
-      else if (field === 'event') event = val;
-      else if (field === 'id' && !val.includes('\0')) id = val;
-      else if (field === 'retry' && /^\d+$/.test(val)) onRetry(Number(val));
+      if (val.startsWith(' ')) {
+        val = val.slice(1);
+      }
+      if (field === 'data') {
+        data.push(val);
+      } else if (field === 'event') {
+        event = val;
+      } else if (field === 'id' && !val.includes('\0')) {
+        id = val;
+      } else if (field === 'retry' && /^\d+$/.test(val)) {
+        onRetry(Number(val));
+      }
     }
   }
 }
@@ -459,7 +540,9 @@ function onStreamEvent(message) {
   } catch {
     return;
   }
-  if (!payload || typeof payload.id !== 'string' || typeof payload.status !== 'string') return; // not a call event
+  if (!payload || typeof payload.id !== 'string' || typeof payload.status !== 'string') {
+    return; // not a call event
+  }
   const { event: _event, eventId: _eventId, sequence: _sequence, occurredAt: _at, ...call } = payload;
   upsert(call, { live: true });
 }
@@ -510,7 +593,9 @@ function startStream() {
       alive();
       try {
         const headers = { 'x-api-key': state.key, accept: 'text/event-stream' };
-        if (state.lastEventId) headers['last-event-id'] = state.lastEventId;
+        if (state.lastEventId) {
+          headers['last-event-id'] = state.lastEventId;
+        }
         const res = await fetch('/v1/events/stream', { headers, signal: connection.signal, cache: 'no-store' });
         if (res.status === 400 && state.lastEventId) {
           state.lastEventId = null;
@@ -518,7 +603,7 @@ function startStream() {
         } // cursor gone: start afresh
         if (!res.ok) {
           const body = await res.json().catch(() => null);
-          throw new ApiError(res.status, body?.code ?? 'HTTP_' + res.status, body?.error ?? res.statusText);
+          throw new ApiError(res.status, body?.code ?? `HTTP_${res.status}`, body?.error ?? res.statusText);
         }
         const resumed = !first;
         if (first) {
@@ -528,7 +613,9 @@ function startStream() {
         failures = 0;
         setConnection('live');
         // Without a cursor, events between the drop and now were missed: reload the list.
-        if (resumed && !state.lastEventId) void reloadCalls();
+        if (resumed && !state.lastEventId) {
+          void reloadCalls();
+        }
         await readSse(
           res.body,
           onStreamEvent,
@@ -538,7 +625,9 @@ function startStream() {
           alive,
         );
       } catch (error) {
-        if (signal.aborted) return;
+        if (signal.aborted) {
+          return;
+        }
         if (first) {
           first = false;
           established.reject(error);
@@ -553,7 +642,9 @@ function startStream() {
         clearTimeout(watchdog);
         signal.removeEventListener('abort', stop);
       }
-      if (signal.aborted) return;
+      if (signal.aborted) {
+        return;
+      }
       setConnection('reconnecting');
       await sleep(Math.min(retryMs * 2 ** Math.min(Math.max(failures - 1, 0), 4), 30_000), signal);
     }
@@ -567,22 +658,34 @@ function startStream() {
 async function reloadCalls({ initial = false } = {}) {
   const session = state.session;
   const { calls } = await api(`/v1/calls?limit=${PAGE_SIZE}`);
-  if (session !== state.session) return;
-  for (const call of calls) upsert(call);
-  if (initial) state.hasMore = calls.length === PAGE_SIZE;
+  if (session !== state.session) {
+    return;
+  }
+  for (const call of calls) {
+    upsert(call);
+  }
+  if (initial) {
+    state.hasMore = calls.length === PAGE_SIZE;
+  }
   scheduleRender();
 }
 
 async function loadMore() {
-  if (state.loadingMore) return;
+  if (state.loadingMore) {
+    return;
+  }
   const oldest = sorted().at(-1);
-  if (!oldest) return;
+  if (!oldest) {
+    return;
+  }
   state.loadingMore = true;
   const button = /** @type {HTMLButtonElement} */ ($('load-more'));
   button.disabled = true;
   try {
     const { calls } = await api(`/v1/calls?limit=${PAGE_SIZE}&before=${encodeURIComponent(oldest.createdAt)}`);
-    for (const call of calls) upsert(call);
+    for (const call of calls) {
+      upsert(call);
+    }
     state.hasMore = calls.length === PAGE_SIZE;
     scheduleRender();
   } catch (error) {
@@ -600,8 +703,12 @@ function loginMessage(error) {
       '(returned when the number is created, or by POST /v1/api-keys/{numberId}/regenerate).'
     );
   }
-  if (error.status === 401) return 'This key is not valid.';
-  if (error.status === 429) return 'Too many requests with this key; try again in a moment.';
+  if (error.status === 401) {
+    return 'This key is not valid.';
+  }
+  if (error.status === 429) {
+    return 'Too many requests with this key; try again in a moment.';
+  }
   return error.message || 'Sign-in failed.';
 }
 
@@ -615,7 +722,9 @@ async function signIn(key) {
     await startStream();
     await reloadCalls({ initial: true });
   } catch (error) {
-    if (session !== state.session) return;
+    if (session !== state.session) {
+      return;
+    }
     state.stream?.abort();
     state.key = null;
     sessionStorage.removeItem(KEY_STORAGE);
@@ -698,10 +807,13 @@ function wire() {
   $('panel-hangup').addEventListener('click', (e) => confirmHangUp(state.selectedId, e.currentTarget));
   $('calls-body').addEventListener('click', (e) => {
     const row = /** @type {HTMLElement} */ (e.target).closest('tr');
-    if (row?.dataset.id) select(row.dataset.id);
+    if (row?.dataset.id) {
+      select(row.dataset.id);
+    }
   });
   $('confirm-cancel').addEventListener('click', () => {
-    pendingHangUp = null; /** @type {HTMLDialogElement} */
+    pendingHangUp = null;
+    /** @type {HTMLDialogElement} */
     ($('confirm')).close();
   });
   $('confirm').addEventListener('close', () => {
@@ -709,8 +821,9 @@ function wire() {
   });
   $('confirm-ok').addEventListener('click', hangUp);
   document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && !$('panel').hidden && !(/** @type {HTMLDialogElement} */ ($('confirm')).open))
+    if (e.key === 'Escape' && !$('panel').hidden && !(/** @type {HTMLDialogElement} */ ($('confirm')).open)) {
       closePanel();
+    }
   });
   setInterval(tick, 1000);
 

@@ -1,14 +1,15 @@
 // Resolves the key once per request into a scoped principal, checks the route's required scope,
 // then takes a token from the key's rate-limit bucket (docs/spec/calls-api.md §4.2: auth → scope → rate limit).
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
 import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hashCredential } from '../../auth/keys.ts';
 import type { AuthRequirement, Principal } from '../../auth/principal.ts';
 import type { Config } from '../../config.ts';
 import { ApiError } from '../../errors.ts';
 import type { RateLimiter, RateLimitRule } from '../../ratelimit/types.ts';
+import { type ApiKeyRecord, findApiKeyByIdHash, findApiKeyBySecretHash, touchApiKey } from '../../store/api-keys.ts';
 import type { Db } from '../../store/db.ts';
-import { findApiKeyByIdHash, findApiKeyBySecretHash, touchApiKey, type ApiKeyRecord } from '../../store/api-keys.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -39,23 +40,34 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
 
   async function findKey(request: FastifyRequest): Promise<ApiKeyRecord | null> {
     const secret = header(request, 'x-api-key');
-    if (secret !== undefined)
+    if (secret !== undefined) {
       return verified(await findApiKeyBySecretHash(deps.db, hashCredential(secret)), 'secretHash', secret);
+    }
     const id = deps.config.apiKeyIdAuth ? header(request, 'x-api-key-id') : undefined;
-    if (id !== undefined) return verified(await findApiKeyByIdHash(deps.db, hashCredential(id)), 'idHash', id);
+    if (id !== undefined) {
+      return verified(await findApiKeyByIdHash(deps.db, hashCredential(id)), 'idHash', id);
+    }
     return null;
   }
 
   app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
     const requirement = request.routeOptions.config.auth ?? 'none';
-    if (requirement === 'none') return;
+    if (requirement === 'none') {
+      return;
+    }
     const key = await findKey(request);
-    if (!key) throw new ApiError('UNAUTHORIZED');
+    if (!key) {
+      throw new ApiError('UNAUTHORIZED');
+    }
     const principal: Principal = key.numberId
       ? { scope: 'number', tenantId: key.tenantId, numberId: key.numberId, keyHash: key.idHash }
       : { scope: 'tenant', tenantId: key.tenantId, numberId: null, keyHash: key.idHash };
-    if (requirement === 'number' && principal.scope !== 'number') throw new ApiError('TENANT_SCOPE_NOT_ALLOWED');
-    if (requirement === 'tenant' && principal.scope !== 'tenant') throw new ApiError('NUMBER_SCOPE_NOT_ALLOWED');
+    if (requirement === 'number' && principal.scope !== 'number') {
+      throw new ApiError('TENANT_SCOPE_NOT_ALLOWED');
+    }
+    if (requirement === 'tenant' && principal.scope !== 'tenant') {
+      throw new ApiError('NUMBER_SCOPE_NOT_ALLOWED');
+    }
     request.principal = principal;
 
     const rule = rules[request.routeOptions.config.rateLimit ?? 'default'];
@@ -73,7 +85,9 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
   function touch(key: ApiKeyRecord): void {
     const now = deps.now();
     const last = lastTouched.get(key.idHash) ?? 0;
-    if (now.getTime() - last < TOUCH_EVERY_MS) return;
+    if (now.getTime() - last < TOUCH_EVERY_MS) {
+      return;
+    }
     lastTouched.set(key.idHash, now.getTime());
     touchApiKey(deps.db, key.idHash, now.toISOString()).catch((err) =>
       app.log.warn({ err: err.message }, 'could not record key use'),
@@ -88,7 +102,9 @@ function header(request: FastifyRequest, name: string): string | undefined {
 
 // The lookup is by hash; the final comparison is constant-time all the same.
 function verified(key: ApiKeyRecord | null, field: 'secretHash' | 'idHash', presented: string): ApiKeyRecord | null {
-  if (!key) return null;
+  if (!key) {
+    return null;
+  }
   const a = Buffer.from(key[field], 'hex');
   const b = Buffer.from(hashCredential(presented), 'hex');
   return a.length === b.length && timingSafeEqual(a, b) ? key : null;

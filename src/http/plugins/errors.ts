@@ -4,7 +4,9 @@ import { ApiError } from '../../errors.ts';
 import { StoreUnavailableError } from '../../store/db.ts';
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
-  if (error.headers) reply.headers(error.headers);
+  if (error.headers) {
+    reply.headers(error.headers);
+  }
   // Set here too: errors raised before routing (frameworkErrors) skip the app's onSend hook.
   reply.header('x-request-id', request.id);
   return reply
@@ -31,24 +33,38 @@ function fromFastifyError(error: FastifyError): ApiError | null {
     });
   }
   const status = error.statusCode ?? 500;
-  if (status === 413) return new ApiError('PAYLOAD_TOO_LARGE');
-  if (status === 415) return new ApiError('UNSUPPORTED_MEDIA_TYPE');
-  if (status === 405) return new ApiError('METHOD_NOT_ALLOWED');
-  if (status === 404) return new ApiError('NOT_FOUND');
+  if (status === 413) {
+    return new ApiError('PAYLOAD_TOO_LARGE');
+  }
+  if (status === 415) {
+    return new ApiError('UNSUPPORTED_MEDIA_TYPE');
+  }
+  if (status === 405) {
+    return new ApiError('METHOD_NOT_ALLOWED');
+  }
+  if (status === 404) {
+    return new ApiError('NOT_FOUND');
+  }
   // Malformed JSON, bad headers, invalid URL encoding...: the client's fault, said plainly.
-  if (status >= 400 && status < 500) return new ApiError('VALIDATION_ERROR', { details: { reason: error.message } });
+  if (status >= 400 && status < 500) {
+    return new ApiError('VALIDATION_ERROR', { details: { reason: error.message } });
+  }
   return null;
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof ApiError) return sendError(request, reply, error);
+    if (error instanceof ApiError) {
+      return sendError(request, reply, error);
+    }
     if (error instanceof StoreUnavailableError) {
       request.log.error({ err: error.message }, 'store unavailable');
       return sendError(request, reply, new ApiError('SERVICE_UNAVAILABLE', { headers: { 'retry-after': '1' } }));
     }
     const mapped = fromFastifyError(error);
-    if (mapped) return sendError(request, reply, mapped);
+    if (mapped) {
+      return sendError(request, reply, mapped);
+    }
     request.log.error({ err: error }, 'unhandled error');
     return sendError(request, reply, new ApiError('INTERNAL_ERROR'));
   });

@@ -69,8 +69,9 @@ for (const kind of storeKinds()) {
         statuses.every((s) => s === 201 || s === 409),
         String(statuses),
       );
-      for (const r of responses.filter((x) => x.status === 409))
+      for (const r of responses.filter((x) => x.status === 409)) {
         assert.equal((await r.json()).code, 'IDEMPOTENCY_IN_PROGRESS');
+      }
       assert.equal(t.fake.requests.filter((r) => r.body?.action === 'connect' && r.body?.to === to).length, 1);
     });
 
@@ -99,7 +100,9 @@ for (const kind of storeKinds()) {
         Array(6).fill(200),
       );
       const bodies = await Promise.all(responses.map((r) => r.json()));
-      for (const b of bodies) assert.deepEqual(b, { success: true, id: call.id, status: 'COMPLETED' });
+      for (const b of bodies) {
+        assert.deepEqual(b, { success: true, id: call.id, status: 'COMPLETED' });
+      }
       assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);
       assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
     });

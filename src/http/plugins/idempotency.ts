@@ -43,9 +43,13 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
   app.decorateRequest('idempotency', null);
 
   app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.method !== 'POST' || !request.principal) return;
+    if (request.method !== 'POST' || !request.principal) {
+      return;
+    }
     const raw = request.headers['idempotency-key'];
-    if (raw === undefined) return;
+    if (raw === undefined) {
+      return;
+    }
     const key = Array.isArray(raw) ? (raw[0] ?? '') : raw;
     if (key.length === 0 || key.length > 255) {
       throw new ApiError('VALIDATION_ERROR', { details: { reason: 'Idempotency-Key must be 1 to 255 characters' } });
@@ -63,7 +67,9 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
         return;
       }
       const record = await readIdempotencyKey(deps.db, scope, key);
-      if (!record) continue; // forgotten meanwhile: try to own it again
+      if (!record) {
+        continue; // forgotten meanwhile: try to own it again
+      }
       const expired = record.expiresAt <= now.toISOString();
       const abandoned = record.state === 'IN_PROGRESS' && Date.parse(record.lockedAt) < now.getTime() - ABANDONED_MS;
       if (expired || abandoned) {
@@ -75,7 +81,9 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
         }
         continue;
       }
-      if (record.fingerprint !== fingerprint) throw new ApiError('IDEMPOTENCY_KEY_REUSED');
+      if (record.fingerprint !== fingerprint) {
+        throw new ApiError('IDEMPOTENCY_KEY_REUSED');
+      }
       if (record.state === 'DONE') {
         return reply
           .code(record.responseStatus ?? 200)
@@ -83,7 +91,9 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
           .type('application/json; charset=utf-8')
           .send(record.responseBody);
       }
-      if (!waits || Date.now() > deadline) throw new ApiError('IDEMPOTENCY_IN_PROGRESS');
+      if (!waits || Date.now() > deadline) {
+        throw new ApiError('IDEMPOTENCY_IN_PROGRESS');
+      }
       await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
     }
   });
@@ -92,12 +102,16 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
   // with the same key runs again instead of replaying the failure.
   app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const owned = request.idempotency;
-    if (!owned) return payload;
+    if (!owned) {
+      return payload;
+    }
     request.idempotency = null;
     const status = reply.statusCode;
-    if (status >= 500 || status === 429 || typeof payload !== 'string')
+    if (status >= 500 || status === 429 || typeof payload !== 'string') {
       await forgetIdempotencyKey(deps.db, owned.scope, owned.key);
-    else await completeIdempotencyKey(deps.db, owned.scope, owned.key, status, payload);
+    } else {
+      await completeIdempotencyKey(deps.db, owned.scope, owned.key, status, payload);
+    }
     return payload;
   });
 }

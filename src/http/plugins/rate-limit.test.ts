@@ -38,7 +38,9 @@ for (const kind of storeKinds()) {
 
     test("over the limit → 429 with the seed's body, Retry-After and the headers; other keys unaffected", async () => {
       clock.advance(60_000);
-      for (let i = 0; i < 3; i++) assert.equal((await list(t.numberA.key.key)).statusCode, 200);
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await list(t.numberA.key.key)).statusCode, 200);
+      }
       const res = await list(t.numberA.key.key);
       assert.equal(res.statusCode, 429);
       const body = res.json();
@@ -66,7 +68,9 @@ for (const kind of storeKinds()) {
     test("terminate over its own limit → 429 with the seed's body", async () => {
       clock.advance(60_000);
       let res;
-      for (let i = 0; i < 5; i++) res = await terminate(t.numberB.key.key, 'call_unknown');
+      for (let i = 0; i < 5; i++) {
+        res = await terminate(t.numberB.key.key, 'call_unknown');
+      }
       assert.equal(res!.statusCode, 429);
       assertMatchesSeed(429, res!.json());
       assert.ok(res!.headers['retry-after']);

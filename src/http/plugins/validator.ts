@@ -93,7 +93,9 @@ export function schemaCompilers(): SchemaCompilers {
     compilersFactory: { buildValidator: () => validatorCompiler, buildSerializer },
     compileAll: () => {
       const all = [...pending];
-      for (const get of all) get();
+      for (const get of all) {
+        get();
+      }
       return all.length;
     },
   };

@@ -5,12 +5,16 @@ import type { NumberId, TenantId } from '../../ids.ts';
 /** The number of a number-scoped key; the auth hook has already refused every other key. */
 export function numberOf(request: FastifyRequest): NumberId {
   const p = request.principal;
-  if (p?.scope !== 'number') throw new ApiError('TENANT_SCOPE_NOT_ALLOWED');
+  if (p?.scope !== 'number') {
+    throw new ApiError('TENANT_SCOPE_NOT_ALLOWED');
+  }
   return p.numberId;
 }
 
 export function tenantOf(request: FastifyRequest): TenantId {
   const p = request.principal;
-  if (!p) throw new ApiError('UNAUTHORIZED');
+  if (!p) {
+    throw new ApiError('UNAUTHORIZED');
+  }
   return p.tenantId;
 }

@@ -1,5 +1,5 @@
-import { Type } from './type.ts';
 import { CALL_STATUSES, DIRECTIONS, ENDED_BY } from '../../calls/types.ts';
+import { Type } from './type.ts';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const Timestamp = Type.String({ format: 'date-time' });

@@ -1,6 +1,6 @@
 import type { TSchema } from 'typebox';
-import { Type } from './type.ts';
 import { ERRORS, type ErrorCode } from '../../errors.ts';
+import { Type } from './type.ts';
 
 export const ErrorEnvelope = Type.Object(
   {

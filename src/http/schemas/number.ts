@@ -1,5 +1,5 @@
-import { Type } from './type.ts';
 import { PROVIDERS } from '../../store/numbers.ts';
+import { Type } from './type.ts';
 
 const Secret = (description: string) => Type.String({ minLength: 1, maxLength: 4096, description });
 

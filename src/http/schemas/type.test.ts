@@ -9,8 +9,12 @@ type Shape = [key: string, enumerable: boolean, value: unknown][];
 
 /** Every own property, hidden ones included, recursively, in definition order. */
 function shape(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(shape);
-  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    return value.map(shape);
+  }
+  if (value === null || typeof value !== 'object') {
+    return value;
+  }
   const out: Shape = [];
   for (const key of Reflect.ownKeys(value)) {
     const d: PropertyDescriptor = Object.getOwnPropertyDescriptor(value, key)!;

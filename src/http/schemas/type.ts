@@ -36,7 +36,9 @@ export const Type = {
   Boolean: (options?: object) => create('Boolean', { type: 'boolean' }, options),
   Enum: (values: unknown, options?: object) => {
     // TypeBox also takes a TypeScript enum object; this project has none (erasableSyntaxOnly), so only arrays.
-    if (!Array.isArray(values)) throw new TypeError('Type.Enum takes an array of values here');
+    if (!Array.isArray(values)) {
+      throw new TypeError('Type.Enum takes an array of values here');
+    }
     return create('Enum', { enum: values }, options);
   },
   Integer: (options?: object) => create('Integer', { type: 'integer' }, options),
@@ -51,7 +53,9 @@ export const Type = {
   Optional: (schema: Json) => {
     const result: Json = {};
     for (const key of [...Object.getOwnPropertyNames(schema), ...Object.getOwnPropertySymbols(schema)]) {
-      if (UNSAFE_KEYS.has(key) || key === '~optional') continue;
+      if (UNSAFE_KEYS.has(key) || key === '~optional') {
+        continue;
+      }
       Object.defineProperty(result, key, Object.getOwnPropertyDescriptor(schema, key)!);
     }
     return hide(result, '~optional', true);

@@ -1,5 +1,5 @@
-import { Type } from './type.ts';
 import { WEBHOOK_EVENT_FILTERS, WEBHOOK_EVENTS } from '../../webhooks/service.ts';
+import { Type } from './type.ts';
 
 const Timestamp = Type.String({ format: 'date-time' });
 const Url = Type.String({

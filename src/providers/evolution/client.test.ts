@@ -1,12 +1,12 @@
-import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import pino from 'pino';
+import type { FakeEvolution } from '../../../test/fakes/evolution-go.ts';
+import { startFakeEvolution } from '../../../test/fakes/evolution-go.ts';
 import type { Call } from '../../calls/types.ts';
 import type { CallId, NumberId, TenantId } from '../../ids.ts';
 import type { NumberRecord } from '../../store/numbers.ts';
-import { startFakeEvolution } from '../../../test/fakes/evolution-go.ts';
-import type { FakeEvolution } from '../../../test/fakes/evolution-go.ts';
 import type { EvolutionClientOptions, KnownCapability } from './client.ts';
 import {
   EVOLUTION_NOT_SUPPORTED_MESSAGE,
@@ -414,6 +414,8 @@ describe('EvolutionProvider: probe, config, logging', () => {
     await p.dial(numberFor(STOCK), PEER);
     await p.probe(numberFor(MAIN, {}, 'http://127.0.0.1:1'));
     assert.ok(logLines.length >= 3);
-    for (const line of logLines) assert.ok(!line.includes(MAIN.token) && !line.includes(STOCK.token), line);
+    for (const line of logLines) {
+      assert.ok(!line.includes(MAIN.token) && !line.includes(STOCK.token), line);
+    }
   });
 });

@@ -100,7 +100,9 @@ export function evolutionCallCreatorOf(call: Call): string | null {
 
 export function evolutionConfigOf(number: NumberRecord): EvolutionPublicConfig | null {
   const c = number.publicConfig;
-  if (typeof c.baseUrl !== 'string' || !/^https?:\/\//i.test(c.baseUrl)) return null;
+  if (typeof c.baseUrl !== 'string' || !/^https?:\/\//i.test(c.baseUrl)) {
+    return null;
+  }
   const caps = isObject(c.capabilities) ? c.capabilities : null;
   return {
     baseUrl: c.baseUrl.replace(/\/+$/, ''),
@@ -123,15 +125,21 @@ export function evolutionConfigOf(number: NumberRecord): EvolutionPublicConfig |
 /** §2.2: the wsUrl a client opens — publicWsBaseUrl (default: baseUrl with http→ws) + the ticket's path. */
 export function evolutionWsUrl(number: NumberRecord, path: string): string | null {
   const config = evolutionConfigOf(number);
-  if (!config) return null;
+  if (!config) {
+    return null;
+  }
   const base = config.publicWsBaseUrl ?? config.baseUrl.replace(/^http/i, 'ws');
   return base + (path.startsWith('/') ? path : `/${path}`);
 }
 
 /** Retry-After as seconds or an HTTP date; undefined when absent or junk. */
 function retryAfterOf(header: string | null, nowMs: number): number | undefined {
-  if (!header) return undefined;
-  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  if (!header) {
+    return undefined;
+  }
+  if (/^\d+$/.test(header.trim())) {
+    return Number(header.trim());
+  }
   const at = Date.parse(header);
   return Number.isFinite(at) ? Math.max(0, Math.ceil((at - nowMs) / 1000)) : undefined;
 }
@@ -154,7 +162,9 @@ export class EvolutionProvider implements CallProvider {
    */
   capabilityOf(number: NumberRecord): EvolutionCapability {
     const caps = evolutionConfigOf(number)?.capabilities;
-    if (!caps || caps.callsExtension === 'unknown' || !caps.checkedAt) return 'unknown';
+    if (!caps || caps.callsExtension === 'unknown' || !caps.checkedAt) {
+      return 'unknown';
+    }
     const age = this.#now() - Date.parse(caps.checkedAt);
     return Number.isFinite(age) && age >= 0 && age < (this.#o.capabilityTtlMs ?? DEFAULT_CAPABILITY_TTL_MS)
       ? caps.callsExtension
@@ -167,7 +177,9 @@ export class EvolutionProvider implements CallProvider {
   async endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult> {
     const result = action === 'reject' ? await this.#reject(number, call) : await this.#hangup(number, call);
     // docs/spec/calls-api.md §4.8: on terminate an offline instance is "provider unavailable", not a 409.
-    if (!result.ok && result.category === 'NOT_CONNECTED') return { ...result, category: 'PROVIDER_DOWN' };
+    if (!result.ok && result.category === 'NOT_CONNECTED') {
+      return { ...result, category: 'PROVIDER_DOWN' };
+    }
     return result;
   }
 
@@ -200,8 +212,9 @@ export class EvolutionProvider implements CallProvider {
   /** `/call/dial` (extension), never retried. `to` may carry `+`, spaces or dashes; only digits are sent. */
   async dial(number: NumberRecord, to: string): Promise<ProviderResult<{ externalCallId: string }>> {
     const digits = to.replace(/[\s().+-]/g, '');
-    if (!/^\d{8,15}$/.test(digits))
+    if (!/^\d{8,15}$/.test(digits)) {
       return failure('INVALID_REQUEST', 'to must be a phone number of 8 to 15 digits', null);
+    }
     const reply = await this.#send(number, {
       method: 'POST',
       path: '/call/dial',
@@ -210,16 +223,21 @@ export class EvolutionProvider implements CallProvider {
       extension: true,
       timeoutMs: this.#o.dialTimeoutMs,
     });
-    if (!reply.ok) return reply.failure;
+    if (!reply.ok) {
+      return reply.failure;
+    }
     const callId = reply.json?.callId;
-    if (typeof callId !== 'string' || callId === '')
+    if (typeof callId !== 'string' || callId === '') {
       return failure('PROVIDER_DOWN', 'Evolution Go answered the dial without a callId', reply.status);
+    }
     return { ok: true, value: { externalCallId: callId } };
   }
 
   /** `/call/play` (extension): queued until the call is active; there is no completion event. */
   async play(number: NumberRecord, call: Call, mediaUrl: string): Promise<ProviderResult<{ queued: boolean }>> {
-    if (!isHttpUrl(mediaUrl)) return failure('INVALID_REQUEST', 'mediaUrl must be an http(s) URL', null);
+    if (!isHttpUrl(mediaUrl)) {
+      return failure('INVALID_REQUEST', 'mediaUrl must be an http(s) URL', null);
+    }
     const reply = await this.#send(number, {
       method: 'POST',
       path: '/call/play',
@@ -228,7 +246,9 @@ export class EvolutionProvider implements CallProvider {
       extension: true,
       timeoutMs: this.#o.timeoutMs,
     });
-    if (!reply.ok) return reply.failure;
+    if (!reply.ok) {
+      return reply.failure;
+    }
     return { ok: true, value: { queued: reply.json?.queued === true } };
   }
 
@@ -242,7 +262,9 @@ export class EvolutionProvider implements CallProvider {
       extension: true,
       timeoutMs: this.#o.timeoutMs,
     });
-    if (!reply.ok) return reply.failure;
+    if (!reply.ok) {
+      return reply.failure;
+    }
     const { ticket, expiresInSeconds, path } = reply.json ?? {};
     if (typeof ticket !== 'string' || ticket === '' || typeof path !== 'string' || !path.startsWith('/')) {
       return failure('PROVIDER_DOWN', 'Evolution Go answered the stream ticket without ticket/path', reply.status);
@@ -315,7 +337,9 @@ export class EvolutionProvider implements CallProvider {
   /** One more try only when the request never got an answer for network reasons (not a timeout, not an HTTP error). */
   async #withNetworkRetry(send: () => Promise<Reply>): Promise<ProviderResult> {
     let reply = await send();
-    if (!reply.ok && reply.network) reply = await send();
+    if (!reply.ok && reply.network) {
+      reply = await send();
+    }
     return reply.ok ? ok : reply.failure;
   }
 
@@ -323,8 +347,12 @@ export class EvolutionProvider implements CallProvider {
     // Report a verdict once per TTL per number, unless it changes or the stored one already says so.
     const last = this.#reported.get(number.id);
     const ttl = this.#o.capabilityTtlMs ?? DEFAULT_CAPABILITY_TTL_MS;
-    if (this.capabilityOf(number) === capability) return;
-    if (last && last.capability === capability && this.#now() - last.at < ttl) return;
+    if (this.capabilityOf(number) === capability) {
+      return;
+    }
+    if (last && last.capability === capability && this.#now() - last.at < ttl) {
+      return;
+    }
     this.#reported.set(number.id, { capability, at: this.#now() });
     try {
       this.#o.onCapability?.(number, capability);
@@ -335,7 +363,9 @@ export class EvolutionProvider implements CallProvider {
 
   async #send(number: NumberRecord, req: EvoRequest, opts: { ignoreStoredCapability?: boolean } = {}): Promise<Reply> {
     const config = evolutionConfigOf(number);
-    if (!config) return { ok: false, failure: failure('CONFIG', 'number has no Evolution Go baseUrl'), network: false };
+    if (!config) {
+      return { ok: false, failure: failure('CONFIG', 'number has no Evolution Go baseUrl'), network: false };
+    }
     if (req.extension && !opts.ignoreStoredCapability) {
       const known = this.capabilityOf(number);
       if (known === 'absent' || known === 'disabled') {
@@ -352,8 +382,9 @@ export class EvolutionProvider implements CallProvider {
         network: false,
       };
     }
-    if (!instanceToken)
+    if (!instanceToken) {
       return { ok: false, failure: failure('CONFIG', 'number has no Evolution Go instance token'), network: false };
+    }
 
     let response: Response;
     let text: string;
@@ -380,13 +411,17 @@ export class EvolutionProvider implements CallProvider {
     let json: Json | null = null;
     try {
       const parsed: unknown = JSON.parse(text);
-      if (isObject(parsed)) json = parsed;
+      if (isObject(parsed)) {
+        json = parsed;
+      }
     } catch {
       /* not JSON: decided below */
     }
 
     if (response.status >= 200 && response.status < 300) {
-      if (req.extension) this.#learned(number, 'present');
+      if (req.extension) {
+        this.#learned(number, 'present');
+      }
       return { ok: true, status: response.status, json };
     }
     const category = this.#classify(number, req, response.status, json);
@@ -399,8 +434,11 @@ export class EvolutionProvider implements CallProvider {
     const retryAfterSeconds =
       response.status === 429 ? retryAfterOf(response.headers.get('retry-after'), this.#now()) : undefined;
     const log = { numberId: number.id, path: req.path, httpStatus: response.status, category };
-    if (category === 'AUTH') this.#o.logger.error(log, 'evolution rejected the instance token (wrong or rotated)');
-    else this.#o.logger.warn(log, 'evolution refused request');
+    if (category === 'AUTH') {
+      this.#o.logger.error(log, 'evolution rejected the instance token (wrong or rotated)');
+    } else {
+      this.#o.logger.warn(log, 'evolution refused request');
+    }
     const providerMessage = category === 'NOT_SUPPORTED' ? EVOLUTION_NOT_SUPPORTED_MESSAGE : message;
     return {
       ok: false,
@@ -419,23 +457,37 @@ export class EvolutionProvider implements CallProvider {
     const error = typeof json?.error === 'string' ? json.error.toLowerCase() : '';
     if (status === 404 && json === null) {
       // gin's "404 page not found": the route does not exist, so neither does the extension.
-      if (req.extension) this.#learned(number, 'absent');
+      if (req.extension) {
+        this.#learned(number, 'absent');
+      }
       return 'NOT_SUPPORTED';
     }
     if (status === 404 || (status === 500 && error.startsWith('call not found'))) {
       // The server no longer tracks the call (F-goip says it with a 500).
-      if (req.kind === 'end') return 'ALREADY_ENDED';
-      if (req.kind === 'act') return 'STATE_CONFLICT';
+      if (req.kind === 'end') {
+        return 'ALREADY_ENDED';
+      }
+      if (req.kind === 'act') {
+        return 'STATE_CONFLICT';
+      }
       return 'INVALID_REQUEST';
     }
     if (status === 409 && error.startsWith('calls are not active')) {
       this.#learned(number, 'disabled');
       return 'NOT_SUPPORTED';
     }
-    if (status === 409) return 'STATE_CONFLICT';
-    if (status === 401) return 'AUTH';
-    if (status === 429) return 'RATE_LIMITED';
-    if (status >= 500) return NOT_CONNECTED_TEXTS.some((t) => error.includes(t)) ? 'NOT_CONNECTED' : 'PROVIDER_DOWN';
+    if (status === 409) {
+      return 'STATE_CONFLICT';
+    }
+    if (status === 401) {
+      return 'AUTH';
+    }
+    if (status === 429) {
+      return 'RATE_LIMITED';
+    }
+    if (status >= 500) {
+      return NOT_CONNECTED_TEXTS.some((t) => error.includes(t)) ? 'NOT_CONNECTED' : 'PROVIDER_DOWN';
+    }
     return 'INVALID_REQUEST'; // 400, and any other refusal (providerCode tells them apart)
   }
 }

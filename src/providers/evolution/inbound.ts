@@ -34,7 +34,9 @@ export async function receiveEvolutionWebhook(
   }
   const number = /^num_[0-9A-Z]{26}$/.test(numberId) ? await getNumberById(deps.db, numberId as NumberId) : null;
   const config = number?.provider === 'EVO_GO' ? evolutionConfigOf(number) : null;
-  if (!number || !config) throw new UnauthenticatedEvolutionWebhook('unknown number');
+  if (!number || !config) {
+    throw new UnauthenticatedEvolutionWebhook('unknown number');
+  }
   if (
     !isValidEvolutionAuth(payload, {
       instanceId: config.instanceId,
@@ -45,18 +47,23 @@ export async function receiveEvolutionWebhook(
     throw new UnauthenticatedEvolutionWebhook('wrong instance or token');
   }
   const name = evolutionInstanceNameOf(payload);
-  if (config.instanceName && name && name !== config.instanceName)
+  if (config.instanceName && name && name !== config.instanceName) {
     deps.logger.info({ numberId, name }, 'evolution instance name differs from the configured one');
+  }
 
   const { updates, ignored } = parseEvolutionWebhook(payload, {
     ownNumber: number.phoneNumber,
     receivedAt: deps.clock.now().toISOString(),
   });
-  for (const reason of ignored) deps.logger.debug({ numberId, reason }, 'evolution event ignored');
+  for (const reason of ignored) {
+    deps.logger.debug({ numberId, reason }, 'evolution event ignored');
+  }
   let applied = 0;
   for (const update of updates) {
     // Another device of the business answered: not an end for us (docs/spec/providers-evolution-go.md §3).
-    if (update.answeredElsewhere) continue;
+    if (update.answeredElsewhere) {
+      continue;
+    }
     await deps.events.apply(
       number,
       update.event,

@@ -1,8 +1,9 @@
-import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { describe, test } from 'node:test';
 import { startFakeEvolution } from '../../../test/fakes/evolution-go.ts';
+import type { EvolutionUpdate } from './webhook.ts';
 import {
   evolutionDedupeKey,
   evolutionTimeToIso,
@@ -12,7 +13,6 @@ import {
   parseEvolutionWebhook,
   redactEvolutionPayload,
 } from './webhook.ts';
-import type { EvolutionUpdate } from './webhook.ts';
 
 // ───────────── fixtures: the spec's §3 examples ─────────────
 
@@ -257,8 +257,9 @@ describe('parseEvolutionWebhook: each event type', () => {
   for (const c of cases) {
     test(c.name, () => {
       const u = one(c.payload);
-      for (const [k, v] of Object.entries(c.expect))
+      for (const [k, v] of Object.entries(c.expect)) {
         assert.deepEqual((u as unknown as Record<string, unknown>)[k], v, k);
+      }
     });
   }
 
@@ -386,7 +387,9 @@ describe('parseEvolutionWebhook: malformed payloads never throw', () => {
     test(`junk #${i}`, () => {
       const result = parseEvolutionWebhook(payload, CTX);
       assert.ok(Array.isArray(result.updates) && Array.isArray(result.ignored));
-      for (const u of result.updates) assert.equal(typeof u.event.externalCallId, 'string');
+      for (const u of result.updates) {
+        assert.equal(typeof u.event.externalCallId, 'string');
+      }
     });
   });
 
@@ -415,7 +418,7 @@ describe('isValidEvolutionAuth', () => {
   test('token and instance id must both match', () => {
     assert.equal(isValidEvolutionAuth(offer(), stored), true);
     assert.equal(isValidEvolutionAuth({ ...offer(), instanceToken: 'wrong' }, stored), false);
-    assert.equal(isValidEvolutionAuth({ ...offer(), instanceToken: TAIL.instanceToken + 'x' }, stored), false);
+    assert.equal(isValidEvolutionAuth({ ...offer(), instanceToken: `${TAIL.instanceToken}x` }, stored), false);
     assert.equal(isValidEvolutionAuth({ ...offer(), instanceId: 'another-instance' }, stored), false);
     assert.equal(isValidEvolutionAuth({ ...offer(), instanceToken: undefined }, stored), false);
     assert.equal(isValidEvolutionAuth({ ...offer(), instanceToken: '' }, { ...stored, instanceToken: '' }), false);

@@ -29,14 +29,17 @@ export function isValidEvolutionAuth(
   expected: EvolutionWebhookAuth,
   headerValue?: string | null,
 ): boolean {
-  if (!isObject(payload) || !expected.instanceToken || !expected.instanceId) return false;
+  if (!isObject(payload) || !expected.instanceToken || !expected.instanceId) {
+    return false;
+  }
   const token = asString(payload.instanceToken) ?? '';
   const id = asString(payload.instanceId) ?? '';
   const tokenOk = token !== '' && sameSecret(token, expected.instanceToken);
   const idOk = sameSecret(id, expected.instanceId);
   let headerOk = true;
-  if (expected.headerSecret)
+  if (expected.headerSecret) {
     headerOk = typeof headerValue === 'string' && sameSecret(headerValue, expected.headerSecret);
+  }
   return tokenOk && idOk && headerOk;
 }
 
@@ -47,7 +50,9 @@ export function evolutionInstanceNameOf(payload: unknown): string | null {
 
 /** A copy safe to log or store: the instance token is replaced (§3.1 step 5). Non-objects come back unchanged. */
 export function redactEvolutionPayload<T>(payload: T): T {
-  if (!isObject(payload) || !('instanceToken' in payload)) return payload;
+  if (!isObject(payload) || !('instanceToken' in payload)) {
+    return payload;
+  }
   return { ...payload, instanceToken: '[redacted]' } as T;
 }
 
@@ -88,9 +93,13 @@ export function inboundPeerOf(
 ): { peerNumber: string; peerIsLid: boolean } | null {
   const parts = candidates.filter((c): c is string => !!c).map(jidParts);
   const phone = parts.find((p) => isPhoneJid(p) && p.digits !== ownNumber);
-  if (phone) return { peerNumber: phone.digits, peerIsLid: false };
+  if (phone) {
+    return { peerNumber: phone.digits, peerIsLid: false };
+  }
   const lid = parts.find(isLidJid);
-  if (lid) return { peerNumber: lid.digits, peerIsLid: true };
+  if (lid) {
+    return { peerNumber: lid.digits, peerIsLid: true };
+  }
   return null;
 }
 
@@ -100,7 +109,9 @@ function isOwnJid(jids: (string | null)[], ownNumber: string): boolean | null {
     .filter((j): j is string => !!j)
     .map(jidParts)
     .filter(isPhoneJid);
-  if (phones.length === 0) return null;
+  if (phones.length === 0) {
+    return null;
+  }
   return phones.some((p) => p.digits === ownNumber);
 }
 
@@ -110,13 +121,19 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))
 
 /** Go's RFC 3339 (any offset, up to nanoseconds) → ISO UTC with ms; null for junk and Go's zero time. */
 export function evolutionTimeToIso(v: unknown): string | null {
-  if (typeof v !== 'string') return null;
+  if (typeof v !== 'string') {
+    return null;
+  }
   const m = RFC3339.exec(v.trim());
-  if (!m) return null;
+  if (!m) {
+    return null;
+  }
   const ms = (m[7] ?? '').padEnd(3, '0').slice(0, 3);
   const zone = m[8]!.toUpperCase();
   const t = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${ms}${zone}`);
-  if (!Number.isFinite(t) || t < Date.UTC(2000, 0, 1)) return null;
+  if (!Number.isFinite(t) || t < Date.UTC(2000, 0, 1)) {
+    return null;
+  }
   return new Date(t).toISOString();
 }
 
@@ -190,13 +207,21 @@ function parseOne(
   ctx: { ownNumber: string; receivedAt: string },
   ignored: string[],
 ): EvolutionUpdate | null {
-  if (!isObject(payload)) return skip(ignored, 'payload is not a JSON object');
+  if (!isObject(payload)) {
+    return skip(ignored, 'payload is not a JSON object');
+  }
   const name = asString(payload.event);
-  if (!name) return skip(ignored, 'envelope has no event name');
+  if (!name) {
+    return skip(ignored, 'envelope has no event name');
+  }
   const data = payload.data;
-  if (!isObject(data)) return skip(ignored, `${name}: data is not an object`);
+  if (!isObject(data)) {
+    return skip(ignored, `${name}: data is not an object`);
+  }
   const group = asString(data.GroupJID);
-  if (group) return skip(ignored, `${name}: group call (out of scope)`);
+  if (group) {
+    return skip(ignored, `${name}: group call (out of scope)`);
+  }
 
   switch (name) {
     case 'CallOffer':
@@ -237,7 +262,9 @@ function stockDirection(data: Json, ownNumber: string): EvolutionUpdate['directi
 
 function hasVideo(data: Json): boolean {
   const stanza = data.Data;
-  if (!isObject(stanza) || !Array.isArray(stanza.Content)) return false;
+  if (!isObject(stanza) || !Array.isArray(stanza.Content)) {
+    return false;
+  }
   return stanza.Content.some((c) => isObject(c) && c.Tag === 'video');
 }
 
@@ -247,12 +274,20 @@ function parseOffer(
   ignored: string[],
 ): EvolutionUpdate | null {
   const externalCallId = callIdOf(data);
-  if (!externalCallId) return skip(ignored, 'CallOffer: missing or invalid CallID');
+  if (!externalCallId) {
+    return skip(ignored, 'CallOffer: missing or invalid CallID');
+  }
   const callCreator = asString(data.CallCreator);
-  if (!callCreator || !callCreator.includes('@')) return skip(ignored, 'CallOffer: missing CallCreator JID');
-  if (stockDirection(data, ctx.ownNumber) === 'OUTBOUND') return skip(ignored, 'CallOffer: created by our own number');
+  if (!callCreator?.includes('@')) {
+    return skip(ignored, 'CallOffer: missing CallCreator JID');
+  }
+  if (stockDirection(data, ctx.ownNumber) === 'OUTBOUND') {
+    return skip(ignored, 'CallOffer: created by our own number');
+  }
   const peer = inboundPeerOf([callCreator, asString(data.CallCreatorAlt), asString(data.From)], ctx.ownNumber);
-  if (!peer) return skip(ignored, 'CallOffer: no peer identity in CallCreator/CallCreatorAlt/From');
+  if (!peer) {
+    return skip(ignored, 'CallOffer: no peer identity in CallCreator/CallCreatorAlt/From');
+  }
   const at = evolutionTimeToIso(data.Timestamp) ?? ctx.receivedAt;
   return {
     direction: 'INBOUND',
@@ -296,7 +331,9 @@ function parseStockConnected(
   ignored: string[],
 ): EvolutionUpdate | null {
   const externalCallId = callIdOf(data);
-  if (!externalCallId) return skip(ignored, `${name}: missing or invalid CallID`);
+  if (!externalCallId) {
+    return skip(ignored, `${name}: missing or invalid CallID`);
+  }
   const at = evolutionTimeToIso(data.Timestamp) ?? ctx.receivedAt;
   return connected(name, externalCallId, stockDirection(data, ctx.ownNumber), at, null);
 }
@@ -308,7 +345,9 @@ function parseStockEnd(
   ignored: string[],
 ): EvolutionUpdate | null {
   const externalCallId = callIdOf(data);
-  if (!externalCallId) return skip(ignored, `${name}: missing or invalid CallID`);
+  if (!externalCallId) {
+    return skip(ignored, `${name}: missing or invalid CallID`);
+  }
   const direction = stockDirection(data, ctx.ownNumber);
   const at = evolutionTimeToIso(data.Timestamp) ?? ctx.receivedAt;
   // CallReject (forwarded by extension servers only) has no Reason: it is a decline.
@@ -326,11 +365,15 @@ function parseExtension(
   ignored: string[],
 ): EvolutionUpdate | null {
   const externalCallId = callIdOf(data);
-  if (!externalCallId) return skip(ignored, `${name}: missing or invalid callId`);
+  if (!externalCallId) {
+    return skip(ignored, `${name}: missing or invalid callId`);
+  }
   const d = asString(data.direction);
   const direction = d === 'incoming' ? 'INBOUND' : d === 'outgoing' ? 'OUTBOUND' : null;
   // Extension events carry no timestamp: receipt time is the best we have (§3).
-  if (name === 'CallReady') return connected(name, externalCallId, direction, ctx.receivedAt, null);
+  if (name === 'CallReady') {
+    return connected(name, externalCallId, direction, ctx.receivedAt, null);
+  }
   return ended(name, externalCallId, direction, ctx.receivedAt, asString(data.reason) ?? '');
 }
 

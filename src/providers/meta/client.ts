@@ -82,9 +82,13 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
       action: 'connect',
       session: { sdp_type: 'offer', sdp: toCrlf(request.sdp ?? '') },
     };
-    if (request.bizOpaqueCallbackData !== null) body.biz_opaque_callback_data = request.bizOpaqueCallbackData;
+    if (request.bizOpaqueCallbackData !== null) {
+      body.biz_opaque_callback_data = request.bizOpaqueCallbackData;
+    }
     const result = await this.#request(number, 'POST', 'calls', body, CONNECT);
-    if (!result.ok) return result;
+    if (!result.ok) {
+      return result;
+    }
     const calls = (result.value as { calls?: { id?: unknown }[] }).calls;
     const id = Array.isArray(calls) && typeof calls[0]?.id === 'string' ? calls[0].id : null;
     return id
@@ -110,10 +114,14 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     text: string | null,
   ): Promise<ProviderResult<{ messageId: string }>> {
     const interactive: Json = { type: 'call_permission_request', action: { name: 'call_permission_request' } };
-    if (text) interactive.body = { text };
+    if (text) {
+      interactive.body = { text };
+    }
     const body = { recipient_type: 'individual', to: waId, type: 'interactive', interactive };
     const result = await this.#request(number, 'POST', 'messages', body, { ...ONCE, needsSuccessFlag: false });
-    if (!result.ok) return result;
+    if (!result.ok) {
+      return result;
+    }
     const messages = (result.value as { messages?: { id?: unknown }[] }).messages;
     const id = Array.isArray(messages) && typeof messages[0]?.id === 'string' ? messages[0].id : null;
     return id ? { ok: true, value: { messageId: id } } : failure('PROVIDER_DOWN', 'Meta answered without a message id');
@@ -141,7 +149,9 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     policy: RequestPolicy,
   ): Promise<ProviderResult<Json>> {
     const phoneNumberId = number.metaPhoneNumberId;
-    if (!phoneNumberId) return failure('CONFIG', 'number has no Meta phone_number_id');
+    if (!phoneNumberId) {
+      return failure('CONFIG', 'number has no Meta phone_number_id');
+    }
     const url = `${this.#o.baseUrl}/${this.#o.version}/${encodeURIComponent(phoneNumberId)}/${edge}`;
     const { accessToken } = this.#o.secretsOf(number);
     let response: GraphAnswer;
@@ -174,7 +184,9 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
       });
     }
     if (response.ok) {
-      if (!policy.needsSuccessFlag || json.success === true) return { ok: true, value: json };
+      if (!policy.needsSuccessFlag || json.success === true) {
+        return { ok: true, value: json };
+      }
       return failure('PROVIDER_DOWN', 'Meta answered success:false');
     }
     const error = json.error ?? {};
@@ -225,14 +237,20 @@ function graphRequest(
     let settled = false;
     let timedOut = false;
     const finish = (error: Error | null, answer?: GraphAnswer) => {
-      if (settled) return;
+      if (settled) {
+        return;
+      }
       settled = true;
       clearTimeout(timer);
       if (error) {
         const failure = timedOut ? new Error(`no answer within ${timeoutMs} ms`) : error;
-        if (timedOut) failure.name = 'TimeoutError';
+        if (timedOut) {
+          failure.name = 'TimeoutError';
+        }
         reject(failure);
-      } else resolve(answer!);
+      } else {
+        resolve(answer!);
+      }
     };
     const req = (secure ? https : http).request(
       target,

@@ -39,23 +39,40 @@ const BY_CODE: Record<number, FailureCategory> = {
 /** Actions that end a call read "invalid parameter" and undocumented 138xxx as "Meta no longer has this call". */
 export function classifyGraphError(code: number | null, httpStatus: number, endingAction: boolean): FailureCategory {
   if (code !== null) {
-    if (endingAction && (code === 100 || (code >= 138000 && code < 139000 && !(code in BY_CODE))))
+    if (endingAction && (code === 100 || (code >= 138000 && code < 139000 && !(code in BY_CODE)))) {
       return 'ALREADY_ENDED';
-    if (code in BY_CODE) return BY_CODE[code]!;
-    if (code >= 200 && code <= 299) return 'AUTH';
-    if (code >= 138000 && code < 139000) return 'INVALID_REQUEST';
+    }
+    if (code in BY_CODE) {
+      return BY_CODE[code]!;
+    }
+    if (code >= 200 && code <= 299) {
+      return 'AUTH';
+    }
+    if (code >= 138000 && code < 139000) {
+      return 'INVALID_REQUEST';
+    }
   }
-  if (httpStatus >= 500) return 'PROVIDER_DOWN';
-  if (httpStatus === 401 || httpStatus === 403) return 'AUTH';
-  if (httpStatus === 429) return 'RATE_LIMITED';
+  if (httpStatus >= 500) {
+    return 'PROVIDER_DOWN';
+  }
+  if (httpStatus === 401 || httpStatus === 403) {
+    return 'AUTH';
+  }
+  if (httpStatus === 429) {
+    return 'RATE_LIMITED';
+  }
   return 'INVALID_REQUEST';
 }
 
 /** 138012 carries the next allowed time in its details: epoch seconds or an ISO date. */
 export function retryAfterFromDetails(details: string | undefined, nowMs: number): number | undefined {
-  if (!details) return undefined;
+  if (!details) {
+    return undefined;
+  }
   const epoch = /\b(\d{10})\b/.exec(details);
   const at = epoch ? Number(epoch[1]) * 1000 : Date.parse(/\d{4}-\d{2}-\d{2}T[\d:.]+Z?/.exec(details)?.[0] ?? '');
-  if (!Number.isFinite(at)) return undefined;
+  if (!Number.isFinite(at)) {
+    return undefined;
+  }
   return Math.max(0, Math.ceil((at - nowMs) / 1000));
 }

@@ -1,5 +1,5 @@
 // Inbound Meta webhook handling: authenticate, route by phone_number_id, apply each update.
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { MetaCalling } from '../../calls/meta-calling.ts';
 import type { ProviderEvents } from '../../calls/provider-events.ts';
@@ -26,12 +26,16 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** The subscription check: answers the challenge when the verify token is one of our META numbers'. */
 export async function verifyMetaSubscription(deps: MetaInboundDeps, mode: string, token: string): Promise<boolean> {
-  if (mode !== 'subscribe') return false;
+  if (mode !== 'subscribe') {
+    return false;
+  }
   const given = digest(token);
   let matched = false;
   // Compare against every number without stopping early, so timing says nothing about which matched.
   for (const number of await listMetaNumbers(deps.db)) {
-    if (timingSafeEqual(given, digest(deps.secretsOf(number).verifyToken))) matched = true;
+    if (timingSafeEqual(given, digest(deps.secretsOf(number).verifyToken))) {
+      matched = true;
+    }
   }
   return matched;
 }
@@ -42,7 +46,9 @@ export async function receiveMetaWebhook(
   raw: Buffer,
   signature: string | undefined,
 ): Promise<number> {
-  if (!signature) throw new UnauthenticatedWebhook('missing signature');
+  if (!signature) {
+    throw new UnauthenticatedWebhook('missing signature');
+  }
   let payload: unknown;
   try {
     payload = JSON.parse(raw.toString('utf8'));
@@ -52,13 +58,18 @@ export async function receiveMetaWebhook(
   const candidates = await findMetaNumbersByPhoneNumberIds(deps.db, phoneNumberIdsOf(payload).slice(0, 100));
   const trusted = new Map<string, NumberRecord>();
   for (const number of candidates) {
-    if (isValidMetaSignature(raw, signature, deps.secretsOf(number).appSecret))
+    if (isValidMetaSignature(raw, signature, deps.secretsOf(number).appSecret)) {
       trusted.set(number.metaPhoneNumberId!, number);
+    }
   }
-  if (trusted.size === 0) throw new UnauthenticatedWebhook('no number of ours signed this');
+  if (trusted.size === 0) {
+    throw new UnauthenticatedWebhook('no number of ours signed this');
+  }
 
   const { updates, permissionReplies, skipped } = parseMetaWebhook(payload, deps.clock.now().toISOString());
-  for (const s of skipped) deps.logger.warn(s, 'meta webhook update skipped');
+  for (const s of skipped) {
+    deps.logger.warn(s, 'meta webhook update skipped');
+  }
   let applied = 0;
   for (const update of updates) {
     const number = trusted.get(update.phoneNumberId);
@@ -74,13 +85,17 @@ export async function receiveMetaWebhook(
       applied++;
     } catch (error) {
       // Meta must retry when we could not record it; one bad update must not block the rest (R9).
-      if (error instanceof StoreUnavailableError) throw error;
+      if (error instanceof StoreUnavailableError) {
+        throw error;
+      }
       deps.logger.error({ err: error, numberId: number.id, type: update.event.type }, 'meta update failed');
     }
   }
   for (const reply of permissionReplies) {
     const number = trusted.get(reply.phoneNumberId);
-    if (!number) continue;
+    if (!number) {
+      continue;
+    }
     await deps.metaCalling.recordPermissionReply(number, reply);
     applied++;
   }

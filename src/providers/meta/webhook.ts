@@ -8,7 +8,9 @@ const hmacKey = memoized((appSecret: string) => createSecretKey(Buffer.from(appS
 
 /** X-Hub-Signature-256 = "sha256=" + hex HMAC-SHA256(app secret, exact raw body). */
 export function isValidMetaSignature(raw: Buffer, header: string | undefined, appSecret: string): boolean {
-  if (!header || !/^sha256=[0-9a-fA-F]{64}$/.test(header)) return false;
+  if (!header || !/^sha256=[0-9a-fA-F]{64}$/.test(header)) {
+    return false;
+  }
   const given = Buffer.from(header.slice(7), 'hex');
   const expected = createHmac('sha256', hmacKey(appSecret)).update(raw).digest();
   return given.length === expected.length && timingSafeEqual(given, expected);
@@ -26,15 +28,23 @@ interface Change {
 }
 
 function changesOf(payload: unknown): Change[] {
-  if (!isObject(payload)) return [];
+  if (!isObject(payload)) {
+    return [];
+  }
   const out: Change[] = [];
   for (const entry of asArray(payload.entry)) {
-    if (!isObject(entry)) continue;
+    if (!isObject(entry)) {
+      continue;
+    }
     for (const change of asArray(entry.changes)) {
-      if (!isObject(change) || !isObject(change.value)) continue;
+      if (!isObject(change) || !isObject(change.value)) {
+        continue;
+      }
       const metadata = change.value.metadata;
       const phoneNumberId = isObject(metadata) ? asString(metadata.phone_number_id) : null;
-      if (phoneNumberId) out.push({ phoneNumberId, field: String(change.field ?? ''), value: change.value });
+      if (phoneNumberId) {
+        out.push({ phoneNumberId, field: String(change.field ?? ''), value: change.value });
+      }
     }
   }
   return out;
@@ -86,22 +96,34 @@ export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMe
     if (field === 'messages') {
       for (const message of asArray(value.messages)) {
         const reply = isObject(message) ? parsePermissionReply(message, receivedAt) : null;
-        if (reply) permissionReplies.push({ phoneNumberId, ...reply });
+        if (reply) {
+          permissionReplies.push({ phoneNumberId, ...reply });
+        }
       }
       continue; // other messages are not ours
     }
-    if (field !== 'calls') continue;
+    if (field !== 'calls') {
+      continue;
+    }
     const errorCode = firstErrorCode(value.errors);
     for (const item of asArray(value.calls)) {
       const update = isObject(item) ? parseCall(item, errorCode, receivedAt) : null;
-      if (update) updates.push({ phoneNumberId, ...update });
-      else skipped.push({ phoneNumberId, reason: 'unusable calls[] item' });
+      if (update) {
+        updates.push({ phoneNumberId, ...update });
+      } else {
+        skipped.push({ phoneNumberId, reason: 'unusable calls[] item' });
+      }
     }
     for (const item of asArray(value.statuses)) {
-      if (!isObject(item) || asString(item.type)?.toLowerCase() !== 'call') continue;
+      if (!isObject(item) || asString(item.type)?.toLowerCase() !== 'call') {
+        continue;
+      }
       const event = parseStatus(item, receivedAt);
-      if (event) updates.push({ phoneNumberId, direction: 'OUTBOUND', event });
-      else skipped.push({ phoneNumberId, reason: 'unusable statuses[] item' });
+      if (event) {
+        updates.push({ phoneNumberId, direction: 'OUTBOUND', event });
+      } else {
+        skipped.push({ phoneNumberId, reason: 'unusable statuses[] item' });
+      }
     }
   }
   return { updates, permissionReplies, skipped };
@@ -110,13 +132,19 @@ export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMe
 /** §3.4 F: accept+permanent → PERMANENT; accept → TEMPORARY (expiresAt); reject → NO_PERMISSION. */
 function parsePermissionReply(message: Json, receivedAt: string): Omit<MetaPermissionReply, 'phoneNumberId'> | null {
   const interactive = message.interactive;
-  if (!isObject(interactive) || asString(interactive.type) !== 'call_permission_reply') return null;
+  if (!isObject(interactive) || asString(interactive.type) !== 'call_permission_reply') {
+    return null;
+  }
   const reply = interactive.call_permission_reply;
   const from = asString(message.from)?.replace(/\D/g, '');
   const messageId = asString(message.id);
-  if (!isObject(reply) || !from || !messageId) return null;
+  if (!isObject(reply) || !from || !messageId) {
+    return null;
+  }
   const response = asString(reply.response)?.toLowerCase();
-  if (response !== 'accept' && response !== 'reject') return null;
+  if (response !== 'accept' && response !== 'reject') {
+    return null;
+  }
   const permanent = reply.is_permanent === true || reply.is_permanent === 'true';
   const status = response === 'reject' ? 'NO_PERMISSION' : permanent ? 'PERMANENT' : 'TEMPORARY';
   return {
@@ -134,13 +162,17 @@ function firstErrorCode(errors: unknown): string | null {
 }
 
 function sdpOf(call: Json): string | null {
-  if (isObject(call.session) && typeof call.session.sdp === 'string') return call.session.sdp;
+  if (isObject(call.session) && typeof call.session.sdp === 'string') {
+    return call.session.sdp;
+  }
   // Legacy BIC answers put a JSON string in connection.webrtc.sdp.
   const legacy = isObject(call.connection) && isObject(call.connection.webrtc) ? call.connection.webrtc.sdp : undefined;
   if (typeof legacy === 'string') {
     try {
       const parsed = JSON.parse(legacy);
-      if (typeof parsed?.sdp === 'string') return parsed.sdp;
+      if (typeof parsed?.sdp === 'string') {
+        return parsed.sdp;
+      }
     } catch {
       return null;
     }
@@ -151,13 +183,17 @@ function sdpOf(call: Json): string | null {
 function parseCall(call: Json, errorCode: string | null, receivedAt: string): Omit<MetaUpdate, 'phoneNumberId'> | null {
   const externalCallId = asString(call.id);
   const kind = asString(call.event)?.toLowerCase();
-  if (!externalCallId || !kind) return null;
+  if (!externalCallId || !kind) {
+    return null;
+  }
   const direction = directionOf(call.direction);
   const at = epochToIso(call.timestamp) ?? receivedAt;
   if (kind === 'connect') {
     if (direction === 'INBOUND') {
       const peer = asString(call.from)?.replace(/\D/g, '');
-      if (!peer) return null;
+      if (!peer) {
+        return null;
+      }
       return {
         direction,
         event: {
@@ -191,6 +227,8 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
 function parseStatus(status: Json, receivedAt: string): ProviderCallEvent | null {
   const externalCallId = asString(status.id);
   const value = asString(status.status)?.toUpperCase();
-  if (!externalCallId || (value !== 'RINGING' && value !== 'ACCEPTED' && value !== 'REJECTED')) return null;
+  if (!externalCallId || (value !== 'RINGING' && value !== 'ACCEPTED' && value !== 'REJECTED')) {
+    return null;
+  }
   return { type: 'progress', externalCallId, status: value, at: epochToIso(status.timestamp) ?? receivedAt };
 }

@@ -1,6 +1,6 @@
-import { Type } from '../../schemas/type.ts';
-import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { ActionResponse, CallIdParams } from '../../schemas/call.ts';
+import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
+import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
 import { numberOf } from '../principal.ts';
 
@@ -41,7 +41,9 @@ export function acceptCallRoute(app: App, deps: RouteDeps): void {
       config: { auth: 'number' },
       // Web numbers accept with no body at all.
       preValidation: async (request) => {
-        if (request.body === undefined || request.body === null) request.body = {};
+        if (request.body === undefined || request.body === null) {
+          request.body = {};
+        }
       },
     },
     async (request) => {

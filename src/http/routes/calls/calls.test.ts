@@ -27,7 +27,9 @@ for (const kind of storeKinds()) {
       assert.equal(body.direction, 'INBOUND');
       assert.match(body.peerNumber, /^\d+$/);
       assert.equal(body.sdpOffer, undefined);
-      for (const hidden of ['eventSeq', 'pendingAction', 'tenantId']) assert.equal(body[hidden], undefined);
+      for (const hidden of ['eventSeq', 'pendingAction', 'tenantId']) {
+        assert.equal(body[hidden], undefined);
+      }
       const byWacid = await get(`/v1/calls/${encodeURIComponent(call.externalCallId)}?includeSdp=1`);
       assert.equal(byWacid.json().id, call.id);
       assert.match(byWacid.json().sdpOffer, /^v=0\r\n/);
@@ -44,7 +46,9 @@ for (const kind of storeKinds()) {
     });
 
     test('list is newest first, limited, paged with before, and has no SDPs', async () => {
-      for (let i = 0; i < 3; i++) await ringingCall(t, t.numberB);
+      for (let i = 0; i < 3; i++) {
+        await ringingCall(t, t.numberB);
+      }
       const page1 = await get('/v1/calls?limit=2', t.numberB.key.key);
       assert.equal(page1.statusCode, 200);
       const calls = page1.json().calls;
@@ -81,7 +85,9 @@ for (const kind of storeKinds()) {
       let before = `before=${encodeURIComponent('2026-01-01T00:00:00.001Z')}`;
       for (;;) {
         const page = (await get(`/v1/calls?limit=2&${before}`, t.numberB.key.key)).json().calls as { id: string }[];
-        if (page.length === 0) break;
+        if (page.length === 0) {
+          break;
+        }
         seen.push(...page.map((c) => c.id));
         before = `before=${page.at(-1)!.id}`;
       }

@@ -7,13 +7,13 @@ import {
   addWebNumber,
   answeredWebCall,
   ringingWebCall,
+  type WebNumber,
   webCall,
   webCallUntil,
-  type WebNumber,
 } from '../../../../test/helpers/evolution.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
-import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../../../providers/evolution/client.ts';
 import type { Call, CallStatus } from '../../../calls/types.ts';
+import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../../../providers/evolution/client.ts';
 
 for (const kind of storeKinds()) {
   describe(`web numbers on Evolution Go [${kind}]`, () => {

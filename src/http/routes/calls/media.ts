@@ -1,6 +1,6 @@
-import { Type } from '../../schemas/type.ts';
-import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { ActionResponse, CallIdParams } from '../../schemas/call.ts';
+import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
+import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
 import { numberOf } from '../principal.ts';
 

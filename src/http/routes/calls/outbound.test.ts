@@ -147,7 +147,9 @@ for (const kind of storeKinds()) {
         assert.equal(res.statusCode, expected, res.body);
         const body = res.json();
         assert.equal(body.code, code);
-        if (expected === 429) assert.equal(body.details.providerCode, (error as { code: number }).code);
+        if (expected === 429) {
+          assert.equal(body.details.providerCode, (error as { code: number }).code);
+        }
         if (name.includes('138012')) {
           assert.ok(body.details.retryAfterSeconds > 3000);
           assert.equal(res.headers['retry-after'], String(body.details.retryAfterSeconds));

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, outbox, storedCall } from '../../../../test/helpers/calls.ts';
-import { startServerProcess, type ServerProcess } from '../../../../test/helpers/server-process.ts';
-import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
+import { type ServerProcess, startServerProcess } from '../../../../test/helpers/server-process.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
 
 const CONCURRENT = 50;
 // Across processes the reliability bar is higher (issue 6): 100 concurrent hang-ups.
@@ -95,7 +95,9 @@ describe('concurrent terminates across two server processes sharing PostgreSQL',
       Array(CROSS_PROCESS).fill(200),
       JSON.stringify(bodies.find((b) => !b.success)),
     );
-    for (const body of bodies) assert.equal(body.status, 'COMPLETED');
+    for (const body of bodies) {
+      assert.equal(body.status, 'COMPLETED');
+    }
     assert.equal(t.fake.countRequests({ call_id: call.externalCallId, action: 'terminate' }), 1);
     assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
     const stored = await storedCall(t, t.numberA, call.id);

@@ -1,11 +1,11 @@
 // The heart of the product: POST /v1/calls/{callId}/terminate against the seed YAML, on every store.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Call, CallStatus } from '../../../calls/types.ts';
 import { buildTestApp, type IssuedKey, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { assertMatchesSeed, seedErrorCode, seedErrorText } from '../../../../test/helpers/seed-spec.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
+import type { Call, CallStatus } from '../../../calls/types.ts';
 
 type KeyKind = 'number key' | 'tenant key' | "another number's key" | 'missing key' | 'revoked key';
 const STATES: CallStatus[] = ['RINGING', 'ACCEPTED', 'COMPLETED', 'FAILED', 'REJECTED', 'MISSED'];
@@ -81,7 +81,9 @@ for (const kind of storeKinds()) {
               }[key] as [number, Record<string, string>];
               assert.equal(res.statusCode, expected[0], res.body);
               assert.deepEqual({ error: body.error, code: body.code }, expected[1]);
-              if (expected[0] !== 404) assertMatchesSeed(expected[0], body);
+              if (expected[0] !== 404) {
+                assertMatchesSeed(expected[0], body);
+              }
               assert.equal(endingRequests(call), requestsBefore, 'nothing sent to Meta');
               assert.equal(after.status, call.status, 'call unchanged');
               assert.equal(events.length, eventsBefore.length, 'no event recorded');
@@ -98,8 +100,11 @@ for (const kind of storeKinds()) {
               assert.equal(after.status, 'COMPLETED');
               assert.equal(after.endedBy, 'BUSINESS');
               assert.ok(after.endedAt);
-              if (state === 'ACCEPTED') assert.equal(typeof after.durationSeconds, 'number');
-              else assert.equal(after.durationSeconds, null);
+              if (state === 'ACCEPTED') {
+                assert.equal(typeof after.durationSeconds, 'number');
+              } else {
+                assert.equal(after.durationSeconds, null);
+              }
               const ended = events.filter((e) => e.type === 'call.ended');
               assert.equal(ended.length, 1, 'exactly one call.ended');
               assert.equal(events.length, eventsBefore.length + 1);

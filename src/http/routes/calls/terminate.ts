@@ -1,5 +1,5 @@
-import { errorResponses, AUTH_ERRORS, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { ActionResponse, CallIdParams } from '../../schemas/call.ts';
+import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import type { App, RouteDeps } from '../../types.ts';
 import { numberOf } from '../principal.ts';
 

@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
-import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
-import { DASHBOARD_CSP } from './dashboard.ts';
 import { chromiumPath, missing } from '../../../../test/helpers/requirements.ts';
+import { DASHBOARD_CSP } from './dashboard.ts';
 
 const CHROMIUM = chromiumPath();
 const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard.png');
@@ -66,7 +66,9 @@ describe('dashboard', () => {
     skip: missing('chromium'),
   }, async () => {
     // History for the list (and the screenshot): one call in each ended state.
-    for (const status of ['COMPLETED', 'MISSED', 'REJECTED', 'FAILED'] as const) await callIn(t, status);
+    for (const status of ['COMPLETED', 'MISSED', 'REJECTED', 'FAILED'] as const) {
+      await callIn(t, status);
+    }
 
     const browser: Browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -93,20 +95,27 @@ describe('dashboard', () => {
       const page: Page = await context.newPage();
       // A CSP violation, a script error or a failed load shows up here.
       page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') problems.push(`console.${m.type()}: ${m.text()}`);
+        if (m.type() === 'error' || m.type() === 'warning') {
+          problems.push(`console.${m.type()}: ${m.text()}`);
+        }
       });
       page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
       page.on('requestfailed', (r) => {
         // Sign-out/close aborts the open stream on purpose.
-        if (!r.url().includes('/v1/events/stream'))
+        if (!r.url().includes('/v1/events/stream')) {
           problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+        }
       });
       page.on('response', (r) => {
-        if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`);
+        if (r.status() >= 400) {
+          problems.push(`HTTP ${r.status()}: ${r.url()}`);
+        }
       });
       const streamRequests: (string | undefined)[] = [];
       page.on('request', (r) => {
-        if (r.url().endsWith('/v1/events/stream')) streamRequests.push(r.headers()['last-event-id']);
+        if (r.url().endsWith('/v1/events/stream')) {
+          streamRequests.push(r.headers()['last-event-id']);
+        }
       });
 
       const response = await page.goto(`${t.baseUrl}/dashboard`);

@@ -45,7 +45,9 @@ export function dashboardRoutes(app: App): void {
       // Revalidate every time (file names carry no hash), but a matching ETag costs no body.
       reply.header('cache-control', 'no-cache').header('etag', asset.etag);
       const seen = request.headers['if-none-match']?.split(',').map((tag) => tag.trim().replace(/^W\//, ''));
-      if (seen?.includes(asset.etag)) return reply.code(304).send();
+      if (seen?.includes(asset.etag)) {
+        return reply.code(304).send();
+      }
       return reply.type(asset.type).send(asset.body);
     });
   }

@@ -16,7 +16,9 @@ function listen(url: string, headers: Record<string, string>) {
   const controller = new AbortController();
   const events: SseEvent[] = [];
   const ready = fetch(url, { headers, signal: controller.signal }).then(async (res) => {
-    if (res.status !== 200) throw new Error(`stream: ${res.status} ${await res.text()}`);
+    if (res.status !== 200) {
+      throw new Error(`stream: ${res.status} ${await res.text()}`);
+    }
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let buffer = '';
@@ -24,7 +26,9 @@ function listen(url: string, headers: Record<string, string>) {
       try {
         for (;;) {
           const { value, done } = await reader.read();
-          if (done) return;
+          if (done) {
+            return;
+          }
           buffer += decoder.decode(value, { stream: true });
           let cut;
           while ((cut = buffer.indexOf('\n\n')) >= 0) {
@@ -36,7 +40,9 @@ function listen(url: string, headers: Record<string, string>) {
                 .filter((l) => !l.startsWith(':'))
                 .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]),
             );
-            if (fields.data) events.push({ id: fields.id!, event: fields.event!, data: JSON.parse(fields.data) });
+            if (fields.data) {
+              events.push({ id: fields.id!, event: fields.event!, data: JSON.parse(fields.data) });
+            }
           }
         }
       } catch {
@@ -52,8 +58,12 @@ async function until<T>(check: () => T | undefined, ms = 3000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out');
+    if (v !== undefined) {
+      return v;
+    }
+    if (Date.now() > deadline) {
+      throw new Error('timed out');
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }

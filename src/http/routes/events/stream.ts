@@ -1,8 +1,9 @@
 // GET /v1/events/stream: Server-Sent Events with the same payloads as webhooks, resumable with Last-Event-ID.
-import { Type } from '../../schemas/type.ts';
+
 import { ApiError } from '../../../errors.ts';
 import { isValidCursor, latestCursor, readEventsAfter, type StreamScope } from '../../../store/event-stream.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
+import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
 
 const POLL_MS = 100;
@@ -12,7 +13,9 @@ export function eventStreamRoute(app: App, deps: RouteDeps): void {
   const open = new Set<() => void>();
   // Streams never end by themselves: close them when the server shuts down, or close() would wait forever.
   app.addHook('preClose', async () => {
-    for (const end of [...open]) end();
+    for (const end of [...open]) {
+      end();
+    }
   });
 
   app.get(
@@ -43,8 +46,9 @@ export function eventStreamRoute(app: App, deps: RouteDeps): void {
       const p = request.principal!;
       const scope: StreamScope = p.scope === 'number' ? { numberId: p.numberId } : { tenantId: p.tenantId };
       const given = request.headers['last-event-id'] ?? request.query.lastEventId;
-      if (given !== undefined && !isValidCursor(deps.db, given))
+      if (given !== undefined && !isValidCursor(deps.db, given)) {
         throw new ApiError('VALIDATION_ERROR', { details: { reason: 'Last-Event-ID is not a cursor of this stream' } });
+      }
       let cursor = given ?? (await latestCursor(deps.db, scope));
 
       reply.hijack();
@@ -63,9 +67,13 @@ export function eventStreamRoute(app: App, deps: RouteDeps): void {
       let timer: NodeJS.Timeout | null = null;
       let lastWrite = Date.now();
       const end = () => {
-        if (closed) return;
+        if (closed) {
+          return;
+        }
         closed = true;
-        if (timer) clearTimeout(timer);
+        if (timer) {
+          clearTimeout(timer);
+        }
         open.delete(end);
         res.end();
       };
@@ -81,7 +89,9 @@ export function eventStreamRoute(app: App, deps: RouteDeps): void {
               cursor = e.cursor;
               lastWrite = Date.now();
             }
-            if (batch.length < 200) break;
+            if (batch.length < 200) {
+              break;
+            }
           }
           if (Date.now() - lastWrite > HEARTBEAT_MS) {
             res.write(': keep-alive\n\n');
@@ -90,7 +100,9 @@ export function eventStreamRoute(app: App, deps: RouteDeps): void {
         } catch (error) {
           request.log.warn({ err: (error as Error).message }, 'event stream read failed; will retry');
         }
-        if (!closed) timer = setTimeout(pump, POLL_MS);
+        if (!closed) {
+          timer = setTimeout(pump, POLL_MS);
+        }
       };
       await pump();
     },

@@ -58,8 +58,9 @@ for (const kind of storeKinds()) {
     test('keys are stored as hashes only', async () => {
       const rows = await t.store.db.query<Record<string, string>>('SELECT * FROM api_keys');
       const dump = JSON.stringify(rows);
-      for (const secret of [t.tenantKey.key, t.tenantKey.id, t.numberB.key.key, t.numberB.key.id])
+      for (const secret of [t.tenantKey.key, t.tenantKey.id, t.numberB.key.key, t.numberB.key.id]) {
         assert.ok(!dump.includes(secret));
+      }
     });
 
     test('the same Meta phone_number_id cannot be registered twice', async () => {

@@ -1,11 +1,11 @@
-import { Type } from '../../schemas/type.ts';
 import { ApiError } from '../../../errors.ts';
 import {
+  type EvolutionInboundDeps,
   receiveEvolutionWebhook,
   UnauthenticatedEvolutionWebhook,
-  type EvolutionInboundDeps,
 } from '../../../providers/evolution/inbound.ts';
 import { errorResponses } from '../../schemas/common.ts';
+import { Type } from '../../schemas/type.ts';
 import type { App } from '../../types.ts';
 
 export function evolutionWebhookRoutes(app: App, deps: EvolutionInboundDeps): void {
@@ -35,7 +35,9 @@ export function evolutionWebhookRoutes(app: App, deps: EvolutionInboundDeps): vo
         try {
           return { received: await receiveEvolutionWebhook(deps, request.params.numberId, raw) };
         } catch (error) {
-          if (error instanceof UnauthenticatedEvolutionWebhook) throw new ApiError('UNAUTHORIZED');
+          if (error instanceof UnauthenticatedEvolutionWebhook) {
+            throw new ApiError('UNAUTHORIZED');
+          }
           throw error;
         }
       },

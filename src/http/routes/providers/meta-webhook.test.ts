@@ -5,8 +5,8 @@ import { signMetaBody } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
-import { countEventsForNumber } from '../../../store/events.ts';
 import { listCallsForNumber } from '../../../store/calls.ts';
+import { countEventsForNumber } from '../../../store/events.ts';
 
 for (const kind of storeKinds()) {
   describe(`Meta webhook [${kind}]`, () => {

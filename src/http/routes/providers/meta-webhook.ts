@@ -1,12 +1,12 @@
-import { Type } from '../../schemas/type.ts';
 import { ApiError } from '../../../errors.ts';
 import {
+  type MetaInboundDeps,
   receiveMetaWebhook,
   UnauthenticatedWebhook,
   verifyMetaSubscription,
-  type MetaInboundDeps,
 } from '../../../providers/meta/inbound.ts';
 import { errorResponses } from '../../schemas/common.ts';
+import { Type } from '../../schemas/type.ts';
 import type { App } from '../../types.ts';
 
 // Meta allows payloads up to 3 MB.
@@ -66,7 +66,9 @@ export function metaWebhookRoutes(app: App, deps: MetaInboundDeps): void {
             received: await receiveMetaWebhook(deps, raw, typeof signature === 'string' ? signature : undefined),
           };
         } catch (error) {
-          if (error instanceof UnauthenticatedWebhook) throw new ApiError('UNAUTHORIZED');
+          if (error instanceof UnauthenticatedWebhook) {
+            throw new ApiError('UNAUTHORIZED');
+          }
           throw error;
         }
       },

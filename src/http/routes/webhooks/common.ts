@@ -10,6 +10,8 @@ export const base = { tags: ['Webhooks'], security: NUMBER_SECURITY };
 export const lookupErrors: ErrorCode[] = ['VALIDATION_ERROR', 'WEBHOOK_NOT_FOUND', ...AUTH_ERRORS];
 
 export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal) throw new ApiError('UNAUTHORIZED');
+  if (!request.principal) {
+    throw new ApiError('UNAUTHORIZED');
+  }
   return request.principal;
 }

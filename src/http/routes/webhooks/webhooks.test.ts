@@ -2,16 +2,16 @@
 // secrets only ever appear at creation and rotation.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { storeKinds } from '../../../../test/helpers/stores.ts';
-import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import {
   emitEvents,
   startTestWorker,
+  type TestWorker,
   verifyWith,
   workerConfig,
-  type TestWorker,
 } from '../../../../test/e2e/webhook-helpers.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
 
 for (const kind of storeKinds()) {
   describe(`webhook routes [${kind}]`, () => {

@@ -1,5 +1,5 @@
-import { Type } from '../../schemas/type.ts';
 import { errorResponses } from '../../schemas/common.ts';
+import { Type } from '../../schemas/type.ts';
 import { CreatedWebhook, CreateWebhookBody, UpdateWebhookBody, WebhookIdParams } from '../../schemas/webhook.ts';
 import type { App, RouteDeps } from '../../types.ts';
 import { anyKey, base, lookupErrors, principalOf } from './common.ts';
