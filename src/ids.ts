@@ -12,7 +12,7 @@ export function ulid(nowMs: number = Date.now()): string {
   const rand = randomPool(16);
   let tail = '';
   for (let i = 0; i < 16; i++) {
-    tail += CROCKFORD[pool[rand + i]! % 32];
+    tail += CROCKFORD[(pool[rand + i] as number) % 32];
   }
   return time + tail;
 }

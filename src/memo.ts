@@ -6,7 +6,7 @@ export function memoized<V>(fn: (key: string) => V, max = 1024): (key: string) =
   const cache = new Map<string, V>();
   return (key) => {
     if (cache.has(key)) {
-      const value = cache.get(key)!;
+      const value = cache.get(key) as V;
       cache.delete(key);
       cache.set(key, value);
       return value;
@@ -14,7 +14,10 @@ export function memoized<V>(fn: (key: string) => V, max = 1024): (key: string) =
     const value = fn(key);
     cache.set(key, value);
     if (cache.size > max) {
-      cache.delete(cache.keys().next().value!);
+      const oldest = cache.keys().next();
+      if (!oldest.done) {
+        cache.delete(oldest.value);
+      }
     }
     return value;
   };

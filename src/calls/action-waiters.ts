@@ -6,10 +6,8 @@ export class ActionWaiters {
   /** Resolves on a local signal for the call or after `ms`, whichever comes first. */
   wait(callId: string, ms: number): Promise<void> {
     return new Promise((resolve) => {
-      let set = this.#waiting.get(callId);
-      if (!set) {
-        this.#waiting.set(callId, (set = new Set()));
-      }
+      const set = this.#waiting.get(callId) ?? new Set();
+      this.#waiting.set(callId, set);
       const done = () => {
         clearTimeout(timer);
         set.delete(done);

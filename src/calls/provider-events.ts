@@ -139,7 +139,7 @@ export class ProviderEvents {
   }
 
   async #applyToCall(tx: Db, call: Call, event: ProviderCallEvent, now: string): Promise<Call> {
-    const inFlight = this.#d.slots.isLive(call) ? call.pendingAction!.kind : null;
+    const inFlight = this.#d.slots.isLive(call) ? (call.pendingAction?.kind ?? null) : null;
     const t = applyProviderEvent(call, event, now, inFlight);
     const next = t.call === call ? call : await persistTransition(tx, t, false, now);
     await appendTimeline(tx, call.id, {

@@ -31,10 +31,10 @@ export function formatTable<T>(rows: readonly T[], columns: readonly Column<T>[]
     return '(none)\n';
   }
   const cells = rows.map((row) => columns.map((c) => cell(c.value(row))));
-  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i]!.length)));
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => (r[i] ?? '').length)));
   const line = (values: string[]) =>
     values
-      .map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i]!)))
+      .map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
   return `${[line(columns.map((c) => c.header)), ...cells.map(line)].join('\n')}\n`;

@@ -27,12 +27,13 @@ export class UsageError extends Error {
 
 /** Parses the command's own options plus the connection options. */
 export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], env: Env, options: O) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const parsed = (() => {
+    try {
+      return parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  })();
   const values = parsed.values as Record<string, unknown>;
   const url = (values.url as string | undefined) ?? env.CALLGATE_URL ?? DEFAULT_URL;
   const key = (values.key as string | undefined) ?? (values['key-id'] ? undefined : env.CALLGATE_API_KEY);
@@ -47,7 +48,7 @@ export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], en
       if (!key && !keyId) {
         throw new UsageError('an API key is needed: --key ps_... or CALLGATE_API_KEY');
       }
-      client ??= new Callgate({ baseUrl: url, ...(key ? { apiKey: key } : { apiKeyId: keyId! }) });
+      client ??= new Callgate({ baseUrl: url, ...(key ? { apiKey: key } : { apiKeyId: keyId as string }) });
       return client;
     },
   };

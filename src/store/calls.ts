@@ -59,7 +59,7 @@ function fromRow(r: Row): Call {
     maxDurationSeconds: r.max_duration_seconds === null ? null : Number(r.max_duration_seconds),
     providerData: r.provider_data ? JSON.parse(r.provider_data) : null,
     pendingAction: r.action_id
-      ? { id: r.action_id, kind: r.action_kind as BusinessActionKind, startedAt: r.action_started_at! }
+      ? { id: r.action_id, kind: r.action_kind as BusinessActionKind, startedAt: r.action_started_at ?? '' }
       : null,
   };
 }

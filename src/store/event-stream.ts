@@ -38,7 +38,7 @@ export async function readEventsAfter(
     `SELECT txid::text AS txid, seq::text AS seq, type, payload FROM events
       WHERE ${column} = $1 AND (txid, seq) > ($2::xid8, $3::bigint) AND txid < pg_snapshot_xmin(pg_current_snapshot())
       ORDER BY txid, seq LIMIT $4`,
-    [value, txid!, seq!, limit],
+    [value, txid ?? '', seq ?? '', limit],
   );
   return rows.map((r) => ({ cursor: `${r.txid}-${r.seq}`, type: r.type, payload: r.payload }));
 }

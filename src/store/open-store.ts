@@ -27,7 +27,7 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
   if (opts.migrate !== false) {
     await migrate(db);
   }
-  return { db, secretKey: secretKey! };
+  return { db, secretKey: secretKey as string };
 }
 
 // Embedded mode generates its encryption key once and keeps it beside the database.

@@ -176,7 +176,7 @@ export class SqliteDb implements Db {
         this.#control('BEGIN IMMEDIATE');
       } catch (error) {
         // The write lock stayed with another process past busy_timeout: this job fails, the next tries again.
-        this.#jobs.shift()!.reject(error);
+        this.#jobs.shift()?.reject(error);
         continue;
       }
       await this.#group();
@@ -206,7 +206,9 @@ export class SqliteDb implements Db {
           continue;
         }
         outcomes.push(
-          job.statement ? this.#runStatement(job, job.statement) : await this.#runInSavepoint(job, job.transaction!),
+          job.statement
+            ? this.#runStatement(job, job.statement)
+            : await this.#runInSavepoint(job, job.transaction as NonNullable<typeof job.transaction>),
         );
         // SQLite rolled the whole transaction back (e.g. disk full): every job of the group failed with it.
         if (!this.#db.isTransaction) {

@@ -90,11 +90,11 @@ function utcMs(year: number, month: string, day: number, h: number, m: number, s
 function parseHttpDate(value: string, nowMs: number): number | null {
   let m = IMF_FIXDATE.exec(value);
   if (m) {
-    return utcMs(Number(m[3]), m[2]!, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
+    return utcMs(Number(m[3]), m[2] ?? '', Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
   }
   m = ASCTIME_DATE.exec(value);
   if (m) {
-    return utcMs(Number(m[6]), m[1]!, Number(m[2]!.trim()), Number(m[3]), Number(m[4]), Number(m[5]));
+    return utcMs(Number(m[6]), m[1] ?? '', Number((m[2] ?? '').trim()), Number(m[3]), Number(m[4]), Number(m[5]));
   }
   m = RFC850_DATE.exec(value);
   if (m) {
@@ -104,7 +104,7 @@ function parseHttpDate(value: string, nowMs: number): number | null {
     if (year > nowYear + 50) {
       year -= 100;
     }
-    return utcMs(year, m[2]!, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
+    return utcMs(year, m[2] ?? '', Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
   }
   return null;
 }

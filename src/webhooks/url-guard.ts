@@ -7,11 +7,15 @@
 // development; it never allows credentials in the URL or schemes other than http(s).
 
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 export type UrlCheck = { ok: true; url: URL } | { ok: false; reason: string };
 
-export type HostLookup = (host: string) => Promise<{ address: string; family: number }[]>;
+interface HostAddress {
+  address: string;
+  family: number;
+}
+export type HostLookup = (host: string) => Promise<HostAddress[]>;
 
 /** `code` on the error pinnedLookup hands to the socket, so the worker can log it as a refusal, not a network fault. */
 export const ADDRESS_REFUSED_CODE = 'ERR_WEBHOOK_ADDRESS_REFUSED';
@@ -201,10 +205,7 @@ function familyOf(option: unknown): 0 | 4 | 6 {
  * Sockets skip `lookup` for literal IPs, so those rely on checkWebhookUrlSyntax having run.
  * `resolve` is injectable for tests.
  */
-export function pinnedLookup(
-  allowInsecure: boolean,
-  resolve: HostLookup = systemLookup,
-): (hostname: string, options: object, cb: (...args: any[]) => void) => void {
+export function pinnedLookup(allowInsecure: boolean, resolve: HostLookup = systemLookup): LookupFunction {
   return (hostname, options, cb) => {
     const opts = options as { family?: unknown; all?: unknown };
     const family = familyOf(opts.family);
@@ -225,18 +226,19 @@ export function pinnedLookup(
         // nextTick: an exception thrown by the socket's callback must not become a rejected promise here.
         process.nextTick(() => {
           if (error) {
-            cb(error);
+            cb(error, ''); // no address: the socket reports the error
           } else if (opts.all === true) {
             cb(
               null,
               usable.map((a) => ({ address: a.address, family: a.family })),
             );
           } else {
-            cb(null, usable[0]!.address, usable[0]!.family);
+            const [first] = usable as [HostAddress, ...HostAddress[]];
+            cb(null, first.address, first.family);
           }
         });
       },
-      (err: unknown) => process.nextTick(() => cb(err)),
+      (err: unknown) => process.nextTick(() => cb(err as NodeJS.ErrnoException, '')),
     );
   };
 }

@@ -111,7 +111,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     const onAbort = () => {
       clearTimeout(timer);
-      reject(abortedError(signal!));
+      reject(abortedError(signal as AbortSignal));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });

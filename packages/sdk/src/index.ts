@@ -68,7 +68,7 @@ export interface CallPage {
 }
 
 const path = (strings: TemplateStringsArray, ...ids: string[]) =>
-  strings.reduce((out, s, i) => out + s + (i < ids.length ? encodeURIComponent(ids[i]!) : ''), '');
+  strings.reduce((out, s, i) => out + s + encodeURIComponent(ids[i] ?? ''), '');
 
 class CallSettings {
   readonly #t: Transport;
@@ -118,7 +118,7 @@ class Calls {
       { method: 'GET', path: '/v1/calls', query: { limit, before: params.before } },
       opts,
     );
-    return { calls, nextBefore: calls.length < limit ? null : calls[calls.length - 1]!.createdAt };
+    return { calls, nextBefore: calls.length < limit ? null : (calls.at(-1)?.createdAt ?? null) };
   }
 
   /**
@@ -152,7 +152,7 @@ class Calls {
         continue;
       }
       const page = unseen.slice(0, limit);
-      const oldest = page[page.length - 1]!;
+      const oldest = page.at(-1) as Call; // unseen is not empty
       if (oldest.createdAt !== boundary) {
         seen = new Set();
       }

@@ -68,7 +68,7 @@ export async function* parseSse(
       // A CR at the very end may be the first half of a CRLF: keep it for the next chunk.
       const cut = pending.endsWith('\r') ? pending.length - 1 : pending.length;
       const lines = pending.slice(0, cut).replace(/\r\n?/g, '\n').split('\n');
-      pending = lines.pop()! + pending.slice(cut);
+      pending = (lines.pop() ?? '') + pending.slice(cut);
       for (const line of lines) {
         if (line === '') {
           if (data.length > 0) {

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { Principal } from '../../auth/principal.ts';
 import { ApiError } from '../../errors.ts';
 import type { NumberId, TenantId } from '../../ids.ts';
 
@@ -11,10 +12,14 @@ export function numberOf(request: FastifyRequest): NumberId {
   return p.numberId;
 }
 
-export function tenantOf(request: FastifyRequest): TenantId {
-  const p = request.principal;
-  if (!p) {
+/** The caller's principal; the auth hook has set it on every route that needs a key. */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) {
     throw new ApiError('UNAUTHORIZED');
   }
-  return p.tenantId;
+  return request.principal;
+}
+
+export function tenantOf(request: FastifyRequest): TenantId {
+  return principalOf(request).tenantId;
 }

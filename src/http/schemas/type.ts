@@ -46,7 +46,9 @@ export const Type = {
     create('Literal', { type: typeof value, const: value }, options),
   Null: (options?: object) => create('Null', { type: 'null' }, options),
   Object: (properties: Record<string, Json>, options?: object) => {
-    const required = Object.getOwnPropertyNames(properties).filter((key) => !('~optional' in properties[key]!));
+    const required = Object.getOwnPropertyNames(properties).filter(
+      (key) => !('~optional' in (properties[key] as Json)),
+    );
     return create('Object', { type: 'object', ...(required.length > 0 ? { required } : {}), properties }, options);
   },
   // A copy of the schema, every property descriptor kept, plus the hidden marker (TypeBox's Memory.Update).
@@ -56,7 +58,7 @@ export const Type = {
       if (UNSAFE_KEYS.has(key) || key === '~optional') {
         continue;
       }
-      Object.defineProperty(result, key, Object.getOwnPropertyDescriptor(schema, key)!);
+      Object.defineProperty(result, key, Object.getOwnPropertyDescriptor(schema, key) as PropertyDescriptor);
     }
     return hide(result, '~optional', true);
   },

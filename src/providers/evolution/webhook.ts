@@ -78,7 +78,7 @@ export function jidParts(jid: string): JidParts {
   const at = jid.indexOf('@');
   const userPart = at === -1 ? jid : jid.slice(0, at);
   const server = at === -1 ? '' : jid.slice(at + 1).toLowerCase();
-  const user = userPart.split(':')[0]!.split('.')[0]!; // drop :device and .agent suffixes
+  const [user = ''] = (userPart.split(':')[0] ?? '').split('.'); // drop :device and .agent suffixes
   return { digits: user.replace(/\D/g, ''), server };
 }
 
@@ -129,7 +129,7 @@ export function evolutionTimeToIso(v: unknown): string | null {
     return null;
   }
   const ms = (m[7] ?? '').padEnd(3, '0').slice(0, 3);
-  const zone = m[8]!.toUpperCase();
+  const zone = (m[8] ?? '').toUpperCase();
   const t = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${ms}${zone}`);
   if (!Number.isFinite(t) || t < Date.UTC(2000, 0, 1)) {
     return null;

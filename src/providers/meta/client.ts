@@ -249,7 +249,7 @@ function graphRequest(
         }
         reject(failure);
       } else {
-        resolve(answer!);
+        resolve(answer as GraphAnswer);
       }
     };
     const req = (secure ? https : http).request(

@@ -42,8 +42,9 @@ export function classifyGraphError(code: number | null, httpStatus: number, endi
     if (endingAction && (code === 100 || (code >= 138000 && code < 139000 && !(code in BY_CODE)))) {
       return 'ALREADY_ENDED';
     }
-    if (code in BY_CODE) {
-      return BY_CODE[code]!;
+    const known = BY_CODE[code];
+    if (known) {
+      return known;
     }
     if (code >= 200 && code <= 299) {
       return 'AUTH';

@@ -59,7 +59,7 @@ export async function receiveMetaWebhook(
   const trusted = new Map<string, NumberRecord>();
   for (const number of candidates) {
     if (isValidMetaSignature(raw, signature, deps.secretsOf(number).appSecret)) {
-      trusted.set(number.metaPhoneNumberId!, number);
+      trusted.set(number.metaPhoneNumberId ?? '', number);
     }
   }
   if (trusted.size === 0) {

@@ -215,7 +215,7 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
     const end: ProviderEnd = {
       startTime,
       endTime: startTime ? epochToIso(call.end_time) : null,
-      duration: startTime && Number.isInteger(duration) && duration! >= 0 ? duration : null,
+      duration: startTime && duration !== null && Number.isInteger(duration) && duration >= 0 ? duration : null,
       // An answered call with errors counts as failed only when Meta says FAILED.
       errorCode: startTime && !failed ? null : errorCode,
     };

@@ -5,6 +5,7 @@ import { isValidCursor, latestCursor, readEventsAfter, type StreamScope } from '
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
+import { principalOf } from '../principal.ts';
 
 const POLL_MS = 100;
 const HEARTBEAT_MS = 15_000;
@@ -43,7 +44,7 @@ export function eventStreamRoute(app: App, deps: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      const p = request.principal!;
+      const p = principalOf(request);
       const scope: StreamScope = p.scope === 'number' ? { numberId: p.numberId } : { tenantId: p.tenantId };
       const given = request.headers['last-event-id'] ?? request.query.lastEventId;
       if (given !== undefined && !isValidCursor(deps.db, given)) {
