@@ -5,10 +5,11 @@ import { type AddressInfo, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
 import { type CliResult, runCli, startCli } from '../../test/helpers/cli-process.ts';
+import type { Json } from '../../test/helpers/json.ts';
 import { callgateCli, type LiveServer, startLiveServer } from '../../test/helpers/live-server.ts';
 
 /** Parses stdout as exactly one JSON document, failing loudly otherwise. */
-function json(r: CliResult): any {
+function json(r: CliResult): Json {
   assert.equal(r.code, 0, `exit ${r.code}\nstderr: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }

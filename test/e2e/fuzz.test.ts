@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../fakes/meta-graph.ts';
 import { callIn, nextPeer, outbox } from '../helpers/calls.ts';
+import type { Json as AnyJson } from '../helpers/json.ts';
 import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
 import { storeKinds } from '../helpers/stores.ts';
 import {
@@ -156,6 +157,7 @@ const ODD_SEGMENTS = [
   '1e309',
   "' OR 1=1--",
   '"; DROP TABLE calls;--',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a log4shell probe, meant literally
   '${jndi:ldap://x}',
   '<script>',
   '{{7*7}}',
@@ -429,7 +431,9 @@ function mutate(value: unknown, junk: unknown, pick: number, remove: boolean): u
       paths.push(path);
     }
     if (Array.isArray(v)) {
-      v.forEach((x, i) => walk(x, [...path, i]));
+      for (const [i, x] of v.entries()) {
+        walk(x, [...path, i]);
+      }
     } else if (v && typeof v === 'object') {
       for (const [k, x] of Object.entries(v)) {
         walk(x, [...path, k]);
@@ -441,7 +445,7 @@ function mutate(value: unknown, junk: unknown, pick: number, remove: boolean): u
     return junk;
   }
   const path = paths[pick % paths.length]!;
-  let parent: any = copy;
+  let parent: AnyJson = copy;
   for (const key of path.slice(0, -1)) {
     parent = parent[key];
   }
@@ -1279,7 +1283,7 @@ describe('hostile input', { concurrency: true }, () => {
               }
               return;
             } else {
-              let res;
+              let res: Awaited<ReturnType<typeof s.h.app.inject>>;
               try {
                 res = await s.h.app.inject({
                   method: b.method as 'GET',

@@ -8,6 +8,7 @@ import { listDeliveriesForWebhook } from '../../src/store/deliveries.ts';
 import type { WorkerOptions } from '../../src/webhooks/worker.ts';
 import { startWebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
+import type { Json } from '../helpers/json.ts';
 import { storeKinds } from '../helpers/stores.ts';
 import { type EventSpec, emitEvents, sleep, startTestWorker, verifyWith, workerConfig } from './webhook-helpers.ts';
 
@@ -67,7 +68,7 @@ for (const kind of storeKinds()) {
           url: `/v1/webhooks/${id}/logs?limit=50`,
           headers: { 'x-api-key': t.numberA.key.key },
         })
-      ).json().logs as any[];
+      ).json().logs as Json[];
 
     test('a delivery is signed (the standardwebhooks library verifies it) and carries the documented headers', async () => {
       const { receiver, webhook } = await setup();

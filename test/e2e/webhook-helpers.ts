@@ -12,6 +12,7 @@ import { enqueueEvent } from '../../src/store/events.ts';
 import type { HostLookup } from '../../src/webhooks/url-guard.ts';
 import { DeliveryWorker, type WorkerOptions } from '../../src/webhooks/worker.ts';
 import type { ReceivedRequest } from '../fakes/webhook-receiver.ts';
+import type { Json } from '../helpers/json.ts';
 
 /** buildTestApp signs with this SECRET_KEY; a worker on the same store must open the same sealed secrets. */
 export const TEST_SECRET_KEY = 'test-secret-key';
@@ -96,7 +97,7 @@ function flatHeaders(r: ReceivedRequest): Record<string, string> {
 }
 
 /** Verifies a recorded delivery with the npm `standardwebhooks` library and returns the parsed body. */
-export function verifyWith(secret: string, r: ReceivedRequest): any {
+export function verifyWith(secret: string, r: ReceivedRequest): Json {
   return new Webhook(secret).verify(r.rawBody, flatHeaders(r));
 }
 

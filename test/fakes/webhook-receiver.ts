@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Json } from '../helpers/json.ts';
 
 export interface ReceivedRequest {
   method: string;
@@ -12,7 +13,7 @@ export interface ReceivedRequest {
   headers: Record<string, string | string[] | undefined>;
   rawBody: string;
   /** Parsed JSON, or undefined when the body is not JSON. */
-  body: any;
+  body: Json;
   at: number;
 }
 

@@ -123,7 +123,7 @@ for (const kind of storeKinds()) {
       const sent = web.fake.requests.find(
         (r) => r.path === '/call/reject' && (r.body as { callId?: string })?.callId === call.externalCallId,
       );
-      assert.equal((sent?.body as { callCreator?: string }).callCreator, call.providerData?.callCreator);
+      assert.equal((sent?.body as { callCreator?: string } | undefined)?.callCreator, call.providerData?.callCreator);
       assert.match(String(call.providerData?.callCreator), /@/);
     });
 

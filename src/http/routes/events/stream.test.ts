@@ -30,8 +30,7 @@ function listen(url: string, headers: Record<string, string>) {
             return;
           }
           buffer += decoder.decode(value, { stream: true });
-          let cut;
-          while ((cut = buffer.indexOf('\n\n')) >= 0) {
+          for (let cut = buffer.indexOf('\n\n'); cut >= 0; cut = buffer.indexOf('\n\n')) {
             const block = buffer.slice(0, cut);
             buffer = buffer.slice(cut + 2);
             const fields = Object.fromEntries(

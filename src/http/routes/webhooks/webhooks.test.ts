@@ -11,6 +11,7 @@ import {
 } from '../../../../test/e2e/webhook-helpers.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import type { Json } from '../../../../test/helpers/json.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
 for (const kind of storeKinds()) {
@@ -219,7 +220,7 @@ for (const kind of storeKinds()) {
       const logs = await eventually(
         async () => {
           const res = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}/logs`, headers: keyA() });
-          const entries = res.json().logs as any[];
+          const entries = res.json().logs as Json[];
           return entries.length === 2 ? entries : null;
         },
         3000,
@@ -244,7 +245,7 @@ for (const kind of storeKinds()) {
         headers: tenant(),
       });
       assert.deepEqual(
-        filtered.json().logs.map((l: any) => l.eventId),
+        filtered.json().logs.map((l: Json) => l.eventId),
         [ringing],
       );
       const tooMany = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}/logs?limit=51`, headers: keyA() });
