@@ -416,32 +416,46 @@ interface AttemptRow {
   created_at: string;
 }
 
+/** One attempt in a webhook's log: when its delivery is still retrying and it is the latest try, the next one's time. */
+export interface LoggedAttempt extends AttemptRecord {
+  nextAttemptAt: string | null;
+}
+
 /** The log of one webhook (already found in the caller's scope), newest first. */
 export async function listAttemptsForWebhook(
   db: Db,
   webhookId: WebhookId,
   opts: { limit: number; eventType: string | null },
-): Promise<AttemptRecord[]> {
-  const byEvent = opts.eventType === null ? '' : ' AND event_type = $3';
+): Promise<LoggedAttempt[]> {
+  const byEvent = opts.eventType === null ? '' : ' AND a.event_type = $3';
   const params = opts.eventType === null ? [webhookId, opts.limit] : [webhookId, opts.limit, opts.eventType];
-  const rows = await db.query<AttemptRow>(
-    `SELECT id, webhook_id, event_id, event_type, attempt, status, status_code, duration_ms, error, response_body, created_at
-     FROM delivery_attempts WHERE webhook_id = $1${byEvent} ORDER BY created_at DESC, id DESC LIMIT $2`,
+  const rows = await db.query<AttemptRow & { pending_next_at: string | null }>(
+    `SELECT a.id, a.webhook_id, a.event_id, a.event_type, a.attempt, a.status, a.status_code, a.duration_ms, a.error,
+            a.response_body, a.created_at, CASE WHEN d.status = 'PENDING' THEN d.next_attempt_at END AS pending_next_at
+     FROM delivery_attempts a LEFT JOIN deliveries d ON d.webhook_id = a.webhook_id AND d.event_id = a.event_id
+     WHERE a.webhook_id = $1${byEvent} ORDER BY a.created_at DESC, a.id DESC LIMIT $2`,
     params,
   );
-  return rows.map((r) => ({
-    id: r.id,
-    webhookId: r.webhook_id as WebhookId,
-    eventId: r.event_id as EventId,
-    eventType: r.event_type,
-    attempt: Number(r.attempt),
-    status: r.status as AttemptStatus,
-    statusCode: r.status_code === null ? null : Number(r.status_code),
-    durationMs: Number(r.duration_ms),
-    error: r.error,
-    responseBody: r.response_body,
-    createdAt: r.created_at,
-  }));
+  // Newest first: the first row of an event is its latest try, the only one a pending retry follows.
+  const seen = new Set<string>();
+  return rows.map((r) => {
+    const latest = !seen.has(r.event_id);
+    seen.add(r.event_id);
+    return {
+      id: r.id,
+      webhookId: r.webhook_id as WebhookId,
+      eventId: r.event_id as EventId,
+      eventType: r.event_type,
+      attempt: Number(r.attempt),
+      status: r.status as AttemptStatus,
+      statusCode: r.status_code === null ? null : Number(r.status_code),
+      durationMs: Number(r.duration_ms),
+      error: r.error,
+      responseBody: r.response_body,
+      createdAt: r.created_at,
+      nextAttemptAt: latest && r.status !== 'SUCCESS' ? r.pending_next_at : null,
+    };
+  });
 }
 
 /** An outbox event of one number (replay may only name those). */

@@ -2396,6 +2396,10 @@ export interface paths {
                                 statusCode: number | null;
                                 durationMs: number;
                                 error?: string;
+                                /** @description The start of the receiver's response body (null when none came) */
+                                responseBody: string | null;
+                                /** @description On the latest failed try of a delivery still retrying: when the next try is due; otherwise null */
+                                nextAttemptAt: string | null;
                                 /** Format: date-time */
                                 createdAt: string;
                             }[];
