@@ -3,14 +3,30 @@
 // SIGTERM/SIGINT stop it gracefully.
 import { SecretBox } from '../auth/secret-box.ts';
 import { systemClock } from '../clock.ts';
-import type { Config } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createMetrics } from '../metrics.ts';
 import { buildServices } from '../services.ts';
 import { openStore } from '../store/open-store.ts';
 import { DeliveryWorker } from '../webhooks/worker.ts';
+import { type Env, HelpRequested, parseFlags, UsageError, wantsHelp } from './remote.ts';
+import { STORE_OPTIONS, STORE_USAGE, storeConfig } from './store.ts';
 
-export async function runWorker(config: Config): Promise<void> {
+export const WORKER_USAGE = `usage: callgate worker [--data-dir <dir>]   (on the store)
+  delivers webhooks and runs the sweeper (ring timeouts, max durations) without the HTTP API; run the API with
+  WORKERS=off and as many workers as needed. Stops cleanly on SIGTERM/SIGINT.
+${STORE_USAGE}`;
+
+export const WORKER_OPTIONS = STORE_OPTIONS;
+
+export async function runWorker(args: string[], env: Env): Promise<void> {
+  if (wantsHelp(args)) {
+    throw new HelpRequested(WORKER_USAGE);
+  }
+  const { values, positionals } = parseFlags(args, WORKER_OPTIONS);
+  if (positionals.length > 0) {
+    throw new UsageError(`worker takes no arguments, got "${positionals.join(' ')}"\n${WORKER_USAGE}`);
+  }
+  const config = storeConfig(env, values['data-dir'], (line) => process.stderr.write(`${line}\n`));
   const logger = createLogger(config.logLevel);
   const { db, secretKey } = await openStore(config);
   const worker = new DeliveryWorker({
