@@ -27,7 +27,7 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
     throw new UsageError(`worker takes no arguments, got "${positionals.join(' ')}"\n${WORKER_USAGE}`);
   }
   const config = storeConfig(env, values['data-dir'], (line) => process.stderr.write(`${line}\n`));
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, config.logFormat);
   const { db, secretKey } = await openStore(config);
   const worker = new DeliveryWorker({
     db,

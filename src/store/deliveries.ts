@@ -520,12 +520,21 @@ export async function listDeliveriesForWebhook(db: Db, webhookId: WebhookId): Pr
   }));
 }
 
-/** Due, not yet delivered, for active webhooks: the backlog gauges. */
-export async function deliveryBacklog(db: Db, now: string): Promise<{ size: number; oldestDueAt: string | null }> {
-  const rows = await db.query<{ n: number | string; oldest: string | null }>(
-    `SELECT COUNT(*) AS n, MIN(d.next_attempt_at) AS oldest FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
-     WHERE d.status = 'PENDING' AND w.active = 1 AND d.next_attempt_at <= $1`,
+/** Not yet delivered, for active webhooks: the backlog gauges. Retries waiting for their time count too. */
+export async function deliveryBacklog(
+  db: Db,
+  now: string,
+): Promise<{ size: number; waitingRetries: number; oldestCreatedAt: string | null }> {
+  const rows = await db.query<{ n: number | string; waiting: number | string | null; oldest: string | null }>(
+    `SELECT COUNT(*) AS n, SUM(CASE WHEN d.attempts > 0 AND d.next_attempt_at > $1 THEN 1 ELSE 0 END) AS waiting,
+            MIN(d.created_at) AS oldest
+     FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+     WHERE d.status = 'PENDING' AND w.active = 1`,
     [now],
   );
-  return { size: Number(rows[0]?.n ?? 0), oldestDueAt: rows[0]?.oldest ?? null };
+  return {
+    size: Number(rows[0]?.n ?? 0),
+    waitingRetries: Number(rows[0]?.waiting ?? 0),
+    oldestCreatedAt: rows[0]?.oldest ?? null,
+  };
 }
