@@ -1,7 +1,10 @@
 // /metrics under a scripted scenario: a call rings, is answered and hung up, Meta fails once, a key runs into its
 // rate limit, forged provider webhooks are refused, a delivery waits for its retry; each series says so.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { emitEvents, startTestWorker, type TestWorker, workerConfig } from '../test/e2e/webhook-helpers.ts';
 import { signMetaBody } from '../test/fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../test/fakes/webhook-receiver.ts';
@@ -144,5 +147,27 @@ describe('GET /metrics', () => {
     // The process's own series.
     assert.notEqual(sample(body, 'nodejs_eventloop_lag_seconds'), null);
     assert.notEqual(sample(body, 'process_resident_memory_bytes'), null);
+    exposition = body;
+  });
+
+  let exposition = '';
+  test('the shipped Grafana dashboard and alert rules use only series /metrics exposes', () => {
+    assert.ok(exposition, 'scraped by the previous test');
+    const dir = join(import.meta.dirname, '../docs/monitoring');
+    const dashboard = JSON.parse(readFileSync(join(dir, 'grafana-dashboard.json'), 'utf8'));
+    const alerts = parseYaml(readFileSync(join(dir, 'callgate-alerts.yml'), 'utf8'));
+    const exprs = [
+      ...dashboard.panels.flatMap((p: { targets: { expr: string }[] }) => p.targets.map((t) => t.expr)),
+      ...alerts.groups[0].rules.map((r: { expr: string }) => r.expr),
+    ];
+    const names = new Set(exprs.flatMap((e: string) => e.match(/\b(callgate|nodejs|process)_[a-z0-9_]+/g) ?? []));
+    assert.ok(names.size >= 15, `dashboard and alerts use ${names.size} series`);
+    for (const name of names) {
+      const base = name.replace(/_(bucket|count|sum)$/, '');
+      assert.match(exposition, new RegExp(`^# TYPE ${base} `, 'm'), `${name} is exposed`);
+    }
+    const scrape = parseYaml(readFileSync(join(dir, 'prometheus.yml'), 'utf8')).scrape_configs[0];
+    assert.equal(scrape.metrics_path, '/metrics');
+    assert.equal(scrape.authorization.type, 'Bearer');
   });
 });
