@@ -6,6 +6,8 @@ import { buildTestApp, eventually, type TestApp } from '../../test/helpers/build
 import { callIn } from '../../test/helpers/calls.ts';
 import { LEVEL, type LogSink, logSink } from '../../test/helpers/log-sink.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
+import { observeProvider, type ProviderObservation } from './observed.ts';
+import { failure } from './types.ts';
 
 describe('provider failures in the logs and metrics', () => {
   let t: TestApp;
@@ -75,5 +77,42 @@ describe('provider failures in the logs and metrics', () => {
       return res.statusCode === 200 ? res : null;
     });
     assert.equal(sink.find(/^provider /).length, before);
+  });
+});
+
+describe('observeProvider', () => {
+  class Adapter {
+    #calls = 0;
+    capability(): string {
+      return 'present';
+    }
+    async endCall(_number: { id: string }, _call: { id: string }) {
+      this.#calls += 1;
+      return this.#calls === 1
+        ? failure('PROVIDER_DOWN', 'down', 2, { httpStatus: 503 })
+        : { ok: true, value: undefined };
+    }
+    async broken(): Promise<never> {
+      throw new Error('socket hang up');
+    }
+  }
+
+  test('times and reports each request; synchronous helpers and private state work as before', async () => {
+    const seen: ProviderObservation[] = [];
+    const adapter = observeProvider(new Adapter(), 'META', (o) => seen.push(o));
+    assert.equal(adapter.capability(), 'present', 'a synchronous method answers synchronously');
+    const first = await adapter.endCall({ id: 'num_1' }, { id: 'call_1' });
+    assert.equal(first.ok, false);
+    assert.equal((await adapter.endCall({ id: 'num_1' }, { id: 'call_1' })).ok, true);
+    await assert.rejects(adapter.broken(), /socket hang up/);
+    assert.deepEqual(
+      seen.map((o) => [o.action, o.callId, o.numberId, o.failure?.category ?? null, o.exception !== undefined]),
+      [
+        ['endCall', 'call_1', 'num_1', 'PROVIDER_DOWN', false],
+        ['endCall', 'call_1', 'num_1', null, false],
+        ['broken', null, null, null, true],
+      ],
+    );
+    assert.ok(seen.every((o) => o.durationMs >= 0 && o.provider === 'META'));
   });
 });

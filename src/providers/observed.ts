@@ -44,17 +44,24 @@ export function observeProvider<T extends object>(target: T, provider: string, o
       }
       let fn = wrapped.get(key);
       if (!fn) {
-        fn = async (...args: unknown[]) => {
+        // Only what answers a promise is a request to time; a synchronous helper is passed through untouched.
+        fn = (...args: unknown[]) => {
           const started = performance.now();
           const base = { provider, action: key, ...idsOf(args) };
-          try {
-            const result = await (value as (...a: unknown[]) => unknown).apply(t, args);
-            observe({ ...base, durationMs: performance.now() - started, failure: isFailure(result) ? result : null });
+          const result: unknown = (value as (...a: unknown[]) => unknown).apply(t, args);
+          if (!(result instanceof Promise)) {
             return result;
-          } catch (exception) {
-            observe({ ...base, durationMs: performance.now() - started, failure: null, exception });
-            throw exception;
           }
+          return result.then(
+            (answer: unknown) => {
+              observe({ ...base, durationMs: performance.now() - started, failure: isFailure(answer) ? answer : null });
+              return answer;
+            },
+            (exception: unknown) => {
+              observe({ ...base, durationMs: performance.now() - started, failure: null, exception });
+              throw exception;
+            },
+          );
         };
         wrapped.set(key, fn);
       }
