@@ -55,36 +55,30 @@ export function buildServices(deps: ServiceDeps) {
       await rememberCapability(n.id, probed.value.capability, probed.value.checkedAt);
     }
   });
+  const metaClient = new MetaProvider({
+    baseUrl: config.metaGraphBaseUrl,
+    version: config.metaGraphVersion,
+    timeoutMs: config.providerTimeoutMs,
+    secretsOf: (n) => numbers.metaSecrets(n),
+    logger,
+  });
+  const evolutionClient = new EvolutionProvider({
+    timeoutMs: config.providerTimeoutMs,
+    dialTimeoutMs: config.evolutionDialTimeoutMs,
+    secretsOf: (n) => numbers.evolutionSecrets(n),
+    logger,
+    now: () => clock.now().getTime(),
+    // What the server supports is remembered on the number, so a missing extension costs no request.
+    onCapability: (n, capability) => {
+      rememberCapability(n.id, capability, clock.now().toISOString()).catch((err) =>
+        logger.warn({ err: err.message, numberId: n.id }, 'could not store the Evolution capability'),
+      );
+    },
+  });
   // Every provider request is timed, counted and, when it fails, logged (providers/observed.ts).
   const observer = providerObserver(logger, deps.metrics);
-  const meta = observeProvider(
-    new MetaProvider({
-      baseUrl: config.metaGraphBaseUrl,
-      version: config.metaGraphVersion,
-      timeoutMs: config.providerTimeoutMs,
-      secretsOf: (n) => numbers.metaSecrets(n),
-      logger,
-    }),
-    'META',
-    observer,
-  );
-  const evolution = observeProvider(
-    new EvolutionProvider({
-      timeoutMs: config.providerTimeoutMs,
-      dialTimeoutMs: config.evolutionDialTimeoutMs,
-      secretsOf: (n) => numbers.evolutionSecrets(n),
-      logger,
-      now: () => clock.now().getTime(),
-      // What the server supports is remembered on the number, so a missing extension costs no request.
-      onCapability: (n, capability) => {
-        rememberCapability(n.id, capability, clock.now().toISOString()).catch((err) =>
-          logger.warn({ err: err.message, numberId: n.id }, 'could not store the Evolution capability'),
-        );
-      },
-    }),
-    'EVO_GO',
-    observer,
-  );
+  const meta = observeProvider('META', observer, metaClient);
+  const evolution = observeProvider('EVO_GO', observer, evolutionClient);
   const providers = deps.providers
     ? observedRegistry(deps.providers, observer)
     : providerRegistry({ META: meta, EVO_GO: evolution });

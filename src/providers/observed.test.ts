@@ -99,7 +99,7 @@ describe('observeProvider', () => {
 
   test('times and reports each request; synchronous helpers and private state work as before', async () => {
     const seen: ProviderObservation[] = [];
-    const adapter = observeProvider(new Adapter(), 'META', (o) => seen.push(o));
+    const adapter = observeProvider('META', (o) => seen.push(o), new Adapter());
     assert.equal(adapter.capability(), 'present', 'a synchronous method answers synchronously');
     const first = await adapter.endCall({ id: 'num_1' }, { id: 'call_1' });
     assert.equal(first.ok, false);

@@ -33,8 +33,8 @@ function idsOf(args: unknown[]): { numberId: string | null; callId: string | nul
   return { numberId: idOf(args[0]), callId: callId?.startsWith('call_') ? callId : null };
 }
 
-/** The adapter with each method observed (its own methods and its class's). */
-export function observeProvider<T extends object>(target: T, provider: string, observe: Observer): T {
+/** The adapter with each method observed (its own methods and its class's); the adapter last, as it is built inline. */
+export function observeProvider<T extends object>(provider: string, observe: Observer, target: T): T {
   const wrapped = new Map<PropertyKey, unknown>();
   return new Proxy(target, {
     get(t, key) {
@@ -77,7 +77,7 @@ export function observedRegistry(registry: ProviderRegistry, observe: Observer):
     const adapter = registry(number);
     let observed = seen.get(adapter);
     if (!observed) {
-      observed = observeProvider(adapter, number.provider, observe);
+      observed = observeProvider(number.provider, observe, adapter);
       seen.set(adapter, observed);
     }
     return observed;
