@@ -9,6 +9,7 @@
 //   Webhooks: attempts by outcome, deliveries given up, delivery latency, backlog (waiting retries included).
 //   Process: prom-client's defaults (CPU, memory, handles, GC, event-loop lag).
 import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { FastifyInstance } from 'fastify';
 import type { Counter, Histogram, Registry } from 'prom-client';
@@ -253,15 +254,53 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): voi
  * `Authorization: Bearer <token>` (401 otherwise); without, it is open (keep it off the public listener).
  */
 export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics, token: string | null): void {
-  const expected = token === null ? null : Buffer.from(`Bearer ${token}`);
+  const allowed = bearerCheck(token);
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
-    if (expected !== null) {
-      const given = Buffer.from(request.headers.authorization ?? '');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw new ApiError('UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer realm="metrics"' } });
-      }
+    if (!allowed(request.headers.authorization)) {
+      throw new ApiError('UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer realm="metrics"' } });
     }
     const body = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(body);
   });
+}
+
+/** Whether an Authorization header carries the token (always, when there is none), compared in constant time. */
+function bearerCheck(token: string | null): (authorization: string | undefined) => boolean {
+  const expected = token === null ? null : Buffer.from(`Bearer ${token}`);
+  return (authorization) => {
+    if (expected === null) {
+      return true;
+    }
+    const given = Buffer.from(authorization ?? '');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+}
+
+/**
+ * GET /metrics for a process without the API (`callgate worker --metrics-port`): a plain node:http handler with
+ * the same token and the same error envelope for the few answers it gives.
+ */
+export function metricsRequestHandler(metrics: Metrics, token: string | null) {
+  const allowed = bearerCheck(token);
+  const refuse = (res: ServerResponse, status: number, code: string, error: string, headers = {}) => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+    res.end(JSON.stringify({ error, code }));
+  };
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      refuse(res, 404, 'NOT_FOUND', 'Route not found');
+      return;
+    }
+    if (!allowed(req.headers.authorization)) {
+      refuse(res, 401, 'UNAUTHORIZED', 'Unauthorized', { 'www-authenticate': 'Bearer realm="metrics"' });
+      return;
+    }
+    metrics.registry.metrics().then(
+      (body) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(body);
+      },
+      () => refuse(res, 500, 'INTERNAL_ERROR', 'Internal error'),
+    );
+  };
 }

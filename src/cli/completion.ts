@@ -28,7 +28,8 @@ export function commandTable(): Record<string, Group> {
   return {
     tenants: { commands: ['create'], flags: [...flagNames(STORE_OPTIONS), '--name'] },
     migrate: { commands: [], flags: flagNames(STORE_OPTIONS) },
-    worker: { commands: [], flags: flagNames(STORE_OPTIONS) },
+    // worker.ts loads the store and the services: its one flag of its own is named here.
+    worker: { commands: [], flags: [...flagNames(STORE_OPTIONS), '--metrics-port'] },
     numbers: { commands: NUMBERS_COMMANDS, flags: remote(NUMBERS_OPTIONS) },
     keys: { commands: KEYS_COMMANDS, flags: remote({}) },
     webhooks: { commands: WEBHOOKS_COMMANDS, flags: remote(WEBHOOKS_OPTIONS) },
