@@ -13,7 +13,10 @@ import { compileCacheDir, enableCompileCache } from '../src/compile-cache.mjs';
 const say = (message) => process.stderr.write(`callgate: compile cache ${message}\n`);
 const ROOT = join(import.meta.dirname, '..');
 
-/** `node src/main.mjs` until it says it is ready, then SIGTERM; resolves with why it failed, or null. */
+/**
+ * `node src/main.mjs` until it says it is ready, then one request (what the first request loads, the metrics
+ * registry among it, is compiled too), then SIGTERM; resolves with why it failed, or null.
+ */
 function startOnce(dataDir) {
   const env = {
     ...process.env,
@@ -34,6 +37,7 @@ function startOnce(dataDir) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = [];
+  let url = null;
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -42,8 +46,14 @@ function startOnce(dataDir) {
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => {
         output.push(line);
+        url ??= /Server listening at (http:\/\/[^\s"]+)/.exec(line)?.[1] ?? null;
         if (line.includes('callgate ready')) {
-          child.kill('SIGTERM');
+          const stop = () => child.kill('SIGTERM');
+          if (url) {
+            fetch(`${url}/healthz`).then(stop, stop);
+          } else {
+            stop();
+          }
         }
       });
     }
@@ -77,6 +87,8 @@ try {
     import('../src/ratelimit/redis.ts'),
     import('../src/cli/worker.ts'),
   ]);
+  // Loaded only when stdout is a terminal (or LOG_FORMAT=pretty): pretty log lines.
+  module.createRequire(import.meta.url)('pino-pretty');
   module.flushCompileCache();
   say(`filled in ${compileCacheDir}`);
 } catch (error) {

@@ -2,7 +2,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
@@ -20,7 +20,13 @@ import { NumberSchema } from './http/schemas/number.ts';
 import { WebhookSchema } from './http/schemas/webhook.ts';
 import type { App } from './http/types.ts';
 import { newRequestId } from './ids.ts';
-import { createMetrics, type Metrics, registerBacklogGauges, registerMetricsRoute } from './metrics.ts';
+import {
+  createMetrics,
+  type Metrics,
+  registerHttpMetrics,
+  registerMetricsRoute,
+  registerStoreGauges,
+} from './metrics.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import { buildServices } from './services.ts';
@@ -91,6 +97,8 @@ function createFastify(logger: Logger): App {
   const compilers = schemaCompilers();
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
+    // One line per request (below, when it is answered), not Fastify's two ("incoming" and "completed").
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     // Slow clients are cut: headers within 10 s, the whole request within 30 s, checked every second.
     http: {
@@ -125,6 +133,13 @@ function createFastify(logger: Logger): App {
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  app.addHook('onResponse', async (request, reply) => {
+    const level = reply.statusCode >= 500 ? 'warn' : 'info';
+    request.log[level](
+      { req: request, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime * 10) / 10 },
+      `${request.method} ${request.routeOptions.url ?? 'unrouted'} ${reply.statusCode}`,
+    );
+  });
   // HTTP/1.1 requires Host; Node's own refusal would be an empty 400, this one has the envelope.
   app.addHook('onRequest', async (request) => {
     if (!request.headers.host && request.raw.httpVersion === '1.1') {
@@ -136,6 +151,8 @@ function createFastify(logger: Logger): App {
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const app = createFastify(deps.logger);
+  const metrics = deps.metrics ?? createMetrics();
+  registerHttpMetrics(app, metrics);
   // GET /openapi.json and /docs, set up on their first request.
   registerDocs(app, () => createFastify(deps.logger));
 
@@ -156,6 +173,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     secretKey: deps.secretKey,
     clock: deps.clock,
     logger: deps.logger,
+    metrics,
     ...(deps.providers ? { providers: deps.providers } : {}),
     ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
   });
@@ -174,9 +192,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ...(deps.webhookHostLookup ? { lookup: deps.webhookHostLookup } : {}),
     ...(wake ? { onQueued: wake } : {}),
   });
-  const metrics = deps.metrics ?? createMetrics();
-  registerBacklogGauges(metrics, deps.db, deps.clock);
-  registerMetricsRoute(app, metrics);
+  registerStoreGauges(metrics, deps.db, deps.clock);
+  registerMetricsRoute(app, metrics, deps.config.metricsToken);
 
   registerRoutes(app, {
     config: deps.config,

@@ -36,6 +36,10 @@ export interface Config {
   terminateRateLimit: RateLimitConfig;
   workers: 'in-process' | 'off';
   logLevel: string;
+  /** json, pretty, or auto: pretty when stdout is a terminal. */
+  logFormat: 'json' | 'pretty' | 'auto';
+  /** Bearer token GET /metrics requires; null: open. */
+  metricsToken: string | null;
 }
 
 export class ConfigError extends Error {}
@@ -96,6 +100,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (sqliteSynchronous !== 'FULL' && sqliteSynchronous !== 'NORMAL') {
     throw new ConfigError(`SQLITE_SYNCHRONOUS must be FULL or NORMAL, got "${env.SQLITE_SYNCHRONOUS}"`);
   }
+  const logFormat = (env.LOG_FORMAT || 'auto').toLowerCase();
+  if (logFormat !== 'json' && logFormat !== 'pretty' && logFormat !== 'auto') {
+    throw new ConfigError(`LOG_FORMAT must be json, pretty or auto, got "${env.LOG_FORMAT}"`);
+  }
   const secretKey = env.SECRET_KEY || null;
   if (databaseUrl && !secretKey) {
     throw new ConfigError('SECRET_KEY is required when DATABASE_URL is set');
@@ -127,5 +135,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     workers,
     logLevel: env.LOG_LEVEL || 'info',
+    logFormat,
+    metricsToken: env.METRICS_TOKEN || null,
   };
 }

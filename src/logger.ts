@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 // Credentials never reach the logs, whatever a log call passes along.
@@ -75,8 +76,37 @@ function err(error: Error) {
   return serialized;
 }
 
-/** `destination` defaults to stdout; tests pass a memory stream to read what would be logged. */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+export type LogFormat = 'json' | 'pretty' | 'auto';
+
+/** Pretty lines for a person at a terminal, JSON for everything that collects logs; LOG_FORMAT decides when set. */
+export function prettyLogs(format: LogFormat, stdoutIsTty: boolean): boolean {
+  return format === 'pretty' || (format === 'auto' && stdoutIsTty);
+}
+
+const require = createRequire(import.meta.url);
+
+// pino-pretty as a synchronous stream in this thread (not a transport worker): a line printed before a crash is
+// never lost in a worker's buffer. It loads only when used.
+function prettyStream(colorize: boolean): DestinationStream {
+  const pretty = require('pino-pretty') as typeof import('pino-pretty');
+  return pretty({
+    colorize,
+    sync: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
+    singleLine: true,
+  });
+}
+
+/**
+ * `destination` defaults to stdout, as JSON or (LOG_FORMAT=pretty, or auto at a terminal) pretty lines; tests pass
+ * a memory stream to read what would be logged.
+ */
+export function createLogger(level: string, destination?: DestinationStream, format: LogFormat = 'json'): Logger {
   const options = { level, redact: { paths: REDACT, censor: '[redacted]' }, serializers: { req, err } };
-  return destination ? pino(options, destination) : pino(options);
+  if (destination) {
+    return pino(options, destination);
+  }
+  const tty = process.stdout.isTTY === true;
+  return prettyLogs(format, tty) ? pino(options, prettyStream(tty)) : pino(options);
 }

@@ -14,10 +14,17 @@ import { DeliveryWorker } from './webhooks/worker.ts';
 
 const SHUTDOWN_GRACE_MS = 15_000;
 
+/** The address to print: a wildcard listen address is reached as localhost from this machine. */
+function publicBase(host: string, port: number): string {
+  const shown =
+    host === '0.0.0.0' || host === '::' || host === '' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${port}`;
+}
+
 /** Starts the server as configured by the environment; resolves once it listens. */
 export async function startServer(): Promise<FastifyInstance> {
   const config = loadConfig();
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, config.logFormat);
   const { db, secretKey } = await openStore(config);
   const metrics = createMetrics();
   // ioredis loads only when REDIS_URL is set: the embedded setup never pays its start-up time and memory.
@@ -69,6 +76,12 @@ export async function startServer(): Promise<FastifyInstance> {
 
   await app.listen({ port: config.port, host: config.host });
   worker?.start();
-  logger.info({ store: db.dialect }, 'callgate ready');
+  const address = app.server.address();
+  const base = publicBase(config.host, typeof address === 'object' && address ? address.port : config.port);
+  const urls = { api: `${base}/v1`, docs: `${base}/docs`, dashboard: `${base}/dashboard`, metrics: `${base}/metrics` };
+  logger.info(
+    { store: db.dialect, ...urls },
+    `callgate ready: API ${urls.api}, reference ${urls.docs}, dashboard ${urls.dashboard}`,
+  );
   return app;
 }

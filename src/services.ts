@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.ts';
 import { ActionSlots } from './calls/action-slots.ts';
+import { endedCallsDb } from './calls/ended-calls.ts';
 import { MetaCalling } from './calls/meta-calling.ts';
 import { OutboundCalls } from './calls/outbound.ts';
 import { ProviderEvents } from './calls/provider-events.ts';
@@ -10,9 +11,11 @@ import { CallService } from './calls/service.ts';
 import { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import type { Metrics } from './metrics.ts';
 import { NumberService } from './numbers/service.ts';
 import { EvolutionProvider } from './providers/evolution/client.ts';
 import { MetaProvider } from './providers/meta/client.ts';
+import { observedRegistry, observeProvider, providerObserver } from './providers/observed.ts';
 import { type ProviderRegistry, providerRegistry } from './providers/registry.ts';
 import type { Db } from './store/db.ts';
 import { mergeNumberPublicConfig } from './store/numbers.ts';
@@ -28,6 +31,8 @@ export interface ServiceDeps {
   providers?: ProviderRegistry;
   /** Wakes the in-process webhook worker after a commit that may have queued deliveries. */
   wakeDeliveries?: () => void;
+  /** Provider requests and ended calls are counted here when given. */
+  metrics?: Metrics;
 }
 
 export function buildServices(deps: ServiceDeps) {
@@ -50,14 +55,14 @@ export function buildServices(deps: ServiceDeps) {
       await rememberCapability(n.id, probed.value.capability, probed.value.checkedAt);
     }
   });
-  const meta = new MetaProvider({
+  const metaClient = new MetaProvider({
     baseUrl: config.metaGraphBaseUrl,
     version: config.metaGraphVersion,
     timeoutMs: config.providerTimeoutMs,
     secretsOf: (n) => numbers.metaSecrets(n),
     logger,
   });
-  const evolution = new EvolutionProvider({
+  const evolutionClient = new EvolutionProvider({
     timeoutMs: config.providerTimeoutMs,
     dialTimeoutMs: config.evolutionDialTimeoutMs,
     secretsOf: (n) => numbers.evolutionSecrets(n),
@@ -70,10 +75,23 @@ export function buildServices(deps: ServiceDeps) {
       );
     },
   });
-  const providers = deps.providers ?? providerRegistry({ META: meta, EVO_GO: evolution });
+  // Every provider request is timed, counted and, when it fails, logged (providers/observed.ts).
+  const observer = providerObserver(logger, deps.metrics);
+  const meta = observeProvider('META', observer, metaClient);
+  const evolution = observeProvider('EVO_GO', observer, evolutionClient);
+  const providers = deps.providers
+    ? observedRegistry(deps.providers, observer)
+    : providerRegistry({ META: meta, EVO_GO: evolution });
 
-  // Everything that may queue events writes through callDb, which wakes the in-process worker after commits.
-  const callDb = deps.wakeDeliveries ? notifyingDb(db, deps.wakeDeliveries) : db;
+  // Everything that may queue events writes through callDb, which wakes the in-process worker after commits
+  // and counts the calls its transactions ended.
+  const queued = deps.wakeDeliveries ? notifyingDb(db, deps.wakeDeliveries) : db;
+  const metrics = deps.metrics;
+  const callDb = metrics
+    ? endedCallsDb(queued, (call) =>
+        metrics.callsEnded.inc({ status: call.status, ended_by: call.endedBy ?? 'UNKNOWN' }),
+      )
+    : queued;
   const slots = new ActionSlots(callDb, clock, config.providerTimeoutMs);
   const providerEvents = new ProviderEvents({ db: callDb, slots, clock, config, logger });
   return {

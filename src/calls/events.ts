@@ -18,11 +18,15 @@ export function callEventPayload(
   return { event, eventId, sequence, occurredAt, ...toPublicCall(call) };
 }
 
+/** Set by endedCallsDb (calls/ended-calls.ts): told of each call a transaction ends, to count after the commit. */
+export const ON_CALL_ENDED: unique symbol = Symbol('onCallEnded');
+export type EndObservedDb = Db & { [ON_CALL_ENDED]?: (call: Call) => void };
+
 /**
  * Saves a transition and its events in the caller's transaction, numbering the events
  * after the call's last one so receivers can order them, plus one webhook delivery per subscriber.
  */
-export async function persistTransition(tx: Db, t: Transition, isNew: boolean, now: string): Promise<Call> {
+export async function persistTransition(tx: EndObservedDb, t: Transition, isNew: boolean, now: string): Promise<Call> {
   const call: Call = { ...t.call, eventSeq: t.call.eventSeq + t.events.length };
   if (isNew) {
     await insertCall(tx, call);
@@ -46,6 +50,9 @@ export async function persistTransition(tx: Db, t: Transition, isNew: boolean, n
     });
     // The fan-out shares the event's transaction: a committed event always has its deliveries.
     await enqueueDeliveries(tx, { id, numberId: call.numberId, type, callId: call.id, sequence, createdAt: now });
+    if (type === 'call.ended') {
+      tx[ON_CALL_ENDED]?.(call);
+    }
   }
   return call;
 }

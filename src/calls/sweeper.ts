@@ -74,6 +74,10 @@ export class Sweeper {
     )) {
       if (await this.#endRinging(row.number_id, row.id, ringCutoff)) {
         ringTimeouts++;
+        this.#d.logger.info(
+          { callId: row.id, numberId: row.number_id, ringTimeoutSeconds: this.#d.config.ringTimeoutSeconds },
+          'sweeper ended a call that rang too long',
+        );
       }
     }
     let maxDurations = 0;
@@ -91,6 +95,10 @@ export class Sweeper {
       }
       if (await this.#endOverlong(row.number_id, row.id)) {
         maxDurations++;
+        this.#d.logger.info(
+          { callId: row.id, numberId: row.number_id, maxDurationSeconds: Number(row.max_duration_seconds) },
+          'sweeper ended a call at its maximum duration',
+        );
       }
     }
     const nowIso = now.toISOString();

@@ -1,10 +1,24 @@
 // `callgate calls list|get|events|terminate|watch` (number key; watch also takes a tenant key).
-import type { Call, CallPage, StreamEvent, TimelineEntry } from '../../packages/sdk/src/index.ts';
+import type { Call, Callgate, CallPage, CallStatus, StreamEvent, TimelineEntry } from '../../packages/sdk/src/index.ts';
 import { formatRecord, formatTable, type Output, shortTime } from './output.ts';
-import { type Env, parseRemote, REMOTE_USAGE, required, UsageError, untilSignal } from './remote.ts';
+import {
+  type Env,
+  HelpRequested,
+  parseRemote,
+  REMOTE_USAGE,
+  required,
+  subcommand,
+  UsageError,
+  untilSignal,
+  wantsHelp,
+} from './remote.ts';
+import { checkStatus } from './vocabulary.ts';
 
 export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number key)
-  calls list [--limit 1..100] [--before <ISO time>] [--all]   newest first; --all follows every page
+  calls list [--limit 1..100] [--before <ISO time|callId>] [--all]   newest first; --all follows every page
+             [--status RINGING] [--peer <digits>] [--since <ISO time|30m|2h|7d>]
+                                                              filters: status, peer number containing the
+                                                              digits, started at or after --since
   calls get <callId> [--sdp]                                  by call_... id or the provider's call id
   calls events <callId>                                       the call's timeline
   calls terminate <callId>                                    hang up (an ended call answers alreadyEnded)
@@ -12,13 +26,72 @@ export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number 
                                                               (a tenant key watches every number)
 ${REMOTE_USAGE}`;
 
-const OPTIONS = {
+export const CALLS_COMMANDS = ['list', 'get', 'events', 'terminate', 'watch'] as const;
+
+export const CALLS_OPTIONS = {
   limit: { type: 'string' },
   before: { type: 'string' },
   all: { type: 'boolean' },
+  status: { type: 'string' },
+  peer: { type: 'string' },
+  since: { type: 'string' },
   sdp: { type: 'boolean' },
   'last-event-id': { type: 'string' },
 } as const;
+
+const UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** --since as an instant: an ISO time, or a duration back from now (30m, 2h, 7d). */
+export function parseSince(value: string, now: number): number {
+  const relative = /^(\d+)([smhd])$/.exec(value);
+  if (relative) {
+    return now - Number(relative[1]) * (UNITS_MS[relative[2] ?? 's'] ?? 1000);
+  }
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) {
+    throw new UsageError(`--since is an ISO time (2026-01-31T12:00:00Z) or a duration back from now (30m, 2h, 7d)`);
+  }
+  return at;
+}
+
+interface CallFilter {
+  status?: CallStatus;
+  peerDigits?: string;
+  sinceMs?: number;
+}
+
+const digits = (s: string) => s.replace(/\D/g, '');
+
+/**
+ * Calls matching the filters, newest first, up to `limit`. The API pages by time without filters, so pages are
+ * read until enough match or a page starts before --since; nextBefore resumes after the last call shown.
+ */
+async function filteredCalls(
+  client: Callgate,
+  params: { limit?: number; before?: string },
+  filter: CallFilter,
+  all: boolean,
+): Promise<CallPage> {
+  const want = all ? Number.POSITIVE_INFINITY : (params.limit ?? 20);
+  const calls: Call[] = [];
+  for await (const page of client.calls.iterate({ ...params, limit: 100 })) {
+    for (const call of page.calls) {
+      if (filter.sinceMs !== undefined && Date.parse(call.startedAt ?? call.createdAt) < filter.sinceMs) {
+        return { calls, nextBefore: null };
+      }
+      const matches =
+        (filter.status === undefined || call.status === filter.status) &&
+        (filter.peerDigits === undefined || digits(call.peerNumber ?? '').includes(filter.peerDigits));
+      if (matches) {
+        calls.push(call);
+        if (calls.length >= want) {
+          return { calls, nextBefore: call.id };
+        }
+      }
+    }
+  }
+  return { calls, nextBefore: null };
+}
 
 const columns = [
   { header: 'ID', value: (c: Call) => c.id },
@@ -62,28 +135,43 @@ function callRecord(c: Call): [string, unknown][] {
   ];
 }
 
-/** One stream event as a line: time, event, call, status, peer. */
+// calls watch prints fixed-width columns, so lines printed minutes apart still line up under the header.
+const WATCH_WIDTHS = [19, 23, 31, 9, 8] as const;
+const watchRow = (cells: readonly string[]) =>
+  cells
+    .map((c, i) => (i < WATCH_WIDTHS.length ? c.padEnd(WATCH_WIDTHS[i] ?? 0) : c))
+    .join('  ')
+    .trimEnd();
+
+export const WATCH_HEADER = watchRow(['TIME', 'EVENT', 'CALL', 'STATUS', 'DURATION', 'PEER']);
+
+/** One stream event as a line under WATCH_HEADER: time, event, call, status, duration, peer. */
 export function eventLine(e: StreamEvent): string {
   const d = e.data;
-  const subject =
-    d.event === 'call.permission_updated'
-      ? `permission ${d.status}`
-      : `${d.id}  ${d.status}${d.durationSeconds !== null ? ` ${d.durationSeconds}s` : ''}`;
-  return `${shortTime(d.occurredAt)}  ${e.event.padEnd(23)}  ${subject}  ${d.peerNumber}`;
+  const time = shortTime(d.occurredAt) ?? '-';
+  if (d.event === 'call.permission_updated') {
+    return watchRow([time, e.event, '(permission)', d.status, '-', d.peerNumber]);
+  }
+  const duration = d.durationSeconds === null ? '-' : `${d.durationSeconds}s`;
+  return watchRow([time, e.event, d.id, d.status, duration, d.peerNumber ?? '-']);
 }
 
 async function watch(out: Output, stream: AsyncIterable<StreamEvent>): Promise<void> {
+  if (!out.json) {
+    out.line(null, WATCH_HEADER);
+  }
   for await (const e of stream) {
     out.line({ id: e.id, event: e.event, data: e.data }, eventLine(e));
   }
 }
 
 export async function runCalls(args: string[], env: Env): Promise<void> {
-  const [sub, ...rest] = args;
-  const r = parseRemote(rest, env, OPTIONS);
-  if (r.help || sub === undefined || sub === '--help' || sub === '-h') {
-    throw new UsageError(CALLS_USAGE);
+  if (wantsHelp(args)) {
+    throw new HelpRequested(CALLS_USAGE);
   }
+  const [first, ...rest] = args;
+  const sub = subcommand(first, CALLS_COMMANDS, 'calls');
+  const r = parseRemote(rest, env, CALLS_OPTIONS);
   const v = r.values;
   switch (sub) {
     case 'list': {
@@ -92,8 +180,22 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
         throw new UsageError('--limit is a whole number');
       }
       const params = { ...(limit !== undefined ? { limit } : {}), ...(v.before ? { before: v.before } : {}) };
+      const filter: CallFilter = {
+        ...(v.status !== undefined ? { status: checkStatus(v.status) } : {}),
+        ...(v.peer !== undefined ? { peerDigits: digits(v.peer) } : {}),
+        ...(v.since !== undefined ? { sinceMs: parseSince(v.since, Date.now()) } : {}),
+      };
+      if (v.peer !== undefined && !filter.peerDigits) {
+        throw new UsageError('--peer is a phone number or part of one (digits)');
+      }
+      const filtered = Object.keys(filter).length > 0;
+      const again = (['status', 'peer', 'since'] as const)
+        .map((name) => (v[name] === undefined ? '' : ` --${name} ${v[name]}`))
+        .join('');
       let page: CallPage;
-      if (v.all) {
+      if (filtered) {
+        page = await filteredCalls(r.client(), params, filter, v.all === true);
+      } else if (v.all) {
         const calls: Call[] = [];
         for await (const p of r.client().calls.iterate({ ...params, limit: limit ?? 100 })) {
           calls.push(...p.calls);
@@ -107,7 +209,7 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
         () =>
           formatTable(page.calls, columns) +
           (page.nextBefore
-            ? `More: callgate calls list --before ${page.nextBefore}${limit ? ` --limit ${limit}` : ''} (or --all)\n`
+            ? `More: callgate calls list --before ${page.nextBefore}${limit ? ` --limit ${limit}` : ''}${again} (or --all)\n`
             : ''),
       );
     }
@@ -147,7 +249,5 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
       }
       return;
     }
-    default:
-      throw new UsageError(`unknown calls command "${sub}"\n${CALLS_USAGE}`);
   }
 }

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
 import { type CliResult, runCli, startCli } from '../../test/helpers/cli-process.ts';
 import type { Json } from '../../test/helpers/json.ts';
-import { callgateCli, type LiveServer, startLiveServer } from '../../test/helpers/live-server.ts';
+import { callgateCli, type LiveServer, nextPeer, startLiveServer } from '../../test/helpers/live-server.ts';
 
 /** Parses stdout as exactly one JSON document, failing loudly otherwise. */
 function json(r: CliResult): Json {
@@ -125,12 +125,48 @@ describe('callgate remote commands', () => {
     const stale = await runCli(['calls', 'list'], numberEnv);
     assert.equal(stale.code, 1);
     assert.match(stale.stderr, /UNAUTHORIZED/);
+    // Which key was sent (masked) and where keys come from.
+    const last4 = numberEnv.CALLGATE_API_KEY!.slice(-4);
+    assert.match(
+      stale.stderr,
+      new RegExp(`\\n  ${live.url.replace(/[.]/g, '\\.')} does not know the key sent as x-api-key \\(ps_…${last4}\\)`),
+    );
+    assert.match(stale.stderr, /callgate tenants create`, run on the server's store/);
+    assert.ok(!stale.stderr.includes(numberEnv.CALLGATE_API_KEY!), 'never the whole key');
     numberEnv = { ...numberEnv, CALLGATE_API_KEY: regenerated.apiKey.key };
+    const wrongScope = await runCli(['calls', 'list'], tenantEnv);
+    assert.equal(wrongScope.code, 1);
+    assert.match(wrongScope.stderr, /HTTP 403 TENANT_SCOPE_NOT_ALLOWED/);
+    assert.match(wrongScope.stderr, /this command needs a number key \(scope: number\) and ps_…\w{4} is a tenant key/);
+    const numberOnTenantRoute = await runCli(['keys', 'list', '--json'], numberEnv);
+    assert.equal(JSON.parse(numberOnTenantRoute.stderr).hint.startsWith('this command needs a tenant key'), true);
   });
 
   test('calls list/get/events/terminate', async () => {
-    const ringing = await live.incomingCall(0, numberEnv.CALLGATE_API_KEY!);
+    const ringingPeer = nextPeer();
+    const ringing = await live.incomingCall(0, numberEnv.CALLGATE_API_KEY!, ringingPeer);
     const older = await live.incomingCall(0, numberEnv.CALLGATE_API_KEY!);
+    // Filters: status, part of the peer's number, started since.
+    const ids = (r: CliResult) => json(r).calls.map((c: { id: string }) => c.id);
+    assert.deepEqual(ids(await runCli(['calls', 'list', '--json', '--status', 'ringing'], numberEnv)).slice(0, 2), [
+      older.id,
+      ringing.id,
+    ]);
+    assert.deepEqual(ids(await runCli(['calls', 'list', '--json', '--status', 'COMPLETED'], numberEnv)), []);
+    assert.deepEqual(ids(await runCli(['calls', 'list', '--json', '--peer', `+${ringingPeer.slice(-8)}`], numberEnv)), [
+      ringing.id,
+    ]);
+    assert.deepEqual(ids(await runCli(['calls', 'list', '--json', '--since', '10m', '--limit', '1'], numberEnv)), [
+      older.id,
+    ]);
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    assert.deepEqual(ids(await runCli(['calls', 'list', '--json', '--since', future], numberEnv)), []);
+    const filteredTable = await runCli(['calls', 'list', '--status', 'RINGING', '--limit', '1'], numberEnv);
+    assert.match(
+      filteredTable.stdout,
+      new RegExp(`More: callgate calls list --before ${older.id} --limit 1 --status RINGING`),
+    );
+
     const page = json(await runCli(['calls', 'list', '--json', '--limit', '1'], numberEnv));
     assert.deepEqual(
       page.calls.map((c: { id: string }) => c.id),
@@ -197,8 +233,21 @@ describe('callgate remote commands', () => {
       const line = await human.waitForLine((l) => l.includes('call.ended'));
       assert.match(
         line,
-        new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+call\\.ended\\s+${call.id}\\s+COMPLETED\\s+\\d+$`),
+        new RegExp(
+          `^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+call\\.ended\\s+${call.id}\\s+COMPLETED\\s+-\\s+\\d+$`,
+        ),
       );
+      // Columns line up under the header, whatever the event's or status's length.
+      const header = human.lines[0]!;
+      assert.match(header, /^TIME\s+EVENT\s+CALL\s+STATUS\s+DURATION\s+PEER$/);
+      const ringing = await human.waitForLine((l) => l.includes('call.ringing'));
+      for (const column of ['EVENT', 'CALL', 'STATUS', 'DURATION', 'PEER']) {
+        const at = header.indexOf(column);
+        assert.notEqual(line[at - 1], undefined);
+        assert.match(line.slice(at - 2, at), /^ {2}$/, `${column} starts after two spaces in the ended line`);
+        assert.match(ringing.slice(at - 2, at), /^ {2}$/, `${column} starts after two spaces in the ringing line`);
+        assert.notEqual(line[at], ' ', `${column} has a value in the ended line`);
+      }
     } finally {
       assert.equal(await watch.stop('SIGINT'), 0);
       assert.equal(await human.stop('SIGTERM'), 0);
@@ -213,9 +262,22 @@ describe('callgate remote commands', () => {
       ),
     );
     assert.match(created.secret, /^whsec_/);
+    // Refusals in the CLI's words: flags, not body fields.
     const viaTenant = await runCli(['webhooks', 'create', receiver.url, '--json'], tenantEnv);
-    assert.equal(viaTenant.code, 1);
-    assert.equal(JSON.parse(viaTenant.stderr).code, 'NUMBER_REQUIRED');
+    assert.equal(viaTenant.code, 2);
+    assert.equal(
+      viaTenant.stderr,
+      'callgate: a tenant key must name the number: --number <numberId> (callgate numbers list)\n',
+    );
+    const badUrl = await runCli(['webhooks', 'create', 'ftp://example.com/h'], numberEnv);
+    assert.equal(badUrl.code, 2);
+    assert.match(
+      badUrl.stderr,
+      /the server refused the webhook \(request req_\w+\):\n {2}<endpointUrl> \(or --endpoint\): /,
+    );
+    const badName = await runCli(['webhooks', 'update', created.id, '--name', 'x'.repeat(201)], numberEnv);
+    assert.equal(badName.code, 2);
+    assert.match(badName.stderr, /\n {2}--name: must NOT have more than 200 characters/);
 
     const table = await runCli(['webhooks', 'list'], tenantEnv);
     assert.match(
@@ -242,8 +304,17 @@ describe('callgate remote commands', () => {
       await runCli(['webhooks', 'logs', created.id, '--event', 'call.ringing', '--limit', '5', '--json'], numberEnv),
     ).logs;
     assert.equal(logs[0].status, 'SUCCESS');
+    assert.equal(logs[0].responseBody, 'ok');
+    assert.equal(logs[0].nextAttemptAt, null, 'delivered: no retry due');
     const logTable = await runCli(['webhooks', 'logs', created.id], numberEnv);
-    assert.match(logTable.stdout, /^TIME\s+EVENT\s+EVENT ID\s+ATTEMPT\s+RESULT\s+HTTP\s+MS\s+ERROR\n/);
+    assert.match(
+      logTable.stdout,
+      /^TIME\s+EVENT\s+EVENT ID\s+ATTEMPT\s+RESULT\s+HTTP\s+MS\s+NEXT RETRY\s+ERROR\s+RESPONSE\n/,
+    );
+    assert.match(logTable.stdout, /SUCCESS\s+200\s+\d+\s+-\s+-\s+ok\n/);
+    const logRecords = await runCli(['webhooks', 'logs', created.id, '--body', '--limit', '1'], numberEnv);
+    assert.match(logRecords.stdout, /^next retry:\s+-$/m);
+    assert.match(logRecords.stdout, /^response:\s+\nok$/m);
     const replay = await runCli(['webhooks', 'replay', created.id, logs[0].eventId], numberEnv);
     assert.equal(replay.stdout, `Queued call.ringing ${logs[0].eventId} for ${created.id} again\n`);
 
@@ -269,10 +340,10 @@ describe('callgate remote commands', () => {
   test('exit codes: 0 for help, 2 for usage mistakes, 1 for failures; a server that is down is named', async () => {
     const help = await runCli(['calls', '--help'], {});
     assert.equal(help.code, 0);
-    assert.match(help.stderr, /calls list/);
+    assert.match(help.stdout, /calls list/);
     const top = await runCli([], {});
     assert.equal(top.code, 0);
-    assert.match(top.stderr, /listen --forward-to/);
+    assert.match(top.stdout, /listen --forward-to/);
     assert.equal((await runCli(['calls', 'fly'], numberEnv)).code, 2);
     assert.equal((await runCli(['calls', 'get'], numberEnv)).code, 2);
     assert.equal((await runCli(['calls', 'list', '--bogus'], numberEnv)).code, 2);

@@ -1,7 +1,7 @@
 // `callgate keys list|regenerate` (tenant key).
 import type { MaskedApiKey } from '../../packages/sdk/src/index.ts';
 import { formatRecord, formatTable, shortTime } from './output.ts';
-import { type Env, parseRemote, REMOTE_USAGE, required, UsageError } from './remote.ts';
+import { type Env, HelpRequested, parseRemote, REMOTE_USAGE, required, subcommand, wantsHelp } from './remote.ts';
 
 export const KEYS_USAGE = `usage: callgate keys <list|regenerate> [options]   (tenant key)
   keys list                       every key of the tenant, masked
@@ -17,12 +17,15 @@ const columns = [
   { header: 'LAST USED', value: (k: MaskedApiKey) => shortTime(k.lastUsedAt) },
 ];
 
+export const KEYS_COMMANDS = ['list', 'regenerate'] as const;
+
 export async function runKeys(args: string[], env: Env): Promise<void> {
-  const [sub, ...rest] = args;
-  const r = parseRemote(rest, env, {});
-  if (r.help || sub === undefined || sub === '--help' || sub === '-h') {
-    throw new UsageError(KEYS_USAGE);
+  if (wantsHelp(args)) {
+    throw new HelpRequested(KEYS_USAGE);
   }
+  const [first, ...rest] = args;
+  const sub = subcommand(first, KEYS_COMMANDS, 'keys');
+  const r = parseRemote(rest, env, {});
   switch (sub) {
     case 'list': {
       const apiKeys = await r.client().apiKeys.list();
@@ -40,7 +43,5 @@ export async function runKeys(args: string[], env: Env): Promise<void> {
           ])}Shown this once; the previous key no longer works.\n`,
       );
     }
-    default:
-      throw new UsageError(`unknown keys command "${sub}"\n${KEYS_USAGE}`);
   }
 }

@@ -4,7 +4,17 @@
 // a disconnect; one attempt per event, in stream order, and the outcome is printed.
 import type { StreamEvent } from '../../packages/sdk/src/index.ts';
 import { generateWebhookSecret, signPayload } from '../webhooks/signing.ts';
-import { type Env, list, parseRemote, REMOTE_USAGE, UsageError, untilSignal } from './remote.ts';
+import {
+  type Env,
+  HelpRequested,
+  list,
+  parseRemote,
+  REMOTE_USAGE,
+  UsageError,
+  untilSignal,
+  wantsHelp,
+} from './remote.ts';
+import { checkEventNames } from './vocabulary.ts';
 
 export const LISTEN_USAGE = `usage: callgate listen --forward-to <url> [options]   (number key, or a tenant key for every number)
   --forward-to <url>         where to POST each event (e.g. http://localhost:3000/webhooks/callgate)
@@ -14,7 +24,7 @@ export const LISTEN_USAGE = `usage: callgate listen --forward-to <url> [options]
   --timeout-ms <ms>          per-POST timeout (default 10000)
 ${REMOTE_USAGE}`;
 
-const OPTIONS = {
+export const LISTEN_OPTIONS = {
   'forward-to': { type: 'string' },
   secret: { type: 'string' },
   events: { type: 'string' },
@@ -68,10 +78,10 @@ export async function forwardEvent(
 }
 
 export async function runListen(args: string[], env: Env): Promise<void> {
-  const r = parseRemote(args, env, OPTIONS);
-  if (r.help) {
-    throw new UsageError(LISTEN_USAGE);
+  if (wantsHelp(args)) {
+    throw new HelpRequested(LISTEN_USAGE);
   }
+  const r = parseRemote(args, env, LISTEN_OPTIONS);
   const v = r.values;
   const target = v['forward-to'];
   if (!target) {
@@ -84,7 +94,8 @@ export async function runListen(args: string[], env: Env): Promise<void> {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
     throw new UsageError('--timeout-ms is a positive whole number');
   }
-  const only = list(v.events);
+  const named = list(v.events);
+  const only = named === undefined ? undefined : checkEventNames(named, '--events', false);
   const generated = !v.secret;
   const secret = v.secret ?? generateWebhookSecret();
   if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) {
@@ -114,7 +125,7 @@ export async function runListen(args: string[], env: Env): Promise<void> {
         r.out.note(`Connection lost (${error?.message ?? 'closed'}); reconnecting in ${Math.round(delayMs)} ms`),
     });
     for await (const event of stream) {
-      if (only && !only.includes(event.event)) {
+      if (only && !(only as string[]).includes(event.event)) {
         continue;
       }
       const result = await forwardEvent(target, secret, event, timeoutMs);

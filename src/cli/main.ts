@@ -1,14 +1,14 @@
 // The callgate command line. Admin commands (tenants, migrate, worker) work on the store directly, with the
 // server's configuration; the others talk to a running server with an API key, through the SDK. Each command
 // group is loaded when used, so a remote command never loads the store or the server's modules.
+// Exit codes: 0 done (and for --help, which does nothing else), 1 failed, 2 the command was called wrongly.
 import { describeError } from './output.ts';
-import { REMOTE_USAGE, UsageError } from './remote.ts';
-
-const config = async () => (await import('../config.ts')).loadConfig();
+import { HelpRequested, REMOTE_USAGE, sentCredential, UsageError } from './remote.ts';
+import { unknownChoice } from './suggest.ts';
 
 const USAGE = `usage: callgate <command> [options]   (callgate <command> --help for more)
 
-On the store (same environment as the server: DATA_DIR, DATABASE_URL, SECRET_KEY):
+On the store (same environment as the server: DATA_DIR, DATABASE_URL, SECRET_KEY; or --data-dir):
   tenants create --name <name>   create a tenant; prints {"tenantId","apiKey":{"id","key"}} as JSON
   migrate                        apply database migrations
   worker                         deliver webhooks only (run the API with WORKERS=off); stops on SIGTERM
@@ -20,7 +20,23 @@ Against a running server, with a key:
   calls list|get|events|terminate|watch                       (number key)
   listen --forward-to <url> [--secret whsec_...]              forward live events to a local URL, signed
 
+Shell:
+  completion bash|zsh            print a completion script: source <(callgate completion bash)
+
 ${REMOTE_USAGE}`;
+
+const COMMANDS = [
+  'tenants',
+  'migrate',
+  'worker',
+  'numbers',
+  'keys',
+  'webhooks',
+  'calls',
+  'listen',
+  'completion',
+  'help',
+] as const;
 
 const [command, ...rest] = process.argv.slice(2);
 const env = process.env;
@@ -28,13 +44,13 @@ const json = rest.includes('--json');
 try {
   switch (command) {
     case 'tenants':
-      await (await import('./tenants.ts')).runTenants(await config(), rest);
+      await (await import('./tenants.ts')).runTenants(rest, env);
       break;
     case 'migrate':
-      await (await import('./migrate.ts')).runMigrate(await config());
+      await (await import('./migrate.ts')).runMigrate(rest, env);
       break;
     case 'worker':
-      await (await import('./worker.ts')).runWorker(await config());
+      await (await import('./worker.ts')).runWorker(rest, env);
       break;
     case 'numbers':
       await (await import('./numbers.ts')).runNumbers(rest, env);
@@ -51,16 +67,26 @@ try {
     case 'listen':
       await (await import('./listen.ts')).runListen(rest, env);
       break;
+    case 'completion':
+      (await import('./completion.ts')).runCompletion(rest);
+      break;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      throw new HelpRequested(USAGE);
     default:
-      process.stderr.write(`${USAGE}\n`);
-      process.exitCode = command === undefined || command === '--help' || command === '-h' ? 0 : 2;
+      throw new UsageError(`${unknownChoice('command', command, COMMANDS)}\n\n${USAGE}`);
   }
 } catch (error) {
-  if (error instanceof UsageError) {
-    process.stderr.write(`${error.message}\n`);
-    process.exitCode = rest.includes('--help') || rest.includes('-h') ? 0 : 2;
+  if (error instanceof HelpRequested) {
+    process.stdout.write(`${error.message}\n`);
+    process.exitCode = 0;
+  } else if (error instanceof UsageError) {
+    process.stderr.write(`callgate: ${error.message}\n`);
+    process.exitCode = 2;
   } else {
-    process.stderr.write(`${describeError(error, json)}\n`);
+    process.stderr.write(`${describeError(error, json, sentCredential(rest, env))}\n`);
     process.exitCode = 1;
   }
 }

@@ -1,8 +1,23 @@
-import type { Config } from '../config.ts';
 import { migrate } from '../store/migrate.ts';
 import { openStore } from '../store/open-store.ts';
+import { type Env, HelpRequested, parseFlags, UsageError, wantsHelp } from './remote.ts';
+import { STORE_OPTIONS, STORE_USAGE, storeConfig } from './store.ts';
 
-export async function runMigrate(config: Config): Promise<void> {
+export const MIGRATE_USAGE = `usage: callgate migrate [--data-dir <dir>]   (on the store)
+  applies the database migrations not yet applied (the server also applies them at start-up)
+${STORE_USAGE}`;
+
+export const MIGRATE_OPTIONS = STORE_OPTIONS;
+
+export async function runMigrate(args: string[], env: Env): Promise<void> {
+  if (wantsHelp(args)) {
+    throw new HelpRequested(MIGRATE_USAGE);
+  }
+  const { values, positionals } = parseFlags(args, MIGRATE_OPTIONS);
+  if (positionals.length > 0) {
+    throw new UsageError(`migrate takes no arguments, got "${positionals.join(' ')}"\n${MIGRATE_USAGE}`);
+  }
+  const config = storeConfig(env, values['data-dir'], (line) => process.stderr.write(`${line}\n`));
   const { db } = await openStore(config, { migrate: false });
   try {
     const applied = await migrate(db);

@@ -1,7 +1,18 @@
 // `callgate numbers list|get|create|delete` (tenant key).
 import type { CreateNumberInput, WhatsAppNumber } from '../../packages/sdk/src/index.ts';
 import { formatRecord, formatTable, shortTime } from './output.ts';
-import { type Env, parseRemote, REMOTE_USAGE, required, UsageError } from './remote.ts';
+import {
+  type Env,
+  HelpRequested,
+  parseRemote,
+  REMOTE_USAGE,
+  required,
+  requireFlags,
+  subcommand,
+  UsageError,
+  wantsHelp,
+} from './remote.ts';
+import { unknownChoice } from './suggest.ts';
 
 export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete> [options]   (tenant key)
   numbers list
@@ -13,7 +24,9 @@ export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete> [
   numbers delete <numberId>
 ${REMOTE_USAGE}`;
 
-const OPTIONS = {
+export const NUMBERS_COMMANDS = ['list', 'get', 'create', 'delete'] as const;
+
+export const NUMBERS_OPTIONS = {
   name: { type: 'string' },
   phone: { type: 'string' },
   provider: { type: 'string' },
@@ -60,12 +73,18 @@ function numberRecord(n: WhatsAppNumber): [string, unknown][] {
   ];
 }
 
+const PROVIDER_FLAGS = {
+  META: ['phone-number-id', 'access-token', 'app-secret', 'verify-token'],
+  EVO_GO: ['base-url', 'instance-id', 'instance-token'],
+} as const;
+
 export async function runNumbers(args: string[], env: Env): Promise<void> {
-  const [sub, ...rest] = args;
-  const r = parseRemote(rest, env, OPTIONS);
-  if (r.help || sub === undefined || sub === '--help' || sub === '-h') {
-    throw new UsageError(NUMBERS_USAGE);
+  if (wantsHelp(args)) {
+    throw new HelpRequested(NUMBERS_USAGE);
   }
+  const [first, ...rest] = args;
+  const sub = subcommand(first, NUMBERS_COMMANDS, 'numbers');
+  const r = parseRemote(rest, env, NUMBERS_OPTIONS);
   const v = r.values;
   switch (sub) {
     case 'list': {
@@ -77,14 +96,13 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
       return r.out.result(number, () => formatRecord(numberRecord(number)));
     }
     case 'create': {
-      const need = (name: keyof typeof OPTIONS): string => {
-        const value = v[name];
-        if (!value) {
-          throw new UsageError(`numbers create needs --${name}`);
-        }
-        return value;
-      };
-      const provider = need('provider').toUpperCase();
+      const provider = v.provider?.toUpperCase();
+      if (provider !== undefined && provider !== 'META' && provider !== 'EVO_GO') {
+        throw new UsageError(`--provider: ${unknownChoice('provider', v.provider ?? '', ['META', 'EVO_GO'])}`);
+      }
+      // Every missing flag at once, the provider's own ones included when the provider is known.
+      requireFlags(v, ['name', 'phone', 'provider', ...(provider ? PROVIDER_FLAGS[provider] : [])], 'numbers create');
+      const need = (name: keyof typeof NUMBERS_OPTIONS): string => v[name] ?? '';
       const input: CreateNumberInput = {
         name: need('name'),
         phoneNumber: need('phone'),
@@ -98,7 +116,7 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
           verifyToken: need('verify-token'),
           ...(v['waba-id'] ? { wabaId: v['waba-id'] } : {}),
         };
-      } else if (provider === 'EVO_GO') {
+      } else {
         input.evolution = {
           baseUrl: need('base-url'),
           instanceId: need('instance-id'),
@@ -106,8 +124,6 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
           ...(v['instance-name'] ? { instanceName: v['instance-name'] } : {}),
           ...(v['public-ws-base-url'] ? { publicWsBaseUrl: v['public-ws-base-url'] } : {}),
         };
-      } else {
-        throw new UsageError('--provider is META or EVO_GO');
       }
       const created = await r.client().numbers.create(input);
       return r.out.result(
@@ -122,7 +138,5 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
       await r.client().numbers.delete(id);
       return r.out.result({ id, deleted: true }, () => `Deleted ${id} (its calls and key too)\n`);
     }
-    default:
-      throw new UsageError(`unknown numbers command "${sub}"\n${NUMBERS_USAGE}`);
   }
 }

@@ -31,7 +31,7 @@ export function formatTable<T>(rows: readonly T[], columns: readonly Column<T>[]
     return '(none)\n';
   }
   const cells = rows.map((row) => columns.map((c) => cell(c.value(row))));
-  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i]?.length ?? 0)));
   const line = (values: string[]) =>
     values
       .map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i] ?? 0)))
@@ -75,9 +75,41 @@ export function output(
   };
 }
 
+/** A key shown without its secret part: its prefix and last four characters. */
+export function maskKey(value: string): string {
+  const prefix = /^[a-z]+_/.exec(value)?.[0] ?? '';
+  return `${prefix}…${value.slice(-4)}`;
+}
+
+const TENANT_KEY_HOW =
+  "tenant keys come from `callgate tenants create`, run on the server's store (same DATA_DIR or DATABASE_URL)";
+const NUMBER_KEY_HOW =
+  'number keys from `callgate numbers create` (shown once) or `callgate keys regenerate <numberId>`';
+
+/** What to do about a refused key: which key was sent and how to get the right kind (401), or which scope (403). */
+export function refusalHint(code: string, sent: { header: string; value: string; url: string } | null): string | null {
+  switch (code) {
+    case 'UNAUTHORIZED':
+      return sent
+        ? `${sent.url} does not know the key sent as ${sent.header} (${maskKey(sent.value)}): ${TENANT_KEY_HOW}; ${NUMBER_KEY_HOW}`
+        : `no key was sent: --key ps_... or CALLGATE_API_KEY; ${TENANT_KEY_HOW}; ${NUMBER_KEY_HOW}`;
+    case 'TENANT_SCOPE_NOT_ALLOWED':
+      return `this command needs a number key (scope: number) and ${sent ? maskKey(sent.value) : 'the key'} is a tenant key; ${NUMBER_KEY_HOW}`;
+    case 'NUMBER_SCOPE_NOT_ALLOWED':
+      return `this command needs a tenant key (scope: tenant) and ${sent ? maskKey(sent.value) : 'the key'} is a number key; ${TENANT_KEY_HOW}`;
+    default:
+      return null;
+  }
+}
+
 /** How a failure is shown: one JSON line on stderr with --json, otherwise a sentence with the code and request id. */
-export function describeError(error: unknown, json: boolean): string {
+export function describeError(
+  error: unknown,
+  json: boolean,
+  sent: { header: string; value: string; url: string } | null = null,
+): string {
   if (error instanceof CallgateError) {
+    const hint = refusalHint(error.code, sent);
     if (json) {
       return JSON.stringify({
         error: error.message,
@@ -85,12 +117,13 @@ export function describeError(error: unknown, json: boolean): string {
         status: error.status,
         requestId: error.requestId,
         ...(error.details ? { details: error.details } : {}),
+        ...(hint ? { hint } : {}),
       });
     }
     const where = error.status ? `HTTP ${error.status} ` : '';
     const request = error.requestId ? ` (request ${error.requestId})` : '';
     const details = error.details ? `\n  details: ${JSON.stringify(error.details)}` : '';
-    return `callgate: ${where}${error.code}: ${error.message}${request}${details}`;
+    return `callgate: ${where}${error.code}: ${error.message}${request}${details}${hint ? `\n  ${hint}` : ''}`;
   }
   const message = (error as Error)?.message ?? String(error);
   return json ? JSON.stringify({ error: message, code: 'CLI_ERROR' }) : `callgate: ${message}`;

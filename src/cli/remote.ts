@@ -2,6 +2,7 @@
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { Callgate } from '../../packages/sdk/src/index.ts';
 import { output } from './output.ts';
+import { unknownChoice } from './suggest.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -20,24 +21,89 @@ export const REMOTE_USAGE = `Connection (every remote command):
   --key <ps_...>   API key (default $CALLGATE_API_KEY); --key-id <key_...> uses x-api-key-id instead
   --json           print JSON only on stdout (one document, or one line per event)`;
 
-/** A mistake in how the command was called: main prints the usage and exits 2. */
+/** A mistake in how the command was called: main prints it on stderr and exits 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** Parses the command's own options plus the connection options. */
-export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], env: Env, options: O) {
-  const parsed = (() => {
-    try {
-      return parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
-    } catch (error) {
-      throw new UsageError((error as Error).message);
+/** --help/-h was asked for: main prints the text on stdout and exits 0, having done nothing else. */
+export class HelpRequested extends Error {
+  override name = 'HelpRequested';
+}
+
+/** Whether the arguments ask for help; checked before anything is parsed, opened or sent. */
+export function wantsHelp(args: readonly string[]): boolean {
+  return args.includes('--help') || args.includes('-h');
+}
+
+/** parseArgs, with an unknown flag answered by "did you mean" and the command's flags. */
+export function parseFlags<O extends ParseArgsOptionsConfig>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    const flag = /'(-{1,2}[^'\s]+)'/.exec(e.message)?.[1];
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) {
+      throw new UsageError(unknownChoice('option', flag, flagNames(options)));
     }
-  })();
-  const values = parsed.values as Record<string, unknown>;
+    throw new UsageError(e.message);
+  }
+}
+
+/** The flags of an options table, as typed on the command line (completion and suggestions). */
+export function flagNames(options: ParseArgsOptionsConfig): string[] {
+  return Object.keys(options).map((name) => `--${name}`);
+}
+
+/** The subcommand, or a usage mistake naming the closest one. */
+export function subcommand<S extends string>(sub: string | undefined, valid: readonly S[], group: string): S {
+  if (sub === undefined || sub.startsWith('-')) {
+    throw new UsageError(`${group} needs a command: ${valid.join(', ')}   (callgate ${group} --help)`);
+  }
+  if (!(valid as readonly string[]).includes(sub)) {
+    throw new UsageError(`${unknownChoice(`${group} command`, sub, valid)}\n  (callgate ${group} --help)`);
+  }
+  return sub as S;
+}
+
+/** Throws one usage error naming every required flag that is missing, not the first. */
+export function requireFlags(values: Record<string, unknown>, names: readonly string[], command: string): void {
+  const missing = names.filter((name) => values[name] === undefined || values[name] === '');
+  if (missing.length > 0) {
+    throw new UsageError(`${command} needs ${missing.map((m) => `--${m}`).join(', ')}`);
+  }
+}
+
+function connection(values: Record<string, unknown>, env: Env) {
   const url = (values.url as string | undefined) ?? env.CALLGATE_URL ?? DEFAULT_URL;
   const key = (values.key as string | undefined) ?? (values['key-id'] ? undefined : env.CALLGATE_API_KEY);
   const keyId = (values['key-id'] as string | undefined) ?? (key ? undefined : env.CALLGATE_API_KEY_ID);
+  return { url, key, keyId };
+}
+
+/** The credential a remote command sent (for the messages of a 401 or 403), read as parseRemote reads it. */
+export function sentCredential(args: string[], env: Env): SentCredential | null {
+  const { values } = parseArgs({ args, options: COMMON, allowPositionals: true, strict: false });
+  const { url, key, keyId } = connection(values, env);
+  return key ? { header: 'x-api-key', value: key, url } : keyId ? { header: 'x-api-key-id', value: keyId, url } : null;
+}
+
+export interface SentCredential {
+  header: 'x-api-key' | 'x-api-key-id';
+  value: string;
+  url: string;
+}
+
+/** The command's own options plus the connection options. */
+export function remoteOptions<O extends ParseArgsOptionsConfig>(options: O): O & typeof COMMON {
+  return { ...COMMON, ...options };
+}
+
+/** Parses the command's own options plus the connection options. */
+export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], env: Env, options: O) {
+  const parsed = parseFlags(args, remoteOptions(options));
+  const values = parsed.values as Record<string, unknown>;
+  const { url, key, keyId } = connection(values, env);
   let client: Callgate | undefined;
   return {
     values: parsed.values,
@@ -48,7 +114,7 @@ export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], en
       if (!key && !keyId) {
         throw new UsageError('an API key is needed: --key ps_... or CALLGATE_API_KEY');
       }
-      client ??= new Callgate({ baseUrl: url, ...(key ? { apiKey: key } : { apiKeyId: keyId as string }) });
+      client ??= new Callgate({ baseUrl: url, ...(key ? { apiKey: key } : { apiKeyId: keyId ?? '' }) });
       return client;
     },
   };

@@ -1,22 +1,29 @@
-import { parseArgs } from 'node:util';
 import { issueKey } from '../auth/keys.ts';
-import type { Config } from '../config.ts';
 import { newTenantId } from '../ids.ts';
 import { insertApiKey } from '../store/api-keys.ts';
 import { openStore } from '../store/open-store.ts';
 import { insertTenant } from '../store/tenants.ts';
+import { type Env, HelpRequested, parseFlags, requireFlags, subcommand, wantsHelp } from './remote.ts';
+import { STORE_OPTIONS, STORE_USAGE, storeConfig } from './store.ts';
+
+export const TENANTS_USAGE = `usage: callgate tenants create --name <name> [--data-dir <dir>]   (on the store)
+  tenants create --name <name>   create a tenant; prints {"tenantId","apiKey":{"id","key"}} as JSON on stdout
+${STORE_USAGE}`;
+
+export const TENANTS_COMMANDS = ['create'] as const;
+export const TENANTS_OPTIONS = { ...STORE_OPTIONS, name: { type: 'string' } } as const;
 
 /** `tenants create --name X`: stdout carries the JSON and nothing else, so scripts can parse it. */
-export async function runTenants(config: Config, args: string[]): Promise<void> {
+export async function runTenants(args: string[], env: Env): Promise<void> {
+  if (wantsHelp(args)) {
+    throw new HelpRequested(TENANTS_USAGE);
+  }
   const [sub, ...rest] = args;
-  if (sub !== 'create') {
-    throw new Error('usage: callgate tenants create --name <name>');
-  }
-  const { values } = parseArgs({ args: rest, options: { name: { type: 'string' } }, strict: true });
-  const name = values.name?.trim();
-  if (!name) {
-    throw new Error('--name is required');
-  }
+  subcommand(sub, TENANTS_COMMANDS, 'tenants');
+  const { values } = parseFlags(rest, TENANTS_OPTIONS);
+  requireFlags({ name: values.name?.trim() }, ['name'], 'tenants create');
+  const name = (values.name ?? '').trim();
+  const config = storeConfig(env, values['data-dir'], (line) => process.stderr.write(`${line}\n`));
   const { db } = await openStore(config);
   try {
     const now = new Date().toISOString();

@@ -1,13 +1,24 @@
 // `callgate webhooks list|get|create|update|delete|rotate-secret|logs|replay` (tenant key or number key).
-import type {
-  CreateWebhookInput,
-  UpdateWebhookInput,
-  Webhook,
-  WebhookEventName,
-  WebhookLogEntry,
+import {
+  CallgateError,
+  type CreateWebhookInput,
+  type UpdateWebhookInput,
+  type Webhook,
+  type WebhookLogEntry,
 } from '../../packages/sdk/src/index.ts';
 import { formatRecord, formatTable, shortTime } from './output.ts';
-import { type Env, list, parseRemote, REMOTE_USAGE, required, UsageError } from './remote.ts';
+import {
+  type Env,
+  HelpRequested,
+  list,
+  parseRemote,
+  REMOTE_USAGE,
+  required,
+  subcommand,
+  UsageError,
+  wantsHelp,
+} from './remote.ts';
+import { checkEventNames, EVENT_NAMES } from './vocabulary.ts';
 
 export const WEBHOOKS_USAGE = `usage: callgate webhooks <command> [options]   (tenant key or number key)
   webhooks list
@@ -17,11 +28,25 @@ export const WEBHOOKS_USAGE = `usage: callgate webhooks <command> [options]   (t
   webhooks update <webhookId> [--endpoint <url>] [--events <list>] [--name <name>] [--active true|false]
   webhooks delete <webhookId>
   webhooks rotate-secret <webhookId>
-  webhooks logs <webhookId> [--limit 1..50] [--event call.ended]
+  webhooks logs <webhookId> [--limit 1..50] [--event call.ended] [--body]
+                  each attempt with its result, the next retry time of a delivery still retrying, and the
+                  receiver's response (first line in the table, whole with --body or --json)
   webhooks replay <webhookId> <eventId>
+Events: ${EVENT_NAMES.join(', ')}, or * for all
 ${REMOTE_USAGE}`;
 
-const OPTIONS = {
+export const WEBHOOKS_COMMANDS = [
+  'list',
+  'get',
+  'create',
+  'update',
+  'delete',
+  'rotate-secret',
+  'logs',
+  'replay',
+] as const;
+
+export const WEBHOOKS_OPTIONS = {
   endpoint: { type: 'string' },
   events: { type: 'string' },
   name: { type: 'string' },
@@ -29,7 +54,48 @@ const OPTIONS = {
   active: { type: 'string' },
   limit: { type: 'string' },
   event: { type: 'string' },
+  body: { type: 'boolean' },
 } as const;
+
+// The API's field names as the CLI's flags, for errors about what the user typed.
+const FLAG_OF_FIELD: Record<string, string> = {
+  url: '<endpointUrl> (or --endpoint)',
+  events: '--events',
+  name: '--name',
+  whatsappNumberId: '--number',
+  active: '--active',
+};
+
+function flagOf(path: string): string {
+  const field = path.split('/').find(Boolean) ?? '';
+  return FLAG_OF_FIELD[field] ?? path;
+}
+
+/** A refused create/update, told in the CLI's words (flags), not the API's (body fields). */
+function inFlags(error: unknown): unknown {
+  if (!(error instanceof CallgateError)) {
+    return error;
+  }
+  if (error.code === 'NUMBER_REQUIRED') {
+    return new UsageError('a tenant key must name the number: --number <numberId> (callgate numbers list)');
+  }
+  const details = error.details as { field?: string; reason?: string; issues?: { path: string; message: string }[] };
+  if (error.code === 'VALIDATION_ERROR' && (details?.issues || details?.field)) {
+    const problems = details.issues
+      ? details.issues.map((i) => `${flagOf(i.path)}: ${i.message}`)
+      : [`${flagOf(details.field ?? '')}: ${details.reason ?? error.message}`];
+    return new UsageError(`the server refused the webhook (request ${error.requestId}):\n  ${problems.join('\n  ')}`);
+  }
+  return error;
+}
+
+const firstLine = (text: string | null | undefined) => {
+  if (!text) {
+    return null;
+  }
+  const line = text.split('\n', 1)[0] ?? '';
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
+};
 
 const columns = [
   { header: 'ID', value: (w: Webhook) => w.id },
@@ -51,7 +117,9 @@ const logColumns = [
   { header: 'RESULT', value: (l: WebhookLogEntry) => l.status },
   { header: 'HTTP', value: (l: WebhookLogEntry) => l.statusCode },
   { header: 'MS', value: (l: WebhookLogEntry) => l.durationMs },
+  { header: 'NEXT RETRY', value: (l: WebhookLogEntry) => shortTime(l.nextAttemptAt) },
   { header: 'ERROR', value: (l: WebhookLogEntry) => l.error },
+  { header: 'RESPONSE', value: (l: WebhookLogEntry) => firstLine(l.responseBody) },
 ];
 
 function webhookRecord(w: Webhook & { secret?: string }): [string, unknown][] {
@@ -69,6 +137,20 @@ function webhookRecord(w: Webhook & { secret?: string }): [string, unknown][] {
   ];
 }
 
+function logRecord(l: WebhookLogEntry): [string, unknown][] {
+  return [
+    ['time', l.createdAt],
+    ['event', `${l.event} ${l.eventId}`],
+    ['attempt', l.attempt],
+    ['result', l.status],
+    ['http status', l.statusCode],
+    ['duration', `${l.durationMs} ms`],
+    ['next retry', l.nextAttemptAt],
+    ['error', l.error],
+    ['response', l.responseBody ? `\n${l.responseBody}` : null],
+  ];
+}
+
 function boolean(value: string | undefined): boolean | undefined {
   if (value === undefined) {
     return undefined;
@@ -80,13 +162,16 @@ function boolean(value: string | undefined): boolean | undefined {
 }
 
 export async function runWebhooks(args: string[], env: Env): Promise<void> {
-  const [sub, ...rest] = args;
-  const r = parseRemote(rest, env, OPTIONS);
-  if (r.help || sub === undefined || sub === '--help' || sub === '-h') {
-    throw new UsageError(WEBHOOKS_USAGE);
+  if (wantsHelp(args)) {
+    throw new HelpRequested(WEBHOOKS_USAGE);
   }
+  const [first, ...rest] = args;
+  const sub = subcommand(first, WEBHOOKS_COMMANDS, 'webhooks');
+  const r = parseRemote(rest, env, WEBHOOKS_OPTIONS);
   const v = r.values;
-  const events = list(v.events) as CreateWebhookInput['events'] | undefined;
+  const named = list(v.events);
+  const events =
+    named === undefined ? undefined : (checkEventNames(named, '--events', true) as CreateWebhookInput['events']);
   switch (sub) {
     case 'list': {
       const webhooks = await r.client().webhooks.list();
@@ -111,7 +196,12 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
       if (v.number) {
         input.whatsappNumberId = v.number;
       }
-      const created = await r.client().webhooks.create(input);
+      const created = await r
+        .client()
+        .webhooks.create(input)
+        .catch((error: unknown) => {
+          throw inFlags(error);
+        });
       return r.out.result(created, () => formatRecord(webhookRecord(created)));
     }
     case 'update': {
@@ -133,7 +223,12 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
       if (Object.keys(input).length === 0) {
         throw new UsageError('webhooks update needs at least one of --endpoint, --events, --name, --active');
       }
-      const updated = await r.client().webhooks.update(id, input);
+      const updated = await r
+        .client()
+        .webhooks.update(id, input)
+        .catch((error: unknown) => {
+          throw inFlags(error);
+        });
       return r.out.result(updated, () => formatRecord(webhookRecord(updated)));
     }
     case 'delete': {
@@ -158,9 +253,13 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
       }
       const logs = await r.client().webhooks.logs(required(r.positionals, 0, '<webhookId>'), {
         ...(limit !== undefined ? { limit } : {}),
-        ...(v.event ? { event: v.event as WebhookEventName } : {}),
+        ...(v.event ? { event: checkEventNames([v.event], '--event', false)[0] } : {}),
       });
-      return r.out.result({ logs }, () => formatTable(logs, logColumns));
+      return r.out.result({ logs }, () =>
+        v.body
+          ? logs.map((l) => `${formatRecord(logRecord(l))}`).join('\n') || '(none)\n'
+          : formatTable(logs, logColumns),
+      );
     }
     case 'replay': {
       const result = await r
@@ -168,7 +267,5 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
         .webhooks.replay(required(r.positionals, 0, '<webhookId>'), required(r.positionals, 1, '<eventId>'));
       return r.out.result(result, () => `Queued ${result.event} ${result.eventId} for ${result.webhookId} again\n`);
     }
-    default:
-      throw new UsageError(`unknown webhooks command "${sub}"\n${WEBHOOKS_USAGE}`);
   }
 }

@@ -1,23 +1,47 @@
 // `callgate worker`: webhook delivery and the sweeper (ring timeouts, max durations) against the configured
 // store, without the HTTP API. Run the API with WORKERS=off and as many of these as needed.
 // SIGTERM/SIGINT stop it gracefully.
+import type { Server } from 'node:http';
 import { SecretBox } from '../auth/secret-box.ts';
 import { systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { createLogger } from '../logger.ts';
-import { createMetrics } from '../metrics.ts';
+import { createMetrics, type Metrics, metricsRequestHandler } from '../metrics.ts';
 import { buildServices } from '../services.ts';
 import { openStore } from '../store/open-store.ts';
 import { DeliveryWorker } from '../webhooks/worker.ts';
+import { type Env, HelpRequested, parseFlags, UsageError, wantsHelp } from './remote.ts';
+import { STORE_OPTIONS, STORE_USAGE, storeConfig } from './store.ts';
 
-export async function runWorker(config: Config): Promise<void> {
-  const logger = createLogger(config.logLevel);
+export const WORKER_USAGE = `usage: callgate worker [--data-dir <dir>] [--metrics-port <port>]   (on the store)
+  delivers webhooks and runs the sweeper (ring timeouts, max durations) without the HTTP API; run the API with
+  WORKERS=off and as many workers as needed. Stops cleanly on SIGTERM/SIGINT.
+  --metrics-port <port>   serve this worker's GET /metrics on HOST:<port> (METRICS_TOKEN applies; 0 picks one)
+${STORE_USAGE}`;
+
+export const WORKER_OPTIONS = { ...STORE_OPTIONS, 'metrics-port': { type: 'string' } } as const;
+
+export async function runWorker(args: string[], env: Env): Promise<void> {
+  if (wantsHelp(args)) {
+    throw new HelpRequested(WORKER_USAGE);
+  }
+  const { values, positionals } = parseFlags(args, WORKER_OPTIONS);
+  if (positionals.length > 0) {
+    throw new UsageError(`worker takes no arguments, got "${positionals.join(' ')}"\n${WORKER_USAGE}`);
+  }
+  const metricsPort = values['metrics-port'] === undefined ? null : Number(values['metrics-port']);
+  if (metricsPort !== null && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65_535)) {
+    throw new UsageError('--metrics-port is a port number (0 picks a free one)');
+  }
+  const config = storeConfig(env, values['data-dir'], (line) => process.stderr.write(`${line}\n`));
+  const logger = createLogger(config.logLevel, undefined, config.logFormat);
   const { db, secretKey } = await openStore(config);
+  const metrics = createMetrics();
   const worker = new DeliveryWorker({
     db,
     box: new SecretBox(secretKey),
     logger,
-    metrics: createMetrics(),
+    metrics,
     config,
     clock: systemClock,
   });
@@ -27,8 +51,11 @@ export async function runWorker(config: Config): Promise<void> {
     secretKey,
     clock: systemClock,
     logger,
+    metrics,
     wakeDeliveries: () => worker.wake(),
   });
+  // Its attempts and provider requests are counted in this process: without the API, this is where they are read.
+  const metricsServer = metricsPort === null ? null : await serveMetrics(metrics, config, metricsPort);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -37,7 +64,7 @@ export async function runWorker(config: Config): Promise<void> {
       }
       stopping = true;
       logger.info({ signal }, 'worker shutting down');
-      Promise.all([worker.stop(), sweeper.stop()])
+      Promise.all([worker.stop(), sweeper.stop(), closeServer(metricsServer)])
         .then(() => db.close())
         .finally(resolve);
     };
@@ -45,6 +72,27 @@ export async function runWorker(config: Config): Promise<void> {
     process.on('SIGINT', stop);
     worker.start();
     sweeper.start();
-    logger.info({ store: db.dialect }, 'callgate webhook worker ready (with the sweeper)');
+    const address = metricsServer?.address();
+    const metricsUrl =
+      address && typeof address === 'object' ? `http://${config.host}:${address.port}/metrics` : undefined;
+    logger.info(
+      { store: db.dialect, ...(metricsUrl ? { metrics: metricsUrl } : {}) },
+      `callgate webhook worker ready (with the sweeper)${metricsUrl ? `; metrics on ${metricsUrl}` : ''}`,
+    );
   });
+}
+
+async function serveMetrics(metrics: Metrics, config: Config, port: number): Promise<Server> {
+  // Loaded only with --metrics-port (an ES import of node:http would load Node's bundled undici at every start).
+  const { createServer } = process.getBuiltinModule('node:http');
+  const server = createServer(metricsRequestHandler(metrics, config.metricsToken));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, config.host, () => resolve());
+  });
+  return server;
+}
+
+function closeServer(server: Server | null): Promise<void> {
+  return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
 }

@@ -7,6 +7,8 @@
 import type { SwaggerOptions } from '@fastify/swagger';
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { ApiError } from '../errors.ts';
+import { DOCS_INTRO, DOCS_LOGO_SVG, DOCS_THEME_CSS, TAGS } from './docs-content.ts';
+import { addExamples } from './openapi-examples.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
 import type { App } from './types.ts';
 
@@ -20,10 +22,13 @@ const SWAGGER_OPTIONS: SwaggerOptions = {
   openapi: {
     openapi: '3.1.0',
     info: {
-      title: 'callgate — WhatsApp calling gateway',
+      title: 'callgate API',
       version: '1.0.0',
-      description: 'Wire-compatible with the Pilot Status Calls API.',
+      description: DOCS_INTRO,
     },
+    // Relative: the server that serves this document is the one it describes.
+    servers: [{ url: '/', description: 'This callgate server' }],
+    tags: TAGS,
     components: {
       securitySchemes: {
         apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'Your ps_ API key' },
@@ -35,6 +40,14 @@ const SWAGGER_OPTIONS: SwaggerOptions = {
         },
       },
     },
+  },
+  // Every request and response body gets an example (http/openapi-examples.ts).
+  transformObject: (document) => {
+    if (!('openapiObject' in document)) {
+      return document.swaggerObject;
+    }
+    addExamples(document.openapiObject as Parameters<typeof addExamples>[0]);
+    return document.openapiObject;
   },
 };
 
@@ -83,7 +96,24 @@ async function buildDocsApp(app: App, routes: readonly RouteOptions[], newApp: (
   const docsApp = newApp();
   // The order the app used to register them in: the document lists paths and components in that order.
   await docsApp.register(swagger, SWAGGER_OPTIONS);
-  await docsApp.register(swaggerUi, { routePrefix: DOCS_PREFIX });
+  await docsApp.register(swaggerUi, {
+    routePrefix: DOCS_PREFIX,
+    logo: { type: 'image/svg+xml', content: Buffer.from(DOCS_LOGO_SVG), href: DOCS_PREFIX, target: '_self' },
+    theme: {
+      title: 'callgate API reference',
+      css: [{ filename: 'callgate.css', content: DOCS_THEME_CSS }],
+      favicon: [
+        {
+          filename: 'favicon.svg',
+          rel: 'icon',
+          sizes: 'any',
+          type: 'image/svg+xml',
+          content: Buffer.from(DOCS_LOGO_SVG),
+        },
+      ],
+    },
+    uiConfig: { docExpansion: 'list', deepLinking: true, displayOperationId: true, defaultModelsExpandDepth: 0 },
+  });
   for (const schema of Object.values(app.getSchemas())) {
     docsApp.addSchema(schema as { $id: string });
   }
@@ -96,11 +126,18 @@ async function buildDocsApp(app: App, routes: readonly RouteOptions[], newApp: (
       method: route.method,
       url: route.url,
       handler: unreachable,
-      ...(route.schema ? { schema: route.schema } : {}),
+      ...(route.schema ? { schema: documented(route) } : {}),
       ...(route.config ? { config: route.config } : {}),
       ...(route.constraints ? { constraints: route.constraints } : {}),
     });
   }
   await docsApp.ready();
   return docsApp;
+}
+
+/** The route's schema as documented: a route that takes no key says so (`security: []`), from its auth config. */
+function documented(route: RouteOptions): NonNullable<RouteOptions['schema']> {
+  const schema = route.schema ?? {};
+  const auth = (route.config as { auth?: string } | undefined)?.auth ?? 'none';
+  return auth === 'none' && !('security' in schema) ? { ...schema, security: [] } : schema;
 }

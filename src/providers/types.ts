@@ -24,6 +24,8 @@ export interface ProviderFailure {
   providerMessage: string;
   retryAfterSeconds?: number;
   traceId?: string;
+  /** The provider's HTTP status, when it answered at all (logs and metrics). */
+  httpStatus?: number;
 }
 export type ProviderResult<T = undefined> = { ok: true; value: T } | ProviderFailure;
 
@@ -70,7 +72,7 @@ export function failure(
   category: FailureCategory,
   providerMessage: string,
   providerCode: string | number | null = null,
-  extra: Partial<Pick<ProviderFailure, 'retryAfterSeconds' | 'traceId'>> = {},
+  extra: Partial<Pick<ProviderFailure, 'retryAfterSeconds' | 'traceId' | 'httpStatus'>> = {},
 ): ProviderFailure {
   return { ok: false, category, providerCode, providerMessage, ...extra };
 }

@@ -416,32 +416,46 @@ interface AttemptRow {
   created_at: string;
 }
 
+/** One attempt in a webhook's log: when its delivery is still retrying and it is the latest try, the next one's time. */
+export interface LoggedAttempt extends AttemptRecord {
+  nextAttemptAt: string | null;
+}
+
 /** The log of one webhook (already found in the caller's scope), newest first. */
 export async function listAttemptsForWebhook(
   db: Db,
   webhookId: WebhookId,
   opts: { limit: number; eventType: string | null },
-): Promise<AttemptRecord[]> {
-  const byEvent = opts.eventType === null ? '' : ' AND event_type = $3';
+): Promise<LoggedAttempt[]> {
+  const byEvent = opts.eventType === null ? '' : ' AND a.event_type = $3';
   const params = opts.eventType === null ? [webhookId, opts.limit] : [webhookId, opts.limit, opts.eventType];
-  const rows = await db.query<AttemptRow>(
-    `SELECT id, webhook_id, event_id, event_type, attempt, status, status_code, duration_ms, error, response_body, created_at
-     FROM delivery_attempts WHERE webhook_id = $1${byEvent} ORDER BY created_at DESC, id DESC LIMIT $2`,
+  const rows = await db.query<AttemptRow & { pending_next_at: string | null }>(
+    `SELECT a.id, a.webhook_id, a.event_id, a.event_type, a.attempt, a.status, a.status_code, a.duration_ms, a.error,
+            a.response_body, a.created_at, CASE WHEN d.status = 'PENDING' THEN d.next_attempt_at END AS pending_next_at
+     FROM delivery_attempts a LEFT JOIN deliveries d ON d.webhook_id = a.webhook_id AND d.event_id = a.event_id
+     WHERE a.webhook_id = $1${byEvent} ORDER BY a.created_at DESC, a.id DESC LIMIT $2`,
     params,
   );
-  return rows.map((r) => ({
-    id: r.id,
-    webhookId: r.webhook_id as WebhookId,
-    eventId: r.event_id as EventId,
-    eventType: r.event_type,
-    attempt: Number(r.attempt),
-    status: r.status as AttemptStatus,
-    statusCode: r.status_code === null ? null : Number(r.status_code),
-    durationMs: Number(r.duration_ms),
-    error: r.error,
-    responseBody: r.response_body,
-    createdAt: r.created_at,
-  }));
+  // Newest first: the first row of an event is its latest try, the only one a pending retry follows.
+  const seen = new Set<string>();
+  return rows.map((r) => {
+    const latest = !seen.has(r.event_id);
+    seen.add(r.event_id);
+    return {
+      id: r.id,
+      webhookId: r.webhook_id as WebhookId,
+      eventId: r.event_id as EventId,
+      eventType: r.event_type,
+      attempt: Number(r.attempt),
+      status: r.status as AttemptStatus,
+      statusCode: r.status_code === null ? null : Number(r.status_code),
+      durationMs: Number(r.duration_ms),
+      error: r.error,
+      responseBody: r.response_body,
+      createdAt: r.created_at,
+      nextAttemptAt: latest && r.status !== 'SUCCESS' ? r.pending_next_at : null,
+    };
+  });
 }
 
 /** An outbox event of one number (replay may only name those). */
@@ -506,12 +520,21 @@ export async function listDeliveriesForWebhook(db: Db, webhookId: WebhookId): Pr
   }));
 }
 
-/** Due, not yet delivered, for active webhooks: the backlog gauges. */
-export async function deliveryBacklog(db: Db, now: string): Promise<{ size: number; oldestDueAt: string | null }> {
-  const rows = await db.query<{ n: number | string; oldest: string | null }>(
-    `SELECT COUNT(*) AS n, MIN(d.next_attempt_at) AS oldest FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
-     WHERE d.status = 'PENDING' AND w.active = 1 AND d.next_attempt_at <= $1`,
+/** Not yet delivered, for active webhooks: the backlog gauges. Retries waiting for their time count too. */
+export async function deliveryBacklog(
+  db: Db,
+  now: string,
+): Promise<{ size: number; waitingRetries: number; oldestCreatedAt: string | null }> {
+  const rows = await db.query<{ n: number | string; waiting: number | string | null; oldest: string | null }>(
+    `SELECT COUNT(*) AS n, SUM(CASE WHEN d.attempts > 0 AND d.next_attempt_at > $1 THEN 1 ELSE 0 END) AS waiting,
+            MIN(d.created_at) AS oldest
+     FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+     WHERE d.status = 'PENDING' AND w.active = 1`,
     [now],
   );
-  return { size: Number(rows[0]?.n ?? 0), oldestDueAt: rows[0]?.oldest ?? null };
+  return {
+    size: Number(rows[0]?.n ?? 0),
+    waitingRetries: Number(rows[0]?.waiting ?? 0),
+    oldestCreatedAt: rows[0]?.oldest ?? null,
+  };
 }

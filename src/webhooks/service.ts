@@ -172,6 +172,8 @@ export class WebhookService {
       statusCode: a.statusCode,
       durationMs: a.durationMs,
       ...(a.error !== null ? { error: a.error } : {}),
+      responseBody: a.responseBody,
+      nextAttemptAt: a.nextAttemptAt,
       createdAt: a.createdAt,
     }));
   }

@@ -391,18 +391,41 @@ export class DeliveryWorker {
     for (const f of batch) {
       const d = f.delivery;
       const isSettled = settled.has(`${d.webhookId} ${d.eventId}`);
+      const attempt = f.record.attempt;
+      if (!f.succeeded && isSettled) {
+        const next = f.record.settlement.status === 'PENDING' ? f.record.settlement.nextAttemptAt : null;
+        this.#d.logger.warn(
+          {
+            webhookId: d.webhookId,
+            eventId: d.eventId,
+            event: d.eventType,
+            callId: callIdOf(d.payload),
+            attempt: attempt.attempt,
+            statusCode: attempt.statusCode,
+            error: attempt.error,
+            durationMs: attempt.durationMs,
+            nextAttemptAt: next,
+          },
+          next
+            ? `webhook attempt ${attempt.attempt} failed (${attempt.statusCode ?? attempt.error}); next attempt at ${next}`
+            : `webhook attempt ${attempt.attempt} failed (${attempt.statusCode ?? attempt.error}); no attempt left`,
+        );
+      }
       if (f.gone) {
         this.#d.metrics.webhookFailures.inc({ reason: 'gone' });
-        this.#d.logger.warn({ webhookId: d.webhookId }, 'webhook disabled: the receiver answered 410 Gone');
+        this.#d.logger.error(
+          { webhookId: d.webhookId, eventId: d.eventId },
+          'webhook disabled: the receiver answered 410 Gone; its pending deliveries failed',
+        );
       } else if (isSettled && f.succeeded) {
         this.#d.metrics.webhookDeliveryLatency.observe(
           Math.max(0, f.finishedAt.getTime() - Date.parse(d.createdAt)) / 1000,
         );
       } else if (isSettled && f.record.settlement.status === 'FAILED') {
         this.#d.metrics.webhookFailures.inc({ reason: 'exhausted' });
-        this.#d.logger.warn(
-          { webhookId: d.webhookId, eventId: d.eventId, attempts: d.attempt },
-          'webhook delivery failed after its last attempt',
+        this.#d.logger.error(
+          { webhookId: d.webhookId, eventId: d.eventId, callId: callIdOf(d.payload), attempts: d.attempt },
+          'webhook delivery failed after its last attempt; given up',
         );
       }
     }
@@ -491,6 +514,16 @@ export class DeliveryWorker {
  * `onQueued` (the in-process worker's wake-up), so a new event is sent without waiting for the next poll,
  * and commits that queued nothing cost the worker nothing.
  */
+/** The call an event is about, for log lines (read only when something failed). */
+function callIdOf(payload: string): string | null {
+  try {
+    const id = (JSON.parse(payload) as { id?: unknown }).id;
+    return typeof id === 'string' ? id : null;
+  } catch {
+    return null;
+  }
+}
+
 export function notifyingDb(db: Db, onQueued: () => void): Db {
   const observed = (inner: Db, hook: () => void): QueueObservedDb => ({
     dialect: inner.dialect,

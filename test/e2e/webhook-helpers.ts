@@ -1,5 +1,6 @@
 // Shared pieces of the webhook tests: events written the way the call service writes them (outbox +
 // fan-out in one transaction), a worker on the test store, and verification with a published library.
+import type { Logger } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { SecretBox } from '../../src/auth/secret-box.ts';
 import type { Config } from '../../src/config.ts';
@@ -63,13 +64,13 @@ export interface TestWorker {
 export function startTestWorker(
   db: Db,
   config: Pick<Config, 'webhookRetryScheduleMs' | 'webhookTimeoutMs' | 'webhookAllowInsecureUrls'>,
-  opts: { options?: Partial<WorkerOptions>; lookup?: HostLookup; metrics?: Metrics } = {},
+  opts: { options?: Partial<WorkerOptions>; lookup?: HostLookup; metrics?: Metrics; logger?: Logger } = {},
 ): TestWorker {
   const metrics = opts.metrics ?? createMetrics();
   const worker = new DeliveryWorker({
     db,
     box: new SecretBox(TEST_SECRET_KEY),
-    logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
     metrics,
     config,
     options: { pollIntervalMs: 20, ...opts.options },

@@ -1,5 +1,6 @@
 // A real app on loopback over a fresh store, a Meta fake wired both ways, and a seeded tenant
 // with two META numbers (A and B) and their keys.
+import type { Logger } from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { issueKey } from '../../src/auth/keys.ts';
 import { type Clock, systemClock } from '../../src/clock.ts';
@@ -7,6 +8,7 @@ import { type Config, loadConfig } from '../../src/config.ts';
 import type { App } from '../../src/http/types.ts';
 import { type NumberId, newTenantId, type TenantId } from '../../src/ids.ts';
 import { createLogger } from '../../src/logger.ts';
+import type { Metrics } from '../../src/metrics.ts';
 import { MemoryRateLimiter } from '../../src/ratelimit/memory.ts';
 import { insertApiKey } from '../../src/store/api-keys.ts';
 import type { Dialect } from '../../src/store/db.ts';
@@ -48,6 +50,10 @@ export interface TestAppOptions {
   rateLimitClock?: Clock;
   /** Run the sweeper loop (SWEEP_INTERVAL_MS) inside the app. */
   runSweeper?: boolean;
+  /** The app's logger (tests that read the logs pass one writing to memory); silent by default. */
+  logger?: Logger;
+  /** The app's metrics registry, to read counts directly; a fresh one by default. */
+  metrics?: Metrics;
 }
 
 const META_NUMBERS = [
@@ -92,7 +98,8 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
     db: store.db,
     secretKey: 'test-secret-key',
     clock,
-    logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
     rateLimiter: new MemoryRateLimiter(() => (opts.rateLimitClock ?? clock).now().getTime()),
     runSweeper: opts.runSweeper ?? false,
   });

@@ -17,11 +17,11 @@ function childEnv(env: Record<string, string>): Record<string, string> {
   return { PATH: process.env.PATH ?? '', ...env };
 }
 
-/** Runs the CLI to completion (never throws on a non-zero exit: the test checks `code`). */
-export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+/** Runs the CLI to completion (never throws on a non-zero exit: the test checks `code`); `cwd` defaults to the repo. */
+export function runCli(args: string[], env: Record<string, string>, opts: { cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN, ...args], {
-      cwd: ROOT,
+      cwd: opts.cwd ?? ROOT,
       env: childEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

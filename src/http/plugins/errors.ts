@@ -20,13 +20,19 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
     });
 }
 
+/** Where the problem is: a missing or unexpected property is pointed at by name, not by its parent object. */
+function issuePath(instancePath: string, params: Record<string, unknown>): string {
+  const property = params.missingProperty ?? params.additionalProperty;
+  return typeof property === 'string' ? `${instancePath}/${property}` : instancePath || '/';
+}
+
 function fromFastifyError(error: FastifyError): ApiError | null {
   if (error.validation) {
     return new ApiError('VALIDATION_ERROR', {
       details: {
         issues: error.validation.map((v) => ({
           in: error.validationContext,
-          path: v.instancePath || '/',
+          path: issuePath(v.instancePath, v.params),
           message: v.message,
         })),
       },

@@ -25,7 +25,9 @@ function makeAjv(coerceTypes: false | 'array'): Ajv {
     coerceTypes,
     useDefaults: true,
     removeAdditional: false,
-    allErrors: false,
+    // Every problem of a request, not the first: a client fixes them in one round trip. Bodies are bounded by
+    // bodyLimit and arrays by maxItems, so the list stays short.
+    allErrors: true,
     strict: false,
   });
   addFormats.default(ajv);

@@ -20,6 +20,7 @@ import { healthRoutes } from './health/health.ts';
 import { numberRoutes } from './numbers/numbers.ts';
 import { evolutionWebhookRoutes } from './providers/evolution-webhook.ts';
 import { metaWebhookRoutes } from './providers/meta-webhook.ts';
+import { rootRoute } from './root.ts';
 import { webhookLogsRoute } from './webhooks/logs.ts';
 import { replayWebhookRoute } from './webhooks/replay.ts';
 import { rotateWebhookSecretRoute } from './webhooks/rotate-secret.ts';
@@ -53,6 +54,7 @@ export function registerRoutes(
   replayWebhookRoute(app, deps);
 
   eventStreamRoute(app, deps);
+  rootRoute(app);
   dashboardRoutes(app);
 
   metaWebhookRoutes(app, deps.metaInbound);

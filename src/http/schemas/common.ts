@@ -6,7 +6,18 @@ export const ErrorEnvelope = Type.Object(
   {
     error: Type.String(),
     code: Type.String(),
-    details: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    details: Type.Optional(
+      Type.Object(
+        {},
+        {
+          additionalProperties: true,
+          description:
+            'VALIDATION_ERROR from the schema: {"issues": [{"in": "body"|"querystring"|"params"|"headers", ' +
+            '"path": "/events/0", "message": "..."}]}, every problem listed. Other errors may carry "reason", ' +
+            '"field", or the provider\'s "providerCode" and "providerMessage".',
+        },
+      ),
+    ),
     requestId: Type.Optional(Type.String()),
   },
   {

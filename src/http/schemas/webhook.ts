@@ -100,6 +100,12 @@ export const LogEntry = Type.Object({
   }),
   durationMs: Type.Integer(),
   error: Type.Optional(Type.String()),
+  responseBody: Type.Union([Type.String(), Type.Null()], {
+    description: "The start of the receiver's response body (null when none came)",
+  }),
+  nextAttemptAt: Type.Union([Timestamp, Type.Null()], {
+    description: 'On the latest failed try of a delivery still retrying: when the next try is due; otherwise null',
+  }),
   createdAt: Timestamp,
 });
 

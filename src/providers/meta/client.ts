@@ -181,6 +181,7 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     if (response.status >= 500 || json === null || typeof json !== 'object') {
       return failure('PROVIDER_DOWN', `Meta answered HTTP ${response.status}`, json?.error?.code ?? null, {
         traceId: json?.error?.fbtrace_id,
+        httpStatus: response.status,
       });
     }
     if (response.ok) {
@@ -208,6 +209,7 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     const message = [error.message, error.error_data?.details].filter(Boolean).join(': ') || `HTTP ${response.status}`;
     return failure(category, message, code, {
       traceId: error.fbtrace_id,
+      httpStatus: response.status,
       ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
     });
   }

@@ -24,6 +24,7 @@ export function apiKeyRoutes(app: App, deps: RouteDeps): void {
         tags: ['API keys'],
         security: NUMBER_SECURITY,
         summary: 'List keys (masked)',
+        operationId: 'listApiKeys',
         description: 'Key ids and secrets are credentials: only their last 4 characters are shown.',
         response: { 200: Type.Object({ apiKeys: Type.Array(MaskedKey) }), ...errorResponses(...scopeErrors) },
       },
@@ -39,6 +40,7 @@ export function apiKeyRoutes(app: App, deps: RouteDeps): void {
         tags: ['API keys'],
         security: NUMBER_SECURITY,
         summary: "Regenerate a number's key",
+        operationId: 'regenerateApiKey',
         description: 'Issues a new key id and secret, shown once; the old ones stop working at once.',
         params: Type.Object({ numberId: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) }),
         response: {

@@ -7,6 +7,7 @@ import { numberOf } from '../principal.ts';
 const schema = {
   tags: ['Calls'],
   summary: 'Accept an inbound call',
+  operationId: 'acceptCall',
   description: 'Answers a ringing inbound call. On Meta numbers `sdp` (the SDP answer, CRLF line endings) is required.',
   security: NUMBER_SECURITY,
   params: CallIdParams,

@@ -25,6 +25,7 @@ export function createCallRoute(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Calls'],
         summary: 'Start a business-initiated call',
+        operationId: 'createCall',
         description: 'Places the call through the provider. The peer must have granted call permission (META).',
         security: NUMBER_SECURITY,
         body,

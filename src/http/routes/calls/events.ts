@@ -20,6 +20,7 @@ export function callEventsRoute(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Calls'],
         summary: "A call's timeline",
+        operationId: 'listCallEvents',
         description:
           'Every provider event received and every API or system action on the call, in order (beyond Pilot).',
         security: NUMBER_SECURITY,

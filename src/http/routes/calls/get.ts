@@ -8,6 +8,7 @@ import { numberOf } from '../principal.ts';
 const schema = {
   tags: ['Calls'],
   summary: 'Get a call',
+  operationId: 'getCall',
   description: "By id or provider call id, inside the key's number. SDPs only with includeSdp=1.",
   security: NUMBER_SECURITY,
   params: CallIdParams,

@@ -7,6 +7,7 @@ import { numberOf } from '../principal.ts';
 const schema = {
   tags: ['Calls'],
   summary: 'List calls',
+  operationId: 'listCalls',
   description:
     'Newest first, without SDPs. Page with before=<createdAt of the last call seen>, or with ' +
     'before=<id of the last call seen> for exact paging (calls created in the same millisecond are never skipped).',

@@ -25,6 +25,7 @@ export function callMediaRoutes(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Calls'],
         summary: 'Play audio into a call (EVO_GO)',
+        operationId: 'playIntoCall',
         description: 'Queued until the call is active; no completion event.',
         security: NUMBER_SECURITY,
         params: CallIdParams,
@@ -48,6 +49,7 @@ export function callMediaRoutes(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Calls'],
         summary: 'Open a realtime media session (EVO_GO)',
+        operationId: 'createRealtimeSession',
         description: 'A short-lived, single-use token for the Evolution Go media WebSocket of the call.',
         security: NUMBER_SECURITY,
         params: CallIdParams,

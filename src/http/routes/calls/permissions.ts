@@ -13,6 +13,7 @@ export function callPermissionRoutes(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Calls'],
         summary: 'Call permission of a user (META)',
+        operationId: 'getCallPermission',
         description: "Meta's answer, passed through in its snake_case shape.",
         security: NUMBER_SECURITY,
         querystring: Type.Object({ to: E164 }),
@@ -40,6 +41,7 @@ export function callPermissionRoutes(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Calls'],
         summary: 'Ask a user for call permission (META)',
+        operationId: 'requestCallPermission',
         security: NUMBER_SECURITY,
         body: Type.Object(
           { to: E164, text: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })) },

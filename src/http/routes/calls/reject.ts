@@ -6,6 +6,7 @@ import { numberOf } from '../principal.ts';
 const schema = {
   tags: ['Calls'],
   summary: 'Reject an inbound call',
+  operationId: 'rejectCall',
   description: 'Declines a ringing inbound call; it ends REJECTED.',
   security: NUMBER_SECURITY,
   params: CallIdParams,

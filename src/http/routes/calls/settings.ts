@@ -77,6 +77,7 @@ export function callSettingsRoutes(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Calls'],
         summary: 'Calling settings (META)',
+        operationId: 'getCallingSettings',
         security: NUMBER_SECURITY,
         response: { 200: Settings, ...errors },
       },
@@ -91,6 +92,7 @@ export function callSettingsRoutes(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Calls'],
         summary: 'Update calling settings (META)',
+        operationId: 'updateCallingSettings',
         description: "Partial at the calling level: each object given replaces Meta's whole; `sip` is refused.",
         security: NUMBER_SECURITY,
         body: Type.Object({ calling: Calling }, { additionalProperties: false }),

@@ -28,6 +28,7 @@ export function eventStreamRoute(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Events'],
         summary: 'Live event stream (SSE)',
+        operationId: 'streamEvents',
         description:
           'text/event-stream of call.* events with the webhook payloads; `id:` is a cursor for Last-Event-ID. ' +
           'A number key streams its number, a tenant key every number of the tenant.',

@@ -13,6 +13,7 @@ export function healthRoutes(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Operations'],
         summary: 'Alive',
+        operationId: 'getLiveness',
         response: { 200: Type.Object({ status: Type.Literal('ok') }) },
       },
     },
@@ -26,6 +27,7 @@ export function healthRoutes(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Operations'],
         summary: 'Ready: the database answers',
+        operationId: 'getReadiness',
         response: { 200: Type.Object({ status: Type.Literal('ready') }) },
       },
     },

@@ -16,6 +16,7 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'Create a number',
+        operationId: 'createNumber',
         description: 'Registers a WhatsApp number (META or EVO_GO) and returns its number-scoped key, shown this once.',
         body: CreateNumberBody,
         response: {
@@ -37,6 +38,7 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'List numbers',
+        operationId: 'listNumbers',
         response: { 200: Type.Object({ numbers: Type.Array(Type.Ref('Number')) }), ...errorResponses(...scopeErrors) },
       },
     },
@@ -50,6 +52,7 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'Get a number',
+        operationId: 'getNumber',
         params: NumberIdParams,
         response: {
           200: Type.Ref('Number'),
@@ -67,6 +70,7 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'Delete a number',
+        operationId: 'deleteNumber',
         description: 'Deletes the number, its calls and its key (which stops working at once).',
         params: NumberIdParams,
         response: { 204: Type.Null(), ...errorResponses('VALIDATION_ERROR', 'NUMBER_NOT_FOUND', ...scopeErrors) },

@@ -21,6 +21,7 @@ export function evolutionWebhookRoutes(app: App, deps: EvolutionInboundDeps): vo
         schema: {
           tags: ['Provider webhooks'],
           summary: 'Evolution Go webhook',
+          operationId: 'receiveEvolutionWebhook',
           description:
             'The URL configured on the Evolution instance; authenticated by the instance id and token in the body.',
           params: Type.Object({ numberId: Type.String({ maxLength: 64 }) }),

@@ -26,6 +26,7 @@ export function metaWebhookRoutes(app: App, deps: MetaInboundDeps): void {
         schema: {
           tags: ['Provider webhooks'],
           summary: 'Meta subscription check',
+          operationId: 'verifyMetaSubscription',
           querystring: Type.Object({
             'hub.mode': Type.String({ maxLength: 64 }),
             'hub.challenge': Type.String({ maxLength: 256 }),
@@ -50,6 +51,7 @@ export function metaWebhookRoutes(app: App, deps: MetaInboundDeps): void {
         schema: {
           tags: ['Provider webhooks'],
           summary: 'Meta calling webhook',
+          operationId: 'receiveMetaWebhook',
           description:
             "Signed with X-Hub-Signature-256 by the number's app secret; routed by metadata.phone_number_id.",
           response: {

@@ -12,6 +12,7 @@ export function webhookLogsRoute(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'Delivery log',
+        operationId: 'listWebhookLogs',
         description: 'One entry per HTTP attempt, newest first; `event` filters by event name.',
         params: WebhookIdParams,
         querystring: LogsQuery,

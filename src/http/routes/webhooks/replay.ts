@@ -11,6 +11,7 @@ export function replayWebhookRoute(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'Replay an event',
+        operationId: 'replayWebhookEvent',
         description:
           "Delivers one past event of the webhook's number again, from attempt 1, with the same webhook-id (its eventId).",
         params: WebhookIdParams,

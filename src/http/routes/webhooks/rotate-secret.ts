@@ -11,6 +11,7 @@ export function rotateWebhookSecretRoute(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'Rotate the signing secret',
+        operationId: 'rotateWebhookSecret',
         description:
           'Returns a new secret, shown this once. For 24 h every delivery carries signatures of both the old and the new secret.',
         params: WebhookIdParams,

@@ -12,6 +12,7 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'Register a webhook',
+        operationId: 'createWebhook',
         description:
           'Registers a URL for call events of one number. A tenant key must name whatsappNumberId; a number key may omit it. ' +
           'The URL must be https:// to a public address. Returns the signing secret (whsec_...), shown this once.',
@@ -39,6 +40,7 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'List webhooks',
+        operationId: 'listWebhooks',
         description: "The webhooks the key can see: all of the tenant's, or its number's. Never the secrets.",
         response: {
           200: Type.Object({ webhooks: Type.Array(Type.Ref('Webhook')) }),
@@ -56,6 +58,7 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'Get a webhook',
+        operationId: 'getWebhook',
         params: WebhookIdParams,
         response: { 200: Type.Ref('Webhook'), ...errorResponses(...lookupErrors) },
       },
@@ -70,6 +73,7 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'Update a webhook',
+        operationId: 'updateWebhook',
         description:
           '`events` replaces the whole list; `active:false` pauses deliveries, `active:true` resumes them (also after a 410 disabled it). ' +
           'A new `url` is checked like at registration.',
@@ -88,6 +92,7 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'Delete a webhook',
+        operationId: 'deleteWebhook',
         description: 'Deletes the webhook, its pending deliveries and its log.',
         params: WebhookIdParams,
         response: { 204: Type.Null(), ...errorResponses(...lookupErrors) },

@@ -1,0 +1,163 @@
+// The CLI's answers before it touches anything: --help/-h on every command and subcommand prints usage on stdout,
+// exits 0 and does nothing else (no store opened or created, no worker started, no request sent); typos get
+// "did you mean"; every missing flag is named at once; the store commands say which store they used.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { runCli } from '../../test/helpers/cli-process.ts';
+import { commandTable } from './completion.ts';
+
+const table = commandTable();
+
+describe('callgate --help and usage mistakes', () => {
+  let cwd: string;
+  // A server address nothing listens on: a command that sent a request would fail with exit 1, not 0.
+  const env = { CALLGATE_URL: 'http://127.0.0.1:9', CALLGATE_API_KEY: 'ps_never_sent' };
+
+  before(() => {
+    cwd = mkdtempSync(join(tmpdir(), 'callgate-cli-help-'));
+  });
+  after(() => rmSync(cwd, { recursive: true, force: true }));
+
+  // Both spellings on every command; on subcommands they alternate (each child process costs a Node start-up).
+  const invocations: string[][] = [['--help'], ['-h'], ['help'], []];
+  for (const [name, group] of Object.entries(table)) {
+    invocations.push([name, '--help'], [name, '-h']);
+    group.commands.forEach((sub, i) => {
+      invocations.push([name, sub, i % 2 === 0 ? '--help' : '-h']);
+    });
+  }
+
+  test('every command and subcommand answers --help and -h with usage, exit 0, and does nothing else', async () => {
+    // A few at a time: each is a process start.
+    for (let i = 0; i < invocations.length; i += 4) {
+      const batch = invocations.slice(i, i + 4);
+      const results = await Promise.all(batch.map((args) => runCli(args, env, { cwd })));
+      results.forEach((r, j) => {
+        const command = `callgate ${batch[j]?.join(' ')}`;
+        assert.equal(r.code, 0, `${command} exits 0\n${r.stderr}`);
+        assert.match(r.stdout, /^usage: callgate /, `${command} prints usage on stdout`);
+        assert.equal(r.stderr, '', `${command} prints nothing else`);
+      });
+    }
+    assert.deepEqual(readdirSync(cwd), [], 'no ./data (no store opened or created)');
+  });
+
+  test('worker --help and migrate --help neither start a worker nor apply migrations', async () => {
+    const dataDir = join(cwd, 'server-data');
+    for (const command of ['worker', 'migrate', 'tenants']) {
+      const r = await runCli([command, '--help'], { DATA_DIR: dataDir }, { cwd });
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, new RegExp(`^usage: callgate ${command}`));
+    }
+    assert.equal(existsSync(dataDir), false, 'the store was never opened');
+  });
+
+  test('an unknown command, subcommand or flag says "did you mean" and lists the valid ones (exit 2)', async () => {
+    const command = await runCli(['clals', 'list'], env, { cwd });
+    assert.equal(command.code, 2);
+    assert.match(command.stderr, /^callgate: unknown command "clals"; did you mean "calls"\?\n {2}valid: tenants, /);
+    const sub = await runCli(['calls', 'lsit'], env, { cwd });
+    assert.equal(sub.code, 2);
+    assert.match(sub.stderr, /unknown calls command "lsit"; did you mean "list"\?\n {2}valid: list, get, events/);
+    const flag = await runCli(['calls', 'list', '--limt', '3'], env, { cwd });
+    assert.equal(flag.code, 2);
+    assert.match(
+      flag.stderr,
+      /unknown option "--limt"; did you mean "--limit"\?\n {2}valid: .*--status, --peer, --since/,
+    );
+    const far = await runCli(['completion', 'fish'], env, { cwd });
+    assert.equal(far.code, 2);
+    assert.match(far.stderr, /unknown shell "fish"\n {2}valid: bash, zsh/, 'no guess when nothing is close');
+    const storeFlag = await runCli(['tenants', 'create', '--nmae', 'X'], {}, { cwd });
+    assert.equal(storeFlag.code, 2);
+    assert.match(storeFlag.stderr, /did you mean "--name"\?/);
+    assert.deepEqual(readdirSync(cwd), [], 'a usage mistake opens no store');
+  });
+
+  test('every missing flag is named at once; a bad event name lists the valid ones', async () => {
+    const meta = await runCli(['numbers', 'create', '--provider', 'META', '--name', 'Support'], env, { cwd });
+    assert.equal(meta.code, 2);
+    assert.equal(
+      meta.stderr,
+      'callgate: numbers create needs --phone, --phone-number-id, --access-token, --app-secret, --verify-token\n',
+    );
+    const none = await runCli(['numbers', 'create'], env, { cwd });
+    assert.equal(none.stderr, 'callgate: numbers create needs --name, --phone, --provider\n');
+    const provider = await runCli(['numbers', 'create', '--provider', 'EVO'], env, { cwd });
+    assert.match(
+      provider.stderr,
+      /--provider: unknown provider "EVO"; did you mean "EVO_GO"\?\n {2}valid: META, EVO_GO/,
+    );
+
+    const event = await runCli(
+      ['webhooks', 'create', 'https://example.com/h', '--events', 'call.ended,call.endd'],
+      env,
+      {
+        cwd,
+      },
+    );
+    assert.equal(event.code, 2);
+    assert.equal(
+      event.stderr,
+      'callgate: --events: unknown event "call.endd"; did you mean "call.ended"?\n' +
+        '  valid: call.ringing, call.connected, call.ended, call.missed, call.permission_updated, *\n',
+    );
+    const logs = await runCli(['webhooks', 'logs', 'whk_1', '--event', '*'], env, { cwd });
+    assert.match(logs.stderr, /--event: unknown event "\*"\n {2}valid: call.ringing, /, '"*" is no event to filter by');
+    const listen = await runCli(['listen', '--forward-to', 'http://127.0.0.1:9/x', '--events', 'ended'], env, { cwd });
+    assert.match(listen.stderr, /--events: unknown event "ended"/);
+    const status = await runCli(['calls', 'list', '--status', 'RINGNG'], env, { cwd });
+    assert.match(status.stderr, /--status: unknown status "RINGNG"; did you mean "RINGING"\?/);
+  });
+
+  test('store commands name the store on stderr, and say so when they create ./data', async () => {
+    const first = await runCli(['tenants', 'create', '--name', 'Acme'], {}, { cwd });
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(JSON.parse(first.stdout).apiKey.key, /^ps_/);
+    const [created, used] = first.stderr.trimEnd().split('\n');
+    assert.match(created!, /^store: created .*\/data: \.\/data did not exist here and DATA_DIR is unset\. /);
+    assert.match(created!, /--data-dir <the server's DATA_DIR> or DATABASE_URL/);
+    assert.equal(used, 'store: sqlite ./data/callgate.db');
+
+    const again = await runCli(['migrate'], {}, { cwd });
+    assert.equal(again.code, 0);
+    assert.equal(again.stderr, 'store: sqlite ./data/callgate.db\ndatabase is up to date\n', 'nothing created twice');
+
+    const chosen = await runCli(['migrate', '--data-dir', join(cwd, 'elsewhere')], {}, { cwd });
+    assert.match(
+      chosen.stderr,
+      /^store: created .*elsewhere \(it did not exist\)\nstore: sqlite .*elsewhere\/callgate\.db\n/,
+    );
+
+    const pg = await runCli(
+      ['migrate', '--help'],
+      { DATABASE_URL: 'postgres://u:pw@db.internal:5432/callgate' },
+      { cwd },
+    );
+    assert.equal(pg.code, 0, '--help reads no configuration (DATABASE_URL without SECRET_KEY would be refused)');
+  });
+
+  test('completion bash completes commands, subcommands and flags', async () => {
+    const script = await runCli(['completion', 'bash'], {}, { cwd });
+    assert.equal(script.code, 0);
+    const complete = async (words: string[]) => {
+      const { stdout } = await promisify(execFile)('bash', [
+        '-c',
+        `${script.stdout}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _callgate; echo "\${COMPREPLY[*]}"`,
+      ]);
+      return stdout.trim();
+    };
+    assert.equal(await complete(['callgate', 'we']), 'webhooks');
+    assert.equal(await complete(['callgate', 'calls', 'te']), 'terminate');
+    assert.equal(await complete(['callgate', 'calls', 'list', '--s']), '--status --since --sdp');
+    assert.equal(await complete(['callgate', 'worker', '--']), '--data-dir --help --metrics-port');
+    const zsh = await runCli(['completion', 'zsh'], {}, { cwd });
+    assert.match(zsh.stdout, /^#compdef callgate\n/);
+    assert.match(zsh.stdout, /bashcompinit/);
+  });
+});

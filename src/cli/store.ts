@@ -1,0 +1,50 @@
+// What the store commands (tenants, migrate, worker) share: --data-dir, the configuration read as the server
+// reads it, and one stderr line naming the store used, so a key created in one store and presented to a server
+// on another is never a silent mystery.
+import { existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type Config, loadConfig } from '../config.ts';
+import type { Env } from './remote.ts';
+
+export const STORE_OPTIONS = {
+  'data-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const STORE_USAGE = `Store (as the server's: DATABASE_URL, else SQLite under DATA_DIR; SECRET_KEY):
+  --data-dir <dir>   the embedded store's directory (default $DATA_DIR or ./data); ignored with DATABASE_URL`;
+
+/** "host:port/db" of a PostgreSQL URL, without credentials. */
+function postgresName(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.host}${u.pathname}`;
+  } catch {
+    return 'postgres (unparseable DATABASE_URL)';
+  }
+}
+
+/**
+ * The configuration for a store command. When the embedded store's directory does not exist it is created with a
+ * line saying so; when that directory is only the default (no DATA_DIR, no --data-dir) the line also says how a
+ * server elsewhere would use another store.
+ */
+export function storeConfig(env: Env, dataDir: string | undefined, note: (line: string) => void): Config {
+  const config = loadConfig(dataDir ? { ...env, DATA_DIR: dataDir } : env);
+  if (config.databaseUrl) {
+    note(`store: postgres ${postgresName(config.databaseUrl)}`);
+    return config;
+  }
+  if (!existsSync(config.dataDir)) {
+    mkdirSync(config.dataDir, { recursive: true });
+    const chosen = dataDir !== undefined || Boolean(env.DATA_DIR);
+    note(
+      chosen
+        ? `store: created ${config.dataDir} (it did not exist)`
+        : `store: created ${resolve(config.dataDir)}: ./data did not exist here and DATA_DIR is unset. ` +
+            "If the server runs elsewhere, use its store: --data-dir <the server's DATA_DIR> or DATABASE_URL",
+    );
+  }
+  note(`store: sqlite ${config.dataDir.replace(/\/+$/, '')}/callgate.db`);
+  return config;
+}

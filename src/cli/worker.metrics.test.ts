@@ -1,0 +1,53 @@
+// `callgate worker --metrics-port`: a worker without the API still shows its own counters (delivery attempts,
+// provider requests, process) to Prometheus, behind METRICS_TOKEN, and stops cleanly on SIGTERM.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCli } from '../../test/helpers/cli-process.ts';
+import { type ServerProcess, startServerProcess } from '../../test/helpers/server-process.ts';
+
+describe('callgate worker --metrics-port', () => {
+  let dataDir: string;
+  let worker: ServerProcess;
+  let url: string;
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'callgate-worker-metrics-'));
+    worker = await startServerProcess(
+      { DATA_DIR: dataDir, METRICS_TOKEN: 'worker-token' },
+      'src/cli/main.ts',
+      ['worker', '--metrics-port', '0'],
+      /callgate webhook worker ready/,
+    );
+    const ready = worker.logs.find((l) => l.includes('callgate webhook worker ready')) ?? '';
+    url = JSON.parse(ready).metrics;
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+  });
+  after(async () => {
+    await worker?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('serves the registry with the bearer token, 401 without, 404 elsewhere', async () => {
+    const refused = await fetch(url);
+    assert.equal(refused.status, 401);
+    assert.deepEqual(await refused.json(), { error: 'Unauthorized', code: 'UNAUTHORIZED' });
+    const res = await fetch(url, { headers: { authorization: 'Bearer worker-token' } });
+    assert.equal(res.status, 200);
+    const body = await res.text();
+    assert.match(body, /^# TYPE callgate_webhook_attempts_total counter$/m);
+    assert.match(body, /^# TYPE callgate_provider_requests_total counter$/m);
+    assert.match(body, /^nodejs_eventloop_lag_seconds [\d.e-]+$/m);
+    assert.equal((await fetch(url.replace('/metrics', '/other'))).status, 404);
+  });
+
+  test('a bad port is a usage mistake; SIGTERM stops the worker and its metrics listener', async () => {
+    const bad = await runCli(['worker', '--metrics-port', 'nine'], { DATA_DIR: dataDir });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--metrics-port is a port number/);
+    assert.equal(await worker.stop('SIGTERM'), 0);
+    await assert.rejects(fetch(url, { headers: { authorization: 'Bearer worker-token' } }));
+  });
+});

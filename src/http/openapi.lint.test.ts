@@ -1,0 +1,158 @@
+// The API reference as an integrator meets it: /openapi.json passes `redocly lint` (redocly.yaml) with no error,
+// every operation has a stable operationId and examples for its bodies, public routes say they take no key,
+// /docs is branded as callgate's, and a request that breaks the schema hears about every problem at once.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { buildTestApp, type TestApp } from '../../test/helpers/build-test-app.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const REDOCLY = join(ROOT, 'node_modules/@redocly/cli/bin/cli.js');
+const METHODS = ['get', 'put', 'post', 'patch', 'delete'];
+
+interface Operation {
+  operationId?: string;
+  tags?: string[];
+  security?: unknown[];
+  requestBody?: { content?: Record<string, { example?: unknown; examples?: unknown }> };
+  responses: Record<string, { content?: Record<string, { example?: unknown; examples?: unknown }> }>;
+}
+
+describe('the API reference', () => {
+  let t: TestApp;
+  let doc: { paths: Record<string, Record<string, Operation>>; tags: { name: string; description: string }[] };
+  let dir: string;
+  const operations = () =>
+    Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops)
+        .filter(([method]) => METHODS.includes(method))
+        .map(([method, op]) => ({ name: `${method.toUpperCase()} ${path}`, path, op })),
+    );
+
+  before(async () => {
+    t = await buildTestApp('sqlite');
+    doc = (await t.app.inject({ url: '/openapi.json' })).json();
+    dir = mkdtempSync(join(tmpdir(), 'callgate-openapi-'));
+  });
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await t.close();
+  });
+
+  test('redocly lint finds no error in the generated document', async () => {
+    const file = join(dir, 'openapi.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const run = await promisify(execFile)(
+      process.execPath,
+      [REDOCLY, 'lint', file, '--config', join(ROOT, 'redocly.yaml'), '--format', 'json'],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '', REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+      },
+    ).catch((error: { stdout: string; stderr: string }) => error);
+    const report = JSON.parse(run.stdout) as {
+      totals: { errors: number };
+      problems: { ruleId: string; message: string; severity: string }[];
+    };
+    const errors = report.problems.filter((p) => p.severity === 'error');
+    assert.deepEqual(
+      errors.map((p) => `${p.ruleId}: ${p.message}`),
+      [],
+      'no lint errors',
+    );
+    assert.equal(report.totals.errors, 0);
+  });
+
+  test('every operation has a unique camelCase operationId (terminate keeps the Pilot contract’s)', () => {
+    const ids = operations().map(({ name, op }) => {
+      assert.ok(op.operationId, `${name} has an operationId`);
+      return op.operationId;
+    });
+    assert.equal(new Set(ids).size, ids.length, 'unique');
+    for (const id of ids) {
+      if (id !== 'post_calls_callId_terminate') {
+        assert.match(id ?? '', /^[a-z][A-Za-z]+$/, `${id} is camelCase`);
+      }
+    }
+    assert.equal(doc.paths['/v1/calls/{callId}/terminate']?.post?.operationId, 'post_calls_callId_terminate');
+    assert.equal(doc.paths['/v1/calls']?.get?.operationId, 'listCalls');
+  });
+
+  test('every request and response body has an example; errors show their code and text', () => {
+    for (const { name, op } of operations()) {
+      for (const [type, media] of Object.entries(op.requestBody?.content ?? {})) {
+        assert.ok(media.example !== undefined || media.examples !== undefined, `${name} request ${type}`);
+      }
+      for (const [status, response] of Object.entries(op.responses)) {
+        for (const [type, media] of Object.entries(response.content ?? {})) {
+          assert.ok(media.example !== undefined || media.examples !== undefined, `${name} ${status} ${type}`);
+        }
+      }
+    }
+    const terminate = doc.paths['/v1/calls/{callId}/terminate']?.post;
+    const notFound = terminate?.responses['404']?.content?.['application/json']?.example;
+    assert.deepEqual(notFound, {
+      error: 'Call not found',
+      code: 'CALL_NOT_FOUND',
+      requestId: 'req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P',
+    });
+  });
+
+  test('public routes say security: []; the others name the key; tags are described; servers are set', () => {
+    for (const { name, path, op } of operations()) {
+      const isPublic = path === '/healthz' || path === '/readyz' || path.startsWith('/providers/');
+      if (isPublic) {
+        assert.deepEqual(op.security, [], `${name} takes no key`);
+      } else {
+        assert.ok((op.security?.length ?? 0) > 0, `${name} names its key`);
+      }
+      for (const tag of op.tags ?? []) {
+        assert.ok(
+          doc.tags.some((d) => d.name === tag && d.description.length > 10),
+          `tag ${tag} is described`,
+        );
+      }
+    }
+    assert.deepEqual((doc as unknown as { servers: unknown }).servers, [
+      { url: '/', description: 'This callgate server' },
+    ]);
+  });
+
+  test('/docs is callgate’s own: title, logo, and an introduction to keys and errors', async () => {
+    const page = await t.app.inject({ url: '/docs' });
+    assert.equal(page.statusCode, 200);
+    assert.match(page.body, /<title>callgate API reference<\/title>/);
+    const css = await t.app.inject({ url: '/docs/static/theme/callgate.css' });
+    assert.equal(css.statusCode, 200);
+    assert.match(css.body, /#0f766e/);
+    const init = await t.app.inject({ url: '/docs/static/swagger-initializer.js' });
+    assert.match(init.body, /data:image\/svg\+xml;base64,/, 'the logo replaces the stock one');
+    const info = (doc as unknown as { info: { title: string; description: string } }).info;
+    assert.equal(info.title, 'callgate API');
+    assert.match(info.description, /## Authentication\n/);
+    assert.match(info.description, /## Errors\n/);
+    assert.match(info.description, /details\.issues/);
+  });
+
+  test('a request that breaks the schema gets every problem listed, each pointing at its field', async () => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: { 'x-api-key': t.numberA.key.key },
+      payload: { events: ['call.nope', 'call.ended'], name: '', color: 'red' },
+    });
+    assert.equal(res.statusCode, 400);
+    const body = res.json();
+    assert.equal(body.code, 'VALIDATION_ERROR');
+    const paths = body.details.issues.map((i: { path: string }) => i.path).sort();
+    assert.deepEqual([...new Set(paths)], ['/color', '/events/0', '/name', '/url']);
+    for (const issue of body.details.issues) {
+      assert.equal(issue.in, 'body');
+      assert.equal(typeof issue.message, 'string');
+    }
+  });
+});

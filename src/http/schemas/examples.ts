@@ -1,0 +1,41 @@
+// Realistic example objects for the OpenAPI document's shared schemas (http/openapi-examples.ts lays them over an
+// example built from the schema, field by field, so a field added to a schema later still gets a value).
+export const COMPONENT_EXAMPLES: Record<string, Record<string, unknown>> = {
+  Call: {
+    id: 'call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P',
+    externalCallId: 'wacid.HBgNNTUxMTk5OTk5MDAwMBUCABEYEjRBNjQzRTc3QzU0RjE2MjA0MgA=',
+    numberId: 'num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W',
+    direction: 'INBOUND',
+    status: 'COMPLETED',
+    peerNumber: '5511999990000',
+    durationSeconds: 73,
+    startedAt: '2026-01-31T12:00:00.000Z',
+    connectedAt: '2026-01-31T12:00:04.512Z',
+    endedAt: '2026-01-31T12:01:17.930Z',
+    endedBy: 'BUSINESS',
+    endReason: null,
+    bizOpaqueCallbackData: 'ticket-4711',
+    createdAt: '2026-01-31T12:00:00.000Z',
+    updatedAt: '2026-01-31T12:01:17.930Z',
+  },
+  Number: {
+    id: 'num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W',
+    name: 'Support',
+    phoneNumber: '+551140040000',
+    provider: 'META',
+    createdAt: '2026-01-30T09:00:00.000Z',
+    updatedAt: '2026-01-30T09:00:00.000Z',
+    meta: { phoneNumberId: '110200345567891', wabaId: '102290129340398' },
+  },
+  Webhook: {
+    id: 'whk_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P',
+    name: 'CRM',
+    url: 'https://crm.example.com/hooks/callgate',
+    events: ['call.ringing', 'call.ended'],
+    active: true,
+    whatsappNumberId: 'num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W',
+    disabledReason: null,
+    createdAt: '2026-01-30T09:05:00.000Z',
+    updatedAt: '2026-01-30T09:05:00.000Z',
+  },
+};
