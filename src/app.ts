@@ -25,6 +25,7 @@ import type { ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import { buildServices } from './services.ts';
 import type { Db } from './store/db.ts';
+import { StoreReadiness } from './store/readiness.ts';
 import { WebhookService } from './webhooks/service.ts';
 import type { HostLookup } from './webhooks/url-guard.ts';
 
@@ -142,7 +143,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   for (const schema of [ErrorEnvelope, CallSchema, NumberSchema, WebhookSchema]) {
     app.addSchema(schema);
   }
-  registerErrorHandling(app);
+  const readiness = new StoreReadiness(deps.db);
+  registerErrorHandling(app, { onStoreUnavailable: () => readiness.noteFailure() });
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
   registerIdempotency(app, {
     db: deps.db,
@@ -186,6 +188,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metaCalling,
     numbers,
     webhooks,
+    readiness,
     metaInbound: {
       db: deps.db,
       events: providerEvents,

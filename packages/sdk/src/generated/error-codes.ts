@@ -32,6 +32,7 @@ export const ERROR_CODES = [
   'PROVIDER_ERROR',
   'PROVIDER_UNAVAILABLE',
   'SERVICE_UNAVAILABLE',
+  'STORE_UNAVAILABLE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -52,7 +52,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ready: the database answers */
+        /**
+         * Ready: the store takes writes
+         * @description A write probe (at most once a second) and no request failed on the store in the last seconds; otherwise 503 STORE_UNAVAILABLE with Retry-After.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -72,6 +75,15 @@ export interface paths {
                             /** @enum {string} */
                             status: "ready";
                         };
+                    };
+                };
+                /** @description STORE_UNAVAILABLE */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
             };
@@ -2720,7 +2732,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
-                /** @description SERVICE_UNAVAILABLE */
+                /** @description SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2790,7 +2802,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
-                /** @description SERVICE_UNAVAILABLE */
+                /** @description SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
                 503: {
                     headers: {
                         [name: string]: unknown;
