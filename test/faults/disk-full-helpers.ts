@@ -48,3 +48,33 @@ export async function readyStatus(t: TestApp): Promise<{ status: number; code: s
   const res = await t.app.inject({ url: '/readyz' });
   return { status: res.statusCode, code: res.statusCode === 200 ? undefined : res.json().code };
 }
+
+let numberCounter = 0;
+
+/** What number creation and terminate answer: the API's writes other than provider webhooks. */
+export async function apiWrites(t: TestApp, callId: string): Promise<{ status: number; code: string }[]> {
+  numberCounter++;
+  const created = await t.app.inject({
+    method: 'POST',
+    url: '/v1/numbers',
+    headers: { 'x-api-key': t.tenantKey.key },
+    payload: {
+      name: `Full disk ${numberCounter}`,
+      phoneNumber: `+5511300${String(numberCounter).padStart(5, '0')}`,
+      provider: 'META',
+      meta: {
+        phoneNumberId: `99000${numberCounter}`,
+        wabaId: '102290129340398',
+        accessToken: 'EAAG-token',
+        appSecret: 'app-secret',
+        verifyToken: 'vt',
+      },
+    },
+  });
+  const terminated = await t.app.inject({
+    method: 'POST',
+    url: `/v1/calls/${callId}/terminate`,
+    headers: { 'x-api-key': t.numberA.key.key },
+  });
+  return [created, terminated].map((r) => ({ status: r.statusCode, code: r.json().code }));
+}

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { listEventsForCall } from '../../src/store/events.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
-import { storedCall } from '../helpers/calls.ts';
+import { callIn, storedCall } from '../helpers/calls.ts';
 import { missing } from '../helpers/requirements.ts';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.ts';
-import { type Posted, postConnect, readyStatus } from './disk-full-helpers.ts';
+import { apiWrites, type Posted, postConnect, readyStatus } from './disk-full-helpers.ts';
 
 const skip = missing('tmpfs');
 
@@ -26,6 +26,7 @@ describe('a full disk under the embedded store', { skip }, () => {
 
   test('inbound calls are refused with 503 + Retry-After, never 200-and-lost, and land once space returns', async () => {
     assert.equal((await readyStatus(t)).status, 200);
+    const live = await callIn(t, 'ACCEPTED');
     disk.fill();
 
     const posted: Posted[] = [];
@@ -49,6 +50,11 @@ describe('a full disk under the embedded store', { skip }, () => {
       assert.ok(call, `acknowledged call ${p.wacid} is stored`);
     }
     assert.deepEqual(await readyStatus(t), { status: 503, code: 'STORE_UNAVAILABLE' });
+
+    // The API's own writes: done (what still fits in pages the store has), or 503 in the envelope; never 500.
+    for (const answer of await apiWrites(t, live.id)) {
+      assert.ok(answer.status < 300 || answer.code === 'STORE_UNAVAILABLE', JSON.stringify(answer));
+    }
 
     disk.free();
     await eventually(async () => (await readyStatus(t)).status === 200, 10_000, '/readyz to recover');
