@@ -36,6 +36,10 @@ export interface Config {
   terminateRateLimit: RateLimitConfig;
   workers: 'in-process' | 'off';
   logLevel: string;
+  /** Live event streams one key may hold open at once, per process. */
+  eventStreamsPerKey: number;
+  /** Webhook subscriptions one number may have. */
+  webhooksPerNumber: number;
 }
 
 export class ConfigError extends Error {}
@@ -127,5 +131,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     workers,
     logLevel: env.LOG_LEVEL || 'info',
+    eventStreamsPerKey: int(env, 'EVENT_STREAMS_PER_KEY', 10, 1),
+    webhooksPerNumber: int(env, 'WEBHOOKS_PER_NUMBER', 20, 1),
   };
 }
