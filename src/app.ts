@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
+import { SecretBox } from './auth/secret-box.ts';
 import type { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -148,6 +149,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
   registerIdempotency(app, {
     db: deps.db,
+    box: new SecretBox(deps.secretKey),
     now: () => deps.clock.now(),
     maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000,
   });
