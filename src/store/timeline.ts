@@ -32,3 +32,17 @@ export async function listTimeline(db: Db, callId: CallId): Promise<TimelineEntr
     at: r.at,
   }));
 }
+
+/** Whether the call's timeline already has an entry of this source and type (a replayed event adds none). */
+export async function hasTimelineEntry(
+  tx: Db,
+  callId: CallId,
+  source: TimelineEntry['source'],
+  type: string,
+): Promise<boolean> {
+  const rows = await tx.query(
+    'SELECT 1 AS found FROM call_timeline WHERE call_id = $1 AND source = $2 AND type = $3 LIMIT 1',
+    [callId, source, type],
+  );
+  return rows.length > 0;
+}
