@@ -19,6 +19,10 @@ export const ERRORS = {
   CALL_STATE_CONFLICT: { status: 409, text: 'The call is not in a state that allows this action' },
   NUMBER_CONFLICT: { status: 409, text: 'A number with this provider id already exists' },
   WHATSAPP_INSTANCE_NOT_CONNECTED: { status: 409, text: 'The WhatsApp instance is not connected' },
+  WEBHOOK_LIMIT_REACHED: {
+    status: 409,
+    text: 'This number already has the most webhooks allowed (WEBHOOKS_PER_NUMBER)',
+  },
   IDEMPOTENCY_IN_PROGRESS: { status: 409, text: 'A request with this Idempotency-Key is still in progress' },
   REQUEST_TIMEOUT: { status: 408, text: 'Request timeout' },
   PAYLOAD_TOO_LARGE: { status: 413, text: 'Request body too large' },

@@ -2057,6 +2057,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
+                /** @description WEBHOOK_LIMIT_REACHED */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
                 /** @description RATE_LIMITED */
                 429: {
                     headers: {
@@ -2558,7 +2567,7 @@ export interface paths {
         };
         /**
          * Live event stream (SSE)
-         * @description text/event-stream of call.* events with the webhook payloads; `id:` is a cursor for Last-Event-ID. A number key streams its number, a tenant key every number of the tenant.
+         * @description text/event-stream of call.* events with the webhook payloads; `id:` is a cursor for Last-Event-ID. A number key streams its number, a tenant key every number of the tenant. The stream ends within a second or two of its key being regenerated or revoked or its number deleted. At most EVENT_STREAMS_PER_KEY streams per key are open at once (per process); one more is 429.
          */
         get: {
             parameters: {
@@ -2602,6 +2611,15 @@ export interface paths {
                 };
                 /** @description RATE_LIMITED */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description STORE_UNAVAILABLE */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
