@@ -119,6 +119,8 @@ function createFastify(logger: Logger): App {
     },
     // Our Ajv validators and Fastify's serializers, each compiled on its route's first request (see validator.ts).
     schemaController: { compilersFactory: compilers.compilersFactory },
+    // Fastify's own 503 while closing has no envelope; the onRequest hook below answers instead.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('compileSchemas', compilers.compileAll);
   // A JSON API: text bodies are refused with 415 rather than half-parsed.
@@ -126,6 +128,20 @@ function createFastify(logger: Logger): App {
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // Draining (app.close() called): in-flight requests finish, a new one on a kept-alive connection gets the envelope,
+  // Retry-After, and Connection: close so the client reconnects elsewhere.
+  let draining = false;
+  app.addHook('preClose', async () => {
+    draining = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (draining) {
+      throw new ApiError('SERVICE_UNAVAILABLE', {
+        message: 'The server is shutting down; retry the request',
+        headers: { 'retry-after': '1', connection: 'close' },
+      });
+    }
   });
   // HTTP/1.1 requires Host; Node's own refusal would be an empty 400, this one has the envelope.
   app.addHook('onRequest', async (request) => {
