@@ -6,7 +6,7 @@ import { ApiError, type ErrorCode } from '../errors.ts';
 import { newActionId } from '../ids.ts';
 import { claimCallAction, findCallForNumber, readActionSlot, releaseCallAction } from '../store/calls.ts';
 import { type Db, StoreUnavailableError } from '../store/db.ts';
-import { appendTimeline, type TimelineEntry } from '../store/timeline.ts';
+import { appendTimeline, hasUncertainHangUpSince, type TimelineEntry } from '../store/timeline.ts';
 import { isStoreUnavailable } from '../store/unavailable.ts';
 import { ActionWaiters } from './action-waiters.ts';
 import { persistTransition } from './events.ts';
@@ -58,6 +58,12 @@ export class ActionSlots {
       (Date.parse(call.pendingAction.startedAt) > this.#clock.now().getTime() - this.#leaseMs ||
         this.#unsettled.get(call.id) === call.pendingAction.id)
     );
+  }
+
+  /** Whether a recent hang-up of ours went unanswered by the provider, which may have carried it out (see timeline). */
+  mayHaveEnded(call: Call, db: Db = this.#db): Promise<boolean> {
+    const since = new Date(this.#clock.now().getTime() - this.#leaseMs).toISOString();
+    return hasUncertainHangUpSince(db, call.id, since);
   }
 
   async claim(call: Call, kind: BusinessActionKind): Promise<string | null> {

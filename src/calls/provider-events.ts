@@ -139,7 +139,10 @@ export class ProviderEvents {
   }
 
   async #applyToCall(tx: Db, call: Call, event: ProviderCallEvent, now: string): Promise<Call> {
-    const inFlight = this.#d.slots.isLive(call) ? call.pendingAction!.kind : null;
+    let inFlight = this.#d.slots.isLive(call) ? (call.pendingAction?.kind ?? null) : null;
+    if (inFlight === null && event.type === 'end' && (await this.#d.slots.mayHaveEnded(call, tx))) {
+      inFlight = 'terminate';
+    }
     const t = applyProviderEvent(call, event, now, inFlight);
     const type = event.type === 'progress' ? `status.${event.status}` : event.type;
     // A provider retrying or duplicating an event that changes nothing adds no line: the first one is there.

@@ -24,6 +24,8 @@ export interface ProviderFailure {
   providerMessage: string;
   retryAfterSeconds?: number;
   traceId?: string;
+  /** The request may have reached the provider and been carried out: no answer in time, or the answer was cut. */
+  mayHaveActed?: true;
 }
 export type ProviderResult<T = undefined> = { ok: true; value: T } | ProviderFailure;
 
@@ -70,7 +72,7 @@ export function failure(
   category: FailureCategory,
   providerMessage: string,
   providerCode: string | number | null = null,
-  extra: Partial<Pick<ProviderFailure, 'retryAfterSeconds' | 'traceId'>> = {},
+  extra: Partial<Pick<ProviderFailure, 'retryAfterSeconds' | 'traceId' | 'mayHaveActed'>> = {},
 ): ProviderFailure {
   return { ok: false, category, providerCode, providerMessage, ...extra };
 }

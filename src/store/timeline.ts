@@ -46,3 +46,19 @@ export async function hasTimelineEntry(
   );
   return rows.length > 0;
 }
+
+/**
+ * Whether our last hang-up of the call (terminate) got no answer from the provider at or after `since`, so the
+ * provider may have carried it out: an end reported since then is ours (BUSINESS), not the peer's.
+ */
+export async function hasUncertainHangUpSince(db: Db, callId: CallId, since: string): Promise<boolean> {
+  const rows = await db.query<{ detail: string; at: string }>(
+    `SELECT detail, at FROM call_timeline WHERE call_id = $1 AND source = 'api' AND type = 'terminate'
+      ORDER BY sequence DESC LIMIT 1`,
+    [callId],
+  );
+  const last = rows[0];
+  return (
+    last !== undefined && last.at >= since && (JSON.parse(last.detail) as { outcome?: string }).outcome === 'unknown'
+  );
+}

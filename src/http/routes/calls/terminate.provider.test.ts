@@ -23,7 +23,8 @@ for (const kind of storeKinds()) {
 
     // The adapter retries a down terminate once, so each failure is injected twice.
     const unavailable: [string, Omit<InjectRule, 'action' | 'times'>][] = [
-      ['Meta hangs past the timeout', { hang: true }],
+      // One deadline for the whole hang-up: a hung first request leaves no time for a second one.
+      ['Meta hangs past the timeout', { hang: true, times: 1 }],
       ['Meta resets the connection', { reset: true }],
       [
         'Meta answers 503 with a Graph error',
