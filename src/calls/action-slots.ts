@@ -121,9 +121,11 @@ export class ActionSlots {
 
   #retrySettle(call: Call, actionId: string, decide: (c: Call, now: string) => Transition, note?: TimelineNote) {
     this.#unsettled.set(call.id, actionId);
+    // The outcome happened now: a call that ends once the disk has room again still ended at this time.
+    const at = this.#clock.now().toISOString();
     let delay = SETTLE_RETRY_FIRST_MS;
     const attempt = () => {
-      this.#settleOnce(call, actionId, decide, note).then(
+      this.#settleOnce(call, actionId, decide, note, at).then(
         () => {
           this.#unsettled.delete(call.id);
           this.waiters.signal(call.id);
@@ -148,13 +150,14 @@ export class ActionSlots {
     actionId: string,
     decide: (c: Call, now: string) => Transition,
     note?: TimelineNote,
+    at?: string,
   ): Promise<Call> {
     return this.#db.transaction(async (tx) => {
       const current = await findCallForNumber(tx, call.numberId, call.id, true);
       if (!current) {
         throw new ApiError('CALL_NOT_FOUND');
       }
-      const now = this.#clock.now().toISOString();
+      const now = at ?? this.#clock.now().toISOString();
       if (note) {
         await appendTimeline(tx, call.id, { ...note, at: now });
       }

@@ -44,12 +44,14 @@ for (const kind of storeKinds()) {
       assert.equal(during.statusCode, 503);
       assert.equal((await storedCall(t, t.numberA, call.id))?.status, 'ACCEPTED');
 
+      const restoredAt = new Date().toISOString();
       db.failWrites = false;
       const ended = await eventually(async () => {
         const c = await storedCall(t, t.numberA, call.id);
         return c?.status === 'COMPLETED' ? c : null;
       }, 5_000);
       assert.equal(ended.endedBy, 'BUSINESS');
+      assert.ok(ended.endedAt && ended.endedAt < restoredAt, 'it ended when the provider hung up, not when stored');
       assert.deepEqual(
         (await outbox(t, ended)).map((e) => e.type),
         ['call.ringing', 'call.connected', 'call.ended'],
