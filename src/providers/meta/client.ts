@@ -270,8 +270,8 @@ function graphRequest(
           failure.name = 'TimeoutError';
         }
         reject(failure);
-      } else {
-        resolve(answer!);
+      } else if (answer) {
+        resolve(answer);
       }
     };
     const req = (secure ? https : http).request(
