@@ -7,7 +7,8 @@
 //
 // Options: --minutes N, --sample-seconds S (default 15), --idle-seconds S (default 60), --rate R (connects per second,
 // default 40; the other flows scale with it), --snapshots (heap snapshots at the first sample after warm-up and at
-// the end, written to a temp directory; taken anyway when RSS grows more than 20 % over the run).
+// the end, written to a temp directory; taken anyway when RSS grows more than 20 % over the run; compare two with
+// bench/heap-diff.ts), --node-options "<flags>" (added to the server's NODE_OPTIONS, e.g. --max-semi-space-size=8).
 import { spawnSync } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import {
   type Child,
+  cpuMs,
   freePort,
   memoryMb,
   NODE,
@@ -36,6 +38,7 @@ const { values: args } = parseArgs({
     'idle-seconds': { type: 'string', default: '60' },
     rate: { type: 'string', default: '40' },
     snapshots: { type: 'boolean', default: false },
+    'node-options': { type: 'string', default: '' },
   },
 });
 const MINUTES = Number(args.minutes);
@@ -230,7 +233,7 @@ async function main(): Promise<void> {
       RATE_LIMIT_BURST: '1000000',
       TERMINATE_RATE_LIMIT_PER_SECOND: '1000000',
       TERMINATE_RATE_LIMIT_BURST: '1000000',
-      NODE_OPTIONS: `--import=${join(ROOT, 'bench/soak-probe.mjs')}`,
+      NODE_OPTIONS: `--import=${join(ROOT, 'bench/soak-probe.mjs')} ${args['node-options']}`.trim(),
       SOAK_SNAPSHOT_DIR: snapshotDir,
       SOAK_PROBE_MS: String(Math.min(5000, SAMPLE_MS)),
     });
@@ -330,11 +333,13 @@ async function main(): Promise<void> {
 
     log(
       `soak: ${MINUTES} min of mixed traffic (${RATE} new calls/s), then ${IDLE_MS / 1000} s idle; ` +
-        `server pid ${server.pid}, ${os.cpus().length} CPUs, load ${os.loadavg()[0]?.toFixed(2)}`,
+        `server pid ${server.pid}${args['node-options'] ? ` (${args['node-options']})` : ''}, ${os.cpus().length} CPUs, ` +
+        `load ${os.loadavg()[0]?.toFixed(2)}`,
     );
     log('   t(s) phase   RSS(MB) heapUsed heapTotal external    req/s  failed  deliveries  stream events');
     const samples: Sample[] = [];
     const t0 = performance.now();
+    const cpu0 = cpuMs(server.pid);
     let lastRequests = 0;
     let lastAt = t0;
     const sample = async (phase: Sample['phase']) => {
@@ -378,6 +383,8 @@ async function main(): Promise<void> {
     for (const stop of [...stops, ...streamStops]) {
       stop();
     }
+    const loadCpuMs = cpuMs(server.pid) - cpu0;
+    const loadRequests = lastRequests;
     const idleEnd = performance.now() + IDLE_MS;
     while (performance.now() < idleEnd) {
       await sleep(Math.min(SAMPLE_MS, idleEnd - performance.now()));
@@ -398,6 +405,10 @@ async function main(): Promise<void> {
     }
     log('');
     log(`requests: ${lastRequests} answered (${flows.map((f) => `${f.name} ${f.ok}/${f.sent}`).join(', ')})`);
+    log(
+      `server CPU under load: ${(loadCpuMs / 1000).toFixed(1)} s, ` +
+        `${(loadCpuMs / Math.max(1, loadRequests)).toFixed(2)} ms per request`,
+    );
     log(
       `deliveries received: ${deliveries}; streams opened: ${streamCounters.opened}, events read: ${streamCounters.events}`,
     );
