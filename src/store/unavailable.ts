@@ -38,8 +38,27 @@ const SYSTEM_CODES = new Set([
 const SOCKET_MESSAGES =
   /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/i;
 
-/** True when the error says the store is unavailable for now and the same request may succeed later. */
+/**
+ * True when the error says the store is unavailable for now and the same request may succeed later. Looks only at
+ * what can only come from a store (our StoreUnavailableError, SQLite result codes, PostgreSQL SQLSTATEs): a socket
+ * error here may as well be the client's own connection going away.
+ */
 export function isStoreUnavailable(error: unknown): boolean {
+  return classify(error, false);
+}
+
+/**
+ * For the drivers: the error as a StoreUnavailableError when it is one of those failures, socket and file-system
+ * errors included (coming from the driver, they are the store's); any other error unchanged.
+ */
+export function asStoreUnavailable(error: unknown): unknown {
+  if (error instanceof StoreUnavailableError || !classify(error, true)) {
+    return error;
+  }
+  return new StoreUnavailableError((error as Error).message ?? String(error), { cause: error });
+}
+
+function classify(error: unknown, fromDriver: boolean): boolean {
   if (error instanceof StoreUnavailableError) {
     return true;
   }
@@ -50,21 +69,13 @@ export function isStoreUnavailable(error: unknown): boolean {
   if (e.code === 'ERR_SQLITE_ERROR' && typeof e.errcode === 'number') {
     return SQLITE_UNAVAILABLE.has(e.errcode & 0xff);
   }
-  if (typeof e.code === 'string') {
-    if (/^[0-9A-Z]{5}$/.test(e.code)) {
-      return PG_UNAVAILABLE_CODES.has(e.code) || PG_UNAVAILABLE_CLASSES.some((c) => (e.code as string).startsWith(c));
-    }
-    if (SYSTEM_CODES.has(e.code)) {
-      return true;
-    }
+  const code = typeof e.code === 'string' ? e.code : '';
+  // The SQLSTATEs we look for all start with a digit; Node's system error codes start with E.
+  if (/^[0-9][0-9A-Z]{4}$/.test(code)) {
+    return PG_UNAVAILABLE_CODES.has(code) || PG_UNAVAILABLE_CLASSES.some((c) => code.startsWith(c));
   }
-  return typeof e.message === 'string' && SOCKET_MESSAGES.test(e.message);
-}
-
-/** The error as a StoreUnavailableError when it is one of those failures; any other error unchanged. */
-export function asStoreUnavailable(error: unknown): unknown {
-  if (error instanceof StoreUnavailableError || !isStoreUnavailable(error)) {
-    return error;
+  if (!fromDriver) {
+    return false;
   }
-  return new StoreUnavailableError((error as Error).message ?? String(error), { cause: error });
+  return SYSTEM_CODES.has(code) || (typeof e.message === 'string' && SOCKET_MESSAGES.test(e.message));
 }
