@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { SecretBox } from './auth/secret-box.ts';
 import type { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -31,6 +32,7 @@ import type { ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import { buildServices } from './services.ts';
 import type { Db } from './store/db.ts';
+import { StoreReadiness } from './store/readiness.ts';
 import { WebhookService } from './webhooks/service.ts';
 import type { HostLookup } from './webhooks/url-guard.ts';
 
@@ -125,6 +127,8 @@ function createFastify(logger: Logger): App {
     },
     // Our Ajv validators and Fastify's serializers, each compiled on its route's first request (see validator.ts).
     schemaController: { compilersFactory: compilers.compilersFactory },
+    // Fastify's own 503 while closing has no envelope; the onRequest hook below answers instead.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('compileSchemas', compilers.compileAll);
   // A JSON API: text bodies are refused with 415 rather than half-parsed.
@@ -139,6 +143,20 @@ function createFastify(logger: Logger): App {
       { req: request, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime * 10) / 10 },
       `${request.method} ${request.routeOptions.url ?? 'unrouted'} ${reply.statusCode}`,
     );
+  });
+  // Draining (app.close() called): in-flight requests finish, a new one on a kept-alive connection gets the envelope,
+  // Retry-After, and Connection: close so the client reconnects elsewhere.
+  let draining = false;
+  app.addHook('preClose', async () => {
+    draining = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (draining) {
+      throw new ApiError('SERVICE_UNAVAILABLE', {
+        message: 'The server is shutting down; retry the request',
+        headers: { 'retry-after': '1', connection: 'close' },
+      });
+    }
   });
   // HTTP/1.1 requires Host; Node's own refusal would be an empty 400, this one has the envelope.
   app.addHook('onRequest', async (request) => {
@@ -159,10 +177,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   for (const schema of [ErrorEnvelope, CallSchema, NumberSchema, WebhookSchema]) {
     app.addSchema(schema);
   }
-  registerErrorHandling(app);
+  const readiness = new StoreReadiness(deps.db);
+  registerErrorHandling(app, { onStoreUnavailable: () => readiness.noteFailure() });
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
   registerIdempotency(app, {
     db: deps.db,
+    box: new SecretBox(deps.secretKey),
     now: () => deps.clock.now(),
     maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000,
   });
@@ -203,6 +223,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metaCalling,
     numbers,
     webhooks,
+    readiness,
     metaInbound: {
       db: deps.db,
       events: providerEvents,

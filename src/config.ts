@@ -40,6 +40,10 @@ export interface Config {
   logFormat: 'json' | 'pretty' | 'auto';
   /** Bearer token GET /metrics requires; null: open. */
   metricsToken: string | null;
+  /** Live event streams one key may hold open at once, per process. */
+  eventStreamsPerKey: number;
+  /** Webhook subscriptions one number may have. */
+  webhooksPerNumber: number;
 }
 
 export class ConfigError extends Error {}
@@ -137,5 +141,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: env.LOG_LEVEL || 'info',
     logFormat,
     metricsToken: env.METRICS_TOKEN || null,
+    eventStreamsPerKey: int(env, 'EVENT_STREAMS_PER_KEY', 10, 1),
+    webhooksPerNumber: int(env, 'WEBHOOKS_PER_NUMBER', 20, 1),
   };
 }

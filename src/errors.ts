@@ -19,6 +19,10 @@ export const ERRORS = {
   CALL_STATE_CONFLICT: { status: 409, text: 'The call is not in a state that allows this action' },
   NUMBER_CONFLICT: { status: 409, text: 'A number with this provider id already exists' },
   WHATSAPP_INSTANCE_NOT_CONNECTED: { status: 409, text: 'The WhatsApp instance is not connected' },
+  WEBHOOK_LIMIT_REACHED: {
+    status: 409,
+    text: 'This number already has the most webhooks allowed (WEBHOOKS_PER_NUMBER)',
+  },
   IDEMPOTENCY_IN_PROGRESS: { status: 409, text: 'A request with this Idempotency-Key is still in progress' },
   REQUEST_TIMEOUT: { status: 408, text: 'Request timeout' },
   PAYLOAD_TOO_LARGE: { status: 413, text: 'Request body too large' },
@@ -31,6 +35,7 @@ export const ERRORS = {
   PROVIDER_ERROR: { status: 502, text: 'The provider refused the request' },
   PROVIDER_UNAVAILABLE: { status: 502, text: 'The provider is unavailable; the request is safe to retry' },
   SERVICE_UNAVAILABLE: { status: 503, text: 'Service temporarily unavailable' },
+  STORE_UNAVAILABLE: { status: 503, text: 'The store cannot take writes right now; retry later' },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

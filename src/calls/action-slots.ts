@@ -5,8 +5,9 @@ import type { Clock } from '../clock.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import { newActionId } from '../ids.ts';
 import { claimCallAction, findCallForNumber, readActionSlot, releaseCallAction } from '../store/calls.ts';
-import type { Db } from '../store/db.ts';
-import { appendTimeline, type TimelineEntry } from '../store/timeline.ts';
+import { type Db, StoreUnavailableError } from '../store/db.ts';
+import { appendTimeline, hasUncertainHangUpSince, type TimelineEntry } from '../store/timeline.ts';
+import { isStoreUnavailable } from '../store/unavailable.ts';
 import { ActionWaiters } from './action-waiters.ts';
 import { persistTransition } from './events.ts';
 import type { Transition } from './machine.ts';
@@ -14,6 +15,9 @@ import type { BusinessActionKind, Call } from './types.ts';
 import { isTerminal } from './types.ts';
 
 const POLL_MS = 25;
+/** A settle the store refused is tried again after this, doubling up to the cap, until it lands. */
+const SETTLE_RETRY_FIRST_MS = 200;
+const SETTLE_RETRY_MAX_MS = 2_000;
 
 interface StoredError {
   code: ErrorCode;
@@ -33,6 +37,12 @@ export class ActionSlots {
   readonly #clock: Clock;
   readonly #leaseMs: number;
   readonly waiters = new ActionWaiters();
+  /**
+   * Actions the provider carried out whose outcome the store has not taken yet (disk full...), by call id. Retried
+   * until it lands; meanwhile this process holds the slot past its lease, so nobody asks the provider again (it would
+   * answer "already ended", crediting the PEER) and a provider end event is still ours.
+   */
+  readonly #unsettled = new Map<string, string>();
 
   constructor(db: Db, clock: Clock, providerTimeoutMs: number) {
     this.#db = db;
@@ -45,11 +55,21 @@ export class ActionSlots {
   isLive(call: Call): boolean {
     return (
       call.pendingAction !== null &&
-      Date.parse(call.pendingAction.startedAt) > this.#clock.now().getTime() - this.#leaseMs
+      (Date.parse(call.pendingAction.startedAt) > this.#clock.now().getTime() - this.#leaseMs ||
+        this.#unsettled.get(call.id) === call.pendingAction.id)
     );
   }
 
+  /** Whether a recent hang-up of ours went unanswered by the provider, which may have carried it out (see timeline). */
+  mayHaveEnded(call: Call, db: Db = this.#db): Promise<boolean> {
+    const since = new Date(this.#clock.now().getTime() - this.#leaseMs).toISOString();
+    return hasUncertainHangUpSince(db, call.id, since);
+  }
+
   async claim(call: Call, kind: BusinessActionKind): Promise<string | null> {
+    if (this.#unsettled.has(call.id)) {
+      return null;
+    }
     const now = this.#clock.now();
     const id = newActionId();
     const leaseExpiredBefore = new Date(now.getTime() - this.#leaseMs).toISOString();
@@ -76,7 +96,11 @@ export class ActionSlots {
     return error;
   }
 
-  /** Applies the action's outcome in one transaction, unless a provider end event settled the call first. */
+  /**
+   * Applies the action's outcome in one transaction, unless a provider end event settled the call first. The provider
+   * has acted: when the store cannot take the outcome now, it is retried in the background until it lands, and this
+   * throws the store's error (the request answers 503; its retry finds the call settled).
+   */
   async settle(
     call: Call,
     actionId: string,
@@ -84,28 +108,69 @@ export class ActionSlots {
     note?: TimelineNote,
   ): Promise<Call> {
     try {
-      return await this.#db.transaction(async (tx) => {
-        const current = await findCallForNumber(tx, call.numberId, call.id, true);
-        if (!current) {
-          throw new ApiError('CALL_NOT_FOUND');
-        }
-        const now = this.#clock.now().toISOString();
-        if (note) {
-          await appendTimeline(tx, call.id, { ...note, at: now });
-        }
-        const t = decide(current, now);
-        if (t.call !== current) {
-          return persistTransition(tx, t, false, now);
-        }
-        // Already settled by a provider event: free the slot if it is still ours.
-        if (current.pendingAction?.id !== actionId) {
-          return current;
-        }
-        return persistTransition(tx, { call: { ...current, pendingAction: null }, events: [] }, false, now);
-      });
+      return await this.#settleOnce(call, actionId, decide, note);
+    } catch (error) {
+      if (isStoreUnavailable(error)) {
+        this.#retrySettle(call, actionId, decide, note);
+      }
+      throw error;
     } finally {
       this.waiters.signal(call.id);
     }
+  }
+
+  #retrySettle(call: Call, actionId: string, decide: (c: Call, now: string) => Transition, note?: TimelineNote) {
+    this.#unsettled.set(call.id, actionId);
+    // The outcome happened now: a call that ends once the disk has room again still ended at this time.
+    const at = this.#clock.now().toISOString();
+    let delay = SETTLE_RETRY_FIRST_MS;
+    const attempt = () => {
+      this.#settleOnce(call, actionId, decide, note, at).then(
+        () => {
+          this.#unsettled.delete(call.id);
+          this.waiters.signal(call.id);
+        },
+        (error) => {
+          if (!isStoreUnavailable(error)) {
+            // The call is gone, or the store closed: nothing left to record here.
+            this.#unsettled.delete(call.id);
+            this.waiters.signal(call.id);
+            return;
+          }
+          delay = Math.min(delay * 2, SETTLE_RETRY_MAX_MS);
+          setTimeout(attempt, delay).unref();
+        },
+      );
+    };
+    setTimeout(attempt, delay).unref();
+  }
+
+  async #settleOnce(
+    call: Call,
+    actionId: string,
+    decide: (c: Call, now: string) => Transition,
+    note?: TimelineNote,
+    at?: string,
+  ): Promise<Call> {
+    return this.#db.transaction(async (tx) => {
+      const current = await findCallForNumber(tx, call.numberId, call.id, true);
+      if (!current) {
+        throw new ApiError('CALL_NOT_FOUND');
+      }
+      const now = at ?? this.#clock.now().toISOString();
+      if (note) {
+        await appendTimeline(tx, call.id, { ...note, at: now });
+      }
+      const t = decide(current, now);
+      if (t.call !== current) {
+        return persistTransition(tx, t, false, now);
+      }
+      // Already settled by a provider event: free the slot if it is still ours.
+      if (current.pendingAction?.id !== actionId) {
+        return current;
+      }
+      return persistTransition(tx, { call: { ...current, pendingAction: null }, events: [] }, false, now);
+    });
   }
 
   /** Waits for whoever holds the slot: the call ended, the action failed, or the slot is free to try again. */
@@ -119,6 +184,10 @@ export class ActionSlots {
       }
       if (isTerminal(slot.status)) {
         return { kind: 'ended', call: { ...call, status: slot.status } };
+      }
+      if (this.#unsettled.has(call.id) && Date.now() > deadline) {
+        // The provider acted; its outcome waits for the store. The client retries later and finds it recorded.
+        throw new StoreUnavailableError('the outcome of the last action on this call is not recorded yet');
       }
       if (slot.actionId === null || Date.now() > deadline) {
         if (slot.actionId === null && slot.actionError) {

@@ -8,7 +8,7 @@ import { findCallByExternalIdForNumber, lockProviderCall } from '../store/calls.
 import type { Db } from '../store/db.ts';
 import type { NumberRecord } from '../store/numbers.ts';
 import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
-import { appendTimeline } from '../store/timeline.ts';
+import { appendTimeline, hasTimelineEntry } from '../store/timeline.ts';
 import { putTombstone, takeTombstone } from '../store/tombstones.ts';
 import type { ActionSlots } from './action-slots.ts';
 import { persistTransition } from './events.ts';
@@ -139,12 +139,20 @@ export class ProviderEvents {
   }
 
   async #applyToCall(tx: Db, call: Call, event: ProviderCallEvent, now: string): Promise<Call> {
-    const inFlight = this.#d.slots.isLive(call) ? (call.pendingAction?.kind ?? null) : null;
+    let inFlight = this.#d.slots.isLive(call) ? (call.pendingAction?.kind ?? null) : null;
+    if (inFlight === null && event.type === 'end' && (await this.#d.slots.mayHaveEnded(call, tx))) {
+      inFlight = 'terminate';
+    }
     const t = applyProviderEvent(call, event, now, inFlight);
+    const type = event.type === 'progress' ? `status.${event.status}` : event.type;
+    // A provider retrying or duplicating an event that changes nothing adds no line: the first one is there.
+    if (t.call === call && (await hasTimelineEntry(tx, call.id, 'provider', type))) {
+      return call;
+    }
     const next = t.call === call ? call : await persistTransition(tx, t, false, now);
     await appendTimeline(tx, call.id, {
       source: 'provider',
-      type: event.type === 'progress' ? `status.${event.status}` : event.type,
+      type,
       detail: { applied: t.call !== call, status: next.status, ...(event.type === 'end' ? event.end : {}) },
       at: now,
     });

@@ -114,10 +114,12 @@ export class CallService {
       throw await this.#d.slots.release(call, actionId, error, {
         source: 'api',
         type: 'terminate',
-        detail: { providerAction: action, error: error.code },
+        // No answer: the provider may still hang up; its end event (or "already ended" to a retry) is then ours.
+        detail: { providerAction: action, error: error.code, ...(result.mayHaveActed ? { outcome: 'unknown' } : {}) },
       });
     }
-    const endedBy = result.ok ? 'BUSINESS' : 'PEER';
+    const ours = result.ok || (await this.#d.slots.mayHaveEnded(call));
+    const endedBy = ours ? 'BUSINESS' : 'PEER';
     const final = await this.#d.slots.settle(call, actionId, (c, now) => endByBusiness(c, now, endedBy), {
       source: 'api',
       type: 'terminate',

@@ -12,6 +12,7 @@ import type { CallService } from '../calls/service.ts';
 import type { Config } from '../config.ts';
 import type { NumberService } from '../numbers/service.ts';
 import type { Db } from '../store/db.ts';
+import type { StoreReadiness } from '../store/readiness.ts';
 import type { WebhookService } from '../webhooks/service.ts';
 
 export type App = FastifyInstance<
@@ -31,4 +32,5 @@ export interface RouteDeps {
   metaCalling: MetaCalling;
   numbers: NumberService;
   webhooks: WebhookService;
+  readiness: StoreReadiness;
 }

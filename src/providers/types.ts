@@ -26,6 +26,8 @@ export interface ProviderFailure {
   traceId?: string;
   /** The provider's HTTP status, when it answered at all (logs and metrics). */
   httpStatus?: number;
+  /** The request may have reached the provider and been carried out: no answer in time, or the answer was cut. */
+  mayHaveActed?: true;
 }
 export type ProviderResult<T = undefined> = { ok: true; value: T } | ProviderFailure;
 
@@ -72,7 +74,7 @@ export function failure(
   category: FailureCategory,
   providerMessage: string,
   providerCode: string | number | null = null,
-  extra: Partial<Pick<ProviderFailure, 'retryAfterSeconds' | 'traceId' | 'httpStatus'>> = {},
+  extra: Partial<Pick<ProviderFailure, 'retryAfterSeconds' | 'traceId' | 'httpStatus' | 'mayHaveActed'>> = {},
 ): ProviderFailure {
   return { ok: false, category, providerCode, providerMessage, ...extra };
 }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Db, SqlValue } from './db.ts';
-import { StoreUnavailableError } from './db.ts';
+import { asStoreUnavailable } from './unavailable.ts';
 
 // Timestamps come back as the same ISO strings SQLite stores, so rows look alike on both engines.
 const types = {
@@ -12,31 +12,8 @@ const types = {
   },
 };
 
-const CONNECTION_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  '57P01',
-  '57P02',
-  '57P03',
-  '08000',
-  '08003',
-  '08006',
-]);
-
-function translate(error: unknown): unknown {
-  const code = (error as { code?: string }).code;
-  const message = (error as Error)?.message ?? '';
-  if (
-    (code && CONNECTION_ERRORS.has(code)) ||
-    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)
-  ) {
-    return new StoreUnavailableError(message);
-  }
-  return error;
-}
+// Disk full, I/O errors, read-only, lost connections... become StoreUnavailableError (store/unavailable.ts).
+const translate = asStoreUnavailable;
 
 type Queryable = pg.Pool | pg.PoolClient;
 

@@ -32,3 +32,33 @@ export async function listTimeline(db: Db, callId: CallId): Promise<TimelineEntr
     at: r.at,
   }));
 }
+
+/** Whether the call's timeline already has an entry of this source and type (a replayed event adds none). */
+export async function hasTimelineEntry(
+  tx: Db,
+  callId: CallId,
+  source: TimelineEntry['source'],
+  type: string,
+): Promise<boolean> {
+  const rows = await tx.query(
+    'SELECT 1 AS found FROM call_timeline WHERE call_id = $1 AND source = $2 AND type = $3 LIMIT 1',
+    [callId, source, type],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Whether our last hang-up of the call (terminate) got no answer from the provider at or after `since`, so the
+ * provider may have carried it out: an end reported since then is ours (BUSINESS), not the peer's.
+ */
+export async function hasUncertainHangUpSince(db: Db, callId: CallId, since: string): Promise<boolean> {
+  const rows = await db.query<{ detail: string; at: string }>(
+    `SELECT detail, at FROM call_timeline WHERE call_id = $1 AND source = 'api' AND type = 'terminate'
+      ORDER BY sequence DESC LIMIT 1`,
+    [callId],
+  );
+  const last = rows[0];
+  return (
+    last !== undefined && last.at >= since && (JSON.parse(last.detail) as { outcome?: string }).outcome === 'unknown'
+  );
+}

@@ -1,7 +1,7 @@
 // Webhook registrations. Every finder takes the caller's scope (tenant, and the number for a
 // number-scoped key) and says so in its name; secrets stay sealed in this layer.
 import type { NumberId, TenantId, WebhookId } from '../ids.ts';
-import type { Db } from './db.ts';
+import { type Db, forUpdate } from './db.ts';
 
 export interface WebhookRecord {
   id: WebhookId;
@@ -90,6 +90,24 @@ export async function insertWebhook(db: Db, w: WebhookRecord): Promise<void> {
       w.updatedAt,
     ],
   );
+}
+
+/**
+ * Inserts the webhook unless its number already has `limit`; answers whether it did. The number's row is locked
+ * first, so two concurrent creations cannot both take the last place.
+ */
+export async function insertWebhookWithinLimit(db: Db, w: WebhookRecord, limit: number): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    await tx.query(`SELECT id FROM numbers WHERE id = $1${forUpdate(tx)}`, [w.numberId]);
+    const [row] = await tx.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM webhooks WHERE number_id = $1', [
+      w.numberId,
+    ]);
+    if (Number(row?.n ?? 0) >= limit) {
+      return false;
+    }
+    await insertWebhook(tx, w);
+    return true;
+  });
 }
 
 export async function listWebhooksInScope(db: Db, scope: WebhookScope): Promise<WebhookRecord[]> {

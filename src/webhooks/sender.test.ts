@@ -109,13 +109,31 @@ describe('webhook sender connections', () => {
     sender.close();
   });
 
-  test('a kept-alive connection the receiver cuts is retried on a new connection', async () => {
+  test('a receiver that reads the request and cuts the connection gets one POST for that attempt, not two', async () => {
     const c = await receiver('127.0.0.1', 0, (n) => n === 2);
     const sender = new WebhookSender(true);
     const url = `http://127.0.0.1:${portOf(c)}/hook`;
     assert.equal((await send(sender, url)).outcome, 'success');
     const second = await send(sender, url);
-    assert.equal(second.outcome, 'success', second.error ?? '');
+    assert.equal(second.outcome, 'network_error');
+    assert.equal(c.requests, 2, 'the cut attempt was POSTed once');
+    // The next attempt (the retry schedule's) goes out on a new connection.
+    assert.equal((await send(sender, url)).outcome, 'success');
+    assert.equal(c.requests, 3);
+    sender.close();
+    await c.close();
+  });
+
+  test('a kept-alive connection the receiver closed while idle is not reused', async () => {
+    const c = await receiver('127.0.0.1');
+    c.server.keepAliveTimeout = 200;
+    const sender = new WebhookSender(true);
+    const url = `http://127.0.0.1:${portOf(c)}/hook`;
+    assert.equal((await send(sender, url)).outcome, 'success');
+    await new Promise((r) => setTimeout(r, 400));
+    const again = await send(sender, url);
+    assert.equal(again.outcome, 'success', again.error ?? '');
+    assert.equal(c.requests, 2);
     assert.equal(c.connections, 2);
     sender.close();
     await c.close();

@@ -32,8 +32,17 @@ export interface TryResult {
 const MAX_RESPONSE_BYTES = 1024;
 /** A longer answer is not read to its end: its connection is dropped instead of being kept alive. */
 const MAX_DRAIN_BYTES = 64 * 1024;
-/** Errors of a kept-alive connection that the receiver closed while it was idle: the request goes again on a new one. */
+/**
+ * Errors of a kept-alive connection that the receiver closed while it was idle. The request goes again on a new
+ * connection only if it was never fully written: a receiver that read it may have acted on it, and one attempt is at
+ * most one POST (a cut after that is a failed attempt, retried on the schedule).
+ */
 const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+/**
+ * Idle connections are dropped after this, before the common server keep-alive timeouts (Node's 5 s), so a request
+ * rarely meets a connection the receiver is closing.
+ */
+const IDLE_CONNECTION_MS = 4_000;
 
 function failed(outcome: AttemptOutcome, error: string, aborted = false): TryResult {
   return { outcome, error, statusCode: null, responseBody: null, retryAfter: null, aborted };
@@ -48,8 +57,8 @@ function failed(outcome: AttemptOutcome, error: string, aborted = false): TryRes
 export class WebhookSender {
   readonly #lookup: ReturnType<typeof pinnedLookup>;
   readonly #agents = {
-    'http:': new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
-    'https:': new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
+    'http:': new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: IDLE_CONNECTION_MS }),
+    'https:': new https.Agent({ keepAlive: true, scheduling: 'lifo', timeout: IDLE_CONNECTION_MS }),
   };
 
   constructor(allowInsecure: boolean, lookup?: HostLookup) {
@@ -125,7 +134,14 @@ export class WebhookSender {
           if (timedOut) {
             return finish(failed('timeout', `timed out after ${r.timeoutMs} ms`));
           }
-          if (req.reusedSocket && !answered && STALE_CONNECTION_CODES.has(err.code ?? '') && resent < 2) {
+          const neverDelivered = !req.writableFinished;
+          if (
+            req.reusedSocket &&
+            neverDelivered &&
+            !answered &&
+            STALE_CONNECTION_CODES.has(err.code ?? '') &&
+            resent < 2
+          ) {
             resent += 1;
             return send();
           }

@@ -12,7 +12,7 @@ import { getNumberForTenant } from '../store/numbers.ts';
 import {
   deleteWebhookInScope,
   getWebhookInScope,
-  insertWebhook,
+  insertWebhookWithinLimit,
   listWebhooksInScope,
   updateWebhook,
   type WebhookRecord,
@@ -38,7 +38,7 @@ export interface WebhookServiceDeps {
   db: Db;
   box: SecretBox;
   clock: Clock;
-  config: Pick<Config, 'webhookAllowInsecureUrls'>;
+  config: Pick<Config, 'webhookAllowInsecureUrls' | 'webhooksPerNumber'>;
   /** DNS for the registration-time SSRF check; tests inject one. */
   lookup?: HostLookup;
   /** Called after a replay is queued (the in-process worker's wake-up). */
@@ -103,7 +103,9 @@ export class WebhookService {
       createdAt: now,
       updatedAt: now,
     };
-    await insertWebhook(this.#d.db, webhook);
+    if (!(await insertWebhookWithinLimit(this.#d.db, webhook, this.#d.config.webhooksPerNumber))) {
+      throw new ApiError('WEBHOOK_LIMIT_REACHED', { details: { limit: this.#d.config.webhooksPerNumber } });
+    }
     return { ...toPublicWebhook(webhook), secret };
   }
 

@@ -10,7 +10,7 @@ import type { SecretBox } from '../auth/secret-box.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
-import { type Db, StoreUnavailableError } from '../store/db.ts';
+import type { Db } from '../store/db.ts';
 import {
   type ClaimedDelivery,
   claimDueDeliveries,
@@ -22,6 +22,7 @@ import {
   releaseLeases,
   type Settlement,
 } from '../store/deliveries.ts';
+import { isStoreUnavailable } from '../store/unavailable.ts';
 import { disableWebhook } from '../store/webhooks.ts';
 import { nextAttemptDelayMs, parseRetryAfter } from './retry-schedule.ts';
 import { type TryResult, WebhookSender } from './sender.ts';
@@ -369,9 +370,9 @@ export class DeliveryWorker {
       settled = await this.#d.db.transaction((tx) => this.#record(tx, batch, now));
     } catch (err) {
       settled = new Set();
-      if (err instanceof StoreUnavailableError) {
+      if (isStoreUnavailable(err)) {
         // Their leases expire and the deliveries are sent again: at least once.
-        this.#d.logger.error({ err: err.message, attempts: batch.length }, 'webhook attempts not recorded');
+        this.#d.logger.error({ err: (err as Error).message, attempts: batch.length }, 'webhook attempts not recorded');
       } else {
         // One bad row must not lose the others: each alone.
         for (const f of batch) {

@@ -47,7 +47,7 @@ describe('PostgreSQL restart under load', { skip: missing('postgres') }, () => {
     return { status: res.status, body: (await res.json()) as { code?: string } };
   };
 
-  test('while down: 503 SERVICE_UNAVAILABLE in the envelope (never 500); after restart: 200 again', async () => {
+  test('while down: 503 STORE_UNAVAILABLE in the envelope (never 500); after restart: 200 again', async () => {
     assert.equal((await probe()).status, 200);
     let stop = false;
     const seen: number[] = [];
@@ -59,7 +59,7 @@ describe('PostgreSQL restart under load', { skip: missing('postgres') }, () => {
           assert.equal(r.status, 503, JSON.stringify(r.body));
         }
         if (r.status === 503) {
-          assert.equal(r.body.code, 'SERVICE_UNAVAILABLE');
+          assert.equal(r.body.code, 'STORE_UNAVAILABLE');
         }
         await new Promise((res) => setTimeout(res, 10));
       }

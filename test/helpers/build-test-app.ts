@@ -11,10 +11,10 @@ import { createLogger } from '../../src/logger.ts';
 import type { Metrics } from '../../src/metrics.ts';
 import { MemoryRateLimiter } from '../../src/ratelimit/memory.ts';
 import { insertApiKey } from '../../src/store/api-keys.ts';
-import type { Dialect } from '../../src/store/db.ts';
+import type { Db, Dialect } from '../../src/store/db.ts';
 import { insertTenant } from '../../src/store/tenants.ts';
 import { type FakeMeta, type FakeMetaOptions, startFakeMeta } from '../fakes/meta-graph.ts';
-import { createTestStore, type TestStore } from './stores.ts';
+import { createTestStore, type TestStore, type TestStoreOptions } from './stores.ts';
 
 export interface IssuedKey {
   id: string;
@@ -54,6 +54,10 @@ export interface TestAppOptions {
   logger?: Logger;
   /** The app's metrics registry, to read counts directly; a fresh one by default. */
   metrics?: Metrics;
+  /** Where the store lives (a tmpfs the test fills up, say); a fresh one by default. */
+  store?: TestStoreOptions;
+  /** Wraps the store the app uses (fault injection); the test's own `store.db` stays the plain one. */
+  wrapDb?: (db: Db) => Db;
 }
 
 const META_NUMBERS = [
@@ -76,7 +80,7 @@ const META_NUMBERS = [
 ] as const;
 
 export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Promise<TestApp> {
-  const store = await createTestStore(kind);
+  const store = await createTestStore(kind, opts.store);
   const fake = await startFakeMeta({
     numbers: META_NUMBERS.map(({ verifyToken: _v, ...n }) => n),
     webhookRetryScheduleMs: [0, 20, 50],
@@ -95,7 +99,7 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
   const clock = opts.clock ?? systemClock;
   const app = await buildApp({
     config,
-    db: store.db,
+    db: opts.wrapDb ? opts.wrapDb(store.db) : store.db,
     secretKey: 'test-secret-key',
     clock,
     logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),

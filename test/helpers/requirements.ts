@@ -1,14 +1,18 @@
-// Suites that need Chromium, PostgreSQL or Redis run when it is there and otherwise say so in one line, so a fresh
+// Suites that need Chromium, PostgreSQL, Redis or tmpfs mounts (root) run when it is there and otherwise say so in one line, so a fresh
 // clone is green with `npm ci && npm test`. CI sets CALLGATE_TEST_REQUIRE=all, which turns "not there" into a failure:
 // CI never silently skips.
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-export type Requirement = 'chromium' | 'postgres' | 'redis';
+export type Requirement = 'chromium' | 'postgres' | 'redis' | 'tmpfs';
 
 const HOW: Record<Requirement, string> = {
   chromium: 'no Chromium — install chromium or set CHROMIUM_PATH',
   postgres: 'no PostgreSQL — set TEST_DATABASE_URL to a role that may CREATE DATABASE',
   redis: 'no Redis — set TEST_REDIS_URL',
+  tmpfs: 'cannot mount a tmpfs (the disk-full suites need root)',
 };
 
 function required(): Set<string> {
@@ -17,7 +21,7 @@ function required(): Set<string> {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  return new Set(names.includes('all') ? ['chromium', 'postgres', 'redis'] : names);
+  return new Set(names.includes('all') ? ['chromium', 'postgres', 'redis', 'tmpfs'] : names);
 }
 
 function isAvailable(what: Requirement): boolean {
@@ -27,7 +31,24 @@ function isAvailable(what: Requirement): boolean {
   if (what === 'postgres') {
     return Boolean(process.env.TEST_DATABASE_URL);
   }
+  if (what === 'tmpfs') {
+    return canMountTmpfs();
+  }
   return Boolean(process.env.TEST_REDIS_URL);
+}
+
+/** Tries it: root in a container may still be refused mounts. */
+function canMountTmpfs(): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'callgate-tmpfs-check-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' });
+    execFileSync('umount', [dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmdirSync(dir);
+  }
 }
 
 export function chromiumPath(): string {

@@ -24,10 +24,18 @@ export interface TestStore {
   dispose(): Promise<void>;
 }
 
+export interface TestStoreOptions {
+  /** SQLite: the data directory to use (kept on dispose); a fresh temp directory by default. */
+  sqliteDir?: string;
+  /** PostgreSQL: the server to create the database on; TEST_DATABASE_URL by default. */
+  postgresAdminUrl?: string;
+}
+
 /** A fresh, migrated, empty store: a temp SQLite file or a new PostgreSQL database. */
-export async function createTestStore(kind: Dialect): Promise<TestStore> {
+export async function createTestStore(kind: Dialect, opts: TestStoreOptions = {}): Promise<TestStore> {
   if (kind === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'callgate-test-'));
+    const given = opts.sqliteDir;
+    const dir = given ?? mkdtempSync(join(tmpdir(), 'callgate-test-'));
     const db = new SqliteDb(join(dir, 'callgate.db'));
     await migrate(db);
     return {
@@ -36,11 +44,13 @@ export async function createTestStore(kind: Dialect): Promise<TestStore> {
       env: { DATA_DIR: dir, SECRET_KEY: 'test-secret-key' },
       async dispose() {
         await db.close();
-        rmSync(dir, { recursive: true, force: true });
+        if (!given) {
+          rmSync(dir, { recursive: true, force: true });
+        }
       },
     };
   }
-  const adminUrl = process.env.TEST_DATABASE_URL;
+  const adminUrl = opts.postgresAdminUrl ?? process.env.TEST_DATABASE_URL;
   if (!adminUrl) {
     throw new Error('TEST_DATABASE_URL is not set');
   }

@@ -1,7 +1,7 @@
 // One error handler and one envelope: {error, code, details?, requestId}. No stack ever leaves.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../errors.ts';
-import { StoreUnavailableError } from '../../store/db.ts';
+import { isStoreUnavailable } from '../../store/unavailable.ts';
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
   if (error.headers) {
@@ -58,14 +58,28 @@ function fromFastifyError(error: FastifyError): ApiError | null {
   return null;
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+/** Seconds a client should wait before retrying a request the store could not take. */
+export const STORE_RETRY_AFTER_SECONDS = 2;
+
+export function storeUnavailable(): ApiError {
+  return new ApiError('STORE_UNAVAILABLE', { headers: { 'retry-after': String(STORE_RETRY_AFTER_SECONDS) } });
+}
+
+export interface ErrorHandlingOptions {
+  /** Told of every request that failed because the store could not take it (readiness reports it). */
+  onStoreUnavailable?: () => void;
+}
+
+export function registerErrorHandling(app: FastifyInstance, opts: ErrorHandlingOptions = {}): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ApiError) {
       return sendError(request, reply, error);
     }
-    if (error instanceof StoreUnavailableError) {
+    // Disk full, I/O error, read-only, locked too long, connection lost: nothing was stored; retrying is safe.
+    if (isStoreUnavailable(error)) {
       request.log.error({ err: error.message }, 'store unavailable');
-      return sendError(request, reply, new ApiError('SERVICE_UNAVAILABLE', { headers: { 'retry-after': '1' } }));
+      opts.onStoreUnavailable?.();
+      return sendError(request, reply, storeUnavailable());
     }
     const mapped = fromFastifyError(error);
     if (mapped) {

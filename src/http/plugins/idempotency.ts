@@ -1,8 +1,13 @@
 // Idempotency-Key on every authenticated POST (docs/spec/calls-api.md §3, Stripe semantics): a replay returns the
 // stored response; the same key with another request → 422; while the first runs → 409, except terminate,
 // which waits for the first and answers with its response.
+//
+// Stored responses are sealed with the at-rest key of provider credentials (auth/secret-box.ts): some carry secrets
+// shown once (a number's key, a regenerated key, a webhook's signing secret) that a replay must show again, and none
+// of them may sit in clear in the database files, the WAL or a backup. All are sealed, so no route can forget to ask.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { SecretBox } from '../../auth/secret-box.ts';
 import { ApiError } from '../../errors.ts';
 import type { Db } from '../../store/db.ts';
 import {
@@ -39,7 +44,19 @@ function fingerprintOf(request: FastifyRequest): string {
 const ABANDONED_MS = 60_000;
 const WAIT_POLL_MS = 25;
 
-export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: () => Date; maxWaitMs: number }): void {
+export interface IdempotencyDeps {
+  db: Db;
+  box: SecretBox;
+  now: () => Date;
+  maxWaitMs: number;
+}
+
+/** Sealed bodies are "v1:…"; a JSON body stored in clear before sealing existed starts with "{" or "[". */
+function openBody(box: SecretBox, stored: string | null): string | null {
+  return stored?.startsWith('v1:') ? box.open(stored) : stored;
+}
+
+export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps): void {
   app.decorateRequest('idempotency', null);
 
   app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -89,7 +106,7 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
           .code(record.responseStatus ?? 200)
           .header('idempotent-replayed', 'true')
           .type('application/json; charset=utf-8')
-          .send(record.responseBody);
+          .send(openBody(deps.box, record.responseBody));
       }
       if (!waits || Date.now() > deadline) {
         throw new ApiError('IDEMPOTENCY_IN_PROGRESS');
@@ -110,7 +127,7 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; now: (
     if (status >= 500 || status === 429 || typeof payload !== 'string') {
       await forgetIdempotencyKey(deps.db, owned.scope, owned.key);
     } else {
-      await completeIdempotencyKey(deps.db, owned.scope, owned.key, status, payload);
+      await completeIdempotencyKey(deps.db, owned.scope, owned.key, status, deps.box.seal(payload));
     }
     return payload;
   });

@@ -404,6 +404,9 @@ export class EvolutionProvider implements CallProvider {
         failure: failure(
           'PROVIDER_DOWN',
           timedOut ? `Evolution Go did not answer within ${req.timeoutMs} ms` : 'Evolution Go could not be reached',
+          null,
+          // Unanswered in time: the server may still carry the request out.
+          timedOut ? { mayHaveActed: true } : {},
         ),
         network: !timedOut,
       };

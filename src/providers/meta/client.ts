@@ -36,6 +36,11 @@ interface RequestPolicy {
   needsSuccessFlag: boolean;
 }
 
+/** A retry with less time left than this would only time out. */
+const MIN_RETRY_MS = 50;
+/** Connection errors that mean the request never left. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 const ENDING: RequestPolicy = { ending: true, retries: 1, needsSuccessFlag: true };
 const ONCE: RequestPolicy = { ending: false, retries: 0, needsSuccessFlag: true };
 const READ: RequestPolicy = { ending: false, retries: 1, needsSuccessFlag: false };
@@ -134,11 +139,23 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     body: Json | undefined,
     policy: RequestPolicy,
   ): Promise<ProviderResult<Json>> {
-    let result = await this.#once(number, method, edge, body, policy);
+    // One deadline for the whole action, retry included: a hung Graph API costs PROVIDER_TIMEOUT_MS, not twice that.
+    const deadline = Date.now() + this.#o.timeoutMs;
+    let result = await this.#once(number, method, edge, body, policy, this.#o.timeoutMs);
+    let mayHaveActed = !result.ok && result.mayHaveActed === true;
     for (let i = 0; i < policy.retries && !result.ok && result.category === 'PROVIDER_DOWN'; i++) {
-      result = await this.#once(number, method, edge, body, policy);
+      const left = deadline - Date.now();
+      if (left < MIN_RETRY_MS) {
+        break;
+      }
+      result = await this.#once(number, method, edge, body, policy, left);
+      if (!result.ok && result.category === 'ALREADY_ENDED' && mayHaveActed) {
+        // The first attempt, unanswered, is what ended the call: ours, not the peer's.
+        return { ok: true, value: {} };
+      }
+      mayHaveActed ||= !result.ok && result.mayHaveActed === true;
     }
-    return result;
+    return !result.ok && mayHaveActed ? { ...result, mayHaveActed: true } : result;
   }
 
   async #once(
@@ -147,6 +164,7 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     edge: string,
     body: Json | undefined,
     policy: RequestPolicy,
+    timeoutMs: number,
   ): Promise<ProviderResult<Json>> {
     const phoneNumberId = number.metaPhoneNumberId;
     if (!phoneNumberId) {
@@ -162,14 +180,18 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
         method,
         { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json' },
         body ? JSON.stringify(method === 'POST' ? { messaging_product: 'whatsapp', ...body } : body) : undefined,
-        this.#o.timeoutMs,
+        timeoutMs,
       );
       text = response.text;
     } catch (error) {
       const timedOut = (error as Error).name === 'TimeoutError';
+      // Refused before a byte was sent: nothing happened. Otherwise Meta may have acted without telling us.
+      const neverSent = NOT_SENT.has((error as NodeJS.ErrnoException).code ?? '');
       return failure(
         'PROVIDER_DOWN',
-        timedOut ? `Meta did not answer within ${this.#o.timeoutMs} ms` : 'Meta could not be reached',
+        timedOut ? `Meta did not answer within ${timeoutMs} ms` : 'Meta could not be reached',
+        null,
+        neverSent ? {} : { mayHaveActed: true },
       );
     }
     let json: (Json & { success?: unknown; error?: GraphError }) | null = null;
@@ -250,8 +272,8 @@ function graphRequest(
           failure.name = 'TimeoutError';
         }
         reject(failure);
-      } else {
-        resolve(answer as GraphAnswer);
+      } else if (answer) {
+        resolve(answer);
       }
     };
     const req = (secure ? https : http).request(

@@ -6,7 +6,6 @@ import type { ProviderEvents } from '../../calls/provider-events.ts';
 import type { Clock } from '../../clock.ts';
 import { ApiError } from '../../errors.ts';
 import type { Db } from '../../store/db.ts';
-import { StoreUnavailableError } from '../../store/db.ts';
 import { findMetaNumbersByPhoneNumberIds, listMetaNumbers, type NumberRecord } from '../../store/numbers.ts';
 import type { MetaSecrets } from '../types.ts';
 import { isValidMetaSignature, parseMetaWebhook, phoneNumberIdsOf } from './webhook.ts';
@@ -84,11 +83,12 @@ export async function receiveMetaWebhook(
       await deps.events.apply(number, update.event, update.direction);
       applied++;
     } catch (error) {
-      // Meta must retry when we could not record it; one bad update must not block the rest (R9).
-      if (error instanceof StoreUnavailableError) {
+      // One bad update is skipped so it cannot block the rest (R9); anything else was not recorded, so the whole
+      // POST fails and Meta retries it (a 200 is never retried: answering one here would lose the call).
+      if (!(error instanceof ApiError) || error.status >= 500) {
         throw error;
       }
-      deps.logger.error({ err: error, numberId: number.id, type: update.event.type }, 'meta update failed');
+      deps.logger.warn({ err: error.message, numberId: number.id, type: update.event.type }, 'meta update refused');
     }
   }
   for (const reply of permissionReplies) {

@@ -30,7 +30,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ready: the database answers */
+        /**
+         * Ready: the store takes writes
+         * @description A write probe (at most once a second) and no request failed on the store in the last seconds; otherwise 503 STORE_UNAVAILABLE with Retry-After.
+         */
         get: operations["getReadiness"];
         put?: never;
         post?: never;
@@ -462,7 +465,7 @@ export interface paths {
         };
         /**
          * Live event stream (SSE)
-         * @description text/event-stream of call.* events with the webhook payloads; `id:` is a cursor for Last-Event-ID. A number key streams its number, a tenant key every number of the tenant.
+         * @description text/event-stream of call.* events with the webhook payloads; `id:` is a cursor for Last-Event-ID. A number key streams its number, a tenant key every number of the tenant. The stream ends within a second or two of its key being regenerated or revoked or its number deleted. At most EVENT_STREAMS_PER_KEY streams per key are open at once (per process); one more is 429.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -722,6 +725,22 @@ export interface operations {
                         /** @enum {string} */
                         status: "ready";
                     };
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -3397,6 +3416,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description WEBHOOK_LIMIT_REACHED */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "This number already has the most webhooks allowed (WEBHOOKS_PER_NUMBER)",
+                     *       "code": "WEBHOOK_LIMIT_REACHED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description RATE_LIMITED */
             429: {
                 headers: {
@@ -4125,6 +4160,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     post_calls_callId_terminate: {
@@ -4375,7 +4426,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description SERVICE_UNAVAILABLE */
+            /** @description SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4452,7 +4503,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description SERVICE_UNAVAILABLE */
+            /** @description SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -21,9 +21,11 @@ for (const kind of storeKinds()) {
         headers: { 'x-api-key': t.numberA.key.key },
       });
 
-    // The adapter retries a down terminate once, so each failure is injected twice.
-    const unavailable: [string, Omit<InjectRule, 'action' | 'times'>][] = [
-      ['Meta hangs past the timeout', { hang: true }],
+    // The adapter retries a down terminate once (within one deadline), so each failure is injected as often as the
+    // adapter sends.
+    const unavailable: [string, Omit<InjectRule, 'action'>][] = [
+      // One deadline for the whole hang-up: a hung first request leaves no time for a second one.
+      ['Meta hangs past the timeout', { hang: true, times: 1 }],
       ['Meta resets the connection', { reset: true }],
       [
         'Meta answers 503 with a Graph error',

@@ -1,3 +1,5 @@
+import { storeUnavailable } from '../../plugins/errors.ts';
+import { errorResponses } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
 
@@ -26,13 +28,18 @@ export function healthRoutes(app: App, deps: RouteDeps): void {
       serializerCompiler,
       schema: {
         tags: ['Operations'],
-        summary: 'Ready: the database answers',
+        summary: 'Ready: the store takes writes',
         operationId: 'getReadiness',
-        response: { 200: Type.Object({ status: Type.Literal('ready') }) },
+        description:
+          'A write probe (at most once a second) and no request failed on the store in the last seconds; ' +
+          'otherwise 503 STORE_UNAVAILABLE with Retry-After.',
+        response: { 200: Type.Object({ status: Type.Literal('ready') }), ...errorResponses('STORE_UNAVAILABLE') },
       },
     },
     async () => {
-      await deps.db.query('SELECT 1 AS ok');
+      if (!(await deps.readiness.isReady())) {
+        throw storeUnavailable();
+      }
       return { status: 'ready' as const };
     },
   );

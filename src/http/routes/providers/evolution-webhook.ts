@@ -7,6 +7,7 @@ import {
 import { errorResponses } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App } from '../../types.ts';
+import { retryLater } from './retry-later.ts';
 
 export function evolutionWebhookRoutes(app: App, deps: EvolutionInboundDeps): void {
   app.register(async (scope: App) => {
@@ -27,7 +28,7 @@ export function evolutionWebhookRoutes(app: App, deps: EvolutionInboundDeps): vo
           params: Type.Object({ numberId: Type.String({ maxLength: 64 }) }),
           response: {
             200: Type.Object({ received: Type.Integer() }),
-            ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'SERVICE_UNAVAILABLE'),
+            ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'SERVICE_UNAVAILABLE', 'STORE_UNAVAILABLE'),
           },
         },
       },
@@ -39,7 +40,7 @@ export function evolutionWebhookRoutes(app: App, deps: EvolutionInboundDeps): vo
           if (error instanceof UnauthenticatedEvolutionWebhook) {
             throw new ApiError('UNAUTHORIZED');
           }
-          throw error;
+          throw retryLater(error, request.log);
         }
       },
     );

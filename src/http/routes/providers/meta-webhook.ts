@@ -8,6 +8,7 @@ import {
 import { errorResponses } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App } from '../../types.ts';
+import { retryLater } from './retry-later.ts';
 
 // Meta allows payloads up to 3 MB.
 const BODY_LIMIT = 4 * 1024 * 1024;
@@ -56,7 +57,7 @@ export function metaWebhookRoutes(app: App, deps: MetaInboundDeps): void {
             "Signed with X-Hub-Signature-256 by the number's app secret; routed by metadata.phone_number_id.",
           response: {
             200: Type.Object({ received: Type.Integer() }),
-            ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'SERVICE_UNAVAILABLE'),
+            ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'SERVICE_UNAVAILABLE', 'STORE_UNAVAILABLE'),
           },
         },
       },
@@ -71,7 +72,7 @@ export function metaWebhookRoutes(app: App, deps: MetaInboundDeps): void {
           if (error instanceof UnauthenticatedWebhook) {
             throw new ApiError('UNAUTHORIZED');
           }
-          throw error;
+          throw retryLater(error, request.log);
         }
       },
     );

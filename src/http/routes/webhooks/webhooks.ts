@@ -24,6 +24,7 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
             'NUMBER_REQUIRED',
             'NUMBER_MISMATCH',
             'NUMBER_NOT_FOUND',
+            'WEBHOOK_LIMIT_REACHED',
             'UNAUTHORIZED',
             'RATE_LIMITED',
           ),

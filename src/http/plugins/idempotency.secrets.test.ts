@@ -1,0 +1,81 @@
+// Secrets shown once (a number's key, a regenerated key, a webhook's signing secret) are shown again on an
+// Idempotency-Key replay, yet never sit in clear in the store: not in the database file, not in its WAL.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app.ts';
+import { storeKinds } from '../../../test/helpers/stores.ts';
+
+for (const kind of storeKinds()) {
+  describe(`idempotent replays of secrets [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+    });
+    after(() => t.close());
+
+    /** Posts twice with one Idempotency-Key: the replay must be the same response. */
+    async function postTwice(url: string, key: string, payload?: Record<string, unknown>) {
+      const idem = `idem-${Math.random()}`;
+      const once = () =>
+        t.app.inject({
+          method: 'POST',
+          url,
+          headers: { 'x-api-key': key, 'idempotency-key': idem },
+          ...(payload ? { payload } : {}),
+        });
+      const first = await once();
+      const replay = await once();
+      assert.ok(first.statusCode < 300, first.body);
+      assert.equal(replay.headers['idempotent-replayed'], 'true');
+      assert.equal(replay.statusCode, first.statusCode);
+      assert.equal(replay.body, first.body);
+      return first.json();
+    }
+
+    test('number key, regenerated key and webhook secret replay, and none is stored in clear', async () => {
+      const created = await postTwice('/v1/numbers', t.tenantKey.key, {
+        name: 'Secrets',
+        phoneNumber: '+551130001234',
+        provider: 'META',
+        meta: {
+          phoneNumberId: '770001',
+          wabaId: '102290129340398',
+          accessToken: 'EAAG-token-secrets',
+          appSecret: 'app-secret-secrets',
+          verifyToken: 'vt-secrets',
+        },
+      });
+      const numberKey: string = created.apiKey.key;
+      const regenerated: string = (await postTwice(`/v1/api-keys/${created.number.id}/regenerate`, t.tenantKey.key))
+        .apiKey.key;
+      const webhookSecret: string = (
+        await postTwice('/v1/webhooks', regenerated, { url: 'http://127.0.0.1:9/hook', events: ['*'] })
+      ).secret;
+      const shown = [numberKey, regenerated, webhookSecret];
+      for (const secret of shown) {
+        assert.ok(secret.length >= 20);
+      }
+
+      const stored = await t.store.db.query<{ response_body: string | null }>(
+        'SELECT response_body FROM idempotency_keys',
+      );
+      assert.ok(stored.length >= 3);
+      for (const row of stored) {
+        for (const secret of shown) {
+          assert.ok(!(row.response_body ?? '').includes(secret), 'a stored response carries a secret in clear');
+        }
+      }
+      if (kind === 'sqlite') {
+        const dir = t.store.env.DATA_DIR ?? '';
+        for (const file of ['callgate.db', 'callgate.db-wal']) {
+          const bytes = readFileSync(join(dir, file));
+          for (const secret of shown) {
+            assert.equal(bytes.indexOf(secret), -1, `${file} holds a shown secret in clear`);
+          }
+        }
+      }
+    });
+  });
+}

@@ -1,0 +1,51 @@
+// Draining: once app.close() has begun, in-flight requests finish, and a request that still arrives on a kept-alive
+// connection gets the error envelope, Retry-After and Connection: close (never Fastify's bare 503).
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { buildTestApp, type TestApp } from '../../test/helpers/build-test-app.ts';
+import { callIn } from '../../test/helpers/calls.ts';
+
+describe('shutdown drain', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp('sqlite');
+  });
+  after(() => t.close());
+
+  test('a request on a kept-alive connection during the drain: 503 envelope, Retry-After, Connection: close', async () => {
+    const call = await callIn(t, 'ACCEPTED');
+    // The hang-up in flight keeps the server draining for a while.
+    t.fake.inject({ action: 'terminate', latencyMs: 300, times: 1 });
+    const { port } = new URL(t.baseUrl);
+    const socket = connect(Number(port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk) => {
+      received += chunk.toString('utf8');
+    });
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const key = t.numberA.key.key;
+    socket.write(
+      `POST /v1/calls/${call.id}/terminate HTTP/1.1\r\nhost: localhost\r\nx-api-key: ${key}\r\n` +
+        'connection: keep-alive\r\ncontent-length: 0\r\n\r\n',
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = t.app.close();
+    await new Promise((r) => setTimeout(r, 20));
+    socket.write(`GET /v1/calls HTTP/1.1\r\nhost: localhost\r\nx-api-key: ${key}\r\nconnection: keep-alive\r\n\r\n`);
+    await closed;
+    await closing;
+
+    const responses = received.split(/(?=HTTP\/1\.1 )/);
+    assert.equal(responses.length, 2, received);
+    assert.match(responses[0] ?? '', /^HTTP\/1\.1 200 /, 'the in-flight hang-up finished');
+    const [head, body] = (responses[1] ?? '').split('\r\n\r\n');
+    assert.match(head ?? '', /^HTTP\/1\.1 503 /);
+    assert.match(head ?? '', /\r\nconnection: close\r\n/i);
+    assert.match(head ?? '', /\r\nretry-after: 1\r\n/i);
+    const envelope = JSON.parse(body ?? '');
+    assert.equal(envelope.code, 'SERVICE_UNAVAILABLE');
+    assert.equal(typeof envelope.requestId, 'string');
+    assert.equal(typeof envelope.error, 'string');
+  });
+});
