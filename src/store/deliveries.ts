@@ -239,6 +239,11 @@ export interface AttemptRecord {
   createdAt: string;
 }
 
+/** A log entry as read back: the attempt and the JSON body it delivered (null if the event is gone). */
+export interface LoggedAttempt extends AttemptRecord {
+  payload: unknown;
+}
+
 /** What happens to a delivery after a try. */
 export type Settlement = { status: 'SUCCESS' } | { status: 'PENDING'; nextAttemptAt: string } | { status: 'FAILED' };
 
@@ -414,22 +419,26 @@ interface AttemptRow {
   error: string | null;
   response_body: string | null;
   created_at: string;
+  payload: string | null;
 }
 
-/** The log of one webhook (already found in the caller's scope), newest first. */
+/** The log of one webhook (already found in the caller's scope), newest first, with each delivered body. */
 export async function listAttemptsForWebhook(
   db: Db,
   webhookId: WebhookId,
   opts: { limit: number; eventType: string | null },
-): Promise<AttemptRecord[]> {
-  const byEvent = opts.eventType === null ? '' : ' AND event_type = $3';
+): Promise<LoggedAttempt[]> {
+  const byEvent = opts.eventType === null ? '' : ' AND a.event_type = $3';
   const params = opts.eventType === null ? [webhookId, opts.limit] : [webhookId, opts.limit, opts.eventType];
   const rows = await db.query<AttemptRow>(
-    `SELECT id, webhook_id, event_id, event_type, attempt, status, status_code, duration_ms, error, response_body, created_at
-     FROM delivery_attempts WHERE webhook_id = $1${byEvent} ORDER BY created_at DESC, id DESC LIMIT $2`,
+    `SELECT a.id, a.webhook_id, a.event_id, a.event_type, a.attempt, a.status, a.status_code, a.duration_ms, a.error,
+       a.response_body, a.created_at, e.payload
+     FROM delivery_attempts a LEFT JOIN events e ON e.id = a.event_id
+     WHERE a.webhook_id = $1${byEvent} ORDER BY a.created_at DESC, a.id DESC LIMIT $2`,
     params,
   );
   return rows.map((r) => ({
+    payload: r.payload === null ? null : JSON.parse(r.payload),
     id: r.id,
     webhookId: r.webhook_id as WebhookId,
     eventId: r.event_id as EventId,
@@ -442,6 +451,19 @@ export async function listAttemptsForWebhook(
     responseBody: r.response_body,
     createdAt: r.created_at,
   }));
+}
+
+/** When each webhook was last tried (Pilot's `lastTriggered`); webhooks never tried are absent. */
+export async function lastAttemptTimes(db: Db, webhookIds: WebhookId[]): Promise<Map<string, string>> {
+  if (webhookIds.length === 0) {
+    return new Map();
+  }
+  const rows = await db.query<{ webhook_id: string; at: string }>(
+    `SELECT webhook_id, MAX(created_at) AS at FROM delivery_attempts WHERE webhook_id ${inJsonList(db, '$1')}
+     GROUP BY webhook_id`,
+    [JSON.stringify(webhookIds)],
+  );
+  return new Map(rows.map((r) => [r.webhook_id, r.at]));
 }
 
 /** An outbox event of one number (replay may only name those). */
