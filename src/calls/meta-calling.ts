@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import type { EventId, NumberId } from '../ids.ts';
-import type { MetaCallingFeatures } from '../providers/types.ts';
+import type { MetaCallingFeatures, ProviderFailure } from '../providers/types.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
@@ -61,7 +61,7 @@ export class MetaCalling {
     const { number, meta } = await this.#metaNumber(numberId);
     const result = await meta.updateSettings(number, { calling });
     if (!result.ok) {
-      throw providerError(result, 'other');
+      throw settingsRefused(result) ?? providerError(result, 'other');
     }
     return this.getSettings(numberId);
   }
@@ -124,4 +124,22 @@ export class MetaCalling {
       });
     });
   }
+}
+
+/** Meta 138015: enabling calling needs a messaging limit of 2,000 business-initiated conversations a day. */
+const LOW_TIER = 138015;
+
+/** Meta refusing the settings themselves is the caller's to fix: a 400 with Meta's reason (Pilot). */
+function settingsRefused(f: ProviderFailure): ApiError | null {
+  if (f.category !== 'INVALID_REQUEST' && f.category !== 'CONFIG') {
+    return null;
+  }
+  const message =
+    f.providerCode === LOW_TIER
+      ? "Calling cannot be enabled: the number's messaging limit is below 2,000 conversations a day (Meta 138015)"
+      : `Meta refused the settings: ${f.providerMessage}`;
+  return new ApiError('VALIDATION_ERROR', {
+    message,
+    details: { providerCode: f.providerCode, providerMessage: f.providerMessage },
+  });
 }

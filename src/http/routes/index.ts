@@ -3,6 +3,7 @@ import type { EvolutionInboundDeps } from '../../providers/evolution/inbound.ts'
 import type { MetaInboundDeps } from '../../providers/meta/inbound.ts';
 import type { App, RouteDeps } from '../types.ts';
 import { apiKeyRoutes } from './api-keys/api-keys.ts';
+import { pilotApiKeyRoutes } from './api-keys/pilot-keys.ts';
 import { acceptCallRoute } from './calls/accept.ts';
 import { createCallRoute } from './calls/create.ts';
 import { callEventsRoute } from './calls/events.ts';
@@ -18,6 +19,7 @@ import { dashboardRoutes } from './dashboard/dashboard.ts';
 import { eventStreamRoute } from './events/stream.ts';
 import { healthRoutes } from './health/health.ts';
 import { numberRoutes } from './numbers/numbers.ts';
+import { notOfferedRoutes } from './pilot/not-offered.ts';
 import { evolutionWebhookRoutes } from './providers/evolution-webhook.ts';
 import { metaWebhookRoutes } from './providers/meta-webhook.ts';
 import { webhookLogsRoute } from './webhooks/logs.ts';
@@ -33,6 +35,8 @@ export function registerRoutes(
 
   numberRoutes(app, deps);
   apiKeyRoutes(app, deps);
+  pilotApiKeyRoutes(app, deps);
+  notOfferedRoutes(app);
 
   // Static /v1/calls/* paths win over /v1/calls/:callId in the router, whatever the order here.
   callSettingsRoutes(app, deps);

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { Principal } from '../../auth/principal.ts';
 import { ApiError } from '../../errors.ts';
 import type { NumberId, TenantId } from '../../ids.ts';
 
@@ -17,4 +18,12 @@ export function tenantOf(request: FastifyRequest): TenantId {
     throw new ApiError('UNAUTHORIZED');
   }
   return p.tenantId;
+}
+
+/** The caller of an `auth: 'any'` route, whichever its scope. */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) {
+    throw new ApiError('UNAUTHORIZED');
+  }
+  return request.principal;
 }

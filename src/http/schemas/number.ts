@@ -1,3 +1,4 @@
+import { NUMBER_STATES } from '../../numbers/service.ts';
 import { PROVIDERS } from '../../store/numbers.ts';
 import { Type } from './type.ts';
 
@@ -42,6 +43,10 @@ export const NumberSchema = Type.Object(
     name: Type.String(),
     phoneNumber: Type.String(),
     provider: Type.String(),
+    state: Type.Enum(NUMBER_STATES, {
+      description: 'Pilot: OPEN, CONNECTING or CLOSED — the last connection state learned from the provider',
+    }),
+    isFullyConnected: Type.Boolean({ description: 'state is OPEN' }),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
     meta: Type.Optional(
@@ -62,6 +67,14 @@ export const NumberSchema = Type.Object(
 export const IssuedKey = Type.Object({
   id: Type.String({ description: 'key_... — also a credential (x-api-key-id); shown once' }),
   key: Type.String({ description: 'ps_... secret; shown once' }),
+});
+
+/** A regenerated key: Pilot's top-level keyId/key and callgate's apiKey, the same credentials. */
+export const RegeneratedKey = Type.Object({
+  numberId: Type.String(),
+  keyId: Type.String({ description: 'key_... — shown once' }),
+  key: Type.String({ description: 'ps_... secret; shown once' }),
+  apiKey: IssuedKey,
 });
 
 export const NumberIdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) });

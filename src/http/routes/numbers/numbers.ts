@@ -2,7 +2,7 @@ import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/comm
 import { CreateNumberBody, IssuedKey, NumberIdParams } from '../../schemas/number.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
-import { tenantOf } from '../principal.ts';
+import { principalOf, tenantOf } from '../principal.ts';
 
 const tenantRoute = { auth: 'tenant' as const };
 const base = { tags: ['Numbers'], security: NUMBER_SECURITY };
@@ -33,14 +33,15 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
   app.get(
     '/v1/numbers',
     {
-      config: tenantRoute,
+      config: { auth: 'any' },
       schema: {
         ...base,
         summary: 'List numbers',
-        response: { 200: Type.Object({ numbers: Type.Array(Type.Ref('Number')) }), ...errorResponses(...scopeErrors) },
+        description: "A bare array, as Pilot answers: the tenant's numbers, or a number key's own.",
+        response: { 200: Type.Array(Type.Ref('Number')), ...errorResponses(...AUTH_ERRORS) },
       },
     },
-    async (request) => ({ numbers: await deps.numbers.list(tenantOf(request)) }),
+    async (request) => deps.numbers.list(principalOf(request)),
   );
 
   app.get(

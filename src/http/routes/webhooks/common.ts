@@ -1,7 +1,5 @@
 // What every webhook route shares: either key scope may call them (docs/spec/webhooks.md), the tag and security.
-import type { FastifyRequest } from 'fastify';
-import type { Principal } from '../../../auth/principal.ts';
-import { ApiError, type ErrorCode } from '../../../errors.ts';
+import type { ErrorCode } from '../../../errors.ts';
 import { AUTH_ERRORS, NUMBER_SECURITY } from '../../schemas/common.ts';
 
 export const anyKey = { auth: 'any' as const };
@@ -9,9 +7,4 @@ export const base = { tags: ['Webhooks'], security: NUMBER_SECURITY };
 /** A webhook of another number (or tenant) is "not found", never "forbidden". */
 export const lookupErrors: ErrorCode[] = ['VALIDATION_ERROR', 'WEBHOOK_NOT_FOUND', ...AUTH_ERRORS];
 
-export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal) {
-    throw new ApiError('UNAUTHORIZED');
-  }
-  return request.principal;
-}
+export { principalOf } from '../principal.ts';
