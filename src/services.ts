@@ -56,6 +56,11 @@ export function buildServices(deps: ServiceDeps) {
     timeoutMs: config.providerTimeoutMs,
     secretsOf: (n) => numbers.metaSecrets(n),
     logger,
+    onConnectionState: (n, state) => {
+      mergeNumberPublicConfig(db, n.id, { state }, clock.now().toISOString()).catch((err) =>
+        logger.warn({ err: err.message, numberId: n.id }, 'could not store the number state'),
+      );
+    },
   });
   const evolution = new EvolutionProvider({
     timeoutMs: config.providerTimeoutMs,

@@ -19,6 +19,11 @@ export interface MetaClientOptions {
   secretsOf(number: NumberRecord): MetaSecrets;
   logger: Logger;
   now?: () => number;
+  /**
+   * Told when a Graph answer changes what we know of the number's connection: OPEN after a success, CLOSED after
+   * an auth failure (the token was revoked or expired). The service keeps it as the number's Pilot `state`.
+   */
+  onConnectionState?(number: NumberRecord, state: 'OPEN' | 'CLOSED'): void;
 }
 
 interface GraphError {
@@ -138,7 +143,17 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     for (let i = 0; i < policy.retries && !result.ok && result.category === 'PROVIDER_DOWN'; i++) {
       result = await this.#once(number, method, edge, body, policy);
     }
+    this.#noteConnection(number, result);
     return result;
+  }
+
+  #noteConnection(number: NumberRecord, result: ProviderResult<Json>): void {
+    const state = result.ok ? 'OPEN' : result.category === 'AUTH' ? 'CLOSED' : null;
+    // Only changes are reported: the stored state is on the number we were handed.
+    const known = number.publicConfig.state ?? 'OPEN';
+    if (state !== null && state !== known) {
+      this.#o.onConnectionState?.(number, state);
+    }
   }
 
   async #once(
