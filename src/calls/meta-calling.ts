@@ -9,6 +9,7 @@ import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
 import { getNumberById, type NumberRecord } from '../store/numbers.ts';
+import { listActiveWebhooksForNumber } from '../store/webhooks.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 
 export type PermissionStatus = 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
@@ -84,6 +85,45 @@ export class MetaCalling {
     return result.value;
   }
 
+  /**
+   * Pilot's `calls` event: Meta's raw `calls` value as `{event:"calls", data}`, through the same signed, retried
+   * outbox. Meta retries its webhooks: the event id derives from the value, so a retry finds it and adds nothing.
+   */
+  async forwardRawCalls(number: NumberRecord, value: Record<string, unknown>): Promise<void> {
+    const digest = createHash('sha256')
+      .update(`${number.id}:calls:${JSON.stringify(value)}`)
+      .digest('hex');
+    const id = `evt_${digest.slice(0, 26).toUpperCase()}` as EventId;
+    await this.#db.transaction(async (tx) => {
+      if (!(await wantsRawCalls(tx, number.id))) {
+        return;
+      }
+      if ((await tx.query('SELECT id FROM events WHERE id = $1', [id])).length) {
+        return;
+      }
+      const now = this.#clock.now().toISOString();
+      await enqueueEvent(tx, {
+        id,
+        tenantId: number.tenantId,
+        numberId: number.id,
+        callId: null,
+        type: 'calls',
+        sequence: null,
+        payload: { event: 'calls', eventId: id, occurredAt: now, data: value },
+        occurredAt: now,
+        createdAt: now,
+      });
+      await enqueueDeliveries(tx, {
+        id,
+        numberId: number.id,
+        type: 'calls',
+        callId: null,
+        sequence: null,
+        createdAt: now,
+      });
+    });
+  }
+
   /** The user's reply becomes a call.permission_updated event, delivered like every other event. */
   async recordPermissionReply(number: NumberRecord, reply: PermissionReply): Promise<void> {
     await this.#db.transaction(async (tx) => {
@@ -124,6 +164,13 @@ export class MetaCalling {
       });
     });
   }
+}
+
+/** Only numbers with a webhook that asked for it get the raw event: it carries SDPs and is written per webhook. */
+async function wantsRawCalls(tx: Db, numberId: NumberId): Promise<boolean> {
+  return (await listActiveWebhooksForNumber(tx, numberId)).some(
+    (w) => w.events.includes('calls') || w.events.includes('*'),
+  );
 }
 
 /** Meta 138015: enabling calling needs a messaging limit of 2,000 business-initiated conversations a day. */

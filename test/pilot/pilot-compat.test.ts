@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newNumberId } from '../../src/ids.ts';
 import { insertNumber } from '../../src/store/numbers.ts';
-import { startTestWorker, type TestWorker, workerConfig } from '../e2e/webhook-helpers.ts';
+import { startTestWorker, type TestWorker, verifyWith, workerConfig } from '../e2e/webhook-helpers.ts';
 import { CANNED_ANSWER_SDP } from '../fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
@@ -153,6 +153,29 @@ for (const kind of storeKinds()) {
         const patched = await numberA.updateWebhook(created.body.id, { events: ['message.sent', 'call.ended'] });
         assert.equal(patched.status, 200);
         assert.deepEqual(patched.body.events, ['call.ended']);
+      });
+
+      test("the `calls` event carries Meta's raw calls value with the SDP, signed like every delivery", async () => {
+        const url = hookUrl();
+        const w = (await numberA.createWebhook({ url, events: ['calls'] })).body;
+        const call = await ringingCall(t);
+        await receiver.waitFor(() => receivedAt(url).length > 0, 5000, 'the calls event');
+        const [delivery] = receivedAt(url);
+        assert.ok(delivery);
+        const body = verifyWith(w.secret, delivery);
+        assert.equal(body.event, 'calls');
+        assert.match(body.eventId, /^evt_/);
+        assert.equal(typeof body.occurredAt, 'string');
+        assert.equal(body.data.metadata.phone_number_id, t.numberA.phoneNumberId);
+        const [raw] = body.data.calls;
+        assert.equal(raw.id, call.externalCallId);
+        assert.equal(raw.event, 'connect');
+        assert.match(raw.session.sdp, /^v=0/);
+        await sleep(100);
+        assert.ok(
+          receivedAt(url).every((r) => r.body.event === 'calls'),
+          'only the raw event: no call.* for this subscription',
+        );
       });
 
       test('number errors: required, mismatch between header and body, unknown', async () => {

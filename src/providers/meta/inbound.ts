@@ -9,7 +9,7 @@ import type { Db } from '../../store/db.ts';
 import { StoreUnavailableError } from '../../store/db.ts';
 import { findMetaNumbersByPhoneNumberIds, listMetaNumbers, type NumberRecord } from '../../store/numbers.ts';
 import type { MetaSecrets } from '../types.ts';
-import { isValidMetaSignature, parseMetaWebhook, phoneNumberIdsOf } from './webhook.ts';
+import { isValidMetaSignature, parseMetaWebhook, phoneNumberIdsOf, rawCallsValuesOf } from './webhook.ts';
 
 export interface MetaInboundDeps {
   db: Db;
@@ -98,6 +98,12 @@ export async function receiveMetaWebhook(
     }
     await deps.metaCalling.recordPermissionReply(number, reply);
     applied++;
+  }
+  for (const { phoneNumberId, value } of rawCallsValuesOf(payload)) {
+    const number = trusted.get(phoneNumberId);
+    if (number) {
+      await deps.metaCalling.forwardRawCalls(number, value);
+    }
   }
   return applied;
 }

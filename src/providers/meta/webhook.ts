@@ -50,6 +50,13 @@ function changesOf(payload: unknown): Change[] {
   return out;
 }
 
+/** The raw `value` of each `calls` change (SDPs included), for receivers doing their own WebRTC signaling. */
+export function rawCallsValuesOf(payload: unknown): { phoneNumberId: string; value: Json }[] {
+  return changesOf(payload)
+    .filter((c) => c.field === 'calls')
+    .map(({ phoneNumberId, value }) => ({ phoneNumberId, value }));
+}
+
 export function phoneNumberIdsOf(payload: unknown): string[] {
   return [...new Set(changesOf(payload).map((c) => c.phoneNumberId))];
 }
