@@ -8,7 +8,7 @@ import type { MetaCallingFeatures, ProviderFailure } from '../providers/types.ts
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
-import { getNumberById, type NumberRecord } from '../store/numbers.ts';
+import { getNumberById, mergeNumberPublicConfig, type NumberRecord } from '../store/numbers.ts';
 import { listActiveWebhooksForNumber } from '../store/webhooks.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 
@@ -122,6 +122,12 @@ export class MetaCalling {
         createdAt: now,
       });
     });
+  }
+
+  /** Meta's account_settings_update: the number's calling settings as Meta now holds them, kept on the number. */
+  async recordAccountSettings(number: NumberRecord, calling: Record<string, unknown>): Promise<void> {
+    const now = this.#clock.now().toISOString();
+    await mergeNumberPublicConfig(this.#db, number.id, { callingSettings: calling, callingSettingsAt: now }, now);
   }
 
   /** The user's reply becomes a call.permission_updated event, delivered like every other event. */

@@ -172,6 +172,8 @@ export interface FakeMeta {
     field?: 'calls' | 'messages',
   ): any;
   sendWebhook(payload: any, o?: EmitOptions & { secretOf?: string }): Promise<void>;
+  /** Meta's account_settings_update for the number (sent by itself after a settings change too). */
+  accountSettingsUpdate(phoneNumberId: string, o?: EmitOptions & { about?: string }): Promise<void>;
   /** Send held webhooks in hold order (or reversed), one POST each or merged into one batch POST. */
   releaseHeld(o?: { reverse?: boolean; batch?: BatchMode }): Promise<void>;
   flush(): Promise<void>;
@@ -1566,6 +1568,8 @@ class FakeMetaServer implements FakeMeta {
       }
       // Partial at the `calling` level: each object given replaces the stored one whole (call_hours included).
       stored.calling = { ...stored.calling, ...clone(b.calling) };
+      // Meta tells every subscribed app about the change, ours included (§3: account_settings_update).
+      void this.accountSettingsUpdate(number.phoneNumberId);
     }
     for (const [k, v] of Object.entries(b)) {
       if (k !== 'calling') {
@@ -1892,6 +1896,26 @@ class FakeMetaServer implements FakeMeta {
       }
     }
     return { object: 'whatsapp_business_account', entry: [{ id: n.wabaId, changes: [{ field, value: v }] }] };
+  }
+
+  /**
+   * Meta's `account_settings_update` after a settings change: a WABA-level change with no `metadata`; the number is
+   * named inside `phone_number_settings`. `about` names another phone_number_id (one callgate does not hold) while
+   * the number's own app secret still signs it.
+   */
+  async accountSettingsUpdate(phoneNumberId: string, o: EmitOptions & { about?: string } = {}): Promise<void> {
+    const n = this.numberOf(phoneNumberId);
+    const calling = clone(this.settings.get(n.phoneNumberId)?.calling ?? {});
+    const value = {
+      timestamp: epochSec(this.now()),
+      type: 'phone_number_settings',
+      phone_number_settings: { phone_number_id: o.about ?? n.phoneNumberId, calling },
+    };
+    const payload = {
+      object: 'whatsapp_business_account',
+      entry: [{ id: n.wabaId, time: epochSec(this.now()), changes: [{ field: 'account_settings_update', value }] }],
+    };
+    await this.sendWebhook(payload, { ...o, secretOf: n.phoneNumberId });
   }
 
   async sendWebhook(payload: any, o: EmitOptions & { secretOf?: string } = {}): Promise<void> {

@@ -50,7 +50,20 @@ export const NumberSchema = Type.Object(
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
     meta: Type.Optional(
-      Type.Object({ phoneNumberId: Type.String(), wabaId: Type.Union([Type.String(), Type.Null()]) }),
+      Type.Object({
+        phoneNumberId: Type.String(),
+        wabaId: Type.Union([Type.String(), Type.Null()]),
+        callingSettings: Type.Optional(
+          Type.Object(
+            {},
+            {
+              additionalProperties: true,
+              description: "Meta's calling settings from its last account_settings_update",
+            },
+          ),
+        ),
+        callingSettingsAt: Type.Optional(Type.String({ format: 'date-time' })),
+      }),
     ),
     evolution: Type.Optional(
       Type.Object({

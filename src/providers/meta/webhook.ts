@@ -57,8 +57,40 @@ export function rawCallsValuesOf(payload: unknown): { phoneNumberId: string; val
     .map(({ phoneNumberId, value }) => ({ phoneNumberId, value }));
 }
 
+/** Meta's `account_settings_update`: a WABA-level change naming the number inside `phone_number_settings`. */
+export interface MetaAccountSettings {
+  phoneNumberId: string;
+  calling: Json;
+}
+
+export function accountSettingsOf(payload: unknown): MetaAccountSettings[] {
+  if (!isObject(payload)) {
+    return [];
+  }
+  const out: MetaAccountSettings[] = [];
+  for (const entry of asArray(payload.entry)) {
+    for (const change of isObject(entry) ? asArray(entry.changes) : []) {
+      if (!isObject(change) || change.field !== 'account_settings_update' || !isObject(change.value)) {
+        continue;
+      }
+      const settings = change.value.phone_number_settings;
+      const phoneNumberId = isObject(settings) ? asString(settings.phone_number_id) : null;
+      if (phoneNumberId && isObject(settings) && isObject(settings.calling)) {
+        out.push({ phoneNumberId, calling: settings.calling });
+      }
+    }
+  }
+  return out;
+}
+
+/** Every phone_number_id the payload names, in `metadata` or in account settings. */
 export function phoneNumberIdsOf(payload: unknown): string[] {
-  return [...new Set(changesOf(payload).map((c) => c.phoneNumberId))];
+  return [
+    ...new Set([
+      ...changesOf(payload).map((c) => c.phoneNumberId),
+      ...accountSettingsOf(payload).map((a) => a.phoneNumberId),
+    ]),
+  ];
 }
 
 /** Epoch seconds as string or number → ISO; null when absent or not a time. */
