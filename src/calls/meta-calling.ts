@@ -14,7 +14,9 @@ import { featureNotSupported, providerError } from './provider-errors.ts';
 
 export type PermissionStatus = 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
 export interface PermissionReply {
-  peerNumber: string;
+  /** null when Meta names the user only by its business-scoped user id. */
+  peerNumber: string | null;
+  peerUserId: string | null;
   status: PermissionStatus;
   expiresAt: string | null;
   messageId: string;
@@ -146,6 +148,7 @@ export class MetaCalling {
         occurredAt: reply.at,
         numberId: number.id,
         peerNumber: reply.peerNumber,
+        ...(reply.peerUserId !== null ? { peerUserId: reply.peerUserId } : {}),
         status: reply.status,
         ...(reply.expiresAt ? { expiresAt: reply.expiresAt } : {}),
       };

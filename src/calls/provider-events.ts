@@ -94,6 +94,8 @@ export class ProviderEvents {
           tenantId: number.tenantId,
           direction: 'INBOUND',
           peerNumber: event.peerNumber,
+          peerUserId: event.peerUserId ?? null,
+          peerLid: event.peerLid ?? null,
           startedAt: event.at,
           bizOpaqueCallbackData: event.bizOpaqueCallbackData,
           sdpOffer: event.sdpOffer,

@@ -82,6 +82,8 @@ function callWith(externalCallId: string, providerData: unknown, patch: Partial<
     direction: 'INBOUND',
     status: 'RINGING',
     peerNumber: PEER,
+    peerUserId: null,
+    peerLid: null,
     durationSeconds: null,
     startedAt: '2026-04-02T17:00:00.000Z',
     connectedAt: null,

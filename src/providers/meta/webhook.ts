@@ -108,7 +108,9 @@ export interface MetaUpdate {
 
 export interface MetaPermissionReply {
   phoneNumberId: string;
-  peerNumber: string;
+  /** null when the user is named only by `from_user_id` (Meta's business-scoped user ids). */
+  peerNumber: string | null;
+  peerUserId: string | null;
   status: 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
   expiresAt: string | null;
   messageId: string;
@@ -124,6 +126,19 @@ export interface ParsedMetaWebhook {
 function directionOf(v: unknown): MetaUpdate['direction'] {
   const d = asString(v)?.toUpperCase();
   return d === 'USER_INITIATED' ? 'INBOUND' : d === 'BUSINESS_INITIATED' ? 'OUTBOUND' : null;
+}
+
+/** Without `direction`, the SDP tells: a user's call brings its offer, our call comes back with the answer. */
+function directionFromSdp(call: Json): MetaUpdate['direction'] {
+  const type = isObject(call.session) ? asString(call.session.sdp_type)?.toLowerCase() : null;
+  return type === 'offer' ? 'INBOUND' : type === 'answer' ? 'OUTBOUND' : null;
+}
+
+/** The user as Meta names it: phone digits (`from`) and/or the business-scoped user id (`from_user_id`). */
+function userOf(item: Json): { peerNumber: string | null; peerUserId: string | null } | null {
+  const peerNumber = asString(item.from)?.replace(/\D/g, '') || null;
+  const peerUserId = asString(item.from_user_id) || null;
+  return peerNumber || peerUserId ? { peerNumber, peerUserId } : null;
 }
 
 /** Every update in array order (docs/spec/providers-meta.md R9); a bad one is skipped, never fatal. */
@@ -175,7 +190,7 @@ function parsePermissionReply(message: Json, receivedAt: string): Omit<MetaPermi
     return null;
   }
   const reply = interactive.call_permission_reply;
-  const from = asString(message.from)?.replace(/\D/g, '');
+  const from = userOf(message);
   const messageId = asString(message.id);
   if (!isObject(reply) || !from || !messageId) {
     return null;
@@ -187,7 +202,7 @@ function parsePermissionReply(message: Json, receivedAt: string): Omit<MetaPermi
   const permanent = reply.is_permanent === true || reply.is_permanent === 'true';
   const status = response === 'reject' ? 'NO_PERMISSION' : permanent ? 'PERMANENT' : 'TEMPORARY';
   return {
-    peerNumber: from,
+    ...from,
     status,
     messageId,
     at: epochToIso(message.timestamp) ?? receivedAt,
@@ -225,11 +240,11 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
   if (!externalCallId || !kind) {
     return null;
   }
-  const direction = directionOf(call.direction);
+  const direction = directionOf(call.direction) ?? (kind === 'connect' ? directionFromSdp(call) : null);
   const at = epochToIso(call.timestamp) ?? receivedAt;
   if (kind === 'connect') {
     if (direction === 'INBOUND') {
-      const peer = asString(call.from)?.replace(/\D/g, '');
+      const peer = userOf(call);
       if (!peer) {
         return null;
       }
@@ -238,7 +253,7 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
         event: {
           type: 'offer',
           externalCallId,
-          peerNumber: peer,
+          ...peer,
           at,
           sdpOffer: sdpOf(call),
           bizOpaqueCallbackData: asString(call.biz_opaque_callback_data),
@@ -254,7 +269,7 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
     const end: ProviderEnd = {
       startTime,
       endTime: startTime ? epochToIso(call.end_time) : null,
-      duration: startTime && Number.isInteger(duration) && duration! >= 0 ? duration : null,
+      duration: startTime && duration !== null && Number.isInteger(duration) && duration >= 0 ? duration : null,
       // An answered call with errors counts as failed only when Meta says FAILED.
       errorCode: startTime && !failed ? null : errorCode,
     };

@@ -2,17 +2,92 @@
 // hold, signed by one of our apps, are answered 200 so Meta stops retrying; the settings update is applied.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { signMetaBody } from '../../../../test/fakes/meta-graph.ts';
+import { startTestWorker, type TestWorker, workerConfig } from '../../../../test/e2e/webhook-helpers.ts';
+import { CANNED_ANSWER_SDP, signMetaBody } from '../../../../test/fakes/meta-graph.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { nextPeer, storedCall } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
 for (const kind of storeKinds()) {
   describe(`Meta real payloads [${kind}]`, () => {
     let t: TestApp;
+    let receiver: WebhookReceiver;
+    let worker: TestWorker;
     before(async () => {
-      t = await buildTestApp(kind);
+      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+      receiver = await startWebhookReceiver();
+      worker = startTestWorker(t.store.db, workerConfig());
     });
-    after(() => t.close());
+    after(async () => {
+      await worker.stop();
+      await receiver.close();
+      await t.close();
+    });
+    const keyA = () => ({ 'x-api-key': t.numberA.key.key });
+
+    test('a caller Meta names only by from_user_id rings: peerUserId set, peerNumber null, and can be answered', async () => {
+      const user = nextPeer();
+      t.fake.setUserIdentity(user, { userId: 'BR.1A2B3C4D5E6F', phoneHidden: true });
+      const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: user });
+      const stored = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call to be stored');
+      const res = await t.app.inject({ url: `/v1/calls/${stored.id}`, headers: keyA() });
+      const call = res.json();
+      assert.equal(call.status, 'RINGING');
+      assert.equal(call.direction, 'INBOUND');
+      assert.equal(call.peerNumber, null);
+      assert.equal(call.peerUserId, 'BR.1A2B3C4D5E6F');
+      assert.equal(call.peerIsLid, false);
+      const accepted = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${stored.id}/accept`,
+        headers: keyA(),
+        payload: { sdp: CANNED_ANSWER_SDP },
+      });
+      assert.equal(accepted.statusCode, 200, accepted.body);
+      assert.equal(t.fake.callState(wacid), 'ACTIVE', 'Meta connected the call');
+    });
+
+    test('a caller with both a phone and a user id keeps both', async () => {
+      const user = nextPeer();
+      t.fake.setUserIdentity(user, { userId: 'BR.BOTH0001' });
+      const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: user });
+      const stored = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+      assert.equal(stored.peerNumber, user);
+      assert.equal(stored.peerUserId, 'BR.BOTH0001');
+    });
+
+    test('a connect without `direction` is told inbound by session.sdp_type=offer', async () => {
+      const user = nextPeer();
+      const wacid = await t.fake.incomingCall({
+        phoneNumberId: t.numberA.phoneNumberId,
+        from: user,
+        omitDirection: true,
+      });
+      const stored = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call to be stored');
+      assert.equal(stored.direction, 'INBOUND');
+      assert.equal(stored.status, 'RINGING');
+      assert.equal(stored.peerNumber, user);
+    });
+
+    test('a permission reply from a user named only by user id: call.permission_updated with peerUserId', async () => {
+      const created = await t.app.inject({
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: keyA(),
+        payload: { url: `${receiver.url}/perm`, events: ['call.permission_updated'] },
+      });
+      assert.equal(created.statusCode, 201, created.body);
+      const user = nextPeer();
+      t.fake.setUserIdentity(user, { userId: 'BR.PERM0001', phoneHidden: true });
+      await t.fake.userRepliesToPermission(t.numberA.phoneNumberId, user, 'accept', { permanent: true });
+      await receiver.waitFor((r) => r.some((x) => x.path === '/hook/perm'), 5000, 'the permission event');
+      const body = receiver.requests.find((x) => x.path === '/hook/perm')?.body;
+      assert.equal(body.event, 'call.permission_updated');
+      assert.equal(body.status, 'PERMANENT');
+      assert.equal(body.peerNumber, null);
+      assert.equal(body.peerUserId, 'BR.PERM0001');
+    });
 
     const statusesOf = (field: string) =>
       t.fake.webhookAttempts.filter((a) => a.body.includes(`"field":"${field}"`)).map((a) => a.status);
