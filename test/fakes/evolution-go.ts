@@ -19,7 +19,7 @@
  *              · GET /call/stream/:callId?ticket=… (WebSocket upgrade; the ticket is the credential)
  *
  * ── Control (tests) — methods, mirrored as POST /__fake/<kebab-name> with a JSON body ──
- *   incomingCall({instanceId?, from, lid?, creatorIsLid?, device?, video?, group?}, o?) → CallID  (CallOffer + CallRelayLatency,
+ *   incomingCall({instanceId?, from, lid?, creatorIsLid?, phoneHidden?, device?, video?, group?}, o?) → CallID  (CallOffer + CallRelayLatency,
  *       or CallOfferNotice for a group; rejectCall:true → no CallOffer, auto-reject, msgRejectCall recorded in sentMessages)
  *   phoneAnswers(callId, {acceptedElsewhere?}) · phoneRejects(callId) · peerHangsUp(callId)
  *   peerAccepts(callId, {callAccept?}) · peerDeclines(callId, {callReject?})          (outbound calls placed with /call/dial)
@@ -250,6 +250,11 @@ export interface IncomingCallParams {
   lid?: string | false;
   /** CallCreator is the `@lid` identity (CallCreatorAlt the phone JID). */
   creatorIsLid?: boolean;
+  /**
+   * The caller hides its phone number: WhatsApp shows only its LID (CallCreator `@lid`, CallCreatorAlt "", From the
+   * LID). The phone digits in `from` stay inside the fake.
+   */
+  phoneHidden?: boolean;
   /** Device part of the caller's JID; default 3 (0 = none). */
   device?: number;
   video?: boolean;
@@ -423,6 +428,8 @@ interface FakeCallState {
   peer: string;
   peerLid: string | null;
   peerDevice: number;
+  /** The caller shows only its LID: every JID naming it is the `@lid` one. */
+  phoneHidden: boolean;
   creator: string;
   creatorAlt: string;
   video: boolean;
@@ -1023,7 +1030,7 @@ class FakeEvolutionServer implements FakeEvolution {
   // ── call model: JIDs and event data (§3) ──
 
   #peerJid(c: FakeCallState): string {
-    return jid(c.peer, c.peerDevice);
+    return c.phoneHidden && c.peerLid ? jid(c.peerLid, c.peerDevice, 'lid') : jid(c.peer, c.peerDevice);
   }
 
   #ownJid(inst: Inst): string {
@@ -1141,6 +1148,7 @@ class FakeEvolutionServer implements FakeEvolution {
       peerLid: string | null;
       device: number;
       creatorIsLid: boolean;
+      phoneHidden?: boolean;
       video: boolean;
       group: string | null;
     },
@@ -1151,6 +1159,9 @@ class FakeEvolutionServer implements FakeEvolution {
     if (p.direction === 'outgoing') {
       creator = this.#ownJid(inst);
       creatorAlt = jid(this.#lidFor(inst.ownNumber), 0, 'lid');
+    } else if (p.phoneHidden && p.peerLid) {
+      creator = jid(p.peerLid, p.device, 'lid');
+      creatorAlt = '';
     } else if (p.creatorIsLid && p.peerLid) {
       creator = jid(p.peerLid, p.device, 'lid');
       creatorAlt = jid(p.peer);
@@ -1166,6 +1177,7 @@ class FakeEvolutionServer implements FakeEvolution {
       peer: p.peer,
       peerLid: p.peerLid,
       peerDevice: p.device,
+      phoneHidden: !!p.phoneHidden && p.peerLid !== null,
       creator,
       creatorAlt,
       video: p.video,
@@ -1292,6 +1304,7 @@ class FakeEvolutionServer implements FakeEvolution {
       peerLid,
       device: p.device ?? 3,
       creatorIsLid: !!p.creatorIsLid,
+      phoneHidden: !!p.phoneHidden,
       video: !!p.video,
       group: p.group ? '120363041234567890@g.us' : null,
     });
