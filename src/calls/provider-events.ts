@@ -8,12 +8,12 @@ import { findCallByExternalIdForNumber, lockProviderCall } from '../store/calls.
 import type { Db } from '../store/db.ts';
 import type { NumberRecord } from '../store/numbers.ts';
 import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
-import { appendTimeline } from '../store/timeline.ts';
+import { appendTimeline, confirmTimelineAction } from '../store/timeline.ts';
 import { putTombstone, takeTombstone } from '../store/tombstones.ts';
 import type { ActionSlots } from './action-slots.ts';
 import { persistTransition } from './events.ts';
 import { applyProviderEvent, createInboundCall, type ProviderCallEvent } from './machine.ts';
-import type { Call } from './types.ts';
+import { type Call, UNCONFIRMED_END } from './types.ts';
 
 export interface ProviderEventDeps {
   db: Db;
@@ -141,13 +141,30 @@ export class ProviderEvents {
   }
 
   async #applyToCall(tx: Db, call: Call, event: ProviderCallEvent, now: string): Promise<Call> {
-    const inFlight = this.#d.slots.isLive(call) ? call.pendingAction!.kind : null;
+    const inFlight = this.#d.slots.isLive(call) ? (call.pendingAction?.kind ?? null) : null;
     const t = applyProviderEvent(call, event, now, inFlight);
-    const next = t.call === call ? call : await persistTransition(tx, t, false, now);
+    let next = t.call === call ? call : await persistTransition(tx, t, false, now);
+    // The provider's own end confirms an ending action it had only accepted (CallService: awaitingConfirmation).
+    const confirms = event.type === 'end' && next.providerData?.[UNCONFIRMED_END] === true;
+    if (confirms) {
+      const { [UNCONFIRMED_END]: _done, ...rest } = next.providerData ?? {};
+      next = await persistTransition(
+        tx,
+        { call: { ...next, providerData: rest, updatedAt: now }, events: [] },
+        false,
+        now,
+      );
+      await confirmTimelineAction(tx, call.id);
+    }
     await appendTimeline(tx, call.id, {
       source: 'provider',
       type: event.type === 'progress' ? `status.${event.status}` : event.type,
-      detail: { applied: t.call !== call, status: next.status, ...(event.type === 'end' ? event.end : {}) },
+      detail: {
+        applied: t.call !== call,
+        status: next.status,
+        ...(event.type === 'end' ? event.end : {}),
+        ...(confirms ? { confirms: 'providerConfirmed' } : {}),
+      },
       at: now,
     });
     return next;

@@ -56,6 +56,9 @@ export interface Call {
   pendingAction: PendingAction | null;
 }
 
+/** providerData key: an ending action the provider accepted without confirming it; its end event clears it. */
+export const UNCONFIRMED_END = 'unconfirmedEnd';
+
 export function isTerminal(status: CallStatus): status is TerminalStatus {
   return (TERMINAL_STATUSES as readonly CallStatus[]).includes(status);
 }

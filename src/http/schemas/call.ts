@@ -47,4 +47,11 @@ export const ActionResponse = Type.Object({
   id: Type.String(),
   status: CallStatusSchema,
   alreadyEnded: Type.Optional(Type.Literal(true)),
+  providerConfirmed: Type.Optional(
+    Type.Literal(false, {
+      description:
+        "The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline " +
+        'shows it confirmed when the provider reports the end',
+    }),
+  ),
 });

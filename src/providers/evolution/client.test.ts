@@ -140,7 +140,8 @@ describe('EvolutionProvider: reject and terminate', () => {
     const { callId, creator, call } = await ringing(MAIN, { creatorIsLid: true });
     assert.match(creator, /@lid$/);
     const result = await p.reject(numberFor(MAIN), call);
-    assert.deepEqual(result, { ok: true, value: undefined });
+    // whatsmeow sends the stanza without waiting for WhatsApp: the 200 is not a confirmation.
+    assert.deepEqual(result, { ok: true, value: { providerConfirmed: false } });
     const req = lastRequest();
     assert.equal(req.path, '/call/reject');
     assert.equal(req.instanceId, MAIN.id);

@@ -5,6 +5,7 @@ import type { Call } from '../../calls/types.ts';
 import type { NumberRecord } from '../../store/numbers.ts';
 import type {
   CallProvider,
+  EndOutcome,
   EvolutionSecrets,
   FailureCategory,
   ProviderFailure,
@@ -174,7 +175,11 @@ export class EvolutionProvider implements CallProvider {
   // ── the port ──
 
   /** 'reject' → stock `/call/reject` (ringing inbound); 'terminate' → extension `/call/hangup`. Retried once on a network error. */
-  async endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult> {
+  async endCall(
+    number: NumberRecord,
+    call: Call,
+    action: 'reject' | 'terminate',
+  ): Promise<ProviderResult<EndOutcome | undefined>> {
     const result = action === 'reject' ? await this.#reject(number, call) : await this.#hangup(number, call);
     // docs/spec/calls-api.md §4.8: on terminate an offline instance is "provider unavailable", not a 409.
     if (!result.ok && result.category === 'NOT_CONNECTED') {
@@ -183,7 +188,7 @@ export class EvolutionProvider implements CallProvider {
     return result;
   }
 
-  reject(number: NumberRecord, call: Call): Promise<ProviderResult> {
+  reject(number: NumberRecord, call: Call): Promise<ProviderResult<EndOutcome | undefined>> {
     return this.#reject(number, call);
   }
 
@@ -299,7 +304,7 @@ export class EvolutionProvider implements CallProvider {
 
   // ── internals ──
 
-  async #reject(number: NumberRecord, call: Call): Promise<ProviderResult> {
+  async #reject(number: NumberRecord, call: Call): Promise<ProviderResult<EndOutcome | undefined>> {
     const callCreator = evolutionCallCreatorOf(call);
     if (!callCreator) {
       // Without the offer's JID a stock reject would be accepted and ignored. The extension's hang-up rejects a ringing call by id.
@@ -309,7 +314,7 @@ export class EvolutionProvider implements CallProvider {
       );
       return this.#hangup(number, call);
     }
-    return this.#withNetworkRetry(() =>
+    const result = await this.#withNetworkRetry(() =>
       this.#send(number, {
         method: 'POST',
         path: '/call/reject',
@@ -319,6 +324,8 @@ export class EvolutionProvider implements CallProvider {
         timeoutMs: this.#o.timeoutMs,
       }),
     );
+    // whatsmeow sends the reject stanza without waiting for WhatsApp: a 200 proves only that it was sent.
+    return result.ok ? { ok: true, value: { providerConfirmed: false } } : result;
   }
 
   #hangup(number: NumberRecord, call: Call): Promise<ProviderResult> {
