@@ -46,7 +46,7 @@ export function buildServices(deps: ServiceDeps) {
       return;
     }
     const probed = await evolution.probe(n);
-    if (probed.ok) {
+    if (probed.ok && probed.value.capability !== 'unknown') {
       await rememberCapability(n.id, probed.value.capability, probed.value.checkedAt);
     }
   });
@@ -72,6 +72,21 @@ export function buildServices(deps: ServiceDeps) {
     onCapability: (n, capability) => {
       rememberCapability(n.id, capability, clock.now().toISOString()).catch((err) =>
         logger.warn({ err: err.message, numberId: n.id }, 'could not store the Evolution capability'),
+      );
+    },
+    onRouteCapability: (n, route, present) => {
+      const now = clock.now().toISOString();
+      const update = (current: Record<string, unknown>) => {
+        const missing = { ...((current.missingRoutes as Record<string, string> | undefined) ?? {}) };
+        if (present) {
+          delete missing[route];
+        } else {
+          missing[route] = now;
+        }
+        return { missingRoutes: missing };
+      };
+      mergeNumberPublicConfig(db, n.id, update, now).catch((err) =>
+        logger.warn({ err: err.message, numberId: n.id, route }, 'could not store the Evolution route capability'),
       );
     },
   });

@@ -10,6 +10,8 @@
  *                      extension?: 'on'|'off'|'disabled', emit? }]      (defaults: connected, subscribe ['CALL'], extension 'on')
  *   `apikey: <token>` selects the instance; an unknown token → 401 {"error":"not authorized"}.
  *   extension 'off'      → extension routes do not exist: 404 text/plain `404 page not found` (gin default);
+ *   routes (with 'on')  → only these add-on routes exist (EXTENSION_ROUTE_SETS: the subsets real add-ons ship);
+ *                          the others answer gin's 404 like 'off'.
  *   extension 'disabled' → GET /call/active = {"enabled":false,"state":"blocked_by_proxy","calls":[]}, actions 409
  *                          `calls are not active for this instance…`; no extension webhooks.
  *
@@ -54,6 +56,21 @@ import type { Duplex } from 'node:stream';
 // ───────────────────────────── public types ─────────────────────────────
 
 export type ExtensionMode = 'on' | 'off' | 'disabled';
+
+/** The calls add-on's routes, by the fake's route names. */
+export type ExtensionRoute = 'active' | 'info' | 'dial' | 'answer' | 'hangup' | 'play' | 'stream-ticket' | 'stream';
+
+/**
+ * Route subsets real calls add-ons ship (each read from the repository's pkg/routes/routes.go): a route outside the
+ * subset answers gin's 404, the others work.
+ */
+export const EXTENSION_ROUTE_SETS = {
+  full: ['active', 'info', 'dial', 'answer', 'hangup', 'play', 'stream-ticket', 'stream'],
+  /** lucasgiovannibr/evolution-go: /call/active, /call/:callId, dial, answer, hangup, stream-ticket; no /call/play. */
+  'lucasgiovannibr/evolution-go': ['active', 'info', 'dial', 'answer', 'hangup', 'stream-ticket', 'stream'],
+  /** goippro-main/evolution-go-calls: dial, answer, hangup only (no /call/active, so no probe). */
+  'goippro-main/evolution-go-calls': ['dial', 'answer', 'hangup'],
+} as const satisfies Record<string, readonly ExtensionRoute[]>;
 export type CallPhase = 'calling' | 'ringing' | 'connecting' | 'active' | 'ended' | 'other';
 
 export interface FakeEvoInstanceConfig {
@@ -69,6 +86,8 @@ export interface FakeEvoInstanceConfig {
   /** Default ['CALL']; [] means MESSAGE only (no call events), like the real server. */
   subscribe?: string[];
   extension?: ExtensionMode;
+  /** With extension 'on': the add-on routes served (default: all of them); see EXTENSION_ROUTE_SETS. */
+  routes?: readonly ExtensionRoute[];
   /** Emission knobs for every webhook of this instance (overridden per call). */
   emit?: EmitOptions;
 }
@@ -406,6 +425,7 @@ interface Inst {
   webhookUrl: string | null;
   subscribe: string[];
   extension: ExtensionMode;
+  routes: readonly ExtensionRoute[];
   emit: EmitOptions;
   dialTimes: number[];
   sentMessages: { to: string; text: string; at: number }[];
@@ -808,6 +828,7 @@ class FakeEvolutionServer implements FakeEvolution {
         webhookUrl: c.webhookUrl ?? null,
         subscribe: [...(c.subscribe ?? ['CALL'])],
         extension: c.extension ?? 'on',
+        routes: c.routes ?? EXTENSION_ROUTE_SETS.full,
         emit: { ...c.emit },
         dialTimes: [],
         sentMessages: [],
@@ -1762,6 +1783,10 @@ class FakeEvolutionServer implements FakeEvolution {
     // A route the server does not have answers gin's 404 before any auth middleware.
     const allOff = [...this.#instances.values()].every((i) => i.extension === 'off');
     if (route.extension && (inst ? inst.extension === 'off' : allOff)) {
+      return GIN_NOT_FOUND;
+    }
+    // An add-on that ships only some routes: the others do not exist on this server.
+    if (route.extension && inst && !inst.routes.includes(route.name as ExtensionRoute)) {
       return GIN_NOT_FOUND;
     }
     if (route.name === 'stream') {
