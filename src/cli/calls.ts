@@ -69,7 +69,7 @@ export function eventLine(e: StreamEvent): string {
     d.event === 'call.permission_updated'
       ? `permission ${d.status}`
       : `${d.id}  ${d.status}${d.durationSeconds !== null ? ` ${d.durationSeconds}s` : ''}`;
-  return `${shortTime(d.occurredAt)}  ${e.event.padEnd(23)}  ${subject}  ${d.peerNumber}`;
+  return `${shortTime(d.occurredAt)}  ${e.event.padEnd(23)}  ${subject}  ${d.peerNumber ?? d.peerUserId ?? '-'}`;
 }
 
 async function watch(out: Output, stream: AsyncIterable<StreamEvent>): Promise<void> {

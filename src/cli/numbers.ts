@@ -70,7 +70,7 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
   switch (sub) {
     case 'list': {
       const numbers = await r.client().numbers.list();
-      return r.out.result({ numbers }, () => formatTable(numbers, columns));
+      return r.out.result(numbers, () => formatTable(numbers, columns));
     }
     case 'get': {
       const number = await r.client().numbers.get(required(r.positionals, 0, '<numberId>'));

@@ -90,7 +90,7 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
   switch (sub) {
     case 'list': {
       const webhooks = await r.client().webhooks.list();
-      return r.out.result({ webhooks }, () => formatTable(webhooks, columns));
+      return r.out.result(webhooks, () => formatTable(webhooks, columns));
     }
     case 'get': {
       const webhook = await r.client().webhooks.get(required(r.positionals, 0, '<webhookId>'));

@@ -91,7 +91,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List numbers */
+        /**
+         * List numbers
+         * @description A bare array, as Pilot answers: the tenant's numbers, or a number key's own.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -107,22 +110,11 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            numbers: components["schemas"]["Number"][];
-                        };
+                        "application/json": components["schemas"]["Number"][];
                     };
                 };
                 /** @description UNAUTHORIZED */
                 401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_SCOPE_NOT_ALLOWED */
-                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -416,7 +408,7 @@ export interface paths {
         };
         /**
          * List keys (masked)
-         * @description Key ids and secrets are credentials: only their last 4 characters are shown.
+         * @description A bare array, as Pilot answers: one item per number with its key. Key ids and secrets are credentials: only their last 4 characters are shown.
          */
         get: {
             parameters: {
@@ -434,16 +426,22 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            apiKeys: {
-                                scope: "tenant" | "number";
-                                numberId: string | null;
-                                keyIdLast4: string;
-                                keyLast4: string;
-                                /** Format: date-time */
-                                createdAt: string;
-                                lastUsedAt: string | null;
-                            }[];
-                        };
+                            numberId: string;
+                            /** @description E.164 phone number */
+                            number: string;
+                            displayName: string;
+                            keyId: string | null;
+                            keyLast4: string | null;
+                            /** @description Always null: keys are stored hashed and shown only when issued */
+                            key: null;
+                            /** @description Always false, for the same reason */
+                            revealable: boolean;
+                            /** @enum {string} */
+                            scope: "number";
+                            keyIdLast4: string | null;
+                            createdAt: string | null;
+                            lastUsedAt: string | null;
+                        }[];
                     };
                 };
                 /** @description UNAUTHORIZED */
@@ -476,7 +474,94 @@ export interface paths {
             };
         };
         put?: never;
-        post?: never;
+        /**
+         * Create a number's key
+         * @description Issues the key of a number that has none; the key is shown this once. A number has one key.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        whatsappNumberId?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            numberId: string;
+                            keyId: string;
+                            key: string;
+                        };
+                    };
+                };
+                /** @description VALIDATION_ERROR, NUMBER_REQUIRED, NUMBER_MISMATCH */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description UNAUTHORIZED */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description NUMBER_SCOPE_NOT_ALLOWED */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description NUMBER_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description API_KEY_EXISTS */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RATE_LIMITED */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -515,6 +600,10 @@ export interface paths {
                     content: {
                         "application/json": {
                             numberId: string;
+                            /** @description key_... — shown once */
+                            keyId: string;
+                            /** @description ps_... secret; shown once */
+                            key: string;
                             apiKey: {
                                 /** @description key_... — also a credential (x-api-key-id); shown once */
                                 id: string;
@@ -575,6 +664,642 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/api-keys/regenerate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Regenerate a number's key (Pilot form)
+         * @description Issues a new key id and secret, shown once; the old ones stop working at once.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        whatsappNumberId?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            numberId: string;
+                            /** @description key_... — shown once */
+                            keyId: string;
+                            /** @description ps_... secret; shown once */
+                            key: string;
+                            apiKey: {
+                                /** @description key_... — also a credential (x-api-key-id); shown once */
+                                id: string;
+                                /** @description ps_... secret; shown once */
+                                key: string;
+                            };
+                        };
+                    };
+                };
+                /** @description VALIDATION_ERROR, NUMBER_REQUIRED, NUMBER_MISMATCH */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description UNAUTHORIZED */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description NUMBER_SCOPE_NOT_ALLOWED */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description NUMBER_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RATE_LIMITED */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/numbers/meta": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers Meta embedded signup (register the number with its Graph credentials in POST /v1/numbers); callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers Meta embedded signup (register the number with its Graph credentials in POST /v1/numbers); callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers Meta embedded signup (register the number with its Graph credentials in POST /v1/numbers); callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers Meta embedded signup (register the number with its Graph credentials in POST /v1/numbers); callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers Meta embedded signup (register the number with its Graph credentials in POST /v1/numbers); callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/v1/numbers/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers checking whether a phone number is on WhatsApp; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers checking whether a phone number is on WhatsApp; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers checking whether a phone number is on WhatsApp; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers checking whether a phone number is on WhatsApp; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers checking whether a phone number is on WhatsApp; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/v1/remote-pairing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers remote pairing links; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers remote pairing links; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers remote pairing links; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers remote pairing links; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers remote pairing links; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/v1/remote-pairing/{*}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers remote pairing links; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    "*": string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers remote pairing links; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    "*": string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers remote pairing links; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    "*": string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers remote pairing links; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    "*": string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /**
+         * Not offered by callgate
+         * @description Pilot Status offers remote pairing links; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    "*": string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NOT_IMPLEMENTED_IN_CALLGATE */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/calls/settings": {
@@ -658,7 +1383,7 @@ export interface paths {
         };
         /**
          * Update calling settings (META)
-         * @description Partial at the calling level: each object given replaces Meta's whole; `sip` is refused.
+         * @description Pilot's flat body or `{calling:{…}}`; answers `{success:true, calling}` with the settings after the change. Partial at the calling level: each object given replaces Meta's whole (call_hours too); `sip` is refused.
          */
         put: {
             parameters: {
@@ -667,10 +1392,44 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
+            /** @description The calling settings flat (Pilot) or wrapped in `calling`, not both. */
             requestBody: {
                 content: {
                     "application/json": {
-                        calling: {
+                        /** @enum {unknown} */
+                        status?: "ENABLED" | "DISABLED";
+                        /** @enum {unknown} */
+                        call_icon_visibility?: "DEFAULT" | "DISABLE_ALL";
+                        /** @enum {unknown} */
+                        callback_permission_status?: "ENABLED" | "DISABLED";
+                        call_icons?: {
+                            restrict_to_user_countries: string[];
+                        };
+                        /** @description Replaced whole; an omitted holiday_schedule is deleted. */
+                        call_hours?: {
+                            /** @enum {unknown} */
+                            status: "ENABLED" | "DISABLED";
+                            timezone_id: string;
+                            weekly_operating_hours: {
+                                /** @enum {unknown} */
+                                day_of_week: "MONDAY" | "TUESDAY" | "WEDNESDAY" | "THURSDAY" | "FRIDAY" | "SATURDAY" | "SUNDAY";
+                                open_time: string;
+                                close_time: string;
+                            }[];
+                            holiday_schedule?: {
+                                date: string;
+                                start_time: string;
+                                end_time: string;
+                            }[];
+                        };
+                        audio?: {
+                            additional_codecs: ("PCMA" | "PCMU")[];
+                        };
+                        /** @description Passed to Meta as given; Meta's refusal is a 400 */
+                        voicemail?: unknown;
+                        /** @description Refused: enabling SIP turns the calling API off. */
+                        sip?: unknown;
+                        calling?: {
                             /** @enum {unknown} */
                             status?: "ENABLED" | "DISABLED";
                             /** @enum {unknown} */
@@ -700,6 +1459,8 @@ export interface paths {
                             audio?: {
                                 additional_codecs: ("PCMA" | "PCMU")[];
                             };
+                            /** @description Passed to Meta as given; Meta's refusal is a 400 */
+                            voicemail?: unknown;
                             /** @description Refused: enabling SIP turns the calling API off. */
                             sip?: unknown;
                         };
@@ -714,7 +1475,10 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            calling?: {
+                            /** @enum {boolean} */
+                            success: true;
+                            /** @description The settings after the change */
+                            calling: {
                                 [key: string]: unknown;
                             };
                         } & {
@@ -1374,6 +2138,11 @@ export interface paths {
                             status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
                             /** @enum {boolean} */
                             alreadyEnded?: true;
+                            /**
+                             * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
+                             * @enum {boolean}
+                             */
+                            providerConfirmed?: false;
                         };
                     };
                 };
@@ -1495,6 +2264,11 @@ export interface paths {
                             status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
                             /** @enum {boolean} */
                             alreadyEnded?: true;
+                            /**
+                             * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
+                             * @enum {boolean}
+                             */
+                            providerConfirmed?: false;
                         };
                     };
                 };
@@ -1608,6 +2382,11 @@ export interface paths {
                             status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
                             /** @enum {boolean} */
                             alreadyEnded?: true;
+                            /**
+                             * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
+                             * @enum {boolean}
+                             */
+                            providerConfirmed?: false;
                         };
                     };
                 };
@@ -1728,6 +2507,11 @@ export interface paths {
                             status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
                             /** @enum {boolean} */
                             alreadyEnded?: true;
+                            /**
+                             * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
+                             * @enum {boolean}
+                             */
+                            providerConfirmed?: false;
                         };
                     };
                 };
@@ -1927,7 +2711,7 @@ export interface paths {
         };
         /**
          * List webhooks
-         * @description The webhooks the key can see: all of the tenant's, or its number's. Never the secrets.
+         * @description A bare array, as Pilot answers: all of the tenant's webhooks (or one number's, named by x-whatsapp-number-id), or a number key's own. Never the secrets.
          */
         get: {
             parameters: {
@@ -1944,13 +2728,29 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            webhooks: components["schemas"]["Webhook"][];
-                        };
+                        "application/json": components["schemas"]["Webhook"][];
+                    };
+                };
+                /** @description NUMBER_MISMATCH */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
                 /** @description UNAUTHORIZED */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description NUMBER_NOT_FOUND */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1972,7 +2772,7 @@ export interface paths {
         put?: never;
         /**
          * Register a webhook
-         * @description Registers a URL for call events of one number. A tenant key must name whatsappNumberId; a number key may omit it. The URL must be https:// to a public address. Returns the signing secret (whsec_...), shown this once.
+         * @description Registers a URL for call events of one number. A tenant key names it (whatsappNumberId or x-whatsapp-number-id); a number key may omit it. The URL must be https:// to a public address. `events` omitted or empty: nothing is dispatched; Pilot-only names (message.*, number.*) are dropped. Returns the signing secret (whsec_...), shown this once.
          */
         post: {
             parameters: {
@@ -1987,9 +2787,9 @@ export interface paths {
                         /** @description https:// to a public address (http and private addresses only with WEBHOOK_ALLOW_INSECURE_URLS=true) */
                         url: string;
                         name?: string;
-                        /** @description Event names, or "*" for all; an empty list delivers nothing. On PATCH it replaces the whole list. */
-                        events: ("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "*")[];
-                        /** @description Required with a tenant key; a number key may omit it */
+                        /** @description Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list. */
+                        events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "*") | string)[];
+                        /** @description Required with a tenant key (or the x-whatsapp-number-id header); a number key may omit it */
                         whatsappNumberId?: string;
                     };
                 };
@@ -2008,6 +2808,11 @@ export interface paths {
                             events: string[];
                             active: boolean;
                             whatsappNumberId: string;
+                            /** @description Pilot's list form of whatsappNumberId (one number) */
+                            whatsappNumberIds: string[];
+                            tenantId: string;
+                            /** @description When a delivery was last tried */
+                            lastTriggered: string | null;
                             disabledReason: string | null;
                             /** Format: date-time */
                             createdAt: string;
@@ -2212,8 +3017,8 @@ export interface paths {
                         url?: string;
                         name?: string;
                         active?: boolean;
-                        /** @description Event names, or "*" for all; an empty list delivers nothing. On PATCH it replaces the whole list. */
-                        events?: ("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "*")[];
+                        /** @description Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list. */
+                        events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "*") | string)[];
                     };
                 };
             };
@@ -2368,7 +3173,7 @@ export interface paths {
             parameters: {
                 query: {
                     limit: number;
-                    event?: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated";
+                    event?: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls";
                 };
                 header?: never;
                 path: {
@@ -2394,6 +3199,10 @@ export interface paths {
                                 status: "SUCCESS" | "FAILED";
                                 /** @description null when no HTTP response came (timeout, refused, network error) */
                                 statusCode: number | null;
+                                /** @description The JSON body delivered (null if its event was purged) */
+                                payload: unknown;
+                                /** @description The first 4 KiB of the receiver's answer */
+                                response: string | null;
                                 durationMs: number;
                                 error?: string;
                                 /** Format: date-time */
@@ -2830,8 +3639,11 @@ export interface components {
             direction: "INBOUND" | "OUTBOUND";
             /** @enum {unknown} */
             status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
-            /** @description Digits only, no + */
-            peerNumber: string;
+            peerNumber: string | null;
+            peerUserId: string | null;
+            peerLid: string | null;
+            /** @description The caller is known only by its LID (peerNumber is null) */
+            peerIsLid: boolean;
             durationSeconds: number | null;
             /** Format: date-time */
             startedAt: string;
@@ -2853,6 +3665,13 @@ export interface components {
             name: string;
             phoneNumber: string;
             provider: string;
+            /**
+             * @description Pilot: OPEN, CONNECTING or CLOSED — the last connection state learned from the provider
+             * @enum {unknown}
+             */
+            state: "OPEN" | "CONNECTING" | "CLOSED";
+            /** @description state is OPEN */
+            isFullyConnected: boolean;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -2860,6 +3679,12 @@ export interface components {
             meta?: {
                 phoneNumberId: string;
                 wabaId: string | null;
+                /** @description Meta's calling settings from its last account_settings_update */
+                callingSettings?: {
+                    [key: string]: unknown;
+                };
+                /** Format: date-time */
+                callingSettingsAt?: string;
             };
             evolution?: {
                 baseUrl: string;
@@ -2878,6 +3703,11 @@ export interface components {
             /** @description false: paused by the customer, or disabled by the service after a 410 (see disabledReason) */
             active: boolean;
             whatsappNumberId: string;
+            /** @description Pilot's list form of whatsappNumberId (one number) */
+            whatsappNumberIds: string[];
+            tenantId: string;
+            /** @description When a delivery was last tried */
+            lastTriggered: string | null;
             disabledReason: string | null;
             /** Format: date-time */
             createdAt: string;
@@ -2919,6 +3749,11 @@ export interface operations {
                         status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
                         /** @enum {boolean} */
                         alreadyEnded?: true;
+                        /**
+                         * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
+                         * @enum {boolean}
+                         */
+                        providerConfirmed?: false;
                     };
                 };
             };
