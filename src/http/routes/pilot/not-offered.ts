@@ -21,6 +21,8 @@ export function notOfferedRoutes(app: App): void {
       url: path,
       config: { auth: 'none' },
       schema: {
+        // Not part of callgate's API: kept out of /openapi.json (README lists them); they only explain the 404.
+        hide: true,
         tags: ['Pilot compatibility'],
         summary: 'Not offered by callgate',
         description: `Pilot Status offers ${what}; callgate does not. Always 404 NOT_IMPLEMENTED_IN_CALLGATE.`,
