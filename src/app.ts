@@ -21,6 +21,7 @@ import { WebhookSchema } from './http/schemas/webhook.ts';
 import type { App } from './http/types.ts';
 import { newRequestId } from './ids.ts';
 import { createMetrics, type Metrics, registerBacklogGauges, registerMetricsRoute } from './metrics.ts';
+import { WebOnboarding } from './numbers/web-onboarding.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import { buildServices } from './services.ts';
@@ -186,6 +187,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metaCalling,
     numbers,
     webhooks,
+    webOnboarding: new WebOnboarding({
+      db: deps.db,
+      box,
+      clock: deps.clock,
+      config: deps.config,
+      logger: deps.logger,
+    }),
     metaInbound: {
       db: deps.db,
       events: providerEvents,

@@ -11,6 +11,7 @@ import type { OutboundCalls } from '../calls/outbound.ts';
 import type { CallService } from '../calls/service.ts';
 import type { Config } from '../config.ts';
 import type { NumberService } from '../numbers/service.ts';
+import type { WebOnboarding } from '../numbers/web-onboarding.ts';
 import type { Db } from '../store/db.ts';
 import type { WebhookService } from '../webhooks/service.ts';
 
@@ -31,4 +32,6 @@ export interface RouteDeps {
   metaCalling: MetaCalling;
   numbers: NumberService;
   webhooks: WebhookService;
+  /** Web numbers onboarded by QR through the operator's Evolution Go server (Pilot). */
+  webOnboarding: WebOnboarding;
 }

@@ -94,6 +94,8 @@ export interface FakeEvoInstanceConfig {
 
 export interface FakeEvolutionOptions {
   instances: FakeEvoInstanceConfig[];
+  /** The server's GLOBAL_API_KEY (admin routes: POST /instance/create); default 'global-key'. */
+  globalApiKey?: string;
   /** Seed for CallIDs, tickets, LIDs, jitter; default 'seed'. */
   seed?: string;
   /** ms epoch clock, default Date.now; `advance(ms)` adds an offset on top of it. */
@@ -284,6 +286,12 @@ export interface IncomingCallParams {
 export interface FakeEvolution {
   baseUrl: string;
   requests: RecordedRequest[];
+  /** Instances made through POST /instance/create, by id. */
+  created: string[];
+  /** The user scanned the instance's QR (or entered its pairing code) with the phone `ownNumber`. */
+  completePairing(instanceId: string, ownNumber: string): void;
+  /** An instance's stored webhook, subscription and advanced settings (what /instance/connect and create set). */
+  instanceSetup(instanceId: string): { webhookUrl: string | null; subscribe: string[]; rejectCall: boolean };
   deliveries: Delivery[];
   violations: string[];
   countRequests(filter?: {
@@ -420,12 +428,16 @@ interface Inst {
   token: string;
   ownNumber: string;
   connected: boolean;
+  /** Paired with a phone (QR scanned or pairing code entered); a created instance is not until then. */
+  loggedIn: boolean;
   disconnectMessage: string;
   settings: AdvancedSettings;
   webhookUrl: string | null;
   subscribe: string[];
   extension: ExtensionMode;
   routes: readonly ExtensionRoute[];
+  /** How many QR codes were handed out. */
+  qrServed?: number;
   emit: EmitOptions;
   dialTimes: number[];
   sentMessages: { to: string; text: string; at: number }[];
@@ -530,6 +542,15 @@ function matchRoute(method: string, path: string): Route | null {
   }
   if (method === 'GET' && path === '/instance/status') {
     return r('status', '/instance/status', false);
+  }
+  if (method === 'POST' && path === '/instance/create') {
+    return r('create', '/instance/create', false);
+  }
+  if (method === 'GET' && path === '/instance/qr') {
+    return r('qr', '/instance/qr', false);
+  }
+  if (method === 'POST' && path === '/instance/pair') {
+    return r('pair', '/instance/pair', false);
   }
   const adv = /^\/instance\/([^/]+)\/advanced-settings$/.exec(path);
   if (adv && (method === 'GET' || method === 'PUT')) {
@@ -778,6 +799,8 @@ class MediaStream {
 class FakeEvolutionServer implements FakeEvolution {
   baseUrl = '';
   requests: RecordedRequest[] = [];
+  /** Instances made through POST /instance/create, by id. */
+  created: string[] = [];
   deliveries: Delivery[] = [];
   violations: string[] = [];
 
@@ -816,6 +839,7 @@ class FakeEvolutionServer implements FakeEvolution {
         token: c.token,
         ownNumber: c.ownNumber.replace(/\D/g, ''),
         connected: c.connected ?? true,
+        loggedIn: c.connected ?? true,
         disconnectMessage: NOT_CONNECTED_MESSAGES[0],
         settings: {
           alwaysOnline: false,
@@ -1715,7 +1739,7 @@ class FakeEvolutionServer implements FakeEvolution {
     } else if (rule && !rule.applyEffect && (rule.status !== undefined || rule.text !== undefined)) {
       reply = this.#injectedReply(rule);
     } else {
-      reply = this.#route(route, inst, bodyError ? BAD_JSON : body, url);
+      reply = this.#route(route, inst, bodyError ? BAD_JSON : body, url, apikey);
       if (rule?.applyEffect && (rule.status !== undefined || rule.text !== undefined)) {
         reply = { ...this.#injectedReply(rule), ...(reply.after ? { after: reply.after } : {}) };
       }
@@ -1776,9 +1800,16 @@ class FakeEvolutionServer implements FakeEvolution {
     }
   }
 
-  #route(route: Route | null, inst: Inst | undefined, body: any, url: URL): Reply {
+  #route(route: Route | null, inst: Inst | undefined, body: any, url: URL, apikey?: string): Reply {
     if (!route) {
       return GIN_NOT_FOUND;
+    }
+    if (route.name === 'create') {
+      // Admin route: the global key, never an instance token (pkg/middleware AuthAdmin).
+      if (apikey === undefined || apikey !== (this.#opts.globalApiKey ?? 'global-key')) {
+        return err(401, 'not authorized');
+      }
+      return body === BAD_JSON ? err(400, 'invalid character in JSON body') : this.#createInstance(body);
     }
     // A route the server does not have answers gin's 404 before any auth middleware.
     const allOff = [...this.#instances.values()].every((i) => i.extension === 'off');
@@ -1810,10 +1841,15 @@ class FakeEvolutionServer implements FakeEvolution {
       case 'connect':
         return this.#instanceConnect(inst, body);
       case 'status':
+        // StatusStruct has no json tags: encoding/json writes the Go field names (myJid is unexported: absent).
         return json(200, {
           message: 'success',
-          data: { connected: inst.connected, loggedIn: inst.connected, myJid: this.#ownJid(inst), name: inst.name },
+          data: { Connected: inst.connected, LoggedIn: inst.loggedIn, Name: inst.name },
         });
+      case 'qr':
+        return this.#qr(inst);
+      case 'pair':
+        return this.#pair(inst, body);
       case 'getSettings':
         if (route.params.instanceId !== inst.id) {
           return err(401, 'not authorized');
@@ -1892,6 +1928,97 @@ class FakeEvolutionServer implements FakeEvolution {
       return ok;
     }
     return { ...ok, after: this.#rejectRinging(c, 'rejected') };
+  }
+
+  /** POST /instance/create {name, token, advancedSettings?}: a new instance, not paired, not connected. */
+  #createInstance(body: any): Reply {
+    if (!isObject(body)) {
+      return err(400, 'invalid request body');
+    }
+    if (typeof body.name !== 'string' || body.name === '') {
+      return err(400, 'name is required');
+    }
+    if (typeof body.token !== 'string' || body.token === '') {
+      return err(400, 'token is required');
+    }
+    if ([...this.#instances.values()].some((i) => i.token === body.token || i.name === body.name)) {
+      return err(500, 'instance already exists');
+    }
+    const adv = isObject(body.advancedSettings) ? body.advancedSettings : {};
+    const id = `${createHash('sha256').update(`${body.name}:${body.token}`).digest('hex').slice(0, 8)}-0000-4000-8000-${String(
+      this.#instances.size,
+    ).padStart(12, '0')}`;
+    const inst: Inst = {
+      id,
+      name: body.name,
+      token: body.token,
+      ownNumber: '',
+      connected: false,
+      loggedIn: false,
+      disconnectMessage: NOT_CONNECTED_MESSAGES[0],
+      settings: {
+        alwaysOnline: adv.alwaysOnline === true,
+        rejectCall: adv.rejectCall === true,
+        msgRejectCall: typeof adv.msgRejectCall === 'string' ? adv.msgRejectCall : '',
+        readMessages: adv.readMessages === true,
+        ignoreGroups: adv.ignoreGroups === true,
+        ignoreStatus: adv.ignoreStatus === true,
+      },
+      webhookUrl: null,
+      // A new instance subscribes to nothing: MESSAGE only, no call events, until /instance/connect says otherwise.
+      subscribe: [],
+      extension: 'on',
+      routes: EXTENSION_ROUTE_SETS.full,
+      emit: {},
+      dialTimes: [],
+      sentMessages: [],
+      chain: Promise.resolve(),
+    };
+    this.#instances.set(id, inst);
+    this.created.push(id);
+    return json(200, {
+      message: 'success',
+      data: { id, name: inst.name, token: inst.token, connected: false, advancedSettings: { ...inst.settings } },
+    });
+  }
+
+  /** GET /instance/qr: QrcodeStruct {qrcode: data-URL PNG, code: the raw pairing string}; none once paired. */
+  #qr(inst: Inst): Reply {
+    if (inst.loggedIn) {
+      return err(400, 'session already logged in');
+    }
+    inst.qrServed = (inst.qrServed ?? 0) + 1;
+    const code = `2@${createHash('sha256').update(`${inst.id}:${inst.qrServed}`).digest('base64').slice(0, 40)}`;
+    return json(200, {
+      message: 'success',
+      data: { qrcode: `data:image/png;base64,${Buffer.from(code).toString('base64')}`, code },
+    });
+  }
+
+  /** POST /instance/pair {phone}: PairReturnStruct has no json tags, so the field is `PairingCode`. */
+  #pair(inst: Inst, body: any): Reply {
+    const phone = isObject(body) && typeof body.phone === 'string' ? body.phone : '';
+    if (phone === '') {
+      return err(400, 'phone is required');
+    }
+    if (inst.loggedIn) {
+      return err(500, 'session already logged in');
+    }
+    const digits = createHash('sha256').update(`${inst.id}:${phone}`).digest('hex').toUpperCase();
+    return json(200, { message: 'success', data: { PairingCode: `${digits.slice(0, 4)}-${digits.slice(4, 8)}` } });
+  }
+
+  instanceSetup(instanceId: string): { webhookUrl: string | null; subscribe: string[]; rejectCall: boolean } {
+    const inst = this.#inst(instanceId);
+    return { webhookUrl: inst.webhookUrl, subscribe: [...inst.subscribe], rejectCall: inst.settings.rejectCall };
+  }
+
+  /** Control: the user scanned the QR (or typed the pairing code) with the phone `ownNumber`. */
+  completePairing(instanceId: string, ownNumber: string): void {
+    const inst = this.#inst(instanceId);
+    inst.ownNumber = ownNumber.replace(/\D/g, '');
+    inst.loggedIn = true;
+    inst.connected = true;
   }
 
   #instanceConnect(inst: Inst, body: any): Reply {

@@ -13,10 +13,13 @@ import type {
   CreatedCall,
   CreatedNumber,
   CreatedWebhook,
+  CreatedWebNumber,
   CreateNumberInput,
   CreateWebhookInput,
+  CreateWebNumberInput,
   ListCallsParams,
   MaskedApiKey,
+  NumberConnection,
   PlayInput,
   PreAcceptCallInput,
   RealtimeSession,
@@ -242,6 +245,18 @@ class Numbers {
   /** Registers a number; the answer carries its number key, shown this once. */
   create(input: CreateNumberInput, opts?: RequestOptions): Promise<CreatedNumber> {
     return this.#t.request({ method: 'POST', path: '/v1/numbers', body: input }, opts);
+  }
+  /** Pilot's web number by QR (the server needs EVOLUTION_BASE_URL): the answer carries the QR to scan. */
+  createWeb(input: CreateWebNumberInput, opts?: RequestOptions): Promise<CreatedWebNumber> {
+    return this.#t.request({ method: 'POST', path: '/v1/numbers', body: input }, opts);
+  }
+  /** Pilot's state and isFullyConnected, asked of the provider now (EVO_GO). */
+  status(id: string, opts?: RequestOptions): Promise<NumberConnection> {
+    return this.#t.request({ method: 'GET', path: path`/v1/numbers/${id}/status` }, opts);
+  }
+  /** A new QR for a web number, or a pairing code for `phone`. */
+  connect(id: string, input: { phone?: string } = {}, opts?: RequestOptions): Promise<NumberConnection> {
+    return this.#t.request({ method: 'POST', path: path`/v1/numbers/${id}/connect`, body: input }, opts);
   }
   /** The tenant's numbers, or a number key's own (the server answers a bare array, as Pilot does). */
   list(opts?: RequestOptions): Promise<WhatsAppNumber[]> {

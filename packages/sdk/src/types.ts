@@ -42,9 +42,18 @@ export type RequestPermissionResult = ResponseBody<'/v1/calls/permissions/reques
 
 // Numbers and keys
 export type WhatsAppNumber = ResponseBody<'/v1/numbers/{id}', 'get'>;
-export type CreateNumberInput = RequestBody<'/v1/numbers', 'post'>;
-export type CreatedNumber = ResponseBody<'/v1/numbers', 'post', 201>;
-export type IssuedApiKey = CreatedNumber['apiKey'];
+type CreateNumberBody = RequestBody<'/v1/numbers', 'post'>;
+/** A number with its provider credentials (META or EVO_GO). */
+export type CreateNumberInput = Extract<CreateNumberBody, { provider: unknown }>;
+/** Pilot's web number, onboarded by QR on the server's own Evolution Go (EVOLUTION_BASE_URL). */
+export type CreateWebNumberInput = Exclude<CreateNumberBody, { provider: unknown }>;
+type CreatedNumberBody = ResponseBody<'/v1/numbers', 'post', 201>;
+export type IssuedApiKey = NonNullable<CreatedNumberBody['apiKey']>;
+/** A number registered with its credentials always comes with its key, shown this once. */
+export type CreatedNumber = Omit<CreatedNumberBody, 'apiKey' | 'qrcode' | 'code'> & { apiKey: IssuedApiKey };
+/** A web number by QR: the QR to scan, and the key unless linkToApiKey was false. */
+export type CreatedWebNumber = CreatedNumberBody;
+export type NumberConnection = ResponseBody<'/v1/numbers/{id}/status', 'get'>;
 /** One item per number (Pilot's shape): the key masked, never revealable. */
 export type MaskedApiKey = ResponseBody<'/v1/api-keys', 'get'>[number];
 export type CreatedApiKey = ResponseBody<'/v1/api-keys', 'post', 201>;

@@ -18,6 +18,7 @@ import { terminateCallRoute } from './calls/terminate.ts';
 import { dashboardRoutes } from './dashboard/dashboard.ts';
 import { eventStreamRoute } from './events/stream.ts';
 import { healthRoutes } from './health/health.ts';
+import { numberConnectionRoutes } from './numbers/connection.ts';
 import { numberRoutes } from './numbers/numbers.ts';
 import { notOfferedRoutes } from './pilot/not-offered.ts';
 import { evolutionWebhookRoutes } from './providers/evolution-webhook.ts';
@@ -34,6 +35,7 @@ export function registerRoutes(
   healthRoutes(app, deps);
 
   numberRoutes(app, deps);
+  numberConnectionRoutes(app, deps);
   apiKeyRoutes(app, deps);
   pilotApiKeyRoutes(app, deps);
   notOfferedRoutes(app);

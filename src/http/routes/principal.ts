@@ -27,3 +27,8 @@ export function principalOf(request: FastifyRequest): Principal {
   }
   return request.principal;
 }
+
+/** This server's origin as the caller reached it: the default base of URLs we hand to providers (PUBLIC_BASE_URL wins). */
+export function originOf(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
+}

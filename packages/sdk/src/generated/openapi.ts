@@ -136,7 +136,7 @@ export interface paths {
         put?: never;
         /**
          * Create a number
-         * @description Registers a WhatsApp number (META or EVO_GO) and returns its number-scoped key, shown this once.
+         * @description Registers a WhatsApp number (META or EVO_GO) and returns its number-scoped key, shown this once. Pilot's body {name, number, linkToApiKey?} onboards a web number by QR on callgate's Evolution Go server (EVOLUTION_BASE_URL): the answer carries the QR to scan.
          */
         post: {
             parameters: {
@@ -174,6 +174,12 @@ export interface paths {
                             /** Format: uri */
                             publicWsBaseUrl?: string;
                         };
+                    } | {
+                        name: string;
+                        /** @description The phone to pair, digits (+ optional) */
+                        number: string;
+                        /** @description Issue the number's key now (default true) */
+                        linkToApiKey?: boolean;
                     };
                 };
             };
@@ -186,16 +192,20 @@ export interface paths {
                     content: {
                         "application/json": {
                             number: components["schemas"]["Number"];
-                            apiKey: {
+                            apiKey?: {
                                 /** @description key_... — also a credential (x-api-key-id); shown once */
                                 id: string;
                                 /** @description ps_... secret; shown once */
                                 key: string;
                             };
+                            /** @description data:image/png;base64 QR to scan with WhatsApp */
+                            qrcode?: string | null;
+                            /** @description The raw string the QR encodes */
+                            code?: string | null;
                         };
                     };
                 };
-                /** @description VALIDATION_ERROR */
+                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -233,6 +243,15 @@ export interface paths {
                 };
                 /** @description RATE_LIMITED */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+                502: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -394,6 +413,212 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/numbers/{id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A number's connection status
+         * @description Pilot's state (OPEN, CONNECTING, CLOSED) and isFullyConnected. EVO_GO: asked of the Evolution Go server now (health says whether the instance is paired, connected and keeps rejectCall off); META: the last Graph outcome.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /** @enum {unknown} */
+                            state: "OPEN" | "CONNECTING" | "CLOSED";
+                            isFullyConnected?: boolean;
+                            /** @description Typed in WhatsApp instead of scanning the QR */
+                            pairingCode?: string;
+                            health?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description data:image/png;base64 QR to scan with WhatsApp */
+                            qrcode?: string | null;
+                            /** @description The raw string the QR encodes */
+                            code?: string | null;
+                        };
+                    };
+                };
+                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description UNAUTHORIZED */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description NUMBER_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RATE_LIMITED */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/numbers/{id}/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pair a web number again
+         * @description EVO_GO: subscribes the instance to CALL and CONNECTION again and answers a new QR, or with `phone` a pairing code to type in WhatsApp. META numbers: 400 FEATURE_NOT_SUPPORTED.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        phone?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /** @enum {unknown} */
+                            state: "OPEN" | "CONNECTING" | "CLOSED";
+                            isFullyConnected?: boolean;
+                            /** @description Typed in WhatsApp instead of scanning the QR */
+                            pairingCode?: string;
+                            health?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description data:image/png;base64 QR to scan with WhatsApp */
+                            qrcode?: string | null;
+                            /** @description The raw string the QR encodes */
+                            code?: string | null;
+                        };
+                    };
+                };
+                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description UNAUTHORIZED */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description NUMBER_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RATE_LIMITED */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;

@@ -22,8 +22,15 @@ const errors = [
   ...AUTH_ERRORS,
 ] as const;
 
-function targetNumber(request: Parameters<typeof namedNumber>[0], body: { whatsappNumberId?: string } | undefined) {
-  const numberId = namedNumber(request, body?.whatsappNumberId);
+/** A Pilot client naming the number in the header may send no body at all. */
+async function noBodyIsEmpty(request: { body: unknown }): Promise<void> {
+  if (request.body === undefined || request.body === null) {
+    request.body = {};
+  }
+}
+
+function targetNumber(request: Parameters<typeof namedNumber>[0], body: { whatsappNumberId?: string }) {
+  const numberId = namedNumber(request, body.whatsappNumberId);
   if (numberId === undefined) {
     throw new ApiError('NUMBER_REQUIRED');
   }
@@ -35,11 +42,12 @@ export function pilotApiKeyRoutes(app: App, deps: RouteDeps): void {
     '/v1/api-keys',
     {
       config: { auth: 'tenant' },
+      preValidation: noBodyIsEmpty,
       schema: {
         ...base,
         summary: "Create a number's key",
         description: 'Issues the key of a number that has none; the key is shown this once. A number has one key.',
-        body: Type.Optional(Body),
+        body: Body,
         response: {
           201: Type.Object({ numberId: Type.String(), keyId: Type.String(), key: Type.String() }),
           ...errorResponses(...errors, 'API_KEY_EXISTS'),
@@ -54,11 +62,12 @@ export function pilotApiKeyRoutes(app: App, deps: RouteDeps): void {
     '/v1/api-keys/regenerate',
     {
       config: { auth: 'tenant' },
+      preValidation: noBodyIsEmpty,
       schema: {
         ...base,
         summary: "Regenerate a number's key (Pilot form)",
         description: 'Issues a new key id and secret, shown once; the old ones stop working at once.',
-        body: Type.Optional(Body),
+        body: Body,
         response: { 200: RegeneratedKey, ...errorResponses(...errors) },
       },
     },
