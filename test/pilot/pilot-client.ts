@@ -50,6 +50,9 @@ export class PilotClient {
   }
 
   // Calls
+  createCall(body: { to: string; sdp?: string; bizOpaqueCallbackData?: string }) {
+    return this.request('POST', '/v1/calls', body);
+  }
   listCalls(query = '') {
     return this.request('GET', `/v1/calls${query}`);
   }
@@ -119,6 +122,12 @@ export class PilotClient {
   // Numbers
   listNumbers() {
     return this.request('GET', '/v1/numbers');
+  }
+  getNumber(id: string) {
+    return this.request('GET', `/v1/numbers/${id}`);
+  }
+  deleteNumber(id: string) {
+    return this.request('DELETE', `/v1/numbers/${id}`);
   }
   createWebNumber(body: { name: string; number: string; linkToApiKey?: boolean }) {
     return this.request('POST', '/v1/numbers', body);

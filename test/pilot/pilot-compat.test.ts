@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { newNumberId } from '../../src/ids.ts';
 import { insertNumber } from '../../src/store/numbers.ts';
 import { startTestWorker, type TestWorker, verifyWith, workerConfig } from '../e2e/webhook-helpers.ts';
-import { CANNED_ANSWER_SDP } from '../fakes/meta-graph.ts';
+import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { nextPeer, ringingCall } from '../helpers/calls.ts';
@@ -66,6 +66,18 @@ for (const kind of storeKinds()) {
         const events = await numberA.callEvents(call.id);
         assert.equal(events.status, 200);
         assert.ok(events.body.events.length >= 3);
+      });
+
+      test("a business-initiated call starts with Pilot's body and can be hung up", async () => {
+        const peer = nextPeer();
+        t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+        const res = await numberA.createCall({ to: `+${peer}`, sdp: CANNED_OFFER_SDP, bizOpaqueCallbackData: 'o-1' });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        assert.match(res.body.id, /^call_/);
+        const call = (await numberA.getCall(res.body.id)).body;
+        assert.equal(call.direction, 'OUTBOUND');
+        assert.equal(call.peerNumber, peer);
+        assert.equal((await numberA.terminateCall(res.body.id)).body.success, true);
       });
 
       test('reject answers Pilot success', async () => {
@@ -354,6 +366,30 @@ for (const kind of storeKinds()) {
           'the number to turn CLOSED',
         );
         assert.equal(closed.isFullyConnected, false);
+      });
+
+      test('GET and DELETE /v1/numbers/{id}: the number, then gone with its key', async () => {
+        const created = await tenant.request('POST', '/v1/numbers', {
+          name: 'Temp',
+          phoneNumber: '+551140048888',
+          provider: 'META',
+          meta: { phoneNumberId: '110200345567877', accessToken: 't', appSecret: 's', verifyToken: 'v' },
+        });
+        assert.equal(created.status, 201);
+        const id = created.body.number.id;
+        const got = await tenant.getNumber(id);
+        assert.equal(got.body.id, id);
+        assert.equal(got.body.state, 'OPEN');
+        assert.equal((await tenant.deleteNumber(id)).status, 204);
+        assert.equal((await tenant.getNumber(id)).body.code, 'NUMBER_NOT_FOUND');
+        const stale = new PilotClient({ baseUrl: t.baseUrl, apiKey: created.body.apiKey.key });
+        assert.equal((await stale.listCalls()).status, 401);
+      });
+
+      test('regenerate: the header and the body naming different numbers is 400 NUMBER_MISMATCH', async () => {
+        const res = await tenant.forNumber(t.numberA.id).regenerateApiKey(t.numberB.id);
+        assert.equal(res.status, 400);
+        assert.equal(res.body.code, 'NUMBER_MISMATCH');
       });
 
       test('Pilot routes callgate does not offer answer 404 NOT_IMPLEMENTED_IN_CALLGATE with a sentence', async () => {
