@@ -242,6 +242,8 @@ export interface AttemptRecord {
 /** A log entry as read back: the attempt and the JSON body it delivered (null if the event is gone). */
 export interface LoggedAttempt extends AttemptRecord {
   payload: unknown;
+  /** When the next try of this delivery is due, on its latest failed attempt while it is still pending. */
+  nextAttemptAt: string | null;
 }
 
 /** What happens to a delivery after a try. */
@@ -420,6 +422,7 @@ interface AttemptRow {
   response_body: string | null;
   created_at: string;
   payload: string | null;
+  next_attempt_at: string | null;
 }
 
 /** The log of one webhook (already found in the caller's scope), newest first, with each delivered body. */
@@ -432,13 +435,16 @@ export async function listAttemptsForWebhook(
   const params = opts.eventType === null ? [webhookId, opts.limit] : [webhookId, opts.limit, opts.eventType];
   const rows = await db.query<AttemptRow>(
     `SELECT a.id, a.webhook_id, a.event_id, a.event_type, a.attempt, a.status, a.status_code, a.duration_ms, a.error,
-       a.response_body, a.created_at, e.payload
+       a.response_body, a.created_at, e.payload,
+       CASE WHEN d.status = 'PENDING' AND d.attempts = a.attempt THEN d.next_attempt_at END AS next_attempt_at
      FROM delivery_attempts a LEFT JOIN events e ON e.id = a.event_id
+       LEFT JOIN deliveries d ON d.webhook_id = a.webhook_id AND d.event_id = a.event_id
      WHERE a.webhook_id = $1${byEvent} ORDER BY a.created_at DESC, a.id DESC LIMIT $2`,
     params,
   );
   return rows.map((r) => ({
     payload: r.payload === null ? null : JSON.parse(r.payload),
+    nextAttemptAt: r.next_attempt_at ?? null,
     id: r.id,
     webhookId: r.webhook_id as WebhookId,
     eventId: r.event_id as EventId,

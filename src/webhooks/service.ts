@@ -200,6 +200,7 @@ export class WebhookService {
       payload: a.payload,
       response: a.responseBody === null ? null : firstBytes(a.responseBody, RESPONSE_LOG_BYTES),
       durationMs: a.durationMs,
+      nextAttemptAt: a.nextAttemptAt,
       ...(a.error !== null ? { error: a.error } : {}),
       createdAt: a.createdAt,
     }));

@@ -117,6 +117,9 @@ export const LogEntry = Type.Object({
   payload: Type.Unknown({ description: 'The JSON body delivered (null if its event was purged)' }),
   response: Type.Union([Type.String(), Type.Null()], { description: "The first 4 KiB of the receiver's answer" }),
   durationMs: Type.Integer(),
+  nextAttemptAt: Type.Union([Timestamp, Type.Null()], {
+    description: 'When this delivery is tried again (its latest failed attempt, while retries remain); else null',
+  }),
   error: Type.Optional(Type.String()),
   createdAt: Timestamp,
 });

@@ -2895,6 +2895,8 @@ export interface paths {
                                 /** @description The first 4 KiB of the receiver's answer */
                                 response: string | null;
                                 durationMs: number;
+                                /** @description When this delivery is tried again (its latest failed attempt, while retries remain); else null */
+                                nextAttemptAt: string | null;
                                 error?: string;
                                 /** Format: date-time */
                                 createdAt: string;
