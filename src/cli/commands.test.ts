@@ -123,6 +123,10 @@ describe('callgate remote commands', () => {
     assert.ok(!table.stdout.includes(numberEnv.CALLGATE_API_KEY!), 'never a whole key');
     assert.match(table.stdout, new RegExp(`ps_…${numberEnv.CALLGATE_API_KEY!.slice(-4)}`));
 
+    const exists = await runCli(['keys', 'create', numberId], tenantEnv);
+    assert.equal(exists.code, 1, 'a number has one key: create refuses, regenerate replaces');
+    assert.match(exists.stderr, /API_KEY_EXISTS/);
+
     const regenerated = json(await runCli(['keys', 'regenerate', numberId, '--json'], tenantEnv));
     assert.equal(regenerated.numberId, numberId);
     const stale = await runCli(['calls', 'list'], numberEnv);

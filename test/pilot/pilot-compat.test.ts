@@ -217,6 +217,9 @@ for (const kind of storeKinds()) {
         const onlyB = await tenant.forNumber(t.numberB.id).listWebhooks();
         assert.ok(onlyB.body.length > 0);
         assert.ok(onlyB.body.every((w: { whatsappNumberIds: string[] }) => w.whatsappNumberIds[0] === t.numberB.id));
+        const unknown = await tenant.forNumber('num_not_ours').listWebhooks();
+        assert.equal(unknown.status, 404);
+        assert.equal(unknown.body.code, 'NUMBER_NOT_FOUND');
         const mine = await numberA.listWebhooks();
         assert.ok(mine.body.every((w: { whatsappNumberId: string }) => w.whatsappNumberId === t.numberA.id));
         assert.ok(!JSON.stringify(all.body).includes('whsec_'));
