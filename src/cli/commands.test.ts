@@ -75,10 +75,12 @@ describe('callgate remote commands', () => {
     const table = await runCli(['numbers', 'list'], tenantEnv);
     assert.equal(table.code, 0);
     const [header, row] = table.stdout.trim().split('\n');
-    assert.match(header!, /^ID\s+NAME\s+PHONE\s+PROVIDER\s+CREATED$/);
+    assert.match(header!, /^ID\s+NAME\s+PHONE\s+PROVIDER\s+STATE\s+CREATED$/);
     assert.match(
       row!,
-      new RegExp(`^${numberId}\\s+Support\\s+\\${n.phoneNumber}\\s+META\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d$`),
+      new RegExp(
+        `^${numberId}\\s+Support\\s+\\${n.phoneNumber}\\s+META\\s+OPEN\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d$`,
+      ),
     );
 
     const other = json(
@@ -122,6 +124,9 @@ describe('callgate remote commands', () => {
     const table = await runCli(['keys', 'list'], tenantEnv);
     assert.ok(!table.stdout.includes(numberEnv.CALLGATE_API_KEY!), 'never a whole key');
     assert.match(table.stdout, new RegExp(`ps_…${numberEnv.CALLGATE_API_KEY!.slice(-4)}`));
+
+    const status = json(await runCli(['numbers', 'status', numberId, '--json'], tenantEnv));
+    assert.deepEqual({ id: status.id, state: status.state }, { id: numberId, state: 'OPEN' });
 
     const exists = await runCli(['keys', 'create', numberId], tenantEnv);
     assert.equal(exists.code, 1, 'a number has one key: create refuses, regenerate replaces');

@@ -59,6 +59,8 @@ export function toPublicNumber(n: NumberRecord) {
     provider: n.provider,
     state,
     isFullyConnected: state === 'OPEN',
+    // What the last status check of a web number found (paired, connected, rejectCall), where known.
+    ...(isRecord(n.publicConfig.health) ? { health: n.publicConfig.health } : {}),
     createdAt: n.createdAt,
     updatedAt: n.updatedAt,
     ...(n.provider === 'META' ? { meta: n.publicConfig } : {}),
@@ -216,4 +218,8 @@ function splitConfig(input: NewNumber) {
     secrets: { instanceToken } satisfies EvolutionSecrets,
     metaPhoneNumberId: null,
   };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -84,6 +84,12 @@ export const NumberSchema = Type.Object(
       description: 'Pilot: OPEN, CONNECTING or CLOSED — the last connection state learned from the provider',
     }),
     isFullyConnected: Type.Boolean({ description: 'state is OPEN' }),
+    health: Type.Optional(
+      Type.Object(
+        {},
+        { additionalProperties: true, description: 'Web numbers: what the last status check found (rejectCall, …)' },
+      ),
+    ),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
     meta: Type.Optional(

@@ -3365,6 +3365,10 @@ export interface components {
             state: "OPEN" | "CONNECTING" | "CLOSED";
             /** @description state is OPEN */
             isFullyConnected: boolean;
+            /** @description Web numbers: what the last status check found (rejectCall, …) */
+            health?: {
+                [key: string]: unknown;
+            };
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
