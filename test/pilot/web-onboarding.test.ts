@@ -72,6 +72,15 @@ for (const kind of storeKinds()) {
       const listed = (await tenant.listNumbers()).body.find((n: { id: string }) => n.id === number.id);
       assert.equal(listed.state, 'OPEN', 'the status learned is kept');
 
+      // The CONNECTION events the subscription brings are taken (200), so the server never retries them.
+      await evo.emitRaw(instanceId, 'Connected', { jid: '5511977770000@s.whatsapp.net' });
+      await evo.flush();
+      const connection = evo.deliveries.filter((d) => d.instanceId === instanceId && d.event === 'Connected');
+      assert.deepEqual(
+        connection.map((d) => d.state),
+        ['delivered'],
+      );
+
       // Calls now reach callgate through the subscription.
       const callId = await evo.incomingCall({ instanceId, from: nextPeer() });
       await evo.flush();
