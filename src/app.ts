@@ -28,6 +28,7 @@ import {
   registerMetricsRoute,
   registerStoreGauges,
 } from './metrics.ts';
+import { WebOnboarding } from './numbers/web-onboarding.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import { buildServices } from './services.ts';
@@ -224,6 +225,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     numbers,
     webhooks,
     readiness,
+    webOnboarding: new WebOnboarding({
+      db: deps.db,
+      box,
+      clock: deps.clock,
+      config: deps.config,
+      logger: deps.logger,
+    }),
     metaInbound: {
       db: deps.db,
       events: providerEvents,

@@ -28,6 +28,13 @@ export interface Config {
   providerTimeoutMs: number;
   /** Evolution's dial answers only once the phone rings. */
   evolutionDialTimeoutMs: number;
+  /**
+   * The operator's Evolution Go server for web numbers onboarded by QR (Pilot's POST /v1/numbers {name, number}):
+   * both set, or QR onboarding is off. The global key is a secret: never logged.
+   */
+  evolutionServer: { baseUrl: string; globalApiKey: string } | null;
+  /** callgate's own address as the Evolution server reaches it (its webhook URL); default http://HOST:PORT. */
+  publicBaseUrl: string | null;
   tombstoneTtlSeconds: number;
   ringTimeoutSeconds: number;
   /** How often the sweeper looks for calls to end (ring timeout, max duration). */
@@ -108,6 +115,18 @@ export function loadConfig(env: Env = process.env): Config {
   if (logFormat !== 'json' && logFormat !== 'pretty' && logFormat !== 'auto') {
     throw new ConfigError(`LOG_FORMAT must be json, pretty or auto, got "${env.LOG_FORMAT}"`);
   }
+  const evolutionBaseUrl = env.EVOLUTION_BASE_URL || null;
+  const evolutionGlobalApiKey = env.EVOLUTION_GLOBAL_API_KEY || null;
+  if ((evolutionBaseUrl === null) !== (evolutionGlobalApiKey === null)) {
+    throw new ConfigError('EVOLUTION_BASE_URL and EVOLUTION_GLOBAL_API_KEY go together (QR onboarding of web numbers)');
+  }
+  if (evolutionBaseUrl !== null && !/^https?:\/\/[^/]/i.test(evolutionBaseUrl)) {
+    throw new ConfigError(`EVOLUTION_BASE_URL must be an http(s) URL, got "${evolutionBaseUrl}"`);
+  }
+  const publicBaseUrl = env.PUBLIC_BASE_URL || null;
+  if (publicBaseUrl !== null && !/^https?:\/\/[^/]/i.test(publicBaseUrl)) {
+    throw new ConfigError(`PUBLIC_BASE_URL must be an http(s) URL, got "${publicBaseUrl}"`);
+  }
   const secretKey = env.SECRET_KEY || null;
   if (databaseUrl && !secretKey) {
     throw new ConfigError('SECRET_KEY is required when DATABASE_URL is set');
@@ -128,6 +147,11 @@ export function loadConfig(env: Env = process.env): Config {
     apiKeyIdAuth: bool(env, 'API_KEY_ID_AUTH', true),
     providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 10_000, 1),
     evolutionDialTimeoutMs: int(env, 'EVOLUTION_DIAL_TIMEOUT_MS', 35_000, 1),
+    evolutionServer:
+      evolutionBaseUrl && evolutionGlobalApiKey
+        ? { baseUrl: evolutionBaseUrl.replace(/\/+$/, ''), globalApiKey: evolutionGlobalApiKey }
+        : null,
+    publicBaseUrl: publicBaseUrl?.replace(/\/+$/, '') ?? null,
     tombstoneTtlSeconds: int(env, 'TOMBSTONE_TTL_SECONDS', 900, 1),
     ringTimeoutSeconds: int(env, 'RING_TIMEOUT_SECONDS', 90, 1),
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 1000, 10),

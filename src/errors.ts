@@ -11,6 +11,7 @@ export const ERRORS = {
   FORBIDDEN: { status: 403, text: 'Forbidden' },
   META_CALL_PERMISSION_REQUIRED: { status: 403, text: 'The user has not granted permission to be called' },
   NOT_FOUND: { status: 404, text: 'Route not found' },
+  NOT_IMPLEMENTED_IN_CALLGATE: { status: 404, text: 'This Pilot Status route is not offered by callgate' },
   CALL_NOT_FOUND: { status: 404, text: 'Call not found' },
   NUMBER_NOT_FOUND: { status: 404, text: 'Number not found' },
   WEBHOOK_NOT_FOUND: { status: 404, text: 'Webhook not found' },
@@ -18,6 +19,7 @@ export const ERRORS = {
   METHOD_NOT_ALLOWED: { status: 405, text: 'Method not allowed' },
   CALL_STATE_CONFLICT: { status: 409, text: 'The call is not in a state that allows this action' },
   NUMBER_CONFLICT: { status: 409, text: 'A number with this provider id already exists' },
+  API_KEY_EXISTS: { status: 409, text: 'This number already has an API key; regenerate it instead' },
   WHATSAPP_INSTANCE_NOT_CONNECTED: { status: 409, text: 'The WhatsApp instance is not connected' },
   WEBHOOK_LIMIT_REACHED: {
     status: 409,

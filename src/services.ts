@@ -51,7 +51,7 @@ export function buildServices(deps: ServiceDeps) {
       return;
     }
     const probed = await evolution.probe(n);
-    if (probed.ok) {
+    if (probed.ok && probed.value.capability !== 'unknown') {
       await rememberCapability(n.id, probed.value.capability, probed.value.checkedAt);
     }
   });
@@ -61,6 +61,11 @@ export function buildServices(deps: ServiceDeps) {
     timeoutMs: config.providerTimeoutMs,
     secretsOf: (n) => numbers.metaSecrets(n),
     logger,
+    onConnectionState: (n, state) => {
+      mergeNumberPublicConfig(db, n.id, { state }, clock.now().toISOString()).catch((err) =>
+        logger.warn({ err: err.message, numberId: n.id }, 'could not store the number state'),
+      );
+    },
   });
   const evolutionClient = new EvolutionProvider({
     timeoutMs: config.providerTimeoutMs,
@@ -72,6 +77,21 @@ export function buildServices(deps: ServiceDeps) {
     onCapability: (n, capability) => {
       rememberCapability(n.id, capability, clock.now().toISOString()).catch((err) =>
         logger.warn({ err: err.message, numberId: n.id }, 'could not store the Evolution capability'),
+      );
+    },
+    onRouteCapability: (n, route, present) => {
+      const now = clock.now().toISOString();
+      const update = (current: Record<string, unknown>) => {
+        const missing = { ...((current.missingRoutes as Record<string, string> | undefined) ?? {}) };
+        if (present) {
+          delete missing[route];
+        } else {
+          missing[route] = now;
+        }
+        return { missingRoutes: missing };
+      };
+      mergeNumberPublicConfig(db, n.id, update, now).catch((err) =>
+        logger.warn({ err: err.message, numberId: n.id, route }, 'could not store the Evolution route capability'),
       );
     },
   });

@@ -13,7 +13,10 @@ export type ProviderCallEvent =
   | {
       type: 'offer';
       externalCallId: string;
-      peerNumber: string;
+      /** null: the provider named the caller only by a user id or a LID. */
+      peerNumber: string | null;
+      peerUserId?: string | null;
+      peerLid?: string | null;
       at: string;
       sdpOffer: string | null;
       bizOpaqueCallbackData: string | null;

@@ -4,16 +4,19 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import type { EventId, NumberId } from '../ids.ts';
-import type { MetaCallingFeatures } from '../providers/types.ts';
+import type { MetaCallingFeatures, ProviderFailure } from '../providers/types.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
-import { getNumberById, type NumberRecord } from '../store/numbers.ts';
+import { getNumberById, mergeNumberPublicConfig, type NumberRecord } from '../store/numbers.ts';
+import { listActiveWebhooksForNumber } from '../store/webhooks.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 
 export type PermissionStatus = 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
 export interface PermissionReply {
-  peerNumber: string;
+  /** null when Meta names the user only by its business-scoped user id. */
+  peerNumber: string | null;
+  peerUserId: string | null;
   status: PermissionStatus;
   expiresAt: string | null;
   messageId: string;
@@ -61,7 +64,7 @@ export class MetaCalling {
     const { number, meta } = await this.#metaNumber(numberId);
     const result = await meta.updateSettings(number, { calling });
     if (!result.ok) {
-      throw providerError(result, 'other');
+      throw settingsRefused(result) ?? providerError(result, 'other');
     }
     return this.getSettings(numberId);
   }
@@ -84,6 +87,51 @@ export class MetaCalling {
     return result.value;
   }
 
+  /**
+   * Pilot's `calls` event: Meta's raw `calls` value as `{event:"calls", data}`, through the same signed, retried
+   * outbox. Meta retries its webhooks: the event id derives from the value, so a retry finds it and adds nothing.
+   */
+  async forwardRawCalls(number: NumberRecord, value: Record<string, unknown>): Promise<void> {
+    const digest = createHash('sha256')
+      .update(`${number.id}:calls:${JSON.stringify(value)}`)
+      .digest('hex');
+    const id = `evt_${digest.slice(0, 26).toUpperCase()}` as EventId;
+    await this.#db.transaction(async (tx) => {
+      if (!(await wantsRawCalls(tx, number.id))) {
+        return;
+      }
+      if ((await tx.query('SELECT id FROM events WHERE id = $1', [id])).length) {
+        return;
+      }
+      const now = this.#clock.now().toISOString();
+      await enqueueEvent(tx, {
+        id,
+        tenantId: number.tenantId,
+        numberId: number.id,
+        callId: null,
+        type: 'calls',
+        sequence: null,
+        payload: { event: 'calls', eventId: id, occurredAt: now, data: value },
+        occurredAt: now,
+        createdAt: now,
+      });
+      await enqueueDeliveries(tx, {
+        id,
+        numberId: number.id,
+        type: 'calls',
+        callId: null,
+        sequence: null,
+        createdAt: now,
+      });
+    });
+  }
+
+  /** Meta's account_settings_update: the number's calling settings as Meta now holds them, kept on the number. */
+  async recordAccountSettings(number: NumberRecord, calling: Record<string, unknown>): Promise<void> {
+    const now = this.#clock.now().toISOString();
+    await mergeNumberPublicConfig(this.#db, number.id, { callingSettings: calling, callingSettingsAt: now }, now);
+  }
+
   /** The user's reply becomes a call.permission_updated event, delivered like every other event. */
   async recordPermissionReply(number: NumberRecord, reply: PermissionReply): Promise<void> {
     await this.#db.transaction(async (tx) => {
@@ -100,6 +148,7 @@ export class MetaCalling {
         occurredAt: reply.at,
         numberId: number.id,
         peerNumber: reply.peerNumber,
+        ...(reply.peerUserId !== null ? { peerUserId: reply.peerUserId } : {}),
         status: reply.status,
         ...(reply.expiresAt ? { expiresAt: reply.expiresAt } : {}),
       };
@@ -124,4 +173,29 @@ export class MetaCalling {
       });
     });
   }
+}
+
+/** Only numbers with a webhook that asked for it get the raw event: it carries SDPs and is written per webhook. */
+async function wantsRawCalls(tx: Db, numberId: NumberId): Promise<boolean> {
+  return (await listActiveWebhooksForNumber(tx, numberId)).some(
+    (w) => w.events.includes('calls') || w.events.includes('*'),
+  );
+}
+
+/** Meta 138015: enabling calling needs a messaging limit of 2,000 business-initiated conversations a day. */
+const LOW_TIER = 138015;
+
+/** Meta refusing the settings themselves is the caller's to fix: a 400 with Meta's reason (Pilot). */
+function settingsRefused(f: ProviderFailure): ApiError | null {
+  if (f.category !== 'INVALID_REQUEST' && f.category !== 'CONFIG') {
+    return null;
+  }
+  const message =
+    f.providerCode === LOW_TIER
+      ? "Calling cannot be enabled: the number's messaging limit is below 2,000 conversations a day (Meta 138015)"
+      : `Meta refused the settings: ${f.providerMessage}`;
+  return new ApiError('VALIDATION_ERROR', {
+    message,
+    details: { providerCode: f.providerCode, providerMessage: f.providerMessage },
+  });
 }

@@ -64,6 +64,8 @@ export class OutboundCalls {
         direction: 'OUTBOUND',
         status: 'INITIATED',
         peerNumber: input.to.replace(/\D/g, ''),
+        peerUserId: null,
+        peerLid: null,
         durationSeconds: null,
         startedAt,
         connectedAt: null,

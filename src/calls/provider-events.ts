@@ -8,12 +8,12 @@ import { findCallByExternalIdForNumber, lockProviderCall } from '../store/calls.
 import type { Db } from '../store/db.ts';
 import type { NumberRecord } from '../store/numbers.ts';
 import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
-import { appendTimeline, hasTimelineEntry } from '../store/timeline.ts';
+import { appendTimeline, confirmTimelineAction, hasTimelineEntry } from '../store/timeline.ts';
 import { putTombstone, takeTombstone } from '../store/tombstones.ts';
 import type { ActionSlots } from './action-slots.ts';
 import { persistTransition } from './events.ts';
 import { applyProviderEvent, createInboundCall, type ProviderCallEvent } from './machine.ts';
-import type { Call } from './types.ts';
+import { type Call, UNCONFIRMED_END } from './types.ts';
 
 export interface ProviderEventDeps {
   db: Db;
@@ -94,6 +94,8 @@ export class ProviderEvents {
           tenantId: number.tenantId,
           direction: 'INBOUND',
           peerNumber: event.peerNumber,
+          peerUserId: event.peerUserId ?? null,
+          peerLid: event.peerLid ?? null,
           startedAt: event.at,
           bizOpaqueCallbackData: event.bizOpaqueCallbackData,
           sdpOffer: event.sdpOffer,
@@ -145,15 +147,32 @@ export class ProviderEvents {
     }
     const t = applyProviderEvent(call, event, now, inFlight);
     const type = event.type === 'progress' ? `status.${event.status}` : event.type;
+    // The provider's own end confirms an ending action it had only accepted (CallService: awaitingConfirmation).
+    const confirms = event.type === 'end' && call.providerData?.[UNCONFIRMED_END] === true;
     // A provider retrying or duplicating an event that changes nothing adds no line: the first one is there.
-    if (t.call === call && (await hasTimelineEntry(tx, call.id, 'provider', type))) {
+    if (t.call === call && !confirms && (await hasTimelineEntry(tx, call.id, 'provider', type))) {
       return call;
     }
-    const next = t.call === call ? call : await persistTransition(tx, t, false, now);
+    let next = t.call === call ? call : await persistTransition(tx, t, false, now);
+    if (confirms) {
+      const { [UNCONFIRMED_END]: _done, ...rest } = next.providerData ?? {};
+      next = await persistTransition(
+        tx,
+        { call: { ...next, providerData: rest, updatedAt: now }, events: [] },
+        false,
+        now,
+      );
+      await confirmTimelineAction(tx, call.id);
+    }
     await appendTimeline(tx, call.id, {
       source: 'provider',
       type,
-      detail: { applied: t.call !== call, status: next.status, ...(event.type === 'end' ? event.end : {}) },
+      detail: {
+        applied: t.call !== call,
+        status: next.status,
+        ...(event.type === 'end' ? event.end : {}),
+        ...(confirms ? { confirms: 'providerConfirmed' } : {}),
+      },
       at: now,
     });
     return next;

@@ -20,10 +20,11 @@ import {
   endByBusiness,
   missedAfterPeerEnd,
   rejectByBusiness,
+  type Transition,
 } from './machine.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 import type { Call } from './types.ts';
-import { isTerminal } from './types.ts';
+import { isTerminal, UNCONFIRMED_END } from './types.ts';
 
 export interface CallServiceDeps {
   db: Db;
@@ -42,6 +43,8 @@ export interface ActionResult {
   id: string;
   status: Call['status'];
   alreadyEnded?: true;
+  /** false: the provider sent the action without waiting for WhatsApp; its end event will confirm it. */
+  providerConfirmed?: false;
 }
 
 export class CallService {
@@ -120,11 +123,22 @@ export class CallService {
     }
     const ours = result.ok || (await this.#d.slots.mayHaveEnded(call));
     const endedBy = ours ? 'BUSINESS' : 'PEER';
-    const final = await this.#d.slots.settle(call, actionId, (c, now) => endByBusiness(c, now, endedBy), {
-      source: 'api',
-      type: 'terminate',
-      detail: { providerAction: action, outcome: result.ok ? 'ended' : 'provider says already ended' },
-    });
+    const unconfirmed = result.ok && result.value?.providerConfirmed === false;
+    const final = await this.#d.slots.settle(
+      call,
+      actionId,
+      (c, now) => awaitingConfirmation(endByBusiness(c, now, endedBy), unconfirmed),
+      {
+        source: 'api',
+        type: 'terminate',
+        detail: {
+          providerAction: action,
+          outcome: result.ok ? 'ended' : 'provider says already ended',
+          ...(unconfirmed ? { providerConfirmed: false } : {}),
+        },
+      },
+    );
+    // The terminate contract (terminate-call.openapi.yaml) keeps its shape: the timeline carries the confirmation.
     return { id: call.id, status: final.status };
   }
 
@@ -195,12 +209,18 @@ export class CallService {
     if (!result.ok) {
       throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'reject');
     }
-    const final = await this.#d.slots.settle(call, actionId, (c, now) => rejectByBusiness(c, now), {
-      source: 'api',
-      type: 'reject',
-      detail: { outcome: 'rejected' },
-    });
-    return { id: call.id, status: final.status };
+    const unconfirmed = result.value?.providerConfirmed === false;
+    const final = await this.#d.slots.settle(
+      call,
+      actionId,
+      (c, now) => awaitingConfirmation(rejectByBusiness(c, now), unconfirmed),
+      {
+        source: 'api',
+        type: 'reject',
+        detail: { outcome: 'rejected', ...(unconfirmed ? { providerConfirmed: false } : {}) },
+      },
+    );
+    return { id: call.id, status: final.status, ...(unconfirmed ? { providerConfirmed: false as const } : {}) };
   }
 
   /** Plays audio into an active web-number call (queued until the call is up). */
@@ -283,4 +303,15 @@ export class CallService {
 
 export function conflict(call: Call, message?: string): ApiError {
   return new ApiError('CALL_STATE_CONFLICT', { ...(message ? { message } : {}), details: { status: call.status } });
+}
+
+/**
+ * The provider took the ending action without confirming it (Evolution's /call/reject): the call is ended for us,
+ * and remembers to mark the action confirmed when the provider's own end event arrives (provider-events.ts).
+ */
+function awaitingConfirmation(t: Transition, unconfirmed: boolean): Transition {
+  if (!unconfirmed || t.events.length === 0) {
+    return t;
+  }
+  return { ...t, call: { ...t.call, providerData: { ...t.call.providerData, [UNCONFIRMED_END]: true } } };
 }

@@ -30,7 +30,12 @@ export interface Call {
   tenantId: TenantId;
   direction: Direction;
   status: CallStatus;
-  peerNumber: string;
+  /** Digits; null when the caller's phone number is not known (a Meta user id or a WhatsApp LID only). */
+  peerNumber: string | null;
+  /** Meta's business-scoped user id, when Meta identifies the caller by it. */
+  peerUserId: string | null;
+  /** The caller's WhatsApp LID (web numbers), when it presented one. */
+  peerLid: string | null;
   durationSeconds: number | null;
   startedAt: string;
   connectedAt: string | null;
@@ -51,6 +56,9 @@ export interface Call {
   pendingAction: PendingAction | null;
 }
 
+/** providerData key: an ending action the provider accepted without confirming it; its end event clears it. */
+export const UNCONFIRMED_END = 'unconfirmedEnd';
+
 export function isTerminal(status: CallStatus): status is TerminalStatus {
   return (TERMINAL_STATUSES as readonly CallStatus[]).includes(status);
 }
@@ -67,5 +75,7 @@ export function toPublicCall(call: Call, includeSdp = false) {
     sdpAnswer,
     ...rest
   } = call;
-  return includeSdp ? { ...rest, sdpOffer, sdpAnswer } : rest;
+  // peerIsLid: the caller is known only by a LID, which is no phone number anyone can dial.
+  const peer = { ...rest, peerIsLid: call.peerNumber === null && call.peerLid !== null };
+  return includeSdp ? { ...peer, sdpOffer, sdpAnswer } : peer;
 }

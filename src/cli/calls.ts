@@ -150,10 +150,10 @@ export function eventLine(e: StreamEvent): string {
   const d = e.data;
   const time = shortTime(d.occurredAt) ?? '-';
   if (d.event === 'call.permission_updated') {
-    return watchRow([time, e.event, '(permission)', d.status, '-', d.peerNumber]);
+    return watchRow([time, e.event, '(permission)', d.status, '-', d.peerNumber ?? d.peerUserId ?? '-']);
   }
   const duration = d.durationSeconds === null ? '-' : `${d.durationSeconds}s`;
-  return watchRow([time, e.event, d.id, d.status, duration, d.peerNumber ?? '-']);
+  return watchRow([time, e.event, d.id, d.status, duration, d.peerNumber ?? d.peerUserId ?? '-']);
 }
 
 async function watch(out: Output, stream: AsyncIterable<StreamEvent>): Promise<void> {

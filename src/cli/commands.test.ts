@@ -65,7 +65,7 @@ describe('callgate remote commands', () => {
     numberEnv = { CALLGATE_URL: live.url, CALLGATE_API_KEY: created.apiKey.key };
 
     assert.deepEqual(
-      json(await runCli(['numbers', 'list', '--json'], tenantEnv)).numbers.map((x: { id: string }) => x.id),
+      json(await runCli(['numbers', 'list', '--json'], tenantEnv)).map((x: { id: string }) => x.id),
       [numberId],
     );
     assert.equal(
@@ -76,10 +76,12 @@ describe('callgate remote commands', () => {
     const table = await runCli(['numbers', 'list'], tenantEnv);
     assert.equal(table.code, 0);
     const [header, row] = table.stdout.trim().split('\n');
-    assert.match(header!, /^ID\s+NAME\s+PHONE\s+PROVIDER\s+CREATED$/);
+    assert.match(header!, /^ID\s+NAME\s+PHONE\s+PROVIDER\s+STATE\s+CREATED$/);
     assert.match(
       row!,
-      new RegExp(`^${numberId}\\s+Support\\s+\\${n.phoneNumber}\\s+META\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d$`),
+      new RegExp(
+        `^${numberId}\\s+Support\\s+\\${n.phoneNumber}\\s+META\\s+OPEN\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d$`,
+      ),
     );
 
     const other = json(
@@ -114,11 +116,22 @@ describe('callgate remote commands', () => {
   });
 
   test('keys list is masked; keys regenerate prints the new key once', async () => {
-    const keys = json(await runCli(['keys', 'list', '--json'], tenantEnv)).apiKeys;
-    assert.deepEqual(keys.map((k: { scope: string }) => k.scope).sort(), ['number', 'tenant']);
+    // The API's (and Pilot's) shape: one item per number, the key masked.
+    const keys = json(await runCli(['keys', 'list', '--json'], tenantEnv));
+    assert.deepEqual(
+      keys.map((k: { numberId: string }) => k.numberId),
+      [numberId],
+    );
     const table = await runCli(['keys', 'list'], tenantEnv);
     assert.ok(!table.stdout.includes(numberEnv.CALLGATE_API_KEY!), 'never a whole key');
     assert.match(table.stdout, new RegExp(`ps_…${numberEnv.CALLGATE_API_KEY!.slice(-4)}`));
+
+    const status = json(await runCli(['numbers', 'status', numberId, '--json'], tenantEnv));
+    assert.deepEqual({ id: status.id, state: status.state }, { id: numberId, state: 'OPEN' });
+
+    const exists = await runCli(['keys', 'create', numberId], tenantEnv);
+    assert.equal(exists.code, 1, 'a number has one key: create refuses, regenerate replaces');
+    assert.match(exists.stderr, /API_KEY_EXISTS/);
 
     const regenerated = json(await runCli(['keys', 'regenerate', numberId, '--json'], tenantEnv));
     assert.equal(regenerated.numberId, numberId);
@@ -304,7 +317,7 @@ describe('callgate remote commands', () => {
       await runCli(['webhooks', 'logs', created.id, '--event', 'call.ringing', '--limit', '5', '--json'], numberEnv),
     ).logs;
     assert.equal(logs[0].status, 'SUCCESS');
-    assert.equal(logs[0].responseBody, 'ok');
+    assert.equal(logs[0].response, 'ok');
     assert.equal(logs[0].nextAttemptAt, null, 'delivered: no retry due');
     const logTable = await runCli(['webhooks', 'logs', created.id], numberEnv);
     assert.match(
@@ -332,9 +345,9 @@ describe('callgate remote commands', () => {
       CALLGATE_URL: 'http://127.0.0.1:1',
       CALLGATE_API_KEY: 'ps_wrong',
     });
-    assert.equal(json(flags).numbers.length, 1);
+    assert.equal(json(flags).length, 1);
     const byId = await runCli(['numbers', 'list', '--json', '--url', live.url, '--key-id', live.tenantKey.id], {});
-    assert.equal(json(byId).numbers.length, 1);
+    assert.equal(json(byId).length, 1);
   });
 
   test('exit codes: 0 for help, 2 for usage mistakes, 1 for failures; a server that is down is named', async () => {
@@ -368,7 +381,7 @@ describe('callgate remote commands', () => {
     const listed = json(
       await runCli(['numbers', 'list', '--json'], { CALLGATE_URL: live.url, CALLGATE_API_KEY: tenant.apiKey.key }),
     );
-    assert.deepEqual(listed.numbers, [], "a new tenant sees none of the first one's numbers");
+    assert.deepEqual(listed, [], "a new tenant sees none of the first one's numbers");
     const migrate = await runCli(['migrate'], live.env);
     assert.equal(migrate.code, 0);
     assert.match(migrate.stderr, /up to date/);

@@ -1,4 +1,4 @@
-// `callgate numbers list|get|create|delete` (tenant key).
+// `callgate numbers list|get|create|delete|status|connect` (tenant key).
 import type { CreateNumberInput, WhatsAppNumber } from '../../packages/sdk/src/index.ts';
 import { formatRecord, formatTable, shortTime } from './output.ts';
 import {
@@ -14,17 +14,21 @@ import {
 } from './remote.ts';
 import { unknownChoice } from './suggest.ts';
 
-export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete> [options]   (tenant key)
+export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete|status|connect> [options]   (tenant key)
   numbers list
   numbers get <numberId>
   numbers create --name <name> --phone <+E164> --provider META --phone-number-id <id> [--waba-id <id>]
                  --access-token <token> --app-secret <secret> --verify-token <token>
   numbers create --name <name> --phone <+E164> --provider EVO_GO --base-url <url> --instance-id <id>
                  [--instance-name <name>] --instance-token <token> [--public-ws-base-url <wss://...>]
+  numbers create --name <name> --phone <+E164> --qr
+                 a web number by QR on the server's own Evolution Go (EVOLUTION_BASE_URL); prints the QR string
   numbers delete <numberId>
+  numbers status <numberId>       state as the provider sees it (web numbers: asked now)
+  numbers connect <numberId> [--phone <+E164>]   a new QR, or a pairing code for that phone
 ${REMOTE_USAGE}`;
 
-export const NUMBERS_COMMANDS = ['list', 'get', 'create', 'delete'] as const;
+export const NUMBERS_COMMANDS = ['list', 'get', 'create', 'delete', 'status', 'connect'] as const;
 
 export const NUMBERS_OPTIONS = {
   name: { type: 'string' },
@@ -40,6 +44,7 @@ export const NUMBERS_OPTIONS = {
   'instance-name': { type: 'string' },
   'instance-token': { type: 'string' },
   'public-ws-base-url': { type: 'string' },
+  qr: { type: 'boolean' },
 } as const;
 
 const columns = [
@@ -47,6 +52,7 @@ const columns = [
   { header: 'NAME', value: (n: WhatsAppNumber) => n.name },
   { header: 'PHONE', value: (n: WhatsAppNumber) => n.phoneNumber },
   { header: 'PROVIDER', value: (n: WhatsAppNumber) => n.provider },
+  { header: 'STATE', value: (n: WhatsAppNumber) => n.state },
   { header: 'CREATED', value: (n: WhatsAppNumber) => shortTime(n.createdAt) },
 ];
 
@@ -56,6 +62,7 @@ function numberRecord(n: WhatsAppNumber): [string, unknown][] {
     ['name', n.name],
     ['phone', n.phoneNumber],
     ['provider', n.provider],
+    ['state', n.state],
     ...(n.meta
       ? ([
           ['meta phone_number_id', n.meta.phoneNumberId],
@@ -89,20 +96,36 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
   switch (sub) {
     case 'list': {
       const numbers = await r.client().numbers.list();
-      return r.out.result({ numbers }, () => formatTable(numbers, columns));
+      return r.out.result(numbers, () => formatTable(numbers, columns));
     }
     case 'get': {
       const number = await r.client().numbers.get(required(r.positionals, 0, '<numberId>'));
       return r.out.result(number, () => formatRecord(numberRecord(number)));
     }
     case 'create': {
+      const need = (name: keyof typeof NUMBERS_OPTIONS): string => {
+        const value = v[name];
+        return typeof value === 'string' ? value : '';
+      };
+      if (v.qr) {
+        requireFlags(v, ['name', 'phone'], 'numbers create --qr');
+        const web = await r.client().numbers.createWeb({ name: need('name'), number: need('phone') });
+        return r.out.result(
+          web,
+          () =>
+            formatRecord(numberRecord(web.number)) +
+            `\nScan this QR with WhatsApp (or run numbers connect ${web.number.id} --phone <+E164> for a pairing code):\n  ${web.code ?? '(none)'}\n` +
+            (web.apiKey
+              ? `The number's key, shown this once:\n  key:    ${web.apiKey.key}\n  key id: ${web.apiKey.id}\n`
+              : ''),
+        );
+      }
       const provider = v.provider?.toUpperCase();
       if (provider !== undefined && provider !== 'META' && provider !== 'EVO_GO') {
         throw new UsageError(`--provider: ${unknownChoice('provider', v.provider ?? '', ['META', 'EVO_GO'])}`);
       }
       // Every missing flag at once, the provider's own ones included when the provider is known.
       requireFlags(v, ['name', 'phone', 'provider', ...(provider ? PROVIDER_FLAGS[provider] : [])], 'numbers create');
-      const need = (name: keyof typeof NUMBERS_OPTIONS): string => v[name] ?? '';
       const input: CreateNumberInput = {
         name: need('name'),
         phoneNumber: need('phone'),
@@ -131,6 +154,29 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
         () =>
           formatRecord(numberRecord(created.number)) +
           `\nThe number's key, shown this once (use it for /v1/calls):\n  key:    ${created.apiKey.key}\n  key id: ${created.apiKey.id}\n`,
+      );
+    }
+    case 'status': {
+      const status = await r.client().numbers.status(required(r.positionals, 0, '<numberId>'));
+      return r.out.result(status, () =>
+        formatRecord([
+          ['id', status.id],
+          ['state', status.state],
+          ['fully connected', status.isFullyConnected],
+          ...(status.health ? ([['health', JSON.stringify(status.health)]] as [string, unknown][]) : []),
+        ]),
+      );
+    }
+    case 'connect': {
+      const phone = typeof v.phone === 'string' ? v.phone : undefined;
+      const answer = await r.client().numbers.connect(required(r.positionals, 0, '<numberId>'), phone ? { phone } : {});
+      return r.out.result(answer, () =>
+        formatRecord([
+          ['id', answer.id],
+          ['state', answer.state],
+          ...(answer.pairingCode ? ([['pairing code', answer.pairingCode]] as [string, unknown][]) : []),
+          ...(answer.code ? ([['qr', answer.code]] as [string, unknown][]) : []),
+        ]),
       );
     }
     case 'delete': {

@@ -10,6 +10,7 @@ export const EVENT_NAMES = [
   'call.ended',
   'call.missed',
   'call.permission_updated',
+  'calls',
 ] as const satisfies readonly WebhookEventName[];
 
 export const CALL_STATUSES = [

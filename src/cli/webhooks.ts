@@ -119,7 +119,7 @@ const logColumns = [
   { header: 'MS', value: (l: WebhookLogEntry) => l.durationMs },
   { header: 'NEXT RETRY', value: (l: WebhookLogEntry) => shortTime(l.nextAttemptAt) },
   { header: 'ERROR', value: (l: WebhookLogEntry) => l.error },
-  { header: 'RESPONSE', value: (l: WebhookLogEntry) => firstLine(l.responseBody) },
+  { header: 'RESPONSE', value: (l: WebhookLogEntry) => firstLine(l.response) },
 ];
 
 function webhookRecord(w: Webhook & { secret?: string }): [string, unknown][] {
@@ -147,7 +147,7 @@ function logRecord(l: WebhookLogEntry): [string, unknown][] {
     ['duration', `${l.durationMs} ms`],
     ['next retry', l.nextAttemptAt],
     ['error', l.error],
-    ['response', l.responseBody ? `\n${l.responseBody}` : null],
+    ['response', l.response ? `\n${l.response}` : null],
   ];
 }
 
@@ -175,7 +175,7 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
   switch (sub) {
     case 'list': {
       const webhooks = await r.client().webhooks.list();
-      return r.out.result({ webhooks }, () => formatTable(webhooks, columns));
+      return r.out.result(webhooks, () => formatTable(webhooks, columns));
     }
     case 'get': {
       const webhook = await r.client().webhooks.get(required(r.positionals, 0, '<webhookId>'));

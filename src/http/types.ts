@@ -11,6 +11,7 @@ import type { OutboundCalls } from '../calls/outbound.ts';
 import type { CallService } from '../calls/service.ts';
 import type { Config } from '../config.ts';
 import type { NumberService } from '../numbers/service.ts';
+import type { WebOnboarding } from '../numbers/web-onboarding.ts';
 import type { Db } from '../store/db.ts';
 import type { StoreReadiness } from '../store/readiness.ts';
 import type { WebhookService } from '../webhooks/service.ts';
@@ -33,4 +34,6 @@ export interface RouteDeps {
   numbers: NumberService;
   webhooks: WebhookService;
   readiness: StoreReadiness;
+  /** Web numbers onboarded by QR through the operator's Evolution Go server (Pilot). */
+  webOnboarding: WebOnboarding;
 }

@@ -1,11 +1,17 @@
 // Numbers and their keys: credentials sealed on the way in, never returned on the way out.
 import { issueKey } from '../auth/keys.ts';
+import type { Principal } from '../auth/principal.ts';
 import type { SecretBox } from '../auth/secret-box.ts';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
 import type { EvolutionSecrets, MetaSecrets } from '../providers/types.ts';
-import { insertApiKey, listApiKeysForTenant, replaceNumberKeyForTenant } from '../store/api-keys.ts';
+import {
+  insertApiKey,
+  insertNumberKeyIfAbsentForTenant,
+  listNumberKeysForTenant,
+  replaceNumberKeyForTenant,
+} from '../store/api-keys.ts';
 import type { Db } from '../store/db.ts';
 import {
   deleteNumberForTenant,
@@ -30,13 +36,31 @@ export interface NewNumber {
   };
 }
 
-/** The public view of a number. */
+/** Pilot's connection states of a number. */
+export const NUMBER_STATES = ['OPEN', 'CONNECTING', 'CLOSED'] as const;
+export type NumberState = (typeof NUMBER_STATES)[number];
+
+/**
+ * The last connection state learned from the provider (a Graph call's outcome, Evolution's instance status),
+ * kept in the public config; a number nothing has been learned about yet counts as OPEN.
+ */
+export function stateOf(n: NumberRecord): NumberState {
+  const stored = n.publicConfig.state;
+  return (NUMBER_STATES as readonly unknown[]).includes(stored) ? (stored as NumberState) : 'OPEN';
+}
+
+/** The public view of a number (Pilot's state and isFullyConnected beside our fields). */
 export function toPublicNumber(n: NumberRecord) {
+  const state = stateOf(n);
   return {
     id: n.id,
     name: n.name,
     phoneNumber: n.phoneNumber,
     provider: n.provider,
+    state,
+    isFullyConnected: state === 'OPEN',
+    // What the last status check of a web number found (paired, connected, rejectCall), where known.
+    ...(isRecord(n.publicConfig.health) ? { health: n.publicConfig.health } : {}),
     createdAt: n.createdAt,
     updatedAt: n.updatedAt,
     ...(n.provider === 'META' ? { meta: n.publicConfig } : {}),
@@ -94,8 +118,13 @@ export class NumberService {
     return { number: toPublicNumber(stored ?? number), apiKey: { id: key.id, key: key.key } };
   }
 
-  async list(tenantId: TenantId) {
-    return (await listNumbersForTenant(this.#db, tenantId)).map(toPublicNumber);
+  /** A tenant key sees all its numbers; a number key only its own (Pilot). */
+  async list(p: Principal) {
+    if (p.scope === 'number') {
+      const own = await getNumberForTenant(this.#db, p.tenantId, p.numberId);
+      return own ? [toPublicNumber(own)] : [];
+    }
+    return (await listNumbersForTenant(this.#db, p.tenantId)).map(toPublicNumber);
   }
 
   async get(tenantId: TenantId, id: string) {
@@ -112,15 +141,37 @@ export class NumberService {
     }
   }
 
+  /**
+   * Pilot's key list: one item per number. Keys are stored hashed, so the raw key is never revealable; the key id
+   * is a credential too (x-api-key-id) and is shown masked.
+   */
   async listKeys(tenantId: TenantId) {
-    return (await listApiKeysForTenant(this.#db, tenantId)).map((k) => ({
-      scope: k.numberId ? ('number' as const) : ('tenant' as const),
-      numberId: k.numberId,
-      keyIdLast4: k.keyIdLast4,
-      keyLast4: k.keyLast4,
-      createdAt: k.createdAt,
-      lastUsedAt: k.lastUsedAt,
+    return (await listNumberKeysForTenant(this.#db, tenantId)).map((row) => ({
+      numberId: row.numberId,
+      number: row.phoneNumber,
+      displayName: row.name,
+      keyId: row.key ? `key_…${row.key.keyIdLast4}` : null,
+      keyLast4: row.key?.keyLast4 ?? null,
+      key: null,
+      revealable: false,
+      scope: 'number' as const,
+      keyIdLast4: row.key?.keyIdLast4 ?? null,
+      createdAt: row.key?.createdAt ?? null,
+      lastUsedAt: row.key?.lastUsedAt ?? null,
     }));
+  }
+
+  /** The number's key when it has none (Pilot's POST /v1/api-keys); shown this once. */
+  async createKey(tenantId: TenantId, numberId: string) {
+    const key = issueKey(tenantId, numberId as NumberId, this.#clock.now().toISOString());
+    const outcome = await insertNumberKeyIfAbsentForTenant(this.#db, tenantId, numberId as NumberId, key.record);
+    if (outcome === 'no-number') {
+      throw new ApiError('NUMBER_NOT_FOUND');
+    }
+    if (outcome === 'exists') {
+      throw new ApiError('API_KEY_EXISTS');
+    }
+    return { numberId, keyId: key.id, key: key.key };
   }
 
   async regenerateKey(tenantId: TenantId, numberId: string) {
@@ -128,7 +179,8 @@ export class NumberService {
     if (!(await replaceNumberKeyForTenant(this.#db, tenantId, numberId as NumberId, key.record))) {
       throw new ApiError('NUMBER_NOT_FOUND');
     }
-    return { numberId, apiKey: { id: key.id, key: key.key } };
+    // Pilot reads keyId/key at the top level; callgate's clients read apiKey.
+    return { numberId, keyId: key.id, key: key.key, apiKey: { id: key.id, key: key.key } };
   }
 
   metaSecrets(number: NumberRecord): MetaSecrets {
@@ -166,4 +218,8 @@ function splitConfig(input: NewNumber) {
     secrets: { instanceToken } satisfies EvolutionSecrets,
     metaPhoneNumberId: null,
   };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -47,10 +47,22 @@ export interface StartCallRequest {
   bizOpaqueCallbackData: string | null;
 }
 
+/**
+ * What an ending action's success proves. `providerConfirmed: false`: the provider accepted the request without
+ * waiting for WhatsApp (Evolution's /call/reject), so only its own end event will confirm it. Absent: confirmed.
+ */
+export interface EndOutcome {
+  providerConfirmed: boolean;
+}
+
 export interface CallProvider {
-  endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult>;
+  endCall(
+    number: NumberRecord,
+    call: Call,
+    action: 'reject' | 'terminate',
+  ): Promise<ProviderResult<EndOutcome | undefined>>;
   accept(number: NumberRecord, call: Call, sdpAnswer: string | null): Promise<ProviderResult>;
-  reject(number: NumberRecord, call: Call): Promise<ProviderResult>;
+  reject(number: NumberRecord, call: Call): Promise<ProviderResult<EndOutcome | undefined>>;
   /** Places a business-initiated call; answers the provider's call id. */
   start(number: NumberRecord, request: StartCallRequest): Promise<ProviderResult<{ externalCallId: string }>>;
 }

@@ -90,3 +90,69 @@ export async function replaceNumberKeyForTenant(
     return true;
   });
 }
+
+/** One row per number of the tenant with its key, if it has one (Pilot's key list). */
+export interface NumberKeyRow {
+  numberId: NumberId;
+  phoneNumber: string;
+  name: string;
+  key: Pick<ApiKeyRecord, 'keyIdLast4' | 'keyLast4' | 'createdAt' | 'lastUsedAt'> | null;
+}
+
+export async function listNumberKeysForTenant(db: Db, tenantId: TenantId): Promise<NumberKeyRow[]> {
+  const rows = await db.query<{
+    id: string;
+    phone_number: string;
+    name: string;
+    key_id_last4: string | null;
+    key_last4: string | null;
+    created_at: string | null;
+    last_used_at: string | null;
+  }>(
+    `SELECT n.id, n.phone_number, n.name, k.key_id_last4, k.key_last4, k.created_at, k.last_used_at
+     FROM numbers n LEFT JOIN api_keys k ON k.number_id = n.id
+     WHERE n.tenant_id = $1 ORDER BY n.created_at, n.id`,
+    [tenantId],
+  );
+  return rows.map((r) => ({
+    numberId: r.id as NumberId,
+    phoneNumber: r.phone_number,
+    name: r.name,
+    key:
+      r.key_id_last4 === null || r.key_last4 === null || r.created_at === null
+        ? null
+        : { keyIdLast4: r.key_id_last4, keyLast4: r.key_last4, createdAt: r.created_at, lastUsedAt: r.last_used_at },
+  }));
+}
+
+/** Gives a number of the tenant its key unless it has one; the unique index settles a race the same way. */
+export async function insertNumberKeyIfAbsentForTenant(
+  db: Db,
+  tenantId: TenantId,
+  numberId: NumberId,
+  fresh: ApiKeyRecord,
+): Promise<'created' | 'exists' | 'no-number'> {
+  try {
+    return await db.transaction(async (tx) => {
+      const owned = await tx.query('SELECT id FROM numbers WHERE id = $1 AND tenant_id = $2', [numberId, tenantId]);
+      if (owned.length === 0) {
+        return 'no-number' as const;
+      }
+      if ((await tx.query('SELECT 1 AS one FROM api_keys WHERE number_id = $1', [numberId])).length > 0) {
+        return 'exists' as const;
+      }
+      await insertApiKey(tx, fresh);
+      return 'created' as const;
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      return 'exists';
+    }
+    throw error;
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown };
+  return e.code === '23505' || /UNIQUE constraint failed/.test(String(e.message));
+}

@@ -28,11 +28,14 @@ interface Row {
   updated_at: string;
   max_duration_seconds: number | null;
   provider_data: string | null;
+  peer_user_id: string | null;
+  peer_lid: string | null;
 }
 
 const COLUMNS = `id, number_id, tenant_id, external_call_id, direction, status, peer_number, duration_seconds, started_at,
   connected_at, ended_at, ended_by, end_reason, biz_opaque_callback_data, sdp_offer, sdp_answer, event_seq,
-  action_id, action_kind, action_started_at, created_at, updated_at, max_duration_seconds, provider_data`;
+  action_id, action_kind, action_started_at, created_at, updated_at, max_duration_seconds, provider_data, peer_user_id,
+  peer_lid`;
 const LIST_COLUMNS = COLUMNS.replace('sdp_offer, sdp_answer', 'NULL AS sdp_offer, NULL AS sdp_answer');
 
 function fromRow(r: Row): Call {
@@ -43,7 +46,10 @@ function fromRow(r: Row): Call {
     externalCallId: r.external_call_id,
     direction: r.direction as Direction,
     status: r.status as CallStatus,
-    peerNumber: r.peer_number,
+    // '' is how a caller without a known phone number is stored (the column predates them and is NOT NULL).
+    peerNumber: r.peer_number === '' || r.peer_number === null ? null : r.peer_number,
+    peerUserId: r.peer_user_id ?? null,
+    peerLid: r.peer_lid ?? null,
     durationSeconds: r.duration_seconds === null ? null : Number(r.duration_seconds),
     startedAt: r.started_at,
     connectedAt: r.connected_at,
@@ -124,7 +130,7 @@ export async function listCallsForNumber(
 
 export async function insertCall(db: Db, c: Call): Promise<void> {
   await db.execute(
-    `INSERT INTO calls (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+    `INSERT INTO calls (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`,
     [
       c.id,
       c.numberId,
@@ -132,7 +138,7 @@ export async function insertCall(db: Db, c: Call): Promise<void> {
       c.externalCallId,
       c.direction,
       c.status,
-      c.peerNumber,
+      c.peerNumber ?? '',
       c.durationSeconds,
       c.startedAt,
       c.connectedAt,
@@ -150,6 +156,8 @@ export async function insertCall(db: Db, c: Call): Promise<void> {
       c.updatedAt,
       c.maxDurationSeconds,
       c.providerData ? JSON.stringify(c.providerData) : null,
+      c.peerUserId,
+      c.peerLid,
     ],
   );
 }

@@ -9,6 +9,7 @@ import {
   type ClaimedDelivery,
   claimDueDeliveries,
   type FinishedAttempt,
+  listAttemptsForWebhook,
   listDeliveriesForWebhook,
   recordFinishedAttempts,
   type Settlement,
@@ -166,13 +167,18 @@ for (const kind of storeKinds()) {
       );
       assert.deepEqual(await claim(), [], 'the second waits while the first is in flight');
       // The first fails and waits for its retry: the next event goes ahead (receivers order by sequence).
+      const retryAt = inAMinute();
       await store.db.transaction((tx) =>
         recordFinishedAttempts(
           tx,
-          [finished(a[0]!, { status: 'PENDING', nextAttemptAt: inAMinute() })],
+          [finished(a[0]!, { status: 'PENDING', nextAttemptAt: retryAt })],
           new Date().toISOString(),
         ),
       );
+      // The log shows when the failed delivery goes again (Pilot's logs keep callgate's nextAttemptAt).
+      const [failedEntry] = await listAttemptsForWebhook(store.db, o.webhookIds[0]!, { limit: 10, eventType: null });
+      assert.equal(failedEntry?.nextAttemptAt, retryAt);
+      assert.equal(failedEntry?.status, 'FAILED');
       const b = await claim();
       assert.deepEqual(
         b.map((d) => d.eventId),

@@ -239,6 +239,13 @@ export interface AttemptRecord {
   createdAt: string;
 }
 
+/** A log entry as read back: the attempt and the JSON body it delivered (null if the event is gone). */
+export interface LoggedAttempt extends AttemptRecord {
+  payload: unknown;
+  /** When the next try of this delivery is due, on its latest failed attempt while it is still pending. */
+  nextAttemptAt: string | null;
+}
+
 /** What happens to a delivery after a try. */
 export type Settlement = { status: 'SUCCESS' } | { status: 'PENDING'; nextAttemptAt: string } | { status: 'FAILED' };
 
@@ -414,14 +421,11 @@ interface AttemptRow {
   error: string | null;
   response_body: string | null;
   created_at: string;
+  payload: string | null;
+  next_attempt_at: string | null;
 }
 
-/** One attempt in a webhook's log: when its delivery is still retrying and it is the latest try, the next one's time. */
-export interface LoggedAttempt extends AttemptRecord {
-  nextAttemptAt: string | null;
-}
-
-/** The log of one webhook (already found in the caller's scope), newest first. */
+/** The log of one webhook (already found in the caller's scope), newest first, with each delivered body. */
 export async function listAttemptsForWebhook(
   db: Db,
   webhookId: WebhookId,
@@ -429,33 +433,43 @@ export async function listAttemptsForWebhook(
 ): Promise<LoggedAttempt[]> {
   const byEvent = opts.eventType === null ? '' : ' AND a.event_type = $3';
   const params = opts.eventType === null ? [webhookId, opts.limit] : [webhookId, opts.limit, opts.eventType];
-  const rows = await db.query<AttemptRow & { pending_next_at: string | null }>(
+  const rows = await db.query<AttemptRow>(
     `SELECT a.id, a.webhook_id, a.event_id, a.event_type, a.attempt, a.status, a.status_code, a.duration_ms, a.error,
-            a.response_body, a.created_at, CASE WHEN d.status = 'PENDING' THEN d.next_attempt_at END AS pending_next_at
-     FROM delivery_attempts a LEFT JOIN deliveries d ON d.webhook_id = a.webhook_id AND d.event_id = a.event_id
+       a.response_body, a.created_at, e.payload,
+       CASE WHEN d.status = 'PENDING' AND d.attempts = a.attempt THEN d.next_attempt_at END AS next_attempt_at
+     FROM delivery_attempts a LEFT JOIN events e ON e.id = a.event_id
+       LEFT JOIN deliveries d ON d.webhook_id = a.webhook_id AND d.event_id = a.event_id
      WHERE a.webhook_id = $1${byEvent} ORDER BY a.created_at DESC, a.id DESC LIMIT $2`,
     params,
   );
-  // Newest first: the first row of an event is its latest try, the only one a pending retry follows.
-  const seen = new Set<string>();
-  return rows.map((r) => {
-    const latest = !seen.has(r.event_id);
-    seen.add(r.event_id);
-    return {
-      id: r.id,
-      webhookId: r.webhook_id as WebhookId,
-      eventId: r.event_id as EventId,
-      eventType: r.event_type,
-      attempt: Number(r.attempt),
-      status: r.status as AttemptStatus,
-      statusCode: r.status_code === null ? null : Number(r.status_code),
-      durationMs: Number(r.duration_ms),
-      error: r.error,
-      responseBody: r.response_body,
-      createdAt: r.created_at,
-      nextAttemptAt: latest && r.status !== 'SUCCESS' ? r.pending_next_at : null,
-    };
-  });
+  return rows.map((r) => ({
+    payload: r.payload === null ? null : JSON.parse(r.payload),
+    nextAttemptAt: r.next_attempt_at ?? null,
+    id: r.id,
+    webhookId: r.webhook_id as WebhookId,
+    eventId: r.event_id as EventId,
+    eventType: r.event_type,
+    attempt: Number(r.attempt),
+    status: r.status as AttemptStatus,
+    statusCode: r.status_code === null ? null : Number(r.status_code),
+    durationMs: Number(r.duration_ms),
+    error: r.error,
+    responseBody: r.response_body,
+    createdAt: r.created_at,
+  }));
+}
+
+/** When each webhook was last tried (Pilot's `lastTriggered`); webhooks never tried are absent. */
+export async function lastAttemptTimes(db: Db, webhookIds: WebhookId[]): Promise<Map<string, string>> {
+  if (webhookIds.length === 0) {
+    return new Map();
+  }
+  const rows = await db.query<{ webhook_id: string; at: string }>(
+    `SELECT webhook_id, MAX(created_at) AS at FROM delivery_attempts WHERE webhook_id ${inJsonList(db, '$1')}
+     GROUP BY webhook_id`,
+    [JSON.stringify(webhookIds)],
+  );
+  return new Map(rows.map((r) => [r.webhook_id, r.at]));
 }
 
 /** An outbox event of one number (replay may only name those). */

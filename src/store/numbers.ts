@@ -117,7 +117,7 @@ export async function listMetaNumbers(db: Db): Promise<NumberRecord[]> {
 export async function mergeNumberPublicConfig(
   db: Db,
   id: NumberId,
-  patch: Record<string, unknown>,
+  patch: Record<string, unknown> | ((current: Record<string, unknown>) => Record<string, unknown>),
   now: string,
 ): Promise<void> {
   await db.transaction(async (tx) => {
@@ -128,7 +128,9 @@ export async function mergeNumberPublicConfig(
     if (!rows[0]) {
       return;
     }
-    const merged = { ...JSON.parse(rows[0].public_config), ...patch };
+    const current = JSON.parse(rows[0].public_config);
+    // A function computes the patch from the locked row, for fields that are themselves maps.
+    const merged = { ...current, ...(typeof patch === 'function' ? patch(current) : patch) };
     await tx.execute('UPDATE numbers SET public_config = $2, updated_at = $3 WHERE id = $1', [
       id,
       JSON.stringify(merged),

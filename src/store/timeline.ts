@@ -62,3 +62,25 @@ export async function hasUncertainHangUpSince(db: Db, callId: CallId, since: str
     last !== undefined && last.at >= since && (JSON.parse(last.detail) as { outcome?: string }).outcome === 'unknown'
   );
 }
+
+/**
+ * Marks the call's latest API ending action (reject or terminate) as confirmed by the provider: its
+ * `providerConfirmed: false` becomes true. Runs in the transaction that applies the provider's end event.
+ */
+export async function confirmTimelineAction(tx: Db, callId: CallId): Promise<void> {
+  const rows = await tx.query<{ sequence: number; detail: string }>(
+    `SELECT sequence, detail FROM call_timeline WHERE call_id = $1 AND source = 'api' AND type IN ('reject', 'terminate')
+      ORDER BY sequence DESC LIMIT 1`,
+    [callId],
+  );
+  const row = rows[0];
+  if (!row) {
+    return;
+  }
+  const detail = { ...JSON.parse(row.detail), providerConfirmed: true };
+  await tx.execute('UPDATE call_timeline SET detail = $3 WHERE call_id = $1 AND sequence = $2', [
+    callId,
+    row.sequence,
+    JSON.stringify(detail),
+  ]);
+}

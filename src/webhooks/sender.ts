@@ -28,8 +28,8 @@ export interface TryResult {
   aborted: boolean;
 }
 
-/** The answer body kept in the log. */
-const MAX_RESPONSE_BYTES = 1024;
+/** The answer body kept in the log: Pilot's logs show the first 4 KiB of it (docs/spec/pilot-compat.md §3). */
+const MAX_RESPONSE_BYTES = 4096;
 /** A longer answer is not read to its end: its connection is dropped instead of being kept alive. */
 const MAX_DRAIN_BYTES = 64 * 1024;
 /**

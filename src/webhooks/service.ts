@@ -7,7 +7,7 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newWebhookId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import { findEventForNumber, listAttemptsForWebhook, requeueDelivery } from '../store/deliveries.ts';
+import { findEventForNumber, lastAttemptTimes, listAttemptsForWebhook, requeueDelivery } from '../store/deliveries.ts';
 import { getNumberForTenant } from '../store/numbers.ts';
 import {
   deleteWebhookInScope,
@@ -27,9 +27,17 @@ export const WEBHOOK_EVENTS = [
   'call.ended',
   'call.missed',
   'call.permission_updated',
+  // Meta's raw `calls` value (SDPs included) for receivers doing their own WebRTC signaling (META numbers only).
+  'calls',
 ] as const;
 /** What a subscription may name: an event, or "*" for all of them. */
 export const WEBHOOK_EVENT_FILTERS = [...WEBHOOK_EVENTS, '*'] as const;
+/**
+ * Event families Pilot documents that callgate cannot emit (messages, number status): a Pilot client subscribing to
+ * them must not fail, so the names are accepted and dropped from the stored list.
+ */
+export const PILOT_ONLY_EVENT_PATTERN = '^(message|number)\\.[a-z_]{1,40}$';
+const PILOT_ONLY_EVENT = new RegExp(PILOT_ONLY_EVENT_PATTERN);
 
 /** For 24 h after a rotation both the old and the new secret sign every delivery. */
 export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
@@ -48,7 +56,8 @@ export interface WebhookServiceDeps {
 export interface NewWebhook {
   url: string;
   name?: string;
-  events: string[];
+  /** Omitted or empty: the webhook is stored and dispatches nothing (Pilot). */
+  events?: string[];
   whatsappNumberId?: string;
 }
 export interface WebhookPatch {
@@ -58,8 +67,8 @@ export interface WebhookPatch {
   active?: boolean;
 }
 
-/** The public view: never a secret. */
-export function toPublicWebhook(w: WebhookRecord) {
+/** The public view: never a secret. Pilot's fields (whatsappNumberIds, lastTriggered, tenantId) beside ours. */
+export function toPublicWebhook(w: WebhookRecord, lastTriggered: string | null = null) {
   return {
     id: w.id,
     name: w.name,
@@ -67,6 +76,9 @@ export function toPublicWebhook(w: WebhookRecord) {
     events: w.events,
     active: w.active,
     whatsappNumberId: w.numberId,
+    whatsappNumberIds: [w.numberId],
+    tenantId: w.tenantId,
+    lastTriggered,
     disabledReason: w.disabledReason,
     createdAt: w.createdAt,
     updatedAt: w.updatedAt,
@@ -92,9 +104,9 @@ export class WebhookService {
       id: newWebhookId(),
       tenantId: p.tenantId,
       numberId,
-      name: input.name ?? null,
+      name: input.name ?? new URL(url).hostname,
       url,
-      events: unique(input.events),
+      events: emittable(input.events ?? []),
       active: true,
       secret: this.#d.box.seal(secret),
       previousSecret: null,
@@ -109,12 +121,26 @@ export class WebhookService {
     return { ...toPublicWebhook(webhook), secret };
   }
 
-  async list(p: Principal) {
-    return (await listWebhooksInScope(this.#d.db, scopeOf(p))).map(toPublicWebhook);
+  /** `numberId` (a tenant key's x-whatsapp-number-id) narrows the list to one of the tenant's numbers. */
+  async list(p: Principal, numberId?: string) {
+    let scope = scopeOf(p);
+    if (p.scope === 'tenant' && numberId !== undefined) {
+      const number = await getNumberForTenant(this.#d.db, p.tenantId, numberId);
+      if (!number) {
+        throw new ApiError('NUMBER_NOT_FOUND');
+      }
+      scope = { tenantId: p.tenantId, numberId: number.id };
+    }
+    const webhooks = await listWebhooksInScope(this.#d.db, scope);
+    const last = await lastAttemptTimes(
+      this.#d.db,
+      webhooks.map((w) => w.id),
+    );
+    return webhooks.map((w) => toPublicWebhook(w, last.get(w.id) ?? null));
   }
 
   async get(p: Principal, id: string) {
-    return toPublicWebhook(await this.#find(p, id));
+    return this.#withLastTriggered(await this.#find(p, id));
   }
 
   async update(p: Principal, id: string, patch: WebhookPatch) {
@@ -127,7 +153,7 @@ export class WebhookService {
       next.name = patch.name;
     }
     if (patch.events !== undefined) {
-      next.events = unique(patch.events);
+      next.events = emittable(patch.events);
     }
     if (patch.active !== undefined) {
       next.active = patch.active;
@@ -137,7 +163,7 @@ export class WebhookService {
       }
     }
     await updateWebhook(this.#d.db, next);
-    return toPublicWebhook(next);
+    return this.#withLastTriggered(next);
   }
 
   async delete(p: Principal, id: string): Promise<void> {
@@ -172,10 +198,12 @@ export class WebhookService {
       attempt: a.attempt,
       status: a.status,
       statusCode: a.statusCode,
+      // Pilot's log shows what was sent and what came back.
+      payload: a.payload,
+      response: a.responseBody === null ? null : firstBytes(a.responseBody, RESPONSE_LOG_BYTES),
       durationMs: a.durationMs,
-      ...(a.error !== null ? { error: a.error } : {}),
-      responseBody: a.responseBody,
       nextAttemptAt: a.nextAttemptAt,
+      ...(a.error !== null ? { error: a.error } : {}),
       createdAt: a.createdAt,
     }));
   }
@@ -200,6 +228,10 @@ export class WebhookService {
     );
     this.#d.onQueued?.();
     return { webhookId: webhook.id, eventId: event.id, event: event.type, status: 'PENDING' as const };
+  }
+
+  async #withLastTriggered(w: WebhookRecord) {
+    return toPublicWebhook(w, (await lastAttemptTimes(this.#d.db, [w.id])).get(w.id) ?? null);
   }
 
   async #find(p: Principal, id: string): Promise<WebhookRecord> {
@@ -242,6 +274,14 @@ export class WebhookService {
   }
 }
 
-function unique(events: string[]): string[] {
-  return [...new Set(events)];
+/** The names callgate can deliver, once each; Pilot-only names are dropped (see PILOT_ONLY_EVENT_PATTERN). */
+function emittable(events: string[]): string[] {
+  return [...new Set(events.filter((e) => !PILOT_ONLY_EVENT.test(e)))];
+}
+
+const RESPONSE_LOG_BYTES = 4096;
+
+function firstBytes(text: string, max: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length <= max ? text : bytes.subarray(0, max).toString('utf8');
 }

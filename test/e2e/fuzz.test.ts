@@ -936,8 +936,12 @@ async function learn(s: State, b: Built, status: number, body: string): Promise<
       s.pools.keyId.push(s.numbers[i]!.key.id);
     }
   }
-  if (b.route === 'POST /v1/api-keys/{numberId}/regenerate' && status === 200 && json) {
-    const n = s.numbers.find((x) => x.id === id);
+  // Pilot's form names the number in the body (or x-whatsapp-number-id); both answer the numberId.
+  const regenerated =
+    (b.route === 'POST /v1/api-keys/{numberId}/regenerate' || b.route === 'POST /v1/api-keys/regenerate') &&
+    status === 200;
+  if (regenerated && json) {
+    const n = s.numbers.find((x) => x.id === json.numberId);
     if (n) {
       n.key = json.apiKey as HostileNumber['key'];
     }

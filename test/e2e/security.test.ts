@@ -443,26 +443,35 @@ for (const kind of storeKinds()) {
         await send('list calls as B', { url: '/v1/calls?limit=100', headers: as(h.numberB.key) })
       ).json().calls as { id: string; numberId: string }[];
       assert.ok(callsOfB.length > 0 && callsOfB.every((c) => c.numberId === h.numberB.id));
-      const hooksOfB = (await send('list webhooks as B', { url: '/v1/webhooks', headers: as(h.numberB.key) })).json()
-        .webhooks as { id: string; whatsappNumberId: string }[];
+      // Lists are bare arrays (Pilot's shape).
+      const hooksOfB = (
+        await send('list webhooks as B', { url: '/v1/webhooks', headers: as(h.numberB.key) })
+      ).json() as {
+        id: string;
+        whatsappNumberId: string;
+      }[];
       assert.deepEqual(
         hooksOfB.map((w) => w.id),
         [webhookB],
       );
       const hooksOfT2 = (
         await send('list webhooks as tenant 2', { url: '/v1/webhooks', headers: as(h.tenant2Key) })
-      ).json().webhooks as { whatsappNumberId: string }[];
+      ).json() as { whatsappNumberId: string }[];
       assert.ok(hooksOfT2.every((w) => w.whatsappNumberId === h.numberX.id));
       const numbersOfT2 = (
         await send('list numbers as tenant 2', { url: '/v1/numbers', headers: as(h.tenant2Key) })
-      ).json().numbers as { id: string }[];
+      ).json() as { id: string }[];
       assert.deepEqual(
         numbersOfT2.map((n) => n.id),
         [h.numberX.id],
       );
-      const keysOfT2 = (await send('list keys as tenant 2', { url: '/v1/api-keys', headers: as(h.tenant2Key) })).json()
-        .apiKeys as { numberId: string | null }[];
-      assert.deepEqual(keysOfT2.map((k) => k.numberId).sort(), [null, h.numberX.id].sort());
+      const keysOfT2 = (
+        await send('list keys as tenant 2', { url: '/v1/api-keys', headers: as(h.tenant2Key) })
+      ).json() as { numberId: string }[];
+      assert.deepEqual(
+        keysOfT2.map((k) => k.numberId),
+        [h.numberX.id],
+      );
       // An Idempotency-Key is the key's own: B reusing A's never replays A's stored response.
       const target = await callIn(h, 'RINGING');
       const first = await send('A rejects with an idempotency key', {
@@ -685,15 +694,21 @@ for (const kind of storeKinds()) {
       assert.deepEqual(leaks, []);
       // The masked list really is masked.
       const masked = await send('masked keys', { url: '/v1/api-keys', headers: as(h.tenantKey) });
-      for (const k of masked.json().apiKeys as Json[]) {
+      for (const k of masked.json() as Json[]) {
         assert.deepEqual(Object.keys(k).sort(), [
           'createdAt',
+          'displayName',
+          'key',
+          'keyId',
           'keyIdLast4',
           'keyLast4',
           'lastUsedAt',
+          'number',
           'numberId',
+          'revealable',
           'scope',
         ]);
+        assert.equal(k.key, null, 'keys are stored hashed: never revealable');
       }
       assert.ok(seen.length > 300, `${seen.length} responses checked`);
       console.log(`[secrets ${kind}] ${seen.length} responses checked against ${secrets.size} secrets`);

@@ -10,6 +10,8 @@
  *                      extension?: 'on'|'off'|'disabled', emit? }]      (defaults: connected, subscribe ['CALL'], extension 'on')
  *   `apikey: <token>` selects the instance; an unknown token → 401 {"error":"not authorized"}.
  *   extension 'off'      → extension routes do not exist: 404 text/plain `404 page not found` (gin default);
+ *   routes (with 'on')  → only these add-on routes exist (EXTENSION_ROUTE_SETS: the subsets real add-ons ship);
+ *                          the others answer gin's 404 like 'off'.
  *   extension 'disabled' → GET /call/active = {"enabled":false,"state":"blocked_by_proxy","calls":[]}, actions 409
  *                          `calls are not active for this instance…`; no extension webhooks.
  *
@@ -19,7 +21,7 @@
  *              · GET /call/stream/:callId?ticket=… (WebSocket upgrade; the ticket is the credential)
  *
  * ── Control (tests) — methods, mirrored as POST /__fake/<kebab-name> with a JSON body ──
- *   incomingCall({instanceId?, from, lid?, creatorIsLid?, device?, video?, group?}, o?) → CallID  (CallOffer + CallRelayLatency,
+ *   incomingCall({instanceId?, from, lid?, creatorIsLid?, phoneHidden?, device?, video?, group?}, o?) → CallID  (CallOffer + CallRelayLatency,
  *       or CallOfferNotice for a group; rejectCall:true → no CallOffer, auto-reject, msgRejectCall recorded in sentMessages)
  *   phoneAnswers(callId, {acceptedElsewhere?}) · phoneRejects(callId) · peerHangsUp(callId)
  *   peerAccepts(callId, {callAccept?}) · peerDeclines(callId, {callReject?})          (outbound calls placed with /call/dial)
@@ -54,6 +56,21 @@ import type { Duplex } from 'node:stream';
 // ───────────────────────────── public types ─────────────────────────────
 
 export type ExtensionMode = 'on' | 'off' | 'disabled';
+
+/** The calls add-on's routes, by the fake's route names. */
+export type ExtensionRoute = 'active' | 'info' | 'dial' | 'answer' | 'hangup' | 'play' | 'stream-ticket' | 'stream';
+
+/**
+ * Route subsets real calls add-ons ship (each read from the repository's pkg/routes/routes.go): a route outside the
+ * subset answers gin's 404, the others work.
+ */
+export const EXTENSION_ROUTE_SETS = {
+  full: ['active', 'info', 'dial', 'answer', 'hangup', 'play', 'stream-ticket', 'stream'],
+  /** lucasgiovannibr/evolution-go: /call/active, /call/:callId, dial, answer, hangup, stream-ticket; no /call/play. */
+  'lucasgiovannibr/evolution-go': ['active', 'info', 'dial', 'answer', 'hangup', 'stream-ticket', 'stream'],
+  /** goippro-main/evolution-go-calls: dial, answer, hangup only (no /call/active, so no probe). */
+  'goippro-main/evolution-go-calls': ['dial', 'answer', 'hangup'],
+} as const satisfies Record<string, readonly ExtensionRoute[]>;
 export type CallPhase = 'calling' | 'ringing' | 'connecting' | 'active' | 'ended' | 'other';
 
 export interface FakeEvoInstanceConfig {
@@ -69,12 +86,16 @@ export interface FakeEvoInstanceConfig {
   /** Default ['CALL']; [] means MESSAGE only (no call events), like the real server. */
   subscribe?: string[];
   extension?: ExtensionMode;
+  /** With extension 'on': the add-on routes served (default: all of them); see EXTENSION_ROUTE_SETS. */
+  routes?: readonly ExtensionRoute[];
   /** Emission knobs for every webhook of this instance (overridden per call). */
   emit?: EmitOptions;
 }
 
 export interface FakeEvolutionOptions {
   instances: FakeEvoInstanceConfig[];
+  /** The server's GLOBAL_API_KEY (admin routes: POST /instance/create); default 'global-key'. */
+  globalApiKey?: string;
   /** Seed for CallIDs, tickets, LIDs, jitter; default 'seed'. */
   seed?: string;
   /** ms epoch clock, default Date.now; `advance(ms)` adds an offset on top of it. */
@@ -250,6 +271,11 @@ export interface IncomingCallParams {
   lid?: string | false;
   /** CallCreator is the `@lid` identity (CallCreatorAlt the phone JID). */
   creatorIsLid?: boolean;
+  /**
+   * The caller hides its phone number: WhatsApp shows only its LID (CallCreator `@lid`, CallCreatorAlt "", From the
+   * LID). The phone digits in `from` stay inside the fake.
+   */
+  phoneHidden?: boolean;
   /** Device part of the caller's JID; default 3 (0 = none). */
   device?: number;
   video?: boolean;
@@ -260,6 +286,12 @@ export interface IncomingCallParams {
 export interface FakeEvolution {
   baseUrl: string;
   requests: RecordedRequest[];
+  /** Instances made through POST /instance/create, by id. */
+  created: string[];
+  /** The user scanned the instance's QR (or entered its pairing code) with the phone `ownNumber`. */
+  completePairing(instanceId: string, ownNumber: string): void;
+  /** An instance's stored webhook, subscription and advanced settings (what /instance/connect and create set). */
+  instanceSetup(instanceId: string): { webhookUrl: string | null; subscribe: string[]; rejectCall: boolean };
   deliveries: Delivery[];
   violations: string[];
   countRequests(filter?: {
@@ -396,11 +428,16 @@ interface Inst {
   token: string;
   ownNumber: string;
   connected: boolean;
+  /** Paired with a phone (QR scanned or pairing code entered); a created instance is not until then. */
+  loggedIn: boolean;
   disconnectMessage: string;
   settings: AdvancedSettings;
   webhookUrl: string | null;
   subscribe: string[];
   extension: ExtensionMode;
+  routes: readonly ExtensionRoute[];
+  /** How many QR codes were handed out. */
+  qrServed?: number;
   emit: EmitOptions;
   dialTimes: number[];
   sentMessages: { to: string; text: string; at: number }[];
@@ -423,6 +460,8 @@ interface FakeCallState {
   peer: string;
   peerLid: string | null;
   peerDevice: number;
+  /** The caller shows only its LID: every JID naming it is the `@lid` one. */
+  phoneHidden: boolean;
   creator: string;
   creatorAlt: string;
   video: boolean;
@@ -503,6 +542,15 @@ function matchRoute(method: string, path: string): Route | null {
   }
   if (method === 'GET' && path === '/instance/status') {
     return r('status', '/instance/status', false);
+  }
+  if (method === 'POST' && path === '/instance/create') {
+    return r('create', '/instance/create', false);
+  }
+  if (method === 'GET' && path === '/instance/qr') {
+    return r('qr', '/instance/qr', false);
+  }
+  if (method === 'POST' && path === '/instance/pair') {
+    return r('pair', '/instance/pair', false);
   }
   const adv = /^\/instance\/([^/]+)\/advanced-settings$/.exec(path);
   if (adv && (method === 'GET' || method === 'PUT')) {
@@ -751,6 +799,8 @@ class MediaStream {
 class FakeEvolutionServer implements FakeEvolution {
   baseUrl = '';
   requests: RecordedRequest[] = [];
+  /** Instances made through POST /instance/create, by id. */
+  created: string[] = [];
   deliveries: Delivery[] = [];
   violations: string[] = [];
 
@@ -789,6 +839,7 @@ class FakeEvolutionServer implements FakeEvolution {
         token: c.token,
         ownNumber: c.ownNumber.replace(/\D/g, ''),
         connected: c.connected ?? true,
+        loggedIn: c.connected ?? true,
         disconnectMessage: NOT_CONNECTED_MESSAGES[0],
         settings: {
           alwaysOnline: false,
@@ -801,6 +852,7 @@ class FakeEvolutionServer implements FakeEvolution {
         webhookUrl: c.webhookUrl ?? null,
         subscribe: [...(c.subscribe ?? ['CALL'])],
         extension: c.extension ?? 'on',
+        routes: c.routes ?? EXTENSION_ROUTE_SETS.full,
         emit: { ...c.emit },
         dialTimes: [],
         sentMessages: [],
@@ -1023,7 +1075,7 @@ class FakeEvolutionServer implements FakeEvolution {
   // ── call model: JIDs and event data (§3) ──
 
   #peerJid(c: FakeCallState): string {
-    return jid(c.peer, c.peerDevice);
+    return c.phoneHidden && c.peerLid ? jid(c.peerLid, c.peerDevice, 'lid') : jid(c.peer, c.peerDevice);
   }
 
   #ownJid(inst: Inst): string {
@@ -1141,6 +1193,7 @@ class FakeEvolutionServer implements FakeEvolution {
       peerLid: string | null;
       device: number;
       creatorIsLid: boolean;
+      phoneHidden?: boolean;
       video: boolean;
       group: string | null;
     },
@@ -1151,6 +1204,9 @@ class FakeEvolutionServer implements FakeEvolution {
     if (p.direction === 'outgoing') {
       creator = this.#ownJid(inst);
       creatorAlt = jid(this.#lidFor(inst.ownNumber), 0, 'lid');
+    } else if (p.phoneHidden && p.peerLid) {
+      creator = jid(p.peerLid, p.device, 'lid');
+      creatorAlt = '';
     } else if (p.creatorIsLid && p.peerLid) {
       creator = jid(p.peerLid, p.device, 'lid');
       creatorAlt = jid(p.peer);
@@ -1166,6 +1222,7 @@ class FakeEvolutionServer implements FakeEvolution {
       peer: p.peer,
       peerLid: p.peerLid,
       peerDevice: p.device,
+      phoneHidden: !!p.phoneHidden && p.peerLid !== null,
       creator,
       creatorAlt,
       video: p.video,
@@ -1292,6 +1349,7 @@ class FakeEvolutionServer implements FakeEvolution {
       peerLid,
       device: p.device ?? 3,
       creatorIsLid: !!p.creatorIsLid,
+      phoneHidden: !!p.phoneHidden,
       video: !!p.video,
       group: p.group ? '120363041234567890@g.us' : null,
     });
@@ -1681,7 +1739,7 @@ class FakeEvolutionServer implements FakeEvolution {
     } else if (rule && !rule.applyEffect && (rule.status !== undefined || rule.text !== undefined)) {
       reply = this.#injectedReply(rule);
     } else {
-      reply = this.#route(route, inst, bodyError ? BAD_JSON : body, url);
+      reply = this.#route(route, inst, bodyError ? BAD_JSON : body, url, apikey);
       if (rule?.applyEffect && (rule.status !== undefined || rule.text !== undefined)) {
         reply = { ...this.#injectedReply(rule), ...(reply.after ? { after: reply.after } : {}) };
       }
@@ -1742,13 +1800,24 @@ class FakeEvolutionServer implements FakeEvolution {
     }
   }
 
-  #route(route: Route | null, inst: Inst | undefined, body: any, url: URL): Reply {
+  #route(route: Route | null, inst: Inst | undefined, body: any, url: URL, apikey?: string): Reply {
     if (!route) {
       return GIN_NOT_FOUND;
+    }
+    if (route.name === 'create') {
+      // Admin route: the global key, never an instance token (pkg/middleware AuthAdmin).
+      if (apikey === undefined || apikey !== (this.#opts.globalApiKey ?? 'global-key')) {
+        return err(401, 'not authorized');
+      }
+      return body === BAD_JSON ? err(400, 'invalid character in JSON body') : this.#createInstance(body);
     }
     // A route the server does not have answers gin's 404 before any auth middleware.
     const allOff = [...this.#instances.values()].every((i) => i.extension === 'off');
     if (route.extension && (inst ? inst.extension === 'off' : allOff)) {
+      return GIN_NOT_FOUND;
+    }
+    // An add-on that ships only some routes: the others do not exist on this server.
+    if (route.extension && inst && !inst.routes.includes(route.name as ExtensionRoute)) {
       return GIN_NOT_FOUND;
     }
     if (route.name === 'stream') {
@@ -1772,10 +1841,15 @@ class FakeEvolutionServer implements FakeEvolution {
       case 'connect':
         return this.#instanceConnect(inst, body);
       case 'status':
+        // StatusStruct has no json tags: encoding/json writes the Go field names (myJid is unexported: absent).
         return json(200, {
           message: 'success',
-          data: { connected: inst.connected, loggedIn: inst.connected, myJid: this.#ownJid(inst), name: inst.name },
+          data: { Connected: inst.connected, LoggedIn: inst.loggedIn, Name: inst.name },
         });
+      case 'qr':
+        return this.#qr(inst);
+      case 'pair':
+        return this.#pair(inst, body);
       case 'getSettings':
         if (route.params.instanceId !== inst.id) {
           return err(401, 'not authorized');
@@ -1854,6 +1928,97 @@ class FakeEvolutionServer implements FakeEvolution {
       return ok;
     }
     return { ...ok, after: this.#rejectRinging(c, 'rejected') };
+  }
+
+  /** POST /instance/create {name, token, advancedSettings?}: a new instance, not paired, not connected. */
+  #createInstance(body: any): Reply {
+    if (!isObject(body)) {
+      return err(400, 'invalid request body');
+    }
+    if (typeof body.name !== 'string' || body.name === '') {
+      return err(400, 'name is required');
+    }
+    if (typeof body.token !== 'string' || body.token === '') {
+      return err(400, 'token is required');
+    }
+    if ([...this.#instances.values()].some((i) => i.token === body.token || i.name === body.name)) {
+      return err(500, 'instance already exists');
+    }
+    const adv = isObject(body.advancedSettings) ? body.advancedSettings : {};
+    const id = `${createHash('sha256').update(`${body.name}:${body.token}`).digest('hex').slice(0, 8)}-0000-4000-8000-${String(
+      this.#instances.size,
+    ).padStart(12, '0')}`;
+    const inst: Inst = {
+      id,
+      name: body.name,
+      token: body.token,
+      ownNumber: '',
+      connected: false,
+      loggedIn: false,
+      disconnectMessage: NOT_CONNECTED_MESSAGES[0],
+      settings: {
+        alwaysOnline: adv.alwaysOnline === true,
+        rejectCall: adv.rejectCall === true,
+        msgRejectCall: typeof adv.msgRejectCall === 'string' ? adv.msgRejectCall : '',
+        readMessages: adv.readMessages === true,
+        ignoreGroups: adv.ignoreGroups === true,
+        ignoreStatus: adv.ignoreStatus === true,
+      },
+      webhookUrl: null,
+      // A new instance subscribes to nothing: MESSAGE only, no call events, until /instance/connect says otherwise.
+      subscribe: [],
+      extension: 'on',
+      routes: EXTENSION_ROUTE_SETS.full,
+      emit: {},
+      dialTimes: [],
+      sentMessages: [],
+      chain: Promise.resolve(),
+    };
+    this.#instances.set(id, inst);
+    this.created.push(id);
+    return json(200, {
+      message: 'success',
+      data: { id, name: inst.name, token: inst.token, connected: false, advancedSettings: { ...inst.settings } },
+    });
+  }
+
+  /** GET /instance/qr: QrcodeStruct {qrcode: data-URL PNG, code: the raw pairing string}; none once paired. */
+  #qr(inst: Inst): Reply {
+    if (inst.loggedIn) {
+      return err(400, 'session already logged in');
+    }
+    inst.qrServed = (inst.qrServed ?? 0) + 1;
+    const code = `2@${createHash('sha256').update(`${inst.id}:${inst.qrServed}`).digest('base64').slice(0, 40)}`;
+    return json(200, {
+      message: 'success',
+      data: { qrcode: `data:image/png;base64,${Buffer.from(code).toString('base64')}`, code },
+    });
+  }
+
+  /** POST /instance/pair {phone}: PairReturnStruct has no json tags, so the field is `PairingCode`. */
+  #pair(inst: Inst, body: any): Reply {
+    const phone = isObject(body) && typeof body.phone === 'string' ? body.phone : '';
+    if (phone === '') {
+      return err(400, 'phone is required');
+    }
+    if (inst.loggedIn) {
+      return err(500, 'session already logged in');
+    }
+    const digits = createHash('sha256').update(`${inst.id}:${phone}`).digest('hex').toUpperCase();
+    return json(200, { message: 'success', data: { PairingCode: `${digits.slice(0, 4)}-${digits.slice(4, 8)}` } });
+  }
+
+  instanceSetup(instanceId: string): { webhookUrl: string | null; subscribe: string[]; rejectCall: boolean } {
+    const inst = this.#inst(instanceId);
+    return { webhookUrl: inst.webhookUrl, subscribe: [...inst.subscribe], rejectCall: inst.settings.rejectCall };
+  }
+
+  /** Control: the user scanned the QR (or typed the pairing code) with the phone `ownNumber`. */
+  completePairing(instanceId: string, ownNumber: string): void {
+    const inst = this.#inst(instanceId);
+    inst.ownNumber = ownNumber.replace(/\D/g, '');
+    inst.loggedIn = true;
+    inst.connected = true;
   }
 
   #instanceConnect(inst: Inst, body: any): Reply {

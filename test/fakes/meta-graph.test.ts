@@ -1082,9 +1082,13 @@ describe('permissions, permission requests and settings', () => {
       await graph(fake, `/v23.0/${NUM.phoneNumberId}/settings`, {
         body: { calling: { callback_permission_status: 'ENABLED' } },
       });
+      await fake.flush();
+      const settingsNotices = rx.got.length;
+      assert.equal(settingsNotices, 1, 'Meta reports the settings change (account_settings_update)');
+      assert.equal(rx.got[0]!.body.entry[0].changes[0].field, 'account_settings_update');
       const wacid = await fake.incomingCall({ from: USER });
-      assert.equal(rx.got.length, 2);
-      assert.equal(rx.got[1]!.body.entry[0].changes[0].value.messages[0].context.id, wacid);
+      assert.equal(rx.got.length, settingsNotices + 2);
+      assert.equal(rx.got[settingsNotices + 1]!.body.entry[0].changes[0].value.messages[0].context.id, wacid);
       const r = await graph(fake, `/v23.0/${NUM.phoneNumberId}/call_permissions?user_wa_id=${USER}`);
       assert.equal(r.body.permission.status, 'temporary');
     });

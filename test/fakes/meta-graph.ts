@@ -150,6 +150,7 @@ export interface FakeMeta {
       ctaPayload?: string;
       deeplinkPayload?: string;
       timestamp?: number;
+      omitDirection?: boolean;
     },
     o?: EmitOptions,
   ): Promise<string>;
@@ -172,6 +173,10 @@ export interface FakeMeta {
     field?: 'calls' | 'messages',
   ): any;
   sendWebhook(payload: any, o?: EmitOptions & { secretOf?: string }): Promise<void>;
+  /** Name a user by a business-scoped user id in webhooks (and with phoneHidden, by nothing else). */
+  setUserIdentity(waId: string, identity: { userId: string; phoneHidden?: boolean }): void;
+  /** Meta's account_settings_update for the number (sent by itself after a settings change too). */
+  accountSettingsUpdate(phoneNumberId: string, o?: EmitOptions & { about?: string }): Promise<void>;
   /** Send held webhooks in hold order (or reversed), one POST each or merged into one batch POST. */
   releaseHeld(o?: { reverse?: boolean; batch?: BatchMode }): Promise<void>;
   flush(): Promise<void>;
@@ -716,6 +721,7 @@ class FakeMetaServer implements FakeMeta {
   requests: RecordedRequest[] = [];
   violations: string[] = [];
   webhookAttempts: WebhookAttempt[] = [];
+  private readonly userIdentities = new Map<string, { userId: string; phoneHidden?: boolean }>();
 
   private readonly opts: FakeMetaOptions;
   private readonly numbers = new Map<string, FakeMetaNumber>();
@@ -1566,6 +1572,8 @@ class FakeMetaServer implements FakeMeta {
       }
       // Partial at the `calling` level: each object given replaces the stored one whole (call_hours included).
       stored.calling = { ...stored.calling, ...clone(b.calling) };
+      // Meta tells every subscribed app about the change, ours included (§3: account_settings_update).
+      void this.accountSettingsUpdate(number.phoneNumberId);
     }
     for (const [k, v] of Object.entries(b)) {
       if (k !== 'calling') {
@@ -1640,7 +1648,32 @@ class FakeMetaServer implements FakeMeta {
     if (call.direction !== 'USER_INITIATED') {
       return {};
     }
-    return { contacts: [{ profile: { name: this.userNames.get(call.user) ?? 'WhatsApp User' }, wa_id: call.user }] };
+    return { contacts: [this.contactOf(call.user)] };
+  }
+
+  /**
+   * Meta's business-scoped user ids (2026): a user may be named by `from_user_id` (contacts: `user_id`), and a user
+   * who hides their number has no `from`/`wa_id` at all.
+   */
+  setUserIdentity(waId: string, identity: { userId: string; phoneHidden?: boolean }): void {
+    this.userIdentities.set(digitsOnly(waId), identity);
+  }
+
+  private userFields(waId: string): Record<string, string> {
+    const identity = this.userIdentities.get(waId);
+    return {
+      ...(identity?.phoneHidden ? {} : { from: waId }),
+      ...(identity ? { from_user_id: identity.userId } : {}),
+    };
+  }
+
+  private contactOf(waId: string): Record<string, unknown> {
+    const identity = this.userIdentities.get(waId);
+    return {
+      profile: { name: this.userNames.get(waId) ?? 'WhatsApp User' },
+      ...(identity?.phoneHidden ? {} : { wa_id: waId }),
+      ...(identity ? { user_id: identity.userId } : {}),
+    };
   }
 
   private bicConnectEvent(call: FakeCall): any {
@@ -1724,6 +1757,8 @@ class FakeMetaServer implements FakeMeta {
       ctaPayload?: string;
       deeplinkPayload?: string;
       timestamp?: number;
+      /** Leave `direction` out of the connect webhook (seen in real payloads); session.sdp_type still says offer. */
+      omitDirection?: boolean;
     },
     o?: EmitOptions,
   ): Promise<string> {
@@ -1760,11 +1795,11 @@ class FakeMetaServer implements FakeMeta {
     const ts = p.timestamp === undefined ? this.now() : p.timestamp > 1e11 ? p.timestamp : p.timestamp * 1000;
     const event: Record<string, unknown> = {
       id: call.wacid,
-      from,
+      ...this.userFields(from),
       to: number.displayPhoneNumber,
       event: 'connect',
       timestamp: epochSec(ts),
-      direction: 'USER_INITIATED',
+      ...(p.omitDirection ? {} : { direction: 'USER_INITIATED' }),
     };
     if (call.ctaPayload !== undefined) {
       event.cta_payload = call.ctaPayload;
@@ -1860,7 +1895,7 @@ class FakeMetaServer implements FakeMeta {
     }
     reply.response_source = p.source ?? 'user_action';
     const message: Record<string, unknown> = {
-      from: waId,
+      ...this.userFields(waId),
       id: this.newWamid(),
       timestamp: epochSec(this.now()),
       type: 'interactive',
@@ -1869,8 +1904,7 @@ class FakeMetaServer implements FakeMeta {
       message.context = { from: number.displayPhoneNumber, id: p.contextId };
     }
     message.interactive = { type: 'call_permission_reply', call_permission_reply: reply };
-    const contacts = [{ profile: { name: this.userNames.get(waId) ?? 'WhatsApp User' }, wa_id: waId }];
-    return this.emitter(number, { contacts, messages: [message] }, p.o, 'messages');
+    return this.emitter(number, { contacts: [this.contactOf(waId)], messages: [message] }, p.o, 'messages');
   }
 
   // ───────────────────────────── webhook emission (§5.4) ─────────────────────────────
@@ -1892,6 +1926,26 @@ class FakeMetaServer implements FakeMeta {
       }
     }
     return { object: 'whatsapp_business_account', entry: [{ id: n.wabaId, changes: [{ field, value: v }] }] };
+  }
+
+  /**
+   * Meta's `account_settings_update` after a settings change: a WABA-level change with no `metadata`; the number is
+   * named inside `phone_number_settings`. `about` names another phone_number_id (one callgate does not hold) while
+   * the number's own app secret still signs it.
+   */
+  async accountSettingsUpdate(phoneNumberId: string, o: EmitOptions & { about?: string } = {}): Promise<void> {
+    const n = this.numberOf(phoneNumberId);
+    const calling = clone(this.settings.get(n.phoneNumberId)?.calling ?? {});
+    const value = {
+      timestamp: epochSec(this.now()),
+      type: 'phone_number_settings',
+      phone_number_settings: { phone_number_id: o.about ?? n.phoneNumberId, calling },
+    };
+    const payload = {
+      object: 'whatsapp_business_account',
+      entry: [{ id: n.wabaId, time: epochSec(this.now()), changes: [{ field: 'account_settings_update', value }] }],
+    };
+    await this.sendWebhook(payload, { ...o, secretOf: n.phoneNumberId });
   }
 
   async sendWebhook(payload: any, o: EmitOptions & { secretOf?: string } = {}): Promise<void> {

@@ -3,7 +3,12 @@
 import type { Call, CallStatus } from '../../src/calls/types.ts';
 import type { NumberId } from '../../src/ids.ts';
 import { findCallForNumber } from '../../src/store/calls.ts';
-import { type ExtensionMode, type FakeEvolution, startFakeEvolution } from '../fakes/evolution-go.ts';
+import {
+  type ExtensionMode,
+  type ExtensionRoute,
+  type FakeEvolution,
+  startFakeEvolution,
+} from '../fakes/evolution-go.ts';
 import { eventually, type IssuedKey, type TestApp } from './build-test-app.ts';
 import { nextPeer } from './calls.ts';
 
@@ -17,13 +22,17 @@ export interface WebNumber {
 
 let counter = 0;
 
-export async function addWebNumber(t: TestApp, extension: ExtensionMode = 'on'): Promise<WebNumber> {
+export async function addWebNumber(
+  t: TestApp,
+  extension: ExtensionMode = 'on',
+  routes?: readonly ExtensionRoute[],
+): Promise<WebNumber> {
   counter++;
   const instanceId = `7c9e6679-7425-40de-944b-${String(counter).padStart(12, '0')}`;
   const token = `evo-token-${counter}-${Math.random().toString(36).slice(2)}`;
   const ownNumber = `55119888${String(70000 + counter).padStart(5, '0')}`;
   const fake = await startFakeEvolution({
-    instances: [{ id: instanceId, name: `web-${counter}`, token, ownNumber, extension }],
+    instances: [{ id: instanceId, name: `web-${counter}`, token, ownNumber, extension, ...(routes ? { routes } : {}) }],
     webhookRetryIntervalMs: 50,
     maxConcurrentCalls: 100_000,
   });

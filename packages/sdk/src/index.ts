@@ -9,13 +9,17 @@ import type {
   CallingSettings,
   CallPermission,
   CreateCallInput,
+  CreatedApiKey,
   CreatedCall,
   CreatedNumber,
   CreatedWebhook,
+  CreatedWebNumber,
   CreateNumberInput,
   CreateWebhookInput,
+  CreateWebNumberInput,
   ListCallsParams,
   MaskedApiKey,
+  NumberConnection,
   PlayInput,
   PreAcceptCallInput,
   RealtimeSession,
@@ -27,6 +31,7 @@ import type {
   RotatedSecret,
   TimelineEntry,
   UpdateCallingSettingsInput,
+  UpdatedCallingSettings,
   UpdateWebhookInput,
   Webhook,
   WebhookLogEntry,
@@ -79,8 +84,8 @@ class CallSettings {
   get(opts?: RequestOptions): Promise<CallingSettings> {
     return this.#t.request({ method: 'GET', path: '/v1/calls/settings' }, opts);
   }
-  /** Partial update at the `calling` level; each object given replaces Meta's whole. */
-  update(input: UpdateCallingSettingsInput, opts?: RequestOptions): Promise<CallingSettings> {
+  /** Partial update at the `calling` level (flat or wrapped); each object given replaces Meta's whole. */
+  update(input: UpdateCallingSettingsInput, opts?: RequestOptions): Promise<UpdatedCallingSettings> {
     return this.#t.request({ method: 'PUT', path: '/v1/calls/settings', body: input }, opts);
   }
 }
@@ -231,7 +236,7 @@ class Calls {
   }
 }
 
-/** /v1/numbers: needs the tenant key. */
+/** /v1/numbers: the tenant key (a number key may list its own number). */
 class Numbers {
   readonly #t: Transport;
   constructor(t: Transport) {
@@ -241,8 +246,21 @@ class Numbers {
   create(input: CreateNumberInput, opts?: RequestOptions): Promise<CreatedNumber> {
     return this.#t.request({ method: 'POST', path: '/v1/numbers', body: input }, opts);
   }
-  async list(opts?: RequestOptions): Promise<WhatsAppNumber[]> {
-    return (await this.#t.request<{ numbers: WhatsAppNumber[] }>({ method: 'GET', path: '/v1/numbers' }, opts)).numbers;
+  /** Pilot's web number by QR (the server needs EVOLUTION_BASE_URL): the answer carries the QR to scan. */
+  createWeb(input: CreateWebNumberInput, opts?: RequestOptions): Promise<CreatedWebNumber> {
+    return this.#t.request({ method: 'POST', path: '/v1/numbers', body: input }, opts);
+  }
+  /** Pilot's state and isFullyConnected, asked of the provider now (EVO_GO). */
+  status(id: string, opts?: RequestOptions): Promise<NumberConnection> {
+    return this.#t.request({ method: 'GET', path: path`/v1/numbers/${id}/status` }, opts);
+  }
+  /** A new QR for a web number, or a pairing code for `phone`. */
+  connect(id: string, input: { phone?: string } = {}, opts?: RequestOptions): Promise<NumberConnection> {
+    return this.#t.request({ method: 'POST', path: path`/v1/numbers/${id}/connect`, body: input }, opts);
+  }
+  /** The tenant's numbers, or a number key's own (the server answers a bare array, as Pilot does). */
+  list(opts?: RequestOptions): Promise<WhatsAppNumber[]> {
+    return this.#t.request<WhatsAppNumber[]>({ method: 'GET', path: '/v1/numbers' }, opts);
   }
   get(id: string, opts?: RequestOptions): Promise<WhatsAppNumber> {
     return this.#t.request({ method: 'GET', path: path`/v1/numbers/${id}` }, opts);
@@ -259,9 +277,13 @@ class ApiKeys {
   constructor(t: Transport) {
     this.#t = t;
   }
-  /** Every key of the tenant, masked (last 4 characters of the id and the secret). */
-  async list(opts?: RequestOptions): Promise<MaskedApiKey[]> {
-    return (await this.#t.request<{ apiKeys: MaskedApiKey[] }>({ method: 'GET', path: '/v1/api-keys' }, opts)).apiKeys;
+  /** One item per number with its key, masked (last 4 characters of the id and the secret). */
+  list(opts?: RequestOptions): Promise<MaskedApiKey[]> {
+    return this.#t.request<MaskedApiKey[]>({ method: 'GET', path: '/v1/api-keys' }, opts);
+  }
+  /** The key of a number that has none, shown once (409 API_KEY_EXISTS when it has one: regenerate instead). */
+  create(numberId: string, opts?: RequestOptions): Promise<CreatedApiKey> {
+    return this.#t.request({ method: 'POST', path: '/v1/api-keys', body: { whatsappNumberId: numberId } }, opts);
   }
   /** A new key for the number, shown once; the old one stops working at once. */
   regenerate(numberId: string, opts?: RequestOptions): Promise<RegeneratedKey> {
@@ -279,8 +301,8 @@ class Webhooks {
   create(input: CreateWebhookInput, opts?: RequestOptions): Promise<CreatedWebhook> {
     return this.#t.request({ method: 'POST', path: '/v1/webhooks', body: input }, opts);
   }
-  async list(opts?: RequestOptions): Promise<Webhook[]> {
-    return (await this.#t.request<{ webhooks: Webhook[] }>({ method: 'GET', path: '/v1/webhooks' }, opts)).webhooks;
+  list(opts?: RequestOptions): Promise<Webhook[]> {
+    return this.#t.request<Webhook[]>({ method: 'GET', path: '/v1/webhooks' }, opts);
   }
   get(id: string, opts?: RequestOptions): Promise<Webhook> {
     return this.#t.request({ method: 'GET', path: path`/v1/webhooks/${id}` }, opts);

@@ -10,7 +10,7 @@ import {
   sleep,
   type Transport,
 } from './http.ts';
-import type { WebhookEvent } from './types.ts';
+import type { StreamEventData } from './types.ts';
 
 export interface StreamEvent {
   /** The stream cursor: pass it as lastEventId to resume after this event. */
@@ -18,7 +18,7 @@ export interface StreamEvent {
   /** The event name (`call.ended`, ...), as in the payload's `event`. */
   event: string;
   /** The webhook payload. */
-  data: WebhookEvent;
+  data: StreamEventData;
   /** The payload exactly as the server sent it (to forward or sign it byte for byte). */
   raw: string;
 }
@@ -195,9 +195,9 @@ export class EventStream implements AsyncIterable<StreamEvent> {
               if (block.id !== undefined) {
                 this.lastEventId = block.id;
               }
-              let data: WebhookEvent;
+              let data: StreamEventData;
               try {
-                data = JSON.parse(block.data) as WebhookEvent;
+                data = JSON.parse(block.data) as StreamEventData;
               } catch {
                 continue; // not an event of ours
               }

@@ -32,17 +32,31 @@ export type RealtimeSessionInput = RequestBody<'/v1/calls/{callId}/realtime-sess
 export type RealtimeSession = ResponseBody<'/v1/calls/{callId}/realtime-session', 'post'>;
 export type TimelineEntry = ResponseBody<'/v1/calls/{callId}/events', 'get'>['events'][number];
 export type CallingSettings = ResponseBody<'/v1/calls/settings', 'get'>;
+/** Pilot's flat body (`{status:"ENABLED"}`) or `{calling:{…}}`. */
 export type UpdateCallingSettingsInput = RequestBody<'/v1/calls/settings', 'put'>;
+/** `{success: true, calling}`: the settings after the change. */
+export type UpdatedCallingSettings = ResponseBody<'/v1/calls/settings', 'put'>;
 export type CallPermission = ResponseBody<'/v1/calls/permissions', 'get'>;
 export type RequestPermissionInput = RequestBody<'/v1/calls/permissions/request', 'post'>;
 export type RequestPermissionResult = ResponseBody<'/v1/calls/permissions/request', 'post'>;
 
 // Numbers and keys
 export type WhatsAppNumber = ResponseBody<'/v1/numbers/{id}', 'get'>;
-export type CreateNumberInput = RequestBody<'/v1/numbers', 'post'>;
-export type CreatedNumber = ResponseBody<'/v1/numbers', 'post', 201>;
-export type IssuedApiKey = CreatedNumber['apiKey'];
-export type MaskedApiKey = ResponseBody<'/v1/api-keys', 'get'>['apiKeys'][number];
+type CreateNumberBody = RequestBody<'/v1/numbers', 'post'>;
+/** A number with its provider credentials (META or EVO_GO). */
+export type CreateNumberInput = Extract<CreateNumberBody, { provider: unknown }>;
+/** Pilot's web number, onboarded by QR on the server's own Evolution Go (EVOLUTION_BASE_URL). */
+export type CreateWebNumberInput = Exclude<CreateNumberBody, { provider: unknown }>;
+type CreatedNumberBody = ResponseBody<'/v1/numbers', 'post', 201>;
+export type IssuedApiKey = NonNullable<CreatedNumberBody['apiKey']>;
+/** A number registered with its credentials always comes with its key, shown this once. */
+export type CreatedNumber = Omit<CreatedNumberBody, 'apiKey' | 'qrcode' | 'code'> & { apiKey: IssuedApiKey };
+/** A web number by QR: the QR to scan, and the key unless linkToApiKey was false. */
+export type CreatedWebNumber = CreatedNumberBody;
+export type NumberConnection = ResponseBody<'/v1/numbers/{id}/status', 'get'>;
+/** One item per number (Pilot's shape): the key masked, never revealable. */
+export type MaskedApiKey = ResponseBody<'/v1/api-keys', 'get'>[number];
+export type CreatedApiKey = ResponseBody<'/v1/api-keys', 'post', 201>;
 export type RegeneratedKey = ResponseBody<'/v1/api-keys/{numberId}/regenerate', 'post'>;
 
 // Webhooks
@@ -54,12 +68,12 @@ export type RotatedSecret = ResponseBody<'/v1/webhooks/{id}/rotate-secret', 'pos
 export type WebhookLogEntry = ResponseBody<'/v1/webhooks/{id}/logs', 'get'>['logs'][number];
 export type WebhookLogsParams = Partial<QueryParams<'/v1/webhooks/{id}/logs', 'get'>>;
 export type ReplayResult = ResponseBody<'/v1/webhooks/{id}/replay', 'post', 202>;
-/** call.ringing, call.connected, call.ended, call.missed, call.permission_updated. */
+/** call.ringing, call.connected, call.ended, call.missed, call.permission_updated, calls. */
 export type WebhookEventName = NonNullable<QueryParams<'/v1/webhooks/{id}/logs', 'get'>['event']>;
 
 // Event payloads (webhook bodies and the SSE stream's data). The document has no schema for them (they are
 // not responses), so they are composed from the call object: docs/spec/webhooks.md, "Payloads are flat".
-export type CallEventName = Exclude<WebhookEventName, 'call.permission_updated'>;
+export type CallEventName = Exclude<WebhookEventName, 'call.permission_updated' | 'calls'>;
 export type CallEvent = Omit<Call, 'sdpOffer' | 'sdpAnswer'> & {
   event: CallEventName;
   eventId: string;
@@ -72,10 +86,22 @@ export interface PermissionUpdatedEvent {
   eventId: string;
   occurredAt: string;
   numberId: string;
-  peerNumber: string;
+  /** null when Meta names the user only by its business-scoped user id (peerUserId). */
+  peerNumber: string | null;
+  peerUserId?: string;
   status: 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
   expiresAt?: string;
   /** Not about a call: there is no call id (declared so `event.id` reads on the union). */
   id?: undefined;
 }
-export type WebhookEvent = CallEvent | PermissionUpdatedEvent;
+/** Pilot's `calls` event (META numbers): Meta's raw `calls` change value, SDPs included, for custom WebRTC signaling. */
+export interface RawCallsEvent {
+  event: 'calls';
+  eventId: string;
+  occurredAt: string;
+  data: Record<string, unknown>;
+  id?: undefined;
+}
+export type WebhookEvent = CallEvent | PermissionUpdatedEvent | RawCallsEvent;
+/** What the live stream carries: the webhook payloads except the raw `calls` event (webhooks only). */
+export type StreamEventData = CallEvent | PermissionUpdatedEvent;

@@ -86,11 +86,11 @@ describe('Callgate SDK against a server process', () => {
   });
 
   describe('api keys', () => {
-    test('list shows every key masked', async () => {
+    test('list shows one masked key per number (Pilot), never revealable', async () => {
       const keys = await tenant.apiKeys.list();
-      assert.ok(keys.some((k) => k.scope === 'tenant' && k.numberId === null));
+      assert.ok(keys.every((k) => k.scope === 'number' && k.revealable === false && k.key === null));
       const mine = keys.find((k) => k.numberId === numberA.id)!;
-      assert.equal(mine.scope, 'number');
+      assert.equal(mine.keyId, `key_…${keyA.id.slice(-4)}`);
       assert.equal(mine.keyLast4, keyA.key.slice(-4));
       assert.equal(mine.keyIdLast4, keyA.id.slice(-4));
       assert.ok(!JSON.stringify(keys).includes(keyA.key), 'never the whole secret');
@@ -115,8 +115,15 @@ describe('Callgate SDK against a server process', () => {
       const onCalls = await callgateError(tenant.calls.list());
       assert.equal(onCalls.status, 403);
       assert.equal(onCalls.code, 'TENANT_SCOPE_NOT_ALLOWED');
-      const onNumbers = await callgateError(a.numbers.list());
-      assert.equal(onNumbers.code, 'NUMBER_SCOPE_NOT_ALLOWED');
+      const onKeys = await callgateError(a.apiKeys.list());
+      assert.equal(onKeys.code, 'NUMBER_SCOPE_NOT_ALLOWED');
+    });
+
+    test('a number key lists only its own number (Pilot)', async () => {
+      assert.deepEqual(
+        (await a.numbers.list()).map((n) => n.id),
+        [numberA.id],
+      );
     });
   });
 

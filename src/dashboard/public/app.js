@@ -133,7 +133,15 @@ function duration(call) {
   return '—';
 }
 
-const peer = (call) => (call.peerNumber ? `+${call.peerNumber}` : 'unknown');
+// A caller may have no known phone number: Meta's user id or a WhatsApp LID is all there is then.
+const peer = (call) =>
+  call.peerNumber
+    ? `+${call.peerNumber}`
+    : call.peerUserId
+      ? `user ${call.peerUserId}`
+      : call.peerLid
+        ? `LID ${call.peerLid}`
+        : 'unknown';
 const maskKey = (key) => (key.length > 10 ? `${key.slice(0, 3)}…${key.slice(-4)}` : '…');
 
 function badge(status) {
@@ -206,7 +214,7 @@ function matches(call, status, text) {
   return (
     call.id.toLowerCase().includes(text) ||
     call.externalCallId.toLowerCase().includes(text) ||
-    (digits.length > 0 && call.peerNumber.includes(digits))
+    (digits.length > 0 && (call.peerNumber ?? call.peerLid ?? '').includes(digits))
   );
 }
 

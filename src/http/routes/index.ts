@@ -3,6 +3,7 @@ import type { EvolutionInboundDeps } from '../../providers/evolution/inbound.ts'
 import type { MetaInboundDeps } from '../../providers/meta/inbound.ts';
 import type { App, RouteDeps } from '../types.ts';
 import { apiKeyRoutes } from './api-keys/api-keys.ts';
+import { pilotApiKeyRoutes } from './api-keys/pilot-keys.ts';
 import { acceptCallRoute } from './calls/accept.ts';
 import { createCallRoute } from './calls/create.ts';
 import { callEventsRoute } from './calls/events.ts';
@@ -17,7 +18,9 @@ import { terminateCallRoute } from './calls/terminate.ts';
 import { dashboardRoutes } from './dashboard/dashboard.ts';
 import { eventStreamRoute } from './events/stream.ts';
 import { healthRoutes } from './health/health.ts';
+import { numberConnectionRoutes } from './numbers/connection.ts';
 import { numberRoutes } from './numbers/numbers.ts';
+import { notOfferedRoutes } from './pilot/not-offered.ts';
 import { evolutionWebhookRoutes } from './providers/evolution-webhook.ts';
 import { metaWebhookRoutes } from './providers/meta-webhook.ts';
 import { rootRoute } from './root.ts';
@@ -33,7 +36,10 @@ export function registerRoutes(
   healthRoutes(app, deps);
 
   numberRoutes(app, deps);
+  numberConnectionRoutes(app, deps);
   apiKeyRoutes(app, deps);
+  pilotApiKeyRoutes(app, deps);
+  notOfferedRoutes(app);
 
   // Static /v1/calls/* paths win over /v1/calls/:callId in the router, whatever the order here.
   callSettingsRoutes(app, deps);

@@ -23,3 +23,8 @@ export function principalOf(request: FastifyRequest): Principal {
 export function tenantOf(request: FastifyRequest): TenantId {
   return principalOf(request).tenantId;
 }
+
+/** This server's origin as the caller reached it: the default base of URLs we hand to providers (PUBLIC_BASE_URL wins). */
+export function originOf(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
+}

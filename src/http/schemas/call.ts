@@ -13,7 +13,12 @@ export const CallSchema = Type.Object(
     numberId: Type.String(),
     direction: Type.Enum(DIRECTIONS),
     status: CallStatusSchema,
-    peerNumber: Type.String({ description: 'Digits only, no +' }),
+    peerNumber: Nullable(
+      Type.String({ description: "Digits only, no +; null when the caller's phone number is not known" }),
+    ),
+    peerUserId: Nullable(Type.String({ description: "Meta's business-scoped user id of the caller, when given" })),
+    peerLid: Nullable(Type.String({ description: 'WhatsApp LID of the caller (web numbers), when it presented one' })),
+    peerIsLid: Type.Boolean({ description: 'The caller is known only by its LID (peerNumber is null)' }),
     durationSeconds: Type.Union([Type.Integer(), Type.Null()]),
     startedAt: Timestamp,
     connectedAt: Nullable(Timestamp),
@@ -42,4 +47,11 @@ export const ActionResponse = Type.Object({
   id: Type.String(),
   status: CallStatusSchema,
   alreadyEnded: Type.Optional(Type.Literal(true)),
+  providerConfirmed: Type.Optional(
+    Type.Literal(false, {
+      description:
+        "The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline " +
+        'shows it confirmed when the provider reports the end',
+    }),
+  ),
 });

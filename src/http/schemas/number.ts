@@ -1,3 +1,4 @@
+import { NUMBER_STATES } from '../../numbers/service.ts';
 import { PROVIDERS } from '../../store/numbers.ts';
 import { Type } from './type.ts';
 
@@ -36,16 +37,76 @@ export const CreateNumberBody = Type.Object(
   { additionalProperties: false },
 );
 
+export const IssuedKey = Type.Object({
+  id: Type.String({ description: 'key_... — also a credential (x-api-key-id); shown once' }),
+  key: Type.String({ description: 'ps_... secret; shown once' }),
+});
+
+/** Pilot's web number (POST /v1/numbers {name, number, linkToApiKey?}): onboarded by QR on callgate's Evolution server. */
+export const PilotWebNumberBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    number: Type.String({ pattern: '^\\+?[1-9][0-9]{6,14}$', description: 'The phone to pair, digits (+ optional)' }),
+    linkToApiKey: Type.Optional(Type.Boolean({ description: "Issue the number's key now (default true)" })),
+  },
+  { additionalProperties: false },
+);
+
+const QrFields = {
+  qrcode: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], { description: 'data:image/png;base64 QR to scan with WhatsApp' }),
+  ),
+  code: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'The raw string the QR encodes' })),
+};
+
+export const CreatedNumber = Type.Object({
+  number: Type.Ref('Number'),
+  apiKey: Type.Optional(IssuedKey),
+  ...QrFields,
+});
+
+export const NumberConnection = Type.Object({
+  id: Type.String(),
+  state: Type.Enum(NUMBER_STATES),
+  isFullyConnected: Type.Optional(Type.Boolean()),
+  pairingCode: Type.Optional(Type.String({ description: 'Typed in WhatsApp instead of scanning the QR' })),
+  health: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  ...QrFields,
+});
+
 export const NumberSchema = Type.Object(
   {
     id: Type.String(),
     name: Type.String(),
     phoneNumber: Type.String(),
     provider: Type.String(),
+    state: Type.Enum(NUMBER_STATES, {
+      description: 'Pilot: OPEN, CONNECTING or CLOSED — the last connection state learned from the provider',
+    }),
+    isFullyConnected: Type.Boolean({ description: 'state is OPEN' }),
+    health: Type.Optional(
+      Type.Object(
+        {},
+        { additionalProperties: true, description: 'Web numbers: what the last status check found (rejectCall, …)' },
+      ),
+    ),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
     meta: Type.Optional(
-      Type.Object({ phoneNumberId: Type.String(), wabaId: Type.Union([Type.String(), Type.Null()]) }),
+      Type.Object({
+        phoneNumberId: Type.String(),
+        wabaId: Type.Union([Type.String(), Type.Null()]),
+        callingSettings: Type.Optional(
+          Type.Object(
+            {},
+            {
+              additionalProperties: true,
+              description: "Meta's calling settings from its last account_settings_update",
+            },
+          ),
+        ),
+        callingSettingsAt: Type.Optional(Type.String({ format: 'date-time' })),
+      }),
     ),
     evolution: Type.Optional(
       Type.Object({
@@ -59,9 +120,12 @@ export const NumberSchema = Type.Object(
   { $id: 'Number', description: 'A WhatsApp number. Provider credentials are never returned.' },
 );
 
-export const IssuedKey = Type.Object({
-  id: Type.String({ description: 'key_... — also a credential (x-api-key-id); shown once' }),
+/** A regenerated key: Pilot's top-level keyId/key and callgate's apiKey, the same credentials. */
+export const RegeneratedKey = Type.Object({
+  numberId: Type.String(),
+  keyId: Type.String({ description: 'key_... — shown once' }),
   key: Type.String({ description: 'ps_... secret; shown once' }),
+  apiKey: IssuedKey,
 });
 
 export const NumberIdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) });

@@ -1,4 +1,4 @@
-import { WEBHOOK_EVENT_FILTERS, WEBHOOK_EVENTS } from '../../webhooks/service.ts';
+import { PILOT_ONLY_EVENT_PATTERN, WEBHOOK_EVENT_FILTERS, WEBHOOK_EVENTS } from '../../webhooks/service.ts';
 import { Type } from './type.ts';
 
 const Timestamp = Type.String({ format: 'date-time' });
@@ -8,10 +8,24 @@ const Url = Type.String({
   description: 'https:// to a public address (http and private addresses only with WEBHOOK_ALLOW_INSECURE_URLS=true)',
 });
 const Name = Type.String({ minLength: 1, maxLength: 200 });
-const Events = Type.Array(Type.Enum(WEBHOOK_EVENT_FILTERS), {
-  maxItems: WEBHOOK_EVENT_FILTERS.length * 2,
-  description: 'Event names, or "*" for all; an empty list delivers nothing. On PATCH it replaces the whole list.',
-});
+const Events = Type.Array(
+  Type.Union([
+    Type.Enum(WEBHOOK_EVENT_FILTERS),
+    Type.String({
+      pattern: PILOT_ONLY_EVENT_PATTERN,
+      description: "Pilot's message.* and number.* events: accepted, dropped (callgate cannot emit them)",
+    }),
+  ]),
+  {
+    maxItems: 50,
+    description: 'Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list.',
+  },
+);
+const PilotFields = {
+  whatsappNumberIds: Type.Array(Type.String(), { description: "Pilot's list form of whatsappNumberId (one number)" }),
+  tenantId: Type.String(),
+  lastTriggered: Type.Union([Timestamp, Type.Null()], { description: 'When a delivery was last tried' }),
+};
 
 export const WebhookSchema = Type.Object(
   {
@@ -23,6 +37,7 @@ export const WebhookSchema = Type.Object(
       description: 'false: paused by the customer, or disabled by the service after a 410 (see disabledReason)',
     }),
     whatsappNumberId: Type.String(),
+    ...PilotFields,
     disabledReason: Type.Union([Type.String(), Type.Null()]),
     createdAt: Timestamp,
     updatedAt: Timestamp,
@@ -34,11 +49,11 @@ export const CreateWebhookBody = Type.Object(
   {
     url: Url,
     name: Type.Optional(Name),
-    events: Events,
+    events: Type.Optional(Events),
     whatsappNumberId: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9_]{1,64}$',
-        description: 'Required with a tenant key; a number key may omit it',
+        description: 'Required with a tenant key (or the x-whatsapp-number-id header); a number key may omit it',
       }),
     ),
   },
@@ -64,6 +79,7 @@ export const CreatedWebhook = Type.Object({
   events: Type.Array(Type.String()),
   active: Type.Boolean(),
   whatsappNumberId: Type.String(),
+  ...PilotFields,
   disabledReason: Type.Union([Type.String(), Type.Null()]),
   createdAt: Timestamp,
   updatedAt: Timestamp,
@@ -83,7 +99,7 @@ export const WebhookIdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-
 
 export const LogsQuery = Type.Object(
   {
-    limit: Type.Integer({ minimum: 1, maximum: 50, default: 20 }),
+    limit: Type.Integer({ minimum: 1, maximum: 50, default: 50 }),
     event: Type.Optional(Type.Enum(WEBHOOK_EVENTS)),
   },
   { additionalProperties: false },
@@ -98,14 +114,13 @@ export const LogEntry = Type.Object({
   statusCode: Type.Union([Type.Integer(), Type.Null()], {
     description: 'null when no HTTP response came (timeout, refused, network error)',
   }),
+  payload: Type.Unknown({ description: 'The JSON body delivered (null if its event was purged)' }),
+  response: Type.Union([Type.String(), Type.Null()], { description: "The first 4 KiB of the receiver's answer" }),
   durationMs: Type.Integer(),
-  error: Type.Optional(Type.String()),
-  responseBody: Type.Union([Type.String(), Type.Null()], {
-    description: "The start of the receiver's response body (null when none came)",
-  }),
   nextAttemptAt: Type.Union([Timestamp, Type.Null()], {
-    description: 'On the latest failed try of a delivery still retrying: when the next try is due; otherwise null',
+    description: 'When this delivery is tried again (its latest failed attempt, while retries remain); else null',
   }),
+  error: Type.Optional(Type.String()),
   createdAt: Timestamp,
 });
 

@@ -82,6 +82,8 @@ function callWith(externalCallId: string, providerData: unknown, patch: Partial<
     direction: 'INBOUND',
     status: 'RINGING',
     peerNumber: PEER,
+    peerUserId: null,
+    peerLid: null,
     durationSeconds: null,
     startedAt: '2026-04-02T17:00:00.000Z',
     connectedAt: null,
@@ -104,6 +106,7 @@ function callWith(externalCallId: string, providerData: unknown, patch: Partial<
 
 function provider(o: Partial<EvolutionClientOptions> = {}) {
   const learned: KnownCapability[] = [];
+  const routes: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
       logLines.push(String(chunk));
@@ -116,9 +119,10 @@ function provider(o: Partial<EvolutionClientOptions> = {}) {
     secretsOf: (n) => ({ instanceToken: TOKENS[String(n.publicConfig.instanceId)] ?? 'unknown-token' }),
     logger: pino({ level: 'debug' }, sink),
     onCapability: (_n, c) => learned.push(c),
+    onRouteCapability: (_n, route, present) => routes.push(`${route} ${present ? 'present' : 'missing'}`),
     ...o,
   });
-  return { p, learned };
+  return { p, learned, routes };
 }
 
 /** A ringing inbound call on the fake and our Call for it, with the creator stored as the service would. */
@@ -138,7 +142,8 @@ describe('EvolutionProvider: reject and terminate', () => {
     const { callId, creator, call } = await ringing(MAIN, { creatorIsLid: true });
     assert.match(creator, /@lid$/);
     const result = await p.reject(numberFor(MAIN), call);
-    assert.deepEqual(result, { ok: true, value: undefined });
+    // whatsmeow sends the stanza without waiting for WhatsApp: the 200 is not a confirmation.
+    assert.deepEqual(result, { ok: true, value: { providerConfirmed: false } });
     const req = lastRequest();
     assert.equal(req.path, '/call/reject');
     assert.equal(req.instanceId, MAIN.id);
@@ -188,14 +193,22 @@ describe('EvolutionProvider: reject and terminate', () => {
     assert.deepEqual(learned, ['present']);
   });
 
-  test('terminate with no extension: gin 404 → NOT_SUPPORTED and capability absent; a fresh stored verdict skips the request', async () => {
-    const { p, learned } = provider({ now: () => Date.parse('2026-04-02T17:04:00Z') });
+  test('terminate with no extension: gin 404 → NOT_SUPPORTED and that route missing; a fresh stored verdict skips the request', async () => {
+    const { p, learned, routes } = provider({ now: () => Date.parse('2026-04-02T17:04:00Z') });
     const call = callWith('5D2A9C7E1B3F4A6C8E0D2F4A6C8E0B1D', undefined, { status: 'ACCEPTED' });
     const first = await p.endCall(numberFor(STOCK), call, 'terminate');
     assert.equal(!first.ok && first.category, 'NOT_SUPPORTED');
     assert.equal(!first.ok && first.providerMessage, EVOLUTION_NOT_SUPPORTED_MESSAGE);
-    assert.deepEqual(learned, ['absent']);
+    // Add-ons ship route subsets: one 404 rules out that route only, never the whole add-on (issue 16).
+    assert.deepEqual(learned, []);
+    assert.deepEqual(routes, ['/call/hangup missing']);
     assert.equal(fake.requests.length, 1);
+    const routeStored = numberFor(STOCK, { missingRoutes: { '/call/hangup': '2026-04-02T17:03:00.000Z' } });
+    assert.equal(p.isRouteMissing(routeStored, '/call/hangup'), true);
+    assert.equal(p.isRouteMissing(routeStored, '/call/answer'), false);
+    const skipped = await p.endCall(routeStored, call, 'terminate');
+    assert.equal(!skipped.ok && skipped.category, 'NOT_SUPPORTED');
+    assert.equal(fake.requests.length, 1, 'a route stored as missing is not asked again while fresh');
 
     const stored = numberFor(STOCK, {
       capabilities: { callsExtension: 'absent', checkedAt: '2026-04-02T17:00:00.000Z' },
@@ -382,8 +395,9 @@ describe('EvolutionProvider: probe, config, logging', () => {
     const { p } = provider();
     const present = await p.probe(numberFor(MAIN));
     assert.equal(present.ok && present.value.capability, 'present');
+    // A server without /call/active may still have dial/answer/hangup: the probe rules nothing out.
     const absent = await p.probe(numberFor(STOCK));
-    assert.equal(absent.ok && absent.value.capability, 'absent');
+    assert.equal(absent.ok && absent.value.capability, 'unknown');
     const disabled = await p.probe(numberFor(PROXY));
     assert.equal(disabled.ok && disabled.value.capability, 'disabled');
     // Even with a stored verdict, probe asks.

@@ -5,6 +5,7 @@ import type { Call } from '../../calls/types.ts';
 import type { NumberRecord } from '../../store/numbers.ts';
 import type {
   CallProvider,
+  EndOutcome,
   EvolutionSecrets,
   FailureCategory,
   ProviderFailure,
@@ -25,6 +26,11 @@ export interface EvolutionClientOptions {
   now?: () => number;
   /** Told whenever a reply proves what the server has; the service persists it into publicConfig.capabilities. */
   onCapability?(number: NumberRecord, capability: KnownCapability): void;
+  /**
+   * Told when one add-on route turns out missing (gin 404) or back: the service persists it into
+   * publicConfig.missingRoutes. Add-ons ship different subsets, so a missing route disables only its action.
+   */
+  onRouteCapability?(number: NumberRecord, route: string, present: boolean): void;
 }
 
 export type EvolutionCapability = 'unknown' | 'present' | 'disabled' | 'absent';
@@ -37,6 +43,8 @@ export interface EvolutionPublicConfig {
   instanceName: string | null;
   publicWsBaseUrl: string | null;
   capabilities?: { callsExtension: EvolutionCapability; checkedAt: string | null };
+  /** Add-on routes the server answered with gin's 404, and when (path → ISO time). */
+  missingRoutes?: Record<string, string>;
 }
 
 /** What the service stores with an EVO_GO call (`providerData`): the offer's CallCreator, verbatim. */
@@ -104,6 +112,7 @@ export function evolutionConfigOf(number: NumberRecord): EvolutionPublicConfig |
     return null;
   }
   const caps = isObject(c.capabilities) ? c.capabilities : null;
+  const missing = isObject(c.missingRoutes) ? c.missingRoutes : null;
   return {
     baseUrl: c.baseUrl.replace(/\/+$/, ''),
     instanceId: typeof c.instanceId === 'string' ? c.instanceId : '',
@@ -117,6 +126,13 @@ export function evolutionConfigOf(number: NumberRecord): EvolutionPublicConfig |
               (['present', 'disabled', 'absent'] as const).find((v) => v === caps.callsExtension) ?? 'unknown',
             checkedAt: typeof caps.checkedAt === 'string' ? caps.checkedAt : null,
           },
+        }
+      : {}),
+    ...(missing
+      ? {
+          missingRoutes: Object.fromEntries(
+            Object.entries(missing).filter((e): e is [string, string] => typeof e[1] === 'string'),
+          ),
         }
       : {}),
   };
@@ -148,6 +164,8 @@ export class EvolutionProvider implements CallProvider {
   readonly #o: EvolutionClientOptions;
   /** Last verdict handed to onCapability per number: only to avoid repeating it, never to gate requests. */
   readonly #reported = new Map<string, { capability: KnownCapability; at: number }>();
+  /** Same, per add-on route (`<numberId> <path>`). */
+  readonly #reportedRoutes = new Map<string, { present: boolean; at: number }>();
   constructor(options: EvolutionClientOptions) {
     this.#o = options;
   }
@@ -171,10 +189,24 @@ export class EvolutionProvider implements CallProvider {
       : 'unknown';
   }
 
+  /** Whether the server answered this add-on route with gin's 404 within the TTL. */
+  isRouteMissing(number: NumberRecord, route: string): boolean {
+    const at = evolutionConfigOf(number)?.missingRoutes?.[route];
+    if (!at) {
+      return false;
+    }
+    const age = this.#now() - Date.parse(at);
+    return Number.isFinite(age) && age >= 0 && age < (this.#o.capabilityTtlMs ?? DEFAULT_CAPABILITY_TTL_MS);
+  }
+
   // ── the port ──
 
   /** 'reject' → stock `/call/reject` (ringing inbound); 'terminate' → extension `/call/hangup`. Retried once on a network error. */
-  async endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult> {
+  async endCall(
+    number: NumberRecord,
+    call: Call,
+    action: 'reject' | 'terminate',
+  ): Promise<ProviderResult<EndOutcome | undefined>> {
     const result = action === 'reject' ? await this.#reject(number, call) : await this.#hangup(number, call);
     // docs/spec/calls-api.md §4.8: on terminate an offline instance is "provider unavailable", not a 409.
     if (!result.ok && result.category === 'NOT_CONNECTED') {
@@ -183,7 +215,7 @@ export class EvolutionProvider implements CallProvider {
     return result;
   }
 
-  reject(number: NumberRecord, call: Call): Promise<ProviderResult> {
+  reject(number: NumberRecord, call: Call): Promise<ProviderResult<EndOutcome | undefined>> {
     return this.#reject(number, call);
   }
 
@@ -276,8 +308,11 @@ export class EvolutionProvider implements CallProvider {
     return { ok: true, value: { ticket, expiresInSeconds: ttl, path } };
   }
 
-  /** `GET /call/active` (§2.3). Always asks, whatever is stored; a 401 is a failure (config error), not a capability. */
-  async probe(number: NumberRecord): Promise<ProviderResult<{ capability: KnownCapability; checkedAt: string }>> {
+  /**
+   * `GET /call/active` (§2.3). Always asks, whatever is stored; a 401 is a failure (config error), not a capability.
+   * A 404 says only that this route is missing: add-ons without it still dial, answer and hang up ('unknown').
+   */
+  async probe(number: NumberRecord): Promise<ProviderResult<{ capability: EvolutionCapability; checkedAt: string }>> {
     const reply = await this.#send(
       number,
       { method: 'GET', path: '/call/active', kind: 'probe', extension: true, timeoutMs: this.#o.timeoutMs },
@@ -290,8 +325,8 @@ export class EvolutionProvider implements CallProvider {
       return { ok: true, value: { capability, checkedAt } };
     }
     if (reply.failure.category === 'NOT_SUPPORTED') {
-      // #send already reported absent/disabled.
-      const capability: KnownCapability = reply.failure.providerCode === 409 ? 'disabled' : 'absent';
+      // #send already reported the disabled extension, or the missing route.
+      const capability: EvolutionCapability = reply.failure.providerCode === 409 ? 'disabled' : 'unknown';
       return { ok: true, value: { capability, checkedAt } };
     }
     return reply.failure;
@@ -299,7 +334,7 @@ export class EvolutionProvider implements CallProvider {
 
   // ── internals ──
 
-  async #reject(number: NumberRecord, call: Call): Promise<ProviderResult> {
+  async #reject(number: NumberRecord, call: Call): Promise<ProviderResult<EndOutcome | undefined>> {
     const callCreator = evolutionCallCreatorOf(call);
     if (!callCreator) {
       // Without the offer's JID a stock reject would be accepted and ignored. The extension's hang-up rejects a ringing call by id.
@@ -309,7 +344,7 @@ export class EvolutionProvider implements CallProvider {
       );
       return this.#hangup(number, call);
     }
-    return this.#withNetworkRetry(() =>
+    const result = await this.#withNetworkRetry(() =>
       this.#send(number, {
         method: 'POST',
         path: '/call/reject',
@@ -319,6 +354,8 @@ export class EvolutionProvider implements CallProvider {
         timeoutMs: this.#o.timeoutMs,
       }),
     );
+    // whatsmeow sends the reject stanza without waiting for WhatsApp: a 200 proves only that it was sent.
+    return result.ok ? { ok: true, value: { providerConfirmed: false } } : result;
   }
 
   #hangup(number: NumberRecord, call: Call): Promise<ProviderResult> {
@@ -361,6 +398,27 @@ export class EvolutionProvider implements CallProvider {
     }
   }
 
+  #learnedRoute(number: NumberRecord, route: string, present: boolean): void {
+    if (this.isRouteMissing(number, route) === !present) {
+      return;
+    }
+    const key = `${number.id} ${route}`;
+    const last = this.#reportedRoutes.get(key);
+    if (
+      last &&
+      last.present === present &&
+      this.#now() - last.at < (this.#o.capabilityTtlMs ?? DEFAULT_CAPABILITY_TTL_MS)
+    ) {
+      return;
+    }
+    this.#reportedRoutes.set(key, { present, at: this.#now() });
+    try {
+      this.#o.onRouteCapability?.(number, route, present);
+    } catch (error) {
+      this.#o.logger.warn({ err: error, numberId: number.id }, 'evolution onRouteCapability callback failed');
+    }
+  }
+
   async #send(number: NumberRecord, req: EvoRequest, opts: { ignoreStoredCapability?: boolean } = {}): Promise<Reply> {
     const config = evolutionConfigOf(number);
     if (!config) {
@@ -370,6 +428,9 @@ export class EvolutionProvider implements CallProvider {
       const known = this.capabilityOf(number);
       if (known === 'absent' || known === 'disabled') {
         return { ok: false, failure: failure('NOT_SUPPORTED', EVOLUTION_NOT_SUPPORTED_MESSAGE, known), network: false };
+      }
+      if (this.isRouteMissing(number, req.path)) {
+        return { ok: false, failure: failure('NOT_SUPPORTED', EVOLUTION_NOT_SUPPORTED_MESSAGE, 404), network: false };
       }
     }
     let instanceToken: string;
@@ -424,6 +485,7 @@ export class EvolutionProvider implements CallProvider {
     if (response.status >= 200 && response.status < 300) {
       if (req.extension) {
         this.#learned(number, 'present');
+        this.#learnedRoute(number, req.path, true);
       }
       return { ok: true, status: response.status, json };
     }
@@ -459,9 +521,10 @@ export class EvolutionProvider implements CallProvider {
   #classify(number: NumberRecord, req: EvoRequest, status: number, json: Json | null): FailureCategory {
     const error = typeof json?.error === 'string' ? json.error.toLowerCase() : '';
     if (status === 404 && json === null) {
-      // gin's "404 page not found": the route does not exist, so neither does the extension.
+      // gin's "404 page not found": this route does not exist. Add-ons ship different subsets (issue 16), so only
+      // this action is off; the others are tried on their own.
       if (req.extension) {
-        this.#learned(number, 'absent');
+        this.#learnedRoute(number, req.path, false);
       }
       return 'NOT_SUPPORTED';
     }

@@ -85,6 +85,7 @@ describe('parseEvolutionWebhook: each event type', () => {
       type: 'offer',
       externalCallId: CALL_ID,
       peerNumber: PEER,
+      peerLid: '187654321098765',
       at: '2026-04-02T17:05:09.000Z',
       sdpOffer: null,
       bizOpaqueCallbackData: null,
@@ -291,7 +292,14 @@ describe('parseEvolutionWebhook: each event type', () => {
 });
 
 describe('parseEvolutionWebhook: JIDs and times', () => {
-  const peers: { name: string; data: Record<string, unknown>; peer: string; lid: boolean }[] = [
+  // A LID is no phone number: a caller known only by one has peerNumber null and its LID in peerLid.
+  const peers: {
+    name: string;
+    data: Record<string, unknown>;
+    peer: string | null;
+    peerLid?: string;
+    lid: boolean;
+  }[] = [
     { name: 'phone JID with device', data: {}, peer: PEER, lid: false },
     {
       name: 'creator @lid, alt phone',
@@ -301,12 +309,14 @@ describe('parseEvolutionWebhook: JIDs and times', () => {
         From: '187654321098765:12@lid',
       },
       peer: PEER,
+      peerLid: '187654321098765',
       lid: false,
     },
     {
       name: 'only LIDs',
       data: { CallCreator: '187654321098765@lid', CallCreatorAlt: '', From: '187654321098765:2@lid' },
-      peer: '187654321098765',
+      peer: null,
+      peerLid: '187654321098765',
       lid: true,
     },
     { name: 'agent and device suffixes', data: { CallCreator: `${PEER}.0:3@s.whatsapp.net` }, peer: PEER, lid: false },
@@ -320,7 +330,11 @@ describe('parseEvolutionWebhook: JIDs and times', () => {
   for (const c of peers) {
     test(`peer: ${c.name}`, () => {
       const u = one(offer(c.data));
-      assert.equal(u.event.type === 'offer' && u.event.peerNumber, c.peer);
+      assert.ok(u.event.type === 'offer');
+      assert.equal(u.event.peerNumber, c.peer);
+      if (c.peerLid !== undefined) {
+        assert.equal(u.event.peerLid, c.peerLid);
+      }
       assert.equal(u.peerIsLid, c.lid);
       assert.equal(u.callCreator, (c.data.CallCreator as string | undefined) ?? `${PEER}:3@s.whatsapp.net`);
     });

@@ -86,21 +86,22 @@ const PHONE_SERVERS = new Set(['s.whatsapp.net', 'c.us']);
 const isPhoneJid = (p: JidParts) => PHONE_SERVERS.has(p.server) && p.digits.length > 0;
 const isLidJid = (p: JidParts) => p.server === 'lid' && p.digits.length > 0;
 
-/** The peer of an inbound call: first phone identity that is not us; else the LID (flagged, a LID is no phone number). */
+/**
+ * The peer of an inbound call: its phone from the first phone JID that is not us (CallCreatorAlt carries it when
+ * CallCreator is a LID), and its LID when one is shown. A caller known only by its LID has no phone number: a LID's
+ * 15 digits look like one but nobody can dial them, so peerNumber is null then (peerIsLid).
+ */
 export function inboundPeerOf(
   candidates: (string | null)[],
   ownNumber: string,
-): { peerNumber: string; peerIsLid: boolean } | null {
+): { peerNumber: string | null; peerLid: string | null; peerIsLid: boolean } | null {
   const parts = candidates.filter((c): c is string => !!c).map(jidParts);
   const phone = parts.find((p) => isPhoneJid(p) && p.digits !== ownNumber);
-  if (phone) {
-    return { peerNumber: phone.digits, peerIsLid: false };
-  }
   const lid = parts.find(isLidJid);
-  if (lid) {
-    return { peerNumber: lid.digits, peerIsLid: true };
+  if (!phone && !lid) {
+    return null;
   }
-  return null;
+  return { peerNumber: phone?.digits ?? null, peerLid: lid?.digits ?? null, peerIsLid: !phone };
 }
 
 /** Is this JID (or its alt) our own phone number? null when only LIDs are known (our own LID is not). */
@@ -153,7 +154,7 @@ export interface EvolutionUpdate {
   providerEvent: string;
   /** Raw `Reason`/`reason`; null when empty or absent. */
   reason: string | null;
-  /** OFFER: peerNumber holds LID digits, not a phone number. */
+  /** OFFER: the caller is known only by its LID (peerNumber null, peerLid set). */
   peerIsLid?: boolean;
   /** OFFER: the stanza carries a video child. */
   video?: boolean;
@@ -295,6 +296,7 @@ function parseOffer(
       type: 'offer',
       externalCallId,
       peerNumber: peer.peerNumber,
+      peerLid: peer.peerLid,
       at,
       sdpOffer: null,
       bizOpaqueCallbackData: null,

@@ -19,6 +19,11 @@ export interface MetaClientOptions {
   secretsOf(number: NumberRecord): MetaSecrets;
   logger: Logger;
   now?: () => number;
+  /**
+   * Told when a Graph answer changes what we know of the number's connection: OPEN after a success, CLOSED after
+   * an auth failure (the token was revoked or expired). The service keeps it as the number's Pilot `state`.
+   */
+  onConnectionState?(number: NumberRecord, state: 'OPEN' | 'CLOSED'): void;
 }
 
 interface GraphError {
@@ -155,7 +160,17 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
       }
       mayHaveActed ||= !result.ok && result.mayHaveActed === true;
     }
+    this.#noteConnection(number, result);
     return !result.ok && mayHaveActed ? { ...result, mayHaveActed: true } : result;
+  }
+
+  #noteConnection(number: NumberRecord, result: ProviderResult<Json>): void {
+    const state = result.ok ? 'OPEN' : result.category === 'AUTH' ? 'CLOSED' : null;
+    // Only changes are reported: the stored state is on the number we were handed.
+    const known = number.publicConfig.state ?? 'OPEN';
+    if (state !== null && state !== known) {
+      this.#o.onConnectionState?.(number, state);
+    }
   }
 
   async #once(

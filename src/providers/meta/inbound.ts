@@ -8,7 +8,13 @@ import { ApiError } from '../../errors.ts';
 import type { Db } from '../../store/db.ts';
 import { findMetaNumbersByPhoneNumberIds, listMetaNumbers, type NumberRecord } from '../../store/numbers.ts';
 import type { MetaSecrets } from '../types.ts';
-import { isValidMetaSignature, parseMetaWebhook, phoneNumberIdsOf } from './webhook.ts';
+import {
+  accountSettingsOf,
+  isValidMetaSignature,
+  parseMetaWebhook,
+  phoneNumberIdsOf,
+  rawCallsValuesOf,
+} from './webhook.ts';
 
 export interface MetaInboundDeps {
   db: Db;
@@ -39,6 +45,11 @@ export async function verifyMetaSubscription(deps: MetaInboundDeps, mode: string
   return matched;
 }
 
+async function signedByOneOfOurApps(deps: MetaInboundDeps, raw: Buffer, signature: string): Promise<boolean> {
+  const secrets = new Set((await listMetaNumbers(deps.db)).map((n) => deps.secretsOf(n).appSecret));
+  return [...secrets].some((secret) => isValidMetaSignature(raw, signature, secret));
+}
+
 /** Returns how many updates were applied; throws UnauthenticatedWebhook or ApiError for the HTTP layer. */
 export async function receiveMetaWebhook(
   deps: MetaInboundDeps,
@@ -57,11 +68,20 @@ export async function receiveMetaWebhook(
   const candidates = await findMetaNumbersByPhoneNumberIds(deps.db, phoneNumberIdsOf(payload).slice(0, 100));
   const trusted = new Map<string, NumberRecord>();
   for (const number of candidates) {
-    if (isValidMetaSignature(raw, signature, deps.secretsOf(number).appSecret)) {
-      trusted.set(number.metaPhoneNumberId ?? '', number);
+    if (number.metaPhoneNumberId && isValidMetaSignature(raw, signature, deps.secretsOf(number).appSecret)) {
+      trusted.set(number.metaPhoneNumberId, number);
     }
   }
   if (trusted.size === 0) {
+    // Meta also sends what names no number of ours (WABA-level changes, numbers of the app we do not hold) and
+    // retries a refusal for days: when one of our apps signed it, it is Meta's, so 200 and nothing to do.
+    if (candidates.length === 0 && (await signedByOneOfOurApps(deps, raw, signature))) {
+      deps.logger.debug(
+        { phoneNumberIds: phoneNumberIdsOf(payload).slice(0, 10) },
+        'meta webhook for no number of ours',
+      );
+      return 0;
+    }
     throw new UnauthenticatedWebhook('no number of ours signed this');
   }
 
@@ -98,6 +118,19 @@ export async function receiveMetaWebhook(
     }
     await deps.metaCalling.recordPermissionReply(number, reply);
     applied++;
+  }
+  for (const settings of accountSettingsOf(payload)) {
+    const number = trusted.get(settings.phoneNumberId);
+    if (number) {
+      await deps.metaCalling.recordAccountSettings(number, settings.calling);
+      applied++;
+    }
+  }
+  for (const { phoneNumberId, value } of rawCallsValuesOf(payload)) {
+    const number = trusted.get(phoneNumberId);
+    if (number) {
+      await deps.metaCalling.forwardRawCalls(number, value);
+    }
   }
   return applied;
 }

@@ -50,8 +50,47 @@ function changesOf(payload: unknown): Change[] {
   return out;
 }
 
+/** The raw `value` of each `calls` change (SDPs included), for receivers doing their own WebRTC signaling. */
+export function rawCallsValuesOf(payload: unknown): { phoneNumberId: string; value: Json }[] {
+  return changesOf(payload)
+    .filter((c) => c.field === 'calls')
+    .map(({ phoneNumberId, value }) => ({ phoneNumberId, value }));
+}
+
+/** Meta's `account_settings_update`: a WABA-level change naming the number inside `phone_number_settings`. */
+export interface MetaAccountSettings {
+  phoneNumberId: string;
+  calling: Json;
+}
+
+export function accountSettingsOf(payload: unknown): MetaAccountSettings[] {
+  if (!isObject(payload)) {
+    return [];
+  }
+  const out: MetaAccountSettings[] = [];
+  for (const entry of asArray(payload.entry)) {
+    for (const change of isObject(entry) ? asArray(entry.changes) : []) {
+      if (!isObject(change) || change.field !== 'account_settings_update' || !isObject(change.value)) {
+        continue;
+      }
+      const settings = change.value.phone_number_settings;
+      const phoneNumberId = isObject(settings) ? asString(settings.phone_number_id) : null;
+      if (phoneNumberId && isObject(settings) && isObject(settings.calling)) {
+        out.push({ phoneNumberId, calling: settings.calling });
+      }
+    }
+  }
+  return out;
+}
+
+/** Every phone_number_id the payload names, in `metadata` or in account settings. */
 export function phoneNumberIdsOf(payload: unknown): string[] {
-  return [...new Set(changesOf(payload).map((c) => c.phoneNumberId))];
+  return [
+    ...new Set([
+      ...changesOf(payload).map((c) => c.phoneNumberId),
+      ...accountSettingsOf(payload).map((a) => a.phoneNumberId),
+    ]),
+  ];
 }
 
 /** Epoch seconds as string or number → ISO; null when absent or not a time. */
@@ -69,7 +108,9 @@ export interface MetaUpdate {
 
 export interface MetaPermissionReply {
   phoneNumberId: string;
-  peerNumber: string;
+  /** null when the user is named only by `from_user_id` (Meta's business-scoped user ids). */
+  peerNumber: string | null;
+  peerUserId: string | null;
   status: 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
   expiresAt: string | null;
   messageId: string;
@@ -85,6 +126,19 @@ export interface ParsedMetaWebhook {
 function directionOf(v: unknown): MetaUpdate['direction'] {
   const d = asString(v)?.toUpperCase();
   return d === 'USER_INITIATED' ? 'INBOUND' : d === 'BUSINESS_INITIATED' ? 'OUTBOUND' : null;
+}
+
+/** Without `direction`, the SDP tells: a user's call brings its offer, our call comes back with the answer. */
+function directionFromSdp(call: Json): MetaUpdate['direction'] {
+  const type = isObject(call.session) ? asString(call.session.sdp_type)?.toLowerCase() : null;
+  return type === 'offer' ? 'INBOUND' : type === 'answer' ? 'OUTBOUND' : null;
+}
+
+/** The user as Meta names it: phone digits (`from`) and/or the business-scoped user id (`from_user_id`). */
+function userOf(item: Json): { peerNumber: string | null; peerUserId: string | null } | null {
+  const peerNumber = asString(item.from)?.replace(/\D/g, '') || null;
+  const peerUserId = asString(item.from_user_id) || null;
+  return peerNumber || peerUserId ? { peerNumber, peerUserId } : null;
 }
 
 /** Every update in array order (docs/spec/providers-meta.md R9); a bad one is skipped, never fatal. */
@@ -136,7 +190,7 @@ function parsePermissionReply(message: Json, receivedAt: string): Omit<MetaPermi
     return null;
   }
   const reply = interactive.call_permission_reply;
-  const from = asString(message.from)?.replace(/\D/g, '');
+  const from = userOf(message);
   const messageId = asString(message.id);
   if (!isObject(reply) || !from || !messageId) {
     return null;
@@ -148,7 +202,7 @@ function parsePermissionReply(message: Json, receivedAt: string): Omit<MetaPermi
   const permanent = reply.is_permanent === true || reply.is_permanent === 'true';
   const status = response === 'reject' ? 'NO_PERMISSION' : permanent ? 'PERMANENT' : 'TEMPORARY';
   return {
-    peerNumber: from,
+    ...from,
     status,
     messageId,
     at: epochToIso(message.timestamp) ?? receivedAt,
@@ -186,11 +240,11 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
   if (!externalCallId || !kind) {
     return null;
   }
-  const direction = directionOf(call.direction);
+  const direction = directionOf(call.direction) ?? (kind === 'connect' ? directionFromSdp(call) : null);
   const at = epochToIso(call.timestamp) ?? receivedAt;
   if (kind === 'connect') {
     if (direction === 'INBOUND') {
-      const peer = asString(call.from)?.replace(/\D/g, '');
+      const peer = userOf(call);
       if (!peer) {
         return null;
       }
@@ -199,7 +253,7 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
         event: {
           type: 'offer',
           externalCallId,
-          peerNumber: peer,
+          ...peer,
           at,
           sdpOffer: sdpOf(call),
           bizOpaqueCallbackData: asString(call.biz_opaque_callback_data),

@@ -1,16 +1,23 @@
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
-import { IssuedKey } from '../../schemas/number.ts';
+import { RegeneratedKey } from '../../schemas/number.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
 import { tenantOf } from '../principal.ts';
 
-const MaskedKey = Type.Object({
-  scope: Type.Union([Type.Literal('tenant'), Type.Literal('number')]),
-  numberId: Type.Union([Type.String(), Type.Null()]),
-  keyIdLast4: Type.String(),
-  keyLast4: Type.String(),
-  createdAt: Type.String({ format: 'date-time' }),
-  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+/** Pilot's item (numberId … revealable) plus callgate's own fields. */
+const NumberKey = Type.Object({
+  numberId: Type.String(),
+  number: Type.String({ description: 'E.164 phone number' }),
+  displayName: Type.String(),
+  keyId: Nullable(Type.String({ description: 'Masked (key_…WXYZ): with API_KEY_ID_AUTH the id is a credential' })),
+  keyLast4: Nullable(Type.String()),
+  key: Type.Null({ description: 'Always null: keys are stored hashed and shown only when issued' }),
+  revealable: Type.Boolean({ description: 'Always false, for the same reason' }),
+  scope: Type.Literal('number'),
+  keyIdLast4: Nullable(Type.String()),
+  createdAt: Nullable(Type.String({ format: 'date-time' })),
+  lastUsedAt: Nullable(Type.String({ format: 'date-time' })),
 });
 
 const scopeErrors = ['NUMBER_SCOPE_NOT_ALLOWED', ...AUTH_ERRORS] as const;
@@ -25,11 +32,12 @@ export function apiKeyRoutes(app: App, deps: RouteDeps): void {
         security: NUMBER_SECURITY,
         summary: 'List keys (masked)',
         operationId: 'listApiKeys',
-        description: 'Key ids and secrets are credentials: only their last 4 characters are shown.',
-        response: { 200: Type.Object({ apiKeys: Type.Array(MaskedKey) }), ...errorResponses(...scopeErrors) },
+        description:
+          'A bare array, as Pilot answers: one item per number with its key. Key ids and secrets are credentials: only their last 4 characters are shown.',
+        response: { 200: Type.Array(NumberKey), ...errorResponses(...scopeErrors) },
       },
     },
-    async (request) => ({ apiKeys: await deps.numbers.listKeys(tenantOf(request)) }),
+    async (request) => deps.numbers.listKeys(tenantOf(request)),
   );
 
   app.post(
@@ -44,7 +52,7 @@ export function apiKeyRoutes(app: App, deps: RouteDeps): void {
         description: 'Issues a new key id and secret, shown once; the old ones stop working at once.',
         params: Type.Object({ numberId: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) }),
         response: {
-          200: Type.Object({ numberId: Type.String(), apiKey: IssuedKey }),
+          200: RegeneratedKey,
           ...errorResponses('VALIDATION_ERROR', 'NUMBER_NOT_FOUND', ...scopeErrors),
         },
       },

@@ -13,7 +13,7 @@ const schema = {
     'before=<id of the last call seen> for exact paging (calls created in the same millisecond are never skipped).',
   security: NUMBER_SECURITY,
   querystring: Type.Object({
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 25 }),
     before: Type.Optional(
       Type.Union([Type.String({ format: 'date-time' }), Type.String({ pattern: '^call_[0-9A-Z]{26}$' })]),
     ),

@@ -1,3 +1,4 @@
+import { ApiError } from '../../../errors.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
@@ -51,9 +52,18 @@ const Calling = Type.Object(
     audio: Type.Optional(
       Type.Object({ additional_codecs: Type.Array(Type.Enum(['PCMA', 'PCMU'])) }, { additionalProperties: false }),
     ),
+    voicemail: Type.Optional(Type.Unknown({ description: "Passed to Meta as given; Meta's refusal is a 400" })),
     sip: Type.Optional(Type.Unknown({ description: 'Refused: enabling SIP turns the calling API off.' })),
   },
   { additionalProperties: false },
+);
+/** Pilot sends the settings flat (`{"status":"ENABLED"}`); callgate's own clients wrap them in `calling`. */
+const SettingsBody = Type.Object(
+  { ...Calling.properties, calling: Type.Optional(Calling) },
+  {
+    additionalProperties: false,
+    description: 'The calling settings flat (Pilot) or wrapped in `calling`, not both.',
+  },
 );
 
 const errors = errorResponses(
@@ -66,6 +76,13 @@ const errors = errorResponses(
 );
 const Settings = Type.Object(
   { calling: Type.Optional(Type.Object({}, { additionalProperties: true })) },
+  { additionalProperties: true },
+);
+const Updated = Type.Object(
+  {
+    success: Type.Literal(true),
+    calling: Type.Object({}, { additionalProperties: true, description: 'The settings after the change' }),
+  },
   { additionalProperties: true },
 );
 
@@ -93,13 +110,26 @@ export function callSettingsRoutes(app: App, deps: RouteDeps): void {
         tags: ['Calls'],
         summary: 'Update calling settings (META)',
         operationId: 'updateCallingSettings',
-        description: "Partial at the calling level: each object given replaces Meta's whole; `sip` is refused.",
+        description:
+          "Pilot's flat body or `{calling:{…}}`; answers `{success:true, calling}` with the settings after the change. " +
+          "Partial at the calling level: each object given replaces Meta's whole (call_hours too); `sip` is refused.",
         security: NUMBER_SECURITY,
-        body: Type.Object({ calling: Calling }, { additionalProperties: false }),
-        response: { 200: Settings, ...errors },
+        body: SettingsBody,
+        response: { 200: Updated, ...errors },
       },
     },
-    async (request) =>
-      deps.metaCalling.updateSettings(numberOf(request), request.body.calling as Record<string, unknown>),
+    async (request) => {
+      const { calling: wrapped, ...flat } = request.body as Record<string, unknown> & { calling?: object };
+      if (wrapped !== undefined && Object.keys(flat).length > 0) {
+        throw new ApiError('VALIDATION_ERROR', {
+          details: { reason: 'send the settings flat or inside `calling`, not both' },
+        });
+      }
+      const after = await deps.metaCalling.updateSettings(
+        numberOf(request),
+        (wrapped ?? flat) as Record<string, unknown>,
+      );
+      return { success: true as const, calling: (after.calling as Record<string, unknown> | undefined) ?? {} };
+    },
   );
 }

@@ -195,7 +195,7 @@ describe('dashboard', () => {
       await page.getByLabel('Status').selectOption('COMPLETED');
       await rows(1, 'only the completed call');
       await page.getByLabel('Status').selectOption('');
-      await page.getByLabel('Search peer or call id').fill(call.peerNumber.slice(-6));
+      await page.getByLabel('Search peer or call id').fill((call.peerNumber ?? '').slice(-6));
       await rows(1, 'only the call with that peer');
       await page.getByLabel('Search peer or call id').fill('');
       await rows(6, 'every call again');

@@ -120,7 +120,10 @@ export function eventStreamRoute(app: App, deps: RouteDeps): void {
               return;
             }
             for (const e of batch) {
-              res.write(`id: ${e.cursor}\nevent: ${e.type}\ndata: ${e.payload}\n\n`);
+              // Pilot's raw `calls` events are for webhooks doing WebRTC signaling; the stream carries call.* only.
+              if (e.type !== 'calls') {
+                res.write(`id: ${e.cursor}\nevent: ${e.type}\ndata: ${e.payload}\n\n`);
+              }
               cursor = e.cursor;
               lastWrite = Date.now();
             }

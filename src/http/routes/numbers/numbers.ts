@@ -1,8 +1,8 @@
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
-import { CreateNumberBody, IssuedKey, NumberIdParams } from '../../schemas/number.ts';
+import { CreatedNumber, CreateNumberBody, NumberIdParams, PilotWebNumberBody } from '../../schemas/number.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
-import { tenantOf } from '../principal.ts';
+import { originOf, principalOf, tenantOf } from '../principal.ts';
 
 const tenantRoute = { auth: 'tenant' as const };
 const base = { tags: ['Numbers'], security: NUMBER_SECURITY };
@@ -17,16 +17,30 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
         ...base,
         summary: 'Create a number',
         operationId: 'createNumber',
-        description: 'Registers a WhatsApp number (META or EVO_GO) and returns its number-scoped key, shown this once.',
-        body: CreateNumberBody,
+        description:
+          'Registers a WhatsApp number (META or EVO_GO) and returns its number-scoped key, shown this once. ' +
+          "Pilot's body {name, number, linkToApiKey?} onboards a web number by QR on callgate's Evolution Go server " +
+          '(EVOLUTION_BASE_URL): the answer carries the QR to scan.',
+        body: Type.Union([CreateNumberBody, PilotWebNumberBody]),
         response: {
-          201: Type.Object({ number: Type.Ref('Number'), apiKey: IssuedKey }),
-          ...errorResponses('VALIDATION_ERROR', 'NUMBER_CONFLICT', ...scopeErrors),
+          201: CreatedNumber,
+          ...errorResponses(
+            'VALIDATION_ERROR',
+            'FEATURE_NOT_SUPPORTED',
+            'NUMBER_CONFLICT',
+            'PROVIDER_ERROR',
+            'PROVIDER_UNAVAILABLE',
+            ...scopeErrors,
+          ),
         },
       },
     },
     async (request, reply) => {
-      const created = await deps.numbers.create(tenantOf(request), request.body);
+      const body = request.body;
+      const created =
+        'provider' in body
+          ? await deps.numbers.create(tenantOf(request), body)
+          : await deps.webOnboarding.create(tenantOf(request), body, originOf(request));
       return reply.code(201).send(created);
     },
   );
@@ -34,15 +48,16 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
   app.get(
     '/v1/numbers',
     {
-      config: tenantRoute,
+      config: { auth: 'any' },
       schema: {
         ...base,
         summary: 'List numbers',
         operationId: 'listNumbers',
-        response: { 200: Type.Object({ numbers: Type.Array(Type.Ref('Number')) }), ...errorResponses(...scopeErrors) },
+        description: "A bare array, as Pilot answers: the tenant's numbers, or a number key's own.",
+        response: { 200: Type.Array(Type.Ref('Number')), ...errorResponses(...AUTH_ERRORS) },
       },
     },
-    async (request) => ({ numbers: await deps.numbers.list(tenantOf(request)) }),
+    async (request) => deps.numbers.list(principalOf(request)),
   );
 
   app.get(

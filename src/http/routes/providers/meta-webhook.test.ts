@@ -88,15 +88,19 @@ for (const kind of storeKinds()) {
           assert.equal(await totalEvents(), before);
         });
       }
-      test('an unknown phone_number_id → 401', async () => {
+      test('an unknown phone_number_id: 200 ignored when one of our apps signed it, else 401', async () => {
         const body = JSON.stringify({
           object: 'whatsapp_business_account',
           entry: [
             { id: '1', changes: [{ field: 'calls', value: { metadata: { phone_number_id: '999' }, calls: [] } }] },
           ],
         });
-        const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
-        assert.equal(res.statusCode, 401);
+        const ours = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
+        assert.equal(ours.statusCode, 200, 'Meta would retry a refusal for days');
+        assert.deepEqual(ours.json(), { received: 0 });
+        const forged = await post(body, { 'x-hub-signature-256': signMetaBody(body, 'not-our-secret') });
+        assert.equal(forged.statusCode, 401);
+        assert.equal((await post(body)).statusCode, 401);
       });
       test('a signed body that is not JSON → 400', async () => {
         const body = '{"entry": [';

@@ -11,8 +11,20 @@ import {
 } from '../../../../test/e2e/webhook-helpers.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import type { Json } from '../../../../test/helpers/json.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
+
+interface LogEntry {
+  id: string;
+  event: string;
+  eventId: string;
+  attempt: number;
+  status: string;
+  statusCode: number | null;
+  durationMs: number;
+  payload: unknown;
+  response: string | null;
+  createdAt: string;
+}
 
 for (const kind of storeKinds()) {
   describe(`webhook routes [${kind}]`, () => {
@@ -82,7 +94,8 @@ for (const kind of storeKinds()) {
       assert.equal('secret' in get.json(), false);
       const list = await t.app.inject({ method: 'GET', url: '/v1/webhooks', headers: keyA() });
       assert.ok(!list.body.includes('whsec_'), 'the list never returns a secret');
-      assert.ok(list.json().webhooks.some((w: { id: string }) => w.id === body.id));
+      assert.ok(Array.isArray(list.json()), "Pilot's list is a bare array");
+      assert.ok(list.json().some((w: { id: string }) => w.id === body.id));
     });
 
     test('a number key naming its own number is fine; naming another is 400 NUMBER_MISMATCH', async () => {
@@ -141,7 +154,7 @@ for (const kind of storeKinds()) {
         assert.equal(res.statusCode, 404, `${probe.method} ${probe.url}: ${res.body}`);
         assert.equal(res.json().code, 'WEBHOOK_NOT_FOUND');
       }
-      const listA = (await t.app.inject({ method: 'GET', url: '/v1/webhooks', headers: keyA() })).json().webhooks as {
+      const listA = (await t.app.inject({ method: 'GET', url: '/v1/webhooks', headers: keyA() })).json() as {
         id: string;
         whatsappNumberId: string;
       }[];
@@ -149,15 +162,16 @@ for (const kind of storeKinds()) {
         listA.every((w) => w.whatsappNumberId === t.numberA.id),
         "a number key lists only its number's webhooks",
       );
-      const listTenant = (await t.app.inject({ method: 'GET', url: '/v1/webhooks', headers: tenant() })).json()
-        .webhooks as { id: string }[];
+      const listTenant = (await t.app.inject({ method: 'GET', url: '/v1/webhooks', headers: tenant() })).json() as {
+        id: string;
+      }[];
       assert.ok(listTenant.some((w) => w.id === ofB.id));
       assert.equal(
         (await t.app.inject({ method: 'GET', url: `/v1/webhooks/${ofB.id}`, headers: tenant() })).statusCode,
         200,
       );
       const still = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${ofB.id}`, headers: keyB() });
-      assert.equal(still.json().name, null, 'untouched by the refused PATCH');
+      assert.equal(still.json().name, new URL(receiver.url).hostname, 'untouched by the refused PATCH');
     });
 
     test('PATCH replaces events, re-checks the url, pauses and resumes; DELETE is 204 then 404', async () => {
@@ -220,7 +234,7 @@ for (const kind of storeKinds()) {
       const logs = await eventually(
         async () => {
           const res = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}/logs`, headers: keyA() });
-          const entries = res.json().logs as Json[];
+          const entries = res.json().logs as LogEntry[];
           return entries.length === 2 ? entries : null;
         },
         3000,
@@ -238,14 +252,23 @@ for (const kind of storeKinds()) {
         assert.match(l.id, /^att_/);
         assert.equal(typeof l.durationMs, 'number');
         assert.equal('error' in l, false);
+        assert.equal(l.response, 'ok', "the receiver's answer");
+        assert.equal((l.payload as { event: string }).event, l.event, 'the JSON body delivered');
       }
+      assert.deepEqual(
+        logs[0]?.payload,
+        w.received().find((r) => r.body.event === 'call.ended')?.body,
+        'payload is exactly what the receiver got',
+      );
+      const listed = (await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}`, headers: keyA() })).json();
+      assert.equal(listed.lastTriggered, logs[0]?.createdAt, 'lastTriggered is the latest attempt');
       const filtered = await t.app.inject({
         method: 'GET',
         url: `/v1/webhooks/${w.id}/logs?event=call.ringing&limit=1`,
         headers: tenant(),
       });
       assert.deepEqual(
-        filtered.json().logs.map((l: Json) => l.eventId),
+        (filtered.json().logs as LogEntry[]).map((l) => l.eventId),
         [ringing],
       );
       const tooMany = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}/logs?limit=51`, headers: keyA() });

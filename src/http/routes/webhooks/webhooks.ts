@@ -2,6 +2,7 @@ import { errorResponses } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import { CreatedWebhook, CreateWebhookBody, UpdateWebhookBody, WebhookIdParams } from '../../schemas/webhook.ts';
 import type { App, RouteDeps } from '../../types.ts';
+import { namedNumber } from '../number-header.ts';
 import { anyKey, base, lookupErrors, principalOf } from './common.ts';
 
 export function webhookRoutes(app: App, deps: RouteDeps): void {
@@ -14,8 +15,10 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
         summary: 'Register a webhook',
         operationId: 'createWebhook',
         description:
-          'Registers a URL for call events of one number. A tenant key must name whatsappNumberId; a number key may omit it. ' +
-          'The URL must be https:// to a public address. Returns the signing secret (whsec_...), shown this once.',
+          'Registers a URL for call events of one number. A tenant key names it (whatsappNumberId or x-whatsapp-number-id); ' +
+          'a number key may omit it. ' +
+          'The URL must be https:// to a public address. `events` omitted or empty: nothing is dispatched; Pilot-only ' +
+          'names (message.*, number.*) are dropped. Returns the signing secret (whsec_...), shown this once.',
         body: CreateWebhookBody,
         response: {
           201: CreatedWebhook,
@@ -31,7 +34,12 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
         },
       },
     },
-    async (request, reply) => reply.code(201).send(await deps.webhooks.create(principalOf(request), request.body)),
+    async (request, reply) => {
+      const whatsappNumberId = namedNumber(request, request.body.whatsappNumberId);
+      return reply
+        .code(201)
+        .send(await deps.webhooks.create(principalOf(request), { ...request.body, whatsappNumberId }));
+    },
   );
 
   app.get(
@@ -42,14 +50,16 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
         ...base,
         summary: 'List webhooks',
         operationId: 'listWebhooks',
-        description: "The webhooks the key can see: all of the tenant's, or its number's. Never the secrets.",
+        description:
+          "A bare array, as Pilot answers: all of the tenant's webhooks (or one number's, named by x-whatsapp-number-id), " +
+          "or a number key's own. Never the secrets.",
         response: {
-          200: Type.Object({ webhooks: Type.Array(Type.Ref('Webhook')) }),
-          ...errorResponses('UNAUTHORIZED', 'RATE_LIMITED'),
+          200: Type.Array(Type.Ref('Webhook')),
+          ...errorResponses('NUMBER_MISMATCH', 'NUMBER_NOT_FOUND', 'UNAUTHORIZED', 'RATE_LIMITED'),
         },
       },
     },
-    async (request) => ({ webhooks: await deps.webhooks.list(principalOf(request)) }),
+    async (request) => deps.webhooks.list(principalOf(request), namedNumber(request, undefined)),
   );
 
   app.get(

@@ -1,0 +1,155 @@
+// Meta payloads seen in real integrations (issue 16): account_settings_update and webhooks for numbers we do not
+// hold, signed by one of our apps, are answered 200 so Meta stops retrying; the settings update is applied.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startTestWorker, type TestWorker, workerConfig } from '../../../../test/e2e/webhook-helpers.ts';
+import { CANNED_ANSWER_SDP, signMetaBody } from '../../../../test/fakes/meta-graph.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { nextPeer, storedCall } from '../../../../test/helpers/calls.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
+
+for (const kind of storeKinds()) {
+  describe(`Meta real payloads [${kind}]`, () => {
+    let t: TestApp;
+    let receiver: WebhookReceiver;
+    let worker: TestWorker;
+    before(async () => {
+      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+      receiver = await startWebhookReceiver();
+      worker = startTestWorker(t.store.db, workerConfig());
+    });
+    after(async () => {
+      await worker.stop();
+      await receiver.close();
+      await t.close();
+    });
+    const keyA = () => ({ 'x-api-key': t.numberA.key.key });
+
+    test('a caller Meta names only by from_user_id rings: peerUserId set, peerNumber null, and can be answered', async () => {
+      const user = nextPeer();
+      t.fake.setUserIdentity(user, { userId: 'BR.1A2B3C4D5E6F', phoneHidden: true });
+      const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: user });
+      const stored = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call to be stored');
+      const res = await t.app.inject({ url: `/v1/calls/${stored.id}`, headers: keyA() });
+      const call = res.json();
+      assert.equal(call.status, 'RINGING');
+      assert.equal(call.direction, 'INBOUND');
+      assert.equal(call.peerNumber, null);
+      assert.equal(call.peerUserId, 'BR.1A2B3C4D5E6F');
+      assert.equal(call.peerIsLid, false);
+      const accepted = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${stored.id}/accept`,
+        headers: keyA(),
+        payload: { sdp: CANNED_ANSWER_SDP },
+      });
+      assert.equal(accepted.statusCode, 200, accepted.body);
+      assert.equal(t.fake.callState(wacid), 'ACTIVE', 'Meta connected the call');
+    });
+
+    test('a caller with both a phone and a user id keeps both', async () => {
+      const user = nextPeer();
+      t.fake.setUserIdentity(user, { userId: 'BR.BOTH0001' });
+      const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: user });
+      const stored = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+      assert.equal(stored.peerNumber, user);
+      assert.equal(stored.peerUserId, 'BR.BOTH0001');
+    });
+
+    test('a connect without `direction` is told inbound by session.sdp_type=offer', async () => {
+      const user = nextPeer();
+      const wacid = await t.fake.incomingCall({
+        phoneNumberId: t.numberA.phoneNumberId,
+        from: user,
+        omitDirection: true,
+      });
+      const stored = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call to be stored');
+      assert.equal(stored.direction, 'INBOUND');
+      assert.equal(stored.status, 'RINGING');
+      assert.equal(stored.peerNumber, user);
+    });
+
+    test('a permission reply from a user named only by user id: call.permission_updated with peerUserId', async () => {
+      const created = await t.app.inject({
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: keyA(),
+        payload: { url: `${receiver.url}/perm`, events: ['call.permission_updated'] },
+      });
+      assert.equal(created.statusCode, 201, created.body);
+      const user = nextPeer();
+      t.fake.setUserIdentity(user, { userId: 'BR.PERM0001', phoneHidden: true });
+      await t.fake.userRepliesToPermission(t.numberA.phoneNumberId, user, 'accept', { permanent: true });
+      await receiver.waitFor((r) => r.some((x) => x.path === '/hook/perm'), 5000, 'the permission event');
+      const body = receiver.requests.find((x) => x.path === '/hook/perm')?.body;
+      assert.equal(body.event, 'call.permission_updated');
+      assert.equal(body.status, 'PERMANENT');
+      assert.equal(body.peerNumber, null);
+      assert.equal(body.peerUserId, 'BR.PERM0001');
+    });
+
+    const statusesOf = (field: string) =>
+      t.fake.webhookAttempts.filter((a) => a.body.includes(`"field":"${field}"`)).map((a) => a.status);
+
+    test('our own settings change comes back as account_settings_update: 200, kept on the number', async () => {
+      const res = await t.app.inject({
+        method: 'PUT',
+        url: '/v1/calls/settings',
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { status: 'ENABLED', call_icon_visibility: 'DISABLE_ALL' },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const number = await eventually(
+        async () => {
+          const n = (
+            await t.app.inject({ url: `/v1/numbers/${t.numberA.id}`, headers: { 'x-api-key': t.tenantKey.key } })
+          ).json();
+          return n.meta.callingSettings ? n : null;
+        },
+        3000,
+        'the settings update to be applied',
+      );
+      assert.equal(number.meta.callingSettings.call_icon_visibility, 'DISABLE_ALL');
+      assert.equal(typeof number.meta.callingSettingsAt, 'string');
+      await t.fake.flush();
+      assert.deepEqual(statusesOf('account_settings_update'), [200], 'accepted at the first attempt');
+    });
+
+    test('account_settings_update about a number we do not hold, signed by our app: 200 and nothing changes', async () => {
+      const before = t.fake.webhookAttempts.length;
+      await t.fake.accountSettingsUpdate(t.numberB.phoneNumberId, { about: '123456789012345' });
+      await t.fake.flush();
+      const attempts = t.fake.webhookAttempts.slice(before);
+      assert.deepEqual(
+        attempts.map((a) => a.status),
+        [200],
+      );
+      const b = (
+        await t.app.inject({ url: `/v1/numbers/${t.numberB.id}`, headers: { 'x-api-key': t.tenantKey.key } })
+      ).json();
+      assert.equal(b.meta.callingSettings, undefined, "numberB's record is untouched");
+    });
+
+    test('a WABA-level change naming no number: 200 when signed by our app, 401 when not', async () => {
+      const body = JSON.stringify({
+        object: 'whatsapp_business_account',
+        entry: [
+          { id: '102290129340398', changes: [{ field: 'account_review_update', value: { decision: 'APPROVED' } }] },
+        ],
+      });
+      const post = (signature?: string) =>
+        t.app.inject({
+          method: 'POST',
+          url: '/providers/meta/webhook',
+          headers: { 'content-type': 'application/json', ...(signature ? { 'x-hub-signature-256': signature } : {}) },
+          payload: body,
+        });
+      const signed = await post(signMetaBody(body, t.numberB.appSecret));
+      assert.equal(signed.statusCode, 200);
+      assert.deepEqual(signed.json(), { received: 0 });
+      assert.equal((await post(signMetaBody(body, 'someone-else'))).statusCode, 401);
+      assert.equal((await post()).statusCode, 401);
+    });
+  });
+}

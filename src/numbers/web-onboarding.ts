@@ -1,0 +1,192 @@
+// Web numbers onboarded by QR (docs/spec/pilot-compat.md §5): with an Evolution Go server configured for callgate,
+// Pilot's POST /v1/numbers {name, number} creates the instance (rejectCall off), subscribes it to CALL and
+// CONNECTION with our webhook, and hands out the QR; status and connect follow Pilot.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { issueKey } from '../auth/keys.ts';
+import type { Principal } from '../auth/principal.ts';
+import type { SecretBox } from '../auth/secret-box.ts';
+import { providerError } from '../calls/provider-errors.ts';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { ApiError } from '../errors.ts';
+import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
+import { EvolutionInstances, type InstanceQr } from '../providers/evolution/instances.ts';
+import type { EvolutionSecrets, ProviderFailure } from '../providers/types.ts';
+import { insertApiKey } from '../store/api-keys.ts';
+import type { Db } from '../store/db.ts';
+import { getNumberForTenant, insertNumber, mergeNumberPublicConfig, type NumberRecord } from '../store/numbers.ts';
+import { type NumberState, stateOf, toPublicNumber } from './service.ts';
+
+export interface WebOnboardingDeps {
+  db: Db;
+  box: SecretBox;
+  clock: Clock;
+  config: Pick<Config, 'evolutionServer' | 'publicBaseUrl' | 'providerTimeoutMs'>;
+  logger: Logger;
+}
+
+/** Pilot's body: a name, the phone number to pair, and whether to issue the number's key now (default yes). */
+export interface NewWebNumber {
+  name: string;
+  number: string;
+  linkToApiKey?: boolean;
+}
+
+export const QR_ONBOARDING_OFF =
+  'Web numbers by QR need an Evolution Go server configured for callgate (EVOLUTION_BASE_URL and ' +
+  'EVOLUTION_GLOBAL_API_KEY); otherwise register the number with its own instance (provider EVO_GO, evolution {…}).';
+
+export class WebOnboarding {
+  readonly #d: WebOnboardingDeps;
+  readonly #instances: EvolutionInstances;
+  constructor(deps: WebOnboardingDeps) {
+    this.#d = deps;
+    this.#instances = new EvolutionInstances(deps.config.providerTimeoutMs);
+  }
+
+  async create(tenantId: TenantId, input: NewWebNumber, origin: string) {
+    const server = this.#d.config.evolutionServer;
+    if (!server) {
+      throw new ApiError('FEATURE_NOT_SUPPORTED', { message: QR_ONBOARDING_OFF });
+    }
+    const digits = input.number.replace(/\D/g, '');
+    const id = newNumberId();
+    const instanceName = `callgate-${id}`;
+    const instanceToken = randomBytes(24).toString('base64url');
+    const created = await this.#instances.create(server.baseUrl, server.globalApiKey, {
+      name: instanceName,
+      token: instanceToken,
+    });
+    if (!created.ok) {
+      throw onboardingError(created);
+    }
+    const now = this.#d.clock.now().toISOString();
+    const number: NumberRecord = {
+      id,
+      tenantId,
+      name: input.name,
+      phoneNumber: `+${digits}`,
+      provider: 'EVO_GO',
+      metaPhoneNumberId: null,
+      publicConfig: {
+        baseUrl: server.baseUrl,
+        instanceId: created.value.instanceId,
+        instanceName,
+        publicWsBaseUrl: null,
+        state: 'CONNECTING' satisfies NumberState,
+        onboardedByQr: true,
+      },
+      secretConfig: this.#d.box.seal(JSON.stringify({ instanceToken } satisfies EvolutionSecrets)),
+      createdAt: now,
+      updatedAt: now,
+    };
+    const key = input.linkToApiKey === false ? null : issueKey(tenantId, id, now);
+    await this.#d.db.transaction(async (tx) => {
+      await insertNumber(tx, number);
+      if (key) {
+        await insertApiKey(tx, key.record);
+      }
+    });
+    const qr = await this.#subscribeAndQr(number, instanceToken, origin);
+    return {
+      number: toPublicNumber(number),
+      ...(key ? { apiKey: { id: key.id, key: key.key } } : {}),
+      ...qr,
+    };
+  }
+
+  /** Pilot's status: asks the Evolution server (EVO_GO) and keeps what it learned as the number's state. */
+  async status(p: Principal, id: string) {
+    const number = await this.#find(p, id);
+    if (number.provider !== 'EVO_GO') {
+      const state = stateOf(number);
+      return { id: number.id, state, isFullyConnected: state === 'OPEN' };
+    }
+    const config = number.publicConfig as { baseUrl: string; instanceId: string };
+    const token = this.#token(number);
+    const status = await this.#instances.status(config.baseUrl, token);
+    if (!status.ok) {
+      throw onboardingError(status);
+    }
+    const { connected, loggedIn } = status.value;
+    // Not paired yet: waiting for the QR; paired but the socket is down: closed until it reconnects.
+    const state: NumberState = loggedIn && connected ? 'OPEN' : loggedIn ? 'CLOSED' : 'CONNECTING';
+    const rejectCall = await this.#instances.rejectsCalls(config.baseUrl, token, config.instanceId);
+    const health = {
+      connected,
+      loggedIn,
+      ...(rejectCall.ok ? { rejectCall: rejectCall.value } : {}),
+      ...(rejectCall.ok && rejectCall.value
+        ? { problem: 'rejectCall is on: the server declines every call itself and sends no CallOffer' }
+        : {}),
+    };
+    const now = this.#d.clock.now().toISOString();
+    await mergeNumberPublicConfig(this.#d.db, number.id, { state, health }, now);
+    return { id: number.id, state, isFullyConnected: state === 'OPEN', health };
+  }
+
+  /** Pilot's connect: subscribes the instance again and answers a new QR, or a pairing code for `phone`. */
+  async connect(p: Principal, id: string, phone: string | undefined, origin: string) {
+    const number = await this.#find(p, id);
+    if (number.provider !== 'EVO_GO') {
+      throw new ApiError('FEATURE_NOT_SUPPORTED', {
+        message: 'Only web numbers (EVO_GO) connect by QR or pairing code; a META number is connected by Meta.',
+      });
+    }
+    const token = this.#token(number);
+    const config = number.publicConfig as { baseUrl: string };
+    // A paired, connected instance has no QR to give: it is simply open.
+    const status = await this.#instances.status(config.baseUrl, token);
+    if (status.ok && status.value.loggedIn && status.value.connected) {
+      return { id: number.id, state: 'OPEN' as const, isFullyConnected: true };
+    }
+    if (phone !== undefined) {
+      const subscribed = await this.#instances.subscribe(config.baseUrl, token, this.#webhookUrl(number.id, origin));
+      if (!subscribed.ok) {
+        throw onboardingError(subscribed);
+      }
+      const pairing = await this.#instances.pairingCode(config.baseUrl, token, phone.replace(/\D/g, ''));
+      if (!pairing.ok) {
+        throw onboardingError(pairing);
+      }
+      return { id: number.id, state: 'CONNECTING' as const, pairingCode: pairing.value.pairingCode };
+    }
+    return { id: number.id, state: 'CONNECTING' as const, ...(await this.#subscribeAndQr(number, token, origin)) };
+  }
+
+  async #subscribeAndQr(number: NumberRecord, token: string, origin: string): Promise<InstanceQr> {
+    const baseUrl = (number.publicConfig as { baseUrl: string }).baseUrl;
+    const subscribed = await this.#instances.subscribe(baseUrl, token, this.#webhookUrl(number.id, origin));
+    if (!subscribed.ok) {
+      throw onboardingError(subscribed);
+    }
+    const qr = await this.#instances.qr(baseUrl, token);
+    if (!qr.ok) {
+      throw onboardingError(qr);
+    }
+    return qr.value;
+  }
+
+  #webhookUrl(numberId: NumberId, origin: string): string {
+    return `${this.#d.config.publicBaseUrl ?? origin}/providers/evolution/webhook/${numberId}`;
+  }
+
+  #token(number: NumberRecord): string {
+    return (JSON.parse(this.#d.box.open(number.secretConfig)) as EvolutionSecrets).instanceToken;
+  }
+
+  async #find(p: Principal, id: string): Promise<NumberRecord> {
+    const number =
+      p.scope === 'number' && p.numberId !== id ? null : await getNumberForTenant(this.#d.db, p.tenantId, id);
+    if (!number) {
+      throw new ApiError('NUMBER_NOT_FOUND');
+    }
+    return number;
+  }
+}
+
+/** The Evolution server refusing or failing is the provider's, in callgate's words (a 502 or the config 400). */
+function onboardingError(f: ProviderFailure): ApiError {
+  return providerError(f, 'other', 'EVO_GO');
+}

@@ -1,0 +1,172 @@
+// The instance side of Evolution Go (docs/spec/pilot-compat.md §5): create an instance with the server's global
+// key, subscribe it to calls, hand out its QR or pairing code, read its status. Reply shapes as the server's
+// pkg/instance writes them: QrcodeStruct {qrcode, code}; StatusStruct and PairReturnStruct have no json tags, so
+// their fields arrive as Go names (Connected, LoggedIn, PairingCode); older servers are read the same way.
+import type { ProviderResult } from '../types.ts';
+import { failure } from '../types.ts';
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Our calls need these events: CALL (offers, ends) and CONNECTION (the number's state). */
+export const SUBSCRIBED_EVENTS = ['CALL', 'CONNECTION'] as const;
+
+export interface InstanceQr {
+  /** data:image/png;base64,… to show. */
+  qrcode: string | null;
+  /** The raw string the QR encodes. */
+  code: string | null;
+}
+export interface InstanceStatus {
+  connected: boolean;
+  loggedIn: boolean;
+}
+
+/** Either casing: the server writes Go field names where its structs have no json tags. */
+function field(data: Json, name: string): unknown {
+  return data[name] ?? data[name.charAt(0).toUpperCase() + name.slice(1)];
+}
+
+export class EvolutionInstances {
+  readonly #timeoutMs: number;
+  constructor(timeoutMs: number) {
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** POST /instance/create with the global key; rejectCall:false so CallOffer webhooks are sent at all. */
+  async create(
+    baseUrl: string,
+    globalApiKey: string,
+    instance: { name: string; token: string },
+  ): Promise<ProviderResult<{ instanceId: string }>> {
+    const reply = await this.#send(baseUrl, globalApiKey, 'POST', '/instance/create', {
+      name: instance.name,
+      token: instance.token,
+      advancedSettings: {
+        alwaysOnline: false,
+        rejectCall: false,
+        msgRejectCall: '',
+        readMessages: false,
+        ignoreGroups: true,
+        ignoreStatus: true,
+      },
+    });
+    if (!reply.ok) {
+      return reply;
+    }
+    const id = field(reply.value, 'id');
+    return typeof id === 'string' && id !== ''
+      ? { ok: true, value: { instanceId: id } }
+      : failure('PROVIDER_DOWN', 'Evolution Go created the instance without an id');
+  }
+
+  /** POST /instance/connect: our webhook, CALL and CONNECTION events; `immediate:false` waits for the QR scan. */
+  async subscribe(baseUrl: string, token: string, webhookUrl: string): Promise<ProviderResult<{ events: string }>> {
+    const reply = await this.#send(baseUrl, token, 'POST', '/instance/connect', {
+      webhookUrl,
+      subscribe: [...SUBSCRIBED_EVENTS],
+      immediate: false,
+      phone: '',
+    });
+    if (!reply.ok) {
+      return reply;
+    }
+    const events = field(reply.value, 'eventString');
+    return { ok: true, value: { events: typeof events === 'string' ? events : '' } };
+  }
+
+  async qr(baseUrl: string, token: string): Promise<ProviderResult<InstanceQr>> {
+    const reply = await this.#send(baseUrl, token, 'GET', '/instance/qr');
+    if (!reply.ok) {
+      return reply;
+    }
+    const qrcode = field(reply.value, 'qrcode');
+    const code = field(reply.value, 'code');
+    return {
+      ok: true,
+      value: { qrcode: typeof qrcode === 'string' ? qrcode : null, code: typeof code === 'string' ? code : null },
+    };
+  }
+
+  /** POST /instance/pair {phone}: the code the user types in WhatsApp instead of scanning. */
+  async pairingCode(baseUrl: string, token: string, phone: string): Promise<ProviderResult<{ pairingCode: string }>> {
+    const reply = await this.#send(baseUrl, token, 'POST', '/instance/pair', { phone });
+    if (!reply.ok) {
+      return reply;
+    }
+    const code = field(reply.value, 'pairingCode');
+    return typeof code === 'string' && code !== ''
+      ? { ok: true, value: { pairingCode: code } }
+      : failure('PROVIDER_DOWN', 'Evolution Go answered without a pairing code');
+  }
+
+  async status(baseUrl: string, token: string): Promise<ProviderResult<InstanceStatus>> {
+    const reply = await this.#send(baseUrl, token, 'GET', '/instance/status');
+    if (!reply.ok) {
+      return reply;
+    }
+    return {
+      ok: true,
+      value: {
+        connected: field(reply.value, 'connected') === true,
+        loggedIn: field(reply.value, 'loggedIn') === true,
+      },
+    };
+  }
+
+  /** GET /instance/:id/advanced-settings: is rejectCall off (or CallOffer never arrives)? */
+  async rejectsCalls(baseUrl: string, token: string, instanceId: string): Promise<ProviderResult<boolean>> {
+    const reply = await this.#send(
+      baseUrl,
+      token,
+      'GET',
+      `/instance/${encodeURIComponent(instanceId)}/advanced-settings`,
+      undefined,
+      'settings',
+    );
+    return reply.ok ? { ok: true, value: reply.value.rejectCall === true } : reply;
+  }
+
+  /** One request; answers the reply's `data` (or `settings`) object. */
+  async #send(
+    baseUrl: string,
+    apikey: string,
+    method: 'GET' | 'POST',
+    path: string,
+    body?: Json,
+    key: 'data' | 'settings' = 'data',
+  ): Promise<ProviderResult<Json>> {
+    let response: Response;
+    let json: unknown = null;
+    try {
+      response = await fetch(baseUrl + path, {
+        method,
+        headers: { apikey, 'content-type': 'application/json', accept: 'application/json' },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      const text = await response.text();
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = null;
+      }
+    } catch {
+      return failure('PROVIDER_DOWN', 'the Evolution Go server could not be reached');
+    }
+    const error = isObject(json) && typeof json.error === 'string' ? json.error : `HTTP ${response.status}`;
+    if (response.status === 401) {
+      return failure('AUTH', 'the Evolution Go server refused the key', 401);
+    }
+    if (response.status >= 500) {
+      return failure('PROVIDER_DOWN', error, response.status);
+    }
+    if (!response.ok) {
+      return failure('INVALID_REQUEST', error, response.status);
+    }
+    const data = isObject(json) ? json[key] : undefined;
+    return isObject(data)
+      ? { ok: true, value: data }
+      : failure('PROVIDER_DOWN', `Evolution Go answered without ${key}`);
+  }
+}

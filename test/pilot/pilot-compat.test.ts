@@ -1,0 +1,413 @@
+// A Pilot Status client (./pilot-client.ts, written from Pilot's documented requests) against callgate, endpoint by
+// endpoint of docs/spec/pilot-compat.md: it must run unchanged and read Pilot's shapes back.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { newNumberId } from '../../src/ids.ts';
+import { insertNumber } from '../../src/store/numbers.ts';
+import { startTestWorker, type TestWorker, verifyWith, workerConfig } from '../e2e/webhook-helpers.ts';
+import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../fakes/meta-graph.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
+import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
+import { nextPeer, ringingCall } from '../helpers/calls.ts';
+import { storeKinds } from '../helpers/stores.ts';
+import { PilotClient } from './pilot-client.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+for (const kind of storeKinds()) {
+  describe(`a Pilot Status client against callgate [${kind}]`, () => {
+    let t: TestApp;
+    let receiver: WebhookReceiver;
+    let worker: TestWorker;
+    let tenant: PilotClient;
+    let numberA: PilotClient;
+
+    before(async () => {
+      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+      receiver = await startWebhookReceiver();
+      worker = startTestWorker(t.store.db, workerConfig());
+      tenant = new PilotClient({ baseUrl: t.baseUrl, apiKey: t.tenantKey.key });
+      numberA = new PilotClient({ baseUrl: t.baseUrl, apiKey: t.numberA.key.key });
+    });
+    after(async () => {
+      await worker.stop();
+      await receiver.close();
+      await t.close();
+    });
+
+    let paths = 0;
+    const hookUrl = () => `${receiver.url}/p${++paths}`;
+    const receivedAt = (url: string) => receiver.requests.filter((r) => url.endsWith(r.path.replace(/^\/hook/, '')));
+
+    describe('calls', () => {
+      test('GET /v1/calls without a limit answers 25 calls, newest first', async () => {
+        for (let i = 0; i < 26; i++) {
+          await ringingCall(t, t.numberB);
+        }
+        const numberB = new PilotClient({ baseUrl: t.baseUrl, apiKey: t.numberB.key.key });
+        const res = await numberB.listCalls();
+        assert.equal(res.status, 200);
+        assert.equal(res.body.calls.length, 25, "Pilot's default page");
+        const times = res.body.calls.map((c: { createdAt: string }) => c.createdAt);
+        assert.deepEqual(times, [...times].sort().reverse());
+      });
+
+      test('an inbound call is read, pre-accepted, accepted and terminated with Pilot requests', async () => {
+        const call = await ringingCall(t);
+        const got = await numberA.getCall(call.id);
+        assert.equal(got.status, 200);
+        assert.equal(got.body.status, 'RINGING');
+        assert.equal((await numberA.preAcceptCall(call.id, CANNED_ANSWER_SDP)).status, 200);
+        const accepted = await numberA.acceptCall(call.id, CANNED_ANSWER_SDP);
+        assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+        const ended = await numberA.terminateCall(call.id);
+        assert.equal(ended.status, 200);
+        assert.equal(ended.body.success, true);
+        const events = await numberA.callEvents(call.id);
+        assert.equal(events.status, 200);
+        assert.ok(events.body.events.length >= 3);
+      });
+
+      test("a business-initiated call starts with Pilot's body and can be hung up", async () => {
+        const peer = nextPeer();
+        t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+        const res = await numberA.createCall({ to: `+${peer}`, sdp: CANNED_OFFER_SDP, bizOpaqueCallbackData: 'o-1' });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        assert.match(res.body.id, /^call_/);
+        const call = (await numberA.getCall(res.body.id)).body;
+        assert.equal(call.direction, 'OUTBOUND');
+        assert.equal(call.peerNumber, peer);
+        assert.equal((await numberA.terminateCall(res.body.id)).body.success, true);
+      });
+
+      test('reject answers Pilot success', async () => {
+        const call = await ringingCall(t);
+        const res = await numberA.rejectCall(call.id);
+        assert.equal(res.status, 200);
+        assert.equal(res.body.success, true);
+      });
+
+      test("PUT /v1/calls/settings takes Pilot's flat body and answers {success:true, calling}", async () => {
+        const res = await numberA.updateCallSettings({ status: 'ENABLED', call_icon_visibility: 'DEFAULT' });
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        assert.equal(res.body.success, true);
+        assert.equal(res.body.calling.status, 'ENABLED');
+        assert.equal(res.body.calling.call_icon_visibility, 'DEFAULT');
+
+        const wrapped = await numberA.request('PUT', '/v1/calls/settings', {
+          calling: { callback_permission_status: 'ENABLED' },
+        });
+        assert.equal(wrapped.status, 200);
+        assert.equal(wrapped.body.calling.callback_permission_status, 'ENABLED');
+        assert.equal(wrapped.body.calling.status, 'ENABLED', 'partial: what was not sent stays');
+
+        const read = await numberA.getCallSettings();
+        assert.equal(read.body.calling.callback_permission_status, 'ENABLED');
+      });
+
+      test('settings: sip in either form is 400; a number below the 2,000/day tier gets a clear 400', async () => {
+        for (const body of [{ sip: { status: 'ENABLED' } }, { calling: { sip: { status: 'ENABLED' } } }]) {
+          const res = await numberA.updateCallSettings(body);
+          assert.equal(res.status, 400);
+          assert.equal(res.body.code, 'VALIDATION_ERROR');
+        }
+        const both = await numberA.updateCallSettings({ status: 'ENABLED', calling: { status: 'DISABLED' } });
+        assert.equal(both.status, 400);
+
+        t.fake.setMessagingLimit(t.numberB.phoneNumberId, 250);
+        const numberB = new PilotClient({ baseUrl: t.baseUrl, apiKey: t.numberB.key.key });
+        const low = await numberB.updateCallSettings({ status: 'ENABLED' });
+        assert.equal(low.status, 400);
+        assert.equal(low.body.code, 'VALIDATION_ERROR');
+        assert.match(low.body.error, /messaging limit is below 2,000/);
+        t.fake.setMessagingLimit(t.numberB.phoneNumberId, 100_000);
+      });
+
+      test('permissions: read and request', async () => {
+        const peer = nextPeer();
+        const read = await numberA.callPermissions(peer);
+        assert.equal(read.status, 200);
+        const asked = await numberA.requestCallPermission(peer);
+        assert.equal(asked.status, 200, JSON.stringify(asked.body));
+      });
+    });
+
+    describe('webhooks', () => {
+      test('a tenant key names the number with x-whatsapp-number-id; omitted events dispatch nothing', async () => {
+        const url = hookUrl();
+        const created = await tenant.forNumber(t.numberA.id).createWebhook({ url });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        assert.deepEqual(created.body.events, []);
+        assert.equal(created.body.name, '127.0.0.1', "the URL's hostname");
+        assert.deepEqual(created.body.whatsappNumberIds, [t.numberA.id]);
+        assert.equal(created.body.tenantId, t.tenantId);
+        assert.equal(created.body.lastTriggered, null);
+        assert.match(created.body.secret, /^whsec_/);
+
+        const everything = hookUrl();
+        await numberA.createWebhook({ url: everything, events: ['*'] });
+        await ringingCall(t);
+        await receiver.waitFor(() => receivedAt(everything).length > 0, 5000, 'the * webhook');
+        await sleep(100);
+        assert.equal(receivedAt(url).length, 0, 'a webhook without events gets nothing');
+      });
+
+      test("Pilot's message.* and number.* names are accepted and dropped; an undocumented name is 400", async () => {
+        const created = await numberA.createWebhook({
+          url: hookUrl(),
+          events: ['call.ringing', 'message.received', 'number.connected', 'calls'],
+        });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        assert.deepEqual(created.body.events, ['call.ringing', 'calls']);
+        const bad = await numberA.createWebhook({ url: hookUrl(), events: ['call.exploded'] });
+        assert.equal(bad.status, 400);
+        assert.equal(bad.body.code, 'VALIDATION_ERROR');
+        const patched = await numberA.updateWebhook(created.body.id, { events: ['message.sent', 'call.ended'] });
+        assert.equal(patched.status, 200);
+        assert.deepEqual(patched.body.events, ['call.ended']);
+      });
+
+      test("the `calls` event carries Meta's raw calls value with the SDP, signed like every delivery", async () => {
+        const url = hookUrl();
+        const w = (await numberA.createWebhook({ url, events: ['calls'] })).body;
+        const call = await ringingCall(t);
+        await receiver.waitFor(() => receivedAt(url).length > 0, 5000, 'the calls event');
+        const [delivery] = receivedAt(url);
+        assert.ok(delivery);
+        const body = verifyWith(w.secret, delivery);
+        assert.equal(body.event, 'calls');
+        assert.match(body.eventId, /^evt_/);
+        assert.equal(typeof body.occurredAt, 'string');
+        assert.equal(body.data.metadata.phone_number_id, t.numberA.phoneNumberId);
+        const [raw] = body.data.calls;
+        assert.equal(raw.id, call.externalCallId);
+        assert.equal(raw.event, 'connect');
+        assert.match(raw.session.sdp, /^v=0/);
+        await sleep(100);
+        assert.ok(
+          receivedAt(url).every((r) => r.body.event === 'calls'),
+          'only the raw event: no call.* for this subscription',
+        );
+      });
+
+      test('number errors: required, mismatch between header and body, unknown', async () => {
+        const none = await tenant.createWebhook({ url: hookUrl(), events: ['*'] });
+        assert.equal(none.status, 400);
+        assert.equal(none.body.code, 'NUMBER_REQUIRED');
+        const mismatch = await tenant
+          .forNumber(t.numberA.id)
+          .createWebhook({ url: hookUrl(), events: ['*'], whatsappNumberId: t.numberB.id });
+        assert.equal(mismatch.status, 400);
+        assert.equal(mismatch.body.code, 'NUMBER_MISMATCH');
+        const unknown = await tenant.forNumber('num_nope').createWebhook({ url: hookUrl(), events: ['*'] });
+        assert.equal(unknown.status, 404);
+        assert.equal(unknown.body.code, 'NUMBER_NOT_FOUND');
+        const ignored = await numberA.forNumber(t.numberB.id).createWebhook({ url: hookUrl() });
+        assert.equal(ignored.status, 201, 'a number key ignores the header');
+        assert.equal(ignored.body.whatsappNumberId, t.numberA.id);
+      });
+
+      test('GET /v1/webhooks is a bare array; the header narrows a tenant key to one number', async () => {
+        await tenant.createWebhook({ url: hookUrl(), whatsappNumberId: t.numberB.id, events: ['call.ended'] });
+        const all = await tenant.listWebhooks();
+        assert.equal(all.status, 200);
+        assert.ok(Array.isArray(all.body));
+        const numbers = new Set(all.body.map((w: { whatsappNumberId: string }) => w.whatsappNumberId));
+        assert.deepEqual([...numbers].sort(), [t.numberA.id, t.numberB.id].sort());
+        const onlyB = await tenant.forNumber(t.numberB.id).listWebhooks();
+        assert.ok(onlyB.body.length > 0);
+        assert.ok(onlyB.body.every((w: { whatsappNumberIds: string[] }) => w.whatsappNumberIds[0] === t.numberB.id));
+        const unknown = await tenant.forNumber('num_not_ours').listWebhooks();
+        assert.equal(unknown.status, 404);
+        assert.equal(unknown.body.code, 'NUMBER_NOT_FOUND');
+        const mine = await numberA.listWebhooks();
+        assert.ok(mine.body.every((w: { whatsappNumberId: string }) => w.whatsappNumberId === t.numberA.id));
+        assert.ok(!JSON.stringify(all.body).includes('whsec_'));
+      });
+
+      test('PATCH pauses, get reads, logs show payload and response (50 by default), DELETE removes', async () => {
+        const url = hookUrl();
+        const w = (await numberA.createWebhook({ url, name: 'CRM', events: ['call.ringing'] })).body;
+        await ringingCall(t);
+        await receiver.waitFor(() => receivedAt(url).length === 1, 5000, 'one delivery');
+        const logs = await eventually(
+          async () => {
+            const res = await numberA.webhookLogs(w.id);
+            return res.body.logs.length === 1 ? res.body.logs : null;
+          },
+          3000,
+          'the log entry',
+        );
+        const [entry] = logs;
+        assert.equal(entry.event, 'call.ringing');
+        assert.equal(entry.status, 'SUCCESS');
+        assert.equal(entry.statusCode, 200);
+        assert.deepEqual(entry.payload, receivedAt(url)[0]?.body);
+        assert.equal(entry.response, 'ok');
+        assert.equal(typeof entry.durationMs, 'number');
+        assert.equal((await numberA.webhookLogs(w.id, '?limit=51')).status, 400, 'at most 50');
+
+        const read = await numberA.getWebhook(w.id);
+        assert.equal(read.body.lastTriggered, entry.createdAt);
+        const paused = await numberA.updateWebhook(w.id, { active: false, name: 'CRM 2' });
+        assert.equal(paused.body.active, false);
+        assert.equal(paused.body.name, 'CRM 2');
+        await ringingCall(t);
+        await sleep(150);
+        assert.equal(receivedAt(url).length, 1, 'a paused webhook gets nothing');
+        assert.equal((await numberA.deleteWebhook(w.id)).status, 204);
+        assert.equal((await numberA.getWebhook(w.id)).body.code, 'WEBHOOK_NOT_FOUND');
+      });
+    });
+
+    describe('API keys', () => {
+      test('GET /v1/api-keys is one item per number, masked, never revealable', async () => {
+        const res = await tenant.listApiKeys();
+        assert.equal(res.status, 200);
+        assert.ok(Array.isArray(res.body));
+        const a = res.body.find((k: { numberId: string }) => k.numberId === t.numberA.id);
+        assert.deepEqual(
+          {
+            number: a.number,
+            displayName: a.displayName,
+            keyId: a.keyId,
+            key: a.key,
+            revealable: a.revealable,
+            keyLast4: a.keyLast4,
+          },
+          {
+            number: `+${t.numberA.displayPhoneNumber}`,
+            displayName: 'Number 0',
+            keyId: `key_…${t.numberA.key.id.slice(-4)}`,
+            key: null,
+            revealable: false,
+            keyLast4: t.numberA.key.key.slice(-4),
+          },
+        );
+        assert.ok(!JSON.stringify(res.body).includes(t.numberA.key.key));
+      });
+
+      test("POST /v1/api-keys creates a keyless number's key once, then 409 API_KEY_EXISTS", async () => {
+        const now = new Date().toISOString();
+        const id = newNumberId();
+        await insertNumber(t.store.db, {
+          id,
+          tenantId: t.tenantId,
+          name: 'Keyless',
+          phoneNumber: '+5511955550000',
+          provider: 'EVO_GO',
+          metaPhoneNumberId: null,
+          publicConfig: { baseUrl: 'http://127.0.0.1:9', instanceId: 'i', instanceName: null, publicWsBaseUrl: null },
+          secretConfig: 'sealed',
+          createdAt: now,
+          updatedAt: now,
+        });
+        const listed = (await tenant.listApiKeys()).body.find((k: { numberId: string }) => k.numberId === id);
+        assert.equal(listed.keyId, null, 'no key yet');
+
+        // Pilot names the number in the header and sends no body at all.
+        const created = await tenant.forNumber(id).request('POST', '/v1/api-keys');
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        assert.equal(created.body.numberId, id);
+        assert.match(created.body.keyId, /^key_/);
+        assert.match(created.body.key, /^ps_/);
+        const own = new PilotClient({ baseUrl: t.baseUrl, apiKey: created.body.key });
+        assert.equal((await own.listNumbers()).body[0].id, id, 'the new key works');
+
+        const again = await tenant.createApiKey(id);
+        assert.equal(again.status, 409);
+        assert.equal(again.body.code, 'API_KEY_EXISTS');
+        assert.equal((await tenant.createApiKey()).body.code, 'NUMBER_REQUIRED');
+        assert.equal((await tenant.createApiKey('num_unknown')).status, 404);
+      });
+
+      test('POST /v1/api-keys/regenerate {whatsappNumberId}: the new key works, the old one stops at once', async () => {
+        const old = t.numberB.key;
+        const res = await tenant.regenerateApiKey(t.numberB.id);
+        assert.equal(res.status, 200);
+        assert.equal(res.body.numberId, t.numberB.id);
+        assert.match(res.body.key, /^ps_/);
+        t.numberB.key = { id: res.body.keyId, key: res.body.key };
+        assert.equal((await new PilotClient({ baseUrl: t.baseUrl, apiKey: old.key }).listCalls()).status, 401);
+        assert.equal((await new PilotClient({ baseUrl: t.baseUrl, apiKey: res.body.key }).listCalls()).status, 200);
+        const byNumberKey = await numberA.regenerateApiKey(t.numberA.id);
+        assert.equal(byNumberKey.status, 403, 'a number key cannot regenerate');
+      });
+    });
+
+    describe('numbers', () => {
+      test('GET /v1/numbers is a bare array; a number key sees only its own; state and isFullyConnected', async () => {
+        const all = await tenant.listNumbers();
+        assert.equal(all.status, 200);
+        assert.ok(Array.isArray(all.body));
+        assert.ok(all.body.length >= 2);
+        const own = await numberA.listNumbers();
+        assert.deepEqual(
+          own.body.map((n: { id: string }) => n.id),
+          [t.numberA.id],
+        );
+        assert.equal(own.body[0].state, 'OPEN');
+        assert.equal(own.body[0].isFullyConnected, true);
+      });
+
+      test('a META number whose token Meta refuses turns CLOSED (not fully connected)', async () => {
+        const created = await tenant.request('POST', '/v1/numbers', {
+          name: 'Revoked',
+          phoneNumber: '+551140049999',
+          provider: 'META',
+          meta: { phoneNumberId: '110200345567899', accessToken: 'revoked', appSecret: 's', verifyToken: 'v' },
+        });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        const revoked = new PilotClient({ baseUrl: t.baseUrl, apiKey: created.body.apiKey.key });
+        assert.notEqual((await revoked.getCallSettings()).status, 200);
+        const closed = await eventually(
+          async () => {
+            const [n] = (await revoked.listNumbers()).body;
+            return n.state === 'CLOSED' ? n : null;
+          },
+          3000,
+          'the number to turn CLOSED',
+        );
+        assert.equal(closed.isFullyConnected, false);
+      });
+
+      test('GET and DELETE /v1/numbers/{id}: the number, then gone with its key', async () => {
+        const created = await tenant.request('POST', '/v1/numbers', {
+          name: 'Temp',
+          phoneNumber: '+551140048888',
+          provider: 'META',
+          meta: { phoneNumberId: '110200345567877', accessToken: 't', appSecret: 's', verifyToken: 'v' },
+        });
+        assert.equal(created.status, 201);
+        const id = created.body.number.id;
+        const got = await tenant.getNumber(id);
+        assert.equal(got.body.id, id);
+        assert.equal(got.body.state, 'OPEN');
+        assert.equal((await tenant.deleteNumber(id)).status, 204);
+        assert.equal((await tenant.getNumber(id)).body.code, 'NUMBER_NOT_FOUND');
+        const stale = new PilotClient({ baseUrl: t.baseUrl, apiKey: created.body.apiKey.key });
+        assert.equal((await stale.listCalls()).status, 401);
+      });
+
+      test('regenerate: the header and the body naming different numbers is 400 NUMBER_MISMATCH', async () => {
+        const res = await tenant.forNumber(t.numberA.id).regenerateApiKey(t.numberB.id);
+        assert.equal(res.status, 400);
+        assert.equal(res.body.code, 'NUMBER_MISMATCH');
+      });
+
+      test('Pilot routes callgate does not offer answer 404 NOT_IMPLEMENTED_IN_CALLGATE with a sentence', async () => {
+        for (const [method, path] of [
+          ['POST', '/v1/numbers/meta'],
+          ['GET', '/v1/numbers/check'],
+          ['POST', '/v1/remote-pairing'],
+          ['GET', '/v1/remote-pairing/abc/status'],
+        ] as const) {
+          const res = await tenant.request(method, path, method === 'POST' ? {} : undefined);
+          assert.equal(res.status, 404, `${method} ${path}`);
+          assert.equal(res.body.code, 'NOT_IMPLEMENTED_IN_CALLGATE');
+          assert.match(res.body.error, /callgate does not offer/);
+        }
+      });
+    });
+  });
+}

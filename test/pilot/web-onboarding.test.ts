@@ -1,0 +1,146 @@
+// Pilot's web numbers onboarded by QR through callgate's own Evolution Go server (docs/spec/pilot-compat.md §5),
+// against the Evolution fake's instance routes (create, connect, qr, pair, status, advanced-settings).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type FakeEvolution, startFakeEvolution } from '../fakes/evolution-go.ts';
+import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
+import { nextPeer } from '../helpers/calls.ts';
+import { storeKinds } from '../helpers/stores.ts';
+import { PilotClient } from './pilot-client.ts';
+
+const GLOBAL_KEY = 'evo-global-key-for-tests';
+
+for (const kind of storeKinds()) {
+  describe(`web numbers onboarded by QR [${kind}]`, () => {
+    let evo: FakeEvolution;
+    let t: TestApp;
+    let tenant: PilotClient;
+    before(async () => {
+      // One instance some other customer already runs on the same server.
+      evo = await startFakeEvolution({
+        instances: [{ id: 'other-instance', name: 'other', token: 'other-token', ownNumber: '5511900000000' }],
+        globalApiKey: GLOBAL_KEY,
+        webhookRetryIntervalMs: 50,
+      });
+      t = await buildTestApp(kind, {
+        env: { EVOLUTION_BASE_URL: evo.baseUrl, EVOLUTION_GLOBAL_API_KEY: GLOBAL_KEY },
+      });
+      tenant = new PilotClient({ baseUrl: t.baseUrl, apiKey: t.tenantKey.key });
+    });
+    after(async () => {
+      await evo.close();
+      await t.close();
+    });
+
+    test("Pilot's POST /v1/numbers {name, number} creates, subscribes and answers the QR; pairing opens it", async () => {
+      const res = await tenant.createWebNumber({ name: 'Loja', number: '+5511977770000' });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const { number, apiKey, qrcode, code } = res.body;
+      assert.equal(number.provider, 'EVO_GO');
+      assert.equal(number.phoneNumber, '+5511977770000');
+      assert.equal(number.state, 'CONNECTING');
+      assert.equal(number.isFullyConnected, false);
+      assert.match(qrcode, /^data:image\/png;base64,/);
+      assert.match(code, /^2@/);
+      assert.match(apiKey.key, /^ps_/);
+
+      // The instance as the server now holds it: our webhook, CALL and CONNECTION, rejectCall off.
+      const instanceId = evo.created.at(-1) ?? '';
+      assert.equal(number.evolution.instanceId, instanceId);
+      assert.deepEqual(evo.instanceSetup(instanceId), {
+        webhookUrl: `${t.baseUrl}/providers/evolution/webhook/${number.id}`,
+        subscribe: ['CALL', 'CONNECTION'],
+        rejectCall: false,
+      });
+      const create = evo.requests.find((r) => r.path === '/instance/create');
+      assert.equal(create?.headers.apikey, '[redacted]', 'the global key was sent as apikey');
+
+      const waiting = await tenant.numberStatus(number.id);
+      assert.equal(waiting.status, 200);
+      assert.equal(waiting.body.state, 'CONNECTING');
+
+      evo.completePairing(instanceId, '5511977770000');
+      const open = await tenant.numberStatus(number.id);
+      assert.deepEqual(
+        {
+          state: open.body.state,
+          isFullyConnected: open.body.isFullyConnected,
+          rejectCall: open.body.health.rejectCall,
+        },
+        { state: 'OPEN', isFullyConnected: true, rejectCall: false },
+      );
+      const listed = (await tenant.listNumbers()).body.find((n: { id: string }) => n.id === number.id);
+      assert.equal(listed.state, 'OPEN', 'the status learned is kept');
+
+      // The CONNECTION events the subscription brings are taken (200), so the server never retries them.
+      await evo.emitRaw(instanceId, 'Connected', { jid: '5511977770000@s.whatsapp.net' });
+      await evo.flush();
+      const connection = evo.deliveries.filter((d) => d.instanceId === instanceId && d.event === 'Connected');
+      assert.deepEqual(
+        connection.map((d) => d.state),
+        ['delivered'],
+      );
+
+      // Calls now reach callgate through the subscription.
+      const callId = await evo.incomingCall({ instanceId, from: nextPeer() });
+      await evo.flush();
+      const own = new PilotClient({ baseUrl: t.baseUrl, apiKey: apiKey.key });
+      const call = await eventually(
+        async () => (await own.getCall(callId)).body.status === 'RINGING',
+        3000,
+        'the call to ring',
+      );
+      assert.ok(call);
+
+      const again = await tenant.reconnectNumber(number.id);
+      assert.equal(again.status, 200);
+      assert.equal(again.body.state, 'OPEN', 'a paired number has no QR to give');
+    });
+
+    test('connect gives a new QR, or a pairing code for a phone; linkToApiKey:false issues no key', async () => {
+      const res = await tenant.createWebNumber({ name: 'Sem chave', number: '5511966660000', linkToApiKey: false });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      assert.equal(res.body.apiKey, undefined);
+      const id = res.body.number.id;
+      const fresh = await tenant.reconnectNumber(id);
+      assert.equal(fresh.status, 200);
+      assert.equal(fresh.body.state, 'CONNECTING');
+      assert.match(fresh.body.qrcode, /^data:image\/png;base64,/);
+      assert.notEqual(fresh.body.code, res.body.code, 'a new QR');
+      const pairing = await tenant.request('POST', `/v1/numbers/${id}/connect`, { phone: '+5511966660000' });
+      assert.equal(pairing.status, 200, JSON.stringify(pairing.body));
+      assert.match(pairing.body.pairingCode, /^[0-9A-F]{4}-[0-9A-F]{4}$/);
+      const key = await tenant.createApiKey(id);
+      assert.equal(key.status, 201, 'the key comes later, through POST /v1/api-keys');
+    });
+
+    test("status of a META number is its stored state; connect is 400 for it; another tenant's is 404", async () => {
+      const meta = await tenant.numberStatus(t.numberA.id);
+      assert.equal(meta.status, 200);
+      assert.equal(meta.body.state, 'OPEN');
+      const connect = await tenant.reconnectNumber(t.numberA.id);
+      assert.equal(connect.status, 400, JSON.stringify(connect.body));
+      assert.equal(connect.body.code, 'FEATURE_NOT_SUPPORTED');
+      const other = new PilotClient({ baseUrl: t.baseUrl, apiKey: t.numberB.key.key });
+      assert.equal((await other.numberStatus(t.numberA.id)).status, 404);
+    });
+  });
+
+  describe(`web numbers by QR without an Evolution server [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await buildTestApp(kind);
+    });
+    after(() => t.close());
+
+    test('is a clear 400 naming the settings, and stores nothing', async () => {
+      const tenant = new PilotClient({ baseUrl: t.baseUrl, apiKey: t.tenantKey.key });
+      const before = (await tenant.listNumbers()).body.length;
+      const res = await tenant.createWebNumber({ name: 'Loja', number: '+5511977770000' });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.code, 'FEATURE_NOT_SUPPORTED');
+      assert.match(res.body.error, /EVOLUTION_BASE_URL/);
+      assert.equal((await tenant.listNumbers()).body.length, before);
+    });
+  });
+}
