@@ -150,15 +150,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000,
   });
 
-  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper } = buildServices({
-    config: deps.config,
-    db: deps.db,
-    secretKey: deps.secretKey,
-    clock: deps.clock,
-    logger: deps.logger,
-    ...(deps.providers ? { providers: deps.providers } : {}),
-    ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
-  });
+  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper, sandboxSimulator, sandboxCalls } =
+    buildServices({
+      config: deps.config,
+      db: deps.db,
+      secretKey: deps.secretKey,
+      clock: deps.clock,
+      logger: deps.logger,
+      ...(deps.providers ? { providers: deps.providers } : {}),
+      ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
+    });
   const wake = deps.wakeDeliveries;
   app.decorate('sweeper', sweeper);
   if (deps.runSweeper) {
@@ -186,6 +187,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metaCalling,
     numbers,
     webhooks,
+    sandbox: sandboxCalls,
     metaInbound: {
       db: deps.db,
       events: providerEvents,
@@ -203,6 +205,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   app.addHook('onClose', async () => {
+    await sandboxSimulator.close();
     await deps.rateLimiter.close();
   });
   return app;

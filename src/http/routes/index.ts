@@ -20,6 +20,7 @@ import { healthRoutes } from './health/health.ts';
 import { numberRoutes } from './numbers/numbers.ts';
 import { evolutionWebhookRoutes } from './providers/evolution-webhook.ts';
 import { metaWebhookRoutes } from './providers/meta-webhook.ts';
+import { sandboxRoutes } from './sandbox/calls.ts';
 import { webhookLogsRoute } from './webhooks/logs.ts';
 import { replayWebhookRoute } from './webhooks/replay.ts';
 import { rotateWebhookSecretRoute } from './webhooks/rotate-secret.ts';
@@ -46,6 +47,8 @@ export function registerRoutes(
   rejectCallRoute(app, deps);
   terminateCallRoute(app, deps);
   callMediaRoutes(app, deps);
+
+  sandboxRoutes(app, deps);
 
   webhookRoutes(app, deps);
   rotateWebhookSecretRoute(app, deps);
