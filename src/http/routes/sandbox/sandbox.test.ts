@@ -241,6 +241,27 @@ for (const kind of storeKinds()) {
       assert.deepEqual(events, ['call.ringing', 'call.connected', 'call.ended']);
     });
 
+    test('a number has at most ten simulated calls up at once: the eleventh is a 429, nothing stored', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const res = await api('POST', '/v1/sandbox/calls', sandbox.key, { audio: 'silence' });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        ids.push(res.body.call.id);
+      }
+      const before = await t.store.db.query('SELECT id FROM calls WHERE number_id = $1', [sandbox.id]);
+      const refused = await api('POST', '/v1/sandbox/calls', sandbox.key, {});
+      assert.equal(refused.status, 429);
+      assert.equal(refused.body.code, 'RATE_LIMITED');
+      assert.equal(
+        (await t.store.db.query('SELECT id FROM calls WHERE number_id = $1', [sandbox.id])).length,
+        before.length,
+      );
+      for (const id of ids) {
+        assert.equal((await api('POST', `/v1/calls/${id}/reject`, sandbox.key, {})).status, 200);
+      }
+      assert.equal((await api('POST', '/v1/sandbox/calls', sandbox.key, { audio: 'silence' })).status, 201);
+    });
+
     test('bad sandbox input is a 400 and stores nothing; META numbers cannot simulate calls', async () => {
       const before = await t.store.db.query('SELECT id FROM calls WHERE number_id = $1', [sandbox.id]);
       for (const body of [
