@@ -229,6 +229,10 @@ export class SandboxSimulator {
     if (!source.ok) {
       return failure('CONFIG', `the sandbox number's audio setting is unusable: ${source.reason}`);
     }
+    const problem = webRtcAudioProblem(sdpOffer);
+    if (problem) {
+      return badRequest(`Invalid SDP: ${problem}`);
+    }
     const endpoint = new AudioEndpoint(this.#d.peers, { source: source.value });
     let answerSdp: string;
     try {
@@ -394,6 +398,10 @@ export class SandboxSimulator {
   }
 
   async #applyAnswer(session: Session, sdp: string): Promise<ProviderResult> {
+    const problem = webRtcAudioProblem(sdp);
+    if (problem) {
+      return badRequest(`Invalid SDP: ${problem}`);
+    }
     try {
       await session.endpoint.applyAnswer(sdp);
       session.answerApplied = true;
@@ -506,5 +514,18 @@ export class SandboxSimulator {
 }
 
 const digits = (phone: string) => phone.replace(/\D/g, '');
+
+/** What Meta checks before taking an SDP: a WebRTC audio session (ICE credentials, DTLS fingerprint). */
+function webRtcAudioProblem(sdp: string): string | null {
+  const checks: [RegExp, string][] = [
+    [/^v=0\r?$/m, 'no v=0 line'],
+    [/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m, 'no WebRTC audio (m=audio … UDP/TLS/RTP/SAVPF)'],
+    [/^a=ice-ufrag:\S+/m, 'no a=ice-ufrag'],
+    [/^a=ice-pwd:\S+/m, 'no a=ice-pwd'],
+    [/^a=fingerprint:\S+ \S+/m, 'no a=fingerprint'],
+    [/^a=rtpmap:\d+ opus\/48000/im, 'no Opus'],
+  ];
+  return checks.find(([pattern]) => !pattern.test(sdp))?.[1] ?? null;
+}
 /** Line endings and a trailing newline must not make two copies of one SDP differ. */
 const normaliseSdp = (sdp: string) => sdp.replace(/\r\n/g, '\n').trim();

@@ -176,6 +176,16 @@ for (const kind of storeKinds()) {
       assert.match(mismatch.body.details.providerMessage, /must match/);
       assert.equal((await getCall(id)).status, 'RINGING');
       assert.equal((await api('POST', `/v1/calls/${id}/reject`, sandbox.key, {})).status, 200);
+
+      // An SDP that is not one is refused like Meta refuses it (502 PROVIDER_ERROR), never a 500.
+      const next = (await api('POST', '/v1/sandbox/calls', sandbox.key, {})).body.call.id;
+      for (const sdp of ['garbage', 'v=0\r\nm=video 9 RTP/AVP 96\r\n']) {
+        const bad = await api('POST', `/v1/calls/${next}/accept`, sandbox.key, { sdp });
+        assert.equal(bad.status, 502, JSON.stringify(bad.body));
+        assert.equal(bad.body.code, 'PROVIDER_ERROR');
+      }
+      assert.equal((await getCall(next)).status, 'RINGING');
+      assert.equal((await api('POST', `/v1/calls/${next}/reject`, sandbox.key, {})).status, 200);
     });
 
     test('an outbound call needs permission; asked, the user grants it and answers with real audio', async () => {
@@ -214,6 +224,10 @@ for (const kind of storeKinds()) {
         3000,
         'one call.permission_updated',
       );
+
+      const garbled = await api('POST', '/v1/calls', sandbox.key, { to, sdp: 'not an offer' });
+      assert.equal(garbled.status, 502, JSON.stringify(garbled.body));
+      assert.equal(garbled.body.code, 'PROVIDER_ERROR');
 
       const placed = await api('POST', '/v1/calls', sandbox.key, { to, sdp: offer });
       assert.equal(placed.status, 201, JSON.stringify(placed.body));
