@@ -21,13 +21,21 @@ export interface SandboxDeps {
   clock: Clock;
   logger: Logger;
   /** Provider events in, as the Meta webhook route would apply them. */
-  applyEvent(number: NumberRecord, event: ProviderCallEvent, direction: 'INBOUND' | 'OUTBOUND'): Promise<void>;
+  applyEvent(
+    number: NumberRecord,
+    event: ProviderCallEvent,
+    direction: 'INBOUND' | 'OUTBOUND',
+    providerData: Record<string, unknown>,
+  ): Promise<void>;
   recordPermissionReply(number: NumberRecord, reply: PermissionReply): Promise<void>;
   loadNumber(id: NumberId): Promise<NumberRecord | null>;
   mergeNumberConfig(id: NumberId, patch: Record<string, unknown>): Promise<void>;
   allowInsecureAudioUrls?: boolean;
   timing?: Partial<SandboxTiming>;
 }
+
+/** Stored with every sandbox call, so that the call says `sandbox: true` wherever it is shown. */
+export const SANDBOX_CALL = Object.freeze({ sandbox: true });
 
 export interface SandboxTiming {
   /** A caller nobody answers hangs up after this long (Meta: 30–60 s). */
@@ -137,6 +145,7 @@ export class SandboxSimulator {
         bizOpaqueCallbackData: null,
       },
       'INBOUND',
+      SANDBOX_CALL,
     );
     // A caller nobody answers gives up, as a person would.
     this.#after(session, this.#timing.ringGiveUpSeconds * 1000, () => {
@@ -212,7 +221,7 @@ export class SandboxSimulator {
     number: NumberRecord,
     to: string,
     sdpOffer: string | null,
-  ): Promise<ProviderResult<{ externalCallId: string }>> {
+  ): Promise<ProviderResult<{ externalCallId: string; providerData: Record<string, unknown> }>> {
     const user = digits(to);
     if (!sdpOffer) {
       return badRequest('session.sdp is required');
@@ -283,7 +292,7 @@ export class SandboxSimulator {
         }
       });
     });
-    return { ok: true, value: { externalCallId: session.externalCallId } };
+    return { ok: true, value: { externalCallId: session.externalCallId, providerData: SANDBOX_CALL } };
   }
 
   /** Meta's call_permissions answer for a simulated user. */
@@ -471,7 +480,7 @@ export class SandboxSimulator {
       return;
     }
     try {
-      await this.#d.applyEvent(number, event, session.direction);
+      await this.#d.applyEvent(number, event, session.direction, SANDBOX_CALL);
     } catch (err) {
       this.#d.logger.error({ err, externalCallId: session.externalCallId, type: event.type }, 'sandbox event failed');
     }
