@@ -188,16 +188,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000,
   });
 
-  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper } = buildServices({
-    config: deps.config,
-    db: deps.db,
-    secretKey: deps.secretKey,
-    clock: deps.clock,
-    logger: deps.logger,
-    metrics,
-    ...(deps.providers ? { providers: deps.providers } : {}),
-    ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
-  });
+  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper, sandboxSimulator, sandboxCalls } =
+    buildServices({
+      config: deps.config,
+      db: deps.db,
+      secretKey: deps.secretKey,
+      clock: deps.clock,
+      logger: deps.logger,
+      metrics,
+      ...(deps.providers ? { providers: deps.providers } : {}),
+      ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
+    });
   const wake = deps.wakeDeliveries;
   app.decorate('sweeper', sweeper);
   if (deps.runSweeper) {
@@ -232,6 +233,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       config: deps.config,
       logger: deps.logger,
     }),
+    sandbox: sandboxCalls,
     metaInbound: {
       db: deps.db,
       events: providerEvents,
@@ -249,6 +251,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   app.addHook('onClose', async () => {
+    await sandboxSimulator.close();
     await deps.rateLimiter.close();
   });
   return app;

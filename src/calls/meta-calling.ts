@@ -8,7 +8,7 @@ import type { MetaCallingFeatures, ProviderFailure } from '../providers/types.ts
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
-import { getNumberById, mergeNumberPublicConfig, type NumberRecord } from '../store/numbers.ts';
+import { getNumberById, mergeNumberPublicConfig, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
 import { listActiveWebhooksForNumber } from '../store/webhooks.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 
@@ -39,7 +39,7 @@ export class MetaCalling {
     if (!number) {
       throw new ApiError('UNAUTHORIZED');
     }
-    if (number.provider !== 'META' || !this.#meta) {
+    if (!speaksMetaModel(number.provider) || !this.#meta) {
       throw featureNotSupported(number.provider);
     }
     return { number, meta: this.#meta };

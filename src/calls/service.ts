@@ -10,7 +10,7 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures } from '../providers/types.ts';
 import { findCallForNumber, listCallsForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { getNumberById, type NumberRecord } from '../store/numbers.ts';
+import { getNumberById, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
 import { listTimeline, type TimelineEntry } from '../store/timeline.ts';
 import type { ActionSlots } from './action-slots.ts';
 import {
@@ -147,9 +147,9 @@ export class CallService {
     const number = await this.#number(call.numberId);
     // After a pre-accept, Meta wants the same SDP again: the stored one is used when none is given.
     const sdp = sdpAnswer ?? call.sdpAnswer;
-    if (number.provider === 'META' && !sdp) {
+    if (speaksMetaModel(number.provider) && !sdp) {
       throw new ApiError('VALIDATION_ERROR', {
-        details: { reason: 'sdp (the SDP answer) is required on META numbers' },
+        details: { reason: `sdp (the SDP answer) is required on ${number.provider} numbers` },
       });
     }
     const actionId = await this.#claimOrConflict(call, 'accept');
@@ -171,7 +171,7 @@ export class CallService {
   async preAccept(numberId: NumberId, idOrExternal: string, sdpAnswer: string): Promise<ActionResult> {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
-    if (number.provider !== 'META' || !this.#d.metaFeatures) {
+    if (!speaksMetaModel(number.provider) || !this.#d.metaFeatures) {
       throw featureNotSupported(number.provider);
     }
     const actionId = await this.#claimOrConflict(call, 'accept');

@@ -77,5 +77,7 @@ export function toPublicCall(call: Call, includeSdp = false) {
   } = call;
   // peerIsLid: the caller is known only by a LID, which is no phone number anyone can dial.
   const peer = { ...rest, peerIsLid: call.peerNumber === null && call.peerLid !== null };
-  return includeSdp ? { ...peer, sdpOffer, sdpAnswer } : peer;
+  // Calls of sandbox numbers say so wherever a call is shown (responses, the stream, webhooks).
+  const marked = call.providerData?.sandbox === true ? { ...peer, sandbox: true as const } : peer;
+  return includeSdp ? { ...marked, sdpOffer, sdpAnswer } : marked;
 }

@@ -23,6 +23,7 @@ export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete|st
                  [--instance-name <name>] --instance-token <token> [--public-ws-base-url <wss://...>]
   numbers create --name <name> --phone <+E164> --qr
                  a web number by QR on the server's own Evolution Go (EVOLUTION_BASE_URL); prints the QR string
+  numbers create --name <name> --provider SANDBOX [--phone <+E164>]   simulated WhatsApp users (a +99… number)
   numbers delete <numberId>
   numbers status <numberId>       state as the provider sees it (web numbers: asked now)
   numbers connect <numberId> [--phone <+E164>]   a new QR, or a pairing code for that phone
@@ -63,6 +64,7 @@ function numberRecord(n: WhatsAppNumber): [string, unknown][] {
     ['phone', n.phoneNumber],
     ['provider', n.provider],
     ['state', n.state],
+    ...(n.sandbox ? ([['sandbox', 'yes: its WhatsApp users are simulated by callgate']] as [string, unknown][]) : []),
     ...(n.meta
       ? ([
           ['meta phone_number_id', n.meta.phoneNumberId],
@@ -83,6 +85,7 @@ function numberRecord(n: WhatsAppNumber): [string, unknown][] {
 const PROVIDER_FLAGS = {
   META: ['phone-number-id', 'access-token', 'app-secret', 'verify-token'],
   EVO_GO: ['base-url', 'instance-id', 'instance-token'],
+  SANDBOX: [],
 } as const;
 
 export async function runNumbers(args: string[], env: Env): Promise<void> {
@@ -121,17 +124,23 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
         );
       }
       const provider = v.provider?.toUpperCase();
-      if (provider !== undefined && provider !== 'META' && provider !== 'EVO_GO') {
-        throw new UsageError(`--provider: ${unknownChoice('provider', v.provider ?? '', ['META', 'EVO_GO'])}`);
+      if (provider !== undefined && provider !== 'META' && provider !== 'EVO_GO' && provider !== 'SANDBOX') {
+        throw new UsageError(
+          `--provider: ${unknownChoice('provider', v.provider ?? '', ['META', 'EVO_GO', 'SANDBOX'])}`,
+        );
       }
-      // Every missing flag at once, the provider's own ones included when the provider is known.
-      requireFlags(v, ['name', 'phone', 'provider', ...(provider ? PROVIDER_FLAGS[provider] : [])], 'numbers create');
+      // Every missing flag at once, the provider's own ones included when the provider is known; a sandbox number
+      // gets a +99… number when --phone is left out.
+      const phone = provider === 'SANDBOX' ? [] : ['phone'];
+      requireFlags(v, ['name', ...phone, 'provider', ...(provider ? PROVIDER_FLAGS[provider] : [])], 'numbers create');
       const input: CreateNumberInput = {
         name: need('name'),
-        phoneNumber: need('phone'),
+        ...(provider === 'SANDBOX' && !v.phone ? {} : { phoneNumber: need('phone') }),
         provider: provider as CreateNumberInput['provider'],
       };
-      if (provider === 'META') {
+      if (provider === 'SANDBOX') {
+        // Nothing else to give: its WhatsApp side lives inside callgate.
+      } else if (provider === 'META') {
         input.meta = {
           phoneNumberId: need('phone-number-id'),
           accessToken: need('access-token'),
@@ -139,7 +148,7 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
           verifyToken: need('verify-token'),
           ...(v['waba-id'] ? { wabaId: v['waba-id'] } : {}),
         };
-      } else {
+      } else if (provider === 'EVO_GO') {
         input.evolution = {
           baseUrl: need('base-url'),
           instanceId: need('instance-id'),
@@ -147,6 +156,8 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
           ...(v['instance-name'] ? { instanceName: v['instance-name'] } : {}),
           ...(v['public-ws-base-url'] ? { publicWsBaseUrl: v['public-ws-base-url'] } : {}),
         };
+      } else {
+        throw new UsageError('--provider is META, EVO_GO or SANDBOX');
       }
       const created = await r.client().numbers.create(input);
       return r.out.result(

@@ -8,6 +8,7 @@ import type {
 } from 'fastify';
 import type { MetaCalling } from '../calls/meta-calling.ts';
 import type { OutboundCalls } from '../calls/outbound.ts';
+import type { SandboxCalls } from '../calls/sandbox.ts';
 import type { CallService } from '../calls/service.ts';
 import type { Config } from '../config.ts';
 import type { NumberService } from '../numbers/service.ts';
@@ -36,4 +37,5 @@ export interface RouteDeps {
   readiness: StoreReadiness;
   /** Web numbers onboarded by QR through the operator's Evolution Go server (Pilot). */
   webOnboarding: WebOnboarding;
+  sandbox: SandboxCalls;
 }

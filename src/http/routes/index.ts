@@ -24,6 +24,7 @@ import { notOfferedRoutes } from './pilot/not-offered.ts';
 import { evolutionWebhookRoutes } from './providers/evolution-webhook.ts';
 import { metaWebhookRoutes } from './providers/meta-webhook.ts';
 import { rootRoute } from './root.ts';
+import { sandboxRoutes } from './sandbox/calls.ts';
 import { webhookLogsRoute } from './webhooks/logs.ts';
 import { replayWebhookRoute } from './webhooks/replay.ts';
 import { rotateWebhookSecretRoute } from './webhooks/rotate-secret.ts';
@@ -53,6 +54,8 @@ export function registerRoutes(
   rejectCallRoute(app, deps);
   terminateCallRoute(app, deps);
   callMediaRoutes(app, deps);
+
+  sandboxRoutes(app, deps);
 
   webhookRoutes(app, deps);
   rotateWebhookSecretRoute(app, deps);

@@ -14,29 +14,7 @@ export interface paths {
             cookie?: never;
         };
         /** Alive */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ok";
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -52,30 +30,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ready: the database answers */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ready";
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Ready: the store takes writes
+         * @description A write probe (at most once a second) and no request failed on the store in the last seconds; otherwise 503 STORE_UNAVAILABLE with Retry-After.
+         */
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -95,6 +54,30 @@ export interface paths {
          * List numbers
          * @description A bare array, as Pilot answers: the tenant's numbers, or a number key's own.
          */
+        get: operations["listNumbers"];
+        put?: never;
+        /**
+         * Create a number
+         * @description Registers a WhatsApp number (META or EVO_GO) and returns its number-scoped key, shown this once. Pilot's body {name, number, linkToApiKey?} onboards a web number by QR on callgate's Evolution Go server (EVOLUTION_BASE_URL): the answer carries the QR to scan.
+         */
+        post: operations["createNumber"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/number": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The key's own number
+         * @description For a number key: its number (provider, whether it is a sandbox), e.g. for the dashboard.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -104,13 +87,30 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description A WhatsApp number. Provider credentials are never returned. */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Number"][];
+                        /**
+                         * @example {
+                         *       "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                         *       "name": "Support",
+                         *       "phoneNumber": "+551140040000",
+                         *       "provider": "META",
+                         *       "state": "OPEN",
+                         *       "isFullyConnected": true,
+                         *       "createdAt": "2026-01-30T09:00:00.000Z",
+                         *       "updatedAt": "2026-01-30T09:00:00.000Z",
+                         *       "sandbox": true,
+                         *       "meta": {
+                         *         "phoneNumberId": "110200345567891",
+                         *         "wabaId": "102290129340398"
+                         *       }
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Number"];
                     };
                 };
                 /** @description UNAUTHORIZED */
@@ -119,6 +119,29 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "error": "Unauthorized",
+                         *       "code": "UNAUTHORIZED",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description TENANT_SCOPE_NOT_ALLOWED */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "Tenant-scoped keys cannot call number endpoints",
+                         *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
@@ -128,139 +151,20 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "error": "Too many requests",
+                         *       "code": "RATE_LIMITED",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
             };
         };
         put?: never;
-        /**
-         * Create a number
-         * @description Registers a WhatsApp number (META or EVO_GO) and returns its number-scoped key, shown this once. Pilot's body {name, number, linkToApiKey?} onboards a web number by QR on callgate's Evolution Go server (EVOLUTION_BASE_URL): the answer carries the QR to scan.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name: string;
-                        /** @description E.164 */
-                        phoneNumber: string;
-                        /** @enum {unknown} */
-                        provider: "META" | "EVO_GO";
-                        meta?: {
-                            /** @description Graph phone_number_id */
-                            phoneNumberId: string;
-                            wabaId?: string;
-                            /** @description Graph access token (stored encrypted) */
-                            accessToken: string;
-                            /** @description App secret used to verify X-Hub-Signature-256 (stored encrypted) */
-                            appSecret: string;
-                            /** @description Token Meta echoes in the subscription check (stored encrypted) */
-                            verifyToken: string;
-                        };
-                        evolution?: {
-                            /** Format: uri */
-                            baseUrl: string;
-                            instanceId: string;
-                            instanceName?: string;
-                            /** @description Evolution instance token (stored encrypted) */
-                            instanceToken: string;
-                            /** Format: uri */
-                            publicWsBaseUrl?: string;
-                        };
-                    } | {
-                        name: string;
-                        /** @description The phone to pair, digits (+ optional) */
-                        number: string;
-                        /** @description Issue the number's key now (default true) */
-                        linkToApiKey?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            number: components["schemas"]["Number"];
-                            apiKey?: {
-                                /** @description key_... — also a credential (x-api-key-id); shown once */
-                                id: string;
-                                /** @description ps_... secret; shown once */
-                                key: string;
-                            };
-                            /** @description data:image/png;base64 QR to scan with WhatsApp */
-                            qrcode?: string | null;
-                            /** @description The raw string the QR encodes */
-                            code?: string | null;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_CONFLICT */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -275,144 +179,14 @@ export interface paths {
             cookie?: never;
         };
         /** Get a number */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A WhatsApp number. Provider credentials are never returned. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Number"];
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["getNumber"];
         put?: never;
         post?: never;
         /**
          * Delete a number
          * @description Deletes the number, its calls and its key (which stops working at once).
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteNumber"];
         options?: never;
         head?: never;
         patch?: never;
@@ -429,87 +203,7 @@ export interface paths {
          * A number's connection status
          * @description Pilot's state (OPEN, CONNECTING, CLOSED) and isFullyConnected. EVO_GO: asked of the Evolution Go server now (health says whether the instance is paired, connected and keeps rejectCall off); META: the last Graph outcome.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            /** @enum {unknown} */
-                            state: "OPEN" | "CONNECTING" | "CLOSED";
-                            isFullyConnected?: boolean;
-                            /** @description Typed in WhatsApp instead of scanning the QR */
-                            pairingCode?: string;
-                            health?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description data:image/png;base64 QR to scan with WhatsApp */
-                            qrcode?: string | null;
-                            /** @description The raw string the QR encodes */
-                            code?: string | null;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["getNumberStatus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -531,93 +225,7 @@ export interface paths {
          * Pair a web number again
          * @description EVO_GO: subscribes the instance to CALL and CONNECTION again and answers a new QR, or with `phone` a pairing code to type in WhatsApp. META numbers: 400 FEATURE_NOT_SUPPORTED.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        phone?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            /** @enum {unknown} */
-                            state: "OPEN" | "CONNECTING" | "CLOSED";
-                            isFullyConnected?: boolean;
-                            /** @description Typed in WhatsApp instead of scanning the QR */
-                            pairingCode?: string;
-                            health?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description data:image/png;base64 QR to scan with WhatsApp */
-                            qrcode?: string | null;
-                            /** @description The raw string the QR encodes */
-                            code?: string | null;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["connectNumber"];
         delete?: never;
         options?: never;
         head?: never;
@@ -635,158 +243,13 @@ export interface paths {
          * List keys (masked)
          * @description A bare array, as Pilot answers: one item per number with its key. Key ids and secrets are credentials: only their last 4 characters are shown.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            numberId: string;
-                            /** @description E.164 phone number */
-                            number: string;
-                            displayName: string;
-                            keyId: string | null;
-                            keyLast4: string | null;
-                            /** @description Always null: keys are stored hashed and shown only when issued */
-                            key: null;
-                            /** @description Always false, for the same reason */
-                            revealable: boolean;
-                            /** @enum {string} */
-                            scope: "number";
-                            keyIdLast4: string | null;
-                            createdAt: string | null;
-                            lastUsedAt: string | null;
-                        }[];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["listApiKeys"];
         put?: never;
         /**
          * Create a number's key
          * @description Issues the key of a number that has none; the key is shown this once. A number has one key.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        whatsappNumberId?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            numberId: string;
-                            keyId: string;
-                            key: string;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, NUMBER_REQUIRED, NUMBER_MISMATCH */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description API_KEY_EXISTS */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["createApiKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -806,85 +269,7 @@ export interface paths {
          * Regenerate a number's key
          * @description Issues a new key id and secret, shown once; the old ones stop working at once.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    numberId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            numberId: string;
-                            /** @description key_... — shown once */
-                            keyId: string;
-                            /** @description ps_... secret; shown once */
-                            key: string;
-                            apiKey: {
-                                /** @description key_... — also a credential (x-api-key-id); shown once */
-                                id: string;
-                                /** @description ps_... secret; shown once */
-                                key: string;
-                            };
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["regenerateApiKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -904,89 +289,7 @@ export interface paths {
          * Regenerate a number's key (Pilot form)
          * @description Issues a new key id and secret, shown once; the old ones stop working at once.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        whatsappNumberId?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            numberId: string;
-                            /** @description key_... — shown once */
-                            keyId: string;
-                            /** @description ps_... secret; shown once */
-                            key: string;
-                            apiKey: {
-                                /** @description key_... — also a credential (x-api-key-id); shown once */
-                                id: string;
-                                /** @description ps_... secret; shown once */
-                                key: string;
-                            };
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, NUMBER_REQUIRED, NUMBER_MISMATCH */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["regenerateApiKeyByNumber"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1001,229 +304,12 @@ export interface paths {
             cookie?: never;
         };
         /** Calling settings (META) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            calling?: {
-                                [key: string]: unknown;
-                            };
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["getCallingSettings"];
         /**
          * Update calling settings (META)
          * @description Pilot's flat body or `{calling:{…}}`; answers `{success:true, calling}` with the settings after the change. Partial at the calling level: each object given replaces Meta's whole (call_hours too); `sip` is refused.
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            /** @description The calling settings flat (Pilot) or wrapped in `calling`, not both. */
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @enum {unknown} */
-                        status?: "ENABLED" | "DISABLED";
-                        /** @enum {unknown} */
-                        call_icon_visibility?: "DEFAULT" | "DISABLE_ALL";
-                        /** @enum {unknown} */
-                        callback_permission_status?: "ENABLED" | "DISABLED";
-                        call_icons?: {
-                            restrict_to_user_countries: string[];
-                        };
-                        /** @description Replaced whole; an omitted holiday_schedule is deleted. */
-                        call_hours?: {
-                            /** @enum {unknown} */
-                            status: "ENABLED" | "DISABLED";
-                            timezone_id: string;
-                            weekly_operating_hours: {
-                                /** @enum {unknown} */
-                                day_of_week: "MONDAY" | "TUESDAY" | "WEDNESDAY" | "THURSDAY" | "FRIDAY" | "SATURDAY" | "SUNDAY";
-                                open_time: string;
-                                close_time: string;
-                            }[];
-                            holiday_schedule?: {
-                                date: string;
-                                start_time: string;
-                                end_time: string;
-                            }[];
-                        };
-                        audio?: {
-                            additional_codecs: ("PCMA" | "PCMU")[];
-                        };
-                        /** @description Passed to Meta as given; Meta's refusal is a 400 */
-                        voicemail?: unknown;
-                        /** @description Refused: enabling SIP turns the calling API off. */
-                        sip?: unknown;
-                        calling?: {
-                            /** @enum {unknown} */
-                            status?: "ENABLED" | "DISABLED";
-                            /** @enum {unknown} */
-                            call_icon_visibility?: "DEFAULT" | "DISABLE_ALL";
-                            /** @enum {unknown} */
-                            callback_permission_status?: "ENABLED" | "DISABLED";
-                            call_icons?: {
-                                restrict_to_user_countries: string[];
-                            };
-                            /** @description Replaced whole; an omitted holiday_schedule is deleted. */
-                            call_hours?: {
-                                /** @enum {unknown} */
-                                status: "ENABLED" | "DISABLED";
-                                timezone_id: string;
-                                weekly_operating_hours: {
-                                    /** @enum {unknown} */
-                                    day_of_week: "MONDAY" | "TUESDAY" | "WEDNESDAY" | "THURSDAY" | "FRIDAY" | "SATURDAY" | "SUNDAY";
-                                    open_time: string;
-                                    close_time: string;
-                                }[];
-                                holiday_schedule?: {
-                                    date: string;
-                                    start_time: string;
-                                    end_time: string;
-                                }[];
-                            };
-                            audio?: {
-                                additional_codecs: ("PCMA" | "PCMU")[];
-                            };
-                            /** @description Passed to Meta as given; Meta's refusal is a 400 */
-                            voicemail?: unknown;
-                            /** @description Refused: enabling SIP turns the calling API off. */
-                            sip?: unknown;
-                        };
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description The settings after the change */
-                            calling: {
-                                [key: string]: unknown;
-                            };
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        put: operations["updateCallingSettings"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1242,75 +328,7 @@ export interface paths {
          * Call permission of a user (META)
          * @description Meta's answer, passed through in its snake_case shape.
          */
-        get: {
-            parameters: {
-                query: {
-                    to: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["getCallPermission"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1329,80 +347,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Ask a user for call permission (META) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        to: string;
-                        text?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            messageId: string;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description META_CALL_PERMISSION_REQUEST_LIMIT, RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["requestCallPermission"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1420,173 +365,13 @@ export interface paths {
          * List calls
          * @description Newest first, without SDPs. Page with before=<createdAt of the last call seen>, or with before=<id of the last call seen> for exact paging (calls created in the same millisecond are never skipped).
          */
-        get: {
-            parameters: {
-                query: {
-                    limit: number;
-                    before?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            calls: components["schemas"]["Call"][];
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["listCalls"];
         put?: never;
         /**
          * Start a business-initiated call
          * @description Places the call through the provider. The peer must have granted call permission (META).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description E.164 number to call */
-                        to: string;
-                        /** @description SDP offer (required on META; CRLF line endings) */
-                        sdp?: string;
-                        /** @enum {string} */
-                        sdpType?: "offer";
-                        bizOpaqueCallbackData?: string;
-                        maxDurationSeconds?: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            externalCallId: string;
-                            /** @enum {unknown} */
-                            status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED, META_CALL_PERMISSION_REQUIRED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description WHATSAPP_INSTANCE_NOT_CONNECTED, IDEMPOTENCY_IN_PROGRESS */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description IDEMPOTENCY_KEY_REUSED */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["createCall"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1604,76 +389,7 @@ export interface paths {
          * Get a call
          * @description By id or provider call id, inside the key's number. SDPs only with includeSdp=1.
          */
-        get: {
-            parameters: {
-                query?: {
-                    includeSdp?: "0" | "1" | "true" | "false";
-                };
-                header?: never;
-                path: {
-                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
-                    callId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Call"];
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["getCall"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1693,87 +409,7 @@ export interface paths {
          * A call's timeline
          * @description Every provider event received and every API or system action on the call, in order (beyond Pilot).
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
-                    callId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            events: {
-                                sequence: number;
-                                /** @enum {unknown} */
-                                source: "provider" | "api" | "system";
-                                /** @description offer, status.RINGING, end, terminate, accept, ring-timeout, ... */
-                                type: string;
-                                detail: {
-                                    [key: string]: unknown;
-                                };
-                                /** Format: date-time */
-                                at: string;
-                            }[];
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["listCallEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1795,113 +431,7 @@ export interface paths {
          * Pre-accept an inbound call (META)
          * @description Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
-                    callId: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        sdp: string;
-                        /** @enum {string} */
-                        sdpType?: "answer";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            id: string;
-                            /** @enum {unknown} */
-                            status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
-                            /** @enum {boolean} */
-                            alreadyEnded?: true;
-                            /**
-                             * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
-                             * @enum {boolean}
-                             */
-                            providerConfirmed?: false;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_STATE_CONFLICT */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["preAcceptCall"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1921,113 +451,7 @@ export interface paths {
          * Accept an inbound call
          * @description Answers a ringing inbound call. On Meta numbers `sdp` (the SDP answer, CRLF line endings) is required.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
-                    callId: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        sdp?: string;
-                        /** @enum {string} */
-                        sdpType?: "answer";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            id: string;
-                            /** @enum {unknown} */
-                            status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
-                            /** @enum {boolean} */
-                            alreadyEnded?: true;
-                            /**
-                             * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
-                             * @enum {boolean}
-                             */
-                            providerConfirmed?: false;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED, META_CALL_PERMISSION_REQUIRED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_STATE_CONFLICT */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["acceptCall"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2047,105 +471,7 @@ export interface paths {
          * Reject an inbound call
          * @description Declines a ringing inbound call; it ends REJECTED.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
-                    callId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            id: string;
-                            /** @enum {unknown} */
-                            status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
-                            /** @enum {boolean} */
-                            alreadyEnded?: true;
-                            /**
-                             * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
-                             * @enum {boolean}
-                             */
-                            providerConfirmed?: false;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_STATE_CONFLICT */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["rejectCall"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2165,112 +491,7 @@ export interface paths {
          * Play audio into a call (EVO_GO)
          * @description Queued until the call is active; no completion event.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
-                    callId: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** Format: uri */
-                        mediaUrl: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            id: string;
-                            /** @enum {unknown} */
-                            status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
-                            /** @enum {boolean} */
-                            alreadyEnded?: true;
-                            /**
-                             * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
-                             * @enum {boolean}
-                             */
-                            providerConfirmed?: false;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_STATE_CONFLICT, WHATSAPP_INSTANCE_NOT_CONNECTED */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["playIntoCall"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2290,35 +511,87 @@ export interface paths {
          * Open a realtime media session (EVO_GO)
          * @description A short-lived, single-use token for the Evolution Go media WebSocket of the call.
          */
+        post: operations["createRealtimeSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandbox/calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Simulate an inbound call (SANDBOX)
+         * @description A simulated WhatsApp user calls the key's sandbox number with a real SDP offer; the call rings like a Meta call (call.ringing, then answer with pre-accept/accept and an SDP answer).
+         */
         post: {
             parameters: {
                 query?: never;
                 header?: never;
-                path: {
-                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
-                    callId: string;
-                };
+                path?: never;
                 cookie?: never;
             };
             requestBody: {
                 content: {
+                    /** @example {} */
                     "application/json": {
-                        /** @enum {unknown} */
-                        mode: "talk" | "listen";
+                        /** @description The simulated caller (a +99… one if omitted) */
+                        from?: string;
+                        /** @description What the caller says: tone:<Hz> (default tone:440), echo, silence, speech-sample, a data:audio/wav;base64 URL or an https URL of a WAV */
+                        audio?: string;
+                        /** @description The caller hangs up this long after the answer */
+                        hangupAfterSeconds?: number;
+                        /**
+                         * @description How this user answers when the business calls it back
+                         * @enum {unknown}
+                         */
+                        answer?: "accept" | "reject" | "ignore";
                     };
                 };
             };
             responses: {
                 /** @description Default Response */
-                200: {
+                201: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "sandbox": true,
+                         *       "call": {
+                         *         "id": "call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P",
+                         *         "externalCallId": "wacid.HBgNNTUxMTk5OTk5MDAwMBUCABEYEjRBNjQzRTc3QzU0RjE2MjA0MgA=",
+                         *         "numberId": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                         *         "direction": "INBOUND",
+                         *         "status": "COMPLETED",
+                         *         "peerNumber": "5511999990000",
+                         *         "peerUserId": "example",
+                         *         "peerLid": "example",
+                         *         "peerIsLid": true,
+                         *         "durationSeconds": 73,
+                         *         "startedAt": "2026-01-31T12:00:00.000Z",
+                         *         "connectedAt": "2026-01-31T12:00:04.512Z",
+                         *         "endedAt": "2026-01-31T12:01:17.930Z",
+                         *         "endedBy": "BUSINESS",
+                         *         "endReason": null,
+                         *         "bizOpaqueCallbackData": "ticket-4711",
+                         *         "createdAt": "2026-01-31T12:00:00.000Z",
+                         *         "updatedAt": "2026-01-31T12:01:17.930Z"
+                         *       }
+                         *     }
+                         */
                         "application/json": {
-                            wsUrl: string;
-                            token: string;
-                            expiresInSeconds: number;
+                            /** @enum {boolean} */
+                            sandbox: true;
+                            call: components["schemas"]["Call"];
                         };
                     };
                 };
@@ -2328,6 +601,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "error": "Validation error",
+                         *       "code": "VALIDATION_ERROR",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
@@ -2337,6 +617,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "error": "Unauthorized",
+                         *       "code": "UNAUTHORIZED",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
@@ -2346,24 +633,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_STATE_CONFLICT, WHATSAPP_INSTANCE_NOT_CONNECTED */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
+                        /**
+                         * @example {
+                         *       "error": "Tenant-scoped keys cannot call number endpoints",
+                         *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
@@ -2373,20 +649,182 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
+                        /**
+                         * @example {
+                         *       "error": "Too many requests",
+                         *       "code": "RATE_LIMITED",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandbox/calls/{callId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A sandbox call's simulated user
+         * @description What the simulated user hears (dominant frequency, level) and its media state.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                    callId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "sandbox": true,
+                         *       "callId": "example",
+                         *       "externalCallId": "example",
+                         *       "direction": "INBOUND",
+                         *       "user": "example",
+                         *       "audio": "example",
+                         *       "media": "new",
+                         *       "answered": true,
+                         *       "ended": true,
+                         *       "heard": {
+                         *         "frequencyHz": 1,
+                         *         "levelPercent": 1
+                         *       },
+                         *       "framesSent": 1,
+                         *       "packetsReceived": 1
+                         *     }
+                         */
+                        "application/json": {
+                            /** @enum {boolean} */
+                            sandbox: true;
+                            callId: string;
+                            externalCallId: string;
+                            /** @enum {unknown} */
+                            direction: "INBOUND" | "OUTBOUND";
+                            /** @description The simulated user, E.164 */
+                            user: string;
+                            /** @description What the user says */
+                            audio: string;
+                            /** @enum {unknown} */
+                            media: "new" | "connecting" | "connected" | "failed" | "closed";
+                            answered: boolean;
+                            ended: boolean;
+                            heard: {
+                                /** @description Dominant frequency of the last half second the user heard; null for silence */
+                                frequencyHz: number | null;
+                                /** @description RMS level, percent of full scale */
+                                levelPercent: number;
+                            };
+                            framesSent: number;
+                            packetsReceived: number;
+                        };
+                    };
+                };
+                /** @description VALIDATION_ERROR */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "Validation error",
+                         *       "code": "VALIDATION_ERROR",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description UNAUTHORIZED */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "Unauthorized",
+                         *       "code": "UNAUTHORIZED",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description TENANT_SCOPE_NOT_ALLOWED */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "Tenant-scoped keys cannot call number endpoints",
+                         *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description CALL_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "Call not found",
+                         *       "code": "CALL_NOT_FOUND",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RATE_LIMITED */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "Too many requests",
+                         *       "code": "RATE_LIMITED",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2404,154 +842,13 @@ export interface paths {
          * List webhooks
          * @description A bare array, as Pilot answers: all of the tenant's webhooks (or one number's, named by x-whatsapp-number-id), or a number key's own. Never the secrets.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Webhook"][];
-                    };
-                };
-                /** @description NUMBER_MISMATCH */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["listWebhooks"];
         put?: never;
         /**
          * Register a webhook
          * @description Registers a URL for call events of one number. A tenant key names it (whatsappNumberId or x-whatsapp-number-id); a number key may omit it. The URL must be https:// to a public address. `events` omitted or empty: nothing is dispatched; Pilot-only names (message.*, number.*) are dropped. Returns the signing secret (whsec_...), shown this once.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description https:// to a public address (http and private addresses only with WEBHOOK_ALLOW_INSECURE_URLS=true) */
-                        url: string;
-                        name?: string;
-                        /** @description Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list. */
-                        events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "*") | string)[];
-                        /** @description Required with a tenant key (or the x-whatsapp-number-id header); a number key may omit it */
-                        whatsappNumberId?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            name: string | null;
-                            url: string;
-                            events: string[];
-                            active: boolean;
-                            whatsappNumberId: string;
-                            /** @description Pilot's list form of whatsappNumberId (one number) */
-                            whatsappNumberIds: string[];
-                            tenantId: string;
-                            /** @description When a delivery was last tried */
-                            lastTriggered: string | null;
-                            disabledReason: string | null;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            /** @description whsec_... signing secret (Standard Webhooks); shown this once */
-                            secret: string;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, NUMBER_REQUIRED, NUMBER_MISMATCH */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description NUMBER_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["createWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2566,201 +863,21 @@ export interface paths {
             cookie?: never;
         };
         /** Get a webhook */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A webhook registration. Its signing secret is shown only at creation and rotation. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Webhook"];
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description WEBHOOK_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["getWebhook"];
         put?: never;
         post?: never;
         /**
          * Delete a webhook
          * @description Deletes the webhook, its pending deliveries and its log.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description WEBHOOK_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteWebhook"];
         options?: never;
         head?: never;
         /**
          * Update a webhook
          * @description `events` replaces the whole list; `active:false` pauses deliveries, `active:true` resumes them (also after a 410 disabled it). A new `url` is checked like at registration.
          */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description https:// to a public address (http and private addresses only with WEBHOOK_ALLOW_INSECURE_URLS=true) */
-                        url?: string;
-                        name?: string;
-                        active?: boolean;
-                        /** @description Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list. */
-                        events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "*") | string)[];
-                    };
-                };
-            };
-            responses: {
-                /** @description A webhook registration. Its signing secret is shown only at creation and rotation. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Webhook"];
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description WEBHOOK_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        patch: operations["updateWebhook"];
         trace?: never;
     };
     "/v1/webhooks/{id}/rotate-secret": {
@@ -2776,73 +893,7 @@ export interface paths {
          * Rotate the signing secret
          * @description Returns a new secret, shown this once. For 24 h every delivery carries signatures of both the old and the new secret.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            /** @description whsec_... signing secret (Standard Webhooks); shown this once */
-                            secret: string;
-                            /**
-                             * Format: date-time
-                             * @description Until then deliveries carry signatures of both secrets
-                             */
-                            previousSecretExpiresAt: string;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description WEBHOOK_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["rotateWebhookSecret"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2860,88 +911,7 @@ export interface paths {
          * Delivery log
          * @description One entry per HTTP attempt, newest first; `event` filters by event name.
          */
-        get: {
-            parameters: {
-                query: {
-                    limit: number;
-                    event?: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls";
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            logs: {
-                                id: string;
-                                event: string;
-                                eventId: string;
-                                attempt: number;
-                                /** @enum {unknown} */
-                                status: "SUCCESS" | "FAILED";
-                                /** @description null when no HTTP response came (timeout, refused, network error) */
-                                statusCode: number | null;
-                                /** @description The JSON body delivered (null if its event was purged) */
-                                payload: unknown;
-                                /** @description The first 4 KiB of the receiver's answer */
-                                response: string | null;
-                                durationMs: number;
-                                /** @description When this delivery is tried again (its latest failed attempt, while retries remain); else null */
-                                nextAttemptAt: string | null;
-                                error?: string;
-                                /** Format: date-time */
-                                createdAt: string;
-                            }[];
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description WEBHOOK_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["listWebhookLogs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2963,76 +933,7 @@ export interface paths {
          * Replay an event
          * @description Delivers one past event of the webhook's number again, from attempt 1, with the same webhook-id (its eventId).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        eventId: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            webhookId: string;
-                            eventId: string;
-                            event: string;
-                            /** @enum {string} */
-                            status: "PENDING";
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description WEBHOOK_NOT_FOUND, EVENT_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["replayWebhookEvent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3048,59 +949,9 @@ export interface paths {
         };
         /**
          * Live event stream (SSE)
-         * @description text/event-stream of call.* events with the webhook payloads; `id:` is a cursor for Last-Event-ID. A number key streams its number, a tenant key every number of the tenant.
+         * @description text/event-stream of call.* events with the webhook payloads; `id:` is a cursor for Last-Event-ID. A number key streams its number, a tenant key every number of the tenant. The stream ends within a second or two of its key being regenerated or revoked or its number deleted. At most EVENT_STREAMS_PER_KEY streams per key are open at once (per process); one more is 429.
          */
-        get: {
-            parameters: {
-                query?: {
-                    lastEventId?: string;
-                };
-                header?: {
-                    "last-event-id"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Server-Sent Events: `id:` cursor, `event:` call.*, `data:` the webhook payload */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/event-stream": string;
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["streamEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3137,102 +988,13 @@ export interface paths {
             cookie?: never;
         };
         /** Meta subscription check */
-        get: {
-            parameters: {
-                query: {
-                    "hub.mode": string;
-                    "hub.challenge": string;
-                    "hub.verify_token": string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": string;
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description FORBIDDEN */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["verifyMetaSubscription"];
         put?: never;
         /**
          * Meta calling webhook
          * @description Signed with X-Hub-Signature-256 by the number's app secret; routed by metadata.phone_number_id.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            received: number;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description SERVICE_UNAVAILABLE */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["receiveMetaWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3252,57 +1014,7 @@ export interface paths {
          * Evolution Go webhook
          * @description The URL configured on the Evolution instance; authenticated by the instance id and token in the body.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    numberId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            received: number;
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description SERVICE_UNAVAILABLE */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        post: operations["receiveEvolutionWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3317,11 +1029,34 @@ export interface components {
         ErrorEnvelope: {
             error: string;
             code: string;
+            /** @description VALIDATION_ERROR from the schema: {"issues": [{"in": "body"|"querystring"|"params"|"headers", "path": "/events/0", "message": "..."}]}, every problem listed. Other errors may carry "reason", "field", or the provider's "providerCode" and "providerMessage". */
             details?: {
                 [key: string]: unknown;
             };
             requestId?: string;
         };
+        /**
+         * @example {
+         *       "id": "call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P",
+         *       "externalCallId": "wacid.HBgNNTUxMTk5OTk5MDAwMBUCABEYEjRBNjQzRTc3QzU0RjE2MjA0MgA=",
+         *       "numberId": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+         *       "direction": "INBOUND",
+         *       "status": "COMPLETED",
+         *       "peerNumber": "5511999990000",
+         *       "peerUserId": "example",
+         *       "peerLid": "example",
+         *       "peerIsLid": true,
+         *       "durationSeconds": 73,
+         *       "startedAt": "2026-01-31T12:00:00.000Z",
+         *       "connectedAt": "2026-01-31T12:00:04.512Z",
+         *       "endedAt": "2026-01-31T12:01:17.930Z",
+         *       "endedBy": "BUSINESS",
+         *       "endReason": null,
+         *       "bizOpaqueCallbackData": "ticket-4711",
+         *       "createdAt": "2026-01-31T12:00:00.000Z",
+         *       "updatedAt": "2026-01-31T12:01:17.930Z"
+         *     }
+         */
         Call: {
             /** @example call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P */
             id: string;
@@ -3349,10 +1084,32 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+            /**
+             * @description Present on calls of SANDBOX numbers (simulated WhatsApp users)
+             * @enum {boolean}
+             */
+            sandbox?: true;
             sdpOffer?: string | null;
             sdpAnswer?: string | null;
         };
-        /** @description A WhatsApp number. Provider credentials are never returned. */
+        /**
+         * @description A WhatsApp number. Provider credentials are never returned.
+         * @example {
+         *       "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+         *       "name": "Support",
+         *       "phoneNumber": "+551140040000",
+         *       "provider": "META",
+         *       "state": "OPEN",
+         *       "isFullyConnected": true,
+         *       "createdAt": "2026-01-30T09:00:00.000Z",
+         *       "updatedAt": "2026-01-30T09:00:00.000Z",
+         *       "sandbox": true,
+         *       "meta": {
+         *         "phoneNumberId": "110200345567891",
+         *         "wabaId": "102290129340398"
+         *       }
+         *     }
+         */
         Number: {
             id: string;
             name: string;
@@ -3383,6 +1140,21 @@ export interface components {
                 /** Format: date-time */
                 callingSettingsAt?: string;
             };
+            /** @description A sandbox number: its WhatsApp side is simulated inside callgate */
+            sandbox: boolean;
+            sandboxSettings?: {
+                /**
+                 * @description What a simulated user does when the business calls it
+                 * @enum {unknown}
+                 */
+                answer: "accept" | "reject" | "ignore";
+                answerAfterSeconds: number;
+                /** @description What the user says once answered: tone:<Hz>, echo, silence, speech-sample or a WAV URL */
+                audio: string;
+                hangupAfterSeconds: number | null;
+                /** @enum {unknown} */
+                permissionReply: "accept" | "reject" | "ignore";
+            };
             evolution?: {
                 baseUrl: string;
                 instanceId: string;
@@ -3390,7 +1162,28 @@ export interface components {
                 publicWsBaseUrl: string | null;
             };
         };
-        /** @description A webhook registration. Its signing secret is shown only at creation and rotation. */
+        /**
+         * @description A webhook registration. Its signing secret is shown only at creation and rotation.
+         * @example {
+         *       "id": "whk_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P",
+         *       "name": "CRM",
+         *       "url": "https://crm.example.com/hooks/callgate",
+         *       "events": [
+         *         "call.ringing",
+         *         "call.ended"
+         *       ],
+         *       "active": true,
+         *       "whatsappNumberId": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+         *       "whatsappNumberIds": [
+         *         "example"
+         *       ],
+         *       "tenantId": "example",
+         *       "lastTriggered": "2026-01-31T12:00:00.000Z",
+         *       "disabledReason": null,
+         *       "createdAt": "2026-01-30T09:05:00.000Z",
+         *       "updatedAt": "2026-01-30T09:05:00.000Z"
+         *     }
+         */
         Webhook: {
             /** @example whk_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P */
             id: string;
@@ -3420,7 +1213,2238 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    post_calls_callId_terminate: {
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok";
+                    };
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ready"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ready";
+                    };
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listNumbers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                     *         "name": "Support",
+                     *         "phoneNumber": "+551140040000",
+                     *         "provider": "META",
+                     *         "state": "OPEN",
+                     *         "isFullyConnected": true,
+                     *         "createdAt": "2026-01-30T09:00:00.000Z",
+                     *         "updatedAt": "2026-01-30T09:00:00.000Z",
+                     *         "sandbox": true,
+                     *         "meta": {
+                     *           "phoneNumberId": "110200345567891",
+                     *           "wabaId": "102290129340398"
+                     *         }
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["Number"][];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    createNumber: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "example",
+                 *       "provider": "META"
+                 *     }
+                 */
+                "application/json": {
+                    name: string;
+                    /** @description E.164; optional on SANDBOX (a +99… is assigned) */
+                    phoneNumber?: string;
+                    /** @enum {unknown} */
+                    provider: "META" | "EVO_GO" | "SANDBOX";
+                    meta?: {
+                        /** @description Graph phone_number_id */
+                        phoneNumberId: string;
+                        wabaId?: string;
+                        /** @description Graph access token (stored encrypted) */
+                        accessToken: string;
+                        /** @description App secret used to verify X-Hub-Signature-256 (stored encrypted) */
+                        appSecret: string;
+                        /** @description Token Meta echoes in the subscription check (stored encrypted) */
+                        verifyToken: string;
+                    };
+                    evolution?: {
+                        /** Format: uri */
+                        baseUrl: string;
+                        instanceId: string;
+                        instanceName?: string;
+                        /** @description Evolution instance token (stored encrypted) */
+                        instanceToken: string;
+                        /** Format: uri */
+                        publicWsBaseUrl?: string;
+                    };
+                    sandbox?: {
+                        /**
+                         * @description What a simulated user does when the business calls it
+                         * @enum {unknown}
+                         */
+                        answer?: "accept" | "reject" | "ignore";
+                        answerAfterSeconds?: number;
+                        /** @description What the user says once answered: tone:<Hz>, echo, silence, speech-sample or a WAV URL */
+                        audio?: string;
+                        hangupAfterSeconds?: number | null;
+                        /** @enum {unknown} */
+                        permissionReply?: "accept" | "reject" | "ignore";
+                    };
+                } | {
+                    name: string;
+                    /** @description The phone to pair, digits (+ optional) */
+                    number: string;
+                    /** @description Issue the number's key now (default true) */
+                    linkToApiKey?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "number": {
+                     *         "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                     *         "name": "Support",
+                     *         "phoneNumber": "+551140040000",
+                     *         "provider": "META",
+                     *         "state": "OPEN",
+                     *         "isFullyConnected": true,
+                     *         "createdAt": "2026-01-30T09:00:00.000Z",
+                     *         "updatedAt": "2026-01-30T09:00:00.000Z",
+                     *         "sandbox": true,
+                     *         "meta": {
+                     *           "phoneNumberId": "110200345567891",
+                     *           "wabaId": "102290129340398"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        number: components["schemas"]["Number"];
+                        apiKey?: {
+                            /** @description key_... — also a credential (x-api-key-id); shown once */
+                            id: string;
+                            /** @description ps_... secret; shown once */
+                            key: string;
+                        };
+                        /** @description data:image/png;base64 QR to scan with WhatsApp */
+                        qrcode?: string | null;
+                        /** @description The raw string the QR encodes */
+                        code?: string | null;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number-scoped keys cannot call tenant endpoints",
+                     *       "code": "NUMBER_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "A number with this provider id already exists",
+                     *       "code": "NUMBER_CONFLICT",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getNumber: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A WhatsApp number. Provider credentials are never returned. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                     *       "name": "Support",
+                     *       "phoneNumber": "+551140040000",
+                     *       "provider": "META",
+                     *       "state": "OPEN",
+                     *       "isFullyConnected": true,
+                     *       "createdAt": "2026-01-30T09:00:00.000Z",
+                     *       "updatedAt": "2026-01-30T09:00:00.000Z",
+                     *       "sandbox": true,
+                     *       "meta": {
+                     *         "phoneNumberId": "110200345567891",
+                     *         "wabaId": "102290129340398"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Number"];
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number-scoped keys cannot call tenant endpoints",
+                     *       "code": "NUMBER_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    deleteNumber: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number-scoped keys cannot call tenant endpoints",
+                     *       "code": "NUMBER_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getNumberStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "example",
+                     *       "state": "OPEN"
+                     *     }
+                     */
+                    "application/json": {
+                        id: string;
+                        /** @enum {unknown} */
+                        state: "OPEN" | "CONNECTING" | "CLOSED";
+                        isFullyConnected?: boolean;
+                        /** @description Typed in WhatsApp instead of scanning the QR */
+                        pairingCode?: string;
+                        health?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description data:image/png;base64 QR to scan with WhatsApp */
+                        qrcode?: string | null;
+                        /** @description The raw string the QR encodes */
+                        code?: string | null;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    connectNumber: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /** @example {} */
+                "application/json": {
+                    phone?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "example",
+                     *       "state": "OPEN"
+                     *     }
+                     */
+                    "application/json": {
+                        id: string;
+                        /** @enum {unknown} */
+                        state: "OPEN" | "CONNECTING" | "CLOSED";
+                        isFullyConnected?: boolean;
+                        /** @description Typed in WhatsApp instead of scanning the QR */
+                        pairingCode?: string;
+                        health?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description data:image/png;base64 QR to scan with WhatsApp */
+                        qrcode?: string | null;
+                        /** @description The raw string the QR encodes */
+                        code?: string | null;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listApiKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "numberId": "example",
+                     *         "number": "example",
+                     *         "displayName": "example",
+                     *         "keyId": "example",
+                     *         "keyLast4": "example",
+                     *         "key": null,
+                     *         "revealable": true,
+                     *         "scope": "number",
+                     *         "keyIdLast4": "example",
+                     *         "createdAt": "2026-01-31T12:00:00.000Z",
+                     *         "lastUsedAt": "2026-01-31T12:00:00.000Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": {
+                        numberId: string;
+                        /** @description E.164 phone number */
+                        number: string;
+                        displayName: string;
+                        keyId: string | null;
+                        keyLast4: string | null;
+                        /** @description Always null: keys are stored hashed and shown only when issued */
+                        key: null;
+                        /** @description Always false, for the same reason */
+                        revealable: boolean;
+                        /** @enum {string} */
+                        scope: "number";
+                        keyIdLast4: string | null;
+                        createdAt: string | null;
+                        lastUsedAt: string | null;
+                    }[];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number-scoped keys cannot call tenant endpoints",
+                     *       "code": "NUMBER_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    createApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /** @example {} */
+                "application/json": {
+                    whatsappNumberId?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "numberId": "example",
+                     *       "keyId": "example",
+                     *       "key": "example"
+                     *     }
+                     */
+                    "application/json": {
+                        numberId: string;
+                        keyId: string;
+                        key: string;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, NUMBER_REQUIRED, NUMBER_MISMATCH */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number-scoped keys cannot call tenant endpoints",
+                     *       "code": "NUMBER_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description API_KEY_EXISTS */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "This number already has an API key; regenerate it instead",
+                     *       "code": "API_KEY_EXISTS",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    regenerateApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                numberId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "numberId": "example",
+                     *       "keyId": "example",
+                     *       "key": "example",
+                     *       "apiKey": {
+                     *         "id": "example",
+                     *         "key": "example"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        numberId: string;
+                        /** @description key_... — shown once */
+                        keyId: string;
+                        /** @description ps_... secret; shown once */
+                        key: string;
+                        apiKey: {
+                            /** @description key_... — also a credential (x-api-key-id); shown once */
+                            id: string;
+                            /** @description ps_... secret; shown once */
+                            key: string;
+                        };
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number-scoped keys cannot call tenant endpoints",
+                     *       "code": "NUMBER_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    regenerateApiKeyByNumber: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /** @example {} */
+                "application/json": {
+                    whatsappNumberId?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "numberId": "example",
+                     *       "keyId": "example",
+                     *       "key": "example",
+                     *       "apiKey": {
+                     *         "id": "example",
+                     *         "key": "example"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        numberId: string;
+                        /** @description key_... — shown once */
+                        keyId: string;
+                        /** @description ps_... secret; shown once */
+                        key: string;
+                        apiKey: {
+                            /** @description key_... — also a credential (x-api-key-id); shown once */
+                            id: string;
+                            /** @description ps_... secret; shown once */
+                            key: string;
+                        };
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, NUMBER_REQUIRED, NUMBER_MISMATCH */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number-scoped keys cannot call tenant endpoints",
+                     *       "code": "NUMBER_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getCallingSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example {} */
+                    "application/json": {
+                        calling?: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    updateCallingSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The calling settings flat (Pilot) or wrapped in `calling`, not both. */
+        requestBody: {
+            content: {
+                /** @example {} */
+                "application/json": {
+                    /** @enum {unknown} */
+                    status?: "ENABLED" | "DISABLED";
+                    /** @enum {unknown} */
+                    call_icon_visibility?: "DEFAULT" | "DISABLE_ALL";
+                    /** @enum {unknown} */
+                    callback_permission_status?: "ENABLED" | "DISABLED";
+                    call_icons?: {
+                        restrict_to_user_countries: string[];
+                    };
+                    /** @description Replaced whole; an omitted holiday_schedule is deleted. */
+                    call_hours?: {
+                        /** @enum {unknown} */
+                        status: "ENABLED" | "DISABLED";
+                        timezone_id: string;
+                        weekly_operating_hours: {
+                            /** @enum {unknown} */
+                            day_of_week: "MONDAY" | "TUESDAY" | "WEDNESDAY" | "THURSDAY" | "FRIDAY" | "SATURDAY" | "SUNDAY";
+                            open_time: string;
+                            close_time: string;
+                        }[];
+                        holiday_schedule?: {
+                            date: string;
+                            start_time: string;
+                            end_time: string;
+                        }[];
+                    };
+                    audio?: {
+                        additional_codecs: ("PCMA" | "PCMU")[];
+                    };
+                    /** @description Passed to Meta as given; Meta's refusal is a 400 */
+                    voicemail?: unknown;
+                    /** @description Refused: enabling SIP turns the calling API off. */
+                    sip?: unknown;
+                    calling?: {
+                        /** @enum {unknown} */
+                        status?: "ENABLED" | "DISABLED";
+                        /** @enum {unknown} */
+                        call_icon_visibility?: "DEFAULT" | "DISABLE_ALL";
+                        /** @enum {unknown} */
+                        callback_permission_status?: "ENABLED" | "DISABLED";
+                        call_icons?: {
+                            restrict_to_user_countries: string[];
+                        };
+                        /** @description Replaced whole; an omitted holiday_schedule is deleted. */
+                        call_hours?: {
+                            /** @enum {unknown} */
+                            status: "ENABLED" | "DISABLED";
+                            timezone_id: string;
+                            weekly_operating_hours: {
+                                /** @enum {unknown} */
+                                day_of_week: "MONDAY" | "TUESDAY" | "WEDNESDAY" | "THURSDAY" | "FRIDAY" | "SATURDAY" | "SUNDAY";
+                                open_time: string;
+                                close_time: string;
+                            }[];
+                            holiday_schedule?: {
+                                date: string;
+                                start_time: string;
+                                end_time: string;
+                            }[];
+                        };
+                        audio?: {
+                            additional_codecs: ("PCMA" | "PCMU")[];
+                        };
+                        /** @description Passed to Meta as given; Meta's refusal is a 400 */
+                        voicemail?: unknown;
+                        /** @description Refused: enabling SIP turns the calling API off. */
+                        sip?: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "calling": {}
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @description The settings after the change */
+                        calling: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getCallPermission: {
+        parameters: {
+            query: {
+                to: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example {} */
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    requestCallPermission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "to": "+5511999990000"
+                 *     }
+                 */
+                "application/json": {
+                    to: string;
+                    text?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "messageId": "example"
+                     *     }
+                     */
+                    "application/json": {
+                        messageId: string;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description META_CALL_PERMISSION_REQUEST_LIMIT, RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call permission request limit reached for this user",
+                     *       "code": "META_CALL_PERMISSION_REQUEST_LIMIT",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listCalls: {
+        parameters: {
+            query: {
+                limit: number;
+                before?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "calls": [
+                     *         {
+                     *           "id": "call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P",
+                     *           "externalCallId": "wacid.HBgNNTUxMTk5OTk5MDAwMBUCABEYEjRBNjQzRTc3QzU0RjE2MjA0MgA=",
+                     *           "numberId": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                     *           "direction": "INBOUND",
+                     *           "status": "COMPLETED",
+                     *           "peerNumber": "5511999990000",
+                     *           "peerUserId": "example",
+                     *           "peerLid": "example",
+                     *           "peerIsLid": true,
+                     *           "durationSeconds": 73,
+                     *           "startedAt": "2026-01-31T12:00:00.000Z",
+                     *           "connectedAt": "2026-01-31T12:00:04.512Z",
+                     *           "endedAt": "2026-01-31T12:01:17.930Z",
+                     *           "endedBy": "BUSINESS",
+                     *           "endReason": null,
+                     *           "bizOpaqueCallbackData": "ticket-4711",
+                     *           "createdAt": "2026-01-31T12:00:00.000Z",
+                     *           "updatedAt": "2026-01-31T12:01:17.930Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        calls: components["schemas"]["Call"][];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    createCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "to": "+5511999990000"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description E.164 number to call */
+                    to: string;
+                    /** @description SDP offer (required on META; CRLF line endings) */
+                    sdp?: string;
+                    /** @enum {string} */
+                    sdpType?: "offer";
+                    bizOpaqueCallbackData?: string;
+                    maxDurationSeconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "example",
+                     *       "externalCallId": "example",
+                     *       "status": "INITIATED"
+                     *     }
+                     */
+                    "application/json": {
+                        id: string;
+                        externalCallId: string;
+                        /** @enum {unknown} */
+                        status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED, META_CALL_PERMISSION_REQUIRED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description WHATSAPP_INSTANCE_NOT_CONNECTED, IDEMPOTENCY_IN_PROGRESS */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The WhatsApp instance is not connected",
+                     *       "code": "WHATSAPP_INSTANCE_NOT_CONNECTED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description IDEMPOTENCY_KEY_REUSED */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Idempotency-Key was already used with a different request",
+                     *       "code": "IDEMPOTENCY_KEY_REUSED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getCall: {
+        parameters: {
+            query?: {
+                includeSdp?: "0" | "1" | "true" | "false";
+            };
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P",
+                     *       "externalCallId": "wacid.HBgNNTUxMTk5OTk5MDAwMBUCABEYEjRBNjQzRTc3QzU0RjE2MjA0MgA=",
+                     *       "numberId": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                     *       "direction": "INBOUND",
+                     *       "status": "COMPLETED",
+                     *       "peerNumber": "5511999990000",
+                     *       "peerUserId": "example",
+                     *       "peerLid": "example",
+                     *       "peerIsLid": true,
+                     *       "durationSeconds": 73,
+                     *       "startedAt": "2026-01-31T12:00:00.000Z",
+                     *       "connectedAt": "2026-01-31T12:00:04.512Z",
+                     *       "endedAt": "2026-01-31T12:01:17.930Z",
+                     *       "endedBy": "BUSINESS",
+                     *       "endReason": null,
+                     *       "bizOpaqueCallbackData": "ticket-4711",
+                     *       "createdAt": "2026-01-31T12:00:00.000Z",
+                     *       "updatedAt": "2026-01-31T12:01:17.930Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Call"];
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listCallEvents: {
         parameters: {
             query?: never;
             header?: never;
@@ -3438,6 +3462,155 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "events": [
+                     *         {
+                     *           "sequence": 1,
+                     *           "source": "provider",
+                     *           "type": "example",
+                     *           "detail": {},
+                     *           "at": "2026-01-31T12:00:00.000Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        events: {
+                            sequence: number;
+                            /** @enum {unknown} */
+                            source: "provider" | "api" | "system";
+                            /** @description offer, status.RINGING, end, terminate, accept, ring-timeout, ... */
+                            type: string;
+                            detail: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            at: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    preAcceptCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "sdp": "example"
+                 *     }
+                 */
+                "application/json": {
+                    sdp: string;
+                    /** @enum {string} */
+                    sdpType?: "answer";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "id": "example",
+                     *       "status": "INITIATED"
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {boolean} */
                         success: true;
@@ -3460,6 +3633,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
@@ -3469,6 +3649,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
@@ -3478,6 +3665,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
@@ -3487,6 +3681,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_STATE_CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The call is not in a state that allows this action",
+                     *       "code": "CALL_STATE_CONFLICT",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
@@ -3496,6 +3713,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
@@ -3505,6 +3729,2010 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    acceptCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /** @example {} */
+                "application/json": {
+                    sdp?: string;
+                    /** @enum {string} */
+                    sdpType?: "answer";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "id": "example",
+                     *       "status": "INITIATED"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        id: string;
+                        /** @enum {unknown} */
+                        status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
+                        /** @enum {boolean} */
+                        alreadyEnded?: true;
+                        /**
+                         * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
+                         * @enum {boolean}
+                         */
+                        providerConfirmed?: false;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED, META_CALL_PERMISSION_REQUIRED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_STATE_CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The call is not in a state that allows this action",
+                     *       "code": "CALL_STATE_CONFLICT",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    rejectCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "id": "example",
+                     *       "status": "INITIATED"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        id: string;
+                        /** @enum {unknown} */
+                        status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
+                        /** @enum {boolean} */
+                        alreadyEnded?: true;
+                        /**
+                         * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
+                         * @enum {boolean}
+                         */
+                        providerConfirmed?: false;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_STATE_CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The call is not in a state that allows this action",
+                     *       "code": "CALL_STATE_CONFLICT",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    playIntoCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "mediaUrl": "https://example.com/hooks/callgate"
+                 *     }
+                 */
+                "application/json": {
+                    /** Format: uri */
+                    mediaUrl: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "id": "example",
+                     *       "status": "INITIATED"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        id: string;
+                        /** @enum {unknown} */
+                        status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
+                        /** @enum {boolean} */
+                        alreadyEnded?: true;
+                        /**
+                         * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
+                         * @enum {boolean}
+                         */
+                        providerConfirmed?: false;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_STATE_CONFLICT, WHATSAPP_INSTANCE_NOT_CONNECTED */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The call is not in a state that allows this action",
+                     *       "code": "CALL_STATE_CONFLICT",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    createRealtimeSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "mode": "talk"
+                 *     }
+                 */
+                "application/json": {
+                    /** @enum {unknown} */
+                    mode: "talk" | "listen";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "wsUrl": "example",
+                     *       "token": "example",
+                     *       "expiresInSeconds": 1
+                     *     }
+                     */
+                    "application/json": {
+                        wsUrl: string;
+                        token: string;
+                        expiresInSeconds: number;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_STATE_CONFLICT, WHATSAPP_INSTANCE_NOT_CONNECTED */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The call is not in a state that allows this action",
+                     *       "code": "CALL_STATE_CONFLICT",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": "whk_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P",
+                     *         "name": "CRM",
+                     *         "url": "https://crm.example.com/hooks/callgate",
+                     *         "events": [
+                     *           "call.ringing",
+                     *           "call.ended"
+                     *         ],
+                     *         "active": true,
+                     *         "whatsappNumberId": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                     *         "whatsappNumberIds": [
+                     *           "example"
+                     *         ],
+                     *         "tenantId": "example",
+                     *         "lastTriggered": "2026-01-31T12:00:00.000Z",
+                     *         "disabledReason": null,
+                     *         "createdAt": "2026-01-30T09:05:00.000Z",
+                     *         "updatedAt": "2026-01-30T09:05:00.000Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["Webhook"][];
+                };
+            };
+            /** @description NUMBER_MISMATCH */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "whatsappNumberId does not match the key's number",
+                     *       "code": "NUMBER_MISMATCH",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "example"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description https:// to a public address (http and private addresses only with WEBHOOK_ALLOW_INSECURE_URLS=true) */
+                    url: string;
+                    name?: string;
+                    /** @description Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list. */
+                    events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "*") | string)[];
+                    /** @description Required with a tenant key (or the x-whatsapp-number-id header); a number key may omit it */
+                    whatsappNumberId?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "example",
+                     *       "name": "example",
+                     *       "url": "example",
+                     *       "events": [
+                     *         "example"
+                     *       ],
+                     *       "active": true,
+                     *       "whatsappNumberId": "example",
+                     *       "whatsappNumberIds": [
+                     *         "example"
+                     *       ],
+                     *       "tenantId": "example",
+                     *       "lastTriggered": "2026-01-31T12:00:00.000Z",
+                     *       "disabledReason": "example",
+                     *       "createdAt": "2026-01-31T12:00:00.000Z",
+                     *       "updatedAt": "2026-01-31T12:00:00.000Z",
+                     *       "secret": "example"
+                     *     }
+                     */
+                    "application/json": {
+                        id: string;
+                        name: string | null;
+                        url: string;
+                        events: string[];
+                        active: boolean;
+                        whatsappNumberId: string;
+                        /** @description Pilot's list form of whatsappNumberId (one number) */
+                        whatsappNumberIds: string[];
+                        tenantId: string;
+                        /** @description When a delivery was last tried */
+                        lastTriggered: string | null;
+                        disabledReason: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        /** @description whsec_... signing secret (Standard Webhooks); shown this once */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, NUMBER_REQUIRED, NUMBER_MISMATCH */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description WEBHOOK_LIMIT_REACHED */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "This number already has the most webhooks allowed (WEBHOOKS_PER_NUMBER)",
+                     *       "code": "WEBHOOK_LIMIT_REACHED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A webhook registration. Its signing secret is shown only at creation and rotation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "whk_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P",
+                     *       "name": "CRM",
+                     *       "url": "https://crm.example.com/hooks/callgate",
+                     *       "events": [
+                     *         "call.ringing",
+                     *         "call.ended"
+                     *       ],
+                     *       "active": true,
+                     *       "whatsappNumberId": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                     *       "whatsappNumberIds": [
+                     *         "example"
+                     *       ],
+                     *       "tenantId": "example",
+                     *       "lastTriggered": "2026-01-31T12:00:00.000Z",
+                     *       "disabledReason": null,
+                     *       "createdAt": "2026-01-30T09:05:00.000Z",
+                     *       "updatedAt": "2026-01-30T09:05:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description WEBHOOK_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Webhook not found",
+                     *       "code": "WEBHOOK_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description WEBHOOK_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Webhook not found",
+                     *       "code": "WEBHOOK_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /** @example {} */
+                "application/json": {
+                    /** @description https:// to a public address (http and private addresses only with WEBHOOK_ALLOW_INSECURE_URLS=true) */
+                    url?: string;
+                    name?: string;
+                    active?: boolean;
+                    /** @description Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list. */
+                    events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "*") | string)[];
+                };
+            };
+        };
+        responses: {
+            /** @description A webhook registration. Its signing secret is shown only at creation and rotation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "whk_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P",
+                     *       "name": "CRM",
+                     *       "url": "https://crm.example.com/hooks/callgate",
+                     *       "events": [
+                     *         "call.ringing",
+                     *         "call.ended"
+                     *       ],
+                     *       "active": true,
+                     *       "whatsappNumberId": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                     *       "whatsappNumberIds": [
+                     *         "example"
+                     *       ],
+                     *       "tenantId": "example",
+                     *       "lastTriggered": "2026-01-31T12:00:00.000Z",
+                     *       "disabledReason": null,
+                     *       "createdAt": "2026-01-30T09:05:00.000Z",
+                     *       "updatedAt": "2026-01-30T09:05:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description WEBHOOK_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Webhook not found",
+                     *       "code": "WEBHOOK_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "example",
+                     *       "secret": "example",
+                     *       "previousSecretExpiresAt": "2026-01-31T12:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        id: string;
+                        /** @description whsec_... signing secret (Standard Webhooks); shown this once */
+                        secret: string;
+                        /**
+                         * Format: date-time
+                         * @description Until then deliveries carry signatures of both secrets
+                         */
+                        previousSecretExpiresAt: string;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description WEBHOOK_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Webhook not found",
+                     *       "code": "WEBHOOK_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listWebhookLogs: {
+        parameters: {
+            query: {
+                limit: number;
+                event?: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "logs": [
+                     *         {
+                     *           "id": "example",
+                     *           "event": "example",
+                     *           "eventId": "example",
+                     *           "attempt": 1,
+                     *           "status": "SUCCESS",
+                     *           "statusCode": 1,
+                     *           "payload": null,
+                     *           "response": "example",
+                     *           "durationMs": 1,
+                     *           "nextAttemptAt": "2026-01-31T12:00:00.000Z",
+                     *           "createdAt": "2026-01-31T12:00:00.000Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        logs: {
+                            id: string;
+                            event: string;
+                            eventId: string;
+                            attempt: number;
+                            /** @enum {unknown} */
+                            status: "SUCCESS" | "FAILED";
+                            /** @description null when no HTTP response came (timeout, refused, network error) */
+                            statusCode: number | null;
+                            /** @description The JSON body delivered (null if its event was purged) */
+                            payload: unknown;
+                            /** @description The first 4 KiB of the receiver's answer */
+                            response: string | null;
+                            durationMs: number;
+                            /** @description When this delivery is tried again (its latest failed attempt, while retries remain); else null */
+                            nextAttemptAt: string | null;
+                            error?: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description WEBHOOK_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Webhook not found",
+                     *       "code": "WEBHOOK_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    replayWebhookEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "eventId": "evt_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                 *     }
+                 */
+                "application/json": {
+                    eventId: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "webhookId": "example",
+                     *       "eventId": "example",
+                     *       "event": "example",
+                     *       "status": "PENDING"
+                     *     }
+                     */
+                    "application/json": {
+                        webhookId: string;
+                        eventId: string;
+                        event: string;
+                        /** @enum {string} */
+                        status: "PENDING";
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description WEBHOOK_NOT_FOUND, EVENT_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Webhook not found",
+                     *       "code": "WEBHOOK_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: {
+                lastEventId?: string;
+            };
+            header?: {
+                "last-event-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events: `id:` cursor, `event:` call.*, `data:` the webhook payload */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example example */
+                    "text/event-stream": string;
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    post_calls_callId_terminate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "id": "example",
+                     *       "status": "INITIATED"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        id: string;
+                        /** @enum {unknown} */
+                        status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
+                        /** @enum {boolean} */
+                        alreadyEnded?: true;
+                        /**
+                         * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
+                         * @enum {boolean}
+                         */
+                        providerConfirmed?: false;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    verifyMetaSubscription: {
+        parameters: {
+            query: {
+                "hub.mode": string;
+                "hub.challenge": string;
+                "hub.verify_token": string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example example */
+                    "application/json": string;
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Forbidden",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    receiveMetaWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "received": 1
+                     *     }
+                     */
+                    "application/json": {
+                        received: number;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Service temporarily unavailable",
+                     *       "code": "SERVICE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    receiveEvolutionWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                numberId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "received": 1
+                     *     }
+                     */
+                    "application/json": {
+                        received: number;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Service temporarily unavailable",
+                     *       "code": "SERVICE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
