@@ -38,6 +38,11 @@ export const TAGS = [
       'Signed (Standard Webhooks) deliveries of call events to your URL, with retries, a delivery log and replay.',
   },
   { name: 'Events', description: 'The live event stream (Server-Sent Events), resumable with Last-Event-ID.' },
+  {
+    name: 'Sandbox',
+    description:
+      'Simulated WhatsApp users for SANDBOX numbers (number key): ring your number, see what the user hears.',
+  },
   { name: 'Operations', description: 'Liveness and readiness for load balancers and orchestrators; no key.' },
   {
     name: 'Provider webhooks',

@@ -68,6 +68,7 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
         tags: ['Numbers'],
         security: NUMBER_SECURITY,
         summary: "The key's own number",
+        operationId: 'getOwnNumber',
         description: 'For a number key: its number (provider, whether it is a sandbox), e.g. for the dashboard.',
         response: {
           200: Type.Ref('Number'),

@@ -61,6 +61,7 @@ export function sandboxRoutes(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: 'Simulate an inbound call (SANDBOX)',
+        operationId: 'createSandboxCall',
         description:
           "A simulated WhatsApp user calls the key's sandbox number with a real SDP offer; the call rings like a " +
           'Meta call (call.ringing, then answer with pre-accept/accept and an SDP answer).',
@@ -84,6 +85,7 @@ export function sandboxRoutes(app: App, deps: RouteDeps): void {
       schema: {
         ...base,
         summary: "A sandbox call's simulated user",
+        operationId: 'getSandboxCall',
         description: 'What the simulated user hears (dominant frequency, level) and its media state.',
         params: CallIdParams,
         response: {
