@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
+import type { Json } from '../helpers/json.ts';
 import type { FakeEvoInstanceConfig, FakeEvolution, FakeEvolutionOptions } from './evolution-go.ts';
 import { formatEvolutionTimestamp, GIN_404, startFakeEvolution } from './evolution-go.ts';
 
@@ -34,7 +35,7 @@ const PROXY: FakeEvoInstanceConfig = {
 interface Received {
   headers: IncomingHttpHeaders;
   raw: string;
-  body: any;
+  body: Json;
 }
 
 async function startReceiver() {
@@ -99,7 +100,7 @@ async function evo(
     ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
   });
   const text = await res.text();
-  let json: any = null;
+  let json: Json = null;
   try {
     json = JSON.parse(text);
   } catch {
@@ -237,7 +238,7 @@ describe('fake Evolution Go: webhooks', () => {
       const d = rx.got[0]!.body.data;
       assert.equal(d.CallCreator, '187654321098765@lid');
       assert.equal(d.CallCreatorAlt, `${PEER}@s.whatsapp.net`);
-      assert.ok(d.Data.Content.some((c: any) => c.Tag === 'video'));
+      assert.ok(d.Data.Content.some((c: Json) => c.Tag === 'video'));
     });
   });
 

@@ -52,6 +52,7 @@ import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import type { Json } from '../helpers/json.ts';
 
 // ───────────────────────────── public types ─────────────────────────────
 
@@ -177,10 +178,10 @@ export interface RecordedRequest {
   instanceId: string | null;
   headers: Record<string, string | string[] | undefined>;
   rawBody: string;
-  body: any;
+  body: Json;
   /** 0 while unanswered, and for hung / reset requests. */
   status: number;
-  response: any;
+  response: Json;
   injected?: string;
   at: number;
 }
@@ -357,7 +358,7 @@ const EXTENSION_EVENTS = new Set([
   'CallMediaResumed',
 ]);
 
-function isObject(v: unknown): v is Record<string, any> {
+function isObject(v: unknown): v is Record<string, Json> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -680,7 +681,8 @@ class MediaStream {
       }
       const masked = (b1 & 0x80) !== 0;
       if (!masked) {
-        return this.close(1002, 'client frames must be masked');
+        this.close(1002, 'client frames must be masked');
+        return;
       }
       if (this.#buf.length < off + 4 + len) {
         return;
@@ -701,10 +703,12 @@ class MediaStream {
   #onFrame(fin: boolean, opcode: number, payload: Buffer): void {
     if (opcode === 0x8) {
       this.info.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-      return this.close(this.info.closeCode === 1005 ? 1000 : this.info.closeCode, '');
+      this.close(this.info.closeCode === 1005 ? 1000 : this.info.closeCode, '');
+      return;
     }
     if (opcode === 0x9) {
-      return this.#write(wsFrame(0xa, payload));
+      this.#write(wsFrame(0xa, payload));
+      return;
     }
     if (opcode === 0xa) {
       return;
@@ -716,7 +720,8 @@ class MediaStream {
       }
       const whole = Buffer.concat(this.#fragments);
       this.#fragments = [];
-      return this.#onMessage(this.#fragmentOp, whole);
+      this.#onMessage(this.#fragmentOp, whole);
+      return;
     }
     if (!fin) {
       this.#fragmentOp = opcode;
@@ -730,15 +735,17 @@ class MediaStream {
     let audio: Buffer;
     if (this.info.binary) {
       if (opcode !== 2) {
-        return this.close(1003, 'binary frames expected');
+        this.close(1003, 'binary frames expected');
+        return;
       }
       audio = payload;
     } else {
-      let msg: any;
+      let msg: Json;
       try {
         msg = JSON.parse(payload.toString('utf8'));
       } catch {
-        return this.close(1007, 'invalid JSON frame');
+        this.close(1007, 'invalid JSON frame');
+        return;
       }
       if (!isObject(msg) || msg.event !== 'media') {
         return; // start/stop/mark from clients are ignored
@@ -746,7 +753,8 @@ class MediaStream {
       audio = Buffer.from(String(msg.payload ?? ''), 'base64');
     }
     if (audio.length !== FRAME_BYTES) {
-      return this.close(1007, `frames must be ${FRAME_BYTES} bytes`);
+      this.close(1007, `frames must be ${FRAME_BYTES} bytes`);
+      return;
     }
     this.info.framesReceived++;
     this.info.bytesReceived += audio.length;
@@ -915,7 +923,8 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   #hash(kind: string): Buffer {
-    const n = (this.#counters[kind] = (this.#counters[kind] ?? 0) + 1);
+    const n = (this.#counters[kind] ?? 0) + 1;
+    this.#counters[kind] = n;
     return createHash('sha256')
       .update(`${this.#opts.seed ?? 'seed'}:${kind}:${n}`)
       .digest();
@@ -1681,7 +1690,7 @@ class FakeEvolutionServer implements FakeEvolution {
       return this.#control(method, url.pathname.slice('/__fake/'.length), raw, res);
     }
 
-    let body: any;
+    let body: Json;
     let bodyError = false;
     if (raw !== '') {
       try {
@@ -1800,7 +1809,7 @@ class FakeEvolutionServer implements FakeEvolution {
     }
   }
 
-  #route(route: Route | null, inst: Inst | undefined, body: any, url: URL, apikey?: string): Reply {
+  #route(route: Route | null, inst: Inst | undefined, body: Json, url: URL, apikey?: string): Reply {
     if (!route) {
       return GIN_NOT_FOUND;
     }
@@ -1890,7 +1899,7 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   /** Stock: 200 for any callId when connected; only a verbatim creator JID reaches WhatsApp. */
-  #stockReject(inst: Inst, body: any): Reply {
+  #stockReject(inst: Inst, body: Json): Reply {
     if (!isObject(body)) {
       return err(400, 'invalid request body');
     }
@@ -1931,7 +1940,7 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   /** POST /instance/create {name, token, advancedSettings?}: a new instance, not paired, not connected. */
-  #createInstance(body: any): Reply {
+  #createInstance(body: Json): Reply {
     if (!isObject(body)) {
       return err(400, 'invalid request body');
     }
@@ -1996,7 +2005,7 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   /** POST /instance/pair {phone}: PairReturnStruct has no json tags, so the field is `PairingCode`. */
-  #pair(inst: Inst, body: any): Reply {
+  #pair(inst: Inst, body: Json): Reply {
     const phone = isObject(body) && typeof body.phone === 'string' ? body.phone : '';
     if (phone === '') {
       return err(400, 'phone is required');
@@ -2021,7 +2030,7 @@ class FakeEvolutionServer implements FakeEvolution {
     inst.connected = true;
   }
 
-  #instanceConnect(inst: Inst, body: any): Reply {
+  #instanceConnect(inst: Inst, body: Json): Reply {
     const b = isObject(body) ? body : {};
     if (typeof b.webhookUrl === 'string') {
       inst.webhookUrl = b.webhookUrl || null;
@@ -2039,7 +2048,7 @@ class FakeEvolutionServer implements FakeEvolution {
   }
 
   /** PUT replaces the whole object: missing fields become zero values (§1). */
-  #putSettings(inst: Inst, instanceId: string, body: any): Reply {
+  #putSettings(inst: Inst, instanceId: string, body: Json): Reply {
     if (instanceId !== inst.id) {
       return err(401, 'not authorized');
     }
@@ -2057,7 +2066,7 @@ class FakeEvolutionServer implements FakeEvolution {
     return json(200, { message: 'Advanced settings updated successfully', settings: { ...inst.settings } });
   }
 
-  #dial(inst: Inst, body: any): Reply {
+  #dial(inst: Inst, body: Json): Reply {
     const number = isObject(body) ? body.number : undefined;
     if (typeof number !== 'string' || !/^\d{8,15}$/.test(number)) {
       if (typeof number === 'string' && number.includes('+')) {
@@ -2092,7 +2101,7 @@ class FakeEvolutionServer implements FakeEvolution {
     return json(200, this.#callInfo(c));
   }
 
-  #callFor(inst: Inst, body: any): FakeCallState | Reply {
+  #callFor(inst: Inst, body: Json): FakeCallState | Reply {
     const callId = isObject(body) ? body.callId : undefined;
     if (typeof callId !== 'string' || callId === '') {
       return err(400, 'callId is required');
@@ -2104,7 +2113,7 @@ class FakeEvolutionServer implements FakeEvolution {
     return c;
   }
 
-  #answer(inst: Inst, body: any): Reply {
+  #answer(inst: Inst, body: Json): Reply {
     const c = this.#callFor(inst, body);
     if ('status' in c) {
       return c;
@@ -2129,7 +2138,7 @@ class FakeEvolutionServer implements FakeEvolution {
     return json(200, this.#callInfo(c));
   }
 
-  #hangup(inst: Inst, body: any): Reply {
+  #hangup(inst: Inst, body: Json): Reply {
     const c = this.#callFor(inst, body);
     if ('status' in c) {
       return c;
@@ -2145,7 +2154,7 @@ class FakeEvolutionServer implements FakeEvolution {
     return json(200, { message: 'success' }, after);
   }
 
-  #play(inst: Inst, body: any): Reply {
+  #play(inst: Inst, body: Json): Reply {
     const c = this.#callFor(inst, body);
     if ('status' in c) {
       return c;
@@ -2165,7 +2174,7 @@ class FakeEvolutionServer implements FakeEvolution {
     return json(200, { message: 'success', queued });
   }
 
-  #streamTicket(inst: Inst, body: any, _url: URL): Reply {
+  #streamTicket(inst: Inst, body: Json, _url: URL): Reply {
     const c = this.#callFor(inst, body);
     if ('status' in c) {
       return c;
@@ -2228,7 +2237,8 @@ class FakeEvolutionServer implements FakeEvolution {
       );
     };
     if (route?.name !== 'stream') {
-      return refuse(404, GIN_404);
+      refuse(404, GIN_404);
+      return;
     }
     const given = url.searchParams.get('ticket') ?? '';
     const ticket = this.#tickets.get(given);
@@ -2245,15 +2255,18 @@ class FakeEvolutionServer implements FakeEvolution {
       !c ||
       c.phase === 'ended'
     ) {
-      return refuse(401, '{"error":"invalid or expired ticket"}');
+      refuse(401, '{"error":"invalid or expired ticket"}');
+      return;
     }
     entry.instanceId = ticket.inst.id;
     if (ticket.inst.extension !== 'on') {
-      return refuse(404, GIN_404);
+      refuse(404, GIN_404);
+      return;
     }
     const key = req.headers['sec-websocket-key'];
     if (typeof key !== 'string' || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      return refuse(400, 'websocket upgrade required');
+      refuse(400, 'websocket upgrade required');
+      return;
     }
     const accept = createHash('sha1')
       .update(key + WS_GUID)
@@ -2274,7 +2287,7 @@ class FakeEvolutionServer implements FakeEvolution {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body ?? null));
     };
-    let b: any = {};
+    let b: Json = {};
     try {
       b = raw ? JSON.parse(raw) : {};
     } catch {

@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
+import type { Json } from '../helpers/json.ts';
 import type { FakeMeta, FakeMetaNumber, FakeMetaOptions } from './meta-graph.ts';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP, escapeNonAscii, signMetaBody, startFakeMeta } from './meta-graph.ts';
 
@@ -35,7 +36,7 @@ const USER2 = '5511912345678';
 interface Received {
   headers: IncomingHttpHeaders;
   raw: string;
-  body: any;
+  body: Json;
 }
 
 /** A tiny webhook receiver; `statuses` is consumed one per POST (default 200). */
@@ -87,7 +88,7 @@ async function graph(
   fake: FakeMeta,
   path: string,
   o: { method?: string; body?: unknown; token?: string | null; signal?: AbortSignal } = {},
-): Promise<{ status: number; body: any; text: string }> {
+): Promise<{ status: number; body: Json; text: string }> {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   const token = o.token === undefined ? NUM.accessToken : o.token;
   if (token !== null) {
@@ -100,7 +101,7 @@ async function graph(
     signal: o.signal,
   });
   const text = await res.text();
-  let body: any;
+  let body: Json;
   try {
     body = JSON.parse(text);
   } catch {
@@ -130,7 +131,7 @@ const connect = (to = USER, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-function assertGraphError(r: { status: number; body: any }, status: number, code: number, details?: RegExp): void {
+function assertGraphError(r: { status: number; body: Json }, status: number, code: number, details?: RegExp): void {
   assert.equal(r.status, status, JSON.stringify(r.body));
   assert.equal(r.body.error.code, code);
   assert.match(r.body.error.message, new RegExp(`^\\(#${code}\\) `));
@@ -754,11 +755,11 @@ describe('webhook emission (§5.4)', () => {
       assert.equal(rx.got.length, 3);
       const value = rx.got[2]!.body.entry[0].changes[0].value;
       assert.deepEqual(
-        value.calls.map((c: any) => c.id),
+        value.calls.map((c: Json) => c.id),
         [a, b],
       );
       assert.deepEqual(
-        value.contacts.map((c: any) => c.wa_id),
+        value.contacts.map((c: Json) => c.wa_id),
         [USER, USER2],
       );
       assert.equal(rx.got[2]!.headers['x-hub-signature-256'], signMetaBody(rx.got[2]!.raw, NUM.appSecret));

@@ -16,6 +16,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Json } from '../helpers/json.ts';
 
 // ───────────────────────────── public types ─────────────────────────────
 
@@ -74,10 +75,10 @@ export interface RecordedRequest {
   edge: string;
   headers: Record<string, string | string[] | undefined>;
   rawBody: string;
-  body: any;
+  body: Json;
   /** 0 while unanswered, and for hung / reset requests. */
   status: number;
-  response: any;
+  response: Json;
   at: number;
 }
 
@@ -169,10 +170,10 @@ export interface FakeMeta {
   setMessagingLimit(phoneNumberId: string, limit: number): void;
   buildWebhook(
     phoneNumberId: string,
-    value: { calls?: any[]; statuses?: any[]; contacts?: any[]; errors?: any[]; messages?: any[] },
+    value: { calls?: Json[]; statuses?: Json[]; contacts?: Json[]; errors?: Json[]; messages?: Json[] },
     field?: 'calls' | 'messages',
-  ): any;
-  sendWebhook(payload: any, o?: EmitOptions & { secretOf?: string }): Promise<void>;
+  ): Json;
+  sendWebhook(payload: Json, o?: EmitOptions & { secretOf?: string }): Promise<void>;
   /** Name a user by a business-scoped user id in webhooks (and with phoneHidden, by nothing else). */
   setUserIdentity(waId: string, identity: { userId: string; phoneHidden?: boolean }): void;
   /** Meta's account_settings_update for the number (sent by itself after a settings change too). */
@@ -334,7 +335,7 @@ function epochSec(ms: number): string {
   return String(Math.floor(ms / 1000));
 }
 
-function isObject(v: unknown): v is Record<string, any> {
+function isObject(v: unknown): v is Record<string, Json> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -395,8 +396,8 @@ type EventList = 'calls' | 'statuses' | 'messages';
 const EVENT_LISTS: EventList[] = ['calls', 'statuses', 'messages'];
 
 /** Every change value of an envelope (tolerates malformed payloads built by tests). */
-function changeValues(payload: any): any[] {
-  const out: any[] = [];
+function changeValues(payload: Json): Json[] {
+  const out: Json[] = [];
   for (const e of Array.isArray(payload?.entry) ? payload.entry : []) {
     for (const ch of Array.isArray(e?.changes) ? e.changes : []) {
       if (isObject(ch?.value)) {
@@ -407,7 +408,7 @@ function changeValues(payload: any): any[] {
   return out;
 }
 
-function eachEvent(payload: any, f: (ev: any, list: EventList) => void): void {
+function eachEvent(payload: Json, f: (ev: Json, list: EventList) => void): void {
   for (const v of changeValues(payload)) {
     for (const list of EVENT_LISTS) {
       for (const ev of Array.isArray(v[list]) ? v[list] : []) {
@@ -424,7 +425,7 @@ function bsuid(waId: string): string {
 }
 
 /** Apply the payload-changing knobs (stale, lowercaseStatus, omitContacts, withBsuid, unknownFields). */
-function transformPayload(payload: any, o: EmitOptions): any {
+function transformPayload(payload: Json, o: EmitOptions): Json {
   const p = clone(payload);
   eachEvent(p, (ev, list) => {
     if (o.stale && ev.timestamp !== undefined) {
@@ -476,17 +477,15 @@ function transformPayload(payload: any, o: EmitOptions): any {
  * WABA, one change per payload; 'array': events of the same number+field share one change's arrays — except values
  * carrying `errors[]`, which are value-level and would otherwise be attributed to unrelated calls.
  */
-function mergeWebhooks(payloads: any[], mode: BatchMode): any {
+function mergeWebhooks(payloads: Json[], mode: BatchMode): Json {
   if (mode === 'entries') {
     return { object: 'whatsapp_business_account', entry: payloads.flatMap((p) => clone(p.entry ?? [])) };
   }
-  const entries = new Map<string, { id: string; changes: any[] }>();
+  const entries = new Map<string, { id: string; changes: Json[] }>();
   for (const p of payloads) {
     for (const e of p.entry ?? []) {
-      let target = entries.get(e.id);
-      if (!target) {
-        entries.set(e.id, (target = { id: e.id, changes: [] }));
-      }
+      const target = entries.get(e.id) ?? { id: e.id, changes: [] as Json[] };
+      entries.set(e.id, target);
       for (const ch of e.changes ?? []) {
         const same =
           mode === 'array' && !ch.value?.errors
@@ -508,12 +507,13 @@ function mergeWebhooks(payloads: any[], mode: BatchMode): any {
   return { object: 'whatsapp_business_account', entry: [...entries.values()] };
 }
 
-function mergeValue(into: any, from: any): void {
+function mergeValue(into: Json, from: Json): void {
   for (const key of ['contacts', 'calls', 'statuses', 'messages'] as const) {
     if (!Array.isArray(from[key])) {
       continue;
     }
-    const list: any[] = (into[key] ??= []);
+    into[key] ??= [];
+    const list: Json[] = into[key];
     for (const item of from[key]) {
       if (key === 'contacts' && list.some((c) => c.wa_id === item.wa_id)) {
         continue;
@@ -702,7 +702,7 @@ interface Reply {
 }
 
 interface Held {
-  payload: any;
+  payload: Json;
   o: EmitOptions & { secretOf?: string };
 }
 
@@ -725,7 +725,7 @@ class FakeMetaServer implements FakeMeta {
 
   private readonly opts: FakeMetaOptions;
   private readonly numbers = new Map<string, FakeMetaNumber>();
-  private readonly settings = new Map<string, Record<string, any>>();
+  private readonly settings = new Map<string, Record<string, Json>>();
   private readonly messagingLimits = new Map<string, number>();
   private readonly calls = new Map<string, FakeCall>();
   private readonly pairs = new Map<string, Pair>();
@@ -796,7 +796,8 @@ class FakeMetaServer implements FakeMeta {
 
   /** base64 of `FAKE:<seedTag>:<KIND>:<counter>`, fixed width; one counter per kind so ids don't shift each other. */
   private nextId(kind: 'CALL' | 'MSG' | 'TRACE'): string {
-    const n = (this.counters[kind] = (this.counters[kind] ?? 0) + 1);
+    const n = (this.counters[kind] ?? 0) + 1;
+    this.counters[kind] = n;
     return Buffer.from(`FAKE:${this.seedTag}:${kind.padEnd(5, '_')}:${String(n).padStart(10, '0')}`).toString('base64');
   }
 
@@ -865,7 +866,7 @@ class FakeMetaServer implements FakeMeta {
     return n;
   }
 
-  private callingSettings(n: FakeMetaNumber): Record<string, any> {
+  private callingSettings(n: FakeMetaNumber): Record<string, Json> {
     return this.settings.get(n.phoneNumberId)!.calling;
   }
 
@@ -885,10 +886,13 @@ class FakeMetaServer implements FakeMeta {
 
   private pair(phoneNumberId: string, waId: string): Pair {
     const key = `${phoneNumberId}:${waId}`;
-    let p = this.pairs.get(key);
-    if (!p) {
-      this.pairs.set(key, (p = { status: 'no_permission', requestTimes: [], connectedBics: [], unansweredInARow: 0 }));
-    }
+    const p = this.pairs.get(key) ?? {
+      status: 'no_permission',
+      requestTimes: [],
+      connectedBics: [],
+      unansweredInARow: 0,
+    };
+    this.pairs.set(key, p);
     // A temporary permission lapses silently (no webhook), so expiry is evaluated lazily.
     if (p.status === 'temporary' && p.expiresAt !== undefined && p.expiresAt <= this.now()) {
       p.status = 'no_permission';
@@ -956,7 +960,7 @@ class FakeMetaServer implements FakeMeta {
   private record(req: IncomingMessage, raw: string): RecordedRequest {
     const path = req.url ?? '/';
     const m = /^\/([^/]+)\/([^/]+)\/([^/]+?)\/?$/.exec(path.split('?')[0]!);
-    let body: any;
+    let body: Json;
     try {
       body = raw === '' ? undefined : JSON.parse(raw);
     } catch {
@@ -1308,7 +1312,7 @@ class FakeMetaServer implements FakeMeta {
     return this.invalid(`Cannot ${action} a ${call.direction} call in state ${call.state}`);
   }
 
-  private preAccept(b: any, number: FakeMetaNumber): Reply {
+  private preAccept(b: Json, number: FakeMetaNumber): Reply {
     const call = this.callOf(number, b.call_id);
     if (call?.state !== 'RINGING') {
       return this.wrongState(call, 'pre_accept');
@@ -1318,7 +1322,7 @@ class FakeMetaServer implements FakeMeta {
     return this.success();
   }
 
-  private accept(b: any, number: FakeMetaNumber): Reply {
+  private accept(b: Json, number: FakeMetaNumber): Reply {
     const call = this.callOf(number, b.call_id);
     if (!call || !isRingingUic(call)) {
       return this.wrongState(call, 'accept');
@@ -1336,7 +1340,7 @@ class FakeMetaServer implements FakeMeta {
     return this.success();
   }
 
-  private reject(b: any, number: FakeMetaNumber): Reply {
+  private reject(b: Json, number: FakeMetaNumber): Reply {
     const call = this.callOf(number, b.call_id);
     if (!call || call.state === 'ENDED') {
       return this.alreadyEnded(call, 'reject');
@@ -1349,7 +1353,7 @@ class FakeMetaServer implements FakeMeta {
     return { ...this.success(), after: [this.end(call)] };
   }
 
-  private terminate(b: any, number: FakeMetaNumber): Reply {
+  private terminate(b: Json, number: FakeMetaNumber): Reply {
     const call = this.callOf(number, b.call_id);
     if (!call || call.state === 'ENDED') {
       return this.alreadyEnded(call, 'terminate');
@@ -1619,7 +1623,7 @@ class FakeMetaServer implements FakeMeta {
   }
 
   /** Move the call to ENDED now and return the emission of its single terminate webhook. */
-  private end(call: FakeCall, o?: EmitOptions, errors?: any[]): () => Promise<void> {
+  private end(call: FakeCall, o?: EmitOptions, errors?: Json[]): () => Promise<void> {
     this.clearRing(call);
     call.state = 'ENDED';
     return this.emitter(
@@ -1644,7 +1648,7 @@ class FakeMetaServer implements FakeMeta {
     return () => this.sendWebhook(payload, { ...o, secretOf: number.phoneNumberId });
   }
 
-  private contactsFor(call: FakeCall): { contacts?: any[] } {
+  private contactsFor(call: FakeCall): { contacts?: Json[] } {
     if (call.direction !== 'USER_INITIATED') {
       return {};
     }
@@ -1676,7 +1680,7 @@ class FakeMetaServer implements FakeMeta {
     };
   }
 
-  private bicConnectEvent(call: FakeCall): any {
+  private bicConnectEvent(call: FakeCall): Json {
     return {
       id: call.wacid,
       from: call.user,
@@ -1691,7 +1695,7 @@ class FakeMetaServer implements FakeMeta {
     };
   }
 
-  private statusEvent(call: FakeCall, status: 'RINGING' | 'ACCEPTED' | 'REJECTED'): any {
+  private statusEvent(call: FakeCall, status: 'RINGING' | 'ACCEPTED' | 'REJECTED'): Json {
     return {
       id: call.wacid,
       type: 'call',
@@ -1703,7 +1707,7 @@ class FakeMetaServer implements FakeMeta {
   }
 
   /** §3.4 D/E: times only for answered calls; `errors` forces FAILED. */
-  private terminateEvent(call: FakeCall, withErrors: boolean): any {
+  private terminateEvent(call: FakeCall, withErrors: boolean): Json {
     const now = this.now();
     const ev: Record<string, unknown> = {
       id: call.wacid,
@@ -1911,9 +1915,9 @@ class FakeMetaServer implements FakeMeta {
 
   buildWebhook(
     phoneNumberId: string,
-    value: { calls?: any[]; statuses?: any[]; contacts?: any[]; errors?: any[]; messages?: any[] },
+    value: { calls?: Json[]; statuses?: Json[]; contacts?: Json[]; errors?: Json[]; messages?: Json[] },
     field: 'calls' | 'messages' = 'calls',
-  ): any {
+  ): Json {
     const n = this.numberOf(phoneNumberId);
     const v: Record<string, unknown> = {
       messaging_product: 'whatsapp',
@@ -1948,7 +1952,7 @@ class FakeMetaServer implements FakeMeta {
     await this.sendWebhook(payload, { ...o, secretOf: n.phoneNumberId });
   }
 
-  async sendWebhook(payload: any, o: EmitOptions & { secretOf?: string } = {}): Promise<void> {
+  async sendWebhook(payload: Json, o: EmitOptions & { secretOf?: string } = {}): Promise<void> {
     const eff = { ...this.emitDefaults, ...o };
     const prepared = transformPayload(payload, eff);
     if (eff.hold) {
@@ -1998,7 +2002,7 @@ class FakeMetaServer implements FakeMeta {
   }
 
   /** Serialise (escaped), sign, then POST (plus duplicates) with retries. */
-  private async deliver(payload: any, o: EmitOptions & { secretOf?: string }): Promise<void> {
+  private async deliver(payload: Json, o: EmitOptions & { secretOf?: string }): Promise<void> {
     if (o.delayMs) {
       await this.sleep(o.delayMs);
     }
@@ -2013,7 +2017,7 @@ class FakeMetaServer implements FakeMeta {
     }
   }
 
-  private secretFor(payload: any, secretOf?: string): string {
+  private secretFor(payload: Json, secretOf?: string): string {
     const pnid = secretOf ?? changeValues(payload)[0]?.metadata?.phone_number_id;
     return (this.numbers.get(pnid) ?? this.opts.numbers[0]!).appSecret;
   }
