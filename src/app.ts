@@ -2,6 +2,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
 import type { Sweeper } from './calls/sweeper.ts';
@@ -20,6 +21,7 @@ import { NumberSchema } from './http/schemas/number.ts';
 import { WebhookSchema } from './http/schemas/webhook.ts';
 import type { App } from './http/types.ts';
 import { newRequestId } from './ids.ts';
+import { RealtimeHub } from './media/engine/realtime-hub.ts';
 import { createMetrics, type Metrics, registerBacklogGauges, registerMetricsRoute } from './metrics.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
@@ -50,6 +52,8 @@ export interface AppDeps {
 declare module 'fastify' {
   interface FastifyInstance {
     sweeper: Sweeper;
+    /** Calls whose media runs in this process, for realtime sockets. */
+    realtime: RealtimeHub;
     /** Compiles the route validators and serializers no request has needed yet (they compile on first use); how many. */
     compileSchemas(): number;
   }
@@ -143,6 +147,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     app.addSchema(schema);
   }
   registerErrorHandling(app);
+  // Realtime media sockets; a client frame over 1 MiB (~30 s of pcm16) is refused by ws itself.
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
   registerIdempotency(app, {
     db: deps.db,
@@ -178,8 +184,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerBacklogGauges(metrics, deps.db, deps.clock);
   registerMetricsRoute(app, metrics);
 
+  const realtime = new RealtimeHub(() => deps.clock.now().getTime());
+  app.decorate('realtime', realtime);
+
   registerRoutes(app, {
     config: deps.config,
+    realtime,
     db: deps.db,
     calls,
     outbound,

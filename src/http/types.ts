@@ -10,6 +10,7 @@ import type { MetaCalling } from '../calls/meta-calling.ts';
 import type { OutboundCalls } from '../calls/outbound.ts';
 import type { CallService } from '../calls/service.ts';
 import type { Config } from '../config.ts';
+import type { RealtimeHub } from '../media/engine/realtime-hub.ts';
 import type { NumberService } from '../numbers/service.ts';
 import type { Db } from '../store/db.ts';
 import type { WebhookService } from '../webhooks/service.ts';
@@ -31,4 +32,6 @@ export interface RouteDeps {
   metaCalling: MetaCalling;
   numbers: NumberService;
   webhooks: WebhookService;
+  /** Calls whose media runs in this process, and the tokens that open their realtime sockets. */
+  realtime: RealtimeHub;
 }

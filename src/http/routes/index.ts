@@ -17,6 +17,7 @@ import { terminateCallRoute } from './calls/terminate.ts';
 import { dashboardRoutes } from './dashboard/dashboard.ts';
 import { eventStreamRoute } from './events/stream.ts';
 import { healthRoutes } from './health/health.ts';
+import { realtimeSocketRoute } from './media/realtime.ts';
 import { numberRoutes } from './numbers/numbers.ts';
 import { evolutionWebhookRoutes } from './providers/evolution-webhook.ts';
 import { metaWebhookRoutes } from './providers/meta-webhook.ts';
@@ -46,6 +47,7 @@ export function registerRoutes(
   rejectCallRoute(app, deps);
   terminateCallRoute(app, deps);
   callMediaRoutes(app, deps);
+  realtimeSocketRoute(app, deps);
 
   webhookRoutes(app, deps);
   rotateWebhookSecretRoute(app, deps);
