@@ -1,0 +1,218 @@
+// One side of a WebRTC audio call: a werift peer with one Opus track that sends paced PCM and hands out what it hears.
+import { randomInt } from 'node:crypto';
+import { MediaStreamTrack, type RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
+import { AudioMonitor, type Heard } from '../audio/monitor.ts';
+import { FRAME_SAMPLES, silence } from '../audio/pcm.ts';
+import { type FrameClock, realtimeFrameClock } from './frame-clock.ts';
+import { OpusCodec } from './opus.ts';
+import type { PeerFactory } from './peer-factory.ts';
+import { type PcmSource, silenceSource } from './sources.ts';
+
+export type EndpointState = 'new' | 'connecting' | 'connected' | 'failed' | 'closed';
+
+export interface AudioEndpointOptions {
+  source?: PcmSource;
+  clock?: FrameClock;
+  /** How long ICE gathering may take before the SDP is returned with what was found. */
+  gatherTimeoutMs?: number;
+}
+
+export class AudioEndpoint {
+  readonly #pc: RTCPeerConnection;
+  readonly #track = new MediaStreamTrack({ kind: 'audio' });
+  readonly #opus = new OpusCodec();
+  readonly #clock: FrameClock;
+  readonly #gatherTimeoutMs: number;
+  readonly #monitor = new AudioMonitor();
+  readonly #listeners = new Set<(pcm: Int16Array) => void>();
+  readonly #stateListeners = new Set<(state: EndpointState) => void>();
+  #source: PcmSource;
+  #state: EndpointState = 'new';
+  #stopPacing: (() => void) | null = null;
+  #muted = false;
+  // Random starting points, as RFC 3550 asks, so streams from restarted endpoints never look continuous.
+  readonly #sequenceBase = randomInt(0, 0x10000);
+  readonly #timestampBase = randomInt(0, 0x100000000);
+  #framesSent = 0;
+  #packetsReceived = 0;
+
+  constructor(factory: PeerFactory, options: AudioEndpointOptions = {}) {
+    this.#pc = factory.create();
+    this.#source = options.source ?? silenceSource;
+    this.#clock = options.clock ?? realtimeFrameClock;
+    this.#gatherTimeoutMs = options.gatherTimeoutMs ?? 5000;
+    this.#pc.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp) => this.#receive(rtp.payload));
+    });
+    this.#pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected') {
+        this.#setState('connected');
+        this.#startPacing();
+      } else if (state === 'failed' || state === 'closed') {
+        this.#setState(state);
+        this.#stopPacing?.();
+      } else if (state === 'connecting' && this.#state === 'new') {
+        this.#setState('connecting');
+      }
+    });
+  }
+
+  get state(): EndpointState {
+    return this.#state;
+  }
+
+  /** Makes an SDP offer (all candidates gathered) for the far end to answer. */
+  async createOffer(): Promise<string> {
+    this.#pc.addTransceiver(this.#track, { direction: 'sendrecv' });
+    await this.#pc.setLocalDescription(await this.#pc.createOffer());
+    return this.#localSdp();
+  }
+
+  /** Answers the far end's SDP offer; connecting starts at once. */
+  async acceptOffer(offerSdp: string): Promise<string> {
+    await this.#pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+    const transceiver = this.#pc.getTransceivers().find((t) => t.kind === 'audio');
+    if (!transceiver) {
+      throw new Error('the offer has no audio');
+    }
+    transceiver.setDirection('sendrecv');
+    await transceiver.sender.replaceTrack(this.#track);
+    await this.#pc.setLocalDescription(await this.#pc.createAnswer());
+    return this.#localSdp();
+  }
+
+  /** Applies the far end's answer to an offer this endpoint made. */
+  async applyAnswer(answerSdp: string): Promise<void> {
+    await this.#pc.setRemoteDescription({ type: 'answer', sdp: answerSdp });
+  }
+
+  /** Resolves once media can flow; rejects if the connection fails or closes first. */
+  connected(timeoutMs = 10_000): Promise<void> {
+    if (this.#state === 'connected') {
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`not connected after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.onState((state) => {
+        if (state === 'connected') {
+          clearTimeout(timer);
+          off();
+          resolve();
+        } else if (state === 'failed' || state === 'closed') {
+          clearTimeout(timer);
+          off();
+          reject(new Error(`connection ${state}`));
+        }
+      });
+    });
+  }
+
+  setSource(source: PcmSource): void {
+    this.#source = source;
+  }
+
+  /** Muted, the endpoint keeps its RTP clock running and sends silence. */
+  setMuted(muted: boolean): void {
+    this.#muted = muted;
+  }
+
+  /** Every decoded 48 kHz mono frame from the far end. */
+  onAudio(listener: (pcm: Int16Array) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  onState(listener: (state: EndpointState) => void): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  /** What the far end sounds like over the last half second. */
+  heard(): Heard {
+    return this.#monitor.heard();
+  }
+
+  stats(): { framesSent: number; packetsReceived: number } {
+    return { framesSent: this.#framesSent, packetsReceived: this.#packetsReceived };
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') {
+      return;
+    }
+    this.#stopPacing?.();
+    this.#setState('closed');
+    await this.#pc.close();
+    this.#opus.close();
+  }
+
+  #setState(state: EndpointState): void {
+    if (this.#state === state || this.#state === 'closed') {
+      return;
+    }
+    this.#state = state;
+    for (const listener of this.#stateListeners) {
+      listener(state);
+    }
+  }
+
+  async #localSdp(): Promise<string> {
+    if (this.#pc.iceGatheringState !== 'complete') {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.#gatherTimeoutMs);
+        const { unSubscribe } = this.#pc.iceGatheringStateChange.subscribe((state) => {
+          if (state === 'complete') {
+            done();
+          }
+        });
+        function done() {
+          clearTimeout(timer);
+          unSubscribe();
+          resolve();
+        }
+      });
+    }
+    const sdp = this.#pc.localDescription?.sdp;
+    if (!sdp) {
+      throw new Error('no local description');
+    }
+    return sdp;
+  }
+
+  #startPacing(): void {
+    if (this.#stopPacing) {
+      return;
+    }
+    this.#stopPacing = this.#clock.start((frameIndex) => this.#sendFrame(frameIndex));
+  }
+
+  #sendFrame(frameIndex: number): void {
+    const read = this.#source.read(FRAME_SAMPLES);
+    const frame = !this.#muted && read && read.length === FRAME_SAMPLES ? read : silence();
+    const header = new RtpHeader({
+      payloadType: 111,
+      // The frame index, not a counter of packets sent, drives both clocks: a skipped stall shows as a gap.
+      sequenceNumber: (this.#sequenceBase + frameIndex) % 0x10000,
+      timestamp: (this.#timestampBase + frameIndex * FRAME_SAMPLES) % 0x100000000,
+      marker: frameIndex === 0,
+    });
+    this.#track.writeRtp(new RtpPacket(header, this.#opus.encode(frame)));
+    this.#framesSent += 1;
+  }
+
+  #receive(payload: Buffer): void {
+    this.#packetsReceived += 1;
+    const pcm = this.#opus.decode(payload);
+    if (pcm.length === 0) {
+      return;
+    }
+    this.#monitor.push(pcm);
+    this.#source.hear?.(pcm);
+    for (const listener of this.#listeners) {
+      listener(pcm);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+// Makes werift peer connections with one ICE policy: loopback-only for tests, configured addresses otherwise.
+import { type PeerConfig, RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
+
+export type IcePolicy =
+  /** Gather, bind and pair on 127.0.0.1 only: no packet can leave the machine (every test). */
+  | { kind: 'loopback' }
+  | {
+      kind: 'configured';
+      /** Addresses announced as host candidates (e.g. MEDIA_PUBLIC_IP); empty means every local interface. */
+      announceAddresses: string[];
+      /** Local address the UDP sockets bind to; all interfaces when omitted. */
+      bindAddress?: string;
+      portRange?: [number, number];
+      /** stun:host:port URLs for server-reflexive candidates. */
+      stunUrls?: string[];
+    };
+
+export const LOOPBACK_ICE: IcePolicy = { kind: 'loopback' };
+
+export interface PeerFactory {
+  readonly policy: IcePolicy;
+  create(): RTCPeerConnection;
+}
+
+/** Opus as browsers and WhatsApp offer it (48 kHz, 2 channels in SDP, mono in practice). */
+export function opusCodec(payloadType = 111): RTCRtpCodecParameters {
+  return new RTCRtpCodecParameters({
+    mimeType: 'audio/opus',
+    clockRate: 48_000,
+    channels: 2,
+    payloadType,
+    parameters: 'minptime=10;useinbandfec=1',
+    rtcpFeedback: [{ type: 'transport-cc' }],
+  });
+}
+
+export function createPeerFactory(policy: IcePolicy): PeerFactory {
+  const config = peerConfig(policy);
+  return { policy, create: () => new RTCPeerConnection(config) };
+}
+
+function peerConfig(policy: IcePolicy): Partial<PeerConfig> {
+  const common: Partial<PeerConfig> = {
+    codecs: { audio: [opusCodec()] },
+    iceUseTcp: false,
+    bundlePolicy: 'max-bundle',
+  };
+  if (policy.kind === 'loopback') {
+    return {
+      ...common,
+      // No interface is enumerated; 127.0.0.1 is the only host address, bound there, and only paired with itself.
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+      iceInterfaceAddresses: { udp4: '127.0.0.1' },
+      iceFilterCandidatePair: (pair) => pair.remoteCandidate.host === '127.0.0.1',
+      iceServers: [],
+    };
+  }
+  const announce = policy.announceAddresses;
+  return {
+    ...common,
+    ...(announce.length > 0
+      ? { iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: announce }
+      : { iceUseIpv4: true, iceUseIpv6: false }),
+    ...(policy.bindAddress ? { iceInterfaceAddresses: { udp4: policy.bindAddress } } : {}),
+    ...(policy.portRange ? { icePortRange: policy.portRange } : {}),
+    iceServers: (policy.stunUrls ?? []).map((urls) => ({ urls })),
+  };
+}
