@@ -1,23 +1,18 @@
-// Opus encoding through opusscript (libopus compiled to WebAssembly: no native build). 48 kHz, 20 ms frames.
+// Opus encoding of the engine's 20 ms frames at 48 kHz, mono or stereo (recordings are stereo).
 
-import { createRequire } from 'node:module';
-import type OpusScriptType from 'opusscript';
-import { ENGINE_FRAME, ENGINE_RATE } from './audio-queue.ts';
-
-const require = createRequire(import.meta.url);
+import { WasmOpus } from '../rtc/opus-wasm.ts';
+import { ENGINE_FRAME } from './audio-queue.ts';
 
 /** libopus's look-ahead at 48 kHz: what a decoder drops at the start (the Ogg pre-skip). */
 export const OPUS_PRE_SKIP = 312;
 
 export class OpusFrameEncoder {
   readonly channels: 1 | 2;
-  private readonly opus: OpusScriptType;
+  private readonly opus: WasmOpus;
 
   constructor(channels: 1 | 2, bitrate = channels * 32_000) {
-    const OpusScript = require('opusscript') as typeof OpusScriptType;
     this.channels = channels;
-    this.opus = new OpusScript(ENGINE_RATE, channels, OpusScript.Application.VOIP);
-    this.opus.setBitrate(bitrate);
+    this.opus = new WasmOpus(channels, bitrate);
   }
 
   /** One 20 ms frame: ENGINE_FRAME samples per channel, interleaved when stereo. */
@@ -25,11 +20,10 @@ export class OpusFrameEncoder {
     if (interleaved.length !== ENGINE_FRAME * this.channels) {
       throw new RangeError(`an Opus frame is ${ENGINE_FRAME * this.channels} samples, got ${interleaved.length}`);
     }
-    const pcm = Buffer.from(interleaved.buffer, interleaved.byteOffset, interleaved.byteLength);
-    return this.opus.encode(pcm, ENGINE_FRAME);
+    return this.opus.encode(interleaved);
   }
 
   close(): void {
-    this.opus.delete();
+    this.opus.close();
   }
 }
