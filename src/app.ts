@@ -21,6 +21,7 @@ import { NumberSchema } from './http/schemas/number.ts';
 import { WebhookSchema } from './http/schemas/webhook.ts';
 import type { App } from './http/types.ts';
 import { newRequestId } from './ids.ts';
+import type { MediaEngine } from './media/engine/engine.ts';
 import { RealtimeHub } from './media/engine/realtime-hub.ts';
 import { createMetrics, type Metrics, registerBacklogGauges, registerMetricsRoute } from './metrics.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
@@ -54,6 +55,8 @@ declare module 'fastify' {
     sweeper: Sweeper;
     /** Calls whose media runs in this process, for realtime sockets. */
     realtime: RealtimeHub;
+    /** This process's server media engine. */
+    media: MediaEngine;
     /** Compiles the route validators and serializers no request has needed yet (they compile on first use); how many. */
     compileSchemas(): number;
   }
@@ -156,7 +159,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000,
   });
 
-  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper } = buildServices({
+  const realtime = new RealtimeHub(() => deps.clock.now().getTime());
+  app.decorate('realtime', realtime);
+  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper, media } = buildServices({
+    realtime,
     config: deps.config,
     db: deps.db,
     secretKey: deps.secretKey,
@@ -184,8 +190,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerBacklogGauges(metrics, deps.db, deps.clock);
   registerMetricsRoute(app, metrics);
 
-  const realtime = new RealtimeHub(() => deps.clock.now().getTime());
-  app.decorate('realtime', realtime);
+  if (media) {
+    app.decorate('media', media);
+    // Calls still up lose their media on shutdown: sockets get stop + 1000 and recordings are finished.
+    app.addHook('preClose', () => media.close());
+  }
 
   registerRoutes(app, {
     config: deps.config,

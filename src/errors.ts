@@ -31,6 +31,7 @@ export const ERRORS = {
   PROVIDER_ERROR: { status: 502, text: 'The provider refused the request' },
   PROVIDER_UNAVAILABLE: { status: 502, text: 'The provider is unavailable; the request is safe to retry' },
   SERVICE_UNAVAILABLE: { status: 503, text: 'Service temporarily unavailable' },
+  MEDIA_CAPACITY: { status: 503, text: 'The media engine is disabled or has no free session' },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -10,6 +10,8 @@ import { CallService } from './calls/service.ts';
 import { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { MediaEngine } from './media/engine/engine.ts';
+import type { RealtimeHub } from './media/engine/realtime-hub.ts';
 import { NumberService } from './numbers/service.ts';
 import { EvolutionProvider } from './providers/evolution/client.ts';
 import { MetaProvider } from './providers/meta/client.ts';
@@ -28,6 +30,8 @@ export interface ServiceDeps {
   providers?: ProviderRegistry;
   /** Wakes the in-process webhook worker after a commit that may have queued deliveries. */
   wakeDeliveries?: () => void;
+  /** Given in the API process: its server media (the worker process has none). */
+  realtime?: RealtimeHub;
 }
 
 export function buildServices(deps: ServiceDeps) {
@@ -76,6 +80,34 @@ export function buildServices(deps: ServiceDeps) {
   const callDb = deps.wakeDeliveries ? notifyingDb(db, deps.wakeDeliveries) : db;
   const slots = new ActionSlots(callDb, clock, config.providerTimeoutMs);
   const providerEvents = new ProviderEvents({ db: callDb, slots, clock, config, logger });
+  // The engine reports media failures to the call service, which is built with the engine: bound after both exist.
+  let calls: CallService | null = null;
+  const media = deps.realtime
+    ? new MediaEngine({
+        config: config.media,
+        db: callDb,
+        realtime: deps.realtime,
+        logger,
+        now: () => clock.now(),
+        allowInsecureUrls: config.webhookAllowInsecureUrls,
+        onMediaFailure: (callId, numberId) => {
+          calls
+            ?.endForMedia(numberId, callId)
+            .catch((err) => logger.error({ err: err.message, callId }, 'could not end a call whose media failed'));
+        },
+      })
+    : null;
+  calls = new CallService({
+    db: callDb,
+    providers,
+    metaFeatures: meta,
+    evolution,
+    slots,
+    clock,
+    config,
+    logger,
+    media,
+  });
   return {
     box,
     numbers,
@@ -84,7 +116,8 @@ export function buildServices(deps: ServiceDeps) {
     providers,
     slots,
     providerEvents,
-    calls: new CallService({ db: callDb, providers, metaFeatures: meta, evolution, slots, clock, config, logger }),
+    calls,
+    media,
     outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock }),
     metaCalling: new MetaCalling({ db: callDb, meta, clock }),
     sweeper: new Sweeper({ db: callDb, slots, providers, clock, config, logger }),

@@ -32,7 +32,7 @@ function mix(a: Int16Array | null, b: Int16Array | null): Int16Array | null {
   const out = new Int16Array(a.length);
   for (let i = 0; i < a.length; i++) {
     const v = (a[i] ?? 0) + (b[i] ?? 0);
-    out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+    out[i] = Math.min(32767, Math.max(-32768, v));
   }
   return out;
 }

@@ -1,0 +1,130 @@
+// Calls whose media callgate holds itself (media: "server"): the domain side of the media engine. Answering
+// checks capacity before any provider request, so a full or disabled engine never leaves a half-answered call;
+// play and realtime sessions go to the call's live session; a failed session ends the call through
+// CallService.endForMedia.
+
+import { ApiError } from '../errors.ts';
+import type { NumberId } from '../ids.ts';
+import { MediaDecodeError } from '../media/engine/decoded-audio.ts';
+import type { MediaEngine } from '../media/engine/engine.ts';
+import { MediaFetchError } from '../media/engine/fetch-media.ts';
+import { realtimeWsUrl } from '../media/engine/realtime-hub.ts';
+import type { MediaSession } from '../media/engine/session.ts';
+import { findCallMediaForNumber } from '../store/call-media.ts';
+import { findCallForNumber } from '../store/calls.ts';
+import type { Db } from '../store/db.ts';
+import type { ActionSlots } from './action-slots.ts';
+import type { Call } from './types.ts';
+
+export interface ServerMediaDeps {
+  db: Db;
+  slots: ActionSlots;
+  media: MediaEngine | null;
+}
+
+export interface ServedCall {
+  call: Call;
+  session: MediaSession;
+  engine: MediaEngine;
+}
+
+export class ServerMedia {
+  readonly #d: ServerMediaDeps;
+
+  constructor(deps: ServerMediaDeps) {
+    this.#d = deps;
+  }
+
+  /** Before anything is claimed or sent: 503 MEDIA_CAPACITY when the engine is off or full. */
+  assertCanAnswer(call: Call): void {
+    if (!this.#d.media?.hasCapacity()) {
+      throw new ApiError('MEDIA_CAPACITY');
+    }
+    if (!call.sdpOffer) {
+      throw new ApiError('VALIDATION_ERROR', { details: { reason: 'the call has no SDP offer to answer' } });
+    }
+  }
+
+  /** The engine's SDP answer for the claimed call; on refusal the action slot is released with the error. */
+  async answer(call: Call, actionId: string, type: 'accept' | 'pre-accept', record: boolean): Promise<string> {
+    const engine = this.#d.media;
+    const outcome = engine
+      ? await engine.answer(call.id, call.numberId, call.sdpOffer ?? '', record)
+      : ({ ok: false, reason: 'capacity' } as const);
+    if (outcome.ok) {
+      return outcome.sdp;
+    }
+    const error =
+      outcome.reason === 'capacity'
+        ? new ApiError('MEDIA_CAPACITY')
+        : new ApiError('VALIDATION_ERROR', { details: { reason: "the call's SDP offer cannot be answered" } });
+    throw await this.#d.slots.release(call, actionId, error, { source: 'api', type, detail: { error: error.code } });
+  }
+
+  /** `media`, `mediaNode` and `recording` for the public call, when callgate holds (or held) its media. */
+  async describe(call: Call) {
+    const row = await findCallMediaForNumber(this.#d.db, call.numberId, call.id);
+    if (!row) {
+      return {};
+    }
+    const { recording } = row;
+    return {
+      media: row.media,
+      ...(row.mediaNode ? { mediaNode: row.mediaNode } : {}),
+      ...(recording
+        ? {
+            recording: {
+              status: recording.status,
+              durationSeconds: recording.durationSeconds === null ? null : Math.round(recording.durationSeconds),
+              sizeBytes: recording.sizeBytes,
+            },
+          }
+        : {}),
+    };
+  }
+
+  /** The provider refused the answer: no media for this call after all. */
+  async drop(call: Call): Promise<void> {
+    await this.#d.media?.end(call.id, 'call_ended');
+  }
+
+  /** The call, when its media is held by this process. */
+  async find(numberId: NumberId, idOrExternal: string): Promise<ServedCall | null> {
+    const engine = this.#d.media;
+    if (!engine || engine.size === 0) {
+      return null;
+    }
+    const call = await findCallForNumber(this.#d.db, numberId, idOrExternal);
+    const session = call ? engine.session(call.id) : undefined;
+    return call && session && !session.ended ? { call, session, engine } : null;
+  }
+
+  async play({ call, engine }: ServedCall, mediaUrl: string) {
+    try {
+      await engine.play(call.id, mediaUrl);
+    } catch (err) {
+      if (err instanceof MediaFetchError || err instanceof MediaDecodeError) {
+        throw new ApiError('VALIDATION_ERROR', { details: { reason: err.message } });
+      }
+      throw err;
+    }
+    return { id: call.id, status: call.status };
+  }
+
+  stopPlay({ call, engine }: ServedCall) {
+    engine.stopPlay(call.id);
+    return { id: call.id, status: call.status };
+  }
+
+  realtimeSession({ call, engine }: ServedCall, mode: 'talk' | 'listen', wsBaseUrl: string) {
+    const issued = engine.realtime.issue(call.numberId, call.id, mode);
+    if (!issued) {
+      throw new ApiError('CALL_STATE_CONFLICT', { details: { status: call.status } });
+    }
+    return {
+      wsUrl: realtimeWsUrl(wsBaseUrl, issued.token),
+      token: issued.token,
+      expiresInSeconds: issued.expiresInSeconds,
+    };
+  }
+}

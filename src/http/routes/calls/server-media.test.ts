@@ -1,0 +1,320 @@
+// Server media end to end (docs/spec/media.md "How media is tested"): a werift peer plays the WhatsApp user, its
+// real offer arrives in a signed Meta connect webhook, callgate answers it with no SDP from the API client, and
+// audio is checked by pitch at the peer and at a realtime WebSocket client. ICE runs on 127.0.0.1 only.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocket } from 'ws';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { wavFile } from '../../../../test/helpers/wav.ts';
+import type { Call } from '../../../calls/types.ts';
+import { dominantFrequency } from '../../../media/audio/detect.ts';
+import { tone } from '../../../media/audio/tone.ts';
+import { decodeMulaw, encodeMulaw } from '../../../media/engine/mulaw.ts';
+import { OggOpusWriter } from '../../../media/engine/ogg-opus-writer.ts';
+import { OPUS_PRE_SKIP, OpusFrameEncoder } from '../../../media/engine/opus-encoder.ts';
+import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, silenceSource, toneSource } from '../../../media/rtc/index.ts';
+
+const factory = createPeerFactory(LOOPBACK_ICE);
+const FIXTURES = join(import.meta.dirname, '../../../../test/fixtures/media');
+
+function oggTone(freq: number, seconds: number): Buffer {
+  const enc = new OpusFrameEncoder(1);
+  const chunks: Buffer[] = [];
+  const w = new OggOpusWriter((c) => chunks.push(c), { channels: 1, preSkip: OPUS_PRE_SKIP });
+  const pcm = tone(freq, seconds);
+  for (let i = 0; i + 960 <= pcm.length; i += 960) {
+    w.writePacket(enc.encode(pcm.subarray(i, i + 960)), 960);
+  }
+  w.end();
+  enc.close();
+  return Buffer.concat(chunks);
+}
+
+/** Media files on loopback (the SSRF guard is lifted by WEBHOOK_ALLOW_INSECURE_URLS in these tests). */
+async function mediaServer(files: Record<string, Buffer>): Promise<{ server: Server; url: (name: string) => string }> {
+  const server = createServer((req, res) => {
+    const body = files[(req.url ?? '').slice(1)];
+    res.writeHead(body ? 200 : 404, { 'content-type': 'application/octet-stream' });
+    res.end(body ?? 'not found');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: (name) => `http://127.0.0.1:${port}/${name}` };
+}
+
+interface UserCall {
+  user: AudioEndpoint;
+  call: Call;
+}
+
+async function startCall(t: TestApp, endpoints: AudioEndpoint[], freq = 440): Promise<UserCall> {
+  const user = new AudioEndpoint(factory, { source: freq ? toneSource(freq) : silenceSource });
+  endpoints.push(user);
+  const offer = await user.createOffer();
+  const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer(), sdp: offer });
+  const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+  return { user, call };
+}
+
+/** The answer callgate sent Meta for this call, applied at the user's end (as Meta's servers would). */
+async function connectUser(t: TestApp, { user, call }: UserCall): Promise<void> {
+  const sent = t.fake.requests.find((r) => r.body?.call_id === call.externalCallId && r.body?.action === 'accept');
+  assert.ok(sent, 'callgate sent an accept');
+  assert.equal(sent.body.session.sdp_type, 'answer');
+  await user.applyAnswer(sent.body.session.sdp);
+  await user.connected();
+}
+
+/** inject() has no port: the socket is on the listening server, same path and query. */
+function onServer(t: TestApp, wsUrl: string): string {
+  assert.match(wsUrl, /^ws:\/\/localhost(:80)?\/v1\/media\/realtime\?token=/);
+  return wsUrl.replace(/^ws:\/\/[^/]+/, t.baseUrl.replace(/^http/, 'ws'));
+}
+
+async function heardAtUser(user: AudioEndpoint, freq: number | null): Promise<number | null> {
+  const deadline = Date.now() + 8000;
+  while (Date.now() < deadline) {
+    if (user.heard().frequencyHz === freq) {
+      return freq;
+    }
+    await sleep(40);
+  }
+  return user.heard().frequencyHz;
+}
+
+describe('server media (META, no SDP from the client)', () => {
+  let t: TestApp;
+  const endpoints: AudioEndpoint[] = [];
+  let media: Awaited<ReturnType<typeof mediaServer>>;
+  before(async () => {
+    t = await buildTestApp('sqlite', { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+    media = await mediaServer({
+      'tone.wav': wavFile([tone(660, 1, 16_000)], 16_000),
+      'tone.ogg': oggTone(660, 1),
+      'tone.mp3': readFileSync(join(FIXTURES, 'tone-660-stereo.mp3')),
+      'long.wav': wavFile([tone(660, 10, 8000)], 8000),
+      'page.html': Buffer.from('<html></html>'),
+    });
+  });
+  after(async () => {
+    await Promise.all(endpoints.map((e) => e.close()));
+    media.server.close();
+    await t.close();
+  });
+  const api = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
+    t.app.inject({ method, url, headers: { 'x-api-key': t.numberA.key.key }, ...(payload ? { payload } : {}) });
+
+  test('accept without an SDP: callgate answers, the call is media "server", the caller’s 440 Hz reaches a Twilio-framed realtime client and its 880 Hz reaches the caller', async () => {
+    const uc = await startCall(t, endpoints);
+    const accept = await api('POST', `/v1/calls/${uc.call.id}/accept`, {});
+    assert.equal(accept.statusCode, 200, accept.body);
+    assert.equal(accept.json().status, 'ACCEPTED');
+    await connectUser(t, uc);
+    const got = (await api('GET', `/v1/calls/${uc.call.id}`)).json();
+    assert.equal(got.media, 'server');
+    assert.equal(typeof got.mediaNode, 'string');
+
+    const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'talk' });
+    assert.equal(session.statusCode, 200, session.body);
+    const { wsUrl, token, expiresInSeconds } = session.json();
+    assert.equal(expiresInSeconds, 60);
+    assert.ok(wsUrl.includes(`token=${encodeURIComponent(token)}`));
+    const ws = new WebSocket(onServer(t, wsUrl));
+    const messages: { event: string; media?: { payload: string } }[] = [];
+    ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString())));
+    await new Promise((r) => ws.once('open', r));
+    const media8k = await eventually(async () => {
+      const m = messages.filter((x) => x.event === 'media');
+      return m.length >= 60 && m;
+    }, 5000);
+    const pcm = decodeMulaw(Buffer.concat(media8k.slice(-50).map((m) => Buffer.from(m.media!.payload, 'base64'))));
+    assert.equal(dominantFrequency(pcm, 8000), 440);
+
+    const reply = encodeMulaw(tone(880, 3, 8000));
+    for (let i = 0; i < reply.length; i += 160) {
+      ws.send(
+        JSON.stringify({
+          event: 'media',
+          streamSid: 'x',
+          media: { payload: Buffer.from(reply.subarray(i, i + 160)).toString('base64') },
+        }),
+      );
+    }
+    assert.equal(await heardAtUser(uc.user, 880), 880);
+
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    const end = await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+    assert.equal(end.statusCode, 200, end.body);
+    assert.equal(await closed, 1000);
+    assert.equal(messages.at(-1)?.event, 'stop');
+    assert.deepEqual(
+      (await outbox(t, uc.call)).map((e) => e.type),
+      ['call.ringing', 'call.connected', 'call.ended'],
+    );
+    await eventually(async () => t.app.media.size === 0, 3000, 'the session to close');
+  });
+
+  for (const file of ['tone.wav', 'tone.ogg', 'tone.mp3']) {
+    test(`play ${file}: the caller hears 660 Hz for the file’s length (±5 %)`, async () => {
+      const uc = await startCall(t, endpoints, 0);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+      const received: Int16Array[] = [];
+      uc.user.onAudio((f) => received.push(f));
+      const res = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url(file) });
+      assert.equal(res.statusCode, 200, res.body);
+      await sleep(file === 'tone.mp3' ? 2800 : 1800);
+      const loud = received.filter((f) => dominantFrequency(f, 48_000) === 660).length;
+      const seconds = (loud * 960) / 48_000;
+      const want = file === 'tone.mp3' ? 2 : 1;
+      assert.ok(Math.abs(seconds - want) <= want * 0.05, `heard 660 Hz for ${seconds} s`);
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+    });
+  }
+
+  test('DELETE play stops the queue; a bad media URL or file is a 400 that plays nothing', async () => {
+    const uc = await startCall(t, endpoints, 0);
+    assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+    await connectUser(t, uc);
+    for (const name of ['page.html', 'missing.wav']) {
+      const bad = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url(name) });
+      assert.equal(bad.statusCode, 400, bad.body);
+      assert.equal(bad.json().code, 'VALIDATION_ERROR');
+    }
+    assert.equal(
+      (await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('long.wav') })).statusCode,
+      200,
+    );
+    assert.equal(await heardAtUser(uc.user, 660), 660);
+    const stop = await api('DELETE', `/v1/calls/${uc.call.id}/play`);
+    assert.equal(stop.statusCode, 200, stop.body);
+    assert.equal(await heardAtUser(uc.user, null), null);
+    await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+  });
+
+  test('pre-accept then accept without SDPs: one engine answer, sent to Meta twice, as Meta requires', async () => {
+    const uc = await startCall(t, endpoints);
+    const pre = await api('POST', `/v1/calls/${uc.call.id}/pre-accept`, {});
+    assert.equal(pre.statusCode, 200, pre.body);
+    assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+    const sent = t.fake.requests.filter(
+      (r) => r.body?.call_id === uc.call.externalCallId && ['pre_accept', 'accept'].includes(r.body?.action),
+    );
+    assert.equal(sent.length, 2);
+    assert.equal(sent[0]!.body.session.sdp, sent[1]!.body.session.sdp);
+    await connectUser(t, uc);
+    assert.deepEqual(t.fake.violations, []);
+    await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+  });
+
+  test('the user hanging up closes the media and its sockets', async () => {
+    const uc = await startCall(t, endpoints);
+    assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+    await connectUser(t, uc);
+    const { wsUrl } = (await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' })).json();
+    const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    await new Promise((r) => ws.once('open', r));
+    await t.fake.userHangsUp(uc.call.externalCallId);
+    assert.equal(await closed, 1000);
+    const ended = await eventually(async () => {
+      const c = await storedCall(t, t.numberA, uc.call.id);
+      return c?.status === 'COMPLETED' && c;
+    });
+    assert.equal(ended.endedBy, 'PEER');
+  });
+
+  test('realtime-session and play on a call whose media callgate does not hold stay as before', async () => {
+    const uc = await startCall(t, endpoints);
+    const play = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') });
+    assert.equal(play.statusCode, 400);
+    assert.equal(play.json().code, 'FEATURE_NOT_SUPPORTED');
+    assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/play`)).json().code, 'FEATURE_NOT_SUPPORTED');
+  });
+});
+
+describe('server media: capacity and failure', () => {
+  const endpoints: AudioEndpoint[] = [];
+  after(() => Promise.all(endpoints.map((e) => e.close())));
+
+  test('engine off: accept without an SDP is 503 MEDIA_CAPACITY, nothing reaches Meta, the call keeps ringing', async () => {
+    const t = await buildTestApp('sqlite', { env: { MEDIA_ENGINE: 'off' } });
+    try {
+      const uc = await startCall(t, endpoints);
+      for (const action of ['accept', 'pre-accept']) {
+        const res = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${uc.call.id}/${action}`,
+          headers: { 'x-api-key': t.numberA.key.key },
+          payload: {},
+        });
+        assert.equal(res.statusCode, 503, res.body);
+        assert.equal(res.json().code, 'MEDIA_CAPACITY');
+      }
+      assert.equal(t.fake.countRequests({ call_id: uc.call.externalCallId }), 0);
+      assert.equal((await storedCall(t, t.numberA, uc.call.id))?.status, 'RINGING');
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('a full engine refuses the next call with 503 and answers it once a session is free', async () => {
+    const t = await buildTestApp('sqlite', { env: { MEDIA_MAX_SESSIONS: '1' } });
+    const post = (url: string) =>
+      t.app.inject({ method: 'POST', url, headers: { 'x-api-key': t.numberA.key.key }, payload: {} });
+    try {
+      const first = await startCall(t, endpoints);
+      const second = await startCall(t, endpoints);
+      assert.equal((await post(`/v1/calls/${first.call.id}/accept`)).statusCode, 200);
+      const refused = await post(`/v1/calls/${second.call.id}/accept`);
+      assert.equal(refused.statusCode, 503);
+      assert.equal(t.fake.countRequests({ call_id: second.call.externalCallId }), 0);
+      await post(`/v1/calls/${first.call.id}/terminate`);
+      await eventually(async () => t.app.media.size === 0, 3000, 'the first session to close');
+      assert.equal((await post(`/v1/calls/${second.call.id}/accept`)).statusCode, 200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('no audio from the user for MEDIA_TIMEOUT_SECONDS: FAILED by SYSTEM, media_timeout, exactly one call.ended', async () => {
+    const t = await buildTestApp('sqlite', { env: { MEDIA_TIMEOUT_SECONDS: '2' } });
+    try {
+      const uc = await startCall(t, endpoints);
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${uc.call.id}/accept`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: {},
+      });
+      assert.equal(res.statusCode, 200);
+      await connectUser(t, uc);
+      await uc.user.close();
+      const ended = await eventually(
+        async () => {
+          const c = await storedCall(t, t.numberA, uc.call.id);
+          return c?.status === 'FAILED' && c;
+        },
+        8000,
+        'the media timeout',
+      );
+      assert.equal(ended.endedBy, 'SYSTEM');
+      assert.equal(ended.endReason, 'media_timeout');
+      await sleep(2500);
+      assert.deepEqual(
+        (await outbox(t, uc.call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: uc.call.externalCallId }), 1);
+      assert.equal(t.app.media.size, 0);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,0 +1,200 @@
+// This process's server media: one MediaSession per call it answered, up to MEDIA_MAX_SESSIONS. It makes the
+// SDP answers, keeps the realtime hub in step with the live sessions, downloads and decodes `play` media, and
+// closes a session once its call has ended anywhere (terminate, the peer's hang-up, max duration, another
+// process): it polls the stored status of its calls, which covers every path without hooks into each of them.
+
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { MediaConfig } from '../../config.ts';
+import type { CallId, NumberId } from '../../ids.ts';
+import { findCallStatuses, insertCallMedia, updateRecording } from '../../store/call-media.ts';
+import type { Db } from '../../store/db.ts';
+import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, type PeerFactory } from '../rtc/index.ts';
+import { CallRecorder } from './call-recorder.ts';
+import { decodeMedia } from './decode-media.ts';
+import { fetchMedia } from './fetch-media.ts';
+import type { RealtimeHub } from './realtime-hub.ts';
+import { type MediaEndReason, MediaSession } from './session.ts';
+
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'REJECTED', 'MISSED']);
+const WATCH_INTERVAL_MS = 500;
+
+export interface MediaEngineDeps {
+  config: MediaConfig;
+  db: Db;
+  realtime: RealtimeHub;
+  logger: Logger;
+  now: () => Date;
+  /** For play downloads: the webhook rule (WEBHOOK_ALLOW_INSECURE_URLS lifts the address check). */
+  allowInsecureUrls: boolean;
+  /** Told when a session's media fails on its own, so the call can be ended FAILED/media_timeout. */
+  onMediaFailure: (callId: CallId, numberId: NumberId) => void;
+  /** Told when a recording is complete (status ready or failed), after its row is updated. */
+  onRecordingDone?: (callId: CallId, numberId: NumberId) => void;
+}
+
+export type AnswerOutcome = { ok: true; sdp: string } | { ok: false; reason: 'capacity' | 'bad_offer' };
+
+function peerFactoryFor(config: MediaConfig): PeerFactory {
+  if (config.publicIp && /^127\.|^::1$/.test(config.publicIp)) {
+    return createPeerFactory(LOOPBACK_ICE);
+  }
+  return createPeerFactory({
+    kind: 'configured',
+    announceAddresses: config.publicIp ? [config.publicIp] : [],
+    ...(config.portRange ? { portRange: config.portRange } : {}),
+    stunUrls: config.stunUrls,
+  });
+}
+
+export class MediaEngine {
+  /** Names this process in `mediaNode`. */
+  readonly node = `${hostname()}:${process.pid}`;
+  readonly realtime: RealtimeHub;
+  private readonly d: MediaEngineDeps;
+  private readonly factory: PeerFactory;
+  private readonly sessions = new Map<string, MediaSession>();
+  private readonly withdraw = new Map<string, () => void>();
+  private watcher: NodeJS.Timeout | null = null;
+
+  constructor(deps: MediaEngineDeps) {
+    this.d = deps;
+    this.realtime = deps.realtime;
+    this.factory = peerFactoryFor(deps.config);
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  hasCapacity(): boolean {
+    return this.d.config.enabled && this.sessions.size < this.d.config.maxSessions;
+  }
+
+  session(callId: string): MediaSession | undefined {
+    return this.sessions.get(callId);
+  }
+
+  /** Answers the peer's offer with a new session (reserved at once, so concurrent answers cannot overbook). */
+  async answer(callId: CallId, numberId: NumberId, offerSdp: string, record: boolean): Promise<AnswerOutcome> {
+    if (!this.hasCapacity() || this.sessions.has(callId)) {
+      return { ok: false, reason: 'capacity' };
+    }
+    const recordingPath = record ? this.recordingPath(callId) : null;
+    const session = new MediaSession({
+      callId,
+      numberId,
+      endpoint: new AudioEndpoint(this.factory),
+      recorder: recordingPath ? new CallRecorder(recordingPath) : null,
+      mediaTimeoutMs: this.d.config.timeoutSeconds * 1000,
+      onFailure: () => this.d.onMediaFailure(callId, numberId),
+    });
+    this.sessions.set(callId, session);
+    let sdp: string;
+    try {
+      sdp = await session.answer(offerSdp);
+    } catch (err) {
+      this.d.logger.info({ callId, err: (err as Error).message }, 'server media could not answer the offer');
+      await this.end(callId, 'call_ended');
+      return { ok: false, reason: 'bad_offer' };
+    }
+    await insertCallMedia(this.d.db, {
+      callId,
+      numberId,
+      mediaNode: this.node,
+      recordingPath,
+      now: this.d.now().toISOString(),
+    });
+    this.withdraw.set(callId, this.d.realtime.register(numberId, session));
+    this.watch();
+    return { ok: true, sdp };
+  }
+
+  /**
+   * Downloads and decodes `mediaUrl`, queued on the call in request order; resolves once decoded (or rejects with
+   * MediaFetchError/MediaDecodeError), so the API can say what was wrong with the file.
+   */
+  async play(callId: string, mediaUrl: string): Promise<void> {
+    const session = this.sessions.get(callId);
+    if (!session) {
+      throw new Error(`no media session for ${callId}`);
+    }
+    const { config } = this.d;
+    const decoded = fetchMedia(mediaUrl, {
+      maxBytes: config.playMaxBytes,
+      timeoutMs: 15_000,
+      allowInsecure: this.d.allowInsecureUrls,
+    }).then((bytes) => decodeMedia(bytes, { maxSeconds: config.playMaxSeconds }));
+    session.enqueuePlay(decoded.then((d) => d.pcm));
+    await decoded;
+  }
+
+  stopPlay(callId: string): void {
+    this.sessions.get(callId)?.stopPlay();
+  }
+
+  /** Closes a session: sockets get stop + 1000, the recording is finished and its row updated. */
+  async end(callId: string, reason: MediaEndReason): Promise<void> {
+    const session = this.sessions.get(callId);
+    if (!session) {
+      return;
+    }
+    this.sessions.delete(callId);
+    this.withdraw.get(callId)?.();
+    this.withdraw.delete(callId);
+    let recording: Awaited<ReturnType<MediaSession['close']>> = null;
+    let failed = false;
+    try {
+      recording = await session.close(reason);
+    } catch (err) {
+      failed = true;
+      this.d.logger.warn({ callId, err: (err as Error).message }, 'recording could not be finished');
+    }
+    if (recording || failed) {
+      await updateRecording(this.d.db, callId as CallId, {
+        status: failed ? 'failed' : 'ready',
+        durationSeconds: recording?.durationSeconds ?? null,
+        sizeBytes: recording?.sizeBytes ?? null,
+        now: this.d.now().toISOString(),
+      }).catch((err) => this.d.logger.warn({ callId, err: err.message }, 'recording row not updated'));
+      this.d.onRecordingDone?.(callId as CallId, session.numberId as NumberId);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.watcher) {
+      clearInterval(this.watcher);
+      this.watcher = null;
+    }
+    await Promise.all([...this.sessions.keys()].map((id) => this.end(id, 'shutdown')));
+  }
+
+  private recordingPath(callId: string): string {
+    mkdirSync(this.d.config.recordingsDir, { recursive: true, mode: 0o700 });
+    return join(this.d.config.recordingsDir, `${callId}.ogg`);
+  }
+
+  private watch(): void {
+    if (this.watcher) {
+      return;
+    }
+    this.watcher = setInterval(() => {
+      if (this.sessions.size === 0) {
+        return;
+      }
+      findCallStatuses(this.d.db, [...this.sessions.keys()]).then(
+        async (statuses) => {
+          for (const [callId, status] of statuses) {
+            if (TERMINAL.has(status)) {
+              await this.end(callId, 'call_ended');
+            }
+          }
+        },
+        (err) => this.d.logger.warn({ err: err.message }, 'media watcher could not read call statuses'),
+      );
+    }, WATCH_INTERVAL_MS);
+    this.watcher.unref();
+  }
+}
