@@ -161,7 +161,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const realtime = new RealtimeHub(() => deps.clock.now().getTime());
   app.decorate('realtime', realtime);
-  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper, media } = buildServices({
+  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper, media, recordings } = buildServices({
     realtime,
     config: deps.config,
     db: deps.db,
@@ -199,6 +199,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerRoutes(app, {
     config: deps.config,
     realtime,
+    recordings,
     db: deps.db,
     calls,
     outbound,

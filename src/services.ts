@@ -6,6 +6,7 @@ import { ActionSlots } from './calls/action-slots.ts';
 import { MetaCalling } from './calls/meta-calling.ts';
 import { OutboundCalls } from './calls/outbound.ts';
 import { ProviderEvents } from './calls/provider-events.ts';
+import { Recordings } from './calls/recordings.ts';
 import { CallService } from './calls/service.ts';
 import { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
@@ -80,6 +81,7 @@ export function buildServices(deps: ServiceDeps) {
   const callDb = deps.wakeDeliveries ? notifyingDb(db, deps.wakeDeliveries) : db;
   const slots = new ActionSlots(callDb, clock, config.providerTimeoutMs);
   const providerEvents = new ProviderEvents({ db: callDb, slots, clock, config, logger });
+  const recordings = new Recordings({ db: callDb, clock, logger });
   // The engine reports media failures to the call service, which is built with the engine: bound after both exist.
   let calls: CallService | null = null;
   const media = deps.realtime
@@ -90,6 +92,7 @@ export function buildServices(deps: ServiceDeps) {
         logger,
         now: () => clock.now(),
         allowInsecureUrls: config.webhookAllowInsecureUrls,
+        onRecordingDone: (r) => recordings.finished(r),
         onMediaFailure: (callId, numberId) => {
           calls
             ?.endForMedia(numberId, callId)
@@ -118,6 +121,7 @@ export function buildServices(deps: ServiceDeps) {
     providerEvents,
     calls,
     media,
+    recordings,
     outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock }),
     metaCalling: new MetaCalling({ db: callDb, meta, clock }),
     sweeper: new Sweeper({ db: callDb, slots, providers, clock, config, logger }),

@@ -8,6 +8,7 @@ import type {
 } from 'fastify';
 import type { MetaCalling } from '../calls/meta-calling.ts';
 import type { OutboundCalls } from '../calls/outbound.ts';
+import type { Recordings } from '../calls/recordings.ts';
 import type { CallService } from '../calls/service.ts';
 import type { Config } from '../config.ts';
 import type { RealtimeHub } from '../media/engine/realtime-hub.ts';
@@ -34,4 +35,5 @@ export interface RouteDeps {
   webhooks: WebhookService;
   /** Calls whose media runs in this process, and the tokens that open their realtime sockets. */
   realtime: RealtimeHub;
+  recordings: Recordings;
 }

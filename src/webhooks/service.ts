@@ -27,6 +27,7 @@ export const WEBHOOK_EVENTS = [
   'call.ended',
   'call.missed',
   'call.permission_updated',
+  'call.recording_ready',
 ] as const;
 /** What a subscription may name: an event, or "*" for all of them. */
 export const WEBHOOK_EVENT_FILTERS = [...WEBHOOK_EVENTS, '*'] as const;

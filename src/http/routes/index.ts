@@ -11,6 +11,7 @@ import { listCallsRoute } from './calls/list.ts';
 import { callMediaRoutes } from './calls/media.ts';
 import { callPermissionRoutes } from './calls/permissions.ts';
 import { preAcceptCallRoute } from './calls/pre-accept.ts';
+import { callRecordingRoutes } from './calls/recording.ts';
 import { rejectCallRoute } from './calls/reject.ts';
 import { callSettingsRoutes } from './calls/settings.ts';
 import { terminateCallRoute } from './calls/terminate.ts';
@@ -47,6 +48,7 @@ export function registerRoutes(
   rejectCallRoute(app, deps);
   terminateCallRoute(app, deps);
   callMediaRoutes(app, deps);
+  callRecordingRoutes(app, deps);
   realtimeSocketRoute(app, deps);
 
   webhookRoutes(app, deps);

@@ -7,9 +7,10 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { FinishedRecording } from '../../calls/recordings.ts';
 import type { MediaConfig } from '../../config.ts';
 import type { CallId, NumberId } from '../../ids.ts';
-import { findCallStatuses, insertCallMedia, updateRecording } from '../../store/call-media.ts';
+import { findCallStatuses, insertCallMedia } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
 import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, type PeerFactory } from '../rtc/index.ts';
 import { CallRecorder } from './call-recorder.ts';
@@ -31,8 +32,8 @@ export interface MediaEngineDeps {
   allowInsecureUrls: boolean;
   /** Told when a session's media fails on its own, so the call can be ended FAILED/media_timeout. */
   onMediaFailure: (callId: CallId, numberId: NumberId) => void;
-  /** Told when a recording is complete (status ready or failed), after its row is updated. */
-  onRecordingDone?: (callId: CallId, numberId: NumberId) => void;
+  /** Told when a call's recording is complete (ready) or could not be finished (failed): stores it, says so. */
+  onRecordingDone?: (r: FinishedRecording) => Promise<void>;
 }
 
 export type AnswerOutcome = { ok: true; sdp: string } | { ok: false; reason: 'capacity' | 'bad_offer' };
@@ -152,14 +153,16 @@ export class MediaEngine {
       failed = true;
       this.d.logger.warn({ callId, err: (err as Error).message }, 'recording could not be finished');
     }
-    if (recording || failed) {
-      await updateRecording(this.d.db, callId as CallId, {
-        status: failed ? 'failed' : 'ready',
-        durationSeconds: recording?.durationSeconds ?? null,
-        sizeBytes: recording?.sizeBytes ?? null,
-        now: this.d.now().toISOString(),
-      }).catch((err) => this.d.logger.warn({ callId, err: err.message }, 'recording row not updated'));
-      this.d.onRecordingDone?.(callId as CallId, session.numberId as NumberId);
+    if ((recording || failed) && this.d.onRecordingDone) {
+      await this.d
+        .onRecordingDone({
+          callId: callId as CallId,
+          numberId: session.numberId as NumberId,
+          status: failed ? 'failed' : 'ready',
+          durationSeconds: recording?.durationSeconds ?? null,
+          sizeBytes: recording?.sizeBytes ?? null,
+        })
+        .catch((err) => this.d.logger.error({ callId, err: err.message }, 'recording outcome not stored'));
     }
   }
 

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { OggOpusDecoder } from 'ogg-opus-decoder';
 import { WebSocket } from 'ws';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
@@ -228,6 +229,65 @@ describe('server media (META, no SDP from the client)', () => {
       return c?.status === 'COMPLETED' && c;
     });
     assert.equal(ended.endedBy, 'PEER');
+  });
+
+  test('record: the call is recorded to stereo Ogg/Opus (caller 440 Hz left, played 660 Hz right), announced, served with ranges, deletable', async () => {
+    const uc = await startCall(t, endpoints);
+    assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
+    await connectUser(t, uc);
+    assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'recording');
+    assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).statusCode, 409);
+    await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('long.wav') });
+    await sleep(2000);
+    await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+    const recording = await eventually(async () => {
+      const r = (await api('GET', `/v1/calls/${uc.call.id}`)).json().recording;
+      return r?.status === 'ready' && r;
+    });
+    assert.ok(recording.durationSeconds >= 2, JSON.stringify(recording));
+    const events = await outbox(t, uc.call);
+    const ready = events.find((e) => e.type === 'call.recording_ready');
+    assert.ok(ready);
+    assert.deepEqual((ready.payload as { recording: unknown }).recording, recording);
+
+    const file = await api('GET', `/v1/calls/${uc.call.id}/recording`);
+    assert.equal(file.statusCode, 200);
+    assert.equal(file.headers['content-type'], 'audio/ogg');
+    assert.equal(file.rawPayload.length, recording.sizeBytes);
+    const decoder = new OggOpusDecoder();
+    await decoder.ready;
+    const audio = await decoder.decodeFile(file.rawPayload);
+    decoder.free();
+    const channel = (i: number) =>
+      Int16Array.from(audio.channelData[i]!.subarray(48_000 * 0.6, 48_000 * 1.6), (x) => x * 32767);
+    assert.equal(dominantFrequency(channel(0), 48_000), 440);
+    assert.equal(dominantFrequency(channel(1), 48_000), 660);
+
+    const part = await t.app.inject({
+      url: `/v1/calls/${uc.call.id}/recording`,
+      headers: { 'x-api-key': t.numberA.key.key, range: 'bytes=10-99' },
+    });
+    assert.equal(part.statusCode, 206);
+    assert.equal(part.headers['content-range'], `bytes 10-99/${recording.sizeBytes}`);
+    assert.deepEqual(part.rawPayload, file.rawPayload.subarray(10, 100));
+    const beyond = await t.app.inject({
+      url: `/v1/calls/${uc.call.id}/recording`,
+      headers: { 'x-api-key': t.numberA.key.key, range: `bytes=${recording.sizeBytes}-` },
+    });
+    assert.equal(beyond.statusCode, 416);
+    assert.equal(beyond.json().code, 'RANGE_NOT_SATISFIABLE');
+    const other = await t.app.inject({
+      url: `/v1/calls/${uc.call.id}/recording`,
+      headers: { 'x-api-key': t.numberB.key.key },
+    });
+    assert.equal(other.statusCode, 404);
+    assert.equal(other.json().code, 'CALL_NOT_FOUND');
+
+    const del = await api('DELETE', `/v1/calls/${uc.call.id}/recording`);
+    assert.equal(del.statusCode, 200, del.body);
+    assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/recording`)).statusCode, 200);
+    assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).json().code, 'RECORDING_NOT_FOUND');
+    assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'deleted');
   });
 
   test('realtime-session and play on a call whose media callgate does not hold stay as before', async () => {
