@@ -161,7 +161,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const realtime = new RealtimeHub(() => deps.clock.now().getTime());
   app.decorate('realtime', realtime);
-  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper, media, recordings } = buildServices({
+  const {
+    box,
+    numbers,
+    calls,
+    outbound,
+    metaCalling,
+    providerEvents,
+    sweeper,
+    sandboxSimulator,
+    sandboxCalls,
+    media,
+    recordings,
+  } = buildServices({
     realtime,
     config: deps.config,
     db: deps.db,
@@ -206,6 +218,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metaCalling,
     numbers,
     webhooks,
+    sandbox: sandboxCalls,
     metaInbound: {
       db: deps.db,
       events: providerEvents,
@@ -223,6 +236,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   app.addHook('onClose', async () => {
+    await sandboxSimulator.close();
     await deps.rateLimiter.close();
   });
   return app;

@@ -1,4 +1,5 @@
 // The only module that reads process.env: everything else receives a Config.
+import { isIP } from 'node:net';
 import { DEFAULT_RETRY_SCHEDULE_MS } from './webhooks/retry-schedule.ts';
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL';
@@ -30,6 +31,11 @@ export interface Config {
   evolutionDialTimeoutMs: number;
   tombstoneTtlSeconds: number;
   ringTimeoutSeconds: number;
+  /**
+   * Addresses the sandbox's simulated users announce as ICE candidates; empty: every local interface.
+   * Exactly ["127.0.0.1"] keeps sandbox media on loopback (tests, a browser on the same machine).
+   */
+  sandboxMediaAddresses: readonly string[];
   /** How often the sweeper looks for calls to end (ring timeout, max duration). */
   sweepIntervalMs: number;
   rateLimit: RateLimitConfig;
@@ -135,6 +141,18 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
   };
 }
 
+function addressList(env: Env, name: string): readonly string[] {
+  const raw = env[name]?.trim();
+  if (!raw) {
+    return Object.freeze([]);
+  }
+  const values = raw.split(',').map((part) => part.trim());
+  if (values.some((v) => isIP(v) === 0)) {
+    throw new ConfigError(`${name} must be a comma-separated list of IP addresses, got "${raw}"`);
+  }
+  return Object.freeze(values);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const version = env.META_GRAPH_VERSION || 'v23.0';
   if (!/^v\d+\.\d+$/.test(version)) {
@@ -174,6 +192,7 @@ export function loadConfig(env: Env = process.env): Config {
     evolutionDialTimeoutMs: int(env, 'EVOLUTION_DIAL_TIMEOUT_MS', 35_000, 1),
     tombstoneTtlSeconds: int(env, 'TOMBSTONE_TTL_SECONDS', 900, 1),
     ringTimeoutSeconds: int(env, 'RING_TIMEOUT_SECONDS', 90, 1),
+    sandboxMediaAddresses: addressList(env, 'SANDBOX_MEDIA_ADDRESSES'),
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 1000, 10),
     rateLimit: { perSecond, burst },
     // Terminate gets its own, larger bucket so that reads can never starve a hang-up.

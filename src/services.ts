@@ -7,18 +7,22 @@ import { MetaCalling } from './calls/meta-calling.ts';
 import { OutboundCalls } from './calls/outbound.ts';
 import { ProviderEvents } from './calls/provider-events.ts';
 import { Recordings } from './calls/recordings.ts';
+import { SandboxCalls } from './calls/sandbox.ts';
 import { CallService } from './calls/service.ts';
 import { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { MediaEngine } from './media/engine/engine.ts';
 import type { RealtimeHub } from './media/engine/realtime-hub.ts';
+import { createPeerFactory, LOOPBACK_ICE, type PeerFactory } from './media/rtc/peer-factory.ts';
 import { NumberService } from './numbers/service.ts';
 import { EvolutionProvider } from './providers/evolution/client.ts';
 import { MetaProvider } from './providers/meta/client.ts';
-import { type ProviderRegistry, providerRegistry } from './providers/registry.ts';
+import { metaFeaturesRegistry, type ProviderRegistry, providerRegistry } from './providers/registry.ts';
+import { SandboxProvider } from './providers/sandbox/provider.ts';
+import { SandboxSimulator } from './providers/sandbox/simulator.ts';
 import type { Db } from './store/db.ts';
-import { mergeNumberPublicConfig } from './store/numbers.ts';
+import { getNumberById, mergeNumberPublicConfig } from './store/numbers.ts';
 import { notifyingDb } from './webhooks/worker.ts';
 
 export interface ServiceDeps {
@@ -75,12 +79,28 @@ export function buildServices(deps: ServiceDeps) {
       );
     },
   });
-  const providers = deps.providers ?? providerRegistry({ META: meta, EVO_GO: evolution });
 
   // Everything that may queue events writes through callDb, which wakes the in-process worker after commits.
   const callDb = deps.wakeDeliveries ? notifyingDb(db, deps.wakeDeliveries) : db;
   const slots = new ActionSlots(callDb, clock, config.providerTimeoutMs);
   const providerEvents = new ProviderEvents({ db: callDb, slots, clock, config, logger });
+  const mergeConfig = (id: NumberRecordId, patch: Record<string, unknown>) =>
+    mergeNumberPublicConfig(db, id, patch, clock.now().toISOString());
+  // The sandbox's users reach the call machine the way Meta's webhooks do: provider events and permission replies.
+  const sandboxSimulator = new SandboxSimulator({
+    peers: sandboxPeers(config.sandboxMediaAddresses),
+    clock,
+    logger,
+    applyEvent: (number, event, direction) => providerEvents.apply(number, event, direction),
+    recordPermissionReply: (number, reply) => metaCalling.recordPermissionReply(number, reply),
+    loadNumber: (id) => getNumberById(db, id),
+    mergeNumberConfig: mergeConfig,
+    allowInsecureAudioUrls: config.webhookAllowInsecureUrls,
+  });
+  const sandbox = new SandboxProvider(sandboxSimulator, (n, calling) => mergeConfig(n.id, { calling }));
+  const providers = deps.providers ?? providerRegistry({ META: meta, EVO_GO: evolution, SANDBOX: sandbox });
+  const metaFeatures = metaFeaturesRegistry({ META: meta, SANDBOX: sandbox });
+  const metaCalling = new MetaCalling({ db: callDb, meta: metaFeatures, clock });
   const recordings = new Recordings({ db: callDb, clock, logger });
   // The engine reports media failures to the call service, which is built with the engine: bound after both exist.
   let calls: CallService | null = null;
@@ -103,7 +123,7 @@ export function buildServices(deps: ServiceDeps) {
   calls = new CallService({
     db: callDb,
     providers,
-    metaFeatures: meta,
+    metaFeatures,
     evolution,
     slots,
     clock,
@@ -122,10 +142,20 @@ export function buildServices(deps: ServiceDeps) {
     calls,
     media,
     recordings,
+    sandboxSimulator,
+    sandboxCalls: new SandboxCalls({ db: callDb, simulator: sandboxSimulator }),
     outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock }),
-    metaCalling: new MetaCalling({ db: callDb, meta, clock }),
+    metaCalling,
     sweeper: new Sweeper({ db: callDb, slots, providers, clock, config, logger }),
   };
 }
 
 type NumberRecordId = Parameters<typeof mergeNumberPublicConfig>[1];
+
+/** Sandbox media on loopback only when that is all that is configured; on the given or every address otherwise. */
+function sandboxPeers(addresses: readonly string[]): PeerFactory {
+  if (addresses.length === 1 && addresses[0] === '127.0.0.1') {
+    return createPeerFactory(LOOPBACK_ICE);
+  }
+  return createPeerFactory({ kind: 'configured', announceAddresses: [...addresses] });
+}

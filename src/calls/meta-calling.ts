@@ -8,7 +8,7 @@ import type { MetaCallingFeatures } from '../providers/types.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
-import { getNumberById, type NumberRecord } from '../store/numbers.ts';
+import { getNumberById, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 
 export type PermissionStatus = 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
@@ -36,7 +36,7 @@ export class MetaCalling {
     if (!number) {
       throw new ApiError('UNAUTHORIZED');
     }
-    if (number.provider !== 'META' || !this.#meta) {
+    if (!speaksMetaModel(number.provider) || !this.#meta) {
       throw featureNotSupported(number.provider);
     }
     return { number, meta: this.#meta };

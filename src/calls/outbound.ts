@@ -6,7 +6,7 @@ import { type NumberId, newCallId } from '../ids.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { lockProviderCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { getNumberById } from '../store/numbers.ts';
+import { getNumberById, speaksMetaModel } from '../store/numbers.ts';
 import { appendTimeline } from '../store/timeline.ts';
 import { persistTransition } from './events.ts';
 import { providerError } from './provider-errors.ts';
@@ -38,9 +38,9 @@ export class OutboundCalls {
     if (!number) {
       throw new ApiError('UNAUTHORIZED');
     }
-    if (number.provider === 'META' && !input.sdp) {
+    if (speaksMetaModel(number.provider) && !input.sdp) {
       throw new ApiError('VALIDATION_ERROR', {
-        details: { reason: 'sdp (the SDP offer) is required on META numbers' },
+        details: { reason: `sdp (the SDP offer) is required on ${number.provider} numbers` },
       });
     }
     const startedAt = this.#clock.now().toISOString();

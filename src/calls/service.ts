@@ -11,7 +11,7 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures } from '../providers/types.ts';
 import { findCallForNumber, listCallsForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { getNumberById, type NumberRecord } from '../store/numbers.ts';
+import { getNumberById, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
 import { listTimeline, type TimelineEntry } from '../store/timeline.ts';
 import type { ActionSlots } from './action-slots.ts';
 import {
@@ -145,7 +145,7 @@ export class CallService {
     const number = await this.#number(call.numberId);
     // After a pre-accept, Meta wants the same SDP again: the stored one is used when none is given.
     let sdp = sdpAnswer ?? call.sdpAnswer;
-    const serverMedia = number.provider === 'META' && !sdp;
+    const serverMedia = speaksMetaModel(number.provider) && !sdp;
     if (serverMedia) {
       this.serverMedia.assertCanAnswer(call);
     }
@@ -179,7 +179,7 @@ export class CallService {
   ): Promise<ActionResult> {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
-    if (number.provider !== 'META' || !this.#d.metaFeatures) {
+    if (!speaksMetaModel(number.provider) || !this.#d.metaFeatures) {
       throw featureNotSupported(number.provider);
     }
     const serverMedia = !sdpAnswer;

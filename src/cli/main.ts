@@ -18,6 +18,7 @@ Against a running server, with a key:
   keys list|regenerate                                        (tenant key)
   webhooks list|get|create|update|delete|rotate-secret|logs|replay
   calls list|get|events|terminate|watch                       (number key)
+  simulate call [--from] [--audio tone:440|echo|file.wav] [--hangup-after 30]   (SANDBOX number key)
   listen --forward-to <url> [--secret whsec_...]              forward live events to a local URL, signed
 
 ${REMOTE_USAGE}`;
@@ -47,6 +48,9 @@ try {
       break;
     case 'calls':
       await (await import('./calls.ts')).runCalls(rest, env);
+      break;
+    case 'simulate':
+      await (await import('./simulate.ts')).runSimulate(rest, env);
       break;
     case 'listen':
       await (await import('./listen.ts')).runListen(rest, env);

@@ -9,6 +9,7 @@ import type {
 import type { MetaCalling } from '../calls/meta-calling.ts';
 import type { OutboundCalls } from '../calls/outbound.ts';
 import type { Recordings } from '../calls/recordings.ts';
+import type { SandboxCalls } from '../calls/sandbox.ts';
 import type { CallService } from '../calls/service.ts';
 import type { Config } from '../config.ts';
 import type { RealtimeHub } from '../media/engine/realtime-hub.ts';
@@ -36,4 +37,5 @@ export interface RouteDeps {
   /** Calls whose media runs in this process, and the tokens that open their realtime sockets. */
   realtime: RealtimeHub;
   recordings: Recordings;
+  sandbox: SandboxCalls;
 }

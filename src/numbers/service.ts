@@ -1,9 +1,11 @@
 // Numbers and their keys: credentials sealed on the way in, never returned on the way out.
+import { randomInt } from 'node:crypto';
 import { issueKey } from '../auth/keys.ts';
 import type { SecretBox } from '../auth/secret-box.ts';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
+import { DEFAULT_SANDBOX_SETTINGS, type SandboxSettings, sandboxSettingsOf } from '../providers/sandbox/settings.ts';
 import type { EvolutionSecrets, MetaSecrets } from '../providers/types.ts';
 import { insertApiKey, listApiKeysForTenant, replaceNumberKeyForTenant } from '../store/api-keys.ts';
 import type { Db } from '../store/db.ts';
@@ -18,7 +20,8 @@ import {
 
 export interface NewNumber {
   name: string;
-  phoneNumber: string;
+  /** Required except on SANDBOX numbers, which get a +99… number when it is omitted. */
+  phoneNumber?: string;
   provider: ProviderName;
   meta?: { phoneNumberId: string; wabaId?: string; accessToken: string; appSecret: string; verifyToken: string };
   evolution?: {
@@ -28,6 +31,7 @@ export interface NewNumber {
     instanceToken: string;
     publicWsBaseUrl?: string;
   };
+  sandbox?: Partial<SandboxSettings>;
 }
 
 /** The public view of a number. */
@@ -41,6 +45,8 @@ export function toPublicNumber(n: NumberRecord) {
     updatedAt: n.updatedAt,
     ...(n.provider === 'META' ? { meta: n.publicConfig } : {}),
     ...(n.provider === 'EVO_GO' ? { evolution: n.publicConfig } : {}),
+    sandbox: n.provider === 'SANDBOX',
+    ...(n.provider === 'SANDBOX' ? { sandboxSettings: sandboxSettingsOf(n) } : {}),
   };
 }
 
@@ -63,7 +69,7 @@ export class NumberService {
       id: newNumberId(),
       tenantId,
       name: input.name,
-      phoneNumber: input.phoneNumber,
+      phoneNumber: phoneNumberOf(input),
       provider: input.provider,
       metaPhoneNumberId,
       publicConfig,
@@ -140,7 +146,25 @@ export class NumberService {
   }
 }
 
+/** Sandbox numbers live in +99, a country code no one has, so they can never be mistaken for real ones. */
+function phoneNumberOf(input: NewNumber): string {
+  if (input.phoneNumber) {
+    return input.phoneNumber;
+  }
+  if (input.provider !== 'SANDBOX') {
+    throw new ApiError('VALIDATION_ERROR', { details: { reason: 'phoneNumber is required' } });
+  }
+  return `+99${String(randomInt(0, 1e10)).padStart(10, '0')}`;
+}
+
 function splitConfig(input: NewNumber) {
+  if (input.provider === 'SANDBOX') {
+    return {
+      publicConfig: { sandbox: { ...DEFAULT_SANDBOX_SETTINGS, ...input.sandbox } },
+      secrets: {},
+      metaPhoneNumberId: null,
+    };
+  }
   if (input.provider === 'META') {
     if (!input.meta) {
       throw new ApiError('VALIDATION_ERROR', { details: { reason: 'provider META needs a "meta" object' } });

@@ -1,5 +1,5 @@
 import type { NumberRecord } from '../store/numbers.ts';
-import type { CallProvider, ProviderResult } from './types.ts';
+import type { CallProvider, MetaCallingFeatures, ProviderResult } from './types.ts';
 import { failure } from './types.ts';
 
 /** Numbers whose provider has no adapter yet answer FEATURE_NOT_SUPPORTED instead of failing. */
@@ -14,4 +14,19 @@ export type ProviderRegistry = (number: NumberRecord) => CallProvider;
 
 export function providerRegistry(adapters: Partial<Record<NumberRecord['provider'], CallProvider>>): ProviderRegistry {
   return (number) => adapters[number.provider] ?? unsupported;
+}
+
+/** Meta's number-level features (pre-accept, permissions, settings), routed to the number's own adapter. */
+export function metaFeaturesRegistry(
+  adapters: Partial<Record<NumberRecord['provider'], MetaCallingFeatures>>,
+): MetaCallingFeatures {
+  const of = (number: NumberRecord) => adapters[number.provider];
+  const none = failure('NOT_SUPPORTED', 'provider not supported');
+  return {
+    preAccept: async (n, call, sdp) => (await of(n)?.preAccept(n, call, sdp)) ?? none,
+    getSettings: async (n) => (await of(n)?.getSettings(n)) ?? none,
+    updateSettings: async (n, settings) => (await of(n)?.updateSettings(n, settings)) ?? none,
+    getPermissions: async (n, waId) => (await of(n)?.getPermissions(n, waId)) ?? none,
+    requestPermission: async (n, waId, text) => (await of(n)?.requestPermission(n, waId, text)) ?? none,
+  };
 }

@@ -1,8 +1,13 @@
 import type { NumberId, TenantId } from '../ids.ts';
 import type { Db } from './db.ts';
 
-export const PROVIDERS = ['META', 'EVO_GO'] as const;
+export const PROVIDERS = ['META', 'EVO_GO', 'SANDBOX'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
+
+/** Providers whose calls follow Meta's model: SDP offer/answer relayed, pre-accept, permissions, settings. */
+export function speaksMetaModel(provider: ProviderName): boolean {
+  return provider === 'META' || provider === 'SANDBOX';
+}
 
 /** A number as stored: public config in clear, provider credentials sealed. */
 export interface NumberRecord {

@@ -60,7 +60,7 @@ function kindOf(path: string): Kind | 'unknown' | null {
   if (!path.includes('{')) {
     return null;
   }
-  if (path.startsWith('/v1/calls/{callId}')) {
+  if (path.startsWith('/v1/calls/{callId}') || path.startsWith('/v1/sandbox/calls/{callId}')) {
     return 'call';
   }
   if (path.startsWith('/v1/numbers/{id}') || path.startsWith('/v1/api-keys/{numberId}')) {

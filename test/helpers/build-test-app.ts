@@ -82,6 +82,8 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
   const config = loadConfig({
     META_GRAPH_BASE_URL: fake.baseUrl,
     PROVIDER_TIMEOUT_MS: '400',
+    // Sandbox media never leaves the machine in tests.
+    SANDBOX_MEDIA_ADDRESSES: '127.0.0.1',
     RATE_LIMIT_PER_SECOND: '10000',
     RATE_LIMIT_BURST: '10000',
     TERMINATE_RATE_LIMIT_PER_SECOND: '10000',

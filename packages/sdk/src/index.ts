@@ -25,6 +25,9 @@ import type {
   RequestPermissionInput,
   RequestPermissionResult,
   RotatedSecret,
+  SimulateCallInput,
+  SimulatedCall,
+  SimulatedUser,
   TimelineEntry,
   UpdateCallingSettingsInput,
   UpdateWebhookInput,
@@ -326,8 +329,25 @@ class Events {
   }
 }
 
+/** /v1/sandbox: sandbox numbers only (number key). */
+class SandboxCalls {
+  readonly #t: Transport;
+  constructor(t: Transport) {
+    this.#t = t;
+  }
+  /** A simulated WhatsApp user calls the number; the call rings like a Meta call. */
+  create(input: SimulateCallInput = {}, opts?: RequestOptions): Promise<SimulatedCall> {
+    return this.#t.request({ method: 'POST', path: '/v1/sandbox/calls', body: input }, opts);
+  }
+  /** What the call's simulated user hears and its media state. */
+  get(callId: string, opts?: RequestOptions): Promise<SimulatedUser> {
+    return this.#t.request({ method: 'GET', path: path`/v1/sandbox/calls/${callId}` }, opts);
+  }
+}
+
 export class Callgate {
   readonly calls: Calls;
+  readonly sandbox: { calls: SandboxCalls };
   readonly numbers: Numbers;
   readonly apiKeys: ApiKeys;
   readonly webhooks: Webhooks;
@@ -367,5 +387,6 @@ export class Callgate {
     this.apiKeys = new ApiKeys(transport);
     this.webhooks = new Webhooks(transport);
     this.events = new Events(transport);
+    this.sandbox = { calls: new SandboxCalls(transport) };
   }
 }

@@ -37,6 +37,11 @@ export type CallPermission = ResponseBody<'/v1/calls/permissions', 'get'>;
 export type RequestPermissionInput = RequestBody<'/v1/calls/permissions/request', 'post'>;
 export type RequestPermissionResult = ResponseBody<'/v1/calls/permissions/request', 'post'>;
 
+// Sandbox numbers
+export type SimulateCallInput = RequestBody<'/v1/sandbox/calls', 'post'>;
+export type SimulatedCall = ResponseBody<'/v1/sandbox/calls', 'post', 201>;
+export type SimulatedUser = ResponseBody<'/v1/sandbox/calls/{callId}', 'get'>;
+
 // Numbers and keys
 export type WhatsAppNumber = ResponseBody<'/v1/numbers/{id}', 'get'>;
 export type CreateNumberInput = RequestBody<'/v1/numbers', 'post'>;

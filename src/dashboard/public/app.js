@@ -63,14 +63,19 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, { method = 'GET', signal } = {}) {
+async function api(path, { method = 'GET', signal, body: json } = {}) {
   let res;
   try {
+    const headers = { 'x-api-key': state.key, accept: 'application/json' };
+    if (json !== undefined) {
+      headers['content-type'] = 'application/json';
+    }
     res = await fetch(path, {
       method,
       signal,
       cache: 'no-store',
-      headers: { 'x-api-key': state.key, accept: 'application/json' },
+      headers,
+      ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
     });
   } catch (error) {
     if (error.name === 'AbortError') {
@@ -180,6 +185,7 @@ function upsert(call, { live = false } = {}) {
       refreshTimeline();
     }
   }
+  phoneOnCall(call);
   scheduleRender();
 }
 
@@ -324,6 +330,7 @@ function tick() {
   if (call && cell) {
     cell.textContent = duration(call);
   }
+  renderPhone();
 }
 
 // ------------------------------------------------------------------------------------- the side panel
@@ -540,6 +547,10 @@ function onStreamEvent(message) {
   } catch {
     return;
   }
+  if (payload?.event === 'call.permission_updated') {
+    phoneOnPermission(payload);
+    return;
+  }
   if (!payload || typeof payload.id !== 'string' || typeof payload.status !== 'string') {
     return; // not a call event
   }
@@ -652,6 +663,552 @@ function startStream() {
   return ready;
 }
 
+// ------------------------------------------------------------------------------------------ softphone
+// Answer and place calls from the browser (docs/spec/media.md §1). META and SANDBOX numbers carry audio here over
+// WebRTC (the call's SDP offer → the browser's answer, or the browser's offer → the call's answer); EVO_GO numbers
+// act through the API only (the phone or the calls add-on carries the audio). Only the tab that answered holds the
+// media; the others hear about it over a BroadcastChannel and show "answered elsewhere".
+
+const E164 = /^\+?[1-9][0-9]{6,14}$/;
+/** How long the browser may gather ICE candidates before its SDP is sent as it is (Meta takes no trickle). */
+const GATHER_MS = 3000;
+
+const phone = {
+  /** The key's own number: provider and whether it is a sandbox. */
+  number: null,
+  /** The call this tab holds media for: { callId, pc, mic, direction, remoteApplied, meter } */
+  media: null,
+  /** Call ids being answered in this tab (before the API said ACCEPTED). */
+  answering: new Set(),
+  /** Call ids another tab of this browser is answering or holding. */
+  elsewhere: new Set(),
+  channel: null,
+  deviceId: '',
+  /** The peer a permission request is pending for (digits). */
+  asked: null,
+};
+
+const usesWebRtc = () => phone.number && (phone.number.provider === 'META' || phone.number.provider === 'SANDBOX');
+const digitsOf = (text) => text.replace(/[^0-9]/g, '');
+
+function setDialStatus(text, kind = '') {
+  const el = $('dial-status');
+  el.textContent = text;
+  el.className = `dial-status ${kind}`;
+}
+
+function broadcast(type, callId) {
+  phone.channel?.postMessage({ type, callId });
+}
+
+async function phoneStart() {
+  try {
+    phone.number = await api('/v1/number');
+  } catch {
+    phone.number = null;
+  }
+  const n = phone.number;
+  $('number-label').textContent = n ? `${n.name} · ${n.phoneNumber} · ${n.provider}` : '';
+  $('sandbox-badge').hidden = !n?.sandbox;
+  $('phone-note').textContent = !n
+    ? ''
+    : usesWebRtc()
+      ? 'Audio in this browser (microphone and speaker).'
+      : 'Answer and hang up here; the audio is on the phone or the calls add-on.';
+  if ('BroadcastChannel' in window && !phone.channel) {
+    phone.channel = new BroadcastChannel('callgate-softphone');
+    phone.channel.addEventListener('message', (e) => {
+      const { type, callId } = e.data ?? {};
+      if (type === 'answering' || type === 'holding') {
+        phone.elsewhere.add(callId);
+      } else if (type === 'released') {
+        phone.elsewhere.delete(callId);
+      }
+      renderPhone();
+    });
+  }
+  renderPhone();
+}
+
+function phoneStop() {
+  teardownMedia();
+  phone.number = null;
+  phone.answering.clear();
+  phone.elsewhere.clear();
+  phone.asked = null;
+  setDialStatus('');
+  $('dial-permission').hidden = true;
+}
+
+/** Every stream or API update of a call passes here. */
+function phoneOnCall(call) {
+  const m = phone.media;
+  if (m && m.callId === call.id) {
+    if (TERMINAL.has(call.status)) {
+      setDialStatus(endedText(call));
+      teardownMedia();
+    } else if (m.direction === 'OUTBOUND' && !m.remoteApplied) {
+      void applyOutboundAnswer(call.id);
+    }
+  }
+  if (TERMINAL.has(call.status)) {
+    phone.answering.delete(call.id);
+    phone.elsewhere.delete(call.id);
+  }
+  renderPhone();
+}
+
+function endedText(call) {
+  const by = call.endedBy ? ` by ${(ENDED_BY[call.endedBy] ?? call.endedBy).toLowerCase()}` : '';
+  return `Call with ${peer(call)} ended: ${call.status.toLowerCase()}${by}.`;
+}
+
+function phoneOnPermission(payload) {
+  if (phone.asked && payload.peerNumber === phone.asked) {
+    const until = payload.expiresAt ? ` until ${fullFmt.format(new Date(payload.expiresAt))}` : '';
+    if (payload.status === 'NO_PERMISSION') {
+      setDialStatus(`+${payload.peerNumber} declined calls from this number.`, 'bad');
+    } else {
+      setDialStatus(
+        `+${payload.peerNumber} allowed calls (${payload.status.toLowerCase()}${until}). Press Call.`,
+        'ok',
+      );
+      $('dial-permission').hidden = true;
+    }
+    phone.asked = null;
+  }
+}
+
+function renderPhone() {
+  const list = $('incoming');
+  const items = [];
+  const calls = [...state.calls.values()]
+    .filter((c) => ACTIVE.has(c.status) && c.id !== phone.media?.callId)
+    .filter((c) => c.direction === 'INBOUND' || c.status === 'ACCEPTED')
+    .sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1));
+  for (const call of calls) {
+    const ringing = call.status === 'RINGING' && call.direction === 'INBOUND';
+    let note = null;
+    let actions = [];
+    if (phone.answering.has(call.id)) {
+      note = 'Answering…';
+    } else if (ringing && phone.elsewhere.has(call.id)) {
+      note = 'Being answered in another tab';
+    } else if (ringing) {
+      actions = [
+        h('button', { type: 'button', class: 'btn primary', dataset: { answer: call.id } }, 'Answer'),
+        h('button', { type: 'button', class: 'btn danger', dataset: { decline: call.id } }, 'Decline'),
+      ];
+    } else if (call.status === 'ACCEPTED') {
+      note = usesWebRtc() ? 'Answered elsewhere' : 'Connected (audio on the phone)';
+      actions = [h('button', { type: 'button', class: 'btn danger', dataset: { end: call.id } }, 'Hang up')];
+    }
+    items.push(
+      h(
+        'li',
+        { class: 'ring', dataset: { id: call.id, status: call.status } },
+        h('span', { class: 'ring-peer' }, peer(call)),
+        badge(call.status),
+        ringing
+          ? h('span', { class: 'ring-wait', title: 'Waiting' }, clock((now() - Date.parse(call.startedAt)) / 1000))
+          : '',
+        note ? h('span', { class: 'ring-note' }, note) : '',
+        h('span', { class: 'spacer' }),
+        ...actions,
+      ),
+    );
+  }
+  list.replaceChildren(...items);
+
+  const m = phone.media;
+  $('oncall').hidden = !m;
+  if (m) {
+    const call = state.calls.get(m.callId);
+    $('oncall-peer').textContent = call ? peer(call) : m.peer;
+    const connection = m.pc.connectionState;
+    $('oncall-state').textContent =
+      call?.status === 'ACCEPTED'
+        ? connection === 'connected'
+          ? 'Connected'
+          : `Connected · media ${connection}`
+        : call?.status === 'RINGING'
+          ? 'Ringing…'
+          : 'Calling…';
+    $('oncall-timer').textContent = call?.status === 'ACCEPTED' ? duration(call) : '0:00';
+  }
+}
+
+async function getMic() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new Error('This browser cannot use a microphone here (it needs https or localhost).');
+  }
+  const audio = phone.deviceId ? { deviceId: { exact: phone.deviceId } } : true;
+  const mic = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+  void listDevices();
+  return mic;
+}
+
+async function listDevices() {
+  const select = /** @type {HTMLSelectElement} */ ($('mic-select'));
+  const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'audioinput');
+  const current = phone.media?.mic.getAudioTracks()[0]?.getSettings().deviceId ?? phone.deviceId;
+  select.replaceChildren(
+    ...devices.map((d, i) =>
+      h('option', { value: d.deviceId, selected: d.deviceId === current }, d.label || `Microphone ${i + 1}`),
+    ),
+  );
+}
+
+function newPeerConnection(m) {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  pc.addEventListener('track', (e) => {
+    const audio = /** @type {HTMLAudioElement} */ ($('remote-audio'));
+    audio.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+    audio.play().catch(() => undefined);
+  });
+  pc.addEventListener('connectionstatechange', () => {
+    renderPhone();
+    if (pc.connectionState === 'failed' && phone.media === m) {
+      setDialStatus('The audio connection failed.', 'bad');
+    }
+  });
+  return pc;
+}
+
+/** Resolves with the local SDP once ICE gathering completes, or after GATHER_MS with what was found. */
+function gathered(pc) {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve(pc.localDescription.sdp);
+    };
+    const check = () => {
+      if (pc.iceGatheringState === 'complete') {
+        done();
+      }
+    };
+    const timer = setTimeout(done, GATHER_MS);
+    pc.addEventListener('icegatheringstatechange', check);
+    check();
+  });
+}
+
+/** Mic level, drawn into the meter a few times a second. */
+function startMeter(m) {
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 1024;
+  let source = context.createMediaStreamSource(m.mic);
+  source.connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  const timer = setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const s of samples) {
+      sum += s * s;
+    }
+    /** @type {HTMLMeterElement} */ ($('mic-level')).value = m.muted
+      ? 0
+      : Math.min(1, Math.sqrt(sum / samples.length) * 4);
+  }, 100);
+  m.meter = {
+    context,
+    timer,
+    rewire(stream) {
+      source.disconnect();
+      source = context.createMediaStreamSource(stream);
+      source.connect(analyser);
+    },
+  };
+}
+
+function teardownMedia() {
+  const m = phone.media;
+  if (!m) {
+    return;
+  }
+  phone.media = null;
+  broadcast('released', m.callId);
+  clearInterval(m.meter?.timer);
+  m.meter?.context.close().catch(() => undefined);
+  for (const track of m.mic.getTracks()) {
+    track.stop();
+  }
+  m.pc.close();
+  const audio = /** @type {HTMLAudioElement} */ ($('remote-audio'));
+  audio.srcObject = null;
+  /** @type {HTMLMeterElement} */ ($('mic-level')).value = 0;
+  const mute = $('mute');
+  mute.setAttribute('aria-pressed', 'false');
+  mute.textContent = 'Mute';
+  renderPhone();
+}
+
+async function answer(callId) {
+  const call = state.calls.get(callId);
+  if (!call || phone.answering.has(callId)) {
+    return;
+  }
+  if (!usesWebRtc()) {
+    return apiAction(callId, 'accept', 'Answered');
+  }
+  if (phone.media) {
+    setDialStatus('Hang up the current call first.', 'bad');
+    return;
+  }
+  phone.answering.add(callId);
+  broadcast('answering', callId);
+  renderPhone();
+  let m = null;
+  try {
+    const { sdpOffer } = await api(`/v1/calls/${encodeURIComponent(callId)}?includeSdp=1`);
+    if (!sdpOffer) {
+      throw new Error('the call has no SDP offer');
+    }
+    const mic = await getMic();
+    m = { callId, peer: peer(call), mic, direction: 'INBOUND', remoteApplied: true, muted: false, pc: null };
+    m.pc = newPeerConnection(m);
+    for (const track of mic.getAudioTracks()) {
+      m.pc.addTrack(track, mic);
+    }
+    await m.pc.setRemoteDescription({ type: 'offer', sdp: sdpOffer });
+    await m.pc.setLocalDescription(await m.pc.createAnswer());
+    const sdp = await gathered(m.pc);
+    phone.media = m;
+    startMeter(m);
+    // Meta's order: pre-accept lets the media connect, accept (same SDP) answers the call.
+    await api(`/v1/calls/${encodeURIComponent(callId)}/pre-accept`, { method: 'POST', body: { sdp } });
+    await api(`/v1/calls/${encodeURIComponent(callId)}/accept`, { method: 'POST', body: { sdp } });
+    broadcast('holding', callId);
+    setDialStatus('');
+    upsert(await api(`/v1/calls/${encodeURIComponent(callId)}`));
+  } catch (error) {
+    setDialStatus(`Could not answer: ${error.message}${error.code ? ` (${error.code})` : ''}`, 'bad');
+    if (m && phone.media === m) {
+      teardownMedia();
+    } else if (m) {
+      m.pc.close();
+      for (const track of m.mic.getTracks()) {
+        track.stop();
+      }
+      broadcast('released', callId);
+    } else {
+      broadcast('released', callId);
+    }
+  } finally {
+    phone.answering.delete(callId);
+    renderPhone();
+  }
+}
+
+async function apiAction(callId, action, done) {
+  try {
+    const result = await api(`/v1/calls/${encodeURIComponent(callId)}/${action}`, { method: 'POST', body: {} });
+    const fresh = await api(`/v1/calls/${encodeURIComponent(callId)}`);
+    upsert(fresh);
+    // The same words whether this answer or the live stream reports the end first.
+    setDialStatus(TERMINAL.has(fresh.status) ? endedText(fresh) : `${done}: the call is ${result.status}.`, 'ok');
+  } catch (error) {
+    setDialStatus(`Could not ${action}: ${error.message}${error.code ? ` (${error.code})` : ''}`, 'bad');
+  }
+}
+
+async function dial(to) {
+  if (!E164.test(to)) {
+    setDialStatus('Enter the number in international format, e.g. +15551234567.', 'bad');
+    return;
+  }
+  if (phone.media) {
+    setDialStatus('Hang up the current call first.', 'bad');
+    return;
+  }
+  const e164 = `+${digitsOf(to)}`;
+  if (!usesWebRtc()) {
+    try {
+      const created = await api('/v1/calls', { method: 'POST', body: { to: e164 } });
+      setDialStatus(`Calling ${e164}: ${created.status}.`, 'ok');
+    } catch (error) {
+      setDialStatus(`Could not call: ${error.message}${error.code ? ` (${error.code})` : ''}`, 'bad');
+    }
+    return;
+  }
+  setDialStatus(`Checking whether ${e164} allows calls…`);
+  let allowed = false;
+  try {
+    const p = await api(`/v1/calls/permissions?to=${encodeURIComponent(e164)}`);
+    allowed = p.permission?.status === 'temporary' || p.permission?.status === 'permanent';
+  } catch (error) {
+    setDialStatus(`Could not check the permission: ${error.message}`, 'bad');
+    return;
+  }
+  if (!allowed) {
+    setDialStatus(`${e164} has not allowed calls from this number yet.`, 'bad');
+    $('dial-permission').hidden = false;
+    return;
+  }
+  $('dial-permission').hidden = true;
+  let m = null;
+  try {
+    const mic = await getMic();
+    m = { callId: null, peer: e164, mic, direction: 'OUTBOUND', remoteApplied: false, muted: false, pc: null };
+    m.pc = newPeerConnection(m);
+    for (const track of mic.getAudioTracks()) {
+      m.pc.addTrack(track, mic);
+    }
+    await m.pc.setLocalDescription(await m.pc.createOffer());
+    const sdp = await gathered(m.pc);
+    const created = await api('/v1/calls', { method: 'POST', body: { to: e164, sdp } });
+    m.callId = created.id;
+    phone.media = m;
+    broadcast('holding', created.id);
+    startMeter(m);
+    setDialStatus(`Calling ${e164}…`);
+    upsert(await api(`/v1/calls/${encodeURIComponent(created.id)}`));
+    void pollOutboundAnswer(m);
+  } catch (error) {
+    setDialStatus(`Could not call: ${error.message}${error.code ? ` (${error.code})` : ''}`, 'bad');
+    if (m && phone.media === m) {
+      teardownMedia();
+    } else if (m) {
+      m.pc.close();
+      for (const track of m.mic.getTracks()) {
+        track.stop();
+      }
+    }
+  }
+  renderPhone();
+}
+
+/** The answer SDP arrives with the provider's `connect`; the stream says the call moved, the API gives the SDP. */
+async function applyOutboundAnswer(callId) {
+  const m = phone.media;
+  if (!m || m.callId !== callId || m.remoteApplied || m.fetching) {
+    return;
+  }
+  m.fetching = true;
+  try {
+    const call = await api(`/v1/calls/${encodeURIComponent(callId)}?includeSdp=1`);
+    if (call.sdpAnswer && phone.media === m && !m.remoteApplied) {
+      m.remoteApplied = true;
+      await m.pc.setRemoteDescription({ type: 'answer', sdp: call.sdpAnswer });
+    }
+  } catch (error) {
+    setDialStatus(`Could not connect the audio: ${error.message}`, 'bad');
+  } finally {
+    m.fetching = false;
+  }
+}
+
+/** A backstop for a missed stream event: look for the answer every second while the call rings. */
+async function pollOutboundAnswer(m) {
+  while (phone.media === m && !m.remoteApplied) {
+    await applyOutboundAnswer(m.callId);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+async function askPermission() {
+  const to = /** @type {HTMLInputElement} */ ($('dial-to')).value.trim();
+  if (!E164.test(to)) {
+    setDialStatus('Enter the number in international format first.', 'bad');
+    return;
+  }
+  const e164 = `+${digitsOf(to)}`;
+  try {
+    await api('/v1/calls/permissions/request', { method: 'POST', body: { to: e164 } });
+    phone.asked = digitsOf(to);
+    setDialStatus(`Asked ${e164} for permission; waiting for the reply…`);
+  } catch (error) {
+    setDialStatus(`Could not ask: ${error.message}${error.code ? ` (${error.code})` : ''}`, 'bad');
+  }
+}
+
+function toggleMute() {
+  const m = phone.media;
+  if (!m) {
+    return;
+  }
+  m.muted = !m.muted;
+  for (const track of m.mic.getAudioTracks()) {
+    track.enabled = !m.muted;
+  }
+  const button = $('mute');
+  button.setAttribute('aria-pressed', String(m.muted));
+  button.textContent = m.muted ? 'Unmute' : 'Mute';
+}
+
+async function switchMic(deviceId) {
+  phone.deviceId = deviceId;
+  const m = phone.media;
+  if (!m) {
+    return;
+  }
+  try {
+    const mic = await navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: deviceId } }, video: false });
+    const track = mic.getAudioTracks()[0];
+    track.enabled = !m.muted;
+    const sender = m.pc.getSenders().find((s) => s.track?.kind === 'audio');
+    await sender?.replaceTrack(track);
+    for (const old of m.mic.getTracks()) {
+      old.stop();
+    }
+    m.mic = mic;
+    m.meter?.rewire(mic);
+  } catch (error) {
+    setDialStatus(`Could not switch the microphone: ${error.message}`, 'bad');
+  }
+}
+
+function wirePhone() {
+  $('incoming').addEventListener('click', (e) => {
+    const button = /** @type {HTMLElement} */ (e.target).closest('button');
+    if (!button) {
+      return;
+    }
+    if (button.dataset.answer) {
+      void answer(button.dataset.answer);
+    } else if (button.dataset.decline) {
+      void apiAction(button.dataset.decline, 'reject', 'Declined');
+    } else if (button.dataset.end) {
+      void apiAction(button.dataset.end, 'terminate', 'Hung up');
+    }
+  });
+  $('oncall-hangup').addEventListener('click', () => {
+    const m = phone.media;
+    if (!m?.callId) {
+      teardownMedia();
+      return;
+    }
+    void apiAction(m.callId, 'terminate', 'Hung up');
+  });
+  $('mute').addEventListener('click', toggleMute);
+  $('mic-select').addEventListener('change', (e) => void switchMic(/** @type {HTMLSelectElement} */ (e.target).value));
+  $('dialer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void dial(/** @type {HTMLInputElement} */ ($('dial-to')).value.trim());
+  });
+  $('dial-permission').addEventListener('click', () => void askPermission());
+  $('keypad').addEventListener('click', (e) => {
+    const key = /** @type {HTMLElement} */ (e.target).closest('button')?.dataset.digit;
+    const input = /** @type {HTMLInputElement} */ ($('dial-to'));
+    if (key === 'back') {
+      input.value = input.value.slice(0, -1);
+    } else if (key) {
+      input.value += key;
+    }
+    input.focus();
+  });
+  $('dial-to').addEventListener('input', () => {
+    $('dial-permission').hidden = true;
+  });
+  window.addEventListener('pagehide', () => {
+    if (phone.media) {
+      broadcast('released', phone.media.callId);
+    }
+  });
+}
+
 // ------------------------------------------------------------------------------------- sign in / out
 
 /** The newest page of calls, merged into what is shown (on sign-in, and after a stream gap). */
@@ -731,6 +1288,7 @@ async function signIn(key) {
     throw error;
   }
   sessionStorage.setItem(KEY_STORAGE, key);
+  void phoneStart();
   $('key-label').textContent = `Key ${maskKey(key)}`;
   $('login-view').hidden = true;
   $('calls-view').hidden = false;
@@ -739,6 +1297,7 @@ async function signIn(key) {
 }
 
 function signOut(message = '') {
+  phoneStop();
   state.stream?.abort();
   state.stream = null;
   state.session += 1;
@@ -825,6 +1384,7 @@ function wire() {
       closePanel();
     }
   });
+  wirePhone();
   setInterval(tick, 1000);
 
   const saved = sessionStorage.getItem(KEY_STORAGE);

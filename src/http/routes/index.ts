@@ -22,6 +22,7 @@ import { realtimeSocketRoute } from './media/realtime.ts';
 import { numberRoutes } from './numbers/numbers.ts';
 import { evolutionWebhookRoutes } from './providers/evolution-webhook.ts';
 import { metaWebhookRoutes } from './providers/meta-webhook.ts';
+import { sandboxRoutes } from './sandbox/calls.ts';
 import { webhookLogsRoute } from './webhooks/logs.ts';
 import { replayWebhookRoute } from './webhooks/replay.ts';
 import { rotateWebhookSecretRoute } from './webhooks/rotate-secret.ts';
@@ -50,6 +51,8 @@ export function registerRoutes(
   callMediaRoutes(app, deps);
   callRecordingRoutes(app, deps);
   realtimeSocketRoute(app, deps);
+
+  sandboxRoutes(app, deps);
 
   webhookRoutes(app, deps);
   rotateWebhookSecretRoute(app, deps);

@@ -1,3 +1,4 @@
+import { ANSWER_MODES } from '../../providers/sandbox/settings.ts';
 import { PROVIDERS } from '../../store/numbers.ts';
 import { Type } from './type.ts';
 
@@ -25,13 +26,39 @@ export const EvolutionConfigInput = Type.Object(
   { additionalProperties: false },
 );
 
+const answerMode = () =>
+  Type.Enum(ANSWER_MODES, { description: 'What a simulated user does when the business calls it' });
+const answerAfter = () => Type.Integer({ minimum: 0, maximum: 120 });
+const audio = () =>
+  Type.String({
+    minLength: 1,
+    maxLength: 2048,
+    description: 'What the user says once answered: tone:<Hz>, echo, silence, speech-sample or a WAV URL',
+  });
+const hangupAfter = () => Type.Union([Type.Integer({ minimum: 1, maximum: 86_400 }), Type.Null()]);
+const permissionReply = () => Type.Enum(['accept', 'reject', 'ignore'] as const);
+
+export const SandboxSettingsInput = Type.Object(
+  {
+    answer: Type.Optional(answerMode()),
+    answerAfterSeconds: Type.Optional(answerAfter()),
+    audio: Type.Optional(audio()),
+    hangupAfterSeconds: Type.Optional(hangupAfter()),
+    permissionReply: Type.Optional(permissionReply()),
+  },
+  { additionalProperties: false },
+);
+
 export const CreateNumberBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    phoneNumber: Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$', description: 'E.164' }),
+    phoneNumber: Type.Optional(
+      Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$', description: 'E.164; optional on SANDBOX (a +99… is assigned)' }),
+    ),
     provider: Type.Enum(PROVIDERS),
     meta: Type.Optional(MetaConfigInput),
     evolution: Type.Optional(EvolutionConfigInput),
+    sandbox: Type.Optional(SandboxSettingsInput),
   },
   { additionalProperties: false },
 );
@@ -46,6 +73,16 @@ export const NumberSchema = Type.Object(
     updatedAt: Type.String({ format: 'date-time' }),
     meta: Type.Optional(
       Type.Object({ phoneNumberId: Type.String(), wabaId: Type.Union([Type.String(), Type.Null()]) }),
+    ),
+    sandbox: Type.Boolean({ description: 'A sandbox number: its WhatsApp side is simulated inside callgate' }),
+    sandboxSettings: Type.Optional(
+      Type.Object({
+        answer: answerMode(),
+        answerAfterSeconds: answerAfter(),
+        audio: audio(),
+        hangupAfterSeconds: hangupAfter(),
+        permissionReply: permissionReply(),
+      }),
     ),
     evolution: Type.Optional(
       Type.Object({

@@ -157,10 +157,10 @@ export interface paths {
                 content: {
                     "application/json": {
                         name: string;
-                        /** @description E.164 */
-                        phoneNumber: string;
+                        /** @description E.164; optional on SANDBOX (a +99… is assigned) */
+                        phoneNumber?: string;
                         /** @enum {unknown} */
-                        provider: "META" | "EVO_GO";
+                        provider: "META" | "EVO_GO" | "SANDBOX";
                         meta?: {
                             /** @description Graph phone_number_id */
                             phoneNumberId: string;
@@ -181,6 +181,19 @@ export interface paths {
                             instanceToken: string;
                             /** Format: uri */
                             publicWsBaseUrl?: string;
+                        };
+                        sandbox?: {
+                            /**
+                             * @description What a simulated user does when the business calls it
+                             * @enum {unknown}
+                             */
+                            answer?: "accept" | "reject" | "ignore";
+                            answerAfterSeconds?: number;
+                            /** @description What the user says once answered: tone:<Hz>, echo, silence, speech-sample or a WAV URL */
+                            audio?: string;
+                            hangupAfterSeconds?: number | null;
+                            /** @enum {unknown} */
+                            permissionReply?: "accept" | "reject" | "ignore";
                         };
                     };
                 };
@@ -250,6 +263,72 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/number": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The key's own number
+         * @description For a number key: its number (provider, whether it is a sandbox), e.g. for the dashboard.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A WhatsApp number. Provider credentials are never returned. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Number"];
+                    };
+                };
+                /** @description UNAUTHORIZED */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description TENANT_SCOPE_NOT_ALLOWED */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RATE_LIMITED */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1918,6 +1997,211 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sandbox/calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Simulate an inbound call (SANDBOX)
+         * @description A simulated WhatsApp user calls the key's sandbox number with a real SDP offer; the call rings like a Meta call (call.ringing, then answer with pre-accept/accept and an SDP answer).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description The simulated caller (a +99… one if omitted) */
+                        from?: string;
+                        /** @description What the caller says: tone:<Hz> (default tone:440), echo, silence, speech-sample, a data:audio/wav;base64 URL or an https URL of a WAV */
+                        audio?: string;
+                        /** @description The caller hangs up this long after the answer */
+                        hangupAfterSeconds?: number;
+                        /**
+                         * @description How this user answers when the business calls it back
+                         * @enum {unknown}
+                         */
+                        answer?: "accept" | "reject" | "ignore";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            sandbox: true;
+                            call: components["schemas"]["Call"];
+                        };
+                    };
+                };
+                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description UNAUTHORIZED */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description TENANT_SCOPE_NOT_ALLOWED */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RATE_LIMITED */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandbox/calls/{callId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A sandbox call's simulated user
+         * @description What the simulated user hears (dominant frequency, level) and its media state.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                    callId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            sandbox: true;
+                            callId: string;
+                            externalCallId: string;
+                            /** @enum {unknown} */
+                            direction: "INBOUND" | "OUTBOUND";
+                            /** @description The simulated user, E.164 */
+                            user: string;
+                            /** @description What the user says */
+                            audio: string;
+                            /** @enum {unknown} */
+                            media: "new" | "connecting" | "connected" | "failed" | "closed";
+                            answered: boolean;
+                            ended: boolean;
+                            heard: {
+                                /** @description Dominant frequency of the last half second the user heard; null for silence */
+                                frequencyHz: number | null;
+                                /** @description RMS level, percent of full scale */
+                                levelPercent: number;
+                            };
+                            framesSent: number;
+                            packetsReceived: number;
+                        };
+                    };
+                };
+                /** @description VALIDATION_ERROR */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description UNAUTHORIZED */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description TENANT_SCOPE_NOT_ALLOWED */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description CALL_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RATE_LIMITED */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks": {
         parameters: {
             query?: never;
@@ -2860,6 +3144,21 @@ export interface components {
             meta?: {
                 phoneNumberId: string;
                 wabaId: string | null;
+            };
+            /** @description A sandbox number: its WhatsApp side is simulated inside callgate */
+            sandbox: boolean;
+            sandboxSettings?: {
+                /**
+                 * @description What a simulated user does when the business calls it
+                 * @enum {unknown}
+                 */
+                answer: "accept" | "reject" | "ignore";
+                answerAfterSeconds: number;
+                /** @description What the user says once answered: tone:<Hz>, echo, silence, speech-sample or a WAV URL */
+                audio: string;
+                hangupAfterSeconds: number | null;
+                /** @enum {unknown} */
+                permissionReply: "accept" | "reject" | "ignore";
             };
             evolution?: {
                 baseUrl: string;

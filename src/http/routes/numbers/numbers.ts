@@ -2,7 +2,7 @@ import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/comm
 import { CreateNumberBody, IssuedKey, NumberIdParams } from '../../schemas/number.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
-import { tenantOf } from '../principal.ts';
+import { numberOf, tenantOf } from '../principal.ts';
 
 const tenantRoute = { auth: 'tenant' as const };
 const base = { tags: ['Numbers'], security: NUMBER_SECURITY };
@@ -41,6 +41,24 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
       },
     },
     async (request) => ({ numbers: await deps.numbers.list(tenantOf(request)) }),
+  );
+
+  app.get(
+    '/v1/number',
+    {
+      config: { auth: 'number' as const },
+      schema: {
+        tags: ['Numbers'],
+        security: NUMBER_SECURITY,
+        summary: "The key's own number",
+        description: 'For a number key: its number (provider, whether it is a sandbox), e.g. for the dashboard.',
+        response: {
+          200: Type.Ref('Number'),
+          ...errorResponses('TENANT_SCOPE_NOT_ALLOWED', ...AUTH_ERRORS),
+        },
+      },
+    },
+    async (request) => deps.numbers.get(tenantOf(request), numberOf(request)),
   );
 
   app.get(

@@ -1,0 +1,63 @@
+// Sandbox numbers' own verbs: a simulated user calls in, and what that user heard can be read back.
+import { randomInt } from 'node:crypto';
+import { ApiError } from '../errors.ts';
+import type { NumberId } from '../ids.ts';
+import type { AnswerMode } from '../providers/sandbox/settings.ts';
+import type { SandboxSimulator, SessionView } from '../providers/sandbox/simulator.ts';
+import { findCallForNumber } from '../store/calls.ts';
+import type { Db } from '../store/db.ts';
+import { getNumberById } from '../store/numbers.ts';
+import { featureNotSupported } from './provider-errors.ts';
+import type { Call } from './types.ts';
+
+export interface SimulatedCallInput {
+  from?: string;
+  audio?: string;
+  hangupAfterSeconds?: number;
+  answer?: AnswerMode;
+}
+
+export class SandboxCalls {
+  readonly #db: Db;
+  readonly #simulator: SandboxSimulator;
+
+  constructor(deps: { db: Db; simulator: SandboxSimulator }) {
+    this.#db = deps.db;
+    this.#simulator = deps.simulator;
+  }
+
+  /** Rings the number from a simulated user; answers the stored (RINGING) call. */
+  async startInbound(numberId: NumberId, input: SimulatedCallInput): Promise<Call> {
+    const number = await getNumberById(this.#db, numberId);
+    if (!number) {
+      throw new ApiError('UNAUTHORIZED');
+    }
+    if (number.provider !== 'SANDBOX') {
+      throw featureNotSupported(number.provider);
+    }
+    const started = await this.#simulator.startInbound(number, {
+      from: input.from ?? `+99${String(randomInt(0, 1e10)).padStart(10, '0')}`,
+      audio: input.audio ?? 'tone:440',
+      hangupAfterSeconds: input.hangupAfterSeconds ?? null,
+      answer: input.answer ?? null,
+    });
+    if (!started.ok) {
+      throw new ApiError('VALIDATION_ERROR', { details: { reason: started.providerMessage } });
+    }
+    const call = await findCallForNumber(this.#db, numberId, started.value.externalCallId);
+    if (!call) {
+      throw new ApiError('CALL_NOT_FOUND');
+    }
+    return call;
+  }
+
+  /** The simulated user of one of this number's calls, while this process simulates it. */
+  async inspect(numberId: NumberId, idOrExternal: string): Promise<SessionView> {
+    const call = await findCallForNumber(this.#db, numberId, idOrExternal);
+    const view = call ? this.#simulator.inspect(numberId, call.externalCallId) : null;
+    if (!call || !view) {
+      throw new ApiError('CALL_NOT_FOUND');
+    }
+    return view;
+  }
+}

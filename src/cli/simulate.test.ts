@@ -1,0 +1,94 @@
+// `callgate simulate call` as a child process against a server process: the call rings, is answered by a werift
+// peer (ICE on 127.0.0.1), the caller plays a local WAV, hangs up by itself, and the command follows it to the end.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCli, startCli } from '../../test/helpers/cli-process.ts';
+import { type LiveServer, startLiveServer } from '../../test/helpers/live-server.ts';
+import { tone } from '../media/audio/tone.ts';
+import { writeWav } from '../media/audio/wav.ts';
+import { AudioEndpoint } from '../media/rtc/audio-endpoint.ts';
+import { createPeerFactory, LOOPBACK_ICE } from '../media/rtc/peer-factory.ts';
+
+describe('callgate simulate call', () => {
+  let live: LiveServer;
+  let env: Record<string, string>;
+  let key: string;
+  const dir = mkdtempSync(join(tmpdir(), 'callgate-simulate-'));
+  const business = new AudioEndpoint(createPeerFactory(LOOPBACK_ICE));
+
+  before(async () => {
+    live = await startLiveServer({ env: { SANDBOX_MEDIA_ADDRESSES: '127.0.0.1' } });
+    const res = await fetch(`${live.url}/v1/numbers`, {
+      method: 'POST',
+      headers: { 'x-api-key': live.tenantKey.key, 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: 'SANDBOX', name: 'First run' }),
+    });
+    assert.equal(res.status, 201);
+    const created = (await res.json()) as { apiKey: { key: string } };
+    key = created.apiKey.key;
+    env = { CALLGATE_URL: live.url, CALLGATE_API_KEY: key };
+  });
+  after(async () => {
+    await business.close();
+    await live.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('rings with a WAV caller, follows the call to call.ended after --hangup-after', {
+    timeout: 60_000,
+  }, async () => {
+    const wavPath = join(dir, 'caller.wav');
+    writeFileSync(wavPath, writeWav({ sampleRate: 16_000, samples: tone(600, 1, 16_000) }));
+    const cli = startCli(['simulate', 'call', '--json', '--audio', wavPath, '--hangup-after', '1'], env);
+    const first = JSON.parse(await cli.waitForLine((l) => l.includes('"call"'), 15_000, 'the call'));
+    assert.equal(first.call.status, 'RINGING');
+    const id: string = first.call.id;
+
+    const get = await fetch(`${live.url}/v1/calls/${id}?includeSdp=1`, {
+      headers: { 'x-api-key': key },
+    });
+    const offer = ((await get.json()) as { sdpOffer: string }).sdpOffer;
+    const answer = await business.acceptOffer(offer);
+    const accepted = await fetch(`${live.url}/v1/calls/${id}/accept`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'application/json' },
+      body: JSON.stringify({ sdp: answer }),
+    });
+    assert.equal(accepted.status, 200);
+    await business.connected();
+
+    const ended = JSON.parse(await cli.waitForLine((l) => l.includes('call.ended'), 15_000, 'call.ended'));
+    assert.equal(ended.data.id, id);
+    assert.equal(ended.data.status, 'COMPLETED');
+    assert.equal(ended.data.endedBy, 'PEER');
+    assert.ok(cli.lines.some((l) => l.includes('call.connected')));
+    assert.equal(business.stats().packetsReceived > 0, true);
+    // What the business heard while the call was up was the WAV's 600 Hz.
+    assert.equal(business.heard().frequencyHz, 600);
+    // The command returns by itself once the call has ended.
+    const code = await new Promise((resolve, reject) => {
+      if (cli.child.exitCode !== null) {
+        resolve(cli.child.exitCode);
+        return;
+      }
+      const timer = setTimeout(() => reject(new Error('simulate call did not exit after call.ended')), 5000);
+      cli.child.once('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    assert.equal(code, 0, cli.stderr());
+  });
+
+  test('usage mistakes exit 2 with a clear message', async () => {
+    const bad = await runCli(['simulate', 'call', '--hangup-after', 'soon'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--hangup-after is a whole number/);
+    const missing = await runCli(['simulate', 'call', '--audio', join(dir, 'nope.wav')], env);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /cannot read/);
+  });
+});

@@ -1,0 +1,107 @@
+// `callgate simulate call`: a simulated WhatsApp user calls a sandbox number (number key), then the command
+// follows the call until it ends, so a first run shows ringing → connected → ended in the terminal.
+import { readFile } from 'node:fs/promises';
+import { eventLine } from './calls.ts';
+import { type Env, parseRemote, REMOTE_USAGE, UsageError, untilSignal } from './remote.ts';
+
+export const SIMULATE_USAGE = `usage: callgate simulate call [options]   (a SANDBOX number's key)
+  --from <+E164>           the caller (default: a new +99… user)
+  --audio <what>           tone:440 (default), echo, silence, speech-sample, file.wav or an https URL of a WAV
+  --hangup-after <s>       the caller hangs up this many seconds after the answer
+  --answer accept|reject|ignore   how this user answers when the business calls it back
+  --no-wait                print the call and return instead of following it
+${REMOTE_USAGE}`;
+
+const OPTIONS = {
+  from: { type: 'string' },
+  audio: { type: 'string' },
+  'hangup-after': { type: 'string' },
+  answer: { type: 'string' },
+  'no-wait': { type: 'boolean' },
+} as const;
+
+/** A local WAV travels inside the request as a data: URL (the API's body limit is 1 MB). */
+const MAX_WAV_BYTES = 700_000;
+
+async function audioOf(value: string | undefined): Promise<string | undefined> {
+  if (value === undefined || !/\.wave?$/i.test(value) || /^https?:\/\//.test(value)) {
+    return value;
+  }
+  let wav: Buffer;
+  try {
+    wav = await readFile(value);
+  } catch (error) {
+    throw new UsageError(`--audio: cannot read ${value}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  if (wav.length > MAX_WAV_BYTES) {
+    throw new UsageError(`--audio: ${value} is over ${MAX_WAV_BYTES} bytes; use a shorter clip or an https URL`);
+  }
+  return `data:audio/wav;base64,${wav.toString('base64')}`;
+}
+
+export async function runSimulate(args: string[], env: Env): Promise<void> {
+  const [sub, ...rest] = args;
+  const r = parseRemote(rest, env, OPTIONS);
+  if (r.help || sub !== 'call') {
+    throw new UsageError(
+      sub === undefined || sub === 'call' || r.help
+        ? SIMULATE_USAGE
+        : `unknown simulate command "${sub}"\n${SIMULATE_USAGE}`,
+    );
+  }
+  const v = r.values;
+  const hangupAfter = v['hangup-after'] === undefined ? undefined : Number(v['hangup-after']);
+  if (hangupAfter !== undefined && !(Number.isInteger(hangupAfter) && hangupAfter > 0)) {
+    throw new UsageError('--hangup-after is a whole number of seconds');
+  }
+  const answer = v.answer;
+  if (answer !== undefined && answer !== 'accept' && answer !== 'reject' && answer !== 'ignore') {
+    throw new UsageError('--answer is accept, reject or ignore');
+  }
+  const audio = await audioOf(v.audio);
+  const client = r.client();
+  const stop = untilSignal();
+  let iteratorOf: AsyncIterator<unknown> | undefined;
+  try {
+    // Subscribe first, so that not even a quick answer is missed.
+    let opened: () => void = () => undefined;
+    const open = new Promise<void>((resolve) => {
+      opened = resolve;
+    });
+    const stream = v['no-wait'] ? null : client.events.stream({ signal: stop.signal, onOpen: () => opened() });
+    const iterator = stream?.[Symbol.asyncIterator]();
+    iteratorOf = iterator;
+    const first = iterator?.next();
+    if (first) {
+      await Promise.race([open, first, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    }
+    const { call } = await client.sandbox.calls.create({
+      ...(v.from ? { from: v.from } : {}),
+      ...(audio ? { audio } : {}),
+      ...(hangupAfter ? { hangupAfterSeconds: hangupAfter } : {}),
+      ...(answer ? { answer } : {}),
+    });
+    r.out.result(
+      { call },
+      () =>
+        `${call.id} RINGING from +${call.peerNumber}\n` +
+        (v['no-wait'] ? '' : 'Answer it in the dashboard (/dashboard, signed in with this key); Ctrl-C to stop.\n'),
+    );
+    if (!iterator || !first) {
+      return;
+    }
+    for (let next = await first; !next.done; next = await iterator.next()) {
+      const e = next.value;
+      if ('id' in e.data && e.data.id === call.id) {
+        r.out.line({ id: e.id, event: e.event, data: e.data }, eventLine(e));
+        if (e.event === 'call.ended') {
+          break;
+        }
+      }
+    }
+  } finally {
+    stop.dispose();
+    // Close the live stream, or its open connection would keep the command running.
+    await iteratorOf?.return?.();
+  }
+}

@@ -1,0 +1,245 @@
+// The dashboard's softphone in headless Chromium with a fake microphone playing an 880 Hz WAV, against a SANDBOX
+// number whose simulated users are werift peers inside the app. Real media both ways; ICE on 127.0.0.1 only (the
+// sandbox announces and pairs with nothing else; Chromium may use loopback). Screenshot: docs/softphone.png.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { outbox } from '../../../../test/helpers/calls.ts';
+import { chromiumPath, missing } from '../../../../test/helpers/requirements.ts';
+import type { Call } from '../../../calls/types.ts';
+import { tone } from '../../../media/audio/tone.ts';
+import { writeWav } from '../../../media/audio/wav.ts';
+
+const CHROMIUM = chromiumPath();
+const SCREENSHOT = join(import.meta.dirname, '../../../../docs/softphone.png');
+
+/** Dominant frequency of what the page's <audio> element plays, by a WebAudio analyser inside the page. */
+function pageHears(page: Page): Promise<number | null> {
+  return page.evaluate(async () => {
+    const audio = document.getElementById('remote-audio') as HTMLAudioElement;
+    const stream = audio.srcObject as MediaStream | null;
+    if (!stream) {
+      return null;
+    }
+    const context = new AudioContext();
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 8192;
+    context.createMediaStreamSource(stream).connect(analyser);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const bins = new Float32Array(analyser.frequencyBinCount);
+    analyser.getFloatFrequencyData(bins);
+    let best = 1;
+    for (let i = 1; i < bins.length; i++) {
+      if ((bins[i] ?? -Infinity) > (bins[best] ?? -Infinity)) {
+        best = i;
+      }
+    }
+    const loudEnough = (bins[best] ?? -Infinity) > -70;
+    const hz = (best * context.sampleRate) / analyser.fftSize;
+    await context.close();
+    return loudEnough ? hz : null;
+  });
+}
+
+const near = (hz: number | null | undefined, target: number, tolerance: number) =>
+  typeof hz === 'number' && Math.abs(hz - target) <= tolerance;
+
+describe('softphone', () => {
+  let t: TestApp;
+  let key: string;
+  const dir = mkdtempSync(join(tmpdir(), 'callgate-softphone-'));
+  const micWav = join(dir, 'mic-880.wav');
+
+  const api = async (method: 'GET' | 'POST', url: string, payload?: object) => {
+    const res = await t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
+    return res.json();
+  };
+  const call = (id: string): Promise<Call> => api('GET', `/v1/calls/${id}`);
+  const simulatedUserHears = async (id: string) => (await api('GET', `/v1/sandbox/calls/${id}`)).heard.frequencyHz;
+
+  before(async () => {
+    t = await buildTestApp('sqlite');
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/numbers',
+      headers: { 'x-api-key': t.tenantKey.key },
+      payload: { provider: 'SANDBOX', name: 'Sandbox', sandbox: { answerAfterSeconds: 1, audio: 'tone:660' } },
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    key = res.json().apiKey.key;
+    writeFileSync(micWav, writeWav({ sampleRate: 48_000, samples: tone(880, 5, 48_000, 0.6) }));
+  });
+  after(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('answer a simulated call with the microphone, hear it, hang up; several tabs; call out from the dial pad', {
+    timeout: 120_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const browser: Browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        `--use-file-for-fake-audio-capture=${micWav}`,
+        '--autoplay-policy=no-user-gesture-required',
+        // ICE on loopback: real host addresses instead of mDNS names, and the loopback interface allowed.
+        '--allow-loopback-in-peer-connection',
+        '--disable-features=WebRtcHideLocalIpsWithMdns',
+      ],
+    });
+    const problems: string[] = [];
+    let context: BrowserContext | undefined;
+    try {
+      context = await browser.newContext({
+        viewport: { width: 1280, height: 860 },
+        deviceScaleFactor: 1,
+        locale: 'en-GB',
+        timezoneId: 'UTC',
+        colorScheme: 'light',
+        permissions: ['microphone'],
+      });
+      const open = async (): Promise<Page> => {
+        const page = await (context as BrowserContext).newPage();
+        page.on('console', (m) => {
+          if (m.type() === 'error') {
+            problems.push(`console.error: ${m.text()}`);
+          }
+        });
+        page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+        await page.goto(`${t.baseUrl}/dashboard`);
+        await page.getByLabel('API key').fill(key);
+        await page.getByRole('button', { name: 'Open dashboard' }).click();
+        await page.locator('#conn[data-state="live"]').waitFor();
+        await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
+        return page;
+      };
+      const page = await open();
+      assert.match(String(await page.locator('#number-label').textContent()), /\+99\d{10} · SANDBOX/);
+
+      // A simulated user calls; the softphone rings with Answer, Decline and the waiting time.
+      const started = await api('POST', '/v1/sandbox/calls', { from: '+15550004444', audio: 'tone:440' });
+      const id: string = started.call.id;
+      const ring = page.locator(`#incoming li[data-id="${id}"]`);
+      await ring.getByRole('button', { name: 'Decline' }).waitFor();
+      await eventually(
+        async () => /^0:0[1-9]$/.test(String(await ring.locator('.ring-wait').textContent())),
+        4000,
+        'the waiting time',
+      );
+
+      await ring.getByRole('button', { name: 'Answer' }).click();
+      await page
+        .locator('#oncall-state')
+        .filter({ hasText: /^Connected$/ })
+        .waitFor({ timeout: 15_000 });
+      assert.equal((await call(id)).status, 'ACCEPTED');
+      await eventually(
+        async () => near(await simulatedUserHears(id), 880, 3),
+        10_000,
+        'the simulated user to hear the mic',
+      );
+      await eventually(async () => near(await pageHears(page), 440, 12), 10_000, 'the page to hear 440 Hz');
+      assert.ok(Number(await page.locator('#mic-level').getAttribute('value')) > 0, 'the level meter moves');
+      assert.ok((await page.locator('#mic-select option').count()) >= 1, 'an input device to choose');
+
+      // Mute: the simulated user hears silence, the call stays up.
+      await page.getByRole('button', { name: 'Mute' }).click();
+      await eventually(async () => (await simulatedUserHears(id)) === null, 5000, 'silence while muted');
+      await page.getByRole('button', { name: 'Unmute' }).click();
+      await eventually(async () => near(await simulatedUserHears(id), 880, 3), 5000, 'the mic again');
+
+      await eventually(async () => (await page.locator('#oncall-timer').textContent()) !== '0:00', 4000, 'the timer');
+      await page.mouse.move(0, 0);
+      mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, animations: 'disabled' });
+
+      await page.locator('#oncall-hangup').click();
+      await page.locator('#oncall').waitFor({ state: 'hidden', timeout: 5000 });
+      const ended = await eventually(
+        async () => {
+          const c = await call(id);
+          return c.status === 'COMPLETED' && c;
+        },
+        5000,
+        'COMPLETED',
+      );
+      assert.equal(ended.endedBy, 'BUSINESS');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal((await outbox(t, ended)).filter((e) => e.type === 'call.ended').length, 1, 'one call.ended');
+      await page.locator('#dial-status').filter({ hasText: 'completed by business' }).waitFor();
+
+      // Two tabs: the one that answers holds the media; the other says so and offers no Answer.
+      const second = await open();
+      const next = (await api('POST', '/v1/sandbox/calls', { audio: 'tone:440' })).call.id;
+      await second.locator(`#incoming li[data-id="${next}"]`).getByRole('button', { name: 'Answer' }).waitFor();
+      await page.locator(`#incoming li[data-id="${next}"]`).getByRole('button', { name: 'Answer' }).click();
+      await page
+        .locator('#oncall-state')
+        .filter({ hasText: /^Connected$/ })
+        .waitFor({ timeout: 15_000 });
+      const elsewhere = second.locator(`#incoming li[data-id="${next}"]`);
+      await elsewhere.locator('.ring-note').filter({ hasText: 'Answered elsewhere' }).waitFor();
+      assert.equal(await elsewhere.getByRole('button', { name: 'Answer' }).count(), 0);
+      assert.equal(await second.locator('#oncall').isHidden(), true);
+      await page.locator('#oncall-hangup').click();
+      await second.locator(`#incoming li[data-id="${next}"]`).waitFor({ state: 'detached', timeout: 5000 });
+      await second.close();
+
+      // Dial pad: no permission yet → ask → the user allows → call → the sandbox answers with its 660 Hz.
+      await page.locator('#dial-to').fill('+155500');
+      for (const digit of ['0', '5', '5', '5', '5']) {
+        await page.locator(`#keypad [data-digit="${digit}"]`).click();
+      }
+      assert.equal(await page.locator('#dial-to').inputValue(), '+15550005555');
+      await page.getByRole('button', { name: 'Call', exact: true }).click();
+      await page.locator('#dial-status').filter({ hasText: 'has not allowed calls' }).waitFor();
+      await page.getByRole('button', { name: 'Ask permission' }).click();
+      await page.locator('#dial-status').filter({ hasText: 'allowed calls (temporary' }).waitFor({ timeout: 5000 });
+      await page.getByRole('button', { name: 'Call', exact: true }).click();
+      await page
+        .locator('#oncall-state')
+        .filter({ hasText: /^Connected$/ })
+        .waitFor({ timeout: 15_000 });
+      const { calls } = await api('GET', '/v1/calls?limit=1');
+      const outbound: Call = calls[0];
+      assert.equal(outbound.direction, 'OUTBOUND');
+      assert.equal(outbound.peerNumber, '15550005555');
+      assert.equal(outbound.status, 'ACCEPTED');
+      await eventually(async () => near(await pageHears(page), 660, 12), 10_000, 'the page to hear the sandbox user');
+      await eventually(
+        async () => near(await simulatedUserHears(outbound.id), 880, 3),
+        10_000,
+        'the sandbox user to hear the mic',
+      );
+      await page.locator('#oncall-hangup').click();
+      const done = await eventually(
+        async () => {
+          const c = await call(outbound.id);
+          return c.status === 'COMPLETED' && c;
+        },
+        5000,
+        'the outbound call to end',
+      );
+      assert.equal(done.endedBy, 'BUSINESS');
+    } finally {
+      await context?.close();
+      await browser.close();
+    }
+    assert.deepEqual(problems, [], 'no CSP violation or script error');
+  });
+});

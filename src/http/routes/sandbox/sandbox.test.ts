@@ -1,0 +1,264 @@
+// Sandbox numbers end to end with real media: a werift peer plays the business's WebRTC endpoint, a simulated
+// WhatsApp user plays the caller, ICE on 127.0.0.1 only. Store-backed: runs on SQLite and, with
+// TEST_DATABASE_URL, on PostgreSQL.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { outbox } from '../../../../test/helpers/calls.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
+import type { Call } from '../../../calls/types.ts';
+import { AudioEndpoint } from '../../../media/rtc/audio-endpoint.ts';
+import { createPeerFactory, LOOPBACK_ICE } from '../../../media/rtc/peer-factory.ts';
+import { toneSource } from '../../../media/rtc/sources.ts';
+
+const peers = createPeerFactory(LOOPBACK_ICE);
+
+interface SandboxNumber {
+  id: string;
+  phoneNumber: string;
+  key: string;
+}
+
+for (const kind of storeKinds()) {
+  describe(`sandbox numbers (${kind})`, () => {
+    let t: TestApp;
+    let sandbox: SandboxNumber;
+    const endpoints: AudioEndpoint[] = [];
+
+    const api = async (method: 'GET' | 'POST', url: string, key: string, payload?: object) => {
+      const res = await t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
+      return { status: res.statusCode, body: res.json() };
+    };
+    const getCall = async (id: string): Promise<Call> =>
+      (await api('GET', `/v1/calls/${id}?includeSdp=1`, sandbox.key, undefined)).body;
+    const heardBySimulatedUser = async (id: string) => (await api('GET', `/v1/sandbox/calls/${id}`, sandbox.key)).body;
+
+    before(async () => {
+      t = await buildTestApp(kind);
+      const created = await api('POST', '/v1/numbers', t.tenantKey.key, {
+        provider: 'SANDBOX',
+        name: 'Try it',
+        sandbox: { answerAfterSeconds: 0, audio: 'tone:660' },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      sandbox = {
+        id: created.body.number.id,
+        phoneNumber: created.body.number.phoneNumber,
+        key: created.body.apiKey.key,
+      };
+    });
+    after(async () => {
+      await Promise.all(endpoints.map((e) => e.close()));
+      await t.close();
+    });
+
+    test('a sandbox number gets a +99 number and says it is a sandbox everywhere it is shown', async () => {
+      assert.match(sandbox.phoneNumber, /^\+99\d{10}$/);
+      const shown = await api('GET', `/v1/numbers/${sandbox.id}`, t.tenantKey.key);
+      assert.equal(shown.body.sandbox, true);
+      assert.equal(shown.body.provider, 'SANDBOX');
+      assert.deepEqual(shown.body.sandboxSettings, {
+        answer: 'accept',
+        answerAfterSeconds: 0,
+        audio: 'tone:660',
+        hangupAfterSeconds: null,
+        permissionReply: 'accept',
+      });
+      const meta = await api('GET', `/v1/numbers/${t.numberA.id}`, t.tenantKey.key);
+      assert.equal(meta.body.sandbox, false);
+      assert.equal(meta.body.sandboxSettings, undefined);
+    });
+
+    test('a simulated call is answered with a werift SDP and audio flows both ways (440 Hz in, 880 Hz out)', async () => {
+      const started = await api('POST', '/v1/sandbox/calls', sandbox.key, { from: '+15550001111', audio: 'tone:440' });
+      assert.equal(started.status, 201, JSON.stringify(started.body));
+      assert.equal(started.body.sandbox, true);
+      const ringing: Call = started.body.call;
+      assert.equal(ringing.status, 'RINGING');
+      assert.equal(ringing.direction, 'INBOUND');
+      assert.equal(ringing.peerNumber, '15550001111');
+
+      const offer = (await getCall(ringing.id)).sdpOffer;
+      assert.ok(offer);
+      assert.match(offer, /a=rtpmap:\d+ opus\/48000\/2/);
+
+      const business = new AudioEndpoint(peers, { source: toneSource(880) });
+      endpoints.push(business);
+      const answer = await business.acceptOffer(offer);
+      assert.equal((await api('POST', `/v1/calls/${ringing.id}/pre-accept`, sandbox.key, { sdp: answer })).status, 200);
+      const accepted = await api('POST', `/v1/calls/${ringing.id}/accept`, sandbox.key, { sdp: answer });
+      assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+      assert.equal(accepted.body.status, 'ACCEPTED');
+      await business.connected();
+
+      const businessHeard = await eventually(
+        async () => business.heard().frequencyHz === 440 && business.heard(),
+        8000,
+        'the business to hear 440 Hz',
+      );
+      assert.equal(businessHeard.frequencyHz, 440);
+      const user = await eventually(
+        async () => {
+          const view = await heardBySimulatedUser(ringing.id);
+          return view.heard.frequencyHz === 880 && view;
+        },
+        8000,
+        'the simulated user to hear 880 Hz',
+      );
+      assert.equal(user.media, 'connected');
+      assert.equal(user.answered, true);
+      assert.ok(user.packetsReceived > 0);
+
+      const ended = await api('POST', `/v1/calls/${ringing.id}/terminate`, sandbox.key, {});
+      assert.equal(ended.status, 200);
+      const final = await eventually(
+        async () => {
+          const c = await getCall(ringing.id);
+          return c.status === 'COMPLETED' && c;
+        },
+        3000,
+        'COMPLETED',
+      );
+      assert.equal(final.endedBy, 'BUSINESS');
+      // The terminate webhook the sandbox sends afterwards, as Meta does, adds no second call.ended.
+      await new Promise((r) => setTimeout(r, 200));
+      const events = (await outbox(t, final)).map((e) => e.type);
+      assert.deepEqual(events, ['call.ringing', 'call.connected', 'call.ended']);
+      const after = await heardBySimulatedUser(ringing.id);
+      assert.equal(after.ended, true);
+      assert.equal(after.media, 'closed');
+    });
+
+    test('the simulated caller hangs up by itself after hangupAfterSeconds: COMPLETED by PEER', async () => {
+      const started = await api('POST', '/v1/sandbox/calls', sandbox.key, { audio: 'echo', hangupAfterSeconds: 1 });
+      const id = started.body.call.id;
+      const business = new AudioEndpoint(peers, { source: toneSource(500) });
+      endpoints.push(business);
+      const answer = await business.acceptOffer((await getCall(id)).sdpOffer ?? '');
+      assert.equal((await api('POST', `/v1/calls/${id}/accept`, sandbox.key, { sdp: answer })).status, 200);
+      // An echoing caller sends the business's own tone back.
+      await eventually(async () => business.heard().frequencyHz === 500, 8000, 'the echo of 500 Hz');
+      const final = await eventually(
+        async () => {
+          const c = await getCall(id);
+          return c.status === 'COMPLETED' && c;
+        },
+        5000,
+        'the caller to hang up',
+      );
+      assert.equal(final.endedBy, 'PEER');
+      assert.ok(final.durationSeconds !== null && final.durationSeconds >= 1);
+    });
+
+    test('a declined simulated call is REJECTED by BUSINESS; the caller side reads ended', async () => {
+      const started = await api('POST', '/v1/sandbox/calls', sandbox.key, {});
+      const id = started.body.call.id;
+      const rejected = await api('POST', `/v1/calls/${id}/reject`, sandbox.key, {});
+      assert.equal(rejected.status, 200);
+      assert.equal(rejected.body.status, 'REJECTED');
+      const c = await getCall(id);
+      assert.equal(c.endedBy, 'BUSINESS');
+      assert.equal((await heardBySimulatedUser(id)).ended, true);
+    });
+
+    test('accept with an SDP other than the pre-accepted one fails like Meta, and the call keeps ringing', async () => {
+      const id = (await api('POST', '/v1/sandbox/calls', sandbox.key, {})).body.call.id;
+      const business = new AudioEndpoint(peers);
+      const other = new AudioEndpoint(peers);
+      endpoints.push(business, other);
+      const offer = (await getCall(id)).sdpOffer ?? '';
+      const answer = await business.acceptOffer(offer);
+      const otherAnswer = await other.acceptOffer(offer);
+      assert.equal((await api('POST', `/v1/calls/${id}/pre-accept`, sandbox.key, { sdp: answer })).status, 200);
+      const mismatch = await api('POST', `/v1/calls/${id}/accept`, sandbox.key, { sdp: otherAnswer });
+      assert.equal(mismatch.status, 502);
+      assert.equal(mismatch.body.code, 'PROVIDER_ERROR');
+      assert.match(mismatch.body.details.providerMessage, /must match/);
+      assert.equal((await getCall(id)).status, 'RINGING');
+      assert.equal((await api('POST', `/v1/calls/${id}/reject`, sandbox.key, {})).status, 200);
+    });
+
+    test('an outbound call needs permission; asked, the user grants it and answers with real audio', async () => {
+      const to = '+15550002222';
+      const caller = new AudioEndpoint(peers, { source: toneSource(1000) });
+      endpoints.push(caller);
+      const offer = await caller.createOffer();
+
+      const refused = await api('POST', '/v1/calls', sandbox.key, { to, sdp: offer });
+      assert.equal(refused.status, 403, JSON.stringify(refused.body));
+      assert.equal(refused.body.code, 'META_CALL_PERMISSION_REQUIRED');
+      const before = await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`, sandbox.key);
+      assert.equal(before.body.permission.status, 'no_permission');
+
+      const asked = await api('POST', '/v1/calls/permissions/request', sandbox.key, { to });
+      assert.equal(asked.status, 200);
+      assert.match(asked.body.messageId, /^wamid\./);
+      const granted = await eventually(
+        async () => {
+          const p = await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`, sandbox.key);
+          return p.body.permission.status === 'temporary' && p.body;
+        },
+        4000,
+        'the permission to be granted',
+      );
+      assert.ok(granted.permission.expiration_time > Date.now() / 1000);
+      const permissionEvents = await t.store.db.query<{ type: string }>(
+        "SELECT type FROM events WHERE number_id = $1 AND type = 'call.permission_updated'",
+        [sandbox.id],
+      );
+      assert.equal(permissionEvents.length, 1);
+
+      const placed = await api('POST', '/v1/calls', sandbox.key, { to, sdp: offer });
+      assert.equal(placed.status, 201, JSON.stringify(placed.body));
+      const id = placed.body.id;
+      const answered = await eventually(
+        async () => {
+          const c = await getCall(id);
+          return c.status === 'ACCEPTED' && c;
+        },
+        5000,
+        'the sandbox user to answer',
+      );
+      assert.ok(answered.sdpAnswer);
+      await caller.applyAnswer(answered.sdpAnswer);
+      await caller.connected();
+      // The number's setting: the user says 660 Hz; it hears the business's 1000 Hz.
+      await eventually(async () => caller.heard().frequencyHz === 660, 8000, 'the user’s 660 Hz');
+      await eventually(
+        async () => (await heardBySimulatedUser(id)).heard.frequencyHz === 1000,
+        8000,
+        'the user to hear 1000 Hz',
+      );
+      assert.equal((await api('POST', `/v1/calls/${id}/terminate`, sandbox.key, {})).status, 200);
+      const events = (await outbox(t, await getCall(id))).map((e) => e.type);
+      assert.deepEqual(events, ['call.ringing', 'call.connected', 'call.ended']);
+    });
+
+    test('bad sandbox input is a 400 and stores nothing; META numbers cannot simulate calls', async () => {
+      const before = await t.store.db.query('SELECT id FROM calls WHERE number_id = $1', [sandbox.id]);
+      for (const body of [
+        { audio: 'tone:99999' },
+        { audio: 'trumpet' },
+        { audio: 'data:audio/wav;base64,AAAA' },
+        { audio: 'http://127.0.0.1/x.wav' },
+        { from: 'nobody' },
+        { hangupAfterSeconds: 0 },
+        { answer: 'maybe' },
+        { extra: true },
+      ]) {
+        const res = await api('POST', '/v1/sandbox/calls', sandbox.key, body);
+        assert.equal(res.status, 400, JSON.stringify(body));
+        assert.equal(res.body.code, 'VALIDATION_ERROR', JSON.stringify(body));
+        assert.ok(res.body.requestId);
+      }
+      const afterRows = await t.store.db.query('SELECT id FROM calls WHERE number_id = $1', [sandbox.id]);
+      assert.equal(afterRows.length, before.length);
+
+      const onMeta = await api('POST', '/v1/sandbox/calls', t.numberA.key.key, {});
+      assert.equal(onMeta.status, 400);
+      assert.equal(onMeta.body.code, 'FEATURE_NOT_SUPPORTED');
+      const otherNumbers = await api('GET', `/v1/sandbox/calls/${before[0]?.id ?? 'call_x'}`, t.numberA.key.key);
+      assert.equal(otherNumbers.status, 404);
+    });
+  });
+}

@@ -1,0 +1,125 @@
+// What a simulated user says: "tone:440", "echo", "silence", "speech-sample", a data: URL or an https URL of a WAV.
+import { SpeechSynth } from '../../media/audio/speech.ts';
+import { readWav, WavFormatError } from '../../media/audio/wav.ts';
+import { EchoSource, type PcmSource, pcmSource, silenceSource, toneSource } from '../../media/rtc/sources.ts';
+import { checkWebhookUrlSyntax, pinnedLookup } from '../../webhooks/url-guard.ts';
+
+// As in meta/client.ts: the CommonJS objects, so that start-up does not load Node's bundled undici.
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
+
+const MAX_WAV_BYTES = 5 * 1024 * 1024;
+const FETCH_TIMEOUT_MS = 10_000;
+
+export type AudioSpec =
+  | { kind: 'tone'; frequencyHz: number }
+  | { kind: 'echo' }
+  | { kind: 'silence' }
+  | { kind: 'speech-sample' }
+  | { kind: 'wav-data'; wav: Buffer }
+  | { kind: 'wav-url'; url: URL };
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Checks the words only; a URL is fetched later, by `loadAudio`. */
+export function parseAudioSpec(spec: string, allowInsecureUrls = false): Parsed<AudioSpec> {
+  const tone = /^tone:(\d{2,4})$/.exec(spec);
+  if (tone) {
+    const frequencyHz = Number(tone[1]);
+    return frequencyHz >= 50 && frequencyHz <= 4000
+      ? { ok: true, value: { kind: 'tone', frequencyHz } }
+      : { ok: false, reason: 'a tone is between 50 and 4000 Hz (tone:440)' };
+  }
+  if (spec === 'echo' || spec === 'silence' || spec === 'speech-sample') {
+    return { ok: true, value: { kind: spec } };
+  }
+  const data = /^data:audio\/(?:wav|wave|x-wav|vnd\.wave);base64,([A-Za-z0-9+/]+={0,2})$/.exec(spec);
+  if (data) {
+    const wav = Buffer.from(data[1] ?? '', 'base64');
+    try {
+      readWav(wav);
+    } catch (error) {
+      return { ok: false, reason: `the WAV cannot be read: ${(error as Error).message}` };
+    }
+    return { ok: true, value: { kind: 'wav-data', wav } };
+  }
+  if (/^https?:\/\//.test(spec)) {
+    const checked = checkWebhookUrlSyntax(spec, allowInsecureUrls);
+    return checked.ok
+      ? { ok: true, value: { kind: 'wav-url', url: checked.url } }
+      : { ok: false, reason: `audio URL refused: ${checked.reason}` };
+  }
+  return {
+    ok: false,
+    reason: 'audio is tone:<Hz>, echo, silence, speech-sample, a data:audio/wav;base64 URL or an https URL of a WAV',
+  };
+}
+
+/** The source for a spec; WAVs play in a loop so a long call keeps talking. */
+export async function loadAudio(spec: AudioSpec, allowInsecureUrls = false): Promise<Parsed<PcmSource>> {
+  switch (spec.kind) {
+    case 'tone':
+      return { ok: true, value: toneSource(spec.frequencyHz) };
+    case 'echo':
+      return { ok: true, value: new EchoSource() };
+    case 'silence':
+      return { ok: true, value: silenceSource };
+    case 'speech-sample': {
+      const voice = new SpeechSynth();
+      return { ok: true, value: { read: (n) => voice.next(n) } };
+    }
+    case 'wav-data':
+      return fromWav(spec.wav);
+    case 'wav-url': {
+      const fetched = await fetchWav(spec.url, allowInsecureUrls);
+      return fetched.ok ? fromWav(fetched.value) : fetched;
+    }
+  }
+}
+
+function fromWav(wav: Buffer): Parsed<PcmSource> {
+  try {
+    const { samples, sampleRate } = readWav(wav);
+    return { ok: true, value: pcmSource(samples, sampleRate, { loop: true }) };
+  } catch (error) {
+    const reason = error instanceof WavFormatError ? error.message : 'unreadable WAV';
+    return { ok: false, reason: `the WAV cannot be read: ${reason}` };
+  }
+}
+
+/** Fetched like a webhook is sent: public addresses only (checked when connecting), bounded size and time. */
+function fetchWav(url: URL, allowInsecure: boolean): Promise<Parsed<Buffer>> {
+  return new Promise((resolve) => {
+    const done = (result: Parsed<Buffer>) => {
+      clearTimeout(timer);
+      resolve(result);
+    };
+    const request = url.protocol === 'https:' ? https.request : http.request;
+    const req = request(url, { method: 'GET', lookup: pinnedLookup(allowInsecure) }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        done({ ok: false, reason: `the audio URL answered HTTP ${res.statusCode}` });
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_WAV_BYTES) {
+          req.destroy();
+          done({ ok: false, reason: `the WAV is larger than ${MAX_WAV_BYTES} bytes` });
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => done({ ok: true, value: Buffer.concat(chunks) }));
+      res.on('error', () => done({ ok: false, reason: 'the audio download failed' }));
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      done({ ok: false, reason: 'the audio download timed out' });
+    }, FETCH_TIMEOUT_MS);
+    req.on('error', (error) => done({ ok: false, reason: `the audio download failed: ${error.message}` }));
+    req.end();
+  });
+}

@@ -1,0 +1,488 @@
+// The simulated WhatsApp side of sandbox numbers: each user is an audio endpoint inside callgate, and what it does
+// reaches the call machine exactly as Meta's webhooks would (offer, answer SDP, statuses, terminate, permission
+// replies). Sessions live in this process; after a restart their calls read as already ended, as at Meta.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ProviderCallEvent, ProviderEnd } from '../../calls/machine.ts';
+import type { PermissionReply } from '../../calls/meta-calling.ts';
+import type { Call } from '../../calls/types.ts';
+import type { Clock } from '../../clock.ts';
+import type { NumberId } from '../../ids.ts';
+import type { Heard } from '../../media/audio/monitor.ts';
+import { AudioEndpoint, type EndpointState } from '../../media/rtc/audio-endpoint.ts';
+import type { PeerFactory } from '../../media/rtc/peer-factory.ts';
+import type { NumberRecord } from '../../store/numbers.ts';
+import { failure, ok, type ProviderFailure, type ProviderResult } from '../types.ts';
+import { loadAudio, parseAudioSpec } from './audio.ts';
+import { type AnswerMode, permissionOf, permissionsPatch, sandboxSettingsOf } from './settings.ts';
+
+export interface SandboxDeps {
+  peers: PeerFactory;
+  clock: Clock;
+  logger: Logger;
+  /** Provider events in, as the Meta webhook route would apply them. */
+  applyEvent(number: NumberRecord, event: ProviderCallEvent, direction: 'INBOUND' | 'OUTBOUND'): Promise<void>;
+  recordPermissionReply(number: NumberRecord, reply: PermissionReply): Promise<void>;
+  loadNumber(id: NumberId): Promise<NumberRecord | null>;
+  mergeNumberConfig(id: NumberId, patch: Record<string, unknown>): Promise<void>;
+  allowInsecureAudioUrls?: boolean;
+  timing?: Partial<SandboxTiming>;
+}
+
+export interface SandboxTiming {
+  /** A caller nobody answers hangs up after this long (Meta: 30–60 s). */
+  ringGiveUpSeconds: number;
+  /** A user asked for call permission replies after this long. */
+  permissionReplySeconds: number;
+  /** Time from `connect` to the user's phone ringing and the answer SDP coming back. */
+  connectDelayMs: number;
+}
+
+const DEFAULT_TIMING: SandboxTiming = { ringGiveUpSeconds: 60, permissionReplySeconds: 1, connectDelayMs: 100 };
+/** Ended sessions stay inspectable this long. */
+const KEEP_ENDED_MS = 10 * 60_000;
+const TEMPORARY_PERMISSION_SECONDS = 7 * 24 * 3600;
+
+export interface InboundRequest {
+  from: string;
+  audio: string;
+  hangupAfterSeconds: number | null;
+  /** How this user answers when the business calls it back; the number's setting otherwise. */
+  answer: AnswerMode | null;
+}
+
+export interface SessionView {
+  externalCallId: string;
+  direction: 'INBOUND' | 'OUTBOUND';
+  user: string;
+  audio: string;
+  media: EndpointState;
+  answered: boolean;
+  ended: boolean;
+  heard: Heard;
+  framesSent: number;
+  packetsReceived: number;
+}
+
+interface Session {
+  externalCallId: string;
+  numberId: NumberId;
+  direction: 'INBOUND' | 'OUTBOUND';
+  user: string;
+  audio: string;
+  endpoint: AudioEndpoint;
+  answeredAt: string | null;
+  endedAt: string | null;
+  preAcceptSdp: string | null;
+  answerApplied: boolean;
+  hangupAfterSeconds: number | null;
+  timers: Set<NodeJS.Timeout>;
+  final: { heard: Heard; stats: { framesSent: number; packetsReceived: number }; media: EndpointState } | null;
+}
+
+/** The error texts Meta gives for the same situations (docs/spec/providers-meta.md §2). */
+const callGone = (): ProviderFailure => failure('ALREADY_ENDED', 'Call not found or already ended', 138_003);
+const badRequest = (message: string): ProviderFailure => failure('INVALID_REQUEST', message, 100);
+
+export class SandboxSimulator {
+  readonly #d: SandboxDeps;
+  readonly #timing: SandboxTiming;
+  readonly #sessions = new Map<string, Session>();
+  /** Per-user answer overrides, set when a user calls in with `answer`. */
+  readonly #answerOverrides = new Map<string, AnswerMode>();
+  #closed = false;
+
+  constructor(deps: SandboxDeps) {
+    this.#d = deps;
+    this.#timing = { ...DEFAULT_TIMING, ...deps.timing };
+  }
+
+  /** A simulated user calls the number: a real SDP offer arrives as Meta's user-initiated `connect`. */
+  async startInbound(
+    number: NumberRecord,
+    request: InboundRequest,
+  ): Promise<ProviderResult<{ externalCallId: string }>> {
+    const spec = parseAudioSpec(request.audio, this.#d.allowInsecureAudioUrls);
+    if (!spec.ok) {
+      return badRequest(spec.reason);
+    }
+    const source = await loadAudio(spec.value, this.#d.allowInsecureAudioUrls);
+    if (!source.ok) {
+      return badRequest(source.reason);
+    }
+    const user = digits(request.from);
+    if (request.answer) {
+      this.#answerOverrides.set(`${number.id}:${user}`, request.answer);
+    }
+    const endpoint = new AudioEndpoint(this.#d.peers, { source: source.value });
+    const session = this.#newSession(number, 'INBOUND', user, request.audio, endpoint, request.hangupAfterSeconds);
+    const offer = await endpoint.createOffer();
+    await this.#d.applyEvent(
+      number,
+      {
+        type: 'offer',
+        externalCallId: session.externalCallId,
+        peerNumber: user,
+        at: this.#now(),
+        sdpOffer: offer,
+        bizOpaqueCallbackData: null,
+      },
+      'INBOUND',
+    );
+    // A caller nobody answers gives up, as a person would.
+    this.#after(session, this.#timing.ringGiveUpSeconds * 1000, () => {
+      if (!session.answeredAt) {
+        void this.#hangUp(session, 'caller gave up');
+      }
+    });
+    return { ok: true, value: { externalCallId: session.externalCallId } };
+  }
+
+  async preAccept(number: NumberRecord, call: Call, sdpAnswer: string): Promise<ProviderResult> {
+    const session = this.#live(number, call);
+    if (!session) {
+      return callGone();
+    }
+    if (session.direction !== 'INBOUND' || session.answeredAt) {
+      return badRequest('pre_accept is only valid on a ringing user-initiated call');
+    }
+    if (session.preAcceptSdp !== null) {
+      return badRequest('pre_accept was already sent for this call');
+    }
+    const applied = await this.#applyAnswer(session, sdpAnswer);
+    if (applied.ok) {
+      session.preAcceptSdp = sdpAnswer;
+    }
+    return applied;
+  }
+
+  async accept(number: NumberRecord, call: Call, sdpAnswer: string | null): Promise<ProviderResult> {
+    const session = this.#live(number, call);
+    if (!session) {
+      return callGone();
+    }
+    if (session.direction !== 'INBOUND' || session.answeredAt) {
+      return badRequest('accept is only valid on a ringing user-initiated call');
+    }
+    if (!sdpAnswer) {
+      return badRequest('session.sdp is required');
+    }
+    if (session.preAcceptSdp !== null && normaliseSdp(session.preAcceptSdp) !== normaliseSdp(sdpAnswer)) {
+      return badRequest('The SDP of accept must match the SDP of pre_accept');
+    }
+    if (!session.answerApplied) {
+      const applied = await this.#applyAnswer(session, sdpAnswer);
+      if (!applied.ok) {
+        return applied;
+      }
+    }
+    this.#answered(session);
+    return ok;
+  }
+
+  async endCall(number: NumberRecord, call: Call, action: 'reject' | 'terminate'): Promise<ProviderResult> {
+    const session = this.#live(number, call);
+    if (!session) {
+      return callGone();
+    }
+    const ringingInbound = session.direction === 'INBOUND' && !session.answeredAt;
+    if (action === 'reject' && !ringingInbound) {
+      return badRequest('reject is only valid on a ringing user-initiated call');
+    }
+    if (action === 'terminate' && ringingInbound) {
+      return badRequest('terminate is not valid on a ringing user-initiated call; use reject');
+    }
+    // Meta answers the action, then sends one terminate webhook of its own.
+    setImmediate(() => void this.#end(session, null));
+    await this.#stopMedia(session);
+    return ok;
+  }
+
+  /** The business calls a simulated user: the user's phone answers per the number's sandbox settings. */
+  async start(
+    number: NumberRecord,
+    to: string,
+    sdpOffer: string | null,
+  ): Promise<ProviderResult<{ externalCallId: string }>> {
+    const user = digits(to);
+    if (!sdpOffer) {
+      return badRequest('session.sdp is required');
+    }
+    if (!permissionOf(number, user, this.#d.clock.now().getTime())) {
+      return failure('PERMISSION_REQUIRED', 'No approved call permission found', 138_006);
+    }
+    const settings = sandboxSettingsOf(number);
+    const spec = parseAudioSpec(settings.audio, this.#d.allowInsecureAudioUrls);
+    const source = spec.ok ? await loadAudio(spec.value, this.#d.allowInsecureAudioUrls) : spec;
+    if (!source.ok) {
+      return failure('CONFIG', `the sandbox number's audio setting is unusable: ${source.reason}`);
+    }
+    const endpoint = new AudioEndpoint(this.#d.peers, { source: source.value });
+    let answerSdp: string;
+    try {
+      answerSdp = await endpoint.acceptOffer(sdpOffer);
+    } catch (error) {
+      await endpoint.close();
+      return badRequest(`Invalid SDP: ${(error as Error).message}`);
+    }
+    const session = this.#newSession(number, 'OUTBOUND', user, settings.audio, endpoint, settings.hangupAfterSeconds);
+    session.answerApplied = true;
+    const answer = this.#answerOverrides.get(`${number.id}:${user}`) ?? settings.answer;
+
+    // As Meta: `connect` with the answer SDP (tunnel up, not answered), RINGING, then the user's choice.
+    this.#after(session, this.#timing.connectDelayMs, async () => {
+      await this.#emit(session, {
+        type: 'answer-sdp',
+        externalCallId: session.externalCallId,
+        at: this.#now(),
+        sdp: answerSdp,
+      });
+      await this.#emit(session, {
+        type: 'progress',
+        externalCallId: session.externalCallId,
+        at: this.#now(),
+        status: 'RINGING',
+      });
+      if (answer === 'ignore') {
+        this.#after(session, this.#timing.ringGiveUpSeconds * 1000, () => this.#hangUp(session, 'no answer'));
+        return;
+      }
+      this.#after(session, settings.answerAfterSeconds * 1000, async () => {
+        if (answer === 'accept') {
+          this.#answered(session);
+          await this.#emit(session, {
+            type: 'progress',
+            externalCallId: session.externalCallId,
+            at: this.#now(),
+            status: 'ACCEPTED',
+          });
+        } else {
+          await this.#emit(session, {
+            type: 'progress',
+            externalCallId: session.externalCallId,
+            at: this.#now(),
+            status: 'REJECTED',
+          });
+          await this.#hangUp(session, 'user declined');
+        }
+      });
+    });
+    return { ok: true, value: { externalCallId: session.externalCallId } };
+  }
+
+  /** Meta's call_permissions answer for a simulated user. */
+  permissions(number: NumberRecord, waId: string): Record<string, unknown> {
+    const permission = permissionOf(number, digits(waId), this.#d.clock.now().getTime());
+    return {
+      messaging_product: 'whatsapp',
+      permission: permission
+        ? {
+            status: permission.status,
+            ...(permission.expirationTime !== null ? { expiration_time: permission.expirationTime } : {}),
+          }
+        : { status: 'no_permission' },
+      actions: [
+        { action_name: 'send_call_permission_request', can_perform_action: permission?.status !== 'permanent' },
+        { action_name: 'start_call', can_perform_action: permission !== null },
+      ],
+    };
+  }
+
+  /** The user reads the request and replies (per the number's settings) a moment later, as a `messages` webhook. */
+  requestPermission(number: NumberRecord, waId: string): ProviderResult<{ messageId: string }> {
+    const user = digits(waId);
+    if (permissionOf(number, user, this.#d.clock.now().getTime())?.status === 'permanent') {
+      return failure('INVALID_REQUEST', 'Call permission request not allowed', 138_017);
+    }
+    const messageId = `wamid.SBX${randomBytes(12).toString('base64url')}`;
+    const reply = sandboxSettingsOf(number).permissionReply;
+    if (reply !== 'ignore') {
+      const timer = setTimeout(() => {
+        void this.#replyToPermission(number.id, user, reply === 'accept', messageId).catch((err) =>
+          this.#d.logger.warn({ err, numberId: number.id }, 'sandbox permission reply failed'),
+        );
+      }, this.#timing.permissionReplySeconds * 1000);
+      timer.unref();
+    }
+    return { ok: true, value: { messageId } };
+  }
+
+  /** What the simulated user of a call hears and does; null for a call this process does not simulate. */
+  inspect(numberId: NumberId, externalCallId: string): SessionView | null {
+    const s = this.#sessions.get(externalCallId);
+    if (!s || s.numberId !== numberId) {
+      return null;
+    }
+    const stats = s.final?.stats ?? s.endpoint.stats();
+    return {
+      externalCallId: s.externalCallId,
+      direction: s.direction,
+      user: `+${s.user}`,
+      audio: s.audio.startsWith('data:') ? 'wav' : s.audio,
+      media: s.final?.media ?? s.endpoint.state,
+      answered: s.answeredAt !== null,
+      ended: s.endedAt !== null,
+      heard: s.final?.heard ?? s.endpoint.heard(),
+      ...stats,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#sessions.values()].map((s) => this.#stopMedia(s)));
+    this.#sessions.clear();
+  }
+
+  #newSession(
+    number: NumberRecord,
+    direction: 'INBOUND' | 'OUTBOUND',
+    user: string,
+    audio: string,
+    endpoint: AudioEndpoint,
+    hangupAfterSeconds: number | null,
+  ): Session {
+    const session: Session = {
+      externalCallId: `wacid.SBX${randomBytes(18).toString('base64url')}`,
+      numberId: number.id,
+      direction,
+      user,
+      audio,
+      endpoint,
+      answeredAt: null,
+      endedAt: null,
+      preAcceptSdp: null,
+      answerApplied: false,
+      hangupAfterSeconds,
+      timers: new Set(),
+      final: null,
+    };
+    this.#sessions.set(session.externalCallId, session);
+    // A media path that fails after the answer ends the call with Meta's "call setup failed".
+    endpoint.onState((state) => {
+      if (state === 'failed' && session.answeredAt && !session.endedAt) {
+        void this.#end(session, '138019');
+      }
+    });
+    return session;
+  }
+
+  #live(number: NumberRecord, call: Call): Session | null {
+    const s = this.#sessions.get(call.externalCallId);
+    return s && s.numberId === number.id && !s.endedAt ? s : null;
+  }
+
+  async #applyAnswer(session: Session, sdp: string): Promise<ProviderResult> {
+    try {
+      await session.endpoint.applyAnswer(sdp);
+      session.answerApplied = true;
+      return ok;
+    } catch (error) {
+      return badRequest(`Invalid SDP: ${(error as Error).message}`);
+    }
+  }
+
+  #answered(session: Session): void {
+    session.answeredAt = this.#now();
+    if (session.hangupAfterSeconds !== null) {
+      this.#after(session, session.hangupAfterSeconds * 1000, () => this.#hangUp(session, 'hang-up after'));
+    }
+  }
+
+  /** The simulated user ends the call: media stops, then Meta's terminate webhook. */
+  async #hangUp(session: Session, why: string): Promise<void> {
+    if (session.endedAt) {
+      return;
+    }
+    this.#d.logger.debug({ externalCallId: session.externalCallId, why }, 'sandbox user hangs up');
+    await this.#stopMedia(session);
+    await this.#end(session, null);
+  }
+
+  async #end(session: Session, errorCode: string | null): Promise<void> {
+    if (session.endedAt) {
+      return;
+    }
+    session.endedAt = this.#now();
+    await this.#stopMedia(session);
+    const end: ProviderEnd = {
+      startTime: session.answeredAt,
+      endTime: session.answeredAt ? session.endedAt : null,
+      duration: session.answeredAt
+        ? Math.max(0, Math.round((Date.parse(session.endedAt) - Date.parse(session.answeredAt)) / 1000))
+        : null,
+      errorCode,
+    };
+    await this.#emit(session, { type: 'end', externalCallId: session.externalCallId, at: session.endedAt, end });
+    const forget = setTimeout(() => this.#sessions.delete(session.externalCallId), KEEP_ENDED_MS);
+    forget.unref();
+  }
+
+  async #stopMedia(session: Session): Promise<void> {
+    for (const timer of session.timers) {
+      clearTimeout(timer);
+    }
+    session.timers.clear();
+    if (!session.final) {
+      session.final = {
+        heard: session.endpoint.heard(),
+        stats: session.endpoint.stats(),
+        media: session.endpoint.state === 'connected' ? 'closed' : session.endpoint.state,
+      };
+      await session.endpoint.close();
+    }
+  }
+
+  async #emit(session: Session, event: ProviderCallEvent): Promise<void> {
+    if (this.#closed) {
+      return;
+    }
+    const number = await this.#d.loadNumber(session.numberId);
+    if (!number) {
+      return;
+    }
+    try {
+      await this.#d.applyEvent(number, event, session.direction);
+    } catch (err) {
+      this.#d.logger.error({ err, externalCallId: session.externalCallId, type: event.type }, 'sandbox event failed');
+    }
+  }
+
+  async #replyToPermission(numberId: NumberId, user: string, accepted: boolean, requestId: string): Promise<void> {
+    const number = await this.#d.loadNumber(numberId);
+    if (!number || this.#closed) {
+      return;
+    }
+    const nowMs = this.#d.clock.now().getTime();
+    const expirationTime = Math.floor(nowMs / 1000) + TEMPORARY_PERMISSION_SECONDS;
+    await this.#d.mergeNumberConfig(
+      numberId,
+      permissionsPatch(number, user, accepted ? { status: 'temporary', expirationTime } : null),
+    );
+    await this.#d.recordPermissionReply(number, {
+      peerNumber: user,
+      status: accepted ? 'TEMPORARY' : 'NO_PERMISSION',
+      expiresAt: accepted ? new Date(expirationTime * 1000).toISOString() : null,
+      messageId: `${requestId}.reply`,
+      at: new Date(nowMs).toISOString(),
+    });
+  }
+
+  #after(session: Session, ms: number, run: () => void | Promise<void>): void {
+    const timer = setTimeout(() => {
+      session.timers.delete(timer);
+      Promise.resolve(run()).catch((err) =>
+        this.#d.logger.error({ err, externalCallId: session.externalCallId }, 'sandbox step failed'),
+      );
+    }, ms);
+    timer.unref();
+    session.timers.add(timer);
+  }
+
+  #now(): string {
+    return this.#d.clock.now().toISOString();
+  }
+}
+
+const digits = (phone: string) => phone.replace(/\D/g, '');
+/** Line endings and a trailing newline must not make two copies of one SDP differ. */
+const normaliseSdp = (sdp: string) => sdp.replace(/\r\n/g, '\n').trim();
