@@ -12,6 +12,7 @@ import { OggOpusDecoder } from 'ogg-opus-decoder';
 import { WebSocket } from 'ws';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { wavFile } from '../../../../test/helpers/wav.ts';
 import type { Call } from '../../../calls/types.ts';
 import { dominantFrequency } from '../../../media/audio/detect.ts';
@@ -89,215 +90,217 @@ async function heardAtUser(user: AudioEndpoint, freq: number | null): Promise<nu
   return user.heard().frequencyHz;
 }
 
-describe('server media (META, no SDP from the client)', () => {
-  let t: TestApp;
-  const endpoints: AudioEndpoint[] = [];
-  let media: Awaited<ReturnType<typeof mediaServer>>;
-  before(async () => {
-    t = await buildTestApp('sqlite', { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
-    media = await mediaServer({
-      'tone.wav': wavFile([tone(660, 1, 16_000)], 16_000),
-      'tone.ogg': oggTone(660, 1),
-      'tone.mp3': readFileSync(join(FIXTURES, 'tone-660-stereo.mp3')),
-      'long.wav': wavFile([tone(660, 10, 8000)], 8000),
-      'page.html': Buffer.from('<html></html>'),
+for (const kind of storeKinds()) {
+  describe(`server media (META, no SDP from the client; ${kind})`, () => {
+    let t: TestApp;
+    const endpoints: AudioEndpoint[] = [];
+    let media: Awaited<ReturnType<typeof mediaServer>>;
+    before(async () => {
+      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+      media = await mediaServer({
+        'tone.wav': wavFile([tone(660, 1, 16_000)], 16_000),
+        'tone.ogg': oggTone(660, 1),
+        'tone.mp3': readFileSync(join(FIXTURES, 'tone-660-stereo.mp3')),
+        'long.wav': wavFile([tone(660, 10, 8000)], 8000),
+        'page.html': Buffer.from('<html></html>'),
+      });
     });
-  });
-  after(async () => {
-    await Promise.all(endpoints.map((e) => e.close()));
-    media.server.close();
-    await t.close();
-  });
-  const api = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
-    t.app.inject({ method, url, headers: { 'x-api-key': t.numberA.key.key }, ...(payload ? { payload } : {}) });
+    after(async () => {
+      await Promise.all(endpoints.map((e) => e.close()));
+      media.server.close();
+      await t.close();
+    });
+    const api = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
+      t.app.inject({ method, url, headers: { 'x-api-key': t.numberA.key.key }, ...(payload ? { payload } : {}) });
 
-  test('accept without an SDP: callgate answers, the call is media "server", the caller’s 440 Hz reaches a Twilio-framed realtime client and its 880 Hz reaches the caller', async () => {
-    const uc = await startCall(t, endpoints);
-    const accept = await api('POST', `/v1/calls/${uc.call.id}/accept`, {});
-    assert.equal(accept.statusCode, 200, accept.body);
-    assert.equal(accept.json().status, 'ACCEPTED');
-    await connectUser(t, uc);
-    const got = (await api('GET', `/v1/calls/${uc.call.id}`)).json();
-    assert.equal(got.media, 'server');
-    assert.equal(typeof got.mediaNode, 'string');
+    test('accept without an SDP: callgate answers, the call is media "server", the caller’s 440 Hz reaches a Twilio-framed realtime client and its 880 Hz reaches the caller', async () => {
+      const uc = await startCall(t, endpoints);
+      const accept = await api('POST', `/v1/calls/${uc.call.id}/accept`, {});
+      assert.equal(accept.statusCode, 200, accept.body);
+      assert.equal(accept.json().status, 'ACCEPTED');
+      await connectUser(t, uc);
+      const got = (await api('GET', `/v1/calls/${uc.call.id}`)).json();
+      assert.equal(got.media, 'server');
+      assert.equal(typeof got.mediaNode, 'string');
 
-    const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'talk' });
-    assert.equal(session.statusCode, 200, session.body);
-    const { wsUrl, token, expiresInSeconds } = session.json();
-    assert.equal(expiresInSeconds, 60);
-    assert.ok(wsUrl.includes(`token=${encodeURIComponent(token)}`));
-    const ws = new WebSocket(onServer(t, wsUrl));
-    const messages: { event: string; media?: { payload: string } }[] = [];
-    ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString())));
-    await new Promise((r) => ws.once('open', r));
-    const media8k = await eventually(async () => {
-      const m = messages.filter((x) => x.event === 'media');
-      return m.length >= 60 && m;
-    }, 5000);
-    const pcm = decodeMulaw(Buffer.concat(media8k.slice(-50).map((m) => Buffer.from(m.media!.payload, 'base64'))));
-    assert.equal(dominantFrequency(pcm, 8000), 440);
+      const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'talk' });
+      assert.equal(session.statusCode, 200, session.body);
+      const { wsUrl, token, expiresInSeconds } = session.json();
+      assert.equal(expiresInSeconds, 60);
+      assert.ok(wsUrl.includes(`token=${encodeURIComponent(token)}`));
+      const ws = new WebSocket(onServer(t, wsUrl));
+      const messages: { event: string; media?: { payload: string } }[] = [];
+      ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString())));
+      await new Promise((r) => ws.once('open', r));
+      const media8k = await eventually(async () => {
+        const m = messages.filter((x) => x.event === 'media');
+        return m.length >= 60 && m;
+      }, 5000);
+      const pcm = decodeMulaw(Buffer.concat(media8k.slice(-50).map((m) => Buffer.from(m.media!.payload, 'base64'))));
+      assert.equal(dominantFrequency(pcm, 8000), 440);
 
-    const reply = encodeMulaw(tone(880, 3, 8000));
-    for (let i = 0; i < reply.length; i += 160) {
-      ws.send(
-        JSON.stringify({
-          event: 'media',
-          streamSid: 'x',
-          media: { payload: Buffer.from(reply.subarray(i, i + 160)).toString('base64') },
-        }),
+      const reply = encodeMulaw(tone(880, 3, 8000));
+      for (let i = 0; i < reply.length; i += 160) {
+        ws.send(
+          JSON.stringify({
+            event: 'media',
+            streamSid: 'x',
+            media: { payload: Buffer.from(reply.subarray(i, i + 160)).toString('base64') },
+          }),
+        );
+      }
+      assert.equal(await heardAtUser(uc.user, 880), 880);
+
+      const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+      const end = await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      assert.equal(end.statusCode, 200, end.body);
+      assert.equal(await closed, 1000);
+      assert.equal(messages.at(-1)?.event, 'stop');
+      assert.deepEqual(
+        (await outbox(t, uc.call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
       );
+      await eventually(async () => t.app.media.size === 0, 3000, 'the session to close');
+    });
+
+    for (const file of ['tone.wav', 'tone.ogg', 'tone.mp3']) {
+      test(`play ${file}: the caller hears 660 Hz for the file’s length (±5 %)`, async () => {
+        const uc = await startCall(t, endpoints, 0);
+        assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+        await connectUser(t, uc);
+        const received: Int16Array[] = [];
+        uc.user.onAudio((f) => received.push(f));
+        const res = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url(file) });
+        assert.equal(res.statusCode, 200, res.body);
+        await sleep(file === 'tone.mp3' ? 2800 : 1800);
+        const loud = received.filter((f) => dominantFrequency(f, 48_000) === 660).length;
+        const seconds = (loud * 960) / 48_000;
+        const want = file === 'tone.mp3' ? 2 : 1;
+        assert.ok(Math.abs(seconds - want) <= want * 0.05, `heard 660 Hz for ${seconds} s`);
+        await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      });
     }
-    assert.equal(await heardAtUser(uc.user, 880), 880);
 
-    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
-    const end = await api('POST', `/v1/calls/${uc.call.id}/terminate`);
-    assert.equal(end.statusCode, 200, end.body);
-    assert.equal(await closed, 1000);
-    assert.equal(messages.at(-1)?.event, 'stop');
-    assert.deepEqual(
-      (await outbox(t, uc.call)).map((e) => e.type),
-      ['call.ringing', 'call.connected', 'call.ended'],
-    );
-    await eventually(async () => t.app.media.size === 0, 3000, 'the session to close');
-  });
-
-  for (const file of ['tone.wav', 'tone.ogg', 'tone.mp3']) {
-    test(`play ${file}: the caller hears 660 Hz for the file’s length (±5 %)`, async () => {
+    test('DELETE play stops the queue; a bad media URL or file is a 400 that plays nothing', async () => {
       const uc = await startCall(t, endpoints, 0);
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
       await connectUser(t, uc);
-      const received: Int16Array[] = [];
-      uc.user.onAudio((f) => received.push(f));
-      const res = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url(file) });
-      assert.equal(res.statusCode, 200, res.body);
-      await sleep(file === 'tone.mp3' ? 2800 : 1800);
-      const loud = received.filter((f) => dominantFrequency(f, 48_000) === 660).length;
-      const seconds = (loud * 960) / 48_000;
-      const want = file === 'tone.mp3' ? 2 : 1;
-      assert.ok(Math.abs(seconds - want) <= want * 0.05, `heard 660 Hz for ${seconds} s`);
+      for (const name of ['page.html', 'missing.wav']) {
+        const bad = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url(name) });
+        assert.equal(bad.statusCode, 400, bad.body);
+        assert.equal(bad.json().code, 'VALIDATION_ERROR');
+      }
+      assert.equal(
+        (await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('long.wav') })).statusCode,
+        200,
+      );
+      assert.equal(await heardAtUser(uc.user, 660), 660);
+      const stop = await api('DELETE', `/v1/calls/${uc.call.id}/play`);
+      assert.equal(stop.statusCode, 200, stop.body);
+      assert.equal(await heardAtUser(uc.user, null), null);
       await api('POST', `/v1/calls/${uc.call.id}/terminate`);
     });
-  }
 
-  test('DELETE play stops the queue; a bad media URL or file is a 400 that plays nothing', async () => {
-    const uc = await startCall(t, endpoints, 0);
-    assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
-    await connectUser(t, uc);
-    for (const name of ['page.html', 'missing.wav']) {
-      const bad = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url(name) });
-      assert.equal(bad.statusCode, 400, bad.body);
-      assert.equal(bad.json().code, 'VALIDATION_ERROR');
-    }
-    assert.equal(
-      (await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('long.wav') })).statusCode,
-      200,
-    );
-    assert.equal(await heardAtUser(uc.user, 660), 660);
-    const stop = await api('DELETE', `/v1/calls/${uc.call.id}/play`);
-    assert.equal(stop.statusCode, 200, stop.body);
-    assert.equal(await heardAtUser(uc.user, null), null);
-    await api('POST', `/v1/calls/${uc.call.id}/terminate`);
-  });
-
-  test('pre-accept then accept without SDPs: one engine answer, sent to Meta twice, as Meta requires', async () => {
-    const uc = await startCall(t, endpoints);
-    const pre = await api('POST', `/v1/calls/${uc.call.id}/pre-accept`, {});
-    assert.equal(pre.statusCode, 200, pre.body);
-    assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
-    const sent = t.fake.requests.filter(
-      (r) => r.body?.call_id === uc.call.externalCallId && ['pre_accept', 'accept'].includes(r.body?.action),
-    );
-    assert.equal(sent.length, 2);
-    assert.equal(sent[0]!.body.session.sdp, sent[1]!.body.session.sdp);
-    await connectUser(t, uc);
-    assert.deepEqual(t.fake.violations, []);
-    await api('POST', `/v1/calls/${uc.call.id}/terminate`);
-  });
-
-  test('the user hanging up closes the media and its sockets', async () => {
-    const uc = await startCall(t, endpoints);
-    assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
-    await connectUser(t, uc);
-    const { wsUrl } = (await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' })).json();
-    const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
-    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
-    await new Promise((r) => ws.once('open', r));
-    await t.fake.userHangsUp(uc.call.externalCallId);
-    assert.equal(await closed, 1000);
-    const ended = await eventually(async () => {
-      const c = await storedCall(t, t.numberA, uc.call.id);
-      return c?.status === 'COMPLETED' && c;
+    test('pre-accept then accept without SDPs: one engine answer, sent to Meta twice, as Meta requires', async () => {
+      const uc = await startCall(t, endpoints);
+      const pre = await api('POST', `/v1/calls/${uc.call.id}/pre-accept`, {});
+      assert.equal(pre.statusCode, 200, pre.body);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      const sent = t.fake.requests.filter(
+        (r) => r.body?.call_id === uc.call.externalCallId && ['pre_accept', 'accept'].includes(r.body?.action),
+      );
+      assert.equal(sent.length, 2);
+      assert.equal(sent[0]!.body.session.sdp, sent[1]!.body.session.sdp);
+      await connectUser(t, uc);
+      assert.deepEqual(t.fake.violations, []);
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
     });
-    assert.equal(ended.endedBy, 'PEER');
+
+    test('the user hanging up closes the media and its sockets', async () => {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+      const { wsUrl } = (await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' })).json();
+      const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
+      const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+      await new Promise((r) => ws.once('open', r));
+      await t.fake.userHangsUp(uc.call.externalCallId);
+      assert.equal(await closed, 1000);
+      const ended = await eventually(async () => {
+        const c = await storedCall(t, t.numberA, uc.call.id);
+        return c?.status === 'COMPLETED' && c;
+      });
+      assert.equal(ended.endedBy, 'PEER');
+    });
+
+    test('record: the call is recorded to stereo Ogg/Opus (caller 440 Hz left, played 660 Hz right), announced, served with ranges, deletable', async () => {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
+      await connectUser(t, uc);
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'recording');
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).statusCode, 409);
+      await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('long.wav') });
+      await sleep(2000);
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      const recording = await eventually(async () => {
+        const r = (await api('GET', `/v1/calls/${uc.call.id}`)).json().recording;
+        return r?.status === 'ready' && r;
+      });
+      assert.ok(recording.durationSeconds >= 2, JSON.stringify(recording));
+      const events = await outbox(t, uc.call);
+      const ready = events.find((e) => e.type === 'call.recording_ready');
+      assert.ok(ready);
+      assert.deepEqual((ready.payload as { recording: unknown }).recording, recording);
+
+      const file = await api('GET', `/v1/calls/${uc.call.id}/recording`);
+      assert.equal(file.statusCode, 200);
+      assert.equal(file.headers['content-type'], 'audio/ogg');
+      assert.equal(file.rawPayload.length, recording.sizeBytes);
+      const decoder = new OggOpusDecoder();
+      await decoder.ready;
+      const audio = await decoder.decodeFile(file.rawPayload);
+      decoder.free();
+      const channel = (i: number) =>
+        Int16Array.from(audio.channelData[i]!.subarray(48_000 * 0.6, 48_000 * 1.6), (x) => x * 32767);
+      assert.equal(dominantFrequency(channel(0), 48_000), 440);
+      assert.equal(dominantFrequency(channel(1), 48_000), 660);
+
+      const part = await t.app.inject({
+        url: `/v1/calls/${uc.call.id}/recording`,
+        headers: { 'x-api-key': t.numberA.key.key, range: 'bytes=10-99' },
+      });
+      assert.equal(part.statusCode, 206);
+      assert.equal(part.headers['content-range'], `bytes 10-99/${recording.sizeBytes}`);
+      assert.deepEqual(part.rawPayload, file.rawPayload.subarray(10, 100));
+      const beyond = await t.app.inject({
+        url: `/v1/calls/${uc.call.id}/recording`,
+        headers: { 'x-api-key': t.numberA.key.key, range: `bytes=${recording.sizeBytes}-` },
+      });
+      assert.equal(beyond.statusCode, 416);
+      assert.equal(beyond.json().code, 'RANGE_NOT_SATISFIABLE');
+      const other = await t.app.inject({
+        url: `/v1/calls/${uc.call.id}/recording`,
+        headers: { 'x-api-key': t.numberB.key.key },
+      });
+      assert.equal(other.statusCode, 404);
+      assert.equal(other.json().code, 'CALL_NOT_FOUND');
+
+      const del = await api('DELETE', `/v1/calls/${uc.call.id}/recording`);
+      assert.equal(del.statusCode, 200, del.body);
+      assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/recording`)).statusCode, 200);
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).json().code, 'RECORDING_NOT_FOUND');
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'deleted');
+    });
+
+    test('realtime-session and play on a call whose media callgate does not hold stay as before', async () => {
+      const uc = await startCall(t, endpoints);
+      const play = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') });
+      assert.equal(play.statusCode, 400);
+      assert.equal(play.json().code, 'FEATURE_NOT_SUPPORTED');
+      assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/play`)).json().code, 'FEATURE_NOT_SUPPORTED');
+    });
   });
-
-  test('record: the call is recorded to stereo Ogg/Opus (caller 440 Hz left, played 660 Hz right), announced, served with ranges, deletable', async () => {
-    const uc = await startCall(t, endpoints);
-    assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
-    await connectUser(t, uc);
-    assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'recording');
-    assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).statusCode, 409);
-    await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('long.wav') });
-    await sleep(2000);
-    await api('POST', `/v1/calls/${uc.call.id}/terminate`);
-    const recording = await eventually(async () => {
-      const r = (await api('GET', `/v1/calls/${uc.call.id}`)).json().recording;
-      return r?.status === 'ready' && r;
-    });
-    assert.ok(recording.durationSeconds >= 2, JSON.stringify(recording));
-    const events = await outbox(t, uc.call);
-    const ready = events.find((e) => e.type === 'call.recording_ready');
-    assert.ok(ready);
-    assert.deepEqual((ready.payload as { recording: unknown }).recording, recording);
-
-    const file = await api('GET', `/v1/calls/${uc.call.id}/recording`);
-    assert.equal(file.statusCode, 200);
-    assert.equal(file.headers['content-type'], 'audio/ogg');
-    assert.equal(file.rawPayload.length, recording.sizeBytes);
-    const decoder = new OggOpusDecoder();
-    await decoder.ready;
-    const audio = await decoder.decodeFile(file.rawPayload);
-    decoder.free();
-    const channel = (i: number) =>
-      Int16Array.from(audio.channelData[i]!.subarray(48_000 * 0.6, 48_000 * 1.6), (x) => x * 32767);
-    assert.equal(dominantFrequency(channel(0), 48_000), 440);
-    assert.equal(dominantFrequency(channel(1), 48_000), 660);
-
-    const part = await t.app.inject({
-      url: `/v1/calls/${uc.call.id}/recording`,
-      headers: { 'x-api-key': t.numberA.key.key, range: 'bytes=10-99' },
-    });
-    assert.equal(part.statusCode, 206);
-    assert.equal(part.headers['content-range'], `bytes 10-99/${recording.sizeBytes}`);
-    assert.deepEqual(part.rawPayload, file.rawPayload.subarray(10, 100));
-    const beyond = await t.app.inject({
-      url: `/v1/calls/${uc.call.id}/recording`,
-      headers: { 'x-api-key': t.numberA.key.key, range: `bytes=${recording.sizeBytes}-` },
-    });
-    assert.equal(beyond.statusCode, 416);
-    assert.equal(beyond.json().code, 'RANGE_NOT_SATISFIABLE');
-    const other = await t.app.inject({
-      url: `/v1/calls/${uc.call.id}/recording`,
-      headers: { 'x-api-key': t.numberB.key.key },
-    });
-    assert.equal(other.statusCode, 404);
-    assert.equal(other.json().code, 'CALL_NOT_FOUND');
-
-    const del = await api('DELETE', `/v1/calls/${uc.call.id}/recording`);
-    assert.equal(del.statusCode, 200, del.body);
-    assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/recording`)).statusCode, 200);
-    assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).json().code, 'RECORDING_NOT_FOUND');
-    assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'deleted');
-  });
-
-  test('realtime-session and play on a call whose media callgate does not hold stay as before', async () => {
-    const uc = await startCall(t, endpoints);
-    const play = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') });
-    assert.equal(play.statusCode, 400);
-    assert.equal(play.json().code, 'FEATURE_NOT_SUPPORTED');
-    assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/play`)).json().code, 'FEATURE_NOT_SUPPORTED');
-  });
-});
+}
 
 describe('server media: capacity and failure', () => {
   const endpoints: AudioEndpoint[] = [];
@@ -376,5 +379,57 @@ describe('server media: capacity and failure', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('server media on SANDBOX numbers', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp('sqlite');
+  });
+  after(() => t.close());
+
+  test('a simulated caller’s 440 Hz reaches a pcm16 client, and the client’s 880 Hz reaches the simulated caller', async () => {
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/numbers',
+      headers: { 'x-api-key': t.tenantKey.key },
+      payload: { provider: 'SANDBOX', name: 'Bot', sandbox: { answerAfterSeconds: 0 } },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const key = created.json().apiKey.key;
+    const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+      t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
+    const started = await api('POST', '/v1/sandbox/calls', { audio: 'tone:440' });
+    assert.equal(started.statusCode, 201, started.body);
+    const callId = started.json().call.id;
+    const accepted = await api('POST', `/v1/calls/${callId}/accept`, {});
+    assert.equal(accepted.statusCode, 200, accepted.body);
+    assert.equal((await api('GET', `/v1/calls/${callId}`)).json().media, 'server');
+
+    const { wsUrl } = (await api('POST', `/v1/calls/${callId}/realtime-session`, { mode: 'talk' })).json();
+    const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
+    const frames: Buffer[] = [];
+    ws.on('message', (d: Buffer, binary) => binary && frames.push(d));
+    await new Promise((r) => ws.once('open', r));
+    await eventually(async () => frames.length >= 60, 8000, 'audio from the simulated caller');
+    const pcm = Buffer.concat(frames.slice(-50));
+    assert.equal(dominantFrequency(new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2), 16_000), 440);
+
+    const reply = tone(880, 3, 16_000);
+    for (let i = 0; i < reply.length; i += 320) {
+      ws.send(Buffer.from(reply.buffer, reply.byteOffset + i * 2, 640));
+    }
+    const heard = await eventually(
+      async () => {
+        const view = (await api('GET', `/v1/sandbox/calls/${callId}`)).json();
+        return view.heard.frequencyHz === 880 && view;
+      },
+      8000,
+      'the simulated caller to hear 880 Hz',
+    );
+    assert.equal(heard.heard.frequencyHz, 880);
+    ws.close();
+    await api('POST', `/v1/calls/${callId}/terminate`);
   });
 });
