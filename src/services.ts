@@ -144,7 +144,7 @@ export function buildServices(deps: ServiceDeps) {
     recordings,
     sandboxSimulator,
     sandboxCalls: new SandboxCalls({ db: callDb, simulator: sandboxSimulator }),
-    outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock }),
+    outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock, media }),
     metaCalling,
     sweeper: new Sweeper({ db: callDb, slots, providers, clock, config, logger }),
   };

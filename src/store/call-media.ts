@@ -93,15 +93,21 @@ export async function updateRecording(
   );
 }
 
-/** The statuses of the given calls, so the engine can close the media of calls that ended anywhere. */
-export async function findCallStatuses(db: Db, callIds: string[]): Promise<Map<string, string>> {
+/**
+ * Status (and, for outbound calls still waiting for it, the peer's SDP answer) of the given calls, so the engine
+ * can close the media of calls that ended anywhere and connect the ones that were answered.
+ */
+export async function findCallStatuses(
+  db: Db,
+  callIds: string[],
+): Promise<Map<string, { status: string; sdpAnswer: string | null }>> {
   if (callIds.length === 0) {
     return new Map();
   }
   const marks = callIds.map((_, i) => `$${i + 1}`).join(', ');
-  const rows = await db.query<{ id: string; status: string }>(
-    `SELECT id, status FROM calls WHERE id IN (${marks})`,
+  const rows = await db.query<{ id: string; status: string; sdp_answer: string | null }>(
+    `SELECT id, status, sdp_answer FROM calls WHERE id IN (${marks})`,
     callIds,
   );
-  return new Map(rows.map((r) => [r.id, r.status]));
+  return new Map(rows.map((r) => [r.id, { status: r.status, sdpAnswer: r.sdp_answer }]));
 }

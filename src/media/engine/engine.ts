@@ -58,6 +58,7 @@ export class MediaEngine {
   private readonly factory: PeerFactory;
   private readonly sessions = new Map<string, MediaSession>();
   private readonly withdraw = new Map<string, () => void>();
+  private readonly awaitingAnswer = new Set<string>();
   private watcher: NodeJS.Timeout | null = null;
 
   constructor(deps: MediaEngineDeps) {
@@ -80,8 +81,55 @@ export class MediaEngine {
 
   /** Answers the peer's offer with a new session (reserved at once, so concurrent answers cannot overbook). */
   async answer(callId: CallId, numberId: NumberId, offerSdp: string, record: boolean): Promise<AnswerOutcome> {
-    if (!this.hasCapacity() || this.sessions.has(callId)) {
+    const session = this.reserve(callId, numberId, record);
+    if (!session) {
       return { ok: false, reason: 'capacity' };
+    }
+    let sdp: string;
+    try {
+      sdp = await session.answer(offerSdp);
+    } catch (err) {
+      this.d.logger.info({ callId, err: (err as Error).message }, 'server media could not answer the offer');
+      await this.end(callId, 'call_ended');
+      return { ok: false, reason: 'bad_offer' };
+    }
+    await this.bind(callId);
+    return { ok: true, sdp };
+  }
+
+  /**
+   * Outbound: an offer from a new session, for a call not stored yet (bind it once it is). The peer's answer is
+   * picked up from the stored call when the provider's webhook brings it.
+   */
+  async offer(callId: CallId, numberId: NumberId, record: boolean): Promise<AnswerOutcome> {
+    const session = this.reserve(callId, numberId, record);
+    if (!session) {
+      return { ok: false, reason: 'capacity' };
+    }
+    this.awaitingAnswer.add(callId);
+    return { ok: true, sdp: await session.offer() };
+  }
+
+  /** The call row exists: record that this process holds its media, open it to realtime clients, watch it. */
+  async bind(callId: CallId): Promise<void> {
+    const session = this.sessions.get(callId);
+    if (!session) {
+      return;
+    }
+    await insertCallMedia(this.d.db, {
+      callId,
+      numberId: session.numberId as NumberId,
+      mediaNode: this.node,
+      recordingPath: session.recordingPath,
+      now: this.d.now().toISOString(),
+    });
+    this.withdraw.set(callId, this.d.realtime.register(session.numberId, session));
+    this.watch();
+  }
+
+  private reserve(callId: CallId, numberId: NumberId, record: boolean): MediaSession | null {
+    if (!this.hasCapacity() || this.sessions.has(callId)) {
+      return null;
     }
     const recordingPath = record ? this.recordingPath(callId) : null;
     const session = new MediaSession({
@@ -93,24 +141,7 @@ export class MediaEngine {
       onFailure: () => this.d.onMediaFailure(callId, numberId),
     });
     this.sessions.set(callId, session);
-    let sdp: string;
-    try {
-      sdp = await session.answer(offerSdp);
-    } catch (err) {
-      this.d.logger.info({ callId, err: (err as Error).message }, 'server media could not answer the offer');
-      await this.end(callId, 'call_ended');
-      return { ok: false, reason: 'bad_offer' };
-    }
-    await insertCallMedia(this.d.db, {
-      callId,
-      numberId,
-      mediaNode: this.node,
-      recordingPath,
-      now: this.d.now().toISOString(),
-    });
-    this.withdraw.set(callId, this.d.realtime.register(numberId, session));
-    this.watch();
-    return { ok: true, sdp };
+    return session;
   }
 
   /**
@@ -143,6 +174,7 @@ export class MediaEngine {
       return;
     }
     this.sessions.delete(callId);
+    this.awaitingAnswer.delete(callId);
     this.withdraw.get(callId)?.();
     this.withdraw.delete(callId);
     let recording: Awaited<ReturnType<MediaSession['close']>> = null;
@@ -174,6 +206,19 @@ export class MediaEngine {
     await Promise.all([...this.sessions.keys()].map((id) => this.end(id, 'shutdown')));
   }
 
+  private async connectAnswered(callId: string, sdpAnswer: string): Promise<void> {
+    const session = this.sessions.get(callId);
+    try {
+      await session?.applyAnswer(sdpAnswer);
+    } catch (err) {
+      this.d.logger.info({ callId, err: (err as Error).message }, "the peer's SDP answer could not be applied");
+      if (session) {
+        this.d.onMediaFailure(callId as CallId, session.numberId as NumberId);
+        await this.end(callId, 'media_timeout');
+      }
+    }
+  }
+
   private recordingPath(callId: string): string {
     mkdirSync(this.d.config.recordingsDir, { recursive: true, mode: 0o700 });
     return join(this.d.config.recordingsDir, `${callId}.ogg`);
@@ -188,10 +233,12 @@ export class MediaEngine {
         return;
       }
       findCallStatuses(this.d.db, [...this.sessions.keys()]).then(
-        async (statuses) => {
-          for (const [callId, status] of statuses) {
+        async (calls) => {
+          for (const [callId, { status, sdpAnswer }] of calls) {
             if (TERMINAL.has(status)) {
               await this.end(callId, 'call_ended');
+            } else if (sdpAnswer && this.awaitingAnswer.delete(callId)) {
+              await this.connectAnswered(callId, sdpAnswer);
             }
           }
         },

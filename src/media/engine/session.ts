@@ -64,6 +64,11 @@ export class MediaSession implements RealtimeTarget {
     this.pump();
   }
 
+  /** Where this call is being recorded, if it is. */
+  get recordingPath(): string | null {
+    return this.recorder?.path ?? null;
+  }
+
   get ended(): boolean {
     return this.closing !== null;
   }
@@ -77,15 +82,15 @@ export class MediaSession implements RealtimeTarget {
     return sdp;
   }
 
-  /** Outbound: an offer for the provider to carry to the peer. */
-  async offer(): Promise<string> {
-    const sdp = await this.endpoint.createOffer();
-    this.connect();
-    return sdp;
+  /** Outbound: an offer for the provider to carry to the peer (the media clock starts with its answer). */
+  offer(): Promise<string> {
+    return this.endpoint.createOffer();
   }
 
+  /** The peer answered (it may ring for a long time first, so the media timeout counts from here). */
   async applyAnswer(answerSdp: string): Promise<void> {
     await this.endpoint.applyAnswer(answerSdp);
+    this.connect();
   }
 
   // connect

@@ -432,4 +432,45 @@ describe('server media on SANDBOX numbers', () => {
     ws.close();
     await api('POST', `/v1/calls/${callId}/terminate`);
   });
+  test('POST /v1/calls without an SDP: the engine offers, the simulated user answers, and its 660 Hz reaches a realtime client', async () => {
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/numbers',
+      headers: { 'x-api-key': t.tenantKey.key },
+      payload: { provider: 'SANDBOX', name: 'Dialer', sandbox: { answerAfterSeconds: 0, audio: 'tone:660' } },
+    });
+    const key = created.json().apiKey.key;
+    const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+      t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
+    const to = '+15550003333';
+    assert.equal((await api('POST', '/v1/calls/permissions/request', { to })).statusCode, 200);
+    await eventually(
+      async () =>
+        (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`)).json().permission.status ===
+        'temporary',
+      4000,
+      'the permission',
+    );
+    const placed = await api('POST', '/v1/calls', { to, record: true });
+    assert.equal(placed.statusCode, 201, placed.body);
+    const id = placed.json().id;
+    await eventually(async () => (await api('GET', `/v1/calls/${id}`)).json().status === 'ACCEPTED', 5000, 'answer');
+    assert.equal((await api('GET', `/v1/calls/${id}`)).json().media, 'server');
+    const { wsUrl } = (await api('POST', `/v1/calls/${id}/realtime-session`, { mode: 'listen' })).json();
+    const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
+    const frames: Buffer[] = [];
+    ws.on('message', (d: Buffer, binary) => binary && frames.push(d));
+    await new Promise((r) => ws.once('open', r));
+    await eventually(async () => frames.length >= 60, 8000, 'audio from the simulated user');
+    const pcm = Buffer.concat(frames.slice(-50));
+    assert.equal(dominantFrequency(new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2), 16_000), 660);
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    await api('POST', `/v1/calls/${id}/terminate`);
+    assert.equal(await closed, 1000);
+    const recording = await eventually(async () => {
+      const r = (await api('GET', `/v1/calls/${id}`)).json().recording;
+      return r?.status === 'ready' && r;
+    });
+    assert.ok(recording.sizeBytes > 0);
+  });
 });
