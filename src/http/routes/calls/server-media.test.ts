@@ -474,3 +474,18 @@ describe('server media on SANDBOX numbers', () => {
     assert.ok(recording.sizeBytes > 0);
   });
 });
+
+describe('recording byte ranges', () => {
+  test('one range is served as asked, clamped to the file; other forms get the whole file', async () => {
+    const { byteRange } = await import('./recording.ts');
+    assert.deepEqual(byteRange('bytes=0-99', 1000), { start: 0, end: 99 });
+    assert.deepEqual(byteRange('bytes=900-', 1000), { start: 900, end: 999 });
+    assert.deepEqual(byteRange('bytes=-100', 1000), { start: 900, end: 999 });
+    assert.deepEqual(byteRange('bytes=990-5000', 1000), { start: 990, end: 999 });
+    assert.equal(byteRange(undefined, 1000), null);
+    assert.equal(byteRange('bytes=0-1,5-9', 1000), null);
+    assert.equal(byteRange('items=0-1', 1000), null);
+    assert.throws(() => byteRange('bytes=1000-', 1000), /outside the recording/);
+    assert.throws(() => byteRange('bytes=50-10', 1000), /outside the recording/);
+  });
+});
