@@ -113,6 +113,9 @@ export function buildServices(deps: ServiceDeps) {
         now: () => clock.now(),
         allowInsecureUrls: config.webhookAllowInsecureUrls,
         onRecordingDone: (r) => recordings.finished(r),
+        onMediaLost: async (callId, numberId) => {
+          await calls?.endForMedia(numberId, callId, 'media_lost');
+        },
         onMediaFailure: (callId, numberId) => {
           calls
             ?.endForMedia(numberId, callId)

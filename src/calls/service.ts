@@ -281,8 +281,15 @@ export class CallService {
     return this.serverMedia.stopPlay(served);
   }
 
-  /** Server media failed on its own: the call ends FAILED by SYSTEM (media_timeout), with one call.ended. */
-  async endForMedia(numberId: NumberId, callId: CallId): Promise<void> {
+  /**
+   * Server media failed on its own (media_timeout) or its process is gone (media_lost): the call ends FAILED by
+   * SYSTEM with that reason, with one call.ended.
+   */
+  async endForMedia(
+    numberId: NumberId,
+    callId: CallId,
+    reason: 'media_timeout' | 'media_lost' = 'media_timeout',
+  ): Promise<void> {
     const call = await findCallForNumber(this.#d.db, numberId, callId);
     if (!call || isTerminal(call.status)) {
       return;
@@ -297,9 +304,9 @@ export class CallService {
       // The media is gone whatever the provider says: the call is over for us.
       this.#d.logger.warn({ callId, category: result.category }, 'media failed and the provider could not be told');
     }
-    await this.#d.slots.settle(call, actionId, (c, now) => mediaFailed(c, now, 'media_timeout'), {
+    await this.#d.slots.settle(call, actionId, (c, now) => mediaFailed(c, now, reason), {
       source: 'system',
-      type: 'media-timeout',
+      type: reason === 'media_lost' ? 'media-lost' : 'media-timeout',
       detail: { providerAction: 'terminate', outcome: result.ok ? 'ended' : result.category },
     });
   }

@@ -111,3 +111,35 @@ export async function findCallStatuses(
   );
   return new Map(rows.map((r) => [r.id, { status: r.status, sdpAnswer: r.sdp_answer }]));
 }
+
+/** This process is alive and holds media (upsert of its heartbeat). */
+export async function beatMediaNode(db: Db, node: string, now: string): Promise<void> {
+  await db.execute(
+    `INSERT INTO media_nodes (node, heartbeat_at) VALUES ($1, $2)
+      ON CONFLICT (node) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+    [node, now],
+  );
+}
+
+/** A clean shutdown: the node's calls are lost at once rather than after the heartbeat goes stale. */
+export async function forgetMediaNode(db: Db, node: string): Promise<void> {
+  await db.execute('DELETE FROM media_nodes WHERE node = $1', [node]);
+}
+
+/** Live calls whose media another process held and that process has stopped beating since `staleBefore`. */
+export async function findLostMediaCalls(
+  db: Db,
+  node: string,
+  staleBefore: string,
+): Promise<{ callId: CallId; numberId: NumberId }[]> {
+  const rows = await db.query<{ call_id: string; number_id: string }>(
+    `SELECT cm.call_id, cm.number_id FROM call_media cm
+       JOIN calls c ON c.id = cm.call_id
+       LEFT JOIN media_nodes n ON n.node = cm.media_node
+      WHERE c.status IN ('INITIATED', 'RINGING', 'ACCEPTED') AND cm.media_node <> $1
+        AND (n.heartbeat_at IS NULL OR n.heartbeat_at < $2)
+      LIMIT 100`,
+    [node, staleBefore],
+  );
+  return rows.map((r) => ({ callId: r.call_id as CallId, numberId: r.number_id as NumberId }));
+}

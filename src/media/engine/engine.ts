@@ -3,6 +3,7 @@
 // closes a session once its call has ended anywhere (terminate, the peer's hang-up, max duration, another
 // process): it polls the stored status of its calls, which covers every path without hooks into each of them.
 
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,13 @@ import type { Logger } from 'pino';
 import type { FinishedRecording } from '../../calls/recordings.ts';
 import type { MediaConfig } from '../../config.ts';
 import type { CallId, NumberId } from '../../ids.ts';
-import { findCallStatuses, insertCallMedia } from '../../store/call-media.ts';
+import {
+  beatMediaNode,
+  findCallStatuses,
+  findLostMediaCalls,
+  forgetMediaNode,
+  insertCallMedia,
+} from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
 import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, type PeerFactory } from '../rtc/index.ts';
 import { CallRecorder } from './call-recorder.ts';
@@ -21,6 +28,9 @@ import { type MediaEndReason, MediaSession } from './session.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'REJECTED', 'MISSED']);
 const WATCH_INTERVAL_MS = 500;
+// Every process with the engine on beats this often and looks for calls whose process stopped beating.
+const NODE_INTERVAL_MS = 2000;
+const NODE_STALE_MS = 10_000;
 
 export interface MediaEngineDeps {
   config: MediaConfig;
@@ -32,6 +42,8 @@ export interface MediaEngineDeps {
   allowInsecureUrls: boolean;
   /** Told when a session's media fails on its own, so the call can be ended FAILED/media_timeout. */
   onMediaFailure: (callId: CallId, numberId: NumberId) => void;
+  /** Told of a live call whose media another process held and that process is gone (FAILED/media_lost). */
+  onMediaLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
   /** Told when a call's recording is complete (ready) or could not be finished (failed): stores it, says so. */
   onRecordingDone?: (r: FinishedRecording) => Promise<void>;
 }
@@ -51,8 +63,8 @@ function peerFactoryFor(config: MediaConfig): PeerFactory {
 }
 
 export class MediaEngine {
-  /** Names this process in `mediaNode`. */
-  readonly node = `${hostname()}:${process.pid}`;
+  /** Names this process in `mediaNode`; random too, since a restarted container often has the same pid. */
+  readonly node = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   readonly realtime: RealtimeHub;
   private readonly d: MediaEngineDeps;
   private readonly factory: PeerFactory;
@@ -60,11 +72,40 @@ export class MediaEngine {
   private readonly withdraw = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
   private watcher: NodeJS.Timeout | null = null;
+  private nodeTimer: NodeJS.Timeout | null = null;
 
   constructor(deps: MediaEngineDeps) {
     this.d = deps;
     this.realtime = deps.realtime;
     this.factory = peerFactoryFor(deps.config);
+  }
+
+  /** Starts the heartbeat and the search for calls of dead processes (a process with the engine on). */
+  start(): void {
+    if (!this.d.config.enabled || this.nodeTimer) {
+      return;
+    }
+    const tick = () => {
+      this.nodeTick().catch((err) => this.d.logger.warn({ err: err.message }, 'media node heartbeat failed'));
+    };
+    tick();
+    this.nodeTimer = setInterval(tick, NODE_INTERVAL_MS);
+    this.nodeTimer.unref();
+  }
+
+  private async nodeTick(): Promise<void> {
+    const now = this.d.now();
+    // Only a process holding media beats (bind beats at once): an idle one writes nothing.
+    if (this.sessions.size > 0) {
+      await beatMediaNode(this.d.db, this.node, now.toISOString());
+    }
+    if (!this.d.onMediaLost) {
+      return;
+    }
+    const staleBefore = new Date(now.getTime() - NODE_STALE_MS).toISOString();
+    for (const lost of await findLostMediaCalls(this.d.db, this.node, staleBefore)) {
+      await this.d.onMediaLost(lost.callId, lost.numberId);
+    }
   }
 
   get size(): number {
@@ -116,6 +157,7 @@ export class MediaEngine {
     if (!session) {
       return;
     }
+    await beatMediaNode(this.d.db, this.node, this.d.now().toISOString());
     await insertCallMedia(this.d.db, {
       callId,
       numberId: session.numberId as NumberId,
@@ -202,6 +244,12 @@ export class MediaEngine {
     if (this.watcher) {
       clearInterval(this.watcher);
       this.watcher = null;
+    }
+    if (this.nodeTimer) {
+      clearInterval(this.nodeTimer);
+      this.nodeTimer = null;
+      // Its calls lose their media now: another process ends them at its next look instead of after the timeout.
+      await forgetMediaNode(this.d.db, this.node).catch(() => undefined);
     }
     await Promise.all([...this.sessions.keys()].map((id) => this.end(id, 'shutdown')));
   }

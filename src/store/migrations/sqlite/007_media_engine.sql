@@ -12,3 +12,9 @@ CREATE TABLE call_media (
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
 );
+-- Each process holding server media beats here; a call whose node stopped beating has lost its media.
+CREATE TABLE media_nodes (
+  node TEXT PRIMARY KEY,
+  heartbeat_at TEXT NOT NULL
+);
+CREATE INDEX call_media_node ON call_media (media_node);
