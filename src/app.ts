@@ -204,7 +204,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   if (media) {
     app.decorate('media', media);
-    media.start();
+    await media.start();
     // Calls still up lose their media on shutdown: sockets get stop + 1000 and recordings are finished.
     app.addHook('preClose', () => media.close());
   }

@@ -1,5 +1,6 @@
 // The domain services, built once from config and store: the same wiring for the API (app.ts)
 // and for `callgate worker` (which needs the providers for the sweeper).
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.ts';
 import { ActionSlots } from './calls/action-slots.ts';
@@ -112,6 +113,8 @@ export function buildServices(deps: ServiceDeps) {
         logger,
         now: () => clock.now(),
         allowInsecureUrls: config.webhookAllowInsecureUrls,
+        databaseUrl: config.databaseUrl,
+        fallbackWsBaseUrl: `ws://${hostname()}:${config.port}`,
         onRecordingDone: (r) => recordings.finished(r),
         onMediaLost: async (callId, numberId) => {
           await calls?.endForMedia(numberId, callId, 'media_lost');

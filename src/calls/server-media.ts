@@ -8,13 +8,14 @@ import type { NumberId } from '../ids.ts';
 import { MediaDecodeError } from '../media/engine/decoded-audio.ts';
 import type { MediaEngine } from '../media/engine/engine.ts';
 import { MediaFetchError } from '../media/engine/fetch-media.ts';
+import type { MediaCommand, MediaReply } from '../media/engine/media-commands.ts';
 import { realtimeWsUrl } from '../media/engine/realtime-hub.ts';
 import type { MediaSession } from '../media/engine/session.ts';
 import { findCallMediaForNumber } from '../store/call-media.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import type { ActionSlots } from './action-slots.ts';
-import type { Call } from './types.ts';
+import { type Call, isTerminal } from './types.ts';
 
 export interface ServerMediaDeps {
   db: Db;
@@ -97,6 +98,38 @@ export class ServerMedia {
     const call = await findCallForNumber(this.#d.db, numberId, idOrExternal);
     const session = call ? engine.session(call.id) : undefined;
     return call && session && !session.ended ? { call, session, engine } : null;
+  }
+
+  /** The call, when another live process holds its media (several API processes on PostgreSQL). */
+  async findRemote(numberId: NumberId, idOrExternal: string): Promise<{ call: Call; node: string } | null> {
+    const engine = this.#d.media;
+    if (!engine) {
+      return null;
+    }
+    const call = await findCallForNumber(this.#d.db, numberId, idOrExternal);
+    if (!call || isTerminal(call.status)) {
+      return null;
+    }
+    const row = await findCallMediaForNumber(this.#d.db, numberId, call.id);
+    return row?.mediaNode && row.mediaNode !== engine.node ? { call, node: row.mediaNode } : null;
+  }
+
+  /** Runs a command in the process holding the call's media; its refusal becomes ours. */
+  async forward(remote: { call: Call; node: string }, command: MediaCommand) {
+    const engine = this.#d.media;
+    const reply: MediaReply = engine
+      ? await engine.commands.send(remote.node, command)
+      : { ok: false, code: 'SERVICE_UNAVAILABLE' };
+    if (!reply.ok) {
+      const details =
+        reply.code === 'CALL_STATE_CONFLICT'
+          ? { status: remote.call.status }
+          : reply.reason
+            ? { reason: reply.reason }
+            : undefined;
+      throw new ApiError(reply.code, details ? { details } : {});
+    }
+    return { result: { id: remote.call.id, status: remote.call.status }, realtime: reply.realtime };
   }
 
   async play({ call, engine }: ServedCall, mediaUrl: string) {

@@ -243,6 +243,10 @@ export class CallService {
     if (served) {
       return this.serverMedia.play(served, mediaUrl);
     }
+    const remote = await this.serverMedia.findRemote(numberId, idOrExternal);
+    if (remote) {
+      return (await this.serverMedia.forward(remote, { kind: 'play', callId: remote.call.id, mediaUrl })).result;
+    }
     const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
     const result = await evolution.play(number, call, mediaUrl);
     if (!result.ok) {
@@ -256,6 +260,14 @@ export class CallService {
     const served = await this.serverMedia.find(numberId, idOrExternal);
     if (served) {
       return this.serverMedia.realtimeSession(served, mode, wsBaseUrl);
+    }
+    const remote = await this.serverMedia.findRemote(numberId, idOrExternal);
+    if (remote) {
+      const command = { kind: 'realtime', callId: remote.call.id, numberId: remote.call.numberId, mode } as const;
+      const { realtime } = await this.serverMedia.forward(remote, command);
+      if (realtime) {
+        return realtime;
+      }
     }
     const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
     const result = await evolution.streamTicket(number, call, mode);
@@ -274,6 +286,10 @@ export class CallService {
   /** Stops what `play` queued on a server-media call (web numbers have no such command). */
   async stopPlay(numberId: NumberId, idOrExternal: string): Promise<ActionResult> {
     const served = await this.serverMedia.find(numberId, idOrExternal);
+    const remote = served ? null : await this.serverMedia.findRemote(numberId, idOrExternal);
+    if (remote) {
+      return (await this.serverMedia.forward(remote, { kind: 'stop-play', callId: remote.call.id })).result;
+    }
     if (!served) {
       const call = await this.getCall(numberId, idOrExternal);
       throw featureNotSupported((await this.#number(call.numberId)).provider);

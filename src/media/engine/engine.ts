@@ -19,11 +19,14 @@ import {
   insertCallMedia,
 } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
+import { type MediaChannel, openMediaChannel } from '../../store/media-channel.ts';
 import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, type PeerFactory } from '../rtc/index.ts';
 import { CallRecorder } from './call-recorder.ts';
 import { decodeMedia } from './decode-media.ts';
-import { fetchMedia } from './fetch-media.ts';
-import type { RealtimeHub } from './realtime-hub.ts';
+import { MediaDecodeError } from './decoded-audio.ts';
+import { fetchMedia, MediaFetchError } from './fetch-media.ts';
+import { type MediaCommand, MediaCommands, type MediaReply } from './media-commands.ts';
+import { type RealtimeHub, realtimeWsUrl } from './realtime-hub.ts';
 import { type MediaEndReason, MediaSession } from './session.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'REJECTED', 'MISSED']);
@@ -42,6 +45,10 @@ export interface MediaEngineDeps {
   allowInsecureUrls: boolean;
   /** Told when a session's media fails on its own, so the call can be ended FAILED/media_timeout. */
   onMediaFailure: (callId: CallId, numberId: NumberId) => void;
+  /** PostgreSQL: the channel commands for calls held by other processes travel on; null with SQLite (one process). */
+  databaseUrl: string | null;
+  /** Where this process's realtime sockets are reached when PUBLIC_WS_BASE_URL is unset (commands from others). */
+  fallbackWsBaseUrl: string;
   /** Told of a live call whose media another process held and that process is gone (FAILED/media_lost). */
   onMediaLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
   /** Told when a call's recording is complete (ready) or could not be finished (failed): stores it, says so. */
@@ -73,17 +80,37 @@ export class MediaEngine {
   private readonly awaitingAnswer = new Set<string>();
   private watcher: NodeJS.Timeout | null = null;
   private nodeTimer: NodeJS.Timeout | null = null;
+  private channel: MediaChannel | null = null;
+  /** Commands to and from the other processes' engines. */
+  readonly commands: MediaCommands;
 
   constructor(deps: MediaEngineDeps) {
     this.d = deps;
     this.realtime = deps.realtime;
     this.factory = peerFactoryFor(deps.config);
+    this.commands = new MediaCommands(this.node, (c) => this.run(c), deps.logger);
   }
 
-  /** Starts the heartbeat and the search for calls of dead processes (a process with the engine on). */
-  start(): void {
+  /**
+   * Starts the heartbeat, the search for calls of dead processes and (on PostgreSQL) the channel other processes
+   * send commands on.
+   */
+  async start(): Promise<void> {
     if (!this.d.config.enabled || this.nodeTimer) {
       return;
+    }
+    if (this.d.databaseUrl) {
+      try {
+        this.channel = await openMediaChannel(
+          this.d.databaseUrl,
+          this.d.db,
+          (m) => this.commands.receive(m),
+          (err) => this.d.logger.warn({ err: err.message }, 'media channel error'),
+        );
+        this.commands.attach(this.channel);
+      } catch (err) {
+        this.d.logger.warn({ err: (err as Error).message }, 'media channel not open: commands stay in this process');
+      }
     }
     const tick = () => {
       this.nodeTick().catch((err) => this.d.logger.warn({ err: err.message }, 'media node heartbeat failed'));
@@ -240,7 +267,40 @@ export class MediaEngine {
     }
   }
 
+  /** A command from another process for a call whose media this one holds. */
+  private async run(command: MediaCommand): Promise<MediaReply> {
+    const session = this.sessions.get(command.callId);
+    if (!session || session.ended) {
+      return { ok: false, code: 'CALL_STATE_CONFLICT', reason: 'the call has no media here any more' };
+    }
+    switch (command.kind) {
+      case 'play':
+        try {
+          await this.play(command.callId, command.mediaUrl);
+          return { ok: true };
+        } catch (err) {
+          if (err instanceof MediaFetchError || err instanceof MediaDecodeError) {
+            return { ok: false, code: 'VALIDATION_ERROR', reason: err.message };
+          }
+          throw err;
+        }
+      case 'stop-play':
+        this.stopPlay(command.callId);
+        return { ok: true };
+      case 'realtime': {
+        const issued = this.realtime.issue(command.numberId, command.callId, command.mode);
+        if (!issued) {
+          return { ok: false, code: 'CALL_STATE_CONFLICT' };
+        }
+        const base = this.d.config.publicWsBaseUrl ?? this.d.fallbackWsBaseUrl;
+        return { ok: true, realtime: { wsUrl: realtimeWsUrl(base, issued.token), ...issued } };
+      }
+    }
+  }
+
   async close(): Promise<void> {
+    await this.channel?.close().catch(() => undefined);
+    this.channel = null;
     if (this.watcher) {
       clearInterval(this.watcher);
       this.watcher = null;

@@ -13,15 +13,20 @@ import { WebSocket } from 'ws';
 import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { missing } from '../../../../test/helpers/requirements.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { wavFile } from '../../../../test/helpers/wav.ts';
+import { buildApp } from '../../../app.ts';
 import type { Call } from '../../../calls/types.ts';
+import { systemClock } from '../../../clock.ts';
+import { createLogger } from '../../../logger.ts';
 import { dominantFrequency } from '../../../media/audio/detect.ts';
 import { tone } from '../../../media/audio/tone.ts';
 import { decodeMulaw, encodeMulaw } from '../../../media/engine/mulaw.ts';
 import { OggOpusWriter } from '../../../media/engine/ogg-opus-writer.ts';
 import { OPUS_PRE_SKIP, OpusFrameEncoder } from '../../../media/engine/opus-encoder.ts';
 import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, silenceSource, toneSource } from '../../../media/rtc/index.ts';
+import { MemoryRateLimiter } from '../../../ratelimit/memory.ts';
 
 const factory = createPeerFactory(LOOPBACK_ICE);
 const FIXTURES = join(import.meta.dirname, '../../../../test/fixtures/media');
@@ -532,4 +537,68 @@ describe('server media: a process that held a call’s media is gone', () => {
       }
     });
   }
+});
+
+describe('server media across two API processes (PostgreSQL)', {
+  skip: missing('postgres'),
+}, () => {
+  test('play, stop and realtime-session sent to the process that does not hold the call are carried to the one that does', async () => {
+    const endpoints: AudioEndpoint[] = [];
+    const t = await buildTestApp('postgres', {
+      env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', PUBLIC_WS_BASE_URL: 'ws://owner.test:1' },
+    });
+    // The second process: same database, its own engine, node name and public socket address.
+    const other = await buildApp({
+      config: { ...t.config, media: { ...t.config.media, publicWsBaseUrl: 'ws://other.test:2' } },
+      db: t.store.db,
+      secretKey: 'test-secret-key',
+      clock: systemClock,
+      logger: createLogger('silent'),
+      rateLimiter: new MemoryRateLimiter(() => Date.now()),
+    });
+    const files = await mediaServer({
+      'tone.wav': wavFile([tone(660, 10, 16_000)], 16_000),
+      'page.html': Buffer.from('<p>'),
+    });
+    try {
+      const uc = await startCall(t, endpoints);
+      const viaOwner = (method: 'POST', url: string, payload: object) =>
+        t.app.inject({ method, url, headers: { 'x-api-key': t.numberA.key.key }, payload });
+      const viaOther = (method: 'POST' | 'DELETE', url: string, payload?: object) =>
+        other.inject({ method, url, headers: { 'x-api-key': t.numberA.key.key }, ...(payload ? { payload } : {}) });
+      assert.equal((await viaOwner('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+
+      const session = await viaOther('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' });
+      assert.equal(session.statusCode, 200, session.body);
+      const { wsUrl } = session.json();
+      assert.match(wsUrl, /^ws:\/\/owner\.test:1\/v1\/media\/realtime\?token=/, 'wsUrl names the owner');
+      const ws = new WebSocket(wsUrl.replace('ws://owner.test:1', t.baseUrl.replace(/^http/, 'ws')));
+      const media: { event: string; media?: { payload: string } }[] = [];
+      ws.on('message', (d: Buffer) => media.push(JSON.parse(d.toString())));
+      await new Promise((r) => ws.once('open', r));
+      const frames = await eventually(async () => {
+        const m = media.filter((x) => x.event === 'media');
+        return m.length >= 60 && m;
+      }, 6000);
+      const pcm = decodeMulaw(Buffer.concat(frames.slice(-50).map((m) => Buffer.from(m.media!.payload, 'base64'))));
+      assert.equal(dominantFrequency(pcm, 8000), 440);
+
+      const bad = await viaOther('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: files.url('page.html') });
+      assert.equal(bad.statusCode, 400);
+      assert.match(bad.json().details.reason, /unsupported media/);
+      const play = await viaOther('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: files.url('tone.wav') });
+      assert.equal(play.statusCode, 200, play.body);
+      assert.equal(await heardAtUser(uc.user, 660), 660);
+      assert.equal((await viaOther('DELETE', `/v1/calls/${uc.call.id}/play`)).statusCode, 200);
+      assert.equal(await heardAtUser(uc.user, null), null);
+      ws.close();
+      await viaOther('POST', `/v1/calls/${uc.call.id}/terminate`);
+    } finally {
+      files.server.close();
+      await Promise.all(endpoints.map((e) => e.close()));
+      await other.close();
+      await t.close();
+    }
+  });
 });
