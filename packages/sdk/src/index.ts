@@ -223,12 +223,20 @@ class Calls {
     return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/terminate` }, opts);
   }
 
-  /** Plays audio into an active call (EVO_GO). */
+  /** Plays audio into an active call (EVO_GO, or a call whose media callgate holds: WAV, Ogg/Opus, MP3). */
   play(callId: string, input: PlayInput, opts?: RequestOptions): Promise<CallActionResult> {
     return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/play`, body: input }, opts);
   }
 
-  /** A short-lived token for the call's media WebSocket (EVO_GO). */
+  /** Stops what plays and empties the play queue (server media). */
+  stopPlay(callId: string, opts?: RequestOptions): Promise<CallActionResult> {
+    return this.#t.request({ method: 'DELETE', path: path`/v1/calls/${callId}/play` }, opts);
+  }
+
+  /**
+   * A short-lived, single-use token for the call's media WebSocket (EVO_GO, or callgate's own for server media:
+   * connect to `wsUrl` as given; append `&format=pcm16` for 16 kHz PCM frames instead of Twilio messages).
+   */
   realtimeSession(callId: string, input: RealtimeSessionInput, opts?: RequestOptions): Promise<RealtimeSession> {
     return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/realtime-session`, body: input }, opts);
   }

@@ -1122,8 +1122,10 @@ export interface paths {
                     "application/json": {
                         /** @description E.164 number to call */
                         to: string;
-                        /** @description SDP offer (required on META; CRLF line endings) */
+                        /** @description SDP offer (CRLF line endings); omitted on META/SANDBOX, callgate's media engine makes it */
                         sdp?: string;
+                        /** @description Record a server-media call (stereo Ogg/Opus) */
+                        record?: boolean;
                         /** @enum {string} */
                         sdpType?: "offer";
                         bizOpaqueCallbackData?: string;
@@ -1202,6 +1204,15 @@ export interface paths {
                 };
                 /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
                 502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description MEDIA_CAPACITY */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1417,7 +1428,7 @@ export interface paths {
         put?: never;
         /**
          * Pre-accept an inbound call (META)
-         * @description Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept.
+         * @description Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept. Without `sdp`, callgate's media engine makes the answer (server media).
          */
         post: {
             parameters: {
@@ -1432,9 +1443,10 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        sdp: string;
+                        sdp?: string;
                         /** @enum {string} */
                         sdpType?: "answer";
+                        record?: boolean;
                     };
                 };
             };
@@ -1519,6 +1531,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
+                /** @description MEDIA_CAPACITY */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -1538,7 +1559,7 @@ export interface paths {
         put?: never;
         /**
          * Accept an inbound call
-         * @description Answers a ringing inbound call. On Meta numbers `sdp` (the SDP answer, CRLF line endings) is required.
+         * @description Answers a ringing inbound call. On Meta numbers `sdp` is the SDP answer (CRLF line endings); without it callgate's media engine answers and holds the media (`media: "server"`; `record: true` records it).
          */
         post: {
             parameters: {
@@ -1556,6 +1577,7 @@ export interface paths {
                         sdp?: string;
                         /** @enum {string} */
                         sdpType?: "answer";
+                        record?: boolean;
                     };
                 };
             };
@@ -1633,6 +1655,15 @@ export interface paths {
                 };
                 /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
                 502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description MEDIA_CAPACITY */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1771,8 +1802,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Play audio into a call (EVO_GO)
-         * @description Queued until the call is active; no completion event.
+         * Play audio into a call (EVO_GO, server media)
+         * @description Queued until the call is active; no completion event. On server-media calls the file (WAV, Ogg/Opus or MP3) is fetched and decoded first, so a bad URL or file is a 400 here; `clear: true` empties the queue.
          */
         post: {
             parameters: {
@@ -1789,6 +1820,9 @@ export interface paths {
                     "application/json": {
                         /** Format: uri */
                         mediaUrl: string;
+                    } | {
+                        /** @enum {boolean} */
+                        clear: true;
                     };
                 };
             };
@@ -1875,7 +1909,104 @@ export interface paths {
                 };
             };
         };
-        delete?: never;
+        /**
+         * Stop playing (server media)
+         * @description Stops what is playing and drops what `play` queued, on a call whose media callgate holds.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                    callId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            id: string;
+                            /** @enum {unknown} */
+                            status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
+                            /** @enum {boolean} */
+                            alreadyEnded?: true;
+                        };
+                    };
+                };
+                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description UNAUTHORIZED */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description TENANT_SCOPE_NOT_ALLOWED */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description CALL_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description CALL_STATE_CONFLICT, WHATSAPP_INSTANCE_NOT_CONNECTED */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RATE_LIMITED */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -1891,8 +2022,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Open a realtime media session (EVO_GO)
-         * @description A short-lived, single-use token for the Evolution Go media WebSocket of the call.
+         * Open a realtime media session (EVO_GO, server media)
+         * @description A short-lived, single-use token for the media WebSocket of the call. On server-media calls `wsUrl` is callgate's own socket, complete with the token; append `&format=pcm16` for raw PCM instead of Twilio Media Streams messages. The token expires in 60 s; `listen` only receives.
          */
         post: {
             parameters: {
@@ -1992,6 +2123,188 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/calls/{callId}/recording": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download the recording of a server-media call
+         * @description Stereo Ogg/Opus (`audio/ogg`): the caller on the left channel, the business on the right. One byte range is honoured (206). 409 while the call is still being recorded.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                    callId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description VALIDATION_ERROR */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description UNAUTHORIZED */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description TENANT_SCOPE_NOT_ALLOWED */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description CALL_NOT_FOUND, RECORDING_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description CALL_STATE_CONFLICT */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RANGE_NOT_SATISFIABLE */
+                416: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RATE_LIMITED */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /**
+         * Delete the recording of a server-media call
+         * @description The file is removed; the call keeps `recording.status: "deleted"`. Deleting again is a 200.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                    callId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            id: string;
+                            /** @enum {string} */
+                            status: "deleted";
+                        };
+                    };
+                };
+                /** @description VALIDATION_ERROR */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description UNAUTHORIZED */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description TENANT_SCOPE_NOT_ALLOWED */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description CALL_NOT_FOUND, RECORDING_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description CALL_STATE_CONFLICT */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RATE_LIMITED */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -2272,7 +2585,7 @@ export interface paths {
                         url: string;
                         name?: string;
                         /** @description Event names, or "*" for all; an empty list delivers nothing. On PATCH it replaces the whole list. */
-                        events: ("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "*")[];
+                        events: ("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "call.recording_ready" | "*")[];
                         /** @description Required with a tenant key; a number key may omit it */
                         whatsappNumberId?: string;
                     };
@@ -2497,7 +2810,7 @@ export interface paths {
                         name?: string;
                         active?: boolean;
                         /** @description Event names, or "*" for all; an empty list delivers nothing. On PATCH it replaces the whole list. */
-                        events?: ("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "*")[];
+                        events?: ("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "call.recording_ready" | "*")[];
                     };
                 };
             };
@@ -2652,7 +2965,7 @@ export interface paths {
             parameters: {
                 query: {
                     limit: number;
-                    event?: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated";
+                    event?: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "call.recording_ready";
                 };
                 header?: never;
                 path: {
@@ -3130,6 +3443,19 @@ export interface components {
             updatedAt: string;
             sdpOffer?: string | null;
             sdpAnswer?: string | null;
+            /**
+             * @description callgate's media engine holds this call's media (GET of one call)
+             * @enum {unknown}
+             */
+            media?: "server";
+            /** @description The process holding the media */
+            mediaNode?: string;
+            recording?: {
+                /** @enum {unknown} */
+                status: "recording" | "ready" | "failed" | "deleted";
+                durationSeconds: number | null;
+                sizeBytes: number | null;
+            };
         };
         /** @description A WhatsApp number. Provider credentials are never returned. */
         Number: {
