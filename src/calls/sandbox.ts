@@ -7,7 +7,7 @@ import type { SandboxSimulator, SessionView } from '../providers/sandbox/simulat
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
-import { featureNotSupported } from './provider-errors.ts';
+import { featureNotSupported, providerError } from './provider-errors.ts';
 import type { Call } from './types.ts';
 
 export interface SimulatedCallInput {
@@ -41,6 +41,9 @@ export class SandboxCalls {
       hangupAfterSeconds: input.hangupAfterSeconds ?? null,
       answer: input.answer ?? null,
     });
+    if (!started.ok && started.category === 'RATE_LIMITED') {
+      throw providerError(started, 'other', number.provider);
+    }
     if (!started.ok) {
       throw new ApiError('VALIDATION_ERROR', { details: { reason: started.providerMessage } });
     }

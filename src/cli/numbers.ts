@@ -10,6 +10,7 @@ export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete> [
                  --access-token <token> --app-secret <secret> --verify-token <token>
   numbers create --name <name> --phone <+E164> --provider EVO_GO --base-url <url> --instance-id <id>
                  [--instance-name <name>] --instance-token <token> [--public-ws-base-url <wss://...>]
+  numbers create --name <name> --provider SANDBOX [--phone <+E164>]   simulated WhatsApp users (a +99… number)
   numbers delete <numberId>
 ${REMOTE_USAGE}`;
 
@@ -43,6 +44,7 @@ function numberRecord(n: WhatsAppNumber): [string, unknown][] {
     ['name', n.name],
     ['phone', n.phoneNumber],
     ['provider', n.provider],
+    ...(n.sandbox ? ([['sandbox', 'yes: its WhatsApp users are simulated by callgate']] as [string, unknown][]) : []),
     ...(n.meta
       ? ([
           ['meta phone_number_id', n.meta.phoneNumberId],
@@ -87,10 +89,12 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
       const provider = need('provider').toUpperCase();
       const input: CreateNumberInput = {
         name: need('name'),
-        phoneNumber: need('phone'),
+        ...(provider === 'SANDBOX' && !v.phone ? {} : { phoneNumber: need('phone') }),
         provider: provider as CreateNumberInput['provider'],
       };
-      if (provider === 'META') {
+      if (provider === 'SANDBOX') {
+        // Nothing else to give: its WhatsApp side lives inside callgate.
+      } else if (provider === 'META') {
         input.meta = {
           phoneNumberId: need('phone-number-id'),
           accessToken: need('access-token'),
@@ -107,7 +111,7 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
           ...(v['public-ws-base-url'] ? { publicWsBaseUrl: v['public-ws-base-url'] } : {}),
         };
       } else {
-        throw new UsageError('--provider is META or EVO_GO');
+        throw new UsageError('--provider is META, EVO_GO or SANDBOX');
       }
       const created = await r.client().numbers.create(input);
       return r.out.result(

@@ -21,13 +21,18 @@ describe('callgate simulate call', () => {
 
   before(async () => {
     live = await startLiveServer({ env: { SANDBOX_MEDIA_ADDRESSES: '127.0.0.1' } });
-    const res = await fetch(`${live.url}/v1/numbers`, {
-      method: 'POST',
-      headers: { 'x-api-key': live.tenantKey.key, 'content-type': 'application/json' },
-      body: JSON.stringify({ provider: 'SANDBOX', name: 'First run' }),
+    // As the README's first run does it: the CLI, a tenant key, no phone number.
+    const res = await runCli(['numbers', 'create', '--json', '--name', 'First run', '--provider', 'sandbox'], {
+      CALLGATE_URL: live.url,
+      CALLGATE_API_KEY: live.tenantKey.key,
     });
-    assert.equal(res.status, 201);
-    const created = (await res.json()) as { apiKey: { key: string } };
+    assert.equal(res.code, 0, res.stderr);
+    const created = JSON.parse(res.stdout) as {
+      number: { phoneNumber: string; sandbox: boolean };
+      apiKey: { key: string };
+    };
+    assert.match(created.number.phoneNumber, /^\+99\d{10}$/);
+    assert.equal(created.number.sandbox, true);
     key = created.apiKey.key;
     env = { CALLGATE_URL: live.url, CALLGATE_API_KEY: key };
   });

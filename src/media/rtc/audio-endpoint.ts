@@ -8,6 +8,9 @@ import { OpusCodec } from './opus.ts';
 import type { PeerFactory } from './peer-factory.ts';
 import { type PcmSource, silenceSource } from './sources.ts';
 
+/** How long close() waits for werift to shut its transports before returning anyway. */
+const CLOSE_WAIT_MS = 2000;
+
 export type EndpointState = 'new' | 'connecting' | 'connected' | 'failed' | 'closed';
 
 export interface AudioEndpointOptions {
@@ -145,8 +148,17 @@ export class AudioEndpoint {
     }
     this.#stopPacing?.();
     this.#setState('closed');
-    await this.#pc.close();
     this.#opus.close();
+    // A peer stuck mid-handshake must not hold up whoever hangs up: the sockets close in the background.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#pc.close().catch(() => undefined),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   #setState(state: EndpointState): void {
@@ -204,6 +216,9 @@ export class AudioEndpoint {
   }
 
   #receive(payload: Buffer): void {
+    if (this.#state === 'closed') {
+      return;
+    }
     this.#packetsReceived += 1;
     const pcm = this.#opus.decode(payload);
     if (pcm.length === 0) {

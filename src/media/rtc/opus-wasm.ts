@@ -1,9 +1,10 @@
-// libopus through opusscript's WebAssembly build, with our own buffers. opusscript's JS wrapper (0.1.1) places
-// its PCM views at twice the address it allocated (a byte pointer used as a 16-bit index), so every encode and
-// decode writes outside its allocation; with a few dozen codecs made and freed, the WebAssembly heap is corrupted
-// and the process dies ("memory access out of bounds", libopus assertions). This wrapper calls the same native
-// handler with memory it owns, one module instance for the process. The handler takes PCM one byte per 16-bit
-// cell (it packs them itself), so the PCM buffer is twice the PCM size.
+// libopus through opusscript's WebAssembly build, with our own buffers, mono or stereo (OpusCodec in opus.ts is
+// the mono codec of the endpoints; recordings need stereo). opusscript's JS wrapper (0.1.1) places its PCM views
+// at twice the address it allocated (a byte pointer used as a 16-bit index), so every encode and decode writes
+// outside its allocation; with a few dozen codecs made and freed the WebAssembly heap is corrupted and the process
+// dies. This wrapper calls the same native handler with memory it owns. The handler takes PCM one byte per
+// 16-bit cell and its length argument counts samples (it packs the bytes itself), so the PCM buffer is twice the
+// PCM size.
 
 import { createRequire } from 'node:module';
 
@@ -63,7 +64,7 @@ export class WasmOpus {
     }
     const bytes = new Uint8Array(interleaved.buffer, interleaved.byteOffset, interleaved.byteLength);
     this.m.HEAPU16.set(bytes, this.pcm >> 1);
-    const length = this.handler._encode(this.pcm, bytes.length, this.packet, frameSize);
+    const length = this.handler._encode(this.pcm, interleaved.length, this.packet, frameSize);
     if (length < 0) {
       throw new Error(`Opus encode failed (${length})`);
     }

@@ -23,7 +23,7 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** Checks the words only; a URL is fetched later, by `loadAudio`. */
 export function parseAudioSpec(spec: string, allowInsecureUrls = false): Parsed<AudioSpec> {
-  const tone = /^tone:(\d{2,4})$/.exec(spec);
+  const tone = /^tone:(\d{1,6})$/.exec(spec);
   if (tone) {
     const frequencyHz = Number(tone[1]);
     return frequencyHz >= 50 && frequencyHz <= 4000

@@ -42,6 +42,8 @@ const DEFAULT_TIMING: SandboxTiming = { ringGiveUpSeconds: 60, permissionReplySe
 /** Ended sessions stay inspectable this long. */
 const KEEP_ENDED_MS = 10 * 60_000;
 const TEMPORARY_PERMISSION_SECONDS = 7 * 24 * 3600;
+/** Each simulated user holds sockets and a codec: a number may have this many calls up at once. */
+export const MAX_LIVE_CALLS_PER_NUMBER = 10;
 
 export interface InboundRequest {
   from: string;
@@ -83,6 +85,10 @@ interface Session {
 /** The error texts Meta gives for the same situations (docs/spec/providers-meta.md §2). */
 const callGone = (): ProviderFailure => failure('ALREADY_ENDED', 'Call not found or already ended', 138_003);
 const badRequest = (message: string): ProviderFailure => failure('INVALID_REQUEST', message, 100);
+const tooMany = (): ProviderFailure =>
+  failure('RATE_LIMITED', `at most ${MAX_LIVE_CALLS_PER_NUMBER} simulated calls at once on a sandbox number`, null, {
+    retryAfterSeconds: 5,
+  });
 
 export class SandboxSimulator {
   readonly #d: SandboxDeps;
@@ -105,6 +111,9 @@ export class SandboxSimulator {
     const spec = parseAudioSpec(request.audio, this.#d.allowInsecureAudioUrls);
     if (!spec.ok) {
       return badRequest(spec.reason);
+    }
+    if (this.#liveCalls(number) >= MAX_LIVE_CALLS_PER_NUMBER) {
+      return tooMany();
     }
     const source = await loadAudio(spec.value, this.#d.allowInsecureAudioUrls);
     if (!source.ok) {
@@ -210,6 +219,9 @@ export class SandboxSimulator {
     }
     if (!permissionOf(number, user, this.#d.clock.now().getTime())) {
       return failure('PERMISSION_REQUIRED', 'No approved call permission found', 138_006);
+    }
+    if (this.#liveCalls(number) >= MAX_LIVE_CALLS_PER_NUMBER) {
+      return tooMany();
     }
     const settings = sandboxSettingsOf(number);
     const spec = parseAudioSpec(settings.audio, this.#d.allowInsecureAudioUrls);
@@ -364,6 +376,16 @@ export class SandboxSimulator {
       }
     });
     return session;
+  }
+
+  #liveCalls(number: NumberRecord): number {
+    let count = 0;
+    for (const s of this.#sessions.values()) {
+      if (s.numberId === number.id && !s.endedAt) {
+        count++;
+      }
+    }
+    return count;
   }
 
   #live(number: NumberRecord, call: Call): Session | null {

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { outbox } from '../../../../test/helpers/calls.ts';
+import { addWebNumber, webCallUntil } from '../../../../test/helpers/evolution.ts';
 import { chromiumPath, missing } from '../../../../test/helpers/requirements.ts';
 import type { Call } from '../../../calls/types.ts';
 import { tone } from '../../../media/audio/tone.ts';
@@ -241,5 +242,44 @@ describe('softphone', () => {
       await browser.close();
     }
     assert.deepEqual(problems, [], 'no CSP violation or script error');
+  });
+
+  test('an EVO_GO number answers, declines and hangs up through the API, without the microphone', {
+    timeout: 60_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const web = await addWebNumber(t);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    const problems: string[] = [];
+    try {
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(`${t.baseUrl}/dashboard`);
+      await page.getByLabel('API key').fill(web.key.key);
+      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await page.locator('#conn[data-state="live"]').waitFor();
+      await page.locator('#phone-note').filter({ hasText: 'the audio is on the phone' }).waitFor();
+      assert.equal(await page.locator('#sandbox-badge').isHidden(), true);
+
+      const declined = await web.fake.incomingCall({ instanceId: web.instanceId, from: '5511988880001' });
+      const first = await webCallUntil(t, web, declined, 'RINGING');
+      await page.locator(`#incoming li[data-id="${first.id}"]`).getByRole('button', { name: 'Decline' }).click();
+      await webCallUntil(t, web, declined, 'REJECTED');
+
+      const answered = await web.fake.incomingCall({ instanceId: web.instanceId, from: '5511988880002' });
+      const second = await webCallUntil(t, web, answered, 'RINGING');
+      const item = page.locator(`#incoming li[data-id="${second.id}"]`);
+      await item.getByRole('button', { name: 'Answer' }).click();
+      await item.locator('.ring-note').filter({ hasText: 'audio on the phone' }).waitFor();
+      await webCallUntil(t, web, answered, 'ACCEPTED');
+      assert.equal(await page.locator('#oncall').isHidden(), true, 'no browser media on a web number');
+      await item.getByRole('button', { name: 'Hang up' }).click();
+      const ended = await webCallUntil(t, web, answered, 'COMPLETED');
+      assert.equal(ended.endedBy, 'BUSINESS');
+    } finally {
+      await browser.close();
+      await web.fake.close();
+    }
+    assert.deepEqual(problems, []);
   });
 });

@@ -202,11 +202,18 @@ for (const kind of storeKinds()) {
         'the permission to be granted',
       );
       assert.ok(granted.permission.expiration_time > Date.now() / 1000);
-      const permissionEvents = await t.store.db.query<{ type: string }>(
-        "SELECT type FROM events WHERE number_id = $1 AND type = 'call.permission_updated'",
-        [sandbox.id],
+      // The reply also arrives as an event (Meta's messages webhook), once.
+      await eventually(
+        async () => {
+          const rows = await t.store.db.query<{ payload: string }>(
+            "SELECT payload FROM events WHERE number_id = $1 AND type = 'call.permission_updated'",
+            [sandbox.id],
+          );
+          return rows.length === 1 && JSON.parse(rows[0]?.payload ?? '{}').status === 'TEMPORARY';
+        },
+        3000,
+        'one call.permission_updated',
       );
-      assert.equal(permissionEvents.length, 1);
 
       const placed = await api('POST', '/v1/calls', sandbox.key, { to, sdp: offer });
       assert.equal(placed.status, 201, JSON.stringify(placed.body));
@@ -232,6 +239,27 @@ for (const kind of storeKinds()) {
       assert.equal((await api('POST', `/v1/calls/${id}/terminate`, sandbox.key, {})).status, 200);
       const events = (await outbox(t, await getCall(id))).map((e) => e.type);
       assert.deepEqual(events, ['call.ringing', 'call.connected', 'call.ended']);
+    });
+
+    test('a number has at most ten simulated calls up at once: the eleventh is a 429, nothing stored', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const res = await api('POST', '/v1/sandbox/calls', sandbox.key, { audio: 'silence' });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        ids.push(res.body.call.id);
+      }
+      const before = await t.store.db.query('SELECT id FROM calls WHERE number_id = $1', [sandbox.id]);
+      const refused = await api('POST', '/v1/sandbox/calls', sandbox.key, {});
+      assert.equal(refused.status, 429);
+      assert.equal(refused.body.code, 'RATE_LIMITED');
+      assert.equal(
+        (await t.store.db.query('SELECT id FROM calls WHERE number_id = $1', [sandbox.id])).length,
+        before.length,
+      );
+      for (const id of ids) {
+        assert.equal((await api('POST', `/v1/calls/${id}/reject`, sandbox.key, {})).status, 200);
+      }
+      assert.equal((await api('POST', '/v1/sandbox/calls', sandbox.key, { audio: 'silence' })).status, 201);
     });
 
     test('bad sandbox input is a 400 and stores nothing; META numbers cannot simulate calls', async () => {

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { dominantFrequency } from '../audio/detect.ts';
+import { FRAME_SAMPLES, rmsLevel } from '../audio/pcm.ts';
+import { ToneGenerator } from '../audio/tone.ts';
+import { OpusCodec } from './opus.ts';
+
+/** Encodes then decodes `frames` frames of a tone; returns the decoded audio after the codec's warm-up. */
+function roundTrip(codec: OpusCodec, tone: ToneGenerator, frames: number): Int16Array {
+  const out = new Int16Array(frames * FRAME_SAMPLES);
+  for (let i = 0; i < frames; i++) {
+    out.set(codec.decode(codec.encode(tone.next(FRAME_SAMPLES))), i * FRAME_SAMPLES);
+  }
+  return out.subarray(5 * FRAME_SAMPLES);
+}
+
+describe('Opus codec', () => {
+  it('keeps a tone at its frequency and level through encode and decode', () => {
+    const codec = new OpusCodec();
+    try {
+      const decoded = roundTrip(codec, new ToneGenerator(440), 30);
+      assert.equal(dominantFrequency(decoded, 48_000), 440);
+      assert.ok(Math.abs(rmsLevel(decoded) - 0.3535) < 0.05, `level ${rmsLevel(decoded)}`);
+    } finally {
+      codec.close();
+    }
+  });
+
+  it('keeps sixty codecs, alive at once and interleaved, apart (no instance writes into another)', () => {
+    const codecs = Array.from({ length: 60 }, () => new OpusCodec());
+    const tones = codecs.map((_, i) => new ToneGenerator(300 + i * 20));
+    const outputs = codecs.map(() => new Int16Array(25 * FRAME_SAMPLES));
+    for (let f = 0; f < 25; f++) {
+      codecs.forEach((codec, i) => {
+        outputs[i]?.set(
+          codec.decode(codec.encode(tones[i]?.next(FRAME_SAMPLES) ?? new Int16Array(0))),
+          f * FRAME_SAMPLES,
+        );
+      });
+    }
+    const heard = outputs.map((o) => dominantFrequency(o.subarray(5 * FRAME_SAMPLES), 48_000));
+    assert.deepEqual(
+      heard,
+      tones.map((t) => t.frequency),
+    );
+    for (const codec of codecs) {
+      codec.close();
+    }
+  });
+
+  it('decodes garbage and empty packets to nothing, and refuses a wrong frame size', () => {
+    const codec = new OpusCodec();
+    try {
+      assert.equal(codec.decode(new Uint8Array(0)).length, 0);
+      assert.equal(codec.decode(new Uint8Array(5000)).length, 0);
+      assert.throws(() => codec.encode(new Int16Array(100)), RangeError);
+    } finally {
+      codec.close();
+    }
+    assert.throws(() => codec.encode(new Int16Array(FRAME_SAMPLES)), /closed/);
+    assert.equal(codec.decode(new Uint8Array([1, 2, 3])).length, 0);
+  });
+});

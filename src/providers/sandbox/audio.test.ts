@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { dominantFrequency } from '../../media/audio/detect.ts';
+import { FRAME_SAMPLES, rmsLevel } from '../../media/audio/pcm.ts';
+import { tone } from '../../media/audio/tone.ts';
+import { writeWav } from '../../media/audio/wav.ts';
+import type { NumberRecord } from '../../store/numbers.ts';
+import { loadAudio, parseAudioSpec } from './audio.ts';
+import { callingSettingsOf, permissionOf, permissionsPatch, sandboxSettingsOf } from './settings.ts';
+
+async function firstSecond(spec: string): Promise<Int16Array> {
+  const parsed = parseAudioSpec(spec);
+  assert.ok(parsed.ok, spec);
+  const source = await loadAudio(parsed.value);
+  assert.ok(source.ok, spec);
+  const out = new Int16Array(50 * FRAME_SAMPLES);
+  for (let i = 0; i < 50; i++) {
+    out.set(source.value.read(FRAME_SAMPLES) ?? new Int16Array(FRAME_SAMPLES), i * FRAME_SAMPLES);
+  }
+  return out;
+}
+
+describe('what a simulated user says', () => {
+  it('plays tones, a WAV from a data: URL (looped) and silence', async () => {
+    assert.equal(dominantFrequency(await firstSecond('tone:440'), 48_000), 440);
+    const wav = writeWav({ sampleRate: 8_000, samples: tone(700, 0.3, 8_000) }).toString('base64');
+    const fromWav = await firstSecond(`data:audio/wav;base64,${wav}`);
+    assert.equal(dominantFrequency(fromWav.subarray(0, 14_400), 48_000), 700);
+    assert.equal(dominantFrequency(fromWav.subarray(28_800), 48_000), 700, 'the WAV starts over');
+    assert.equal(rmsLevel(await firstSecond('silence')), 0);
+  });
+
+  it('speech-sample sounds like talking: syllables and pauses, not one steady tone', async () => {
+    const speech = await firstSecond('speech-sample');
+    const levels = Array.from({ length: 50 }, (_, i) =>
+      rmsLevel(speech.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES)),
+    );
+    assert.ok(Math.max(...levels) > 0.05, 'audible');
+    assert.ok(Math.min(...levels) < Math.max(...levels) / 4, 'the level rises and falls');
+  });
+
+  it('refuses what it cannot play, with the reason', () => {
+    const reasons = [
+      'tone:5',
+      'tone:9000',
+      'flute',
+      'data:audio/wav;base64,AAAA',
+      'ftp://x/y.wav',
+      'http://x/y.wav',
+    ].map((spec) => {
+      const parsed = parseAudioSpec(spec);
+      return parsed.ok ? null : parsed.reason;
+    });
+    assert.ok(
+      reasons.every((r) => typeof r === 'string' && r.length > 0),
+      JSON.stringify(reasons),
+    );
+    assert.match(reasons[0] ?? '', /between 50 and 4000 Hz/);
+    assert.match(reasons[3] ?? '', /WAV cannot be read/);
+    assert.equal(parseAudioSpec('http://example.com/a.wav', true).ok, true, 'plain http only when allowed');
+  });
+});
+
+describe('sandbox settings', () => {
+  const number = (publicConfig: Record<string, unknown>) => ({ publicConfig }) as unknown as NumberRecord;
+
+  it('fills in the defaults and keeps what the number set', () => {
+    assert.deepEqual(sandboxSettingsOf(number({})), {
+      answer: 'accept',
+      answerAfterSeconds: 2,
+      audio: 'echo',
+      hangupAfterSeconds: null,
+      permissionReply: 'accept',
+    });
+    assert.equal(sandboxSettingsOf(number({ sandbox: { answer: 'ignore' } })).answer, 'ignore');
+    const calling = callingSettingsOf(number({ calling: { status: 'DISABLED' } })).calling as Record<string, unknown>;
+    assert.equal(calling.status, 'DISABLED');
+    assert.equal(calling.call_icon_visibility, 'DEFAULT');
+  });
+
+  it('a temporary permission lapses at its expiration time; a permanent one does not', () => {
+    const now = Date.UTC(2026, 0, 1);
+    const granted = number(
+      permissionsPatch(number({}), '15550001', { status: 'temporary', expirationTime: now / 1000 + 60 }),
+    );
+    assert.equal(permissionOf(granted, '15550001', now)?.status, 'temporary');
+    assert.equal(permissionOf(granted, '15550001', now + 61_000), null);
+    assert.equal(permissionOf(granted, '15550002', now), null);
+    const permanent = number(permissionsPatch(granted, '15550002', { status: 'permanent', expirationTime: null }));
+    assert.equal(permissionOf(permanent, '15550002', now + 1e12)?.status, 'permanent');
+    assert.equal(permissionOf(number(permissionsPatch(permanent, '15550002', null)), '15550002', now), null);
+  });
+});
