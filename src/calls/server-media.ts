@@ -11,7 +11,7 @@ import { MediaFetchError } from '../media/engine/fetch-media.ts';
 import type { MediaCommand, MediaReply } from '../media/engine/media-commands.ts';
 import { realtimeWsUrl } from '../media/engine/realtime-hub.ts';
 import type { MediaSession } from '../media/engine/session.ts';
-import { findCallMediaForNumber } from '../store/call-media.ts';
+import { type CallMedia, findCallMediaForNumber, listCallMediaForNumber } from '../store/call-media.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import type { ActionSlots } from './action-slots.ts';
@@ -65,23 +65,17 @@ export class ServerMedia {
   /** `media`, `mediaNode` and `recording` for the public call, when callgate holds (or held) its media. */
   async describe(call: Call) {
     const row = await findCallMediaForNumber(this.#d.db, call.numberId, call.id);
-    if (!row) {
-      return {};
-    }
-    const { recording } = row;
-    return {
-      media: row.media,
-      ...(row.mediaNode ? { mediaNode: row.mediaNode } : {}),
-      ...(recording
-        ? {
-            recording: {
-              status: recording.status,
-              durationSeconds: recording.durationSeconds === null ? null : Math.round(recording.durationSeconds),
-              sizeBytes: recording.sizeBytes,
-            },
-          }
-        : {}),
-    };
+    return row ? publicMedia(row) : {};
+  }
+
+  /** The same for a page of calls, in one query: by call id, only the server-media ones. */
+  async describeMany(numberId: NumberId, calls: Call[]) {
+    const rows = await listCallMediaForNumber(
+      this.#d.db,
+      numberId,
+      calls.map((c) => c.id),
+    );
+    return new Map(rows.map((row) => [row.callId as string, publicMedia(row)]));
   }
 
   /** The provider refused the answer: no media for this call after all. */
@@ -160,4 +154,21 @@ export class ServerMedia {
       expiresInSeconds: issued.expiresInSeconds,
     };
   }
+}
+
+function publicMedia(row: CallMedia) {
+  const { recording } = row;
+  return {
+    media: row.media,
+    ...(row.mediaNode ? { mediaNode: row.mediaNode } : {}),
+    ...(recording
+      ? {
+          recording: {
+            status: recording.status,
+            durationSeconds: recording.durationSeconds === null ? null : Math.round(recording.durationSeconds),
+            sizeBytes: recording.sizeBytes,
+          },
+        }
+      : {}),
+  };
 }

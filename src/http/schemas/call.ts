@@ -26,7 +26,7 @@ export const CallSchema = Type.Object(
     sdpOffer: Type.Optional(Nullable(Type.String())),
     sdpAnswer: Type.Optional(Nullable(Type.String())),
     media: Type.Optional(
-      Type.Enum(['server'], { description: "callgate's media engine holds this call's media (GET of one call)" }),
+      Type.Enum(['server'], { description: "callgate's media engine holds (or held) this call's media" }),
     ),
     mediaNode: Type.Optional(Type.String({ description: 'The process holding the media' })),
     recording: Type.Optional(

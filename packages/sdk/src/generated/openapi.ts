@@ -3444,7 +3444,7 @@ export interface components {
             sdpOffer?: string | null;
             sdpAnswer?: string | null;
             /**
-             * @description callgate's media engine holds this call's media (GET of one call)
+             * @description callgate's media engine holds (or held) this call's media
              * @enum {unknown}
              */
             media?: "server";

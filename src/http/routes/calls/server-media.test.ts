@@ -128,6 +128,8 @@ for (const kind of storeKinds()) {
       const got = (await api('GET', `/v1/calls/${uc.call.id}`)).json();
       assert.equal(got.media, 'server');
       assert.equal(typeof got.mediaNode, 'string');
+      const listed = (await api('GET', '/v1/calls?limit=5')).json().calls;
+      assert.equal(listed.find((c: { id: string }) => c.id === uc.call.id)?.media, 'server');
 
       const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'talk' });
       assert.equal(session.statusCode, 200, session.body);
