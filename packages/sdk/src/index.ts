@@ -41,6 +41,10 @@ export { CallgateError, type ClientErrorCode, type ErrorCode } from './errors.ts
 export { ERROR_CODES } from './generated/error-codes.ts';
 export type { components, operations, paths } from './generated/openapi.ts';
 export type { FetchLike, RequestOptions, RetryPolicy } from './http.ts';
+
+import { openRealtime, type RealtimeStream } from './realtime.ts';
+
+export { openRealtime, REALTIME_SAMPLE_RATE, type RealtimeStream } from './realtime.ts';
 export { EventStream, type StreamEvent, type StreamOptions } from './stream.ts';
 export type * from './types.ts';
 export { type VerifyOptions, verifyWebhook, type WebhookHeaders, WebhookVerificationError } from './webhook.ts';
@@ -226,6 +230,15 @@ class Calls {
   /** Plays audio into an active call (EVO_GO, or a call whose media callgate holds: WAV, Ogg/Opus, MP3). */
   play(callId: string, input: PlayInput, opts?: RequestOptions): Promise<CallActionResult> {
     return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/play`, body: input }, opts);
+  }
+
+  /**
+   * A realtime session as PCM frames (server media): `for await (const frame of stream)` reads the caller, 16 kHz
+   * mono; `stream.send(pcm)` talks back (mode `talk`).
+   */
+  async realtime(callId: string, input: RealtimeSessionInput, opts?: RequestOptions): Promise<RealtimeStream> {
+    const { wsUrl } = await this.realtimeSession(callId, input, opts);
+    return openRealtime(wsUrl);
   }
 
   /** Stops what plays and empties the play queue (server media). */

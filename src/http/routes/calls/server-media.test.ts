@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OggOpusDecoder } from 'ogg-opus-decoder';
 import { WebSocket } from 'ws';
+import { Callgate } from '../../../../packages/sdk/src/index.ts';
 import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
@@ -188,6 +189,34 @@ for (const kind of storeKinds()) {
         await api('POST', `/v1/calls/${uc.call.id}/terminate`);
       });
     }
+
+    test('the SDK’s realtime helper yields the caller’s 440 Hz as 16 kHz frames and talks 880 Hz back, with marks', async () => {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+      const client = new Callgate({ baseUrl: t.baseUrl, apiKey: t.numberA.key.key });
+      const stream = await client.calls.realtime(uc.call.id, { mode: 'talk' });
+      const heard: Int16Array[] = [];
+      for await (const frame of stream) {
+        heard.push(frame);
+        if (heard.length >= 60) {
+          break;
+        }
+      }
+      const pcm = new Int16Array(50 * 320);
+      for (const [i, f] of heard.slice(-50).entries()) {
+        pcm.set(f, i * 320);
+      }
+      assert.equal(dominantFrequency(pcm, 16_000), 440);
+      const marks: string[] = [];
+      stream.onMark = (name) => marks.push(name);
+      stream.send(tone(880, 2, 16_000));
+      stream.mark('said');
+      assert.equal(await heardAtUser(uc.user, 880), 880);
+      await eventually(async () => marks.includes('said'), 5000, 'the mark after the audio');
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      assert.equal(await stream.closed, 1000);
+    });
 
     test('DELETE play stops the queue; a bad media URL or file is a 400 that plays nothing', async () => {
       const uc = await startCall(t, endpoints, 0);
