@@ -6,7 +6,7 @@
 import { ApiError } from '../errors.ts';
 import type { NumberId } from '../ids.ts';
 import { MediaDecodeError } from '../media/engine/decoded-audio.ts';
-import type { MediaEngine } from '../media/engine/engine.ts';
+import { type AnswerOutcome, type MediaEngine, MediaGoneError } from '../media/engine/engine.ts';
 import { MediaFetchError } from '../media/engine/fetch-media.ts';
 import type { MediaCommand, MediaReply } from '../media/engine/media-commands.ts';
 import { realtimeWsUrl } from '../media/engine/realtime-hub.ts';
@@ -49,9 +49,16 @@ export class ServerMedia {
   /** The engine's SDP answer for the claimed call; on refusal the action slot is released with the error. */
   async answer(call: Call, actionId: string, type: 'accept' | 'pre-accept', record: boolean): Promise<string> {
     const engine = this.#d.media;
-    const outcome = engine
-      ? await engine.answer(call.id, call.numberId, call.sdpOffer ?? '', record)
-      : ({ ok: false, reason: 'capacity' } as const);
+    let outcome: AnswerOutcome;
+    try {
+      outcome = engine
+        ? await engine.answer(call.id, call.numberId, call.sdpOffer ?? '', record)
+        : { ok: false, reason: 'capacity' };
+    } catch {
+      // The store did not take the media row: nothing was sent, the call keeps ringing, a retry is safe.
+      const error = new ApiError('SERVICE_UNAVAILABLE');
+      throw await this.#d.slots.release(call, actionId, error, { source: 'api', type, detail: { error: error.code } });
+    }
     if (outcome.ok) {
       return outcome.sdp;
     }
@@ -132,6 +139,9 @@ export class ServerMedia {
     } catch (err) {
       if (err instanceof MediaFetchError || err instanceof MediaDecodeError) {
         throw new ApiError('VALIDATION_ERROR', { details: { reason: err.message } });
+      }
+      if (err instanceof MediaGoneError) {
+        throw new ApiError('CALL_STATE_CONFLICT', { details: { status: call.status } });
       }
       throw err;
     }

@@ -55,6 +55,9 @@ export interface MediaEngineDeps {
   onRecordingDone?: (r: FinishedRecording) => Promise<void>;
 }
 
+/** The call's media ended while a command for it was under way. */
+export class MediaGoneError extends Error {}
+
 export type AnswerOutcome = { ok: true; sdp: string } | { ok: false; reason: 'capacity' | 'bad_offer' };
 
 function peerFactoryFor(config: MediaConfig): PeerFactory {
@@ -161,7 +164,12 @@ export class MediaEngine {
       await this.end(callId, 'call_ended');
       return { ok: false, reason: 'bad_offer' };
     }
-    await this.bind(callId);
+    try {
+      await this.bind(callId);
+    } catch (err) {
+      await this.end(callId, 'call_ended');
+      throw err;
+    }
     return { ok: true, sdp };
   }
 
@@ -219,8 +227,8 @@ export class MediaEngine {
    */
   async play(callId: string, mediaUrl: string): Promise<void> {
     const session = this.sessions.get(callId);
-    if (!session) {
-      throw new Error(`no media session for ${callId}`);
+    if (!session || session.ended) {
+      throw new MediaGoneError(`the media of ${callId} has ended`);
     }
     const { config } = this.d;
     const decoded = fetchMedia(mediaUrl, {
@@ -281,6 +289,9 @@ export class MediaEngine {
         } catch (err) {
           if (err instanceof MediaFetchError || err instanceof MediaDecodeError) {
             return { ok: false, code: 'VALIDATION_ERROR', reason: err.message };
+          }
+          if (err instanceof MediaGoneError) {
+            return { ok: false, code: 'CALL_STATE_CONFLICT' };
           }
           throw err;
         }
