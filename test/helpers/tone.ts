@@ -1,26 +1,15 @@
-// Test signals for the media engine's unit tests: a sine and the strength of one frequency (Goertzel).
-// Kept to tests until src/media/audio (the sandbox branch) lands with the production versions.
+// Test signals for the media engine's unit tests, on top of src/media/audio (tone generation, Goertzel): a sine
+// at a given 16-bit amplitude, the strongest of a few candidate frequencies, a zero-crossing pitch estimate and RMS.
+import { goertzelPower } from '../../src/media/audio/detect.ts';
+import { tone } from '../../src/media/audio/tone.ts';
 
 export function sine(freq: number, rate: number, seconds: number, amplitude = 12_000): Int16Array {
-  const n = Math.round(rate * seconds);
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) {
-    out[i] = Math.round(amplitude * Math.sin((2 * Math.PI * freq * i) / rate));
-  }
-  return out;
+  return tone(freq, seconds, rate, amplitude / 32_768);
 }
 
 /** Power of `freq` in `pcm`, normalised by length so blocks of different sizes compare. */
 export function goertzel(pcm: Int16Array, rate: number, freq: number): number {
-  const coeff = 2 * Math.cos((2 * Math.PI * freq) / rate);
-  let s1 = 0;
-  let s2 = 0;
-  for (const x of pcm) {
-    const s0 = x + coeff * s1 - s2;
-    s2 = s1;
-    s1 = s0;
-  }
-  return (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (pcm.length * pcm.length);
+  return goertzelPower(pcm, rate, freq);
 }
 
 /** The strongest of the candidate frequencies. */
@@ -28,7 +17,7 @@ export function dominant(pcm: Int16Array, rate: number, candidates: number[]): n
   let best = candidates[0] ?? 0;
   let bestPower = -1;
   for (const f of candidates) {
-    const p = goertzel(pcm, rate, f);
+    const p = goertzelPower(pcm, rate, f);
     if (p > bestPower) {
       bestPower = p;
       best = f;
