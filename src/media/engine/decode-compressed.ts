@@ -1,8 +1,7 @@
 // MP3 (mpg123) and Ogg/Opus (libopus) through their WebAssembly builds: no native code, no install step. Both
-// decode in 64 KiB steps so a long file stops at the duration limit instead of filling memory first.
+// decode in 64 KiB steps so a long file stops at the duration limit instead of filling memory first. The decoders
+// (megabytes of inlined WebAssembly) load on the first play, not at start-up.
 
-import { MPEGDecoder } from 'mpg123-decoder';
-import { OggOpusDecoder } from 'ogg-opus-decoder';
 import { type DecodedAudio, type DecodeLimits, MediaDecodeError, monoAt48k } from './decoded-audio.ts';
 
 const STEP = 64 * 1024;
@@ -56,10 +55,12 @@ async function decodeInSteps(
   }
 }
 
-export function decodeMp3(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedAudio> {
+export async function decodeMp3(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedAudio> {
+  const { MPEGDecoder } = await import('mpg123-decoder');
   return decodeInSteps(new MPEGDecoder(), bytes, limits, 'MP3');
 }
 
-export function decodeOggOpus(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedAudio> {
+export async function decodeOggOpus(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedAudio> {
+  const { OggOpusDecoder } = await import('ogg-opus-decoder');
   return decodeInSteps(new OggOpusDecoder(), bytes, limits, 'Ogg/Opus');
 }
