@@ -92,7 +92,8 @@ export function buildServices(deps: ServiceDeps) {
     peers: sandboxPeers(config.sandboxMediaAddresses),
     clock,
     logger,
-    applyEvent: (number, event, direction) => providerEvents.apply(number, event, direction),
+    applyEvent: (number, event, direction, providerData) =>
+      providerEvents.apply(number, event, direction, providerData),
     recordPermissionReply: (number, reply) => metaCalling.recordPermissionReply(number, reply),
     loadNumber: (id) => getNumberById(db, id),
     mergeNumberConfig: mergeConfig,

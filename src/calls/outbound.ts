@@ -114,7 +114,7 @@ export class OutboundCalls {
         eventSeq: 0,
         pendingAction: null,
         maxDurationSeconds: input.maxDurationSeconds ?? numberMaxDuration(number),
-        providerData: null,
+        providerData: result.value.providerData ?? null,
       };
       // Evolution's dial answers once the phone rings (docs/spec/calls-api.md §5); Meta's connect only starts the call.
       const ringing = number.provider === 'EVO_GO';

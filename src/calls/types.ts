@@ -67,5 +67,7 @@ export function toPublicCall(call: Call, includeSdp = false) {
     sdpAnswer,
     ...rest
   } = call;
-  return includeSdp ? { ...rest, sdpOffer, sdpAnswer } : rest;
+  // Calls of sandbox numbers say so wherever a call is shown (responses, the stream, webhooks).
+  const marked = call.providerData?.sandbox === true ? { ...rest, sandbox: true as const } : rest;
+  return includeSdp ? { ...marked, sdpOffer, sdpAnswer } : marked;
 }

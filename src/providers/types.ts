@@ -48,7 +48,10 @@ export interface CallProvider {
   accept(number: NumberRecord, call: Call, sdpAnswer: string | null): Promise<ProviderResult>;
   reject(number: NumberRecord, call: Call): Promise<ProviderResult>;
   /** Places a business-initiated call; answers the provider's call id. */
-  start(number: NumberRecord, request: StartCallRequest): Promise<ProviderResult<{ externalCallId: string }>>;
+  start(
+    number: NumberRecord,
+    request: StartCallRequest,
+  ): Promise<ProviderResult<{ externalCallId: string; providerData?: Record<string, unknown> }>>;
 }
 
 /** Meta-only calling features (settings, permissions, pre-accept). */

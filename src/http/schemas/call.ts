@@ -23,6 +23,9 @@ export const CallSchema = Type.Object(
     bizOpaqueCallbackData: Nullable(Type.String()),
     createdAt: Timestamp,
     updatedAt: Timestamp,
+    sandbox: Type.Optional(
+      Type.Literal(true, { description: 'Present on calls of SANDBOX numbers (simulated WhatsApp users)' }),
+    ),
     sdpOffer: Type.Optional(Nullable(Type.String())),
     sdpAnswer: Type.Optional(Nullable(Type.String())),
     media: Type.Optional(

@@ -35,7 +35,10 @@ export class SandboxProvider implements CallProvider, MetaCallingFeatures {
     return this.#sim.endCall(number, call, 'reject');
   }
 
-  start(number: NumberRecord, request: StartCallRequest): Promise<ProviderResult<{ externalCallId: string }>> {
+  start(
+    number: NumberRecord,
+    request: StartCallRequest,
+  ): Promise<ProviderResult<{ externalCallId: string; providerData: Record<string, unknown> }>> {
     return this.#sim.start(number, request.to, request.sdp);
   }
 

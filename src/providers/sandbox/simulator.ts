@@ -21,13 +21,21 @@ export interface SandboxDeps {
   clock: Clock;
   logger: Logger;
   /** Provider events in, as the Meta webhook route would apply them. */
-  applyEvent(number: NumberRecord, event: ProviderCallEvent, direction: 'INBOUND' | 'OUTBOUND'): Promise<void>;
+  applyEvent(
+    number: NumberRecord,
+    event: ProviderCallEvent,
+    direction: 'INBOUND' | 'OUTBOUND',
+    providerData: Record<string, unknown>,
+  ): Promise<void>;
   recordPermissionReply(number: NumberRecord, reply: PermissionReply): Promise<void>;
   loadNumber(id: NumberId): Promise<NumberRecord | null>;
   mergeNumberConfig(id: NumberId, patch: Record<string, unknown>): Promise<void>;
   allowInsecureAudioUrls?: boolean;
   timing?: Partial<SandboxTiming>;
 }
+
+/** Stored with every sandbox call, so that the call says `sandbox: true` wherever it is shown. */
+export const SANDBOX_CALL = Object.freeze({ sandbox: true });
 
 export interface SandboxTiming {
   /** A caller nobody answers hangs up after this long (Meta: 30–60 s). */
@@ -137,6 +145,7 @@ export class SandboxSimulator {
         bizOpaqueCallbackData: null,
       },
       'INBOUND',
+      SANDBOX_CALL,
     );
     // A caller nobody answers gives up, as a person would.
     this.#after(session, this.#timing.ringGiveUpSeconds * 1000, () => {
@@ -212,7 +221,7 @@ export class SandboxSimulator {
     number: NumberRecord,
     to: string,
     sdpOffer: string | null,
-  ): Promise<ProviderResult<{ externalCallId: string }>> {
+  ): Promise<ProviderResult<{ externalCallId: string; providerData: Record<string, unknown> }>> {
     const user = digits(to);
     if (!sdpOffer) {
       return badRequest('session.sdp is required');
@@ -228,6 +237,10 @@ export class SandboxSimulator {
     const source = spec.ok ? await loadAudio(spec.value, this.#d.allowInsecureAudioUrls) : spec;
     if (!source.ok) {
       return failure('CONFIG', `the sandbox number's audio setting is unusable: ${source.reason}`);
+    }
+    const problem = webRtcAudioProblem(sdpOffer);
+    if (problem) {
+      return badRequest(`Invalid SDP: ${problem}`);
     }
     const endpoint = new AudioEndpoint(this.#d.peers, { source: source.value });
     let answerSdp: string;
@@ -279,7 +292,7 @@ export class SandboxSimulator {
         }
       });
     });
-    return { ok: true, value: { externalCallId: session.externalCallId } };
+    return { ok: true, value: { externalCallId: session.externalCallId, providerData: SANDBOX_CALL } };
   }
 
   /** Meta's call_permissions answer for a simulated user. */
@@ -394,6 +407,10 @@ export class SandboxSimulator {
   }
 
   async #applyAnswer(session: Session, sdp: string): Promise<ProviderResult> {
+    const problem = webRtcAudioProblem(sdp);
+    if (problem) {
+      return badRequest(`Invalid SDP: ${problem}`);
+    }
     try {
       await session.endpoint.applyAnswer(sdp);
       session.answerApplied = true;
@@ -463,7 +480,7 @@ export class SandboxSimulator {
       return;
     }
     try {
-      await this.#d.applyEvent(number, event, session.direction);
+      await this.#d.applyEvent(number, event, session.direction, SANDBOX_CALL);
     } catch (err) {
       this.#d.logger.error({ err, externalCallId: session.externalCallId, type: event.type }, 'sandbox event failed');
     }
@@ -506,5 +523,18 @@ export class SandboxSimulator {
 }
 
 const digits = (phone: string) => phone.replace(/\D/g, '');
+
+/** What Meta checks before taking an SDP: a WebRTC audio session (ICE credentials, DTLS fingerprint). */
+function webRtcAudioProblem(sdp: string): string | null {
+  const checks: [RegExp, string][] = [
+    [/^v=0\r?$/m, 'no v=0 line'],
+    [/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m, 'no WebRTC audio (m=audio … UDP/TLS/RTP/SAVPF)'],
+    [/^a=ice-ufrag:\S+/m, 'no a=ice-ufrag'],
+    [/^a=ice-pwd:\S+/m, 'no a=ice-pwd'],
+    [/^a=fingerprint:\S+ \S+/m, 'no a=fingerprint'],
+    [/^a=rtpmap:\d+ opus\/48000/im, 'no Opus'],
+  ];
+  return checks.find(([pattern]) => !pattern.test(sdp))?.[1] ?? null;
+}
 /** Line endings and a trailing newline must not make two copies of one SDP differ. */
 const normaliseSdp = (sdp: string) => sdp.replace(/\r\n/g, '\n').trim();

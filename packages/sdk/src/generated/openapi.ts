@@ -3441,6 +3441,11 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+            /**
+             * @description Present on calls of SANDBOX numbers (simulated WhatsApp users)
+             * @enum {boolean}
+             */
+            sandbox?: true;
             sdpOffer?: string | null;
             sdpAnswer?: string | null;
             /**

@@ -76,6 +76,7 @@ for (const kind of storeKinds()) {
       const ringing: Call = started.body.call;
       assert.equal(ringing.status, 'RINGING');
       assert.equal(ringing.direction, 'INBOUND');
+      assert.equal((ringing as Call & { sandbox?: boolean }).sandbox, true);
       assert.equal(ringing.peerNumber, '15550001111');
 
       const offer = (await getCall(ringing.id)).sdpOffer;
@@ -122,8 +123,19 @@ for (const kind of storeKinds()) {
       assert.equal(final.endedBy, 'BUSINESS');
       // The terminate webhook the sandbox sends afterwards, as Meta does, adds no second call.ended.
       await new Promise((r) => setTimeout(r, 200));
-      const events = (await outbox(t, final)).map((e) => e.type);
-      assert.deepEqual(events, ['call.ringing', 'call.connected', 'call.ended']);
+      const outboxed = await outbox(t, final);
+      assert.deepEqual(
+        outboxed.map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+      assert.ok(
+        outboxed.every((e) => e.payload.sandbox === true),
+        'webhook payloads say sandbox',
+      );
+      const listed = await api('GET', '/v1/calls?limit=5', sandbox.key);
+      assert.ok(listed.body.calls.every((c: { sandbox?: boolean }) => c.sandbox === true));
+      const metaCalls = await api('GET', '/v1/calls?limit=5', t.numberA.key.key);
+      assert.ok(metaCalls.body.calls.every((c: { sandbox?: boolean }) => c.sandbox === undefined));
       const after = await heardBySimulatedUser(ringing.id);
       assert.equal(after.ended, true);
       assert.equal(after.media, 'closed');
@@ -176,6 +188,16 @@ for (const kind of storeKinds()) {
       assert.match(mismatch.body.details.providerMessage, /must match/);
       assert.equal((await getCall(id)).status, 'RINGING');
       assert.equal((await api('POST', `/v1/calls/${id}/reject`, sandbox.key, {})).status, 200);
+
+      // An SDP that is not one is refused like Meta refuses it (502 PROVIDER_ERROR), never a 500.
+      const next = (await api('POST', '/v1/sandbox/calls', sandbox.key, {})).body.call.id;
+      for (const sdp of ['garbage', 'v=0\r\nm=video 9 RTP/AVP 96\r\n']) {
+        const bad = await api('POST', `/v1/calls/${next}/accept`, sandbox.key, { sdp });
+        assert.equal(bad.status, 502, JSON.stringify(bad.body));
+        assert.equal(bad.body.code, 'PROVIDER_ERROR');
+      }
+      assert.equal((await getCall(next)).status, 'RINGING');
+      assert.equal((await api('POST', `/v1/calls/${next}/reject`, sandbox.key, {})).status, 200);
     });
 
     test('an outbound call needs permission; asked, the user grants it and answers with real audio', async () => {
@@ -215,6 +237,10 @@ for (const kind of storeKinds()) {
         'one call.permission_updated',
       );
 
+      const garbled = await api('POST', '/v1/calls', sandbox.key, { to, sdp: 'not an offer' });
+      assert.equal(garbled.status, 502, JSON.stringify(garbled.body));
+      assert.equal(garbled.body.code, 'PROVIDER_ERROR');
+
       const placed = await api('POST', '/v1/calls', sandbox.key, { to, sdp: offer });
       assert.equal(placed.status, 201, JSON.stringify(placed.body));
       const id = placed.body.id;
@@ -227,6 +253,7 @@ for (const kind of storeKinds()) {
         'the sandbox user to answer',
       );
       assert.ok(answered.sdpAnswer);
+      assert.equal((answered as Call & { sandbox?: boolean }).sandbox, true, 'outbound sandbox calls say so too');
       await caller.applyAnswer(answered.sdpAnswer);
       await caller.connected();
       // The number's setting: the user says 660 Hz; it hears the business's 1000 Hz.
