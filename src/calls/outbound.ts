@@ -71,7 +71,7 @@ export class OutboundCalls {
       throw providerError(result, 'other', number.provider);
     }
 
-    const stored = await this.#store(number, input, callId, sdp, startedAt, result.value.externalCallId).catch(
+    const stored = await this.#store(number, input, callId, sdp, startedAt, result.value).catch(
       async (err: unknown) => {
         await media?.end(callId, 'call_ended');
         throw err;
@@ -87,8 +87,9 @@ export class OutboundCalls {
     callId: CallId,
     sdp: string | null,
     startedAt: string,
-    externalCallId: string,
+    started: { externalCallId: string; providerData?: Record<string, unknown> | null },
   ): Promise<Call> {
+    const { externalCallId } = started;
     return this.#db.transaction(async (tx) => {
       await lockProviderCall(tx, number.id, externalCallId);
       const now = this.#clock.now().toISOString();
@@ -114,7 +115,7 @@ export class OutboundCalls {
         eventSeq: 0,
         pendingAction: null,
         maxDurationSeconds: input.maxDurationSeconds ?? numberMaxDuration(number),
-        providerData: result.value.providerData ?? null,
+        providerData: started.providerData ?? null,
       };
       // Evolution's dial answers once the phone rings (docs/spec/calls-api.md §5); Meta's connect only starts the call.
       const ringing = number.provider === 'EVO_GO';
