@@ -2,6 +2,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.ts';
@@ -21,6 +22,8 @@ import { NumberSchema } from './http/schemas/number.ts';
 import { WebhookSchema } from './http/schemas/webhook.ts';
 import type { App } from './http/types.ts';
 import { newRequestId } from './ids.ts';
+import type { MediaEngine } from './media/engine/engine.ts';
+import { RealtimeHub } from './media/engine/realtime-hub.ts';
 import {
   createMetrics,
   type Metrics,
@@ -59,6 +62,10 @@ export interface AppDeps {
 declare module 'fastify' {
   interface FastifyInstance {
     sweeper: Sweeper;
+    /** Calls whose media runs in this process, for realtime sockets. */
+    realtime: RealtimeHub;
+    /** This process's server media engine. */
+    media: MediaEngine;
     /** Compiles the route validators and serializers no request has needed yet (they compile on first use); how many. */
     compileSchemas(): number;
   }
@@ -180,6 +187,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }
   const readiness = new StoreReadiness(deps.db);
   registerErrorHandling(app, { onStoreUnavailable: () => readiness.noteFailure() });
+  // Realtime media sockets; a client frame over 1 MiB (~30 s of pcm16) is refused by ws itself.
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
   registerIdempotency(app, {
     db: deps.db,
@@ -188,17 +197,31 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000,
   });
 
-  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper, sandboxSimulator, sandboxCalls } =
-    buildServices({
-      config: deps.config,
-      db: deps.db,
-      secretKey: deps.secretKey,
-      clock: deps.clock,
-      logger: deps.logger,
-      metrics,
-      ...(deps.providers ? { providers: deps.providers } : {}),
-      ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
-    });
+  const realtime = new RealtimeHub(() => deps.clock.now().getTime());
+  app.decorate('realtime', realtime);
+  const {
+    box,
+    numbers,
+    calls,
+    outbound,
+    metaCalling,
+    providerEvents,
+    sweeper,
+    sandboxSimulator,
+    sandboxCalls,
+    media,
+    recordings,
+  } = buildServices({
+    realtime,
+    config: deps.config,
+    db: deps.db,
+    secretKey: deps.secretKey,
+    clock: deps.clock,
+    logger: deps.logger,
+    metrics,
+    ...(deps.providers ? { providers: deps.providers } : {}),
+    ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
+  });
   const wake = deps.wakeDeliveries;
   app.decorate('sweeper', sweeper);
   if (deps.runSweeper) {
@@ -217,8 +240,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerStoreGauges(metrics, deps.db, deps.clock);
   registerMetricsRoute(app, metrics, deps.config.metricsToken);
 
+  if (media) {
+    app.decorate('media', media);
+    await media.start();
+    // Calls still up lose their media on shutdown: sockets get stop + 1000 and recordings are finished.
+    app.addHook('preClose', () => media.close());
+  }
+
   registerRoutes(app, {
     config: deps.config,
+    realtime,
+    recordings,
     db: deps.db,
     calls,
     outbound,

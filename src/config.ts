@@ -57,6 +57,24 @@ export interface Config {
   eventStreamsPerKey: number;
   /** Webhook subscriptions one number may have. */
   webhooksPerNumber: number;
+  media: MediaConfig;
+}
+
+/** The server media engine (docs/media-engine.md). */
+export interface MediaConfig {
+  enabled: boolean;
+  maxSessions: number;
+  /** Address announced in ICE candidates; a loopback one keeps all media on 127.0.0.1 (tests). */
+  publicIp: string | null;
+  portRange: [number, number] | null;
+  stunUrls: string[];
+  recordingsDir: string;
+  /** ws(s)://host[:port] this process's realtime sockets are reached at; null: from the request's Host. */
+  publicWsBaseUrl: string | null;
+  /** No audio from the peer for this long ends the call FAILED/media_timeout. */
+  timeoutSeconds: number;
+  playMaxBytes: number;
+  playMaxSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -99,6 +117,43 @@ function msList(env: Env, name: string, fallback: readonly number[]): readonly n
     throw new ConfigError(`${name} must be a comma-separated list of integers >= 0, got "${raw}"`);
   }
   return Object.freeze(values);
+}
+
+function mediaConfig(env: Env, dataDir: string): MediaConfig {
+  const engine = (env.MEDIA_ENGINE || 'on').toLowerCase();
+  if (engine !== 'on' && engine !== 'off') {
+    throw new ConfigError(`MEDIA_ENGINE must be on or off, got "${env.MEDIA_ENGINE}"`);
+  }
+  const portMin = int(env, 'MEDIA_PORT_MIN', 0);
+  const portMax = int(env, 'MEDIA_PORT_MAX', 0);
+  if ((portMin === 0) !== (portMax === 0) || portMin > portMax || portMax > 65_535) {
+    throw new ConfigError('MEDIA_PORT_MIN and MEDIA_PORT_MAX must be set together, with MIN <= MAX <= 65535');
+  }
+  const stunUrls = (env.MEDIA_STUN_URLS ?? '')
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
+  for (const url of stunUrls) {
+    if (!/^stuns?:[^\s]+$/.test(url)) {
+      throw new ConfigError(`MEDIA_STUN_URLS entries must look like stun:host:port, got "${url}"`);
+    }
+  }
+  const wsBase = env.PUBLIC_WS_BASE_URL?.replace(/\/+$/, '') || null;
+  if (wsBase !== null && !/^wss?:\/\/[^/]+$/.test(wsBase)) {
+    throw new ConfigError(`PUBLIC_WS_BASE_URL must look like wss://host[:port], got "${env.PUBLIC_WS_BASE_URL}"`);
+  }
+  return {
+    enabled: engine === 'on',
+    maxSessions: int(env, 'MEDIA_MAX_SESSIONS', 100, 0),
+    publicIp: env.MEDIA_PUBLIC_IP || null,
+    portRange: portMin ? [portMin, portMax] : null,
+    stunUrls,
+    recordingsDir: env.RECORDINGS_DIR || `${dataDir.replace(/\/+$/, '')}/recordings`,
+    publicWsBaseUrl: wsBase,
+    timeoutSeconds: int(env, 'MEDIA_TIMEOUT_SECONDS', 30, 1),
+    playMaxBytes: int(env, 'MEDIA_PLAY_MAX_BYTES', 10 * 1024 * 1024, 1),
+    playMaxSeconds: int(env, 'MEDIA_PLAY_MAX_SECONDS', 300, 1),
+  };
 }
 
 function addressList(env: Env, name: string): readonly string[] {
@@ -149,10 +204,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl && !secretKey) {
     throw new ConfigError('SECRET_KEY is required when DATABASE_URL is set');
   }
+  const dataDir = env.DATA_DIR || './data';
   return {
     port: int(env, 'PORT', 8080),
     host: env.HOST || '0.0.0.0',
-    dataDir: env.DATA_DIR || './data',
+    dataDir,
     databaseUrl,
     sqliteSynchronous,
     redisUrl: env.REDIS_URL || null,
@@ -186,5 +242,6 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken: env.METRICS_TOKEN || null,
     eventStreamsPerKey: int(env, 'EVENT_STREAMS_PER_KEY', 10, 1),
     webhooksPerNumber: int(env, 'WEBHOOKS_PER_NUMBER', 20, 1),
+    media: mediaConfig(env, dataDir),
   };
 }

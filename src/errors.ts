@@ -16,6 +16,7 @@ export const ERRORS = {
   NUMBER_NOT_FOUND: { status: 404, text: 'Number not found' },
   WEBHOOK_NOT_FOUND: { status: 404, text: 'Webhook not found' },
   EVENT_NOT_FOUND: { status: 404, text: 'Event not found' },
+  RECORDING_NOT_FOUND: { status: 404, text: 'Recording not found' },
   METHOD_NOT_ALLOWED: { status: 405, text: 'Method not allowed' },
   CALL_STATE_CONFLICT: { status: 409, text: 'The call is not in a state that allows this action' },
   NUMBER_CONFLICT: { status: 409, text: 'A number with this provider id already exists' },
@@ -32,12 +33,14 @@ export const ERRORS = {
   IDEMPOTENCY_KEY_REUSED: { status: 422, text: 'Idempotency-Key was already used with a different request' },
   RATE_LIMITED: { status: 429, text: 'Too many requests' },
   HEADERS_TOO_LARGE: { status: 431, text: 'Request headers too large' },
+  RANGE_NOT_SATISFIABLE: { status: 416, text: 'The requested range is outside the recording' },
   META_CALL_PERMISSION_REQUEST_LIMIT: { status: 429, text: 'Call permission request limit reached for this user' },
   INTERNAL_ERROR: { status: 500, text: 'Internal error' },
   PROVIDER_ERROR: { status: 502, text: 'The provider refused the request' },
   PROVIDER_UNAVAILABLE: { status: 502, text: 'The provider is unavailable; the request is safe to retry' },
   SERVICE_UNAVAILABLE: { status: 503, text: 'Service temporarily unavailable' },
   STORE_UNAVAILABLE: { status: 503, text: 'The store cannot take writes right now; retry later' },
+  MEDIA_CAPACITY: { status: 503, text: 'The media engine is disabled or has no free session' },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,5 +1,6 @@
 // The domain services, built once from config and store: the same wiring for the API (app.ts)
 // and for `callgate worker` (which needs the providers for the sweeper).
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.ts';
 import { ActionSlots } from './calls/action-slots.ts';
@@ -7,11 +8,14 @@ import { endedCallsDb } from './calls/ended-calls.ts';
 import { MetaCalling } from './calls/meta-calling.ts';
 import { OutboundCalls } from './calls/outbound.ts';
 import { ProviderEvents } from './calls/provider-events.ts';
+import { Recordings } from './calls/recordings.ts';
 import { SandboxCalls } from './calls/sandbox.ts';
 import { CallService } from './calls/service.ts';
 import { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { MediaEngine } from './media/engine/engine.ts';
+import type { RealtimeHub } from './media/engine/realtime-hub.ts';
 import { createPeerFactory, LOOPBACK_ICE, type PeerFactory } from './media/rtc/peer-factory.ts';
 import type { Metrics } from './metrics.ts';
 import { NumberService } from './numbers/service.ts';
@@ -37,6 +41,8 @@ export interface ServiceDeps {
   wakeDeliveries?: () => void;
   /** Provider requests and ended calls are counted here when given. */
   metrics?: Metrics;
+  /** Given in the API process: its server media (the worker process has none). */
+  realtime?: RealtimeHub;
 }
 
 export function buildServices(deps: ServiceDeps) {
@@ -135,6 +141,41 @@ export function buildServices(deps: ServiceDeps) {
     : providerRegistry({ META: meta, EVO_GO: evolution, SANDBOX: observeProvider('SANDBOX', observer, sandbox) });
   const metaFeatures = metaFeaturesRegistry({ META: meta, SANDBOX: sandbox });
   const metaCalling = new MetaCalling({ db: callDb, meta: metaFeatures, clock });
+  const recordings = new Recordings({ db: callDb, clock, logger });
+  // The engine reports media failures to the call service, which is built with the engine: bound after both exist.
+  let calls: CallService | null = null;
+  const media = deps.realtime
+    ? new MediaEngine({
+        config: config.media,
+        db: callDb,
+        realtime: deps.realtime,
+        logger,
+        now: () => clock.now(),
+        allowInsecureUrls: config.webhookAllowInsecureUrls,
+        databaseUrl: config.databaseUrl,
+        fallbackWsBaseUrl: `ws://${hostname()}:${config.port}`,
+        onRecordingDone: (r) => recordings.finished(r),
+        onMediaLost: async (callId, numberId) => {
+          await calls?.endForMedia(numberId, callId, 'media_lost');
+        },
+        onMediaFailure: (callId, numberId) => {
+          calls
+            ?.endForMedia(numberId, callId)
+            .catch((err) => logger.error({ err: err.message, callId }, 'could not end a call whose media failed'));
+        },
+      })
+    : null;
+  calls = new CallService({
+    db: callDb,
+    providers,
+    metaFeatures,
+    evolution,
+    slots,
+    clock,
+    config,
+    logger,
+    media,
+  });
   return {
     box,
     numbers,
@@ -143,10 +184,12 @@ export function buildServices(deps: ServiceDeps) {
     providers,
     slots,
     providerEvents,
+    calls,
+    media,
+    recordings,
     sandboxSimulator,
     sandboxCalls: new SandboxCalls({ db: callDb, simulator: sandboxSimulator }),
-    calls: new CallService({ db: callDb, providers, metaFeatures, evolution, slots, clock, config, logger }),
-    outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock }),
+    outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock, media }),
     metaCalling,
     sweeper: new Sweeper({ db: callDb, slots, providers, clock, config, logger }),
   };

@@ -6,6 +6,7 @@ import {
   createInboundCall,
   decideTerminate,
   endByBusiness,
+  mediaFailed,
   type ProviderCallEvent,
   type ProviderEnd,
 } from './machine.ts';
@@ -238,4 +239,18 @@ describe('new inbound calls', () => {
     assert.equal(t.call.status, 'MISSED');
     assert.equal(t.call.endedBy, 'SYSTEM');
   });
+});
+
+test('media failure ends a live call FAILED by SYSTEM with its reason, once; an ended call stays as it was', () => {
+  const now = '2026-07-03T15:01:00.000Z';
+  for (const status of ['RINGING', 'ACCEPTED'] as const) {
+    const c = call(status, 'INBOUND', { connectedAt: status === 'ACCEPTED' ? '2026-07-03T15:00:00.000Z' : null });
+    const t = mediaFailed(c, now, 'media_timeout');
+    assert.equal(t.call.status, 'FAILED');
+    assert.equal(t.call.endedBy, 'SYSTEM');
+    assert.equal(t.call.endReason, 'media_timeout');
+    assert.deepEqual(t.events, ['call.ended']);
+    assert.equal(t.call.durationSeconds, status === 'ACCEPTED' ? 60 : null);
+    assert.deepEqual(mediaFailed(t.call, now, 'media_timeout').events, []);
+  }
 });

@@ -134,6 +134,24 @@ export function ringTimedOut(call: Call, now: string): Transition {
     : { call: touch(call, now, { ...ended, status: 'FAILED' }), events: ['call.ended'] };
 }
 
+/** Server media failed (ICE/DTLS, or no audio from the peer): FAILED by SYSTEM with the reason, from any live state. */
+export function mediaFailed(call: Call, now: string, reason: 'media_timeout' | 'media_lost'): Transition {
+  if (isTerminal(call.status)) {
+    return unchanged(call);
+  }
+  return {
+    call: touch(call, now, {
+      status: 'FAILED',
+      endedAt: now,
+      endedBy: 'SYSTEM',
+      endReason: reason,
+      pendingAction: null,
+      durationSeconds: call.connectedAt ? durationBetween(call.connectedAt, now) : null,
+    }),
+    events: ['call.ended'],
+  };
+}
+
 export function acceptByBusiness(call: Call, now: string, sdpAnswer: string | null): Transition {
   if (call.status !== 'RINGING') {
     return unchanged(call);

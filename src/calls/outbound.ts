@@ -2,11 +2,12 @@
 // and any events that raced ahead of that (parked) are applied in the same transaction.
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
-import { type NumberId, newCallId } from '../ids.ts';
+import { type CallId, type NumberId, newCallId } from '../ids.ts';
+import type { MediaEngine } from '../media/engine/engine.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { lockProviderCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { getNumberById, speaksMetaModel } from '../store/numbers.ts';
+import { getNumberById, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
 import { appendTimeline } from '../store/timeline.ts';
 import { persistTransition } from './events.ts';
 import { providerError } from './provider-errors.ts';
@@ -15,7 +16,9 @@ import type { Call } from './types.ts';
 
 export interface StartCallInput {
   to: string;
+  /** The business's SDP offer; none on a META/SANDBOX number: callgate's media engine makes it (server media). */
   sdp: string | null;
+  record?: boolean;
   bizOpaqueCallbackData: string | null;
   maxDurationSeconds: number | null;
 }
@@ -25,12 +28,20 @@ export class OutboundCalls {
   readonly #providers: ProviderRegistry;
   readonly #events: ProviderEvents;
   readonly #clock: Clock;
+  readonly #media: MediaEngine | null;
 
-  constructor(deps: { db: Db; providers: ProviderRegistry; events: ProviderEvents; clock: Clock }) {
+  constructor(deps: {
+    db: Db;
+    providers: ProviderRegistry;
+    events: ProviderEvents;
+    clock: Clock;
+    media?: MediaEngine | null;
+  }) {
     this.#db = deps.db;
     this.#providers = deps.providers;
     this.#events = deps.events;
     this.#clock = deps.clock;
+    this.#media = deps.media ?? null;
   }
 
   async start(numberId: NumberId, input: StartCallInput): Promise<Call> {
@@ -38,27 +49,53 @@ export class OutboundCalls {
     if (!number) {
       throw new ApiError('UNAUTHORIZED');
     }
-    if (speaksMetaModel(number.provider) && !input.sdp) {
-      throw new ApiError('VALIDATION_ERROR', {
-        details: { reason: `sdp (the SDP offer) is required on ${number.provider} numbers` },
-      });
+    const callId = newCallId();
+    let sdp = input.sdp;
+    // No offer from the client on a Meta-model number: the engine makes it, or 503 before anything is sent.
+    const media = speaksMetaModel(number.provider) && !sdp ? this.#media : null;
+    if (speaksMetaModel(number.provider) && !sdp) {
+      const offered = media ? await media.offer(callId, number.id, input.record ?? false) : null;
+      if (!offered?.ok) {
+        throw new ApiError('MEDIA_CAPACITY');
+      }
+      sdp = offered.sdp;
     }
     const startedAt = this.#clock.now().toISOString();
     const result = await this.#providers(number).start(number, {
       to: input.to,
-      sdp: input.sdp,
+      sdp,
       bizOpaqueCallbackData: input.bizOpaqueCallbackData,
     });
     if (!result.ok) {
+      await media?.end(callId, 'call_ended');
       throw providerError(result, 'other', number.provider);
     }
 
+    const stored = await this.#store(number, input, callId, sdp, startedAt, result.value).catch(
+      async (err: unknown) => {
+        await media?.end(callId, 'call_ended');
+        throw err;
+      },
+    );
+    await media?.bind(callId);
+    return stored;
+  }
+
+  #store(
+    number: NumberRecord,
+    input: StartCallInput,
+    callId: CallId,
+    sdp: string | null,
+    startedAt: string,
+    started: { externalCallId: string; providerData?: Record<string, unknown> | null },
+  ): Promise<Call> {
+    const { externalCallId } = started;
     return this.#db.transaction(async (tx) => {
-      await lockProviderCall(tx, number.id, result.value.externalCallId);
+      await lockProviderCall(tx, number.id, externalCallId);
       const now = this.#clock.now().toISOString();
       const call: Call = {
-        id: newCallId(),
-        externalCallId: result.value.externalCallId,
+        id: callId,
+        externalCallId,
         numberId: number.id,
         tenantId: number.tenantId,
         direction: 'OUTBOUND',
@@ -73,14 +110,14 @@ export class OutboundCalls {
         endedBy: null,
         endReason: null,
         bizOpaqueCallbackData: input.bizOpaqueCallbackData,
-        sdpOffer: input.sdp,
+        sdpOffer: sdp,
         sdpAnswer: null,
         createdAt: now,
         updatedAt: now,
         eventSeq: 0,
         pendingAction: null,
         maxDurationSeconds: input.maxDurationSeconds ?? numberMaxDuration(number),
-        providerData: result.value.providerData ?? null,
+        providerData: started.providerData ?? null,
       };
       // Evolution's dial answers once the phone rings (docs/spec/calls-api.md §5); Meta's connect only starts the call.
       const ringing = number.provider === 'EVO_GO';

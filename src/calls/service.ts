@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
-import type { NumberId } from '../ids.ts';
+import type { CallId, NumberId } from '../ids.ts';
+import type { MediaEngine } from '../media/engine/engine.ts';
 import type { EvolutionProvider } from '../providers/evolution/client.ts';
 import { evolutionWsUrl } from '../providers/evolution/client.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
@@ -18,11 +19,13 @@ import {
   canAnswerOrReject,
   decideTerminate,
   endByBusiness,
+  mediaFailed,
   missedAfterPeerEnd,
   rejectByBusiness,
   type Transition,
 } from './machine.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
+import { ServerMedia } from './server-media.ts';
 import type { Call } from './types.ts';
 import { isTerminal, UNCONFIRMED_END } from './types.ts';
 
@@ -37,6 +40,8 @@ export interface CallServiceDeps {
   clock: Clock;
   config: Pick<Config, 'providerTimeoutMs'>;
   logger: Logger;
+  /** This process's media engine (answers without an SDP on META numbers); null when MEDIA_ENGINE=off. */
+  media: MediaEngine | null;
 }
 
 export interface ActionResult {
@@ -49,8 +54,11 @@ export interface ActionResult {
 
 export class CallService {
   readonly #d: CallServiceDeps;
+  /** play, realtime sessions and media failures of calls whose media callgate holds itself. */
+  readonly serverMedia: ServerMedia;
   constructor(deps: CallServiceDeps) {
     this.#d = deps;
+    this.serverMedia = new ServerMedia(deps);
   }
 
   async getCall(numberId: NumberId, idOrExternal: string): Promise<Call> {
@@ -142,25 +150,36 @@ export class CallService {
     return { id: call.id, status: final.status };
   }
 
-  async accept(numberId: NumberId, idOrExternal: string, sdpAnswer: string | null): Promise<ActionResult> {
+  /** Without an SDP on a META number, callgate's media engine answers and holds the media (media: "server"). */
+  async accept(
+    numberId: NumberId,
+    idOrExternal: string,
+    sdpAnswer: string | null,
+    opts: { record?: boolean } = {},
+  ): Promise<ActionResult> {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
     // After a pre-accept, Meta wants the same SDP again: the stored one is used when none is given.
-    const sdp = sdpAnswer ?? call.sdpAnswer;
-    if (speaksMetaModel(number.provider) && !sdp) {
-      throw new ApiError('VALIDATION_ERROR', {
-        details: { reason: `sdp (the SDP answer) is required on ${number.provider} numbers` },
-      });
+    let sdp = sdpAnswer ?? call.sdpAnswer;
+    const serverMedia = speaksMetaModel(number.provider) && !sdp;
+    if (serverMedia) {
+      this.serverMedia.assertCanAnswer(call);
     }
     const actionId = await this.#claimOrConflict(call, 'accept');
+    if (serverMedia) {
+      sdp = await this.serverMedia.answer(call, actionId, 'accept', opts.record ?? false);
+    }
     const result = await this.#d.providers(number).accept(number, call, sdp);
     if (!result.ok) {
+      if (serverMedia) {
+        await this.serverMedia.drop(call);
+      }
       throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'accept');
     }
     const final = await this.#d.slots.settle(call, actionId, (c, now) => acceptByBusiness(c, now, sdp), {
       source: 'api',
       type: 'accept',
-      detail: { outcome: 'accepted' },
+      detail: { outcome: 'accepted', ...(serverMedia ? { media: 'server' } : {}) },
     });
     if (final.status !== 'ACCEPTED') {
       throw conflict(final);
@@ -168,23 +187,40 @@ export class CallService {
     return { id: call.id, status: final.status };
   }
 
-  async preAccept(numberId: NumberId, idOrExternal: string, sdpAnswer: string): Promise<ActionResult> {
+  async preAccept(
+    numberId: NumberId,
+    idOrExternal: string,
+    sdpAnswer: string | null,
+    opts: { record?: boolean } = {},
+  ): Promise<ActionResult> {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
     if (!speaksMetaModel(number.provider) || !this.#d.metaFeatures) {
       throw featureNotSupported(number.provider);
     }
+    const serverMedia = !sdpAnswer;
+    if (serverMedia) {
+      this.serverMedia.assertCanAnswer(call);
+    }
     const actionId = await this.#claimOrConflict(call, 'accept');
-    const result = await this.#d.metaFeatures.preAccept(number, call, sdpAnswer);
+    const sdp = sdpAnswer ?? (await this.serverMedia.answer(call, actionId, 'pre-accept', opts.record ?? false));
+    const result = await this.#d.metaFeatures.preAccept(number, call, sdp);
     if (!result.ok) {
+      if (serverMedia) {
+        await this.serverMedia.drop(call);
+      }
       throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'pre-accept');
     }
     // The call keeps ringing; the answer SDP is kept for the accept that follows.
     const final = await this.#d.slots.settle(
       call,
       actionId,
-      (c, now) => ({ call: { ...c, sdpAnswer, pendingAction: null, updatedAt: now }, events: [] }),
-      { source: 'api', type: 'pre-accept', detail: { outcome: 'pre-accepted' } },
+      (c, now) => ({ call: { ...c, sdpAnswer: sdp, pendingAction: null, updatedAt: now }, events: [] }),
+      {
+        source: 'api',
+        type: 'pre-accept',
+        detail: { outcome: 'pre-accepted', ...(serverMedia ? { media: 'server' } : {}) },
+      },
     );
     if (final.status !== 'RINGING') {
       throw conflict(final);
@@ -223,8 +259,16 @@ export class CallService {
     return { id: call.id, status: final.status, ...(unconfirmed ? { providerConfirmed: false as const } : {}) };
   }
 
-  /** Plays audio into an active web-number call (queued until the call is up). */
+  /** Plays audio into an active web-number call (queued until the call is up), or a server-media call. */
   async play(numberId: NumberId, idOrExternal: string, mediaUrl: string): Promise<ActionResult> {
+    const served = await this.serverMedia.find(numberId, idOrExternal);
+    if (served) {
+      return this.serverMedia.play(served, mediaUrl);
+    }
+    const remote = await this.serverMedia.findRemote(numberId, idOrExternal);
+    if (remote) {
+      return (await this.serverMedia.forward(remote, { kind: 'play', callId: remote.call.id, mediaUrl })).result;
+    }
     const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
     const result = await evolution.play(number, call, mediaUrl);
     if (!result.ok) {
@@ -234,7 +278,19 @@ export class CallService {
   }
 
   /** A ticket for the Evolution Go server's realtime media socket of an active web-number call. */
-  async realtimeSession(numberId: NumberId, idOrExternal: string, mode: 'talk' | 'listen') {
+  async realtimeSession(numberId: NumberId, idOrExternal: string, mode: 'talk' | 'listen', wsBaseUrl: string) {
+    const served = await this.serverMedia.find(numberId, idOrExternal);
+    if (served) {
+      return this.serverMedia.realtimeSession(served, mode, wsBaseUrl);
+    }
+    const remote = await this.serverMedia.findRemote(numberId, idOrExternal);
+    if (remote) {
+      const command = { kind: 'realtime', callId: remote.call.id, numberId: remote.call.numberId, mode } as const;
+      const { realtime } = await this.serverMedia.forward(remote, command);
+      if (realtime) {
+        return realtime;
+      }
+    }
     const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
     const result = await evolution.streamTicket(number, call, mode);
     if (!result.ok) {
@@ -247,6 +303,50 @@ export class CallService {
       });
     }
     return { wsUrl, token: result.value.ticket, expiresInSeconds: result.value.expiresInSeconds };
+  }
+
+  /** Stops what `play` queued on a server-media call (web numbers have no such command). */
+  async stopPlay(numberId: NumberId, idOrExternal: string): Promise<ActionResult> {
+    const served = await this.serverMedia.find(numberId, idOrExternal);
+    const remote = served ? null : await this.serverMedia.findRemote(numberId, idOrExternal);
+    if (remote) {
+      return (await this.serverMedia.forward(remote, { kind: 'stop-play', callId: remote.call.id })).result;
+    }
+    if (!served) {
+      const call = await this.getCall(numberId, idOrExternal);
+      throw featureNotSupported((await this.#number(call.numberId)).provider);
+    }
+    return this.serverMedia.stopPlay(served);
+  }
+
+  /**
+   * Server media failed on its own (media_timeout) or its process is gone (media_lost): the call ends FAILED by
+   * SYSTEM with that reason, with one call.ended.
+   */
+  async endForMedia(
+    numberId: NumberId,
+    callId: CallId,
+    reason: 'media_timeout' | 'media_lost' = 'media_timeout',
+  ): Promise<void> {
+    const call = await findCallForNumber(this.#d.db, numberId, callId);
+    if (!call || isTerminal(call.status)) {
+      return;
+    }
+    const actionId = await this.#d.slots.claim(call, 'system-end');
+    if (!actionId) {
+      return; // another action is ending or answering it; the engine's watcher closes the media afterwards
+    }
+    const number = await this.#number(call.numberId);
+    const result = await this.#d.providers(number).endCall(number, call, 'terminate');
+    if (!result.ok && result.category !== 'ALREADY_ENDED') {
+      // The media is gone whatever the provider says: the call is over for us.
+      this.#d.logger.warn({ callId, category: result.category }, 'media failed and the provider could not be told');
+    }
+    await this.#d.slots.settle(call, actionId, (c, now) => mediaFailed(c, now, reason), {
+      source: 'system',
+      type: reason === 'media_lost' ? 'media-lost' : 'media-timeout',
+      detail: { providerAction: 'terminate', outcome: result.ok ? 'ended' : result.category },
+    });
   }
 
   async #activeWebCall(numberId: NumberId, idOrExternal: string) {

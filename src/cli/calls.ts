@@ -1,5 +1,6 @@
-// `callgate calls list|get|events|terminate|watch` (number key; watch also takes a tenant key).
+// `callgate calls list|get|events|terminate|watch|play|stop-play|listen` (number key; watch also takes a tenant key).
 import type { Call, Callgate, CallPage, CallStatus, StreamEvent, TimelineEntry } from '../../packages/sdk/src/index.ts';
+import * as media from './media.ts';
 import { formatRecord, formatTable, type Output, shortTime } from './output.ts';
 import {
   type Env,
@@ -24,9 +25,12 @@ export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number 
   calls terminate <callId>                                    hang up (an ended call answers alreadyEnded)
   calls watch [--last-event-id <cursor>]                      live call events, one line each, until Ctrl-C
                                                               (a tenant key watches every number)
+  calls play <callId> <mediaUrl>                              play a WAV, Ogg/Opus or MP3 into the call
+  calls stop-play <callId>                                    stop playing, empty the queue (server media)
+  calls listen <callId> [--out caller.wav] [--seconds N]      the caller's audio to a WAV (server media)
 ${REMOTE_USAGE}`;
 
-export const CALLS_COMMANDS = ['list', 'get', 'events', 'terminate', 'watch'] as const;
+export const CALLS_COMMANDS = ['list', 'get', 'events', 'terminate', 'watch', 'play', 'stop-play', 'listen'] as const;
 
 export const CALLS_OPTIONS = {
   limit: { type: 'string' },
@@ -37,6 +41,8 @@ export const CALLS_OPTIONS = {
   since: { type: 'string' },
   sdp: { type: 'boolean' },
   'last-event-id': { type: 'string' },
+  out: { type: 'string' },
+  seconds: { type: 'string' },
 } as const;
 
 const UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -221,6 +227,23 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
       const events = await r.client().calls.events(required(r.positionals, 0, '<callId>'));
       return r.out.result({ events }, () => formatTable(events, timelineColumns));
     }
+    case 'play':
+      return media.play(
+        r.client().calls,
+        r.out,
+        required(r.positionals, 0, '<callId>'),
+        required(r.positionals, 1, '<mediaUrl>'),
+      );
+    case 'stop-play':
+      return media.stopPlay(r.client().calls, r.out, required(r.positionals, 0, '<callId>'));
+    case 'listen':
+      return media.listen(
+        r.client().calls,
+        r.out,
+        required(r.positionals, 0, '<callId>'),
+        v.out ?? 'caller.wav',
+        v.seconds === undefined ? null : Number(v.seconds),
+      );
     case 'terminate': {
       const result = await r.client().calls.terminate(required(r.positionals, 0, '<callId>'));
       return r.out.result(

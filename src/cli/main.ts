@@ -17,7 +17,7 @@ Against a running server, with a key:
   numbers list|get|create|delete                              (tenant key)
   keys list|regenerate                                        (tenant key)
   webhooks list|get|create|update|delete|rotate-secret|logs|replay
-  calls list|get|events|terminate|watch                       (number key)
+  calls list|get|events|terminate|watch|play|stop-play|listen (number key)
   simulate call [--from] [--audio tone:440|echo|file.wav] [--hangup-after 30]   (SANDBOX number key)
   listen --forward-to <url> [--secret whsec_...]              forward live events to a local URL, signed
 

@@ -11,6 +11,7 @@ export const EVENT_NAMES = [
   'call.missed',
   'call.permission_updated',
   'calls',
+  'call.recording_ready',
 ] as const satisfies readonly WebhookEventName[];
 
 export const CALL_STATUSES = [

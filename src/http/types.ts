@@ -8,9 +8,11 @@ import type {
 } from 'fastify';
 import type { MetaCalling } from '../calls/meta-calling.ts';
 import type { OutboundCalls } from '../calls/outbound.ts';
+import type { Recordings } from '../calls/recordings.ts';
 import type { SandboxCalls } from '../calls/sandbox.ts';
 import type { CallService } from '../calls/service.ts';
 import type { Config } from '../config.ts';
+import type { RealtimeHub } from '../media/engine/realtime-hub.ts';
 import type { NumberService } from '../numbers/service.ts';
 import type { WebOnboarding } from '../numbers/web-onboarding.ts';
 import type { Db } from '../store/db.ts';
@@ -37,5 +39,8 @@ export interface RouteDeps {
   readiness: StoreReadiness;
   /** Web numbers onboarded by QR through the operator's Evolution Go server (Pilot). */
   webOnboarding: WebOnboarding;
+  /** Calls whose media runs in this process, and the tokens that open their realtime sockets. */
+  realtime: RealtimeHub;
+  recordings: Recordings;
   sandbox: SandboxCalls;
 }

@@ -29,6 +29,7 @@ export const WEBHOOK_EVENTS = [
   'call.permission_updated',
   // Meta's raw `calls` value (SDPs included) for receivers doing their own WebRTC signaling (META numbers only).
   'calls',
+  'call.recording_ready',
 ] as const;
 /** What a subscription may name: an event, or "*" for all of them. */
 export const WEBHOOK_EVENT_FILTERS = [...WEBHOOK_EVENTS, '*'] as const;

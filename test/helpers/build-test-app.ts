@@ -1,5 +1,9 @@
 // A real app on loopback over a fresh store, a Meta fake wired both ways, and a seeded tenant
 // with two META numbers (A and B) and their keys.
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { issueKey } from '../../src/auth/keys.ts';
@@ -95,6 +99,9 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
     RATE_LIMIT_BURST: '10000',
     TERMINATE_RATE_LIMIT_PER_SECOND: '10000',
     TERMINATE_RATE_LIMIT_BURST: '10000',
+    // Server media stays on 127.0.0.1 in every test; recordings go to a fresh temporary folder.
+    MEDIA_PUBLIC_IP: '127.0.0.1',
+    RECORDINGS_DIR: mkdtempSync(join(tmpdir(), 'callgate-recordings-')),
     ...store.env,
     ...opts.env,
   });

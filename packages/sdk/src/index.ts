@@ -46,6 +46,10 @@ export { CallgateError, type ClientErrorCode, type ErrorCode } from './errors.ts
 export { ERROR_CODES } from './generated/error-codes.ts';
 export type { components, operations, paths } from './generated/openapi.ts';
 export type { FetchLike, RequestOptions, RetryPolicy } from './http.ts';
+
+import { openRealtime, type RealtimeStream } from './realtime.ts';
+
+export { openRealtime, REALTIME_SAMPLE_RATE, type RealtimeStream } from './realtime.ts';
 export { EventStream, type StreamEvent, type StreamOptions } from './stream.ts';
 export type * from './types.ts';
 export { type VerifyOptions, verifyWebhook, type WebhookHeaders, WebhookVerificationError } from './webhook.ts';
@@ -228,12 +232,29 @@ class Calls {
     return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/terminate` }, opts);
   }
 
-  /** Plays audio into an active call (EVO_GO). */
+  /** Plays audio into an active call (EVO_GO, or a call whose media callgate holds: WAV, Ogg/Opus, MP3). */
   play(callId: string, input: PlayInput, opts?: RequestOptions): Promise<CallActionResult> {
     return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/play`, body: input }, opts);
   }
 
-  /** A short-lived token for the call's media WebSocket (EVO_GO). */
+  /**
+   * A realtime session as PCM frames (server media): `for await (const frame of stream)` reads the caller, 16 kHz
+   * mono; `stream.send(pcm)` talks back (mode `talk`).
+   */
+  async realtime(callId: string, input: RealtimeSessionInput, opts?: RequestOptions): Promise<RealtimeStream> {
+    const { wsUrl } = await this.realtimeSession(callId, input, opts);
+    return openRealtime(wsUrl);
+  }
+
+  /** Stops what plays and empties the play queue (server media). */
+  stopPlay(callId: string, opts?: RequestOptions): Promise<CallActionResult> {
+    return this.#t.request({ method: 'DELETE', path: path`/v1/calls/${callId}/play` }, opts);
+  }
+
+  /**
+   * A short-lived, single-use token for the call's media WebSocket (EVO_GO, or callgate's own for server media:
+   * connect to `wsUrl` as given; append `&format=pcm16` for 16 kHz PCM frames instead of Twilio messages).
+   */
   realtimeSession(callId: string, input: RealtimeSessionInput, opts?: RequestOptions): Promise<RealtimeSession> {
     return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/realtime-session`, body: input }, opts);
   }

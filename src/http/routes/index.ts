@@ -12,12 +12,14 @@ import { listCallsRoute } from './calls/list.ts';
 import { callMediaRoutes } from './calls/media.ts';
 import { callPermissionRoutes } from './calls/permissions.ts';
 import { preAcceptCallRoute } from './calls/pre-accept.ts';
+import { callRecordingRoutes } from './calls/recording.ts';
 import { rejectCallRoute } from './calls/reject.ts';
 import { callSettingsRoutes } from './calls/settings.ts';
 import { terminateCallRoute } from './calls/terminate.ts';
 import { dashboardRoutes } from './dashboard/dashboard.ts';
 import { eventStreamRoute } from './events/stream.ts';
 import { healthRoutes } from './health/health.ts';
+import { realtimeSocketRoute } from './media/realtime.ts';
 import { numberConnectionRoutes } from './numbers/connection.ts';
 import { numberRoutes } from './numbers/numbers.ts';
 import { notOfferedRoutes } from './pilot/not-offered.ts';
@@ -54,6 +56,8 @@ export function registerRoutes(
   rejectCallRoute(app, deps);
   terminateCallRoute(app, deps);
   callMediaRoutes(app, deps);
+  callRecordingRoutes(app, deps);
+  realtimeSocketRoute(app, deps);
 
   sandboxRoutes(app, deps);
 

@@ -33,6 +33,17 @@ export const CallSchema = Type.Object(
     ),
     sdpOffer: Type.Optional(Nullable(Type.String())),
     sdpAnswer: Type.Optional(Nullable(Type.String())),
+    media: Type.Optional(
+      Type.Enum(['server'], { description: "callgate's media engine holds (or held) this call's media" }),
+    ),
+    mediaNode: Type.Optional(Type.String({ description: 'The process holding the media' })),
+    recording: Type.Optional(
+      Type.Object({
+        status: Type.Enum(['recording', 'ready', 'failed', 'deleted']),
+        durationSeconds: Type.Union([Type.Integer(), Type.Null()]),
+        sizeBytes: Type.Union([Type.Integer(), Type.Null()]),
+      }),
+    ),
   },
   { $id: 'Call' },
 );

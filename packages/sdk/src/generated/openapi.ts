@@ -78,91 +78,7 @@ export interface paths {
          * The key's own number
          * @description For a number key: its number (provider, whether it is a sandbox), e.g. for the dashboard.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A WhatsApp number. Provider credentials are never returned. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
-                         *       "name": "Support",
-                         *       "phoneNumber": "+551140040000",
-                         *       "provider": "META",
-                         *       "state": "OPEN",
-                         *       "isFullyConnected": true,
-                         *       "createdAt": "2026-01-30T09:00:00.000Z",
-                         *       "updatedAt": "2026-01-30T09:00:00.000Z",
-                         *       "sandbox": true,
-                         *       "meta": {
-                         *         "phoneNumberId": "110200345567891",
-                         *         "wabaId": "102290129340398"
-                         *       }
-                         *     }
-                         */
-                        "application/json": components["schemas"]["Number"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Unauthorized",
-                         *       "code": "UNAUTHORIZED",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Tenant-scoped keys cannot call number endpoints",
-                         *       "code": "TENANT_SCOPE_NOT_ALLOWED",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Too many requests",
-                         *       "code": "RATE_LIMITED",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["getOwnNumber"];
         put?: never;
         post?: never;
         delete?: never;
@@ -429,7 +345,7 @@ export interface paths {
         put?: never;
         /**
          * Pre-accept an inbound call (META)
-         * @description Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept.
+         * @description Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept. Without `sdp`, callgate's media engine makes the answer (server media).
          */
         post: operations["preAcceptCall"];
         delete?: never;
@@ -449,7 +365,7 @@ export interface paths {
         put?: never;
         /**
          * Accept an inbound call
-         * @description Answers a ringing inbound call. On Meta numbers `sdp` (the SDP answer, CRLF line endings) is required.
+         * @description Answers a ringing inbound call. On Meta numbers `sdp` is the SDP answer (CRLF line endings); without it callgate's media engine answers and holds the media (`media: "server"`; `record: true` records it).
          */
         post: operations["acceptCall"];
         delete?: never;
@@ -488,11 +404,15 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Play audio into a call (EVO_GO)
-         * @description Queued until the call is active; no completion event.
+         * Play audio into a call (EVO_GO, server media)
+         * @description Queued until the call is active; no completion event. On server-media calls the file (WAV, Ogg/Opus or MP3) is fetched and decoded first, so a bad URL or file is a 400 here; `clear: true` empties the queue.
          */
         post: operations["playIntoCall"];
-        delete?: never;
+        /**
+         * Stop playing (server media)
+         * @description Stops what is playing and drops what `play` queued, on a call whose media callgate holds.
+         */
+        delete: operations["stopPlay"];
         options?: never;
         head?: never;
         patch?: never;
@@ -508,8 +428,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Open a realtime media session (EVO_GO)
-         * @description A short-lived, single-use token for the Evolution Go media WebSocket of the call.
+         * Open a realtime media session (EVO_GO, server media)
+         * @description A short-lived, single-use token for the media WebSocket of the call. On server-media calls `wsUrl` is callgate's own socket, complete with the token; append `&format=pcm16` for raw PCM instead of Twilio Media Streams messages. The token expires in 60 s; `listen` only receives.
          */
         post: operations["createRealtimeSession"];
         delete?: never;
@@ -518,84 +438,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/sandbox/calls": {
+    "/v1/calls/{callId}/recording": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
-        put?: never;
         /**
-         * Simulate an inbound call (SANDBOX)
-         * @description A simulated WhatsApp user calls the key's sandbox number with a real SDP offer; the call rings like a Meta call (call.ringing, then answer with pre-accept/accept and an SDP answer).
+         * Download the recording of a server-media call
+         * @description Stereo Ogg/Opus (`audio/ogg`): the caller on the left channel, the business on the right. One byte range is honoured (206). 409 while the call is still being recorded.
          */
-        post: {
+        get: {
             parameters: {
                 query?: never;
                 header?: never;
-                path?: never;
+                path: {
+                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                    callId: string;
+                };
                 cookie?: never;
             };
-            requestBody: {
-                content: {
-                    /** @example {} */
-                    "application/json": {
-                        /** @description The simulated caller (a +99… one if omitted) */
-                        from?: string;
-                        /** @description What the caller says: tone:<Hz> (default tone:440), echo, silence, speech-sample, a data:audio/wav;base64 URL or an https URL of a WAV */
-                        audio?: string;
-                        /** @description The caller hangs up this long after the answer */
-                        hangupAfterSeconds?: number;
-                        /**
-                         * @description How this user answers when the business calls it back
-                         * @enum {unknown}
-                         */
-                        answer?: "accept" | "reject" | "ignore";
-                    };
-                };
-            };
+            requestBody?: never;
             responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "sandbox": true,
-                         *       "call": {
-                         *         "id": "call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P",
-                         *         "externalCallId": "wacid.HBgNNTUxMTk5OTk5MDAwMBUCABEYEjRBNjQzRTc3QzU0RjE2MjA0MgA=",
-                         *         "numberId": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
-                         *         "direction": "INBOUND",
-                         *         "status": "COMPLETED",
-                         *         "peerNumber": "5511999990000",
-                         *         "peerUserId": "example",
-                         *         "peerLid": "example",
-                         *         "peerIsLid": true,
-                         *         "durationSeconds": 73,
-                         *         "startedAt": "2026-01-31T12:00:00.000Z",
-                         *         "connectedAt": "2026-01-31T12:00:04.512Z",
-                         *         "endedAt": "2026-01-31T12:01:17.930Z",
-                         *         "endedBy": "BUSINESS",
-                         *         "endReason": null,
-                         *         "bizOpaqueCallbackData": "ticket-4711",
-                         *         "createdAt": "2026-01-31T12:00:00.000Z",
-                         *         "updatedAt": "2026-01-31T12:01:17.930Z"
-                         *       }
-                         *     }
-                         */
-                        "application/json": {
-                            /** @enum {boolean} */
-                            sandbox: true;
-                            call: components["schemas"]["Call"];
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+                /** @description VALIDATION_ERROR */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -643,6 +509,54 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
+                /** @description CALL_NOT_FOUND, RECORDING_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "Call not found",
+                         *       "code": "CALL_NOT_FOUND",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description CALL_STATE_CONFLICT */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "The call is not in a state that allows this action",
+                         *       "code": "CALL_STATE_CONFLICT",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description RANGE_NOT_SATISFIABLE */
+                416: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "The requested range is outside the recording",
+                         *       "code": "RANGE_NOT_SATISFIABLE",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
                 /** @description RATE_LIMITED */
                 429: {
                     headers: {
@@ -661,24 +575,13 @@ export interface paths {
                 };
             };
         };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/sandbox/calls/{callId}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
+        put?: never;
+        post?: never;
         /**
-         * A sandbox call's simulated user
-         * @description What the simulated user hears (dominant frequency, level) and its media state.
+         * Delete the recording of a server-media call
+         * @description The file is removed; the call keeps `recording.status: "deleted"`. Deleting again is a 200.
          */
-        get: {
+        delete: {
             parameters: {
                 query?: never;
                 header?: never;
@@ -698,46 +601,17 @@ export interface paths {
                     content: {
                         /**
                          * @example {
-                         *       "sandbox": true,
-                         *       "callId": "example",
-                         *       "externalCallId": "example",
-                         *       "direction": "INBOUND",
-                         *       "user": "example",
-                         *       "audio": "example",
-                         *       "media": "new",
-                         *       "answered": true,
-                         *       "ended": true,
-                         *       "heard": {
-                         *         "frequencyHz": 1,
-                         *         "levelPercent": 1
-                         *       },
-                         *       "framesSent": 1,
-                         *       "packetsReceived": 1
+                         *       "success": true,
+                         *       "id": "example",
+                         *       "status": "deleted"
                          *     }
                          */
                         "application/json": {
                             /** @enum {boolean} */
-                            sandbox: true;
-                            callId: string;
-                            externalCallId: string;
-                            /** @enum {unknown} */
-                            direction: "INBOUND" | "OUTBOUND";
-                            /** @description The simulated user, E.164 */
-                            user: string;
-                            /** @description What the user says */
-                            audio: string;
-                            /** @enum {unknown} */
-                            media: "new" | "connecting" | "connected" | "failed" | "closed";
-                            answered: boolean;
-                            ended: boolean;
-                            heard: {
-                                /** @description Dominant frequency of the last half second the user heard; null for silence */
-                                frequencyHz: number | null;
-                                /** @description RMS level, percent of full scale */
-                                levelPercent: number;
-                            };
-                            framesSent: number;
-                            packetsReceived: number;
+                            success: true;
+                            id: string;
+                            /** @enum {string} */
+                            status: "deleted";
                         };
                     };
                 };
@@ -789,7 +663,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
-                /** @description CALL_NOT_FOUND */
+                /** @description CALL_NOT_FOUND, RECORDING_NOT_FOUND */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -799,6 +673,22 @@ export interface paths {
                          * @example {
                          *       "error": "Call not found",
                          *       "code": "CALL_NOT_FOUND",
+                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description CALL_STATE_CONFLICT */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "The call is not in a state that allows this action",
+                         *       "code": "CALL_STATE_CONFLICT",
                          *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                          *     }
                          */
@@ -823,6 +713,43 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandbox/calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Simulate an inbound call (SANDBOX)
+         * @description A simulated WhatsApp user calls the key's sandbox number with a real SDP offer; the call rings like a Meta call (call.ringing, then answer with pre-accept/accept and an SDP answer).
+         */
+        post: operations["createSandboxCall"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandbox/calls/{callId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A sandbox call's simulated user
+         * @description What the simulated user hears (dominant frequency, level) and its media state.
+         */
+        get: operations["getSandboxCall"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1091,6 +1018,19 @@ export interface components {
             sandbox?: true;
             sdpOffer?: string | null;
             sdpAnswer?: string | null;
+            /**
+             * @description callgate's media engine holds (or held) this call's media
+             * @enum {unknown}
+             */
+            media?: "server";
+            /** @description The process holding the media */
+            mediaNode?: string;
+            recording?: {
+                /** @enum {unknown} */
+                status: "recording" | "ready" | "failed" | "deleted";
+                durationSeconds: number | null;
+                sizeBytes: number | null;
+            };
         };
         /**
          * @description A WhatsApp number. Provider credentials are never returned.
@@ -1551,6 +1491,91 @@ export interface operations {
                      * @example {
                      *       "error": "The provider refused the request",
                      *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getOwnNumber: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A WhatsApp number. Provider credentials are never returned. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                     *       "name": "Support",
+                     *       "phoneNumber": "+551140040000",
+                     *       "provider": "META",
+                     *       "state": "OPEN",
+                     *       "isFullyConnected": true,
+                     *       "createdAt": "2026-01-30T09:00:00.000Z",
+                     *       "updatedAt": "2026-01-30T09:00:00.000Z",
+                     *       "sandbox": true,
+                     *       "meta": {
+                     *         "phoneNumberId": "110200345567891",
+                     *         "wabaId": "102290129340398"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Number"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -3172,8 +3197,10 @@ export interface operations {
                 "application/json": {
                     /** @description E.164 number to call */
                     to: string;
-                    /** @description SDP offer (required on META; CRLF line endings) */
+                    /** @description SDP offer (CRLF line endings); omitted on META/SANDBOX, callgate's media engine makes it */
                     sdp?: string;
+                    /** @description Record a server-media call (stereo Ogg/Opus) */
+                    record?: boolean;
                     /** @enum {string} */
                     sdpType?: "offer";
                     bizOpaqueCallbackData?: string;
@@ -3309,6 +3336,22 @@ export interface operations {
                      * @example {
                      *       "error": "The provider refused the request",
                      *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description MEDIA_CAPACITY */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The media engine is disabled or has no free session",
+                     *       "code": "MEDIA_CAPACITY",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -3585,15 +3628,12 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "sdp": "example"
-                 *     }
-                 */
+                /** @example {} */
                 "application/json": {
-                    sdp: string;
+                    sdp?: string;
                     /** @enum {string} */
                     sdpType?: "answer";
+                    record?: boolean;
                 };
             };
         };
@@ -3739,6 +3779,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description MEDIA_CAPACITY */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The media engine is disabled or has no free session",
+                     *       "code": "MEDIA_CAPACITY",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     acceptCall: {
@@ -3758,6 +3814,7 @@ export interface operations {
                     sdp?: string;
                     /** @enum {string} */
                     sdpType?: "answer";
+                    record?: boolean;
                 };
             };
         };
@@ -3897,6 +3954,22 @@ export interface operations {
                      * @example {
                      *       "error": "The provider refused the request",
                      *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description MEDIA_CAPACITY */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The media engine is disabled or has no free session",
+                     *       "code": "MEDIA_CAPACITY",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -4080,9 +4153,167 @@ export interface operations {
                 "application/json": {
                     /** Format: uri */
                     mediaUrl: string;
+                } | {
+                    /** @enum {boolean} */
+                    clear: true;
                 };
             };
         };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "id": "example",
+                     *       "status": "INITIATED"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        id: string;
+                        /** @enum {unknown} */
+                        status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
+                        /** @enum {boolean} */
+                        alreadyEnded?: true;
+                        /**
+                         * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
+                         * @enum {boolean}
+                         */
+                        providerConfirmed?: false;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_STATE_CONFLICT, WHATSAPP_INSTANCE_NOT_CONNECTED */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The call is not in a state that allows this action",
+                     *       "code": "CALL_STATE_CONFLICT",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    stopPlay: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             /** @description Default Response */
             200: {
@@ -4385,6 +4616,281 @@ export interface operations {
             };
         };
     };
+    createSandboxCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /** @example {} */
+                "application/json": {
+                    /** @description The simulated caller (a +99… one if omitted) */
+                    from?: string;
+                    /** @description What the caller says: tone:<Hz> (default tone:440), echo, silence, speech-sample, a data:audio/wav;base64 URL or an https URL of a WAV */
+                    audio?: string;
+                    /** @description The caller hangs up this long after the answer */
+                    hangupAfterSeconds?: number;
+                    /**
+                     * @description How this user answers when the business calls it back
+                     * @enum {unknown}
+                     */
+                    answer?: "accept" | "reject" | "ignore";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "sandbox": true,
+                     *       "call": {
+                     *         "id": "call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P",
+                     *         "externalCallId": "wacid.HBgNNTUxMTk5OTk5MDAwMBUCABEYEjRBNjQzRTc3QzU0RjE2MjA0MgA=",
+                     *         "numberId": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                     *         "direction": "INBOUND",
+                     *         "status": "COMPLETED",
+                     *         "peerNumber": "5511999990000",
+                     *         "peerUserId": "example",
+                     *         "peerLid": "example",
+                     *         "peerIsLid": true,
+                     *         "durationSeconds": 73,
+                     *         "startedAt": "2026-01-31T12:00:00.000Z",
+                     *         "connectedAt": "2026-01-31T12:00:04.512Z",
+                     *         "endedAt": "2026-01-31T12:01:17.930Z",
+                     *         "endedBy": "BUSINESS",
+                     *         "endReason": null,
+                     *         "bizOpaqueCallbackData": "ticket-4711",
+                     *         "createdAt": "2026-01-31T12:00:00.000Z",
+                     *         "updatedAt": "2026-01-31T12:01:17.930Z"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        sandbox: true;
+                        call: components["schemas"]["Call"];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getSandboxCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "sandbox": true,
+                     *       "callId": "example",
+                     *       "externalCallId": "example",
+                     *       "direction": "INBOUND",
+                     *       "user": "example",
+                     *       "audio": "example",
+                     *       "media": "new",
+                     *       "answered": true,
+                     *       "ended": true,
+                     *       "heard": {
+                     *         "frequencyHz": 1,
+                     *         "levelPercent": 1
+                     *       },
+                     *       "framesSent": 1,
+                     *       "packetsReceived": 1
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        sandbox: true;
+                        callId: string;
+                        externalCallId: string;
+                        /** @enum {unknown} */
+                        direction: "INBOUND" | "OUTBOUND";
+                        /** @description The simulated user, E.164 */
+                        user: string;
+                        /** @description What the user says */
+                        audio: string;
+                        /** @enum {unknown} */
+                        media: "new" | "connecting" | "connected" | "failed" | "closed";
+                        answered: boolean;
+                        ended: boolean;
+                        heard: {
+                            /** @description Dominant frequency of the last half second the user heard; null for silence */
+                            frequencyHz: number | null;
+                            /** @description RMS level, percent of full scale */
+                            levelPercent: number;
+                        };
+                        framesSent: number;
+                        packetsReceived: number;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     listWebhooks: {
         parameters: {
             query?: never;
@@ -4511,7 +5017,7 @@ export interface operations {
                     url: string;
                     name?: string;
                     /** @description Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list. */
-                    events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "*") | string)[];
+                    events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready" | "*") | string)[];
                     /** @description Required with a tenant key (or the x-whatsapp-number-id header); a number key may omit it */
                     whatsappNumberId?: string;
                 };
@@ -4858,7 +5364,7 @@ export interface operations {
                     name?: string;
                     active?: boolean;
                     /** @description Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list. */
-                    events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "*") | string)[];
+                    events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready" | "*") | string)[];
                 };
             };
         };
@@ -5065,7 +5571,7 @@ export interface operations {
         parameters: {
             query: {
                 limit: number;
-                event?: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls";
+                event?: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready";
             };
             header?: never;
             path: {

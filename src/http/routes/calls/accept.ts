@@ -8,13 +8,16 @@ const schema = {
   tags: ['Calls'],
   summary: 'Accept an inbound call',
   operationId: 'acceptCall',
-  description: 'Answers a ringing inbound call. On Meta numbers `sdp` (the SDP answer, CRLF line endings) is required.',
+  description:
+    'Answers a ringing inbound call. On Meta numbers `sdp` is the SDP answer (CRLF line endings); without it ' +
+    'callgate\'s media engine answers and holds the media (`media: "server"`; `record: true` records it).',
   security: NUMBER_SECURITY,
   params: CallIdParams,
   body: Type.Object(
     {
       sdp: Type.Optional(Type.String({ minLength: 1, maxLength: 65_536 })),
       sdpType: Type.Optional(Type.Literal('answer')),
+      record: Type.Optional(Type.Boolean()),
     },
     { additionalProperties: false },
   ),
@@ -29,6 +32,7 @@ const schema = {
       'CALL_STATE_CONFLICT',
       'PROVIDER_ERROR',
       'PROVIDER_UNAVAILABLE',
+      'MEDIA_CAPACITY',
       ...AUTH_ERRORS,
     ),
   },
@@ -48,7 +52,8 @@ export function acceptCallRoute(app: App, deps: RouteDeps): void {
       },
     },
     async (request) => {
-      const result = await deps.calls.accept(numberOf(request), request.params.callId, request.body.sdp ?? null);
+      const { sdp, record } = request.body;
+      const result = await deps.calls.accept(numberOf(request), request.params.callId, sdp ?? null, { record });
       return { success: true as const, ...result };
     },
   );

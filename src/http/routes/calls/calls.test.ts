@@ -112,15 +112,6 @@ for (const kind of storeKinds()) {
       assert.deepEqual(t.fake.violations, []);
     });
 
-    test('accept without an SDP on a META number → 400, nothing sent', async () => {
-      const call = await ringingCall(t);
-      const before = t.fake.countRequests({ action: 'accept', call_id: call.externalCallId });
-      const res = await post(`/v1/calls/${call.id}/accept`, {});
-      assert.equal(res.statusCode, 400);
-      assert.equal(res.json().code, 'VALIDATION_ERROR');
-      assert.equal(t.fake.countRequests({ action: 'accept', call_id: call.externalCallId }), before);
-    });
-
     test('reject declines a ringing call: REJECTED by BUSINESS, one call.ended', async () => {
       const call = await ringingCall(t);
       const res = await post(`/v1/calls/${call.id}/reject`);

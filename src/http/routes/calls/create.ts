@@ -8,8 +8,13 @@ const body = Type.Object(
   {
     to: Type.String({ pattern: '^\\+?[1-9][0-9]{6,14}$', description: 'E.164 number to call' }),
     sdp: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 65_536, description: 'SDP offer (required on META; CRLF line endings)' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 65_536,
+        description: "SDP offer (CRLF line endings); omitted on META/SANDBOX, callgate's media engine makes it",
+      }),
     ),
+    record: Type.Optional(Type.Boolean({ description: 'Record a server-media call (stereo Ogg/Opus)' })),
     sdpType: Type.Optional(Type.Literal('offer')),
     bizOpaqueCallbackData: Type.Optional(Type.String({ maxLength: 512 })),
     maxDurationSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
@@ -41,6 +46,7 @@ export function createCallRoute(app: App, deps: RouteDeps): void {
             'IDEMPOTENCY_KEY_REUSED',
             'PROVIDER_ERROR',
             'PROVIDER_UNAVAILABLE',
+            'MEDIA_CAPACITY',
             ...AUTH_ERRORS,
           ),
         },
@@ -53,6 +59,7 @@ export function createCallRoute(app: App, deps: RouteDeps): void {
         sdp: b.sdp ?? null,
         bizOpaqueCallbackData: b.bizOpaqueCallbackData ?? null,
         maxDurationSeconds: b.maxDurationSeconds ?? null,
+        ...(b.record === undefined ? {} : { record: b.record }),
       });
       return reply.code(201).send({ id: call.id, externalCallId: call.externalCallId, status: call.status });
     },

@@ -27,6 +27,6 @@ export function getCallRoute(app: App, deps: RouteDeps): void {
   app.get('/v1/calls/:callId', { schema, config: { auth: 'number' } }, async (request) => {
     const call = await deps.calls.getCall(numberOf(request), request.params.callId);
     const includeSdp = request.query.includeSdp === '1' || request.query.includeSdp === 'true';
-    return toPublicCall(call, includeSdp);
+    return { ...toPublicCall(call, includeSdp), ...(await deps.calls.serverMedia.describe(call)) };
   });
 }

@@ -30,6 +30,7 @@ export function listCallsRoute(app: App, deps: RouteDeps): void {
       limit: request.query.limit,
       before: request.query.before ?? null,
     });
-    return { calls: calls.map((c) => toPublicCall(c)) };
+    const media = await deps.calls.serverMedia.describeMany(numberOf(request), calls);
+    return { calls: calls.map((c) => ({ ...toPublicCall(c), ...media.get(c.id) })) };
   });
 }

@@ -16,7 +16,10 @@ const errors = errorResponses(
   ...AUTH_ERRORS,
 );
 
-/** Web numbers only: audio into the call, and a realtime media session on the Evolution Go server. */
+/**
+ * Audio into the call and a realtime media session: on web numbers through the Evolution Go server; on calls
+ * whose media callgate holds (media: "server", META numbers) through its own engine and WebSocket.
+ */
 export function callMediaRoutes(app: App, deps: RouteDeps): void {
   app.post(
     '/v1/calls/:callId/play',
@@ -24,21 +27,50 @@ export function callMediaRoutes(app: App, deps: RouteDeps): void {
       config: { auth: 'number' },
       schema: {
         tags: ['Calls'],
-        summary: 'Play audio into a call (EVO_GO)',
+        summary: 'Play audio into a call (EVO_GO, server media)',
         operationId: 'playIntoCall',
-        description: 'Queued until the call is active; no completion event.',
+        description:
+          'Queued until the call is active; no completion event. On server-media calls the file (WAV, Ogg/Opus or ' +
+          'MP3) is fetched and decoded first, so a bad URL or file is a 400 here; `clear: true` empties the queue.',
         security: NUMBER_SECURITY,
         params: CallIdParams,
-        body: Type.Object(
-          { mediaUrl: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }) },
-          { additionalProperties: false },
-        ),
+        body: Type.Union([
+          Type.Object(
+            { mediaUrl: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }) },
+            { additionalProperties: false },
+          ),
+          Type.Object({ clear: Type.Literal(true) }, { additionalProperties: false }),
+        ]),
+        response: { 200: ActionResponse, ...errors },
+      },
+    },
+    async (request) => {
+      const { body } = request;
+      const result =
+        'mediaUrl' in body
+          ? await deps.calls.play(numberOf(request), request.params.callId, body.mediaUrl)
+          : await deps.calls.stopPlay(numberOf(request), request.params.callId);
+      return { success: true as const, ...result };
+    },
+  );
+
+  app.delete(
+    '/v1/calls/:callId/play',
+    {
+      config: { auth: 'number' },
+      schema: {
+        tags: ['Calls'],
+        summary: 'Stop playing (server media)',
+        operationId: 'stopPlay',
+        description: 'Stops what is playing and drops what `play` queued, on a call whose media callgate holds.',
+        security: NUMBER_SECURITY,
+        params: CallIdParams,
         response: { 200: ActionResponse, ...errors },
       },
     },
     async (request) => ({
       success: true as const,
-      ...(await deps.calls.play(numberOf(request), request.params.callId, request.body.mediaUrl)),
+      ...(await deps.calls.stopPlay(numberOf(request), request.params.callId)),
     }),
   );
 
@@ -48,9 +80,12 @@ export function callMediaRoutes(app: App, deps: RouteDeps): void {
       config: { auth: 'number' },
       schema: {
         tags: ['Calls'],
-        summary: 'Open a realtime media session (EVO_GO)',
+        summary: 'Open a realtime media session (EVO_GO, server media)',
         operationId: 'createRealtimeSession',
-        description: 'A short-lived, single-use token for the Evolution Go media WebSocket of the call.',
+        description:
+          'A short-lived, single-use token for the media WebSocket of the call. On server-media calls `wsUrl` is ' +
+          "callgate's own socket, complete with the token; append `&format=pcm16` for raw PCM instead of Twilio " +
+          'Media Streams messages. The token expires in 60 s; `listen` only receives.',
         security: NUMBER_SECURITY,
         params: CallIdParams,
         body: Type.Object({ mode: Type.Enum(['talk', 'listen']) }, { additionalProperties: false }),
@@ -60,6 +95,10 @@ export function callMediaRoutes(app: App, deps: RouteDeps): void {
         },
       },
     },
-    async (request) => deps.calls.realtimeSession(numberOf(request), request.params.callId, request.body.mode),
+    async (request) => {
+      const wsBase =
+        deps.config.media.publicWsBaseUrl ?? `${request.protocol === 'https' ? 'wss' : 'ws'}://${request.host}`;
+      return deps.calls.realtimeSession(numberOf(request), request.params.callId, request.body.mode, wsBase);
+    },
   );
 }

@@ -157,11 +157,19 @@ for (const kind of storeKinds()) {
       });
     }
 
-    test('a start without an SDP on META → 400, nothing sent', async () => {
-      const before = t.fake.countRequests({ action: 'connect' });
+    test("a start without an SDP on META: callgate's media engine makes the offer Meta receives", async () => {
       const res = await start({ to: permittedPeer() });
-      assert.equal(res.statusCode, 400);
-      assert.equal(t.fake.countRequests({ action: 'connect' }), before);
+      assert.equal(res.statusCode, 201, res.body);
+      const call = await storedCall(t, t.numberA, res.json().id);
+      const sent = t.fake.requests.find((r) => r.body?.action === 'connect' && r.body?.to === call?.peerNumber);
+      assert.equal(sent?.body.session.sdp_type, 'offer');
+      assert.match(sent?.body.session.sdp, /a=rtpmap:\d+ opus\/48000\/2/);
+      assert.equal(sent?.body.session.sdp, call?.sdpOffer);
+      await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${res.json().id}/terminate`,
+        headers: { 'x-api-key': t.numberA.key.key },
+      });
     });
 
     test('bizOpaqueCallbackData over 512 chars → 400', async () => {

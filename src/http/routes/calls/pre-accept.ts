@@ -14,11 +14,16 @@ export function preAcceptCallRoute(app: App, deps: RouteDeps): void {
         summary: 'Pre-accept an inbound call (META)',
         operationId: 'preAcceptCall',
         description:
-          'Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept.',
+          'Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept. ' +
+          "Without `sdp`, callgate's media engine makes the answer (server media).",
         security: NUMBER_SECURITY,
         params: CallIdParams,
         body: Type.Object(
-          { sdp: Type.String({ minLength: 1, maxLength: 65_536 }), sdpType: Type.Optional(Type.Literal('answer')) },
+          {
+            sdp: Type.Optional(Type.String({ minLength: 1, maxLength: 65_536 })),
+            sdpType: Type.Optional(Type.Literal('answer')),
+            record: Type.Optional(Type.Boolean()),
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -31,6 +36,7 @@ export function preAcceptCallRoute(app: App, deps: RouteDeps): void {
             'CALL_STATE_CONFLICT',
             'PROVIDER_ERROR',
             'PROVIDER_UNAVAILABLE',
+            'MEDIA_CAPACITY',
             ...AUTH_ERRORS,
           ),
         },
@@ -38,7 +44,9 @@ export function preAcceptCallRoute(app: App, deps: RouteDeps): void {
     },
     async (request) => ({
       success: true as const,
-      ...(await deps.calls.preAccept(numberOf(request), request.params.callId, request.body.sdp)),
+      ...(await deps.calls.preAccept(numberOf(request), request.params.callId, request.body.sdp ?? null, {
+        record: request.body.record,
+      })),
     }),
   );
 }

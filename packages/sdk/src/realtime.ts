@@ -1,0 +1,110 @@
+// A realtime media session as PCM: iterate the caller's audio (16 kHz mono 16-bit frames of 20 ms) and send
+// audio of the same shape back, over callgate's WebSocket in the pcm16 framing. Browser and Node (global
+// WebSocket); nothing Node-only.
+
+/** 16 kHz, mono, 16-bit: what frames carry both ways. */
+export const REALTIME_SAMPLE_RATE = 16_000;
+const MAX_BUFFERED_FRAMES = 500;
+
+export interface RealtimeStream extends AsyncIterable<Int16Array> {
+  /** Audio for the caller (any length; 320 samples is one 20 ms frame). Ignored by `listen` sessions. */
+  send(pcm: Int16Array): void;
+  /** Reached once what was sent before it has been played (or cleared): `onMark` hears its name. */
+  mark(name: string): void;
+  /** Drops what was sent and not yet played. */
+  clear(): void;
+  onMark?: (name: string) => void;
+  /** Ends the session from this side. */
+  close(): void;
+  /** Resolves when the socket closes, with its close code (1000 when the call ended). */
+  readonly closed: Promise<number>;
+}
+
+/** Opens `wsUrl` (from `calls.realtimeSession`) in the pcm16 framing. Resolves once the socket is open. */
+export async function openRealtime(wsUrl: string): Promise<RealtimeStream> {
+  const socket = new WebSocket(`${wsUrl}${wsUrl.includes('?') ? '&' : '?'}format=pcm16`);
+  socket.binaryType = 'arraybuffer';
+  const frames: Int16Array[] = [];
+  let wake: (() => void) | null = null;
+  let ended = false;
+  let resolveClosed: (code: number) => void = () => undefined;
+  const closed = new Promise<number>((resolve) => {
+    resolveClosed = resolve;
+  });
+  const stream: RealtimeStream = {
+    send(pcm) {
+      if (socket.readyState === WebSocket.OPEN) {
+        // A copy in little-endian byte order, whatever the platform's.
+        const bytes = new DataView(new ArrayBuffer(pcm.length * 2));
+        pcm.forEach((s, i) => {
+          bytes.setInt16(i * 2, s, true);
+        });
+        socket.send(bytes.buffer);
+      }
+    },
+    mark(name) {
+      socket.send(JSON.stringify({ event: 'mark', mark: { name } }));
+    },
+    clear() {
+      socket.send(JSON.stringify({ event: 'clear' }));
+    },
+    close() {
+      socket.close(1000);
+    },
+    closed,
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const frame = frames.shift();
+        if (frame) {
+          yield frame;
+          continue;
+        }
+        if (ended) {
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    },
+  };
+  const nudge = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  socket.onmessage = (e: MessageEvent) => {
+    if (e.data instanceof ArrayBuffer) {
+      const view = new DataView(e.data);
+      const frame = new Int16Array(e.data.byteLength / 2);
+      for (let i = 0; i < frame.length; i++) {
+        frame[i] = view.getInt16(i * 2, true);
+      }
+      frames.push(frame);
+      // Nobody reading: keep the last 10 s rather than everything.
+      if (frames.length > MAX_BUFFERED_FRAMES) {
+        frames.shift();
+      }
+      nudge();
+      return;
+    }
+    try {
+      const message = JSON.parse(String(e.data)) as { event?: string; mark?: { name?: string } };
+      if (message.event === 'mark' && typeof message.mark?.name === 'string') {
+        stream.onMark?.(message.mark.name);
+      }
+    } catch {
+      // a control frame we do not know: nothing to do
+    }
+  };
+  socket.onclose = (e: CloseEvent) => {
+    ended = true;
+    resolveClosed(e.code);
+    nudge();
+  };
+  await new Promise<void>((resolve, reject) => {
+    socket.onopen = () => resolve();
+    socket.onerror = () => reject(new Error('the realtime socket could not be opened (token used or expired?)'));
+  });
+  return stream;
+}

@@ -1,0 +1,134 @@
+// Recordings of server-media calls: finishing one records its outcome and queues call.recording_ready in one
+// transaction (the outbox rule: the event exists if and only if the row says ready/failed); reading and deleting
+// are scoped to the key's number like every call read.
+
+import { stat, unlink } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import { ApiError } from '../errors.ts';
+import { type CallId, type NumberId, newEventId } from '../ids.ts';
+import { findCallMediaForNumber, updateRecording } from '../store/call-media.ts';
+import { findCallForNumber } from '../store/calls.ts';
+import type { Db } from '../store/db.ts';
+import { enqueueDeliveries } from '../store/deliveries.ts';
+import { enqueueEvent } from '../store/events.ts';
+
+export interface FinishedRecording {
+  callId: CallId;
+  numberId: NumberId;
+  status: 'ready' | 'failed';
+  durationSeconds: number | null;
+  sizeBytes: number | null;
+}
+
+export class Recordings {
+  readonly #db: Db;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+
+  constructor(deps: { db: Db; clock: Clock; logger: Logger }) {
+    this.#db = deps.db;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+  }
+
+  async finished(r: FinishedRecording): Promise<void> {
+    await this.#db.transaction(async (tx) => {
+      const call = await findCallForNumber(tx, r.numberId, r.callId);
+      if (!call) {
+        return;
+      }
+      const now = this.#clock.now().toISOString();
+      await updateRecording(tx, r.callId, { ...r, now });
+      const id = newEventId();
+      const recording = {
+        status: r.status,
+        durationSeconds: r.durationSeconds === null ? null : Math.round(r.durationSeconds),
+        sizeBytes: r.sizeBytes,
+      };
+      await enqueueEvent(tx, {
+        id,
+        tenantId: call.tenantId,
+        numberId: call.numberId,
+        callId: call.id,
+        type: 'call.recording_ready',
+        sequence: null,
+        payload: {
+          event: 'call.recording_ready',
+          eventId: id,
+          occurredAt: now,
+          callId: call.id,
+          numberId: call.numberId,
+          recording,
+        },
+        occurredAt: now,
+        createdAt: now,
+      });
+      await enqueueDeliveries(tx, {
+        id,
+        numberId: call.numberId,
+        type: 'call.recording_ready',
+        callId: call.id,
+        sequence: null,
+        createdAt: now,
+      });
+    });
+  }
+
+  /** The file of a ready recording of this number's call. */
+  async open(numberId: NumberId, callId: string): Promise<{ path: string; size: number }> {
+    const call = await findCallForNumber(this.#db, numberId, callId);
+    if (!call) {
+      throw new ApiError('CALL_NOT_FOUND');
+    }
+    const recording = (await findCallMediaForNumber(this.#db, numberId, call.id))?.recording;
+    if (!recording || recording.status === 'deleted' || recording.status === 'failed') {
+      throw new ApiError('RECORDING_NOT_FOUND');
+    }
+    if (recording.status === 'recording') {
+      throw new ApiError('CALL_STATE_CONFLICT', {
+        message: 'The call is still being recorded',
+        details: { status: call.status },
+      });
+    }
+    const size = await stat(recording.path).then(
+      (s) => s.size,
+      () => null,
+    );
+    if (size === null) {
+      throw new ApiError('RECORDING_NOT_FOUND');
+    }
+    return { path: recording.path, size };
+  }
+
+  /** Deletes the file; the call keeps `recording.status: "deleted"`. Deleting twice is fine. */
+  async delete(numberId: NumberId, callId: string): Promise<{ id: CallId; status: 'deleted' }> {
+    const call = await findCallForNumber(this.#db, numberId, callId);
+    if (!call) {
+      throw new ApiError('CALL_NOT_FOUND');
+    }
+    const recording = (await findCallMediaForNumber(this.#db, numberId, call.id))?.recording;
+    if (!recording) {
+      throw new ApiError('RECORDING_NOT_FOUND');
+    }
+    if (recording.status === 'recording') {
+      throw new ApiError('CALL_STATE_CONFLICT', {
+        message: 'The call is still being recorded',
+        details: { status: call.status },
+      });
+    }
+    await unlink(recording.path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') {
+        this.#logger.warn({ callId: call.id, err: err.message }, 'recording file not deleted');
+        throw err;
+      }
+    });
+    await updateRecording(this.#db, call.id, {
+      status: 'deleted',
+      durationSeconds: recording.durationSeconds,
+      sizeBytes: null,
+      now: this.#clock.now().toISOString(),
+    });
+    return { id: call.id, status: 'deleted' };
+  }
+}

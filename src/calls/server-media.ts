@@ -1,0 +1,184 @@
+// Calls whose media callgate holds itself (media: "server"): the domain side of the media engine. Answering
+// checks capacity before any provider request, so a full or disabled engine never leaves a half-answered call;
+// play and realtime sessions go to the call's live session; a failed session ends the call through
+// CallService.endForMedia.
+
+import { ApiError } from '../errors.ts';
+import type { NumberId } from '../ids.ts';
+import { MediaDecodeError } from '../media/engine/decoded-audio.ts';
+import { type AnswerOutcome, type MediaEngine, MediaGoneError } from '../media/engine/engine.ts';
+import { MediaFetchError } from '../media/engine/fetch-media.ts';
+import type { MediaCommand, MediaReply } from '../media/engine/media-commands.ts';
+import { realtimeWsUrl } from '../media/engine/realtime-hub.ts';
+import type { MediaSession } from '../media/engine/session.ts';
+import { type CallMedia, findCallMediaForNumber, listCallMediaForNumber } from '../store/call-media.ts';
+import { findCallForNumber } from '../store/calls.ts';
+import type { Db } from '../store/db.ts';
+import type { ActionSlots } from './action-slots.ts';
+import { type Call, isTerminal } from './types.ts';
+
+export interface ServerMediaDeps {
+  db: Db;
+  slots: ActionSlots;
+  media: MediaEngine | null;
+}
+
+export interface ServedCall {
+  call: Call;
+  session: MediaSession;
+  engine: MediaEngine;
+}
+
+export class ServerMedia {
+  readonly #d: ServerMediaDeps;
+
+  constructor(deps: ServerMediaDeps) {
+    this.#d = deps;
+  }
+
+  /** Before anything is claimed or sent: 503 MEDIA_CAPACITY when the engine is off or full. */
+  assertCanAnswer(call: Call): void {
+    if (!this.#d.media?.hasCapacity()) {
+      throw new ApiError('MEDIA_CAPACITY');
+    }
+    if (!call.sdpOffer) {
+      throw new ApiError('VALIDATION_ERROR', { details: { reason: 'the call has no SDP offer to answer' } });
+    }
+  }
+
+  /** The engine's SDP answer for the claimed call; on refusal the action slot is released with the error. */
+  async answer(call: Call, actionId: string, type: 'accept' | 'pre-accept', record: boolean): Promise<string> {
+    const engine = this.#d.media;
+    let outcome: AnswerOutcome;
+    try {
+      outcome = engine
+        ? await engine.answer(call.id, call.numberId, call.sdpOffer ?? '', record)
+        : { ok: false, reason: 'capacity' };
+    } catch {
+      // The store did not take the media row: nothing was sent, the call keeps ringing, a retry is safe.
+      const error = new ApiError('SERVICE_UNAVAILABLE');
+      throw await this.#d.slots.release(call, actionId, error, { source: 'api', type, detail: { error: error.code } });
+    }
+    if (outcome.ok) {
+      return outcome.sdp;
+    }
+    const error =
+      outcome.reason === 'capacity'
+        ? new ApiError('MEDIA_CAPACITY')
+        : new ApiError('VALIDATION_ERROR', { details: { reason: "the call's SDP offer cannot be answered" } });
+    throw await this.#d.slots.release(call, actionId, error, { source: 'api', type, detail: { error: error.code } });
+  }
+
+  /** `media`, `mediaNode` and `recording` for the public call, when callgate holds (or held) its media. */
+  async describe(call: Call) {
+    const row = await findCallMediaForNumber(this.#d.db, call.numberId, call.id);
+    return row ? publicMedia(row) : {};
+  }
+
+  /** The same for a page of calls, in one query: by call id, only the server-media ones. */
+  async describeMany(numberId: NumberId, calls: Call[]) {
+    const rows = await listCallMediaForNumber(
+      this.#d.db,
+      numberId,
+      calls.map((c) => c.id),
+    );
+    return new Map(rows.map((row) => [row.callId as string, publicMedia(row)]));
+  }
+
+  /** The provider refused the answer: no media for this call after all. */
+  async drop(call: Call): Promise<void> {
+    await this.#d.media?.end(call.id, 'call_ended');
+  }
+
+  /** The call, when its media is held by this process. */
+  async find(numberId: NumberId, idOrExternal: string): Promise<ServedCall | null> {
+    const engine = this.#d.media;
+    if (!engine || engine.size === 0) {
+      return null;
+    }
+    const call = await findCallForNumber(this.#d.db, numberId, idOrExternal);
+    const session = call ? engine.session(call.id) : undefined;
+    return call && session && !session.ended ? { call, session, engine } : null;
+  }
+
+  /** The call, when another live process holds its media (several API processes on PostgreSQL). */
+  async findRemote(numberId: NumberId, idOrExternal: string): Promise<{ call: Call; node: string } | null> {
+    const engine = this.#d.media;
+    if (!engine) {
+      return null;
+    }
+    const call = await findCallForNumber(this.#d.db, numberId, idOrExternal);
+    if (!call || isTerminal(call.status)) {
+      return null;
+    }
+    const row = await findCallMediaForNumber(this.#d.db, numberId, call.id);
+    return row?.mediaNode && row.mediaNode !== engine.node ? { call, node: row.mediaNode } : null;
+  }
+
+  /** Runs a command in the process holding the call's media; its refusal becomes ours. */
+  async forward(remote: { call: Call; node: string }, command: MediaCommand) {
+    const engine = this.#d.media;
+    const reply: MediaReply = engine
+      ? await engine.commands.send(remote.node, command)
+      : { ok: false, code: 'SERVICE_UNAVAILABLE' };
+    if (!reply.ok) {
+      const details =
+        reply.code === 'CALL_STATE_CONFLICT'
+          ? { status: remote.call.status }
+          : reply.reason
+            ? { reason: reply.reason }
+            : undefined;
+      throw new ApiError(reply.code, details ? { details } : {});
+    }
+    return { result: { id: remote.call.id, status: remote.call.status }, realtime: reply.realtime };
+  }
+
+  async play({ call, engine }: ServedCall, mediaUrl: string) {
+    try {
+      await engine.play(call.id, mediaUrl);
+    } catch (err) {
+      if (err instanceof MediaFetchError || err instanceof MediaDecodeError) {
+        throw new ApiError('VALIDATION_ERROR', { details: { reason: err.message } });
+      }
+      if (err instanceof MediaGoneError) {
+        throw new ApiError('CALL_STATE_CONFLICT', { details: { status: call.status } });
+      }
+      throw err;
+    }
+    return { id: call.id, status: call.status };
+  }
+
+  stopPlay({ call, engine }: ServedCall) {
+    engine.stopPlay(call.id);
+    return { id: call.id, status: call.status };
+  }
+
+  realtimeSession({ call, engine }: ServedCall, mode: 'talk' | 'listen', wsBaseUrl: string) {
+    const issued = engine.realtime.issue(call.numberId, call.id, mode);
+    if (!issued) {
+      throw new ApiError('CALL_STATE_CONFLICT', { details: { status: call.status } });
+    }
+    return {
+      wsUrl: realtimeWsUrl(wsBaseUrl, issued.token),
+      token: issued.token,
+      expiresInSeconds: issued.expiresInSeconds,
+    };
+  }
+}
+
+function publicMedia(row: CallMedia) {
+  const { recording } = row;
+  return {
+    media: row.media,
+    ...(row.mediaNode ? { mediaNode: row.mediaNode } : {}),
+    ...(recording
+      ? {
+          recording: {
+            status: recording.status,
+            durationSeconds: recording.durationSeconds === null ? null : Math.round(recording.durationSeconds),
+            sizeBytes: recording.sizeBytes,
+          },
+        }
+      : {}),
+  };
+}

@@ -1,0 +1,83 @@
+// The CLI on a server-media call: `calls listen` writes the caller's 440 Hz to a WAV, `calls play` and
+// `calls stop-play` drive what the caller hears. A werift peer plays the WhatsApp user on 127.0.0.1.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildTestApp, eventually, type TestApp } from '../../test/helpers/build-test-app.ts';
+import { nextPeer, storedCall } from '../../test/helpers/calls.ts';
+import { runCli } from '../../test/helpers/cli-process.ts';
+import { wavFile } from '../../test/helpers/wav.ts';
+import { dominantFrequency } from '../media/audio/detect.ts';
+import { tone } from '../media/audio/tone.ts';
+import { readWav } from '../media/audio/wav.ts';
+import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, toneSource } from '../media/rtc/index.ts';
+
+let t: TestApp;
+let files: Server;
+let fileUrl = '';
+let user: AudioEndpoint;
+let callId = '';
+const dir = mkdtempSync(join(tmpdir(), 'callgate-cli-media-'));
+
+before(async () => {
+  t = await buildTestApp('sqlite', { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+  files = createServer((_req, res) => res.end(wavFile([tone(660, 10, 16_000)], 16_000)));
+  await new Promise<void>((r) => files.listen(0, '127.0.0.1', r));
+  fileUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}/tone.wav`;
+  user = new AudioEndpoint(createPeerFactory(LOOPBACK_ICE), { source: toneSource(440) });
+  const wacid = await t.fake.incomingCall({
+    phoneNumberId: t.numberA.phoneNumberId,
+    from: nextPeer(),
+    sdp: await user.createOffer(),
+  });
+  const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+  callId = call.id;
+  const accepted = await t.app.inject({
+    method: 'POST',
+    url: `/v1/calls/${call.id}/accept`,
+    headers: { 'x-api-key': t.numberA.key.key },
+    payload: {},
+  });
+  assert.equal(accepted.statusCode, 200);
+  const sent = t.fake.requests.find((r) => r.body?.call_id === wacid && r.body?.action === 'accept');
+  await user.applyAnswer(sent?.body.session.sdp);
+  await user.connected();
+});
+after(async () => {
+  await user.close();
+  files.close();
+  await t.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const env = () => ({ CALLGATE_URL: t.baseUrl, CALLGATE_API_KEY: t.numberA.key.key });
+
+test('calls listen --seconds 2 writes the caller’s 440 Hz to a 16 kHz WAV', async () => {
+  const out = join(dir, 'caller.wav');
+  const run = await runCli(['calls', 'listen', callId, '--out', out, '--seconds', '2'], env());
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /Wrote \d\.\d s of the caller's audio/);
+  const wav = readWav(readFileSync(out));
+  assert.equal(wav.sampleRate, 16_000);
+  const seconds = wav.samples.length / 16_000;
+  assert.ok(seconds > 1.5 && seconds <= 2.1, `seconds ${seconds}`);
+  assert.equal(dominantFrequency(wav.samples.subarray(3200), 16_000), 440);
+});
+
+test('calls play makes the caller hear the file; calls stop-play stops it; a bad call id is an error', async () => {
+  const play = await runCli(['calls', 'play', callId, fileUrl], env());
+  assert.equal(play.code, 0, play.stderr);
+  await eventually(async () => user.heard().frequencyHz === 660, 8000, 'the caller to hear 660 Hz');
+  const stop = await runCli(['calls', 'stop-play', callId], env());
+  assert.equal(stop.code, 0, stop.stderr);
+  await eventually(async () => user.heard().frequencyHz === null, 8000, 'silence');
+  const bad = await runCli(['calls', 'play', 'call_nope', fileUrl], env());
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /CALL_NOT_FOUND|Call not found/);
+  await sleep(10);
+});

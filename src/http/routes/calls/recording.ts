@@ -1,0 +1,99 @@
+// GET and DELETE /v1/calls/{callId}/recording: the stereo Ogg/Opus recording of a server-media call (caller
+// left, business right). GET honours one byte range (players seek with it) and answers 206 with Content-Range.
+
+import { createReadStream } from 'node:fs';
+import { ApiError } from '../../../errors.ts';
+import { CallIdParams } from '../../schemas/call.ts';
+import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
+import { Type } from '../../schemas/type.ts';
+import type { App, RouteDeps } from '../../types.ts';
+import { numberOf } from '../principal.ts';
+
+const errors = errorResponses(
+  'VALIDATION_ERROR',
+  'TENANT_SCOPE_NOT_ALLOWED',
+  'CALL_NOT_FOUND',
+  'RECORDING_NOT_FOUND',
+  'CALL_STATE_CONFLICT',
+  ...AUTH_ERRORS,
+);
+
+/** The one range of a `bytes=` header, clamped to the file; null for the whole file; throws when unsatisfiable. */
+export function byteRange(header: string | undefined, size: number): { start: number; end: number } | null {
+  if (!header) {
+    return null;
+  }
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) {
+    return null; // several ranges or a form we do not serve: the whole file, as RFC 9110 allows
+  }
+  const [, from = '', to = ''] = m;
+  let start: number;
+  let end: number;
+  if (from === '') {
+    start = Math.max(0, size - Number(to)); // the last N bytes
+    end = size - 1;
+  } else {
+    start = Number(from);
+    end = to === '' ? size - 1 : Math.min(Number(to), size - 1);
+  }
+  if (start >= size || start > end) {
+    throw new ApiError('RANGE_NOT_SATISFIABLE', { headers: { 'content-range': `bytes */${size}` } });
+  }
+  return { start, end };
+}
+
+export function callRecordingRoutes(app: App, deps: RouteDeps): void {
+  app.get(
+    '/v1/calls/:callId/recording',
+    {
+      config: { auth: 'number' },
+      schema: {
+        tags: ['Calls'],
+        summary: 'Download the recording of a server-media call',
+        description:
+          'Stereo Ogg/Opus (`audio/ogg`): the caller on the left channel, the business on the right. One byte ' +
+          'range is honoured (206). 409 while the call is still being recorded.',
+        security: NUMBER_SECURITY,
+        params: CallIdParams,
+        response: { ...errors, ...errorResponses('RANGE_NOT_SATISFIABLE') },
+      },
+    },
+    async (request, reply) => {
+      const { path, size } = await deps.recordings.open(numberOf(request), request.params.callId);
+      const range = byteRange(request.headers.range, size);
+      reply.header('content-type', 'audio/ogg').header('accept-ranges', 'bytes');
+      if (range) {
+        reply
+          .code(206)
+          .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+          .header('content-length', range.end - range.start + 1);
+        return reply.send(createReadStream(path, range));
+      }
+      reply.header('content-length', size);
+      return reply.send(createReadStream(path));
+    },
+  );
+
+  app.delete(
+    '/v1/calls/:callId/recording',
+    {
+      config: { auth: 'number' },
+      schema: {
+        tags: ['Calls'],
+        summary: 'Delete the recording of a server-media call',
+        description: 'The file is removed; the call keeps `recording.status: "deleted"`. Deleting again is a 200.',
+        security: NUMBER_SECURITY,
+        params: CallIdParams,
+        response: {
+          200: Type.Object({ success: Type.Literal(true), id: Type.String(), status: Type.Literal('deleted') }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => ({
+      success: true as const,
+      ...(await deps.recordings.delete(numberOf(request), request.params.callId)),
+    }),
+  );
+}

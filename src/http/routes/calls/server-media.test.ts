@@ -1,0 +1,635 @@
+// Server media end to end (docs/spec/media.md "How media is tested"): a werift peer plays the WhatsApp user, its
+// real offer arrives in a signed Meta connect webhook, callgate answers it with no SDP from the API client, and
+// audio is checked by pitch at the peer and at a realtime WebSocket client. ICE runs on 127.0.0.1 only.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OggOpusDecoder } from 'ogg-opus-decoder';
+import { WebSocket } from 'ws';
+import { Callgate } from '../../../../packages/sdk/src/index.ts';
+import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { missing } from '../../../../test/helpers/requirements.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
+import { wavFile } from '../../../../test/helpers/wav.ts';
+import { buildApp } from '../../../app.ts';
+import type { Call } from '../../../calls/types.ts';
+import { systemClock } from '../../../clock.ts';
+import { createLogger } from '../../../logger.ts';
+import { dominantFrequency } from '../../../media/audio/detect.ts';
+import { tone } from '../../../media/audio/tone.ts';
+import { decodeMulaw, encodeMulaw } from '../../../media/engine/mulaw.ts';
+import { OggOpusWriter } from '../../../media/engine/ogg-opus-writer.ts';
+import { OPUS_PRE_SKIP, OpusFrameEncoder } from '../../../media/engine/opus-encoder.ts';
+import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, silenceSource, toneSource } from '../../../media/rtc/index.ts';
+import { MemoryRateLimiter } from '../../../ratelimit/memory.ts';
+
+const factory = createPeerFactory(LOOPBACK_ICE);
+const FIXTURES = join(import.meta.dirname, '../../../../test/fixtures/media');
+
+function oggTone(freq: number, seconds: number): Buffer {
+  const enc = new OpusFrameEncoder(1);
+  const chunks: Buffer[] = [];
+  const w = new OggOpusWriter((c) => chunks.push(c), { channels: 1, preSkip: OPUS_PRE_SKIP });
+  const pcm = tone(freq, seconds);
+  for (let i = 0; i + 960 <= pcm.length; i += 960) {
+    w.writePacket(enc.encode(pcm.subarray(i, i + 960)), 960);
+  }
+  w.end();
+  enc.close();
+  return Buffer.concat(chunks);
+}
+
+/** Media files on loopback (the SSRF guard is lifted by WEBHOOK_ALLOW_INSECURE_URLS in these tests). */
+async function mediaServer(files: Record<string, Buffer>): Promise<{ server: Server; url: (name: string) => string }> {
+  const server = createServer((req, res) => {
+    const body = files[(req.url ?? '').slice(1)];
+    res.writeHead(body ? 200 : 404, { 'content-type': 'application/octet-stream' });
+    res.end(body ?? 'not found');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: (name) => `http://127.0.0.1:${port}/${name}` };
+}
+
+interface UserCall {
+  user: AudioEndpoint;
+  call: Call;
+}
+
+async function startCall(t: TestApp, endpoints: AudioEndpoint[], freq = 440): Promise<UserCall> {
+  const user = new AudioEndpoint(factory, { source: freq ? toneSource(freq) : silenceSource });
+  endpoints.push(user);
+  const offer = await user.createOffer();
+  const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer(), sdp: offer });
+  const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+  return { user, call };
+}
+
+/** The answer callgate sent Meta for this call, applied at the user's end (as Meta's servers would). */
+async function connectUser(t: TestApp, { user, call }: UserCall): Promise<void> {
+  const sent = t.fake.requests.find((r) => r.body?.call_id === call.externalCallId && r.body?.action === 'accept');
+  assert.ok(sent, 'callgate sent an accept');
+  assert.equal(sent.body.session.sdp_type, 'answer');
+  await user.applyAnswer(sent.body.session.sdp);
+  await user.connected();
+}
+
+/** inject() has no port: the socket is on the listening server, same path and query. */
+function onServer(t: TestApp, wsUrl: string): string {
+  assert.match(wsUrl, /^ws:\/\/localhost(:80)?\/v1\/media\/realtime\?token=/);
+  return wsUrl.replace(/^ws:\/\/[^/]+/, t.baseUrl.replace(/^http/, 'ws'));
+}
+
+async function heardAtUser(user: AudioEndpoint, freq: number | null): Promise<number | null> {
+  const deadline = Date.now() + 8000;
+  while (Date.now() < deadline) {
+    if (user.heard().frequencyHz === freq) {
+      return freq;
+    }
+    await sleep(40);
+  }
+  return user.heard().frequencyHz;
+}
+
+for (const kind of storeKinds()) {
+  describe(`server media (META, no SDP from the client; ${kind})`, () => {
+    let t: TestApp;
+    const endpoints: AudioEndpoint[] = [];
+    let media: Awaited<ReturnType<typeof mediaServer>>;
+    before(async () => {
+      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+      media = await mediaServer({
+        'tone.wav': wavFile([tone(660, 1, 16_000)], 16_000),
+        'tone.ogg': oggTone(660, 1),
+        'tone.mp3': readFileSync(join(FIXTURES, 'tone-660-stereo.mp3')),
+        'long.wav': wavFile([tone(660, 10, 8000)], 8000),
+        'page.html': Buffer.from('<html></html>'),
+      });
+    });
+    after(async () => {
+      await Promise.all(endpoints.map((e) => e.close()));
+      media.server.close();
+      await t.close();
+    });
+    const api = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
+      t.app.inject({ method, url, headers: { 'x-api-key': t.numberA.key.key }, ...(payload ? { payload } : {}) });
+
+    test('accept without an SDP: callgate answers, the call is media "server", the caller’s 440 Hz reaches a Twilio-framed realtime client and its 880 Hz reaches the caller', async () => {
+      const uc = await startCall(t, endpoints);
+      const accept = await api('POST', `/v1/calls/${uc.call.id}/accept`, {});
+      assert.equal(accept.statusCode, 200, accept.body);
+      assert.equal(accept.json().status, 'ACCEPTED');
+      await connectUser(t, uc);
+      const got = (await api('GET', `/v1/calls/${uc.call.id}`)).json();
+      assert.equal(got.media, 'server');
+      assert.equal(typeof got.mediaNode, 'string');
+      const listed = (await api('GET', '/v1/calls?limit=5')).json().calls;
+      assert.equal(listed.find((c: { id: string }) => c.id === uc.call.id)?.media, 'server');
+
+      const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'talk' });
+      assert.equal(session.statusCode, 200, session.body);
+      const { wsUrl, token, expiresInSeconds } = session.json();
+      assert.equal(expiresInSeconds, 60);
+      assert.ok(wsUrl.includes(`token=${encodeURIComponent(token)}`));
+      const ws = new WebSocket(onServer(t, wsUrl));
+      const messages: { event: string; media?: { payload: string } }[] = [];
+      ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString())));
+      await new Promise((r) => ws.once('open', r));
+      const media8k = await eventually(async () => {
+        const m = messages.filter((x) => x.event === 'media');
+        return m.length >= 60 && m;
+      }, 5000);
+      const pcm = decodeMulaw(Buffer.concat(media8k.slice(-50).map((m) => Buffer.from(m.media!.payload, 'base64'))));
+      assert.equal(dominantFrequency(pcm, 8000), 440);
+
+      const reply = encodeMulaw(tone(880, 3, 8000));
+      for (let i = 0; i < reply.length; i += 160) {
+        ws.send(
+          JSON.stringify({
+            event: 'media',
+            streamSid: 'x',
+            media: { payload: Buffer.from(reply.subarray(i, i + 160)).toString('base64') },
+          }),
+        );
+      }
+      assert.equal(await heardAtUser(uc.user, 880), 880);
+
+      const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+      const end = await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      assert.equal(end.statusCode, 200, end.body);
+      assert.equal(await closed, 1000);
+      assert.equal(messages.at(-1)?.event, 'stop');
+      assert.deepEqual(
+        (await outbox(t, uc.call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+      await eventually(async () => t.app.media.size === 0, 3000, 'the session to close');
+    });
+
+    for (const file of ['tone.wav', 'tone.ogg', 'tone.mp3']) {
+      test(`play ${file}: the caller hears 660 Hz for the file’s length (±5 %)`, async () => {
+        const uc = await startCall(t, endpoints, 0);
+        assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+        await connectUser(t, uc);
+        const received: Int16Array[] = [];
+        uc.user.onAudio((f) => received.push(f));
+        const res = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url(file) });
+        assert.equal(res.statusCode, 200, res.body);
+        await sleep(file === 'tone.mp3' ? 2800 : 1800);
+        const loud = received.filter((f) => dominantFrequency(f, 48_000) === 660).length;
+        const seconds = (loud * 960) / 48_000;
+        const want = file === 'tone.mp3' ? 2 : 1;
+        assert.ok(Math.abs(seconds - want) <= want * 0.05, `heard 660 Hz for ${seconds} s`);
+        await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      });
+    }
+
+    test('the SDK’s realtime helper yields the caller’s 440 Hz as 16 kHz frames and talks 880 Hz back, with marks', async () => {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+      const client = new Callgate({ baseUrl: t.baseUrl, apiKey: t.numberA.key.key });
+      const stream = await client.calls.realtime(uc.call.id, { mode: 'talk' });
+      const heard: Int16Array[] = [];
+      for await (const frame of stream) {
+        heard.push(frame);
+        if (heard.length >= 60) {
+          break;
+        }
+      }
+      const pcm = new Int16Array(50 * 320);
+      for (const [i, f] of heard.slice(-50).entries()) {
+        pcm.set(f, i * 320);
+      }
+      assert.equal(dominantFrequency(pcm, 16_000), 440);
+      const marks: string[] = [];
+      stream.onMark = (name) => marks.push(name);
+      stream.send(tone(880, 2, 16_000));
+      stream.mark('said');
+      assert.equal(await heardAtUser(uc.user, 880), 880);
+      await eventually(async () => marks.includes('said'), 5000, 'the mark after the audio');
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      assert.equal(await stream.closed, 1000);
+    });
+
+    test('DELETE play stops the queue; a bad media URL or file is a 400 that plays nothing', async () => {
+      const uc = await startCall(t, endpoints, 0);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+      for (const name of ['page.html', 'missing.wav']) {
+        const bad = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url(name) });
+        assert.equal(bad.statusCode, 400, bad.body);
+        assert.equal(bad.json().code, 'VALIDATION_ERROR');
+      }
+      assert.equal(
+        (await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('long.wav') })).statusCode,
+        200,
+      );
+      assert.equal(await heardAtUser(uc.user, 660), 660);
+      const stop = await api('DELETE', `/v1/calls/${uc.call.id}/play`);
+      assert.equal(stop.statusCode, 200, stop.body);
+      assert.equal(await heardAtUser(uc.user, null), null);
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+    });
+
+    test('pre-accept then accept without SDPs: one engine answer, sent to Meta twice, as Meta requires', async () => {
+      const uc = await startCall(t, endpoints);
+      const pre = await api('POST', `/v1/calls/${uc.call.id}/pre-accept`, {});
+      assert.equal(pre.statusCode, 200, pre.body);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      const sent = t.fake.requests.filter(
+        (r) => r.body?.call_id === uc.call.externalCallId && ['pre_accept', 'accept'].includes(r.body?.action),
+      );
+      assert.equal(sent.length, 2);
+      assert.equal(sent[0]!.body.session.sdp, sent[1]!.body.session.sdp);
+      await connectUser(t, uc);
+      assert.deepEqual(t.fake.violations, []);
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+    });
+
+    test('the user hanging up closes the media and its sockets', async () => {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+      const { wsUrl } = (await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' })).json();
+      const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
+      const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+      await new Promise((r) => ws.once('open', r));
+      await t.fake.userHangsUp(uc.call.externalCallId);
+      assert.equal(await closed, 1000);
+      const ended = await eventually(async () => {
+        const c = await storedCall(t, t.numberA, uc.call.id);
+        return c?.status === 'COMPLETED' && c;
+      });
+      assert.equal(ended.endedBy, 'PEER');
+    });
+
+    test('record: the call is recorded to stereo Ogg/Opus (caller 440 Hz left, played 660 Hz right), announced, served with ranges, deletable', async () => {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
+      await connectUser(t, uc);
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'recording');
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).statusCode, 409);
+      await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('long.wav') });
+      await sleep(2000);
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      const recording = await eventually(async () => {
+        const r = (await api('GET', `/v1/calls/${uc.call.id}`)).json().recording;
+        return r?.status === 'ready' && r;
+      });
+      assert.ok(recording.durationSeconds >= 2, JSON.stringify(recording));
+      const events = await outbox(t, uc.call);
+      const ready = events.find((e) => e.type === 'call.recording_ready');
+      assert.ok(ready);
+      assert.deepEqual((ready.payload as { recording: unknown }).recording, recording);
+
+      const file = await api('GET', `/v1/calls/${uc.call.id}/recording`);
+      assert.equal(file.statusCode, 200);
+      assert.equal(file.headers['content-type'], 'audio/ogg');
+      assert.equal(file.rawPayload.length, recording.sizeBytes);
+      const decoder = new OggOpusDecoder();
+      await decoder.ready;
+      const audio = await decoder.decodeFile(file.rawPayload);
+      decoder.free();
+      const channel = (i: number) =>
+        Int16Array.from(audio.channelData[i]!.subarray(48_000 * 0.6, 48_000 * 1.6), (x) => x * 32767);
+      assert.equal(dominantFrequency(channel(0), 48_000), 440);
+      assert.equal(dominantFrequency(channel(1), 48_000), 660);
+
+      const part = await t.app.inject({
+        url: `/v1/calls/${uc.call.id}/recording`,
+        headers: { 'x-api-key': t.numberA.key.key, range: 'bytes=10-99' },
+      });
+      assert.equal(part.statusCode, 206);
+      assert.equal(part.headers['content-range'], `bytes 10-99/${recording.sizeBytes}`);
+      assert.deepEqual(part.rawPayload, file.rawPayload.subarray(10, 100));
+      const beyond = await t.app.inject({
+        url: `/v1/calls/${uc.call.id}/recording`,
+        headers: { 'x-api-key': t.numberA.key.key, range: `bytes=${recording.sizeBytes}-` },
+      });
+      assert.equal(beyond.statusCode, 416);
+      assert.equal(beyond.json().code, 'RANGE_NOT_SATISFIABLE');
+      const other = await t.app.inject({
+        url: `/v1/calls/${uc.call.id}/recording`,
+        headers: { 'x-api-key': t.numberB.key.key },
+      });
+      assert.equal(other.statusCode, 404);
+      assert.equal(other.json().code, 'CALL_NOT_FOUND');
+
+      const del = await api('DELETE', `/v1/calls/${uc.call.id}/recording`);
+      assert.equal(del.statusCode, 200, del.body);
+      assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/recording`)).statusCode, 200);
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).json().code, 'RECORDING_NOT_FOUND');
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'deleted');
+    });
+
+    test('realtime-session and play on a call whose media callgate does not hold stay as before', async () => {
+      const uc = await startCall(t, endpoints);
+      const play = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') });
+      assert.equal(play.statusCode, 400);
+      assert.equal(play.json().code, 'FEATURE_NOT_SUPPORTED');
+      assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/play`)).json().code, 'FEATURE_NOT_SUPPORTED');
+    });
+  });
+}
+
+describe('server media: capacity and failure', () => {
+  const endpoints: AudioEndpoint[] = [];
+  after(() => Promise.all(endpoints.map((e) => e.close())));
+
+  test('engine off: accept without an SDP is 503 MEDIA_CAPACITY, nothing reaches Meta, the call keeps ringing', async () => {
+    const t = await buildTestApp('sqlite', { env: { MEDIA_ENGINE: 'off' } });
+    try {
+      const uc = await startCall(t, endpoints);
+      for (const action of ['accept', 'pre-accept']) {
+        const res = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${uc.call.id}/${action}`,
+          headers: { 'x-api-key': t.numberA.key.key },
+          payload: {},
+        });
+        assert.equal(res.statusCode, 503, res.body);
+        assert.equal(res.json().code, 'MEDIA_CAPACITY');
+      }
+      assert.equal(t.fake.countRequests({ call_id: uc.call.externalCallId }), 0);
+      assert.equal((await storedCall(t, t.numberA, uc.call.id))?.status, 'RINGING');
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('a full engine refuses the next call with 503 and answers it once a session is free', async () => {
+    const t = await buildTestApp('sqlite', { env: { MEDIA_MAX_SESSIONS: '1' } });
+    const post = (url: string) =>
+      t.app.inject({ method: 'POST', url, headers: { 'x-api-key': t.numberA.key.key }, payload: {} });
+    try {
+      const first = await startCall(t, endpoints);
+      const second = await startCall(t, endpoints);
+      assert.equal((await post(`/v1/calls/${first.call.id}/accept`)).statusCode, 200);
+      const refused = await post(`/v1/calls/${second.call.id}/accept`);
+      assert.equal(refused.statusCode, 503);
+      assert.equal(t.fake.countRequests({ call_id: second.call.externalCallId }), 0);
+      await post(`/v1/calls/${first.call.id}/terminate`);
+      await eventually(async () => t.app.media.size === 0, 3000, 'the first session to close');
+      assert.equal((await post(`/v1/calls/${second.call.id}/accept`)).statusCode, 200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('no audio from the user for MEDIA_TIMEOUT_SECONDS: FAILED by SYSTEM, media_timeout, exactly one call.ended', async () => {
+    const t = await buildTestApp('sqlite', { env: { MEDIA_TIMEOUT_SECONDS: '2' } });
+    try {
+      const uc = await startCall(t, endpoints);
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${uc.call.id}/accept`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: {},
+      });
+      assert.equal(res.statusCode, 200);
+      await connectUser(t, uc);
+      await uc.user.close();
+      const ended = await eventually(
+        async () => {
+          const c = await storedCall(t, t.numberA, uc.call.id);
+          return c?.status === 'FAILED' && c;
+        },
+        8000,
+        'the media timeout',
+      );
+      assert.equal(ended.endedBy, 'SYSTEM');
+      assert.equal(ended.endReason, 'media_timeout');
+      await sleep(2500);
+      assert.deepEqual(
+        (await outbox(t, uc.call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: uc.call.externalCallId }), 1);
+      assert.equal(t.app.media.size, 0);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('server media on SANDBOX numbers', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp('sqlite');
+  });
+  after(() => t.close());
+
+  test('a simulated caller’s 440 Hz reaches a pcm16 client, and the client’s 880 Hz reaches the simulated caller', async () => {
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/numbers',
+      headers: { 'x-api-key': t.tenantKey.key },
+      payload: { provider: 'SANDBOX', name: 'Bot', sandbox: { answerAfterSeconds: 0 } },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const key = created.json().apiKey.key;
+    const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+      t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
+    const started = await api('POST', '/v1/sandbox/calls', { audio: 'tone:440' });
+    assert.equal(started.statusCode, 201, started.body);
+    const callId = started.json().call.id;
+    const accepted = await api('POST', `/v1/calls/${callId}/accept`, {});
+    assert.equal(accepted.statusCode, 200, accepted.body);
+    assert.equal((await api('GET', `/v1/calls/${callId}`)).json().media, 'server');
+
+    const { wsUrl } = (await api('POST', `/v1/calls/${callId}/realtime-session`, { mode: 'talk' })).json();
+    const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
+    const frames: Buffer[] = [];
+    ws.on('message', (d: Buffer, binary) => binary && frames.push(d));
+    await new Promise((r) => ws.once('open', r));
+    await eventually(async () => frames.length >= 60, 8000, 'audio from the simulated caller');
+    const pcm = Buffer.concat(frames.slice(-50));
+    assert.equal(dominantFrequency(new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2), 16_000), 440);
+
+    const reply = tone(880, 3, 16_000);
+    for (let i = 0; i < reply.length; i += 320) {
+      ws.send(Buffer.from(reply.buffer, reply.byteOffset + i * 2, 640));
+    }
+    const heard = await eventually(
+      async () => {
+        const view = (await api('GET', `/v1/sandbox/calls/${callId}`)).json();
+        return view.heard.frequencyHz === 880 && view;
+      },
+      8000,
+      'the simulated caller to hear 880 Hz',
+    );
+    assert.equal(heard.heard.frequencyHz, 880);
+    ws.close();
+    await api('POST', `/v1/calls/${callId}/terminate`);
+  });
+  test('POST /v1/calls without an SDP: the engine offers, the simulated user answers, and its 660 Hz reaches a realtime client', async () => {
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/numbers',
+      headers: { 'x-api-key': t.tenantKey.key },
+      payload: { provider: 'SANDBOX', name: 'Dialer', sandbox: { answerAfterSeconds: 0, audio: 'tone:660' } },
+    });
+    const key = created.json().apiKey.key;
+    const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+      t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
+    const to = '+15550003333';
+    assert.equal((await api('POST', '/v1/calls/permissions/request', { to })).statusCode, 200);
+    await eventually(
+      async () =>
+        (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`)).json().permission.status ===
+        'temporary',
+      4000,
+      'the permission',
+    );
+    const placed = await api('POST', '/v1/calls', { to, record: true });
+    assert.equal(placed.statusCode, 201, placed.body);
+    const id = placed.json().id;
+    await eventually(async () => (await api('GET', `/v1/calls/${id}`)).json().status === 'ACCEPTED', 5000, 'answer');
+    assert.equal((await api('GET', `/v1/calls/${id}`)).json().media, 'server');
+    const { wsUrl } = (await api('POST', `/v1/calls/${id}/realtime-session`, { mode: 'listen' })).json();
+    const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
+    const frames: Buffer[] = [];
+    ws.on('message', (d: Buffer, binary) => binary && frames.push(d));
+    await new Promise((r) => ws.once('open', r));
+    await eventually(async () => frames.length >= 60, 8000, 'audio from the simulated user');
+    const pcm = Buffer.concat(frames.slice(-50));
+    assert.equal(dominantFrequency(new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2), 16_000), 660);
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    await api('POST', `/v1/calls/${id}/terminate`);
+    assert.equal(await closed, 1000);
+    const recording = await eventually(async () => {
+      const r = (await api('GET', `/v1/calls/${id}`)).json().recording;
+      return r?.status === 'ready' && r;
+    });
+    assert.ok(recording.sizeBytes > 0);
+  });
+});
+
+describe('recording byte ranges', () => {
+  test('one range is served as asked, clamped to the file; other forms get the whole file', async () => {
+    const { byteRange } = await import('./recording.ts');
+    assert.deepEqual(byteRange('bytes=0-99', 1000), { start: 0, end: 99 });
+    assert.deepEqual(byteRange('bytes=900-', 1000), { start: 900, end: 999 });
+    assert.deepEqual(byteRange('bytes=-100', 1000), { start: 900, end: 999 });
+    assert.deepEqual(byteRange('bytes=990-5000', 1000), { start: 990, end: 999 });
+    assert.equal(byteRange(undefined, 1000), null);
+    assert.equal(byteRange('bytes=0-1,5-9', 1000), null);
+    assert.equal(byteRange('items=0-1', 1000), null);
+    assert.throws(() => byteRange('bytes=1000-', 1000), /outside the recording/);
+    assert.throws(() => byteRange('bytes=50-10', 1000), /outside the recording/);
+  });
+});
+
+describe('server media: a process that held a call’s media is gone', () => {
+  for (const kind of storeKinds()) {
+    test(`its live calls end FAILED by SYSTEM with media_lost, once, and Meta is told (${kind})`, async () => {
+      const t = await buildTestApp(kind);
+      try {
+        // A call answered with media held by another process (here: a row naming a node that never beat).
+        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
+        const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+        const accepted = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${call.id}/accept`,
+          headers: { 'x-api-key': t.numberA.key.key },
+          payload: { sdp: CANNED_ANSWER_SDP },
+        });
+        assert.equal(accepted.statusCode, 200);
+        await t.store.db.execute(
+          `INSERT INTO call_media (call_id, number_id, media, media_node, created_at, updated_at)
+          VALUES ($1, $2, 'server', 'gone-host:1:abcdef', $3, $3)`,
+          [call.id, t.numberA.id, new Date().toISOString()],
+        );
+        const ended = await eventually(
+          async () => {
+            const c = await storedCall(t, t.numberA, call.id);
+            return c?.status === 'FAILED' && c;
+          },
+          6000,
+          'media_lost',
+        );
+        assert.equal(ended.endedBy, 'SYSTEM');
+        assert.equal(ended.endReason, 'media_lost');
+        await sleep(2500);
+        assert.deepEqual(
+          (await outbox(t, call)).map((e) => e.type),
+          ['call.ringing', 'call.connected', 'call.ended'],
+        );
+        assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);
+      } finally {
+        await t.close();
+      }
+    });
+  }
+});
+
+describe('server media across two API processes (PostgreSQL)', {
+  skip: missing('postgres'),
+}, () => {
+  test('play, stop and realtime-session sent to the process that does not hold the call are carried to the one that does', async () => {
+    const endpoints: AudioEndpoint[] = [];
+    const t = await buildTestApp('postgres', {
+      env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', PUBLIC_WS_BASE_URL: 'ws://owner.test:1' },
+    });
+    // The second process: same database, its own engine, node name and public socket address.
+    const other = await buildApp({
+      config: { ...t.config, media: { ...t.config.media, publicWsBaseUrl: 'ws://other.test:2' } },
+      db: t.store.db,
+      secretKey: 'test-secret-key',
+      clock: systemClock,
+      logger: createLogger('silent'),
+      rateLimiter: new MemoryRateLimiter(() => Date.now()),
+    });
+    const files = await mediaServer({
+      'tone.wav': wavFile([tone(660, 10, 16_000)], 16_000),
+      'page.html': Buffer.from('<p>'),
+    });
+    try {
+      const uc = await startCall(t, endpoints);
+      const viaOwner = (method: 'POST', url: string, payload: object) =>
+        t.app.inject({ method, url, headers: { 'x-api-key': t.numberA.key.key }, payload });
+      const viaOther = (method: 'POST' | 'DELETE', url: string, payload?: object) =>
+        other.inject({ method, url, headers: { 'x-api-key': t.numberA.key.key }, ...(payload ? { payload } : {}) });
+      assert.equal((await viaOwner('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+
+      const session = await viaOther('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' });
+      assert.equal(session.statusCode, 200, session.body);
+      const { wsUrl } = session.json();
+      assert.match(wsUrl, /^ws:\/\/owner\.test:1\/v1\/media\/realtime\?token=/, 'wsUrl names the owner');
+      const ws = new WebSocket(wsUrl.replace('ws://owner.test:1', t.baseUrl.replace(/^http/, 'ws')));
+      const media: { event: string; media?: { payload: string } }[] = [];
+      ws.on('message', (d: Buffer) => media.push(JSON.parse(d.toString())));
+      await new Promise((r) => ws.once('open', r));
+      const frames = await eventually(async () => {
+        const m = media.filter((x) => x.event === 'media');
+        return m.length >= 60 && m;
+      }, 6000);
+      const pcm = decodeMulaw(Buffer.concat(frames.slice(-50).map((m) => Buffer.from(m.media!.payload, 'base64'))));
+      assert.equal(dominantFrequency(pcm, 8000), 440);
+
+      const bad = await viaOther('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: files.url('page.html') });
+      assert.equal(bad.statusCode, 400);
+      assert.match(bad.json().details.reason, /unsupported media/);
+      const play = await viaOther('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: files.url('tone.wav') });
+      assert.equal(play.statusCode, 200, play.body);
+      assert.equal(await heardAtUser(uc.user, 660), 660);
+      assert.equal((await viaOther('DELETE', `/v1/calls/${uc.call.id}/play`)).statusCode, 200);
+      assert.equal(await heardAtUser(uc.user, null), null);
+      ws.close();
+      await viaOther('POST', `/v1/calls/${uc.call.id}/terminate`);
+    } finally {
+      files.server.close();
+      await Promise.all(endpoints.map((e) => e.close()));
+      await other.close();
+      await t.close();
+    }
+  });
+});

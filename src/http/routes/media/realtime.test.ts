@@ -1,0 +1,280 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { WebSocket } from 'ws';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { dominant, sine } from '../../../../test/helpers/tone.ts';
+import { ManualClock } from '../../../clock.ts';
+import { AudioQueue, ENGINE_FRAME } from '../../../media/engine/audio-queue.ts';
+import { decodeMulaw, encodeMulaw } from '../../../media/engine/mulaw.ts';
+import { pcm16Encode } from '../../../media/engine/pcm16-framing.ts';
+import { realtimeWsUrl } from '../../../media/engine/realtime-hub.ts';
+import type { RealtimeTarget } from '../../../media/engine/realtime-target.ts';
+
+/** A call's media as a realtime socket sees it: the test plays the caller and reads what clients queued. */
+class FakeCallMedia implements RealtimeTarget {
+  readonly callId: string;
+  readonly talk = new AudioQueue();
+  private readonly audio = new Set<(frame: Int16Array) => void>();
+  private readonly ended = new Set<(reason: string) => void>();
+  constructor(callId: string) {
+    this.callId = callId;
+  }
+  onCallerAudio(listener: (frame: Int16Array) => void) {
+    this.audio.add(listener);
+    return () => this.audio.delete(listener);
+  }
+  onEnded(listener: (reason: string) => void) {
+    this.ended.add(listener);
+    return () => this.ended.delete(listener);
+  }
+  get listeners() {
+    return this.audio.size;
+  }
+  /** The caller speaks: `seconds` of a tone at 48 kHz, frame by frame. */
+  say(freq: number, seconds: number) {
+    const pcm = sine(freq, 48_000, seconds);
+    for (let i = 0; i + ENGINE_FRAME <= pcm.length; i += ENGINE_FRAME) {
+      for (const l of this.audio) {
+        l(pcm.subarray(i, i + ENGINE_FRAME));
+      }
+    }
+  }
+  end(reason: string) {
+    for (const l of [...this.ended]) {
+      l(reason);
+    }
+  }
+  /** Everything queued for the caller, as the pump would take it. */
+  drain(): Int16Array {
+    const frames: Int16Array[] = [];
+    for (let f = this.talk.pull(); f; f = this.talk.pull()) {
+      frames.push(f);
+    }
+    const out = new Int16Array(frames.length * ENGINE_FRAME);
+    for (const [i, f] of frames.entries()) {
+      out.set(f, i * ENGINE_FRAME);
+    }
+    return out;
+  }
+}
+
+interface Client {
+  ws: WebSocket;
+  texts: Record<string, unknown>[];
+  binaries: Buffer[];
+  closed: Promise<{ code: number }>;
+}
+
+async function connect(url: string): Promise<Client> {
+  const ws = new WebSocket(url);
+  const client: Client = {
+    ws,
+    texts: [],
+    binaries: [],
+    closed: new Promise((resolve) => ws.on('close', (code) => resolve({ code }))),
+  };
+  ws.on('message', (data: Buffer, isBinary) => {
+    if (isBinary) {
+      client.binaries.push(data);
+    } else {
+      client.texts.push(JSON.parse(data.toString()));
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return client;
+}
+
+/** An upgrade the server answers with plain HTTP: its status and the envelope's code. */
+async function refused(url: string): Promise<number> {
+  const ws = new WebSocket(url);
+  ws.on('error', () => {}); // the refused upgrade also surfaces as an error event
+  return new Promise((resolve) => {
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => {
+        body += d;
+      });
+      res.on('end', () => {
+        const code = (JSON.parse(body) as { code: string }).code;
+        const expected = res.statusCode === 401 ? 'UNAUTHORIZED' : 'VALIDATION_ERROR';
+        assert.equal(code, expected);
+        resolve(res.statusCode ?? 0);
+      });
+    });
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+  });
+}
+
+let t: TestApp;
+const clock = new ManualClock(Date.now());
+let seq = 0;
+
+before(async () => {
+  t = await buildTestApp('sqlite', { clock });
+});
+after(() => t.close());
+
+function openCall(): { media: FakeCallMedia; url: (mode: 'talk' | 'listen') => string; withdraw: () => void } {
+  const media = new FakeCallMedia(`call_rt${++seq}`);
+  const withdraw = t.app.realtime.register(t.numberA.id, media);
+  const wsBase = t.baseUrl.replace(/^http/, 'ws');
+  return {
+    media,
+    withdraw,
+    url: (mode) => {
+      const issued = t.app.realtime.issue(t.numberA.id, media.callId, mode);
+      assert.ok(issued);
+      assert.equal(issued.expiresInSeconds, 60);
+      return realtimeWsUrl(wsBase, issued.token);
+    },
+  };
+}
+
+test('twilio framing: the client gets connected, start, then the caller’s 440 Hz as 20 ms μ-law media', async () => {
+  const { media, url } = openCall();
+  const c = await connect(url('talk'));
+  await eventually(async () => c.texts.length >= 2, 2000, 'connected + start');
+  assert.equal(c.texts[0]?.event, 'connected');
+  const start = c.texts[1] as { event: string; streamSid: string; start: Record<string, unknown> };
+  assert.equal(start.event, 'start');
+  assert.equal(start.start.callSid, media.callId);
+  assert.deepEqual(start.start.mediaFormat, { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 });
+  media.say(440, 1);
+  const frames = await eventually(async () => {
+    const m = c.texts.filter((x) => x.event === 'media');
+    return m.length >= 49 && m;
+  });
+  const chunks = frames.map((m) => (m as { media: { chunk: string } }).media.chunk);
+  assert.deepEqual(
+    chunks,
+    chunks.map((_, i) => String(i + 1)),
+    'chunks count up from 1 with no gap',
+  );
+  const pcm = Buffer.concat(
+    frames.map((m) => Buffer.from((m as { media: { payload: string } }).media.payload, 'base64')),
+  );
+  for (const m of frames) {
+    assert.equal(Buffer.from((m as { media: { payload: string } }).media.payload, 'base64').length, 160);
+  }
+  assert.equal(dominant(decodeMulaw(pcm).subarray(400), 8000, [440, 660, 880]), 440);
+  c.ws.close();
+  await c.closed;
+  await eventually(async () => media.listeners === 0, 2000, 'unsubscribed on close');
+});
+
+test('talk: the client’s 880 Hz reaches the caller at 880 Hz, and its mark comes back once that audio is played', async () => {
+  const { media, url } = openCall();
+  const c = await connect(url('talk'));
+  const tone = encodeMulaw(sine(880, 8000, 0.5));
+  for (let i = 0; i < tone.length; i += 160) {
+    c.ws.send(
+      JSON.stringify({
+        event: 'media',
+        streamSid: 'x',
+        media: { payload: Buffer.from(tone.subarray(i, i + 160)).toString('base64') },
+      }),
+    );
+  }
+  c.ws.send(JSON.stringify({ event: 'mark', streamSid: 'x', mark: { name: 'said-it' } }));
+  await eventually(async () => media.talk.queuedSamples > 0.45 * 48_000, 2000, 'audio queued');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(c.texts.filter((m) => m.event === 'mark').length, 0, 'no mark before the audio is played');
+  const heard = media.drain();
+  assert.equal(dominant(heard.subarray(4800), 48_000, [440, 660, 880]), 880);
+  const mark = await eventually(async () => c.texts.find((m) => m.event === 'mark'));
+  assert.deepEqual((mark as { mark: unknown }).mark, { name: 'said-it' });
+  c.ws.close();
+});
+
+test('clear drops the queued audio and answers every pending mark', async () => {
+  const { media, url } = openCall();
+  const c = await connect(url('talk'));
+  const payload = Buffer.from(encodeMulaw(sine(880, 8000, 1))).toString('base64');
+  c.ws.send(JSON.stringify({ event: 'media', media: { payload } }));
+  c.ws.send(JSON.stringify({ event: 'mark', mark: { name: 'a' } }));
+  c.ws.send(JSON.stringify({ event: 'clear' }));
+  const mark = await eventually(async () => c.texts.find((m) => m.event === 'mark'));
+  assert.deepEqual((mark as { mark: unknown }).mark, { name: 'a' });
+  assert.equal(media.talk.queuedSamples, 0);
+  assert.equal(media.talk.pull(), null);
+  c.ws.close();
+});
+
+test('listen is receive-only: the client hears the caller, but its audio never reaches the call', async () => {
+  const { media, url } = openCall();
+  const c = await connect(url('listen'));
+  const payload = Buffer.from(encodeMulaw(sine(880, 8000, 0.2))).toString('base64');
+  c.ws.send(JSON.stringify({ event: 'media', media: { payload } }));
+  c.ws.send(JSON.stringify({ event: 'mark', mark: { name: 'a' } }));
+  media.say(440, 0.2);
+  await eventually(async () => c.texts.filter((m) => m.event === 'media').length >= 9);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(media.talk.queuedSamples, 0);
+  assert.equal(c.texts.filter((m) => m.event === 'mark').length, 0);
+  c.ws.close();
+});
+
+test('pcm16 framing (appended format=pcm16): JSON start, 640-byte binary frames both ways', async () => {
+  const { media, url } = openCall();
+  const c = await connect(`${url('talk')}&format=pcm16`);
+  await eventually(async () => c.texts.length >= 1);
+  assert.deepEqual(c.texts[0]?.mediaFormat, {
+    encoding: 'audio/l16',
+    sampleRate: 16_000,
+    channels: 1,
+    frameBytes: 640,
+  });
+  media.say(440, 0.5);
+  await eventually(async () => c.binaries.length >= 24);
+  assert.ok(c.binaries.every((b) => b.length === 640));
+  const heardByClient = new Int16Array(Buffer.concat(c.binaries).buffer.slice(0));
+  assert.equal(dominant(heardByClient.subarray(320), 16_000, [440, 660, 880]), 440);
+  const tone = sine(880, 16_000, 0.4);
+  for (let i = 0; i < tone.length; i += 320) {
+    c.ws.send(pcm16Encode(tone.subarray(i, i + 320)));
+  }
+  await eventually(async () => media.talk.queuedSamples > 0.35 * 48_000);
+  assert.equal(dominant(media.drain().subarray(4800), 48_000, [440, 660, 880]), 880);
+  c.ws.close();
+});
+
+test('when the call’s media ends, the client gets stop and a 1000 close', async () => {
+  const { media, url } = openCall();
+  const c = await connect(url('talk'));
+  await eventually(async () => c.texts.length >= 2);
+  media.end('call_ended');
+  const { code } = await c.closed;
+  assert.equal(code, 1000);
+  assert.equal(c.texts.at(-1)?.event, 'stop');
+  assert.equal(media.listeners, 0);
+});
+
+test('a token opens one socket only; unknown, expired and withdrawn-call tokens get 401 before any upgrade', async () => {
+  const { url, withdraw } = openCall();
+  const once = url('talk');
+  const c = await connect(once);
+  assert.equal(await refused(once), 401);
+  c.ws.close();
+  const wsBase = t.baseUrl.replace(/^http/, 'ws');
+  assert.equal(await refused(realtimeWsUrl(wsBase, 'rt_unknown')), 401);
+  const late = url('listen');
+  clock.advance(61_000);
+  assert.equal(await refused(late), 401);
+  const withdrawn = url('listen');
+  withdraw();
+  assert.equal(await refused(withdrawn), 401);
+  assert.equal(await refused(`${wsBase}/v1/media/realtime`), 400);
+  assert.equal(await refused(`${wsBase}/v1/media/realtime?token=x&format=mp3`), 400);
+});
+
+test('tokens are only issued for calls of the asking number whose media runs here', () => {
+  const { media } = openCall();
+  assert.equal(t.app.realtime.issue(t.numberB.id, media.callId, 'talk'), null);
+  assert.equal(t.app.realtime.issue(t.numberA.id, 'call_elsewhere', 'talk'), null);
+});

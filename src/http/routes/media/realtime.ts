@@ -1,0 +1,49 @@
+// GET /v1/media/realtime?token=…[&format=twilio|pcm16]: the WebSocket a realtime session's wsUrl points at.
+// The token is checked before the upgrade, so a bad or used one gets a plain 401 envelope, not a socket.
+// `format` may be given twice (wsUrl carries format=twilio and a client appends its own): the last one wins.
+
+import type { FastifyRequest } from 'fastify';
+import { ApiError } from '../../../errors.ts';
+import type { RealtimeHub } from '../../../media/engine/realtime-hub.ts';
+import { attachRealtimeSocket, REALTIME_FORMATS, type RealtimeFormat } from '../../../media/engine/realtime-socket.ts';
+import { Type } from '../../schemas/type.ts';
+import type { App } from '../../types.ts';
+
+const Format = Type.Enum([...REALTIME_FORMATS]);
+const schema = {
+  querystring: Type.Object({
+    token: Type.String({ minLength: 1, maxLength: 256 }),
+    format: Type.Optional(Type.Union([Format, Type.Array(Format, { maxItems: 4 })])),
+  }),
+};
+
+type Opened = NonNullable<ReturnType<RealtimeHub['open']>> & { format: RealtimeFormat };
+
+export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): void {
+  const opened = new WeakMap<FastifyRequest, Opened>();
+  app.get(
+    '/v1/media/realtime',
+    {
+      websocket: true,
+      schema,
+      config: { auth: 'none' },
+      preHandler: async (request) => {
+        const query = request.query as { token: string; format?: RealtimeFormat | RealtimeFormat[] };
+        const found = deps.realtime.open(query.token);
+        if (!found) {
+          throw new ApiError('UNAUTHORIZED', { details: { reason: 'the realtime token is unknown, used or expired' } });
+        }
+        const formats = query.format === undefined ? ['twilio' as const] : [query.format].flat();
+        opened.set(request, { ...found, format: formats[formats.length - 1] ?? 'twilio' });
+      },
+    },
+    (socket, request) => {
+      const session = opened.get(request);
+      if (!session) {
+        socket.close(1008, 'no session');
+        return;
+      }
+      attachRealtimeSocket(socket, session.grant, session.format, session.target);
+    },
+  );
+}

@@ -1,0 +1,101 @@
+// Records a call to stereo Ogg/Opus: the caller on the left, the business (play + realtime talk) on the right.
+// It is clocked by the outgoing frame pacing, one stereo frame per 20 ms tick, so the two channels stay aligned
+// and the file's length is the call's even when the caller sends nothing; caller audio waits in a short FIFO
+// (at most 200 ms, which absorbs network jitter) for its tick.
+
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { ENGINE_FRAME, ENGINE_RATE } from './audio-queue.ts';
+import { OggOpusWriter } from './ogg-opus-writer.ts';
+import { OPUS_PRE_SKIP, OpusFrameEncoder } from './opus-encoder.ts';
+
+const MAX_CALLER_BACKLOG = ENGINE_RATE / 5;
+
+export interface RecordingResult {
+  path: string;
+  durationSeconds: number;
+  sizeBytes: number;
+}
+
+export class CallRecorder {
+  readonly path: string;
+  private readonly file: WriteStream;
+  private readonly encoder = new OpusFrameEncoder(2);
+  private readonly writer: OggOpusWriter;
+  private caller: Int16Array[] = [];
+  private callerSamples = 0;
+  private frames = 0;
+  private bytes = 0;
+  private finished: Promise<RecordingResult> | null = null;
+
+  constructor(path: string) {
+    this.path = path;
+    this.file = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+    this.file.on('error', () => undefined); // surfaced by finish()
+    this.writer = new OggOpusWriter(
+      (chunk) => {
+        this.bytes += chunk.length;
+        this.file.write(chunk);
+      },
+      { channels: 2, preSkip: OPUS_PRE_SKIP },
+    );
+  }
+
+  /** The caller's decoded audio, as it arrives. */
+  hearCaller(frame: Int16Array): void {
+    this.caller.push(frame);
+    this.callerSamples += frame.length;
+    while (this.callerSamples > MAX_CALLER_BACKLOG && this.caller.length > 1) {
+      this.callerSamples -= this.caller.shift()?.length ?? 0;
+    }
+  }
+
+  /** One tick: the business frame sent now (null: silence) beside the caller's next 20 ms. */
+  tick(business: Int16Array | null): void {
+    if (this.finished) {
+      return;
+    }
+    const left = this.takeCaller();
+    const stereo = new Int16Array(ENGINE_FRAME * 2);
+    for (let i = 0; i < ENGINE_FRAME; i++) {
+      stereo[2 * i] = left[i] ?? 0;
+      stereo[2 * i + 1] = business?.[i] ?? 0;
+    }
+    this.writer.writePacket(this.encoder.encode(stereo), ENGINE_FRAME);
+    this.frames++;
+  }
+
+  /** Ends the file; resolves once it is on disk. */
+  finish(): Promise<RecordingResult> {
+    this.finished ??= new Promise((resolve, reject) => {
+      this.writer.end();
+      this.encoder.close();
+      this.file.end(() => {
+        resolve({
+          path: this.path,
+          durationSeconds: (this.frames * ENGINE_FRAME) / ENGINE_RATE,
+          sizeBytes: this.bytes,
+        });
+      });
+      this.file.once('error', reject);
+    });
+    return this.finished;
+  }
+
+  private takeCaller(): Int16Array {
+    const out = new Int16Array(ENGINE_FRAME);
+    let filled = 0;
+    while (filled < ENGINE_FRAME && this.caller.length > 0) {
+      const head = this.caller[0] as Int16Array;
+      const n = Math.min(ENGINE_FRAME - filled, head.length);
+      out.set(head.subarray(0, n), filled);
+      filled += n;
+      this.callerSamples -= n;
+      if (n === head.length) {
+        this.caller.shift();
+      } else {
+        this.caller[0] = head.subarray(n);
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,66 @@
+// MP3 (mpg123) and Ogg/Opus (libopus) through their WebAssembly builds: no native code, no install step. Both
+// decode in 64 KiB steps so a long file stops at the duration limit instead of filling memory first. The decoders
+// (megabytes of inlined WebAssembly) load on the first play, not at start-up.
+
+import { type DecodedAudio, type DecodeLimits, MediaDecodeError, monoAt48k } from './decoded-audio.ts';
+
+const STEP = 64 * 1024;
+
+interface Decoded {
+  channelData: Float32Array[];
+  samplesDecoded: number;
+  sampleRate: number;
+}
+
+// mpg123's decode answers at once; the Ogg decoder's is async and holds the last page until flush.
+interface StreamingDecoder {
+  ready: Promise<void>;
+  free: () => void;
+  decode: (data: Uint8Array) => Decoded | Promise<Decoded>;
+  flush?: () => Promise<Decoded>;
+}
+
+async function decodeInSteps(
+  decoder: StreamingDecoder,
+  bytes: Uint8Array,
+  limits: DecodeLimits,
+  what: string,
+): Promise<DecodedAudio> {
+  await decoder.ready;
+  try {
+    const blocks: Float32Array[][] = [];
+    let samples = 0;
+    let rate = 0;
+    const steps = Math.ceil(bytes.length / STEP);
+    for (let step = 0; step <= steps; step++) {
+      // The step after the last one flushes what a decoder still holds.
+      const out =
+        step < steps ? await decoder.decode(bytes.subarray(step * STEP, (step + 1) * STEP)) : await decoder.flush?.();
+      if (out && out.samplesDecoded > 0) {
+        rate = out.sampleRate;
+        samples += out.samplesDecoded;
+        // The decoders reuse their output memory: copy before the next step.
+        blocks.push(out.channelData.map((ch) => ch.slice(0, out.samplesDecoded)));
+        if (samples / rate > limits.maxSeconds) {
+          throw new MediaDecodeError(`media is longer than ${limits.maxSeconds} s`);
+        }
+      }
+    }
+    if (samples === 0 || rate === 0) {
+      throw new MediaDecodeError(`no ${what} audio could be decoded`);
+    }
+    return monoAt48k(blocks, rate);
+  } finally {
+    decoder.free();
+  }
+}
+
+export async function decodeMp3(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedAudio> {
+  const { MPEGDecoder } = await import('mpg123-decoder');
+  return decodeInSteps(new MPEGDecoder(), bytes, limits, 'MP3');
+}
+
+export async function decodeOggOpus(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedAudio> {
+  const { OggOpusDecoder } = await import('ogg-opus-decoder');
+  return decodeInSteps(new OggOpusDecoder(), bytes, limits, 'Ogg/Opus');
+}

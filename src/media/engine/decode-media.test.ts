@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { dominant, rms, sine, zeroCrossingFrequency } from '../../../test/helpers/tone.ts';
+import { wavFile } from '../../../test/helpers/wav.ts';
+import { decodeMedia, sniffMedia } from './decode-media.ts';
+import { MediaDecodeError } from './decoded-audio.ts';
+import { OggOpusWriter } from './ogg-opus-writer.ts';
+import { OPUS_PRE_SKIP, OpusFrameEncoder } from './opus-encoder.ts';
+
+const FIXTURES = join(import.meta.dirname, '../../../test/fixtures/media');
+const LIMITS = { maxSeconds: 60 };
+
+function oggTone(freq: number, seconds: number): Buffer {
+  const enc = new OpusFrameEncoder(1);
+  const chunks: Buffer[] = [];
+  const w = new OggOpusWriter((c) => chunks.push(c), { channels: 1, preSkip: OPUS_PRE_SKIP });
+  const pcm = sine(freq, 48_000, seconds);
+  for (let i = 0; i + 960 <= pcm.length; i += 960) {
+    w.writePacket(enc.encode(pcm.subarray(i, i + 960)), 960);
+  }
+  w.end();
+  enc.close();
+  return Buffer.concat(chunks);
+}
+
+/** Played media must come out at 48 kHz with the file's pitch and length (±5 %). */
+function assertTone(pcm: Int16Array, seconds: number, freq: number, wantSeconds: number) {
+  assert.ok(Math.abs(seconds - wantSeconds) <= wantSeconds * 0.05, `duration ${seconds}`);
+  assert.ok(Math.abs(pcm.length / 48_000 - wantSeconds) <= wantSeconds * 0.05, `samples ${pcm.length}`);
+  const middle = pcm.subarray(4800, pcm.length - 4800);
+  assert.equal(dominant(middle, 48_000, [440, 550, 660, 770, 880]), freq);
+  assert.ok(Math.abs(zeroCrossingFrequency(middle, 48_000) - freq) <= freq * 0.05);
+}
+
+for (const rate of [8000, 16_000, 48_000]) {
+  test(`a ${rate / 1000} kHz 16-bit WAV plays at 660 Hz for its length`, async () => {
+    const d = await decodeMedia(wavFile([sine(660, rate, 1.5)], rate), LIMITS);
+    assertTone(d.pcm, d.seconds, 660, 1.5);
+  });
+}
+
+test('a WAV written by SoX decodes (a real-world header)', async () => {
+  const d = await decodeMedia(readFileSync(join(FIXTURES, 'tone-660-16k.wav')), LIMITS);
+  assertTone(d.pcm, d.seconds, 660, 1);
+});
+
+test('a stereo WAV is mixed down to mono', async () => {
+  const left = sine(660, 16_000, 1);
+  const silent = new Int16Array(left.length);
+  const d = await decodeMedia(wavFile([left, silent], 16_000), LIMITS);
+  assertTone(d.pcm, d.seconds, 660, 1);
+  const level = rms(d.pcm.subarray(4800, 43_200)) / (12_000 / Math.SQRT2);
+  assert.ok(Math.abs(level - 0.5) < 0.03, `level ${level}`);
+});
+
+test('a stereo 44.1 kHz MP3 made by LAME plays at 660 Hz for its length', async () => {
+  const bytes = readFileSync(join(FIXTURES, 'tone-660-stereo.mp3'));
+  assert.equal(sniffMedia(bytes), 'mp3');
+  const d = await decodeMedia(bytes, LIMITS);
+  assertTone(d.pcm, d.seconds, 660, 2);
+});
+
+test('an Ogg/Opus file plays at 660 Hz for its length', async () => {
+  const d = await decodeMedia(oggTone(660, 1.5), LIMITS);
+  assertTone(d.pcm, d.seconds, 660, 1.5);
+});
+
+test('media over the duration limit is refused, whatever its format', async () => {
+  const short = { maxSeconds: 1 };
+  for (const bytes of [
+    wavFile([sine(660, 8000, 1.2)], 8000),
+    oggTone(660, 1.5),
+    readFileSync(join(FIXTURES, 'tone-660-stereo.mp3')),
+  ]) {
+    await assert.rejects(
+      decodeMedia(bytes, short),
+      (e) => e instanceof MediaDecodeError && /longer than 1 s/.test(e.message),
+    );
+  }
+});
+
+test('what is not WAV, Ogg/Opus or MP3 is refused with a reason, never thrown as something else', async () => {
+  const adpcm = wavFile([sine(660, 8000, 0.1)], 8000);
+  adpcm.writeUInt16LE(2, 20); // MS ADPCM format tag
+  const tooFast = wavFile([sine(660, 8000, 0.1)], 96_000);
+  const noData = wavFile([new Int16Array(0)], 8000).subarray(0, 36);
+  const vorbisLike = Buffer.concat([Buffer.from('OggS'), Buffer.alloc(200)]);
+  for (const bytes of [
+    Buffer.from('<html>not audio</html>'),
+    Buffer.alloc(0),
+    adpcm,
+    tooFast,
+    noData,
+    vorbisLike,
+    Buffer.concat([Buffer.from('ID3'), Buffer.alloc(100)]),
+  ]) {
+    await assert.rejects(decodeMedia(bytes, LIMITS), MediaDecodeError);
+  }
+});

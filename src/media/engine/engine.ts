@@ -1,0 +1,369 @@
+// This process's server media: one MediaSession per call it answered, up to MEDIA_MAX_SESSIONS. It makes the
+// SDP answers, keeps the realtime hub in step with the live sessions, downloads and decodes `play` media, and
+// closes a session once its call has ended anywhere (terminate, the peer's hang-up, max duration, another
+// process): it polls the stored status of its calls, which covers every path without hooks into each of them.
+
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { FinishedRecording } from '../../calls/recordings.ts';
+import type { MediaConfig } from '../../config.ts';
+import type { CallId, NumberId } from '../../ids.ts';
+import {
+  beatMediaNode,
+  findCallStatuses,
+  findLostMediaCalls,
+  forgetMediaNode,
+  insertCallMedia,
+} from '../../store/call-media.ts';
+import type { Db } from '../../store/db.ts';
+import { type MediaChannel, openMediaChannel } from '../../store/media-channel.ts';
+import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, type PeerFactory } from '../rtc/index.ts';
+import { CallRecorder } from './call-recorder.ts';
+import { decodeMedia } from './decode-media.ts';
+import { MediaDecodeError } from './decoded-audio.ts';
+import { fetchMedia, MediaFetchError } from './fetch-media.ts';
+import { type MediaCommand, MediaCommands, type MediaReply } from './media-commands.ts';
+import { type RealtimeHub, realtimeWsUrl } from './realtime-hub.ts';
+import { type MediaEndReason, MediaSession } from './session.ts';
+
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'REJECTED', 'MISSED']);
+const WATCH_INTERVAL_MS = 500;
+// Every process with the engine on beats this often and looks for calls whose process stopped beating.
+const NODE_INTERVAL_MS = 2000;
+const NODE_STALE_MS = 10_000;
+
+export interface MediaEngineDeps {
+  config: MediaConfig;
+  db: Db;
+  realtime: RealtimeHub;
+  logger: Logger;
+  now: () => Date;
+  /** For play downloads: the webhook rule (WEBHOOK_ALLOW_INSECURE_URLS lifts the address check). */
+  allowInsecureUrls: boolean;
+  /** Told when a session's media fails on its own, so the call can be ended FAILED/media_timeout. */
+  onMediaFailure: (callId: CallId, numberId: NumberId) => void;
+  /** PostgreSQL: the channel commands for calls held by other processes travel on; null with SQLite (one process). */
+  databaseUrl: string | null;
+  /** Where this process's realtime sockets are reached when PUBLIC_WS_BASE_URL is unset (commands from others). */
+  fallbackWsBaseUrl: string;
+  /** Told of a live call whose media another process held and that process is gone (FAILED/media_lost). */
+  onMediaLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
+  /** Told when a call's recording is complete (ready) or could not be finished (failed): stores it, says so. */
+  onRecordingDone?: (r: FinishedRecording) => Promise<void>;
+}
+
+/** The call's media ended while a command for it was under way. */
+export class MediaGoneError extends Error {}
+
+export type AnswerOutcome = { ok: true; sdp: string } | { ok: false; reason: 'capacity' | 'bad_offer' };
+
+function peerFactoryFor(config: MediaConfig): PeerFactory {
+  if (config.publicIp && /^127\.|^::1$/.test(config.publicIp)) {
+    return createPeerFactory(LOOPBACK_ICE);
+  }
+  return createPeerFactory({
+    kind: 'configured',
+    announceAddresses: config.publicIp ? [config.publicIp] : [],
+    ...(config.portRange ? { portRange: config.portRange } : {}),
+    stunUrls: config.stunUrls,
+  });
+}
+
+export class MediaEngine {
+  /** Names this process in `mediaNode`; random too, since a restarted container often has the same pid. */
+  readonly node = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly realtime: RealtimeHub;
+  private readonly d: MediaEngineDeps;
+  private readonly factory: PeerFactory;
+  private readonly sessions = new Map<string, MediaSession>();
+  private readonly withdraw = new Map<string, () => void>();
+  private readonly awaitingAnswer = new Set<string>();
+  private watcher: NodeJS.Timeout | null = null;
+  private nodeTimer: NodeJS.Timeout | null = null;
+  private channel: MediaChannel | null = null;
+  /** Commands to and from the other processes' engines. */
+  readonly commands: MediaCommands;
+
+  constructor(deps: MediaEngineDeps) {
+    this.d = deps;
+    this.realtime = deps.realtime;
+    this.factory = peerFactoryFor(deps.config);
+    this.commands = new MediaCommands(this.node, (c) => this.run(c), deps.logger);
+  }
+
+  /**
+   * Starts the heartbeat, the search for calls of dead processes and (on PostgreSQL) the channel other processes
+   * send commands on.
+   */
+  async start(): Promise<void> {
+    if (!this.d.config.enabled || this.nodeTimer) {
+      return;
+    }
+    if (this.d.databaseUrl) {
+      try {
+        this.channel = await openMediaChannel(
+          this.d.databaseUrl,
+          this.d.db,
+          (m) => this.commands.receive(m),
+          (err) => this.d.logger.warn({ err: err.message }, 'media channel error'),
+        );
+        this.commands.attach(this.channel);
+      } catch (err) {
+        this.d.logger.warn({ err: (err as Error).message }, 'media channel not open: commands stay in this process');
+      }
+    }
+    const tick = () => {
+      this.nodeTick().catch((err) => this.d.logger.warn({ err: err.message }, 'media node heartbeat failed'));
+    };
+    tick();
+    this.nodeTimer = setInterval(tick, NODE_INTERVAL_MS);
+    this.nodeTimer.unref();
+  }
+
+  private async nodeTick(): Promise<void> {
+    const now = this.d.now();
+    // Only a process holding media beats (bind beats at once): an idle one writes nothing.
+    if (this.sessions.size > 0) {
+      await beatMediaNode(this.d.db, this.node, now.toISOString());
+    }
+    if (!this.d.onMediaLost) {
+      return;
+    }
+    const staleBefore = new Date(now.getTime() - NODE_STALE_MS).toISOString();
+    for (const lost of await findLostMediaCalls(this.d.db, this.node, staleBefore)) {
+      await this.d.onMediaLost(lost.callId, lost.numberId);
+    }
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  hasCapacity(): boolean {
+    return this.d.config.enabled && this.sessions.size < this.d.config.maxSessions;
+  }
+
+  session(callId: string): MediaSession | undefined {
+    return this.sessions.get(callId);
+  }
+
+  /** Answers the peer's offer with a new session (reserved at once, so concurrent answers cannot overbook). */
+  async answer(callId: CallId, numberId: NumberId, offerSdp: string, record: boolean): Promise<AnswerOutcome> {
+    const session = this.reserve(callId, numberId, record);
+    if (!session) {
+      return { ok: false, reason: 'capacity' };
+    }
+    let sdp: string;
+    try {
+      sdp = await session.answer(offerSdp);
+    } catch (err) {
+      this.d.logger.info({ callId, err: (err as Error).message }, 'server media could not answer the offer');
+      await this.end(callId, 'call_ended');
+      return { ok: false, reason: 'bad_offer' };
+    }
+    try {
+      await this.bind(callId);
+    } catch (err) {
+      await this.end(callId, 'call_ended');
+      throw err;
+    }
+    return { ok: true, sdp };
+  }
+
+  /**
+   * Outbound: an offer from a new session, for a call not stored yet (bind it once it is). The peer's answer is
+   * picked up from the stored call when the provider's webhook brings it.
+   */
+  async offer(callId: CallId, numberId: NumberId, record: boolean): Promise<AnswerOutcome> {
+    const session = this.reserve(callId, numberId, record);
+    if (!session) {
+      return { ok: false, reason: 'capacity' };
+    }
+    this.awaitingAnswer.add(callId);
+    return { ok: true, sdp: await session.offer() };
+  }
+
+  /** The call row exists: record that this process holds its media, open it to realtime clients, watch it. */
+  async bind(callId: CallId): Promise<void> {
+    const session = this.sessions.get(callId);
+    if (!session) {
+      return;
+    }
+    await beatMediaNode(this.d.db, this.node, this.d.now().toISOString());
+    await insertCallMedia(this.d.db, {
+      callId,
+      numberId: session.numberId as NumberId,
+      mediaNode: this.node,
+      recordingPath: session.recordingPath,
+      now: this.d.now().toISOString(),
+    });
+    this.withdraw.set(callId, this.d.realtime.register(session.numberId, session));
+    this.watch();
+  }
+
+  private reserve(callId: CallId, numberId: NumberId, record: boolean): MediaSession | null {
+    if (!this.hasCapacity() || this.sessions.has(callId)) {
+      return null;
+    }
+    const recordingPath = record ? this.recordingPath(callId) : null;
+    const session = new MediaSession({
+      callId,
+      numberId,
+      endpoint: new AudioEndpoint(this.factory),
+      recorder: recordingPath ? new CallRecorder(recordingPath) : null,
+      mediaTimeoutMs: this.d.config.timeoutSeconds * 1000,
+      onFailure: () => this.d.onMediaFailure(callId, numberId),
+    });
+    this.sessions.set(callId, session);
+    return session;
+  }
+
+  /**
+   * Downloads and decodes `mediaUrl`, queued on the call in request order; resolves once decoded (or rejects with
+   * MediaFetchError/MediaDecodeError), so the API can say what was wrong with the file.
+   */
+  async play(callId: string, mediaUrl: string): Promise<void> {
+    const session = this.sessions.get(callId);
+    if (!session || session.ended) {
+      throw new MediaGoneError(`the media of ${callId} has ended`);
+    }
+    const { config } = this.d;
+    const decoded = fetchMedia(mediaUrl, {
+      maxBytes: config.playMaxBytes,
+      timeoutMs: 15_000,
+      allowInsecure: this.d.allowInsecureUrls,
+    }).then((bytes) => decodeMedia(bytes, { maxSeconds: config.playMaxSeconds }));
+    session.enqueuePlay(decoded.then((d) => d.pcm));
+    await decoded;
+  }
+
+  stopPlay(callId: string): void {
+    this.sessions.get(callId)?.stopPlay();
+  }
+
+  /** Closes a session: sockets get stop + 1000, the recording is finished and its row updated. */
+  async end(callId: string, reason: MediaEndReason): Promise<void> {
+    const session = this.sessions.get(callId);
+    if (!session) {
+      return;
+    }
+    this.sessions.delete(callId);
+    this.awaitingAnswer.delete(callId);
+    this.withdraw.get(callId)?.();
+    this.withdraw.delete(callId);
+    let recording: Awaited<ReturnType<MediaSession['close']>> = null;
+    let failed = false;
+    try {
+      recording = await session.close(reason);
+    } catch (err) {
+      failed = true;
+      this.d.logger.warn({ callId, err: (err as Error).message }, 'recording could not be finished');
+    }
+    if ((recording || failed) && this.d.onRecordingDone) {
+      await this.d
+        .onRecordingDone({
+          callId: callId as CallId,
+          numberId: session.numberId as NumberId,
+          status: failed ? 'failed' : 'ready',
+          durationSeconds: recording?.durationSeconds ?? null,
+          sizeBytes: recording?.sizeBytes ?? null,
+        })
+        .catch((err) => this.d.logger.error({ callId, err: err.message }, 'recording outcome not stored'));
+    }
+  }
+
+  /** A command from another process for a call whose media this one holds. */
+  private async run(command: MediaCommand): Promise<MediaReply> {
+    const session = this.sessions.get(command.callId);
+    if (!session || session.ended) {
+      return { ok: false, code: 'CALL_STATE_CONFLICT', reason: 'the call has no media here any more' };
+    }
+    switch (command.kind) {
+      case 'play':
+        try {
+          await this.play(command.callId, command.mediaUrl);
+          return { ok: true };
+        } catch (err) {
+          if (err instanceof MediaFetchError || err instanceof MediaDecodeError) {
+            return { ok: false, code: 'VALIDATION_ERROR', reason: err.message };
+          }
+          if (err instanceof MediaGoneError) {
+            return { ok: false, code: 'CALL_STATE_CONFLICT' };
+          }
+          throw err;
+        }
+      case 'stop-play':
+        this.stopPlay(command.callId);
+        return { ok: true };
+      case 'realtime': {
+        const issued = this.realtime.issue(command.numberId, command.callId, command.mode);
+        if (!issued) {
+          return { ok: false, code: 'CALL_STATE_CONFLICT' };
+        }
+        const base = this.d.config.publicWsBaseUrl ?? this.d.fallbackWsBaseUrl;
+        return { ok: true, realtime: { wsUrl: realtimeWsUrl(base, issued.token), ...issued } };
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.channel?.close().catch(() => undefined);
+    this.channel = null;
+    if (this.watcher) {
+      clearInterval(this.watcher);
+      this.watcher = null;
+    }
+    if (this.nodeTimer) {
+      clearInterval(this.nodeTimer);
+      this.nodeTimer = null;
+      // Its calls lose their media now: another process ends them at its next look instead of after the timeout.
+      await forgetMediaNode(this.d.db, this.node).catch(() => undefined);
+    }
+    await Promise.all([...this.sessions.keys()].map((id) => this.end(id, 'shutdown')));
+  }
+
+  private async connectAnswered(callId: string, sdpAnswer: string): Promise<void> {
+    const session = this.sessions.get(callId);
+    try {
+      await session?.applyAnswer(sdpAnswer);
+    } catch (err) {
+      this.d.logger.info({ callId, err: (err as Error).message }, "the peer's SDP answer could not be applied");
+      if (session) {
+        this.d.onMediaFailure(callId as CallId, session.numberId as NumberId);
+        await this.end(callId, 'media_timeout');
+      }
+    }
+  }
+
+  private recordingPath(callId: string): string {
+    mkdirSync(this.d.config.recordingsDir, { recursive: true, mode: 0o700 });
+    return join(this.d.config.recordingsDir, `${callId}.ogg`);
+  }
+
+  private watch(): void {
+    if (this.watcher) {
+      return;
+    }
+    this.watcher = setInterval(() => {
+      if (this.sessions.size === 0) {
+        return;
+      }
+      findCallStatuses(this.d.db, [...this.sessions.keys()]).then(
+        async (calls) => {
+          for (const [callId, { status, sdpAnswer }] of calls) {
+            if (TERMINAL.has(status)) {
+              await this.end(callId, 'call_ended');
+            } else if (sdpAnswer && this.awaitingAnswer.delete(callId)) {
+              await this.connectAnswered(callId, sdpAnswer);
+            }
+          }
+        },
+        (err) => this.d.logger.warn({ err: err.message }, 'media watcher could not read call statuses'),
+      );
+    }, WATCH_INTERVAL_MS);
+    this.watcher.unref();
+  }
+}

@@ -1,0 +1,102 @@
+// Downloads a `play` mediaUrl with the webhook SSRF guard: the URL's syntax is checked, every connection dials
+// through the pinned lookup (no private, loopback or metadata address, even after a DNS change), redirects are
+// followed at most 3 times and each target is checked again. A body over `maxBytes` is cut off, declared or not.
+
+import type { IncomingMessage } from 'node:http';
+import {
+  ADDRESS_REFUSED_CODE,
+  checkWebhookUrlSyntax,
+  type HostLookup,
+  pinnedLookup,
+} from '../../webhooks/url-guard.ts';
+
+// Not ES imports: they would load Node's bundled undici at start-up (see webhooks/sender.ts).
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
+
+/** The download failed; `message` is safe to show the API client (it never names a resolved address). */
+export class MediaFetchError extends Error {}
+
+export interface FetchMediaOptions {
+  maxBytes: number;
+  timeoutMs: number;
+  allowInsecure: boolean;
+  lookup?: HostLookup;
+}
+
+const MAX_REDIRECTS = 3;
+
+function getOnce(url: URL, opts: FetchMediaOptions, signal: AbortSignal): Promise<IncomingMessage> {
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = client.get(
+      url,
+      { lookup: pinnedLookup(opts.allowInsecure, opts.lookup) as never, signal, headers: { accept: 'audio/*' } },
+      resolve,
+    );
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === ADDRESS_REFUSED_CODE) {
+        reject(new MediaFetchError('mediaUrl points to a non-public address'));
+      } else if (signal.aborted) {
+        reject(new MediaFetchError(`mediaUrl did not answer within ${opts.timeoutMs} ms`));
+      } else {
+        reject(new MediaFetchError(`could not fetch mediaUrl: ${err.code ?? err.message}`));
+      }
+    });
+  });
+}
+
+export async function fetchMedia(raw: string, opts: FetchMediaOptions): Promise<Buffer> {
+  const signal = AbortSignal.timeout(opts.timeoutMs);
+  let target = raw;
+  for (let hop = 0; ; hop++) {
+    const checked = checkWebhookUrlSyntax(target, opts.allowInsecure);
+    if (!checked.ok) {
+      throw new MediaFetchError(`mediaUrl refused: ${checked.reason}`);
+    }
+    const res = await getOnce(checked.url, opts, signal);
+    const status = res.statusCode ?? 0;
+    if (status >= 300 && status < 400 && res.headers.location) {
+      res.resume();
+      if (hop >= MAX_REDIRECTS) {
+        throw new MediaFetchError('mediaUrl redirects too many times');
+      }
+      target = new URL(res.headers.location, checked.url).href;
+      continue;
+    }
+    if (status !== 200) {
+      res.resume();
+      throw new MediaFetchError(`mediaUrl answered HTTP ${status}`);
+    }
+    const declared = Number(res.headers['content-length'] ?? Number.NaN);
+    if (declared > opts.maxBytes) {
+      res.destroy();
+      throw new MediaFetchError(`media is larger than ${opts.maxBytes} bytes`);
+    }
+    return readCapped(res, opts, signal);
+  }
+}
+
+function readCapped(res: IncomingMessage, opts: FetchMediaOptions, signal: AbortSignal): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > opts.maxBytes) {
+        res.destroy();
+        reject(new MediaFetchError(`media is larger than ${opts.maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('end', () => resolve(Buffer.concat(chunks)));
+    res.on('error', () =>
+      reject(
+        new MediaFetchError(
+          signal.aborted ? `mediaUrl did not answer within ${opts.timeoutMs} ms` : 'download broke off',
+        ),
+      ),
+    );
+  });
+}

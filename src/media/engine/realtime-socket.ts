@@ -1,0 +1,179 @@
+// One realtime WebSocket attached to one call's media: converts the caller's 48 kHz frames into the chosen
+// framing (Twilio μ-law 8 kHz or pcm16 16 kHz, re-chunked to exact 20 ms frames) and the client's audio back
+// to 48 kHz for the caller. `listen` sockets only receive. The socket closes with `stop` + 1000 when the media
+// ends; a slow client loses frames rather than growing the process's memory without bound.
+
+import { randomBytes } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import { ENGINE_RATE } from './audio-queue.ts';
+import {
+  PCM16_FRAME_SAMPLES,
+  PCM16_SAMPLE_RATE,
+  parsePcm16Binary,
+  parsePcm16Text,
+  pcm16Encode,
+  pcm16Mark,
+  pcm16Start,
+  pcm16Stop,
+} from './pcm16-framing.ts';
+import type { RealtimeTarget } from './realtime-target.ts';
+import type { RealtimeGrant } from './realtime-tokens.ts';
+import { Resampler } from './resampler.ts';
+import { parseTwilioClientMessage, TWILIO_FRAME_SAMPLES, TWILIO_SAMPLE_RATE, TwilioEncoder } from './twilio-framing.ts';
+
+export const REALTIME_FORMATS = ['twilio', 'pcm16'] as const;
+export type RealtimeFormat = (typeof REALTIME_FORMATS)[number];
+
+// About 10 s of Twilio media messages; past it the client is not reading and new frames are dropped.
+const MAX_BUFFERED_BYTES = 512 * 1024;
+
+interface Framing {
+  rate: number;
+  frameSamples: number;
+  open(): string[];
+  frame(pcm: Int16Array): string | Buffer;
+  mark(name: string): string;
+  stop(reason: string): string;
+  read(
+    data: Buffer,
+    isBinary: boolean,
+  ):
+    | { event: 'media'; pcm: Int16Array }
+    | { event: 'mark'; name: string }
+    | { event: 'clear' }
+    | { event: 'error'; reason: string };
+}
+
+function twilioFraming(grant: RealtimeGrant): Framing {
+  const encoder = new TwilioEncoder({
+    streamSid: `MZ${randomBytes(16).toString('hex')}`,
+    callSid: grant.callId,
+    accountSid: grant.numberId,
+    tracks: ['inbound'],
+    customParameters: { mode: grant.mode },
+  });
+  return {
+    rate: TWILIO_SAMPLE_RATE,
+    frameSamples: TWILIO_FRAME_SAMPLES,
+    open: () => [encoder.connected(), encoder.start()],
+    frame: (pcm) => encoder.media(pcm),
+    mark: (name) => encoder.mark(name),
+    stop: () => encoder.stop(),
+    read: (data, isBinary) => {
+      if (isBinary) {
+        return { event: 'error', reason: 'the twilio framing is JSON text only' };
+      }
+      const m = parseTwilioClientMessage(data.toString('utf8'));
+      return m.event === 'media' ? { event: 'media', pcm: m.pcm8k } : m;
+    },
+  };
+}
+
+function pcm16Framing(grant: RealtimeGrant): Framing {
+  return {
+    rate: PCM16_SAMPLE_RATE,
+    frameSamples: PCM16_FRAME_SAMPLES,
+    open: () => [
+      pcm16Start({ streamId: `st_${randomBytes(12).toString('hex')}`, callId: grant.callId, mode: grant.mode }),
+    ],
+    frame: (pcm) => pcm16Encode(pcm),
+    mark: (name) => pcm16Mark(name),
+    stop: (reason) => pcm16Stop(reason),
+    read: (data, isBinary) => {
+      const m = isBinary ? parsePcm16Binary(data) : parsePcm16Text(data.toString('utf8'));
+      return m.event === 'media' ? { event: 'media', pcm: m.pcm16k } : m;
+    },
+  };
+}
+
+export interface RealtimeSocketStats {
+  framesSent: number;
+  framesDropped: number;
+  clientErrors: number;
+}
+
+/** Wires the socket to the call's media until either side ends; returns live counters (for logs and tests). */
+export function attachRealtimeSocket(
+  socket: WebSocket,
+  grant: RealtimeGrant,
+  format: RealtimeFormat,
+  target: RealtimeTarget,
+): RealtimeSocketStats {
+  const framing = format === 'pcm16' ? pcm16Framing(grant) : twilioFraming(grant);
+  const stats: RealtimeSocketStats = { framesSent: 0, framesDropped: 0, clientErrors: 0 };
+  const down = new Resampler(ENGINE_RATE, framing.rate);
+  const up = new Resampler(framing.rate, ENGINE_RATE);
+  let pending = new Int16Array(0);
+  let ended = false;
+  // Assigned below; a target that has already ended may call `finish` from inside onEnded.
+  let stopEnded = () => {};
+
+  const send = (data: string | Buffer) => {
+    if (socket.readyState === socket.OPEN) {
+      socket.send(data);
+    }
+  };
+  for (const message of framing.open()) {
+    send(message);
+  }
+
+  const stopAudio = target.onCallerAudio((frame) => {
+    const converted = down.process(frame);
+    const joined = new Int16Array(pending.length + converted.length);
+    joined.set(pending);
+    joined.set(converted, pending.length);
+    let at = 0;
+    for (; at + framing.frameSamples <= joined.length; at += framing.frameSamples) {
+      if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+        stats.framesDropped++;
+        continue;
+      }
+      send(framing.frame(joined.subarray(at, at + framing.frameSamples)));
+      stats.framesSent++;
+    }
+    pending = joined.slice(at);
+  });
+
+  const finish = (reason: string) => {
+    if (ended) {
+      return;
+    }
+    ended = true;
+    stopAudio();
+    stopEnded();
+    send(framing.stop(reason));
+    if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) {
+      socket.close(1000, reason.slice(0, 120));
+    }
+  };
+  stopEnded = target.onEnded(finish);
+  if (ended) {
+    stopEnded();
+  }
+
+  socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    const message = framing.read(bytes, isBinary);
+    if (message.event === 'error') {
+      stats.clientErrors++;
+      return;
+    }
+    if (grant.mode === 'listen' || ended) {
+      return; // receive-only: the client's audio and marks never reach the caller
+    }
+    if (message.event === 'media') {
+      target.talk.push(up.process(message.pcm));
+    } else if (message.event === 'mark') {
+      const name = message.name;
+      target.talk.mark(() => send(framing.mark(name)));
+    } else {
+      target.talk.clear();
+    }
+  });
+  socket.on('close', () => {
+    ended = true;
+    stopAudio();
+    stopEnded();
+  });
+  return stats;
+}

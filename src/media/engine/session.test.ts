@@ -1,0 +1,165 @@
+// The session against a real WebRTC peer on 127.0.0.1 playing the WhatsApp user: tones each way, play, recording,
+// and the media timeout. No mocks on the media path.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OggOpusDecoder } from 'ogg-opus-decoder';
+import { wavFile } from '../../../test/helpers/wav.ts';
+import { dominantFrequency } from '../audio/detect.ts';
+import { tone } from '../audio/tone.ts';
+import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, toneSource } from '../rtc/index.ts';
+import { ENGINE_FRAME } from './audio-queue.ts';
+import { CallRecorder } from './call-recorder.ts';
+import { decodeMedia } from './decode-media.ts';
+import { MediaSession } from './session.ts';
+
+const factory = createPeerFactory(LOOPBACK_ICE);
+const dir = mkdtempSync(join(tmpdir(), 'callgate-session-'));
+const closers: (() => Promise<unknown>)[] = [];
+after(async () => {
+  await Promise.all(closers.map((c) => c()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function waitFor<T>(read: () => T, ok: (v: T) => boolean, ms = 8000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let v = read();
+  while (!ok(v) && Date.now() < deadline) {
+    await sleep(40);
+    v = read();
+  }
+  return v;
+}
+
+async function callWithUser(opts: { record?: string; mediaTimeoutMs?: number; onFailure?: () => void } = {}) {
+  const user = new AudioEndpoint(factory, { source: toneSource(440) });
+  const session = new MediaSession({
+    callId: 'call_s1',
+    numberId: 'num_1',
+    endpoint: new AudioEndpoint(factory),
+    recorder: opts.record ? new CallRecorder(opts.record) : null,
+    ...(opts.mediaTimeoutMs ? { mediaTimeoutMs: opts.mediaTimeoutMs } : {}),
+    ...(opts.onFailure ? { onFailure: opts.onFailure } : {}),
+  });
+  closers.push(
+    () => user.close(),
+    () => session.close('shutdown'),
+  );
+  const answer = await session.answer(await user.createOffer());
+  await user.applyAnswer(answer);
+  await user.connected();
+  return { user, session };
+}
+
+/** Collects what realtime listeners get from the caller. */
+function listen(session: MediaSession) {
+  const frames: Int16Array[] = [];
+  session.onCallerAudio((f) => frames.push(f));
+  return {
+    frames,
+    lastSecond(): Int16Array {
+      const recent = frames.slice(-50);
+      const out = new Int16Array(recent.length * ENGINE_FRAME);
+      for (const [i, f] of recent.entries()) {
+        out.set(f, i * ENGINE_FRAME);
+      }
+      return out;
+    },
+  };
+}
+
+test('the caller’s 440 Hz reaches realtime listeners, and talk audio (880 Hz) reaches the caller', async () => {
+  const { user, session } = await callWithUser();
+  const heard = listen(session);
+  await waitFor(
+    () => heard.frames.length,
+    (n) => n >= 50,
+  );
+  assert.equal(dominantFrequency(heard.lastSecond(), 48_000), 440);
+  session.talk.push(tone(880, 2));
+  const atUser = await waitFor(
+    () => user.heard().frequencyHz,
+    (f) => f === 880,
+  );
+  assert.equal(atUser, 880);
+});
+
+test('play: a 660 Hz WAV reaches the caller at 660 Hz for its duration, then silence', async () => {
+  const { user, session } = await callWithUser();
+  const received: Int16Array[] = [];
+  user.onAudio((f) => received.push(f));
+  const decoded = await decodeMedia(wavFile([tone(660, 1, 16_000)], 16_000), { maxSeconds: 60 });
+  received.length = 0;
+  session.enqueuePlay(Promise.resolve(decoded.pcm));
+  await sleep(1800);
+  // Frames carrying the tone: their count is the played duration, their pitch the file's.
+  const loud = received.filter((f) => dominantFrequency(f, 48_000) === 660);
+  const seconds = (loud.length * ENGINE_FRAME) / 48_000;
+  assert.ok(Math.abs(seconds - 1) <= 0.05, `played ${seconds} s`);
+  assert.equal(dominantFrequency(received.at(-1) ?? new Int16Array(0), 48_000), null, 'silence after the file');
+});
+
+test('play keeps request order even when an earlier download finishes last; stop empties the queue', async () => {
+  const { user, session } = await callWithUser();
+  let release: (pcm: Int16Array) => void = () => {};
+  session.enqueuePlay(new Promise((r) => (release = r)));
+  session.enqueuePlay(Promise.resolve(tone(880, 3)));
+  await sleep(300);
+  assert.equal(user.heard().frequencyHz, null, 'the second file waits for the first');
+  release(tone(660, 3));
+  assert.equal(
+    await waitFor(
+      () => user.heard().frequencyHz,
+      (f) => f === 660,
+    ),
+    660,
+  );
+  session.stopPlay();
+  assert.equal(
+    await waitFor(
+      () => user.heard().frequencyHz,
+      (f) => f === null,
+    ),
+    null,
+  );
+});
+
+test('the recording is stereo Ogg/Opus: the caller’s 440 Hz on the left, the business’s 660 Hz on the right', async () => {
+  const path = join(dir, 'call.ogg');
+  const { session } = await callWithUser({ record: path });
+  session.enqueuePlay(Promise.resolve(tone(660, 2)));
+  await sleep(2200);
+  const result = await session.close('call_ended');
+  assert.ok(result);
+  assert.ok(result.durationSeconds >= 2, `duration ${result.durationSeconds}`);
+  const bytes = readFileSync(path);
+  assert.equal(bytes.length, result.sizeBytes);
+  const decoder = new OggOpusDecoder();
+  await decoder.ready;
+  const audio = await decoder.decodeFile(bytes);
+  decoder.free();
+  assert.equal(audio.channelData.length, 2);
+  const toPcm = (ch: Float32Array) => Int16Array.from(ch.subarray(48_000 * 0.5, 48_000 * 1.5), (x) => x * 32767);
+  assert.equal(dominantFrequency(toPcm(audio.channelData[0]!), 48_000), 440);
+  assert.equal(dominantFrequency(toPcm(audio.channelData[1]!), 48_000), 660);
+});
+
+test('when the peer goes silent (gone), the media fails once with media_timeout and sockets are told', async () => {
+  let failures = 0;
+  const { user, session } = await callWithUser({ mediaTimeoutMs: 1500, onFailure: () => failures++ });
+  const ended: string[] = [];
+  session.onEnded((r) => ended.push(r));
+  await user.close();
+  await waitFor(
+    () => ended.length,
+    (n) => n > 0,
+    5000,
+  );
+  assert.deepEqual(ended, ['media_timeout']);
+  assert.equal(failures, 1);
+  await sleep(1600);
+  assert.equal(failures, 1, 'exactly once');
+});

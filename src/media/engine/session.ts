@@ -1,0 +1,191 @@
+// One call's server media: callgate itself is the business end of the WebRTC call. Four small stages:
+//   negotiate — answer the peer's SDP offer (or make one for an outbound call and apply its answer);
+//   connect   — wait for ICE/DTLS; failure, or no audio from the peer for `mediaTimeoutMs`, fails the media;
+//   pump      — every 20 ms the endpoint pulls one frame: queued `play` media mixed with realtime talk;
+//               the caller's decoded frames go to realtime listeners;
+//   record    — both directions into a stereo Ogg/Opus file, when asked.
+// The session never touches the call record: it reports `failed(reason)` and is closed by its owner.
+
+import type { AudioEndpoint, PcmSource } from '../rtc/index.ts';
+import { AudioQueue } from './audio-queue.ts';
+import type { CallRecorder, RecordingResult } from './call-recorder.ts';
+import { PlayQueue } from './play-queue.ts';
+import type { RealtimeTarget } from './realtime-target.ts';
+
+export type MediaEndReason = 'media_timeout' | 'call_ended' | 'shutdown';
+
+export interface MediaSessionOptions {
+  callId: string;
+  numberId: string;
+  endpoint: AudioEndpoint;
+  recorder?: CallRecorder | null;
+  /** No audio from the peer for this long (or no connection at all) fails the media. */
+  mediaTimeoutMs?: number;
+  /** Told once when the media fails on its own (ICE/DTLS failure, silence from the peer). */
+  onFailure?: (reason: 'media_timeout') => void;
+}
+
+function mix(a: Int16Array | null, b: Int16Array | null): Int16Array | null {
+  if (!a || !b) {
+    return a ?? b;
+  }
+  const out = new Int16Array(a.length);
+  for (let i = 0; i < a.length; i++) {
+    const v = (a[i] ?? 0) + (b[i] ?? 0);
+    out[i] = Math.min(32767, Math.max(-32768, v));
+  }
+  return out;
+}
+
+export class MediaSession implements RealtimeTarget {
+  readonly callId: string;
+  readonly numberId: string;
+  readonly talk = new AudioQueue();
+  readonly play = new PlayQueue();
+  private readonly endpoint: AudioEndpoint;
+  private readonly recorder: CallRecorder | null;
+  private readonly mediaTimeoutMs: number;
+  private readonly onFailure: ((reason: 'media_timeout') => void) | undefined;
+  private readonly audioListeners = new Set<(frame: Int16Array) => void>();
+  private readonly endListeners = new Set<(reason: string) => void>();
+  private watchdog: NodeJS.Timeout | null = null;
+  private lastPeerAudioAt = 0;
+  private closing: Promise<RecordingResult | null> | null = null;
+  /** Time of the first frame from the peer (ms since epoch), for accept → first-audio figures. */
+  firstPeerAudioAt: number | null = null;
+
+  constructor(options: MediaSessionOptions) {
+    this.callId = options.callId;
+    this.numberId = options.numberId;
+    this.endpoint = options.endpoint;
+    this.recorder = options.recorder ?? null;
+    this.mediaTimeoutMs = options.mediaTimeoutMs ?? 30_000;
+    this.onFailure = options.onFailure;
+    this.pump();
+  }
+
+  /** Where this call is being recorded, if it is. */
+  get recordingPath(): string | null {
+    return this.recorder?.path ?? null;
+  }
+
+  get ended(): boolean {
+    return this.closing !== null;
+  }
+
+  // negotiate
+
+  /** Inbound: the answer to the peer's offer; ICE starts at once. */
+  async answer(offerSdp: string): Promise<string> {
+    const sdp = await this.endpoint.acceptOffer(offerSdp);
+    this.connect();
+    return sdp;
+  }
+
+  /** Outbound: an offer for the provider to carry to the peer (the media clock starts with its answer). */
+  offer(): Promise<string> {
+    return this.endpoint.createOffer();
+  }
+
+  /** The peer answered (it may ring for a long time first, so the media timeout counts from here). */
+  async applyAnswer(answerSdp: string): Promise<void> {
+    await this.endpoint.applyAnswer(answerSdp);
+    this.connect();
+  }
+
+  // connect
+
+  private connect(): void {
+    this.lastPeerAudioAt = Date.now();
+    this.endpoint.onState((state) => {
+      if (state === 'failed') {
+        this.fail();
+      }
+    });
+    // Checked once a second: a fresh connection gets the full timeout to deliver its first audio.
+    this.watchdog = setInterval(
+      () => {
+        if (Date.now() - this.lastPeerAudioAt >= this.mediaTimeoutMs) {
+          this.fail();
+        }
+      },
+      Math.min(1000, this.mediaTimeoutMs),
+    );
+    this.watchdog.unref();
+  }
+
+  private fail(): void {
+    if (this.closing) {
+      return;
+    }
+    this.onFailure?.('media_timeout');
+    void this.close('media_timeout');
+  }
+
+  // pump
+
+  private pump(): void {
+    const source: PcmSource = {
+      read: () => {
+        const frame = mix(this.play.pull(), this.talk.pull());
+        this.recorder?.tick(frame);
+        return frame;
+      },
+    };
+    this.endpoint.setSource(source);
+    this.endpoint.onAudio((frame) => {
+      this.lastPeerAudioAt = Date.now();
+      this.firstPeerAudioAt ??= this.lastPeerAudioAt;
+      this.recorder?.hearCaller(frame);
+      for (const listener of this.audioListeners) {
+        listener(frame);
+      }
+    });
+  }
+
+  /** Queues decoded media (48 kHz mono) behind what is already playing. */
+  enqueuePlay(load: Promise<Int16Array>): void {
+    this.play.enqueue(load);
+  }
+
+  stopPlay(): void {
+    this.play.stop();
+  }
+
+  // RealtimeTarget
+
+  onCallerAudio(listener: (frame: Int16Array) => void): () => void {
+    this.audioListeners.add(listener);
+    return () => this.audioListeners.delete(listener);
+  }
+
+  onEnded(listener: (reason: string) => void): () => void {
+    if (this.closing) {
+      listener('call_ended');
+      return () => undefined;
+    }
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
+  }
+
+  // end
+
+  /** Stops the media, tells every socket (stop + 1000), finishes the recording. Idempotent. */
+  close(reason: MediaEndReason): Promise<RecordingResult | null> {
+    this.closing ??= (async () => {
+      if (this.watchdog) {
+        clearInterval(this.watchdog);
+      }
+      for (const listener of [...this.endListeners]) {
+        listener(reason);
+      }
+      this.endListeners.clear();
+      this.audioListeners.clear();
+      this.play.stop();
+      this.talk.clear();
+      await this.endpoint.close();
+      return this.recorder ? this.recorder.finish() : null;
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,145 @@
+// The call_media table: server-media calls, the process holding their media, and their recordings.
+import type { CallId, NumberId } from '../ids.ts';
+import type { Db } from './db.ts';
+
+export type RecordingStatus = 'recording' | 'ready' | 'failed' | 'deleted';
+
+export interface CallMedia {
+  callId: CallId;
+  numberId: NumberId;
+  media: 'server';
+  mediaNode: string | null;
+  recording: {
+    status: RecordingStatus;
+    path: string;
+    durationSeconds: number | null;
+    sizeBytes: number | null;
+  } | null;
+}
+
+interface Row {
+  call_id: string;
+  number_id: string;
+  media: string;
+  media_node: string | null;
+  recording_status: string | null;
+  recording_path: string | null;
+  recording_duration_seconds: number | null;
+  recording_size_bytes: number | string | null;
+}
+
+const COLUMNS =
+  'call_id, number_id, media, media_node, recording_status, recording_path, recording_duration_seconds, recording_size_bytes';
+
+function fromRow(r: Row): CallMedia {
+  return {
+    callId: r.call_id as CallId,
+    numberId: r.number_id as NumberId,
+    media: 'server',
+    mediaNode: r.media_node,
+    recording:
+      r.recording_status && r.recording_path
+        ? {
+            status: r.recording_status as RecordingStatus,
+            path: r.recording_path,
+            durationSeconds: r.recording_duration_seconds === null ? null : Number(r.recording_duration_seconds),
+            sizeBytes: r.recording_size_bytes === null ? null : Number(r.recording_size_bytes),
+          }
+        : null,
+  };
+}
+
+export async function insertCallMedia(
+  db: Db,
+  m: { callId: CallId; numberId: NumberId; mediaNode: string; recordingPath: string | null; now: string },
+): Promise<void> {
+  await db.execute(
+    `INSERT INTO call_media (call_id, number_id, media, media_node, recording_status, recording_path, created_at, updated_at)
+      VALUES ($1, $2, 'server', $3, $4, $5, $6, $6)`,
+    [m.callId, m.numberId, m.mediaNode, m.recordingPath ? 'recording' : null, m.recordingPath, m.now],
+  );
+}
+
+export async function findCallMediaForNumber(db: Db, numberId: NumberId, callId: CallId): Promise<CallMedia | null> {
+  const rows = await db.query<Row>(`SELECT ${COLUMNS} FROM call_media WHERE number_id = $1 AND call_id = $2`, [
+    numberId,
+    callId,
+  ]);
+  return rows[0] ? fromRow(rows[0]) : null;
+}
+
+/** For a page of calls: the server-media ones among them. */
+export async function listCallMediaForNumber(db: Db, numberId: NumberId, callIds: CallId[]): Promise<CallMedia[]> {
+  if (callIds.length === 0) {
+    return [];
+  }
+  const marks = callIds.map((_, i) => `$${i + 2}`).join(', ');
+  const rows = await db.query<Row>(`SELECT ${COLUMNS} FROM call_media WHERE number_id = $1 AND call_id IN (${marks})`, [
+    numberId,
+    ...callIds,
+  ]);
+  return rows.map(fromRow);
+}
+
+export async function updateRecording(
+  db: Db,
+  callId: CallId,
+  r: { status: RecordingStatus; durationSeconds: number | null; sizeBytes: number | null; now: string },
+): Promise<void> {
+  await db.execute(
+    `UPDATE call_media SET recording_status = $2, recording_duration_seconds = $3, recording_size_bytes = $4,
+      updated_at = $5 WHERE call_id = $1`,
+    [callId, r.status, r.durationSeconds, r.sizeBytes, r.now],
+  );
+}
+
+/**
+ * Status (and, for outbound calls still waiting for it, the peer's SDP answer) of the given calls, so the engine
+ * can close the media of calls that ended anywhere and connect the ones that were answered.
+ */
+export async function findCallStatuses(
+  db: Db,
+  callIds: string[],
+): Promise<Map<string, { status: string; sdpAnswer: string | null }>> {
+  if (callIds.length === 0) {
+    return new Map();
+  }
+  const marks = callIds.map((_, i) => `$${i + 1}`).join(', ');
+  const rows = await db.query<{ id: string; status: string; sdp_answer: string | null }>(
+    `SELECT id, status, sdp_answer FROM calls WHERE id IN (${marks})`,
+    callIds,
+  );
+  return new Map(rows.map((r) => [r.id, { status: r.status, sdpAnswer: r.sdp_answer }]));
+}
+
+/** This process is alive and holds media (upsert of its heartbeat). */
+export async function beatMediaNode(db: Db, node: string, now: string): Promise<void> {
+  await db.execute(
+    `INSERT INTO media_nodes (node, heartbeat_at) VALUES ($1, $2)
+      ON CONFLICT (node) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+    [node, now],
+  );
+}
+
+/** A clean shutdown: the node's calls are lost at once rather than after the heartbeat goes stale. */
+export async function forgetMediaNode(db: Db, node: string): Promise<void> {
+  await db.execute('DELETE FROM media_nodes WHERE node = $1', [node]);
+}
+
+/** Live calls whose media another process held and that process has stopped beating since `staleBefore`. */
+export async function findLostMediaCalls(
+  db: Db,
+  node: string,
+  staleBefore: string,
+): Promise<{ callId: CallId; numberId: NumberId }[]> {
+  const rows = await db.query<{ call_id: string; number_id: string }>(
+    `SELECT cm.call_id, cm.number_id FROM call_media cm
+       JOIN calls c ON c.id = cm.call_id
+       LEFT JOIN media_nodes n ON n.node = cm.media_node
+      WHERE c.status IN ('INITIATED', 'RINGING', 'ACCEPTED') AND cm.media_node <> $1
+        AND (n.heartbeat_at IS NULL OR n.heartbeat_at < $2)
+      LIMIT 100`,
+    [node, staleBefore],
+  );
+  return rows.map((r) => ({ callId: r.call_id as CallId, numberId: r.number_id as NumberId }));
+}
