@@ -51,6 +51,7 @@ export function callRecordingRoutes(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Calls'],
         summary: 'Download the recording of a server-media call',
+        operationId: 'getRecording',
         description:
           'Stereo Ogg/Opus (`audio/ogg`): the caller on the left channel, the business on the right. One byte ' +
           'range is honoured (206). 409 while the call is still being recorded.',
@@ -82,6 +83,7 @@ export function callRecordingRoutes(app: App, deps: RouteDeps): void {
       schema: {
         tags: ['Calls'],
         summary: 'Delete the recording of a server-media call',
+        operationId: 'deleteRecording',
         description: 'The file is removed; the call keeps `recording.status: "deleted"`. Deleting again is a 200.',
         security: NUMBER_SECURITY,
         params: CallIdParams,
