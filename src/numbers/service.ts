@@ -232,9 +232,14 @@ function splitConfig(input: NewNumber) {
     throw new ApiError('VALIDATION_ERROR', { details: { reason: 'provider EVO_GO needs an "evolution" object' } });
   }
   const { instanceToken, baseUrl, instanceId, instanceName, publicWsBaseUrl } = input.evolution;
+  const base = baseUrl.replace(/\/+$/, '');
+  // "https://" alone passes the schema's pattern but names no server: every request would fail as CONFIG.
+  if (!/^https?:\/\/[^/?#\s]/i.test(base)) {
+    throw new ApiError('VALIDATION_ERROR', { details: { reason: 'evolution.baseUrl names no host' } });
+  }
   return {
     publicConfig: {
-      baseUrl: baseUrl.replace(/\/+$/, ''),
+      baseUrl: base,
       instanceId,
       instanceName: instanceName ?? null,
       publicWsBaseUrl: publicWsBaseUrl ?? null,

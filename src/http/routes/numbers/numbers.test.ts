@@ -45,6 +45,19 @@ for (const kind of storeKinds()) {
       assert.doesNotMatch(got.body, /evo-secret-token|ps_|key_/);
     });
 
+    test('an Evolution base URL that names no host is a 400, and no number is stored', async () => {
+      const before = (await asTenant('GET', '/v1/numbers')).json().length;
+      for (const baseUrl of ['https://', 'http:///', 'https://?x']) {
+        const res = await asTenant('POST', '/v1/numbers', {
+          ...evoNumber,
+          evolution: { ...evoNumber.evolution, baseUrl },
+        });
+        assert.equal(res.statusCode, 400, `${baseUrl}: ${res.body}`);
+        assert.equal(res.json().code, 'VALIDATION_ERROR');
+      }
+      assert.equal((await asTenant('GET', '/v1/numbers')).json().length, before);
+    });
+
     test('provider credentials are encrypted at rest', async () => {
       const rows = await t.store.db.query<{ secret_config: string; public_config: string }>(
         'SELECT secret_config, public_config FROM numbers',
