@@ -179,7 +179,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     app.addSchema(schema);
   }
   const readiness = new StoreReadiness(deps.db);
-  registerErrorHandling(app, { onStoreUnavailable: () => readiness.noteFailure() });
+  registerErrorHandling(app, { onStoreUnavailable: (kind) => readiness.noteFailure(kind) });
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
   registerIdempotency(app, {
     db: deps.db,
