@@ -26,15 +26,23 @@ function issuePath(instancePath: string, params: Record<string, unknown>): strin
   return typeof property === 'string' ? `${instancePath}/${property}` : instancePath || '/';
 }
 
+/**
+ * Issues listed in one answer. Ajv reports every problem (allErrors), and a body of 80,000 unknown properties has
+ * 80,000: the first ones are enough to fix a request, and the answer stays small.
+ */
+export const MAX_VALIDATION_ISSUES = 20;
+
 function fromFastifyError(error: FastifyError): ApiError | null {
   if (error.validation) {
+    const truncated = error.validation.length > MAX_VALIDATION_ISSUES;
     return new ApiError('VALIDATION_ERROR', {
       details: {
-        issues: error.validation.map((v) => ({
+        issues: error.validation.slice(0, MAX_VALIDATION_ISSUES).map((v) => ({
           in: error.validationContext,
           path: issuePath(v.instancePath, v.params),
           message: v.message,
         })),
+        ...(truncated ? { truncated: true } : {}),
       },
     });
   }
