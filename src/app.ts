@@ -188,7 +188,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000,
   });
 
-  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper } = buildServices({
+  const { box, numbers, calls, outbound, metaCalling, providerEvents, sweeper, slots } = buildServices({
     config: deps.config,
     db: deps.db,
     secretKey: deps.secretKey,
@@ -200,6 +200,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   const wake = deps.wakeDeliveries;
   app.decorate('sweeper', sweeper);
+  // Settles still retried when the app closes would run against a closed store.
+  app.addHook('onClose', () => slots.stop());
   if (deps.runSweeper) {
     sweeper.start();
     app.addHook('onClose', () => sweeper.stop());
