@@ -480,8 +480,8 @@ export class EvolutionProvider implements CallProvider {
       });
       text = await response.text();
     } catch (error) {
+      // Logged once, with the action's outcome, by the provider observer (observed.ts).
       const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
-      this.#o.logger.warn({ numberId: number.id, path: req.path, timedOut }, 'evolution request failed');
       // Refused before a byte was sent: nothing happened. Otherwise the server may carry the request out unseen.
       const neverSent = NOT_SENT.has(((error as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? '');
       return {
