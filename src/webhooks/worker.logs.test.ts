@@ -70,7 +70,7 @@ for (const kind of storeKinds()) {
       assert.equal(logs.length, 1);
       assert.equal(logs[0].status, 'FAILED');
       assert.equal(logs[0].statusCode, 500);
-      assert.equal(logs[0].responseBody, 'receiver exploded: db down');
+      assert.equal(logs[0].response, 'receiver exploded: db down');
       assert.equal(logs[0].nextAttemptAt, line.nextAttemptAt);
 
       const metrics = (await t.app.inject({ url: '/metrics' })).body;
