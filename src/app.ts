@@ -186,7 +186,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     app.addSchema(schema);
   }
   const readiness = new StoreReadiness(deps.db);
-  registerErrorHandling(app, { onStoreUnavailable: () => readiness.noteFailure() });
+  registerErrorHandling(app, { onStoreUnavailable: (kind) => readiness.noteFailure(kind) });
   // Realtime media sockets; a client frame over 1 MiB (~30 s of pcm16) is refused by ws itself.
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
@@ -211,6 +211,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     sandboxCalls,
     media,
     recordings,
+    slots,
   } = buildServices({
     realtime,
     config: deps.config,
@@ -224,6 +225,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   const wake = deps.wakeDeliveries;
   app.decorate('sweeper', sweeper);
+  // Settles still retried when the app closes would run against a closed store.
+  app.addHook('onClose', () => slots.stop());
   if (deps.runSweeper) {
     sweeper.start();
     app.addHook('onClose', () => sweeper.stop());

@@ -52,7 +52,15 @@ for (const kind of storeKinds()) {
     const key = () => ({ 'x-api-key': t.numberA.key.key });
 
     test('METRICS_TOKEN: no or a wrong bearer token is 401 in the error envelope', async () => {
-      for (const headers of [{}, { authorization: 'Bearer nope' }, { authorization: TOKEN }]) {
+      const wrong = [
+        {},
+        { authorization: 'Bearer nope' },
+        { authorization: TOKEN },
+        // Same length as the right header, and the right header with more after it.
+        { authorization: `Bearer ${'x'.repeat(TOKEN.length)}` },
+        { authorization: `Bearer ${TOKEN}x` },
+      ];
+      for (const headers of wrong) {
         const res = await t.app.inject({ url: '/metrics', headers });
         assert.equal(res.statusCode, 401);
         assert.equal(res.json().code, 'UNAUTHORIZED');

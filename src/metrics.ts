@@ -8,7 +8,7 @@
 //   Providers: requests by provider/action/outcome and their latency; provider webhooks refused (signature, parse).
 //   Webhooks: attempts by outcome, deliveries given up, delivery latency, backlog (waiting retries included).
 //   Process: prom-client's defaults (CPU, memory, handles, GC, event-loop lag).
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { FastifyInstance } from 'fastify';
@@ -264,16 +264,22 @@ export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics, tok
   });
 }
 
-/** Whether an Authorization header carries the token (always, when there is none), compared in constant time. */
+/**
+ * Whether an Authorization header carries the token (always, when there is none). Digests of equal length are
+ * compared in constant time, so neither the token's bytes nor its length leak through timing.
+ */
 function bearerCheck(token: string | null): (authorization: string | undefined) => boolean {
-  const expected = token === null ? null : Buffer.from(`Bearer ${token}`);
+  const expected = token === null ? null : sha256(`Bearer ${token}`);
   return (authorization) => {
     if (expected === null) {
       return true;
     }
-    const given = Buffer.from(authorization ?? '');
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    return timingSafeEqual(sha256(authorization ?? ''), expected);
   };
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
 }
 
 /**

@@ -43,6 +43,9 @@ export class ActionSlots {
    * answer "already ended", crediting the PEER) and a provider end event is still ours.
    */
   readonly #unsettled = new Map<string, string>();
+  /** Pending settle retries, cancelled by stop(): a closed store will never take them. */
+  readonly #retryTimers = new Set<NodeJS.Timeout>();
+  #stopped = false;
 
   constructor(db: Db, clock: Clock, providerTimeoutMs: number) {
     this.#db = db;
@@ -124,6 +127,14 @@ export class ActionSlots {
     // The outcome happened now: a call that ends once the disk has room again still ended at this time.
     const at = this.#clock.now().toISOString();
     let delay = SETTLE_RETRY_FIRST_MS;
+    const schedule = (ms: number) => {
+      const timer = setTimeout(() => {
+        this.#retryTimers.delete(timer);
+        attempt();
+      }, ms);
+      timer.unref();
+      this.#retryTimers.add(timer);
+    };
     const attempt = () => {
       this.#settleOnce(call, actionId, decide, note, at).then(
         () => {
@@ -131,18 +142,29 @@ export class ActionSlots {
           this.waiters.signal(call.id);
         },
         (error) => {
-          if (!isStoreUnavailable(error)) {
+          // A closed store (pool ended, database closed) reads as "unavailable" too, but will never come back.
+          if (this.#stopped || !isStoreUnavailable(error)) {
             // The call is gone, or the store closed: nothing left to record here.
             this.#unsettled.delete(call.id);
             this.waiters.signal(call.id);
             return;
           }
           delay = Math.min(delay * 2, SETTLE_RETRY_MAX_MS);
-          setTimeout(attempt, delay).unref();
+          schedule(delay);
         },
       );
     };
-    setTimeout(attempt, delay).unref();
+    schedule(delay);
+  }
+
+  /** Stops retrying settles: called when the app closes, before its store does. */
+  stop(): void {
+    this.#stopped = true;
+    for (const timer of this.#retryTimers) {
+      clearTimeout(timer);
+    }
+    this.#retryTimers.clear();
+    this.#unsettled.clear();
   }
 
   async #settleOnce(
@@ -177,6 +199,11 @@ export class ActionSlots {
   async waitForOwner(call: Call): Promise<WaitOutcome> {
     const deadline = Date.now() + this.#leaseMs;
     for (;;) {
+      if (this.#unsettled.has(call.id)) {
+        // The provider acted; its outcome waits for the store, which may take long. Waiting the lease would only
+        // delay the same answer: the client retries later and finds it recorded.
+        throw new StoreUnavailableError('the outcome of the last action on this call is not recorded yet');
+      }
       await this.waiters.wait(call.id, POLL_MS);
       const slot = await readActionSlot(this.#db, call.id);
       if (!slot) {
@@ -184,10 +211,6 @@ export class ActionSlots {
       }
       if (isTerminal(slot.status)) {
         return { kind: 'ended', call: { ...call, status: slot.status } };
-      }
-      if (this.#unsettled.has(call.id) && Date.now() > deadline) {
-        // The provider acted; its outcome waits for the store. The client retries later and finds it recorded.
-        throw new StoreUnavailableError('the outcome of the last action on this call is not recorded yet');
       }
       if (slot.actionId === null || Date.now() > deadline) {
         if (slot.actionId === null && slot.actionError) {

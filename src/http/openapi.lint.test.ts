@@ -155,4 +155,24 @@ describe('the API reference', () => {
       assert.equal(typeof issue.message, 'string');
     }
   });
+
+  test('a body with thousands of problems gets the first 20 listed and truncated: true, in a small answer', async () => {
+    const payload: Record<string, unknown> = { url: 'https://example.test/hook', events: ['call.ended'] };
+    for (let i = 0; i < 20_000; i++) {
+      payload[`p${i}`] = 1;
+    }
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: { 'x-api-key': t.numberA.key.key },
+      payload,
+    });
+    assert.equal(res.statusCode, 400);
+    const body = res.json();
+    assert.equal(body.code, 'VALIDATION_ERROR');
+    assert.equal(body.details.issues.length, 20);
+    assert.equal(body.details.truncated, true);
+    assert.equal(body.details.issues[0].path, '/p0');
+    assert.ok(res.body.length < 5_000, `answer of ${res.body.length} bytes`);
+  });
 });

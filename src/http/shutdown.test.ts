@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { buildTestApp, type TestApp } from '../../test/helpers/build-test-app.ts';
+import { buildTestApp, eventually, type TestApp } from '../../test/helpers/build-test-app.ts';
 import { callIn } from '../../test/helpers/calls.ts';
 
 describe('shutdown drain', () => {
@@ -29,9 +29,18 @@ describe('shutdown drain', () => {
       `POST /v1/calls/${call.id}/terminate HTTP/1.1\r\nhost: localhost\r\nx-api-key: ${key}\r\n` +
         'connection: keep-alive\r\ncontent-length: 0\r\n\r\n',
     );
-    await new Promise((r) => setTimeout(r, 100));
+    // The hang-up is at the provider: in flight until its answer comes back.
+    await eventually(async () => t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }) === 1);
     const closing = t.app.close();
-    await new Promise((r) => setTimeout(r, 20));
+    // Draining has begun once Fastify refuses new injected requests: it marks itself closing just before running
+    // the preClose hooks, the first of which turns on the drain.
+    await eventually(async () =>
+      t.app.inject({ url: '/healthz' }).then(
+        () => false,
+        () => true,
+      ),
+    );
+    await new Promise((r) => setImmediate(r));
     socket.write(`GET /v1/calls HTTP/1.1\r\nhost: localhost\r\nx-api-key: ${key}\r\nconnection: keep-alive\r\n\r\n`);
     await closed;
     await closing;

@@ -59,10 +59,28 @@ describe('store readiness', () => {
     assert.equal(await readiness.isReady(), false, 'the failed probe holds for a few seconds');
     now += 5_000;
     assert.equal(await readiness.isReady(), true);
-    readiness.noteFailure();
+    readiness.noteFailure('capacity');
     now += 1_000;
     assert.equal(await readiness.isReady(), false, 'a request that failed on the store');
     now += 4_500;
+    assert.equal(await readiness.isReady(), true);
+  });
+
+  test('a lost database is not ready until a probe after the loss succeeds: no hold once it is back', async () => {
+    let now = 3_000_000;
+    const readiness = new StoreReadiness(store.db, () => now);
+    assert.equal(await readiness.isReady(), true);
+    readiness.noteFailure('connection');
+    now += 10;
+    // The probe of 10 ms ago predates the failure: a new one runs, and the database answers it.
+    assert.equal(await readiness.isReady(), true);
+  });
+
+  test('a lock or statement timeout of one request does not make the instance unready', async () => {
+    let now = 4_000_000;
+    const readiness = new StoreReadiness(store.db, () => now);
+    readiness.noteFailure('contention');
+    now += 10;
     assert.equal(await readiness.isReady(), true);
   });
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { StoreUnavailableError } from './db.ts';
-import { asStoreUnavailable, isStoreUnavailable } from './unavailable.ts';
+import { asStoreUnavailable, isStoreUnavailable, storeFailureKind } from './unavailable.ts';
 
 const sqlite = (errcode: number, message = 'sqlite') =>
   Object.assign(new Error(message), { code: 'ERR_SQLITE_ERROR', errcode });
@@ -53,5 +53,30 @@ describe('store failure classification', () => {
       assert.ok(asStoreUnavailable(sys(code)) instanceof StoreUnavailableError, code);
     }
     assert.ok(asStoreUnavailable(new Error('Connection terminated unexpectedly')) instanceof StoreUnavailableError);
+  });
+
+  test('kinds: disk and I/O are capacity, a lost database is connection, a lock or timeout is contention', () => {
+    const cases: [unknown, string][] = [
+      [sqlite(13), 'capacity'],
+      [sqlite(10 | (3 << 8)), 'capacity'],
+      [sqlite(8), 'capacity'],
+      [pg('53100'), 'capacity'],
+      [pg('58030'), 'capacity'],
+      [pg('25006'), 'capacity'],
+      [pg('08006'), 'connection'],
+      [pg('57P01'), 'connection'],
+      [asStoreUnavailable(sys('ECONNREFUSED')), 'connection'],
+      [asStoreUnavailable(new Error('Connection terminated unexpectedly')), 'connection'],
+      [asStoreUnavailable(sys('ENOSPC')), 'capacity'],
+      [sqlite(5), 'contention'],
+      [pg('55P03'), 'contention'],
+      [pg('57014'), 'contention'],
+      [pg('40P01'), 'contention'],
+      [new StoreUnavailableError('the embedded store could not sync its log'), 'capacity'],
+    ];
+    for (const [error, kind] of cases) {
+      assert.equal(storeFailureKind(error), kind, String((error as Error).message));
+    }
+    assert.equal(storeFailureKind(pg('23505')), null);
   });
 });

@@ -2,6 +2,9 @@
 // network error, next attempt), an error when a webhook is disabled; the log API shows the receiver's response and
 // the next retry time; the backlog gauges count deliveries waiting for their retry.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { emitEvents, startTestWorker, type TestWorker, workerConfig } from '../../test/e2e/webhook-helpers.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
@@ -10,6 +13,17 @@ import { LEVEL, type LogSink, logSink } from '../../test/helpers/log-sink.ts';
 import { storeKinds } from '../../test/helpers/stores.ts';
 
 const HOUR = 3_600_000;
+
+/** A loopback port that refuses connections: one we bound and closed (no guessing that nothing listens there). */
+async function refusingPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
 
 for (const kind of storeKinds()) {
   describe(`failed webhook deliveries in the logs, the log API and the backlog [${kind}]`, () => {
@@ -85,7 +99,7 @@ for (const kind of storeKinds()) {
         method: 'POST',
         url: '/v1/webhooks',
         headers: key(),
-        payload: { url: 'http://127.0.0.1:9/closed', events: ['call.connected'] },
+        payload: { url: `http://127.0.0.1:${await refusingPort()}/closed`, events: ['call.connected'] },
       });
       assert.equal(refused.statusCode, 201, refused.body);
       await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [{ type: 'call.connected' }]);

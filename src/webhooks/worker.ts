@@ -510,11 +510,6 @@ export class DeliveryWorker {
   }
 }
 
-/**
- * The Db the call service writes through: after a committed transaction that queued deliveries it calls
- * `onQueued` (the in-process worker's wake-up), so a new event is sent without waiting for the next poll,
- * and commits that queued nothing cost the worker nothing.
- */
 /** The call an event is about, for log lines (read only when something failed). */
 function callIdOf(payload: string): string | null {
   try {
@@ -525,6 +520,11 @@ function callIdOf(payload: string): string | null {
   }
 }
 
+/**
+ * The Db the call service writes through: after a committed transaction that queued deliveries it calls
+ * `onQueued` (the in-process worker's wake-up), so a new event is sent without waiting for the next poll,
+ * and commits that queued nothing cost the worker nothing.
+ */
 export function notifyingDb(db: Db, onQueued: () => void): Db {
   const observed = (inner: Db, hook: () => void): QueueObservedDb => ({
     dialect: inner.dialect,

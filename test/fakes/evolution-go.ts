@@ -163,7 +163,7 @@ export interface InjectRule {
   error?: string;
   text?: string;
   headers?: Record<string, string>;
-  /** Run the real handler (state changes, webhooks) and then send the injected reply instead of its own. */
+  /** Run the real handler (state changes, webhooks), then send the injected reply instead of its own (or reset). */
   applyEffect?: boolean;
   /** Reply 200 {"message":"success"} and do nothing (whatsmeow#1182 "reject ignored"). */
   ignore?: boolean;
@@ -1737,7 +1737,7 @@ class FakeEvolutionServer implements FakeEvolution {
     if (rule?.hang) {
       return; // close() ends it
     }
-    if (rule?.reset) {
+    if (rule?.reset && !rule.applyEffect) {
       req.socket.destroy();
       return;
     }
@@ -1753,7 +1753,12 @@ class FakeEvolutionServer implements FakeEvolution {
         reply = { ...this.#injectedReply(rule), ...(reply.after ? { after: reply.after } : {}) };
       }
     }
-    this.#write(res, reply, entry);
+    if (rule?.reset) {
+      // applyEffect + reset: the server acted, and the connection broke before the answer left.
+      req.socket.destroy();
+    } else {
+      this.#write(res, reply, entry);
+    }
     if (reply.after?.length) {
       void this.#track(this.#dispatch(reply.after));
     }

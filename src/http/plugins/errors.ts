@@ -1,7 +1,7 @@
 // One error handler and one envelope: {error, code, details?, requestId}. No stack ever leaves.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../errors.ts';
-import { isStoreUnavailable } from '../../store/unavailable.ts';
+import { type StoreFailureKind, storeFailureKind } from '../../store/unavailable.ts';
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
   if (error.headers) {
@@ -26,15 +26,23 @@ function issuePath(instancePath: string, params: Record<string, unknown>): strin
   return typeof property === 'string' ? `${instancePath}/${property}` : instancePath || '/';
 }
 
+/**
+ * Issues listed in one answer. Ajv reports every problem (allErrors), and a body of 80,000 unknown properties has
+ * 80,000: the first ones are enough to fix a request, and the answer stays small.
+ */
+export const MAX_VALIDATION_ISSUES = 20;
+
 function fromFastifyError(error: FastifyError): ApiError | null {
   if (error.validation) {
+    const truncated = error.validation.length > MAX_VALIDATION_ISSUES;
     return new ApiError('VALIDATION_ERROR', {
       details: {
-        issues: error.validation.map((v) => ({
+        issues: error.validation.slice(0, MAX_VALIDATION_ISSUES).map((v) => ({
           in: error.validationContext,
           path: issuePath(v.instancePath, v.params),
           message: v.message,
         })),
+        ...(truncated ? { truncated: true } : {}),
       },
     });
   }
@@ -67,7 +75,7 @@ export function storeUnavailable(): ApiError {
 
 export interface ErrorHandlingOptions {
   /** Told of every request that failed because the store could not take it (readiness reports it). */
-  onStoreUnavailable?: () => void;
+  onStoreUnavailable?: (kind: StoreFailureKind) => void;
 }
 
 export function registerErrorHandling(app: FastifyInstance, opts: ErrorHandlingOptions = {}): void {
@@ -76,9 +84,10 @@ export function registerErrorHandling(app: FastifyInstance, opts: ErrorHandlingO
       return sendError(request, reply, error);
     }
     // Disk full, I/O error, read-only, locked too long, connection lost: nothing was stored; retrying is safe.
-    if (isStoreUnavailable(error)) {
+    const kind = storeFailureKind(error);
+    if (kind !== null) {
       request.log.error({ err: error.message }, 'store unavailable');
-      opts.onStoreUnavailable?.();
+      opts.onStoreUnavailable?.(kind);
       return sendError(request, reply, storeUnavailable());
     }
     const mapped = fromFastifyError(error);

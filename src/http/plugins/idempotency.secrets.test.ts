@@ -78,4 +78,58 @@ for (const kind of storeKinds()) {
       }
     });
   });
+
+  describe(`a shown secret reaches the client when its idempotency record cannot be completed [${kind}]`, () => {
+    let t: TestApp;
+    let failCompletion = false;
+    before(async () => {
+      t = await buildTestApp(kind, {
+        // The disk fills between the handler's commit and the idempotency record's completion.
+        wrapDb: (inner) => ({
+          ...inner,
+          dialect: inner.dialect,
+          query: (sql, params) => inner.query(sql, params),
+          execute: (sql, params, opts) =>
+            failCompletion && sql.startsWith('UPDATE idempotency_keys SET state')
+              ? Promise.reject(
+                  Object.assign(new Error('database or disk is full'), { code: 'ERR_SQLITE_ERROR', errcode: 13 }),
+                )
+              : inner.execute(sql, params, opts),
+          transaction: (fn) => inner.transaction(fn),
+          close: () => inner.close(),
+        }),
+      });
+    });
+    after(() => t.close());
+
+    test('creating a number answers 201 with its key, the record stays in progress', async () => {
+      failCompletion = true;
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: { 'x-api-key': t.tenantKey.key, 'idempotency-key': 'idem-full-disk' },
+        payload: {
+          name: 'Full disk',
+          phoneNumber: '+551130004321',
+          provider: 'META',
+          meta: {
+            phoneNumberId: '770002',
+            wabaId: '102290129340398',
+            accessToken: 'EAAG-token-full',
+            appSecret: 'app-secret-full',
+            verifyToken: 'vt-full',
+          },
+        },
+      });
+      failCompletion = false;
+      assert.equal(res.statusCode, 201, res.body);
+      const key: string = res.json().apiKey.key;
+      const calls = await t.app.inject({ method: 'GET', url: '/v1/calls', headers: { 'x-api-key': key } });
+      assert.equal(calls.statusCode, 200, 'the key shown is the stored one');
+      const [row] = await t.store.db.query<{ state: string }>(
+        "SELECT state FROM idempotency_keys WHERE idempotency_key = 'idem-full-disk'",
+      );
+      assert.equal(row?.state, 'IN_PROGRESS');
+    });
+  });
 }

@@ -124,10 +124,16 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
     }
     request.idempotency = null;
     const status = reply.statusCode;
-    if (status >= 500 || status === 429 || typeof payload !== 'string') {
-      await forgetIdempotencyKey(deps.db, owned.scope, owned.key);
-    } else {
-      await completeIdempotencyKey(deps.db, owned.scope, owned.key, status, deps.box.seal(payload));
+    try {
+      if (status >= 500 || status === 429 || typeof payload !== 'string') {
+        await forgetIdempotencyKey(deps.db, owned.scope, owned.key);
+      } else {
+        await completeIdempotencyKey(deps.db, owned.scope, owned.key, status, deps.box.seal(payload));
+      }
+    } catch (error) {
+      // The handler has committed: its answer (maybe a secret shown once) must reach the client. The record stays
+      // IN_PROGRESS, so a retry with this key waits, then runs again once the record counts as abandoned.
+      request.log.error({ err: (error as Error).message }, 'idempotency record not completed; answering anyway');
     }
     return payload;
   });

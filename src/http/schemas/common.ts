@@ -13,7 +13,7 @@ export const ErrorEnvelope = Type.Object(
           additionalProperties: true,
           description:
             'VALIDATION_ERROR from the schema: {"issues": [{"in": "body"|"querystring"|"params"|"headers", ' +
-            '"path": "/events/0", "message": "..."}]}, every problem listed. Other errors may carry "reason", ' +
+            '"path": "/events/0", "message": "..."}]}, every problem listed up to 20 (then "truncated": true). Other errors may carry "reason", ' +
             '"field", or the provider\'s "providerCode" and "providerMessage".',
         },
       ),

@@ -14,6 +14,11 @@ import type {
 } from '../types.ts';
 import { failure, ok } from '../types.ts';
 
+/** A retry with less time left than this would only time out. */
+const MIN_RETRY_MS = 50;
+/** Connection errors (fetch's `cause`) that mean the request never left. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 export interface EvolutionClientOptions {
   /** Every request but dial (PROVIDER_TIMEOUT_MS, 10 s: a stock reject may sleep 2 s restarting its client). */
   timeoutMs: number;
@@ -344,14 +349,14 @@ export class EvolutionProvider implements CallProvider {
       );
       return this.#hangup(number, call);
     }
-    const result = await this.#withNetworkRetry(() =>
+    const result = await this.#withNetworkRetry((timeoutMs) =>
       this.#send(number, {
         method: 'POST',
         path: '/call/reject',
         body: { callCreator, callId: call.externalCallId },
         kind: 'end',
         extension: false,
-        timeoutMs: this.#o.timeoutMs,
+        timeoutMs,
       }),
     );
     // whatsmeow sends the reject stanza without waiting for WhatsApp: a 200 proves only that it was sent.
@@ -359,25 +364,42 @@ export class EvolutionProvider implements CallProvider {
   }
 
   #hangup(number: NumberRecord, call: Call): Promise<ProviderResult> {
-    return this.#withNetworkRetry(() =>
+    return this.#withNetworkRetry((timeoutMs) =>
       this.#send(number, {
         method: 'POST',
         path: '/call/hangup',
         body: { callId: call.externalCallId },
         kind: 'end',
         extension: true,
-        timeoutMs: this.#o.timeoutMs,
+        timeoutMs,
       }),
     );
   }
 
-  /** One more try only when the request never got an answer for network reasons (not a timeout, not an HTTP error). */
-  async #withNetworkRetry(send: () => Promise<Reply>): Promise<ProviderResult> {
-    let reply = await send();
+  /**
+   * An ending action, tried once more when the request got no answer for network reasons (not an HTTP error), all
+   * within one deadline: a hung server costs PROVIDER_TIMEOUT_MS, not twice that (the Meta client does the same).
+   * A try that may have reached the server makes the action's outcome uncertain (`mayHaveActed`), and "already
+   * ended" to the retry then means our first try ended the call.
+   */
+  async #withNetworkRetry(send: (timeoutMs: number) => Promise<Reply>): Promise<ProviderResult> {
+    const deadline = Date.now() + this.#o.timeoutMs;
+    let reply = await send(this.#o.timeoutMs);
+    let mayHaveActed = !reply.ok && reply.failure.mayHaveActed === true;
     if (!reply.ok && reply.network) {
-      reply = await send();
+      const left = deadline - Date.now();
+      if (left >= MIN_RETRY_MS) {
+        reply = await send(left);
+        if (!reply.ok && reply.failure.category === 'ALREADY_ENDED' && mayHaveActed) {
+          return ok;
+        }
+        mayHaveActed ||= !reply.ok && reply.failure.mayHaveActed === true;
+      }
     }
-    return reply.ok ? ok : reply.failure;
+    if (reply.ok) {
+      return ok;
+    }
+    return mayHaveActed ? { ...reply.failure, mayHaveActed: true } : reply.failure;
   }
 
   #learned(number: NumberRecord, capability: KnownCapability): void {
@@ -458,16 +480,17 @@ export class EvolutionProvider implements CallProvider {
       });
       text = await response.text();
     } catch (error) {
+      // Logged once, with the action's outcome, by the provider observer (observed.ts).
       const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
-      this.#o.logger.warn({ numberId: number.id, path: req.path, timedOut }, 'evolution request failed');
+      // Refused before a byte was sent: nothing happened. Otherwise the server may carry the request out unseen.
+      const neverSent = NOT_SENT.has(((error as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? '');
       return {
         ok: false,
         failure: failure(
           'PROVIDER_DOWN',
           timedOut ? `Evolution Go did not answer within ${req.timeoutMs} ms` : 'Evolution Go could not be reached',
           null,
-          // Unanswered in time: the server may still carry the request out.
-          timedOut ? { mayHaveActed: true } : {},
+          neverSent ? {} : { mayHaveActed: true },
         ),
         network: !timedOut,
       };

@@ -310,8 +310,14 @@ function graphRequest(
       },
     );
     const timer = setTimeout(() => {
-      timedOut = true;
-      req.destroy(new Error('timeout'));
+      // Timers run before I/O in an event-loop turn: after a stall (a busy or descheduled process) the answer may be
+      // sitting in the socket already. Read it first (setImmediate runs after the poll phase); give up only then.
+      setImmediate(() => {
+        if (!settled) {
+          timedOut = true;
+          req.destroy(new Error('timeout'));
+        }
+      });
     }, timeoutMs);
     req.on('error', (error) => finish(error));
     req.end(body);

@@ -6,13 +6,37 @@ import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers
 import { callIn, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { type FaultyDb, faultyDb } from '../../../../test/helpers/faulty-db.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
+import type { Clock } from '../../../clock.ts';
+
+/** The action lease of the test app: 2 × PROVIDER_TIMEOUT_MS (400) + 5 s. */
+const LEASE_MS = 2 * 400 + 5_000;
+
+/** The real time, moved forward by hand: the action lease passes without sleeping through it. */
+function shiftedClock() {
+  let offset = 0;
+  const clock: Clock = { now: () => new Date(Date.now() + offset) };
+  return { clock, advance: (ms: number) => (offset += ms) };
+}
+
+/** The response, or null when it takes longer than ms. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((r) => {
+    timer = setTimeout(() => r(null), ms);
+  });
+  const first = await Promise.race([promise, late]);
+  clearTimeout(timer);
+  return first;
+}
 
 for (const kind of storeKinds()) {
   describe(`terminate while the store refuses writes [${kind}]`, () => {
     let t: TestApp;
     let db: FaultyDb;
+    const time = shiftedClock();
     before(async () => {
       t = await buildTestApp(kind, {
+        clock: time.clock,
         wrapDb: (inner) => {
           db = faultyDb(inner);
           return db;
@@ -37,14 +61,19 @@ for (const kind of storeKinds()) {
       assert.ok(Number(first.headers['retry-after']) > 0);
       assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);
 
-      // Past the action's lease (2 × PROVIDER_TIMEOUT_MS + 5 s) the store is still full: a retry neither reaches the
-      // provider again (it would answer "already ended" and credit the PEER) nor answers 200 early.
-      await new Promise((r) => setTimeout(r, 6_000));
+      // Another hang-up meanwhile answers 503 at once rather than after the lease: its outcome is already known.
+      const concurrent = await within(terminate(call.id), LEASE_MS / 2);
+      assert.equal(concurrent?.statusCode, 503, 'answered 503 well before the lease is over');
+
+      // Past the action's lease the store is still full: a retry neither reaches the provider again (it would answer
+      // "already ended" and credit the PEER) nor answers 200 early.
+      time.advance(LEASE_MS + 1_000);
       const during = await terminate(call.id);
       assert.equal(during.statusCode, 503);
       assert.equal((await storedCall(t, t.numberA, call.id))?.status, 'ACCEPTED');
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);
 
-      const restoredAt = new Date().toISOString();
+      const restoredAt = time.clock.now().toISOString();
       db.failWrites = false;
       const ended = await eventually(async () => {
         const c = await storedCall(t, t.numberA, call.id);
@@ -60,6 +89,32 @@ for (const kind of storeKinds()) {
       assert.equal(retried.statusCode, 200);
       assert.equal(retried.json().status, 'COMPLETED');
       assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);
+    });
+  });
+
+  describe(`an outcome still unsettled when the app closes [${kind}]`, () => {
+    test('is no longer retried against the closed store', async () => {
+      let db: FaultyDb | undefined;
+      const t = await buildTestApp(kind, {
+        wrapDb: (inner) => {
+          db = faultyDb(inner);
+          return db;
+        },
+      });
+      const call = await callIn(t, 'ACCEPTED');
+      assert.ok(db);
+      db.failWrites = true;
+      const first = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/terminate`,
+        headers: { 'x-api-key': t.numberA.key.key },
+      });
+      assert.equal(first.statusCode, 503);
+      await t.close();
+      const tried = db.failedWrites;
+      // Retries start 200 ms apart and double: two would have come within a second.
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.equal(db.failedWrites, tried, 'no settle was tried after close');
     });
   });
 }

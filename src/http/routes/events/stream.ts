@@ -109,6 +109,12 @@ export function eventStreamRoute(app: App, deps: RouteDeps): void {
       };
       open.add(end);
       request.raw.on('close', end);
+      reply.raw.on('close', end);
+      // The client may have hung up during the awaits above, before these listeners existed: no close will come.
+      if (request.raw.destroyed || reply.raw.destroyed) {
+        end();
+        return;
+      }
 
       const pump = async () => {
         try {

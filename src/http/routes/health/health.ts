@@ -31,8 +31,8 @@ export function healthRoutes(app: App, deps: RouteDeps): void {
         summary: 'Ready: the store takes writes',
         operationId: 'getReadiness',
         description:
-          'A write probe (at most once a second) and no request failed on the store in the last seconds; ' +
-          'otherwise 503 STORE_UNAVAILABLE with Retry-After.',
+          'A write probe (at most once a second) and no request failed for lack of store capacity (disk full, ' +
+          'I/O) in the last seconds; otherwise 503 STORE_UNAVAILABLE with Retry-After.',
         response: { 200: Type.Object({ status: Type.Literal('ready') }), ...errorResponses('STORE_UNAVAILABLE') },
       },
     },

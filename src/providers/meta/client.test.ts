@@ -1,0 +1,55 @@
+// The Graph client's deadline: an answer that arrived in time is taken even when the process was too busy to read it
+// before the timer fired (a loaded host, a cold process), rather than turned into "Meta did not answer".
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import type { Call } from '../../calls/types.ts';
+import type { NumberRecord } from '../../store/numbers.ts';
+import { MetaProvider } from './client.ts';
+
+/** Keeps the whole process (event loop and timers included) busy, as a descheduled or overloaded process is. */
+function stall(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // busy
+  }
+}
+
+describe('Meta client deadline', () => {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ success: true }));
+      // The answer is on its way; the client's process cannot look at it until the stall is over.
+      stall(400);
+    });
+  });
+  let baseUrl = '';
+  before(async () => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  test('an answer that arrived before the deadline counts even if the process stalled past it', async () => {
+    const provider = new MetaProvider({
+      baseUrl,
+      version: 'v23.0',
+      timeoutMs: 150,
+      secretsOf: () => ({ accessToken: 't', appSecret: 's', verifyToken: 'v' }),
+      logger: pino({ level: 'silent' }),
+    });
+    const number = { id: 'num_1', metaPhoneNumberId: '1001', publicConfig: {} } as unknown as NumberRecord;
+    const call = { id: 'call_1', externalCallId: 'wacid.1' } as unknown as Call;
+    const result = await provider.endCall(number, call, 'terminate');
+    assert.deepEqual(result, { ok: true, value: undefined });
+  });
+});
