@@ -32,7 +32,7 @@ export interface paths {
         };
         /**
          * Ready: the store takes writes
-         * @description A write probe (at most once a second) and no request failed on the store in the last seconds; otherwise 503 STORE_UNAVAILABLE with Retry-After.
+         * @description A write probe (at most once a second) and no request failed for lack of store capacity (disk full, I/O) in the last seconds; otherwise 503 STORE_UNAVAILABLE with Retry-After.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -449,270 +449,14 @@ export interface paths {
          * Download the recording of a server-media call
          * @description Stereo Ogg/Opus (`audio/ogg`): the caller on the left channel, the business on the right. One byte range is honoured (206). 409 while the call is still being recorded.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
-                    callId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Validation error",
-                         *       "code": "VALIDATION_ERROR",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Unauthorized",
-                         *       "code": "UNAUTHORIZED",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Tenant-scoped keys cannot call number endpoints",
-                         *       "code": "TENANT_SCOPE_NOT_ALLOWED",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_NOT_FOUND, RECORDING_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Call not found",
-                         *       "code": "CALL_NOT_FOUND",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_STATE_CONFLICT */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "The call is not in a state that allows this action",
-                         *       "code": "CALL_STATE_CONFLICT",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RANGE_NOT_SATISFIABLE */
-                416: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "The requested range is outside the recording",
-                         *       "code": "RANGE_NOT_SATISFIABLE",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Too many requests",
-                         *       "code": "RATE_LIMITED",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        get: operations["getRecording"];
         put?: never;
         post?: never;
         /**
          * Delete the recording of a server-media call
          * @description The file is removed; the call keeps `recording.status: "deleted"`. Deleting again is a 200.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
-                    callId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "success": true,
-                         *       "id": "example",
-                         *       "status": "deleted"
-                         *     }
-                         */
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            id: string;
-                            /** @enum {string} */
-                            status: "deleted";
-                        };
-                    };
-                };
-                /** @description VALIDATION_ERROR */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Validation error",
-                         *       "code": "VALIDATION_ERROR",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Unauthorized",
-                         *       "code": "UNAUTHORIZED",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description TENANT_SCOPE_NOT_ALLOWED */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Tenant-scoped keys cannot call number endpoints",
-                         *       "code": "TENANT_SCOPE_NOT_ALLOWED",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_NOT_FOUND, RECORDING_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Call not found",
-                         *       "code": "CALL_NOT_FOUND",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description CALL_STATE_CONFLICT */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "The call is not in a state that allows this action",
-                         *       "code": "CALL_STATE_CONFLICT",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-                /** @description RATE_LIMITED */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "Too many requests",
-                         *       "code": "RATE_LIMITED",
-                         *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["ErrorEnvelope"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteRecording"];
         options?: never;
         head?: never;
         patch?: never;
@@ -956,7 +700,7 @@ export interface components {
         ErrorEnvelope: {
             error: string;
             code: string;
-            /** @description VALIDATION_ERROR from the schema: {"issues": [{"in": "body"|"querystring"|"params"|"headers", "path": "/events/0", "message": "..."}]}, every problem listed. Other errors may carry "reason", "field", or the provider's "providerCode" and "providerMessage". */
+            /** @description VALIDATION_ERROR from the schema: {"issues": [{"in": "body"|"querystring"|"params"|"headers", "path": "/events/0", "message": "..."}]}, every problem listed up to 20 (then "truncated": true). Other errors may carry "reason", "field", or the provider's "providerCode" and "providerMessage". */
             details?: {
                 [key: string]: unknown;
             };
@@ -4608,6 +4352,264 @@ export interface operations {
                      * @example {
                      *       "error": "The provider refused the request",
                      *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getRecording: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND, RECORDING_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_STATE_CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The call is not in a state that allows this action",
+                     *       "code": "CALL_STATE_CONFLICT",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RANGE_NOT_SATISFIABLE */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The requested range is outside the recording",
+                     *       "code": "RANGE_NOT_SATISFIABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    deleteRecording: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "id": "example",
+                     *       "status": "deleted"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        id: string;
+                        /** @enum {string} */
+                        status: "deleted";
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND, RECORDING_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_STATE_CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The call is not in a state that allows this action",
+                     *       "code": "CALL_STATE_CONFLICT",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
