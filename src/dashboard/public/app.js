@@ -138,6 +138,17 @@ function duration(call) {
   return '—';
 }
 
+/** How long a call not yet answered has been waiting, ticking; null once it was answered or ended. */
+function waiting(call) {
+  if (call.status !== 'RINGING' && call.status !== 'INITIATED') {
+    return null;
+  }
+  return `Waiting ${clock((now() - Date.parse(call.startedAt ?? call.createdAt)) / 1000)}`;
+}
+
+/** The duration cell: the wait while a call rings, the time talked after. */
+const durationText = (call) => waiting(call) ?? duration(call);
+
 // A caller may have no known phone number: Meta's user id or a WhatsApp LID is all there is then.
 const peer = (call) =>
   call.peerNumber
@@ -316,7 +327,7 @@ function fillRow(row, call) {
     h('td', {}, direction(call)),
     h('td', {}, h('div', { class: 'peer' }, open, h('span', { class: 'id mono', title: call.id }, call.id))),
     h('td', { title: fullFmt.format(new Date(call.startedAt)) }, when(call.startedAt)),
-    h('td', { class: 'num mono duration' }, duration(call)),
+    h('td', { class: `num mono duration${waiting(call) ? ' waiting' : ''}` }, durationText(call)),
     h(
       'td',
       { title: call.endReason ?? undefined },
@@ -329,14 +340,14 @@ function fillRow(row, call) {
 function tick() {
   for (const [id, row] of state.rows) {
     const call = state.calls.get(id);
-    if (call?.status === 'ACCEPTED') {
-      row.querySelector('.duration').textContent = duration(call);
+    if (call && ACTIVE.has(call.status)) {
+      row.querySelector('.duration').textContent = durationText(call);
     }
   }
   const call = state.calls.get(state.selectedId);
   const cell = document.querySelector('#panel-facts .duration');
   if (call && cell) {
-    cell.textContent = duration(call);
+    cell.textContent = durationText(call);
   }
   renderPhone();
 }
@@ -373,7 +384,7 @@ function renderPanel() {
   $('panel-facts').replaceChildren(
     ...fact('Status', badge(call.status)),
     ...fact('Direction', direction(call)),
-    ...fact('Duration', duration(call), 'mono duration'),
+    ...fact(waiting(call) ? 'Waiting' : 'Duration', durationText(call), 'mono duration'),
     ...fact('Started', call.startedAt ? fullFmt.format(new Date(call.startedAt)) : '—'),
     ...fact('Connected', call.connectedAt ? fullFmt.format(new Date(call.connectedAt)) : '—'),
     ...fact('Ended', call.endedAt ? fullFmt.format(new Date(call.endedAt)) : '—'),
@@ -716,6 +727,8 @@ async function phoneStart() {
     phone.number = null;
   }
   const n = phone.number;
+  $('watched-name').textContent = n?.name ?? '';
+  $('watched-phone').textContent = n?.phoneNumber ?? '';
   $('number-label').textContent = n ? `${n.name} · ${n.phoneNumber} · ${n.provider}` : '';
   $('sandbox-badge').hidden = !n?.sandbox;
   $('phone-note').textContent = !n
@@ -1313,6 +1326,8 @@ function signOut(message = '') {
   state.calls.clear();
   state.rows.clear();
   state.fresh.clear();
+  $('watched-name').textContent = '';
+  $('watched-phone').textContent = '';
   state.selectedId = null;
   state.lastEventId = null;
   state.hasMore = false;

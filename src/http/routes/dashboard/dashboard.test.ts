@@ -139,6 +139,17 @@ describe('dashboard', () => {
       await page.locator('#conn[data-state="live"]').waitFor();
       await eventually(async () => (await page.locator('#calls-body tr').count()) === 4, 5000, 'the four past calls');
       await page.locator('#summary').filter({ hasText: '4 calls · 0 active' }).waitFor();
+      // The header names the watched number, so a key for the wrong number is obvious.
+      await page.locator('#watched-name').filter({ hasText: 'Number 0' }).waitFor();
+      assert.equal(await page.locator('#watched-phone').textContent(), `+${t.numberA.displayPhoneNumber}`);
+      // Every status the badges can show is a filter option under the same name.
+      const options = await page.locator('#filter-status option').allTextContents();
+      for (const status of ['RINGING', 'ACCEPTED', 'COMPLETED', 'MISSED', 'REJECTED', 'FAILED', 'INITIATED']) {
+        assert.ok(
+          options.some((o) => o.toUpperCase() === status),
+          `a filter named like the ${status} badge`,
+        );
+      }
       assert.equal(await page.evaluate(() => sessionStorage.getItem('callgate.dashboard.apiKey')), t.numberA.key.key);
       assert.equal(await page.evaluate(() => localStorage.length), 0, 'the key is never kept beyond the tab');
 
@@ -156,6 +167,11 @@ describe('dashboard', () => {
         'no reload',
       );
       assert.equal(await page.locator('#calls-body tr').first().getAttribute('data-id'), call.id, 'newest first');
+      // A ringing call shows how long it has been waiting, and the wait ticks.
+      const waited = row.locator('td.duration');
+      const firstWait = String(await waited.textContent());
+      assert.match(firstWait, /^Waiting 0:0\d$/);
+      await eventually(async () => (await waited.textContent()) !== firstWait, 3000, 'the wait to tick');
 
       // The connection drops; a call rings meanwhile; the page reconnects with Last-Event-ID and misses nothing.
       assert.deepEqual(streamRequests, [undefined]);
