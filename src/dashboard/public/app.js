@@ -302,8 +302,17 @@ function fillRow(row, call) {
     void row.offsetWidth;
     row.classList.add('flash');
   }
-  const open = h('button', { type: 'button', class: 'link', 'aria-label': `Open call with ${peer(call)}` }, peer(call));
+  // A real link: it can be copied or opened in a new tab; a plain click keeps the filters and opens in place.
+  const open = h(
+    'a',
+    { href: `#/calls/${encodeURIComponent(call.id)}`, class: 'link', 'aria-label': `Open call with ${peer(call)}` },
+    peer(call),
+  );
   open.addEventListener('click', (e) => {
+    if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) {
+      return;
+    }
+    e.preventDefault();
     e.stopPropagation();
     select(call.id);
   });
@@ -352,9 +361,103 @@ function tick() {
   renderPhone();
 }
 
+// ------------------------------------------------------------------------------------------ the address
+// The hash holds the view: #/calls/<id> opens that call, ?status=&q= are the filters. Opening and closing a call
+// add history entries (back/forward move between calls); typing a filter replaces the current one.
+
+function currentFilters() {
+  return {
+    status: /** @type {HTMLSelectElement} */ ($('filter-status')).value,
+    q: /** @type {HTMLInputElement} */ ($('filter-text')).value.trim(),
+  };
+}
+
+function hashFor(callId, { status, q } = currentFilters()) {
+  const query = new URLSearchParams();
+  if (status) {
+    query.set('status', status);
+  }
+  if (q) {
+    query.set('q', q);
+  }
+  const search = query.toString();
+  return `#/${callId ? `calls/${encodeURIComponent(callId)}` : ''}${search ? `?${search}` : ''}`;
+}
+
+function parseHash(hash) {
+  const [path, search = ''] = hash.replace(/^#\/?/, '').split('?');
+  const match = /^calls\/([^/]+)$/.exec(path);
+  const query = new URLSearchParams(search);
+  let callId = null;
+  if (match) {
+    try {
+      callId = decodeURIComponent(match[1]);
+    } catch {
+      callId = null;
+    }
+  }
+  return { callId, status: query.get('status') ?? '', q: query.get('q') ?? '' };
+}
+
+function writeHash(callId, { push }) {
+  const hash = hashFor(callId);
+  if (hash === location.hash || (hash === '#/' && location.hash === '')) {
+    return;
+  }
+  if (push) {
+    history.pushState(null, '', hash);
+  } else {
+    history.replaceState(null, '', hash);
+  }
+}
+
+/** Shows what the address says: after sign-in, and on back/forward or an edited address. */
+async function applyRoute() {
+  if (!state.key) {
+    return;
+  }
+  const route = parseHash(location.hash);
+  const select = /** @type {HTMLSelectElement} */ ($('filter-status'));
+  const known = [...select.options].some((o) => o.value === route.status);
+  select.value = known ? route.status : '';
+  /** @type {HTMLInputElement} */ ($('filter-text')).value = route.q;
+  scheduleRender();
+  if (!route.callId) {
+    if (state.selectedId) {
+      hidePanel();
+    }
+    return;
+  }
+  if (route.callId === state.selectedId && !$('panel').hidden) {
+    return;
+  }
+  if (!state.calls.has(route.callId)) {
+    // An older call than the loaded page, or a shared link: ask for it.
+    const session = state.session;
+    try {
+      const call = await api(`/v1/calls/${encodeURIComponent(route.callId)}`);
+      if (session !== state.session) {
+        return;
+      }
+      upsert(call);
+    } catch (error) {
+      announce(`Could not open call ${route.callId}: ${error.message}`);
+      hidePanel();
+      $('summary').textContent = `Call ${route.callId} was not found for this number.`;
+      return;
+    }
+  }
+  openPanel(route.callId);
+}
+
 // ------------------------------------------------------------------------------------- the side panel
 
 function select(id) {
+  openPanel(id);
+  writeHash(id, { push: true });
+}
+
+function openPanel(id) {
   state.selectedId = id;
   $('panel').hidden = false;
   $('action-result').textContent = '';
@@ -367,11 +470,17 @@ function select(id) {
 }
 
 function closePanel() {
+  const id = hidePanel();
+  writeHash(null, { push: true });
+  state.rows.get(id)?.querySelector('.link')?.focus();
+}
+
+function hidePanel() {
   const id = state.selectedId;
   state.selectedId = null;
   $('panel').hidden = true;
   scheduleRender();
-  state.rows.get(id)?.querySelector('button.link')?.focus();
+  return id;
 }
 
 function renderPanel() {
@@ -1315,6 +1424,7 @@ async function signIn(key) {
   $('calls-view').hidden = false;
   $('session').hidden = false;
   $('filter-text').focus();
+  void applyRoute();
 }
 
 function signOut(message = '') {
@@ -1382,8 +1492,14 @@ function wire() {
   });
 
   $('logout').addEventListener('click', () => signOut());
-  $('filter-status').addEventListener('change', scheduleRender);
-  $('filter-text').addEventListener('input', scheduleRender);
+  const filtersChanged = () => {
+    writeHash(state.selectedId, { push: false });
+    scheduleRender();
+  };
+  $('filter-status').addEventListener('change', filtersChanged);
+  $('filter-text').addEventListener('input', filtersChanged);
+  window.addEventListener('popstate', () => void applyRoute());
+  window.addEventListener('hashchange', () => void applyRoute());
   $('load-more').addEventListener('click', loadMore);
   $('panel-close').addEventListener('click', closePanel);
   $('panel-hangup').addEventListener('click', (e) => confirmHangUp(state.selectedId, e.currentTarget));

@@ -14,6 +14,9 @@ import { DASHBOARD_CSP } from './dashboard.ts';
 const CHROMIUM = chromiumPath();
 const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard.png');
 
+/** The dashboard's words for the far end of a call with a known number. */
+const peerText = (call: { peerNumber?: string | null }) => `+${call.peerNumber}`;
+
 describe('dashboard', () => {
   let t: TestApp;
   before(async () => {
@@ -210,16 +213,24 @@ describe('dashboard', () => {
       await rows(2, 'only the active calls');
       await page.getByLabel('Status').selectOption('COMPLETED');
       await rows(1, 'only the completed call');
+      // The filter lives in the address: a reload (or a shared link) shows the same list.
+      const hash = () => page.evaluate(() => location.hash);
+      assert.equal(await hash(), '#/?status=COMPLETED');
+      await page.reload();
+      await page.locator('#conn[data-state="live"]').waitFor();
+      assert.equal(await page.getByLabel('Status').inputValue(), 'COMPLETED');
+      await rows(1, 'still only the completed call after a reload');
       await page.getByLabel('Status').selectOption('');
       await page.getByLabel('Search peer or call id').fill((call.peerNumber ?? '').slice(-6));
       await rows(1, 'only the call with that peer');
       await page.getByLabel('Search peer or call id').fill('');
       await rows(6, 'every call again');
 
-      // The timeline of the answered call.
+      // The timeline of the answered call, at the call's own address.
       await row.click();
       const panel = page.locator('#panel');
       await panel.waitFor();
+      assert.equal(await hash(), `#/calls/${call.id}`);
       await panel.locator('.ev-type', { hasText: 'accept' }).waitFor();
       await panel.locator('.ev-type', { hasText: 'offer' }).waitFor();
       await eventually(
@@ -248,6 +259,21 @@ describe('dashboard', () => {
         1,
         'one hang-up reached Meta',
       );
+
+      // Back and forward move between the open call and the list.
+      await page.getByRole('button', { name: 'Close call details' }).click();
+      await panel.waitFor({ state: 'hidden' });
+      assert.equal(await hash(), '#/');
+      await page.goBack();
+      await panel.waitFor();
+      assert.equal(await page.locator('#panel-title').textContent(), `Call with ${peerText(call)}`);
+      await page.goForward();
+      await panel.waitFor({ state: 'hidden' });
+      // A link straight to a call opens it.
+      await page.goto(`${t.baseUrl}/dashboard#/calls/${other.id}`);
+      await panel.waitFor();
+      assert.equal(await page.locator('#panel-title').textContent(), `Call with ${peerText(other)}`);
+      await page.locator('#timeline .ev-type', { hasText: 'offer' }).waitFor();
 
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.locator('#login-view').waitFor();
