@@ -47,6 +47,9 @@ const state = {
   rows: new Map(),
   selectedId: null,
   hasMore: false,
+  /** While a filter is set: whether the server has older matches than those shown (null: no filter). */
+  searchHasMore: null,
+  searching: false,
   loadingMore: false,
   lastEventId: null,
   stream: null, // AbortController of the live stream
@@ -286,11 +289,11 @@ function renderTable() {
     shown.length !== all.length
       ? `Showing ${shown.length} of ${all.length}`
       : `${all.length} call${all.length === 1 ? '' : 's'}`;
-  $('summary').textContent = `${filtered} · ${active} active`;
+  $('summary').textContent = state.searching ? 'Searching…' : `${filtered} · ${active} active`;
   $('empty').hidden = shown.length > 0;
   $('empty').textContent =
     all.length === 0 ? 'No calls yet. New calls appear here as they ring.' : 'No calls match the filter.';
-  $('load-more').hidden = !state.hasMore;
+  $('load-more').hidden = !(state.searchHasMore ?? state.hasMore);
 }
 
 function fillRow(row, call) {
@@ -361,6 +364,91 @@ function tick() {
   renderPhone();
 }
 
+// ------------------------------------------------------------------------------------------ server search
+// A filter asks the server (GET /v1/calls?status=&peer=, or the call by id / provider id), so a call older than
+// the loaded page is found too; the answers join the calls kept here and the table shows the matching ones.
+
+/** Digits, maybe with a leading + and separators: a peer number (or part of one). */
+const PEER_TEXT = /^\+?[0-9][0-9\s().-]*$/;
+const MAX_PHONE_DIGITS = 15;
+
+/** What the filters ask the server: a list query, one id to look up, or nothing at all. */
+function searchPlan({ status, q } = currentFilters()) {
+  const query = new URLSearchParams();
+  if (status) {
+    query.set('status', status === 'active' ? [...ACTIVE].join(',') : status);
+  }
+  if (q && PEER_TEXT.test(q)) {
+    const digits = q.replace(/[^0-9]/g, '');
+    if (digits.length > MAX_PHONE_DIGITS) {
+      return { lookup: null, query: null }; // longer than any phone number: nothing can match
+    }
+    query.set('peer', digits);
+  } else if (q) {
+    return { lookup: /^\S{8,}$/.test(q) ? q : null, query: null };
+  }
+  return { lookup: null, query: query.toString() || null };
+}
+
+let searchSeq = 0;
+let searchTimer = null;
+
+function scheduleSearch() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => void search(), 250);
+}
+
+async function search() {
+  const seq = ++searchSeq;
+  const session = state.session;
+  const stale = () => seq !== searchSeq || session !== state.session;
+  const { status, q } = currentFilters();
+  const plan = searchPlan({ status, q });
+  state.searchHasMore = status || q ? false : null;
+  if (!plan.lookup && !plan.query) {
+    state.searching = false;
+    scheduleRender();
+    return;
+  }
+  state.searching = true;
+  scheduleRender();
+  try {
+    if (plan.lookup) {
+      // A call id or a provider's id: the API finds the call by either. Not found is an empty result.
+      const call = await api(`/v1/calls/${encodeURIComponent(plan.lookup)}`).catch((error) => {
+        if (error.status === 404 || error.status === 400) {
+          return null;
+        }
+        throw error;
+      });
+      if (stale()) {
+        return;
+      }
+      if (call) {
+        upsert(call);
+      }
+    } else {
+      const { calls } = await api(`/v1/calls?limit=${PAGE_SIZE}&${plan.query}`);
+      if (stale()) {
+        return;
+      }
+      for (const call of calls) {
+        upsert(call);
+      }
+      state.searchHasMore = calls.length === PAGE_SIZE;
+    }
+  } catch (error) {
+    if (!stale()) {
+      announce(`Search failed: ${error.message}`);
+    }
+  } finally {
+    if (!stale()) {
+      state.searching = false;
+      scheduleRender();
+    }
+  }
+}
+
 // ------------------------------------------------------------------------------------------ the address
 // The hash holds the view: #/calls/<id> opens that call, ?status=&q= are the filters. Opening and closing a call
 // add history entries (back/forward move between calls); typing a filter replaces the current one.
@@ -422,6 +510,7 @@ async function applyRoute() {
   select.value = known ? route.status : '';
   /** @type {HTMLInputElement} */ ($('filter-text')).value = route.q;
   scheduleRender();
+  void search();
   if (!route.callId) {
     if (state.selectedId) {
       hidePanel();
@@ -1361,19 +1450,30 @@ async function loadMore() {
   if (state.loadingMore) {
     return;
   }
-  const oldest = sorted().at(-1);
-  if (!oldest) {
+  // With a filter, the next page is the server's next page of matches, after the oldest match shown.
+  const filtered = state.searchHasMore !== null;
+  const { status, q } = currentFilters();
+  const plan = filtered ? searchPlan({ status, q }) : { query: null };
+  const list = filtered ? sorted().filter((c) => matches(c, status, q.toLowerCase())) : sorted();
+  const oldest = list.at(-1);
+  if (!oldest || (filtered && !plan.query)) {
     return;
   }
   state.loadingMore = true;
   const button = /** @type {HTMLButtonElement} */ ($('load-more'));
   button.disabled = true;
   try {
-    const { calls } = await api(`/v1/calls?limit=${PAGE_SIZE}&before=${encodeURIComponent(oldest.createdAt)}`);
+    const { calls } = await api(
+      `/v1/calls?limit=${PAGE_SIZE}&before=${encodeURIComponent(oldest.id)}${plan.query ? `&${plan.query}` : ''}`,
+    );
     for (const call of calls) {
       upsert(call);
     }
-    state.hasMore = calls.length === PAGE_SIZE;
+    if (filtered) {
+      state.searchHasMore = calls.length === PAGE_SIZE;
+    } else {
+      state.hasMore = calls.length === PAGE_SIZE;
+    }
     scheduleRender();
   } catch (error) {
     announce(`Could not load older calls: ${error.message}`);
@@ -1441,6 +1541,8 @@ function signOut(message = '') {
   state.selectedId = null;
   state.lastEventId = null;
   state.hasMore = false;
+  state.searchHasMore = null;
+  state.searching = false;
   sessionStorage.removeItem(KEY_STORAGE);
   $('calls-body').replaceChildren();
   $('panel').hidden = true;
@@ -1495,6 +1597,7 @@ function wire() {
   const filtersChanged = () => {
     writeHash(state.selectedId, { push: false });
     scheduleRender();
+    scheduleSearch();
   };
   $('filter-status').addEventListener('change', filtersChanged);
   $('filter-text').addEventListener('input', filtersChanged);

@@ -9,6 +9,8 @@ import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
 import { chromiumPath, missing } from '../../../../test/helpers/requirements.ts';
+import { newCallId } from '../../../ids.ts';
+import { insertCall } from '../../../store/calls.ts';
 import { DASHBOARD_CSP } from './dashboard.ts';
 
 const CHROMIUM = chromiumPath();
@@ -225,6 +227,38 @@ describe('dashboard', () => {
       await rows(1, 'only the call with that peer');
       await page.getByLabel('Search peer or call id').fill('');
       await rows(6, 'every call again');
+      // Search asks the server: a call from yesterday, never loaded nor streamed, is found by peer and by id.
+      const template = await storedCall(t, t.numberA, call.id);
+      assert.ok(template);
+      const yesterday = new Date(Date.now() - 86_400_000).toISOString();
+      const old = {
+        ...template,
+        id: newCallId(),
+        externalCallId: 'wacid.yesterday-0001',
+        peerNumber: '19995550123',
+        status: 'MISSED' as const,
+        createdAt: yesterday,
+        startedAt: yesterday,
+        updatedAt: yesterday,
+        connectedAt: null,
+        endedAt: yesterday,
+      };
+      await insertCall(t.store.db, old);
+      const searches: string[] = [];
+      page.on('request', (r) => {
+        if (r.url().includes('/v1/calls')) {
+          searches.push(new URL(r.url()).search);
+        }
+      });
+      await page.getByLabel('Search peer or call id').fill('+1 999 555');
+      await page.locator(`#calls-body tr[data-id="${old.id}"]`).waitFor({ timeout: 5000 });
+      await rows(1, 'only the call from yesterday');
+      assert.ok(searches.includes('?limit=100&peer=1999555'), searches.join(' '));
+      assert.match(await hash(), /^#\/\?q=%2B1\+999\+555$/);
+      await page.getByLabel('Search peer or call id').fill('wacid.yesterday-0001');
+      await rows(1, 'the call found by its provider id');
+      await page.getByLabel('Search peer or call id').fill('');
+      await rows(7, 'every call, the found one kept');
 
       // The timeline of the answered call, at the call's own address.
       await row.click();
