@@ -290,10 +290,37 @@ function renderTable() {
       ? `Showing ${shown.length} of ${all.length}`
       : `${all.length} call${all.length === 1 ? '' : 's'}`;
   $('summary').textContent = state.searching ? 'Searching…' : `${filtered} · ${active} active`;
-  $('empty').hidden = shown.length > 0;
-  $('empty').textContent =
-    all.length === 0 ? 'No calls yet. New calls appear here as they ring.' : 'No calls match the filter.';
+  $('empty').hidden = shown.length > 0 || state.searching;
+  renderEmpty(all.length === 0 && !status && !text);
   $('load-more').hidden = !(state.searchHasMore ?? state.hasMore);
+}
+
+const SIMULATE_COMMAND = 'npm run --silent callgate -- simulate call --audio speech-sample --hangup-after 60';
+
+/** The empty list says how a first call gets in, for the kind of number watched. */
+function renderEmpty(noCallsAtAll) {
+  const number = phone.number;
+  let title = 'No calls match the filter.';
+  let how = 'Clear the search or pick another status; older calls are searched on the server too.';
+  let command = '';
+  if (noCallsAtAll && number?.sandbox) {
+    title = 'No calls yet on this sandbox number.';
+    how =
+      "Ring it from a terminal, with this number's key in CALLGATE_API_KEY; the call rings in the Phone panel " +
+      'above and appears here.';
+    command = SIMULATE_COMMAND;
+  } else if (noCallsAtAll) {
+    title = 'No calls yet.';
+    how =
+      `Calls appear here as they ring: call ${number?.phoneNumber ?? 'this number'} on WhatsApp, or call out with ` +
+      'the dial pad above. To try without a phone, create a sandbox number (callgate numbers create --provider ' +
+      'SANDBOX) and ring it with:';
+    command = SIMULATE_COMMAND;
+  }
+  $('empty-title').textContent = title;
+  $('empty-how').textContent = how;
+  $('empty-command').textContent = command;
+  $('empty-command-wrap').hidden = !command;
 }
 
 function fillRow(row, call) {
@@ -929,6 +956,7 @@ async function phoneStart() {
   $('watched-phone').textContent = n?.phoneNumber ?? '';
   $('number-label').textContent = n ? `${n.name} · ${n.phoneNumber} · ${n.provider}` : '';
   $('sandbox-badge').hidden = !n?.sandbox;
+  scheduleRender(); // the empty state's advice depends on the kind of number
   $('phone-note').textContent = !n
     ? ''
     : usesWebRtc()

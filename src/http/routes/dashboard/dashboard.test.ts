@@ -136,6 +136,27 @@ describe('dashboard', () => {
         [],
       );
       problems.length = 0;
+
+      // A number without calls says how a first call gets in: a sandbox number is rung with `simulate call`.
+      const sandbox = await t.app.inject({
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: { 'x-api-key': t.tenantKey.key },
+        payload: { provider: 'SANDBOX', name: 'Sandbox' },
+      });
+      assert.equal(sandbox.statusCode, 201, sandbox.body);
+      for (const [key, title] of [
+        [t.numberB.key.key, 'No calls yet.'],
+        [sandbox.json().apiKey.key, 'No calls yet on this sandbox number.'],
+      ]) {
+        await page.getByLabel('API key').fill(key);
+        await page.getByRole('button', { name: 'Open dashboard' }).click();
+        await page.locator('#empty-title').filter({ hasText: title }).waitFor();
+        assert.ok(await page.locator('#empty').isVisible());
+        assert.match(String(await page.locator('#empty-command').textContent()), /callgate -- simulate call/);
+        await page.getByRole('button', { name: 'Sign out' }).click();
+        await page.locator('#login-view').waitFor();
+      }
       streamRequests.length = 0;
 
       await page.getByLabel('API key').fill(t.numberA.key.key);
@@ -257,6 +278,9 @@ describe('dashboard', () => {
       assert.match(await hash(), /^#\/\?q=%2B1\+999\+555$/);
       await page.getByLabel('Search peer or call id').fill('wacid.yesterday-0001');
       await rows(1, 'the call found by its provider id');
+      await page.getByLabel('Search peer or call id').fill('000000000');
+      await page.locator('#empty-title').filter({ hasText: 'No calls match the filter.' }).waitFor();
+      assert.ok(await page.locator('#empty-command-wrap').isHidden());
       await page.getByLabel('Search peer or call id').fill('');
       await rows(7, 'every call, the found one kept');
 
