@@ -230,12 +230,11 @@ function matches(call, status, text) {
   if (!text) {
     return true;
   }
-  const digits = text.replace(/[^0-9]/g, '');
-  return (
-    call.id.toLowerCase().includes(text) ||
-    call.externalCallId.toLowerCase().includes(text) ||
-    (digits.length > 0 && (call.peerNumber ?? call.peerLid ?? '').includes(digits))
-  );
+  // Digits search the peer, as the server does; an id's digits must not match phone numbers.
+  if (PEER_TEXT.test(text)) {
+    return (call.peerNumber ?? call.peerLid ?? '').includes(text.replace(/[^0-9]/g, ''));
+  }
+  return call.id.toLowerCase().includes(text) || call.externalCallId.toLowerCase().includes(text);
 }
 
 function sorted() {
