@@ -93,7 +93,9 @@ async function api(path, { method = 'GET', signal, body: json } = {}) {
   }
   const body = await res.json().catch(() => null);
   if (!res.ok) {
-    throw new ApiError(res.status, body?.code ?? `HTTP_${res.status}`, body?.error ?? res.statusText);
+    const error = new ApiError(res.status, body?.code ?? `HTTP_${res.status}`, body?.error ?? res.statusText);
+    error.details = body?.details;
+    throw error;
   }
   return body;
 }
@@ -857,7 +859,9 @@ function startStream() {
         } // cursor gone: start afresh
         if (!res.ok) {
           const body = await res.json().catch(() => null);
-          throw new ApiError(res.status, body?.code ?? `HTTP_${res.status}`, body?.error ?? res.statusText);
+          const error = new ApiError(res.status, body?.code ?? `HTTP_${res.status}`, body?.error ?? res.statusText);
+          error.details = body?.details;
+          throw error;
         }
         const resumed = !first;
         if (first) {
@@ -1511,12 +1515,6 @@ async function loadMore() {
 }
 
 function loginMessage(error) {
-  if (error.code === 'TENANT_SCOPE_NOT_ALLOWED') {
-    return (
-      "This is a tenant key. The dashboard shows one number's calls: sign in with that number's key " +
-      '(returned when the number is created, or by POST /v1/api-keys/{numberId}/regenerate).'
-    );
-  }
   if (error.status === 401) {
     return 'This key is not valid.';
   }
@@ -1540,6 +1538,11 @@ async function signIn(key) {
       return;
     }
     state.stream?.abort();
+    if (error.code === 'TENANT_SCOPE_NOT_ALLOWED') {
+      // A tenant key has no calls to watch: it manages the numbers.
+      await signInTenant(key, session);
+      return;
+    }
     state.key = null;
     sessionStorage.removeItem(KEY_STORAGE);
     throw error;
@@ -1552,6 +1555,170 @@ async function signIn(key) {
   $('session').hidden = false;
   $('filter-text').focus();
   void applyRoute();
+}
+
+// -------------------------------------------------------------------------------- numbers (tenant key)
+
+async function signInTenant(key, session) {
+  try {
+    await loadNumbers();
+  } catch (error) {
+    if (session === state.session) {
+      state.key = null;
+      sessionStorage.removeItem(KEY_STORAGE);
+    }
+    throw error;
+  }
+  if (session !== state.session) {
+    return;
+  }
+  state.tenant = true;
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $('key-label').textContent = `Tenant key ${maskKey(key)}`;
+  $('conn').hidden = true;
+  $('login-view').hidden = true;
+  $('numbers-view').hidden = false;
+  $('session').hidden = false;
+  $('nf-name').focus();
+}
+
+async function loadNumbers() {
+  const numbers = await api('/v1/numbers');
+  $('numbers-summary').textContent = `${numbers.length} number${numbers.length === 1 ? '' : 's'}`;
+  $('numbers-body').replaceChildren(
+    ...numbers.map((n) =>
+      h(
+        'tr',
+        { dataset: { id: n.id } },
+        h('td', { class: 'number-name' }, n.name, h('span', { class: 'id mono' }, n.id)),
+        h('td', { class: 'mono' }, n.phoneNumber),
+        h('td', {}, n.sandbox ? h('span', { class: 'sandbox-badge' }, 'SANDBOX') : n.provider),
+        h('td', {}, n.state),
+        h(
+          'td',
+          { class: 'actions' },
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'btn ghost small',
+              'aria-label': `Rotate the key of ${n.name}`,
+              onclick: () => void rotateKey(n),
+            },
+            'Rotate key',
+          ),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'btn danger small',
+              'aria-label': `Delete ${n.name}`,
+              onclick: () => void deleteNumber(n),
+            },
+            'Delete',
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** A key is shown once, here, until the next action: the server keeps only its hash. */
+function showIssued(text, key) {
+  $('issued').hidden = false;
+  $('issued-text').textContent = text;
+  $('issued-key').textContent = key;
+}
+
+async function rotateKey(n) {
+  if (!window.confirm(`Rotate the key of ${n.name}? The current key stops working at once.`)) {
+    return;
+  }
+  try {
+    const issued = await api(`/v1/api-keys/${encodeURIComponent(n.id)}/regenerate`, { method: 'POST', body: {} });
+    showIssued(`New key for ${n.name} (shown once; the old one no longer works):`, issued.key);
+  } catch (error) {
+    announceNumbers(`Could not rotate the key: ${error.message}`);
+  }
+}
+
+async function deleteNumber(n) {
+  if (
+    !window.confirm(`Delete ${n.name} (${n.phoneNumber})? Its key stops working and its calls are no longer listed.`)
+  ) {
+    return;
+  }
+  try {
+    await api(`/v1/numbers/${encodeURIComponent(n.id)}`, { method: 'DELETE' });
+    $('issued').hidden = true;
+    await loadNumbers();
+    announceNumbers(`${n.name} deleted.`);
+  } catch (error) {
+    announceNumbers(`Could not delete ${n.name}: ${error.message}`);
+  }
+}
+
+function announceNumbers(text) {
+  $('numbers-summary').textContent = text;
+  announce(text);
+}
+
+/** The API's body for the form: only the fields the chosen provider takes. */
+function numberBody() {
+  const value = (id) => /** @type {HTMLInputElement} */ ($(id)).value.trim();
+  const provider = value('nf-provider');
+  const body = { name: value('nf-name'), provider };
+  if (value('nf-phone')) {
+    body.phoneNumber = value('nf-phone');
+  }
+  if (provider === 'META') {
+    body.meta = {
+      phoneNumberId: value('nf-phone-number-id'),
+      accessToken: value('nf-access-token'),
+      appSecret: value('nf-app-secret'),
+      verifyToken: value('nf-verify-token'),
+      ...(value('nf-waba-id') ? { wabaId: value('nf-waba-id') } : {}),
+    };
+  }
+  return body;
+}
+
+async function createNumber() {
+  const error = $('nf-error');
+  error.textContent = '';
+  const body = numberBody();
+  if (!body.name) {
+    error.textContent = 'Give the number a name.';
+    $('nf-name').focus();
+    return;
+  }
+  const button = /** @type {HTMLButtonElement} */ ($('nf-submit'));
+  button.disabled = true;
+  try {
+    const created = await api('/v1/numbers', { method: 'POST', body });
+    /** @type {HTMLFormElement} */ ($('number-form')).reset();
+    $('nf-meta').hidden = true;
+    if (created.apiKey) {
+      showIssued(`${created.number.name} is ready. Its key (shown once):`, created.apiKey.key);
+    }
+    await loadNumbers();
+  } catch (err) {
+    // The server names each field it refused; show that text as is.
+    const details = err.details ? ` ${JSON.stringify(err.details)}` : '';
+    error.textContent = `${err.message}${details}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function wireNumbers() {
+  $('number-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void createNumber();
+  });
+  $('nf-provider').addEventListener('change', (e) => {
+    $('nf-meta').hidden = /** @type {HTMLSelectElement} */ (e.target).value !== 'META';
+  });
 }
 
 function signOut(message = '') {
@@ -1571,6 +1738,11 @@ function signOut(message = '') {
   state.searchHasMore = null;
   state.searching = false;
   sessionStorage.removeItem(KEY_STORAGE);
+  state.tenant = false;
+  $('conn').hidden = false;
+  $('numbers-view').hidden = true;
+  $('issued').hidden = true;
+  $('numbers-body').replaceChildren();
   $('calls-body').replaceChildren();
   $('panel').hidden = true;
   $('calls-view').hidden = true;
@@ -1654,6 +1826,7 @@ function wire() {
     }
   });
   wirePhone();
+  wireNumbers();
   setInterval(tick, 1000);
 
   const saved = sessionStorage.getItem(KEY_STORAGE);

@@ -126,13 +126,46 @@ describe('dashboard', () => {
       const response = await page.goto(`${t.baseUrl}/dashboard`);
       assert.equal(response?.headers()['content-security-policy'], DASHBOARD_CSP);
 
-      // A tenant key is refused with a clear message: the dashboard is per number.
+      // A tenant key opens the numbers page: list, create, rotate a key, delete, with no curl.
       await page.getByLabel('API key').fill(t.tenantKey.key);
       await page.getByRole('button', { name: 'Open dashboard' }).click();
-      await page.locator('#login-error').filter({ hasText: 'tenant key' }).waitFor();
-      // Chromium logs the expected 403 of GET /v1/calls; nothing else may have gone wrong.
+      const numbers = page.locator('#numbers-body tr');
+      await page.locator('#numbers-view').waitFor();
+      await eventually(async () => (await numbers.count()) === 2, 5000, "the tenant's two numbers");
+      await numbers
+        .filter({ hasText: 'Number 0' })
+        .filter({ hasText: `+${t.numberA.displayPhoneNumber}` })
+        .waitFor();
+      page.on('dialog', (d) => void d.accept()); // the confirmations of rotate and delete
+      await page.getByLabel('Name').fill('Front desk');
+      await page.getByRole('button', { name: 'Create number' }).click();
+      await page.locator('#issued-text').filter({ hasText: 'Front desk is ready' }).waitFor();
+      const firstKey = String(await page.locator('#issued-key').textContent());
+      await eventually(async () => (await numbers.count()) === 3, 5000, 'the new number listed');
+      const asNumber = (key: string) => t.app.inject({ url: '/v1/number', headers: { 'x-api-key': key } });
+      assert.equal((await asNumber(firstKey)).json().name, 'Front desk', "the shown key is the new number's");
+      await page.getByRole('button', { name: 'Rotate the key of Front desk' }).click();
+      await page.locator('#issued-text').filter({ hasText: 'New key for Front desk' }).waitFor();
+      const secondKey = String(await page.locator('#issued-key').textContent());
+      assert.equal((await asNumber(firstKey)).statusCode, 401, 'the old key stops working');
+      assert.equal((await asNumber(secondKey)).statusCode, 200);
+      // A META number needs its Graph settings; a refusal names the problem and creates nothing.
+      await page.getByLabel('Name').fill('Half configured');
+      await page.getByLabel('Provider').selectOption('META');
+      await page.getByLabel('Phone (E.164').fill('+15550001234');
+      await page.getByRole('button', { name: 'Create number' }).click();
+      await page.locator('#nf-error').filter({ hasText: /\S/ }).waitFor();
+      assert.equal(await numbers.count(), 3);
+      await page.getByRole('button', { name: 'Delete Front desk' }).click();
+      await eventually(async () => (await numbers.count()) === 2, 5000, 'the number deleted');
+      assert.equal((await asNumber(secondKey)).statusCode, 401, "a deleted number's key stops working");
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.locator('#login-view').waitFor();
+      // Chromium logs the expected 403 of the calls stream for a tenant key and the refused META number (400).
       assert.deepEqual(
-        problems.filter((p) => !/status of 403|^HTTP 403: .*\/v1\/calls\?/.test(p)),
+        problems.filter(
+          (p) => !/status of 40[03]|^HTTP 403: .*\/v1\/(calls|events)|^HTTP 400: .*\/v1\/numbers$/.test(p),
+        ),
         [],
       );
       problems.length = 0;
