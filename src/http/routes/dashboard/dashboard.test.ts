@@ -15,6 +15,7 @@ import { DASHBOARD_CSP } from './dashboard.ts';
 
 const CHROMIUM = chromiumPath();
 const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard.png');
+const NUMBERS_SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard-numbers.png');
 
 /** The dashboard's words for the far end of a call with a known number. */
 const peerText = (call: { peerNumber?: string | null }) => `+${call.peerNumber}`;
@@ -149,6 +150,8 @@ describe('dashboard', () => {
       const secondKey = String(await page.locator('#issued-key').textContent());
       assert.equal((await asNumber(firstKey)).statusCode, 401, 'the old key stops working');
       assert.equal((await asNumber(secondKey)).statusCode, 200);
+      await page.mouse.move(0, 0);
+      await page.screenshot({ path: NUMBERS_SCREENSHOT, animations: 'disabled' });
       // A META number needs its Graph settings; a refusal names the problem and creates nothing.
       await page.getByLabel('Name').fill('Half configured');
       await page.getByLabel('Provider').selectOption('META');
