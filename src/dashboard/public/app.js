@@ -47,6 +47,7 @@ const state = {
   rows: new Map(),
   selectedId: null,
   hasMore: false,
+  tenant: false, // signed in with a tenant key: the Numbers page, no calls
   /** While a filter is set: whether the server has older matches than those shown (null: no filter). */
   searchHasMore: null,
   searching: false,
@@ -529,13 +530,13 @@ function writeHash(callId, { push }) {
 
 /** Shows what the address says: after sign-in, and on back/forward or an edited address. */
 async function applyRoute() {
-  if (!state.key) {
+  if (!state.key || state.tenant) {
     return;
   }
   const route = parseHash(location.hash);
-  const select = /** @type {HTMLSelectElement} */ ($('filter-status'));
-  const known = [...select.options].some((o) => o.value === route.status);
-  select.value = known ? route.status : '';
+  const statusSelect = /** @type {HTMLSelectElement} */ ($('filter-status'));
+  const known = [...statusSelect.options].some((o) => o.value === route.status);
+  statusSelect.value = known ? route.status : '';
   /** @type {HTMLInputElement} */ ($('filter-text')).value = route.q;
   scheduleRender();
   void search();
