@@ -48,6 +48,7 @@ const state = {
   selectedId: null,
   hasMore: false,
   tenant: false, // signed in with a tenant key: the Numbers page, no calls
+  notice: null, // a message the summary shows instead of the counts (a call link that led nowhere)
   /** While a filter is set: whether the server has older matches than those shown (null: no filter). */
   searchHasMore: null,
   searching: false,
@@ -291,7 +292,7 @@ function renderTable() {
     shown.length !== all.length
       ? `Showing ${shown.length} of ${all.length}`
       : `${all.length} call${all.length === 1 ? '' : 's'}`;
-  $('summary').textContent = state.searching ? 'Searching…' : `${filtered} · ${active} active`;
+  $('summary').textContent = state.searching ? 'Searching…' : (state.notice ?? `${filtered} · ${active} active`);
   $('empty').hidden = shown.length > 0 || state.searching;
   renderEmpty(all.length === 0 && !status && !text);
   $('load-more').hidden = !(state.searchHasMore ?? state.hasMore);
@@ -533,6 +534,7 @@ async function applyRoute() {
   if (!state.key || state.tenant) {
     return;
   }
+  state.notice = null;
   const route = parseHash(location.hash);
   const statusSelect = /** @type {HTMLSelectElement} */ ($('filter-status'));
   const known = [...statusSelect.options].some((o) => o.value === route.status);
@@ -559,9 +561,12 @@ async function applyRoute() {
       }
       upsert(call);
     } catch (error) {
-      announce(`Could not open call ${route.callId}: ${error.message}`);
+      state.notice =
+        error.status === 404
+          ? `Call ${route.callId} was not found for this number.`
+          : `Could not open call ${route.callId}: ${error.message}`;
+      announce(state.notice);
       hidePanel();
-      $('summary').textContent = `Call ${route.callId} was not found for this number.`;
       return;
     }
   }
@@ -571,6 +576,7 @@ async function applyRoute() {
 // ------------------------------------------------------------------------------------- the side panel
 
 function select(id) {
+  state.notice = null;
   openPanel(id);
   writeHash(id, { push: true });
 }
@@ -1795,6 +1801,7 @@ function wire() {
 
   $('logout').addEventListener('click', () => signOut());
   const filtersChanged = () => {
+    state.notice = null;
     writeHash(state.selectedId, { push: false });
     scheduleRender();
     scheduleSearch();

@@ -368,6 +368,19 @@ describe('dashboard', () => {
       await panel.waitFor();
       assert.equal(await page.locator('#panel-title').textContent(), `Call with ${peerText(other)}`);
       await page.locator('#timeline .ev-type', { hasText: 'offer' }).waitFor();
+      // A link to a call this number does not have says so, and opens nothing.
+      const missingId = `call_${'0'.repeat(26)}`;
+      await page.goto(`${t.baseUrl}/dashboard#/calls/${missingId}`);
+      await page
+        .locator('#summary')
+        .filter({ hasText: `Call ${missingId} was not found` })
+        .waitFor();
+      assert.ok(await panel.isHidden());
+      assert.deepEqual(
+        problems.filter((p) => !/status of 404|^HTTP 404: .*\/v1\/calls\/call_0+$/.test(p)),
+        [],
+      );
+      problems.length = 0;
 
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.locator('#login-view').waitFor();
