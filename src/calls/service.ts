@@ -9,7 +9,7 @@ import type { EvolutionProvider } from '../providers/evolution/client.ts';
 import { evolutionWsUrl } from '../providers/evolution/client.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures } from '../providers/types.ts';
-import { findCallForNumber, listCallsForNumber } from '../store/calls.ts';
+import { type CallFilter, findCallForNumber, listCallsForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
 import { listTimeline, type TimelineEntry } from '../store/timeline.ts';
@@ -70,9 +70,13 @@ export class CallService {
   }
 
   /** `before` is a time (Pilot) or one of this number's call ids (exact paging, even within one millisecond). */
-  async listCalls(numberId: NumberId, opts: { limit: number; before: string | null }): Promise<Call[]> {
+  async listCalls(
+    numberId: NumberId,
+    opts: { limit: number; before: string | null; filter?: CallFilter },
+  ): Promise<Call[]> {
+    const page = { limit: opts.limit, filter: opts.filter };
     if (opts.before === null) {
-      return listCallsForNumber(this.#d.db, numberId, { limit: opts.limit, cursor: null });
+      return listCallsForNumber(this.#d.db, numberId, { ...page, cursor: null });
     }
     if (opts.before.startsWith('call_')) {
       const call = await findCallForNumber(this.#d.db, numberId, opts.before);
@@ -80,12 +84,12 @@ export class CallService {
         throw new ApiError('VALIDATION_ERROR', { details: { reason: 'before names no call of this number' } });
       }
       return listCallsForNumber(this.#d.db, numberId, {
-        limit: opts.limit,
+        ...page,
         cursor: { beforeCall: { createdAt: call.createdAt, id: call.id } },
       });
     }
     return listCallsForNumber(this.#d.db, numberId, {
-      limit: opts.limit,
+      ...page,
       cursor: { before: new Date(opts.before).toISOString() },
     });
   }

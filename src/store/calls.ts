@@ -1,6 +1,6 @@
 import type { BusinessActionKind, Call, CallStatus, Direction, EndedBy } from '../calls/types.ts';
 import type { CallId, NumberId, TenantId } from '../ids.ts';
-import type { Db } from './db.ts';
+import type { Db, SqlValue } from './db.ts';
 import { forUpdate } from './db.ts';
 
 interface Row {
@@ -102,29 +102,43 @@ export async function findCallByExternalIdForNumber(
 /** Where a page starts: strictly before a time, or strictly before a call (exact, even within one millisecond). */
 export type PageCursor = { before: string } | { beforeCall: { createdAt: string; id: string } } | null;
 
+/** Narrows a list: statuses (any of), and digits the peer's number contains. */
+export interface CallFilter {
+  statuses?: readonly CallStatus[];
+  peerDigits?: string;
+}
+
 export async function listCallsForNumber(
   db: Db,
   numberId: NumberId,
-  opts: { limit: number; cursor: PageCursor },
+  opts: { limit: number; cursor: PageCursor; filter?: CallFilter },
 ): Promise<Call[]> {
-  const order = `ORDER BY created_at DESC, id DESC LIMIT`;
+  const where = ['number_id = $1'];
+  const params: SqlValue[] = [numberId];
+  const param = (value: SqlValue): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
   const c = opts.cursor;
-  const rows =
-    c === null
-      ? await db.query<Row>(`SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1 ${order} $2`, [
-          numberId,
-          opts.limit,
-        ])
-      : 'before' in c
-        ? await db.query<Row>(
-            `SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1 AND created_at < $2 ${order} $3`,
-            [numberId, c.before, opts.limit],
-          )
-        : await db.query<Row>(
-            `SELECT ${LIST_COLUMNS} FROM calls WHERE number_id = $1
-          AND (created_at < $2 OR (created_at = $2 AND id < $3)) ${order} $4`,
-            [numberId, c.beforeCall.createdAt, c.beforeCall.id, opts.limit],
-          );
+  if (c !== null && 'before' in c) {
+    where.push(`created_at < ${param(c.before)}`);
+  } else if (c !== null) {
+    const at = param(c.beforeCall.createdAt);
+    where.push(`(created_at < ${at} OR (created_at = ${at} AND id < ${param(c.beforeCall.id)}))`);
+  }
+  const statuses = opts.filter?.statuses ?? [];
+  if (statuses.length > 0) {
+    where.push(`status IN (${statuses.map((s) => param(s)).join(', ')})`);
+  }
+  const digits = opts.filter?.peerDigits ?? '';
+  if (digits !== '') {
+    // Digits only (the route's schema says so): no LIKE wildcard can reach the pattern.
+    where.push(`peer_number LIKE ${param(`%${digits.replace(/[^0-9]/g, '')}%`)}`);
+  }
+  const rows = await db.query<Row>(
+    `SELECT ${LIST_COLUMNS} FROM calls WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ${param(opts.limit)}`,
+    params,
+  );
   return rows.map(fromRow);
 }
 

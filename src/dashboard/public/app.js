@@ -47,6 +47,11 @@ const state = {
   rows: new Map(),
   selectedId: null,
   hasMore: false,
+  tenant: false, // signed in with a tenant key: the Numbers page, no calls
+  notice: null, // a message the summary shows instead of the counts (a call link that led nowhere)
+  /** While a filter is set: whether the server has older matches than those shown (null: no filter). */
+  searchHasMore: null,
+  searching: false,
   loadingMore: false,
   lastEventId: null,
   stream: null, // AbortController of the live stream
@@ -90,7 +95,9 @@ async function api(path, { method = 'GET', signal, body: json } = {}) {
   }
   const body = await res.json().catch(() => null);
   if (!res.ok) {
-    throw new ApiError(res.status, body?.code ?? `HTTP_${res.status}`, body?.error ?? res.statusText);
+    const error = new ApiError(res.status, body?.code ?? `HTTP_${res.status}`, body?.error ?? res.statusText);
+    error.details = body?.details;
+    throw error;
   }
   return body;
 }
@@ -137,6 +144,17 @@ function duration(call) {
   }
   return '—';
 }
+
+/** How long a call not yet answered has been waiting, ticking; null once it was answered or ended. */
+function waiting(call) {
+  if (call.status !== 'RINGING' && call.status !== 'INITIATED') {
+    return null;
+  }
+  return `Waiting ${clock((now() - Date.parse(call.startedAt ?? call.createdAt)) / 1000)}`;
+}
+
+/** The duration cell: the wait while a call rings, the time talked after. */
+const durationText = (call) => waiting(call) ?? duration(call);
 
 // A caller may have no known phone number: Meta's user id or a WhatsApp LID is all there is then.
 const peer = (call) =>
@@ -216,12 +234,11 @@ function matches(call, status, text) {
   if (!text) {
     return true;
   }
-  const digits = text.replace(/[^0-9]/g, '');
-  return (
-    call.id.toLowerCase().includes(text) ||
-    call.externalCallId.toLowerCase().includes(text) ||
-    (digits.length > 0 && (call.peerNumber ?? call.peerLid ?? '').includes(digits))
-  );
+  // Digits search the peer, as the server does; an id's digits must not match phone numbers.
+  if (PEER_TEXT.test(text)) {
+    return (call.peerNumber ?? call.peerLid ?? '').includes(text.replace(/[^0-9]/g, ''));
+  }
+  return call.id.toLowerCase().includes(text) || call.externalCallId.toLowerCase().includes(text);
 }
 
 function sorted() {
@@ -275,11 +292,38 @@ function renderTable() {
     shown.length !== all.length
       ? `Showing ${shown.length} of ${all.length}`
       : `${all.length} call${all.length === 1 ? '' : 's'}`;
-  $('summary').textContent = `${filtered} · ${active} active`;
-  $('empty').hidden = shown.length > 0;
-  $('empty').textContent =
-    all.length === 0 ? 'No calls yet. New calls appear here as they ring.' : 'No calls match the filter.';
-  $('load-more').hidden = !state.hasMore;
+  $('summary').textContent = state.searching ? 'Searching…' : (state.notice ?? `${filtered} · ${active} active`);
+  $('empty').hidden = shown.length > 0 || state.searching;
+  renderEmpty(all.length === 0 && !status && !text);
+  $('load-more').hidden = !(state.searchHasMore ?? state.hasMore);
+}
+
+const SIMULATE_COMMAND = 'npm run --silent callgate -- simulate call --audio speech-sample --hangup-after 60';
+
+/** The empty list says how a first call gets in, for the kind of number watched. */
+function renderEmpty(noCallsAtAll) {
+  const number = phone.number;
+  let title = 'No calls match the filter.';
+  let how = 'Clear the search or pick another status; older calls are searched on the server too.';
+  let command = '';
+  if (noCallsAtAll && number?.sandbox) {
+    title = 'No calls yet on this sandbox number.';
+    how =
+      "Ring it from a terminal, with this number's key in CALLGATE_API_KEY; the call rings in the Phone panel " +
+      'above and appears here.';
+    command = SIMULATE_COMMAND;
+  } else if (noCallsAtAll) {
+    title = 'No calls yet.';
+    how =
+      `Calls appear here as they ring: call ${number?.phoneNumber ?? 'this number'} on WhatsApp, or call out with ` +
+      'the dial pad above. To try without a phone, create a sandbox number (callgate numbers create --provider ' +
+      'SANDBOX) and ring it with:';
+    command = SIMULATE_COMMAND;
+  }
+  $('empty-title').textContent = title;
+  $('empty-how').textContent = how;
+  $('empty-command').textContent = command;
+  $('empty-command-wrap').hidden = !command;
 }
 
 function fillRow(row, call) {
@@ -291,8 +335,17 @@ function fillRow(row, call) {
     void row.offsetWidth;
     row.classList.add('flash');
   }
-  const open = h('button', { type: 'button', class: 'link', 'aria-label': `Open call with ${peer(call)}` }, peer(call));
+  // A real link: it can be copied or opened in a new tab; a plain click keeps the filters and opens in place.
+  const open = h(
+    'a',
+    { href: `#/calls/${encodeURIComponent(call.id)}`, class: 'link', 'aria-label': `Open call with ${peer(call)}` },
+    peer(call),
+  );
   open.addEventListener('click', (e) => {
+    if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) {
+      return;
+    }
+    e.preventDefault();
     e.stopPropagation();
     select(call.id);
   });
@@ -316,7 +369,7 @@ function fillRow(row, call) {
     h('td', {}, direction(call)),
     h('td', {}, h('div', { class: 'peer' }, open, h('span', { class: 'id mono', title: call.id }, call.id))),
     h('td', { title: fullFmt.format(new Date(call.startedAt)) }, when(call.startedAt)),
-    h('td', { class: 'num mono duration' }, duration(call)),
+    h('td', { class: `num mono duration${waiting(call) ? ' waiting' : ''}` }, durationText(call)),
     h(
       'td',
       { title: call.endReason ?? undefined },
@@ -329,21 +382,206 @@ function fillRow(row, call) {
 function tick() {
   for (const [id, row] of state.rows) {
     const call = state.calls.get(id);
-    if (call?.status === 'ACCEPTED') {
-      row.querySelector('.duration').textContent = duration(call);
+    if (call && ACTIVE.has(call.status)) {
+      row.querySelector('.duration').textContent = durationText(call);
     }
   }
   const call = state.calls.get(state.selectedId);
   const cell = document.querySelector('#panel-facts .duration');
   if (call && cell) {
-    cell.textContent = duration(call);
+    cell.textContent = durationText(call);
   }
   renderPhone();
+}
+
+// ------------------------------------------------------------------------------------------ server search
+// A filter asks the server (GET /v1/calls?status=&peer=, or the call by id / provider id), so a call older than
+// the loaded page is found too; the answers join the calls kept here and the table shows the matching ones.
+
+/** Digits, maybe with a leading + and separators: a peer number (or part of one). */
+const PEER_TEXT = /^\+?[0-9][0-9\s().-]*$/;
+const MAX_PHONE_DIGITS = 15;
+
+/** What the filters ask the server: a list query, one id to look up, or nothing at all. */
+function searchPlan({ status, q } = currentFilters()) {
+  const query = new URLSearchParams();
+  if (status) {
+    query.set('status', status === 'active' ? [...ACTIVE].join(',') : status);
+  }
+  if (q && PEER_TEXT.test(q)) {
+    const digits = q.replace(/[^0-9]/g, '');
+    if (digits.length > MAX_PHONE_DIGITS) {
+      return { lookup: null, query: null }; // longer than any phone number: nothing can match
+    }
+    query.set('peer', digits);
+  } else if (q) {
+    return { lookup: /^\S{8,}$/.test(q) ? q : null, query: null };
+  }
+  return { lookup: null, query: query.toString() || null };
+}
+
+let searchSeq = 0;
+let searchTimer = null;
+
+function scheduleSearch() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => void search(), 250);
+}
+
+async function search() {
+  const seq = ++searchSeq;
+  const session = state.session;
+  const stale = () => seq !== searchSeq || session !== state.session;
+  const { status, q } = currentFilters();
+  const plan = searchPlan({ status, q });
+  state.searchHasMore = status || q ? false : null;
+  if (!plan.lookup && !plan.query) {
+    state.searching = false;
+    scheduleRender();
+    return;
+  }
+  state.searching = true;
+  scheduleRender();
+  try {
+    if (plan.lookup) {
+      // A call id or a provider's id: the API finds the call by either. Not found is an empty result.
+      const call = await api(`/v1/calls/${encodeURIComponent(plan.lookup)}`).catch((error) => {
+        if (error.status === 404 || error.status === 400) {
+          return null;
+        }
+        throw error;
+      });
+      if (stale()) {
+        return;
+      }
+      if (call) {
+        upsert(call);
+      }
+    } else {
+      const { calls } = await api(`/v1/calls?limit=${PAGE_SIZE}&${plan.query}`);
+      if (stale()) {
+        return;
+      }
+      for (const call of calls) {
+        upsert(call);
+      }
+      state.searchHasMore = calls.length === PAGE_SIZE;
+    }
+  } catch (error) {
+    if (!stale()) {
+      announce(`Search failed: ${error.message}`);
+    }
+  } finally {
+    if (!stale()) {
+      state.searching = false;
+      scheduleRender();
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------ the address
+// The hash holds the view: #/calls/<id> opens that call, ?status=&q= are the filters. Opening and closing a call
+// add history entries (back/forward move between calls); typing a filter replaces the current one.
+
+function currentFilters() {
+  return {
+    status: /** @type {HTMLSelectElement} */ ($('filter-status')).value,
+    q: /** @type {HTMLInputElement} */ ($('filter-text')).value.trim(),
+  };
+}
+
+function hashFor(callId, { status, q } = currentFilters()) {
+  const query = new URLSearchParams();
+  if (status) {
+    query.set('status', status);
+  }
+  if (q) {
+    query.set('q', q);
+  }
+  const search = query.toString();
+  return `#/${callId ? `calls/${encodeURIComponent(callId)}` : ''}${search ? `?${search}` : ''}`;
+}
+
+function parseHash(hash) {
+  const [path, search = ''] = hash.replace(/^#\/?/, '').split('?');
+  const match = /^calls\/([^/]+)$/.exec(path);
+  const query = new URLSearchParams(search);
+  let callId = null;
+  if (match) {
+    try {
+      callId = decodeURIComponent(match[1]);
+    } catch {
+      callId = null;
+    }
+  }
+  return { callId, status: query.get('status') ?? '', q: query.get('q') ?? '' };
+}
+
+function writeHash(callId, { push }) {
+  const hash = hashFor(callId);
+  if (hash === location.hash || (hash === '#/' && location.hash === '')) {
+    return;
+  }
+  if (push) {
+    history.pushState(null, '', hash);
+  } else {
+    history.replaceState(null, '', hash);
+  }
+}
+
+/** Shows what the address says: after sign-in, and on back/forward or an edited address. */
+async function applyRoute() {
+  if (!state.key || state.tenant) {
+    return;
+  }
+  state.notice = null;
+  const route = parseHash(location.hash);
+  const statusSelect = /** @type {HTMLSelectElement} */ ($('filter-status'));
+  const known = [...statusSelect.options].some((o) => o.value === route.status);
+  statusSelect.value = known ? route.status : '';
+  /** @type {HTMLInputElement} */ ($('filter-text')).value = route.q;
+  scheduleRender();
+  void search();
+  if (!route.callId) {
+    if (state.selectedId) {
+      hidePanel();
+    }
+    return;
+  }
+  if (route.callId === state.selectedId && !$('panel').hidden) {
+    return;
+  }
+  if (!state.calls.has(route.callId)) {
+    // An older call than the loaded page, or a shared link: ask for it.
+    const session = state.session;
+    try {
+      const call = await api(`/v1/calls/${encodeURIComponent(route.callId)}`);
+      if (session !== state.session) {
+        return;
+      }
+      upsert(call);
+    } catch (error) {
+      state.notice =
+        error.status === 404
+          ? `Call ${route.callId} was not found for this number.`
+          : `Could not open call ${route.callId}: ${error.message}`;
+      announce(state.notice);
+      hidePanel();
+      return;
+    }
+  }
+  openPanel(route.callId);
 }
 
 // ------------------------------------------------------------------------------------- the side panel
 
 function select(id) {
+  state.notice = null;
+  openPanel(id);
+  writeHash(id, { push: true });
+}
+
+function openPanel(id) {
   state.selectedId = id;
   $('panel').hidden = false;
   $('action-result').textContent = '';
@@ -356,11 +594,17 @@ function select(id) {
 }
 
 function closePanel() {
+  const id = hidePanel();
+  writeHash(null, { push: true });
+  state.rows.get(id)?.querySelector('.link')?.focus();
+}
+
+function hidePanel() {
   const id = state.selectedId;
   state.selectedId = null;
   $('panel').hidden = true;
   scheduleRender();
-  state.rows.get(id)?.querySelector('button.link')?.focus();
+  return id;
 }
 
 function renderPanel() {
@@ -373,7 +617,7 @@ function renderPanel() {
   $('panel-facts').replaceChildren(
     ...fact('Status', badge(call.status)),
     ...fact('Direction', direction(call)),
-    ...fact('Duration', duration(call), 'mono duration'),
+    ...fact(waiting(call) ? 'Waiting' : 'Duration', durationText(call), 'mono duration'),
     ...fact('Started', call.startedAt ? fullFmt.format(new Date(call.startedAt)) : '—'),
     ...fact('Connected', call.connectedAt ? fullFmt.format(new Date(call.connectedAt)) : '—'),
     ...fact('Ended', call.endedAt ? fullFmt.format(new Date(call.endedAt)) : '—'),
@@ -622,7 +866,9 @@ function startStream() {
         } // cursor gone: start afresh
         if (!res.ok) {
           const body = await res.json().catch(() => null);
-          throw new ApiError(res.status, body?.code ?? `HTTP_${res.status}`, body?.error ?? res.statusText);
+          const error = new ApiError(res.status, body?.code ?? `HTTP_${res.status}`, body?.error ?? res.statusText);
+          error.details = body?.details;
+          throw error;
         }
         const resumed = !first;
         if (first) {
@@ -716,8 +962,11 @@ async function phoneStart() {
     phone.number = null;
   }
   const n = phone.number;
+  $('watched-name').textContent = n?.name ?? '';
+  $('watched-phone').textContent = n?.phoneNumber ?? '';
   $('number-label').textContent = n ? `${n.name} · ${n.phoneNumber} · ${n.provider}` : '';
   $('sandbox-badge').hidden = !n?.sandbox;
+  scheduleRender(); // the empty state's advice depends on the kind of number
   $('phone-note').textContent = !n
     ? ''
     : usesWebRtc()
@@ -1239,19 +1488,30 @@ async function loadMore() {
   if (state.loadingMore) {
     return;
   }
-  const oldest = sorted().at(-1);
-  if (!oldest) {
+  // With a filter, the next page is the server's next page of matches, after the oldest match shown.
+  const filtered = state.searchHasMore !== null;
+  const { status, q } = currentFilters();
+  const plan = filtered ? searchPlan({ status, q }) : { query: null };
+  const list = filtered ? sorted().filter((c) => matches(c, status, q.toLowerCase())) : sorted();
+  const oldest = list.at(-1);
+  if (!oldest || (filtered && !plan.query)) {
     return;
   }
   state.loadingMore = true;
   const button = /** @type {HTMLButtonElement} */ ($('load-more'));
   button.disabled = true;
   try {
-    const { calls } = await api(`/v1/calls?limit=${PAGE_SIZE}&before=${encodeURIComponent(oldest.createdAt)}`);
+    const { calls } = await api(
+      `/v1/calls?limit=${PAGE_SIZE}&before=${encodeURIComponent(oldest.id)}${plan.query ? `&${plan.query}` : ''}`,
+    );
     for (const call of calls) {
       upsert(call);
     }
-    state.hasMore = calls.length === PAGE_SIZE;
+    if (filtered) {
+      state.searchHasMore = calls.length === PAGE_SIZE;
+    } else {
+      state.hasMore = calls.length === PAGE_SIZE;
+    }
     scheduleRender();
   } catch (error) {
     announce(`Could not load older calls: ${error.message}`);
@@ -1262,12 +1522,6 @@ async function loadMore() {
 }
 
 function loginMessage(error) {
-  if (error.code === 'TENANT_SCOPE_NOT_ALLOWED') {
-    return (
-      "This is a tenant key. The dashboard shows one number's calls: sign in with that number's key " +
-      '(returned when the number is created, or by POST /v1/api-keys/{numberId}/regenerate).'
-    );
-  }
   if (error.status === 401) {
     return 'This key is not valid.';
   }
@@ -1291,6 +1545,11 @@ async function signIn(key) {
       return;
     }
     state.stream?.abort();
+    if (error.code === 'TENANT_SCOPE_NOT_ALLOWED') {
+      // A tenant key has no calls to watch: it manages the numbers.
+      await signInTenant(key, session);
+      return;
+    }
     state.key = null;
     sessionStorage.removeItem(KEY_STORAGE);
     throw error;
@@ -1302,6 +1561,171 @@ async function signIn(key) {
   $('calls-view').hidden = false;
   $('session').hidden = false;
   $('filter-text').focus();
+  void applyRoute();
+}
+
+// -------------------------------------------------------------------------------- numbers (tenant key)
+
+async function signInTenant(key, session) {
+  try {
+    await loadNumbers();
+  } catch (error) {
+    if (session === state.session) {
+      state.key = null;
+      sessionStorage.removeItem(KEY_STORAGE);
+    }
+    throw error;
+  }
+  if (session !== state.session) {
+    return;
+  }
+  state.tenant = true;
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $('key-label').textContent = `Tenant key ${maskKey(key)}`;
+  $('conn').hidden = true;
+  $('login-view').hidden = true;
+  $('numbers-view').hidden = false;
+  $('session').hidden = false;
+  $('nf-name').focus();
+}
+
+async function loadNumbers() {
+  const numbers = await api('/v1/numbers');
+  $('numbers-summary').textContent = `${numbers.length} number${numbers.length === 1 ? '' : 's'}`;
+  $('numbers-body').replaceChildren(
+    ...numbers.map((n) =>
+      h(
+        'tr',
+        { dataset: { id: n.id } },
+        h('td', { class: 'number-name' }, n.name, h('span', { class: 'id mono' }, n.id)),
+        h('td', { class: 'mono' }, n.phoneNumber),
+        h('td', {}, n.sandbox ? h('span', { class: 'sandbox-badge' }, 'SANDBOX') : n.provider),
+        h('td', {}, n.state),
+        h(
+          'td',
+          { class: 'actions' },
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'btn ghost small',
+              'aria-label': `Rotate the key of ${n.name}`,
+              onclick: () => void rotateKey(n),
+            },
+            'Rotate key',
+          ),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'btn danger small',
+              'aria-label': `Delete ${n.name}`,
+              onclick: () => void deleteNumber(n),
+            },
+            'Delete',
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** A key is shown once, here, until the next action: the server keeps only its hash. */
+function showIssued(text, key) {
+  $('issued').hidden = false;
+  $('issued-text').textContent = text;
+  $('issued-key').textContent = key;
+}
+
+async function rotateKey(n) {
+  if (!window.confirm(`Rotate the key of ${n.name}? The current key stops working at once.`)) {
+    return;
+  }
+  try {
+    const issued = await api(`/v1/api-keys/${encodeURIComponent(n.id)}/regenerate`, { method: 'POST', body: {} });
+    showIssued(`New key for ${n.name} (shown once; the old one no longer works):`, issued.key);
+  } catch (error) {
+    announceNumbers(`Could not rotate the key: ${error.message}`);
+  }
+}
+
+async function deleteNumber(n) {
+  if (
+    !window.confirm(`Delete ${n.name} (${n.phoneNumber})? Its key stops working and its calls are no longer listed.`)
+  ) {
+    return;
+  }
+  try {
+    await api(`/v1/numbers/${encodeURIComponent(n.id)}`, { method: 'DELETE' });
+    $('issued').hidden = true;
+    await loadNumbers();
+    announceNumbers(`${n.name} deleted.`);
+  } catch (error) {
+    announceNumbers(`Could not delete ${n.name}: ${error.message}`);
+  }
+}
+
+function announceNumbers(text) {
+  $('numbers-summary').textContent = text;
+  announce(text);
+}
+
+/** The API's body for the form: only the fields the chosen provider takes. */
+function numberBody() {
+  const value = (id) => /** @type {HTMLInputElement} */ ($(id)).value.trim();
+  const provider = value('nf-provider');
+  const body = { name: value('nf-name'), provider };
+  if (value('nf-phone')) {
+    body.phoneNumber = value('nf-phone');
+  }
+  if (provider === 'META') {
+    body.meta = {
+      phoneNumberId: value('nf-phone-number-id'),
+      accessToken: value('nf-access-token'),
+      appSecret: value('nf-app-secret'),
+      verifyToken: value('nf-verify-token'),
+      ...(value('nf-waba-id') ? { wabaId: value('nf-waba-id') } : {}),
+    };
+  }
+  return body;
+}
+
+async function createNumber() {
+  const error = $('nf-error');
+  error.textContent = '';
+  const body = numberBody();
+  if (!body.name) {
+    error.textContent = 'Give the number a name.';
+    $('nf-name').focus();
+    return;
+  }
+  const button = /** @type {HTMLButtonElement} */ ($('nf-submit'));
+  button.disabled = true;
+  try {
+    const created = await api('/v1/numbers', { method: 'POST', body });
+    /** @type {HTMLFormElement} */ ($('number-form')).reset();
+    $('nf-meta').hidden = true;
+    if (created.apiKey) {
+      showIssued(`${created.number.name} is ready. Its key (shown once):`, created.apiKey.key);
+    }
+    await loadNumbers();
+  } catch (err) {
+    // The server names each field it refused; show that text as is.
+    const details = err.details ? ` ${JSON.stringify(err.details)}` : '';
+    error.textContent = `${err.message}${details}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function wireNumbers() {
+  $('number-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void createNumber();
+  });
+  $('nf-provider').addEventListener('change', (e) => {
+    $('nf-meta').hidden = /** @type {HTMLSelectElement} */ (e.target).value !== 'META';
+  });
 }
 
 function signOut(message = '') {
@@ -1313,10 +1737,19 @@ function signOut(message = '') {
   state.calls.clear();
   state.rows.clear();
   state.fresh.clear();
+  $('watched-name').textContent = '';
+  $('watched-phone').textContent = '';
   state.selectedId = null;
   state.lastEventId = null;
   state.hasMore = false;
+  state.searchHasMore = null;
+  state.searching = false;
   sessionStorage.removeItem(KEY_STORAGE);
+  state.tenant = false;
+  $('conn').hidden = false;
+  $('numbers-view').hidden = true;
+  $('issued').hidden = true;
+  $('numbers-body').replaceChildren();
   $('calls-body').replaceChildren();
   $('panel').hidden = true;
   $('calls-view').hidden = true;
@@ -1367,8 +1800,16 @@ function wire() {
   });
 
   $('logout').addEventListener('click', () => signOut());
-  $('filter-status').addEventListener('change', scheduleRender);
-  $('filter-text').addEventListener('input', scheduleRender);
+  const filtersChanged = () => {
+    state.notice = null;
+    writeHash(state.selectedId, { push: false });
+    scheduleRender();
+    scheduleSearch();
+  };
+  $('filter-status').addEventListener('change', filtersChanged);
+  $('filter-text').addEventListener('input', filtersChanged);
+  window.addEventListener('popstate', () => void applyRoute());
+  window.addEventListener('hashchange', () => void applyRoute());
   $('load-more').addEventListener('click', loadMore);
   $('panel-close').addEventListener('click', closePanel);
   $('panel-hangup').addEventListener('click', (e) => confirmHangUp(state.selectedId, e.currentTarget));
@@ -1393,6 +1834,7 @@ function wire() {
     }
   });
   wirePhone();
+  wireNumbers();
   setInterval(tick, 1000);
 
   const saved = sessionStorage.getItem(KEY_STORAGE);

@@ -9,10 +9,16 @@ import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
 import { chromiumPath, missing } from '../../../../test/helpers/requirements.ts';
+import { newCallId } from '../../../ids.ts';
+import { insertCall } from '../../../store/calls.ts';
 import { DASHBOARD_CSP } from './dashboard.ts';
 
 const CHROMIUM = chromiumPath();
 const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard.png');
+const NUMBERS_SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard-numbers.png');
+
+/** The dashboard's words for the far end of a call with a known number. */
+const peerText = (call: { peerNumber?: string | null }) => `+${call.peerNumber}`;
 
 describe('dashboard', () => {
   let t: TestApp;
@@ -121,16 +127,72 @@ describe('dashboard', () => {
       const response = await page.goto(`${t.baseUrl}/dashboard`);
       assert.equal(response?.headers()['content-security-policy'], DASHBOARD_CSP);
 
-      // A tenant key is refused with a clear message: the dashboard is per number.
+      // A tenant key opens the numbers page: list, create, rotate a key, delete, with no curl.
       await page.getByLabel('API key').fill(t.tenantKey.key);
       await page.getByRole('button', { name: 'Open dashboard' }).click();
-      await page.locator('#login-error').filter({ hasText: 'tenant key' }).waitFor();
-      // Chromium logs the expected 403 of GET /v1/calls; nothing else may have gone wrong.
+      const numbers = page.locator('#numbers-body tr');
+      await page.locator('#numbers-view').waitFor();
+      await eventually(async () => (await numbers.count()) === 2, 5000, "the tenant's two numbers");
+      await numbers
+        .filter({ hasText: 'Number 0' })
+        .filter({ hasText: `+${t.numberA.displayPhoneNumber}` })
+        .waitFor();
+      page.on('dialog', (d) => void d.accept()); // the confirmations of rotate and delete
+      await page.getByLabel('Name').fill('Front desk');
+      await page.getByRole('button', { name: 'Create number' }).click();
+      await page.locator('#issued-text').filter({ hasText: 'Front desk is ready' }).waitFor();
+      const firstKey = String(await page.locator('#issued-key').textContent());
+      await eventually(async () => (await numbers.count()) === 3, 5000, 'the new number listed');
+      const asNumber = (key: string) => t.app.inject({ url: '/v1/number', headers: { 'x-api-key': key } });
+      assert.equal((await asNumber(firstKey)).json().name, 'Front desk', "the shown key is the new number's");
+      await page.getByRole('button', { name: 'Rotate the key of Front desk' }).click();
+      await page.locator('#issued-text').filter({ hasText: 'New key for Front desk' }).waitFor();
+      const secondKey = String(await page.locator('#issued-key').textContent());
+      assert.equal((await asNumber(firstKey)).statusCode, 401, 'the old key stops working');
+      assert.equal((await asNumber(secondKey)).statusCode, 200);
+      await page.mouse.move(0, 0);
+      await page.screenshot({ path: NUMBERS_SCREENSHOT, animations: 'disabled' });
+      // A META number needs its Graph settings; a refusal names the problem and creates nothing.
+      await page.getByLabel('Name').fill('Half configured');
+      await page.getByLabel('Provider').selectOption('META');
+      await page.getByLabel('Phone (E.164').fill('+15550001234');
+      await page.getByRole('button', { name: 'Create number' }).click();
+      await page.locator('#nf-error').filter({ hasText: /\S/ }).waitFor();
+      assert.equal(await numbers.count(), 3);
+      await page.getByRole('button', { name: 'Delete Front desk' }).click();
+      await eventually(async () => (await numbers.count()) === 2, 5000, 'the number deleted');
+      assert.equal((await asNumber(secondKey)).statusCode, 401, "a deleted number's key stops working");
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.locator('#login-view').waitFor();
+      // Chromium logs the expected 403 of the calls stream for a tenant key and the refused META number (400).
       assert.deepEqual(
-        problems.filter((p) => !/status of 403|^HTTP 403: .*\/v1\/calls\?/.test(p)),
+        problems.filter(
+          (p) => !/status of 40[03]|^HTTP 403: .*\/v1\/(calls|events)|^HTTP 400: .*\/v1\/numbers$/.test(p),
+        ),
         [],
       );
       problems.length = 0;
+
+      // A number without calls says how a first call gets in: a sandbox number is rung with `simulate call`.
+      const sandbox = await t.app.inject({
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: { 'x-api-key': t.tenantKey.key },
+        payload: { provider: 'SANDBOX', name: 'Sandbox' },
+      });
+      assert.equal(sandbox.statusCode, 201, sandbox.body);
+      for (const [key, title] of [
+        [t.numberB.key.key, 'No calls yet.'],
+        [sandbox.json().apiKey.key, 'No calls yet on this sandbox number.'],
+      ]) {
+        await page.getByLabel('API key').fill(key);
+        await page.getByRole('button', { name: 'Open dashboard' }).click();
+        await page.locator('#empty-title').filter({ hasText: title }).waitFor();
+        assert.ok(await page.locator('#empty').isVisible());
+        assert.match(String(await page.locator('#empty-command').textContent()), /callgate -- simulate call/);
+        await page.getByRole('button', { name: 'Sign out' }).click();
+        await page.locator('#login-view').waitFor();
+      }
       streamRequests.length = 0;
 
       await page.getByLabel('API key').fill(t.numberA.key.key);
@@ -139,6 +201,17 @@ describe('dashboard', () => {
       await page.locator('#conn[data-state="live"]').waitFor();
       await eventually(async () => (await page.locator('#calls-body tr').count()) === 4, 5000, 'the four past calls');
       await page.locator('#summary').filter({ hasText: '4 calls · 0 active' }).waitFor();
+      // The header names the watched number, so a key for the wrong number is obvious.
+      await page.locator('#watched-name').filter({ hasText: 'Number 0' }).waitFor();
+      assert.equal(await page.locator('#watched-phone').textContent(), `+${t.numberA.displayPhoneNumber}`);
+      // Every status the badges can show is a filter option under the same name.
+      const options = await page.locator('#filter-status option').allTextContents();
+      for (const status of ['RINGING', 'ACCEPTED', 'COMPLETED', 'MISSED', 'REJECTED', 'FAILED', 'INITIATED']) {
+        assert.ok(
+          options.some((o) => o.toUpperCase() === status),
+          `a filter named like the ${status} badge`,
+        );
+      }
       assert.equal(await page.evaluate(() => sessionStorage.getItem('callgate.dashboard.apiKey')), t.numberA.key.key);
       assert.equal(await page.evaluate(() => localStorage.length), 0, 'the key is never kept beyond the tab');
 
@@ -156,6 +229,11 @@ describe('dashboard', () => {
         'no reload',
       );
       assert.equal(await page.locator('#calls-body tr').first().getAttribute('data-id'), call.id, 'newest first');
+      // A ringing call shows how long it has been waiting, and the wait ticks.
+      const waited = row.locator('td.duration');
+      const firstWait = String(await waited.textContent());
+      assert.match(firstWait, /^Waiting 0:0\d$/);
+      await eventually(async () => (await waited.textContent()) !== firstWait, 3000, 'the wait to tick');
 
       // The connection drops; a call rings meanwhile; the page reconnects with Last-Event-ID and misses nothing.
       assert.deepEqual(streamRequests, [undefined]);
@@ -194,16 +272,59 @@ describe('dashboard', () => {
       await rows(2, 'only the active calls');
       await page.getByLabel('Status').selectOption('COMPLETED');
       await rows(1, 'only the completed call');
+      // The filter lives in the address: a reload (or a shared link) shows the same list.
+      const hash = () => page.evaluate(() => location.hash);
+      assert.equal(await hash(), '#/?status=COMPLETED');
+      await page.reload();
+      await page.locator('#conn[data-state="live"]').waitFor();
+      assert.equal(await page.getByLabel('Status').inputValue(), 'COMPLETED');
+      await rows(1, 'still only the completed call after a reload');
       await page.getByLabel('Status').selectOption('');
       await page.getByLabel('Search peer or call id').fill((call.peerNumber ?? '').slice(-6));
       await rows(1, 'only the call with that peer');
       await page.getByLabel('Search peer or call id').fill('');
       await rows(6, 'every call again');
+      // Search asks the server: a call from yesterday, never loaded nor streamed, is found by peer and by id.
+      const template = await storedCall(t, t.numberA, call.id);
+      assert.ok(template);
+      const yesterday = new Date(Date.now() - 86_400_000).toISOString();
+      const old = {
+        ...template,
+        id: newCallId(),
+        externalCallId: 'wacid.yesterday-0001',
+        peerNumber: '19995550123',
+        status: 'MISSED' as const,
+        createdAt: yesterday,
+        startedAt: yesterday,
+        updatedAt: yesterday,
+        connectedAt: null,
+        endedAt: yesterday,
+      };
+      await insertCall(t.store.db, old);
+      const searches: string[] = [];
+      page.on('request', (r) => {
+        if (r.url().includes('/v1/calls')) {
+          searches.push(new URL(r.url()).search);
+        }
+      });
+      await page.getByLabel('Search peer or call id').fill('+1 999 555');
+      await page.locator(`#calls-body tr[data-id="${old.id}"]`).waitFor({ timeout: 5000 });
+      await rows(1, 'only the call from yesterday');
+      assert.ok(searches.includes('?limit=100&peer=1999555'), searches.join(' '));
+      assert.match(await hash(), /^#\/\?q=%2B1\+999\+555$/);
+      await page.getByLabel('Search peer or call id').fill('wacid.yesterday-0001');
+      await rows(1, 'the call found by its provider id');
+      await page.getByLabel('Search peer or call id').fill('000000000');
+      await page.locator('#empty-title').filter({ hasText: 'No calls match the filter.' }).waitFor();
+      assert.ok(await page.locator('#empty-command-wrap').isHidden());
+      await page.getByLabel('Search peer or call id').fill('');
+      await rows(7, 'every call, the found one kept');
 
-      // The timeline of the answered call.
+      // The timeline of the answered call, at the call's own address.
       await row.click();
       const panel = page.locator('#panel');
       await panel.waitFor();
+      assert.equal(await hash(), `#/calls/${call.id}`);
       await panel.locator('.ev-type', { hasText: 'accept' }).waitFor();
       await panel.locator('.ev-type', { hasText: 'offer' }).waitFor();
       await eventually(
@@ -232,6 +353,34 @@ describe('dashboard', () => {
         1,
         'one hang-up reached Meta',
       );
+
+      // Back and forward move between the open call and the list.
+      await page.getByRole('button', { name: 'Close call details' }).click();
+      await panel.waitFor({ state: 'hidden' });
+      assert.equal(await hash(), '#/');
+      await page.goBack();
+      await panel.waitFor();
+      assert.equal(await page.locator('#panel-title').textContent(), `Call with ${peerText(call)}`);
+      await page.goForward();
+      await panel.waitFor({ state: 'hidden' });
+      // A link straight to a call opens it.
+      await page.goto(`${t.baseUrl}/dashboard#/calls/${other.id}`);
+      await panel.waitFor();
+      assert.equal(await page.locator('#panel-title').textContent(), `Call with ${peerText(other)}`);
+      await page.locator('#timeline .ev-type', { hasText: 'offer' }).waitFor();
+      // A link to a call this number does not have says so, and opens nothing.
+      const missingId = `call_${'0'.repeat(26)}`;
+      await page.goto(`${t.baseUrl}/dashboard#/calls/${missingId}`);
+      await page
+        .locator('#summary')
+        .filter({ hasText: `Call ${missingId} was not found` })
+        .waitFor();
+      assert.ok(await panel.isHidden());
+      assert.deepEqual(
+        problems.filter((p) => !/status of 404|^HTTP 404: .*\/v1\/calls\/call_0+$/.test(p)),
+        [],
+      );
+      problems.length = 0;
 
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.locator('#login-view').waitFor();

@@ -1,0 +1,61 @@
+// GET /v1/calls?status=&peer=: the server narrows the list (the dashboard's search asks it), scoped to the number.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { callIn, ringingCall } from '../../../../test/helpers/calls.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
+
+for (const kind of storeKinds()) {
+  describe(`list calls with filters [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await buildTestApp(kind);
+    });
+    after(() => t.close());
+
+    const ids = async (query: string): Promise<string[]> => {
+      const res = await t.app.inject({ url: `/v1/calls?${query}`, headers: { 'x-api-key': t.numberA.key.key } });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json().calls.map((c: { id: string }) => c.id);
+    };
+
+    test('status and peer narrow the list, together and across pages, never to another number', async () => {
+      const completed = await callIn(t, 'COMPLETED');
+      const ringing = await ringingCall(t, t.numberA, '447700900123');
+      const elsewhere = await ringingCall(t, t.numberB, '447700900123');
+
+      assert.deepEqual(await ids('peer=0900123'), [ringing.id]);
+      assert.deepEqual(await ids('peer=%2B447700900123'), [ringing.id], 'a leading + is ignored');
+      assert.deepEqual(await ids(`peer=${completed.peerNumber}`), [completed.id]);
+      assert.deepEqual(await ids('peer=99999999'), []);
+      assert.deepEqual(await ids('status=RINGING'), [ringing.id]);
+      assert.deepEqual(await ids('status=COMPLETED'), [completed.id]);
+      assert.deepEqual(await ids('status=RINGING,COMPLETED'), [ringing.id, completed.id]);
+      assert.deepEqual(await ids('status=MISSED'), []);
+      assert.deepEqual(await ids('status=COMPLETED&peer=0900123'), []);
+      assert.deepEqual(await ids('status=RINGING&peer=0900123'), [ringing.id]);
+      assert.ok(!(await ids('peer=0900123')).includes(elsewhere.id), "another number's call stays out");
+
+      // Paging keeps the filter: the second page starts after the first call shown.
+      assert.deepEqual(await ids('status=RINGING,COMPLETED&limit=1'), [ringing.id]);
+      assert.deepEqual(await ids(`status=RINGING,COMPLETED&limit=1&before=${ringing.id}`), [completed.id]);
+    });
+
+    test('a malformed filter is a 400 in the error envelope', async () => {
+      for (const query of [
+        'status=ringing',
+        'status=RINGING,',
+        'status=RINGING;DROP',
+        'peer=12a',
+        'peer=%25',
+        'peer=',
+      ]) {
+        const res = await t.app.inject({ url: `/v1/calls?${query}`, headers: { 'x-api-key': t.numberA.key.key } });
+        assert.equal(res.statusCode, 400, query);
+        const body = res.json();
+        assert.equal(body.code, 'VALIDATION_ERROR', query);
+        assert.match(body.requestId, /\S/, query);
+      }
+    });
+  });
+}
