@@ -279,7 +279,7 @@ export interface paths {
         };
         /**
          * List calls
-         * @description Newest first, without SDPs. Page with before=<createdAt of the last call seen>, or with before=<id of the last call seen> for exact paging (calls created in the same millisecond are never skipped).
+         * @description Newest first, without SDPs. Page with before=<createdAt of the last call seen>, or with before=<id of the last call seen> for exact paging (calls created in the same millisecond are never skipped). Narrow with status=<one or more statuses, comma-separated> and peer=<digits the peer number contains>; paging keeps the filters.
          */
         get: operations["listCalls"];
         put?: never;
@@ -2814,6 +2814,16 @@ export interface operations {
             query: {
                 limit: number;
                 before?: string;
+                /**
+                 * @description Only calls in one of these statuses, comma-separated: e.g. RINGING,ACCEPTED.
+                 * @example RINGING,ACCEPTED
+                 */
+                status?: string;
+                /**
+                 * @description Only calls whose peer number contains these digits (a leading + is ignored).
+                 * @example 5551234
+                 */
+                peer?: string;
             };
             header?: never;
             path?: never;
