@@ -69,3 +69,13 @@ export const ActionResponse = Type.Object({
     }),
   ),
 });
+
+/** accept and pre-accept: the SDP answer, or none for callgate's own media engine (server media). */
+export const AnswerBody = Type.Object(
+  {
+    sdp: Type.Optional(Type.String({ minLength: 1, maxLength: 65_536 })),
+    sdpType: Type.Optional(Type.Literal('answer')),
+    record: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);

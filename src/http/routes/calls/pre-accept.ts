@@ -1,6 +1,5 @@
-import { ActionResponse, CallIdParams } from '../../schemas/call.ts';
+import { ActionResponse, AnswerBody, CallIdParams } from '../../schemas/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
-import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
 import { numberOf } from '../principal.ts';
 
@@ -18,14 +17,7 @@ export function preAcceptCallRoute(app: App, deps: RouteDeps): void {
           "Without `sdp`, callgate's media engine makes the answer (server media).",
         security: NUMBER_SECURITY,
         params: CallIdParams,
-        body: Type.Object(
-          {
-            sdp: Type.Optional(Type.String({ minLength: 1, maxLength: 65_536 })),
-            sdpType: Type.Optional(Type.Literal('answer')),
-            record: Type.Optional(Type.Boolean()),
-          },
-          { additionalProperties: false },
-        ),
+        body: AnswerBody,
         response: {
           200: ActionResponse,
           ...errorResponses(
