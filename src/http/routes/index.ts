@@ -27,6 +27,7 @@ import { evolutionWebhookRoutes } from './providers/evolution-webhook.ts';
 import { metaWebhookRoutes } from './providers/meta-webhook.ts';
 import { rootRoute } from './root.ts';
 import { sandboxRoutes } from './sandbox/calls.ts';
+import { webhookEventTypesRoute } from './webhooks/event-types.ts';
 import { webhookLogsRoute } from './webhooks/logs.ts';
 import { replayWebhookRoute } from './webhooks/replay.ts';
 import { rotateWebhookSecretRoute } from './webhooks/rotate-secret.ts';
@@ -61,6 +62,8 @@ export function registerRoutes(
 
   sandboxRoutes(app, deps);
 
+  // The static /v1/webhooks/event-types wins over /v1/webhooks/:id in the router.
+  webhookEventTypesRoute(app);
   webhookRoutes(app, deps);
   rotateWebhookSecretRoute(app, deps);
   webhookLogsRoute(app, deps);

@@ -95,6 +95,18 @@ export const RotatedSecret = Type.Object({
   }),
 });
 
+export const WebhookEventTypes = Type.Object({
+  events: Type.Array(
+    Type.Object({
+      name: Type.Enum(WEBHOOK_EVENTS),
+      description: Type.String(),
+    }),
+    {
+      examples: [[{ name: 'call.ended', description: 'Every call ends with exactly one, whoever ended it' }]],
+    },
+  ),
+});
+
 export const WebhookIdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) });
 
 export const LogsQuery = Type.Object(

@@ -502,6 +502,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks/event-types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Event types
+         * @description Every event a webhook may subscribe to, with what it means; `events: ["*"]` subscribes to all of them.
+         */
+        get: operations["listWebhookEventTypes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks": {
         parameters: {
             query?: never;
@@ -4879,6 +4899,82 @@ export interface operations {
                      * @example {
                      *       "error": "Call not found",
                      *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listWebhookEventTypes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "events": [
+                     *         {
+                     *           "name": "call.ended",
+                     *           "description": "Every call ends with exactly one, whoever ended it"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * @example [
+                         *       {
+                         *         "name": "call.ended",
+                         *         "description": "Every call ends with exactly one, whoever ended it"
+                         *       }
+                         *     ]
+                         */
+                        events: {
+                            /** @enum {unknown} */
+                            name: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready";
+                            description: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
