@@ -6,16 +6,16 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { outbox } from '../../../../test/helpers/calls.ts';
+import { launchChromium } from '../../../../test/helpers/chromium.ts';
 import { addWebNumber, webCallUntil } from '../../../../test/helpers/evolution.ts';
-import { chromiumPath, missing } from '../../../../test/helpers/requirements.ts';
+import { missing } from '../../../../test/helpers/requirements.ts';
 import type { Call } from '../../../calls/types.ts';
 import { tone } from '../../../media/audio/tone.ts';
 import { writeWav } from '../../../media/audio/wav.ts';
 
-const CHROMIUM = chromiumPath();
 const SCREENSHOT = join(import.meta.dirname, '../../../../docs/softphone.png');
 
 /** Dominant frequency of what the page's <audio> element plays, by a WebAudio analyser inside the page. */
@@ -83,26 +83,15 @@ describe('softphone', () => {
     timeout: 120_000,
     skip: missing('chromium'),
   }, async () => {
-    const browser: Browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        `--use-file-for-fake-audio-capture=${micWav}`,
-        '--autoplay-policy=no-user-gesture-required',
-        // ICE on loopback: real host addresses instead of mDNS names, and the loopback interface allowed.
-        '--allow-loopback-in-peer-connection',
-        '--disable-features=WebRtcHideLocalIpsWithMdns',
-      ],
-    });
+    const browser: Browser = await launchChromium([
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${micWav}`,
+      '--autoplay-policy=no-user-gesture-required',
+      // ICE on loopback: real host addresses instead of mDNS names, and the loopback interface allowed.
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ]);
     const problems: string[] = [];
     let context: BrowserContext | undefined;
     try {
@@ -249,7 +238,7 @@ describe('softphone', () => {
     skip: missing('chromium'),
   }, async () => {
     const web = await addWebNumber(t);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    const browser = await launchChromium();
     const problems: string[] = [];
     try {
       const page = await browser.newPage();
