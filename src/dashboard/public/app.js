@@ -1,6 +1,9 @@
 // callgate calls dashboard: plain JS, no build step, no inline code (the page runs under a strict CSP).
 // Data comes from the public API with the user's number key: GET /v1/calls, the SSE stream
 // /v1/events/stream (read with fetch so the key travels in a header), the timeline and terminate.
+// A tenant key gets the Numbers page and the Webhooks page (webhooks.js).
+
+import { webhooksPage } from './webhooks.js';
 
 const KEY_STORAGE = 'callgate.dashboard.apiKey';
 const PAGE_SIZE = 100;
@@ -531,7 +534,11 @@ function writeHash(callId, { push }) {
 
 /** Shows what the address says: after sign-in, and on back/forward or an edited address. */
 async function applyRoute() {
-  if (!state.key || state.tenant) {
+  if (!state.key) {
+    return;
+  }
+  if (state.tenant) {
+    applyTenantRoute();
     return;
   }
   state.notice = null;
@@ -1584,9 +1591,49 @@ async function signInTenant(key, session) {
   $('key-label').textContent = `Tenant key ${maskKey(key)}`;
   $('conn').hidden = true;
   $('login-view').hidden = true;
-  $('numbers-view').hidden = false;
+  $('tenant-nav').hidden = false;
   $('session').hidden = false;
-  $('nf-name').focus();
+  applyTenantRoute();
+  if (!$('numbers-view').hidden) {
+    $('nf-name').focus();
+  }
+}
+
+const webhooks = webhooksPage({
+  api,
+  h,
+  announce,
+  session: () => state.session,
+  isCurrent: (session) => session === state.session,
+});
+
+/** A tenant's addresses: #/webhooks and #/webhooks/<id>; anything else is the Numbers page. */
+function applyTenantRoute() {
+  const [path = ''] = location.hash.replace(/^#\/?/, '').split('?');
+  const match = /^webhooks(?:\/([^/]+))?$/.exec(path);
+  $('numbers-view').hidden = Boolean(match);
+  $('webhooks-view').hidden = !match;
+  for (const [id, current] of [
+    ['nav-numbers', !match],
+    ['nav-webhooks', Boolean(match)],
+  ]) {
+    if (current) {
+      $(id).setAttribute('aria-current', 'page');
+    } else {
+      $(id).removeAttribute('aria-current');
+    }
+  }
+  if (!match) {
+    webhooks.hide();
+    return;
+  }
+  let id = null;
+  try {
+    id = match[1] ? decodeURIComponent(match[1]) : null;
+  } catch {
+    id = null;
+  }
+  void webhooks.show(id);
 }
 
 async function loadNumbers() {
@@ -1748,6 +1795,9 @@ function signOut(message = '') {
   state.tenant = false;
   $('conn').hidden = false;
   $('numbers-view').hidden = true;
+  $('tenant-nav').hidden = true;
+  $('webhooks-view').hidden = true;
+  webhooks.reset();
   $('issued').hidden = true;
   $('numbers-body').replaceChildren();
   $('calls-body').replaceChildren();
@@ -1835,6 +1885,7 @@ function wire() {
   });
   wirePhone();
   wireNumbers();
+  webhooks.wire();
   setInterval(tick, 1000);
 
   const saved = sessionStorage.getItem(KEY_STORAGE);

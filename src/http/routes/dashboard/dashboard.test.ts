@@ -4,16 +4,16 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
-import { chromiumPath, missing } from '../../../../test/helpers/requirements.ts';
+import { launchChromium, newDashboardContext, watchProblems } from '../../../../test/helpers/chromium.ts';
+import { missing } from '../../../../test/helpers/requirements.ts';
 import { newCallId } from '../../../ids.ts';
 import { insertCall } from '../../../store/calls.ts';
 import { DASHBOARD_CSP } from './dashboard.ts';
 
-const CHROMIUM = chromiumPath();
 const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard.png');
 const NUMBERS_SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard-numbers.png');
 
@@ -32,6 +32,7 @@ describe('dashboard', () => {
       ['/dashboard', /^text\/html; charset=utf-8$/],
       ['/dashboard/', /^text\/html; charset=utf-8$/],
       ['/dashboard/app.js', /^text\/javascript; charset=utf-8$/],
+      ['/dashboard/webhooks.js', /^text\/javascript; charset=utf-8$/],
       ['/dashboard/app.css', /^text\/css; charset=utf-8$/],
     ] as const;
     for (const [url, type] of cases) {
@@ -76,47 +77,13 @@ describe('dashboard', () => {
       await callIn(t, status);
     }
 
-    const browser: Browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser: Browser = await launchChromium();
     const problems: string[] = [];
     try {
-      const context = await browser.newContext({
-        viewport: { width: 1280, height: 800 },
-        deviceScaleFactor: 1,
-        locale: 'en-GB',
-        timezoneId: 'UTC',
-        colorScheme: 'light',
-      });
+      const context = await newDashboardContext(browser);
       const page: Page = await context.newPage();
       // A CSP violation, a script error or a failed load shows up here.
-      page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') {
-          problems.push(`console.${m.type()}: ${m.text()}`);
-        }
-      });
-      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-      page.on('requestfailed', (r) => {
-        // Sign-out/close aborts the open stream on purpose.
-        if (!r.url().includes('/v1/events/stream')) {
-          problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
-        }
-      });
-      page.on('response', (r) => {
-        if (r.status() >= 400) {
-          problems.push(`HTTP ${r.status()}: ${r.url()}`);
-        }
-      });
+      watchProblems(page, problems);
       const streamRequests: (string | undefined)[] = [];
       page.on('request', (r) => {
         if (r.url().endsWith('/v1/events/stream')) {
@@ -138,7 +105,7 @@ describe('dashboard', () => {
         .filter({ hasText: `+${t.numberA.displayPhoneNumber}` })
         .waitFor();
       page.on('dialog', (d) => void d.accept()); // the confirmations of rotate and delete
-      await page.getByLabel('Name').fill('Front desk');
+      await page.getByLabel('Name', { exact: true }).fill('Front desk');
       await page.getByRole('button', { name: 'Create number' }).click();
       await page.locator('#issued-text').filter({ hasText: 'Front desk is ready' }).waitFor();
       const firstKey = String(await page.locator('#issued-key').textContent());
@@ -153,7 +120,7 @@ describe('dashboard', () => {
       await page.mouse.move(0, 0);
       await page.screenshot({ path: NUMBERS_SCREENSHOT, animations: 'disabled' });
       // A META number needs its Graph settings; a refusal names the problem and creates nothing.
-      await page.getByLabel('Name').fill('Half configured');
+      await page.getByLabel('Name', { exact: true }).fill('Half configured');
       await page.getByLabel('Provider').selectOption('META');
       await page.getByLabel('Phone (E.164').fill('+15550001234');
       await page.getByRole('button', { name: 'Create number' }).click();

@@ -1,4 +1,4 @@
-// GET /dashboard: the calls dashboard, three static files read once at start-up. No auth here — the page holds
+// GET /dashboard: the calls dashboard, a few static files read once at start-up. No auth here — the page holds
 // no data; it asks the API with the key the user types (kept in sessionStorage). Strict CSP: no inline code at all.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -35,6 +35,7 @@ export function dashboardRoutes(app: App): void {
   const page = load('index.html', 'text/html; charset=utf-8');
   const assets: Record<string, Asset> = {
     '/dashboard/app.js': load('app.js', 'text/javascript; charset=utf-8'),
+    '/dashboard/webhooks.js': load('webhooks.js', 'text/javascript; charset=utf-8'),
     '/dashboard/app.css': load('app.css', 'text/css; charset=utf-8'),
   };
   const routes: Record<string, Asset> = { '/dashboard': page, '/dashboard/': page, ...assets };

@@ -1,0 +1,189 @@
+// The dashboard's Webhooks page in headless Chromium, with a tenant key, against a real receiver and a delivery
+// worker on the test store: create (secret shown once, and it signs), pause, a failing target's log (response body,
+// next retry), replay to a receiver that now answers 200, rotate, delete. Screenshot: docs/dashboard-webhooks.png.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import {
+  emitEvents,
+  startTestWorker,
+  type TestWorker,
+  verifyWith,
+  workerConfig,
+} from '../../../../test/e2e/webhook-helpers.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
+import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { launchChromium, newDashboardContext, watchProblems } from '../../../../test/helpers/chromium.ts';
+import { missing } from '../../../../test/helpers/requirements.ts';
+
+const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard-webhooks.png');
+const HOUR = 3_600_000;
+
+describe('dashboard webhooks page', () => {
+  let t: TestApp;
+  let receiver: WebhookReceiver;
+  let worker: TestWorker;
+  before(async () => {
+    t = await buildTestApp('sqlite', { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+    receiver = await startWebhookReceiver();
+    // A failed attempt is retried an hour later: the log shows when, and the test never sees the retry itself.
+    worker = startTestWorker(t.store.db, workerConfig({ webhookRetryScheduleMs: [0, HOUR, 2 * HOUR] }));
+  });
+  after(async () => {
+    await worker.stop();
+    await receiver.close();
+    await t.close();
+  });
+
+  const getWebhook = (id: string) =>
+    t.app.inject({ url: `/v1/webhooks/${id}`, headers: { 'x-api-key': t.tenantKey.key } });
+  const callEnded = () =>
+    emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [{ type: 'call.ended' }]);
+
+  test('create, pause, a failing delivery in the log, replay, rotate and delete, without curl', {
+    timeout: 90_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const browser: Browser = await launchChromium();
+    const problems: string[] = [];
+    try {
+      const context = await newDashboardContext(browser, ['clipboard-read', 'clipboard-write']);
+      const page: Page = await context.newPage();
+      watchProblems(page, problems);
+      page.on('dialog', (d) => void d.accept()); // the confirmations of rotate and delete
+
+      await page.goto(`${t.baseUrl}/dashboard`);
+      await page.getByLabel('API key').fill(t.tenantKey.key);
+      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await page.locator('#numbers-view').waitFor();
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await page.locator('#webhooks-view').waitFor();
+      assert.equal(await page.evaluate(() => location.hash), '#/webhooks');
+      await page.locator('#webhooks-empty').waitFor();
+
+      // The events offered are the server's list.
+      const offered = await page
+        .locator('#wf-events input')
+        .evaluateAll((inputs) => inputs.map((i) => (i as HTMLInputElement).value));
+      const served = (
+        await t.app.inject({ url: '/v1/webhooks/event-types', headers: { 'x-api-key': t.tenantKey.key } })
+      ).json() as { events: { name: string }[] };
+      assert.deepEqual(offered, ['*', ...served.events.map((e) => e.name)]);
+
+      // A refusal of the API is shown in the form, and nothing is created.
+      await page.getByLabel('Number', { exact: true }).selectOption(t.numberA.id);
+      await page.getByLabel('URL').fill('ftp://example.com/hook');
+      await page.getByLabel('call.ended').check();
+      await page.getByRole('button', { name: 'Create webhook' }).click();
+      await page.locator('#wf-error').filter({ hasText: 'VALIDATION_ERROR' }).waitFor();
+      assert.equal(await page.locator('#webhooks-body tr').count(), 0);
+
+      // Created: the secret is shown once, with a copy button, and it is the one that signs deliveries.
+      await page.getByLabel('Name (optional)').fill('CRM');
+      await page.getByLabel('URL').fill(receiver.url);
+      await page.getByLabel('call.ringing').check();
+      await page.getByRole('button', { name: 'Create webhook' }).click();
+      await page.locator('#wh-secret-text').filter({ hasText: 'CRM is registered' }).waitFor();
+      const secret = String(await page.locator('#wh-secret').textContent());
+      assert.match(secret, /^whsec_/);
+      await page.getByRole('button', { name: 'Copy' }).click();
+      await page.getByRole('button', { name: 'Copied' }).waitFor();
+      assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+      const row = page.locator('#webhooks-body tr').filter({ hasText: 'CRM' });
+      await row.locator('.badge[data-state="active"]').waitFor();
+      const id = String(await row.getAttribute('data-id'));
+      assert.match(id, /^whk_/);
+      assert.match(String(await row.textContent()), /call\.ringing, call\.ended/);
+      assert.equal((await getWebhook(id)).json().whatsappNumberId, t.numberA.id);
+      // Shown once: after a reload the page has no trace of it.
+      await page.reload();
+      await row.locator('.badge[data-state="active"]').waitFor();
+      assert.ok(await page.locator('#wh-secret-box').isHidden());
+      assert.ok(!(await page.content()).includes(secret));
+
+      // Pause: the state says so, here and in the API; resume.
+      await page.getByRole('button', { name: 'Pause CRM' }).click();
+      await row.locator('.badge[data-state="paused"]').waitFor();
+      assert.equal((await getWebhook(id)).json().active, false);
+      await page.getByRole('button', { name: 'Resume CRM' }).click();
+      await row.locator('.badge[data-state="active"]').waitFor();
+      assert.equal((await getWebhook(id)).json().active, true);
+
+      // A failing target: the log shows the answer's status and body, and when it is tried again.
+      receiver.setReply({ kind: 'status', status: 500, body: 'database is down, try later' });
+      const [eventId] = await callEnded();
+      await receiver.waitFor((r) => r.length === 1, 5000, 'the first attempt');
+      await page.getByRole('link', { name: 'Open CRM' }).click();
+      await page.locator('#webhook-detail').waitFor();
+      assert.equal(await page.evaluate(() => location.hash), `#/webhooks/${id}`);
+      const log = page.locator('#deliveries-body tr');
+      const failed = log.filter({ has: page.locator('.badge[data-state="FAILED"]') });
+      await failed.first().waitFor({ timeout: 8000 });
+      assert.match(String(await failed.textContent()), /HTTP 500/);
+      assert.match(String(await failed.textContent()), new RegExp(String(eventId)));
+      const nextRetry = String(await failed.locator('.next-retry').textContent());
+      assert.notEqual(nextRetry, '—', 'a retry is scheduled');
+      const retryAt = Date.parse(nextRetry.replace(',', ''));
+      assert.ok(retryAt > Date.now() + HOUR / 2, `next retry about an hour from now: ${nextRetry}`);
+      await failed.getByText('Response and payload').click();
+      assert.equal(await failed.locator('.response-body').textContent(), 'database is down, try later');
+      const payload = JSON.parse(String(await failed.locator('.payload').textContent()));
+      assert.equal(payload.eventId, eventId);
+      assert.equal(payload.event, 'call.ended');
+
+      // Replay to a receiver that answers 200 now: a new attempt 1 that succeeds, signed with the secret shown.
+      receiver.ok();
+      await failed.getByRole('button', { name: `Replay call.ended ${eventId}` }).click();
+      await page.locator('#wd-summary').filter({ hasText: 'Replay of call.ended queued' }).waitFor();
+      await receiver.waitFor((r) => r.length === 2, 5000, 'the replayed delivery');
+      const succeeded = log.filter({ has: page.locator('.badge[data-state="SUCCESS"]') });
+      await succeeded.first().waitFor({ timeout: 8000 });
+      assert.match(String(await succeeded.textContent()), /HTTP 200/);
+      assert.equal(await succeeded.locator('td').nth(2).textContent(), '1');
+      assert.equal(await log.count(), 2);
+      assert.equal(verifyWith(secret, receiver.requests[1] as never).eventId, eventId);
+      assert.equal(receiver.requests[1]?.headers['webhook-id'], eventId, 'the same webhook-id as the first try');
+      await page.mouse.move(0, 0);
+      await page.screenshot({ path: SCREENSHOT, animations: 'disabled', fullPage: true });
+
+      // Rotate: a new secret, shown once; deliveries carry its signature.
+      await page.getByRole('button', { name: 'Rotate the secret of CRM' }).click();
+      await page.locator('#wh-secret-text').filter({ hasText: 'New signing secret of CRM' }).waitFor();
+      const rotated = String(await page.locator('#wh-secret').textContent());
+      assert.match(rotated, /^whsec_/);
+      assert.notEqual(rotated, secret);
+      await callEnded();
+      await receiver.waitFor((r) => r.length === 3, 5000, 'a delivery after the rotation');
+      assert.equal(verifyWith(rotated, receiver.requests[2] as never).event, 'call.ended');
+
+      // Delete, after the confirmation: back to the list, gone here and in the API.
+      await page.getByRole('button', { name: 'Delete CRM' }).click();
+      await page.locator('#webhooks-list').waitFor();
+      await page.locator('#webhooks-empty').waitFor();
+      assert.equal(await page.evaluate(() => location.hash), '#/webhooks');
+      assert.equal((await getWebhook(id)).statusCode, 404);
+
+      // A link to a webhook that is not there says so.
+      await page.goto(`${t.baseUrl}/dashboard#/webhooks/${id}`);
+      await page
+        .locator('#wd-error')
+        .filter({ hasText: `Webhook ${id} was not found.` })
+        .waitFor();
+      // Back to the Numbers page by its tab.
+      await page.getByRole('link', { name: 'Numbers' }).click();
+      await page.locator('#numbers-view').waitFor();
+      assert.ok(await page.locator('#webhooks-view').isHidden());
+      await context.close();
+    } finally {
+      await browser.close();
+    }
+    // Expected: the sign-in probe of a tenant key (403 on the calls), the refused ftp:// URL (400), the deleted
+    // webhook's link (404), and what Chromium logs for them.
+    const expected = /status of 40[034]|^HTTP 403: .*\/v1\/calls\?|^HTTP 400: .*\/v1\/webhooks$|^HTTP 404: .*\/whk_/;
+    assert.deepEqual(
+      problems.filter((p) => !expected.test(p)),
+      [],
+    );
+  });
+});
