@@ -53,6 +53,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Json } from '../helpers/json.ts';
+import { qrDataUrl } from './qr-png.ts';
 
 // ───────────────────────────── public types ─────────────────────────────
 
@@ -2005,7 +2006,7 @@ class FakeEvolutionServer implements FakeEvolution {
     const code = `2@${createHash('sha256').update(`${inst.id}:${inst.qrServed}`).digest('base64').slice(0, 40)}`;
     return json(200, {
       message: 'success',
-      data: { qrcode: `data:image/png;base64,${Buffer.from(code).toString('base64')}`, code },
+      data: { qrcode: qrDataUrl(code), code },
     });
   }
 
