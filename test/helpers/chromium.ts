@@ -50,3 +50,22 @@ export function watchProblems(page: Page, problems: string[]): void {
     }
   });
 }
+
+/** Opens the dashboard and signs in with `key`, as a user types it. */
+export async function signInToDashboard(page: Page, baseUrl: string, key: string): Promise<void> {
+  await page.goto(`${baseUrl}/dashboard`);
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Open dashboard' }).click();
+}
+
+/** A fresh context and page whose problems are recorded into `problems`. */
+export async function newWatchedPage(
+  browser: Browser,
+  problems: string[],
+  permissions: string[] = [],
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await newDashboardContext(browser, permissions);
+  const page = await context.newPage();
+  watchProblems(page, problems);
+  return { context, page };
+}

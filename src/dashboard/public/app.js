@@ -3,6 +3,7 @@
 // /v1/events/stream (read with fetch so the key travels in a header), the timeline and terminate.
 // A tenant key gets the Numbers page and the Webhooks page (webhooks.js).
 
+import { webNumberPairing } from './web-number.js';
 import { webhooksPage } from './webhooks.js';
 
 const KEY_STORAGE = 'callgate.dashboard.apiKey';
@@ -1651,6 +1652,18 @@ async function loadNumbers() {
         h(
           'td',
           { class: 'actions' },
+          n.provider === 'EVO_GO' && n.state !== 'OPEN'
+            ? h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'btn ghost small',
+                  'aria-label': `Pair ${n.name} by QR`,
+                  onclick: () => void pairing.reconnect(n),
+                },
+                'Pair by QR',
+              )
+            : '',
           h(
             'button',
             {
@@ -1721,6 +1734,10 @@ function announceNumbers(text) {
 function numberBody() {
   const value = (id) => /** @type {HTMLInputElement} */ ($(id)).value.trim();
   const provider = value('nf-provider');
+  if (provider === 'EVO_GO') {
+    // A web number is created on callgate's Evolution Go server and paired by QR (Pilot's body).
+    return { name: value('nf-name'), number: value('nf-phone') };
+  }
   const body = { name: value('nf-name'), provider };
   if (value('nf-phone')) {
     body.phoneNumber = value('nf-phone');
@@ -1746,6 +1763,11 @@ async function createNumber() {
     $('nf-name').focus();
     return;
   }
+  if ('number' in body && !body.number) {
+    error.textContent = 'A web number needs its phone number: the WhatsApp account to pair.';
+    $('nf-phone').focus();
+    return;
+  }
   const button = /** @type {HTMLButtonElement} */ ($('nf-submit'));
   button.disabled = true;
   try {
@@ -1754,6 +1776,9 @@ async function createNumber() {
     $('nf-meta').hidden = true;
     if (created.apiKey) {
       showIssued(`${created.number.name} is ready. Its key (shown once):`, created.apiKey.key);
+    }
+    if (created.number.provider === 'EVO_GO') {
+      pairing.watch(created.number, created);
     }
     await loadNumbers();
   } catch (err) {
@@ -1765,7 +1790,10 @@ async function createNumber() {
   }
 }
 
+const pairing = webNumberPairing({ api, announce, onConnected: () => loadNumbers() });
+
 function wireNumbers() {
+  pairing.wire();
   $('number-form').addEventListener('submit', (e) => {
     e.preventDefault();
     void createNumber();
@@ -1798,6 +1826,7 @@ function signOut(message = '') {
   $('tenant-nav').hidden = true;
   $('webhooks-view').hidden = true;
   webhooks.reset();
+  pairing.close();
   $('issued').hidden = true;
   $('numbers-body').replaceChildren();
   $('calls-body').replaceChildren();

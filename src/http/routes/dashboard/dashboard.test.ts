@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
-import { launchChromium, newDashboardContext, watchProblems } from '../../../../test/helpers/chromium.ts';
+import { launchChromium, newWatchedPage } from '../../../../test/helpers/chromium.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 import { newCallId } from '../../../ids.ts';
 import { insertCall } from '../../../store/calls.ts';
@@ -33,6 +33,7 @@ describe('dashboard', () => {
       ['/dashboard/', /^text\/html; charset=utf-8$/],
       ['/dashboard/app.js', /^text\/javascript; charset=utf-8$/],
       ['/dashboard/webhooks.js', /^text\/javascript; charset=utf-8$/],
+      ['/dashboard/web-number.js', /^text\/javascript; charset=utf-8$/],
       ['/dashboard/app.css', /^text\/css; charset=utf-8$/],
     ] as const;
     for (const [url, type] of cases) {
@@ -80,10 +81,8 @@ describe('dashboard', () => {
     const browser: Browser = await launchChromium();
     const problems: string[] = [];
     try {
-      const context = await newDashboardContext(browser);
-      const page: Page = await context.newPage();
       // A CSP violation, a script error or a failed load shows up here.
-      watchProblems(page, problems);
+      const { context, page } = await newWatchedPage(browser, problems);
       const streamRequests: (string | undefined)[] = [];
       page.on('request', (r) => {
         if (r.url().endsWith('/v1/events/stream')) {

@@ -36,6 +36,7 @@ export function dashboardRoutes(app: App): void {
   const assets: Record<string, Asset> = {
     '/dashboard/app.js': load('app.js', 'text/javascript; charset=utf-8'),
     '/dashboard/webhooks.js': load('webhooks.js', 'text/javascript; charset=utf-8'),
+    '/dashboard/web-number.js': load('web-number.js', 'text/javascript; charset=utf-8'),
     '/dashboard/app.css': load('app.css', 'text/css; charset=utf-8'),
   };
   const routes: Record<string, Asset> = { '/dashboard': page, '/dashboard/': page, ...assets };

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import {
   emitEvents,
   startTestWorker,
@@ -14,7 +14,7 @@ import {
 } from '../../../../test/e2e/webhook-helpers.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { launchChromium, newDashboardContext, watchProblems } from '../../../../test/helpers/chromium.ts';
+import { launchChromium, newWatchedPage, signInToDashboard } from '../../../../test/helpers/chromium.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 
 const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard-webhooks.png');
@@ -48,14 +48,10 @@ describe('dashboard webhooks page', () => {
     const browser: Browser = await launchChromium();
     const problems: string[] = [];
     try {
-      const context = await newDashboardContext(browser, ['clipboard-read', 'clipboard-write']);
-      const page: Page = await context.newPage();
-      watchProblems(page, problems);
+      const { context, page } = await newWatchedPage(browser, problems, ['clipboard-read', 'clipboard-write']);
       page.on('dialog', (d) => void d.accept()); // the confirmations of rotate and delete
 
-      await page.goto(`${t.baseUrl}/dashboard`);
-      await page.getByLabel('API key').fill(t.tenantKey.key);
-      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await signInToDashboard(page, t.baseUrl, t.tenantKey.key);
       await page.locator('#numbers-view').waitFor();
       await page.getByRole('link', { name: 'Webhooks' }).click();
       await page.locator('#webhooks-view').waitFor();
