@@ -1,6 +1,7 @@
 // The dashboard's Webhooks page in headless Chromium, with a tenant key, against a real receiver and a delivery
 // worker on the test store: create (secret shown once, and it signs), pause, a failing target's log (response body,
-// next retry), replay to a receiver that now answers 200, rotate, delete. Screenshot: docs/dashboard-webhooks.png.
+// next retry), replay to a receiver that now answers 200, rotate, disabled by a 410, delete.
+// Screenshot: docs/dashboard-webhooks.png.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -152,6 +153,17 @@ describe('dashboard webhooks page', () => {
       await callEnded();
       await receiver.waitFor((r) => r.length === 3, 5000, 'a delivery after the rotation');
       assert.equal(verifyWith(rotated, receiver.requests[2] as never).event, 'call.ended');
+
+      // A receiver answering 410 Gone disables the webhook: the page says so, and why; Resume turns it on again.
+      receiver.status(410);
+      await callEnded();
+      await receiver.waitFor((r) => r.length === 4, 5000, 'the delivery answered 410');
+      const stateBadge = page.locator('#wd-facts .badge');
+      await page.locator('#wd-facts .badge[data-state="disabled"]').waitFor({ timeout: 8000 });
+      assert.match(String(await stateBadge.getAttribute('title')), /410 Gone/);
+      await page.getByRole('button', { name: 'Resume CRM' }).click();
+      await page.locator('#wd-facts .badge[data-state="active"]').waitFor();
+      assert.equal((await getWebhook(id)).json().disabledReason, null);
 
       // Delete, after the confirmation: back to the list, gone here and in the API.
       await page.getByRole('button', { name: 'Delete CRM' }).click();
