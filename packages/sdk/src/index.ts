@@ -37,6 +37,7 @@ import type {
   UpdatedCallingSettings,
   UpdateWebhookInput,
   Webhook,
+  WebhookEventType,
   WebhookLogEntry,
   WebhookLogsParams,
   WhatsAppNumber,
@@ -350,6 +351,12 @@ class Webhooks {
         opts,
       )
     ).logs;
+  }
+  /** Every event a webhook may subscribe to, with what it means. */
+  async eventTypes(opts?: RequestOptions): Promise<WebhookEventType[]> {
+    return (
+      await this.#t.request<{ events: WebhookEventType[] }>({ method: 'GET', path: '/v1/webhooks/event-types' }, opts)
+    ).events;
   }
   /** Delivers a past event again, with the same webhook-id. */
   replay(id: string, eventId: string, opts?: RequestOptions): Promise<ReplayResult> {

@@ -74,6 +74,7 @@ export type WebhookLogEntry = ResponseBody<'/v1/webhooks/{id}/logs', 'get'>['log
 export type WebhookLogsParams = Partial<QueryParams<'/v1/webhooks/{id}/logs', 'get'>>;
 export type ReplayResult = ResponseBody<'/v1/webhooks/{id}/replay', 'post', 202>;
 /** call.ringing, call.connected, call.ended, call.missed, call.permission_updated, calls. */
+export type WebhookEventType = ResponseBody<'/v1/webhooks/event-types', 'get'>['events'][number];
 export type WebhookEventName = NonNullable<QueryParams<'/v1/webhooks/{id}/logs', 'get'>['event']>;
 
 // Event payloads (webhook bodies and the SSE stream's data). The document has no schema for them (they are

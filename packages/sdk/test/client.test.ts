@@ -309,7 +309,7 @@ describe('Callgate SDK against a server process', () => {
   });
 
   describe('webhooks', () => {
-    test('create, list, get, update, rotateSecret, logs, replay, delete', async () => {
+    test('create, list, get, update, rotateSecret, logs, replay, eventTypes, delete', async () => {
       const created = await a.webhooks.create({ url: receiver.url, events: ['call.ringing'], name: 'ringing' });
       assert.match(created.secret, /^whsec_/);
       assert.equal(created.whatsappNumberId, numberA.id);
@@ -340,6 +340,9 @@ describe('Callgate SDK against a server process', () => {
         5000,
         'the replayed delivery',
       );
+
+      const types = await a.webhooks.eventTypes();
+      assert.ok(types.some((e) => e.name === 'call.ringing' && e.description.length > 0));
 
       const rotated = await a.webhooks.rotateSecret(created.id);
       assert.equal(rotated.id, created.id);
