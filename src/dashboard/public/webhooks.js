@@ -212,6 +212,10 @@ export function webhooksPage({ api, h, announce, isCurrent, session }) {
       events: events.includes('*') ? ['*'] : events,
       ...(value('wf-name') ? { name: value('wf-name') } : {}),
     };
+    if (!body.whatsappNumberId) {
+      error.textContent = 'A webhook belongs to a number: add one on the Numbers page first.';
+      return;
+    }
     if (!body.url) {
       error.textContent = 'Enter the URL deliveries go to.';
       $('wf-url').focus();
