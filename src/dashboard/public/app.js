@@ -1610,7 +1610,7 @@ const webhooks = webhooksPage({
 
 /** A tenant's addresses: #/webhooks and #/webhooks/<id>; anything else is the Numbers page. */
 function applyTenantRoute() {
-  const [path = ''] = location.hash.replace(/^#\/?/, '').split('?');
+  const [path = '', search = ''] = location.hash.replace(/^#\/?/, '').split('?');
   const match = /^webhooks(?:\/([^/]+))?$/.exec(path);
   $('numbers-view').hidden = Boolean(match);
   $('webhooks-view').hidden = !match;
@@ -1634,7 +1634,7 @@ function applyTenantRoute() {
   } catch {
     id = null;
   }
-  void webhooks.show(id);
+  void webhooks.show(id, new URLSearchParams(search).get('number') ?? '');
 }
 
 async function loadNumbers() {

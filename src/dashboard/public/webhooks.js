@@ -35,6 +35,8 @@ export function webhooksPage({ api, h, announce, isCurrent, session }) {
     eventTypes: [],
     openId: null,
     timer: null,
+    /** Only this number's webhooks are listed ('' for all): the address says which (#/webhooks?number=). */
+    numberFilter: '',
   };
 
   const path = (id, rest = '') => `/v1/webhooks/${encodeURIComponent(id)}${rest}`;
@@ -119,10 +121,14 @@ export function webhooksPage({ api, h, announce, isCurrent, session }) {
 
   function renderList() {
     const count = page.webhooks.length;
-    $('webhooks-summary').textContent = `${count} webhook${count === 1 ? '' : 's'}`;
-    $('webhooks-empty').hidden = count > 0;
+    const shown = page.numberFilter
+      ? page.webhooks.filter((w) => w.whatsappNumberId === page.numberFilter)
+      : page.webhooks;
+    $('webhooks-summary').textContent =
+      shown.length === count ? `${count} webhook${count === 1 ? '' : 's'}` : `${shown.length} of ${count} webhooks`;
+    $('webhooks-empty').hidden = shown.length > 0;
     $('webhooks-body').replaceChildren(
-      ...page.webhooks.map((w) =>
+      ...shown.map((w) =>
         h(
           'tr',
           { dataset: { id: w.id } },
@@ -150,9 +156,33 @@ export function webhooksPage({ api, h, announce, isCurrent, session }) {
     );
   }
 
+  function renderFilter() {
+    const filter = /** @type {HTMLSelectElement} */ ($('wh-filter-number'));
+    filter.replaceChildren(
+      h('option', { value: '' }, 'All numbers'),
+      ...[...page.numbers.values()].map((n) => h('option', { value: n.id }, `${n.name} (${n.phoneNumber})`)),
+    );
+    // A number that is not (or no longer) the tenant's shows everything rather than an empty list.
+    page.numberFilter = page.numbers.has(page.numberFilter) ? page.numberFilter : '';
+    filter.value = page.numberFilter;
+  }
+
+  function filterChanged() {
+    page.numberFilter = /** @type {HTMLSelectElement} */ ($('wh-filter-number')).value;
+    history.replaceState(
+      null,
+      '',
+      page.numberFilter ? `#/webhooks?number=${encodeURIComponent(page.numberFilter)}` : '#/webhooks',
+    );
+    if (page.numberFilter) {
+      /** @type {HTMLSelectElement} */ ($('wf-number')).value = page.numberFilter;
+    }
+    renderList();
+  }
+
   function renderForm() {
     const select = /** @type {HTMLSelectElement} */ ($('wf-number'));
-    const chosen = select.value;
+    const chosen = select.value || page.numberFilter;
     select.replaceChildren(
       ...[...page.numbers.values()].map((n) => h('option', { value: n.id }, `${n.name} (${n.phoneNumber})`)),
     );
@@ -190,6 +220,7 @@ export function webhooksPage({ api, h, announce, isCurrent, session }) {
       page.numbers = new Map(numbers.map((n) => [n.id, n]));
       page.eventTypes = types.events;
       page.webhooks = webhooks;
+      renderFilter();
       renderList();
       renderForm();
     } catch (error) {
@@ -424,11 +455,14 @@ export function webhooksPage({ api, h, announce, isCurrent, session }) {
   }
 
   return {
-    /** Shows the list (id null) or one webhook with its log. */
-    async show(id) {
+    /** Shows the list (id null; only `number`'s webhooks when given) or one webhook with its log. */
+    async show(id, number = '') {
       stopTimer();
       page.openId = id;
+      page.numberFilter = number;
       $('webhooks-list').hidden = Boolean(id);
+      $('wh-filter-number').hidden = Boolean(id);
+      $('webhooks-summary').hidden = Boolean(id);
       $('webhook-detail').hidden = !id;
       if (!id) {
         await load();
@@ -465,6 +499,7 @@ export function webhooksPage({ api, h, announce, isCurrent, session }) {
         void create();
       });
       $('wh-copy').addEventListener('click', () => void copySecret());
+      $('wh-filter-number').addEventListener('change', filterChanged);
       $('wd-refresh').addEventListener('click', () => void loadLog());
     },
   };

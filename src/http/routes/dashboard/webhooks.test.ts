@@ -14,7 +14,7 @@ import {
   workerConfig,
 } from '../../../../test/e2e/webhook-helpers.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
-import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { launchChromium, newWatchedPage, signInToDashboard } from '../../../../test/helpers/chromium.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 
@@ -99,6 +99,25 @@ describe('dashboard webhooks page', () => {
       assert.ok(await page.locator('#wh-secret-box').isHidden());
       assert.ok(!(await page.content()).includes(secret));
 
+      // One number's webhooks: the filter lives in the address, so a reload keeps it.
+      const billing = await t.app.inject({
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: { 'x-api-key': t.tenantKey.key },
+        payload: { url: `${receiver.url}/b`, name: 'Billing', events: ['call.ended'], whatsappNumberId: t.numberB.id },
+      });
+      assert.equal(billing.statusCode, 201, billing.body);
+      await page.reload();
+      const rows = page.locator('#webhooks-body tr');
+      await rows.filter({ hasText: 'Billing' }).waitFor();
+      await page.getByLabel('Show the webhooks of').selectOption(t.numberA.id);
+      await eventually(async () => (await rows.count()) === 1, 3000, "only number A's webhook");
+      assert.equal(await page.evaluate(() => location.hash), `#/webhooks?number=${t.numberA.id}`);
+      await page.reload();
+      await page.locator('#webhooks-summary').filter({ hasText: '1 of 2 webhooks' }).waitFor();
+      assert.equal(await page.getByLabel('Show the webhooks of').inputValue(), t.numberA.id);
+      assert.equal(await rows.count(), 1);
+
       // Pause: the state says so, here and in the API; resume.
       await page.getByRole('button', { name: 'Pause CRM' }).click();
       await row.locator('.badge[data-state="paused"]').waitFor();
@@ -168,7 +187,9 @@ describe('dashboard webhooks page', () => {
       // Delete, after the confirmation: back to the list, gone here and in the API.
       await page.getByRole('button', { name: 'Delete CRM' }).click();
       await page.locator('#webhooks-list').waitFor();
-      await page.locator('#webhooks-empty').waitFor();
+      await page.locator('#webhooks-summary').filter({ hasText: '1 webhook' }).waitFor();
+      assert.equal(await rows.filter({ hasText: 'CRM' }).count(), 0);
+      assert.equal(await rows.filter({ hasText: 'Billing' }).count(), 1);
       assert.equal(await page.evaluate(() => location.hash), '#/webhooks');
       assert.equal((await getWebhook(id)).statusCode, 404);
 
