@@ -4,6 +4,8 @@
 import type { Clock } from '../clock.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import { newActionId } from '../ids.ts';
+import type { BusinessActionKind, Call } from '../model/call.ts';
+import { isTerminal } from '../model/call.ts';
 import { claimCallAction, findCallForNumber, readActionSlot, releaseCallAction } from '../store/calls.ts';
 import { type Db, StoreUnavailableError } from '../store/db.ts';
 import { appendTimeline, hasUncertainHangUpSince, type TimelineEntry } from '../store/timeline.ts';
@@ -11,8 +13,6 @@ import { isStoreUnavailable } from '../store/unavailable.ts';
 import { ActionWaiters } from './action-waiters.ts';
 import { persistTransition } from './events.ts';
 import type { Transition } from './machine.ts';
-import type { BusinessActionKind, Call } from './types.ts';
-import { isTerminal } from './types.ts';
 
 const POLL_MS = 25;
 /** A settle the store refused is tried again after this, doubling up to the cap, until it lands. */

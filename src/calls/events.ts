@@ -1,11 +1,11 @@
 import { newEventId } from '../ids.ts';
+import type { Call, CallEventType } from '../model/call.ts';
 import { insertCall, updateCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
 import type { Transition } from './machine.ts';
-import type { Call, CallEventType } from './types.ts';
-import { toPublicCall } from './types.ts';
+import { toPublicCall } from './public-call.ts';
 
 /** The webhook payload of a call event (docs/spec/webhooks.md): flat, the call's own field names. */
 export function callEventPayload(

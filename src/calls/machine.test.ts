@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { CallId, NumberId, TenantId } from '../ids.ts';
-import {
-  applyProviderEvent,
-  createInboundCall,
-  decideTerminate,
-  endByBusiness,
-  mediaFailed,
-  type ProviderCallEvent,
-  type ProviderEnd,
-} from './machine.ts';
-import type { Call, CallStatus, Direction } from './types.ts';
+import type { Call, CallStatus, Direction } from '../model/call.ts';
+import type { ProviderCallEvent, ProviderEnd } from '../model/provider-event.ts';
+import { applyProviderEvent, createInboundCall, decideTerminate, endByBusiness, mediaFailed } from './machine.ts';
 
 const T0 = '2026-07-03T15:00:00.000Z';
 const T5 = '2026-07-03T15:00:05.000Z';

@@ -1,37 +1,12 @@
 // The call state machine: pure functions from (call, event, time) to the next call and the
 // events to record. No I/O; terminal states are sticky; ranks never go down.
-import type { BusinessActionKind, Call, CallEventType, CallStatus, EndedBy } from './types.ts';
-import { isTerminal } from './types.ts';
+import type { BusinessActionKind, Call, CallEventType, CallStatus, EndedBy } from '../model/call.ts';
+import { isTerminal } from '../model/call.ts';
+import type { ProviderCallEvent, ProviderEnd } from '../model/provider-event.ts';
 
 export interface Transition {
   call: Call;
   events: CallEventType[];
-}
-
-/** What the provider told us, already translated out of provider words. */
-export type ProviderCallEvent =
-  | {
-      type: 'offer';
-      externalCallId: string;
-      /** null: the provider named the caller only by a user id or a LID. */
-      peerNumber: string | null;
-      peerUserId?: string | null;
-      peerLid?: string | null;
-      at: string;
-      sdpOffer: string | null;
-      bizOpaqueCallbackData: string | null;
-    }
-  | { type: 'answer-sdp'; externalCallId: string; at: string; sdp: string | null }
-  | { type: 'progress'; externalCallId: string; at: string; status: 'RINGING' | 'ACCEPTED' | 'REJECTED' }
-  | { type: 'end'; externalCallId: string; at: string; end: ProviderEnd };
-
-export interface ProviderEnd {
-  /** Authoritative answer/end times and duration, present only for answered calls. */
-  startTime: string | null;
-  endTime: string | null;
-  duration: number | null;
-  /** The provider reported an error (Meta errors[] / FAILED with errors). */
-  errorCode: string | null;
 }
 
 const RANK: Record<CallStatus, number> = {

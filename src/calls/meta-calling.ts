@@ -4,11 +4,12 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import type { EventId, NumberId } from '../ids.ts';
+import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
 import type { MetaCallingFeatures, ProviderFailure } from '../providers/types.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
-import { getNumberById, mergeNumberPublicConfig, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
+import { getNumberById, mergeNumberPublicConfig } from '../store/numbers.ts';
 import { listActiveWebhooksForNumber } from '../store/webhooks.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 

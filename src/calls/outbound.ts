@@ -4,15 +4,16 @@ import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import { type CallId, type NumberId, newCallId } from '../ids.ts';
 import type { MediaEngine } from '../media/engine/engine.ts';
+import type { Call } from '../model/call.ts';
+import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { lockProviderCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { getNumberById, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
+import { getNumberById } from '../store/numbers.ts';
 import { appendTimeline } from '../store/timeline.ts';
 import { persistTransition } from './events.ts';
 import { providerError } from './provider-errors.ts';
 import { numberMaxDuration, type ProviderEvents } from './provider-events.ts';
-import type { Call } from './types.ts';
 
 export interface StartCallInput {
   to: string;

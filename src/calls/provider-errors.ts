@@ -1,7 +1,7 @@
 import { ApiError, type ErrorCode } from '../errors.ts';
+import type { ProviderName } from '../model/number.ts';
 import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../providers/evolution/client.ts';
 import type { ProviderFailure } from '../providers/types.ts';
-import type { ProviderName } from '../store/numbers.ts';
 
 /** One text per code, except that web numbers say why (docs/spec/providers-evolution-go.md §2.3). */
 export function featureNotSupported(provider: ProviderName): ApiError {

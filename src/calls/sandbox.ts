@@ -2,13 +2,13 @@
 import { randomInt } from 'node:crypto';
 import { ApiError } from '../errors.ts';
 import type { NumberId } from '../ids.ts';
+import type { Call } from '../model/call.ts';
 import type { AnswerMode } from '../providers/sandbox/settings.ts';
 import type { SandboxSimulator, SessionView } from '../providers/sandbox/simulator.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
-import type { Call } from './types.ts';
 
 export interface SimulatedCallInput {
   from?: string;

@@ -5,13 +5,16 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { CallId, NumberId } from '../ids.ts';
 import type { MediaEngine } from '../media/engine/engine.ts';
+import type { Call } from '../model/call.ts';
+import { isTerminal, UNCONFIRMED_END } from '../model/call.ts';
+import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
 import type { EvolutionProvider } from '../providers/evolution/client.ts';
 import { evolutionWsUrl } from '../providers/evolution/client.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures } from '../providers/types.ts';
 import { type CallFilter, findCallForNumber, listCallsForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { getNumberById, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
+import { getNumberById } from '../store/numbers.ts';
 import { listTimeline, type TimelineEntry } from '../store/timeline.ts';
 import type { ActionSlots } from './action-slots.ts';
 import {
@@ -26,8 +29,6 @@ import {
 } from './machine.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 import { ServerMedia } from './server-media.ts';
-import type { Call } from './types.ts';
-import { isTerminal, UNCONFIRMED_END } from './types.ts';
 
 export interface CallServiceDeps {
   db: Db;

@@ -6,6 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { CallId, NumberId } from '../ids.ts';
+import type { Call } from '../model/call.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
@@ -17,7 +18,6 @@ import { deleteExpiredTombstones } from '../store/tombstones.ts';
 import type { ActionSlots } from './action-slots.ts';
 import { persistTransition } from './events.ts';
 import { endByBusiness, ringTimedOut } from './machine.ts';
-import type { Call } from './types.ts';
 
 export interface SweeperDeps {
   db: Db;

@@ -1,6 +1,6 @@
 // The provider port: the few verbs the call service needs, and the kinds of failure they report.
-import type { Call } from '../calls/types.ts';
-import type { NumberRecord } from '../store/numbers.ts';
+import type { Call } from '../model/call.ts';
+import type { NumberRecord } from '../model/number.ts';
 
 export const FAILURE_CATEGORIES = [
   'ALREADY_ENDED',

@@ -1,8 +1,8 @@
 // The Evolution Go client (docs/spec/providers-evolution-go.md §2): stock `/call/reject` plus the calls extension routes.
 // One instance per number; the instance token in `apikey` is the whole identity, paths and bodies never name it.
 import type { Logger } from 'pino';
-import type { Call } from '../../calls/types.ts';
-import type { NumberRecord } from '../../store/numbers.ts';
+import type { Call } from '../../model/call.ts';
+import type { NumberRecord } from '../../model/number.ts';
 import type {
   CallProvider,
   EndOutcome,

@@ -5,8 +5,9 @@ import type { MetaCalling } from '../../calls/meta-calling.ts';
 import type { ProviderEvents } from '../../calls/provider-events.ts';
 import type { Clock } from '../../clock.ts';
 import { ApiError } from '../../errors.ts';
+import type { NumberRecord } from '../../model/number.ts';
 import type { Db } from '../../store/db.ts';
-import { findMetaNumbersByPhoneNumberIds, listMetaNumbers, type NumberRecord } from '../../store/numbers.ts';
+import { findMetaNumbersByPhoneNumberIds, listMetaNumbers } from '../../store/numbers.ts';
 import type { MetaSecrets } from '../types.ts';
 import {
   accountSettingsOf,

@@ -1,7 +1,9 @@
 // Meta calling webhooks: signature check over the raw bytes, then translation into domain events.
+
 import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
-import type { ProviderCallEvent, ProviderEnd } from '../../calls/machine.ts';
 import { memoized } from '../../memo.ts';
+import type { Direction } from '../../model/call.ts';
+import type { ProviderCallEvent, ProviderEnd } from '../../model/provider-event.ts';
 
 // A KeyObject per app secret: HMAC with one is several times cheaper than with the raw string.
 const hmacKey = memoized((appSecret: string) => createSecretKey(Buffer.from(appSecret, 'utf8')));
@@ -102,7 +104,7 @@ export function epochToIso(v: unknown): string | null {
 export interface MetaUpdate {
   phoneNumberId: string;
   /** Direction as Meta states it: user-initiated calls are our inbound ones. */
-  direction: 'INBOUND' | 'OUTBOUND' | null;
+  direction: Direction | null;
   event: ProviderCallEvent;
 }
 

@@ -11,9 +11,9 @@ import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers
 import { outbox } from '../../../../test/helpers/calls.ts';
 import { addWebNumber, webCallUntil } from '../../../../test/helpers/evolution.ts';
 import { chromiumPath, missing } from '../../../../test/helpers/requirements.ts';
-import type { Call } from '../../../calls/types.ts';
 import { tone } from '../../../media/audio/tone.ts';
 import { writeWav } from '../../../media/audio/wav.ts';
+import type { Call } from '../../../model/call.ts';
 
 const CHROMIUM = chromiumPath();
 const SCREENSHOT = join(import.meta.dirname, '../../../../docs/softphone.png');
