@@ -1,6 +1,6 @@
 // Meta calling webhooks: signature check over the raw bytes, then translation into domain events.
 
-import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import { memoized } from '../../memo.ts';
 import type { Direction } from '../../model/call.ts';
 import type { ProviderCallEvent, ProviderEnd } from '../../model/provider-event.ts';
@@ -16,6 +16,13 @@ export function isValidMetaSignature(raw: Buffer, header: string | undefined, ap
   const given = Buffer.from(header.slice(7), 'hex');
   const expected = createHmac('sha256', hmacKey(appSecret)).update(raw).digest();
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** The subscription check's token: digests compare in constant time whatever the lengths given. */
+export function isValidMetaVerifyToken(given: string, verifyToken: string): boolean {
+  return timingSafeEqual(digest(given), digest(verifyToken));
 }
 
 type Json = Record<string, unknown>;
