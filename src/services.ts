@@ -136,11 +136,11 @@ export function buildServices(deps: ServiceDeps) {
     allowInsecureAudioUrls: config.webhookAllowInsecureUrls,
   });
   const sandbox = new SandboxProvider(sandboxSimulator, (n, calling) => mergeConfig(n.id, { calling }));
-  const providers = deps.providers
+  const providers: ProviderRegistry = deps.providers
     ? observedRegistry(deps.providers, observer)
     : providerRegistry({ META: meta, EVO_GO: evolution, SANDBOX: observeProvider('SANDBOX', observer, sandbox) });
   const metaFeatures = metaFeaturesRegistry({ META: meta, SANDBOX: sandbox });
-  const metaCalling = new MetaCalling({ db: callDb, meta: metaFeatures, clock });
+  const metaCalling = new MetaCalling({ db: callDb, meta: metaFeatures, providers, clock });
   const recordings = new Recordings({ db: callDb, clock, logger });
   // The engine reports media failures to the call service, which is built with the engine: bound after both exist.
   let calls: CallService | null = null;
@@ -188,7 +188,7 @@ export function buildServices(deps: ServiceDeps) {
     media,
     recordings,
     sandboxSimulator,
-    sandboxCalls: new SandboxCalls({ db: callDb, simulator: sandboxSimulator }),
+    sandboxCalls: new SandboxCalls({ db: callDb, simulator: sandboxSimulator, providers }),
     outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock, media }),
     metaCalling,
     sweeper: new Sweeper({ db: callDb, slots, providers, clock, config, logger }),

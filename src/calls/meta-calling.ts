@@ -5,6 +5,7 @@ import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import type { EventId, NumberId } from '../ids.ts';
 import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures, ProviderFailure } from '../providers/types.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
@@ -27,11 +28,14 @@ export interface PermissionReply {
 export class MetaCalling {
   readonly #db: Db;
   readonly #meta: MetaCallingFeatures | null;
+  /** Every number's adapter: a web number's says why these features are not there. */
+  readonly #providers: ProviderRegistry;
   readonly #clock: Clock;
 
-  constructor(deps: { db: Db; meta: MetaCallingFeatures | null; clock: Clock }) {
+  constructor(deps: { db: Db; meta: MetaCallingFeatures | null; providers: ProviderRegistry; clock: Clock }) {
     this.#db = deps.db;
     this.#meta = deps.meta;
+    this.#providers = deps.providers;
     this.#clock = deps.clock;
   }
 
@@ -41,7 +45,7 @@ export class MetaCalling {
       throw new ApiError('UNAUTHORIZED');
     }
     if (!speaksMetaModel(number.provider) || !this.#meta) {
-      throw featureNotSupported(number.provider);
+      throw featureNotSupported(this.#providers(number));
     }
     return { number, meta: this.#meta };
   }

@@ -62,14 +62,15 @@ export class OutboundCalls {
       sdp = offered.sdp;
     }
     const startedAt = this.#clock.now().toISOString();
-    const result = await this.#providers(number).start(number, {
+    const adapter = this.#providers(number);
+    const result = await adapter.start(number, {
       to: input.to,
       sdp,
       bizOpaqueCallbackData: input.bizOpaqueCallbackData,
     });
     if (!result.ok) {
       await media?.end(callId, 'call_ended');
-      throw providerError(result, 'other', number.provider);
+      throw providerError(result, 'other', number.provider, adapter);
     }
 
     const stored = await this.#store(number, input, callId, sdp, startedAt, result.value).catch(

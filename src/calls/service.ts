@@ -124,9 +124,10 @@ export class CallService {
 
   async #runTerminate(call: Call, action: 'reject' | 'terminate', actionId: string): Promise<ActionResult> {
     const number = await this.#number(call.numberId);
-    const result = await this.#d.providers(number).endCall(number, call, action);
+    const adapter = this.#d.providers(number);
+    const result = await adapter.endCall(number, call, action);
     if (!result.ok && result.category !== 'ALREADY_ENDED') {
-      const error = providerError(result, 'terminate', number.provider);
+      const error = providerError(result, 'terminate', number.provider, adapter);
       throw await this.#d.slots.release(call, actionId, error, {
         source: 'api',
         type: 'terminate',
@@ -174,12 +175,13 @@ export class CallService {
     if (serverMedia) {
       sdp = await this.serverMedia.answer(call, actionId, 'accept', opts.record ?? false);
     }
-    const result = await this.#d.providers(number).accept(number, call, sdp);
+    const adapter = this.#d.providers(number);
+    const result = await adapter.accept(number, call, sdp);
     if (!result.ok) {
       if (serverMedia) {
         await this.serverMedia.drop(call);
       }
-      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'accept');
+      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider, adapter), 'accept');
     }
     const final = await this.#d.slots.settle(call, actionId, (c, now) => acceptByBusiness(c, now, sdp), {
       source: 'api',
@@ -201,7 +203,7 @@ export class CallService {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
     if (!speaksMetaModel(number.provider) || !this.#d.metaFeatures) {
-      throw featureNotSupported(number.provider);
+      throw featureNotSupported(this.#d.providers(number));
     }
     const serverMedia = !sdpAnswer;
     if (serverMedia) {
@@ -237,7 +239,8 @@ export class CallService {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const actionId = await this.#claimOrConflict(call, 'reject');
     const number = await this.#number(call.numberId);
-    const result = await this.#d.providers(number).reject(number, call);
+    const adapter = this.#d.providers(number);
+    const result = await adapter.reject(number, call);
     if (!result.ok && result.category === 'ALREADY_ENDED') {
       // The provider no longer has the call: the caller gave up first. Record it; the reject came too late.
       const final = await this.#d.slots.settle(call, actionId, (c, now) => missedAfterPeerEnd(c, now), {
@@ -248,7 +251,7 @@ export class CallService {
       throw conflict(final);
     }
     if (!result.ok) {
-      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'reject');
+      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider, adapter), 'reject');
     }
     const unconfirmed = result.value?.providerConfirmed === false;
     const final = await this.#d.slots.settle(
@@ -277,7 +280,7 @@ export class CallService {
     const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
     const result = await evolution.play(number, call, mediaUrl);
     if (!result.ok) {
-      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider));
+      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider, evolution));
     }
     return { id: call.id, status: call.status };
   }
@@ -299,7 +302,7 @@ export class CallService {
     const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
     const result = await evolution.streamTicket(number, call, mode);
     if (!result.ok) {
-      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider));
+      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider, evolution));
     }
     const wsUrl = evolutionWsUrl(number, result.value.path);
     if (!wsUrl) {
@@ -319,7 +322,7 @@ export class CallService {
     }
     if (!served) {
       const call = await this.getCall(numberId, idOrExternal);
-      throw featureNotSupported((await this.#number(call.numberId)).provider);
+      throw featureNotSupported(this.#d.providers(await this.#number(call.numberId)));
     }
     return this.serverMedia.stopPlay(served);
   }
@@ -358,7 +361,7 @@ export class CallService {
     const call = await this.getCall(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
     if (number.provider !== 'EVO_GO' || !this.#d.evolution) {
-      throw featureNotSupported(number.provider);
+      throw featureNotSupported(this.#d.providers(number));
     }
     if (call.status !== 'RINGING' && call.status !== 'ACCEPTED') {
       throw conflict(call);

@@ -55,7 +55,13 @@ export interface EndOutcome {
   providerConfirmed: boolean;
 }
 
-export interface CallProvider {
+/** An adapter's own words for the API, where the catalogue's default text would say less. */
+export interface ProviderWording {
+  /** The sentence FEATURE_NOT_SUPPORTED carries on this provider's numbers. */
+  readonly notSupportedMessage?: string;
+}
+
+export interface CallProvider extends ProviderWording {
   endCall(
     number: NumberRecord,
     call: Call,

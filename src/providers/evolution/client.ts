@@ -166,6 +166,7 @@ function retryAfterOf(header: string | null, nowMs: number): number | undefined 
 }
 
 export class EvolutionProvider implements CallProvider {
+  readonly notSupportedMessage = EVOLUTION_NOT_SUPPORTED_MESSAGE;
   readonly #o: EvolutionClientOptions;
   /** Last verdict handed to onCapability per number: only to avoid repeating it, never to gate requests. */
   readonly #reported = new Map<string, { capability: KnownCapability; at: number }>();
