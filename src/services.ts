@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.ts';
 import { ActionSlots } from './calls/action-slots.ts';
 import { endedCallsDb } from './calls/ended-calls.ts';
+import { EvolutionMedia } from './calls/media.ts';
 import { MetaCalling } from './calls/meta-calling.ts';
 import { OutboundCalls } from './calls/outbound.ts';
 import { ProviderEvents } from './calls/provider-events.ts';
@@ -169,7 +170,7 @@ export function buildServices(deps: ServiceDeps) {
     db: callDb,
     providers,
     metaFeatures,
-    evolution,
+    providerMedia: new EvolutionMedia({ db: callDb, evolution, providers }),
     slots,
     clock,
     config,

@@ -8,8 +8,6 @@ import type { MediaEngine } from '../media/engine/engine.ts';
 import type { Call } from '../model/call.ts';
 import { isTerminal, UNCONFIRMED_END } from '../model/call.ts';
 import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
-import type { EvolutionProvider } from '../providers/evolution/client.ts';
-import { evolutionWsUrl } from '../providers/evolution/client.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures } from '../providers/types.ts';
 import { type CallFilter, findCallForNumber, listCallsForNumber } from '../store/calls.ts';
@@ -17,6 +15,7 @@ import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { listTimeline, type TimelineEntry } from '../store/timeline.ts';
 import type { ActionSlots } from './action-slots.ts';
+import { conflict } from './conflict.ts';
 import {
   acceptByBusiness,
   canAnswerOrReject,
@@ -27,6 +26,7 @@ import {
   rejectByBusiness,
   type Transition,
 } from './machine.ts';
+import type { ProviderMedia } from './media.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 import { ServerMedia } from './server-media.ts';
 
@@ -35,8 +35,8 @@ export interface CallServiceDeps {
   providers: ProviderRegistry;
   /** Meta-only features (pre-accept), present when the META adapter is. */
   metaFeatures: MetaCallingFeatures | null;
-  /** Web-number-only features (play, realtime media), present when the EVO_GO adapter is. */
-  evolution: EvolutionProvider | null;
+  /** Play and realtime media on calls whose media the provider holds (web numbers). */
+  providerMedia: ProviderMedia;
   slots: ActionSlots;
   clock: Clock;
   config: Pick<Config, 'providerTimeoutMs'>;
@@ -267,7 +267,7 @@ export class CallService {
     return { id: call.id, status: final.status, ...(unconfirmed ? { providerConfirmed: false as const } : {}) };
   }
 
-  /** Plays audio into an active web-number call (queued until the call is up), or a server-media call. */
+  /** Plays audio into a server-media call, or an active web-number call through its provider (queued until up). */
   async play(numberId: NumberId, idOrExternal: string, mediaUrl: string): Promise<ActionResult> {
     const served = await this.serverMedia.find(numberId, idOrExternal);
     if (served) {
@@ -277,15 +277,12 @@ export class CallService {
     if (remote) {
       return (await this.serverMedia.forward(remote, { kind: 'play', callId: remote.call.id, mediaUrl })).result;
     }
-    const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
-    const result = await evolution.play(number, call, mediaUrl);
-    if (!result.ok) {
-      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider, evolution));
-    }
+    const call = await this.getCall(numberId, idOrExternal);
+    await this.#d.providerMedia.play(await this.#number(call.numberId), call, mediaUrl);
     return { id: call.id, status: call.status };
   }
 
-  /** A ticket for the Evolution Go server's realtime media socket of an active web-number call. */
+  /** A realtime media socket of a server-media call, or a ticket for the provider's socket of a web-number call. */
   async realtimeSession(numberId: NumberId, idOrExternal: string, mode: 'talk' | 'listen', wsBaseUrl: string) {
     const served = await this.serverMedia.find(numberId, idOrExternal);
     if (served) {
@@ -299,18 +296,8 @@ export class CallService {
         return realtime;
       }
     }
-    const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
-    const result = await evolution.streamTicket(number, call, mode);
-    if (!result.ok) {
-      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider, evolution));
-    }
-    const wsUrl = evolutionWsUrl(number, result.value.path);
-    if (!wsUrl) {
-      throw new ApiError('PROVIDER_ERROR', {
-        details: { providerCode: null, providerMessage: 'number has no usable Evolution base URL' },
-      });
-    }
-    return { wsUrl, token: result.value.ticket, expiresInSeconds: result.value.expiresInSeconds };
+    const call = await this.getCall(numberId, idOrExternal);
+    return this.#d.providerMedia.realtimeSession(await this.#number(call.numberId), call, mode);
   }
 
   /** Stops what `play` queued on a server-media call (web numbers have no such command). */
@@ -357,26 +344,6 @@ export class CallService {
     });
   }
 
-  async #activeWebCall(numberId: NumberId, idOrExternal: string) {
-    const call = await this.getCall(numberId, idOrExternal);
-    const number = await this.#number(call.numberId);
-    if (number.provider !== 'EVO_GO' || !this.#d.evolution) {
-      throw featureNotSupported(this.#d.providers(number));
-    }
-    if (call.status !== 'RINGING' && call.status !== 'ACCEPTED') {
-      throw conflict(call);
-    }
-    return { call, number, evolution: this.#d.evolution };
-  }
-
-  /** The provider no longer tracks the call: 409 with the status we hold. */
-  async #mediaFailure(call: Call, error: ApiError): Promise<ApiError> {
-    if (error.code !== 'CALL_STATE_CONFLICT') {
-      return error;
-    }
-    return conflict((await findCallForNumber(this.#d.db, call.numberId, call.id)) ?? call);
-  }
-
   /** A failed accept/reject: 409 if the call ended meanwhile, else the provider's error. */
   async #failed(call: Call, actionId: string, error: ApiError, type: string): Promise<ApiError> {
     const current = await findCallForNumber(this.#d.db, call.numberId, call.id);
@@ -407,10 +374,6 @@ export class CallService {
     }
     return number;
   }
-}
-
-export function conflict(call: Call, message?: string): ApiError {
-  return new ApiError('CALL_STATE_CONFLICT', { ...(message ? { message } : {}), details: { status: call.status } });
 }
 
 /**
