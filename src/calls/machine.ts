@@ -57,8 +57,20 @@ export function canAnswerOrReject(call: Call): boolean {
   return call.direction === 'INBOUND' && call.status === 'RINGING';
 }
 
-/** The business ended the call through our API (or the provider said it was already over: PEER). */
-export function endByBusiness(call: Call, now: string, endedBy: EndedBy, end?: ProviderEnd): Transition {
+/**
+ * What the provider answered to our terminate: it ended the call, or it had no call to end any more
+ * (`oursMayHaveActed`: an earlier hang-up of ours went unanswered and may be what ended it).
+ */
+export type TerminateResult = { kind: 'ended' } | { kind: 'already-ended'; oursMayHaveActed: boolean };
+
+/** The business ended the call through our API, unless the provider says the call was already over (PEER). */
+export function terminated(call: Call, now: string, result: TerminateResult): Transition {
+  const ours = result.kind === 'ended' || result.oursMayHaveActed;
+  return endCall(call, now, ours ? 'BUSINESS' : 'PEER');
+}
+
+/** An answered or ringing call ends COMPLETED, by whoever the caller names (the sweeper's maxDuration: SYSTEM). */
+export function endCall(call: Call, now: string, endedBy: EndedBy, end?: ProviderEnd): Transition {
   if (isTerminal(call.status)) {
     return unchanged(call);
   }

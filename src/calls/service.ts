@@ -20,11 +20,12 @@ import {
   acceptByBusiness,
   canAnswerOrReject,
   decideTerminate,
-  endByBusiness,
   mediaFailed,
   missedAfterPeerEnd,
   rejectByBusiness,
+  type TerminateResult,
   type Transition,
+  terminated,
 } from './machine.ts';
 import type { ProviderMedia } from './media.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
@@ -135,13 +136,14 @@ export class CallService {
         detail: { providerAction: action, error: error.code, ...(result.mayHaveActed ? { outcome: 'unknown' } : {}) },
       });
     }
-    const ours = result.ok || (await this.#d.slots.mayHaveEnded(call));
-    const endedBy = ours ? 'BUSINESS' : 'PEER';
+    const outcome: TerminateResult = result.ok
+      ? { kind: 'ended' }
+      : { kind: 'already-ended', oursMayHaveActed: await this.#d.slots.mayHaveEnded(call) };
     const unconfirmed = result.ok && result.value?.providerConfirmed === false;
     const final = await this.#d.slots.settle(
       call,
       actionId,
-      (c, now) => awaitingConfirmation(endByBusiness(c, now, endedBy), unconfirmed),
+      (c, now) => awaitingConfirmation(terminated(c, now, outcome), unconfirmed),
       {
         source: 'api',
         type: 'terminate',

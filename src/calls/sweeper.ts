@@ -17,7 +17,7 @@ import { appendTimeline } from '../store/timeline.ts';
 import { deleteExpiredTombstones } from '../store/tombstones.ts';
 import type { ActionSlots } from './action-slots.ts';
 import { persistTransition } from './events.ts';
-import { endByBusiness, ringTimedOut } from './machine.ts';
+import { endCall, ringTimedOut } from './machine.ts';
 
 export interface SweeperDeps {
   db: Db;
@@ -140,7 +140,7 @@ export class Sweeper {
   #endOverlong(numberId: NumberId, callId: CallId): Promise<boolean | null> {
     return findCallForNumber(this.#d.db, numberId, callId).then((call) =>
       call && call.status === 'ACCEPTED'
-        ? this.#endThroughProvider(call, (c, now) => endByBusiness(c, now, 'SYSTEM'), 'max-duration')
+        ? this.#endThroughProvider(call, (c, now) => endCall(c, now, 'SYSTEM'), 'max-duration')
         : false,
     );
   }
