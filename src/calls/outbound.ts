@@ -11,7 +11,7 @@ import { lockProviderCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { appendTimeline } from '../store/timeline.ts';
-import { persistTransition } from './events.ts';
+import { persistTransition } from './outbox.ts';
 import { providerError } from './provider-errors.ts';
 import { numberMaxDuration, type ProviderEvents } from './provider-events.ts';
 
@@ -126,7 +126,7 @@ export class OutboundCalls {
       const stored = await persistTransition(
         tx,
         ringing ? { call: { ...call, status: 'RINGING' }, events: ['call.ringing'] } : { call, events: [] },
-        true,
+        { isNew: true },
         now,
       );
       await appendTimeline(tx, call.id, { source: 'api', type: 'start', detail: { to: call.peerNumber }, at: now });

@@ -15,8 +15,8 @@ import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline, confirmTimelineAction, hasTimelineEntry } from '../store/timeline.ts';
 import { putTombstone, takeTombstone } from '../store/tombstones.ts';
 import type { ActionSlots } from './action-slots.ts';
-import { persistTransition } from './events.ts';
 import { applyProviderEvent, createInboundCall } from './machine.ts';
+import { persistTransition } from './outbox.ts';
 
 export interface ProviderEventDeps {
   db: Db;
@@ -47,7 +47,7 @@ export class ProviderEvents {
           this.#applyInTx(tx, number, event, direction, providerData),
         );
         if (callId) {
-          this.#d.slots.waiters.signal(callId);
+          this.#d.slots.notify(callId);
         }
         return;
       } catch (error) {
@@ -110,7 +110,7 @@ export class ProviderEvents {
         },
         { tombstone, stale, now: nowIso },
       );
-      const created = await persistTransition(tx, t, true, nowIso);
+      const created = await persistTransition(tx, t, { isNew: true }, nowIso);
       if (tombstone) {
         await appendTimeline(tx, created.id, {
           source: 'provider',
@@ -154,13 +154,13 @@ export class ProviderEvents {
     if (t.call === call && !confirms && (await hasTimelineEntry(tx, call.id, 'provider', type))) {
       return call;
     }
-    let next = t.call === call ? call : await persistTransition(tx, t, false, now);
+    let next = t.call === call ? call : await persistTransition(tx, t, { isNew: false }, now);
     if (confirms) {
       const { [UNCONFIRMED_END]: _done, ...rest } = next.providerData ?? {};
       next = await persistTransition(
         tx,
         { call: { ...next, providerData: rest, updatedAt: now }, events: [] },
-        false,
+        { isNew: false },
         now,
       );
       await confirmTimelineAction(tx, call.id);

@@ -16,8 +16,8 @@ import { deleteExpiredParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline } from '../store/timeline.ts';
 import { deleteExpiredTombstones } from '../store/tombstones.ts';
 import type { ActionSlots } from './action-slots.ts';
-import { persistTransition } from './events.ts';
 import { endCall, ringTimedOut } from './machine.ts';
+import { persistTransition } from './outbox.ts';
 
 export interface SweeperDeps {
   db: Db;
@@ -131,7 +131,7 @@ export class Sweeper {
         return false;
       }
       const now = this.#d.clock.now().toISOString();
-      await persistTransition(tx, ringTimedOut(current, now), false, now);
+      await persistTransition(tx, ringTimedOut(current, now), { isNew: false }, now);
       await appendTimeline(tx, callId, { source: 'system', type: 'ring-timeout', detail: {}, at: now });
       return true;
     });
