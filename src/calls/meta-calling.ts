@@ -5,6 +5,7 @@ import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import type { EventId, NumberId } from '../ids.ts';
 import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
+import type { PermissionReply } from '../model/permission.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures, ProviderFailure } from '../providers/types.ts';
 import type { Db } from '../store/db.ts';
@@ -13,17 +14,6 @@ import { enqueueEvent } from '../store/events.ts';
 import { getNumberById, mergeNumberPublicConfig } from '../store/numbers.ts';
 import { listActiveWebhooksForNumber } from '../store/webhooks.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
-
-export type PermissionStatus = 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
-export interface PermissionReply {
-  /** null when Meta names the user only by its business-scoped user id. */
-  peerNumber: string | null;
-  peerUserId: string | null;
-  status: PermissionStatus;
-  expiresAt: string | null;
-  messageId: string;
-  at: string;
-}
 
 export class MetaCalling {
   readonly #db: Db;

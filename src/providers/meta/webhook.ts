@@ -3,6 +3,7 @@
 import { createHash, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import { memoized } from '../../memo.ts';
 import type { Direction } from '../../model/call.ts';
+import type { PermissionReply } from '../../model/permission.ts';
 import type { ProviderCallEvent, ProviderEnd } from '../../model/provider-event.ts';
 
 // A KeyObject per app secret: HMAC with one is several times cheaper than with the raw string.
@@ -115,15 +116,9 @@ export interface MetaUpdate {
   event: ProviderCallEvent;
 }
 
-export interface MetaPermissionReply {
+/** `peerNumber` is null when the user is named only by `from_user_id` (Meta's business-scoped user ids). */
+export interface MetaPermissionReply extends PermissionReply {
   phoneNumberId: string;
-  /** null when the user is named only by `from_user_id` (Meta's business-scoped user ids). */
-  peerNumber: string | null;
-  peerUserId: string | null;
-  status: 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
-  expiresAt: string | null;
-  messageId: string;
-  at: string;
 }
 
 export interface ParsedMetaWebhook {

@@ -4,7 +4,6 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { PermissionReply } from '../../calls/meta-calling.ts';
 import type { Clock } from '../../clock.ts';
 import type { NumberId } from '../../ids.ts';
 import type { Heard } from '../../media/audio/monitor.ts';
@@ -12,6 +11,7 @@ import { AudioEndpoint, type EndpointState } from '../../media/rtc/audio-endpoin
 import type { PeerFactory } from '../../media/rtc/peer-factory.ts';
 import type { Call, Direction } from '../../model/call.ts';
 import type { NumberRecord } from '../../model/number.ts';
+import type { PermissionReply } from '../../model/permission.ts';
 import type { ProviderCallEvent, ProviderEnd } from '../../model/provider-event.ts';
 import { failure, ok, type ProviderFailure, type ProviderResult } from '../types.ts';
 import { loadAudio, parseAudioSpec } from './audio.ts';
