@@ -1,4 +1,8 @@
 import { randomFillSync, randomInt } from 'node:crypto';
+import type { CallId, EventId, KeyId, NumberId, TenantId, WebhookId } from './model/ids.ts';
+
+// The id types are defined in the model (the bottom module); this file mints them.
+export type { CallId, EventId, KeyId, NumberId, TenantId, WebhookId } from './model/ids.ts';
 
 // ULIDs: time-ordered (lists sort by id) and unguessable enough for object ids.
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -37,15 +41,6 @@ function base62(length: number): string {
   }
   return out;
 }
-
-type Brand<P extends string> = `${P}_${string}` & { readonly __brand: P };
-
-export type TenantId = Brand<'tenant'>;
-export type NumberId = Brand<'num'>;
-export type CallId = Brand<'call'>;
-export type EventId = Brand<'evt'>;
-export type KeyId = Brand<'key'>;
-export type WebhookId = Brand<'whk'>;
 
 export const newTenantId = () => `tenant_${ulid()}` as TenantId;
 export const newNumberId = () => `num_${ulid()}` as NumberId;

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.ts';
 import { ActionSlots } from './calls/action-slots.ts';
 import { endedCallsDb } from './calls/ended-calls.ts';
+import { EvolutionMedia } from './calls/media.ts';
 import { MetaCalling } from './calls/meta-calling.ts';
 import { OutboundCalls } from './calls/outbound.ts';
 import { ProviderEvents } from './calls/provider-events.ts';
@@ -136,11 +137,11 @@ export function buildServices(deps: ServiceDeps) {
     allowInsecureAudioUrls: config.webhookAllowInsecureUrls,
   });
   const sandbox = new SandboxProvider(sandboxSimulator, (n, calling) => mergeConfig(n.id, { calling }));
-  const providers = deps.providers
+  const providers: ProviderRegistry = deps.providers
     ? observedRegistry(deps.providers, observer)
     : providerRegistry({ META: meta, EVO_GO: evolution, SANDBOX: observeProvider('SANDBOX', observer, sandbox) });
   const metaFeatures = metaFeaturesRegistry({ META: meta, SANDBOX: sandbox });
-  const metaCalling = new MetaCalling({ db: callDb, meta: metaFeatures, clock });
+  const metaCalling = new MetaCalling({ db: callDb, meta: metaFeatures, providers, clock });
   const recordings = new Recordings({ db: callDb, clock, logger });
   // The engine reports media failures to the call service, which is built with the engine: bound after both exist.
   let calls: CallService | null = null;
@@ -169,7 +170,7 @@ export function buildServices(deps: ServiceDeps) {
     db: callDb,
     providers,
     metaFeatures,
-    evolution,
+    providerMedia: new EvolutionMedia({ db: callDb, evolution, providers }),
     slots,
     clock,
     config,
@@ -188,7 +189,7 @@ export function buildServices(deps: ServiceDeps) {
     media,
     recordings,
     sandboxSimulator,
-    sandboxCalls: new SandboxCalls({ db: callDb, simulator: sandboxSimulator }),
+    sandboxCalls: new SandboxCalls({ db: callDb, simulator: sandboxSimulator, providers }),
     outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock, media }),
     metaCalling,
     sweeper: new Sweeper({ db: callDb, slots, providers, clock, config, logger }),

@@ -4,15 +4,15 @@
 import type { Clock } from '../clock.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import { newActionId } from '../ids.ts';
+import type { BusinessActionKind, Call } from '../model/call.ts';
+import { isTerminal } from '../model/call.ts';
 import { claimCallAction, findCallForNumber, readActionSlot, releaseCallAction } from '../store/calls.ts';
 import { type Db, StoreUnavailableError } from '../store/db.ts';
 import { appendTimeline, hasUncertainHangUpSince, type TimelineEntry } from '../store/timeline.ts';
 import { isStoreUnavailable } from '../store/unavailable.ts';
 import { ActionWaiters } from './action-waiters.ts';
-import { persistTransition } from './events.ts';
 import type { Transition } from './machine.ts';
-import type { BusinessActionKind, Call } from './types.ts';
-import { isTerminal } from './types.ts';
+import { persistTransition } from './outbox.ts';
 
 const POLL_MS = 25;
 /** A settle the store refused is tried again after this, doubling up to the cap, until it lands. */
@@ -36,7 +36,7 @@ export class ActionSlots {
   readonly #db: Db;
   readonly #clock: Clock;
   readonly #leaseMs: number;
-  readonly waiters = new ActionWaiters();
+  readonly #waiters = new ActionWaiters();
   /**
    * Actions the provider carried out whose outcome the store has not taken yet (disk full...), by call id. Retried
    * until it lands; meanwhile this process holds the slot past its lease, so nobody asks the provider again (it would
@@ -52,6 +52,11 @@ export class ActionSlots {
     this.#clock = clock;
     // Long enough for the adapter's request and its one retry.
     this.#leaseMs = providerTimeoutMs * 2 + 5_000;
+  }
+
+  /** Wakes this process's requests waiting on the call's slot: something about the call was just committed. */
+  notify(callId: string): void {
+    this.#waiters.signal(callId);
   }
 
   /** Whether a pending action recorded on the call is still owned (not past its lease). */
@@ -95,7 +100,7 @@ export class ActionSlots {
         await appendTimeline(tx, call.id, { ...note, at: this.#clock.now().toISOString() });
       }
     });
-    this.waiters.signal(call.id);
+    this.#waiters.signal(call.id);
     return error;
   }
 
@@ -118,7 +123,7 @@ export class ActionSlots {
       }
       throw error;
     } finally {
-      this.waiters.signal(call.id);
+      this.#waiters.signal(call.id);
     }
   }
 
@@ -139,14 +144,14 @@ export class ActionSlots {
       this.#settleOnce(call, actionId, decide, note, at).then(
         () => {
           this.#unsettled.delete(call.id);
-          this.waiters.signal(call.id);
+          this.#waiters.signal(call.id);
         },
         (error) => {
           // A closed store (pool ended, database closed) reads as "unavailable" too, but will never come back.
           if (this.#stopped || !isStoreUnavailable(error)) {
             // The call is gone, or the store closed: nothing left to record here.
             this.#unsettled.delete(call.id);
-            this.waiters.signal(call.id);
+            this.#waiters.signal(call.id);
             return;
           }
           delay = Math.min(delay * 2, SETTLE_RETRY_MAX_MS);
@@ -185,13 +190,13 @@ export class ActionSlots {
       }
       const t = decide(current, now);
       if (t.call !== current) {
-        return persistTransition(tx, t, false, now);
+        return persistTransition(tx, t, { isNew: false }, now);
       }
       // Already settled by a provider event: free the slot if it is still ours.
       if (current.pendingAction?.id !== actionId) {
         return current;
       }
-      return persistTransition(tx, { call: { ...current, pendingAction: null }, events: [] }, false, now);
+      return persistTransition(tx, { call: { ...current, pendingAction: null }, events: [] }, { isNew: false }, now);
     });
   }
 
@@ -204,7 +209,7 @@ export class ActionSlots {
         // delay the same answer: the client retries later and finds it recorded.
         throw new StoreUnavailableError('the outcome of the last action on this call is not recorded yet');
       }
-      await this.waiters.wait(call.id, POLL_MS);
+      await this.#waiters.wait(call.id, POLL_MS);
       const slot = await readActionSlot(this.#db, call.id);
       if (!slot) {
         throw new ApiError('CALL_NOT_FOUND');

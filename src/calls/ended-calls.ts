@@ -1,9 +1,10 @@
 // Counts calls as they end, once their transaction has committed (a rolled-back end is never counted): the
 // Db handed to the call services is wrapped so persistTransition can say which calls a transaction ended.
+
+import type { Call } from '../model/call.ts';
 import type { Db } from '../store/db.ts';
 import { ON_DELIVERIES_QUEUED, type QueueObservedDb } from '../store/deliveries.ts';
-import { type EndObservedDb, ON_CALL_ENDED } from './events.ts';
-import type { Call } from './types.ts';
+import { type EndObservedDb, ON_CALL_ENDED } from './outbox.ts';
 
 export function endedCallsDb(db: Db, onEnded: (call: Call) => void): Db {
   // Inside a transaction: the inner Db's own hooks (the worker's wake-up) are kept, ours is added.

@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { CallId, NumberId, TenantId } from '../ids.ts';
+import type { Call, CallStatus, Direction, EndedBy } from '../model/call.ts';
+import type { ProviderCallEvent, ProviderEnd } from '../model/provider-event.ts';
 import {
   applyProviderEvent,
   createInboundCall,
   decideTerminate,
-  endByBusiness,
+  endCall,
   mediaFailed,
-  type ProviderCallEvent,
-  type ProviderEnd,
+  type TerminateResult,
+  terminated,
 } from './machine.ts';
-import type { Call, CallStatus, Direction } from './types.ts';
 
 const T0 = '2026-07-03T15:00:00.000Z';
 const T5 = '2026-07-03T15:00:05.000Z';
@@ -72,23 +73,44 @@ describe('terminate decision', () => {
 
 describe('ending by the business', () => {
   test('an answered call completes with its duration and one call.ended', () => {
-    const t = endByBusiness(call('ACCEPTED'), T125, 'BUSINESS');
+    const t = endCall(call('ACCEPTED'), T125, 'BUSINESS');
     assert.equal(t.call.status, 'COMPLETED');
     assert.equal(t.call.durationSeconds, 120);
     assert.equal(t.call.endedBy, 'BUSINESS');
     assert.deepEqual(t.events, ['call.ended']);
   });
   test('an unanswered call completes without a duration', () => {
-    const t = endByBusiness(call('RINGING'), T125, 'BUSINESS');
+    const t = endCall(call('RINGING'), T125, 'BUSINESS');
     assert.equal(t.call.durationSeconds, null);
     assert.deepEqual(t.events, ['call.ended']);
   });
   test('a terminal call is sticky: nothing changes, no event', () => {
     const ended = call('MISSED', 'INBOUND', { endedAt: T5, endedBy: 'PEER' });
-    const t = endByBusiness(ended, T125, 'BUSINESS');
+    const t = endCall(ended, T125, 'BUSINESS');
     assert.equal(t.call, ended);
     assert.deepEqual(t.events, []);
   });
+  const results: [string, TerminateResult, EndedBy][] = [
+    ['the provider ended it', { kind: 'ended' }, 'BUSINESS'],
+    [
+      'the provider had no call, after an unanswered hang-up of ours',
+      { kind: 'already-ended', oursMayHaveActed: true },
+      'BUSINESS',
+    ],
+    [
+      'the provider had no call and nothing of ours may have ended it',
+      { kind: 'already-ended', oursMayHaveActed: false },
+      'PEER',
+    ],
+  ];
+  for (const [when, result, endedBy] of results) {
+    test(`a terminate where ${when} ends the call by ${endedBy}`, () => {
+      const t = terminated(call('ACCEPTED'), T125, result);
+      assert.equal(t.call.status, 'COMPLETED');
+      assert.equal(t.call.endedBy, endedBy);
+      assert.deepEqual(t.events, ['call.ended']);
+    });
+  }
 });
 
 describe('provider events', () => {
@@ -141,7 +163,7 @@ describe('provider events', () => {
     assert.equal(t.call.endReason, 'ring_timeout');
   });
   test('a late end for an ended call only fills in times, never a second call.ended', () => {
-    const ours = endByBusiness(call('ACCEPTED'), '2026-07-03T15:02:06.000Z', 'BUSINESS').call;
+    const ours = endCall(call('ACCEPTED'), '2026-07-03T15:02:06.000Z', 'BUSINESS').call;
     const t = applyProviderEvent(ours, end(answeredEnd), T125, null);
     assert.equal(t.call.status, 'COMPLETED');
     assert.equal(t.call.endedBy, 'BUSINESS');

@@ -1,37 +1,12 @@
 // The call state machine: pure functions from (call, event, time) to the next call and the
 // events to record. No I/O; terminal states are sticky; ranks never go down.
-import type { BusinessActionKind, Call, CallEventType, CallStatus, EndedBy } from './types.ts';
-import { isTerminal } from './types.ts';
+import type { BusinessActionKind, Call, CallEventType, CallStatus, EndedBy } from '../model/call.ts';
+import { isTerminal } from '../model/call.ts';
+import type { ProviderCallEvent, ProviderEnd } from '../model/provider-event.ts';
 
 export interface Transition {
   call: Call;
   events: CallEventType[];
-}
-
-/** What the provider told us, already translated out of provider words. */
-export type ProviderCallEvent =
-  | {
-      type: 'offer';
-      externalCallId: string;
-      /** null: the provider named the caller only by a user id or a LID. */
-      peerNumber: string | null;
-      peerUserId?: string | null;
-      peerLid?: string | null;
-      at: string;
-      sdpOffer: string | null;
-      bizOpaqueCallbackData: string | null;
-    }
-  | { type: 'answer-sdp'; externalCallId: string; at: string; sdp: string | null }
-  | { type: 'progress'; externalCallId: string; at: string; status: 'RINGING' | 'ACCEPTED' | 'REJECTED' }
-  | { type: 'end'; externalCallId: string; at: string; end: ProviderEnd };
-
-export interface ProviderEnd {
-  /** Authoritative answer/end times and duration, present only for answered calls. */
-  startTime: string | null;
-  endTime: string | null;
-  duration: number | null;
-  /** The provider reported an error (Meta errors[] / FAILED with errors). */
-  errorCode: string | null;
 }
 
 const RANK: Record<CallStatus, number> = {
@@ -82,8 +57,20 @@ export function canAnswerOrReject(call: Call): boolean {
   return call.direction === 'INBOUND' && call.status === 'RINGING';
 }
 
-/** The business ended the call through our API (or the provider said it was already over: PEER). */
-export function endByBusiness(call: Call, now: string, endedBy: EndedBy, end?: ProviderEnd): Transition {
+/**
+ * What the provider answered to our terminate: it ended the call, or it had no call to end any more
+ * (`oursMayHaveActed`: an earlier hang-up of ours went unanswered and may be what ended it).
+ */
+export type TerminateResult = { kind: 'ended' } | { kind: 'already-ended'; oursMayHaveActed: boolean };
+
+/** The business ended the call through our API, unless the provider says the call was already over (PEER). */
+export function terminated(call: Call, now: string, result: TerminateResult): Transition {
+  const ours = result.kind === 'ended' || result.oursMayHaveActed;
+  return endCall(call, now, ours ? 'BUSINESS' : 'PEER');
+}
+
+/** An answered or ringing call ends COMPLETED, by whoever the caller names (the sweeper's maxDuration: SYSTEM). */
+export function endCall(call: Call, now: string, endedBy: EndedBy, end?: ProviderEnd): Transition {
   if (isTerminal(call.status)) {
     return unchanged(call);
   }

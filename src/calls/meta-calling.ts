@@ -4,33 +4,28 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import type { EventId, NumberId } from '../ids.ts';
+import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
+import type { PermissionReply } from '../model/permission.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures, ProviderFailure } from '../providers/types.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
-import { getNumberById, mergeNumberPublicConfig, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
+import { getNumberById, mergeNumberPublicConfig } from '../store/numbers.ts';
 import { listActiveWebhooksForNumber } from '../store/webhooks.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
-
-export type PermissionStatus = 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
-export interface PermissionReply {
-  /** null when Meta names the user only by its business-scoped user id. */
-  peerNumber: string | null;
-  peerUserId: string | null;
-  status: PermissionStatus;
-  expiresAt: string | null;
-  messageId: string;
-  at: string;
-}
 
 export class MetaCalling {
   readonly #db: Db;
   readonly #meta: MetaCallingFeatures | null;
+  /** Every number's adapter: a web number's says why these features are not there. */
+  readonly #providers: ProviderRegistry;
   readonly #clock: Clock;
 
-  constructor(deps: { db: Db; meta: MetaCallingFeatures | null; clock: Clock }) {
+  constructor(deps: { db: Db; meta: MetaCallingFeatures | null; providers: ProviderRegistry; clock: Clock }) {
     this.#db = deps.db;
     this.#meta = deps.meta;
+    this.#providers = deps.providers;
     this.#clock = deps.clock;
   }
 
@@ -40,7 +35,7 @@ export class MetaCalling {
       throw new ApiError('UNAUTHORIZED');
     }
     if (!speaksMetaModel(number.provider) || !this.#meta) {
-      throw featureNotSupported(number.provider);
+      throw featureNotSupported(this.#providers(number));
     }
     return { number, meta: this.#meta };
   }

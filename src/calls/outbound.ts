@@ -4,15 +4,16 @@ import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import { type CallId, type NumberId, newCallId } from '../ids.ts';
 import type { MediaEngine } from '../media/engine/engine.ts';
+import type { Call } from '../model/call.ts';
+import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { lockProviderCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { getNumberById, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
+import { getNumberById } from '../store/numbers.ts';
 import { appendTimeline } from '../store/timeline.ts';
-import { persistTransition } from './events.ts';
+import { persistTransition } from './outbox.ts';
 import { providerError } from './provider-errors.ts';
 import { numberMaxDuration, type ProviderEvents } from './provider-events.ts';
-import type { Call } from './types.ts';
 
 export interface StartCallInput {
   to: string;
@@ -61,14 +62,15 @@ export class OutboundCalls {
       sdp = offered.sdp;
     }
     const startedAt = this.#clock.now().toISOString();
-    const result = await this.#providers(number).start(number, {
+    const adapter = this.#providers(number);
+    const result = await adapter.start(number, {
       to: input.to,
       sdp,
       bizOpaqueCallbackData: input.bizOpaqueCallbackData,
     });
     if (!result.ok) {
       await media?.end(callId, 'call_ended');
-      throw providerError(result, 'other', number.provider);
+      throw providerError(result, 'other', number.provider, adapter);
     }
 
     const stored = await this.#store(number, input, callId, sdp, startedAt, result.value).catch(
@@ -124,7 +126,7 @@ export class OutboundCalls {
       const stored = await persistTransition(
         tx,
         ringing ? { call: { ...call, status: 'RINGING' }, events: ['call.ringing'] } : { call, events: [] },
-        true,
+        { isNew: true },
         now,
       );
       await appendTimeline(tx, call.id, { source: 'api', type: 'start', detail: { to: call.peerNumber }, at: now });

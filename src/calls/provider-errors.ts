@@ -1,14 +1,14 @@
 import { ApiError, type ErrorCode } from '../errors.ts';
-import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../providers/evolution/client.ts';
-import type { ProviderFailure } from '../providers/types.ts';
-import type { ProviderName } from '../store/numbers.ts';
+import type { ProviderName } from '../model/number.ts';
+import type { ProviderFailure, ProviderWording } from '../providers/types.ts';
 
-/** One text per code, except that web numbers say why (docs/spec/providers-evolution-go.md §2.3). */
-export function featureNotSupported(provider: ProviderName): ApiError {
-  return new ApiError(
-    'FEATURE_NOT_SUPPORTED',
-    provider === 'EVO_GO' ? { message: EVOLUTION_NOT_SUPPORTED_MESSAGE } : {},
-  );
+/**
+ * One text per code, except where the number's adapter says why in its own words (web numbers:
+ * docs/spec/providers-evolution-go.md §2.3).
+ */
+export function featureNotSupported(adapter: ProviderWording = {}): ApiError {
+  const message = adapter.notSupportedMessage;
+  return new ApiError('FEATURE_NOT_SUPPORTED', message ? { message } : {});
 }
 
 /**
@@ -19,13 +19,14 @@ export function providerError(
   f: ProviderFailure,
   action: 'terminate' | 'other',
   provider: ProviderName = 'META',
+  adapter: ProviderWording = {},
 ): ApiError {
   const details = { providerCode: f.providerCode, providerMessage: f.providerMessage };
   if (f.category === 'PROVIDER_DOWN') {
     return new ApiError('PROVIDER_UNAVAILABLE', { details });
   }
   if (f.category === 'NOT_SUPPORTED') {
-    return featureNotSupported(provider);
+    return featureNotSupported(adapter);
   }
   if (action === 'terminate') {
     return new ApiError('PROVIDER_ERROR', { details });

@@ -1,19 +1,22 @@
 // Provider events in: each one in its own transaction, through the machine. Duplicates, reordering,
 // late retries, end-before-offer (tombstones) and outbound events racing our own 201 (parking) end here.
+
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { newCallId } from '../ids.ts';
+import type { Direction } from '../model/call.ts';
+import { type Call, UNCONFIRMED_END } from '../model/call.ts';
+import type { NumberRecord } from '../model/number.ts';
+import type { ProviderCallEvent } from '../model/provider-event.ts';
 import { findCallByExternalIdForNumber, lockProviderCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import type { NumberRecord } from '../store/numbers.ts';
 import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline, confirmTimelineAction, hasTimelineEntry } from '../store/timeline.ts';
 import { putTombstone, takeTombstone } from '../store/tombstones.ts';
 import type { ActionSlots } from './action-slots.ts';
-import { persistTransition } from './events.ts';
-import { applyProviderEvent, createInboundCall, type ProviderCallEvent } from './machine.ts';
-import { type Call, UNCONFIRMED_END } from './types.ts';
+import { applyProviderEvent, createInboundCall } from './machine.ts';
+import { persistTransition } from './outbox.ts';
 
 export interface ProviderEventDeps {
   db: Db;
@@ -26,8 +29,6 @@ export interface ProviderEventDeps {
 /** How long an outbound event may wait for its call to be stored (docs/spec/providers-meta.md R6). */
 const PARK_MS = 60_000;
 
-export type Direction = 'INBOUND' | 'OUTBOUND' | null;
-
 export class ProviderEvents {
   readonly #d: ProviderEventDeps;
   constructor(deps: ProviderEventDeps) {
@@ -37,7 +38,7 @@ export class ProviderEvents {
   async apply(
     number: NumberRecord,
     event: ProviderCallEvent,
-    direction: Direction,
+    direction: Direction | null,
     providerData?: Record<string, unknown>,
   ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
@@ -46,7 +47,7 @@ export class ProviderEvents {
           this.#applyInTx(tx, number, event, direction, providerData),
         );
         if (callId) {
-          this.#d.slots.waiters.signal(callId);
+          this.#d.slots.notify(callId);
         }
         return;
       } catch (error) {
@@ -72,7 +73,7 @@ export class ProviderEvents {
     tx: Db,
     number: NumberRecord,
     event: ProviderCallEvent,
-    direction: Direction,
+    direction: Direction | null,
     providerData?: Record<string, unknown>,
   ): Promise<string | null> {
     const now = this.#d.clock.now();
@@ -109,7 +110,7 @@ export class ProviderEvents {
         },
         { tombstone, stale, now: nowIso },
       );
-      const created = await persistTransition(tx, t, true, nowIso);
+      const created = await persistTransition(tx, t, { isNew: true }, nowIso);
       if (tombstone) {
         await appendTimeline(tx, created.id, {
           source: 'provider',
@@ -153,13 +154,13 @@ export class ProviderEvents {
     if (t.call === call && !confirms && (await hasTimelineEntry(tx, call.id, 'provider', type))) {
       return call;
     }
-    let next = t.call === call ? call : await persistTransition(tx, t, false, now);
+    let next = t.call === call ? call : await persistTransition(tx, t, { isNew: false }, now);
     if (confirms) {
       const { [UNCONFIRMED_END]: _done, ...rest } = next.providerData ?? {};
       next = await persistTransition(
         tx,
         { call: { ...next, providerData: rest, updatedAt: now }, events: [] },
-        false,
+        { isNew: false },
         now,
       );
       await confirmTimelineAction(tx, call.id);

@@ -2,13 +2,14 @@
 import { randomInt } from 'node:crypto';
 import { ApiError } from '../errors.ts';
 import type { NumberId } from '../ids.ts';
+import type { Call } from '../model/call.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
 import type { AnswerMode } from '../providers/sandbox/settings.ts';
 import type { SandboxSimulator, SessionView } from '../providers/sandbox/simulator.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
-import type { Call } from './types.ts';
 
 export interface SimulatedCallInput {
   from?: string;
@@ -20,10 +21,13 @@ export interface SimulatedCallInput {
 export class SandboxCalls {
   readonly #db: Db;
   readonly #simulator: SandboxSimulator;
+  /** Other numbers' adapters: they say why a sandbox verb is not theirs. */
+  readonly #providers: ProviderRegistry;
 
-  constructor(deps: { db: Db; simulator: SandboxSimulator }) {
+  constructor(deps: { db: Db; simulator: SandboxSimulator; providers: ProviderRegistry }) {
     this.#db = deps.db;
     this.#simulator = deps.simulator;
+    this.#providers = deps.providers;
   }
 
   /** Rings the number from a simulated user; answers the stored (RINGING) call. */
@@ -33,7 +37,7 @@ export class SandboxCalls {
       throw new ApiError('UNAUTHORIZED');
     }
     if (number.provider !== 'SANDBOX') {
-      throw featureNotSupported(number.provider);
+      throw featureNotSupported(this.#providers(number));
     }
     const started = await this.#simulator.startInbound(number, {
       from: input.from ?? `+99${String(randomInt(0, 1e10)).padStart(10, '0')}`,

@@ -11,11 +11,11 @@ import { MediaFetchError } from '../media/engine/fetch-media.ts';
 import type { MediaCommand, MediaReply } from '../media/engine/media-commands.ts';
 import { realtimeWsUrl } from '../media/engine/realtime-hub.ts';
 import type { MediaSession } from '../media/engine/session.ts';
+import { type Call, isTerminal } from '../model/call.ts';
 import { type CallMedia, findCallMediaForNumber, listCallMediaForNumber } from '../store/call-media.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import type { ActionSlots } from './action-slots.ts';
-import { type Call, isTerminal } from './types.ts';
 
 export interface ServerMediaDeps {
   db: Db;

@@ -5,37 +5,39 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { CallId, NumberId } from '../ids.ts';
 import type { MediaEngine } from '../media/engine/engine.ts';
-import type { EvolutionProvider } from '../providers/evolution/client.ts';
-import { evolutionWsUrl } from '../providers/evolution/client.ts';
+import type { Call } from '../model/call.ts';
+import { isTerminal, UNCONFIRMED_END } from '../model/call.ts';
+import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures } from '../providers/types.ts';
 import { type CallFilter, findCallForNumber, listCallsForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { getNumberById, type NumberRecord, speaksMetaModel } from '../store/numbers.ts';
+import { getNumberById } from '../store/numbers.ts';
 import { listTimeline, type TimelineEntry } from '../store/timeline.ts';
 import type { ActionSlots } from './action-slots.ts';
+import { conflict } from './conflict.ts';
 import {
   acceptByBusiness,
   canAnswerOrReject,
   decideTerminate,
-  endByBusiness,
   mediaFailed,
   missedAfterPeerEnd,
   rejectByBusiness,
+  type TerminateResult,
   type Transition,
+  terminated,
 } from './machine.ts';
+import type { ProviderMedia } from './media.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 import { ServerMedia } from './server-media.ts';
-import type { Call } from './types.ts';
-import { isTerminal, UNCONFIRMED_END } from './types.ts';
 
 export interface CallServiceDeps {
   db: Db;
   providers: ProviderRegistry;
   /** Meta-only features (pre-accept), present when the META adapter is. */
   metaFeatures: MetaCallingFeatures | null;
-  /** Web-number-only features (play, realtime media), present when the EVO_GO adapter is. */
-  evolution: EvolutionProvider | null;
+  /** Play and realtime media on calls whose media the provider holds (web numbers). */
+  providerMedia: ProviderMedia;
   slots: ActionSlots;
   clock: Clock;
   config: Pick<Config, 'providerTimeoutMs'>;
@@ -123,9 +125,10 @@ export class CallService {
 
   async #runTerminate(call: Call, action: 'reject' | 'terminate', actionId: string): Promise<ActionResult> {
     const number = await this.#number(call.numberId);
-    const result = await this.#d.providers(number).endCall(number, call, action);
+    const adapter = this.#d.providers(number);
+    const result = await adapter.endCall(number, call, action);
     if (!result.ok && result.category !== 'ALREADY_ENDED') {
-      const error = providerError(result, 'terminate', number.provider);
+      const error = providerError(result, 'terminate', number.provider, adapter);
       throw await this.#d.slots.release(call, actionId, error, {
         source: 'api',
         type: 'terminate',
@@ -133,13 +136,14 @@ export class CallService {
         detail: { providerAction: action, error: error.code, ...(result.mayHaveActed ? { outcome: 'unknown' } : {}) },
       });
     }
-    const ours = result.ok || (await this.#d.slots.mayHaveEnded(call));
-    const endedBy = ours ? 'BUSINESS' : 'PEER';
+    const outcome: TerminateResult = result.ok
+      ? { kind: 'ended' }
+      : { kind: 'already-ended', oursMayHaveActed: await this.#d.slots.mayHaveEnded(call) };
     const unconfirmed = result.ok && result.value?.providerConfirmed === false;
     const final = await this.#d.slots.settle(
       call,
       actionId,
-      (c, now) => awaitingConfirmation(endByBusiness(c, now, endedBy), unconfirmed),
+      (c, now) => awaitingConfirmation(terminated(c, now, outcome), unconfirmed),
       {
         source: 'api',
         type: 'terminate',
@@ -173,12 +177,13 @@ export class CallService {
     if (serverMedia) {
       sdp = await this.serverMedia.answer(call, actionId, 'accept', opts.record ?? false);
     }
-    const result = await this.#d.providers(number).accept(number, call, sdp);
+    const adapter = this.#d.providers(number);
+    const result = await adapter.accept(number, call, sdp);
     if (!result.ok) {
       if (serverMedia) {
         await this.serverMedia.drop(call);
       }
-      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'accept');
+      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider, adapter), 'accept');
     }
     const final = await this.#d.slots.settle(call, actionId, (c, now) => acceptByBusiness(c, now, sdp), {
       source: 'api',
@@ -200,7 +205,7 @@ export class CallService {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
     if (!speaksMetaModel(number.provider) || !this.#d.metaFeatures) {
-      throw featureNotSupported(number.provider);
+      throw featureNotSupported(this.#d.providers(number));
     }
     const serverMedia = !sdpAnswer;
     if (serverMedia) {
@@ -236,7 +241,8 @@ export class CallService {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const actionId = await this.#claimOrConflict(call, 'reject');
     const number = await this.#number(call.numberId);
-    const result = await this.#d.providers(number).reject(number, call);
+    const adapter = this.#d.providers(number);
+    const result = await adapter.reject(number, call);
     if (!result.ok && result.category === 'ALREADY_ENDED') {
       // The provider no longer has the call: the caller gave up first. Record it; the reject came too late.
       const final = await this.#d.slots.settle(call, actionId, (c, now) => missedAfterPeerEnd(c, now), {
@@ -247,7 +253,7 @@ export class CallService {
       throw conflict(final);
     }
     if (!result.ok) {
-      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'reject');
+      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider, adapter), 'reject');
     }
     const unconfirmed = result.value?.providerConfirmed === false;
     const final = await this.#d.slots.settle(
@@ -263,7 +269,7 @@ export class CallService {
     return { id: call.id, status: final.status, ...(unconfirmed ? { providerConfirmed: false as const } : {}) };
   }
 
-  /** Plays audio into an active web-number call (queued until the call is up), or a server-media call. */
+  /** Plays audio into a server-media call, or an active web-number call through its provider (queued until up). */
   async play(numberId: NumberId, idOrExternal: string, mediaUrl: string): Promise<ActionResult> {
     const served = await this.serverMedia.find(numberId, idOrExternal);
     if (served) {
@@ -273,15 +279,12 @@ export class CallService {
     if (remote) {
       return (await this.serverMedia.forward(remote, { kind: 'play', callId: remote.call.id, mediaUrl })).result;
     }
-    const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
-    const result = await evolution.play(number, call, mediaUrl);
-    if (!result.ok) {
-      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider));
-    }
+    const call = await this.getCall(numberId, idOrExternal);
+    await this.#d.providerMedia.play(await this.#number(call.numberId), call, mediaUrl);
     return { id: call.id, status: call.status };
   }
 
-  /** A ticket for the Evolution Go server's realtime media socket of an active web-number call. */
+  /** A realtime media socket of a server-media call, or a ticket for the provider's socket of a web-number call. */
   async realtimeSession(numberId: NumberId, idOrExternal: string, mode: 'talk' | 'listen', wsBaseUrl: string) {
     const served = await this.serverMedia.find(numberId, idOrExternal);
     if (served) {
@@ -295,18 +298,8 @@ export class CallService {
         return realtime;
       }
     }
-    const { call, number, evolution } = await this.#activeWebCall(numberId, idOrExternal);
-    const result = await evolution.streamTicket(number, call, mode);
-    if (!result.ok) {
-      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider));
-    }
-    const wsUrl = evolutionWsUrl(number, result.value.path);
-    if (!wsUrl) {
-      throw new ApiError('PROVIDER_ERROR', {
-        details: { providerCode: null, providerMessage: 'number has no usable Evolution base URL' },
-      });
-    }
-    return { wsUrl, token: result.value.ticket, expiresInSeconds: result.value.expiresInSeconds };
+    const call = await this.getCall(numberId, idOrExternal);
+    return this.#d.providerMedia.realtimeSession(await this.#number(call.numberId), call, mode);
   }
 
   /** Stops what `play` queued on a server-media call (web numbers have no such command). */
@@ -318,7 +311,7 @@ export class CallService {
     }
     if (!served) {
       const call = await this.getCall(numberId, idOrExternal);
-      throw featureNotSupported((await this.#number(call.numberId)).provider);
+      throw featureNotSupported(this.#d.providers(await this.#number(call.numberId)));
     }
     return this.serverMedia.stopPlay(served);
   }
@@ -353,26 +346,6 @@ export class CallService {
     });
   }
 
-  async #activeWebCall(numberId: NumberId, idOrExternal: string) {
-    const call = await this.getCall(numberId, idOrExternal);
-    const number = await this.#number(call.numberId);
-    if (number.provider !== 'EVO_GO' || !this.#d.evolution) {
-      throw featureNotSupported(number.provider);
-    }
-    if (call.status !== 'RINGING' && call.status !== 'ACCEPTED') {
-      throw conflict(call);
-    }
-    return { call, number, evolution: this.#d.evolution };
-  }
-
-  /** The provider no longer tracks the call: 409 with the status we hold. */
-  async #mediaFailure(call: Call, error: ApiError): Promise<ApiError> {
-    if (error.code !== 'CALL_STATE_CONFLICT') {
-      return error;
-    }
-    return conflict((await findCallForNumber(this.#d.db, call.numberId, call.id)) ?? call);
-  }
-
   /** A failed accept/reject: 409 if the call ended meanwhile, else the provider's error. */
   async #failed(call: Call, actionId: string, error: ApiError, type: string): Promise<ApiError> {
     const current = await findCallForNumber(this.#d.db, call.numberId, call.id);
@@ -403,10 +376,6 @@ export class CallService {
     }
     return number;
   }
-}
-
-export function conflict(call: Call, message?: string): ApiError {
-  return new ApiError('CALL_STATE_CONFLICT', { ...(message ? { message } : {}), details: { status: call.status } });
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { CallId, NumberId } from '../ids.ts';
+import type { Call } from '../model/call.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
@@ -15,9 +16,8 @@ import { deleteExpiredParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline } from '../store/timeline.ts';
 import { deleteExpiredTombstones } from '../store/tombstones.ts';
 import type { ActionSlots } from './action-slots.ts';
-import { persistTransition } from './events.ts';
-import { endByBusiness, ringTimedOut } from './machine.ts';
-import type { Call } from './types.ts';
+import { endCall, ringTimedOut } from './machine.ts';
+import { persistTransition } from './outbox.ts';
 
 export interface SweeperDeps {
   db: Db;
@@ -131,7 +131,7 @@ export class Sweeper {
         return false;
       }
       const now = this.#d.clock.now().toISOString();
-      await persistTransition(tx, ringTimedOut(current, now), false, now);
+      await persistTransition(tx, ringTimedOut(current, now), { isNew: false }, now);
       await appendTimeline(tx, callId, { source: 'system', type: 'ring-timeout', detail: {}, at: now });
       return true;
     });
@@ -140,7 +140,7 @@ export class Sweeper {
   #endOverlong(numberId: NumberId, callId: CallId): Promise<boolean | null> {
     return findCallForNumber(this.#d.db, numberId, callId).then((call) =>
       call && call.status === 'ACCEPTED'
-        ? this.#endThroughProvider(call, (c, now) => endByBusiness(c, now, 'SYSTEM'), 'max-duration')
+        ? this.#endThroughProvider(call, (c, now) => endCall(c, now, 'SYSTEM'), 'max-duration')
         : false,
     );
   }

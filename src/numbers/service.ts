@@ -6,6 +6,7 @@ import type { SecretBox } from '../auth/secret-box.ts';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
+import type { NumberRecord, ProviderName } from '../model/number.ts';
 import { DEFAULT_SANDBOX_SETTINGS, type SandboxSettings, sandboxSettingsOf } from '../providers/sandbox/settings.ts';
 import type { EvolutionSecrets, MetaSecrets } from '../providers/types.ts';
 import {
@@ -15,14 +16,7 @@ import {
   replaceNumberKeyForTenant,
 } from '../store/api-keys.ts';
 import type { Db } from '../store/db.ts';
-import {
-  deleteNumberForTenant,
-  getNumberForTenant,
-  insertNumber,
-  listNumbersForTenant,
-  type NumberRecord,
-  type ProviderName,
-} from '../store/numbers.ts';
+import { deleteNumberForTenant, getNumberForTenant, insertNumber, listNumbersForTenant } from '../store/numbers.ts';
 
 export interface NewNumber {
   name: string;

@@ -11,11 +11,12 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
+import type { NumberRecord } from '../model/number.ts';
 import { EvolutionInstances, type InstanceQr } from '../providers/evolution/instances.ts';
 import type { EvolutionSecrets, ProviderFailure } from '../providers/types.ts';
 import { insertApiKey } from '../store/api-keys.ts';
 import type { Db } from '../store/db.ts';
-import { getNumberForTenant, insertNumber, mergeNumberPublicConfig, type NumberRecord } from '../store/numbers.ts';
+import { getNumberForTenant, insertNumber, mergeNumberPublicConfig } from '../store/numbers.ts';
 import { type NumberState, stateOf, toPublicNumber } from './service.ts';
 
 export interface WebOnboardingDeps {

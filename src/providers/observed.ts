@@ -3,7 +3,7 @@
 // answer a ProviderResult), so no call site has to remember to.
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
-import type { NumberRecord } from '../store/numbers.ts';
+import type { NumberRecord } from '../model/number.ts';
 import type { ProviderRegistry } from './registry.ts';
 import type { ProviderFailure } from './types.ts';
 

@@ -1,4 +1,4 @@
-import type { NumberRecord } from '../store/numbers.ts';
+import type { NumberRecord } from '../model/number.ts';
 import type { CallProvider, MetaCallingFeatures, ProviderResult } from './types.ts';
 import { failure } from './types.ts';
 

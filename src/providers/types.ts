@@ -1,6 +1,6 @@
 // The provider port: the few verbs the call service needs, and the kinds of failure they report.
-import type { Call } from '../calls/types.ts';
-import type { NumberRecord } from '../store/numbers.ts';
+import type { Call } from '../model/call.ts';
+import type { NumberRecord } from '../model/number.ts';
 
 export const FAILURE_CATEGORIES = [
   'ALREADY_ENDED',
@@ -55,7 +55,13 @@ export interface EndOutcome {
   providerConfirmed: boolean;
 }
 
-export interface CallProvider {
+/** An adapter's own words for the API, where the catalogue's default text would say less. */
+export interface ProviderWording {
+  /** The sentence FEATURE_NOT_SUPPORTED carries on this provider's numbers. */
+  readonly notSupportedMessage?: string;
+}
+
+export interface CallProvider extends ProviderWording {
   endCall(
     number: NumberRecord,
     call: Call,

@@ -1,5 +1,5 @@
-import type { BusinessActionKind, Call, CallStatus, Direction, EndedBy } from '../calls/types.ts';
 import type { CallId, NumberId, TenantId } from '../ids.ts';
+import type { BusinessActionKind, Call, CallStatus, Direction, EndedBy } from '../model/call.ts';
 import type { Db, SqlValue } from './db.ts';
 import { forUpdate } from './db.ts';
 

@@ -1,6 +1,6 @@
-import type { ProviderCallEvent } from '../calls/machine.ts';
 import type { NumberId } from '../ids.ts';
 import { ulid } from '../ids.ts';
+import type { ProviderCallEvent } from '../model/provider-event.ts';
 import type { Db } from './db.ts';
 
 /** Keeps an event for an outbound call whose provider id we have not stored yet. */

@@ -1,5 +1,5 @@
-import type { ProviderEnd } from '../calls/machine.ts';
 import type { NumberId } from '../ids.ts';
+import type { ProviderEnd } from '../model/provider-event.ts';
 import type { Db } from './db.ts';
 
 export async function putTombstone(

@@ -3,7 +3,7 @@
 // and every committed call.ended reaches the customer's webhook.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Call } from '../../src/calls/types.ts';
+import type { Call } from '../../src/model/call.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { acceptedCall, outbox, storedCall } from '../helpers/calls.ts';

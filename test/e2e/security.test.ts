@@ -9,7 +9,7 @@ import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { Call } from '../../src/calls/types.ts';
+import type { Call } from '../../src/model/call.ts';
 import { listApiKeysForTenant } from '../../src/store/api-keys.ts';
 import { findCallForNumber } from '../../src/store/calls.ts';
 import { countEventsForNumber } from '../../src/store/events.ts';

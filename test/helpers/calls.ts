@@ -1,5 +1,5 @@
 // Puts calls into a wanted state the way production does: through signed Meta webhooks and our API.
-import type { Call, CallStatus } from '../../src/calls/types.ts';
+import type { Call, CallStatus } from '../../src/model/call.ts';
 import { findCallForNumber } from '../../src/store/calls.ts';
 import { type EventRecord, listEventsForCall } from '../../src/store/events.ts';
 import { CANNED_ANSWER_SDP } from '../fakes/meta-graph.ts';

@@ -1,7 +1,7 @@
 // A web number (EVO_GO) on a test app, backed by the Evolution Go fake with its webhooks pointed at us.
 
-import type { Call, CallStatus } from '../../src/calls/types.ts';
 import type { NumberId } from '../../src/ids.ts';
+import type { Call, CallStatus } from '../../src/model/call.ts';
 import { findCallForNumber } from '../../src/store/calls.ts';
 import {
   type ExtensionMode,

@@ -1,6 +1,6 @@
 // Every route of the API, grouped by resource: the whole surface on one screen.
-import type { EvolutionInboundDeps } from '../../providers/evolution/inbound.ts';
-import type { MetaInboundDeps } from '../../providers/meta/inbound.ts';
+import type { EvolutionInboundDeps } from '../../calls/inbound/evolution.ts';
+import type { MetaInboundDeps } from '../../calls/inbound/meta.ts';
 import type { App, RouteDeps } from '../types.ts';
 import { apiKeyRoutes } from './api-keys/api-keys.ts';
 import { pilotApiKeyRoutes } from './api-keys/pilot-keys.ts';

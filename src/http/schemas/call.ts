@@ -1,4 +1,4 @@
-import { CALL_STATUSES, DIRECTIONS, ENDED_BY } from '../../calls/types.ts';
+import { CALL_STATUSES, DIRECTIONS, ENDED_BY } from '../../model/call.ts';
 import { Type } from './type.ts';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);

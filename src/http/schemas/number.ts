@@ -1,6 +1,6 @@
+import { PROVIDERS } from '../../model/number.ts';
 import { NUMBER_STATES } from '../../numbers/service.ts';
 import { ANSWER_MODES } from '../../providers/sandbox/settings.ts';
-import { PROVIDERS } from '../../store/numbers.ts';
 import { Type } from './type.ts';
 
 const Secret = (description: string) => Type.String({ minLength: 1, maxLength: 4096, description });

@@ -4,9 +4,9 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import pino from 'pino';
 import type { FakeEvolution } from '../../../test/fakes/evolution-go.ts';
 import { startFakeEvolution } from '../../../test/fakes/evolution-go.ts';
-import type { Call } from '../../calls/types.ts';
 import type { CallId, NumberId, TenantId } from '../../ids.ts';
-import type { NumberRecord } from '../../store/numbers.ts';
+import type { Call } from '../../model/call.ts';
+import type { NumberRecord } from '../../model/number.ts';
 import type { EvolutionClientOptions, KnownCapability } from './client.ts';
 import {
   EVOLUTION_NOT_SUPPORTED_MESSAGE,

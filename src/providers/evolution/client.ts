@@ -1,8 +1,8 @@
 // The Evolution Go client (docs/spec/providers-evolution-go.md §2): stock `/call/reject` plus the calls extension routes.
 // One instance per number; the instance token in `apikey` is the whole identity, paths and bodies never name it.
 import type { Logger } from 'pino';
-import type { Call } from '../../calls/types.ts';
-import type { NumberRecord } from '../../store/numbers.ts';
+import type { Call } from '../../model/call.ts';
+import type { NumberRecord } from '../../model/number.ts';
 import type {
   CallProvider,
   EndOutcome,
@@ -166,6 +166,7 @@ function retryAfterOf(header: string | null, nowMs: number): number | undefined 
 }
 
 export class EvolutionProvider implements CallProvider {
+  readonly notSupportedMessage = EVOLUTION_NOT_SUPPORTED_MESSAGE;
   readonly #o: EvolutionClientOptions;
   /** Last verdict handed to onCapability per number: only to avoid repeating it, never to gate requests. */
   readonly #reported = new Map<string, { capability: KnownCapability; at: number }>();

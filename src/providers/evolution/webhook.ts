@@ -1,7 +1,9 @@
 // Evolution Go call webhooks (docs/spec/providers-evolution-go.md §3–§4): token check, then translation into domain events.
 // Evolution Go signs nothing: the envelope carries the instance token itself, so that is what we verify.
+
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ProviderCallEvent, ProviderEnd } from '../../calls/machine.ts';
+import type { Direction } from '../../model/call.ts';
+import type { ProviderCallEvent, ProviderEnd } from '../../model/provider-event.ts';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -144,7 +146,7 @@ export function evolutionTimeToIso(v: unknown): string | null {
 export type EvolutionSignal = 'OFFER' | 'CONNECTED' | 'ENDED';
 
 export interface EvolutionUpdate {
-  direction: 'INBOUND' | 'OUTBOUND' | null;
+  direction: Direction | null;
   /** The closest domain event the call machine understands. */
   event: ProviderCallEvent;
   /** OFFER only: `data.CallCreator` verbatim — the only value `/call/reject` and `/call/answer` accept. */

@@ -6,8 +6,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import type { Call } from '../../calls/types.ts';
-import type { NumberRecord } from '../../store/numbers.ts';
+import type { Call } from '../../model/call.ts';
+import type { NumberRecord } from '../../model/number.ts';
 import { MetaProvider } from './client.ts';
 
 /** Keeps the whole process (event loop and timers included) busy, as a descheduled or overloaded process is. */

@@ -1,8 +1,8 @@
 // The Graph API client for calling: POST /{phone_number_id}/calls (action selects the operation),
 // settings, call permissions and the permission-request message.
 import type { Logger } from 'pino';
-import type { Call } from '../../calls/types.ts';
-import type { NumberRecord } from '../../store/numbers.ts';
+import type { Call } from '../../model/call.ts';
+import type { NumberRecord } from '../../model/number.ts';
 import type { CallProvider, MetaCallingFeatures, MetaSecrets, ProviderResult, StartCallRequest } from '../types.ts';
 import { failure, ok } from '../types.ts';
 import { classifyGraphError, retryAfterFromDetails } from './errors.ts';

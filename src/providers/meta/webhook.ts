@@ -1,7 +1,10 @@
 // Meta calling webhooks: signature check over the raw bytes, then translation into domain events.
-import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
-import type { ProviderCallEvent, ProviderEnd } from '../../calls/machine.ts';
+
+import { createHash, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import { memoized } from '../../memo.ts';
+import type { Direction } from '../../model/call.ts';
+import type { PermissionReply } from '../../model/permission.ts';
+import type { ProviderCallEvent, ProviderEnd } from '../../model/provider-event.ts';
 
 // A KeyObject per app secret: HMAC with one is several times cheaper than with the raw string.
 const hmacKey = memoized((appSecret: string) => createSecretKey(Buffer.from(appSecret, 'utf8')));
@@ -14,6 +17,13 @@ export function isValidMetaSignature(raw: Buffer, header: string | undefined, ap
   const given = Buffer.from(header.slice(7), 'hex');
   const expected = createHmac('sha256', hmacKey(appSecret)).update(raw).digest();
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** The subscription check's token: digests compare in constant time whatever the lengths given. */
+export function isValidMetaVerifyToken(given: string, verifyToken: string): boolean {
+  return timingSafeEqual(digest(given), digest(verifyToken));
 }
 
 type Json = Record<string, unknown>;
@@ -102,19 +112,13 @@ export function epochToIso(v: unknown): string | null {
 export interface MetaUpdate {
   phoneNumberId: string;
   /** Direction as Meta states it: user-initiated calls are our inbound ones. */
-  direction: 'INBOUND' | 'OUTBOUND' | null;
+  direction: Direction | null;
   event: ProviderCallEvent;
 }
 
-export interface MetaPermissionReply {
+/** `peerNumber` is null when the user is named only by `from_user_id` (Meta's business-scoped user ids). */
+export interface MetaPermissionReply extends PermissionReply {
   phoneNumberId: string;
-  /** null when the user is named only by `from_user_id` (Meta's business-scoped user ids). */
-  peerNumber: string | null;
-  peerUserId: string | null;
-  status: 'NO_PERMISSION' | 'TEMPORARY' | 'PERMANENT';
-  expiresAt: string | null;
-  messageId: string;
-  at: string;
 }
 
 export interface ParsedMetaWebhook {

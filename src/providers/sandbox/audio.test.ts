@@ -4,7 +4,7 @@ import { dominantFrequency } from '../../media/audio/detect.ts';
 import { FRAME_SAMPLES, rmsLevel } from '../../media/audio/pcm.ts';
 import { tone } from '../../media/audio/tone.ts';
 import { writeWav } from '../../media/audio/wav.ts';
-import type { NumberRecord } from '../../store/numbers.ts';
+import type { NumberRecord } from '../../model/number.ts';
 import { loadAudio, parseAudioSpec } from './audio.ts';
 import { callingSettingsOf, permissionOf, permissionsPatch, sandboxSettingsOf } from './settings.ts';
 

@@ -1,6 +1,6 @@
 // The SANDBOX adapter: the same provider port as META, answered by the simulator instead of the Graph API.
-import type { Call } from '../../calls/types.ts';
-import type { NumberRecord } from '../../store/numbers.ts';
+import type { Call } from '../../model/call.ts';
+import type { NumberRecord } from '../../model/number.ts';
 import {
   type CallProvider,
   type MetaCallingFeatures,

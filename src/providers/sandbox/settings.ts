@@ -1,6 +1,6 @@
 // A sandbox number's behaviour, kept in its public config: how its simulated users answer the business's calls,
 // the Meta-shaped calling settings, and which users have granted call permission.
-import type { NumberRecord } from '../../store/numbers.ts';
+import type { NumberRecord } from '../../model/number.ts';
 
 export const ANSWER_MODES = ['accept', 'reject', 'ignore'] as const;
 export type AnswerMode = (typeof ANSWER_MODES)[number];

@@ -1,17 +1,18 @@
 // The simulated WhatsApp side of sandbox numbers: each user is an audio endpoint inside callgate, and what it does
 // reaches the call machine exactly as Meta's webhooks would (offer, answer SDP, statuses, terminate, permission
 // replies). Sessions live in this process; after a restart their calls read as already ended, as at Meta.
+
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ProviderCallEvent, ProviderEnd } from '../../calls/machine.ts';
-import type { PermissionReply } from '../../calls/meta-calling.ts';
-import type { Call } from '../../calls/types.ts';
 import type { Clock } from '../../clock.ts';
 import type { NumberId } from '../../ids.ts';
 import type { Heard } from '../../media/audio/monitor.ts';
 import { AudioEndpoint, type EndpointState } from '../../media/rtc/audio-endpoint.ts';
 import type { PeerFactory } from '../../media/rtc/peer-factory.ts';
-import type { NumberRecord } from '../../store/numbers.ts';
+import type { Call, Direction } from '../../model/call.ts';
+import type { NumberRecord } from '../../model/number.ts';
+import type { PermissionReply } from '../../model/permission.ts';
+import type { ProviderCallEvent, ProviderEnd } from '../../model/provider-event.ts';
 import { failure, ok, type ProviderFailure, type ProviderResult } from '../types.ts';
 import { loadAudio, parseAudioSpec } from './audio.ts';
 import { type AnswerMode, permissionOf, permissionsPatch, sandboxSettingsOf } from './settings.ts';
@@ -24,7 +25,7 @@ export interface SandboxDeps {
   applyEvent(
     number: NumberRecord,
     event: ProviderCallEvent,
-    direction: 'INBOUND' | 'OUTBOUND',
+    direction: Direction,
     providerData: Record<string, unknown>,
   ): Promise<void>;
   recordPermissionReply(number: NumberRecord, reply: PermissionReply): Promise<void>;
@@ -63,7 +64,7 @@ export interface InboundRequest {
 
 export interface SessionView {
   externalCallId: string;
-  direction: 'INBOUND' | 'OUTBOUND';
+  direction: Direction;
   user: string;
   audio: string;
   media: EndpointState;
@@ -77,7 +78,7 @@ export interface SessionView {
 interface Session {
   externalCallId: string;
   numberId: NumberId;
-  direction: 'INBOUND' | 'OUTBOUND';
+  direction: Direction;
   user: string;
   audio: string;
   endpoint: AudioEndpoint;
@@ -360,7 +361,7 @@ export class SandboxSimulator {
 
   #newSession(
     number: NumberRecord,
-    direction: 'INBOUND' | 'OUTBOUND',
+    direction: Direction,
     user: string,
     audio: string,
     endpoint: AudioEndpoint,

@@ -12,7 +12,7 @@ import {
   webCallUntil,
 } from '../../../../test/helpers/evolution.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
-import type { Call, CallStatus } from '../../../calls/types.ts';
+import type { Call, CallStatus } from '../../../model/call.ts';
 import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../../../providers/evolution/client.ts';
 import { getNumberById } from '../../../store/numbers.ts';
 

@@ -1,4 +1,4 @@
-import { toPublicCall } from '../../../calls/types.ts';
+import { toPublicCall } from '../../../calls/public-call.ts';
 import { CallIdParams } from '../../schemas/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';

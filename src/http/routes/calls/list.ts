@@ -1,4 +1,5 @@
-import { CALL_STATUSES, type CallStatus, toPublicCall } from '../../../calls/types.ts';
+import { toPublicCall } from '../../../calls/public-call.ts';
+import { CALL_STATUSES, type CallStatus } from '../../../model/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';

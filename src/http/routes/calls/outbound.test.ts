@@ -5,7 +5,7 @@ import { CANNED_OFFER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
-import type { Call, CallStatus } from '../../../calls/types.ts';
+import type { Call, CallStatus } from '../../../model/call.ts';
 
 for (const kind of storeKinds()) {
   describe(`outbound calls [${kind}]`, () => {

@@ -18,7 +18,6 @@ import { missing } from '../../../../test/helpers/requirements.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { wavFile } from '../../../../test/helpers/wav.ts';
 import { buildApp } from '../../../app.ts';
-import type { Call } from '../../../calls/types.ts';
 import { systemClock } from '../../../clock.ts';
 import { createLogger } from '../../../logger.ts';
 import { dominantFrequency } from '../../../media/audio/detect.ts';
@@ -27,6 +26,7 @@ import { decodeMulaw, encodeMulaw } from '../../../media/engine/mulaw.ts';
 import { OggOpusWriter } from '../../../media/engine/ogg-opus-writer.ts';
 import { OPUS_PRE_SKIP, OpusFrameEncoder } from '../../../media/engine/opus-encoder.ts';
 import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, silenceSource, toneSource } from '../../../media/rtc/index.ts';
+import type { Call } from '../../../model/call.ts';
 import { MemoryRateLimiter } from '../../../ratelimit/memory.ts';
 
 const factory = createPeerFactory(LOOPBACK_ICE);

@@ -5,7 +5,7 @@ import { buildTestApp, type IssuedKey, type TestApp } from '../../../../test/hel
 import { callIn, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { assertMatchesSeed, seedErrorCode, seedErrorText } from '../../../../test/helpers/seed-spec.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
-import type { Call, CallStatus } from '../../../calls/types.ts';
+import type { Call, CallStatus } from '../../../model/call.ts';
 
 type KeyKind = 'number key' | 'tenant key' | "another number's key" | 'missing key' | 'revoked key';
 const STATES: CallStatus[] = ['RINGING', 'ACCEPTED', 'COMPLETED', 'FAILED', 'REJECTED', 'MISSED'];

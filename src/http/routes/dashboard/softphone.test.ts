@@ -12,9 +12,9 @@ import { outbox } from '../../../../test/helpers/calls.ts';
 import { launchChromium } from '../../../../test/helpers/chromium.ts';
 import { addWebNumber, webCallUntil } from '../../../../test/helpers/evolution.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
-import type { Call } from '../../../calls/types.ts';
 import { tone } from '../../../media/audio/tone.ts';
 import { writeWav } from '../../../media/audio/wav.ts';
+import type { Call } from '../../../model/call.ts';
 
 const SCREENSHOT = join(import.meta.dirname, '../../../../docs/softphone.png');
 

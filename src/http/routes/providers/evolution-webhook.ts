@@ -1,9 +1,6 @@
+import { type EvolutionInboundDeps, receiveEvolutionWebhook } from '../../../calls/inbound/evolution.ts';
+import { UnauthenticatedWebhook } from '../../../calls/inbound/unauthenticated.ts';
 import { ApiError } from '../../../errors.ts';
-import {
-  type EvolutionInboundDeps,
-  receiveEvolutionWebhook,
-  UnauthenticatedEvolutionWebhook,
-} from '../../../providers/evolution/inbound.ts';
 import { errorResponses } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App } from '../../types.ts';
@@ -37,7 +34,7 @@ export function evolutionWebhookRoutes(app: App, deps: EvolutionInboundDeps): vo
         try {
           return { received: await receiveEvolutionWebhook(deps, request.params.numberId, raw) };
         } catch (error) {
-          if (error instanceof UnauthenticatedEvolutionWebhook) {
+          if (error instanceof UnauthenticatedWebhook) {
             throw new ApiError('UNAUTHORIZED');
           }
           throw retryLater(error, request.log);

@@ -1,10 +1,6 @@
+import { type MetaInboundDeps, receiveMetaWebhook, verifyMetaSubscription } from '../../../calls/inbound/meta.ts';
+import { UnauthenticatedWebhook } from '../../../calls/inbound/unauthenticated.ts';
 import { ApiError } from '../../../errors.ts';
-import {
-  type MetaInboundDeps,
-  receiveMetaWebhook,
-  UnauthenticatedWebhook,
-  verifyMetaSubscription,
-} from '../../../providers/meta/inbound.ts';
 import { errorResponses } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App } from '../../types.ts';

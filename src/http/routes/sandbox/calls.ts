@@ -1,5 +1,5 @@
 // Sandbox numbers: ring the number from a simulated WhatsApp user, and read what that user heard.
-import { toPublicCall } from '../../../calls/types.ts';
+import { toPublicCall } from '../../../calls/public-call.ts';
 import { ANSWER_MODES } from '../../../providers/sandbox/settings.ts';
 import { CallIdParams } from '../../schemas/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';

@@ -6,10 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { outbox } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
-import type { Call } from '../../../calls/types.ts';
 import { AudioEndpoint } from '../../../media/rtc/audio-endpoint.ts';
 import { createPeerFactory, LOOPBACK_ICE } from '../../../media/rtc/peer-factory.ts';
 import { toneSource } from '../../../media/rtc/sources.ts';
+import type { Call } from '../../../model/call.ts';
 
 const peers = createPeerFactory(LOOPBACK_ICE);
 

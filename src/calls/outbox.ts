@@ -1,11 +1,12 @@
+// The outbox: a call's state change, its events and their webhook deliveries, written in one transaction.
 import { newEventId } from '../ids.ts';
+import type { Call, CallEventType } from '../model/call.ts';
 import { insertCall, updateCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent } from '../store/events.ts';
 import type { Transition } from './machine.ts';
-import type { Call, CallEventType } from './types.ts';
-import { toPublicCall } from './types.ts';
+import { toPublicCall } from './public-call.ts';
 
 /** The webhook payload of a call event (docs/spec/webhooks.md): flat, the call's own field names. */
 export function callEventPayload(
@@ -22,11 +23,21 @@ export function callEventPayload(
 export const ON_CALL_ENDED: unique symbol = Symbol('onCallEnded');
 export type EndObservedDb = Db & { [ON_CALL_ENDED]?: (call: Call) => void };
 
+/** `isNew`: the transition creates the call (an inbound offer, our own outbound call) rather than changing it. */
+export interface PersistOptions {
+  isNew: boolean;
+}
+
 /**
  * Saves a transition and its events in the caller's transaction, numbering the events
  * after the call's last one so receivers can order them, plus one webhook delivery per subscriber.
  */
-export async function persistTransition(tx: EndObservedDb, t: Transition, isNew: boolean, now: string): Promise<Call> {
+export async function persistTransition(
+  tx: EndObservedDb,
+  t: Transition,
+  { isNew }: PersistOptions,
+  now: string,
+): Promise<Call> {
   const call: Call = { ...t.call, eventSeq: t.call.eventSeq + t.events.length };
   if (isNew) {
     await insertCall(tx, call);

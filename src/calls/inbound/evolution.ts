@@ -1,15 +1,21 @@
 // Inbound Evolution Go webhooks: the number comes from the URL, the instance id + token in the body
 // authenticate it (constant time), then each update goes through the call machine.
 import type { Logger } from 'pino';
-import type { ProviderEvents } from '../../calls/provider-events.ts';
 import type { Clock } from '../../clock.ts';
 import { ApiError } from '../../errors.ts';
 import type { NumberId } from '../../ids.ts';
+import type { NumberRecord } from '../../model/number.ts';
+import { evolutionConfigOf } from '../../providers/evolution/client.ts';
+import {
+  evolutionInstanceNameOf,
+  isValidEvolutionAuth,
+  parseEvolutionWebhook,
+} from '../../providers/evolution/webhook.ts';
+import type { EvolutionSecrets } from '../../providers/types.ts';
 import type { Db } from '../../store/db.ts';
-import { getNumberById, type NumberRecord } from '../../store/numbers.ts';
-import type { EvolutionSecrets } from '../types.ts';
-import { evolutionConfigOf } from './client.ts';
-import { evolutionInstanceNameOf, isValidEvolutionAuth, parseEvolutionWebhook } from './webhook.ts';
+import { getNumberById } from '../../store/numbers.ts';
+import type { ProviderEvents } from '../provider-events.ts';
+import { UnauthenticatedWebhook } from './unauthenticated.ts';
 
 export interface EvolutionInboundDeps {
   db: Db;
@@ -18,8 +24,6 @@ export interface EvolutionInboundDeps {
   logger: Logger;
   secretsOf(number: NumberRecord): EvolutionSecrets;
 }
-
-export class UnauthenticatedEvolutionWebhook extends Error {}
 
 export async function receiveEvolutionWebhook(
   deps: EvolutionInboundDeps,
@@ -35,7 +39,7 @@ export async function receiveEvolutionWebhook(
   const number = /^num_[0-9A-Z]{26}$/.test(numberId) ? await getNumberById(deps.db, numberId as NumberId) : null;
   const config = number?.provider === 'EVO_GO' ? evolutionConfigOf(number) : null;
   if (!number || !config) {
-    throw new UnauthenticatedEvolutionWebhook('unknown number');
+    throw new UnauthenticatedWebhook('unknown number');
   }
   if (
     !isValidEvolutionAuth(payload, {
@@ -44,7 +48,7 @@ export async function receiveEvolutionWebhook(
     })
   ) {
     deps.logger.warn({ numberId }, 'evolution webhook with a wrong instance id or token refused');
-    throw new UnauthenticatedEvolutionWebhook('wrong instance or token');
+    throw new UnauthenticatedWebhook('wrong instance or token');
   }
   const name = evolutionInstanceNameOf(payload);
   if (config.instanceName && name && name !== config.instanceName) {

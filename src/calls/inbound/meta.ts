@@ -1,20 +1,22 @@
-// Inbound Meta webhook handling: authenticate, route by phone_number_id, apply each update.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// Inbound Meta webhooks: authenticate (the adapter verifies), route by phone_number_id, apply each update.
 import type { Logger } from 'pino';
-import type { MetaCalling } from '../../calls/meta-calling.ts';
-import type { ProviderEvents } from '../../calls/provider-events.ts';
 import type { Clock } from '../../clock.ts';
 import { ApiError } from '../../errors.ts';
-import type { Db } from '../../store/db.ts';
-import { findMetaNumbersByPhoneNumberIds, listMetaNumbers, type NumberRecord } from '../../store/numbers.ts';
-import type { MetaSecrets } from '../types.ts';
+import type { NumberRecord } from '../../model/number.ts';
 import {
   accountSettingsOf,
   isValidMetaSignature,
+  isValidMetaVerifyToken,
   parseMetaWebhook,
   phoneNumberIdsOf,
   rawCallsValuesOf,
-} from './webhook.ts';
+} from '../../providers/meta/webhook.ts';
+import type { MetaSecrets } from '../../providers/types.ts';
+import type { Db } from '../../store/db.ts';
+import { findMetaNumbersByPhoneNumberIds, listMetaNumbers } from '../../store/numbers.ts';
+import type { MetaCalling } from '../meta-calling.ts';
+import type { ProviderEvents } from '../provider-events.ts';
+import { UnauthenticatedWebhook } from './unauthenticated.ts';
 
 export interface MetaInboundDeps {
   db: Db;
@@ -25,20 +27,15 @@ export interface MetaInboundDeps {
   secretsOf(number: NumberRecord): MetaSecrets;
 }
 
-export class UnauthenticatedWebhook extends Error {}
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
 /** The subscription check: answers the challenge when the verify token is one of our META numbers'. */
 export async function verifyMetaSubscription(deps: MetaInboundDeps, mode: string, token: string): Promise<boolean> {
   if (mode !== 'subscribe') {
     return false;
   }
-  const given = digest(token);
   let matched = false;
   // Compare against every number without stopping early, so timing says nothing about which matched.
   for (const number of await listMetaNumbers(deps.db)) {
-    if (timingSafeEqual(given, digest(deps.secretsOf(number).verifyToken))) {
+    if (isValidMetaVerifyToken(token, deps.secretsOf(number).verifyToken)) {
       matched = true;
     }
   }

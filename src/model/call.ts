@@ -1,4 +1,5 @@
-import type { CallId, NumberId, TenantId } from '../ids.ts';
+// The call as the domain and the store know it. Bottom of the house: imports nothing of ours but the id types.
+import type { CallId, NumberId, TenantId } from './ids.ts';
 
 export const CALL_STATUSES = ['INITIATED', 'RINGING', 'ACCEPTED', 'COMPLETED', 'FAILED', 'REJECTED', 'MISSED'] as const;
 export type CallStatus = (typeof CALL_STATUSES)[number];
@@ -61,23 +62,4 @@ export const UNCONFIRMED_END = 'unconfirmedEnd';
 
 export function isTerminal(status: CallStatus): status is TerminalStatus {
   return (TERMINAL_STATUSES as readonly CallStatus[]).includes(status);
-}
-
-/** The public call object (docs/spec/calls-api.md §2); SDPs only when asked for. */
-export function toPublicCall(call: Call, includeSdp = false) {
-  const {
-    eventSeq: _seq,
-    pendingAction: _pending,
-    tenantId: _tenant,
-    maxDurationSeconds: _max,
-    providerData: _data,
-    sdpOffer,
-    sdpAnswer,
-    ...rest
-  } = call;
-  // peerIsLid: the caller is known only by a LID, which is no phone number anyone can dial.
-  const peer = { ...rest, peerIsLid: call.peerNumber === null && call.peerLid !== null };
-  // Calls of sandbox numbers say so wherever a call is shown (responses, the stream, webhooks).
-  const marked = call.providerData?.sandbox === true ? { ...peer, sandbox: true as const } : peer;
-  return includeSdp ? { ...marked, sdpOffer, sdpAnswer } : marked;
 }

@@ -1,0 +1,77 @@
+// Media actions on calls whose media the provider holds: play and realtime sessions on web numbers, carried out
+// by their Evolution Go server. CallService depends on the ProviderMedia interface only.
+import { ApiError } from '../errors.ts';
+import type { Call } from '../model/call.ts';
+import type { NumberRecord } from '../model/number.ts';
+import { type EvolutionProvider, evolutionWsUrl } from '../providers/evolution/client.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import { findCallForNumber } from '../store/calls.ts';
+import type { Db } from '../store/db.ts';
+import { conflict } from './conflict.ts';
+import { featureNotSupported, providerError } from './provider-errors.ts';
+
+export interface RealtimeSession {
+  wsUrl: string;
+  token: string;
+  expiresInSeconds: number;
+}
+
+export interface ProviderMedia {
+  /** Queues audio into a ringing or active call; FEATURE_NOT_SUPPORTED when the number's provider has no media. */
+  play(number: NumberRecord, call: Call, mediaUrl: string): Promise<void>;
+  /** A ticket for the provider's realtime media socket of a ringing or active call. */
+  realtimeSession(number: NumberRecord, call: Call, mode: 'talk' | 'listen'): Promise<RealtimeSession>;
+}
+
+export class EvolutionMedia implements ProviderMedia {
+  readonly #db: Db;
+  readonly #evolution: EvolutionProvider | null;
+  readonly #providers: ProviderRegistry;
+
+  constructor(deps: { db: Db; evolution: EvolutionProvider | null; providers: ProviderRegistry }) {
+    this.#db = deps.db;
+    this.#evolution = deps.evolution;
+    this.#providers = deps.providers;
+  }
+
+  async play(number: NumberRecord, call: Call, mediaUrl: string): Promise<void> {
+    const evolution = this.#activeWebCall(number, call);
+    const result = await evolution.play(number, call, mediaUrl);
+    if (!result.ok) {
+      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider, evolution));
+    }
+  }
+
+  async realtimeSession(number: NumberRecord, call: Call, mode: 'talk' | 'listen'): Promise<RealtimeSession> {
+    const evolution = this.#activeWebCall(number, call);
+    const result = await evolution.streamTicket(number, call, mode);
+    if (!result.ok) {
+      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider, evolution));
+    }
+    const wsUrl = evolutionWsUrl(number, result.value.path);
+    if (!wsUrl) {
+      throw new ApiError('PROVIDER_ERROR', {
+        details: { providerCode: null, providerMessage: 'number has no usable Evolution base URL' },
+      });
+    }
+    return { wsUrl, token: result.value.ticket, expiresInSeconds: result.value.expiresInSeconds };
+  }
+
+  #activeWebCall(number: NumberRecord, call: Call): EvolutionProvider {
+    if (number.provider !== 'EVO_GO' || !this.#evolution) {
+      throw featureNotSupported(this.#providers(number));
+    }
+    if (call.status !== 'RINGING' && call.status !== 'ACCEPTED') {
+      throw conflict(call);
+    }
+    return this.#evolution;
+  }
+
+  /** The provider no longer tracks the call: 409 with the status we hold. */
+  async #mediaFailure(call: Call, error: ApiError): Promise<ApiError> {
+    if (error.code !== 'CALL_STATE_CONFLICT') {
+      return error;
+    }
+    return conflict((await findCallForNumber(this.#db, call.numberId, call.id)) ?? call);
+  }
+}

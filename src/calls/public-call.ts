@@ -1,0 +1,21 @@
+// The public call object: what responses, the stream and webhooks show of a call.
+import type { Call } from '../model/call.ts';
+
+/** The public call object (docs/spec/calls-api.md §2); SDPs only when asked for. */
+export function toPublicCall(call: Call, includeSdp = false) {
+  const {
+    eventSeq: _seq,
+    pendingAction: _pending,
+    tenantId: _tenant,
+    maxDurationSeconds: _max,
+    providerData: _data,
+    sdpOffer,
+    sdpAnswer,
+    ...rest
+  } = call;
+  // peerIsLid: the caller is known only by a LID, which is no phone number anyone can dial.
+  const peer = { ...rest, peerIsLid: call.peerNumber === null && call.peerLid !== null };
+  // Calls of sandbox numbers say so wherever a call is shown (responses, the stream, webhooks).
+  const marked = call.providerData?.sandbox === true ? { ...peer, sandbox: true as const } : peer;
+  return includeSdp ? { ...marked, sdpOffer, sdpAnswer } : marked;
+}
