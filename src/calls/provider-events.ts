@@ -5,7 +5,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { newCallId } from '../ids.ts';
 import { findCallByExternalIdForNumber, lockProviderCall } from '../store/calls.ts';
-import type { Db } from '../store/db.ts';
+import { type Db, isUniqueViolation } from '../store/db.ts';
 import type { NumberRecord } from '../store/numbers.ts';
 import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline, confirmTimelineAction, hasTimelineEntry } from '../store/timeline.ts';
@@ -183,9 +183,4 @@ export class ProviderEvents {
 export function numberMaxDuration(number: NumberRecord): number | null {
   const value = number.publicConfig.maxCallDurationSeconds;
   return typeof value === 'number' && value > 0 ? value : null;
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  const e = error as { code?: string; message?: string };
-  return e?.code === '23505' || /UNIQUE constraint failed/.test(e?.message ?? '');
 }

@@ -1,5 +1,5 @@
 import type { NumberId, TenantId } from '../ids.ts';
-import type { Db } from './db.ts';
+import { type Db, isUniqueViolation } from './db.ts';
 
 export interface ApiKeyRecord {
   idHash: string;
@@ -150,9 +150,4 @@ export async function insertNumberKeyIfAbsentForTenant(
     }
     throw error;
   }
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  const e = error as { code?: unknown; message?: unknown };
-  return e.code === '23505' || /UNIQUE constraint failed/.test(String(e.message));
 }

@@ -69,3 +69,8 @@ export async function countEventsForNumber(db: Db, numberId: NumberId): Promise<
   ]);
   return Number(rows[0]?.n ?? 0);
 }
+
+/** Whether an event with this id is already in the outbox: events whose id derives from their source dedupe by it. */
+export async function eventExists(db: Db, id: EventId): Promise<boolean> {
+  return (await db.query('SELECT id FROM events WHERE id = $1', [id])).length > 0;
+}
