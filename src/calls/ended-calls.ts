@@ -1,7 +1,7 @@
 // Counts calls as they end, once their transaction has committed (a rolled-back end is never counted): the
 // Db handed to the call services is wrapped so persistTransition can say which calls a transaction ended.
 import type { Db } from '../store/db.ts';
-import { ON_DELIVERIES_QUEUED, type QueueObservedDb } from '../store/deliveries.ts';
+import { ON_DELIVERIES_QUEUED, type QueueObservedDb } from '../store/notifying-db.ts';
 import { type EndObservedDb, ON_CALL_ENDED } from './events.ts';
 import type { Call } from './types.ts';
 

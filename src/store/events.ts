@@ -1,5 +1,6 @@
 import type { CallId, EventId, NumberId, TenantId } from '../ids.ts';
 import type { Db } from './db.ts';
+import type { FanOutEvent } from './deliveries.ts';
 
 /** One row of the outbox. */
 export interface EventRecord {
@@ -73,4 +74,29 @@ export async function countEventsForNumber(db: Db, numberId: NumberId): Promise<
 /** Whether an event with this id is already in the outbox: events whose id derives from their source dedupe by it. */
 export async function eventExists(db: Db, id: EventId): Promise<boolean> {
   return (await db.query('SELECT id FROM events WHERE id = $1', [id])).length > 0;
+}
+/** An outbox event of one number (replay may only name those). */
+export async function findEventForNumber(db: Db, numberId: NumberId, eventId: string): Promise<FanOutEvent | null> {
+  const rows = await db.query<{
+    id: string;
+    number_id: string;
+    type: string;
+    call_id: string | null;
+    sequence: number | null;
+    created_at: string;
+  }>('SELECT id, number_id, type, call_id, sequence, created_at FROM events WHERE id = $1 AND number_id = $2', [
+    eventId,
+    numberId,
+  ]);
+  const r = rows[0];
+  return r
+    ? {
+        id: r.id as EventId,
+        numberId: r.number_id as NumberId,
+        type: r.type,
+        callId: r.call_id as CallId | null,
+        sequence: r.sequence === null ? null : Number(r.sequence),
+        createdAt: r.created_at,
+      }
+    : null;
 }

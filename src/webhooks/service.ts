@@ -7,7 +7,9 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newWebhookId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import { findEventForNumber, lastAttemptTimes, listAttemptsForWebhook, requeueDelivery } from '../store/deliveries.ts';
+import { requeueDelivery } from '../store/deliveries.ts';
+import { lastAttemptTimes, listAttemptsForWebhook } from '../store/delivery-attempts.ts';
+import { findEventForNumber } from '../store/events.ts';
 import { getNumberForTenant } from '../store/numbers.ts';
 import {
   deleteWebhookInScope,
