@@ -61,14 +61,6 @@ export async function findApiKeyByIdHash(db: Db, hash: string): Promise<ApiKeyRe
   return rows[0] ? fromRow(rows[0]) : null;
 }
 
-export async function listApiKeysForTenant(db: Db, tenantId: TenantId): Promise<ApiKeyRecord[]> {
-  const rows = await db.query<Row>(
-    `SELECT ${COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id_hash`,
-    [tenantId],
-  );
-  return rows.map(fromRow);
-}
-
 export async function touchApiKey(db: Db, idHash: string, at: string): Promise<void> {
   await db.execute('UPDATE api_keys SET last_used_at = $2 WHERE id_hash = $1', [idHash, at]);
 }

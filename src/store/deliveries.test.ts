@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { emitEvents } from '../../test/e2e/webhook-helpers.ts';
+import { listDeliveriesForWebhook } from '../../test/helpers/store-reads.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
 import { type NumberId, newNumberId, newTenantId, newWebhookId, type TenantId, type WebhookId } from '../ids.ts';
-import { listDeliveriesForWebhook } from './deliveries.ts';
 import {
   type FinishedAttempt,
   listAttemptsForWebhook,

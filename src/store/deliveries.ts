@@ -90,42 +90,6 @@ export async function requeueDelivery(
   );
 }
 
-export interface DeliveryRow {
-  webhookId: WebhookId;
-  eventId: EventId;
-  status: DeliveryStatus;
-  attempts: number;
-  nextAttemptAt: string;
-  lastError: string | null;
-  lastStatusCode: number | null;
-}
-
-/** Every delivery of a webhook (operations and tests). */
-export async function listDeliveriesForWebhook(db: Db, webhookId: WebhookId): Promise<DeliveryRow[]> {
-  const rows = await db.query<{
-    webhook_id: string;
-    event_id: string;
-    status: string;
-    attempts: number;
-    next_attempt_at: string;
-    last_error: string | null;
-    last_status_code: number | null;
-  }>(
-    `SELECT webhook_id, event_id, status, attempts, next_attempt_at, last_error, last_status_code FROM deliveries
-     WHERE webhook_id = $1 ORDER BY created_at, event_id`,
-    [webhookId],
-  );
-  return rows.map((r) => ({
-    webhookId: r.webhook_id as WebhookId,
-    eventId: r.event_id as EventId,
-    status: r.status as DeliveryStatus,
-    attempts: Number(r.attempts),
-    nextAttemptAt: r.next_attempt_at,
-    lastError: r.last_error,
-    lastStatusCode: r.last_status_code === null ? null : Number(r.last_status_code),
-  }));
-}
-
 /** Not yet delivered, for active webhooks: the backlog gauges. Retries waiting for their time count too. */
 export async function deliveryBacklog(
   db: Db,
