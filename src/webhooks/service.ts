@@ -89,7 +89,7 @@ export function toPublicWebhook(w: WebhookRecord, lastTriggered: string | null =
 }
 
 function scopeOf(p: Principal): WebhookScope {
-  return { tenantId: p.tenantId, numberId: p.scope === 'number' ? p.numberId : null };
+  return { tenantId: p.tenantId, numberId: p.numberId };
 }
 
 export class WebhookService {
