@@ -20,27 +20,9 @@ import {
   type WebhookRecord,
   type WebhookScope,
 } from '../store/webhooks.ts';
+import { emittable } from './event-names.ts';
 import { generateWebhookSecret } from './signing.ts';
 import { checkWebhookUrlSyntax, type HostLookup, resolveAndCheck } from './url-guard.ts';
-
-export const WEBHOOK_EVENTS = [
-  'call.ringing',
-  'call.connected',
-  'call.ended',
-  'call.missed',
-  'call.permission_updated',
-  // Meta's raw `calls` value (SDPs included) for receivers doing their own WebRTC signaling (META numbers only).
-  'calls',
-  'call.recording_ready',
-] as const;
-/** What a subscription may name: an event, or "*" for all of them. */
-export const WEBHOOK_EVENT_FILTERS = [...WEBHOOK_EVENTS, '*'] as const;
-/**
- * Event families Pilot documents that callgate cannot emit (messages, number status): a Pilot client subscribing to
- * them must not fail, so the names are accepted and dropped from the stored list.
- */
-export const PILOT_ONLY_EVENT_PATTERN = '^(message|number)\\.[a-z_]{1,40}$';
-const PILOT_ONLY_EVENT = new RegExp(PILOT_ONLY_EVENT_PATTERN);
 
 /** For 24 h after a rotation both the old and the new secret sign every delivery. */
 export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
@@ -275,11 +257,6 @@ export class WebhookService {
     }
     return checked.url.href;
   }
-}
-
-/** The names callgate can deliver, once each; Pilot-only names are dropped (see PILOT_ONLY_EVENT_PATTERN). */
-function emittable(events: string[]): string[] {
-  return [...new Set(events.filter((e) => !PILOT_ONLY_EVENT.test(e)))];
 }
 
 const RESPONSE_LOG_BYTES = 4096;
