@@ -10,7 +10,6 @@ import type { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { ApiError, ERRORS, type ErrorCode } from './errors.ts';
-import { registerDocs } from './http/docs.ts';
 import { registerAuth } from './http/plugins/auth.ts';
 import { registerErrorHandling, sendError } from './http/plugins/errors.ts';
 import { registerIdempotency } from './http/plugins/idempotency.ts';
@@ -24,13 +23,7 @@ import type { App } from './http/types.ts';
 import { newRequestId } from './ids.ts';
 import type { MediaEngine } from './media/engine/engine.ts';
 import { RealtimeHub } from './media/engine/realtime-hub.ts';
-import {
-  createMetrics,
-  type Metrics,
-  registerHttpMetrics,
-  registerMetricsRoute,
-  registerStoreGauges,
-} from './metrics.ts';
+import { createMetrics, type Metrics, registerHttpMetrics, registerStoreGauges } from './metrics.ts';
 import { WebOnboarding } from './numbers/web-onboarding.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
@@ -184,8 +177,6 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
   const app = createFastify(deps.logger, deps.schemaCompilers);
   const metrics = deps.metrics ?? createMetrics();
   registerHttpMetrics(app, metrics);
-  // GET /openapi.json and /docs, set up on their first request.
-  registerDocs(app, () => createFastify(deps.logger));
 
   for (const schema of [ErrorEnvelope, CallSchema, NumberSchema, WebhookSchema]) {
     app.addSchema(schema);
@@ -241,7 +232,6 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     ...(wake ? { onQueued: wake } : {}),
   });
   registerStoreGauges(metrics, deps.db, deps.clock);
-  registerMetricsRoute(app, metrics, deps.config.metricsToken);
 
   if (media) {
     app.decorate('media', media);
@@ -251,6 +241,8 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
   }
 
   registerRoutes(app, {
+    metrics,
+    newDocsApp: () => createFastify(deps.logger),
     config: deps.config,
     realtime,
     recordings,
