@@ -48,11 +48,11 @@ export async function startServer(): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     await db.close();
   });
-  // onClose hooks run last-registered first: the worker stops (and gives back its leases) and the sweeper finishes
-  // its sweep before the store closes.
+  // onClose hooks run last-registered first: the sweeper finishes its sweep and the worker stops (and gives back its
+  // leases) before the store closes.
+  app.addHook('onClose', () => sweeper.stop());
   app.addHook('onClose', async () => {
     await worker?.stop();
-    await sweeper.stop();
   });
 
   let closing = false;
