@@ -10,11 +10,10 @@ import type { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { ApiError, ERRORS, type ErrorCode } from './errors.ts';
-import { registerDocs } from './http/docs.ts';
 import { registerAuth } from './http/plugins/auth.ts';
 import { registerErrorHandling, sendError } from './http/plugins/errors.ts';
 import { registerIdempotency } from './http/plugins/idempotency.ts';
-import { schemaCompilers } from './http/plugins/validator.ts';
+import { type SchemaCompilers, schemaCompilers } from './http/plugins/validator.ts';
 import { registerRoutes } from './http/routes/index.ts';
 import { CallSchema } from './http/schemas/call.ts';
 import { ErrorEnvelope } from './http/schemas/common.ts';
@@ -24,13 +23,7 @@ import type { App } from './http/types.ts';
 import { newRequestId } from './ids.ts';
 import type { MediaEngine } from './media/engine/engine.ts';
 import { RealtimeHub } from './media/engine/realtime-hub.ts';
-import {
-  createMetrics,
-  type Metrics,
-  registerHttpMetrics,
-  registerMetricsRoute,
-  registerStoreGauges,
-} from './metrics.ts';
+import { createMetrics, type Metrics, registerHttpMetrics, registerStoreGauges } from './metrics.ts';
 import { WebOnboarding } from './numbers/web-onboarding.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
@@ -53,21 +46,18 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Wakes the in-process webhook worker after a commit that may have queued deliveries. */
   wakeDeliveries?: () => void;
-  /** Run the sweeper (ring timeouts, max durations) in this process. */
-  runSweeper?: boolean;
+  /** The validators' and serializers' compilers; the test helper passes its own to compile every schema at once. */
+  schemaCompilers?: SchemaCompilers;
   /** DNS used by the webhook URL check at registration; tests inject one. */
   webhookHostLookup?: HostLookup;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    sweeper: Sweeper;
     /** Calls whose media runs in this process, for realtime sockets. */
     realtime: RealtimeHub;
     /** This process's server media engine. */
     media: MediaEngine;
-    /** Compiles the route validators and serializers no request has needed yet (they compile on first use); how many. */
-    compileSchemas(): number;
   }
 }
 
@@ -103,8 +93,7 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * A Fastify instance with the API's options, request ids, Host check and refusal of text bodies: the app's own,
  * and the one that serves /openapi.json and /docs (http/docs.ts), so that both answer alike.
  */
-function createFastify(logger: Logger): App {
-  const compilers = schemaCompilers();
+function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompilers()): App {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // One line per request (below, when it is answered), not Fastify's two ("incoming" and "completed").
@@ -138,7 +127,6 @@ function createFastify(logger: Logger): App {
     // Fastify's own 503 while closing has no envelope; the onRequest hook below answers instead.
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.decorate('compileSchemas', compilers.compileAll);
   // A JSON API: text bodies are refused with 415 rather than half-parsed.
   app.removeContentTypeParser('text/plain');
 
@@ -175,12 +163,20 @@ function createFastify(logger: Logger): App {
   return app;
 }
 
+/** The app, and the sweeper built on the same services for the process that runs it to start (server.ts). */
+export interface AppWithSweeper {
+  app: App;
+  sweeper: Sweeper;
+}
+
 export async function buildApp(deps: AppDeps): Promise<App> {
-  const app = createFastify(deps.logger);
+  return (await buildAppWithSweeper(deps)).app;
+}
+
+export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper> {
+  const app = createFastify(deps.logger, deps.schemaCompilers);
   const metrics = deps.metrics ?? createMetrics();
   registerHttpMetrics(app, metrics);
-  // GET /openapi.json and /docs, set up on their first request.
-  registerDocs(app, () => createFastify(deps.logger));
 
   for (const schema of [ErrorEnvelope, CallSchema, NumberSchema, WebhookSchema]) {
     app.addSchema(schema);
@@ -224,13 +220,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
   });
   const wake = deps.wakeDeliveries;
-  app.decorate('sweeper', sweeper);
   // Settles still retried when the app closes would run against a closed store.
   app.addHook('onClose', () => slots.stop());
-  if (deps.runSweeper) {
-    sweeper.start();
-    app.addHook('onClose', () => sweeper.stop());
-  }
 
   const webhooks = new WebhookService({
     db: deps.db,
@@ -241,7 +232,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ...(wake ? { onQueued: wake } : {}),
   });
   registerStoreGauges(metrics, deps.db, deps.clock);
-  registerMetricsRoute(app, metrics, deps.config.metricsToken);
 
   if (media) {
     app.decorate('media', media);
@@ -251,6 +241,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }
 
   registerRoutes(app, {
+    metrics,
+    newDocsApp: () => createFastify(deps.logger),
     config: deps.config,
     realtime,
     recordings,
@@ -289,5 +281,5 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     await sandboxSimulator.close();
     await deps.rateLimiter.close();
   });
-  return app;
+  return { app, sweeper };
 }

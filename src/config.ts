@@ -1,4 +1,7 @@
-// The only module that reads process.env: everything else receives a Config.
+// Turns an environment (process.env by default) into the Config that the server, the worker and the store commands
+// receive: they read no variable themselves. Elsewhere, the CLI reads its own (CALLGATE_URL, CALLGATE_API_KEY[_ID])
+// from the env cli/main.ts hands its commands, and src/compile-cache.mjs reads NODE_COMPILE_CACHE before any module
+// of ours loads.
 import { isIP } from 'node:net';
 import { DEFAULT_RETRY_SCHEDULE_MS } from './webhooks/retry-schedule.ts';
 

@@ -1,7 +1,7 @@
 // The server process (started by src/main.mjs): read config, open the store, build the app, start the in-process
-// webhook worker, listen, close cleanly on signals.
+// webhook worker and sweeper, listen, close cleanly on signals.
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from './app.ts';
+import { buildAppWithSweeper } from './app.ts';
 import { SecretBox } from './auth/secret-box.ts';
 import { systemClock } from './clock.ts';
 import { loadConfig } from './config.ts';
@@ -31,11 +31,11 @@ export async function startServer(): Promise<FastifyInstance> {
   const rateLimiter: RateLimiter = config.redisUrl
     ? new (await import('./ratelimit/redis.ts')).RedisRateLimiter(config.redisUrl, logger)
     : new MemoryRateLimiter();
-  const worker =
-    config.workers === 'in-process'
-      ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock: systemClock })
-      : null;
-  const app = await buildApp({
+  const inProcess = config.workers === 'in-process';
+  const worker = inProcess
+    ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock: systemClock })
+    : null;
+  const { app, sweeper } = await buildAppWithSweeper({
     config,
     db,
     secretKey,
@@ -43,13 +43,14 @@ export async function startServer(): Promise<FastifyInstance> {
     logger,
     rateLimiter,
     metrics,
-    runSweeper: config.workers === 'in-process',
     ...(worker ? { wakeDeliveries: () => worker.wake() } : {}),
   });
   app.addHook('onClose', async () => {
     await db.close();
   });
-  // onClose hooks run last-registered first: the worker stops (and gives back its leases) before the store closes.
+  // onClose hooks run last-registered first: the sweeper finishes its sweep and the worker stops (and gives back its
+  // leases) before the store closes.
+  app.addHook('onClose', () => sweeper.stop());
   app.addHook('onClose', async () => {
     await worker?.stop();
   });
@@ -74,6 +75,10 @@ export async function startServer(): Promise<FastifyInstance> {
     });
   }
 
+  // With WORKERS=in-process this process also ends calls that rang or lasted too long; otherwise `callgate worker` does.
+  if (inProcess) {
+    sweeper.start();
+  }
   await app.listen({ port: config.port, host: config.host });
   worker?.start();
   const address = app.server.address();

@@ -27,8 +27,8 @@ import { metaFeaturesRegistry, type ProviderRegistry, providerRegistry } from '.
 import { SandboxProvider } from './providers/sandbox/provider.ts';
 import { SandboxSimulator } from './providers/sandbox/simulator.ts';
 import type { Db } from './store/db.ts';
+import { notifyingDb } from './store/notifying-db.ts';
 import { getNumberById, mergeNumberPublicConfig } from './store/numbers.ts';
-import { notifyingDb } from './webhooks/worker.ts';
 
 export interface ServiceDeps {
   config: Config;

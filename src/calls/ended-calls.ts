@@ -3,7 +3,7 @@
 
 import type { Call } from '../model/call.ts';
 import type { Db } from '../store/db.ts';
-import { ON_DELIVERIES_QUEUED, type QueueObservedDb } from '../store/deliveries.ts';
+import { ON_DELIVERIES_QUEUED, type QueueObservedDb } from '../store/notifying-db.ts';
 import { type EndObservedDb, ON_CALL_ENDED } from './outbox.ts';
 
 export function endedCallsDb(db: Db, onEnded: (call: Call) => void): Db {

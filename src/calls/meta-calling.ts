@@ -10,7 +10,7 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures, ProviderFailure } from '../providers/types.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
-import { enqueueEvent } from '../store/events.ts';
+import { enqueueEvent, eventExists } from '../store/events.ts';
 import { getNumberById, mergeNumberPublicConfig } from '../store/numbers.ts';
 import { listActiveWebhooksForNumber } from '../store/webhooks.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
@@ -95,7 +95,7 @@ export class MetaCalling {
       if (!(await wantsRawCalls(tx, number.id))) {
         return;
       }
-      if ((await tx.query('SELECT id FROM events WHERE id = $1', [id])).length) {
+      if (await eventExists(tx, id)) {
         return;
       }
       const now = this.#clock.now().toISOString();
@@ -133,7 +133,7 @@ export class MetaCalling {
       // Meta retries deliveries: the event id derives from the reply's message id, so a retry finds it.
       const id =
         `evt_${createHash('sha256').update(`${number.id}:${reply.messageId}`).digest('hex').slice(0, 26).toUpperCase()}` as EventId;
-      if ((await tx.query('SELECT id FROM events WHERE id = $1', [id])).length) {
+      if (await eventExists(tx, id)) {
         return;
       }
       const now = this.#clock.now().toISOString();

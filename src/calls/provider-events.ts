@@ -10,7 +10,7 @@ import { type Call, UNCONFIRMED_END } from '../model/call.ts';
 import type { NumberRecord } from '../model/number.ts';
 import type { ProviderCallEvent } from '../model/provider-event.ts';
 import { findCallByExternalIdForNumber, lockProviderCall } from '../store/calls.ts';
-import type { Db } from '../store/db.ts';
+import { type Db, isUniqueViolation } from '../store/db.ts';
 import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline, confirmTimelineAction, hasTimelineEntry } from '../store/timeline.ts';
 import { putTombstone, takeTombstone } from '../store/tombstones.ts';
@@ -184,9 +184,4 @@ export class ProviderEvents {
 export function numberMaxDuration(number: NumberRecord): number | null {
   const value = number.publicConfig.maxCallDurationSeconds;
   return typeof value === 'number' && value > 0 ? value : null;
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  const e = error as { code?: string; message?: string };
-  return e?.code === '23505' || /UNIQUE constraint failed/.test(e?.message ?? '');
 }

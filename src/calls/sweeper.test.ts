@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
+import { ManualClock } from '../../test/helpers/manual-clock.ts';
 import { createTestStore, type TestStore } from '../../test/helpers/stores.ts';
-import { ManualClock } from '../clock.ts';
 import type { Db } from '../store/db.ts';
 import { ActionSlots } from './action-slots.ts';
 import { Sweeper } from './sweeper.ts';

@@ -8,7 +8,7 @@ import { ApiError } from '../errors.ts';
 import type { CallId, NumberId } from '../ids.ts';
 import type { Call } from '../model/call.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
-import { findCallForNumber } from '../store/calls.ts';
+import { findCallForNumber, listAnsweredWithMaxDuration, listRingingStartedBefore } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { deleteExpiredIdempotencyKeys } from '../store/idempotency.ts';
 import { getNumberById } from '../store/numbers.ts';
@@ -68,35 +68,24 @@ export class Sweeper {
     const now = this.#d.clock.now();
     const ringCutoff = new Date(now.getTime() - this.#d.config.ringTimeoutSeconds * 1000).toISOString();
     let ringTimeouts = 0;
-    for (const row of await this.#d.db.query<{ id: CallId; number_id: NumberId }>(
-      `SELECT id, number_id FROM calls WHERE status IN ('INITIATED', 'RINGING') AND started_at < $1 ORDER BY started_at LIMIT ${BATCH}`,
-      [ringCutoff],
-    )) {
-      if (await this.#endRinging(row.number_id, row.id, ringCutoff)) {
+    for (const row of await listRingingStartedBefore(this.#d.db, ringCutoff, BATCH)) {
+      if (await this.#endRinging(row.numberId, row.id, ringCutoff)) {
         ringTimeouts++;
         this.#d.logger.info(
-          { callId: row.id, numberId: row.number_id, ringTimeoutSeconds: this.#d.config.ringTimeoutSeconds },
+          { callId: row.id, numberId: row.numberId, ringTimeoutSeconds: this.#d.config.ringTimeoutSeconds },
           'sweeper ended a call that rang too long',
         );
       }
     }
     let maxDurations = 0;
-    for (const row of await this.#d.db.query<{
-      id: CallId;
-      number_id: NumberId;
-      connected_at: string;
-      max_duration_seconds: number;
-    }>(
-      `SELECT id, number_id, connected_at, max_duration_seconds FROM calls
-        WHERE status = 'ACCEPTED' AND max_duration_seconds IS NOT NULL ORDER BY connected_at LIMIT ${BATCH * 5}`,
-    )) {
-      if (Date.parse(row.connected_at) + Number(row.max_duration_seconds) * 1000 > now.getTime()) {
+    for (const row of await listAnsweredWithMaxDuration(this.#d.db, BATCH * 5)) {
+      if (Date.parse(row.connectedAt) + row.maxDurationSeconds * 1000 > now.getTime()) {
         continue;
       }
-      if (await this.#endOverlong(row.number_id, row.id)) {
+      if (await this.#endOverlong(row.numberId, row.id)) {
         maxDurations++;
         this.#d.logger.info(
-          { callId: row.id, numberId: row.number_id, maxDurationSeconds: Number(row.max_duration_seconds) },
+          { callId: row.id, numberId: row.numberId, maxDurationSeconds: row.maxDurationSeconds },
           'sweeper ended a call at its maximum duration',
         );
       }

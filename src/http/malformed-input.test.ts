@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildTestApp, type TestApp } from '../../test/helpers/build-test-app.ts';
 import { callIn, storedCall } from '../../test/helpers/calls.ts';
+import { countEventsForNumber } from '../../test/helpers/store-reads.ts';
 import { storeKinds } from '../../test/helpers/stores.ts';
-import { countEventsForNumber } from '../store/events.ts';
 import { listNumbersForTenant } from '../store/numbers.ts';
 
 for (const kind of storeKinds()) {

@@ -1,5 +1,5 @@
 import type { NumberId, TenantId } from '../ids.ts';
-import type { Db } from './db.ts';
+import { type Db, isUniqueViolation } from './db.ts';
 
 export interface ApiKeyRecord {
   idHash: string;
@@ -59,14 +59,6 @@ export async function findApiKeyBySecretHash(db: Db, hash: string): Promise<ApiK
 export async function findApiKeyByIdHash(db: Db, hash: string): Promise<ApiKeyRecord | null> {
   const rows = await db.query<Row>(`SELECT ${COLUMNS} FROM api_keys WHERE id_hash = $1`, [hash]);
   return rows[0] ? fromRow(rows[0]) : null;
-}
-
-export async function listApiKeysForTenant(db: Db, tenantId: TenantId): Promise<ApiKeyRecord[]> {
-  const rows = await db.query<Row>(
-    `SELECT ${COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id_hash`,
-    [tenantId],
-  );
-  return rows.map(fromRow);
 }
 
 export async function touchApiKey(db: Db, idHash: string, at: string): Promise<void> {
@@ -150,9 +142,4 @@ export async function insertNumberKeyIfAbsentForTenant(
     }
     throw error;
   }
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  const e = error as { code?: unknown; message?: unknown };
-  return e.code === '23505' || /UNIQUE constraint failed/.test(String(e.message));
 }

@@ -258,3 +258,33 @@ export async function lockProviderCall(tx: Db, numberId: NumberId, externalCallI
   }
   await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${numberId}:${externalCallId}`]);
 }
+
+/** Calls still ringing (or not yet ringing) that started before the cutoff, oldest first: the sweeper's work. */
+export async function listRingingStartedBefore(
+  db: Db,
+  cutoff: string,
+  limit: number,
+): Promise<{ id: CallId; numberId: NumberId }[]> {
+  const rows = await db.query<{ id: CallId; number_id: NumberId }>(
+    `SELECT id, number_id FROM calls WHERE status IN ('INITIATED', 'RINGING') AND started_at < $1 ORDER BY started_at LIMIT ${Number(limit)}`,
+    [cutoff],
+  );
+  return rows.map((r) => ({ id: r.id, numberId: r.number_id }));
+}
+
+/** Answered calls that have a maximum duration, longest-connected first; the caller checks which are over it. */
+export async function listAnsweredWithMaxDuration(
+  db: Db,
+  limit: number,
+): Promise<{ id: CallId; numberId: NumberId; connectedAt: string; maxDurationSeconds: number }[]> {
+  const rows = await db.query<{ id: CallId; number_id: NumberId; connected_at: string; max_duration_seconds: number }>(
+    `SELECT id, number_id, connected_at, max_duration_seconds FROM calls
+      WHERE status = 'ACCEPTED' AND max_duration_seconds IS NOT NULL ORDER BY connected_at LIMIT ${Number(limit)}`,
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    numberId: r.number_id,
+    connectedAt: r.connected_at,
+    maxDurationSeconds: Number(r.max_duration_seconds),
+  }));
+}

@@ -29,3 +29,9 @@ export class StoreUnavailableError extends Error {}
 export function forUpdate(db: Db): string {
   return db.dialect === 'postgres' ? ' FOR UPDATE' : '';
 }
+
+/** A unique constraint refused the write, in either engine's words: the row already exists. */
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null | undefined;
+  return e?.code === '23505' || /UNIQUE constraint failed/.test(String(e?.message ?? ''));
+}

@@ -3,17 +3,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { emitEvents } from '../../test/e2e/webhook-helpers.ts';
+import { listDeliveriesForWebhook } from '../../test/helpers/store-reads.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
 import { type NumberId, newNumberId, newTenantId, newWebhookId, type TenantId, type WebhookId } from '../ids.ts';
 import {
-  type ClaimedDelivery,
-  claimDueDeliveries,
   type FinishedAttempt,
   listAttemptsForWebhook,
-  listDeliveriesForWebhook,
   recordFinishedAttempts,
   type Settlement,
-} from './deliveries.ts';
+} from './delivery-attempts.ts';
+import { type ClaimedDelivery, claimDueDeliveries } from './delivery-claims.ts';
 import { insertNumber } from './numbers.ts';
 import { insertTenant } from './tenants.ts';
 import { deleteWebhookInScope, getWebhookInScope, insertWebhook, updateWebhook } from './webhooks.ts';

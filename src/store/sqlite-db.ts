@@ -13,6 +13,16 @@ interface Job {
   reject: (error: unknown) => void;
 }
 type SyncLog = (fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => void;
+
+export interface SqliteDbOptions {
+  /** FULL (default): a commit is on disk before it is answered. NORMAL: it survives a crash, not a power loss. */
+  synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * Replaces fs.fdatasync for the WAL sync. Only fault tests pass one: a real disk cannot be made to fail or hold
+   * an fsync on demand, and what the store does then (answer nothing, fail-stop) must be tested.
+   */
+  fdatasync?: SyncLog;
+}
 type Outcome = { job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown };
 
 function settle(outcomes: Outcome[]): void {
@@ -52,8 +62,6 @@ export class SqliteDb implements Db {
   /** Set inside a running job: its own calls on this Db run in place instead of queueing behind itself. */
   readonly #inJob = new AsyncLocalStorage<true>();
   #draining = false;
-  /** Commits and jobs since opening: how well jobs are grouped (the tests check it). */
-  readonly stats = { commits: 0, jobs: 0 };
   // Moving averages (ms) of the time between two jobs arriving and of a COMMIT: when jobs come faster than a
   // commit takes, a group waits a little for the next ones (like PostgreSQL's commit_delay), so a steady
   // load pays one commit for several jobs instead of one each.
@@ -74,9 +82,8 @@ export class SqliteDb implements Db {
 
   readonly #syncLog: SyncLog;
 
-  /** `syncLog` replaces fs.fdatasync (tests make it fail). */
-  constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL'; syncLog?: SyncLog } = {}) {
-    this.#syncLog = opts.syncLog ?? fdatasync;
+  constructor(path: string, opts: SqliteDbOptions = {}) {
+    this.#syncLog = opts.fdatasync ?? fdatasync;
     this.#db = new DatabaseSync(path);
     this.#db.exec('PRAGMA journal_mode = WAL');
     this.#walPath = `${path}-wal`;
@@ -232,8 +239,6 @@ export class SqliteDb implements Db {
       }
       return;
     }
-    this.stats.commits += 1;
-    this.stats.jobs += outcomes.length;
     if (!this.#syncWal) {
       return settle(outcomes);
     }

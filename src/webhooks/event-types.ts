@@ -1,6 +1,6 @@
 // What each webhook event means, in one line: the catalogue GET /v1/webhooks/event-types answers, so a form (the
 // dashboard's, the CLI's) offers the server's own list instead of a copy that drifts.
-import { WEBHOOK_EVENTS } from './service.ts';
+import { WEBHOOK_EVENTS } from './event-names.ts';
 
 type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

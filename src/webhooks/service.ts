@@ -7,7 +7,9 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newWebhookId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import { findEventForNumber, lastAttemptTimes, listAttemptsForWebhook, requeueDelivery } from '../store/deliveries.ts';
+import { requeueDelivery } from '../store/deliveries.ts';
+import { lastAttemptTimes, listAttemptsForWebhook } from '../store/delivery-attempts.ts';
+import { findEventForNumber } from '../store/events.ts';
 import { getNumberForTenant } from '../store/numbers.ts';
 import {
   deleteWebhookInScope,
@@ -18,27 +20,9 @@ import {
   type WebhookRecord,
   type WebhookScope,
 } from '../store/webhooks.ts';
+import { emittable } from './event-names.ts';
 import { generateWebhookSecret } from './signing.ts';
 import { checkWebhookUrlSyntax, type HostLookup, resolveAndCheck } from './url-guard.ts';
-
-export const WEBHOOK_EVENTS = [
-  'call.ringing',
-  'call.connected',
-  'call.ended',
-  'call.missed',
-  'call.permission_updated',
-  // Meta's raw `calls` value (SDPs included) for receivers doing their own WebRTC signaling (META numbers only).
-  'calls',
-  'call.recording_ready',
-] as const;
-/** What a subscription may name: an event, or "*" for all of them. */
-export const WEBHOOK_EVENT_FILTERS = [...WEBHOOK_EVENTS, '*'] as const;
-/**
- * Event families Pilot documents that callgate cannot emit (messages, number status): a Pilot client subscribing to
- * them must not fail, so the names are accepted and dropped from the stored list.
- */
-export const PILOT_ONLY_EVENT_PATTERN = '^(message|number)\\.[a-z_]{1,40}$';
-const PILOT_ONLY_EVENT = new RegExp(PILOT_ONLY_EVENT_PATTERN);
 
 /** For 24 h after a rotation both the old and the new secret sign every delivery. */
 export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
@@ -87,7 +71,7 @@ export function toPublicWebhook(w: WebhookRecord, lastTriggered: string | null =
 }
 
 function scopeOf(p: Principal): WebhookScope {
-  return { tenantId: p.tenantId, numberId: p.scope === 'number' ? p.numberId : null };
+  return { tenantId: p.tenantId, numberId: p.numberId };
 }
 
 export class WebhookService {
@@ -273,11 +257,6 @@ export class WebhookService {
     }
     return checked.url.href;
   }
-}
-
-/** The names callgate can deliver, once each; Pilot-only names are dropped (see PILOT_ONLY_EVENT_PATTERN). */
-function emittable(events: string[]): string[] {
-  return [...new Set(events.filter((e) => !PILOT_ONLY_EVENT.test(e)))];
 }
 
 const RESPONSE_LOG_BYTES = 4096;

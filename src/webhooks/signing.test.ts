@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { generateWebhookSecret, signPayload, verifyWebhook, WebhookVerificationError } from './signing.ts';
+import { verifyWebhook, WebhookVerificationError } from '../../test/helpers/verify-webhook.ts';
+import { generateWebhookSecret, signPayload } from './signing.ts';
 
 const body = JSON.stringify({ event: 'call.ended', eventId: 'evt_1', sequence: 4, peerNumber: '5511999999999' });
 const msgId = 'evt_1';

@@ -13,11 +13,11 @@ import { startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/web
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
 import { SecretBox } from '../auth/secret-box.ts';
 import { newNumberId, newTenantId, newWebhookId } from '../ids.ts';
+import { notifyingDb } from '../store/notifying-db.ts';
 import { insertNumber } from '../store/numbers.ts';
 import { insertTenant } from '../store/tenants.ts';
 import { insertWebhook } from '../store/webhooks.ts';
 import { generateWebhookSecret } from './signing.ts';
-import { notifyingDb } from './worker.ts';
 
 for (const kind of storeKinds()) {
   describe(`delivery worker wake-up [${kind}]`, () => {

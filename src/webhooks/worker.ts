@@ -11,17 +11,9 @@ import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Db } from '../store/db.ts';
-import {
-  type ClaimedDelivery,
-  claimDueDeliveries,
-  type FinishedAttempt,
-  failPendingDeliveriesOfWebhook,
-  ON_DELIVERIES_QUEUED,
-  type QueueObservedDb,
-  recordFinishedAttempts,
-  releaseLeases,
-  type Settlement,
-} from '../store/deliveries.ts';
+import { failPendingDeliveriesOfWebhook, releaseLeases } from '../store/deliveries.ts';
+import { type FinishedAttempt, recordFinishedAttempts, type Settlement } from '../store/delivery-attempts.ts';
+import { type ClaimedDelivery, claimDueDeliveries } from '../store/delivery-claims.ts';
 import { isStoreUnavailable } from '../store/unavailable.ts';
 import { disableWebhook } from '../store/webhooks.ts';
 import { nextAttemptDelayMs, parseRetryAfter } from './retry-schedule.ts';
@@ -518,37 +510,4 @@ function callIdOf(payload: string): string | null {
   } catch {
     return null;
   }
-}
-
-/**
- * The Db the call service writes through: after a committed transaction that queued deliveries it calls
- * `onQueued` (the in-process worker's wake-up), so a new event is sent without waiting for the next poll,
- * and commits that queued nothing cost the worker nothing.
- */
-export function notifyingDb(db: Db, onQueued: () => void): Db {
-  const observed = (inner: Db, hook: () => void): QueueObservedDb => ({
-    dialect: inner.dialect,
-    query: (sql, params) => inner.query(sql, params),
-    execute: (sql, params, opts) => inner.execute(sql, params, opts),
-    transaction: (fn) => inner.transaction((tx) => fn(observed(tx, hook))),
-    close: () => inner.close(),
-    [ON_DELIVERIES_QUEUED]: hook,
-  });
-  return {
-    ...observed(db, onQueued), // outside a transaction each statement commits on its own
-    async transaction(fn) {
-      let queued = false;
-      const result = await db.transaction((tx) =>
-        fn(
-          observed(tx, () => {
-            queued = true;
-          }),
-        ),
-      );
-      if (queued) {
-        onQueued();
-      }
-      return result;
-    },
-  };
 }

@@ -3,11 +3,12 @@
 // fake DNS for webhook URLs. Also the checks both suites make of every response.
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { buildApp } from '../../src/app.ts';
+import { buildAppWithSweeper } from '../../src/app.ts';
 import { issueKey } from '../../src/auth/keys.ts';
 import { systemClock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config.ts';
 import { ERRORS } from '../../src/errors.ts';
+import { schemaCompilers } from '../../src/http/plugins/validator.ts';
 import { newTenantId, type TenantId } from '../../src/ids.ts';
 import { createLogger } from '../../src/logger.ts';
 import { MemoryRateLimiter } from '../../src/ratelimit/memory.ts';
@@ -107,15 +108,16 @@ export async function buildHostileApp(
       done();
     },
   });
-  const app = await buildApp({
+  const compilers = schemaCompilers();
+  const { app, sweeper } = await buildAppWithSweeper({
     config,
     db: store.db,
     secretKey: 'test-secret-key',
     clock: systemClock,
     logger: createLogger(opts.logLevel ?? 'trace', sink),
     rateLimiter: new MemoryRateLimiter(),
-    runSweeper: false,
     webhookHostLookup: publicLookup,
+    schemaCompilers: compilers,
   });
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   fake.setWebhookUrl(`${baseUrl}/providers/meta/webhook`);
@@ -170,6 +172,8 @@ export async function buildHostileApp(
 
   return {
     app,
+    sweeper,
+    compileSchemas: compilers.compileAll,
     baseUrl,
     store,
     config,

@@ -10,13 +10,12 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Call } from '../../src/model/call.ts';
-import { listApiKeysForTenant } from '../../src/store/api-keys.ts';
 import { findCallForNumber } from '../../src/store/calls.ts';
-import { countEventsForNumber } from '../../src/store/events.ts';
 import { listNumbersForTenant } from '../../src/store/numbers.ts';
 import { getWebhookInScope } from '../../src/store/webhooks.ts';
 import { CANNED_ANSWER_SDP } from '../fakes/meta-graph.ts';
 import { callIn, nextPeer, outbox } from '../helpers/calls.ts';
+import { countEventsForNumber, listApiKeysForTenant } from '../helpers/store-reads.ts';
 import { storeKinds } from '../helpers/stores.ts';
 import { buildHostileApp, type HostileApp, type HostileNumber, responseProblems } from './hostile-app.ts';
 

@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { WebhookId } from '../../src/ids.ts';
-import { listDeliveriesForWebhook } from '../../src/store/deliveries.ts';
 import type { WorkerOptions } from '../../src/webhooks/worker.ts';
 import { startWebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import type { Json } from '../helpers/json.ts';
+import { listDeliveriesForWebhook } from '../helpers/store-reads.ts';
 import { storeKinds } from '../helpers/stores.ts';
 import { type EventSpec, emitEvents, sleep, startTestWorker, verifyWith, workerConfig } from './webhook-helpers.ts';
 

@@ -9,9 +9,9 @@ import type { App } from '../../src/http/types.ts';
 import type { WebhookId } from '../../src/ids.ts';
 import { createLogger } from '../../src/logger.ts';
 import { MemoryRateLimiter } from '../../src/ratelimit/memory.ts';
-import { listDeliveriesForWebhook } from '../../src/store/deliveries.ts';
 import type { HostLookup } from '../../src/webhooks/url-guard.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
+import { listDeliveriesForWebhook } from '../helpers/store-reads.ts';
 import { storeKinds } from '../helpers/stores.ts';
 import { emitEvents, startTestWorker, TEST_SECRET_KEY, workerConfig } from './webhook-helpers.ts';
 

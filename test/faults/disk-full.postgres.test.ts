@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { listEventsForCall } from '../../src/store/events.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { callIn, storedCall } from '../helpers/calls.ts';
 import { type PgCluster, startPgCluster } from '../helpers/pg-cluster.ts';
 import { missing } from '../helpers/requirements.ts';
+import { listEventsForCall } from '../helpers/store-reads.ts';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.ts';
 import { apiWrites, type Posted, postConnect, readyStatus } from './disk-full-helpers.ts';
 

@@ -4,10 +4,10 @@
 // max_page_count instead: the same SQLITE_FULL from the same write paths, so the suite never skips.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { listEventsForCall } from '../../src/store/events.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { callIn, storedCall } from '../helpers/calls.ts';
 import { missing } from '../helpers/requirements.ts';
+import { listEventsForCall } from '../helpers/store-reads.ts';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.ts';
 import { apiWrites, type Posted, postConnect, readyStatus } from './disk-full-helpers.ts';
 

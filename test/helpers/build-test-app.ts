@@ -5,10 +5,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { buildApp } from '../../src/app.ts';
+import { buildAppWithSweeper } from '../../src/app.ts';
 import { issueKey } from '../../src/auth/keys.ts';
+import type { Sweeper } from '../../src/calls/sweeper.ts';
 import { type Clock, systemClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
+import { schemaCompilers } from '../../src/http/plugins/validator.ts';
 import type { App } from '../../src/http/types.ts';
 import { type NumberId, newTenantId, type TenantId } from '../../src/ids.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -35,6 +37,10 @@ export interface TestNumber {
 
 export interface TestApp {
   app: App;
+  /** The app's sweeper (on the app's own services); tests call sweepOnce() or pass runSweeper to loop it. */
+  sweeper: Sweeper;
+  /** Compiles the validators and serializers no request has needed yet (they compile on first use); how many. */
+  compileSchemas(): number;
   baseUrl: string;
   store: TestStore;
   config: Config;
@@ -52,7 +58,7 @@ export interface TestAppOptions {
   clock?: Clock;
   /** A separate clock for rate-limit buckets, so tests can refill them without ageing calls. */
   rateLimitClock?: Clock;
-  /** Run the sweeper loop (SWEEP_INTERVAL_MS) inside the app. */
+  /** Run the sweeper loop (SWEEP_INTERVAL_MS) alongside the app, as the server process does. */
   runSweeper?: boolean;
   /** The app's logger (tests that read the logs pass one writing to memory); silent by default. */
   logger?: Logger;
@@ -106,7 +112,8 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
     ...opts.env,
   });
   const clock = opts.clock ?? systemClock;
-  const app = await buildApp({
+  const compilers = schemaCompilers();
+  const { app, sweeper } = await buildAppWithSweeper({
     config,
     db: opts.wrapDb ? opts.wrapDb(store.db) : store.db,
     secretKey: 'test-secret-key',
@@ -114,8 +121,11 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
     logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     rateLimiter: new MemoryRateLimiter(() => (opts.rateLimitClock ?? clock).now().getTime()),
-    runSweeper: opts.runSweeper ?? false,
+    schemaCompilers: compilers,
   });
+  if (opts.runSweeper) {
+    sweeper.start();
+  }
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   fake.setWebhookUrl(`${address}/providers/meta/webhook`);
 
@@ -160,6 +170,8 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
 
   return {
     app,
+    sweeper,
+    compileSchemas: compilers.compileAll,
     baseUrl: address,
     store,
     config,
@@ -170,6 +182,7 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
     numberB: numbers[1]!,
     async close() {
       await fake.close();
+      await sweeper.stop();
       await app.close();
       await store.dispose();
     },

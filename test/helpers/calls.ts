@@ -1,9 +1,10 @@
 // Puts calls into a wanted state the way production does: through signed Meta webhooks and our API.
 import type { Call, CallStatus } from '../../src/model/call.ts';
 import { findCallForNumber } from '../../src/store/calls.ts';
-import { type EventRecord, listEventsForCall } from '../../src/store/events.ts';
+import type { EventRecord } from '../../src/store/events.ts';
 import { CANNED_ANSWER_SDP } from '../fakes/meta-graph.ts';
 import { eventually, type TestApp, type TestNumber } from './build-test-app.ts';
+import { listEventsForCall } from './store-reads.ts';
 
 let peerCounter = 0;
 export const nextPeer = () => `5511${900_000_000 + ++peerCounter}`;

@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { generateWebhookSecret, verifyWebhook as serverVerify, signPayload } from '../../../src/webhooks/signing.ts';
+import { generateWebhookSecret, signPayload } from '../../../src/webhooks/signing.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../test/fakes/webhook-receiver.ts';
 import { type LiveServer, startLiveServer } from '../../../test/helpers/live-server.ts';
+import { verifyWebhook as serverVerify } from '../../../test/helpers/verify-webhook.ts';
 import { Callgate, verifyWebhook, WebhookVerificationError } from '../src/index.ts';
 
 const body = JSON.stringify({

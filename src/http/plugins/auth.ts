@@ -4,7 +4,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hashCredential } from '../../auth/keys.ts';
-import type { AuthRequirement, Principal } from '../../auth/principal.ts';
+import { type AuthRequirement, type Principal, principalForKey, scopeRefusal } from '../../auth/principal.ts';
 import type { Config } from '../../config.ts';
 import { ApiError } from '../../errors.ts';
 import type { RateLimiter, RateLimitRule } from '../../ratelimit/types.ts';
@@ -59,14 +59,10 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
     if (!key) {
       throw new ApiError('UNAUTHORIZED');
     }
-    const principal: Principal = key.numberId
-      ? { scope: 'number', tenantId: key.tenantId, numberId: key.numberId, keyHash: key.idHash }
-      : { scope: 'tenant', tenantId: key.tenantId, numberId: null, keyHash: key.idHash };
-    if (requirement === 'number' && principal.scope !== 'number') {
-      throw new ApiError('TENANT_SCOPE_NOT_ALLOWED');
-    }
-    if (requirement === 'tenant' && principal.scope !== 'tenant') {
-      throw new ApiError('NUMBER_SCOPE_NOT_ALLOWED');
+    const principal = principalForKey(key);
+    const refusal = scopeRefusal(requirement, principal);
+    if (refusal) {
+      throw new ApiError(refusal);
     }
     request.principal = principal;
 

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app.ts';
 import { callIn } from '../../../test/helpers/calls.ts';
+import { ManualClock } from '../../../test/helpers/manual-clock.ts';
 import { assertMatchesSeed, seedErrorText } from '../../../test/helpers/seed-spec.ts';
 import { storeKinds } from '../../../test/helpers/stores.ts';
-import { ManualClock } from '../../clock.ts';
 
 for (const kind of storeKinds()) {
   describe(`rate limits [${kind}]`, () => {

@@ -1,6 +1,8 @@
 // Every route of the API, grouped by resource: the whole surface on one screen.
 import type { EvolutionInboundDeps } from '../../calls/inbound/evolution.ts';
 import type { MetaInboundDeps } from '../../calls/inbound/meta.ts';
+import { type Metrics, registerMetricsRoute } from '../../metrics.ts';
+import { registerDocs } from '../docs.ts';
 import type { App, RouteDeps } from '../types.ts';
 import { apiKeyRoutes } from './api-keys/api-keys.ts';
 import { pilotApiKeyRoutes } from './api-keys/pilot-keys.ts';
@@ -33,11 +35,20 @@ import { replayWebhookRoute } from './webhooks/replay.ts';
 import { rotateWebhookSecretRoute } from './webhooks/rotate-secret.ts';
 import { webhookRoutes } from './webhooks/webhooks.ts';
 
-export function registerRoutes(
-  app: App,
-  deps: RouteDeps & { metaInbound: MetaInboundDeps; evolutionInbound: EvolutionInboundDeps },
-): void {
+export interface SurfaceDeps extends RouteDeps {
+  metaInbound: MetaInboundDeps;
+  evolutionInbound: EvolutionInboundDeps;
+  /** The process's metrics, served at GET /metrics. */
+  metrics: Metrics;
+  /** A bare app like this one, for the reference at /docs and /openapi.json to be built in on first use. */
+  newDocsApp: () => App;
+}
+
+export function registerRoutes(app: App, deps: SurfaceDeps): void {
+  // GET /openapi.json and /docs first: they describe every route registered after them.
+  registerDocs(app, deps.newDocsApp);
   healthRoutes(app, deps);
+  registerMetricsRoute(app, deps.metrics, deps.config.metricsToken);
 
   numberRoutes(app, deps);
   numberConnectionRoutes(app, deps);

@@ -1,3 +1,5 @@
+// The request's principal as routes need it (set by the auth plugin from the route's `auth` config): the whole
+// principal, its tenant, or the number of a number key.
 import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../../auth/principal.ts';
 import { ApiError } from '../../errors.ts';

@@ -1,4 +1,4 @@
-import { PILOT_ONLY_EVENT_PATTERN, WEBHOOK_EVENT_FILTERS, WEBHOOK_EVENTS } from '../../webhooks/service.ts';
+import { PILOT_ONLY_EVENT_PATTERN, WEBHOOK_EVENT_FILTERS, WEBHOOK_EVENTS } from '../../webhooks/event-names.ts';
 import { Type } from './type.ts';
 
 const Timestamp = Type.String({ format: 'date-time' });

@@ -148,7 +148,7 @@ for (const kind of storeKinds()) {
       try {
         const call = await ringingCall(quick);
         await new Promise((r) => setTimeout(r, 1100));
-        const swept = await quick.app.sweeper.sweepOnce();
+        const swept = await quick.sweeper.sweepOnce();
         assert.equal(swept.ringTimeouts, 1);
         const after = await storedCall(quick, quick.numberA, call.id);
         assert.equal(after?.status, 'MISSED');
@@ -157,7 +157,7 @@ for (const kind of storeKinds()) {
           (await outbox(quick, call)).map((e) => e.type),
           ['call.ringing', 'call.missed', 'call.ended'],
         );
-        assert.equal((await quick.app.sweeper.sweepOnce()).ringTimeouts, 0, 'a second sweep does nothing');
+        assert.equal((await quick.sweeper.sweepOnce()).ringTimeouts, 0, 'a second sweep does nothing');
       } finally {
         await quick.close();
       }

@@ -4,9 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import { signMetaBody } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { countEventsForNumber } from '../../../../test/helpers/store-reads.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { listCallsForNumber } from '../../../store/calls.ts';
-import { countEventsForNumber } from '../../../store/events.ts';
 
 for (const kind of storeKinds()) {
   describe(`Meta webhook [${kind}]`, () => {

@@ -6,5 +6,3 @@ export const anyKey = { auth: 'any' as const };
 export const base = { tags: ['Webhooks'], security: NUMBER_SECURITY };
 /** A webhook of another number (or tenant) is "not found", never "forbidden". */
 export const lookupErrors: ErrorCode[] = ['VALIDATION_ERROR', 'WEBHOOK_NOT_FOUND', ...AUTH_ERRORS];
-
-export { principalOf } from '../principal.ts';

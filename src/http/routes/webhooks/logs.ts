@@ -2,7 +2,8 @@ import { errorResponses } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import { LogEntry, LogsQuery, WebhookIdParams } from '../../schemas/webhook.ts';
 import type { App, RouteDeps } from '../../types.ts';
-import { anyKey, base, lookupErrors, principalOf } from './common.ts';
+import { principalOf } from '../principal.ts';
+import { anyKey, base, lookupErrors } from './common.ts';
 
 export function webhookLogsRoute(app: App, deps: RouteDeps): void {
   app.get(

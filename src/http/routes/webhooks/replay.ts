@@ -1,7 +1,8 @@
 import { errorResponses } from '../../schemas/common.ts';
 import { ReplayBody, ReplayResponse, WebhookIdParams } from '../../schemas/webhook.ts';
 import type { App, RouteDeps } from '../../types.ts';
-import { anyKey, base, lookupErrors, principalOf } from './common.ts';
+import { principalOf } from '../principal.ts';
+import { anyKey, base, lookupErrors } from './common.ts';
 
 export function replayWebhookRoute(app: App, deps: RouteDeps): void {
   app.post(

@@ -3,7 +3,8 @@ import { Type } from '../../schemas/type.ts';
 import { CreatedWebhook, CreateWebhookBody, UpdateWebhookBody, WebhookIdParams } from '../../schemas/webhook.ts';
 import type { App, RouteDeps } from '../../types.ts';
 import { namedNumber } from '../number-header.ts';
-import { anyKey, base, lookupErrors, principalOf } from './common.ts';
+import { principalOf } from '../principal.ts';
+import { anyKey, base, lookupErrors } from './common.ts';
 
 export function webhookRoutes(app: App, deps: RouteDeps): void {
   app.post(
