@@ -171,7 +171,7 @@ export class CallService {
     }
     const actionId = await this.#claimOrConflict(call, 'accept');
     if (serverMedia) {
-      sdp = await this.serverMedia.answer(call, actionId, 'accept', opts.record ?? false);
+      sdp = await this.serverMedia.answer(call, actionId, 'accept', opts.record ?? number.recordCalls ?? false);
     }
     const result = await this.#d.providers(number).accept(number, call, sdp);
     if (!result.ok) {
@@ -207,7 +207,9 @@ export class CallService {
       this.serverMedia.assertCanAnswer(call);
     }
     const actionId = await this.#claimOrConflict(call, 'accept');
-    const sdp = sdpAnswer ?? (await this.serverMedia.answer(call, actionId, 'pre-accept', opts.record ?? false));
+    const sdp =
+      sdpAnswer ??
+      (await this.serverMedia.answer(call, actionId, 'pre-accept', opts.record ?? number.recordCalls ?? false));
     const result = await this.#d.metaFeatures.preAccept(number, call, sdp);
     if (!result.ok) {
       if (serverMedia) {
