@@ -313,9 +313,11 @@ export async function mediaCallgate(
         await post(ctx, `${server.url}/providers/meta/webhook`, JSON.parse(body), headers);
       }
       const wsUrls: string[] = [];
+      const acceptMs: number[] = [];
       await pool(offers, ACCEPT_CONCURRENCY, async ({ id }) => {
         acceptedAt.set(id, Date.now());
         await post(ctx, `${server.url}/v1/calls/${encodeURIComponent(id)}/accept`, {}, api);
+        acceptMs.push(Date.now() - (acceptedAt.get(id) ?? 0));
         const session = await post<{ wsUrl: string }>(
           ctx,
           `${server.url}/v1/calls/${encodeURIComponent(id)}/realtime-session`,
@@ -325,6 +327,10 @@ export async function mediaCallgate(
         wsUrls.push(session.wsUrl);
       });
       await post(ctx, `${clients.url}/_connect`, { urls: wsUrls });
+      ctx.note(
+        `callgate media: ${offers.length} accepts answered in p50 ${percentile(acceptMs, 50)} ms, ` +
+          `p99 ${percentile(acceptMs, 99)} ms (${ACCEPT_CONCURRENCY} at a time)`,
+      );
     },
     clientWindow: () => post<{ received: number }>(ctx, `${clients.url}/_window`, {}),
   };
