@@ -1,5 +1,5 @@
 // Helpers shared by the benchmark: child processes, loopback HTTP, an open-loop paced load generator, percentiles.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -287,4 +287,17 @@ export function percentile(values: readonly number[], p: number): number {
 
 export function median(values: readonly number[]): number {
   return percentile(values, 50);
+}
+
+/** A tenant made with the CLI on the given store (as an operator would); answers its API key. */
+export function createTenantKey(dataDir: string, env: Record<string, string> = {}): string {
+  const cli = spawnSync(NODE, [join(ROOT, 'src/cli/main.ts'), 'tenants', 'create', '--name', 'Bench'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, ...env },
+    encoding: 'utf8',
+  });
+  if (cli.status !== 0) {
+    throw new Error(`tenants create failed: ${cli.stderr}`);
+  }
+  return (JSON.parse(cli.stdout) as { apiKey: { key: string } }).apiKey.key;
 }

@@ -7,7 +7,6 @@
 // Environment: SQLITE_SYNCHRONOUS (FULL|NORMAL) is passed through to the server; BENCH_SERVER_NODE_OPTIONS becomes
 // the server's NODE_OPTIONS (e.g. --max-semi-space-size=8); BENCH_CPU_PROF=<dir> runs the server under --cpu-prof.
 import { spawnSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -18,6 +17,7 @@ import { DatabaseSync } from 'node:sqlite';
 import {
   type Child,
   cpuMs,
+  createTenantKey,
   freePort,
   median,
   memoryMb,
@@ -31,6 +31,9 @@ import {
   spawnNode,
   waitHealthy,
 } from './lib.ts';
+import { mediaBaseline, mediaCallgate, mediaRows, mediaVerdict } from './media.ts';
+import { createMetaNumber, metaWebhook } from './meta-webhook.ts';
+import { type Row, renderTable } from './report.ts';
 
 interface AutocannonResult {
   '2xx': number;
@@ -54,37 +57,15 @@ const EVENT_SECONDS = 5;
 const COLD_STARTS = 5;
 const SEED_BATCH = 250;
 
-const PHONE_NUMBER_ID = '106540352242922';
-const DISPLAY_NUMBER = '15550783881';
-const WABA_ID = '102290129340398';
-const APP_SECRET = 'bench-app-secret';
-// A realistic WebRTC offer (~1 KB), stored with every call as Meta's would be.
-const OFFER_SDP = `${[
-  'v=0',
-  'o=- 4611731400430051336 2 IN IP4 127.0.0.1',
-  's=-',
-  't=0 0',
-  'a=group:BUNDLE 0',
-  'a=msid-semantic: WMS',
-  'm=audio 9 UDP/TLS/RTP/SAVPF 111 126',
-  'c=IN IP4 0.0.0.0',
-  'a=rtcp:9 IN IP4 0.0.0.0',
-  'a=ice-ufrag:bN1a',
-  'a=ice-pwd:Zw3qK0dGmX7lVb9pQe2sT1uR',
-  'a=ice-options:trickle',
-  'a=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08',
-  'a=setup:actpass',
-  'a=mid:0',
-  'a=sendrecv',
-  'a=msid:- 750f4c0a-5b1e-4c33-a4a4-4b8cbbf2f8f6',
-  'a=rtcp-mux',
-  'a=rtpmap:111 opus/48000/2',
-  'a=rtcp-fb:111 transport-cc',
-  'a=fmtp:111 minptime=10;useinbandfec=1',
-  'a=rtpmap:126 telephone-event/8000',
-  'a=ssrc:2291584637 cname:wFJ1c8bQk4n6PZ7q',
-  'a=candidate:1467250027 1 udp 2122260223 157.240.12.53 3478 typ host generation 0',
-].join('\r\n')}\r\n`;
+/** `npm run bench -- --only media` (or BENCH_ONLY=media) runs the media rows alone; `--only core` all but them. */
+const only = (() => {
+  const i = process.argv.indexOf('--only');
+  const value = i >= 0 ? process.argv[i + 1] : process.env.BENCH_ONLY;
+  if (value !== undefined && value !== 'media' && value !== 'core') {
+    throw new Error(`--only takes media or core, got "${value}"`);
+  }
+  return value;
+})();
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const details: string[] = [];
@@ -98,47 +79,6 @@ const loadAverage = () =>
     .loadavg()
     .map((v) => v.toFixed(2))
     .join(' ');
-
-// ───────────────────────────── Meta webhooks (signed as Meta signs them) ─────────────────────────────
-
-let peer = 0;
-function metaWebhook(wacids: readonly string[]): { body: string; headers: Record<string, string> } {
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const first = peer;
-  peer += wacids.length;
-  const body = JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [
-      {
-        id: WABA_ID,
-        changes: [
-          {
-            field: 'calls',
-            value: {
-              messaging_product: 'whatsapp',
-              metadata: { display_phone_number: DISPLAY_NUMBER, phone_number_id: PHONE_NUMBER_ID },
-              contacts: wacids.map((_, i) => ({
-                profile: { name: `Caller ${first + i}` },
-                wa_id: String(5511900000000 + first + i),
-              })),
-              calls: wacids.map((id, i) => ({
-                id,
-                to: DISPLAY_NUMBER,
-                from: String(5511900000000 + first + i),
-                event: 'connect',
-                timestamp,
-                direction: 'USER_INITIATED',
-                session: { sdp_type: 'offer', sdp: OFFER_SDP },
-              })),
-            },
-          },
-        ],
-      },
-    ],
-  });
-  const signature = `sha256=${createHmac('sha256', APP_SECRET).update(body).digest('hex')}`;
-  return { body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature } };
-}
 
 // ───────────────────────────── processes ─────────────────────────────
 
@@ -430,195 +370,193 @@ async function main(): Promise<void> {
       ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
     };
 
-    // ── callgate ──
-    phase(`callgate: tenant (CLI), number, ${SEED_ACTIVE} active calls`);
-    const cli = spawnSync(NODE, [join(ROOT, 'src/cli/main.ts'), 'tenants', 'create', '--name', 'Bench'], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        DATA_DIR: dataDir,
-        ...(synchronous ? { SQLITE_SYNCHRONOUS: synchronous } : {}),
-      },
-      encoding: 'utf8',
+    const rows: Row[] = [];
+    if (only !== 'media') {
+      // ── callgate ──
+      phase(`callgate: tenant (CLI), number, ${SEED_ACTIVE} active calls`);
+      const tenantKey = createTenantKey(dataDir, synchronous ? { SQLITE_SYNCHRONOUS: synchronous } : {});
+
+      const server = await startServer(
+        'src/main.mjs',
+        serverEnv,
+        profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+      );
+      children.push(server.child);
+      const numberKey = await createMetaNumber(agent, server.url, tenantKey);
+
+      await seedCalls(server, 'wacid.seed.a.', SEED_ACTIVE);
+      await sleep(1000);
+      const rssMb = memoryMb(server.child.pid);
+      note(`callgate RSS with ${countStatus(dataDir, 'RINGING')} active calls: ${rssMb.toFixed(1)} MB`);
+
+      phase(`callgate: ${WARMUP_TERMINATES} warm-up terminates, then ${RATE * RATE_SECONDS} at ${RATE}/s`);
+      const seeded = ringingIds(dataDir, 'wacid.seed.a.');
+      const warm = await terminateThroughput(
+        server.url,
+        server.child.pid,
+        numberKey,
+        seeded.slice(0, WARMUP_TERMINATES),
+        30,
+      );
+      const metaBefore = await metaServed(meta.url);
+      const rate = await terminateAtRate(server.url, numberKey, seeded.slice(WARMUP_TERMINATES), RATE, RATE_SECONDS);
+      note(
+        `callgate at ${RATE}/s offered: ${rate.ok}/${rate.count} answered 200, achieved ${Math.round(rate.achievedRate)}/s, ` +
+          `${(await metaServed(meta.url)) - metaBefore} Meta requests`,
+      );
+
+      // Fresh calls for THROUGHPUT_SECONDS at three times the warm-up's rate (which ran on a cold JIT), so the phase
+      // never runs out of calls: "5000 calls available" in the report would cap the figure, not the server.
+      const wanted = Math.min(
+        THROUGHPUT_MAX_CALLS,
+        Math.max(10_000, Math.ceil(warm.perSecond * 3 * THROUGHPUT_SECONDS)),
+      );
+      phase(
+        `callgate: ${wanted} more active calls, then terminates as fast as it answers for ${THROUGHPUT_SECONDS} s (${THROUGHPUT_CONNECTIONS} connections)`,
+      );
+      await seedCalls(server, 'wacid.seed.b.', wanted);
+      const targets = ringingIds(dataDir, 'wacid.seed.b.');
+      const completedBefore = countStatus(dataDir, 'COMPLETED');
+      const metaBefore2 = await metaServed(meta.url);
+      const throughput = await terminateThroughput(
+        server.url,
+        server.child.pid,
+        numberKey,
+        targets,
+        THROUGHPUT_SECONDS,
+      );
+      await sleep(500); // requests in flight when the client stopped still finish
+      note(
+        `callgate throughput: ${throughput.ok} × 200 and ${throughput.other} other in ${throughput.seconds.toFixed(2)} s ` +
+          `(${targets.length} calls available); ${countStatus(dataDir, 'COMPLETED') - completedBefore} calls COMPLETED, ` +
+          `${(await metaServed(meta.url)) - metaBefore2} Meta requests; server CPU ${throughput.cpuMsPerRequest.toFixed(3)} ms per terminate`,
+      );
+
+      // Latency where the server is not overloaded: half its measured throughput.
+      const easyRate = Math.max(50, Math.round(throughput.perSecond / 2));
+      phase(`callgate: ${Math.round(easyRate * EASY_SECONDS)} terminates at ${easyRate}/s (half its throughput)`);
+      let spare = ringingIds(dataDir, 'wacid.seed.');
+      if (spare.length < easyRate * EASY_SECONDS) {
+        await seedCalls(server, 'wacid.seed.c.', Math.ceil(easyRate * EASY_SECONDS - spare.length));
+        spare = ringingIds(dataDir, 'wacid.seed.');
+      }
+      const easy = await terminateAtRate(server.url, numberKey, spare, easyRate, EASY_SECONDS);
+      note(
+        `callgate at ${easyRate}/s offered: ${easy.ok}/${easy.count} answered 200, achieved ${Math.round(easy.achievedRate)}/s`,
+      );
+
+      phase(`callgate: webhook registered, ${EVENT_RATE * EVENT_SECONDS} signed connect webhooks at ${EVENT_RATE}/s`);
+      const hook = await request(agent, `${server.url}/v1/webhooks`, {
+        method: 'POST',
+        headers: { 'x-api-key': numberKey, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: `${receiver.url}/hook`, events: ['call.ringing'], name: 'bench' }),
+      });
+      if (hook.status !== 201) {
+        throw new Error(`webhook registration failed: ${hook.status} ${hook.body}`);
+      }
+      const events = await eventsToDelivery(server.url, receiver.url, 'wacid.ev.');
+      note(
+        `callgate events: ${events.accepted}/${events.count} webhooks answered 200 (achieved ${Math.round(events.achievedRate)}/s), ` +
+          `${events.delivered} call.ringing delivered; webhook POST→delivery p50 ${fmtMs(events.sendP50)}, p99 ${fmtMs(events.sendP99)}`,
+      );
+      note(`callgate peak RSS over the run (VmHWM): ${memoryMb(server.child.pid, 'VmHWM').toFixed(1)} MB`);
+      await server.child.stop();
+      children.pop();
+
+      // ── baseline ──
+      phase('baseline: bare Fastify, the same phases');
+      const base = await startServer('bench/baseline-server.ts', { RECEIVER_URL: `${receiver.url}/hook` });
+      children.push(base.child);
+      const baseRss = memoryMb(base.child.pid);
+      const fakeIds = Array.from({ length: THROUGHPUT_MAX_CALLS * 2 }, (_, i) => `call_${i}`);
+      await terminateThroughput(base.url, base.child.pid, 'ps_none', fakeIds.slice(0, WARMUP_TERMINATES), 30);
+      const baseRate = await terminateAtRate(base.url, 'ps_none', fakeIds, RATE, RATE_SECONDS);
+      const baseThroughput = await terminateThroughput(
+        base.url,
+        base.child.pid,
+        'ps_none',
+        fakeIds,
+        THROUGHPUT_SECONDS,
+      );
+      // The baseline at callgate's easy rate, so the two latencies compare at the same load.
+      const baseEasy = await terminateAtRate(base.url, 'ps_none', fakeIds, easy.rate, EASY_SECONDS);
+      const baseEvents = await eventsToDelivery(base.url, receiver.url, 'wacid.bev.');
+      note(
+        `baseline: ${baseThroughput.ok} × 200 in ${baseThroughput.seconds.toFixed(2)} s, CPU ${baseThroughput.cpuMsPerRequest.toFixed(3)} ms per request; ` +
+          `${baseEvents.delivered}/${baseEvents.count} events relayed; peak RSS ${memoryMb(base.child.pid, 'VmHWM').toFixed(1)} MB`,
+      );
+      await base.child.stop();
+      children.pop();
+
+      // ── cold starts, alternating; callgate on the store the run filled ──
+      // src/main.mjs turns on Node's compile cache (node_modules/.cache/callgate-compile unless NODE_COMPILE_CACHE says
+      // otherwise), which `npm install` fills by running scripts/warm-compile-cache.mjs. Measured as deployed: each
+      // "as installed" start gets a fresh copy of a cache that script filled (the first start after an install), each
+      // "no cache" start runs with the cache disabled. The baseline enables no cache, so one series of it serves both.
+      phase(
+        `cold start: ${COLD_STARTS} spawns each of callgate as installed, with no compile cache, and the baseline, alternating`,
+      );
+      const installedCache = join(tmp, 'compile-cache-installed');
+      const install = spawnSync(NODE, [join(ROOT, 'scripts/warm-compile-cache.mjs')], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: installedCache },
+        encoding: 'utf8',
+      });
+      if (install.status !== 0 || !/filled in/.test(install.stderr)) {
+        throw new Error(`warm-compile-cache failed: ${install.stderr}`);
+      }
+      const coldCallgate: number[] = [];
+      const uncachedCallgate: number[] = [];
+      const coldBase: number[] = [];
+      for (let i = 0; i < COLD_STARTS; i++) {
+        const cache = join(tmp, `compile-cache-${i}`);
+        cpSync(installedCache, cache, { recursive: true });
+        const c = await startServer('src/main.mjs', { ...serverEnv, NODE_COMPILE_CACHE: cache });
+        coldCallgate.push(c.coldStartMs);
+        await c.child.stop();
+        const u = await startServer('src/main.mjs', { ...serverEnv, NODE_DISABLE_COMPILE_CACHE: '1' });
+        uncachedCallgate.push(u.coldStartMs);
+        await u.child.stop();
+        const b = await startServer('bench/baseline-server.ts', {});
+        coldBase.push(b.coldStartMs);
+        await b.child.stop();
+      }
+      const list = (values: number[]) => values.map((v) => v.toFixed(0)).join(', ');
+      note(
+        `cold starts (ms): callgate as installed ${list(coldCallgate)}; callgate, no compile cache ${list(uncachedCallgate)}; baseline ${list(coldBase)}`,
+      );
+
+      rows.push(
+        ...coreRows(
+          { throughput, rate, easy, events, rssMb, coldStartMs: coldCallgate, uncachedStartMs: uncachedCallgate },
+          {
+            throughput: baseThroughput,
+            rate: baseRate,
+            easy: baseEasy,
+            events: baseEvents,
+            rssMb: baseRss,
+            coldStartMs: coldBase,
+            uncachedStartMs: coldBase,
+          },
+        ),
+      );
+    }
+    if (only === undefined || only === 'media') {
+      const ctx = { tmp, children, agent, note, phase };
+      const profArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+      const media = await mediaCallgate(ctx, serverEnv, profArgs);
+      const top = Math.max(...media.steps.map((s) => s.calls));
+      const baseline = await mediaBaseline(ctx, top);
+      note(mediaVerdict(media));
+      rows.push(...mediaRows(media, baseline));
+    }
+    printReport(rows, {
+      synchronous: synchronous?.toUpperCase() ?? 'FULL (default)',
+      nodeOptions: nodeOptions ?? '',
+      seconds: (performance.now() - started) / 1000,
+      loadBefore,
+      loadAfter: loadAverage(),
     });
-    if (cli.status !== 0) {
-      throw new Error(`tenants create failed: ${cli.stderr}`);
-    }
-    const tenantKey = (JSON.parse(cli.stdout) as { apiKey: { key: string } }).apiKey.key;
-
-    const server = await startServer(
-      'src/main.mjs',
-      serverEnv,
-      profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
-    );
-    children.push(server.child);
-    const created = await request(agent, `${server.url}/v1/numbers`, {
-      method: 'POST',
-      headers: { 'x-api-key': tenantKey, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        name: 'Bench',
-        phoneNumber: `+${DISPLAY_NUMBER}`,
-        provider: 'META',
-        meta: {
-          phoneNumberId: PHONE_NUMBER_ID,
-          wabaId: WABA_ID,
-          accessToken: 'EAAG-bench-token',
-          appSecret: APP_SECRET,
-          verifyToken: 'bench-verify',
-        },
-      }),
-    });
-    if (created.status !== 201) {
-      throw new Error(`number creation failed: ${created.status} ${created.body}`);
-    }
-    const numberKey = (JSON.parse(created.body) as { apiKey: { key: string } }).apiKey.key;
-
-    await seedCalls(server, 'wacid.seed.a.', SEED_ACTIVE);
-    await sleep(1000);
-    const rssMb = memoryMb(server.child.pid);
-    note(`callgate RSS with ${countStatus(dataDir, 'RINGING')} active calls: ${rssMb.toFixed(1)} MB`);
-
-    phase(`callgate: ${WARMUP_TERMINATES} warm-up terminates, then ${RATE * RATE_SECONDS} at ${RATE}/s`);
-    const seeded = ringingIds(dataDir, 'wacid.seed.a.');
-    const warm = await terminateThroughput(
-      server.url,
-      server.child.pid,
-      numberKey,
-      seeded.slice(0, WARMUP_TERMINATES),
-      30,
-    );
-    const metaBefore = await metaServed(meta.url);
-    const rate = await terminateAtRate(server.url, numberKey, seeded.slice(WARMUP_TERMINATES), RATE, RATE_SECONDS);
-    note(
-      `callgate at ${RATE}/s offered: ${rate.ok}/${rate.count} answered 200, achieved ${Math.round(rate.achievedRate)}/s, ` +
-        `${(await metaServed(meta.url)) - metaBefore} Meta requests`,
-    );
-
-    // Fresh calls for THROUGHPUT_SECONDS at three times the warm-up's rate (which ran on a cold JIT), so the phase
-    // never runs out of calls: "5000 calls available" in the report would cap the figure, not the server.
-    const wanted = Math.min(THROUGHPUT_MAX_CALLS, Math.max(10_000, Math.ceil(warm.perSecond * 3 * THROUGHPUT_SECONDS)));
-    phase(
-      `callgate: ${wanted} more active calls, then terminates as fast as it answers for ${THROUGHPUT_SECONDS} s (${THROUGHPUT_CONNECTIONS} connections)`,
-    );
-    await seedCalls(server, 'wacid.seed.b.', wanted);
-    const targets = ringingIds(dataDir, 'wacid.seed.b.');
-    const completedBefore = countStatus(dataDir, 'COMPLETED');
-    const metaBefore2 = await metaServed(meta.url);
-    const throughput = await terminateThroughput(server.url, server.child.pid, numberKey, targets, THROUGHPUT_SECONDS);
-    await sleep(500); // requests in flight when the client stopped still finish
-    note(
-      `callgate throughput: ${throughput.ok} × 200 and ${throughput.other} other in ${throughput.seconds.toFixed(2)} s ` +
-        `(${targets.length} calls available); ${countStatus(dataDir, 'COMPLETED') - completedBefore} calls COMPLETED, ` +
-        `${(await metaServed(meta.url)) - metaBefore2} Meta requests; server CPU ${throughput.cpuMsPerRequest.toFixed(3)} ms per terminate`,
-    );
-
-    // Latency where the server is not overloaded: half its measured throughput.
-    const easyRate = Math.max(50, Math.round(throughput.perSecond / 2));
-    phase(`callgate: ${Math.round(easyRate * EASY_SECONDS)} terminates at ${easyRate}/s (half its throughput)`);
-    let spare = ringingIds(dataDir, 'wacid.seed.');
-    if (spare.length < easyRate * EASY_SECONDS) {
-      await seedCalls(server, 'wacid.seed.c.', Math.ceil(easyRate * EASY_SECONDS - spare.length));
-      spare = ringingIds(dataDir, 'wacid.seed.');
-    }
-    const easy = await terminateAtRate(server.url, numberKey, spare, easyRate, EASY_SECONDS);
-    note(
-      `callgate at ${easyRate}/s offered: ${easy.ok}/${easy.count} answered 200, achieved ${Math.round(easy.achievedRate)}/s`,
-    );
-
-    phase(`callgate: webhook registered, ${EVENT_RATE * EVENT_SECONDS} signed connect webhooks at ${EVENT_RATE}/s`);
-    const hook = await request(agent, `${server.url}/v1/webhooks`, {
-      method: 'POST',
-      headers: { 'x-api-key': numberKey, 'content-type': 'application/json' },
-      body: JSON.stringify({ url: `${receiver.url}/hook`, events: ['call.ringing'], name: 'bench' }),
-    });
-    if (hook.status !== 201) {
-      throw new Error(`webhook registration failed: ${hook.status} ${hook.body}`);
-    }
-    const events = await eventsToDelivery(server.url, receiver.url, 'wacid.ev.');
-    note(
-      `callgate events: ${events.accepted}/${events.count} webhooks answered 200 (achieved ${Math.round(events.achievedRate)}/s), ` +
-        `${events.delivered} call.ringing delivered; webhook POST→delivery p50 ${fmtMs(events.sendP50)}, p99 ${fmtMs(events.sendP99)}`,
-    );
-    note(`callgate peak RSS over the run (VmHWM): ${memoryMb(server.child.pid, 'VmHWM').toFixed(1)} MB`);
-    await server.child.stop();
-    children.pop();
-
-    // ── baseline ──
-    phase('baseline: bare Fastify, the same phases');
-    const base = await startServer('bench/baseline-server.ts', { RECEIVER_URL: `${receiver.url}/hook` });
-    children.push(base.child);
-    const baseRss = memoryMb(base.child.pid);
-    const fakeIds = Array.from({ length: THROUGHPUT_MAX_CALLS * 2 }, (_, i) => `call_${i}`);
-    await terminateThroughput(base.url, base.child.pid, 'ps_none', fakeIds.slice(0, WARMUP_TERMINATES), 30);
-    const baseRate = await terminateAtRate(base.url, 'ps_none', fakeIds, RATE, RATE_SECONDS);
-    const baseThroughput = await terminateThroughput(base.url, base.child.pid, 'ps_none', fakeIds, THROUGHPUT_SECONDS);
-    // The baseline at callgate's easy rate, so the two latencies compare at the same load.
-    const baseEasy = await terminateAtRate(base.url, 'ps_none', fakeIds, easy.rate, EASY_SECONDS);
-    const baseEvents = await eventsToDelivery(base.url, receiver.url, 'wacid.bev.');
-    note(
-      `baseline: ${baseThroughput.ok} × 200 in ${baseThroughput.seconds.toFixed(2)} s, CPU ${baseThroughput.cpuMsPerRequest.toFixed(3)} ms per request; ` +
-        `${baseEvents.delivered}/${baseEvents.count} events relayed; peak RSS ${memoryMb(base.child.pid, 'VmHWM').toFixed(1)} MB`,
-    );
-    await base.child.stop();
-    children.pop();
-
-    // ── cold starts, alternating; callgate on the store the run filled ──
-    // src/main.mjs turns on Node's compile cache (node_modules/.cache/callgate-compile unless NODE_COMPILE_CACHE says
-    // otherwise), which `npm install` fills by running scripts/warm-compile-cache.mjs. Measured as deployed: each
-    // "as installed" start gets a fresh copy of a cache that script filled (the first start after an install), each
-    // "no cache" start runs with the cache disabled. The baseline enables no cache, so one series of it serves both.
-    phase(
-      `cold start: ${COLD_STARTS} spawns each of callgate as installed, with no compile cache, and the baseline, alternating`,
-    );
-    const installedCache = join(tmp, 'compile-cache-installed');
-    const install = spawnSync(NODE, [join(ROOT, 'scripts/warm-compile-cache.mjs')], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: installedCache },
-      encoding: 'utf8',
-    });
-    if (install.status !== 0 || !/filled in/.test(install.stderr)) {
-      throw new Error(`warm-compile-cache failed: ${install.stderr}`);
-    }
-    const coldCallgate: number[] = [];
-    const uncachedCallgate: number[] = [];
-    const coldBase: number[] = [];
-    for (let i = 0; i < COLD_STARTS; i++) {
-      const cache = join(tmp, `compile-cache-${i}`);
-      cpSync(installedCache, cache, { recursive: true });
-      const c = await startServer('src/main.mjs', { ...serverEnv, NODE_COMPILE_CACHE: cache });
-      coldCallgate.push(c.coldStartMs);
-      await c.child.stop();
-      const u = await startServer('src/main.mjs', { ...serverEnv, NODE_DISABLE_COMPILE_CACHE: '1' });
-      uncachedCallgate.push(u.coldStartMs);
-      await u.child.stop();
-      const b = await startServer('bench/baseline-server.ts', {});
-      coldBase.push(b.coldStartMs);
-      await b.child.stop();
-    }
-    const list = (values: number[]) => values.map((v) => v.toFixed(0)).join(', ');
-    note(
-      `cold starts (ms): callgate as installed ${list(coldCallgate)}; callgate, no compile cache ${list(uncachedCallgate)}; baseline ${list(coldBase)}`,
-    );
-
-    printReport(
-      { throughput, rate, easy, events, rssMb, coldStartMs: coldCallgate, uncachedStartMs: uncachedCallgate },
-      {
-        throughput: baseThroughput,
-        rate: baseRate,
-        easy: baseEasy,
-        events: baseEvents,
-        rssMb: baseRss,
-        coldStartMs: coldBase,
-        uncachedStartMs: coldBase,
-      },
-      {
-        synchronous: synchronous?.toUpperCase() ?? 'FULL (default)',
-        nodeOptions: nodeOptions ?? '',
-        seconds: (performance.now() - started) / 1000,
-        loadBefore,
-        loadAfter: loadAverage(),
-      },
-    );
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     agent.destroy();
@@ -632,22 +570,8 @@ function fmtMs(v: number): string {
   return Number.isFinite(v) ? `${v.toFixed(1)} ms` : 'never (not delivered in time)';
 }
 
-interface Row {
-  metric: string;
-  unit: string;
-  callgate: number;
-  baseline: number;
-  digits: number;
-  target: string;
-  pass: boolean | null;
-}
-
-function printReport(
-  c: Figures,
-  b: Figures,
-  run: { synchronous: string; nodeOptions: string; seconds: number; loadBefore: string; loadAfter: string },
-): void {
-  const rows: Row[] = [
+function coreRows(c: Figures, b: Figures): Row[] {
+  return [
     {
       metric: 'terminate throughput',
       unit: 'req/s',
@@ -748,30 +672,12 @@ function printReport(
       pass: null,
     },
   ];
-  const fmt = (v: number, digits: number) =>
-    Number.isNaN(v) ? 'n/a' : Number.isFinite(v) ? v.toFixed(digits) : 'timeout';
-  const ratio = (r: Row) =>
-    r.baseline > 0 && Number.isFinite(r.callgate) && Number.isFinite(r.baseline)
-      ? `${(r.callgate / r.baseline).toFixed(2)}×`
-      : 'n/a';
-  const table = [
-    ['metric', 'unit', 'callgate', 'baseline', 'ratio', 'target', 'result'],
-    ...rows.map((r) => [
-      r.metric,
-      r.unit,
-      fmt(r.callgate, r.digits),
-      fmt(r.baseline, r.digits),
-      ratio(r),
-      r.target,
-      r.pass === null ? '—' : r.pass ? 'pass' : 'MISS',
-    ]),
-  ];
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  const line = (row: string[]) =>
-    row
-      .map((cell, i) => (i >= 2 && i <= 4 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
+}
+
+function printReport(
+  rows: readonly Row[],
+  run: { synchronous: string; nodeOptions: string; seconds: number; loadBefore: string; loadAfter: string },
+): void {
   const cpus = os.cpus();
   process.stdout.write(
     [
@@ -780,11 +686,10 @@ function printReport(
       `machine: ${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length} logical CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ` +
         `${os.type()} ${os.release()}, Node ${process.version}; load average before ${run.loadBefore}, after ${run.loadAfter}`,
       `store: embedded SQLite (WAL), synchronous=${run.synchronous}${run.nodeOptions ? `; server NODE_OPTIONS=${run.nodeOptions}` : ''}; ` +
-        'baseline: a bare Fastify route returning a constant, spawned the same way',
+        'baselines: a bare Fastify route returning a constant, spawned the same way; for media, the same caller ' +
+        'peers answered by a bare werift process echoing their RTP (no Opus, no engine)',
       '',
-      line(table[0]!),
-      line(widths.map((w) => '-'.repeat(w))),
-      ...table.slice(1).map(line),
+      ...renderTable(rows),
       '',
       ...details.map((d) => `  ${d}`),
       `  ratio = callgate / baseline; "timeout" = some requests or events were not answered/delivered within the phase's bound;`,

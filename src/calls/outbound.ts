@@ -55,7 +55,7 @@ export class OutboundCalls {
     // No offer from the client on a Meta-model number: the engine makes it, or 503 before anything is sent.
     const media = speaksMetaModel(number.provider) && !sdp ? this.#media : null;
     if (speaksMetaModel(number.provider) && !sdp) {
-      const offered = media ? await media.offer(callId, number.id, input.record ?? false) : null;
+      const offered = media ? await media.offer(callId, number.id, input.record ?? number.recordCalls ?? false) : null;
       if (!offered?.ok) {
         throw new ApiError('MEDIA_CAPACITY');
       }

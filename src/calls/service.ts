@@ -175,7 +175,7 @@ export class CallService {
     }
     const actionId = await this.#claimOrConflict(call, 'accept');
     if (serverMedia) {
-      sdp = await this.serverMedia.answer(call, actionId, 'accept', opts.record ?? false);
+      sdp = await this.serverMedia.answer(call, actionId, 'accept', opts.record ?? number.recordCalls ?? false);
     }
     const adapter = this.#d.providers(number);
     const result = await adapter.accept(number, call, sdp);
@@ -212,7 +212,9 @@ export class CallService {
       this.serverMedia.assertCanAnswer(call);
     }
     const actionId = await this.#claimOrConflict(call, 'accept');
-    const sdp = sdpAnswer ?? (await this.serverMedia.answer(call, actionId, 'pre-accept', opts.record ?? false));
+    const sdp =
+      sdpAnswer ??
+      (await this.serverMedia.answer(call, actionId, 'pre-accept', opts.record ?? number.recordCalls ?? false));
     const result = await this.#d.metaFeatures.preAccept(number, call, sdp);
     if (!result.ok) {
       if (serverMedia) {

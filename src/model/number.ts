@@ -19,6 +19,8 @@ export interface NumberRecord {
   metaPhoneNumberId: string | null;
   publicConfig: Record<string, unknown>;
   secretConfig: string;
+  /** Server-media calls on this number record unless the request says `record: false`; absent means false. */
+  recordCalls?: boolean;
   createdAt: string;
   updatedAt: string;
 }

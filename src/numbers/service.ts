@@ -16,7 +16,13 @@ import {
   replaceNumberKeyForTenant,
 } from '../store/api-keys.ts';
 import type { Db } from '../store/db.ts';
-import { deleteNumberForTenant, getNumberForTenant, insertNumber, listNumbersForTenant } from '../store/numbers.ts';
+import {
+  deleteNumberForTenant,
+  getNumberForTenant,
+  insertNumber,
+  listNumbersForTenant,
+  setNumberRecordCallsForTenant,
+} from '../store/numbers.ts';
 
 export interface NewNumber {
   name: string;
@@ -32,6 +38,12 @@ export interface NewNumber {
     publicWsBaseUrl?: string;
   };
   sandbox?: Partial<SandboxSettings>;
+  recordCalls?: boolean;
+}
+
+/** What PATCH /v1/numbers/{id} may change. */
+export interface NumberSettings {
+  recordCalls: boolean;
 }
 
 /** Pilot's connection states of a number. */
@@ -65,6 +77,7 @@ export function toPublicNumber(n: NumberRecord) {
     ...(n.provider === 'EVO_GO' ? { evolution: n.publicConfig } : {}),
     sandbox: n.provider === 'SANDBOX',
     ...(n.provider === 'SANDBOX' ? { sandboxSettings: sandboxSettingsOf(n) } : {}),
+    recordCalls: n.recordCalls ?? false,
   };
 }
 
@@ -92,6 +105,7 @@ export class NumberService {
       metaPhoneNumberId,
       publicConfig,
       secretConfig: this.#box.seal(JSON.stringify(secrets)),
+      recordCalls: input.recordCalls ?? false,
       createdAt: now,
       updatedAt: now,
     };
@@ -133,6 +147,14 @@ export class NumberService {
       throw new ApiError('NUMBER_NOT_FOUND');
     }
     return toPublicNumber(number);
+  }
+
+  async update(tenantId: TenantId, id: string, settings: NumberSettings) {
+    const now = this.#clock.now().toISOString();
+    if (!(await setNumberRecordCallsForTenant(this.#db, tenantId, id, settings.recordCalls, now))) {
+      throw new ApiError('NUMBER_NOT_FOUND');
+    }
+    return this.get(tenantId, id);
   }
 
   async delete(tenantId: TenantId, id: string): Promise<void> {

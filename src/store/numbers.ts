@@ -11,12 +11,14 @@ interface Row {
   meta_phone_number_id: string | null;
   public_config: string;
   secret_config: string;
+  record_calls: number;
   created_at: string;
   updated_at: string;
 }
 
 const COLUMNS =
-  'id, tenant_id, name, phone_number, provider, meta_phone_number_id, public_config, secret_config, created_at, updated_at';
+  'id, tenant_id, name, phone_number, provider, meta_phone_number_id, public_config, secret_config, record_calls, ' +
+  'created_at, updated_at';
 
 function fromRow(r: Row): NumberRecord {
   return {
@@ -28,13 +30,14 @@ function fromRow(r: Row): NumberRecord {
     metaPhoneNumberId: r.meta_phone_number_id,
     publicConfig: JSON.parse(r.public_config),
     secretConfig: r.secret_config,
+    recordCalls: Number(r.record_calls) === 1,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
 }
 
 export async function insertNumber(db: Db, n: NumberRecord): Promise<void> {
-  await db.execute(`INSERT INTO numbers (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
+  await db.execute(`INSERT INTO numbers (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [
     n.id,
     n.tenantId,
     n.name,
@@ -43,6 +46,7 @@ export async function insertNumber(db: Db, n: NumberRecord): Promise<void> {
     n.metaPhoneNumberId,
     JSON.stringify(n.publicConfig),
     n.secretConfig,
+    n.recordCalls ? 1 : 0,
     n.createdAt,
     n.updatedAt,
   ]);
@@ -78,6 +82,21 @@ export async function deleteNumberForTenant(db: Db, tenantId: TenantId, id: stri
     await tx.execute('DELETE FROM numbers WHERE id = $1', [id]);
     return true;
   });
+}
+
+/** Sets whether the number records its server-media calls by default; false when it is not the tenant's. */
+export async function setNumberRecordCallsForTenant(
+  db: Db,
+  tenantId: TenantId,
+  id: string,
+  recordCalls: boolean,
+  now: string,
+): Promise<boolean> {
+  const changed = await db.execute(
+    'UPDATE numbers SET record_calls = $3, updated_at = $4 WHERE id = $1 AND tenant_id = $2',
+    [id, tenantId, recordCalls ? 1 : 0, now],
+  );
+  return changed > 0;
 }
 
 /** Inbound Meta webhooks are routed by phone_number_id. */

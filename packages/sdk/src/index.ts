@@ -35,6 +35,7 @@ import type {
   TimelineEntry,
   UpdateCallingSettingsInput,
   UpdatedCallingSettings,
+  UpdateNumberInput,
   UpdateWebhookInput,
   Webhook,
   WebhookEventType,
@@ -289,6 +290,10 @@ class Numbers {
   }
   get(id: string, opts?: RequestOptions): Promise<WhatsAppNumber> {
     return this.#t.request({ method: 'GET', path: path`/v1/numbers/${id}` }, opts);
+  }
+  /** Changes the number's own settings (`recordCalls`); answers the number as it now is. */
+  update(id: string, input: UpdateNumberInput, opts?: RequestOptions): Promise<WhatsAppNumber> {
+    return this.#t.request({ method: 'PATCH', path: path`/v1/numbers/${id}`, body: input }, opts);
   }
   /** Deletes the number, its calls and its key. */
   async delete(id: string, opts?: RequestOptions): Promise<void> {

@@ -50,6 +50,8 @@ export type WhatsAppNumber = ResponseBody<'/v1/numbers/{id}', 'get'>;
 type CreateNumberBody = RequestBody<'/v1/numbers', 'post'>;
 /** A number with its provider credentials (META or EVO_GO). */
 export type CreateNumberInput = Extract<CreateNumberBody, { provider: unknown }>;
+/** PATCH /v1/numbers/{id}: e.g. `{recordCalls: true}` records every server-media call of the number. */
+export type UpdateNumberInput = RequestBody<'/v1/numbers/{id}', 'patch'>;
 /** Pilot's web number, onboarded by QR on the server's own Evolution Go (EVOLUTION_BASE_URL). */
 export type CreateWebNumberInput = Exclude<CreateNumberBody, { provider: unknown }>;
 type CreatedNumberBody = ResponseBody<'/v1/numbers', 'post', 201>;

@@ -65,6 +65,17 @@ describe('Callgate SDK against a server process', () => {
       );
     });
 
+    test('update turns recordCalls on and off; a bad value is a typed VALIDATION_ERROR', async () => {
+      assert.equal((await tenant.numbers.update(numberB.id, { recordCalls: true })).recordCalls, true);
+      assert.equal((await tenant.numbers.get(numberB.id)).recordCalls, true);
+      assert.equal((await tenant.numbers.update(numberB.id, { recordCalls: false })).recordCalls, false);
+      const error = await callgateError(
+        tenant.numbers.update(numberB.id, { recordCalls: 'yes' } as unknown as { recordCalls: boolean }),
+      );
+      assert.equal(error.status, 400);
+      assert.equal(error.code, 'VALIDATION_ERROR');
+    });
+
     test('delete removes a number; afterwards get fails with a typed NUMBER_NOT_FOUND', async () => {
       const input = { ...live.numberInput(0, 'Temporary'), phoneNumber: '+5511400499999' };
       input.meta = { ...input.meta, phoneNumberId: '990000000000001' };

@@ -26,6 +26,7 @@ export const COMPONENT_EXAMPLES: Record<string, Record<string, unknown>> = {
     createdAt: '2026-01-30T09:00:00.000Z',
     updatedAt: '2026-01-30T09:00:00.000Z',
     meta: { phoneNumberId: '110200345567891', wabaId: '102290129340398' },
+    recordCalls: false,
   },
   Webhook: {
     id: 'whk_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P',

@@ -50,6 +50,13 @@ export const SandboxSettingsInput = Type.Object(
   { additionalProperties: false },
 );
 
+const recordCalls = () =>
+  Type.Boolean({
+    description:
+      'Record every call whose media callgate holds (`media: "server"`) unless its accept, pre-accept or start ' +
+      'says `record: false`. Default false.',
+  });
+
 export const CreateNumberBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -60,9 +67,13 @@ export const CreateNumberBody = Type.Object(
     meta: Type.Optional(MetaConfigInput),
     evolution: Type.Optional(EvolutionConfigInput),
     sandbox: Type.Optional(SandboxSettingsInput),
+    recordCalls: Type.Optional(recordCalls()),
   },
   { additionalProperties: false },
 );
+
+/** PATCH /v1/numbers/{id}: the number's own settings (provider settings live under /v1/calls/settings). */
+export const UpdateNumberBody = Type.Object({ recordCalls: recordCalls() }, { additionalProperties: false });
 
 export const IssuedKey = Type.Object({
   id: Type.String({ description: 'key_... — also a credential (x-api-key-id); shown once' }),
@@ -145,6 +156,7 @@ export const NumberSchema = Type.Object(
         permissionReply: permissionReply(),
       }),
     ),
+    recordCalls: recordCalls(),
     evolution: Type.Optional(
       Type.Object({
         baseUrl: Type.String(),

@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import { dominantFrequency, goertzelPower } from './detect.ts';
 import { AudioMonitor } from './monitor.ts';
 import { FRAME_SAMPLES, rmsLevel, silence } from './pcm.ts';
-import { resample } from './resample.ts';
 import { ToneGenerator, tone } from './tone.ts';
 import { readWav, WavFormatError, writeWav } from './wav.ts';
 
@@ -37,17 +36,6 @@ describe('tones and frequency detection', () => {
 
   it('refuses a tone above the Nyquist frequency', () => {
     assert.throws(() => new ToneGenerator(30_000), RangeError);
-  });
-});
-
-describe('resampling', () => {
-  it('keeps a tone at the same frequency between 8, 16 and 48 kHz', () => {
-    const at8k = resample(tone(440, 0.5), 48_000, 8_000);
-    assert.equal(at8k.length, 4_000);
-    assert.equal(dominantFrequency(at8k, 8_000), 440);
-    const back = resample(at8k, 8_000, 48_000);
-    assert.equal(back.length, 24_000);
-    assert.equal(dominantFrequency(back, 48_000), 440);
   });
 });
 

@@ -1,8 +1,8 @@
 // What every decoder of played media returns, and the one error they raise. Audio leaves the decoders as mono
 // 16-bit PCM at the engine's 48 kHz, whatever the file held, so the pump never converts at play time.
 
+import { resample } from '../audio/resampler.ts';
 import { ENGINE_RATE } from './audio-queue.ts';
-import { resample } from './resampler.ts';
 
 export interface DecodedAudio {
   /** Mono, 48 kHz. */

@@ -5,6 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
+import { Resampler } from '../audio/resampler.ts';
 import { ENGINE_RATE } from './audio-queue.ts';
 import {
   PCM16_FRAME_SAMPLES,
@@ -18,7 +19,6 @@ import {
 } from './pcm16-framing.ts';
 import type { RealtimeTarget } from './realtime-target.ts';
 import type { RealtimeGrant } from './realtime-tokens.ts';
-import { Resampler } from './resampler.ts';
 import { parseTwilioClientMessage, TWILIO_FRAME_SAMPLES, TWILIO_SAMPLE_RATE, TwilioEncoder } from './twilio-framing.ts';
 
 export const REALTIME_FORMATS = ['twilio', 'pcm16'] as const;

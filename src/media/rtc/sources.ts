@@ -1,7 +1,7 @@
 // Where an endpoint's outgoing audio comes from: a tone, an echo of what it hears, a WAV file, or nothing.
 import { readFile } from 'node:fs/promises';
 import { MEDIA_SAMPLE_RATE } from '../audio/pcm.ts';
-import { resample } from '../audio/resample.ts';
+import { resample } from '../audio/resampler.ts';
 import { ToneGenerator } from '../audio/tone.ts';
 import { readWav } from '../audio/wav.ts';
 

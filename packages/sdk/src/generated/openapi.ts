@@ -105,7 +105,11 @@ export interface paths {
         delete: operations["deleteNumber"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a number’s settings
+         * @description `recordCalls: true` records every call on this number whose media callgate holds, unless the call’s accept, pre-accept or start says `record: false`. Calls already answered keep what they were given.
+         */
+        patch: operations["updateNumber"];
         trace?: never;
     };
     "/v1/numbers/{id}/status": {
@@ -808,6 +812,7 @@ export interface components {
          *       "createdAt": "2026-01-30T09:00:00.000Z",
          *       "updatedAt": "2026-01-30T09:00:00.000Z",
          *       "sandbox": true,
+         *       "recordCalls": false,
          *       "meta": {
          *         "phoneNumberId": "110200345567891",
          *         "wabaId": "102290129340398"
@@ -859,6 +864,8 @@ export interface components {
                 /** @enum {unknown} */
                 permissionReply: "accept" | "reject" | "ignore";
             };
+            /** @description Record every call whose media callgate holds (`media: "server"`) unless its accept, pre-accept or start says `record: false`. Default false. */
+            recordCalls: boolean;
             evolution?: {
                 baseUrl: string;
                 instanceId: string;
@@ -1016,6 +1023,7 @@ export interface operations {
                      *         "createdAt": "2026-01-30T09:00:00.000Z",
                      *         "updatedAt": "2026-01-30T09:00:00.000Z",
                      *         "sandbox": true,
+                     *         "recordCalls": false,
                      *         "meta": {
                      *           "phoneNumberId": "110200345567891",
                      *           "wabaId": "102290129340398"
@@ -1115,6 +1123,8 @@ export interface operations {
                         /** @enum {unknown} */
                         permissionReply?: "accept" | "reject" | "ignore";
                     };
+                    /** @description Record every call whose media callgate holds (`media: "server"`) unless its accept, pre-accept or start says `record: false`. Default false. */
+                    recordCalls?: boolean;
                 } | {
                     name: string;
                     /** @description The phone to pair, digits (+ optional) */
@@ -1143,6 +1153,7 @@ export interface operations {
                      *         "createdAt": "2026-01-30T09:00:00.000Z",
                      *         "updatedAt": "2026-01-30T09:00:00.000Z",
                      *         "sandbox": true,
+                     *         "recordCalls": false,
                      *         "meta": {
                      *           "phoneNumberId": "110200345567891",
                      *           "wabaId": "102290129340398"
@@ -1289,6 +1300,7 @@ export interface operations {
                      *       "createdAt": "2026-01-30T09:00:00.000Z",
                      *       "updatedAt": "2026-01-30T09:00:00.000Z",
                      *       "sandbox": true,
+                     *       "recordCalls": false,
                      *       "meta": {
                      *         "phoneNumberId": "110200345567891",
                      *         "wabaId": "102290129340398"
@@ -1376,6 +1388,7 @@ export interface operations {
                      *       "createdAt": "2026-01-30T09:00:00.000Z",
                      *       "updatedAt": "2026-01-30T09:00:00.000Z",
                      *       "sandbox": true,
+                     *       "recordCalls": false,
                      *       "meta": {
                      *         "phoneNumberId": "110200345567891",
                      *         "wabaId": "102290129340398"
@@ -1484,6 +1497,138 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number-scoped keys cannot call tenant endpoints",
+                     *       "code": "NUMBER_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    updateNumber: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "recordCalls": true
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Record every call whose media callgate holds (`media: "server"`) unless its accept, pre-accept or start says `record: false`. Default false. */
+                    recordCalls: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description A WhatsApp number. Provider credentials are never returned. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
+                     *       "name": "Support",
+                     *       "phoneNumber": "+551140040000",
+                     *       "provider": "META",
+                     *       "state": "OPEN",
+                     *       "isFullyConnected": true,
+                     *       "createdAt": "2026-01-30T09:00:00.000Z",
+                     *       "updatedAt": "2026-01-30T09:00:00.000Z",
+                     *       "sandbox": true,
+                     *       "recordCalls": false,
+                     *       "meta": {
+                     *         "phoneNumberId": "110200345567891",
+                     *         "wabaId": "102290129340398"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Number"];
+                };
             };
             /** @description VALIDATION_ERROR */
             400: {

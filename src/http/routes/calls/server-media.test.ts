@@ -3,18 +3,16 @@
 // audio is checked by pitch at the peer and at a realtime WebSocket client. ICE runs on 127.0.0.1 only.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OggOpusDecoder } from 'ogg-opus-decoder';
 import { WebSocket } from 'ws';
 import { Callgate } from '../../../../packages/sdk/src/index.ts';
 import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
+import { connectUser, mediaServer, recordedPitches, startCall } from '../../../../test/helpers/server-media.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { wavFile } from '../../../../test/helpers/wav.ts';
 import { buildApp } from '../../../app.ts';
@@ -25,11 +23,9 @@ import { tone } from '../../../media/audio/tone.ts';
 import { decodeMulaw, encodeMulaw } from '../../../media/engine/mulaw.ts';
 import { OggOpusWriter } from '../../../media/engine/ogg-opus-writer.ts';
 import { OPUS_PRE_SKIP, OpusFrameEncoder } from '../../../media/engine/opus-encoder.ts';
-import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, silenceSource, toneSource } from '../../../media/rtc/index.ts';
-import type { Call } from '../../../model/call.ts';
+import type { AudioEndpoint } from '../../../media/rtc/index.ts';
 import { MemoryRateLimiter } from '../../../ratelimit/memory.ts';
 
-const factory = createPeerFactory(LOOPBACK_ICE);
 const FIXTURES = join(import.meta.dirname, '../../../../test/fixtures/media');
 
 function oggTone(freq: number, seconds: number): Buffer {
@@ -43,41 +39,6 @@ function oggTone(freq: number, seconds: number): Buffer {
   w.end();
   enc.close();
   return Buffer.concat(chunks);
-}
-
-/** Media files on loopback (the SSRF guard is lifted by WEBHOOK_ALLOW_INSECURE_URLS in these tests). */
-async function mediaServer(files: Record<string, Buffer>): Promise<{ server: Server; url: (name: string) => string }> {
-  const server = createServer((req, res) => {
-    const body = files[(req.url ?? '').slice(1)];
-    res.writeHead(body ? 200 : 404, { 'content-type': 'application/octet-stream' });
-    res.end(body ?? 'not found');
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  return { server, url: (name) => `http://127.0.0.1:${port}/${name}` };
-}
-
-interface UserCall {
-  user: AudioEndpoint;
-  call: Call;
-}
-
-async function startCall(t: TestApp, endpoints: AudioEndpoint[], freq = 440): Promise<UserCall> {
-  const user = new AudioEndpoint(factory, { source: freq ? toneSource(freq) : silenceSource });
-  endpoints.push(user);
-  const offer = await user.createOffer();
-  const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer(), sdp: offer });
-  const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
-  return { user, call };
-}
-
-/** The answer callgate sent Meta for this call, applied at the user's end (as Meta's servers would). */
-async function connectUser(t: TestApp, { user, call }: UserCall): Promise<void> {
-  const sent = t.fake.requests.find((r) => r.body?.call_id === call.externalCallId && r.body?.action === 'accept');
-  assert.ok(sent, 'callgate sent an accept');
-  assert.equal(sent.body.session.sdp_type, 'answer');
-  await user.applyAnswer(sent.body.session.sdp);
-  await user.connected();
 }
 
 /** inject() has no port: the socket is on the listening server, same path and query. */
@@ -293,14 +254,7 @@ for (const kind of storeKinds()) {
       assert.equal(file.statusCode, 200);
       assert.equal(file.headers['content-type'], 'audio/ogg');
       assert.equal(file.rawPayload.length, recording.sizeBytes);
-      const decoder = new OggOpusDecoder();
-      await decoder.ready;
-      const audio = await decoder.decodeFile(file.rawPayload);
-      decoder.free();
-      const channel = (i: number) =>
-        Int16Array.from(audio.channelData[i]!.subarray(48_000 * 0.6, 48_000 * 1.6), (x) => x * 32767);
-      assert.equal(dominantFrequency(channel(0), 48_000), 440);
-      assert.equal(dominantFrequency(channel(1), 48_000), 660);
+      assert.deepEqual(await recordedPitches(file.rawPayload), [440, 660]);
 
       const part = await t.app.inject({
         url: `/v1/calls/${uc.call.id}/recording`,

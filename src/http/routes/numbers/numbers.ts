@@ -1,5 +1,11 @@
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
-import { CreatedNumber, CreateNumberBody, NumberIdParams, PilotWebNumberBody } from '../../schemas/number.ts';
+import {
+  CreatedNumber,
+  CreateNumberBody,
+  NumberIdParams,
+  PilotWebNumberBody,
+  UpdateNumberBody,
+} from '../../schemas/number.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
 import { numberOf, originOf, principalOf, tenantOf } from '../principal.ts';
@@ -95,6 +101,28 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
       },
     },
     async (request) => deps.numbers.get(tenantOf(request), request.params.id),
+  );
+
+  app.patch(
+    '/v1/numbers/:id',
+    {
+      config: tenantRoute,
+      schema: {
+        ...base,
+        summary: 'Change a number’s settings',
+        operationId: 'updateNumber',
+        description:
+          '`recordCalls: true` records every call on this number whose media callgate holds, unless the call’s ' +
+          'accept, pre-accept or start says `record: false`. Calls already answered keep what they were given.',
+        params: NumberIdParams,
+        body: UpdateNumberBody,
+        response: {
+          200: Type.Ref('Number'),
+          ...errorResponses('VALIDATION_ERROR', 'NUMBER_NOT_FOUND', ...scopeErrors),
+        },
+      },
+    },
+    async (request) => deps.numbers.update(tenantOf(request), request.params.id, request.body),
   );
 
   app.delete(

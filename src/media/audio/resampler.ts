@@ -88,21 +88,27 @@ export class Resampler {
   private drain(): Int16Array {
     const end = this.base + this.bufLength; // absolute index one past the last input sample
     const out = new Int16Array(Math.max(0, Math.ceil(((end - this.index) * this.up) / this.down) + 1));
+    // Fields in locals: this loop runs for every output sample of every call, and V8 keeps locals in registers.
+    const { buf, taps: phases, half, up, down, base } = this;
+    const width = 2 * half;
+    let { index, phase } = this;
     let n = 0;
-    while (this.index + this.half < end) {
-      const taps = this.taps[this.phase] as Float64Array;
-      const start = this.index - this.half + 1 - this.base;
+    while (index + half < end) {
+      const taps = phases[phase] as Float64Array;
+      const start = index - half + 1 - base;
       let sum = 0;
-      for (let k = 0; k < taps.length; k++) {
-        sum += (taps[k] as number) * (this.buf[start + k] as number);
+      for (let k = 0; k < width; k++) {
+        sum += (taps[k] as number) * (buf[start + k] as number);
       }
       out[n++] = sum > 32767 ? 32767 : sum < -32768 ? -32768 : Math.round(sum);
-      this.phase += this.down;
-      while (this.phase >= this.up) {
-        this.phase -= this.up;
-        this.index++;
+      phase += down;
+      while (phase >= up) {
+        phase -= up;
+        index++;
       }
     }
+    this.index = index;
+    this.phase = phase;
     // Keep only what the next output still needs.
     const keepFrom = this.index - this.half + 1 - this.base;
     if (keepFrom > 0) {
@@ -110,7 +116,7 @@ export class Resampler {
       this.bufLength -= keepFrom;
       this.base += keepFrom;
     }
-    return out.slice(0, n);
+    return n === out.length ? out : out.subarray(0, n);
   }
 }
 

@@ -1,0 +1,84 @@
+// Realtime WebSocket clients for the media rows of `npm run bench`, in their own process: one per call, Twilio
+// Media Streams framing, each talking 880 Hz back (20 ms μ-law `media` messages on one shared clock) and counting
+// the caller's frames it receives, so both directions of every call carry audio.
+//
+// Control (JSON over HTTP): POST /_connect {urls} opens a socket per URL; POST /_window answers the frames received
+// and sent since the previous window and the sockets open; POST /_close. Prints "LISTENING <port>".
+import { performance } from 'node:perf_hooks';
+import { WebSocket } from 'ws';
+import { FRAME_MS } from '../src/media/audio/pcm.ts';
+import { tone } from '../src/media/audio/tone.ts';
+import { encodeMulaw } from '../src/media/engine/mulaw.ts';
+import { serveControl } from './control-server.ts';
+
+// One second of 880 Hz as the 50 `media` messages a client sends, built once.
+const MESSAGES: string[] = (() => {
+  const mulaw = encodeMulaw(tone(880, 1, 8000));
+  const out: string[] = [];
+  for (let i = 0; i + 160 <= mulaw.length; i += 160) {
+    const payload = Buffer.from(mulaw.subarray(i, i + 160)).toString('base64');
+    out.push(JSON.stringify({ event: 'media', streamSid: 'bench', media: { payload } }));
+  }
+  return out;
+})();
+
+const sockets = new Set<WebSocket>();
+let received = 0;
+let sent = 0;
+
+function open(url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.on('message', (data: Buffer) => {
+      // Cheaper than parsing every message: only `media` messages carry this field.
+      if (data.includes('"payload"')) {
+        received += 1;
+      }
+    });
+    ws.once('open', () => {
+      sockets.add(ws);
+      resolve();
+    });
+    ws.once('error', reject);
+    ws.once('close', () => sockets.delete(ws));
+  });
+}
+
+const origin = performance.now();
+let frame = 0;
+const tick = () => {
+  const due = Math.floor((performance.now() - origin) / FRAME_MS);
+  while (frame <= due) {
+    const message = MESSAGES[frame % MESSAGES.length] ?? '';
+    for (const ws of sockets) {
+      ws.send(message);
+      sent += 1;
+    }
+    frame += 1;
+  }
+  setTimeout(tick, Math.max(0, origin + frame * FRAME_MS - performance.now()));
+};
+tick();
+
+async function handle(path: string, body: Record<string, unknown>): Promise<unknown> {
+  switch (path) {
+    case '/_connect':
+      await Promise.all((body.urls as string[]).map(open));
+      return { open: sockets.size };
+    case '/_window': {
+      const taken = { received, sent, open: sockets.size };
+      received = 0;
+      sent = 0;
+      return taken;
+    }
+    case '/_close':
+      for (const ws of sockets) {
+        ws.close();
+      }
+      return { ok: true };
+    default:
+      throw new Error(`unknown path ${path}`);
+  }
+}
+
+serveControl(handle);

@@ -1,0 +1,145 @@
+// A number's "record every call" default (docs/spec/media.md: "record: true on accept/start, or the number's
+// default"): set with PATCH /v1/numbers/{id} or at creation, shown on the number, applied to server-media calls
+// that do not say `record` themselves.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { connectUser, mediaServer, recordedPitches, startCall } from '../../../../test/helpers/server-media.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
+import { wavFile } from '../../../../test/helpers/wav.ts';
+import { tone } from '../../../media/audio/tone.ts';
+import type { AudioEndpoint } from '../../../media/rtc/index.ts';
+
+for (const kind of storeKinds()) {
+  describe(`a number that records every call (${kind})`, () => {
+    let t: TestApp;
+    let media: Awaited<ReturnType<typeof mediaServer>>;
+    const endpoints: AudioEndpoint[] = [];
+    before(async () => {
+      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+      media = await mediaServer({ 'tone.wav': wavFile([tone(660, 10, 8000)], 8000) });
+    });
+    after(async () => {
+      await Promise.all(endpoints.map((e) => e.close()));
+      media.server.close();
+      await t.close();
+    });
+    const asTenant = (method: 'GET' | 'PATCH' | 'POST', url: string, payload?: unknown) =>
+      t.app.inject({ method, url, headers: { 'x-api-key': t.tenantKey.key }, ...(payload ? { payload } : {}) });
+    const api = (key: string, method: 'GET' | 'POST', url: string, payload?: object) =>
+      t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
+
+    /** A server-media call on the number, accepted with `body`, with 660 Hz played to the caller, then ended. */
+    async function recordedCall(number = t.numberA, body: object = {}) {
+      const uc = await startCall(t, endpoints, 440, number);
+      const accept = await api(number.key.key, 'POST', `/v1/calls/${uc.call.id}/accept`, body);
+      assert.equal(accept.statusCode, 200, accept.body);
+      await connectUser(t, uc);
+      const play = await api(number.key.key, 'POST', `/v1/calls/${uc.call.id}/play`, {
+        mediaUrl: media.url('tone.wav'),
+      });
+      assert.equal(play.statusCode, 200, play.body);
+      await sleep(2000);
+      assert.equal((await api(number.key.key, 'POST', `/v1/calls/${uc.call.id}/terminate`)).statusCode, 200);
+      await eventually(async () => t.app.media.size === 0, 5000, 'the media to end');
+      return uc.call.id;
+    }
+
+    test('a new number does not record; PATCH recordCalls:true shows on the number, in the list and to its own key', async () => {
+      assert.equal((await asTenant('GET', `/v1/numbers/${t.numberA.id}`)).json().recordCalls, false);
+      const res = await asTenant('PATCH', `/v1/numbers/${t.numberA.id}`, { recordCalls: true });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().recordCalls, true);
+      assert.equal(res.json().id, t.numberA.id);
+      assert.equal((await asTenant('GET', `/v1/numbers/${t.numberA.id}`)).json().recordCalls, true);
+      const listed = (await asTenant('GET', '/v1/numbers')).json() as { id: string; recordCalls: boolean }[];
+      assert.deepEqual(
+        listed.map((n) => [n.id, n.recordCalls]),
+        [
+          [t.numberA.id, true],
+          [t.numberB.id, false],
+        ],
+      );
+      assert.equal((await api(t.numberA.key.key, 'GET', '/v1/number')).json().recordCalls, true);
+    });
+
+    test('on that number a call accepted without `record` is recorded: the caller’s 440 Hz left, the played 660 Hz right', async () => {
+      const id = await recordedCall();
+      const recording = await eventually(async () => {
+        const r = (await api(t.numberA.key.key, 'GET', `/v1/calls/${id}`)).json().recording;
+        return r?.status === 'ready' && r;
+      });
+      assert.ok(recording.durationSeconds >= 2, JSON.stringify(recording));
+      const file = await api(t.numberA.key.key, 'GET', `/v1/calls/${id}/recording`);
+      assert.equal(file.statusCode, 200);
+      assert.deepEqual(await recordedPitches(file.rawPayload), [440, 660]);
+    });
+
+    test('`record: false` on accept overrides the number’s default: no recording', async () => {
+      const id = await recordedCall(t.numberA, { record: false });
+      const call = (await api(t.numberA.key.key, 'GET', `/v1/calls/${id}`)).json();
+      assert.equal(call.media, 'server');
+      assert.equal(call.recording, undefined);
+      const file = await api(t.numberA.key.key, 'GET', `/v1/calls/${id}/recording`);
+      assert.equal(file.statusCode, 404);
+      assert.equal(file.json().code, 'RECORDING_NOT_FOUND');
+    });
+
+    test('another number of the tenant is unaffected: its calls are not recorded', async () => {
+      const id = await recordedCall(t.numberB);
+      assert.equal((await api(t.numberB.key.key, 'GET', `/v1/calls/${id}`)).json().recording, undefined);
+    });
+
+    test('PATCH recordCalls:false stops recording the next calls', async () => {
+      assert.equal((await asTenant('PATCH', `/v1/numbers/${t.numberA.id}`, { recordCalls: false })).statusCode, 200);
+      const id = await recordedCall();
+      assert.equal((await api(t.numberA.key.key, 'GET', `/v1/calls/${id}`)).json().recording, undefined);
+    });
+
+    test('a number can be created with recordCalls:true, and shows it', async () => {
+      const res = await asTenant('POST', '/v1/numbers', {
+        name: 'Recorded',
+        provider: 'SANDBOX',
+        recordCalls: true,
+      });
+      assert.equal(res.statusCode, 201, res.body);
+      assert.equal(res.json().number.recordCalls, true);
+      assert.equal((await asTenant('GET', `/v1/numbers/${res.json().number.id}`)).json().recordCalls, true);
+    });
+
+    test('bad values are a 400 VALIDATION_ERROR and change nothing; unknown numbers 404; a number key 403', async () => {
+      const url = `/v1/numbers/${t.numberB.id}`;
+      for (const payload of [
+        { recordCalls: 'yes' },
+        { recordCalls: 1 },
+        { recordCalls: null },
+        {},
+        { recordCalls: true, name: 'renamed' },
+        [true],
+      ]) {
+        const res = await asTenant('PATCH', url, payload);
+        assert.equal(res.statusCode, 400, `${JSON.stringify(payload)}: ${res.body}`);
+        assert.equal(res.json().code, 'VALIDATION_ERROR');
+        assert.equal(typeof res.json().requestId, 'string');
+      }
+      const created = await asTenant('POST', '/v1/numbers', { name: 'Bad', provider: 'SANDBOX', recordCalls: 'yes' });
+      assert.equal(created.statusCode, 400, created.body);
+      assert.equal(created.json().code, 'VALIDATION_ERROR');
+      assert.equal((await asTenant('GET', url)).json().recordCalls, false);
+
+      const unknown = await asTenant('PATCH', '/v1/numbers/num_00000000000000000000000000', { recordCalls: true });
+      assert.equal(unknown.statusCode, 404);
+      assert.equal(unknown.json().code, 'NUMBER_NOT_FOUND');
+      const byNumberKey = await t.app.inject({
+        method: 'PATCH',
+        url,
+        headers: { 'x-api-key': t.numberB.key.key },
+        payload: { recordCalls: true },
+      });
+      assert.equal(byNumberKey.statusCode, 403);
+      assert.equal(byNumberKey.json().code, 'NUMBER_SCOPE_NOT_ALLOWED');
+      assert.equal((await asTenant('GET', url)).json().recordCalls, false);
+    });
+  });
+}
