@@ -94,7 +94,7 @@ export class ActionSlots {
       ...(error.details ? { details: error.details } : {}),
     };
     await this.#db.transaction(async (tx) => {
-      await findCallForNumber(tx, call.numberId, call.id, true);
+      await findCallForNumber(tx, call.numberId, call.id, { lock: true });
       await releaseCallAction(tx, call.id, actionId, JSON.stringify(stored));
       if (note) {
         await appendTimeline(tx, call.id, { ...note, at: this.#clock.now().toISOString() });
@@ -180,7 +180,7 @@ export class ActionSlots {
     at?: string,
   ): Promise<Call> {
     return this.#db.transaction(async (tx) => {
-      const current = await findCallForNumber(tx, call.numberId, call.id, true);
+      const current = await findCallForNumber(tx, call.numberId, call.id, { lock: true });
       if (!current) {
         throw new ApiError('CALL_NOT_FOUND');
       }

@@ -79,7 +79,7 @@ export class ProviderEvents {
     const now = this.#d.clock.now();
     const nowIso = now.toISOString();
     await lockProviderCall(tx, number.id, event.externalCallId);
-    const call = await findCallByExternalIdForNumber(tx, number.id, event.externalCallId, true);
+    const call = await findCallByExternalIdForNumber(tx, number.id, event.externalCallId, { lock: true });
     if (call) {
       await this.#applyToCall(tx, call, event, nowIso);
       return call.id;

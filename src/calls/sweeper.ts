@@ -110,7 +110,7 @@ export class Sweeper {
       }
     }
     return this.#d.db.transaction(async (tx) => {
-      const current = await findCallForNumber(tx, numberId, callId, true);
+      const current = await findCallForNumber(tx, numberId, callId, { lock: true });
       if (
         !current ||
         (current.status !== 'INITIATED' && current.status !== 'RINGING') ||

@@ -70,12 +70,17 @@ function fromRow(r: Row): Call {
   };
 }
 
+/** `lock: true` inside a transaction: the row stays ours until it ends (FOR UPDATE on PostgreSQL). */
+export interface RowLock {
+  lock?: boolean;
+}
+
 /** By our id or the provider's id, only inside the given number. */
 export async function findCallForNumber(
   db: Db,
   numberId: NumberId,
   idOrExternal: string,
-  lock = false,
+  { lock = false }: RowLock = {},
 ): Promise<Call | null> {
   const rows = await db.query<Row>(
     `SELECT ${COLUMNS} FROM calls WHERE number_id = $1 AND (id = $2 OR external_call_id = $2)${lock ? forUpdate(db) : ''}`,
@@ -90,7 +95,7 @@ export async function findCallByExternalIdForNumber(
   db: Db,
   numberId: NumberId,
   externalCallId: string,
-  lock = false,
+  { lock = false }: RowLock = {},
 ): Promise<Call | null> {
   const rows = await db.query<Row>(
     `SELECT ${COLUMNS} FROM calls WHERE number_id = $1 AND external_call_id = $2${lock ? forUpdate(db) : ''}`,
