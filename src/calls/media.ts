@@ -38,7 +38,7 @@ export class EvolutionMedia implements ProviderMedia {
     const evolution = this.#activeWebCall(number, call);
     const result = await evolution.play(number, call, mediaUrl);
     if (!result.ok) {
-      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider, evolution));
+      throw await this.#mediaFailure(call, providerError(result, 'other', evolution));
     }
   }
 
@@ -46,7 +46,7 @@ export class EvolutionMedia implements ProviderMedia {
     const evolution = this.#activeWebCall(number, call);
     const result = await evolution.streamTicket(number, call, mode);
     if (!result.ok) {
-      throw await this.#mediaFailure(call, providerError(result, 'other', number.provider, evolution));
+      throw await this.#mediaFailure(call, providerError(result, 'other', evolution));
     }
     const wsUrl = evolutionWsUrl(number, result.value.path);
     if (!wsUrl) {

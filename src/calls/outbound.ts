@@ -70,7 +70,7 @@ export class OutboundCalls {
     });
     if (!result.ok) {
       await media?.end(callId, 'call_ended');
-      throw providerError(result, 'other', number.provider, adapter);
+      throw providerError(result, 'other', adapter);
     }
 
     const stored = await this.#store(number, input, callId, sdp, startedAt, result.value).catch(

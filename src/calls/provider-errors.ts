@@ -1,5 +1,4 @@
 import { ApiError, type ErrorCode } from '../errors.ts';
-import type { ProviderName } from '../model/number.ts';
 import type { ProviderFailure, ProviderWording } from '../providers/types.ts';
 
 /**
@@ -18,7 +17,6 @@ export function featureNotSupported(adapter: ProviderWording = {}): ApiError {
 export function providerError(
   f: ProviderFailure,
   action: 'terminate' | 'other',
-  provider: ProviderName = 'META',
   adapter: ProviderWording = {},
 ): ApiError {
   const details = { providerCode: f.providerCode, providerMessage: f.providerMessage };
@@ -31,8 +29,7 @@ export function providerError(
   if (action === 'terminate') {
     return new ApiError('PROVIDER_ERROR', { details });
   }
-  // Evolution's 400 means a bad request or an uncallable number: the caller's to fix.
-  if (provider === 'EVO_GO' && f.category === 'INVALID_REQUEST' && f.providerCode === 400) {
+  if (adapter.isCallersMistake?.(f)) {
     return new ApiError('VALIDATION_ERROR', { details: { reason: f.providerMessage } });
   }
   const byCategory: Partial<Record<ProviderFailure['category'], ErrorCode>> = {

@@ -46,7 +46,7 @@ export class SandboxCalls {
       answer: input.answer ?? null,
     });
     if (!started.ok && started.category === 'RATE_LIMITED') {
-      throw providerError(started, 'other', number.provider);
+      throw providerError(started, 'other');
     }
     if (!started.ok) {
       throw new ApiError('VALIDATION_ERROR', { details: { reason: started.providerMessage } });

@@ -128,7 +128,7 @@ export class CallService {
     const adapter = this.#d.providers(number);
     const result = await adapter.endCall(number, call, action);
     if (!result.ok && result.category !== 'ALREADY_ENDED') {
-      const error = providerError(result, 'terminate', number.provider, adapter);
+      const error = providerError(result, 'terminate', adapter);
       throw await this.#d.slots.release(call, actionId, error, {
         source: 'api',
         type: 'terminate',
@@ -183,7 +183,7 @@ export class CallService {
       if (serverMedia) {
         await this.serverMedia.drop(call);
       }
-      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider, adapter), 'accept');
+      throw await this.#failed(call, actionId, providerError(result, 'other', adapter), 'accept');
     }
     const final = await this.#d.slots.settle(call, actionId, (c, now) => acceptByBusiness(c, now, sdp), {
       source: 'api',
@@ -220,7 +220,7 @@ export class CallService {
       if (serverMedia) {
         await this.serverMedia.drop(call);
       }
-      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider), 'pre-accept');
+      throw await this.#failed(call, actionId, providerError(result, 'other'), 'pre-accept');
     }
     // The call keeps ringing; the answer SDP is kept for the accept that follows.
     const final = await this.#d.slots.settle(
@@ -255,7 +255,7 @@ export class CallService {
       throw conflict(final);
     }
     if (!result.ok) {
-      throw await this.#failed(call, actionId, providerError(result, 'other', number.provider, adapter), 'reject');
+      throw await this.#failed(call, actionId, providerError(result, 'other', adapter), 'reject');
     }
     const unconfirmed = result.value?.providerConfirmed === false;
     const final = await this.#d.slots.settle(

@@ -12,6 +12,7 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
 import type { NumberRecord } from '../model/number.ts';
+import { isEvolutionCallersMistake } from '../providers/evolution/client.ts';
 import { EvolutionInstances, type InstanceQr } from '../providers/evolution/instances.ts';
 import type { EvolutionSecrets, ProviderFailure } from '../providers/types.ts';
 import { insertApiKey } from '../store/api-keys.ts';
@@ -189,5 +190,5 @@ export class WebOnboarding {
 
 /** The Evolution server refusing or failing is the provider's, in callgate's words (a 502 or the config 400). */
 function onboardingError(f: ProviderFailure): ApiError {
-  return providerError(f, 'other', 'EVO_GO');
+  return providerError(f, 'other', { isCallersMistake: isEvolutionCallersMistake });
 }

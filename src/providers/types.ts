@@ -59,6 +59,8 @@ export interface EndOutcome {
 export interface ProviderWording {
   /** The sentence FEATURE_NOT_SUPPORTED carries on this provider's numbers. */
   readonly notSupportedMessage?: string;
+  /** True for a refusal the API caller must fix (a 400 VALIDATION_ERROR), not the provider's failure (a 502). */
+  isCallersMistake?(failure: ProviderFailure): boolean;
 }
 
 export interface CallProvider extends ProviderWording {

@@ -165,8 +165,14 @@ function retryAfterOf(header: string | null, nowMs: number): number | undefined 
   return Number.isFinite(at) ? Math.max(0, Math.ceil((at - nowMs) / 1000)) : undefined;
 }
 
+/** Evolution's 400 means a bad request or an uncallable number: the API caller's to fix. */
+export function isEvolutionCallersMistake(f: ProviderFailure): boolean {
+  return f.category === 'INVALID_REQUEST' && f.providerCode === 400;
+}
+
 export class EvolutionProvider implements CallProvider {
   readonly notSupportedMessage = EVOLUTION_NOT_SUPPORTED_MESSAGE;
+  readonly isCallersMistake = isEvolutionCallersMistake;
   readonly #o: EvolutionClientOptions;
   /** Last verdict handed to onCapability per number: only to avoid repeating it, never to gate requests. */
   readonly #reported = new Map<string, { capability: KnownCapability; at: number }>();
