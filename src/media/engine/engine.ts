@@ -220,7 +220,7 @@ export class MediaEngine {
     const session = new MediaSession({
       callId,
       numberId,
-      endpoint: new AudioEndpoint(this.factory, { clock: this.clock }),
+      endpoint: new AudioEndpoint(this.factory, { clock: this.clock, monitor: false }),
       recorder: recordingPath ? new CallRecorder(recordingPath) : null,
       mediaTimeoutMs: this.d.config.timeoutSeconds * 1000,
       onFailure: () => this.d.onMediaFailure(callId, numberId),
