@@ -25,6 +25,7 @@ import {
   createPeerFactory,
   createSharedFrameClock,
   LOOPBACK_ICE,
+  opusNative,
   type PeerFactory,
 } from '../rtc/index.ts';
 import { CallRecorder } from './call-recorder.ts';
@@ -110,6 +111,8 @@ export class MediaEngine {
     if (!this.d.config.enabled || this.nodeTimer) {
       return;
     }
+    // Instantiating libopus's WebAssembly takes tens of milliseconds: paid here, not by the first call's answer.
+    opusNative();
     if (this.d.databaseUrl) {
       try {
         this.channel = await openMediaChannel(

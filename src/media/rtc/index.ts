@@ -9,6 +9,7 @@ export {
   type SharedFrameClock,
 } from './frame-clock.ts';
 export { OpusCodec } from './opus.ts';
+export { opusNative } from './opus-native.ts';
 export { createPeerFactory, type IcePolicy, LOOPBACK_ICE, opusCodec, type PeerFactory } from './peer-factory.ts';
 export {
   EchoSource,
