@@ -46,9 +46,13 @@ describe('shared frame clock', () => {
     const clock = createSharedFrameClock(timer);
     const a: number[] = [];
     const b: number[] = [];
+    const bTimes: number[] = [];
     const stopA = clock.start((i) => a.push(i));
     timer.advance(30);
-    const stopB = clock.start((i) => b.push(i));
+    const stopB = clock.start((i) => {
+      b.push(i);
+      bTimes.push(timer.now());
+    });
     assert.equal(timer.pending, 1, 'one timer for both calls');
     assert.equal(clock.size, 2);
     for (let step = 0; step < 50; step++) {
@@ -64,10 +68,15 @@ describe('shared frame clock', () => {
       b,
       b.map((_, i) => i),
     );
-    // 380 ms after it started, A has had frames 0..19; B, started 30 ms later, 0..18 (its frame 0 at once, its
-    // frame 1 on the next tick of the shared grid).
+    // 380 ms after it started, A has had frames 0..19; B, started 30 ms later, 0..17: each call keeps the 20 ms
+    // phase of its own start, frame 0 at once.
     assert.equal(a.length, 20);
-    assert.equal(b.length, 19);
+    assert.equal(b.length, 18);
+    assert.deepEqual(
+      bTimes.slice(0, 4),
+      [1030, 1050, 1070, 1090],
+      "B's frames every 20 ms from its own start, not on A's",
+    );
   });
 
   it('after a long stall each call skips to its recent frames instead of bursting, and no index repeats', () => {
@@ -105,7 +114,7 @@ describe('shared frame clock', () => {
     assert.deepEqual(heard, [0, 1, 2, 3, 4]);
   });
 
-  it('stops its timer when the last call stops and starts a fresh grid for the next', () => {
+  it('stops its timer when the last call stops; a call started later counts from 0 on its own phase', () => {
     const timer = handTimer();
     const clock = createSharedFrameClock(timer);
     const stop = clock.start(() => undefined);

@@ -1,5 +1,5 @@
 // Paces outgoing audio at one frame per 20 ms against the monotonic clock, without drift. One shared clock can pace
-// every call of a process from a single timer: fewer wake-ups, and no call's timer waits behind another's.
+// every call of a process from a single timer: calls whose frames fall due together share a wake-up.
 import { FRAME_MS } from '../audio/pcm.ts';
 
 /** Calls `tick(frameIndex)` once per frame; indexes skipped after a long stall keep the RTP clock true to time. */
@@ -32,25 +32,31 @@ const realTime: FrameTimer = {
 
 interface Pacer {
   tick: (frameIndex: number) => void;
-  /** The slot of the shared grid this pacer's frame 0 belongs to. */
-  firstSlot: number;
+  /** When this pacer's frame 0 was due: frame k is due FRAME_MS × k later. */
+  origin: number;
   next: number;
   stopped: boolean;
 }
 
 /**
- * One timer on a 20 ms grid; each started pacer counts its own frames from 0, the first sent at once. A pacer
- * behind by more than MAX_CATCH_UP_FRAMES skips to the frames still worth sending, on its own (one slow call never
- * moves another's frame indexes). The timer runs only while something is paced.
+ * Frames due this soon are sent with those due now: calls whose frames fall within this of each other share one
+ * wake-up, at the cost of a frame at most this early.
+ */
+const BATCH_MS = 1;
+
+/**
+ * One timer for many calls. Each started pacer keeps its own 20 ms phase (from when it started, its frame 0 sent
+ * at once), so the calls' sends stay spread over the frame instead of all landing in one burst; the single timer
+ * wakes for the earliest frame due, sending every frame due within BATCH_MS of it. A pacer behind by more than
+ * MAX_CATCH_UP_FRAMES skips to the frames still worth sending, on its own (one slow call never moves another's
+ * frame indexes). The timer runs only while something is paced.
  */
 export function createSharedFrameClock(timer: FrameTimer = realTime): SharedFrameClock {
   const pacers = new Set<Pacer>();
-  let origin = 0;
   let cancel: (() => void) | null = null;
 
-  const slotNow = () => Math.floor((timer.now() - origin) / FRAME_MS);
-
-  const serve = (pacer: Pacer, due: number) => {
+  const serve = (pacer: Pacer, now: number) => {
+    const due = Math.floor((now + BATCH_MS - pacer.origin) / FRAME_MS);
     if (due - pacer.next > MAX_CATCH_UP_FRAMES) {
       pacer.next = due - MAX_CATCH_UP_FRAMES;
     }
@@ -62,19 +68,27 @@ export function createSharedFrameClock(timer: FrameTimer = realTime): SharedFram
   };
 
   const schedule = () => {
-    if (pacers.size > 0 && !cancel) {
-      cancel = timer.after(run, Math.max(0, origin + (slotNow() + 1) * FRAME_MS - timer.now()));
+    if (cancel) {
+      cancel();
+      cancel = null;
+    }
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const pacer of pacers) {
+      earliest = Math.min(earliest, pacer.origin + pacer.next * FRAME_MS);
+    }
+    if (earliest !== Number.POSITIVE_INFINITY) {
+      cancel = timer.after(run, Math.max(0, earliest - timer.now()));
     }
   };
 
   function run() {
     cancel = null;
-    const slot = slotNow();
+    const now = timer.now();
     // A tick that throws must not cost the other calls their frame: it is raised once everyone has been served.
     let failure: unknown = null;
     for (const pacer of [...pacers]) {
       try {
-        serve(pacer, slot - pacer.firstSlot);
+        serve(pacer, now);
       } catch (err) {
         failure ??= err;
       }
@@ -90,13 +104,13 @@ export function createSharedFrameClock(timer: FrameTimer = realTime): SharedFram
       return pacers.size;
     },
     start(tick) {
-      if (pacers.size === 0) {
-        origin = timer.now();
-      }
-      const pacer: Pacer = { tick, firstSlot: slotNow(), next: 0, stopped: false };
+      const pacer: Pacer = { tick, origin: timer.now(), next: 0, stopped: false };
       pacers.add(pacer);
-      schedule();
-      serve(pacer, 0);
+      try {
+        serve(pacer, pacer.origin);
+      } finally {
+        schedule();
+      }
       return () => {
         pacer.stopped = true;
         pacers.delete(pacer);
