@@ -20,14 +20,7 @@ import {
 } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
 import { type MediaChannel, openMediaChannel } from '../../store/media-channel.ts';
-import {
-  AudioEndpoint,
-  createPeerFactory,
-  createSharedFrameClock,
-  LOOPBACK_ICE,
-  opusNative,
-  type PeerFactory,
-} from '../rtc/index.ts';
+import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, opusNative, type PeerFactory } from '../rtc/index.ts';
 import { CallRecorder } from './call-recorder.ts';
 import { decodeMedia } from './decode-media.ts';
 import { MediaDecodeError } from './decoded-audio.ts';
@@ -85,8 +78,6 @@ export class MediaEngine {
   readonly realtime: RealtimeHub;
   private readonly d: MediaEngineDeps;
   private readonly factory: PeerFactory;
-  /** Every session's outgoing frames on one 20 ms timer rather than a timer chain per call. */
-  private readonly clock = createSharedFrameClock();
   private readonly sessions = new Map<string, MediaSession>();
   private readonly withdraw = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
@@ -223,7 +214,7 @@ export class MediaEngine {
     const session = new MediaSession({
       callId,
       numberId,
-      endpoint: new AudioEndpoint(this.factory, { clock: this.clock, monitor: false }),
+      endpoint: new AudioEndpoint(this.factory, { monitor: false }),
       recorder: recordingPath ? new CallRecorder(recordingPath) : null,
       mediaTimeoutMs: this.d.config.timeoutSeconds * 1000,
       onFailure: () => this.d.onMediaFailure(callId, numberId),

@@ -1,13 +1,7 @@
 // The media basics other parts of callgate build on (sandbox users, the server media engine).
 export type { EndpointState } from './audio-endpoint.ts';
 export { AudioEndpoint, type AudioEndpointOptions } from './audio-endpoint.ts';
-export {
-  createSharedFrameClock,
-  type FrameClock,
-  type FrameTimer,
-  realtimeFrameClock,
-  type SharedFrameClock,
-} from './frame-clock.ts';
+export { type FrameClock, realtimeFrameClock } from './frame-clock.ts';
 export { OpusCodec } from './opus.ts';
 export { opusNative } from './opus-native.ts';
 export { createPeerFactory, type IcePolicy, LOOPBACK_ICE, opusCodec, type PeerFactory } from './peer-factory.ts';
