@@ -34,12 +34,14 @@ async function waitFor<T>(read: () => T, ok: (v: T) => boolean, ms = 8000): Prom
   return v;
 }
 
-async function callWithUser(opts: { record?: string; mediaTimeoutMs?: number; onFailure?: () => void } = {}) {
+async function callWithUser(
+  opts: { record?: string; mediaTimeoutMs?: number; onFailure?: () => void; endpoint?: AudioEndpoint } = {},
+) {
   const user = new AudioEndpoint(factory, { source: toneSource(440) });
   const session = new MediaSession({
     callId: 'call_s1',
     numberId: 'num_1',
-    endpoint: new AudioEndpoint(factory),
+    endpoint: opts.endpoint ?? new AudioEndpoint(factory),
     recorder: opts.record ? new CallRecorder(opts.record) : null,
     ...(opts.mediaTimeoutMs ? { mediaTimeoutMs: opts.mediaTimeoutMs } : {}),
     ...(opts.onFailure ? { onFailure: opts.onFailure } : {}),
@@ -70,6 +72,27 @@ function listen(session: MediaSession) {
     },
   };
 }
+
+test('with nobody listening the caller’s audio is not decoded, yet keeps the media alive; a listener gets it', async () => {
+  const endpoint = new AudioEndpoint(factory, { monitor: false });
+  let failed = false;
+  const { session } = await callWithUser({ endpoint, mediaTimeoutMs: 600, onFailure: () => (failed = true) });
+  await waitFor(
+    () => endpoint.stats().packetsReceived,
+    (n) => n >= 50,
+  );
+  await sleep(800);
+  assert.equal(endpoint.framesDecoded, 0, 'no Opus decoding for a call nobody listens to');
+  assert.equal(failed, false, 'packets arriving undecoded still count as audio from the peer');
+  assert.ok(session.firstPeerAudioAt !== null);
+  const heard = listen(session);
+  await waitFor(
+    () => heard.frames.length,
+    (n) => n >= 50,
+  );
+  assert.equal(dominantFrequency(heard.lastSecond(), 48_000), 440);
+  assert.ok(endpoint.framesDecoded >= 50);
+});
 
 test('the caller’s 440 Hz reaches realtime listeners, and talk audio (880 Hz) reaches the caller', async () => {
   const { user, session } = await callWithUser();

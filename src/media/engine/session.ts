@@ -51,6 +51,8 @@ export class MediaSession implements RealtimeTarget {
   private watchdog: NodeJS.Timeout | null = null;
   private lastPeerAudioAt = 0;
   private closing: Promise<RecordingResult | null> | null = null;
+  /** Unsubscribes from the caller's decoded audio; set only while a recording or a realtime listener needs it. */
+  private decoding: (() => void) | null = null;
   /** Time of the first frame from the peer (ms since epoch), for accept → first-audio figures. */
   firstPeerAudioAt: number | null = null;
 
@@ -133,14 +135,27 @@ export class MediaSession implements RealtimeTarget {
       },
     };
     this.endpoint.setSource(source);
-    this.endpoint.onAudio((frame) => {
+    // Arrival alone keeps the media alive; decoding is paid only for someone who uses the audio.
+    this.endpoint.onPacket(() => {
       this.lastPeerAudioAt = Date.now();
       this.firstPeerAudioAt ??= this.lastPeerAudioAt;
-      this.recorder?.hearCaller(frame);
-      for (const listener of this.audioListeners) {
-        listener(frame);
-      }
     });
+    this.updateDecoding();
+  }
+
+  private updateDecoding(): void {
+    const wanted = this.recorder !== null || this.audioListeners.size > 0;
+    if (wanted && !this.decoding) {
+      this.decoding = this.endpoint.onAudio((frame) => {
+        this.recorder?.hearCaller(frame);
+        for (const listener of this.audioListeners) {
+          listener(frame);
+        }
+      });
+    } else if (!wanted && this.decoding) {
+      this.decoding();
+      this.decoding = null;
+    }
   }
 
   /** Queues decoded media (48 kHz mono) behind what is already playing. */
@@ -156,7 +171,11 @@ export class MediaSession implements RealtimeTarget {
 
   onCallerAudio(listener: (frame: Int16Array) => void): () => void {
     this.audioListeners.add(listener);
-    return () => this.audioListeners.delete(listener);
+    this.updateDecoding();
+    return () => {
+      this.audioListeners.delete(listener);
+      this.updateDecoding();
+    };
   }
 
   onEnded(listener: (reason: string) => void): () => void {

@@ -18,6 +18,11 @@ export interface AudioEndpointOptions {
   clock?: FrameClock;
   /** How long ICE gathering may take before the SDP is returned with what was found. */
   gatherTimeoutMs?: number;
+  /**
+   * Keep the last half second heard for heard() (the default). Off, the far end's packets are decoded only while an
+   * onAudio listener or an echoing source wants them: nobody listening costs no Opus decoding.
+   */
+  monitor?: boolean;
 }
 
 export class AudioEndpoint {
@@ -26,8 +31,9 @@ export class AudioEndpoint {
   readonly #opus = new OpusCodec();
   readonly #clock: FrameClock;
   readonly #gatherTimeoutMs: number;
-  readonly #monitor = new AudioMonitor();
+  readonly #monitor: AudioMonitor | null;
   readonly #listeners = new Set<(pcm: Int16Array) => void>();
+  readonly #packetListeners = new Set<() => void>();
   readonly #stateListeners = new Set<(state: EndpointState) => void>();
   #source: PcmSource;
   #state: EndpointState = 'new';
@@ -38,12 +44,14 @@ export class AudioEndpoint {
   readonly #timestampBase = randomInt(0, 0x100000000);
   #framesSent = 0;
   #packetsReceived = 0;
+  #framesDecoded = 0;
 
   constructor(factory: PeerFactory, options: AudioEndpointOptions = {}) {
     this.#pc = factory.create();
     this.#source = options.source ?? silenceSource;
     this.#clock = options.clock ?? realtimeFrameClock;
     this.#gatherTimeoutMs = options.gatherTimeoutMs ?? 5000;
+    this.#monitor = options.monitor === false ? null : new AudioMonitor();
     this.#pc.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => this.#receive(rtp.payload));
     });
@@ -128,6 +136,12 @@ export class AudioEndpoint {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Every audio packet from the far end as it arrives, decoded or not. */
+  onPacket(listener: () => void): () => void {
+    this.#packetListeners.add(listener);
+    return () => this.#packetListeners.delete(listener);
+  }
+
   onState(listener: (state: EndpointState) => void): () => void {
     this.#stateListeners.add(listener);
     return () => this.#stateListeners.delete(listener);
@@ -135,7 +149,12 @@ export class AudioEndpoint {
 
   /** What the far end sounds like over the last half second. */
   heard(): Heard {
-    return this.#monitor.heard();
+    return this.#monitor?.heard() ?? { frequencyHz: null, level: 0, totalSamples: 0 };
+  }
+
+  /** Packets decoded to PCM so far (fewer than received while nobody listens to an endpoint without a monitor). */
+  get framesDecoded(): number {
+    return this.#framesDecoded;
   }
 
   stats(): { framesSent: number; packetsReceived: number } {
@@ -220,11 +239,18 @@ export class AudioEndpoint {
       return;
     }
     this.#packetsReceived += 1;
+    for (const listener of this.#packetListeners) {
+      listener();
+    }
+    if (!this.#monitor && this.#listeners.size === 0 && !this.#source.hear) {
+      return;
+    }
     const pcm = this.#opus.decode(payload);
+    this.#framesDecoded += 1;
     if (pcm.length === 0) {
       return;
     }
-    this.#monitor.push(pcm);
+    this.#monitor?.push(pcm);
     this.#source.hear?.(pcm);
     for (const listener of this.#listeners) {
       listener(pcm);

@@ -6,30 +6,7 @@
 // 16-bit cell and its length argument counts samples (it packs the bytes itself), so the PCM buffer is twice the
 // PCM size.
 
-import { createRequire } from 'node:module';
-
-interface Handler {
-  _encode(pcm: number, pcmBytes: number, packet: number, frameSize: number): number;
-  _decode(packet: number, packetBytes: number, pcm: number): number;
-  _encoder_ctl(ctl: number, arg: number): number;
-}
-interface NativeModule {
-  _malloc(bytes: number): number;
-  _free(ptr: number): void;
-  HEAPU8: Uint8Array;
-  HEAPU16: Uint16Array;
-  OpusScriptHandler: {
-    new (rate: number, channels: number, application: number): Handler;
-    destroy_handler(h: Handler): void;
-  };
-}
-
-const require = createRequire(import.meta.url);
-let native: NativeModule | null = null;
-function module(): NativeModule {
-  native ??= (require('opusscript/build/opusscript_native_wasm.js') as () => NativeModule)();
-  return native;
-}
+import { type OpusHandler, opusNative } from './opus-native.ts';
 
 const RATE = 48_000;
 const MAX_FRAME = 2880; // 60 ms at 48 kHz
@@ -39,8 +16,8 @@ const SET_BITRATE = 4002;
 
 export class WasmOpus {
   readonly channels: 1 | 2;
-  private readonly m = module();
-  private readonly handler: Handler;
+  private readonly m = opusNative();
+  private readonly handler: OpusHandler;
   private readonly pcm: number;
   private readonly packet: number;
   private closed = false;

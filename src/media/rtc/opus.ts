@@ -4,38 +4,14 @@
 // corrupts another (seen as packets that no longer decode). Here every buffer is addressed by its real pointer
 // and sized for what the module touches. The module's PCM convention is one byte of little-endian PCM per 16-bit
 // slot, in and out (see opusscript's src/opusscript_encoder.cpp).
-import { createRequire } from 'node:module';
 import { FRAME_SAMPLES, MEDIA_SAMPLE_RATE } from '../audio/pcm.ts';
-
-interface OpusHandler {
-  _encode(input: number, bytes: number, output: number, frameSize: number): number;
-  _decode(input: number, bytes: number, output: number): number;
-}
-
-interface OpusNative {
-  OpusScriptHandler: {
-    new (sampleRate: number, channels: number, application: number): OpusHandler;
-    destroy_handler(handler: OpusHandler): void;
-  };
-  _malloc(bytes: number): number;
-  _free(pointer: number): void;
-  HEAPU8: Uint8Array;
-  HEAP16: Int16Array;
-}
+import { type OpusHandler, opusNative } from './opus-native.ts';
 
 /** OPUS_APPLICATION_VOIP: tuned for speech. */
 const VOIP = 2048;
 /** The largest Opus packet (RFC 6716) and the longest frame a packet may decode to (120 ms at 48 kHz). */
 const MAX_PACKET_BYTES = 4000;
 const MAX_DECODED_SAMPLES = 5760;
-
-let native: OpusNative | null = null;
-
-/** One WebAssembly instance per process, shared by every codec (each has its own state and buffers in it). */
-function opusNative(): OpusNative {
-  native ??= (createRequire(import.meta.url)('opusscript/build/opusscript_native_wasm.js') as () => OpusNative)();
-  return native;
-}
 
 export class OpusCodec {
   readonly #native = opusNative();
