@@ -301,3 +301,11 @@ export function createTenantKey(dataDir: string, env: Record<string, string> = {
   }
   return (JSON.parse(cli.stdout) as { apiKey: { key: string } }).apiKey.key;
 }
+
+/** Server settings that take rate limiting out of a measurement (the bench measures the server, not its limiter). */
+export const UNLIMITED_RATE_LIMITS = {
+  RATE_LIMIT_PER_SECOND: '1000000',
+  RATE_LIMIT_BURST: '1000000',
+  TERMINATE_RATE_LIMIT_PER_SECOND: '1000000',
+  TERMINATE_RATE_LIMIT_BURST: '1000000',
+} as const;

@@ -44,6 +44,25 @@ export function metaWebhook(
   const timestamp = String(Math.floor(Date.now() / 1000));
   const first = peer;
   peer += wacids.length;
+  return signedCallsWebhook(
+    wacids.map((_, i) => ({ profile: { name: `Caller ${first + i}` }, wa_id: String(5511900000000 + first + i) })),
+    wacids.map((id, i) => ({
+      id,
+      to: DISPLAY_NUMBER,
+      from: String(5511900000000 + first + i),
+      event: 'connect',
+      timestamp,
+      direction: 'USER_INITIATED',
+      session: { sdp_type: 'offer', sdp: sdps[i] ?? OFFER_SDP },
+    })),
+  );
+}
+
+/** Meta's `calls` webhook for the bench number around these contacts and calls, signed as Meta signs it. */
+export function signedCallsWebhook(
+  contacts: readonly object[],
+  calls: readonly object[],
+): { body: string; headers: Record<string, string> } {
   const body = JSON.stringify({
     object: 'whatsapp_business_account',
     entry: [
@@ -55,19 +74,8 @@ export function metaWebhook(
             value: {
               messaging_product: 'whatsapp',
               metadata: { display_phone_number: DISPLAY_NUMBER, phone_number_id: PHONE_NUMBER_ID },
-              contacts: wacids.map((_, i) => ({
-                profile: { name: `Caller ${first + i}` },
-                wa_id: String(5511900000000 + first + i),
-              })),
-              calls: wacids.map((id, i) => ({
-                id,
-                to: DISPLAY_NUMBER,
-                from: String(5511900000000 + first + i),
-                event: 'connect',
-                timestamp,
-                direction: 'USER_INITIATED',
-                session: { sdp_type: 'offer', sdp: sdps[i] ?? OFFER_SDP },
-              })),
+              contacts,
+              calls,
             },
           },
         ],

@@ -29,6 +29,7 @@ import {
   sleep,
   spawnListening,
   spawnNode,
+  UNLIMITED_RATE_LIMITS,
   waitHealthy,
 } from './lib.ts';
 import { mediaBaseline, mediaCallgate, mediaRows, mediaVerdict } from './media.ts';
@@ -360,10 +361,7 @@ async function main(): Promise<void> {
       META_GRAPH_BASE_URL: meta.url,
       WEBHOOK_ALLOW_INSECURE_URLS: 'true',
       LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_SECOND: '1000000',
-      RATE_LIMIT_BURST: '1000000',
-      TERMINATE_RATE_LIMIT_PER_SECOND: '1000000',
-      TERMINATE_RATE_LIMIT_BURST: '1000000',
+      ...UNLIMITED_RATE_LIMITS,
       // Seeded calls ring for the whole run: the sweeper must not end them as ring timeouts.
       RING_TIMEOUT_SECONDS: '86400',
       ...(synchronous ? { SQLITE_SYNCHRONOUS: synchronous } : {}),

@@ -10,7 +10,7 @@
 // the end, written to a temp directory; taken anyway when RSS grows more than 20 % over the run; compare two with
 // bench/heap-diff.ts), --node-options "<flags>" (added to the server's NODE_OPTIONS, e.g. --max-semi-space-size=8).
 import { spawnSync } from 'node:child_process';
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -28,8 +28,10 @@ import {
   sleep,
   spawnListening,
   spawnNode,
+  UNLIMITED_RATE_LIMITS,
   waitHealthy,
 } from './lib.ts';
+import { createMetaNumber, DISPLAY_NUMBER, signedCallsWebhook } from './meta-webhook.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,10 +51,6 @@ if (!(MINUTES > 0) || !(SAMPLE_MS > 0) || !(IDLE_MS >= 0) || !(RATE > 0)) {
   throw new Error('--minutes, --sample-seconds, --rate must be positive numbers');
 }
 
-const PHONE_NUMBER_ID = '106540352242933';
-const DISPLAY_NUMBER = '15550783882';
-const WABA_ID = '102290129340398';
-const APP_SECRET = 'soak-app-secret';
 /** No flow keeps more than this many requests open: a slow server sees less load, never an unbounded pile. */
 const MAX_IN_FLIGHT = 64;
 const STREAMS = 4;
@@ -66,27 +64,11 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 let peer = 0;
 function metaWebhook(call: Record<string, unknown>): { body: string; headers: Record<string, string> } {
   const from = String(5511900000000 + peer++);
-  const body = JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [
-      {
-        id: WABA_ID,
-        changes: [
-          {
-            field: 'calls',
-            value: {
-              messaging_product: 'whatsapp',
-              metadata: { display_phone_number: DISPLAY_NUMBER, phone_number_id: PHONE_NUMBER_ID },
-              contacts: [{ profile: { name: 'Soak' }, wa_id: from }],
-              calls: [{ from, to: DISPLAY_NUMBER, timestamp: String(Math.floor(Date.now() / 1000)), ...call }],
-            },
-          },
-        ],
-      },
-    ],
-  });
-  const signature = `sha256=${createHmac('sha256', APP_SECRET).update(body).digest('hex')}`;
-  return { body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature } };
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  return signedCallsWebhook(
+    [{ profile: { name: 'Soak' }, wa_id: from }],
+    [{ from, to: DISPLAY_NUMBER, timestamp, ...call }],
+  );
 }
 
 const connect = (wacid: string) =>
@@ -229,10 +211,7 @@ async function main(): Promise<void> {
       META_GRAPH_BASE_URL: meta.url,
       WEBHOOK_ALLOW_INSECURE_URLS: 'true',
       LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_SECOND: '1000000',
-      RATE_LIMIT_BURST: '1000000',
-      TERMINATE_RATE_LIMIT_PER_SECOND: '1000000',
-      TERMINATE_RATE_LIMIT_BURST: '1000000',
+      ...UNLIMITED_RATE_LIMITS,
       NODE_OPTIONS: `--import=${join(ROOT, 'bench/soak-probe.mjs')} ${args['node-options']}`.trim(),
       SOAK_SNAPSHOT_DIR: snapshotDir,
       SOAK_PROBE_MS: String(Math.min(5000, SAMPLE_MS)),
@@ -251,26 +230,7 @@ async function main(): Promise<void> {
     });
 
     const json = { 'content-type': 'application/json' };
-    const created = await request(agent, `${url}/v1/numbers`, {
-      method: 'POST',
-      headers: { 'x-api-key': tenantKey, ...json },
-      body: JSON.stringify({
-        name: 'Soak',
-        phoneNumber: `+${DISPLAY_NUMBER}`,
-        provider: 'META',
-        meta: {
-          phoneNumberId: PHONE_NUMBER_ID,
-          wabaId: WABA_ID,
-          accessToken: 'EAAG-soak-token',
-          appSecret: APP_SECRET,
-          verifyToken: 'soak-verify',
-        },
-      }),
-    });
-    if (created.status !== 201) {
-      throw new Error(`number creation failed: ${created.status} ${created.body}`);
-    }
-    const key = (JSON.parse(created.body) as { apiKey: { key: string } }).apiKey.key;
+    const key = await createMetaNumber(agent, url, tenantKey);
     const hook = await request(agent, `${url}/v1/webhooks`, {
       method: 'POST',
       headers: { 'x-api-key': key, ...json },
