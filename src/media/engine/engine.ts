@@ -20,7 +20,7 @@ import {
 } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
 import { type MediaChannel, openMediaChannel } from '../../store/media-channel.ts';
-import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, opusNative, type PeerFactory } from '../rtc/index.ts';
+import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, type PeerFactory } from '../rtc/index.ts';
 import { CallRecorder } from './call-recorder.ts';
 import { decodeMedia } from './decode-media.ts';
 import { MediaDecodeError } from './decoded-audio.ts';
@@ -102,8 +102,6 @@ export class MediaEngine {
     if (!this.d.config.enabled || this.nodeTimer) {
       return;
     }
-    // Instantiating libopus's WebAssembly takes tens of milliseconds: paid here, not by the first call's answer.
-    opusNative();
     if (this.d.databaseUrl) {
       try {
         this.channel = await openMediaChannel(

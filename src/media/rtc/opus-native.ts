@@ -1,6 +1,6 @@
 // The libopus WebAssembly module (opusscript's build, no native code), instantiated once per process and shared by
-// every codec: each codec has its own handler and buffers inside it. Instantiating takes tens of milliseconds, so
-// the media engine loads it when it starts rather than on its first call.
+// every codec: each codec has its own handler and buffers inside it. Instantiating takes ~25 ms, once per process,
+// on the first call that needs a codec: a process start (every API process has the engine on) does not pay it.
 import { createRequire } from 'node:module';
 
 export interface OpusHandler {
