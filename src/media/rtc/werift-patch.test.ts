@@ -1,0 +1,52 @@
+// patches/werift+0.25.2.patch (applied by `npm install`'s postinstall) gives every SRTP session one key object
+// instead of importing its raw keys for every packet. Without the patch werift still works, only slower, so this
+// guards that it is applied, and that packets still round-trip and still fail authentication when tampered with.
+import assert from 'node:assert/strict';
+import { KeyObject, randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { RtpHeader, SrtpSession } from 'werift';
+
+const PROFILES = [
+  { name: 'AES_CM_128_HMAC_SHA1_80', id: 1, keyBytes: 16, saltBytes: 14 },
+  { name: 'AEAD_AES_128_GCM', id: 7, keyBytes: 16, saltBytes: 12 },
+];
+
+function pair(profile: (typeof PROFILES)[number]) {
+  const a = { key: randomBytes(profile.keyBytes), salt: randomBytes(profile.saltBytes) };
+  const b = { key: randomBytes(profile.keyBytes), salt: randomBytes(profile.saltBytes) };
+  const session = (local: typeof a, remote: typeof a) =>
+    new SrtpSession({
+      keys: {
+        localMasterKey: local.key,
+        localMasterSalt: local.salt,
+        remoteMasterKey: remote.key,
+        remoteMasterSalt: remote.salt,
+      },
+      profile: profile.id,
+    });
+  return { sender: session(a, b), receiver: session(b, a) };
+}
+
+describe('werift SRTP (patched)', () => {
+  for (const profile of PROFILES) {
+    it(`${profile.name}: one key object per session, packets round-trip, tampering is refused`, () => {
+      const { sender, receiver } = pair(profile);
+      const cipher = (sender.localContext as unknown as { cipher: Record<string, unknown> }).cipher;
+      assert.ok(cipher.srtpKeyObject instanceof KeyObject, 'the SRTP key is a KeyObject: the patch is applied');
+      assert.ok(cipher.srtcpKeyObject instanceof KeyObject);
+
+      for (let seq = 1; seq <= 3; seq++) {
+        const payload = randomBytes(80);
+        const header = new RtpHeader({ payloadType: 111, sequenceNumber: seq, timestamp: seq * 960, ssrc: 1234 });
+        const packet = sender.encrypt(payload, header);
+        assert.ok(!packet.subarray(12).includes(payload), 'the payload is encrypted');
+        const clear = receiver.decrypt(packet);
+        assert.deepEqual(clear.subarray(clear.length - payload.length), payload);
+
+        const tampered = Buffer.from(packet);
+        tampered[20] = (tampered[20] ?? 0) ^ 0xff;
+        assert.throws(() => receiver.decrypt(tampered));
+      }
+    });
+  }
+});
