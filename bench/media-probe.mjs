@@ -2,9 +2,19 @@
 // process hands to a UDP socket, so outbound pacing is measured where it is made, apart from whatever delays the
 // caller peers' process adds on receipt. SRTP leaves the RTP header in the clear: SSRC and sequence number are read
 // from it (RTCP, STUN and DTLS are told apart by RFC 7983/5761's first-byte and payload-type ranges). On SIGUSR2 it
-// prints `MEDIA_SENDS {json}` on stderr — inter-send p99 and max, sequence gaps, packets, streams — and starts over.
+// prints `MEDIA_SENDS {json}` on stderr — inter-send p99 and max, sequence gaps, packets, streams, and what stalls
+// the sends: the event loop's delay (p99, max) and the longest garbage-collection pause — and starts over.
 import dgram from 'node:dgram';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
+
+const loop = monitorEventLoopDelay({ resolution: 1 });
+loop.enable();
+let gcPauseMax = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gcPauseMax = Math.max(gcPauseMax, entry.duration);
+  }
+}).observe({ entryTypes: ['gc'] });
 
 const streams = new Map();
 let intervals = [];
@@ -37,7 +47,13 @@ process.on('SIGUSR2', () => {
   const sorted = intervals.sort((a, b) => a - b);
   const p99 = sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] : null;
   const max = sorted.length ? sorted[sorted.length - 1] : null;
-  process.stderr.write(`MEDIA_SENDS ${JSON.stringify({ p99, max, gaps, packets, streams: streams.size })}\n`);
+  const loopP99 = loop.percentile(99) / 1e6;
+  const loopMax = loop.max / 1e6;
+  process.stderr.write(
+    `MEDIA_SENDS ${JSON.stringify({ p99, max, gaps, packets, streams: streams.size, loopP99, loopMax, gcPauseMax })}\n`,
+  );
+  loop.reset();
+  gcPauseMax = 0;
   intervals = [];
   gaps = 0;
   packets = 0;

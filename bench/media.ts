@@ -60,6 +60,10 @@ export interface MediaStep {
   /** Frames the realtime clients received per call per second (50 when the caller's audio reaches them all). */
   clientFramesPerCall: number | null;
   peerLoopDelayP99Ms: number;
+  /** The measured process (callgate or the echo): event-loop delay and longest GC pause over the window, in ms. */
+  loopP99Ms: number;
+  loopMaxMs: number;
+  gcPauseMaxMs: number;
   passed: boolean;
   why: string;
 }
@@ -119,6 +123,10 @@ interface SendWindow {
   max: number | null;
   gaps: number;
   packets: number;
+  /** The probed process's event-loop delay and its longest GC pause over the window, in ms. */
+  loopP99: number;
+  loopMax: number;
+  gcPauseMax: number;
 }
 
 /** NODE_OPTIONS that load the send-side probe (plus whatever options the run already gives the process). */
@@ -219,6 +227,9 @@ async function ramp(ctx: MediaContext, label: string, peersUrl: string, target: 
       rssPerCallMb: (memoryMb(target.pid) - idleRss) / step,
       clientFramesPerCall: clients ? clients.received / seconds / step : null,
       peerLoopDelayP99Ms: w.loopDelayP99Ms,
+      loopP99Ms: sent.loopP99,
+      loopMaxMs: sent.loopMax,
+      gcPauseMaxMs: sent.gcPauseMax,
       passed: reasons.length === 0,
       why: reasons.join('; '),
     };
@@ -250,6 +261,9 @@ function failedStep(calls: number, why: string): MediaStep {
     rssPerCallMb: NaN,
     clientFramesPerCall: null,
     peerLoopDelayP99Ms: NaN,
+    loopP99Ms: NaN,
+    loopMaxMs: NaN,
+    gcPauseMaxMs: NaN,
     passed: false,
     why,
   };
@@ -263,7 +277,8 @@ function describeStep(s: MediaStep): string {
     `(max ${s.sendMaxMs.toFixed(1)}), at the callers p99 ${s.pacingP99Ms.toFixed(1)} ms (max ${s.pacingMaxMs.toFixed(1)}), ` +
     `${s.lost} lost of ${s.received} received, ${s.hearing} callers hearing, ` +
     `CPU ${s.cpuPerCall.toFixed(2)} ms/s per call, RSS ${s.rssPerCallMb.toFixed(2)} MB per call${clients}; ` +
-    `caller process loop delay p99 ${s.peerLoopDelayP99Ms.toFixed(1)} ms`
+    `its loop delay p99 ${s.loopP99Ms.toFixed(1)} ms (max ${s.loopMaxMs.toFixed(1)}), longest GC pause ` +
+    `${s.gcPauseMaxMs.toFixed(1)} ms; caller process loop delay p99 ${s.peerLoopDelayP99Ms.toFixed(1)} ms`
   );
 }
 
