@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { dominantFrequency } from '../audio/detect.ts';
 import { FRAME_SAMPLES, rmsLevel } from '../audio/pcm.ts';
+import { SpeechSynth } from '../audio/speech.ts';
 import { ToneGenerator } from '../audio/tone.ts';
 import { OpusCodec } from './opus.ts';
 
@@ -21,6 +22,21 @@ describe('Opus codec', () => {
       const decoded = roundTrip(codec, new ToneGenerator(440), 30);
       assert.equal(dominantFrequency(decoded, 48_000), 440);
       assert.ok(Math.abs(rmsLevel(decoded) - 0.3535) < 0.05, `level ${rmsLevel(decoded)}`);
+    } finally {
+      codec.close();
+    }
+  });
+
+  it('sends speech as full-band CELT 20 ms packets (the cheap mode, which every Opus decoder takes)', () => {
+    const codec = new OpusCodec();
+    try {
+      const voice = new SpeechSynth();
+      for (let i = 0; i < 50; i++) {
+        const toc = codec.encode(voice.next(FRAME_SAMPLES))[0] ?? 0;
+        // RFC 6716 §3.1: configurations 16–31 are CELT-only; 31 is full-band at 20 ms; bit 2 clear is mono.
+        assert.equal(toc >> 3, 31, `TOC config ${toc >> 3}`);
+        assert.equal(toc & 0x04, 0);
+      }
     } finally {
       codec.close();
     }
