@@ -1,5 +1,6 @@
 // Realtime WebSocket clients for the media rows of `npm run bench`, in their own process: one per call, Twilio
-// Media Streams framing, each talking 880 Hz back (20 ms μ-law `media` messages on one shared clock) and counting
+// Media Streams framing, each talking 880 Hz back (20 ms μ-law `media` messages, one shared clock,
+// four offsets 5 ms apart) and counting
 // the caller's frames it receives, so both directions of every call carry audio.
 //
 // Control (JSON over HTTP): POST /_connect {urls} opens a socket per URL; POST /_window answers the frames received
@@ -44,19 +45,32 @@ function open(url: string): Promise<void> {
   });
 }
 
+// Like the callers (bench/media-peers.ts): each client talks every 20 ms at its own slot's offset, 5 ms apart.
+const PHASES = 4;
+const SLOT_MS = FRAME_MS / PHASES;
 const origin = performance.now();
-let frame = 0;
+let slot = 0;
+let joined = 0;
+const phaseOf = new WeakMap<WebSocket, number>();
 const tick = () => {
-  const due = Math.floor((performance.now() - origin) / FRAME_MS);
-  while (frame <= due) {
+  const due = Math.floor((performance.now() - origin) / SLOT_MS);
+  while (slot <= due) {
+    const frame = Math.floor(slot / PHASES);
     const message = MESSAGES[frame % MESSAGES.length] ?? '';
     for (const ws of sockets) {
-      ws.send(message);
-      sent += 1;
+      let phase = phaseOf.get(ws);
+      if (phase === undefined) {
+        phase = joined++ % PHASES;
+        phaseOf.set(ws, phase);
+      }
+      if (slot % PHASES === phase) {
+        ws.send(message);
+        sent += 1;
+      }
     }
-    frame += 1;
+    slot += 1;
   }
-  setTimeout(tick, Math.max(0, origin + frame * FRAME_MS - performance.now()));
+  setTimeout(tick, Math.max(0, origin + slot * SLOT_MS - performance.now()));
 };
 tick();
 

@@ -1,6 +1,6 @@
 // Caller peers for the media rows of `npm run bench`, in their own process: werift peers playing WhatsApp users.
-// Each sends a 440 Hz tone as pre-encoded Opus (so this process spends nothing on encoding), paced by one shared
-// 20 ms clock, and timestamps every RTP packet it receives: inter-arrival times give the far end's frame pacing,
+// Each sends a 440 Hz tone as pre-encoded Opus (so this process spends nothing on encoding), paced every 20 ms at
+// one of four offsets 5 ms apart (one shared clock), and timestamps every RTP packet it receives: inter-arrival times give the far end's frame pacing,
 // RTP sequence gaps its lost frames. The same process is the Meta Graph stand-in of callgate's media phase: the
 // SDP answer callgate sends with `accept` is applied to the peer of that call, as Meta's servers would.
 //
@@ -122,18 +122,31 @@ let window = { intervalsMs: [] as number[], lost: 0, received: 0, heard: new Set
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 loopDelay.enable();
 
-// One clock for every peer: a frame each 20 ms against the monotonic clock, late ticks caught up, never drifting.
+// One clock for every peer, in PHASES slots: each peer sends a frame every 20 ms at its own slot's offset (5 ms
+// apart), against the monotonic clock, late ticks caught up, never drifting. Independent callers' packets arrive
+// spread over the 20 ms; one shared instant for all would hand the server every caller's packet in one burst.
+const PHASES = 4;
+const SLOT_MS = FRAME_MS / PHASES;
 const origin = performance.now();
-let frame = 0;
+let slot = 0;
+let joined = 0;
+const phaseOf = new WeakMap<Peer, number>();
 const tick = () => {
-  const due = Math.floor((performance.now() - origin) / FRAME_MS);
-  while (frame <= due) {
+  const due = Math.floor((performance.now() - origin) / SLOT_MS);
+  while (slot <= due) {
     for (const peer of peers.values()) {
-      peer.send();
+      let phase = phaseOf.get(peer);
+      if (phase === undefined) {
+        phase = joined++ % PHASES;
+        phaseOf.set(peer, phase);
+      }
+      if (slot % PHASES === phase) {
+        peer.send();
+      }
     }
-    frame += 1;
+    slot += 1;
   }
-  setTimeout(tick, Math.max(0, origin + frame * FRAME_MS - performance.now()));
+  setTimeout(tick, Math.max(0, origin + slot * SLOT_MS - performance.now()));
 };
 tick();
 
