@@ -1,7 +1,7 @@
 // Caller peers for the media rows of `npm run bench`, in their own process: werift peers playing WhatsApp users.
-// Each sends a 440 Hz tone as pre-encoded Opus (so this process spends nothing on encoding), paced every 20 ms at
-// one of four offsets 5 ms apart (one shared clock), and timestamps every RTP packet it receives: inter-arrival times give the far end's frame pacing,
-// RTP sequence gaps its lost frames. The same process is the Meta Graph stand-in of callgate's media phase: the
+// Each sends a 440 Hz tone as pre-encoded Opus (so this process spends nothing on encoding), every 20 ms at one of
+// four offsets 5 ms apart (one shared clock), and timestamps every RTP packet it receives: inter-arrival times give
+// the far end's frame pacing, RTP sequence gaps its lost frames. The same process is the Meta Graph stand-in of callgate's media phase: the
 // SDP answer callgate sends with `accept` is applied to the peer of that call, as Meta's servers would.
 //
 // Control (JSON over HTTP): POST /_offers {count} → {offers: [{id, sdp}]}; POST /_answer {id, sdp} (the baseline's
