@@ -58,7 +58,7 @@ export class OpusCodec {
     if (length < 0) {
       throw new Error(`Opus encode failed (${length})`);
     }
-    return Buffer.from(n.HEAPU8.slice(this.#packetOut, this.#packetOut + length));
+    return Buffer.from(n.HEAPU8.subarray(this.#packetOut, this.#packetOut + length));
   }
 
   /** One Opus packet (mono or stereo) to mono PCM; a corrupt or oversized packet decodes to nothing. */
