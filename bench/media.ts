@@ -31,7 +31,7 @@ import type { Row } from './report.ts';
 export const MEDIA_STEPS = (process.env.BENCH_MEDIA_STEPS ?? '10,25,50,100,150,200,300').split(',').map(Number);
 /** Pacing and loss are measured over this long at each step, after the new calls have settled for SETTLE_MS. */
 const WINDOW_MS = 5000;
-const SETTLE_MS = 2000;
+const SETTLE_MS = 5000;
 const IDLE_MS = 3000;
 /** A step whose calls are not all set up within this long fails (a bounded phase, whatever the server does). */
 const SETUP_TIMEOUT_MS = 60_000;
