@@ -85,9 +85,9 @@ export class ServerMedia {
     return new Map(rows.map((row) => [row.callId as string, publicMedia(row)]));
   }
 
-  /** The provider refused the answer: no media for this call after all. */
+  /** The provider refused the answer: no media for this call after all (and a retry may answer it again). */
   async drop(call: Call): Promise<void> {
-    await this.#d.media?.end(call.id, 'call_ended');
+    await this.#d.media?.withdraw(call.id);
   }
 
   /** The call, when its media is held by this process. */

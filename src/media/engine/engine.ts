@@ -13,6 +13,7 @@ import type { MediaConfig } from '../../config.ts';
 import type { CallId, NumberId } from '../../ids.ts';
 import {
   beatMediaNode,
+  deleteCallMedia,
   findCallStatuses,
   findLostMediaCalls,
   forgetMediaNode,
@@ -79,7 +80,7 @@ export class MediaEngine {
   private readonly d: MediaEngineDeps;
   private readonly factory: PeerFactory;
   private readonly sessions = new Map<string, MediaSession>();
-  private readonly withdraw = new Map<string, () => void>();
+  private readonly unregister = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
   private watcher: NodeJS.Timeout | null = null;
   private nodeTimer: NodeJS.Timeout | null = null;
@@ -173,6 +174,16 @@ export class MediaEngine {
     return { ok: true, sdp };
   }
 
+  /** The provider refused the answer: the session ends and no row says this process holds the call's media. */
+  async withdraw(callId: CallId): Promise<void> {
+    await this.end(callId, 'call_ended');
+    // Best effort: the refusal must still reach the client and free the call's action slot. A row left behind is
+    // overwritten by the next answer.
+    await deleteCallMedia(this.d.db, callId).catch((err) =>
+      this.d.logger.warn({ callId, err: err.message }, 'media row of a refused answer not removed'),
+    );
+  }
+
   /**
    * Outbound: an offer from a new session, for a call not stored yet (bind it once it is). The peer's answer is
    * picked up from the stored call when the provider's webhook brings it.
@@ -200,7 +211,7 @@ export class MediaEngine {
       recordingPath: session.recordingPath,
       now: this.d.now().toISOString(),
     });
-    this.withdraw.set(callId, this.d.realtime.register(session.numberId, session));
+    this.unregister.set(callId, this.d.realtime.register(session.numberId, session));
     this.watch();
   }
 
@@ -252,8 +263,8 @@ export class MediaEngine {
     }
     this.sessions.delete(callId);
     this.awaitingAnswer.delete(callId);
-    this.withdraw.get(callId)?.();
-    this.withdraw.delete(callId);
+    this.unregister.get(callId)?.();
+    this.unregister.delete(callId);
     let recording: Awaited<ReturnType<MediaSession['close']>> = null;
     let failed = false;
     try {

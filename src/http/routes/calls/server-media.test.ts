@@ -337,6 +337,47 @@ describe('server media: capacity and failure', () => {
     }
   });
 
+  for (const kind of storeKinds()) {
+    test(`Meta refusing the answer leaves the call ringing; the accept tried again answers it with server media (${kind})`, async () => {
+      const t = await buildTestApp(kind);
+      const accept = (id: string) =>
+        t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${id}/accept`,
+          headers: { 'x-api-key': t.numberA.key.key },
+          payload: {},
+        });
+      try {
+        const uc = await startCall(t, endpoints);
+        t.fake.inject({ action: 'accept', times: 1, status: 400, error: { code: 100, message: 'Invalid parameter' } });
+        const refused = await accept(uc.call.id);
+        assert.equal(refused.statusCode, 502, refused.body);
+        assert.equal(refused.json().code, 'PROVIDER_ERROR');
+        assert.equal((await storedCall(t, t.numberA, uc.call.id))?.status, 'RINGING');
+        assert.equal(t.app.media.size, 0);
+        const afterRefusal = await t.app.inject({
+          method: 'GET',
+          url: `/v1/calls/${uc.call.id}`,
+          headers: { 'x-api-key': t.numberA.key.key },
+        });
+        assert.equal(afterRefusal.json().media, undefined, 'no server media is claimed for a refused answer');
+
+        const retried = await accept(uc.call.id);
+        assert.equal(retried.statusCode, 200, retried.body);
+        const call = await t.app.inject({
+          method: 'GET',
+          url: `/v1/calls/${uc.call.id}`,
+          headers: { 'x-api-key': t.numberA.key.key },
+        });
+        assert.equal(call.json().media, 'server');
+        assert.equal(call.json().mediaNode, t.app.media.node);
+        await connectUser(t, uc);
+      } finally {
+        await t.close();
+      }
+    });
+  }
+
   test('no audio from the user for MEDIA_TIMEOUT_SECONDS: FAILED by SYSTEM, media_timeout, exactly one call.ended', async () => {
     const t = await buildTestApp('sqlite', { env: { MEDIA_TIMEOUT_SECONDS: '2' } });
     try {
