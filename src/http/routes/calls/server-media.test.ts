@@ -11,6 +11,7 @@ import { Callgate } from '../../../../packages/sdk/src/index.ts';
 import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { type FaultyDb, faultyDb } from '../../../../test/helpers/faulty-db.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 import { connectUser, mediaServer, recordedPitches, startCall } from '../../../../test/helpers/server-media.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
@@ -377,6 +378,33 @@ describe('server media: capacity and failure', () => {
       }
     });
   }
+
+  test('a store that cannot take the media row: the accept is 503, nothing reaches Meta, no media is held', async () => {
+    let db: FaultyDb | undefined;
+    const t = await buildTestApp('sqlite', {
+      wrapDb: (inner) => {
+        db = faultyDb(inner);
+        return db;
+      },
+    });
+    try {
+      const uc = await startCall(t, endpoints);
+      assert.ok(db);
+      db.failWrites = true;
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${uc.call.id}/accept`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: {},
+      });
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(t.fake.countRequests({ action: 'accept', call_id: uc.call.externalCallId }), 0);
+      assert.equal(t.app.media.size, 0);
+      assert.equal((await storedCall(t, t.numberA, uc.call.id))?.status, 'RINGING');
+    } finally {
+      await t.close();
+    }
+  });
 
   test('no audio from the user for MEDIA_TIMEOUT_SECONDS: FAILED by SYSTEM, media_timeout, exactly one call.ended', async () => {
     const t = await buildTestApp('sqlite', { env: { MEDIA_TIMEOUT_SECONDS: '2' } });
