@@ -379,6 +379,31 @@ describe('server media: capacity and failure', () => {
     });
   }
 
+  test('Meta not answering the accept in time: the media row stays (Meta may have the answer), a retry answers', async () => {
+    const t = await buildTestApp('sqlite');
+    const api = (method: 'GET' | 'POST', url: string) =>
+      t.app.inject({
+        method,
+        url,
+        headers: { 'x-api-key': t.numberA.key.key },
+        ...(method === 'POST' ? { payload: {} } : {}),
+      });
+    try {
+      const uc = await startCall(t, endpoints);
+      t.fake.inject({ action: 'accept', times: 1, hang: true });
+      const unanswered = await api('POST', `/v1/calls/${uc.call.id}/accept`);
+      assert.equal(unanswered.json().code, 'PROVIDER_UNAVAILABLE', unanswered.body);
+      assert.equal(t.app.media.size, 0);
+      // Should the call be live at WhatsApp and this process die, the row is how the others find and end it.
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().mediaNode, t.app.media.node);
+
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`)).statusCode, 200);
+      await connectUser(t, uc);
+    } finally {
+      await t.close();
+    }
+  });
+
   test('a store that cannot take the media row: the accept is 503, nothing reaches Meta, no media is held', async () => {
     let db: FaultyDb | undefined;
     const t = await buildTestApp('sqlite', {
