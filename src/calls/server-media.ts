@@ -85,9 +85,17 @@ export class ServerMedia {
     return new Map(rows.map((row) => [row.callId as string, publicMedia(row)]));
   }
 
-  /** The provider refused the answer: no media for this call after all. */
-  async drop(call: Call): Promise<void> {
-    await this.#d.media?.end(call.id, 'call_ended');
+  /**
+   * The provider did not take the answer: the session ends. A clear refusal also removes the media row (a retry may
+   * answer again); when the provider may have acted after all, the row stays, so that if the call is live at
+   * WhatsApp and this process dies, the others still end it.
+   */
+  async drop(call: Call, providerMayHaveActed: boolean): Promise<void> {
+    if (providerMayHaveActed) {
+      await this.#d.media?.end(call.id, 'call_ended');
+    } else {
+      await this.#d.media?.withdraw(call.id);
+    }
   }
 
   /** The call, when its media is held by this process. */

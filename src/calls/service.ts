@@ -181,7 +181,7 @@ export class CallService {
     const result = await adapter.accept(number, call, sdp);
     if (!result.ok) {
       if (serverMedia) {
-        await this.serverMedia.drop(call);
+        await this.serverMedia.drop(call, result.mayHaveActed === true);
       }
       throw await this.#failed(call, actionId, providerError(result, 'other', adapter), 'accept');
     }
@@ -218,7 +218,7 @@ export class CallService {
     const result = await this.#d.metaFeatures.preAccept(number, call, sdp);
     if (!result.ok) {
       if (serverMedia) {
-        await this.serverMedia.drop(call);
+        await this.serverMedia.drop(call, result.mayHaveActed === true);
       }
       throw await this.#failed(call, actionId, providerError(result, 'other'), 'pre-accept');
     }

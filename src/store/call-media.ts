@@ -49,15 +49,41 @@ function fromRow(r: Row): CallMedia {
   };
 }
 
-export async function insertCallMedia(
+/**
+ * Records that `mediaNode` holds the call's media. With `beat`, the node's heartbeat goes in the same transaction
+ * (one durable write): a row naming a node without a fresh heartbeat reads as lost to the other processes. An
+ * upsert, so a call whose first answer the provider refused can be answered again.
+ */
+export async function holdCallMedia(
   db: Db,
-  m: { callId: CallId; numberId: NumberId; mediaNode: string; recordingPath: string | null; now: string },
+  m: {
+    callId: CallId;
+    numberId: NumberId;
+    mediaNode: string;
+    recordingPath: string | null;
+    now: string;
+    beat: boolean;
+  },
 ): Promise<void> {
-  await db.execute(
-    `INSERT INTO call_media (call_id, number_id, media, media_node, recording_status, recording_path, created_at, updated_at)
-      VALUES ($1, $2, 'server', $3, $4, $5, $6, $6)`,
-    [m.callId, m.numberId, m.mediaNode, m.recordingPath ? 'recording' : null, m.recordingPath, m.now],
-  );
+  const write = async (tx: Db) => {
+    if (m.beat) {
+      await beatMediaNode(tx, m.mediaNode, m.now);
+    }
+    await tx.execute(
+      `INSERT INTO call_media (call_id, number_id, media, media_node, recording_status, recording_path, created_at, updated_at)
+        VALUES ($1, $2, 'server', $3, $4, $5, $6, $6)
+        ON CONFLICT (call_id) DO UPDATE SET media_node = excluded.media_node,
+          recording_status = excluded.recording_status, recording_path = excluded.recording_path,
+          recording_duration_seconds = NULL, recording_size_bytes = NULL, updated_at = excluded.updated_at`,
+      [m.callId, m.numberId, m.mediaNode, m.recordingPath ? 'recording' : null, m.recordingPath, m.now],
+    );
+  };
+  await (m.beat ? db.transaction(write) : write(db));
+}
+
+/** The call will not have server media after all (its answer was refused): no row may say it does. */
+export async function deleteCallMedia(db: Db, callId: CallId): Promise<void> {
+  await db.execute('DELETE FROM call_media WHERE call_id = $1', [callId]);
 }
 
 export async function findCallMediaForNumber(db: Db, numberId: NumberId, callId: CallId): Promise<CallMedia | null> {

@@ -36,13 +36,20 @@ export async function acceptedCall(t: TestApp, number: TestNumber = t.numberA): 
   return (await storedCall(t, number, call.id))!;
 }
 
-async function untilStatus(t: TestApp, number: TestNumber, id: string, status: CallStatus): Promise<Call> {
+/** The stored call once it has `status` (within `ms`). */
+export async function untilStatus(
+  t: TestApp,
+  number: TestNumber,
+  id: string,
+  status: CallStatus,
+  ms = 3000,
+): Promise<Call> {
   return eventually(
     async () => {
       const c = await storedCall(t, number, id);
       return c?.status === status ? c : null;
     },
-    3000,
+    ms,
     `call ${id} to be ${status}`,
   );
 }

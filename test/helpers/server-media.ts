@@ -52,9 +52,9 @@ export async function startCall(
   return { user, call };
 }
 
-/** The answer callgate sent Meta for this call, applied at the user's end (as Meta's servers would). */
+/** The (last) answer callgate sent Meta for this call, applied at the user's end (as Meta's servers would). */
 export async function connectUser(t: TestApp, { user, call }: UserCall): Promise<void> {
-  const sent = t.fake.requests.find((r) => r.body?.call_id === call.externalCallId && r.body?.action === 'accept');
+  const sent = t.fake.requests.findLast((r) => r.body?.call_id === call.externalCallId && r.body?.action === 'accept');
   assert.ok(sent, 'callgate sent an accept');
   assert.equal(sent.body.session.sdp_type, 'answer');
   await user.applyAnswer(sent.body.session.sdp);

@@ -89,3 +89,9 @@ export async function listDeliveriesForWebhook(db: Db, webhookId: WebhookId): Pr
     lastStatusCode: r.last_status_code === null ? null : Number(r.last_status_code),
   }));
 }
+
+/** When a media node last beat (media_nodes.heartbeat_at), or null when it has no row. */
+export async function mediaHeartbeatAt(db: Db, node: string): Promise<string | null> {
+  const rows = await db.query<{ heartbeat_at: string }>('SELECT heartbeat_at FROM media_nodes WHERE node = $1', [node]);
+  return rows[0]?.heartbeat_at ?? null;
+}

@@ -13,10 +13,11 @@ import type { MediaConfig } from '../../config.ts';
 import type { CallId, NumberId } from '../../ids.ts';
 import {
   beatMediaNode,
+  deleteCallMedia,
   findCallStatuses,
   findLostMediaCalls,
   forgetMediaNode,
-  insertCallMedia,
+  holdCallMedia,
 } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
 import { type MediaChannel, openMediaChannel } from '../../store/media-channel.ts';
@@ -34,6 +35,10 @@ const WATCH_INTERVAL_MS = 500;
 // Every process with the engine on beats this often and looks for calls whose process stopped beating.
 const NODE_INTERVAL_MS = 2000;
 const NODE_STALE_MS = 10_000;
+// A heartbeat younger than this is not written again with a call's media row: the loop above renews it well before
+// the other processes would call it stale. Older (or none: an idle process stops beating), it goes in the row's
+// transaction, so no process can see the row without a fresh heartbeat beside it.
+const BEAT_FRESH_MS = NODE_STALE_MS / 2;
 
 export interface MediaEngineDeps {
   config: MediaConfig;
@@ -79,11 +84,13 @@ export class MediaEngine {
   private readonly d: MediaEngineDeps;
   private readonly factory: PeerFactory;
   private readonly sessions = new Map<string, MediaSession>();
-  private readonly withdraw = new Map<string, () => void>();
+  private readonly unregister = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
   private watcher: NodeJS.Timeout | null = null;
   private nodeTimer: NodeJS.Timeout | null = null;
   private channel: MediaChannel | null = null;
+  /** When this process's last heartbeat was committed (the time it wrote, ms), or null: none since start or close. */
+  private lastBeatMs: number | null = null;
   /** Commands to and from the other processes' engines. */
   readonly commands: MediaCommands;
 
@@ -125,9 +132,11 @@ export class MediaEngine {
 
   private async nodeTick(): Promise<void> {
     const now = this.d.now();
-    // Only a process holding media beats (bind beats at once): an idle one writes nothing.
+    // Only a process holding media beats (a new media row carries the beat when it is not fresh): an idle one
+    // writes nothing.
     if (this.sessions.size > 0) {
       await beatMediaNode(this.d.db, this.node, now.toISOString());
+      this.beaten(now.getTime());
     }
     if (!this.d.onMediaLost) {
       return;
@@ -156,21 +165,34 @@ export class MediaEngine {
     if (!session) {
       return { ok: false, reason: 'capacity' };
     }
-    let sdp: string;
-    try {
-      sdp = await session.answer(offerSdp);
-    } catch (err) {
-      this.d.logger.info({ callId, err: (err as Error).message }, 'server media could not answer the offer');
+    // The media row must be durable before the answer leaves (a process dying after the provider accepted is
+    // found by the others through it); it is written while werift builds the answer rather than after it.
+    const [answered, held] = await Promise.allSettled([session.answer(offerSdp), this.hold(callId, session)]);
+    if (held.status === 'rejected') {
       await this.end(callId, 'call_ended');
+      throw held.reason;
+    }
+    if (answered.status === 'rejected') {
+      this.d.logger.info(
+        { callId, err: (answered.reason as Error).message },
+        'server media could not answer the offer',
+      );
+      await this.end(callId, 'call_ended');
+      await deleteCallMedia(this.d.db, callId);
       return { ok: false, reason: 'bad_offer' };
     }
-    try {
-      await this.bind(callId);
-    } catch (err) {
-      await this.end(callId, 'call_ended');
-      throw err;
-    }
-    return { ok: true, sdp };
+    this.open(callId, session);
+    return { ok: true, sdp: answered.value };
+  }
+
+  /** The provider refused the answer: the session ends and no row says this process holds the call's media. */
+  async withdraw(callId: CallId): Promise<void> {
+    await this.end(callId, 'call_ended');
+    // Best effort: the refusal must still reach the client and free the call's action slot. A row left behind is
+    // overwritten by the next answer.
+    await deleteCallMedia(this.d.db, callId).catch((err) =>
+      this.d.logger.warn({ callId, err: err.message }, 'media row of a refused answer not removed'),
+    );
   }
 
   /**
@@ -192,15 +214,34 @@ export class MediaEngine {
     if (!session) {
       return;
     }
-    await beatMediaNode(this.d.db, this.node, this.d.now().toISOString());
-    await insertCallMedia(this.d.db, {
+    await this.hold(callId, session);
+    this.open(callId, session);
+  }
+
+  /** The durable row naming this process as the call's media node, with the heartbeat when that is not fresh. */
+  private async hold(callId: CallId, session: MediaSession): Promise<void> {
+    const now = this.d.now();
+    const age = this.lastBeatMs === null ? null : now.getTime() - this.lastBeatMs;
+    const beat = age === null || age < 0 || age > BEAT_FRESH_MS;
+    await holdCallMedia(this.d.db, {
       callId,
       numberId: session.numberId as NumberId,
       mediaNode: this.node,
       recordingPath: session.recordingPath,
-      now: this.d.now().toISOString(),
+      now: now.toISOString(),
+      beat,
     });
-    this.withdraw.set(callId, this.d.realtime.register(session.numberId, session));
+    if (beat) {
+      this.beaten(now.getTime());
+    }
+  }
+
+  private beaten(atMs: number): void {
+    this.lastBeatMs = Math.max(this.lastBeatMs ?? atMs, atMs);
+  }
+
+  private open(callId: CallId, session: MediaSession): void {
+    this.unregister.set(callId, this.d.realtime.register(session.numberId, session));
     this.watch();
   }
 
@@ -252,8 +293,8 @@ export class MediaEngine {
     }
     this.sessions.delete(callId);
     this.awaitingAnswer.delete(callId);
-    this.withdraw.get(callId)?.();
-    this.withdraw.delete(callId);
+    this.unregister.get(callId)?.();
+    this.unregister.delete(callId);
     let recording: Awaited<ReturnType<MediaSession['close']>> = null;
     let failed = false;
     try {
@@ -320,6 +361,7 @@ export class MediaEngine {
       clearInterval(this.nodeTimer);
       this.nodeTimer = null;
       // Its calls lose their media now: another process ends them at its next look instead of after the timeout.
+      this.lastBeatMs = null;
       await forgetMediaNode(this.d.db, this.node).catch(() => undefined);
     }
     await Promise.all([...this.sessions.keys()].map((id) => this.end(id, 'shutdown')));

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import dns from 'node:dns';
+import { describe, it, mock } from 'node:test';
 import { AudioEndpoint } from './audio-endpoint.ts';
 import { createPeerFactory } from './peer-factory.ts';
 
@@ -22,6 +23,43 @@ describe('peer factory', () => {
       const offer = await endpoint.createOffer();
       assert.deepEqual(candidates(offer), ['udp 192.0.2.10 host in-range']);
     } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('with no STUN server configured, the SDP does not wait for werift’s own STUN query (a DNS that never answers)', async () => {
+    const realLookup = dns.promises.lookup;
+    const held: (() => void)[] = [];
+    // As on a closed network whose resolver never answers: every name lookup hangs until the test lets it go.
+    (dns.promises as { lookup: unknown }).lookup = () =>
+      new Promise((_resolve, reject) => {
+        held.push(() => reject(Object.assign(new Error('no DNS here'), { code: 'ENOTFOUND' })));
+      });
+    // Mocked timers: a 0 ms wait comes due as the test ticks, werift's 5 s STUN wait never does.
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const endpoint = new AudioEndpoint(
+      createPeerFactory({ kind: 'configured', announceAddresses: ['127.0.0.1'], bindAddress: '127.0.0.1' }),
+    );
+    try {
+      let sdp: string | null = null;
+      void endpoint.createOffer().then((s) => {
+        sdp = s;
+      });
+      for (let turn = 0; turn < 100 && sdp === null; turn++) {
+        mock.timers.tick(1);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      for (let turn = 0; turn < 100 && held.length === 0; turn++) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.ok(held.length > 0, 'werift asked for a STUN server name');
+      assert.match(sdp ?? '', /typ host/, 'the SDP came, with its host candidate, while that lookup hung');
+    } finally {
+      mock.timers.reset();
+      (dns.promises as { lookup: unknown }).lookup = realLookup;
+      for (const release of held) {
+        release();
+      }
       await endpoint.close();
     }
   });

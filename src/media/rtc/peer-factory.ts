@@ -39,6 +39,12 @@ export function createPeerFactory(policy: IcePolicy): PeerFactory {
   return { policy, create: () => new RTCPeerConnection(config) };
 }
 
+// werift 0.25 queries its own default STUN server (a public Google one) whenever none is configured, and an SDP
+// waits for that query, up to 5 s when the name or the server does not answer (a closed network): every answer
+// waited on it. Without a configured STUN server no server-reflexive candidate is wanted, so the SDP is not held
+// for one (werift has no switch to skip the query itself; it finishes unheard in the background).
+const NO_STUN_WAIT: Partial<PeerConfig> = { iceServers: [], iceStunGatherTimeout: 0 };
+
 function peerConfig(policy: IcePolicy): Partial<PeerConfig> {
   const common: Partial<PeerConfig> = {
     codecs: { audio: [opusCodec()] },
@@ -54,7 +60,7 @@ function peerConfig(policy: IcePolicy): Partial<PeerConfig> {
       iceAdditionalHostAddresses: ['127.0.0.1'],
       iceInterfaceAddresses: { udp4: '127.0.0.1' },
       iceFilterCandidatePair: (pair) => pair.remoteCandidate.host === '127.0.0.1',
-      iceServers: [],
+      ...NO_STUN_WAIT,
     };
   }
   const announce = policy.announceAddresses;
@@ -65,6 +71,6 @@ function peerConfig(policy: IcePolicy): Partial<PeerConfig> {
       : { iceUseIpv4: true, iceUseIpv6: false }),
     ...(policy.bindAddress ? { iceInterfaceAddresses: { udp4: policy.bindAddress } } : {}),
     ...(policy.portRange ? { icePortRange: policy.portRange } : {}),
-    iceServers: (policy.stunUrls ?? []).map((urls) => ({ urls })),
+    ...(policy.stunUrls?.length ? { iceServers: policy.stunUrls.map((urls) => ({ urls })) } : NO_STUN_WAIT),
   };
 }

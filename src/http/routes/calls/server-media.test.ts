@@ -11,6 +11,7 @@ import { Callgate } from '../../../../packages/sdk/src/index.ts';
 import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { type FaultyDb, faultyDb } from '../../../../test/helpers/faulty-db.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 import { connectUser, mediaServer, recordedPitches, startCall } from '../../../../test/helpers/server-media.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
@@ -332,6 +333,99 @@ describe('server media: capacity and failure', () => {
       await post(`/v1/calls/${first.call.id}/terminate`);
       await eventually(async () => t.app.media.size === 0, 3000, 'the first session to close');
       assert.equal((await post(`/v1/calls/${second.call.id}/accept`)).statusCode, 200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  for (const kind of storeKinds()) {
+    test(`Meta refusing the answer leaves the call ringing; the accept tried again answers it with server media (${kind})`, async () => {
+      const t = await buildTestApp(kind);
+      const accept = (id: string) =>
+        t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${id}/accept`,
+          headers: { 'x-api-key': t.numberA.key.key },
+          payload: {},
+        });
+      try {
+        const uc = await startCall(t, endpoints);
+        t.fake.inject({ action: 'accept', times: 1, status: 400, error: { code: 100, message: 'Invalid parameter' } });
+        const refused = await accept(uc.call.id);
+        assert.equal(refused.statusCode, 502, refused.body);
+        assert.equal(refused.json().code, 'PROVIDER_ERROR');
+        assert.equal((await storedCall(t, t.numberA, uc.call.id))?.status, 'RINGING');
+        assert.equal(t.app.media.size, 0);
+        const afterRefusal = await t.app.inject({
+          method: 'GET',
+          url: `/v1/calls/${uc.call.id}`,
+          headers: { 'x-api-key': t.numberA.key.key },
+        });
+        assert.equal(afterRefusal.json().media, undefined, 'no server media is claimed for a refused answer');
+
+        const retried = await accept(uc.call.id);
+        assert.equal(retried.statusCode, 200, retried.body);
+        const call = await t.app.inject({
+          method: 'GET',
+          url: `/v1/calls/${uc.call.id}`,
+          headers: { 'x-api-key': t.numberA.key.key },
+        });
+        assert.equal(call.json().media, 'server');
+        assert.equal(call.json().mediaNode, t.app.media.node);
+        await connectUser(t, uc);
+      } finally {
+        await t.close();
+      }
+    });
+  }
+
+  test('Meta not answering the accept in time: the media row stays (Meta may have the answer), a retry answers', async () => {
+    const t = await buildTestApp('sqlite');
+    const api = (method: 'GET' | 'POST', url: string) =>
+      t.app.inject({
+        method,
+        url,
+        headers: { 'x-api-key': t.numberA.key.key },
+        ...(method === 'POST' ? { payload: {} } : {}),
+      });
+    try {
+      const uc = await startCall(t, endpoints);
+      t.fake.inject({ action: 'accept', times: 1, hang: true });
+      const unanswered = await api('POST', `/v1/calls/${uc.call.id}/accept`);
+      assert.equal(unanswered.json().code, 'PROVIDER_UNAVAILABLE', unanswered.body);
+      assert.equal(t.app.media.size, 0);
+      // Should the call be live at WhatsApp and this process die, the row is how the others find and end it.
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().mediaNode, t.app.media.node);
+
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`)).statusCode, 200);
+      await connectUser(t, uc);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('a store that cannot take the media row: the accept is 503, nothing reaches Meta, no media is held', async () => {
+    let db: FaultyDb | undefined;
+    const t = await buildTestApp('sqlite', {
+      wrapDb: (inner) => {
+        db = faultyDb(inner);
+        return db;
+      },
+    });
+    try {
+      const uc = await startCall(t, endpoints);
+      assert.ok(db);
+      db.failWrites = true;
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${uc.call.id}/accept`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: {},
+      });
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(t.fake.countRequests({ action: 'accept', call_id: uc.call.externalCallId }), 0);
+      assert.equal(t.app.media.size, 0);
+      assert.equal((await storedCall(t, t.numberA, uc.call.id))?.status, 'RINGING');
     } finally {
       await t.close();
     }

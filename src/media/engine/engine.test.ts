@@ -1,0 +1,78 @@
+// The engine's durable promise on answering: when an answer leaves, the store already names this process as the
+// call's media node beside a fresh heartbeat (other processes end the calls of a node that stops beating), and a
+// refused offer leaves no such row. The engine runs here without start(): no heartbeat loop, only what answers write.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app.ts';
+import { ManualClock } from '../../../test/helpers/manual-clock.ts';
+import { startCall } from '../../../test/helpers/server-media.ts';
+import { mediaHeartbeatAt } from '../../../test/helpers/store-reads.ts';
+import { storeKinds } from '../../../test/helpers/stores.ts';
+import { createLogger } from '../../logger.ts';
+import { findCallMediaForNumber } from '../../store/call-media.ts';
+import type { AudioEndpoint } from '../rtc/index.ts';
+import { MediaEngine } from './engine.ts';
+import { RealtimeHub } from './realtime-hub.ts';
+
+/** An engine of its own on the test app's store (whose own engine is off), on the given clock. */
+function engineOn(t: TestApp, clock: ManualClock): MediaEngine {
+  return new MediaEngine({
+    config: { ...t.config.media, enabled: true },
+    db: t.store.db,
+    realtime: new RealtimeHub(() => Date.now()),
+    logger: createLogger('silent'),
+    now: () => clock.now(),
+    allowInsecureUrls: false,
+    onMediaFailure: () => undefined,
+    databaseUrl: null,
+    fallbackWsBaseUrl: 'ws://localhost:1',
+  });
+}
+
+for (const kind of storeKinds()) {
+  describe(`media engine answers (${kind})`, () => {
+    const endpoints: AudioEndpoint[] = [];
+    after(() => Promise.all(endpoints.map((e) => e.close())));
+
+    test('each answer stores its media row; the heartbeat is written with it when absent or older than 5 s', async () => {
+      // The app's own engine is off: only this one writes heartbeats.
+      const t = await buildTestApp(kind, { env: { MEDIA_ENGINE: 'off' } });
+      const clock = new ManualClock();
+      const engine = engineOn(t, clock);
+      const answer = async () => {
+        const { call } = await startCall(t, endpoints);
+        const outcome = await engine.answer(call.id, t.numberA.id, call.sdpOffer ?? '', false);
+        assert.equal(outcome.ok, true);
+        const row = await findCallMediaForNumber(t.store.db, t.numberA.id, call.id);
+        assert.equal(row?.mediaNode, engine.node, 'the media row names this process');
+        return mediaHeartbeatAt(t.store.db, engine.node);
+      };
+      try {
+        const first = clock.now().toISOString();
+        assert.equal(await answer(), first, 'no heartbeat yet: written with the first row');
+        clock.advance(4_000);
+        assert.equal(await answer(), first, 'a 4 s old heartbeat is left to the loop');
+        clock.advance(2_000);
+        assert.equal(await answer(), clock.now().toISOString(), 'a 6 s old heartbeat is renewed with the row');
+      } finally {
+        await engine.close();
+        await t.close();
+      }
+    });
+
+    test('an offer the engine cannot answer leaves no media row and no session', async () => {
+      const t = await buildTestApp(kind, { env: { MEDIA_ENGINE: 'off' } });
+      const engine = engineOn(t, new ManualClock());
+      try {
+        const { call } = await startCall(t, endpoints);
+        const outcome = await engine.answer(call.id, t.numberA.id, 'v=0\r\nnot an offer\r\n', false);
+        assert.deepEqual(outcome, { ok: false, reason: 'bad_offer' });
+        assert.equal(await findCallMediaForNumber(t.store.db, t.numberA.id, call.id), null);
+        assert.equal(engine.size, 0);
+      } finally {
+        await engine.close();
+        await t.close();
+      }
+    });
+  });
+}

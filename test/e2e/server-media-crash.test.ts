@@ -1,0 +1,64 @@
+// A process that answered a call with its own media is killed (SIGKILL) after its answer reached Meta and before
+// Meta's reply: the call may be live at WhatsApp, and only the store says which process held its media. That row
+// is made durable before the answer leaves, so another process finds the dead node and ends the call.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AudioEndpoint } from '../../src/media/rtc/index.ts';
+import { findCallMediaForNumber } from '../../src/store/call-media.ts';
+import { buildTestApp, eventually } from '../helpers/build-test-app.ts';
+import { outbox, untilStatus } from '../helpers/calls.ts';
+import { missing } from '../helpers/requirements.ts';
+import { startCall } from '../helpers/server-media.ts';
+import { startServerProcess } from '../helpers/server-process.ts';
+
+describe('server media: the answering process killed while Meta holds its accept', {
+  skip: missing('postgres'),
+}, () => {
+  test('another process ends the call FAILED by SYSTEM with media_lost, tells Meta once, one call.ended', async () => {
+    const endpoints: AudioEndpoint[] = [];
+    const dataDir = mkdtempSync(join(tmpdir(), 'callgate-crash-'));
+    const t = await buildTestApp('postgres');
+    const child = await startServerProcess({
+      ...t.store.env,
+      DATA_DIR: dataDir,
+      META_GRAPH_BASE_URL: t.fake.baseUrl,
+      MEDIA_PUBLIC_IP: '127.0.0.1',
+      PROVIDER_TIMEOUT_MS: '30000',
+    });
+    try {
+      const uc = await startCall(t, endpoints);
+      t.fake.inject({ action: 'accept', hang: true, times: 1 });
+      const accepting = fetch(`${child.url}/v1/calls/${uc.call.id}/accept`, {
+        method: 'POST',
+        headers: { 'x-api-key': t.numberA.key.key, 'content-type': 'application/json' },
+        body: '{}',
+      }).catch(() => null);
+      await eventually(
+        async () => t.fake.countRequests({ action: 'accept', call_id: uc.call.externalCallId }) === 1,
+        5000,
+        'the answer to reach Meta',
+      );
+      const held = await findCallMediaForNumber(t.store.db, t.numberA.id, uc.call.id);
+      assert.ok(held?.mediaNode, 'the store names the answering process before Meta has the answer');
+      assert.notEqual(held.mediaNode, t.app.media.node);
+      await child.stop('SIGKILL');
+      assert.equal(await accepting, null, 'the accept never answered');
+
+      const ended = await untilStatus(t, t.numberA, uc.call.id, 'FAILED', 25_000);
+      assert.equal(ended.endedBy, 'SYSTEM');
+      assert.equal(ended.endReason, 'media_lost');
+      await sleep(2500);
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: uc.call.externalCallId }), 1);
+      assert.equal((await outbox(t, uc.call)).filter((e) => e.type === 'call.ended').length, 1);
+    } finally {
+      await child.stop('SIGKILL');
+      await Promise.all(endpoints.map((e) => e.close()));
+      await t.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
