@@ -41,8 +41,8 @@ export function createPeerFactory(policy: IcePolicy): PeerFactory {
 
 // werift 0.25 queries its own default STUN server (a public Google one) whenever none is configured, and an SDP
 // waits for that query, up to 5 s when the name or the server does not answer (a closed network): every answer
-// waited on it. Without a configured STUN server no server-reflexive candidate is wanted, so the SDP is not held
-// for one (werift has no switch to skip the query itself; it finishes unheard in the background).
+// waited on it. patches/werift+0.25.2.patch drops that default (no third party is asked about our calls); the
+// zero wait still keeps an SDP from being held should werift run unpatched.
 const NO_STUN_WAIT: Partial<PeerConfig> = { iceServers: [], iceStunGatherTimeout: 0 };
 
 function peerConfig(policy: IcePolicy): Partial<PeerConfig> {
