@@ -26,11 +26,15 @@ export class CallRecorder {
   private frames = 0;
   private bytes = 0;
   private finished: Promise<RecordingResult> | null = null;
+  private error: Error | null = null;
 
   constructor(path: string) {
     this.path = path;
     this.file = createWriteStream(path, { flags: 'wx', mode: 0o600 });
-    this.file.on('error', () => undefined); // surfaced by finish()
+    // Kept for finish(): an error can come long before it (the file cannot be created, the disk fills).
+    this.file.on('error', (err) => {
+      this.error ??= err;
+    });
     this.writer = new OggOpusWriter(
       (chunk) => {
         this.bytes += chunk.length;
@@ -69,14 +73,18 @@ export class CallRecorder {
     this.finished ??= new Promise((resolve, reject) => {
       this.writer.end();
       this.encoder.close();
-      this.file.end(() => {
+      this.file.end((err?: Error | null) => {
+        const failed = err ?? this.error;
+        if (failed) {
+          reject(failed);
+          return;
+        }
         resolve({
           path: this.path,
           durationSeconds: (this.frames * ENGINE_FRAME) / ENGINE_RATE,
           sizeBytes: this.bytes,
         });
       });
-      this.file.once('error', reject);
     });
     return this.finished;
   }
