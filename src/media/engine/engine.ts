@@ -5,6 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -187,7 +188,17 @@ export class MediaEngine {
 
   /** The provider refused the answer: the session ends and no row says this process holds the call's media. */
   async withdraw(callId: CallId): Promise<void> {
-    await this.end(callId, 'call_ended');
+    // Nothing was recorded for a call the provider never answered, and the accept tried again records afresh into
+    // the same file (opened exclusively): the file goes, and no recording outcome is reported.
+    const recordingPath = this.sessions.get(callId)?.recordingPath ?? null;
+    await this.end(callId, 'call_ended', { reportRecording: false });
+    if (recordingPath) {
+      await unlink(recordingPath).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') {
+          this.d.logger.warn({ callId, err: err.message }, 'recording of a refused answer not removed');
+        }
+      });
+    }
     // Best effort: the refusal must still reach the client and free the call's action slot. A row left behind is
     // overwritten by the next answer.
     await deleteCallMedia(this.d.db, callId).catch((err) =>
@@ -286,7 +297,7 @@ export class MediaEngine {
   }
 
   /** Closes a session: sockets get stop + 1000, the recording is finished and its row updated. */
-  async end(callId: string, reason: MediaEndReason): Promise<void> {
+  async end(callId: string, reason: MediaEndReason, opts: { reportRecording?: boolean } = {}): Promise<void> {
     const session = this.sessions.get(callId);
     if (!session) {
       return;
@@ -303,7 +314,7 @@ export class MediaEngine {
       failed = true;
       this.d.logger.warn({ callId, err: (err as Error).message }, 'recording could not be finished');
     }
-    if ((recording || failed) && this.d.onRecordingDone) {
+    if ((recording || failed) && opts.reportRecording !== false && this.d.onRecordingDone) {
       await this.d
         .onRecordingDone({
           callId: callId as CallId,

@@ -339,14 +339,14 @@ describe('server media: capacity and failure', () => {
   });
 
   for (const kind of storeKinds()) {
-    test(`Meta refusing the answer leaves the call ringing; the accept tried again answers it with server media (${kind})`, async () => {
+    test(`Meta refusing the answer leaves the call ringing; the accept tried again answers it with server media and records it (${kind})`, async () => {
       const t = await buildTestApp(kind);
       const accept = (id: string) =>
         t.app.inject({
           method: 'POST',
           url: `/v1/calls/${id}/accept`,
           headers: { 'x-api-key': t.numberA.key.key },
-          payload: {},
+          payload: { record: true },
         });
       try {
         const uc = await startCall(t, endpoints);
@@ -373,6 +373,33 @@ describe('server media: capacity and failure', () => {
         assert.equal(call.json().media, 'server');
         assert.equal(call.json().mediaNode, t.app.media.node);
         await connectUser(t, uc);
+        await sleep(500);
+        const end = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${uc.call.id}/terminate`,
+          headers: { 'x-api-key': t.numberA.key.key },
+        });
+        assert.equal(end.statusCode, 200, end.body);
+        // The refused attempt's file is gone, so the second records afresh instead of failing on it.
+        const recording = await eventually(async () => {
+          const r = (
+            await t.app.inject({
+              method: 'GET',
+              url: `/v1/calls/${uc.call.id}`,
+              headers: { 'x-api-key': t.numberA.key.key },
+            })
+          ).json().recording;
+          return r?.status !== 'recording' && r;
+        }, 5000);
+        assert.equal(recording.status, 'ready', JSON.stringify(recording));
+        const file = await t.app.inject({
+          method: 'GET',
+          url: `/v1/calls/${uc.call.id}/recording`,
+          headers: { 'x-api-key': t.numberA.key.key },
+        });
+        assert.equal(file.statusCode, 200);
+        assert.ok(recording.sizeBytes > 1000, JSON.stringify(recording));
+        assert.equal(file.rawPayload.length, recording.sizeBytes, 'the file is the second attempt’s recording');
       } finally {
         await t.close();
       }
