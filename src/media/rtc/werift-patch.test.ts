@@ -1,10 +1,11 @@
 // patches/werift+0.25.2.patch (applied by `npm install`'s postinstall) gives every SRTP session one key object
-// instead of importing its raw keys for every packet. Without the patch werift still works, only slower, so this
-// guards that it is applied, and that packets still round-trip and still fail authentication when tampered with.
+// instead of importing its raw keys for every packet, and reads header bits with arithmetic instead of strings.
+// Without the patch werift still works, only slower, so this guards that it is applied, and that what it changed
+// still gives werift's own answers.
 import assert from 'node:assert/strict';
 import { KeyObject, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { RtpHeader, SrtpSession } from 'werift';
+import { getBit, RtpHeader, SrtpSession } from 'werift';
 
 const PROFILES = [
   { name: 'AES_CM_128_HMAC_SHA1_80', id: 1, keyBytes: 16, saltBytes: 14 },
@@ -49,4 +50,24 @@ describe('werift SRTP (patched)', () => {
       }
     });
   }
+});
+
+/** werift 0.25.2's own getBit: a byte as a string of 8 binary digits, sliced. */
+function getBitAsStrings(bits: number, startIndex: number, length = 1): number {
+  const digits = bits.toString(2).padStart(8, '0');
+  return Number.parseInt(digits.slice(startIndex, startIndex + length), 2);
+}
+
+describe('werift getBit (patched)', () => {
+  it('reads a byte with shifts and gives the original answer for every byte, start and length', () => {
+    for (let bits = 0; bits < 256; bits++) {
+      for (let start = 0; start < 8; start++) {
+        for (let length = 1; length <= 8; length++) {
+          assert.equal(getBit(bits, start, length), getBitAsStrings(bits, start, length), `${bits} ${start} ${length}`);
+        }
+      }
+    }
+    // The patch is applied: a byte is read with shifts (the original went through bits.toString(2) every time).
+    assert.match(String(getBit), /return \(bits >> \(8 - startIndex - length\)\)/);
+  });
 });
