@@ -1,11 +1,12 @@
 // patches/werift+0.25.2.patch (applied by `npm install`'s postinstall) gives every SRTP session one key object
-// instead of importing its raw keys for every packet, and reads header bits with arithmetic instead of strings.
+// instead of importing its raw keys for every packet, reads header bits with arithmetic instead of strings, and
+// makes no promise when an event without async listeners fires.
 // Without the patch werift still works, only slower, so this guards that it is applied, and that what it changed
 // still gives werift's own answers.
 import assert from 'node:assert/strict';
 import { KeyObject, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { getBit, RtpHeader, SrtpSession } from 'werift';
+import { Event, getBit, RtpHeader, SrtpSession } from 'werift';
 
 const PROFILES = [
   { name: 'AES_CM_128_HMAC_SHA1_80', id: 1, keyBytes: 16, saltBytes: 14 },
@@ -69,5 +70,34 @@ describe('werift getBit (patched)', () => {
     }
     // The patch is applied: a byte is read with shifts (the original went through bits.toString(2) every time).
     assert.match(String(getBit), /return \(bits >> \(8 - startIndex - length\)\)/);
+  });
+});
+
+describe('werift events (patched)', () => {
+  it('still run plain listeners at once and queued ones in order, with their errors reported', async () => {
+    const event = new Event<[number]>();
+    const plain: number[] = [];
+    event.subscribe((n) => plain.push(n));
+    event.execute(1);
+    assert.deepEqual(plain, [1], 'a plain listener runs inside execute');
+
+    const queued: number[] = [];
+    const errors: unknown[] = [];
+    event.onerror = (e) => errors.push(e);
+    event.queuingSubscribe(async (n) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      queued.push(n);
+      if (n === 3) {
+        throw new Error('listener failed');
+      }
+    });
+    event.execute(2);
+    event.execute(3);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(plain, [1, 2, 3]);
+    assert.deepEqual(queued, [2, 3]);
+    assert.equal(errors.length, 1);
+    // The patch is applied: no async work is started for an event that has no queued listener.
+    assert.match(String(new Event().execute), /promiseStack\.length === 0/);
   });
 });
