@@ -2,6 +2,7 @@
 // call's media node beside a fresh heartbeat (other processes end the calls of a node that stops beating), and a
 // refused offer leaves no such row. The engine runs here without start(): no heartbeat loop, only what answers write.
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app.ts';
 import { ManualClock } from '../../../test/helpers/manual-clock.ts';
@@ -60,14 +61,19 @@ for (const kind of storeKinds()) {
       }
     });
 
-    test('an offer the engine cannot answer leaves no media row and no session', async () => {
+    test('an offer the engine cannot answer leaves no media row, no session and no recording file', async () => {
       const t = await buildTestApp(kind, { env: { MEDIA_ENGINE: 'off' } });
       const engine = engineOn(t, new ManualClock());
       try {
         const { call } = await startCall(t, endpoints);
-        const outcome = await engine.answer(call.id, t.numberA.id, 'v=0\r\nnot an offer\r\n', false);
+        const outcome = await engine.answer(call.id, t.numberA.id, 'v=0\r\nnot an offer\r\n', true);
         assert.deepEqual(outcome, { ok: false, reason: 'bad_offer' });
         assert.equal(await findCallMediaForNumber(t.store.db, t.numberA.id, call.id), null);
+        assert.deepEqual(
+          readdirSync(t.config.media.recordingsDir).filter((f) => f.startsWith(call.id)),
+          [],
+          'the recording file opened for the answer is gone',
+        );
         assert.equal(engine.size, 0);
       } finally {
         await engine.close();

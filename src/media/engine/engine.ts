@@ -178,8 +178,7 @@ export class MediaEngine {
         { callId, err: (answered.reason as Error).message },
         'server media could not answer the offer',
       );
-      await this.end(callId, 'call_ended');
-      await deleteCallMedia(this.d.db, callId);
+      await this.withdraw(callId);
       return { ok: false, reason: 'bad_offer' };
     }
     this.open(callId, session);
