@@ -5,12 +5,11 @@
 //
 // Control (JSON over HTTP): POST /_connect {urls} opens a socket per URL; POST /_window answers the frames received
 // and sent since the previous window and the sockets open; POST /_close. Prints "LISTENING <port>".
-import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
-import { FRAME_MS } from '../src/media/audio/pcm.ts';
 import { tone } from '../src/media/audio/tone.ts';
 import { encodeMulaw } from '../src/media/engine/mulaw.ts';
 import { serveControl } from './control-server.ts';
+import { startStaggeredClock } from './staggered-clock.ts';
 
 // One second of 880 Hz as the 50 `media` messages a client sends, built once.
 const MESSAGES: string[] = (() => {
@@ -45,34 +44,14 @@ function open(url: string): Promise<void> {
   });
 }
 
-// Like the callers (bench/media-peers.ts): each client talks every 20 ms at its own slot's offset, 5 ms apart.
-const PHASES = 4;
-const SLOT_MS = FRAME_MS / PHASES;
-const origin = performance.now();
-let slot = 0;
-let joined = 0;
-const phaseOf = new WeakMap<WebSocket, number>();
-const tick = () => {
-  const due = Math.floor((performance.now() - origin) / SLOT_MS);
-  while (slot <= due) {
-    const frame = Math.floor(slot / PHASES);
-    const message = MESSAGES[frame % MESSAGES.length] ?? '';
-    for (const ws of sockets) {
-      let phase = phaseOf.get(ws);
-      if (phase === undefined) {
-        phase = joined++ % PHASES;
-        phaseOf.set(ws, phase);
-      }
-      if (slot % PHASES === phase) {
-        ws.send(message);
-        sent += 1;
-      }
-    }
-    slot += 1;
-  }
-  setTimeout(tick, Math.max(0, origin + slot * SLOT_MS - performance.now()));
-};
-tick();
+// Like the callers (bench/media-peers.ts): each client talks every 20 ms at its own offset.
+startStaggeredClock(
+  () => sockets,
+  (ws, frame) => {
+    ws.send(MESSAGES[frame % MESSAGES.length] ?? '');
+    sent += 1;
+  },
+);
 
 async function handle(path: string, body: Record<string, unknown>): Promise<unknown> {
   switch (path) {

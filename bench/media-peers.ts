@@ -9,11 +9,12 @@
 // POST is a Graph request. Prints "LISTENING <port>".
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { MediaStreamTrack, type RtpPacket as ReceivedRtp, type RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
-import { FRAME_MS, FRAME_SAMPLES } from '../src/media/audio/pcm.ts';
+import { FRAME_SAMPLES } from '../src/media/audio/pcm.ts';
 import { tone } from '../src/media/audio/tone.ts';
 import { createPeerFactory, LOOPBACK_ICE, OpusCodec } from '../src/media/rtc/index.ts';
 import { serveControl } from './control-server.ts';
 import { gatheredSdp } from './gathered-sdp.ts';
+import { startStaggeredClock } from './staggered-clock.ts';
 
 const factory = createPeerFactory(LOOPBACK_ICE);
 const GRAPH_OK = Buffer.from('{"messaging_product":"whatsapp","success":true}');
@@ -122,33 +123,10 @@ let window = { intervalsMs: [] as number[], lost: 0, received: 0, heard: new Set
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 loopDelay.enable();
 
-// One clock for every peer, in PHASES slots: each peer sends a frame every 20 ms at its own slot's offset (5 ms
-// apart), against the monotonic clock, late ticks caught up, never drifting. Independent callers' packets arrive
-// spread over the 20 ms; one shared instant for all would hand the server every caller's packet in one burst.
-const PHASES = 4;
-const SLOT_MS = FRAME_MS / PHASES;
-const origin = performance.now();
-let slot = 0;
-let joined = 0;
-const phaseOf = new WeakMap<Peer, number>();
-const tick = () => {
-  const due = Math.floor((performance.now() - origin) / SLOT_MS);
-  while (slot <= due) {
-    for (const peer of peers.values()) {
-      let phase = phaseOf.get(peer);
-      if (phase === undefined) {
-        phase = joined++ % PHASES;
-        phaseOf.set(peer, phase);
-      }
-      if (slot % PHASES === phase) {
-        peer.send();
-      }
-    }
-    slot += 1;
-  }
-  setTimeout(tick, Math.max(0, origin + slot * SLOT_MS - performance.now()));
-};
-tick();
+startStaggeredClock(
+  () => peers.values(),
+  (peer) => peer.send(),
+);
 
 function takeWindow(): PeerWindow {
   const firstAudioAt: Record<string, number> = {};
