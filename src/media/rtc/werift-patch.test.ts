@@ -1,12 +1,23 @@
 // patches/werift+0.25.2.patch (applied by `npm install`'s postinstall) gives every SRTP session one key object
 // instead of importing its raw keys for every packet, reads header bits with arithmetic instead of strings, and
-// makes no promise when an event without async listeners fires.
+// makes no promise when an event without async listeners fires, and keeps no history of sent RTP packets for a
+// peer that cannot ask for them (no NACK negotiated).
 // Without the patch werift still works, only slower, so this guards that it is applied, and that what it changed
 // still gives werift's own answers.
 import assert from 'node:assert/strict';
 import { KeyObject, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Event, getBit, RtpHeader, SrtpSession } from 'werift';
+import {
+  Event,
+  getBit,
+  MediaStreamTrack,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  type RTCSessionDescription,
+  RtpHeader,
+  RtpPacket,
+  SrtpSession,
+} from 'werift';
 
 const PROFILES = [
   { name: 'AES_CM_128_HMAC_SHA1_80', id: 1, keyBytes: 16, saltBytes: 14 },
@@ -100,4 +111,54 @@ describe('werift events (patched)', () => {
     // The patch is applied: no async work is started for an event that has no queued listener.
     assert.match(String(new Event().execute), /promiseStack\.length === 0/);
   });
+});
+
+/** Two werift peers on 127.0.0.1 whose Opus carries these RTCP feedbacks; resolves with the offerer's sender once connected. */
+async function connectedSender(rtcpFeedback: { type: string }[]) {
+  const config = {
+    codecs: {
+      audio: [
+        new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48_000, channels: 2, payloadType: 111, rtcpFeedback }),
+      ],
+    },
+    iceUseIpv4: false,
+    iceUseIpv6: false,
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    iceInterfaceAddresses: { udp4: '127.0.0.1' },
+    iceServers: [],
+  };
+  const a = new RTCPeerConnection(config);
+  const b = new RTCPeerConnection(config);
+  const track = new MediaStreamTrack({ kind: 'audio' });
+  const { sender } = a.addTransceiver(track, { direction: 'sendrecv' });
+  await a.setLocalDescription(await a.createOffer());
+  await b.setRemoteDescription(a.localDescription as RTCSessionDescription);
+  await b.setLocalDescription(await b.createAnswer());
+  await a.setRemoteDescription(b.localDescription as RTCSessionDescription);
+  await new Promise<void>((resolve) => {
+    a.connectionStateChange.subscribe((s) => s === 'connected' && resolve());
+  });
+  return { sender, track, close: () => Promise.all([a.close(), b.close()]) };
+}
+
+describe('werift RTP history (patched)', () => {
+  for (const [feedback, kept] of [
+    [[{ type: 'transport-cc' }], 0],
+    [[{ type: 'nack' }], 5],
+  ] as const) {
+    it(`${feedback[0]?.type}: ${kept ? 'sent packets are kept for retransmission' : 'sent packets are not kept (no peer will ask for them)'}`, async () => {
+      const { sender, track, close } = await connectedSender([...feedback]);
+      try {
+        for (let seq = 1; seq <= 5; seq++) {
+          const header = new RtpHeader({ payloadType: 111, sequenceNumber: seq, timestamp: seq * 960 });
+          track.writeRtp(new RtpPacket(header, Buffer.alloc(40, seq)));
+        }
+        await new Promise((r) => setTimeout(r, 100));
+        assert.ok((sender as unknown as { packetCount: number }).packetCount >= 5, 'the packets were sent');
+        assert.equal((sender as unknown as { rtpCache: unknown[] }).rtpCache.filter(Boolean).length, kept);
+      } finally {
+        await close();
+      }
+    });
+  }
 });
