@@ -67,6 +67,8 @@ export interface Config {
 export interface MediaConfig {
   enabled: boolean;
   maxSessions: number;
+  /** Worker threads the sessions are spread over; 0 runs them on the API's own thread. */
+  workers: number;
   /** Address announced in ICE candidates; a loopback one keeps all media on 127.0.0.1 (tests). */
   publicIp: string | null;
   portRange: [number, number] | null;
@@ -141,6 +143,11 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
       throw new ConfigError(`MEDIA_STUN_URLS entries must look like stun:host:port, got "${url}"`);
     }
   }
+  // Off by default: on a 2-CPU host the threads' messages cost more than they spread (docs/benchmarks.md, "Media").
+  const workers = int(env, 'MEDIA_WORKERS', 0, 0);
+  if (workers > 64) {
+    throw new ConfigError(`MEDIA_WORKERS must be at most 64, got "${env.MEDIA_WORKERS}"`);
+  }
   const wsBase = env.PUBLIC_WS_BASE_URL?.replace(/\/+$/, '') || null;
   if (wsBase !== null && !/^wss?:\/\/[^/]+$/.test(wsBase)) {
     throw new ConfigError(`PUBLIC_WS_BASE_URL must look like wss://host[:port], got "${env.PUBLIC_WS_BASE_URL}"`);
@@ -148,6 +155,7 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
   return {
     enabled: engine === 'on',
     maxSessions: int(env, 'MEDIA_MAX_SESSIONS', 100, 0),
+    workers,
     publicIp: env.MEDIA_PUBLIC_IP || null,
     portRange: portMin ? [portMin, portMax] : null,
     stunUrls,

@@ -7,10 +7,10 @@ import { ApiError } from '../errors.ts';
 import type { NumberId } from '../ids.ts';
 import { MediaDecodeError } from '../media/engine/decoded-audio.ts';
 import { type AnswerOutcome, type MediaEngine, MediaGoneError } from '../media/engine/engine.ts';
+import type { EngineSession } from '../media/engine/engine-session.ts';
 import { MediaFetchError } from '../media/engine/fetch-media.ts';
 import type { MediaCommand, MediaReply } from '../media/engine/media-commands.ts';
 import { realtimeWsUrl } from '../media/engine/realtime-hub.ts';
-import type { MediaSession } from '../media/engine/session.ts';
 import { type Call, isTerminal } from '../model/call.ts';
 import { type CallMedia, findCallMediaForNumber, listCallMediaForNumber } from '../store/call-media.ts';
 import { findCallForNumber } from '../store/calls.ts';
@@ -25,7 +25,7 @@ export interface ServerMediaDeps {
 
 export interface ServedCall {
   call: Call;
-  session: MediaSession;
+  session: EngineSession;
   engine: MediaEngine;
 }
 

@@ -27,6 +27,8 @@ describe('server media: the answering process killed while Meta holds its accept
       DATA_DIR: dataDir,
       META_GRAPH_BASE_URL: t.fake.baseUrl,
       MEDIA_PUBLIC_IP: '127.0.0.1',
+      // The session on a media worker thread: a SIGKILL takes the threads with the process.
+      MEDIA_WORKERS: '1',
       PROVIDER_TIMEOUT_MS: '30000',
     });
     try {

@@ -22,14 +22,17 @@ import {
 } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
 import { type MediaChannel, openMediaChannel } from '../../store/media-channel.ts';
-import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, type PeerFactory } from '../rtc/index.ts';
+import { AudioEndpoint, type PeerFactory } from '../rtc/index.ts';
+import { MediaWorkerPool } from '../workers/worker-pool.ts';
 import { CallRecorder } from './call-recorder.ts';
 import { decodeMedia } from './decode-media.ts';
 import { MediaDecodeError } from './decoded-audio.ts';
+import type { EngineSession, MediaEndReason } from './engine-session.ts';
 import { fetchMedia, MediaFetchError } from './fetch-media.ts';
 import { type MediaCommand, MediaCommands, type MediaReply } from './media-commands.ts';
+import { peerFactoryFor } from './media-peers.ts';
 import { type RealtimeHub, realtimeWsUrl } from './realtime-hub.ts';
-import { type MediaEndReason, MediaSession } from './session.ts';
+import { MediaSession } from './session.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'REJECTED', 'MISSED']);
 const WATCH_INTERVAL_MS = 500;
@@ -66,25 +69,15 @@ export class MediaGoneError extends Error {}
 
 export type AnswerOutcome = { ok: true; sdp: string } | { ok: false; reason: 'capacity' | 'bad_offer' };
 
-function peerFactoryFor(config: MediaConfig): PeerFactory {
-  if (config.publicIp && /^127\.|^::1$/.test(config.publicIp)) {
-    return createPeerFactory(LOOPBACK_ICE);
-  }
-  return createPeerFactory({
-    kind: 'configured',
-    announceAddresses: config.publicIp ? [config.publicIp] : [],
-    ...(config.portRange ? { portRange: config.portRange } : {}),
-    stunUrls: config.stunUrls,
-  });
-}
-
 export class MediaEngine {
   /** Names this process in `mediaNode`; random too, since a restarted container often has the same pid. */
   readonly node = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   readonly realtime: RealtimeHub;
   private readonly d: MediaEngineDeps;
-  private readonly factory: PeerFactory;
-  private readonly sessions = new Map<string, MediaSession>();
+  /** MEDIA_WORKERS > 0: sessions run on worker threads; 0: on this thread, with this factory. */
+  private readonly pool: MediaWorkerPool | null;
+  private readonly factory: PeerFactory | null;
+  private readonly sessions = new Map<string, EngineSession>();
   private readonly unregister = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
   private watcher: NodeJS.Timeout | null = null;
@@ -98,7 +91,9 @@ export class MediaEngine {
   constructor(deps: MediaEngineDeps) {
     this.d = deps;
     this.realtime = deps.realtime;
-    this.factory = peerFactoryFor(deps.config);
+    const { config } = deps;
+    this.pool = config.enabled && config.workers > 0 ? new MediaWorkerPool(config.workers, config, deps.logger) : null;
+    this.factory = this.pool ? null : peerFactoryFor(config);
     this.commands = new MediaCommands(this.node, (c) => this.run(c), deps.logger);
   }
 
@@ -110,6 +105,8 @@ export class MediaEngine {
     if (!this.d.config.enabled || this.nodeTimer) {
       return;
     }
+    // In the background: the API is up at once, the first call finds its worker ready.
+    this.pool?.warm().catch((err) => this.d.logger.warn({ err: err.message }, 'media workers not started'));
     if (this.d.databaseUrl) {
       try {
         this.channel = await openMediaChannel(
@@ -156,7 +153,7 @@ export class MediaEngine {
     return this.d.config.enabled && this.sessions.size < this.d.config.maxSessions;
   }
 
-  session(callId: string): MediaSession | undefined {
+  session(callId: string): EngineSession | undefined {
     return this.sessions.get(callId);
   }
 
@@ -229,7 +226,7 @@ export class MediaEngine {
   }
 
   /** The durable row naming this process as the call's media node, with the heartbeat when that is not fresh. */
-  private async hold(callId: CallId, session: MediaSession): Promise<void> {
+  private async hold(callId: CallId, session: EngineSession): Promise<void> {
     const now = this.d.now();
     const age = this.lastBeatMs === null ? null : now.getTime() - this.lastBeatMs;
     const beat = age === null || age < 0 || age > BEAT_FRESH_MS;
@@ -250,24 +247,30 @@ export class MediaEngine {
     this.lastBeatMs = Math.max(this.lastBeatMs ?? atMs, atMs);
   }
 
-  private open(callId: CallId, session: MediaSession): void {
+  private open(callId: CallId, session: EngineSession): void {
     this.unregister.set(callId, this.d.realtime.register(session.numberId, session));
     this.watch();
   }
 
-  private reserve(callId: CallId, numberId: NumberId, record: boolean): MediaSession | null {
+  private reserve(callId: CallId, numberId: NumberId, record: boolean): EngineSession | null {
     if (!this.hasCapacity() || this.sessions.has(callId)) {
       return null;
     }
     const recordingPath = record ? this.recordingPath(callId) : null;
-    const session = new MediaSession({
+    const options = {
       callId,
       numberId,
-      endpoint: new AudioEndpoint(this.factory, { monitor: false }),
-      recorder: recordingPath ? new CallRecorder(recordingPath) : null,
+      recordingPath,
       mediaTimeoutMs: this.d.config.timeoutSeconds * 1000,
       onFailure: () => this.d.onMediaFailure(callId, numberId),
-    });
+    };
+    const session = this.pool
+      ? this.pool.open(options)
+      : new MediaSession({
+          ...options,
+          endpoint: new AudioEndpoint(this.factory as PeerFactory, { monitor: false }),
+          recorder: recordingPath ? new CallRecorder(recordingPath) : null,
+        });
     this.sessions.set(callId, session);
     return session;
   }
@@ -305,7 +308,7 @@ export class MediaEngine {
     this.awaitingAnswer.delete(callId);
     this.unregister.get(callId)?.();
     this.unregister.delete(callId);
-    let recording: Awaited<ReturnType<MediaSession['close']>> = null;
+    let recording: Awaited<ReturnType<EngineSession['close']>> = null;
     let failed = false;
     try {
       recording = await session.close(reason);
@@ -375,6 +378,7 @@ export class MediaEngine {
       await forgetMediaNode(this.d.db, this.node).catch(() => undefined);
     }
     await Promise.all([...this.sessions.keys()].map((id) => this.end(id, 'shutdown')));
+    await this.pool?.close();
   }
 
   private async connectAnswered(callId: string, sdpAnswer: string): Promise<void> {

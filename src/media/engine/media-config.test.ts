@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../../config.ts';
 
-test('media defaults: engine on, 100 sessions, 30 s timeout, recordings under DATA_DIR', () => {
+test('media defaults: engine on, 100 sessions on the API thread, 30 s timeout, recordings under DATA_DIR', () => {
   const { media } = loadConfig({ DATA_DIR: '/var/lib/callgate/' });
   assert.equal(media.enabled, true);
   assert.equal(media.maxSessions, 100);
+  assert.equal(media.workers, 0);
   assert.equal(media.timeoutSeconds, 30);
   assert.equal(media.recordingsDir, '/var/lib/callgate/recordings');
   assert.equal(media.publicWsBaseUrl, null);
@@ -17,6 +18,7 @@ test('media settings are read and checked', () => {
   const { media } = loadConfig({
     MEDIA_ENGINE: 'OFF',
     MEDIA_MAX_SESSIONS: '5',
+    MEDIA_WORKERS: '4',
     MEDIA_PUBLIC_IP: '203.0.113.7',
     MEDIA_PORT_MIN: '40000',
     MEDIA_PORT_MAX: '40100',
@@ -26,6 +28,7 @@ test('media settings are read and checked', () => {
   });
   assert.equal(media.enabled, false);
   assert.equal(media.maxSessions, 5);
+  assert.equal(media.workers, 4);
   assert.equal(media.publicIp, '203.0.113.7');
   assert.deepEqual(media.portRange, [40000, 40100]);
   assert.deepEqual(media.stunUrls, ['stun:stun.example.org:3478', 'stun:other.example.org:19302']);
@@ -37,6 +40,8 @@ test('bad media settings stop the start with a message naming the variable', () 
   for (const [env, name] of [
     [{ MEDIA_ENGINE: 'maybe' }, 'MEDIA_ENGINE'],
     [{ MEDIA_MAX_SESSIONS: '-1' }, 'MEDIA_MAX_SESSIONS'],
+    [{ MEDIA_WORKERS: 'two' }, 'MEDIA_WORKERS'],
+    [{ MEDIA_WORKERS: '65' }, 'MEDIA_WORKERS'],
     [{ MEDIA_PORT_MIN: '40000' }, 'MEDIA_PORT_MIN'],
     [{ MEDIA_PORT_MIN: '50000', MEDIA_PORT_MAX: '40000' }, 'MEDIA_PORT_MIN'],
     [{ MEDIA_STUN_URLS: 'http://stun.example.org' }, 'MEDIA_STUN_URLS'],

@@ -1,14 +1,20 @@
-// What a call's media session offers a realtime WebSocket: the caller's audio out, a queue for audio in, and the
-// moment the media ends. The socket code depends on this shape only, never on the session or WebRTC.
+// What a call's media session offers a realtime WebSocket: the caller's audio out, a sink for audio in, and the
+// moment the media ends. The socket code depends on this shape only, never on the session, its thread or WebRTC.
 
-import type { AudioQueue } from './audio-queue.ts';
+/** Audio from realtime `talk` clients on its way to the caller, 48 kHz mono (an AudioQueue, or its proxy). */
+export interface TalkSink {
+  push(pcm: Int16Array): void;
+  /** `reached` is called once the audio pushed before it has been played (or at once on clear). */
+  mark(reached: () => void): void;
+  clear(): void;
+}
 
 export interface RealtimeTarget {
   readonly callId: string;
   /** The caller's audio, 20 ms frames at 48 kHz, while the call's media runs. Returns the unsubscribe. */
   onCallerAudio(listener: (frame: Int16Array) => void): () => void;
   /** Audio from realtime clients in `talk` mode, on its way to the caller. */
-  readonly talk: AudioQueue;
+  readonly talk: TalkSink;
   /** Called once when the media ends (terminate, hang-up, max duration, media timeout), with a short reason. */
   onEnded(listener: (reason: string) => void): () => void;
 }

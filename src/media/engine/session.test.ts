@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OggOpusDecoder } from 'ogg-opus-decoder';
+import { waitFor } from '../../../test/helpers/wait-for.ts';
 import { wavFile } from '../../../test/helpers/wav.ts';
 import { dominantFrequency } from '../audio/detect.ts';
 import { tone } from '../audio/tone.ts';
@@ -23,16 +24,6 @@ after(async () => {
   await Promise.all(closers.map((c) => c()));
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function waitFor<T>(read: () => T, ok: (v: T) => boolean, ms = 8000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let v = read();
-  while (!ok(v) && Date.now() < deadline) {
-    await sleep(40);
-    v = read();
-  }
-  return v;
-}
 
 async function callWithUser(
   opts: { record?: string; mediaTimeoutMs?: number; onFailure?: () => void; endpoint?: AudioEndpoint } = {},

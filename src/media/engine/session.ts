@@ -9,10 +9,10 @@
 import type { AudioEndpoint, PcmSource } from '../rtc/index.ts';
 import { AudioQueue } from './audio-queue.ts';
 import type { CallRecorder, RecordingResult } from './call-recorder.ts';
+import type { EngineSession, MediaEndReason } from './engine-session.ts';
 import { PlayQueue } from './play-queue.ts';
-import type { RealtimeTarget } from './realtime-target.ts';
 
-export type MediaEndReason = 'media_timeout' | 'call_ended' | 'shutdown';
+export type { MediaEndReason } from './engine-session.ts';
 
 export interface MediaSessionOptions {
   callId: string;
@@ -37,7 +37,7 @@ function mix(a: Int16Array | null, b: Int16Array | null): Int16Array | null {
   return out;
 }
 
-export class MediaSession implements RealtimeTarget {
+export class MediaSession implements EngineSession {
   readonly callId: string;
   readonly numberId: string;
   readonly talk = new AudioQueue();

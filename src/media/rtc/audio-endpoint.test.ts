@@ -1,21 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../../../test/helpers/wait-for.ts';
 import { AudioEndpoint } from './audio-endpoint.ts';
 import { createPeerFactory, LOOPBACK_ICE } from './peer-factory.ts';
 import { EchoSource, toneSource } from './sources.ts';
 
 const factory = createPeerFactory(LOOPBACK_ICE);
-
-async function waitFor<T>(read: () => T, accept: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = read();
-  while (!accept(value) && Date.now() < deadline) {
-    await sleep(50);
-    value = read();
-  }
-  return value;
-}
 
 function candidateAddresses(sdp: string): string[] {
   return [...sdp.matchAll(/^a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+ typ/gm)].map((m) => m[1] ?? '');

@@ -118,7 +118,13 @@ async function connectedSender(rtcpFeedback: { type: string }[]) {
   const config = {
     codecs: {
       audio: [
-        new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48_000, channels: 2, payloadType: 111, rtcpFeedback }),
+        new RTCRtpCodecParameters({
+          mimeType: 'audio/opus',
+          clockRate: 48_000,
+          channels: 2,
+          payloadType: 111,
+          rtcpFeedback,
+        }),
       ],
     },
     iceUseIpv4: false,

@@ -65,7 +65,7 @@ for (const kind of storeKinds()) {
     const endpoints: AudioEndpoint[] = [];
     let media: Awaited<ReturnType<typeof mediaServer>>;
     before(async () => {
-      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', MEDIA_WORKERS: '2' } });
       media = await mediaServer({
         'tone.wav': wavFile([tone(660, 1, 16_000)], 16_000),
         'tone.ogg': oggTone(660, 1),
@@ -340,7 +340,7 @@ describe('server media: capacity and failure', () => {
 
   for (const kind of storeKinds()) {
     test(`Meta refusing the answer leaves the call ringing; the accept tried again answers it with server media and records it (${kind})`, async () => {
-      const t = await buildTestApp(kind);
+      const t = await buildTestApp(kind, { env: { MEDIA_WORKERS: '1' } });
       const accept = (id: string) =>
         t.app.inject({
           method: 'POST',
@@ -459,7 +459,7 @@ describe('server media: capacity and failure', () => {
   });
 
   test('no audio from the user for MEDIA_TIMEOUT_SECONDS: FAILED by SYSTEM, media_timeout, exactly one call.ended', async () => {
-    const t = await buildTestApp('sqlite', { env: { MEDIA_TIMEOUT_SECONDS: '2' } });
+    const t = await buildTestApp('sqlite', { env: { MEDIA_TIMEOUT_SECONDS: '2', MEDIA_WORKERS: '1' } });
     try {
       const uc = await startCall(t, endpoints);
       const res = await t.app.inject({
@@ -497,7 +497,7 @@ describe('server media: capacity and failure', () => {
 describe('server media on SANDBOX numbers', () => {
   let t: TestApp;
   before(async () => {
-    t = await buildTestApp('sqlite');
+    t = await buildTestApp('sqlite', { env: { MEDIA_WORKERS: '2' } });
   });
   after(() => t.close());
 
@@ -651,7 +651,7 @@ describe('server media across two API processes (PostgreSQL)', {
   test('play, stop and realtime-session sent to the process that does not hold the call are carried to the one that does', async () => {
     const endpoints: AudioEndpoint[] = [];
     const t = await buildTestApp('postgres', {
-      env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', PUBLIC_WS_BASE_URL: 'ws://owner.test:1' },
+      env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', PUBLIC_WS_BASE_URL: 'ws://owner.test:1', MEDIA_WORKERS: '2' },
     });
     // The second process: same database, its own engine, node name and public socket address.
     const other = await buildApp({

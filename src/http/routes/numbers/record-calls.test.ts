@@ -17,7 +17,7 @@ for (const kind of storeKinds()) {
     let media: Awaited<ReturnType<typeof mediaServer>>;
     const endpoints: AudioEndpoint[] = [];
     before(async () => {
-      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+      t = await buildTestApp(kind, { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', MEDIA_WORKERS: '2' } });
       media = await mediaServer({ 'tone.wav': wavFile([tone(660, 10, 8000)], 8000) });
     });
     after(async () => {

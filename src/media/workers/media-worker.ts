@@ -1,0 +1,127 @@
+// A media worker thread: runs the MediaSessions the engine places on it (werift, Opus, frame pacing, recording),
+// so their 20 ms work is spread over several event loops instead of queueing on the API's. It answers the engine's
+// requests and forwards what the engine's side needs: the caller's frames while a realtime client listens, marks
+// reached, and media that failed on its own. The engine keeps everything else (store, capacity, realtime sockets).
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { CallRecorder, type RecordingResult } from '../engine/call-recorder.ts';
+import { type MediaIceConfig, peerFactoryFor } from '../engine/media-peers.ts';
+import { MediaSession } from '../engine/session.ts';
+import { AudioEndpoint, OpusCodec } from '../rtc/index.ts';
+import { BatchedPort } from './batched-port.ts';
+import type { FromWorker, ToWorker } from './protocol.ts';
+
+interface Hosted {
+  session: MediaSession;
+  /** Resolvers of the `play` items still waiting for their audio, by play id. */
+  plays: Map<number, { resolve: (pcm: Int16Array) => void; reject: (err: Error) => void }>;
+  stopListening: (() => void) | null;
+}
+
+const port = parentPort;
+if (!port) {
+  throw new Error('media-worker.ts runs as a worker thread');
+}
+const out = new BatchedPort<FromWorker>(port);
+const factory = peerFactoryFor(workerData as MediaIceConfig);
+const hosted = new Map<number, Hosted>();
+
+function reply(req: number, work: Promise<string | RecordingResult | null | undefined>): void {
+  work.then(
+    (value) => out.post({ op: 'reply', req, ok: true, value: value ?? null }),
+    (err: Error) => out.post({ op: 'reply', req, ok: false, error: err.message }),
+  );
+}
+
+function open(m: Extract<ToWorker, { op: 'open' }>): void {
+  const session = new MediaSession({
+    callId: m.callId,
+    numberId: m.numberId,
+    endpoint: new AudioEndpoint(factory, { monitor: false }),
+    recorder: m.recordingPath ? new CallRecorder(m.recordingPath) : null,
+    mediaTimeoutMs: m.mediaTimeoutMs,
+    onFailure: () => out.post({ op: 'failed', sid: m.sid }),
+  });
+  hosted.set(m.sid, { session, plays: new Map(), stopListening: null });
+}
+
+function handle(m: ToWorker): void {
+  if (m.op === 'open') {
+    open(m);
+    return;
+  }
+  const h = hosted.get(m.sid);
+  if (!h) {
+    if ('req' in m) {
+      out.post({ op: 'reply', req: m.req, ok: false, error: 'no such media session' });
+    }
+    return;
+  }
+  const { session } = h;
+  switch (m.op) {
+    case 'answer':
+      reply(m.req, session.answer(m.sdp));
+      return;
+    case 'offer':
+      reply(m.req, session.offer());
+      return;
+    case 'apply-answer':
+      reply(
+        m.req,
+        session.applyAnswer(m.sdp).then(() => null),
+      );
+      return;
+    case 'close':
+      hosted.delete(m.sid);
+      h.stopListening?.();
+      for (const play of h.plays.values()) {
+        play.reject(new Error('closed'));
+      }
+      reply(m.req, session.close(m.reason));
+      return;
+    case 'play':
+      session.enqueuePlay(new Promise((resolve, reject) => h.plays.set(m.playId, { resolve, reject })));
+      return;
+    case 'play-ready':
+    case 'play-failed': {
+      const play = h.plays.get(m.playId);
+      h.plays.delete(m.playId);
+      if (m.op === 'play-ready') {
+        play?.resolve(m.pcm);
+      } else {
+        play?.reject(new Error('not decoded'));
+      }
+      return;
+    }
+    case 'stop-play':
+      session.stopPlay();
+      return;
+    case 'listen':
+      if (m.on && !h.stopListening) {
+        h.stopListening = session.onCallerAudio((pcm) => out.post({ op: 'audio', sid: m.sid, pcm }));
+      } else if (!m.on && h.stopListening) {
+        h.stopListening();
+        h.stopListening = null;
+      }
+      return;
+    case 'talk':
+      session.talk.push(m.pcm);
+      return;
+    case 'mark':
+      session.talk.mark(() => out.post({ op: 'mark-reached', sid: m.sid, markId: m.markId }));
+      return;
+    case 'clear':
+      session.talk.clear();
+      return;
+  }
+}
+
+port.on('message', (batch: ToWorker[]) => {
+  for (const m of batch) {
+    handle(m);
+  }
+});
+
+// Loaded and warmed before the first call: libopus compiled and its first codec made here, not on a call's clock.
+new OpusCodec().close();
+out.post({ op: 'ready' });

@@ -1,0 +1,32 @@
+// The messages between the engine (main thread) and a media worker. `sid` names a session within its worker;
+// `req` pairs a request with its reply. Messages travel in batches (batched-port.ts): one postMessage per turn
+// of the event loop, not one per 20 ms frame.
+
+import type { RecordingResult } from '../engine/call-recorder.ts';
+import type { MediaEndReason } from '../engine/engine-session.ts';
+
+export type ToWorker =
+  | { op: 'open'; sid: number; callId: string; numberId: string; recordingPath: string | null; mediaTimeoutMs: number }
+  | { op: 'answer'; sid: number; req: number; sdp: string }
+  | { op: 'offer'; sid: number; req: number }
+  | { op: 'apply-answer'; sid: number; req: number; sdp: string }
+  | { op: 'close'; sid: number; req: number; reason: MediaEndReason }
+  /** A `play` was queued; its audio (or its failure) follows under the same id, keeping request order. */
+  | { op: 'play'; sid: number; playId: number }
+  | { op: 'play-ready'; sid: number; playId: number; pcm: Int16Array }
+  | { op: 'play-failed'; sid: number; playId: number }
+  | { op: 'stop-play'; sid: number }
+  /** Whether the main thread wants the caller's decoded frames (a realtime listener is attached). */
+  | { op: 'listen'; sid: number; on: boolean }
+  | { op: 'talk'; sid: number; pcm: Int16Array }
+  | { op: 'mark'; sid: number; markId: number }
+  | { op: 'clear'; sid: number };
+
+export type FromWorker =
+  | { op: 'ready' }
+  | { op: 'reply'; req: number; ok: true; value: string | RecordingResult | null }
+  | { op: 'reply'; req: number; ok: false; error: string }
+  | { op: 'audio'; sid: number; pcm: Int16Array }
+  | { op: 'mark-reached'; sid: number; markId: number }
+  /** The media failed on its own (ICE/DTLS failure, silence from the peer); the session is closing. */
+  | { op: 'failed'; sid: number };

@@ -1,0 +1,172 @@
+// The engine's handle on a MediaSession that runs on a media worker: the same EngineSession shape, each call a
+// message. Requests (answer, offer, close) resolve with the worker's reply; the caller's frames come back only
+// while someone listens; marks are kept here and called when the worker reports them reached.
+
+import type { RecordingResult } from '../engine/call-recorder.ts';
+import type { EngineSession, MediaEndReason } from '../engine/engine-session.ts';
+import type { TalkSink } from '../engine/realtime-target.ts';
+import type { ToWorker } from './protocol.ts';
+
+/** The worker side of a RemoteSession: how it sends, and how it asks for a reply. */
+export interface WorkerLink {
+  post(message: ToWorker): void;
+  request(message: ToWorker & { req: number }): Promise<unknown>;
+  nextId(): number;
+}
+
+export interface SessionHooks {
+  /** The media failed on its own, or its worker died (the engine ends the call). */
+  onFailure?: () => void;
+  /** close() has settled: the worker holds nothing more for this session. */
+  onClosed?: () => void;
+}
+
+export class RemoteSession implements EngineSession {
+  readonly callId: string;
+  readonly numberId: string;
+  readonly recordingPath: string | null;
+  readonly talk: TalkSink;
+  private readonly sid: number;
+  private readonly link: WorkerLink;
+  private readonly audioListeners = new Set<(frame: Int16Array) => void>();
+  private readonly endListeners = new Set<(reason: string) => void>();
+  private readonly marks = new Map<number, () => void>();
+  private closing: Promise<RecordingResult | null> | null = null;
+  private failedOnItsOwn = false;
+  private readonly hooks: SessionHooks;
+
+  constructor(
+    link: WorkerLink,
+    sid: number,
+    o: { callId: string; numberId: string; recordingPath: string | null; mediaTimeoutMs: number },
+    hooks: SessionHooks = {},
+  ) {
+    this.hooks = hooks;
+    this.link = link;
+    this.sid = sid;
+    this.callId = o.callId;
+    this.numberId = o.numberId;
+    this.recordingPath = o.recordingPath;
+    link.post({ op: 'open', sid, ...o });
+    this.talk = {
+      push: (pcm) => this.post({ op: 'talk', sid, pcm }),
+      mark: (reached) => {
+        const markId = link.nextId();
+        this.marks.set(markId, reached);
+        this.post({ op: 'mark', sid, markId });
+      },
+      clear: () => this.post({ op: 'clear', sid }),
+    };
+  }
+
+  get ended(): boolean {
+    return this.closing !== null || this.failedOnItsOwn;
+  }
+
+  answer(offerSdp: string): Promise<string> {
+    return this.link.request({
+      op: 'answer',
+      sid: this.sid,
+      req: this.link.nextId(),
+      sdp: offerSdp,
+    }) as Promise<string>;
+  }
+
+  offer(): Promise<string> {
+    return this.link.request({ op: 'offer', sid: this.sid, req: this.link.nextId() }) as Promise<string>;
+  }
+
+  async applyAnswer(answerSdp: string): Promise<void> {
+    await this.link.request({ op: 'apply-answer', sid: this.sid, req: this.link.nextId(), sdp: answerSdp });
+  }
+
+  enqueuePlay(load: Promise<Int16Array>): void {
+    const playId = this.link.nextId();
+    this.post({ op: 'play', sid: this.sid, playId });
+    load.then(
+      (pcm) => this.post({ op: 'play-ready', sid: this.sid, playId, pcm }),
+      () => this.post({ op: 'play-failed', sid: this.sid, playId }),
+    );
+  }
+
+  stopPlay(): void {
+    this.post({ op: 'stop-play', sid: this.sid });
+  }
+
+  onCallerAudio(listener: (frame: Int16Array) => void): () => void {
+    this.audioListeners.add(listener);
+    if (this.audioListeners.size === 1) {
+      this.post({ op: 'listen', sid: this.sid, on: true });
+    }
+    return () => {
+      if (this.audioListeners.delete(listener) && this.audioListeners.size === 0) {
+        this.post({ op: 'listen', sid: this.sid, on: false });
+      }
+    };
+  }
+
+  onEnded(listener: (reason: string) => void): () => void {
+    if (this.ended) {
+      listener('call_ended');
+      return () => undefined;
+    }
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
+  }
+
+  close(reason: MediaEndReason): Promise<RecordingResult | null> {
+    if (!this.closing) {
+      this.ending(reason);
+      const closed = this.link.request({ op: 'close', sid: this.sid, req: this.link.nextId(), reason });
+      // A worker that died took the session with it: nothing to finish, unless a recording was lost with it.
+      this.closing = (closed as Promise<RecordingResult | null>).catch((err: Error) => {
+        if (this.recordingPath) {
+          throw err;
+        }
+        return null;
+      });
+      void this.closing.finally(() => this.hooks.onClosed?.()).catch(() => undefined);
+    }
+    return this.closing;
+  }
+
+  // From the worker
+
+  /** A decoded 20 ms frame of the caller. */
+  heard(pcm: Int16Array): void {
+    for (const listener of this.audioListeners) {
+      listener(pcm);
+    }
+  }
+
+  markReached(markId: number): void {
+    const reached = this.marks.get(markId);
+    this.marks.delete(markId);
+    reached?.();
+  }
+
+  /** The media failed on its own (or its worker died): sockets are told now, the engine closes the session. */
+  failed(): void {
+    if (!this.ended) {
+      this.failedOnItsOwn = true;
+      this.ending('media_timeout');
+      this.hooks.onFailure?.();
+    }
+  }
+
+  private ending(reason: string): void {
+    for (const listener of [...this.endListeners]) {
+      listener(reason);
+    }
+    this.endListeners.clear();
+    this.audioListeners.clear();
+    // What a client marked will never be played, and its socket has just been told `stop`.
+    this.marks.clear();
+  }
+
+  private post(message: ToWorker): void {
+    if (!this.ended) {
+      this.link.post(message);
+    }
+  }
+}
