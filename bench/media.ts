@@ -73,6 +73,9 @@ export interface MediaStep {
   loopP99Ms: number;
   loopMaxMs: number;
   gcPauseMaxMs: number;
+  /** Garbage collections per second over the window, and the time they took, ms per second (all threads). */
+  gcPerSecond: number;
+  gcMsPerSecond: number;
   passed: boolean;
   why: string;
 }
@@ -138,6 +141,9 @@ interface SendWindow {
   loopP99: number;
   loopMax: number;
   gcPauseMax: number;
+  gcCount: number;
+  gcTotal: number;
+  gcByKind: unknown;
 }
 
 /** NODE_OPTIONS that load the send-side probe (plus whatever options the run already gives the process). */
@@ -150,7 +156,11 @@ function sendProbe(child: Child): () => Promise<SendWindow> {
   const waiting: ((w: SendWindow) => void)[] = [];
   createInterface({ input: child.proc.stderr as NodeJS.ReadableStream }).on('line', (line) => {
     if (line.startsWith('MEDIA_SENDS ')) {
-      waiting.shift()?.(JSON.parse(line.slice('MEDIA_SENDS '.length)) as SendWindow);
+      const window = JSON.parse(line.slice('MEDIA_SENDS '.length)) as SendWindow;
+      if (process.env.BENCH_MEDIA_GC) {
+        process.stderr.write(`  GC by kind, per thread: ${JSON.stringify(window.gcByKind)}\n`);
+      }
+      waiting.shift()?.(window);
     }
   });
   return () =>
@@ -247,6 +257,8 @@ async function ramp(ctx: MediaContext, label: string, peersUrl: string, target: 
       loopP99Ms: sent.loopP99,
       loopMaxMs: sent.loopMax,
       gcPauseMaxMs: sent.gcPauseMax,
+      gcPerSecond: sent.gcCount / seconds,
+      gcMsPerSecond: sent.gcTotal / seconds,
       passed: reasons.length === 0,
       why: reasons.join('; '),
     };
@@ -299,6 +311,8 @@ function failedStep(calls: number, why: string): MediaStep {
     loopP99Ms: NaN,
     loopMaxMs: NaN,
     gcPauseMaxMs: NaN,
+    gcPerSecond: NaN,
+    gcMsPerSecond: NaN,
     passed: false,
     why,
   };
@@ -312,8 +326,8 @@ function describeStep(s: MediaStep): string {
     `(max ${s.sendMaxMs.toFixed(1)}), at the callers p99 ${s.pacingP99Ms.toFixed(1)} ms (max ${s.pacingMaxMs.toFixed(1)}), ` +
     `${s.lost} lost of ${s.received} received, ${s.hearing} callers hearing, ` +
     `CPU ${s.cpuPerCall.toFixed(2)} ms/s per call, RSS ${s.rssPerCallMb.toFixed(2)} MB per call${clients}; ` +
-    `its loop delay p99 ${s.loopP99Ms.toFixed(1)} ms (max ${s.loopMaxMs.toFixed(1)}), longest GC pause ` +
-    `${s.gcPauseMaxMs.toFixed(1)} ms; caller process loop delay p99 ${s.peerLoopDelayP99Ms.toFixed(1)} ms`
+    `its loop delay p99 ${s.loopP99Ms.toFixed(1)} ms (max ${s.loopMaxMs.toFixed(1)}), GC ${s.gcPerSecond.toFixed(1)}/s ` +
+    `taking ${s.gcMsPerSecond.toFixed(1)} ms/s, longest pause ${s.gcPauseMaxMs.toFixed(1)} ms; caller process loop delay p99 ${s.peerLoopDelayP99Ms.toFixed(1)} ms`
   );
 }
 
@@ -343,6 +357,8 @@ export async function mediaCallgate(
     META_GRAPH_BASE_URL: peers.url,
     MEDIA_MAX_SESSIONS: '10000',
     MEDIA_PUBLIC_IP: '127.0.0.1',
+    // The server's default (MEDIA_WORKERS=0: sessions on the API's thread) unless the run sets MEDIA_WORKERS.
+    ...(process.env.MEDIA_WORKERS ? { MEDIA_WORKERS: process.env.MEDIA_WORKERS } : {}),
     NODE_OPTIONS: withProbe(serverEnv.NODE_OPTIONS),
   };
   const server = await spawnServer(env, nodeArgs);

@@ -541,7 +541,9 @@ async function main(): Promise<void> {
     }
     if (only === undefined || only === 'media') {
       const ctx = { tmp, children, agent, note, phase };
-      const profArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+      // BENCH_SERVER_NODE_ARGS: options given to callgate's node itself (V8 flags NODE_OPTIONS refuses, say).
+      const serverArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const profArgs = [...serverArgs, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
       const media = await mediaCallgate(ctx, serverEnv, profArgs);
       const top = Math.max(...media.steps.map((s) => s.calls));
       const baseline = await mediaBaseline(ctx, top);
