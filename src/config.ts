@@ -69,6 +69,8 @@ export interface MediaConfig {
   maxSessions: number;
   /** Worker threads the sessions are spread over; 0 runs them on the API's own thread. */
   workers: number;
+  /** A loopback call at start, so the first real call does not pay for cold code, libopus and the certificate. */
+  warmUp: boolean;
   /** Address announced in ICE candidates; a loopback one keeps all media on 127.0.0.1 (tests). */
   publicIp: string | null;
   portRange: [number, number] | null;
@@ -156,6 +158,7 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
     enabled: engine === 'on',
     maxSessions: int(env, 'MEDIA_MAX_SESSIONS', 100, 0),
     workers,
+    warmUp: bool(env, 'MEDIA_WARMUP', true),
     publicIp: env.MEDIA_PUBLIC_IP || null,
     portRange: portMin ? [portMin, portMax] : null,
     stunUrls,

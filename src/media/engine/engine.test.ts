@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app.ts';
+import { logSink } from '../../../test/helpers/log-sink.ts';
 import { ManualClock } from '../../../test/helpers/manual-clock.ts';
 import { startCall } from '../../../test/helpers/server-media.ts';
 import { mediaHeartbeatAt } from '../../../test/helpers/store-reads.ts';
 import { storeKinds } from '../../../test/helpers/stores.ts';
+import { waitFor } from '../../../test/helpers/wait-for.ts';
 import { createLogger } from '../../logger.ts';
 import { findCallMediaForNumber } from '../../store/call-media.ts';
 import type { AudioEndpoint } from '../rtc/index.ts';
@@ -82,3 +84,36 @@ for (const kind of storeKinds()) {
     });
   });
 }
+
+describe('media engine start', () => {
+  test('with MEDIA_WARMUP on, the start makes a loopback call of its own and says how long it took', async () => {
+    const t = await buildTestApp('sqlite', { env: { MEDIA_ENGINE: 'off' } });
+    const sink = logSink();
+    const engine = new MediaEngine({
+      config: { ...t.config.media, enabled: true, warmUp: true },
+      db: t.store.db,
+      realtime: new RealtimeHub(() => Date.now()),
+      logger: sink.logger,
+      now: () => new Date(),
+      allowInsecureUrls: false,
+      onMediaFailure: () => undefined,
+      databaseUrl: null,
+      fallbackWsBaseUrl: 'ws://localhost:1',
+    });
+    try {
+      await engine.start();
+      const warmed = await waitFor(
+        () => sink.find(/media engine warmed up/),
+        (lines) => lines.length > 0,
+        15_000,
+      );
+      assert.equal(warmed.length, 1, 'the warm-up call completed');
+      assert.ok(typeof warmed[0]?.warmUpMs === 'number');
+      assert.deepEqual(sink.find(/warm-up failed/), []);
+      assert.equal(engine.size, 0, 'the warm-up is no call of the engine');
+    } finally {
+      await engine.close();
+      await t.close();
+    }
+  });
+});

@@ -33,6 +33,7 @@ import { type MediaCommand, MediaCommands, type MediaReply } from './media-comma
 import { peerFactoryFor } from './media-peers.ts';
 import { type RealtimeHub, realtimeWsUrl } from './realtime-hub.ts';
 import { MediaSession } from './session.ts';
+import { warmUpMedia } from './warm-up.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'REJECTED', 'MISSED']);
 const WATCH_INTERVAL_MS = 500;
@@ -85,6 +86,8 @@ export class MediaEngine {
   private channel: MediaChannel | null = null;
   /** When this process's last heartbeat was committed (the time it wrote, ms), or null: none since start or close. */
   private lastBeatMs: number | null = null;
+  /** The start's warm-up (or the workers' start) while it runs; close() waits for it to let go of its sockets. */
+  private warming: Promise<void> | null = null;
   /** Commands to and from the other processes' engines. */
   readonly commands: MediaCommands;
 
@@ -92,7 +95,19 @@ export class MediaEngine {
     this.d = deps;
     this.realtime = deps.realtime;
     const { config } = deps;
-    this.pool = config.enabled && config.workers > 0 ? new MediaWorkerPool(config.workers, config, deps.logger) : null;
+    this.pool =
+      config.enabled && config.workers > 0
+        ? new MediaWorkerPool(
+            config.workers,
+            {
+              publicIp: config.publicIp,
+              portRange: config.portRange,
+              stunUrls: config.stunUrls,
+              warmUp: config.warmUp,
+            },
+            deps.logger,
+          )
+        : null;
     this.factory = this.pool ? null : peerFactoryFor(config);
     this.commands = new MediaCommands(this.node, (c) => this.run(c), deps.logger);
   }
@@ -105,8 +120,13 @@ export class MediaEngine {
     if (!this.d.config.enabled || this.nodeTimer) {
       return;
     }
-    // In the background: the API is up at once, the first call finds its worker ready.
-    this.pool?.warm().catch((err) => this.d.logger.warn({ err: err.message }, 'media workers not started'));
+    // In the background: the API is up at once; the first call finds the code warm (warm-up.ts).
+    this.warming = this.pool
+      ? this.pool.warm().then((ms) => this.d.logger.info({ workers: ms.length, warmUpMs: ms }, 'media workers ready'))
+      : this.d.config.warmUp
+        ? warmUpMedia().then((ms) => this.d.logger.info({ warmUpMs: Math.round(ms) }, 'media engine warmed up'))
+        : null;
+    this.warming?.catch((err) => this.d.logger.warn({ err: err.message }, 'media warm-up failed'));
     if (this.d.databaseUrl) {
       try {
         this.channel = await openMediaChannel(
@@ -378,6 +398,7 @@ export class MediaEngine {
       await forgetMediaNode(this.d.db, this.node).catch(() => undefined);
     }
     await Promise.all([...this.sessions.keys()].map((id) => this.end(id, 'shutdown')));
+    await this.warming?.catch(() => undefined);
     await this.pool?.close();
   }
 

@@ -5,11 +5,12 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { CallRecorder, type RecordingResult } from '../engine/call-recorder.ts';
-import { type MediaIceConfig, peerFactoryFor } from '../engine/media-peers.ts';
+import { peerFactoryFor } from '../engine/media-peers.ts';
 import { MediaSession } from '../engine/session.ts';
-import { AudioEndpoint, OpusCodec } from '../rtc/index.ts';
+import { warmUpMedia } from '../engine/warm-up.ts';
+import { AudioEndpoint } from '../rtc/index.ts';
 import { BatchedPort } from './batched-port.ts';
-import type { FromWorker, ToWorker } from './protocol.ts';
+import type { FromWorker, ToWorker, WorkerSetup } from './protocol.ts';
 
 interface Hosted {
   session: MediaSession;
@@ -23,7 +24,8 @@ if (!port) {
   throw new Error('media-worker.ts runs as a worker thread');
 }
 const out = new BatchedPort<FromWorker>(port);
-const factory = peerFactoryFor(workerData as MediaIceConfig);
+const setup = workerData as WorkerSetup;
+const factory = peerFactoryFor(setup);
 const hosted = new Map<number, Hosted>();
 
 function reply(req: number, work: Promise<string | RecordingResult | null | undefined>): void {
@@ -122,6 +124,11 @@ port.on('message', (batch: ToWorker[]) => {
   }
 });
 
-// Loaded and warmed before the first call: libopus compiled and its first codec made here, not on a call's clock.
-new OpusCodec().close();
-out.post({ op: 'ready' });
+// Warmed before the first call (engine/warm-up.ts): ready either way, a failed warm-up only leaves the code cold.
+const warmed = setup.warmUp
+  ? await warmUpMedia().then(
+      (ms) => ms,
+      () => null,
+    )
+  : null;
+out.post({ op: 'ready', warmUpMs: warmed });

@@ -4,6 +4,12 @@
 
 import type { RecordingResult } from '../engine/call-recorder.ts';
 import type { MediaEndReason } from '../engine/engine-session.ts';
+import type { MediaIceConfig } from '../engine/media-peers.ts';
+
+/** A worker's workerData: how to make peers, and whether to warm up before saying it is ready. */
+export interface WorkerSetup extends MediaIceConfig {
+  warmUp: boolean;
+}
 
 export type ToWorker =
   | { op: 'open'; sid: number; callId: string; numberId: string; recordingPath: string | null; mediaTimeoutMs: number }
@@ -23,7 +29,8 @@ export type ToWorker =
   | { op: 'clear'; sid: number };
 
 export type FromWorker =
-  | { op: 'ready' }
+  /** Loaded (and warmed up: how long it took, ms; null when not asked or when it failed). */
+  | { op: 'ready'; warmUpMs: number | null }
   | { op: 'reply'; req: number; ok: true; value: string | RecordingResult | null }
   | { op: 'reply'; req: number; ok: false; error: string }
   | { op: 'audio'; sid: number; pcm: Int16Array }

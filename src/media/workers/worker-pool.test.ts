@@ -16,7 +16,7 @@ import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, toneSource } from '../r
 import { MediaWorkerPool, type RemoteSessionOptions } from './worker-pool.ts';
 
 const factory = createPeerFactory(LOOPBACK_ICE);
-const ICE = { publicIp: '127.0.0.1', portRange: null, stunUrls: [] };
+const SETUP = { publicIp: '127.0.0.1', portRange: null, stunUrls: [], warmUp: false };
 const dir = mkdtempSync(join(tmpdir(), 'callgate-workers-'));
 const closers: (() => Promise<unknown>)[] = [];
 after(async () => {
@@ -26,8 +26,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function newPool(size: number, workerUrl?: URL): MediaWorkerPool {
-  const pool = new MediaWorkerPool(size, ICE, createLogger('silent'), workerUrl);
+function newPool(size: number, workerUrl?: URL, warmUp = false): MediaWorkerPool {
+  const pool = new MediaWorkerPool(size, { ...SETUP, warmUp }, createLogger('silent'), workerUrl);
   closers.push(() => pool.close());
   return pool;
 }
@@ -58,8 +58,9 @@ function joined(frames: Int16Array[]): Int16Array {
 }
 
 test('on a worker: the caller’s 440 Hz reaches a listener here, 880 Hz talked from here reaches the caller, a mark comes back once played, the recording is finished', async () => {
-  const pool = newPool(1);
-  await pool.warm();
+  const pool = newPool(1, undefined, true);
+  const [warmUpMs] = await pool.warm();
+  assert.ok(typeof warmUpMs === 'number' && warmUpMs > 0, 'the worker made its loopback warm-up call');
   const path = join(dir, 'call_w1.ogg');
   const { user, session } = await callOn(pool, options('call_w1', { recordingPath: path }));
   const frames: Int16Array[] = [];

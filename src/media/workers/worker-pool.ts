@@ -5,9 +5,8 @@
 
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { MediaIceConfig } from '../engine/media-peers.ts';
 import { BatchedPort } from './batched-port.ts';
-import type { FromWorker, ToWorker } from './protocol.ts';
+import type { FromWorker, ToWorker, WorkerSetup } from './protocol.ts';
 import { RemoteSession, type WorkerLink } from './remote-session.ts';
 
 const WORKER_URL = new URL('./media-worker.mjs', import.meta.url);
@@ -19,20 +18,21 @@ class MediaWorker implements WorkerLink {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private ids = 0;
   private exited: Error | null = null;
-  readonly ready: Promise<void>;
+  /** Resolves when the worker is loaded, with how long its warm-up took (ms; null: none, or it failed). */
+  readonly ready: Promise<number | null>;
 
-  constructor(url: URL, ice: MediaIceConfig, onExit: (w: MediaWorker, err: Error) => void) {
-    this.worker = new Worker(url, { workerData: ice, name: 'callgate-media' });
+  constructor(url: URL, setup: WorkerSetup, onExit: (w: MediaWorker, err: Error) => void) {
+    this.worker = new Worker(url, { workerData: setup, name: 'callgate-media' });
     this.worker.unref();
     this.port = new BatchedPort(this.worker);
-    let ready: () => void = () => undefined;
+    let ready: (warmUpMs: number | null) => void = () => undefined;
     this.ready = new Promise((resolve) => {
       ready = resolve;
     });
     this.worker.on('message', (batch: FromWorker[]) => {
       for (const m of batch) {
         if (m.op === 'ready') {
-          ready();
+          ready(m.warmUpMs);
         } else {
           this.receive(m);
         }
@@ -45,7 +45,7 @@ class MediaWorker implements WorkerLink {
     });
     this.worker.on('exit', (code) => {
       this.exited = why ?? new Error(`media worker exited with code ${code}`);
-      ready();
+      ready(null);
       for (const { reject } of this.pending.values()) {
         reject(this.exited);
       }
@@ -115,15 +115,15 @@ export interface RemoteSessionOptions {
 export class MediaWorkerPool {
   private workers: MediaWorker[] = [];
   private readonly size: number;
-  private readonly ice: MediaIceConfig;
+  private readonly setup: WorkerSetup;
   private readonly logger: Logger;
   private readonly workerUrl: URL;
   private closed = false;
 
   /** `workerUrl` is for tests: a worker script that speaks the same protocol (protocol.ts). */
-  constructor(size: number, ice: MediaIceConfig, logger: Logger, workerUrl = WORKER_URL) {
+  constructor(size: number, setup: WorkerSetup, logger: Logger, workerUrl = WORKER_URL) {
     this.size = size;
-    this.ice = ice;
+    this.setup = setup;
     this.logger = logger;
     this.workerUrl = workerUrl;
   }
@@ -134,12 +134,12 @@ export class MediaWorkerPool {
   }
 
   /**
-   * Starts the workers (each loads werift and libopus: ~0.4 s of CPU) ahead of the first call, which would otherwise
-   * wait for them; resolves once they are ready.
+   * Starts the workers (each loads werift and libopus, and warms up when asked: ~0.4–0.8 s of CPU) ahead of the first
+   * call, which would otherwise wait for them; resolves once they are ready, with each one's warm-up time.
    */
-  async warm(): Promise<void> {
+  async warm(): Promise<(number | null)[]> {
     this.spawnAll();
-    await Promise.all(this.workers.map((w) => w.ready));
+    return Promise.all(this.workers.map((w) => w.ready));
   }
 
   /** A new session on the least busy worker (messages sent before the worker is ready wait in its queue). */
@@ -171,7 +171,7 @@ export class MediaWorkerPool {
   }
 
   private spawn(): MediaWorker {
-    return new MediaWorker(this.workerUrl, this.ice, (dead, err) => {
+    return new MediaWorker(this.workerUrl, this.setup, (dead, err) => {
       if (this.closed) {
         return;
       }
