@@ -32,9 +32,12 @@ function decodeSample(byte: number): number {
 // Decoding is a 256-entry lookup; encoding is cheap enough per sample and a 64 Ki table would cost memory per process.
 const DECODE_TABLE = Int16Array.from({ length: 256 }, (_, byte) => decodeSample(byte));
 
-/** 16-bit linear PCM → μ-law bytes, one per sample. */
-export function encodeMulaw(pcm: Int16Array): Uint8Array {
-  const out = new Uint8Array(pcm.length);
+/**
+ * 16-bit linear PCM → μ-law bytes, one per sample. A Buffer from Node's pool: a 20 ms frame is 160 bytes, and a
+ * fresh ArrayBuffer per frame per call is work for every young-generation GC.
+ */
+export function encodeMulaw(pcm: Int16Array): Buffer {
+  const out = Buffer.allocUnsafe(pcm.length);
   for (let i = 0; i < pcm.length; i++) {
     out[i] = encodeSample(pcm[i] ?? 0);
   }

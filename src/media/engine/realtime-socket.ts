@@ -31,6 +31,7 @@ interface Framing {
   rate: number;
   frameSamples: number;
   open(): string[];
+  /** One 20 ms frame as a message; `pcm` is a buffer reused for the next frame, so it is copied, never kept. */
   frame(pcm: Int16Array): string | Buffer;
   mark(name: string): string;
   stop(reason: string): string;
@@ -103,7 +104,6 @@ export function attachRealtimeSocket(
   const stats: RealtimeSocketStats = { framesSent: 0, framesDropped: 0, clientErrors: 0 };
   const down = new Resampler(ENGINE_RATE, framing.rate);
   const up = new Resampler(framing.rate, ENGINE_RATE);
-  let pending = new Int16Array(0);
   let ended = false;
   // Assigned below; a target that has already ended may call `finish` from inside onEnded.
   let stopEnded = () => {};
@@ -117,21 +117,28 @@ export function attachRealtimeSocket(
     send(message);
   }
 
+  // The caller's audio is re-chunked into exact 20 ms frames in one buffer the framings copy out of: no array is
+  // made per frame (each would be work for every young-generation GC, for every call).
+  const chunk = new Int16Array(framing.frameSamples);
+  let filled = 0;
   const stopAudio = target.onCallerAudio((frame) => {
     const converted = down.process(frame);
-    const joined = new Int16Array(pending.length + converted.length);
-    joined.set(pending);
-    joined.set(converted, pending.length);
-    let at = 0;
-    for (; at + framing.frameSamples <= joined.length; at += framing.frameSamples) {
+    for (let at = 0; at < converted.length; ) {
+      const n = Math.min(chunk.length - filled, converted.length - at);
+      chunk.set(converted.subarray(at, at + n), filled);
+      filled += n;
+      at += n;
+      if (filled < chunk.length) {
+        break;
+      }
+      filled = 0;
       if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
         stats.framesDropped++;
         continue;
       }
-      send(framing.frame(joined.subarray(at, at + framing.frameSamples)));
+      send(framing.frame(chunk));
       stats.framesSent++;
     }
-    pending = joined.slice(at);
   });
 
   const finish = (reason: string) => {

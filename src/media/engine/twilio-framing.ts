@@ -61,7 +61,7 @@ export class TwilioEncoder {
         track,
         chunk: String(chunk),
         timestamp: String((chunk - 1) * 20),
-        payload: Buffer.from(encodeMulaw(pcm8k)).toString('base64'),
+        payload: encodeMulaw(pcm8k).toString('base64'),
       },
       streamSid: this.info.streamSid,
     });
