@@ -1,14 +1,16 @@
-// Opus encode/decode of 20 ms mono frames at 48 kHz, through libopus compiled to WebAssembly (opusscript's build,
-// no native code). We drive the WebAssembly module ourselves: opusscript's own wrapper indexes its 16-bit heap
-// view with byte addresses, so each instance writes outside its buffers and, with a few dozen codecs alive, one
-// corrupts another (seen as packets that no longer decode). Here every buffer is addressed by its real pointer
-// and sized for what the module touches. The module's PCM convention is one byte of little-endian PCM per 16-bit
-// slot, in and out (see opusscript's src/opusscript_encoder.cpp).
+// Opus encode/decode of 20 ms frames at 48 kHz, mono (the endpoints) or stereo (recordings), through libopus
+// compiled to WebAssembly (opusscript's build, no native code). We drive the WebAssembly module ourselves:
+// opusscript's own wrapper (0.1.1) indexes its 16-bit heap view with byte addresses, so each instance writes
+// outside its buffers and, with a few dozen codecs alive, one corrupts another (seen as packets that no longer
+// decode, then a dead process). Here every buffer is addressed by its real pointer and sized for what the module
+// touches. The module's PCM convention is one byte of little-endian PCM per 16-bit slot, in and out, and its
+// length arguments count samples (see opusscript's src/opusscript_encoder.cpp).
 import { FRAME_SAMPLES, MEDIA_SAMPLE_RATE } from '../audio/pcm.ts';
 import { type OpusHandler, opusNative } from './opus-native.ts';
 
 /** OPUS_APPLICATION_VOIP: tuned for speech. */
 const VOIP = 2048;
+const OPUS_SET_BITRATE = 4002;
 /**
  * CELT only, at complexity 5: ~70 µs a frame here against ~100 µs for libopus's default, which picks SILK or hybrid
  * for speech — SILK is the slow part of this WebAssembly build, and a lower complexity alone makes it pick SILK more
@@ -23,7 +25,20 @@ const ENCODER_COMPLEXITY = 5;
 const MAX_PACKET_BYTES = 4000;
 const MAX_DECODED_SAMPLES = 5760;
 
+export interface OpusOptions {
+  /** 1 (the default) or 2; stereo samples are interleaved, left first. */
+  channels?: 1 | 2;
+  /** Bits per second; libopus picks one when unset. */
+  bitrate?: number;
+  /**
+   * The encoder's mode: `realtime` (the default), CELT only at complexity 5, for the live calls whose frame clock
+   * it sits on; `default` leaves libopus's own choices (recordings, written a second at a time).
+   */
+  tuning?: 'realtime' | 'default';
+}
+
 export class OpusCodec {
+  readonly channels: 1 | 2;
   readonly #native = opusNative();
   readonly #handler: OpusHandler;
   readonly #pcmIn: number;
@@ -32,47 +47,53 @@ export class OpusCodec {
   readonly #pcmOut: number;
   #closed = false;
 
-  constructor() {
+  constructor(options: OpusOptions = {}) {
+    this.channels = options.channels ?? 1;
     const n = this.#native;
-    this.#handler = new n.OpusScriptHandler(MEDIA_SAMPLE_RATE, 1, VOIP);
-    this.#handler._encoder_ctl(OPUS_SET_FORCE_MODE, MODE_CELT_ONLY);
-    this.#handler._encoder_ctl(OPUS_SET_COMPLEXITY, ENCODER_COMPLEXITY);
-    // Two slots (low byte, high byte) per input sample; 4 bytes each.
-    this.#pcmIn = n._malloc(FRAME_SAMPLES * 4);
+    this.#handler = new n.OpusScriptHandler(MEDIA_SAMPLE_RATE, this.channels, VOIP);
+    if ((options.tuning ?? 'realtime') === 'realtime') {
+      this.#handler._encoder_ctl(OPUS_SET_FORCE_MODE, MODE_CELT_ONLY);
+      this.#handler._encoder_ctl(OPUS_SET_COMPLEXITY, ENCODER_COMPLEXITY);
+    }
+    if (options.bitrate) {
+      this.#handler._encoder_ctl(OPUS_SET_BITRATE, options.bitrate);
+    }
+    // Two slots (low byte, high byte) per sample; 4 bytes each.
+    this.#pcmIn = n._malloc(FRAME_SAMPLES * this.channels * 4);
     this.#packetOut = n._malloc(MAX_PACKET_BYTES);
     this.#packetIn = n._malloc(MAX_PACKET_BYTES);
-    this.#pcmOut = n._malloc(MAX_DECODED_SAMPLES * 4);
+    this.#pcmOut = n._malloc(MAX_DECODED_SAMPLES * this.channels * 4);
   }
 
-  /** One 20 ms frame (960 samples) to one Opus packet. */
+  /** One 20 ms frame (960 samples per channel, interleaved) to one Opus packet. */
   encode(frame: Int16Array): Buffer {
-    if (frame.length !== FRAME_SAMPLES) {
-      throw new RangeError(`an Opus frame is ${FRAME_SAMPLES} samples, got ${frame.length}`);
+    if (frame.length !== FRAME_SAMPLES * this.channels) {
+      throw new RangeError(`an Opus frame is ${FRAME_SAMPLES * this.channels} samples, got ${frame.length}`);
     }
     this.#assertOpen();
     const n = this.#native;
     // Each byte of the little-endian frame into its own 16-bit slot, in one native copy.
     n.HEAPU16.set(new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength), this.#pcmIn >> 1);
-    // "bytes" is how many samples the module reassembles from the byte slots: one frame's worth.
-    const length = this.#handler._encode(this.#pcmIn, FRAME_SAMPLES, this.#packetOut, FRAME_SAMPLES);
+    const length = this.#handler._encode(this.#pcmIn, frame.length, this.#packetOut, FRAME_SAMPLES);
     if (length < 0) {
       throw new Error(`Opus encode failed (${length})`);
     }
     return Buffer.from(n.HEAPU8.subarray(this.#packetOut, this.#packetOut + length));
   }
 
-  /** One Opus packet (mono or stereo) to mono PCM; a corrupt or oversized packet decodes to nothing. */
+  /** One Opus packet (mono or stereo) to this codec's channels; a corrupt or oversized packet decodes to nothing. */
   decode(packet: Uint8Array): Int16Array {
     if (this.#closed || packet.length === 0 || packet.length > MAX_PACKET_BYTES) {
       return new Int16Array(0);
     }
     const n = this.#native;
     n.HEAPU8.set(packet, this.#packetIn);
-    const samples = this.#handler._decode(this.#packetIn, packet.length, this.#pcmOut);
-    if (samples <= 0 || samples > MAX_DECODED_SAMPLES) {
+    const frames = this.#handler._decode(this.#packetIn, packet.length, this.#pcmOut);
+    if (frames <= 0 || frames > MAX_DECODED_SAMPLES) {
       return new Int16Array(0);
     }
     // The slots hold one byte each (0–255): packed back into little-endian bytes in one native copy.
+    const samples = frames * this.channels;
     const bytes = new Uint8Array(samples * 2);
     const base = this.#pcmOut >> 1;
     bytes.set(n.HEAPU16.subarray(base, base + samples * 2));
