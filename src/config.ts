@@ -150,6 +150,10 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
   if (workers > 64) {
     throw new ConfigError(`MEDIA_WORKERS must be at most 64, got "${env.MEDIA_WORKERS}"`);
   }
+  // Each worker binds in its own part of the range (src/media/workers/worker-pool.ts).
+  if (workers > 0 && portMin && portMax - portMin + 1 < workers) {
+    throw new ConfigError('MEDIA_PORT_MIN..MEDIA_PORT_MAX must hold at least one port per MEDIA_WORKERS thread');
+  }
   const wsBase = env.PUBLIC_WS_BASE_URL?.replace(/\/+$/, '') || null;
   if (wsBase !== null && !/^wss?:\/\/[^/]+$/.test(wsBase)) {
     throw new ConfigError(`PUBLIC_WS_BASE_URL must look like wss://host[:port], got "${env.PUBLIC_WS_BASE_URL}"`);

@@ -88,6 +88,8 @@ export class MediaEngine {
   private lastBeatMs: number | null = null;
   /** The start's warm-up (or the workers' start) while it runs; close() waits for it to let go of its sockets. */
   private warming: Promise<void> | null = null;
+  /** close() has begun. */
+  private closing = false;
   /** Commands to and from the other processes' engines. */
   readonly commands: MediaCommands;
 
@@ -232,7 +234,14 @@ export class MediaEngine {
       return { ok: false, reason: 'capacity' };
     }
     this.awaitingAnswer.add(callId);
-    return { ok: true, sdp: await session.offer() };
+    try {
+      return { ok: true, sdp: await session.offer() };
+    } catch (err) {
+      // No call exists yet to fail: the session goes, and the start is refused like a full engine's.
+      this.d.logger.warn({ callId, err: (err as Error).message }, 'server media could not make an offer');
+      await this.withdraw(callId);
+      return { ok: false, reason: 'capacity' };
+    }
   }
 
   /** The call row exists: record that this process holds its media, open it to realtime clients, watch it. */
@@ -273,7 +282,7 @@ export class MediaEngine {
   }
 
   private reserve(callId: CallId, numberId: NumberId, record: boolean): EngineSession | null {
-    if (!this.hasCapacity() || this.sessions.has(callId)) {
+    if (this.closing || !this.hasCapacity() || this.sessions.has(callId)) {
       return null;
     }
     const recordingPath = record ? this.recordingPath(callId) : null;
@@ -384,6 +393,8 @@ export class MediaEngine {
   }
 
   async close(): Promise<void> {
+    // No new session from here on: one reserved now would be missed by the sweep below.
+    this.closing = true;
     await this.channel?.close().catch(() => undefined);
     this.channel = null;
     if (this.watcher) {
@@ -398,8 +409,12 @@ export class MediaEngine {
       await forgetMediaNode(this.d.db, this.node).catch(() => undefined);
     }
     await Promise.all([...this.sessions.keys()].map((id) => this.end(id, 'shutdown')));
-    await this.warming?.catch(() => undefined);
-    await this.pool?.close();
+    if (this.pool) {
+      // Terminating the workers stops their warm-up too.
+      await this.pool.close();
+    } else {
+      await this.warming?.catch(() => undefined);
+    }
   }
 
   private async connectAnswered(callId: string, sdpAnswer: string): Promise<void> {
@@ -409,7 +424,10 @@ export class MediaEngine {
     } catch (err) {
       this.d.logger.info({ callId, err: (err as Error).message }, "the peer's SDP answer could not be applied");
       if (session) {
-        this.d.onMediaFailure(callId as CallId, session.numberId as NumberId);
+        // A session that already failed (its worker died) has told the call service once.
+        if (!session.ended) {
+          this.d.onMediaFailure(callId as CallId, session.numberId as NumberId);
+        }
         await this.end(callId, 'media_timeout');
       }
     }

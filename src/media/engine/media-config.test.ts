@@ -42,6 +42,7 @@ test('bad media settings stop the start with a message naming the variable', () 
     [{ MEDIA_MAX_SESSIONS: '-1' }, 'MEDIA_MAX_SESSIONS'],
     [{ MEDIA_WORKERS: 'two' }, 'MEDIA_WORKERS'],
     [{ MEDIA_WORKERS: '65' }, 'MEDIA_WORKERS'],
+    [{ MEDIA_WORKERS: '4', MEDIA_PORT_MIN: '40000', MEDIA_PORT_MAX: '40002' }, 'MEDIA_WORKERS'],
     [{ MEDIA_PORT_MIN: '40000' }, 'MEDIA_PORT_MIN'],
     [{ MEDIA_PORT_MIN: '50000', MEDIA_PORT_MAX: '40000' }, 'MEDIA_PORT_MIN'],
     [{ MEDIA_STUN_URLS: 'http://stun.example.org' }, 'MEDIA_STUN_URLS'],

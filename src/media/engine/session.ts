@@ -98,6 +98,9 @@ export class MediaSession implements EngineSession {
   // connect
 
   private connect(): void {
+    if (this.closing) {
+      return; // closed while the SDP was being made: no watchdog for a session that is gone
+    }
     this.lastPeerAudioAt = Date.now();
     this.endpoint.onState((state) => {
       if (state === 'failed') {
@@ -121,7 +124,8 @@ export class MediaSession implements EngineSession {
       return;
     }
     this.onFailure?.('media_timeout');
-    void this.close('media_timeout');
+    // The owner closes it too and gets the recording's outcome (or its error) from that same promise.
+    this.close('media_timeout').catch(() => undefined);
   }
 
   // pump

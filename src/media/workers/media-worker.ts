@@ -120,7 +120,14 @@ function handle(m: ToWorker): void {
 
 port.on('message', (batch: ToWorker[]) => {
   for (const m of batch) {
-    handle(m);
+    // One bad message (a constructor throwing in `open`, say) must not take the thread and every call on it down.
+    try {
+      handle(m);
+    } catch (err) {
+      if ('req' in m) {
+        out.post({ op: 'reply', req: m.req, ok: false, error: (err as Error).message });
+      }
+    }
   }
 });
 

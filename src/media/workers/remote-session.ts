@@ -33,6 +33,8 @@ export class RemoteSession implements EngineSession {
   private readonly marks = new Map<number, () => void>();
   private closing: Promise<RecordingResult | null> | null = null;
   private failedOnItsOwn = false;
+  /** The SDP exchange succeeded: media is (or was) under way, so losing it is a media failure of the call. */
+  private connecting = false;
   private readonly hooks: SessionHooks;
 
   constructor(
@@ -51,6 +53,9 @@ export class RemoteSession implements EngineSession {
     this.talk = {
       push: (pcm) => this.post({ op: 'talk', sid, pcm }),
       mark: (reached) => {
+        if (this.ended) {
+          return; // its socket has been told `stop`
+        }
         const markId = link.nextId();
         this.marks.set(markId, reached);
         this.post({ op: 'mark', sid, markId });
@@ -63,13 +68,10 @@ export class RemoteSession implements EngineSession {
     return this.closing !== null || this.failedOnItsOwn;
   }
 
-  answer(offerSdp: string): Promise<string> {
-    return this.link.request({
-      op: 'answer',
-      sid: this.sid,
-      req: this.link.nextId(),
-      sdp: offerSdp,
-    }) as Promise<string>;
+  async answer(offerSdp: string): Promise<string> {
+    const sdp = await this.link.request({ op: 'answer', sid: this.sid, req: this.link.nextId(), sdp: offerSdp });
+    this.connecting = true;
+    return sdp as string;
   }
 
   offer(): Promise<string> {
@@ -78,6 +80,7 @@ export class RemoteSession implements EngineSession {
 
   async applyAnswer(answerSdp: string): Promise<void> {
     await this.link.request({ op: 'apply-answer', sid: this.sid, req: this.link.nextId(), sdp: answerSdp });
+    this.connecting = true;
   }
 
   enqueuePlay(load: Promise<Int16Array>): void {
@@ -145,12 +148,25 @@ export class RemoteSession implements EngineSession {
     reached?.();
   }
 
-  /** The media failed on its own (or its worker died): sockets are told now, the engine closes the session. */
+  /** The media failed on its own (the worker's session said so): sockets are told now, the engine closes it. */
   failed(): void {
     if (!this.ended) {
       this.failedOnItsOwn = true;
       this.ending('media_timeout');
       this.hooks.onFailure?.();
+    }
+  }
+
+  /**
+   * Its worker died. Media under way has failed, as above; before the SDP exchange completed, the request in flight
+   * is refused instead (as an offer that cannot be answered is), and the call is left as it was.
+   */
+  lost(): void {
+    if (this.connecting) {
+      this.failed();
+    } else if (!this.ended) {
+      this.failedOnItsOwn = true;
+      this.ending('media_timeout');
     }
   }
 

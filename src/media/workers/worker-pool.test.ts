@@ -13,7 +13,7 @@ import { dominantFrequency } from '../audio/detect.ts';
 import { tone } from '../audio/tone.ts';
 import { ENGINE_FRAME } from '../engine/audio-queue.ts';
 import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, toneSource } from '../rtc/index.ts';
-import { MediaWorkerPool, type RemoteSessionOptions } from './worker-pool.ts';
+import { MediaWorkerPool, portSlice, type RemoteSessionOptions } from './worker-pool.ts';
 
 const factory = createPeerFactory(LOOPBACK_ICE);
 const SETUP = { publicIp: '127.0.0.1', portRange: null, stunUrls: [], warmUp: false };
@@ -151,7 +151,7 @@ test('sessions go to the least busy worker', async () => {
   await sessions[2]?.close('shutdown');
 });
 
-test('a worker that dies fails its calls (engine told, sockets told, requests refused) and is replaced', async () => {
+test('a worker that dies fails its calls under way (engine told, sockets told, requests refused) and is replaced', async () => {
   const pool = newPool(1, new URL('../../../test/fixtures/crashing-media-worker.mjs', import.meta.url));
   const failures: string[] = [];
   const first = pool.open(options('call_x1', { onFailure: () => failures.push('call_x1') }));
@@ -160,12 +160,25 @@ test('a worker that dies fails its calls (engine told, sockets told, requests re
   other.onEnded((reason) => ends.push(reason));
   assert.equal(await first.answer('v=0 offer'), 'v=0 answer');
   await assert.rejects(first.answer('crash'), /exited with code 3/);
-  assert.deepEqual(failures.sort(), ['call_x1', 'call_x2']);
+  // call_x1 had answered: its media failed. call_x2 never had: its call is left as it was, its sockets told.
+  assert.deepEqual(failures, ['call_x1']);
   assert.deepEqual(ends, ['media_timeout']);
   assert.equal(other.ended, true);
+  assert.equal(first.ended, true);
   assert.equal(await other.close('call_ended'), null, 'nothing to finish: no recording was asked for');
   const recorded = pool.open(options('call_x3', { recordingPath: join(dir, 'lost.ogg') }));
   assert.equal(await recorded.answer('v=0 offer'), 'v=0 answer', 'a new worker serves the next call');
   await assert.rejects(recorded.answer('crash'));
   await assert.rejects(recorded.close('call_ended'), 'a recording lost with its worker is reported as failed');
+});
+
+test('MEDIA_PORT_MIN..MAX is split between the workers, every port used once', () => {
+  assert.equal(portSlice(null, 0, 2), null);
+  const slices = [0, 1, 2].map((slot) => portSlice([40000, 40100], slot, 3));
+  assert.deepEqual(slices, [
+    [40000, 40032],
+    [40033, 40065],
+    [40066, 40100],
+  ]);
+  assert.deepEqual(portSlice([40000, 40000], 0, 1), [40000, 40000]);
 });

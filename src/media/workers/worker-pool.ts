@@ -26,9 +26,13 @@ class MediaWorker implements WorkerLink {
     this.worker.unref();
     this.port = new BatchedPort(this.worker);
     let ready: (warmUpMs: number | null) => void = () => undefined;
-    this.ready = new Promise((resolve) => {
+    let notReady: (err: Error) => void = () => undefined;
+    this.ready = new Promise((resolve, reject) => {
       ready = resolve;
+      notReady = reject;
     });
+    // Awaited only by warm(); a worker dying before it is ready must not be an unhandled rejection.
+    this.ready.catch(() => undefined);
     this.worker.on('message', (batch: FromWorker[]) => {
       for (const m of batch) {
         if (m.op === 'ready') {
@@ -45,14 +49,11 @@ class MediaWorker implements WorkerLink {
     });
     this.worker.on('exit', (code) => {
       this.exited = why ?? new Error(`media worker exited with code ${code}`);
-      ready(null);
+      notReady(this.exited);
       for (const { reject } of this.pending.values()) {
         reject(this.exited);
       }
       this.pending.clear();
-      for (const session of this.sessions.values()) {
-        session.failed();
-      }
       onExit(this, this.exited);
     });
   }
@@ -113,7 +114,8 @@ export interface RemoteSessionOptions {
 }
 
 export class MediaWorkerPool {
-  private workers: MediaWorker[] = [];
+  /** One slot per worker; a dead worker's slot is refilled when the next session needs one. */
+  private readonly slots: (MediaWorker | null)[];
   private readonly size: number;
   private readonly setup: WorkerSetup;
   private readonly logger: Logger;
@@ -126,6 +128,11 @@ export class MediaWorkerPool {
     this.setup = setup;
     this.logger = logger;
     this.workerUrl = workerUrl;
+    this.slots = Array.from({ length: size }, () => null);
+  }
+
+  private get workers(): MediaWorker[] {
+    return this.slots.filter((w): w is MediaWorker => w !== null);
   }
 
   /** How many sessions each worker holds now. */
@@ -165,18 +172,37 @@ export class MediaWorkerPool {
   }
 
   private spawnAll(): void {
-    while (!this.closed && this.workers.length < this.size) {
-      this.workers.push(this.spawn());
+    for (let slot = 0; slot < this.size && !this.closed; slot++) {
+      this.slots[slot] ??= this.spawn(slot);
     }
   }
 
-  private spawn(): MediaWorker {
-    return new MediaWorker(this.workerUrl, this.setup, (dead, err) => {
+  private spawn(slot: number): MediaWorker {
+    const setup = { ...this.setup, portRange: portSlice(this.setup.portRange, slot, this.size) };
+    return new MediaWorker(this.workerUrl, setup, (dead, err) => {
+      if (this.slots[slot] === dead) {
+        this.slots[slot] = null;
+      }
       if (this.closed) {
-        return;
+        return; // the engine has ended its sessions already
       }
       this.logger.error({ err: err.message, sessions: dead.sessions.size }, 'media worker died; its calls failed');
-      this.workers = this.workers.map((w) => (w === dead ? this.spawn() : w));
+      for (const session of dead.sessions.values()) {
+        session.lost();
+      }
     });
   }
+}
+
+/**
+ * Each worker binds its peers' UDP ports in its own part of MEDIA_PORT_MIN..MAX: werift tries a port and then binds
+ * it, and two threads trying the same port at once would make one bind fail.
+ */
+export function portSlice(range: [number, number] | null, slot: number, slots: number): [number, number] | null {
+  if (!range) {
+    return null;
+  }
+  const [min, max] = range;
+  const per = Math.floor((max - min + 1) / slots);
+  return [min + slot * per, slot === slots - 1 ? max : min + (slot + 1) * per - 1];
 }
