@@ -128,7 +128,12 @@ export class MediaEngine {
       : this.d.config.warmUp
         ? warmUpMedia().then((ms) => this.d.logger.info({ warmUpMs: Math.round(ms) }, 'media engine warmed up'))
         : null;
-    this.warming?.catch((err) => this.d.logger.warn({ err: err.message }, 'media warm-up failed'));
+    this.warming?.catch((err) => {
+      // A shutdown during the warm-up stops it (the workers are terminated): that is no failure to report.
+      if (!this.closing) {
+        this.d.logger.warn({ err: err.message }, 'media warm-up failed');
+      }
+    });
     if (this.d.databaseUrl) {
       try {
         this.channel = await openMediaChannel(
