@@ -6,6 +6,18 @@ import type { RealtimeTarget } from './realtime-target.ts';
 
 export type MediaEndReason = 'media_timeout' | 'call_ended' | 'shutdown';
 
+/** What a new session is made from, on this thread or a worker. */
+export interface SessionOptions {
+  callId: string;
+  numberId: string;
+  /** Where to record the call, or null. */
+  recordingPath: string | null;
+  /** No audio from the peer for this long (or no connection at all) fails the media. */
+  mediaTimeoutMs: number;
+  /** Told once when the media fails on its own. */
+  onFailure: () => void;
+}
+
 export interface EngineSession extends RealtimeTarget {
   readonly numberId: string;
   /** Where this call is being recorded, if it is. */

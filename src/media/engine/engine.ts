@@ -22,17 +22,15 @@ import {
 } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
 import { type MediaChannel, openMediaChannel } from '../../store/media-channel.ts';
-import { AudioEndpoint, type PeerFactory } from '../rtc/index.ts';
 import { MediaWorkerPool } from '../workers/worker-pool.ts';
-import { CallRecorder } from './call-recorder.ts';
 import { decodeMedia } from './decode-media.ts';
 import { MediaDecodeError } from './decoded-audio.ts';
-import type { EngineSession, MediaEndReason } from './engine-session.ts';
+import type { EngineSession, MediaEndReason, SessionOptions } from './engine-session.ts';
 import { fetchMedia, MediaFetchError } from './fetch-media.ts';
+import { localSession } from './local-session.ts';
 import { type MediaCommand, MediaCommands, type MediaReply } from './media-commands.ts';
 import { peerFactoryFor } from './media-peers.ts';
 import { type RealtimeHub, realtimeWsUrl } from './realtime-hub.ts';
-import { MediaSession } from './session.ts';
 import { warmUpMedia } from './warm-up.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'REJECTED', 'MISSED']);
@@ -75,9 +73,9 @@ export class MediaEngine {
   readonly node = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   readonly realtime: RealtimeHub;
   private readonly d: MediaEngineDeps;
-  /** MEDIA_WORKERS > 0: sessions run on worker threads; 0: on this thread, with this factory. */
+  /** MEDIA_WORKERS > 0: the worker threads the sessions run on; null: they run on this thread. */
   private readonly pool: MediaWorkerPool | null;
-  private readonly factory: PeerFactory | null;
+  private readonly newSession: (o: SessionOptions) => EngineSession;
   private readonly sessions = new Map<string, EngineSession>();
   private readonly unregister = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
@@ -110,7 +108,13 @@ export class MediaEngine {
             deps.logger,
           )
         : null;
-    this.factory = this.pool ? null : peerFactoryFor(config);
+    if (this.pool) {
+      const pool = this.pool;
+      this.newSession = (o) => pool.open(o);
+    } else {
+      const factory = peerFactoryFor(config);
+      this.newSession = (o) => localSession(factory, o);
+    }
     this.commands = new MediaCommands(this.node, (c) => this.run(c), deps.logger);
   }
 
@@ -290,21 +294,13 @@ export class MediaEngine {
     if (this.closing || !this.hasCapacity() || this.sessions.has(callId)) {
       return null;
     }
-    const recordingPath = record ? this.recordingPath(callId) : null;
-    const options = {
+    const session = this.newSession({
       callId,
       numberId,
-      recordingPath,
+      recordingPath: record ? this.recordingPath(callId) : null,
       mediaTimeoutMs: this.d.config.timeoutSeconds * 1000,
       onFailure: () => this.d.onMediaFailure(callId, numberId),
-    };
-    const session = this.pool
-      ? this.pool.open(options)
-      : new MediaSession({
-          ...options,
-          endpoint: new AudioEndpoint(this.factory as PeerFactory, { monitor: false }),
-          recorder: recordingPath ? new CallRecorder(recordingPath) : null,
-        });
+    });
     this.sessions.set(callId, session);
     return session;
   }

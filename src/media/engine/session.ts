@@ -9,6 +9,7 @@
 import type { AudioEndpoint, PcmSource } from '../rtc/index.ts';
 import { AudioQueue } from './audio-queue.ts';
 import type { CallRecorder, RecordingResult } from './call-recorder.ts';
+import { EndSignal } from './end-signal.ts';
 import type { EngineSession, MediaEndReason } from './engine-session.ts';
 import { PlayQueue } from './play-queue.ts';
 
@@ -47,7 +48,7 @@ export class MediaSession implements EngineSession {
   private readonly mediaTimeoutMs: number;
   private readonly onFailure: ((reason: 'media_timeout') => void) | undefined;
   private readonly audioListeners = new Set<(frame: Int16Array) => void>();
-  private readonly endListeners = new Set<(reason: string) => void>();
+  private readonly end = new EndSignal();
   private watchdog: NodeJS.Timeout | null = null;
   private lastPeerAudioAt = 0;
   private closing: Promise<RecordingResult | null> | null = null;
@@ -183,12 +184,7 @@ export class MediaSession implements EngineSession {
   }
 
   onEnded(listener: (reason: string) => void): () => void {
-    if (this.closing) {
-      listener('call_ended');
-      return () => undefined;
-    }
-    this.endListeners.add(listener);
-    return () => this.endListeners.delete(listener);
+    return this.end.listen(listener);
   }
 
   // end
@@ -199,10 +195,7 @@ export class MediaSession implements EngineSession {
       if (this.watchdog) {
         clearInterval(this.watchdog);
       }
-      for (const listener of [...this.endListeners]) {
-        listener(reason);
-      }
-      this.endListeners.clear();
+      this.end.fire(reason);
       this.audioListeners.clear();
       this.play.stop();
       this.talk.clear();

@@ -4,11 +4,11 @@
 // reached, and media that failed on its own. The engine keeps everything else (store, capacity, realtime sockets).
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { CallRecorder, type RecordingResult } from '../engine/call-recorder.ts';
+import type { RecordingResult } from '../engine/call-recorder.ts';
+import { localSession } from '../engine/local-session.ts';
 import { peerFactoryFor } from '../engine/media-peers.ts';
-import { MediaSession } from '../engine/session.ts';
+import type { MediaSession } from '../engine/session.ts';
 import { warmUpMedia } from '../engine/warm-up.ts';
-import { AudioEndpoint } from '../rtc/index.ts';
 import { BatchedPort } from './batched-port.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './protocol.ts';
 
@@ -36,14 +36,7 @@ function reply(req: number, work: Promise<string | RecordingResult | null | unde
 }
 
 function open(m: Extract<ToWorker, { op: 'open' }>): void {
-  const session = new MediaSession({
-    callId: m.callId,
-    numberId: m.numberId,
-    endpoint: new AudioEndpoint(factory, { monitor: false }),
-    recorder: m.recordingPath ? new CallRecorder(m.recordingPath) : null,
-    mediaTimeoutMs: m.mediaTimeoutMs,
-    onFailure: () => out.post({ op: 'failed', sid: m.sid }),
-  });
+  const session = localSession(factory, { ...m, onFailure: () => out.post({ op: 'failed', sid: m.sid }) });
   hosted.set(m.sid, { session, plays: new Map(), stopListening: null });
 }
 

@@ -3,6 +3,7 @@
 // while someone listens; marks are kept here and called when the worker reports them reached.
 
 import type { RecordingResult } from '../engine/call-recorder.ts';
+import { EndSignal } from '../engine/end-signal.ts';
 import type { EngineSession, MediaEndReason } from '../engine/engine-session.ts';
 import type { TalkSink } from '../engine/realtime-target.ts';
 import type { ToWorker } from './protocol.ts';
@@ -29,10 +30,9 @@ export class RemoteSession implements EngineSession {
   private readonly sid: number;
   private readonly link: WorkerLink;
   private readonly audioListeners = new Set<(frame: Int16Array) => void>();
-  private readonly endListeners = new Set<(reason: string) => void>();
+  private readonly end = new EndSignal();
   private readonly marks = new Map<number, () => void>();
   private closing: Promise<RecordingResult | null> | null = null;
-  private failedOnItsOwn = false;
   /** The SDP exchange succeeded: media is (or was) under way, so losing it is a media failure of the call. */
   private connecting = false;
   private readonly hooks: SessionHooks;
@@ -64,8 +64,9 @@ export class RemoteSession implements EngineSession {
     };
   }
 
+  /** Closed, or failed on its own: either way its end has been told. */
   get ended(): boolean {
-    return this.closing !== null || this.failedOnItsOwn;
+    return this.end.fired;
   }
 
   async answer(offerSdp: string): Promise<string> {
@@ -109,12 +110,7 @@ export class RemoteSession implements EngineSession {
   }
 
   onEnded(listener: (reason: string) => void): () => void {
-    if (this.ended) {
-      listener('call_ended');
-      return () => undefined;
-    }
-    this.endListeners.add(listener);
-    return () => this.endListeners.delete(listener);
+    return this.end.listen(listener);
   }
 
   close(reason: MediaEndReason): Promise<RecordingResult | null> {
@@ -151,7 +147,6 @@ export class RemoteSession implements EngineSession {
   /** The media failed on its own (the worker's session said so): sockets are told now, the engine closes it. */
   failed(): void {
     if (!this.ended) {
-      this.failedOnItsOwn = true;
       this.ending('media_timeout');
       this.hooks.onFailure?.();
     }
@@ -164,17 +159,13 @@ export class RemoteSession implements EngineSession {
   lost(): void {
     if (this.connecting) {
       this.failed();
-    } else if (!this.ended) {
-      this.failedOnItsOwn = true;
+    } else {
       this.ending('media_timeout');
     }
   }
 
   private ending(reason: string): void {
-    for (const listener of [...this.endListeners]) {
-      listener(reason);
-    }
-    this.endListeners.clear();
+    this.end.fire(reason);
     this.audioListeners.clear();
     // What a client marked will never be played, and its socket has just been told `stop`.
     this.marks.clear();

@@ -12,8 +12,9 @@ import { createLogger } from '../../logger.ts';
 import { dominantFrequency } from '../audio/detect.ts';
 import { tone } from '../audio/tone.ts';
 import { ENGINE_FRAME } from '../engine/audio-queue.ts';
+import type { SessionOptions } from '../engine/engine-session.ts';
 import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, toneSource } from '../rtc/index.ts';
-import { MediaWorkerPool, portSlice, type RemoteSessionOptions } from './worker-pool.ts';
+import { MediaWorkerPool, portSlice } from './worker-pool.ts';
 
 const factory = createPeerFactory(LOOPBACK_ICE);
 const SETUP = { publicIp: '127.0.0.1', portRange: null, stunUrls: [], warmUp: false };
@@ -32,12 +33,12 @@ function newPool(size: number, workerUrl?: URL, warmUp = false): MediaWorkerPool
   return pool;
 }
 
-function options(callId: string, extra: Partial<RemoteSessionOptions> = {}): RemoteSessionOptions {
+function options(callId: string, extra: Partial<SessionOptions> = {}): SessionOptions {
   return { callId, numberId: 'num_1', recordingPath: null, mediaTimeoutMs: 30_000, onFailure: () => {}, ...extra };
 }
 
 /** A caller sending 440 Hz, connected to a session the pool placed on a worker. */
-async function callOn(pool: MediaWorkerPool, o: RemoteSessionOptions) {
+async function callOn(pool: MediaWorkerPool, o: SessionOptions) {
   const user = new AudioEndpoint(factory, { source: toneSource(440) });
   const session = pool.open(o);
   closers.push(

@@ -1,10 +1,11 @@
 // The media worker threads of this process (MEDIA_WORKERS). A new session goes to the worker holding the fewest;
 // each worker runs its sessions' 20 ms work on its own event loop, so one busy loop, or one GC pause, delays only
-// its share of the calls. A worker that dies fails its sessions (their calls end FAILED/media_timeout, as for any
-// media failure) and is replaced.
+// its share of the calls. A worker that dies fails its calls under way (FAILED/media_timeout, as for any
+// media failure) and is replaced when the next session needs it.
 
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { SessionOptions } from '../engine/engine-session.ts';
 import { BatchedPort } from './batched-port.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './protocol.ts';
 import { RemoteSession, type WorkerLink } from './remote-session.ts';
@@ -105,14 +106,6 @@ class MediaWorker implements WorkerLink {
   }
 }
 
-export interface RemoteSessionOptions {
-  callId: string;
-  numberId: string;
-  recordingPath: string | null;
-  mediaTimeoutMs: number;
-  onFailure: () => void;
-}
-
 export class MediaWorkerPool {
   /** One slot per worker; a dead worker's slot is refilled when the next session needs one. */
   private readonly slots: (MediaWorker | null)[];
@@ -150,7 +143,7 @@ export class MediaWorkerPool {
   }
 
   /** A new session on the least busy worker (messages sent before the worker is ready wait in its queue). */
-  open(o: RemoteSessionOptions): RemoteSession {
+  open(o: SessionOptions): RemoteSession {
     if (this.closed) {
       throw new Error('the media workers have stopped');
     }
