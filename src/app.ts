@@ -23,7 +23,13 @@ import type { App } from './http/types.ts';
 import { newRequestId } from './ids.ts';
 import type { MediaEngine } from './media/engine/engine.ts';
 import { RealtimeHub } from './media/engine/realtime-hub.ts';
-import { createMetrics, type Metrics, registerHttpMetrics, registerStoreGauges } from './metrics.ts';
+import {
+  createMetrics,
+  type Metrics,
+  registerHttpMetrics,
+  registerMediaMetrics,
+  registerStoreGauges,
+} from './metrics.ts';
 import { WebOnboarding } from './numbers/web-onboarding.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
@@ -234,6 +240,7 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
   registerStoreGauges(metrics, deps.db, deps.clock);
 
   if (media) {
+    registerMediaMetrics(metrics, media);
     app.decorate('media', media);
     await media.start();
     // Calls still up lose their media on shutdown: sockets get stop + 1000 and recordings are finished.

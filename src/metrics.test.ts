@@ -10,14 +10,8 @@ import { signMetaBody } from '../test/fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../test/helpers/build-test-app.ts';
 import { callIn, ringingCall } from '../test/helpers/calls.ts';
+import { sample } from '../test/helpers/prometheus.ts';
 import { storeKinds } from '../test/helpers/stores.ts';
-
-/** The value of one sample of the exposition (labels in any order written as Prometheus writes them). */
-function sample(body: string, series: string): number | null {
-  const escaped = series.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const m = new RegExp(`^${escaped} ([0-9.e+-]+)$`, 'm').exec(body);
-  return m ? Number(m[1]) : null;
-}
 
 for (const kind of storeKinds()) {
   describe(`GET /metrics [${kind}]`, () => {

@@ -7,6 +7,8 @@
 //   store); ended calls by status/endedBy (counted after the commit that ended them, per process).
 //   Providers: requests by provider/action/outcome and their latency; provider webhooks refused (signature, parse).
 //   Webhooks: attempts by outcome, deliveries given up, delivery latency, backlog (waiting retries included).
+//   Media (this process's server media): sessions and capacity, refusals, ends by reason, first audio, frames paced
+//   (late and skipped: the sign of an overloaded process), realtime sockets and the frames they dropped.
 //   Process: prom-client's defaults (CPU, memory, handles, GC, event-loop lag).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,6 +17,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Counter, Histogram, Registry } from 'prom-client';
 import type { Clock } from './clock.ts';
 import { ApiError } from './errors.ts';
+import type { MediaObserver } from './media/engine/engine.ts';
+import type { RealtimeTally } from './media/engine/realtime-hub.ts';
+import { type FramePacing, LATE_MS } from './media/rtc/frame-clock.ts';
 import { countActiveCalls } from './store/call-stats.ts';
 import type { Db } from './store/db.ts';
 import { deliveryBacklog } from './store/deliveries.ts';
@@ -40,6 +45,12 @@ interface Series {
   providerWebhookRejections: Counter<'provider' | 'reason'>;
   /** Calls that ended, by final status and who ended them. */
   callsEnded: Counter<'status' | 'ended_by'>;
+  /** Server-media answers and offers refused: capacity (full or off) or bad_offer. */
+  mediaRefused: Counter<'reason'>;
+  /** Server-media sessions ended, by reason (call_ended, media_timeout, shutdown). */
+  mediaEnded: Counter<'reason'>;
+  /** From the SDP exchange to the peer's first audio packet. */
+  mediaFirstAudio: Histogram;
 }
 
 export interface Metrics extends Series {
@@ -118,6 +129,24 @@ function makeSeries(prom: PromClient, registry: Registry): Series {
       labelNames: ['status', 'ended_by'],
       registers,
     }),
+    mediaRefused: new prom.Counter({
+      name: 'callgate_media_sessions_refused_total',
+      help: 'Server-media answers and offers refused, by reason (capacity: full or off; bad_offer)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    mediaEnded: new prom.Counter({
+      name: 'callgate_media_sessions_ended_total',
+      help: 'Server-media sessions ended, by reason (call_ended, media_timeout, shutdown)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    mediaFirstAudio: new prom.Histogram({
+      name: 'callgate_media_first_audio_seconds',
+      help: "Time from the SDP exchange to the peer's first audio packet (ICE, DTLS, first frame)",
+      buckets: [0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5, 10],
+      registers,
+    }),
   };
 }
 
@@ -163,6 +192,9 @@ export function createMetrics(): Metrics {
     'providerDuration',
     'providerWebhookRejections',
     'callsEnded',
+    'mediaRefused',
+    'mediaEnded',
+    'mediaFirstAudio',
   ];
   for (const name of names) {
     Object.defineProperty(metrics, name, series(name));
@@ -223,6 +255,87 @@ export function registerStoreGauges(metrics: Metrics, db: Db, clock: Clock): voi
         for (const { provider, status, count } of await countActiveCalls(db)) {
           this.set({ provider, status }, count);
         }
+      },
+    });
+  });
+}
+
+/** What the media gauges read at scrape time: the engine's live state and counts kept outside prom-client. */
+export interface MediaSource {
+  readonly size: number;
+  readonly maxSessions: number;
+  pacing(): FramePacing;
+  workerLoad(): number[];
+  readonly realtime: { readonly tally: RealtimeTally };
+}
+
+/** The engine's observer: a few events per call go straight into their series. */
+export function mediaObserver(metrics: Metrics): MediaObserver {
+  return {
+    refused: (reason) => metrics.mediaRefused.inc({ reason }),
+    ended: (reason) => metrics.mediaEnded.inc({ reason }),
+    firstAudio: (ms) => metrics.mediaFirstAudio.observe(ms / 1000),
+  };
+}
+
+/** Gauges and counters read from the media engine at scrape time (per frame, counting is a plain number). */
+export function registerMediaMetrics(metrics: Metrics, media: MediaSource): void {
+  metrics.withRegistry((registry, { Counter, Gauge }) => {
+    const registers = [registry];
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    gauge('callgate_media_sessions', "Server-media sessions this process holds (its calls' media)", () => media.size);
+    gauge('callgate_media_sessions_max', 'MEDIA_MAX_SESSIONS (0 with MEDIA_ENGINE=off)', () => media.maxSessions);
+    counter('callgate_media_frames_sent_total', 'Audio frames paced to peers (one per call per 20 ms)', () => {
+      return media.pacing().frames;
+    });
+    counter(
+      'callgate_media_frames_late_total',
+      `Frames sent more than ${LATE_MS} ms after they were due (the process is too busy to pace them)`,
+      () => media.pacing().late,
+    );
+    counter(
+      'callgate_media_frames_skipped_total',
+      'Frames not sent at all after a stall of more than 100 ms (the RTP clock jumps instead)',
+      () => media.pacing().skipped,
+    );
+    gauge(
+      'callgate_media_realtime_sockets',
+      'Realtime WebSockets open on this process',
+      () => media.realtime.tally.open,
+    );
+    counter(
+      'callgate_media_realtime_frames_dropped_total',
+      'Caller frames not sent to a realtime client that stopped reading (over 512 KiB unsent)',
+      () => media.realtime.tally.framesDropped,
+    );
+    new Gauge({
+      name: 'callgate_media_worker_sessions',
+      help: 'Sessions on each media worker thread (MEDIA_WORKERS; none without)',
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        this.reset();
+        media.workerLoad().forEach((n, i) => {
+          this.set({ worker: String(i) }, n);
+        });
       },
     });
   });

@@ -18,7 +18,7 @@ import type { Config } from './config.ts';
 import { MediaEngine } from './media/engine/engine.ts';
 import type { RealtimeHub } from './media/engine/realtime-hub.ts';
 import { createPeerFactory, LOOPBACK_ICE, type PeerFactory } from './media/rtc/peer-factory.ts';
-import type { Metrics } from './metrics.ts';
+import { type Metrics, mediaObserver } from './metrics.ts';
 import { NumberService } from './numbers/service.ts';
 import { EvolutionProvider } from './providers/evolution/client.ts';
 import { MetaProvider } from './providers/meta/client.ts';
@@ -156,6 +156,7 @@ export function buildServices(deps: ServiceDeps) {
         databaseUrl: config.databaseUrl,
         fallbackWsBaseUrl: `ws://${hostname()}:${config.port}`,
         onRecordingDone: (r) => recordings.finished(r),
+        ...(metrics ? { observer: mediaObserver(metrics) } : {}),
         onMediaLost: async (callId, numberId) => {
           await calls?.endForMedia(numberId, callId, 'media_lost');
         },

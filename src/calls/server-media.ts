@@ -39,6 +39,7 @@ export class ServerMedia {
   /** Before anything is claimed or sent: 503 MEDIA_CAPACITY when the engine is off or full. */
   assertCanAnswer(call: Call): void {
     if (!this.#d.media?.hasCapacity()) {
+      this.#d.media?.refused('capacity');
       throw new ApiError('MEDIA_CAPACITY');
     }
     if (!call.sdpOffer) {

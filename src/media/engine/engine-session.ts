@@ -16,6 +16,8 @@ export interface SessionOptions {
   mediaTimeoutMs: number;
   /** Told once when the media fails on its own. */
   onFailure: () => void;
+  /** Told once: ms from the SDP exchange to the peer's first audio packet (ICE, DTLS and its first frame). */
+  onFirstAudio?: (ms: number) => void;
 }
 
 export interface EngineSession extends RealtimeTarget {

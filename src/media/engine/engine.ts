@@ -22,6 +22,7 @@ import {
 } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
 import { type MediaChannel, openMediaChannel } from '../../store/media-channel.ts';
+import { type FramePacing, newFramePacing } from '../rtc/frame-clock.ts';
 import { MediaWorkerPool } from '../workers/worker-pool.ts';
 import { decodeMedia } from './decode-media.ts';
 import { MediaDecodeError } from './decoded-audio.ts';
@@ -61,6 +62,18 @@ export interface MediaEngineDeps {
   onMediaLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
   /** Told when a call's recording is complete (ready) or could not be finished (failed): stores it, says so. */
   onRecordingDone?: (r: FinishedRecording) => Promise<void>;
+  /** Told what happens to sessions, for the metrics. */
+  observer?: MediaObserver;
+}
+
+/** What the metrics hear from the engine as it happens (at most a few times per call, never per frame). */
+export interface MediaObserver {
+  /** An answer or offer refused: the engine is full (or off), or the peer's offer cannot be answered. */
+  refused(reason: 'capacity' | 'bad_offer'): void;
+  /** A session that ran has ended, and why (a withdrawn answer is not counted). */
+  ended(reason: string): void;
+  /** ms from the SDP exchange to the peer's first audio packet. */
+  firstAudio(ms: number): void;
 }
 
 /** The call's media ended while a command for it was under way. */
@@ -90,6 +103,8 @@ export class MediaEngine {
   private closing = false;
   /** Commands to and from the other processes' engines. */
   readonly commands: MediaCommands;
+  /** Frames paced by the sessions on this thread (the workers' are counted by the pool). */
+  private readonly localPacing = newFramePacing();
 
   constructor(deps: MediaEngineDeps) {
     this.d = deps;
@@ -113,7 +128,7 @@ export class MediaEngine {
       this.newSession = (o) => pool.open(o);
     } else {
       const factory = peerFactoryFor(config);
-      this.newSession = (o) => localSession(factory, o);
+      this.newSession = (o) => localSession(factory, o, this.localPacing);
     }
     this.commands = new MediaCommands(this.node, (c) => this.run(c), deps.logger);
   }
@@ -180,8 +195,29 @@ export class MediaEngine {
     return this.sessions.size;
   }
 
+  get maxSessions(): number {
+    return this.d.config.enabled ? this.d.config.maxSessions : 0;
+  }
+
+  /** Frames paced by every session of this process so far, on this thread and on the media workers. */
+  pacing(): FramePacing {
+    const p = this.localPacing;
+    const w = this.pool?.pacing ?? newFramePacing();
+    return { frames: p.frames + w.frames, late: p.late + w.late, skipped: p.skipped + w.skipped };
+  }
+
+  /** How many sessions each media worker holds ([] without workers). */
+  workerLoad(): number[] {
+    return this.pool?.load() ?? [];
+  }
+
   hasCapacity(): boolean {
     return this.d.config.enabled && this.sessions.size < this.d.config.maxSessions;
+  }
+
+  /** An answer or offer refused: counted for the metrics (here, or by the API's check before it asked). */
+  refused(reason: 'capacity' | 'bad_offer'): void {
+    this.d.observer?.refused(reason);
   }
 
   session(callId: string): EngineSession | undefined {
@@ -192,6 +228,7 @@ export class MediaEngine {
   async answer(callId: CallId, numberId: NumberId, offerSdp: string, record: boolean): Promise<AnswerOutcome> {
     const session = this.reserve(callId, numberId, record);
     if (!session) {
+      this.refused('capacity');
       return { ok: false, reason: 'capacity' };
     }
     // The media row must be durable before the answer leaves (a process dying after the provider accepted is
@@ -207,6 +244,7 @@ export class MediaEngine {
         'server media could not answer the offer',
       );
       await this.withdraw(callId);
+      this.refused('bad_offer');
       return { ok: false, reason: 'bad_offer' };
     }
     this.open(callId, session);
@@ -240,6 +278,7 @@ export class MediaEngine {
   async offer(callId: CallId, numberId: NumberId, record: boolean): Promise<AnswerOutcome> {
     const session = this.reserve(callId, numberId, record);
     if (!session) {
+      this.refused('capacity');
       return { ok: false, reason: 'capacity' };
     }
     this.awaitingAnswer.add(callId);
@@ -287,6 +326,11 @@ export class MediaEngine {
 
   private open(callId: CallId, session: EngineSession): void {
     this.unregister.set(callId, this.d.realtime.register(session.numberId, session));
+    // Kept for the session's life: it is told once, when the session ends, however that comes about.
+    const observer = this.d.observer;
+    if (observer) {
+      session.onEnded((reason) => observer.ended(reason));
+    }
     this.watch();
   }
 
@@ -300,6 +344,7 @@ export class MediaEngine {
       recordingPath: record ? this.recordingPath(callId) : null,
       mediaTimeoutMs: this.d.config.timeoutSeconds * 1000,
       onFailure: () => this.d.onMediaFailure(callId, numberId),
+      ...(this.d.observer ? { onFirstAudio: (ms: number) => this.d.observer?.firstAudio(ms) } : {}),
     });
     this.sessions.set(callId, session);
     return session;

@@ -10,8 +10,16 @@ export function realtimeWsUrl(wsBaseUrl: string, token: string): string {
   return `${wsBaseUrl.replace(/\/+$/, '')}/v1/media/realtime?token=${encodeURIComponent(token)}&format=twilio`;
 }
 
+/** This process's realtime sockets, for the metrics. */
+export interface RealtimeTally {
+  open: number;
+  /** Frames of the caller not sent to a client that was not reading (realtime-socket.ts). */
+  framesDropped: number;
+}
+
 export class RealtimeHub {
   readonly tokens: RealtimeTokens;
+  readonly tally: RealtimeTally = { open: 0, framesDropped: 0 };
   private readonly targets = new Map<string, { numberId: string; target: RealtimeTarget }>();
 
   constructor(now: () => number) {

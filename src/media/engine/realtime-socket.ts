@@ -17,6 +17,7 @@ import {
   pcm16Start,
   pcm16Stop,
 } from './pcm16-framing.ts';
+import type { RealtimeTally } from './realtime-hub.ts';
 import type { RealtimeTarget } from './realtime-target.ts';
 import type { RealtimeGrant } from './realtime-tokens.ts';
 import { parseTwilioClientMessage, TWILIO_FRAME_SAMPLES, TWILIO_SAMPLE_RATE, TwilioEncoder } from './twilio-framing.ts';
@@ -93,15 +94,20 @@ export interface RealtimeSocketStats {
   clientErrors: number;
 }
 
-/** Wires the socket to the call's media until either side ends; returns live counters (for logs and tests). */
+/**
+ * Wires the socket to the call's media until either side ends; returns live counters (for logs and tests) and
+ * counts the socket and its dropped frames into the process's `tally` (for the metrics).
+ */
 export function attachRealtimeSocket(
   socket: WebSocket,
   grant: RealtimeGrant,
   format: RealtimeFormat,
   target: RealtimeTarget,
+  tally: RealtimeTally = { open: 0, framesDropped: 0 },
 ): RealtimeSocketStats {
   const framing = format === 'pcm16' ? pcm16Framing(grant) : twilioFraming(grant);
   const stats: RealtimeSocketStats = { framesSent: 0, framesDropped: 0, clientErrors: 0 };
+  tally.open += 1;
   const down = new Resampler(ENGINE_RATE, framing.rate);
   const up = new Resampler(framing.rate, ENGINE_RATE);
   let ended = false;
@@ -134,6 +140,7 @@ export function attachRealtimeSocket(
       filled = 0;
       if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
         stats.framesDropped++;
+        tally.framesDropped++;
         continue;
       }
       send(framing.frame(chunk));
@@ -178,6 +185,7 @@ export function attachRealtimeSocket(
     }
   });
   socket.on('close', () => {
+    tally.open -= 1;
     ended = true;
     stopAudio();
     stopEnded();

@@ -24,6 +24,8 @@ export interface MediaSessionOptions {
   mediaTimeoutMs?: number;
   /** Told once when the media fails on its own (ICE/DTLS failure, silence from the peer). */
   onFailure?: (reason: 'media_timeout') => void;
+  /** Told once: ms from the SDP exchange to the peer's first audio packet. */
+  onFirstAudio?: (ms: number) => void;
 }
 
 function mix(a: Int16Array | null, b: Int16Array | null): Int16Array | null {
@@ -47,10 +49,13 @@ export class MediaSession implements EngineSession {
   private readonly recorder: CallRecorder | null;
   private readonly mediaTimeoutMs: number;
   private readonly onFailure: ((reason: 'media_timeout') => void) | undefined;
+  private readonly onFirstAudio: ((ms: number) => void) | undefined;
   private readonly audioListeners = new Set<(frame: Int16Array) => void>();
   private readonly end = new EndSignal();
   private watchdog: NodeJS.Timeout | null = null;
   private lastPeerAudioAt = 0;
+  /** When the SDP exchange completed (ms since epoch), or null before it. */
+  private connectStartedAt: number | null = null;
   private closing: Promise<RecordingResult | null> | null = null;
   /** Unsubscribes from the caller's decoded audio; set only while a recording or a realtime listener needs it. */
   private decoding: (() => void) | null = null;
@@ -64,6 +69,7 @@ export class MediaSession implements EngineSession {
     this.recorder = options.recorder ?? null;
     this.mediaTimeoutMs = options.mediaTimeoutMs ?? 30_000;
     this.onFailure = options.onFailure;
+    this.onFirstAudio = options.onFirstAudio;
     this.pump();
   }
 
@@ -103,6 +109,7 @@ export class MediaSession implements EngineSession {
       return; // closed while the SDP was being made: no watchdog for a session that is gone
     }
     this.lastPeerAudioAt = Date.now();
+    this.connectStartedAt = this.lastPeerAudioAt;
     this.endpoint.onState((state) => {
       if (state === 'failed') {
         this.fail();
@@ -143,7 +150,12 @@ export class MediaSession implements EngineSession {
     // Arrival alone keeps the media alive; decoding is paid only for someone who uses the audio.
     this.endpoint.onPacket(() => {
       this.lastPeerAudioAt = Date.now();
-      this.firstPeerAudioAt ??= this.lastPeerAudioAt;
+      if (this.firstPeerAudioAt === null) {
+        this.firstPeerAudioAt = this.lastPeerAudioAt;
+        if (this.connectStartedAt !== null) {
+          this.onFirstAudio?.(this.firstPeerAudioAt - this.connectStartedAt);
+        }
+      }
     });
     this.updateDecoding();
   }

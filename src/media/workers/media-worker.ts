@@ -9,6 +9,7 @@ import { localSession } from '../engine/local-session.ts';
 import { peerFactoryFor } from '../engine/media-peers.ts';
 import type { MediaSession } from '../engine/session.ts';
 import { warmUpMedia } from '../engine/warm-up.ts';
+import { newFramePacing } from '../rtc/frame-clock.ts';
 import { BatchedPort } from './batched-port.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './protocol.ts';
 
@@ -27,6 +28,7 @@ const out = new BatchedPort<FromWorker>(port);
 const setup = workerData as WorkerSetup;
 const factory = peerFactoryFor(setup);
 const hosted = new Map<number, Hosted>();
+const pacing = newFramePacing();
 
 function reply(req: number, work: Promise<string | RecordingResult | null | undefined>): void {
   work.then(
@@ -36,7 +38,15 @@ function reply(req: number, work: Promise<string | RecordingResult | null | unde
 }
 
 function open(m: Extract<ToWorker, { op: 'open' }>): void {
-  const session = localSession(factory, { ...m, onFailure: () => out.post({ op: 'failed', sid: m.sid }) });
+  const session = localSession(
+    factory,
+    {
+      ...m,
+      onFailure: () => out.post({ op: 'failed', sid: m.sid }),
+      onFirstAudio: (ms) => out.post({ op: 'first-audio', sid: m.sid, ms }),
+    },
+    pacing,
+  );
   hosted.set(m.sid, { session, plays: new Map(), stopListening: null });
 }
 
@@ -123,6 +133,20 @@ port.on('message', (batch: ToWorker[]) => {
     }
   }
 });
+
+// The engine's metrics count every thread's frames: this one's go over once a second, as what changed.
+const reported = newFramePacing();
+setInterval(() => {
+  if (pacing.frames !== reported.frames || pacing.skipped !== reported.skipped) {
+    out.post({
+      op: 'pacing',
+      frames: pacing.frames - reported.frames,
+      late: pacing.late - reported.late,
+      skipped: pacing.skipped - reported.skipped,
+    });
+    Object.assign(reported, pacing);
+  }
+}, 1000).unref();
 
 // Warmed before the first call (engine/warm-up.ts): ready either way, a failed warm-up only leaves the code cold.
 const warmed = setup.warmUp

@@ -36,4 +36,8 @@ export type FromWorker =
   | { op: 'audio'; sid: number; pcm: Int16Array }
   | { op: 'mark-reached'; sid: number; markId: number }
   /** The media failed on its own (ICE/DTLS failure, silence from the peer); the session is closing. */
-  | { op: 'failed'; sid: number };
+  | { op: 'failed'; sid: number }
+  /** The peer's first audio packet arrived this long (ms) after the SDP exchange. */
+  | { op: 'first-audio'; sid: number; ms: number }
+  /** Frames this worker's sessions paced since its previous report (frame-clock.ts FramePacing), once a second. */
+  | { op: 'pacing'; frames: number; late: number; skipped: number };

@@ -20,6 +20,8 @@ export interface SessionHooks {
   onFailure?: () => void;
   /** close() has settled: the worker holds nothing more for this session. */
   onClosed?: () => void;
+  /** The peer's first audio arrived, this long (ms) after the SDP exchange. */
+  onFirstAudio?: (ms: number) => void;
 }
 
 export class RemoteSession implements EngineSession {
@@ -136,6 +138,10 @@ export class RemoteSession implements EngineSession {
     for (const listener of this.audioListeners) {
       listener(pcm);
     }
+  }
+
+  firstAudio(ms: number): void {
+    this.hooks.onFirstAudio?.(ms);
   }
 
   markReached(markId: number): void {

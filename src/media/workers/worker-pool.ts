@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { SessionOptions } from '../engine/engine-session.ts';
+import { type FramePacing, newFramePacing } from '../rtc/frame-clock.ts';
 import { BatchedPort } from './batched-port.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './protocol.ts';
 import { RemoteSession, type WorkerLink } from './remote-session.ts';
@@ -22,7 +23,7 @@ class MediaWorker implements WorkerLink {
   /** Resolves when the worker is loaded, with how long its warm-up took (ms; null: none, or it failed). */
   readonly ready: Promise<number | null>;
 
-  constructor(url: URL, setup: WorkerSetup, onExit: (w: MediaWorker, err: Error) => void) {
+  constructor(url: URL, setup: WorkerSetup, pacing: FramePacing, onExit: (w: MediaWorker, err: Error) => void) {
     this.worker = new Worker(url, { workerData: setup, name: 'callgate-media' });
     this.worker.unref();
     this.port = new BatchedPort(this.worker);
@@ -38,6 +39,10 @@ class MediaWorker implements WorkerLink {
       for (const m of batch) {
         if (m.op === 'ready') {
           ready(m.warmUpMs);
+        } else if (m.op === 'pacing') {
+          pacing.frames += m.frames;
+          pacing.late += m.late;
+          pacing.skipped += m.skipped;
         } else {
           this.receive(m);
         }
@@ -80,7 +85,7 @@ class MediaWorker implements WorkerLink {
     });
   }
 
-  private receive(m: Exclude<FromWorker, { op: 'ready' }>): void {
+  private receive(m: Exclude<FromWorker, { op: 'ready' | 'pacing' }>): void {
     if (m.op === 'reply') {
       const waiting = this.pending.get(m.req);
       this.pending.delete(m.req);
@@ -94,6 +99,8 @@ class MediaWorker implements WorkerLink {
     const session = this.sessions.get(m.sid);
     if (m.op === 'audio') {
       session?.heard(m.pcm);
+    } else if (m.op === 'first-audio') {
+      session?.firstAudio(m.ms);
     } else if (m.op === 'mark-reached') {
       session?.markReached(m.markId);
     } else {
@@ -114,6 +121,8 @@ export class MediaWorkerPool {
   private readonly logger: Logger;
   private readonly workerUrl: URL;
   private closed = false;
+  /** Frames paced by every worker's sessions (dead workers' included), as last reported. */
+  readonly pacing = newFramePacing();
 
   /** `workerUrl` is for tests: a worker script that speaks the same protocol (protocol.ts). */
   constructor(size: number, setup: WorkerSetup, logger: Logger, workerUrl = WORKER_URL) {
@@ -128,9 +137,9 @@ export class MediaWorkerPool {
     return this.slots.filter((w): w is MediaWorker => w !== null);
   }
 
-  /** How many sessions each worker holds now. */
+  /** How many sessions each worker slot holds now (0 for one not started, or dead and not yet replaced). */
   load(): number[] {
-    return this.workers.map((w) => w.sessions.size);
+    return this.slots.map((w) => w?.sessions.size ?? 0);
   }
 
   /**
@@ -150,10 +159,11 @@ export class MediaWorkerPool {
     this.spawnAll();
     const worker = this.workers.reduce((a, b) => (b.sessions.size < a.sessions.size ? b : a));
     const sid = worker.nextId();
-    const { onFailure, ...options } = o;
+    const { onFailure, onFirstAudio, ...options } = o;
     const session = new RemoteSession(worker, sid, options, {
       onFailure,
       onClosed: () => worker.sessions.delete(sid),
+      ...(onFirstAudio ? { onFirstAudio } : {}),
     });
     worker.sessions.set(sid, session);
     return session;
@@ -172,7 +182,7 @@ export class MediaWorkerPool {
 
   private spawn(slot: number): MediaWorker {
     const setup = { ...this.setup, portRange: portSlice(this.setup.portRange, slot, this.size) };
-    return new MediaWorker(this.workerUrl, setup, (dead, err) => {
+    return new MediaWorker(this.workerUrl, setup, this.pacing, (dead, err) => {
       if (this.slots[slot] === dead) {
         this.slots[slot] = null;
       }

@@ -12,6 +12,7 @@ import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { type FaultyDb, faultyDb } from '../../../../test/helpers/faulty-db.ts';
+import { sample } from '../../../../test/helpers/prometheus.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 import { connectUser, mediaServer, recordedPitches, startCall } from '../../../../test/helpers/server-media.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
@@ -215,6 +216,57 @@ for (const kind of storeKinds()) {
       await api('POST', `/v1/calls/${uc.call.id}/terminate`);
     });
 
+    test('GET /metrics counts the media: sessions, first audio, frames paced on the workers, realtime sockets, ends', async () => {
+      const scrape = async () => (await t.app.inject({ url: '/metrics' })).body;
+      const read = (body: string, series: string) => sample(body, series) ?? 0;
+      await eventually(async () => t.app.media.size === 0, 5000, 'earlier calls to close their media');
+      const before = await scrape();
+      assert.equal(read(before, 'callgate_media_sessions'), 0);
+      assert.equal(read(before, 'callgate_media_sessions_max'), 100);
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+      const { wsUrl } = (await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' })).json();
+      const ws = new WebSocket(onServer(t, wsUrl));
+      await new Promise((r) => ws.once('open', r));
+
+      // Frames paced on the workers reach the main thread's counters once a second.
+      const frames0 = read(before, 'callgate_media_frames_sent_total');
+      const during = await eventually(async () => {
+        const body = await scrape();
+        return read(body, 'callgate_media_frames_sent_total') >= frames0 + 50 && body;
+      }, 5000);
+      assert.equal(read(during, 'callgate_media_sessions'), 1);
+      assert.equal(read(during, 'callgate_media_realtime_sockets'), 1);
+      assert.equal(
+        read(during, 'callgate_media_worker_sessions{worker="0"}') +
+          read(during, 'callgate_media_worker_sessions{worker="1"}'),
+        1,
+      );
+      const firstAudio =
+        read(during, 'callgate_media_first_audio_seconds_sum') - read(before, 'callgate_media_first_audio_seconds_sum');
+      assert.equal(
+        read(during, 'callgate_media_first_audio_seconds_count') -
+          read(before, 'callgate_media_first_audio_seconds_count'),
+        1,
+      );
+      assert.ok(firstAudio > 0 && firstAudio < 10, `first audio after ${firstAudio} s`);
+      assert.ok(read(during, 'callgate_media_frames_late_total') <= read(during, 'callgate_media_frames_sent_total'));
+
+      const closed = new Promise((r) => ws.once('close', r));
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      await closed;
+      const after = await eventually(async () => {
+        const body = await scrape();
+        return read(body, 'callgate_media_sessions') + read(body, 'callgate_media_realtime_sockets') === 0 && body;
+      }, 5000);
+      assert.equal(
+        read(after, 'callgate_media_sessions_ended_total{reason="call_ended"}') -
+          read(before, 'callgate_media_sessions_ended_total{reason="call_ended"}'),
+        1,
+      );
+    });
+
     test('the user hanging up closes the media and its sockets', async () => {
       const uc = await startCall(t, endpoints);
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
@@ -314,6 +366,9 @@ describe('server media: capacity and failure', () => {
       }
       assert.equal(t.fake.countRequests({ call_id: uc.call.externalCallId }), 0);
       assert.equal((await storedCall(t, t.numberA, uc.call.id))?.status, 'RINGING');
+      const body = (await t.app.inject({ url: '/metrics' })).body;
+      assert.equal(sample(body, 'callgate_media_sessions_refused_total{reason="capacity"}'), 2);
+      assert.equal(sample(body, 'callgate_media_sessions_max'), 0);
     } finally {
       await t.close();
     }
@@ -327,9 +382,19 @@ describe('server media: capacity and failure', () => {
       const first = await startCall(t, endpoints);
       const second = await startCall(t, endpoints);
       assert.equal((await post(`/v1/calls/${first.call.id}/accept`)).statusCode, 200);
+      await connectUser(t, first);
       const refused = await post(`/v1/calls/${second.call.id}/accept`);
       assert.equal(refused.statusCode, 503);
       assert.equal(t.fake.countRequests({ call_id: second.call.externalCallId }), 0);
+      const body = (await t.app.inject({ url: '/metrics' })).body;
+      assert.equal(sample(body, 'callgate_media_sessions_refused_total{reason="capacity"}'), 1);
+      assert.equal(sample(body, 'callgate_media_sessions'), 1);
+      assert.equal(sample(body, 'callgate_media_sessions_max'), 1);
+      // Paced on this thread (MEDIA_WORKERS unset): counted as they go.
+      await eventually(async () => {
+        const frames = sample((await t.app.inject({ url: '/metrics' })).body, 'callgate_media_frames_sent_total');
+        return (frames ?? 0) >= 10;
+      }, 3000);
       await post(`/v1/calls/${first.call.id}/terminate`);
       await eventually(async () => t.app.media.size === 0, 3000, 'the first session to close');
       assert.equal((await post(`/v1/calls/${second.call.id}/accept`)).statusCode, 200);
@@ -488,6 +553,9 @@ describe('server media: capacity and failure', () => {
       );
       assert.equal(t.fake.countRequests({ action: 'terminate', call_id: uc.call.externalCallId }), 1);
       assert.equal(t.app.media.size, 0);
+      const body = (await t.app.inject({ url: '/metrics' })).body;
+      assert.equal(sample(body, 'callgate_media_sessions_ended_total{reason="media_timeout"}'), 1);
+      assert.equal(sample(body, 'callgate_media_sessions_ended_total{reason="call_ended"}'), null);
     } finally {
       await t.close();
     }

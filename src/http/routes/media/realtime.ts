@@ -43,7 +43,7 @@ export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): 
         socket.close(1008, 'no session');
         return;
       }
-      attachRealtimeSocket(socket, session.grant, session.format, session.target);
+      attachRealtimeSocket(socket, session.grant, session.format, session.target, deps.realtime.tally);
     },
   );
 }

@@ -1,0 +1,34 @@
+// The counting clock: frames on time are not late; a blocked event loop makes the frames it delays late, and a
+// stall past the catch-up limit skips frames instead of bursting them.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { countingFrameClock, newFramePacing } from './frame-clock.ts';
+
+function block(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // the thread is busy: no timer can run
+  }
+}
+
+test('a stalled loop counts the frames it delayed as late and skips those past the catch-up limit', async () => {
+  const tally = newFramePacing();
+  const ticks: number[] = [];
+  const stop = countingFrameClock(tally).start((i) => ticks.push(i));
+  await sleep(70);
+  const before = { ...tally };
+  assert.equal(before.frames, ticks.length);
+  assert.equal(before.skipped, 0);
+  block(200); // ten frames due while blocked: five are skipped, the rest sent late in a burst
+  await sleep(30);
+  stop();
+  assert.equal(tally.frames, ticks.length);
+  assert.ok(tally.skipped >= 4, `skipped ${tally.skipped}`);
+  assert.ok(tally.late - before.late >= 5, `late ${tally.late - before.late}`);
+  // The indexes still follow time: what was skipped shows as a jump, never as a frame sent twice.
+  for (let i = 1; i < ticks.length; i++) {
+    assert.ok((ticks[i] ?? 0) > (ticks[i - 1] ?? 0));
+  }
+  assert.equal((ticks.at(-1) ?? 0) + 1 - ticks.length, tally.skipped);
+});
