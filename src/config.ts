@@ -60,6 +60,8 @@ export interface Config {
   eventStreamsPerKey: number;
   /** Webhook subscriptions one number may have. */
   webhooksPerNumber: number;
+  /** Days the webhook log (attempts, finished deliveries) is kept; 0 keeps it forever. */
+  webhookLogRetentionDays: number;
   media: MediaConfig;
 }
 
@@ -260,6 +262,7 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken: env.METRICS_TOKEN || null,
     eventStreamsPerKey: int(env, 'EVENT_STREAMS_PER_KEY', 10, 1),
     webhooksPerNumber: int(env, 'WEBHOOKS_PER_NUMBER', 20, 1),
+    webhookLogRetentionDays: int(env, 'WEBHOOK_LOG_RETENTION_DAYS', 30, 0),
     media: mediaConfig(env, dataDir),
   };
 }

@@ -10,6 +10,7 @@ import type { Call } from '../model/call.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { findCallForNumber, listAnsweredWithMaxDuration, listRingingStartedBefore } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
+import { pruneDeliveryLog } from '../store/delivery-retention.ts';
 import { deleteExpiredIdempotencyKeys } from '../store/idempotency.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { deleteExpiredParkedEvents } from '../store/parked-events.ts';
@@ -24,16 +25,23 @@ export interface SweeperDeps {
   slots: ActionSlots;
   providers: ProviderRegistry;
   clock: Clock;
-  config: Pick<Config, 'ringTimeoutSeconds' | 'sweepIntervalMs'>;
+  config: Pick<Config, 'ringTimeoutSeconds' | 'sweepIntervalMs' | 'webhookLogRetentionDays'>;
   logger: Logger;
 }
 
 const BATCH = 200;
+/** The webhook log is pruned at most this often, in batches of PRUNE_BATCH, at most PRUNE_BATCHES per run. */
+const PRUNE_INTERVAL_MS = 60_000;
+const PRUNE_BATCH = 1000;
+const PRUNE_BATCHES = 20;
+const DAY_MS = 86_400_000;
 
 export class Sweeper {
   readonly #d: SweeperDeps;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<unknown> | null = null;
+  /** When the webhook log was last pruned (ms), or null: not yet in this process. */
+  #prunedAt: number | null = null;
 
   constructor(deps: SweeperDeps) {
     this.#d = deps;
@@ -94,7 +102,31 @@ export class Sweeper {
     await deleteExpiredTombstones(this.#d.db, nowIso);
     await deleteExpiredParkedEvents(this.#d.db, nowIso);
     await deleteExpiredIdempotencyKeys(this.#d.db, nowIso);
+    await this.#pruneDeliveryLog(now.getTime());
     return { ringTimeouts, maxDurations };
+  }
+
+  /** Past WEBHOOK_LOG_RETENTION_DAYS, attempts and finished deliveries go (docs/webhooks.md "Retention"). */
+  async #pruneDeliveryLog(nowMs: number): Promise<void> {
+    const days = this.#d.config.webhookLogRetentionDays;
+    if (days === 0 || (this.#prunedAt !== null && nowMs - this.#prunedAt < PRUNE_INTERVAL_MS)) {
+      return;
+    }
+    this.#prunedAt = nowMs;
+    const before = new Date(nowMs - days * DAY_MS).toISOString();
+    let attempts = 0;
+    let deliveries = 0;
+    for (let batch = 0; batch < PRUNE_BATCHES; batch++) {
+      const pruned = await pruneDeliveryLog(this.#d.db, before, PRUNE_BATCH);
+      attempts += pruned.attempts;
+      deliveries += pruned.deliveries;
+      if (pruned.attempts < PRUNE_BATCH && pruned.deliveries < PRUNE_BATCH) {
+        break;
+      }
+    }
+    if (attempts + deliveries > 0) {
+      this.#d.logger.info({ attempts, deliveries, before }, 'webhook log pruned past its retention');
+    }
   }
 
   async #endRinging(numberId: NumberId, callId: CallId, cutoff: string): Promise<boolean> {
