@@ -1,7 +1,8 @@
 // The webhook log does not grow without bound: attempts and finished deliveries older than the retention are
 // deleted, oldest first, a bounded batch per statement (short transactions, whatever the backlog). Events stay —
 // they are the calls' history and what a replay sends again — and so does everything of a delivery still pending,
-// whatever its age.
+// whatever its age. The conditions are checked again on the rows deleted: on PostgreSQL a replay may make a
+// delivery pending between the subquery's snapshot and the delete, and only the outer WHERE is re-checked then.
 import type { Db } from './db.ts';
 
 /** Deletes up to `limit` attempts and up to `limit` finished deliveries from before `before` (ISO time). */
@@ -17,7 +18,11 @@ export async function pruneDeliveryLog(
          SELECT 1 FROM deliveries d
          WHERE d.webhook_id = a.webhook_id AND d.event_id = a.event_id AND d.status = 'PENDING')
        ORDER BY a.created_at
-       LIMIT $2)`,
+       LIMIT $2)
+     AND NOT EXISTS (
+       SELECT 1 FROM deliveries d
+       WHERE d.webhook_id = delivery_attempts.webhook_id AND d.event_id = delivery_attempts.event_id
+         AND d.status = 'PENDING')`,
     [before, limit],
   );
   const deliveries = await db.execute(
@@ -25,7 +30,8 @@ export async function pruneDeliveryLog(
        SELECT webhook_id, event_id FROM deliveries
        WHERE status <> 'PENDING' AND updated_at < $1
        ORDER BY updated_at
-       LIMIT $2)`,
+       LIMIT $2)
+     AND status <> 'PENDING' AND updated_at < $1`,
     [before, limit],
   );
   return { attempts, deliveries };

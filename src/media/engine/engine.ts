@@ -91,6 +91,8 @@ export class MediaEngine {
   private readonly newSession: (o: SessionOptions) => EngineSession;
   private readonly sessions = new Map<string, EngineSession>();
   private readonly unregister = new Map<string, () => void>();
+  /** Unsubscribes the observer from a session's end: a withdrawn answer is not counted as an ended session. */
+  private readonly unobserve = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
   private watcher: NodeJS.Timeout | null = null;
   private nodeTimer: NodeJS.Timeout | null = null;
@@ -256,6 +258,7 @@ export class MediaEngine {
     // Nothing was recorded for a call the provider never answered, and the accept tried again records afresh into
     // the same file (opened exclusively): the file goes, and no recording outcome is reported.
     const recordingPath = this.sessions.get(callId)?.recordingPath ?? null;
+    this.unobserve.get(callId)?.();
     await this.end(callId, 'call_ended', { reportRecording: false });
     if (recordingPath) {
       await unlink(recordingPath).catch((err: NodeJS.ErrnoException) => {
@@ -288,6 +291,7 @@ export class MediaEngine {
       // No call exists yet to fail: the session goes, and the start is refused like a full engine's.
       this.d.logger.warn({ callId, err: (err as Error).message }, 'server media could not make an offer');
       await this.withdraw(callId);
+      this.refused('capacity');
       return { ok: false, reason: 'capacity' };
     }
   }
@@ -299,6 +303,10 @@ export class MediaEngine {
       return;
     }
     await this.hold(callId, session);
+    // Ended while the row was written (a shutdown, say): nothing left to open, and its end was told already.
+    if (this.sessions.get(callId) !== session || session.ended) {
+      return;
+    }
     this.open(callId, session);
   }
 
@@ -329,7 +337,10 @@ export class MediaEngine {
     // Kept for the session's life: it is told once, when the session ends, however that comes about.
     const observer = this.d.observer;
     if (observer) {
-      session.onEnded((reason) => observer.ended(reason));
+      this.unobserve.set(
+        callId,
+        session.onEnded((reason) => observer.ended(reason)),
+      );
     }
     this.watch();
   }
@@ -383,6 +394,8 @@ export class MediaEngine {
     this.awaitingAnswer.delete(callId);
     this.unregister.get(callId)?.();
     this.unregister.delete(callId);
+    // Told by the close below (unless withdraw() unsubscribed it first).
+    this.unobserve.delete(callId);
     let recording: Awaited<ReturnType<EngineSession['close']>> = null;
     let failed = false;
     try {

@@ -107,7 +107,6 @@ export function attachRealtimeSocket(
 ): RealtimeSocketStats {
   const framing = format === 'pcm16' ? pcm16Framing(grant) : twilioFraming(grant);
   const stats: RealtimeSocketStats = { framesSent: 0, framesDropped: 0, clientErrors: 0 };
-  tally.open += 1;
   const down = new Resampler(ENGINE_RATE, framing.rate);
   const up = new Resampler(framing.rate, ENGINE_RATE);
   let ended = false;
@@ -184,6 +183,8 @@ export function attachRealtimeSocket(
       target.talk.clear();
     }
   });
+  // Counted here, beside the listener that uncounts it: nothing between them can throw.
+  tally.open += 1;
   socket.on('close', () => {
     tally.open -= 1;
     ended = true;

@@ -150,11 +150,10 @@ export class MediaSession implements EngineSession {
     // Arrival alone keeps the media alive; decoding is paid only for someone who uses the audio.
     this.endpoint.onPacket(() => {
       this.lastPeerAudioAt = Date.now();
-      if (this.firstPeerAudioAt === null) {
+      // Counted from the SDP exchange: a packet before it (early media on an outbound call) does not count.
+      if (this.firstPeerAudioAt === null && this.connectStartedAt !== null) {
         this.firstPeerAudioAt = this.lastPeerAudioAt;
-        if (this.connectStartedAt !== null) {
-          this.onFirstAudio?.(this.firstPeerAudioAt - this.connectStartedAt);
-        }
+        this.onFirstAudio?.(this.firstPeerAudioAt - this.connectStartedAt);
       }
     });
     this.updateDecoding();

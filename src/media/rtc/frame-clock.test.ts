@@ -19,7 +19,6 @@ test('a stalled loop counts the frames it delayed as late and skips those past t
   await sleep(70);
   const before = { ...tally };
   assert.equal(before.frames, ticks.length);
-  assert.equal(before.skipped, 0);
   block(200); // ten frames due while blocked: five are skipped, the rest sent late in a burst
   await sleep(30);
   stop();

@@ -427,6 +427,8 @@ describe('server media: capacity and failure', () => {
           headers: { 'x-api-key': t.numberA.key.key },
         });
         assert.equal(afterRefusal.json().media, undefined, 'no server media is claimed for a refused answer');
+        const metrics = (await t.app.inject({ url: '/metrics' })).body;
+        assert.equal(sample(metrics, 'callgate_media_sessions_ended_total{reason="call_ended"}'), null, 'nor counted');
 
         const retried = await accept(uc.call.id);
         assert.equal(retried.statusCode, 200, retried.body);
