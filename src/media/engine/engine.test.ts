@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
+import { CANNED_OFFER_SDP } from '../../../test/fakes/meta-graph.ts';
 import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app.ts';
 import { logSink } from '../../../test/helpers/log-sink.ts';
 import { ManualClock } from '../../../test/helpers/manual-clock.ts';
@@ -66,17 +67,25 @@ for (const kind of storeKinds()) {
     test('an offer the engine cannot answer leaves no media row, no session and no recording file', async () => {
       const t = await buildTestApp(kind, { env: { MEDIA_ENGINE: 'off' } });
       const engine = engineOn(t, new ManualClock());
+      const offers = {
+        // No WebRTC audio session at all: refused before anything is reserved or written.
+        'not an offer': 'v=0\r\nnot an offer\r\n',
+        // Looks like one, but werift cannot answer it (no a=mid): the row and the file made beside it are undone.
+        'an offer werift refuses': CANNED_OFFER_SDP.replace('a=mid:0\r\n', ''),
+      };
       try {
-        const { call } = await startCall(t, endpoints);
-        const outcome = await engine.answer(call.id, t.numberA.id, 'v=0\r\nnot an offer\r\n', true);
-        assert.deepEqual(outcome, { ok: false, reason: 'bad_offer' });
-        assert.equal(await findCallMediaForNumber(t.store.db, t.numberA.id, call.id), null);
-        assert.deepEqual(
-          readdirSync(t.config.media.recordingsDir).filter((f) => f.startsWith(call.id)),
-          [],
-          'the recording file opened for the answer is gone',
-        );
-        assert.equal(engine.size, 0);
+        for (const [what, sdp] of Object.entries(offers)) {
+          const { call } = await startCall(t, endpoints);
+          const outcome = await engine.answer(call.id, t.numberA.id, sdp, true);
+          assert.deepEqual(outcome, { ok: false, reason: 'bad_offer' }, what);
+          assert.equal(await findCallMediaForNumber(t.store.db, t.numberA.id, call.id), null, what);
+          assert.deepEqual(
+            readdirSync(t.config.media.recordingsDir).filter((f) => f.startsWith(call.id)),
+            [],
+            `${what}: no recording file is left`,
+          );
+          assert.equal(engine.size, 0, what);
+        }
       } finally {
         await engine.close();
         await t.close();

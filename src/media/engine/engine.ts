@@ -23,6 +23,7 @@ import {
 import type { Db } from '../../store/db.ts';
 import { type MediaChannel, openMediaChannel } from '../../store/media-channel.ts';
 import { type FramePacing, newFramePacing } from '../rtc/frame-clock.ts';
+import { webRtcAudioProblem } from '../rtc/sdp-check.ts';
 import { MediaWorkerPool } from '../workers/worker-pool.ts';
 import { decodeMedia } from './decode-media.ts';
 import { MediaDecodeError } from './decoded-audio.ts';
@@ -228,6 +229,13 @@ export class MediaEngine {
 
   /** Answers the peer's offer with a new session (reserved at once, so concurrent answers cannot overbook). */
   async answer(callId: CallId, numberId: NumberId, offerSdp: string, record: boolean): Promise<AnswerOutcome> {
+    // An offer that is no WebRTC audio session is refused before anything is reserved, written or opened.
+    const problem = webRtcAudioProblem(offerSdp);
+    if (problem) {
+      this.d.logger.info({ callId, problem }, 'server media cannot answer this offer');
+      this.refused('bad_offer');
+      return { ok: false, reason: 'bad_offer' };
+    }
     const session = this.reserve(callId, numberId, record);
     if (!session) {
       this.refused('capacity');

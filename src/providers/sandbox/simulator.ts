@@ -9,6 +9,7 @@ import type { NumberId } from '../../ids.ts';
 import type { Heard } from '../../media/audio/monitor.ts';
 import { AudioEndpoint, type EndpointState } from '../../media/rtc/audio-endpoint.ts';
 import type { PeerFactory } from '../../media/rtc/peer-factory.ts';
+import { webRtcAudioProblem } from '../../media/rtc/sdp-check.ts';
 import type { Call, Direction } from '../../model/call.ts';
 import type { NumberRecord } from '../../model/number.ts';
 import type { PermissionReply } from '../../model/permission.ts';
@@ -526,17 +527,5 @@ export class SandboxSimulator {
 
 const digits = (phone: string) => phone.replace(/\D/g, '');
 
-/** What Meta checks before taking an SDP: a WebRTC audio session (ICE credentials, DTLS fingerprint). */
-function webRtcAudioProblem(sdp: string): string | null {
-  const checks: [RegExp, string][] = [
-    [/^v=0\r?$/m, 'no v=0 line'],
-    [/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m, 'no WebRTC audio (m=audio … UDP/TLS/RTP/SAVPF)'],
-    [/^a=ice-ufrag:\S+/m, 'no a=ice-ufrag'],
-    [/^a=ice-pwd:\S+/m, 'no a=ice-pwd'],
-    [/^a=fingerprint:\S+ \S+/m, 'no a=fingerprint'],
-    [/^a=rtpmap:\d+ opus\/48000/im, 'no Opus'],
-  ];
-  return checks.find(([pattern]) => !pattern.test(sdp))?.[1] ?? null;
-}
 /** Line endings and a trailing newline must not make two copies of one SDP differ. */
 const normaliseSdp = (sdp: string) => sdp.replace(/\r\n/g, '\n').trim();
