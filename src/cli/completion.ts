@@ -6,6 +6,7 @@ import { KEYS_COMMANDS } from './keys.ts';
 import { LISTEN_OPTIONS } from './listen.ts';
 import { NUMBERS_COMMANDS, NUMBERS_OPTIONS } from './numbers.ts';
 import { flagNames, HelpRequested, remoteOptions, UsageError, wantsHelp } from './remote.ts';
+import { SIMULATE_COMMANDS, SIMULATE_OPTIONS } from './simulate.ts';
 import { STORE_OPTIONS } from './store.ts';
 import { unknownChoice } from './suggest.ts';
 import { WEBHOOKS_COMMANDS, WEBHOOKS_OPTIONS } from './webhooks.ts';
@@ -34,6 +35,7 @@ export function commandTable(): Record<string, Group> {
     keys: { commands: KEYS_COMMANDS, flags: remote({}) },
     webhooks: { commands: WEBHOOKS_COMMANDS, flags: remote(WEBHOOKS_OPTIONS) },
     calls: { commands: CALLS_COMMANDS, flags: remote(CALLS_OPTIONS) },
+    simulate: { commands: SIMULATE_COMMANDS, flags: remote(SIMULATE_OPTIONS) },
     listen: { commands: [], flags: remote(LISTEN_OPTIONS) },
     completion: { commands: SHELLS, flags: ['--help'] },
   };

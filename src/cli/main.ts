@@ -34,6 +34,7 @@ const COMMANDS = [
   'keys',
   'webhooks',
   'calls',
+  'simulate',
   'listen',
   'completion',
   'help',

@@ -2,7 +2,16 @@
 // follows the call until it ends, so a first run shows ringing → connected → ended in the terminal.
 import { readFile } from 'node:fs/promises';
 import { eventLine } from './calls.ts';
-import { type Env, parseRemote, REMOTE_USAGE, UsageError, untilSignal } from './remote.ts';
+import {
+  type Env,
+  HelpRequested,
+  parseRemote,
+  REMOTE_USAGE,
+  subcommand,
+  UsageError,
+  untilSignal,
+  wantsHelp,
+} from './remote.ts';
 
 export const SIMULATE_USAGE = `usage: callgate simulate call [options]   (a SANDBOX number's key)
   --from <+E164>           the caller (default: a new +99… user)
@@ -12,7 +21,9 @@ export const SIMULATE_USAGE = `usage: callgate simulate call [options]   (a SAND
   --no-wait                print the call and return instead of following it
 ${REMOTE_USAGE}`;
 
-const OPTIONS = {
+export const SIMULATE_COMMANDS = ['call'] as const;
+
+export const SIMULATE_OPTIONS = {
   from: { type: 'string' },
   audio: { type: 'string' },
   'hangup-after': { type: 'string' },
@@ -40,15 +51,12 @@ async function audioOf(value: string | undefined): Promise<string | undefined> {
 }
 
 export async function runSimulate(args: string[], env: Env): Promise<void> {
-  const [sub, ...rest] = args;
-  const r = parseRemote(rest, env, OPTIONS);
-  if (r.help || sub !== 'call') {
-    throw new UsageError(
-      sub === undefined || sub === 'call' || r.help
-        ? SIMULATE_USAGE
-        : `unknown simulate command "${sub}"\n${SIMULATE_USAGE}`,
-    );
+  if (wantsHelp(args)) {
+    throw new HelpRequested(SIMULATE_USAGE);
   }
+  const [first, ...rest] = args;
+  subcommand(first, SIMULATE_COMMANDS, 'simulate');
+  const r = parseRemote(rest, env, SIMULATE_OPTIONS);
   const v = r.values;
   const hangupAfter = v['hangup-after'] === undefined ? undefined : Number(v['hangup-after']);
   if (hangupAfter !== undefined && !(Number.isInteger(hangupAfter) && hangupAfter > 0)) {
