@@ -37,7 +37,7 @@ export interface Config {
    * both set, or QR onboarding is off. The global key is a secret: never logged.
    */
   evolutionServer: { baseUrl: string; globalApiKey: string } | null;
-  /** callgate's own address as the Evolution server reaches it (its webhook URL); default http://HOST:PORT. */
+  /** callgate's own address as the Evolution server reaches it (its webhook URL); null: the request's origin. */
   publicBaseUrl: string | null;
   tombstoneTtlSeconds: number;
   ringTimeoutSeconds: number;
