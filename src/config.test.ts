@@ -1,0 +1,18 @@
+// Settings outside the media engine's own (media-config.test.ts): defaults, and values refused with the variable named.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError, loadConfig } from './config.ts';
+
+test('WEBHOOK_LOG_RETENTION_DAYS: 30 by default, 0 keeps the log forever, at most a century', () => {
+  assert.equal(loadConfig({}).webhookLogRetentionDays, 30);
+  assert.equal(loadConfig({ WEBHOOK_LOG_RETENTION_DAYS: '0' }).webhookLogRetentionDays, 0);
+  assert.equal(loadConfig({ WEBHOOK_LOG_RETENTION_DAYS: '36500' }).webhookLogRetentionDays, 36_500);
+  for (const bad of ['36501', '-1', '7.5', 'a month']) {
+    assert.throws(
+      () => loadConfig({ WEBHOOK_LOG_RETENTION_DAYS: bad }),
+      (err: Error) =>
+        err instanceof ConfigError &&
+        err.message === `WEBHOOK_LOG_RETENTION_DAYS must be an integer from 0 to 36500, got "${bad}"`,
+    );
+  }
+});
