@@ -356,6 +356,8 @@ export async function mediaCallgate(
     DATA_DIR: dataDir,
     META_GRAPH_BASE_URL: peers.url,
     MEDIA_MAX_SESSIONS: '10000',
+    // The ramp measures how pacing degrades; admission by pacing would refuse the calls of the steps past it.
+    MEDIA_MAX_LATE_PERCENT: '0',
     MEDIA_PUBLIC_IP: '127.0.0.1',
     // The server's default (MEDIA_WORKERS=0: sessions on the API's thread) unless the run sets MEDIA_WORKERS.
     ...(process.env.MEDIA_WORKERS ? { MEDIA_WORKERS: process.env.MEDIA_WORKERS } : {}),

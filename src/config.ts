@@ -69,6 +69,8 @@ export interface Config {
 export interface MediaConfig {
   enabled: boolean;
   maxSessions: number;
+  /** New sessions are refused while more than this share (%) of the last 10 s's frames went out late; 0: never. */
+  maxLatePercent: number;
   /** Worker threads the sessions are spread over; 0 runs them on the API's own thread. */
   workers: number;
   /** A loopback call at start, so the first real call does not pay for cold code, libopus and the certificate. */
@@ -164,6 +166,7 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
   return {
     enabled: engine === 'on',
     maxSessions: int(env, 'MEDIA_MAX_SESSIONS', 100, 0),
+    maxLatePercent: int(env, 'MEDIA_MAX_LATE_PERCENT', 10, 0, 100),
     workers,
     warmUp: bool(env, 'MEDIA_WARMUP', true),
     publicIp: env.MEDIA_PUBLIC_IP || null,

@@ -131,7 +131,7 @@ function makeSeries(prom: PromClient, registry: Registry): Series {
     }),
     mediaRefused: new prom.Counter({
       name: 'callgate_media_sessions_refused_total',
-      help: 'Server-media answers and offers refused, by reason (capacity: full or off; bad_offer)',
+      help: 'Server-media answers and offers refused, by reason (capacity: full or off; overloaded; bad_offer)',
       labelNames: ['reason'],
       registers,
     }),

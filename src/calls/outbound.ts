@@ -14,6 +14,7 @@ import { appendTimeline } from '../store/timeline.ts';
 import { persistTransition } from './outbox.ts';
 import { providerError } from './provider-errors.ts';
 import { numberMaxDuration, type ProviderEvents } from './provider-events.ts';
+import { mediaCapacityError } from './server-media.ts';
 
 export interface StartCallInput {
   to: string;
@@ -57,7 +58,7 @@ export class OutboundCalls {
     if (speaksMetaModel(number.provider) && !sdp) {
       const offered = media ? await media.offer(callId, number.id, input.record ?? number.recordCalls ?? false) : null;
       if (!offered?.ok) {
-        throw new ApiError('MEDIA_CAPACITY');
+        throw mediaCapacityError(media ? media.capacityProblem() : 'off');
       }
       sdp = offered.sdp;
     }

@@ -6,7 +6,7 @@
 import { ApiError } from '../errors.ts';
 import type { NumberId } from '../ids.ts';
 import { MediaDecodeError } from '../media/engine/decoded-audio.ts';
-import { type AnswerOutcome, type MediaEngine, MediaGoneError } from '../media/engine/engine.ts';
+import { type AnswerOutcome, type CapacityProblem, type MediaEngine, MediaGoneError } from '../media/engine/engine.ts';
 import type { EngineSession } from '../media/engine/engine-session.ts';
 import { MediaFetchError } from '../media/engine/fetch-media.ts';
 import type { MediaCommand, MediaReply } from '../media/engine/media-commands.ts';
@@ -36,11 +36,13 @@ export class ServerMedia {
     this.#d = deps;
   }
 
-  /** Before anything is claimed or sent: 503 MEDIA_CAPACITY when the engine is off or full. */
+  /** Before anything is claimed or sent: 503 MEDIA_CAPACITY when the engine is off, full or overloaded. */
   assertCanAnswer(call: Call): void {
-    if (!this.#d.media?.hasCapacity()) {
-      this.#d.media?.refused('capacity');
-      throw new ApiError('MEDIA_CAPACITY');
+    const engine = this.#d.media;
+    const problem = engine ? engine.capacityProblem() : 'off';
+    if (problem) {
+      engine?.refused(problem === 'overloaded' ? 'overloaded' : 'capacity');
+      throw mediaCapacityError(problem);
     }
     if (!call.sdpOffer) {
       throw new ApiError('VALIDATION_ERROR', { details: { reason: 'the call has no SDP offer to answer' } });
@@ -65,7 +67,7 @@ export class ServerMedia {
     }
     const error =
       outcome.reason === 'capacity'
-        ? new ApiError('MEDIA_CAPACITY')
+        ? mediaCapacityError(engine?.capacityProblem() ?? null)
         : new ApiError('VALIDATION_ERROR', { details: { reason: "the call's SDP offer cannot be answered" } });
     throw await this.#d.slots.release(call, actionId, error, { source: 'api', type, detail: { error: error.code } });
   }
@@ -190,4 +192,18 @@ function publicMedia(row: CallMedia) {
         }
       : {}),
   };
+}
+
+const CAPACITY_REASONS: Record<CapacityProblem, string> = {
+  off: 'the media engine is off on this process (MEDIA_ENGINE)',
+  full: 'every media session of this process is in use (MEDIA_MAX_SESSIONS)',
+  overloaded:
+    "this process is sending its calls' audio late; new calls wait until it keeps time (MEDIA_MAX_LATE_PERCENT)",
+};
+
+/** 503 MEDIA_CAPACITY, saying which limit was met (when one was: a session the engine could not set up is not). */
+export function mediaCapacityError(problem: CapacityProblem | null): ApiError {
+  return problem
+    ? new ApiError('MEDIA_CAPACITY', { details: { reason: CAPACITY_REASONS[problem] } })
+    : new ApiError('MEDIA_CAPACITY');
 }

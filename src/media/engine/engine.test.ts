@@ -1,6 +1,7 @@
 // The engine's durable promise on answering: when an answer leaves, the store already names this process as the
 // call's media node beside a fresh heartbeat (other processes end the calls of a node that stops beating), and a
-// refused offer leaves no such row. The engine runs here without start(): no heartbeat loop, only what answers write.
+// refused offer leaves no such row. The engine runs here without start(): no heartbeat loop, only what answers write
+// (but for admission by pacing, which samples its frames from start()).
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
@@ -19,9 +20,14 @@ import { MediaEngine } from './engine.ts';
 import { RealtimeHub } from './realtime-hub.ts';
 
 /** An engine of its own on the test app's store (whose own engine is off), on the given clock. */
-function engineOn(t: TestApp, clock: ManualClock): MediaEngine {
+function engineOn(
+  t: TestApp,
+  clock: ManualClock,
+  over: Partial<ConstructorParameters<typeof MediaEngine>[0]> = {},
+): MediaEngine {
   return new MediaEngine({
-    config: { ...t.config.media, enabled: true },
+    ...over,
+    config: { ...t.config.media, enabled: true, ...over.config },
     db: t.store.db,
     realtime: new RealtimeHub(() => Date.now()),
     logger: createLogger('silent'),
@@ -93,6 +99,65 @@ for (const kind of storeKinds()) {
     });
   });
 }
+
+describe('admission by pacing (MEDIA_MAX_LATE_PERCENT)', () => {
+  const endpoints: AudioEndpoint[] = [];
+  after(() => Promise.all(endpoints.map((e) => e.close())));
+
+  test('a stalled process refuses new sessions while its late frames are in the window, then admits again', async () => {
+    const t = await buildTestApp('sqlite', { env: { MEDIA_ENGINE: 'off' } });
+    const engine = engineOn(t, new ManualClock(), {
+      config: { ...t.config.media, enabled: true, maxLatePercent: 15 },
+      lateFrameWindow: { windowMs: 1500, minFrames: 40 },
+    });
+    try {
+      await engine.start();
+      const uc = await startCall(t, endpoints);
+      const answered = await engine.answer(uc.call.id, t.numberA.id, uc.call.sdpOffer ?? '', false);
+      assert.ok(answered.ok);
+      await uc.user.applyAnswer(answered.sdp);
+      await uc.user.connected();
+      await waitFor(
+        () => engine.pacing().frames,
+        (frames) => frames >= 50,
+        5000,
+      );
+      assert.equal(engine.capacityProblem(), null, 'keeping time: admitted');
+
+      // A second with the thread blocked: ~50 frames go out late or never, of the 75–125 due in the window (1.5 s,
+      // sampled once a second: up to 2.5 s back) — 40 % or more.
+      const until = performance.now() + 1000;
+      while (performance.now() < until) {
+        // a stall: no timer runs
+      }
+      await waitFor(
+        () => engine.pacing().late,
+        (late) => late > 0,
+        1000,
+      );
+      assert.equal(engine.capacityProblem(), 'overloaded');
+      const next = await startCall(t, endpoints);
+      assert.deepEqual(await engine.answer(next.call.id, t.numberA.id, next.call.sdpOffer ?? '', false), {
+        ok: false,
+        reason: 'capacity',
+      });
+      assert.equal(engine.size, 1, 'nothing reserved for the refused call');
+
+      // Once the stall has left the window, the process admits again.
+      assert.equal(
+        await waitFor(
+          () => engine.capacityProblem(),
+          (problem) => problem === null,
+          6000,
+        ),
+        null,
+      );
+    } finally {
+      await engine.close();
+      await t.close();
+    }
+  });
+});
 
 describe('media engine start', () => {
   test('with MEDIA_WARMUP on, the start makes a loopback call of its own and says how long it took', async () => {

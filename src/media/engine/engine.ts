@@ -29,6 +29,7 @@ import { decodeMedia } from './decode-media.ts';
 import { MediaDecodeError } from './decoded-audio.ts';
 import type { EngineSession, MediaEndReason, SessionOptions } from './engine-session.ts';
 import { fetchMedia, MediaFetchError } from './fetch-media.ts';
+import { LateFrameGuard, type LateFrameGuardOptions } from './late-frame-guard.ts';
 import { localSession } from './local-session.ts';
 import { type MediaCommand, MediaCommands, type MediaReply } from './media-commands.ts';
 import { peerFactoryFor } from './media-peers.ts';
@@ -65,12 +66,17 @@ export interface MediaEngineDeps {
   onRecordingDone?: (r: FinishedRecording) => Promise<void>;
   /** Told what happens to sessions, for the metrics. */
   observer?: MediaObserver;
+  /** The pacing guard's window and minimum (tests shorten them); the limit is MEDIA_MAX_LATE_PERCENT. */
+  lateFrameWindow?: Omit<LateFrameGuardOptions, 'maxLatePercent'>;
 }
+
+/** Why no new session can be had now: the engine is off, full, or already sending its frames late. */
+export type CapacityProblem = 'off' | 'full' | 'overloaded';
 
 /** What the metrics hear from the engine as it happens (at most a few times per call, never per frame). */
 export interface MediaObserver {
-  /** An answer or offer refused: the engine is full (or off), or the peer's offer cannot be answered. */
-  refused(reason: 'capacity' | 'bad_offer'): void;
+  /** An answer or offer refused: the engine is full (or off), overloaded, or the peer's offer cannot be answered. */
+  refused(reason: 'capacity' | 'overloaded' | 'bad_offer'): void;
   /** A session that ran has ended, and why (a withdrawn answer is not counted). */
   ended(reason: string): void;
   /** ms from the SDP exchange to the peer's first audio packet. */
@@ -108,6 +114,9 @@ export class MediaEngine {
   readonly commands: MediaCommands;
   /** Frames paced by the sessions on this thread (the workers' are counted by the pool). */
   private readonly localPacing = newFramePacing();
+  /** MEDIA_MAX_LATE_PERCENT > 0: refuses new sessions while frames go out late; sampled once a second. */
+  private readonly lateFrames: LateFrameGuard | null;
+  private lateFrameTimer: NodeJS.Timeout | null = null;
 
   constructor(deps: MediaEngineDeps) {
     this.d = deps;
@@ -134,6 +143,10 @@ export class MediaEngine {
       this.newSession = (o) => localSession(factory, o, this.localPacing);
     }
     this.commands = new MediaCommands(this.node, (c) => this.run(c), deps.logger);
+    this.lateFrames =
+      config.enabled && config.maxLatePercent > 0
+        ? new LateFrameGuard({ maxLatePercent: config.maxLatePercent, ...deps.lateFrameWindow })
+        : null;
   }
 
   /**
@@ -143,6 +156,12 @@ export class MediaEngine {
   async start(): Promise<void> {
     if (!this.d.config.enabled || this.nodeTimer) {
       return;
+    }
+    const guard = this.lateFrames;
+    if (guard) {
+      guard.sample(performance.now(), this.pacing());
+      this.lateFrameTimer = setInterval(() => guard.sample(performance.now(), this.pacing()), 1000);
+      this.lateFrameTimer.unref();
     }
     // In the background: the API is up at once; the first call finds the code warm (warm-up.ts).
     this.warming = this.pool
@@ -215,11 +234,22 @@ export class MediaEngine {
   }
 
   hasCapacity(): boolean {
-    return this.d.config.enabled && this.sessions.size < this.d.config.maxSessions;
+    return this.capacityProblem() === null;
+  }
+
+  /** Why a new session would be refused now, or null when one can be had. */
+  capacityProblem(): CapacityProblem | null {
+    if (!this.d.config.enabled) {
+      return 'off';
+    }
+    if (this.sessions.size >= this.d.config.maxSessions) {
+      return 'full';
+    }
+    return this.lateFrames?.overloaded(performance.now(), this.pacing()) ? 'overloaded' : null;
   }
 
   /** An answer or offer refused: counted for the metrics (here, or by the API's check before it asked). */
-  refused(reason: 'capacity' | 'bad_offer'): void {
+  refused(reason: 'capacity' | 'overloaded' | 'bad_offer'): void {
     this.d.observer?.refused(reason);
   }
 
@@ -238,7 +268,7 @@ export class MediaEngine {
     }
     const session = this.reserve(callId, numberId, record);
     if (!session) {
-      this.refused('capacity');
+      this.refused(this.capacityProblem() === 'overloaded' ? 'overloaded' : 'capacity');
       return { ok: false, reason: 'capacity' };
     }
     // The media row must be durable before the answer leaves (a process dying after the provider accepted is
@@ -289,7 +319,7 @@ export class MediaEngine {
   async offer(callId: CallId, numberId: NumberId, record: boolean): Promise<AnswerOutcome> {
     const session = this.reserve(callId, numberId, record);
     if (!session) {
-      this.refused('capacity');
+      this.refused(this.capacityProblem() === 'overloaded' ? 'overloaded' : 'capacity');
       return { ok: false, reason: 'capacity' };
     }
     this.awaitingAnswer.add(callId);
@@ -467,6 +497,10 @@ export class MediaEngine {
     if (this.watcher) {
       clearInterval(this.watcher);
       this.watcher = null;
+    }
+    if (this.lateFrameTimer) {
+      clearInterval(this.lateFrameTimer);
+      this.lateFrameTimer = null;
     }
     if (this.nodeTimer) {
       clearInterval(this.nodeTimer);

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../../config.ts';
 
-test('media defaults: engine on, 100 sessions on the API thread, 30 s timeout, recordings under DATA_DIR', () => {
+test('media defaults: engine on, 100 sessions on the API thread, 10 % late frames, 30 s timeout, recordings under DATA_DIR', () => {
   const { media } = loadConfig({ DATA_DIR: '/var/lib/callgate/' });
   assert.equal(media.enabled, true);
   assert.equal(media.maxSessions, 100);
+  assert.equal(media.maxLatePercent, 10);
   assert.equal(media.workers, 0);
   assert.equal(media.timeoutSeconds, 30);
   assert.equal(media.recordingsDir, '/var/lib/callgate/recordings');
@@ -49,6 +50,8 @@ test('bad media settings stop the start with a message naming the variable', () 
     [{ PUBLIC_WS_BASE_URL: 'https://example.org' }, 'PUBLIC_WS_BASE_URL'],
     [{ PUBLIC_WS_BASE_URL: 'wss://example.org/path' }, 'PUBLIC_WS_BASE_URL'],
     [{ MEDIA_TIMEOUT_SECONDS: '0' }, 'MEDIA_TIMEOUT_SECONDS'],
+    [{ MEDIA_MAX_LATE_PERCENT: '101' }, 'MEDIA_MAX_LATE_PERCENT'],
+    [{ MEDIA_MAX_LATE_PERCENT: 'high' }, 'MEDIA_MAX_LATE_PERCENT'],
   ] as const) {
     assert.throws(
       () => loadConfig(env),

@@ -363,6 +363,7 @@ describe('server media: capacity and failure', () => {
         });
         assert.equal(res.statusCode, 503, res.body);
         assert.equal(res.json().code, 'MEDIA_CAPACITY');
+        assert.match(res.json().details.reason, /media engine is off.*MEDIA_ENGINE/);
       }
       assert.equal(t.fake.countRequests({ call_id: uc.call.externalCallId }), 0);
       assert.equal((await storedCall(t, t.numberA, uc.call.id))?.status, 'RINGING');
@@ -385,6 +386,7 @@ describe('server media: capacity and failure', () => {
       await connectUser(t, first);
       const refused = await post(`/v1/calls/${second.call.id}/accept`);
       assert.equal(refused.statusCode, 503);
+      assert.match(refused.json().details.reason, /every media session.*MEDIA_MAX_SESSIONS/);
       assert.equal(t.fake.countRequests({ call_id: second.call.externalCallId }), 0);
       const body = (await t.app.inject({ url: '/metrics' })).body;
       assert.equal(sample(body, 'callgate_media_sessions_refused_total{reason="capacity"}'), 1);
