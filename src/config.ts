@@ -69,7 +69,7 @@ export interface Config {
 export interface MediaConfig {
   enabled: boolean;
   maxSessions: number;
-  /** New sessions are refused while more than this share (%) of the last 10 s's frames went out late; 0: never. */
+  /** New sessions are refused while more than this share (%) of the last ~10 s's frames went out late; 0: never. */
   maxLatePercent: number;
   /** Worker threads the sessions are spread over; 0 runs them on the API's own thread. */
   workers: number;

@@ -45,7 +45,7 @@ interface Series {
   providerWebhookRejections: Counter<'provider' | 'reason'>;
   /** Calls that ended, by final status and who ended them. */
   callsEnded: Counter<'status' | 'ended_by'>;
-  /** Server-media answers and offers refused: capacity (full or off) or bad_offer. */
+  /** Server-media answers and offers refused: capacity (full or off), overloaded (frames late) or bad_offer. */
   mediaRefused: Counter<'reason'>;
   /** Server-media sessions ended, by reason (call_ended, media_timeout, shutdown). */
   mediaEnded: Counter<'reason'>;

@@ -154,7 +154,7 @@ export class MediaEngine {
    * send commands on.
    */
   async start(): Promise<void> {
-    if (!this.d.config.enabled || this.nodeTimer) {
+    if (!this.d.config.enabled || this.nodeTimer || this.lateFrameTimer) {
       return;
     }
     const guard = this.lateFrames;
