@@ -41,7 +41,7 @@ export class ServerMedia {
     const engine = this.#d.media;
     const problem = engine ? engine.capacityProblem() : 'off';
     if (problem) {
-      engine?.refused(problem === 'overloaded' ? 'overloaded' : 'capacity');
+      engine?.refused(problem);
       throw mediaCapacityError(problem);
     }
     if (!call.sdpOffer) {

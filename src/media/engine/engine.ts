@@ -248,9 +248,12 @@ export class MediaEngine {
     return this.lateFrames?.overloaded(performance.now(), this.pacing()) ? 'overloaded' : null;
   }
 
-  /** An answer or offer refused: counted for the metrics (here, or by the API's check before it asked). */
-  refused(reason: 'capacity' | 'overloaded' | 'bad_offer'): void {
-    this.d.observer?.refused(reason);
+  /**
+   * An answer or offer refused, counted for the metrics (here, or by the API's check before it asked): an engine off
+   * or full counts as `capacity`; a capacity refusal with no limit met (a session that could not be set up) too.
+   */
+  refused(why: CapacityProblem | 'bad_offer' | null): void {
+    this.d.observer?.refused(why === 'overloaded' || why === 'bad_offer' ? why : 'capacity');
   }
 
   session(callId: string): EngineSession | undefined {
@@ -268,7 +271,7 @@ export class MediaEngine {
     }
     const session = this.reserve(callId, numberId, record);
     if (!session) {
-      this.refused(this.capacityProblem() === 'overloaded' ? 'overloaded' : 'capacity');
+      this.refused(this.capacityProblem());
       return { ok: false, reason: 'capacity' };
     }
     // The media row must be durable before the answer leaves (a process dying after the provider accepted is
@@ -319,7 +322,7 @@ export class MediaEngine {
   async offer(callId: CallId, numberId: NumberId, record: boolean): Promise<AnswerOutcome> {
     const session = this.reserve(callId, numberId, record);
     if (!session) {
-      this.refused(this.capacityProblem() === 'overloaded' ? 'overloaded' : 'capacity');
+      this.refused(this.capacityProblem());
       return { ok: false, reason: 'capacity' };
     }
     this.awaitingAnswer.add(callId);
@@ -329,7 +332,7 @@ export class MediaEngine {
       // No call exists yet to fail: the session goes, and the start is refused like a full engine's.
       this.d.logger.warn({ callId, err: (err as Error).message }, 'server media could not make an offer');
       await this.withdraw(callId);
-      this.refused('capacity');
+      this.refused(null);
       return { ok: false, reason: 'capacity' };
     }
   }
