@@ -303,9 +303,11 @@ export function registerMediaMetrics(metrics: Metrics, media: MediaSource): void
       });
     gauge('callgate_media_sessions', "Server-media sessions this process holds (its calls' media)", () => media.size);
     gauge('callgate_media_sessions_max', 'MEDIA_MAX_SESSIONS (0 with MEDIA_ENGINE=off)', () => media.maxSessions);
-    counter('callgate_media_frames_sent_total', 'Audio frames paced to peers (one per call per 20 ms)', () => {
-      return media.pacing().frames;
-    });
+    counter(
+      'callgate_media_frames_sent_total',
+      'Audio frames paced to peers (one per call per 20 ms)',
+      () => media.pacing().frames,
+    );
     counter(
       'callgate_media_frames_late_total',
       `Frames sent more than ${LATE_MS} ms after they were due (the process is too busy to pace them)`,
