@@ -147,6 +147,20 @@ for (const kind of storeKinds()) {
       assert.equal(res.json().status, 'COMPLETED');
     });
 
+    for (const contentType of ['json', '!!!', 'application/', ';']) {
+      test(`a Content-Type that is not a media type (${contentType}) is ignored like the body`, async () => {
+        const call = await callIn(t, 'ACCEPTED');
+        const res = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${call.id}/terminate`,
+          headers: { ...headersFor('number key'), 'content-type': contentType },
+          payload: '{}',
+        });
+        assert.equal(res.statusCode, 200, res.body);
+        assert.equal(res.json().status, 'COMPLETED');
+      });
+    }
+
     for (const bad of ['a b', 'x'.repeat(257), 'call_<script>', '%00', 'ab%', '..%5C']) {
       test(`a malformed id (${bad.slice(0, 20)}) is 400 VALIDATION_ERROR with the seed's text`, async () => {
         const res = await t.app.inject({

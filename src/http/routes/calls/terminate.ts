@@ -30,6 +30,13 @@ const schema = {
 export function terminateCallRoute(app: App, deps: RouteDeps): void {
   // The body is never parsed, not even a malformed one (docs/spec/calls-api.md §4.1): any content type is drained unread.
   app.register(async (scope: App) => {
+    // Fastify answers 415 to a Content-Type it cannot parse before any parser runs: here it names the drain.
+    scope.addHook('onRequest', (request, _reply, done) => {
+      if (request.headers['content-type'] !== undefined) {
+        request.headers['content-type'] = 'application/octet-stream';
+      }
+      done();
+    });
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, payload, done) => {
       payload.resume();
