@@ -3,12 +3,14 @@
 // /docs is branded as callgate's, and a request that breaks the schema hears about every problem at once.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { parse } from 'yaml';
 import { buildTestApp, type TestApp } from '../../test/helpers/build-test-app.ts';
+import { seedSpecPath } from '../../test/helpers/seed-spec.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const REDOCLY = join(ROOT, 'node_modules/@redocly/cli/bin/cli.js');
@@ -174,5 +176,31 @@ describe('the API reference', () => {
     assert.equal(body.details.truncated, true);
     assert.equal(body.details.issues[0].path, '/p0');
     assert.ok(res.body.length < 5_000, `answer of ${res.body.length} bytes`);
+  });
+
+  test('terminate is documented as the Pilot contract has it: parameter, response texts and examples', () => {
+    const contract = parse(readFileSync(seedSpecPath, 'utf8')).paths['/v1/calls/{callId}/terminate'].post;
+    const served = doc.paths['/v1/calls/{callId}/terminate']?.post as unknown as typeof contract;
+    for (const field of ['operationId', 'summary', 'tags']) {
+      assert.deepEqual(served[field], contract[field], field);
+    }
+    const param = (p: { name: string; in: string; description: string; example: string; required: boolean }) => ({
+      name: p.name,
+      in: p.in,
+      description: p.description,
+      example: p.example,
+      required: p.required,
+    });
+    assert.deepEqual(served.parameters.map(param), contract.parameters.map(param));
+    type Described = { description: string; content: { 'application/json': { example: Record<string, unknown> } } };
+    for (const [status, response] of Object.entries(contract.responses as Record<string, Described>)) {
+      const mine = (served.responses as Record<string, Described>)[status];
+      assert.ok(mine, `${status} is documented`);
+      assert.equal(mine.description, response.description, `${status} description`);
+      const example = mine.content['application/json'].example;
+      for (const [key, value] of Object.entries(response.content['application/json'].example)) {
+        assert.equal(example[key], value, `${status} example ${key}`);
+      }
+    }
   });
 });

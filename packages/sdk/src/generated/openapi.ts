@@ -6154,14 +6154,17 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                /**
+                 * @description Pilot Status id (call_...) or provider call id (wacid / CallID).
+                 * @example wacid.ABGG...
+                 */
                 callId: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Terminate */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6170,8 +6173,8 @@ export interface operations {
                     /**
                      * @example {
                      *       "success": true,
-                     *       "id": "example",
-                     *       "status": "INITIATED"
+                     *       "id": "call_01HZX...",
+                     *       "status": "COMPLETED"
                      *     }
                      */
                     "application/json": {
@@ -6190,7 +6193,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            /** @description Invalid payload or parameters */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6199,14 +6202,21 @@ export interface operations {
                     /**
                      * @example {
                      *       "error": "Validation error",
-                     *       "code": "VALIDATION_ERROR",
-                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *       "code": "VALIDATION_ERROR"
                      *     }
                      */
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": {
+                        error: string;
+                        code: string;
+                        /** @description VALIDATION_ERROR from the schema: {"issues": [{"in": "body"|"querystring"|"params"|"headers", "path": "/events/0", "message": "..."}]}, every problem listed up to 20 (then "truncated": true). Other errors may carry "reason", "field", or the provider's "providerCode" and "providerMessage". */
+                        details?: {
+                            [key: string]: unknown;
+                        };
+                        requestId?: string;
+                    };
                 };
             };
-            /** @description UNAUTHORIZED */
+            /** @description Missing or invalid `x-api-key` / `x-api-key-id` header */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6215,14 +6225,21 @@ export interface operations {
                     /**
                      * @example {
                      *       "error": "Unauthorized",
-                     *       "code": "UNAUTHORIZED",
-                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *       "code": "UNAUTHORIZED"
                      *     }
                      */
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": {
+                        error: string;
+                        code: string;
+                        /** @description VALIDATION_ERROR from the schema: {"issues": [{"in": "body"|"querystring"|"params"|"headers", "path": "/events/0", "message": "..."}]}, every problem listed up to 20 (then "truncated": true). Other errors may carry "reason", "field", or the provider's "providerCode" and "providerMessage". */
+                        details?: {
+                            [key: string]: unknown;
+                        };
+                        requestId?: string;
+                    };
                 };
             };
-            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            /** @description Tenant-scoped key used on a number-scoped endpoint */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6231,11 +6248,18 @@ export interface operations {
                     /**
                      * @example {
                      *       "error": "Tenant-scoped keys cannot call number endpoints",
-                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
-                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED"
                      *     }
                      */
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": {
+                        error: string;
+                        code: string;
+                        /** @description VALIDATION_ERROR from the schema: {"issues": [{"in": "body"|"querystring"|"params"|"headers", "path": "/events/0", "message": "..."}]}, every problem listed up to 20 (then "truncated": true). Other errors may carry "reason", "field", or the provider's "providerCode" and "providerMessage". */
+                        details?: {
+                            [key: string]: unknown;
+                        };
+                        requestId?: string;
+                    };
                 };
             };
             /** @description CALL_NOT_FOUND */
@@ -6254,7 +6278,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description Rate limit exceeded */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6263,11 +6287,18 @@ export interface operations {
                     /**
                      * @example {
                      *       "error": "Too many requests",
-                     *       "code": "RATE_LIMITED",
-                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *       "code": "RATE_LIMITED"
                      *     }
                      */
-                    "application/json": components["schemas"]["ErrorEnvelope"];
+                    "application/json": {
+                        error: string;
+                        code: string;
+                        /** @description VALIDATION_ERROR from the schema: {"issues": [{"in": "body"|"querystring"|"params"|"headers", "path": "/events/0", "message": "..."}]}, every problem listed up to 20 (then "truncated": true). Other errors may carry "reason", "field", or the provider's "providerCode" and "providerMessage". */
+                        details?: {
+                            [key: string]: unknown;
+                        };
+                        requestId?: string;
+                    };
                 };
             };
             /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
