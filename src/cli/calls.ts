@@ -158,6 +158,10 @@ export function eventLine(e: StreamEvent): string {
   if (d.event === 'call.permission_updated') {
     return watchRow([time, e.event, '(permission)', d.status, '-', d.peerNumber ?? d.peerUserId ?? '-']);
   }
+  if (d.event === 'call.recording_ready') {
+    const seconds = d.recording.durationSeconds;
+    return watchRow([time, e.event, d.callId, d.recording.status, seconds === null ? '-' : `${seconds}s`, '-']);
+  }
   const duration = d.durationSeconds === null ? '-' : `${d.durationSeconds}s`;
   return watchRow([time, e.event, d.id, d.status, duration, d.peerNumber ?? d.peerUserId ?? '-']);
 }

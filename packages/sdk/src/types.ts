@@ -81,7 +81,7 @@ export type WebhookEventName = NonNullable<QueryParams<'/v1/webhooks/{id}/logs',
 
 // Event payloads (webhook bodies and the SSE stream's data). The document has no schema for them (they are
 // not responses), so they are composed from the call object: docs/spec/webhooks.md, "Payloads are flat".
-export type CallEventName = Exclude<WebhookEventName, 'call.permission_updated' | 'calls'>;
+export type CallEventName = Exclude<WebhookEventName, 'call.permission_updated' | 'call.recording_ready' | 'calls'>;
 export type CallEvent = Omit<Call, 'sdpOffer' | 'sdpAnswer'> & {
   event: CallEventName;
   eventId: string;
@@ -102,6 +102,17 @@ export interface PermissionUpdatedEvent {
   /** Not about a call: there is no call id (declared so `event.id` reads on the union). */
   id?: undefined;
 }
+/** A server-media call's recording was finished: `ready` to download, or `failed`. Not a call snapshot. */
+export interface RecordingReadyEvent {
+  event: 'call.recording_ready';
+  eventId: string;
+  occurredAt: string;
+  callId: string;
+  numberId: string;
+  recording: { status: 'ready' | 'failed'; durationSeconds: number | null; sizeBytes: number | null };
+  /** Not a call object: the call is `callId` (declared so `event.id` reads on the union). */
+  id?: undefined;
+}
 /** Pilot's `calls` event (META numbers): Meta's raw `calls` change value, SDPs included, for custom WebRTC signaling. */
 export interface RawCallsEvent {
   event: 'calls';
@@ -110,6 +121,6 @@ export interface RawCallsEvent {
   data: Record<string, unknown>;
   id?: undefined;
 }
-export type WebhookEvent = CallEvent | PermissionUpdatedEvent | RawCallsEvent;
+export type WebhookEvent = CallEvent | PermissionUpdatedEvent | RecordingReadyEvent | RawCallsEvent;
 /** What the live stream carries: the webhook payloads except the raw `calls` event (webhooks only). */
-export type StreamEventData = CallEvent | PermissionUpdatedEvent;
+export type StreamEventData = CallEvent | PermissionUpdatedEvent | RecordingReadyEvent;

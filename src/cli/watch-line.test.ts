@@ -1,0 +1,48 @@
+// `calls watch` prints one line per stream event. The stream carries call snapshots and two events that are not
+// (call.permission_updated, call.recording_ready): each must print, not stop the watch, and keep the columns.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { StreamEvent } from '../../packages/sdk/src/index.ts';
+import { eventLine, WATCH_HEADER } from './calls.ts';
+
+const occurredAt = '2026-12-03T07:10:00.000Z';
+
+test('a recording_ready event prints its call, the recording status and length', () => {
+  const event = {
+    id: '42',
+    event: 'call.recording_ready',
+    data: {
+      event: 'call.recording_ready',
+      eventId: 'evt_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P',
+      occurredAt,
+      callId: 'call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P',
+      numberId: 'num_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P',
+      recording: { status: 'ready', durationSeconds: 12, sizeBytes: 48_000 },
+    },
+  } as StreamEvent;
+  const line = eventLine(event);
+  assert.match(line, /\s+call\.recording_ready\s+call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P\s+ready\s+12s\s+-$/);
+  assert.equal(line.indexOf('call_01'), WATCH_HEADER.indexOf('CALL'), 'the call id sits under CALL');
+
+  const failed = {
+    ...event,
+    data: { ...event.data, recording: { status: 'failed', durationSeconds: null, sizeBytes: null } },
+  };
+  assert.match(eventLine(failed as StreamEvent), /\s+failed\s+-\s+-$/);
+});
+
+test('a permission event prints its status and peer', () => {
+  const line = eventLine({
+    id: '43',
+    event: 'call.permission_updated',
+    data: {
+      event: 'call.permission_updated',
+      eventId: 'evt_01JD3Q5Z7Y8X9W0V1T2S3R4Q5Q',
+      occurredAt,
+      numberId: 'num_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P',
+      peerNumber: '+5511999990000',
+      status: 'TEMPORARY',
+    },
+  } as StreamEvent);
+  assert.match(line, /\s+call\.permission_updated\s+\(permission\)\s+TEMPORARY\s+-\s+\+5511999990000$/);
+});
