@@ -18,7 +18,8 @@ const COMMON = {
 
 export const REMOTE_USAGE = `Connection (every remote command):
   --url <url>      server address (default $CALLGATE_URL or ${DEFAULT_URL})
-  --key <ps_...>   API key (default $CALLGATE_API_KEY); --key-id <key_...> uses x-api-key-id instead
+  --key <ps_...>   API key (default $CALLGATE_API_KEY)
+  --key-id <key_>  the key's id instead, sent as x-api-key-id (default $CALLGATE_API_KEY_ID)
   --json           print JSON only on stdout (one document, or one line per event)`;
 
 /** A mistake in how the command was called: main prints it on stderr and exits 2. */

@@ -1,7 +1,7 @@
 // The README's fresh-machine path, as a user types it: npm run callgate -- tenants create, then npm start.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -78,5 +78,21 @@ describe('README commands on the embedded store', () => {
       process.kill(-child.pid!, 'SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
+  });
+
+  test("bin/callgate.mjs (callgate on PATH after npm link) runs on the machine's own Node too", async () => {
+    // The machine's Node, outside node_modules: a fresh machine's is older than the CLI needs (it runs itself again
+    // on the Node npm installed); with none older on PATH, the Node running this test checks the plain path.
+    const machineNode =
+      (env.PATH.split(':') as string[])
+        .filter((dir) => dir !== '' && !dir.includes('node_modules'))
+        .map((dir) => join(dir, 'node'))
+        .find((path) => existsSync(path)) ?? process.execPath;
+    const bin = join(ROOT, 'bin/callgate.mjs');
+    const { stdout } = await run(machineNode, [bin, 'completion', 'bash'], { cwd: tmpdir(), env });
+    assert.match(stdout, /complete -F _callgate callgate/);
+    const typo = await run(machineNode, [bin, 'tenantz'], { cwd: tmpdir(), env }).catch((e) => e);
+    assert.equal(typo.code, 2, 'the exit code comes through');
+    assert.match(typo.stderr, /did you mean.*tenants/);
   });
 });
