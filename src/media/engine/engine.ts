@@ -3,23 +3,14 @@
 // closes a session once its call has ended anywhere (terminate, the peer's hang-up, max duration, another
 // process): it polls the stored status of its calls, which covers every path without hooks into each of them.
 
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { FinishedRecording } from '../../calls/recordings.ts';
 import type { MediaConfig } from '../../config.ts';
 import type { CallId, NumberId } from '../../ids.ts';
-import {
-  beatMediaNode,
-  deleteCallMedia,
-  findCallStatuses,
-  findLostMediaCalls,
-  forgetMediaNode,
-  holdCallMedia,
-} from '../../store/call-media.ts';
+import { deleteCallMedia, findCallStatuses } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
 import { type MediaChannel, openMediaChannel } from '../../store/media-channel.ts';
 import { type FramePacing, newFramePacing } from '../rtc/frame-clock.ts';
@@ -32,19 +23,13 @@ import { fetchMedia, MediaFetchError } from './fetch-media.ts';
 import { LateFrameGuard, type LateFrameGuardOptions } from './late-frame-guard.ts';
 import { localSession } from './local-session.ts';
 import { type MediaCommand, MediaCommands, type MediaReply } from './media-commands.ts';
+import { MediaNode } from './media-node.ts';
 import { peerFactoryFor } from './media-peers.ts';
 import { type RealtimeHub, realtimeWsUrl } from './realtime-hub.ts';
 import { warmUpMedia } from './warm-up.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'REJECTED', 'MISSED']);
 const WATCH_INTERVAL_MS = 500;
-// Every process with the engine on beats this often and looks for calls whose process stopped beating.
-const NODE_INTERVAL_MS = 2000;
-const NODE_STALE_MS = 10_000;
-// A heartbeat younger than this is not written again with a call's media row: the loop above renews it well before
-// the other processes would call it stale. Older (or none: an idle process stops beating), it goes in the row's
-// transaction, so no process can see the row without a fresh heartbeat beside it.
-const BEAT_FRESH_MS = NODE_STALE_MS / 2;
 
 export interface MediaEngineDeps {
   config: MediaConfig;
@@ -89,8 +74,6 @@ export class MediaGoneError extends Error {}
 export type AnswerOutcome = { ok: true; sdp: string } | { ok: false; reason: 'capacity' | 'bad_offer' };
 
 export class MediaEngine {
-  /** Names this process in `mediaNode`; random too, since a restarted container often has the same pid. */
-  readonly node = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   readonly realtime: RealtimeHub;
   private readonly d: MediaEngineDeps;
   /** MEDIA_WORKERS > 0: the worker threads the sessions run on; null: they run on this thread. */
@@ -102,10 +85,9 @@ export class MediaEngine {
   private readonly unobserve = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
   private watcher: NodeJS.Timeout | null = null;
-  private nodeTimer: NodeJS.Timeout | null = null;
+  /** This process's heartbeat and its look for calls of dead processes. */
+  private readonly mediaNode: MediaNode;
   private channel: MediaChannel | null = null;
-  /** When this process's last heartbeat was committed (the time it wrote, ms), or null: none since start or close. */
-  private lastBeatMs: number | null = null;
   /** The start's warm-up (or the workers' start) while it runs; close() waits for it to let go of its sockets. */
   private warming: Promise<void> | null = null;
   /** close() has begun. */
@@ -142,6 +124,13 @@ export class MediaEngine {
       const factory = peerFactoryFor(config);
       this.newSession = (o) => localSession(factory, o, this.localPacing);
     }
+    this.mediaNode = new MediaNode({
+      db: deps.db,
+      now: deps.now,
+      logger: deps.logger,
+      holding: () => this.sessions.size,
+      ...(deps.onMediaLost ? { onMediaLost: deps.onMediaLost } : {}),
+    });
     this.commands = new MediaCommands(this.node, (c) => this.run(c), deps.logger);
     this.lateFrames =
       config.enabled && config.maxLatePercent > 0
@@ -154,7 +143,7 @@ export class MediaEngine {
    * send commands on.
    */
   async start(): Promise<void> {
-    if (!this.d.config.enabled || this.nodeTimer || this.lateFrameTimer) {
+    if (!this.d.config.enabled || this.mediaNode.running || this.lateFrameTimer) {
       return;
     }
     const guard = this.lateFrames;
@@ -188,29 +177,12 @@ export class MediaEngine {
         this.d.logger.warn({ err: (err as Error).message }, 'media channel not open: commands stay in this process');
       }
     }
-    const tick = () => {
-      this.nodeTick().catch((err) => this.d.logger.warn({ err: err.message }, 'media node heartbeat failed'));
-    };
-    tick();
-    this.nodeTimer = setInterval(tick, NODE_INTERVAL_MS);
-    this.nodeTimer.unref();
+    this.mediaNode.start();
   }
 
-  private async nodeTick(): Promise<void> {
-    const now = this.d.now();
-    // Only a process holding media beats (a new media row carries the beat when it is not fresh): an idle one
-    // writes nothing.
-    if (this.sessions.size > 0) {
-      await beatMediaNode(this.d.db, this.node, now.toISOString());
-      this.beaten(now.getTime());
-    }
-    if (!this.d.onMediaLost) {
-      return;
-    }
-    const staleBefore = new Date(now.getTime() - NODE_STALE_MS).toISOString();
-    for (const lost of await findLostMediaCalls(this.d.db, this.node, staleBefore)) {
-      await this.d.onMediaLost(lost.callId, lost.numberId);
-    }
+  /** Names this process in the `mediaNode` of the calls whose media it holds. */
+  get node(): string {
+    return this.mediaNode.name;
   }
 
   get size(): number {
@@ -276,7 +248,10 @@ export class MediaEngine {
     }
     // The media row must be durable before the answer leaves (a process dying after the provider accepted is
     // found by the others through it); it is written while werift builds the answer rather than after it.
-    const [answered, held] = await Promise.allSettled([session.answer(offerSdp), this.hold(callId, session)]);
+    const [answered, held] = await Promise.allSettled([
+      session.answer(offerSdp),
+      this.mediaNode.hold(callId, numberId, session.recordingPath),
+    ]);
     if (held.status === 'rejected') {
       await this.end(callId, 'call_ended');
       throw held.reason;
@@ -343,34 +318,12 @@ export class MediaEngine {
     if (!session) {
       return;
     }
-    await this.hold(callId, session);
+    await this.mediaNode.hold(callId, session.numberId as NumberId, session.recordingPath);
     // Ended while the row was written (a shutdown, say): nothing left to open, and its end was told already.
     if (this.sessions.get(callId) !== session || session.ended) {
       return;
     }
     this.open(callId, session);
-  }
-
-  /** The durable row naming this process as the call's media node, with the heartbeat when that is not fresh. */
-  private async hold(callId: CallId, session: EngineSession): Promise<void> {
-    const now = this.d.now();
-    const age = this.lastBeatMs === null ? null : now.getTime() - this.lastBeatMs;
-    const beat = age === null || age < 0 || age > BEAT_FRESH_MS;
-    await holdCallMedia(this.d.db, {
-      callId,
-      numberId: session.numberId as NumberId,
-      mediaNode: this.node,
-      recordingPath: session.recordingPath,
-      now: now.toISOString(),
-      beat,
-    });
-    if (beat) {
-      this.beaten(now.getTime());
-    }
-  }
-
-  private beaten(atMs: number): void {
-    this.lastBeatMs = Math.max(this.lastBeatMs ?? atMs, atMs);
   }
 
   private open(callId: CallId, session: EngineSession): void {
@@ -505,13 +458,8 @@ export class MediaEngine {
       clearInterval(this.lateFrameTimer);
       this.lateFrameTimer = null;
     }
-    if (this.nodeTimer) {
-      clearInterval(this.nodeTimer);
-      this.nodeTimer = null;
-      // Its calls lose their media now: another process ends them at its next look instead of after the timeout.
-      this.lastBeatMs = null;
-      await forgetMediaNode(this.d.db, this.node).catch(() => undefined);
-    }
+    // Its calls lose their media now: another process ends them at its next look instead of after the timeout.
+    await this.mediaNode.stop();
     await Promise.all([...this.sessions.keys()].map((id) => this.end(id, 'shutdown')));
     if (this.pool) {
       // Terminating the workers stops their warm-up too.

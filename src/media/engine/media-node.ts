@@ -1,0 +1,105 @@
+// This process as a media node: its heartbeat says it still holds the media of its calls, and it looks for calls
+// whose node stopped beating (a process that died) so that their calls end instead of waiting out the media timeout.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { CallId, NumberId } from '../../ids.ts';
+import { beatMediaNode, findLostMediaCalls, forgetMediaNode, holdCallMedia } from '../../store/call-media.ts';
+import type { Db } from '../../store/db.ts';
+
+// Every process with the engine on beats this often and looks for calls whose process stopped beating.
+const NODE_INTERVAL_MS = 2000;
+const NODE_STALE_MS = 10_000;
+// A heartbeat younger than this is not written again with a call's media row: the loop below renews it well before
+// the other processes would call it stale. Older (or none: an idle process stops beating), it goes in the row's
+// transaction, so no process can see the row without a fresh heartbeat beside it.
+const BEAT_FRESH_MS = NODE_STALE_MS / 2;
+
+export interface MediaNodeDeps {
+  db: Db;
+  now: () => Date;
+  logger: Logger;
+  /** How many calls this process holds media for now: a process holding none writes no heartbeat. */
+  holding: () => number;
+  /** A call whose media node stopped beating; absent, this process does not look for them. */
+  onMediaLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
+}
+
+export class MediaNode {
+  /** Names this process in `mediaNode`; random too, since a restarted container often has the same pid. */
+  readonly name = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly #d: MediaNodeDeps;
+  #timer: NodeJS.Timeout | null = null;
+  /** When this process's last heartbeat was committed (the time it wrote, ms), or null: none since start or stop. */
+  #lastBeatMs: number | null = null;
+
+  constructor(deps: MediaNodeDeps) {
+    this.#d = deps;
+  }
+
+  get running(): boolean {
+    return this.#timer !== null;
+  }
+
+  start(): void {
+    if (this.#timer) {
+      return;
+    }
+    const tick = () => {
+      this.#tick().catch((err) => this.#d.logger.warn({ err: err.message }, 'media node heartbeat failed'));
+    };
+    tick();
+    this.#timer = setInterval(tick, NODE_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  /** The durable row naming this process as the call's media node, with the heartbeat when that is not fresh. */
+  async hold(callId: CallId, numberId: NumberId, recordingPath: string | null): Promise<void> {
+    const now = this.#d.now();
+    const age = this.#lastBeatMs === null ? null : now.getTime() - this.#lastBeatMs;
+    const beat = age === null || age < 0 || age > BEAT_FRESH_MS;
+    await holdCallMedia(this.#d.db, {
+      callId,
+      numberId,
+      mediaNode: this.name,
+      recordingPath,
+      now: now.toISOString(),
+      beat,
+    });
+    if (beat) {
+      this.#beaten(now.getTime());
+    }
+  }
+
+  /** Stops beating and says so: the calls left behind are ended by another process at its next look. */
+  async stop(): Promise<void> {
+    if (!this.#timer) {
+      return;
+    }
+    clearInterval(this.#timer);
+    this.#timer = null;
+    this.#lastBeatMs = null;
+    await forgetMediaNode(this.#d.db, this.name).catch(() => undefined);
+  }
+
+  async #tick(): Promise<void> {
+    const now = this.#d.now();
+    // Only a process holding media beats (a new media row carries the beat when it is not fresh): an idle one
+    // writes nothing.
+    if (this.#d.holding() > 0) {
+      await beatMediaNode(this.#d.db, this.name, now.toISOString());
+      this.#beaten(now.getTime());
+    }
+    if (!this.#d.onMediaLost) {
+      return;
+    }
+    const staleBefore = new Date(now.getTime() - NODE_STALE_MS).toISOString();
+    for (const lost of await findLostMediaCalls(this.#d.db, this.name, staleBefore)) {
+      await this.#d.onMediaLost(lost.callId, lost.numberId);
+    }
+  }
+
+  #beaten(atMs: number): void {
+    this.#lastBeatMs = Math.max(this.#lastBeatMs ?? atMs, atMs);
+  }
+}
