@@ -253,6 +253,7 @@ export class MediaEngine {
       this.mediaNode.hold(callId, numberId, session.recordingPath),
     ]);
     if (held.status === 'rejected') {
+      this.d.logger.warn({ callId, err: (held.reason as Error).message }, "the call's media row could not be written");
       await this.end(callId, 'call_ended');
       throw held.reason;
     }
