@@ -35,6 +35,7 @@ import {
 import { mediaBaseline, mediaCallgate, mediaRows, mediaVerdict } from './media.ts';
 import { createMetaNumber, metaWebhook } from './meta-webhook.ts';
 import { type Row, renderTable } from './report.ts';
+import { srtpRows } from './srtp.ts';
 
 interface AutocannonResult {
   '2xx': number;
@@ -548,7 +549,7 @@ async function main(): Promise<void> {
       const top = Math.max(...media.steps.map((s) => s.calls));
       const baseline = await mediaBaseline(ctx, top);
       note(mediaVerdict(media));
-      rows.push(...mediaRows(media, baseline));
+      rows.push(...mediaRows(media, baseline), ...srtpRows(note));
     }
     printReport(rows, {
       synchronous: synchronous?.toUpperCase() ?? 'FULL (default)',
@@ -687,7 +688,8 @@ function printReport(
         `${os.type()} ${os.release()}, Node ${process.version}; load average before ${run.loadBefore}, after ${run.loadAfter}`,
       `store: embedded SQLite (WAL), synchronous=${run.synchronous}${run.nodeOptions ? `; server NODE_OPTIONS=${run.nodeOptions}` : ''}; ` +
         'baselines: a bare Fastify route returning a constant, spawned the same way; for media, the same caller ' +
-        'peers answered by a bare werift process echoing their RTP (no Opus, no engine)',
+        'peers answered by a bare werift process echoing their RTP (no Opus, no engine); for SRTP, AES-CM with a Node ' +
+        'cipher and Hmac per packet, as werift 0.25.2 made it',
       '',
       ...renderTable(rows),
       '',

@@ -1,11 +1,12 @@
 // patches/werift+0.25.2.patch (applied by `npm install`'s postinstall) gives every SRTP session one key object
 // instead of importing its raw keys for every packet, reads header bits with arithmetic instead of strings, and
 // makes no promise when an event without async listeners fires, and keeps no history of sent RTP packets for a
-// peer that cannot ask for them (no NACK negotiated).
+// peer that cannot ask for them (no NACK negotiated). AES-CM SRTP packets are made without a cipher or Hmac object
+// each, and that profile is preferred (docs/design.md "Patched dependencies").
 // Without the patch werift still works, only slower, so this guards that it is applied, and that what it changed
 // still gives werift's own answers.
 import assert from 'node:assert/strict';
-import { KeyObject, randomBytes } from 'node:crypto';
+import { createCipheriv, createHmac, createSecretKey, KeyObject, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   Event,
@@ -62,6 +63,79 @@ describe('werift SRTP (patched)', () => {
       }
     });
   }
+});
+
+interface CtrCipher {
+  srtpSessionKey: Buffer;
+  srtpSessionSalt: Buffer;
+  srtpSessionAuthTag: Buffer;
+  encryptRtp(header: RtpHeader, payload: Buffer, rolloverCounter: number): Buffer;
+  decryptRtp(packet: Buffer, rolloverCounter: number): [Buffer, RtpHeader];
+}
+
+/** RFC 3711 as Node's own AES-CTR and HMAC give it: what werift did before the patch, one object per packet. */
+function referenceSrtp(cipher: CtrCipher, header: RtpHeader, payload: Buffer, rolloverCounter: number): Buffer {
+  const iv = Buffer.alloc(16);
+  iv.writeUInt32BE(header.ssrc, 4);
+  iv.writeUInt32BE(rolloverCounter, 8);
+  iv.writeUInt16BE(header.sequenceNumber, 12);
+  cipher.srtpSessionSalt.forEach((byte, i) => {
+    iv[i] = (iv[i] ?? 0) ^ byte;
+  });
+  const encrypted = createCipheriv('aes-128-ctr', cipher.srtpSessionKey, iv).update(payload);
+  const clearHeader = header.serialize(header.serializeSize);
+  const roc = Buffer.alloc(4);
+  roc.writeUInt32BE(rolloverCounter);
+  const tag = createHmac('sha1', cipher.srtpSessionAuthTag)
+    .update(clearHeader)
+    .update(encrypted)
+    .update(roc)
+    .digest()
+    .subarray(0, 10);
+  return Buffer.concat([clearHeader, encrypted, tag]);
+}
+
+describe('werift AES-CM SRTP without a cipher object per packet (patched)', () => {
+  const ctrCipher = (session: SrtpSession) => (session.localContext as unknown as { cipher: CtrCipher }).cipher;
+
+  it('gives byte for byte what AES-CTR and HMAC-SHA1 give, for every payload length, sequence and rollover', () => {
+    const { sender, receiver } = pair(PROFILES[0] as (typeof PROFILES)[number]);
+    const cipher = ctrCipher(sender);
+    const remote = (receiver.remoteContext as unknown as { cipher: CtrCipher }).cipher;
+    assert.match(String(cipher.encryptRtp), /xorKeystream/, 'the patch is applied');
+    const sizes = [1, 15, 16, 17, 31, 32, 33, 160, 1200, 4096, 20];
+    for (const [i, size] of sizes.entries()) {
+      const payload = randomBytes(size);
+      const header = new RtpHeader({
+        payloadType: 111,
+        sequenceNumber: (i * 7919) & 0xffff,
+        timestamp: i * 960,
+        ssrc: 0x80000000 + i,
+        marker: i % 2 === 0,
+      });
+      const rolloverCounter = i === 0 ? 0 : 0xfffffff0 + i;
+      const packet = cipher.encryptRtp(header, payload, rolloverCounter);
+      assert.deepEqual(packet, referenceSrtp(cipher, header, payload, rolloverCounter), `${size} bytes`);
+      const [clear] = remote.decryptRtp(packet, rolloverCounter);
+      assert.deepEqual(clear.subarray(clear.length - size), payload);
+      assert.throws(() => remote.decryptRtp(packet, rolloverCounter + 1), /authenticate/, 'the ROC is authenticated');
+    }
+  });
+
+  it('reproduces the AES-CM keystream of RFC 3711 appendix B.2', () => {
+    const { sender } = pair(PROFILES[0] as (typeof PROFILES)[number]);
+    const cipher = ctrCipher(sender);
+    cipher.srtpSessionKey = Buffer.from('2B7E151628AED2A6ABF7158809CF4F3C', 'hex');
+    cipher.srtpSessionSalt = Buffer.from('F0F1F2F3F4F5F6F7F8F9FAFBFCFD', 'hex');
+    Object.assign(cipher, { srtpKeyObject: createSecretKey(cipher.srtpSessionKey), srtpEcb: undefined });
+    const header = new RtpHeader({ payloadType: 0, sequenceNumber: 0, timestamp: 0, ssrc: 0 });
+    // Encrypting zeros leaves the keystream itself after the 12-byte header.
+    const packet = cipher.encryptRtp(header, Buffer.alloc(48), 0);
+    assert.equal(
+      packet.subarray(12, 60).toString('hex').toUpperCase(),
+      'E03EAD0935C95E80E166B16DD92B4EB4D23513162B02D0F72A43A2FE4A5F97AB41E95B3BB0A2E8DD477901E4FCA894C0',
+    );
+  });
 });
 
 /** werift 0.25.2's own getBit: a byte as a string of 8 binary digits, sliced. */
@@ -162,6 +236,8 @@ describe('werift RTP history (patched)', () => {
         await new Promise((r) => setTimeout(r, 100));
         assert.ok((sender as unknown as { packetCount: number }).packetCount >= 5, 'the packets were sent');
         assert.equal((sender as unknown as { rtpCache: unknown[] }).rtpCache.filter(Boolean).length, kept);
+        const srtp = (sender as unknown as { dtlsTransport: { srtp: SrtpSession } }).dtlsTransport.srtp;
+        assert.equal(srtp.config.profile, 1, 'two werift peers agree on AES-CM, which the patch puts first');
       } finally {
         await close();
       }
