@@ -94,5 +94,27 @@ describe('README commands on the embedded store', () => {
     const typo = await run(machineNode, [bin, 'tenantz'], { cwd: tmpdir(), env }).catch((e) => e);
     assert.equal(typo.code, 2, 'the exit code comes through');
     assert.match(typo.stderr, /did you mean.*tenants/);
+
+    // A supervisor's SIGTERM to the command reaches what it runs, which ends cleanly: nothing is left behind.
+    const marker = `http://127.0.0.1:9/${process.pid}-${Date.now()}`;
+    const watch = spawn(machineNode, [bin, 'calls', 'watch', '--url', marker, '--key', 'ps_x'], { env });
+    let out = '';
+    watch.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (out.includes('TIME')) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 50);
+    });
+    const exited = new Promise<number | null>((resolve) => watch.once('exit', (code) => resolve(code)));
+    watch.kill('SIGTERM');
+    assert.equal(await exited, 0, 'calls watch ends cleanly on SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { stdout: processes } = await run('ps', ['-eo', 'args']);
+    assert.ok(!processes.includes(marker), 'no callgate process is left running');
   });
 });
