@@ -151,6 +151,11 @@ const watchRow = (cells: readonly string[]) =>
 
 export const WATCH_HEADER = watchRow(['TIME', 'EVENT', 'CALL', 'STATUS', 'DURATION', 'PEER']);
 
+/** The call an event is about: a snapshot's id, a recording's callId, none for a permission change. */
+export function callIdOf(data: StreamEvent['data']): string | null {
+  return (data.event === 'call.recording_ready' ? data.callId : data.id) ?? null;
+}
+
 /** One stream event as a line under WATCH_HEADER: time, event, call, status, duration, peer. */
 export function eventLine(e: StreamEvent): string {
   const d = e.data;
@@ -160,7 +165,14 @@ export function eventLine(e: StreamEvent): string {
   }
   if (d.event === 'call.recording_ready') {
     const seconds = d.recording.durationSeconds;
-    return watchRow([time, e.event, d.callId, d.recording.status, seconds === null ? '-' : `${seconds}s`, '-']);
+    return watchRow([
+      time,
+      e.event,
+      callIdOf(d) ?? '-',
+      d.recording.status,
+      seconds === null ? '-' : `${seconds}s`,
+      '-',
+    ]);
   }
   const duration = d.durationSeconds === null ? '-' : `${d.durationSeconds}s`;
   return watchRow([time, e.event, d.id, d.status, duration, d.peerNumber ?? d.peerUserId ?? '-']);

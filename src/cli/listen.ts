@@ -4,6 +4,7 @@
 // a disconnect; one attempt per event, in stream order, and the outcome is printed.
 import type { StreamEvent } from '../../packages/sdk/src/index.ts';
 import { generateWebhookSecret, signPayload } from '../webhooks/signing.ts';
+import { callIdOf } from './calls.ts';
 import {
   type Env,
   HelpRequested,
@@ -130,7 +131,7 @@ export async function runListen(args: string[], env: Env): Promise<void> {
       }
       const result = await forwardEvent(target, secret, event, timeoutMs);
       const ok = result.status !== null && result.status >= 200 && result.status < 300;
-      const callId = event.data.id ?? null;
+      const callId = callIdOf(event.data);
       r.out.line(
         {
           type: ok ? 'forwarded' : 'failed',

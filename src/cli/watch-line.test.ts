@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { StreamEvent } from '../../packages/sdk/src/index.ts';
-import { eventLine, WATCH_HEADER } from './calls.ts';
+import { callIdOf, eventLine, WATCH_HEADER } from './calls.ts';
 
 const occurredAt = '2026-12-03T07:10:00.000Z';
 
@@ -20,6 +20,7 @@ test('a recording_ready event prints its call, the recording status and length',
       recording: { status: 'ready', durationSeconds: 12, sizeBytes: 48_000 },
     },
   } as StreamEvent;
+  assert.equal(callIdOf(event.data), 'call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P', 'listen --json names the call');
   const line = eventLine(event);
   assert.match(line, /\s+call\.recording_ready\s+call_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P\s+ready\s+12s\s+-$/);
   assert.equal(line.indexOf('call_01'), WATCH_HEADER.indexOf('CALL'), 'the call id sits under CALL');
@@ -44,5 +45,6 @@ test('a permission event prints its status and peer', () => {
       status: 'TEMPORARY',
     },
   } as StreamEvent);
+  assert.equal(callIdOf({ event: 'call.permission_updated' } as StreamEvent['data']), null);
   assert.match(line, /\s+call\.permission_updated\s+\(permission\)\s+TEMPORARY\s+-\s+\+5511999990000$/);
 });
