@@ -666,7 +666,7 @@ export interface paths {
         put?: never;
         /**
          * Terminate call
-         * @description Hangs up an active call (no body). {callId} accepts id or the provider call id. Persists status COMPLETED; the call.ended webhook carries the duration when the call was answered. A call that already ended answers 200 with its terminal status and alreadyEnded:true, and nothing is sent. Meta and web numbers. **Requires a number-scoped key.**
+         * @description Hangs up an active call (no body). {callId} accepts id or the provider call id. Persists status COMPLETED; the call.ended webhook carries the duration when the call was answered. A call that already ended answers 200 with its terminal status and alreadyEnded:true, and nothing is sent. Meta and web numbers. A provider call id containing "/" is URL-encoded as %2F. A 400 is VALIDATION_ERROR, or FEATURE_NOT_SUPPORTED where the number cannot end the call. **Requires a number-scoped key.**
          */
         post: operations["post_calls_callId_terminate"];
         delete?: never;

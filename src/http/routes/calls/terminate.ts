@@ -11,7 +11,9 @@ const schema = {
   description:
     'Hangs up an active call (no body). {callId} accepts id or the provider call id. Persists status COMPLETED; ' +
     'the call.ended webhook carries the duration when the call was answered. A call that already ended answers 200 with ' +
-    'its terminal status and alreadyEnded:true, and nothing is sent. Meta and web numbers. **Requires a number-scoped key.**',
+    'its terminal status and alreadyEnded:true, and nothing is sent. Meta and web numbers. A provider call id ' +
+    'containing "/" is URL-encoded as %2F. A 400 is VALIDATION_ERROR, or FEATURE_NOT_SUPPORTED where the number ' +
+    'cannot end the call. **Requires a number-scoped key.**',
   operationId: 'post_calls_callId_terminate',
   security: NUMBER_SECURITY,
   // The parameter and the responses the Pilot contract defines read as it has them (docs/spec/terminate-call.openapi.yaml).
