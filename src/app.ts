@@ -135,6 +135,17 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
   }).withTypeProvider<TypeBoxTypeProvider>();
   // A JSON API: text bodies are refused with 415 rather than half-parsed.
   app.removeContentTypeParser('text/plain');
+  // Pilot's clients send Content-Type: application/json on every request, bodyless POSTs and DELETEs included
+  // (reject, rotate-secret, connect): an empty JSON body is no body, not a 400. Any other goes to Fastify's parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, body.toString(), done);
+  });
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -30,15 +30,13 @@ export class PilotClient {
   }
 
   async request(method: string, path: string, body?: unknown): Promise<PilotAnswer> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    // As Pilot's reference lists for every call, bodyless ones included.
+    const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/json' };
     if (this.#o.apiKey) {
       headers['x-api-key'] = this.#o.apiKey;
     }
     if (this.#o.numberId) {
       headers['x-whatsapp-number-id'] = this.#o.numberId;
-    }
-    if (body !== undefined) {
-      headers['content-type'] = 'application/json';
     }
     const res = await fetch(this.#o.baseUrl + path, {
       method,
