@@ -77,7 +77,8 @@ export type WebhookLogsParams = Partial<QueryParams<'/v1/webhooks/{id}/logs', 'g
 export type ReplayResult = ResponseBody<'/v1/webhooks/{id}/replay', 'post', 202>;
 /** call.ringing, call.connected, call.ended, call.missed, call.permission_updated, calls. */
 export type WebhookEventType = ResponseBody<'/v1/webhooks/event-types', 'get'>['events'][number];
-export type WebhookEventName = NonNullable<QueryParams<'/v1/webhooks/{id}/logs', 'get'>['event']>;
+/** The events callgate sends (the logs filter also takes Pilot's message.* and number.* names, which match nothing). */
+export type WebhookEventName = WebhookEventType['name'];
 
 // Event payloads (webhook bodies and the SSE stream's data). The document has no schema for them (they are
 // not responses), so they are composed from the call object: docs/spec/webhooks.md, "Payloads are flat".

@@ -8,19 +8,14 @@ const Url = Type.String({
   description: 'https:// to a public address (http and private addresses only with WEBHOOK_ALLOW_INSECURE_URLS=true)',
 });
 const Name = Type.String({ minLength: 1, maxLength: 200 });
-const Events = Type.Array(
-  Type.Union([
-    Type.Enum(WEBHOOK_EVENT_FILTERS),
-    Type.String({
-      pattern: PILOT_ONLY_EVENT_PATTERN,
-      description: "Pilot's message.* and number.* events: accepted, dropped (callgate cannot emit them)",
-    }),
-  ]),
-  {
-    maxItems: 50,
-    description: 'Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list.',
-  },
-);
+const PilotOnlyEvent = Type.String({
+  pattern: PILOT_ONLY_EVENT_PATTERN,
+  description: "Pilot's message.* and number.* events: accepted, never sent (callgate cannot emit them)",
+});
+const Events = Type.Array(Type.Union([Type.Enum(WEBHOOK_EVENT_FILTERS), PilotOnlyEvent]), {
+  maxItems: 50,
+  description: 'Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list.',
+});
 const PilotFields = {
   whatsappNumberIds: Type.Array(Type.String(), { description: "Pilot's list form of whatsappNumberId (one number)" }),
   tenantId: Type.String(),
@@ -112,7 +107,7 @@ export const WebhookIdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-
 export const LogsQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 50, default: 50 }),
-    event: Type.Optional(Type.Enum(WEBHOOK_EVENTS)),
+    event: Type.Optional(Type.Union([Type.Enum(WEBHOOK_EVENTS), PilotOnlyEvent])),
   },
   { additionalProperties: false },
 );

@@ -5824,7 +5824,7 @@ export interface operations {
         parameters: {
             query: {
                 limit: number;
-                event?: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready";
+                event?: ("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready") | string;
             };
             header?: never;
             path: {

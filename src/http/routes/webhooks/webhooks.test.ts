@@ -271,6 +271,20 @@ for (const kind of storeKinds()) {
         (filtered.json().logs as LogEntry[]).map((l) => l.eventId),
         [ringing],
       );
+      // Pilot's own event names filter too: callgate never sends those, so nothing matches.
+      const pilotOnly = await t.app.inject({
+        method: 'GET',
+        url: `/v1/webhooks/${w.id}/logs?event=message.received&limit=50`,
+        headers: tenant(),
+      });
+      assert.equal(pilotOnly.statusCode, 200, pilotOnly.body);
+      assert.deepEqual(pilotOnly.json(), { logs: [] });
+      const unknown = await t.app.inject({
+        method: 'GET',
+        url: `/v1/webhooks/${w.id}/logs?event=call.nope`,
+        headers: keyA(),
+      });
+      assert.equal(unknown.statusCode, 400, 'a name neither callgate nor Pilot has is still refused');
       const tooMany = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}/logs?limit=51`, headers: keyA() });
       assert.equal(tooMany.statusCode, 400);
 
