@@ -167,8 +167,14 @@ export class NumberService {
    * Pilot's key list: one item per number. Keys are stored hashed, so the raw key is never revealable; the key id
    * is a credential too (x-api-key-id) and is shown masked.
    */
-  async listKeys(tenantId: TenantId) {
-    return (await listNumberKeysForTenant(this.#db, tenantId)).map((row) => ({
+  /** One item per number of the tenant, or only `numberId` (named by x-whatsapp-number-id): NUMBER_NOT_FOUND if not its. */
+  async listKeys(tenantId: TenantId, numberId?: string) {
+    const rows = await listNumberKeysForTenant(this.#db, tenantId);
+    const listed = numberId === undefined ? rows : rows.filter((row) => row.numberId === numberId);
+    if (numberId !== undefined && listed.length === 0) {
+      throw new ApiError('NUMBER_NOT_FOUND');
+    }
+    return listed.map((row) => ({
       numberId: row.numberId,
       number: row.phoneNumber,
       displayName: row.name,

@@ -106,17 +106,12 @@ export class WebhookService {
     return { ...toPublicWebhook(webhook), secret };
   }
 
-  /** `numberId` (a tenant key's x-whatsapp-number-id) narrows the list to one of the tenant's numbers. */
+  /**
+   * `numberId` (a tenant key's x-whatsapp-number-id) narrows this and every call below to one of the tenant's
+   * numbers: another number's webhook is then WEBHOOK_NOT_FOUND, an unknown number NUMBER_NOT_FOUND.
+   */
   async list(p: Principal, numberId?: string) {
-    let scope = scopeOf(p);
-    if (p.scope === 'tenant' && numberId !== undefined) {
-      const number = await getNumberForTenant(this.#d.db, p.tenantId, numberId);
-      if (!number) {
-        throw new ApiError('NUMBER_NOT_FOUND');
-      }
-      scope = { tenantId: p.tenantId, numberId: number.id };
-    }
-    const webhooks = await listWebhooksInScope(this.#d.db, scope);
+    const webhooks = await listWebhooksInScope(this.#d.db, await this.#scope(p, numberId));
     const last = await lastAttemptTimes(
       this.#d.db,
       webhooks.map((w) => w.id),
@@ -124,12 +119,12 @@ export class WebhookService {
     return webhooks.map((w) => toPublicWebhook(w, last.get(w.id) ?? null));
   }
 
-  async get(p: Principal, id: string) {
-    return this.#withLastTriggered(await this.#find(p, id));
+  async get(p: Principal, id: string, numberId?: string) {
+    return this.#withLastTriggered(await this.#find(p, id, numberId));
   }
 
-  async update(p: Principal, id: string, patch: WebhookPatch) {
-    const current = await this.#find(p, id);
+  async update(p: Principal, id: string, patch: WebhookPatch, numberId?: string) {
+    const current = await this.#find(p, id, numberId);
     const next: WebhookRecord = { ...current, updatedAt: this.#d.clock.now().toISOString() };
     if (patch.url !== undefined) {
       next.url = await this.#checkUrl(patch.url);
@@ -151,15 +146,15 @@ export class WebhookService {
     return this.#withLastTriggered(next);
   }
 
-  async delete(p: Principal, id: string): Promise<void> {
-    if (!(await deleteWebhookInScope(this.#d.db, scopeOf(p), id))) {
+  async delete(p: Principal, id: string, numberId?: string): Promise<void> {
+    if (!(await deleteWebhookInScope(this.#d.db, await this.#scope(p, numberId), id))) {
       throw new ApiError('WEBHOOK_NOT_FOUND');
     }
   }
 
   /** A new secret, shown once; the current one keeps signing too until previousSecretExpiresAt. */
-  async rotateSecret(p: Principal, id: string) {
-    const current = await this.#find(p, id);
+  async rotateSecret(p: Principal, id: string, numberId?: string) {
+    const current = await this.#find(p, id, numberId);
     const now = this.#d.clock.now();
     const secret = generateWebhookSecret();
     const previousSecretExpiresAt = new Date(now.getTime() + ROTATION_OVERLAP_MS).toISOString();
@@ -173,8 +168,8 @@ export class WebhookService {
     return { id: current.id, secret, previousSecretExpiresAt };
   }
 
-  async logs(p: Principal, id: string, opts: { limit: number; event: string | null }) {
-    const webhook = await this.#find(p, id);
+  async logs(p: Principal, id: string, opts: { limit: number; event: string | null; numberId?: string }) {
+    const webhook = await this.#find(p, id, opts.numberId);
     const attempts = await listAttemptsForWebhook(this.#d.db, webhook.id, { limit: opts.limit, eventType: opts.event });
     return attempts.map((a) => ({
       id: a.id,
@@ -194,8 +189,8 @@ export class WebhookService {
   }
 
   /** Delivers one past event of the webhook's number again, with the same webhook-id, from attempt 1. */
-  async replay(p: Principal, id: string, eventId: string) {
-    const webhook = await this.#find(p, id);
+  async replay(p: Principal, id: string, eventId: string, numberId?: string) {
+    const webhook = await this.#find(p, id, numberId);
     const event = await findEventForNumber(this.#d.db, webhook.numberId, eventId);
     if (!event) {
       throw new ApiError('EVENT_NOT_FOUND');
@@ -219,12 +214,24 @@ export class WebhookService {
     return toPublicWebhook(w, (await lastAttemptTimes(this.#d.db, [w.id])).get(w.id) ?? null);
   }
 
-  async #find(p: Principal, id: string): Promise<WebhookRecord> {
-    const webhook = await getWebhookInScope(this.#d.db, scopeOf(p), id);
+  async #find(p: Principal, id: string, numberId: string | undefined): Promise<WebhookRecord> {
+    const webhook = await getWebhookInScope(this.#d.db, await this.#scope(p, numberId), id);
     if (!webhook) {
       throw new ApiError('WEBHOOK_NOT_FOUND');
     }
     return webhook;
+  }
+
+  /** What a request may see: a number key its number; a tenant key its tenant, or the one number it names. */
+  async #scope(p: Principal, numberId: string | undefined): Promise<WebhookScope> {
+    if (p.scope !== 'tenant' || numberId === undefined) {
+      return scopeOf(p);
+    }
+    const number = await getNumberForTenant(this.#d.db, p.tenantId, numberId);
+    if (!number) {
+      throw new ApiError('NUMBER_NOT_FOUND');
+    }
+    return { tenantId: p.tenantId, numberId: number.id };
   }
 
   /** docs/spec/webhooks.md: a tenant key names the number; a number key may, but only its own. */

@@ -152,6 +152,39 @@ for (const kind of storeKinds()) {
         assert.equal(receivedAt(url).length, 0, 'a webhook without events gets nothing');
       });
 
+      test('with a tenant key, x-whatsapp-number-id scopes every webhook route and the key list', async () => {
+        const ofB = (await tenant.forNumber(t.numberB.id).createWebhook({ url: hookUrl() })).body;
+        const asA = tenant.forNumber(t.numberA.id);
+        const routes: [string, string, unknown?][] = [
+          ['GET', `/v1/webhooks/${ofB.id}`],
+          ['PATCH', `/v1/webhooks/${ofB.id}`, { active: false }],
+          ['GET', `/v1/webhooks/${ofB.id}/logs`],
+          ['POST', `/v1/webhooks/${ofB.id}/replay`, { eventId: 'evt_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P' }],
+          ['POST', `/v1/webhooks/${ofB.id}/rotate-secret`],
+          ['DELETE', `/v1/webhooks/${ofB.id}`],
+        ];
+        for (const [method, path, body] of routes) {
+          const named = await asA.request(method, path, body);
+          assert.equal(named.status, 404, `${method} ${path} naming another number`);
+          assert.equal(named.body.code, 'WEBHOOK_NOT_FOUND');
+          const unknown = await tenant.forNumber('num_nope').request(method, path, body);
+          assert.equal(unknown.status, 404, `${method} ${path} naming no number of the tenant`);
+          assert.equal(unknown.body.code, 'NUMBER_NOT_FOUND');
+        }
+        const untouched = await tenant.forNumber(t.numberB.id).request('GET', `/v1/webhooks/${ofB.id}`);
+        assert.equal(untouched.status, 200);
+        assert.equal(untouched.body.active, true, 'the PATCH naming another number changed nothing');
+
+        const keys = await asA.request('GET', '/v1/api-keys');
+        assert.equal(keys.status, 200);
+        assert.deepEqual(
+          keys.body.map((k: { numberId: string }) => k.numberId),
+          [t.numberA.id],
+        );
+        assert.equal((await tenant.forNumber('num_nope').request('GET', '/v1/api-keys')).body.code, 'NUMBER_NOT_FOUND');
+        assert.ok((await tenant.request('GET', '/v1/api-keys')).body.length >= 2, 'without the header: every number');
+      });
+
       test("Pilot's message.* and number.* names are accepted and dropped; an undocumented name is 400", async () => {
         const created = await numberA.createWebhook({
           url: hookUrl(),

@@ -161,7 +161,7 @@ export interface paths {
         };
         /**
          * List keys (masked)
-         * @description A bare array, as Pilot answers: one item per number with its key. Key ids and secrets are credentials: only their last 4 characters are shown.
+         * @description A bare array, as Pilot answers: one item per number with its key (only the number x-whatsapp-number-id names, when it is sent). Key ids and secrets are credentials: only their last 4 characters are shown.
          */
         get: operations["listApiKeys"];
         put?: never;
@@ -2040,6 +2040,22 @@ export interface operations {
                      * @example {
                      *       "error": "Number-scoped keys cannot call tenant endpoints",
                      *       "code": "NUMBER_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -5481,7 +5497,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description WEBHOOK_NOT_FOUND */
+            /** @description WEBHOOK_NOT_FOUND, NUMBER_NOT_FOUND */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5565,7 +5581,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description WEBHOOK_NOT_FOUND */
+            /** @description WEBHOOK_NOT_FOUND, NUMBER_NOT_FOUND */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5684,7 +5700,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description WEBHOOK_NOT_FOUND */
+            /** @description WEBHOOK_NOT_FOUND, NUMBER_NOT_FOUND */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5786,7 +5802,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description WEBHOOK_NOT_FOUND */
+            /** @description WEBHOOK_NOT_FOUND, NUMBER_NOT_FOUND */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5915,7 +5931,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description WEBHOOK_NOT_FOUND */
+            /** @description WEBHOOK_NOT_FOUND, NUMBER_NOT_FOUND */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6026,7 +6042,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description WEBHOOK_NOT_FOUND, EVENT_NOT_FOUND */
+            /** @description WEBHOOK_NOT_FOUND, NUMBER_NOT_FOUND, EVENT_NOT_FOUND */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -2,6 +2,7 @@ import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/comm
 import { RegeneratedKey } from '../../schemas/number.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
+import { namedNumber } from '../number-header.ts';
 import { tenantOf } from '../principal.ts';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -33,11 +34,12 @@ export function apiKeyRoutes(app: App, deps: RouteDeps): void {
         summary: 'List keys (masked)',
         operationId: 'listApiKeys',
         description:
-          'A bare array, as Pilot answers: one item per number with its key. Key ids and secrets are credentials: only their last 4 characters are shown.',
-        response: { 200: Type.Array(NumberKey), ...errorResponses(...scopeErrors) },
+          'A bare array, as Pilot answers: one item per number with its key (only the number x-whatsapp-number-id ' +
+          'names, when it is sent). Key ids and secrets are credentials: only their last 4 characters are shown.',
+        response: { 200: Type.Array(NumberKey), ...errorResponses('NUMBER_NOT_FOUND', ...scopeErrors) },
       },
     },
-    async (request) => deps.numbers.listKeys(tenantOf(request)),
+    async (request) => deps.numbers.listKeys(tenantOf(request), namedNumber(request, undefined)),
   );
 
   app.post(

@@ -2,6 +2,7 @@ import { errorResponses } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import { LogEntry, LogsQuery, WebhookIdParams } from '../../schemas/webhook.ts';
 import type { App, RouteDeps } from '../../types.ts';
+import { namedNumber } from '../number-header.ts';
 import { principalOf } from '../principal.ts';
 import { anyKey, base, lookupErrors } from './common.ts';
 
@@ -24,6 +25,7 @@ export function webhookLogsRoute(app: App, deps: RouteDeps): void {
       logs: await deps.webhooks.logs(principalOf(request), request.params.id, {
         limit: request.query.limit,
         event: request.query.event ?? null,
+        numberId: namedNumber(request, undefined),
       }),
     }),
   );

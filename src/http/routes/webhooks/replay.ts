@@ -1,6 +1,7 @@
 import { errorResponses } from '../../schemas/common.ts';
 import { ReplayBody, ReplayResponse, WebhookIdParams } from '../../schemas/webhook.ts';
 import type { App, RouteDeps } from '../../types.ts';
+import { namedNumber } from '../number-header.ts';
 import { principalOf } from '../principal.ts';
 import { anyKey, base, lookupErrors } from './common.ts';
 
@@ -21,6 +22,15 @@ export function replayWebhookRoute(app: App, deps: RouteDeps): void {
       },
     },
     async (request, reply) =>
-      reply.code(202).send(await deps.webhooks.replay(principalOf(request), request.params.id, request.body.eventId)),
+      reply
+        .code(202)
+        .send(
+          await deps.webhooks.replay(
+            principalOf(request),
+            request.params.id,
+            request.body.eventId,
+            namedNumber(request, undefined),
+          ),
+        ),
   );
 }

@@ -1,6 +1,7 @@
 import { errorResponses } from '../../schemas/common.ts';
 import { RotatedSecret, WebhookIdParams } from '../../schemas/webhook.ts';
 import type { App, RouteDeps } from '../../types.ts';
+import { namedNumber } from '../number-header.ts';
 import { principalOf } from '../principal.ts';
 import { anyKey, base, lookupErrors } from './common.ts';
 
@@ -19,6 +20,7 @@ export function rotateWebhookSecretRoute(app: App, deps: RouteDeps): void {
         response: { 200: RotatedSecret, ...errorResponses(...lookupErrors) },
       },
     },
-    async (request) => deps.webhooks.rotateSecret(principalOf(request), request.params.id),
+    async (request) =>
+      deps.webhooks.rotateSecret(principalOf(request), request.params.id, namedNumber(request, undefined)),
   );
 }

@@ -75,7 +75,7 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
         response: { 200: Type.Ref('Webhook'), ...errorResponses(...lookupErrors) },
       },
     },
-    async (request) => deps.webhooks.get(principalOf(request), request.params.id),
+    async (request) => deps.webhooks.get(principalOf(request), request.params.id, namedNumber(request, undefined)),
   );
 
   app.patch(
@@ -94,7 +94,8 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
         response: { 200: Type.Ref('Webhook'), ...errorResponses(...lookupErrors) },
       },
     },
-    async (request) => deps.webhooks.update(principalOf(request), request.params.id, request.body),
+    async (request) =>
+      deps.webhooks.update(principalOf(request), request.params.id, request.body, namedNumber(request, undefined)),
   );
 
   app.delete(
@@ -111,7 +112,7 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      await deps.webhooks.delete(principalOf(request), request.params.id);
+      await deps.webhooks.delete(principalOf(request), request.params.id, namedNumber(request, undefined));
       return reply.code(204).send(null);
     },
   );
