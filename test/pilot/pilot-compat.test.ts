@@ -434,6 +434,9 @@ for (const kind of storeKinds()) {
           ['GET', '/v1/numbers/check'],
           ['POST', '/v1/remote-pairing'],
           ['GET', '/v1/remote-pairing/abc/status'],
+          ['POST', '/v1/numbers/remote-pairing'],
+          ['GET', '/v1/numbers/remote-pairing/abc'],
+          ['POST', '/v1/meta-embedded/tok_abc/complete'],
         ] as const) {
           const res = await tenant.request(method, path, method === 'POST' ? {} : undefined);
           assert.equal(res.status, 404, `${method} ${path}`);

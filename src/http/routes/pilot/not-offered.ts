@@ -10,8 +10,15 @@ const NOT_OFFERED: { path: string; what: string }[] = [
     what: 'Meta embedded signup (register the number with its Graph credentials in POST /v1/numbers)',
   },
   { path: '/v1/numbers/check', what: 'checking whether a phone number is on WhatsApp' },
+  {
+    path: '/v1/meta-embedded/*',
+    what: 'Meta embedded signup (register the number with its Graph credentials in POST /v1/numbers)',
+  },
   { path: '/v1/remote-pairing', what: 'remote pairing links' },
   { path: '/v1/remote-pairing/*', what: 'remote pairing links' },
+  // Pilot's link-creation route sits under /v1/numbers too.
+  { path: '/v1/numbers/remote-pairing', what: 'remote pairing links' },
+  { path: '/v1/numbers/remote-pairing/*', what: 'remote pairing links' },
 ];
 
 export function notOfferedRoutes(app: App): void {
