@@ -152,12 +152,22 @@ export class WebOnboarding {
       if (!pairing.ok) {
         throw onboardingError(pairing);
       }
-      return { id: number.id, state: 'CONNECTING' as const, pairingCode: pairing.value.pairingCode };
+      return {
+        id: number.id,
+        state: 'CONNECTING' as const,
+        qrcodeBase64: null,
+        pairingCode: pairing.value.pairingCode,
+      };
     }
     return { id: number.id, state: 'CONNECTING' as const, ...(await this.#subscribeAndQr(number, token, origin)) };
   }
 
-  async #subscribeAndQr(number: NumberRecord, token: string, origin: string): Promise<InstanceQr> {
+  /** The QR under callgate's names and Pilot's (qrcodeBase64; pairingCode is only given for a phone). */
+  async #subscribeAndQr(
+    number: NumberRecord,
+    token: string,
+    origin: string,
+  ): Promise<InstanceQr & { qrcodeBase64: string | null; pairingCode: null }> {
     const baseUrl = (number.publicConfig as { baseUrl: string }).baseUrl;
     const subscribed = await this.#instances.subscribe(baseUrl, token, this.#webhookUrl(number.id, origin));
     if (!subscribed.ok) {
@@ -167,7 +177,7 @@ export class WebOnboarding {
     if (!qr.ok) {
       throw onboardingError(qr);
     }
-    return qr.value;
+    return { ...qr.value, qrcodeBase64: qr.value.qrcode, pairingCode: null };
   }
 
   #webhookUrl(numberId: NumberId, origin: string): string {

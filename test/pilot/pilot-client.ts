@@ -133,7 +133,8 @@ export class PilotClient {
   numberStatus(id: string) {
     return this.request('GET', `/v1/numbers/${id}/status`);
   }
+  /** Pilot's reconnect is a GET (callgate also takes POST, with {phone} for a pairing code). */
   reconnectNumber(id: string) {
-    return this.request('POST', `/v1/numbers/${id}/connect`);
+    return this.request('GET', `/v1/numbers/${id}/connect`);
   }
 }

@@ -42,6 +42,8 @@ for (const kind of storeKinds()) {
       assert.equal(number.isFullyConnected, false);
       assert.match(qrcode, /^data:image\/png;base64,/);
       assert.match(code, /^2@/);
+      assert.equal(res.body.qrcodeBase64, qrcode, "Pilot's name for the QR");
+      assert.equal(res.body.pairingCode, null, 'Pilot: null when no pairing code was asked for');
       assert.match(apiKey.key, /^ps_/);
 
       // The instance as the server now holds it: our webhook, CALL and CONNECTION, rejectCall off.
@@ -106,10 +108,15 @@ for (const kind of storeKinds()) {
       assert.equal(fresh.status, 200);
       assert.equal(fresh.body.state, 'CONNECTING');
       assert.match(fresh.body.qrcode, /^data:image\/png;base64,/);
+      assert.equal(fresh.body.qrcodeBase64, fresh.body.qrcode);
       assert.notEqual(fresh.body.code, res.body.code, 'a new QR');
+      const posted = await tenant.request('POST', `/v1/numbers/${id}/connect`);
+      assert.equal(posted.status, 200, 'POST without a body does what GET does');
+      assert.match(posted.body.qrcodeBase64, /^data:image\/png;base64,/);
       const pairing = await tenant.request('POST', `/v1/numbers/${id}/connect`, { phone: '+5511966660000' });
       assert.equal(pairing.status, 200, JSON.stringify(pairing.body));
       assert.match(pairing.body.pairingCode, /^[0-9A-F]{4}-[0-9A-F]{4}$/);
+      assert.equal(pairing.body.qrcodeBase64, null);
       const key = await tenant.createApiKey(id);
       assert.equal(key.status, 201, 'the key comes later, through POST /v1/api-keys');
     });

@@ -95,6 +95,14 @@ const QrFields = {
     Type.Union([Type.String(), Type.Null()], { description: 'data:image/png;base64 QR to scan with WhatsApp' }),
   ),
   code: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'The raw string the QR encodes' })),
+  qrcodeBase64: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], { description: "Pilot's name for qrcode (the same image)" }),
+  ),
+  pairingCode: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], {
+      description: 'Typed in WhatsApp instead of scanning the QR: given for connect with {phone}, else null',
+    }),
+  ),
 };
 
 export const CreatedNumber = Type.Object({
@@ -107,7 +115,6 @@ export const NumberConnection = Type.Object({
   id: Type.String(),
   state: Type.Enum(NUMBER_STATES),
   isFullyConnected: Type.Optional(Type.Boolean()),
-  pairingCode: Type.Optional(Type.String({ description: 'Typed in WhatsApp instead of scanning the QR' })),
   health: Type.Optional(Type.Object({}, { additionalProperties: true })),
   ...QrFields,
 });

@@ -139,7 +139,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Pair a web number again (GET, as Pilot)
+         * @description What POST /v1/numbers/{id}/connect does without a body: a new QR for an EVO_GO number.
+         */
+        get: operations["reconnectNumber"];
         put?: never;
         /**
          * Pair a web number again
@@ -1173,6 +1177,10 @@ export interface operations {
                         qrcode?: string | null;
                         /** @description The raw string the QR encodes */
                         code?: string | null;
+                        /** @description Pilot's name for qrcode (the same image) */
+                        qrcodeBase64?: string | null;
+                        /** @description Typed in WhatsApp instead of scanning the QR: given for connect with {phone}, else null */
+                        pairingCode?: string | null;
                     };
                 };
             };
@@ -1740,8 +1748,6 @@ export interface operations {
                         /** @enum {unknown} */
                         state: "OPEN" | "CONNECTING" | "CLOSED";
                         isFullyConnected?: boolean;
-                        /** @description Typed in WhatsApp instead of scanning the QR */
-                        pairingCode?: string;
                         health?: {
                             [key: string]: unknown;
                         };
@@ -1749,6 +1755,134 @@ export interface operations {
                         qrcode?: string | null;
                         /** @description The raw string the QR encodes */
                         code?: string | null;
+                        /** @description Pilot's name for qrcode (the same image) */
+                        qrcodeBase64?: string | null;
+                        /** @description Typed in WhatsApp instead of scanning the QR: given for connect with {phone}, else null */
+                        pairingCode?: string | null;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR, FEATURE_NOT_SUPPORTED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Number not found",
+                     *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PROVIDER_ERROR, PROVIDER_UNAVAILABLE */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The provider refused the request",
+                     *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    reconnectNumber: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "example",
+                     *       "state": "OPEN"
+                     *     }
+                     */
+                    "application/json": {
+                        id: string;
+                        /** @enum {unknown} */
+                        state: "OPEN" | "CONNECTING" | "CLOSED";
+                        isFullyConnected?: boolean;
+                        health?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description data:image/png;base64 QR to scan with WhatsApp */
+                        qrcode?: string | null;
+                        /** @description The raw string the QR encodes */
+                        code?: string | null;
+                        /** @description Pilot's name for qrcode (the same image) */
+                        qrcodeBase64?: string | null;
+                        /** @description Typed in WhatsApp instead of scanning the QR: given for connect with {phone}, else null */
+                        pairingCode?: string | null;
                     };
                 };
             };
@@ -1869,8 +2003,6 @@ export interface operations {
                         /** @enum {unknown} */
                         state: "OPEN" | "CONNECTING" | "CLOSED";
                         isFullyConnected?: boolean;
-                        /** @description Typed in WhatsApp instead of scanning the QR */
-                        pairingCode?: string;
                         health?: {
                             [key: string]: unknown;
                         };
@@ -1878,6 +2010,10 @@ export interface operations {
                         qrcode?: string | null;
                         /** @description The raw string the QR encodes */
                         code?: string | null;
+                        /** @description Pilot's name for qrcode (the same image) */
+                        qrcodeBase64?: string | null;
+                        /** @description Typed in WhatsApp instead of scanning the QR: given for connect with {phone}, else null */
+                        pairingCode?: string | null;
                     };
                 };
             };

@@ -63,4 +63,22 @@ export function numberConnectionRoutes(app: App, deps: RouteDeps): void {
     async (request) =>
       deps.webOnboarding.connect(principalOf(request), request.params.id, request.body.phone, originOf(request)),
   );
+
+  // Pilot's own reconnect is a GET (a fresh QR, no pairing code): the same as POST without a body.
+  app.get(
+    '/v1/numbers/:id/connect',
+    {
+      config: { auth: 'any' },
+      schema: {
+        ...base,
+        summary: 'Pair a web number again (GET, as Pilot)',
+        operationId: 'reconnectNumber',
+        description: 'What POST /v1/numbers/{id}/connect does without a body: a new QR for an EVO_GO number.',
+        params: NumberIdParams,
+        response: { 200: NumberConnection, ...errors },
+      },
+    },
+    async (request) =>
+      deps.webOnboarding.connect(principalOf(request), request.params.id, undefined, originOf(request)),
+  );
 }
