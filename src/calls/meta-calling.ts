@@ -12,7 +12,7 @@ import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent, eventExists } from '../store/events.ts';
 import { getNumberById, mergeNumberPublicConfig } from '../store/numbers.ts';
-import { listActiveWebhooksForNumber } from '../store/webhooks.ts';
+import { listReceivingWebhooksForNumber } from '../store/webhooks.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 
 export class MetaCalling {
@@ -172,7 +172,7 @@ export class MetaCalling {
 
 /** Only numbers with a webhook that asked for it get the raw event: it carries SDPs and is written per webhook. */
 async function wantsRawCalls(tx: Db, numberId: NumberId): Promise<boolean> {
-  return (await listActiveWebhooksForNumber(tx, numberId)).some(
+  return (await listReceivingWebhooksForNumber(tx, numberId)).some(
     (w) => w.events.includes('calls') || w.events.includes('*'),
   );
 }

@@ -4,7 +4,7 @@
 import type { CallId, EventId, NumberId, WebhookId } from '../ids.ts';
 import type { Db } from './db.ts';
 import { noteDeliveriesQueued } from './notifying-db.ts';
-import { listActiveWebhooksForNumber } from './webhooks.ts';
+import { listReceivingWebhooksForNumber } from './webhooks.ts';
 
 export type DeliveryStatus = 'PENDING' | 'SUCCESS' | 'FAILED';
 
@@ -23,12 +23,13 @@ function subscribes(events: readonly string[], type: string): boolean {
 }
 
 /**
- * One PENDING delivery, due at once, per active webhook of the event's number subscribed to its type.
+ * One PENDING delivery, due at once, per receiving webhook of the event's number subscribed to its type (a paused
+ * one's waits: the worker claims only active webhooks' deliveries).
  * Must run in the transaction that inserts the event. Answers how many deliveries it made.
  */
 export async function enqueueDeliveries(tx: Db, event: FanOutEvent): Promise<number> {
   let made = 0;
-  for (const webhook of await listActiveWebhooksForNumber(tx, event.numberId)) {
+  for (const webhook of await listReceivingWebhooksForNumber(tx, event.numberId)) {
     if (!subscribes(webhook.events, event.type)) {
       continue;
     }

@@ -149,12 +149,16 @@ export async function deleteWebhookInScope(db: Db, scope: WebhookScope, id: stri
 }
 
 /** The active webhooks of a number with their subscriptions: the fan-out's input. */
-export async function listActiveWebhooksForNumber(
+/**
+ * The webhooks that get the number's new events: the active ones and the ones a user paused (their deliveries wait
+ * for the resume). Not one a 410 disabled (disabled_reason set): its receiver said it is gone.
+ */
+export async function listReceivingWebhooksForNumber(
   db: Db,
   numberId: NumberId,
 ): Promise<{ id: WebhookId; events: string[] }[]> {
   const rows = await db.query<{ id: string; events: string }>(
-    'SELECT id, events FROM webhooks WHERE number_id = $1 AND active = 1',
+    'SELECT id, events FROM webhooks WHERE number_id = $1 AND (active = 1 OR disabled_reason IS NULL)',
     [numberId],
   );
   return rows.map((r) => ({ id: r.id as WebhookId, events: JSON.parse(r.events) }));

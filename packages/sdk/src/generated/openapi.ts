@@ -574,7 +574,7 @@ export interface paths {
         head?: never;
         /**
          * Update a webhook
-         * @description `events` replaces the whole list; `active:false` pauses deliveries, `active:true` resumes them (also after a 410 disabled it). A new `url` is checked like at registration.
+         * @description `events` replaces the whole list; `active:false` pauses deliveries (the events of the pause wait), `active:true` resumes them, in order (also after a 410 disabled it, from the next event on). A new `url` is checked like at registration.
          */
         patch: operations["updateWebhook"];
         trace?: never;

@@ -218,6 +218,27 @@ for (const kind of storeKinds()) {
       assert.equal(gone.json().code, 'WEBHOOK_NOT_FOUND');
     });
 
+    test('a paused webhook keeps the events of its pause and gets them, in order, when resumed', async () => {
+      const w = await createFor(keyA(), { events: ['*'] });
+      const patch = (active: boolean) =>
+        t.app.inject({ method: 'PATCH', url: `/v1/webhooks/${w.id}`, headers: keyA(), payload: { active } });
+      assert.equal((await patch(false)).statusCode, 200);
+      const callId = 'call_01PAUSETEST000000000000000';
+      const during = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
+        { type: 'call.ringing', callId, sequence: 1 },
+        { type: 'call.ended', callId, sequence: 2 },
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(w.received().length, 0, 'nothing is sent while paused');
+      assert.equal((await patch(true)).statusCode, 200);
+      await receiver.waitFor(() => w.received().length === 2, 5000, 'the events of the pause');
+      assert.deepEqual(
+        w.received().map((r) => r.body.eventId),
+        during,
+        'both, in order',
+      );
+    });
+
     test('logs list attempts newest first and filter by event; replay resends with the same webhook-id', async () => {
       const w = await createFor(keyA(), { events: ['call.ringing', 'call.ended'] });
       const [ringing, ended] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [

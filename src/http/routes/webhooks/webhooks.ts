@@ -87,7 +87,8 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
         summary: 'Update a webhook',
         operationId: 'updateWebhook',
         description:
-          '`events` replaces the whole list; `active:false` pauses deliveries, `active:true` resumes them (also after a 410 disabled it). ' +
+          '`events` replaces the whole list; `active:false` pauses deliveries (the events of the pause wait), `active:true` ' +
+          'resumes them, in order (also after a 410 disabled it, from the next event on). ' +
           'A new `url` is checked like at registration.',
         params: WebhookIdParams,
         body: UpdateWebhookBody,
