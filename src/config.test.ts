@@ -16,3 +16,14 @@ test('WEBHOOK_LOG_RETENTION_DAYS: 30 by default, 0 keeps the log forever, at mos
     );
   }
 });
+
+test('SANDBOX_MEDIA_ADDRESSES: every interface by default, loopback when the media engine is (MEDIA_PUBLIC_IP)', () => {
+  assert.deepEqual(loadConfig({}).sandboxMediaAddresses, []);
+  assert.deepEqual(loadConfig({ MEDIA_PUBLIC_IP: '127.0.0.1' }).sandboxMediaAddresses, ['127.0.0.1']);
+  assert.deepEqual(loadConfig({ MEDIA_PUBLIC_IP: '203.0.113.7' }).sandboxMediaAddresses, []);
+  assert.deepEqual(
+    loadConfig({ MEDIA_PUBLIC_IP: '127.0.0.1', SANDBOX_MEDIA_ADDRESSES: '10.0.0.5' }).sandboxMediaAddresses,
+    ['10.0.0.5'],
+    'what is set wins',
+  );
+});

@@ -192,6 +192,24 @@ function addressList(env: Env, name: string): readonly string[] {
   return Object.freeze(values);
 }
 
+/** An address only this machine reaches: media announced on it is loopback-only (tests, benches, local trials). */
+export function isLoopbackAddress(address: string): boolean {
+  return /^127\.|^::1$/.test(address);
+}
+
+/**
+ * SANDBOX_MEDIA_ADDRESSES; unset, loopback when callgate's own media is on loopback (MEDIA_PUBLIC_IP=127.0.0.1):
+ * simulated users on every interface and an engine on 127.0.0.1 alone never pair, and a sandbox call answered
+ * with server media would stay silent.
+ */
+function sandboxMediaAddresses(env: Env): readonly string[] {
+  const listed = addressList(env, 'SANDBOX_MEDIA_ADDRESSES');
+  if (listed.length === 0 && env.MEDIA_PUBLIC_IP && isLoopbackAddress(env.MEDIA_PUBLIC_IP)) {
+    return Object.freeze(['127.0.0.1']);
+  }
+  return listed;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const version = env.META_GRAPH_VERSION || 'v23.0';
   if (!/^v\d+\.\d+$/.test(version)) {
@@ -252,7 +270,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicBaseUrl: publicBaseUrl?.replace(/\/+$/, '') ?? null,
     tombstoneTtlSeconds: int(env, 'TOMBSTONE_TTL_SECONDS', 900, 1),
     ringTimeoutSeconds: int(env, 'RING_TIMEOUT_SECONDS', 90, 1),
-    sandboxMediaAddresses: addressList(env, 'SANDBOX_MEDIA_ADDRESSES'),
+    sandboxMediaAddresses: sandboxMediaAddresses(env),
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 1000, 10),
     rateLimit: { perSecond, burst },
     // Terminate gets its own, larger bucket so that reads can never starve a hang-up.

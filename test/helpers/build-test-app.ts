@@ -99,13 +99,12 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
   const config = loadConfig({
     META_GRAPH_BASE_URL: fake.baseUrl,
     PROVIDER_TIMEOUT_MS: '400',
-    // Sandbox media never leaves the machine in tests.
-    SANDBOX_MEDIA_ADDRESSES: '127.0.0.1',
     RATE_LIMIT_PER_SECOND: '10000',
     RATE_LIMIT_BURST: '10000',
     TERMINATE_RATE_LIMIT_PER_SECOND: '10000',
     TERMINATE_RATE_LIMIT_BURST: '10000',
-    // Server media stays on 127.0.0.1 in every test; recordings go to a fresh temporary folder.
+    // Server media stays on 127.0.0.1 in every test, and so does sandbox media with it (SANDBOX_MEDIA_ADDRESSES
+    // follows a loopback MEDIA_PUBLIC_IP); recordings go to a fresh temporary folder.
     MEDIA_PUBLIC_IP: '127.0.0.1',
     // The start's loopback warm-up call costs ~0.3 s of CPU per app; the tests that need it turn it on.
     MEDIA_WARMUP: 'off',
