@@ -4,7 +4,7 @@
 // the caller's frames it receives, so both directions of every call carry audio.
 //
 // Control (JSON over HTTP): POST /_connect {urls} opens a socket per URL; POST /_window answers the frames received
-// and sent since the previous window and the sockets open; POST /_close. Prints "LISTENING <port>".
+// and sent since the previous window, its length in seconds and the sockets open; POST /_close. Prints "LISTENING <port>".
 import { WebSocket } from 'ws';
 import { tone } from '../src/media/audio/tone.ts';
 import { encodeMulaw } from '../src/media/engine/mulaw.ts';
@@ -25,6 +25,8 @@ const MESSAGES: string[] = (() => {
 const sockets = new Set<WebSocket>();
 let received = 0;
 let sent = 0;
+/** When the current window began: frames per second are counted over the window's own length. */
+let windowStart = performance.now();
 
 function open(url: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -59,9 +61,11 @@ async function handle(path: string, body: Record<string, unknown>): Promise<unkn
       await Promise.all((body.urls as string[]).map(open));
       return { open: sockets.size };
     case '/_window': {
-      const taken = { received, sent, open: sockets.size };
+      const now = performance.now();
+      const taken = { received, sent, open: sockets.size, seconds: (now - windowStart) / 1000 };
       received = 0;
       sent = 0;
+      windowStart = now;
       return taken;
     }
     case '/_close':

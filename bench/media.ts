@@ -179,7 +179,7 @@ interface Target {
   pid: number;
   sends: () => Promise<SendWindow>;
   addCalls(offers: { id: string; sdp: string }[], acceptedAt: Map<string, number>): Promise<void>;
-  clientWindow(): Promise<{ received: number } | null>;
+  clientWindow(): Promise<{ received: number; seconds: number } | null>;
 }
 
 async function ramp(ctx: MediaContext, label: string, peersUrl: string, target: Target, maxCalls: number) {
@@ -252,7 +252,7 @@ async function ramp(ctx: MediaContext, label: string, peersUrl: string, target: 
       hearing: w.peers,
       cpuPerCall: cpu / step,
       rssPerCallMb: (memoryMb(target.pid) - idleRss) / step,
-      clientFramesPerCall: clients ? clients.received / seconds / step : null,
+      clientFramesPerCall: clients ? clients.received / clients.seconds / step : null,
       peerLoopDelayP99Ms: w.loopDelayP99Ms,
       loopP99Ms: sent.loopP99,
       loopMaxMs: sent.loopMax,
@@ -400,7 +400,7 @@ export async function mediaCallgate(
           `p99 ${percentile(acceptMs, 99)} ms (${ACCEPT_CONCURRENCY} at a time)`,
       );
     },
-    clientWindow: () => post<{ received: number }>(ctx, `${clients.url}/_window`, {}),
+    clientWindow: () => post<{ received: number; seconds: number }>(ctx, `${clients.url}/_window`, {}),
   };
   try {
     return await ramp(ctx, 'callgate media', peers.url, target, Infinity);
