@@ -1,5 +1,6 @@
 // Settings outside the media engine's own (media-config.test.ts): defaults, and values refused with the variable named.
 import assert from 'node:assert/strict';
+import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from './config.ts';
 
@@ -17,9 +18,13 @@ test('WEBHOOK_LOG_RETENTION_DAYS: 30 by default, 0 keeps the log forever, at mos
   }
 });
 
-test('SANDBOX_MEDIA_ADDRESSES: every interface by default, loopback when the media engine is (MEDIA_PUBLIC_IP)', () => {
+test('SANDBOX_MEDIA_ADDRESSES: every interface by default, and loopback too when the media engine is on it', () => {
   assert.deepEqual(loadConfig({}).sandboxMediaAddresses, []);
-  assert.deepEqual(loadConfig({ MEDIA_PUBLIC_IP: '127.0.0.1' }).sandboxMediaAddresses, ['127.0.0.1']);
+  const interfaces = Object.values(networkInterfaces())
+    .flat()
+    .filter((i) => i?.family === 'IPv4' && !i.internal)
+    .map((i) => i?.address);
+  assert.deepEqual(loadConfig({ MEDIA_PUBLIC_IP: '127.0.0.1' }).sandboxMediaAddresses, ['127.0.0.1', ...interfaces]);
   assert.deepEqual(loadConfig({ MEDIA_PUBLIC_IP: '203.0.113.7' }).sandboxMediaAddresses, []);
   assert.deepEqual(
     loadConfig({ MEDIA_PUBLIC_IP: '127.0.0.1', SANDBOX_MEDIA_ADDRESSES: '10.0.0.5' }).sandboxMediaAddresses,

@@ -3,6 +3,7 @@
 // from the env cli/main.ts hands its commands, and src/compile-cache.mjs reads NODE_COMPILE_CACHE before any module
 // of ours loads.
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { DEFAULT_RETRY_SCHEDULE_MS } from './webhooks/retry-schedule.ts';
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL';
@@ -198,14 +199,18 @@ export function isLoopbackAddress(address: string): boolean {
 }
 
 /**
- * SANDBOX_MEDIA_ADDRESSES; unset, loopback when callgate's own media is on loopback (MEDIA_PUBLIC_IP=127.0.0.1):
- * simulated users on every interface and an engine on 127.0.0.1 alone never pair, and a sandbox call answered
- * with server media would stay silent.
+ * SANDBOX_MEDIA_ADDRESSES; unset, every interface, and 127.0.0.1 with them when callgate's own media is on loopback
+ * (MEDIA_PUBLIC_IP=127.0.0.1): an engine on 127.0.0.1 alone pairs with no other address, so a sandbox call answered
+ * with server media would stay silent, while a browser on the machine pairs with the interfaces.
  */
 function sandboxMediaAddresses(env: Env): readonly string[] {
   const listed = addressList(env, 'SANDBOX_MEDIA_ADDRESSES');
   if (listed.length === 0 && env.MEDIA_PUBLIC_IP && isLoopbackAddress(env.MEDIA_PUBLIC_IP)) {
-    return Object.freeze(['127.0.0.1']);
+    const interfaces = Object.values(networkInterfaces())
+      .flat()
+      .filter((i) => i !== undefined && i.family === 'IPv4' && !i.internal)
+      .map((i) => i?.address ?? '');
+    return Object.freeze(['127.0.0.1', ...interfaces]);
   }
   return listed;
 }
