@@ -68,6 +68,8 @@ export function numberConnectionRoutes(app: App, deps: RouteDeps): void {
   app.get(
     '/v1/numbers/:id/connect',
     {
+      // It changes state (a new QR replaces the last): no implicit HEAD doing the same.
+      exposeHeadRoute: false,
       config: { auth: 'any' },
       schema: {
         ...base,
