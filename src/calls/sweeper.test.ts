@@ -46,7 +46,12 @@ test('every statement of a sweep uses an index on the embedded store (no full sc
     providers: () => {
       throw new Error('no call to end: the store is empty');
     },
-    config: { ringTimeoutSeconds: 60, sweepIntervalMs: 1_000, webhookLogRetentionDays: 30 },
+    config: {
+      ringTimeoutSeconds: 60,
+      sweepIntervalMs: 1_000,
+      webhookLogRetentionDays: 30,
+      webhookRetryScheduleMs: [0],
+    },
     logger: pino({ level: 'silent' }),
   });
   assert.deepEqual(await sweeper.sweepOnce(), { ringTimeouts: 0, maxDurations: 0 });

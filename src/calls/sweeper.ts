@@ -10,6 +10,7 @@ import type { Call } from '../model/call.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { findCallForNumber, listAnsweredWithMaxDuration, listRingingStartedBefore } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
+import { expireHeldDeliveries } from '../store/deliveries.ts';
 import { pruneDeliveryLog } from '../store/delivery-retention.ts';
 import { deleteExpiredIdempotencyKeys } from '../store/idempotency.ts';
 import { getNumberById } from '../store/numbers.ts';
@@ -25,7 +26,7 @@ export interface SweeperDeps {
   slots: ActionSlots;
   providers: ProviderRegistry;
   clock: Clock;
-  config: Pick<Config, 'ringTimeoutSeconds' | 'sweepIntervalMs' | 'webhookLogRetentionDays'>;
+  config: Pick<Config, 'ringTimeoutSeconds' | 'sweepIntervalMs' | 'webhookLogRetentionDays' | 'webhookRetryScheduleMs'>;
   logger: Logger;
 }
 
@@ -106,13 +107,28 @@ export class Sweeper {
     return { ringTimeouts, maxDurations };
   }
 
-  /** Past WEBHOOK_LOG_RETENTION_DAYS, attempts and finished deliveries go (docs/webhooks.md "Retention"). */
+  /**
+   * Past WEBHOOK_LOG_RETENTION_DAYS, attempts and finished deliveries go (docs/webhooks.md "Retention"); a paused
+   * webhook's held deliveries older than the retry schedule's span fail first.
+   */
   async #pruneDeliveryLog(nowMs: number): Promise<void> {
-    const days = this.#d.config.webhookLogRetentionDays;
-    if (days === 0 || (this.#prunedAt !== null && nowMs - this.#prunedAt < PRUNE_INTERVAL_MS)) {
+    if (this.#prunedAt !== null && nowMs - this.#prunedAt < PRUNE_INTERVAL_MS) {
       return;
     }
     this.#prunedAt = nowMs;
+    const span = this.#d.config.webhookRetryScheduleMs.reduce((sum, ms) => sum + ms, 0);
+    const expired = await expireHeldDeliveries(
+      this.#d.db,
+      new Date(nowMs - span).toISOString(),
+      new Date(nowMs).toISOString(),
+    );
+    if (expired > 0) {
+      this.#d.logger.info({ deliveries: expired }, 'held webhook deliveries expired while their webhook was paused');
+    }
+    const days = this.#d.config.webhookLogRetentionDays;
+    if (days === 0) {
+      return;
+    }
     const before = new Date(nowMs - days * DAY_MS).toISOString();
     let attempts = 0;
     let deliveries = 0;

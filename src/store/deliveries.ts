@@ -23,27 +23,85 @@ function subscribes(events: readonly string[], type: string): boolean {
 }
 
 /**
- * One PENDING delivery, due at once, per receiving webhook of the event's number subscribed to its type (a paused
- * one's waits: the worker claims only active webhooks' deliveries).
- * Must run in the transaction that inserts the event. Answers how many deliveries it made.
+ * `next_attempt_at` of a paused webhook's waiting delivery: never due (no poll or claim sees it) until the webhook is
+ * resumed, when it becomes due at its event's own time again (releaseHeldDeliveries).
+ */
+export const HELD_UNTIL = '9999-12-31T23:59:59.999Z';
+
+/**
+ * One PENDING delivery per receiving webhook of the event's number subscribed to its type: due at once, or held
+ * while the webhook is paused. Must run in the transaction that inserts the event. Answers how many it made.
  */
 export async function enqueueDeliveries(tx: Db, event: FanOutEvent): Promise<number> {
   let made = 0;
+  let due = false;
   for (const webhook of await listReceivingWebhooksForNumber(tx, event.numberId)) {
     if (!subscribes(webhook.events, event.type)) {
       continue;
     }
     await tx.execute(
       `INSERT INTO deliveries (webhook_id, event_id, event_type, call_id, sequence, status, attempts, next_attempt_at, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, 'PENDING', 0, $6, $6, $6)`,
-      [webhook.id, event.id, event.type, event.callId, event.sequence, event.createdAt],
+       VALUES ($1, $2, $3, $4, $5, 'PENDING', 0, $6, $7, $7)`,
+      [
+        webhook.id,
+        event.id,
+        event.type,
+        event.callId,
+        event.sequence,
+        webhook.active ? event.createdAt : HELD_UNTIL,
+        event.createdAt,
+      ],
     );
     made += 1;
+    due ||= webhook.active;
   }
-  if (made > 0) {
+  if (due) {
     noteDeliveriesQueued(tx); // the in-process worker's wake-up, after the commit
   }
   return made;
+}
+
+/** The webhook was paused: its waiting deliveries are held until it is resumed (a leased one finishes its try). */
+export async function holdDeliveriesOfWebhook(db: Db, webhookId: WebhookId, now: string): Promise<number> {
+  return db.execute(
+    `UPDATE deliveries SET next_attempt_at = $2, updated_at = $3
+     WHERE webhook_id = $1 AND status = 'PENDING' AND lease_until IS NULL`,
+    [webhookId, HELD_UNTIL, now],
+  );
+}
+
+const HELD_TOO_LONG = 'held while the webhook was paused for longer than the retry schedule';
+
+/**
+ * The webhook was resumed: its held deliveries are due again at their events' own times, so they go out first and
+ * in order; those whose event is older than `expiredBefore` (the retry schedule's whole span) fail instead.
+ */
+export async function releaseHeldDeliveries(
+  db: Db,
+  webhookId: WebhookId,
+  now: string,
+  expiredBefore: string,
+): Promise<{ released: number; expired: number }> {
+  const expired = await db.execute(
+    `UPDATE deliveries SET status = 'FAILED', last_error = $4, updated_at = $2
+     WHERE webhook_id = $1 AND status = 'PENDING' AND next_attempt_at = $5 AND created_at < $3`,
+    [webhookId, now, expiredBefore, HELD_TOO_LONG, HELD_UNTIL],
+  );
+  const released = await db.execute(
+    `UPDATE deliveries SET next_attempt_at = created_at, updated_at = $2
+     WHERE webhook_id = $1 AND status = 'PENDING' AND next_attempt_at = $3`,
+    [webhookId, now, HELD_UNTIL],
+  );
+  return { released, expired };
+}
+
+/** Held deliveries older than the retry schedule's span fail: a webhook paused for good does not keep them all. */
+export async function expireHeldDeliveries(db: Db, expiredBefore: string, now: string): Promise<number> {
+  return db.execute(
+    `UPDATE deliveries SET status = 'FAILED', last_error = $3, updated_at = $2
+     WHERE status = 'PENDING' AND next_attempt_at = $4 AND created_at < $1`,
+    [expiredBefore, now, HELD_TOO_LONG, HELD_UNTIL],
+  );
 }
 
 /** The webhook was disabled: nothing more is sent for it, and its pending deliveries say why. */

@@ -61,7 +61,9 @@ export async function claimDueDeliveries(
   // A poll looks first, outside any transaction: most find nothing due. A wake-up knows something was queued.
   if (p.look !== false) {
     const due = await db.query(
-      "SELECT 1 AS due FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1",
+      `SELECT 1 AS due FROM deliveries d WHERE d.status = 'PENDING' AND d.next_attempt_at <= $1
+         AND (d.lease_until IS NULL OR d.lease_until <= $1)
+         AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.active = 1) LIMIT 1`,
       [p.now],
     );
     if (due.length === 0) {

@@ -148,20 +148,20 @@ export async function deleteWebhookInScope(db: Db, scope: WebhookScope, id: stri
   return (await db.execute(`DELETE FROM webhooks WHERE id = $1 AND ${f.sql}`, [id, ...f.params])) > 0;
 }
 
-/** The active webhooks of a number with their subscriptions: the fan-out's input. */
 /**
- * The webhooks that get the number's new events: the active ones and the ones a user paused (their deliveries wait
- * for the resume). Not one a 410 disabled (disabled_reason set): its receiver said it is gone.
+ * The webhooks that get the number's new events, with their subscriptions (the fan-out's input): the active ones and
+ * the ones a user paused (their deliveries are held for the resume). Not one a 410 disabled (disabled_reason set):
+ * its receiver said it is gone.
  */
 export async function listReceivingWebhooksForNumber(
   db: Db,
   numberId: NumberId,
-): Promise<{ id: WebhookId; events: string[] }[]> {
-  const rows = await db.query<{ id: string; events: string }>(
-    'SELECT id, events FROM webhooks WHERE number_id = $1 AND (active = 1 OR disabled_reason IS NULL)',
+): Promise<{ id: WebhookId; events: string[]; active: boolean }[]> {
+  const rows = await db.query<{ id: string; events: string; active: number | boolean }>(
+    'SELECT id, events, active FROM webhooks WHERE number_id = $1 AND (active = 1 OR disabled_reason IS NULL)',
     [numberId],
   );
-  return rows.map((r) => ({ id: r.id as WebhookId, events: JSON.parse(r.events) }));
+  return rows.map((r) => ({ id: r.id as WebhookId, events: JSON.parse(r.events), active: Number(r.active) === 1 }));
 }
 
 /** A 410 from the receiver: the service turns the webhook off and says why. */

@@ -7,7 +7,7 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newWebhookId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import { requeueDelivery } from '../store/deliveries.ts';
+import { holdDeliveriesOfWebhook, releaseHeldDeliveries, requeueDelivery } from '../store/deliveries.ts';
 import { lastAttemptTimes, listAttemptsForWebhook } from '../store/delivery-attempts.ts';
 import { findEventForNumber } from '../store/events.ts';
 import { getNumberForTenant } from '../store/numbers.ts';
@@ -31,7 +31,7 @@ export interface WebhookServiceDeps {
   db: Db;
   box: SecretBox;
   clock: Clock;
-  config: Pick<Config, 'webhookAllowInsecureUrls' | 'webhooksPerNumber'>;
+  config: Pick<Config, 'webhookAllowInsecureUrls' | 'webhooksPerNumber' | 'webhookRetryScheduleMs'>;
   /** DNS for the registration-time SSRF check; tests inject one. */
   lookup?: HostLookup;
   /** Called after a replay is queued (the in-process worker's wake-up). */
@@ -142,7 +142,19 @@ export class WebhookService {
         next.disabledReason = null;
       }
     }
-    await updateWebhook(this.#d.db, next);
+    const now = this.#d.clock.now();
+    await this.#d.db.transaction(async (tx) => {
+      await updateWebhook(tx, next);
+      if (current.active && !next.active) {
+        await holdDeliveriesOfWebhook(tx, next.id, now.toISOString());
+      } else if (!current.active && next.active) {
+        const span = this.#d.config.webhookRetryScheduleMs.reduce((sum, ms) => sum + ms, 0);
+        await releaseHeldDeliveries(tx, next.id, now.toISOString(), new Date(now.getTime() - span).toISOString());
+      }
+    });
+    if (!current.active && next.active) {
+      this.#d.onQueued?.();
+    }
     return this.#withLastTriggered(next);
   }
 
@@ -206,7 +218,12 @@ export class WebhookService {
       },
       this.#d.clock.now().toISOString(),
     );
-    this.#d.onQueued?.();
+    if (webhook.active) {
+      this.#d.onQueued?.();
+    } else {
+      // Paused: the replay waits with the rest for the resume.
+      await holdDeliveriesOfWebhook(this.#d.db, webhook.id, this.#d.clock.now().toISOString());
+    }
     return { webhookId: webhook.id, eventId: event.id, event: event.type, status: 'PENDING' as const };
   }
 

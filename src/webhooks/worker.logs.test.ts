@@ -151,7 +151,12 @@ for (const kind of storeKinds()) {
         providers: () => {
           throw new Error('no call to end');
         },
-        config: { ringTimeoutSeconds: 600, sweepIntervalMs: 1_000, webhookLogRetentionDays: days },
+        config: {
+          ringTimeoutSeconds: 600,
+          sweepIntervalMs: 1_000,
+          webhookLogRetentionDays: days,
+          webhookRetryScheduleMs: [0, 1000],
+        },
         logger: pino({ level: 'silent' }),
       });
     /** Makes the log rows of these events look `days` old. */

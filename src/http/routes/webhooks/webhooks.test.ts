@@ -12,6 +12,7 @@ import {
 import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
+import { HELD_UNTIL } from '../../../store/deliveries.ts';
 
 interface LogEntry {
   id: string;
@@ -228,8 +229,25 @@ for (const kind of storeKinds()) {
         { type: 'call.ringing', callId, sequence: 1 },
         { type: 'call.ended', callId, sequence: 2 },
       ]);
+      // A third, from long before: held past the retry schedule's whole span, it fails at the resume instead.
+      const [stale] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
+        { type: 'call.missed', callId: 'call_01PAUSESTALE00000000000000', sequence: 1 },
+      ]);
+      await t.store.db.execute('UPDATE deliveries SET created_at = $1 WHERE event_id = $2', [
+        new Date(Date.now() - 30 * 86_400_000).toISOString(),
+        stale!,
+      ]);
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(w.received().length, 0, 'nothing is sent while paused');
+      const held = await t.store.db.query<{ next_attempt_at: string }>(
+        "SELECT next_attempt_at FROM deliveries WHERE webhook_id = $1 AND status = 'PENDING'",
+        [w.id],
+      );
+      assert.deepEqual(
+        held.map((r) => r.next_attempt_at),
+        [HELD_UNTIL, HELD_UNTIL, HELD_UNTIL],
+        'held: no poll finds them due',
+      );
       assert.equal((await patch(true)).statusCode, 200);
       await receiver.waitFor(() => w.received().length === 2, 5000, 'the events of the pause');
       assert.deepEqual(
@@ -237,6 +255,12 @@ for (const kind of storeKinds()) {
         during,
         'both, in order',
       );
+      const [expired] = await t.store.db.query<{ status: string; last_error: string }>(
+        'SELECT status, last_error FROM deliveries WHERE event_id = $1',
+        [stale!],
+      );
+      assert.equal(expired?.status, 'FAILED');
+      assert.match(expired?.last_error ?? '', /paused for longer than the retry schedule/);
     });
 
     test('logs list attempts newest first and filter by event; replay resends with the same webhook-id', async () => {
