@@ -50,6 +50,11 @@ async function decodeInSteps(
       throw new MediaDecodeError(`no ${what} audio could be decoded`);
     }
     return monoAt48k(blocks, rate);
+  } catch (err) {
+    // The decoders' own errors (another codec in an Ogg file, say) are the file's fault: a 400, not a 500.
+    throw err instanceof MediaDecodeError
+      ? err
+      : new MediaDecodeError(`the ${what} audio could not be decoded: ${(err as Error).message}`);
   } finally {
     decoder.free();
   }

@@ -95,6 +95,8 @@ test('what is not WAV, Ogg/Opus or MP3 is refused with a reason, never thrown as
     noData,
     vorbisLike,
     Buffer.concat([Buffer.from('ID3'), Buffer.alloc(100)]),
+    // A real Ogg file of another codec: the Opus decoder's own error must come out as a MediaDecodeError too.
+    readFileSync(join(FIXTURES, 'tone-1200-vorbis.ogg')),
   ]) {
     await assert.rejects(decodeMedia(bytes, LIMITS), MediaDecodeError);
   }
