@@ -273,6 +273,16 @@ test('a token opens one socket only; unknown, expired and withdrawn-call tokens 
   assert.equal(await refused(`${wsBase}/v1/media/realtime?token=x&format=mp3`), 400);
 });
 
+test('a plain GET of a wsUrl is a 400 and leaves its token for the WebSocket', async () => {
+  const { url } = openCall();
+  const wsUrl = url('talk');
+  const res = await fetch(wsUrl.replace(/^ws/, 'http'));
+  assert.equal(res.status, 400);
+  assert.match(((await res.json()) as { details: { reason: string } }).details.reason, /WebSocket/);
+  const c = await connect(wsUrl);
+  c.ws.close();
+});
+
 test('tokens are only issued for calls of the asking number whose media runs here', () => {
   const { media } = openCall();
   assert.equal(t.app.realtime.issue(t.numberB.id, media.callId, 'talk'), null);

@@ -28,6 +28,12 @@ export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): 
       schema,
       config: { auth: 'none' },
       preHandler: async (request) => {
+        // Only a WebSocket redeems the single-use token: a plain GET (a link preview, a health probe) must not.
+        if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
+          throw new ApiError('VALIDATION_ERROR', {
+            details: { reason: 'this is a WebSocket: connect with an Upgrade request (the token stays valid)' },
+          });
+        }
         const query = request.query as { token: string; format?: RealtimeFormat | RealtimeFormat[] };
         const found = deps.realtime.open(query.token);
         if (!found) {
