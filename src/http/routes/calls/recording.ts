@@ -28,6 +28,9 @@ export function byteRange(header: string | undefined, size: number): { start: nu
     return null; // several ranges or a form we do not serve: the whole file, as RFC 9110 allows
   }
   const [, from = '', to = ''] = m;
+  if (from !== '' && to !== '' && Number(to) < Number(from)) {
+    return null; // an invalid range-spec (RFC 9110 §14.1.1): the header is ignored
+  }
   let start: number;
   let end: number;
   if (from === '') {
