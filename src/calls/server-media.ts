@@ -78,6 +78,16 @@ export class ServerMedia {
     return row ? publicMedia(row) : {};
   }
 
+  /**
+   * A server-media call found neither here nor in a live process has ended (or is ending): its play, stop-play and
+   * realtime-session are 409 CALL_STATE_CONFLICT, as on a web number, not the provider's FEATURE_NOT_SUPPORTED.
+   */
+  async assertNotEndedServerMedia(call: Call): Promise<void> {
+    if (await findCallMediaForNumber(this.#d.db, call.numberId, call.id)) {
+      throw new ApiError('CALL_STATE_CONFLICT', { details: { status: call.status } });
+    }
+  }
+
   /** The same for a page of calls, in one query: by call id, only the server-media ones. */
   async describeMany(numberId: NumberId, calls: Call[]) {
     const rows = await listCallMediaForNumber(

@@ -282,6 +282,7 @@ export class CallService {
       return (await this.serverMedia.forward(remote, { kind: 'play', callId: remote.call.id, mediaUrl })).result;
     }
     const call = await this.getCall(numberId, idOrExternal);
+    await this.serverMedia.assertNotEndedServerMedia(call);
     await this.#d.providerMedia.play(await this.#number(call.numberId), call, mediaUrl);
     return { id: call.id, status: call.status };
   }
@@ -301,6 +302,7 @@ export class CallService {
       }
     }
     const call = await this.getCall(numberId, idOrExternal);
+    await this.serverMedia.assertNotEndedServerMedia(call);
     return this.#d.providerMedia.realtimeSession(await this.#number(call.numberId), call, mode);
   }
 
@@ -313,6 +315,7 @@ export class CallService {
     }
     if (!served) {
       const call = await this.getCall(numberId, idOrExternal);
+      await this.serverMedia.assertNotEndedServerMedia(call);
       throw featureNotSupported(this.#d.providers(await this.#number(call.numberId)));
     }
     return this.serverMedia.stopPlay(served);

@@ -282,6 +282,17 @@ for (const kind of storeKinds()) {
         return c?.status === 'COMPLETED' && c;
       });
       assert.equal(ended.endedBy, 'PEER');
+      // Its media is over: play, stop-play and a new session are a state conflict, as on a web number.
+      for (const [method, path, body] of [
+        ['POST', 'play', { mediaUrl: 'https://example.com/a.wav' }],
+        ['DELETE', 'play', undefined],
+        ['POST', 'realtime-session', { mode: 'talk' }],
+      ] as const) {
+        const res = await api(method, `/v1/calls/${uc.call.id}/${path}`, body);
+        assert.equal(res.statusCode, 409, `${method} ${path}: ${res.body}`);
+        assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
+        assert.equal(res.json().details.status, 'COMPLETED');
+      }
     });
 
     test('record: the call is recorded to stereo Ogg/Opus (caller 440 Hz left, played 660 Hz right), announced, served with ranges, deletable', async () => {
