@@ -75,7 +75,7 @@ export class ServerMedia {
   /** `media`, `mediaNode` and `recording` for the public call, when callgate holds (or held) its media. */
   async describe(call: Call) {
     const row = await findCallMediaForNumber(this.#d.db, call.numberId, call.id);
-    return row ? publicMedia(row) : {};
+    return row ? publicMedia(row) : relayMedia(call);
   }
 
   /**
@@ -95,7 +95,15 @@ export class ServerMedia {
       numberId,
       calls.map((c) => c.id),
     );
-    return new Map(rows.map((row) => [row.callId as string, publicMedia(row)]));
+    const served = new Map<string, ReturnType<typeof publicMedia> | ReturnType<typeof relayMedia>>(
+      rows.map((row) => [row.callId as string, publicMedia(row)]),
+    );
+    for (const call of calls) {
+      if (!served.has(call.id)) {
+        served.set(call.id, relayMedia(call));
+      }
+    }
+    return served;
   }
 
   /**
@@ -185,6 +193,17 @@ export class ServerMedia {
       expiresInSeconds: issued.expiresInSeconds,
     };
   }
+}
+
+/**
+ * A call whose SDP the business side made (accept/pre-accept with an `sdp`, or POST /v1/calls with one): its media
+ * runs between the business's own WebRTC and WhatsApp, relayed by nobody here (`media: "relay"`). Nothing yet for a
+ * call not answered, or one a web number's provider carries.
+ */
+function relayMedia(call: Call): { media?: 'relay' } {
+  // Lists read '' for an SDP that is there but not loaded.
+  const businessSdp = call.direction === 'INBOUND' ? call.sdpAnswer : call.sdpOffer;
+  return businessSdp !== null && businessSdp !== undefined ? { media: 'relay' } : {};
 }
 
 function publicMedia(row: CallMedia) {

@@ -36,7 +36,12 @@ const COLUMNS = `id, number_id, tenant_id, external_call_id, direction, status, 
   connected_at, ended_at, ended_by, end_reason, biz_opaque_callback_data, sdp_offer, sdp_answer, event_seq,
   action_id, action_kind, action_started_at, created_at, updated_at, max_duration_seconds, provider_data, peer_user_id,
   peer_lid`;
-const LIST_COLUMNS = COLUMNS.replace('sdp_offer, sdp_answer', 'NULL AS sdp_offer, NULL AS sdp_answer');
+// Lists carry no SDPs (kilobytes each), only whether there is one ('' stands for "present"): media: "relay".
+const LIST_COLUMNS = COLUMNS.replace(
+  'sdp_offer, sdp_answer',
+  "CASE WHEN sdp_offer IS NULL THEN NULL ELSE '' END AS sdp_offer, " +
+    "CASE WHEN sdp_answer IS NULL THEN NULL ELSE '' END AS sdp_answer",
+);
 
 function fromRow(r: Row): Call {
   return {

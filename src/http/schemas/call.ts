@@ -34,7 +34,11 @@ export const CallSchema = Type.Object(
     sdpOffer: Type.Optional(Nullable(Type.String())),
     sdpAnswer: Type.Optional(Nullable(Type.String())),
     media: Type.Optional(
-      Type.Enum(['server'], { description: "callgate's media engine holds (or held) this call's media" }),
+      Type.Enum(['server', 'relay'], {
+        description:
+          "server: callgate's media engine holds (or held) this call's media; relay: the business answered or " +
+          'placed it with its own SDP; absent before either, and on web numbers',
+      }),
     ),
     mediaNode: Type.Optional(Type.String({ description: 'The process holding the media' })),
     recording: Type.Optional(

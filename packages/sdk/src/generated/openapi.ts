@@ -791,10 +791,10 @@ export interface components {
             sdpOffer?: string | null;
             sdpAnswer?: string | null;
             /**
-             * @description callgate's media engine holds (or held) this call's media
+             * @description server: callgate's media engine holds (or held) this call's media; relay: the business answered or placed it with its own SDP; absent before either, and on web numbers
              * @enum {unknown}
              */
-            media?: "server";
+            media?: "server" | "relay";
             /** @description The process holding the media */
             mediaNode?: string;
             recording?: {

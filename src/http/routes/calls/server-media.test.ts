@@ -349,6 +349,12 @@ for (const kind of storeKinds()) {
 
     test('realtime-session and play on a call whose media callgate does not hold stay as before', async () => {
       const uc = await startCall(t, endpoints);
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().media, undefined, 'ringing: not decided');
+      // Answered with the business's own SDP: media.md's "relay".
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { sdp: CANNED_ANSWER_SDP })).statusCode, 200);
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().media, 'relay');
+      const listed = (await api('GET', '/v1/calls?limit=100')).json().calls as { id: string; media?: string }[];
+      assert.equal(listed.find((c) => c.id === uc.call.id)?.media, 'relay');
       const play = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') });
       assert.equal(play.statusCode, 400);
       assert.equal(play.json().code, 'FEATURE_NOT_SUPPORTED');
