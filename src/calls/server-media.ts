@@ -88,6 +88,24 @@ export class ServerMedia {
     }
   }
 
+  /**
+   * An accept after a server-media pre-accept reuses that answer and its session: the recording was decided then.
+   * A `record` saying otherwise is refused rather than ignored.
+   */
+  async assertSameRecording(call: Call, record: boolean | undefined): Promise<void> {
+    if (record === undefined) {
+      return;
+    }
+    const row = await findCallMediaForNumber(this.#d.db, call.numberId, call.id);
+    if (row && (row.recording !== null) !== record) {
+      throw new ApiError('VALIDATION_ERROR', {
+        details: {
+          reason: `the pre-accept decided the recording (record: ${!record}); send the accept without record or with the same value`,
+        },
+      });
+    }
+  }
+
   /** The same for a page of calls, in one query: by call id, only the server-media ones. */
   async describeMany(numberId: NumberId, calls: Call[]) {
     const rows = await listCallMediaForNumber(

@@ -172,6 +172,8 @@ export class CallService {
     const serverMedia = speaksMetaModel(number.provider) && !sdp;
     if (serverMedia) {
       this.serverMedia.assertCanAnswer(call);
+    } else if (!sdpAnswer) {
+      await this.serverMedia.assertSameRecording(call, opts.record);
     }
     const actionId = await this.#claimOrConflict(call, 'accept');
     if (serverMedia) {

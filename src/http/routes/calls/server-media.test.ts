@@ -205,7 +205,11 @@ for (const kind of storeKinds()) {
       const uc = await startCall(t, endpoints);
       const pre = await api('POST', `/v1/calls/${uc.call.id}/pre-accept`, {});
       assert.equal(pre.statusCode, 200, pre.body);
-      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      // The pre-accept decided the recording (none): an accept asking for one is refused, not silently ignored.
+      const contrary = await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true });
+      assert.equal(contrary.statusCode, 400, contrary.body);
+      assert.match(contrary.json().details.reason, /pre-accept decided the recording/);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: false })).statusCode, 200);
       const sent = t.fake.requests.filter(
         (r) => r.body?.call_id === uc.call.externalCallId && ['pre_accept', 'accept'].includes(r.body?.action),
       );
