@@ -4699,6 +4699,26 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The whole recording */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example example */
+                    "audio/ogg": string;
+                };
+            };
+            /** @description The byte range asked for (Content-Range) */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example example */
+                    "audio/ogg": string;
+                };
+            };
             /** @description VALIDATION_ERROR */
             400: {
                 headers: {
