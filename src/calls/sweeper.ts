@@ -10,13 +10,14 @@ import type { Call } from '../model/call.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { findCallForNumber, listAnsweredWithMaxDuration, listRingingStartedBefore } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { expireHeldDeliveries } from '../store/deliveries.ts';
+import { reconcileHeldDeliveries } from '../store/deliveries.ts';
 import { pruneDeliveryLog } from '../store/delivery-retention.ts';
 import { deleteExpiredIdempotencyKeys } from '../store/idempotency.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { deleteExpiredParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline } from '../store/timeline.ts';
 import { deleteExpiredTombstones } from '../store/tombstones.ts';
+import { holdSpanMs } from '../webhooks/retry-schedule.ts';
 import type { ActionSlots } from './action-slots.ts';
 import { endCall, ringTimedOut } from './machine.ts';
 import { persistTransition } from './outbox.ts';
@@ -116,14 +117,13 @@ export class Sweeper {
       return;
     }
     this.#prunedAt = nowMs;
-    const span = this.#d.config.webhookRetryScheduleMs.reduce((sum, ms) => sum + ms, 0);
-    const expired = await expireHeldDeliveries(
+    const held = await reconcileHeldDeliveries(
       this.#d.db,
-      new Date(nowMs - span).toISOString(),
+      new Date(nowMs - holdSpanMs(this.#d.config.webhookRetryScheduleMs)).toISOString(),
       new Date(nowMs).toISOString(),
     );
-    if (expired > 0) {
-      this.#d.logger.info({ deliveries: expired }, 'held webhook deliveries expired while their webhook was paused');
+    if (held.expired + held.released + held.held > 0) {
+      this.#d.logger.info(held, 'held webhook deliveries of paused webhooks reconciled');
     }
     const days = this.#d.config.webhookLogRetentionDays;
     if (days === 0) {

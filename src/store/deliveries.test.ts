@@ -6,6 +6,7 @@ import { emitEvents } from '../../test/e2e/webhook-helpers.ts';
 import { listDeliveriesForWebhook } from '../../test/helpers/store-reads.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
 import { type NumberId, newNumberId, newTenantId, newWebhookId, type TenantId, type WebhookId } from '../ids.ts';
+import { HELD_UNTIL, reconcileHeldDeliveries } from './deliveries.ts';
 import {
   type FinishedAttempt,
   listAttemptsForWebhook,
@@ -245,6 +246,36 @@ for (const kind of storeKinds()) {
       assert.deepEqual(await claim(), []);
       await updateWebhook(store.db, { ...w, active: true });
       assert.equal((await claim()).length, 2);
+    });
+
+    test("the sweeper's pass: due rows of a paused webhook are held, held rows of an active one released, old ones failed", async () => {
+      const o = await owner(2);
+      const [pausedId, activeId] = o.webhookIds as [WebhookId, WebhookId];
+      const scope = { tenantId: o.tenantId, numberId: null };
+      await emitEvents(store.db, o, [{ type: 'call.ringing' }]);
+      // As races leave them: the paused webhook's row due, the active one's held.
+      const paused = (await getWebhookInScope(store.db, scope, pausedId))!;
+      await updateWebhook(store.db, { ...paused, active: false });
+      await store.db.execute('UPDATE deliveries SET next_attempt_at = $1 WHERE webhook_id = $2', [
+        HELD_UNTIL,
+        activeId,
+      ]);
+      const now = new Date().toISOString();
+      const long = new Date(Date.now() - 86_400_000).toISOString();
+      assert.deepEqual(await reconcileHeldDeliveries(store.db, long, now), { expired: 0, released: 1, held: 1 });
+      assert.equal((await listDeliveriesForWebhook(store.db, pausedId))[0]?.nextAttemptAt, HELD_UNTIL);
+      assert.notEqual((await listDeliveriesForWebhook(store.db, activeId))[0]?.nextAttemptAt, HELD_UNTIL);
+      // Held for longer than the span: failed, with the reason.
+      const later = new Date(Date.now() + 2 * 86_400_000).toISOString();
+      const expiredBefore = new Date(Date.now() + 86_400_000).toISOString();
+      assert.deepEqual(await reconcileHeldDeliveries(store.db, expiredBefore, later), {
+        expired: 1,
+        released: 0,
+        held: 0,
+      });
+      const [failed] = await listDeliveriesForWebhook(store.db, pausedId);
+      assert.equal(failed?.status, 'FAILED');
+      assert.match(failed?.lastError ?? '', /paused for longer than the retry schedule/);
     });
 
     test('an expired lease is claimed again, and the late result under the old lease does not count', async () => {

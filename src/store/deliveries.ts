@@ -74,7 +74,7 @@ const HELD_TOO_LONG = 'held while the webhook was paused for longer than the ret
 
 /**
  * The webhook was resumed: its held deliveries are due again at their events' own times, so they go out first and
- * in order; those whose event is older than `expiredBefore` (the retry schedule's whole span) fail instead.
+ * in order; those held since before `expiredBefore` (holdSpanMs ago; a row's updated_at is when it was held) fail.
  */
 export async function releaseHeldDeliveries(
   db: Db,
@@ -84,7 +84,7 @@ export async function releaseHeldDeliveries(
 ): Promise<{ released: number; expired: number }> {
   const expired = await db.execute(
     `UPDATE deliveries SET status = 'FAILED', last_error = $4, updated_at = $2
-     WHERE webhook_id = $1 AND status = 'PENDING' AND next_attempt_at = $5 AND created_at < $3`,
+     WHERE webhook_id = $1 AND status = 'PENDING' AND next_attempt_at = $5 AND updated_at < $3`,
     [webhookId, now, expiredBefore, HELD_TOO_LONG, HELD_UNTIL],
   );
   const released = await db.execute(
@@ -95,13 +95,34 @@ export async function releaseHeldDeliveries(
   return { released, expired };
 }
 
-/** Held deliveries older than the retry schedule's span fail: a webhook paused for good does not keep them all. */
-export async function expireHeldDeliveries(db: Db, expiredBefore: string, now: string): Promise<number> {
-  return db.execute(
+/**
+ * The sweeper's pass over held deliveries. Held since before `expiredBefore`, they fail: a webhook paused for good does
+ * not keep them all. Races can leave a row on the wrong side (an event fanned out while its webhook was resumed, a
+ * try that failed after the pause): held rows of an active webhook are released, due rows of a paused one are held.
+ */
+export async function reconcileHeldDeliveries(
+  db: Db,
+  expiredBefore: string,
+  now: string,
+): Promise<{ expired: number; released: number; held: number }> {
+  const expired = await db.execute(
     `UPDATE deliveries SET status = 'FAILED', last_error = $3, updated_at = $2
-     WHERE status = 'PENDING' AND next_attempt_at = $4 AND created_at < $1`,
+     WHERE status = 'PENDING' AND next_attempt_at = $4 AND updated_at < $1`,
     [expiredBefore, now, HELD_TOO_LONG, HELD_UNTIL],
   );
+  const released = await db.execute(
+    `UPDATE deliveries SET next_attempt_at = created_at, updated_at = $1
+     WHERE status = 'PENDING' AND next_attempt_at = $2
+       AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id AND w.active = 1)`,
+    [now, HELD_UNTIL],
+  );
+  const held = await db.execute(
+    `UPDATE deliveries SET next_attempt_at = $2, updated_at = $1
+     WHERE status = 'PENDING' AND next_attempt_at <= $1 AND lease_until IS NULL
+       AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id AND w.active = 0 AND w.disabled_reason IS NULL)`,
+    [now, HELD_UNTIL],
+  );
+  return { expired, released, held };
 }
 
 /** The webhook was disabled: nothing more is sent for it, and its pending deliveries say why. */

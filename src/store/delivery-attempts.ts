@@ -2,6 +2,7 @@
 // webhook's logs (what users read when something goes wrong).
 import { type EventId, newAttemptId, type WebhookId } from '../ids.ts';
 import type { Db } from './db.ts';
+import { HELD_UNTIL } from './deliveries.ts';
 import { inJsonList, jsonRows } from './json-params.ts';
 
 export type AttemptStatus = 'SUCCESS' | 'FAILED';
@@ -170,10 +171,14 @@ export async function listAttemptsForWebhook(
 ): Promise<LoggedAttempt[]> {
   const byEvent = opts.eventType === null ? '' : ' AND a.event_type = $3';
   const params = opts.eventType === null ? [webhookId, opts.limit] : [webhookId, opts.limit, opts.eventType];
+  // A held delivery (its webhook paused) has no next try to show.
+  const held = `$${params.length + 1}`;
+  params.push(HELD_UNTIL);
   const rows = await db.query<AttemptRow>(
     `SELECT a.id, a.webhook_id, a.event_id, a.event_type, a.attempt, a.status, a.status_code, a.duration_ms, a.error,
        a.response_body, a.created_at, e.payload,
-       CASE WHEN d.status = 'PENDING' AND d.attempts = a.attempt THEN d.next_attempt_at END AS next_attempt_at
+       CASE WHEN d.status = 'PENDING' AND d.attempts = a.attempt AND d.next_attempt_at <> ${held}
+         THEN d.next_attempt_at END AS next_attempt_at
      FROM delivery_attempts a LEFT JOIN events e ON e.id = a.event_id
        LEFT JOIN deliveries d ON d.webhook_id = a.webhook_id AND d.event_id = a.event_id
      WHERE a.webhook_id = $1${byEvent} ORDER BY a.created_at DESC, a.id DESC LIMIT $2`,

@@ -19,6 +19,17 @@ export const DEFAULT_RETRY_SCHEDULE_MS: readonly number[] = Object.freeze([
   24 * HOUR,
 ]);
 
+/**
+ * How long a paused webhook holds a delivery before it fails: the retry schedule's whole span (what a failing
+ * receiver would have been given), and never less than a day, so a short schedule does not make a pause drop events.
+ */
+export function holdSpanMs(schedule: readonly number[]): number {
+  return Math.max(
+    schedule.reduce((sum, ms) => sum + ms, 0),
+    24 * HOUR,
+  );
+}
+
 const JITTER = 0.2; // ±20%: spreads retries of a burst of failures so a recovering receiver is not stampeded
 const MAX_RETRY_AFTER_MS = 24 * HOUR; // a receiver cannot park our deliveries beyond the retry window
 const BUSY_FLOOR_MS = 5 * SECOND;

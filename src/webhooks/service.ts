@@ -21,6 +21,7 @@ import {
   type WebhookScope,
 } from '../store/webhooks.ts';
 import { emittable } from './event-names.ts';
+import { holdSpanMs } from './retry-schedule.ts';
 import { generateWebhookSecret } from './signing.ts';
 import { checkWebhookUrlSyntax, type HostLookup, resolveAndCheck } from './url-guard.ts';
 
@@ -148,7 +149,7 @@ export class WebhookService {
       if (current.active && !next.active) {
         await holdDeliveriesOfWebhook(tx, next.id, now.toISOString());
       } else if (!current.active && next.active) {
-        const span = this.#d.config.webhookRetryScheduleMs.reduce((sum, ms) => sum + ms, 0);
+        const span = holdSpanMs(this.#d.config.webhookRetryScheduleMs);
         await releaseHeldDeliveries(tx, next.id, now.toISOString(), new Date(now.getTime() - span).toISOString());
       }
     });

@@ -229,11 +229,11 @@ for (const kind of storeKinds()) {
         { type: 'call.ringing', callId, sequence: 1 },
         { type: 'call.ended', callId, sequence: 2 },
       ]);
-      // A third, from long before: held past the retry schedule's whole span, it fails at the resume instead.
+      // A third, held since long before: past the retry schedule's whole span, it fails at the resume instead.
       const [stale] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
         { type: 'call.missed', callId: 'call_01PAUSESTALE00000000000000', sequence: 1 },
       ]);
-      await t.store.db.execute('UPDATE deliveries SET created_at = $1 WHERE event_id = $2', [
+      await t.store.db.execute('UPDATE deliveries SET created_at = $1, updated_at = $1 WHERE event_id = $2', [
         new Date(Date.now() - 30 * 86_400_000).toISOString(),
         stale!,
       ]);
