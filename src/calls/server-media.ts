@@ -12,9 +12,11 @@ import { MediaFetchError } from '../media/engine/fetch-media.ts';
 import type { MediaCommand, MediaReply } from '../media/engine/media-commands.ts';
 import { realtimeWsUrl } from '../media/engine/realtime-hub.ts';
 import { type Call, isTerminal } from '../model/call.ts';
+import { speaksMetaModel } from '../model/number.ts';
 import { type CallMedia, findCallMediaForNumber, listCallMediaForNumber } from '../store/call-media.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
+import { getNumberById } from '../store/numbers.ts';
 import type { ActionSlots } from './action-slots.ts';
 
 export interface ServerMediaDeps {
@@ -75,7 +77,16 @@ export class ServerMedia {
   /** `media`, `mediaNode` and `recording` for the public call, when callgate holds (or held) its media. */
   async describe(call: Call) {
     const row = await findCallMediaForNumber(this.#d.db, call.numberId, call.id);
-    return row ? publicMedia(row) : relayMedia(call);
+    if (row) {
+      return publicMedia(row);
+    }
+    return relayMedia(call) && (await this.#speaksMetaModel(call.numberId)) ? { media: 'relay' as const } : {};
+  }
+
+  /** Only META and SANDBOX numbers carry the business's SDP to WhatsApp (a web number's provider ignores one). */
+  async #speaksMetaModel(numberId: NumberId): Promise<boolean> {
+    const number = await getNumberById(this.#d.db, numberId);
+    return number !== null && speaksMetaModel(number.provider);
   }
 
   /**
@@ -113,12 +124,13 @@ export class ServerMedia {
       numberId,
       calls.map((c) => c.id),
     );
-    const served = new Map<string, ReturnType<typeof publicMedia> | ReturnType<typeof relayMedia>>(
+    const served = new Map<string, ReturnType<typeof publicMedia> | { media: 'relay' }>(
       rows.map((row) => [row.callId as string, publicMedia(row)]),
     );
-    for (const call of calls) {
-      if (!served.has(call.id)) {
-        served.set(call.id, relayMedia(call));
+    const relayed = calls.filter((call) => !served.has(call.id) && relayMedia(call));
+    if (relayed.length > 0 && (await this.#speaksMetaModel(numberId))) {
+      for (const call of relayed) {
+        served.set(call.id, { media: 'relay' });
       }
     }
     return served;
@@ -214,14 +226,13 @@ export class ServerMedia {
 }
 
 /**
- * A call whose SDP the business side made (accept/pre-accept with an `sdp`, or POST /v1/calls with one): its media
- * runs between the business's own WebRTC and WhatsApp, relayed by nobody here (`media: "relay"`). Nothing yet for a
- * call not answered, or one a web number's provider carries.
+ * Whether the business side made the call's SDP (accept/pre-accept with an `sdp`, or POST /v1/calls with one): on a
+ * META or SANDBOX number its media then runs between the business's own WebRTC and WhatsApp (`media: "relay"`).
  */
-function relayMedia(call: Call): { media?: 'relay' } {
+function relayMedia(call: Call): boolean {
   // Lists read '' for an SDP that is there but not loaded.
   const businessSdp = call.direction === 'INBOUND' ? call.sdpAnswer : call.sdpOffer;
-  return businessSdp !== null && businessSdp !== undefined ? { media: 'relay' } : {};
+  return businessSdp !== null && businessSdp !== undefined;
 }
 
 function publicMedia(row: CallMedia) {
