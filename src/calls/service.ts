@@ -283,8 +283,7 @@ export class CallService {
     if (remote) {
       return (await this.serverMedia.forward(remote, { kind: 'play', callId: remote.call.id, mediaUrl })).result;
     }
-    const call = await this.getCall(numberId, idOrExternal);
-    await this.serverMedia.assertNotEndedServerMedia(call);
+    const call = await this.#callWithoutServerMedia(numberId, idOrExternal);
     await this.#d.providerMedia.play(await this.#number(call.numberId), call, mediaUrl);
     return { id: call.id, status: call.status };
   }
@@ -303,8 +302,7 @@ export class CallService {
         return realtime;
       }
     }
-    const call = await this.getCall(numberId, idOrExternal);
-    await this.serverMedia.assertNotEndedServerMedia(call);
+    const call = await this.#callWithoutServerMedia(numberId, idOrExternal);
     return this.#d.providerMedia.realtimeSession(await this.#number(call.numberId), call, mode);
   }
 
@@ -316,11 +314,20 @@ export class CallService {
       return (await this.serverMedia.forward(remote, { kind: 'stop-play', callId: remote.call.id })).result;
     }
     if (!served) {
-      const call = await this.getCall(numberId, idOrExternal);
-      await this.serverMedia.assertNotEndedServerMedia(call);
+      const call = await this.#callWithoutServerMedia(numberId, idOrExternal);
       throw featureNotSupported(this.#d.providers(await this.#number(call.numberId)));
     }
     return this.serverMedia.stopPlay(served);
+  }
+
+  /**
+   * The call for its provider's own media path, once neither this process nor a live one holds its server media:
+   * a call whose server media is over is a 409 there, not the provider's answer.
+   */
+  async #callWithoutServerMedia(numberId: NumberId, idOrExternal: string): Promise<Call> {
+    const call = await this.getCall(numberId, idOrExternal);
+    await this.serverMedia.assertNotEndedServerMedia(call);
+    return call;
   }
 
   /**
