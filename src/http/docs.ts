@@ -135,9 +135,13 @@ async function buildDocsApp(app: App, routes: readonly RouteOptions[], newApp: (
   return docsApp;
 }
 
-/** The route's schema as documented: a route that takes no key says so (`security: []`), from its auth config. */
+/**
+ * The route's schema as documented: a route that takes no key says so (`security: []`), from its auth config;
+ * a WebSocket route is shown although @fastify/websocket marks every one hidden.
+ */
 function documented(route: RouteOptions): NonNullable<RouteOptions['schema']> {
-  const schema = route.schema ?? {};
+  const given = route.schema ?? {};
+  const schema = (route as { websocket?: boolean }).websocket ? { ...given, hide: false } : given;
   const auth = (route.config as { auth?: string } | undefined)?.auth ?? 'none';
   return auth === 'none' && !('security' in schema) ? { ...schema, security: [] } : schema;
 }

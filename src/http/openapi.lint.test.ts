@@ -82,6 +82,8 @@ describe('the API reference', () => {
     }
     assert.equal(doc.paths['/v1/calls/{callId}/terminate']?.post?.operationId, 'post_calls_callId_terminate');
     assert.equal(doc.paths['/v1/calls']?.get?.operationId, 'listCalls');
+    // @fastify/websocket hides its routes; the realtime socket a wsUrl points at is part of the API all the same.
+    assert.equal(doc.paths['/v1/media/realtime']?.get?.operationId, 'openRealtimeSocket');
   });
 
   test('every request and response body has an example; errors show their code and text', () => {
@@ -106,7 +108,9 @@ describe('the API reference', () => {
 
   test('public routes say security: []; the others name the key; tags are described; servers are set', () => {
     for (const { name, path, op } of operations()) {
-      const isPublic = path === '/healthz' || path === '/readyz' || path.startsWith('/providers/');
+      // The realtime socket's credential is its single-use token, in the query.
+      const isPublic =
+        path === '/healthz' || path === '/readyz' || path === '/v1/media/realtime' || path.startsWith('/providers/');
       if (isPublic) {
         assert.deepEqual(op.security, [], `${name} takes no key`);
       } else {

@@ -470,6 +470,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/media/realtime": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The realtime media WebSocket (server media)
+         * @description The socket a realtime session's `wsUrl` points at: connect to `wsUrl` as given (a WebSocket upgrade; the single-use token is the credential, no API key). `format=twilio` (the default) speaks Twilio Media Streams JSON (`connected`, `start`, `media` with 8 kHz μ-law in base64, `mark`, `stop`; the client sends `media`, `mark` and `clear`); `format=pcm16` sends and takes binary frames of 16 kHz 16-bit little-endian mono PCM, with JSON text messages for the rest. The server closes with 1000 when the call ends. A plain GET is refused and leaves the token valid. Details: docs/media-engine.md.
+         */
+        get: operations["openRealtimeSocket"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sandbox/calls": {
         parameters: {
             query?: never;
@@ -4957,6 +4977,61 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    openRealtimeSocket: {
+        parameters: {
+            query: {
+                /** @description From POST /v1/calls/{callId}/realtime-session */
+                token: string;
+                /** @description Message framing; if given more than once, the last one wins */
+                format?: ("twilio" | "pcm16") | ("twilio" | "pcm16")[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */

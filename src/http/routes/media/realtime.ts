@@ -6,15 +6,34 @@ import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../../../errors.ts';
 import type { RealtimeHub } from '../../../media/engine/realtime-hub.ts';
 import { attachRealtimeSocket, REALTIME_FORMATS, type RealtimeFormat } from '../../../media/engine/realtime-socket.ts';
+import { errorResponses } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App } from '../../types.ts';
 
 const Format = Type.Enum([...REALTIME_FORMATS]);
 const schema = {
+  tags: ['Calls'],
+  summary: 'The realtime media WebSocket (server media)',
+  operationId: 'openRealtimeSocket',
+  description:
+    "The socket a realtime session's `wsUrl` points at: connect to `wsUrl` as given (a WebSocket upgrade; the " +
+    'single-use token is the credential, no API key). `format=twilio` (the default) speaks Twilio Media Streams ' +
+    'JSON (`connected`, `start`, `media` with 8 kHz μ-law in base64, `mark`, `stop`; the client sends `media`, ' +
+    '`mark` and `clear`); `format=pcm16` sends and takes binary frames of 16 kHz 16-bit little-endian mono PCM, ' +
+    'with JSON text messages for the rest. The server closes with 1000 when the call ends. A plain GET is refused ' +
+    'and leaves the token valid. Details: docs/media-engine.md.',
   querystring: Type.Object({
-    token: Type.String({ minLength: 1, maxLength: 256 }),
-    format: Type.Optional(Type.Union([Format, Type.Array(Format, { maxItems: 4 })])),
+    token: Type.String({ minLength: 1, maxLength: 256, description: 'From POST /v1/calls/{callId}/realtime-session' }),
+    format: Type.Optional(
+      Type.Union([Format, Type.Array(Format, { maxItems: 4 })], {
+        description: 'Message framing; if given more than once, the last one wins',
+      }),
+    ),
   }),
+  response: {
+    101: { type: 'null', description: 'Switching Protocols: the WebSocket is open' },
+    ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED'),
+  },
 };
 
 type Opened = NonNullable<ReturnType<RealtimeHub['open']>> & { format: RealtimeFormat };
