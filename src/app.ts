@@ -54,7 +54,7 @@ export interface AppDeps {
   wakeDeliveries?: () => void;
   /** The validators' and serializers' compilers; the test helper passes its own to compile every schema at once. */
   schemaCompilers?: SchemaCompilers;
-  /** DNS used by the webhook URL check at registration; tests inject one. */
+  /** DNS used by the URL checks of webhook targets and of media URLs handed to providers; tests inject one. */
   webhookHostLookup?: HostLookup;
 }
 
@@ -235,6 +235,7 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     metrics,
     ...(deps.providers ? { providers: deps.providers } : {}),
     ...(deps.wakeDeliveries ? { wakeDeliveries: deps.wakeDeliveries } : {}),
+    ...(deps.webhookHostLookup ? { hostLookup: deps.webhookHostLookup } : {}),
   });
   const wake = deps.wakeDeliveries;
   // Settles still retried when the app closes would run against a closed store.

@@ -29,6 +29,7 @@ import { SandboxSimulator } from './providers/sandbox/simulator.ts';
 import type { Db } from './store/db.ts';
 import { notifyingDb } from './store/notifying-db.ts';
 import { getNumberById, mergeNumberPublicConfig } from './store/numbers.ts';
+import type { HostLookup } from './webhooks/url-guard.ts';
 
 export interface ServiceDeps {
   config: Config;
@@ -44,6 +45,8 @@ export interface ServiceDeps {
   metrics?: Metrics;
   /** Given in the API process: its server media (the worker process has none). */
   realtime?: RealtimeHub;
+  /** DNS for the URL guard of media URLs handed to providers (tests replace it). */
+  hostLookup?: HostLookup;
 }
 
 export function buildServices(deps: ServiceDeps) {
@@ -171,7 +174,13 @@ export function buildServices(deps: ServiceDeps) {
     db: callDb,
     providers,
     metaFeatures,
-    providerMedia: new EvolutionMedia({ db: callDb, evolution, providers }),
+    providerMedia: new EvolutionMedia({
+      db: callDb,
+      evolution,
+      providers,
+      allowInsecureUrls: config.webhookAllowInsecureUrls,
+      ...(deps.hostLookup ? { lookup: deps.hostLookup } : {}),
+    }),
     slots,
     clock,
     config,

@@ -7,6 +7,7 @@ import { type EvolutionProvider, evolutionWsUrl } from '../providers/evolution/c
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
+import { checkPublicUrl, type HostLookup } from '../webhooks/url-guard.ts';
 import { conflict } from './conflict.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 
@@ -27,16 +28,35 @@ export class EvolutionMedia implements ProviderMedia {
   readonly #db: Db;
   readonly #evolution: EvolutionProvider | null;
   readonly #providers: ProviderRegistry;
+  readonly #allowInsecureUrls: boolean;
+  readonly #lookup: HostLookup | undefined;
 
-  constructor(deps: { db: Db; evolution: EvolutionProvider | null; providers: ProviderRegistry }) {
+  constructor(deps: {
+    db: Db;
+    evolution: EvolutionProvider | null;
+    providers: ProviderRegistry;
+    /** WEBHOOK_ALLOW_INSECURE_URLS: http and private addresses allowed (local development). */
+    allowInsecureUrls: boolean;
+    lookup?: HostLookup;
+  }) {
     this.#db = deps.db;
     this.#evolution = deps.evolution;
     this.#providers = deps.providers;
+    this.#allowInsecureUrls = deps.allowInsecureUrls;
+    this.#lookup = deps.lookup;
   }
 
   async play(number: NumberRecord, call: Call, mediaUrl: string): Promise<void> {
     const evolution = this.#activeWebCall(number, call);
-    const result = await evolution.play(number, call, mediaUrl);
+    // The Evolution server fetches the file, usually from inside the operator's network: the same guard as for a
+    // file callgate fetches itself, or a key could make it read internal or metadata URLs.
+    const checked = await checkPublicUrl(mediaUrl, this.#allowInsecureUrls, this.#lookup);
+    if (!checked.ok) {
+      throw new ApiError('VALIDATION_ERROR', {
+        details: { field: 'mediaUrl', reason: `mediaUrl refused: ${checked.reason}` },
+      });
+    }
+    const result = await evolution.play(number, call, checked.url.href);
     if (!result.ok) {
       throw await this.#mediaFailure(call, providerError(result, 'other', evolution));
     }

@@ -23,7 +23,7 @@ import {
 import { emittable } from './event-names.ts';
 import { holdSpanMs } from './retry-schedule.ts';
 import { generateWebhookSecret } from './signing.ts';
-import { checkWebhookUrlSyntax, type HostLookup, resolveAndCheck } from './url-guard.ts';
+import { checkPublicUrl, type HostLookup } from './url-guard.ts';
 
 /** For 24 h after a rotation both the old and the new secret sign every delivery. */
 export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
@@ -272,9 +272,7 @@ export class WebhookService {
 
   /** https to a public address (unless WEBHOOK_ALLOW_INSECURE_URLS), checked by name and by current DNS answers. */
   async #checkUrl(raw: string): Promise<string> {
-    const allowInsecure = this.#d.config.webhookAllowInsecureUrls;
-    const syntax = checkWebhookUrlSyntax(raw, allowInsecure);
-    const checked = syntax.ok ? await resolveAndCheck(syntax.url, allowInsecure, this.#d.lookup) : syntax;
+    const checked = await checkPublicUrl(raw, this.#d.config.webhookAllowInsecureUrls, this.#d.lookup);
     if (!checked.ok) {
       throw new ApiError('VALIDATION_ERROR', {
         details: { field: 'url', reason: `webhook URL refused: ${checked.reason}` },

@@ -158,7 +158,8 @@ const systemLookup: HostLookup = (host) => dnsLookup(host, { all: true });
 
 /**
  * Syntax check plus DNS: refuses when ANY answer is non-public, since the connection may use any of them.
- * Reasons never name the resolved address, so the API cannot be used to map internal DNS.
+ * Reasons never name the resolved address, nor tell an unknown name from a private one, so the API cannot be used
+ * to map internal DNS.
  */
 export async function resolveAndCheck(
   url: URL,
@@ -177,16 +178,20 @@ export async function resolveAndCheck(
     try {
       addresses = (await lookup(host)).map((a) => a.address);
     } catch {
-      return { ok: false, reason: `could not resolve host ${host}` };
+      addresses = [];
     }
   }
-  if (addresses.length === 0) {
-    return { ok: false, reason: `could not resolve host ${host}` };
-  }
-  if (!allowInsecure && addresses.some((a) => !isPublicAddress(a))) {
-    return { ok: false, reason: `host ${host} resolves to a non-public address` };
+  // One reason for "no answer" and "a private answer": two would tell which internal names exist.
+  if (addresses.length === 0 || (!allowInsecure && addresses.some((a) => !isPublicAddress(a)))) {
+    return { ok: false, reason: `host ${host} does not resolve to a public address` };
   }
   return { ok: true, url: syntax.url, addresses };
+}
+
+/** A URL given to us (webhook target, media to play), as checkWebhookUrlSyntax and then resolveAndCheck see it. */
+export async function checkPublicUrl(raw: string, allowInsecure: boolean, lookup?: HostLookup): Promise<UrlCheck> {
+  const syntax = checkWebhookUrlSyntax(raw, allowInsecure);
+  return syntax.ok ? resolveAndCheck(syntax.url, allowInsecure, lookup) : syntax;
 }
 
 function familyOf(option: unknown): 0 | 4 | 6 {

@@ -74,11 +74,11 @@ for (const kind of storeKinds()) {
       ['https://[::ffff:127.0.0.1]/hook', /non-public address/],
       ['https://2130706433/hook', /non-public address/],
       ['https://localhost/hook', /localhost/],
-      ['https://internal.example.com/hook', /resolves to a non-public address/],
-      ['https://mixed.example.com/hook', /resolves to a non-public address/],
-      ['https://metadata.example.com/hook', /resolves to a non-public address/],
-      ['https://v6-loopback.example.com/hook', /resolves to a non-public address/],
-      ['https://nowhere.example.com/hook', /could not resolve/],
+      ['https://internal.example.com/hook', /does not resolve to a public address/],
+      ['https://mixed.example.com/hook', /does not resolve to a public address/],
+      ['https://metadata.example.com/hook', /does not resolve to a public address/],
+      ['https://v6-loopback.example.com/hook', /does not resolve to a public address/],
+      ['https://nowhere.example.com/hook', /does not resolve to a public address/],
       ['https://user:pass@hooks.example.com/hook', /credentials/],
     ];
     for (const [url, reason] of refused) {
@@ -104,7 +104,7 @@ for (const kind of storeKinds()) {
         payload: { url: 'https://internal.example.com/x' },
       });
       assert.equal(patch.statusCode, 400);
-      assert.match(patch.json().details.reason, /non-public/);
+      assert.match(patch.json().details.reason, /does not resolve to a public address/);
       await app.inject({
         method: 'DELETE',
         url: `/v1/webhooks/${res.json().id}`,

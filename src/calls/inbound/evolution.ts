@@ -30,16 +30,18 @@ export async function receiveEvolutionWebhook(
   numberId: string,
   raw: Buffer,
 ): Promise<number> {
+  // The number first (docs/spec/providers-evolution-go.md §3.1): a sender that names no number of ours learns
+  // nothing from how its body is parsed.
+  const number = /^num_[0-9A-Z]{26}$/.test(numberId) ? await getNumberById(deps.db, numberId as NumberId) : null;
+  const config = number?.provider === 'EVO_GO' ? evolutionConfigOf(number) : null;
+  if (!number || !config) {
+    throw new UnauthenticatedWebhook('unknown number');
+  }
   let payload: unknown;
   try {
     payload = JSON.parse(raw.toString('utf8'));
   } catch {
     throw new ApiError('VALIDATION_ERROR', { details: { reason: 'body is not JSON' } });
-  }
-  const number = /^num_[0-9A-Z]{26}$/.test(numberId) ? await getNumberById(deps.db, numberId as NumberId) : null;
-  const config = number?.provider === 'EVO_GO' ? evolutionConfigOf(number) : null;
-  if (!number || !config) {
-    throw new UnauthenticatedWebhook('unknown number');
   }
   if (
     !isValidEvolutionAuth(payload, {

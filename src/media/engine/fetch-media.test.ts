@@ -64,6 +64,14 @@ test('the SSRF guard: loopback, private and metadata addresses are refused, by l
   const rebinding = async () => [{ address: '127.0.0.1', family: 4 }];
   await assert.rejects(
     fetchMedia('https://media.example.org/a.wav', { ...guarded, lookup: rebinding }),
-    refused(/non-public address/),
+    refused(/does not resolve to a public address/),
+  );
+  // A name that does not resolve reads the same as one that resolves to a private address.
+  const unknown = async () => {
+    throw Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' });
+  };
+  await assert.rejects(
+    fetchMedia('https://nowhere.example.org/a.wav', { ...guarded, lookup: unknown }),
+    refused(/^mediaUrl's host does not resolve to a public address$/),
   );
 });

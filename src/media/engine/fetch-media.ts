@@ -35,8 +35,9 @@ function getOnce(url: URL, opts: FetchMediaOptions, signal: AbortSignal): Promis
       resolve,
     );
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === ADDRESS_REFUSED_CODE) {
-        reject(new MediaFetchError('mediaUrl points to a non-public address'));
+      // A private answer and no answer read the same: two texts would tell which internal names exist.
+      if (err.code === ADDRESS_REFUSED_CODE || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
+        reject(new MediaFetchError("mediaUrl's host does not resolve to a public address"));
       } else if (signal.aborted) {
         reject(new MediaFetchError(`mediaUrl did not answer within ${opts.timeoutMs} ms`));
       } else {

@@ -30,7 +30,7 @@ for (const kind of storeKinds()) {
 
     test('no /call/play (lucasgiovannibr): play is 400, and the hang-up after it still ends the call', async () => {
       const call = await answeredWebCall(t, lucas);
-      const play = await post(`/v1/calls/${call.id}/play`, lucas.key, { mediaUrl: 'https://example.com/a.mp3' });
+      const play = await post(`/v1/calls/${call.id}/play`, lucas.key, { mediaUrl: 'https://93.184.215.14/a.mp3' });
       assert.equal(play.statusCode, 400);
       assert.equal(play.json().code, 'FEATURE_NOT_SUPPORTED');
       const end = await post(`/v1/calls/${call.id}/terminate`, lucas.key);
@@ -53,7 +53,7 @@ for (const kind of storeKinds()) {
       await goip.fake.flush();
       await webCallUntil(t, goip, id, 'ACCEPTED');
       assert.equal(
-        (await post(`/v1/calls/${id}/play`, goip.key, { mediaUrl: 'https://example.com/a.mp3' })).statusCode,
+        (await post(`/v1/calls/${id}/play`, goip.key, { mediaUrl: 'https://93.184.215.14/a.mp3' })).statusCode,
         400,
       );
       assert.equal((await post(`/v1/calls/${id}/realtime-session`, goip.key, { mode: 'talk' })).statusCode, 400);
@@ -74,7 +74,7 @@ for (const kind of storeKinds()) {
         '/call/play to be stored as missing',
       );
       const before = lucas.fake.countRequests({ path: '/call/play' });
-      const res = await post(`/v1/calls/${call.id}/play`, lucas.key, { mediaUrl: 'https://example.com/b.mp3' });
+      const res = await post(`/v1/calls/${call.id}/play`, lucas.key, { mediaUrl: 'https://93.184.215.14/b.mp3' });
       assert.equal(res.statusCode, 400);
       assert.equal(res.json().code, 'FEATURE_NOT_SUPPORTED');
       assert.equal(lucas.fake.countRequests({ path: '/call/play' }), before, 'refused without asking the server');

@@ -16,6 +16,9 @@ import type { Call, CallStatus } from '../../../model/call.ts';
 import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../../../providers/evolution/client.ts';
 import { getNumberById } from '../../../store/numbers.ts';
 
+/** A file on a public address (a literal, so no DNS is needed where the tests run). */
+const PUBLIC_MEDIA_URL = 'https://93.184.215.14/greet.mp3';
+
 for (const kind of storeKinds()) {
   describe(`web numbers on Evolution Go [${kind}]`, () => {
     let t: TestApp;
@@ -233,6 +236,8 @@ for (const kind of storeKinds()) {
         [`/providers/evolution/webhook/${web.id}`, envelope('00000000-0000-0000-0000-000000000000', web.token)],
         [`/providers/evolution/webhook/${t.numberA.id}`, envelope(web.instanceId, web.token)],
         ['/providers/evolution/webhook/num_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P', envelope(web.instanceId, web.token)],
+        // The number is checked before the body is parsed (spec §3.1): an unknown one is a 401 whatever it sends.
+        ['/providers/evolution/webhook/num_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P', '{bad'],
       ] as const) {
         const res = await t.app.inject({
           method: 'POST',
@@ -243,11 +248,18 @@ for (const kind of storeKinds()) {
         assert.equal(res.statusCode, 401, `${url}: ${res.body}`);
         assert.equal(await webCall(t, web, callId), null);
       }
+      const broken = await t.app.inject({
+        method: 'POST',
+        url: `/providers/evolution/webhook/${web.id}`,
+        headers: { 'content-type': 'application/json' },
+        payload: '{bad',
+      });
+      assert.equal(broken.statusCode, 400, 'a known number with a body that is not JSON');
     });
 
     test('play and realtime-session work on web numbers and are 400 FEATURE_NOT_SUPPORTED on META', async () => {
       const call = await answeredWebCall(t, web);
-      const play = await post(`/v1/calls/${call.id}/play`, web.key, { mediaUrl: 'https://example.com/greet.mp3' });
+      const play = await post(`/v1/calls/${call.id}/play`, web.key, { mediaUrl: PUBLIC_MEDIA_URL });
       assert.equal(play.statusCode, 200, play.body);
       const session = await post(`/v1/calls/${call.id}/realtime-session`, web.key, { mode: 'listen' });
       assert.equal(session.statusCode, 200, session.body);
@@ -259,6 +271,31 @@ for (const kind of storeKinds()) {
       });
       assert.equal(metaPlay.statusCode, 400);
       assert.equal(metaPlay.json().code, 'FEATURE_NOT_SUPPORTED');
+    });
+
+    test('play on a web number refuses a URL the Evolution server must not fetch: 400, nothing sent to it', async () => {
+      const call = await answeredWebCall(t, web);
+      const plays = () => web.fake.countRequests({ path: '/call/play' });
+      const before = plays();
+      for (const mediaUrl of [
+        'http://93.184.215.14/greet.mp3', // https only
+        'https://169.254.169.254/latest/meta-data/iam/security-credentials/',
+        'https://127.0.0.1:6379/',
+        'https://10.1.2.3/a.wav',
+        'https://[::ffff:127.0.0.1]/a.wav',
+        'https://2130706433/a.wav',
+        'https://localhost/x.wav',
+        'https://user:pw@93.184.215.14/greet.mp3',
+        'https://nowhere.invalid/a.wav', // a name that resolves nowhere (RFC 6761)
+      ]) {
+        const res = await post(`/v1/calls/${call.id}/play`, web.key, { mediaUrl });
+        assert.equal(res.statusCode, 400, `${mediaUrl}: ${res.body}`);
+        assert.equal(res.json().code, 'VALIDATION_ERROR');
+        assert.match(res.json().details.reason, /^mediaUrl refused: /, mediaUrl);
+      }
+      assert.equal(plays(), before, 'the Evolution server was asked to fetch none of them');
+      assert.equal((await post(`/v1/calls/${call.id}/play`, web.key, { mediaUrl: PUBLIC_MEDIA_URL })).statusCode, 200);
+      assert.equal(plays(), before + 1);
     });
 
     test("META-only endpoints on a web number → 400 FEATURE_NOT_SUPPORTED with the spec's sentence", async () => {
