@@ -56,6 +56,7 @@ export class WebOnboarding {
     const id = newNumberId();
     const instanceName = `callgate-${id}`;
     const instanceToken = randomBytes(24).toString('base64url');
+    const webhookUrl = this.#webhookUrl(id, origin);
     const created = await this.#instances.create(server.baseUrl, server.globalApiKey, {
       name: instanceName,
       token: instanceToken,
@@ -78,6 +79,8 @@ export class WebOnboarding {
         publicWsBaseUrl: null,
         state: 'CONNECTING' satisfies NumberState,
         onboardedByQr: true,
+        // Kept: a reconnect subscribes the instance to this URL again, whoever asks and whatever Host they send.
+        webhookUrl,
       },
       secretConfig: this.#d.box.seal(JSON.stringify({ instanceToken } satisfies EvolutionSecrets)),
       createdAt: now,
@@ -90,7 +93,7 @@ export class WebOnboarding {
         await insertApiKey(tx, key.record);
       }
     });
-    const qr = await this.#subscribeAndQr(number, instanceToken, origin);
+    const qr = await this.#subscribeAndQr(number, instanceToken, webhookUrl);
     return {
       number: toPublicNumber(number),
       ...(key ? { apiKey: { id: key.id, key: key.key } } : {}),
@@ -143,8 +146,9 @@ export class WebOnboarding {
     if (status.ok && status.value.loggedIn && status.value.connected) {
       return { id: number.id, state: 'OPEN' as const, isFullyConnected: true };
     }
+    const webhookUrl = this.#resubscribeUrl(p, number, origin);
     if (phone !== undefined) {
-      const subscribed = await this.#instances.subscribe(config.baseUrl, token, this.#webhookUrl(number.id, origin));
+      const subscribed = await this.#instances.subscribe(config.baseUrl, token, webhookUrl);
       if (!subscribed.ok) {
         throw onboardingError(subscribed);
       }
@@ -159,17 +163,17 @@ export class WebOnboarding {
         pairingCode: pairing.value.pairingCode,
       };
     }
-    return { id: number.id, state: 'CONNECTING' as const, ...(await this.#subscribeAndQr(number, token, origin)) };
+    return { id: number.id, state: 'CONNECTING' as const, ...(await this.#subscribeAndQr(number, token, webhookUrl)) };
   }
 
   /** The QR under callgate's names and Pilot's (qrcodeBase64; pairingCode is only given for a phone). */
   async #subscribeAndQr(
     number: NumberRecord,
     token: string,
-    origin: string,
+    webhookUrl: string,
   ): Promise<InstanceQr & { qrcodeBase64: string | null; pairingCode: null }> {
     const baseUrl = (number.publicConfig as { baseUrl: string }).baseUrl;
-    const subscribed = await this.#instances.subscribe(baseUrl, token, this.#webhookUrl(number.id, origin));
+    const subscribed = await this.#instances.subscribe(baseUrl, token, webhookUrl);
     if (!subscribed.ok) {
       throw onboardingError(subscribed);
     }
@@ -182,6 +186,25 @@ export class WebOnboarding {
 
   #webhookUrl(numberId: NumberId, origin: string): string {
     return `${this.#d.config.publicBaseUrl ?? origin}/providers/evolution/webhook/${numberId}`;
+  }
+
+  /**
+   * Where a reconnect points the instance's webhooks: PUBLIC_BASE_URL, else the URL chosen at creation. Never the
+   * Host of a number key's request: Evolution posts the instance token with every event, so whoever names that
+   * host would get the token and the number's calls.
+   */
+  #resubscribeUrl(p: Principal, number: NumberRecord, origin: string): string {
+    const stored = (number.publicConfig as { webhookUrl?: unknown }).webhookUrl;
+    if (this.#d.config.publicBaseUrl || typeof stored !== 'string') {
+      // A number onboarded before the URL was kept: only its tenant's own key may name the origin.
+      if (!this.#d.config.publicBaseUrl && p.scope !== 'tenant') {
+        throw new ApiError('NUMBER_SCOPE_NOT_ALLOWED', {
+          details: { reason: 'reconnect this number once with the tenant key, or set PUBLIC_BASE_URL' },
+        });
+      }
+      return this.#webhookUrl(number.id, origin);
+    }
+    return stored;
   }
 
   #token(number: NumberRecord): string {

@@ -121,6 +121,33 @@ for (const kind of storeKinds()) {
       assert.equal(key.status, 201, 'the key comes later, through POST /v1/api-keys');
     });
 
+    test("a reconnect keeps the instance's webhook URL, whatever Host the request names (a key cannot steal the instance token)", async () => {
+      const res = await tenant.createWebNumber({ name: 'Host', number: '+5511955550000' });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const { number, apiKey } = res.body;
+      const instanceId = evo.created.at(-1) ?? '';
+      const ours = `${t.baseUrl}/providers/evolution/webhook/${number.id}`;
+      for (const key of [apiKey.key, t.tenantKey.key]) {
+        for (const body of [undefined, { phone: '+5511955550000' }]) {
+          const connect = await t.app.inject({
+            method: 'POST',
+            url: `/v1/numbers/${number.id}/connect`,
+            headers: { 'x-api-key': key, host: 'attacker.example:8443' },
+            ...(body ? { payload: body } : {}),
+          });
+          assert.equal(connect.statusCode, 200, connect.body);
+          assert.equal(evo.instanceSetup(instanceId)?.webhookUrl, ours);
+        }
+      }
+      const get = await t.app.inject({
+        method: 'GET',
+        url: `/v1/numbers/${number.id}/connect`,
+        headers: { 'x-api-key': apiKey.key, host: 'attacker.example' },
+      });
+      assert.equal(get.statusCode, 200, get.body);
+      assert.equal(evo.instanceSetup(instanceId)?.webhookUrl, ours, 'still ours: events and token come to callgate');
+    });
+
     test("status of a META number is its stored state; connect is 400 for it; another tenant's is 404", async () => {
       const meta = await tenant.numberStatus(t.numberA.id);
       assert.equal(meta.status, 200);
