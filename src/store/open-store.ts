@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import type { Db } from './db.ts';
@@ -20,8 +20,12 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
     const { openPostgres } = await import('./postgres-db.ts');
     db = openPostgres(config.databaseUrl);
   } else {
-    mkdirSync(config.dataDir, { recursive: true });
-    db = new SqliteDb(join(config.dataDir, 'callgate.db'), { synchronous: config.sqliteSynchronous });
+    // Owner-only, as secret.key and the recordings are: the store holds callers' numbers, SDPs and payloads.
+    // SQLite gives its -wal and -shm files the database file's permissions.
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const path = join(config.dataDir, 'callgate.db');
+    closeSync(openSync(path, 'a', 0o600)); // the mode applies only when the file is created here
+    db = new SqliteDb(path, { synchronous: config.sqliteSynchronous });
     secretKey ??= localSecretKey(config.dataDir);
   }
   if (opts.migrate !== false) {

@@ -1,0 +1,26 @@
+// The embedded store on disk: a new data directory and every file in it are readable by the service's user only.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadConfig } from '../config.ts';
+import { openStore } from './open-store.ts';
+
+test('a new embedded store is owner-only: directory 0700; database, WAL, shared memory and key 0600', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'callgate-store-'));
+  const dataDir = join(parent, 'data');
+  try {
+    const { db } = await openStore(loadConfig({ DATA_DIR: dataDir }));
+    try {
+      assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+      for (const name of ['callgate.db', 'callgate.db-wal', 'callgate.db-shm', 'secret.key']) {
+        assert.equal((statSync(join(dataDir, name)).mode & 0o777).toString(8), '600', name);
+      }
+    } finally {
+      await db.close();
+    }
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
