@@ -60,14 +60,17 @@ export function buildServices(deps: ServiceDeps) {
       clock.now().toISOString(),
     );
 
-  const numbers = new NumberService(db, box, clock, async (n) => {
-    if (n.provider !== 'EVO_GO') {
-      return;
-    }
-    const probed = await evolution.probe(n);
-    if (probed.ok && probed.value.capability !== 'unknown') {
-      await rememberCapability(n.id, probed.value.capability, probed.value.checkedAt);
-    }
+  const numbers = new NumberService(db, box, clock, {
+    logger,
+    afterCreate: async (n) => {
+      if (n.provider !== 'EVO_GO') {
+        return;
+      }
+      const probed = await evolution.probe(n);
+      if (probed.ok && probed.value.capability !== 'unknown') {
+        await rememberCapability(n.id, probed.value.capability, probed.value.checkedAt);
+      }
+    },
   });
   const metaClient = new MetaProvider({
     baseUrl: config.metaGraphBaseUrl,

@@ -19,6 +19,8 @@ export interface FinishedRecording {
   status: 'ready' | 'failed';
   durationSeconds: number | null;
   sizeBytes: number | null;
+  /** The file, when one was finished. */
+  path: string | null;
 }
 
 export class Recordings {
@@ -33,10 +35,10 @@ export class Recordings {
   }
 
   async finished(r: FinishedRecording): Promise<void> {
-    await this.#db.transaction(async (tx) => {
+    const stored = await this.#db.transaction(async (tx) => {
       const call = await findCallForNumber(tx, r.numberId, r.callId);
       if (!call) {
-        return;
+        return false;
       }
       const now = this.#clock.now().toISOString();
       await updateRecording(tx, r.callId, { ...r, now });
@@ -72,7 +74,16 @@ export class Recordings {
         sequence: null,
         createdAt: now,
       });
+      return true;
     });
+    // The number was deleted while the call was recorded: nothing could ever fetch or delete the file.
+    if (!stored && r.path) {
+      await unlink(r.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') {
+          this.#logger.warn({ callId: r.callId, err: err.message }, 'recording of a deleted call not removed');
+        }
+      });
+    }
   }
 
   /** The file of a ready recording of this number's call. */

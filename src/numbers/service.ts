@@ -1,5 +1,7 @@
 // Numbers and their keys: credentials sealed on the way in, never returned on the way out.
 import { randomInt } from 'node:crypto';
+import { unlink } from 'node:fs/promises';
+import type { Logger } from 'pino';
 import { issueKey } from '../auth/keys.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { SecretBox } from '../auth/secret-box.ts';
@@ -86,11 +88,18 @@ export class NumberService {
   readonly #box: SecretBox;
   readonly #clock: Clock;
   readonly #afterCreate: ((number: NumberRecord) => Promise<void>) | undefined;
-  constructor(db: Db, box: SecretBox, clock: Clock, afterCreate?: (number: NumberRecord) => Promise<void>) {
+  readonly #logger: Logger | undefined;
+  constructor(
+    db: Db,
+    box: SecretBox,
+    clock: Clock,
+    opts: { afterCreate?: (number: NumberRecord) => Promise<void>; logger?: Logger } = {},
+  ) {
     this.#db = db;
     this.#box = box;
     this.#clock = clock;
-    this.#afterCreate = afterCreate;
+    this.#afterCreate = opts.afterCreate;
+    this.#logger = opts.logger;
   }
 
   async create(tenantId: TenantId, input: NewNumber) {
@@ -158,9 +167,20 @@ export class NumberService {
   }
 
   async delete(tenantId: TenantId, id: string): Promise<void> {
-    if (!(await deleteNumberForTenant(this.#db, tenantId, id))) {
+    const deleted = await deleteNumberForTenant(this.#db, tenantId, id);
+    if (!deleted) {
       throw new ApiError('NUMBER_NOT_FOUND');
     }
+    // Its recordings go with it: no key or call is left that could fetch or delete them.
+    await Promise.all(
+      deleted.recordingPaths.map((path) =>
+        unlink(path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') {
+            this.#logger?.warn({ numberId: id, err: err.message }, 'recording of a deleted number not removed');
+          }
+        }),
+      ),
+    );
   }
 
   /**

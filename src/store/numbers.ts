@@ -69,18 +69,33 @@ export async function getNumberById(db: Db, id: NumberId): Promise<NumberRecord 
   return rows[0] ? fromRow(rows[0]) : null;
 }
 
-export async function deleteNumberForTenant(db: Db, tenantId: TenantId, id: string): Promise<boolean> {
+/**
+ * Deletes the number with everything it owns (keys, calls, webhooks and their deliveries, its events); null when
+ * it is not the tenant's. Returns the files of its calls' recordings, which the caller removes once this committed.
+ */
+export async function deleteNumberForTenant(
+  db: Db,
+  tenantId: TenantId,
+  id: string,
+): Promise<{ recordingPaths: string[] } | null> {
   return db.transaction(async (tx) => {
     const owned = await tx.query('SELECT id FROM numbers WHERE id = $1 AND tenant_id = $2', [id, tenantId]);
     if (owned.length === 0) {
-      return false;
+      return null;
     }
+    const recordings = await tx.query<{ recording_path: string }>(
+      'SELECT recording_path FROM call_media WHERE number_id = $1 AND recording_path IS NOT NULL',
+      [id],
+    );
     // Keys first: a deleted number's key must stop working in the same commit.
     await tx.execute('DELETE FROM api_keys WHERE number_id = $1', [id]);
     await tx.execute('DELETE FROM tombstones WHERE number_id = $1', [id]);
+    await tx.execute('DELETE FROM parked_events WHERE number_id = $1', [id]);
+    // Nothing can read them once the number is gone (its keys, webhooks and calls are); deliveries cascade.
+    await tx.execute('DELETE FROM events WHERE number_id = $1', [id]);
     await tx.execute('DELETE FROM calls WHERE number_id = $1', [id]);
     await tx.execute('DELETE FROM numbers WHERE id = $1', [id]);
-    return true;
+    return { recordingPaths: recordings.map((r) => r.recording_path) };
   });
 }
 

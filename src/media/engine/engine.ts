@@ -407,6 +407,7 @@ export class MediaEngine {
           status: failed ? 'failed' : 'ready',
           durationSeconds: recording?.durationSeconds ?? null,
           sizeBytes: recording?.sizeBytes ?? null,
+          path: recording?.path ?? null,
         })
         .catch((err) => this.d.logger.error({ callId, err: err.message }, 'recording outcome not stored'));
     }

@@ -100,7 +100,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a number
-         * @description Deletes the number, its calls and its key (which stops working at once).
+         * @description Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events.
          */
         delete: operations["deleteNumber"];
         options?: never;

@@ -133,7 +133,8 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
         ...base,
         summary: 'Delete a number',
         operationId: 'deleteNumber',
-        description: 'Deletes the number, its calls and its key (which stops working at once).',
+        description:
+          'Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events.',
         params: NumberIdParams,
         response: { 204: Type.Null(), ...errorResponses('VALIDATION_ERROR', 'NUMBER_NOT_FOUND', ...scopeErrors) },
       },

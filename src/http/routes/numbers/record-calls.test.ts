@@ -2,6 +2,7 @@
 // default"): set with PATCH /v1/numbers/{id} or at creation, shown on the number, applied to server-media calls
 // that do not say `record` themselves.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
@@ -106,6 +107,51 @@ for (const kind of storeKinds()) {
       assert.equal(res.statusCode, 201, res.body);
       assert.equal(res.json().number.recordCalls, true);
       assert.equal((await asTenant('GET', `/v1/numbers/${res.json().number.id}`)).json().recordCalls, true);
+    });
+
+    test('deleting a number removes its recordings’ files and its events with its calls', async () => {
+      const created = await asTenant('POST', '/v1/numbers', {
+        name: 'Gone',
+        provider: 'SANDBOX',
+        recordCalls: true,
+        sandbox: { answerAfterSeconds: 0 },
+      });
+      assert.equal(created.statusCode, 201, created.body);
+      const numberId = created.json().number.id;
+      const key = created.json().apiKey.key;
+      const started = await api(key, 'POST', '/v1/sandbox/calls', { audio: 'tone:440' });
+      assert.equal(started.statusCode, 201, started.body);
+      const callId = started.json().call.id;
+      assert.equal((await api(key, 'POST', `/v1/calls/${callId}/accept`, {})).statusCode, 200);
+      await sleep(1000);
+      assert.equal((await api(key, 'POST', `/v1/calls/${callId}/terminate`)).statusCode, 200);
+      await eventually(
+        async () => (await api(key, 'GET', `/v1/calls/${callId}`)).json().recording?.status === 'ready',
+        8000,
+        'the recording',
+      );
+      const [row] = await t.store.db.query<{ recording_path: string }>(
+        'SELECT recording_path FROM call_media WHERE call_id = $1',
+        [callId],
+      );
+      assert.ok(row && existsSync(row.recording_path), 'the file is there');
+      const eventsOf = async () =>
+        Number(
+          (
+            await t.store.db.query<{ n: number }>('SELECT COUNT(*) AS n FROM events WHERE number_id = $1', [numberId])
+          )[0]?.n,
+        );
+      assert.ok((await eventsOf()) >= 3, 'ringing, connected, ended, recording_ready');
+
+      const deleted = await t.app.inject({
+        method: 'DELETE',
+        url: `/v1/numbers/${numberId}`,
+        headers: { 'x-api-key': t.tenantKey.key },
+      });
+      assert.equal(deleted.statusCode, 204, deleted.body);
+      assert.equal(existsSync(row.recording_path), false, 'the recording went with its number');
+      assert.equal(await eventsOf(), 0, 'and so did its events');
+      assert.equal((await api(key, 'GET', `/v1/calls/${callId}`)).statusCode, 401, 'its key is gone');
     });
 
     test('bad values are a 400 VALIDATION_ERROR and change nothing; unknown numbers 404; a number key 403', async () => {
