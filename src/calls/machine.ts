@@ -199,13 +199,19 @@ export function applyProviderEvent(
       return Object.keys(patch).length ? { call: touch(call, now, patch), events: [] } : unchanged(call);
     }
     case 'progress':
-      return applyProgress(call, event.status, event.at, now);
+      return applyProgress(call, event.status, event.at, now, event.reason ?? null);
     case 'end':
       return endFromProvider(call, event.end, now, inFlight);
   }
 }
 
-function applyProgress(call: Call, status: 'RINGING' | 'ACCEPTED' | 'REJECTED', at: string, now: string): Transition {
+function applyProgress(
+  call: Call,
+  status: 'RINGING' | 'ACCEPTED' | 'REJECTED',
+  at: string,
+  now: string,
+  reason: string | null,
+): Transition {
   if (isTerminal(call.status) || (RANK[status] <= RANK[call.status] && status !== 'REJECTED')) {
     return unchanged(call);
   }
@@ -215,7 +221,10 @@ function applyProgress(call: Call, status: 'RINGING' | 'ACCEPTED' | 'REJECTED', 
     case 'ACCEPTED':
       return { call: touch(call, now, { status: 'ACCEPTED', connectedAt: at }), events: ['call.connected'] };
     case 'REJECTED':
-      return { call: touch(call, now, { status: 'REJECTED', endedAt: at, endedBy: 'PEER' }), events: ['call.ended'] };
+      return {
+        call: touch(call, now, { status: 'REJECTED', endedAt: at, endedBy: 'PEER', endReason: reason }),
+        events: ['call.ended'],
+      };
   }
 }
 
@@ -252,10 +261,13 @@ function endFromProvider(call: Call, end: ProviderEnd, now: string, inFlight: Bu
     return answered ? finish({ status: 'COMPLETED', endedBy: 'SYSTEM' }, ['call.ended']) : ringTimedOut(call, now);
   }
 
-  const endedBy: EndedBy = end.errorCode ? 'SYSTEM' : 'PEER';
-  const endReason = end.errorCode;
+  const endedBy: EndedBy = end.endedBy ?? (end.errorCode ? 'SYSTEM' : 'PEER');
+  const endReason = end.reason !== undefined ? end.reason : end.errorCode;
   if (answered) {
     return finish({ status: end.errorCode ? 'FAILED' : 'COMPLETED', endedBy, endReason }, ['call.ended']);
+  }
+  if (end.declined) {
+    return finish({ status: 'REJECTED', endedBy, endReason }, ['call.ended']);
   }
   if (call.direction === 'INBOUND') {
     return finish({ status: 'MISSED', endedBy, endReason }, ['call.missed', 'call.ended']);

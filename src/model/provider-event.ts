@@ -14,7 +14,14 @@ export type ProviderCallEvent =
       bizOpaqueCallbackData: string | null;
     }
   | { type: 'answer-sdp'; externalCallId: string; at: string; sdp: string | null }
-  | { type: 'progress'; externalCallId: string; at: string; status: 'RINGING' | 'ACCEPTED' | 'REJECTED' }
+  | {
+      type: 'progress';
+      externalCallId: string;
+      at: string;
+      status: 'RINGING' | 'ACCEPTED' | 'REJECTED';
+      /** REJECTED: the provider's own word for it, kept as endReason. */
+      reason?: string | null;
+    }
   | { type: 'end'; externalCallId: string; at: string; end: ProviderEnd };
 
 export interface ProviderEnd {
@@ -24,4 +31,13 @@ export interface ProviderEnd {
   duration: number | null;
   /** The provider reported an error (Meta errors[] / FAILED with errors). */
   errorCode: string | null;
+  /**
+   * Providers that name every end (Evolution's `Reason`): the raw reason, kept as endReason whoever ended the call
+   * (null when empty). Unset, endReason is the errorCode.
+   */
+  reason?: string | null;
+  /** Who ended it, when the provider's reason says so; unset: SYSTEM with an errorCode, else PEER. */
+  endedBy?: 'PEER' | 'BUSINESS' | 'SYSTEM';
+  /** Declined while ringing (Evolution `rejected`, `rejected_elsewhere`): REJECTED, not MISSED. */
+  declined?: boolean;
 }

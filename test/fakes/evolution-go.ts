@@ -23,7 +23,7 @@
  * ── Control (tests) — methods, mirrored as POST /__fake/<kebab-name> with a JSON body ──
  *   incomingCall({instanceId?, from, lid?, creatorIsLid?, phoneHidden?, device?, video?, group?}, o?) → CallID  (CallOffer + CallRelayLatency,
  *       or CallOfferNotice for a group; rejectCall:true → no CallOffer, auto-reject, msgRejectCall recorded in sentMessages)
- *   phoneAnswers(callId, {acceptedElsewhere?}) · phoneRejects(callId) · peerHangsUp(callId)
+ *   phoneAnswers(callId, {acceptedElsewhere?, callAccept?}) · phoneRejects(callId) · peerHangsUp(callId)
  *   peerAccepts(callId, {callAccept?}) · peerDeclines(callId, {callReject?})          (outbound calls placed with /call/dial)
  *   disconnect(instanceId, message?) · reconnect(instanceId)      (500 with the stock texts; tracked calls end `instance_stopped`)
  *   setExtension(id, mode) · setWebhook(id, url, subscribe?) · setRejectCall(id, on, msg?) · setEmitDefaults(o)
@@ -314,7 +314,11 @@ export interface FakeEvolution {
   setRejectCall(instanceId: string, on: boolean, msg?: string): void;
   setEmitDefaults(o: EmitOptions): void;
   incomingCall(p: IncomingCallParams, o?: EmitOptions): Promise<string>;
-  phoneAnswers(callId: string, p?: { acceptedElsewhere?: boolean }, o?: EmitOptions): Promise<void>;
+  phoneAnswers(
+    callId: string,
+    p?: { acceptedElsewhere?: boolean; callAccept?: boolean },
+    o?: EmitOptions,
+  ): Promise<void>;
   phoneRejects(callId: string, o?: EmitOptions): Promise<void>;
   peerHangsUp(callId: string, o?: EmitOptions): Promise<void>;
   peerAccepts(callId: string, p?: { callAccept?: boolean }, o?: EmitOptions): Promise<void>;
@@ -1391,7 +1395,11 @@ class FakeEvolutionServer implements FakeEvolution {
     return c.callId;
   }
 
-  async phoneAnswers(callId: string, p: { acceptedElsewhere?: boolean } = {}, o: EmitOptions = {}): Promise<void> {
+  async phoneAnswers(
+    callId: string,
+    p: { acceptedElsewhere?: boolean; callAccept?: boolean } = {},
+    o: EmitOptions = {},
+  ): Promise<void> {
     const c = this.#liveCall(callId);
     if (c.direction !== 'incoming' || c.phase !== 'ringing') {
       throw new Error(`fake Evolution: phoneAnswers on a ${c.direction} ${c.phase} call`);
@@ -1402,7 +1410,8 @@ class FakeEvolutionServer implements FakeEvolution {
     c.timers = [];
     c.phase = 'other'; // answered on another device: the server's engine is not in the call
     c.connectedAt = this.now();
-    const out = [this.#accept(c, this.#ownJid(c.inst), 'iphone', '2.26.8.4')];
+    // callAccept:false: only the accepted_elsewhere terminate arrives (whatsmeow may send either or both).
+    const out = p.callAccept === false ? [] : [this.#accept(c, this.#ownJid(c.inst), 'iphone', '2.26.8.4')];
     if (p.acceptedElsewhere) {
       out.push(this.#terminate(c, this.#ownJid(c.inst), 'accepted_elsewhere'));
     }

@@ -66,10 +66,8 @@ export async function receiveEvolutionWebhook(
   }
   let applied = 0;
   for (const update of updates) {
-    // Another device of the business answered: not an end for us (docs/spec/providers-evolution-go.md §3).
-    if (update.answeredElsewhere) {
-      continue;
-    }
+    // `accepted_elsewhere` (another device of the business answered) arrives as CONNECTED: the call is answered,
+    // not ended (docs/spec/providers-evolution-go.md §4).
     await deps.events.apply(
       number,
       update.event,

@@ -174,6 +174,17 @@ const REJECT_REASONS = new Set(['rejected', 'rejected_elsewhere']);
 /** Reasons that are not the system's doing (§4 endedBy PEER/BUSINESS); every other reason, unknown ones included, is SYSTEM. */
 const PEER_OR_BUSINESS_REASONS = new Set(['', 'peer_hangup', 'hangup', 'rejected', 'rejected_elsewhere']);
 
+/**
+ * §4 endedBy: BUSINESS for a hang-up or a decline on the business's own phone (`hangup`, `rejected_elsewhere`, and
+ * `rejected` of a call to us); PEER for `""`, `peer_hangup` and an outbound `rejected`; SYSTEM for everything else.
+ */
+function endedByOf(reason: string, direction: EvolutionUpdate['direction']): 'PEER' | 'BUSINESS' | 'SYSTEM' {
+  if (reason === 'hangup' || reason === 'rejected_elsewhere' || (reason === 'rejected' && direction !== 'OUTBOUND')) {
+    return 'BUSINESS';
+  }
+  return PEER_OR_BUSINESS_REASONS.has(reason) ? 'PEER' : 'SYSTEM';
+}
+
 const IGNORED_CALL_EVENTS = new Set([
   'CallPreAccept',
   'CallTransport',
@@ -385,11 +396,11 @@ function parseExtension(
  * An end, in the machine's words (§4; docs/spec/calls-api.md §4.6 wins where they differ):
  * - an outbound call the peer declined → `progress REJECTED` (status REJECTED, endedBy PEER);
  * - everything else → `end`, so an in-flight reject/terminate of ours owns it (REJECTED/COMPLETED, endedBy BUSINESS)
- *   and an end that beats its offer becomes a tombstone instead of leaving a call RINGING. An inbound decline on the
- *   phone (`rejected_elsewhere` with nothing of ours in flight) therefore lands as MISSED unless the service looks at
- *   `reason` (see EvolutionUpdate.reason);
- * - system reasons (timeout, ring_timeout, rejected_busy, stream_closed, instance_stopped, server:*, unknown) travel as
- *   `errorCode`, which the machine turns into endedBy SYSTEM and endReason; peer/business hang-ups and declines carry none.
+ *   and an end that beats its offer becomes a tombstone instead of leaving a call RINGING; a decline (`rejected`,
+ *   `rejected_elsewhere`) is marked `declined`, so a ringing call ends REJECTED, not MISSED;
+ * - the raw reason is the call's endReason and names who ended it (`endedByOf`); system reasons (timeout,
+ *   ring_timeout, rejected_busy, stream_closed, instance_stopped, server:*, unknown) also travel as `errorCode`, which
+ *   makes an answered call FAILED.
  */
 function ended(
   name: string,
@@ -402,7 +413,7 @@ function ended(
   if (REJECT_REASONS.has(rawReason) && direction === 'OUTBOUND') {
     return {
       direction,
-      event: { type: 'progress', externalCallId, at, status: 'REJECTED' },
+      event: { type: 'progress', externalCallId, at, status: 'REJECTED', reason },
       signal: 'ENDED',
       providerEvent: name,
       reason,
@@ -413,6 +424,9 @@ function ended(
     endTime: at,
     duration: null, // CallEnded.durationSeconds includes ring time: never talk time (§3)
     errorCode: PEER_OR_BUSINESS_REASONS.has(rawReason) ? null : rawReason,
+    reason,
+    endedBy: endedByOf(rawReason, direction),
+    ...(REJECT_REASONS.has(rawReason) ? { declined: true } : {}),
   };
   return { direction, event: { type: 'end', externalCallId, at, end }, signal: 'ENDED', providerEvent: name, reason };
 }

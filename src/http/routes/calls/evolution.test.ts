@@ -273,6 +273,45 @@ for (const kind of storeKinds()) {
       assert.equal(metaPlay.json().code, 'FEATURE_NOT_SUPPORTED');
     });
 
+    test('declined on the business phone while ringing: REJECTED by BUSINESS with the reason, no call.missed', async () => {
+      const call = await ringingWebCall(t, web);
+      await web.fake.phoneRejects(call.externalCallId);
+      await web.fake.flush();
+      const ended = await webCallUntil(t, web, call.id, 'REJECTED');
+      assert.equal(ended.endedBy, 'BUSINESS');
+      assert.equal(ended.endReason, 'rejected_elsewhere');
+      assert.deepEqual(await types(ended), ['call.ringing', 'call.ended']);
+    });
+
+    test('answered on another device (accepted_elsewhere alone): ACCEPTED, then the peer’s hang-up COMPLETES it', async () => {
+      const call = await ringingWebCall(t, web);
+      await web.fake.phoneAnswers(call.externalCallId, { acceptedElsewhere: true, callAccept: false });
+      await web.fake.flush();
+      const answered = await webCallUntil(t, web, call.id, 'ACCEPTED');
+      assert.ok(answered.connectedAt, 'connectedAt set');
+      await web.fake.peerHangsUp(call.externalCallId);
+      await web.fake.flush();
+      const ended = await webCallUntil(t, web, call.id, 'COMPLETED');
+      assert.equal(ended.endedBy, 'PEER');
+      assert.deepEqual(await types(ended), ['call.ringing', 'call.connected', 'call.ended']);
+    });
+
+    test('ends keep the provider’s reason and say who ended it (hangup on the business phone: BUSINESS)', async () => {
+      const call = await ringingWebCall(t, web);
+      await web.fake.phoneAnswers(call.externalCallId);
+      await web.fake.flush();
+      await webCallUntil(t, web, call.id, 'ACCEPTED');
+      await web.fake.emitRaw(web.instanceId, 'CallEnded', {
+        callId: call.externalCallId,
+        direction: 'incoming',
+        reason: 'hangup',
+      });
+      await web.fake.flush();
+      const ended = await webCallUntil(t, web, call.id, 'COMPLETED');
+      assert.equal(ended.endedBy, 'BUSINESS');
+      assert.equal(ended.endReason, 'hangup');
+    });
+
     test('play on a web number refuses a URL the Evolution server must not fetch: 400, nothing sent to it', async () => {
       const call = await answeredWebCall(t, web);
       const plays = () => web.fake.countRequests({ path: '/call/play' });
