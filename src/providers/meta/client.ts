@@ -6,6 +6,7 @@ import type { NumberRecord } from '../../model/number.ts';
 import type { CallProvider, MetaCallingFeatures, MetaSecrets, ProviderResult, StartCallRequest } from '../types.ts';
 import { failure, ok } from '../types.ts';
 import { classifyGraphError, retryAfterFromDetails } from './errors.ts';
+import { normalizePermissionReply } from './permission-status.ts';
 
 // Not `import http from 'node:http'`: an ES import of node:http reads every export, WebSocket included, which loads
 // Node's bundled undici (~45 ms and a few MB at start-up); the CommonJS object has the same functions.
@@ -114,8 +115,10 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     return unit(await this.#request(number, 'POST', 'settings', settings, ONCE));
   }
 
-  getPermissions(number: NumberRecord, waId: string): Promise<ProviderResult<Json>> {
-    return this.#request(number, 'GET', `call_permissions?user_wa_id=${encodeURIComponent(waId)}`, undefined, READ);
+  async getPermissions(number: NumberRecord, waId: string): Promise<ProviderResult<Json>> {
+    const path = `call_permissions?user_wa_id=${encodeURIComponent(waId)}`;
+    const result = await this.#request(number, 'GET', path, undefined, READ);
+    return result.ok ? { ok: true, value: normalizePermissionReply(result.value) } : result;
   }
 
   async requestPermission(
