@@ -276,6 +276,9 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
       duration: startTime && duration !== null && Number.isInteger(duration) && duration >= 0 ? duration : null,
       // An answered call with errors counts as failed only when Meta says FAILED.
       errorCode: startTime && !failed ? null : errorCode,
+      // Yet errors[] always means the system ended it (§3.5 "endedBy … SYSTEM if errors[] is present"), and its
+      // code stays the reason even when Meta calls the call COMPLETED.
+      ...(errorCode ? { endedBy: 'SYSTEM' as const, reason: errorCode } : {}),
     };
     return { direction, event: { type: 'end', externalCallId, at, end } };
   }

@@ -250,6 +250,46 @@ for (const kind of storeKinds()) {
         assert.equal(ended.payload.durationSeconds, call.durationSeconds);
         assert.equal(ended.payload.sequence, 3);
       });
+
+      test('an answered call Meta ends COMPLETED with errors[]: COMPLETED, by SYSTEM, the code as the reason', async () => {
+        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
+        await t.fake.flush();
+        const accepted = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${encodeURIComponent(wacid)}/accept`,
+          headers: { 'x-api-key': t.numberA.key.key },
+          payload: { sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n' },
+        });
+        assert.equal(accepted.statusCode, 200, accepted.body);
+        const now = Math.floor(Date.now() / 1000);
+        const body = JSON.stringify(
+          t.fake.buildWebhook(t.numberA.phoneNumberId, {
+            calls: [
+              {
+                id: wacid,
+                to: t.numberA.displayPhoneNumber,
+                event: 'terminate',
+                direction: 'USER_INITIATED',
+                timestamp: String(now),
+                status: 'Completed',
+                start_time: String(now - 30),
+                end_time: String(now),
+                duration: '30',
+              },
+            ],
+            errors: [{ code: 138021, message: 'Media receive timeout' }],
+          }),
+        );
+        const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
+        assert.equal(res.statusCode, 200, res.body);
+        const call = await eventually(async () => {
+          const c = await storedCall(t, t.numberA, wacid);
+          return c?.status === 'COMPLETED' ? c : null;
+        });
+        assert.equal(call.endedBy, 'SYSTEM');
+        assert.equal(call.endReason, '138021');
+        assert.equal(call.durationSeconds, 30, "Meta's duration");
+      });
     });
   });
 }
