@@ -198,6 +198,26 @@ export class CallService {
     return { id: call.id, status: final.status };
   }
 
+  /**
+   * Meta takes pre_accept once per call (docs/spec/providers-meta.md §1.3): a repeat (a client retrying after a lost
+   * response, say) is answered here. The same answer, or none on a call whose media callgate already answers, is
+   * the same request: 200, nothing sent. Another answer cannot replace the one Meta has: 409.
+   */
+  async #preAcceptedAgain(call: Call, sdpAnswer: string | null): Promise<ActionResult> {
+    const same =
+      sdpAnswer === null
+        ? (await this.serverMedia.find(call.numberId, call.id)) !== null ||
+          (await this.serverMedia.findRemote(call.numberId, call.id)) !== null
+        : sdpAnswer === call.sdpAnswer;
+    if (!same) {
+      throw new ApiError('CALL_STATE_CONFLICT', {
+        message: 'The call was already pre-accepted with another answer; accept it',
+        details: { status: call.status },
+      });
+    }
+    return { id: call.id, status: call.status };
+  }
+
   async preAccept(
     numberId: NumberId,
     idOrExternal: string,
@@ -210,6 +230,9 @@ export class CallService {
       throw featureNotSupported(this.#d.providers(number));
     }
     const serverMedia = !sdpAnswer;
+    if (call.sdpAnswer !== null) {
+      return this.#preAcceptedAgain(call, sdpAnswer);
+    }
     if (serverMedia) {
       this.serverMedia.assertCanAnswer(call);
     }

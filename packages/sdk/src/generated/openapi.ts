@@ -353,7 +353,7 @@ export interface paths {
         put?: never;
         /**
          * Pre-accept an inbound call (META)
-         * @description Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept. Without `sdp`, callgate's media engine makes the answer (server media).
+         * @description Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept. Without `sdp`, callgate's media engine makes the answer (server media). Meta takes one pre-accept per call: a repeat with the same answer (or again without `sdp` on server media) is a 200 sending nothing; another answer is a 409.
          */
         post: operations["preAcceptCall"];
         delete?: never;

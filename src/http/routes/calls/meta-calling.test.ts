@@ -23,10 +23,23 @@ for (const kind of storeKinds()) {
       assert.equal(pre.statusCode, 200, pre.body);
       assert.deepEqual(pre.json(), { success: true, id: call.id, status: 'RINGING' });
       assert.equal(t.fake.callState(call.externalCallId), 'PRE_ACCEPTED');
+      // Meta takes one pre_accept per call: a repeat with the same answer is a 200 answered here, another a 409.
+      const again = await api('POST', `/v1/calls/${call.id}/pre-accept`, { sdp: CANNED_ANSWER_SDP });
+      assert.equal(again.statusCode, 200, again.body);
+      assert.deepEqual(again.json(), { success: true, id: call.id, status: 'RINGING' });
+      const other = await api('POST', `/v1/calls/${call.id}/pre-accept`, {
+        sdp: CANNED_ANSWER_SDP.replace('o=-', 'o=other'),
+      });
+      assert.equal(other.statusCode, 409, other.body);
+      assert.equal(other.json().code, 'CALL_STATE_CONFLICT');
       const accept = await api('POST', `/v1/calls/${call.id}/accept`, {});
       assert.equal(accept.statusCode, 200, accept.body);
       const sent = t.fake.requests.filter(
         (r) => r.body?.call_id === call.externalCallId && ['pre_accept', 'accept'].includes(r.body?.action),
+      );
+      assert.deepEqual(
+        sent.map((r) => r.body.action),
+        ['pre_accept', 'accept'],
       );
       assert.equal(sent[0]!.body.session.sdp, sent[1]!.body.session.sdp);
       assert.deepEqual(t.fake.violations, []);

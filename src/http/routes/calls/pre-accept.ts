@@ -14,7 +14,9 @@ export function preAcceptCallRoute(app: App, deps: RouteDeps): void {
         operationId: 'preAcceptCall',
         description:
           'Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept. ' +
-          "Without `sdp`, callgate's media engine makes the answer (server media).",
+          "Without `sdp`, callgate's media engine makes the answer (server media). Meta takes one pre-accept per " +
+          'call: a repeat with the same answer (or again without `sdp` on server media) is a 200 sending nothing; ' +
+          'another answer is a 409.',
         security: NUMBER_SECURITY,
         params: CallIdParams,
         body: AnswerBody,
