@@ -5,13 +5,16 @@ import type { Clock } from '../../clock.ts';
 import { ApiError } from '../../errors.ts';
 import type { NumberId } from '../../ids.ts';
 import type { NumberRecord } from '../../model/number.ts';
+import type { ProviderCallEvent } from '../../model/provider-event.ts';
 import { evolutionConfigOf } from '../../providers/evolution/client.ts';
 import {
+  type EvolutionUpdate,
   evolutionInstanceNameOf,
   isValidEvolutionAuth,
   parseEvolutionWebhook,
 } from '../../providers/evolution/webhook.ts';
 import type { EvolutionSecrets } from '../../providers/types.ts';
+import { findCallByExternalIdForNumber } from '../../store/calls.ts';
 import type { Db } from '../../store/db.ts';
 import { getNumberById } from '../../store/numbers.ts';
 import type { ProviderEvents } from '../provider-events.ts';
@@ -68,13 +71,47 @@ export async function receiveEvolutionWebhook(
   for (const update of updates) {
     // `accepted_elsewhere` (another device of the business answered) arrives as CONNECTED: the call is answered,
     // not ended (docs/spec/providers-evolution-go.md §4).
+    const offer = update.caller ? await offerNeverSeen(deps.db, number, update) : null;
+    if (offer && update.signal === 'CONNECTED') {
+      // The offer was delayed: the call rang, and is answered now.
+      await deps.events.apply(number, offer.event, 'INBOUND', offer.providerData);
+    }
     await deps.events.apply(
       number,
       update.event,
       update.direction,
       update.callCreator ? { callCreator: update.callCreator } : undefined,
     );
+    if (offer && update.signal === 'ENDED') {
+      // The offer was lost (or `rejectCall` is on): the end waits as a tombstone, and this offer makes the call
+      // from it, terminal at once; a late real offer then changes nothing.
+      await deps.events.apply(number, offer.event, 'INBOUND', offer.providerData);
+    }
     applied++;
   }
   return applied;
+}
+
+/** For a CONNECTED/ENDED of a call to us that we do not hold: the offer it implies. */
+async function offerNeverSeen(
+  db: Db,
+  number: NumberRecord,
+  update: EvolutionUpdate,
+): Promise<{ event: ProviderCallEvent; providerData: Record<string, unknown> | undefined } | null> {
+  const { caller } = update;
+  if (!caller || (await findCallByExternalIdForNumber(db, number.id, update.event.externalCallId))) {
+    return null;
+  }
+  return {
+    event: {
+      type: 'offer',
+      externalCallId: update.event.externalCallId,
+      peerNumber: caller.peerNumber,
+      peerLid: caller.peerLid,
+      at: update.event.at,
+      sdpOffer: null,
+      bizOpaqueCallbackData: null,
+    },
+    providerData: caller.callCreator ? { callCreator: caller.callCreator } : undefined,
+  };
 }

@@ -162,6 +162,11 @@ export interface EvolutionUpdate {
   video?: boolean;
   /** CallTerminate `accepted_elsewhere`: another device of this account answered. */
   answeredElsewhere?: boolean;
+  /**
+   * CONNECTED/ENDED of a call to us (stock events name its creator): the caller, so a call whose offer never reached
+   * us is still recorded (§4, the "(none)" rows).
+   */
+  caller?: { peerNumber: string | null; peerLid: string | null; callCreator: string | null };
 }
 
 export interface ParsedEvolutionWebhook {
@@ -350,7 +355,18 @@ function parseStockConnected(
     return skip(ignored, `${name}: missing or invalid CallID`);
   }
   const at = evolutionTimeToIso(data.Timestamp) ?? ctx.receivedAt;
-  return connected(name, externalCallId, stockDirection(data, ctx.ownNumber), at, null);
+  const direction = stockDirection(data, ctx.ownNumber);
+  return withCaller(connected(name, externalCallId, direction, at, null), data, ctx.ownNumber);
+}
+
+/** An inbound update with the caller named by the stock event's CallCreator (or its alternatives). */
+function withCaller(update: EvolutionUpdate, data: Json, ownNumber: string): EvolutionUpdate {
+  if (update.direction !== 'INBOUND') {
+    return update;
+  }
+  const callCreator = asString(data.CallCreator);
+  const peer = inboundPeerOf([callCreator, asString(data.CallCreatorAlt)], ownNumber);
+  return peer ? { ...update, caller: { peerNumber: peer.peerNumber, peerLid: peer.peerLid, callCreator } } : update;
 }
 
 function parseStockEnd(
@@ -368,9 +384,10 @@ function parseStockEnd(
   // CallReject (forwarded by extension servers only) has no Reason: it is a decline.
   const reason = name === 'CallReject' ? 'rejected' : (asString(data.Reason) ?? '');
   if (reason === 'accepted_elsewhere') {
-    return { ...connected(name, externalCallId, direction, at, reason), answeredElsewhere: true };
+    const update = { ...connected(name, externalCallId, direction, at, reason), answeredElsewhere: true };
+    return withCaller(update, data, ctx.ownNumber);
   }
-  return ended(name, externalCallId, direction, at, reason);
+  return withCaller(ended(name, externalCallId, direction, at, reason), data, ctx.ownNumber);
 }
 
 function parseExtension(

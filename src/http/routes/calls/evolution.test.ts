@@ -312,6 +312,61 @@ for (const kind of storeKinds()) {
       assert.equal(ended.endReason, 'hangup');
     });
 
+    describe('a call whose offer never reached us (§4, the "(none)" rows)', () => {
+      const stockEvent = async (event: string, callId: string, peer: string, extra: object = {}) => {
+        await web.fake.emitRaw(web.instanceId, event, {
+          CallID: callId,
+          CallCreator: `${peer}@s.whatsapp.net`,
+          From: `${peer}@s.whatsapp.net`,
+          GroupJID: '',
+          Timestamp: new Date().toISOString(),
+          ...extra,
+        });
+        await web.fake.flush();
+      };
+      const byExternal = async (externalCallId: string) =>
+        eventually(async () => {
+          const res = await t.app.inject({
+            url: `/v1/calls/${externalCallId}`,
+            headers: { 'x-api-key': web.key.key },
+          });
+          return res.statusCode === 200 && (res.json() as Call);
+        });
+
+      test('an end with no offer records the call terminal at once; a late offer changes nothing', async () => {
+        const peer = nextPeer();
+        const missed = 'A0FFER10570000000000000000000001';
+        await stockEvent('CallTerminate', missed, peer, { Reason: '' });
+        const call = await byExternal(missed);
+        assert.equal(call.status, 'MISSED');
+        assert.equal(call.direction, 'INBOUND');
+        assert.equal(call.peerNumber, peer);
+        assert.deepEqual(await types(call), ['call.missed', 'call.ended']);
+        await stockEvent('CallOffer', missed, peer);
+        assert.equal((await byExternal(missed)).status, 'MISSED', 'the late offer is ignored');
+        assert.deepEqual(await types(call), ['call.missed', 'call.ended']);
+
+        const declined = 'A0FFER10570000000000000000000002';
+        await stockEvent('CallTerminate', declined, nextPeer(), { Reason: 'rejected_elsewhere' });
+        const rejected = await byExternal(declined);
+        assert.equal(rejected.status, 'REJECTED');
+        assert.equal(rejected.endedBy, 'BUSINESS');
+        assert.deepEqual(await types(rejected), ['call.ended']);
+      });
+
+      test('an answer with no offer: the call rang and is ACCEPTED; a late offer changes nothing', async () => {
+        const peer = nextPeer();
+        const id = 'A0FFER10570000000000000000000003';
+        await stockEvent('CallAccept', id, peer);
+        const call = await byExternal(id);
+        assert.equal(call.status, 'ACCEPTED');
+        assert.equal(call.peerNumber, peer);
+        await stockEvent('CallOffer', id, peer);
+        assert.equal((await byExternal(id)).status, 'ACCEPTED');
+        assert.deepEqual(await types(call), ['call.ringing', 'call.connected']);
+      });
+    });
+
     test('play on a web number refuses a URL the Evolution server must not fetch: 400, nothing sent to it', async () => {
       const call = await answeredWebCall(t, web);
       const plays = () => web.fake.countRequests({ path: '/call/play' });
