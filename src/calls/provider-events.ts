@@ -176,8 +176,34 @@ export class ProviderEvents {
       },
       at: now,
     });
+    if (answeredAfterOurEnd(call, event)) {
+      // WhatsApp connected a call we had declined or hung up while it rang (whatsmeow#1182): the status stays, as
+      // terminal states do, but the operator must know the caller may be talking to nobody.
+      await appendTimeline(tx, call.id, {
+        source: 'provider',
+        type: 'reject_not_honoured',
+        detail: { status: call.status },
+        at: now,
+      });
+      this.#d.logger.warn(
+        { callId: call.id, numberId: call.numberId, status: call.status },
+        'the provider connected a call we had ended while it rang: reject not honoured',
+      );
+    }
     return next;
   }
+}
+
+/** A CONNECTED for an inbound call the business ended (REJECTED, or COMPLETED) before it was ever answered. */
+function answeredAfterOurEnd(call: Call, event: ProviderCallEvent): boolean {
+  return (
+    event.type === 'progress' &&
+    event.status === 'ACCEPTED' &&
+    call.direction === 'INBOUND' &&
+    call.endedBy === 'BUSINESS' &&
+    call.connectedAt === null &&
+    (call.status === 'REJECTED' || call.status === 'COMPLETED')
+  );
 }
 
 /** A number-level default for how long an answered call may last. */

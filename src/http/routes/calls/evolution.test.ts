@@ -312,6 +312,32 @@ for (const kind of storeKinds()) {
       assert.equal(ended.endReason, 'hangup');
     });
 
+    test('WhatsApp connects a call we declined (whatsmeow#1182): REJECTED stays, the timeline says reject_not_honoured', async () => {
+      const call = await ringingWebCall(t, web);
+      const rejected = await post(`/v1/calls/${call.id}/reject`, web.key);
+      assert.equal(rejected.statusCode, 200, rejected.body);
+      await web.fake.emitRaw(web.instanceId, 'CallAccept', {
+        CallID: call.externalCallId,
+        CallCreator: `${call.peerNumber}@s.whatsapp.net`,
+        From: `${call.peerNumber}@s.whatsapp.net`,
+        GroupJID: '',
+        Timestamp: new Date().toISOString(),
+      });
+      await web.fake.flush();
+      const timeline = await eventually(async () => {
+        const res = await t.app.inject({ url: `/v1/calls/${call.id}/events`, headers: { 'x-api-key': web.key.key } });
+        const events = res.json().events as { source: string; type: string }[];
+        return events.some((e) => e.type === 'reject_not_honoured') && events;
+      });
+      assert.deepEqual(
+        timeline.slice(-2).map((e) => `${e.source}:${e.type}`),
+        ['provider:status.ACCEPTED', 'provider:reject_not_honoured'],
+      );
+      const after = await webCall(t, web, call.id);
+      assert.equal(after?.status, 'REJECTED', 'terminal states are sticky');
+      assert.deepEqual(await types(after as Call), ['call.ringing', 'call.ended']);
+    });
+
     describe('a call whose offer never reached us (§4, the "(none)" rows)', () => {
       const stockEvent = async (event: string, callId: string, peer: string, extra: object = {}) => {
         await web.fake.emitRaw(web.instanceId, event, {
