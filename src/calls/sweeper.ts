@@ -7,8 +7,14 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { CallId, NumberId } from '../ids.ts';
 import type { Call } from '../model/call.ts';
+import { evolutionConfigOf } from '../providers/evolution/client.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
-import { findCallForNumber, listAnsweredWithMaxDuration, listRingingStartedBefore } from '../store/calls.ts';
+import {
+  findCallForNumber,
+  listAnsweredWithMaxDuration,
+  listRingingStartedBefore,
+  listWebCallsAnsweredBefore,
+} from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { reconcileHeldDeliveries } from '../store/deliveries.ts';
 import { pruneDeliveryLog } from '../store/delivery-retention.ts';
@@ -37,6 +43,11 @@ const PRUNE_INTERVAL_MS = 60_000;
 const PRUNE_BATCH = 1000;
 const PRUNE_BATCHES = 20;
 const DAY_MS = 86_400_000;
+/**
+ * An answered web call with no news this long, on a number that cannot hang calls up, has lost its end event
+ * (docs/spec/providers-evolution-go.md §4, the stale guard): it is ended COMPLETED by SYSTEM, `no_end_event`.
+ */
+const STALE_ANSWERED_MS = 4 * 3_600_000;
 
 export class Sweeper {
   readonly #d: SweeperDeps;
@@ -97,6 +108,15 @@ export class Sweeper {
         this.#d.logger.info(
           { callId: row.id, numberId: row.numberId, maxDurationSeconds: row.maxDurationSeconds },
           'sweeper ended a call at its maximum duration',
+        );
+      }
+    }
+    const staleCutoff = new Date(now.getTime() - STALE_ANSWERED_MS).toISOString();
+    for (const row of await listWebCallsAnsweredBefore(this.#d.db, staleCutoff, BATCH)) {
+      if (await this.#endStaleAnswered(row.numberId, row.id, staleCutoff)) {
+        this.#d.logger.warn(
+          { callId: row.id, numberId: row.numberId },
+          'sweeper ended an answered call that had no end event for 4 h and cannot be hung up',
         );
       }
     }
@@ -174,6 +194,29 @@ export class Sweeper {
     });
   }
 
+  async #endStaleAnswered(numberId: NumberId, callId: CallId, cutoff: string): Promise<boolean> {
+    const number = await getNumberById(this.#d.db, numberId);
+    if (!number || canHangUp(number)) {
+      return false; // a call that can be hung up ends by its end event, the business or its maximum duration
+    }
+    return this.#d.db.transaction(async (tx) => {
+      const current = await findCallForNumber(tx, numberId, callId, { lock: true });
+      if (current?.status !== 'ACCEPTED' || current.updatedAt >= cutoff || this.#d.slots.isLive(current)) {
+        return false;
+      }
+      const now = this.#d.clock.now().toISOString();
+      const ended = endCall(current, now, 'SYSTEM');
+      await persistTransition(
+        tx,
+        { ...ended, call: { ...ended.call, endReason: 'no_end_event' } },
+        { isNew: false },
+        now,
+      );
+      await appendTimeline(tx, callId, { source: 'system', type: 'no-end-event', detail: {}, at: now });
+      return true;
+    });
+  }
+
   #endOverlong(numberId: NumberId, callId: CallId): Promise<boolean | null> {
     return findCallForNumber(this.#d.db, numberId, callId).then((call) =>
       call && call.status === 'ACCEPTED'
@@ -216,4 +259,18 @@ export class Sweeper {
     });
     return true;
   }
+}
+
+/**
+ * Whether the web number's server was last seen able to hang calls up: not when its calls add-on is absent or off,
+ * nor when its /call/hangup route answered gin's 404 (whenever that was: the verdicts are kept, if not trusted for
+ * requests past their TTL). Other numbers always can.
+ */
+function canHangUp(number: Parameters<typeof evolutionConfigOf>[0]): boolean {
+  const config = evolutionConfigOf(number);
+  if (!config) {
+    return true;
+  }
+  const extension = config.capabilities?.callsExtension;
+  return extension !== 'absent' && extension !== 'disabled' && !config.missingRoutes?.['/call/hangup'];
 }

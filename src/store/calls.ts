@@ -282,6 +282,21 @@ export async function listRingingStartedBefore(
   return rows.map((r) => ({ id: r.id, numberId: r.number_id }));
 }
 
+/** Answered calls of web numbers connected and left unchanged since before `cutoff`, oldest first. */
+export async function listWebCallsAnsweredBefore(
+  db: Db,
+  cutoff: string,
+  limit: number,
+): Promise<{ id: CallId; numberId: NumberId }[]> {
+  const rows = await db.query<{ id: CallId; number_id: NumberId }>(
+    `SELECT c.id, c.number_id FROM calls c JOIN numbers n ON n.id = c.number_id
+      WHERE c.status = 'ACCEPTED' AND c.connected_at < $1 AND c.updated_at < $1 AND n.provider = 'EVO_GO'
+      ORDER BY c.connected_at LIMIT ${Number(limit)}`,
+    [cutoff],
+  );
+  return rows.map((r) => ({ id: r.id, numberId: r.number_id }));
+}
+
 /** Answered calls that have a maximum duration, longest-connected first; the caller checks which are over it. */
 export async function listAnsweredWithMaxDuration(
   db: Db,

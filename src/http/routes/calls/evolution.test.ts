@@ -11,6 +11,7 @@ import {
   webCall,
   webCallUntil,
 } from '../../../../test/helpers/evolution.ts';
+import { ManualClock } from '../../../../test/helpers/manual-clock.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import type { Call, CallStatus } from '../../../model/call.ts';
 import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../../../providers/evolution/client.ts';
@@ -310,6 +311,47 @@ for (const kind of storeKinds()) {
       const ended = await webCallUntil(t, web, call.id, 'COMPLETED');
       assert.equal(ended.endedBy, 'BUSINESS');
       assert.equal(ended.endReason, 'hangup');
+    });
+
+    test('stale guard: an answered call with no end event for 4 h ends COMPLETED by SYSTEM only where it cannot be hung up', async () => {
+      const clock = new ManualClock(Date.now());
+      const t4 = await buildTestApp(kind, { clock });
+      const stuck = await addWebNumber(t4, 'off');
+      const able = await addWebNumber(t4, 'on');
+      try {
+        const call = await answeredWebCall(t4, stuck, false);
+        const hangUp = await t4.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${call.id}/terminate`,
+          headers: { 'x-api-key': stuck.key.key },
+        });
+        assert.equal(hangUp.statusCode, 400, 'this server has no way to hang an answered call up');
+        await eventually(
+          async () => (await getNumberById(t4.store.db, stuck.id))?.publicConfig.missingRoutes,
+          3000,
+          'the missing route to be stored',
+        );
+        const other = await answeredWebCall(t4, able);
+        clock.advance(3 * 3_600_000);
+        await t4.sweeper.sweepOnce();
+        assert.equal((await webCall(t4, stuck, call.id))?.status, 'ACCEPTED', 'not yet: 3 h');
+        clock.advance(2 * 3_600_000);
+        await t4.sweeper.sweepOnce();
+        const ended = await webCall(t4, stuck, call.id);
+        assert.equal(ended?.status, 'COMPLETED');
+        assert.equal(ended?.endedBy, 'SYSTEM');
+        assert.equal(ended?.endReason, 'no_end_event');
+        assert.ok((ended?.durationSeconds ?? 0) >= 4 * 3600, 'duration up to the guard');
+        assert.deepEqual(
+          (await outbox(t4, ended as Call)).map((e) => e.type),
+          ['call.ringing', 'call.connected', 'call.ended'],
+        );
+        assert.equal((await webCall(t4, able, other.id))?.status, 'ACCEPTED', 'a call that can be hung up is left');
+      } finally {
+        await stuck.fake.close();
+        await able.fake.close();
+        await t4.close();
+      }
     });
 
     test('WhatsApp connects a call we declined (whatsmeow#1182): REJECTED stays, the timeline says reject_not_honoured', async () => {
