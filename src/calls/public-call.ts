@@ -16,6 +16,17 @@ export function toPublicCall(call: Call, includeSdp = false) {
   // peerIsLid: the caller is known only by a LID, which is no phone number anyone can dial.
   const peer = { ...rest, peerIsLid: call.peerNumber === null && call.peerLid !== null };
   // Calls of sandbox numbers say so wherever a call is shown (responses, the stream, webhooks).
-  const marked = call.providerData?.sandbox === true ? { ...peer, sandbox: true as const } : peer;
+  const sandboxed = call.providerData?.sandbox === true ? { ...peer, sandbox: true as const } : peer;
+  // The Meta call button or deeplink the user called from, where Meta named one.
+  const marked = { ...sandboxed, ...entryPointOf(call.providerData) };
   return includeSdp ? { ...marked, sdpOffer, sdpAnswer } : marked;
+}
+
+function entryPointOf(data: Call['providerData']): { ctaPayload?: string; deeplinkPayload?: string } {
+  const cta = data?.ctaPayload;
+  const deeplink = data?.deeplinkPayload;
+  return {
+    ...(typeof cta === 'string' ? { ctaPayload: cta } : {}),
+    ...(typeof deeplink === 'string' ? { deeplinkPayload: deeplink } : {}),
+  };
 }

@@ -97,7 +97,7 @@ export async function receiveMetaWebhook(
       continue;
     }
     try {
-      await deps.events.apply(number, update.event, update.direction);
+      await deps.events.apply(number, update.event, update.direction, update.providerData);
       applied++;
     } catch (error) {
       // One bad update is skipped so it cannot block the rest (R9); anything else was not recorded, so the whole

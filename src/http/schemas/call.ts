@@ -31,6 +31,12 @@ export const CallSchema = Type.Object(
     sandbox: Type.Optional(
       Type.Literal(true, { description: 'Present on calls of SANDBOX numbers (simulated WhatsApp users)' }),
     ),
+    ctaPayload: Type.Optional(
+      Type.String({ description: "META: the payload of the business's call button the user called from" }),
+    ),
+    deeplinkPayload: Type.Optional(
+      Type.String({ description: 'META: the `biz_payload` of the call deeplink the user called from' }),
+    ),
     sdpOffer: Type.Optional(Nullable(Type.String())),
     sdpAnswer: Type.Optional(Nullable(Type.String())),
     media: Type.Optional(

@@ -114,6 +114,8 @@ export interface MetaUpdate {
   /** Direction as Meta states it: user-initiated calls are our inbound ones. */
   direction: Direction | null;
   event: ProviderCallEvent;
+  /** A user-initiated connect's entry point: the call button's `cta_payload`, the deeplink's `deeplink_payload`. */
+  providerData?: { ctaPayload?: string; deeplinkPayload?: string };
 }
 
 /** `peerNumber` is null when the user is named only by `from_user_id` (Meta's business-scoped user ids). */
@@ -252,6 +254,8 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
       if (!peer) {
         return null;
       }
+      const ctaPayload = asString(call.cta_payload);
+      const deeplinkPayload = asString(call.deeplink_payload);
       return {
         direction,
         event: {
@@ -262,6 +266,10 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
           sdpOffer: sdpOf(call),
           bizOpaqueCallbackData: asString(call.biz_opaque_callback_data),
         },
+        // Which call button or deeplink the user called from (§3.4 A): kept with the call, shown on it.
+        ...(ctaPayload || deeplinkPayload
+          ? { providerData: { ...(ctaPayload ? { ctaPayload } : {}), ...(deeplinkPayload ? { deeplinkPayload } : {}) } }
+          : {}),
       };
     }
     return { direction, event: { type: 'answer-sdp', externalCallId, at, sdp: sdpOf(call) } };
@@ -279,6 +287,8 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
       // Yet errors[] always means the system ended it (§3.5 "endedBy … SYSTEM if errors[] is present"), and its
       // code stays the reason even when Meta calls the call COMPLETED.
       ...(errorCode ? { endedBy: 'SYSTEM' as const, reason: errorCode } : {}),
+      // terminate_reason (§3.4 E, unverified): kept as the end's reason when no error code names one.
+      ...(!errorCode && asString(call.terminate_reason) ? { reason: asString(call.terminate_reason) } : {}),
     };
     return { direction, event: { type: 'end', externalCallId, at, end } };
   }

@@ -808,6 +808,10 @@ export interface components {
              * @enum {boolean}
              */
             sandbox?: true;
+            /** @description META: the payload of the business's call button the user called from */
+            ctaPayload?: string;
+            /** @description META: the `biz_payload` of the call deeplink the user called from */
+            deeplinkPayload?: string;
             sdpOffer?: string | null;
             sdpAnswer?: string | null;
             /**

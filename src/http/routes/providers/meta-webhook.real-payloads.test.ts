@@ -48,6 +48,56 @@ for (const kind of storeKinds()) {
       assert.equal(t.fake.callState(wacid), 'ACTIVE', 'Meta connected the call');
     });
 
+    test("the call button's or deeplink's payload shows on the call; a terminate_reason becomes its endReason", async () => {
+      const wacid = await t.fake.incomingCall({
+        phoneNumberId: t.numberA.phoneNumberId,
+        from: nextPeer(),
+        ctaPayload: 'support-button-XYZ',
+        deeplinkPayload: 'deep-ABC',
+      });
+      const stored = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call to be stored');
+      const call = (await t.app.inject({ url: `/v1/calls/${stored.id}`, headers: keyA() })).json();
+      assert.equal(call.ctaPayload, 'support-button-XYZ');
+      assert.equal(call.deeplinkPayload, 'deep-ABC');
+      const listed = (await t.app.inject({ url: '/v1/calls?limit=5', headers: keyA() })).json();
+      const item = listed.calls.find((c: { id: string }) => c.id === stored.id);
+      assert.equal(item?.ctaPayload, 'support-button-XYZ', 'lists show it too');
+
+      const now = Math.floor(Date.now() / 1000);
+      const body = JSON.stringify(
+        t.fake.buildWebhook(t.numberA.phoneNumberId, {
+          calls: [
+            {
+              id: wacid,
+              to: t.numberA.displayPhoneNumber,
+              event: 'terminate',
+              direction: 'USER_INITIATED',
+              timestamp: String(now),
+              status: 'FAILED',
+              terminate_reason: 'user_busy',
+            },
+          ],
+        }),
+      );
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/providers/meta/webhook',
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) },
+        payload: body,
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const ended = await eventually(async () => {
+        const c = await storedCall(t, t.numberA, wacid);
+        return c?.status === 'MISSED' ? c : null;
+      });
+      assert.equal(ended.endReason, 'user_busy');
+      assert.equal(ended.endedBy, 'PEER');
+      const plain = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
+      const bare = await eventually(() => storedCall(t, t.numberA, plain), 3000, 'the other call');
+      const shown = (await t.app.inject({ url: `/v1/calls/${bare.id}`, headers: keyA() })).json();
+      assert.equal('ctaPayload' in shown || 'deeplinkPayload' in shown, false, 'absent when Meta named none');
+    });
+
     test('a caller with both a phone and a user id keeps both', async () => {
       const user = nextPeer();
       t.fake.setUserIdentity(user, { userId: 'BR.BOTH0001' });
