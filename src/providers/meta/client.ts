@@ -197,7 +197,10 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
         url,
         method,
         { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json' },
-        body ? JSON.stringify(method === 'POST' ? { messaging_product: 'whatsapp', ...body } : body) : undefined,
+        // The calling and messages edges take messaging_product; the settings body is {"calling":{…}} alone (§1.4).
+        body
+          ? JSON.stringify(method === 'POST' && edge !== 'settings' ? { messaging_product: 'whatsapp', ...body } : body)
+          : undefined,
         timeoutMs,
       );
       text = response.text;

@@ -86,7 +86,7 @@ for (const kind of storeKinds()) {
       const put = await api('PUT', '/v1/calls/settings', { calling });
       assert.equal(put.statusCode, 200, put.body);
       const sent = t.fake.requests.filter((r) => r.edge === 'settings' && r.method === 'POST').at(-1)!;
-      assert.deepEqual(sent.body, { messaging_product: 'whatsapp', calling });
+      assert.deepEqual(sent.body, { calling }, 'the settings body is {calling} alone (providers-meta §1.4)');
       assert.deepEqual(put.json().calling.call_hours, calling.call_hours);
     });
 
