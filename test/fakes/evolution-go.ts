@@ -2140,7 +2140,10 @@ class FakeEvolutionServer implements FakeEvolution {
     if (c.direction !== 'incoming' || c.phase !== 'ringing') {
       return err(409, `call is not ringing (phase: ${c.phase})`);
     }
-    if (typeof body.callCreator === 'string' && bareJid(body.callCreator) !== bareJid(c.creator)) {
+    if (typeof body.callCreator !== 'string') {
+      // Some add-ons (F-goip) answer by callCreator: without it they cannot answer (spec §2.1).
+      this.violations.push(`/call/answer for ${c.callId} without callCreator: F-goip needs the offer's`);
+    } else if (bareJid(body.callCreator) !== bareJid(c.creator)) {
       this.violations.push(
         `/call/answer for ${c.callId} with callCreator "${body.callCreator}", not the offer's "${c.creator}"`,
       );

@@ -1149,6 +1149,13 @@ class FakeMetaServer implements FakeMeta {
     this.violations.push(text);
   }
 
+  /** Graph takes a `+` here too, but the spec (§1.1) has the adapter send digits only: a `+` is our mistake. */
+  private digitsOnly(what: string, value: string): void {
+    if (value.startsWith('+')) {
+      this.violation(`${what} "${value}" has a +: send digits only`);
+    }
+  }
+
   // ── routing and §5.2 validation ──
 
   private route(rec: RecordedRequest): Reply {
@@ -1260,6 +1267,7 @@ class FakeMetaServer implements FakeMeta {
       if (typeof b.to !== 'string' || !/^\+?\d{5,20}$/.test(b.to)) {
         return this.invalid('Missing or invalid parameter: to');
       }
+      this.digitsOnly('connect `to`', b.to);
     } else if (typeof b.call_id !== 'string' || b.call_id === '') {
       return this.invalid('Missing parameter: call_id');
     }
@@ -1443,6 +1451,7 @@ class FakeMetaServer implements FakeMeta {
     if (!waId || !/^\+?\d{5,20}$/.test(waId)) {
       return this.invalid('Missing or invalid parameter: user_wa_id');
     }
+    this.digitsOnly('call_permissions `user_wa_id`', waId);
     const now = this.now();
     const gets = inWindow(this.permissionGets.get(number.phoneNumberId) ?? [], now, 1000);
     this.permissionGets.set(number.phoneNumberId, gets);
@@ -1512,6 +1521,7 @@ class FakeMetaServer implements FakeMeta {
     if (typeof b.to !== 'string' || !/^\+?\d{5,20}$/.test(b.to)) {
       return this.invalid('Missing or invalid parameter: to');
     }
+    this.digitsOnly('messages `to`', b.to);
     const i = b.interactive;
     if (b.type !== 'interactive' || !isObject(i) || i.type !== 'call_permission_request') {
       return this.invalid('The fake only supports interactive call_permission_request messages');

@@ -498,5 +498,10 @@ for (const kind of storeKinds()) {
         await other.fake.close();
       }
     });
+
+    test('after everything above, the Evolution servers saw no protocol misuse (e.g. an answer without callCreator)', () => {
+      assert.deepEqual(web.fake.violations, []);
+      assert.deepEqual(stock.fake.violations, []);
+    });
   });
 }
