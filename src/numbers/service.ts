@@ -37,6 +37,7 @@ export interface NewNumber {
     instanceId: string;
     instanceName?: string;
     instanceToken: string;
+    webhookSecret?: string;
     publicWsBaseUrl?: string;
   };
   sandbox?: Partial<SandboxSettings>;
@@ -273,7 +274,7 @@ function splitConfig(input: NewNumber) {
   if (!input.evolution) {
     throw new ApiError('VALIDATION_ERROR', { details: { reason: 'provider EVO_GO needs an "evolution" object' } });
   }
-  const { instanceToken, baseUrl, instanceId, instanceName, publicWsBaseUrl } = input.evolution;
+  const { instanceToken, webhookSecret, baseUrl, instanceId, instanceName, publicWsBaseUrl } = input.evolution;
   const base = baseUrl.replace(/\/+$/, '');
   // "https://" alone passes the schema's pattern but names no server: every request would fail as CONFIG.
   if (!/^https?:\/\/[^/?#\s]/i.test(base)) {
@@ -286,7 +287,7 @@ function splitConfig(input: NewNumber) {
       instanceName: instanceName ?? null,
       publicWsBaseUrl: publicWsBaseUrl ?? null,
     },
-    secrets: { instanceToken } satisfies EvolutionSecrets,
+    secrets: { instanceToken, ...(webhookSecret ? { webhookSecret } : {}) } satisfies EvolutionSecrets,
     metaPhoneNumberId: null,
   };
 }

@@ -39,6 +39,8 @@ export interface MetaSecrets {
 }
 export interface EvolutionSecrets {
   instanceToken: string;
+  /** Set when a reverse proxy in front of the server adds X-Webhook-Secret: then every webhook must carry it. */
+  webhookSecret?: string;
 }
 
 export interface StartCallRequest {

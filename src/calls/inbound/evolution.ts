@@ -32,6 +32,8 @@ export async function receiveEvolutionWebhook(
   deps: EvolutionInboundDeps,
   numberId: string,
   raw: Buffer,
+  /** X-Webhook-Secret, when a reverse proxy adds one (checked only on numbers configured with a webhookSecret). */
+  headerSecret: string | null = null,
 ): Promise<number> {
   // The number first (docs/spec/providers-evolution-go.md §3.1): a sender that names no number of ours learns
   // nothing from how its body is parsed.
@@ -46,11 +48,17 @@ export async function receiveEvolutionWebhook(
   } catch {
     throw new ApiError('VALIDATION_ERROR', { details: { reason: 'body is not JSON' } });
   }
+  const secrets = deps.secretsOf(number);
   if (
-    !isValidEvolutionAuth(payload, {
-      instanceId: config.instanceId,
-      instanceToken: deps.secretsOf(number).instanceToken,
-    })
+    !isValidEvolutionAuth(
+      payload,
+      {
+        instanceId: config.instanceId,
+        instanceToken: secrets.instanceToken,
+        ...(secrets.webhookSecret ? { headerSecret: secrets.webhookSecret } : {}),
+      },
+      headerSecret,
+    )
   ) {
     deps.logger.warn({ numberId }, 'evolution webhook with a wrong instance id or token refused');
     throw new UnauthenticatedWebhook('wrong instance or token');

@@ -22,6 +22,12 @@ export const EvolutionConfigInput = Type.Object(
     instanceId: Type.String({ minLength: 1, maxLength: 128 }),
     instanceName: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     instanceToken: Secret('Evolution instance token (stored encrypted)'),
+    webhookSecret: Type.Optional(
+      Secret(
+        'Only behind a reverse proxy that adds X-Webhook-Secret to the webhooks: every webhook must then carry it, ' +
+          'besides the instance token (stored encrypted)',
+      ),
+    ),
     publicWsBaseUrl: Type.Optional(Type.String({ format: 'uri', pattern: '^wss?://', maxLength: 2048 })),
   },
   { additionalProperties: false },

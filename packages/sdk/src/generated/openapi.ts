@@ -731,7 +731,7 @@ export interface paths {
         put?: never;
         /**
          * Evolution Go webhook
-         * @description The URL configured on the Evolution instance; authenticated by the instance id and token in the body.
+         * @description The URL configured on the Evolution instance; authenticated by the instance id and token in the body (and X-Webhook-Secret, on numbers configured with a webhookSecret).
          */
         post: operations["receiveEvolutionWebhook"];
         delete?: never;
@@ -1135,6 +1135,8 @@ export interface operations {
                         instanceName?: string;
                         /** @description Evolution instance token (stored encrypted) */
                         instanceToken: string;
+                        /** @description Only behind a reverse proxy that adds X-Webhook-Secret to the webhooks: every webhook must then carry it, besides the instance token (stored encrypted) */
+                        webhookSecret?: string;
                         /** Format: uri */
                         publicWsBaseUrl?: string;
                     };

@@ -258,6 +258,67 @@ for (const kind of storeKinds()) {
       assert.equal(broken.statusCode, 400, 'a known number with a body that is not JSON');
     });
 
+    test('a number configured with a webhookSecret also needs X-Webhook-Secret (a proxy adds it); never instead of the token', async () => {
+      const created = await t.app.inject({
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: { 'x-api-key': t.tenantKey.key },
+        payload: {
+          name: 'Behind a proxy',
+          phoneNumber: '+5511977001122',
+          provider: 'EVO_GO',
+          evolution: {
+            baseUrl: 'http://127.0.0.1:9',
+            instanceId: 'proxied-instance',
+            instanceToken: 'proxied-token',
+            webhookSecret: 'proxy-added-secret',
+          },
+        },
+      });
+      assert.equal(created.statusCode, 201, created.body);
+      assert.equal(created.body.includes('proxy-added-secret'), false, 'the secret is never shown');
+      const numberId = created.json().number.id;
+      const offer = (callId: string, instanceToken: string) =>
+        JSON.stringify({
+          event: 'CallOffer',
+          instanceId: 'proxied-instance',
+          instanceName: 'x',
+          instanceToken,
+          data: {
+            CallID: callId,
+            CallCreator: '5511912345678@s.whatsapp.net',
+            From: '5511912345678@s.whatsapp.net',
+            GroupJID: '',
+            Timestamp: new Date().toISOString(),
+          },
+        });
+      const send = (body: string, secret?: string) =>
+        t.app.inject({
+          method: 'POST',
+          url: `/providers/evolution/webhook/${numberId}`,
+          headers: { 'content-type': 'application/json', ...(secret ? { 'x-webhook-secret': secret } : {}) },
+          payload: body,
+        });
+      assert.equal(
+        (await send(offer('PR0XY0000000000000000000000000A1', 'proxied-token'))).statusCode,
+        401,
+        'no header',
+      );
+      assert.equal((await send(offer('PR0XY0000000000000000000000000A2', 'proxied-token'), 'wrong')).statusCode, 401);
+      assert.equal(
+        (await send(offer('PR0XY0000000000000000000000000A3', 'wrong-token'), 'proxy-added-secret')).statusCode,
+        401,
+        'the header never replaces the token',
+      );
+      const ok = await send(offer('PR0XY0000000000000000000000000A4', 'proxied-token'), 'proxy-added-secret');
+      assert.equal(ok.statusCode, 200, ok.body);
+      const stored = await t.app.inject({ url: '/v1/calls', headers: { 'x-api-key': created.json().apiKey.key } });
+      assert.deepEqual(
+        stored.json().calls.map((c: Call) => c.externalCallId),
+        ['PR0XY0000000000000000000000000A4'],
+      );
+    });
+
     test('play and realtime-session work on web numbers and are 400 FEATURE_NOT_SUPPORTED on META', async () => {
       const call = await answeredWebCall(t, web);
       const play = await post(`/v1/calls/${call.id}/play`, web.key, { mediaUrl: PUBLIC_MEDIA_URL });

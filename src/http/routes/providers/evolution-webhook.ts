@@ -21,7 +21,8 @@ export function evolutionWebhookRoutes(app: App, deps: EvolutionInboundDeps): vo
           summary: 'Evolution Go webhook',
           operationId: 'receiveEvolutionWebhook',
           description:
-            'The URL configured on the Evolution instance; authenticated by the instance id and token in the body.',
+            'The URL configured on the Evolution instance; authenticated by the instance id and token in the body ' +
+            '(and X-Webhook-Secret, on numbers configured with a webhookSecret).',
           params: Type.Object({ numberId: Type.String({ maxLength: 64 }) }),
           response: {
             200: Type.Object({ received: Type.Integer() }),
@@ -32,7 +33,9 @@ export function evolutionWebhookRoutes(app: App, deps: EvolutionInboundDeps): vo
       async (request) => {
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         try {
-          return { received: await receiveEvolutionWebhook(deps, request.params.numberId, raw) };
+          const secret = request.headers['x-webhook-secret'];
+          const headerSecret = typeof secret === 'string' ? secret : null;
+          return { received: await receiveEvolutionWebhook(deps, request.params.numberId, raw, headerSecret) };
         } catch (error) {
           if (error instanceof UnauthenticatedWebhook) {
             throw new ApiError('UNAUTHORIZED');
