@@ -2,7 +2,7 @@
 import type { Call, CallStatus } from '../../src/model/call.ts';
 import { findCallForNumber } from '../../src/store/calls.ts';
 import type { EventRecord } from '../../src/store/events.ts';
-import { CANNED_ANSWER_SDP } from '../fakes/meta-graph.ts';
+import { CANNED_ANSWER_SDP, signMetaBody } from '../fakes/meta-graph.ts';
 import { eventually, type TestApp, type TestNumber } from './build-test-app.ts';
 import { listEventsForCall } from './store-reads.ts';
 
@@ -34,6 +34,22 @@ export async function acceptedCall(t: TestApp, number: TestNumber = t.numberA): 
     throw new Error(`accept failed: ${res.statusCode} ${res.body}`);
   }
   return (await storedCall(t, number, call.id))!;
+}
+
+/** Posts Meta `calls` webhook items (plus value-level fields such as `errors`) for the number, signed by its app. */
+export async function postSignedCalls(
+  t: TestApp,
+  calls: Record<string, unknown>[],
+  extra: Record<string, unknown> = {},
+  number: TestNumber = t.numberA,
+) {
+  const body = JSON.stringify(t.fake.buildWebhook(number.phoneNumberId, { calls, ...extra }));
+  return t.app.inject({
+    method: 'POST',
+    url: '/providers/meta/webhook',
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': signMetaBody(body, number.appSecret) },
+    payload: body,
+  });
 }
 
 /** The stored call once it has `status` (within `ms`). */

@@ -17,6 +17,23 @@ import type { Call, CallStatus } from '../../../model/call.ts';
 import { EVOLUTION_NOT_SUPPORTED_MESSAGE } from '../../../providers/evolution/client.ts';
 import { getNumberById } from '../../../store/numbers.ts';
 
+/** A stock CallOffer webhook body from +5511912345678, as an Evolution server posts it. */
+function offerEnvelope(instanceId: string, instanceToken: string, callId: string): string {
+  return JSON.stringify({
+    event: 'CallOffer',
+    instanceId,
+    instanceName: 'x',
+    instanceToken,
+    data: {
+      CallID: callId,
+      CallCreator: '5511912345678@s.whatsapp.net',
+      From: '5511912345678@s.whatsapp.net',
+      GroupJID: '',
+      Timestamp: new Date().toISOString(),
+    },
+  });
+}
+
 /** A file on a public address (a literal, so no DNS is needed where the tests run). */
 const PUBLIC_MEDIA_URL = 'https://93.184.215.14/greet.mp3';
 
@@ -219,19 +236,7 @@ for (const kind of storeKinds()) {
 
     test('forged Evolution webhooks (wrong token, unknown instance, unknown number) → 401, nothing stored', async () => {
       const callId = 'F0RGED0000000000000000000000000A';
-      const envelope = (instanceId: string, instanceToken: string) =>
-        JSON.stringify({
-          event: 'CallOffer',
-          instanceId,
-          instanceName: 'x',
-          instanceToken,
-          data: {
-            CallID: callId,
-            CallCreator: '5511912345678@s.whatsapp.net',
-            From: '5511912345678@s.whatsapp.net',
-            Timestamp: new Date().toISOString(),
-          },
-        });
+      const envelope = (instanceId: string, instanceToken: string) => offerEnvelope(instanceId, instanceToken, callId);
       for (const [url, body] of [
         [`/providers/evolution/webhook/${web.id}`, envelope(web.instanceId, 'wrong-token')],
         [`/providers/evolution/webhook/${web.id}`, envelope('00000000-0000-0000-0000-000000000000', web.token)],
@@ -278,20 +283,7 @@ for (const kind of storeKinds()) {
       assert.equal(created.statusCode, 201, created.body);
       assert.equal(created.body.includes('proxy-added-secret'), false, 'the secret is never shown');
       const numberId = created.json().number.id;
-      const offer = (callId: string, instanceToken: string) =>
-        JSON.stringify({
-          event: 'CallOffer',
-          instanceId: 'proxied-instance',
-          instanceName: 'x',
-          instanceToken,
-          data: {
-            CallID: callId,
-            CallCreator: '5511912345678@s.whatsapp.net',
-            From: '5511912345678@s.whatsapp.net',
-            GroupJID: '',
-            Timestamp: new Date().toISOString(),
-          },
-        });
+      const offer = (callId: string, instanceToken: string) => offerEnvelope('proxied-instance', instanceToken, callId);
       const send = (body: string, secret?: string) =>
         t.app.inject({
           method: 'POST',

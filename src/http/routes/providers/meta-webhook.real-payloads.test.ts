@@ -6,7 +6,7 @@ import { startTestWorker, type TestWorker, workerConfig } from '../../../../test
 import { CANNED_ANSWER_SDP, signMetaBody } from '../../../../test/fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { nextPeer, storedCall } from '../../../../test/helpers/calls.ts';
+import { nextPeer, postSignedCalls, storedCall } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
 for (const kind of storeKinds()) {
@@ -64,27 +64,17 @@ for (const kind of storeKinds()) {
       assert.equal(item?.ctaPayload, 'support-button-XYZ', 'lists show it too');
 
       const now = Math.floor(Date.now() / 1000);
-      const body = JSON.stringify(
-        t.fake.buildWebhook(t.numberA.phoneNumberId, {
-          calls: [
-            {
-              id: wacid,
-              to: t.numberA.displayPhoneNumber,
-              event: 'terminate',
-              direction: 'USER_INITIATED',
-              timestamp: String(now),
-              status: 'FAILED',
-              terminate_reason: 'user_busy',
-            },
-          ],
-        }),
-      );
-      const res = await t.app.inject({
-        method: 'POST',
-        url: '/providers/meta/webhook',
-        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) },
-        payload: body,
-      });
+      const res = await postSignedCalls(t, [
+        {
+          id: wacid,
+          to: t.numberA.displayPhoneNumber,
+          event: 'terminate',
+          direction: 'USER_INITIATED',
+          timestamp: String(now),
+          status: 'FAILED',
+          terminate_reason: 'user_busy',
+        },
+      ]);
       assert.equal(res.statusCode, 200, res.body);
       const ended = await eventually(async () => {
         const c = await storedCall(t, t.numberA, wacid);

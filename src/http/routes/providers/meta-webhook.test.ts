@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { signMetaBody } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { acceptedCall, nextPeer, outbox, postSignedCalls, storedCall } from '../../../../test/helpers/calls.ts';
 import { countEventsForNumber } from '../../../../test/helpers/store-reads.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { listCallsForNumber } from '../../../store/calls.ts';
@@ -252,35 +252,25 @@ for (const kind of storeKinds()) {
       });
 
       test('an answered call Meta ends COMPLETED with errors[]: COMPLETED, by SYSTEM, the code as the reason', async () => {
-        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
-        await t.fake.flush();
-        const accepted = await t.app.inject({
-          method: 'POST',
-          url: `/v1/calls/${encodeURIComponent(wacid)}/accept`,
-          headers: { 'x-api-key': t.numberA.key.key },
-          payload: { sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n' },
-        });
-        assert.equal(accepted.statusCode, 200, accepted.body);
+        const { externalCallId: wacid } = await acceptedCall(t);
         const now = Math.floor(Date.now() / 1000);
-        const body = JSON.stringify(
-          t.fake.buildWebhook(t.numberA.phoneNumberId, {
-            calls: [
-              {
-                id: wacid,
-                to: t.numberA.displayPhoneNumber,
-                event: 'terminate',
-                direction: 'USER_INITIATED',
-                timestamp: String(now),
-                status: 'Completed',
-                start_time: String(now - 30),
-                end_time: String(now),
-                duration: '30',
-              },
-            ],
-            errors: [{ code: 138021, message: 'Media receive timeout' }],
-          }),
+        const res = await postSignedCalls(
+          t,
+          [
+            {
+              id: wacid,
+              to: t.numberA.displayPhoneNumber,
+              event: 'terminate',
+              direction: 'USER_INITIATED',
+              timestamp: String(now),
+              status: 'Completed',
+              start_time: String(now - 30),
+              end_time: String(now),
+              duration: '30',
+            },
+          ],
+          { errors: [{ code: 138021, message: 'Media receive timeout' }] },
         );
-        const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
         assert.equal(res.statusCode, 200, res.body);
         const call = await eventually(async () => {
           const c = await storedCall(t, t.numberA, wacid);
