@@ -29,3 +29,17 @@ test('each missing part of a WebRTC audio session is named', () => {
   assert.equal(webRtcAudioProblem(without(/a=fingerprint:.*\r\n/)), 'no a=fingerprint');
   assert.equal(webRtcAudioProblem(without(/a=rtpmap:111 opus.*\r\n/)), 'no Opus');
 });
+
+test('an offer with hundreds of media sections or candidates is refused before any peer sees it', () => {
+  const audio = CANNED_OFFER_SDP.slice(CANNED_OFFER_SDP.indexOf('m=audio'));
+  const many = CANNED_OFFER_SDP + audio.repeat(900);
+  assert.equal(webRtcAudioProblem(many), '901 media sections (m=): a call has at most 4');
+  const candidates = CANNED_OFFER_SDP.replace(
+    'a=ice-ufrag',
+    `${'a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n'.repeat(70)}a=ice-ufrag`,
+  );
+  assert.equal(
+    webRtcAudioProblem(candidates),
+    `${70 + (CANNED_OFFER_SDP.match(/^a=candidate:/gm)?.length ?? 0)} ICE candidates: at most 64`,
+  );
+});
