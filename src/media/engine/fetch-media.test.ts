@@ -20,6 +20,9 @@ before(async () => {
       const n = Number(req.url.slice(4));
       res.writeHead(302, { location: n > 0 ? `/hop${n - 1}` : '/ok' });
       res.end();
+    } else if (req.url === '/bad-location') {
+      res.writeHead(302, { location: 'http://a b/' });
+      res.end();
     } else if (req.url === '/slow') {
       setTimeout(() => res.end('late'), 2000);
     } else {
@@ -74,4 +77,8 @@ test('the SSRF guard: loopback, private and metadata addresses are refused, by l
     fetchMedia('https://nowhere.example.org/a.wav', { ...guarded, lookup: unknown }),
     refused(/^mediaUrl's host does not resolve to a public address$/),
   );
+});
+
+test('a redirect to a Location that is no URL is refused as a bad mediaUrl (400), not an internal error', async () => {
+  await assert.rejects(fetchMedia(`${base}/bad-location`, open), refused(/^mediaUrl refused: not a valid URL$/));
 });

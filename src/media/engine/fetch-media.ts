@@ -62,7 +62,9 @@ export async function fetchMedia(raw: string, opts: FetchMediaOptions): Promise<
       if (hop >= MAX_REDIRECTS) {
         throw new MediaFetchError('mediaUrl redirects too many times');
       }
-      target = new URL(res.headers.location, checked.url).href;
+      target = URL.canParse(res.headers.location, checked.url)
+        ? new URL(res.headers.location, checked.url).href
+        : res.headers.location; // the next hop's check refuses it: "not a valid URL"
       continue;
     }
     if (status !== 200) {
