@@ -90,10 +90,14 @@ export class CallService {
         cursor: { beforeCall: { createdAt: call.createdAt, id: call.id } },
       });
     }
-    return listCallsForNumber(this.#d.db, numberId, {
-      ...page,
-      cursor: { before: new Date(opts.before).toISOString() },
-    });
+    // The schema's date-time takes a leap second (23:59:60), which Date cannot hold.
+    const before = new Date(opts.before);
+    if (Number.isNaN(before.getTime())) {
+      throw new ApiError('VALIDATION_ERROR', {
+        details: { field: 'before', reason: 'must be a call id or a date-time JavaScript can represent' },
+      });
+    }
+    return listCallsForNumber(this.#d.db, numberId, { ...page, cursor: { before: before.toISOString() } });
   }
 
   async timeline(numberId: NumberId, idOrExternal: string): Promise<TimelineEntry[]> {

@@ -49,6 +49,7 @@ for (const kind of storeKinds()) {
         'peer=12a',
         'peer=%25',
         'peer=',
+        'before=2016-12-31T23:59:60Z', // a leap second: valid date-time, no JavaScript Date
       ]) {
         const res = await t.app.inject({ url: `/v1/calls?${query}`, headers: { 'x-api-key': t.numberA.key.key } });
         assert.equal(res.statusCode, 400, query);
