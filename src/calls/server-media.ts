@@ -156,8 +156,12 @@ export class ServerMedia {
       return null;
     }
     const call = await findCallForNumber(this.#d.db, numberId, idOrExternal);
-    const session = call ? engine.session(call.id) : undefined;
-    return call && session && !session.ended ? { call, session, engine } : null;
+    // An ended call is over for its media too, even in the moment before the engine's status watch closes it.
+    if (!call || isTerminal(call.status)) {
+      return null;
+    }
+    const session = engine.session(call.id);
+    return session && !session.ended ? { call, session, engine } : null;
   }
 
   /** The call, when another live process holds its media (several API processes on PostgreSQL). */

@@ -301,6 +301,22 @@ for (const kind of storeKinds()) {
       }
     });
 
+    test('right after our own terminate, before the engine has closed the session: play and a new session are a 409', async () => {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/terminate`)).statusCode, 200);
+      for (const [method, path, body] of [
+        ['POST', 'play', { clear: true }],
+        ['DELETE', 'play', undefined],
+        ['POST', 'realtime-session', { mode: 'talk' }],
+      ] as const) {
+        const res = await api(method, `/v1/calls/${uc.call.id}/${path}`, body);
+        assert.equal(res.statusCode, 409, `${method} ${path}: ${res.body}`);
+        assert.equal(res.json().details.status, 'COMPLETED');
+      }
+    });
+
     test('record: the call is recorded to stereo Ogg/Opus (caller 440 Hz left, played 660 Hz right), announced, served with ranges, deletable', async () => {
       const uc = await startCall(t, endpoints);
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
