@@ -283,6 +283,24 @@ test('a plain GET of a wsUrl is a 400 and leaves its token for the WebSocket', a
   c.ws.close();
 });
 
+test('a handshake the WebSocket server would refuse is a 400 in the envelope and leaves the token valid', async () => {
+  const { url } = openCall();
+  const wsUrl = url('talk');
+  const upgrade = { connection: 'Upgrade', upgrade: 'websocket' };
+  for (const headers of [
+    { ...upgrade, 'sec-websocket-version': '99', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+    { ...upgrade, 'sec-websocket-version': '13' },
+    { ...upgrade, 'sec-websocket-version': '13', 'sec-websocket-key': 'short' },
+  ]) {
+    const res = await t.app.inject({ url: wsUrl.slice(wsUrl.indexOf('/v1/')), headers });
+    assert.equal(res.statusCode, 400, JSON.stringify(headers));
+    assert.equal(res.json().code, 'VALIDATION_ERROR');
+    assert.match(res.json().details.reason, /Sec-WebSocket/);
+  }
+  const c = await connect(wsUrl);
+  c.ws.close();
+});
+
 test('tokens are only issued for calls of the asking number whose media runs here', () => {
   const { media } = openCall();
   assert.equal(t.app.realtime.issue(t.numberB.id, media.callId, 'talk'), null);

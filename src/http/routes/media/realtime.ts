@@ -36,6 +36,11 @@ const schema = {
   },
 };
 
+/** Sec-WebSocket-Key: 16 random bytes in base64 (RFC 6455 §4.1). */
+function isHandshakeKey(key: string): boolean {
+  return /^[A-Za-z0-9+/]{22}==$/.test(key.trim());
+}
+
 type Opened = NonNullable<ReturnType<RealtimeHub['open']>> & { format: RealtimeFormat };
 
 export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): void {
@@ -51,6 +56,16 @@ export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): 
         if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
           throw new ApiError('VALIDATION_ERROR', {
             details: { reason: 'this is a WebSocket: connect with an Upgrade request (the token stays valid)' },
+          });
+        }
+        // A handshake the WebSocket server would refuse must not spend the token either (RFC 6455 §4.1).
+        const key = request.headers['sec-websocket-key'];
+        if (request.headers['sec-websocket-version'] !== '13' || typeof key !== 'string' || !isHandshakeKey(key)) {
+          throw new ApiError('VALIDATION_ERROR', {
+            details: {
+              reason:
+                'a WebSocket handshake needs Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key (the token stays valid)',
+            },
           });
         }
         const query = request.query as { token: string; format?: RealtimeFormat | RealtimeFormat[] };
