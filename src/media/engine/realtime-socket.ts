@@ -27,6 +27,8 @@ export type RealtimeFormat = (typeof REALTIME_FORMATS)[number];
 
 // About 10 s of Twilio media messages; past it the client is not reading and new frames are dropped.
 const MAX_BUFFERED_BYTES = 512 * 1024;
+// Marks waiting for the audio queued before them; past it a client is flooding marks, and new ones are ignored.
+const MAX_PENDING_MARKS = 1000;
 
 interface Framing {
   rate: number;
@@ -110,6 +112,7 @@ export function attachRealtimeSocket(
   const down = new Resampler(ENGINE_RATE, framing.rate);
   const up = new Resampler(framing.rate, ENGINE_RATE);
   let ended = false;
+  let pendingMarks = 0;
   // Assigned below; a target that has already ended may call `finish` from inside onEnded.
   let stopEnded = () => {};
 
@@ -177,8 +180,19 @@ export function attachRealtimeSocket(
     if (message.event === 'media') {
       target.talk.push(up.process(message.pcm));
     } else if (message.event === 'mark') {
+      if (pendingMarks >= MAX_PENDING_MARKS) {
+        stats.clientErrors++;
+        return;
+      }
+      pendingMarks++;
       const name = message.name;
-      target.talk.mark(() => send(framing.mark(name)));
+      target.talk.mark(() => {
+        pendingMarks--;
+        // A client that does not read gets no more echoes than frames: its buffer stays bounded.
+        if (socket.bufferedAmount <= MAX_BUFFERED_BYTES) {
+          send(framing.mark(name));
+        }
+      });
     } else {
       target.talk.clear();
     }

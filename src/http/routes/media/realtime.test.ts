@@ -206,6 +206,24 @@ test('clear drops the queued audio and answers every pending mark', async () => 
   c.ws.close();
 });
 
+test('a client flooding marks gets at most 1,000 pending at once: the rest are ignored, memory stays bounded', async () => {
+  const { media, url } = openCall();
+  const c = await connect(url('talk'));
+  const payload = Buffer.from(encodeMulaw(sine(880, 8000, 1))).toString('base64');
+  c.ws.send(JSON.stringify({ event: 'media', media: { payload } }));
+  for (let i = 0; i < 1500; i++) {
+    c.ws.send(JSON.stringify({ event: 'mark', mark: { name: `m${i}` } }));
+  }
+  c.ws.send(JSON.stringify({ event: 'clear' }));
+  await eventually(async () => c.texts.filter((m) => m.event === 'mark').length >= 1000);
+  await new Promise((r) => setTimeout(r, 100));
+  const marks = c.texts.filter((m) => m.event === 'mark') as { mark: { name: string } }[];
+  assert.equal(marks.length, 1000);
+  assert.deepEqual(marks.at(-1)?.mark, { name: 'm999' }, 'the first thousand, in order');
+  assert.equal(media.talk.queuedSamples, 0);
+  c.ws.close();
+});
+
 test('listen is receive-only: the client hears the caller, but its audio never reaches the call', async () => {
   const { media, url } = openCall();
   const c = await connect(url('listen'));
