@@ -104,6 +104,8 @@ export class SandboxSimulator {
   readonly #d: SandboxDeps;
   readonly #timing: SandboxTiming;
   readonly #sessions = new Map<string, Session>();
+  /** Calls of each number between their admission and their session (see #claimSlot). */
+  readonly #starting = new Map<string, number>();
   /** Per-user answer overrides, set when a user calls in with `answer`. */
   readonly #answerOverrides = new Map<string, AnswerMode>();
   #closed = false;
@@ -122,19 +124,26 @@ export class SandboxSimulator {
     if (!spec.ok) {
       return badRequest(spec.reason);
     }
-    if (this.#liveCalls(number) >= MAX_LIVE_CALLS_PER_NUMBER) {
+    const release = this.#claimSlot(number);
+    if (!release) {
       return tooMany();
     }
-    const source = await loadAudio(spec.value, this.#d.allowInsecureAudioUrls);
-    if (!source.ok) {
-      return badRequest(source.reason);
-    }
     const user = digits(request.from);
-    if (request.answer) {
-      this.#answerOverrides.set(`${number.id}:${user}`, request.answer);
+    let session: Session;
+    let endpoint: AudioEndpoint;
+    try {
+      const source = await loadAudio(spec.value, this.#d.allowInsecureAudioUrls);
+      if (!source.ok) {
+        return badRequest(source.reason);
+      }
+      if (request.answer) {
+        this.#answerOverrides.set(`${number.id}:${user}`, request.answer);
+      }
+      endpoint = new AudioEndpoint(this.#d.peers, { source: source.value });
+      session = this.#newSession(number, 'INBOUND', user, request.audio, endpoint, request.hangupAfterSeconds);
+    } finally {
+      release();
     }
-    const endpoint = new AudioEndpoint(this.#d.peers, { source: source.value });
-    const session = this.#newSession(number, 'INBOUND', user, request.audio, endpoint, request.hangupAfterSeconds);
     const offer = await endpoint.createOffer();
     await this.#d.applyEvent(
       number,
@@ -231,28 +240,34 @@ export class SandboxSimulator {
     if (!permissionOf(number, user, this.#d.clock.now().getTime())) {
       return failure('PERMISSION_REQUIRED', 'No approved call permission found', 138_006);
     }
-    if (this.#liveCalls(number) >= MAX_LIVE_CALLS_PER_NUMBER) {
-      return tooMany();
-    }
-    const settings = sandboxSettingsOf(number);
-    const spec = parseAudioSpec(settings.audio, this.#d.allowInsecureAudioUrls);
-    const source = spec.ok ? await loadAudio(spec.value, this.#d.allowInsecureAudioUrls) : spec;
-    if (!source.ok) {
-      return failure('CONFIG', `the sandbox number's audio setting is unusable: ${source.reason}`);
-    }
     const problem = webRtcAudioProblem(sdpOffer);
     if (problem) {
       return badRequest(`Invalid SDP: ${problem}`);
     }
-    const endpoint = new AudioEndpoint(this.#d.peers, { source: source.value });
+    const release = this.#claimSlot(number);
+    if (!release) {
+      return tooMany();
+    }
+    const settings = sandboxSettingsOf(number);
+    let session: Session;
     let answerSdp: string;
     try {
-      answerSdp = await endpoint.acceptOffer(sdpOffer);
-    } catch (error) {
-      await endpoint.close();
-      return badRequest(`Invalid SDP: ${(error as Error).message}`);
+      const spec = parseAudioSpec(settings.audio, this.#d.allowInsecureAudioUrls);
+      const source = spec.ok ? await loadAudio(spec.value, this.#d.allowInsecureAudioUrls) : spec;
+      if (!source.ok) {
+        return failure('CONFIG', `the sandbox number's audio setting is unusable: ${source.reason}`);
+      }
+      const endpoint = new AudioEndpoint(this.#d.peers, { source: source.value });
+      try {
+        answerSdp = await endpoint.acceptOffer(sdpOffer);
+      } catch (error) {
+        await endpoint.close();
+        return badRequest(`Invalid SDP: ${(error as Error).message}`);
+      }
+      session = this.#newSession(number, 'OUTBOUND', user, settings.audio, endpoint, settings.hangupAfterSeconds);
+    } finally {
+      release();
     }
-    const session = this.#newSession(number, 'OUTBOUND', user, settings.audio, endpoint, settings.hangupAfterSeconds);
     session.answerApplied = true;
     const answer = this.#answerOverrides.get(`${number.id}:${user}`) ?? settings.answer;
 
@@ -391,6 +406,31 @@ export class SandboxSimulator {
       }
     });
     return session;
+  }
+
+  /**
+   * A place among the number's MAX_LIVE_CALLS_PER_NUMBER, taken before the first await of a new call (loading its
+   * audio, answering its SDP): concurrent requests each see the ones still starting. The release is called once
+   * the session exists (it then counts as live) or the start failed; null when the number is full.
+   */
+  #claimSlot(number: NumberRecord): (() => void) | null {
+    const starting = this.#starting.get(number.id) ?? 0;
+    if (this.#liveCalls(number) + starting >= MAX_LIVE_CALLS_PER_NUMBER) {
+      return null;
+    }
+    this.#starting.set(number.id, starting + 1);
+    let released = false;
+    return () => {
+      if (!released) {
+        released = true;
+        const left = (this.#starting.get(number.id) ?? 1) - 1;
+        if (left > 0) {
+          this.#starting.set(number.id, left);
+        } else {
+          this.#starting.delete(number.id);
+        }
+      }
+    };
   }
 
   #liveCalls(number: NumberRecord): number {

@@ -289,6 +289,23 @@ for (const kind of storeKinds()) {
       assert.equal((await api('POST', '/v1/sandbox/calls', sandbox.key, { audio: 'silence' })).status, 201);
     });
 
+    test('the limit holds against simultaneous requests: 25 at once give ten calls at most, the rest 429', async () => {
+      const live = async () =>
+        (await t.store.db.query(`SELECT id FROM calls WHERE number_id = $1 AND status = 'RINGING'`, [sandbox.id]))
+          .length;
+      const already = await live();
+      const answers = await Promise.all(
+        Array.from({ length: 25 }, () => api('POST', '/v1/sandbox/calls', sandbox.key, { audio: 'tone:440' })),
+      );
+      const created = answers.filter((r) => r.status === 201);
+      assert.equal(created.length, 10 - already, answers.map((r) => r.status).join(','));
+      assert.ok(answers.every((r) => r.status === 201 || r.status === 429));
+      assert.equal(await live(), 10);
+      for (const r of created) {
+        assert.equal((await api('POST', `/v1/calls/${r.body.call.id}/reject`, sandbox.key, {})).status, 200);
+      }
+    });
+
     test('bad sandbox input is a 400 and stores nothing; META numbers cannot simulate calls', async () => {
       const before = await t.store.db.query('SELECT id FROM calls WHERE number_id = $1', [sandbox.id]);
       for (const body of [
