@@ -30,6 +30,7 @@ import { warmUpMedia } from './warm-up.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'REJECTED', 'MISSED']);
 const WATCH_INTERVAL_MS = 500;
+const MISSING_GRACE_MS = 5_000;
 
 export interface MediaEngineDeps {
   config: MediaConfig;
@@ -84,6 +85,8 @@ export class MediaEngine {
   /** Unsubscribes the observer from a session's end: a withdrawn answer is not counted as an ended session. */
   private readonly unobserve = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
+  /** When each session's call row was first found missing (see endCallsGone). */
+  private readonly missingSince = new Map<string, number>();
   private watcher: NodeJS.Timeout | null = null;
   /** This process's heartbeat and its look for calls of dead processes. */
   private readonly mediaNode: MediaNode;
@@ -492,6 +495,28 @@ export class MediaEngine {
     return join(this.d.config.recordingsDir, `${callId}.ogg`);
   }
 
+  /**
+   * Sessions whose call row is gone (its number was deleted) end once it has been missing for MISSING_GRACE_MS: a
+   * call placed without an SDP has its session a moment before its row is committed.
+   */
+  private async endCallsGone(missing: string[]): Promise<void> {
+    const now = Date.now();
+    for (const callId of missing) {
+      const since = this.missingSince.get(callId) ?? now;
+      this.missingSince.set(callId, since);
+      if (now - since >= MISSING_GRACE_MS && this.sessions.has(callId)) {
+        this.missingSince.delete(callId);
+        this.d.logger.info({ callId }, 'the call of a media session is gone (its number was deleted): media ended');
+        await this.end(callId, 'call_ended');
+      }
+    }
+    for (const callId of this.missingSince.keys()) {
+      if (!this.sessions.has(callId)) {
+        this.missingSince.delete(callId);
+      }
+    }
+  }
+
   private watch(): void {
     if (this.watcher) {
       return;
@@ -500,15 +525,18 @@ export class MediaEngine {
       if (this.sessions.size === 0) {
         return;
       }
-      findCallStatuses(this.d.db, [...this.sessions.keys()]).then(
+      const watched = [...this.sessions.keys()];
+      findCallStatuses(this.d.db, watched).then(
         async (calls) => {
           for (const [callId, { status, sdpAnswer }] of calls) {
+            this.missingSince.delete(callId);
             if (TERMINAL.has(status)) {
               await this.end(callId, 'call_ended');
             } else if (sdpAnswer && this.awaitingAnswer.delete(callId)) {
               await this.connectAnswered(callId, sdpAnswer);
             }
           }
+          await this.endCallsGone(watched.filter((id) => !calls.has(id)));
         },
         (err) => this.d.logger.warn({ err: err.message }, 'media watcher could not read call statuses'),
       );

@@ -154,6 +154,34 @@ for (const kind of storeKinds()) {
       assert.equal((await api(key, 'GET', `/v1/calls/${callId}`)).statusCode, 401, 'its key is gone');
     });
 
+    test('deleting a number during a recorded call ends its media and removes the file being written', async () => {
+      const created = await asTenant('POST', '/v1/numbers', {
+        name: 'Gone live',
+        provider: 'SANDBOX',
+        recordCalls: true,
+        sandbox: { answerAfterSeconds: 0 },
+      });
+      assert.equal(created.statusCode, 201, created.body);
+      const key = created.json().apiKey.key;
+      const started = await api(key, 'POST', '/v1/sandbox/calls', { audio: 'tone:440' });
+      const callId = started.json().call.id;
+      assert.equal((await api(key, 'POST', `/v1/calls/${callId}/accept`, {})).statusCode, 200);
+      const [row] = await t.store.db.query<{ recording_path: string }>(
+        'SELECT recording_path FROM call_media WHERE call_id = $1',
+        [callId],
+      );
+      assert.ok(row?.recording_path);
+      await eventually(async () => existsSync(row.recording_path), 5000, 'the recording to start');
+      const deleted = await t.app.inject({
+        method: 'DELETE',
+        url: `/v1/numbers/${created.json().number.id}`,
+        headers: { 'x-api-key': t.tenantKey.key },
+      });
+      assert.equal(deleted.statusCode, 204);
+      await eventually(async () => t.app.media.session(callId) === undefined, 10_000, 'the media to end');
+      await eventually(async () => !existsSync(row.recording_path), 5000, 'the file to be removed');
+    });
+
     test('bad values are a 400 VALIDATION_ERROR and change nothing; unknown numbers 404; a number key 403', async () => {
       const url = `/v1/numbers/${t.numberB.id}`;
       for (const payload of [
