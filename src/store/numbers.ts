@@ -91,9 +91,10 @@ export async function deleteNumberForTenant(
     await tx.execute('DELETE FROM api_keys WHERE number_id = $1', [id]);
     await tx.execute('DELETE FROM tombstones WHERE number_id = $1', [id]);
     await tx.execute('DELETE FROM parked_events WHERE number_id = $1', [id]);
-    // Nothing can read them once the number is gone (its keys, webhooks and calls are); deliveries cascade.
-    await tx.execute('DELETE FROM events WHERE number_id = $1', [id]);
     await tx.execute('DELETE FROM calls WHERE number_id = $1', [id]);
+    // After the calls: a provider event committing meanwhile holds its call's row lock, so its event row is there by
+    // now. Nothing can read them once the number is gone (its keys, webhooks and calls are); deliveries cascade.
+    await tx.execute('DELETE FROM events WHERE number_id = $1', [id]);
     await tx.execute('DELETE FROM numbers WHERE id = $1', [id]);
     return { recordingPaths: recordings.map((r) => r.recording_path) };
   });

@@ -24,3 +24,24 @@ test('a new embedded store is owner-only: directory 0700; database, WAL, shared 
     rmSync(parent, { recursive: true, force: true });
   }
 });
+
+test('deleting an event finds its deliveries by index (a number delete cascades through them)', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'callgate-store-'));
+  try {
+    const { db } = await openStore(loadConfig({ DATA_DIR: join(parent, 'data') }));
+    try {
+      const plan = await db.query<{ detail: string }>(
+        'EXPLAIN QUERY PLAN SELECT webhook_id FROM deliveries WHERE event_id = $1',
+        ['evt_x'],
+      );
+      assert.ok(
+        plan.some((row) => /USING (COVERING )?INDEX deliveries_event/.test(row.detail)),
+        plan.map((row) => row.detail).join(' | '),
+      );
+    } finally {
+      await db.close();
+    }
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
