@@ -138,6 +138,24 @@ describe('provider events', () => {
     assert.equal(t.call.endedBy, 'SYSTEM');
     assert.equal(t.call.endReason, '138019');
   });
+  test('a ringing call declined: REJECTED, no call.missed; who declined follows the call when the provider does not say', () => {
+    const declined = end({ ...noEnd, declined: true, reason: 'rejected' });
+    const theirs = applyProviderEvent(call('RINGING', 'INBOUND'), declined, T125, null);
+    assert.equal(theirs.call.status, 'REJECTED');
+    assert.equal(theirs.call.endedBy, 'BUSINESS', 'we declined their call');
+    assert.equal(theirs.call.endReason, 'rejected');
+    assert.deepEqual(theirs.events, ['call.ended']);
+    const ours = applyProviderEvent(call('RINGING', 'OUTBOUND'), declined, T125, null);
+    assert.equal(ours.call.status, 'REJECTED');
+    assert.equal(ours.call.endedBy, 'PEER', 'they declined ours');
+    const said = applyProviderEvent(
+      call('RINGING', 'INBOUND'),
+      end({ ...noEnd, declined: true, endedBy: 'PEER' }),
+      T125,
+      null,
+    );
+    assert.equal(said.call.endedBy, 'PEER', "the provider's word wins");
+  });
   test("an end landing while our terminate is in flight is ours: COMPLETED by BUSINESS with Meta's times", () => {
     const t = applyProviderEvent(call('ACCEPTED'), end(answeredEnd), T125, 'terminate');
     assert.equal(t.call.status, 'COMPLETED');

@@ -261,7 +261,9 @@ function endFromProvider(call: Call, end: ProviderEnd, now: string, inFlight: Bu
     return answered ? finish({ status: 'COMPLETED', endedBy: 'SYSTEM' }, ['call.ended']) : ringTimedOut(call, now);
   }
 
-  const endedBy: EndedBy = end.endedBy ?? (end.errorCode ? 'SYSTEM' : 'PEER');
+  // A decline whose author the provider left open: the peer declined our call, or the business declined theirs.
+  const declinedBy: EndedBy = call.direction === 'OUTBOUND' ? 'PEER' : 'BUSINESS';
+  const endedBy: EndedBy = end.endedBy ?? (end.declined ? declinedBy : end.errorCode ? 'SYSTEM' : 'PEER');
   const endReason = end.reason !== undefined ? end.reason : end.errorCode;
   if (answered) {
     return finish({ status: end.errorCode ? 'FAILED' : 'COMPLETED', endedBy, endReason }, ['call.ended']);

@@ -183,8 +183,14 @@ const PEER_OR_BUSINESS_REASONS = new Set(['', 'peer_hangup', 'hangup', 'rejected
  * §4 endedBy: BUSINESS for a hang-up or a decline on the business's own phone (`hangup`, `rejected_elsewhere`, and
  * `rejected` of a call to us); PEER for `""`, `peer_hangup` and an outbound `rejected`; SYSTEM for everything else.
  */
-function endedByOf(reason: string, direction: EvolutionUpdate['direction']): 'PEER' | 'BUSINESS' | 'SYSTEM' {
-  if (reason === 'hangup' || reason === 'rejected_elsewhere' || (reason === 'rejected' && direction !== 'OUTBOUND')) {
+function endedByOf(
+  reason: string,
+  direction: EvolutionUpdate['direction'],
+): 'PEER' | 'BUSINESS' | 'SYSTEM' | undefined {
+  if (reason === 'rejected' && direction === null) {
+    return undefined; // the machine knows the call's direction: the peer declined ours, or we declined theirs
+  }
+  if (reason === 'hangup' || reason === 'rejected_elsewhere' || (reason === 'rejected' && direction === 'INBOUND')) {
     return 'BUSINESS';
   }
   return PEER_OR_BUSINESS_REASONS.has(reason) ? 'PEER' : 'SYSTEM';
@@ -436,13 +442,14 @@ function ended(
       reason,
     };
   }
+  const endedBy = endedByOf(rawReason, direction);
   const end: ProviderEnd = {
     startTime: null, // Evolution never reports an authoritative answer time; the call's own connectedAt is used
     endTime: at,
     duration: null, // CallEnded.durationSeconds includes ring time: never talk time (§3)
     errorCode: PEER_OR_BUSINESS_REASONS.has(rawReason) ? null : rawReason,
     reason,
-    endedBy: endedByOf(rawReason, direction),
+    ...(endedBy ? { endedBy } : {}),
     ...(REJECT_REASONS.has(rawReason) ? { declined: true } : {}),
   };
   return { direction, event: { type: 'end', externalCallId, at, end }, signal: 'ENDED', providerEvent: name, reason };
