@@ -40,11 +40,13 @@ export class ProviderEvents {
     event: ProviderCallEvent,
     direction: Direction | null,
     providerData?: Record<string, unknown>,
+    /** An offer implied by the call's answer (its own was never seen): however old, it was answered, not missed. */
+    opts: { answered?: boolean } = {},
   ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         const callId = await this.#d.db.transaction((tx) =>
-          this.#applyInTx(tx, number, event, direction, providerData),
+          this.#applyInTx(tx, number, event, direction, providerData, opts.answered === true),
         );
         if (callId) {
           this.#d.slots.notify(callId);
@@ -74,7 +76,8 @@ export class ProviderEvents {
     number: NumberRecord,
     event: ProviderCallEvent,
     direction: Direction | null,
-    providerData?: Record<string, unknown>,
+    providerData: Record<string, unknown> | undefined,
+    answered: boolean,
   ): Promise<string | null> {
     const now = this.#d.clock.now();
     const nowIso = now.toISOString();
@@ -86,7 +89,7 @@ export class ProviderEvents {
     }
     if (event.type === 'offer') {
       const tombstone = await takeTombstone(tx, number.id, event.externalCallId, nowIso);
-      const stale = now.getTime() - Date.parse(event.at) > this.#d.config.ringTimeoutSeconds * 1000;
+      const stale = !answered && now.getTime() - Date.parse(event.at) > this.#d.config.ringTimeoutSeconds * 1000;
       const t = createInboundCall(
         {
           id: newCallId(),

@@ -81,8 +81,8 @@ export async function receiveEvolutionWebhook(
     // not ended (docs/spec/providers-evolution-go.md §4).
     const offer = update.caller ? await offerNeverSeen(deps.db, number, update) : null;
     if (offer && update.signal === 'CONNECTED') {
-      // The offer was delayed: the call rang, and is answered now.
-      await deps.events.apply(number, offer.event, 'INBOUND', offer.providerData);
+      // The offer was delayed: the call rang, and is answered now (however late the answer is delivered).
+      await deps.events.apply(number, offer.event, 'INBOUND', offer.providerData, { answered: true });
     }
     await deps.events.apply(
       number,

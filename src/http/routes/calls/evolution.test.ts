@@ -486,6 +486,14 @@ for (const kind of storeKinds()) {
         assert.equal((await byExternal(id)).status, 'ACCEPTED');
         assert.deepEqual(await types(call), ['call.ringing', 'call.connected']);
       });
+
+      test('an answer delivered late (a retry minutes after it happened) still records the call ACCEPTED, not MISSED', async () => {
+        const id = 'A0FFER10570000000000000000000004';
+        await stockEvent('CallAccept', id, nextPeer(), { Timestamp: new Date(Date.now() - 5 * 60_000).toISOString() });
+        const call = await byExternal(id);
+        assert.equal(call.status, 'ACCEPTED');
+        assert.deepEqual(await types(call), ['call.ringing', 'call.connected']);
+      });
     });
 
     test('play on a web number refuses a URL the Evolution server must not fetch: 400, nothing sent to it', async () => {
