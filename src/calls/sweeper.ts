@@ -48,6 +48,8 @@ const DAY_MS = 86_400_000;
  * (docs/spec/providers-evolution-go.md §4, the stale guard): it is ended COMPLETED by SYSTEM, `no_end_event`.
  */
 const STALE_ANSWERED_MS = 4 * 3_600_000;
+/** Pages of BATCH candidates the stale guard reads per sweep at most. */
+const STALE_PAGES = 20;
 
 export class Sweeper {
   readonly #d: SweeperDeps;
@@ -111,15 +113,7 @@ export class Sweeper {
         );
       }
     }
-    const staleCutoff = new Date(now.getTime() - STALE_ANSWERED_MS).toISOString();
-    for (const row of await listWebCallsAnsweredBefore(this.#d.db, staleCutoff, BATCH)) {
-      if (await this.#endStaleAnswered(row.numberId, row.id, staleCutoff)) {
-        this.#d.logger.warn(
-          { callId: row.id, numberId: row.numberId },
-          'sweeper ended an answered call that had no end event for 4 h and cannot be hung up',
-        );
-      }
-    }
+    await this.#endStaleAnswered(new Date(now.getTime() - STALE_ANSWERED_MS).toISOString());
     const nowIso = now.toISOString();
     await deleteExpiredTombstones(this.#d.db, nowIso);
     await deleteExpiredParkedEvents(this.#d.db, nowIso);
@@ -194,11 +188,36 @@ export class Sweeper {
     });
   }
 
-  async #endStaleAnswered(numberId: NumberId, callId: CallId, cutoff: string): Promise<boolean> {
-    const number = await getNumberById(this.#d.db, numberId);
-    if (!number || canHangUp(number)) {
-      return false; // a call that can be hung up ends by its end event, the business or its maximum duration
+  /**
+   * The stale guard over every candidate, page by page: calls that can be hung up stay ACCEPTED (their end event,
+   * the business or their maximum duration ends them) and must not hide the ones behind them.
+   */
+  async #endStaleAnswered(cutoff: string): Promise<void> {
+    const able = new Map<NumberId, boolean>();
+    let after: { connectedAt: string; id: CallId } | undefined;
+    for (let page = 0; page < STALE_PAGES; page++) {
+      const rows = await listWebCallsAnsweredBefore(this.#d.db, cutoff, BATCH, after);
+      for (const row of rows) {
+        if (!able.has(row.numberId)) {
+          const number = await getNumberById(this.#d.db, row.numberId);
+          able.set(row.numberId, !number || canHangUp(number));
+        }
+        if (!able.get(row.numberId) && (await this.#endStale(row.numberId, row.id, cutoff))) {
+          this.#d.logger.warn(
+            { callId: row.id, numberId: row.numberId },
+            'sweeper ended an answered call that had no end event for 4 h and cannot be hung up',
+          );
+        }
+      }
+      const last = rows.at(-1);
+      if (rows.length < BATCH || !last) {
+        return;
+      }
+      after = { connectedAt: last.connectedAt, id: last.id };
     }
+  }
+
+  async #endStale(numberId: NumberId, callId: CallId, cutoff: string): Promise<boolean> {
     return this.#d.db.transaction(async (tx) => {
       const current = await findCallForNumber(tx, numberId, callId, { lock: true });
       if (current?.status !== 'ACCEPTED' || current.updatedAt >= cutoff || this.#d.slots.isLive(current)) {
@@ -272,5 +291,9 @@ function canHangUp(number: Parameters<typeof evolutionConfigOf>[0]): boolean {
     return true;
   }
   const extension = config.capabilities?.callsExtension;
-  return extension !== 'absent' && extension !== 'disabled' && !config.missingRoutes?.['/call/hangup'];
+  if (extension === 'absent' || extension === 'disabled' || config.missingRoutes?.['/call/hangup']) {
+    return false;
+  }
+  // Never seen working and its probe route missing: a stock server, which has no hang-up at all.
+  return extension === 'present' || !config.missingRoutes?.['/call/active'];
 }

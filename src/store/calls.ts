@@ -287,14 +287,16 @@ export async function listWebCallsAnsweredBefore(
   db: Db,
   cutoff: string,
   limit: number,
-): Promise<{ id: CallId; numberId: NumberId }[]> {
-  const rows = await db.query<{ id: CallId; number_id: NumberId }>(
-    `SELECT c.id, c.number_id FROM calls c JOIN numbers n ON n.id = c.number_id
-      WHERE c.status = 'ACCEPTED' AND c.connected_at < $1 AND c.updated_at < $1 AND n.provider = 'EVO_GO'
-      ORDER BY c.connected_at LIMIT ${Number(limit)}`,
-    [cutoff],
+  after?: { connectedAt: string; id: CallId },
+): Promise<{ id: CallId; numberId: NumberId; connectedAt: string }[]> {
+  const page = after ? 'AND (c.connected_at > $2 OR (c.connected_at = $2 AND c.id > $3))' : '';
+  const rows = await db.query<{ id: CallId; number_id: NumberId; connected_at: string }>(
+    `SELECT c.id, c.number_id, c.connected_at FROM calls c JOIN numbers n ON n.id = c.number_id
+      WHERE c.status = 'ACCEPTED' AND c.connected_at < $1 AND c.updated_at < $1 AND n.provider = 'EVO_GO' ${page}
+      ORDER BY c.connected_at, c.id LIMIT ${Number(limit)}`,
+    after ? [cutoff, after.connectedAt, after.id] : [cutoff],
   );
-  return rows.map((r) => ({ id: r.id, numberId: r.number_id }));
+  return rows.map((r) => ({ id: r.id, numberId: r.number_id, connectedAt: r.connected_at }));
 }
 
 /** Answered calls that have a maximum duration, longest-connected first; the caller checks which are over it. */

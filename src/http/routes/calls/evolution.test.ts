@@ -372,18 +372,14 @@ for (const kind of storeKinds()) {
       const stuck = await addWebNumber(t4, 'off');
       const able = await addWebNumber(t4, 'on');
       try {
-        const call = await answeredWebCall(t4, stuck, false);
-        const hangUp = await t4.app.inject({
-          method: 'POST',
-          url: `/v1/calls/${call.id}/terminate`,
-          headers: { 'x-api-key': stuck.key.key },
-        });
-        assert.equal(hangUp.statusCode, 400, 'this server has no way to hang an answered call up');
+        // A stock server: its probe at creation found no calls add-on; the call was answered on the phone, and
+        // nobody has tried to hang it up through us.
         await eventually(
           async () => (await getNumberById(t4.store.db, stuck.id))?.publicConfig.missingRoutes,
           3000,
-          'the missing route to be stored',
+          'the probe to find no add-on',
         );
+        const call = await answeredWebCall(t4, stuck, false);
         const other = await answeredWebCall(t4, able);
         clock.advance(3 * 3_600_000);
         await t4.sweeper.sweepOnce();
