@@ -146,7 +146,7 @@ export class WebOnboarding {
     if (status.ok && status.value.loggedIn && status.value.connected) {
       return { id: number.id, state: 'OPEN' as const, isFullyConnected: true };
     }
-    const webhookUrl = this.#resubscribeUrl(p, number, origin);
+    const webhookUrl = await this.#resubscribeUrl(p, number, origin);
     if (phone !== undefined) {
       const subscribed = await this.#instances.subscribe(config.baseUrl, token, webhookUrl);
       if (!subscribed.ok) {
@@ -193,18 +193,25 @@ export class WebOnboarding {
    * Host of a number key's request: Evolution posts the instance token with every event, so whoever names that
    * host would get the token and the number's calls.
    */
-  #resubscribeUrl(p: Principal, number: NumberRecord, origin: string): string {
-    const stored = (number.publicConfig as { webhookUrl?: unknown }).webhookUrl;
-    if (this.#d.config.publicBaseUrl || typeof stored !== 'string') {
-      // A number onboarded before the URL was kept: only its tenant's own key may name the origin.
-      if (!this.#d.config.publicBaseUrl && p.scope !== 'tenant') {
-        throw new ApiError('NUMBER_SCOPE_NOT_ALLOWED', {
-          details: { reason: 'reconnect this number once with the tenant key, or set PUBLIC_BASE_URL' },
-        });
-      }
+  async #resubscribeUrl(p: Principal, number: NumberRecord, origin: string): Promise<string> {
+    if (this.#d.config.publicBaseUrl) {
       return this.#webhookUrl(number.id, origin);
     }
-    return stored;
+    const stored = (number.publicConfig as { webhookUrl?: unknown }).webhookUrl;
+    if (typeof stored === 'string') {
+      return stored;
+    }
+    // A number registered directly, or onboarded before the URL was kept: its tenant's own key names the origin,
+    // which is kept from then on for every key.
+    if (p.scope !== 'tenant') {
+      throw new ApiError('FORBIDDEN', {
+        message:
+          'This number has no webhook URL on record yet: connect it once with the tenant key, or set PUBLIC_BASE_URL',
+      });
+    }
+    const webhookUrl = this.#webhookUrl(number.id, origin);
+    await mergeNumberPublicConfig(this.#d.db, number.id, { webhookUrl }, this.#d.clock.now().toISOString());
+    return webhookUrl;
   }
 
   #token(number: NumberRecord): string {

@@ -148,6 +148,49 @@ for (const kind of storeKinds()) {
       assert.equal(evo.instanceSetup(instanceId)?.webhookUrl, ours, 'still ours: events and token come to callgate');
     });
 
+    test('a directly registered web number: its tenant key connects it first (the URL is kept), then its own key may', async () => {
+      // Its own server, with an instance not connected (a connected one answers OPEN and subscribes nothing).
+      const own = await startFakeEvolution({
+        instances: [
+          { id: 'own-instance', name: 'own', token: 'own-token', ownNumber: '5511900000001', connected: false },
+        ],
+      });
+      try {
+        const created = await t.app.inject({
+          method: 'POST',
+          url: '/v1/numbers',
+          headers: { 'x-api-key': t.tenantKey.key },
+          payload: {
+            name: 'Registered',
+            phoneNumber: '+5511900000001',
+            provider: 'EVO_GO',
+            evolution: { baseUrl: own.baseUrl, instanceId: 'own-instance', instanceToken: 'own-token' },
+          },
+        });
+        assert.equal(created.statusCode, 201, created.body);
+        const { number, apiKey } = created.json();
+        const connect = (key: string, host: string) =>
+          t.app.inject({
+            method: 'POST',
+            url: `/v1/numbers/${number.id}/connect`,
+            headers: { 'x-api-key': key, host },
+          });
+        const early = await connect(apiKey.key, 'attacker.example');
+        assert.equal(early.statusCode, 403, early.body);
+        assert.equal(early.json().code, 'FORBIDDEN');
+        assert.match(early.json().error, /tenant key/);
+        const ours = new URL(t.baseUrl).host;
+        assert.equal((await connect(t.tenantKey.key, ours)).statusCode, 200);
+        const url = `${t.baseUrl}/providers/evolution/webhook/${number.id}`;
+        assert.equal(own.instanceSetup('own-instance')?.webhookUrl, url);
+        const later = await connect(apiKey.key, 'attacker.example');
+        assert.equal(later.statusCode, 200, later.body);
+        assert.equal(own.instanceSetup('own-instance')?.webhookUrl, url, 'the kept URL, not the Host');
+      } finally {
+        await own.close();
+      }
+    });
+
     test("status of a META number is its stored state; connect is 400 for it; another tenant's is 404", async () => {
       const meta = await tenant.numberStatus(t.numberA.id);
       assert.equal(meta.status, 200);

@@ -1820,6 +1820,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Forbidden",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description NUMBER_NOT_FOUND */
             404: {
                 headers: {
@@ -1938,6 +1954,22 @@ export interface operations {
                      * @example {
                      *       "error": "Unauthorized",
                      *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Forbidden",
+                     *       "code": "FORBIDDEN",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -2069,6 +2101,22 @@ export interface operations {
                      * @example {
                      *       "error": "Unauthorized",
                      *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Forbidden",
+                     *       "code": "FORBIDDEN",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */

@@ -10,6 +10,7 @@ const base = { tags: ['Numbers'], security: NUMBER_SECURITY };
 const errors = errorResponses(
   'VALIDATION_ERROR',
   'FEATURE_NOT_SUPPORTED',
+  'FORBIDDEN',
   'NUMBER_NOT_FOUND',
   'PROVIDER_ERROR',
   'PROVIDER_UNAVAILABLE',
