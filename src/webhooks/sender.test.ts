@@ -104,8 +104,19 @@ describe('webhook sender connections', () => {
     const before = a.connections;
     const result = await send(sender, `http://rebound.example.com:${portOf(a)}/hook`);
     assert.equal(result.outcome, 'refused');
-    assert.match(result.error ?? '', /non-public address/);
+    assert.equal(result.error, 'refused: host rebound.example.com does not resolve to a public address');
     assert.equal(a.connections, before);
+    sender.close();
+  });
+
+  test('a name that does not resolve reads the same in the delivery log as one that resolves to a private address', async () => {
+    const lookup: HostLookup = async (host) => {
+      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND', hostname: host });
+    };
+    const sender = new WebhookSender(false, lookup);
+    const result = await send(sender, `http://nowhere.example.com:${portOf(a)}/hook`);
+    assert.equal(result.outcome, 'refused');
+    assert.equal(result.error, 'refused: host nowhere.example.com does not resolve to a public address');
     sender.close();
   });
 

@@ -145,8 +145,11 @@ export class WebhookSender {
             resent += 1;
             return send();
           }
-          if (err.code === ADDRESS_REFUSED_CODE) {
-            return finish(failed('refused', `refused: ${err.message}`));
+          // A private answer and no answer read the same in the delivery log, which the tenant sees: two texts
+          // would let a name it controls (a CNAME) tell which internal names exist.
+          if (err.code === ADDRESS_REFUSED_CODE || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
+            const host = (err as NodeJS.ErrnoException & { hostname?: string }).hostname ?? url.hostname;
+            return finish(failed('refused', `refused: host ${host} does not resolve to a public address`));
           }
           finish(failed('network_error', err.code ? `${err.code}: ${err.message}` : err.message));
         });
