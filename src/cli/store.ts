@@ -36,7 +36,7 @@ export function storeConfig(env: Env, dataDir: string | undefined, note: (line: 
     return config;
   }
   if (!existsSync(config.dataDir)) {
-    mkdirSync(config.dataDir, { recursive: true });
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 }); // as openStore makes it: owner-only
     const chosen = dataDir !== undefined || Boolean(env.DATA_DIR);
     note(
       chosen

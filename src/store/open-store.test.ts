@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { storeConfig } from '../cli/store.ts';
 import { loadConfig } from '../config.ts';
 import { openStore } from './open-store.ts';
 
@@ -41,6 +42,19 @@ test('deleting an event finds its deliveries by index (a number delete cascades 
     } finally {
       await db.close();
     }
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test('the CLI makes a missing data directory owner-only too, as the server would', () => {
+  const parent = mkdtempSync(join(tmpdir(), 'callgate-store-'));
+  const dataDir = join(parent, 'made-by-cli');
+  try {
+    const notes: string[] = [];
+    storeConfig({}, dataDir, (line) => notes.push(line));
+    assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+    assert.match(notes.join('\n'), /created/);
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }
