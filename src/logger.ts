@@ -12,6 +12,8 @@ const REDACT = [
   '*.appSecret',
   '*.verifyToken',
   '*.instanceToken',
+  '*.webhookSecret',
+  'req.headers["x-webhook-secret"]',
   '*.secret',
   '*.key',
 ];

@@ -610,3 +610,18 @@ describe('fake Evolution Go webhooks → parser', () => {
     }
   });
 });
+
+test('stock ends and answers name their caller, so a call never offered can be recorded; our own phone is no caller', () => {
+  const named = one(terminate(''));
+  assert.deepEqual(named.caller, {
+    peerNumber: PEER,
+    peerLid: '187654321098765',
+    callCreator: `${PEER}:3@s.whatsapp.net`,
+  });
+  // OWN without Brazil's ninth digit: the same line, so a call placed from the business phone, not a caller.
+  const ownSpelledShort = `55${OWN.slice(2, 4)}${OWN.slice(5)}`;
+  const fromOurPhone = one(
+    terminate('', { CallCreator: `${ownSpelledShort}@s.whatsapp.net`, From: `${ownSpelledShort}@s.whatsapp.net` }),
+  );
+  assert.equal(fromOurPhone.caller, undefined);
+});

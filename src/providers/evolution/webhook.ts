@@ -372,7 +372,16 @@ function withCaller(update: EvolutionUpdate, data: Json, ownNumber: string): Evo
   }
   const callCreator = asString(data.CallCreator);
   const peer = inboundPeerOf([callCreator, asString(data.CallCreatorAlt)], ownNumber);
-  return peer ? { ...update, caller: { peerNumber: peer.peerNumber, peerLid: peer.peerLid, callCreator } } : update;
+  // Our own phone under another spelling (Brazil's ninth digit, say) is no caller: such a call was placed from it.
+  if (!peer || (peer.peerNumber !== null && sameSubscriber(peer.peerNumber, ownNumber))) {
+    return update;
+  }
+  return { ...update, caller: { peerNumber: peer.peerNumber, peerLid: peer.peerLid, callCreator } };
+}
+
+/** The same line under two spellings: the last eight digits agree. */
+function sameSubscriber(a: string, b: string): boolean {
+  return a.length >= 8 && b.length >= 8 && a.slice(-8) === b.slice(-8);
 }
 
 function parseStockEnd(
