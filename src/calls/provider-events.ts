@@ -43,6 +43,7 @@ export class ProviderEvents {
     /** An offer implied by the call's answer (its own was never seen): however old, it was answered, not missed. */
     opts: { answered?: boolean } = {},
   ): Promise<void> {
+    event = notInTheFuture(event, this.#d.clock.now());
     for (let attempt = 0; ; attempt++) {
       try {
         const callId = await this.#d.db.transaction((tx) =>
@@ -195,6 +196,17 @@ export class ProviderEvents {
     }
     return next;
   }
+}
+
+/** How far ahead of our clock a provider's event time may be (clock skew) before it is taken as receipt time. */
+const MAX_CLOCK_SKEW_MS = 60_000;
+
+/**
+ * A provider time in the future is a wrong clock or a forged payload: a call "started" next year would never reach
+ * its ring timeout. Such an event counts as happening now.
+ */
+function notInTheFuture(event: ProviderCallEvent, now: Date): ProviderCallEvent {
+  return Date.parse(event.at) > now.getTime() + MAX_CLOCK_SKEW_MS ? { ...event, at: now.toISOString() } : event;
 }
 
 /** A CONNECTED for an inbound call the business ended (REJECTED, or COMPLETED) before it was ever answered. */

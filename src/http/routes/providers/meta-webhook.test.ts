@@ -251,6 +251,24 @@ for (const kind of storeKinds()) {
         assert.equal(ended.payload.sequence, 3);
       });
 
+      test('an offer stamped in the future counts as received now: it still times out like any other', async () => {
+        const wacid = `wacid.future${Date.now()}`;
+        const res = await postSignedCalls(t, [
+          {
+            id: wacid,
+            from: nextPeer(),
+            to: t.numberA.displayPhoneNumber,
+            event: 'connect',
+            direction: 'USER_INITIATED',
+            timestamp: String(Math.floor(Date.now() / 1000) + 365 * 86_400),
+          },
+        ]);
+        assert.equal(res.statusCode, 200, res.body);
+        const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+        assert.equal(call.status, 'RINGING');
+        assert.ok(Math.abs(Date.parse(call.startedAt) - Date.now()) < 10_000, `startedAt ${call.startedAt}`);
+      });
+
       test('an answered call Meta ends COMPLETED with errors[]: COMPLETED, by SYSTEM, the code as the reason', async () => {
         const { externalCallId: wacid } = await acceptedCall(t);
         const now = Math.floor(Date.now() / 1000);
