@@ -201,7 +201,20 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
   const readiness = new StoreReadiness(deps.db);
   registerErrorHandling(app, { onStoreUnavailable: (kind) => readiness.noteFailure(kind) });
   // Realtime media sockets; a client frame over 1 MiB (~30 s of pcm16) is refused by ws itself.
-  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  await app.register(websocket, {
+    options: { maxPayload: 1024 * 1024 },
+    // A client breaking the protocol (oversized or malformed frames, a reset) is the client's doing: ws has already
+    // closed with the right code, and it is logged as such. Anything else is ours, and stays an error.
+    errorHandler: (error, socket, request) => {
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      if (code.startsWith('WS_ERR_') || code === 'ECONNRESET' || code === 'EPIPE') {
+        request.log.info({ code, reason: error.message }, 'realtime socket closed on a client protocol error');
+      } else {
+        request.log.error({ err: error }, 'realtime socket failed');
+      }
+      socket.terminate();
+    },
+  });
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
   registerIdempotency(app, {
     db: deps.db,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { LEVEL, logSink } from '../../../../test/helpers/log-sink.ts';
 import { ManualClock } from '../../../../test/helpers/manual-clock.ts';
 import { dominant, sine } from '../../../../test/helpers/tone.ts';
 import { AudioQueue, ENGINE_FRAME } from '../../../media/engine/audio-queue.ts';
@@ -114,9 +115,10 @@ async function refused(url: string): Promise<number> {
 let t: TestApp;
 const clock = new ManualClock(Date.now());
 let seq = 0;
+const logs = logSink();
 
 before(async () => {
-  t = await buildTestApp('sqlite', { clock });
+  t = await buildTestApp('sqlite', { clock, logger: logs.logger });
 });
 after(() => t.close());
 
@@ -317,6 +319,20 @@ test('a handshake the WebSocket server would refuse is a 400 in the envelope and
   }
   const c = await connect(wsUrl);
   c.ws.close();
+});
+
+test('a client frame over 1 MiB closes its socket with 1009, logged as the client’s doing, not as an error', async () => {
+  const { url } = openCall();
+  const c = await connect(url('talk'));
+  c.ws.send('x'.repeat(1024 * 1024 + 1));
+  assert.equal((await c.closed).code, 1009);
+  const line = await eventually(async () => logs.find(/client protocol error/)[0]);
+  assert.equal(line.level, LEVEL.info);
+  assert.equal(line.code, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
+  assert.deepEqual(
+    logs.lines.filter((l) => l.level >= LEVEL.error).map((l) => l.msg),
+    [],
+  );
 });
 
 test('tokens are only issued for calls of the asking number whose media runs here', () => {
