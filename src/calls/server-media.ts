@@ -6,7 +6,13 @@
 import { ApiError } from '../errors.ts';
 import type { NumberId } from '../ids.ts';
 import { MediaDecodeError } from '../media/engine/decoded-audio.ts';
-import { type AnswerOutcome, type CapacityProblem, type MediaEngine, MediaGoneError } from '../media/engine/engine.ts';
+import {
+  type AnswerOutcome,
+  type CapacityProblem,
+  type MediaEngine,
+  MediaGoneError,
+  PlayQueueFullError,
+} from '../media/engine/engine.ts';
 import type { EngineSession } from '../media/engine/engine-session.ts';
 import { MediaFetchError } from '../media/engine/fetch-media.ts';
 import type { MediaCommand, MediaReply } from '../media/engine/media-commands.ts';
@@ -202,6 +208,9 @@ export class ServerMedia {
     } catch (err) {
       if (err instanceof MediaFetchError || err instanceof MediaDecodeError) {
         throw new ApiError('VALIDATION_ERROR', { details: { reason: err.message } });
+      }
+      if (err instanceof PlayQueueFullError) {
+        throw new ApiError('RATE_LIMITED', { details: { reason: err.message } });
       }
       if (err instanceof MediaGoneError) {
         throw new ApiError('CALL_STATE_CONFLICT', { details: { status: call.status } });

@@ -72,6 +72,23 @@ export interface MediaObserver {
 /** The call's media ended while a command for it was under way. */
 export class MediaGoneError extends Error {}
 
+/** The call already has as much to play as it may queue (see PlayBudget). */
+export class PlayQueueFullError extends Error {}
+
+/** Files a call may have downloading and decoding at once; more are refused until one is done. */
+const MAX_PLAYS_LOADING = 2;
+
+/**
+ * What `play` may still queue on a call: its decoded audio waits in memory (~0.1 MB per second at 48 kHz) until it
+ * is played, in real time. A call takes no new file while MAX_PLAYS_LOADING are loading or while more than
+ * MEDIA_PLAY_MAX_SECONDS of audio wait to be played, so one client cannot grow the process without bound.
+ */
+interface PlayBudget {
+  loading: number;
+  /** When what is queued has played out (ms since the epoch), if nothing is stopped meanwhile. */
+  endsAt: number;
+}
+
 export type AnswerOutcome = { ok: true; sdp: string } | { ok: false; reason: 'capacity' | 'bad_offer' };
 
 export class MediaEngine {
@@ -85,6 +102,7 @@ export class MediaEngine {
   /** Unsubscribes the observer from a session's end: a withdrawn answer is not counted as an ended session. */
   private readonly unobserve = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
+  private readonly playBudgets = new Map<string, PlayBudget>();
   /** When each session's call row was first found missing (see endCallsGone). */
   private readonly missingSince = new Map<string, number>();
   private watcher: NodeJS.Timeout | null = null;
@@ -369,16 +387,36 @@ export class MediaEngine {
       throw new MediaGoneError(`the media of ${callId} has ended`);
     }
     const { config } = this.d;
+    const budget = this.playBudgets.get(callId) ?? { loading: 0, endsAt: 0 };
+    const queuedMs = budget.endsAt - Date.now();
+    if (budget.loading >= MAX_PLAYS_LOADING || queuedMs > config.playMaxSeconds * 1000) {
+      throw new PlayQueueFullError(
+        budget.loading >= MAX_PLAYS_LOADING
+          ? `${MAX_PLAYS_LOADING} files are still loading for this call: wait for one to be answered`
+          : `this call has ${Math.round(queuedMs / 1000)} s of audio queued: wait, or stop what is queued first`,
+      );
+    }
+    budget.loading++;
+    this.playBudgets.set(callId, budget);
     const decoded = fetchMedia(mediaUrl, {
       maxBytes: config.playMaxBytes,
       timeoutMs: 15_000,
       allowInsecure: this.d.allowInsecureUrls,
     }).then((bytes) => decodeMedia(bytes, { maxSeconds: config.playMaxSeconds }));
     session.enqueuePlay(decoded.then((d) => d.pcm));
-    await decoded;
+    try {
+      const { seconds } = await decoded;
+      budget.endsAt = Math.max(budget.endsAt, Date.now()) + seconds * 1000;
+    } finally {
+      budget.loading--;
+    }
   }
 
   stopPlay(callId: string): void {
+    const budget = this.playBudgets.get(callId);
+    if (budget) {
+      budget.endsAt = 0;
+    }
     this.sessions.get(callId)?.stopPlay();
   }
 
@@ -389,6 +427,7 @@ export class MediaEngine {
       return;
     }
     this.sessions.delete(callId);
+    this.playBudgets.delete(callId);
     this.awaitingAnswer.delete(callId);
     this.unregister.get(callId)?.();
     this.unregister.delete(callId);
@@ -430,6 +469,9 @@ export class MediaEngine {
         } catch (err) {
           if (err instanceof MediaFetchError || err instanceof MediaDecodeError) {
             return { ok: false, code: 'VALIDATION_ERROR', reason: err.message };
+          }
+          if (err instanceof PlayQueueFullError) {
+            return { ok: false, code: 'RATE_LIMITED', reason: err.message };
           }
           if (err instanceof MediaGoneError) {
             return { ok: false, code: 'CALL_STATE_CONFLICT' };

@@ -414,6 +414,37 @@ describe('server media: capacity and failure', () => {
     }
   });
 
+  test('play queues at most MEDIA_PLAY_MAX_SECONDS of audio per call: past it a 429, until it plays out or is stopped', async () => {
+    const t = await buildTestApp('sqlite', {
+      env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', MEDIA_PLAY_MAX_SECONDS: '15' },
+    });
+    const files = await mediaServer({ 'ten.wav': wavFile([tone(660, 10, 8000)], 8000) });
+    try {
+      const uc = await startCall(t, endpoints, 0);
+      const post = (path: string, payload?: object) =>
+        t.app.inject({
+          method: path === 'stop' ? 'DELETE' : 'POST',
+          url: `/v1/calls/${uc.call.id}/${path === 'stop' ? 'play' : path}`,
+          headers: { 'x-api-key': t.numberA.key.key },
+          ...(payload ? { payload } : {}),
+        });
+      assert.equal((await post('accept', {})).statusCode, 200);
+      const play = () => post('play', { mediaUrl: files.url('ten.wav') });
+      assert.equal((await play()).statusCode, 200, '10 s queued');
+      assert.equal((await play()).statusCode, 200, '20 s queued: the queue was within 15 s when asked');
+      const full = await play();
+      assert.equal(full.statusCode, 429, full.body);
+      assert.equal(full.json().code, 'RATE_LIMITED');
+      assert.match(full.json().details.reason, /s of audio queued/);
+      assert.equal((await post('stop')).statusCode, 200);
+      assert.equal((await play()).statusCode, 200, 'a stopped queue takes files again');
+      await post('terminate');
+    } finally {
+      files.server.close();
+      await t.close();
+    }
+  });
+
   test('a full engine refuses the next call with 503 and answers it once a session is free', async () => {
     const t = await buildTestApp('sqlite', { env: { MEDIA_MAX_SESSIONS: '1' } });
     const post = (url: string) =>
