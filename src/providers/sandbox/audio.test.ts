@@ -59,6 +59,22 @@ describe('what a simulated user says', () => {
     assert.match(reasons[3] ?? '', /WAV cannot be read/);
     assert.equal(parseAudioSpec('http://example.com/a.wav', true).ok, true, 'plain http only when allowed');
   });
+
+  it('refuses a WAV too long or sampled too slowly to convert for a call (it would stall the process)', async () => {
+    const load = async (sampleRate: number, seconds: number) => {
+      const wav = writeWav({ sampleRate, samples: new Int16Array(Math.round(sampleRate * seconds)) });
+      const spec = parseAudioSpec(`data:audio/wav;base64,${wav.toString('base64')}`, false);
+      assert.ok(spec.ok);
+      return loadAudio(spec.value, false);
+    };
+    const slow = await load(1000, 10);
+    assert.equal(slow.ok, false);
+    assert.match(slow.ok ? '' : slow.reason, /1000 Hz: at least 8000 Hz/);
+    const long = await load(8000, 121);
+    assert.equal(long.ok, false);
+    assert.match(long.ok ? '' : long.reason, /lasts 121 s: at most 120 s/);
+    assert.equal((await load(8000, 120)).ok, true);
+  });
 });
 
 describe('sandbox settings', () => {

@@ -77,9 +77,25 @@ export async function loadAudio(spec: AudioSpec, allowInsecureUrls = false): Pro
   }
 }
 
+/**
+ * A simulated caller's WAV is converted to 48 kHz in one go and kept for the call: bounded, or a small file at a
+ * very low rate (a 5 MB WAV at 1 kHz is 80 minutes) stalled the process for seconds and took hundreds of MB.
+ */
+const MAX_WAV_SECONDS = 120;
+const MIN_WAV_RATE = 8000;
+
 function fromWav(wav: Buffer): Parsed<PcmSource> {
   try {
     const { samples, sampleRate } = readWav(wav);
+    if (sampleRate < MIN_WAV_RATE) {
+      return { ok: false, reason: `the WAV is sampled at ${sampleRate} Hz: at least ${MIN_WAV_RATE} Hz` };
+    }
+    if (samples.length / sampleRate > MAX_WAV_SECONDS) {
+      return {
+        ok: false,
+        reason: `the WAV lasts ${Math.round(samples.length / sampleRate)} s: at most ${MAX_WAV_SECONDS} s (it loops)`,
+      };
+    }
     return { ok: true, value: pcmSource(samples, sampleRate, { loop: true }) };
   } catch (error) {
     const reason = error instanceof WavFormatError ? error.message : 'unreadable WAV';
