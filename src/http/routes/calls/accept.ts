@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import { ActionResponse, AnswerBody, CallIdParams } from '../../schemas/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import type { App, RouteDeps } from '../../types.ts';
@@ -30,18 +31,20 @@ const schema = {
   },
 };
 
+/** Accept and pre-accept without a body (web numbers, server media) mean `{}`: no SDP, the defaults. */
+export async function noBodyIsEmpty(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined || request.body === null) {
+    request.body = {};
+  }
+}
+
 export function acceptCallRoute(app: App, deps: RouteDeps): void {
   app.post(
     '/v1/calls/:callId/accept',
     {
       schema,
       config: { auth: 'number' },
-      // Web numbers accept with no body at all.
-      preValidation: async (request) => {
-        if (request.body === undefined || request.body === null) {
-          request.body = {};
-        }
-      },
+      preValidation: noBodyIsEmpty,
     },
     async (request) => {
       const { sdp, record } = request.body;

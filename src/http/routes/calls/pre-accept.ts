@@ -2,12 +2,14 @@ import { ActionResponse, AnswerBody, CallIdParams } from '../../schemas/call.ts'
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import type { App, RouteDeps } from '../../types.ts';
 import { numberOf } from '../principal.ts';
+import { noBodyIsEmpty } from './accept.ts';
 
 export function preAcceptCallRoute(app: App, deps: RouteDeps): void {
   app.post(
     '/v1/calls/:callId/pre-accept',
     {
       config: { auth: 'number' },
+      preValidation: noBodyIsEmpty,
       schema: {
         tags: ['Calls'],
         summary: 'Pre-accept an inbound call (META)',
