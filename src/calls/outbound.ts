@@ -14,6 +14,7 @@ import { appendTimeline } from '../store/timeline.ts';
 import { persistTransition } from './outbox.ts';
 import { providerError } from './provider-errors.ts';
 import { numberMaxDuration, type ProviderEvents } from './provider-events.ts';
+import { assertRecordable } from './record-rule.ts';
 import { mediaCapacityError } from './server-media.ts';
 
 export interface StartCallInput {
@@ -51,6 +52,7 @@ export class OutboundCalls {
     if (!number) {
       throw new ApiError('UNAUTHORIZED');
     }
+    assertRecordable(number.provider, input.sdp, input.record);
     const callId = newCallId();
     let sdp = input.sdp;
     // No offer from the client on a Meta-model number: the engine makes it, or 503 before anything is sent.

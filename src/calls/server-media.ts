@@ -114,6 +114,14 @@ export class ServerMedia {
       return;
     }
     const row = await findCallMediaForNumber(this.#d.db, call.numberId, call.id);
+    if (!row && record) {
+      throw new ApiError('VALIDATION_ERROR', {
+        details: {
+          field: 'record',
+          reason: 'the pre-accept sent your own SDP: callgate does not hold this call’s media and cannot record it',
+        },
+      });
+    }
     if (row && (row.recording !== null) !== record) {
       throw new ApiError('VALIDATION_ERROR', {
         details: {

@@ -29,6 +29,7 @@ import {
 } from './machine.ts';
 import type { ProviderMedia } from './media.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
+import { assertRecordable } from './record-rule.ts';
 import { ServerMedia } from './server-media.ts';
 
 export interface CallServiceDeps {
@@ -171,6 +172,7 @@ export class CallService {
   ): Promise<ActionResult> {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
+    assertRecordable(number.provider, sdpAnswer, opts.record);
     // After a pre-accept, Meta wants the same SDP again: the stored one is used when none is given.
     let sdp = sdpAnswer ?? call.sdpAnswer;
     const serverMedia = speaksMetaModel(number.provider) && !sdp;
@@ -233,6 +235,7 @@ export class CallService {
     if (!speaksMetaModel(number.provider) || !this.#d.metaFeatures) {
       throw featureNotSupported(this.#d.providers(number));
     }
+    assertRecordable(number.provider, sdpAnswer, opts.record);
     const serverMedia = !sdpAnswer;
     if (call.sdpAnswer !== null) {
       return this.#preAcceptedAgain(call, sdpAnswer);

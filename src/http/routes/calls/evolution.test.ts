@@ -327,6 +327,15 @@ for (const kind of storeKinds()) {
       assert.equal(metaPlay.json().code, 'FEATURE_NOT_SUPPORTED');
     });
 
+    test('record:true on a web number is a 400 FEATURE_NOT_SUPPORTED (no server media to record), the call still rings', async () => {
+      const call = await ringingWebCall(t, web);
+      const res = await post(`/v1/calls/${call.id}/accept`, web.key, { record: true });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(res.json().code, 'FEATURE_NOT_SUPPORTED');
+      assert.equal((await webCall(t, web, call.id))?.status, 'RINGING');
+      assert.equal(web.fake.countRequests({ path: '/call/answer', callId: call.externalCallId }), 0);
+    });
+
     test('declined on the business phone while ringing: REJECTED by BUSINESS with the reason, no call.missed', async () => {
       const call = await ringingWebCall(t, web);
       await web.fake.phoneRejects(call.externalCallId);

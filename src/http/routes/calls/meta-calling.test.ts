@@ -49,6 +49,29 @@ for (const kind of storeKinds()) {
       );
     });
 
+    test('record:true where callgate would not hold the media (the business’s own SDP) is a 400, not ignored', async () => {
+      const call = await ringingCall(t);
+      const sent = () => t.fake.countRequests({ call_id: call.externalCallId });
+      const before = sent();
+      for (const [path, body] of [
+        ['accept', { sdp: CANNED_ANSWER_SDP, record: true }],
+        ['pre-accept', { sdp: CANNED_ANSWER_SDP, record: true }],
+      ] as const) {
+        const res = await api('POST', `/v1/calls/${call.id}/${path}`, body);
+        assert.equal(res.statusCode, 400, `${path}: ${res.body}`);
+        assert.equal(res.json().details.field, 'record');
+      }
+      assert.equal(sent(), before, 'nothing reached Meta');
+      assert.equal((await api('POST', `/v1/calls/${call.id}/pre-accept`, { sdp: CANNED_ANSWER_SDP })).statusCode, 200);
+      const later = await api('POST', `/v1/calls/${call.id}/accept`, { record: true });
+      assert.equal(later.statusCode, 400, later.body);
+      assert.match(later.json().details.reason, /own SDP/);
+      assert.equal((await api('POST', `/v1/calls/${call.id}/accept`, {})).statusCode, 200);
+      const placed = await api('POST', '/v1/calls', { to: `+${nextPeer()}`, sdp: CANNED_ANSWER_SDP, record: true });
+      assert.equal(placed.statusCode, 400, placed.body);
+      assert.equal(placed.json().details.field, 'record');
+    });
+
     test('the timeline lists provider events and API actions in order', async () => {
       const call = await callIn(t, 'ACCEPTED');
       await api('POST', `/v1/calls/${call.id}/terminate`);
