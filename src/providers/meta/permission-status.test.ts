@@ -30,3 +30,13 @@ test("the guide's own statuses and odd replies pass through unchanged", () => {
     assert.deepEqual(normalizePermissionReply(r), r);
   }
 });
+
+test("the OpenAPI page's time periods come out as the guide's ISO 8601 durations", () => {
+  const actions = (periods: string[]) => [
+    { action_name: 'start_call', limits: periods.map((time_period) => ({ time_period, max_allowed: 1 })) },
+  ];
+  const out = normalizePermissionReply({ permission: { status: 'temporary' }, actions: actions(['24h', '7d', '1H']) });
+  assert.deepEqual(out.actions, actions(['PT24H', 'P7D', 'PT1H']));
+  const guide = { permission: { status: 'temporary' }, actions: actions(['PT24H', 'P7D']) };
+  assert.deepEqual(normalizePermissionReply(guide), guide);
+});
