@@ -18,7 +18,7 @@ export interface FanOutEvent {
   createdAt: string;
 }
 
-function subscribes(events: readonly string[], type: string): boolean {
+export function subscribes(events: readonly string[], type: string): boolean {
   return events.includes('*') || events.includes(type);
 }
 

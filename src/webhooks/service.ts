@@ -7,7 +7,7 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newWebhookId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import { holdDeliveriesOfWebhook, releaseHeldDeliveries, requeueDelivery } from '../store/deliveries.ts';
+import { holdDeliveriesOfWebhook, releaseHeldDeliveries, requeueDelivery, subscribes } from '../store/deliveries.ts';
 import { lastAttemptTimes, listAttemptsForWebhook } from '../store/delivery-attempts.ts';
 import { findEventForNumber } from '../store/events.ts';
 import { getNumberForTenant } from '../store/numbers.ts';
@@ -207,6 +207,12 @@ export class WebhookService {
     const event = await findEventForNumber(this.#d.db, webhook.numberId, eventId);
     if (!event) {
       throw new ApiError('EVENT_NOT_FOUND');
+    }
+    // A replay delivers again what the webhook takes: never a type it filtered out.
+    if (!subscribes(webhook.events, event.type)) {
+      throw new ApiError('VALIDATION_ERROR', {
+        details: { field: 'eventId', reason: `this webhook does not subscribe to ${event.type} events` },
+      });
     }
     await requeueDelivery(
       this.#d.db,

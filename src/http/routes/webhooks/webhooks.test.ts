@@ -368,6 +368,20 @@ for (const kind of storeKinds()) {
       assert.equal(res.json().code, 'EVENT_NOT_FOUND');
     });
 
+    test('replay refuses an event of a type the webhook does not subscribe to (400), and takes one it does', async () => {
+      const w = await createFor(keyA(), { events: ['call.ended'] });
+      const [ringing, ended] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
+        { type: 'call.ringing' },
+        { type: 'call.ended' },
+      ]);
+      const replay = (eventId: string | undefined) =>
+        t.app.inject({ method: 'POST', url: `/v1/webhooks/${w.id}/replay`, headers: keyA(), payload: { eventId } });
+      const refused = await replay(ringing);
+      assert.equal(refused.statusCode, 400, refused.body);
+      assert.match(refused.json().details.reason, /does not subscribe to call.ringing/);
+      assert.equal((await replay(ended)).statusCode, 202);
+    });
+
     test('rotate-secret shows a new secret once; for 24 h both secrets sign (standardwebhooks verifies either)', async () => {
       const w = await createFor(keyA(), { events: ['call.connected'] });
       const rotated = await t.app.inject({
