@@ -215,6 +215,16 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
       socket.terminate();
     },
   });
+  // The plugin upgrades a WebSocket request to any route, then closes a socket no handler takes (101, then a close
+  // frame): a client that dials the wrong path gets an HTTP answer saying so instead.
+  app.addHook('onRequest', async (request) => {
+    const isSocketRoute = (request.routeOptions.config as { websocket?: boolean } | undefined)?.websocket === true;
+    if (request.headers.upgrade?.toLowerCase() === 'websocket' && !isSocketRoute && request.routeOptions.url) {
+      throw new ApiError('VALIDATION_ERROR', {
+        details: { reason: 'this is no WebSocket endpoint: a realtime session’s wsUrl is /v1/media/realtime' },
+      });
+    }
+  });
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
   registerIdempotency(app, {
     db: deps.db,

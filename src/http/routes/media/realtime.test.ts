@@ -335,6 +335,19 @@ test('a client frame over 1 MiB closes its socket with 1009, logged as the clien
   );
 });
 
+test('a WebSocket dialled to an HTTP route gets a 400 saying so, not 101 and a close', async () => {
+  const wsBase = t.baseUrl.replace(/^http/, 'ws');
+  for (const path of ['/healthz', '/v1/calls']) {
+    const ws = new WebSocket(`${wsBase}${path}`, { headers: { 'x-api-key': t.numberA.key.key } });
+    const status = await new Promise<number>((resolve, reject) => {
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => reject(new Error(`${path} upgraded`)));
+      ws.on('error', () => undefined);
+    });
+    assert.equal(status, 400, path);
+  }
+});
+
 test('tokens are only issued for calls of the asking number whose media runs here', () => {
   const { media } = openCall();
   assert.equal(t.app.realtime.issue(t.numberB.id, media.callId, 'talk'), null);

@@ -50,7 +50,8 @@ export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): 
     {
       websocket: true,
       schema,
-      config: { auth: 'none' },
+      // websocket: lets the app's upgrade guard (app.ts) tell this route from the HTTP ones.
+      config: { auth: 'none', websocket: true },
       preHandler: async (request) => {
         // Only a WebSocket redeems the single-use token: a plain GET (a link preview, a health probe) must not.
         if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
