@@ -136,7 +136,8 @@ export class WebOnboarding {
     const number = await this.#find(p, id);
     if (number.provider !== 'EVO_GO') {
       throw new ApiError('FEATURE_NOT_SUPPORTED', {
-        message: 'Only web numbers (EVO_GO) connect by QR or pairing code; a META number is connected by Meta.',
+        message:
+          'Only web numbers (EVO_GO) connect by QR or pairing code: a META number is connected by Meta, a SANDBOX number needs no connection.',
       });
     }
     const token = this.#token(number);
