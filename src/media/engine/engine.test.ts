@@ -13,11 +13,19 @@ import { startCall } from '../../../test/helpers/server-media.ts';
 import { mediaHeartbeatAt } from '../../../test/helpers/store-reads.ts';
 import { storeKinds } from '../../../test/helpers/stores.ts';
 import { waitFor } from '../../../test/helpers/wait-for.ts';
+import type { CallId } from '../../ids.ts';
 import { createLogger } from '../../logger.ts';
 import { findCallMediaForNumber } from '../../store/call-media.ts';
 import type { AudioEndpoint } from '../rtc/index.ts';
 import { MediaEngine } from './engine.ts';
 import { RealtimeHub } from './realtime-hub.ts';
+
+/** The wall clock, for tests that wait on the engine's real timers. */
+class ClockNow extends ManualClock {
+  override now(): Date {
+    return new Date();
+  }
+}
 
 /** An engine of its own on the test app's store (whose own engine is off), on the given clock. */
 function engineOn(
@@ -64,6 +72,24 @@ for (const kind of storeKinds()) {
         assert.equal(await answer(), first, 'a 4 s old heartbeat is left to the loop');
         clock.advance(2_000);
         assert.equal(await answer(), clock.now().toISOString(), 'a 6 s old heartbeat is renewed with the row');
+      } finally {
+        await engine.close();
+        await t.close();
+      }
+    });
+
+    test('an offer for a call not stored yet outlives the grace for sessions whose call is gone', async () => {
+      const t = await buildTestApp(kind, { env: { MEDIA_ENGINE: 'off' } });
+      const engine = engineOn(t, new ClockNow());
+      try {
+        // An opened session starts the status watch.
+        const { call } = await startCall(t, endpoints);
+        assert.equal((await engine.answer(call.id, t.numberA.id, call.sdpOffer ?? '', false)).ok, true);
+        const placing = 'call_01PLACING000000000000000000' as CallId;
+        assert.equal((await engine.offer(placing, t.numberA.id, false)).ok, true);
+        await new Promise((r) => setTimeout(r, 6_500));
+        assert.ok(engine.session(placing) && !engine.session(placing)?.ended, 'still offered, waiting for its row');
+        assert.ok(engine.session(call.id), 'the stored call keeps its session');
       } finally {
         await engine.close();
         await t.close();

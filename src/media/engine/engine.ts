@@ -538,8 +538,8 @@ export class MediaEngine {
   }
 
   /**
-   * Sessions whose call row is gone (its number was deleted) end once it has been missing for MISSING_GRACE_MS: a
-   * call placed without an SDP has its session a moment before its row is committed.
+   * Opened sessions whose call row is gone (its number was deleted) end once it has been missing for
+   * MISSING_GRACE_MS (a read racing the delete's commit is not enough).
    */
   private async endCallsGone(missing: string[]): Promise<void> {
     const now = Date.now();
@@ -578,7 +578,8 @@ export class MediaEngine {
               await this.connectAnswered(callId, sdpAnswer);
             }
           }
-          await this.endCallsGone(watched.filter((id) => !calls.has(id)));
+          // Only sessions already opened on a stored call: one offered for a call being placed is not stored yet.
+          await this.endCallsGone(watched.filter((id) => !calls.has(id) && this.unregister.has(id)));
         },
         (err) => this.d.logger.warn({ err: err.message }, 'media watcher could not read call statuses'),
       );
