@@ -206,7 +206,21 @@ const MAX_CLOCK_SKEW_MS = 60_000;
  * its ring timeout. Such an event counts as happening now.
  */
 function notInTheFuture(event: ProviderCallEvent, now: Date): ProviderCallEvent {
-  return Date.parse(event.at) > now.getTime() + MAX_CLOCK_SKEW_MS ? { ...event, at: now.toISOString() } : event;
+  const nowIso = now.toISOString();
+  const clamp = (at: string) => (Date.parse(at) > now.getTime() + MAX_CLOCK_SKEW_MS ? nowIso : at);
+  const at = clamp(event.at);
+  if (event.type !== 'end') {
+    return at === event.at ? event : { ...event, at };
+  }
+  // An end's own times too: a year-ahead endTime made a duration no column holds (PostgreSQL refused the write).
+  const startTime = event.end.startTime === null ? null : clamp(event.end.startTime);
+  const endTime = event.end.endTime === null ? null : clamp(event.end.endTime);
+  if (at === event.at && startTime === event.end.startTime && endTime === event.end.endTime) {
+    return event;
+  }
+  const moved = startTime !== event.end.startTime || endTime !== event.end.endTime;
+  // A moved time makes the provider's duration meaningless: the machine computes it from the times left.
+  return { ...event, at, end: { ...event.end, startTime, endTime, ...(moved ? { duration: null } : {}) } };
 }
 
 /** A CONNECTED for an inbound call the business ended (REJECTED, or COMPLETED) before it was ever answered. */

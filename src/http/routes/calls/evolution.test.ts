@@ -359,6 +359,25 @@ for (const kind of storeKinds()) {
       assert.deepEqual(await types(ended), ['call.ringing', 'call.connected', 'call.ended']);
     });
 
+    test('an end stamped in the future ends the call now, with a duration that makes sense', async () => {
+      const call = await ringingWebCall(t, web);
+      await web.fake.phoneAnswers(call.externalCallId);
+      await web.fake.flush();
+      await webCallUntil(t, web, call.id, 'ACCEPTED');
+      await web.fake.emitRaw(web.instanceId, 'CallTerminate', {
+        CallID: call.externalCallId,
+        CallCreator: `${call.peerNumber}@s.whatsapp.net`,
+        From: `${call.peerNumber}@s.whatsapp.net`,
+        GroupJID: '',
+        Reason: '',
+        Timestamp: '9999-12-31T23:59:59Z',
+      });
+      await web.fake.flush();
+      const ended = await webCallUntil(t, web, call.id, 'COMPLETED');
+      assert.ok(Math.abs(Date.parse(ended.endedAt ?? '') - Date.now()) < 10_000, `endedAt ${ended.endedAt}`);
+      assert.ok((ended.durationSeconds ?? -1) >= 0 && (ended.durationSeconds ?? 0) < 60, `${ended.durationSeconds}`);
+    });
+
     test('ends keep the provider’s reason and say who ended it (hangup on the business phone: BUSINESS)', async () => {
       const call = await ringingWebCall(t, web);
       await web.fake.phoneAnswers(call.externalCallId);
