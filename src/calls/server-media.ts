@@ -218,7 +218,10 @@ export class ServerMedia {
         throw new ApiError('VALIDATION_ERROR', { details: { reason: err.message } });
       }
       if (err instanceof PlayQueueFullError) {
-        throw new ApiError('RATE_LIMITED', { details: { reason: err.message } });
+        throw new ApiError('RATE_LIMITED', {
+          details: { reason: err.message },
+          headers: { 'retry-after': String(Math.max(1, err.retryAfterSeconds)) },
+        });
       }
       if (err instanceof MediaGoneError) {
         throw new ApiError('CALL_STATE_CONFLICT', { details: { status: call.status } });

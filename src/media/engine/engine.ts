@@ -73,7 +73,14 @@ export interface MediaObserver {
 export class MediaGoneError extends Error {}
 
 /** The call already has as much to play as it may queue (see PlayBudget). */
-export class PlayQueueFullError extends Error {}
+export class PlayQueueFullError extends Error {
+  /** When a new file may be taken, as far as the engine can tell. */
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
 
 /** Files a call may have downloading and decoding at once; more are refused until one is done. */
 const MAX_PLAYS_LOADING = 2;
@@ -87,6 +94,8 @@ interface PlayBudget {
   loading: number;
   /** When what is queued has played out (ms since the epoch), if nothing is stopped meanwhile. */
   endsAt: number;
+  /** Counts stops: a file still loading when the queue was stopped was dropped, and adds nothing. */
+  stops: number;
 }
 
 export type AnswerOutcome = { ok: true; sdp: string } | { ok: false; reason: 'capacity' | 'bad_offer' };
@@ -387,17 +396,19 @@ export class MediaEngine {
       throw new MediaGoneError(`the media of ${callId} has ended`);
     }
     const { config } = this.d;
-    const budget = this.playBudgets.get(callId) ?? { loading: 0, endsAt: 0 };
+    const budget = this.playBudgets.get(callId) ?? { loading: 0, endsAt: 0, stops: 0 };
     const queuedMs = budget.endsAt - Date.now();
     if (budget.loading >= MAX_PLAYS_LOADING || queuedMs > config.playMaxSeconds * 1000) {
       throw new PlayQueueFullError(
         budget.loading >= MAX_PLAYS_LOADING
           ? `${MAX_PLAYS_LOADING} files are still loading for this call: wait for one to be answered`
           : `this call has ${Math.round(queuedMs / 1000)} s of audio queued: wait, or stop what is queued first`,
+        budget.loading >= MAX_PLAYS_LOADING ? 1 : Math.ceil((queuedMs - config.playMaxSeconds * 1000) / 1000),
       );
     }
     budget.loading++;
     this.playBudgets.set(callId, budget);
+    const stops = budget.stops;
     const decoded = fetchMedia(mediaUrl, {
       maxBytes: config.playMaxBytes,
       timeoutMs: 15_000,
@@ -406,7 +417,9 @@ export class MediaEngine {
     session.enqueuePlay(decoded.then((d) => d.pcm));
     try {
       const { seconds } = await decoded;
-      budget.endsAt = Math.max(budget.endsAt, Date.now()) + seconds * 1000;
+      if (budget.stops === stops) {
+        budget.endsAt = Math.max(budget.endsAt, Date.now()) + seconds * 1000;
+      }
     } finally {
       budget.loading--;
     }
@@ -416,6 +429,7 @@ export class MediaEngine {
     const budget = this.playBudgets.get(callId);
     if (budget) {
       budget.endsAt = 0;
+      budget.stops++;
     }
     this.sessions.get(callId)?.stopPlay();
   }

@@ -437,6 +437,7 @@ describe('server media: capacity and failure', () => {
       assert.equal(full.statusCode, 429, full.body);
       assert.equal(full.json().code, 'RATE_LIMITED');
       assert.match(full.json().details.reason, /s of audio queued/);
+      assert.ok(Number(full.headers['retry-after']) >= 1, 'Retry-After: when the queue is back under the limit');
       assert.equal((await post('stop')).statusCode, 200);
       assert.equal((await play()).statusCode, 200, 'a stopped queue takes files again');
       await post('terminate');
