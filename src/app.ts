@@ -219,7 +219,8 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
   // frame): a client that dials the wrong path gets an HTTP answer saying so instead.
   app.addHook('onRequest', async (request) => {
     const isSocketRoute = (request.routeOptions.config as { websocket?: boolean } | undefined)?.websocket === true;
-    if (request.headers.upgrade?.toLowerCase() === 'websocket' && !isSocketRoute && request.routeOptions.url) {
+    // request.ws: the plugin's own mark of a request that really is an upgrade (not just a header saying so).
+    if ((request as { ws?: boolean }).ws === true && !isSocketRoute && request.routeOptions.url) {
       throw new ApiError('VALIDATION_ERROR', {
         details: { reason: 'this is no WebSocket endpoint: a realtime session’s wsUrl is /v1/media/realtime' },
       });

@@ -346,6 +346,9 @@ test('a WebSocket dialled to an HTTP route gets a 400 saying so, not 101 and a c
     });
     assert.equal(status, 400, path);
   }
+  // A plain request that merely carries the header is answered as before.
+  const plain = await t.app.inject({ url: '/healthz', headers: { upgrade: 'websocket', connection: 'close' } });
+  assert.equal(plain.statusCode, 200);
 });
 
 test('tokens are only issued for calls of the asking number whose media runs here', () => {
