@@ -624,4 +624,10 @@ test('stock ends and answers name their caller, so a call never offered can be r
     terminate('', { CallCreator: `${ownSpelledShort}@s.whatsapp.net`, From: `${ownSpelledShort}@s.whatsapp.net` }),
   );
   assert.equal(fromOurPhone.caller, undefined);
+  // Another area code with the same last digits is someone else.
+  const neighbour = `55${OWN.slice(2, 3)}9${OWN.slice(4)}`;
+  const fromThem = one(
+    terminate('', { CallCreator: `${neighbour}@s.whatsapp.net`, From: `${neighbour}@s.whatsapp.net` }),
+  );
+  assert.equal(fromThem.caller?.peerNumber, neighbour);
 });

@@ -379,9 +379,11 @@ function withCaller(update: EvolutionUpdate, data: Json, ownNumber: string): Evo
   return { ...update, caller: { peerNumber: peer.peerNumber, peerLid: peer.peerLid, callCreator } };
 }
 
-/** The same line under two spellings: the last eight digits agree. */
+/** The same line, also when one spelling has Brazil's mobile ninth digit and the other not (55 AA 9XXXXXXXX). */
 function sameSubscriber(a: string, b: string): boolean {
-  return a.length >= 8 && b.length >= 8 && a.slice(-8) === b.slice(-8);
+  const withoutNinth = (d: string) =>
+    d.length === 13 && d.startsWith('55') && d[4] === '9' ? d.slice(0, 4) + d.slice(5) : d;
+  return a === b || withoutNinth(a) === withoutNinth(b);
 }
 
 function parseStockEnd(
