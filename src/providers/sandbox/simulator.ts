@@ -144,20 +144,27 @@ export class SandboxSimulator {
     } finally {
       release();
     }
-    const offer = await endpoint.createOffer();
-    await this.#d.applyEvent(
-      number,
-      {
-        type: 'offer',
-        externalCallId: session.externalCallId,
-        peerNumber: user,
-        at: this.#now(),
-        sdpOffer: offer,
-        bizOpaqueCallbackData: null,
-      },
-      'INBOUND',
-      SANDBOX_CALL,
-    );
+    try {
+      const offer = await endpoint.createOffer();
+      await this.#d.applyEvent(
+        number,
+        {
+          type: 'offer',
+          externalCallId: session.externalCallId,
+          peerNumber: user,
+          at: this.#now(),
+          sdpOffer: offer,
+          bizOpaqueCallbackData: null,
+        },
+        'INBOUND',
+        SANDBOX_CALL,
+      );
+    } catch (error) {
+      // No call was made of it (the store refused, say): the session must not count as live for ever.
+      session.endedAt = this.#now();
+      await this.#stopMedia(session);
+      throw error;
+    }
     // A caller nobody answers gives up, as a person would.
     this.#after(session, this.#timing.ringGiveUpSeconds * 1000, () => {
       if (!session.answeredAt) {

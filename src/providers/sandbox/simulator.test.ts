@@ -1,0 +1,39 @@
+// The simulator's own bookkeeping, without the API around it.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { systemClock } from '../../clock.ts';
+import type { NumberId } from '../../ids.ts';
+import { createLogger } from '../../logger.ts';
+import { createPeerFactory, LOOPBACK_ICE } from '../../media/rtc/peer-factory.ts';
+import type { NumberRecord } from '../../model/number.ts';
+import { MAX_LIVE_CALLS_PER_NUMBER, SandboxSimulator } from './simulator.ts';
+
+test('a simulated call whose offer could not be stored does not count against the number’s ten live calls', async () => {
+  let storeUp = false;
+  const simulator = new SandboxSimulator({
+    peers: createPeerFactory(LOOPBACK_ICE),
+    clock: systemClock,
+    logger: createLogger('silent'),
+    applyEvent: async () => {
+      if (!storeUp) {
+        throw new Error('store unavailable');
+      }
+    },
+    recordPermissionReply: async () => undefined,
+    loadNumber: async () => null,
+    mergeNumberConfig: async () => undefined,
+  });
+  const number = { id: 'num_SANDBOXTEST' as NumberId, provider: 'SANDBOX', publicConfig: {} } as NumberRecord;
+  const call = () =>
+    simulator.startInbound(number, { from: '+15550100', audio: 'silence', hangupAfterSeconds: null, answer: null });
+  try {
+    for (let i = 0; i <= MAX_LIVE_CALLS_PER_NUMBER; i++) {
+      await assert.rejects(call(), /store unavailable/);
+    }
+    storeUp = true;
+    const placed = await call();
+    assert.equal(placed.ok, true, JSON.stringify(placed));
+  } finally {
+    await simulator.close();
+  }
+});
