@@ -147,7 +147,8 @@ export class WebhookSender {
           }
           // A private answer and no answer read the same in the delivery log, which the tenant sees: two texts
           // would let a name it controls (a CNAME) tell which internal names exist.
-          if (err.code === ADDRESS_REFUSED_CODE || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
+          // (A temporary resolver failure, EAI_AGAIN, says nothing of the name: it stays a network error.)
+          if (err.code === ADDRESS_REFUSED_CODE || err.code === 'ENOTFOUND') {
             const host = (err as NodeJS.ErrnoException & { hostname?: string }).hostname ?? url.hostname;
             return finish(failed('refused', `refused: host ${host} does not resolve to a public address`));
           }

@@ -61,7 +61,8 @@ export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): 
         }
         // A handshake the WebSocket server would refuse must not spend the token either (RFC 6455 §4.1).
         const key = request.headers['sec-websocket-key'];
-        if (request.headers['sec-websocket-version'] !== '13' || typeof key !== 'string' || !isHandshakeKey(key)) {
+        const version = request.headers['sec-websocket-version'];
+        if ((version !== '13' && version !== '8') || typeof key !== 'string' || !isHandshakeKey(key)) {
           throw new ApiError('VALIDATION_ERROR', {
             details: {
               reason:
