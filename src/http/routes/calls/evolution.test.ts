@@ -53,6 +53,13 @@ for (const kind of storeKinds()) {
       await t.close();
     });
 
+    /** A call to `web` answered on the business's phone (no API accept). */
+    const answeredOnPhone = async () => {
+      const call = await ringingWebCall(t, web);
+      await web.fake.phoneAnswers(call.externalCallId);
+      await web.fake.flush();
+      return webCallUntil(t, web, call.id, 'ACCEPTED');
+    };
     const post = (url: string, key: IssuedKey, payload?: object) =>
       t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key.key }, ...(payload ? { payload } : {}) });
     const types = async (call: Call) => (await outbox(t, call)).map((e) => e.type);
@@ -360,10 +367,7 @@ for (const kind of storeKinds()) {
     });
 
     test('an end stamped in the future ends the call now, with a duration that makes sense', async () => {
-      const call = await ringingWebCall(t, web);
-      await web.fake.phoneAnswers(call.externalCallId);
-      await web.fake.flush();
-      await webCallUntil(t, web, call.id, 'ACCEPTED');
+      const call = await answeredOnPhone();
       await web.fake.emitRaw(web.instanceId, 'CallTerminate', {
         CallID: call.externalCallId,
         CallCreator: `${call.peerNumber}@s.whatsapp.net`,
@@ -379,10 +383,7 @@ for (const kind of storeKinds()) {
     });
 
     test('ends keep the provider’s reason and say who ended it (hangup on the business phone: BUSINESS)', async () => {
-      const call = await ringingWebCall(t, web);
-      await web.fake.phoneAnswers(call.externalCallId);
-      await web.fake.flush();
-      await webCallUntil(t, web, call.id, 'ACCEPTED');
+      const call = await answeredOnPhone();
       await web.fake.emitRaw(web.instanceId, 'CallEnded', {
         callId: call.externalCallId,
         direction: 'incoming',
