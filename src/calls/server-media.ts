@@ -6,16 +6,11 @@
 import { ApiError } from '../errors.ts';
 import type { NumberId } from '../ids.ts';
 import { MediaDecodeError } from '../media/engine/decoded-audio.ts';
-import {
-  type AnswerOutcome,
-  type CapacityProblem,
-  type MediaEngine,
-  MediaGoneError,
-  PlayQueueFullError,
-} from '../media/engine/engine.ts';
+import { type AnswerOutcome, type CapacityProblem, type MediaEngine, MediaGoneError } from '../media/engine/engine.ts';
 import type { EngineSession } from '../media/engine/engine-session.ts';
 import { MediaFetchError } from '../media/engine/fetch-media.ts';
 import type { MediaCommand, MediaReply } from '../media/engine/media-commands.ts';
+import { PlayQueueFullError } from '../media/engine/play-budget.ts';
 import { realtimeWsUrl } from '../media/engine/realtime-hub.ts';
 import { type Call, isTerminal } from '../model/call.ts';
 import { speaksMetaModel } from '../model/number.ts';

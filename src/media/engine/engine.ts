@@ -25,6 +25,7 @@ import { localSession } from './local-session.ts';
 import { type MediaCommand, MediaCommands, type MediaReply } from './media-commands.ts';
 import { MediaNode } from './media-node.ts';
 import { peerFactoryFor } from './media-peers.ts';
+import { PlayBudget, PlayQueueFullError } from './play-budget.ts';
 import { type RealtimeHub, realtimeWsUrl } from './realtime-hub.ts';
 import { warmUpMedia } from './warm-up.ts';
 
@@ -71,32 +72,6 @@ export interface MediaObserver {
 
 /** The call's media ended while a command for it was under way. */
 export class MediaGoneError extends Error {}
-
-/** The call already has as much to play as it may queue (see PlayBudget). */
-export class PlayQueueFullError extends Error {
-  /** When a new file may be taken, as far as the engine can tell. */
-  readonly retryAfterSeconds: number;
-  constructor(message: string, retryAfterSeconds: number) {
-    super(message);
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-}
-
-/** Files a call may have downloading and decoding at once; more are refused until one is done. */
-const MAX_PLAYS_LOADING = 2;
-
-/**
- * What `play` may still queue on a call: its decoded audio waits in memory (~0.1 MB per second at 48 kHz) until it
- * is played, in real time. A call takes no new file while MAX_PLAYS_LOADING are loading or while more than
- * MEDIA_PLAY_MAX_SECONDS of audio wait to be played, so one client cannot grow the process without bound.
- */
-interface PlayBudget {
-  loading: number;
-  /** When what is queued has played out (ms since the epoch), if nothing is stopped meanwhile. */
-  endsAt: number;
-  /** Counts stops: a file still loading when the queue was stopped was dropped, and adds nothing. */
-  stops: number;
-}
 
 export type AnswerOutcome = { ok: true; sdp: string } | { ok: false; reason: 'capacity' | 'bad_offer' };
 
@@ -396,41 +371,28 @@ export class MediaEngine {
       throw new MediaGoneError(`the media of ${callId} has ended`);
     }
     const { config } = this.d;
-    const budget = this.playBudgets.get(callId) ?? { loading: 0, endsAt: 0, stops: 0 };
-    const queuedMs = budget.endsAt - Date.now();
-    if (budget.loading >= MAX_PLAYS_LOADING || queuedMs > config.playMaxSeconds * 1000) {
-      throw new PlayQueueFullError(
-        budget.loading >= MAX_PLAYS_LOADING
-          ? `${MAX_PLAYS_LOADING} files are still loading for this call: wait for one to be answered`
-          : `this call has ${Math.round(queuedMs / 1000)} s of audio queued: wait, or stop what is queued first`,
-        budget.loading >= MAX_PLAYS_LOADING ? 1 : Math.ceil((queuedMs - config.playMaxSeconds * 1000) / 1000),
-      );
+    let budget = this.playBudgets.get(callId);
+    if (!budget) {
+      budget = new PlayBudget(config.playMaxSeconds);
+      this.playBudgets.set(callId, budget);
     }
-    budget.loading++;
-    this.playBudgets.set(callId, budget);
-    const stops = budget.stops;
+    const loaded = budget.admit();
     const decoded = fetchMedia(mediaUrl, {
       maxBytes: config.playMaxBytes,
       timeoutMs: 15_000,
       allowInsecure: this.d.allowInsecureUrls,
     }).then((bytes) => decodeMedia(bytes, { maxSeconds: config.playMaxSeconds }));
     session.enqueuePlay(decoded.then((d) => d.pcm));
+    let seconds: number | null = null;
     try {
-      const { seconds } = await decoded;
-      if (budget.stops === stops) {
-        budget.endsAt = Math.max(budget.endsAt, Date.now()) + seconds * 1000;
-      }
+      ({ seconds } = await decoded);
     } finally {
-      budget.loading--;
+      loaded(seconds);
     }
   }
 
   stopPlay(callId: string): void {
-    const budget = this.playBudgets.get(callId);
-    if (budget) {
-      budget.endsAt = 0;
-      budget.stops++;
-    }
+    this.playBudgets.get(callId)?.stop();
     this.sessions.get(callId)?.stopPlay();
   }
 

@@ -47,6 +47,23 @@ for (const kind of storeKinds()) {
       return uc.call.id;
     }
 
+    /** A new SANDBOX number that records every call, and a simulated 440 Hz call to it, answered with server media. */
+    async function recordedSandboxCall(name: string) {
+      const created = await asTenant('POST', '/v1/numbers', {
+        name,
+        provider: 'SANDBOX',
+        recordCalls: true,
+        sandbox: { answerAfterSeconds: 0 },
+      });
+      assert.equal(created.statusCode, 201, created.body);
+      const key: string = created.json().apiKey.key;
+      const started = await api(key, 'POST', '/v1/sandbox/calls', { audio: 'tone:440' });
+      assert.equal(started.statusCode, 201, started.body);
+      const callId: string = started.json().call.id;
+      assert.equal((await api(key, 'POST', `/v1/calls/${callId}/accept`, {})).statusCode, 200);
+      return { numberId: created.json().number.id as string, key, callId };
+    }
+
     test('a new number does not record; PATCH recordCalls:true shows on the number, in the list and to its own key', async () => {
       assert.equal((await asTenant('GET', `/v1/numbers/${t.numberA.id}`)).json().recordCalls, false);
       const res = await asTenant('PATCH', `/v1/numbers/${t.numberA.id}`, { recordCalls: true });
@@ -110,19 +127,7 @@ for (const kind of storeKinds()) {
     });
 
     test('deleting a number removes its recordings’ files and its events with its calls', async () => {
-      const created = await asTenant('POST', '/v1/numbers', {
-        name: 'Gone',
-        provider: 'SANDBOX',
-        recordCalls: true,
-        sandbox: { answerAfterSeconds: 0 },
-      });
-      assert.equal(created.statusCode, 201, created.body);
-      const numberId = created.json().number.id;
-      const key = created.json().apiKey.key;
-      const started = await api(key, 'POST', '/v1/sandbox/calls', { audio: 'tone:440' });
-      assert.equal(started.statusCode, 201, started.body);
-      const callId = started.json().call.id;
-      assert.equal((await api(key, 'POST', `/v1/calls/${callId}/accept`, {})).statusCode, 200);
+      const { numberId, key, callId } = await recordedSandboxCall('Gone');
       await sleep(1000);
       assert.equal((await api(key, 'POST', `/v1/calls/${callId}/terminate`)).statusCode, 200);
       await eventually(
@@ -155,17 +160,7 @@ for (const kind of storeKinds()) {
     });
 
     test('deleting a number during a recorded call ends its media and removes the file being written', async () => {
-      const created = await asTenant('POST', '/v1/numbers', {
-        name: 'Gone live',
-        provider: 'SANDBOX',
-        recordCalls: true,
-        sandbox: { answerAfterSeconds: 0 },
-      });
-      assert.equal(created.statusCode, 201, created.body);
-      const key = created.json().apiKey.key;
-      const started = await api(key, 'POST', '/v1/sandbox/calls', { audio: 'tone:440' });
-      const callId = started.json().call.id;
-      assert.equal((await api(key, 'POST', `/v1/calls/${callId}/accept`, {})).statusCode, 200);
+      const { numberId, callId } = await recordedSandboxCall('Gone live');
       const [row] = await t.store.db.query<{ recording_path: string }>(
         'SELECT recording_path FROM call_media WHERE call_id = $1',
         [callId],
@@ -174,7 +169,7 @@ for (const kind of storeKinds()) {
       await eventually(async () => existsSync(row.recording_path), 5000, 'the recording to start');
       const deleted = await t.app.inject({
         method: 'DELETE',
-        url: `/v1/numbers/${created.json().number.id}`,
+        url: `/v1/numbers/${numberId}`,
         headers: { 'x-api-key': t.tenantKey.key },
       });
       assert.equal(deleted.statusCode, 204);
