@@ -47,6 +47,24 @@ describe('callgate --help and usage mistakes', () => {
     assert.deepEqual(readdirSync(cwd), [], 'no ./data (no store opened or created)');
   });
 
+  test('callgate --help names every subcommand each group takes, and what a worker runs', async () => {
+    const r = await runCli(['--help'], env, { cwd });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    for (const [name, group] of Object.entries(table)) {
+      if (group.commands.length === 0 || name === 'completion') {
+        continue;
+      }
+      const line = lines.find((l) => l.startsWith(`  ${name} `));
+      assert.ok(line, `callgate --help has a line for ${name}`);
+      const named = new Set(line.slice(name.length + 3).split(/[\s|]+/));
+      for (const sub of group.commands) {
+        assert.ok(named.has(sub), `callgate --help names "${name} ${sub}": ${line}`);
+      }
+    }
+    assert.match(r.stdout, /^ {2}worker +deliver webhooks and run the sweeper/m);
+  });
+
   test('worker --help and migrate --help neither start a worker nor apply migrations', async () => {
     const dataDir = join(cwd, 'server-data');
     for (const command of ['worker', 'migrate', 'tenants']) {

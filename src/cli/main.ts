@@ -11,14 +11,14 @@ const USAGE = `usage: callgate <command> [options]   (callgate <command> --help 
 On the store (same environment as the server: DATA_DIR, DATABASE_URL, SECRET_KEY; or --data-dir):
   tenants create --name <name>   create a tenant; prints {"tenantId","apiKey":{"id","key"}} as JSON
   migrate                        apply database migrations
-  worker                         deliver webhooks only (run the API with WORKERS=off); stops on SIGTERM
+  worker                         deliver webhooks and run the sweeper (run the API with WORKERS=off); stops on SIGTERM
 
 Against a running server, with a key:
-  numbers list|get|create|delete                              (tenant key)
-  keys list|regenerate                                        (tenant key)
+  numbers list|get|create|delete|status|connect               (tenant key)
+  keys list|create|regenerate                                 (tenant key)
   webhooks list|get|create|update|delete|rotate-secret|logs|replay
   calls list|get|events|terminate|watch|play|stop-play|listen (number key)
-  simulate call [--from] [--audio tone:440|echo|file.wav] [--hangup-after 30]   (SANDBOX number key)
+  simulate call [--from] [--audio tone:440|echo|speech-sample|file.wav] [--hangup-after 30]   (SANDBOX number key)
   listen --forward-to <url> [--secret whsec_...]              forward live events to a local URL, signed
 
 Shell:
