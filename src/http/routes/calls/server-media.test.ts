@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { Callgate } from '../../../../packages/sdk/src/index.ts';
-import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
+import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { type FaultyDb, faultyDb } from '../../../../test/helpers/faulty-db.ts';
@@ -412,6 +412,42 @@ describe('server media: capacity and failure', () => {
       assert.equal(sample(body, 'callgate_media_sessions_max'), 0);
     } finally {
       await t.close();
+    }
+  });
+
+  test('engine off or full: POST /v1/calls without an SDP is 503 MEDIA_CAPACITY, nothing reaches Meta, no call stored', async () => {
+    for (const env of [{ MEDIA_ENGINE: 'off' }, { MEDIA_MAX_SESSIONS: '1' }] as Record<string, string>[]) {
+      const t = await buildTestApp('sqlite', { env });
+      try {
+        const post = (url: string, payload: object) =>
+          t.app.inject({ method: 'POST', url, headers: { 'x-api-key': t.numberA.key.key }, payload });
+        if (env.MEDIA_MAX_SESSIONS) {
+          const held = await startCall(t, endpoints);
+          assert.equal((await post(`/v1/calls/${held.call.id}/accept`, {})).statusCode, 200);
+        }
+        const connectsBefore = t.fake.countRequests({ action: 'connect' });
+        const peer = nextPeer();
+        t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+        const res = await post('/v1/calls', { to: `+${peer}` });
+        assert.equal(res.statusCode, 503, `${JSON.stringify(env)}: ${res.body}`);
+        assert.equal(res.json().code, 'MEDIA_CAPACITY');
+        assert.match(res.json().details.reason, env.MEDIA_ENGINE ? /MEDIA_ENGINE/ : /MEDIA_MAX_SESSIONS/);
+        assert.equal(t.fake.countRequests({ action: 'connect' }), connectsBefore, 'no offer went to Meta');
+        const listed = (
+          await t.app.inject({ url: '/v1/calls?limit=100', headers: { 'x-api-key': t.numberA.key.key } })
+        ).json().calls as { direction: string }[];
+        assert.equal(listed.filter((c) => c.direction === 'OUTBOUND').length, 0, 'no call stored');
+        // With the business's own offer the engine is not involved: the call is placed and shows media "relay".
+        const relayed = await post('/v1/calls', { to: `+${peer}`, sdp: CANNED_OFFER_SDP });
+        assert.equal(relayed.statusCode, 201, relayed.body);
+        const got = await t.app.inject({
+          url: `/v1/calls/${relayed.json().id}`,
+          headers: { 'x-api-key': t.numberA.key.key },
+        });
+        assert.equal(got.json().media, 'relay');
+      } finally {
+        await t.close();
+      }
     }
   });
 
