@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startTestWorker, verifyWith, workerConfig } from '../../../../test/e2e/webhook-helpers.ts';
+import { startWebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { connectUser, mediaServer, recordedPitches, startCall } from '../../../../test/helpers/server-media.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
@@ -124,6 +126,47 @@ for (const kind of storeKinds()) {
       assert.equal(res.statusCode, 201, res.body);
       assert.equal(res.json().number.recordCalls, true);
       assert.equal((await asTenant('GET', `/v1/numbers/${res.json().number.id}`)).json().recordCalls, true);
+    });
+
+    test('a webhook for call.recording_ready gets one signed delivery, with the recording the call shows', async () => {
+      const receiver = await startWebhookReceiver();
+      const worker = startTestWorker(t.store.db, workerConfig());
+      try {
+        const created = await asTenant('POST', '/v1/numbers', {
+          name: 'Hooked',
+          provider: 'SANDBOX',
+          recordCalls: true,
+          sandbox: { answerAfterSeconds: 0 },
+        });
+        assert.equal(created.statusCode, 201, created.body);
+        const key: string = created.json().apiKey.key;
+        const hook = await api(key, 'POST', '/v1/webhooks', {
+          url: receiver.url,
+          events: ['call.recording_ready'],
+        });
+        assert.equal(hook.statusCode, 201, hook.body);
+        const started = await api(key, 'POST', '/v1/sandbox/calls', { audio: 'tone:440' });
+        assert.equal(started.statusCode, 201, started.body);
+        const callId: string = started.json().call.id;
+        assert.equal((await api(key, 'POST', `/v1/calls/${callId}/accept`, {})).statusCode, 200);
+        await sleep(1000);
+        assert.equal((await api(key, 'POST', `/v1/calls/${callId}/terminate`)).statusCode, 200);
+        await receiver.waitFor((r) => r.length >= 1, 10_000, 'the call.recording_ready delivery');
+        await sleep(500);
+        assert.equal(receiver.requests.length, 1, 'only the subscribed event, once');
+        const delivered = verifyWith(hook.json().secret, receiver.requests[0]!) as {
+          event: string;
+          callId: string;
+          recording: { status: string; durationSeconds: number; sizeBytes: number };
+        };
+        assert.equal(delivered.event, 'call.recording_ready');
+        assert.equal(delivered.callId, callId);
+        assert.equal(delivered.recording.status, 'ready');
+        assert.deepEqual(delivered.recording, (await api(key, 'GET', `/v1/calls/${callId}`)).json().recording);
+      } finally {
+        await worker.stop();
+        await receiver.close();
+      }
     });
 
     test('deleting a number removes its recordings’ files and its events with its calls', async () => {
