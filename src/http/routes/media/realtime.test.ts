@@ -170,6 +170,48 @@ test('twilio framing: the client gets connected, start, then the caller’s 440 
   await eventually(async () => media.listeners === 0, 2000, 'unsubscribed on close');
 });
 
+test('a URL built from the token alone speaks twilio (the default), with the start fields media.md names', async () => {
+  const { media } = openCall();
+  const issued = t.app.realtime.issue(t.numberA.id, media.callId, 'listen');
+  assert.ok(issued);
+  const wsBase = t.baseUrl.replace(/^http/, 'ws');
+  const c = await connect(`${wsBase}/v1/media/realtime?token=${encodeURIComponent(issued.token)}`);
+  await eventually(async () => c.texts.length >= 2, 2000, 'connected + start');
+  assert.deepEqual(c.texts[0], { event: 'connected', protocol: 'Call', version: '1.0.0' });
+  const start = c.texts[1] as {
+    event: string;
+    sequenceNumber: string;
+    streamSid: string;
+    start: Record<string, unknown>;
+  };
+  assert.equal(start.event, 'start');
+  assert.equal(start.sequenceNumber, '1');
+  assert.match(start.streamSid, /^MZ[0-9a-f]{32}$/);
+  assert.deepEqual(start.start, {
+    accountSid: t.numberA.id,
+    streamSid: start.streamSid,
+    callSid: media.callId,
+    tracks: ['inbound'],
+    customParameters: { mode: 'listen' },
+    mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+  });
+  media.say(440, 0.1);
+  const first = (await eventually(async () => c.texts.find((m) => m.event === 'media'))) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(first).sort(), ['event', 'media', 'sequenceNumber', 'streamSid']);
+  assert.equal(first.streamSid, start.streamSid);
+  assert.deepEqual(
+    { ...(first.media as object), payload: undefined },
+    {
+      track: 'inbound',
+      chunk: '1',
+      timestamp: '0',
+      payload: undefined,
+    },
+  );
+  assert.equal(c.binaries.length, 0, 'no binary frames in the twilio framing');
+  c.ws.close();
+});
+
 test('talk: the client’s 880 Hz reaches the caller at 880 Hz, and its mark comes back once that audio is played', async () => {
   const { media, url } = openCall();
   const c = await connect(url('talk'));
