@@ -767,6 +767,58 @@ describe('server media on SANDBOX numbers', () => {
   });
 });
 
+describe('server media: max duration', () => {
+  test('maxDurationSeconds ends a server-media call: its sockets get stop and a 1000 close, the media is closed', async () => {
+    const t = await buildTestApp('sqlite');
+    try {
+      const created = await t.app.inject({
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: { 'x-api-key': t.tenantKey.key },
+        payload: { provider: 'SANDBOX', name: 'Capped', sandbox: { answerAfterSeconds: 0, audio: 'tone:440' } },
+      });
+      const key = created.json().apiKey.key;
+      const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+        t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
+      const to = '+15550004444';
+      assert.equal((await api('POST', '/v1/calls/permissions/request', { to })).statusCode, 200);
+      await eventually(
+        async () =>
+          (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`)).json().permission.status ===
+          'temporary',
+        4000,
+        'the permission',
+      );
+      const placed = await api('POST', '/v1/calls', { to, maxDurationSeconds: 2 });
+      assert.equal(placed.statusCode, 201, placed.body);
+      const id = placed.json().id;
+      await eventually(async () => (await api('GET', `/v1/calls/${id}`)).json().status === 'ACCEPTED', 5000, 'answer');
+      const sockets = await Promise.all(
+        ['twilio', 'pcm16'].map(async (format) => {
+          const { wsUrl } = (await api('POST', `/v1/calls/${id}/realtime-session`, { mode: 'listen' })).json();
+          const ws = new WebSocket(`${onServer(t, wsUrl)}&format=${format}`);
+          const texts: { event: string }[] = [];
+          ws.on('message', (d: Buffer, binary) => binary || texts.push(JSON.parse(d.toString())));
+          const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+          await new Promise((r) => ws.once('open', r));
+          return { format, texts, closed };
+        }),
+      );
+      await sleep(2200);
+      assert.equal((await t.sweeper.sweepOnce()).maxDurations, 1);
+      for (const { format, texts, closed } of sockets) {
+        assert.equal(await closed, 1000, format);
+        assert.equal(texts.at(-1)?.event, 'stop', format);
+      }
+      const ended = (await api('GET', `/v1/calls/${id}`)).json();
+      assert.equal(ended.endedBy, 'SYSTEM');
+      await eventually(async () => t.app.media.size === 0, 3000, 'the session to close');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('recording byte ranges', () => {
   test('one range is served as asked, clamped to the file; other forms get the whole file', async () => {
     const { byteRange } = await import('./recording.ts');
