@@ -181,7 +181,7 @@ for (const kind of storeKinds()) {
       assert.equal(await stream.closed, 1000);
     });
 
-    test('DELETE play stops the queue; a bad media URL or file is a 400 that plays nothing', async () => {
+    test('DELETE play and play {clear:true} stop the queue; a bad media URL or file is a 400 that plays nothing', async () => {
       const uc = await startCall(t, endpoints, 0);
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
       await connectUser(t, uc);
@@ -197,6 +197,14 @@ for (const kind of storeKinds()) {
       assert.equal(await heardAtUser(uc.user, 660), 660);
       const stop = await api('DELETE', `/v1/calls/${uc.call.id}/play`);
       assert.equal(stop.statusCode, 200, stop.body);
+      assert.equal(await heardAtUser(uc.user, null), null);
+      // media.md: `play {clear:true}` stops the queue as DELETE does.
+      const again = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('long.wav') });
+      assert.equal(again.statusCode, 200, again.body);
+      assert.equal(await heardAtUser(uc.user, 660), 660);
+      const clear = await api('POST', `/v1/calls/${uc.call.id}/play`, { clear: true });
+      assert.equal(clear.statusCode, 200, clear.body);
+      assert.equal(clear.json().success, true);
       assert.equal(await heardAtUser(uc.user, null), null);
       await api('POST', `/v1/calls/${uc.call.id}/terminate`);
     });
