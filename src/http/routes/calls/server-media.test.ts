@@ -390,6 +390,9 @@ for (const kind of storeKinds()) {
       assert.equal(play.statusCode, 400);
       assert.equal(play.json().code, 'FEATURE_NOT_SUPPORTED');
       assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/play`)).json().code, 'FEATURE_NOT_SUPPORTED');
+      const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' });
+      assert.equal(session.statusCode, 400, session.body);
+      assert.equal(session.json().code, 'FEATURE_NOT_SUPPORTED');
     });
   });
 }
