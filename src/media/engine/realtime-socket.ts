@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { Resampler } from '../audio/resampler.ts';
+import type { OpusRate } from '../rtc/index.ts';
 import { ENGINE_RATE } from './audio-queue.ts';
 import {
   PCM16_FRAME_SAMPLES,
@@ -31,7 +32,7 @@ const MAX_BUFFERED_BYTES = 512 * 1024;
 const MAX_PENDING_MARKS = 1000;
 
 interface Framing {
-  rate: number;
+  rate: OpusRate;
   frameSamples: number;
   open(): string[];
   /** One 20 ms frame as a message; `pcm` is a buffer reused for the next frame, so it is copied, never kept. */
@@ -109,7 +110,8 @@ export function attachRealtimeSocket(
 ): RealtimeSocketStats {
   const framing = format === 'pcm16' ? pcm16Framing(grant) : twilioFraming(grant);
   const stats: RealtimeSocketStats = { framesSent: 0, framesDropped: 0, clientErrors: 0 };
-  const down = new Resampler(ENGINE_RATE, framing.rate);
+  // The caller is decoded at the framing's rate when no other listener wants more: then nothing is resampled.
+  let down: Resampler | null = null;
   const up = new Resampler(framing.rate, ENGINE_RATE);
   let ended = false;
   let pendingMarks = 0;
@@ -129,8 +131,11 @@ export function attachRealtimeSocket(
   // made per frame (each would be work for every young-generation GC, for every call).
   const chunk = new Int16Array(framing.frameSamples);
   let filled = 0;
-  const stopAudio = target.onCallerAudio((frame) => {
-    const converted = down.process(frame);
+  const stopAudio = target.onCallerAudio((frame, rate) => {
+    if (rate !== framing.rate && down?.fromRate !== rate) {
+      down = new Resampler(rate, framing.rate);
+    }
+    const converted = rate === framing.rate ? frame : (down as Resampler).process(frame);
     for (let at = 0; at < converted.length; ) {
       const n = Math.min(chunk.length - filled, converted.length - at);
       chunk.set(converted.subarray(at, at + n), filled);
@@ -148,7 +153,7 @@ export function attachRealtimeSocket(
       send(framing.frame(chunk));
       stats.framesSent++;
     }
-  });
+  }, framing.rate);
 
   const finish = (reason: string) => {
     if (ended) {

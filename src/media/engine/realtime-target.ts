@@ -1,6 +1,8 @@
 // What a call's media session offers a realtime WebSocket: the caller's audio out, a sink for audio in, and the
 // moment the media ends. The socket code depends on this shape only, never on the session, its thread or WebRTC.
 
+import type { OpusRate } from '../rtc/index.ts';
+
 /** Audio from realtime `talk` clients on its way to the caller, 48 kHz mono (an AudioQueue, or its proxy). */
 export interface TalkSink {
   push(pcm: Int16Array): void;
@@ -11,8 +13,11 @@ export interface TalkSink {
 
 export interface RealtimeTarget {
   readonly callId: string;
-  /** The caller's audio, 20 ms frames at 48 kHz, while the call's media runs. Returns the unsubscribe. */
-  onCallerAudio(listener: (frame: Int16Array) => void): () => void;
+  /**
+   * The caller's audio, 20 ms frames at `rate` or higher (the frame's rate comes with it: another listener may want
+   * more), while the call's media runs. Returns the unsubscribe.
+   */
+  onCallerAudio(listener: (frame: Int16Array, rate: OpusRate) => void, rate: OpusRate): () => void;
   /** Audio from realtime clients in `talk` mode, on its way to the caller. */
   readonly talk: TalkSink;
   /** Called once when the media ends (terminate, hang-up, max duration, media timeout), with a short reason. */

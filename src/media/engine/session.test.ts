@@ -50,7 +50,7 @@ async function callWithUser(
 /** Collects what realtime listeners get from the caller. */
 function listen(session: MediaSession) {
   const frames: Int16Array[] = [];
-  session.onCallerAudio((f) => frames.push(f));
+  session.onCallerAudio((f) => frames.push(f), 48_000);
   return {
     frames,
     lastSecond(): Int16Array {
@@ -83,6 +83,32 @@ test('with nobody listening the caller’s audio is not decoded, yet keeps the m
   );
   assert.equal(dominantFrequency(heard.lastSecond(), 48_000), 440);
   assert.ok(endpoint.framesDecoded >= 50);
+});
+
+test('a listener that wants 8 kHz gets the caller decoded at 8 kHz; one that wants 48 kHz lifts the rate for both', async () => {
+  const endpoint = new AudioEndpoint(factory, { monitor: false });
+  const { session } = await callWithUser({ endpoint });
+  const narrow: { frame: Int16Array; rate: number }[] = [];
+  session.onCallerAudio((frame, rate) => narrow.push({ frame, rate }), 8000);
+  await waitFor(
+    () => narrow.length,
+    (n) => n >= 50,
+  );
+  const recent = narrow.slice(-50);
+  assert.deepEqual(new Set(recent.map((f) => `${f.rate}/${f.frame.length}`)), new Set(['8000/160']));
+  const joined = new Int16Array(50 * 160);
+  for (const [i, f] of recent.entries()) {
+    joined.set(f.frame, i * 160);
+  }
+  assert.equal(dominantFrequency(joined, 8000), 440, 'the caller’s tone, straight from the decoder at 8 kHz');
+  const wide = listen(session);
+  await waitFor(
+    () => wide.frames.length,
+    (n) => n >= 10,
+  );
+  const last = narrow.at(-1);
+  assert.equal(last?.rate, 48_000, 'the 8 kHz listener now gets the 48 kHz frames, with their rate');
+  assert.equal(last?.frame.length, ENGINE_FRAME);
 });
 
 test('the caller’s 440 Hz reaches realtime listeners, and talk audio (880 Hz) reaches the caller', async () => {

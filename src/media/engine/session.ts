@@ -6,7 +6,8 @@
 //   record    — both directions into a stereo Ogg/Opus file, when asked.
 // The session never touches the call record: it reports `failed(reason)` and is closed by its owner.
 
-import type { AudioEndpoint, PcmSource } from '../rtc/index.ts';
+import { MEDIA_SAMPLE_RATE } from '../audio/pcm.ts';
+import type { AudioEndpoint, OpusRate, PcmSource } from '../rtc/index.ts';
 import { AudioQueue } from './audio-queue.ts';
 import type { CallRecorder, RecordingResult } from './call-recorder.ts';
 import { EndSignal } from './end-signal.ts';
@@ -50,7 +51,7 @@ export class MediaSession implements EngineSession {
   private readonly mediaTimeoutMs: number;
   private readonly onFailure: ((reason: 'media_timeout') => void) | undefined;
   private readonly onFirstAudio: ((ms: number) => void) | undefined;
-  private readonly audioListeners = new Set<(frame: Int16Array) => void>();
+  private readonly audioListeners = new Map<(frame: Int16Array, rate: OpusRate) => void, OpusRate>();
   private readonly end = new EndSignal();
   private watchdog: NodeJS.Timeout | null = null;
   private lastPeerAudioAt = 0;
@@ -59,6 +60,8 @@ export class MediaSession implements EngineSession {
   private closing: Promise<RecordingResult | null> | null = null;
   /** Unsubscribes from the caller's decoded audio; set only while a recording or a realtime listener needs it. */
   private decoding: (() => void) | null = null;
+  /** The rate `decoding` asked the endpoint for: 48 kHz for a recording, else the highest a listener wants. */
+  private decodingRate = 0;
   /** Time of the first frame from the peer (ms since epoch), for accept → first-audio figures. */
   firstPeerAudioAt: number | null = null;
 
@@ -160,17 +163,23 @@ export class MediaSession implements EngineSession {
   }
 
   private updateDecoding(): void {
-    const wanted = this.recorder !== null || this.audioListeners.size > 0;
-    if (wanted && !this.decoding) {
-      this.decoding = this.endpoint.onAudio((frame) => {
+    let rate = this.recorder ? MEDIA_SAMPLE_RATE : 0;
+    for (const wanted of this.audioListeners.values()) {
+      rate = Math.max(rate, wanted);
+    }
+    if (rate === this.decodingRate) {
+      return;
+    }
+    this.decoding?.();
+    this.decoding = null;
+    this.decodingRate = rate;
+    if (rate > 0) {
+      this.decoding = this.endpoint.onAudio((frame, frameRate) => {
         this.recorder?.hearCaller(frame);
-        for (const listener of this.audioListeners) {
-          listener(frame);
+        for (const listener of this.audioListeners.keys()) {
+          listener(frame, frameRate);
         }
-      });
-    } else if (!wanted && this.decoding) {
-      this.decoding();
-      this.decoding = null;
+      }, rate as OpusRate);
     }
   }
 
@@ -185,8 +194,8 @@ export class MediaSession implements EngineSession {
 
   // RealtimeTarget
 
-  onCallerAudio(listener: (frame: Int16Array) => void): () => void {
-    this.audioListeners.add(listener);
+  onCallerAudio(listener: (frame: Int16Array, rate: OpusRate) => void, rate: OpusRate = MEDIA_SAMPLE_RATE): () => void {
+    this.audioListeners.set(listener, rate);
     this.updateDecoding();
     return () => {
       this.audioListeners.delete(listener);

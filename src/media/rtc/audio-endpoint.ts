@@ -2,9 +2,9 @@
 import { randomInt } from 'node:crypto';
 import { MediaStreamTrack, type RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
 import { AudioMonitor, type Heard } from '../audio/monitor.ts';
-import { FRAME_SAMPLES, silence } from '../audio/pcm.ts';
+import { FRAME_SAMPLES, MEDIA_SAMPLE_RATE, silence } from '../audio/pcm.ts';
 import { type FrameClock, realtimeFrameClock } from './frame-clock.ts';
-import { OpusCodec } from './opus.ts';
+import { OpusCodec, type OpusRate } from './opus.ts';
 import type { PeerFactory } from './peer-factory.ts';
 import { type PcmSource, silenceSource } from './sources.ts';
 
@@ -32,7 +32,10 @@ export class AudioEndpoint {
   readonly #clock: FrameClock;
   readonly #gatherTimeoutMs: number;
   readonly #monitor: AudioMonitor | null;
-  readonly #listeners = new Set<(pcm: Int16Array) => void>();
+  /** Each listener with the rate it wants; the far end is decoded once, at the highest of them. */
+  readonly #listeners = new Map<(pcm: Int16Array, rate: OpusRate) => void, OpusRate>();
+  /** Decodes at a rate under 48 kHz when every listener wants less (the encoder stays at 48 kHz); else null. */
+  #decoder: OpusCodec | null = null;
   readonly #packetListeners = new Set<() => void>();
   readonly #stateListeners = new Set<(state: EndpointState) => void>();
   #source: PcmSource;
@@ -123,6 +126,7 @@ export class AudioEndpoint {
 
   setSource(source: PcmSource): void {
     this.#source = source;
+    this.#pickDecoder();
   }
 
   /** Muted, the endpoint keeps its RTP clock running and sends silence. */
@@ -130,10 +134,17 @@ export class AudioEndpoint {
     this.#muted = muted;
   }
 
-  /** Every decoded 48 kHz mono frame from the far end. */
-  onAudio(listener: (pcm: Int16Array) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+  /**
+   * Every decoded mono frame from the far end, at `rate` or higher (the highest rate any listener asked for; the
+   * frame's own rate comes with it). A listener that only needs 8 kHz saves the 48 kHz decode and the resampling.
+   */
+  onAudio(listener: (pcm: Int16Array, rate: OpusRate) => void, rate: OpusRate = MEDIA_SAMPLE_RATE): () => void {
+    this.#listeners.set(listener, rate);
+    this.#pickDecoder();
+    return () => {
+      this.#listeners.delete(listener);
+      this.#pickDecoder();
+    };
   }
 
   /** Every audio packet from the far end as it arrives, decoded or not. */
@@ -168,6 +179,7 @@ export class AudioEndpoint {
     this.#stopPacing?.();
     this.#setState('closed');
     this.#opus.close();
+    this.#decoder?.close();
     // A peer stuck mid-handshake must not hold up whoever hangs up: the sockets close in the background.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -213,6 +225,20 @@ export class AudioEndpoint {
     return sdp;
   }
 
+  /** 48 kHz (the encoder's codec) while the monitor or an echoing source hears the far end, else listeners' max. */
+  #pickDecoder(): void {
+    let rate = this.#monitor || this.#source.hear ? MEDIA_SAMPLE_RATE : 0;
+    for (const wanted of this.#listeners.values()) {
+      rate = Math.max(rate, wanted);
+    }
+    // Nobody decoding (rate 0) keeps the decoder as it is: nothing is decoded until someone listens again.
+    if (rate === 0 || rate === (this.#decoder?.sampleRate ?? MEDIA_SAMPLE_RATE) || this.#state === 'closed') {
+      return;
+    }
+    this.#decoder?.close();
+    this.#decoder = rate === MEDIA_SAMPLE_RATE ? null : new OpusCodec({ sampleRate: rate as OpusRate });
+  }
+
   #startPacing(): void {
     if (this.#stopPacing) {
       return;
@@ -245,15 +271,16 @@ export class AudioEndpoint {
     if (!this.#monitor && this.#listeners.size === 0 && !this.#source.hear) {
       return;
     }
-    const pcm = this.#opus.decode(payload);
+    const decoder = this.#decoder ?? this.#opus;
+    const pcm = decoder.decode(payload);
     this.#framesDecoded += 1;
     if (pcm.length === 0) {
       return;
     }
     this.#monitor?.push(pcm);
     this.#source.hear?.(pcm);
-    for (const listener of this.#listeners) {
-      listener(pcm);
+    for (const listener of this.#listeners.keys()) {
+      listener(pcm, decoder.sampleRate);
     }
   }
 }

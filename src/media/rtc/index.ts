@@ -2,7 +2,7 @@
 export type { EndpointState } from './audio-endpoint.ts';
 export { AudioEndpoint, type AudioEndpointOptions } from './audio-endpoint.ts';
 export { type FrameClock, realtimeFrameClock } from './frame-clock.ts';
-export { OpusCodec } from './opus.ts';
+export { OpusCodec, type OpusRate } from './opus.ts';
 export { opusNative } from './opus-native.ts';
 export { createPeerFactory, type IcePolicy, LOOPBACK_ICE, opusCodec, type PeerFactory } from './peer-factory.ts';
 export {

@@ -64,6 +64,26 @@ describe('Opus codec', () => {
     }
   });
 
+  it('decodes a 48 kHz stream straight to 8 kHz: 160 samples a frame, the tone at its pitch', () => {
+    const sender = new OpusCodec();
+    const narrow = new OpusCodec({ sampleRate: 8000 });
+    try {
+      const tone = new ToneGenerator(440);
+      const out = new Int16Array(30 * 160);
+      for (let i = 0; i < 30; i++) {
+        const pcm = narrow.decode(sender.encode(tone.next(FRAME_SAMPLES)));
+        assert.equal(pcm.length, 160);
+        out.set(pcm, i * 160);
+      }
+      assert.equal(dominantFrequency(out.subarray(5 * 160), 8000), 440);
+      assert.equal(narrow.frameSamples, 160);
+      assert.throws(() => new OpusCodec({ sampleRate: 44_100 as 48_000 }), RangeError);
+    } finally {
+      sender.close();
+      narrow.close();
+    }
+  });
+
   it('decodes garbage and empty packets to nothing, and refuses a wrong frame size', () => {
     const codec = new OpusCodec();
     try {

@@ -1,11 +1,12 @@
-// Opus encode/decode of 20 ms frames at 48 kHz, mono (the endpoints) or stereo (recordings), through libopus
+// Opus encode/decode of 20 ms frames at 48 kHz (or a rate libopus converts to itself), mono (the endpoints) or
+// stereo (recordings), through libopus
 // compiled to WebAssembly (opusscript's build, no native code). We drive the WebAssembly module ourselves:
 // opusscript's own wrapper (0.1.1) indexes its 16-bit heap view with byte addresses, so each instance writes
 // outside its buffers and, with a few dozen codecs alive, one corrupts another (seen as packets that no longer
 // decode, then a dead process). Here every buffer is addressed by its real pointer and sized for what the module
 // touches. The module's PCM convention is one byte of little-endian PCM per 16-bit slot, in and out, and its
 // length arguments count samples (see opusscript's src/opusscript_encoder.cpp).
-import { FRAME_SAMPLES, MEDIA_SAMPLE_RATE } from '../audio/pcm.ts';
+import { FRAME_MS, MEDIA_SAMPLE_RATE } from '../audio/pcm.ts';
 import { type OpusHandler, opusNative } from './opus-native.ts';
 
 /** OPUS_APPLICATION_VOIP: tuned for speech. */
@@ -28,6 +29,11 @@ const MAX_DECODED_SAMPLES = 5760;
 export interface OpusOptions {
   /** 1 (the default) or 2; stereo samples are interleaved, left first. */
   channels?: 1 | 2;
+  /**
+   * The PCM side's rate (48 kHz by default). Decoding straight to 8 or 16 kHz costs less than decoding to 48 kHz
+   * and resampling down: libopus decodes CELT and SILK at that rate itself.
+   */
+  sampleRate?: OpusRate;
   /** Bits per second; libopus picks one when unset. */
   bitrate?: number;
   /**
@@ -37,8 +43,15 @@ export interface OpusOptions {
   tuning?: 'realtime' | 'default';
 }
 
+/** The PCM rates libopus takes (RFC 6716 §2); the RTP clock stays 48 kHz whatever the codec's rate. */
+export const OPUS_RATES = [8000, 12000, 16000, 24000, 48000] as const;
+export type OpusRate = (typeof OPUS_RATES)[number];
+
 export class OpusCodec {
   readonly channels: 1 | 2;
+  readonly sampleRate: OpusRate;
+  /** Samples per channel in a 20 ms frame at this codec's rate. */
+  readonly frameSamples: number;
   readonly #native = opusNative();
   readonly #handler: OpusHandler;
   readonly #pcmIn: number;
@@ -49,8 +62,13 @@ export class OpusCodec {
 
   constructor(options: OpusOptions = {}) {
     this.channels = options.channels ?? 1;
+    this.sampleRate = options.sampleRate ?? MEDIA_SAMPLE_RATE;
+    if (!OPUS_RATES.includes(this.sampleRate)) {
+      throw new RangeError(`Opus takes ${OPUS_RATES.join(', ')} Hz, not ${this.sampleRate}`);
+    }
+    this.frameSamples = (this.sampleRate * FRAME_MS) / 1000;
     const n = this.#native;
-    this.#handler = new n.OpusScriptHandler(MEDIA_SAMPLE_RATE, this.channels, VOIP);
+    this.#handler = new n.OpusScriptHandler(this.sampleRate, this.channels, VOIP);
     if ((options.tuning ?? 'realtime') === 'realtime') {
       this.#handler._encoder_ctl(OPUS_SET_FORCE_MODE, MODE_CELT_ONLY);
       this.#handler._encoder_ctl(OPUS_SET_COMPLEXITY, ENCODER_COMPLEXITY);
@@ -59,22 +77,23 @@ export class OpusCodec {
       this.#handler._encoder_ctl(OPUS_SET_BITRATE, options.bitrate);
     }
     // Two slots (low byte, high byte) per sample; 4 bytes each.
-    this.#pcmIn = n._malloc(FRAME_SAMPLES * this.channels * 4);
+    this.#pcmIn = n._malloc(this.frameSamples * this.channels * 4);
     this.#packetOut = n._malloc(MAX_PACKET_BYTES);
     this.#packetIn = n._malloc(MAX_PACKET_BYTES);
     this.#pcmOut = n._malloc(MAX_DECODED_SAMPLES * this.channels * 4);
   }
 
-  /** One 20 ms frame (960 samples per channel, interleaved) to one Opus packet. */
+  /** One 20 ms frame (960 samples per channel at 48 kHz, interleaved) to one Opus packet. */
   encode(frame: Int16Array): Buffer {
-    if (frame.length !== FRAME_SAMPLES * this.channels) {
-      throw new RangeError(`an Opus frame is ${FRAME_SAMPLES * this.channels} samples, got ${frame.length}`);
+    const expected = this.frameSamples * this.channels;
+    if (frame.length !== expected) {
+      throw new RangeError(`an Opus frame is ${expected} samples, got ${frame.length}`);
     }
     this.#assertOpen();
     const n = this.#native;
     // Each byte of the little-endian frame into its own 16-bit slot, in one native copy.
     n.HEAPU16.set(new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength), this.#pcmIn >> 1);
-    const length = this.#handler._encode(this.#pcmIn, frame.length, this.#packetOut, FRAME_SAMPLES);
+    const length = this.#handler._encode(this.#pcmIn, frame.length, this.#packetOut, this.frameSamples);
     if (length < 0) {
       throw new Error(`Opus encode failed (${length})`);
     }

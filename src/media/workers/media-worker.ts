@@ -102,12 +102,11 @@ function handle(m: ToWorker): void {
       session.stopPlay();
       return;
     case 'listen':
-      if (m.on && !h.stopListening) {
-        h.stopListening = session.onCallerAudio((pcm) => out.post({ op: 'audio', sid: m.sid, pcm }));
-      } else if (!m.on && h.stopListening) {
-        h.stopListening();
-        h.stopListening = null;
-      }
+      h.stopListening?.();
+      h.stopListening =
+        m.rate === 0
+          ? null
+          : session.onCallerAudio((pcm, rate) => out.post({ op: 'audio', sid: m.sid, pcm, rate }), m.rate);
       return;
     case 'talk':
       session.talk.push(m.pcm);

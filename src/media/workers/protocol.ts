@@ -5,6 +5,7 @@
 import type { RecordingResult } from '../engine/call-recorder.ts';
 import type { MediaEndReason } from '../engine/engine-session.ts';
 import type { MediaIceConfig } from '../engine/media-peers.ts';
+import type { OpusRate } from '../rtc/index.ts';
 
 /** A worker's workerData: how to make peers, and whether to warm up before saying it is ready. */
 export interface WorkerSetup extends MediaIceConfig {
@@ -22,8 +23,8 @@ export type ToWorker =
   | { op: 'play-ready'; sid: number; playId: number; pcm: Int16Array }
   | { op: 'play-failed'; sid: number; playId: number }
   | { op: 'stop-play'; sid: number }
-  /** Whether the main thread wants the caller's decoded frames (a realtime listener is attached). */
-  | { op: 'listen'; sid: number; on: boolean }
+  /** The rate the main thread wants the caller's decoded frames at (its listeners' highest), or 0: none. */
+  | { op: 'listen'; sid: number; rate: OpusRate | 0 }
   | { op: 'talk'; sid: number; pcm: Int16Array }
   | { op: 'mark'; sid: number; markId: number }
   | { op: 'clear'; sid: number };
@@ -33,7 +34,7 @@ export type FromWorker =
   | { op: 'ready'; warmUpMs: number | null }
   | { op: 'reply'; req: number; ok: true; value: string | RecordingResult | null }
   | { op: 'reply'; req: number; ok: false; error: string }
-  | { op: 'audio'; sid: number; pcm: Int16Array }
+  | { op: 'audio'; sid: number; pcm: Int16Array; rate: OpusRate }
   | { op: 'mark-reached'; sid: number; markId: number }
   /** The media failed on its own (ICE/DTLS failure, silence from the peer); the session is closing. */
   | { op: 'failed'; sid: number }

@@ -6,6 +6,7 @@ import type { RecordingResult } from '../engine/call-recorder.ts';
 import { EndSignal } from '../engine/end-signal.ts';
 import type { EngineSession, MediaEndReason } from '../engine/engine-session.ts';
 import type { TalkSink } from '../engine/realtime-target.ts';
+import type { OpusRate } from '../rtc/index.ts';
 import type { ToWorker } from './protocol.ts';
 
 /** The worker side of a RemoteSession: how it sends, and how it asks for a reply. */
@@ -31,7 +32,9 @@ export class RemoteSession implements EngineSession {
   readonly talk: TalkSink;
   private readonly sid: number;
   private readonly link: WorkerLink;
-  private readonly audioListeners = new Set<(frame: Int16Array) => void>();
+  private readonly audioListeners = new Map<(frame: Int16Array, rate: OpusRate) => void, OpusRate>();
+  /** The rate last asked of the worker (0: not listening). */
+  private listenRate = 0;
   private readonly end = new EndSignal();
   private readonly marks = new Map<number, () => void>();
   private closing: Promise<RecordingResult | null> | null = null;
@@ -99,16 +102,26 @@ export class RemoteSession implements EngineSession {
     this.post({ op: 'stop-play', sid: this.sid });
   }
 
-  onCallerAudio(listener: (frame: Int16Array) => void): () => void {
-    this.audioListeners.add(listener);
-    if (this.audioListeners.size === 1) {
-      this.post({ op: 'listen', sid: this.sid, on: true });
-    }
+  onCallerAudio(listener: (frame: Int16Array, rate: OpusRate) => void, rate: OpusRate): () => void {
+    this.audioListeners.set(listener, rate);
+    this.listen();
     return () => {
-      if (this.audioListeners.delete(listener) && this.audioListeners.size === 0) {
-        this.post({ op: 'listen', sid: this.sid, on: false });
+      if (this.audioListeners.delete(listener)) {
+        this.listen();
       }
     };
+  }
+
+  /** Tells the worker the highest rate a listener wants, when it changed. */
+  private listen(): void {
+    let rate = 0;
+    for (const wanted of this.audioListeners.values()) {
+      rate = Math.max(rate, wanted);
+    }
+    if (rate !== this.listenRate) {
+      this.listenRate = rate;
+      this.post({ op: 'listen', sid: this.sid, rate: rate as OpusRate | 0 });
+    }
   }
 
   onEnded(listener: (reason: string) => void): () => void {
@@ -134,9 +147,9 @@ export class RemoteSession implements EngineSession {
   // From the worker
 
   /** A decoded 20 ms frame of the caller. */
-  heard(pcm: Int16Array): void {
-    for (const listener of this.audioListeners) {
-      listener(pcm);
+  heard(pcm: Int16Array, rate: OpusRate): void {
+    for (const listener of this.audioListeners.keys()) {
+      listener(pcm, rate);
     }
   }
 

@@ -10,19 +10,23 @@ import { decodeMulaw, encodeMulaw } from '../../../media/engine/mulaw.ts';
 import { pcm16Encode } from '../../../media/engine/pcm16-framing.ts';
 import { realtimeWsUrl } from '../../../media/engine/realtime-hub.ts';
 import type { RealtimeTarget } from '../../../media/engine/realtime-target.ts';
+import type { OpusRate } from '../../../media/rtc/index.ts';
 
 /** A call's media as a realtime socket sees it: the test plays the caller and reads what clients queued. */
 class FakeCallMedia implements RealtimeTarget {
   readonly callId: string;
   readonly talk = new AudioQueue();
-  private readonly audio = new Set<(frame: Int16Array) => void>();
+  private readonly audio = new Set<(frame: Int16Array, rate: OpusRate) => void>();
   private readonly ended = new Set<(reason: string) => void>();
   constructor(callId: string) {
     this.callId = callId;
   }
-  onCallerAudio(listener: (frame: Int16Array) => void) {
+  /** The caller is decoded at 48 kHz whatever the socket asks (another listener may want it): it resamples. */
+  onCallerAudio(listener: (frame: Int16Array, rate: OpusRate) => void) {
     this.audio.add(listener);
-    return () => this.audio.delete(listener);
+    return () => {
+      this.audio.delete(listener);
+    };
   }
   onEnded(listener: (reason: string) => void) {
     this.ended.add(listener);
@@ -36,7 +40,7 @@ class FakeCallMedia implements RealtimeTarget {
     const pcm = sine(freq, 48_000, seconds);
     for (let i = 0; i + ENGINE_FRAME <= pcm.length; i += ENGINE_FRAME) {
       for (const l of this.audio) {
-        l(pcm.subarray(i, i + ENGINE_FRAME));
+        l(pcm.subarray(i, i + ENGINE_FRAME), 48_000);
       }
     }
   }
