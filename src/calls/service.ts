@@ -182,26 +182,62 @@ export class CallService {
       await this.serverMedia.assertSameRecording(call, opts.record);
     }
     const actionId = await this.#claimOrConflict(call, 'accept');
+    const adapter = this.#d.providers(number);
+    let preAccepted = false;
     if (serverMedia) {
       sdp = await this.serverMedia.answer(call, actionId, 'accept', opts.record ?? number.recordCalls ?? false);
+      preAccepted = await this.#preAcceptForEngine(number, call, actionId, sdp);
     }
-    const adapter = this.#d.providers(number);
     const result = await adapter.accept(number, call, sdp);
     if (!result.ok) {
+      const error = providerError(result, 'other', adapter);
+      if (preAccepted) {
+        throw await this.#acceptFailedAfterPreAccept(call, actionId, sdp as string, error);
+      }
       if (serverMedia) {
         await this.serverMedia.drop(call, result.mayHaveActed === true);
       }
-      throw await this.#failed(call, actionId, providerError(result, 'other', adapter), 'accept');
+      throw await this.#failed(call, actionId, error, 'accept');
     }
     const final = await this.#d.slots.settle(call, actionId, (c, now) => acceptByBusiness(c, now, sdp), {
       source: 'api',
       type: 'accept',
-      detail: { outcome: 'accepted', ...(serverMedia ? { media: 'server' } : {}) },
+      detail: { outcome: 'accepted', ...(serverMedia ? { media: 'server', preAccepted } : {}) },
     });
     if (final.status !== 'ACCEPTED') {
       throw conflict(final);
     }
     return { id: call.id, status: final.status };
+  }
+
+  /**
+   * The engine's answer goes to Meta as pre_accept first (docs/spec/media.md §3: it "pre-accepts and accepts"), so
+   * ICE and DTLS run while the accept is on its way and the caller's first words are not clipped.
+   */
+  async #preAcceptForEngine(number: NumberRecord, call: Call, actionId: string, sdp: string): Promise<boolean> {
+    if (!this.#d.metaFeatures) {
+      return false;
+    }
+    const result = await this.#d.metaFeatures.preAccept(number, call, sdp);
+    if (!result.ok) {
+      await this.serverMedia.drop(call, result.mayHaveActed === true);
+      throw await this.#failed(call, actionId, providerError(result, 'other'), 'accept');
+    }
+    return true;
+  }
+
+  /**
+   * Meta holds the pre-accepted answer now and takes no other: the call stays as after a pre-accept (answer kept,
+   * session kept), so a retried accept sends that same answer.
+   */
+  async #acceptFailedAfterPreAccept(call: Call, actionId: string, sdp: string, error: ApiError): Promise<ApiError> {
+    const final = await this.#d.slots.settle(
+      call,
+      actionId,
+      (c, now) => ({ call: { ...c, sdpAnswer: sdp, pendingAction: null, updatedAt: now }, events: [] }),
+      { source: 'api', type: 'accept', detail: { outcome: 'pre-accepted only', media: 'server', error: error.code } },
+    );
+    return isTerminal(final.status) ? conflict(final) : error;
   }
 
   /**

@@ -525,7 +525,7 @@ describe('server media: capacity and failure', () => {
   });
 
   for (const kind of storeKinds()) {
-    test(`Meta refusing the answer leaves the call ringing; the accept tried again answers it with server media and records it (${kind})`, async () => {
+    test(`Meta refusing the pre-accepted answer leaves the call ringing; the accept tried again answers it with server media and records it (${kind})`, async () => {
       const t = await buildTestApp(kind, { env: { MEDIA_WORKERS: '1' } });
       const accept = (id: string) =>
         t.app.inject({
@@ -536,7 +536,13 @@ describe('server media: capacity and failure', () => {
         });
       try {
         const uc = await startCall(t, endpoints);
-        t.fake.inject({ action: 'accept', times: 1, status: 400, error: { code: 100, message: 'Invalid parameter' } });
+        // The engine's answer goes to Meta as pre_accept first: refused there, nothing was accepted.
+        t.fake.inject({
+          action: 'pre_accept',
+          times: 1,
+          status: 400,
+          error: { code: 100, message: 'Invalid parameter' },
+        });
         const refused = await accept(uc.call.id);
         assert.equal(refused.statusCode, 502, refused.body);
         assert.equal(refused.json().code, 'PROVIDER_ERROR');
@@ -594,7 +600,7 @@ describe('server media: capacity and failure', () => {
     });
   }
 
-  test('Meta not answering the accept in time: the media row stays (Meta may have the answer), a retry answers', async () => {
+  test('Meta not answering the accept in time: the pre-accepted answer and its session stay, a retry sends that answer', async () => {
     const t = await buildTestApp('sqlite');
     const api = (method: 'GET' | 'POST', url: string) =>
       t.app.inject({
@@ -608,12 +614,22 @@ describe('server media: capacity and failure', () => {
       t.fake.inject({ action: 'accept', times: 1, hang: true });
       const unanswered = await api('POST', `/v1/calls/${uc.call.id}/accept`);
       assert.equal(unanswered.json().code, 'PROVIDER_UNAVAILABLE', unanswered.body);
-      assert.equal(t.app.media.size, 0);
-      // Should the call be live at WhatsApp and this process die, the row is how the others find and end it.
-      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().mediaNode, t.app.media.node);
+      const ringing = (await api('GET', `/v1/calls/${uc.call.id}`)).json();
+      assert.equal(ringing.status, 'RINGING');
+      assert.equal(ringing.media, 'server', 'Meta holds the pre-accepted answer: the session that made it stays');
+      assert.equal(ringing.mediaNode, t.app.media.node);
+      assert.equal(t.app.media.size, 1);
 
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`)).statusCode, 200);
+      const answers = t.fake.requests.filter((r) => r.body?.action === 'pre_accept' || r.body?.action === 'accept');
+      assert.deepEqual(
+        answers.map((r) => r.body?.action),
+        ['pre_accept', 'accept', 'accept'],
+      );
+      const sdps = new Set(answers.map((r) => JSON.stringify((r.body as { session?: unknown }).session)));
+      assert.equal(sdps.size, 1, 'one answer, sent three times: Meta takes no other after a pre_accept');
       await connectUser(t, uc);
+      assert.equal(t.app.media.size, 1);
     } finally {
       await t.close();
     }
