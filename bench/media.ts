@@ -28,7 +28,9 @@ import type { Row } from './report.ts';
  * Concurrent calls per step (BENCH_MEDIA_STEPS=10,25,… overrides). A step adds calls to those of the step before,
  * which stay up.
  */
-export const MEDIA_STEPS = (process.env.BENCH_MEDIA_STEPS ?? '10,25,50,100,150,200,300').split(',').map(Number);
+export const MEDIA_STEPS = (process.env.BENCH_MEDIA_STEPS ?? '10,20,30,40,50,60,80,100,150,200,300')
+  .split(',')
+  .map(Number);
 /** Pacing and loss are measured over this long at each step, after the new calls have settled for SETTLE_MS. */
 const WINDOW_MS = 5000;
 const SETTLE_MS = 5000;

@@ -546,7 +546,8 @@ async function main(): Promise<void> {
       const serverArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
       const profArgs = [...serverArgs, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
       const media = await mediaCallgate(ctx, serverEnv, profArgs);
-      const top = Math.max(...media.steps.map((s) => s.calls));
+      // BENCH_MEDIA_BASELINE_TOP ramps the bare echo further than callgate got: where werift alone stops.
+      const top = Math.max(...media.steps.map((s) => s.calls), Number(process.env.BENCH_MEDIA_BASELINE_TOP ?? 0));
       const baseline = await mediaBaseline(ctx, top);
       note(mediaVerdict(media));
       rows.push(...mediaRows(media, baseline), ...srtpRows(note));
