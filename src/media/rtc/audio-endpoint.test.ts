@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../../../test/helpers/wait-for.ts';
+import { dominantFrequency } from '../audio/detect.ts';
+import { rmsLevel } from '../audio/pcm.ts';
 import { AudioEndpoint } from './audio-endpoint.ts';
 import { createPeerFactory, LOOPBACK_ICE } from './peer-factory.ts';
-import { EchoSource, toneSource } from './sources.ts';
+import { EchoSource, type PcmSource, silenceSource, toneSource } from './sources.ts';
 
 const factory = createPeerFactory(LOOPBACK_ICE);
 
@@ -68,6 +70,46 @@ describe('audio endpoint', () => {
     const sent = user.stats().framesSent;
     await sleep(200);
     assert.ok(user.stats().framesSent > sent);
+  });
+
+  it('sends silence ready-made, without encoding it, and a tone after it arrives whole', async () => {
+    let playing: PcmSource = silenceSource;
+    const talker = new AudioEndpoint(factory, { source: { read: (n) => playing.read(n) } });
+    const listener = new AudioEndpoint(factory);
+    endpoints.push(talker, listener);
+    await talker.applyAnswer(await listener.acceptOffer(await talker.createOffer()));
+    await Promise.all([talker.connected(), listener.connected()]);
+    await waitFor(
+      () => listener.stats().packetsReceived,
+      (n) => n >= 25,
+    );
+    assert.ok(talker.stats().framesEncoded <= 2, 'half a second of silence: two frames encoded at most, then none');
+    assert.equal(listener.heard().frequencyHz, null);
+    assert.equal(listener.heard().level, 0, 'the ready-made packet decodes to digital silence');
+
+    const heard: Int16Array[] = [];
+    listener.onAudio((pcm) => heard.push(pcm));
+    playing = toneSource(660);
+    await waitFor(
+      () => listener.heard().frequencyHz,
+      (f) => f === 660,
+    );
+    playing = silenceSource;
+    await sleep(200);
+    playing = toneSource(440);
+    await waitFor(
+      () => listener.heard().frequencyHz,
+      (f) => f === 440,
+    );
+    await sleep(300);
+    const sent = talker.stats();
+    assert.ok(sent.framesEncoded > 0 && sent.framesEncoded < sent.framesSent - 25, JSON.stringify(sent));
+    // After each silence the tone comes through whole: every recent frame carries it at full level.
+    const loud = heard.slice(-10);
+    for (const frame of loud) {
+      assert.equal(dominantFrequency(frame, 48_000), 440);
+      assert.ok(rmsLevel(frame) > 0.2, `level ${rmsLevel(frame)}`);
+    }
   });
 
   it('reports closed and stops sending once closed', async () => {
