@@ -428,6 +428,14 @@ for (const kind of storeKinds()) {
         assert.equal(res.body.code, 'NUMBER_MISMATCH');
       });
 
+      test("the path alias too: a header naming another number is 400 NUMBER_MISMATCH, the path's key kept", async () => {
+        const res = await tenant.forNumber(t.numberA.id).request('POST', `/v1/api-keys/${t.numberB.id}/regenerate`);
+        assert.equal(res.status, 400, JSON.stringify(res.body));
+        assert.equal(res.body.code, 'NUMBER_MISMATCH');
+        const numberB = new PilotClient({ baseUrl: t.baseUrl, apiKey: t.numberB.key.key });
+        assert.equal((await numberB.listCalls()).status, 200, "B's key still works");
+      });
+
       test('Pilot routes callgate does not offer answer 404 NOT_IMPLEMENTED_IN_CALLGATE with a sentence', async () => {
         for (const [method, path] of [
           ['POST', '/v1/numbers/meta'],

@@ -191,7 +191,7 @@ export interface paths {
         put?: never;
         /**
          * Regenerate a number's key
-         * @description Issues a new key id and secret, shown once; the old ones stop working at once.
+         * @description Issues a new key id and secret, shown once; the old ones stop working at once. x-whatsapp-number-id, when sent, must name the same number (else 400 NUMBER_MISMATCH).
          */
         post: operations["regenerateApiKey"];
         delete?: never;
@@ -2467,7 +2467,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description VALIDATION_ERROR */
+            /** @description VALIDATION_ERROR, NUMBER_MISMATCH */
             400: {
                 headers: {
                     [name: string]: unknown;

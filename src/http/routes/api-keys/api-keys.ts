@@ -51,14 +51,21 @@ export function apiKeyRoutes(app: App, deps: RouteDeps): void {
         security: NUMBER_SECURITY,
         summary: "Regenerate a number's key",
         operationId: 'regenerateApiKey',
-        description: 'Issues a new key id and secret, shown once; the old ones stop working at once.',
+        description:
+          'Issues a new key id and secret, shown once; the old ones stop working at once. ' +
+          'x-whatsapp-number-id, when sent, must name the same number (else 400 NUMBER_MISMATCH).',
         params: Type.Object({ numberId: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) }),
         response: {
           200: RegeneratedKey,
-          ...errorResponses('VALIDATION_ERROR', 'NUMBER_NOT_FOUND', ...scopeErrors),
+          ...errorResponses('VALIDATION_ERROR', 'NUMBER_MISMATCH', 'NUMBER_NOT_FOUND', ...scopeErrors),
         },
       },
     },
-    async (request) => deps.numbers.regenerateKey(tenantOf(request), request.params.numberId),
+    // x-whatsapp-number-id naming another number than the path is a mismatch, as with the body (pilot-compat.md §1).
+    async (request) =>
+      deps.numbers.regenerateKey(
+        tenantOf(request),
+        namedNumber(request, request.params.numberId) ?? request.params.numberId,
+      ),
   );
 }
