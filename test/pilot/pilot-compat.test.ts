@@ -127,6 +127,12 @@ for (const kind of storeKinds()) {
         const peer = nextPeer();
         const read = await numberA.callPermissions(peer);
         assert.equal(read.status, 200);
+        // As Pilot documents it (`?to=+5511…`), the + not percent-encoded: decoded as a space, it is still the +.
+        const literal = await numberA.request('GET', `/v1/calls/permissions?to=+${peer}`);
+        assert.equal(literal.status, 200, JSON.stringify(literal.body));
+        assert.deepEqual(literal.body, read.body);
+        const spaced = await numberA.request('GET', `/v1/calls/permissions?to=${peer}+1`);
+        assert.equal(spaced.status, 400, 'a space anywhere else is still refused');
         const asked = await numberA.requestCallPermission(peer);
         assert.equal(asked.status, 200, JSON.stringify(asked.body));
       });
