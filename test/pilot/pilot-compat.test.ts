@@ -123,6 +123,42 @@ for (const kind of storeKinds()) {
         t.fake.setMessagingLimit(t.numberB.phoneNumberId, 100_000);
       });
 
+      test('settings: a flat call_hours replaces the stored one whole (Meta semantics)', async () => {
+        const hours = {
+          status: 'ENABLED',
+          timezone_id: 'America/Sao_Paulo',
+          weekly_operating_hours: [{ day_of_week: 'MONDAY', open_time: '0900', close_time: '1800' }],
+        };
+        const withHoliday = {
+          ...hours,
+          holiday_schedule: [{ date: '2026-12-25', start_time: '0000', end_time: '2359' }],
+        };
+        const first = await numberA.updateCallSettings({ call_hours: withHoliday });
+        assert.equal(first.status, 200, JSON.stringify(first.body));
+        assert.deepEqual(first.body.calling.call_hours, withHoliday);
+
+        const replaced = await numberA.updateCallSettings({ call_hours: hours });
+        assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
+        const sent = t.fake.requests.filter((r) => r.edge === 'settings' && r.method === 'POST').at(-1);
+        assert.deepEqual(sent?.body, { calling: { call_hours: hours } }, 'sent to Meta as given, not merged');
+        assert.deepEqual(replaced.body.calling.call_hours, hours, 'the holiday_schedule left out is gone');
+        assert.deepEqual((await numberA.getCallSettings()).body.calling.call_hours, hours);
+      });
+
+      test("settings: voicemail goes to Meta as given; Meta's refusal is a 400 with Meta's message", async () => {
+        const before = (await numberA.getCallSettings()).body.calling;
+        const voicemail = { status: 'ENABLED', greeting: { text: 'Leave a message' } };
+        const res = await numberA.updateCallSettings({ voicemail });
+        const sent = t.fake.requests.filter((r) => r.edge === 'settings' && r.method === 'POST').at(-1);
+        assert.deepEqual(sent?.body, { calling: { voicemail } }, 'passed through unchanged, inside calling');
+        // The fake, like a Graph version without voicemail, refuses the field.
+        assert.equal(res.status, 400, JSON.stringify(res.body));
+        assert.equal(res.body.code, 'VALIDATION_ERROR');
+        assert.match(res.body.error, /Meta refused the settings: .*voicemail/);
+        assert.match(String(res.body.details.providerMessage), /voicemail/);
+        assert.deepEqual((await numberA.getCallSettings()).body.calling, before, 'nothing changed');
+      });
+
       test('permissions: read and request', async () => {
         const peer = nextPeer();
         const read = await numberA.callPermissions(peer);
