@@ -32,6 +32,27 @@ export interface TryResult {
 const MAX_RESPONSE_BYTES = 4096;
 /** A longer answer is not read to its end: its connection is dropped instead of being kept alive. */
 const MAX_DRAIN_BYTES = 64 * 1024;
+
+/**
+ * The kept bytes as text. Cut at MAX_RESPONSE_BYTES they may end inside a UTF-8 character: that character is left out
+ * rather than decoded to U+FFFD, so the log holds a true prefix of the answer, at most 4 KiB long.
+ */
+function keptText(chunks: Buffer[], truncated: boolean): string | null {
+  if (!chunks.length) {
+    return null;
+  }
+  const bytes = Buffer.concat(chunks);
+  if (!truncated) {
+    return bytes.toString('utf8');
+  }
+  let lead = bytes.length - 1;
+  while (lead > 0 && bytes.length - lead < 4 && ((bytes[lead] ?? 0) & 0xc0) === 0x80) {
+    lead--;
+  }
+  const first = bytes[lead] ?? 0;
+  const needed = first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1;
+  return bytes.subarray(0, bytes.length - lead < needed ? lead : bytes.length).toString('utf8');
+}
 /**
  * Errors of a kept-alive connection that the receiver closed while it was idle. The request goes again on a new
  * connection only if it was never fully written: a receiver that read it may have acted on it, and one attempt is at
@@ -98,7 +119,7 @@ export class WebhookSender {
           const complete = () => {
             const base = {
               statusCode: status,
-              responseBody: chunks.length ? Buffer.concat(chunks).toString('utf8') : null,
+              responseBody: keptText(chunks, size > MAX_RESPONSE_BYTES),
               retryAfter: res.headers['retry-after'] ?? null,
               aborted: false,
             };

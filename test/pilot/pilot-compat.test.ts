@@ -300,6 +300,33 @@ for (const kind of storeKinds()) {
         assert.ok(!JSON.stringify(all.body).includes('whsec_'));
       });
 
+      test("a log's response is the first 4 KiB of the receiver's answer, whole characters only", async () => {
+        const url = hookUrl();
+        const numberB = new PilotClient({ baseUrl: t.baseUrl, apiKey: t.numberB.key.key });
+        const w = (await numberB.createWebhook({ url, events: ['call.ringing'] })).body;
+        // 4,095 ASCII bytes, then a 2-byte character across the 4,096-byte mark.
+        const answer = `${'a'.repeat(4095)}é${'z'.repeat(8000)}`;
+        receiver.setReply({ kind: 'status', status: 200, body: answer });
+        try {
+          await ringingCall(t, t.numberB);
+          await receiver.waitFor(() => receivedAt(url).length === 1, 5000, 'one delivery');
+          const [entry] = await eventually(
+            async () => {
+              const res = await numberB.webhookLogs(w.id);
+              return res.body.logs.length === 1 ? res.body.logs : null;
+            },
+            3000,
+            'the log entry',
+          );
+          assert.ok(answer.startsWith(entry.response), 'a prefix of what the receiver answered');
+          assert.equal(entry.response, 'a'.repeat(4095), 'cut before the character that does not fit');
+          assert.ok(Buffer.byteLength(entry.response) <= 4096);
+        } finally {
+          receiver.ok();
+          await numberB.deleteWebhook(w.id);
+        }
+      });
+
       test('PATCH pauses, get reads, logs show payload and response (50 by default), DELETE removes', async () => {
         const url = hookUrl();
         const w = (await numberA.createWebhook({ url, name: 'CRM', events: ['call.ringing'] })).body;
