@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newNumberId } from '../../src/ids.ts';
 import { insertNumber } from '../../src/store/numbers.ts';
-import { startTestWorker, type TestWorker, verifyWith, workerConfig } from '../e2e/webhook-helpers.ts';
+import { emitEvents, startTestWorker, type TestWorker, verifyWith, workerConfig } from '../e2e/webhook-helpers.ts';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
@@ -325,6 +325,40 @@ for (const kind of storeKinds()) {
           receiver.ok();
           await numberB.deleteWebhook(w.id);
         }
+      });
+
+      test('logs: 50 entries without a limit, newest first; limit narrows; 0 and 51 are 400', async () => {
+        const url = hookUrl();
+        const numberB = new PilotClient({ baseUrl: t.baseUrl, apiKey: t.numberB.key.key });
+        const w = (await numberB.createWebhook({ url, events: ['call.permission_updated'] })).body;
+        const specs = Array.from({ length: 51 }, () => ({ type: 'call.permission_updated' as const }));
+        await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberB.id }, specs);
+        await receiver.waitFor(() => receivedAt(url).length === 51, 10_000, '51 deliveries');
+        const all = await eventually(
+          async () => {
+            const res = await numberB.webhookLogs(w.id, '?limit=50');
+            const oldest = receivedAt(url)[0]?.body.eventId;
+            // Full once the last attempt is logged: the newest 50 then leave out only the first delivery.
+            return res.body.logs.length === 50 && !res.body.logs.some((l: { eventId: string }) => l.eventId === oldest)
+              ? res.body.logs
+              : null;
+          },
+          5000,
+          'every attempt logged',
+        );
+        const byDefault = await numberB.webhookLogs(w.id);
+        assert.equal(byDefault.status, 200);
+        assert.equal(byDefault.body.logs.length, 50, "Pilot's default");
+        assert.deepEqual(byDefault.body.logs, all);
+        const times = all.map((l: { createdAt: string }) => l.createdAt);
+        assert.deepEqual(times, [...times].sort().reverse(), 'newest first');
+        assert.equal((await numberB.webhookLogs(w.id, '?limit=3')).body.logs.length, 3);
+        for (const bad of ['0', '51', 'x']) {
+          const res = await numberB.webhookLogs(w.id, `?limit=${bad}`);
+          assert.equal(res.status, 400, `limit=${bad}`);
+          assert.equal(res.body.code, 'VALIDATION_ERROR');
+        }
+        await numberB.deleteWebhook(w.id);
       });
 
       test('PATCH pauses, get reads, logs show payload and response (50 by default), DELETE removes', async () => {
