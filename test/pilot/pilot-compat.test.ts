@@ -466,6 +466,11 @@ for (const kind of storeKinds()) {
         t.numberB.key = { id: res.body.keyId, key: res.body.key };
         assert.equal((await new PilotClient({ baseUrl: t.baseUrl, apiKey: old.key }).listCalls()).status, 401);
         assert.equal((await new PilotClient({ baseUrl: t.baseUrl, apiKey: res.body.key }).listCalls()).status, 200);
+        // Pilot's other credential, x-api-key-id: the old id stops at once too, the new one works.
+        const byId = async (id: string) =>
+          (await fetch(`${t.baseUrl}/v1/calls`, { headers: { 'x-api-key-id': id } })).status;
+        assert.equal(await byId(old.id), 401, 'the old key id');
+        assert.equal(await byId(res.body.keyId), 200, 'the new key id');
         const byNumberKey = await numberA.regenerateApiKey(t.numberA.id);
         assert.equal(byNumberKey.status, 403, 'a number key cannot regenerate');
       });
