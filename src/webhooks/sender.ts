@@ -1,6 +1,7 @@
 // One HTTP try of a webhook delivery over kept-alive connections. The worker claims, signs and records;
 // the sender only POSTs.
 import type { ClientRequest } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 import type { AttemptOutcome } from '../metrics.ts';
 import { ADDRESS_REFUSED_CODE, type HostLookup, pinnedLookup } from './url-guard.ts';
 
@@ -34,24 +35,15 @@ const MAX_RESPONSE_BYTES = 4096;
 const MAX_DRAIN_BYTES = 64 * 1024;
 
 /**
- * The kept bytes as text. Cut at MAX_RESPONSE_BYTES they may end inside a UTF-8 character: that character is left out
- * rather than decoded to U+FFFD, so the log holds a true prefix of the answer, at most 4 KiB long.
+ * The kept bytes as text. Cut at MAX_RESPONSE_BYTES they may end inside a UTF-8 character: a StringDecoder leaves
+ * that character out rather than decoding it to U+FFFD, so the log holds a true prefix of the answer, ≤ 4 KiB.
  */
 function keptText(chunks: Buffer[], truncated: boolean): string | null {
   if (!chunks.length) {
     return null;
   }
   const bytes = Buffer.concat(chunks);
-  if (!truncated) {
-    return bytes.toString('utf8');
-  }
-  let lead = bytes.length - 1;
-  while (lead > 0 && bytes.length - lead < 4 && ((bytes[lead] ?? 0) & 0xc0) === 0x80) {
-    lead--;
-  }
-  const first = bytes[lead] ?? 0;
-  const needed = first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1;
-  return bytes.subarray(0, bytes.length - lead < needed ? lead : bytes.length).toString('utf8');
+  return truncated ? new StringDecoder('utf8').write(bytes) : bytes.toString('utf8');
 }
 /**
  * Errors of a kept-alive connection that the receiver closed while it was idle. The request goes again on a new
