@@ -220,8 +220,14 @@ export class CallService {
     }
     const result = await this.#d.metaFeatures.preAccept(number, call, sdp);
     if (!result.ok) {
-      await this.serverMedia.drop(call, result.mayHaveActed === true);
-      throw await this.#failed(call, actionId, providerError(result, 'other'), 'accept');
+      const error = providerError(result, 'other');
+      if (result.mayHaveActed) {
+        // Unanswered, it may have reached Meta, which would then refuse a second pre_accept and any other answer:
+        // kept as after a pre-accept, a retried accept sends this answer (valid whether Meta took it or not).
+        throw await this.#acceptFailedAfterPreAccept(call, actionId, sdp, error, 'pre-accept unconfirmed');
+      }
+      await this.serverMedia.drop(call, false);
+      throw await this.#failed(call, actionId, error, 'accept');
     }
     return true;
   }
@@ -230,12 +236,18 @@ export class CallService {
    * Meta holds the pre-accepted answer now and takes no other: the call stays as after a pre-accept (answer kept,
    * session kept), so a retried accept sends that same answer.
    */
-  async #acceptFailedAfterPreAccept(call: Call, actionId: string, sdp: string, error: ApiError): Promise<ApiError> {
+  async #acceptFailedAfterPreAccept(
+    call: Call,
+    actionId: string,
+    sdp: string,
+    error: ApiError,
+    outcome: 'pre-accepted only' | 'pre-accept unconfirmed' = 'pre-accepted only',
+  ): Promise<ApiError> {
     const final = await this.#d.slots.settle(
       call,
       actionId,
       (c, now) => ({ call: { ...c, sdpAnswer: sdp, pendingAction: null, updatedAt: now }, events: [] }),
-      { source: 'api', type: 'accept', detail: { outcome: 'pre-accepted only', media: 'server', error: error.code } },
+      { source: 'api', type: 'accept', detail: { outcome, media: 'server', error: error.code } },
     );
     return isTerminal(final.status) ? conflict(final) : error;
   }

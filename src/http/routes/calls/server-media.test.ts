@@ -635,6 +635,43 @@ describe('server media: capacity and failure', () => {
     }
   });
 
+  test('Meta taking the pre_accept but answering too late: the answer and its session stay, a retry accepts with it', async () => {
+    const t = await buildTestApp('sqlite');
+    const api = (method: 'GET' | 'POST', url: string) =>
+      t.app.inject({
+        method,
+        url,
+        headers: { 'x-api-key': t.numberA.key.key },
+        ...(method === 'POST' ? { payload: {} } : {}),
+      });
+    try {
+      const uc = await startCall(t, endpoints);
+      // Past PROVIDER_TIMEOUT_MS (400 in tests): callgate gives up on the reply, yet Meta holds the pre_accept.
+      t.fake.inject({ action: 'pre_accept', times: 1, latencyMs: 700 });
+      const unanswered = await api('POST', `/v1/calls/${uc.call.id}/accept`);
+      assert.equal(unanswered.json().code, 'PROVIDER_UNAVAILABLE', unanswered.body);
+      await sleep(500);
+      const ringing = (await api('GET', `/v1/calls/${uc.call.id}`)).json();
+      assert.equal(ringing.status, 'RINGING');
+      assert.equal(ringing.media, 'server', 'Meta may hold the answer: the session that made it stays');
+      assert.equal(t.app.media.size, 1);
+
+      const retried = await api('POST', `/v1/calls/${uc.call.id}/accept`);
+      assert.equal(retried.statusCode, 200, retried.body);
+      const answers = t.fake.requests.filter((r) => ['pre_accept', 'accept'].includes(r.body?.action));
+      assert.deepEqual(
+        answers.map((r) => r.body?.action),
+        ['pre_accept', 'accept'],
+        'one pre_accept per call, then the accept with its answer',
+      );
+      assert.equal(answers[0]?.body.session.sdp, answers[1]?.body.session.sdp);
+      await connectUser(t, uc);
+      assert.equal(t.app.media.size, 1);
+    } finally {
+      await t.close();
+    }
+  });
+
   test('a store that cannot take the media row: the accept is 503, nothing reaches Meta, no media is held', async () => {
     let db: FaultyDb | undefined;
     const t = await buildTestApp('sqlite', {
