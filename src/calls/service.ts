@@ -297,10 +297,26 @@ export class CallService {
       (await this.serverMedia.answer(call, actionId, 'pre-accept', opts.record ?? number.recordCalls ?? false));
     const result = await this.#d.metaFeatures.preAccept(number, call, sdp);
     if (!result.ok) {
-      if (serverMedia) {
-        await this.serverMedia.drop(call, result.mayHaveActed === true);
+      const error = providerError(result, 'other');
+      if (result.mayHaveActed) {
+        // Unanswered, it may have reached Meta, which then takes no other answer and no second pre_accept: the
+        // answer (and its session) is kept, so a repeat is answered here and the accept sends this one.
+        const final = await this.#d.slots.settle(
+          call,
+          actionId,
+          (c, now) => ({ call: { ...c, sdpAnswer: sdp, pendingAction: null, updatedAt: now }, events: [] }),
+          {
+            source: 'api',
+            type: 'pre-accept',
+            detail: { outcome: 'unconfirmed', ...(serverMedia ? { media: 'server' } : {}), error: error.code },
+          },
+        );
+        throw isTerminal(final.status) ? conflict(final) : error;
       }
-      throw await this.#failed(call, actionId, providerError(result, 'other'), 'pre-accept');
+      if (serverMedia) {
+        await this.serverMedia.drop(call, false);
+      }
+      throw await this.#failed(call, actionId, error, 'pre-accept');
     }
     // The call keeps ringing; the answer SDP is kept for the accept that follows.
     const final = await this.#d.slots.settle(

@@ -672,6 +672,38 @@ describe('server media: capacity and failure', () => {
     }
   });
 
+  test('a pre-accept Meta answers too late: its answer and session stay, and the accept sends that answer', async () => {
+    const t = await buildTestApp('sqlite');
+    const api = (method: 'GET' | 'POST', url: string) =>
+      t.app.inject({
+        method,
+        url,
+        headers: { 'x-api-key': t.numberA.key.key },
+        ...(method === 'POST' ? { payload: {} } : {}),
+      });
+    try {
+      const uc = await startCall(t, endpoints);
+      t.fake.inject({ action: 'pre_accept', times: 1, latencyMs: 700 });
+      const unanswered = await api('POST', `/v1/calls/${uc.call.id}/pre-accept`);
+      assert.equal(unanswered.json().code, 'PROVIDER_UNAVAILABLE', unanswered.body);
+      await sleep(500);
+      assert.equal(t.app.media.size, 1, 'Meta may hold the answer: the session that made it stays');
+      // A repeat is answered here: Meta takes one pre_accept per call.
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/pre-accept`)).statusCode, 200);
+      const accepted = await api('POST', `/v1/calls/${uc.call.id}/accept`);
+      assert.equal(accepted.statusCode, 200, accepted.body);
+      const answers = t.fake.requests.filter((r) => ['pre_accept', 'accept'].includes(r.body?.action));
+      assert.deepEqual(
+        answers.map((r) => r.body?.action),
+        ['pre_accept', 'accept'],
+      );
+      assert.equal(answers[0]?.body.session.sdp, answers[1]?.body.session.sdp);
+      await connectUser(t, uc);
+    } finally {
+      await t.close();
+    }
+  });
+
   test('a store that cannot take the media row: the accept is 503, nothing reaches Meta, no media is held', async () => {
     let db: FaultyDb | undefined;
     const t = await buildTestApp('sqlite', {
