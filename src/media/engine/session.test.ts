@@ -111,6 +111,28 @@ test('a listener that wants 8 kHz gets the caller decoded at 8 kHz; one that wan
   assert.equal(last?.frame.length, ENGINE_FRAME);
 });
 
+test('a listener leaving from inside its callback lowers the rate without handing the others that frame twice', async () => {
+  const endpoint = new AudioEndpoint(factory, { monitor: false });
+  const { session } = await callWithUser({ endpoint });
+  let stopWide = () => {};
+  let wideFrames = 0;
+  stopWide = session.onCallerAudio(() => {
+    wideFrames += 1;
+    stopWide();
+  }, 16_000);
+  const narrow: { frame: Int16Array; rate: number }[] = [];
+  session.onCallerAudio((frame, rate) => narrow.push({ frame, rate }), 8000);
+  await waitFor(
+    () => narrow.length,
+    (n) => n >= 20,
+  );
+  assert.equal(wideFrames, 1);
+  const repeated = narrow.filter((f, i) => i > 0 && f.frame === narrow[i - 1]?.frame);
+  assert.equal(repeated.length, 0, 'each decoded frame reaches a listener once');
+  assert.equal(narrow[0]?.rate, 16_000);
+  assert.equal(narrow.at(-1)?.rate, 8000, 'decoded at 8 kHz once the 16 kHz listener left');
+});
+
 test('the caller’s 440 Hz reaches realtime listeners, and talk audio (880 Hz) reaches the caller', async () => {
   const { user, session } = await callWithUser();
   const heard = listen(session);

@@ -170,18 +170,23 @@ export class MediaSession implements EngineSession {
     if (rate === this.decodingRate) {
       return;
     }
-    this.decoding?.();
-    this.decoding = null;
     this.decodingRate = rate;
-    if (rate > 0) {
-      this.decoding = this.endpoint.onAudio((frame, frameRate) => {
-        this.recorder?.hearCaller(frame);
-        for (const listener of this.audioListeners.keys()) {
-          listener(frame, frameRate);
-        }
-      }, rate as OpusRate);
+    if (rate === 0) {
+      this.decoding?.();
+      this.decoding = null;
+      return;
     }
+    // The same listener again changes its rate in place: a new one added while the endpoint hands out a frame (a
+    // listener leaving from its callback) would be handed that frame too, and every listener would get it twice.
+    this.decoding = this.endpoint.onAudio(this.hearCaller, rate as OpusRate);
   }
+
+  private readonly hearCaller = (frame: Int16Array, frameRate: OpusRate): void => {
+    this.recorder?.hearCaller(frame);
+    for (const listener of this.audioListeners.keys()) {
+      listener(frame, frameRate);
+    }
+  };
 
   /** Queues decoded media (48 kHz mono) behind what is already playing. */
   enqueuePlay(load: Promise<Int16Array>): void {

@@ -164,6 +164,7 @@ export class AudioEndpoint {
   /**
    * Every decoded mono frame from the far end, at `rate` or higher (the highest rate any listener asked for; the
    * frame's own rate comes with it). A listener that only needs 8 kHz saves the 48 kHz decode and the resampling.
+   * The same listener again only changes its rate (it keeps its place: not handed the current frame twice).
    */
   onAudio(listener: (pcm: Int16Array, rate: OpusRate) => void, rate: OpusRate = MEDIA_SAMPLE_RATE): () => void {
     this.#listeners.set(listener, rate);
