@@ -35,12 +35,13 @@ class FakeCallMedia implements RealtimeTarget {
   get listeners() {
     return this.audio.size;
   }
-  /** The caller speaks: `seconds` of a tone at 48 kHz, frame by frame. */
-  say(freq: number, seconds: number) {
-    const pcm = sine(freq, 48_000, seconds);
-    for (let i = 0; i + ENGINE_FRAME <= pcm.length; i += ENGINE_FRAME) {
+  /** The caller speaks: `seconds` of a tone, frame by frame, decoded at `rate` (48 kHz unless told). */
+  say(freq: number, seconds: number, rate: OpusRate = 48_000) {
+    const pcm = sine(freq, rate, seconds);
+    const frame = rate / 50;
+    for (let i = 0; i + frame <= pcm.length; i += frame) {
       for (const l of this.audio) {
-        l(pcm.subarray(i, i + ENGINE_FRAME), 48_000);
+        l(pcm.subarray(i, i + frame), rate);
       }
     }
   }
@@ -308,6 +309,41 @@ test('pcm16 framing (appended format=pcm16): JSON start, 640-byte binary frames 
   await eventually(async () => media.talk.queuedSamples > 0.35 * 48_000);
   assert.equal(dominant(media.drain().subarray(4800), 48_000, [440, 660, 880]), 880);
   c.ws.close();
+});
+
+test('a twilio and a pcm16 client on one call: 16 kHz frames, then 8 kHz ones, reach each at its own rate', async () => {
+  const { media, url } = openCall();
+  const twilio = await connect(url('listen'));
+  const pcm16 = await connect(`${url('listen')}&format=pcm16`);
+  await eventually(async () => twilio.texts.length >= 2 && pcm16.texts.length >= 1, 2000, 'both started');
+  const mulaw = () =>
+    twilio.texts
+      .filter((x) => x.event === 'media')
+      .map((m) => Buffer.from((m as { media: { payload: string } }).media.payload, 'base64'));
+  // Decoded at 16 kHz while the pcm16 client listens: the twilio client's frames are resampled, the other's not.
+  media.say(440, 1, 16_000);
+  await eventually(async () => mulaw().length >= 48 && pcm16.binaries.length >= 50, 2000, 'the 16 kHz second');
+  assert.equal(pcm16.binaries.length, 50, 'each 16 kHz frame as it came');
+  const first = mulaw().length;
+  // The endpoint switched to 8 kHz (the pcm16 client left, say): now the twilio frames pass as they are.
+  media.say(660, 1, 8000);
+  await eventually(async () => mulaw().length >= first + 50, 2000, 'the 8 kHz second');
+  const frames = mulaw();
+  assert.ok(frames.every((f) => f.length === 160));
+  assert.equal(frames.length - first, 50, 'no frame lost or made up at the switch');
+  const heard = decodeMulaw(Buffer.concat(frames));
+  assert.equal(dominant(heard.subarray(800, 7200), 8000, [440, 660, 880]), 440);
+  assert.equal(dominant(heard.subarray(first * 160 + 800), 8000, [440, 660, 880]), 660);
+  await eventually(async () => pcm16.binaries.length >= 98, 2000, 'the 8 kHz second, resampled up');
+  const wide = (from: number, to?: number) => {
+    const b = Buffer.concat(pcm16.binaries.slice(from, to));
+    return new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+  };
+  assert.equal(dominant(wide(1, 50), 16_000, [440, 660, 880]), 440);
+  assert.equal(dominant(wide(52), 16_000, [440, 660, 880]), 660);
+  twilio.ws.close();
+  pcm16.ws.close();
+  await eventually(async () => media.listeners === 0, 2000, 'unsubscribed on close');
 });
 
 test('when the call’s media ends, the client gets stop and a 1000 close', async () => {
