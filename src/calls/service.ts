@@ -243,6 +243,12 @@ export class CallService {
     error: ApiError,
     outcome: 'pre-accepted only' | 'pre-accept unconfirmed' = 'pre-accepted only',
   ): Promise<ApiError> {
+    const current = await findCallForNumber(this.#d.db, call.numberId, call.id);
+    if (!current || isTerminal(current.status)) {
+      // The call ended meanwhile (the user hung up): nothing is left to accept, and its media ends with it.
+      await this.serverMedia.drop(call, true);
+      return this.#failed(call, actionId, error, 'accept');
+    }
     const final = await this.#d.slots.settle(
       call,
       actionId,

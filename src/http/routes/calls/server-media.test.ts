@@ -704,6 +704,42 @@ describe('server media: capacity and failure', () => {
     }
   });
 
+  test('the user hanging up between the pre_accept and the accept: 409, the timeline says so, the session closes', async () => {
+    const t = await buildTestApp('sqlite');
+    const api = (method: 'GET' | 'POST', url: string) =>
+      t.app.inject({
+        method,
+        url,
+        headers: { 'x-api-key': t.numberA.key.key },
+        ...(method === 'POST' ? { payload: {} } : {}),
+      });
+    try {
+      const uc = await startCall(t, endpoints);
+      t.fake.inject({ action: 'accept', times: 1, latencyMs: 250 });
+      const accepting = api('POST', `/v1/calls/${uc.call.id}/accept`);
+      await eventually(async () => t.fake.countRequests({ action: 'accept' }) === 1, 3000, 'the accept on its way');
+      await t.fake.userHangsUp(uc.call.externalCallId);
+      await eventually(async () => (await storedCall(t, t.numberA, uc.call.id))?.status === 'MISSED', 3000, 'ended');
+      const late = await accepting;
+      assert.equal(late.statusCode, 409, late.body);
+      await eventually(async () => t.app.media.size === 0, 3000, 'the kept session to close with the call');
+      assert.deepEqual(
+        (await outbox(t, uc.call)).map((e) => e.type),
+        ['call.ringing', 'call.missed', 'call.ended'],
+      );
+      const ended = await storedCall(t, t.numberA, uc.call.id);
+      assert.equal(ended?.pendingAction, null);
+      const events = (await api('GET', `/v1/calls/${uc.call.id}/events`)).json().events;
+      assert.deepEqual(
+        events.map((e: { source: string; type: string }) => `${e.source}:${e.type}`),
+        ['provider:offer', 'provider:end', 'api:accept'],
+      );
+      assert.deepEqual(events.at(-1).detail, { error: 'CALL_STATE_CONFLICT' }, 'not "pre-accepted only": it ended');
+    } finally {
+      await t.close();
+    }
+  });
+
   test('a store that cannot take the media row: the accept is 503, nothing reaches Meta, no media is held', async () => {
     let db: FaultyDb | undefined;
     const t = await buildTestApp('sqlite', {
