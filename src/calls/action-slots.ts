@@ -32,6 +32,15 @@ export type WaitOutcome =
 
 export type TimelineNote = Omit<TimelineEntry, 'sequence' | 'at'>;
 
+/**
+ * How long a claimed action is its owner's before another process may take it over. Long enough for the longest
+ * action: an accept answered by the media engine (its SDP answer, ICE gathering up to 5 s) then sent as pre_accept
+ * and accept, each up to the provider timeout; a terminate is one request and its one retry.
+ */
+export function actionLeaseMs(providerTimeoutMs: number): number {
+  return providerTimeoutMs * 3 + 10_000;
+}
+
 export class ActionSlots {
   readonly #db: Db;
   readonly #clock: Clock;
@@ -50,8 +59,7 @@ export class ActionSlots {
   constructor(db: Db, clock: Clock, providerTimeoutMs: number) {
     this.#db = db;
     this.#clock = clock;
-    // Long enough for the adapter's request and its one retry.
-    this.#leaseMs = providerTimeoutMs * 2 + 5_000;
+    this.#leaseMs = actionLeaseMs(providerTimeoutMs);
   }
 
   /** Wakes this process's requests waiting on the call's slot: something about the call was just committed. */

@@ -6,10 +6,11 @@ import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers
 import { callIn, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { type FaultyDb, faultyDb } from '../../../../test/helpers/faulty-db.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
+import { actionLeaseMs } from '../../../calls/action-slots.ts';
 import type { Clock } from '../../../clock.ts';
 
-/** The action lease of the test app: 2 × PROVIDER_TIMEOUT_MS (400) + 5 s. */
-const LEASE_MS = 2 * 400 + 5_000;
+/** The action lease of the test app (PROVIDER_TIMEOUT_MS 400). */
+const LEASE_MS = actionLeaseMs(400);
 
 /** The real time, moved forward by hand: the action lease passes without sleeping through it. */
 function shiftedClock() {
