@@ -88,6 +88,28 @@ for (const kind of storeKinds()) {
       await cleanup();
     });
 
+    test('any 2xx is a success: 202, 204 and 299 are delivered at the first attempt, never retried', async () => {
+      const { receiver, webhook } = await setup({ worker: { webhookRetryScheduleMs: [0, 20, 20] } });
+      receiver.queue({ kind: 'status', status: 202 }, { kind: 'status', status: 204 }, { kind: 'status', status: 299 });
+      const ids = await emit([{ type: 'call.ringing' }, { type: 'call.connected' }, { type: 'call.ended' }]);
+      await eventually(
+        async () => (await listDeliveriesForWebhook(t.store.db, webhook.id)).every((d) => d.status === 'SUCCESS'),
+        3000,
+        'three deliveries to be SUCCESS',
+      );
+      await sleep(100);
+      assert.equal(receiver.requests.length, 3, 'one request per event: no retry after a 2xx');
+      assert.deepEqual(new Set(receiver.requests.map((r) => r.headers['webhook-id'])), new Set(ids));
+      const logs = await logsOf(webhook.id);
+      assert.deepEqual(logs.map((l) => [l.attempt, l.status]).sort(), [
+        [1, 'SUCCESS'],
+        [1, 'SUCCESS'],
+        [1, 'SUCCESS'],
+      ]);
+      assert.deepEqual(logs.map((l) => l.statusCode).sort(), [202, 204, 299]);
+      await cleanup();
+    });
+
     test('a receiver answering 500 is retried on the schedule, then the delivery is FAILED and kept', async () => {
       const { receiver, webhook, worker } = await setup({ worker: { webhookRetryScheduleMs: [0, 100, 200] } });
       receiver.status(500);
