@@ -110,6 +110,27 @@ for (const kind of storeKinds()) {
       await cleanup();
     });
 
+    test("webhook-timestamp is the try's own time, so an event sent long after it happened still verifies", async () => {
+      const { receiver, webhook, worker } = await setup();
+      await worker.stop();
+      const id = (await emit([{ type: 'call.ended' }]))[0]!;
+      // An hour in the store (a receiver down, a paused webhook, a replay): past every verifier's 5-minute tolerance.
+      const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+      await t.store.db.execute('UPDATE events SET created_at = $1, occurred_at = $1 WHERE id = $2', [hourAgo, id]);
+      await t.store.db.execute('UPDATE deliveries SET created_at = $1, next_attempt_at = $1 WHERE event_id = $2', [
+        hourAgo,
+        id,
+      ]);
+      const late = startTestWorker(t.store.db, workerConfig());
+      cleanups.push(() => late.stop());
+      await receiver.waitFor((rs) => rs.length === 1, 3000, 'the delivery');
+      const r = receiver.requests[0]!;
+      const timestamp = Number(r.headers['webhook-timestamp']);
+      assert.ok(Math.abs(timestamp - Date.now() / 1000) < 5, `a fresh timestamp, got ${timestamp}`);
+      assert.equal(verifyWith(webhook.secret, r).eventId, id);
+      await cleanup();
+    });
+
     test('a receiver answering 500 is retried on the schedule, then the delivery is FAILED and kept', async () => {
       const { receiver, webhook, worker } = await setup({ worker: { webhookRetryScheduleMs: [0, 100, 200] } });
       receiver.status(500);
