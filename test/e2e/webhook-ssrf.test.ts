@@ -10,6 +10,7 @@ import type { WebhookId } from '../../src/ids.ts';
 import { createLogger } from '../../src/logger.ts';
 import { MemoryRateLimiter } from '../../src/ratelimit/memory.ts';
 import type { HostLookup } from '../../src/webhooks/url-guard.ts';
+import { startWebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { listDeliveriesForWebhook } from '../helpers/store-reads.ts';
 import { storeKinds } from '../helpers/stores.ts';
@@ -110,6 +111,42 @@ for (const kind of storeKinds()) {
         url: `/v1/webhooks/${res.json().id}`,
         headers: { 'x-api-key': t.numberA.key.key },
       });
+    });
+
+    test('a stored URL with a literal private address (insecure URLs since turned off) is refused at delivery', async () => {
+      const receiver = await startWebhookReceiver();
+      const res = await register('https://hooks.example.com/literal');
+      assert.equal(res.statusCode, 201, res.body);
+      const webhookId = res.json().id as WebhookId;
+      // As registered while WEBHOOK_ALLOW_INSECURE_URLS=true; a literal address never goes through the DNS lookup.
+      await t.store.db.execute('UPDATE webhooks SET url = $1 WHERE id = $2', [receiver.url, webhookId]);
+      const worker = startTestWorker(
+        t.store.db,
+        workerConfig({ webhookAllowInsecureUrls: false, webhookRetryScheduleMs: [0] }),
+        { lookup },
+      );
+      try {
+        await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [{ type: 'call.ended' }]);
+        const [delivery] = await eventually(
+          async () => {
+            const ds = await listDeliveriesForWebhook(t.store.db, webhookId);
+            return ds[0]?.status === 'FAILED' ? ds : null;
+          },
+          3000,
+          'the delivery to fail',
+        );
+        assert.match(delivery!.lastError ?? '', /^refused: /);
+        assert.equal(delivery!.lastStatusCode, null);
+        assert.equal(receiver.requests.length, 0, 'no request reached the private address');
+      } finally {
+        await worker.stop();
+        await receiver.close();
+        await app.inject({
+          method: 'DELETE',
+          url: `/v1/webhooks/${webhookId}`,
+          headers: { 'x-api-key': t.numberA.key.key },
+        });
+      }
     });
 
     test('a name that turns private after registration (DNS rebinding) is refused when the worker connects', async () => {
