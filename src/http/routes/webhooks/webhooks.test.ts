@@ -412,6 +412,30 @@ for (const kind of storeKinds()) {
       assert.equal(verifyWith(secret, delivery).eventId, id, 'the new secret verifies');
     });
 
+    test('once the 24 h overlap is over, only the new secret signs', async () => {
+      const w = await createFor(keyA(), { events: ['call.connected'] });
+      const rotated = await t.app.inject({
+        method: 'POST',
+        url: `/v1/webhooks/${w.id}/rotate-secret`,
+        headers: keyA(),
+      });
+      assert.equal(rotated.statusCode, 200, rotated.body);
+      const { secret } = rotated.json();
+      // The rotation a day and a second ago.
+      await t.store.db.execute('UPDATE webhooks SET previous_secret_expires_at = $1 WHERE id = $2', [
+        new Date(Date.now() - 1000).toISOString(),
+        w.id,
+      ]);
+      const [id] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
+        { type: 'call.connected' },
+      ]);
+      await receiver.waitFor(() => w.received().length === 1, 5000, 'the event');
+      const delivery = w.received()[0]!;
+      assert.match(String(delivery.headers['webhook-signature']), /^v1,[A-Za-z0-9+/]{43}=$/, 'one signature');
+      assert.equal(verifyWith(secret, delivery).eventId, id, 'the new secret verifies');
+      assert.throws(() => verifyWith(w.secret, delivery), /signature/i, 'the old secret no longer does');
+    });
+
     test('GET /metrics exposes the delivery metrics without a key', async () => {
       const res = await t.app.inject({ method: 'GET', url: '/metrics' });
       assert.equal(res.statusCode, 200);
