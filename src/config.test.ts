@@ -3,6 +3,16 @@ import assert from 'node:assert/strict';
 import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from './config.ts';
+import { DEFAULT_RETRY_SCHEDULE_MS } from './webhooks/retry-schedule.ts';
+
+test("webhook delivery defaults are the spec's: a 10 s timeout, the ~3-day schedule, https to public addresses only", () => {
+  const config = loadConfig({});
+  assert.equal(config.webhookTimeoutMs, 10_000);
+  assert.deepEqual(config.webhookRetryScheduleMs, DEFAULT_RETRY_SCHEDULE_MS);
+  assert.equal(config.webhookAllowInsecureUrls, false);
+  assert.deepEqual(loadConfig({ WEBHOOK_RETRY_SCHEDULE_MS: '0,100,200' }).webhookRetryScheduleMs, [0, 100, 200]);
+  assert.equal(loadConfig({ WEBHOOK_ALLOW_INSECURE_URLS: 'true' }).webhookAllowInsecureUrls, true);
+});
 
 test('WEBHOOK_LOG_RETENTION_DAYS: 30 by default, 0 keeps the log forever, at most a century', () => {
   assert.equal(loadConfig({}).webhookLogRetentionDays, 30);
