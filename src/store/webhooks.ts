@@ -117,9 +117,22 @@ export async function listWebhooksInScope(db: Db, scope: WebhookScope): Promise<
   );
 }
 
-export async function getWebhookInScope(db: Db, scope: WebhookScope, id: string): Promise<WebhookRecord | null> {
+/**
+ * `lock`: in a transaction that writes the webhook back, hold its row until the commit, so a change made meanwhile
+ * (the worker turning it off after a 410, another PATCH or rotation) is not overwritten with what was read here.
+ */
+export async function getWebhookInScope(
+  db: Db,
+  scope: WebhookScope,
+  id: string,
+  opts: { lock?: boolean } = {},
+): Promise<WebhookRecord | null> {
   const f = scopeFilter(scope, 2);
-  const rows = await db.query<Row>(`SELECT ${COLUMNS} FROM webhooks WHERE id = $1 AND ${f.sql}`, [id, ...f.params]);
+  const lock = opts.lock ? forUpdate(db) : '';
+  const rows = await db.query<Row>(`SELECT ${COLUMNS} FROM webhooks WHERE id = $1 AND ${f.sql}${lock}`, [
+    id,
+    ...f.params,
+  ]);
   return rows[0] ? fromRow(rows[0]) : null;
 }
 

@@ -125,26 +125,33 @@ export class WebhookService {
   }
 
   async update(p: Principal, id: string, patch: WebhookPatch, numberId?: string) {
-    const current = await this.#find(p, id, numberId);
-    const next: WebhookRecord = { ...current, updatedAt: this.#d.clock.now().toISOString() };
-    if (patch.url !== undefined) {
-      next.url = await this.#checkUrl(patch.url);
-    }
-    if (patch.name !== undefined) {
-      next.name = patch.name;
-    }
-    if (patch.events !== undefined) {
-      next.events = emittable(patch.events);
-    }
-    if (patch.active !== undefined) {
-      next.active = patch.active;
-      // Turning it on again is the customer saying the receiver is back: the 410 note goes.
-      if (patch.active) {
-        next.disabledReason = null;
-      }
-    }
+    const scope = await this.#scope(p, numberId);
+    await this.#find(p, id, numberId);
+    // The URL's DNS check stays outside the transaction; the row is read again, locked, to be changed.
+    const url = patch.url === undefined ? undefined : await this.#checkUrl(patch.url);
     const now = this.#d.clock.now();
-    await this.#d.db.transaction(async (tx) => {
+    const { current, next } = await this.#d.db.transaction(async (tx) => {
+      const current = await getWebhookInScope(tx, scope, id, { lock: true });
+      if (!current) {
+        throw new ApiError('WEBHOOK_NOT_FOUND');
+      }
+      const next: WebhookRecord = { ...current, updatedAt: now.toISOString() };
+      if (url !== undefined) {
+        next.url = url;
+      }
+      if (patch.name !== undefined) {
+        next.name = patch.name;
+      }
+      if (patch.events !== undefined) {
+        next.events = emittable(patch.events);
+      }
+      if (patch.active !== undefined) {
+        next.active = patch.active;
+        // Turning it on again is the customer saying the receiver is back: the 410 note goes.
+        if (patch.active) {
+          next.disabledReason = null;
+        }
+      }
       await updateWebhook(tx, next);
       if (current.active && !next.active) {
         await holdDeliveriesOfWebhook(tx, next.id, now.toISOString());
@@ -152,6 +159,7 @@ export class WebhookService {
         const span = holdSpanMs(this.#d.config.webhookRetryScheduleMs);
         await releaseHeldDeliveries(tx, next.id, now.toISOString(), new Date(now.getTime() - span).toISOString());
       }
+      return { current, next };
     });
     if (!current.active && next.active) {
       this.#d.onQueued?.();
@@ -167,16 +175,25 @@ export class WebhookService {
 
   /** A new secret, shown once; the current one keeps signing too until previousSecretExpiresAt. */
   async rotateSecret(p: Principal, id: string, numberId?: string) {
-    const current = await this.#find(p, id, numberId);
+    const scope = await this.#scope(p, numberId);
     const now = this.#d.clock.now();
     const secret = generateWebhookSecret();
     const previousSecretExpiresAt = new Date(now.getTime() + ROTATION_OVERLAP_MS).toISOString();
-    await updateWebhook(this.#d.db, {
-      ...current,
-      secret: this.#d.box.seal(secret),
-      previousSecret: current.secret,
-      previousSecretExpiresAt,
-      updatedAt: now.toISOString(),
+    // Read and written under one lock: a 410 or a PATCH landing meanwhile is kept, and of two rotations at once the
+    // later one takes the earlier one's secret as the previous, so every secret shown signs.
+    const current = await this.#d.db.transaction(async (tx) => {
+      const current = await getWebhookInScope(tx, scope, id, { lock: true });
+      if (!current) {
+        throw new ApiError('WEBHOOK_NOT_FOUND');
+      }
+      await updateWebhook(tx, {
+        ...current,
+        secret: this.#d.box.seal(secret),
+        previousSecret: current.secret,
+        previousSecretExpiresAt,
+        updatedAt: now.toISOString(),
+      });
+      return current;
     });
     return { id: current.id, secret, previousSecretExpiresAt };
   }
