@@ -14,7 +14,7 @@ import { type CallFilter, findCallForNumber, listCallsForNumber } from '../store
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { listTimeline, type TimelineEntry } from '../store/timeline.ts';
-import type { ActionSlots } from './action-slots.ts';
+import type { ActionSlots, TimelineNote } from './action-slots.ts';
 import { conflict } from './conflict.ts';
 import {
   acceptByBusiness,
@@ -249,13 +249,22 @@ export class CallService {
       await this.serverMedia.drop(call, true);
       return this.#failed(call, actionId, error, 'accept');
     }
-    const final = await this.#d.slots.settle(
+    const final = await this.#keepAnswer(call, actionId, sdp, {
+      source: 'api',
+      type: 'accept',
+      detail: { outcome, media: 'server', error: error.code },
+    });
+    return isTerminal(final.status) ? conflict(final) : error;
+  }
+
+  /** Settles the action leaving the call ringing with `sdp` as its answer: what a pre-accept leaves behind. */
+  #keepAnswer(call: Call, actionId: string, sdp: string, note: TimelineNote): Promise<Call> {
+    return this.#d.slots.settle(
       call,
       actionId,
       (c, now) => ({ call: { ...c, sdpAnswer: sdp, pendingAction: null, updatedAt: now }, events: [] }),
-      { source: 'api', type: 'accept', detail: { outcome, media: 'server', error: error.code } },
+      note,
     );
-    return isTerminal(final.status) ? conflict(final) : error;
   }
 
   /**
@@ -307,16 +316,11 @@ export class CallService {
       if (result.mayHaveActed) {
         // Unanswered, it may have reached Meta, which then takes no other answer and no second pre_accept: the
         // answer (and its session) is kept, so a repeat is answered here and the accept sends this one.
-        const final = await this.#d.slots.settle(
-          call,
-          actionId,
-          (c, now) => ({ call: { ...c, sdpAnswer: sdp, pendingAction: null, updatedAt: now }, events: [] }),
-          {
-            source: 'api',
-            type: 'pre-accept',
-            detail: { outcome: 'unconfirmed', ...(serverMedia ? { media: 'server' } : {}), error: error.code },
-          },
-        );
+        const final = await this.#keepAnswer(call, actionId, sdp, {
+          source: 'api',
+          type: 'pre-accept',
+          detail: { outcome: 'unconfirmed', ...(serverMedia ? { media: 'server' } : {}), error: error.code },
+        });
         throw isTerminal(final.status) ? conflict(final) : error;
       }
       if (serverMedia) {
@@ -325,16 +329,11 @@ export class CallService {
       throw await this.#failed(call, actionId, error, 'pre-accept');
     }
     // The call keeps ringing; the answer SDP is kept for the accept that follows.
-    const final = await this.#d.slots.settle(
-      call,
-      actionId,
-      (c, now) => ({ call: { ...c, sdpAnswer: sdp, pendingAction: null, updatedAt: now }, events: [] }),
-      {
-        source: 'api',
-        type: 'pre-accept',
-        detail: { outcome: 'pre-accepted', ...(serverMedia ? { media: 'server' } : {}) },
-      },
-    );
+    const final = await this.#keepAnswer(call, actionId, sdp, {
+      source: 'api',
+      type: 'pre-accept',
+      detail: { outcome: 'pre-accepted', ...(serverMedia ? { media: 'server' } : {}) },
+    });
     if (final.status !== 'RINGING') {
       throw conflict(final);
     }
