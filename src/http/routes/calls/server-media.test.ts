@@ -49,6 +49,46 @@ function onServer(t: TestApp, wsUrl: string): string {
   return wsUrl.replace(/^ws:\/\/[^/]+/, t.baseUrl.replace(/^http/, 'ws'));
 }
 
+/** GET or POST (with an empty JSON body) as number A. */
+function numberAApi(t: TestApp) {
+  return (method: 'GET' | 'POST', url: string) =>
+    t.app.inject({
+      method,
+      url,
+      headers: { 'x-api-key': t.numberA.key.key },
+      ...(method === 'POST' ? { payload: {} } : {}),
+    });
+}
+
+/**
+ * A new SANDBOX number whose simulated user answers at once with `audio`, and a call placed from it to `to` without
+ * an SDP (so with server media), once answered. `api` speaks as that number.
+ */
+async function answeredSandboxCall(t: TestApp, o: { name: string; audio: string; to: string; call: object }) {
+  const created = await t.app.inject({
+    method: 'POST',
+    url: '/v1/numbers',
+    headers: { 'x-api-key': t.tenantKey.key },
+    payload: { provider: 'SANDBOX', name: o.name, sandbox: { answerAfterSeconds: 0, audio: o.audio } },
+  });
+  const key = created.json().apiKey.key;
+  const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+    t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
+  const to = o.to;
+  assert.equal((await api('POST', '/v1/calls/permissions/request', { to })).statusCode, 200);
+  await eventually(
+    async () =>
+      (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`)).json().permission.status === 'temporary',
+    4000,
+    'the permission',
+  );
+  const placed = await api('POST', '/v1/calls', { to, ...o.call });
+  assert.equal(placed.statusCode, 201, placed.body);
+  const id: string = placed.json().id;
+  await eventually(async () => (await api('GET', `/v1/calls/${id}`)).json().status === 'ACCEPTED', 5000, 'answer');
+  return { api, id };
+}
+
 async function heardAtUser(user: AudioEndpoint, freq: number | null): Promise<number | null> {
   const deadline = Date.now() + 8000;
   while (Date.now() < deadline) {
@@ -602,13 +642,7 @@ describe('server media: capacity and failure', () => {
 
   test('Meta not answering the accept in time: the pre-accepted answer and its session stay, a retry sends that answer', async () => {
     const t = await buildTestApp('sqlite');
-    const api = (method: 'GET' | 'POST', url: string) =>
-      t.app.inject({
-        method,
-        url,
-        headers: { 'x-api-key': t.numberA.key.key },
-        ...(method === 'POST' ? { payload: {} } : {}),
-      });
+    const api = numberAApi(t);
     try {
       const uc = await startCall(t, endpoints);
       t.fake.inject({ action: 'accept', times: 1, hang: true });
@@ -637,13 +671,7 @@ describe('server media: capacity and failure', () => {
 
   test('Meta taking the pre_accept but answering too late: the answer and its session stay, a retry accepts with it', async () => {
     const t = await buildTestApp('sqlite');
-    const api = (method: 'GET' | 'POST', url: string) =>
-      t.app.inject({
-        method,
-        url,
-        headers: { 'x-api-key': t.numberA.key.key },
-        ...(method === 'POST' ? { payload: {} } : {}),
-      });
+    const api = numberAApi(t);
     try {
       const uc = await startCall(t, endpoints);
       // Past PROVIDER_TIMEOUT_MS (400 in tests): callgate gives up on the reply, yet Meta holds the pre_accept.
@@ -674,13 +702,7 @@ describe('server media: capacity and failure', () => {
 
   test('a pre-accept Meta answers too late: its answer and session stay, and the accept sends that answer', async () => {
     const t = await buildTestApp('sqlite');
-    const api = (method: 'GET' | 'POST', url: string) =>
-      t.app.inject({
-        method,
-        url,
-        headers: { 'x-api-key': t.numberA.key.key },
-        ...(method === 'POST' ? { payload: {} } : {}),
-      });
+    const api = numberAApi(t);
     try {
       const uc = await startCall(t, endpoints);
       t.fake.inject({ action: 'pre_accept', times: 1, latencyMs: 700 });
@@ -706,13 +728,7 @@ describe('server media: capacity and failure', () => {
 
   test('the user hanging up between the pre_accept and the accept: 409, the timeline says so, the session closes', async () => {
     const t = await buildTestApp('sqlite');
-    const api = (method: 'GET' | 'POST', url: string) =>
-      t.app.inject({
-        method,
-        url,
-        headers: { 'x-api-key': t.numberA.key.key },
-        ...(method === 'POST' ? { payload: {} } : {}),
-      });
+    const api = numberAApi(t);
     try {
       const uc = await startCall(t, endpoints);
       t.fake.inject({ action: 'accept', times: 1, latencyMs: 250 });
@@ -857,28 +873,12 @@ describe('server media on SANDBOX numbers', () => {
     await api('POST', `/v1/calls/${callId}/terminate`);
   });
   test('POST /v1/calls without an SDP: the engine offers, the simulated user answers, and its 660 Hz reaches a realtime client', async () => {
-    const created = await t.app.inject({
-      method: 'POST',
-      url: '/v1/numbers',
-      headers: { 'x-api-key': t.tenantKey.key },
-      payload: { provider: 'SANDBOX', name: 'Dialer', sandbox: { answerAfterSeconds: 0, audio: 'tone:660' } },
+    const { api, id } = await answeredSandboxCall(t, {
+      name: 'Dialer',
+      audio: 'tone:660',
+      to: '+15550003333',
+      call: { record: true },
     });
-    const key = created.json().apiKey.key;
-    const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
-      t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
-    const to = '+15550003333';
-    assert.equal((await api('POST', '/v1/calls/permissions/request', { to })).statusCode, 200);
-    await eventually(
-      async () =>
-        (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`)).json().permission.status ===
-        'temporary',
-      4000,
-      'the permission',
-    );
-    const placed = await api('POST', '/v1/calls', { to, record: true });
-    assert.equal(placed.statusCode, 201, placed.body);
-    const id = placed.json().id;
-    await eventually(async () => (await api('GET', `/v1/calls/${id}`)).json().status === 'ACCEPTED', 5000, 'answer');
     assert.equal((await api('GET', `/v1/calls/${id}`)).json().media, 'server');
     const { wsUrl } = (await api('POST', `/v1/calls/${id}/realtime-session`, { mode: 'listen' })).json();
     const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
@@ -903,28 +903,12 @@ describe('server media: max duration', () => {
   test('maxDurationSeconds ends a server-media call: its sockets get stop and a 1000 close, the media is closed', async () => {
     const t = await buildTestApp('sqlite');
     try {
-      const created = await t.app.inject({
-        method: 'POST',
-        url: '/v1/numbers',
-        headers: { 'x-api-key': t.tenantKey.key },
-        payload: { provider: 'SANDBOX', name: 'Capped', sandbox: { answerAfterSeconds: 0, audio: 'tone:440' } },
+      const { api, id } = await answeredSandboxCall(t, {
+        name: 'Capped',
+        audio: 'tone:440',
+        to: '+15550004444',
+        call: { maxDurationSeconds: 2 },
       });
-      const key = created.json().apiKey.key;
-      const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
-        t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
-      const to = '+15550004444';
-      assert.equal((await api('POST', '/v1/calls/permissions/request', { to })).statusCode, 200);
-      await eventually(
-        async () =>
-          (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`)).json().permission.status ===
-          'temporary',
-        4000,
-        'the permission',
-      );
-      const placed = await api('POST', '/v1/calls', { to, maxDurationSeconds: 2 });
-      assert.equal(placed.statusCode, 201, placed.body);
-      const id = placed.json().id;
-      await eventually(async () => (await api('GET', `/v1/calls/${id}`)).json().status === 'ACCEPTED', 5000, 'answer');
       const sockets = await Promise.all(
         ['twilio', 'pcm16'].map(async (format) => {
           const { wsUrl } = (await api('POST', `/v1/calls/${id}/realtime-session`, { mode: 'listen' })).json();
