@@ -65,6 +65,19 @@ for (const kind of storeKinds()) {
         payload: { url, events: ['*'] },
       });
 
+    /** The webhook's one delivery, once it has failed. */
+    const failedDelivery = async (webhookId: WebhookId) => {
+      const [delivery] = await eventually(
+        async () => {
+          const ds = await listDeliveriesForWebhook(t.store.db, webhookId);
+          return ds[0]?.status === 'FAILED' ? ds : null;
+        },
+        3000,
+        'the delivery to fail',
+      );
+      return delivery!;
+    };
+
     const refused: [string, RegExp][] = [
       ['http://127.0.0.1/hook', /must use https/],
       ['https://127.0.0.1/hook', /non-public address/],
@@ -127,16 +140,9 @@ for (const kind of storeKinds()) {
       );
       try {
         await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [{ type: 'call.ended' }]);
-        const [delivery] = await eventually(
-          async () => {
-            const ds = await listDeliveriesForWebhook(t.store.db, webhookId);
-            return ds[0]?.status === 'FAILED' ? ds : null;
-          },
-          3000,
-          'the delivery to fail',
-        );
-        assert.match(delivery!.lastError ?? '', /^refused: /);
-        assert.equal(delivery!.lastStatusCode, null);
+        const delivery = await failedDelivery(webhookId);
+        assert.match(delivery.lastError ?? '', /^refused: /);
+        assert.equal(delivery.lastStatusCode, null);
         assert.equal(receiver.requests.length, 0, 'no request reached the private address');
       } finally {
         await worker.stop();
@@ -161,16 +167,9 @@ for (const kind of storeKinds()) {
         { lookup },
       );
       await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [{ type: 'call.ended' }]);
-      const [delivery] = await eventually(
-        async () => {
-          const ds = await listDeliveriesForWebhook(t.store.db, webhookId);
-          return ds[0]?.status === 'FAILED' ? ds : null;
-        },
-        3000,
-        'the delivery to fail',
-      );
-      assert.match(delivery!.lastError ?? '', /refused/);
-      assert.equal(delivery!.lastStatusCode, null);
+      const delivery = await failedDelivery(webhookId);
+      assert.match(delivery.lastError ?? '', /refused/);
+      assert.equal(delivery.lastStatusCode, null);
       await worker.stop();
       await app.inject({
         method: 'DELETE',
