@@ -21,6 +21,7 @@ import {
   type WebhookScope,
 } from '../store/webhooks.ts';
 import { emittable } from './event-names.ts';
+import { afterRotation, parsePreviousSecrets } from './previous-secrets.ts';
 import { holdSpanMs } from './retry-schedule.ts';
 import { generateWebhookSecret } from './signing.ts';
 import { checkPublicUrl, type HostLookup } from './url-guard.ts';
@@ -173,24 +174,42 @@ export class WebhookService {
     }
   }
 
-  /** A new secret, shown once; the current one keeps signing too until previousSecretExpiresAt. */
+  /**
+   * A new secret, shown once; the current one keeps signing too until previousSecretExpiresAt, and so do those
+   * replaced by earlier rotations until their own 24 h are over (previous-secrets.ts).
+   */
   async rotateSecret(p: Principal, id: string, numberId?: string) {
     const scope = await this.#scope(p, numberId);
     const now = this.#d.clock.now();
     const secret = generateWebhookSecret();
     const previousSecretExpiresAt = new Date(now.getTime() + ROTATION_OVERLAP_MS).toISOString();
     // Read and written under one lock: a 410 or a PATCH landing meanwhile is kept, and of two rotations at once the
-    // later one takes the earlier one's secret as the previous, so every secret shown signs.
+    // later one takes the earlier one's secret as a previous one, so every secret shown signs.
     const current = await this.#d.db.transaction(async (tx) => {
       const current = await getWebhookInScope(tx, scope, id, { lock: true });
       if (!current) {
         throw new ApiError('WEBHOOK_NOT_FOUND');
       }
+      // Secrets sealed under an earlier SECRET_KEY cannot sign any more: rotating is how such a webhook recovers,
+      // so they are left behind rather than failing the rotation.
+      const opened = (sealed: string | null) => {
+        try {
+          return sealed === null ? null : this.#d.box.open(sealed);
+        } catch {
+          return null;
+        }
+      };
+      const replaced = opened(current.secret);
+      const earlier = parsePreviousSecrets(opened(current.previousSecret), current.previousSecretExpiresAt);
+      const previous =
+        replaced === null
+          ? { list: earlier, latestExpiresAt: current.previousSecretExpiresAt }
+          : afterRotation(earlier, replaced, previousSecretExpiresAt, now.getTime());
       await updateWebhook(tx, {
         ...current,
         secret: this.#d.box.seal(secret),
-        previousSecret: current.secret,
-        previousSecretExpiresAt,
+        previousSecret: previous.list.length > 0 ? this.#d.box.seal(JSON.stringify(previous.list)) : null,
+        previousSecretExpiresAt: previous.list.length > 0 ? previous.latestExpiresAt : null,
         updatedAt: now.toISOString(),
       });
       return current;

@@ -16,6 +16,7 @@ import { type FinishedAttempt, recordFinishedAttempts, type Settlement } from '.
 import { type ClaimedDelivery, claimDueDeliveries } from '../store/delivery-claims.ts';
 import { isStoreUnavailable } from '../store/unavailable.ts';
 import { disableWebhook } from '../store/webhooks.ts';
+import { liveSecrets, parsePreviousSecrets } from './previous-secrets.ts';
 import { nextAttemptDelayMs, parseRetryAfter } from './retry-schedule.ts';
 import { type TryResult, WebhookSender } from './sender.ts';
 import { signPayload } from './signing.ts';
@@ -475,8 +476,10 @@ export class DeliveryWorker {
     let secrets: string[];
     try {
       secrets = [this.#d.box.open(d.secret)];
+      // The row's expiry is the latest of its previous secrets': past it, none signs (and none is opened).
       if (d.previousSecret && d.previousSecretExpiresAt && Date.parse(d.previousSecretExpiresAt) > nowMs) {
-        secrets.push(this.#d.box.open(d.previousSecret));
+        const previous = parsePreviousSecrets(this.#d.box.open(d.previousSecret), d.previousSecretExpiresAt);
+        secrets.push(...liveSecrets(previous, nowMs));
       }
     } catch {
       return Promise.resolve(refused('the signing secret cannot be opened (was SECRET_KEY changed?)'));

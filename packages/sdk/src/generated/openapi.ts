@@ -610,7 +610,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate the signing secret
-         * @description Returns a new secret, shown this once. For 24 h every delivery carries signatures of both the old and the new secret.
+         * @description Returns a new secret, shown this once. For 24 h every delivery carries signatures of both the old and the new secret (and of any other secret replaced in the last 24 h, at most 10).
          */
         post: operations["rotateWebhookSecret"];
         delete?: never;

@@ -15,7 +15,8 @@ export function rotateWebhookSecretRoute(app: App, deps: RouteDeps): void {
         summary: 'Rotate the signing secret',
         operationId: 'rotateWebhookSecret',
         description:
-          'Returns a new secret, shown this once. For 24 h every delivery carries signatures of both the old and the new secret.',
+          'Returns a new secret, shown this once. For 24 h every delivery carries signatures of both the old and the new ' +
+          'secret (and of any other secret replaced in the last 24 h, at most 10).',
         params: WebhookIdParams,
         response: { 200: RotatedSecret, ...errorResponses(...lookupErrors) },
       },

@@ -12,6 +12,7 @@ import {
 import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
+import { SecretBox } from '../../../auth/secret-box.ts';
 import { HELD_UNTIL } from '../../../store/deliveries.ts';
 
 interface LogEntry {
@@ -416,6 +417,35 @@ for (const kind of storeKinds()) {
       );
       assert.equal(verifyWith(w.secret, delivery).eventId, id, 'the old secret verifies');
       assert.equal(verifyWith(secret, delivery).eventId, id, 'the new secret verifies');
+    });
+
+    test('rotated twice within a day: the first secret signs on beside the second and the third', async () => {
+      const w = await createFor(keyA(), { events: ['call.connected'] });
+      const second = (await rotate(w.id)).json().secret;
+      const third = (await rotate(w.id)).json().secret;
+      const [id] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
+        { type: 'call.connected' },
+      ]);
+      await receiver.waitFor(() => w.received().length === 1, 5000, 'the event');
+      const delivery = w.received()[0]!;
+      assert.equal(String(delivery.headers['webhook-signature']).split(' ').length, 3, 'three signatures');
+      for (const secret of [w.secret, second, third]) {
+        assert.equal(verifyWith(secret, delivery).eventId, id);
+      }
+    });
+
+    test('a secret sealed under an earlier SECRET_KEY: rotating recovers the webhook, the new secret alone signs', async () => {
+      const w = await createFor(keyA(), { events: ['call.connected'] });
+      const otherKey = new SecretBox('a SECRET_KEY this server never had');
+      await t.store.db.execute('UPDATE webhooks SET secret = $1 WHERE id = $2', [otherKey.seal(w.secret), w.id]);
+      const { secret } = (await rotate(w.id)).json();
+      const [id] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
+        { type: 'call.connected' },
+      ]);
+      await receiver.waitFor(() => w.received().length === 1, 5000, 'the event');
+      const delivery = w.received()[0]!;
+      assert.match(String(delivery.headers['webhook-signature']), /^v1,[A-Za-z0-9+/]{43}=$/, 'one signature');
+      assert.equal(verifyWith(secret, delivery).eventId, id);
     });
 
     test('once the 24 h overlap is over, only the new secret signs', async () => {
