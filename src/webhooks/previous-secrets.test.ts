@@ -38,3 +38,12 @@ test('a rotation drops secrets already over, and keeps at most the last ten', ()
 test('a list that is not one of secrets yields none', () => {
   assert.deepEqual(parsePreviousSecrets('[1, {"secret": 2}]', at(5000)), []);
 });
+
+test('a list that is not JSON throws an error that quotes none of it (it would end up in a log line)', () => {
+  for (const text of ['[whsec_c2VjcmV0]', '[{"secret":"whsec_c2VjcmV0"']) {
+    assert.throws(
+      () => parsePreviousSecrets(text, at(5000)),
+      (err: Error) => !err.message.includes('whsec_') && !err.message.includes('c2VjcmV0'),
+    );
+  }
+});

@@ -20,7 +20,13 @@ export function parsePreviousSecrets(opened: string | null, rowExpiresAt: string
   if (!opened.startsWith('[')) {
     return rowExpiresAt ? [{ secret: opened, expiresAt: rowExpiresAt }] : [];
   }
-  const list: unknown = JSON.parse(opened);
+  let list: unknown;
+  try {
+    list = JSON.parse(opened);
+  } catch {
+    // JSON.parse's message quotes the text around the fault, secrets included: it must not reach a log line.
+    throw new Error('the previous secrets are not a JSON list');
+  }
   return Array.isArray(list)
     ? list.filter(
         (p): p is PreviousSecret =>

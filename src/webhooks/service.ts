@@ -200,7 +200,13 @@ export class WebhookService {
         }
       };
       const replaced = opened(current.secret);
-      const earlier = parsePreviousSecrets(opened(current.previousSecret), current.previousSecretExpiresAt);
+      const earlier = (() => {
+        try {
+          return parsePreviousSecrets(opened(current.previousSecret), current.previousSecretExpiresAt);
+        } catch {
+          return []; // not a list we can read: left behind too, or no rotation could ever recover the webhook
+        }
+      })();
       const previous =
         replaced === null
           ? { list: earlier, latestExpiresAt: current.previousSecretExpiresAt }

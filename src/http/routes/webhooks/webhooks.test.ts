@@ -448,6 +448,30 @@ for (const kind of storeKinds()) {
       assert.equal(verifyWith(secret, delivery).eventId, id);
     });
 
+    test('a previous-secret list that is not JSON: rotating recovers the webhook, the new secret alone signs', async () => {
+      const w = await createFor(keyA(), { events: ['call.connected'] });
+      const box = new SecretBox('test-secret-key');
+      const corrupt = `[{"secret":"${w.secret}"`;
+      await t.store.db.execute(
+        'UPDATE webhooks SET previous_secret = $1, previous_secret_expires_at = $2 WHERE id = $3',
+        [box.seal(corrupt), new Date(Date.now() + 3_600_000).toISOString(), w.id],
+      );
+      const rotated = await t.app.inject({
+        method: 'POST',
+        url: `/v1/webhooks/${w.id}/rotate-secret`,
+        headers: keyA(),
+      });
+      assert.equal(rotated.statusCode, 200, rotated.body);
+      const [id] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
+        { type: 'call.connected' },
+      ]);
+      await receiver.waitFor(() => w.received().length === 1, 5000, 'the event');
+      const delivery = w.received()[0]!;
+      assert.equal(String(delivery.headers['webhook-signature']).split(' ').length, 2, 'the replaced one and the new');
+      assert.equal(verifyWith(rotated.json().secret, delivery).eventId, id);
+      assert.equal(verifyWith(w.secret, delivery).eventId, id);
+    });
+
     test('once the 24 h overlap is over, only the new secret signs', async () => {
       const w = await createFor(keyA(), { events: ['call.connected'] });
       const rotated = await rotate(w.id);
