@@ -47,3 +47,13 @@ test('a list that is not JSON throws an error that quotes none of it (it would e
     );
   }
 });
+
+test('entries that cannot sign are left out: no secret body, or no time', () => {
+  const list = [
+    { secret: 'whsec_', expiresAt: at(9000) },
+    { secret: '', expiresAt: at(9000) },
+    { secret: 'whsec_c2VjcmV0', expiresAt: 'soon' },
+    { secret: 'whsec_c2VjcmV0', expiresAt: at(9000) },
+  ];
+  assert.deepEqual(parsePreviousSecrets(JSON.stringify(list), at(9000)), [list[3]]);
+});

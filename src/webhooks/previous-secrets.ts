@@ -27,13 +27,24 @@ export function parsePreviousSecrets(opened: string | null, rowExpiresAt: string
     // JSON.parse's message quotes the text around the fault, secrets included: it must not reach a log line.
     throw new Error('the previous secrets are not a JSON list');
   }
-  return Array.isArray(list)
-    ? list.filter(
-        (p): p is PreviousSecret =>
-          typeof p === 'object' && p !== null && typeof p.secret === 'string' && typeof p.expiresAt === 'string',
-      )
-    : [];
+  return Array.isArray(list) ? list.filter(isPreviousSecret) : [];
 }
+
+/** A `whsec_` secret with a body to sign with (signPayload throws on an empty one), ending at a readable time. */
+function isPreviousSecret(p: unknown): p is PreviousSecret {
+  if (typeof p !== 'object' || p === null) {
+    return false;
+  }
+  const { secret, expiresAt } = p as Record<string, unknown>;
+  return (
+    typeof secret === 'string' &&
+    SECRET_SHAPE.test(secret) &&
+    typeof expiresAt === 'string' &&
+    Number.isFinite(Date.parse(expiresAt))
+  );
+}
+
+const SECRET_SHAPE = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
 
 /** Those still signing at `nowMs`. */
 export function liveSecrets(previous: PreviousSecret[], nowMs: number): string[] {

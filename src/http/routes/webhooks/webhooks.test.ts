@@ -472,6 +472,23 @@ for (const kind of storeKinds()) {
       assert.equal(verifyWith(w.secret, delivery).eventId, id);
     });
 
+    test('a previous-secret entry that cannot sign is skipped: the delivery goes out, signed by the rest', async () => {
+      const w = await createFor(keyA(), { events: ['call.connected'] });
+      const box = new SecretBox('test-secret-key');
+      const later = new Date(Date.now() + 3_600_000).toISOString();
+      await t.store.db.execute(
+        'UPDATE webhooks SET previous_secret = $1, previous_secret_expires_at = $2 WHERE id = $3',
+        [box.seal(JSON.stringify([{ secret: 'whsec_', expiresAt: later }])), later, w.id],
+      );
+      const [id] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
+        { type: 'call.connected' },
+      ]);
+      await receiver.waitFor(() => w.received().length === 1, 5000, 'the event');
+      const delivery = w.received()[0]!;
+      assert.match(String(delivery.headers['webhook-signature']), /^v1,[A-Za-z0-9+/]{43}=$/, 'one signature');
+      assert.equal(verifyWith(w.secret, delivery).eventId, id);
+    });
+
     test('once the 24 h overlap is over, only the new secret signs', async () => {
       const w = await createFor(keyA(), { events: ['call.connected'] });
       const rotated = await rotate(w.id);
