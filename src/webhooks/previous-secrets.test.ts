@@ -57,3 +57,9 @@ test('entries that cannot sign are left out: no secret body, or no time', () => 
   ];
   assert.deepEqual(parsePreviousSecrets(JSON.stringify(list), at(9000)), [list[3]]);
 });
+
+test('the row’s end is the latest of the list’s, even when the replaced secret ends before an earlier one', () => {
+  // A clock stepped back, or two rotations whose times were read before the row lock in the other order.
+  const after = afterRotation([{ secret: 'whsec_a', expiresAt: at(20_000) }], 'whsec_b', at(15_000), 5_000);
+  assert.equal(after.latestExpiresAt, at(20_000));
+});

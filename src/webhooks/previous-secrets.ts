@@ -63,5 +63,8 @@ export function afterRotation(
 ): { list: PreviousSecret[]; latestExpiresAt: string } {
   const live = previous.filter((p) => Date.parse(p.expiresAt) > nowMs);
   const list = [...live, { secret: replaced, expiresAt }].slice(-MAX_PREVIOUS_SECRETS);
-  return { list, latestExpiresAt: expiresAt };
+  // Not always the one just added: a clock stepped back, or two rotations whose times were read before the row
+  // lock in the other order. The row's end gates them all in the worker, so it must not cut an earlier one short.
+  const latest = Math.max(...list.map((p) => Date.parse(p.expiresAt)));
+  return { list, latestExpiresAt: new Date(latest).toISOString() };
 }
