@@ -448,6 +448,20 @@ for (const kind of storeKinds()) {
       assert.equal(verifyWith(secret, delivery).eventId, id);
     });
 
+    test('two rotations at once: each takes the other’s secret as a previous one, all three sign', async () => {
+      const w = await createFor(keyA(), { events: ['call.connected'] });
+      const [a, b] = await Promise.all([rotate(w.id), rotate(w.id)]);
+      const [id] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
+        { type: 'call.connected' },
+      ]);
+      await receiver.waitFor(() => w.received().length === 1, 5000, 'the event');
+      const delivery = w.received()[0]!;
+      assert.equal(String(delivery.headers['webhook-signature']).split(' ').length, 3, 'three signatures');
+      for (const secret of [w.secret, a.json().secret, b.json().secret]) {
+        assert.equal(verifyWith(secret, delivery).eventId, id);
+      }
+    });
+
     test('a previous-secret list that is not JSON: rotating recovers the webhook, the new secret alone signs', async () => {
       const w = await createFor(keyA(), { events: ['call.connected'] });
       const box = new SecretBox('test-secret-key');
