@@ -190,23 +190,14 @@ export class WebhookService {
       if (!current) {
         throw new ApiError('WEBHOOK_NOT_FOUND');
       }
-      // Secrets sealed under an earlier SECRET_KEY cannot sign any more: rotating is how such a webhook recovers,
-      // so they are left behind rather than failing the rotation.
-      const opened = (sealed: string | null) => {
-        try {
-          return sealed === null ? null : this.#d.box.open(sealed);
-        } catch {
-          return null;
-        }
-      };
-      const replaced = opened(current.secret);
-      const earlier = (() => {
-        try {
-          return parsePreviousSecrets(opened(current.previousSecret), current.previousSecretExpiresAt);
-        } catch {
-          return []; // not a list we can read: left behind too, or no rotation could ever recover the webhook
-        }
-      })();
+      const replaced = this.#readable(() => this.#d.box.open(current.secret));
+      const earlier =
+        this.#readable(() =>
+          parsePreviousSecrets(
+            current.previousSecret === null ? null : this.#d.box.open(current.previousSecret),
+            current.previousSecretExpiresAt,
+          ),
+        ) ?? [];
       const previous =
         replaced === null
           ? { list: earlier, latestExpiresAt: current.previousSecretExpiresAt }
@@ -221,6 +212,19 @@ export class WebhookService {
       return current;
     });
     return { id: current.id, secret, previousSecretExpiresAt };
+  }
+
+  /**
+   * What a stored secret (or list of them) opens to, or null when it cannot be read: sealed under an earlier
+   * SECRET_KEY, or corrupt. Such secrets cannot sign any more; rotating is how the webhook recovers, so they are
+   * left behind rather than failing the rotation.
+   */
+  #readable<T>(read: () => T): T | null {
+    try {
+      return read();
+    } catch {
+      return null;
+    }
   }
 
   async logs(p: Principal, id: string, opts: { limit: number; event: string | null; numberId?: string }) {
