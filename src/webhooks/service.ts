@@ -185,7 +185,7 @@ export class WebhookService {
     const previousSecretExpiresAt = new Date(now.getTime() + ROTATION_OVERLAP_MS).toISOString();
     // Read and written under one lock: a 410 or a PATCH landing meanwhile is kept, and of two rotations at once the
     // later one takes the earlier one's secret as a previous one, so every secret shown signs.
-    const current = await this.#d.db.transaction(async (tx) => {
+    const { current, replacedSigns } = await this.#d.db.transaction(async (tx) => {
       const current = await getWebhookInScope(tx, scope, id, { lock: true });
       if (!current) {
         throw new ApiError('WEBHOOK_NOT_FOUND');
@@ -209,9 +209,14 @@ export class WebhookService {
         previousSecretExpiresAt: previous.list.length > 0 ? previous.latestExpiresAt : null,
         updatedAt: now.toISOString(),
       });
-      return current;
+      return { current, replacedSigns: replaced !== null };
     });
-    return { id: current.id, secret, previousSecretExpiresAt };
+    // An unreadable secret signs no more: its overlap is over as of now, and the answer says so.
+    return {
+      id: current.id,
+      secret,
+      previousSecretExpiresAt: replacedSigns ? previousSecretExpiresAt : now.toISOString(),
+    };
   }
 
   /**

@@ -438,7 +438,8 @@ for (const kind of storeKinds()) {
       const w = await createFor(keyA(), { events: ['call.connected'] });
       const otherKey = new SecretBox('a SECRET_KEY this server never had');
       await t.store.db.execute('UPDATE webhooks SET secret = $1 WHERE id = $2', [otherKey.seal(w.secret), w.id]);
-      const { secret } = (await rotate(w.id)).json();
+      const { secret, previousSecretExpiresAt } = (await rotate(w.id)).json();
+      assert.ok(Date.parse(previousSecretExpiresAt) <= Date.now(), 'the answer does not promise an old secret signs');
       const [id] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
         { type: 'call.connected' },
       ]);
