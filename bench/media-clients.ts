@@ -46,14 +46,17 @@ function open(url: string): Promise<void> {
   });
 }
 
-// Like the callers (bench/media-peers.ts): each client talks every 20 ms at its own offset.
-startStaggeredClock(
-  () => sockets,
-  (ws, frame) => {
-    ws.send(MESSAGES[frame % MESSAGES.length] ?? '');
-    sent += 1;
-  },
-);
+// Like the callers (bench/media-peers.ts): each client talks every 20 ms at its own offset. With
+// BENCH_MEDIA_CLIENTS=listen they only listen, as a bot waiting for the caller does: callgate then sends silence.
+if (process.env.BENCH_MEDIA_CLIENTS !== 'listen') {
+  startStaggeredClock(
+    () => sockets,
+    (ws, frame) => {
+      ws.send(MESSAGES[frame % MESSAGES.length] ?? '');
+      sent += 1;
+    },
+  );
+}
 
 async function handle(path: string, body: Record<string, unknown>): Promise<unknown> {
   switch (path) {

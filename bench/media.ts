@@ -349,7 +349,9 @@ export async function mediaCallgate(
 ): Promise<MediaRun> {
   const peers = await spawnListening('bench/media-peers.ts');
   ctx.children.push(peers.child);
-  const clients = await spawnListening('bench/media-clients.ts');
+  // BENCH_MEDIA_CLIENTS=listen: clients that only listen (children get no environment but what they are given).
+  const mode = process.env.BENCH_MEDIA_CLIENTS;
+  const clients = await spawnListening('bench/media-clients.ts', mode ? { BENCH_MEDIA_CLIENTS: mode } : {});
   ctx.children.push(clients.child);
   const dataDir = join(ctx.tmp, 'media-data');
   const tenantKey = createTenantKey(dataDir);
