@@ -89,6 +89,11 @@ async function answeredSandboxCall(t: TestApp, o: { name: string; audio: string;
   return { api, id };
 }
 
+/** The pre_accept and accept requests Meta's stand-in got, in order. */
+function answersSent(t: TestApp) {
+  return t.fake.requests.filter((r) => ['pre_accept', 'accept'].includes(r.body?.action));
+}
+
 async function heardAtUser(user: AudioEndpoint, freq: number | null): Promise<number | null> {
   const deadline = Date.now() + 8000;
   while (Date.now() < deadline) {
@@ -655,7 +660,7 @@ describe('server media: capacity and failure', () => {
       assert.equal(t.app.media.size, 1);
 
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`)).statusCode, 200);
-      const answers = t.fake.requests.filter((r) => r.body?.action === 'pre_accept' || r.body?.action === 'accept');
+      const answers = answersSent(t);
       assert.deepEqual(
         answers.map((r) => r.body?.action),
         ['pre_accept', 'accept', 'accept'],
@@ -686,7 +691,7 @@ describe('server media: capacity and failure', () => {
 
       const retried = await api('POST', `/v1/calls/${uc.call.id}/accept`);
       assert.equal(retried.statusCode, 200, retried.body);
-      const answers = t.fake.requests.filter((r) => ['pre_accept', 'accept'].includes(r.body?.action));
+      const answers = answersSent(t);
       assert.deepEqual(
         answers.map((r) => r.body?.action),
         ['pre_accept', 'accept'],
@@ -714,7 +719,7 @@ describe('server media: capacity and failure', () => {
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/pre-accept`)).statusCode, 200);
       const accepted = await api('POST', `/v1/calls/${uc.call.id}/accept`);
       assert.equal(accepted.statusCode, 200, accepted.body);
-      const answers = t.fake.requests.filter((r) => ['pre_accept', 'accept'].includes(r.body?.action));
+      const answers = answersSent(t);
       assert.deepEqual(
         answers.map((r) => r.body?.action),
         ['pre_accept', 'accept'],
