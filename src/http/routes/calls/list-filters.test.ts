@@ -1,6 +1,7 @@
 // GET /v1/calls?status=&peer=: the server narrows the list (the dashboard's search asks it), scoped to the number.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout } from 'node:timers/promises';
 import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, ringingCall } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
@@ -39,6 +40,21 @@ for (const kind of storeKinds()) {
       // Paging keeps the filter: the second page starts after the first call shown.
       assert.deepEqual(await ids('status=RINGING,COMPLETED&limit=1'), [ringing.id]);
       assert.deepEqual(await ids(`status=RINGING,COMPLETED&limit=1&before=${ringing.id}`), [completed.id]);
+    });
+
+    test("a + left unencoded (read as a space) in peer= or in before='s offset is taken as the + it was", async () => {
+      const older = await ringingCall(t, t.numberA, '447700900777');
+      await setTimeout(5); // not the same millisecond: before=<newer's time> then leaves the older one
+      const newer = await ringingCall(t, t.numberA, '447700900777');
+      assert.deepEqual(await ids('peer=+447700900777'), [newer.id, older.id]);
+      // The newer call's creation time written with a +01:00 offset, the + unencoded as Pilot's examples write it.
+      const at = new Date(Date.parse(newer.createdAt) + 3_600_000).toISOString().replace('Z', '+01:00');
+      assert.deepEqual(await ids(`peer=447700900777&before=${at}`), [older.id]);
+      assert.deepEqual(await ids(`peer=447700900777&before=${encodeURIComponent(at)}`), [older.id]);
+      for (const query of ['before=2026-12-03T10:00:00 1', 'before= 2026-12-03T10:00:00Z', 'peer=+ 4477']) {
+        const res = await t.app.inject({ url: `/v1/calls?${query}`, headers: { 'x-api-key': t.numberA.key.key } });
+        assert.equal(res.statusCode, 400, query);
+      }
     });
 
     test('a malformed filter is a 400 in the error envelope', async () => {

@@ -3,6 +3,7 @@ import { CALL_STATUSES, type CallStatus } from '../../../model/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
+import { restorePlusInQuery } from '../plus-in-query.ts';
 import { numberOf } from '../principal.ts';
 
 const STATUS_WORDS = CALL_STATUSES.join('|');
@@ -44,17 +45,25 @@ const schema = {
 };
 
 export function listCallsRoute(app: App, deps: RouteDeps): void {
-  app.get('/v1/calls', { schema, config: { auth: 'number' } }, async (request) => {
-    const calls = await deps.calls.listCalls(numberOf(request), {
-      limit: request.query.limit,
-      before: request.query.before ?? null,
-      filter: {
-        // The schema's pattern admits only status words.
-        statuses: request.query.status ? (request.query.status.split(',') as CallStatus[]) : [],
-        peerDigits: request.query.peer?.replace('+', '') ?? '',
-      },
-    });
-    const media = await deps.calls.serverMedia.describeMany(numberOf(request), calls);
-    return { calls: calls.map((c) => ({ ...toPublicCall(c), ...media.get(c.id) })) };
-  });
+  app.get(
+    '/v1/calls',
+    {
+      schema,
+      config: { auth: 'number' },
+      preValidation: restorePlusInQuery({ phones: ['peer'], timestamps: ['before'] }),
+    },
+    async (request) => {
+      const calls = await deps.calls.listCalls(numberOf(request), {
+        limit: request.query.limit,
+        before: request.query.before ?? null,
+        filter: {
+          // The schema's pattern admits only status words.
+          statuses: request.query.status ? (request.query.status.split(',') as CallStatus[]) : [],
+          peerDigits: request.query.peer?.replace('+', '') ?? '',
+        },
+      });
+      const media = await deps.calls.serverMedia.describeMany(numberOf(request), calls);
+      return { calls: calls.map((c) => ({ ...toPublicCall(c), ...media.get(c.id) })) };
+    },
+  );
 }

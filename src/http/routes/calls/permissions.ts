@@ -1,27 +1,17 @@
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
+import { restorePlusInQuery } from '../plus-in-query.ts';
 import { numberOf } from '../principal.ts';
 
 const E164 = Type.String({ pattern: '^\\+?[1-9][0-9]{6,14}$' });
-
-/**
- * `?to=+5511…` written as Pilot documents it, unencoded: form decoding turns that `+` into a space. A leading space
- * before the digits can only be that `+`, so it is restored before validation.
- */
-async function plusDecodedAsSpace(request: { query: unknown }): Promise<void> {
-  const query = request.query as { to?: unknown };
-  if (typeof query.to === 'string' && /^ [1-9]/.test(query.to)) {
-    query.to = `+${query.to.slice(1)}`;
-  }
-}
 
 export function callPermissionRoutes(app: App, deps: RouteDeps): void {
   app.get(
     '/v1/calls/permissions',
     {
       config: { auth: 'number' },
-      preValidation: plusDecodedAsSpace,
+      preValidation: restorePlusInQuery({ phones: ['to'] }),
       schema: {
         tags: ['Calls'],
         summary: 'Call permission of a user (META)',
