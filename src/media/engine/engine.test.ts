@@ -34,8 +34,6 @@ function engineOn(
   over: Partial<ConstructorParameters<typeof MediaEngine>[0]> = {},
 ): MediaEngine {
   return new MediaEngine({
-    ...over,
-    config: { ...t.config.media, enabled: true, ...over.config },
     db: t.store.db,
     realtime: new RealtimeHub(() => Date.now()),
     logger: createLogger('silent'),
@@ -44,6 +42,8 @@ function engineOn(
     onMediaFailure: () => undefined,
     databaseUrl: null,
     fallbackWsBaseUrl: 'ws://localhost:1',
+    ...over,
+    config: { ...t.config.media, enabled: true, ...over.config },
   });
 }
 
@@ -118,6 +118,31 @@ for (const kind of storeKinds()) {
           );
           assert.equal(engine.size, 0, what);
         }
+      } finally {
+        await engine.close();
+        await t.close();
+      }
+    });
+
+    test("a peer's answer that is no WebRTC audio session ends the offered media at once, as a media failure", async () => {
+      const t = await buildTestApp(kind, { env: { MEDIA_ENGINE: 'off' } });
+      const failed: string[] = [];
+      const engine = engineOn(t, new ClockNow(), { onMediaFailure: (callId) => failed.push(callId) });
+      try {
+        const { call } = await startCall(t, endpoints);
+        assert.equal((await engine.offer(call.id, t.numberA.id, false)).ok, true);
+        await engine.bind(call.id);
+        // Hundreds of audio sections: werift would take seconds over it, on the thread every call is paced on.
+        const section = CANNED_OFFER_SDP.slice(CANNED_OFFER_SDP.indexOf('m=audio'));
+        const bloated = CANNED_OFFER_SDP + section.repeat(400);
+        await t.store.db.execute('UPDATE calls SET sdp_answer = $1 WHERE id = $2', [bloated, call.id]);
+        await waitFor(
+          () => engine.session(call.id),
+          (session) => session === undefined,
+          5000,
+        );
+        assert.equal(engine.session(call.id), undefined, 'the session ended');
+        assert.deepEqual(failed, [call.id]);
       } finally {
         await engine.close();
         await t.close();

@@ -495,6 +495,11 @@ export class MediaEngine {
   private async connectAnswered(callId: string, sdpAnswer: string): Promise<void> {
     const session = this.sessions.get(callId);
     try {
+      // Checked as an offer is: werift's work on an SDP with hundreds of sections would stall every call here.
+      const problem = webRtcAudioProblem(sdpAnswer);
+      if (problem) {
+        throw new Error(`not a WebRTC audio answer: ${problem}`);
+      }
       await session?.applyAnswer(sdpAnswer);
     } catch (err) {
       this.d.logger.info({ callId, err: (err as Error).message }, "the peer's SDP answer could not be applied");
