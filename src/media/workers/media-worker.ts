@@ -109,7 +109,7 @@ function handle(m: ToWorker): void {
           : session.onCallerAudio((pcm, rate) => out.post({ op: 'audio', sid: m.sid, pcm, rate }), m.rate);
       return;
     case 'talk':
-      session.talk.push(m.pcm);
+      session.talk.push(m.pcm, m.rate);
       return;
     case 'mark':
       session.talk.mark(() => out.post({ op: 'mark-reached', sid: m.sid, markId: m.markId }));

@@ -25,7 +25,7 @@ export type ToWorker =
   | { op: 'stop-play'; sid: number }
   /** The rate the main thread wants the caller's decoded frames at (its listeners' highest), or 0: none. */
   | { op: 'listen'; sid: number; rate: OpusRate | 0 }
-  | { op: 'talk'; sid: number; pcm: Int16Array }
+  | { op: 'talk'; sid: number; pcm: Int16Array; rate: OpusRate }
   | { op: 'mark'; sid: number; markId: number }
   | { op: 'clear'; sid: number };
 

@@ -56,7 +56,7 @@ export class RemoteSession implements EngineSession {
     this.recordingPath = o.recordingPath;
     link.post({ op: 'open', sid, ...o });
     this.talk = {
-      push: (pcm) => this.post({ op: 'talk', sid, pcm }),
+      push: (pcm, rate) => this.post({ op: 'talk', sid, pcm, rate }),
       mark: (reached) => {
         if (this.ended) {
           return; // its socket has been told `stop`

@@ -83,7 +83,7 @@ test('on a worker: the caller’s 440 Hz reaches a listener here, 880 Hz talked 
 
   let markAt = 0;
   const pushedAt = Date.now();
-  session.talk.push(tone(880, 0.6));
+  session.talk.push(tone(880, 0.6), 48_000);
   session.talk.mark(() => {
     markAt = Date.now();
   });

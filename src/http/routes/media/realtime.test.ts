@@ -231,7 +231,7 @@ test('talk: the client’s 880 Hz reaches the caller at 880 Hz, and its mark com
     );
   }
   c.ws.send(JSON.stringify({ event: 'mark', streamSid: 'x', mark: { name: 'said-it' } }));
-  await eventually(async () => media.talk.queuedSamples > 0.45 * 48_000, 2000, 'audio queued');
+  await eventually(async () => media.talk.queuedSeconds > 0.45, 2000, 'audio queued');
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(c.texts.filter((m) => m.event === 'mark').length, 0, 'no mark before the audio is played');
   const heard = media.drain();
@@ -250,7 +250,7 @@ test('clear drops the queued audio and answers every pending mark', async () => 
   c.ws.send(JSON.stringify({ event: 'clear' }));
   const mark = await eventually(async () => c.texts.find((m) => m.event === 'mark'));
   assert.deepEqual((mark as { mark: unknown }).mark, { name: 'a' });
-  assert.equal(media.talk.queuedSamples, 0);
+  assert.equal(media.talk.queuedSeconds, 0);
   assert.equal(media.talk.pull(), null);
   c.ws.close();
 });
@@ -269,7 +269,7 @@ test('a client flooding marks gets at most 1,000 pending at once: the rest are i
   const marks = c.texts.filter((m) => m.event === 'mark') as { mark: { name: string } }[];
   assert.equal(marks.length, 1000);
   assert.deepEqual(marks.at(-1)?.mark, { name: 'm999' }, 'the first thousand, in order');
-  assert.equal(media.talk.queuedSamples, 0);
+  assert.equal(media.talk.queuedSeconds, 0);
   c.ws.close();
 });
 
@@ -282,7 +282,7 @@ test('listen is receive-only: the client hears the caller, but its audio never r
   media.say(440, 0.2);
   await eventually(async () => c.texts.filter((m) => m.event === 'media').length >= 9);
   await new Promise((r) => setTimeout(r, 50));
-  assert.equal(media.talk.queuedSamples, 0);
+  assert.equal(media.talk.queuedSeconds, 0);
   assert.equal(c.texts.filter((m) => m.event === 'mark').length, 0);
   c.ws.close();
 });
@@ -306,7 +306,7 @@ test('pcm16 framing (appended format=pcm16): JSON start, 640-byte binary frames 
   for (let i = 0; i < tone.length; i += 320) {
     c.ws.send(pcm16Encode(tone.subarray(i, i + 320)));
   }
-  await eventually(async () => media.talk.queuedSamples > 0.35 * 48_000);
+  await eventually(async () => media.talk.queuedSeconds > 0.35);
   assert.equal(dominant(media.drain().subarray(4800), 48_000, [440, 660, 880]), 880);
   c.ws.close();
 });
