@@ -71,9 +71,20 @@ export function retryAfterFromDetails(details: string | undefined, nowMs: number
     return undefined;
   }
   const epoch = /\b(\d{10})\b/.exec(details);
-  const at = epoch ? Number(epoch[1]) * 1000 : Date.parse(/\d{4}-\d{2}-\d{2}T[\d:.]+Z?/.exec(details)?.[0] ?? '');
+  const at = epoch ? Number(epoch[1]) * 1000 : isoToMs(details);
   if (!Number.isFinite(at)) {
     return undefined;
   }
   return Math.max(0, Math.ceil((at - nowMs) / 1000));
+}
+
+/** The first ISO date or date-time in `text`, in its own zone; a time without one is UTC, not the host's zone. */
+function isoToMs(text: string): number {
+  const m = /(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?/.exec(text);
+  if (!m) {
+    return Number.NaN;
+  }
+  const [, date, time, zone] = m;
+  const offset = zone && zone !== 'Z' ? `${zone.slice(0, 3)}:${zone.slice(-2)}` : 'Z';
+  return Date.parse(time ? `${date}T${time}${offset}` : `${date}T00:00:00Z`);
 }
