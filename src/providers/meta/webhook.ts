@@ -109,6 +109,14 @@ export function epochToIso(v: unknown): string | null {
   return Number.isFinite(n) && n > 0 && n < 1e11 ? new Date(n * 1000).toISOString() : null;
 }
 
+/** `duration`: an integer or its digits as a string; Number() would turn "" or true into a made-up 0 or 1. */
+function wholeSeconds(v: unknown): number | null {
+  if (typeof v === 'number') {
+    return Number.isInteger(v) && v >= 0 ? v : null;
+  }
+  return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : null;
+}
+
 export interface MetaUpdate {
   phoneNumberId: string;
   /** Direction as Meta states it: user-initiated calls are our inbound ones. */
@@ -276,12 +284,12 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
   }
   if (kind === 'terminate') {
     const startTime = epochToIso(call.start_time);
-    const duration = call.duration === undefined || call.duration === null ? null : Number(call.duration);
+    const duration = wholeSeconds(call.duration);
     const failed = asString(call.status)?.toUpperCase() === 'FAILED';
     const end: ProviderEnd = {
       startTime,
       endTime: startTime ? epochToIso(call.end_time) : null,
-      duration: startTime && duration !== null && Number.isInteger(duration) && duration >= 0 ? duration : null,
+      duration: startTime ? duration : null,
       // An answered call with errors counts as failed only when Meta says FAILED.
       errorCode: startTime && !failed ? null : errorCode,
       // Yet errors[] always means the system ended it (§3.5 "endedBy … SYSTEM if errors[] is present"), and its

@@ -1,0 +1,55 @@
+// The calls webhook parser on Meta's documented shapes (docs/spec/providers-meta.md §3.3, §3.4).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseMetaWebhook } from './webhook.ts';
+
+const envelope = (calls: object[]) => ({
+  object: 'whatsapp_business_account',
+  entry: [
+    {
+      id: '102290129340398',
+      changes: [
+        {
+          field: 'calls',
+          value: {
+            messaging_product: 'whatsapp',
+            metadata: { display_phone_number: '551140040000', phone_number_id: '110200345567891' },
+            calls,
+          },
+        },
+      ],
+    },
+  ],
+});
+
+const terminate = (duration: unknown) => ({
+  id: 'wacid.HBgN',
+  from: '5511987654321',
+  to: '551140040000',
+  event: 'terminate',
+  timestamp: '1767870195',
+  direction: 'BUSINESS_INITIATED',
+  status: 'COMPLETED',
+  start_time: '1767870015',
+  end_time: '1767870195',
+  duration,
+});
+
+function durationOf(duration: unknown): number | null {
+  const [update] = parseMetaWebhook(envelope([terminate(duration)]), '2026-01-08T11:03:20.000Z').updates;
+  assert.equal(update?.event.type, 'end');
+  return update.event.type === 'end' ? update.event.end.duration : null;
+}
+
+describe('terminate duration', () => {
+  test('an integer or a numeric string is taken as is', () => {
+    assert.equal(durationOf(180), 180);
+    assert.equal(durationOf('180'), 180);
+  });
+
+  test('anything else is no duration (the times give it), never a made-up 0 or 1', () => {
+    for (const bad of ['', ' ', true, [180], '1e2', '-5', 12.5]) {
+      assert.equal(durationOf(bad), null, JSON.stringify(bad));
+    }
+  });
+});
