@@ -42,3 +42,16 @@ test('SANDBOX_MEDIA_ADDRESSES: every interface by default, and loopback too when
     'what is set wins',
   );
 });
+
+test('META_GRAPH_VERSION: v23.0 by default; a malformed one, or one older than calling (v17.0), is refused', () => {
+  assert.equal(loadConfig({}).metaGraphVersion, 'v23.0');
+  assert.equal(loadConfig({ META_GRAPH_VERSION: 'v17.0' }).metaGraphVersion, 'v17.0');
+  assert.equal(loadConfig({ META_GRAPH_VERSION: 'v25.0' }).metaGraphVersion, 'v25.0');
+  for (const bad of ['23.0', 'v23', 'v16.0', 'v9.0']) {
+    assert.throws(
+      () => loadConfig({ META_GRAPH_VERSION: bad }),
+      (err: Error) => err instanceof ConfigError && err.message.startsWith('META_GRAPH_VERSION must'),
+      bad,
+    );
+  }
+});

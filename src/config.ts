@@ -220,6 +220,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^v\d+\.\d+$/.test(version)) {
     throw new ConfigError(`META_GRAPH_VERSION must look like v23.0, got "${version}"`);
   }
+  // Older Graph versions have no calling endpoints: every call action would fail at Meta instead of at start-up.
+  if (Number(version.slice(1, version.indexOf('.'))) < 17) {
+    throw new ConfigError(`META_GRAPH_VERSION must be v17.0 or later (calling needs it), got "${version}"`);
+  }
   const workers = env.WORKERS || 'in-process';
   if (workers !== 'in-process' && workers !== 'off') {
     throw new ConfigError(`WORKERS must be in-process or off, got "${workers}"`);
