@@ -1,7 +1,7 @@
 // Graph error classification and 138012's next-allowed time (docs/spec/providers-meta.md §2.2, §2.3).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { retryAfterFromDetails } from './errors.ts';
+import { classifyGraphError, retryAfterFromDetails } from './errors.ts';
 
 describe('retryAfterFromDetails (138012)', () => {
   const now = Date.parse('2026-01-08T10:00:00Z');
@@ -24,5 +24,27 @@ describe('retryAfterFromDetails (138012)', () => {
   test('nothing readable: absent', () => {
     assert.equal(retryAfterFromDetails('try again later', now), undefined);
     assert.equal(retryAfterFromDetails(undefined, now), undefined);
+  });
+});
+
+describe('classifyGraphError: the code first, the HTTP status only for codes the table does not know', () => {
+  test('100 is INVALID_REQUEST whatever the status; on terminate/reject it means the call is gone', () => {
+    for (const status of [400, 401, 403, 404, 429]) {
+      assert.equal(classifyGraphError(100, status, false), 'INVALID_REQUEST', String(status));
+      assert.equal(classifyGraphError(100, status, true), 'ALREADY_ENDED', String(status));
+    }
+  });
+
+  test('documented codes keep their category under a misleading status', () => {
+    assert.equal(classifyGraphError(138006, 401, false), 'PERMISSION_REQUIRED');
+    assert.equal(classifyGraphError(138000, 401, false), 'CONFIG');
+    assert.equal(classifyGraphError(138012, 400, false), 'RATE_LIMITED');
+    assert.equal(classifyGraphError(190, 400, false), 'AUTH');
+  });
+
+  test('unknown codes fall back on the status', () => {
+    assert.equal(classifyGraphError(999_999, 401, false), 'AUTH');
+    assert.equal(classifyGraphError(999_999, 429, false), 'RATE_LIMITED');
+    assert.equal(classifyGraphError(null, 404, false), 'INVALID_REQUEST');
   });
 });

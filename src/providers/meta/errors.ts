@@ -2,6 +2,7 @@ import type { FailureCategory } from '../types.ts';
 
 // docs/spec/providers-meta.md §2.2: classify on Graph error code first, HTTP status second, never on text.
 const BY_CODE: Record<number, FailureCategory> = {
+  100: 'INVALID_REQUEST',
   613: 'RATE_LIMITED',
   131009: 'CONFIG',
   131026: 'INVALID_REQUEST',
