@@ -23,11 +23,14 @@ interface StoredError {
   code: ErrorCode;
   message: string;
   details?: Record<string, unknown>;
+  /** The action that failed; absent in errors stored before it was recorded. */
+  action?: BusinessActionKind;
 }
 
 export type WaitOutcome =
   | { kind: 'ended'; call: Call }
-  | { kind: 'failed'; error: ApiError }
+  /** `action`: the kind of the action that failed (null when not recorded); its error is for requests of that kind. */
+  | { kind: 'failed'; error: ApiError; action: BusinessActionKind | null }
   | { kind: 'retry'; call: Call };
 
 export type TimelineNote = Omit<TimelineEntry, 'sequence' | 'at'>;
@@ -94,15 +97,17 @@ export class ActionSlots {
       : null;
   }
 
-  /** Frees the slot after a failed action; requests that waited on it answer with the same error. */
+  /** Frees the slot after a failed action; requests of the same kind that waited on it answer with its error. */
   async release(call: Call, actionId: string, error: ApiError, note?: TimelineNote): Promise<ApiError> {
-    const stored: StoredError = {
-      code: error.code,
-      message: error.message,
-      ...(error.details ? { details: error.details } : {}),
-    };
     await this.#db.transaction(async (tx) => {
-      await findCallForNumber(tx, call.numberId, call.id, { lock: true });
+      const current = await findCallForNumber(tx, call.numberId, call.id, { lock: true });
+      const action = current?.pendingAction?.id === actionId ? current.pendingAction.kind : undefined;
+      const stored: StoredError = {
+        code: error.code,
+        message: error.message,
+        ...(error.details ? { details: error.details } : {}),
+        ...(action ? { action } : {}),
+      };
       await releaseCallAction(tx, call.id, actionId, JSON.stringify(stored));
       if (note) {
         await appendTimeline(tx, call.id, { ...note, at: this.#clock.now().toISOString() });
@@ -234,6 +239,7 @@ export class ActionSlots {
               message: stored.message,
               ...(stored.details ? { details: stored.details } : {}),
             }),
+            action: stored.action ?? null,
           };
         }
         const fresh = await findCallForNumber(this.#db, call.numberId, call.id);

@@ -122,7 +122,13 @@ export class CallService {
         return { id: call.id, status: outcome.call.status };
       }
       if (outcome.kind === 'failed') {
-        throw outcome.error;
+        // Another terminate's failure is this request's answer too (one logical action, §4.6). An accept's or
+        // reject's is not: its 409s and 429s are no terminate outcome (§4.8), and the call is still to be ended.
+        if (outcome.action === 'terminate' || outcome.action === null) {
+          throw outcome.error;
+        }
+        call = await this.getCall(numberId, call.id);
+        continue;
       }
       call = outcome.call;
     }

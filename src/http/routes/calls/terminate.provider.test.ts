@@ -1,7 +1,7 @@
 // docs/spec/calls-api.md §4.7–4.8: what terminate does when Meta is down, slow, failing or says the call is over.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { InjectRule } from '../../../../test/fakes/meta-graph.ts';
+import { CANNED_ANSWER_SDP, type InjectRule } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
@@ -110,6 +110,39 @@ for (const kind of storeKinds()) {
       const final = await storedCall(t, t.numberA, call.id);
       assert.equal(final?.status, 'COMPLETED');
       assert.equal(typeof final?.durationSeconds, 'number');
+    });
+
+    test("a terminate that waits on a failing accept sends its own hang-up, not the accept's error", async () => {
+      const call = await callIn(t, 'RINGING');
+      // Meta refuses the accept with a rate limit (a 429 to the accept); the terminate behind it must not inherit it.
+      t.fake.inject({
+        action: 'accept',
+        times: 1,
+        latencyMs: 300,
+        status: 400,
+        error: { code: 130429, message: 'Rate limit hit' },
+      });
+      const accept = t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/accept`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { sdp: CANNED_ANSWER_SDP },
+      });
+      await eventually(
+        async () => (await storedCall(t, t.numberA, call.id))?.pendingAction?.kind === 'accept',
+        2000,
+        'accept in flight',
+      );
+      const res = await terminate(call.id);
+      assert.equal((await accept).statusCode, 429);
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json(), { success: true, id: call.id, status: 'COMPLETED' });
+      assert.equal(t.fake.countRequests({ action: 'reject', call_id: call.externalCallId }), 1);
+      const stored = await storedCall(t, t.numberA, call.id);
+      assert.equal(stored?.status, 'COMPLETED');
+      assert.equal(stored?.endedBy, 'BUSINESS');
+      assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
+      await t.fake.flush();
     });
 
     test("Meta's end webhook landing while our terminate is in flight: COMPLETED by BUSINESS, one call.ended", async () => {
