@@ -228,7 +228,7 @@ export class ActionSlots {
         throw new ApiError('CALL_NOT_FOUND');
       }
       if (isTerminal(slot.status)) {
-        return { kind: 'ended', call: { ...call, status: slot.status } };
+        return { kind: 'ended', call: { ...call, status: slot.status, endedBy: slot.endedBy } };
       }
       if (slot.actionId === null || Date.now() > deadline) {
         if (slot.actionId === null && slot.actionError) {

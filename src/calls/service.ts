@@ -119,7 +119,10 @@ export class CallService {
       }
       const outcome = await this.#d.slots.waitForOwner(call);
       if (outcome.kind === 'ended') {
-        return { id: call.id, status: outcome.call.status };
+        // A concurrent terminate ended it (COMPLETED by BUSINESS): its answer is this one's too (§4.6). Anything else
+        // (a reject, the peer, the system) ended the call before this request could: §4.4's answer.
+        const byTerminate = outcome.call.status === 'COMPLETED' && outcome.call.endedBy === 'BUSINESS';
+        return { id: call.id, status: outcome.call.status, ...(byTerminate ? {} : { alreadyEnded: true as const }) };
       }
       if (outcome.kind === 'failed') {
         // Another terminate's failure is this request's answer too (one logical action, §4.6). An accept's or

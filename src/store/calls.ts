@@ -244,17 +244,27 @@ export async function releaseCallAction(db: Db, callId: CallId, actionId: string
 
 export interface ActionSlot {
   status: CallStatus;
+  endedBy: EndedBy | null;
   actionId: string | null;
   actionError: string | null;
 }
 
 export async function readActionSlot(db: Db, callId: CallId): Promise<ActionSlot | null> {
-  const rows = await db.query<{ status: string; action_id: string | null; action_error: string | null }>(
-    'SELECT status, action_id, action_error FROM calls WHERE id = $1',
-    [callId],
-  );
+  const rows = await db.query<{
+    status: string;
+    ended_by: string | null;
+    action_id: string | null;
+    action_error: string | null;
+  }>('SELECT status, ended_by, action_id, action_error FROM calls WHERE id = $1', [callId]);
   const r = rows[0];
-  return r ? { status: r.status as CallStatus, actionId: r.action_id, actionError: r.action_error } : null;
+  return r
+    ? {
+        status: r.status as CallStatus,
+        endedBy: r.ended_by as EndedBy | null,
+        actionId: r.action_id,
+        actionError: r.action_error,
+      }
+    : null;
 }
 
 /**

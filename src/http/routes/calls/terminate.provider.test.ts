@@ -145,6 +145,30 @@ for (const kind of storeKinds()) {
       await t.fake.flush();
     });
 
+    test('a terminate that waits on a reject which ends the call answers alreadyEnded with REJECTED', async () => {
+      const call = await callIn(t, 'RINGING');
+      t.fake.inject({ action: 'reject', times: 1, latencyMs: 300 });
+      const reject = t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/reject`,
+        headers: { 'x-api-key': t.numberA.key.key },
+      });
+      await eventually(
+        async () => (await storedCall(t, t.numberA, call.id))?.pendingAction?.kind === 'reject',
+        2000,
+        'reject in flight',
+      );
+      const res = await terminate(call.id);
+      assert.equal((await reject).statusCode, 200);
+      assert.equal(res.statusCode, 200, res.body);
+      // The terminate ended nothing: the call had ended REJECTED, as §4.4 answers for any call already over.
+      assert.deepEqual(res.json(), { success: true, id: call.id, status: 'REJECTED', alreadyEnded: true });
+      assert.equal(t.fake.countRequests({ action: 'reject', call_id: call.externalCallId }), 1);
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 0);
+      assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
+      await t.fake.flush();
+    });
+
     test("Meta's end webhook landing while our terminate is in flight: COMPLETED by BUSINESS, one call.ended", async () => {
       const call = await callIn(t, 'ACCEPTED');
       t.fake.inject({ action: 'terminate', latencyMs: 300 });
