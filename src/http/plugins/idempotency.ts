@@ -40,6 +40,11 @@ function fingerprintOf(request: FastifyRequest): string {
   }
   return createHash('sha256').update(text).digest('hex');
 }
+/** A response that tells the client to try again later. */
+function isRetryable(status: number): boolean {
+  return status >= 500 || status === 429;
+}
+
 /** A key still "in progress" after this long belonged to a process that died: it may be taken over. */
 const ABANDONED_MS = 60_000;
 const WAIT_POLL_MS = 25;
@@ -75,6 +80,8 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
     const fingerprint = fingerprintOf(request);
     const waits = request.routeOptions.config.idempotency === 'wait-concurrent';
     const deadline = Date.now() + deps.maxWaitMs;
+    /** This request found the key in progress and waited for that request's answer. */
+    let waited = false;
 
     for (;;) {
       const now = deps.now();
@@ -89,7 +96,9 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
       }
       const expired = record.expiresAt <= now.toISOString();
       const abandoned = record.state === 'IN_PROGRESS' && Date.parse(record.lockedAt) < now.getTime() - ABANDONED_MS;
-      if (expired || abandoned) {
+      // A failure that says "try again" is kept only for the requests that waited on it: a later retry runs again.
+      const retryAgain = record.state === 'DONE' && !waited && isRetryable(record.responseStatus ?? 200);
+      if (expired || abandoned || retryAgain) {
         if (
           await relockIdempotencyKey(deps.db, scope, key, record.lockedAt, fingerprint, now.toISOString(), expiresAt)
         ) {
@@ -111,12 +120,15 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
       if (!waits || Date.now() > deadline) {
         throw new ApiError('IDEMPOTENCY_IN_PROGRESS');
       }
+      waited = true;
       await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
     }
   });
 
-  // Stored once the response is known. Failures that say "try again" (5xx, 429) are not kept, so a retry
-  // with the same key runs again instead of replaying the failure.
+  // Stored once the response is known. Failures that say "try again" (5xx, 429) are not replayed to a later retry with
+  // the same key, which runs again. On routes whose concurrent requests wait (terminate), they are kept for those
+  // waiters all the same: a waiter answers with the first request's response rather than acting a second time
+  // (docs/spec/calls-api.md §3, §4.6).
   app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const owned = request.idempotency;
     if (!owned) {
@@ -124,8 +136,9 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
     }
     request.idempotency = null;
     const status = reply.statusCode;
+    const waits = request.routeOptions.config.idempotency === 'wait-concurrent';
     try {
-      if (status >= 500 || status === 429 || typeof payload !== 'string') {
+      if ((isRetryable(status) && !waits) || typeof payload !== 'string') {
         await forgetIdempotencyKey(deps.db, owned.scope, owned.key);
       } else {
         await completeIdempotencyKey(deps.db, owned.scope, owned.key, status, deps.box.seal(payload));

@@ -169,6 +169,36 @@ for (const kind of storeKinds()) {
       await t.fake.flush();
     });
 
+    test('concurrent terminates with one Idempotency-Key: one action at Meta, both get its 502, a retry runs again', async () => {
+      const call = await callIn(t, 'ACCEPTED');
+      // Down for the first action and its one retry: a second action would get through and succeed.
+      t.fake.inject({ action: 'terminate', times: 2, latencyMs: 150, status: 503, error: { code: 2 } });
+      const send = () =>
+        t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${call.id}/terminate`,
+          headers: { 'x-api-key': t.numberA.key.key, 'idempotency-key': `kill-${call.id}` },
+        });
+      const first = send();
+      await eventually(
+        async () => (await storedCall(t, t.numberA, call.id))?.pendingAction?.kind === 'terminate',
+        2000,
+        'terminate in flight',
+      );
+      const [a, b] = await Promise.all([first, send()]);
+      assert.deepEqual([a.statusCode, b.statusCode], [502, 502], b.body);
+      assert.equal(b.json().code, 'PROVIDER_UNAVAILABLE');
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 2, 'one action');
+      assert.equal((await storedCall(t, t.numberA, call.id))?.status, 'ACCEPTED');
+
+      const retry = await send();
+      assert.equal(retry.statusCode, 200, retry.body);
+      assert.equal(retry.headers['idempotent-replayed'], undefined);
+      assert.deepEqual(retry.json(), { success: true, id: call.id, status: 'COMPLETED' });
+      assert.equal((await send()).headers['idempotent-replayed'], 'true');
+      await t.fake.flush();
+    });
+
     test("Meta's end webhook landing while our terminate is in flight: COMPLETED by BUSINESS, one call.ended", async () => {
       const call = await callIn(t, 'ACCEPTED');
       t.fake.inject({ action: 'terminate', latencyMs: 300 });
