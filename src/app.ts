@@ -6,6 +6,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.ts';
+import { longestActionRequestMs } from './calls/action-slots.ts';
 import type { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -231,7 +232,9 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     db: deps.db,
     box: new SecretBox(deps.secretKey),
     now: () => deps.clock.now(),
-    maxWaitMs: deps.config.providerTimeoutMs * 2 + 5_000,
+    // A terminate waiting on its key outwaits the first one's longest run, which may itself wait behind an accept.
+    maxWaitMs: longestActionRequestMs(deps.config.providerTimeoutMs) + 5_000,
+    abandonedAfterMs: Math.max(60_000, longestActionRequestMs(deps.config.providerTimeoutMs) + 10_000),
   });
 
   const realtime = new RealtimeHub(() => deps.clock.now().getTime());

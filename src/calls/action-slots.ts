@@ -44,6 +44,11 @@ export function actionLeaseMs(providerTimeoutMs: number): number {
   return providerTimeoutMs * 3 + 10_000;
 }
 
+/** The longest a request acting on a call may take: another action's whole lease waited out, then its own. */
+export function longestActionRequestMs(providerTimeoutMs: number): number {
+  return actionLeaseMs(providerTimeoutMs) + providerTimeoutMs;
+}
+
 export class ActionSlots {
   readonly #db: Db;
   readonly #clock: Clock;

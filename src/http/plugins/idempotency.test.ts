@@ -5,6 +5,7 @@ import { CANNED_OFFER_SDP } from '../../../test/fakes/meta-graph.ts';
 import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app.ts';
 import { callIn, nextPeer, outbox } from '../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../test/helpers/stores.ts';
+import { claimCallAction } from '../../store/calls.ts';
 
 for (const kind of storeKinds()) {
   describe(`Idempotency-Key [${kind}]`, () => {
@@ -113,3 +114,33 @@ for (const kind of storeKinds()) {
     });
   });
 }
+
+describe('Idempotency-Key: a terminate waiting on its key outwaits the first one', () => {
+  test('the first terminate waits out an action another process left on the call; the same-key one waits as long and shares its answer', async () => {
+    // PROVIDER_TIMEOUT_MS 300: the action lease is 10.9 s, longer than the wait once allowed (2 × 300 ms + 5 s).
+    const t = await buildTestApp('sqlite', { env: { PROVIDER_TIMEOUT_MS: '300' } });
+    try {
+      const call = await callIn(t, 'ACCEPTED');
+      const startedAt = new Date().toISOString();
+      assert.ok(
+        await claimCallAction(t.store.db, call.id, { id: 'act_elsewhere', kind: 'accept', startedAt }, startedAt),
+      );
+      const terminate = () =>
+        fetch(`${t.baseUrl}/v1/calls/${call.id}/terminate`, {
+          method: 'POST',
+          headers: { 'x-api-key': t.numberA.key.key, 'idempotency-key': 'k-long' },
+        });
+      const first = terminate();
+      await new Promise((r) => setTimeout(r, 200));
+      const responses = await Promise.all([first, terminate()]);
+      assert.deepEqual(
+        responses.map((r) => r.status),
+        [200, 200],
+      );
+      assert.equal(responses[1]?.headers.get('idempotent-replayed'), 'true');
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -45,15 +45,19 @@ function isRetryable(status: number): boolean {
   return status >= 500 || status === 429;
 }
 
-/** A key still "in progress" after this long belonged to a process that died: it may be taken over. */
-const ABANDONED_MS = 60_000;
 const WAIT_POLL_MS = 25;
 
 export interface IdempotencyDeps {
   db: Db;
   box: SecretBox;
   now: () => Date;
+  /** How long a request on a waiting route waits for the one holding its key. */
   maxWaitMs: number;
+  /**
+   * A key still "in progress" after this long belonged to a process that died: it may be taken over. Longer than
+   * any request runs, or a slow one's action would be made twice.
+   */
+  abandonedAfterMs: number;
 }
 
 /** Sealed bodies are "v1:…"; a JSON body stored in clear before sealing existed starts with "{" or "[". */
@@ -95,7 +99,8 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
         continue; // forgotten meanwhile: try to own it again
       }
       const expired = record.expiresAt <= now.toISOString();
-      const abandoned = record.state === 'IN_PROGRESS' && Date.parse(record.lockedAt) < now.getTime() - ABANDONED_MS;
+      const abandoned =
+        record.state === 'IN_PROGRESS' && Date.parse(record.lockedAt) < now.getTime() - deps.abandonedAfterMs;
       // A failure that says "try again" is kept only for the requests that waited on it: a later retry runs again.
       const retryAgain = record.state === 'DONE' && !waited && isRetryable(record.responseStatus ?? 200);
       if (expired || abandoned || retryAgain) {
