@@ -10,6 +10,7 @@ import { ApiError } from '../errors.ts';
 import { DOCS_INTRO, DOCS_LOGO_SVG, DOCS_THEME_CSS, TAGS } from './docs-content.ts';
 import { addExamples } from './openapi-examples.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
+import { IDEMPOTENT_POST_ERRORS, withErrorResponses } from './schemas/common.ts';
 import type { App } from './types.ts';
 
 const DOCS_PREFIX = '/docs';
@@ -141,7 +142,17 @@ async function buildDocsApp(app: App, routes: readonly RouteOptions[], newApp: (
  */
 function documented(route: RouteOptions): NonNullable<RouteOptions['schema']> {
   const given = route.schema ?? {};
-  const schema = (route as { websocket?: boolean }).websocket ? { ...given, hide: false } : given;
+  let schema = (route as { websocket?: boolean }).websocket ? { ...given, hide: false } : given;
   const auth = (route.config as { auth?: string } | undefined)?.auth ?? 'none';
-  return auth === 'none' && !('security' in schema) ? { ...schema, security: [] } : schema;
+  if (auth === 'none') {
+    return 'security' in schema ? schema : { ...schema, security: [] };
+  }
+  const methods = [route.method].flat();
+  if (methods.includes('POST') && schema.response) {
+    schema = {
+      ...schema,
+      response: withErrorResponses(schema.response as Record<number, unknown>, IDEMPOTENT_POST_ERRORS),
+    };
+  }
+  return schema;
 }

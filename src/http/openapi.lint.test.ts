@@ -106,6 +106,17 @@ describe('the API reference', () => {
     });
   });
 
+  test('every keyed POST documents what its Idempotency-Key can answer: 409 in progress, 422 reused, 503 store', () => {
+    const keyed = operations().filter(({ name, op }) => name.startsWith('POST ') && (op.security?.length ?? 0) > 0);
+    assert.ok(keyed.length > 10);
+    for (const { name, op } of keyed) {
+      const described = (status: string) => (op.responses[status] as { description?: string } | undefined)?.description;
+      assert.match(described('409') ?? '', /IDEMPOTENCY_IN_PROGRESS/, name);
+      assert.match(described('422') ?? '', /IDEMPOTENCY_KEY_REUSED/, name);
+      assert.match(described('503') ?? '', /STORE_UNAVAILABLE/, name);
+    }
+  });
+
   test('public routes say security: []; the others name the key; tags are described; servers are set', () => {
     for (const { name, path, op } of operations()) {
       // The realtime socket's credential is its single-use token, in the query.

@@ -39,6 +39,34 @@ export function errorResponses(...codes: ErrorCode[]): Record<number, TSchema> {
   return byStatus;
 }
 
+/**
+ * Every authenticated POST can answer these besides its own: its Idempotency-Key in use or reused, and a store that
+ * cannot take the key's write (src/http/plugins/idempotency.ts).
+ */
+export const IDEMPOTENT_POST_ERRORS: ErrorCode[] = [
+  'IDEMPOTENCY_IN_PROGRESS',
+  'IDEMPOTENCY_KEY_REUSED',
+  'STORE_UNAVAILABLE',
+];
+
+/** `responses` with `codes` added: a status already described gets the code appended to its list. */
+export function withErrorResponses(
+  responses: Record<number, unknown>,
+  codes: readonly ErrorCode[],
+): Record<number, unknown> {
+  const merged = { ...responses };
+  for (const code of codes) {
+    const status = ERRORS[code].status;
+    const given = merged[status] as { description?: string } | undefined;
+    if (!given) {
+      merged[status] = { ...errorRef, description: code };
+    } else if (!given.description?.split(', ').includes(code)) {
+      merged[status] = { ...given, description: given.description ? `${given.description}, ${code}` : code };
+    }
+  }
+  return merged;
+}
+
 /** Every authenticated route can answer these. */
 export const AUTH_ERRORS: ErrorCode[] = ['UNAUTHORIZED', 'RATE_LIMITED'];
 
