@@ -165,9 +165,12 @@ function retryAfterOf(header: string | null, nowMs: number): number | undefined 
   return Number.isFinite(at) ? Math.max(0, Math.ceil((at - nowMs) / 1000)) : undefined;
 }
 
-/** Evolution's 400 means a bad request or an uncallable number: the API caller's to fix. */
+/**
+ * Evolution's 400 means a bad request or an uncallable number: the API caller's to fix. So does a request this
+ * adapter refuses before sending (providerCode null), e.g. a `to` the API's pattern allows but no dial takes.
+ */
 export function isEvolutionCallersMistake(f: ProviderFailure): boolean {
-  return f.category === 'INVALID_REQUEST' && f.providerCode === 400;
+  return f.category === 'INVALID_REQUEST' && (f.providerCode === 400 || f.providerCode === null);
 }
 
 export class EvolutionProvider implements CallProvider {

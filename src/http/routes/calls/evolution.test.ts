@@ -211,6 +211,19 @@ for (const kind of storeKinds()) {
       assert.equal(web.fake.countRequests({ path: '/call/hangup', callId: externalCallId }), 1);
     });
 
+    test('a `to` the API takes but Evolution cannot dial (7 digits) → 400 VALIDATION_ERROR, nothing sent, no call', async () => {
+      const before = web.fake.countRequests({ path: '/call/dial' });
+      const res = await post('/v1/calls', web.key, { to: '+1234567' });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(res.json().code, 'VALIDATION_ERROR');
+      assert.equal(web.fake.countRequests({ path: '/call/dial' }), before);
+      const listed = await t.app.inject({ url: '/v1/calls', headers: { 'x-api-key': web.key.key } });
+      assert.equal(
+        listed.json().calls.some((c: Call) => c.peerNumber === '1234567'),
+        false,
+      );
+    });
+
     test('duplicated Evolution webhooks change nothing: one call, one call.ringing, one call.ended', async () => {
       const callId = await web.fake.incomingCall({ instanceId: web.instanceId, from: nextPeer() }, { duplicate: 2 });
       await web.fake.flush();
