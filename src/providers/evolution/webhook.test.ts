@@ -193,18 +193,25 @@ describe('parseEvolutionWebhook: each event type', () => {
       },
     },
     {
-      name: 'CallReject (extension-forwarded) on an outbound call: REJECTED',
+      name: 'CallReject (extension-forwarded) on an outbound call: a decline by the peer',
       payload: stock('CallReject', { CallCreator: `${OWN}@s.whatsapp.net` }),
       expect: {
         direction: 'OUTBOUND',
         signal: 'ENDED',
         reason: 'rejected',
         event: {
-          type: 'progress',
+          type: 'end',
           externalCallId: CALL_ID,
           at: '2026-04-02T17:05:09.000Z',
-          status: 'REJECTED',
-          reason: 'rejected',
+          end: {
+            startTime: null,
+            endTime: '2026-04-02T17:05:09.000Z',
+            duration: null,
+            errorCode: null,
+            reason: 'rejected',
+            endedBy: 'PEER',
+            declined: true,
+          },
         },
       },
     },
@@ -240,12 +247,26 @@ describe('parseEvolutionWebhook: each event type', () => {
       },
     },
     {
-      name: 'CallEnded rejected on an outbound call: REJECTED by the peer',
+      // An end, not a REJECTED status: an answered call or our hang-up in flight still owns it (§4, calls-api §4.6).
+      name: 'CallEnded rejected on an outbound call: a decline by the peer',
       payload: ext('CallEnded', { reason: 'rejected' }),
       expect: {
         direction: 'OUTBOUND',
         signal: 'ENDED',
-        event: { type: 'progress', externalCallId: CALL_ID, at: RECEIVED, status: 'REJECTED', reason: 'rejected' },
+        event: {
+          type: 'end',
+          externalCallId: CALL_ID,
+          at: RECEIVED,
+          end: {
+            startTime: null,
+            endTime: RECEIVED,
+            duration: null,
+            errorCode: null,
+            reason: 'rejected',
+            endedBy: 'PEER',
+            declined: true,
+          },
+        },
       },
     },
     {

@@ -428,10 +428,10 @@ function parseExtension(
 
 /**
  * An end, in the machine's words (§4; docs/spec/calls-api.md §4.6 wins where they differ):
- * - an outbound call the peer declined → `progress REJECTED` (status REJECTED, endedBy PEER);
- * - everything else → `end`, so an in-flight reject/terminate of ours owns it (REJECTED/COMPLETED, endedBy BUSINESS)
- *   and an end that beats its offer becomes a tombstone instead of leaving a call RINGING; a decline (`rejected`,
- *   `rejected_elsewhere`) is marked `declined`, so a ringing call ends REJECTED, not MISSED;
+ * - always an `end`, declines too, so an in-flight reject/terminate of ours owns it (REJECTED/COMPLETED, endedBy
+ *   BUSINESS), an answered call ends COMPLETED whatever the reason, and an end that beats its offer becomes a
+ *   tombstone instead of leaving a call RINGING; a decline (`rejected`, `rejected_elsewhere`) is marked `declined`,
+ *   so a ringing call ends REJECTED, not MISSED (by the PEER on an outbound call);
  * - the raw reason is the call's endReason and names who ended it (`endedByOf`); system reasons (timeout,
  *   ring_timeout, rejected_busy, stream_closed, instance_stopped, server:*, unknown) also travel as `errorCode`, which
  *   makes an answered call FAILED.
@@ -444,15 +444,6 @@ function ended(
   rawReason: string,
 ): EvolutionUpdate {
   const reason = rawReason === '' ? null : rawReason;
-  if (REJECT_REASONS.has(rawReason) && direction === 'OUTBOUND') {
-    return {
-      direction,
-      event: { type: 'progress', externalCallId, at, status: 'REJECTED', reason },
-      signal: 'ENDED',
-      providerEvent: name,
-      reason,
-    };
-  }
   const endedBy = endedByOf(rawReason, direction);
   const end: ProviderEnd = {
     startTime: null, // Evolution never reports an authoritative answer time; the call's own connectedAt is used

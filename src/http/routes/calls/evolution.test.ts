@@ -211,6 +211,50 @@ for (const kind of storeKinds()) {
       assert.equal(web.fake.countRequests({ path: '/call/hangup', callId: externalCallId }), 1);
     });
 
+    test('outbound: the peer declines while our hang-up is in flight → COMPLETED by BUSINESS (calls-api §4.6)', async () => {
+      const res = await post('/v1/calls', web.key, { to: `+${nextPeer()}` });
+      assert.equal(res.statusCode, 201, res.body);
+      const { id, externalCallId } = res.json();
+      web.fake.inject({ path: '/call/hangup', callId: externalCallId, latencyMs: 300 });
+      const terminating = post(`/v1/calls/${id}/terminate`, web.key);
+      await eventually(
+        async () => web.fake.countRequests({ path: '/call/hangup', callId: externalCallId }) === 1 || null,
+        3000,
+        'the hang-up to reach Evolution',
+      );
+      await web.fake.peerDeclines(externalCallId, { callReject: true });
+      const ended = await terminating;
+      assert.equal(ended.statusCode, 200, ended.body);
+      assert.equal(ended.json().status, 'COMPLETED');
+      await web.fake.flush();
+      const call = (await webCall(t, web, id))!;
+      assert.equal(call.status, 'COMPLETED');
+      assert.equal(call.endedBy, 'BUSINESS');
+      assert.deepEqual(await types(call), ['call.ringing', 'call.ended']);
+    });
+
+    test('outbound: a decline that arrives after the call was answered ends it COMPLETED, never REJECTED', async () => {
+      const res = await post('/v1/calls', web.key, { to: `+${nextPeer()}` });
+      const { id, externalCallId } = res.json();
+      await web.fake.peerAccepts(externalCallId);
+      await web.fake.flush();
+      await webCallUntil(t, web, id, 'ACCEPTED');
+      const peer = `${(await webCall(t, web, id))!.peerNumber}@s.whatsapp.net`;
+      await web.fake.emitRaw(web.instanceId, 'CallEnded', {
+        callId: externalCallId,
+        peer,
+        direction: 'outgoing',
+        video: false,
+        reason: 'rejected',
+        durationSeconds: 9,
+      });
+      await web.fake.flush();
+      const call = await webCallUntil(t, web, id, 'COMPLETED');
+      assert.equal(typeof call.durationSeconds, 'number');
+      assert.equal(call.endReason, 'rejected');
+      assert.deepEqual(await types(call), ['call.ringing', 'call.connected', 'call.ended']);
+    });
+
     test('a `to` the API takes but Evolution cannot dial (7 digits) → 400 VALIDATION_ERROR, nothing sent, no call', async () => {
       const before = web.fake.countRequests({ path: '/call/dial' });
       const res = await post('/v1/calls', web.key, { to: '+1234567' });
