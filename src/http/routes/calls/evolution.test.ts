@@ -308,6 +308,8 @@ for (const kind of storeKinds()) {
         ['/providers/evolution/webhook/num_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P', envelope(web.instanceId, web.token)],
         // The number is checked before the body is parsed (spec §3.1): an unknown one is a 401 whatever it sends.
         ['/providers/evolution/webhook/num_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P', '{bad'],
+        // However long or odd the id, it names no number of ours: unknown, so 401 (never a 400 that says more).
+        [`/providers/evolution/webhook/${web.id}${'X'.repeat(60)}`, envelope(web.instanceId, web.token)],
       ] as const) {
         const res = await t.app.inject({
           method: 'POST',

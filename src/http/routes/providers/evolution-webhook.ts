@@ -23,7 +23,8 @@ export function evolutionWebhookRoutes(app: App, deps: EvolutionInboundDeps): vo
           description:
             'The URL configured on the Evolution instance; authenticated by the instance id and token in the body ' +
             '(and X-Webhook-Secret, on numbers configured with a webhookSecret).',
-          params: Type.Object({ numberId: Type.String({ maxLength: 64 }) }),
+          // No length limit here: an id that is no number of ours is a 401 like any unknown one (spec §3.1 step 1).
+          params: Type.Object({ numberId: Type.String() }),
           response: {
             200: Type.Object({ received: Type.Integer() }),
             ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'SERVICE_UNAVAILABLE', 'STORE_UNAVAILABLE'),
