@@ -652,3 +652,12 @@ test('stock ends and answers name their caller, so a call never offered can be r
   );
   assert.equal(fromThem.caller?.peerNumber, neighbour);
 });
+
+test('extension events of an incoming call name their caller by `peer`, without a CallCreator to echo', () => {
+  const ready = one(ext('CallReady', { direction: 'incoming' }));
+  assert.deepEqual(ready.caller, { peerNumber: PEER, peerLid: null, callCreator: null });
+  const ended = one(ext('CallEnded', { direction: 'incoming', peer: '187654321098765@lid', reason: 'peer_hangup' }));
+  assert.deepEqual(ended.caller, { peerNumber: null, peerLid: '187654321098765', callCreator: null });
+  assert.equal(one(ext('CallReady', {})).caller, undefined, 'outgoing: the peer is the one we called');
+  assert.equal(one(ext('CallReady', { direction: 'incoming', peer: `${OWN}@s.whatsapp.net` })).caller, undefined);
+});

@@ -163,8 +163,8 @@ export interface EvolutionUpdate {
   /** CallTerminate `accepted_elsewhere`: another device of this account answered. */
   answeredElsewhere?: boolean;
   /**
-   * CONNECTED/ENDED of a call to us (stock events name its creator): the caller, so a call whose offer never reached
-   * us is still recorded (§4, the "(none)" rows).
+   * CONNECTED/ENDED of a call to us (stock events name its creator, extension events its peer): the caller, so a call
+   * whose offer never reached us is still recorded (§4, the "(none)" rows).
    */
   caller?: { peerNumber: string | null; peerLid: string | null; callCreator: string | null };
 }
@@ -367,11 +367,21 @@ function parseStockConnected(
 
 /** An inbound update with the caller named by the stock event's CallCreator (or its alternatives). */
 function withCaller(update: EvolutionUpdate, data: Json, ownNumber: string): EvolutionUpdate {
+  const callCreator = asString(data.CallCreator);
+  return withPeer(update, [callCreator, asString(data.CallCreatorAlt)], callCreator, ownNumber);
+}
+
+/** An inbound update with the caller among `jids`; `callCreator` is kept only when it is the offer's own JID. */
+function withPeer(
+  update: EvolutionUpdate,
+  jids: (string | null)[],
+  callCreator: string | null,
+  ownNumber: string,
+): EvolutionUpdate {
   if (update.direction !== 'INBOUND') {
     return update;
   }
-  const callCreator = asString(data.CallCreator);
-  const peer = inboundPeerOf([callCreator, asString(data.CallCreatorAlt)], ownNumber);
+  const peer = inboundPeerOf(jids, ownNumber);
   // Our own phone under another spelling (Brazil's ninth digit, say) is no caller: such a call was placed from it.
   if (!peer || (peer.peerNumber !== null && sameSubscriber(peer.peerNumber, ownNumber))) {
     return update;
@@ -420,10 +430,12 @@ function parseExtension(
   const d = asString(data.direction);
   const direction = d === 'incoming' ? 'INBOUND' : d === 'outgoing' ? 'OUTBOUND' : null;
   // Extension events carry no timestamp: receipt time is the best we have (§3).
-  if (name === 'CallReady') {
-    return connected(name, externalCallId, direction, ctx.receivedAt, null);
-  }
-  return ended(name, externalCallId, direction, ctx.receivedAt, asString(data.reason) ?? '');
+  const update =
+    name === 'CallReady'
+      ? connected(name, externalCallId, direction, ctx.receivedAt, null)
+      : ended(name, externalCallId, direction, ctx.receivedAt, asString(data.reason) ?? '');
+  // `peer` is the caller's bare JID, not the offer's CallCreator, which a reject must echo: no callCreator.
+  return withPeer(update, [asString(data.peer)], null, ctx.ownNumber);
 }
 
 /**

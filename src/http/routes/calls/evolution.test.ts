@@ -288,6 +288,41 @@ for (const kind of storeKinds()) {
       assert.deepEqual(await types(call), ['call.missed', 'call.ended']);
     });
 
+    test('extension events of a call to us whose offer never came: CallReady answers it, CallEnded ends it', async () => {
+      const from = nextPeer();
+      const info = (callId: string, extra: Record<string, unknown> = {}) => ({
+        callId,
+        peer: `${from}@s.whatsapp.net`,
+        direction: 'incoming',
+        video: false,
+        ...extra,
+      });
+      const ready = 'E0000000000000000000000000000A01';
+      await web.fake.emitRaw(web.instanceId, 'CallReady', info(ready));
+      await web.fake.flush();
+      const answered = await webCallUntil(t, web, ready, 'ACCEPTED');
+      assert.equal(answered.peerNumber, from);
+      assert.equal(answered.direction, 'INBOUND');
+      // The late offer changes nothing.
+      await web.fake.emitRaw(web.instanceId, 'CallOffer', {
+        CallID: ready,
+        CallCreator: `${from}@s.whatsapp.net`,
+        CallCreatorAlt: '',
+        From: `${from}@s.whatsapp.net`,
+        GroupJID: '',
+        Timestamp: new Date().toISOString(),
+      });
+      await web.fake.flush();
+      assert.equal((await webCall(t, web, ready))?.status, 'ACCEPTED');
+      assert.deepEqual(await types(answered), ['call.ringing', 'call.connected']);
+
+      const lost = 'E0000000000000000000000000000A02';
+      await web.fake.emitRaw(web.instanceId, 'CallEnded', info(lost, { reason: 'rejected', durationSeconds: 3 }));
+      await web.fake.flush();
+      const declined = await webCallUntil(t, web, lost, 'REJECTED');
+      assert.equal(declined.peerNumber, from);
+    });
+
     test('SDP fields are null on EVO_GO', async () => {
       const call = await ringingWebCall(t, web);
       const res = await t.app.inject({
