@@ -10,6 +10,7 @@ import { evolutionConfigOf } from '../../providers/evolution/client.ts';
 import {
   type EvolutionUpdate,
   evolutionInstanceNameOf,
+  isDocumentedEvolutionReason,
   isValidEvolutionAuth,
   parseEvolutionWebhook,
 } from '../../providers/evolution/webhook.ts';
@@ -77,6 +78,9 @@ export async function receiveEvolutionWebhook(
   }
   let applied = 0;
   for (const update of updates) {
+    if (update.reason !== null && !isDocumentedEvolutionReason(update.reason)) {
+      deps.logger.info({ numberId, reason: update.reason }, 'evolution end reason not in the spec; decided by state');
+    }
     // `accepted_elsewhere` (another device of the business answered) arrives as CONNECTED: the call is answered,
     // not ended (docs/spec/providers-evolution-go.md §4).
     const offer = update.caller ? await offerNeverSeen(deps.db, number, update) : null;

@@ -291,7 +291,7 @@ describe('parseEvolutionWebhook: each event type', () => {
       },
     },
     {
-      name: 'CallEnded server:<code> and unknown reasons are system ends',
+      name: 'CallEnded server:<code> is a system end with an error',
       payload: ext('CallEnded', { reason: 'server:503' }),
       expect: {
         signal: 'ENDED',
@@ -306,6 +306,28 @@ describe('parseEvolutionWebhook: each event type', () => {
             duration: null,
             errorCode: 'server:503',
             reason: 'server:503',
+            endedBy: 'SYSTEM',
+          },
+        },
+      },
+    },
+    {
+      // §3: unknown values → decide by state (an answered call ends COMPLETED); no error is known to have happened.
+      name: 'CallEnded with a reason nobody documents: a system end, but no error',
+      payload: ext('CallEnded', { reason: 'brand_new_reason' }),
+      expect: {
+        signal: 'ENDED',
+        reason: 'brand_new_reason',
+        event: {
+          type: 'end',
+          externalCallId: CALL_ID,
+          at: RECEIVED,
+          end: {
+            startTime: null,
+            endTime: RECEIVED,
+            duration: null,
+            errorCode: null,
+            reason: 'brand_new_reason',
             endedBy: 'SYSTEM',
           },
         },

@@ -178,6 +178,14 @@ export interface ParsedEvolutionWebhook {
 const REJECT_REASONS = new Set(['rejected', 'rejected_elsewhere']);
 /** Reasons that are not the system's doing (§4 endedBy PEER/BUSINESS); every other reason, unknown ones included, is SYSTEM. */
 const PEER_OR_BUSINESS_REASONS = new Set(['', 'peer_hangup', 'hangup', 'rejected', 'rejected_elsewhere']);
+/** The documented system reasons (§3, plus `server:<code>`): a failure, so an answered call ends FAILED (calls-api §2). */
+const FAILURE_REASONS = new Set(['timeout', 'ring_timeout', 'rejected_busy', 'stream_closed', 'instance_stopped']);
+const isFailureReason = (r: string) => FAILURE_REASONS.has(r) || r.startsWith('server:');
+
+/** §3 lists the reasons it knows; any other one is logged and decided by the call's state alone. */
+export function isDocumentedEvolutionReason(reason: string): boolean {
+  return PEER_OR_BUSINESS_REASONS.has(reason) || reason === 'accepted_elsewhere' || isFailureReason(reason);
+}
 
 /**
  * §4 endedBy: BUSINESS for a hang-up or a decline on the business's own phone (`hangup`, `rejected_elsewhere`, and
@@ -444,9 +452,9 @@ function parseExtension(
  *   BUSINESS), an answered call ends COMPLETED whatever the reason, and an end that beats its offer becomes a
  *   tombstone instead of leaving a call RINGING; a decline (`rejected`, `rejected_elsewhere`) is marked `declined`,
  *   so a ringing call ends REJECTED, not MISSED (by the PEER on an outbound call);
- * - the raw reason is the call's endReason and names who ended it (`endedByOf`); system reasons (timeout,
- *   ring_timeout, rejected_busy, stream_closed, instance_stopped, server:*, unknown) also travel as `errorCode`, which
- *   makes an answered call FAILED.
+ * - the raw reason is the call's endReason and names who ended it (`endedByOf`); the documented system reasons
+ *   (timeout, ring_timeout, rejected_busy, stream_closed, instance_stopped, server:*) also travel as `errorCode`, which
+ *   makes an answered call FAILED; an unknown reason does not (§3: decided by state, so an answered call COMPLETES).
  */
 function ended(
   name: string,
@@ -461,7 +469,7 @@ function ended(
     startTime: null, // Evolution never reports an authoritative answer time; the call's own connectedAt is used
     endTime: at,
     duration: null, // CallEnded.durationSeconds includes ring time: never talk time (§3)
-    errorCode: PEER_OR_BUSINESS_REASONS.has(rawReason) ? null : rawReason,
+    errorCode: isFailureReason(rawReason) ? rawReason : null,
     reason,
     ...(endedBy ? { endedBy } : {}),
     ...(REJECT_REASONS.has(rawReason) ? { declined: true } : {}),

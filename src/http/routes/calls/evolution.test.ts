@@ -489,6 +489,24 @@ for (const kind of storeKinds()) {
       assert.equal(ended.endReason, 'hangup');
     });
 
+    test('an answered call ending for a reason nobody documents is COMPLETED; a provider error makes it FAILED', async () => {
+      for (const [reason, status] of [
+        ['brand_new_reason', 'COMPLETED'],
+        ['stream_closed', 'FAILED'],
+      ] as const) {
+        const call = await answeredOnPhone();
+        await web.fake.emitRaw(web.instanceId, 'CallEnded', {
+          callId: call.externalCallId,
+          direction: 'incoming',
+          reason,
+        });
+        await web.fake.flush();
+        const ended = await webCallUntil(t, web, call.id, status);
+        assert.equal(ended.endReason, reason);
+        assert.equal(typeof ended.durationSeconds, 'number');
+      }
+    });
+
     test('stale guard: an answered call with no end event for 4 h ends COMPLETED by SYSTEM only where it cannot be hung up', async () => {
       const clock = new ManualClock(Date.now());
       const t4 = await buildTestApp(kind, { clock });
