@@ -12,7 +12,7 @@ import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { ApiError, ERRORS, type ErrorCode } from './errors.ts';
 import { registerAuth } from './http/plugins/auth.ts';
-import { registerErrorHandling, sendError } from './http/plugins/errors.ts';
+import { clippedReason, registerErrorHandling, sendError } from './http/plugins/errors.ts';
 import { registerIdempotency } from './http/plugins/idempotency.ts';
 import { type SchemaCompilers, schemaCompilers } from './http/plugins/validator.ts';
 import { registerRoutes } from './http/routes/index.ts';
@@ -127,7 +127,11 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
     routerOptions: { maxParamLength: 1024 },
     // Errors raised before routing (a URL that does not decode, say) get the same envelope as the rest.
     frameworkErrors: (error, request, reply) => {
-      void sendError(request, reply, new ApiError('VALIDATION_ERROR', { details: { reason: error.message } }));
+      void sendError(
+        request,
+        reply,
+        new ApiError('VALIDATION_ERROR', { details: { reason: clippedReason(error.message) } }),
+      );
     },
     // Our Ajv validators and Fastify's serializers, each compiled on its route's first request (see validator.ts).
     schemaController: { compilersFactory: compilers.compilersFactory },

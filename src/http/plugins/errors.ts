@@ -59,11 +59,23 @@ function fromFastifyError(error: FastifyError): ApiError | null {
   if (status === 404) {
     return new ApiError('NOT_FOUND');
   }
-  // Malformed JSON, bad headers, invalid URL encoding...: the client's fault, said plainly.
+  // Malformed JSON, bad headers, invalid URL encoding...: the client's fault, said plainly. Fastify's message may quote
+  // the input (a whole over-long path parameter): its middle is cut so the answer stays small and keeps the why.
   if (status >= 400 && status < 500) {
-    return new ApiError('VALIDATION_ERROR', { details: { reason: error.message } });
+    return new ApiError('VALIDATION_ERROR', { details: { reason: clippedReason(error.message) } });
   }
   return null;
+}
+
+const MAX_REASON_CHARS = 300;
+
+/** A reason for the error envelope, its middle cut when long. */
+export function clippedReason(text: string): string {
+  if (text.length <= MAX_REASON_CHARS) {
+    return text;
+  }
+  const half = MAX_REASON_CHARS / 2;
+  return `${text.slice(0, half)}…${text.slice(-half)}`;
 }
 
 /** Seconds a client should wait before retrying a request the store could not take. */

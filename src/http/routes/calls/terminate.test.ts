@@ -175,5 +175,16 @@ for (const kind of storeKinds()) {
         assert.equal(body.code, 'VALIDATION_ERROR');
       });
     }
+
+    test('an id of 100,000 characters is a short 400: the reason names the problem, not the whole id', async () => {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${'x'.repeat(100_000)}/terminate`,
+        headers: headersFor('number key'),
+      });
+      assert.equal(res.statusCode, 400);
+      assert.ok(res.body.length < 1_000, `${res.body.length} bytes`);
+      assert.match(res.json().details.reason, /max param length/);
+    });
   });
 }
