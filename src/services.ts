@@ -62,6 +62,7 @@ export function buildServices(deps: ServiceDeps) {
 
   const numbers = new NumberService(db, box, clock, {
     logger,
+    allowInsecureAudioUrls: config.webhookAllowInsecureUrls,
     afterCreate: async (n) => {
       if (n.provider !== 'EVO_GO') {
         return;

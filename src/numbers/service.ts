@@ -9,6 +9,7 @@ import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
 import type { NumberRecord, ProviderName } from '../model/number.ts';
+import { parseAudioSpec } from '../providers/sandbox/audio.ts';
 import { DEFAULT_SANDBOX_SETTINGS, type SandboxSettings, sandboxSettingsOf } from '../providers/sandbox/settings.ts';
 import type { EvolutionSecrets, MetaSecrets } from '../providers/types.ts';
 import {
@@ -90,21 +91,29 @@ export class NumberService {
   readonly #clock: Clock;
   readonly #afterCreate: ((number: NumberRecord) => Promise<void>) | undefined;
   readonly #logger: Logger | undefined;
+  readonly #allowInsecureAudioUrls: boolean;
   constructor(
     db: Db,
     box: SecretBox,
     clock: Clock,
-    opts: { afterCreate?: (number: NumberRecord) => Promise<void>; logger?: Logger } = {},
+    opts: {
+      afterCreate?: (number: NumberRecord) => Promise<void>;
+      logger?: Logger;
+      /** WEBHOOK_ALLOW_INSECURE_URLS: a sandbox number's audio URL is checked as the simulator will fetch it. */
+      allowInsecureAudioUrls?: boolean;
+    } = {},
   ) {
     this.#db = db;
     this.#box = box;
     this.#clock = clock;
     this.#afterCreate = opts.afterCreate;
     this.#logger = opts.logger;
+    this.#allowInsecureAudioUrls = opts.allowInsecureAudioUrls ?? false;
   }
 
   async create(tenantId: TenantId, input: NewNumber) {
     const now = this.#clock.now().toISOString();
+    this.#checkSandboxAudio(input);
     const { publicConfig, secrets, metaPhoneNumberId } = splitConfig(input);
     const number: NumberRecord = {
       id: newNumberId(),
@@ -230,6 +239,22 @@ export class NumberService {
     }
     // Pilot reads keyId/key at the top level; callgate's clients read apiKey.
     return { numberId, keyId: key.id, key: key.key, apiKey: { id: key.id, key: key.key } };
+  }
+
+  /**
+   * What a sandbox number's users say when it calls them is read on every outbound call: a setting that can never
+   * play (an unknown word, a tone out of range, a refused URL) is refused here, or every call would fail with a 502.
+   * A WAV URL is checked for its form only; it is fetched when a call needs it.
+   */
+  #checkSandboxAudio(input: NewNumber): void {
+    const audio = input.provider === 'SANDBOX' ? input.sandbox?.audio : undefined;
+    if (audio === undefined) {
+      return;
+    }
+    const parsed = parseAudioSpec(audio, this.#allowInsecureAudioUrls);
+    if (!parsed.ok) {
+      throw new ApiError('VALIDATION_ERROR', { details: { reason: `sandbox.audio: ${parsed.reason}` } });
+    }
   }
 
   metaSecrets(number: NumberRecord): MetaSecrets {

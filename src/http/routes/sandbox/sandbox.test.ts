@@ -25,9 +25,9 @@ for (const kind of storeKinds()) {
     let sandbox: SandboxNumber;
     const endpoints: AudioEndpoint[] = [];
 
-    const api = async (method: 'GET' | 'POST', url: string, key: string, payload?: object) => {
+    const api = async (method: 'GET' | 'POST' | 'DELETE', url: string, key: string, payload?: object) => {
       const res = await t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
-      return { status: res.statusCode, body: res.json() };
+      return { status: res.statusCode, body: res.body ? res.json() : null };
     };
     const getCall = async (id: string): Promise<Call> =>
       (await api('GET', `/v1/calls/${id}?includeSdp=1`, sandbox.key, undefined)).body;
@@ -67,6 +67,30 @@ for (const kind of storeKinds()) {
       const meta = await api('GET', `/v1/numbers/${t.numberA.id}`, t.tenantKey.key);
       assert.equal(meta.body.sandbox, false);
       assert.equal(meta.body.sandboxSettings, undefined);
+    });
+
+    test('a sandbox number whose audio setting could never play is refused when created, not on every call', async () => {
+      const count = async () => (await api('GET', '/v1/numbers', t.tenantKey.key)).body.length;
+      const before = await count();
+      for (const audio of ['trumpet', 'tone:99999', 'http://127.0.0.1/x.wav', 'data:audio/wav;base64,AAAA']) {
+        const res = await api('POST', '/v1/numbers', t.tenantKey.key, {
+          provider: 'SANDBOX',
+          name: 'Bad',
+          sandbox: { audio },
+        });
+        assert.equal(res.status, 400, `${audio}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.code, 'VALIDATION_ERROR');
+        assert.match(res.body.details.reason, /sandbox\.audio/);
+      }
+      assert.equal(await count(), before, 'no number was created');
+      // A WAV URL is only checked for its form here; it is fetched when a call needs it.
+      const ok = await api('POST', '/v1/numbers', t.tenantKey.key, {
+        provider: 'SANDBOX',
+        name: 'Remote WAV',
+        sandbox: { audio: 'https://example.com/hello.wav' },
+      });
+      assert.equal(ok.status, 201, JSON.stringify(ok.body));
+      assert.equal((await api('DELETE', `/v1/numbers/${ok.body.number.id}`, t.tenantKey.key)).status, 204);
     });
 
     test('a simulated call is answered with a werift SDP and audio flows both ways (440 Hz in, 880 Hz out)', async () => {
