@@ -942,6 +942,8 @@ const phone = {
   media: null,
   /** Call ids being answered in this tab (before the API said ACCEPTED). */
   answering: new Set(),
+  /** A call is being placed from this tab (permission check, microphone, offer, POST /v1/calls). */
+  placing: false,
   /** Call ids another tab of this browser is answering or holding. */
   elsewhere: new Set(),
   channel: null,
@@ -952,6 +954,11 @@ const phone = {
 
 const usesWebRtc = () => phone.number && (phone.number.provider === 'META' || phone.number.provider === 'SANDBOX');
 const digitsOf = (text) => text.replace(/[^0-9]/g, '');
+/**
+ * This tab holds, answers or places a call: the media is set only once the SDP is sent, so a second Answer or Call
+ * pressed meanwhile would start another call whose microphone and connection nothing ever closes.
+ */
+const phoneBusy = () => Boolean(phone.media) || phone.placing || phone.answering.size > 0;
 
 function setDialStatus(text, kind = '') {
   const el = $('dial-status');
@@ -998,6 +1005,7 @@ async function phoneStart() {
 function phoneStop() {
   teardownMedia();
   phone.number = null;
+  phone.placing = false;
   phone.answering.clear();
   phone.elsewhere.clear();
   phone.asked = null;
@@ -1218,7 +1226,7 @@ async function answer(callId) {
   if (!usesWebRtc()) {
     return apiAction(callId, 'accept', 'Answered');
   }
-  if (phone.media) {
+  if (phoneBusy()) {
     setDialStatus('Hang up the current call first.', 'bad');
     return;
   }
@@ -1284,10 +1292,22 @@ async function dial(to) {
     setDialStatus('Enter the number in international format, e.g. +15551234567.', 'bad');
     return;
   }
-  if (phone.media) {
+  if (phone.placing) {
+    return; // the same Call pressed again while the first press is still placing it
+  }
+  if (phoneBusy()) {
     setDialStatus('Hang up the current call first.', 'bad');
     return;
   }
+  phone.placing = true;
+  try {
+    await placeCall(to);
+  } finally {
+    phone.placing = false;
+  }
+}
+
+async function placeCall(to) {
   const e164 = `+${digitsOf(to)}`;
   if (!usesWebRtc()) {
     try {

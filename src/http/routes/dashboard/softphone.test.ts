@@ -233,6 +233,62 @@ describe('softphone', () => {
     assert.deepEqual(problems, [], 'no CSP violation or script error');
   });
 
+  test('pressing Call twice places one call, and Answer while it is being placed answers nothing', {
+    timeout: 60_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const to = '+15550006666';
+    await api('POST', '/v1/calls/permissions/request', { to });
+    await eventually(
+      async () =>
+        (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`)).permission.status !== 'no_permission',
+      4000,
+      'the permission',
+    );
+    const browser = await launchChromium([
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${micWav}`,
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ]);
+    const problems: string[] = [];
+    try {
+      const context = await browser.newContext({ permissions: ['microphone'] });
+      const page = await context.newPage();
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(`${t.baseUrl}/dashboard`);
+      await page.getByLabel('API key').fill(key);
+      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await page.locator('#conn[data-state="live"]').waitFor();
+      await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
+
+      // A call rings while the browser places its own: answering it too would leave one of the two without media.
+      const ringing = (await api('POST', '/v1/sandbox/calls', { audio: 'tone:440' })).call.id;
+      const answerButton = page.locator(`#incoming li[data-id="${ringing}"]`).getByRole('button', { name: 'Answer' });
+      await answerButton.waitFor();
+
+      await page.locator('#dial-to').fill(to);
+      await page.getByRole('button', { name: 'Call', exact: true }).dblclick();
+      await answerButton.click();
+      await page
+        .locator('#oncall-state')
+        .filter({ hasText: /^Connected$/ })
+        .waitFor({ timeout: 15_000 });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const { calls } = await api('GET', '/v1/calls?limit=10');
+      const placed = calls.filter((c: Call) => c.direction === 'OUTBOUND' && c.peerNumber === '15550006666');
+      assert.equal(placed.length, 1, `one outbound call: ${JSON.stringify(placed.map((c: Call) => c.status))}`);
+      assert.equal((await call(ringing)).status, 'RINGING', 'the ringing call was not answered meanwhile');
+      await page.locator('#oncall-hangup').click();
+      await eventually(async () => (await call(placed[0].id)).status === 'COMPLETED', 5000, 'the call to end');
+      assert.equal((await api('POST', `/v1/calls/${ringing}/reject`, {})).status, 'REJECTED');
+    } finally {
+      await browser.close();
+    }
+    assert.deepEqual(problems, []);
+  });
+
   test('an EVO_GO number answers, declines and hangs up through the API, without the microphone', {
     timeout: 60_000,
     skip: missing('chromium'),
