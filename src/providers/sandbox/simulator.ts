@@ -247,6 +247,10 @@ export class SandboxSimulator {
     if (!permissionOf(number, user, this.#d.clock.now().getTime())) {
       return failure('PERMISSION_REQUIRED', 'No approved call permission found', 138_006);
     }
+    // As Meta: one live call per number and user, whichever side placed it.
+    if (this.#liveWith(number, user)) {
+      return failure('INVALID_REQUEST', 'There is already an ongoing call with this user', 138_003);
+    }
     const problem = webRtcAudioProblem(sdpOffer);
     if (problem) {
       return badRequest(`Invalid SDP: ${problem}`);
@@ -448,6 +452,15 @@ export class SandboxSimulator {
       }
     }
     return count;
+  }
+
+  #liveWith(number: NumberRecord, user: string): boolean {
+    for (const s of this.#sessions.values()) {
+      if (s.numberId === number.id && s.user === user && !s.endedAt) {
+        return true;
+      }
+    }
+    return false;
   }
 
   #live(number: NumberRecord, call: Call): Session | null {

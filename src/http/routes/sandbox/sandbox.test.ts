@@ -292,6 +292,47 @@ for (const kind of storeKinds()) {
       assert.deepEqual(events, ['call.ringing', 'call.connected', 'call.ended']);
     });
 
+    test('a second call to a user the number is already on a call with is refused like Meta (138003)', async () => {
+      const to = '+15550003333';
+      assert.equal((await api('POST', '/v1/calls/permissions/request', sandbox.key, { to })).status, 200);
+      await eventually(
+        async () =>
+          (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`, sandbox.key)).body.permission
+            .status === 'temporary',
+        4000,
+        'the permission to be granted',
+      );
+      const first = new AudioEndpoint(peers);
+      const second = new AudioEndpoint(peers);
+      endpoints.push(first, second);
+      const placed = await api('POST', '/v1/calls', sandbox.key, { to, sdp: await first.createOffer() });
+      assert.equal(placed.status, 201, JSON.stringify(placed.body));
+      const stored = async () =>
+        (
+          await t.store.db.query('SELECT id FROM calls WHERE number_id = $1 AND peer_number = $2', [
+            sandbox.id,
+            '15550003333',
+          ])
+        ).length;
+
+      const again = await api('POST', '/v1/calls', sandbox.key, { to, sdp: await second.createOffer() });
+      assert.equal(again.status, 502, JSON.stringify(again.body));
+      assert.equal(again.body.code, 'PROVIDER_ERROR');
+      assert.equal(again.body.details.providerCode, 138003);
+      assert.equal(await stored(), 1, 'no second call stored');
+
+      // Once the first call has ended, the user can be called again.
+      assert.equal((await api('POST', `/v1/calls/${placed.body.id}/terminate`, sandbox.key, {})).status, 200);
+      await eventually(
+        async () =>
+          (await api('POST', '/v1/calls', sandbox.key, { to, sdp: await second.createOffer() })).status === 201,
+        3000,
+        'a new call once the first has ended',
+      );
+      const latest = (await api('GET', '/v1/calls?limit=1', sandbox.key)).body.calls[0];
+      assert.equal((await api('POST', `/v1/calls/${latest.id}/terminate`, sandbox.key, {})).status, 200);
+    });
+
     test('a number has at most ten simulated calls up at once: the eleventh is a 429, nothing stored', async () => {
       const ids: string[] = [];
       for (let i = 0; i < 10; i++) {
