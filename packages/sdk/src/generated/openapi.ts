@@ -3628,6 +3628,11 @@ export interface operations {
                         externalCallId: string;
                         /** @enum {unknown} */
                         status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
+                        /**
+                         * @description Present on calls of SANDBOX numbers (simulated WhatsApp users)
+                         * @enum {boolean}
+                         */
+                        sandbox?: true;
                     };
                 };
             };

@@ -35,7 +35,14 @@ export function createCallRoute(app: App, deps: RouteDeps): void {
         security: NUMBER_SECURITY,
         body,
         response: {
-          201: Type.Object({ id: Type.String(), externalCallId: Type.String(), status: CallStatusSchema }),
+          201: Type.Object({
+            id: Type.String(),
+            externalCallId: Type.String(),
+            status: CallStatusSchema,
+            sandbox: Type.Optional(
+              Type.Literal(true, { description: 'Present on calls of SANDBOX numbers (simulated WhatsApp users)' }),
+            ),
+          }),
           ...errorResponses(
             'VALIDATION_ERROR',
             'FEATURE_NOT_SUPPORTED',
@@ -61,7 +68,11 @@ export function createCallRoute(app: App, deps: RouteDeps): void {
         maxDurationSeconds: b.maxDurationSeconds ?? null,
         ...(b.record === undefined ? {} : { record: b.record }),
       });
-      return reply.code(201).send({ id: call.id, externalCallId: call.externalCallId, status: call.status });
+      // A sandbox number's call says so here too, as everywhere a call is shown (docs/spec/media.md §2).
+      const sandbox = call.providerData?.sandbox === true ? { sandbox: true as const } : {};
+      return reply
+        .code(201)
+        .send({ id: call.id, externalCallId: call.externalCallId, status: call.status, ...sandbox });
     },
   );
 }

@@ -267,6 +267,7 @@ for (const kind of storeKinds()) {
 
       const placed = await api('POST', '/v1/calls', sandbox.key, { to, sdp: offer });
       assert.equal(placed.status, 201, JSON.stringify(placed.body));
+      assert.equal(placed.body.sandbox, true, 'the answer to POST /v1/calls says sandbox too');
       const id = placed.body.id;
       const answered = await eventually(
         async () => {
