@@ -15,11 +15,15 @@ export function toPublicCall(call: Call, includeSdp = false) {
   } = call;
   // peerIsLid: the caller is known only by a LID, which is no phone number anyone can dial.
   const peer = { ...rest, peerIsLid: call.peerNumber === null && call.peerLid !== null };
-  // Calls of sandbox numbers say so wherever a call is shown (responses, the stream, webhooks).
-  const sandboxed = call.providerData?.sandbox === true ? { ...peer, sandbox: true as const } : peer;
+  const sandboxed = { ...peer, ...sandboxMark(call) };
   // The Meta call button or deeplink the user called from, where Meta named one.
   const marked = { ...sandboxed, ...entryPointOf(call.providerData) };
   return includeSdp ? { ...marked, sdpOffer, sdpAnswer } : marked;
+}
+
+/** Calls of sandbox numbers say so wherever a call is shown or acted on: responses, the stream, webhooks. */
+export function sandboxMark(call: Call): { sandbox?: true } {
+  return call.providerData?.sandbox === true ? { sandbox: true } : {};
 }
 
 function entryPointOf(data: Call['providerData']): { ctaPayload?: string; deeplinkPayload?: string } {

@@ -19,6 +19,7 @@ import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import type { ActionSlots } from './action-slots.ts';
+import { sandboxMark } from './public-call.ts';
 
 export interface ServerMediaDeps {
   db: Db;
@@ -223,12 +224,12 @@ export class ServerMedia {
       }
       throw err;
     }
-    return { id: call.id, status: call.status };
+    return { id: call.id, status: call.status, ...sandboxMark(call) };
   }
 
   stopPlay({ call, engine }: ServedCall) {
     engine.stopPlay(call.id);
-    return { id: call.id, status: call.status };
+    return { id: call.id, status: call.status, ...sandboxMark(call) };
   }
 
   realtimeSession({ call, engine }: ServedCall, mode: 'talk' | 'listen', wsBaseUrl: string) {

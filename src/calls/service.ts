@@ -29,6 +29,7 @@ import {
 } from './machine.ts';
 import type { ProviderMedia } from './media.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
+import { sandboxMark } from './public-call.ts';
 import { assertRecordable } from './record-rule.ts';
 import { ServerMedia } from './server-media.ts';
 
@@ -53,6 +54,8 @@ export interface ActionResult {
   alreadyEnded?: true;
   /** false: the provider sent the action without waiting for WhatsApp; its end event will confirm it. */
   providerConfirmed?: false;
+  /** A sandbox number's call (docs/spec/media.md §2). */
+  sandbox?: true;
 }
 
 export class CallService {
@@ -111,7 +114,7 @@ export class CallService {
     for (;;) {
       const decision = decideTerminate(call);
       if (decision.kind === 'already-ended') {
-        return { id: call.id, status: call.status, alreadyEnded: true };
+        return { id: call.id, status: call.status, alreadyEnded: true, ...sandboxMark(call) };
       }
       const actionId = await this.#d.slots.claim(call, 'terminate');
       if (actionId) {
@@ -122,7 +125,12 @@ export class CallService {
         // A concurrent terminate ended it (COMPLETED by BUSINESS): its answer is this one's too (§4.6). Anything else
         // (a reject, the peer, the system) ended the call before this request could: §4.4's answer.
         const byTerminate = outcome.call.status === 'COMPLETED' && outcome.call.endedBy === 'BUSINESS';
-        return { id: call.id, status: outcome.call.status, ...(byTerminate ? {} : { alreadyEnded: true as const }) };
+        return {
+          id: call.id,
+          status: outcome.call.status,
+          ...(byTerminate ? {} : { alreadyEnded: true as const }),
+          ...sandboxMark(call),
+        };
       }
       if (outcome.kind === 'failed') {
         // Another terminate's failure is this request's answer too (one logical action, §4.6). An accept's or
@@ -169,7 +177,7 @@ export class CallService {
       },
     );
     // The terminate contract (terminate-call.openapi.yaml) keeps its shape: the timeline carries the confirmation.
-    return { id: call.id, status: final.status };
+    return { id: call.id, status: final.status, ...sandboxMark(call) };
   }
 
   /** Without an SDP on a META number, callgate's media engine answers and holds the media (media: "server"). */
@@ -216,7 +224,7 @@ export class CallService {
     if (final.status !== 'ACCEPTED') {
       throw conflict(final);
     }
-    return { id: call.id, status: final.status };
+    return { id: call.id, status: final.status, ...sandboxMark(call) };
   }
 
   /**
@@ -293,7 +301,7 @@ export class CallService {
         details: { status: call.status },
       });
     }
-    return { id: call.id, status: call.status };
+    return { id: call.id, status: call.status, ...sandboxMark(call) };
   }
 
   async preAccept(
@@ -346,7 +354,7 @@ export class CallService {
     if (final.status !== 'RINGING') {
       throw conflict(final);
     }
-    return { id: call.id, status: final.status };
+    return { id: call.id, status: final.status, ...sandboxMark(call) };
   }
 
   async reject(numberId: NumberId, idOrExternal: string): Promise<ActionResult> {
@@ -378,7 +386,12 @@ export class CallService {
         detail: { outcome: 'rejected', ...(unconfirmed ? { providerConfirmed: false } : {}) },
       },
     );
-    return { id: call.id, status: final.status, ...(unconfirmed ? { providerConfirmed: false as const } : {}) };
+    return {
+      id: call.id,
+      status: final.status,
+      ...(unconfirmed ? { providerConfirmed: false as const } : {}),
+      ...sandboxMark(call),
+    };
   }
 
   /** Plays audio into a server-media call, or an active web-number call through its provider (queued until up). */
@@ -393,7 +406,7 @@ export class CallService {
     }
     const call = await this.#callWithoutServerMedia(numberId, idOrExternal);
     await this.#d.providerMedia.play(await this.#number(call.numberId), call, mediaUrl);
-    return { id: call.id, status: call.status };
+    return { id: call.id, status: call.status, ...sandboxMark(call) };
   }
 
   /** A realtime media socket of a server-media call, or a ticket for the provider's socket of a web-number call. */

@@ -71,6 +71,9 @@ export const ActionResponse = Type.Object({
   id: Type.String(),
   status: CallStatusSchema,
   alreadyEnded: Type.Optional(Type.Literal(true)),
+  sandbox: Type.Optional(
+    Type.Literal(true, { description: 'Present on calls of SANDBOX numbers (simulated WhatsApp users)' }),
+  ),
   providerConfirmed: Type.Optional(
     Type.Literal(false, {
       description:

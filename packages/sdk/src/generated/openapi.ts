@@ -4066,6 +4066,11 @@ export interface operations {
                         /** @enum {boolean} */
                         alreadyEnded?: true;
                         /**
+                         * @description Present on calls of SANDBOX numbers (simulated WhatsApp users)
+                         * @enum {boolean}
+                         */
+                        sandbox?: true;
+                        /**
                          * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
                          * @enum {boolean}
                          */
@@ -4263,6 +4268,11 @@ export interface operations {
                         /** @enum {boolean} */
                         alreadyEnded?: true;
                         /**
+                         * @description Present on calls of SANDBOX numbers (simulated WhatsApp users)
+                         * @enum {boolean}
+                         */
+                        sandbox?: true;
+                        /**
                          * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
                          * @enum {boolean}
                          */
@@ -4449,6 +4459,11 @@ export interface operations {
                         status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
                         /** @enum {boolean} */
                         alreadyEnded?: true;
+                        /**
+                         * @description Present on calls of SANDBOX numbers (simulated WhatsApp users)
+                         * @enum {boolean}
+                         */
+                        sandbox?: true;
                         /**
                          * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
                          * @enum {boolean}
@@ -4652,6 +4667,11 @@ export interface operations {
                         /** @enum {boolean} */
                         alreadyEnded?: true;
                         /**
+                         * @description Present on calls of SANDBOX numbers (simulated WhatsApp users)
+                         * @enum {boolean}
+                         */
+                        sandbox?: true;
+                        /**
                          * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
                          * @enum {boolean}
                          */
@@ -4838,6 +4858,11 @@ export interface operations {
                         status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
                         /** @enum {boolean} */
                         alreadyEnded?: true;
+                        /**
+                         * @description Present on calls of SANDBOX numbers (simulated WhatsApp users)
+                         * @enum {boolean}
+                         */
+                        sandbox?: true;
                         /**
                          * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
                          * @enum {boolean}
@@ -7051,6 +7076,11 @@ export interface operations {
                         status: "INITIATED" | "RINGING" | "ACCEPTED" | "COMPLETED" | "FAILED" | "REJECTED" | "MISSED";
                         /** @enum {boolean} */
                         alreadyEnded?: true;
+                        /**
+                         * @description Present on calls of SANDBOX numbers (simulated WhatsApp users)
+                         * @enum {boolean}
+                         */
+                        sandbox?: true;
                         /**
                          * @description The provider sent the action without waiting for WhatsApp (Evolution's /call/reject); the call's timeline shows it confirmed when the provider reports the end
                          * @enum {boolean}

@@ -1,3 +1,4 @@
+import { sandboxMark } from '../../../calls/public-call.ts';
 import { CallStatusSchema } from '../../schemas/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
@@ -68,11 +69,9 @@ export function createCallRoute(app: App, deps: RouteDeps): void {
         maxDurationSeconds: b.maxDurationSeconds ?? null,
         ...(b.record === undefined ? {} : { record: b.record }),
       });
-      // A sandbox number's call says so here too, as everywhere a call is shown (docs/spec/media.md §2).
-      const sandbox = call.providerData?.sandbox === true ? { sandbox: true as const } : {};
       return reply
         .code(201)
-        .send({ id: call.id, externalCallId: call.externalCallId, status: call.status, ...sandbox });
+        .send({ id: call.id, externalCallId: call.externalCallId, status: call.status, ...sandboxMark(call) });
     },
   );
 }

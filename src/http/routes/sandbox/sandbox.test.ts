@@ -110,10 +110,12 @@ for (const kind of storeKinds()) {
       const business = new AudioEndpoint(peers, { source: toneSource(880) });
       endpoints.push(business);
       const answer = await business.acceptOffer(offer);
-      assert.equal((await api('POST', `/v1/calls/${ringing.id}/pre-accept`, sandbox.key, { sdp: answer })).status, 200);
+      const preAccepted = await api('POST', `/v1/calls/${ringing.id}/pre-accept`, sandbox.key, { sdp: answer });
+      assert.equal(preAccepted.status, 200);
+      assert.deepEqual(preAccepted.body, { success: true, id: ringing.id, status: 'RINGING', sandbox: true });
       const accepted = await api('POST', `/v1/calls/${ringing.id}/accept`, sandbox.key, { sdp: answer });
       assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
-      assert.equal(accepted.body.status, 'ACCEPTED');
+      assert.deepEqual(accepted.body, { success: true, id: ringing.id, status: 'ACCEPTED', sandbox: true });
       await business.connected();
 
       const businessHeard = await eventually(
@@ -136,6 +138,15 @@ for (const kind of storeKinds()) {
 
       const ended = await api('POST', `/v1/calls/${ringing.id}/terminate`, sandbox.key, {});
       assert.equal(ended.status, 200);
+      assert.deepEqual(ended.body, { success: true, id: ringing.id, status: 'COMPLETED', sandbox: true });
+      const again = await api('POST', `/v1/calls/${ringing.id}/terminate`, sandbox.key, {});
+      assert.deepEqual(again.body, {
+        success: true,
+        id: ringing.id,
+        status: 'COMPLETED',
+        alreadyEnded: true,
+        sandbox: true,
+      });
       const final = await eventually(
         async () => {
           const c = await getCall(ringing.id);
