@@ -79,3 +79,64 @@ test('audio comes out at the rate asked for: as pushed when they match, converte
   // Short by the resampler's own delay only (~1 ms).
   assert.ok(Math.abs(q.queuedSeconds - 1) <= 0.002, `${q.queuedSeconds} s queued for one second`);
 });
+
+/** Pushes `pcm` at `rate` in 20 ms chunks, as a realtime client sends it. */
+function pushInFrames(q: AudioQueue, pcm: Int16Array, rate: 8000 | 16000): void {
+  for (let at = 0; at < pcm.length; at += rate / 50) {
+    q.push(pcm.subarray(at, at + rate / 50), rate);
+  }
+}
+
+test('talk queued at a client’s rate and played at 48 kHz after a switch is converted as one stream, no click at its chunks’ edges', () => {
+  const q = new AudioQueue();
+  pushInFrames(q, tone(440, 1, 8000), 8000);
+  for (let i = 0; i < 10; i++) {
+    q.pull(8000);
+  }
+  const out: Int16Array[] = [];
+  for (let f = q.pull(48_000); f; f = q.pull(48_000)) {
+    out.push(f);
+  }
+  // A 440 Hz sine of amplitude 0.5 moves at most ~940 between 48 kHz samples; leave room for the switch itself.
+  let largestStep = 0;
+  for (let i = 2; i < out.length - 2; i++) {
+    const f = out[i] as Int16Array;
+    for (let s = 1; s < f.length; s++) {
+      largestStep = Math.max(largestStep, Math.abs((f[s] as number) - (f[s - 1] as number)));
+    }
+  }
+  assert.ok(largestStep < 1200, `a step of ${largestStep} inside converted audio`);
+});
+
+test('a switch with a minute of talk queued does not convert it all on one 20 ms tick', () => {
+  const warm = new AudioQueue();
+  pushInFrames(warm, tone(440, 0.1, 8000), 8000);
+  warm.pull(48_000);
+  const q = new AudioQueue();
+  pushInFrames(q, tone(440, 60, 8000), 8000);
+  q.pull(8000);
+  const started = performance.now();
+  q.pull(48_000);
+  const took = performance.now() - started;
+  // Converting all of it took 150–250 ms here, four frames or more of every call on the thread.
+  assert.ok(took < 20, `the switching frame took ${took.toFixed(1)} ms`);
+  assert.ok(Math.abs(q.queuedSeconds - (60 - 0.04)) < 0.01, `${q.queuedSeconds} s still queued`);
+});
+
+test('a mark between a client’s chunks stays between them across a switch', () => {
+  const q = new AudioQueue();
+  let reachedWithFrame = 0;
+  let frames = 0;
+  pushInFrames(q, tone(440, 0.1, 8000), 8000);
+  q.mark(() => {
+    reachedWithFrame = frames;
+  });
+  pushInFrames(q, tone(440, 0.1, 8000), 8000);
+  frames = 1;
+  q.pull(8000);
+  while (reachedWithFrame === 0 && frames < 20) {
+    frames++;
+    q.pull(48_000);
+  }
+  assert.equal(reachedWithFrame, 5, 'reached with the frame that plays the end of the first 100 ms');
+});

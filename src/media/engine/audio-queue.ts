@@ -3,56 +3,53 @@
 // what it queued before a mark has been played; `clear` drops the audio and reports every pending mark at once
 // (Twilio's bidirectional semantics).
 
-import { Resampler, resample } from '../audio/resampler.ts';
+import { Resampler } from '../audio/resampler.ts';
 import type { OpusRate } from '../rtc/index.ts';
 
 export const ENGINE_RATE = 48_000;
 export const ENGINE_FRAME = 960; // 20 ms at 48 kHz
 
-type Item = { kind: 'audio'; pcm: Int16Array; offset: number } | { kind: 'mark'; reached: () => void };
+/** Each chunk stays at the rate it was pushed at until it is pulled at another (see `pull`). */
+type Item = { kind: 'audio'; pcm: Int16Array; offset: number; rate: OpusRate } | { kind: 'mark'; reached: () => void };
+
+/** Samples at `rate` in 48 kHz ticks: every Opus rate divides 48 kHz, so the count stays a whole number. */
+function ticks(samples: number, rate: number): number {
+  return samples * (ENGINE_RATE / rate);
+}
 
 export class AudioQueue {
   private items: Item[] = [];
-  private samples = 0;
-  private readonly maxSeconds: number;
-  /** What the queued audio is at: the rate of the first audio pushed, then of the last frame pulled. */
-  private rate: number = ENGINE_RATE;
-  /** One per rate audio arrives at, kept while the queue's rate holds: a stream keeps its filter's history. */
-  private readonly resamplers = new Map<number, Resampler>();
+  /** What is queued, in 48 kHz ticks. */
+  private queuedTicks = 0;
+  private readonly maxTicks: number;
+  /**
+   * One stream per conversion (from → to), kept for the queue's life: a client's consecutive chunks go through one
+   * filter, without the click a chunk converted on its own has at each edge.
+   */
+  private readonly resamplers = new Map<string, Resampler>();
   /** The highest rate audio has been pushed at, or null before any. */
   inputRate: OpusRate | null = null;
-  /** Samples (at the queue's rate) refused because the queue was full: a client sending far faster than real time. */
+  /** Samples (at the rate pushed) refused because the queue was full: a client sending far faster than real time. */
   dropped = 0;
 
   constructor(maxSeconds = 60) {
-    this.maxSeconds = maxSeconds;
+    this.maxTicks = maxSeconds * ENGINE_RATE;
   }
 
   /** How much audio is waiting, in seconds. */
   get queuedSeconds(): number {
-    return this.samples / this.rate;
+    return this.queuedTicks / ENGINE_RATE;
   }
 
-  /** Queues audio at `rate`, converted to the queue's rate if it differs. */
+  /** Queues audio at `rate`, kept at it: it is converted only if it is pulled at another. */
   push(pcm: Int16Array, rate: OpusRate = ENGINE_RATE): void {
-    if (this.inputRate === null && this.samples === 0) {
-      this.rate = rate; // the first audio sets the rate: the pump asks for it next, and nothing is converted
-    }
     this.inputRate = Math.max(this.inputRate ?? 0, rate) as OpusRate;
-    if (rate !== this.rate) {
-      let resampler = this.resamplers.get(rate);
-      if (!resampler) {
-        resampler = new Resampler(rate, this.rate);
-        this.resamplers.set(rate, resampler);
-      }
-      pcm = resampler.process(pcm);
-    }
-    const room = this.maxSeconds * this.rate - this.samples;
-    const taken = pcm.length <= room ? pcm : pcm.subarray(0, Math.max(0, room));
+    const room = Math.max(0, Math.floor((this.maxTicks - this.queuedTicks) / ticks(1, rate)));
+    const taken = pcm.length <= room ? pcm : pcm.subarray(0, room);
     this.dropped += pcm.length - taken.length;
     if (taken.length > 0) {
-      this.items.push({ kind: 'audio', pcm: taken, offset: 0 });
-      this.samples += taken.length;
+      this.items.push({ kind: 'audio', pcm: taken, offset: 0, rate });
+      this.queuedTicks += ticks(taken.length, rate);
     }
   }
 
@@ -63,7 +60,8 @@ export class AudioQueue {
   clear(): void {
     const marks = this.items.filter((i) => i.kind === 'mark');
     this.items = [];
-    this.samples = 0;
+    this.queuedTicks = 0;
+    this.resamplers.clear(); // their filters hold the tail of the dropped audio
     for (const m of marks) {
       m.reached();
     }
@@ -71,12 +69,10 @@ export class AudioQueue {
 
   /**
    * The next 20 ms at `rate` (padded with silence at the end of the queued audio), or null when no audio is waiting.
-   * A new rate converts what is queued: it changes when a play starts or a client of another rate talks, rarely.
+   * A chunk at another rate is converted as it comes to be played, not all that is queued at once: a switch of rate
+   * (a play starts, a client of another rate talks) with a minute queued must not stall the thread's other calls.
    */
   pull(rate: OpusRate = ENGINE_RATE): Int16Array | null {
-    if (rate !== this.rate) {
-      this.convertTo(rate);
-    }
     const frameSamples = rate / 50;
     let frame: Int16Array | null = null;
     let filled = 0;
@@ -87,12 +83,19 @@ export class AudioQueue {
         head.reached();
         continue;
       }
+      if (head.rate !== rate) {
+        this.convert(head, rate);
+        if (head.pcm.length === 0) {
+          this.items.shift(); // all of it still in the filter: it comes out with the next chunk
+          continue;
+        }
+      }
       frame ??= new Int16Array(frameSamples);
       const n = Math.min(frameSamples - filled, head.pcm.length - head.offset);
       frame.set(head.pcm.subarray(head.offset, head.offset + n), filled);
       filled += n;
       head.offset += n;
-      this.samples -= n;
+      this.queuedTicks -= ticks(n, rate);
       if (head.offset === head.pcm.length) {
         this.items.shift();
       }
@@ -104,16 +107,19 @@ export class AudioQueue {
     return frame;
   }
 
-  private convertTo(rate: number): void {
-    this.samples = 0;
-    for (const item of this.items) {
-      if (item.kind === 'audio') {
-        item.pcm = resample(item.pcm.subarray(item.offset), this.rate, rate);
-        item.offset = 0;
-        this.samples += item.pcm.length;
-      }
+  /** What is left of `item`, to `rate`, through the stream its rate has to that one. */
+  private convert(item: Item & { kind: 'audio' }, rate: OpusRate): void {
+    const key = `${item.rate}>${rate}`;
+    let resampler = this.resamplers.get(key);
+    if (!resampler) {
+      resampler = new Resampler(item.rate, rate);
+      this.resamplers.set(key, resampler);
     }
-    this.rate = rate;
-    this.resamplers.clear();
+    const rest = item.pcm.subarray(item.offset);
+    const converted = resampler.process(rest);
+    this.queuedTicks += ticks(converted.length, rate) - ticks(rest.length, item.rate);
+    item.pcm = converted;
+    item.offset = 0;
+    item.rate = rate;
   }
 }
