@@ -28,7 +28,8 @@ interface StoredError {
 }
 
 export type WaitOutcome =
-  | { kind: 'ended'; call: Call }
+  /** `endedUnder`: the kind of the last action seen holding the slot (null if none was seen), which ended it. */
+  | { kind: 'ended'; call: Call; endedUnder: BusinessActionKind | null }
   /** `action`: the kind of the action that failed (null when not recorded); its error is for requests of that kind. */
   | { kind: 'failed'; error: ApiError; action: BusinessActionKind | null }
   | { kind: 'retry'; call: Call };
@@ -221,6 +222,7 @@ export class ActionSlots {
   /** Waits for whoever holds the slot: the call ended, the action failed, or the slot is free to try again. */
   async waitForOwner(call: Call): Promise<WaitOutcome> {
     const deadline = Date.now() + this.#leaseMs;
+    let heldBy: BusinessActionKind | null = null;
     for (;;) {
       if (this.#unsettled.has(call.id)) {
         // The provider acted; its outcome waits for the store, which may take long. Waiting the lease would only
@@ -233,8 +235,9 @@ export class ActionSlots {
         throw new ApiError('CALL_NOT_FOUND');
       }
       if (isTerminal(slot.status)) {
-        return { kind: 'ended', call: { ...call, status: slot.status, endedBy: slot.endedBy } };
+        return { kind: 'ended', call: { ...call, status: slot.status, endedBy: slot.endedBy }, endedUnder: heldBy };
       }
+      heldBy = slot.actionKind ?? heldBy;
       if (slot.actionId === null || Date.now() > deadline) {
         if (slot.actionId === null && slot.actionError) {
           const stored = JSON.parse(slot.actionError) as StoredError;

@@ -122,9 +122,12 @@ export class CallService {
       }
       const outcome = await this.#d.slots.waitForOwner(call);
       if (outcome.kind === 'ended') {
-        // A concurrent terminate ended it (COMPLETED by BUSINESS): its answer is this one's too (§4.6). Anything else
-        // (a reject, the peer, the system) ended the call before this request could: §4.4's answer.
-        const byTerminate = outcome.call.status === 'COMPLETED' && outcome.call.endedBy === 'BUSINESS';
+        // A concurrent terminate ended it (COMPLETED by BUSINESS, or by the PEER when the provider said the call was
+        // already over, §4.7): its answer is this one's too (§4.6). Anything else (a reject, the peer, the system)
+        // ended the call before this request could: §4.4's answer.
+        const byTerminate =
+          outcome.call.status === 'COMPLETED' &&
+          (outcome.call.endedBy === 'BUSINESS' || outcome.endedUnder === 'terminate');
         return {
           id: call.id,
           status: outcome.call.status,

@@ -246,6 +246,7 @@ export interface ActionSlot {
   status: CallStatus;
   endedBy: EndedBy | null;
   actionId: string | null;
+  actionKind: BusinessActionKind | null;
   actionError: string | null;
 }
 
@@ -254,14 +255,16 @@ export async function readActionSlot(db: Db, callId: CallId): Promise<ActionSlot
     status: string;
     ended_by: string | null;
     action_id: string | null;
+    action_kind: string | null;
     action_error: string | null;
-  }>('SELECT status, ended_by, action_id, action_error FROM calls WHERE id = $1', [callId]);
+  }>('SELECT status, ended_by, action_id, action_kind, action_error FROM calls WHERE id = $1', [callId]);
   const r = rows[0];
   return r
     ? {
         status: r.status as CallStatus,
         endedBy: r.ended_by as EndedBy | null,
         actionId: r.action_id,
+        actionKind: r.action_kind as BusinessActionKind | null,
         actionError: r.action_error,
       }
     : null;

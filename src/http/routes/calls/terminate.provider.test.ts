@@ -112,6 +112,27 @@ for (const kind of storeKinds()) {
       assert.equal(typeof final?.durationSeconds, 'number');
     });
 
+    test('concurrent terminates of a call Meta says is over share one answer: COMPLETED, no alreadyEnded (§4.6, §4.7)', async () => {
+      const call = await callIn(t, 'ACCEPTED');
+      await t.fake.userHangsUp(call.externalCallId, { hold: true });
+      t.fake.inject({ action: 'terminate', times: 1, latencyMs: 300 });
+      const first = terminate(call.id);
+      await eventually(
+        async () => (await storedCall(t, t.numberA, call.id))?.pendingAction?.kind === 'terminate',
+        2000,
+        'terminate in flight',
+      );
+      const responses = await Promise.all([first, terminate(call.id)]);
+      for (const res of responses) {
+        assert.equal(res.statusCode, 200, res.body);
+        assert.deepEqual(res.json(), { success: true, id: call.id, status: 'COMPLETED' });
+      }
+      assert.equal((await storedCall(t, t.numberA, call.id))?.endedBy, 'PEER');
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);
+      await t.fake.releaseHeld();
+      await t.fake.flush();
+    });
+
     test("a terminate that waits on a failing accept sends its own hang-up, not the accept's error", async () => {
       const call = await callIn(t, 'RINGING');
       // Meta refuses the accept with a rate limit (a 429 to the accept); the terminate behind it must not inherit it.
