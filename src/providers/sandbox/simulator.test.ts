@@ -37,3 +37,41 @@ test('a simulated call whose offer could not be stored does not count against th
     await simulator.close();
   }
 });
+
+test('a simulated user whose number is deleted hangs up: its media stops, nobody is told', async () => {
+  let exists = true;
+  const events: string[] = [];
+  const number = { id: 'num_SANDBOXGONE' as NumberId, provider: 'SANDBOX', publicConfig: {} } as NumberRecord;
+  const simulator = new SandboxSimulator({
+    peers: createPeerFactory(LOOPBACK_ICE),
+    clock: systemClock,
+    logger: createLogger('silent'),
+    applyEvent: async (_number, event) => {
+      events.push(event.type);
+    },
+    recordPermissionReply: async () => undefined,
+    loadNumber: async () => (exists ? number : null),
+    mergeNumberConfig: async () => undefined,
+    timing: { orphanCheckMs: 50 },
+  });
+  try {
+    const placed = await simulator.startInbound(number, {
+      from: '+15550101',
+      audio: 'tone:440',
+      hangupAfterSeconds: null,
+      answer: null,
+    });
+    assert.ok(placed.ok, JSON.stringify(placed));
+    const id = placed.value.externalCallId;
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(simulator.inspect(number.id, id)?.ended, false, 'still ringing while the number exists');
+    exists = false;
+    await new Promise((r) => setTimeout(r, 300));
+    const view = simulator.inspect(number.id, id);
+    assert.equal(view?.ended, true);
+    assert.equal(view?.media, 'closed');
+    assert.deepEqual(events, ['offer'], 'no end event for a number that is gone');
+  } finally {
+    await simulator.close();
+  }
+});

@@ -46,9 +46,16 @@ export interface SandboxTiming {
   permissionReplySeconds: number;
   /** Time from `connect` to the user's phone ringing and the answer SDP coming back. */
   connectDelayMs: number;
+  /** How often live simulated users look whether their number still exists. */
+  orphanCheckMs: number;
 }
 
-const DEFAULT_TIMING: SandboxTiming = { ringGiveUpSeconds: 60, permissionReplySeconds: 1, connectDelayMs: 100 };
+const DEFAULT_TIMING: SandboxTiming = {
+  ringGiveUpSeconds: 60,
+  permissionReplySeconds: 1,
+  connectDelayMs: 100,
+  orphanCheckMs: 5_000,
+};
 /** Ended sessions stay inspectable this long. */
 const KEEP_ENDED_MS = 10 * 60_000;
 const TEMPORARY_PERMISSION_SECONDS = 7 * 24 * 3600;
@@ -109,6 +116,8 @@ export class SandboxSimulator {
   /** Per-user answer overrides, set when a user calls in with `answer`. */
   readonly #answerOverrides = new Map<string, AnswerMode>();
   #closed = false;
+  /** Runs while simulated users are live: a user whose number was deleted (here or by another process) hangs up. */
+  #orphanCheck: NodeJS.Timeout | null = null;
 
   constructor(deps: SandboxDeps) {
     this.#d = deps;
@@ -382,6 +391,10 @@ export class SandboxSimulator {
 
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#orphanCheck) {
+      clearInterval(this.#orphanCheck);
+      this.#orphanCheck = null;
+    }
     await Promise.all([...this.#sessions.values()].map((s) => this.#stopMedia(s)));
     this.#sessions.clear();
   }
@@ -410,6 +423,7 @@ export class SandboxSimulator {
       final: null,
     };
     this.#sessions.set(session.externalCallId, session);
+    this.#watchForOrphans();
     // A media path that fails after the answer ends the call with Meta's "call setup failed".
     endpoint.onState((state) => {
       if (state === 'failed' && session.answeredAt && !session.endedAt) {
@@ -518,6 +532,41 @@ export class SandboxSimulator {
     forget.unref();
   }
 
+  #watchForOrphans(): void {
+    if (this.#orphanCheck || this.#closed) {
+      return;
+    }
+    this.#orphanCheck = setInterval(() => {
+      this.#endOrphans().catch((err) => this.#d.logger.warn({ err }, 'sandbox could not check its users’ numbers'));
+    }, this.#timing.orphanCheckMs);
+    this.#orphanCheck.unref();
+  }
+
+  /**
+   * Deleting a number ends nothing at the provider; a simulated user would keep its sockets, codec and frame clock
+   * (an answered call without hangupAfterSeconds, forever). Its media stops; there is no number left to tell.
+   */
+  async #endOrphans(): Promise<void> {
+    const live = [...this.#sessions.values()].filter((s) => !s.endedAt);
+    if (live.length === 0 && this.#orphanCheck) {
+      clearInterval(this.#orphanCheck);
+      this.#orphanCheck = null;
+      return;
+    }
+    for (const numberId of new Set(live.map((s) => s.numberId))) {
+      if (await this.#d.loadNumber(numberId)) {
+        continue;
+      }
+      for (const session of live.filter((s) => s.numberId === numberId && !s.endedAt)) {
+        this.#d.logger.info({ externalCallId: session.externalCallId }, 'sandbox user hangs up: its number is gone');
+        session.endedAt = this.#now();
+        await this.#stopMedia(session);
+        const forget = setTimeout(() => this.#sessions.delete(session.externalCallId), KEEP_ENDED_MS);
+        forget.unref();
+      }
+    }
+  }
+
   async #stopMedia(session: Session): Promise<void> {
     for (const timer of session.timers) {
       clearTimeout(timer);
@@ -527,7 +576,8 @@ export class SandboxSimulator {
       session.final = {
         heard: session.endpoint.heard(),
         stats: session.endpoint.stats(),
-        media: session.endpoint.state === 'connected' ? 'closed' : session.endpoint.state,
+        // Stopped, the media is closed whether or not it had connected; a failure stays one.
+        media: session.endpoint.state === 'failed' ? 'failed' : 'closed',
       };
       await session.endpoint.close();
     }
