@@ -109,12 +109,16 @@ export function epochToIso(v: unknown): string | null {
   return Number.isFinite(n) && n > 0 && n < 1e11 ? new Date(n * 1000).toISOString() : null;
 }
 
+/**
+ * Longer than any call lasts (WhatsApp ends calls after hours): a `duration` past it is no duration. Unbounded, one
+ * past PostgreSQL's INTEGER made the webhook fail on every one of Meta's retries.
+ */
+const MAX_CALL_SECONDS = 7 * 24 * 3600;
+
 /** `duration`: an integer or its digits as a string; Number() would turn "" or true into a made-up 0 or 1. */
 function wholeSeconds(v: unknown): number | null {
-  if (typeof v === 'number') {
-    return Number.isInteger(v) && v >= 0 ? v : null;
-  }
-  return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : null;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  return Number.isInteger(n) && n >= 0 && n <= MAX_CALL_SECONDS ? n : null;
 }
 
 export interface MetaUpdate {
