@@ -294,3 +294,42 @@ test('media failure ends a live call FAILED by SYSTEM with its reason, once; an 
     assert.deepEqual(mediaFailed(t.call, now, 'media_timeout').events, []);
   }
 });
+
+describe('provider times outside the call’s life', () => {
+  test('a start before the call existed and an end past now are clamped to them, give or take an hour', () => {
+    const t = applyProviderEvent(
+      call('ACCEPTED'),
+      end({
+        startTime: '1970-01-01T00:00:01.000Z',
+        endTime: '5000-01-01T00:00:00.000Z',
+        duration: null,
+        errorCode: null,
+      }),
+      T125,
+      null,
+    );
+    assert.equal(t.call.connectedAt, T0);
+    assert.equal(t.call.endedAt, T125);
+    assert.equal(t.call.durationSeconds, 125);
+  });
+
+  test('times within an hour of the call’s life are the provider’s, clock skew and all', () => {
+    const early = '2026-07-03T14:30:00.000Z';
+    const late = '2026-07-03T15:30:00.000Z';
+    const t = applyProviderEvent(
+      call('ACCEPTED'),
+      end({ startTime: early, endTime: late, duration: null, errorCode: null }),
+      T125,
+      null,
+    );
+    assert.equal(t.call.connectedAt, early);
+    assert.equal(t.call.endedAt, late);
+    const connected = applyProviderEvent(
+      call('RINGING'),
+      { type: 'progress', externalCallId: 'wacid.X', status: 'ACCEPTED', at: '2999-01-01T00:00:00.000Z' },
+      T125,
+      null,
+    );
+    assert.equal(connected.call.connectedAt, T125, 'a connect time past now + 1 h is now');
+  });
+});

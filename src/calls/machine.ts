@@ -181,10 +181,11 @@ export function createInboundCall(
  */
 export function applyProviderEvent(
   call: Call,
-  event: ProviderCallEvent,
+  given: ProviderCallEvent,
   now: string,
   inFlight: BusinessActionKind | null,
 ): Transition {
+  const event = withinCallLife(call, given, now);
   switch (event.type) {
     case 'offer':
       return unchanged(call); // duplicate or late retry
@@ -203,6 +204,36 @@ export function applyProviderEvent(
     case 'end':
       return endFromProvider(call, event.end, now, inFlight);
   }
+}
+
+/** How far a provider's clock may be from ours before its times are no longer believed. */
+const CLOCK_SKEW_MS = 3_600_000;
+
+/**
+ * A provider's times are believed within the call's life: not before we stored the call, not after now, give or
+ * take CLOCK_SKEW_MS. Past those they are clamped to it: a start in 1970 or an end in the year 5000 made durations
+ * of decades (and, past PostgreSQL's INTEGER, a webhook that failed on every retry).
+ */
+function withinCallLife(call: Call, event: ProviderCallEvent, now: string): ProviderCallEvent {
+  const earliest = Date.parse(call.createdAt) - CLOCK_SKEW_MS;
+  const latest = Date.parse(now) + CLOCK_SKEW_MS;
+  const clamp = <T extends string | null>(at: T): T | string => {
+    if (at === null) {
+      return at;
+    }
+    const t = Date.parse(at);
+    return t < earliest ? call.createdAt : t > latest ? now : at;
+  };
+  if (event.type === 'progress') {
+    return { ...event, at: clamp(event.at) };
+  }
+  if (event.type === 'end') {
+    return {
+      ...event,
+      end: { ...event.end, startTime: clamp(event.end.startTime), endTime: clamp(event.end.endTime) },
+    };
+  }
+  return event;
 }
 
 function applyProgress(

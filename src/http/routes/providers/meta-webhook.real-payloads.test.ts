@@ -6,7 +6,7 @@ import { startTestWorker, type TestWorker, workerConfig } from '../../../../test
 import { CANNED_ANSWER_SDP, signMetaBody } from '../../../../test/fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { nextPeer, postSignedCalls, storedCall } from '../../../../test/helpers/calls.ts';
+import { callIn, nextPeer, postSignedCalls, storedCall, untilStatus } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
 for (const kind of storeKinds()) {
@@ -190,6 +190,33 @@ for (const kind of storeKinds()) {
       assert.deepEqual(signed.json(), { received: 0 });
       assert.equal((await post(signMetaBody(body, 'someone-else'))).statusCode, 401);
       assert.equal((await post()).statusCode, 401);
+    });
+
+    test('a terminate with absurd times or duration is taken, 200, with a duration a call can have', async () => {
+      for (const [what, times] of Object.entries({
+        'a duration past any integer column': { start_time: '1767870015', end_time: '1767870195', duration: 2 ** 31 },
+        'a start in 1970 and an end in the year 5000': { start_time: '1', end_time: '95617584000' },
+      })) {
+        const call = await callIn(t, 'ACCEPTED');
+        const res = await postSignedCalls(t, [
+          {
+            id: call.externalCallId,
+            from: t.numberA.displayPhoneNumber,
+            to: call.peerNumber,
+            event: 'terminate',
+            timestamp: String(Math.floor(Date.now() / 1000)),
+            direction: 'BUSINESS_INITIATED',
+            status: 'COMPLETED',
+            ...times,
+          },
+        ]);
+        assert.equal(res.statusCode, 200, `${what}: ${res.body}`);
+        const ended = await untilStatus(t, t.numberA, call.id, 'COMPLETED');
+        assert.ok(
+          ended.durationSeconds !== null && ended.durationSeconds <= 7 * 24 * 3600,
+          `${what}: ${ended.durationSeconds}`,
+        );
+      }
     });
   });
 }
