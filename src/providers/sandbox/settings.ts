@@ -76,3 +76,9 @@ export function callingSettingsOf(number: NumberRecord): Json {
     },
   };
 }
+
+/** Calling as the number's settings have it: with `status: DISABLED`, WhatsApp neither delivers nor places calls. */
+export function callingEnabled(number: NumberRecord): boolean {
+  const calling = callingSettingsOf(number).calling as Record<string, unknown>;
+  return calling.status !== 'DISABLED';
+}

@@ -16,7 +16,7 @@ import type { PermissionReply } from '../../model/permission.ts';
 import type { ProviderCallEvent, ProviderEnd } from '../../model/provider-event.ts';
 import { failure, ok, type ProviderFailure, type ProviderResult } from '../types.ts';
 import { loadAudio, parseAudioSpec } from './audio.ts';
-import { type AnswerMode, permissionOf, permissionsPatch, sandboxSettingsOf } from './settings.ts';
+import { type AnswerMode, callingEnabled, permissionOf, permissionsPatch, sandboxSettingsOf } from './settings.ts';
 
 export interface SandboxDeps {
   peers: PeerFactory;
@@ -102,6 +102,8 @@ interface Session {
 /** The error texts Meta gives for the same situations (docs/spec/providers-meta.md §2). */
 const callGone = (): ProviderFailure => failure('ALREADY_ENDED', 'Call not found or already ended', 138_003);
 const badRequest = (message: string): ProviderFailure => failure('INVALID_REQUEST', message, 100);
+/** Meta's 138000: calling is off on the number (its settings' status). */
+const callingDisabled = (message: string): ProviderFailure => failure('CONFIG', message, 138_000);
 const tooMany = (): ProviderFailure =>
   failure('RATE_LIMITED', `at most ${MAX_LIVE_CALLS_PER_NUMBER} simulated calls at once on a sandbox number`, null, {
     retryAfterSeconds: 5,
@@ -132,6 +134,11 @@ export class SandboxSimulator {
     const spec = parseAudioSpec(request.audio, this.#d.allowInsecureAudioUrls);
     if (!spec.ok) {
       return badRequest(spec.reason);
+    }
+    if (!callingEnabled(number)) {
+      return callingDisabled(
+        'calling is disabled on this number (settings status DISABLED): WhatsApp would not deliver a user’s call',
+      );
     }
     const release = this.#claimSlot(number);
     if (!release) {
@@ -252,6 +259,9 @@ export class SandboxSimulator {
     const user = digits(to);
     if (!sdpOffer) {
       return badRequest('session.sdp is required');
+    }
+    if (!callingEnabled(number)) {
+      return callingDisabled('Calling is not enabled for this phone number');
     }
     if (!permissionOf(number, user, this.#d.clock.now().getTime())) {
       return failure('PERMISSION_REQUIRED', 'No approved call permission found', 138_006);

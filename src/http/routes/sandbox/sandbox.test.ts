@@ -25,7 +25,7 @@ for (const kind of storeKinds()) {
     let sandbox: SandboxNumber;
     const endpoints: AudioEndpoint[] = [];
 
-    const api = async (method: 'GET' | 'POST' | 'DELETE', url: string, key: string, payload?: object) => {
+    const api = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, key: string, payload?: object) => {
       const res = await t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
       return { status: res.statusCode, body: res.body ? res.json() : null };
     };
@@ -235,6 +235,37 @@ for (const kind of storeKinds()) {
       assert.equal((await api('POST', `/v1/calls/${next}/reject`, sandbox.key, {})).status, 200);
     });
 
+    test('calling DISABLED in the number’s settings: no simulated user gets through, no call goes out', async () => {
+      const off = await api('PUT', '/v1/calls/settings', sandbox.key, { status: 'DISABLED' });
+      assert.equal(off.status, 200, JSON.stringify(off.body));
+      try {
+        const inbound = await api('POST', '/v1/sandbox/calls', sandbox.key, {
+          from: '+15550003131',
+          audio: 'tone:440',
+        });
+        assert.equal(inbound.status, 400, JSON.stringify(inbound.body));
+        assert.match(inbound.body.details.reason, /calling is disabled/);
+        const to = '+15550003132';
+        assert.equal((await api('POST', '/v1/calls/permissions/request', sandbox.key, { to })).status, 200);
+        await eventually(
+          async () =>
+            (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`, sandbox.key)).body.permission
+              .status === 'temporary',
+          4000,
+          'the permission to be granted',
+        );
+        const caller = new AudioEndpoint(peers, { source: toneSource(1000) });
+        endpoints.push(caller);
+        const outbound = await api('POST', '/v1/calls', sandbox.key, { to, sdp: await caller.createOffer() });
+        assert.equal(outbound.status, 502, JSON.stringify(outbound.body));
+        assert.equal(outbound.body.details.providerCode, 138000);
+        const listed = await api('GET', '/v1/calls?peer=1555000313', sandbox.key);
+        assert.deepEqual(listed.body.calls, [], 'no call stored either way');
+      } finally {
+        assert.equal((await api('PUT', '/v1/calls/settings', sandbox.key, { status: 'ENABLED' })).status, 200);
+      }
+    });
+
     test('an outbound call needs permission; asked, the user grants it and answers with real audio', async () => {
       const to = '+15550002222';
       const caller = new AudioEndpoint(peers, { source: toneSource(1000) });
@@ -266,7 +297,8 @@ for (const kind of storeKinds()) {
             "SELECT payload FROM events WHERE number_id = $1 AND type = 'call.permission_updated'",
             [sandbox.id],
           );
-          return rows.length === 1 && JSON.parse(rows[0]?.payload ?? '{}').status === 'TEMPORARY';
+          const mine = rows.map((r) => JSON.parse(r.payload)).filter((p) => p.peerNumber === to.slice(1));
+          return mine.length === 1 && mine[0].status === 'TEMPORARY';
         },
         3000,
         'one call.permission_updated',
