@@ -75,6 +75,25 @@ describe('what a simulated user says', () => {
     assert.match(long.ok ? '' : long.reason, /lasts 121 s: at most 120 s/);
     assert.equal((await load(8000, 120)).ok, true);
   });
+
+  it('a WAV URL whose name is private reads like one that does not resolve, and names no address', async () => {
+    const lookup = async (host: string) => {
+      if (host === 'private.example.com') {
+        return [{ address: '10.1.2.3', family: 4 }];
+      }
+      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND', hostname: host });
+    };
+    const reasonFor = async (host: string) => {
+      const spec = parseAudioSpec(`https://${host}/a.wav`);
+      assert.ok(spec.ok);
+      const loaded = await loadAudio(spec.value, false, lookup);
+      assert.equal(loaded.ok, false);
+      return loaded.ok ? '' : loaded.reason;
+    };
+    const privateName = await reasonFor('private.example.com');
+    assert.equal(privateName, await reasonFor('unknown.example.com'));
+    assert.ok(!privateName.includes('10.1.2.3'), privateName);
+  });
 });
 
 describe('sandbox settings', () => {

@@ -2,7 +2,12 @@
 import { SpeechSynth } from '../../media/audio/speech.ts';
 import { readWav, WavFormatError } from '../../media/audio/wav.ts';
 import { EchoSource, type PcmSource, pcmSource, silenceSource, toneSource } from '../../media/rtc/sources.ts';
-import { checkWebhookUrlSyntax, pinnedLookup } from '../../webhooks/url-guard.ts';
+import {
+  ADDRESS_REFUSED_CODE,
+  checkWebhookUrlSyntax,
+  type HostLookup,
+  pinnedLookup,
+} from '../../webhooks/url-guard.ts';
 
 // As in meta/client.ts: the CommonJS objects, so that start-up does not load Node's bundled undici.
 const http = process.getBuiltinModule('node:http');
@@ -55,8 +60,12 @@ export function parseAudioSpec(spec: string, allowInsecureUrls = false): Parsed<
   };
 }
 
-/** The source for a spec; WAVs play in a loop so a long call keeps talking. */
-export async function loadAudio(spec: AudioSpec, allowInsecureUrls = false): Promise<Parsed<PcmSource>> {
+/** The source for a spec; WAVs play in a loop so a long call keeps talking. `lookup`: DNS, injectable for tests. */
+export async function loadAudio(
+  spec: AudioSpec,
+  allowInsecureUrls = false,
+  lookup?: HostLookup,
+): Promise<Parsed<PcmSource>> {
   switch (spec.kind) {
     case 'tone':
       return { ok: true, value: toneSource(spec.frequencyHz) };
@@ -71,7 +80,7 @@ export async function loadAudio(spec: AudioSpec, allowInsecureUrls = false): Pro
     case 'wav-data':
       return fromWav(spec.wav);
     case 'wav-url': {
-      const fetched = await fetchWav(spec.url, allowInsecureUrls);
+      const fetched = await fetchWav(spec.url, allowInsecureUrls, lookup);
       return fetched.ok ? fromWav(fetched.value) : fetched;
     }
   }
@@ -104,14 +113,14 @@ function fromWav(wav: Buffer): Parsed<PcmSource> {
 }
 
 /** Fetched like a webhook is sent: public addresses only (checked when connecting), bounded size and time. */
-function fetchWav(url: URL, allowInsecure: boolean): Promise<Parsed<Buffer>> {
+function fetchWav(url: URL, allowInsecure: boolean, lookup?: HostLookup): Promise<Parsed<Buffer>> {
   return new Promise((resolve) => {
     const done = (result: Parsed<Buffer>) => {
       clearTimeout(timer);
       resolve(result);
     };
     const request = url.protocol === 'https:' ? https.request : http.request;
-    const req = request(url, { method: 'GET', lookup: pinnedLookup(allowInsecure) }, (res) => {
+    const req = request(url, { method: 'GET', lookup: pinnedLookup(allowInsecure, lookup) }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         done({ ok: false, reason: `the audio URL answered HTTP ${res.statusCode}` });
@@ -135,7 +144,18 @@ function fetchWav(url: URL, allowInsecure: boolean): Promise<Parsed<Buffer>> {
       req.destroy();
       done({ ok: false, reason: 'the audio download timed out' });
     }, FETCH_TIMEOUT_MS);
-    req.on('error', (error) => done({ ok: false, reason: `the audio download failed: ${error.message}` }));
+    // As for webhooks and play: a private answer reads like no answer, and the reason never names an address
+    // (error.message would), or the API would map internal DNS.
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      const code = error.code ?? '';
+      done({
+        ok: false,
+        reason:
+          code === ADDRESS_REFUSED_CODE || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+            ? "the audio URL's host does not resolve to a public address"
+            : `the audio download failed${code ? `: ${code}` : ''}`,
+      });
+    });
     req.end();
   });
 }
