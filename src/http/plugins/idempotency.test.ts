@@ -108,6 +108,35 @@ for (const kind of storeKinds()) {
       assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
     });
 
+    test('same key and body, x-whatsapp-number-id naming another number → 422, not the first number’s answer', async () => {
+      const regenerate = (numberId: string) =>
+        t.app.inject({
+          method: 'POST',
+          url: '/v1/api-keys/regenerate',
+          headers: { 'x-api-key': t.tenantKey.key, 'idempotency-key': 'k-header', 'x-whatsapp-number-id': numberId },
+        });
+      // Two numbers of their own: the other tests keep their keys.
+      const [one, two] = await Promise.all(
+        ['one', 'two'].map(async (name) => {
+          const res = await t.app.inject({
+            method: 'POST',
+            url: '/v1/numbers',
+            headers: { 'x-api-key': t.tenantKey.key },
+            payload: { name, provider: 'SANDBOX' },
+          });
+          assert.equal(res.statusCode, 201, res.body);
+          return res.json().number.id as string;
+        }),
+      );
+      const first = await regenerate(one as string);
+      assert.equal(first.statusCode, 200, first.body);
+      assert.equal(first.json().numberId, one);
+      const other = await regenerate(two as string);
+      assert.equal(other.statusCode, 422, other.body);
+      assert.equal(other.json().code, 'IDEMPOTENCY_KEY_REUSED');
+      assert.equal((await regenerate(one as string)).headers['idempotent-replayed'], 'true');
+    });
+
     test('a key longer than 255 characters → 400', async () => {
       const res = await startCall('x'.repeat(256), permitted());
       assert.equal(res.status, 400);

@@ -17,6 +17,7 @@ import {
   relockIdempotencyKey,
   tryLockIdempotencyKey,
 } from '../../store/idempotency.ts';
+import { NUMBER_HEADER } from '../routes/number-header.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -29,11 +30,17 @@ declare module 'fastify' {
 
 const KEEP_MS = 24 * 60 * 60 * 1000;
 
-/** What makes two requests "the same": route, path params and body. */
+/**
+ * What makes two requests "the same": route, path params, body and, for a tenant key, the number its
+ * x-whatsapp-number-id names (it picks the target like the body does: another number is another request).
+ */
 function fingerprintOf(request: FastifyRequest): string {
+  const named = request.principal?.scope === 'tenant' ? (request.headers[NUMBER_HEADER] ?? null) : null;
   let text: string;
   try {
-    text = JSON.stringify([request.routeOptions.url, request.params ?? null, request.body ?? null]);
+    const parts = [request.routeOptions.url, request.params ?? null, request.body ?? null];
+    // Appended only when sent: records stored before the header counted keep matching their retries.
+    text = JSON.stringify(named === null ? parts : [...parts, named]);
   } catch {
     // A body nested deeper than the stack allows is no request we can compare: refuse it plainly.
     throw new ApiError('VALIDATION_ERROR', { details: { reason: 'request body is nested too deeply' } });
