@@ -486,6 +486,8 @@ export class EvolutionProvider implements CallProvider {
         method: req.method,
         headers: { apikey: instanceToken, 'content-type': 'application/json', accept: 'application/json' },
         ...(req.body ? { body: JSON.stringify(req.body) } : {}),
+        // fetch would follow a redirect with the apikey header (only Authorization is dropped across origins).
+        redirect: 'manual',
         signal: AbortSignal.timeout(req.timeoutMs),
       });
       text = await response.text();

@@ -143,6 +143,8 @@ export class EvolutionInstances {
         method,
         headers: { apikey, 'content-type': 'application/json', accept: 'application/json' },
         ...(body ? { body: JSON.stringify(body) } : {}),
+        // fetch would follow a redirect with the apikey header (only Authorization is dropped across origins).
+        redirect: 'manual',
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
       const text = await response.text();

@@ -1,0 +1,39 @@
+// The Evolution server's answers as the instance client reads them.
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { EvolutionInstances } from './instances.ts';
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe('Evolution instances', () => {
+  const elsewhere: IncomingHttpHeaders[] = [];
+  const other = createServer((req, res) => {
+    elsewhere.push(req.headers);
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ data: { connected: true, loggedIn: true } }));
+  });
+  let otherUrl = '';
+  const redirecting = createServer((_req, res) => {
+    res.writeHead(307, { location: `${otherUrl}/instance/status` }).end();
+  });
+  let baseUrl = '';
+  before(async () => {
+    otherUrl = await listen(other);
+    baseUrl = await listen(redirecting);
+  });
+  after(() => {
+    other.close();
+    redirecting.close();
+  });
+
+  test('a redirect is not followed: the instance token never goes to another origin', async () => {
+    const status = await new EvolutionInstances(2000).status(baseUrl, 'instance-token-secret');
+    assert.equal(status.ok, false);
+    assert.deepEqual(elsewhere, [], 'nothing reached the redirect target');
+  });
+});
