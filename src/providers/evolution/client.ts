@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { Call } from '../../model/call.ts';
 import type { NumberRecord } from '../../model/number.ts';
+import { AnswerTooLargeError, cappedText, MAX_PROVIDER_ANSWER_BYTES } from '../capped-text.ts';
 import type {
   CallProvider,
   EndOutcome,
@@ -490,8 +491,23 @@ export class EvolutionProvider implements CallProvider {
         redirect: 'manual',
         signal: AbortSignal.timeout(req.timeoutMs),
       });
-      text = await response.text();
+      text = await cappedText(response);
     } catch (error) {
+      if (error instanceof AnswerTooLargeError) {
+        // It took the request: what it did is unknown, as with a lost answer.
+        return {
+          ok: false,
+          failure: failure(
+            'PROVIDER_DOWN',
+            `Evolution Go sent an answer over ${MAX_PROVIDER_ANSWER_BYTES} bytes`,
+            null,
+            {
+              mayHaveActed: true,
+            },
+          ),
+          network: false,
+        };
+      }
       // Logged once, with the action's outcome, by the provider observer (observed.ts).
       const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
       // Refused before a byte was sent: nothing happened. Otherwise the server may carry the request out unseen.

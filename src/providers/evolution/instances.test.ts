@@ -31,6 +31,36 @@ describe('Evolution instances', () => {
     redirecting.close();
   });
 
+  test('an answer without end is cut off at 1 MiB, not buffered whole', async () => {
+    let written = 0;
+    const endless = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const more = () => {
+        while (written < 64 * 1024 * 1024 && res.write(chunk)) {
+          written += chunk.length;
+        }
+        if (written < 64 * 1024 * 1024) {
+          res.once('drain', more);
+        } else {
+          res.end();
+        }
+      };
+      more();
+      res.on('close', () => res.removeAllListeners('drain'));
+    });
+    const url = await listen(endless);
+    try {
+      const status = await new EvolutionInstances(5000).status(url, 'instance-token-secret');
+      assert.equal(status.ok, false);
+      assert.match(status.ok ? '' : status.providerMessage, /over 1048576 bytes/);
+      assert.ok(written < 16 * 1024 * 1024, `${written} bytes sent before the read stopped`);
+    } finally {
+      endless.closeAllConnections();
+      endless.close();
+    }
+  });
+
   test('a redirect is not followed: the instance token never goes to another origin', async () => {
     const status = await new EvolutionInstances(2000).status(baseUrl, 'instance-token-secret');
     assert.equal(status.ok, false);

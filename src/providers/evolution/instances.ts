@@ -2,6 +2,8 @@
 // key, subscribe it to calls, hand out its QR or pairing code, read its status. Reply shapes as the server's
 // pkg/instance writes them: QrcodeStruct {qrcode, code}; StatusStruct and PairReturnStruct have no json tags, so
 // their fields arrive as Go names (Connected, LoggedIn, PairingCode); older servers are read the same way.
+
+import { AnswerTooLargeError, cappedText, MAX_PROVIDER_ANSWER_BYTES } from '../capped-text.ts';
 import type { ProviderResult } from '../types.ts';
 import { failure } from '../types.ts';
 
@@ -147,14 +149,16 @@ export class EvolutionInstances {
         redirect: 'manual',
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
-      const text = await response.text();
+      const text = await cappedText(response);
       try {
         json = JSON.parse(text);
       } catch {
         json = null;
       }
-    } catch {
-      return failure('PROVIDER_DOWN', 'the Evolution Go server could not be reached');
+    } catch (error) {
+      return error instanceof AnswerTooLargeError
+        ? failure('PROVIDER_DOWN', `the Evolution Go server sent an answer over ${MAX_PROVIDER_ANSWER_BYTES} bytes`)
+        : failure('PROVIDER_DOWN', 'the Evolution Go server could not be reached');
     }
     const error = isObject(json) && typeof json.error === 'string' ? json.error : `HTTP ${response.status}`;
     if (response.status === 401) {
