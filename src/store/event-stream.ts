@@ -15,8 +15,17 @@ function scopeClause(scope: StreamScope): [string, string] {
   return 'numberId' in scope ? ['number_id', scope.numberId] : ['tenant_id', scope.tenantId];
 }
 
+/** Largest transaction id (xid8, unsigned) and sequence (bigint) PostgreSQL holds. */
+const MAX_XID8 = 2n ** 64n - 1n;
+const MAX_BIGINT = 2n ** 63n - 1n;
+
+/** A cursor the store can read from: past its types' range, every read would fail for as long as the stream is open. */
 export function isValidCursor(db: Db, cursor: string): boolean {
-  return db.dialect === 'sqlite' ? /^\d{1,15}$/.test(cursor) : /^\d{1,19}-\d{1,19}$/.test(cursor);
+  if (db.dialect === 'sqlite') {
+    return /^\d{1,15}$/.test(cursor);
+  }
+  const match = /^(\d{1,20})-(\d{1,19})$/.exec(cursor);
+  return match !== null && BigInt(match[1] as string) <= MAX_XID8 && BigInt(match[2] as string) <= MAX_BIGINT;
 }
 
 export async function readEventsAfter(

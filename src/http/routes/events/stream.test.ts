@@ -150,6 +150,12 @@ for (const kind of storeKinds()) {
         headers: { 'x-api-key': t.numberA.key.key, 'last-event-id': 'drop table' },
       });
       assert.equal(bad.status, 400);
+      // Digits past what the store's cursor types hold: refused, not a stream whose every read fails.
+      const huge = kind === 'postgres' ? '1-9999999999999999999' : '9999999999999999';
+      const tooBig = await fetch(`${t.baseUrl}/v1/events/stream`, {
+        headers: { 'x-api-key': t.numberA.key.key, 'last-event-id': huge },
+      });
+      assert.equal(tooBig.status, 400);
     });
   });
 }
