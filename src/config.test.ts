@@ -55,3 +55,63 @@ test('META_GRAPH_VERSION: v23.0 by default; a malformed one, or one older than c
     );
   }
 });
+
+const refused = (env: Record<string, string>, message: string) =>
+  assert.throws(
+    () => loadConfig(env),
+    (err: Error) => err instanceof ConfigError && err.message === message,
+    JSON.stringify(env),
+  );
+
+test('integer settings take plain decimal digits only: no exponent, hex, sign games or padding', () => {
+  for (const bad of ['1e3', '0x10', ' 80', '80 ', '8080.0', '+80', 'abc', '-1']) {
+    refused({ PORT: bad }, `PORT must be an integer from 0 to 65535, got "${bad}"`);
+  }
+  assert.equal(loadConfig({ PORT: '' }).port, 8080, 'empty is unset');
+  assert.equal(loadConfig({ PORT: '0' }).port, 0);
+  refused({ PORT: '65536' }, 'PORT must be an integer from 0 to 65535, got "65536"');
+  refused({ RATE_LIMIT_BURST: '0' }, 'RATE_LIMIT_BURST must be an integer >= 1, got "0"');
+  refused(
+    { EVENT_STREAMS_PER_KEY: '99999999999999999999' },
+    'EVENT_STREAMS_PER_KEY must be an integer >= 1, got "99999999999999999999"',
+  );
+});
+
+test('timeouts and intervals past what a Node timer holds (2^31-1 ms) are refused, not run as 1 ms', () => {
+  for (const name of ['PROVIDER_TIMEOUT_MS', 'EVOLUTION_DIAL_TIMEOUT_MS', 'WEBHOOK_TIMEOUT_MS']) {
+    assert.doesNotThrow(() => loadConfig({ [name]: '2147483647' }), name);
+    refused({ [name]: '2147483648' }, `${name} must be an integer from 1 to 2147483647, got "2147483648"`);
+  }
+  refused(
+    { SWEEP_INTERVAL_MS: '4000000000' },
+    'SWEEP_INTERVAL_MS must be an integer from 10 to 2147483647, got "4000000000"',
+  );
+  for (const name of ['RING_TIMEOUT_SECONDS', 'TOMBSTONE_TTL_SECONDS', 'MEDIA_TIMEOUT_SECONDS']) {
+    refused({ [name]: '2147484' }, `${name} must be an integer from 1 to 2147483, got "2147484"`);
+    refused({ [name]: '0' }, `${name} must be an integer from 1 to 2147483, got "0"`);
+  }
+  assert.equal(loadConfig({ RING_TIMEOUT_SECONDS: '2147483' }).ringTimeoutSeconds, 2_147_483);
+});
+
+test('WEBHOOK_RETRY_SCHEDULE_MS: an empty or malformed entry is refused, not read as 0', () => {
+  for (const bad of [',', '1,,2', '0,5000,', '1e3', '0,-5', '0,2147483648']) {
+    refused(
+      { WEBHOOK_RETRY_SCHEDULE_MS: bad },
+      `WEBHOOK_RETRY_SCHEDULE_MS must be a comma-separated list of integers from 0 to 2147483647, got "${bad}"`,
+    );
+  }
+  assert.deepEqual(loadConfig({ WEBHOOK_RETRY_SCHEDULE_MS: ' 0, 100 ' }).webhookRetryScheduleMs, [0, 100]);
+});
+
+test('LOG_LEVEL, META_GRAPH_BASE_URL and REDIS_URL are checked at start, naming the variable', () => {
+  assert.equal(loadConfig({}).logLevel, 'info');
+  assert.equal(loadConfig({ LOG_LEVEL: 'WARN' }).logLevel, 'warn');
+  refused({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"');
+  assert.equal(loadConfig({ META_GRAPH_BASE_URL: 'http://127.0.0.1:9/' }).metaGraphBaseUrl, 'http://127.0.0.1:9');
+  refused(
+    { META_GRAPH_BASE_URL: 'graph.facebook.com' },
+    'META_GRAPH_BASE_URL must be an http(s) URL, got "graph.facebook.com"',
+  );
+  assert.equal(loadConfig({ REDIS_URL: 'rediss://cache:6380/0' }).redisUrl, 'rediss://cache:6380/0');
+  refused({ REDIS_URL: 'localhost:6379' }, 'REDIS_URL must be a redis:// or rediss:// URL, got "localhost:6379"');
+});

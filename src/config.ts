@@ -91,15 +91,22 @@ export interface MediaConfig {
 
 export class ConfigError extends Error {}
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 type Env = Record<string, string | undefined>;
+
+/** Node's timers take at most 2^31-1 ms (~24.8 days): a longer delay fires after 1 ms instead. */
+const MAX_TIMER_MS = 2_147_483_647;
+const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 
 function int(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') {
     return fallback;
   }
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
+  // Plain decimal digits only: Number() would also take "1e3", "0x10" and " 80".
+  const value = /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
     throw new ConfigError(`${name} must be an integer ${range}, got "${raw}"`);
   }
@@ -125,9 +132,10 @@ function msList(env: Env, name: string, fallback: readonly number[]): readonly n
   if (raw === undefined || raw.trim() === '') {
     return fallback;
   }
-  const values = raw.split(',').map((part) => Number(part.trim()));
-  if (values.some((v) => !Number.isInteger(v) || v < 0)) {
-    throw new ConfigError(`${name} must be a comma-separated list of integers >= 0, got "${raw}"`);
+  const parts = raw.split(',').map((part) => part.trim());
+  const values = parts.map((part) => (/^\d+$/.test(part) ? Number(part) : Number.NaN));
+  if (values.some((v) => !Number.isSafeInteger(v) || v > MAX_TIMER_MS)) {
+    throw new ConfigError(`${name} must be a comma-separated list of integers from 0 to ${MAX_TIMER_MS}, got "${raw}"`);
   }
   return Object.freeze(values);
 }
@@ -175,7 +183,7 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
     stunUrls,
     recordingsDir: env.RECORDINGS_DIR || `${dataDir.replace(/\/+$/, '')}/recordings`,
     publicWsBaseUrl: wsBase,
-    timeoutSeconds: int(env, 'MEDIA_TIMEOUT_SECONDS', 30, 1),
+    timeoutSeconds: int(env, 'MEDIA_TIMEOUT_SECONDS', 30, 1, MAX_TIMER_SECONDS),
     playMaxBytes: int(env, 'MEDIA_PLAY_MAX_BYTES', 10 * 1024 * 1024, 1),
     playMaxSeconds: int(env, 'MEDIA_PLAY_MAX_SECONDS', 300, 1),
   };
@@ -239,6 +247,20 @@ export function loadConfig(env: Env = process.env): Config {
   if (logFormat !== 'json' && logFormat !== 'pretty' && logFormat !== 'auto') {
     throw new ConfigError(`LOG_FORMAT must be json, pretty or auto, got "${env.LOG_FORMAT}"`);
   }
+  // pino throws its own error, with a stack, for a level it does not know.
+  const logLevel = (env.LOG_LEVEL || 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
+  }
+  const metaGraphBaseUrl = env.META_GRAPH_BASE_URL || 'https://graph.facebook.com';
+  if (!/^https?:\/\/[^/]/i.test(metaGraphBaseUrl)) {
+    throw new ConfigError(`META_GRAPH_BASE_URL must be an http(s) URL, got "${metaGraphBaseUrl}"`);
+  }
+  // ioredis reads anything else as a host name and keeps reconnecting; the rate limits would then fail open forever.
+  const redisUrl = env.REDIS_URL || null;
+  if (redisUrl !== null && !/^rediss?:\/\/./i.test(redisUrl)) {
+    throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL, got "${redisUrl}"`);
+  }
   const evolutionBaseUrl = env.EVOLUTION_BASE_URL || null;
   const evolutionGlobalApiKey = env.EVOLUTION_GLOBAL_API_KEY || null;
   if ((evolutionBaseUrl === null) !== (evolutionGlobalApiKey === null)) {
@@ -257,30 +279,30 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const dataDir = env.DATA_DIR || './data';
   return {
-    port: int(env, 'PORT', 8080),
+    port: int(env, 'PORT', 8080, 0, 65_535),
     host: env.HOST || '0.0.0.0',
     dataDir,
     databaseUrl,
     sqliteSynchronous,
-    redisUrl: env.REDIS_URL || null,
+    redisUrl,
     secretKey,
-    metaGraphBaseUrl: (env.META_GRAPH_BASE_URL || 'https://graph.facebook.com').replace(/\/+$/, ''),
+    metaGraphBaseUrl: metaGraphBaseUrl.replace(/\/+$/, ''),
     metaGraphVersion: version,
     webhookAllowInsecureUrls: bool(env, 'WEBHOOK_ALLOW_INSECURE_URLS', false),
     webhookRetryScheduleMs: msList(env, 'WEBHOOK_RETRY_SCHEDULE_MS', DEFAULT_RETRY_SCHEDULE_MS),
-    webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 1),
+    webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
     apiKeyIdAuth: bool(env, 'API_KEY_ID_AUTH', true),
-    providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 10_000, 1),
-    evolutionDialTimeoutMs: int(env, 'EVOLUTION_DIAL_TIMEOUT_MS', 35_000, 1),
+    providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
+    evolutionDialTimeoutMs: int(env, 'EVOLUTION_DIAL_TIMEOUT_MS', 35_000, 1, MAX_TIMER_MS),
     evolutionServer:
       evolutionBaseUrl && evolutionGlobalApiKey
         ? { baseUrl: evolutionBaseUrl.replace(/\/+$/, ''), globalApiKey: evolutionGlobalApiKey }
         : null,
     publicBaseUrl: publicBaseUrl?.replace(/\/+$/, '') ?? null,
-    tombstoneTtlSeconds: int(env, 'TOMBSTONE_TTL_SECONDS', 900, 1),
-    ringTimeoutSeconds: int(env, 'RING_TIMEOUT_SECONDS', 90, 1),
+    tombstoneTtlSeconds: int(env, 'TOMBSTONE_TTL_SECONDS', 900, 1, MAX_TIMER_SECONDS),
+    ringTimeoutSeconds: int(env, 'RING_TIMEOUT_SECONDS', 90, 1, MAX_TIMER_SECONDS),
     sandboxMediaAddresses: sandboxMediaAddresses(env),
-    sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 1000, 10),
+    sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 1000, 10, MAX_TIMER_MS),
     rateLimit: { perSecond, burst },
     // Terminate gets its own, larger bucket so that reads can never starve a hang-up.
     terminateRateLimit: {
@@ -288,7 +310,7 @@ export function loadConfig(env: Env = process.env): Config {
       burst: Math.max(int(env, 'TERMINATE_RATE_LIMIT_BURST', 200, 1), burst),
     },
     workers,
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel,
     logFormat,
     metricsToken: env.METRICS_TOKEN || null,
     eventStreamsPerKey: int(env, 'EVENT_STREAMS_PER_KEY', 10, 1),
