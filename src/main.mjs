@@ -5,7 +5,16 @@ import module from 'node:module';
 import { enableCompileCache } from './compile-cache.mjs';
 
 enableCompileCache();
-const { startServer } = await import('./server.ts');
-await startServer();
+const { startServer, ConfigError } = await import('./server.ts');
+try {
+  await startServer();
+} catch (err) {
+  // A setting the service cannot use: one line naming it, not a stack trace.
+  if (!(err instanceof ConfigError)) {
+    throw err;
+  }
+  process.stderr.write(`callgate: ${err.message}\n`);
+  process.exit(1);
+}
 // Written now rather than only at exit, so a process killed hard (SIGKILL, OOM) still leaves the next start a cache.
 module.flushCompileCache();

@@ -1,7 +1,9 @@
 // The server process as an operator starts it: the ready line names the URLs, GET / leads to the dashboard,
 // each request is one log line, and LOG_FORMAT picks JSON or pretty lines (JSON when stdout is not a terminal).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -60,6 +62,52 @@ describe('server start-up and logs', () => {
     }
   });
 });
+
+describe('server start-up with a setting it cannot use', () => {
+  let dataDir: string;
+  before(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'callgate-server-bad-'));
+  });
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  test('an invalid value exits 1 with one line naming the variable, no stack trace', async () => {
+    const run = await runServer({ DATA_DIR: dataDir, PORT: 'abc' });
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr, 'callgate: PORT must be an integer from 0 to 65535, got "abc"\n');
+    const level = await runServer({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'loud' });
+    assert.equal(level.code, 1);
+    assert.match(level.stderr, /^callgate: LOG_LEVEL must be one of [^\n]+, got "loud"\n$/);
+  });
+
+  test('a port already in use exits 1 naming HOST and PORT, no stack trace', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const run = await runServer({ DATA_DIR: dataDir, PORT: String(port), MEDIA_WARMUP: 'off' });
+      assert.equal(run.code, 1);
+      assert.match(
+        run.stderr,
+        new RegExp(`^callgate: cannot listen on HOST=127\\.0\\.0\\.1 PORT=${port}: EADDRINUSE\n$`),
+      );
+    } finally {
+      taken.close();
+    }
+  });
+});
+
+/** Runs `node src/main.mjs` to its exit; stdout (the JSON logs) is kept apart from stderr. */
+function runServer(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'main.mjs')], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
+}
 
 async function waitForLog(logs: string[], match: (line: string) => boolean, ms = 5000): Promise<string> {
   const deadline = Date.now() + ms;

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildAppWithSweeper } from './app.ts';
 import { SecretBox } from './auth/secret-box.ts';
 import { systemClock } from './clock.ts';
-import { loadConfig } from './config.ts';
+import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
@@ -13,6 +13,9 @@ import { openStore } from './store/open-store.ts';
 import { DeliveryWorker } from './webhooks/worker.ts';
 
 const SHUTDOWN_GRACE_MS = 15_000;
+const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
+
+export { ConfigError };
 
 /** The address to print: a wildcard listen address is reached as localhost from this machine. */
 function publicBase(host: string, port: number): string {
@@ -79,7 +82,18 @@ export async function startServer(): Promise<FastifyInstance> {
   if (inProcess) {
     sweeper.start();
   }
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    // A port in use or a host that does not resolve is a setting to change, not a crash to debug.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === undefined || !LISTEN_ERRORS.has(code)) {
+      throw err;
+    }
+    await worker?.stop();
+    await app.close();
+    throw new ConfigError(`cannot listen on HOST=${config.host} PORT=${config.port}: ${code}`);
+  }
   worker?.start();
   const address = app.server.address();
   const base = publicBase(config.host, typeof address === 'object' && address ? address.port : config.port);
