@@ -271,6 +271,7 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
   const wake = deps.wakeDeliveries;
   // Settles still retried when the app closes would run against a closed store.
   app.addHook('onClose', () => slots.stop());
+  app.addHook('onClose', () => calls.stop());
 
   const webhooks = new WebhookService({
     db: deps.db,

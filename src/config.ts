@@ -33,6 +33,8 @@ export interface Config {
   providerTimeoutMs: number;
   /** Evolution's dial answers only once the phone rings. */
   evolutionDialTimeoutMs: number;
+  /** An Evolution reject/hang-up its server has not confirmed by an end event this long after is logged as unconfirmed. */
+  evolutionConfirmTimeoutMs: number;
   /**
    * The operator's Evolution Go server for web numbers onboarded by QR (Pilot's POST /v1/numbers {name, number}):
    * both set, or QR onboarding is off. The global key is a secret: never logged.
@@ -294,6 +296,7 @@ export function loadConfig(env: Env = process.env): Config {
     apiKeyIdAuth: bool(env, 'API_KEY_ID_AUTH', true),
     providerTimeoutMs: int(env, 'PROVIDER_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
     evolutionDialTimeoutMs: int(env, 'EVOLUTION_DIAL_TIMEOUT_MS', 35_000, 1, MAX_TIMER_MS),
+    evolutionConfirmTimeoutMs: int(env, 'EVOLUTION_CONFIRM_TIMEOUT_MS', 15_000, 1, MAX_TIMER_MS),
     evolutionServer:
       evolutionBaseUrl && evolutionGlobalApiKey
         ? { baseUrl: evolutionBaseUrl.replace(/\/+$/, ''), globalApiKey: evolutionGlobalApiKey }

@@ -13,7 +13,7 @@ import type { MetaCallingFeatures } from '../providers/types.ts';
 import { type CallFilter, findCallForNumber, listCallsForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
-import { listTimeline, type TimelineEntry } from '../store/timeline.ts';
+import { appendTimeline, listTimeline, type TimelineEntry } from '../store/timeline.ts';
 import type { ActionSlots, TimelineNote } from './action-slots.ts';
 import { conflict } from './conflict.ts';
 import {
@@ -42,7 +42,7 @@ export interface CallServiceDeps {
   providerMedia: ProviderMedia;
   slots: ActionSlots;
   clock: Clock;
-  config: Pick<Config, 'providerTimeoutMs'>;
+  config: Pick<Config, 'providerTimeoutMs' | 'evolutionConfirmTimeoutMs'>;
   logger: Logger;
   /** This process's media engine (answers without an SDP on META numbers); null when MEDIA_ENGINE=off. */
   media: MediaEngine | null;
@@ -62,9 +62,57 @@ export class CallService {
   readonly #d: CallServiceDeps;
   /** play, realtime sessions and media failures of calls whose media callgate holds itself. */
   readonly serverMedia: ServerMedia;
+  /** Pending confirmation checks, cancelled by stop(): a closed store will never answer them. */
+  readonly #confirmTimers = new Set<NodeJS.Timeout>();
   constructor(deps: CallServiceDeps) {
     this.#d = deps;
     this.serverMedia = new ServerMedia(deps);
+  }
+
+  stop(): void {
+    for (const timer of this.#confirmTimers) {
+      clearTimeout(timer);
+    }
+    this.#confirmTimers.clear();
+  }
+
+  /**
+   * docs/spec/providers-evolution-go.md §2.4: a 200 from Evolution's reject or hang-up proves only that the request
+   * left, and WhatsApp may keep ringing (whatsmeow#1182). With no end event within EVOLUTION_CONFIRM_TIMEOUT_MS the
+   * call stays as persisted (providerConfirmed: false) and the operator is told, in the log and the call's timeline.
+   */
+  #awaitConfirmation(call: Call, action: 'reject' | 'terminate'): void {
+    const timeoutMs = this.#d.config.evolutionConfirmTimeoutMs;
+    const timer = setTimeout(() => {
+      this.#confirmTimers.delete(timer);
+      this.#reportUnconfirmed(call, action, timeoutMs).catch((err) =>
+        this.#d.logger.warn({ err: err.message, callId: call.id }, 'could not check the provider confirmed an end'),
+      );
+    }, timeoutMs);
+    timer.unref();
+    this.#confirmTimers.add(timer);
+  }
+
+  async #reportUnconfirmed(call: Call, action: 'reject' | 'terminate', timeoutMs: number): Promise<void> {
+    const reported = await this.#d.db.transaction(async (tx) => {
+      const current = await findCallForNumber(tx, call.numberId, call.id, { lock: true });
+      if (current?.providerData?.[UNCONFIRMED_END] !== true) {
+        return false;
+      }
+      await appendTimeline(tx, call.id, {
+        source: 'system',
+        type: 'confirm-timeout',
+        detail: { action, providerConfirmed: false, confirmTimeoutMs: timeoutMs },
+        at: this.#d.clock.now().toISOString(),
+      });
+      return true;
+    });
+    if (reported) {
+      this.#d.logger.warn(
+        { callId: call.id, numberId: call.numberId, action, confirmTimeoutMs: timeoutMs },
+        `provider did not confirm the ${action} in time: the call may still ring on the phone`,
+      );
+    }
   }
 
   async getCall(numberId: NumberId, idOrExternal: string): Promise<Call> {
@@ -179,6 +227,9 @@ export class CallService {
         },
       },
     );
+    if (unconfirmed) {
+      this.#awaitConfirmation(call, action);
+    }
     // The terminate contract (terminate-call.openapi.yaml) keeps its shape: the timeline carries the confirmation.
     return { id: call.id, status: final.status, ...sandboxMark(call) };
   }
@@ -389,6 +440,9 @@ export class CallService {
         detail: { outcome: 'rejected', ...(unconfirmed ? { providerConfirmed: false } : {}) },
       },
     );
+    if (unconfirmed) {
+      this.#awaitConfirmation(call, 'reject');
+    }
     return {
       id: call.id,
       status: final.status,
