@@ -2,7 +2,7 @@
 // each request is one log line, and LOG_FORMAT picks JSON or pretty lines (JSON when stdout is not a terminal).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +77,28 @@ describe('server start-up with a setting it cannot use', () => {
     const level = await runServer({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'loud' });
     assert.equal(level.code, 1);
     assert.match(level.stderr, /^callgate: LOG_LEVEL must be one of [^\n]+, got "loud"\n$/);
+  });
+
+  test('a store that cannot be opened exits 1 with one line saying where, never a password', async () => {
+    const file = join(dataDir, 'not-a-directory');
+    writeFileSync(file, '');
+    const embedded = await runServer({ DATA_DIR: join(file, 'data'), PORT: '0' });
+    assert.equal(embedded.code, 1);
+    assert.equal(
+      embedded.stderr,
+      `callgate: cannot open the embedded store in DATA_DIR=${join(file, 'data')}: ENOTDIR\n`,
+    );
+    // Nothing listens on port 1: the connection is refused at once.
+    const postgres = await runServer({
+      DATABASE_URL: 'postgres://callgate:s3cret@127.0.0.1:1/calls',
+      SECRET_KEY: 'k'.repeat(32),
+      PORT: '0',
+    });
+    assert.equal(postgres.code, 1);
+    assert.equal(
+      postgres.stderr,
+      'callgate: cannot open the PostgreSQL store at 127.0.0.1:1/calls (DATABASE_URL): ECONNREFUSED\n',
+    );
   });
 
   test('a port already in use exits 1 naming HOST and PORT, no stack trace', async () => {

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildAppWithSweeper } from './app.ts';
 import { SecretBox } from './auth/secret-box.ts';
 import { systemClock } from './clock.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
@@ -17,6 +17,37 @@ const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOU
 
 export { ConfigError };
 
+/** What a store that cannot be opened says to change: the directory or the database server. */
+const STORE_ERRORS = new Set([
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENOTDIR',
+  'ENOSPC',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  '28P01', // password authentication failed
+  '28000', // no such role, or refused by pg_hba
+  '3D000', // no such database
+]);
+
+/** A store that cannot be opened for a reason the operator fixes: one line naming where (never the password). */
+function storeUnusable(config: Config, err: NodeJS.ErrnoException): Error {
+  // The PostgreSQL store wraps the driver's error (StoreUnavailableError): its code is on the cause.
+  const code = err.code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code === undefined || !STORE_ERRORS.has(code)) {
+    return err;
+  }
+  if (!config.databaseUrl) {
+    return new ConfigError(`cannot open the embedded store in DATA_DIR=${config.dataDir}: ${code}`);
+  }
+  const url = new URL(config.databaseUrl);
+  return new ConfigError(`cannot open the PostgreSQL store at ${url.host}${url.pathname} (DATABASE_URL): ${code}`);
+}
+
 /** The address to print: a wildcard listen address is reached as localhost from this machine. */
 function publicBase(host: string, port: number): string {
   const shown =
@@ -28,7 +59,9 @@ function publicBase(host: string, port: number): string {
 export async function startServer(): Promise<FastifyInstance> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
-  const { db, secretKey } = await openStore(config);
+  const { db, secretKey } = await openStore(config).catch((err: NodeJS.ErrnoException) => {
+    throw storeUnusable(config, err);
+  });
   const metrics = createMetrics();
   // ioredis loads only when REDIS_URL is set: the embedded setup never pays its start-up time and memory.
   const rateLimiter: RateLimiter = config.redisUrl
