@@ -99,6 +99,18 @@ describe('server start-up with a setting it cannot use', () => {
       postgres.stderr,
       'callgate: cannot open the PostgreSQL store at 127.0.0.1:1/calls (DATABASE_URL): ECONNREFUSED\n',
     );
+    // pg takes a URL with no host before the path (host in the query, as for a socket directory); WHATWG URL
+    // does not, and its error would carry the whole URL, password included.
+    const hostInQuery = await runServer({
+      DATABASE_URL: 'postgres://callgate:s3cret@/calls?host=127.0.0.1&port=1',
+      SECRET_KEY: 'k'.repeat(32),
+      PORT: '0',
+    });
+    assert.equal(hostInQuery.code, 1);
+    assert.equal(
+      hostInQuery.stderr,
+      'callgate: cannot open the PostgreSQL store at 127.0.0.1/calls (DATABASE_URL): ECONNREFUSED\n',
+    );
   });
 
   test('a port already in use exits 1 naming HOST and PORT, no stack trace', async () => {

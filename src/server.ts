@@ -44,8 +44,23 @@ function storeUnusable(config: Config, err: NodeJS.ErrnoException): Error {
   if (!config.databaseUrl) {
     return new ConfigError(`cannot open the embedded store in DATA_DIR=${config.dataDir}: ${code}`);
   }
-  const url = new URL(config.databaseUrl);
-  return new ConfigError(`cannot open the PostgreSQL store at ${url.host}${url.pathname} (DATABASE_URL): ${code}`);
+  const where = postgresLocation(config.databaseUrl);
+  return new ConfigError(`cannot open the PostgreSQL store${where ? ` at ${where}` : ''} (DATABASE_URL): ${code}`);
+}
+
+/**
+ * host[:port]/database of a DATABASE_URL, or null. pg takes strings WHATWG URL refuses (no host before the path, the
+ * host in the query; a socket path): their TypeError would replace the store's and print the URL, password and all.
+ */
+function postgresLocation(databaseUrl: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl.replace(/@\//, '@localhost/'));
+  } catch {
+    return null;
+  }
+  const host = url.searchParams.get('host') ?? url.host;
+  return `${host}${url.pathname}`;
 }
 
 /** The address to print: a wildcard listen address is reached as localhost from this machine. */
