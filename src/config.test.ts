@@ -113,5 +113,10 @@ test('LOG_LEVEL, META_GRAPH_BASE_URL and REDIS_URL are checked at start, naming 
     'META_GRAPH_BASE_URL must be an http(s) URL, got "graph.facebook.com"',
   );
   assert.equal(loadConfig({ REDIS_URL: 'rediss://cache:6380/0' }).redisUrl, 'rediss://cache:6380/0');
-  refused({ REDIS_URL: 'localhost:6379' }, 'REDIS_URL must be a redis:// or rediss:// URL, got "localhost:6379"');
+  refused(
+    { REDIS_URL: 'localhost:6379' },
+    'REDIS_URL must be a redis:// or rediss:// URL or a socket path, got "localhost:6379"',
+  );
+  // ioredis reads a string starting with / as a Unix socket: a Redis on the same host often listens on one.
+  assert.equal(loadConfig({ REDIS_URL: '/run/redis/redis.sock' }).redisUrl, '/run/redis/redis.sock');
 });

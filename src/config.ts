@@ -258,10 +258,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^https?:\/\/[^/]/i.test(metaGraphBaseUrl)) {
     throw new ConfigError(`META_GRAPH_BASE_URL must be an http(s) URL, got "${metaGraphBaseUrl}"`);
   }
-  // ioredis reads anything else as a host name and keeps reconnecting; the rate limits would then fail open forever.
+  // A typo here keeps ioredis reconnecting and the rate limits failing open forever. A path (starting with /) is a
+  // Unix socket to ioredis, as a Redis on the same host often listens on: it worked before this check, so it stays.
   const redisUrl = env.REDIS_URL || null;
-  if (redisUrl !== null && !/^rediss?:\/\/./i.test(redisUrl)) {
-    throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL, got "${redisUrl}"`);
+  if (redisUrl !== null && !/^rediss?:\/\/./i.test(redisUrl) && !/^\/[^/]/.test(redisUrl)) {
+    throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL or a socket path, got "${redisUrl}"`);
   }
   const evolutionBaseUrl = env.EVOLUTION_BASE_URL || null;
   const evolutionGlobalApiKey = env.EVOLUTION_GLOBAL_API_KEY || null;
