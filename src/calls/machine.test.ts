@@ -274,6 +274,16 @@ describe('new inbound calls', () => {
     assert.equal(t.call.status, 'MISSED');
     assert.deepEqual(t.events, ['call.missed', 'call.ended']);
   });
+  test('an answered end that came before its offer has its times clamped to the call’s life too', () => {
+    const t = createInboundCall(base, {
+      tombstone: { startTime: '1970-01-01T00:00:01.000Z', endTime: T125, duration: null, errorCode: null },
+      stale: false,
+      now: T125,
+    });
+    assert.equal(t.call.status, 'COMPLETED');
+    assert.equal(t.call.connectedAt, T0);
+    assert.equal(t.call.durationSeconds, 125);
+  });
   test('a stale offer is MISSED by SYSTEM', () => {
     const t = createInboundCall(base, { tombstone: null, stale: true, now: T125 });
     assert.equal(t.call.status, 'MISSED');

@@ -164,7 +164,8 @@ export function createInboundCall(
     endReason: null,
   };
   if (opts.tombstone) {
-    return endFromProvider(fresh, opts.tombstone, opts.now, null);
+    // An end that beat its offer is a provider's time as much as a late one: it gets the same clamp.
+    return endFromProvider(fresh, endWithinCallLife(fresh, opts.tombstone, opts.now), opts.now, null);
   }
   if (opts.stale) {
     return {
@@ -215,25 +216,27 @@ const CLOCK_SKEW_MS = 3_600_000;
  * of decades (and, past PostgreSQL's INTEGER, a webhook that failed on every retry).
  */
 function withinCallLife(call: Call, event: ProviderCallEvent, now: string): ProviderCallEvent {
-  const earliest = Date.parse(call.createdAt) - CLOCK_SKEW_MS;
-  const latest = Date.parse(now) + CLOCK_SKEW_MS;
-  const clamp = <T extends string | null>(at: T): T | string => {
-    if (at === null) {
-      return at;
-    }
-    const t = Date.parse(at);
-    return t < earliest ? call.createdAt : t > latest ? now : at;
-  };
   if (event.type === 'progress') {
-    return { ...event, at: clamp(event.at) };
+    return { ...event, at: clampToCallLife(call, event.at, now) };
   }
   if (event.type === 'end') {
-    return {
-      ...event,
-      end: { ...event.end, startTime: clamp(event.end.startTime), endTime: clamp(event.end.endTime) },
-    };
+    return { ...event, end: endWithinCallLife(call, event.end, now) };
   }
   return event;
+}
+
+function endWithinCallLife(call: Call, end: ProviderEnd, now: string): ProviderEnd {
+  const clamp = (at: string | null) => (at === null ? null : clampToCallLife(call, at, now));
+  return { ...end, startTime: clamp(end.startTime), endTime: clamp(end.endTime) };
+}
+
+function clampToCallLife(call: Call, at: string, now: string): string {
+  const t = Date.parse(at);
+  return t < Date.parse(call.createdAt) - CLOCK_SKEW_MS
+    ? call.createdAt
+    : t > Date.parse(now) + CLOCK_SKEW_MS
+      ? now
+      : at;
 }
 
 function applyProgress(
