@@ -207,8 +207,12 @@ export function applyProviderEvent(
   }
 }
 
-/** How far a provider's clock may be from ours before its times are no longer believed. */
-const CLOCK_SKEW_MS = 3_600_000;
+/**
+ * How far a provider's clock may be from ours before its times are no longer believed: a day, so that a server
+ * whose clock is off by hours (local time sent as UTC, a time zone wrong by up to 14 h) keeps its own durations,
+ * which come from one clock and are right.
+ */
+const CLOCK_SKEW_MS = 24 * 3_600_000;
 
 /**
  * A provider's times are believed within the call's life: not before we stored the call, not after now, give or
