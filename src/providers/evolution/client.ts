@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Call } from '../../model/call.ts';
 import type { NumberRecord } from '../../model/number.ts';
 import { AnswerTooLargeError, cappedText, MAX_PROVIDER_ANSWER_BYTES } from '../capped-text.ts';
+import { redirectRefusal } from '../redirect-refusal.ts';
 import type {
   CallProvider,
   EndOutcome,
@@ -539,6 +540,14 @@ export class EvolutionProvider implements CallProvider {
         this.#learnedRoute(number, req.path, true);
       }
       return { ok: true, status: response.status, json };
+    }
+    if (response.status >= 300 && response.status < 400) {
+      // Not followed (the token would go along): the number's baseUrl is to be the address it redirects to.
+      return {
+        ok: false,
+        failure: failure('CONFIG', redirectRefusal(response), response.status),
+        network: false,
+      };
     }
     const category = this.#classify(number, req, response.status, json);
     const message =

@@ -65,5 +65,11 @@ describe('Evolution instances', () => {
     const status = await new EvolutionInstances(2000).status(baseUrl, 'instance-token-secret');
     assert.equal(status.ok, false);
     assert.deepEqual(elsewhere, [], 'nothing reached the redirect target');
+    // Said as a setting to change, naming where it points, not as a refused request.
+    assert.equal(status.ok ? null : status.category, 'CONFIG');
+    assert.match(
+      status.ok ? '' : status.providerMessage,
+      /HTTP 307, a redirect to http:\/\/127\.0\.0\.1:\d+\/instance\/status/,
+    );
   });
 });

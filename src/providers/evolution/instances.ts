@@ -4,6 +4,7 @@
 // their fields arrive as Go names (Connected, LoggedIn, PairingCode); older servers are read the same way.
 
 import { AnswerTooLargeError, cappedText, MAX_PROVIDER_ANSWER_BYTES } from '../capped-text.ts';
+import { redirectRefusal } from '../redirect-refusal.ts';
 import type { ProviderResult } from '../types.ts';
 import { failure } from '../types.ts';
 
@@ -166,6 +167,9 @@ export class EvolutionInstances {
     }
     if (response.status >= 500) {
       return failure('PROVIDER_DOWN', error, response.status);
+    }
+    if (response.status >= 300 && response.status < 400) {
+      return failure('CONFIG', redirectRefusal(response), response.status);
     }
     if (!response.ok) {
       return failure('INVALID_REQUEST', error, response.status);
