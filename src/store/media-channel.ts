@@ -6,6 +6,8 @@ import pg from 'pg';
 import type { Db } from './db.ts';
 
 const CHANNEL = 'callgate_media';
+const RETRY_FIRST_MS = 200;
+const RETRY_MAX_MS = 5000;
 
 export interface MediaChannel {
   notify(message: object): Promise<void>;
@@ -18,24 +20,87 @@ export async function openMediaChannel(
   onMessage: (message: unknown) => void,
   onError: (err: Error) => void,
 ): Promise<MediaChannel> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', onError);
-  client.on('notification', (n) => {
-    if (n.channel !== CHANNEL || !n.payload) {
+  let closed = false;
+  let client: pg.Client | null = null;
+  let retry: NodeJS.Timeout | null = null;
+  let delay = RETRY_FIRST_MS;
+
+  const listen = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url });
+    c.on('notification', (n) => {
+      if (n.channel !== CHANNEL || !n.payload) {
+        return;
+      }
+      try {
+        onMessage(JSON.parse(n.payload));
+      } catch {
+        // not ours, or garbled: nothing to answer
+      }
+    });
+    let lost = false;
+    const onLost = (err?: Error) => {
+      if (lost) {
+        return;
+      }
+      lost = true;
+      if (err) {
+        onError(err);
+      }
+      c.end().catch(() => undefined);
+      if (client === c) {
+        client = null;
+      }
+      reconnectLater();
+    };
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${CHANNEL}`);
+    } catch (err) {
+      lost = true;
+      c.end().catch(() => undefined);
+      throw err;
+    }
+    if (closed) {
+      await c.end().catch(() => undefined);
       return;
     }
-    try {
-      onMessage(JSON.parse(n.payload));
-    } catch {
-      // not ours, or garbled: nothing to answer
+    // A PostgreSQL restart or a dropped connection ends the LISTEN: without listening again, this process would
+    // never hear another command for the calls it holds (the senders would time out) until it restarted.
+    c.on('error', onLost);
+    c.on('end', () => onLost());
+    client = c;
+    delay = RETRY_FIRST_MS;
+  };
+
+  const reconnectLater = () => {
+    if (closed || retry) {
+      return;
     }
-  });
-  await client.connect();
-  await client.query(`LISTEN ${CHANNEL}`);
+    retry = setTimeout(() => {
+      retry = null;
+      listen().catch((err: Error) => {
+        onError(err);
+        delay = Math.min(RETRY_MAX_MS, delay * 2);
+        reconnectLater();
+      });
+    }, delay);
+    retry.unref();
+  };
+
+  await listen();
   return {
     notify: async (message) => {
       await db.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(message)]);
     },
-    close: () => client.end(),
+    close: async () => {
+      closed = true;
+      if (retry) {
+        clearTimeout(retry);
+        retry = null;
+      }
+      const c = client;
+      client = null;
+      await c?.end();
+    },
   };
 }
