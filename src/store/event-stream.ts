@@ -61,8 +61,13 @@ export async function latestCursor(db: Db, scope: StreamScope): Promise<string> 
     ]);
     return String(rows[0]?.seq ?? 0);
   }
+  // Only rows below the oldest running transaction: a transaction still running with a smaller id commits rows that
+  // sort before any later one, and a cursor past them would skip them for good. A few events committed just before the
+  // start (by younger transactions) may be streamed then: better than one lost.
   const rows = await db.query<{ txid: string; seq: string }>(
-    `SELECT txid::text AS txid, seq::text AS seq FROM events WHERE ${column} = $1 ORDER BY txid DESC, seq DESC LIMIT 1`,
+    `SELECT txid::text AS txid, seq::text AS seq FROM events
+      WHERE ${column} = $1 AND txid < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY txid DESC, seq DESC LIMIT 1`,
     [value],
   );
   return rows[0] ? `${rows[0].txid}-${rows[0].seq}` : '0-0';
