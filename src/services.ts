@@ -167,6 +167,7 @@ export function buildServices(deps: ServiceDeps) {
         onMediaLost: async (callId, numberId) => {
           await calls?.endForMedia(numberId, callId, 'media_lost');
         },
+        onRecordingLost: (callId, numberId) => recordings.lost(callId, numberId),
         onMediaFailure: (callId, numberId) => {
           calls
             ?.endForMedia(numberId, callId)

@@ -35,13 +35,42 @@ export class Recordings {
   }
 
   async finished(r: FinishedRecording): Promise<void> {
-    const stored = await this.#db.transaction(async (tx) => {
+    const stored = await this.#record(r, false);
+    // The number was deleted while the call was recorded: nothing could ever fetch or delete the file.
+    if (!stored && r.path) {
+      await unlink(r.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') {
+          this.#logger.warn({ callId: r.callId, err: err.message }, 'recording of a deleted call not removed');
+        }
+      });
+    }
+  }
+
+  /**
+   * The process recording the call died first: the recording failed. Only while it is still "recording", so the
+   * processes that all notice it queue one call.recording_ready between them.
+   */
+  async lost(callId: CallId, numberId: NumberId): Promise<void> {
+    if (
+      await this.#record(
+        { callId, numberId, status: 'failed', durationSeconds: null, sizeBytes: null, path: null },
+        true,
+      )
+    ) {
+      this.#logger.warn({ callId, numberId }, 'recording failed: the process recording it is gone');
+    }
+  }
+
+  async #record(r: FinishedRecording, whileRecording: boolean): Promise<boolean> {
+    return this.#db.transaction(async (tx) => {
       const call = await findCallForNumber(tx, r.numberId, r.callId);
       if (!call) {
         return false;
       }
       const now = this.#clock.now().toISOString();
-      await updateRecording(tx, r.callId, { ...r, now });
+      if (!(await updateRecording(tx, r.callId, { ...r, now }, { whileRecording })) && whileRecording) {
+        return false;
+      }
       const id = newEventId();
       const recording = {
         status: r.status,
@@ -76,14 +105,6 @@ export class Recordings {
       });
       return true;
     });
-    // The number was deleted while the call was recorded: nothing could ever fetch or delete the file.
-    if (!stored && r.path) {
-      await unlink(r.path).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') {
-          this.#logger.warn({ callId: r.callId, err: err.message }, 'recording of a deleted call not removed');
-        }
-      });
-    }
   }
 
   /** The file of a ready recording of this number's call. */

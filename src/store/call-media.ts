@@ -107,15 +107,20 @@ export async function listCallMediaForNumber(db: Db, numberId: NumberId, callIds
   return rows.map(fromRow);
 }
 
+/** Answers whether the row changed; `whileRecording` changes only a recording still in progress. */
 export async function updateRecording(
   db: Db,
   callId: CallId,
   r: { status: RecordingStatus; durationSeconds: number | null; sizeBytes: number | null; now: string },
-): Promise<void> {
-  await db.execute(
-    `UPDATE call_media SET recording_status = $2, recording_duration_seconds = $3, recording_size_bytes = $4,
-      updated_at = $5 WHERE call_id = $1`,
-    [callId, r.status, r.durationSeconds, r.sizeBytes, r.now],
+  opts: { whileRecording?: boolean } = {},
+): Promise<boolean> {
+  const only = opts.whileRecording ? " AND recording_status = 'recording'" : '';
+  return (
+    (await db.execute(
+      `UPDATE call_media SET recording_status = $2, recording_duration_seconds = $3, recording_size_bytes = $4,
+      updated_at = $5 WHERE call_id = $1${only}`,
+      [callId, r.status, r.durationSeconds, r.sizeBytes, r.now],
+    )) > 0
   );
 }
 
@@ -166,6 +171,29 @@ export async function findLostMediaCalls(
         AND (n.heartbeat_at IS NULL OR n.heartbeat_at < $2)
       LIMIT 100`,
     [node, staleBefore],
+  );
+  return rows.map((r) => ({ callId: r.call_id as CallId, numberId: r.number_id as NumberId }));
+}
+
+/**
+ * Recordings still "recording" whose process stopped beating, of calls ended before `staleBefore` (the owner had that
+ * long to finish them itself, a clean shutdown included): nobody will ever finish them.
+ */
+export async function findLostRecordings(
+  db: Db,
+  node: string,
+  staleBefore: string,
+): Promise<{ callId: CallId; numberId: NumberId }[]> {
+  const rows = await db.query<{ call_id: string; number_id: string }>(
+    `SELECT cm.call_id, cm.number_id FROM call_media cm
+       JOIN calls c ON c.id = cm.call_id
+       LEFT JOIN media_nodes n ON n.node = cm.media_node
+      WHERE cm.recording_status = 'recording' AND cm.media_node <> $1
+        AND c.status NOT IN ('INITIATED', 'RINGING', 'ACCEPTED') AND c.ended_at < $3
+        AND (n.heartbeat_at IS NULL OR n.heartbeat_at < $2)
+      LIMIT 100`,
+    // Twice: heartbeat_at is text, ended_at a timestamp on PostgreSQL.
+    [node, staleBefore, staleBefore],
   );
   return rows.map((r) => ({ callId: r.call_id as CallId, numberId: r.number_id as NumberId }));
 }

@@ -49,6 +49,8 @@ export interface MediaEngineDeps {
   fallbackWsBaseUrl: string;
   /** Told of a live call whose media another process held and that process is gone (FAILED/media_lost). */
   onMediaLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
+  /** Told of a recording another process left unfinished when it died: it ends failed. */
+  onRecordingLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
   /** Told when a call's recording is complete (ready) or could not be finished (failed): stores it, says so. */
   onRecordingDone?: (r: FinishedRecording) => Promise<void>;
   /** Told what happens to sessions, for the metrics. */
@@ -135,6 +137,7 @@ export class MediaEngine {
       logger: deps.logger,
       holding: () => this.sessions.size,
       ...(deps.onMediaLost ? { onMediaLost: deps.onMediaLost } : {}),
+      ...(deps.onRecordingLost ? { onRecordingLost: deps.onRecordingLost } : {}),
     });
     this.commands = new MediaCommands(this.node, (c) => this.run(c), deps.logger);
     this.lateFrames =

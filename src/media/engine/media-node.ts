@@ -4,7 +4,13 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { CallId, NumberId } from '../../ids.ts';
-import { beatMediaNode, findLostMediaCalls, forgetMediaNode, holdCallMedia } from '../../store/call-media.ts';
+import {
+  beatMediaNode,
+  findLostMediaCalls,
+  findLostRecordings,
+  forgetMediaNode,
+  holdCallMedia,
+} from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
 
 // Every process with the engine on beats this often and looks for calls whose process stopped beating.
@@ -23,6 +29,8 @@ export interface MediaNodeDeps {
   holding: () => number;
   /** A call whose media node stopped beating; absent, this process does not look for them. */
   onMediaLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
+  /** A recording whose media node stopped beating before finishing it (looked for only with onMediaLost). */
+  onRecordingLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
 }
 
 export class MediaNode {
@@ -96,6 +104,13 @@ export class MediaNode {
     const staleBefore = new Date(now.getTime() - NODE_STALE_MS).toISOString();
     for (const lost of await findLostMediaCalls(this.#d.db, this.name, staleBefore)) {
       await this.#d.onMediaLost(lost.callId, lost.numberId);
+    }
+    // Its calls end (above, or by the peer), but the recording its process was writing would stay "recording" for
+    // good: no call.recording_ready, no delete (409).
+    if (this.#d.onRecordingLost) {
+      for (const lost of await findLostRecordings(this.#d.db, this.name, staleBefore)) {
+        await this.#d.onRecordingLost(lost.callId, lost.numberId);
+      }
     }
   }
 

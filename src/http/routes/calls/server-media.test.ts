@@ -996,6 +996,48 @@ describe('server media: a process that held a call’s media is gone', () => {
         await t.close();
       }
     });
+
+    test(`a recording it never finished ends failed, once, with call.recording_ready (${kind})`, async () => {
+      const t = await buildTestApp(kind);
+      try {
+        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
+        const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+        const accepted = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${call.id}/accept`,
+          headers: { 'x-api-key': t.numberA.key.key },
+          payload: { sdp: CANNED_ANSWER_SDP },
+        });
+        assert.equal(accepted.statusCode, 200);
+        // The dead process was recording the call; the call then ended (here: the peer hung up).
+        await t.store.db.execute(
+          `INSERT INTO call_media (call_id, number_id, media, media_node, recording_status, recording_path, created_at, updated_at)
+          VALUES ($1, $2, 'server', 'gone-host:1:abcdef', 'recording', '/nowhere/rec.ogg', $3, $3)`,
+          [call.id, t.numberA.id, new Date().toISOString()],
+        );
+        await t.store.db.execute(
+          `UPDATE calls SET status = 'COMPLETED', ended_by = 'PEER', ended_at = $2 WHERE id = $1`,
+          [call.id, new Date(Date.now() - 60_000).toISOString()],
+        );
+        const recording = await eventually(
+          async () => {
+            const got = await t.app.inject({
+              url: `/v1/calls/${call.id}`,
+              headers: { 'x-api-key': t.numberA.key.key },
+            });
+            const r = got.json().recording;
+            return r?.status === 'failed' && r;
+          },
+          6000,
+          'the recording failed',
+        );
+        assert.equal(recording.status, 'failed');
+        await sleep(2500);
+        assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.recording_ready').length, 1);
+      } finally {
+        await t.close();
+      }
+    });
   }
 });
 
