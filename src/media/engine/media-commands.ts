@@ -48,8 +48,9 @@ export class MediaCommands {
       return { ok: false, code: 'SERVICE_UNAVAILABLE', reason: 'no media channel to the process holding the call' };
     }
     const id = randomBytes(12).toString('hex');
+    let timer: NodeJS.Timeout | undefined;
     const answered = new Promise<MediaReply>((resolve) => {
-      const timer = setTimeout(() => {
+      timer = setTimeout(() => {
         this.pending.delete(id);
         resolve({ ok: false, code: 'SERVICE_UNAVAILABLE', reason: 'the process holding the call did not answer' });
       }, timeoutMs);
@@ -58,7 +59,14 @@ export class MediaCommands {
         resolve(reply);
       });
     });
-    await channel.notify({ id, to: node, from: this.node, command } satisfies Envelope);
+    try {
+      await channel.notify({ id, to: node, from: this.node, command } satisfies Envelope);
+    } catch (err) {
+      // Nothing went out (the store refused the NOTIFY): no reply will come, and the timer must not hold the process.
+      clearTimeout(timer);
+      this.pending.delete(id);
+      throw err;
+    }
     return answered;
   }
 
