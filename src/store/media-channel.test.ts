@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer, connect as tcpConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { missing } from '../../test/helpers/requirements.ts';
@@ -45,6 +46,44 @@ describe('media channel (PostgreSQL)', { skip: missing('postgres') }, () => {
       }, 8000);
     } finally {
       await channel.close();
+    }
+  });
+
+  test('opens when PostgreSQL comes back, if it could not be reached at start', async () => {
+    // A TCP relay to PostgreSQL that refuses connections until told otherwise.
+    const target = new URL(store.env.DATABASE_URL as string);
+    let up = false;
+    const relay = createServer((socket) => {
+      if (!up) {
+        socket.destroy();
+        return;
+      }
+      const upstream = tcpConnect(Number(target.port), target.hostname);
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const address = relay.address();
+    const url = new URL(target);
+    url.hostname = '127.0.0.1';
+    url.port = String(typeof address === 'object' && address ? address.port : 0);
+    const heard: unknown[] = [];
+    const channel = await openMediaChannel(
+      url.toString(),
+      store.db,
+      (m) => heard.push(m),
+      () => undefined,
+    );
+    try {
+      up = true;
+      await until(async () => {
+        await channel.notify({ n: 3 });
+        return heard.length > 0;
+      }, 8000);
+    } finally {
+      await channel.close();
+      relay.close();
     }
   });
 });

@@ -87,7 +87,11 @@ export async function openMediaChannel(
     retry.unref();
   };
 
-  await listen();
+  // Unreachable now (PostgreSQL restarting as this process starts): listen as soon as it is back, rather than never.
+  await listen().catch((err: Error) => {
+    onError(err);
+    reconnectLater();
+  });
   return {
     notify: async (message) => {
       await db.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(message)]);

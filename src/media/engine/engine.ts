@@ -173,17 +173,14 @@ export class MediaEngine {
       }
     });
     if (this.d.databaseUrl) {
-      try {
-        this.channel = await openMediaChannel(
-          this.d.databaseUrl,
-          this.d.db,
-          (m) => this.commands.receive(m),
-          (err) => this.d.logger.warn({ err: err.message }, 'media channel error'),
-        );
-        this.commands.attach(this.channel);
-      } catch (err) {
-        this.d.logger.warn({ err: (err as Error).message }, 'media channel not open: commands stay in this process');
-      }
+      // Never refused: a channel PostgreSQL cannot take now listens once it can.
+      this.channel = await openMediaChannel(
+        this.d.databaseUrl,
+        this.d.db,
+        (m) => this.commands.receive(m),
+        (err) => this.d.logger.warn({ err: err.message }, 'media channel error'),
+      );
+      this.commands.attach(this.channel);
     }
     this.mediaNode.start();
   }
