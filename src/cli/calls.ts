@@ -5,6 +5,7 @@ import { formatRecord, formatTable, type Output, shortTime } from './output.ts';
 import {
   type Env,
   HelpRequested,
+  limitFlag,
   parseRemote,
   REMOTE_USAGE,
   required,
@@ -197,10 +198,7 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
   const v = r.values;
   switch (sub) {
     case 'list': {
-      const limit = v.limit === undefined ? undefined : Number(v.limit);
-      if (limit !== undefined && !Number.isInteger(limit)) {
-        throw new UsageError('--limit is a whole number');
-      }
+      const limit = limitFlag(v.limit, 100);
       const params = { ...(limit !== undefined ? { limit } : {}), ...(v.before ? { before: v.before } : {}) };
       const filter: CallFilter = {
         ...(v.status !== undefined ? { status: checkStatus(v.status) } : {}),

@@ -133,6 +133,23 @@ describe('callgate --help and usage mistakes', () => {
     assert.match(status.stderr, /--status: unknown status "RINGNG"; did you mean "RINGING"\?/);
   });
 
+  test('--limit outside the documented range is a usage mistake, filtered or not, before any request', async () => {
+    // A filtered list pages on the client, so the server never saw --limit and 0 used to print one call.
+    for (const args of [
+      ['calls', 'list', '--limit', '0', '--status', 'COMPLETED'],
+      ['calls', 'list', '--limit', '500', '--peer', '55'],
+      ['calls', 'list', '--limit', '101'],
+      ['calls', 'list', '--limit', '2.5'],
+    ]) {
+      const r = await runCli(args, env, { cwd });
+      assert.equal(r.code, 2, args.join(' '));
+      assert.equal(r.stderr, 'callgate: --limit is a whole number from 1 to 100\n', args.join(' '));
+    }
+    const logs = await runCli(['webhooks', 'logs', 'whk_1', '--limit', '51'], env, { cwd });
+    assert.equal(logs.code, 2);
+    assert.equal(logs.stderr, 'callgate: --limit is a whole number from 1 to 50\n');
+  });
+
   test('store commands name the store on stderr, and say so when they create ./data', async () => {
     const first = await runCli(['tenants', 'create', '--name', 'Acme'], {}, { cwd });
     assert.equal(first.code, 0, first.stderr);

@@ -130,6 +130,18 @@ export function required(positionals: string[], index: number, what: string): st
   return value;
 }
 
+/** --limit, checked here: a filtered `calls list` pages on the client, so the server never sees it. */
+export function limitFlag(value: string | undefined, max: number): number | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  const limit = Number(value);
+  if (!Number.isInteger(limit) || limit < 1 || limit > max) {
+    throw new UsageError(`--limit is a whole number from 1 to ${max}`);
+  }
+  return limit;
+}
+
 /** Comma-separated list option (`--events call.ended,call.missed`). */
 export function list(value: string | undefined): string[] | undefined {
   return value === undefined

@@ -10,6 +10,7 @@ import { formatRecord, formatTable, shortTime } from './output.ts';
 import {
   type Env,
   HelpRequested,
+  limitFlag,
   list,
   parseRemote,
   REMOTE_USAGE,
@@ -247,10 +248,7 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
       );
     }
     case 'logs': {
-      const limit = v.limit === undefined ? undefined : Number(v.limit);
-      if (limit !== undefined && !Number.isInteger(limit)) {
-        throw new UsageError('--limit is a whole number');
-      }
+      const limit = limitFlag(v.limit, 50);
       const logs = await r.client().webhooks.logs(required(r.positionals, 0, '<webhookId>'), {
         ...(limit !== undefined ? { limit } : {}),
         ...(v.event ? { event: checkEventNames([v.event], '--event', false)[0] } : {}),
