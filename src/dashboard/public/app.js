@@ -1847,7 +1847,12 @@ function signOut(message = '') {
   $('webhooks-view').hidden = true;
   webhooks.reset();
   pairing.close();
+  // The next person at this browser must not find the last key shown once, nor provider secrets typed here.
   $('issued').hidden = true;
+  $('issued-key').textContent = '';
+  /** @type {HTMLFormElement} */ ($('number-form')).reset();
+  $('nf-meta').hidden = true;
+  $('nf-error').textContent = '';
   $('numbers-body').replaceChildren();
   $('calls-body').replaceChildren();
   $('panel').hidden = true;

@@ -357,4 +357,42 @@ describe('dashboard', () => {
     }
     assert.deepEqual(problems, [], 'no CSP violation, script error or failed load');
   });
+
+  test('signing out leaves no key shown once and no typed provider secret for the next person', {
+    timeout: 60_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const browser: Browser = await launchChromium();
+    try {
+      const { context, page } = await newWatchedPage(browser, []);
+      await page.goto(`${t.baseUrl}/dashboard`);
+      await page.getByLabel('API key').fill(t.tenantKey.key);
+      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await page.locator('#numbers-view').waitFor();
+      await page.getByLabel('Name', { exact: true }).fill('Shared screen');
+      await page.getByRole('button', { name: 'Create number' }).click();
+      await page.locator('#issued-text').filter({ hasText: 'Shared screen is ready' }).waitFor();
+      const issued = String(await page.locator('#issued-key').textContent());
+      assert.match(issued, /^ps_/);
+      // Typed, not submitted: a Meta token and app secret.
+      await page.getByLabel('Provider').selectOption('META');
+      await page.getByLabel('Access token').fill('EAAG-secret-token');
+      await page.getByLabel('App secret').fill('app-secret-value');
+      await page.getByLabel('Verify token').fill('verify-secret');
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.locator('#login-view').waitFor();
+
+      const html = await page.content();
+      for (const secret of [issued, 'EAAG-secret-token', 'app-secret-value', 'verify-secret']) {
+        assert.ok(!html.includes(secret), `the page still holds ${secret.slice(0, 6)}…`);
+      }
+      const values = await page.$$eval('#number-form input', (inputs) =>
+        inputs.map((i) => (i as HTMLInputElement).value).filter(Boolean),
+      );
+      assert.deepEqual(values, [], 'the number form is empty for the next sign-in');
+      await context.close();
+    } finally {
+      await browser.close();
+    }
+  });
 });
