@@ -375,6 +375,23 @@ describe('callgate remote commands', () => {
     );
   });
 
+  test('simulate call fails at once, exit 1, when the server is down (it used to wait forever)', {
+    timeout: 20_000,
+  }, async () => {
+    const closed = await closedPort();
+    const started = Date.now();
+    const down = await runCli(['simulate', 'call'], {
+      CALLGATE_URL: `http://127.0.0.1:${closed}`,
+      CALLGATE_API_KEY: 'ps_x',
+    });
+    assert.equal(down.code, 1);
+    assert.match(
+      down.stderr,
+      /^callgate: NETWORK_ERROR: Could not reach http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED.*\n$/,
+    );
+    assert.ok(Date.now() - started < 4000, `took ${Date.now() - started} ms`);
+  });
+
   test('the admin commands keep working on the store directly', async () => {
     const { stdout } = await callgateCli(['tenants', 'create', '--name', 'Second'], live.env);
     const tenant = JSON.parse(stdout);

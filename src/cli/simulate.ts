@@ -70,13 +70,17 @@ export async function runSimulate(args: string[], env: Env): Promise<void> {
   const client = r.client();
   const stop = untilSignal();
   let iteratorOf: AsyncIterator<unknown> | undefined;
+  let stream: ReturnType<typeof client.events.stream> | null = null;
   try {
     // Subscribe first, so that not even a quick answer is missed.
     let opened: () => void = () => undefined;
     const open = new Promise<void>((resolve) => {
       opened = resolve;
     });
-    const stream = v['no-wait'] ? null : client.events.stream({ signal: stop.signal, onOpen: () => opened() });
+    // A failed first connection stops the wait too: the create request then says what is wrong (server down).
+    stream = v['no-wait']
+      ? null
+      : client.events.stream({ signal: stop.signal, onOpen: () => opened(), onDisconnect: () => opened() });
     const iterator = stream?.[Symbol.asyncIterator]();
     iteratorOf = iterator;
     const first = iterator?.next();
@@ -109,7 +113,9 @@ export async function runSimulate(args: string[], env: Env): Promise<void> {
     }
   } finally {
     stop.dispose();
-    // Close the live stream, or its open connection would keep the command running.
+    // Close the live stream, or its open connection (or its reconnect loop, which a pending next() holds and
+    // return() would wait for) would keep the command running.
+    stream?.close();
     await iteratorOf?.return?.();
   }
 }
