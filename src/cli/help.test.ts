@@ -133,6 +133,15 @@ describe('callgate --help and usage mistakes', () => {
     assert.match(status.stderr, /--status: unknown status "RINGNG"; did you mean "RINGING"\?/);
   });
 
+  test('a missing key names every way to give one, --key-id included', async () => {
+    const r = await runCli(['numbers', 'list'], { CALLGATE_URL: env.CALLGATE_URL }, { cwd });
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr,
+      'callgate: an API key is needed: --key ps_... or CALLGATE_API_KEY (or its id: --key-id key_... or CALLGATE_API_KEY_ID)\n',
+    );
+  });
+
   test('--limit outside the documented range is a usage mistake, filtered or not, before any request', async () => {
     // A filtered list pages on the client, so the server never saw --limit and 0 used to print one call.
     for (const args of [

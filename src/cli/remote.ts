@@ -113,7 +113,9 @@ export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], en
     out: output(values.json === true),
     client(): Callgate {
       if (!key && !keyId) {
-        throw new UsageError('an API key is needed: --key ps_... or CALLGATE_API_KEY');
+        throw new UsageError(
+          'an API key is needed: --key ps_... or CALLGATE_API_KEY (or its id: --key-id key_... or CALLGATE_API_KEY_ID)',
+        );
       }
       client ??= new Callgate({ baseUrl: url, ...(key ? { apiKey: key } : { apiKeyId: keyId ?? '' }) });
       return client;
