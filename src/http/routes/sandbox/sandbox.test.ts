@@ -29,6 +29,17 @@ for (const kind of storeKinds()) {
       const res = await t.app.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
       return { status: res.statusCode, body: res.body ? res.json() : null };
     };
+    /** Asks `to` for call permission; the simulated user grants it about a second later. */
+    const permitted = async (to: string) => {
+      assert.equal((await api('POST', '/v1/calls/permissions/request', sandbox.key, { to })).status, 200);
+      await eventually(
+        async () =>
+          (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`, sandbox.key)).body.permission
+            .status === 'temporary',
+        4000,
+        'the permission to be granted',
+      );
+    };
     const getCall = async (id: string): Promise<Call> =>
       (await api('GET', `/v1/calls/${id}?includeSdp=1`, sandbox.key, undefined)).body;
     const heardBySimulatedUser = async (id: string) => (await api('GET', `/v1/sandbox/calls/${id}`, sandbox.key)).body;
@@ -246,14 +257,7 @@ for (const kind of storeKinds()) {
         assert.equal(inbound.status, 400, JSON.stringify(inbound.body));
         assert.match(inbound.body.details.reason, /calling is disabled/);
         const to = '+15550003132';
-        assert.equal((await api('POST', '/v1/calls/permissions/request', sandbox.key, { to })).status, 200);
-        await eventually(
-          async () =>
-            (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`, sandbox.key)).body.permission
-              .status === 'temporary',
-          4000,
-          'the permission to be granted',
-        );
+        await permitted(to);
         const caller = new AudioEndpoint(peers, { source: toneSource(1000) });
         endpoints.push(caller);
         const outbound = await api('POST', '/v1/calls', sandbox.key, { to, sdp: await caller.createOffer() });
@@ -338,14 +342,7 @@ for (const kind of storeKinds()) {
 
     test('a second call to a user the number is already on a call with is refused like Meta (138003)', async () => {
       const to = '+15550003333';
-      assert.equal((await api('POST', '/v1/calls/permissions/request', sandbox.key, { to })).status, 200);
-      await eventually(
-        async () =>
-          (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`, sandbox.key)).body.permission
-            .status === 'temporary',
-        4000,
-        'the permission to be granted',
-      );
+      await permitted(to);
       const first = new AudioEndpoint(peers);
       const second = new AudioEndpoint(peers);
       endpoints.push(first, second);
