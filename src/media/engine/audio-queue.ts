@@ -26,7 +26,7 @@ export class AudioQueue {
    * One stream per conversion (from → to), kept for the queue's life: a client's consecutive chunks go through one
    * filter, without the click a chunk converted on its own has at each edge.
    */
-  private readonly resamplers = new Map<string, Resampler>();
+  private readonly resamplers = new Map<number, Resampler>();
   /** The highest rate audio has been pushed at, or null before any. */
   inputRate: OpusRate | null = null;
   /** Samples (at the rate pushed) refused because the queue was full: a client sending far faster than real time. */
@@ -109,7 +109,8 @@ export class AudioQueue {
 
   /** What is left of `item`, to `rate`, through the stream its rate has to that one. */
   private convert(item: Item & { kind: 'audio' }, rate: OpusRate): void {
-    const key = `${item.rate}>${rate}`;
+    // A number, not a string: this runs for every chunk while a play and a client at another rate sound together.
+    const key = item.rate * ENGINE_RATE + rate;
     let resampler = this.resamplers.get(key);
     if (!resampler) {
       resampler = new Resampler(item.rate, rate);
