@@ -3,12 +3,12 @@
 import type { FastifyInstance } from 'fastify';
 import { buildAppWithSweeper } from './app.ts';
 import { SecretBox } from './auth/secret-box.ts';
-import { systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
+import { storeClock } from './store/database-clock.ts';
 import { openStore } from './store/open-store.ts';
 import { DeliveryWorker } from './webhooks/worker.ts';
 
@@ -77,6 +77,7 @@ export async function startServer(): Promise<FastifyInstance> {
   const { db, secretKey } = await openStore(config).catch((err: NodeJS.ErrnoException) => {
     throw storeUnusable(config, err);
   });
+  const clock = await storeClock(db, logger);
   const metrics = createMetrics();
   // ioredis loads only when REDIS_URL is set: the embedded setup never pays its start-up time and memory.
   const rateLimiter: RateLimiter = config.redisUrl
@@ -84,19 +85,20 @@ export async function startServer(): Promise<FastifyInstance> {
     : new MemoryRateLimiter();
   const inProcess = config.workers === 'in-process';
   const worker = inProcess
-    ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock: systemClock })
+    ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock })
     : null;
   const { app, sweeper } = await buildAppWithSweeper({
     config,
     db,
     secretKey,
-    clock: systemClock,
+    clock,
     logger,
     rateLimiter,
     metrics,
     ...(worker ? { wakeDeliveries: () => worker.wake() } : {}),
   });
   app.addHook('onClose', async () => {
+    clock.stop();
     await db.close();
   });
   // onClose hooks run last-registered first: the sweeper finishes its sweep and the worker stops (and gives back its

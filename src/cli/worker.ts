@@ -3,11 +3,11 @@
 // SIGTERM/SIGINT stop it gracefully.
 import type { Server } from 'node:http';
 import { SecretBox } from '../auth/secret-box.ts';
-import { systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createMetrics, type Metrics, metricsRequestHandler } from '../metrics.ts';
 import { buildServices } from '../services.ts';
+import { storeClock } from '../store/database-clock.ts';
 import { openStore } from '../store/open-store.ts';
 import { DeliveryWorker } from '../webhooks/worker.ts';
 import { type Env, HelpRequested, parseFlags, UsageError, wantsHelp } from './remote.ts';
@@ -36,6 +36,7 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
   const config = storeConfig(env, values['data-dir'], (line) => process.stderr.write(`${line}\n`));
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
   const { db, secretKey } = await openStore(config);
+  const clock = await storeClock(db, logger);
   const metrics = createMetrics();
   const worker = new DeliveryWorker({
     db,
@@ -43,13 +44,13 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
     logger,
     metrics,
     config,
-    clock: systemClock,
+    clock,
   });
   const { sweeper } = buildServices({
     config,
     db,
     secretKey,
-    clock: systemClock,
+    clock,
     logger,
     metrics,
     wakeDeliveries: () => worker.wake(),
@@ -65,7 +66,10 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
       stopping = true;
       logger.info({ signal }, 'worker shutting down');
       Promise.all([worker.stop(), sweeper.stop(), closeServer(metricsServer)])
-        .then(() => db.close())
+        .then(() => {
+          clock.stop();
+          return db.close();
+        })
         .finally(resolve);
     };
     process.on('SIGTERM', stop);
