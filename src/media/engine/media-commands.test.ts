@@ -17,3 +17,39 @@ test('a command the channel could not send leaves no reply waiting and no timer 
   // A 20 s timer left behind would hold a shutting-down process open for as long.
   assert.equal(timers(), before);
 });
+
+test('a watch that finds the owner gone answers in its place, before sending or while waiting, and leaves no timer', async () => {
+  const sent: unknown[] = [];
+  const commands = new MediaCommands('here', async () => ({ ok: true }), createLogger('silent'));
+  commands.attach({ notify: async (m) => void sent.push(m), close: async () => undefined });
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  const gone = { ok: false, code: 'CALL_STATE_CONFLICT', reason: 'gone' } as const;
+
+  // Gone already: nothing is sent.
+  assert.deepEqual(
+    await commands.send('there', { kind: 'stop-play', callId: 'call_1' }, { watch: async () => gone }),
+    gone,
+  );
+  assert.equal(sent.length, 0);
+
+  // Gone while waiting: the third look answers, long before the timeout; a failed look is no verdict.
+  let looks = 0;
+  const watch = async () => {
+    looks += 1;
+    if (looks === 2) {
+      throw new Error('store unreachable');
+    }
+    return looks >= 3 ? gone : null;
+  };
+  const started = performance.now();
+  const reply = await commands.send(
+    'there',
+    { kind: 'stop-play', callId: 'call_1' },
+    { watch, watchEveryMs: 20, timeoutMs: 10_000 },
+  );
+  assert.deepEqual(reply, gone);
+  assert.equal(sent.length, 1);
+  assert.ok(performance.now() - started < 1000);
+  assert.equal(timers(), before);
+});

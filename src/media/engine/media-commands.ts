@@ -41,30 +41,67 @@ export class MediaCommands {
     this.channel = channel;
   }
 
-  /** Sends a command to the process named `node` and waits for its reply. */
-  async send(node: string, command: MediaCommand, timeoutMs = 20_000): Promise<MediaReply> {
+  /**
+   * Sends a command to the process named `node` and waits for its reply. `watch`, asked once before sending and
+   * every `watchEveryMs` while waiting, answers in the owner's place when it can tell the owner is gone: a dead
+   * process never replies, and the timeout alone would hold the request for its whole length.
+   */
+  async send(
+    node: string,
+    command: MediaCommand,
+    opts: { timeoutMs?: number; watch?: () => Promise<MediaReply | null>; watchEveryMs?: number } = {},
+  ): Promise<MediaReply> {
+    const { timeoutMs = 20_000, watch, watchEveryMs = 1000 } = opts;
     const channel = this.channel;
     if (!channel) {
       return { ok: false, code: 'SERVICE_UNAVAILABLE', reason: 'no media channel to the process holding the call' };
     }
+    const before = watch ? await watch().catch(() => null) : null;
+    if (before) {
+      return before;
+    }
     const id = randomBytes(12).toString('hex');
     let timer: NodeJS.Timeout | undefined;
+    let watcher: NodeJS.Timeout | undefined;
+    const stop = () => {
+      clearTimeout(timer);
+      clearInterval(watcher);
+      this.pending.delete(id);
+    };
     const answered = new Promise<MediaReply>((resolve) => {
-      timer = setTimeout(() => {
-        this.pending.delete(id);
-        resolve({ ok: false, code: 'SERVICE_UNAVAILABLE', reason: 'the process holding the call did not answer' });
-      }, timeoutMs);
-      this.pending.set(id, (reply) => {
-        clearTimeout(timer);
+      const settle = (reply: MediaReply) => {
+        stop();
         resolve(reply);
-      });
+      };
+      timer = setTimeout(
+        () => settle({ ok: false, code: 'SERVICE_UNAVAILABLE', reason: 'the process holding the call did not answer' }),
+        timeoutMs,
+      );
+      this.pending.set(id, settle);
+      if (watch) {
+        let looking = false;
+        watcher = setInterval(() => {
+          if (looking) {
+            return;
+          }
+          looking = true;
+          // A failed look (the store briefly unreachable) is no verdict: the reply or the timeout still comes.
+          watch()
+            .catch(() => null)
+            .then((reply) => {
+              looking = false;
+              if (reply && this.pending.has(id)) {
+                settle(reply);
+              }
+            });
+        }, watchEveryMs);
+      }
     });
     try {
       await channel.notify({ id, to: node, from: this.node, command } satisfies Envelope);
     } catch (err) {
-      // Nothing went out (the store refused the NOTIFY): no reply will come, and the timer must not hold the process.
-      clearTimeout(timer);
-      this.pending.delete(id);
+      // Nothing went out (the store refused the NOTIFY): no reply will come, and the timers must not hold the process.
+      stop();
       throw err;
     }
     return answered;
