@@ -192,7 +192,7 @@ export class ServerMedia {
   async forward(remote: { call: Call; node: string }, command: MediaCommand) {
     const engine = this.#d.media;
     const reply: MediaReply = engine
-      ? await engine.commands.send(remote.node, command)
+      ? await engine.sendTo(remote.node, command)
       : { ok: false, code: 'SERVICE_UNAVAILABLE' };
     if (!reply.ok) {
       const details =

@@ -152,6 +152,12 @@ export async function beatMediaNode(db: Db, node: string, now: string): Promise<
   );
 }
 
+/** The node's last heartbeat (ISO text), or null: it never beat, or it shut down cleanly and dropped its row. */
+export async function findMediaNodeBeat(db: Db, node: string): Promise<string | null> {
+  const rows = await db.query<{ heartbeat_at: string }>('SELECT heartbeat_at FROM media_nodes WHERE node = $1', [node]);
+  return rows[0]?.heartbeat_at ?? null;
+}
+
 /** A clean shutdown: the node's calls are lost at once rather than after the heartbeat goes stale. */
 export async function forgetMediaNode(db: Db, node: string): Promise<void> {
   await db.execute('DELETE FROM media_nodes WHERE node = $1', [node]);

@@ -185,6 +185,11 @@ export class MediaEngine {
     this.mediaNode.start();
   }
 
+  /** Runs a command in the process `node` holding a call's media, answering at once if that process is gone. */
+  sendTo(node: string, command: MediaCommand): Promise<MediaReply> {
+    return this.commands.send(node, command, { watch: this.mediaNode.watchOwner(node) });
+  }
+
   /** Names this process in the `mediaNode` of the calls whose media it holds. */
   get node(): string {
     return this.mediaNode.name;

@@ -8,10 +8,12 @@ import {
   beatMediaNode,
   findLostMediaCalls,
   findLostRecordings,
+  findMediaNodeBeat,
   forgetMediaNode,
   holdCallMedia,
 } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
+import type { MediaReply } from './media-commands.ts';
 
 // Every process with the engine on beats this often and looks for calls whose process stopped beating.
 const NODE_INTERVAL_MS = 2000;
@@ -20,6 +22,9 @@ const NODE_STALE_MS = 10_000;
 // the other processes would call it stale. Older (or none: an idle process stops beating), it goes in the row's
 // transaction, so no process can see the row without a fresh heartbeat beside it.
 const BEAT_FRESH_MS = NODE_STALE_MS / 2;
+// A command's owner whose heartbeat has not moved for this long (two beats missed, by this process's own watch,
+// so no clock skew between hosts counts) is not waited for any longer: it is dead or too stalled to answer soon.
+const OWNER_SILENT_MS = NODE_INTERVAL_MS * 2;
 
 export interface MediaNodeDeps {
   db: Db;
@@ -77,6 +82,33 @@ export class MediaNode {
     if (beat) {
       this.#beaten(now.getTime());
     }
+  }
+
+  /**
+   * For a command sent to `node`: a reply in its place once it is gone. Lost the way the other processes judge it
+   * (no row: it shut down cleanly; or no beat for NODE_STALE_MS) is the answer the owner gives for a call it no longer
+   * has media for, 409; the sweep ends the call media_lost. Silent for OWNER_SILENT_MS while waiting is the
+   * timeout's 503, only sooner.
+   */
+  watchOwner(node: string): () => Promise<MediaReply | null> {
+    let seen: string | null = null;
+    let seenSince = 0;
+    return async () => {
+      const beat = await findMediaNodeBeat(this.#d.db, node);
+      const now = this.#d.now().getTime();
+      if (beat === null || Date.parse(beat) < now - NODE_STALE_MS) {
+        return { ok: false, code: 'CALL_STATE_CONFLICT', reason: 'the process holding the call is gone' };
+      }
+      const at = performance.now();
+      if (beat !== seen) {
+        seen = beat;
+        seenSince = at;
+        return null;
+      }
+      return at - seenSince > OWNER_SILENT_MS
+        ? { ok: false, code: 'SERVICE_UNAVAILABLE', reason: 'the process holding the call stopped beating' }
+        : null;
+    };
   }
 
   /** Stops beating and says so: the calls left behind are ended by another process at its next look. */

@@ -1104,3 +1104,70 @@ describe('server media across two API processes (PostgreSQL)', {
     }
   });
 });
+
+describe('server media: a command for a call whose owning process just died (PostgreSQL)', {
+  skip: missing('postgres'),
+}, () => {
+  const DEAD = 'dead-host:1:abcdef';
+
+  /** An accepted call whose media row names DEAD, which no process listens for: what a killed owner leaves. */
+  async function ownedByDeadNode(t: TestApp, heartbeatAt: string | null) {
+    const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
+    const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+    const accepted = await t.app.inject({
+      method: 'POST',
+      url: `/v1/calls/${call.id}/accept`,
+      headers: { 'x-api-key': t.numberA.key.key },
+      payload: { sdp: CANNED_ANSWER_SDP },
+    });
+    assert.equal(accepted.statusCode, 200);
+    if (heartbeatAt) {
+      await t.store.db.execute('INSERT INTO media_nodes (node, heartbeat_at) VALUES ($1, $2)', [DEAD, heartbeatAt]);
+    }
+    await t.store.db.execute(
+      `INSERT INTO call_media (call_id, number_id, media, media_node, created_at, updated_at)
+        VALUES ($1, $2, 'server', $3, $4, $4)`,
+      [call.id, t.numberA.id, DEAD, new Date().toISOString()],
+    );
+    return call;
+  }
+
+  const stopPlay = (t: TestApp, callId: string) =>
+    t.app.inject({ method: 'DELETE', url: `/v1/calls/${callId}/play`, headers: { 'x-api-key': t.numberA.key.key } });
+
+  test('killed a moment ago (heartbeat still fresh): 503 once it misses two beats, not after the 20 s wait', async () => {
+    const t = await buildTestApp('postgres');
+    try {
+      const call = await ownedByDeadNode(t, new Date().toISOString());
+      const started = performance.now();
+      const res = await stopPlay(t, call.id);
+      const ms = performance.now() - started;
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(res.json().code, 'SERVICE_UNAVAILABLE');
+      assert.equal(res.json().details.reason, 'the process holding the call stopped beating');
+      assert.ok(ms > 3000 && ms < 8000, `answered in ${Math.round(ms)} ms`);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('shut down cleanly (its beat dropped): 409 CALL_STATE_CONFLICT at once, without sending', async () => {
+    const t = await buildTestApp('postgres');
+    try {
+      const call = await ownedByDeadNode(t, null);
+      const started = performance.now();
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/realtime-session`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { mode: 'listen' },
+      });
+      const ms = performance.now() - started;
+      assert.equal(res.statusCode, 409, res.body);
+      assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
+      assert.ok(ms < 1500, `answered in ${Math.round(ms)} ms`);
+    } finally {
+      await t.close();
+    }
+  });
+});
