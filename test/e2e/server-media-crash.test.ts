@@ -63,4 +63,45 @@ describe('server media: the answering process killed while Meta holds its accept
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+  test('a command forwarded to the killed owner answers in seconds, not after the 20 s forwarding timeout', async () => {
+    const endpoints: AudioEndpoint[] = [];
+    const dataDir = mkdtempSync(join(tmpdir(), 'callgate-crash-'));
+    const t = await buildTestApp('postgres');
+    const child = await startServerProcess({
+      ...t.store.env,
+      DATA_DIR: dataDir,
+      META_GRAPH_BASE_URL: t.fake.baseUrl,
+      MEDIA_PUBLIC_IP: '127.0.0.1',
+      MEDIA_WORKERS: '1',
+    });
+    try {
+      const uc = await startCall(t, endpoints);
+      const accepted = await fetch(`${child.url}/v1/calls/${uc.call.id}/accept`, {
+        method: 'POST',
+        headers: { 'x-api-key': t.numberA.key.key, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(accepted.status, 200, await accepted.text());
+      const held = await findCallMediaForNumber(t.store.db, t.numberA.id, uc.call.id);
+      assert.ok(held?.mediaNode && held.mediaNode !== t.app.media.node, 'the child holds the media');
+      await child.stop('SIGKILL');
+
+      // Its heartbeat is still fresh: the sweep would not end the call for up to 10 s.
+      const started = performance.now();
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${uc.call.id}/realtime-session`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { mode: 'listen' },
+      });
+      const ms = performance.now() - started;
+      assert.ok([503, 409].includes(res.statusCode), res.body);
+      assert.ok(ms < 8000, `answered in ${Math.round(ms)} ms`);
+    } finally {
+      await child.stop('SIGKILL');
+      await Promise.all(endpoints.map((e) => e.close()));
+      await t.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });
