@@ -109,6 +109,8 @@ export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], en
   return {
     values: parsed.values,
     positionals: parsed.positionals,
+    /** The server address the command talks to (--url, $CALLGATE_URL or the default). */
+    url,
     help: values.help === true,
     out: output(values.json === true),
     client(): Callgate {

@@ -88,6 +88,24 @@ describe('callgate simulate call', () => {
     assert.equal(code, 0, cli.stderr());
   });
 
+  test('the table output names the dashboard by its full address, so it can be opened as printed', {
+    timeout: 30_000,
+  }, async () => {
+    const cli = startCli(['simulate', 'call'], env);
+    const ringing = await cli.waitForLine((l) => l.includes('RINGING from'), 15_000, 'the call');
+    const id = ringing.split(' ')[0];
+    const hint = await cli.waitForLine((l) => l.startsWith('Answer it'), 5000, 'the hint');
+    assert.ok(hint.includes(`(${live.url}/dashboard,`), hint);
+    const ended = await fetch(`${live.url}/v1/calls/${id}/reject`, { method: 'POST', headers: { 'x-api-key': key } });
+    assert.equal(ended.status, 200);
+    await cli.waitForLine((l) => l.includes('call.ended'), 15_000, 'call.ended');
+    // It returns by itself once the call has ended.
+    if (cli.child.exitCode === null) {
+      await new Promise((resolve) => cli.child.once('exit', resolve));
+    }
+    assert.equal(cli.child.exitCode, 0, cli.stderr());
+  });
+
   test('usage mistakes exit 2 with a clear message', async () => {
     const bad = await runCli(['simulate', 'call', '--hangup-after', 'soon'], env);
     assert.equal(bad.code, 2);

@@ -97,7 +97,9 @@ export async function runSimulate(args: string[], env: Env): Promise<void> {
       { call },
       () =>
         `${call.id} RINGING from +${call.peerNumber}\n` +
-        (v['no-wait'] ? '' : 'Answer it in the dashboard (/dashboard, signed in with this key); Ctrl-C to stop.\n'),
+        (v['no-wait']
+          ? ''
+          : `Answer it in the dashboard (${r.url.replace(/\/+$/, '')}/dashboard, signed in with this key); Ctrl-C to stop.\n`),
     );
     if (!iterator || !first) {
       return;
