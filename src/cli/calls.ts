@@ -222,7 +222,13 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
         }
         page = { calls, nextBefore: null };
       } else {
-        page = await r.client().calls.list(params);
+        // The API's exact cursor is a call id: a createdAt would skip the calls created in the same millisecond as
+        // the last one shown.
+        const listed = await r.client().calls.list(params);
+        page = {
+          calls: listed.calls,
+          nextBefore: listed.nextBefore === null ? null : (listed.calls.at(-1)?.id ?? null),
+        };
       }
       return r.out.result(
         page,

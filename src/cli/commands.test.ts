@@ -185,7 +185,7 @@ describe('callgate remote commands', () => {
       page.calls.map((c: { id: string }) => c.id),
       [older.id],
     );
-    assert.equal(page.nextBefore, older.createdAt);
+    assert.equal(page.nextBefore, older.id, 'the exact cursor: a createdAt skips calls of the same millisecond');
     const all = json(await runCli(['calls', 'list', '--json', '--all', '--limit', '1'], numberEnv));
     assert.deepEqual(
       all.calls.map((c: { id: string }) => c.id),
@@ -195,7 +195,13 @@ describe('callgate remote commands', () => {
     const table = await runCli(['calls', 'list', '--limit', '1'], numberEnv);
     assert.match(table.stdout, /^ID\s+DIRECTION\s+STATUS\s+PEER\s+STARTED\s+DURATION\s+ENDED BY\n/);
     assert.match(table.stdout, new RegExp(`${older.id}\\s+INBOUND\\s+RINGING`));
-    assert.match(table.stdout, /More: callgate calls list --before \S+ --limit 1/);
+    assert.match(table.stdout, new RegExp(`More: callgate calls list --before ${older.id} --limit 1 \\(or --all\\)`));
+    // Run as printed, it gives the next call.
+    const next = json(await runCli(['calls', 'list', '--json', '--before', older.id, '--limit', '1'], numberEnv));
+    assert.deepEqual(
+      next.calls.map((c: { id: string }) => c.id),
+      [ringing.id],
+    );
 
     const byWacid = json(await runCli(['calls', 'get', ringing.externalCallId, '--sdp', '--json'], numberEnv));
     assert.equal(byWacid.id, ringing.id);
