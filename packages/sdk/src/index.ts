@@ -84,6 +84,9 @@ export interface CallPage {
 const path = (strings: TemplateStringsArray, ...ids: string[]) =>
   strings.reduce((out, s, i) => out + s + encodeURIComponent(ids[i] ?? ''), '');
 
+/** The server-side filters of GET /v1/calls (status=A,B; peer=<digits>): every page of a listing keeps them. */
+const filters = (params: ListCallsParams) => ({ status: params.status, peer: params.peer });
+
 class CallSettings {
   readonly #t: Transport;
   constructor(t: Transport) {
@@ -125,11 +128,14 @@ class Calls {
     this.permissions = new CallPermissions(t);
   }
 
-  /** One page of calls, newest first (limit 1..100, default 20; `before` = a createdAt, exclusive). */
+  /**
+   * One page of calls, newest first (limit 1..100, default 20; `before` = a createdAt, exclusive); `status`
+   * (`RINGING,ACCEPTED`) and `peer` (digits) filter on the server.
+   */
   async list(params: ListCallsParams = {}, opts?: RequestOptions): Promise<CallPage> {
     const limit = params.limit ?? 20;
     const { calls } = await this.#t.request<{ calls: Call[] }>(
-      { method: 'GET', path: '/v1/calls', query: { limit, before: params.before } },
+      { method: 'GET', path: '/v1/calls', query: { limit, before: params.before, ...filters(params) } },
       opts,
     );
     return { calls, nextBefore: calls.length < limit ? null : (calls.at(-1)?.createdAt ?? null) };
@@ -153,7 +159,7 @@ class Calls {
       const before =
         boundary === null ? undefined : strict ? boundary : new Date(Date.parse(boundary) + 1).toISOString();
       const { calls } = await this.#t.request<{ calls: Call[] }>(
-        { method: 'GET', path: '/v1/calls', query: { limit: want, before } },
+        { method: 'GET', path: '/v1/calls', query: { limit: want, before, ...filters(params) } },
         opts,
       );
       const unseen = calls.filter((c) => !seen.has(c.id));

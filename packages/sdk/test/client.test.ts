@@ -319,6 +319,38 @@ describe('Callgate SDK against a server process', () => {
     });
   });
 
+  describe('filters', () => {
+    test('list, iterate and each send status and peer to the server', async () => {
+      const c = new Callgate({ baseUrl: live.url, apiKey: keyB.key });
+      const ended = await live.incomingCall(1, keyB.key);
+      const peer = nextPeer();
+      const ringing = await live.incomingCall(1, keyB.key, peer);
+      await c.calls.terminate(ended.id);
+      const ids = (page: { calls: Call[] }) => page.calls.map((x) => x.id);
+      const completed = await c.calls.list({ status: 'COMPLETED', limit: 100 });
+      assert.ok(ids(completed).includes(ended.id));
+      assert.ok(
+        completed.calls.every((x) => x.status === 'COMPLETED'),
+        'the status filter reached the server',
+      );
+      const stillRinging = await c.calls.list({ status: 'RINGING,ACCEPTED', limit: 100 });
+      assert.ok(ids(stillRinging).includes(ringing.id));
+      assert.ok(!ids(stillRinging).includes(ended.id));
+      const byPeer = await c.calls.list({ peer, limit: 100 });
+      assert.deepEqual(ids(byPeer), [ringing.id]);
+      const iterated: string[] = [];
+      for await (const page of c.calls.iterate({ status: 'COMPLETED', limit: 1 })) {
+        iterated.push(...ids(page));
+      }
+      assert.deepEqual(iterated, ids(completed));
+      const each: string[] = [];
+      for await (const call of c.calls.each({ peer, limit: 1 })) {
+        each.push(call.id);
+      }
+      assert.deepEqual(each, [ringing.id]);
+    });
+  });
+
   describe('webhooks', () => {
     test('create, list, get, update, rotateSecret, logs, replay, eventTypes, delete', async () => {
       const created = await a.webhooks.create({ url: receiver.url, events: ['call.ringing'], name: 'ringing' });
