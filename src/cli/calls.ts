@@ -70,8 +70,9 @@ interface CallFilter {
 const digits = (s: string) => s.replace(/\D/g, '');
 
 /**
- * Calls matching the filters, newest first, up to `limit`. The API pages by time without filters, so pages are
- * read until enough match or a page starts before --since; nextBefore resumes after the last call shown.
+ * Calls matching the filters, newest first, up to `limit`. The API filters by status and peer itself; --since is
+ * not an API filter, so pages are read until enough match or a page starts before it. nextBefore resumes after the
+ * last call shown.
  */
 async function filteredCalls(
   client: Callgate,
@@ -81,7 +82,11 @@ async function filteredCalls(
 ): Promise<CallPage> {
   const want = all ? Number.POSITIVE_INFINITY : (params.limit ?? 20);
   const calls: Call[] = [];
-  for await (const page of client.calls.iterate({ ...params, limit: 100 })) {
+  const onServer = {
+    ...(filter.status !== undefined ? { status: filter.status } : {}),
+    ...(filter.peerDigits !== undefined ? { peer: filter.peerDigits } : {}),
+  };
+  for await (const page of client.calls.iterate({ ...params, ...onServer, limit: 100 })) {
     for (const call of page.calls) {
       if (filter.sinceMs !== undefined && Date.parse(call.startedAt ?? call.createdAt) < filter.sinceMs) {
         return { calls, nextBefore: null };

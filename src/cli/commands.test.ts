@@ -1,6 +1,7 @@
 // The remote commands as child processes against a server process: --json for scripts (JSON only on stdout),
 // tables otherwise, errors on stderr with the code and request id, and the documented exit codes.
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
@@ -396,6 +397,31 @@ describe('callgate remote commands', () => {
       /^callgate: NETWORK_ERROR: Could not reach http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED.*\n$/,
     );
     assert.ok(Date.now() - started < 4000, `took ${Date.now() - started} ms`);
+  });
+
+  test('calls list sends --status and --peer to the API rather than reading every call', async () => {
+    const urls: string[] = [];
+    const fake = createHttpServer((req, res) => {
+      urls.push(req.url ?? '');
+      res.setHeader('content-type', 'application/json');
+      res.end('{"calls":[]}');
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+      const res = await runCli(
+        ['calls', 'list', '--json', '--status', 'ringing', '--peer', '+5511', '--url', url, '--key', 'ps_x'],
+        {},
+      );
+      assert.equal(res.code, 0, res.stderr);
+      assert.deepEqual(json(res).calls, []);
+      assert.equal(urls.length, 1);
+      const query = new URL(urls[0]!, url).searchParams;
+      assert.equal(query.get('status'), 'RINGING');
+      assert.equal(query.get('peer'), '5511');
+    } finally {
+      await new Promise((resolve) => fake.close(resolve));
+    }
   });
 
   test('the admin commands keep working on the store directly', async () => {
