@@ -4,6 +4,7 @@ import * as media from './media.ts';
 import { formatRecord, formatTable, type Output, shortTime } from './output.ts';
 import {
   type Env,
+  fromShell,
   HelpRequested,
   limitFlag,
   parseRemote,
@@ -266,7 +267,7 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
         r.client().calls,
         r.out,
         required(r.positionals, 0, '<callId>'),
-        v.out ?? 'caller.wav',
+        fromShell(v.out ?? 'caller.wav', env),
         v.seconds === undefined ? null : Number(v.seconds),
       );
     case 'terminate': {

@@ -1,4 +1,5 @@
 // Shared by the commands that talk to a running server through the SDK: --url, --key (or --key-id), --json.
+import { resolve } from 'node:path';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { Callgate } from '../../packages/sdk/src/index.ts';
 import { output } from './output.ts';
@@ -7,6 +8,14 @@ import { unknownChoice } from './suggest.ts';
 export type Env = Record<string, string | undefined>;
 
 export const DEFAULT_URL = 'http://localhost:8080';
+
+/**
+ * A file the user named, as their shell meant it: `npm run callgate` runs in the package's folder, and npm keeps the
+ * folder it was typed in as INIT_CWD.
+ */
+export function fromShell(path: string, env: Env): string {
+  return resolve(env.INIT_CWD ?? process.cwd(), path);
+}
 
 const COMMON = {
   url: { type: 'string' },

@@ -47,7 +47,11 @@ describe('callgate simulate call', () => {
   }, async () => {
     const wavPath = join(dir, 'caller.wav');
     writeFileSync(wavPath, writeWav({ sampleRate: 16_000, samples: tone(600, 1, 16_000) }));
-    const cli = startCli(['simulate', 'call', '--json', '--audio', wavPath, '--hangup-after', '1'], env);
+    // Named as typed in the folder `npm run callgate` was run from (npm runs the CLI in the package's folder).
+    const cli = startCli(['simulate', 'call', '--json', '--audio', 'caller.wav', '--hangup-after', '1'], {
+      ...env,
+      INIT_CWD: dir,
+    });
     const first = JSON.parse(await cli.waitForLine((l) => l.includes('"call"'), 15_000, 'the call'));
     assert.equal(first.call.status, 'RINGING');
     const id: string = first.call.id;

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { eventLine } from './calls.ts';
 import {
   type Env,
+  fromShell,
   HelpRequested,
   parseRemote,
   REMOTE_USAGE,
@@ -34,13 +35,13 @@ export const SIMULATE_OPTIONS = {
 /** A local WAV travels inside the request as a data: URL (the API's body limit is 1 MB). */
 const MAX_WAV_BYTES = 700_000;
 
-async function audioOf(value: string | undefined): Promise<string | undefined> {
+async function audioOf(value: string | undefined, env: Env): Promise<string | undefined> {
   if (value === undefined || !/\.wave?$/i.test(value) || /^https?:\/\//.test(value)) {
     return value;
   }
   let wav: Buffer;
   try {
-    wav = await readFile(value);
+    wav = await readFile(fromShell(value, env));
   } catch (error) {
     throw new UsageError(`--audio: cannot read ${value}: ${(error as NodeJS.ErrnoException).code ?? error}`);
   }
@@ -66,7 +67,7 @@ export async function runSimulate(args: string[], env: Env): Promise<void> {
   if (answer !== undefined && answer !== 'accept' && answer !== 'reject' && answer !== 'ignore') {
     throw new UsageError('--answer is accept, reject or ignore');
   }
-  const audio = await audioOf(v.audio);
+  const audio = await audioOf(v.audio, env);
   const client = r.client();
   const stop = untilSignal();
   let iteratorOf: AsyncIterator<unknown> | undefined;

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Config, loadConfig } from '../config.ts';
-import type { Env } from './remote.ts';
+import { type Env, fromShell } from './remote.ts';
 
 export const STORE_OPTIONS = {
   'data-dir': { type: 'string' },
@@ -30,7 +30,7 @@ function postgresName(url: string): string {
  * server elsewhere would use another store.
  */
 export function storeConfig(env: Env, dataDir: string | undefined, note: (line: string) => void): Config {
-  const config = loadConfig(dataDir ? { ...env, DATA_DIR: dataDir } : env);
+  const config = loadConfig(dataDir ? { ...env, DATA_DIR: fromShell(dataDir, env) } : env);
   if (config.databaseUrl) {
     note(`store: postgres ${postgresName(config.databaseUrl)}`);
     return config;
