@@ -149,4 +149,67 @@ describe('webhook sender connections', () => {
     sender.close();
     await c.close();
   });
+  test('an answer whose body stalls past the timeout counts by its status: a 2xx in time is a success', async () => {
+    const c = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const status = req.url === '/busy' ? 503 : 200;
+        res.writeHead(status, { 'content-type': 'text/plain' });
+        res.write('accepted, more to come'); // and never ends
+      });
+    });
+    await new Promise<void>((resolve) => c.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(c.address() as AddressInfo).port}`;
+    const sender = new WebhookSender(true);
+    const quick = (url: string) => sender.send({ ...request(url), timeoutMs: 200 }, new AbortController().signal);
+    try {
+      const ok = await quick(`${base}/hook`);
+      assert.equal(ok.outcome, 'success', ok.error ?? '');
+      assert.equal(ok.statusCode, 200);
+      assert.equal(ok.responseBody, 'accepted, more to come');
+      const busy = await quick(`${base}/busy`);
+      assert.equal(busy.outcome, 'http_error');
+      assert.equal(busy.statusCode, 503);
+    } finally {
+      sender.close();
+      c.closeAllConnections();
+      await new Promise<void>((resolve) => c.close(() => resolve()));
+    }
+  });
+
+  test('an answer cut off in its body counts by its status', async () => {
+    const c = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(202, { 'content-length': '100' });
+        res.write('queued', () => req.socket.destroy());
+      });
+    });
+    await new Promise<void>((resolve) => c.listen(0, '127.0.0.1', resolve));
+    const sender = new WebhookSender(true);
+    try {
+      const result = await send(sender, `http://127.0.0.1:${(c.address() as AddressInfo).port}/hook`);
+      assert.equal(result.outcome, 'success', result.error ?? '');
+      assert.equal(result.statusCode, 202);
+      assert.equal(result.responseBody, 'queued');
+    } finally {
+      sender.close();
+      c.closeAllConnections();
+      await new Promise<void>((resolve) => c.close(() => resolve()));
+    }
+  });
+
+  test('no answer at all within the timeout is a timeout', async () => {
+    const c = createServer((req) => req.resume());
+    await new Promise<void>((resolve) => c.listen(0, '127.0.0.1', resolve));
+    const sender = new WebhookSender(true);
+    const url = `http://127.0.0.1:${(c.address() as AddressInfo).port}/hook`;
+    const result = await sender.send({ ...request(url), timeoutMs: 200 }, new AbortController().signal);
+    assert.equal(result.outcome, 'timeout');
+    assert.equal(result.statusCode, null);
+    assert.equal(result.error, 'timed out after 200 ms');
+    sender.close();
+    c.closeAllConnections();
+    await new Promise<void>((resolve) => c.close(() => resolve()));
+  });
 });

@@ -91,6 +91,8 @@ export class WebhookSender {
       let timedOut = false;
       let resent = 0;
       let current: ClientRequest;
+      /** Set once a response's status line is in: at the timeout, that answer (a 2xx is a success) is the result. */
+      let answer: (() => void) | null = null;
       const finish = (result: TryResult) => {
         if (settled) {
           return;
@@ -123,6 +125,7 @@ export class WebhookSender {
               finish({ ...base, outcome: 'http_error', error: `HTTP ${status}` });
             }
           };
+          answer = complete;
           res.on('data', (chunk: Buffer) => {
             if (size < MAX_RESPONSE_BYTES) {
               chunks.push(chunk.subarray(0, MAX_RESPONSE_BYTES - size));
@@ -167,13 +170,14 @@ export class WebhookSender {
           }
           finish(failed('network_error', err.code ? `${err.code}: ${err.message}` : err.message));
         });
-        // A response whose body stalls past the timeout also ends here.
         req.on('close', () => {
           if (req !== current || settled) {
             return;
           }
           if (signal.aborted) {
             finish(failed('network_error', 'aborted by worker shutdown', true));
+          } else if (answer) {
+            answer(); // answered, then cut off in the body: the status was given
           } else {
             finish(
               timedOut
@@ -186,6 +190,9 @@ export class WebhookSender {
       };
       const timer = setTimeout(() => {
         timedOut = true;
+        // The receiver answered in time and its body stalls: the answer counts (docs/spec/webhooks.md: success is
+        // any 2xx within the timeout), with what came of its body; the connection is dropped, not kept.
+        answer?.();
         current.destroy(new Error('timeout'));
       }, r.timeoutMs);
       const onAbort = () => current.destroy(new Error('aborted'));
