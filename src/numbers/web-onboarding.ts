@@ -96,6 +96,8 @@ export class WebOnboarding {
     const qr = await this.#subscribeAndQr(number, instanceToken, webhookUrl);
     return {
       number: toPublicNumber(number),
+      // Pilot's answer names the new number `instance` (its SDK connects with created.instance.id).
+      instance: { id, name: input.name, number: digits, state: 'CONNECTING' as const },
       ...(key ? { apiKey: { id: key.id, key: key.key } } : {}),
       ...qr,
     };

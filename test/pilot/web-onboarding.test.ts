@@ -45,6 +45,13 @@ for (const kind of storeKinds()) {
       assert.equal(res.body.qrcodeBase64, qrcode, "Pilot's name for the QR");
       assert.equal(res.body.pairingCode, null, 'Pilot: null when no pairing code was asked for');
       assert.match(apiKey.key, /^ps_/);
+      // Pilot's SDK reads the new number's id as created.instance.id (then connect/status with it).
+      assert.deepEqual(res.body.instance, {
+        id: number.id,
+        name: 'Loja',
+        number: '5511977770000',
+        state: 'CONNECTING',
+      });
 
       // The instance as the server now holds it: our webhook, CALL and CONNECTION, rejectCall off.
       const instanceId = evo.created.at(-1) ?? '';
@@ -103,7 +110,8 @@ for (const kind of storeKinds()) {
       const res = await tenant.createWebNumber({ name: 'Sem chave', number: '5511966660000', linkToApiKey: false });
       assert.equal(res.status, 201, JSON.stringify(res.body));
       assert.equal(res.body.apiKey, undefined);
-      const id = res.body.number.id;
+      const id = res.body.instance.id;
+      assert.equal(id, res.body.number.id);
       const fresh = await tenant.reconnectNumber(id);
       assert.equal(fresh.status, 200);
       assert.equal(fresh.body.state, 'CONNECTING');

@@ -113,6 +113,17 @@ const QrFields = {
 
 export const CreatedNumber = Type.Object({
   number: Type.Ref('Number'),
+  instance: Type.Optional(
+    Type.Object(
+      {
+        id: Type.String({ description: 'The number id (the same as number.id)' }),
+        name: Type.String(),
+        number: Type.String({ description: 'The phone, digits only' }),
+        state: Type.Enum(NUMBER_STATES),
+      },
+      { description: "Pilot's name for the web number just created (POST with {name, number} only)" },
+    ),
+  ),
   apiKey: Type.Optional(IssuedKey),
   ...QrFields,
 });

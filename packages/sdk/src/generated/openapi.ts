@@ -1193,6 +1193,16 @@ export interface operations {
                      */
                     "application/json": {
                         number: components["schemas"]["Number"];
+                        /** @description Pilot's name for the web number just created (POST with {name, number} only) */
+                        instance?: {
+                            /** @description The number id (the same as number.id) */
+                            id: string;
+                            name: string;
+                            /** @description The phone, digits only */
+                            number: string;
+                            /** @enum {unknown} */
+                            state: "OPEN" | "CONNECTING" | "CLOSED";
+                        };
                         apiKey?: {
                             /** @description key_... — also a credential (x-api-key-id); shown once */
                             id: string;
