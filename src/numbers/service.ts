@@ -70,6 +70,8 @@ export function toPublicNumber(n: NumberRecord) {
     id: n.id,
     name: n.name,
     phoneNumber: n.phoneNumber,
+    // Pilot's name for the phone: digits only.
+    number: n.phoneNumber.replace(/^\+/, ''),
     provider: n.provider,
     state,
     isFullyConnected: state === 'OPEN',

@@ -494,6 +494,10 @@ for (const kind of storeKinds()) {
         );
         assert.equal(own.body[0].state, 'OPEN');
         assert.equal(own.body[0].isFullyConnected, true);
+        // Pilot's number object names the phone `number`, digits only (callgate's phoneNumber stays, E.164).
+        assert.equal(own.body[0].number, own.body[0].phoneNumber.replace(/^\+/, ''));
+        assert.match(own.body[0].number, /^[1-9][0-9]{6,14}$/);
+        assert.equal((await tenant.getNumber(t.numberA.id)).body.number, own.body[0].number);
       });
 
       test('a META number whose token Meta refuses turns CLOSED (not fully connected)', async () => {

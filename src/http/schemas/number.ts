@@ -141,6 +141,7 @@ export const NumberSchema = Type.Object(
     id: Type.String(),
     name: Type.String(),
     phoneNumber: Type.String(),
+    number: Type.String({ description: "Pilot's name for the phone: phoneNumber's digits, without the +" }),
     provider: Type.String(),
     state: Type.Enum(NUMBER_STATES, {
       description: 'Pilot: OPEN, CONNECTING or CLOSED — the last connection state learned from the provider',

@@ -834,6 +834,7 @@ export interface components {
          *       "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
          *       "name": "Support",
          *       "phoneNumber": "+551140040000",
+         *       "number": "example",
          *       "provider": "META",
          *       "state": "OPEN",
          *       "isFullyConnected": true,
@@ -851,6 +852,8 @@ export interface components {
             id: string;
             name: string;
             phoneNumber: string;
+            /** @description Pilot's name for the phone: phoneNumber's digits, without the + */
+            number: string;
             provider: string;
             /**
              * @description Pilot: OPEN, CONNECTING or CLOSED — the last connection state learned from the provider
@@ -1045,6 +1048,7 @@ export interface operations {
                      *         "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
                      *         "name": "Support",
                      *         "phoneNumber": "+551140040000",
+                     *         "number": "example",
                      *         "provider": "META",
                      *         "state": "OPEN",
                      *         "isFullyConnected": true,
@@ -1177,6 +1181,7 @@ export interface operations {
                      *         "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
                      *         "name": "Support",
                      *         "phoneNumber": "+551140040000",
+                     *         "number": "example",
                      *         "provider": "META",
                      *         "state": "OPEN",
                      *         "isFullyConnected": true,
@@ -1370,6 +1375,7 @@ export interface operations {
                      *       "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
                      *       "name": "Support",
                      *       "phoneNumber": "+551140040000",
+                     *       "number": "example",
                      *       "provider": "META",
                      *       "state": "OPEN",
                      *       "isFullyConnected": true,
@@ -1458,6 +1464,7 @@ export interface operations {
                      *       "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
                      *       "name": "Support",
                      *       "phoneNumber": "+551140040000",
+                     *       "number": "example",
                      *       "provider": "META",
                      *       "state": "OPEN",
                      *       "isFullyConnected": true,
@@ -1690,6 +1697,7 @@ export interface operations {
                      *       "id": "num_01JD3PZQ4M2N8B6V5C4X3Z2Y1W",
                      *       "name": "Support",
                      *       "phoneNumber": "+551140040000",
+                     *       "number": "example",
                      *       "provider": "META",
                      *       "state": "OPEN",
                      *       "isFullyConnected": true,
