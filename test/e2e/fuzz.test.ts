@@ -928,7 +928,7 @@ async function learn(s: State, b: Built, status: number, body: string): Promise<
   } catch {
     /* not JSON */
   }
-  if (b.route === 'DELETE /v1/numbers/{id}' && status === 204) {
+  if (b.route === 'DELETE /v1/numbers/{id}' && status === 200) {
     const i = s.numbers.findIndex((n) => n.id === id);
     if (i !== -1) {
       s.numbers[i] = await s.h.recreateNumber(s.numbers[i]!);

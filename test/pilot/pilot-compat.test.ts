@@ -396,7 +396,9 @@ for (const kind of storeKinds()) {
         await ringingCall(t);
         await sleep(150);
         assert.equal(receivedAt(url).length, 1, 'a paused webhook gets nothing');
-        assert.equal((await numberA.deleteWebhook(w.id)).status, 204);
+        const deleted = await numberA.deleteWebhook(w.id);
+        assert.equal(deleted.status, 200, 'Pilot answers a DELETE with JSON: a client may parse it');
+        assert.deepEqual(deleted.body, { success: true, id: w.id });
         assert.equal((await numberA.getWebhook(w.id)).body.code, 'WEBHOOK_NOT_FOUND');
       });
     });
@@ -533,7 +535,9 @@ for (const kind of storeKinds()) {
         const got = await tenant.getNumber(id);
         assert.equal(got.body.id, id);
         assert.equal(got.body.state, 'OPEN');
-        assert.equal((await tenant.deleteNumber(id)).status, 204);
+        const deleted = await tenant.deleteNumber(id);
+        assert.equal(deleted.status, 200, 'Pilot answers a DELETE with JSON: a client may parse it');
+        assert.deepEqual(deleted.body, { success: true, id });
         assert.equal((await tenant.getNumber(id)).body.code, 'NUMBER_NOT_FOUND');
         const stale = new PilotClient({ baseUrl: t.baseUrl, apiKey: created.body.apiKey.key });
         assert.equal((await stale.listCalls()).status, 401);

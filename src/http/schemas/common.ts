@@ -71,3 +71,9 @@ export function withErrorResponses(
 export const AUTH_ERRORS: ErrorCode[] = ['UNAUTHORIZED', 'RATE_LIMITED'];
 
 export const NUMBER_SECURITY: { [label: string]: string[] }[] = [{ apiKey: [] }, { apiKeyId: [] }];
+
+/** A DELETE's answer: Pilot answers 200 with JSON, so a client that parses every answer never meets an empty body. */
+export const Deleted = Type.Object({
+  success: Type.Literal(true),
+  id: Type.String({ description: 'The id of what was deleted' }),
+});

@@ -176,7 +176,8 @@ for (const kind of storeKinds()) {
     test('deleting a number removes it and its key stops working', async () => {
       const created = (await asTenant('POST', '/v1/numbers', { ...evoNumber, phoneNumber: '+5511977776666' })).json();
       const del = await asTenant('DELETE', `/v1/numbers/${created.number.id}`);
-      assert.equal(del.statusCode, 204);
+      assert.equal(del.statusCode, 200);
+      assert.deepEqual(del.json(), { success: true, id: created.number.id });
       assert.equal((await asTenant('GET', `/v1/numbers/${created.number.id}`)).statusCode, 404);
       assert.equal(
         (await t.app.inject({ url: '/v1/calls', headers: { 'x-api-key': created.apiKey.key } })).statusCode,

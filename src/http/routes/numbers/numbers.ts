@@ -1,4 +1,4 @@
-import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
+import { AUTH_ERRORS, Deleted, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import {
   CreatedNumber,
   CreateNumberBody,
@@ -136,12 +136,12 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
         description:
           'Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events.',
         params: NumberIdParams,
-        response: { 204: Type.Null(), ...errorResponses('VALIDATION_ERROR', 'NUMBER_NOT_FOUND', ...scopeErrors) },
+        response: { 200: Deleted, ...errorResponses('VALIDATION_ERROR', 'NUMBER_NOT_FOUND', ...scopeErrors) },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       await deps.numbers.delete(tenantOf(request), request.params.id);
-      return reply.code(204).send(null);
+      return { success: true as const, id: request.params.id };
     },
   );
 }

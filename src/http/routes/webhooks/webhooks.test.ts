@@ -176,7 +176,7 @@ for (const kind of storeKinds()) {
       assert.equal(still.json().name, new URL(receiver.url).hostname, 'untouched by the refused PATCH');
     });
 
-    test('PATCH replaces events, re-checks the url, pauses and resumes; DELETE is 204 then 404', async () => {
+    test('PATCH replaces events, re-checks the url, pauses and resumes; DELETE is 200 {success, id} then 404', async () => {
       const w = await createFor(keyA(), { events: ['call.ringing', 'call.ended'] });
       const patched = await t.app.inject({
         method: 'PATCH',
@@ -214,7 +214,8 @@ for (const kind of storeKinds()) {
       assert.equal(resumed.json().active, true);
 
       const del = await t.app.inject({ method: 'DELETE', url: `/v1/webhooks/${w.id}`, headers: keyA() });
-      assert.equal(del.statusCode, 204);
+      assert.equal(del.statusCode, 200);
+      assert.deepEqual(del.json(), { success: true, id: w.id });
       const gone = await t.app.inject({ method: 'GET', url: `/v1/webhooks/${w.id}`, headers: keyA() });
       assert.equal(gone.statusCode, 404);
       assert.equal(gone.json().code, 'WEBHOOK_NOT_FOUND');

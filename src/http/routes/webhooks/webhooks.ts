@@ -1,4 +1,4 @@
-import { errorResponses } from '../../schemas/common.ts';
+import { Deleted, errorResponses } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import { CreatedWebhook, CreateWebhookBody, UpdateWebhookBody, WebhookIdParams } from '../../schemas/webhook.ts';
 import type { App, RouteDeps } from '../../types.ts';
@@ -109,12 +109,12 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
         operationId: 'deleteWebhook',
         description: 'Deletes the webhook, its pending deliveries and its log.',
         params: WebhookIdParams,
-        response: { 204: Type.Null(), ...errorResponses(...lookupErrors) },
+        response: { 200: Deleted, ...errorResponses(...lookupErrors) },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       await deps.webhooks.delete(principalOf(request), request.params.id, namedNumber(request, undefined));
-      return reply.code(204).send(null);
+      return { success: true as const, id: request.params.id };
     },
   );
 }
