@@ -75,7 +75,7 @@ export interface CallgateOptions {
   headers?: Record<string, string>;
 }
 
-/** One page of calls, newest first; `nextBefore` is null on the last page. */
+/** One page of calls, newest first; `nextBefore` (the last call's id, for `before`) is null on the last page. */
 export interface CallPage {
   calls: Call[];
   nextBefore: string | null;
@@ -129,8 +129,9 @@ class Calls {
   }
 
   /**
-   * One page of calls, newest first (limit 1..100, default 20; `before` = a createdAt, exclusive); `status`
-   * (`RINGING,ACCEPTED`) and `peer` (digits) filter on the server.
+   * One page of calls, newest first (limit 1..100, default 20); `before` = a createdAt (exclusive) or the id of the
+   * last call seen. `nextBefore` is that id for the next page: calls created in the same millisecond are never
+   * skipped. `status` (`RINGING,ACCEPTED`) and `peer` (digits) filter on the server.
    */
   async list(params: ListCallsParams = {}, opts?: RequestOptions): Promise<CallPage> {
     const limit = params.limit ?? 20;
@@ -138,57 +139,25 @@ class Calls {
       { method: 'GET', path: '/v1/calls', query: { limit, before: params.before, ...filters(params) } },
       opts,
     );
-    return { calls, nextBefore: calls.length < limit ? null : (calls.at(-1)?.createdAt ?? null) };
+    return { calls, nextBefore: calls.length < limit ? null : (calls.at(-1)?.id ?? null) };
   }
 
-  /**
-   * Every call, page by page (at most `limit` a page), newest first. The server's `before` is exclusive and calls
-   * can share a millisecond, so each request reaches one millisecond further back and drops the calls already
-   * handed out: a page boundary never skips a call.
-   */
+  /** Every call, page by page (at most `limit` a page), newest first, each page after the last call of the one before. */
   async *iterate(
     params: ListCallsParams & { maxPages?: number } = {},
     opts?: RequestOptions,
   ): AsyncGenerator<CallPage> {
-    const limit = params.limit ?? 20;
-    let boundary: string | null = params.before ?? null; // createdAt of the oldest call handed out
-    let seen = new Set<string>(); // ids handed out whose createdAt is `boundary`
-    let strict = params.before !== undefined; // the caller's own `before` stays exclusive
-    for (let pages = 0; params.maxPages === undefined || pages < params.maxPages; ) {
-      const want = Math.min(100, limit + (strict ? 0 : seen.size));
-      const before =
-        boundary === null ? undefined : strict ? boundary : new Date(Date.parse(boundary) + 1).toISOString();
-      const { calls } = await this.#t.request<{ calls: Call[] }>(
-        { method: 'GET', path: '/v1/calls', query: { limit: want, before, ...filters(params) } },
-        opts,
-      );
-      const unseen = calls.filter((c) => !seen.has(c.id));
-      const exhausted = calls.length < want;
-      if (unseen.length === 0) {
-        if (exhausted) {
-          return;
-        }
-        strict = true; // more than 100 calls in one millisecond: step past it (the server offers no finer cursor)
-        continue;
-      }
-      const page = unseen.slice(0, limit);
-      const oldest = page.at(-1) as Call; // unseen is not empty
-      if (oldest.createdAt !== boundary) {
-        seen = new Set();
-      }
-      boundary = oldest.createdAt;
-      for (const c of page) {
-        if (c.createdAt === boundary) {
-          seen.add(c.id);
-        }
-      }
-      strict = false;
-      const more = !exhausted || unseen.length > page.length;
-      yield { calls: page, nextBefore: more ? boundary : null };
-      pages += 1;
-      if (!more) {
+    let before = params.before;
+    for (let pages = 0; params.maxPages === undefined || pages < params.maxPages; pages++) {
+      const page = await this.list({ ...params, before }, opts);
+      if (page.calls.length === 0) {
         return;
       }
+      yield page;
+      if (page.nextBefore === null) {
+        return;
+      }
+      before = page.nextBefore;
     }
   }
 

@@ -1,5 +1,7 @@
 // Every method of the SDK against a real server process (node src/main.mjs) and the Meta fake: no mocks.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../test/fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../test/fakes/webhook-receiver.ts';
@@ -266,8 +268,14 @@ describe('Callgate SDK against a server process', () => {
       for (let i = 0; i < 7; i++) {
         await live.incomingCall(1, keyB.key);
       }
+      // The 3rd and 4th newest calls arrived in one millisecond, across the first page boundary of limit 3.
+      const made = (await c.calls.list({ limit: 100 })).calls;
+      const db = new DatabaseSync(join(live.env.DATA_DIR!, 'callgate.db'));
+      db.prepare('UPDATE calls SET created_at = ? WHERE id = ?').run(made[2]!.createdAt, made[3]!.id);
+      db.close();
       calls = (await c.calls.list({ limit: 100 })).calls;
       assert.equal(calls.length, 7);
+      assert.equal(calls[3]!.createdAt, calls[2]!.createdAt);
     });
 
     test('list returns one page, newest first, and the cursor of the next', async () => {
@@ -276,7 +284,8 @@ describe('Callgate SDK against a server process', () => {
         first.calls.map((x) => x.id),
         calls.slice(0, 3).map((x) => x.id),
       );
-      assert.equal(first.nextBefore, calls[2]!.createdAt);
+      // The cursor is the last call's id: exact even when calls share a millisecond.
+      assert.equal(first.nextBefore, calls[2]!.id);
       const second = await c.calls.list({ limit: 3, before: first.nextBefore! });
       assert.deepEqual(
         second.calls.map((x) => x.id),
@@ -307,7 +316,7 @@ describe('Callgate SDK against a server process', () => {
         pages.push(page);
       }
       assert.equal(pages.length, 2);
-      assert.equal(pages[1]!.nextBefore, calls[3]!.createdAt);
+      assert.equal(pages[1]!.nextBefore, calls[3]!.id);
       const rest: string[] = [];
       for await (const call of c.calls.each({ limit: 2, before: calls[3]!.createdAt })) {
         rest.push(call.id);
