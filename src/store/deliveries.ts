@@ -139,6 +139,29 @@ export async function failPendingDeliveriesOfWebhook(
   );
 }
 
+/**
+ * The webhook's events were changed: what waits for a type it no longer subscribes to is not sent (a try under way
+ * finishes). Placeholders per type: the list is the customer's, at most a few dozen names.
+ */
+export async function failUnsubscribedDeliveries(
+  db: Db,
+  webhookId: WebhookId,
+  events: readonly string[],
+  now: string,
+): Promise<number> {
+  if (events.includes('*')) {
+    return 0;
+  }
+  const kept = events.map((_, i) => `$${i + 3}`).join(', ');
+  return db.execute(
+    `UPDATE deliveries SET status = 'FAILED', last_error = 'the webhook no longer subscribes to this event', updated_at = $2
+     WHERE webhook_id = $1 AND status = 'PENDING' AND (lease_until IS NULL OR lease_until <= $2)${
+       events.length > 0 ? ` AND event_type NOT IN (${kept})` : ''
+     }`,
+    [webhookId, now, ...events],
+  );
+}
+
 /** Gives back leases a stopping worker still holds, so another worker can take them at once. */
 export async function releaseLeases(
   db: Db,

@@ -7,7 +7,13 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newWebhookId } from '../ids.ts';
 import type { Db } from '../store/db.ts';
-import { holdDeliveriesOfWebhook, releaseHeldDeliveries, requeueDelivery, subscribes } from '../store/deliveries.ts';
+import {
+  failUnsubscribedDeliveries,
+  holdDeliveriesOfWebhook,
+  releaseHeldDeliveries,
+  requeueDelivery,
+  subscribes,
+} from '../store/deliveries.ts';
 import { lastAttemptTimes, listAttemptsForWebhook } from '../store/delivery-attempts.ts';
 import { findEventForNumber } from '../store/events.ts';
 import { getNumberForTenant } from '../store/numbers.ts';
@@ -154,6 +160,9 @@ export class WebhookService {
         }
       }
       await updateWebhook(tx, next);
+      if (patch.events !== undefined) {
+        await failUnsubscribedDeliveries(tx, next.id, next.events, now.toISOString());
+      }
       if (current.active && !next.active) {
         await holdDeliveriesOfWebhook(tx, next.id, now.toISOString());
       } else if (!current.active && next.active) {

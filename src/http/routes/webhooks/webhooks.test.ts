@@ -265,6 +265,32 @@ for (const kind of storeKinds()) {
       assert.match(expired?.last_error ?? '', /paused for longer than the retry schedule/);
     });
 
+    test('events taken out of a webhook are not sent any more, even those already waiting for it', async () => {
+      const w = await createFor(keyA(), { events: ['call.ringing', 'call.ended'] });
+      const patch = (payload: object) =>
+        t.app.inject({ method: 'PATCH', url: `/v1/webhooks/${w.id}`, headers: keyA(), payload });
+      assert.equal((await patch({ active: false })).statusCode, 200);
+      const callId = 'call_01UNSUBSCRIBED0000000000000';
+      const [ringing, ended] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
+        { type: 'call.ringing', callId, sequence: 1 },
+        { type: 'call.ended', callId, sequence: 2 },
+      ]);
+      assert.equal((await patch({ events: ['call.ended'] })).statusCode, 200);
+      assert.equal((await patch({ active: true })).statusCode, 200);
+      await receiver.waitFor(() => w.received().length === 1, 5000, 'the event still subscribed to');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(
+        w.received().map((r) => r.body.eventId),
+        [ended],
+      );
+      const [dropped] = await t.store.db.query<{ status: string; last_error: string }>(
+        'SELECT status, last_error FROM deliveries WHERE event_id = $1 AND webhook_id = $2',
+        [ringing!, w.id],
+      );
+      assert.equal(dropped?.status, 'FAILED');
+      assert.match(dropped?.last_error ?? '', /no longer subscribes/);
+    });
+
     test('logs list attempts newest first and filter by event; replay resends with the same webhook-id', async () => {
       const w = await createFor(keyA(), { events: ['call.ringing', 'call.ended'] });
       const [ringing, ended] = await emitEvents(t.store.db, { tenantId: t.tenantId, numberId: t.numberA.id }, [
