@@ -5,8 +5,9 @@
 // SDP answer callgate sends with `accept` is applied to the peer of that call, as Meta's servers would.
 //
 // Control (JSON over HTTP): POST /_offers {count} → {offers: [{id, sdp}]}; POST /_answer {id, sdp} (the baseline's
-// path); POST /_window starts a measuring window and answers the previous one's figures; POST /_close. Any other
-// POST is a Graph request. Prints "LISTENING <port>".
+// path); POST /_window starts a measuring window and answers the previous one's figures; POST /_hangup {id} closes
+// one caller (the soak's caller hanging up); POST /_close. Any other POST is a Graph request: a `terminate` closes
+// that call's caller, as the user's phone would. Prints "LISTENING <port>".
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { MediaStreamTrack, type RtpPacket as ReceivedRtp, type RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
 import { FRAME_SAMPLES } from '../src/media/audio/pcm.ts';
@@ -148,6 +149,13 @@ function takeWindow(): PeerWindow {
   return taken;
 }
 
+/** Closes one caller and forgets it (a churn of calls must not pile them up here). */
+async function hangUp(id: string): Promise<void> {
+  const peer = peers.get(id);
+  peers.delete(id);
+  await peer?.pc.close().catch(() => undefined);
+}
+
 let nextId = 0;
 async function handle(path: string, body: Record<string, unknown>): Promise<unknown> {
   switch (path) {
@@ -164,6 +172,9 @@ async function handle(path: string, body: Record<string, unknown>): Promise<unkn
       return { ok: true };
     case '/_window':
       return takeWindow();
+    case '/_hangup':
+      await hangUp(String(body.id));
+      return { ok: true };
     case '/_close':
       await Promise.all([...peers.values()].map((p) => p.pc.close().catch(() => undefined)));
       peers.clear();
@@ -174,6 +185,8 @@ async function handle(path: string, body: Record<string, unknown>): Promise<unkn
       const peer = peers.get(String(body.call_id));
       if (peer && session?.sdp && (body.action === 'accept' || body.action === 'pre_accept')) {
         await peer.answer(session.sdp);
+      } else if (body.action === 'terminate') {
+        await hangUp(String(body.call_id));
       }
       return GRAPH_OK;
     }
