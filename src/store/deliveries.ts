@@ -125,7 +125,11 @@ export async function reconcileHeldDeliveries(
   return { expired, released, held };
 }
 
-/** The webhook was disabled: nothing more is sent for it, and its pending deliveries say why. */
+/**
+ * The webhook was disabled: nothing more is sent for it, and its pending deliveries say why. A try under way (its
+ * lease still holds) settles by its own answer, so a 2xx stays a success; if it must be tried again,
+ * failRetriesOfDisabledWebhook fails it then.
+ */
 export async function failPendingDeliveriesOfWebhook(
   db: Db,
   webhookId: WebhookId,
@@ -134,8 +138,23 @@ export async function failPendingDeliveriesOfWebhook(
 ): Promise<number> {
   return db.execute(
     `UPDATE deliveries SET status = 'FAILED', lease_until = NULL, lease_token = NULL, last_error = $2, updated_at = $3
-     WHERE webhook_id = $1 AND status = 'PENDING'`,
+     WHERE webhook_id = $1 AND status = 'PENDING' AND (lease_until IS NULL OR lease_until <= $3)`,
     [webhookId, reason, now],
+  );
+}
+
+/** Tries that ended wanting another, for a webhook disabled as `reason` while they ran: they fail like the rest. */
+export async function failRetriesOfDisabledWebhook(
+  db: Db,
+  webhookId: WebhookId,
+  reason: string,
+  now: string,
+): Promise<number> {
+  return db.execute(
+    `UPDATE deliveries SET status = 'FAILED', last_error = $2, updated_at = $3
+     WHERE webhook_id = $1 AND status = 'PENDING' AND lease_until IS NULL
+       AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.active = 0 AND w.disabled_reason = $4)`,
+    [webhookId, `webhook disabled: ${reason}`, now, reason],
   );
 }
 

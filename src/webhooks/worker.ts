@@ -11,7 +11,7 @@ import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Db } from '../store/db.ts';
-import { failPendingDeliveriesOfWebhook, releaseLeases } from '../store/deliveries.ts';
+import { failPendingDeliveriesOfWebhook, failRetriesOfDisabledWebhook, releaseLeases } from '../store/deliveries.ts';
 import { type FinishedAttempt, recordFinishedAttempts, type Settlement } from '../store/delivery-attempts.ts';
 import { type ClaimedDelivery, claimDueDeliveries } from '../store/delivery-claims.ts';
 import { isStoreUnavailable } from '../store/unavailable.ts';
@@ -432,9 +432,18 @@ export class DeliveryWorker {
       batch.map((f) => f.record),
       now,
     );
-    for (const webhookId of new Set(batch.filter((f) => f.gone).map((f) => f.delivery.webhookId))) {
+    const gone = new Set(batch.filter((f) => f.gone).map((f) => f.delivery.webhookId));
+    for (const webhookId of gone) {
       await disableWebhook(tx, webhookId, GONE_REASON, now);
       await failPendingDeliveriesOfWebhook(tx, webhookId, `webhook disabled: ${GONE_REASON}`, now);
+    }
+    // Tries that were under way when another try of their webhook got a 410 settle by their own answer; those that
+    // would be tried again are not.
+    const retried = batch.filter((f) => f.record.settlement.status === 'PENDING').map((f) => f.delivery.webhookId);
+    for (const webhookId of new Set(retried)) {
+      if (!gone.has(webhookId)) {
+        await failRetriesOfDisabledWebhook(tx, webhookId, GONE_REASON, now);
+      }
     }
     // Before the commit, not after: a claim that sees these leases gone must not subtract them again
     // (if the commit fails, the leases stay and simply count until they expire).

@@ -3,7 +3,7 @@
 // between receivers, per-call order, several workers, graceful stop.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { WebhookId } from '../../src/ids.ts';
+import type { EventId, WebhookId } from '../../src/ids.ts';
 import type { WorkerOptions } from '../../src/webhooks/worker.ts';
 import { startWebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
@@ -231,6 +231,43 @@ for (const kind of storeKinds()) {
       await sleep(150);
       assert.equal(receiver.requests.length, 1, 'a disabled webhook gets no new events');
       assert.equal((await listDeliveriesForWebhook(t.store.db, webhook.id)).length, 3);
+      await cleanup();
+    });
+
+    test('tries under way when a 410 lands settle by their own answer: a 2xx stays a success, a 5xx is not retried', async () => {
+      const { receiver, webhook } = await setup({
+        worker: { webhookRetryScheduleMs: [0, 50, 50, 50] },
+        options: { perWebhookInFlight: 3 },
+      });
+      // Three calls' events in flight at once: the first two answered late, the third gone at once.
+      receiver.queue(
+        { kind: 'status', status: 200, delayMs: 400 },
+        { kind: 'status', status: 500, delayMs: 400 },
+        { kind: 'status', status: 410 },
+      );
+      await emit([
+        { type: 'call.ringing', callId: 'call_01GONERACE0000000000000001', sequence: 1 },
+        { type: 'call.ringing', callId: 'call_01GONERACE0000000000000002', sequence: 1 },
+        { type: 'call.ringing', callId: 'call_01GONERACE0000000000000003', sequence: 1 },
+      ]);
+      await receiver.waitFor((rs) => rs.length === 3, 3000, 'three tries at once');
+      const [answered, failing, gone] = receiver.requests.map((r) => (r.body as { eventId: EventId }).eventId);
+      const statusOf = async () =>
+        new Map((await listDeliveriesForWebhook(t.store.db, webhook.id)).map((d) => [d.eventId, d]));
+      const settled = await eventually(
+        async () => {
+          const by = await statusOf();
+          return [...by.values()].every((d) => d.status !== 'PENDING') ? by : null;
+        },
+        3000,
+        'every delivery settled',
+      );
+      assert.equal(settled.get(answered!)?.status, 'SUCCESS', 'its receiver got it and said so');
+      assert.equal(settled.get(gone!)?.status, 'FAILED');
+      assert.equal(settled.get(failing!)?.status, 'FAILED', 'not left to be tried again');
+      assert.match(settled.get(failing!)?.lastError ?? '', /webhook disabled: .*410/);
+      await sleep(300);
+      assert.equal(receiver.requests.length, 3, 'nothing is sent after the 410');
       await cleanup();
     });
 
