@@ -6,7 +6,7 @@ import { emitEvents } from '../../test/e2e/webhook-helpers.ts';
 import { listDeliveriesForWebhook } from '../../test/helpers/store-reads.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
 import { type NumberId, newNumberId, newTenantId, newWebhookId, type TenantId, type WebhookId } from '../ids.ts';
-import { HELD_UNTIL, reconcileHeldDeliveries } from './deliveries.ts';
+import { failUnsubscribedDeliveries, HELD_UNTIL, reconcileHeldDeliveries } from './deliveries.ts';
 import {
   type FinishedAttempt,
   listAttemptsForWebhook,
@@ -299,6 +299,45 @@ for (const kind of storeKinds()) {
       assert.equal(late.size, 0, 'the old lease settles nothing');
       const current = await store.db.transaction((tx) => recordFinishedAttempts(tx, [finished(again!)], now));
       assert.deepEqual([...current], [`${again!.webhookId} ${id}`]);
+    });
+
+    test('a type taken out while its try was under way is not tried again', async () => {
+      const o = await owner(1);
+      const webhookId = o.webhookIds[0]!;
+      const scope = { tenantId: o.tenantId, numberId: null };
+      const w = (await getWebhookInScope(store.db, scope, webhookId))!;
+      await updateWebhook(store.db, { ...w, events: ['call.ringing', 'call.ended'] });
+      const [ringing, ended] = await emitEvents(store.db, o, [{ type: 'call.ringing' }, { type: 'call.ended' }]);
+      const claim = () =>
+        claimDueDeliveries(store.db, {
+          now: new Date().toISOString(),
+          leaseUntil: inAMinute(),
+          token: `t${tokens++}`,
+          limit: 100,
+          perWebhookLimit: 100,
+        }).then((ds) => ds.filter((d) => d.webhookId === webhookId));
+      const inFlight = await claim();
+      assert.equal(inFlight.length, 2);
+      // The PATCH: leased rows are left to their try, which fails and is put back for a retry due at once.
+      await store.db.transaction(async (tx) => {
+        await updateWebhook(tx, { ...w, events: ['call.ended'] });
+        assert.equal(await failUnsubscribedDeliveries(tx, webhookId, ['call.ended'], new Date().toISOString()), 0);
+      });
+      const retry = { status: 'PENDING', nextAttemptAt: new Date(Date.now() - 1000).toISOString() } as const;
+      await store.db.transaction((tx) =>
+        recordFinishedAttempts(
+          tx,
+          inFlight.map((d) => finished(d, retry)),
+          new Date().toISOString(),
+        ),
+      );
+      assert.deepEqual(
+        (await claim()).map((d) => d.eventId),
+        [ended],
+      );
+      const dropped = (await listDeliveriesForWebhook(store.db, webhookId)).find((d) => d.eventId === ringing);
+      assert.equal(dropped?.status, 'FAILED');
+      assert.match(dropped?.lastError ?? '', /no longer subscribes/);
     });
 
     test('a batch settlement skips a webhook deleted meanwhile and records the others', async () => {

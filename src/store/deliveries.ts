@@ -158,9 +158,13 @@ export async function failRetriesOfDisabledWebhook(
   );
 }
 
+/** Why a delivery of a type its webhook no longer subscribes to was not sent. */
+export const UNSUBSCRIBED = 'the webhook no longer subscribes to this event';
+
 /**
  * The webhook's events were changed: what waits for a type it no longer subscribes to is not sent (a try under way
- * finishes). Placeholders per type: the list is the customer's, at most a few dozen names.
+ * finishes; put back for a retry, the claim fails it). Placeholders per type: the list is the customer's, at most a
+ * few dozen names.
  */
 export async function failUnsubscribedDeliveries(
   db: Db,
@@ -171,13 +175,13 @@ export async function failUnsubscribedDeliveries(
   if (events.includes('*')) {
     return 0;
   }
-  const kept = events.map((_, i) => `$${i + 3}`).join(', ');
+  const kept = events.map((_, i) => `$${i + 4}`).join(', ');
   return db.execute(
-    `UPDATE deliveries SET status = 'FAILED', last_error = 'the webhook no longer subscribes to this event', updated_at = $2
+    `UPDATE deliveries SET status = 'FAILED', last_error = $3, updated_at = $2
      WHERE webhook_id = $1 AND status = 'PENDING' AND (lease_until IS NULL OR lease_until <= $2)${
        events.length > 0 ? ` AND event_type NOT IN (${kept})` : ''
      }`,
-    [webhookId, now, ...events],
+    [webhookId, now, UNSUBSCRIBED, ...events],
   );
 }
 

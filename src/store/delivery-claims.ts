@@ -1,6 +1,7 @@
 // The worker's claim: due deliveries leased to one worker, in per-call order, with a per-webhook cap.
 import type { EventId, WebhookId } from '../ids.ts';
 import type { Db } from './db.ts';
+import { subscribes, UNSUBSCRIBED } from './deliveries.ts';
 import { inJsonList } from './json-params.ts';
 
 /** A delivery a worker holds a lease on, with what it needs to send it. */
@@ -26,6 +27,7 @@ interface QueuedWebhookRow {
   secret: string;
   previous_secret: string | null;
   previous_secret_expires_at: string | null;
+  events: string;
 }
 interface LeasedRow {
   event_id: string;
@@ -102,7 +104,7 @@ export async function claimDueDeliveries(
          SELECT (SELECT MIN(n.webhook_id) FROM deliveries n WHERE n.status = 'PENDING' AND n.lease_until IS NULL AND n.webhook_id > q.webhook_id)
          FROM queued q WHERE q.webhook_id IS NOT NULL
        )
-       SELECT w.id, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at
+       SELECT w.id, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at, w.events
        FROM (SELECT q.webhook_id, (SELECT MIN(h.next_attempt_at) FROM deliveries h
                WHERE h.webhook_id = q.webhook_id AND h.status = 'PENDING' AND h.lease_until IS NULL) AS head
              FROM queued q WHERE q.webhook_id IS NOT NULL) AS qh
@@ -133,8 +135,21 @@ export async function claimDueDeliveries(
          RETURNING event_id, event_type, attempts, created_at`,
         [webhook.id, p.now, p.leaseUntil, p.token, take],
       );
+      // A type the webhook stopped subscribing to while a try of it was under way (that try failed and was put back
+      // for a retry) or while its fan-out was committing: it fails here rather than going out again.
+      const events: string[] = JSON.parse(webhook.events);
+      const dropped = rows.filter((r) => !subscribes(events, r.event_type)).map((r) => r.event_id);
+      if (dropped.length > 0) {
+        await tx.execute(
+          `UPDATE deliveries SET status = 'FAILED', lease_until = NULL, lease_token = NULL, last_error = $3, updated_at = $2
+           WHERE webhook_id = $1 AND event_id ${inJsonList(tx, '$4')}`,
+          [webhook.id, p.now, UNSUBSCRIBED, JSON.stringify(dropped)],
+        );
+      }
       for (const row of rows) {
-        taken.push({ webhook, row });
+        if (!dropped.includes(row.event_id)) {
+          taken.push({ webhook, row });
+        }
       }
       if (taken.length >= p.limit) {
         break;
