@@ -4,6 +4,7 @@ import { logSink } from '../../test/helpers/log-sink.ts';
 import { missing } from '../../test/helpers/requirements.ts';
 import { createTestStore } from '../../test/helpers/stores.ts';
 import { DatabaseClock, storeClock } from './database-clock.ts';
+import type { Db } from './db.ts';
 
 describe('the database clock', () => {
   test('on PostgreSQL a host 30 s ahead reads the database’s time, and says its clock is off', {
@@ -38,6 +39,36 @@ describe('the database clock', () => {
     } finally {
       clock.stop();
       await store.dispose();
+    }
+  });
+
+  test('a database that did not answer at start is asked again within seconds, not after the minute', async () => {
+    let asked = 0;
+    const db = {
+      dialect: 'postgres',
+      query: async () => {
+        asked += 1;
+        if (asked <= 3) {
+          throw new Error('connection refused');
+        }
+        return [{ ms: Date.now() }];
+      },
+    } as unknown as Db;
+    const sink = logSink();
+    const clock = await DatabaseClock.start(db, {
+      logger: sink.logger,
+      localNow: () => Date.now() + 30_000,
+      retryMs: 20,
+    });
+    try {
+      assert.equal(sink.find(/could not read the database clock/).length, 1);
+      const deadline = Date.now() + 2000;
+      while (Math.abs(clock.offsetMs + 30_000) > 250 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.ok(Math.abs(clock.offsetMs + 30_000) < 250, `offset ${clock.offsetMs} ms`);
+    } finally {
+      clock.stop();
     }
   });
 

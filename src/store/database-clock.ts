@@ -7,6 +7,8 @@ import { type Clock, systemClock } from '../clock.ts';
 import type { Db } from './db.ts';
 
 const REFRESH_MS = 60_000;
+// Until the first reading, tried again this soon: a skewed host meanwhile misreads every other process's times.
+const RETRY_MS = 2000;
 const SAMPLES = 3;
 // Smaller changes are the measurement's own noise (half a round trip): the time does not wobble by them.
 const MIN_CHANGE_MS = 10;
@@ -17,6 +19,7 @@ export interface DatabaseClockOptions {
   /** This host's clock, ms since the epoch (tests skew it). */
   localNow?: () => number;
   refreshMs?: number;
+  retryMs?: number;
 }
 
 export class DatabaseClock implements Clock {
@@ -24,7 +27,10 @@ export class DatabaseClock implements Clock {
   readonly #logger: Logger;
   readonly #localNow: () => number;
   readonly #refreshMs: number;
+  readonly #retryMs: number;
   #offsetMs = 0;
+  #measured = false;
+  #stopped = false;
   #warned = false;
   #timer: NodeJS.Timeout | null = null;
 
@@ -33,6 +39,7 @@ export class DatabaseClock implements Clock {
     this.#logger = opts.logger;
     this.#localNow = opts.localNow ?? Date.now;
     this.#refreshMs = opts.refreshMs ?? REFRESH_MS;
+    this.#retryMs = opts.retryMs ?? RETRY_MS;
   }
 
   /** A clock measured once against the database and kept measured until stop(). */
@@ -41,11 +48,23 @@ export class DatabaseClock implements Clock {
     await clock.measure().catch((err: Error) => {
       opts.logger.warn({ err: err.message }, 'could not read the database clock: using this host’s until it answers');
     });
-    clock.#timer = setInterval(() => {
-      clock.measure().catch((err: Error) => opts.logger.debug({ err: err.message }, 'database clock not measured'));
-    }, clock.#refreshMs);
-    clock.#timer.unref();
+    clock.#schedule();
     return clock;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) {
+      return;
+    }
+    this.#timer = setTimeout(
+      () => {
+        this.measure()
+          .catch((err: Error) => this.#logger.debug({ err: err.message }, 'database clock not measured'))
+          .finally(() => this.#schedule());
+      },
+      this.#measured ? this.#refreshMs : this.#retryMs,
+    );
+    this.#timer.unref();
   }
 
   now(): Date {
@@ -78,6 +97,7 @@ export class DatabaseClock implements Clock {
     if (Math.abs(best.offset - this.#offsetMs) >= MIN_CHANGE_MS) {
       this.#offsetMs = Math.round(best.offset);
     }
+    this.#measured = true;
     const off = Math.abs(this.#offsetMs) >= WARN_OFFSET_MS;
     if (off && !this.#warned) {
       this.#logger.warn(
@@ -89,8 +109,9 @@ export class DatabaseClock implements Clock {
   }
 
   stop(): void {
+    this.#stopped = true;
     if (this.#timer) {
-      clearInterval(this.#timer);
+      clearTimeout(this.#timer);
       this.#timer = null;
     }
   }
