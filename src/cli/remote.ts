@@ -1,5 +1,5 @@
 // Shared by the commands that talk to a running server through the SDK: --url, --key (or --key-id), --json.
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { Callgate } from '../../packages/sdk/src/index.ts';
 import { output } from './output.ts';
@@ -11,10 +11,13 @@ export const DEFAULT_URL = 'http://localhost:8080';
 
 /**
  * A file the user named, as their shell meant it: `npm run callgate` runs in the package's folder, and npm keeps the
- * folder it was typed in as INIT_CWD.
+ * folder it was typed in as INIT_CWD. Only then: every process under an npm script inherits INIT_CWD, and one that
+ * runs elsewhere (a script's `cd out && callgate …`, a test's child in its own folder) names files from where it is.
  */
 export function fromShell(path: string, env: Env): string {
-  return resolve(env.INIT_CWD ?? process.cwd(), path);
+  const npmPackage = env.npm_package_json;
+  const movedByNpm = env.INIT_CWD !== undefined && (!npmPackage || dirname(npmPackage) === process.cwd());
+  return resolve(movedByNpm ? (env.INIT_CWD as string) : process.cwd(), path);
 }
 
 const COMMON = {
