@@ -53,3 +53,20 @@ test('a watch that finds the owner gone answers in its place, before sending or 
   assert.ok(performance.now() - started < 1000);
   assert.equal(timers(), before);
 });
+
+test('a first look the store never answers does not hold the command past its timeout', { timeout: 5000 }, async () => {
+  const commands = new MediaCommands('here', async () => ({ ok: true }), createLogger('silent'));
+  commands.attach({ notify: async () => undefined, close: async () => undefined });
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  const started = performance.now();
+  const reply = await commands.send(
+    'there',
+    { kind: 'stop-play', callId: 'call_1' },
+    { watch: () => new Promise<never>(() => undefined), watchEveryMs: 20, timeoutMs: 200 },
+  );
+  assert.equal(reply.ok, false);
+  assert.equal(!reply.ok && reply.code, 'SERVICE_UNAVAILABLE');
+  assert.ok(performance.now() - started < 1000, `answered in ${Math.round(performance.now() - started)} ms`);
+  assert.equal(timers(), before);
+});

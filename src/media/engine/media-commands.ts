@@ -56,10 +56,18 @@ export class MediaCommands {
     if (!channel) {
       return { ok: false, code: 'SERVICE_UNAVAILABLE', reason: 'no media channel to the process holding the call' };
     }
-    const before = watch ? await watch().catch(() => null) : null;
+    // The first look counts against the timeout: a store that does not answer it must not hold the request longer.
+    const started = performance.now();
+    const before = watch
+      ? await within(
+          watch().catch(() => null),
+          timeoutMs,
+        )
+      : null;
     if (before) {
       return before;
     }
+    const left = Math.max(0, timeoutMs - (performance.now() - started));
     const id = randomBytes(12).toString('hex');
     let timer: NodeJS.Timeout | undefined;
     let watcher: NodeJS.Timeout | undefined;
@@ -75,7 +83,7 @@ export class MediaCommands {
       };
       timer = setTimeout(
         () => settle({ ok: false, code: 'SERVICE_UNAVAILABLE', reason: 'the process holding the call did not answer' }),
-        timeoutMs,
+        left,
       );
       this.pending.set(id, settle);
       if (watch) {
@@ -128,5 +136,18 @@ export class MediaCommands {
         .then((reply) => this.channel?.notify({ id, to: from, from: this.node, reply } satisfies Envelope))
         .catch((err: Error) => this.logger.warn({ err: err.message }, 'media command reply not sent'));
     }
+  }
+}
+
+/** The look's answer, or null (no verdict) once `ms` have passed without one. */
+async function within(look: Promise<MediaReply | null>, ms: number): Promise<MediaReply | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  try {
+    return await Promise.race([look, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
