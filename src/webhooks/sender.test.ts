@@ -177,6 +177,38 @@ describe('webhook sender connections', () => {
     }
   });
 
+  test("a 2xx in before the worker's shutdown aborts the try counts, its body stalled or not", async () => {
+    let answered: () => void = () => undefined;
+    const answeredOnce = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    const c = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('accepted', () => answered()); // and never ends
+      });
+    });
+    await new Promise<void>((resolve) => c.listen(0, '127.0.0.1', resolve));
+    const sender = new WebhookSender(true);
+    const shutdown = new AbortController();
+    try {
+      const url = `http://127.0.0.1:${(c.address() as AddressInfo).port}/hook`;
+      const sent = sender.send({ ...request(url), timeoutMs: 10_000 }, shutdown.signal);
+      await answeredOnce;
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the status line reaches the sender
+      shutdown.abort();
+      const result = await sent;
+      assert.equal(result.aborted, false, 'not given back to be sent again');
+      assert.equal(result.outcome, 'success', result.error ?? '');
+      assert.equal(result.statusCode, 200);
+    } finally {
+      sender.close();
+      c.closeAllConnections();
+      await new Promise<void>((resolve) => c.close(() => resolve()));
+    }
+  });
+
   test('an answer cut off in its body counts by its status', async () => {
     const c = createServer((req, res) => {
       req.resume();

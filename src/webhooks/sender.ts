@@ -195,7 +195,11 @@ export class WebhookSender {
         answer?.();
         current.destroy(new Error('timeout'));
       }, r.timeoutMs);
-      const onAbort = () => current.destroy(new Error('aborted'));
+      const onAbort = () => {
+        // The worker's shutdown: an answer already in counts as at the timeout, or a 2xx would be sent again later.
+        answer?.();
+        current.destroy(new Error('aborted'));
+      };
       if (signal.aborted) {
         return finish(failed('network_error', 'aborted by worker shutdown', true));
       }
