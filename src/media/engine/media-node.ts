@@ -22,9 +22,10 @@ const NODE_STALE_MS = 10_000;
 // the other processes would call it stale. Older (or none: an idle process stops beating), it goes in the row's
 // transaction, so no process can see the row without a fresh heartbeat beside it.
 const BEAT_FRESH_MS = NODE_STALE_MS / 2;
-// A command's owner whose heartbeat has not moved for this long (two beats missed, by this process's own watch,
-// so no clock skew between hosts counts) is not waited for any longer: it is dead or too stalled to answer soon.
-const OWNER_SILENT_MS = NODE_INTERVAL_MS * 2;
+// A command's owner whose heartbeat has not moved for this long (three beats, on this process's own watch, so no
+// clock skew between hosts counts; one late beat of a busy owner is not death) is not waited for any longer: it is
+// dead or too stalled to answer soon.
+const OWNER_SILENT_MS = NODE_INTERVAL_MS * 3;
 
 export interface MediaNodeDeps {
   db: Db;
