@@ -5,9 +5,15 @@
 /** 16 kHz, mono, 16-bit: what frames carry both ways. */
 export const REALTIME_SAMPLE_RATE = 16_000;
 const MAX_BUFFERED_FRAMES = 500;
+// The server takes at most 10 s of audio in one binary message (and closes the socket with 1009 past 1 MiB):
+// longer audio is sent as several messages of at most 1 s each.
+const MAX_SEND_SAMPLES = REALTIME_SAMPLE_RATE;
 
 export interface RealtimeStream extends AsyncIterable<Int16Array> {
-  /** Audio for the caller (any length; 320 samples is one 20 ms frame). Ignored by `listen` sessions. */
+  /**
+   * Audio for the caller (any length, sent as messages of at most 1 s; 320 samples is one 20 ms frame). Ignored
+   * by `listen` sessions.
+   */
   send(pcm: Int16Array): void;
   /** Reached once what was sent before it has been played (or cleared): `onMark` hears its name. */
   mark(name: string): void;
@@ -34,12 +40,15 @@ export async function openRealtime(wsUrl: string): Promise<RealtimeStream> {
   const stream: RealtimeStream = {
     send(pcm) {
       if (socket.readyState === WebSocket.OPEN) {
-        // A copy in little-endian byte order, whatever the platform's.
-        const bytes = new DataView(new ArrayBuffer(pcm.length * 2));
-        pcm.forEach((s, i) => {
-          bytes.setInt16(i * 2, s, true);
-        });
-        socket.send(bytes.buffer);
+        for (let at = 0; at < pcm.length; at += MAX_SEND_SAMPLES) {
+          const part = pcm.subarray(at, at + MAX_SEND_SAMPLES);
+          // A copy in little-endian byte order, whatever the platform's.
+          const bytes = new DataView(new ArrayBuffer(part.length * 2));
+          part.forEach((s, i) => {
+            bytes.setInt16(i * 2, s, true);
+          });
+          socket.send(bytes.buffer);
+        }
       }
     },
     mark(name) {
