@@ -2,14 +2,14 @@
 // by their Evolution Go server. CallService depends on the ProviderMedia interface only.
 import { ApiError } from '../errors.ts';
 import type { Call } from '../model/call.ts';
-import type { NumberRecord } from '../model/number.ts';
+import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
 import { type EvolutionProvider, evolutionWsUrl } from '../providers/evolution/client.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { checkPublicUrl, type HostLookup } from '../webhooks/url-guard.ts';
 import { conflict } from './conflict.ts';
-import { featureNotSupported, providerError } from './provider-errors.ts';
+import { featureNotSupported, noServerMedia, providerError } from './provider-errors.ts';
 
 export interface RealtimeSession {
   wsUrl: string;
@@ -78,6 +78,9 @@ export class EvolutionMedia implements ProviderMedia {
   }
 
   #activeWebCall(number: NumberRecord, call: Call): EvolutionProvider {
+    if (speaksMetaModel(number.provider)) {
+      throw noServerMedia(this.#providers(number));
+    }
     if (number.provider !== 'EVO_GO' || !this.#evolution) {
       throw featureNotSupported(this.#providers(number));
     }

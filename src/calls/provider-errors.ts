@@ -11,6 +11,21 @@ export function featureNotSupported(adapter: ProviderWording = {}): ApiError {
 }
 
 /**
+ * play, stop-play and realtime-session on a META or SANDBOX call whose media callgate does not hold: the number
+ * has the feature, the call does not, and the reason says how a call gets it.
+ */
+export function noServerMedia(adapter: ProviderWording = {}): ApiError {
+  return new ApiError('FEATURE_NOT_SUPPORTED', {
+    ...(adapter.notSupportedMessage ? { message: adapter.notSupportedMessage } : {}),
+    details: {
+      reason:
+        'callgate holds a call’s audio only once it is answered without an sdp (accept or pre-accept), and this ' +
+        'call was not (it is ringing, was answered with your own SDP, or ended before)',
+    },
+  });
+}
+
+/**
  * What a failed provider action means for our API. Terminate knows only the two 502s
  * (docs/spec/calls-api.md §4.8): a provider 429 must never look like our own rate limit.
  */

@@ -28,7 +28,7 @@ import {
   terminated,
 } from './machine.ts';
 import type { ProviderMedia } from './media.ts';
-import { featureNotSupported, providerError } from './provider-errors.ts';
+import { featureNotSupported, noServerMedia, providerError } from './provider-errors.ts';
 import { sandboxMark } from './public-call.ts';
 import { assertRecordable } from './record-rule.ts';
 import { ServerMedia } from './server-media.ts';
@@ -493,7 +493,10 @@ export class CallService {
     }
     if (!served) {
       const call = await this.#callWithoutServerMedia(numberId, idOrExternal);
-      throw featureNotSupported(this.#d.providers(await this.#number(call.numberId)));
+      const number = await this.#number(call.numberId);
+      throw speaksMetaModel(number.provider)
+        ? noServerMedia(this.#d.providers(number))
+        : featureNotSupported(this.#d.providers(number));
     }
     return this.serverMedia.stopPlay(served);
   }

@@ -426,6 +426,10 @@ for (const kind of storeKinds()) {
     test('realtime-session and play on a call whose media callgate does not hold stay as before', async () => {
       const uc = await startCall(t, endpoints);
       assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().media, undefined, 'ringing: not decided');
+      // Not answered yet: the number has the feature, the call not yet, and the reason says how it gets it.
+      const early = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'talk' });
+      assert.equal(early.json().code, 'FEATURE_NOT_SUPPORTED', early.body);
+      assert.match(early.json().details?.reason ?? '', /answered without an sdp/);
       // Answered with the business's own SDP: media.md's "relay".
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { sdp: CANNED_ANSWER_SDP })).statusCode, 200);
       assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().media, 'relay');
@@ -438,6 +442,9 @@ for (const kind of storeKinds()) {
       const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' });
       assert.equal(session.statusCode, 400, session.body);
       assert.equal(session.json().code, 'FEATURE_NOT_SUPPORTED');
+      assert.match(session.json().details?.reason ?? '', /answered without an sdp/);
+      const stop = (await api('DELETE', `/v1/calls/${uc.call.id}/play`)).json();
+      assert.match(stop.details?.reason ?? '', /answered without an sdp/);
     });
   });
 }
