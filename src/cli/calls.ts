@@ -139,6 +139,16 @@ function callRecord(c: Call): [string, unknown][] {
     ['ended by', c.endedBy],
     ['end reason', c.endReason],
     ['callback data', c.bizOpaqueCallbackData],
+    // Only where the API says so: who holds the audio, and the recording of a server-media call.
+    ...(c.media !== undefined ? ([['media', c.media]] as [string, unknown][]) : []),
+    ...(c.recording !== undefined
+      ? ([
+          [
+            'recording',
+            `${c.recording.status}${c.recording.durationSeconds == null ? '' : `, ${c.recording.durationSeconds}s`}`,
+          ],
+        ] as [string, unknown][])
+      : []),
     ...(c.sdpOffer !== undefined
       ? ([['sdp offer', c.sdpOffer === null ? null : `\n${c.sdpOffer}`]] as [string, unknown][])
       : []),

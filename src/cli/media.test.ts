@@ -57,6 +57,12 @@ after(async () => {
 
 const env = () => ({ CALLGATE_URL: t.baseUrl, CALLGATE_API_KEY: t.numberA.key.key });
 
+test('calls get says who holds the call’s media', async () => {
+  const run = await runCli(['calls', 'get', callId], env());
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^media: +server$/m);
+});
+
 test('calls listen --seconds 2 writes the caller’s 440 Hz to a 16 kHz WAV', async () => {
   const out = join(dir, 'caller.wav');
   const run = await runCli(['calls', 'listen', callId, '--out', out, '--seconds', '2'], env());
