@@ -24,6 +24,8 @@ export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number 
                                                               digits, started at or after --since
   calls get <callId> [--sdp]                                  by call_... id or the provider's call id
   calls events <callId>                                       the call's timeline
+  calls accept <callId> [--record]                            answer without an SDP: on META and SANDBOX numbers
+                                                              callgate holds the audio (server media)
   calls terminate <callId>                                    hang up (an ended call answers alreadyEnded)
   calls watch [--last-event-id <cursor>]                      live call events, one line each, until Ctrl-C
                                                               (a tenant key watches every number)
@@ -32,7 +34,17 @@ export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number 
   calls listen <callId> [--out caller.wav] [--seconds N]      the caller's audio to a WAV (server media)
 ${REMOTE_USAGE}`;
 
-export const CALLS_COMMANDS = ['list', 'get', 'events', 'terminate', 'watch', 'play', 'stop-play', 'listen'] as const;
+export const CALLS_COMMANDS = [
+  'list',
+  'get',
+  'events',
+  'accept',
+  'terminate',
+  'watch',
+  'play',
+  'stop-play',
+  'listen',
+] as const;
 
 export const CALLS_OPTIONS = {
   limit: { type: 'string' },
@@ -45,6 +57,7 @@ export const CALLS_OPTIONS = {
   'last-event-id': { type: 'string' },
   out: { type: 'string' },
   seconds: { type: 'string' },
+  record: { type: 'boolean' },
 } as const;
 
 const UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -280,6 +293,12 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
         fromShell(v.out ?? 'caller.wav', env),
         v.seconds === undefined ? null : Number(v.seconds),
       );
+    case 'accept': {
+      const result = await r
+        .client()
+        .calls.accept(required(r.positionals, 0, '<callId>'), v.record === true ? { record: true } : {});
+      return r.out.result(result, () => `${result.id} ${result.status}\n`);
+    }
     case 'terminate': {
       const result = await r.client().calls.terminate(required(r.positionals, 0, '<callId>'));
       return r.out.result(

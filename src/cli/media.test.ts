@@ -37,13 +37,10 @@ before(async () => {
   });
   const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
   callId = call.id;
-  const accepted = await t.app.inject({
-    method: 'POST',
-    url: `/v1/calls/${call.id}/accept`,
-    headers: { 'x-api-key': t.numberA.key.key },
-    payload: {},
-  });
-  assert.equal(accepted.statusCode, 200);
+  // Answered as a first bot's developer would: `calls accept` sends no SDP, so callgate holds the audio.
+  const accepted = await runCli(['calls', 'accept', call.id], env());
+  assert.equal(accepted.code, 0, accepted.stderr);
+  assert.equal(accepted.stdout, `${call.id} ACCEPTED\n`);
   const sent = t.fake.requests.find((r) => r.body?.call_id === wacid && r.body?.action === 'accept');
   await user.applyAnswer(sent?.body.session.sdp);
   await user.connected();

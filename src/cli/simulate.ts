@@ -100,7 +100,8 @@ export async function runSimulate(args: string[], env: Env): Promise<void> {
         `${call.id} RINGING from +${call.peerNumber}\n` +
         (v['no-wait']
           ? ''
-          : `Answer it in the dashboard (${r.url.replace(/\/+$/, '')}/dashboard, signed in with this key); Ctrl-C to stop.\n`),
+          : `Answer it in the dashboard (${r.url.replace(/\/+$/, '')}/dashboard, signed in with this key), or let ` +
+            `callgate hold its audio: callgate calls accept ${call.id}; Ctrl-C to stop.\n`),
     );
     if (!iterator || !first) {
       return;
