@@ -519,7 +519,16 @@ export class MediaEngine {
   }
 
   private recordingPath(callId: string): string {
-    mkdirSync(this.d.config.recordingsDir, { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(this.d.config.recordingsDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      // The call is answered all the same: its recorder cannot create the file either, so the recording ends
+      // failed (with call.recording_ready) instead of the accept being refused for a directory a retry won't fix.
+      this.d.logger.warn(
+        { callId, dir: this.d.config.recordingsDir, err: (err as Error).message },
+        'RECORDINGS_DIR cannot be created: this recording will fail',
+      );
+    }
     return join(this.d.config.recordingsDir, `${callId}.ogg`);
   }
 

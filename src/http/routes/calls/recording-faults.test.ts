@@ -1,0 +1,91 @@
+// Recordings under faults an operator meets: a recordings directory that cannot be made, a disk that fills
+// mid-call, a file removed or replaced behind callgate's back.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { outbox } from '../../../../test/helpers/calls.ts';
+import { connectUser, mediaServer, startCall } from '../../../../test/helpers/server-media.ts';
+import { wavFile } from '../../../../test/helpers/wav.ts';
+import { tone } from '../../../media/audio/tone.ts';
+import type { AudioEndpoint } from '../../../media/rtc/index.ts';
+
+const endpoints: AudioEndpoint[] = [];
+const media = await mediaServer({ 'tone.wav': wavFile([tone(660, 3, 16_000)], 16_000) });
+after(async () => {
+  await Promise.all(endpoints.map((e) => e.close()));
+  media.server.close();
+});
+
+function apiOf(t: TestApp) {
+  return (
+    method: 'GET' | 'POST' | 'DELETE' | 'HEAD',
+    url: string,
+    payload?: object,
+    headers: Record<string, string> = {},
+  ) =>
+    t.app.inject({
+      method,
+      url,
+      headers: { 'x-api-key': t.numberA.key.key, ...headers },
+      ...(payload ? { payload } : {}),
+    });
+}
+
+async function recordingOutcome(t: TestApp, callId: string) {
+  const api = apiOf(t);
+  return eventually(
+    async () => {
+      const r = (await api('GET', `/v1/calls/${callId}`)).json().recording;
+      return r && r.status !== 'recording' && r;
+    },
+    8000,
+    'the recording’s outcome',
+  );
+}
+
+for (const workers of ['0', '1']) {
+  describe(`a recordings directory that cannot be made (MEDIA_WORKERS=${workers})`, () => {
+    test('accept with record answers 200, the call works, the recording ends failed with one call.recording_ready', async () => {
+      // A regular file where a directory should be: ENOTDIR even for root (EACCES is not, as tests run).
+      const base = mkdtempSync(join(tmpdir(), 'callgate-notdir-'));
+      writeFileSync(join(base, 'file'), 'x');
+      const t = await buildTestApp('sqlite', {
+        env: {
+          WEBHOOK_ALLOW_INSECURE_URLS: 'true',
+          MEDIA_WORKERS: workers,
+          RECORDINGS_DIR: join(base, 'file', 'recordings'),
+        },
+      });
+      const api = apiOf(t);
+      try {
+        const uc = await startCall(t, endpoints);
+        const accept = await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true });
+        assert.equal(accept.statusCode, 200, accept.body);
+        await connectUser(t, uc);
+        assert.equal(
+          (await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') })).statusCode,
+          200,
+        );
+        assert.equal(
+          await eventually(async () => uc.user.heard().frequencyHz === 660, 5000, 'the play at the caller'),
+          true,
+        );
+        assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().status, 'ACCEPTED');
+        await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+        const r = await recordingOutcome(t, uc.call.id);
+        assert.equal(r.status, 'failed');
+        await sleep(300);
+        assert.equal((await outbox(t, uc.call)).filter((e) => e.type === 'call.recording_ready').length, 1);
+        const get = await api('GET', `/v1/calls/${uc.call.id}/recording`);
+        assert.equal(get.statusCode, 404, get.body);
+      } finally {
+        await t.close();
+        rmSync(base, { recursive: true, force: true });
+      }
+    });
+  });
+}
