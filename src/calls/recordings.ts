@@ -2,7 +2,7 @@
 // transaction (the outbox rule: the event exists if and only if the row says ready/failed); reading and deleting
 // are scoped to the key's number like every call read.
 
-import { stat, unlink } from 'node:fs/promises';
+import { type FileHandle, open, unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
@@ -107,8 +107,12 @@ export class Recordings {
     });
   }
 
-  /** The file of a ready recording of this number's call. */
-  async open(numberId: NumberId, callId: string): Promise<{ path: string; size: number }> {
+  /**
+   * The file of a ready recording of this number's call, opened: what is served is the file that was there when
+   * it was looked at, even if it is removed a moment later. The caller closes it (its read stream does). A file
+   * that is gone, or is no longer a file (someone put a directory in its place), is RECORDING_NOT_FOUND.
+   */
+  async open(numberId: NumberId, callId: string): Promise<{ file: FileHandle; size: number }> {
     const call = await findCallForNumber(this.#db, numberId, callId);
     if (!call) {
       throw new ApiError('CALL_NOT_FOUND');
@@ -123,14 +127,18 @@ export class Recordings {
         details: { status: call.status },
       });
     }
-    const size = await stat(recording.path).then(
-      (s) => s.size,
-      () => null,
-    );
-    if (size === null) {
+    const file = await open(recording.path, 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') {
+        this.#logger.warn({ callId: call.id, err: err.message }, 'recording file cannot be opened');
+      }
+      return null;
+    });
+    const stats = await file?.stat().catch(() => null);
+    if (!file || !stats?.isFile()) {
+      await file?.close();
       throw new ApiError('RECORDING_NOT_FOUND');
     }
-    return { path: recording.path, size };
+    return { file, size: stats.size };
   }
 
   /** Deletes the file; the call keeps `recording.status: "deleted"`. Deleting twice is fine. */

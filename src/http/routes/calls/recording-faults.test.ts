@@ -1,7 +1,7 @@
 // Recordings under faults an operator meets: a recordings directory that cannot be made, a disk that fills
 // mid-call, a file removed or replaced behind callgate's back.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -89,3 +89,63 @@ for (const workers of ['0', '1']) {
     });
   });
 }
+
+/** The paths this process has open (the file descriptors' targets). */
+function openPaths(): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      return [readlinkSync(`/proc/self/fd/${fd}`)];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe('a recording file removed or replaced after the call', () => {
+  test('GET is a 404 RECORDING_NOT_FOUND, never a 500; HEAD and a 416 leave no file open; DELETE twice is 200', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'callgate-recordings-'));
+    const t = await buildTestApp('sqlite', { env: { RECORDINGS_DIR: dir } });
+    const api = apiOf(t);
+    try {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
+      await connectUser(t, uc);
+      await sleep(1200);
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      const recording = await recordingOutcome(t, uc.call.id);
+      assert.equal(recording.status, 'ready');
+      const path = join(dir, `${uc.call.id}.ogg`);
+      const url = `/v1/calls/${uc.call.id}/recording`;
+
+      const head = await api('HEAD', url);
+      assert.equal(head.statusCode, 200);
+      assert.equal(head.headers['content-length'], String(recording.sizeBytes));
+      assert.equal(head.rawPayload.length, 0);
+      assert.equal((await api('GET', url, undefined, { range: `bytes=${recording.sizeBytes}-` })).statusCode, 416);
+      assert.equal((await api('GET', url, undefined, { range: 'bytes=-0' })).statusCode, 416);
+      assert.equal((await api('GET', url)).rawPayload.length, recording.sizeBytes);
+      await eventually(async () => !openPaths().includes(path), 2000, 'the file closed after GET, HEAD and 416');
+
+      // Someone put a directory where the file was.
+      rmSync(path);
+      mkdirSync(path);
+      const replaced = await api('GET', url);
+      assert.equal(replaced.statusCode, 404, replaced.body);
+      assert.equal(replaced.json().code, 'RECORDING_NOT_FOUND');
+      assert.equal((await api('HEAD', url)).statusCode, 404);
+      rmSync(path, { recursive: true });
+      const removed = await api('GET', url);
+      assert.equal(removed.statusCode, 404, removed.body);
+      assert.equal(removed.json().code, 'RECORDING_NOT_FOUND');
+
+      assert.equal((await api('DELETE', url)).statusCode, 200);
+      assert.equal((await api('DELETE', url)).statusCode, 200);
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'deleted');
+      const other = await t.app.inject({ method: 'DELETE', url, headers: { 'x-api-key': t.numberB.key.key } });
+      assert.equal(other.json().code, 'CALL_NOT_FOUND');
+    } finally {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,7 +1,6 @@
 // GET and DELETE /v1/calls/{callId}/recording: the stereo Ogg/Opus recording of a server-media call (caller
 // left, business right). GET honours one byte range (players seek with it) and answers 206 with Content-Range.
 
-import { createReadStream } from 'node:fs';
 import { ApiError } from '../../../errors.ts';
 import { CallIdParams } from '../../schemas/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
@@ -75,20 +74,28 @@ export function callRecordingRoutes(app: App, deps: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      const { path, size } = await deps.recordings.open(numberOf(request), request.params.callId);
-      const range = byteRange(request.headers.range, size);
+      const { file, size } = await deps.recordings.open(numberOf(request), request.params.callId);
+      let range: ReturnType<typeof byteRange>;
+      try {
+        range = byteRange(request.headers.range, size);
+      } catch (err) {
+        await file.close();
+        throw err;
+      }
       reply.header('content-type', 'audio/ogg').header('accept-ranges', 'bytes');
-      // The schema documents a binary string; what is sent is the file's stream (typed as the schema's string).
-      const file = (options?: { start: number; end: number }) => createReadStream(path, options) as unknown as string;
+      // The schema documents a binary string; what is sent is the file's stream (typed as the schema's string),
+      // which closes the file when done.
+      const stream = (options?: { start: number; end: number }) =>
+        file.createReadStream({ ...options, autoClose: true }) as unknown as string;
       if (range) {
         reply
           .code(206)
           .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
           .header('content-length', range.end - range.start + 1);
-        return reply.send(file(range));
+        return reply.send(stream(range));
       }
       reply.header('content-length', size);
-      return reply.send(file());
+      return reply.send(stream());
     },
   );
 
