@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ToneGenerator } from '../audio/tone.ts';
 import { ENGINE_FRAME } from './audio-queue.ts';
 import { CallRecorder } from './call-recorder.ts';
@@ -36,6 +37,28 @@ describe('call recorder', () => {
     const recorder = new CallRecorder(path);
     record(recorder, 50);
     await assert.rejects(recorder.finish(), { code: 'EEXIST' });
+    assert.equal(readFileSync(path, 'utf8'), 'someone else’s file');
+  });
+
+  it('fails when its file is removed while it records (nothing would be there to serve)', async () => {
+    const path = join(dir, 'removed.ogg');
+    const recorder = new CallRecorder(path);
+    record(recorder, 60);
+    await sleep(50);
+    unlinkSync(path);
+    record(recorder, 60);
+    await assert.rejects(recorder.finish(), /removed or replaced/);
+  });
+
+  it('fails, and leaves the other file alone, when its file is replaced while it records', async () => {
+    const path = join(dir, 'replaced.ogg');
+    const recorder = new CallRecorder(path);
+    record(recorder, 60);
+    await sleep(50);
+    unlinkSync(path);
+    writeFileSync(path, 'someone else’s file');
+    record(recorder, 60);
+    await assert.rejects(recorder.finish(), /removed or replaced/);
     assert.equal(readFileSync(path, 'utf8'), 'someone else’s file');
   });
 });

@@ -3,7 +3,8 @@
 // and the file's length is the call's even when the caller sends nothing; caller audio waits in a short FIFO
 // (at most 200 ms, which absorbs network jitter) for its tick.
 
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, fstat, type Stats, type WriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { ENGINE_FRAME, ENGINE_RATE } from './audio-queue.ts';
 import { OggOpusWriter } from './ogg-opus-writer.ts';
 import { OPUS_PRE_SKIP, OpusFrameEncoder } from './opus-encoder.ts';
@@ -27,6 +28,8 @@ export class CallRecorder {
   private bytes = 0;
   private finished: Promise<RecordingResult> | null = null;
   private error: Error | null = null;
+  /** The file's descriptor once opened: finish() checks the path still names that file. */
+  private fd: number | null = null;
 
   constructor(path: string) {
     this.path = path;
@@ -34,6 +37,9 @@ export class CallRecorder {
     // Kept for finish(): an error can come long before it (the file cannot be created, the disk fills).
     this.file.on('error', (err) => {
       this.error ??= err;
+    });
+    this.file.on('open', (fd: number) => {
+      this.fd = fd;
     });
     this.writer = new OggOpusWriter(
       (chunk) => {
@@ -68,25 +74,42 @@ export class CallRecorder {
     this.frames++;
   }
 
-  /** Ends the file; resolves once it is on disk. */
+  /**
+   * Ends the file; resolves once it is on disk. Rejects when it could not be written, or when its path no longer
+   * names the file written (someone removed or replaced it meanwhile): that recording is not there to be served.
+   */
   finish(): Promise<RecordingResult> {
-    this.finished ??= new Promise((resolve, reject) => {
-      this.writer.end();
-      this.encoder.close();
+    this.finished ??= this.end();
+    return this.finished;
+  }
+
+  private async end(): Promise<RecordingResult> {
+    this.writer.end();
+    this.encoder.close();
+    const fd = this.fd;
+    const written =
+      typeof fd === 'number'
+        ? await new Promise<Stats | null>((resolve) => fstat(fd, (err, s) => resolve(err ? null : s)))
+        : null;
+    await new Promise<void>((resolve, reject) => {
       this.file.end((err?: Error | null) => {
         const failed = err ?? this.error;
         if (failed) {
           reject(failed);
           return;
         }
-        resolve({
-          path: this.path,
-          durationSeconds: (this.frames * ENGINE_FRAME) / ENGINE_RATE,
-          sizeBytes: this.bytes,
-        });
+        resolve();
       });
     });
-    return this.finished;
+    const there = await stat(this.path).catch(() => null);
+    if (written && (there?.ino !== written.ino || there?.dev !== written.dev)) {
+      throw new Error(`the recording file ${this.path} was removed or replaced while it was written`);
+    }
+    return {
+      path: this.path,
+      durationSeconds: (this.frames * ENGINE_FRAME) / ENGINE_RATE,
+      sizeBytes: this.bytes,
+    };
   }
 
   private takeCaller(): Int16Array {

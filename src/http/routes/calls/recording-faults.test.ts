@@ -149,3 +149,33 @@ describe('a recording file removed or replaced after the call', () => {
     }
   });
 });
+
+describe('a recording file removed while the call is recorded', () => {
+  test('the call goes on; the recording ends failed (not ready with a file nobody can fetch), announced once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'callgate-recordings-'));
+    const t = await buildTestApp('sqlite', { env: { RECORDINGS_DIR: dir, MEDIA_WORKERS: '1' } });
+    const api = apiOf(t);
+    try {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
+      await connectUser(t, uc);
+      await sleep(1200);
+      rmSync(join(dir, `${uc.call.id}.ogg`));
+      await sleep(300);
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().status, 'ACCEPTED');
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      assert.equal((await recordingOutcome(t, uc.call.id)).status, 'failed');
+      await sleep(300);
+      const ready = (await outbox(t, uc.call)).filter((e) => e.type === 'call.recording_ready');
+      assert.equal(ready.length, 1);
+      assert.deepEqual(
+        ready.map((e) => (e.payload as { recording: { status: string } }).recording.status),
+        ['failed'],
+      );
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).json().code, 'RECORDING_NOT_FOUND');
+    } finally {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
