@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { OggOpusDecoder } from 'ogg-opus-decoder';
 import { ToneGenerator } from '../audio/tone.ts';
 import { ENGINE_FRAME } from './audio-queue.ts';
 import { CallRecorder } from './call-recorder.ts';
+import { OPUS_PRE_SKIP } from './opus-encoder.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'callgate-recorder-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,5 +63,30 @@ describe('call recorder', () => {
     record(recorder, 60);
     await assert.rejects(recorder.finish(), /removed or replaced/);
     assert.equal(readFileSync(path, 'utf8'), 'someone else’s file');
+  });
+
+  it('killed mid-recording, its process leaves a file that plays up to its last whole page (a second)', async () => {
+    const path = join(dir, 'killed.ogg');
+    // 2.6 s recorded, then SIGKILL: no end(), no end-of-stream page; the last 0.6 s was never a page.
+    const child = `
+      import { CallRecorder } from ${JSON.stringify(join(import.meta.dirname, 'call-recorder.ts'))};
+      import { ToneGenerator } from ${JSON.stringify(join(import.meta.dirname, '../audio/tone.ts'))};
+      const recorder = new CallRecorder(${JSON.stringify(path)});
+      const caller = new ToneGenerator(440);
+      const business = new ToneGenerator(660);
+      for (let i = 0; i < 130; i++) {
+        recorder.hearCaller(caller.next(${ENGINE_FRAME}));
+        recorder.tick(business.next(${ENGINE_FRAME}));
+      }
+      setTimeout(() => process.kill(process.pid, 'SIGKILL'), 300);
+    `;
+    const killed = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8' });
+    assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+    const decoder = new OggOpusDecoder();
+    await decoder.ready;
+    const audio = await decoder.decodeFile(readFileSync(path));
+    decoder.free();
+    assert.deepEqual(audio.errors, []);
+    assert.equal(audio.samplesDecoded, 2 * 48_000 - OPUS_PRE_SKIP);
   });
 });

@@ -1,14 +1,25 @@
 // Recordings under faults an operator meets: a recordings directory that cannot be made, a disk that fills
 // mid-call, a file removed or replaced behind callgate's back.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { outbox } from '../../../../test/helpers/calls.ts';
+import { missing } from '../../../../test/helpers/requirements.ts';
 import { connectUser, mediaServer, startCall } from '../../../../test/helpers/server-media.ts';
+import { mountTmpfs } from '../../../../test/helpers/tmpfs.ts';
 import { wavFile } from '../../../../test/helpers/wav.ts';
 import { tone } from '../../../media/audio/tone.ts';
 import type { AudioEndpoint } from '../../../media/rtc/index.ts';
@@ -160,6 +171,12 @@ describe('a recording file removed while the call is recorded', () => {
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
       await connectUser(t, uc);
       await sleep(1200);
+      // While it is recorded the file is neither served nor deleted.
+      for (const method of ['GET', 'HEAD', 'DELETE'] as const) {
+        const early = await api(method, `/v1/calls/${uc.call.id}/recording`);
+        assert.equal(early.statusCode, 409, `${method} ${early.body}`);
+      }
+      assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/recording`)).json().code, 'CALL_STATE_CONFLICT');
       rmSync(join(dir, `${uc.call.id}.ogg`));
       await sleep(300);
       assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().status, 'ACCEPTED');
@@ -176,6 +193,47 @@ describe('a recording file removed while the call is recorded', () => {
     } finally {
       await t.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a disk that fills during a recording', { skip: missing('tmpfs') }, () => {
+  test('the call goes on, the recording ends failed once, its file is closed; DELETE frees what was written', async () => {
+    const disk = mountTmpfs(1);
+    const t = await buildTestApp('sqlite', {
+      env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', RECORDINGS_DIR: disk.dir, MEDIA_WORKERS: '1' },
+    });
+    const api = apiOf(t);
+    try {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
+      await connectUser(t, uc);
+      await sleep(1200);
+      disk.fill();
+      await sleep(1200);
+      assert.equal(
+        (await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') })).statusCode,
+        200,
+      );
+      assert.equal(
+        await eventually(async () => uc.user.heard().frequencyHz === 660, 5000, 'the play at the caller'),
+        true,
+      );
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().status, 'ACCEPTED');
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      assert.equal((await recordingOutcome(t, uc.call.id)).status, 'failed');
+      const path = join(disk.dir, `${uc.call.id}.ogg`);
+      assert.ok(!openPaths().includes(path), 'the file is not left open');
+      await sleep(300);
+      assert.equal((await outbox(t, uc.call)).filter((e) => e.type === 'call.recording_ready').length, 1);
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).json().code, 'RECORDING_NOT_FOUND');
+      // What was written before the disk filled stays until the recording is deleted.
+      assert.ok(statSync(path).size > 0);
+      assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/recording`)).statusCode, 200);
+      assert.equal(existsSync(path), false);
+    } finally {
+      await t.close();
+      disk.unmount();
     }
   });
 });
