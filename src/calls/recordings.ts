@@ -158,7 +158,9 @@ export class Recordings {
       });
     }
     await unlink(recording.path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') {
+      // Gone, or something that is not the recording in its place (a directory; a file where the directory was):
+      // there is no recording file left to remove, and what is there is not callgate's to remove.
+      if (err.code !== 'ENOENT' && err.code !== 'EISDIR' && err.code !== 'ENOTDIR') {
         this.#logger.warn({ callId: call.id, err: err.message }, 'recording file not deleted');
         throw err;
       }

@@ -6,6 +6,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   rmSync,
   statSync,
@@ -113,7 +114,7 @@ function openPaths(): string[] {
 }
 
 describe('a recording file removed or replaced after the call', () => {
-  test('GET is a 404 RECORDING_NOT_FOUND, never a 500; HEAD and a 416 leave no file open; DELETE twice is 200', async () => {
+  test('GET is a 404 RECORDING_NOT_FOUND and DELETE a 200 that leaves what is not the file alone, never a 500; HEAD and 416 close the file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'callgate-recordings-'));
     const t = await buildTestApp('sqlite', { env: { RECORDINGS_DIR: dir } });
     const api = apiOf(t);
@@ -144,14 +145,17 @@ describe('a recording file removed or replaced after the call', () => {
       assert.equal(replaced.statusCode, 404, replaced.body);
       assert.equal(replaced.json().code, 'RECORDING_NOT_FOUND');
       assert.equal((await api('HEAD', url)).statusCode, 404);
+      writeFileSync(join(path, 'theirs'), 'someone else’s');
+      const deleted = await api('DELETE', url);
+      assert.equal(deleted.statusCode, 200, deleted.body);
+      assert.equal(readFileSync(join(path, 'theirs'), 'utf8'), 'someone else’s', 'what is not the recording stays');
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'deleted');
       rmSync(path, { recursive: true });
       const removed = await api('GET', url);
       assert.equal(removed.statusCode, 404, removed.body);
       assert.equal(removed.json().code, 'RECORDING_NOT_FOUND');
 
       assert.equal((await api('DELETE', url)).statusCode, 200);
-      assert.equal((await api('DELETE', url)).statusCode, 200);
-      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'deleted');
       const other = await t.app.inject({ method: 'DELETE', url, headers: { 'x-api-key': t.numberB.key.key } });
       assert.equal(other.json().code, 'CALL_NOT_FOUND');
     } finally {
