@@ -43,6 +43,15 @@ describe('call recorder', () => {
     assert.equal(readFileSync(path, 'utf8'), 'someone else’s file');
   });
 
+  it('fails with the error its file met, not with end() on a stream that error destroyed', async () => {
+    const path = join(dir, 'taken-long-ago.ogg');
+    writeFileSync(path, 'someone else’s file');
+    const recorder = new CallRecorder(path);
+    await sleep(50); // the open fails, the stream is destroyed; the call goes on
+    record(recorder, 50);
+    await assert.rejects(recorder.finish(), { code: 'EEXIST' });
+  });
+
   it('fails when its file is removed while it records (nothing would be there to serve)', async () => {
     const path = join(dir, 'removed.ogg');
     const recorder = new CallRecorder(path);

@@ -93,7 +93,8 @@ export class CallRecorder {
         : null;
     await new Promise<void>((resolve, reject) => {
       this.file.end((err?: Error | null) => {
-        const failed = err ?? this.error;
+        // The stream's own error first: once it has failed, end() only says the stream was destroyed.
+        const failed = this.error ?? err;
         if (failed) {
           reject(failed);
           return;
