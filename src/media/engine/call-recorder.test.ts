@@ -52,6 +52,23 @@ describe('call recorder', () => {
     await assert.rejects(recorder.finish(), { code: 'EEXIST' });
   });
 
+  it('stops encoding once its file has failed', async () => {
+    const path = join(dir, 'taken-too.ogg');
+    writeFileSync(path, 'someone else’s file');
+    const recorder = new CallRecorder(path);
+    const encoder = (recorder as unknown as { encoder: { encode: (pcm: Int16Array) => Uint8Array } }).encoder;
+    const encode = encoder.encode.bind(encoder);
+    let encoded = 0;
+    encoder.encode = (pcm) => {
+      encoded++;
+      return encode(pcm);
+    };
+    await sleep(50); // the open fails
+    record(recorder, 50);
+    assert.equal(encoded, 0);
+    await assert.rejects(recorder.finish(), { code: 'EEXIST' });
+  });
+
   it('fails when its file is removed while it records (nothing would be there to serve)', async () => {
     const path = join(dir, 'removed.ogg');
     const recorder = new CallRecorder(path);

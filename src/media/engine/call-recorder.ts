@@ -61,7 +61,9 @@ export class CallRecorder {
 
   /** One tick: the business frame sent now (null: silence) beside the caller's next 20 ms. */
   tick(business: Int16Array | null): void {
-    if (this.finished) {
+    // A file that failed (could not be created, the disk filled) takes no more: encoding the rest of the call
+    // would spend a stereo encode every 20 ms on a recording that can only end failed.
+    if (this.finished || this.error) {
       return;
     }
     const left = this.takeCaller();
