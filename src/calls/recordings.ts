@@ -2,6 +2,7 @@
 // transaction (the outbox rule: the event exists if and only if the row says ready/failed); reading and deleting
 // are scoped to the key's number like every call read.
 
+import { constants } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
@@ -127,12 +128,22 @@ export class Recordings {
         details: { status: call.status },
       });
     }
-    const file = await open(recording.path, 'r').catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') {
-        this.#logger.warn({ callId: call.id, err: err.message }, 'recording file cannot be opened');
-      }
-      return null;
-    });
+    // Non-blocking: a FIFO someone put in the file's place would otherwise hold a libuv thread until a writer came
+    // (four such GETs stall every file and DNS operation of the process); it is then refused as not a file.
+    const file = await open(recording.path, constants.O_RDONLY | constants.O_NONBLOCK).catch(
+      (err: NodeJS.ErrnoException) => {
+        // Out of descriptors is this process's state, not the recording's: a 404 would tell the client the
+        // recording is gone for good.
+        if (err.code === 'EMFILE' || err.code === 'ENFILE') {
+          this.#logger.warn({ callId: call.id, err: err.message }, 'recording file cannot be opened now');
+          throw new ApiError('SERVICE_UNAVAILABLE', { headers: { 'retry-after': '1' } });
+        }
+        if (err.code !== 'ENOENT') {
+          this.#logger.warn({ callId: call.id, err: err.message }, 'recording file cannot be opened');
+        }
+        return null;
+      },
+    );
     const stats = await file?.stat().catch(() => null);
     if (!file || !stats?.isFile()) {
       await file?.close();

@@ -1,10 +1,14 @@
 // Recordings under faults an operator meets: a recordings directory that cannot be made, a disk that fills
 // mid-call, a file removed or replaced behind callgate's back.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import {
+  closeSync,
+  constants,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -12,9 +16,11 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import fsPromises from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, describe, mock, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { outbox } from '../../../../test/helpers/calls.ts';
@@ -159,6 +165,59 @@ describe('a recording file removed or replaced after the call', () => {
       const other = await t.app.inject({ method: 'DELETE', url, headers: { 'x-api-key': t.numberB.key.key } });
       assert.equal(other.json().code, 'CALL_NOT_FOUND');
     } finally {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a recording file callgate cannot open as it is', () => {
+  test('a FIFO in its place is a 404 at once (no thread left waiting); out of descriptors is a 503, not a 404', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'callgate-recordings-'));
+    const t = await buildTestApp('sqlite', { env: { RECORDINGS_DIR: dir } });
+    const api = apiOf(t);
+    let fifo: string | null = null;
+    try {
+      const uc = await startCall(t, endpoints);
+      const path = join(dir, `${uc.call.id}.ogg`);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
+      await connectUser(t, uc);
+      await sleep(600);
+      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+      assert.equal((await recordingOutcome(t, uc.call.id)).status, 'ready');
+      const url = `/v1/calls/${uc.call.id}/recording`;
+
+      const open = mock.method(fsPromises, 'open', async () => {
+        throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+      });
+      syncBuiltinESMExports();
+      let busy: Awaited<ReturnType<typeof api>>;
+      try {
+        busy = await api('GET', url);
+      } finally {
+        open.mock.restore();
+        syncBuiltinESMExports();
+      }
+      assert.equal(busy.statusCode, 503, busy.body);
+      assert.equal(busy.json().code, 'SERVICE_UNAVAILABLE');
+      assert.ok(busy.headers['retry-after']);
+      assert.equal((await api('GET', url)).statusCode, 200, 'the recording is still there');
+
+      rmSync(path);
+      const made = spawnSync('mkfifo', [path]);
+      assert.equal(made.status, 0, String(made.stderr));
+      fifo = path;
+      const answer = await Promise.race([api('GET', url), sleep(3000).then(() => null)]);
+      assert.ok(answer, 'GET answered, not parked on the FIFO');
+      assert.equal(answer.statusCode, 404, answer.body);
+      assert.equal(answer.json().code, 'RECORDING_NOT_FOUND');
+    } finally {
+      if (fifo) {
+        // Releases an open() still waiting for a writer (without the fix), so the process can end.
+        try {
+          closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+        } catch {}
+      }
       await t.close();
       rmSync(dir, { recursive: true, force: true });
     }

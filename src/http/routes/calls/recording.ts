@@ -69,7 +69,7 @@ export function callRecordingRoutes(app: App, deps: RouteDeps): void {
             content: { 'audio/ogg': { schema: OggFile } },
           },
           ...errors,
-          ...errorResponses('RANGE_NOT_SATISFIABLE'),
+          ...errorResponses('RANGE_NOT_SATISFIABLE', 'SERVICE_UNAVAILABLE'),
         },
       },
     },
