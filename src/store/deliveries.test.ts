@@ -6,7 +6,13 @@ import { emitEvents } from '../../test/e2e/webhook-helpers.ts';
 import { listDeliveriesForWebhook } from '../../test/helpers/store-reads.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
 import { type NumberId, newNumberId, newTenantId, newWebhookId, type TenantId, type WebhookId } from '../ids.ts';
-import { failUnsubscribedDeliveries, HELD_UNTIL, reconcileHeldDeliveries } from './deliveries.ts';
+import {
+  failPendingDeliveriesOfWebhook,
+  failRetriesOfDisabledWebhook,
+  failUnsubscribedDeliveries,
+  HELD_UNTIL,
+  reconcileHeldDeliveries,
+} from './deliveries.ts';
 import {
   type FinishedAttempt,
   listAttemptsForWebhook,
@@ -16,7 +22,7 @@ import {
 import { type ClaimedDelivery, claimDueDeliveries } from './delivery-claims.ts';
 import { insertNumber } from './numbers.ts';
 import { insertTenant } from './tenants.ts';
-import { deleteWebhookInScope, getWebhookInScope, insertWebhook, updateWebhook } from './webhooks.ts';
+import { deleteWebhookInScope, disableWebhook, getWebhookInScope, insertWebhook, updateWebhook } from './webhooks.ts';
 
 const inAMinute = () => new Date(Date.now() + 60_000).toISOString();
 let tokens = 0;
@@ -338,6 +344,53 @@ for (const kind of storeKinds()) {
       const dropped = (await listDeliveriesForWebhook(store.db, webhookId)).find((d) => d.eventId === ringing);
       assert.equal(dropped?.status, 'FAILED');
       assert.match(dropped?.lastError ?? '', /no longer subscribes/);
+    });
+
+    test('a retry recorded while another worker records a 410 for its webhook fails, whichever commits first', async () => {
+      const o = await owner(1);
+      const webhookId = o.webhookIds[0]!;
+      const [eventId] = await emitEvents(store.db, o, [{ type: 'call.ringing' }]);
+      const [leased] = (
+        await claimDueDeliveries(store.db, {
+          now: new Date().toISOString(),
+          leaseUntil: inAMinute(),
+          token: `t${tokens++}`,
+          limit: 100,
+          perWebhookLimit: 100,
+        })
+      ).filter((d) => d.webhookId === webhookId);
+      assert.equal(leased?.eventId, eventId);
+      const reason = 'receiver answered 410 Gone';
+      // Worker A records a 410 of another try: its webhook off, its pending rows failed, the leased one left to its try.
+      let goneRecorded!: () => void;
+      const recorded = new Promise<void>((resolve) => {
+        goneRecorded = resolve;
+      });
+      let commitGone!: () => void;
+      const commit = new Promise<void>((resolve) => {
+        commitGone = resolve;
+      });
+      const workerA = store.db.transaction(async (tx) => {
+        const now = new Date().toISOString();
+        await disableWebhook(tx, webhookId, reason, now);
+        await failPendingDeliveriesOfWebhook(tx, webhookId, `webhook disabled: ${reason}`, now);
+        goneRecorded();
+        await commit;
+      });
+      await recorded;
+      // Worker B meanwhile records that try as failed, to be tried again.
+      const retry = { status: 'PENDING', nextAttemptAt: new Date().toISOString() } as const;
+      const workerB = store.db.transaction(async (tx) => {
+        const now = new Date().toISOString();
+        await recordFinishedAttempts(tx, [finished(leased!, retry)], now);
+        await failRetriesOfDisabledWebhook(tx, webhookId, reason, now);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      commitGone();
+      await Promise.all([workerA, workerB]);
+      const [row] = await listDeliveriesForWebhook(store.db, webhookId);
+      assert.equal(row?.status, 'FAILED', 'not left PENDING for a webhook nothing sends to');
+      assert.match(row?.lastError ?? '', /webhook disabled/);
     });
 
     test('a batch settlement skips a webhook deleted meanwhile and records the others', async () => {

@@ -143,18 +143,30 @@ export async function failPendingDeliveriesOfWebhook(
   );
 }
 
-/** Tries that ended wanting another, for a webhook disabled as `reason` while they ran: they fail like the rest. */
+/**
+ * Tries that ended wanting another, for a webhook disabled as `reason` while they ran: they fail like the rest. On
+ * PostgreSQL the webhook row is read FOR SHARE: a 410 being recorded by another worker (it updates that row) is
+ * waited for, else both would miss this retry (its failPendingDeliveriesOfWebhook skipped the row still leased, and
+ * this read saw the webhook still active). The other order is safe: that worker's next statement sees this commit.
+ */
 export async function failRetriesOfDisabledWebhook(
-  db: Db,
+  tx: Db,
   webhookId: WebhookId,
   reason: string,
   now: string,
 ): Promise<number> {
-  return db.execute(
+  const lock = tx.dialect === 'postgres' ? ' FOR SHARE' : '';
+  const [webhook] = await tx.query<{ active: number; disabled_reason: string | null }>(
+    `SELECT active, disabled_reason FROM webhooks WHERE id = $1${lock}`,
+    [webhookId],
+  );
+  if (!webhook || Number(webhook.active) !== 0 || webhook.disabled_reason !== reason) {
+    return 0;
+  }
+  return tx.execute(
     `UPDATE deliveries SET status = 'FAILED', last_error = $2, updated_at = $3
-     WHERE webhook_id = $1 AND status = 'PENDING' AND lease_until IS NULL
-       AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.active = 0 AND w.disabled_reason = $4)`,
-    [webhookId, `webhook disabled: ${reason}`, now, reason],
+     WHERE webhook_id = $1 AND status = 'PENDING' AND lease_until IS NULL`,
+    [webhookId, `webhook disabled: ${reason}`, now],
   );
 }
 
