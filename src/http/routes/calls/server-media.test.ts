@@ -428,7 +428,10 @@ for (const kind of storeKinds()) {
       assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().media, undefined, 'ringing: not decided');
       // Not answered yet: the number has the feature, the call not yet, and the reason says how it gets it.
       const early = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'talk' });
+      assert.equal(early.statusCode, 400, early.body);
       assert.equal(early.json().code, 'FEATURE_NOT_SUPPORTED', early.body);
+      // The code's text is Pilot's and stays; only details say more.
+      assert.equal(early.json().error, 'This feature is not supported for this number');
       assert.match(early.json().details?.reason ?? '', /answered without an sdp/);
       // Answered with the business's own SDP: media.md's "relay".
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { sdp: CANNED_ANSWER_SDP })).statusCode, 200);
