@@ -51,6 +51,16 @@ for (const kind of storeKinds()) {
   describe(`delivery claims and settlements [${kind}]`, () => {
     let store: TestStore;
 
+    /** One worker's claim of the due deliveries (100 at most), leased for a minute unless told. */
+    const claimDue = (opts: { perWebhookLimit?: number; leaseUntil?: string } = {}) =>
+      claimDueDeliveries(store.db, {
+        now: new Date().toISOString(),
+        leaseUntil: opts.leaseUntil ?? inAMinute(),
+        token: `t${tokens++}`,
+        limit: 100,
+        perWebhookLimit: opts.perWebhookLimit ?? 100,
+      });
+
     before(async () => {
       store = await createTestStore(kind);
     });
@@ -158,14 +168,7 @@ for (const kind of storeKinds()) {
         o,
         [1, 2, 3].map((sequence) => ({ type: 'call.ringing', callId, sequence })),
       );
-      const claim = () =>
-        claimDueDeliveries(store.db, {
-          now: new Date().toISOString(),
-          leaseUntil: inAMinute(),
-          token: `t${tokens++}`,
-          limit: 100,
-          perWebhookLimit: 100,
-        }).then((ds) => ds.filter((d) => d.webhookId === o.webhookIds[0]));
+      const claim = () => claimDue().then((ds) => ds.filter((d) => d.webhookId === o.webhookIds[0]));
       const a = await claim();
       assert.deepEqual(
         a.map((d) => d.eventId),
@@ -205,13 +208,7 @@ for (const kind of storeKinds()) {
         Array.from({ length: 10 }, () => ({ type: 'call.ringing' })),
       );
       const claim = () =>
-        claimDueDeliveries(store.db, {
-          now: new Date().toISOString(),
-          leaseUntil: inAMinute(),
-          token: `t${tokens++}`,
-          limit: 100,
-          perWebhookLimit: 3,
-        }).then((ds) => ds.filter((d) => o.webhookIds.includes(d.webhookId)));
+        claimDue({ perWebhookLimit: 3 }).then((ds) => ds.filter((d) => o.webhookIds.includes(d.webhookId)));
       const count = (ds: ClaimedDelivery[], id: WebhookId) => ds.filter((d) => d.webhookId === id).length;
       const first = await claim();
       assert.deepEqual(
@@ -241,14 +238,7 @@ for (const kind of storeKinds()) {
       const w = (await getWebhookInScope(store.db, scope, webhookId))!;
       await emitEvents(store.db, o, [{ type: 'call.ringing' }, { type: 'call.ended' }]);
       await updateWebhook(store.db, { ...w, active: false });
-      const claim = () =>
-        claimDueDeliveries(store.db, {
-          now: new Date().toISOString(),
-          leaseUntil: inAMinute(),
-          token: `t${tokens++}`,
-          limit: 100,
-          perWebhookLimit: 100,
-        }).then((ds) => ds.filter((d) => d.webhookId === webhookId));
+      const claim = () => claimDue().then((ds) => ds.filter((d) => d.webhookId === webhookId));
       assert.deepEqual(await claim(), []);
       await updateWebhook(store.db, { ...w, active: true });
       assert.equal((await claim()).length, 2);
@@ -288,13 +278,7 @@ for (const kind of storeKinds()) {
       const o = await owner(1);
       const [id] = await emitEvents(store.db, o, [{ type: 'call.ended' }]);
       const claim = (leaseUntil: string) =>
-        claimDueDeliveries(store.db, {
-          now: new Date().toISOString(),
-          leaseUntil,
-          token: `t${tokens++}`,
-          limit: 100,
-          perWebhookLimit: 100,
-        }).then((ds) => ds.filter((d) => d.webhookId === o.webhookIds[0]));
+        claimDue({ leaseUntil }).then((ds) => ds.filter((d) => d.webhookId === o.webhookIds[0]));
       const [crashed] = await claim(new Date(Date.now() - 1000).toISOString()); // a worker that died: its lease is already over
       assert.equal(crashed?.eventId, id);
       const [again] = await claim(inAMinute());
@@ -314,14 +298,7 @@ for (const kind of storeKinds()) {
       const w = (await getWebhookInScope(store.db, scope, webhookId))!;
       await updateWebhook(store.db, { ...w, events: ['call.ringing', 'call.ended'] });
       const [ringing, ended] = await emitEvents(store.db, o, [{ type: 'call.ringing' }, { type: 'call.ended' }]);
-      const claim = () =>
-        claimDueDeliveries(store.db, {
-          now: new Date().toISOString(),
-          leaseUntil: inAMinute(),
-          token: `t${tokens++}`,
-          limit: 100,
-          perWebhookLimit: 100,
-        }).then((ds) => ds.filter((d) => d.webhookId === webhookId));
+      const claim = () => claimDue().then((ds) => ds.filter((d) => d.webhookId === webhookId));
       const inFlight = await claim();
       assert.equal(inFlight.length, 2);
       // The PATCH: leased rows are left to their try, which fails and is put back for a retry due at once.
@@ -350,15 +327,7 @@ for (const kind of storeKinds()) {
       const o = await owner(1);
       const webhookId = o.webhookIds[0]!;
       const [eventId] = await emitEvents(store.db, o, [{ type: 'call.ringing' }]);
-      const [leased] = (
-        await claimDueDeliveries(store.db, {
-          now: new Date().toISOString(),
-          leaseUntil: inAMinute(),
-          token: `t${tokens++}`,
-          limit: 100,
-          perWebhookLimit: 100,
-        })
-      ).filter((d) => d.webhookId === webhookId);
+      const [leased] = (await claimDue()).filter((d) => d.webhookId === webhookId);
       assert.equal(leased?.eventId, eventId);
       const reason = 'receiver answered 410 Gone';
       // Worker A records a 410 of another try: its webhook off, its pending rows failed, the leased one left to its try.
@@ -396,15 +365,7 @@ for (const kind of storeKinds()) {
     test('a batch settlement skips a webhook deleted meanwhile and records the others', async () => {
       const o = await owner(2);
       await emitEvents(store.db, o, [{ type: 'call.ringing' }]);
-      const claimed = (
-        await claimDueDeliveries(store.db, {
-          now: new Date().toISOString(),
-          leaseUntil: inAMinute(),
-          token: `t${tokens++}`,
-          limit: 100,
-          perWebhookLimit: 100,
-        })
-      ).filter((d) => o.webhookIds.includes(d.webhookId));
+      const claimed = (await claimDue()).filter((d) => o.webhookIds.includes(d.webhookId));
       assert.equal(claimed.length, 2);
       assert.ok(await deleteWebhookInScope(store.db, { tenantId: o.tenantId, numberId: null }, o.webhookIds[0]!));
       const settled = await store.db.transaction((tx) =>

@@ -65,6 +65,17 @@ async function recordingOutcome(t: TestApp, callId: string) {
   );
 }
 
+/** The call still works: a play reaches the caller at its pitch, and the call stays answered. */
+async function assertCallWorks(t: TestApp, uc: Awaited<ReturnType<typeof startCall>>) {
+  const api = apiOf(t);
+  assert.equal(
+    (await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') })).statusCode,
+    200,
+  );
+  assert.equal(await eventually(async () => uc.user.heard().frequencyHz === 660, 5000, 'the play at the caller'), true);
+  assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().status, 'ACCEPTED');
+}
+
 for (const workers of ['0', '1']) {
   describe(`a recordings directory that cannot be made (MEDIA_WORKERS=${workers})`, () => {
     test('accept with record answers 200, the call works, the recording ends failed with one call.recording_ready', async () => {
@@ -84,15 +95,7 @@ for (const workers of ['0', '1']) {
         const accept = await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true });
         assert.equal(accept.statusCode, 200, accept.body);
         await connectUser(t, uc);
-        assert.equal(
-          (await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') })).statusCode,
-          200,
-        );
-        assert.equal(
-          await eventually(async () => uc.user.heard().frequencyHz === 660, 5000, 'the play at the caller'),
-          true,
-        );
-        assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().status, 'ACCEPTED');
+        await assertCallWorks(t, uc);
         await api('POST', `/v1/calls/${uc.call.id}/terminate`);
         const r = await recordingOutcome(t, uc.call.id);
         assert.equal(r.status, 'failed');
@@ -274,15 +277,7 @@ describe('a disk that fills during a recording', { skip: missing('tmpfs') }, () 
       await sleep(1200);
       disk.fill();
       await sleep(1200);
-      assert.equal(
-        (await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') })).statusCode,
-        200,
-      );
-      assert.equal(
-        await eventually(async () => uc.user.heard().frequencyHz === 660, 5000, 'the play at the caller'),
-        true,
-      );
-      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().status, 'ACCEPTED');
+      await assertCallWorks(t, uc);
       await api('POST', `/v1/calls/${uc.call.id}/terminate`);
       assert.equal((await recordingOutcome(t, uc.call.id)).status, 'failed');
       const path = join(disk.dir, `${uc.call.id}.ogg`);
