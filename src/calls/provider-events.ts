@@ -28,6 +28,8 @@ export interface ProviderEventDeps {
 
 /** How long an outbound event may wait for its call to be stored (docs/spec/providers-meta.md R6). */
 const PARK_MS = 60_000;
+/** Providers stamp events in whole seconds. */
+const TIMESTAMP_RESOLUTION_MS = 1000;
 
 export class ProviderEvents {
   readonly #d: ProviderEventDeps;
@@ -90,7 +92,9 @@ export class ProviderEvents {
     }
     if (event.type === 'offer') {
       const tombstone = await takeTombstone(tx, number.id, event.externalCallId, nowIso);
-      const stale = !answered && now.getTime() - Date.parse(event.at) > this.#d.config.ringTimeoutSeconds * 1000;
+      // Meta's timestamps are whole seconds (rounded down): up to a second of "age" is only that rounding.
+      const age = now.getTime() - Date.parse(event.at) - TIMESTAMP_RESOLUTION_MS;
+      const stale = !answered && age > this.#d.config.ringTimeoutSeconds * 1000;
       const t = createInboundCall(
         {
           id: newCallId(),

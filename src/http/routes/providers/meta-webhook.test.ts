@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { signMetaBody } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { acceptedCall, nextPeer, outbox, postSignedCalls, storedCall } from '../../../../test/helpers/calls.ts';
+import { ManualClock } from '../../../../test/helpers/manual-clock.ts';
 import { countEventsForNumber } from '../../../../test/helpers/store-reads.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { listCallsForNumber } from '../../../store/calls.ts';
@@ -172,6 +173,24 @@ for (const kind of storeKinds()) {
         assert.equal(call?.status, 'MISSED');
         assert.equal(call?.endedBy, 'SYSTEM');
         assert.deepEqual(await eventTypes(wacid), ['call.missed', 'call.ended']);
+      });
+
+      test("a connect under a second past the ring timeout still rings: Meta's timestamps are whole seconds", async () => {
+        const stamp = Math.floor(Date.now() / 1000);
+        const clock = new ManualClock(stamp * 1000 + 1900);
+        const quick = await buildTestApp(kind, { clock, env: { RING_TIMEOUT_SECONDS: '1' } });
+        try {
+          const from = { phoneNumberId: quick.numberA.phoneNumberId, timestamp: stamp };
+          const fresh = await quick.fake.incomingCall({ ...from, from: nextPeer() });
+          await quick.fake.flush();
+          assert.equal((await storedCall(quick, quick.numberA, fresh))?.status, 'RINGING', 'stamped 1.9 s ago');
+          clock.advance(300);
+          const old = await quick.fake.incomingCall({ ...from, from: nextPeer() });
+          await quick.fake.flush();
+          assert.equal((await storedCall(quick, quick.numberA, old))?.status, 'MISSED', 'stamped 2.2 s ago');
+        } finally {
+          await quick.close();
+        }
       });
 
       for (const batch of ['array', 'changes', 'entries'] as const) {
