@@ -14,6 +14,7 @@ import {
   readlinkSync,
   rmSync,
   statSync,
+  truncateSync,
   writeFileSync,
 } from 'node:fs';
 import fsPromises from 'node:fs/promises';
@@ -146,6 +147,11 @@ describe('a recording file removed or replaced after the call', () => {
       assert.equal((await api('GET', url, undefined, { range: 'bytes=-0' })).statusCode, 416);
       assert.equal((await api('GET', url)).rawPayload.length, recording.sizeBytes);
       await eventually(async () => !openPaths().includes(path), 2000, 'the file closed after GET, HEAD and 416');
+      // HEAD on a long recording (a sparse 4 GiB here) answers from the size, without reading the file through.
+      truncateSync(path, 4 * 2 ** 30);
+      const big = await api('HEAD', url);
+      assert.equal(big.headers['content-length'], String(4 * 2 ** 30));
+      assert.equal(openPaths().includes(path), false, 'HEAD closed the file before answering');
 
       // Someone put a directory where the file was.
       rmSync(path);

@@ -1,6 +1,7 @@
 // GET and DELETE /v1/calls/{callId}/recording: the stereo Ogg/Opus recording of a server-media call (caller
 // left, business right). GET honours one byte range (players seek with it) and answers 206 with Content-Range.
 
+import { Readable } from 'node:stream';
 import { ApiError } from '../../../errors.ts';
 import { CallIdParams } from '../../schemas/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
@@ -83,19 +84,23 @@ export function callRecordingRoutes(app: App, deps: RouteDeps): void {
         throw err;
       }
       reply.header('content-type', 'audio/ogg').header('accept-ranges', 'bytes');
-      // The schema documents a binary string; what is sent is the file's stream (typed as the schema's string),
-      // which closes the file when done.
-      const stream = (options?: { start: number; end: number }) =>
-        file.createReadStream({ ...options, autoClose: true }) as unknown as string;
       if (range) {
         reply
           .code(206)
           .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
           .header('content-length', range.end - range.start + 1);
-        return reply.send(stream(range));
+      } else {
+        reply.header('content-length', size);
       }
-      reply.header('content-length', size);
-      return reply.send(stream());
+      if (request.method === 'HEAD') {
+        // Fastify's HEAD drains a stream to discard it (a whole recording read for nothing); an empty one keeps
+        // the Content-Length set above, which an empty body would reset to 0.
+        await file.close();
+        return reply.send(Readable.from([]) as unknown as string);
+      }
+      // The schema documents a binary string; what is sent is the file's stream (typed as the schema's string),
+      // which closes the file when done.
+      return reply.send(file.createReadStream({ ...range, autoClose: true }) as unknown as string);
     },
   );
 
