@@ -70,3 +70,19 @@ test('a first look the store never answers does not hold the command past its ti
   assert.ok(performance.now() - started < 1000, `answered in ${Math.round(performance.now() - started)} ms`);
   assert.equal(timers(), before);
 });
+
+test('a command whose wait ran out during the first look is not sent: the caller already has its 503', {
+  timeout: 5000,
+}, async () => {
+  const sent: unknown[] = [];
+  const commands = new MediaCommands('here', async () => ({ ok: true }), createLogger('silent'));
+  commands.attach({ notify: async (m) => void sent.push(m), close: async () => undefined });
+  const reply = await commands.send(
+    'there',
+    { kind: 'play', callId: 'call_1', mediaUrl: 'https://example.com/a.wav' },
+    { watch: () => new Promise<never>(() => undefined), timeoutMs: 100 },
+  );
+  assert.equal(!reply.ok && reply.code, 'SERVICE_UNAVAILABLE');
+  // A play sent now would be heard although the client was told it failed, and again when it retries.
+  assert.deepEqual(sent, []);
+});

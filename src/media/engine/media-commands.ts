@@ -67,7 +67,12 @@ export class MediaCommands {
     if (before) {
       return before;
     }
-    const left = Math.max(0, timeoutMs - (performance.now() - started));
+    const left = timeoutMs - (performance.now() - started);
+    if (left <= 0) {
+      // The wait is over before anything went out: sent now, the owner would act on a command whose caller is
+      // answered that it failed (a play heard, then heard again when the client retries).
+      return { ok: false, code: 'SERVICE_UNAVAILABLE', reason: 'the process holding the call did not answer' };
+    }
     const id = randomBytes(12).toString('hex');
     let timer: NodeJS.Timeout | undefined;
     let watcher: NodeJS.Timeout | undefined;
