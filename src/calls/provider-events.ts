@@ -8,7 +8,7 @@ import { newCallId } from '../ids.ts';
 import type { Direction } from '../model/call.ts';
 import { type Call, UNCONFIRMED_END } from '../model/call.ts';
 import type { NumberRecord } from '../model/number.ts';
-import type { ProviderCallEvent } from '../model/provider-event.ts';
+import { type ProviderCallEvent, TIMESTAMP_RESOLUTION_MS } from '../model/provider-event.ts';
 import { findCallByExternalIdForNumber, lockProviderCall } from '../store/calls.ts';
 import { type Db, isUniqueViolation } from '../store/db.ts';
 import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
@@ -28,8 +28,6 @@ export interface ProviderEventDeps {
 
 /** How long an outbound event may wait for its call to be stored (docs/spec/providers-meta.md R6). */
 const PARK_MS = 60_000;
-/** Providers stamp events in whole seconds. */
-const TIMESTAMP_RESOLUTION_MS = 1000;
 
 export class ProviderEvents {
   readonly #d: ProviderEventDeps;

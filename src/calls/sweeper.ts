@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { CallId, NumberId } from '../ids.ts';
 import type { Call } from '../model/call.ts';
+import { TIMESTAMP_RESOLUTION_MS } from '../model/provider-event.ts';
 import { evolutionConfigOf } from '../providers/evolution/client.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import {
@@ -90,9 +91,12 @@ export class Sweeper {
   async sweepOnce(): Promise<{ ringTimeouts: number; maxDurations: number }> {
     const now = this.#d.clock.now();
     const ringCutoff = new Date(now.getTime() - this.#d.config.ringTimeoutSeconds * 1000).toISOString();
+    // An inbound call started at its offer's whole-second stamp: judged as the offer was (provider-events.ts), not a
+    // second early, or a call created ringing would be missed by the very next sweep.
+    const stampedCutoff = new Date(Date.parse(ringCutoff) - TIMESTAMP_RESOLUTION_MS).toISOString();
     let ringTimeouts = 0;
     for (const row of await listRingingStartedBefore(this.#d.db, ringCutoff, BATCH)) {
-      if (await this.#endRinging(row.numberId, row.id, ringCutoff)) {
+      if (await this.#endRinging(row.numberId, row.id, ringCutoff, stampedCutoff)) {
         ringTimeouts++;
         this.#d.logger.info(
           { callId: row.id, numberId: row.numberId, ringTimeoutSeconds: this.#d.config.ringTimeoutSeconds },
@@ -159,9 +163,15 @@ export class Sweeper {
     }
   }
 
-  async #endRinging(numberId: NumberId, callId: CallId, cutoff: string): Promise<boolean> {
+  async #endRinging(numberId: NumberId, callId: CallId, cutoff: string, stampedCutoff: string): Promise<boolean> {
+    const rangLongEnough = (c: Call) => c.startedAt < (c.direction === 'INBOUND' ? stampedCutoff : cutoff);
     const call = await findCallForNumber(this.#d.db, numberId, callId);
-    if (!call || (call.status !== 'INITIATED' && call.status !== 'RINGING') || this.#d.slots.isLive(call)) {
+    if (
+      !call ||
+      (call.status !== 'INITIATED' && call.status !== 'RINGING') ||
+      !rangLongEnough(call) ||
+      this.#d.slots.isLive(call)
+    ) {
       return false;
     }
     if (call.direction === 'OUTBOUND') {
@@ -176,7 +186,7 @@ export class Sweeper {
       if (
         !current ||
         (current.status !== 'INITIATED' && current.status !== 'RINGING') ||
-        current.startedAt >= cutoff ||
+        !rangLongEnough(current) ||
         this.#d.slots.isLive(current)
       ) {
         return false;

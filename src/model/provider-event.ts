@@ -1,5 +1,11 @@
 // Provider events in domain words: what the adapters parse webhooks into and the machine consumes.
 
+/**
+ * Providers stamp events in whole seconds, rounded down: an inbound call's `startedAt` (its offer's stamp) may be up
+ * to this much earlier than the call really began, so its ring time is judged that much later.
+ */
+export const TIMESTAMP_RESOLUTION_MS = 1000;
+
 /** What the provider told us, already translated out of provider words. */
 export type ProviderCallEvent =
   | {

@@ -193,6 +193,29 @@ for (const kind of storeKinds()) {
         }
       });
 
+      test('the sweeper forgives the whole-second stamp too: a call that still rings is not swept at once', async () => {
+        const stamp = Math.floor(Date.now() / 1000);
+        const clock = new ManualClock(stamp * 1000 + 1900);
+        const quick = await buildTestApp(kind, { clock, env: { RING_TIMEOUT_SECONDS: '1' } });
+        try {
+          const wacid = await quick.fake.incomingCall({
+            phoneNumberId: quick.numberA.phoneNumberId,
+            timestamp: stamp,
+            from: nextPeer(),
+          });
+          await quick.fake.flush();
+          assert.equal((await storedCall(quick, quick.numberA, wacid))?.status, 'RINGING');
+          // Same instant: it may have rung for only 0.9 s, as the offer's own check said.
+          await quick.sweeper.sweepOnce();
+          assert.equal((await storedCall(quick, quick.numberA, wacid))?.status, 'RINGING', 'swept a second early');
+          clock.advance(300); // now it has rung for at least 1.2 s
+          await quick.sweeper.sweepOnce();
+          assert.equal((await storedCall(quick, quick.numberA, wacid))?.status, 'MISSED');
+        } finally {
+          await quick.close();
+        }
+      });
+
       for (const batch of ['array', 'changes', 'entries'] as const) {
         test(`a batch (${batch}) with several calls and reordered events leaves each call right`, async () => {
           const peers = [nextPeer(), nextPeer(), nextPeer()];
