@@ -17,7 +17,7 @@ import {
   listWebCallsAnsweredBefore,
 } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { reconcileHeldDeliveries } from '../store/deliveries.ts';
+import { failDeliveriesOfGoneWebhooks, reconcileHeldDeliveries } from '../store/deliveries.ts';
 import { pruneDeliveryLog } from '../store/delivery-retention.ts';
 import { deleteExpiredIdempotencyKeys } from '../store/idempotency.ts';
 import { getNumberById } from '../store/numbers.ts';
@@ -142,6 +142,10 @@ export class Sweeper {
     );
     if (held.expired + held.released + held.held > 0) {
       this.#d.logger.info(held, 'held webhook deliveries of paused webhooks reconciled');
+    }
+    const gone = await failDeliveriesOfGoneWebhooks(this.#d.db, new Date(nowMs).toISOString());
+    if (gone > 0) {
+      this.#d.logger.info({ failed: gone }, 'deliveries left waiting for webhooks disabled by a 410 failed');
     }
     const days = this.#d.config.webhookLogRetentionDays;
     if (days === 0) {

@@ -7,6 +7,7 @@ import { listDeliveriesForWebhook } from '../../test/helpers/store-reads.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
 import { type NumberId, newNumberId, newTenantId, newWebhookId, type TenantId, type WebhookId } from '../ids.ts';
 import {
+  failDeliveriesOfGoneWebhooks,
   failPendingDeliveriesOfWebhook,
   failRetriesOfDisabledWebhook,
   failUnsubscribedDeliveries,
@@ -360,6 +361,28 @@ for (const kind of storeKinds()) {
       const [row] = await listDeliveriesForWebhook(store.db, webhookId);
       assert.equal(row?.status, 'FAILED', 'not left PENDING for a webhook nothing sends to');
       assert.match(row?.lastError ?? '', /webhook disabled/);
+    });
+
+    test('a try whose worker died while its webhook got a 410 fails once its lease is over, not left PENDING', async () => {
+      const o = await owner(1);
+      const webhookId = o.webhookIds[0]!;
+      await emitEvents(store.db, o, [{ type: 'call.ringing' }]);
+      // Leased by a worker that then dies: its lease runs out a moment later and nobody records its try.
+      const [leased] = (await claimDue({ leaseUntil: new Date(Date.now() + 200).toISOString() })).filter(
+        (d) => d.webhookId === webhookId,
+      );
+      assert.ok(leased);
+      const reason = 'receiver answered 410 Gone';
+      await store.db.transaction(async (tx) => {
+        const now = new Date().toISOString();
+        await disableWebhook(tx, webhookId, reason, now);
+        await failPendingDeliveriesOfWebhook(tx, webhookId, `webhook disabled: ${reason}`, now);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await failDeliveriesOfGoneWebhooks(store.db, new Date().toISOString());
+      const [row] = await listDeliveriesForWebhook(store.db, webhookId);
+      assert.equal(row?.status, 'FAILED', 'no worker sends to a disabled webhook, and none will record this try');
+      assert.equal(row?.lastError, `webhook disabled: ${reason}`);
     });
 
     test('a batch settlement skips a webhook deleted meanwhile and records the others', async () => {
