@@ -10,7 +10,9 @@ for (const kind of storeKinds()) {
   describe(`terminate when Meta misbehaves [${kind}]`, () => {
     let t: TestApp;
     before(async () => {
-      t = await buildTestApp(kind);
+      // The slow answers injected below (300 ms) must come well inside the provider's deadline: at the tests' usual
+      // 400 ms a busy machine's stall of 100 ms turned an answer into "Meta did not answer" (a 502).
+      t = await buildTestApp(kind, { env: { PROVIDER_TIMEOUT_MS: '2000' } });
     });
     after(() => t.close());
 
