@@ -9,7 +9,8 @@ import { callIn } from '../../test/helpers/calls.ts';
 describe('shutdown drain', () => {
   let t: TestApp;
   before(async () => {
-    t = await buildTestApp('sqlite');
+    // The hang-up held at the provider (300 ms) must still come back inside its deadline (400 ms in tests).
+    t = await buildTestApp('sqlite', { env: { PROVIDER_TIMEOUT_MS: '2000' } });
   });
   after(() => t.close());
 

@@ -11,7 +11,9 @@ for (const kind of storeKinds()) {
   describe(`Idempotency-Key [${kind}]`, () => {
     let t: TestApp;
     before(async () => {
-      t = await buildTestApp(kind);
+      // The slow provider answers injected below (200 ms) must come inside its deadline (400 ms in tests) on a busy
+      // machine too.
+      t = await buildTestApp(kind, { env: { PROVIDER_TIMEOUT_MS: '2000' } });
     });
     after(() => t.close());
 

@@ -43,7 +43,8 @@ for (const kind of storeKinds()) {
     let web: WebNumber;
     let stock: WebNumber;
     before(async () => {
-      t = await buildTestApp(kind);
+      // The slow hang-up injected below (300 ms) must come inside the provider's deadline (400 ms in tests).
+      t = await buildTestApp(kind, { env: { PROVIDER_TIMEOUT_MS: '2000' } });
       web = await addWebNumber(t, 'on');
       stock = await addWebNumber(t, 'off');
     });

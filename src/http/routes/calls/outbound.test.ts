@@ -11,7 +11,11 @@ for (const kind of storeKinds()) {
   describe(`outbound calls [${kind}]`, () => {
     let t: TestApp;
     before(async () => {
-      t = await buildTestApp(kind, { env: { RING_TIMEOUT_SECONDS: '1', SWEEP_INTERVAL_MS: '100' }, runSweeper: true });
+      // PROVIDER_TIMEOUT_MS: the slow connect injected below (150 ms) must come inside the provider's deadline.
+      t = await buildTestApp(kind, {
+        env: { RING_TIMEOUT_SECONDS: '1', SWEEP_INTERVAL_MS: '100', PROVIDER_TIMEOUT_MS: '2000' },
+        runSweeper: true,
+      });
     });
     after(() => t.close());
 

@@ -742,15 +742,17 @@ describe('server media: capacity and failure', () => {
   });
 
   test('the user hanging up between the pre_accept and the accept: 409, the timeline says so, the session closes', async () => {
-    const t = await buildTestApp('sqlite');
+    // Meta holds the accept long enough for the test to hang up meanwhile, and answers well inside the deadline:
+    // 250 ms of a 400 ms deadline left a busy machine too little of either.
+    const t = await buildTestApp('sqlite', { env: { PROVIDER_TIMEOUT_MS: '3000' } });
     const api = numberAApi(t);
     try {
       const uc = await startCall(t, endpoints);
-      t.fake.inject({ action: 'accept', times: 1, latencyMs: 250 });
+      t.fake.inject({ action: 'accept', times: 1, latencyMs: 1000 });
       const accepting = api('POST', `/v1/calls/${uc.call.id}/accept`);
       await eventually(async () => t.fake.countRequests({ action: 'accept' }) === 1, 3000, 'the accept on its way');
       await t.fake.userHangsUp(uc.call.externalCallId);
-      await eventually(async () => (await storedCall(t, t.numberA, uc.call.id))?.status === 'MISSED', 3000, 'ended');
+      await eventually(async () => (await storedCall(t, t.numberA, uc.call.id))?.status === 'MISSED', 5000, 'ended');
       const late = await accepting;
       assert.equal(late.statusCode, 409, late.body);
       await eventually(async () => t.app.media.size === 0, 3000, 'the kept session to close with the call');

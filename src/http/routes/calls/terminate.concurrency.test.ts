@@ -15,7 +15,9 @@ for (const kind of storeKinds()) {
   describe(`concurrent terminates [${kind}]`, () => {
     let t: TestApp;
     before(async () => {
-      t = await buildTestApp(kind);
+      // The slow hang-up injected below (150 ms) must come inside the provider's deadline (400 ms in tests) while
+      // the same process serves the other 49 requests.
+      t = await buildTestApp(kind, { env: { PROVIDER_TIMEOUT_MS: '2000' } });
     });
     after(() => t.close());
 
