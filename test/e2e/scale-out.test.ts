@@ -1,7 +1,7 @@
 // Several API processes on one PostgreSQL and one Redis: shared rate limits, graceful shutdown.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts';
+import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { callIn, storedCall } from '../helpers/calls.ts';
 import { assertRedisAnswers } from '../helpers/redis.ts';
 import { missing } from '../helpers/requirements.ts';
@@ -53,7 +53,12 @@ describe('scale-out: two API processes, PostgreSQL and Redis', { skip: missing('
       method: 'POST',
       headers: { 'x-api-key': t.numberA.key.key },
     });
-    await new Promise((r) => setTimeout(r, 150));
+    // SIGTERM once the hang-up is at Meta (held 600 ms there), not after a guess at how long it takes to get there.
+    await eventually(
+      async () => t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }) === 1,
+      10_000,
+      'the hang-up to reach Meta',
+    );
     const exited = victim.stop('SIGTERM');
     const res = await inFlight;
     assert.equal(res.status, 200);
