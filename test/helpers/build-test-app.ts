@@ -192,10 +192,14 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
   };
 }
 
-/** Polls until check() returns a value (not undefined/null/false) or the time runs out. */
+/**
+ * Polls until check() returns a value (not undefined/null/false) or the time runs out. The default only bounds how
+ * long a failing test waits: a slow or busy machine needs more than a few seconds to finish a recording or start a
+ * process, so a wait whose length means something passes its own `ms`.
+ */
 export async function eventually<T>(
   check: () => Promise<T | undefined | null | false>,
-  ms = 3000,
+  ms = 10_000,
   what = 'condition',
 ): Promise<T> {
   const deadline = Date.now() + ms;
