@@ -147,7 +147,8 @@ describe('retries against a server process', () => {
     const started = Date.now();
     const error = await callgateError(c.calls.list());
     assert.equal(error.retryAfterSeconds, 3600);
-    assert.ok(Date.now() - started < 1000);
+    // Not slept on: neither the hour nor the 5 s cap. One request on a slow machine may take more than a second.
+    assert.ok(Date.now() - started < 4000, `${Date.now() - started} ms`);
   });
 
   test('a hung attempt times out and is retried; with no retries left it is a TIMEOUT error', async () => {
@@ -182,7 +183,8 @@ describe('retries against a server process', () => {
     const started = Date.now();
     const error = await callgateError(c.calls.list({}, { signal: controller.signal }));
     assert.equal(error.code, 'ABORTED');
-    assert.ok(Date.now() - started < 2000);
+    // At the abort (100 ms), not after the 30 s Retry-After.
+    assert.ok(Date.now() - started < 10_000, `${Date.now() - started} ms`);
   });
 
   test('an attempt that times out while the server still works is retried with its key until the stored answer comes', async () => {
