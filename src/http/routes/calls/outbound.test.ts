@@ -12,8 +12,10 @@ for (const kind of storeKinds()) {
     let t: TestApp;
     before(async () => {
       // PROVIDER_TIMEOUT_MS: the slow connect injected below (150 ms) must come inside the provider's deadline.
+      // The sweeper runs for maxDurationSeconds; the ring timeout is long enough for the tests that answer to answer
+      // on a slow machine (the no-answer test has its own app with a short one).
       t = await buildTestApp(kind, {
-        env: { RING_TIMEOUT_SECONDS: '1', SWEEP_INTERVAL_MS: '100', PROVIDER_TIMEOUT_MS: '2000' },
+        env: { RING_TIMEOUT_SECONDS: '60', SWEEP_INTERVAL_MS: '100', PROVIDER_TIMEOUT_MS: '2000' },
         runSweeper: true,
       });
     });
@@ -89,13 +91,37 @@ for (const kind of storeKinds()) {
     });
 
     test('start → no answer → FAILED by SYSTEM through the sweeper, and Meta is told to stop ringing', async () => {
-      const res = await start({ to: permittedPeer(), sdp: CANNED_OFFER_SDP });
-      const { id, externalCallId } = res.json();
-      const call = await until(id, 'FAILED', 8000);
-      assert.equal(call.endedBy, 'SYSTEM');
-      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: externalCallId }), 1);
-      await t.fake.flush();
-      assert.equal((await types(call)).filter((e) => e === 'call.ended').length, 1);
+      const quick = await buildTestApp(kind, {
+        env: { RING_TIMEOUT_SECONDS: '1', SWEEP_INTERVAL_MS: '100' },
+        runSweeper: true,
+      });
+      try {
+        const peer = nextPeer();
+        quick.fake.grantPermission(quick.numberA.phoneNumberId, peer, 'temporary');
+        const res = await quick.app.inject({
+          method: 'POST',
+          url: '/v1/calls',
+          headers: { 'x-api-key': quick.numberA.key.key },
+          payload: { to: peer, sdp: CANNED_OFFER_SDP },
+        });
+        assert.equal(res.statusCode, 201, res.body);
+        const { id, externalCallId } = res.json();
+        const call = await eventually(
+          async () => {
+            const c = await storedCall(quick, quick.numberA, id);
+            return c?.status === 'FAILED' ? c : null;
+          },
+          8000,
+          'call to be FAILED',
+        );
+        assert.equal(call.endedBy, 'SYSTEM');
+        assert.equal(quick.fake.countRequests({ action: 'terminate', call_id: externalCallId }), 1);
+        await quick.fake.flush();
+        const ended = (await outbox(quick, call)).filter((e) => e.type === 'call.ended');
+        assert.equal(ended.length, 1);
+      } finally {
+        await quick.close();
+      }
     });
 
     test('maxDurationSeconds: 2 → terminated through Meta by SYSTEM within a few seconds of the limit', async () => {
