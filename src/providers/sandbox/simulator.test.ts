@@ -1,6 +1,7 @@
 // The simulator's own bookkeeping, without the API around it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { waitFor } from '../../../test/helpers/wait-for.ts';
 import { systemClock } from '../../clock.ts';
 import type { NumberId } from '../../ids.ts';
 import { createLogger } from '../../logger.ts';
@@ -66,8 +67,11 @@ test('a simulated user whose number is deleted hangs up: its media stops, nobody
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(simulator.inspect(number.id, id)?.ended, false, 'still ringing while the number exists');
     exists = false;
-    await new Promise((r) => setTimeout(r, 300));
-    const view = simulator.inspect(number.id, id);
+    // The orphan check runs every 50 ms; wait for its hang-up rather than guessing how long it takes.
+    const view = await waitFor(
+      () => simulator.inspect(number.id, id),
+      (v) => v?.ended === true && v.media === 'closed',
+    );
     assert.equal(view?.ended, true);
     assert.equal(view?.media, 'closed');
     assert.deepEqual(events, ['offer'], 'no end event for a number that is gone');
