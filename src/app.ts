@@ -1,5 +1,6 @@
 // buildApp: the only wiring file. Ecosystem plugins, then ours (request id, errors, auth + rate limit), then routes.
 
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
@@ -165,8 +166,25 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
   // Draining (app.close() called): in-flight requests finish, a new one on a kept-alive connection gets the envelope,
   // Retry-After, and Connection: close so the client reconnects elsewhere.
   let draining = false;
+  // A connection that has sent nothing when the drain begins, or that opens during it (a keep-alive client replacing
+  // a socket the drain closed), would hold close() up: Node counts it as waiting for headers and stops checking
+  // header timeouts once closing, so it lasted until the 60 s connection timeout. Nothing was asked on it: closed.
+  const sockets = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    if (draining) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   app.addHook('preClose', async () => {
     draining = true;
+    for (const socket of sockets) {
+      if (socket.bytesRead === 0) {
+        socket.destroy();
+      }
+    }
   });
   app.addHook('onRequest', async () => {
     if (draining) {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildTestApp, eventually, type TestApp } from '../../test/helpers/build-test-app.ts';
 import { callIn } from '../../test/helpers/calls.ts';
 
@@ -57,5 +58,65 @@ describe('shutdown drain', () => {
     assert.equal(envelope.code, 'SERVICE_UNAVAILABLE');
     assert.equal(typeof envelope.requestId, 'string');
     assert.equal(typeof envelope.error, 'string');
+  });
+});
+
+describe('shutdown with connections that never ask anything', () => {
+  /** A raw connection that sends nothing, once the server holds it; resolves `closed` when the server drops it. */
+  async function silentConnection(t: TestApp) {
+    const before = await connections(t);
+    const socket = connect(Number(new URL(t.baseUrl).port), '127.0.0.1');
+    const closed = new Promise<'closed'>((resolve) => socket.on('close', () => resolve('closed')));
+    socket.on('error', () => undefined);
+    await eventually(async () => (await connections(t)) > before, 5000, 'the server to hold the connection');
+    return { socket, closed };
+  }
+  const connections = (t: TestApp) =>
+    new Promise<number>((resolve, reject) => t.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  // Without the drain closing them, each held close() for the 60 s connection timeout.
+  const hung = () => sleep(8000).then(() => 'hung' as const);
+
+  test('one open before the drain: closed by it, and close() does not wait for it', async () => {
+    const t = await buildTestApp('sqlite');
+    const silent = await silentConnection(t);
+    try {
+      assert.equal(await Promise.race([t.close().then(() => 'closed' as const), hung()]), 'closed');
+      assert.equal(await Promise.race([silent.closed, hung()]), 'closed');
+    } finally {
+      silent.socket.destroy();
+    }
+  });
+
+  test('one opened during the drain (a keep-alive pool reconnecting): closed at once', async () => {
+    const t = await buildTestApp('sqlite');
+    // The listening socket closes once the preClose hooks are done; a second here stands for slow ones (the media
+    // engine ending its calls), during which the server still accepts.
+    const server = t.app.server;
+    const stopListening = server.close.bind(server);
+    server.close = ((cb?: (err?: Error) => void) => {
+      setTimeout(() => stopListening(cb), 1000);
+      return server;
+    }) as typeof server.close;
+    const closing = t.close().then(() => 'closed' as const);
+    await eventually(async () =>
+      t.app.inject({ url: '/healthz' }).then(
+        () => false,
+        () => true,
+      ),
+    );
+    const late = connect(Number(new URL(t.baseUrl).port), '127.0.0.1');
+    late.on('error', () => undefined);
+    const connected = new Promise<boolean>((resolve) => {
+      late.on('connect', () => resolve(true));
+      late.on('error', () => resolve(false));
+    });
+    const lateClosed = new Promise<'closed'>((resolve) => late.on('close', () => resolve('closed')));
+    try {
+      assert.equal(await connected, true, 'the server still accepted');
+      assert.equal(await Promise.race([lateClosed, hung()]), 'closed', 'the late connection was dropped');
+      assert.equal(await Promise.race([closing, hung()]), 'closed');
+    } finally {
+      late.destroy();
+    }
   });
 });
