@@ -186,6 +186,13 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
       }
     }
   });
+  // A request that was in flight when the drain began closes its connection once answered: kept alive, the
+  // connection would hold close() until its keep-alive timeout (the server's 15 s grace in practice).
+  app.addHook('onSend', async (_request, reply) => {
+    if (draining) {
+      reply.header('connection', 'close');
+    }
+  });
   app.addHook('onRequest', async () => {
     if (draining) {
       throw new ApiError('SERVICE_UNAVAILABLE', {
