@@ -8,7 +8,7 @@ import { newCallId } from '../ids.ts';
 import type { Direction } from '../model/call.ts';
 import { type Call, UNCONFIRMED_END } from '../model/call.ts';
 import type { NumberRecord } from '../model/number.ts';
-import { type ProviderCallEvent, TIMESTAMP_RESOLUTION_MS } from '../model/provider-event.ts';
+import { type ProviderCallEvent, ringStartMs } from '../model/provider-event.ts';
 import { findCallByExternalIdForNumber, lockProviderCall } from '../store/calls.ts';
 import { type Db, isUniqueViolation } from '../store/db.ts';
 import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
@@ -90,9 +90,8 @@ export class ProviderEvents {
     }
     if (event.type === 'offer') {
       const tombstone = await takeTombstone(tx, number.id, event.externalCallId, nowIso);
-      // Meta's timestamps are whole seconds (rounded down): up to a second of "age" is only that rounding.
-      const age = now.getTime() - Date.parse(event.at) - TIMESTAMP_RESOLUTION_MS;
-      const stale = !answered && age > this.#d.config.ringTimeoutSeconds * 1000;
+      const rungMs = now.getTime() - ringStartMs(event.at, 'INBOUND');
+      const stale = !answered && rungMs > this.#d.config.ringTimeoutSeconds * 1000;
       const t = createInboundCall(
         {
           id: newCallId(),

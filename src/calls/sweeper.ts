@@ -7,7 +7,7 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { CallId, NumberId } from '../ids.ts';
 import type { Call } from '../model/call.ts';
-import { TIMESTAMP_RESOLUTION_MS } from '../model/provider-event.ts';
+import { ringStartMs } from '../model/provider-event.ts';
 import { evolutionConfigOf } from '../providers/evolution/client.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import {
@@ -91,12 +91,9 @@ export class Sweeper {
   async sweepOnce(): Promise<{ ringTimeouts: number; maxDurations: number }> {
     const now = this.#d.clock.now();
     const ringCutoff = new Date(now.getTime() - this.#d.config.ringTimeoutSeconds * 1000).toISOString();
-    // An inbound call started at its offer's whole-second stamp: judged as the offer was (provider-events.ts), not a
-    // second early, or a call created ringing would be missed by the very next sweep.
-    const stampedCutoff = new Date(Date.parse(ringCutoff) - TIMESTAMP_RESOLUTION_MS).toISOString();
     let ringTimeouts = 0;
     for (const row of await listRingingStartedBefore(this.#d.db, ringCutoff, BATCH)) {
-      if (await this.#endRinging(row.numberId, row.id, ringCutoff, stampedCutoff)) {
+      if (await this.#endRinging(row.numberId, row.id, ringCutoff)) {
         ringTimeouts++;
         this.#d.logger.info(
           { callId: row.id, numberId: row.numberId, ringTimeoutSeconds: this.#d.config.ringTimeoutSeconds },
@@ -128,7 +125,8 @@ export class Sweeper {
 
   /**
    * Past WEBHOOK_LOG_RETENTION_DAYS, attempts and finished deliveries go (docs/webhooks.md "Retention"); a paused
-   * webhook's held deliveries older than the retry schedule's span fail first.
+   * webhook's held deliveries older than the retry schedule's span fail first, and so does what still waits for a
+   * webhook a 410 disabled.
    */
   async #pruneDeliveryLog(nowMs: number): Promise<void> {
     if (this.#prunedAt !== null && nowMs - this.#prunedAt < PRUNE_INTERVAL_MS) {
@@ -167,8 +165,10 @@ export class Sweeper {
     }
   }
 
-  async #endRinging(numberId: NumberId, callId: CallId, cutoff: string, stampedCutoff: string): Promise<boolean> {
-    const rangLongEnough = (c: Call) => c.startedAt < (c.direction === 'INBOUND' ? stampedCutoff : cutoff);
+  async #endRinging(numberId: NumberId, callId: CallId, cutoff: string): Promise<boolean> {
+    // Judged as the offer was when it came in (provider-events.ts): an inbound call stored ringing is not missed by
+    // the very next sweep for its stamp's rounding.
+    const rangLongEnough = (c: Call) => ringStartMs(c.startedAt, c.direction) < Date.parse(cutoff);
     const call = await findCallForNumber(this.#d.db, numberId, callId);
     if (
       !call ||

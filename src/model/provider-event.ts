@@ -1,10 +1,17 @@
 // Provider events in domain words: what the adapters parse webhooks into and the machine consumes.
 
+import type { Direction } from './call.ts';
+
+/** Providers stamp events in whole seconds, rounded down. */
+const TIMESTAMP_RESOLUTION_MS = 1000;
+
 /**
- * Providers stamp events in whole seconds, rounded down: an inbound call's `startedAt` (its offer's stamp) may be up
- * to this much earlier than the call really began, so its ring time is judged that much later.
+ * When a call began ringing, for its ring timeout: an inbound call's `startedAt` is its offer's stamp, up to a second
+ * earlier than the call really began, so it is judged from a second later; an outbound one starts at our own time.
  */
-export const TIMESTAMP_RESOLUTION_MS = 1000;
+export function ringStartMs(startedAt: string, direction: Direction): number {
+  return Date.parse(startedAt) + (direction === 'INBOUND' ? TIMESTAMP_RESOLUTION_MS : 0);
+}
 
 /** What the provider told us, already translated out of provider words. */
 export type ProviderCallEvent =
