@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_OFFER_SDP } from '../fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
-import { nextPeer, outbox, storedCall } from '../helpers/calls.ts';
+import { nextPeer, outbox, storedCall, untilStatus } from '../helpers/calls.ts';
 import { missing } from '../helpers/requirements.ts';
 import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
 
@@ -39,14 +39,7 @@ describe('sweeper in two processes sharing PostgreSQL', { skip: missing('postgre
     const { id, externalCallId } = await res.json();
     await eventually(async () => (await storedCall(t, t.numberA, id))?.status === 'RINGING');
     await t.fake.userAnswers(externalCallId);
-    const done = await eventually(
-      async () => {
-        const c = await storedCall(t, t.numberA, id);
-        return c?.status === 'COMPLETED' ? c : null;
-      },
-      6000,
-      'the sweeper to end the call',
-    );
+    const done = await untilStatus(t, t.numberA, id, 'COMPLETED', 6000);
     assert.equal(done.endedBy, 'SYSTEM');
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(t.fake.countRequests({ action: 'terminate', call_id: externalCallId }), 1);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_OFFER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { nextPeer, outbox, storedCall, untilStatus } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import type { Call, CallStatus } from '../../../model/call.ts';
 
@@ -106,14 +106,7 @@ for (const kind of storeKinds()) {
         });
         assert.equal(res.statusCode, 201, res.body);
         const { id, externalCallId } = res.json();
-        const call = await eventually(
-          async () => {
-            const c = await storedCall(quick, quick.numberA, id);
-            return c?.status === 'FAILED' ? c : null;
-          },
-          8000,
-          'call to be FAILED',
-        );
+        const call = await untilStatus(quick, quick.numberA, id, 'FAILED', 8000);
         assert.equal(call.endedBy, 'SYSTEM');
         assert.equal(quick.fake.countRequests({ action: 'terminate', call_id: externalCallId }), 1);
         await quick.fake.flush();
