@@ -22,6 +22,7 @@ import {
 } from './delivery-attempts.ts';
 import { type ClaimedDelivery, claimDueDeliveries } from './delivery-claims.ts';
 import { insertNumber } from './numbers.ts';
+import { settleTries } from './settle-tries.ts';
 import { insertTenant } from './tenants.ts';
 import { deleteWebhookInScope, disableWebhook, getWebhookInScope, insertWebhook, updateWebhook } from './webhooks.ts';
 
@@ -361,6 +362,53 @@ for (const kind of storeKinds()) {
       const [row] = await listDeliveriesForWebhook(store.db, webhookId);
       assert.equal(row?.status, 'FAILED', 'not left PENDING for a webhook nothing sends to');
       assert.match(row?.lastError ?? '', /webhook disabled/);
+    });
+
+    test('two workers each recording a 410 for the webhook the other retries both commit: no deadlock', async () => {
+      const reason = 'receiver answered 410 Gone';
+      // Each round crosses the two workers' locks: A turns W1 off and retries a try of W2, B the reverse. Taken in
+      // the batch's order, A held W1 and waited for W2 while B held W2 and waited for W1.
+      for (let round = 0; round < 5; round++) {
+        const o = await owner(2);
+        const [w1, w2] = o.webhookIds as [WebhookId, WebhookId];
+        const [e1, e2] = await emitEvents(store.db, o, [{ type: 'call.ringing' }, { type: 'call.ended' }]);
+        const claimed = (await claimDue()).filter((d) => o.webhookIds.includes(d.webhookId));
+        assert.equal(claimed.length, 4);
+        const leased = (w: WebhookId, e: string) => claimed.find((d) => d.webhookId === w && d.eventId === e)!;
+        const retry = { status: 'PENDING', nextAttemptAt: new Date().toISOString() } as const;
+        const gone = { status: 'FAILED' } as const;
+        const worker = (goneTry: ClaimedDelivery, retriedTry: ClaimedDelivery) =>
+          store.db.transaction((tx) =>
+            settleTries(
+              tx,
+              [
+                { record: finished(goneTry, gone), gone: true },
+                { record: finished(retriedTry, retry), gone: false },
+              ],
+              reason,
+              new Date().toISOString(),
+            ),
+          );
+        const results = await Promise.allSettled([
+          worker(leased(w1, e1!), leased(w2, e1!)),
+          worker(leased(w2, e2!), leased(w1, e2!)),
+        ]);
+        for (const r of results) {
+          assert.equal(r.status, 'fulfilled', r.status === 'rejected' ? String(r.reason) : '');
+        }
+        for (const w of [w1, w2]) {
+          assert.equal(
+            (await getWebhookInScope(store.db, { tenantId: o.tenantId, numberId: null }, w))?.disabledReason,
+            reason,
+          );
+          const rows = await listDeliveriesForWebhook(store.db, w);
+          assert.deepEqual(
+            rows.map((d) => d.status),
+            ['FAILED', 'FAILED'],
+            'the 410 and the retry of a disabled webhook both fail',
+          );
+        }
+      }
     });
 
     test('a try whose worker died while its webhook got a 410 fails once its lease is over, not left PENDING', async () => {

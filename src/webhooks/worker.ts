@@ -11,11 +11,11 @@ import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Db } from '../store/db.ts';
-import { failPendingDeliveriesOfWebhook, failRetriesOfDisabledWebhook, releaseLeases } from '../store/deliveries.ts';
-import { type FinishedAttempt, recordFinishedAttempts, type Settlement } from '../store/delivery-attempts.ts';
+import { releaseLeases } from '../store/deliveries.ts';
+import type { FinishedAttempt, Settlement } from '../store/delivery-attempts.ts';
 import { type ClaimedDelivery, claimDueDeliveries } from '../store/delivery-claims.ts';
+import { settleTries } from '../store/settle-tries.ts';
 import { isStoreUnavailable } from '../store/unavailable.ts';
-import { disableWebhook } from '../store/webhooks.ts';
 import { liveSecrets, parsePreviousSecrets } from './previous-secrets.ts';
 import { nextAttemptDelayMs, parseRetryAfter } from './retry-schedule.ts';
 import { type TryResult, WebhookSender } from './sender.ts';
@@ -427,24 +427,7 @@ export class DeliveryWorker {
 
   /** The attempt rows and delivery updates of a batch; a 410 also turns its webhook off and fails what it had pending. */
   async #record(tx: Db, batch: Finished[], now: string): Promise<Set<string>> {
-    const settled = await recordFinishedAttempts(
-      tx,
-      batch.map((f) => f.record),
-      now,
-    );
-    const gone = new Set(batch.filter((f) => f.gone).map((f) => f.delivery.webhookId));
-    for (const webhookId of gone) {
-      await disableWebhook(tx, webhookId, GONE_REASON, now);
-      await failPendingDeliveriesOfWebhook(tx, webhookId, `webhook disabled: ${GONE_REASON}`, now);
-    }
-    // Tries that were under way when another try of their webhook got a 410 settle by their own answer; those that
-    // would be tried again are not.
-    const retried = batch.filter((f) => f.record.settlement.status === 'PENDING').map((f) => f.delivery.webhookId);
-    for (const webhookId of new Set(retried)) {
-      if (!gone.has(webhookId)) {
-        await failRetriesOfDisabledWebhook(tx, webhookId, GONE_REASON, now);
-      }
-    }
+    const settled = await settleTries(tx, batch, GONE_REASON, now);
     // Before the commit, not after: a claim that sees these leases gone must not subtract them again
     // (if the commit fails, the leases stay and simply count until they expire).
     this.#unanswer(batch);
