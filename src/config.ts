@@ -170,6 +170,11 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
   if (workers > 0 && portMin && portMax - portMin + 1 < workers) {
     throw new ConfigError('MEDIA_PORT_MIN..MEDIA_PORT_MAX must hold at least one port per MEDIA_WORKERS thread');
   }
+  // It becomes an ICE host candidate as written: a name (or a typo) would start fine and leave every call silent.
+  const publicIp = env.MEDIA_PUBLIC_IP || null;
+  if (publicIp !== null && isIP(publicIp) === 0) {
+    throw new ConfigError(`MEDIA_PUBLIC_IP must be an IP address, got "${env.MEDIA_PUBLIC_IP}"`);
+  }
   const wsBase = env.PUBLIC_WS_BASE_URL?.replace(/\/+$/, '') || null;
   if (wsBase !== null && !/^wss?:\/\/[^/]+$/.test(wsBase)) {
     throw new ConfigError(`PUBLIC_WS_BASE_URL must look like wss://host[:port], got "${env.PUBLIC_WS_BASE_URL}"`);
@@ -180,7 +185,7 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
     maxLatePercent: int(env, 'MEDIA_MAX_LATE_PERCENT', 10, 0, 100),
     workers,
     warmUp: bool(env, 'MEDIA_WARMUP', true),
-    publicIp: env.MEDIA_PUBLIC_IP || null,
+    publicIp,
     portRange: portMin ? [portMin, portMax] : null,
     stunUrls,
     recordingsDir: env.RECORDINGS_DIR || `${dataDir.replace(/\/+$/, '')}/recordings`,

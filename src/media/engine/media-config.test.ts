@@ -52,6 +52,9 @@ test('bad media settings stop the start with a message naming the variable', () 
     [{ MEDIA_TIMEOUT_SECONDS: '0' }, 'MEDIA_TIMEOUT_SECONDS'],
     [{ MEDIA_MAX_LATE_PERCENT: '101' }, 'MEDIA_MAX_LATE_PERCENT'],
     [{ MEDIA_MAX_LATE_PERCENT: 'high' }, 'MEDIA_MAX_LATE_PERCENT'],
+    // Announced as an ICE candidate as written: a host name started and left every server-media call silent.
+    [{ MEDIA_PUBLIC_IP: 'media.example.org' }, 'MEDIA_PUBLIC_IP'],
+    [{ MEDIA_PUBLIC_IP: '203.0.113' }, 'MEDIA_PUBLIC_IP'],
   ] as const) {
     assert.throws(
       () => loadConfig(env),
