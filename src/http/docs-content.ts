@@ -3,7 +3,8 @@
 
 export const DOCS_INTRO = `A self-hosted WhatsApp calling gateway. Your numbers receive calls, your software answers, rejects and hangs
 them up, and signed webhooks tell it what happened to every call. The REST API is wire-compatible with the Pilot
-Status Calls API; numbers run on the Meta Cloud API (\`META\`) or on an Evolution Go server (\`EVO_GO\`).
+Status Calls API; numbers run on the Meta Cloud API (\`META\`) or on an Evolution Go server (\`EVO_GO\`), and
+\`SANDBOX\` numbers have their WhatsApp users simulated by callgate, to try every call flow on one machine.
 
 ## Authentication
 Send your key in the \`x-api-key\` header (\`ps_...\`), or its id in \`x-api-key-id\` (\`key_...\`). There are two
@@ -25,8 +26,9 @@ with **every** problem listed in \`details.issues\`: \`[{"in": "body"|"querystri
 
 ## Limits and retries
 Each key has a token bucket (terminate has its own, larger one). Over it: \`429 RATE_LIMITED\` with
-\`Retry-After\`; every authenticated response carries \`RateLimit-Policy\` and \`RateLimit\`. Actions that reach the
-provider accept an \`Idempotency-Key\` header; a \`502 PROVIDER_UNAVAILABLE\` is safe to retry.`;
+\`Retry-After\`; every authenticated response carries \`RateLimit-Policy\` and \`RateLimit\`. Every POST accepts an
+\`Idempotency-Key\` header (kept 24 h, per key): a replay gets the stored response; a \`502 PROVIDER_UNAVAILABLE\`
+is safe to retry.`;
 
 export const TAGS = [
   { name: 'Calls', description: 'Calls of one number (number key): list, inspect, answer, reject, hang up, media.' },

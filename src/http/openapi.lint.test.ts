@@ -155,6 +155,29 @@ describe('the API reference', () => {
     assert.match(info.description, /details\.issues/);
   });
 
+  test('the introduction names every provider a number can have and says every POST takes an Idempotency-Key', () => {
+    const providers = new Set<string>();
+    const collect = (node: unknown): void => {
+      if (node === null || typeof node !== 'object') {
+        return;
+      }
+      const provider = (node as { properties?: { provider?: { enum?: string[]; const?: string } } }).properties
+        ?.provider;
+      for (const name of [...(provider?.enum ?? []), ...(provider?.const ? [provider.const] : [])]) {
+        providers.add(name);
+      }
+      Object.values(node).forEach(collect);
+    };
+    collect(doc.paths);
+    assert.deepEqual([...providers].sort(), ['EVO_GO', 'META', 'SANDBOX']);
+    const intro = (doc as unknown as { info: { description: string } }).info.description;
+    for (const provider of providers) {
+      assert.ok(intro.includes(`\`${provider}\``), `the introduction names ${provider}`);
+    }
+    // The idempotency plugin covers every keyed POST (the test above), not only the provider actions.
+    assert.match(intro, /Every POST accepts an\s+`Idempotency-Key`/);
+  });
+
   test('a request that breaks the schema gets every problem listed, each pointing at its field', async () => {
     const res = await t.app.inject({
       method: 'POST',
