@@ -120,3 +120,11 @@ test('LOG_LEVEL, META_GRAPH_BASE_URL and REDIS_URL are checked at start, naming 
   // ioredis reads a string starting with / as a Unix socket: a Redis on the same host often listens on one.
   assert.equal(loadConfig({ REDIS_URL: '/run/redis/redis.sock' }).redisUrl, '/run/redis/redis.sock');
 });
+
+test('on/off settings say which spellings they take: MEDIA_WARMUP is documented as on, not true', () => {
+  assert.equal(loadConfig({ MEDIA_WARMUP: 'off' }).media.warmUp, false);
+  assert.equal(loadConfig({ API_KEY_ID_AUTH: 'no' }).apiKeyIdAuth, false);
+  for (const name of ['MEDIA_WARMUP', 'API_KEY_ID_AUTH', 'WEBHOOK_ALLOW_INSECURE_URLS']) {
+    refused({ [name]: 'of' }, `${name} must be true or false (on/off, yes/no and 1/0 work too), got "of"`);
+  }
+});

@@ -126,7 +126,8 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   if (['false', '0', 'no', 'off'].includes(raw)) {
     return false;
   }
-  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+  // The README gives some of these as on/off (MEDIA_WARMUP): the message names every accepted spelling.
+  throw new ConfigError(`${name} must be true or false (on/off, yes/no and 1/0 work too), got "${env[name]}"`);
 }
 
 function msList(env: Env, name: string, fallback: readonly number[]): readonly number[] {
