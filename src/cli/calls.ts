@@ -15,13 +15,13 @@ import {
   untilSignal,
   wantsHelp,
 } from './remote.ts';
-import { checkStatus } from './vocabulary.ts';
+import { checkStatuses } from './vocabulary.ts';
 
 export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number key)
   calls list [--limit 1..100] [--before <ISO time|callId>] [--all]   newest first; --all follows every page
-             [--status RINGING] [--peer <digits>] [--since <ISO time|30m|2h|7d>]
-                                                              filters: status, peer number containing the
-                                                              digits, started at or after --since
+             [--status RINGING[,ACCEPTED]] [--peer <digits>] [--since <ISO time|30m|2h|7d>]
+                                                              filters: status (one or several), peer number
+                                                              containing the digits, started at or after --since
   calls get <callId> [--sdp]                                  by call_... id or the provider's call id
   calls events <callId>                                       the call's timeline
   calls accept <callId> [--record]                            answer without an SDP: on META and SANDBOX numbers
@@ -76,7 +76,7 @@ export function parseSince(value: string, now: number): number {
 }
 
 interface CallFilter {
-  status?: CallStatus;
+  statuses?: CallStatus[];
   peerDigits?: string;
   sinceMs?: number;
 }
@@ -97,7 +97,7 @@ async function filteredCalls(
   const want = all ? Number.POSITIVE_INFINITY : (params.limit ?? 20);
   const calls: Call[] = [];
   const onServer = {
-    ...(filter.status !== undefined ? { status: filter.status } : {}),
+    ...(filter.statuses !== undefined ? { status: filter.statuses.join(',') } : {}),
     ...(filter.peerDigits !== undefined ? { peer: filter.peerDigits } : {}),
   };
   for await (const page of client.calls.iterate({ ...params, ...onServer, limit: 100 })) {
@@ -106,7 +106,7 @@ async function filteredCalls(
         return { calls, nextBefore: null };
       }
       const matches =
-        (filter.status === undefined || call.status === filter.status) &&
+        (filter.statuses === undefined || filter.statuses.includes(call.status)) &&
         (filter.peerDigits === undefined || digits(call.peerNumber ?? '').includes(filter.peerDigits));
       if (matches) {
         calls.push(call);
@@ -230,7 +230,7 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
       const limit = limitFlag(v.limit, 100);
       const params = { ...(limit !== undefined ? { limit } : {}), ...(v.before ? { before: v.before } : {}) };
       const filter: CallFilter = {
-        ...(v.status !== undefined ? { status: checkStatus(v.status) } : {}),
+        ...(v.status !== undefined ? { statuses: checkStatuses(v.status) } : {}),
         ...(v.peer !== undefined ? { peerDigits: digits(v.peer) } : {}),
         ...(v.since !== undefined ? { sinceMs: parseSince(v.since, Date.now()) } : {}),
       };

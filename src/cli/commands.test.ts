@@ -399,7 +399,7 @@ describe('callgate remote commands', () => {
     assert.ok(Date.now() - started < 4000, `took ${Date.now() - started} ms`);
   });
 
-  test('calls list sends --status and --peer to the API rather than reading every call', async () => {
+  test('calls list sends --status (one or several) and --peer to the API rather than reading every call', async () => {
     const urls: string[] = [];
     const fake = createHttpServer((req, res) => {
       urls.push(req.url ?? '');
@@ -419,6 +419,17 @@ describe('callgate remote commands', () => {
       const query = new URL(urls[0]!, url).searchParams;
       assert.equal(query.get('status'), 'RINGING');
       assert.equal(query.get('peer'), '5511');
+      // Several statuses, as the API's status=A,B takes them.
+      const several = await runCli(
+        ['calls', 'list', '--json', '--status', 'ringing,ACCEPTED', '--url', url, '--key', 'ps_x'],
+        {},
+      );
+      assert.equal(several.code, 0, several.stderr);
+      assert.equal(new URL(urls[1]!, url).searchParams.get('status'), 'RINGING,ACCEPTED');
+      const typo = await runCli(['calls', 'list', '--status', 'RINGING,ACEPTED', '--url', url, '--key', 'ps_x'], {});
+      assert.equal(typo.code, 2);
+      assert.match(typo.stderr, /--status: unknown status "ACEPTED"; did you mean "ACCEPTED"\?/);
+      assert.equal(urls.length, 2, 'a typo sends nothing');
     } finally {
       await new Promise((resolve) => fake.close(resolve));
     }

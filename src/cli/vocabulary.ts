@@ -41,10 +41,13 @@ export function checkEventNames(names: readonly string[], flag: string, wildcard
   return names as WebhookEventName[];
 }
 
-export function checkStatus(value: string): CallStatus {
-  const upper = value.toUpperCase();
-  if (!(CALL_STATUSES as readonly string[]).includes(upper)) {
-    throw new UsageError(`--status: ${unknownChoice('status', value, CALL_STATUSES)}`);
-  }
-  return upper as CallStatus;
+/** --status RINGING or RINGING,ACCEPTED: the API's own status=A,B filter. */
+export function checkStatuses(value: string): CallStatus[] {
+  return value.split(',').map((part) => {
+    const upper = part.trim().toUpperCase();
+    if (!(CALL_STATUSES as readonly string[]).includes(upper)) {
+      throw new UsageError(`--status: ${unknownChoice('status', part.trim(), CALL_STATUSES)}`);
+    }
+    return upper as CallStatus;
+  });
 }
