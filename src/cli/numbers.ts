@@ -57,6 +57,12 @@ const columns = [
   { header: 'CREATED', value: (n: WhatsAppNumber) => shortTime(n.createdAt) },
 ];
 
+/** How the simulated users behave (the number's `sandbox` settings at creation), in one line. */
+function sandboxUsers(s: NonNullable<WhatsAppNumber['sandboxSettings']>): string {
+  const hangup = s.hangupAfterSeconds === null ? 'never hang up' : `hang up after ${s.hangupAfterSeconds} s`;
+  return `answer ${s.answer} after ${s.answerAfterSeconds} s, say ${s.audio}, ${hangup}; permission requests: ${s.permissionReply}`;
+}
+
 function numberRecord(n: WhatsAppNumber): [string, unknown][] {
   return [
     ['id', n.id],
@@ -65,6 +71,8 @@ function numberRecord(n: WhatsAppNumber): [string, unknown][] {
     ['provider', n.provider],
     ['state', n.state],
     ...(n.sandbox ? ([['sandbox', 'yes: its WhatsApp users are simulated by callgate']] as [string, unknown][]) : []),
+    ...(n.sandboxSettings ? ([['sandbox users', sandboxUsers(n.sandboxSettings)]] as [string, unknown][]) : []),
+    ['record calls', n.recordCalls ? 'yes (server-media calls, unless a call says record: false)' : 'no'],
     ...(n.meta
       ? ([
           ['meta phone_number_id', n.meta.phoneNumberId],

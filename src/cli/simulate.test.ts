@@ -16,6 +16,7 @@ describe('callgate simulate call', () => {
   let live: LiveServer;
   let env: Record<string, string>;
   let key: string;
+  let numberId: string;
   const dir = mkdtempSync(join(tmpdir(), 'callgate-simulate-'));
   const business = new AudioEndpoint(createPeerFactory(LOOPBACK_ICE));
 
@@ -28,12 +29,13 @@ describe('callgate simulate call', () => {
     });
     assert.equal(res.code, 0, res.stderr);
     const created = JSON.parse(res.stdout) as {
-      number: { phoneNumber: string; sandbox: boolean };
+      number: { id: string; phoneNumber: string; sandbox: boolean };
       apiKey: { key: string };
     };
     assert.match(created.number.phoneNumber, /^\+99\d{10}$/);
     assert.equal(created.number.sandbox, true);
     key = created.apiKey.key;
+    numberId = created.number.id;
     env = { CALLGATE_URL: live.url, CALLGATE_API_KEY: key };
   });
   after(async () => {
@@ -108,6 +110,25 @@ describe('callgate simulate call', () => {
       await new Promise((resolve) => cli.child.once('exit', resolve));
     }
     assert.equal(cli.child.exitCode, 0, cli.stderr());
+  });
+
+  test('numbers get shows how the simulated users behave and whether calls are recorded', async () => {
+    const tenantEnv = { CALLGATE_URL: live.url, CALLGATE_API_KEY: live.tenantKey.key };
+    const before = await runCli(['numbers', 'get', numberId], tenantEnv);
+    assert.equal(before.code, 0, before.stderr);
+    assert.match(
+      before.stdout,
+      /^sandbox users: +answer accept after 2 s, say echo, never hang up; permission requests: accept$/m,
+    );
+    assert.match(before.stdout, /^record calls: +no$/m);
+    const patched = await fetch(`${live.url}/v1/numbers/${numberId}`, {
+      method: 'PATCH',
+      headers: { 'x-api-key': live.tenantKey.key, 'content-type': 'application/json' },
+      body: JSON.stringify({ recordCalls: true }),
+    });
+    assert.equal(patched.status, 200, await patched.text());
+    const after = await runCli(['numbers', 'get', numberId], tenantEnv);
+    assert.match(after.stdout, /^record calls: +yes/m);
   });
 
   test('usage mistakes exit 2 with a clear message', async () => {
