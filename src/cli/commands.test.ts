@@ -282,6 +282,10 @@ describe('callgate remote commands', () => {
       ),
     );
     assert.match(created.secret, /^whsec_/);
+    // Without --events the CLI subscribes to everything (its help says so): the API alone would send nothing.
+    const everything = json(await runCli(['webhooks', 'create', receiver.url, '--json'], numberEnv));
+    assert.deepEqual(everything.events, ['*']);
+    assert.equal((await runCli(['webhooks', 'delete', everything.id], numberEnv)).code, 0);
     // Refusals in the CLI's words: flags, not body fields.
     const viaTenant = await runCli(['webhooks', 'create', receiver.url, '--json'], tenantEnv);
     assert.equal(viaTenant.code, 2);

@@ -25,7 +25,8 @@ export const WEBHOOKS_USAGE = `usage: callgate webhooks <command> [options]   (t
   webhooks list
   webhooks get <webhookId>
   webhooks create <endpointUrl> [--events call.ended,call.missed|*] [--name <name>] [--number <numberId>]
-                  (a tenant key must name --number; the answer holds the signing secret, shown once)
+                  (a tenant key must name --number; the answer holds the signing secret, shown once;
+                  without --events it subscribes to every event, *, where the API's default is none)
   webhooks update <webhookId> [--endpoint <url>] [--events <list>] [--name <name>] [--active true|false]
   webhooks delete <webhookId>
   webhooks rotate-secret <webhookId>
