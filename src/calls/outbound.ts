@@ -115,7 +115,8 @@ export class OutboundCalls {
         endedBy: null,
         endReason: null,
         bizOpaqueCallbackData: input.bizOpaqueCallbackData,
-        sdpOffer: sdp,
+        // Only Meta-model calls have SDPs; one a client sends for a web number is not kept (calls-api.md §2).
+        sdpOffer: speaksMetaModel(number.provider) ? sdp : null,
         sdpAnswer: null,
         createdAt: now,
         updatedAt: now,

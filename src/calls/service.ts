@@ -270,7 +270,9 @@ export class CallService {
       }
       throw await this.#failed(call, actionId, error, 'accept');
     }
-    const final = await this.#d.slots.settle(call, actionId, (c, now) => acceptByBusiness(c, now, sdp), {
+    // A web number's call has no SDP (calls-api.md §2): an answer a client sends anyway is not kept.
+    const kept = speaksMetaModel(number.provider) ? sdp : null;
+    const final = await this.#d.slots.settle(call, actionId, (c, now) => acceptByBusiness(c, now, kept), {
       source: 'api',
       type: 'accept',
       detail: { outcome: 'accepted', ...(serverMedia ? { media: 'server', preAccepted } : {}) },

@@ -1,6 +1,7 @@
 // Web numbers (EVO_GO): the same Calls API on Evolution Go, against the fake, on every store.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type IssuedKey, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, nextPeer, outbox } from '../../../../test/helpers/calls.ts';
 import {
@@ -332,6 +333,25 @@ for (const kind of storeKinds()) {
       });
       assert.equal(res.json().sdpOffer, null);
       assert.equal(res.json().sdpAnswer, null);
+    });
+
+    test('an SDP a client sends anyway (start, accept) is taken and not kept: SDP fields stay null', async () => {
+      const started = await post('/v1/calls', web.key, {
+        to: `+${nextPeer()}`,
+        sdp: CANNED_OFFER_SDP,
+        sdpType: 'offer',
+      });
+      assert.equal(started.statusCode, 201, started.body);
+      const ringing = await ringingWebCall(t, web);
+      const accepted = await post(`/v1/calls/${ringing.id}/accept`, web.key, { sdp: CANNED_ANSWER_SDP });
+      assert.equal(accepted.statusCode, 200, accepted.body);
+      for (const id of [started.json().id, ringing.id]) {
+        const call = (
+          await t.app.inject({ url: `/v1/calls/${id}?includeSdp=1`, headers: { 'x-api-key': web.key.key } })
+        ).json();
+        assert.equal(call.sdpOffer, null);
+        assert.equal(call.sdpAnswer, null);
+      }
     });
 
     test('forged Evolution webhooks (wrong token, unknown instance, unknown number) → 401, nothing stored', async () => {
