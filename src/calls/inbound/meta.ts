@@ -60,6 +60,10 @@ export async function receiveMetaWebhook(
   try {
     payload = JSON.parse(raw.toString('utf8'));
   } catch {
+    // Without JSON no number names the secret; a 400 is for bodies one of our apps signed (calls-api.md §5).
+    if (!(await signedByOneOfOurApps(deps, raw, signature))) {
+      throw new UnauthenticatedWebhook('a body that is not JSON, signed by no app of ours');
+    }
     throw new ApiError('VALIDATION_ERROR', { details: { reason: 'body is not JSON' } });
   }
   const candidates = await findMetaNumbersByPhoneNumberIds(deps.db, phoneNumberIdsOf(payload).slice(0, 100));

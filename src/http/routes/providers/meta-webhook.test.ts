@@ -103,10 +103,16 @@ for (const kind of storeKinds()) {
         assert.equal(forged.statusCode, 401);
         assert.equal((await post(body)).statusCode, 401);
       });
-      test('a signed body that is not JSON → 400', async () => {
+      test('a signed body that is not JSON → 400; unsigned, or signed by no app of ours, it is a 401', async () => {
         const body = '{"entry": [';
         const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
         assert.equal(res.statusCode, 400);
+        // docs/spec/calls-api.md §5: only a correctly signed body that is not JSON is a 400.
+        for (const signature of [signMetaBody(body, 'not-our-secret'), 'sha256=xyz']) {
+          const forged = await post(body, { 'x-hub-signature-256': signature });
+          assert.equal(forged.statusCode, 401, signature);
+          assert.equal(forged.json().code, 'UNAUTHORIZED');
+        }
       });
       test('the signature is checked over the exact bytes (non-ASCII escaped as Meta does)', async () => {
         const wacid = await t.fake.incomingCall({
