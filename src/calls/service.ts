@@ -15,7 +15,7 @@ import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { appendTimeline, listTimeline, type TimelineEntry } from '../store/timeline.ts';
 import type { ActionSlots, TimelineNote } from './action-slots.ts';
-import { conflict } from './conflict.ts';
+import { conflict, providerConflict } from './conflict.ts';
 import {
   acceptByBusiness,
   canAnswerOrReject,
@@ -546,7 +546,12 @@ export class CallService {
   /** A failed accept/reject: 409 if the call ended meanwhile, else the provider's error. */
   async #failed(call: Call, actionId: string, error: ApiError, type: string): Promise<ApiError> {
     const current = await findCallForNumber(this.#d.db, call.numberId, call.id);
-    const final = current && isTerminal(current.status) ? conflict(current) : error;
+    const final =
+      current && isTerminal(current.status)
+        ? conflict(current)
+        : error.code === 'CALL_STATE_CONFLICT'
+          ? providerConflict(error, current ?? call)
+          : error;
     return this.#d.slots.release(call, actionId, final, { source: 'api', type, detail: { error: final.code } });
   }
 

@@ -335,6 +335,16 @@ for (const kind of storeKinds()) {
       assert.equal(res.json().sdpAnswer, null);
     });
 
+    test("the server refusing an answer for the call's phase is a 409 with details.status, like any conflict", async () => {
+      const call = await ringingWebCall(t, web);
+      // Evolution §2.1: a 409 other than "calls are not active" is a wrong phase (answered on the phone, say).
+      web.fake.inject({ path: '/call/answer', callId: call.externalCallId, status: 409, error: 'call is not ringing' });
+      const res = await post(`/v1/calls/${call.id}/accept`, web.key);
+      assert.equal(res.statusCode, 409, res.body);
+      assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
+      assert.equal(res.json().details.status, 'RINGING', 'calls-api §3: a 409 CALL_STATE_CONFLICT names the status');
+    });
+
     test('an SDP a client sends anyway (start, accept) is taken and not kept: SDP fields stay null', async () => {
       const started = await post('/v1/calls', web.key, {
         to: `+${nextPeer()}`,
