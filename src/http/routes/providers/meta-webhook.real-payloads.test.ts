@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestWorker, type TestWorker, workerConfig } from '../../../../test/e2e/webhook-helpers.ts';
-import { CANNED_ANSWER_SDP, signMetaBody } from '../../../../test/fakes/meta-graph.ts';
+import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP, signMetaBody } from '../../../../test/fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, nextPeer, postSignedCalls, storedCall, untilStatus } from '../../../../test/helpers/calls.ts';
@@ -217,6 +217,60 @@ for (const kind of storeKinds()) {
           `${what}: ${ended.durationSeconds}`,
         );
       }
+    });
+  });
+
+  // docs/spec/providers-meta.md §1.1 (both success forms) and §3.3/§5.4: extra keys at every level, no contacts[],
+  // BSUIDs beside phone numbers, a title-case status. One lifecycle each way must run as with Meta's plain samples.
+  describe(`Meta variants a real Graph and webhook may use [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await buildTestApp(kind, {
+        fake: {
+          shortSuccess: true,
+          emitDefaults: { unknownFields: true, omitContacts: true, withBsuid: true, lowercaseStatus: true },
+        },
+      });
+    });
+    after(() => t.close());
+    const act = (path: string, payload?: object) =>
+      t.app.inject({
+        method: 'POST',
+        url: path,
+        headers: { 'x-api-key': t.numberA.key.key },
+        ...(payload ? { payload } : {}),
+      });
+
+    test('inbound: rings, pre-accepts, accepts, and the user hangs up; another is rejected', async () => {
+      const call = await callIn(t, 'RINGING');
+      assert.ok(call.peerNumber, 'the phone is kept');
+      assert.ok(call.peerUserId, 'the BSUID is kept beside it');
+      assert.equal((await act(`/v1/calls/${call.id}/pre-accept`, { sdp: CANNED_ANSWER_SDP })).statusCode, 200);
+      assert.equal((await act(`/v1/calls/${call.id}/accept`, { sdp: CANNED_ANSWER_SDP })).json().status, 'ACCEPTED');
+      await t.fake.userHangsUp(call.externalCallId);
+      const ended = await untilStatus(t, t.numberA, call.id, 'COMPLETED');
+      assert.equal(ended.endedBy, 'PEER');
+      assert.equal(typeof ended.durationSeconds, 'number');
+      const declined = await callIn(t, 'RINGING');
+      assert.equal((await act(`/v1/calls/${declined.id}/reject`)).json().status, 'REJECTED');
+      assert.deepEqual(t.fake.violations, []);
+    });
+
+    test('outbound: rings, the user answers, and our hang-up ends it', async () => {
+      const peer = nextPeer();
+      t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+      const started = await act('/v1/calls', { to: `+${peer}`, sdp: CANNED_OFFER_SDP });
+      assert.equal(started.statusCode, 201, started.body);
+      const { id, externalCallId } = started.json();
+      await untilStatus(t, t.numberA, id, 'RINGING');
+      await t.fake.userAnswers(externalCallId);
+      await untilStatus(t, t.numberA, id, 'ACCEPTED');
+      assert.equal((await act(`/v1/calls/${id}/terminate`)).json().status, 'COMPLETED');
+      await t.fake.flush();
+      const ended = await untilStatus(t, t.numberA, id, 'COMPLETED');
+      assert.equal(ended.endedBy, 'BUSINESS');
+      assert.ok(ended.sdpAnswer?.startsWith('v=0'), "Meta's answer SDP is kept");
+      assert.deepEqual(t.fake.violations, []);
     });
   });
 }
