@@ -386,10 +386,13 @@ function withPeer(
   callCreator: string | null,
   ownNumber: string,
 ): EvolutionUpdate {
-  if (update.direction !== 'INBOUND') {
+  const peer = inboundPeerOf(jids, ownNumber);
+  // A creator shown only by its LID is a caller (§4: peerIsLid): our own LID would come with our phone as its
+  // CallCreatorAlt, which makes the call ours. The update keeps its unknown direction for calls we already hold.
+  const toUs = update.direction === 'INBOUND' || (update.direction === null && peer?.peerIsLid === true);
+  if (!toUs) {
     return update;
   }
-  const peer = inboundPeerOf(jids, ownNumber);
   // Our own phone under another spelling (Brazil's ninth digit, say) is no caller: such a call was placed from it.
   if (!peer || (peer.peerNumber !== null && sameSubscriber(peer.peerNumber, ownNumber))) {
     return update;

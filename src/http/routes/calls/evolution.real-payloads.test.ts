@@ -54,6 +54,29 @@ for (const kind of storeKinds()) {
       assert.equal(call.peerIsLid, false);
     });
 
+    test('a LID-only caller the server declined itself (rejectCall on, no CallOffer) is still recorded', async () => {
+      // docs/spec/providers-evolution-go.md §4: an end whose offer never came records the call; a caller shown only
+      // by its LID is a caller like any other (our own LID would come with our phone as CallCreatorAlt).
+      const stock = await addWebNumber(t, 'off');
+      try {
+        stock.fake.setRejectCall(stock.instanceId, true, 'busy');
+        const id = await stock.fake.incomingCall({
+          instanceId: stock.instanceId,
+          from: nextPeer(),
+          lid: '187654321000002',
+          phoneHidden: true,
+        });
+        await stock.fake.flush();
+        const call = await webCallUntil(t, stock, id, 'REJECTED');
+        assert.equal(call.direction, 'INBOUND');
+        assert.equal(call.peerNumber, null);
+        assert.equal(call.peerLid, '187654321000002');
+        assert.equal(call.endReason, 'rejected_elsewhere');
+      } finally {
+        await stock.fake.close();
+      }
+    });
+
     test("reject's 200 is unconfirmed until the server's terminate event, and the timeline shows both", async () => {
       const call = await ringingWebCall(t, web);
       web.fake.setEmitDefaults({ hold: true });
