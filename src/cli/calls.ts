@@ -7,6 +7,7 @@ import {
   fromShell,
   HelpRequested,
   limitFlag,
+  optionsOf,
   parseRemote,
   REMOTE_USAGE,
   required,
@@ -59,6 +60,19 @@ export const CALLS_OPTIONS = {
   seconds: { type: 'string' },
   record: { type: 'boolean' },
 } as const;
+
+/** The options each command takes, beyond the connection's. */
+const CALLS_FLAGS: Record<(typeof CALLS_COMMANDS)[number], readonly (keyof typeof CALLS_OPTIONS)[]> = {
+  list: ['limit', 'before', 'all', 'status', 'peer', 'since'],
+  get: ['sdp'],
+  events: [],
+  accept: ['record'],
+  terminate: [],
+  watch: ['last-event-id'],
+  play: [],
+  'stop-play': [],
+  listen: ['out', 'seconds'],
+};
 
 const UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -223,7 +237,7 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
   }
   const [first, ...rest] = args;
   const sub = subcommand(first, CALLS_COMMANDS, 'calls');
-  const r = parseRemote(rest, env, CALLS_OPTIONS);
+  const r = parseRemote(rest, env, optionsOf(CALLS_OPTIONS, CALLS_FLAGS[sub]));
   const v = r.values;
   switch (sub) {
     case 'list': {

@@ -86,7 +86,21 @@ describe('callgate --help and usage mistakes', () => {
     assert.equal(flag.code, 2);
     assert.match(
       flag.stderr,
-      /unknown option "--limt"; did you mean "--limit"\?\n {2}valid: .*--status, --peer, --since/,
+      /unknown option "--limt"; did you mean "--limit"\?\n {2}valid: .*--status, --peer, --since\n$/,
+      "only list's own flags, not every calls command's",
+    );
+    // Another command's flag is refused with this command's list, not taken and ignored.
+    const foreign = await runCli(['calls', 'get', 'call_x', '--limit', '5'], env, { cwd });
+    assert.equal(foreign.code, 2);
+    assert.equal(
+      foreign.stderr,
+      'callgate: unknown option "--limit"\n  valid: --url, --key, --key-id, --json, --help, --sdp\n',
+    );
+    const webhookFlag = await runCli(['webhooks', 'logs', 'wh_x', '--events', 'call.ended'], env, { cwd });
+    assert.equal(webhookFlag.code, 2);
+    assert.match(
+      webhookFlag.stderr,
+      /did you mean "--event"\?\n {2}valid: --url, --key, --key-id, --json, --help, --limit, --event, --body\n$/,
     );
     const far = await runCli(['completion', 'fish'], env, { cwd });
     assert.equal(far.code, 2);

@@ -63,6 +63,15 @@ export function parseFlags<O extends ParseArgsOptionsConfig>(args: string[], opt
   }
 }
 
+/**
+ * One command's share of its group's options table: a flag of another command is then refused with this command's
+ * own list, instead of being taken and ignored (`calls get <id> --limit 5`). Typed as the whole table, whose values
+ * are optional anyway.
+ */
+export function optionsOf<O extends ParseArgsOptionsConfig>(options: O, names: readonly (keyof O & string)[]): O {
+  return Object.fromEntries(names.map((name) => [name, options[name]])) as unknown as O;
+}
+
 /** The flags of an options table, as typed on the command line (completion and suggestions). */
 export function flagNames(options: ParseArgsOptionsConfig): string[] {
   return Object.keys(options).map((name) => `--${name}`);

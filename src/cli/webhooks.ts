@@ -12,6 +12,7 @@ import {
   HelpRequested,
   limitFlag,
   list,
+  optionsOf,
   parseRemote,
   REMOTE_USAGE,
   required,
@@ -58,6 +59,18 @@ export const WEBHOOKS_OPTIONS = {
   event: { type: 'string' },
   body: { type: 'boolean' },
 } as const;
+
+/** The options each command takes, beyond the connection's. */
+const WEBHOOKS_FLAGS: Record<(typeof WEBHOOKS_COMMANDS)[number], readonly (keyof typeof WEBHOOKS_OPTIONS)[]> = {
+  list: [],
+  get: [],
+  create: ['endpoint', 'events', 'name', 'number'],
+  update: ['endpoint', 'events', 'name', 'active'],
+  delete: [],
+  'rotate-secret': [],
+  logs: ['limit', 'event', 'body'],
+  replay: [],
+};
 
 // The API's field names as the CLI's flags, for errors about what the user typed.
 const FLAG_OF_FIELD: Record<string, string> = {
@@ -169,7 +182,7 @@ export async function runWebhooks(args: string[], env: Env): Promise<void> {
   }
   const [first, ...rest] = args;
   const sub = subcommand(first, WEBHOOKS_COMMANDS, 'webhooks');
-  const r = parseRemote(rest, env, WEBHOOKS_OPTIONS);
+  const r = parseRemote(rest, env, optionsOf(WEBHOOKS_OPTIONS, WEBHOOKS_FLAGS[sub]));
   const v = r.values;
   const named = list(v.events);
   const events =
