@@ -307,6 +307,19 @@ function splitConfig(input: NewNumber) {
   if (!/^https?:\/\/[^/?#\s]/i.test(base)) {
     throw new ApiError('VALIDATION_ERROR', { details: { reason: 'evolution.baseUrl names no host' } });
   }
+  // These URLs are not secrets: every key of the tenant and the number reads them back. Credentials in them would
+  // be shown in clear (and fetch refuses such a URL, so the number could never reach its server anyway).
+  for (const [field, raw] of [
+    ['baseUrl', base],
+    ['publicWsBaseUrl', publicWsBaseUrl],
+  ] as const) {
+    const url = raw === undefined || !URL.canParse(raw) ? null : new URL(raw);
+    if (url && (url.username !== '' || url.password !== '')) {
+      throw new ApiError('VALIDATION_ERROR', {
+        details: { field: `evolution.${field}`, reason: `evolution.${field} must not contain credentials` },
+      });
+    }
+  }
   return {
     publicConfig: {
       baseUrl: base,

@@ -58,6 +58,24 @@ for (const kind of storeKinds()) {
       assert.equal((await asTenant('GET', '/v1/numbers')).json().length, before);
     });
 
+    test('an Evolution URL with a user or password in it is a 400: it would be shown in clear to every key', async () => {
+      const before = (await asTenant('GET', '/v1/numbers')).json().length;
+      for (const evolution of [
+        { ...evoNumber.evolution, baseUrl: 'http://admin:hunter2@evo.internal:8080' },
+        { ...evoNumber.evolution, baseUrl: 'https://hunter2@evo.internal' },
+        { ...evoNumber.evolution, publicWsBaseUrl: 'wss://ws:hunter2@evo.example.com' },
+      ]) {
+        const res = await asTenant('POST', '/v1/numbers', { ...evoNumber, evolution });
+        assert.equal(res.statusCode, 400, res.body);
+        assert.equal(res.json().code, 'VALIDATION_ERROR');
+        assert.match(res.json().details.reason, /must not contain credentials/);
+        assert.doesNotMatch(res.body, /hunter2/);
+      }
+      const listed = await asTenant('GET', '/v1/numbers');
+      assert.equal(listed.json().length, before);
+      assert.doesNotMatch(listed.body, /hunter2/);
+    });
+
     test('provider credentials are encrypted at rest', async () => {
       const rows = await t.store.db.query<{ secret_config: string; public_config: string }>(
         'SELECT secret_config, public_config FROM numbers',
