@@ -307,6 +307,13 @@ function splitConfig(input: NewNumber) {
   if (!/^https?:\/\/[^/?#\s]/i.test(base)) {
     throw new ApiError('VALIDATION_ERROR', { details: { reason: 'evolution.baseUrl names no host' } });
   }
+  // Every request goes to baseUrl + an Evolution path: after a "?" or "#" that path would be a query or dropped, so
+  // each request would reach the base's own path instead (any URL at all, the key's owner choosing it).
+  if (/[?#]/.test(base)) {
+    throw new ApiError('VALIDATION_ERROR', {
+      details: { field: 'evolution.baseUrl', reason: 'evolution.baseUrl must not have a query or fragment' },
+    });
+  }
   // These URLs are not secrets: every key of the tenant and the number reads them back. Credentials in them would
   // be shown in clear (and fetch refuses such a URL, so the number could never reach its server anyway).
   for (const [field, raw] of [

@@ -58,6 +58,19 @@ for (const kind of storeKinds()) {
       assert.equal((await asTenant('GET', '/v1/numbers')).json().length, before);
     });
 
+    test('an Evolution base URL with a query or fragment is a 400: the Evolution path must follow it', async () => {
+      const before = (await asTenant('GET', '/v1/numbers')).json().length;
+      for (const baseUrl of ['http://evo.internal:8080/?', 'http://evo.internal/x?a=1', 'http://evo.internal/x#']) {
+        const res = await asTenant('POST', '/v1/numbers', {
+          ...evoNumber,
+          evolution: { ...evoNumber.evolution, baseUrl },
+        });
+        assert.equal(res.statusCode, 400, `${baseUrl}: ${res.body}`);
+        assert.match(res.json().details.reason, /must not have a query or fragment/);
+      }
+      assert.equal((await asTenant('GET', '/v1/numbers')).json().length, before);
+    });
+
     test('an Evolution URL with a user or password in it is a 400: it would be shown in clear to every key', async () => {
       const before = (await asTenant('GET', '/v1/numbers')).json().length;
       for (const evolution of [
