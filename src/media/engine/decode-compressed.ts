@@ -1,10 +1,12 @@
 // MP3 (mpg123) and Ogg/Opus (libopus) through their WebAssembly builds: no native code, no install step. Both
-// decode in 64 KiB steps so a long file stops at the duration limit instead of filling memory first. The decoders
-// (megabytes of inlined WebAssembly) load on the first play, not at start-up.
+// decode in 1 KiB steps so a long file stops at the duration limit instead of filling memory first: an Ogg/Opus
+// packet of 2 bytes may stand for 120 ms, so 64 KiB steps let a 100 KB file decode an hour of audio (GBs) before
+// the first check. Each step is folded to mono at once, so a file of many channels costs no more than one. The
+// decoders (megabytes of inlined WebAssembly) load on the first play, not at start-up.
 
-import { type DecodedAudio, type DecodeLimits, MediaDecodeError, monoAt48k } from './decoded-audio.ts';
+import { type DecodedAudio, type DecodeLimits, downmix, joinAt48k, MediaDecodeError } from './decoded-audio.ts';
 
-const STEP = 64 * 1024;
+const STEP = 1024;
 
 interface Decoded {
   channelData: Float32Array[];
@@ -28,7 +30,7 @@ async function decodeInSteps(
 ): Promise<DecodedAudio> {
   await decoder.ready;
   try {
-    const blocks: Float32Array[][] = [];
+    const blocks: Int16Array[] = [];
     let samples = 0;
     let rate = 0;
     const steps = Math.ceil(bytes.length / STEP);
@@ -39,8 +41,8 @@ async function decodeInSteps(
       if (out && out.samplesDecoded > 0) {
         rate = out.sampleRate;
         samples += out.samplesDecoded;
-        // The decoders reuse their output memory: copy before the next step.
-        blocks.push(out.channelData.map((ch) => ch.slice(0, out.samplesDecoded)));
+        // The decoders reuse their output memory: folded (copied) before the next step.
+        blocks.push(downmix(out.channelData, out.samplesDecoded));
         if (samples / rate > limits.maxSeconds) {
           throw new MediaDecodeError(`media is longer than ${limits.maxSeconds} s`);
         }
@@ -49,7 +51,7 @@ async function decodeInSteps(
     if (samples === 0 || rate === 0) {
       throw new MediaDecodeError(`no ${what} audio could be decoded`);
     }
-    return monoAt48k(blocks, rate);
+    return joinAt48k(blocks, rate);
   } catch (err) {
     // The decoders' own errors (another codec in an Ogg file, say) are the file's fault: a 400, not a 500.
     throw err instanceof MediaDecodeError

@@ -101,3 +101,22 @@ test('what is not WAV, Ogg/Opus or MP3 is refused with a reason, never thrown as
     await assert.rejects(decodeMedia(bytes, LIMITS), MediaDecodeError);
   }
 });
+
+test('a small Ogg/Opus file claiming hours of audio is refused without the memory those hours would take', async () => {
+  // 2-byte packets of six empty 20 ms frames: 120 ms each, so 100 KB stand for over an hour of stereo audio.
+  const chunks: Buffer[] = [];
+  const w = new OggOpusWriter((c) => chunks.push(c), { channels: 2, preSkip: OPUS_PRE_SKIP, packetsPerPage: 255 });
+  for (let i = 0; i < 34_000; i++) {
+    w.writePacket(Buffer.from([0xfb, 0x06]), 5760);
+  }
+  w.end();
+  const bomb = Buffer.concat(chunks);
+  assert.ok(bomb.length < 110_000);
+  await assert.rejects(
+    decodeMedia(bomb, { maxSeconds: 300 }),
+    (e) => e instanceof MediaDecodeError && /longer than 300 s/.test(e.message),
+  );
+  // The process's peak resident memory: decoding 64 KiB at a time took it past 3 GB before the first check.
+  const peakMb = process.resourceUsage().maxRSS / 1024;
+  assert.ok(peakMb < 1024, `peak RSS ${Math.round(peakMb)} MB`);
+});

@@ -17,25 +17,34 @@ export interface DecodeLimits {
   maxSeconds: number;
 }
 
-/** Averages the channels into one and converts to 48 kHz (float samples in −1…1, as WebAssembly decoders give). */
-export function monoAt48k(channels: Float32Array[][], rate: number): DecodedAudio {
+/**
+ * Averages the channels of `samples` decoded samples into one 16-bit channel (float samples in −1…1, as
+ * WebAssembly decoders give); a decoder's output is folded step by step, so a file of many channels is held as one.
+ */
+export function downmix(channels: Float32Array[], samples: number): Int16Array {
+  const mono = new Int16Array(samples);
+  for (let i = 0; i < samples; i++) {
+    let sum = 0;
+    for (const ch of channels) {
+      sum += ch[i] ?? 0;
+    }
+    const v = (sum / channels.length) * 32767;
+    mono[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : Math.round(v);
+  }
+  return mono;
+}
+
+/** The mono blocks, joined and converted to 48 kHz. */
+export function joinAt48k(blocks: Int16Array[], rate: number): DecodedAudio {
   let length = 0;
-  for (const block of channels) {
-    length += block[0]?.length ?? 0;
+  for (const block of blocks) {
+    length += block.length;
   }
   const mono = new Int16Array(length);
   let at = 0;
-  for (const block of channels) {
-    const n = block[0]?.length ?? 0;
-    for (let i = 0; i < n; i++) {
-      let sum = 0;
-      for (const ch of block) {
-        sum += ch[i] ?? 0;
-      }
-      const v = (sum / block.length) * 32767;
-      mono[at + i] = v > 32767 ? 32767 : v < -32768 ? -32768 : Math.round(v);
-    }
-    at += n;
+  for (const block of blocks) {
+    mono.set(block, at);
+    at += block.length;
   }
   return { pcm: resample(mono, rate, ENGINE_RATE), seconds: length / rate };
 }
