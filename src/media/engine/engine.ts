@@ -88,6 +88,11 @@ export class MediaEngine {
   /** Unsubscribes the observer from a session's end: a withdrawn answer is not counted as an ended session. */
   private readonly unobserve = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
+  /**
+   * Sessions whose media failed on their own, told to the call service: told again by the watcher while the call
+   * lives, since an action holding the call then (an accept still waiting on Meta) turns the first telling away.
+   */
+  private readonly failed = new Set<string>();
   private readonly playBudgets = new Map<string, PlayBudget>();
   /** When each session's call row was first found missing (see endCallsGone). */
   private readonly missingSince = new Map<string, number>();
@@ -359,7 +364,7 @@ export class MediaEngine {
       numberId,
       recordingPath: record ? this.recordingPath(callId) : null,
       mediaTimeoutMs: this.d.config.timeoutSeconds * 1000,
-      onFailure: () => this.d.onMediaFailure(callId, numberId),
+      onFailure: () => this.reportFailure(callId, numberId),
       ...(this.d.observer ? { onFirstAudio: (ms: number) => this.d.observer?.firstAudio(ms) } : {}),
     });
     this.sessions.set(callId, session);
@@ -410,6 +415,7 @@ export class MediaEngine {
     this.sessions.delete(callId);
     this.playBudgets.delete(callId);
     this.awaitingAnswer.delete(callId);
+    this.failed.delete(callId);
     this.unregister.get(callId)?.();
     this.unregister.delete(callId);
     // Told by the close below (unless withdraw() unsubscribed it first).
@@ -511,11 +517,16 @@ export class MediaEngine {
       if (session) {
         // A session that already failed (its worker died) has told the call service once.
         if (!session.ended) {
-          this.d.onMediaFailure(callId as CallId, session.numberId as NumberId);
+          this.reportFailure(callId as CallId, session.numberId as NumberId);
         }
         await this.end(callId, 'media_timeout');
       }
     }
+  }
+
+  private reportFailure(callId: CallId, numberId: NumberId): void {
+    this.failed.add(callId);
+    this.d.onMediaFailure(callId, numberId);
   }
 
   private recordingPath(callId: string): string {
@@ -567,8 +578,11 @@ export class MediaEngine {
         async (calls) => {
           for (const [callId, { status, sdpAnswer }] of calls) {
             this.missingSince.delete(callId);
+            const failedSession = this.failed.has(callId) ? this.sessions.get(callId) : undefined;
             if (TERMINAL.has(status)) {
               await this.end(callId, 'call_ended');
+            } else if (failedSession) {
+              this.d.onMediaFailure(callId as CallId, failedSession.numberId as NumberId);
             } else if (sdpAnswer && this.awaitingAnswer.delete(callId)) {
               await this.connectAnswered(callId, sdpAnswer);
             }

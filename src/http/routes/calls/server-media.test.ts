@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { Callgate } from '../../../../packages/sdk/src/index.ts';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { nextPeer, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { nextPeer, outbox, storedCall, untilStatus } from '../../../../test/helpers/calls.ts';
 import { type FaultyDb, faultyDb } from '../../../../test/helpers/faulty-db.ts';
 import { sample } from '../../../../test/helpers/prometheus.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
@@ -833,6 +833,28 @@ describe('server media: capacity and failure', () => {
       const body = (await t.app.inject({ url: '/metrics' })).body;
       assert.equal(sample(body, 'callgate_media_sessions_ended_total{reason="media_timeout"}'), 1);
       assert.equal(sample(body, 'callgate_media_sessions_ended_total{reason="call_ended"}'), null);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('the media failing while Meta holds the accept: once accepted, the call still ends FAILED/media_timeout, once', async () => {
+    // The user never connects: the 1 s media timeout fires while the accept, and its hold on the call, wait on Meta.
+    const t = await buildTestApp('sqlite', { env: { MEDIA_TIMEOUT_SECONDS: '1', PROVIDER_TIMEOUT_MS: '5000' } });
+    try {
+      const uc = await startCall(t, endpoints);
+      t.fake.inject({ action: 'accept', times: 1, latencyMs: 2500 });
+      const res = await numberAApi(t)('POST', `/v1/calls/${uc.call.id}/accept`);
+      assert.equal(res.statusCode, 200, res.body);
+      const ended = await untilStatus(t, t.numberA, uc.call.id, 'FAILED', 5000);
+      assert.equal(ended.endedBy, 'SYSTEM');
+      assert.equal(ended.endReason, 'media_timeout');
+      await eventually(async () => t.app.media.size === 0, 3000, 'the failed session closed with its call');
+      assert.deepEqual(
+        (await outbox(t, uc.call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: uc.call.externalCallId }), 1);
     } finally {
       await t.close();
     }
