@@ -4,6 +4,7 @@
 // the first check. Each step is folded to mono at once, so a file of many channels costs no more than one. The
 // decoders (megabytes of inlined WebAssembly) load on the first play, not at start-up.
 
+import { nextTurn } from '../audio/resampler.ts';
 import { type DecodedAudio, type DecodeLimits, downmix, joinAt48k, MediaDecodeError } from './decoded-audio.ts';
 
 const STEP = 1024;
@@ -36,6 +37,8 @@ async function decodeInSteps(
     const steps = Math.ceil(bytes.length / STEP);
     for (let step = 0; step <= steps; step++) {
       // The step after the last one flushes what a decoder still holds.
+      // mpg123 decodes synchronously: without a turn of the event loop per step, a long file stalls every call.
+      await nextTurn();
       const out =
         step < steps ? await decoder.decode(bytes.subarray(step * STEP, (step + 1) * STEP)) : await decoder.flush?.();
       if (out && out.samplesDecoded > 0) {
@@ -51,7 +54,7 @@ async function decodeInSteps(
     if (samples === 0 || rate === 0) {
       throw new MediaDecodeError(`no ${what} audio could be decoded`);
     }
-    return joinAt48k(blocks, rate);
+    return await joinAt48k(blocks, rate);
   } catch (err) {
     // The decoders' own errors (another codec in an Ogg file, say) are the file's fault: a 400, not a 500.
     throw err instanceof MediaDecodeError

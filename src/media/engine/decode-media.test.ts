@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { dominant, rms, sine, zeroCrossingFrequency } from '../../../test/helpers/tone.ts';
 import { wavFile } from '../../../test/helpers/wav.ts';
+import { resample, resampleInTurns } from '../audio/resampler.ts';
 import { decodeMedia, sniffMedia } from './decode-media.ts';
 import { MediaDecodeError } from './decoded-audio.ts';
 import { OggOpusWriter } from './ogg-opus-writer.ts';
@@ -119,4 +120,34 @@ test('a small Ogg/Opus file claiming hours of audio is refused without the memor
   // The process's peak resident memory: decoding 64 KiB at a time took it past 3 GB before the first check.
   const peakMb = process.resourceUsage().maxRSS / 1024;
   assert.ok(peakMb < 1024, `peak RSS ${Math.round(peakMb)} MB`);
+});
+
+test('decoding a long file lets the event loop run meanwhile: the calls’ frame clocks are not stalled by it', async () => {
+  const mp3 = readFileSync(join(FIXTURES, 'tone-660-stereo.mp3'));
+  for (const [what, bytes] of [
+    ['WAV', wavFile([sine(660, 8000, 30)], 8000)],
+    ['MP3', Buffer.concat(Array.from({ length: 10 }, () => mp3))],
+    ['Ogg/Opus', oggTone(660, 10)],
+  ] as const) {
+    let turns = 0;
+    let counting = true;
+    const turn = () => {
+      turns++;
+      if (counting) {
+        setImmediate(turn);
+      }
+    };
+    setImmediate(turn);
+    const d = await decodeMedia(bytes, LIMITS);
+    counting = false;
+    assert.ok(d.seconds > 9, what);
+    assert.ok(turns >= 10, `${what}: the event loop turned ${turns} times while it was decoded`);
+  }
+});
+
+test('a file converted a slice at a time is sample for sample what converting it whole gives', async () => {
+  for (const rate of [8000, 9973, 44_100]) {
+    const pcm = sine(660, rate, 1.3);
+    assert.deepEqual(await resampleInTurns(pcm, rate, 48_000), resample(pcm, rate, 48_000), `${rate} Hz`);
+  }
 });

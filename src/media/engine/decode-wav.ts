@@ -2,7 +2,7 @@
 // channel count and any rate from 8 to 48 kHz (the usual are 8, 16 and 48 kHz). The chunk walk tolerates extra
 // chunks (LIST, fact) and a data size of 0 or 0xFFFFFFFF (written by streaming tools that never went back).
 
-import { resample } from '../audio/resampler.ts';
+import { nextTurn, resampleInTurns } from '../audio/resampler.ts';
 import { ENGINE_RATE } from './audio-queue.ts';
 import { type DecodedAudio, type DecodeLimits, MediaDecodeError } from './decoded-audio.ts';
 import { decodeMulaw } from './mulaw.ts';
@@ -57,7 +57,7 @@ function sampleReader(f: Format): { bytes: number; read: (b: Buffer, at: number)
   throw new MediaDecodeError(`WAV encoding ${f.tag}/${f.bits}-bit is not supported (use 16-bit PCM)`);
 }
 
-export function decodeWav(bytes: Uint8Array, limits: DecodeLimits): DecodedAudio {
+export async function decodeWav(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedAudio> {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   if (!isWav(b)) {
     throw new MediaDecodeError('not a RIFF/WAVE file');
@@ -99,6 +99,9 @@ export function decodeWav(bytes: Uint8Array, limits: DecodeLimits): DecodedAudio
       sum += reader.read(data, i * frameBytes + c * reader.bytes);
     }
     mono[i] = Math.round(sum / format.channels);
+    if (i % format.rate === format.rate - 1) {
+      await nextTurn(); // a second at a time: minutes of audio must not stall the calls' frame clocks
+    }
   }
-  return { pcm: resample(mono, format.rate, ENGINE_RATE), seconds };
+  return { pcm: await resampleInTurns(mono, format.rate, ENGINE_RATE), seconds };
 }

@@ -1,7 +1,7 @@
 // What every decoder of played media returns, and the one error they raise. Audio leaves the decoders as mono
 // 16-bit PCM at the engine's 48 kHz, whatever the file held, so the pump never converts at play time.
 
-import { resample } from '../audio/resampler.ts';
+import { resampleInTurns } from '../audio/resampler.ts';
 import { ENGINE_RATE } from './audio-queue.ts';
 
 export interface DecodedAudio {
@@ -34,8 +34,8 @@ export function downmix(channels: Float32Array[], samples: number): Int16Array {
   return mono;
 }
 
-/** The mono blocks, joined and converted to 48 kHz. */
-export function joinAt48k(blocks: Int16Array[], rate: number): DecodedAudio {
+/** The mono blocks, joined and converted to 48 kHz (letting the event loop run: see resampleInTurns). */
+export async function joinAt48k(blocks: Int16Array[], rate: number): Promise<DecodedAudio> {
   let length = 0;
   for (const block of blocks) {
     length += block.length;
@@ -46,5 +46,5 @@ export function joinAt48k(blocks: Int16Array[], rate: number): DecodedAudio {
     mono.set(block, at);
     at += block.length;
   }
-  return { pcm: resample(mono, rate, ENGINE_RATE), seconds: length / rate };
+  return { pcm: await resampleInTurns(mono, rate, ENGINE_RATE), seconds: length / rate };
 }
