@@ -220,7 +220,9 @@ export class ServerMedia {
         });
       }
       if (err instanceof MediaGoneError) {
-        throw new ApiError('CALL_STATE_CONFLICT', { details: { status: call.status } });
+        // It may have ended while the file loaded: the status it has now, not the one read before.
+        const now = await findCallForNumber(this.#d.db, call.numberId, call.id);
+        throw new ApiError('CALL_STATE_CONFLICT', { details: { status: now?.status ?? call.status } });
       }
       throw err;
     }

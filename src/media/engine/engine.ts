@@ -399,6 +399,10 @@ export class MediaEngine {
     } finally {
       loaded(seconds);
     }
+    // The call ended while the file loaded: it will never be heard, and the client must not be told it queued.
+    if (session.ended) {
+      throw new MediaGoneError(`the media of ${callId} has ended`);
+    }
   }
 
   stopPlay(callId: string): void {

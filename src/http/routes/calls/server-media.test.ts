@@ -3,6 +3,8 @@
 // audio is checked by pitch at the peer and at a realtime WebSocket client. ICE runs on 127.0.0.1 only.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -352,6 +354,35 @@ for (const kind of storeKinds()) {
         assert.equal(res.statusCode, 409, `${method} ${path}: ${res.body}`);
         assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
         assert.equal(res.json().details.status, 'COMPLETED');
+      }
+    });
+
+    test('the user hanging up while a play’s file downloads: that play is a 409 with the ended status, not a 200', async () => {
+      const download: { finish?: () => void } = {};
+      const slow = createServer((_req, res) => {
+        const wav = wavFile([tone(660, 1, 16_000)], 16_000);
+        res.writeHead(200);
+        res.write(wav.subarray(0, 100));
+        download.finish = () => res.end(wav.subarray(100));
+      });
+      await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+      try {
+        const uc = await startCall(t, endpoints);
+        assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+        await connectUser(t, uc);
+        const { port } = slow.address() as AddressInfo;
+        const playing = api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: `http://127.0.0.1:${port}/a.wav` });
+        await eventually(async () => download.finish !== undefined, 3000, 'the download under way');
+        await t.fake.userHangsUp(uc.call.externalCallId);
+        await eventually(async () => t.app.media.session(uc.call.id) === undefined, 3000, 'the media to close');
+        download.finish?.();
+        const res = await playing;
+        assert.equal(res.statusCode, 409, res.body);
+        assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
+        assert.equal(res.json().details.status, 'COMPLETED');
+      } finally {
+        slow.closeAllConnections();
+        slow.close();
       }
     });
 
