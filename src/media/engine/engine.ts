@@ -519,8 +519,9 @@ export class MediaEngine {
     } catch (err) {
       this.d.logger.info({ callId, err: (err as Error).message }, "the peer's SDP answer could not be applied");
       if (session) {
-        // A session that already failed (its worker died) has told the call service once.
-        if (!session.ended) {
+        // Told once: a session whose media failed has told the call service already. One whose worker died while
+        // the call rang (before any SDP exchange) told nothing, and its answered call must not stay up without media.
+        if (!this.failed.has(callId)) {
           this.reportFailure(callId as CallId, session.numberId as NumberId);
         }
         await this.end(callId, 'media_timeout');

@@ -890,6 +890,37 @@ describe('server media: capacity and failure', () => {
       await t.close();
     }
   });
+
+  test('the media worker dying while an outbound call rings: once the user answers, the call ends FAILED, once', async () => {
+    const t = await buildTestApp('sqlite', { env: { MEDIA_WORKERS: '1' } });
+    try {
+      const peer = nextPeer();
+      t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+      const placed = await t.app.inject({
+        method: 'POST',
+        url: '/v1/calls',
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { to: `+${peer}` },
+      });
+      assert.equal(placed.statusCode, 201, placed.body);
+      const call = await untilStatus(t, t.numberA, placed.json().id, 'RINGING');
+      // The worker thread holding the offer dies (a crash in werift or libopus, say) before the user answers.
+      const pool = (t.app.media as unknown as { pool: { slots: { terminate(): Promise<number> }[] } }).pool;
+      await pool.slots[0]?.terminate();
+      await t.fake.userAnswers(call.externalCallId);
+      const ended = await untilStatus(t, t.numberA, call.id, 'FAILED', 5000);
+      assert.equal(ended.endedBy, 'SYSTEM');
+      assert.equal(ended.endReason, 'media_timeout');
+      assert.equal(t.app.media.size, 0);
+      assert.deepEqual(
+        (await outbox(t, call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);
+    } finally {
+      await t.close();
+    }
+  });
 });
 
 describe('server media on SANDBOX numbers', () => {
