@@ -76,6 +76,27 @@ describe('what a simulated user says', () => {
     assert.equal((await load(8000, 120)).ok, true);
   });
 
+  it('converts a long WAV with the event loop let run meanwhile: the calls’ frame clocks are not stalled', async () => {
+    const wav = writeWav({ sampleRate: 9973, samples: tone(700, 20, 9973) });
+    const spec = parseAudioSpec(`data:audio/wav;base64,${wav.toString('base64')}`);
+    assert.ok(spec.ok);
+    let turns = 0;
+    let counting = true;
+    const turn = () => {
+      turns++;
+      if (counting) {
+        setImmediate(turn);
+      }
+    };
+    setImmediate(turn);
+    const source = await loadAudio(spec.value);
+    counting = false;
+    assert.ok(source.ok);
+    assert.ok(turns >= 10, `the event loop turned ${turns} times while it was converted`);
+    const first = source.value.read(48_000) ?? new Int16Array(0);
+    assert.equal(dominantFrequency(first.subarray(4800), 48_000), 700);
+  });
+
   it('a WAV URL whose name is private reads like one that does not resolve, and names no address', async () => {
     const lookup = async (host: string) => {
       if (host === 'private.example.com') {
