@@ -69,6 +69,11 @@ export class ServerMedia {
     if (outcome.ok) {
       return outcome.sdp;
     }
+    if (outcome.reason === 'ended') {
+      const now = await findCallForNumber(this.#d.db, call.numberId, call.id);
+      const error = new ApiError('CALL_STATE_CONFLICT', { details: { status: now?.status ?? call.status } });
+      throw await this.#d.slots.release(call, actionId, error, { source: 'api', type, detail: { error: error.code } });
+    }
     const error =
       outcome.reason === 'capacity'
         ? mediaCapacityError(engine?.capacityProblem() ?? null)

@@ -75,7 +75,8 @@ export interface MediaObserver {
 /** The call's media ended while a command for it was under way. */
 export class MediaGoneError extends Error {}
 
-export type AnswerOutcome = { ok: true; sdp: string } | { ok: false; reason: 'capacity' | 'bad_offer' };
+/** `ended`: the call ended while its answer was being made. */
+export type AnswerOutcome = { ok: true; sdp: string } | { ok: false; reason: 'capacity' | 'bad_offer' | 'ended' };
 
 export class MediaEngine {
   readonly realtime: RealtimeHub;
@@ -272,6 +273,12 @@ export class MediaEngine {
       await this.end(callId, 'call_ended');
       throw held.reason;
     }
+    if (this.sessions.get(callId) !== session) {
+      // Its call ended while it was answered (the caller hung up; the status watch closed the session): nothing is
+      // opened for a session that is gone, and it is undone as a refused answer is.
+      await this.undo(callId, session.recordingPath);
+      return { ok: false, reason: 'ended' };
+    }
     if (answered.status === 'rejected') {
       this.d.logger.info(
         { callId, err: (answered.reason as Error).message },
@@ -292,6 +299,11 @@ export class MediaEngine {
     const recordingPath = this.sessions.get(callId)?.recordingPath ?? null;
     this.unobserve.get(callId)?.();
     await this.end(callId, 'call_ended', { reportRecording: false });
+    await this.undo(callId, recordingPath);
+  }
+
+  /** No recording file and no row may remain of an answer that was never used. */
+  private async undo(callId: CallId, recordingPath: string | null): Promise<void> {
     if (recordingPath) {
       await unlink(recordingPath).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') {

@@ -29,6 +29,7 @@ import { OggOpusWriter } from '../../../media/engine/ogg-opus-writer.ts';
 import { OPUS_PRE_SKIP, OpusFrameEncoder } from '../../../media/engine/opus-encoder.ts';
 import type { AudioEndpoint } from '../../../media/rtc/index.ts';
 import { MemoryRateLimiter } from '../../../ratelimit/memory.ts';
+import type { Db } from '../../../store/db.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../../../test/fixtures/media');
 
@@ -917,6 +918,52 @@ describe('server media: capacity and failure', () => {
         ['call.ringing', 'call.connected', 'call.ended'],
       );
       assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('the caller hanging up while the engine makes the answer: a 409, and nothing of that session is left', async () => {
+    // The media row's write is held, so the answer is still being made when the call ends.
+    let gate: { reached: () => void; open: Promise<void> } | null = null;
+    const held = (db: Db): Db => ({
+      dialect: db.dialect,
+      query: (sql, params) => db.query(sql, params),
+      async execute(sql, params, opts) {
+        if (gate && sql.includes('INSERT INTO call_media')) {
+          gate.reached();
+          await gate.open;
+        }
+        return db.execute(sql, params, opts);
+      },
+      transaction: (fn) => db.transaction((tx) => fn(held(tx))),
+      close: () => db.close(),
+    });
+    const t = await buildTestApp('sqlite', { wrapDb: held });
+    const api = numberAApi(t);
+    try {
+      // Another call's session keeps the engine's status watch running.
+      const first = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${first.call.id}/accept`)).statusCode, 200);
+      const uc = await startCall(t, endpoints);
+      let open = () => {};
+      const reached = new Promise<void>((resolve) => {
+        gate = { reached: resolve, open: new Promise<void>((r) => (open = r)) };
+      });
+      const accepting = api('POST', `/v1/calls/${uc.call.id}/accept`);
+      await reached;
+      gate = null;
+      await t.fake.userHangsUp(uc.call.externalCallId);
+      await untilStatus(t, t.numberA, uc.call.id, 'MISSED');
+      await eventually(async () => t.app.media.session(uc.call.id) === undefined, 3000, 'the watch to close it');
+      open();
+      const res = await accepting;
+      assert.equal(res.statusCode, 409, res.body);
+      assert.equal(res.json().details.status, 'MISSED');
+      assert.equal(t.fake.countRequests({ call_id: uc.call.externalCallId, action: 'pre_accept' }), 0);
+      assert.equal(t.app.realtime.hasCall(t.numberA.id, uc.call.id), false, 'no realtime target left for it');
+      assert.equal(t.app.media.size, 1);
+      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().media, undefined);
     } finally {
       await t.close();
     }
