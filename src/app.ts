@@ -230,9 +230,20 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
   }
   const readiness = new StoreReadiness(deps.db);
   registerErrorHandling(app, { onStoreUnavailable: (kind) => readiness.noteFailure(kind) });
+  // Set once the media engine exists (below): the sockets' close at shutdown closes it first.
+  let closeMedia = async () => {};
   // Realtime media sockets; a client frame over 1 MiB (~30 s of pcm16) is refused by ws itself.
   await app.register(websocket, {
     options: { maxPayload: 1024 * 1024 },
+    // At shutdown the calls' media ends first, so each realtime socket gets `stop` and a 1000 close as on any end of
+    // its call; the plugin's own close came first, with no status (1005 at the client) and no `stop`.
+    preClose: async function closeSockets(this: App) {
+      await closeMedia();
+      for (const client of this.websocketServer.clients) {
+        client.close(1001, 'shutdown');
+      }
+      this.websocketServer.close();
+    },
     // A client breaking the protocol (oversized or malformed frames, a reset) is the client's doing: ws has already
     // closed with the right code, and it is logged as such. Anything else is ours, and stays an error.
     errorHandler: (error, socket, request) => {
@@ -313,7 +324,7 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     app.decorate('media', media);
     await media.start();
     // Calls still up lose their media on shutdown: sockets get stop + 1000 and recordings are finished.
-    app.addHook('preClose', () => media.close());
+    closeMedia = () => media.close();
   }
 
   registerRoutes(app, {

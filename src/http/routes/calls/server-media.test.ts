@@ -968,6 +968,36 @@ describe('server media: capacity and failure', () => {
       await t.close();
     }
   });
+
+  test('a shutdown ends the media first: each realtime socket gets stop and a 1000 close', async () => {
+    const t = await buildTestApp('sqlite');
+    let closed = false;
+    try {
+      const api = numberAApi(t);
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`)).statusCode, 200);
+      await connectUser(t, uc);
+      const session = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${uc.call.id}/realtime-session`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { mode: 'listen' },
+      });
+      const ws = new WebSocket(onServer(t, session.json().wsUrl));
+      const events: string[] = [];
+      ws.on('message', (d: Buffer) => events.push(JSON.parse(d.toString()).event));
+      const code = new Promise<number>((r) => ws.once('close', (c) => r(c)));
+      await new Promise((r) => ws.once('open', r));
+      await t.close();
+      closed = true;
+      assert.equal(await code, 1000);
+      assert.equal(events.at(-1), 'stop');
+    } finally {
+      if (!closed) {
+        await t.close();
+      }
+    }
+  });
 });
 
 describe('server media on SANDBOX numbers', () => {
