@@ -89,6 +89,8 @@ export class MediaEngine {
   /** Unsubscribes the observer from a session's end: a withdrawn answer is not counted as an ended session. */
   private readonly unobserve = new Map<string, () => void>();
   private readonly awaitingAnswer = new Set<string>();
+  /** Calls whose answer is being made: a session ended meanwhile is undone (answer()), its recording unannounced. */
+  private readonly answering = new Set<string>();
   /**
    * Sessions whose media failed on their own, told to the call service: told again by the watcher while the call
    * lives, since an action holding the call then (an accept still waiting on Meta) turns the first telling away.
@@ -264,10 +266,11 @@ export class MediaEngine {
     }
     // The media row must be durable before the answer leaves (a process dying after the provider accepted is
     // found by the others through it); it is written while werift builds the answer rather than after it.
+    this.answering.add(callId);
     const [answered, held] = await Promise.allSettled([
       session.answer(offerSdp),
       this.mediaNode.hold(callId, numberId, session.recordingPath),
-    ]);
+    ]).finally(() => this.answering.delete(callId));
     if (held.status === 'rejected') {
       this.d.logger.warn({ callId, err: (held.reason as Error).message }, "the call's media row could not be written");
       await this.end(callId, 'call_ended');
@@ -444,7 +447,8 @@ export class MediaEngine {
       failed = true;
       this.d.logger.warn({ callId, err: (err as Error).message }, 'recording could not be finished');
     }
-    if ((recording || failed) && opts.reportRecording !== false && this.d.onRecordingDone) {
+    const report = opts.reportRecording !== false && !this.answering.has(callId);
+    if ((recording || failed) && report && this.d.onRecordingDone) {
       await this.d
         .onRecordingDone({
           callId: callId as CallId,

@@ -54,12 +54,12 @@ function onServer(t: TestApp, wsUrl: string): string {
 
 /** GET or POST (with an empty JSON body) as number A. */
 function numberAApi(t: TestApp) {
-  return (method: 'GET' | 'POST', url: string) =>
+  return (method: 'GET' | 'POST', url: string, body: object = {}) =>
     t.app.inject({
       method,
       url,
       headers: { 'x-api-key': t.numberA.key.key },
-      ...(method === 'POST' ? { payload: {} } : {}),
+      ...(method === 'POST' ? { payload: body } : {}),
     });
 }
 
@@ -923,51 +923,67 @@ describe('server media: capacity and failure', () => {
     }
   });
 
-  test('the caller hanging up while the engine makes the answer: a 409, and nothing of that session is left', async () => {
-    // The media row's write is held, so the answer is still being made when the call ends.
-    let gate: { reached: () => void; open: Promise<void> } | null = null;
-    const held = (db: Db): Db => ({
-      dialect: db.dialect,
-      query: (sql, params) => db.query(sql, params),
-      async execute(sql, params, opts) {
-        if (gate && sql.includes('INSERT INTO call_media')) {
-          gate.reached();
-          await gate.open;
-        }
-        return db.execute(sql, params, opts);
-      },
-      transaction: (fn) => db.transaction((tx) => fn(held(tx))),
-      close: () => db.close(),
-    });
-    const t = await buildTestApp('sqlite', { wrapDb: held });
-    const api = numberAApi(t);
-    try {
-      // Another call's session keeps the engine's status watch running.
-      const first = await startCall(t, endpoints);
-      assert.equal((await api('POST', `/v1/calls/${first.call.id}/accept`)).statusCode, 200);
-      const uc = await startCall(t, endpoints);
-      let open = () => {};
-      const reached = new Promise<void>((resolve) => {
-        gate = { reached: resolve, open: new Promise<void>((r) => (open = r)) };
+  for (const when of ['before', 'after'] as const) {
+    test(`the caller hanging up while the engine makes the answer (${when} its media row is written): a 409, and nothing of that session is left`, async () => {
+      // The media row's write is held, so the answer is still being made when the call ends. Once the row is
+      // written, the session's end would report its (empty) recording: nothing may announce a file that goes.
+      let gate: { reached: () => void; open: Promise<void> } | null = null;
+      const held = (db: Db): Db => ({
+        dialect: db.dialect,
+        query: (sql, params) => db.query(sql, params),
+        async execute(sql, params, opts) {
+          const holds = gate !== null && sql.includes('INSERT INTO call_media');
+          if (holds && when === 'before') {
+            gate?.reached();
+            await gate?.open;
+          }
+          const result = await db.execute(sql, params, opts);
+          if (holds && when === 'after') {
+            gate?.reached();
+            await gate?.open;
+          }
+          return result;
+        },
+        transaction: (fn) => db.transaction((tx) => fn(held(tx))),
+        close: () => db.close(),
       });
-      const accepting = api('POST', `/v1/calls/${uc.call.id}/accept`);
-      await reached;
-      gate = null;
-      await t.fake.userHangsUp(uc.call.externalCallId);
-      await untilStatus(t, t.numberA, uc.call.id, 'MISSED');
-      await eventually(async () => t.app.media.session(uc.call.id) === undefined, 3000, 'the watch to close it');
-      open();
-      const res = await accepting;
-      assert.equal(res.statusCode, 409, res.body);
-      assert.equal(res.json().details.status, 'MISSED');
-      assert.equal(t.fake.countRequests({ call_id: uc.call.externalCallId, action: 'pre_accept' }), 0);
-      assert.equal(t.app.realtime.hasCall(t.numberA.id, uc.call.id), false, 'no realtime target left for it');
-      assert.equal(t.app.media.size, 1);
-      assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().media, undefined);
-    } finally {
-      await t.close();
-    }
-  });
+      const t = await buildTestApp('sqlite', { wrapDb: held });
+      const api = numberAApi(t);
+      try {
+        // Another call's session keeps the engine's status watch running.
+        const first = await startCall(t, endpoints);
+        assert.equal((await api('POST', `/v1/calls/${first.call.id}/accept`)).statusCode, 200);
+        const uc = await startCall(t, endpoints);
+        let open = () => {};
+        const reached = new Promise<void>((resolve) => {
+          gate = { reached: resolve, open: new Promise<void>((r) => (open = r)) };
+        });
+        const accepting = api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true });
+        await reached;
+        gate = null;
+        await t.fake.userHangsUp(uc.call.externalCallId);
+        await untilStatus(t, t.numberA, uc.call.id, 'MISSED');
+        await eventually(async () => t.app.media.session(uc.call.id) === undefined, 3000, 'the watch to close it');
+        open();
+        const res = await accepting;
+        assert.equal(res.statusCode, 409, res.body);
+        assert.equal(res.json().details.status, 'MISSED');
+        assert.equal(t.fake.countRequests({ call_id: uc.call.externalCallId, action: 'pre_accept' }), 0);
+        assert.equal(t.app.realtime.hasCall(t.numberA.id, uc.call.id), false, 'no realtime target left for it');
+        assert.equal(t.app.media.size, 1);
+        const after = (await api('GET', `/v1/calls/${uc.call.id}`)).json();
+        assert.equal(after.media, undefined);
+        assert.equal(after.recording, undefined, 'no recording of a call that was never answered');
+        assert.deepEqual(
+          (await outbox(t, uc.call)).filter((e) => e.type === 'call.recording_ready'),
+          [],
+          'no call.recording_ready for a file that is removed',
+        );
+      } finally {
+        await t.close();
+      }
+    });
+  }
 
   test('a shutdown ends the media first: each realtime socket gets stop and a 1000 close', async () => {
     const t = await buildTestApp('sqlite');
