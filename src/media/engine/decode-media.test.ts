@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { turnsDuring } from '../../../test/helpers/event-loop.ts';
 import { dominant, rms, sine, zeroCrossingFrequency } from '../../../test/helpers/tone.ts';
 import { wavFile } from '../../../test/helpers/wav.ts';
 import { resample, resampleInTurns } from '../audio/resampler.ts';
@@ -129,17 +130,7 @@ test('decoding a long file lets the event loop run meanwhile: the calls’ frame
     ['MP3', Buffer.concat(Array.from({ length: 10 }, () => mp3))],
     ['Ogg/Opus', oggTone(660, 10)],
   ] as const) {
-    let turns = 0;
-    let counting = true;
-    const turn = () => {
-      turns++;
-      if (counting) {
-        setImmediate(turn);
-      }
-    };
-    setImmediate(turn);
-    const d = await decodeMedia(bytes, LIMITS);
-    counting = false;
+    const { result: d, turns } = await turnsDuring(() => decodeMedia(bytes, LIMITS));
     assert.ok(d.seconds > 9, what);
     assert.ok(turns >= 10, `${what}: the event loop turned ${turns} times while it was decoded`);
   }

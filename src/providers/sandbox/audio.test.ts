@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { turnsDuring } from '../../../test/helpers/event-loop.ts';
 import { dominantFrequency } from '../../media/audio/detect.ts';
 import { FRAME_SAMPLES, rmsLevel } from '../../media/audio/pcm.ts';
 import { tone } from '../../media/audio/tone.ts';
@@ -80,17 +81,7 @@ describe('what a simulated user says', () => {
     const wav = writeWav({ sampleRate: 9973, samples: tone(700, 20, 9973) });
     const spec = parseAudioSpec(`data:audio/wav;base64,${wav.toString('base64')}`);
     assert.ok(spec.ok);
-    let turns = 0;
-    let counting = true;
-    const turn = () => {
-      turns++;
-      if (counting) {
-        setImmediate(turn);
-      }
-    };
-    setImmediate(turn);
-    const source = await loadAudio(spec.value);
-    counting = false;
+    const { result: source, turns } = await turnsDuring(() => loadAudio(spec.value));
     assert.ok(source.ok);
     assert.ok(turns >= 10, `the event loop turned ${turns} times while it was converted`);
     const first = source.value.read(48_000) ?? new Int16Array(0);
