@@ -431,6 +431,8 @@ export class MediaEngine {
     if (!session) {
       return;
     }
+    // Decided now: the answer under way may finish (and undo this session) while the recording is closed below.
+    const report = opts.reportRecording !== false && !this.answering.has(callId);
     this.sessions.delete(callId);
     this.playBudgets.delete(callId);
     this.awaitingAnswer.delete(callId);
@@ -447,7 +449,6 @@ export class MediaEngine {
       failed = true;
       this.d.logger.warn({ callId, err: (err as Error).message }, 'recording could not be finished');
     }
-    const report = opts.reportRecording !== false && !this.answering.has(callId);
     if ((recording || failed) && report && this.d.onRecordingDone) {
       await this.d
         .onRecordingDone({
