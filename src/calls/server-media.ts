@@ -19,6 +19,7 @@ import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import type { ActionSlots } from './action-slots.ts';
+import { conflict } from './conflict.ts';
 import { sandboxMark } from './public-call.ts';
 
 export interface ServerMediaDeps {
@@ -70,8 +71,7 @@ export class ServerMedia {
       return outcome.sdp;
     }
     if (outcome.reason === 'ended') {
-      const now = await findCallForNumber(this.#d.db, call.numberId, call.id);
-      const error = new ApiError('CALL_STATE_CONFLICT', { details: { status: now?.status ?? call.status } });
+      const error = await this.#endedConflict(call);
       throw await this.#d.slots.release(call, actionId, error, { source: 'api', type, detail: { error: error.code } });
     }
     const error =
@@ -88,6 +88,11 @@ export class ServerMedia {
       return publicMedia(row);
     }
     return relayMedia(call) && (await this.#speaksMetaModel(call.numberId)) ? { media: 'relay' as const } : {};
+  }
+
+  /** A call whose media ended under a command: 409 with the status it has now, not the one read before. */
+  async #endedConflict(call: Call): Promise<ApiError> {
+    return conflict((await findCallForNumber(this.#d.db, call.numberId, call.id)) ?? call);
   }
 
   /** Only META and SANDBOX numbers carry the business's SDP to WhatsApp (a web number's provider ignores one). */
@@ -225,9 +230,8 @@ export class ServerMedia {
         });
       }
       if (err instanceof MediaGoneError) {
-        // It may have ended while the file loaded: the status it has now, not the one read before.
-        const now = await findCallForNumber(this.#d.db, call.numberId, call.id);
-        throw new ApiError('CALL_STATE_CONFLICT', { details: { status: now?.status ?? call.status } });
+        // It may have ended while the file loaded.
+        throw await this.#endedConflict(call);
       }
       throw err;
     }
