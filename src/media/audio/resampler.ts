@@ -4,6 +4,8 @@
 // the lower Nyquist so a 48 → 8 kHz step does not fold high tones down into the band. It keeps K input samples
 // of history between calls, so 20 ms frames convert without clicks at their edges (and with K samples of delay).
 
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
 const ZERO_CROSSINGS = 8;
 const ROLL_OFF = 0.95;
 
@@ -135,9 +137,6 @@ export function resample(pcm: Int16Array, fromRate: number, toRate: number): Int
   return all;
 }
 
-/** Lets the event loop run (frame clocks, sockets) before the caller goes on with a long job. */
-export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 /**
  * `resample` for a whole played file on a thread that paces calls: a quarter second of input at a time, the event
  * loop let run between, so converting minutes of audio (seconds of CPU at an awkward rate) stalls no call's frames.
@@ -154,7 +153,7 @@ export async function resampleInTurns(pcm: Int16Array, fromRate: number, toRate:
     const out = r.process(pcm.subarray(at, at + slice));
     parts.push(out);
     length += out.length;
-    await nextTurn();
+    await nextTurn(); // the event loop runs (frame clocks, sockets) between slices
   }
   const tail = r.flush();
   const all = new Int16Array(length + tail.length);

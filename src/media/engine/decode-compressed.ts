@@ -4,7 +4,7 @@
 // the first check. Each step is folded to mono at once, so a file of many channels costs no more than one. The
 // decoders (megabytes of inlined WebAssembly) load on the first play, not at start-up.
 
-import { nextTurn } from '../audio/resampler.ts';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type DecodedAudio, type DecodeLimits, downmix, joinAt48k, MediaDecodeError } from './decoded-audio.ts';
 
 const STEP = 1024;

@@ -2,7 +2,8 @@
 // channel count and any rate from 8 to 48 kHz (the usual are 8, 16 and 48 kHz). The chunk walk tolerates extra
 // chunks (LIST, fact) and a data size of 0 or 0xFFFFFFFF (written by streaming tools that never went back).
 
-import { nextTurn, resampleInTurns } from '../audio/resampler.ts';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { resampleInTurns } from '../audio/resampler.ts';
 import { ENGINE_RATE } from './audio-queue.ts';
 import { type DecodedAudio, type DecodeLimits, MediaDecodeError } from './decoded-audio.ts';
 import { decodeMulaw } from './mulaw.ts';
