@@ -128,3 +128,26 @@ test('on/off settings say which spellings they take: MEDIA_WARMUP is documented 
     refused({ [name]: 'of' }, `${name} must be true or false (on/off, yes/no and 1/0 work too), got "of"`);
   }
 });
+
+test('EVOLUTION_ALLOWED_HOSTS: any host when unset; listed, the QR server is reachable too; a bad entry is named', () => {
+  assert.equal(loadConfig({}).evolutionAllowedHosts, null);
+  assert.deepEqual(
+    loadConfig({
+      EVOLUTION_ALLOWED_HOSTS: 'evo-a.internal, 10.0.0.7:8080',
+      EVOLUTION_BASE_URL: 'https://evo-qr.internal',
+      EVOLUTION_GLOBAL_API_KEY: 'global-key',
+    }).evolutionAllowedHosts,
+    [
+      { hostname: 'evo-a.internal', port: null },
+      { hostname: '10.0.0.7', port: 8080 },
+      { hostname: 'evo-qr.internal', port: 443 },
+    ],
+  );
+  assert.throws(
+    () => loadConfig({ EVOLUTION_ALLOWED_HOSTS: 'evo-a.internal,http://evo-b.internal' }),
+    (err: Error) =>
+      err instanceof ConfigError &&
+      err.message ===
+        'EVOLUTION_ALLOWED_HOSTS must be a comma-separated list of host[:port]: "http://evo-b.internal" is not a host or host:port',
+  );
+});

@@ -4,6 +4,7 @@
 // of ours loads.
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { type AllowedHosts, parseAllowedHosts } from './providers/evolution/allowed-hosts.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS } from './webhooks/retry-schedule.ts';
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL';
@@ -40,6 +41,8 @@ export interface Config {
    * both set, or QR onboarding is off. The global key is a secret: never logged.
    */
   evolutionServer: { baseUrl: string; globalApiKey: string } | null;
+  /** The Evolution Go servers a web number's baseUrl may name (EVOLUTION_BASE_URL's among them); null: any. */
+  evolutionAllowedHosts: AllowedHosts;
   /** callgate's own address as the Evolution server reaches it (its webhook URL); null: the request's origin. */
   publicBaseUrl: string | null;
   tombstoneTtlSeconds: number;
@@ -231,6 +234,23 @@ function sandboxMediaAddresses(env: Env): readonly string[] {
   return listed;
 }
 
+/** EVOLUTION_ALLOWED_HOSTS, with the QR onboarding server's host added: its numbers must reach it. */
+function allowedEvolutionHosts(env: Env, evolutionBaseUrl: string | null): AllowedHosts {
+  if (!env.EVOLUTION_ALLOWED_HOSTS?.trim()) {
+    return null;
+  }
+  const parsed = parseAllowedHosts(env.EVOLUTION_ALLOWED_HOSTS);
+  if (!('ok' in parsed)) {
+    throw new ConfigError(`EVOLUTION_ALLOWED_HOSTS must be a comma-separated list of host[:port]: ${parsed.error}`);
+  }
+  if (evolutionBaseUrl !== null && URL.canParse(evolutionBaseUrl)) {
+    const own = new URL(evolutionBaseUrl);
+    const port = own.port === '' ? (own.protocol === 'https:' ? 443 : 80) : Number(own.port);
+    parsed.hosts.push({ hostname: own.hostname, port });
+  }
+  return Object.freeze(parsed.hosts);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const version = env.META_GRAPH_VERSION || 'v23.0';
   if (!/^v\d+\.\d+$/.test(version)) {
@@ -278,6 +298,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (evolutionBaseUrl !== null && !/^https?:\/\/[^/]/i.test(evolutionBaseUrl)) {
     throw new ConfigError(`EVOLUTION_BASE_URL must be an http(s) URL, got "${evolutionBaseUrl}"`);
   }
+  const evolutionAllowedHosts = allowedEvolutionHosts(env, evolutionBaseUrl);
   const publicBaseUrl = env.PUBLIC_BASE_URL || null;
   if (publicBaseUrl !== null && !/^https?:\/\/[^/]/i.test(publicBaseUrl)) {
     throw new ConfigError(`PUBLIC_BASE_URL must be an http(s) URL, got "${publicBaseUrl}"`);
@@ -308,6 +329,7 @@ export function loadConfig(env: Env = process.env): Config {
       evolutionBaseUrl && evolutionGlobalApiKey
         ? { baseUrl: evolutionBaseUrl.replace(/\/+$/, ''), globalApiKey: evolutionGlobalApiKey }
         : null,
+    evolutionAllowedHosts,
     publicBaseUrl: publicBaseUrl?.replace(/\/+$/, '') ?? null,
     tombstoneTtlSeconds: int(env, 'TOMBSTONE_TTL_SECONDS', 900, 1, MAX_TIMER_SECONDS),
     ringTimeoutSeconds: int(env, 'RING_TIMEOUT_SECONDS', 90, 1, MAX_TIMER_SECONDS),

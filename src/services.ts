@@ -63,6 +63,7 @@ export function buildServices(deps: ServiceDeps) {
   const numbers = new NumberService(db, box, clock, {
     logger,
     allowInsecureAudioUrls: config.webhookAllowInsecureUrls,
+    evolutionAllowedHosts: config.evolutionAllowedHosts,
     afterCreate: async (n) => {
       if (n.provider !== 'EVO_GO') {
         return;
@@ -88,6 +89,7 @@ export function buildServices(deps: ServiceDeps) {
   const evolutionClient = new EvolutionProvider({
     timeoutMs: config.providerTimeoutMs,
     dialTimeoutMs: config.evolutionDialTimeoutMs,
+    allowedHosts: config.evolutionAllowedHosts,
     secretsOf: (n) => numbers.evolutionSecrets(n),
     logger,
     now: () => clock.now().getTime(),

@@ -9,6 +9,7 @@ import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
 import type { NumberRecord, ProviderName } from '../model/number.ts';
+import { type AllowedHosts, HOST_NOT_ALLOWED, isAllowedHost } from '../providers/evolution/allowed-hosts.ts';
 import { parseAudioSpec } from '../providers/sandbox/audio.ts';
 import { DEFAULT_SANDBOX_SETTINGS, type SandboxSettings, sandboxSettingsOf } from '../providers/sandbox/settings.ts';
 import type { EvolutionSecrets, MetaSecrets } from '../providers/types.ts';
@@ -94,6 +95,7 @@ export class NumberService {
   readonly #afterCreate: ((number: NumberRecord) => Promise<void>) | undefined;
   readonly #logger: Logger | undefined;
   readonly #allowInsecureAudioUrls: boolean;
+  readonly #evolutionAllowedHosts: AllowedHosts;
   constructor(
     db: Db,
     box: SecretBox,
@@ -103,6 +105,8 @@ export class NumberService {
       logger?: Logger;
       /** WEBHOOK_ALLOW_INSECURE_URLS: a sandbox number's audio URL is checked as the simulator will fetch it. */
       allowInsecureAudioUrls?: boolean;
+      /** EVOLUTION_ALLOWED_HOSTS: the servers a web number's baseUrl may name (null: any). */
+      evolutionAllowedHosts?: AllowedHosts;
     } = {},
   ) {
     this.#db = db;
@@ -111,12 +115,13 @@ export class NumberService {
     this.#afterCreate = opts.afterCreate;
     this.#logger = opts.logger;
     this.#allowInsecureAudioUrls = opts.allowInsecureAudioUrls ?? false;
+    this.#evolutionAllowedHosts = opts.evolutionAllowedHosts ?? null;
   }
 
   async create(tenantId: TenantId, input: NewNumber) {
     const now = this.#clock.now().toISOString();
     this.#checkSandboxAudio(input);
-    const { publicConfig, secrets, metaPhoneNumberId } = splitConfig(input);
+    const { publicConfig, secrets, metaPhoneNumberId } = splitConfig(input, this.#evolutionAllowedHosts);
     const number: NumberRecord = {
       id: newNumberId(),
       tenantId,
@@ -279,7 +284,7 @@ function phoneNumberOf(input: NewNumber): string {
   return `+99${String(randomInt(0, 1e10)).padStart(10, '0')}`;
 }
 
-function splitConfig(input: NewNumber) {
+function splitConfig(input: NewNumber, allowedHosts: AllowedHosts) {
   if (input.provider === 'SANDBOX') {
     return {
       publicConfig: { sandbox: { ...DEFAULT_SANDBOX_SETTINGS, ...input.sandbox } },
@@ -326,6 +331,11 @@ function splitConfig(input: NewNumber) {
         details: { field: `evolution.${field}`, reason: `evolution.${field} must not contain credentials` },
       });
     }
+  }
+  if (!isAllowedHost(base, allowedHosts)) {
+    throw new ApiError('VALIDATION_ERROR', {
+      details: { field: 'evolution.baseUrl', reason: `evolution.baseUrl ${HOST_NOT_ALLOWED}` },
+    });
   }
   return {
     publicConfig: {

@@ -24,7 +24,7 @@ export interface WebOnboardingDeps {
   db: Db;
   box: SecretBox;
   clock: Clock;
-  config: Pick<Config, 'evolutionServer' | 'publicBaseUrl' | 'providerTimeoutMs'>;
+  config: Pick<Config, 'evolutionServer' | 'publicBaseUrl' | 'providerTimeoutMs' | 'evolutionAllowedHosts'>;
   logger: Logger;
 }
 
@@ -44,7 +44,7 @@ export class WebOnboarding {
   readonly #instances: EvolutionInstances;
   constructor(deps: WebOnboardingDeps) {
     this.#d = deps;
-    this.#instances = new EvolutionInstances(deps.config.providerTimeoutMs);
+    this.#instances = new EvolutionInstances(deps.config.providerTimeoutMs, deps.config.evolutionAllowedHosts);
   }
 
   async create(tenantId: TenantId, input: NewWebNumber, origin: string) {

@@ -444,6 +444,23 @@ describe('EvolutionProvider: probe, config, logging', () => {
     assert.equal(!none.ok && none.category, 'CONFIG');
   });
 
+  test('a number whose server is not in EVOLUTION_ALLOWED_HOSTS is never sent a request (CONFIG)', async () => {
+    const { call } = await ringing();
+    const fakePort = Number(new URL(fake.baseUrl).port);
+    const { p: elsewhere } = provider({ allowedHosts: [{ hostname: 'evo.internal', port: null }] });
+    const before = fake.requests.length;
+    const refused = await elsewhere.reject(numberFor(MAIN), call);
+    assert.equal(!refused.ok && refused.category, 'CONFIG');
+    assert.match(
+      !refused.ok ? refused.providerMessage : '',
+      /not a server this callgate may reach \(EVOLUTION_ALLOWED_HOSTS\)/,
+    );
+    assert.equal(!(await elsewhere.dial(numberFor(MAIN), PEER)).ok, true);
+    assert.equal(fake.requests.length, before, 'the token went nowhere');
+    const { p: listed } = provider({ allowedHosts: [{ hostname: '127.0.0.1', port: fakePort }] });
+    assert.deepEqual(await listed.reject(numberFor(MAIN), call), { ok: true, value: { providerConfirmed: false } });
+  });
+
   test('the instance token never reaches the logs', async () => {
     const { p } = provider();
     const { call } = await ringing();

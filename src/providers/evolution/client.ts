@@ -15,6 +15,7 @@ import type {
   StartCallRequest,
 } from '../types.ts';
 import { failure, ok } from '../types.ts';
+import { type AllowedHosts, HOST_NOT_ALLOWED, isAllowedHost } from './allowed-hosts.ts';
 
 /** A retry with less time left than this would only time out. */
 const MIN_RETRY_MS = 50;
@@ -38,6 +39,8 @@ export interface EvolutionClientOptions {
    * publicConfig.missingRoutes. Add-ons ship different subsets, so a missing route disables only its action.
    */
   onRouteCapability?(number: NumberRecord, route: string, present: boolean): void;
+  /** EVOLUTION_ALLOWED_HOSTS, checked again at each request: a number registered before the list may name another. */
+  allowedHosts?: AllowedHosts;
 }
 
 export type EvolutionCapability = 'unknown' | 'present' | 'disabled' | 'absent';
@@ -457,6 +460,13 @@ export class EvolutionProvider implements CallProvider {
     const config = evolutionConfigOf(number);
     if (!config) {
       return { ok: false, failure: failure('CONFIG', 'number has no Evolution Go baseUrl'), network: false };
+    }
+    if (!isAllowedHost(config.baseUrl, this.#o.allowedHosts ?? null)) {
+      return {
+        ok: false,
+        failure: failure('CONFIG', `the number's Evolution Go baseUrl ${HOST_NOT_ALLOWED}`),
+        network: false,
+      };
     }
     if (req.extension && !opts.ignoreStoredCapability) {
       const known = this.capabilityOf(number);

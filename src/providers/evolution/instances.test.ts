@@ -72,4 +72,16 @@ describe('Evolution instances', () => {
       /HTTP 307, a redirect to http:\/\/127\.0\.0\.1:\d+\/instance\/status/,
     );
   });
+
+  test('a server outside EVOLUTION_ALLOWED_HOSTS is not asked: the token stays home', async () => {
+    const before = elsewhere.length;
+    const listed = [{ hostname: 'evo.internal', port: null }];
+    const status = await new EvolutionInstances(2000, listed).status(otherUrl, 'instance-token-secret');
+    assert.equal(status.ok ? null : status.category, 'CONFIG');
+    assert.match(status.ok ? '' : status.providerMessage, /EVOLUTION_ALLOWED_HOSTS/);
+    assert.equal(elsewhere.length, before, 'no request reached it');
+    const port = Number(new URL(otherUrl).port);
+    const allowed = await new EvolutionInstances(2000, [{ hostname: '127.0.0.1', port }]).status(otherUrl, 'tok');
+    assert.deepEqual(allowed, { ok: true, value: { connected: true, loggedIn: true } });
+  });
 });

@@ -7,6 +7,7 @@ import { AnswerTooLargeError, cappedText, MAX_PROVIDER_ANSWER_BYTES } from '../c
 import { redirectRefusal } from '../redirect-refusal.ts';
 import type { ProviderResult } from '../types.ts';
 import { failure } from '../types.ts';
+import { type AllowedHosts, HOST_NOT_ALLOWED, isAllowedHost } from './allowed-hosts.ts';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -32,8 +33,11 @@ function field(data: Json, name: string): unknown {
 
 export class EvolutionInstances {
   readonly #timeoutMs: number;
-  constructor(timeoutMs: number) {
+  readonly #allowedHosts: AllowedHosts;
+  /** allowedHosts: EVOLUTION_ALLOWED_HOSTS, which the servers of numbers registered before it may not be on. */
+  constructor(timeoutMs: number, allowedHosts: AllowedHosts = null) {
     this.#timeoutMs = timeoutMs;
+    this.#allowedHosts = allowedHosts;
   }
 
   /** POST /instance/create with the global key; rejectCall:false so CallOffer webhooks are sent at all. */
@@ -139,6 +143,9 @@ export class EvolutionInstances {
     body?: Json,
     key: 'data' | 'settings' = 'data',
   ): Promise<ProviderResult<Json>> {
+    if (!isAllowedHost(baseUrl, this.#allowedHosts)) {
+      return failure('CONFIG', `the Evolution Go baseUrl ${HOST_NOT_ALLOWED}`);
+    }
     let response: Response;
     let json: unknown = null;
     try {

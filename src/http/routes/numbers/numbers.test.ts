@@ -216,4 +216,49 @@ for (const kind of storeKinds()) {
       );
     });
   });
+
+  describe(`numbers with EVOLUTION_ALLOWED_HOSTS [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await buildTestApp(kind, { env: { EVOLUTION_ALLOWED_HOSTS: 'evo.internal:8080' } });
+    });
+    after(() => t.close());
+
+    const create = (baseUrl: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: { 'x-api-key': t.tenantKey.key },
+        payload: {
+          name: 'Web',
+          phoneNumber: '+5511988887777',
+          provider: 'EVO_GO',
+          evolution: { baseUrl, instanceId: '7c9e6679-7425-40de-944b-e07fc1f90ae7', instanceToken: 'evo-token' },
+        },
+      });
+
+    test('a web number may name only a listed server: any other host or port is a 400, nothing stored', async () => {
+      const numbers = async () =>
+        (await t.app.inject({ method: 'GET', url: '/v1/numbers', headers: { 'x-api-key': t.tenantKey.key } })).json()
+          .length;
+      const before = await numbers();
+      for (const baseUrl of [
+        'http://evo.internal:9090',
+        'http://evo.internal',
+        'http://169.254.169.254/latest/meta-data',
+        'http://127.0.0.1:6379',
+        'http://evo.internal.attacker.example:8080',
+      ]) {
+        const res = await create(baseUrl);
+        assert.equal(res.statusCode, 400, `${baseUrl}: ${res.body}`);
+        assert.equal(res.json().code, 'VALIDATION_ERROR');
+        assert.equal(res.json().details.field, 'evolution.baseUrl');
+        assert.match(res.json().details.reason, /not a server this callgate may reach \(EVOLUTION_ALLOWED_HOSTS\)/);
+      }
+      assert.equal(await numbers(), before);
+      const ok = await create('http://EVO.internal:8080/');
+      assert.equal(ok.statusCode, 201, ok.body);
+      assert.equal(ok.json().number.evolution.baseUrl, 'http://EVO.internal:8080');
+    });
+  });
 }
