@@ -205,15 +205,14 @@ export class ServerMedia {
       ? await engine.sendTo(remote.node, command)
       : { ok: false, code: 'SERVICE_UNAVAILABLE' };
     if (!reply.ok) {
-      const details =
-        reply.code === 'CALL_STATE_CONFLICT'
-          ? { status: remote.call.status }
-          : reply.reason
-            ? { reason: reply.reason }
-            : undefined;
-      throw new ApiError(reply.code, details ? { details } : {});
+      if (reply.code === 'CALL_STATE_CONFLICT') {
+        // The owner may have worked on it for seconds (a play's download): the status read before is stale.
+        throw await this.#endedConflict(remote.call);
+      }
+      throw new ApiError(reply.code, reply.reason ? { details: { reason: reply.reason } } : {});
     }
-    return { result: { id: remote.call.id, status: remote.call.status }, realtime: reply.realtime };
+    const result = { id: remote.call.id, status: remote.call.status, ...sandboxMark(remote.call) };
+    return { result, realtime: reply.realtime };
   }
 
   async play({ call, engine }: ServedCall, mediaUrl: string) {

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { LightMyRequestResponse } from 'fastify';
 import { WebSocket } from 'ws';
 import { Callgate } from '../../../../packages/sdk/src/index.ts';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../../test/fakes/meta-graph.ts';
@@ -89,12 +90,61 @@ async function answeredSandboxCall(t: TestApp, o: { name: string; audio: string;
   assert.equal(placed.statusCode, 201, placed.body);
   const id: string = placed.json().id;
   await eventually(async () => (await api('GET', `/v1/calls/${id}`)).json().status === 'ACCEPTED', 5000, 'answer');
-  return { api, id };
+  return { api, id, key: key as string };
 }
 
 /** The pre_accept and accept requests Meta's stand-in got, in order. */
 function answersSent(t: TestApp) {
   return t.fake.requests.filter((r) => ['pre_accept', 'accept'].includes(r.body?.action));
+}
+
+/** A second API process on the test app's database, with its own engine. */
+function secondProcess(t: TestApp, config = t.config) {
+  return buildApp({
+    config,
+    db: t.store.db,
+    secretKey: 'test-secret-key',
+    clock: systemClock,
+    logger: createLogger('silent'),
+    rateLimiter: new MemoryRateLimiter(() => Date.now()),
+  });
+}
+
+/** A server-media call whose user hangs up while `play` (sent by the caller's function) downloads its file. */
+async function playDuringHangUp(
+  t: TestApp,
+  endpoints: AudioEndpoint[],
+  play: (callId: string, mediaUrl: string) => Promise<LightMyRequestResponse>,
+) {
+  const download: { finish?: () => void } = {};
+  const slow = createServer((_req, res) => {
+    const wav = wavFile([tone(660, 1, 16_000)], 16_000);
+    res.writeHead(200);
+    res.write(wav.subarray(0, 100));
+    download.finish = () => res.end(wav.subarray(100));
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+  try {
+    const uc = await startCall(t, endpoints);
+    const accepted = await t.app.inject({
+      method: 'POST',
+      url: `/v1/calls/${uc.call.id}/accept`,
+      headers: { 'x-api-key': t.numberA.key.key },
+      payload: {},
+    });
+    assert.equal(accepted.statusCode, 200);
+    await connectUser(t, uc);
+    const { port } = slow.address() as AddressInfo;
+    const playing = play(uc.call.id, `http://127.0.0.1:${port}/a.wav`);
+    await eventually(async () => download.finish !== undefined, 5000, 'the download under way');
+    await t.fake.userHangsUp(uc.call.externalCallId);
+    await eventually(async () => t.app.media.session(uc.call.id) === undefined, 3000, 'the media to close');
+    download.finish?.();
+    return await playing;
+  } finally {
+    slow.closeAllConnections();
+    slow.close();
+  }
 }
 
 async function heardAtUser(user: AudioEndpoint, freq: number | null): Promise<number | null> {
@@ -359,32 +409,12 @@ for (const kind of storeKinds()) {
     });
 
     test('the user hanging up while a play’s file downloads: that play is a 409 with the ended status, not a 200', async () => {
-      const download: { finish?: () => void } = {};
-      const slow = createServer((_req, res) => {
-        const wav = wavFile([tone(660, 1, 16_000)], 16_000);
-        res.writeHead(200);
-        res.write(wav.subarray(0, 100));
-        download.finish = () => res.end(wav.subarray(100));
-      });
-      await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
-      try {
-        const uc = await startCall(t, endpoints);
-        assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
-        await connectUser(t, uc);
-        const { port } = slow.address() as AddressInfo;
-        const playing = api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: `http://127.0.0.1:${port}/a.wav` });
-        await eventually(async () => download.finish !== undefined, 3000, 'the download under way');
-        await t.fake.userHangsUp(uc.call.externalCallId);
-        await eventually(async () => t.app.media.session(uc.call.id) === undefined, 3000, 'the media to close');
-        download.finish?.();
-        const res = await playing;
-        assert.equal(res.statusCode, 409, res.body);
-        assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
-        assert.equal(res.json().details.status, 'COMPLETED');
-      } finally {
-        slow.closeAllConnections();
-        slow.close();
-      }
+      const res = await playDuringHangUp(t, endpoints, (callId, mediaUrl) =>
+        api('POST', `/v1/calls/${callId}/play`, { mediaUrl }),
+      );
+      assert.equal(res.statusCode, 409, res.body);
+      assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
+      assert.equal(res.json().details.status, 'COMPLETED');
     });
 
     test('right after our own terminate, before the engine has closed the session: play and a new session are a 409', async () => {
@@ -1239,13 +1269,9 @@ describe('server media across two API processes (PostgreSQL)', {
       env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', PUBLIC_WS_BASE_URL: 'ws://owner.test:1', MEDIA_WORKERS: '2' },
     });
     // The second process: same database, its own engine, node name and public socket address.
-    const other = await buildApp({
-      config: { ...t.config, media: { ...t.config.media, publicWsBaseUrl: 'ws://other.test:2' } },
-      db: t.store.db,
-      secretKey: 'test-secret-key',
-      clock: systemClock,
-      logger: createLogger('silent'),
-      rateLimiter: new MemoryRateLimiter(() => Date.now()),
+    const other = await secondProcess(t, {
+      ...t.config,
+      media: { ...t.config.media, publicWsBaseUrl: 'ws://other.test:2' },
     });
     const files = await mediaServer({
       'tone.wav': wavFile([tone(660, 10, 16_000)], 16_000),
@@ -1287,6 +1313,56 @@ describe('server media across two API processes (PostgreSQL)', {
       await viaOther('POST', `/v1/calls/${uc.call.id}/terminate`);
     } finally {
       files.server.close();
+      await Promise.all(endpoints.map((e) => e.close()));
+      await other.close();
+      await t.close();
+    }
+  });
+  test('a forwarded play and stop on a sandbox call answer marked sandbox, as on the owner', async () => {
+    const t = await buildTestApp('postgres', { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+    const other = await secondProcess(t);
+    const files = await mediaServer({ 'tone.wav': wavFile([tone(660, 2, 16_000)], 16_000) });
+    try {
+      const { api, id, key } = await answeredSandboxCall(t, {
+        name: 'Sb',
+        audio: 'silence',
+        to: '+15550004444',
+        call: {},
+      });
+      const viaOther = (method: 'POST' | 'DELETE', url: string, payload?: object) =>
+        other.inject({ method, url, headers: { 'x-api-key': key }, ...(payload ? { payload } : {}) });
+      const owner = await api('POST', `/v1/calls/${id}/play`, { mediaUrl: files.url('tone.wav') });
+      assert.equal(owner.json().sandbox, true, owner.body);
+      const played = await viaOther('POST', `/v1/calls/${id}/play`, { mediaUrl: files.url('tone.wav') });
+      assert.equal(played.statusCode, 200, played.body);
+      assert.deepEqual(played.json(), { success: true, id, status: 'ACCEPTED', sandbox: true });
+      const stopped = await viaOther('DELETE', `/v1/calls/${id}/play`);
+      assert.equal(stopped.json().sandbox, true, stopped.body);
+      await api('POST', `/v1/calls/${id}/terminate`);
+    } finally {
+      files.server.close();
+      await other.close();
+      await t.close();
+    }
+  });
+
+  test('the user hanging up while a forwarded play’s file downloads: 409 with the ended status, not the one before', async () => {
+    const endpoints: AudioEndpoint[] = [];
+    const t = await buildTestApp('postgres', { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
+    const other = await secondProcess(t);
+    try {
+      const res = await playDuringHangUp(t, endpoints, (callId, mediaUrl) =>
+        other.inject({
+          method: 'POST',
+          url: `/v1/calls/${callId}/play`,
+          headers: { 'x-api-key': t.numberA.key.key },
+          payload: { mediaUrl },
+        }),
+      );
+      assert.equal(res.statusCode, 409, res.body);
+      assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
+      assert.equal(res.json().details.status, 'COMPLETED');
+    } finally {
       await Promise.all(endpoints.map((e) => e.close()));
       await other.close();
       await t.close();
