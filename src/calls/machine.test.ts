@@ -180,6 +180,17 @@ describe('provider events', () => {
     assert.equal(t.call.endedBy, 'SYSTEM');
     assert.equal(t.call.endReason, 'ring_timeout');
   });
+  test("an end landing while server media hangs up its failed call keeps the media's reason: FAILED by SYSTEM", () => {
+    for (const [kind, reason] of [
+      ['media-timeout', 'media_timeout'],
+      ['media-lost', 'media_lost'],
+    ] as const) {
+      const t = applyProviderEvent(call('ACCEPTED'), end(answeredEnd), T125, kind);
+      assert.deepEqual([t.call.status, t.call.endedBy, t.call.endReason], ['FAILED', 'SYSTEM', reason]);
+      assert.equal(t.call.durationSeconds, 120);
+      assert.deepEqual(t.events, ['call.ended']);
+    }
+  });
   test('a late end for an ended call only fills in times, never a second call.ended', () => {
     const ours = endCall(call('ACCEPTED'), '2026-07-03T15:02:06.000Z', 'BUSINESS').call;
     const t = applyProviderEvent(ours, end(answeredEnd), T125, null);

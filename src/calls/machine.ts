@@ -298,6 +298,11 @@ function endFromProvider(call: Call, end: ProviderEnd, now: string, inFlight: Bu
   if (inFlight === 'system-end') {
     return answered ? finish({ status: 'COMPLETED', endedBy: 'SYSTEM' }, ['call.ended']) : ringTimedOut(call, now);
   }
+  // Server media's own end: the provider's end event answers its hang-up, the reason stays the media's.
+  if (inFlight === 'media-timeout' || inFlight === 'media-lost') {
+    const endReason = inFlight === 'media-lost' ? 'media_lost' : 'media_timeout';
+    return finish({ status: 'FAILED', endedBy: 'SYSTEM', endReason }, ['call.ended']);
+  }
 
   // A decline whose author the provider left open: the peer declined our call, or the business declined theirs.
   const declinedBy: EndedBy = call.direction === 'OUTBOUND' ? 'PEER' : 'BUSINESS';

@@ -526,7 +526,8 @@ export class CallService {
     if (!call || isTerminal(call.status)) {
       return;
     }
-    const actionId = await this.#d.slots.claim(call, 'system-end');
+    // Its own kind, so a provider end event landing before the provider's answer keeps the media's reason.
+    const actionId = await this.#d.slots.claim(call, reason === 'media_lost' ? 'media-lost' : 'media-timeout');
     if (!actionId) {
       return; // another action is ending or answering it; the engine's watcher closes the media afterwards
     }

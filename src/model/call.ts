@@ -21,8 +21,11 @@ export interface PendingAction {
   kind: BusinessActionKind;
   startedAt: string;
 }
-/** 'system-end': the sweeper ending a call at the provider (ring timeout, maxDuration): its end is by SYSTEM. */
-export type BusinessActionKind = 'terminate' | 'reject' | 'accept' | 'system-end';
+/**
+ * 'system-end': the sweeper ending a call at the provider (ring timeout, maxDuration): its end is by SYSTEM.
+ * 'media-timeout' / 'media-lost': server media ending its call at the provider: FAILED by SYSTEM for that reason.
+ */
+export type BusinessActionKind = 'terminate' | 'reject' | 'accept' | 'system-end' | 'media-timeout' | 'media-lost';
 
 export interface Call {
   id: CallId;

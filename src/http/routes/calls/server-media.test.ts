@@ -922,6 +922,34 @@ describe('server media: capacity and failure', () => {
     }
   });
 
+  test('Meta’s terminate webhook landing before its answer to the media timeout’s hang-up: still FAILED/media_timeout', async () => {
+    const t = await buildTestApp('sqlite', { env: { MEDIA_TIMEOUT_SECONDS: '1' } });
+    try {
+      const uc = await startCall(t, endpoints);
+      const res = await numberAApi(t)('POST', `/v1/calls/${uc.call.id}/accept`);
+      assert.equal(res.statusCode, 200, res.body);
+      // Meta may tell of the end before answering the terminate that caused it (providers-meta.md R7).
+      t.fake.setEmitDefaults({ beforeResponse: true });
+      const ended = await eventually(
+        async () => {
+          const c = await storedCall(t, t.numberA, uc.call.id);
+          return c?.endedAt ? c : null;
+        },
+        5000,
+        'the media timeout',
+      );
+      assert.deepEqual([ended.status, ended.endedBy, ended.endReason], ['FAILED', 'SYSTEM', 'media_timeout']);
+      await t.fake.flush();
+      assert.deepEqual(
+        (await outbox(t, uc.call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: uc.call.externalCallId }), 1);
+    } finally {
+      await t.close();
+    }
+  });
+
   test('the media worker dying while an outbound call rings: once the user answers, the call ends FAILED, once', async () => {
     const t = await buildTestApp('sqlite', { env: { MEDIA_WORKERS: '1' } });
     try {
