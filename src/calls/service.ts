@@ -13,7 +13,7 @@ import type { MetaCallingFeatures } from '../providers/types.ts';
 import { type CallFilter, findCallForNumber, listCallsForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
-import { appendTimeline, listTimeline, type TimelineEntry } from '../store/timeline.ts';
+import { appendTimeline, hasUncertainAccept, listTimeline, type TimelineEntry } from '../store/timeline.ts';
 import type { ActionSlots, TimelineNote } from './action-slots.ts';
 import { conflict, providerConflict } from './conflict.ts';
 import {
@@ -199,7 +199,18 @@ export class CallService {
   async #runTerminate(call: Call, action: 'reject' | 'terminate', actionId: string): Promise<ActionResult> {
     const number = await this.#number(call.numberId);
     const adapter = this.#d.providers(number);
-    const result = await adapter.endCall(number, call, action);
+    let result = await adapter.endCall(number, call, action);
+    if (
+      action === 'reject' &&
+      !result.ok &&
+      result.category === 'ALREADY_ENDED' &&
+      (call.pendingAction?.kind === 'accept' || (await hasUncertainAccept(this.#d.db, call.id)))
+    ) {
+      // An accept that got no answer (timed out, or its process died: the slot this request took over was an
+      // accept's) may have connected the call, and a connected call cannot be rejected: it is hung up instead.
+      action = 'terminate';
+      result = await adapter.endCall(number, call, action);
+    }
     if (!result.ok && result.category !== 'ALREADY_ENDED') {
       const error = providerError(result, 'terminate', adapter);
       throw await this.#d.slots.release(call, actionId, error, {
@@ -268,7 +279,7 @@ export class CallService {
       if (serverMedia) {
         await this.serverMedia.drop(call, result.mayHaveActed === true);
       }
-      throw await this.#failed(call, actionId, error, 'accept');
+      throw await this.#failed(call, actionId, error, 'accept', result.mayHaveActed === true);
     }
     // A web number's call has no SDP (calls-api.md §2): an answer a client sends anyway is not kept.
     const kept = speaksMetaModel(number.provider) ? sdp : null;
@@ -544,8 +555,11 @@ export class CallService {
     });
   }
 
-  /** A failed accept/reject: 409 if the call ended meanwhile, else the provider's error. */
-  async #failed(call: Call, actionId: string, error: ApiError, type: string): Promise<ApiError> {
+  /**
+   * A failed accept/reject: 409 if the call ended meanwhile, else the provider's error. `mayHaveActed`: the provider
+   * did not answer and may have carried it out (a terminate then knows the call may be connected).
+   */
+  async #failed(call: Call, actionId: string, error: ApiError, type: string, mayHaveActed = false): Promise<ApiError> {
     const current = await findCallForNumber(this.#d.db, call.numberId, call.id);
     const final =
       current && isTerminal(current.status)
@@ -553,7 +567,11 @@ export class CallService {
         : error.code === 'CALL_STATE_CONFLICT'
           ? providerConflict(error, current ?? call)
           : error;
-    return this.#d.slots.release(call, actionId, final, { source: 'api', type, detail: { error: final.code } });
+    return this.#d.slots.release(call, actionId, final, {
+      source: 'api',
+      type,
+      detail: { error: final.code, ...(mayHaveActed ? { outcome: 'unknown' } : {}) },
+    });
   }
 
   async #ringingInbound(numberId: NumberId, idOrExternal: string): Promise<Call> {

@@ -64,6 +64,20 @@ export async function hasUncertainHangUpSince(db: Db, callId: CallId, since: str
 }
 
 /**
+ * Whether our last accept of the call got no answer from the provider, which may have connected it: the provider may
+ * hold the call answered while we still have it ringing.
+ */
+export async function hasUncertainAccept(db: Db, callId: CallId): Promise<boolean> {
+  const rows = await db.query<{ detail: string }>(
+    `SELECT detail FROM call_timeline WHERE call_id = $1 AND source = 'api' AND type = 'accept'
+      ORDER BY sequence DESC LIMIT 1`,
+    [callId],
+  );
+  const last = rows[0];
+  return last !== undefined && (JSON.parse(last.detail) as { outcome?: string }).outcome === 'unknown';
+}
+
+/**
  * Marks the call's latest API ending action (reject or terminate) as confirmed by the provider: its
  * `providerConfirmed: false` becomes true. Runs in the transaction that applies the provider's end event.
  */

@@ -244,5 +244,32 @@ for (const kind of storeKinds()) {
       assert.equal(stored?.endedBy, 'BUSINESS');
       assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
     });
+
+    test('an accept Meta did not answer in time but carried out: terminate hangs the connected call up at Meta', async () => {
+      const call = await callIn(t, 'RINGING');
+      t.fake.inject({ action: 'accept', times: 1, latencyMs: 2500 });
+      const accepted = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/accept`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { sdp: CANNED_ANSWER_SDP },
+      });
+      assert.equal(accepted.statusCode, 502, accepted.body);
+      await eventually(async () => t.fake.callState(call.externalCallId) === 'ACTIVE', 5000, 'Meta to connect it');
+      assert.equal((await storedCall(t, t.numberA, call.id))?.status, 'RINGING', 'ours never learnt it connected');
+
+      const res = await terminate(call.id);
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json(), { success: true, id: call.id, status: 'COMPLETED' });
+      assert.equal(t.fake.callState(call.externalCallId), 'ENDED', 'the user is no longer connected to nobody');
+      assert.equal((await storedCall(t, t.numberA, call.id))?.endedBy, 'BUSINESS');
+      await t.fake.flush();
+      assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
+      // The reject sent first (the call was ringing as far as we knew) is what the fake flags; nothing else.
+      assert.deepEqual(
+        t.fake.violations.filter((v) => !v.includes(call.externalCallId)),
+        [],
+      );
+    });
   });
 }
