@@ -76,60 +76,67 @@ export class OutboundCalls {
       throw providerError(result, 'other', adapter);
     }
 
-    const stored = await this.#store(number, input, callId, sdp, startedAt, result.value).catch(
-      async (err: unknown) => {
-        await media?.end(callId, 'call_ended');
-        throw err;
-      },
-    );
+    const call = this.#newCall(number, input, callId, sdp, startedAt, result.value);
+    const stored = await this.#store(number, call).catch(async (err: unknown) => {
+      await media?.end(callId, 'call_ended');
+      // The answer says nothing was stored (a retry places the call again): the call the provider placed must not
+      // ring a user with no record of it here, which nobody could hang up.
+      await adapter.endCall(number, call, 'terminate').catch(() => undefined);
+      throw err;
+    });
     await media?.bind(callId);
     return stored;
   }
 
-  #store(
+  #newCall(
     number: NumberRecord,
     input: StartCallInput,
     callId: CallId,
     sdp: string | null,
     startedAt: string,
     started: { externalCallId: string; providerData?: Record<string, unknown> | null },
-  ): Promise<Call> {
+  ): Call {
     const { externalCallId } = started;
+    const now = this.#clock.now().toISOString();
+    return {
+      id: callId,
+      externalCallId,
+      numberId: number.id,
+      tenantId: number.tenantId,
+      direction: 'OUTBOUND',
+      status: 'INITIATED',
+      peerNumber: input.to.replace(/\D/g, ''),
+      peerUserId: null,
+      peerLid: null,
+      durationSeconds: null,
+      startedAt,
+      connectedAt: null,
+      endedAt: null,
+      endedBy: null,
+      endReason: null,
+      bizOpaqueCallbackData: input.bizOpaqueCallbackData,
+      // Only Meta-model calls have SDPs; one a client sends for a web number is not kept (calls-api.md §2).
+      sdpOffer: speaksMetaModel(number.provider) ? sdp : null,
+      sdpAnswer: null,
+      createdAt: now,
+      updatedAt: now,
+      eventSeq: 0,
+      pendingAction: null,
+      maxDurationSeconds: input.maxDurationSeconds ?? numberMaxDuration(number),
+      providerData: started.providerData ?? null,
+    };
+  }
+
+  #store(number: NumberRecord, call: Call): Promise<Call> {
     return this.#db.transaction(async (tx) => {
-      await lockProviderCall(tx, number.id, externalCallId);
+      await lockProviderCall(tx, number.id, call.externalCallId);
       const now = this.#clock.now().toISOString();
-      const call: Call = {
-        id: callId,
-        externalCallId,
-        numberId: number.id,
-        tenantId: number.tenantId,
-        direction: 'OUTBOUND',
-        status: 'INITIATED',
-        peerNumber: input.to.replace(/\D/g, ''),
-        peerUserId: null,
-        peerLid: null,
-        durationSeconds: null,
-        startedAt,
-        connectedAt: null,
-        endedAt: null,
-        endedBy: null,
-        endReason: null,
-        bizOpaqueCallbackData: input.bizOpaqueCallbackData,
-        // Only Meta-model calls have SDPs; one a client sends for a web number is not kept (calls-api.md §2).
-        sdpOffer: speaksMetaModel(number.provider) ? sdp : null,
-        sdpAnswer: null,
-        createdAt: now,
-        updatedAt: now,
-        eventSeq: 0,
-        pendingAction: null,
-        maxDurationSeconds: input.maxDurationSeconds ?? numberMaxDuration(number),
-        providerData: started.providerData ?? null,
-      };
+      const created: Call = { ...call, createdAt: now, updatedAt: now };
       // Evolution's dial answers once the phone rings (docs/spec/calls-api.md §5); Meta's connect only starts the call.
       const ringing = number.provider === 'EVO_GO';
       const stored = await persistTransition(
         tx,
-        ringing ? { call: { ...call, status: 'RINGING' }, events: ['call.ringing'] } : { call, events: [] },
+        ringing ? { call: { ...created, status: 'RINGING' }, events: ['call.ringing'] } : { call: created, events: [] },
         { isNew: true },
         now,
       );
