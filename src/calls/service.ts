@@ -585,7 +585,13 @@ export class CallService {
   async #claimOrConflict(call: Call, kind: 'accept' | 'reject'): Promise<string> {
     const actionId = await this.#d.slots.claim(call, kind);
     if (!actionId) {
-      throw conflict(call, 'Another action on this call is in progress');
+      // The claim also fails on a call that ended since it was read (the caller hung up, the ring timed out): the
+      // 409 then says what it is now.
+      const current = await findCallForNumber(this.#d.db, call.numberId, call.id);
+      if (!current || !canAnswerOrReject(current)) {
+        throw conflict(current ?? call);
+      }
+      throw conflict(current, 'Another action on this call is in progress');
     }
     return actionId;
   }
