@@ -222,7 +222,12 @@ export class CallService {
     }
     const outcome: TerminateResult = result.ok
       ? { kind: 'ended' }
-      : { kind: 'already-ended', oursMayHaveActed: await this.#d.slots.mayHaveEnded(call) };
+      : {
+          kind: 'already-ended',
+          // A hang-up whose process died before storing the provider's answer left its slot to this one: it may be
+          // what ended the call.
+          oursMayHaveActed: call.pendingAction?.kind === 'terminate' || (await this.#d.slots.mayHaveEnded(call)),
+        };
     const unconfirmed = result.ok && result.value?.providerConfirmed === false;
     const final = await this.#d.slots.settle(
       call,
