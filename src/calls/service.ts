@@ -435,7 +435,10 @@ export class CallService {
     const number = await this.#number(call.numberId);
     const adapter = this.#d.providers(number);
     const result = await adapter.reject(number, call);
-    if (!result.ok && result.category === 'ALREADY_ENDED') {
+    // A reject whose process died before storing the provider's answer left its slot to this one: "already ended"
+    // is then most likely that reject's doing, not the caller's.
+    const tookOverReject = call.pendingAction?.kind === 'reject';
+    if (!result.ok && result.category === 'ALREADY_ENDED' && !tookOverReject) {
       // The provider no longer has the call: the caller gave up first. Record it; the reject came too late.
       const final = await this.#d.slots.settle(call, actionId, (c, now) => missedAfterPeerEnd(c, now), {
         source: 'api',
@@ -444,10 +447,10 @@ export class CallService {
       });
       throw conflict(final);
     }
-    if (!result.ok) {
+    if (!result.ok && result.category !== 'ALREADY_ENDED') {
       throw await this.#failed(call, actionId, providerError(result, 'other', adapter), 'reject');
     }
-    const unconfirmed = result.value?.providerConfirmed === false;
+    const unconfirmed = result.ok && result.value?.providerConfirmed === false;
     const final = await this.#d.slots.settle(
       call,
       actionId,
@@ -455,7 +458,10 @@ export class CallService {
       {
         source: 'api',
         type: 'reject',
-        detail: { outcome: 'rejected', ...(unconfirmed ? { providerConfirmed: false } : {}) },
+        detail: {
+          outcome: result.ok ? 'rejected' : 'provider says already ended',
+          ...(unconfirmed ? { providerConfirmed: false } : {}),
+        },
       },
     );
     if (unconfirmed) {

@@ -91,4 +91,41 @@ describe('an action whose process died before storing Meta’s answer (PostgreSQ
     assert.equal((await storedCall(t, t.numberA, call.id))?.endedBy, 'BUSINESS');
     assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
   });
+
+  // The caller's phone stopped ringing at our reject: a retried reject hearing "already ended" is that reject's end.
+  test('a reject: the retry on a surviving process hears "already ended": 200, REJECTED by the BUSINESS', async () => {
+    const call = await ringingCall(t);
+    t.fake.inject({ action: 'reject', times: 1, latencyMs: 500 });
+    t.fake.setEmitDefaults({ hold: true });
+    const rejecting = fetch(`${server.url}/v1/calls/${call.id}/reject`, {
+      method: 'POST',
+      headers: { 'x-api-key': t.numberA.key.key },
+    }).catch(() => null);
+    await eventually(async () => t.fake.countRequests({ action: 'reject', call_id: call.externalCallId }) === 1);
+    server.child.kill('SIGKILL');
+    assert.equal(await rejecting, null, 'the reject was never answered');
+    await eventually(async () => t.fake.callState(call.externalCallId) === 'ENDED', 5000, 'Meta to end it');
+    t.fake.setEmitDefaults({});
+
+    // Refused (409) while the dead process's lease runs, then carried out.
+    const res = await eventually(
+      async () => {
+        const r = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${call.id}/reject`,
+          headers: { 'x-api-key': t.numberA.key.key },
+        });
+        return r.statusCode === 409 && r.json().details.status === 'RINGING' ? null : r;
+      },
+      20_000,
+      'the dead reject’s lease to be over',
+    );
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json(), { success: true, id: call.id, status: 'REJECTED' });
+    const ended = await storedCall(t, t.numberA, call.id);
+    assert.deepEqual([ended?.status, ended?.endedBy], ['REJECTED', 'BUSINESS']);
+    await t.fake.releaseHeld();
+    await t.fake.flush();
+    assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
+  });
 });
