@@ -73,21 +73,29 @@ export async function relockIdempotencyKey(
   );
 }
 
+/** Stores the response of the request that locked the key at `lockedAt` (a request that took it over since wins). */
 export async function completeIdempotencyKey(
   db: Db,
   scope: string,
   key: string,
+  lockedAt: string,
   status: number,
   body: string,
 ): Promise<void> {
   await db.execute(
-    `UPDATE idempotency_keys SET state = 'DONE', response_status = $3, response_body = $4 WHERE scope = $1 AND idempotency_key = $2`,
-    [scope, key, status, body],
+    `UPDATE idempotency_keys SET state = 'DONE', response_status = $4, response_body = $5
+      WHERE scope = $1 AND idempotency_key = $2 AND locked_at = $3`,
+    [scope, key, lockedAt, status, body],
   );
 }
 
-export async function forgetIdempotencyKey(db: Db, scope: string, key: string): Promise<void> {
-  await db.execute('DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2', [scope, key]);
+/** Releases the key the request locked at `lockedAt`; one that took it over since keeps it. */
+export async function forgetIdempotencyKey(db: Db, scope: string, key: string, lockedAt: string): Promise<void> {
+  await db.execute('DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2 AND locked_at = $3', [
+    scope,
+    key,
+    lockedAt,
+  ]);
 }
 
 export async function deleteExpiredIdempotencyKeys(db: Db, now: string): Promise<number> {

@@ -17,6 +17,7 @@ import {
   relockIdempotencyKey,
   tryLockIdempotencyKey,
 } from '../../store/idempotency.ts';
+import { isStoreUnavailable } from '../../store/unavailable.ts';
 import { NUMBER_HEADER } from '../routes/number-header.ts';
 
 declare module 'fastify' {
@@ -24,7 +25,8 @@ declare module 'fastify' {
     idempotency?: 'reject-concurrent' | 'wait-concurrent';
   }
   interface FastifyRequest {
-    idempotency: { scope: string; key: string } | null;
+    /** The key this request holds, locked at `lockedAt`. */
+    idempotency: { scope: string; key: string; lockedAt: string } | null;
   }
 }
 
@@ -74,6 +76,7 @@ function openBody(box: SecretBox, stored: string | null): string | null {
 
 export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps): void {
   app.decorateRequest('idempotency', null);
+  const retries = new BackgroundRetries();
 
   app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.method !== 'POST' || !request.principal) {
@@ -98,7 +101,7 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
       const now = deps.now();
       const expiresAt = new Date(now.getTime() + KEEP_MS).toISOString();
       if (await tryLockIdempotencyKey(deps.db, scope, key, fingerprint, now.toISOString(), expiresAt)) {
-        request.idempotency = { scope, key };
+        request.idempotency = { scope, key, lockedAt: now.toISOString() };
         return;
       }
       const record = await readIdempotencyKey(deps.db, scope, key);
@@ -114,7 +117,7 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
         if (
           await relockIdempotencyKey(deps.db, scope, key, record.lockedAt, fingerprint, now.toISOString(), expiresAt)
         ) {
-          request.idempotency = { scope, key };
+          request.idempotency = { scope, key, lockedAt: now.toISOString() };
           return;
         }
         continue;
@@ -149,17 +152,50 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
     request.idempotency = null;
     const status = reply.statusCode;
     const waits = request.routeOptions.config.idempotency === 'wait-concurrent';
+    const { scope, key, lockedAt } = owned;
+    const sealed = typeof payload === 'string' && !(isRetryable(status) && !waits) ? deps.box.seal(payload) : null;
+    const write = () =>
+      sealed === null
+        ? forgetIdempotencyKey(deps.db, scope, key, lockedAt)
+        : completeIdempotencyKey(deps.db, scope, key, lockedAt, status, sealed);
     try {
-      if ((isRetryable(status) && !waits) || typeof payload !== 'string') {
-        await forgetIdempotencyKey(deps.db, owned.scope, owned.key);
-      } else {
-        await completeIdempotencyKey(deps.db, owned.scope, owned.key, status, deps.box.seal(payload));
-      }
+      await write();
     } catch (error) {
       // The handler has committed: its answer (maybe a secret shown once) must reach the client. The record stays
-      // IN_PROGRESS, so a retry with this key waits, then runs again once the record counts as abandoned.
+      // IN_PROGRESS meanwhile, so a retry with this key waits (or is 409): a store that is away is asked again until
+      // it takes the record, or the retry would wait until the key counts as abandoned, long after the store is back.
       request.log.error({ err: (error as Error).message }, 'idempotency record not completed; answering anyway');
+      if (isStoreUnavailable(error)) {
+        retries.later(write, Date.now() + deps.abandonedAfterMs);
+      }
     }
     return payload;
   });
+  app.addHook('onClose', async () => retries.stop());
+}
+
+/** Writes of idempotency records the store refused, tried again in the background (200 ms doubling to 2 s). */
+class BackgroundRetries {
+  readonly #timers = new Set<NodeJS.Timeout>();
+
+  later(write: () => Promise<void>, giveUpAt: number, delay = 200): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      write().catch((error) => {
+        if (isStoreUnavailable(error) && Date.now() + delay < giveUpAt) {
+          this.later(write, giveUpAt, Math.min(delay * 2, 2_000));
+        }
+      });
+    }, delay);
+    timer.unref();
+    this.#timers.add(timer);
+  }
+
+  /** The app closes, and its store with it: nothing left to retry against. */
+  stop(): void {
+    for (const timer of this.#timers) {
+      clearTimeout(timer);
+    }
+    this.#timers.clear();
+  }
 }

@@ -1,0 +1,63 @@
+// An Idempotency-Key whose request failed because the store went away (503 STORE_UNAVAILABLE, "retrying is safe"):
+// the store was gone for the key's own bookkeeping too. Once it is back, the client's retry with that key must run,
+// not be told for a minute that the failed request is still in progress.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { buildTestApp, eventually, type TestApp } from '../../../test/helpers/build-test-app.ts';
+import { storeKinds } from '../../../test/helpers/stores.ts';
+import type { Db } from '../../store/db.ts';
+
+/** A store that refuses the writes matching `pattern` while `down` is set, as a full disk or lost database would. */
+function flakyWrites(inner: Db, state: { down: RegExp | null }): Db {
+  const refuse = (sql: string) => state.down?.test(sql) === true;
+  const full = () => Object.assign(new Error('database or disk is full'), { code: 'ERR_SQLITE_ERROR', errcode: 13 });
+  const wrap = (db: Db): Db => ({
+    dialect: db.dialect,
+    query: (sql, params) => db.query(sql, params),
+    execute: (sql, params, opts) => (refuse(sql) ? Promise.reject(full()) : db.execute(sql, params, opts)),
+    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    close: () => db.close(),
+  });
+  return wrap(inner);
+}
+
+for (const kind of storeKinds()) {
+  describe(`Idempotency-Key when the store fails mid-request [${kind}]`, () => {
+    let t: TestApp;
+    const state: { down: RegExp | null } = { down: null };
+    before(async () => {
+      t = await buildTestApp(kind, {
+        env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' },
+        wrapDb: (inner) => flakyWrites(inner, state),
+      });
+    });
+    after(() => t.close());
+
+    const create = () =>
+      t.app.inject({
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: { 'x-api-key': t.numberA.key.key, 'idempotency-key': 'k-store-down' },
+        payload: { url: 'http://127.0.0.1:9/hooks', events: ['call.ended'] },
+      });
+
+    test('a 503 whose key could not be released: the retry once the store is back runs and succeeds', async () => {
+      // The key is taken, then the store goes: the webhook's insert and the key's release both fail.
+      state.down = /INSERT INTO webhooks|DELETE FROM idempotency_keys|UPDATE idempotency_keys/;
+      const first = await create();
+      assert.equal(first.statusCode, 503, first.body);
+      assert.equal(first.json().code, 'STORE_UNAVAILABLE');
+      state.down = null;
+
+      const retry = await eventually(
+        async () => {
+          const r = await create();
+          return r.statusCode === 409 && r.json().code === 'IDEMPOTENCY_IN_PROGRESS' ? null : r;
+        },
+        5000,
+        'the key to be released',
+      );
+      assert.equal(retry.statusCode, 201, retry.body);
+    });
+  });
+}
