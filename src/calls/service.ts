@@ -445,6 +445,11 @@ export class CallService {
         type: 'reject',
         detail: { outcome: 'provider says already ended' },
       });
+      // The caller's end landed while this reject was at the provider and was recorded as the reject's (R7): the
+      // answer is the outcome recorded, not a 409 beside a call rejected by the business.
+      if (final.status === 'REJECTED' && final.endedBy === 'BUSINESS') {
+        return { id: call.id, status: final.status, ...sandboxMark(call) };
+      }
       throw conflict(final);
     }
     if (!result.ok && result.category !== 'ALREADY_ENDED') {

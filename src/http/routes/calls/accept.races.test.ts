@@ -1,10 +1,11 @@
 // accept/reject racing the caller's hang-up: the call ends between the request reading it and taking its action
-// slot. The 409 must say what the call is now, not that another action holds it while it still rings.
+// slot (the 409 must say what the call is now, not that another action holds it while it still rings), or while
+// the reject is at Meta (the answer must be the outcome recorded).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
-import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { ringingCall } from '../../../../test/helpers/calls.ts';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { outbox, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import type { Db } from '../../../store/db.ts';
 
@@ -31,7 +32,11 @@ for (const kind of storeKinds()) {
     let t: TestApp;
     const hook: { run: (() => Promise<void>) | null } = { run: null };
     before(async () => {
-      t = await buildTestApp(kind, { wrapDb: (inner) => beforeNextClaim(inner, hook) });
+      // PROVIDER_TIMEOUT_MS: the slow reject injected below (400 ms) must come inside the provider's deadline.
+      t = await buildTestApp(kind, {
+        env: { PROVIDER_TIMEOUT_MS: '2000' },
+        wrapDb: (inner) => beforeNextClaim(inner, hook),
+      });
     });
     after(() => t.close());
 
@@ -58,5 +63,24 @@ for (const kind of storeKinds()) {
         assert.equal(t.fake.countRequests({ action, call_id: call.externalCallId }), 0);
       });
     }
+
+    test('reject: the hang-up lands while Meta holds the reject, which it then refuses → 200 REJECTED, as recorded', async () => {
+      const call = await ringingCall(t);
+      t.fake.inject({ action: 'reject', times: 1, latencyMs: 400 });
+      const rejecting = t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/reject`,
+        headers: { 'x-api-key': t.numberA.key.key },
+      });
+      await eventually(async () => t.fake.countRequests({ action: 'reject', call_id: call.externalCallId }) === 1);
+      // The caller hangs up first: its end is our reject's (R7), and Meta then answers the reject "already ended".
+      await t.fake.userHangsUp(call.externalCallId);
+      const res = await rejecting;
+      const stored = await storedCall(t, t.numberA, call.id);
+      assert.deepEqual([stored?.status, stored?.endedBy], ['REJECTED', 'BUSINESS']);
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json(), { success: true, id: call.id, status: 'REJECTED' });
+      assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
+    });
   });
 }
