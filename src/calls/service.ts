@@ -279,7 +279,9 @@ export class CallService {
     if (!result.ok) {
       const error = providerError(result, 'other', adapter);
       if (preAccepted) {
-        throw await this.#acceptFailedAfterPreAccept(call, actionId, sdp as string, error);
+        throw await this.#acceptFailedAfterPreAccept(call, actionId, sdp as string, error, {
+          acceptMayHaveActed: result.mayHaveActed === true,
+        });
       }
       if (serverMedia) {
         await this.serverMedia.drop(call, result.mayHaveActed === true);
@@ -313,7 +315,7 @@ export class CallService {
       if (result.mayHaveActed) {
         // Unanswered, it may have reached Meta, which would then refuse a second pre_accept and any other answer:
         // kept as after a pre-accept, a retried accept sends this answer (valid whether Meta took it or not).
-        throw await this.#acceptFailedAfterPreAccept(call, actionId, sdp, error, 'pre-accept unconfirmed');
+        throw await this.#acceptFailedAfterPreAccept(call, actionId, sdp, error, { outcome: 'pre-accept unconfirmed' });
       }
       await this.serverMedia.drop(call, false);
       throw await this.#failed(call, actionId, error, 'accept');
@@ -330,7 +332,14 @@ export class CallService {
     actionId: string,
     sdp: string,
     error: ApiError,
-    outcome: 'pre-accepted only' | 'pre-accept unconfirmed' = 'pre-accepted only',
+    {
+      outcome = 'pre-accepted only',
+      acceptMayHaveActed = false,
+    }: {
+      outcome?: 'pre-accepted only' | 'pre-accept unconfirmed';
+      /** The accept went unanswered: Meta may have connected the call (store/timeline.ts hasUncertainAccept). */
+      acceptMayHaveActed?: boolean;
+    } = {},
   ): Promise<ApiError> {
     const current = await findCallForNumber(this.#d.db, call.numberId, call.id);
     if (!current || isTerminal(current.status)) {
@@ -341,7 +350,12 @@ export class CallService {
     const final = await this.#keepAnswer(call, actionId, sdp, {
       source: 'api',
       type: 'accept',
-      detail: { outcome, media: 'server', error: error.code },
+      detail: {
+        outcome,
+        media: 'server',
+        error: error.code,
+        ...(acceptMayHaveActed ? { acceptOutcome: 'unknown' } : {}),
+      },
     });
     return isTerminal(final.status) ? conflict(final) : error;
   }

@@ -73,8 +73,12 @@ export async function hasUncertainAccept(db: Db, callId: CallId): Promise<boolea
       ORDER BY sequence DESC LIMIT 1`,
     [callId],
   );
-  const last = rows[0];
-  return last !== undefined && (JSON.parse(last.detail) as { outcome?: string }).outcome === 'unknown';
+  if (!rows[0]) {
+    return false;
+  }
+  // acceptOutcome: an accept sent after a pre-accept (server media), whose entry's outcome is the pre-accept's.
+  const detail = JSON.parse(rows[0].detail) as { outcome?: string; acceptOutcome?: string };
+  return detail.outcome === 'unknown' || detail.acceptOutcome === 'unknown';
 }
 
 /**
