@@ -8,7 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startTestWorker, verifyWith, workerConfig } from '../../../../test/e2e/webhook-helpers.ts';
 import { startWebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { connectUser, mediaServer, recordedPitches, startCall } from '../../../../test/helpers/server-media.ts';
+import {
+  assertPitchesNear,
+  connectUser,
+  mediaServer,
+  recordedPitches,
+  startCall,
+} from '../../../../test/helpers/server-media.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { wavFile } from '../../../../test/helpers/wav.ts';
 import { tone } from '../../../media/audio/tone.ts';
@@ -93,7 +99,7 @@ for (const kind of storeKinds()) {
       assert.ok(recording.durationSeconds >= 2, JSON.stringify(recording));
       const file = await api(t.numberA.key.key, 'GET', `/v1/calls/${id}/recording`);
       assert.equal(file.statusCode, 200);
-      assert.deepEqual(await recordedPitches(file.rawPayload), [440, 660]);
+      assertPitchesNear(await recordedPitches(file.rawPayload), [440, 660]);
     });
 
     test('`record: false` on accept overrides the number’s default: no recording', async () => {
