@@ -946,6 +946,8 @@ const phone = {
   placing: false,
   /** Call ids another tab of this browser is answering or holding. */
   elsewhere: new Set(),
+  /** The Phone panel's list items, by call id. */
+  items: new Map(),
   channel: null,
   deviceId: '',
   /** The peer a permission request is pending for (digits). */
@@ -1008,6 +1010,8 @@ function phoneStop() {
   phone.placing = false;
   phone.answering.clear();
   phone.elsewhere.clear();
+  phone.items.clear();
+  $('incoming').replaceChildren();
   phone.asked = null;
   setDialStatus('');
   $('dial-permission').hidden = true;
@@ -1052,14 +1056,23 @@ function phoneOnPermission(payload) {
   }
 }
 
+/** The buttons of a call in the Phone panel's list; wirePhone() handles their clicks. */
+const PHONE_ACTIONS = {
+  answer: (id) => h('button', { type: 'button', class: 'btn primary', dataset: { answer: id } }, 'Answer'),
+  decline: (id) => h('button', { type: 'button', class: 'btn danger', dataset: { decline: id } }, 'Decline'),
+  end: (id) => h('button', { type: 'button', class: 'btn danger', dataset: { end: id } }, 'Hang up'),
+};
+
 function renderPhone() {
   const list = $('incoming');
-  const items = [];
   const calls = [...state.calls.values()]
     .filter((c) => ACTIVE.has(c.status) && c.id !== phone.media?.callId)
     .filter((c) => c.direction === 'INBOUND' || c.status === 'ACCEPTED')
     .sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1));
+  const keep = new Set();
+  let previous = null;
   for (const call of calls) {
+    keep.add(call.id);
     const ringing = call.status === 'RINGING' && call.direction === 'INBOUND';
     let note = null;
     let actions = [];
@@ -1068,30 +1081,48 @@ function renderPhone() {
     } else if (ringing && phone.elsewhere.has(call.id)) {
       note = 'Being answered in another tab';
     } else if (ringing) {
-      actions = [
-        h('button', { type: 'button', class: 'btn primary', dataset: { answer: call.id } }, 'Answer'),
-        h('button', { type: 'button', class: 'btn danger', dataset: { decline: call.id } }, 'Decline'),
-      ];
+      actions = ['answer', 'decline'];
     } else if (call.status === 'ACCEPTED') {
       note = usesWebRtc() ? 'Answered elsewhere' : 'Connected (audio on the phone)';
-      actions = [h('button', { type: 'button', class: 'btn danger', dataset: { end: call.id } }, 'Hang up')];
+      actions = ['end'];
     }
-    items.push(
-      h(
-        'li',
-        { class: 'ring', dataset: { id: call.id, status: call.status } },
+    // This runs every second (the waiting time): an item is rebuilt only when what it offers changed, so a button
+    // being pressed (or focused, or read out: the list is live) is not swapped for a copy under the pointer.
+    const view = JSON.stringify([call.status, peer(call), note, actions]);
+    let item = phone.items.get(call.id);
+    if (!item) {
+      item = h('li', { class: 'ring' });
+      phone.items.set(call.id, item);
+    }
+    if (item.dataset.view !== view) {
+      item.dataset.view = view;
+      item.dataset.id = call.id;
+      item.dataset.status = call.status;
+      item.replaceChildren(
         h('span', { class: 'ring-peer' }, peer(call)),
         badge(call.status),
-        ringing
-          ? h('span', { class: 'ring-wait', title: 'Waiting' }, clock((now() - Date.parse(call.startedAt)) / 1000))
-          : '',
+        ringing ? h('span', { class: 'ring-wait', title: 'Waiting' }) : '',
         note ? h('span', { class: 'ring-note' }, note) : '',
         h('span', { class: 'spacer' }),
-        ...actions,
-      ),
-    );
+        ...actions.map((action) => PHONE_ACTIONS[action](call.id)),
+      );
+    }
+    const wait = item.querySelector('.ring-wait');
+    if (wait) {
+      wait.textContent = clock((now() - Date.parse(call.startedAt)) / 1000);
+    }
+    const expected = previous ? previous.nextSibling : list.firstChild;
+    if (expected !== item) {
+      list.insertBefore(item, expected);
+    }
+    previous = item;
   }
-  list.replaceChildren(...items);
+  for (const [id, item] of phone.items) {
+    if (!keep.has(id)) {
+      item.remove();
+      phone.items.delete(id);
+    }
+  }
 
   const m = phone.media;
   $('oncall').hidden = !m;

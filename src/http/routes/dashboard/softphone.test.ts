@@ -289,6 +289,49 @@ describe('softphone', () => {
     assert.deepEqual(problems, []);
   });
 
+  test('a button held down while the waiting time ticks still acts when released', {
+    timeout: 60_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const browser = await launchChromium();
+    const problems: string[] = [];
+    try {
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(`${t.baseUrl}/dashboard`);
+      await page.getByLabel('API key').fill(key);
+      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await page.locator('#conn[data-state="live"]').waitFor();
+
+      const id: string = (await api('POST', '/v1/sandbox/calls', { audio: 'tone:440' })).call.id;
+      const item = page.locator(`#incoming li[data-id="${id}"]`);
+      const decline = item.getByRole('button', { name: 'Decline' });
+      await decline.waitFor();
+      await decline.focus();
+      const box = await decline.boundingBox();
+      assert.ok(box);
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      // A press spans a tick of the waiting time, as a slow click does now and then.
+      const waited = await item.locator('.ring-wait').textContent();
+      await page.mouse.down();
+      await eventually(
+        async () => (await item.locator('.ring-wait').textContent()) !== waited,
+        4000,
+        'the waiting time to tick',
+      );
+      assert.equal(
+        await decline.evaluate((button) => button === document.activeElement),
+        true,
+        'the pressed button keeps the focus',
+      );
+      await page.mouse.up();
+      await eventually(async () => (await call(id)).status === 'REJECTED', 5000, 'the call to be declined');
+    } finally {
+      await browser.close();
+    }
+    assert.deepEqual(problems, []);
+  });
+
   test('an EVO_GO number answers, declines and hangs up through the API, without the microphone', {
     timeout: 60_000,
     skip: missing('chromium'),
