@@ -108,6 +108,16 @@ async function api(path, { method = 'GET', signal, body: json } = {}) {
 
 const now = () => Date.now() + state.skewMs;
 
+/**
+ * A failure as the user should read it: the API's message, then the provider's own reason or the validation's
+ * (a PROVIDER_ERROR says only "the provider refused" — why is in `details`), then the code.
+ */
+function failureText(error) {
+  const why = error.details?.providerMessage ?? error.details?.reason;
+  const code = error instanceof ApiError ? ` (${error.code})` : '';
+  return `${error.message}${why ? `: ${why}` : ''}${code}`;
+}
+
 // ------------------------------------------------------------------------------------------ formatting
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
@@ -731,7 +741,7 @@ async function hangUp() {
     refreshTimeline();
   } catch (error) {
     result.className = 'result bad';
-    result.textContent = `Could not hang up: ${error.message}${error.code ? ` (${error.code})` : ''}`;
+    result.textContent = `Could not hang up: ${failureText(error)}`;
   } finally {
     button.disabled = false;
   }
@@ -1288,7 +1298,7 @@ async function answer(callId) {
     setDialStatus('');
     upsert(await api(`/v1/calls/${encodeURIComponent(callId)}`));
   } catch (error) {
-    setDialStatus(`Could not answer: ${error.message}${error.code ? ` (${error.code})` : ''}`, 'bad');
+    setDialStatus(`Could not answer: ${failureText(error)}`, 'bad');
     if (m && phone.media === m) {
       teardownMedia();
     } else if (m) {
@@ -1314,7 +1324,7 @@ async function apiAction(callId, action, done) {
     // The same words whether this answer or the live stream reports the end first.
     setDialStatus(TERMINAL.has(fresh.status) ? endedText(fresh) : `${done}: the call is ${result.status}.`, 'ok');
   } catch (error) {
-    setDialStatus(`Could not ${action}: ${error.message}${error.code ? ` (${error.code})` : ''}`, 'bad');
+    setDialStatus(`Could not ${action}: ${failureText(error)}`, 'bad');
   }
 }
 
@@ -1345,7 +1355,7 @@ async function placeCall(to) {
       const created = await api('/v1/calls', { method: 'POST', body: { to: e164 } });
       setDialStatus(`Calling ${e164}: ${created.status}.`, 'ok');
     } catch (error) {
-      setDialStatus(`Could not call: ${error.message}${error.code ? ` (${error.code})` : ''}`, 'bad');
+      setDialStatus(`Could not call: ${failureText(error)}`, 'bad');
     }
     return;
   }
@@ -1355,7 +1365,7 @@ async function placeCall(to) {
     const p = await api(`/v1/calls/permissions?to=${encodeURIComponent(e164)}`);
     allowed = p.permission?.status === 'temporary' || p.permission?.status === 'permanent';
   } catch (error) {
-    setDialStatus(`Could not check the permission: ${error.message}`, 'bad');
+    setDialStatus(`Could not check the permission: ${failureText(error)}`, 'bad');
     return;
   }
   if (!allowed) {
@@ -1383,7 +1393,7 @@ async function placeCall(to) {
     upsert(await api(`/v1/calls/${encodeURIComponent(created.id)}`));
     void pollOutboundAnswer(m);
   } catch (error) {
-    setDialStatus(`Could not call: ${error.message}${error.code ? ` (${error.code})` : ''}`, 'bad');
+    setDialStatus(`Could not call: ${failureText(error)}`, 'bad');
     if (m && phone.media === m) {
       teardownMedia();
     } else if (m) {
@@ -1436,7 +1446,7 @@ async function askPermission() {
     phone.asked = digitsOf(to);
     setDialStatus(`Asked ${e164} for permission; waiting for the reply…`);
   } catch (error) {
-    setDialStatus(`Could not ask: ${error.message}${error.code ? ` (${error.code})` : ''}`, 'bad');
+    setDialStatus(`Could not ask: ${failureText(error)}`, 'bad');
   }
 }
 

@@ -332,6 +332,54 @@ describe('softphone', () => {
     assert.deepEqual(problems, []);
   });
 
+  test('a call the provider refuses says why, in the provider’s words', {
+    timeout: 60_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const to = '+15550008888';
+    await api('POST', '/v1/calls/permissions/request', { to });
+    await eventually(
+      async () =>
+        (await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`)).permission.status !== 'no_permission',
+      4000,
+      'the permission',
+    );
+    // The user is already ringing the number: WhatsApp refuses a second call with them (138003).
+    const ringing: string = (await api('POST', '/v1/sandbox/calls', { from: to })).call.id;
+    const browser = await launchChromium([
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${micWav}`,
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ]);
+    const problems: string[] = [];
+    try {
+      const context = await browser.newContext({ permissions: ['microphone'] });
+      const page = await context.newPage();
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(`${t.baseUrl}/dashboard`);
+      await page.getByLabel('API key').fill(key);
+      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await page.locator('#conn[data-state="live"]').waitFor();
+      await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
+
+      await page.locator('#dial-to').fill(to);
+      await page.getByRole('button', { name: 'Call', exact: true }).click();
+      await page.locator('#dial-status').filter({ hasText: 'Could not call' }).waitFor({ timeout: 10_000 });
+      assert.equal(
+        await page.locator('#dial-status').textContent(),
+        'Could not call: The provider refused the request: There is already an ongoing call with this user ' +
+          '(PROVIDER_ERROR)',
+      );
+      assert.equal(await page.locator('#oncall').isHidden(), true);
+    } finally {
+      await browser.close();
+      await api('POST', `/v1/calls/${ringing}/reject`, {});
+    }
+    assert.deepEqual(problems, []);
+  });
+
   test('an EVO_GO number answers, declines and hangs up through the API, without the microphone', {
     timeout: 60_000,
     skip: missing('chromium'),
