@@ -1034,8 +1034,15 @@ function phoneOnCall(call) {
     if (TERMINAL.has(call.status)) {
       setDialStatus(endedText(call));
       teardownMedia();
-    } else if (m.direction === 'OUTBOUND' && !m.remoteApplied) {
-      void applyOutboundAnswer(call.id);
+    } else if (m.direction === 'OUTBOUND') {
+      if (!m.remoteApplied) {
+        void applyOutboundAnswer(call.id);
+      }
+      if (call.status === 'ACCEPTED' && !m.picked) {
+        // "Calling +…" is over once the user picks up; later messages (a failed audio switch) stay.
+        m.picked = true;
+        setDialStatus('');
+      }
     }
   }
   if (TERMINAL.has(call.status)) {

@@ -210,6 +210,7 @@ describe('softphone', () => {
       assert.equal(outbound.direction, 'OUTBOUND');
       assert.equal(outbound.peerNumber, '15550005555');
       assert.equal(outbound.status, 'ACCEPTED');
+      assert.equal(await page.locator('#dial-status').textContent(), '', 'no "Calling…" once the user picked up');
       await eventually(async () => near(await pageHears(page), 660, 12), 10_000, 'the page to hear the sandbox user');
       await eventually(
         async () => near(await simulatedUserHears(outbound.id), 880, 3),
