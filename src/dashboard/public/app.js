@@ -1535,9 +1535,12 @@ function wirePhone() {
   $('dial-to').addEventListener('input', () => {
     $('dial-permission').hidden = true;
   });
+  // A tab closed while it answers (at the microphone prompt, say) must not leave the others without Answer.
   window.addEventListener('pagehide', () => {
-    if (phone.media) {
-      broadcast('released', phone.media.callId);
+    for (const callId of [phone.media?.callId, ...phone.answering]) {
+      if (callId) {
+        broadcast('released', callId);
+      }
     }
   });
 }
