@@ -958,6 +958,8 @@ const phone = {
   elsewhere: new Set(),
   /** The Phone panel's list items, by call id. */
   items: new Map(),
+  /** Call id → what this tab's accept, reject or hang-up request is doing to it (one at a time per call). */
+  acting: new Map(),
   channel: null,
   deviceId: '',
   /** The peer a permission request is pending for (digits). */
@@ -1021,6 +1023,7 @@ function phoneStop() {
   phone.answering.clear();
   phone.elsewhere.clear();
   phone.items.clear();
+  phone.acting.clear();
   $('incoming').replaceChildren();
   phone.asked = null;
   setDialStatus('');
@@ -1093,7 +1096,9 @@ function renderPhone() {
     const ringing = call.status === 'RINGING' && call.direction === 'INBOUND';
     let note = null;
     let actions = [];
-    if (phone.answering.has(call.id)) {
+    if (phone.acting.has(call.id)) {
+      note = phone.acting.get(call.id);
+    } else if (phone.answering.has(call.id)) {
       note = 'Answering…';
     } else if (ringing && phone.elsewhere.has(call.id)) {
       note = 'Being answered in another tab';
@@ -1323,7 +1328,15 @@ async function answer(callId) {
   }
 }
 
+/** What the Phone panel says of a call while this tab's request acts on it. */
+const ACTING = { accept: 'Answering…', reject: 'Declining…', terminate: 'Hanging up…' };
+
 async function apiAction(callId, action, done) {
+  if (phone.acting.has(callId)) {
+    return; // pressed again (a double click): a second request would only come back as a 409 over the result
+  }
+  phone.acting.set(callId, ACTING[action]);
+  renderPhone();
   try {
     const result = await api(`/v1/calls/${encodeURIComponent(callId)}/${action}`, { method: 'POST', body: {} });
     const fresh = await api(`/v1/calls/${encodeURIComponent(callId)}`);
@@ -1332,6 +1345,9 @@ async function apiAction(callId, action, done) {
     setDialStatus(TERMINAL.has(fresh.status) ? endedText(fresh) : `${done}: the call is ${result.status}.`, 'ok');
   } catch (error) {
     setDialStatus(`Could not ${action}: ${failureText(error)}`, 'bad');
+  } finally {
+    phone.acting.delete(callId);
+    renderPhone();
   }
 }
 

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { outbox } from '../../../../test/helpers/calls.ts';
-import { launchChromium } from '../../../../test/helpers/chromium.ts';
+import { launchChromium, watchProblems } from '../../../../test/helpers/chromium.ts';
 import { addWebNumber, webCallUntil } from '../../../../test/helpers/evolution.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 import { tone } from '../../../media/audio/tone.ts';
@@ -331,6 +331,45 @@ describe('softphone', () => {
       await browser.close();
     }
     assert.deepEqual(problems, []);
+  });
+
+  test('a double click on Decline or Hang up sends one request and reports its result', {
+    timeout: 60_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const browser = await launchChromium();
+    const problems: string[] = [];
+    try {
+      const page = await browser.newPage();
+      watchProblems(page, problems);
+      await page.goto(`${t.baseUrl}/dashboard`);
+      await page.getByLabel('API key').fill(key);
+      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await page.locator('#conn[data-state="live"]').waitFor();
+      const sent: string[] = [];
+      page.on('request', (r) => {
+        if (r.method() === 'POST') {
+          sent.push(new URL(r.url()).pathname);
+        }
+      });
+
+      const declined: string = (await api('POST', '/v1/sandbox/calls', { from: '+15550001001' })).call.id;
+      await page.locator(`#incoming li[data-id="${declined}"]`).getByRole('button', { name: 'Decline' }).dblclick();
+      await page.locator('#dial-status').filter({ hasText: 'rejected by business' }).waitFor({ timeout: 5000 });
+
+      // Answered by callgate's own media, so the Phone panel offers Hang up.
+      const ended: string = (await api('POST', '/v1/sandbox/calls', { from: '+15550001002' })).call.id;
+      assert.equal((await api('POST', `/v1/calls/${ended}/accept`, {})).status, 'ACCEPTED');
+      await page.locator(`#incoming li[data-id="${ended}"]`).getByRole('button', { name: 'Hang up' }).dblclick();
+      await page.locator('#dial-status').filter({ hasText: 'completed by business' }).waitFor({ timeout: 5000 });
+
+      assert.deepEqual(sent, [`/v1/calls/${declined}/reject`, `/v1/calls/${ended}/terminate`]);
+      assert.equal((await call(declined)).status, 'REJECTED');
+      assert.equal((await call(ended)).status, 'COMPLETED');
+    } finally {
+      await browser.close();
+    }
+    assert.deepEqual(problems, [], 'no 409 from a second request');
   });
 
   test('a tab closed while it answers gives Answer back to the other tabs', {
