@@ -139,4 +139,27 @@ describe('callgate simulate call', () => {
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /cannot read/);
   });
+
+  test('a local WAV is taken up to what the request can carry, and refused by name beyond', {
+    timeout: 30_000,
+  }, async () => {
+    // 16-bit mono after a 44-byte header: the largest WAV whose data: URL the API takes, then one sample more.
+    const largest = 524_982;
+    const fits = join(dir, 'fits.wav');
+    writeFileSync(fits, writeWav({ sampleRate: 16_000, samples: tone(500, (largest - 44) / 2 / 16_000, 16_000) }));
+    const taken = await runCli(['simulate', 'call', '--json', '--no-wait', '--audio', fits], env);
+    assert.equal(taken.code, 0, taken.stderr);
+    const id: string = JSON.parse(taken.stdout).call.id;
+    const rejected = await fetch(`${live.url}/v1/calls/${id}/reject`, {
+      method: 'POST',
+      headers: { 'x-api-key': key },
+    });
+    assert.equal(rejected.status, 200);
+
+    const over = join(dir, 'over.wav');
+    writeFileSync(over, writeWav({ sampleRate: 16_000, samples: tone(500, (largest - 42) / 2 / 16_000, 16_000) }));
+    const refused = await runCli(['simulate', 'call', '--no-wait', '--audio', over], env);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /over\.wav is over 524982 bytes; use a shorter clip or an https URL/);
+  });
 });

@@ -1,6 +1,7 @@
 // `callgate simulate call`: a simulated WhatsApp user calls a sandbox number (number key), then the command
 // follows the call until it ends, so a first run shows ringing → connected → ended in the terminal.
 import { readFile } from 'node:fs/promises';
+import { MAX_AUDIO_CHARS } from '../providers/sandbox/settings.ts';
 import { eventLine } from './calls.ts';
 import {
   type Env,
@@ -32,8 +33,9 @@ export const SIMULATE_OPTIONS = {
   'no-wait': { type: 'boolean' },
 } as const;
 
-/** A local WAV travels inside the request as a data: URL (the API's body limit is 1 MB). */
-const MAX_WAV_BYTES = 700_000;
+const WAV_DATA_URL = 'data:audio/wav;base64,';
+/** A local WAV travels inside the request as a data: URL, base64 (4 characters per 3 bytes) within the API's limit. */
+const MAX_WAV_BYTES = Math.floor((MAX_AUDIO_CHARS - WAV_DATA_URL.length) / 4) * 3;
 
 async function audioOf(value: string | undefined, env: Env): Promise<string | undefined> {
   if (value === undefined || !/\.wave?$/i.test(value) || /^https?:\/\//.test(value)) {
@@ -48,7 +50,7 @@ async function audioOf(value: string | undefined, env: Env): Promise<string | un
   if (wav.length > MAX_WAV_BYTES) {
     throw new UsageError(`--audio: ${value} is over ${MAX_WAV_BYTES} bytes; use a shorter clip or an https URL`);
   }
-  return `data:audio/wav;base64,${wav.toString('base64')}`;
+  return `${WAV_DATA_URL}${wav.toString('base64')}`;
 }
 
 export async function runSimulate(args: string[], env: Env): Promise<void> {

@@ -3,6 +3,9 @@
 import type { NumberRecord } from '../../model/number.ts';
 
 export const ANSWER_MODES = ['accept', 'reject', 'ignore'] as const;
+
+/** The longest `audio` a simulated call takes (POST /v1/sandbox/calls): a WAV as a data: URL fits in the body. */
+export const MAX_AUDIO_CHARS = 700_000;
 export type AnswerMode = (typeof ANSWER_MODES)[number];
 
 export interface SandboxSettings {

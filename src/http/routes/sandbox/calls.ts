@@ -1,6 +1,6 @@
 // Sandbox numbers: ring the number from a simulated WhatsApp user, and read what that user heard.
 import { toPublicCall } from '../../../calls/public-call.ts';
-import { ANSWER_MODES } from '../../../providers/sandbox/settings.ts';
+import { ANSWER_MODES, MAX_AUDIO_CHARS } from '../../../providers/sandbox/settings.ts';
 import { CallIdParams } from '../../schemas/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
@@ -17,7 +17,7 @@ export const SimulatedCallBody = Type.Object(
     audio: Type.Optional(
       Type.String({
         minLength: 1,
-        maxLength: 700_000,
+        maxLength: MAX_AUDIO_CHARS,
         description:
           'What the caller says: tone:<Hz> (default tone:440), echo, silence, speech-sample, ' +
           'a data:audio/wav;base64 URL or an https URL of a WAV',
