@@ -960,6 +960,8 @@ const phone = {
   items: new Map(),
   /** Call id → what this tab's accept, reject or hang-up request is doing to it (one at a time per call). */
   acting: new Map(),
+  /** { callId, m, sdp }: an answer this tab pre-accepted whose accept failed, kept for Answer to retry. */
+  preAccepted: null,
   channel: null,
   deviceId: '',
   /** The peer a permission request is pending for (digits). */
@@ -1018,6 +1020,7 @@ async function phoneStart() {
 
 function phoneStop() {
   teardownMedia();
+  dropPreAccepted();
   phone.number = null;
   phone.placing = false;
   phone.answering.clear();
@@ -1051,6 +1054,9 @@ function phoneOnCall(call) {
   if (TERMINAL.has(call.status)) {
     phone.answering.delete(call.id);
     phone.elsewhere.delete(call.id);
+  }
+  if (call.status !== 'RINGING') {
+    dropPreAccepted(call.id); // ended, or answered by someone else
   }
   renderPhone();
 }
@@ -1188,9 +1194,8 @@ async function listDevices() {
 function newPeerConnection(m) {
   const pc = new RTCPeerConnection({ iceServers: [] });
   pc.addEventListener('track', (e) => {
-    const audio = /** @type {HTMLAudioElement} */ ($('remote-audio'));
-    audio.srcObject = e.streams[0] ?? new MediaStream([e.track]);
-    audio.play().catch(() => undefined);
+    m.remote = e.streams[0] ?? new MediaStream([e.track]);
+    playRemote(m);
   });
   pc.addEventListener('connectionstatechange', () => {
     renderPhone();
@@ -1249,26 +1254,55 @@ function startMeter(m) {
   };
 }
 
-function teardownMedia() {
+function playRemote(m) {
+  const audio = /** @type {HTMLAudioElement} */ ($('remote-audio'));
+  audio.srcObject = m.remote ?? null;
+  audio.play().catch(() => undefined);
+}
+
+/** This tab stops showing, playing and metering its call's media; the connection and microphone stay open. */
+function detachMedia() {
   const m = phone.media;
   if (!m) {
-    return;
+    return null;
   }
   phone.media = null;
-  broadcast('released', m.callId);
   clearInterval(m.meter?.timer);
   m.meter?.context.close().catch(() => undefined);
-  for (const track of m.mic.getTracks()) {
-    track.stop();
-  }
-  m.pc.close();
+  m.meter = null;
   const audio = /** @type {HTMLAudioElement} */ ($('remote-audio'));
   audio.srcObject = null;
   /** @type {HTMLMeterElement} */ ($('mic-level')).value = 0;
   const mute = $('mute');
   mute.setAttribute('aria-pressed', 'false');
   mute.textContent = 'Mute';
+  return m;
+}
+
+function closeMedia(m) {
+  for (const track of m.mic.getTracks()) {
+    track.stop();
+  }
+  m.pc.close();
+}
+
+function teardownMedia() {
+  const m = detachMedia();
+  if (!m) {
+    return;
+  }
+  broadcast('released', m.callId);
+  closeMedia(m);
   renderPhone();
+}
+
+/** Closes the answer kept for a retry (of `callId`, or any), once it can no longer be used. */
+function dropPreAccepted(callId = null) {
+  const kept = phone.preAccepted;
+  if (kept && (callId === null || kept.callId === callId)) {
+    phone.preAccepted = null;
+    closeMedia(kept.m);
+  }
 }
 
 async function answer(callId) {
@@ -1286,32 +1320,60 @@ async function answer(callId) {
   phone.answering.add(callId);
   broadcast('answering', callId);
   renderPhone();
-  let m = null;
+  // A retry after a failed accept reuses the pre-accepted answer; answering another call closes it.
+  const kept = phone.preAccepted?.callId === callId ? phone.preAccepted : null;
+  if (kept) {
+    phone.preAccepted = null;
+  } else {
+    dropPreAccepted();
+  }
+  let m = kept?.m ?? null;
+  let sdp = kept?.sdp ?? null;
+  let preAccepted = Boolean(kept);
   try {
-    const { sdpOffer } = await api(`/v1/calls/${encodeURIComponent(callId)}?includeSdp=1`);
-    if (!sdpOffer) {
-      throw new Error('the call has no SDP offer');
+    if (m) {
+      for (const track of m.mic.getAudioTracks()) {
+        track.enabled = true;
+      }
+      playRemote(m);
+    } else {
+      const { sdpOffer } = await api(`/v1/calls/${encodeURIComponent(callId)}?includeSdp=1`);
+      if (!sdpOffer) {
+        throw new Error('the call has no SDP offer');
+      }
+      const mic = await getMic();
+      m = { callId, peer: peer(call), mic, direction: 'INBOUND', remoteApplied: true, muted: false, pc: null };
+      m.pc = newPeerConnection(m);
+      for (const track of mic.getAudioTracks()) {
+        m.pc.addTrack(track, mic);
+      }
+      await m.pc.setRemoteDescription({ type: 'offer', sdp: sdpOffer });
+      await m.pc.setLocalDescription(await m.pc.createAnswer());
+      sdp = await gathered(m.pc);
     }
-    const mic = await getMic();
-    m = { callId, peer: peer(call), mic, direction: 'INBOUND', remoteApplied: true, muted: false, pc: null };
-    m.pc = newPeerConnection(m);
-    for (const track of mic.getAudioTracks()) {
-      m.pc.addTrack(track, mic);
-    }
-    await m.pc.setRemoteDescription({ type: 'offer', sdp: sdpOffer });
-    await m.pc.setLocalDescription(await m.pc.createAnswer());
-    const sdp = await gathered(m.pc);
     phone.media = m;
     startMeter(m);
     // Meta's order: pre-accept lets the media connect, accept (same SDP) answers the call.
-    await api(`/v1/calls/${encodeURIComponent(callId)}/pre-accept`, { method: 'POST', body: { sdp } });
+    if (!preAccepted) {
+      await api(`/v1/calls/${encodeURIComponent(callId)}/pre-accept`, { method: 'POST', body: { sdp } });
+      preAccepted = true;
+    }
     await api(`/v1/calls/${encodeURIComponent(callId)}/accept`, { method: 'POST', body: { sdp } });
     broadcast('holding', callId);
     setDialStatus('');
     upsert(await api(`/v1/calls/${encodeURIComponent(callId)}`));
   } catch (error) {
     setDialStatus(`Could not answer: ${failureText(error)}`, 'bad');
-    if (m && phone.media === m) {
+    if (m && preAccepted && phone.media === m && state.calls.get(callId)?.status === 'RINGING') {
+      // Pre-accepted with this SDP, the call takes no other in accept: keep it (microphone off) for a retry.
+      detachMedia();
+      for (const track of m.mic.getAudioTracks()) {
+        track.enabled = false;
+      }
+      phone.preAccepted = { callId, m, sdp };
+      broadcast('released', callId);
+      setDialStatus(`Could not answer: ${failureText(error)}; press Answer to try again.`, 'bad');
+    } else if (m && phone.media === m) {
       teardownMedia();
     } else if (m) {
       m.pc.close();
@@ -1364,6 +1426,7 @@ async function dial(to) {
     return;
   }
   phone.placing = true;
+  dropPreAccepted(); // one microphone at a time: calling out gives up an answer kept for a retry
   try {
     await placeCall(to);
   } finally {

@@ -333,6 +333,60 @@ describe('softphone', () => {
     assert.deepEqual(problems, []);
   });
 
+  test('an accept lost on the way can be retried: Answer again connects the call, with audio both ways', {
+    timeout: 60_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const browser = await launchChromium([
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${micWav}`,
+      '--autoplay-policy=no-user-gesture-required',
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ]);
+    const problems: string[] = [];
+    try {
+      const context = await browser.newContext({ permissions: ['microphone'] });
+      const page = await context.newPage();
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(`${t.baseUrl}/dashboard`);
+      await page.getByLabel('API key').fill(key);
+      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await page.locator('#conn[data-state="live"]').waitFor();
+      await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
+      // The first accept never reaches the server (a dropped connection); the pre-accept before it did.
+      let drop = true;
+      await page.route('**/v1/calls/*/accept', (route) => {
+        if (drop) {
+          drop = false;
+          return route.abort('connectionreset');
+        }
+        return route.continue();
+      });
+
+      const id: string = (await api('POST', '/v1/sandbox/calls', { audio: 'tone:440' })).call.id;
+      const answer = page.locator(`#incoming li[data-id="${id}"]`).getByRole('button', { name: 'Answer' });
+      await answer.click();
+      await page.locator('#dial-status').filter({ hasText: 'Could not answer' }).waitFor({ timeout: 10_000 });
+      assert.equal((await call(id)).status, 'RINGING');
+
+      await answer.click();
+      await page
+        .locator('#oncall-state')
+        .filter({ hasText: /^Connected$/ })
+        .waitFor({ timeout: 15_000 });
+      assert.equal((await call(id)).status, 'ACCEPTED');
+      await eventually(async () => near(await simulatedUserHears(id), 880, 3), 10_000, 'the user to hear the mic');
+      await eventually(async () => near(await pageHears(page), 440, 12), 10_000, 'the page to hear 440 Hz');
+      await page.locator('#oncall-hangup').click();
+      await eventually(async () => (await call(id)).status === 'COMPLETED', 5000, 'the call to end');
+    } finally {
+      await browser.close();
+    }
+    assert.deepEqual(problems, []);
+  });
+
   test('a double click on Decline or Hang up sends one request and reports its result', {
     timeout: 60_000,
     skip: missing('chromium'),
