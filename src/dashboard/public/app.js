@@ -1305,6 +1305,24 @@ function dropPreAccepted(callId = null) {
   }
 }
 
+/**
+ * Why Answer failed. A conflict means another tab, browser or program got to the call first (or it ended): the
+ * API's words for that ("…pre-accepted with another answer; accept it") are advice for the one answering, not us.
+ */
+function answerFailureText(error) {
+  const status = error instanceof ApiError && error.code === 'CALL_STATE_CONFLICT' ? error.details?.status : null;
+  if (status === 'RINGING') {
+    return 'the call is being answered elsewhere (CALL_STATE_CONFLICT)';
+  }
+  if (status === 'ACCEPTED') {
+    return 'the call was answered elsewhere (CALL_STATE_CONFLICT)';
+  }
+  if (TERMINAL.has(status)) {
+    return `the call has ended: ${status.toLowerCase()} (CALL_STATE_CONFLICT)`;
+  }
+  return failureText(error);
+}
+
 async function answer(callId) {
   const call = state.calls.get(callId);
   if (!call || phone.answering.has(callId)) {
@@ -1363,7 +1381,7 @@ async function answer(callId) {
     setDialStatus('');
     upsert(await api(`/v1/calls/${encodeURIComponent(callId)}`));
   } catch (error) {
-    setDialStatus(`Could not answer: ${failureText(error)}`, 'bad');
+    setDialStatus(`Could not answer: ${answerFailureText(error)}`, 'bad');
     if (m && preAccepted && phone.media === m && state.calls.get(callId)?.status === 'RINGING') {
       // Pre-accepted with this SDP, the call takes no other in accept: keep it (microphone off) for a retry.
       detachMedia();

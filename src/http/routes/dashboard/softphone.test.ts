@@ -387,6 +387,71 @@ describe('softphone', () => {
     assert.deepEqual(problems, []);
   });
 
+  test('two browsers answering at once: the later one is told the call is being answered elsewhere', {
+    timeout: 60_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const browser = await launchChromium([
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${micWav}`,
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ]);
+    const problems: string[] = [];
+    try {
+      // Two contexts share no BroadcastChannel: two people, or two computers.
+      const open = async () => {
+        const context = await browser.newContext({ permissions: ['microphone'] });
+        const page = await context.newPage();
+        page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+        await page.goto(`${t.baseUrl}/dashboard`);
+        await page.getByLabel('API key').fill(key);
+        await page.getByRole('button', { name: 'Open dashboard' }).click();
+        await page.locator('#conn[data-state="live"]').waitFor();
+        await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
+        return page;
+      };
+      const first = await open();
+      const second = await open();
+      // The first browser's accept waits until the second has tried: the call is pre-accepted, still ringing.
+      let releaseAccept: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => {
+        releaseAccept = resolve;
+      });
+      await first.route('**/v1/calls/*/accept', async (route) => {
+        await held;
+        await route.continue();
+      });
+
+      const id: string = (await api('POST', '/v1/sandbox/calls', { audio: 'tone:440' })).call.id;
+      const preAccepted = first.waitForResponse((r) => r.url().endsWith(`/v1/calls/${id}/pre-accept`));
+      await first.locator(`#incoming li[data-id="${id}"]`).getByRole('button', { name: 'Answer' }).click();
+      assert.equal((await preAccepted).status(), 200);
+      await second.locator(`#incoming li[data-id="${id}"]`).getByRole('button', { name: 'Answer' }).click();
+      await second.locator('#dial-status').filter({ hasText: 'Could not answer' }).waitFor({ timeout: 10_000 });
+      assert.equal(
+        await second.locator('#dial-status').textContent(),
+        'Could not answer: the call is being answered elsewhere (CALL_STATE_CONFLICT)',
+      );
+
+      releaseAccept();
+      await first
+        .locator('#oncall-state')
+        .filter({ hasText: /^Connected/ })
+        .waitFor({ timeout: 15_000 });
+      await second
+        .locator(`#incoming li[data-id="${id}"] .ring-note`)
+        .filter({ hasText: 'Answered elsewhere' })
+        .waitFor();
+      await first.locator('#oncall-hangup').click();
+      await eventually(async () => (await call(id)).status === 'COMPLETED', 5000, 'the call to end');
+    } finally {
+      await browser.close();
+    }
+    assert.deepEqual(problems, []);
+  });
+
   test('a double click on Decline or Hang up sends one request and reports its result', {
     timeout: 60_000,
     skip: missing('chromium'),
