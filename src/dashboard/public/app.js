@@ -313,6 +313,10 @@ function renderTable() {
 }
 
 const SIMULATE_COMMAND = 'npm run --silent callgate -- simulate call --audio speech-sample --hangup-after 60';
+/** The CLI talks to http://localhost:8080 unless told otherwise: a server elsewhere is named in the command. */
+const CLI_DEFAULT_URL = 'http://localhost:8080';
+const simulateCommand = () =>
+  location.origin === CLI_DEFAULT_URL ? SIMULATE_COMMAND : `${SIMULATE_COMMAND} --url ${location.origin}`;
 
 /** The empty list says how a first call gets in, for the kind of number watched. */
 function renderEmpty(noCallsAtAll) {
@@ -325,14 +329,14 @@ function renderEmpty(noCallsAtAll) {
     how =
       "Ring it from a terminal, with this number's key in CALLGATE_API_KEY; the call rings in the Phone panel " +
       'above and appears here.';
-    command = SIMULATE_COMMAND;
+    command = simulateCommand();
   } else if (noCallsAtAll) {
     title = 'No calls yet.';
     how =
       `Calls appear here as they ring: call ${number?.phoneNumber ?? 'this number'} on WhatsApp, or call out with ` +
       'the dial pad above. To try without a phone, create a sandbox number (callgate numbers create --provider ' +
       'SANDBOX) and ring it with:';
-    command = SIMULATE_COMMAND;
+    command = simulateCommand();
   }
   $('empty-title').textContent = title;
   $('empty-how').textContent = how;
