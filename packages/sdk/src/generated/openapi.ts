@@ -7336,14 +7336,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description hub.challenge, echoed */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    /** @example example */
-                    "application/json": string;
+                    /** @example 1158201444 */
+                    "text/plain": string;
                 };
             };
             /** @description VALIDATION_ERROR */

@@ -29,7 +29,14 @@ export function metaWebhookRoutes(app: App, deps: MetaInboundDeps): void {
             'hub.challenge': Type.String({ maxLength: 256 }),
             'hub.verify_token': Type.String({ maxLength: 4096 }),
           }),
-          response: { 200: Type.String(), ...errorResponses('VALIDATION_ERROR', 'FORBIDDEN') },
+          response: {
+            // Meta reads the challenge back as the bare body, not a JSON string.
+            200: {
+              description: 'hub.challenge, echoed',
+              content: { 'text/plain': { schema: Type.String({ examples: ['1158201444'] }) } },
+            },
+            ...errorResponses('VALIDATION_ERROR', 'FORBIDDEN'),
+          },
         },
       },
       async (request, reply) => {
