@@ -203,9 +203,14 @@ describe('real answers match the published OpenAPI document', () => {
     await expect(200, 'POST', `/v1/calls/${placed.json().id}/terminate`, a());
   });
 
-  test('calls of a web number, and what it cannot do', async () => {
+  test('calls of a web number: an offline instance, and what it cannot do', async () => {
     const ringing = await ringingWebCall(t, web);
     await expect(400, 'POST', `/v1/calls/${ringing.id}/pre-accept`, web.key.key, { sdp: CANNED_ANSWER_SDP });
+    // providers-evolution-go.md §2: an offline instance is 409 WHATSAPP_INSTANCE_NOT_CONNECTED, except on terminate.
+    web.fake.inject({ path: '/call/answer', status: 500, body: { error: 'client disconnected' } });
+    await expect(409, 'POST', `/v1/calls/${ringing.id}/accept`, web.key.key);
+    web.fake.inject({ path: '/call/reject', status: 500, body: { error: 'client disconnected' } });
+    await expect(409, 'POST', `/v1/calls/${ringing.id}/reject`, web.key.key);
     await expect(200, 'POST', `/v1/calls/${ringing.id}/accept`, web.key.key);
     await expect(200, 'POST', `/v1/calls/${ringing.id}/play`, web.key.key, { mediaUrl: media.url('tone.wav') });
     await expect(200, 'POST', `/v1/calls/${ringing.id}/realtime-session`, web.key.key, { mode: 'listen' });

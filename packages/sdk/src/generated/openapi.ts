@@ -4375,7 +4375,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description CALL_STATE_CONFLICT, IDEMPOTENCY_IN_PROGRESS */
+            /** @description CALL_STATE_CONFLICT, WHATSAPP_INSTANCE_NOT_CONNECTED, IDEMPOTENCY_IN_PROGRESS */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4567,7 +4567,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description CALL_STATE_CONFLICT, IDEMPOTENCY_IN_PROGRESS */
+            /** @description CALL_STATE_CONFLICT, WHATSAPP_INSTANCE_NOT_CONNECTED, IDEMPOTENCY_IN_PROGRESS */
             409: {
                 headers: {
                     [name: string]: unknown;
