@@ -10,7 +10,7 @@ import { ApiError } from '../errors.ts';
 import { DOCS_INTRO, DOCS_LOGO_SVG, DOCS_THEME_CSS, TAGS } from './docs-content.ts';
 import { addExamples } from './openapi-examples.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
-import { IDEMPOTENT_POST_ERRORS, withErrorResponses } from './schemas/common.ts';
+import { IDEMPOTENT_POST_ERRORS, STORE_ERRORS, withErrorResponses } from './schemas/common.ts';
 import type { App } from './types.ts';
 
 const DOCS_PREFIX = '/docs';
@@ -148,11 +148,11 @@ function documented(route: RouteOptions): NonNullable<RouteOptions['schema']> {
     return 'security' in schema ? schema : { ...schema, security: [] };
   }
   const methods = [route.method].flat();
-  if (methods.includes('POST') && schema.response) {
-    schema = {
-      ...schema,
-      response: withErrorResponses(schema.response as Record<number, unknown>, IDEMPOTENT_POST_ERRORS),
-    };
+  if (schema.response) {
+    // Every keyed route reads its key from the store, and PUT, PATCH and DELETE write: a store that cannot answer
+    // is a 503 on any of them, not only on the POSTs whose Idempotency-Key is written.
+    const codes = methods.includes('POST') ? IDEMPOTENT_POST_ERRORS : STORE_ERRORS;
+    schema = { ...schema, response: withErrorResponses(schema.response as Record<number, unknown>, codes) };
   }
   return schema;
 }

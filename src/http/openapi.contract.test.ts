@@ -9,6 +9,7 @@ import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP, signMetaBody } from '../../test/fa
 import { buildTestApp, eventually, type TestApp } from '../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, ringingCall } from '../../test/helpers/calls.ts';
 import { addWebNumber, ringingWebCall, type WebNumber } from '../../test/helpers/evolution.ts';
+import { type FaultyDb, faultyDb } from '../../test/helpers/faulty-db.ts';
 import { type Contract, type OpenApiDocument, openApiContract } from '../../test/helpers/openapi-contract.ts';
 import { mediaServer } from '../../test/helpers/server-media.ts';
 import { sine } from '../../test/helpers/tone.ts';
@@ -25,6 +26,7 @@ describe('real answers match the published OpenAPI document', () => {
   let web: WebNumber;
   let sandbox: { key: string };
   let onboarding: FakeEvolution;
+  let store: FaultyDb;
   let media: Awaited<ReturnType<typeof mediaServer>>;
 
   const call = async (
@@ -59,6 +61,10 @@ describe('real answers match the published OpenAPI document', () => {
       webhookRetryIntervalMs: 50,
     });
     t = await buildTestApp('sqlite', {
+      wrapDb: (db) => {
+        store = faultyDb(db);
+        return store;
+      },
       env: {
         WEBHOOK_ALLOW_INSECURE_URLS: 'true',
         EVOLUTION_BASE_URL: onboarding.baseUrl,
@@ -283,6 +289,20 @@ describe('real answers match the published OpenAPI document', () => {
     );
     assert.equal(stream.status, 200);
     await expect(401, 'GET', '/v1/events/stream', 'ps_wrong');
+  });
+
+  test('a store that cannot take writes: 503 STORE_UNAVAILABLE on the routes that write', async () => {
+    const hook = await expect(201, 'POST', '/v1/webhooks', a(), { url: 'http://127.0.0.1:9/x', events: ['*'] });
+    store.failWrites = true;
+    try {
+      await expect(503, 'PATCH', `/v1/webhooks/${hook.json().id}`, a(), { active: false });
+      await expect(503, 'DELETE', `/v1/webhooks/${hook.json().id}`, a());
+      await expect(503, 'PATCH', `/v1/numbers/${t.numberB.id}`, tenant(), { recordCalls: true });
+      await expect(503, 'DELETE', `/v1/numbers/${t.numberB.id}`, tenant());
+      await expect(503, 'POST', `/v1/webhooks/${hook.json().id}/rotate-secret`, a());
+    } finally {
+      store.failWrites = false;
+    }
   });
 
   test('every documented operation was called, and all but a few reached a success', () => {

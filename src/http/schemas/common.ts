@@ -49,6 +49,9 @@ export const IDEMPOTENT_POST_ERRORS: ErrorCode[] = [
   'STORE_UNAVAILABLE',
 ];
 
+/** Every other authenticated route: the store its key is read from, or its change written to, cannot answer. */
+export const STORE_ERRORS: ErrorCode[] = ['STORE_UNAVAILABLE'];
+
 /** `responses` with `codes` added: a status already described gets the code appended to its list. */
 export function withErrorResponses(
   responses: Record<number, unknown>,

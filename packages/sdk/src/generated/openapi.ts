@@ -1098,6 +1098,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     createNumber: {
@@ -1440,6 +1456,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     getNumber: {
@@ -1561,6 +1593,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     deleteNumber: {
@@ -1668,6 +1716,22 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -1801,6 +1865,22 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -1947,6 +2027,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     reconnectNumber: {
@@ -2081,6 +2177,22 @@ export interface operations {
                      * @example {
                      *       "error": "The provider refused the request",
                      *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -2393,6 +2505,22 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -3023,6 +3151,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     updateCallingSettings: {
@@ -3213,6 +3357,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     getCallPermission: {
@@ -3312,6 +3472,22 @@ export interface operations {
                      * @example {
                      *       "error": "The provider refused the request",
                      *       "code": "PROVIDER_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -3604,6 +3780,22 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -3922,6 +4114,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     listCallEvents: {
@@ -4045,6 +4253,22 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -5014,6 +5238,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     createRealtimeSession: {
@@ -5350,7 +5590,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description SERVICE_UNAVAILABLE */
+            /** @description SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5492,6 +5732,22 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -5876,6 +6132,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     listWebhookEventTypes: {
@@ -5946,6 +6218,22 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -6053,6 +6341,22 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -6355,6 +6659,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     deleteWebhook: {
@@ -6446,6 +6766,22 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -6565,6 +6901,22 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -6844,6 +7196,22 @@ export interface operations {
                      * @example {
                      *       "error": "Too many requests",
                      *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
