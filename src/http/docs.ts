@@ -6,7 +6,7 @@
 // are never reached), so it describes the same API; requests under /docs are handed to its router untouched.
 import type { SwaggerOptions } from '@fastify/swagger';
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { ApiError } from '../errors.ts';
+import { ApiError, type ErrorCode } from '../errors.ts';
 import { DOCS_INTRO, DOCS_LOGO_SVG, DOCS_THEME_CSS, TAGS } from './docs-content.ts';
 import { addExamples } from './openapi-examples.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
@@ -14,6 +14,17 @@ import { IDEMPOTENT_POST_ERRORS, STORE_ERRORS, withErrorResponses } from './sche
 import type { App } from './types.ts';
 
 const DOCS_PREFIX = '/docs';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route drains any body unread (terminate): it can answer neither 413 nor 415. */
+    bodyNeverParsed?: true;
+  }
+}
+
+const BODY_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
+/** A body over the limit, or of a type other than JSON. */
+const BODY_ERRORS: ErrorCode[] = ['PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
 
 const SWAGGER_OPTIONS: SwaggerOptions = {
   // Shared schemas keep their names (Call, Number, ...) as OpenAPI components.
@@ -152,7 +163,15 @@ function documented(route: RouteOptions): NonNullable<RouteOptions['schema']> {
     // Every keyed route reads its key from the store, and PUT, PATCH and DELETE write: a store that cannot answer
     // is a 503 on any of them, not only on the POSTs whose Idempotency-Key is written.
     const codes = methods.includes('POST') ? IDEMPOTENT_POST_ERRORS : STORE_ERRORS;
-    schema = { ...schema, response: withErrorResponses(schema.response as Record<number, unknown>, codes) };
+    // Fastify parses the body of these methods before any handler, with or without a body schema.
+    const parsesBody = methods.some((m) => BODY_METHODS.includes(m)) && !route.config?.bodyNeverParsed;
+    schema = {
+      ...schema,
+      response: withErrorResponses(schema.response as Record<number, unknown>, [
+        ...codes,
+        ...(parsesBody ? BODY_ERRORS : []),
+      ]),
+    };
   }
   return schema;
 }

@@ -33,7 +33,7 @@ describe('real answers match the published OpenAPI document', () => {
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     url: string,
     key: string | null,
-    payload?: object,
+    payload?: object | string,
     headers: Record<string, string> = {},
   ) => {
     const res = await t.app.inject({
@@ -303,6 +303,17 @@ describe('real answers match the published OpenAPI document', () => {
     } finally {
       store.failWrites = false;
     }
+  });
+
+  test('a body that is not JSON, or too large: 415 and 413 where a body is parsed, never on terminate', async () => {
+    const text = { 'content-type': 'text/plain' };
+    await expect(415, 'POST', '/v1/webhooks', a(), 'hello', text);
+    await expect(415, 'POST', '/v1/calls/call_nope/reject', a(), 'hello', text);
+    await expect(415, 'DELETE', '/v1/webhooks/whk_nope', a(), 'hello', text);
+    const huge = { url: `http://127.0.0.1:9/${'a'.repeat(2 * 1024 * 1024)}` };
+    await expect(413, 'PATCH', '/v1/webhooks/whk_nope', a(), huge);
+    await expect(413, 'POST', '/v1/numbers', tenant(), huge);
+    await expect(404, 'POST', '/v1/calls/call_nope/terminate', a(), huge);
   });
 
   test('every documented operation was called, and all but a few reached a success', () => {

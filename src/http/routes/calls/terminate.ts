@@ -81,7 +81,10 @@ export function terminateCallRoute(app: App, deps: RouteDeps): void {
     });
     scope.post(
       '/v1/calls/:callId/terminate',
-      { schema, config: { auth: 'number', rateLimit: 'terminate', idempotency: 'wait-concurrent' } },
+      {
+        schema,
+        config: { auth: 'number', rateLimit: 'terminate', idempotency: 'wait-concurrent', bodyNeverParsed: true },
+      },
       async (request) => {
         const result = await deps.calls.terminate(numberOf(request), request.params.callId);
         return { success: true as const, ...result };
