@@ -4,6 +4,7 @@
 // drifts from it breaks them silently. A route added without a scenario here fails the last test.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { startTestWorker, workerConfig } from '../../test/e2e/webhook-helpers.ts';
 import { type FakeEvolution, startFakeEvolution } from '../../test/fakes/evolution-go.ts';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP, signMetaBody } from '../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../test/helpers/build-test-app.ts';
@@ -262,7 +263,7 @@ describe('real answers match the published OpenAPI document', () => {
     await expect(200, 'GET', '/v1/webhooks', a());
     await expect(200, 'GET', `/v1/webhooks/${id}`, a());
     await expect(404, 'GET', `/v1/webhooks/${id}`, t.numberB.key.key);
-    await expect(200, 'PATCH', `/v1/webhooks/${id}`, a(), { active: false });
+    await expect(200, 'PATCH', `/v1/webhooks/${id}`, a(), { name: 'Renamed' });
     await expect(400, 'PATCH', `/v1/webhooks/${id}`, a(), { events: ['nope'] });
     await expect(200, 'POST', `/v1/webhooks/${id}/rotate-secret`, a());
     await expect(200, 'GET', `/v1/webhooks/${id}/logs?limit=5`, a());
@@ -272,6 +273,17 @@ describe('real answers match the published OpenAPI document', () => {
     assert.ok(event);
     await expect(202, 'POST', `/v1/webhooks/${id}/replay`, a(), { eventId: event.id });
     await expect(404, 'POST', `/v1/webhooks/${id}/replay`, a(), { eventId: 'evt_nope' });
+    // The receiver refuses connections: the log's entries are failed attempts.
+    const worker = startTestWorker(t.store.db, workerConfig());
+    try {
+      await eventually(
+        async () => (await call('GET', `/v1/webhooks/${id}/logs`, a())).json().logs.length > 0,
+        10_000,
+        'a delivery attempt',
+      );
+    } finally {
+      await worker.stop();
+    }
     await expect(200, 'DELETE', `/v1/webhooks/${id}`, a());
     await expect(404, 'DELETE', `/v1/webhooks/${id}`, a());
 
