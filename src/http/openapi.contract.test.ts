@@ -303,6 +303,19 @@ describe('real answers match the published OpenAPI document', () => {
     await expect(401, 'GET', '/v1/events/stream', 'ps_wrong');
   });
 
+  test('a replayed Idempotency-Key answers as documented too', async () => {
+    const key = { 'idempotency-key': `contract-${Date.now()}` };
+    const body = { url: 'http://127.0.0.1:9/replayed', events: ['call.ended'] };
+    const first = await expect(201, 'POST', '/v1/webhooks', a(), body, key);
+    const again = await expect(201, 'POST', '/v1/webhooks', a(), body, key);
+    assert.equal(again.body, first.body);
+    await expect(422, 'POST', '/v1/webhooks', a(), { ...body, name: 'other' }, key);
+    await expect(404, 'POST', '/v1/calls/call_nope/reject', a(), undefined, { 'idempotency-key': 'contract-r' });
+    await expect(404, 'POST', '/v1/calls/call_nope/reject', a(), undefined, { 'idempotency-key': 'contract-r' });
+    await expect(404, 'POST', '/v1/calls/call_nope/terminate', a(), undefined, { 'idempotency-key': 'contract-t' });
+    await expect(404, 'POST', '/v1/calls/call_nope/terminate', a(), undefined, { 'idempotency-key': 'contract-t' });
+  });
+
   test('a store that cannot take writes: 503 STORE_UNAVAILABLE on the routes that write', async () => {
     const hook = await expect(201, 'POST', '/v1/webhooks', a(), { url: 'http://127.0.0.1:9/x', events: ['*'] });
     store.failWrites = true;
