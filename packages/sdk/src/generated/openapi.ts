@@ -4813,7 +4813,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description MEDIA_CAPACITY, STORE_UNAVAILABLE */
+            /** @description MEDIA_CAPACITY, SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5047,7 +5047,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description MEDIA_CAPACITY, STORE_UNAVAILABLE */
+            /** @description MEDIA_CAPACITY, SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5510,7 +5510,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description STORE_UNAVAILABLE */
+            /** @description SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5518,8 +5518,8 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "error": "The store cannot take writes right now; retry later",
-                     *       "code": "STORE_UNAVAILABLE",
+                     *       "error": "Service temporarily unavailable",
+                     *       "code": "SERVICE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -5718,7 +5718,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description STORE_UNAVAILABLE */
+            /** @description SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5726,8 +5726,8 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "error": "The store cannot take writes right now; retry later",
-                     *       "code": "STORE_UNAVAILABLE",
+                     *       "error": "Service temporarily unavailable",
+                     *       "code": "SERVICE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */
@@ -5940,7 +5940,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description STORE_UNAVAILABLE */
+            /** @description SERVICE_UNAVAILABLE, STORE_UNAVAILABLE */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5948,8 +5948,8 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "error": "The store cannot take writes right now; retry later",
-                     *       "code": "STORE_UNAVAILABLE",
+                     *       "error": "Service temporarily unavailable",
+                     *       "code": "SERVICE_UNAVAILABLE",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */

@@ -27,6 +27,8 @@ const schema = {
       'PROVIDER_ERROR',
       'PROVIDER_UNAVAILABLE',
       'MEDIA_CAPACITY',
+      // The store did not take the call's media row: nothing was sent (calls/server-media.ts).
+      'SERVICE_UNAVAILABLE',
       ...AUTH_ERRORS,
     ),
   },

@@ -13,6 +13,8 @@ const errors = errorResponses(
   'WHATSAPP_INSTANCE_NOT_CONNECTED',
   'PROVIDER_ERROR',
   'PROVIDER_UNAVAILABLE',
+  // A command forwarded to the process holding the call's media that did not answer (docs/media-engine.md).
+  'SERVICE_UNAVAILABLE',
   ...AUTH_ERRORS,
 );
 

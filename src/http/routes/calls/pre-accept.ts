@@ -33,6 +33,8 @@ export function preAcceptCallRoute(app: App, deps: RouteDeps): void {
             'PROVIDER_ERROR',
             'PROVIDER_UNAVAILABLE',
             'MEDIA_CAPACITY',
+            // The store did not take the call's media row: nothing was sent (calls/server-media.ts).
+            'SERVICE_UNAVAILABLE',
             ...AUTH_ERRORS,
           ),
         },

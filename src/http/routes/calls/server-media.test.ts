@@ -15,6 +15,7 @@ import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../../test/fakes/meta
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall, untilStatus } from '../../../../test/helpers/calls.ts';
 import { type FaultyDb, faultyDb } from '../../../../test/helpers/faulty-db.ts';
+import { type OpenApiDocument, openApiContract } from '../../../../test/helpers/openapi-contract.ts';
 import { sample } from '../../../../test/helpers/prometheus.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 import {
@@ -1464,6 +1465,9 @@ describe('server media: a command for a call whose owning process just died (Pos
       assert.equal(res.json().code, 'SERVICE_UNAVAILABLE');
       assert.equal(res.json().details.reason, 'the process holding the call stopped beating');
       assert.ok(ms > 5000 && ms < 12_000, `answered in ${Math.round(ms)} ms`);
+      // A client reads it from the document: the 503 of a forwarded command is listed there.
+      const contract = openApiContract((await t.app.inject({ url: '/openapi.json' })).json() as OpenApiDocument);
+      assert.deepEqual(contract.problems('DELETE', `/v1/calls/${call.id}/play`, res), []);
     } finally {
       await t.close();
     }
