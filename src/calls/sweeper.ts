@@ -49,6 +49,9 @@ const DAY_MS = 86_400_000;
  * (docs/spec/providers-evolution-go.md §4, the stale guard): it is ended COMPLETED by SYSTEM, `no_end_event`.
  */
 const STALE_ANSWERED_MS = 4 * 3_600_000;
+/** Answered calls with a maximum duration are read this many at a time, up to MAX_DURATION_PAGES pages per sweep. */
+const MAX_DURATION_PAGE = 1000;
+const MAX_DURATION_PAGES = 100;
 /** Pages of BATCH candidates the stale guard reads per sweep at most. */
 const STALE_PAGES = 20;
 
@@ -101,19 +104,7 @@ export class Sweeper {
         );
       }
     }
-    let maxDurations = 0;
-    for (const row of await listAnsweredWithMaxDuration(this.#d.db, BATCH * 5)) {
-      if (Date.parse(row.connectedAt) + row.maxDurationSeconds * 1000 > now.getTime()) {
-        continue;
-      }
-      if (await this.#endOverlong(row.numberId, row.id)) {
-        maxDurations++;
-        this.#d.logger.info(
-          { callId: row.id, numberId: row.numberId, maxDurationSeconds: row.maxDurationSeconds },
-          'sweeper ended a call at its maximum duration',
-        );
-      }
-    }
+    const maxDurations = await this.#endOverlongCalls(now.getTime());
     await this.#endStaleAnswered(new Date(now.getTime() - STALE_ANSWERED_MS).toISOString());
     const nowIso = now.toISOString();
     await deleteExpiredTombstones(this.#d.db, nowIso);
@@ -248,6 +239,36 @@ export class Sweeper {
       await appendTimeline(tx, callId, { source: 'system', type: 'no-end-event', detail: {}, at: now });
       return true;
     });
+  }
+
+  /**
+   * Every answered call with a maximum duration is read, a page at a time: the longest connected are not always the
+   * first due (a short maxDurationSeconds may be behind thousands of long ones).
+   */
+  async #endOverlongCalls(nowMs: number): Promise<number> {
+    let ended = 0;
+    let after: { connectedAt: string; id: CallId } | undefined;
+    for (let page = 0; page < MAX_DURATION_PAGES; page++) {
+      const rows = await listAnsweredWithMaxDuration(this.#d.db, MAX_DURATION_PAGE, after);
+      for (const row of rows) {
+        if (Date.parse(row.connectedAt) + row.maxDurationSeconds * 1000 > nowMs) {
+          continue;
+        }
+        if (await this.#endOverlong(row.numberId, row.id)) {
+          ended++;
+          this.#d.logger.info(
+            { callId: row.id, numberId: row.numberId, maxDurationSeconds: row.maxDurationSeconds },
+            'sweeper ended a call at its maximum duration',
+          );
+        }
+      }
+      const last = rows.at(-1);
+      if (rows.length < MAX_DURATION_PAGE || !last) {
+        break;
+      }
+      after = { connectedAt: last.connectedAt, id: last.id };
+    }
+    return ended;
   }
 
   #endOverlong(numberId: NumberId, callId: CallId): Promise<boolean | null> {

@@ -312,14 +312,21 @@ export async function listWebCallsAnsweredBefore(
   return rows.map((r) => ({ id: r.id, numberId: r.number_id, connectedAt: r.connected_at }));
 }
 
-/** Answered calls that have a maximum duration, longest-connected first; the caller checks which are over it. */
+/**
+ * Answered calls that have a maximum duration, longest-connected first, a page at a time (`after`: the last row of
+ * the page before); the caller checks which are over it.
+ */
 export async function listAnsweredWithMaxDuration(
   db: Db,
   limit: number,
+  after?: { connectedAt: string; id: CallId },
 ): Promise<{ id: CallId; numberId: NumberId; connectedAt: string; maxDurationSeconds: number }[]> {
+  const page = after ? 'AND (connected_at > $1 OR (connected_at = $1 AND id > $2))' : '';
   const rows = await db.query<{ id: CallId; number_id: NumberId; connected_at: string; max_duration_seconds: number }>(
     `SELECT id, number_id, connected_at, max_duration_seconds FROM calls
-      WHERE status = 'ACCEPTED' AND max_duration_seconds IS NOT NULL ORDER BY connected_at LIMIT ${Number(limit)}`,
+      WHERE status = 'ACCEPTED' AND max_duration_seconds IS NOT NULL ${page}
+      ORDER BY connected_at, id LIMIT ${Number(limit)}`,
+    after ? [after.connectedAt, after.id] : [],
   );
   return rows.map((r) => ({
     id: r.id,

@@ -5,7 +5,9 @@ import { CANNED_OFFER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer, outbox, storedCall, untilStatus } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
+import { type NumberId, newCallId, type TenantId } from '../../../ids.ts';
 import type { Call, CallStatus } from '../../../model/call.ts';
+import { insertCall } from '../../../store/calls.ts';
 
 for (const kind of storeKinds()) {
   describe(`outbound calls [${kind}]`, () => {
@@ -214,4 +216,71 @@ for (const kind of storeKinds()) {
       }
     });
   });
+
+  describe(`maxDurationSeconds behind a thousand longer calls [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await buildTestApp(kind, {
+        env: { SWEEP_INTERVAL_MS: '100', PROVIDER_TIMEOUT_MS: '2000' },
+        runSweeper: true,
+      });
+    });
+    after(() => t.close());
+
+    test('a short maxDurationSeconds still ends its call on time when 1,200 calls connected before it', async () => {
+      // Answered an hour ago, allowed a day: the sweep reads them first, being the longest connected.
+      const connectedAt = new Date(Date.now() - 3_600_000).toISOString();
+      await t.store.db.transaction(async (tx) => {
+        for (let i = 0; i < 1200; i++) {
+          await insertCall(tx, longCall(t.tenantId, t.numberA.id, connectedAt, i));
+        }
+      });
+      const peer = nextPeer();
+      t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/calls',
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { to: peer, sdp: CANNED_OFFER_SDP, maxDurationSeconds: 1 },
+      });
+      assert.equal(res.statusCode, 201, res.body);
+      const { id, externalCallId } = res.json();
+      await untilStatus(t, t.numberA, id, 'RINGING');
+      await t.fake.userAnswers(externalCallId);
+      await untilStatus(t, t.numberA, id, 'ACCEPTED');
+      const done = await untilStatus(t, t.numberA, id, 'COMPLETED', 6000);
+      assert.equal(done.endedBy, 'SYSTEM');
+      assert.equal(t.fake.countRequests({ action: 'terminate', call_id: externalCallId }), 1);
+    });
+  });
+}
+
+/** An answered call stored as another process would have, allowed a day. */
+function longCall(tenantId: TenantId, numberId: NumberId, connectedAt: string, i: number): Call {
+  return {
+    id: newCallId(),
+    externalCallId: `wacid.long-${i}-${Math.random().toString(36).slice(2)}`,
+    numberId,
+    tenantId,
+    direction: 'INBOUND',
+    status: 'ACCEPTED',
+    peerNumber: '5511900000000',
+    peerUserId: null,
+    peerLid: null,
+    durationSeconds: null,
+    startedAt: connectedAt,
+    connectedAt,
+    endedAt: null,
+    endedBy: null,
+    endReason: null,
+    bizOpaqueCallbackData: null,
+    sdpOffer: null,
+    sdpAnswer: null,
+    createdAt: connectedAt,
+    updatedAt: connectedAt,
+    maxDurationSeconds: 86_400,
+    providerData: null,
+    eventSeq: 0,
+    pendingAction: null,
+  };
 }
