@@ -22,7 +22,7 @@ import { pruneDeliveryLog } from '../store/delivery-retention.ts';
 import { deleteExpiredIdempotencyKeys } from '../store/idempotency.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { deleteExpiredParkedEvents } from '../store/parked-events.ts';
-import { appendTimeline } from '../store/timeline.ts';
+import { appendTimeline, hasUncertainAccept } from '../store/timeline.ts';
 import { deleteExpiredTombstones } from '../store/tombstones.ts';
 import { holdSpanMs } from '../webhooks/retry-schedule.ts';
 import type { ActionSlots } from './action-slots.ts';
@@ -169,8 +169,10 @@ export class Sweeper {
     ) {
       return false;
     }
-    if (call.direction === 'OUTBOUND') {
-      // Stop the phone ringing too; the call is over for us whatever the provider says.
+    // An outbound call: stop the phone ringing too; the call is over for us whatever the provider says. An inbound
+    // one after an accept the provider did not answer: it may have connected the call there, where the user would
+    // stay on a call nobody holds (the provider ends its own ringing calls, not answered ones).
+    if (call.direction === 'OUTBOUND' || (await hasUncertainAccept(this.#d.db, call.id))) {
       const ended = await this.#endThroughProvider(call, (c, now) => ringTimedOut(c, now), 'ring-timeout');
       if (ended !== null) {
         return ended;
