@@ -2,12 +2,18 @@
 // each request is one log line, and LOG_FORMAT picks JSON or pretty lines (JSON when stdout is not a terminal).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startServerProcess } from '../test/helpers/server-process.ts';
+import { SecretBox } from './auth/secret-box.ts';
+import { loadConfig } from './config.ts';
+import { newNumberId, newTenantId } from './ids.ts';
+import { insertNumber } from './store/numbers.ts';
+import { openStore } from './store/open-store.ts';
+import { insertTenant } from './store/tenants.ts';
 
 describe('server start-up and logs', () => {
   let dataDir: string;
@@ -130,6 +136,70 @@ describe('server start-up with a setting it cannot use', () => {
   });
 });
 
+describe('server start-up with a SECRET_KEY that cannot open the store', () => {
+  let dataDir: string;
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'callgate-server-key-'));
+    // A number sealed with the store's own generated key, as the server would have sealed it.
+    const { db, secretKey } = await openStore(loadConfig({ DATA_DIR: dataDir }));
+    const now = new Date().toISOString();
+    const tenantId = newTenantId();
+    await insertTenant(db, { id: tenantId, name: 'T', createdAt: now });
+    await insertNumber(db, {
+      id: newNumberId(),
+      tenantId,
+      name: 'N',
+      phoneNumber: '+551140040000',
+      provider: 'META',
+      metaPhoneNumberId: '110200345567891',
+      publicConfig: {},
+      secretConfig: new SecretBox(secretKey).seal('{"accessToken":"EAAG"}'),
+      createdAt: now,
+      updatedAt: now,
+    });
+    await db.close();
+  });
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  const refused = (source: string) =>
+    `callgate: ${source} cannot decrypt the provider credentials in the store: they were sealed with another key ` +
+    '(every process needs the SECRET_KEY they were created with)\n';
+
+  test('another SECRET_KEY exits 1 with one line saying so, before it answers anything', async () => {
+    const run = await runServer({ DATA_DIR: dataDir, PORT: '0', SECRET_KEY: 'not-the-key-it-was-sealed-with' });
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr, refused('SECRET_KEY'));
+  });
+
+  test('so does `callgate worker`, which would otherwise fail every delivery', async () => {
+    const run = await runCli(['worker'], { DATA_DIR: dataDir, SECRET_KEY: 'not-the-key-it-was-sealed-with' });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, new RegExp(`${escapeRegExp(refused('SECRET_KEY').trim())}\n$`));
+  });
+
+  test('a secret.key that is not the one the store was sealed with names that file', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'callgate-server-key-'));
+    try {
+      cpSync(dataDir, copy, { recursive: true });
+      writeFileSync(join(copy, 'secret.key'), 'another-generated-key');
+      const run = await runServer({ DATA_DIR: copy, PORT: '0' });
+      assert.equal(run.code, 1);
+      assert.equal(run.stderr, refused(`the key in ${join(copy, 'secret.key')}`));
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
+  test('the right key starts', async () => {
+    const server = await startServerProcess({ DATA_DIR: dataDir, MEDIA_WARMUP: 'off' });
+    try {
+      assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 /** Runs `node src/main.mjs` to its exit; stdout (the JSON logs) is kept apart from stderr. */
 function runServer(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'main.mjs')], {
@@ -142,6 +212,21 @@ function runServer(env: Record<string, string>): Promise<{ code: number | null; 
   });
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
 }
+
+/** Runs `node src/cli/main.ts ...args` to its exit. */
+function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'cli/main.ts'), ...args], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 async function waitForLog(logs: string[], match: (line: string) => boolean, ms = 5000): Promise<string> {
   const deadline = Date.now() + ms;

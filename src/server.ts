@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildAppWithSweeper } from './app.ts';
 import { SecretBox } from './auth/secret-box.ts';
+import { checkSecretKey } from './auth/secret-key-check.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -76,6 +77,10 @@ export async function startServer(): Promise<FastifyInstance> {
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
   const { db, secretKey } = await openStore(config).catch((err: NodeJS.ErrnoException) => {
     throw storeUnusable(config, err);
+  });
+  await checkSecretKey(db, secretKey, config).catch(async (err) => {
+    await db.close();
+    throw err;
   });
   const clock = await storeClock(db, logger);
   const metrics = createMetrics();

@@ -3,6 +3,7 @@
 // SIGTERM/SIGINT stop it gracefully.
 import type { Server } from 'node:http';
 import { SecretBox } from '../auth/secret-box.ts';
+import { checkSecretKey } from '../auth/secret-key-check.ts';
 import type { Config } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createMetrics, type Metrics, metricsRequestHandler } from '../metrics.ts';
@@ -36,6 +37,10 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
   const config = storeConfig(env, values['data-dir'], (line) => process.stderr.write(`${line}\n`));
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
   const { db, secretKey } = await openStore(config);
+  await checkSecretKey(db, secretKey, config).catch(async (err) => {
+    await db.close();
+    throw err;
+  });
   const clock = await storeClock(db, logger);
   const metrics = createMetrics();
   const worker = new DeliveryWorker({

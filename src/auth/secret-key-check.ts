@@ -1,0 +1,26 @@
+import { join } from 'node:path';
+import { type Config, ConfigError } from '../config.ts';
+import type { Db } from '../store/db.ts';
+import { newestSealedSecret } from '../store/numbers.ts';
+import { SecretBox } from './secret-box.ts';
+
+/**
+ * Refuses to start with a key that cannot open what the store holds (a typo, a process given another SECRET_KEY, a
+ * DATA_DIR without its secret.key): such a process would pass /readyz and then fail every provider webhook and
+ * call action with an opaque decryption error.
+ */
+export async function checkSecretKey(db: Db, secretKey: string, config: Config): Promise<void> {
+  const sealed = await newestSealedSecret(db);
+  if (sealed === null) {
+    return;
+  }
+  try {
+    new SecretBox(secretKey).open(sealed);
+  } catch {
+    const source = config.secretKey !== null ? 'SECRET_KEY' : `the key in ${join(config.dataDir, 'secret.key')}`;
+    throw new ConfigError(
+      `${source} cannot decrypt the provider credentials in the store: they were sealed with another key ` +
+        '(every process needs the SECRET_KEY they were created with)',
+    );
+  }
+}
