@@ -12,6 +12,7 @@ import { buildTestApp, eventually, type TestApp } from '../test/helpers/build-te
 import { callIn, ringingCall } from '../test/helpers/calls.ts';
 import { sample } from '../test/helpers/prometheus.ts';
 import { storeKinds } from '../test/helpers/stores.ts';
+import { asStoreUnavailable } from './store/unavailable.ts';
 
 for (const kind of storeKinds()) {
   describe(`GET /metrics [${kind}]`, () => {
@@ -179,3 +180,58 @@ for (const kind of storeKinds()) {
     });
   });
 }
+
+describe('GET /metrics while the store cannot be read', () => {
+  let t: TestApp;
+  let storeDown = false;
+  // What the PostgreSQL store throws once its server is gone.
+  const refused = () =>
+    Promise.reject(
+      asStoreUnavailable(
+        Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED', syscall: 'connect' }),
+      ),
+    );
+
+  before(async () => {
+    t = await buildTestApp('sqlite', {
+      wrapDb: (db) => ({
+        dialect: db.dialect,
+        query: (sql, params) => (storeDown ? refused() : db.query(sql, params)),
+        execute: (sql, params, opts) => (storeDown ? refused() : db.execute(sql, params, opts)),
+        transaction: (fn) => (storeDown ? refused() : db.transaction(fn)),
+        close: () => db.close(),
+      }),
+    });
+  });
+  after(() => t.close());
+
+  test('the process series are still served; the store gauges have no sample until it answers again', async () => {
+    await ringingCall(t);
+    storeDown = true;
+    const failed = await t.app.inject({ url: '/v1/calls', headers: { 'x-api-key': t.numberA.key.key } });
+    assert.equal(failed.statusCode, 503);
+    const down = await t.app.inject({ url: '/metrics' });
+    storeDown = false;
+    assert.equal(down.statusCode, 200, down.body);
+    // The outage itself is what the scrape must show: the 503s, and the process's own health.
+    assert.match(down.body, /^callgate_http_requests_total\{[^}]*status="503"[^}]*\} 1$/m);
+    assert.match(down.body, /^nodejs_eventloop_lag_p99_seconds /m);
+    for (const series of ['callgate_webhook_backlog_size', 'callgate_webhook_backlog_oldest_age_seconds']) {
+      assert.equal(sample(down.body, series), null, `${series}: no sample rather than a made-up 0`);
+    }
+    assert.doesNotMatch(down.body, /^callgate_calls_active\{/m);
+
+    // The scrape's one backlog read is shared for a turn of the event loop, so the next may still see the outage.
+    const up = await eventually(
+      async () => {
+        const res = await t.app.inject({ url: '/metrics' });
+        return sample(res.body, 'callgate_webhook_backlog_size') === null ? null : res;
+      },
+      3000,
+      'the store gauges back',
+    );
+    assert.equal(up.statusCode, 200);
+    assert.equal(sample(up.body, 'callgate_webhook_backlog_size'), 0);
+    assert.match(up.body, /^callgate_calls_active\{provider="META",status="RINGING"\} 1$/m);
+  });
+});

@@ -204,7 +204,9 @@ export function createMetrics(): Metrics {
 
 /**
  * Gauges read from the store at scrape time (webhook backlog, active calls), so any API process reports the
- * whole store, whichever process (or `callgate worker`) does the work.
+ * whole store, whichever process (or `callgate worker`) does the work. A store that cannot be read leaves them
+ * without a sample, not the scrape without an answer: during a database outage the 5xx rates and the process
+ * series are what an operator needs, and a failed scrape would hide them.
  */
 export function registerStoreGauges(metrics: Metrics, db: Db, clock: Clock): void {
   let pending: ReturnType<typeof deliveryBacklog> | null = null;
@@ -217,13 +219,19 @@ export function registerStoreGauges(metrics: Metrics, db: Db, clock: Clock): voi
     });
     return pending;
   };
+  const readOrNull = () => read().catch(() => null);
   metrics.withRegistry((registry, { Gauge }) => {
     new Gauge({
       name: 'callgate_webhook_backlog_size',
       help: 'Deliveries not yet delivered (active webhooks), due now or waiting for a retry',
       registers: [registry],
       async collect() {
-        this.set((await read()).size);
+        const backlog = await readOrNull();
+        if (backlog === null) {
+          this.remove();
+          return;
+        }
+        this.set(backlog.size);
       },
     });
     new Gauge({
@@ -231,7 +239,12 @@ export function registerStoreGauges(metrics: Metrics, db: Db, clock: Clock): voi
       help: 'Deliveries of the backlog that failed at least once and wait for their next attempt',
       registers: [registry],
       async collect() {
-        this.set((await read()).waitingRetries);
+        const backlog = await readOrNull();
+        if (backlog === null) {
+          this.remove();
+          return;
+        }
+        this.set(backlog.waitingRetries);
       },
     });
     new Gauge({
@@ -239,7 +252,12 @@ export function registerStoreGauges(metrics: Metrics, db: Db, clock: Clock): voi
       help: "Age of the backlog's oldest delivery since its event was committed (0 when none)",
       registers: [registry],
       async collect() {
-        const { oldestCreatedAt } = await read();
+        const backlog = await readOrNull();
+        if (backlog === null) {
+          this.remove();
+          return;
+        }
+        const { oldestCreatedAt } = backlog;
         this.set(
           oldestCreatedAt === null ? 0 : Math.max(0, (clock.now().getTime() - Date.parse(oldestCreatedAt)) / 1000),
         );
@@ -252,7 +270,8 @@ export function registerStoreGauges(metrics: Metrics, db: Db, clock: Clock): voi
       registers: [registry],
       async collect() {
         this.reset();
-        for (const { provider, status, count } of await countActiveCalls(db)) {
+        const active = await countActiveCalls(db).catch(() => null);
+        for (const { provider, status, count } of active ?? []) {
           this.set({ provider, status }, count);
         }
       },
