@@ -2,11 +2,14 @@
 // provider requests, process) to Prometheus, behind METRICS_TOKEN, and stops cleanly on SIGTERM.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from '../../test/helpers/cli-process.ts';
 import { type ServerProcess, startServerProcess } from '../../test/helpers/server-process.ts';
+import { createTestStore, storeKinds } from '../../test/helpers/stores.ts';
 
 describe('callgate worker --metrics-port', () => {
   let dataDir: string;
@@ -51,3 +54,23 @@ describe('callgate worker --metrics-port', () => {
     await assert.rejects(fetch(url, { headers: { authorization: 'Bearer worker-token' } }));
   });
 });
+
+for (const kind of storeKinds()) {
+  test(`[${kind}] a metrics port in use: exit 1 naming it, not a worker left running that delivers nothing`, async () => {
+    const store = await createTestStore(kind);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const run = await runCli(['worker', '--metrics-port', String(port)], { ...store.env, HOST: '127.0.0.1' });
+      assert.equal(run.code, 1);
+      assert.match(
+        run.stderr,
+        new RegExp(`callgate: cannot serve metrics on HOST=127\\.0\\.0\\.1 --metrics-port ${port}: EADDRINUSE\n$`),
+      );
+    } finally {
+      taken.close();
+      await store.dispose();
+    }
+  });
+}

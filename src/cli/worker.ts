@@ -61,7 +61,17 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
     wakeDeliveries: () => worker.wake(),
   });
   // Its attempts and provider requests are counted in this process: without the API, this is where they are read.
-  const metricsServer = metricsPort === null ? null : await serveMetrics(metrics, config, metricsPort);
+  const metricsServer =
+    metricsPort === null
+      ? null
+      : await serveMetrics(metrics, config, metricsPort).catch(async (err: NodeJS.ErrnoException) => {
+          // The store's pool and clock would keep a worker that never started alive, delivering nothing.
+          clock.stop();
+          await db.close();
+          throw new Error(
+            `cannot serve metrics on HOST=${config.host} --metrics-port ${metricsPort}: ${err.code ?? err.message}`,
+          );
+        });
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
