@@ -121,6 +121,42 @@ test('LOG_LEVEL, META_GRAPH_BASE_URL and REDIS_URL are checked at start, naming 
   assert.equal(loadConfig({ REDIS_URL: '/run/redis/redis.sock' }).redisUrl, '/run/redis/redis.sock');
 });
 
+test('a refused URL is quoted without the password it carries: the message goes to the log', () => {
+  refused(
+    { REDIS_URL: 'redis:/:s3cret-pw@cache:6379' },
+    'REDIS_URL must be a redis:// or rediss:// URL or a socket path, got "redis:/***@cache:6379"',
+  );
+  refused(
+    { REDIS_URL: 'http://default:s3cret-pw@cache:6379/0' },
+    'REDIS_URL must be a redis:// or rediss:// URL or a socket path, got "http://***@cache:6379/0"',
+  );
+  refused(
+    { REDIS_URL: 'user:s3cret-pw@cache' },
+    'REDIS_URL must be a redis:// or rediss:// URL or a socket path, got "user:***@cache"',
+  );
+  refused(
+    { EVOLUTION_BASE_URL: 'ftp://admin:s3cret-pw@evo', EVOLUTION_GLOBAL_API_KEY: 'k' },
+    'EVOLUTION_BASE_URL must be an http(s) URL, got "ftp://***@evo"',
+  );
+  refused(
+    { PUBLIC_BASE_URL: 'callgate:s3cret-pw@host' },
+    'PUBLIC_BASE_URL must be an http(s) URL, got "callgate:***@host"',
+  );
+  refused(
+    { META_GRAPH_BASE_URL: 'graph:s3cret-pw@x' },
+    'META_GRAPH_BASE_URL must be an http(s) URL, got "graph:***@x"',
+  );
+  refused(
+    { PUBLIC_WS_BASE_URL: 'wss://u:s3cret-pw@host/path' },
+    'PUBLIC_WS_BASE_URL must look like wss://host[:port], got "wss://***@host/path"',
+  );
+  // Nothing else is hidden: the value is still recognisable.
+  refused(
+    { REDIS_URL: 'localhost:6379' },
+    'REDIS_URL must be a redis:// or rediss:// URL or a socket path, got "localhost:6379"',
+  );
+});
+
 test('on/off settings say which spellings they take: MEDIA_WARMUP is documented as on, not true', () => {
   assert.equal(loadConfig({ MEDIA_WARMUP: 'off' }).media.warmUp, false);
   assert.equal(loadConfig({ API_KEY_ID_AUTH: 'no' }).apiKeyIdAuth, false);

@@ -146,6 +146,17 @@ function msList(env: Env, name: string, fallback: readonly number[]): readonly n
   return Object.freeze(values);
 }
 
+/**
+ * A URL-like value as an error may quote it: a password in it (redis://:pw@host, https://user:pw@host) is masked,
+ * since the message goes to the log and often to whoever reads the deployment's output.
+ */
+function quoted(raw: string): string {
+  return raw.replace(
+    /^([a-z][a-z0-9+.-]*:\/*)?[^/?#]*@/i,
+    (_match, scheme: string | undefined) => `${scheme ?? ''}***@`,
+  );
+}
+
 function mediaConfig(env: Env, dataDir: string): MediaConfig {
   const engine = (env.MEDIA_ENGINE || 'on').toLowerCase();
   if (engine !== 'on' && engine !== 'off') {
@@ -162,7 +173,7 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
     .filter(Boolean);
   for (const url of stunUrls) {
     if (!/^stuns?:[^\s]+$/.test(url)) {
-      throw new ConfigError(`MEDIA_STUN_URLS entries must look like stun:host:port, got "${url}"`);
+      throw new ConfigError(`MEDIA_STUN_URLS entries must look like stun:host:port, got "${quoted(url)}"`);
     }
   }
   // Off by default: on a 2-CPU host the threads' messages cost more than they spread (docs/benchmarks.md, "Media").
@@ -181,7 +192,9 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
   }
   const wsBase = env.PUBLIC_WS_BASE_URL?.replace(/\/+$/, '') || null;
   if (wsBase !== null && !/^wss?:\/\/[^/]+$/.test(wsBase)) {
-    throw new ConfigError(`PUBLIC_WS_BASE_URL must look like wss://host[:port], got "${env.PUBLIC_WS_BASE_URL}"`);
+    throw new ConfigError(
+      `PUBLIC_WS_BASE_URL must look like wss://host[:port], got "${quoted(env.PUBLIC_WS_BASE_URL ?? '')}"`,
+    );
   }
   return {
     enabled: engine === 'on',
@@ -282,13 +295,13 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const metaGraphBaseUrl = env.META_GRAPH_BASE_URL || 'https://graph.facebook.com';
   if (!/^https?:\/\/[^/]/i.test(metaGraphBaseUrl)) {
-    throw new ConfigError(`META_GRAPH_BASE_URL must be an http(s) URL, got "${metaGraphBaseUrl}"`);
+    throw new ConfigError(`META_GRAPH_BASE_URL must be an http(s) URL, got "${quoted(metaGraphBaseUrl)}"`);
   }
   // A typo here keeps ioredis reconnecting and the rate limits failing open forever. A path (starting with /) is a
   // Unix socket to ioredis, as a Redis on the same host often listens on: it worked before this check, so it stays.
   const redisUrl = env.REDIS_URL || null;
   if (redisUrl !== null && !/^rediss?:\/\/./i.test(redisUrl) && !/^\/[^/]/.test(redisUrl)) {
-    throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL or a socket path, got "${redisUrl}"`);
+    throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL or a socket path, got "${quoted(redisUrl)}"`);
   }
   const evolutionBaseUrl = env.EVOLUTION_BASE_URL || null;
   const evolutionGlobalApiKey = env.EVOLUTION_GLOBAL_API_KEY || null;
@@ -296,12 +309,12 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('EVOLUTION_BASE_URL and EVOLUTION_GLOBAL_API_KEY go together (QR onboarding of web numbers)');
   }
   if (evolutionBaseUrl !== null && !/^https?:\/\/[^/]/i.test(evolutionBaseUrl)) {
-    throw new ConfigError(`EVOLUTION_BASE_URL must be an http(s) URL, got "${evolutionBaseUrl}"`);
+    throw new ConfigError(`EVOLUTION_BASE_URL must be an http(s) URL, got "${quoted(evolutionBaseUrl)}"`);
   }
   const evolutionAllowedHosts = allowedEvolutionHosts(env, evolutionBaseUrl);
   const publicBaseUrl = env.PUBLIC_BASE_URL || null;
   if (publicBaseUrl !== null && !/^https?:\/\/[^/]/i.test(publicBaseUrl)) {
-    throw new ConfigError(`PUBLIC_BASE_URL must be an http(s) URL, got "${publicBaseUrl}"`);
+    throw new ConfigError(`PUBLIC_BASE_URL must be an http(s) URL, got "${quoted(publicBaseUrl)}"`);
   }
   const secretKey = env.SECRET_KEY || null;
   if (databaseUrl && !secretKey) {
