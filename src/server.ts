@@ -14,6 +14,9 @@ import { openStore } from './store/open-store.ts';
 import { DeliveryWorker } from './webhooks/worker.ts';
 
 const SHUTDOWN_GRACE_MS = 15_000;
+// Past this, the exit no longer waits for the shutdown's own work (a sweep or a claim stuck on a database that stopped
+// answering, say): leases and the outbox make an abrupt exit safe, and a process ignoring SIGTERM is not.
+const SHUTDOWN_DEADLINE_MS = SHUTDOWN_GRACE_MS + 10_000;
 const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 
 export { ConfigError };
@@ -123,6 +126,10 @@ export async function startServer(): Promise<FastifyInstance> {
       logger.info({ signal }, 'shutting down');
       // In-flight work gets a bounded grace period; a client that never finishes cannot hold the exit hostage.
       setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+      setTimeout(() => {
+        logger.error({ signal, deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time; exiting');
+        process.exit(1);
+      }, SHUTDOWN_DEADLINE_MS).unref();
       app.close().then(
         () => process.exit(0),
         (err) => {
