@@ -20,6 +20,9 @@ export const WORKER_USAGE = `usage: callgate worker [--data-dir <dir>] [--metric
   --metrics-port <port>   serve this worker's GET /metrics on HOST:<port> (METRICS_TOKEN applies; 0 picks one)
 ${STORE_USAGE}`;
 
+/** Attempts get 5 s to finish on stop (DeliveryWorker); past this the process exits without waiting any longer. */
+const STOP_DEADLINE_MS = 25_000;
+
 export const WORKER_OPTIONS = { ...STORE_OPTIONS, 'metrics-port': { type: 'string' } } as const;
 
 export async function runWorker(args: string[], env: Env): Promise<void> {
@@ -80,6 +83,11 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
       }
       stopping = true;
       logger.info({ signal }, 'worker shutting down');
+      // As the server: a stop stuck on a database that stopped answering must not make SIGTERM a no-op.
+      setTimeout(() => {
+        logger.error({ signal, deadlineMs: STOP_DEADLINE_MS }, 'worker stop did not finish in time; exiting');
+        process.exit(1);
+      }, STOP_DEADLINE_MS).unref();
       Promise.all([worker.stop(), sweeper.stop(), closeServer(metricsServer)])
         .then(() => {
           clock.stop();

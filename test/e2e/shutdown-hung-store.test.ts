@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { missing } from '../helpers/requirements.ts';
-import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
+import { type ServerProcess, startServerProcess, startWorkerProcess } from '../helpers/server-process.ts';
 import { createTestStore, type TestStore } from '../helpers/stores.ts';
 
 /** A TCP relay to the database that can freeze: bytes stop in both directions, connections stay open. */
@@ -46,42 +46,47 @@ async function freezableRelay(host: string, port: number) {
   };
 }
 
-describe('SIGTERM with the database not answering', { skip: missing('postgres') }, () => {
-  let store: TestStore;
-  let relay: Awaited<ReturnType<typeof freezableRelay>>;
-  let server: ServerProcess;
+for (const kind of ['server', 'worker'] as const) {
+  describe(`SIGTERM to the ${kind} with the database not answering`, { skip: missing('postgres') }, () => {
+    let store: TestStore;
+    let relay: Awaited<ReturnType<typeof freezableRelay>>;
+    let server: ServerProcess;
 
-  before(async () => {
-    store = await createTestStore('postgres');
-    const url = new URL(store.env.DATABASE_URL as string);
-    relay = await freezableRelay(url.hostname, Number(url.port || 5432));
-    url.hostname = '127.0.0.1';
-    url.port = String(relay.port);
-    server = await startServerProcess({
-      ...store.env,
-      DATABASE_URL: url.toString(),
-      LOG_FORMAT: 'json',
-      MEDIA_ENGINE: 'off',
-      SWEEP_INTERVAL_MS: '100',
+    before(async () => {
+      store = await createTestStore('postgres');
+      const url = new URL(store.env.DATABASE_URL as string);
+      relay = await freezableRelay(url.hostname, Number(url.port || 5432));
+      url.hostname = '127.0.0.1';
+      url.port = String(relay.port);
+      const env = {
+        ...store.env,
+        DATABASE_URL: url.toString(),
+        LOG_FORMAT: 'json',
+        MEDIA_ENGINE: 'off',
+        SWEEP_INTERVAL_MS: '100',
+      };
+      server = kind === 'server' ? await startServerProcess(env) : await startWorkerProcess(env);
+    });
+    after(async () => {
+      server.child.kill('SIGKILL');
+      await relay.close();
+      await store.dispose();
+    });
+
+    test('the process still exits, saying the shutdown did not finish, rather than ignore SIGTERM', async () => {
+      if (kind === 'server') {
+        assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+      }
+      relay.freeze();
+      const exited = await Promise.race([
+        server.stop('SIGTERM'),
+        new Promise((resolve) => setTimeout(() => resolve('still running'), 60_000).unref()),
+      ]);
+      assert.equal(exited, 1);
+      assert.ok(
+        server.logs.some((l) => /(shutdown|stop) did not finish in time; exiting/.test(l)),
+        server.logs.slice(-5).join('\n'),
+      );
     });
   });
-  after(async () => {
-    server.child.kill('SIGKILL');
-    await relay.close();
-    await store.dispose();
-  });
-
-  test('the process still exits, saying the shutdown did not finish, rather than ignore SIGTERM', async () => {
-    assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
-    relay.freeze();
-    const exited = await Promise.race([
-      server.stop('SIGTERM'),
-      new Promise((resolve) => setTimeout(() => resolve('still running'), 60_000).unref()),
-    ]);
-    assert.equal(exited, 1);
-    assert.ok(
-      server.logs.some((l) => l.includes('shutdown did not finish in time; exiting')),
-      server.logs.slice(-5).join('\n'),
-    );
-  });
-});
+}
