@@ -117,6 +117,17 @@ describe('server start-up with a setting it cannot use', () => {
       hostInQuery.stderr,
       'callgate: cannot open the PostgreSQL store at 127.0.0.1/calls (DATABASE_URL): ECONNREFUSED\n',
     );
+    // A port that is not a number: pg refuses to parse the URL at the first connection.
+    const unreadable = await runServer({
+      DATABASE_URL: 'postgres://callgate:s3cret@127.0.0.1:fivefourthreetwo/calls',
+      SECRET_KEY: 'k'.repeat(32),
+      PORT: '0',
+    });
+    assert.equal(unreadable.code, 1);
+    assert.equal(
+      unreadable.stderr,
+      'callgate: DATABASE_URL is not a URL the PostgreSQL driver can read (postgres://user:password@host:port/database)\n',
+    );
   });
 
   test('a port already in use exits 1 naming HOST and PORT, no stack trace', async () => {

@@ -42,6 +42,12 @@ const STORE_ERRORS = new Set([
 function storeUnusable(config: Config, err: NodeJS.ErrnoException): Error {
   // The PostgreSQL store wraps the driver's error (StoreUnavailableError): its code is on the cause.
   const code = err.code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  // pg could not parse it: a setting to fix, not a crash (and the value is not quoted: it may hold a password).
+  if (config.databaseUrl && code === 'ERR_INVALID_URL') {
+    return new ConfigError(
+      'DATABASE_URL is not a URL the PostgreSQL driver can read (postgres://user:password@host:port/database)',
+    );
+  }
   if (code === undefined || !STORE_ERRORS.has(code)) {
     return err;
   }
