@@ -249,13 +249,29 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     );
     const retryAfterSeconds =
       code === 138012 ? retryAfterFromDetails(error.error_data?.details, this.#o.now?.() ?? Date.now()) : undefined;
-    const message = [error.message, error.error_data?.details].filter(Boolean).join(': ') || `HTTP ${response.status}`;
+    const said = [error.message, error.error_data?.details].filter(Boolean).join(': ') || `HTTP ${response.status}`;
+    const message = withoutToken(said, accessToken);
     return failure(category, message, code, {
       traceId: error.fbtrace_id,
       httpStatus: response.status,
       ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
     });
   }
+}
+
+/**
+ * Graph quotes a token it cannot parse ("Malformed access token EAAG…", as a pasted token with a stray character
+ * gets): its message goes on to the logs and to the API's 502 details, where the number's credential must not.
+ */
+function withoutToken(message: string, accessToken: string): string {
+  let out = message;
+  for (const token of new Set([accessToken, accessToken.trim()])) {
+    if (token.length > 0) {
+      out = out.split(token).join('[redacted]');
+    }
+  }
+  // Whatever else looks like a Meta token (EAA… and a long tail), in case Graph quoted it only in part.
+  return out.replace(/\bEAA[A-Za-z0-9]{16,}/g, '[redacted]');
 }
 
 interface GraphAnswer {

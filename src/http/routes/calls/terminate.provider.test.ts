@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP, type InjectRule } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { callIn, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { logSink } from '../../../../test/helpers/log-sink.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
 for (const kind of storeKinds()) {
@@ -273,3 +274,34 @@ for (const kind of storeKinds()) {
     });
   });
 }
+
+describe('a Graph error that quotes the access token', () => {
+  let t: TestApp;
+  const sink = logSink();
+  before(async () => {
+    t = await buildTestApp('sqlite', { logger: sink.logger });
+  });
+  after(() => t.close());
+
+  test('the token reaches neither the 502 nor the logs', async () => {
+    const call = await callIn(t, 'ACCEPTED');
+    // What Graph says of a pasted token with a stray character: the token, quoted.
+    const token = 'EAAG-token-a';
+    t.fake.inject({
+      action: 'terminate',
+      status: 400,
+      error: { code: 190, type: 'OAuthException', message: `Malformed access token ${token}` },
+    });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/v1/calls/${call.id}/terminate`,
+      headers: { 'x-api-key': t.numberA.key.key },
+    });
+    assert.equal(res.statusCode, 502, res.body);
+    assert.match(res.json().details.providerMessage, /^\(#190\) Malformed access token \[redacted\]/);
+    assert.doesNotMatch(res.body, new RegExp(token));
+    const logged = sink.lines.filter((l) => JSON.stringify(l).includes(token));
+    assert.deepEqual(logged, []);
+    assert.ok(sink.find(/provider META endCall failed/).length > 0, 'the failure itself is logged');
+  });
+});
