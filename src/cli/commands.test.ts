@@ -450,6 +450,40 @@ describe('callgate remote commands', () => {
     assert.equal(migrate.code, 0);
     assert.match(migrate.stderr, /up to date/);
   });
+
+  test('tenants rotate-key: a leaked tenant key stops working, the new one works, numbers keep theirs', async () => {
+    const tenant = JSON.parse((await callgateCli(['tenants', 'create', '--name', 'Leaky'], live.env)).stdout);
+    const numbers = (key: string) =>
+      fetch(`${live.url}/v1/numbers`, { headers: { 'x-api-key': key } }).then((r) => r.status);
+    const byId = (id: string) =>
+      fetch(`${live.url}/v1/numbers`, { headers: { 'x-api-key-id': id } }).then((r) => r.status);
+    assert.equal(await numbers(tenant.apiKey.key), 200);
+    const created = await fetch(`${live.url}/v1/numbers`, {
+      method: 'POST',
+      headers: { 'x-api-key': tenant.apiKey.key, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Kept', provider: 'SANDBOX' }),
+    }).then((r) => r.json());
+    const calls = (key: string) =>
+      fetch(`${live.url}/v1/calls`, { headers: { 'x-api-key': key } }).then((r) => r.status);
+
+    const rotated = await runCli(['tenants', 'rotate-key', '--tenant', tenant.tenantId], live.env);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const fresh = JSON.parse(rotated.stdout);
+    assert.equal(fresh.tenantId, tenant.tenantId);
+    assert.match(fresh.apiKey.key, /^ps_/);
+    assert.equal(await numbers(tenant.apiKey.key), 401, 'the old secret is refused');
+    assert.equal(await byId(tenant.apiKey.id), 401, 'and so is the old key id');
+    assert.equal(await numbers(fresh.apiKey.key), 200);
+    assert.equal(await numbers(live.tenantKey.key), 200, "another tenant's key is untouched");
+    assert.equal(await calls(created.apiKey.key), 200, "the tenant's number keys are untouched");
+
+    const unknown = await runCli(['tenants', 'rotate-key', '--tenant', 'tenant_nope'], live.env);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /callgate: no tenant tenant_nope in this store\n$/);
+    const missing = await runCli(['tenants', 'rotate-key'], live.env);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /tenants rotate-key needs --tenant/);
+  });
 });
 
 /** A loopback port nothing listens on. */

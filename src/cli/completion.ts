@@ -27,7 +27,8 @@ interface Group {
 export function commandTable(): Record<string, Group> {
   const remote = (options: Parameters<typeof remoteOptions>[0]) => flagNames(remoteOptions(options));
   return {
-    tenants: { commands: ['create'], flags: [...flagNames(STORE_OPTIONS), '--name'] },
+    // tenants.ts loads the store: its subcommands and flags of its own are named here.
+    tenants: { commands: ['create', 'rotate-key'], flags: [...flagNames(STORE_OPTIONS), '--name', '--tenant'] },
     migrate: { commands: [], flags: flagNames(STORE_OPTIONS) },
     // worker.ts loads the store and the services: its one flag of its own is named here.
     worker: { commands: [], flags: [...flagNames(STORE_OPTIONS), '--metrics-port'] },

@@ -9,7 +9,8 @@ import { unknownChoice } from './suggest.ts';
 const USAGE = `usage: callgate <command> [options]   (callgate <command> --help for more)
 
 On the store (same environment as the server: DATA_DIR, DATABASE_URL, SECRET_KEY; or --data-dir):
-  tenants create --name <name>   create a tenant; prints {"tenantId","apiKey":{"id","key"}} as JSON
+  tenants create|rotate-key      create --name <name>: a tenant; prints {"tenantId","apiKey":{"id","key"}} as JSON
+                                 rotate-key --tenant <id>: a new key for it, the old one refused at once
   migrate                        apply database migrations
   worker                         deliver webhooks and run the sweeper (run the API with WORKERS=off); stops on SIGTERM
 

@@ -83,6 +83,21 @@ export async function replaceNumberKeyForTenant(
   });
 }
 
+/**
+ * Swaps the tenant's own key (a leaked one) for a new one; the old id and secret stop working in the same commit.
+ * False when the store has no such tenant.
+ */
+export async function replaceTenantKey(db: Db, tenantId: TenantId, fresh: ApiKeyRecord): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    if ((await tx.query('SELECT id FROM tenants WHERE id = $1', [tenantId])).length === 0) {
+      return false;
+    }
+    await tx.execute('DELETE FROM api_keys WHERE tenant_id = $1 AND number_id IS NULL', [tenantId]);
+    await insertApiKey(tx, fresh);
+    return true;
+  });
+}
+
 /** One row per number of the tenant with its key, if it has one (Pilot's key list). */
 export interface NumberKeyRow {
   numberId: NumberId;
