@@ -74,7 +74,14 @@ for (const kind of storeKinds()) {
 
     test('the timeline lists provider events and API actions in order', async () => {
       const call = await callIn(t, 'ACCEPTED');
-      await api('POST', `/v1/calls/${call.id}/terminate`);
+      // Meta's end webhook is held until our terminate has answered: sent at once, it may be stored first.
+      t.fake.setEmitDefaults({ hold: true });
+      try {
+        await api('POST', `/v1/calls/${call.id}/terminate`);
+      } finally {
+        t.fake.setEmitDefaults({});
+      }
+      await t.fake.releaseHeld();
       await t.fake.flush();
       const res = await api('GET', `/v1/calls/${encodeURIComponent(call.externalCallId)}/events`);
       assert.equal(res.statusCode, 200);
