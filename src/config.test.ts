@@ -187,3 +187,16 @@ test('EVOLUTION_ALLOWED_HOSTS: any host when unset; listed, the QR server is rea
         'EVOLUTION_ALLOWED_HOSTS must be a comma-separated list of host[:port]: "http://evo-b.internal" is not a host or host:port',
   );
 });
+
+test('DATABASE_URL: a scheme other than postgres:// or postgresql:// is refused at start, its password hidden', () => {
+  for (const ok of ['postgres://u:p@db:5432/callgate', 'postgresql://db/callgate', 'POSTGRES://db/x']) {
+    assert.equal(loadConfig({ DATABASE_URL: ok, SECRET_KEY: 'k' }).databaseUrl, ok);
+  }
+  assert.throws(
+    () => loadConfig({ DATABASE_URL: 'mysql://root:hunter2@db/callgate', SECRET_KEY: 'k' }),
+    (err: Error) =>
+      err instanceof ConfigError &&
+      err.message.startsWith('DATABASE_URL must be a postgres:// or postgresql:// URL') &&
+      !err.message.includes('hunter2'),
+  );
+});

@@ -280,6 +280,13 @@ export function loadConfig(env: Env = process.env): Config {
   const perSecond = int(env, 'RATE_LIMIT_PER_SECOND', 50, 1);
   const burst = int(env, 'RATE_LIMIT_BURST', 100, 1);
   const databaseUrl = env.DATABASE_URL || null;
+  // Any other scheme would be handed to the PostgreSQL driver all the same, and fail later with its own words.
+  const databaseScheme = databaseUrl?.match(/^([a-z][a-z0-9+.-]*):\/\//i)?.[1]?.toLowerCase();
+  if (databaseScheme && databaseScheme !== 'postgres' && databaseScheme !== 'postgresql') {
+    throw new ConfigError(
+      `DATABASE_URL must be a postgres:// or postgresql:// URL (callgate's server store is PostgreSQL), got "${quoted(databaseUrl ?? '')}"`,
+    );
+  }
   const sqliteSynchronous = (env.SQLITE_SYNCHRONOUS || 'FULL').toUpperCase();
   if (sqliteSynchronous !== 'FULL' && sqliteSynchronous !== 'NORMAL') {
     throw new ConfigError(`SQLITE_SYNCHRONOUS must be FULL or NORMAL, got "${env.SQLITE_SYNCHRONOUS}"`);
