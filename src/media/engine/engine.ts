@@ -3,7 +3,7 @@
 // closes a session once its call has ended anywhere (terminate, the peer's hang-up, max duration, another
 // process): it polls the stored status of its calls, which covers every path without hooks into each of them.
 
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -162,6 +162,7 @@ export class MediaEngine {
     if (!this.d.config.enabled || this.mediaNode.running || this.lateFrameTimer) {
       return;
     }
+    this.checkRecordingsDir();
     const guard = this.lateFrames;
     if (guard) {
       guard.sample(performance.now(), this.pacing());
@@ -549,6 +550,23 @@ export class MediaEngine {
   private reportFailure(callId: CallId, numberId: NumberId): void {
     this.failed.add(callId);
     this.d.onMediaFailure(callId, numberId);
+  }
+
+  /**
+   * Said once at start, where an operator looks: a directory that cannot take files would otherwise show only as
+   * the first recording failing. Not a start error: a process that never records needs no such directory.
+   */
+  private checkRecordingsDir(): void {
+    const dir = this.d.config.recordingsDir;
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      accessSync(dir, constants.W_OK);
+    } catch (err) {
+      this.d.logger.warn(
+        { dir, err: (err as Error).message },
+        'RECORDINGS_DIR cannot be written: recordings will fail',
+      );
+    }
   }
 
   private recordingPath(callId: string): string {

@@ -25,6 +25,7 @@ import { after, describe, mock, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { outbox } from '../../../../test/helpers/calls.ts';
+import { logSink } from '../../../../test/helpers/log-sink.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 import { connectUser, mediaServer, startCall } from '../../../../test/helpers/server-media.ts';
 import { mountTmpfs } from '../../../../test/helpers/tmpfs.ts';
@@ -83,15 +84,21 @@ for (const workers of ['0', '1']) {
       // A regular file where a directory should be: ENOTDIR even for root (EACCES is not, as tests run).
       const base = mkdtempSync(join(tmpdir(), 'callgate-notdir-'));
       writeFileSync(join(base, 'file'), 'x');
+      const logs = logSink();
       const t = await buildTestApp('sqlite', {
         env: {
           WEBHOOK_ALLOW_INSECURE_URLS: 'true',
           MEDIA_WORKERS: workers,
           RECORDINGS_DIR: join(base, 'file', 'recordings'),
         },
+        logger: logs.logger,
       });
       const api = apiOf(t);
       try {
+        // Said at start, before any call: the operator need not wait for a recording to fail to learn it.
+        const warned = logs.find(/^RECORDINGS_DIR cannot be written/);
+        assert.equal(warned.length, 1);
+        assert.equal(warned[0]?.dir, join(base, 'file', 'recordings'));
         const uc = await startCall(t, endpoints);
         const accept = await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true });
         assert.equal(accept.statusCode, 200, accept.body);
