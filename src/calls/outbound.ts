@@ -24,6 +24,8 @@ export interface StartCallInput {
   record?: boolean;
   bizOpaqueCallbackData: string | null;
   maxDurationSeconds: number | null;
+  /** Runs in the transaction that stores the call (the request's idempotency answer is written there). */
+  onStored?: (tx: Db, call: Call) => Promise<void>;
 }
 
 export class OutboundCalls {
@@ -77,7 +79,7 @@ export class OutboundCalls {
     }
 
     const call = this.#newCall(number, input, callId, sdp, startedAt, result.value);
-    const stored = await this.#store(number, call).catch(async (err: unknown) => {
+    const stored = await this.#store(number, call, input.onStored).catch(async (err: unknown) => {
       await media?.end(callId, 'call_ended');
       // The answer says nothing was stored (a retry places the call again): the call the provider placed must not
       // ring a user with no record of it here, which nobody could hang up.
@@ -127,7 +129,7 @@ export class OutboundCalls {
     };
   }
 
-  #store(number: NumberRecord, call: Call): Promise<Call> {
+  #store(number: NumberRecord, call: Call, onStored: StartCallInput['onStored']): Promise<Call> {
     return this.#db.transaction(async (tx) => {
       await lockProviderCall(tx, number.id, call.externalCallId);
       const now = this.#clock.now().toISOString();
@@ -141,7 +143,9 @@ export class OutboundCalls {
         now,
       );
       await appendTimeline(tx, call.id, { source: 'api', type: 'start', detail: { to: call.peerNumber }, at: now });
-      return this.#events.replayParked(tx, stored, now);
+      const current = await this.#events.replayParked(tx, stored, now);
+      await onStored?.(tx, current);
+      return current;
     });
   }
 }

@@ -27,6 +27,12 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The key this request holds, locked at `lockedAt`. */
     idempotency: { scope: string; key: string; lockedAt: string } | null;
+    /**
+     * With a key held: stores `body` as the key's answer in the handler's own transaction `tx`, so a process killed
+     * between that commit and its response still answers a retry with it instead of acting again. The answer
+     * actually sent replaces it.
+     */
+    commitIdempotency: ((tx: Db, status: number, body: string) => Promise<void>) | null;
   }
 }
 
@@ -76,6 +82,7 @@ function openBody(box: SecretBox, stored: string | null): string | null {
 
 export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps): void {
   app.decorateRequest('idempotency', null);
+  app.decorateRequest('commitIdempotency', null);
   const retries = new BackgroundRetries();
 
   app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -101,7 +108,7 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
       const now = deps.now();
       const expiresAt = new Date(now.getTime() + KEEP_MS).toISOString();
       if (await tryLockIdempotencyKey(deps.db, scope, key, fingerprint, now.toISOString(), expiresAt)) {
-        request.idempotency = { scope, key, lockedAt: now.toISOString() };
+        own(request, deps, { scope, key, lockedAt: now.toISOString() });
         return;
       }
       const record = await readIdempotencyKey(deps.db, scope, key);
@@ -117,7 +124,7 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
         if (
           await relockIdempotencyKey(deps.db, scope, key, record.lockedAt, fingerprint, now.toISOString(), expiresAt)
         ) {
-          request.idempotency = { scope, key, lockedAt: now.toISOString() };
+          own(request, deps, { scope, key, lockedAt: now.toISOString() });
           return;
         }
         continue;
@@ -150,6 +157,7 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
       return payload;
     }
     request.idempotency = null;
+    request.commitIdempotency = null;
     const status = reply.statusCode;
     const waits = request.routeOptions.config.idempotency === 'wait-concurrent';
     const { scope, key, lockedAt } = owned;
@@ -198,4 +206,10 @@ class BackgroundRetries {
     }
     this.#timers.clear();
   }
+}
+
+function own(request: FastifyRequest, deps: IdempotencyDeps, held: { scope: string; key: string; lockedAt: string }) {
+  request.idempotency = held;
+  request.commitIdempotency = (tx, status, body) =>
+    completeIdempotencyKey(tx, held.scope, held.key, held.lockedAt, status, deps.box.seal(body));
 }

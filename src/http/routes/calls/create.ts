@@ -1,4 +1,5 @@
 import { sandboxMark } from '../../../calls/public-call.ts';
+import type { Call } from '../../../model/call.ts';
 import { CallStatusSchema } from '../../schemas/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
@@ -62,16 +63,23 @@ export function createCallRoute(app: App, deps: RouteDeps): void {
     },
     async (request, reply) => {
       const b = request.body;
+      const commit = request.commitIdempotency;
       const call = await deps.outbound.start(numberOf(request), {
         to: b.to,
         sdp: b.sdp ?? null,
         bizOpaqueCallbackData: b.bizOpaqueCallbackData ?? null,
         maxDurationSeconds: b.maxDurationSeconds ?? null,
         ...(b.record === undefined ? {} : { record: b.record }),
+        // The call is placed at the provider: a retry of this key must find it even if this process dies before
+        // answering, or it would place a second one.
+        ...(commit ? { onStored: (tx, stored) => commit(tx, 201, JSON.stringify(created(stored))) } : {}),
       });
-      return reply
-        .code(201)
-        .send({ id: call.id, externalCallId: call.externalCallId, status: call.status, ...sandboxMark(call) });
+      return reply.code(201).send(created(call));
     },
   );
+}
+
+/** The 201's body, in the order its schema serializes it. */
+function created(call: Call) {
+  return { id: call.id, externalCallId: call.externalCallId, status: call.status, ...sandboxMark(call) };
 }

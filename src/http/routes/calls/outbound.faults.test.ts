@@ -52,4 +52,50 @@ for (const kind of storeKinds()) {
       assert.notEqual(retry.json().externalCallId, wacid);
     });
   });
+
+  describe(`a process killed between storing a call and recording its Idempotency-Key's answer [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await buildTestApp(kind, {
+        env: { PROVIDER_TIMEOUT_MS: '2000' },
+        // The answer written once the response is sent never lands, as when the process dies right after its commit.
+        wrapDb: (inner) => ({
+          dialect: inner.dialect,
+          query: (sql, params) => inner.query(sql, params),
+          execute: (sql, params, opts) =>
+            /^UPDATE idempotency_keys SET state = 'DONE'/.test(sql)
+              ? Promise.resolve(0)
+              : inner.execute(sql, params, opts),
+          transaction: (fn) => inner.transaction(fn),
+          close: () => inner.close(),
+        }),
+      });
+    });
+    after(() => t.close());
+
+    test('a retry with the key, once the key counts as abandoned, gets the call placed, not a second call', async () => {
+      const peer = nextPeer();
+      t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+      const post = () =>
+        t.app.inject({
+          method: 'POST',
+          url: '/v1/calls',
+          headers: { 'x-api-key': t.numberA.key.key, 'idempotency-key': `crash-${peer}` },
+          payload: { to: `+${peer}`, sdp: CANNED_OFFER_SDP },
+        });
+      const first = await post();
+      assert.equal(first.statusCode, 201, first.body);
+      // Long after: the lock of the dead request would be taken over.
+      await t.store.db.execute('UPDATE idempotency_keys SET locked_at = $1 WHERE idempotency_key = $2', [
+        new Date(Date.now() - 3_600_000).toISOString(),
+        `crash-${peer}`,
+      ]);
+      const retry = await post();
+      assert.equal(retry.statusCode, 201, retry.body);
+      assert.deepEqual(retry.json(), first.json());
+      assert.equal(retry.headers['idempotent-replayed'], 'true');
+      const connects = t.fake.requests.filter((r) => r.body?.action === 'connect' && r.body?.to === peer);
+      assert.equal(connects.length, 1, 'the user is called once');
+    });
+  });
 }
