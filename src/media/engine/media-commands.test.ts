@@ -86,3 +86,22 @@ test('a command whose wait ran out during the first look is not sent: the caller
   // A play sent now would be heard although the client was told it failed, and again when it retries.
   assert.deepEqual(sent, []);
 });
+
+test('the first look running out is the verdict, whatever the clock reads then: nothing is sent', {
+  timeout: 5000,
+}, async (t) => {
+  // A timer may fire a fraction of a millisecond before performance.now() says its time is up; here the clock
+  // does not move at all.
+  const frozen = performance.now();
+  t.mock.method(performance, 'now', () => frozen);
+  const sent: unknown[] = [];
+  const commands = new MediaCommands('here', async () => ({ ok: true }), createLogger('silent'));
+  commands.attach({ notify: async (m) => void sent.push(m), close: async () => undefined });
+  const reply = await commands.send(
+    'there',
+    { kind: 'play', callId: 'call_1', mediaUrl: 'https://example.com/a.wav' },
+    { watch: () => new Promise<never>(() => undefined), timeoutMs: 50 },
+  );
+  assert.equal(!reply.ok && reply.code, 'SERVICE_UNAVAILABLE');
+  assert.deepEqual(sent, []);
+});

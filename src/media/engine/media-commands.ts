@@ -64,11 +64,13 @@ export class MediaCommands {
           timeoutMs,
         )
       : null;
-    if (before) {
+    if (before && before !== 'late') {
       return before;
     }
     const left = timeoutMs - (performance.now() - started);
-    if (left <= 0) {
+    // The timer's own verdict counts, not only the clock: a timer may fire a fraction of a millisecond before
+    // performance.now() says its time is up.
+    if (before === 'late' || left <= 0) {
       // The wait is over before anything went out: sent now, the owner would act on a command whose caller is
       // answered that it failed (a play heard, then heard again when the client retries).
       return { ok: false, code: 'SERVICE_UNAVAILABLE', reason: 'the process holding the call did not answer' };
@@ -145,10 +147,11 @@ export class MediaCommands {
 }
 
 /** The look's answer, or null (no verdict) once `ms` have passed without one. */
-async function within(look: Promise<MediaReply | null>, ms: number): Promise<MediaReply | null> {
+/** The look's reply, null for none, or 'late' when `ms` ran out first. */
+async function within(look: Promise<MediaReply | null>, ms: number): Promise<MediaReply | null | 'late'> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), ms);
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
   });
   try {
     return await Promise.race([look, late]);
