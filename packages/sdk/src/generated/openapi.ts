@@ -2059,22 +2059,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description FORBIDDEN */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "error": "Forbidden",
-                     *       "code": "FORBIDDEN",
-                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
-                     *     }
-                     */
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
             /** @description NUMBER_NOT_FOUND */
             404: {
                 headers: {

@@ -7,15 +7,17 @@ import type { App, RouteDeps } from '../../types.ts';
 import { originOf, principalOf } from '../principal.ts';
 
 const base = { tags: ['Numbers'], security: NUMBER_SECURITY };
-const errors = errorResponses(
+const statusErrors = [
   'VALIDATION_ERROR',
   'FEATURE_NOT_SUPPORTED',
-  'FORBIDDEN',
   'NUMBER_NOT_FOUND',
   'PROVIDER_ERROR',
   'PROVIDER_UNAVAILABLE',
   ...AUTH_ERRORS,
-);
+] as const;
+const errors = errorResponses(...statusErrors);
+// Only a re-pairing asks where the instance's webhooks go, which a number key may not choose (web-onboarding.ts).
+const connectErrors = errorResponses(...statusErrors, 'FORBIDDEN');
 
 export function numberConnectionRoutes(app: App, deps: RouteDeps): void {
   app.get(
@@ -58,7 +60,7 @@ export function numberConnectionRoutes(app: App, deps: RouteDeps): void {
           { phone: Type.Optional(Type.String({ pattern: '^\\+?[1-9][0-9]{6,14}$' })) },
           { additionalProperties: false },
         ),
-        response: { 200: NumberConnection, ...errors },
+        response: { 200: NumberConnection, ...connectErrors },
       },
     },
     async (request) =>
@@ -78,7 +80,7 @@ export function numberConnectionRoutes(app: App, deps: RouteDeps): void {
         operationId: 'reconnectNumber',
         description: 'What POST /v1/numbers/{id}/connect does without a body: a new QR for an EVO_GO number.',
         params: NumberIdParams,
-        response: { 200: NumberConnection, ...errors },
+        response: { 200: NumberConnection, ...connectErrors },
       },
     },
     async (request) =>
