@@ -132,6 +132,19 @@ describe('provider events', () => {
     assert.equal(t.call.durationSeconds, 120);
     assert.deepEqual(t.events, ['call.ended']);
   });
+  test('an end saying the call was answered, of a call ours still had ringing: call.connected comes before call.ended', () => {
+    // An accept whose answer had not come back when the caller hung up, or one that timed out and connected.
+    for (const inFlight of ['accept', null] as const) {
+      const t = applyProviderEvent(call('RINGING'), end(answeredEnd), T125, inFlight);
+      assert.equal(t.call.status, 'COMPLETED');
+      assert.equal(t.call.connectedAt, T5);
+      assert.equal(t.call.durationSeconds, 120);
+      assert.deepEqual(t.events, ['call.connected', 'call.ended'], String(inFlight));
+    }
+    // Our own hang-up of it (after such an accept) too.
+    const ours = applyProviderEvent(call('RINGING'), end(answeredEnd), T125, 'terminate');
+    assert.deepEqual(ours.events, ['call.connected', 'call.ended']);
+  });
   test('an end with provider errors is FAILED by SYSTEM with the code as endReason', () => {
     const t = applyProviderEvent(call('RINGING', 'OUTBOUND'), end({ ...noEnd, errorCode: '138019' }), T125, null);
     assert.equal(t.call.status, 'FAILED');

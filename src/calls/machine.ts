@@ -282,9 +282,12 @@ function endFromProvider(call: Call, end: ProviderEnd, now: string, inFlight: Bu
   const endedAt = end.endTime ?? now;
   const durationSeconds = answered ? (end.duration ?? durationBetween(connectedAt, endedAt)) : null;
   const closed = { connectedAt, endedAt, durationSeconds, pendingAction: null };
+  // Answered at the provider though ours never heard of it (an accept whose answer was lost, say): the connection is
+  // told before the end, so a consumer never sees a call end with a duration it was not told began.
+  const connectedUnseen = answered && call.status !== 'ACCEPTED';
   const finish = (patch: Partial<Call>, events: CallEventType[]): Transition => ({
     call: touch(call, now, { ...closed, ...patch }),
-    events,
+    events: connectedUnseen && events.includes('call.ended') ? ['call.connected', ...events] : events,
   });
 
   // Our own action at the provider owns the end (docs/spec/calls-api.md §4.6, docs/spec/providers-meta.md R7).
