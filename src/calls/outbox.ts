@@ -55,7 +55,7 @@ export async function persistTransition(
       callId: call.id,
       type,
       sequence,
-      payload: callEventPayload(call, type, id, sequence, now),
+      payload: callEventPayload(snapshotFor(call, type), type, id, sequence, now),
       occurredAt: now,
       createdAt: now,
     });
@@ -66,4 +66,15 @@ export async function persistTransition(
     }
   }
   return call;
+}
+
+/**
+ * The call as an event tells it. A connection first heard of in the event that ends the call (machine.ts) is told as
+ * it was then: ACCEPTED, with no end yet, as every call.connected is.
+ */
+function snapshotFor(call: Call, type: CallEventType): Call {
+  if (type !== 'call.connected' || call.status === 'ACCEPTED') {
+    return call;
+  }
+  return { ...call, status: 'ACCEPTED', endedAt: null, endedBy: null, endReason: null, durationSeconds: null };
 }

@@ -82,5 +82,34 @@ for (const kind of storeKinds()) {
       assert.deepEqual(res.json(), { success: true, id: call.id, status: 'REJECTED' });
       assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
     });
+
+    test('an accept Meta carried out without answering in time, then the caller hangs up → connected, then ended', async () => {
+      const call = await ringingCall(t);
+      t.fake.inject({ action: 'accept', times: 1, latencyMs: 2500 });
+      const accepted = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/accept`,
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { sdp: CANNED_ANSWER_SDP },
+      });
+      assert.equal(accepted.statusCode, 502, accepted.body);
+      await eventually(async () => t.fake.callState(call.externalCallId) === 'ACTIVE', 3000, 'Meta to connect it');
+      // Ours still has it ringing: Meta's end is the first news that it connected.
+      await t.fake.userHangsUp(call.externalCallId);
+      await t.fake.flush();
+      const stored = await storedCall(t, t.numberA, call.id);
+      assert.equal(stored?.status, 'COMPLETED');
+      const events = await outbox(t, call);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+      // Told as it was when it connected, as every call.connected is; the end carries the duration.
+      const connected = events[1]?.payload as { status: string; endedAt: unknown; durationSeconds: unknown };
+      assert.deepEqual([connected.status, connected.endedAt, connected.durationSeconds], ['ACCEPTED', null, null]);
+      const ended = events[2]?.payload as { status: string; connectedAt: unknown };
+      assert.equal(ended.status, 'COMPLETED');
+      assert.equal(ended.connectedAt, stored?.connectedAt);
+    });
   });
 }
