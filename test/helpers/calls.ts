@@ -108,3 +108,21 @@ export async function callIn(t: TestApp, status: CallStatus, number: TestNumber 
       throw new Error('outbound calls are not built yet');
   }
 }
+
+/**
+ * An accept Meta carries out (the call connects there) but answers only after `latencyMs`, past the app's
+ * PROVIDER_TIMEOUT_MS: ours answers 502 and still has the call ringing.
+ */
+export async function acceptConnectedUnanswered(t: TestApp, call: Call, latencyMs: number): Promise<void> {
+  t.fake.inject({ action: 'accept', times: 1, latencyMs });
+  const accepted = await t.app.inject({
+    method: 'POST',
+    url: `/v1/calls/${call.id}/accept`,
+    headers: { 'x-api-key': t.numberA.key.key },
+    payload: { sdp: CANNED_ANSWER_SDP },
+  });
+  if (accepted.statusCode !== 502) {
+    throw new Error(`accept answered ${accepted.statusCode}, not 502: ${accepted.body}`);
+  }
+  await eventually(async () => t.fake.callState(call.externalCallId) === 'ACTIVE', 5000, 'Meta to connect it');
+}

@@ -74,14 +74,7 @@ test('a first look the store never answers does not hold the command past its ti
 test('a command whose wait ran out during the first look is not sent: the caller already has its 503', {
   timeout: 5000,
 }, async () => {
-  const sent: unknown[] = [];
-  const commands = new MediaCommands('here', async () => ({ ok: true }), createLogger('silent'));
-  commands.attach({ notify: async (m) => void sent.push(m), close: async () => undefined });
-  const reply = await commands.send(
-    'there',
-    { kind: 'play', callId: 'call_1', mediaUrl: 'https://example.com/a.wav' },
-    { watch: () => new Promise<never>(() => undefined), timeoutMs: 100 },
-  );
+  const { reply, sent } = await playWithStalledLook(100);
   assert.equal(!reply.ok && reply.code, 'SERVICE_UNAVAILABLE');
   // A play sent now would be heard although the client was told it failed, and again when it retries.
   assert.deepEqual(sent, []);
@@ -94,14 +87,20 @@ test('the first look running out is the verdict, whatever the clock reads then: 
   // does not move at all.
   const frozen = performance.now();
   t.mock.method(performance, 'now', () => frozen);
+  const { reply, sent } = await playWithStalledLook(50);
+  assert.equal(!reply.ok && reply.code, 'SERVICE_UNAVAILABLE');
+  assert.deepEqual(sent, []);
+});
+
+/** A play sent to another process whose first look at the owner never answers, within `timeoutMs`. */
+async function playWithStalledLook(timeoutMs: number) {
   const sent: unknown[] = [];
   const commands = new MediaCommands('here', async () => ({ ok: true }), createLogger('silent'));
   commands.attach({ notify: async (m) => void sent.push(m), close: async () => undefined });
   const reply = await commands.send(
     'there',
     { kind: 'play', callId: 'call_1', mediaUrl: 'https://example.com/a.wav' },
-    { watch: () => new Promise<never>(() => undefined), timeoutMs: 50 },
+    { watch: () => new Promise<never>(() => undefined), timeoutMs },
   );
-  assert.equal(!reply.ok && reply.code, 'SERVICE_UNAVAILABLE');
-  assert.deepEqual(sent, []);
-});
+  return { reply, sent };
+}

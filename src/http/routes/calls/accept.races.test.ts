@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { outbox, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
+import { acceptConnectedUnanswered, outbox, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import type { Db } from '../../../store/db.ts';
 
@@ -85,15 +85,7 @@ for (const kind of storeKinds()) {
 
     test('an accept Meta carried out without answering in time, then the caller hangs up → connected, then ended', async () => {
       const call = await ringingCall(t);
-      t.fake.inject({ action: 'accept', times: 1, latencyMs: 2500 });
-      const accepted = await t.app.inject({
-        method: 'POST',
-        url: `/v1/calls/${call.id}/accept`,
-        headers: { 'x-api-key': t.numberA.key.key },
-        payload: { sdp: CANNED_ANSWER_SDP },
-      });
-      assert.equal(accepted.statusCode, 502, accepted.body);
-      await eventually(async () => t.fake.callState(call.externalCallId) === 'ACTIVE', 3000, 'Meta to connect it');
+      await acceptConnectedUnanswered(t, call, 2500);
       // Ours still has it ringing: Meta's end is the first news that it connected.
       await t.fake.userHangsUp(call.externalCallId);
       await t.fake.flush();

@@ -2,9 +2,8 @@
 // unknown outcome may have connected it there.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
-import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { callIn, outbox, untilStatus } from '../../../../test/helpers/calls.ts';
+import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { acceptConnectedUnanswered, callIn, outbox, untilStatus } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
 for (const kind of storeKinds()) {
@@ -28,15 +27,7 @@ for (const kind of storeKinds()) {
 
     test('after an accept Meta did not answer in time but carried out, the call is hung up at Meta', async () => {
       const call = await callIn(t, 'RINGING');
-      t.fake.inject({ action: 'accept', times: 1, latencyMs: 1500 });
-      const accepted = await t.app.inject({
-        method: 'POST',
-        url: `/v1/calls/${call.id}/accept`,
-        headers: { 'x-api-key': t.numberA.key.key },
-        payload: { sdp: CANNED_ANSWER_SDP },
-      });
-      assert.equal(accepted.statusCode, 502, accepted.body);
-      await eventually(async () => t.fake.callState(call.externalCallId) === 'ACTIVE', 5000, 'Meta to connect it');
+      await acceptConnectedUnanswered(t, call, 1500);
       const missed = await untilStatus(t, t.numberA, call.id, 'MISSED', 6000);
       assert.equal(missed.endedBy, 'SYSTEM');
       assert.equal(t.fake.callState(call.externalCallId), 'ENDED', 'the user is not left connected to nobody');

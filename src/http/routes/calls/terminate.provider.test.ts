@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP, type InjectRule } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { callIn, outbox, storedCall } from '../../../../test/helpers/calls.ts';
+import { acceptConnectedUnanswered, callIn, outbox, storedCall } from '../../../../test/helpers/calls.ts';
 import { logSink } from '../../../../test/helpers/log-sink.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
@@ -248,15 +248,7 @@ for (const kind of storeKinds()) {
 
     test('an accept Meta did not answer in time but carried out: terminate hangs the connected call up at Meta', async () => {
       const call = await callIn(t, 'RINGING');
-      t.fake.inject({ action: 'accept', times: 1, latencyMs: 2500 });
-      const accepted = await t.app.inject({
-        method: 'POST',
-        url: `/v1/calls/${call.id}/accept`,
-        headers: { 'x-api-key': t.numberA.key.key },
-        payload: { sdp: CANNED_ANSWER_SDP },
-      });
-      assert.equal(accepted.statusCode, 502, accepted.body);
-      await eventually(async () => t.fake.callState(call.externalCallId) === 'ACTIVE', 5000, 'Meta to connect it');
+      await acceptConnectedUnanswered(t, call, 2500);
       assert.equal((await storedCall(t, t.numberA, call.id))?.status, 'RINGING', 'ours never learnt it connected');
 
       const res = await terminate(call.id);
