@@ -270,7 +270,7 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
   registerAuth(app, { db: deps.db, config: deps.config, rateLimiter: deps.rateLimiter, now: () => deps.clock.now() });
   registerIdempotency(app, {
     db: deps.db,
-    box: new SecretBox(deps.secretKey),
+    box: new SecretBox(deps.secretKey, deps.config.previousSecretKey),
     now: () => deps.clock.now(),
     // A terminate waiting on its key outwaits the first one's longest run, which may itself wait behind an accept.
     maxWaitMs: longestActionRequestMs(deps.config.providerTimeoutMs) + 5_000,

@@ -190,13 +190,28 @@ test('EVOLUTION_ALLOWED_HOSTS: any host when unset; listed, the QR server is rea
 
 test('DATABASE_URL: a scheme other than postgres:// or postgresql:// is refused at start, its password hidden', () => {
   for (const ok of ['postgres://u:p@db:5432/callgate', 'postgresql://db/callgate', 'POSTGRES://db/x']) {
-    assert.equal(loadConfig({ DATABASE_URL: ok, SECRET_KEY: 'k' }).databaseUrl, ok);
+    assert.equal(loadConfig({ DATABASE_URL: ok, SECRET_KEY: 'k'.repeat(32) }).databaseUrl, ok);
   }
   assert.throws(
-    () => loadConfig({ DATABASE_URL: 'mysql://root:hunter2@db/callgate', SECRET_KEY: 'k' }),
+    () => loadConfig({ DATABASE_URL: 'mysql://root:hunter2@db/callgate', SECRET_KEY: 'k'.repeat(32) }),
     (err: Error) =>
       err instanceof ConfigError &&
       err.message.startsWith('DATABASE_URL must be a postgres:// or postgresql:// URL') &&
       !err.message.includes('hunter2'),
   );
+});
+
+test('SECRET_KEY: fewer than 32 characters is refused at start, saying how to make one and how to replace one', () => {
+  assert.throws(
+    () => loadConfig({ SECRET_KEY: 'hunter2-but-longer' }),
+    (e: Error) =>
+      e instanceof ConfigError &&
+      e.message.startsWith('SECRET_KEY must be at least 32 characters (it has 18)') &&
+      e.message.includes('SECRET_KEY_PREVIOUS') &&
+      !e.message.includes('hunter2'),
+  );
+  const config = loadConfig({ SECRET_KEY: 'x'.repeat(32), SECRET_KEY_PREVIOUS: 'short-old-key' });
+  assert.equal(config.secretKey, 'x'.repeat(32));
+  assert.equal(config.previousSecretKey, 'short-old-key', 'the key being replaced is only read, whatever its length');
+  assert.equal(loadConfig({}).previousSecretKey, null);
 });

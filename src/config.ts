@@ -23,6 +23,8 @@ export interface Config {
   sqliteSynchronous: SqliteSynchronous;
   redisUrl: string | null;
   secretKey: string | null;
+  /** A SECRET_KEY being replaced: it still opens what it sealed until `callgate secret-key rotate` re-seals it. */
+  previousSecretKey: string | null;
   metaGraphBaseUrl: string;
   metaGraphVersion: string;
   webhookAllowInsecureUrls: boolean;
@@ -102,6 +104,7 @@ type Env = Record<string, string | undefined>;
 
 /** Node's timers take at most 2^31-1 ms (~24.8 days): a longer delay fires after 1 ms instead. */
 const MAX_TIMER_MS = 2_147_483_647;
+const MIN_SECRET_KEY_LENGTH = 32;
 const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 
 function int(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
@@ -327,6 +330,14 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl && !secretKey) {
     throw new ConfigError('SECRET_KEY is required when DATABASE_URL is set');
   }
+  // The key is hashed once, not stretched: a short one is a password an attacker holding the store can guess.
+  if (secretKey !== null && secretKey.length < MIN_SECRET_KEY_LENGTH) {
+    throw new ConfigError(
+      `SECRET_KEY must be at least ${MIN_SECRET_KEY_LENGTH} characters (it has ${secretKey.length}): generate one ` +
+        'with `openssl rand -base64 32`; to replace a key already in use, give the old one as SECRET_KEY_PREVIOUS ' +
+        'and run `callgate secret-key rotate`',
+    );
+  }
   const dataDir = env.DATA_DIR || './data';
   return {
     port: int(env, 'PORT', 8080, 0, 65_535),
@@ -336,6 +347,7 @@ export function loadConfig(env: Env = process.env): Config {
     sqliteSynchronous,
     redisUrl,
     secretKey,
+    previousSecretKey: env.SECRET_KEY_PREVIOUS || null,
     metaGraphBaseUrl: metaGraphBaseUrl.replace(/\/+$/, ''),
     metaGraphVersion: version,
     webhookAllowInsecureUrls: bool(env, 'WEBHOOK_ALLOW_INSECURE_URLS', false),

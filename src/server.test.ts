@@ -2,7 +2,7 @@
 // each request is one log line, and LOG_FORMAT picks JSON or pretty lines (JSON when stdout is not a terminal).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,16 +174,17 @@ describe('server start-up with a SECRET_KEY that cannot open the store', () => {
 
   const refused = (source: string) =>
     `callgate: ${source} cannot decrypt the provider credentials in the store: they were sealed with another key ` +
-    '(every process needs the SECRET_KEY they were created with)\n';
+    '(every process needs the SECRET_KEY they were created with; while replacing it, the old one as ' +
+    'SECRET_KEY_PREVIOUS)\n';
 
   test('another SECRET_KEY exits 1 with one line saying so, before it answers anything', async () => {
-    const run = await runServer({ DATA_DIR: dataDir, PORT: '0', SECRET_KEY: 'not-the-key-it-was-sealed-with' });
+    const run = await runServer({ DATA_DIR: dataDir, PORT: '0', SECRET_KEY: 'not-the-key-the-store-was-sealed-with' });
     assert.equal(run.code, 1);
     assert.equal(run.stderr, refused('SECRET_KEY'));
   });
 
   test('so does `callgate worker`, which would otherwise fail every delivery', async () => {
-    const run = await runCli(['worker'], { DATA_DIR: dataDir, SECRET_KEY: 'not-the-key-it-was-sealed-with' });
+    const run = await runCli(['worker'], { DATA_DIR: dataDir, SECRET_KEY: 'not-the-key-the-store-was-sealed-with' });
     assert.equal(run.code, 1);
     assert.match(run.stderr, new RegExp(`${escapeRegExp(refused('SECRET_KEY').trim())}\n$`));
   });
@@ -196,6 +197,36 @@ describe('server start-up with a SECRET_KEY that cannot open the store', () => {
       const run = await runServer({ DATA_DIR: copy, PORT: '0' });
       assert.equal(run.code, 1);
       assert.equal(run.stderr, refused(`the key in ${join(copy, 'secret.key')}`));
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
+  test('a new SECRET_KEY with the old one as SECRET_KEY_PREVIOUS starts; after `secret-key rotate` it alone does', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'callgate-server-key-'));
+    try {
+      cpSync(dataDir, copy, { recursive: true });
+      const generated = readFileSync(join(copy, 'secret.key'), 'utf8').trim();
+      const fresh = 'a-brand-new-secret-key-for-this-store';
+      const newAlone = await runServer({ DATA_DIR: copy, PORT: '0', SECRET_KEY: fresh });
+      assert.equal(newAlone.stderr, refused('SECRET_KEY'), 'the new key alone cannot open the store yet');
+
+      const both = { DATA_DIR: copy, SECRET_KEY: fresh, SECRET_KEY_PREVIOUS: generated, MEDIA_WARMUP: 'off' };
+      const during = await startServerProcess(both);
+      try {
+        assert.equal((await fetch(`${during.url}/readyz`)).status, 200);
+      } finally {
+        await during.stop();
+      }
+      const rotate = await runCli(['secret-key', 'rotate'], both);
+      assert.equal(rotate.code, 0, rotate.stderr);
+
+      const rotated = await startServerProcess({ DATA_DIR: copy, SECRET_KEY: fresh, MEDIA_WARMUP: 'off' });
+      try {
+        assert.equal((await fetch(`${rotated.url}/readyz`)).status, 200);
+      } finally {
+        await rotated.stop();
+      }
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }

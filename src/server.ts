@@ -99,7 +99,14 @@ export async function startServer(): Promise<FastifyInstance> {
     : new MemoryRateLimiter();
   const inProcess = config.workers === 'in-process';
   const worker = inProcess
-    ? new DeliveryWorker({ db, box: new SecretBox(secretKey), logger, metrics, config, clock })
+    ? new DeliveryWorker({
+        db,
+        box: new SecretBox(secretKey, config.previousSecretKey),
+        logger,
+        metrics,
+        config,
+        clock,
+      })
     : null;
   const { app, sweeper } = await buildAppWithSweeper({
     config,

@@ -51,7 +51,7 @@ export interface ServiceDeps {
 
 export function buildServices(deps: ServiceDeps) {
   const { config, db, clock, logger } = deps;
-  const box = new SecretBox(deps.secretKey);
+  const box = new SecretBox(deps.secretKey, config.previousSecretKey);
   const rememberCapability = (id: NumberRecordId, capability: string, checkedAt: string) =>
     mergeNumberPublicConfig(
       db,

@@ -15,3 +15,16 @@ test('a sealed secret opens under its key only, and a seal with its tag cut shor
   const cut = `v1:${raw.subarray(0, 16).toString('base64')}`;
   assert.throws(() => box.open(cut));
 });
+
+test('a previous key still opens what it sealed; new seals use the current key, which alone is current', () => {
+  const old = new SecretBox('the key being replaced');
+  const sealedBefore = old.seal('app-secret');
+  const box = new SecretBox('the new key', 'the key being replaced');
+  assert.equal(box.open(sealedBefore), 'app-secret');
+  assert.equal(box.isCurrent(sealedBefore), false, 'rotate re-seals it');
+  const sealedNow = box.seal('app-secret');
+  assert.equal(box.isCurrent(sealedNow), true);
+  assert.equal(new SecretBox('the new key').open(sealedNow), 'app-secret', 'opens once the previous key is dropped');
+  assert.throws(() => old.open(sealedNow));
+  assert.throws(() => new SecretBox('the new key', 'yet another key').open(sealedBefore));
+});

@@ -15,12 +15,13 @@ export async function checkSecretKey(db: Db, secretKey: string, config: Config):
     return;
   }
   try {
-    new SecretBox(secretKey).open(sealed);
+    new SecretBox(secretKey, config.previousSecretKey).open(sealed);
   } catch {
     const source = config.secretKey !== null ? 'SECRET_KEY' : `the key in ${join(config.dataDir, 'secret.key')}`;
     throw new ConfigError(
       `${source} cannot decrypt the provider credentials in the store: they were sealed with another key ` +
-        '(every process needs the SECRET_KEY they were created with)',
+        '(every process needs the SECRET_KEY they were created with; while replacing it, the old one as ' +
+        'SECRET_KEY_PREVIOUS)',
     );
   }
 }

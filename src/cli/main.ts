@@ -12,6 +12,7 @@ On the store (same environment as the server: DATA_DIR, DATABASE_URL, SECRET_KEY
   tenants create|rotate-key      create --name <name>: a tenant; prints {"tenantId","apiKey":{"id","key"}} as JSON
                                  rotate-key --tenant <id>: a new key for it, the old one refused at once
   migrate                        apply database migrations
+  secret-key rotate              re-seal the store's secrets under a new SECRET_KEY (the old one in SECRET_KEY_PREVIOUS)
   worker                         deliver webhooks and run the sweeper (run the API with WORKERS=off); stops on SIGTERM
 
 Against a running server, with a key:
@@ -31,6 +32,7 @@ ${REMOTE_USAGE}`;
 const COMMANDS = [
   'tenants',
   'migrate',
+  'secret-key',
   'worker',
   'numbers',
   'keys',
@@ -52,6 +54,9 @@ try {
       break;
     case 'migrate':
       await (await import('./migrate.ts')).runMigrate(rest, env);
+      break;
+    case 'secret-key':
+      await (await import('./secret-key.ts')).runSecretKey(rest, env);
       break;
     case 'worker':
       await (await import('./worker.ts')).runWorker(rest, env);

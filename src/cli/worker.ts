@@ -48,7 +48,7 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
   const metrics = createMetrics();
   const worker = new DeliveryWorker({
     db,
-    box: new SecretBox(secretKey),
+    box: new SecretBox(secretKey, config.previousSecretKey),
     logger,
     metrics,
     config,

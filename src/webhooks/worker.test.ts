@@ -2,15 +2,9 @@
 // poll; commits that queued nothing do not wake it.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  emitEvents,
-  startTestWorker,
-  TEST_SECRET_KEY,
-  verifyWith,
-  workerConfig,
-} from '../../test/e2e/webhook-helpers.ts';
+import { emitEvents, startTestWorker, verifyWith, workerConfig } from '../../test/e2e/webhook-helpers.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../test/fakes/webhook-receiver.ts';
-import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
+import { createTestStore, storeKinds, TEST_SECRET_KEY, type TestStore } from '../../test/helpers/stores.ts';
 import { SecretBox } from '../auth/secret-box.ts';
 import { newNumberId, newTenantId, newWebhookId } from '../ids.ts';
 import { notifyingDb } from '../store/notifying-db.ts';

@@ -18,7 +18,7 @@ import { insertTenant } from '../../src/store/tenants.ts';
 import type { HostLookup } from '../../src/webhooks/url-guard.ts';
 import { startFakeMeta } from '../fakes/meta-graph.ts';
 import type { IssuedKey, TestApp, TestNumber } from '../helpers/build-test-app.ts';
-import { createTestStore } from '../helpers/stores.ts';
+import { createTestStore, TEST_SECRET_KEY } from '../helpers/stores.ts';
 
 export interface MetaSeed {
   phoneNumberId: string;
@@ -112,7 +112,7 @@ export async function buildHostileApp(
   const { app, sweeper } = await buildAppWithSweeper({
     config,
     db: store.db,
-    secretKey: 'test-secret-key',
+    secretKey: TEST_SECRET_KEY,
     clock: systemClock,
     logger: createLogger(opts.logLevel ?? 'trace', sink),
     rateLimiter: new MemoryRateLimiter(),

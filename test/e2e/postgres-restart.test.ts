@@ -24,7 +24,7 @@ describe('PostgreSQL restart under load', { skip: missing('postgres') }, () => {
     url = (await run('bash', [SCRIPT, 'start', dir, PORT])).stdout.trim();
     server = await startServerProcess({
       DATABASE_URL: url,
-      SECRET_KEY: 'restart-test',
+      SECRET_KEY: 'restart-test-secret-key-32-characters',
       WORKERS: 'off',
       RATE_LIMIT_PER_SECOND: '100000',
       RATE_LIMIT_BURST: '100000',
@@ -32,7 +32,7 @@ describe('PostgreSQL restart under load', { skip: missing('postgres') }, () => {
     const cli = await run(
       process.execPath,
       [join(import.meta.dirname, '../../src/cli/main.ts'), 'tenants', 'create', '--name', 'Restart'],
-      { env: { PATH: process.env.PATH ?? '', DATABASE_URL: url, SECRET_KEY: 'restart-test' } },
+      { env: { PATH: process.env.PATH ?? '', DATABASE_URL: url, SECRET_KEY: 'restart-test-secret-key-32-characters' } },
     );
     tenantKey = JSON.parse(cli.stdout).apiKey.key;
   });

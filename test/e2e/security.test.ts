@@ -16,7 +16,7 @@ import { getWebhookInScope } from '../../src/store/webhooks.ts';
 import { CANNED_ANSWER_SDP } from '../fakes/meta-graph.ts';
 import { callIn, nextPeer, outbox } from '../helpers/calls.ts';
 import { countEventsForNumber, listApiKeysForTenant } from '../helpers/store-reads.ts';
-import { storeKinds } from '../helpers/stores.ts';
+import { storeKinds, TEST_SECRET_KEY } from '../helpers/stores.ts';
 import { buildHostileApp, type HostileApp, type HostileNumber, responseProblems } from './hostile-app.ts';
 
 type Json = Record<string, unknown>;
@@ -278,7 +278,7 @@ for (const kind of storeKinds()) {
         secret(n.seed.verifyToken, `verify token ${n.seed.phoneNumberId}`);
       }
       secret(numberE.instanceToken, 'evolution instance token');
-      secret('test-secret-key', 'SECRET_KEY');
+      secret(TEST_SECRET_KEY, 'SECRET_KEY');
     });
     after(() => h.close());
 

@@ -14,9 +14,7 @@ import type { HostLookup } from '../../src/webhooks/url-guard.ts';
 import { DeliveryWorker, type WorkerOptions } from '../../src/webhooks/worker.ts';
 import type { ReceivedRequest } from '../fakes/webhook-receiver.ts';
 import type { Json } from '../helpers/json.ts';
-
-/** buildTestApp signs with this SECRET_KEY; a worker on the same store must open the same sealed secrets. */
-export const TEST_SECRET_KEY = 'test-secret-key';
+import { TEST_SECRET_KEY } from '../helpers/stores.ts';
 
 export interface EventSpec {
   type: string;

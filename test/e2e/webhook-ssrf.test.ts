@@ -13,8 +13,8 @@ import type { HostLookup } from '../../src/webhooks/url-guard.ts';
 import { startWebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { listDeliveriesForWebhook } from '../helpers/store-reads.ts';
-import { storeKinds } from '../helpers/stores.ts';
-import { emitEvents, startTestWorker, TEST_SECRET_KEY, workerConfig } from './webhook-helpers.ts';
+import { storeKinds, TEST_SECRET_KEY } from '../helpers/stores.ts';
+import { emitEvents, startTestWorker, workerConfig } from './webhook-helpers.ts';
 
 const PUBLIC = '93.184.216.34';
 /** A fake DNS: what each name resolves to right now. */

@@ -20,7 +20,7 @@ import { insertApiKey } from '../../src/store/api-keys.ts';
 import type { Db, Dialect } from '../../src/store/db.ts';
 import { insertTenant } from '../../src/store/tenants.ts';
 import { type FakeMeta, type FakeMetaOptions, startFakeMeta } from '../fakes/meta-graph.ts';
-import { createTestStore, type TestStore, type TestStoreOptions } from './stores.ts';
+import { createTestStore, TEST_SECRET_KEY, type TestStore, type TestStoreOptions } from './stores.ts';
 
 export interface IssuedKey {
   id: string;
@@ -119,7 +119,7 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
   const { app, sweeper } = await buildAppWithSweeper({
     config,
     db: opts.wrapDb ? opts.wrapDb(store.db) : store.db,
-    secretKey: 'test-secret-key',
+    secretKey: TEST_SECRET_KEY,
     clock,
     logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),

@@ -11,6 +11,9 @@ import { openPostgres } from '../../src/store/postgres-db.ts';
 import { SqliteDb } from '../../src/store/sqlite-db.ts';
 import { missing } from './requirements.ts';
 
+/** The SECRET_KEY of test apps and of the processes started on their stores (the start-up minimum is 32). */
+export const TEST_SECRET_KEY = 'test-secret-key-that-is-long-enough';
+
 export function storeKinds(): Dialect[] {
   // Throws when CI demands PostgreSQL and has none (test/helpers/requirements.ts).
   return missing('postgres') ? ['sqlite'] : ['sqlite', 'postgres'];
@@ -41,7 +44,7 @@ export async function createTestStore(kind: Dialect, opts: TestStoreOptions = {}
     return {
       db,
       kind,
-      env: { DATA_DIR: dir, SECRET_KEY: 'test-secret-key' },
+      env: { DATA_DIR: dir, SECRET_KEY: TEST_SECRET_KEY },
       async dispose() {
         await db.close();
         if (!given) {
@@ -66,7 +69,7 @@ export async function createTestStore(kind: Dialect, opts: TestStoreOptions = {}
   return {
     db,
     kind,
-    env: { DATABASE_URL: url.toString(), SECRET_KEY: 'test-secret-key' },
+    env: { DATABASE_URL: url.toString(), SECRET_KEY: TEST_SECRET_KEY },
     async dispose() {
       await db.close();
       const c = new pg.Client({ connectionString: adminUrl });

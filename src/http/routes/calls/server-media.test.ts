@@ -25,7 +25,7 @@ import {
   recordedPitches,
   startCall,
 } from '../../../../test/helpers/server-media.ts';
-import { storeKinds } from '../../../../test/helpers/stores.ts';
+import { storeKinds, TEST_SECRET_KEY } from '../../../../test/helpers/stores.ts';
 import { wavFile } from '../../../../test/helpers/wav.ts';
 import { buildApp } from '../../../app.ts';
 import { systemClock } from '../../../clock.ts';
@@ -110,7 +110,7 @@ function secondProcess(t: TestApp, config = t.config) {
   return buildApp({
     config,
     db: t.store.db,
-    secretKey: 'test-secret-key',
+    secretKey: TEST_SECRET_KEY,
     clock: systemClock,
     logger: createLogger('silent'),
     rateLimiter: new MemoryRateLimiter(() => Date.now()),

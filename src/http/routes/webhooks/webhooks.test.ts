@@ -11,7 +11,7 @@ import {
 } from '../../../../test/e2e/webhook-helpers.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { storeKinds } from '../../../../test/helpers/stores.ts';
+import { storeKinds, TEST_SECRET_KEY } from '../../../../test/helpers/stores.ts';
 import { SecretBox } from '../../../auth/secret-box.ts';
 import { HELD_UNTIL } from '../../../store/deliveries.ts';
 
@@ -492,7 +492,7 @@ for (const kind of storeKinds()) {
 
     test('a previous-secret list that is not JSON: rotating recovers the webhook, the new secret alone signs', async () => {
       const w = await createFor(keyA(), { events: ['call.connected'] });
-      const box = new SecretBox('test-secret-key');
+      const box = new SecretBox(TEST_SECRET_KEY);
       const corrupt = `[{"secret":"${w.secret}"`;
       await t.store.db.execute(
         'UPDATE webhooks SET previous_secret = $1, previous_secret_expires_at = $2 WHERE id = $3',
@@ -516,7 +516,7 @@ for (const kind of storeKinds()) {
 
     test('a previous-secret entry that cannot sign is skipped: the delivery goes out, signed by the rest', async () => {
       const w = await createFor(keyA(), { events: ['call.connected'] });
-      const box = new SecretBox('test-secret-key');
+      const box = new SecretBox(TEST_SECRET_KEY);
       const later = new Date(Date.now() + 3_600_000).toISOString();
       await t.store.db.execute(
         'UPDATE webhooks SET previous_secret = $1, previous_secret_expires_at = $2 WHERE id = $3',
