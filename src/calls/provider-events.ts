@@ -26,9 +26,6 @@ export interface ProviderEventDeps {
   logger: Logger;
 }
 
-/** How long an outbound event may wait for its call to be stored (docs/spec/providers-meta.md R6). */
-const PARK_MS = 60_000;
-
 export class ProviderEvents {
   readonly #d: ProviderEventDeps;
   constructor(deps: ProviderEventDeps) {
@@ -134,7 +131,7 @@ export class ProviderEvents {
     }
     if (direction === 'OUTBOUND') {
       // Our own POST /v1/calls may not have stored the provider's id yet.
-      await parkEvent(tx, number.id, event, new Date(now.getTime() + PARK_MS).toISOString());
+      await parkEvent(tx, number.id, event, now);
       return null;
     }
     if (event.type === 'end') {

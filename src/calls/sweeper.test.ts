@@ -51,6 +51,7 @@ test('every statement of a sweep uses an index on the embedded store (no full sc
       sweepIntervalMs: 1_000,
       webhookLogRetentionDays: 30,
       webhookRetryScheduleMs: [0],
+      providerTimeoutMs: 1_000,
     },
     logger: pino({ level: 'silent' }),
   });

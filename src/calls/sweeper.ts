@@ -1,6 +1,7 @@
-// No call stays active forever: calls ringing past the ring timeout end MISSED/FAILED, and answered calls
-// past their maximum duration are terminated through the provider. Safe with many processes: every
-// change re-checks the call under its row lock, and provider actions go through the call's action slot.
+// No call stays active forever: calls ringing past the ring timeout end MISSED/FAILED, answered calls past their
+// maximum duration are terminated through the provider, and so are provider calls no POST /v1/calls stored. Safe
+// with many processes: every change re-checks the call under its row lock, and provider actions go through the
+// call's action slot.
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
@@ -28,13 +29,21 @@ import { holdSpanMs } from '../webhooks/retry-schedule.ts';
 import type { ActionSlots } from './action-slots.ts';
 import { endCall, ringTimedOut } from './machine.ts';
 import { persistTransition } from './outbox.ts';
+import { endUnclaimedOutboundCalls } from './unclaimed-outbound.ts';
 
 export interface SweeperDeps {
   db: Db;
   slots: ActionSlots;
   providers: ProviderRegistry;
   clock: Clock;
-  config: Pick<Config, 'ringTimeoutSeconds' | 'sweepIntervalMs' | 'webhookLogRetentionDays' | 'webhookRetryScheduleMs'>;
+  config: Pick<
+    Config,
+    | 'ringTimeoutSeconds'
+    | 'sweepIntervalMs'
+    | 'webhookLogRetentionDays'
+    | 'webhookRetryScheduleMs'
+    | 'providerTimeoutMs'
+  >;
   logger: Logger;
 }
 
@@ -107,6 +116,11 @@ export class Sweeper {
     const maxDurations = await this.#endOverlongCalls(now.getTime());
     await this.#endStaleAnswered(new Date(now.getTime() - STALE_ANSWERED_MS).toISOString());
     const nowIso = now.toISOString();
+    const { db, providers, logger } = this.#d;
+    await endUnclaimedOutboundCalls(
+      { db, providers, logger, providerTimeoutMs: this.#d.config.providerTimeoutMs },
+      now,
+    );
     await deleteExpiredTombstones(this.#d.db, nowIso);
     await deleteExpiredParkedEvents(this.#d.db, nowIso);
     await deleteExpiredIdempotencyKeys(this.#d.db, nowIso);

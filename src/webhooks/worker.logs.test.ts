@@ -156,6 +156,7 @@ for (const kind of storeKinds()) {
           sweepIntervalMs: 1_000,
           webhookLogRetentionDays: days,
           webhookRetryScheduleMs: [0, 1000],
+          providerTimeoutMs: 1_000,
         },
         logger: pino({ level: 'silent' }),
       });

@@ -1,10 +1,11 @@
 // kill -9 of an API process between Meta's answer to an action and the store write: the dead process's action stays
-// in the call's slot, and a hang-up on another process takes it over once its lease is over.
+// in the call's slot, and a hang-up on another process takes it over once its lease is over; a call Meta placed for
+// a start that was never stored is ended at Meta by another process's sweep.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { CANNED_ANSWER_SDP } from '../fakes/meta-graph.ts';
+import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
-import { acceptedCall, outbox, ringingCall, storedCall } from '../helpers/calls.ts';
+import { acceptedCall, nextPeer, outbox, ringingCall, storedCall } from '../helpers/calls.ts';
 import { missing } from '../helpers/requirements.ts';
 import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
 
@@ -127,5 +128,36 @@ describe('an action whose process died before storing Meta’s answer (PostgreSQ
     await t.fake.releaseHeld();
     await t.fake.flush();
     assert.equal((await outbox(t, call)).filter((e) => e.type === 'call.ended').length, 1);
+  });
+  // The call rings at Meta and nobody here knows it: a surviving process's sweep ends it once no request could
+  // still be storing it (PROVIDER_TIMEOUT_MS + 10 s after its events arrived).
+  test('a POST /v1/calls: the call Meta placed is ended at Meta by the sweep on a surviving process', async () => {
+    const peer = nextPeer();
+    t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+    t.fake.inject({ action: 'connect', times: 1, latencyMs: 500 });
+    const starting = fetch(`${server.url}/v1/calls`, {
+      method: 'POST',
+      headers: { 'x-api-key': t.numberA.key.key, 'content-type': 'application/json' },
+      body: JSON.stringify({ to: `+${peer}`, sdp: CANNED_OFFER_SDP }),
+    }).catch(() => null);
+    await eventually(async () => t.fake.requests.some((r) => r.body?.action === 'connect' && r.body?.to === peer));
+    server.child.kill('SIGKILL');
+    assert.equal(await starting, null, 'the start was never answered');
+    await eventually(async () => t.fake.requests.some((r) => r.body?.to === peer && r.response?.calls));
+    const placed = t.fake.requests.find((r) => r.body?.action === 'connect' && r.body?.to === peer);
+    const wacid = String(placed?.response?.calls?.[0]?.id);
+    assert.equal(t.fake.callState(wacid), 'CALLING', 'the user’s phone rings');
+
+    await eventually(
+      async () => {
+        await t.sweeper.sweepOnce();
+        return t.fake.callState(wacid) === 'ENDED';
+      },
+      20_000,
+      'the sweep to end the call at Meta',
+    );
+    assert.equal(t.fake.countRequests({ action: 'terminate', call_id: wacid }), 1);
+    const calls = await t.store.db.query('SELECT id FROM calls WHERE external_call_id = $1', [wacid]);
+    assert.equal(calls.length, 0, 'no call was made up for it');
   });
 });

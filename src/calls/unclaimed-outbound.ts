@@ -1,0 +1,86 @@
+// A call the provider placed for a POST /v1/calls that never stored it rings a user nobody here knows about: the
+// request's process died between the provider's answer and the insert, or the request gave up waiting for an
+// answer the provider then gave. Its events are parked (they name a call id no call claims); once the request
+// cannot be storing it any more, the call is ended at the provider so the phone stops ringing.
+import type { Logger } from 'pino';
+import type { CallId } from '../ids.ts';
+import type { Call } from '../model/call.ts';
+import type { NumberRecord } from '../model/number.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import type { Db } from '../store/db.ts';
+import { getNumberById } from '../store/numbers.ts';
+import { forgetParkedEvents, listUnclaimedOutboundCalls, PARKED_FOR_MS } from '../store/parked-events.ts';
+
+/** After the provider's deadline, this long for the insert that follows its answer. */
+const STORE_GRACE_MS = 10_000;
+/** Unclaimed calls handled per sweep at most. */
+const BATCH = 100;
+
+export interface UnclaimedOutboundDeps {
+  db: Db;
+  providers: ProviderRegistry;
+  providerTimeoutMs: number;
+  logger: Logger;
+}
+
+/**
+ * Ends at the provider every call it placed that no request stored in time; answers how many it ended. A call
+ * the provider could not be told about keeps its parked events and is tried again next sweep, until they expire.
+ */
+export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now: Date): Promise<number> {
+  // A start request may still be waiting for the provider's answer (and then store the call) this long; the
+  // events must not expire first, or the call would never be found.
+  const waitMs = Math.min(deps.providerTimeoutMs + STORE_GRACE_MS, PARKED_FOR_MS - STORE_GRACE_MS);
+  let ended = 0;
+  for (const unclaimed of await listUnclaimedOutboundCalls(deps.db, new Date(now.getTime() - waitMs), BATCH)) {
+    const number = await getNumberById(deps.db, unclaimed.numberId);
+    const log = { numberId: unclaimed.numberId, externalCallId: unclaimed.externalCallId };
+    if (number && !unclaimed.ended) {
+      const result = await deps
+        .providers(number)
+        .endCall(number, unknownCall(number, unclaimed.externalCallId, now), 'terminate');
+      if (!result.ok && result.category !== 'ALREADY_ENDED') {
+        deps.logger.warn(
+          { ...log, category: result.category },
+          'could not end at the provider an outbound call no request stored',
+        );
+        continue;
+      }
+      ended++;
+      deps.logger.warn(log, 'ended at the provider an outbound call no request stored (its request died or gave up)');
+    }
+    await forgetParkedEvents(deps.db, unclaimed.numberId, unclaimed.externalCallId);
+  }
+  return ended;
+}
+
+/** The provider adapters act on a Call; this one carries what an end needs: the number and the provider's id. */
+function unknownCall(number: NumberRecord, externalCallId: string, now: Date): Call {
+  const at = now.toISOString();
+  return {
+    id: `call_unknown_${externalCallId}` as CallId,
+    externalCallId,
+    numberId: number.id,
+    tenantId: number.tenantId,
+    direction: 'OUTBOUND',
+    status: 'INITIATED',
+    peerNumber: null,
+    peerUserId: null,
+    peerLid: null,
+    durationSeconds: null,
+    startedAt: at,
+    connectedAt: null,
+    endedAt: null,
+    endedBy: null,
+    endReason: null,
+    bizOpaqueCallbackData: null,
+    sdpOffer: null,
+    sdpAnswer: null,
+    createdAt: at,
+    updatedAt: at,
+    maxDurationSeconds: null,
+    providerData: null,
+    eventSeq: 0,
+    pendingAction: null,
+  };
+}

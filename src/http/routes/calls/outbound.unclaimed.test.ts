@@ -1,0 +1,99 @@
+// A call Meta placed for a POST /v1/calls that never stored it (the request gave up waiting for Meta's answer, or
+// its process died before the insert) rings a user callgate knows nothing of: the sweep ends it at Meta once no
+// request can still be storing it, and leaves alone the calls that were stored or that Meta already ended.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { CANNED_OFFER_SDP } from '../../../../test/fakes/meta-graph.ts';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { nextPeer } from '../../../../test/helpers/calls.ts';
+import { ManualClock } from '../../../../test/helpers/manual-clock.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
+
+const PROVIDER_TIMEOUT_MS = 400;
+/** The provider's deadline and the grace for the insert after it (src/calls/unclaimed-outbound.ts). */
+const UNCLAIMED_AFTER_MS = PROVIDER_TIMEOUT_MS + 10_000;
+
+for (const kind of storeKinds()) {
+  describe(`outbound calls Meta placed that no request stored [${kind}]`, () => {
+    let t: TestApp;
+    const clock = new ManualClock(Date.now());
+    before(async () => {
+      t = await buildTestApp(kind, { clock, env: { PROVIDER_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS) } });
+    });
+    after(() => t.close());
+
+    const start = (to: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/v1/calls',
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { to: `+${to}`, sdp: CANNED_OFFER_SDP },
+      });
+    const parked = async (wacid: string) =>
+      (await t.store.db.query('SELECT id FROM parked_events WHERE external_call_id = $1', [wacid])).length;
+    const terminates = (wacid: string) => t.fake.countRequests({ action: 'terminate', call_id: wacid });
+
+    /** A connect Meta answers only after our deadline: the request fails, the call rings at Meta. */
+    async function placedTooLate(): Promise<string> {
+      const peer = nextPeer();
+      t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+      t.fake.inject({ action: 'connect', times: 1, latencyMs: PROVIDER_TIMEOUT_MS + 400 });
+      const res = await start(peer);
+      assert.equal(res.statusCode, 502, res.body);
+      await eventually(async () => t.fake.requests.some((r) => r.body?.to === peer && r.response?.calls));
+      const placed = t.fake.requests.find((r) => r.body?.action === 'connect' && r.body?.to === peer);
+      const wacid = String(placed?.response?.calls?.[0]?.id);
+      // Meta's connect and RINGING status for it reach callgate, which knows no such call and parks them.
+      await eventually(async () => (await parked(wacid)) === 2, 5000, 'the call’s events parked');
+      assert.equal(t.fake.callState(wacid), 'CALLING', 'the user’s phone rings');
+      return wacid;
+    }
+
+    test('a connect answered after our deadline: ended at Meta by the sweep once no request can store it', async () => {
+      const wacid = await placedTooLate();
+      clock.advance(UNCLAIMED_AFTER_MS - 1_000);
+      await t.sweeper.sweepOnce();
+      assert.equal(terminates(wacid), 0, 'not while a request could still be storing it');
+      assert.equal(t.fake.callState(wacid), 'CALLING');
+
+      clock.advance(2_000);
+      await t.sweeper.sweepOnce();
+      assert.equal(terminates(wacid), 1);
+      assert.equal(t.fake.callState(wacid), 'ENDED', 'the phone stops ringing');
+      // Meta's terminate webhook for it is parked again; nothing about it ever reaches the API.
+      const calls = await t.store.db.query('SELECT id FROM calls WHERE external_call_id = $1', [wacid]);
+      assert.equal(calls.length, 0);
+      clock.advance(UNCLAIMED_AFTER_MS + 1_000);
+      await t.sweeper.sweepOnce();
+      assert.equal(terminates(wacid), 1, 'its own end is news enough: not terminated twice');
+    });
+
+    test('one the user declined before the sweep: Meta already ended it, so nothing is sent', async () => {
+      const wacid = await placedTooLate();
+      await t.fake.userDeclines(wacid);
+      // REJECTED, then the terminate that always follows it.
+      await eventually(async () => (await parked(wacid)) === 4, 5000, 'the decline parked');
+      clock.advance(UNCLAIMED_AFTER_MS + 1_000);
+      await t.sweeper.sweepOnce();
+      assert.equal(terminates(wacid), 0);
+      assert.equal(await parked(wacid), 0, 'forgotten');
+    });
+
+    test('a call its request stored is never touched', async () => {
+      const peer = nextPeer();
+      t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+      // Meta's webhooks beat its own 200: they are parked, then claimed by the insert.
+      t.fake.setEmitDefaults({ beforeResponse: true });
+      const res = await start(peer);
+      t.fake.setEmitDefaults({});
+      assert.equal(res.statusCode, 201, res.body);
+      const { id, externalCallId } = res.json();
+      clock.advance(UNCLAIMED_AFTER_MS + 1_000);
+      await t.sweeper.sweepOnce();
+      assert.equal(terminates(externalCallId), 0);
+      assert.equal(t.fake.callState(externalCallId), 'CALLING');
+      const call = await t.app.inject({ url: `/v1/calls/${id}`, headers: { 'x-api-key': t.numberA.key.key } });
+      assert.equal(call.json().status, 'RINGING');
+    });
+  });
+}
