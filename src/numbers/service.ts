@@ -213,7 +213,8 @@ export class NumberService {
     }
     return listed.map((row) => ({
       numberId: row.numberId,
-      number: row.phoneNumber,
+      // Pilot's item names the phone by its digits, like the number object's `number` (no +).
+      number: row.phoneNumber.replace(/^\+/, ''),
       displayName: row.name,
       keyId: row.key ? `key_…${row.key.keyIdLast4}` : null,
       keyLast4: row.key?.keyLast4 ?? null,

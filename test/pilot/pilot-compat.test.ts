@@ -419,7 +419,7 @@ for (const kind of storeKinds()) {
             keyLast4: a.keyLast4,
           },
           {
-            number: `+${t.numberA.displayPhoneNumber}`,
+            number: t.numberA.displayPhoneNumber,
             displayName: 'Number 0',
             keyId: `key_…${t.numberA.key.id.slice(-4)}`,
             key: null,

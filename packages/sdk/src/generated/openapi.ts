@@ -2542,7 +2542,7 @@ export interface operations {
                      */
                     "application/json": {
                         numberId: string;
-                        /** @description E.164 phone number */
+                        /** @description The phone's digits, no + (as Pilot answers) */
                         number: string;
                         displayName: string;
                         keyId: string | null;

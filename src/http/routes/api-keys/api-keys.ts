@@ -9,7 +9,7 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union(
 /** Pilot's item (numberId … revealable) plus callgate's own fields. */
 const NumberKey = Type.Object({
   numberId: Type.String(),
-  number: Type.String({ description: 'E.164 phone number' }),
+  number: Type.String({ description: "The phone's digits, no + (as Pilot answers)" }),
   displayName: Type.String(),
   keyId: Nullable(Type.String({ description: 'Masked (key_…WXYZ): with API_KEY_ID_AUTH the id is a credential' })),
   keyLast4: Nullable(Type.String()),
