@@ -72,8 +72,14 @@ for (const kind of storeKinds()) {
         res = await terminate(t.numberB.key.key, 'call_unknown');
       }
       assert.equal(res.statusCode, 429);
-      assertMatchesSeed(429, res.json());
-      assert.ok(res.headers['retry-after']);
+      const body = res.json();
+      assertMatchesSeed(429, body);
+      // The seed YAML's 429 is terminate's own: its text is binding on this route, not only on the others.
+      assert.equal(body.error, seedErrorText(429));
+      assert.equal(body.code, 'RATE_LIMITED');
+      assert.equal(res.headers['retry-after'], '1');
+      assert.equal(res.headers['ratelimit-policy'], '"terminate";q=4;w=4');
+      assert.match(String(res.headers.ratelimit), /^"terminate";r=0;t=\d+$/);
     });
   });
 }
