@@ -123,6 +123,36 @@ for (const kind of storeKinds()) {
       }
     }
 
+    // The seed YAML's security takes x-api-key-id as well as x-api-key, and its 401 and 403 name both headers.
+    test("x-api-key-id: the number's key id terminates; the tenant's is the seed's 403, an unknown one its 401", async () => {
+      const call = await callIn(t, 'ACCEPTED');
+      const byId = (id: string) =>
+        t.app.inject({ method: 'POST', url: `/v1/calls/${call.id}/terminate`, headers: { 'x-api-key-id': id } });
+
+      const tenant = await byId(t.tenantKey.id);
+      assert.equal(tenant.statusCode, 403, tenant.body);
+      assertMatchesSeed(403, tenant.json());
+      assert.deepEqual(
+        { error: tenant.json().error, code: tenant.json().code },
+        { error: seedErrorText(403), code: seedErrorCode(403) },
+      );
+      for (const id of [revoked.id, 'key_unknown0000000000000000000000']) {
+        const unknown = await byId(id);
+        assert.equal(unknown.statusCode, 401, unknown.body);
+        assertMatchesSeed(401, unknown.json());
+        assert.deepEqual(
+          { error: unknown.json().error, code: unknown.json().code },
+          { error: seedErrorText(401), code: 'UNAUTHORIZED' },
+        );
+      }
+      assert.equal((await storedCall(t, t.numberA, call.id))?.status, 'ACCEPTED', 'refused: call unchanged');
+
+      const res = await byId(t.numberA.key.id);
+      assert.equal(res.statusCode, 200, res.body);
+      assertMatchesSeed(200, res.json());
+      assert.deepEqual(res.json(), { success: true, id: call.id, status: 'COMPLETED' });
+    });
+
     test('an unknown call is 404 CALL_NOT_FOUND and nothing is sent', async () => {
       const before = t.fake.requests.length;
       const res = await t.app.inject({
