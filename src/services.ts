@@ -151,7 +151,7 @@ export function buildServices(deps: ServiceDeps) {
     : providerRegistry({ META: meta, EVO_GO: evolution, SANDBOX: observeProvider('SANDBOX', observer, sandbox) });
   const metaFeatures = metaFeaturesRegistry({ META: meta, SANDBOX: sandbox });
   const metaCalling = new MetaCalling({ db: callDb, meta: metaFeatures, providers, clock });
-  const recordings = new Recordings({ db: callDb, clock, logger });
+  const recordings = new Recordings({ db: callDb, clock, logger, recordingsDir: config.media.recordingsDir });
   // The engine reports media failures to the call service, which is built with the engine: bound after both exist.
   let calls: CallService | null = null;
   const media = deps.realtime

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import { type CallId, type NumberId, newEventId } from '../ids.ts';
+import { recordingsVolume } from '../media/engine/recordings-volume.ts';
 import { findCallMediaForNumber, updateRecording } from '../store/call-media.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
@@ -28,11 +29,34 @@ export class Recordings {
   readonly #db: Db;
   readonly #clock: Clock;
   readonly #logger: Logger;
+  readonly #recordingsDir: string;
 
-  constructor(deps: { db: Db; clock: Clock; logger: Logger }) {
+  constructor(deps: { db: Db; clock: Clock; logger: Logger; recordingsDir: string }) {
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#logger = deps.logger;
+    this.#recordingsDir = deps.recordingsDir;
+  }
+
+  /**
+   * A recording written to another RECORDINGS_DIR than this process's (another host's, not shared) is not here to
+   * serve or remove: 404 saying so, and nothing changes (a DELETE must not say "deleted" while the file stays).
+   */
+  #assertHere(callId: CallId, recording: { volume: string | null }): void {
+    if (recording.volume === null || recording.volume === recordingsVolume(this.#recordingsDir, false)) {
+      return;
+    }
+    this.#logger.warn(
+      { callId, dir: this.#recordingsDir },
+      'recording is in another RECORDINGS_DIR: processes that record must share one',
+    );
+    throw new ApiError('RECORDING_NOT_FOUND', {
+      details: {
+        reason:
+          'the recording was written by a process whose RECORDINGS_DIR this one does not share; ask through that ' +
+          'process, or give every process one shared RECORDINGS_DIR',
+      },
+    });
   }
 
   async finished(r: FinishedRecording): Promise<void> {
@@ -128,6 +152,7 @@ export class Recordings {
         details: { status: call.status },
       });
     }
+    this.#assertHere(call.id, recording);
     // Non-blocking: a FIFO someone put in the file's place would otherwise hold a libuv thread until a writer came
     // (four such GETs stall every file and DNS operation of the process); it is then refused as not a file.
     const file = await open(recording.path, constants.O_RDONLY | constants.O_NONBLOCK).catch(
@@ -167,6 +192,9 @@ export class Recordings {
         message: 'The call is still being recorded',
         details: { status: call.status },
       });
+    }
+    if (recording.status !== 'deleted') {
+      this.#assertHere(call.id, recording);
     }
     await unlink(recording.path).catch((err: NodeJS.ErrnoException) => {
       // Gone, or something that is not the recording in its place (a directory; a file where the directory was):

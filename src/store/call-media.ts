@@ -12,6 +12,8 @@ export interface CallMedia {
   recording: {
     status: RecordingStatus;
     path: string;
+    /** The id of the RECORDINGS_DIR it was written to (src/media/engine/recordings-volume.ts); null: not known. */
+    volume: string | null;
     durationSeconds: number | null;
     sizeBytes: number | null;
   } | null;
@@ -24,12 +26,13 @@ interface Row {
   media_node: string | null;
   recording_status: string | null;
   recording_path: string | null;
+  recording_volume: string | null;
   recording_duration_seconds: number | null;
   recording_size_bytes: number | string | null;
 }
 
 const COLUMNS =
-  'call_id, number_id, media, media_node, recording_status, recording_path, recording_duration_seconds, recording_size_bytes';
+  'call_id, number_id, media, media_node, recording_status, recording_path, recording_volume, recording_duration_seconds, recording_size_bytes';
 
 function fromRow(r: Row): CallMedia {
   return {
@@ -42,6 +45,7 @@ function fromRow(r: Row): CallMedia {
         ? {
             status: r.recording_status as RecordingStatus,
             path: r.recording_path,
+            volume: r.recording_volume,
             durationSeconds: r.recording_duration_seconds === null ? null : Number(r.recording_duration_seconds),
             sizeBytes: r.recording_size_bytes === null ? null : Number(r.recording_size_bytes),
           }
@@ -61,6 +65,7 @@ export async function holdCallMedia(
     numberId: NumberId;
     mediaNode: string;
     recordingPath: string | null;
+    recordingVolume: string | null;
     now: string;
     beat: boolean;
   },
@@ -70,12 +75,22 @@ export async function holdCallMedia(
       await beatMediaNode(tx, m.mediaNode, m.now);
     }
     await tx.execute(
-      `INSERT INTO call_media (call_id, number_id, media, media_node, recording_status, recording_path, created_at, updated_at)
-        VALUES ($1, $2, 'server', $3, $4, $5, $6, $6)
+      `INSERT INTO call_media (call_id, number_id, media, media_node, recording_status, recording_path,
+          recording_volume, created_at, updated_at)
+        VALUES ($1, $2, 'server', $3, $4, $5, $6, $7, $7)
         ON CONFLICT (call_id) DO UPDATE SET media_node = excluded.media_node,
           recording_status = excluded.recording_status, recording_path = excluded.recording_path,
+          recording_volume = excluded.recording_volume,
           recording_duration_seconds = NULL, recording_size_bytes = NULL, updated_at = excluded.updated_at`,
-      [m.callId, m.numberId, m.mediaNode, m.recordingPath ? 'recording' : null, m.recordingPath, m.now],
+      [
+        m.callId,
+        m.numberId,
+        m.mediaNode,
+        m.recordingPath ? 'recording' : null,
+        m.recordingPath,
+        m.recordingPath ? m.recordingVolume : null,
+        m.now,
+      ],
     );
   };
   await (m.beat ? db.transaction(write) : write(db));

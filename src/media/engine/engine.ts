@@ -27,6 +27,7 @@ import { MediaNode } from './media-node.ts';
 import { peerFactoryFor } from './media-peers.ts';
 import { PlayBudget, PlayQueueFullError } from './play-budget.ts';
 import { type RealtimeHub, realtimeWsUrl } from './realtime-hub.ts';
+import { recordingsVolume } from './recordings-volume.ts';
 import { warmUpMedia } from './warm-up.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'REJECTED', 'MISSED']);
@@ -270,7 +271,7 @@ export class MediaEngine {
     this.answering.add(callId);
     const [answered, held] = await Promise.allSettled([
       session.answer(offerSdp),
-      this.mediaNode.hold(callId, numberId, session.recordingPath),
+      this.mediaNode.hold(callId, numberId, this.recordingOf(session.recordingPath)),
     ]).finally(() => this.answering.delete(callId));
     if (held.status === 'rejected') {
       this.d.logger.warn({ callId, err: (held.reason as Error).message }, "the call's media row could not be written");
@@ -350,7 +351,7 @@ export class MediaEngine {
     if (!session) {
       return;
     }
-    await this.mediaNode.hold(callId, session.numberId as NumberId, session.recordingPath);
+    await this.mediaNode.hold(callId, session.numberId as NumberId, this.recordingOf(session.recordingPath));
     // Ended while the row was written (a shutdown, say): nothing left to open, and its end was told already.
     if (this.sessions.get(callId) !== session || session.ended) {
       return;
@@ -567,6 +568,11 @@ export class MediaEngine {
         'RECORDINGS_DIR cannot be written: recordings will fail',
       );
     }
+  }
+
+  /** The recording's file and the id of the directory it is in, for the call's media row. */
+  private recordingOf(path: string | null): { path: string; volume: string | null } | null {
+    return path === null ? null : { path, volume: recordingsVolume(this.d.config.recordingsDir, true) };
   }
 
   private recordingPath(callId: string): string {

@@ -68,7 +68,11 @@ export class MediaNode {
   }
 
   /** The durable row naming this process as the call's media node, with the heartbeat when that is not fresh. */
-  async hold(callId: CallId, numberId: NumberId, recordingPath: string | null): Promise<void> {
+  async hold(
+    callId: CallId,
+    numberId: NumberId,
+    recording: { path: string; volume: string | null } | null,
+  ): Promise<void> {
     const now = this.#d.now();
     const age = this.#lastBeatMs === null ? null : now.getTime() - this.#lastBeatMs;
     const beat = age === null || age < 0 || age > BEAT_FRESH_MS;
@@ -76,7 +80,8 @@ export class MediaNode {
       callId,
       numberId,
       mediaNode: this.name,
-      recordingPath,
+      recordingPath: recording?.path ?? null,
+      recordingVolume: recording?.volume ?? null,
       now: now.toISOString(),
       beat,
     });

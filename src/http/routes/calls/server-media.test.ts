@@ -35,6 +35,7 @@ import { tone } from '../../../media/audio/tone.ts';
 import { decodeMulaw, encodeMulaw } from '../../../media/engine/mulaw.ts';
 import { OggOpusWriter } from '../../../media/engine/ogg-opus-writer.ts';
 import { OPUS_PRE_SKIP, OpusFrameEncoder } from '../../../media/engine/opus-encoder.ts';
+import { recordingsVolume } from '../../../media/engine/recordings-volume.ts';
 import type { AudioEndpoint } from '../../../media/rtc/index.ts';
 import { MemoryRateLimiter } from '../../../ratelimit/memory.ts';
 import type { Db } from '../../../store/db.ts';
@@ -718,6 +719,13 @@ describe('server media: capacity and failure', () => {
         assert.equal(file.statusCode, 200);
         assert.ok(recording.sizeBytes > 1000, JSON.stringify(recording));
         assert.equal(file.rawPayload.length, recording.sizeBytes, 'the file is the second attempt’s recording');
+        // The row names the directory it was written to, so a process with another RECORDINGS_DIR knows it is not here.
+        const [row] = await t.store.db.query<{ v: string }>(
+          'SELECT recording_volume AS v FROM call_media WHERE call_id = $1',
+          [uc.call.id],
+        );
+        assert.equal(row?.v, recordingsVolume(t.config.media.recordingsDir, false));
+        assert.match(String(row?.v), /^vol_[0-9a-f]{24}$/);
       } finally {
         await t.close();
       }
