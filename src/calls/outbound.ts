@@ -8,7 +8,7 @@ import type { Call } from '../model/call.ts';
 import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { lockProviderCall } from '../store/calls.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, OnStored } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { appendTimeline } from '../store/timeline.ts';
 import { persistTransition } from './outbox.ts';
@@ -24,8 +24,7 @@ export interface StartCallInput {
   record?: boolean;
   bizOpaqueCallbackData: string | null;
   maxDurationSeconds: number | null;
-  /** Runs in the transaction that stores the call (the request's idempotency answer is written there). */
-  onStored?: (tx: Db, call: Call) => Promise<void>;
+  onStored?: OnStored<Call> | undefined;
 }
 
 export class OutboundCalls {

@@ -22,6 +22,12 @@ export interface ExecuteOptions {
   durable?: boolean;
 }
 
+/**
+ * Runs in the transaction that stores a new object, once it is stored: the creating request's Idempotency-Key answer
+ * is written there, so the object and that answer commit together.
+ */
+export type OnStored<T> = (tx: Db, stored: T) => Promise<void>;
+
 /** Thrown when the database cannot be reached; the HTTP layer answers 503. */
 export class StoreUnavailableError extends Error {}
 

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SecretBox } from '../../auth/secret-box.ts';
 import { ApiError } from '../../errors.ts';
-import type { Db } from '../../store/db.ts';
+import type { Db, OnStored } from '../../store/db.ts';
 import {
   completeIdempotencyKey,
   forgetIdempotencyKey,
@@ -212,4 +212,24 @@ function own(request: FastifyRequest, deps: IdempotencyDeps, held: { scope: stri
   request.idempotency = held;
   request.commitIdempotency = (tx, status, body) =>
     completeIdempotencyKey(tx, held.scope, held.key, held.lockedAt, status, deps.box.seal(body));
+}
+
+/**
+ * With a key held: writes what a creation stored, as the route's `status` answer serializes it, as the key's answer
+ * in the transaction that stores it (undefined without a key). A process killed between that commit and its
+ * response then answers a retry with it instead of creating the object again.
+ */
+export function answerOnStored<T>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  status: number,
+  bodyOf: (stored: T) => object = (stored) => stored as object,
+): OnStored<T> | undefined {
+  const commit = request.commitIdempotency;
+  if (!commit) {
+    return undefined;
+  }
+  // The serializer the response goes through: a replay sends the stored text as it is.
+  const serialize = reply.getSerializationFunction(String(status)) ?? JSON.stringify;
+  return (tx, stored) => commit(tx, status, serialize(bodyOf(stored) as Record<string, unknown>));
 }

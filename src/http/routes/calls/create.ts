@@ -1,5 +1,6 @@
 import { sandboxMark } from '../../../calls/public-call.ts';
 import type { Call } from '../../../model/call.ts';
+import { answerOnStored } from '../../plugins/idempotency.ts';
 import { CallStatusSchema } from '../../schemas/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
@@ -63,7 +64,6 @@ export function createCallRoute(app: App, deps: RouteDeps): void {
     },
     async (request, reply) => {
       const b = request.body;
-      const commit = request.commitIdempotency;
       const call = await deps.outbound.start(numberOf(request), {
         to: b.to,
         sdp: b.sdp ?? null,
@@ -72,14 +72,14 @@ export function createCallRoute(app: App, deps: RouteDeps): void {
         ...(b.record === undefined ? {} : { record: b.record }),
         // The call is placed at the provider: a retry of this key must find it even if this process dies before
         // answering, or it would place a second one.
-        ...(commit ? { onStored: (tx, stored) => commit(tx, 201, JSON.stringify(created(stored))) } : {}),
+        onStored: answerOnStored(request, reply, 201, created),
       });
       return reply.code(201).send(created(call));
     },
   );
 }
 
-/** The 201's body, in the order its schema serializes it. */
+/** The 201's body. */
 function created(call: Call) {
   return { id: call.id, externalCallId: call.externalCallId, status: call.status, ...sandboxMark(call) };
 }

@@ -6,6 +6,7 @@ import { CANNED_OFFER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer } from '../../../../test/helpers/calls.ts';
 import { type FaultyDb, faultyDb } from '../../../../test/helpers/faulty-db.ts';
+import { abandonKey, responseAnswersLost } from '../../../../test/helpers/lost-answers.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
 for (const kind of storeKinds()) {
@@ -58,17 +59,7 @@ for (const kind of storeKinds()) {
     before(async () => {
       t = await buildTestApp(kind, {
         env: { PROVIDER_TIMEOUT_MS: '2000' },
-        // The answer written once the response is sent never lands, as when the process dies right after its commit.
-        wrapDb: (inner) => ({
-          dialect: inner.dialect,
-          query: (sql, params) => inner.query(sql, params),
-          execute: (sql, params, opts) =>
-            /^UPDATE idempotency_keys SET state = 'DONE'/.test(sql)
-              ? Promise.resolve(0)
-              : inner.execute(sql, params, opts),
-          transaction: (fn) => inner.transaction(fn),
-          close: () => inner.close(),
-        }),
+        wrapDb: responseAnswersLost,
       });
     });
     after(() => t.close());
@@ -85,11 +76,7 @@ for (const kind of storeKinds()) {
         });
       const first = await post();
       assert.equal(first.statusCode, 201, first.body);
-      // Long after: the lock of the dead request would be taken over.
-      await t.store.db.execute('UPDATE idempotency_keys SET locked_at = $1 WHERE idempotency_key = $2', [
-        new Date(Date.now() - 3_600_000).toISOString(),
-        `crash-${peer}`,
-      ]);
+      await abandonKey(t, `crash-${peer}`);
       const retry = await post();
       assert.equal(retry.statusCode, 201, retry.body);
       assert.deepEqual(retry.json(), first.json());
