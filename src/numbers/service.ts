@@ -19,7 +19,7 @@ import {
   listNumberKeysForTenant,
   replaceNumberKeyForTenant,
 } from '../store/api-keys.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, OnStored } from '../store/db.ts';
 import {
   deleteNumberForTenant,
   getNumberForTenant,
@@ -88,6 +88,13 @@ export function toPublicNumber(n: NumberRecord) {
   };
 }
 
+/** A number just made, with its key (shown this once). */
+export interface CreatedNumber {
+  number: PublicNumber;
+  apiKey: { id: string; key: string };
+}
+export type PublicNumber = ReturnType<typeof toPublicNumber>;
+
 export class NumberService {
   readonly #db: Db;
   readonly #box: SecretBox;
@@ -118,7 +125,7 @@ export class NumberService {
     this.#evolutionAllowedHosts = opts.evolutionAllowedHosts ?? null;
   }
 
-  async create(tenantId: TenantId, input: NewNumber) {
+  async create(tenantId: TenantId, input: NewNumber, onStored?: OnStored<CreatedNumber>): Promise<CreatedNumber> {
     const now = this.#clock.now().toISOString();
     this.#checkSandboxAudio(input);
     const { publicConfig, secrets, metaPhoneNumberId } = splitConfig(input, this.#evolutionAllowedHosts);
@@ -136,10 +143,12 @@ export class NumberService {
       updatedAt: now,
     };
     const key = issueKey(tenantId, number.id, now);
+    const apiKey = { id: key.id, key: key.key };
     try {
       await this.#db.transaction(async (tx) => {
         await insertNumber(tx, number);
         await insertApiKey(tx, key.record);
+        await onStored?.(tx, { number: toPublicNumber(number), apiKey });
       });
     } catch (error) {
       if (
@@ -155,7 +164,7 @@ export class NumberService {
       await Promise.race([learning, new Promise((r) => setTimeout(r, 3000).unref())]);
     }
     const stored = await getNumberForTenant(this.#db, tenantId, number.id);
-    return { number: toPublicNumber(stored ?? number), apiKey: { id: key.id, key: key.key } };
+    return { number: toPublicNumber(stored ?? number), apiKey };
   }
 
   /** A tenant key sees all its numbers; a number key only its own (Pilot). */

@@ -16,9 +16,9 @@ import { isEvolutionCallersMistake } from '../providers/evolution/client.ts';
 import { EvolutionInstances, type InstanceQr } from '../providers/evolution/instances.ts';
 import type { EvolutionSecrets, ProviderFailure } from '../providers/types.ts';
 import { insertApiKey } from '../store/api-keys.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, OnStored } from '../store/db.ts';
 import { getNumberForTenant, insertNumber, mergeNumberPublicConfig } from '../store/numbers.ts';
-import { type NumberState, stateOf, toPublicNumber } from './service.ts';
+import { type NumberState, type PublicNumber, stateOf, toPublicNumber } from './service.ts';
 
 export interface WebOnboardingDeps {
   db: Db;
@@ -39,6 +39,15 @@ export const QR_ONBOARDING_OFF =
   'Web numbers by QR need an Evolution Go server configured for callgate (EVOLUTION_BASE_URL and ' +
   'EVOLUTION_GLOBAL_API_KEY); otherwise register the number with its own instance (provider EVO_GO, evolution {…}).';
 
+/** POST /v1/numbers's 201 for a web number. */
+export interface CreatedWebNumber extends InstanceQr {
+  number: PublicNumber;
+  instance: { id: NumberId; name: string; number: string; state: 'CONNECTING' };
+  apiKey?: { id: string; key: string };
+  qrcodeBase64: string | null;
+  pairingCode: null;
+}
+
 export class WebOnboarding {
   readonly #d: WebOnboardingDeps;
   readonly #instances: EvolutionInstances;
@@ -47,7 +56,12 @@ export class WebOnboarding {
     this.#instances = new EvolutionInstances(deps.config.providerTimeoutMs, deps.config.evolutionAllowedHosts);
   }
 
-  async create(tenantId: TenantId, input: NewWebNumber, origin: string) {
+  async create(
+    tenantId: TenantId,
+    input: NewWebNumber,
+    origin: string,
+    onStored?: OnStored<CreatedWebNumber>,
+  ): Promise<CreatedWebNumber> {
     const server = this.#d.config.evolutionServer;
     if (!server) {
       throw new ApiError('FEATURE_NOT_SUPPORTED', { message: QR_ONBOARDING_OFF });
@@ -87,20 +101,21 @@ export class WebOnboarding {
       updatedAt: now,
     };
     const key = input.linkToApiKey === false ? null : issueKey(tenantId, id, now);
+    const made = {
+      number: toPublicNumber(number),
+      // Pilot's answer names the new number `instance` (its SDK connects with created.instance.id).
+      instance: { id, name: input.name, number: digits, state: 'CONNECTING' as const },
+      ...(key ? { apiKey: { id: key.id, key: key.key } } : {}),
+    };
     await this.#d.db.transaction(async (tx) => {
       await insertNumber(tx, number);
       if (key) {
         await insertApiKey(tx, key.record);
       }
+      // The QR comes after the commit: a retry answered with this (the process died first) asks connect for one.
+      await onStored?.(tx, { ...made, qrcode: null, code: null, qrcodeBase64: null, pairingCode: null });
     });
-    const qr = await this.#subscribeAndQr(number, instanceToken, webhookUrl);
-    return {
-      number: toPublicNumber(number),
-      // Pilot's answer names the new number `instance` (its SDK connects with created.instance.id).
-      instance: { id, name: input.name, number: digits, state: 'CONNECTING' as const },
-      ...(key ? { apiKey: { id: key.id, key: key.key } } : {}),
-      ...qr,
-    };
+    return { ...made, ...(await this.#subscribeAndQr(number, instanceToken, webhookUrl)) };
   }
 
   /** Pilot's status: asks the Evolution server (EVO_GO) and keeps what it learned as the number's state. */

@@ -1,3 +1,4 @@
+import { answerOnStored } from '../../plugins/idempotency.ts';
 import { AUTH_ERRORS, Deleted, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import {
   CreatedNumber,
@@ -45,8 +46,13 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
       const body = request.body;
       const created =
         'provider' in body
-          ? await deps.numbers.create(tenantOf(request), body)
-          : await deps.webOnboarding.create(tenantOf(request), body, originOf(request));
+          ? await deps.numbers.create(tenantOf(request), body, answerOnStored(request, reply, 201))
+          : await deps.webOnboarding.create(
+              tenantOf(request),
+              body,
+              originOf(request),
+              answerOnStored(request, reply, 201),
+            );
       return reply.code(201).send(created);
     },
   );

@@ -1,0 +1,105 @@
+// Creations whose process dies between storing what they made and recording their Idempotency-Key's answer: the
+// answer commits with the object, so a retry that takes the abandoned key over gets the first object back instead
+// of making a second one. POST /v1/calls has its own such test in routes/calls/outbound.faults.test.ts.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type FakeEvolution, startFakeEvolution } from '../../../test/fakes/evolution-go.ts';
+import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app.ts';
+import { abandonKey, responseAnswersLost } from '../../../test/helpers/lost-answers.ts';
+import { storeKinds } from '../../../test/helpers/stores.ts';
+
+const GLOBAL_KEY = 'evo-global-key-for-tests';
+
+interface Creation {
+  name: string;
+  status: number;
+  /** Any setup, then the request, and how many objects (or messages at Meta) it has made so far. */
+  prepare(t: TestApp): Promise<{
+    url: string;
+    apiKey: string;
+    payload: Record<string, unknown>;
+    made: () => Promise<number>;
+  }>;
+  /** What the retry answers, from the first answer: the same unless said. */
+  replayed?: (first: Record<string, unknown>) => Record<string, unknown>;
+}
+
+async function count(t: TestApp, sql: string, params: string[]): Promise<number> {
+  const [row] = await t.store.db.query<{ n: number | string }>(sql, params);
+  return Number(row?.n ?? 0);
+}
+
+let evo: FakeEvolution;
+let serial = 0;
+
+const creations: Creation[] = [
+  {
+    name: 'POST /v1/numbers (a sandbox number, given a phone of its own each time)',
+    status: 201,
+    async prepare(t) {
+      const name = `crash-sandbox-${++serial}`;
+      return {
+        url: '/v1/numbers',
+        apiKey: t.tenantKey.key,
+        payload: { name, provider: 'SANDBOX' },
+        made: () => count(t, 'SELECT COUNT(*) AS n FROM numbers WHERE name = $1', [name]),
+      };
+    },
+  },
+  {
+    name: "POST /v1/numbers (Pilot's web number by QR)",
+    status: 201,
+    // Answered as stored, before the instance was subscribed: connect gives the QR.
+    replayed: (first) => ({ ...first, qrcode: null, code: null, qrcodeBase64: null, pairingCode: null }),
+    async prepare(t) {
+      const before = evo.created.length;
+      return {
+        url: '/v1/numbers',
+        apiKey: t.tenantKey.key,
+        payload: { name: `crash-web-${++serial}`, number: `+55119777${String(70000 + serial)}` },
+        made: async () => evo.created.length - before,
+      };
+    },
+  },
+];
+
+for (const kind of storeKinds()) {
+  describe(`a creation whose process dies between its commit and its Idempotency-Key's answer [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      evo = await startFakeEvolution({
+        instances: [{ id: 'other-instance', name: 'other', token: 'other-token', ownNumber: '5511900000000' }],
+        globalApiKey: GLOBAL_KEY,
+        webhookRetryIntervalMs: 50,
+      });
+      t = await buildTestApp(kind, {
+        env: {
+          EVOLUTION_BASE_URL: evo.baseUrl,
+          EVOLUTION_GLOBAL_API_KEY: GLOBAL_KEY,
+        },
+        wrapDb: responseAnswersLost,
+      });
+    });
+    after(async () => {
+      await evo.close();
+      await t.close();
+    });
+
+    for (const creation of creations) {
+      test(`${creation.name}: a retry once the key counts as abandoned gets the first object`, async () => {
+        const { url, apiKey, payload, made } = await creation.prepare(t);
+        const key = `crash-${++serial}`;
+        const post = () =>
+          t.app.inject({ method: 'POST', url, headers: { 'x-api-key': apiKey, 'idempotency-key': key }, payload });
+        const first = await post();
+        assert.equal(first.statusCode, creation.status, first.body);
+        await abandonKey(t, key);
+        const retry = await post();
+        assert.equal(retry.statusCode, creation.status, retry.body);
+        assert.equal(retry.headers['idempotent-replayed'], 'true');
+        assert.deepEqual(retry.json(), creation.replayed?.(first.json()) ?? first.json());
+        assert.equal(await made(), 1, 'made once');
+      });
+    }
+  });
+}
