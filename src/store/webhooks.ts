@@ -96,7 +96,13 @@ export async function insertWebhook(db: Db, w: WebhookRecord): Promise<void> {
  * Inserts the webhook unless its number already has `limit`; answers whether it did. The number's row is locked
  * first, so two concurrent creations cannot both take the last place.
  */
-export async function insertWebhookWithinLimit(db: Db, w: WebhookRecord, limit: number): Promise<boolean> {
+/** `onInserted` runs in the same transaction once the webhook is inserted. */
+export async function insertWebhookWithinLimit(
+  db: Db,
+  w: WebhookRecord,
+  limit: number,
+  onInserted?: (tx: Db) => Promise<void>,
+): Promise<boolean> {
   return db.transaction(async (tx) => {
     await tx.query(`SELECT id FROM numbers WHERE id = $1${forUpdate(tx)}`, [w.numberId]);
     const [row] = await tx.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM webhooks WHERE number_id = $1', [
@@ -106,6 +112,7 @@ export async function insertWebhookWithinLimit(db: Db, w: WebhookRecord, limit: 
       return false;
     }
     await insertWebhook(tx, w);
+    await onInserted?.(tx);
     return true;
   });
 }

@@ -6,7 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newWebhookId } from '../ids.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, OnStored } from '../store/db.ts';
 import {
   failUnsubscribedDeliveries,
   holdDeliveriesOfWebhook,
@@ -78,6 +78,9 @@ export function toPublicWebhook(w: WebhookRecord, lastTriggered: string | null =
   };
 }
 
+/** A webhook just registered, with its signing secret (shown this once). */
+export type CreatedWebhook = ReturnType<typeof toPublicWebhook> & { secret: string };
+
 function scopeOf(p: Principal): WebhookScope {
   return { tenantId: p.tenantId, numberId: p.numberId };
 }
@@ -88,7 +91,7 @@ export class WebhookService {
     this.#d = deps;
   }
 
-  async create(p: Principal, input: NewWebhook) {
+  async create(p: Principal, input: NewWebhook, onStored?: OnStored<CreatedWebhook>): Promise<CreatedWebhook> {
     const numberId = await this.#numberForCreate(p, input.whatsappNumberId);
     const url = await this.#checkUrl(input.url);
     const secret = generateWebhookSecret();
@@ -108,10 +111,12 @@ export class WebhookService {
       createdAt: now,
       updatedAt: now,
     };
-    if (!(await insertWebhookWithinLimit(this.#d.db, webhook, this.#d.config.webhooksPerNumber))) {
-      throw new ApiError('WEBHOOK_LIMIT_REACHED', { details: { limit: this.#d.config.webhooksPerNumber } });
+    const created = { ...toPublicWebhook(webhook), secret };
+    const limit = this.#d.config.webhooksPerNumber;
+    if (!(await insertWebhookWithinLimit(this.#d.db, webhook, limit, onStored && ((tx) => onStored(tx, created))))) {
+      throw new ApiError('WEBHOOK_LIMIT_REACHED', { details: { limit } });
     }
-    return { ...toPublicWebhook(webhook), secret };
+    return created;
   }
 
   /**

@@ -61,6 +61,19 @@ const creations: Creation[] = [
       };
     },
   },
+  {
+    name: 'POST /v1/webhooks',
+    status: 201,
+    async prepare(t) {
+      const url = `http://127.0.0.1:9/crash-${++serial}`;
+      return {
+        url: '/v1/webhooks',
+        apiKey: t.numberA.key.key,
+        payload: { url, events: ['call.ended'] },
+        made: () => count(t, 'SELECT COUNT(*) AS n FROM webhooks WHERE url = $1', [url]),
+      };
+    },
+  },
 ];
 
 for (const kind of storeKinds()) {
@@ -76,6 +89,7 @@ for (const kind of storeKinds()) {
         env: {
           EVOLUTION_BASE_URL: evo.baseUrl,
           EVOLUTION_GLOBAL_API_KEY: GLOBAL_KEY,
+          WEBHOOK_ALLOW_INSECURE_URLS: 'true',
         },
         wrapDb: responseAnswersLost,
       });

@@ -1,3 +1,4 @@
+import { answerOnStored } from '../../plugins/idempotency.ts';
 import { Deleted, errorResponses } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import { CreatedWebhook, CreateWebhookBody, UpdateWebhookBody, WebhookIdParams } from '../../schemas/webhook.ts';
@@ -37,9 +38,12 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
     },
     async (request, reply) => {
       const whatsappNumberId = namedNumber(request, request.body.whatsappNumberId);
-      return reply
-        .code(201)
-        .send(await deps.webhooks.create(principalOf(request), { ...request.body, whatsappNumberId }));
+      const created = await deps.webhooks.create(
+        principalOf(request),
+        { ...request.body, whatsappNumberId },
+        answerOnStored(request, reply, 201),
+      );
+      return reply.code(201).send(created);
     },
   );
 
