@@ -94,6 +94,12 @@ export interface CreatedNumber {
   apiKey: { id: string; key: string };
 }
 export type PublicNumber = ReturnType<typeof toPublicNumber>;
+/** A number's first key, shown this once. */
+export interface CreatedKey {
+  numberId: string;
+  keyId: string;
+  key: string;
+}
 
 export class NumberService {
   readonly #db: Db;
@@ -237,16 +243,23 @@ export class NumberService {
   }
 
   /** The number's key when it has none (Pilot's POST /v1/api-keys); shown this once. */
-  async createKey(tenantId: TenantId, numberId: string) {
+  async createKey(tenantId: TenantId, numberId: string, onStored?: OnStored<CreatedKey>): Promise<CreatedKey> {
     const key = issueKey(tenantId, numberId as NumberId, this.#clock.now().toISOString());
-    const outcome = await insertNumberKeyIfAbsentForTenant(this.#db, tenantId, numberId as NumberId, key.record);
+    const created = { numberId, keyId: key.id, key: key.key };
+    const outcome = await insertNumberKeyIfAbsentForTenant(
+      this.#db,
+      tenantId,
+      numberId as NumberId,
+      key.record,
+      onStored && ((tx) => onStored(tx, created)),
+    );
     if (outcome === 'no-number') {
       throw new ApiError('NUMBER_NOT_FOUND');
     }
     if (outcome === 'exists') {
       throw new ApiError('API_KEY_EXISTS');
     }
-    return { numberId, keyId: key.id, key: key.key };
+    return created;
   }
 
   async regenerateKey(tenantId: TenantId, numberId: string) {

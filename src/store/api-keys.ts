@@ -138,6 +138,8 @@ export async function insertNumberKeyIfAbsentForTenant(
   tenantId: TenantId,
   numberId: NumberId,
   fresh: ApiKeyRecord,
+  /** Runs in the same transaction once the key is inserted. */
+  onInserted?: (tx: Db) => Promise<void>,
 ): Promise<'created' | 'exists' | 'no-number'> {
   try {
     return await db.transaction(async (tx) => {
@@ -149,6 +151,7 @@ export async function insertNumberKeyIfAbsentForTenant(
         return 'exists' as const;
       }
       await insertApiKey(tx, fresh);
+      await onInserted?.(tx);
       return 'created' as const;
     });
   } catch (error) {

@@ -74,6 +74,27 @@ const creations: Creation[] = [
       };
     },
   },
+  {
+    name: "POST /v1/api-keys (a number's first key)",
+    status: 201,
+    async prepare(t) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: { 'x-api-key': t.tenantKey.key },
+        payload: { name: `crash-keyless-${++serial}`, provider: 'SANDBOX' },
+      });
+      assert.equal(res.statusCode, 201, res.body);
+      const numberId: string = res.json().number.id;
+      await t.store.db.execute('DELETE FROM api_keys WHERE number_id = $1', [numberId]);
+      return {
+        url: '/v1/api-keys',
+        apiKey: t.tenantKey.key,
+        payload: { whatsappNumberId: numberId },
+        made: () => count(t, 'SELECT COUNT(*) AS n FROM api_keys WHERE number_id = $1', [numberId]),
+      };
+    },
+  },
 ];
 
 for (const kind of storeKinds()) {

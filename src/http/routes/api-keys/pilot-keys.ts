@@ -1,6 +1,7 @@
 // Pilot's key routes (docs/spec/pilot-compat.md §4): create a number's key if it has none, and regenerate it
 // naming the number in the body (or the x-whatsapp-number-id header) instead of the path.
 import { ApiError } from '../../../errors.ts';
+import { answerOnStored } from '../../plugins/idempotency.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { RegeneratedKey } from '../../schemas/number.ts';
 import { Type } from '../../schemas/type.ts';
@@ -56,7 +57,15 @@ export function pilotApiKeyRoutes(app: App, deps: RouteDeps): void {
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await deps.numbers.createKey(tenantOf(request), targetNumber(request, request.body))),
+      reply
+        .code(201)
+        .send(
+          await deps.numbers.createKey(
+            tenantOf(request),
+            targetNumber(request, request.body),
+            answerOnStored(request, reply, 201),
+          ),
+        ),
   );
 
   app.post(
