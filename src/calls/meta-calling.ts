@@ -8,7 +8,7 @@ import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
 import type { PermissionReply } from '../model/permission.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures, ProviderFailure } from '../providers/types.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, OnStored } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent, eventExists } from '../store/events.ts';
 import { getNumberById, mergeNumberPublicConfig } from '../store/numbers.ts';
@@ -73,11 +73,26 @@ export class MetaCalling {
     return result.value;
   }
 
-  async requestPermission(numberId: NumberId, to: string, text: string | null): Promise<{ messageId: string }> {
+  /**
+   * Meta first, then `onSent` (the request's Idempotency-Key answer) in a transaction of its own, at once: nothing
+   * here is stored but that answer, and a message cannot be unsent. Written before Meta is asked, a key would hold
+   * no messageId to answer a retry with after a crash, and a Meta failure would have to undo it.
+   */
+  async requestPermission(
+    numberId: NumberId,
+    to: string,
+    text: string | null,
+    onSent?: OnStored<{ messageId: string }>,
+  ): Promise<{ messageId: string }> {
     const { number, meta } = await this.#metaNumber(numberId);
     const result = await meta.requestPermission(number, to.replace(/\D/g, ''), text);
     if (!result.ok) {
       throw providerError(result, 'other');
+    }
+    if (onSent) {
+      // The message is sent: a failed write still answers 200 (an error would have the client send it again), and
+      // the answer is written again once the response is made, then retried until the store takes it.
+      await this.#db.transaction((tx) => onSent(tx, result.value)).catch(() => undefined);
     }
     return result.value;
   }

@@ -1,10 +1,12 @@
 // Creations whose process dies between storing what they made and recording their Idempotency-Key's answer: the
-// answer commits with the object, so a retry that takes the abandoned key over gets the first object back instead
-// of making a second one. POST /v1/calls has its own such test in routes/calls/outbound.faults.test.ts.
+// answer commits with the object (a permission request's, which stores nothing else, as soon as Meta has sent the
+// message), so a retry that takes the abandoned key over gets the first object back instead of making a second
+// one. POST /v1/calls has its own such test in routes/calls/outbound.faults.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type FakeEvolution, startFakeEvolution } from '../../../test/fakes/evolution-go.ts';
 import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app.ts';
+import { nextPeer } from '../../../test/helpers/calls.ts';
 import { abandonKey, responseAnswersLost } from '../../../test/helpers/lost-answers.ts';
 import { storeKinds } from '../../../test/helpers/stores.ts';
 
@@ -92,6 +94,19 @@ const creations: Creation[] = [
         apiKey: t.tenantKey.key,
         payload: { whatsappNumberId: numberId },
         made: () => count(t, 'SELECT COUNT(*) AS n FROM api_keys WHERE number_id = $1', [numberId]),
+      };
+    },
+  },
+  {
+    name: 'POST /v1/calls/permissions/request',
+    status: 200,
+    async prepare(t) {
+      const peer = nextPeer();
+      return {
+        url: '/v1/calls/permissions/request',
+        apiKey: t.numberA.key.key,
+        payload: { to: `+${peer}` },
+        made: async () => t.fake.requests.filter((r) => r.edge === 'messages' && r.body?.to === peer).length,
       };
     },
   },

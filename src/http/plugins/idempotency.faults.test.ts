@@ -3,7 +3,9 @@
 // not be told for a minute that the failed request is still in progress.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { LightMyRequestResponse } from 'fastify';
 import { buildTestApp, eventually, type TestApp } from '../../../test/helpers/build-test-app.ts';
+import { nextPeer } from '../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../test/helpers/stores.ts';
 import type { Db } from '../../store/db.ts';
 
@@ -19,6 +21,18 @@ function flakyWrites(inner: Db, state: { down: RegExp | null }): Db {
     close: () => db.close(),
   });
   return wrap(inner);
+}
+
+/** The request sent again until its key is no longer in progress (the background write has landed). */
+function untilNotInProgress(send: () => Promise<LightMyRequestResponse>, what: string) {
+  return eventually(
+    async () => {
+      const r = await send();
+      return r.statusCode === 409 && r.json().code === 'IDEMPOTENCY_IN_PROGRESS' ? null : r;
+    },
+    5000,
+    what,
+  );
 }
 
 for (const kind of storeKinds()) {
@@ -49,15 +63,28 @@ for (const kind of storeKinds()) {
       assert.equal(first.json().code, 'STORE_UNAVAILABLE');
       state.down = null;
 
-      const retry = await eventually(
-        async () => {
-          const r = await create();
-          return r.statusCode === 409 && r.json().code === 'IDEMPOTENCY_IN_PROGRESS' ? null : r;
-        },
-        5000,
-        'the key to be released',
-      );
+      const retry = await untilNotInProgress(create, 'the key to be released');
       assert.equal(retry.statusCode, 201, retry.body);
+    });
+
+    test('a permission request Meta sent whose answer the store refused: 200 all the same, replayed once back', async () => {
+      const peer = nextPeer();
+      const ask = () =>
+        t.app.inject({
+          method: 'POST',
+          url: '/v1/calls/permissions/request',
+          headers: { 'x-api-key': t.numberA.key.key, 'idempotency-key': `k-sent-${peer}` },
+          payload: { to: `+${peer}` },
+        });
+      state.down = /UPDATE idempotency_keys/;
+      const first = await ask();
+      state.down = null;
+      // The message is out: an error would have the client ask again, and the user get a second message.
+      assert.equal(first.statusCode, 200, first.body);
+      const retry = await untilNotInProgress(ask, 'the answer to be written');
+      assert.equal(retry.statusCode, 200, retry.body);
+      assert.deepEqual(retry.json(), first.json());
+      assert.equal(t.fake.requests.filter((r) => r.edge === 'messages' && r.body?.to === peer).length, 1);
     });
   });
 }

@@ -1,3 +1,4 @@
+import { answerOnStored } from '../../plugins/idempotency.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
@@ -63,7 +64,12 @@ export function callPermissionRoutes(app: App, deps: RouteDeps): void {
         },
       },
     },
-    async (request) =>
-      deps.metaCalling.requestPermission(numberOf(request), request.body.to, request.body.text ?? null),
+    async (request, reply) =>
+      deps.metaCalling.requestPermission(
+        numberOf(request),
+        request.body.to,
+        request.body.text ?? null,
+        answerOnStored(request, reply, 200),
+      ),
   );
 }
