@@ -94,3 +94,17 @@ export async function answeredWebCall(t: TestApp, web: WebNumber, viaApi = true)
   await web.fake.flush();
   return webCallUntil(t, web, call.id, 'ACCEPTED');
 }
+
+/**
+ * callgate's own Evolution Go server, for web numbers onboarded by QR: the fake, with some other customer's instance
+ * already on it, and the env (EVOLUTION_BASE_URL, EVOLUTION_GLOBAL_API_KEY) that points an app at it.
+ */
+export async function startOnboardingServer(): Promise<{ evo: FakeEvolution; env: Record<string, string> }> {
+  const globalApiKey = 'evo-global-key-for-tests';
+  const evo = await startFakeEvolution({
+    instances: [{ id: 'other-instance', name: 'other', token: 'other-token', ownNumber: '5511900000000' }],
+    globalApiKey,
+    webhookRetryIntervalMs: 50,
+  });
+  return { evo, env: { EVOLUTION_BASE_URL: evo.baseUrl, EVOLUTION_GLOBAL_API_KEY: globalApiKey } };
+}

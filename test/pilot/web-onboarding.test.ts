@@ -5,10 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import { type FakeEvolution, startFakeEvolution } from '../fakes/evolution-go.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { nextPeer } from '../helpers/calls.ts';
+import { startOnboardingServer } from '../helpers/evolution.ts';
 import { storeKinds } from '../helpers/stores.ts';
 import { PilotClient } from './pilot-client.ts';
-
-const GLOBAL_KEY = 'evo-global-key-for-tests';
 
 for (const kind of storeKinds()) {
   describe(`web numbers onboarded by QR [${kind}]`, () => {
@@ -17,14 +16,9 @@ for (const kind of storeKinds()) {
     let tenant: PilotClient;
     before(async () => {
       // One instance some other customer already runs on the same server.
-      evo = await startFakeEvolution({
-        instances: [{ id: 'other-instance', name: 'other', token: 'other-token', ownNumber: '5511900000000' }],
-        globalApiKey: GLOBAL_KEY,
-        webhookRetryIntervalMs: 50,
-      });
-      t = await buildTestApp(kind, {
-        env: { EVOLUTION_BASE_URL: evo.baseUrl, EVOLUTION_GLOBAL_API_KEY: GLOBAL_KEY },
-      });
+      const server = await startOnboardingServer();
+      evo = server.evo;
+      t = await buildTestApp(kind, { env: server.env });
       tenant = new PilotClient({ baseUrl: t.baseUrl, apiKey: t.tenantKey.key });
     });
     after(async () => {

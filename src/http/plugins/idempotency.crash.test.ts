@@ -4,13 +4,12 @@
 // one. POST /v1/calls has its own such test in routes/calls/outbound.faults.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type FakeEvolution, startFakeEvolution } from '../../../test/fakes/evolution-go.ts';
+import type { FakeEvolution } from '../../../test/fakes/evolution-go.ts';
 import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app.ts';
 import { nextPeer } from '../../../test/helpers/calls.ts';
+import { startOnboardingServer } from '../../../test/helpers/evolution.ts';
 import { abandonKey, responseAnswersLost } from '../../../test/helpers/lost-answers.ts';
 import { storeKinds } from '../../../test/helpers/stores.ts';
-
-const GLOBAL_KEY = 'evo-global-key-for-tests';
 
 interface Creation {
   name: string;
@@ -116,17 +115,10 @@ for (const kind of storeKinds()) {
   describe(`a creation whose process dies between its commit and its Idempotency-Key's answer [${kind}]`, () => {
     let t: TestApp;
     before(async () => {
-      evo = await startFakeEvolution({
-        instances: [{ id: 'other-instance', name: 'other', token: 'other-token', ownNumber: '5511900000000' }],
-        globalApiKey: GLOBAL_KEY,
-        webhookRetryIntervalMs: 50,
-      });
+      const server = await startOnboardingServer();
+      evo = server.evo;
       t = await buildTestApp(kind, {
-        env: {
-          EVOLUTION_BASE_URL: evo.baseUrl,
-          EVOLUTION_GLOBAL_API_KEY: GLOBAL_KEY,
-          WEBHOOK_ALLOW_INSECURE_URLS: 'true',
-        },
+        env: { ...server.env, WEBHOOK_ALLOW_INSECURE_URLS: 'true' },
         wrapDb: responseAnswersLost,
       });
     });

@@ -5,27 +5,22 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { type FakeEvolution, startFakeEvolution } from '../../../../test/fakes/evolution-go.ts';
+import type { FakeEvolution } from '../../../../test/fakes/evolution-go.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { launchChromium, newWatchedPage, signInToDashboard } from '../../../../test/helpers/chromium.ts';
+import { startOnboardingServer } from '../../../../test/helpers/evolution.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 
 const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard-web-number.png');
-const GLOBAL_KEY = 'evo-global-key-for-dashboard-tests';
 
 describe('dashboard: a web number paired by QR', () => {
   let evo: FakeEvolution;
   let t: TestApp;
   before(async () => {
     // The fake starts with some other customer's instance on the same server.
-    evo = await startFakeEvolution({
-      instances: [{ id: 'other-instance', name: 'other', token: 'other-token', ownNumber: '5511900000000' }],
-      globalApiKey: GLOBAL_KEY,
-      webhookRetryIntervalMs: 50,
-    });
-    t = await buildTestApp('sqlite', {
-      env: { EVOLUTION_BASE_URL: evo.baseUrl, EVOLUTION_GLOBAL_API_KEY: GLOBAL_KEY },
-    });
+    const server = await startOnboardingServer();
+    evo = server.evo;
+    t = await buildTestApp('sqlite', { env: server.env });
   });
   after(async () => {
     await evo.close();
