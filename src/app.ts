@@ -290,6 +290,7 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     sandboxSimulator,
     sandboxCalls,
     media,
+    node,
     recordings,
     slots,
   } = buildServices({
@@ -323,9 +324,18 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     registerMediaMetrics(metrics, media);
     app.decorate('media', media);
     await media.start();
-    // Calls still up lose their media on shutdown: sockets get stop + 1000 and recordings are finished.
-    closeMedia = () => media.close();
   }
+  if (node) {
+    // With the engine off too: another process's calls still end when it is gone.
+    node.start();
+  }
+  closeMedia = async () => {
+    // Its calls lose their media now: another process ends them at its next look instead of after the heartbeat goes
+    // stale.
+    await node?.stop();
+    // Calls still up lose their media on shutdown: sockets get stop + 1000 and recordings are finished.
+    await media?.close();
+  };
 
   registerRoutes(app, {
     metrics,

@@ -16,6 +16,7 @@ import { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { MediaEngine } from './media/engine/engine.ts';
+import { MediaNode } from './media/engine/media-node.ts';
 import type { RealtimeHub } from './media/engine/realtime-hub.ts';
 import { createPeerFactory, LOOPBACK_ICE, type PeerFactory } from './media/rtc/peer-factory.ts';
 import { type Metrics, mediaObserver } from './metrics.ts';
@@ -133,6 +134,20 @@ export function buildServices(deps: ServiceDeps) {
   const providerEvents = new ProviderEvents({ db: callDb, slots, clock, config, logger });
   const mergeConfig = (id: NumberRecordId, patch: Record<string, unknown>) =>
     mergeNumberPublicConfig(db, id, patch, clock.now().toISOString());
+  // This process as a media node (API processes only): the rows naming it as the holder of its calls' server media,
+  // its heartbeat, and its look for the calls of processes that stopped beating.
+  const node: MediaNode | null = deps.realtime
+    ? new MediaNode({
+        db: callDb,
+        now: () => clock.now(),
+        logger,
+        holding: (): number => media?.size ?? 0,
+        onMediaLost: async (callId, numberId) => {
+          await calls?.endForMedia(numberId, callId, 'media_lost');
+        },
+        onRecordingLost: (callId, numberId) => recordings.lost(callId, numberId),
+      })
+    : null;
   // The sandbox's users reach the call machine the way Meta's webhooks do: provider events and permission replies.
   const sandboxSimulator = new SandboxSimulator({
     peers: sandboxPeers(config.sandboxMediaAddresses),
@@ -154,29 +169,27 @@ export function buildServices(deps: ServiceDeps) {
   const recordings = new Recordings({ db: callDb, clock, logger, recordingsDir: config.media.recordingsDir });
   // The engine reports media failures to the call service, which is built with the engine: bound after both exist.
   let calls: CallService | null = null;
-  const media = deps.realtime
-    ? new MediaEngine({
-        config: config.media,
-        db: callDb,
-        realtime: deps.realtime,
-        logger,
-        now: () => clock.now(),
-        allowInsecureUrls: config.webhookAllowInsecureUrls,
-        databaseUrl: config.databaseUrl,
-        fallbackWsBaseUrl: `ws://${hostname()}:${config.port}`,
-        onRecordingDone: (r) => recordings.finished(r),
-        ...(metrics ? { observer: mediaObserver(metrics) } : {}),
-        onMediaLost: async (callId, numberId) => {
-          await calls?.endForMedia(numberId, callId, 'media_lost');
-        },
-        onRecordingLost: (callId, numberId) => recordings.lost(callId, numberId),
-        onMediaFailure: (callId, numberId) => {
-          calls
-            ?.endForMedia(numberId, callId)
-            .catch((err) => logger.error({ err: err.message, callId }, 'could not end a call whose media failed'));
-        },
-      })
-    : null;
+  const media =
+    deps.realtime && node
+      ? new MediaEngine({
+          config: config.media,
+          db: callDb,
+          realtime: deps.realtime,
+          logger,
+          now: () => clock.now(),
+          allowInsecureUrls: config.webhookAllowInsecureUrls,
+          databaseUrl: config.databaseUrl,
+          fallbackWsBaseUrl: `ws://${hostname()}:${config.port}`,
+          onRecordingDone: (r) => recordings.finished(r),
+          ...(metrics ? { observer: mediaObserver(metrics) } : {}),
+          node,
+          onMediaFailure: (callId, numberId) => {
+            calls
+              ?.endForMedia(numberId, callId)
+              .catch((err) => logger.error({ err: err.message, callId }, 'could not end a call whose media failed'));
+          },
+        })
+      : null;
   calls = new CallService({
     db: callDb,
     providers,
@@ -207,6 +220,7 @@ export function buildServices(deps: ServiceDeps) {
     recordings,
     sandboxSimulator,
     sandboxCalls: new SandboxCalls({ db: callDb, simulator: sandboxSimulator, providers }),
+    node,
     outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock, media }),
     metaCalling,
     sweeper: new Sweeper({ db: callDb, slots, providers, clock, config, logger }),

@@ -18,6 +18,7 @@ import { createLogger } from '../../logger.ts';
 import { findCallMediaForNumber } from '../../store/call-media.ts';
 import type { AudioEndpoint } from '../rtc/index.ts';
 import { MediaEngine } from './engine.ts';
+import { MediaNode } from './media-node.ts';
 import { RealtimeHub } from './realtime-hub.ts';
 
 /** The wall clock, for tests that wait on the engine's real timers. */
@@ -33,11 +34,14 @@ function engineOn(
   clock: ManualClock,
   over: Partial<ConstructorParameters<typeof MediaEngine>[0]> = {},
 ): MediaEngine {
+  const logger = createLogger('silent');
+  const now = () => clock.now();
   return new MediaEngine({
     db: t.store.db,
     realtime: new RealtimeHub(() => Date.now()),
-    logger: createLogger('silent'),
-    now: () => clock.now(),
+    logger,
+    now,
+    node: new MediaNode({ db: t.store.db, now, logger, holding: () => 0 }),
     allowInsecureUrls: false,
     onMediaFailure: () => undefined,
     databaseUrl: null,
@@ -222,6 +226,7 @@ describe('media engine start', () => {
       realtime: new RealtimeHub(() => Date.now()),
       logger: sink.logger,
       now: () => new Date(),
+      node: new MediaNode({ db: t.store.db, now: () => new Date(), logger: sink.logger, holding: () => 0 }),
       allowInsecureUrls: false,
       onMediaFailure: () => undefined,
       databaseUrl: null,

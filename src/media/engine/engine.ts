@@ -23,7 +23,7 @@ import { fetchMedia, MediaFetchError } from './fetch-media.ts';
 import { LateFrameGuard, type LateFrameGuardOptions } from './late-frame-guard.ts';
 import { localSession } from './local-session.ts';
 import { type MediaCommand, MediaCommands, type MediaReply } from './media-commands.ts';
-import { MediaNode } from './media-node.ts';
+import type { MediaNode } from './media-node.ts';
 import { peerFactoryFor } from './media-peers.ts';
 import { PlayBudget, PlayQueueFullError } from './play-budget.ts';
 import { type RealtimeHub, realtimeWsUrl } from './realtime-hub.ts';
@@ -48,10 +48,11 @@ export interface MediaEngineDeps {
   databaseUrl: string | null;
   /** Where this process's realtime sockets are reached when PUBLIC_WS_BASE_URL is unset (commands from others). */
   fallbackWsBaseUrl: string;
-  /** Told of a live call whose media another process held and that process is gone (FAILED/media_lost). */
-  onMediaLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
-  /** Told of a recording another process left unfinished when it died: it ends failed. */
-  onRecordingLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
+  /**
+   * This process as a media node: the rows naming it as its calls' holder, and the heartbeat beside them. Shared with
+   * the sandbox's simulated users, and started and stopped with the process (app.ts), not with the engine.
+   */
+  node: MediaNode;
   /** Told when a call's recording is complete (ready) or could not be finished (failed): stores it, says so. */
   onRecordingDone?: (r: FinishedRecording) => Promise<void>;
   /** Told what happens to sessions, for the metrics. */
@@ -103,6 +104,7 @@ export class MediaEngine {
   private watcher: NodeJS.Timeout | null = null;
   /** This process's heartbeat and its look for calls of dead processes. */
   private readonly mediaNode: MediaNode;
+  private started = false;
   private channel: MediaChannel | null = null;
   /** The start's warm-up (or the workers' start) while it runs; close() waits for it to let go of its sockets. */
   private warming: Promise<void> | null = null;
@@ -140,14 +142,7 @@ export class MediaEngine {
       const factory = peerFactoryFor(config);
       this.newSession = (o) => localSession(factory, o, this.localPacing);
     }
-    this.mediaNode = new MediaNode({
-      db: deps.db,
-      now: deps.now,
-      logger: deps.logger,
-      holding: () => this.sessions.size,
-      ...(deps.onMediaLost ? { onMediaLost: deps.onMediaLost } : {}),
-      ...(deps.onRecordingLost ? { onRecordingLost: deps.onRecordingLost } : {}),
-    });
+    this.mediaNode = deps.node;
     this.commands = new MediaCommands(this.node, (c) => this.run(c), deps.logger);
     this.lateFrames =
       config.enabled && config.maxLatePercent > 0
@@ -155,14 +150,12 @@ export class MediaEngine {
         : null;
   }
 
-  /**
-   * Starts the heartbeat, the search for calls of dead processes and (on PostgreSQL) the channel other processes
-   * send commands on.
-   */
+  /** Starts the warm-up, the pacing guard and (on PostgreSQL) the channel other processes send commands on. */
   async start(): Promise<void> {
-    if (!this.d.config.enabled || this.mediaNode.running || this.lateFrameTimer) {
+    if (!this.d.config.enabled || this.started) {
       return;
     }
+    this.started = true;
     this.checkRecordingsDir();
     const guard = this.lateFrames;
     if (guard) {
@@ -192,7 +185,6 @@ export class MediaEngine {
       );
       this.commands.attach(this.channel);
     }
-    this.mediaNode.start();
   }
 
   /** Runs a command in the process `node` holding a call's media, answering at once if that process is gone. */
@@ -515,8 +507,6 @@ export class MediaEngine {
       clearInterval(this.lateFrameTimer);
       this.lateFrameTimer = null;
     }
-    // Its calls lose their media now: another process ends them at its next look instead of after the timeout.
-    await this.mediaNode.stop();
     await Promise.all([...this.sessions.keys()].map((id) => this.end(id, 'shutdown')));
     if (this.pool) {
       // Terminating the workers stops their warm-up too.

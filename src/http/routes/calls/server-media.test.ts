@@ -1239,44 +1239,47 @@ describe('recording byte ranges', () => {
 
 describe('server media: a process that held a call’s media is gone', () => {
   for (const kind of storeKinds()) {
-    test(`its live calls end FAILED by SYSTEM with media_lost, once, and Meta is told (${kind})`, async () => {
-      const t = await buildTestApp(kind);
-      try {
-        // A call answered with media held by another process (here: a row naming a node that never beat).
-        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
-        const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
-        const accepted = await t.app.inject({
-          method: 'POST',
-          url: `/v1/calls/${call.id}/accept`,
-          headers: { 'x-api-key': t.numberA.key.key },
-          payload: { sdp: CANNED_ANSWER_SDP },
-        });
-        assert.equal(accepted.statusCode, 200);
-        await t.store.db.execute(
-          `INSERT INTO call_media (call_id, number_id, media, media_node, created_at, updated_at)
+    // A process with the engine off looks too: the node is the process's, not the engine's.
+    for (const engine of ['on', 'off']) {
+      test(`its live calls end FAILED by SYSTEM with media_lost, once, and Meta is told (${kind}, engine ${engine})`, async () => {
+        const t = await buildTestApp(kind, { env: { MEDIA_ENGINE: engine } });
+        try {
+          // A call answered with media held by another process (here: a row naming a node that never beat).
+          const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
+          const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+          const accepted = await t.app.inject({
+            method: 'POST',
+            url: `/v1/calls/${call.id}/accept`,
+            headers: { 'x-api-key': t.numberA.key.key },
+            payload: { sdp: CANNED_ANSWER_SDP },
+          });
+          assert.equal(accepted.statusCode, 200);
+          await t.store.db.execute(
+            `INSERT INTO call_media (call_id, number_id, media, media_node, created_at, updated_at)
           VALUES ($1, $2, 'server', 'gone-host:1:abcdef', $3, $3)`,
-          [call.id, t.numberA.id, new Date().toISOString()],
-        );
-        const ended = await eventually(
-          async () => {
-            const c = await storedCall(t, t.numberA, call.id);
-            return c?.status === 'FAILED' && c;
-          },
-          6000,
-          'media_lost',
-        );
-        assert.equal(ended.endedBy, 'SYSTEM');
-        assert.equal(ended.endReason, 'media_lost');
-        await sleep(2500);
-        assert.deepEqual(
-          (await outbox(t, call)).map((e) => e.type),
-          ['call.ringing', 'call.connected', 'call.ended'],
-        );
-        assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);
-      } finally {
-        await t.close();
-      }
-    });
+            [call.id, t.numberA.id, new Date().toISOString()],
+          );
+          const ended = await eventually(
+            async () => {
+              const c = await storedCall(t, t.numberA, call.id);
+              return c?.status === 'FAILED' && c;
+            },
+            6000,
+            'media_lost',
+          );
+          assert.equal(ended.endedBy, 'SYSTEM');
+          assert.equal(ended.endReason, 'media_lost');
+          await sleep(2500);
+          assert.deepEqual(
+            (await outbox(t, call)).map((e) => e.type),
+            ['call.ringing', 'call.connected', 'call.ended'],
+          );
+          assert.equal(t.fake.countRequests({ action: 'terminate', call_id: call.externalCallId }), 1);
+        } finally {
+          await t.close();
+        }
+      });
+    }
 
     test(`a recording it never finished ends failed, once, with call.recording_ready (${kind})`, async () => {
       const t = await buildTestApp(kind);
