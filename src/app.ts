@@ -326,12 +326,12 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     await media.start();
   }
   if (node) {
-    // With the engine off too: another process's calls still end when it is gone.
+    // With the engine off too: the sandbox's simulated users are held by this node as well.
     node.start();
   }
   closeMedia = async () => {
-    // Its calls lose their media now: another process ends them at its next look instead of after the heartbeat goes
-    // stale.
+    // Its calls lose their media now (server media and simulated users): another process ends them at its next look
+    // instead of after the heartbeat goes stale.
     await node?.stop();
     // Calls still up lose their media on shutdown: sockets get stop + 1000 and recordings are finished.
     await media?.close();

@@ -134,18 +134,19 @@ export function buildServices(deps: ServiceDeps) {
   const providerEvents = new ProviderEvents({ db: callDb, slots, clock, config, logger });
   const mergeConfig = (id: NumberRecordId, patch: Record<string, unknown>) =>
     mergeNumberPublicConfig(db, id, patch, clock.now().toISOString());
-  // This process as a media node (API processes only): the rows naming it as the holder of its calls' server media,
-  // its heartbeat, and its look for the calls of processes that stopped beating.
+  // This process as a media node (API processes only): the rows naming it as the holder of its calls' server media
+  // and of its sandbox users, its heartbeat, and its look for the calls of processes that stopped beating.
   const node: MediaNode | null = deps.realtime
     ? new MediaNode({
         db: callDb,
         now: () => clock.now(),
         logger,
-        holding: (): number => media?.size ?? 0,
+        holding: (): number => (media?.size ?? 0) + sandboxSimulator.liveUsers,
         onMediaLost: async (callId, numberId) => {
           await calls?.endForMedia(numberId, callId, 'media_lost');
         },
         onRecordingLost: (callId, numberId) => recordings.lost(callId, numberId),
+        onSandboxUserLost: (user) => sandboxCalls.endLostUser(user),
       })
     : null;
   // The sandbox's users reach the call machine the way Meta's webhooks do: provider events and permission replies.
@@ -158,6 +159,14 @@ export function buildServices(deps: ServiceDeps) {
     recordPermissionReply: (number, reply) => metaCalling.recordPermissionReply(number, reply),
     loadNumber: (id) => getNumberById(db, id),
     mergeNumberConfig: mergeConfig,
+    ...(node
+      ? {
+          users: {
+            hold: (numberId, externalCallId) => node.holdSandboxUser(numberId, externalCallId),
+            release: (numberId, externalCallId) => node.releaseSandboxUser(numberId, externalCallId),
+          },
+        }
+      : {}),
     allowInsecureAudioUrls: config.webhookAllowInsecureUrls,
   });
   const sandbox = new SandboxProvider(sandboxSimulator, (n, calling) => mergeConfig(n.id, { calling }));
@@ -207,6 +216,7 @@ export function buildServices(deps: ServiceDeps) {
     logger,
     media,
   });
+  const sandboxCalls = new SandboxCalls({ db: callDb, simulator: sandboxSimulator, providers });
   return {
     box,
     numbers,
@@ -219,7 +229,7 @@ export function buildServices(deps: ServiceDeps) {
     media,
     recordings,
     sandboxSimulator,
-    sandboxCalls: new SandboxCalls({ db: callDb, simulator: sandboxSimulator, providers }),
+    sandboxCalls,
     node,
     outbound: new OutboundCalls({ db: callDb, providers, events: providerEvents, clock, media }),
     metaCalling,

@@ -2,7 +2,7 @@
 import { randomInt } from 'node:crypto';
 import { ApiError } from '../errors.ts';
 import type { NumberId } from '../ids.ts';
-import type { Call } from '../model/call.ts';
+import { type Call, isTerminal } from '../model/call.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { AnswerMode } from '../providers/sandbox/settings.ts';
 import type { SandboxSimulator, SessionView } from '../providers/sandbox/simulator.ts';
@@ -56,6 +56,19 @@ export class SandboxCalls {
       throw new ApiError('CALL_NOT_FOUND');
     }
     return call;
+  }
+
+  /**
+   * A simulated user held by a process that is gone (the media node's look found it): its call, if still live, ends
+   * as the user's phone vanishing would. Nothing to do when the call ended meanwhile or was never stored.
+   */
+  async endLostUser(user: { numberId: NumberId; externalCallId: string }): Promise<void> {
+    const number = await getNumberById(this.#db, user.numberId);
+    const call = number ? await findCallForNumber(this.#db, number.id, user.externalCallId) : null;
+    if (!number || !call || isTerminal(call.status)) {
+      return;
+    }
+    await this.#simulator.userGone(number, call);
   }
 
   /** The simulated user of one of this number's calls, while this process simulates it. */

@@ -1,5 +1,6 @@
-// This process as a media node: its heartbeat says it still holds the media of its calls, and it looks for calls
-// whose node stopped beating (a process that died) so that their calls end instead of waiting out the media timeout.
+// This process as a media node: its heartbeat says it still holds the media of its calls (server media, and the
+// sandbox's simulated users), and it looks for calls whose node stopped beating (a process that died) so that their
+// calls end instead of waiting out the media timeout, or for ever.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -13,6 +14,12 @@ import {
   holdCallMedia,
 } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
+import {
+  deleteSandboxUser,
+  findLostSandboxUsers,
+  insertSandboxUser,
+  type LostSandboxUser,
+} from '../../store/sandbox-users.ts';
 import type { MediaReply } from './media-commands.ts';
 
 // Every process with the engine on beats this often and looks for calls whose process stopped beating.
@@ -31,12 +38,20 @@ export interface MediaNodeDeps {
   db: Db;
   now: () => Date;
   logger: Logger;
-  /** How many calls this process holds media for now: a process holding none writes no heartbeat. */
+  /**
+   * How many calls this process holds media for now (server media and simulated users): a process holding none
+   * writes no heartbeat.
+   */
   holding: () => number;
   /** A call whose media node stopped beating; absent, this process does not look for them. */
   onMediaLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
   /** A recording whose media node stopped beating before finishing it (looked for only with onMediaLost). */
   onRecordingLost?: (callId: CallId, numberId: NumberId) => Promise<void>;
+  /**
+   * A sandbox user whose node stopped beating: its call, if still live, ends as the user's phone vanishing would.
+   * Its row is removed once this resolves.
+   */
+  onSandboxUserLost?: (user: LostSandboxUser) => Promise<void>;
 }
 
 export class MediaNode {
@@ -60,7 +75,7 @@ export class MediaNode {
       return;
     }
     const tick = () => {
-      this.#tick().catch((err) => this.#d.logger.warn({ err: err.message }, 'media node heartbeat failed'));
+      this.tickOnce().catch((err) => this.#d.logger.warn({ err: err.message }, 'media node heartbeat failed'));
     };
     tick();
     this.#timer = setInterval(tick, NODE_INTERVAL_MS);
@@ -73,18 +88,36 @@ export class MediaNode {
     numberId: NumberId,
     recording: { path: string; volume: string | null } | null,
   ): Promise<void> {
+    await this.#withBeat((now, beat) =>
+      holdCallMedia(this.#d.db, {
+        callId,
+        numberId,
+        mediaNode: this.name,
+        recordingPath: recording?.path ?? null,
+        recordingVolume: recording?.volume ?? null,
+        now,
+        beat,
+      }),
+    );
+  }
+
+  /** The durable row naming this process as the holder of a sandbox call's simulated user, as hold() does. */
+  async holdSandboxUser(numberId: NumberId, externalCallId: string): Promise<void> {
+    await this.#withBeat((now, beat) =>
+      insertSandboxUser(this.#d.db, { numberId, externalCallId, mediaNode: this.name, now, beat }),
+    );
+  }
+
+  async releaseSandboxUser(numberId: NumberId, externalCallId: string): Promise<void> {
+    await deleteSandboxUser(this.#d.db, numberId, externalCallId);
+  }
+
+  /** Writes a row naming this process, with the heartbeat in its transaction when the last one is not fresh. */
+  async #withBeat(write: (now: string, beat: boolean) => Promise<void>): Promise<void> {
     const now = this.#d.now();
     const age = this.#lastBeatMs === null ? null : now.getTime() - this.#lastBeatMs;
     const beat = age === null || age < 0 || age > BEAT_FRESH_MS;
-    await holdCallMedia(this.#d.db, {
-      callId,
-      numberId,
-      mediaNode: this.name,
-      recordingPath: recording?.path ?? null,
-      recordingVolume: recording?.volume ?? null,
-      now: now.toISOString(),
-      beat,
-    });
+    await write(now.toISOString(), beat);
     if (beat) {
       this.#beaten(now.getTime());
     }
@@ -128,7 +161,8 @@ export class MediaNode {
     await forgetMediaNode(this.#d.db, this.name).catch(() => undefined);
   }
 
-  async #tick(): Promise<void> {
+  /** One beat and one look (the loop's step; tests call it directly). */
+  async tickOnce(): Promise<void> {
     const now = this.#d.now();
     // Only a process holding media beats (a new media row carries the beat when it is not fresh): an idle one
     // writes nothing.
@@ -136,18 +170,24 @@ export class MediaNode {
       await beatMediaNode(this.#d.db, this.name, now.toISOString());
       this.#beaten(now.getTime());
     }
-    if (!this.#d.onMediaLost) {
-      return;
-    }
     const staleBefore = new Date(now.getTime() - NODE_STALE_MS).toISOString();
-    for (const lost of await findLostMediaCalls(this.#d.db, this.name, staleBefore)) {
-      await this.#d.onMediaLost(lost.callId, lost.numberId);
+    if (this.#d.onMediaLost) {
+      for (const lost of await findLostMediaCalls(this.#d.db, this.name, staleBefore)) {
+        await this.#d.onMediaLost(lost.callId, lost.numberId);
+      }
+      // Its calls end (above, or by the peer), but the recording its process was writing would stay "recording" for
+      // good: no call.recording_ready, no delete (409).
+      if (this.#d.onRecordingLost) {
+        for (const lost of await findLostRecordings(this.#d.db, this.name, staleBefore)) {
+          await this.#d.onRecordingLost(lost.callId, lost.numberId);
+        }
+      }
     }
-    // Its calls end (above, or by the peer), but the recording its process was writing would stay "recording" for
-    // good: no call.recording_ready, no delete (409).
-    if (this.#d.onRecordingLost) {
-      for (const lost of await findLostRecordings(this.#d.db, this.name, staleBefore)) {
-        await this.#d.onRecordingLost(lost.callId, lost.numberId);
+    // After the media's look: a sandbox call with server media is left to it (findLostSandboxUsers).
+    if (this.#d.onSandboxUserLost) {
+      for (const lost of await findLostSandboxUsers(this.#d.db, this.name, staleBefore)) {
+        await this.#d.onSandboxUserLost(lost);
+        await deleteSandboxUser(this.#d.db, lost.numberId, lost.externalCallId);
       }
     }
   }

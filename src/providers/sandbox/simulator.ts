@@ -1,6 +1,7 @@
 // The simulated WhatsApp side of sandbox numbers: each user is an audio endpoint inside callgate, and what it does
 // reaches the call machine exactly as Meta's webhooks would (offer, answer SDP, statuses, terminate, permission
-// replies). Sessions live in this process; after a restart their calls read as already ended, as at Meta.
+// replies). Sessions live in this process; after a restart their calls read as already ended, as at Meta, and the
+// calls a gone process left live are ended as the users' phones vanishing would (userGone).
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -32,8 +33,18 @@ export interface SandboxDeps {
   recordPermissionReply(number: NumberRecord, reply: PermissionReply): Promise<void>;
   loadNumber(id: NumberId): Promise<NumberRecord | null>;
   mergeNumberConfig(id: NumberId, patch: Record<string, unknown>): Promise<void>;
+  /**
+   * The durable record of which process holds each user (the media node's sandbox_users rows): written before the
+   * user's call can exist, removed once the user is over. Absent, nothing is recorded (unit tests).
+   */
+  users?: SandboxUserRecords;
   allowInsecureAudioUrls?: boolean;
   timing?: Partial<SandboxTiming>;
+}
+
+export interface SandboxUserRecords {
+  hold(numberId: NumberId, externalCallId: string): Promise<void>;
+  release(numberId: NumberId, externalCallId: string): Promise<void>;
 }
 
 /** Stored with every sandbox call, so that the call says `sandbox: true` wherever it is shown. */
@@ -59,6 +70,11 @@ const DEFAULT_TIMING: SandboxTiming = {
 /** Ended sessions stay inspectable this long. */
 const KEEP_ENDED_MS = 10 * 60_000;
 const TEMPORARY_PERMISSION_SECONDS = 7 * 24 * 3600;
+/**
+ * Meta's "media receive timeout": what an answered call ends with when the user's phone vanishes (no hang-up is
+ * sent; the relay stops hearing it). docs/sandbox.md "A process that is gone".
+ */
+const PHONE_VANISHED_ERROR = '138021';
 /** Each simulated user holds sockets and a codec: a number may have this many calls up at once. */
 export const MAX_LIVE_CALLS_PER_NUMBER = 10;
 
@@ -161,6 +177,8 @@ export class SandboxSimulator {
       release();
     }
     try {
+      // Before the offer: no call may exist that no row says this process holds.
+      await this.#d.users?.hold(number.id, session.externalCallId);
       const offer = await endpoint.createOffer();
       await this.#d.applyEvent(
         number,
@@ -179,6 +197,7 @@ export class SandboxSimulator {
       // No call was made of it (the store refused, say): the session must not count as live for ever.
       session.endedAt = this.#now();
       await this.#stopMedia(session);
+      await this.#release(session);
       throw error;
     }
     // A caller nobody answers gives up, as a person would.
@@ -299,6 +318,14 @@ export class SandboxSimulator {
       release();
     }
     session.answerApplied = true;
+    try {
+      // Before the call is stored (from start's answer): no call may exist that no row says this process holds.
+      await this.#d.users?.hold(number.id, session.externalCallId);
+    } catch (error) {
+      session.endedAt = this.#now();
+      await this.#stopMedia(session);
+      throw error;
+    }
     const answer = this.#answerOverrides.get(`${number.id}:${user}`) ?? settings.answer;
 
     // As Meta: `connect` with the answer SDP (tunnel up, not answered), RINGING, then the user's choice.
@@ -377,6 +404,40 @@ export class SandboxSimulator {
       timer.unref();
     }
     return { ok: true, value: { messageId } };
+  }
+
+  /**
+   * The call's simulated user was held by a process that is gone (docs/sandbox.md "A process that is gone"): its
+   * phone vanished. Meta's terminate for that, applied here: a ringing call as the user hanging up before the answer
+   * (MISSED, or FAILED outbound, by PEER), an answered one as Meta's media timeout (FAILED by SYSTEM, 138021).
+   */
+  async userGone(number: NumberRecord, call: Call): Promise<void> {
+    const now = this.#now();
+    const answered = call.status === 'ACCEPTED';
+    const end: ProviderEnd = answered
+      ? { startTime: call.connectedAt, endTime: now, duration: null, errorCode: PHONE_VANISHED_ERROR }
+      : { startTime: null, endTime: null, duration: null, errorCode: null };
+    this.#d.logger.info(
+      { callId: call.id, externalCallId: call.externalCallId },
+      'sandbox user gone with the process that held it: its call ends',
+    );
+    await this.#d.applyEvent(
+      number,
+      { type: 'end', externalCallId: call.externalCallId, at: now, end },
+      call.direction,
+      SANDBOX_CALL,
+    );
+  }
+
+  /** Simulated users whose call is not over yet (each holds media this process keeps beating for). */
+  get liveUsers(): number {
+    let count = 0;
+    for (const s of this.#sessions.values()) {
+      if (!s.endedAt) {
+        count++;
+      }
+    }
+    return count;
   }
 
   /** What the simulated user of a call hears and does; null for a call this process does not simulate. */
@@ -537,7 +598,9 @@ export class SandboxSimulator {
         : null,
       errorCode,
     };
-    await this.#emit(session, { type: 'end', externalCallId: session.externalCallId, at: session.endedAt, end });
+    if (await this.#emit(session, { type: 'end', externalCallId: session.externalCallId, at: session.endedAt, end })) {
+      await this.#release(session);
+    }
     const forget = setTimeout(() => this.#sessions.delete(session.externalCallId), KEEP_ENDED_MS);
     forget.unref();
   }
@@ -571,6 +634,7 @@ export class SandboxSimulator {
         this.#d.logger.info({ externalCallId: session.externalCallId }, 'sandbox user hangs up: its number is gone');
         session.endedAt = this.#now();
         await this.#stopMedia(session);
+        await this.#release(session);
         const forget = setTimeout(() => this.#sessions.delete(session.externalCallId), KEEP_ENDED_MS);
         forget.unref();
       }
@@ -593,19 +657,34 @@ export class SandboxSimulator {
     }
   }
 
-  async #emit(session: Session, event: ProviderCallEvent): Promise<void> {
+  /** False when the event could not be applied, or was not sent because this process is closing. */
+  async #emit(session: Session, event: ProviderCallEvent): Promise<boolean> {
     if (this.#closed) {
-      return;
+      return false;
     }
     const number = await this.#d.loadNumber(session.numberId);
     if (!number) {
-      return;
+      return true;
     }
     try {
       await this.#d.applyEvent(number, event, session.direction, SANDBOX_CALL);
+      return true;
     } catch (err) {
       this.#d.logger.error({ err, externalCallId: session.externalCallId, type: event.type }, 'sandbox event failed');
+      return false;
     }
+  }
+
+  /**
+   * The user is over: no process has to end its call any more. Kept when its end could not be told (the store
+   * refused it): then the other processes, or the next run, end the call once this one stops beating for it.
+   */
+  async #release(session: Session): Promise<void> {
+    await this.#d.users
+      ?.release(session.numberId, session.externalCallId)
+      .catch((err) =>
+        this.#d.logger.warn({ err, externalCallId: session.externalCallId }, 'sandbox user record not removed'),
+      );
   }
 
   async #replyToPermission(numberId: NumberId, user: string, accepted: boolean, requestId: string): Promise<void> {
