@@ -48,6 +48,9 @@ export interface CreatedWebNumber extends InstanceQr {
   pairingCode: null;
 }
 
+/** A created web number's QR fields when there is none yet (a connect gives one). */
+const NO_QR = { qrcode: null, code: null, qrcodeBase64: null, pairingCode: null } as const;
+
 export class WebOnboarding {
   readonly #d: WebOnboardingDeps;
   readonly #instances: EvolutionInstances;
@@ -113,9 +116,21 @@ export class WebOnboarding {
         await insertApiKey(tx, key.record);
       }
       // The QR comes after the commit: a retry answered with this (the process died first) asks connect for one.
-      await onStored?.(tx, { ...made, qrcode: null, code: null, qrcodeBase64: null, pairingCode: null });
+      await onStored?.(tx, { ...made, ...NO_QR });
     });
-    return { ...made, ...(await this.#subscribeAndQr(number, instanceToken, webhookUrl)) };
+    // The number and its key exist now: a 502 here would lose the key (shown once) and lead the client to create
+    // the number again. Without a subscription or a QR it is answered all the same; connect asks again for both.
+    const qr = await this.#subscribeAndQr(number, instanceToken, webhookUrl).catch((err: unknown) => {
+      if (!(err instanceof ApiError)) {
+        throw err;
+      }
+      this.#d.logger.warn(
+        { numberId: id, code: err.code, details: err.details },
+        'web number created without a QR: the Evolution server did not subscribe it or give one; connect asks again',
+      );
+      return NO_QR;
+    });
+    return { ...made, ...qr };
   }
 
   /** Pilot's status: asks the Evolution server (EVO_GO) and keeps what it learned as the number's state. */

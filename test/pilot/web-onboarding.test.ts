@@ -123,6 +123,20 @@ for (const kind of storeKinds()) {
       assert.equal(key.status, 201, 'the key comes later, through POST /v1/api-keys');
     });
 
+    test('an Evolution server that fails the QR after the number is stored: 201 with its key, connect gives the QR', async () => {
+      evo.inject({ path: '/instance/qr', status: 500, error: 'qr generation failed' });
+      const res = await tenant.createWebNumber({ name: 'QR tardio', number: '+5511955550000' });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      assert.match(res.body.apiKey.key, /^ps_/, 'the key, shown once, is not lost');
+      assert.deepEqual([res.body.qrcode, res.body.code, res.body.qrcodeBase64], [null, null, null]);
+      const id = res.body.number.id;
+      const listed = (await tenant.request('GET', '/v1/numbers')).body as { phoneNumber: string }[];
+      assert.equal(listed.filter((n) => n.phoneNumber === '+5511955550000').length, 1);
+      const fresh = await tenant.reconnectNumber(id);
+      assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
+      assert.match(fresh.body.qrcode, /^data:image\/png;base64,/);
+    });
+
     test("a reconnect keeps the instance's webhook URL, whatever Host the request names (a key cannot steal the instance token)", async () => {
       const res = await tenant.createWebNumber({ name: 'Host', number: '+5511955550000' });
       assert.equal(res.status, 201, JSON.stringify(res.body));
