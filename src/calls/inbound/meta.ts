@@ -47,6 +47,9 @@ async function signedByOneOfOurApps(deps: MetaInboundDeps, raw: Buffer, signatur
   return [...secrets].some((secret) => isValidMetaSignature(raw, signature, secret));
 }
 
+/** A Graph phone_number_id, as numbers are registered with (docs/spec/providers-meta.md: numeric Graph id). */
+const GRAPH_ID = /^[0-9]{1,32}$/;
+
 /** Returns how many updates were applied; throws UnauthenticatedWebhook or ApiError for the HTTP layer. */
 export async function receiveMetaWebhook(
   deps: MetaInboundDeps,
@@ -66,7 +69,9 @@ export async function receiveMetaWebhook(
     }
     throw new ApiError('VALIDATION_ERROR', { details: { reason: 'body is not JSON' } });
   }
-  const candidates = await findMetaNumbersByPhoneNumberIds(deps.db, phoneNumberIdsOf(payload).slice(0, 100));
+  // Only Graph ids can name a number of ours: anything else (a NUL, which PostgreSQL refuses) never reaches the store.
+  const named = phoneNumberIdsOf(payload).filter((id) => GRAPH_ID.test(id));
+  const candidates = await findMetaNumbersByPhoneNumberIds(deps.db, named.slice(0, 100));
   const trusted = new Map<string, NumberRecord>();
   for (const number of candidates) {
     if (number.metaPhoneNumberId && isValidMetaSignature(raw, signature, deps.secretsOf(number).appSecret)) {

@@ -103,6 +103,19 @@ for (const kind of storeKinds()) {
         assert.equal(forged.statusCode, 401);
         assert.equal((await post(body)).statusCode, 401);
       });
+      test('a phone_number_id that is no Graph id (a NUL in it) is never looked up: 401 unsigned, 200 signed', async () => {
+        const body = JSON.stringify({
+          object: 'whatsapp_business_account',
+          entry: [
+            { id: '1', changes: [{ field: 'calls', value: { metadata: { phone_number_id: '1\u0000' }, calls: [] } }] },
+          ],
+        });
+        const forged = await post(body, { 'x-hub-signature-256': signMetaBody(body, 'not-our-secret') });
+        assert.equal(forged.statusCode, 401, forged.body);
+        const ours = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
+        assert.equal(ours.statusCode, 200, ours.body);
+        assert.deepEqual(ours.json(), { received: 0 });
+      });
       test('a signed body that is not JSON → 400; unsigned, or signed by no app of ours, it is a 401', async () => {
         const body = '{"entry": [';
         const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
