@@ -49,6 +49,8 @@ async function signedByOneOfOurApps(deps: MetaInboundDeps, raw: Buffer, signatur
 
 /** A Graph phone_number_id, as numbers are registered with (docs/spec/providers-meta.md: numeric Graph id). */
 const GRAPH_ID = /^[0-9]{1,32}$/;
+/** docs/spec/providers-meta.md §4: Meta puts up to 1000 updates in one POST, of any of the app's numbers. */
+const MAX_UPDATES_PER_POST = 1000;
 
 /** Returns how many updates were applied; throws UnauthenticatedWebhook or ApiError for the HTTP layer. */
 export async function receiveMetaWebhook(
@@ -71,10 +73,18 @@ export async function receiveMetaWebhook(
   }
   // Only Graph ids can name a number of ours: anything else (a NUL, which PostgreSQL refuses) never reaches the store.
   const named = phoneNumberIdsOf(payload).filter((id) => GRAPH_ID.test(id));
-  const candidates = await findMetaNumbersByPhoneNumberIds(deps.db, named.slice(0, 100));
+  const candidates = await findMetaNumbersByPhoneNumberIds(deps.db, named.slice(0, MAX_UPDATES_PER_POST));
   const trusted = new Map<string, NumberRecord>();
+  // One HMAC over the body per app, however many of its numbers the POST names (up to MAX_UPDATES_PER_POST).
+  const signedBy = new Map<string, boolean>();
   for (const number of candidates) {
-    if (number.metaPhoneNumberId && isValidMetaSignature(raw, signature, deps.secretsOf(number).appSecret)) {
+    const { appSecret } = deps.secretsOf(number);
+    let signed = signedBy.get(appSecret);
+    if (signed === undefined) {
+      signed = isValidMetaSignature(raw, signature, appSecret);
+      signedBy.set(appSecret, signed);
+    }
+    if (number.metaPhoneNumberId && signed) {
       trusted.set(number.metaPhoneNumberId, number);
     }
   }

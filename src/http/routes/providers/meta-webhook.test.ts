@@ -116,6 +116,19 @@ for (const kind of storeKinds()) {
         assert.equal(ours.statusCode, 200, ours.body);
         assert.deepEqual(ours.json(), { received: 0 });
       });
+      test('a batch naming more than 100 numbers still reaches ours (Meta batches up to 1000 updates)', async () => {
+        const wacid = `wacid.manynumbers${Date.now()}`;
+        const others = Array.from({ length: 150 }, (_, i) => ({
+          id: '1',
+          changes: [{ field: 'calls', value: { metadata: { phone_number_id: String(900_000 + i) }, calls: [] } }],
+        }));
+        const ours = JSON.parse(connectBody(wacid, nextPeer())).entry;
+        const body = JSON.stringify({ object: 'whatsapp_business_account', entry: [...others, ...ours] });
+        const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
+        assert.equal(res.statusCode, 200, res.body);
+        assert.deepEqual(res.json(), { received: 1 });
+        assert.equal((await storedCall(t, t.numberA, wacid))?.status, 'RINGING');
+      });
       test('a signed body that is not JSON → 400; unsigned, or signed by no app of ours, it is a 401', async () => {
         const body = '{"entry": [';
         const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
