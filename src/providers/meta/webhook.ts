@@ -252,8 +252,17 @@ function sdpOf(call: Json): string | null {
   return null;
 }
 
+/**
+ * A call id as our API names calls (docs/spec/calls-api.md §4.1); a wacid is `wacid.` and base64. Any other id is no
+ * call of Meta's, and stored it would break things: PostgreSQL refuses a NUL, and a long one outgrows its index.
+ */
+function callIdOf(v: unknown): string | null {
+  const id = asString(v);
+  return id && /^[A-Za-z0-9._:@=+/-]{1,256}$/.test(id) ? id : null;
+}
+
 function parseCall(call: Json, errorCode: string | null, receivedAt: string): Omit<MetaUpdate, 'phoneNumberId'> | null {
-  const externalCallId = asString(call.id);
+  const externalCallId = callIdOf(call.id);
   const kind = asString(call.event)?.toLowerCase();
   if (!externalCallId || !kind) {
     return null;
@@ -308,7 +317,7 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
 }
 
 function parseStatus(status: Json, receivedAt: string): ProviderCallEvent | null {
-  const externalCallId = asString(status.id);
+  const externalCallId = callIdOf(status.id);
   const value = asString(status.status)?.toUpperCase();
   if (!externalCallId || (value !== 'RINGING' && value !== 'ACCEPTED' && value !== 'REJECTED')) {
     return null;

@@ -301,6 +301,33 @@ for (const kind of storeKinds()) {
         assert.equal((await storedCall(t, t.numberA, good))?.status, 'RINGING');
       });
 
+      test('a calls[] or statuses[] id no call can have (a NUL, 1000 chars) is skipped; the rest apply', async () => {
+        const good = `wacid.goodid${Date.now()}`;
+        const bad = ['wacid.a\u0000b', `wacid.${'Ab9+/'.repeat(200)}`];
+        const now = String(Math.floor(Date.now() / 1000));
+        const body = JSON.stringify(
+          t.fake.buildWebhook(t.numberA.phoneNumberId, {
+            calls: [
+              ...bad.map((id) => ({
+                id,
+                from: nextPeer(),
+                event: 'connect',
+                timestamp: now,
+                direction: 'USER_INITIATED',
+              })),
+              { id: good, from: nextPeer(), event: 'connect', timestamp: now, direction: 'USER_INITIATED' },
+            ],
+            statuses: bad.map((id) => ({ id, type: 'call', status: 'RINGING', timestamp: now })),
+          }),
+        );
+        const res = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
+        assert.equal(res.statusCode, 200, res.body);
+        assert.deepEqual(res.json(), { received: 1 });
+        assert.equal((await storedCall(t, t.numberA, good))?.status, 'RINGING');
+        const calls = await listCallsForNumber(t.store.db, t.numberA.id, { limit: 100, cursor: null });
+        assert.ok(!calls.some((c) => bad.includes(c.externalCallId)), 'no call stored under an id no call can have');
+      });
+
       test("an answered call hung up by the user: COMPLETED by PEER with Meta's duration; a lowercase status is understood", async () => {
         const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
         await t.fake.flush();
