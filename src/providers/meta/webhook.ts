@@ -29,7 +29,10 @@ export function isValidMetaVerifyToken(given: string, verifyToken: string): bool
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const asString = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
+/** Text as we keep it: without NULs, which PostgreSQL refuses in text and nothing Meta sends means. */
+const asString = (v: unknown): string | null =>
+  typeof v === 'string' ? withoutNul(v) : typeof v === 'number' ? String(v) : null;
+const withoutNul = (s: string): string => (s.includes('\u0000') ? s.replaceAll('\u0000', '') : s);
 
 interface Change {
   phoneNumberId: string;
@@ -235,7 +238,7 @@ function firstErrorCode(errors: unknown): string | null {
 
 function sdpOf(call: Json): string | null {
   if (isObject(call.session) && typeof call.session.sdp === 'string') {
-    return call.session.sdp;
+    return withoutNul(call.session.sdp);
   }
   // Legacy BIC answers put a JSON string in connection.webrtc.sdp.
   const legacy = isObject(call.connection) && isObject(call.connection.webrtc) ? call.connection.webrtc.sdp : undefined;
@@ -243,7 +246,7 @@ function sdpOf(call: Json): string | null {
     try {
       const parsed = JSON.parse(legacy);
       if (typeof parsed?.sdp === 'string') {
-        return parsed.sdp;
+        return withoutNul(parsed.sdp);
       }
     } catch {
       return null;
@@ -257,8 +260,8 @@ function sdpOf(call: Json): string | null {
  * call of Meta's, and stored it would break things: PostgreSQL refuses a NUL, and a long one outgrows its index.
  */
 function callIdOf(v: unknown): string | null {
-  const id = asString(v);
-  return id && /^[A-Za-z0-9._:@=+/-]{1,256}$/.test(id) ? id : null;
+  const id = typeof v === 'number' ? String(v) : v;
+  return typeof id === 'string' && /^[A-Za-z0-9._:@=+/-]{1,256}$/.test(id) ? id : null;
 }
 
 function parseCall(call: Json, errorCode: string | null, receivedAt: string): Omit<MetaUpdate, 'phoneNumberId'> | null {

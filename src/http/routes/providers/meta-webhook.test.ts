@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { signMetaBody } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { acceptedCall, nextPeer, outbox, postSignedCalls, storedCall } from '../../../../test/helpers/calls.ts';
+import {
+  acceptedCall,
+  nextPeer,
+  outbox,
+  postSignedCalls,
+  ringingCall,
+  storedCall,
+} from '../../../../test/helpers/calls.ts';
 import { ManualClock } from '../../../../test/helpers/manual-clock.ts';
 import { countEventsForNumber } from '../../../../test/helpers/store-reads.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
@@ -326,6 +333,42 @@ for (const kind of storeKinds()) {
         assert.equal((await storedCall(t, t.numberA, good))?.status, 'RINGING');
         const calls = await listCallsForNumber(t.store.db, t.numberA.id, { limit: 100, cursor: null });
         assert.ok(!calls.some((c) => bad.includes(c.externalCallId)), 'no call stored under an id no call can have');
+      });
+
+      test('a NUL in what Meta sends is dropped (PostgreSQL refuses one): the call rings and ends all the same', async () => {
+        const wacid = `wacid.nul${Date.now()}`;
+        const now = String(Math.floor(Date.now() / 1000));
+        const rang = await postSignedCalls(t, [
+          {
+            id: wacid,
+            from_user_id: 'BR.\u0000NUL1',
+            event: 'connect',
+            timestamp: now,
+            direction: 'USER_INITIATED',
+            biz_opaque_callback_data: 'ticket-\u00007',
+            session: { sdp_type: 'offer', sdp: 'v=0\r\n\u0000' },
+          },
+        ]);
+        assert.equal(rang.statusCode, 200, rang.body);
+        const ringing = await storedCall(t, t.numberA, wacid);
+        assert.equal(ringing?.status, 'RINGING');
+        assert.equal(ringing?.peerUserId, 'BR.NUL1');
+        assert.equal(ringing?.bizOpaqueCallbackData, 'ticket-7');
+        assert.equal(ringing?.sdpOffer, 'v=0\r\n');
+        const ended = await postSignedCalls(
+          t,
+          [{ id: wacid, event: 'terminate', timestamp: now, direction: 'USER_INITIATED', status: 'FAILED' }],
+          { errors: [{ code: '13\u00008021' }] },
+        );
+        assert.equal(ended.statusCode, 200, ended.body);
+        assert.equal((await storedCall(t, t.numberA, wacid))?.endReason, '138021');
+        // A terminate_reason likewise.
+        const other = await ringingCall(t);
+        const res = await postSignedCalls(t, [
+          { id: other.externalCallId, event: 'terminate', timestamp: now, terminate_reason: 'gone\u0000' },
+        ]);
+        assert.equal(res.statusCode, 200, res.body);
+        assert.equal((await storedCall(t, t.numberA, other.id))?.endReason, 'gone');
       });
 
       test("an answered call hung up by the user: COMPLETED by PEER with Meta's duration; a lowercase status is understood", async () => {
