@@ -8,6 +8,8 @@ import type { ProviderCallEvent, ProviderEnd } from '../../model/provider-event.
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const asString = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+/** A reason as we keep it (the call's endReason): without NULs, which PostgreSQL refuses in text and no reason means. */
+const reasonOf = (v: unknown): string => asString(v)?.replaceAll('\u0000', '') ?? '';
 const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
 /** Constant time whatever the lengths: both sides are hashed first (§3.1 step 3). */
@@ -420,7 +422,7 @@ function parseStockEnd(
   const direction = stockDirection(data, ctx.ownNumber);
   const at = evolutionTimeToIso(data.Timestamp) ?? ctx.receivedAt;
   // CallReject (forwarded by extension servers only) has no Reason: it is a decline.
-  const reason = name === 'CallReject' ? 'rejected' : (asString(data.Reason) ?? '');
+  const reason = name === 'CallReject' ? 'rejected' : reasonOf(data.Reason);
   if (reason === 'accepted_elsewhere') {
     const update = { ...connected(name, externalCallId, direction, at, reason), answeredElsewhere: true };
     return withCaller(update, data, ctx.ownNumber);
@@ -444,7 +446,7 @@ function parseExtension(
   const update =
     name === 'CallReady'
       ? connected(name, externalCallId, direction, ctx.receivedAt, null)
-      : ended(name, externalCallId, direction, ctx.receivedAt, asString(data.reason) ?? '');
+      : ended(name, externalCallId, direction, ctx.receivedAt, reasonOf(data.reason));
   // `peer` is the caller's bare JID, not the offer's CallCreator, which a reject must echo: no callCreator.
   return withPeer(update, [asString(data.peer)], null, ctx.ownNumber);
 }

@@ -520,6 +520,28 @@ for (const kind of storeKinds()) {
       assert.equal(ended.endReason, 'hangup');
     });
 
+    test('a NUL in an end reason is dropped (PostgreSQL refuses one): the call ends all the same', async () => {
+      const ringing = await ringingWebCall(t, web);
+      await web.fake.emitRaw(web.instanceId, 'CallTerminate', {
+        CallID: ringing.externalCallId,
+        CallCreator: '5511912345678@s.whatsapp.net',
+        From: '5511912345678@s.whatsapp.net',
+        GroupJID: '',
+        Timestamp: new Date().toISOString(),
+        Reason: 'time\u0000out',
+      });
+      await web.fake.flush();
+      assert.equal((await webCallUntil(t, web, ringing.id, 'MISSED')).endReason, 'timeout');
+      const answered = await answeredOnPhone();
+      await web.fake.emitRaw(web.instanceId, 'CallEnded', {
+        callId: answered.externalCallId,
+        direction: 'incoming',
+        reason: 'hang\u0000up',
+      });
+      await web.fake.flush();
+      assert.equal((await webCallUntil(t, web, answered.id, 'COMPLETED')).endReason, 'hangup');
+    });
+
     test('an answered call ending for a reason nobody documents is COMPLETED; a provider error makes it FAILED', async () => {
       for (const [reason, status] of [
         ['brand_new_reason', 'COMPLETED'],
