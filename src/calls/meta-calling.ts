@@ -100,16 +100,23 @@ export class MetaCalling {
   /**
    * Pilot's `calls` event: Meta's raw `calls` value as `{event:"calls", data}`, through the same signed, retried
    * outbox. Meta retries its webhooks: the event id derives from the value, so a retry finds it and adds nothing.
+   * False when the value cannot be written as JSON (nested deeper than JSON.stringify goes): it is not forwarded.
    */
-  async forwardRawCalls(number: NumberRecord, value: Record<string, unknown>): Promise<void> {
-    const digest = createHash('sha256')
-      .update(`${number.id}:calls:${JSON.stringify(value)}`)
-      .digest('hex');
+  async forwardRawCalls(number: NumberRecord, value: Record<string, unknown>): Promise<boolean> {
+    // Asked first: most numbers have no such webhook, and the value need not be written out for them.
+    if (!(await wantsRawCalls(this.#db, number.id))) {
+      return true;
+    }
+    let json: string;
+    try {
+      json = JSON.stringify(value);
+    } catch {
+      // A value JSON.parse took yet JSON.stringify overflows on: thrown, it failed the POST Meta then retried forever.
+      return false;
+    }
+    const digest = createHash('sha256').update(`${number.id}:calls:${json}`).digest('hex');
     const id = `evt_${digest.slice(0, 26).toUpperCase()}` as EventId;
     await this.#db.transaction(async (tx) => {
-      if (!(await wantsRawCalls(tx, number.id))) {
-        return;
-      }
       if (await eventExists(tx, id)) {
         return;
       }
@@ -134,6 +141,7 @@ export class MetaCalling {
         createdAt: now,
       });
     });
+    return true;
   }
 
   /** Meta's account_settings_update: the number's calling settings as Meta now holds them, kept on the number. */
@@ -186,8 +194,8 @@ export class MetaCalling {
 }
 
 /** Only numbers with a webhook that asked for it get the raw event: it carries SDPs and is written per webhook. */
-async function wantsRawCalls(tx: Db, numberId: NumberId): Promise<boolean> {
-  return (await listReceivingWebhooksForNumber(tx, numberId)).some(
+async function wantsRawCalls(db: Db, numberId: NumberId): Promise<boolean> {
+  return (await listReceivingWebhooksForNumber(db, numberId)).some(
     (w) => w.events.includes('calls') || w.events.includes('*'),
   );
 }

@@ -144,8 +144,8 @@ export async function receiveMetaWebhook(
   }
   for (const { phoneNumberId, value } of rawCallsValuesOf(payload)) {
     const number = trusted.get(phoneNumberId);
-    if (number) {
-      await deps.metaCalling.forwardRawCalls(number, value);
+    if (number && !(await deps.metaCalling.forwardRawCalls(number, value))) {
+      deps.logger.warn({ numberId: number.id }, 'meta calls value nested too deep to forward as the calls event');
     }
   }
   return applied;

@@ -218,6 +218,46 @@ for (const kind of storeKinds()) {
         );
       }
     });
+
+    test('an unknown field nested deeper than JSON.stringify goes: 200 and the call rings, with or without a calls webhook', async () => {
+      const deepConnect = (number: typeof t.numberA) => {
+        const wacid = `wacid.deep${Date.now()}${number.phoneNumberId}`;
+        const payload = t.fake.buildWebhook(number.phoneNumberId, {
+          calls: [
+            {
+              id: wacid,
+              from: nextPeer(),
+              to: number.displayPhoneNumber,
+              event: 'connect',
+              timestamp: String(Math.floor(Date.now() / 1000)),
+              direction: 'USER_INITIATED',
+              extra: 'DEEP',
+            },
+          ],
+        });
+        // JSON.parse takes 100k levels; JSON.stringify overflows long before.
+        const body = JSON.stringify(payload).replace('"DEEP"', `${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+        return { wacid, body, sig: signMetaBody(body, number.appSecret) };
+      };
+      const created = await t.app.inject({
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: { 'x-api-key': t.numberB.key.key },
+        payload: { url: `${receiver.url}/raw-calls`, events: ['calls'] },
+      });
+      assert.equal(created.statusCode, 201, created.body);
+      for (const number of [t.numberA, t.numberB]) {
+        const { wacid, body, sig } = deepConnect(number);
+        const res = await t.app.inject({
+          method: 'POST',
+          url: '/providers/meta/webhook',
+          headers: { 'content-type': 'application/json', 'x-hub-signature-256': sig },
+          payload: body,
+        });
+        assert.equal(res.statusCode, 200, res.body);
+        assert.equal((await storedCall(t, number, wacid))?.status, 'RINGING');
+      }
+    });
   });
 
   // docs/spec/providers-meta.md §1.1 (both success forms) and §3.3/§5.4: extra keys at every level, no contacts[],
