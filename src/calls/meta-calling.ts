@@ -144,10 +144,20 @@ export class MetaCalling {
     return true;
   }
 
-  /** Meta's account_settings_update: the number's calling settings as Meta now holds them, kept on the number. */
-  async recordAccountSettings(number: NumberRecord, calling: Record<string, unknown>): Promise<void> {
+  /**
+   * Meta's account_settings_update: the number's calling settings as Meta now holds them, kept on the number.
+   * False when they cannot be written as JSON (nested deeper than JSON.stringify goes): they are not kept.
+   */
+  async recordAccountSettings(number: NumberRecord, calling: Record<string, unknown>): Promise<boolean> {
+    try {
+      JSON.stringify(calling);
+    } catch {
+      // JSON.parse took it; thrown while storing, it failed the POST Meta then retried forever.
+      return false;
+    }
     const now = this.#clock.now().toISOString();
     await mergeNumberPublicConfig(this.#db, number.id, { callingSettings: calling, callingSettingsAt: now }, now);
+    return true;
   }
 
   /** The user's reply becomes a call.permission_updated event, delivered like every other event. */

@@ -137,9 +137,10 @@ export async function receiveMetaWebhook(
   }
   for (const settings of accountSettingsOf(payload)) {
     const number = trusted.get(settings.phoneNumberId);
-    if (number) {
-      await deps.metaCalling.recordAccountSettings(number, settings.calling);
+    if (number && (await deps.metaCalling.recordAccountSettings(number, settings.calling))) {
       applied++;
+    } else if (number) {
+      deps.logger.warn({ numberId: number.id }, 'meta calling settings nested too deep to keep');
     }
   }
   for (const { phoneNumberId, value } of rawCallsValuesOf(payload)) {

@@ -171,6 +171,31 @@ for (const kind of storeKinds()) {
       assert.equal(b.meta.callingSettings, undefined, "numberB's record is untouched");
     });
 
+    test('account_settings_update nested deeper than JSON.stringify goes: 200, and the settings are not kept', async () => {
+      const body = JSON.stringify({
+        object: 'whatsapp_business_account',
+        entry: [
+          {
+            id: '102290129340399',
+            changes: [
+              {
+                field: 'account_settings_update',
+                value: { phone_number_settings: { phone_number_id: t.numberB.phoneNumberId, calling: { x: 'DEEP' } } },
+              },
+            ],
+          },
+        ],
+      }).replace('"DEEP"', `${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/providers/meta/webhook',
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signMetaBody(body, t.numberB.appSecret) },
+        payload: body,
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json(), { received: 0 });
+    });
+
     test('a WABA-level change naming no number: 200 when signed by our app, 401 when not', async () => {
       const body = JSON.stringify({
         object: 'whatsapp_business_account',
