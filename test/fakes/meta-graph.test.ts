@@ -87,9 +87,12 @@ async function withFake(opts: Partial<FakeMetaOptions>, body: (ctx: Ctx) => Prom
 async function graph(
   fake: FakeMeta,
   path: string,
-  o: { method?: string; body?: unknown; token?: string | null; signal?: AbortSignal } = {},
+  o: { method?: string; body?: unknown; token?: string | null; signal?: AbortSignal; contentType?: string | null } = {},
 ): Promise<{ status: number; body: Json; text: string }> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (o.contentType !== null) {
+    headers['content-type'] = o.contentType ?? 'application/json';
+  }
   const token = o.token === undefined ? NUM.accessToken : o.token;
   if (token !== null) {
     headers.authorization = `Bearer ${token}`;
@@ -259,6 +262,19 @@ describe('request validation (§5.2)', () => {
         400,
         100,
       );
+    });
+  });
+
+  test('a POST without Content-Type: application/json is a violation (§1.1)', async () => {
+    await withFake({}, async ({ fake }) => {
+      const wacid = await fake.incomingCall({ from: USER });
+      const path = `/v23.0/${NUM.phoneNumberId}/calls`;
+      await graph(fake, path, { body: preAccept(wacid), contentType: 'application/json; charset=utf-8' });
+      assert.deepEqual(fake.violations, []);
+      await graph(fake, path, { body: accept(wacid), contentType: null });
+      await graph(fake, path, { body: terminate(wacid), contentType: 'text/plain' });
+      assert.equal(fake.violations.length, 2, fake.violations.join('\n'));
+      assert.match(fake.violations[0]!, /without Content-Type: application\/json/);
     });
   });
 

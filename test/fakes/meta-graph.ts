@@ -980,6 +980,10 @@ class FakeMetaServer implements FakeMeta {
       at: this.now(),
     };
     this.requests.push(rec);
+    // §1.1: every body goes as JSON, so said; Graph reads a body of another type as form fields, not as ours.
+    if (rec.method === 'POST' && !/^application\/json\b/i.test(String(req.headers['content-type'] ?? ''))) {
+      this.violation(`POST ${path.split('?')[0]} without Content-Type: application/json`);
+    }
     return rec;
   }
 
