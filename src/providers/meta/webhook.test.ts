@@ -55,3 +55,33 @@ describe('terminate duration', () => {
     }
   });
 });
+
+describe('connect without `direction`', () => {
+  const connect = (fields: object) => ({
+    id: 'wacid.HBgNlegacy',
+    from: '5511987654321',
+    to: '551140040000',
+    event: 'connect',
+    timestamp: '1767870002',
+    ...fields,
+  });
+  const directionOf = (fields: object) =>
+    parseMetaWebhook(envelope([connect(fields)]), '2026-01-08T11:03:20.000Z').updates[0]?.direction;
+
+  test("the SDP's type tells: an offer is the user's call, an answer ours (so it waits for our 201, R6)", () => {
+    assert.equal(directionOf({ session: { sdp_type: 'offer', sdp: 'v=0\r\n' } }), 'INBOUND');
+    assert.equal(directionOf({ session: { sdp_type: 'answer', sdp: 'v=0\r\n' } }), 'OUTBOUND');
+  });
+
+  test('also when the answer comes only in the legacy connection.webrtc.sdp (§3.3)', () => {
+    const legacy = { connection: { webrtc: { sdp: JSON.stringify({ sdp: 'v=0\r\n', type: 'answer' }) } } };
+    const [update] = parseMetaWebhook(envelope([connect(legacy)]), '2026-01-08T11:03:20.000Z').updates;
+    assert.equal(update?.direction, 'OUTBOUND');
+    assert.deepEqual(update?.event, {
+      type: 'answer-sdp',
+      externalCallId: 'wacid.HBgNlegacy',
+      at: '2026-01-08T11:00:02.000Z',
+      sdp: 'v=0\r\n',
+    });
+  });
+});

@@ -149,9 +149,12 @@ function directionOf(v: unknown): MetaUpdate['direction'] {
   return d === 'USER_INITIATED' ? 'INBOUND' : d === 'BUSINESS_INITIATED' ? 'OUTBOUND' : null;
 }
 
-/** Without `direction`, the SDP tells: a user's call brings its offer, our call comes back with the answer. */
+/**
+ * Without `direction`, the SDP tells: a user's call brings its offer, our call comes back with the answer (in
+ * `session`, or only in the legacy `connection.webrtc.sdp`, whose JSON names its type too).
+ */
 function directionFromSdp(call: Json): MetaUpdate['direction'] {
-  const type = isObject(call.session) ? asString(call.session.sdp_type)?.toLowerCase() : null;
+  const type = (isObject(call.session) ? asString(call.session.sdp_type) : legacySdpOf(call)?.type)?.toLowerCase();
   return type === 'offer' ? 'INBOUND' : type === 'answer' ? 'OUTBOUND' : null;
 }
 
@@ -240,19 +243,24 @@ function sdpOf(call: Json): string | null {
   if (isObject(call.session) && typeof call.session.sdp === 'string') {
     return withoutNul(call.session.sdp);
   }
-  // Legacy BIC answers put a JSON string in connection.webrtc.sdp.
+  return legacySdpOf(call)?.sdp ?? null;
+}
+
+/** Legacy BIC answers put a JSON string `{"sdp":"…","type":"answer"}` in connection.webrtc.sdp. */
+function legacySdpOf(call: Json): { sdp: string | null; type: string | null } | null {
   const legacy = isObject(call.connection) && isObject(call.connection.webrtc) ? call.connection.webrtc.sdp : undefined;
-  if (typeof legacy === 'string') {
-    try {
-      const parsed = JSON.parse(legacy);
-      if (typeof parsed?.sdp === 'string') {
-        return withoutNul(parsed.sdp);
-      }
-    } catch {
+  if (typeof legacy !== 'string') {
+    return null;
+  }
+  try {
+    const parsed: unknown = JSON.parse(legacy);
+    if (!isObject(parsed)) {
       return null;
     }
+    return { sdp: typeof parsed.sdp === 'string' ? withoutNul(parsed.sdp) : null, type: asString(parsed.type) };
+  } catch {
+    return null;
   }
-  return null;
 }
 
 /**
