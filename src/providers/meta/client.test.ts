@@ -53,3 +53,52 @@ describe('Meta client deadline', () => {
     assert.deepEqual(result, { ok: true, value: undefined });
   });
 });
+
+describe('Meta client: a hang-up Meta answered 5xx', () => {
+  // Meta ends the call, then fails its answer; the retry hears "already ended" (code 100).
+  const answers: [number, string][] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const [status, body] = answers.shift() ?? [200, JSON.stringify({ success: true })];
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+  });
+  let baseUrl = '';
+  before(async () => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const alreadyEnded = JSON.stringify({
+    error: { message: '(#100) Invalid parameter', type: 'OAuthException', code: 100, fbtrace_id: 'A1' },
+  });
+
+  for (const [name, first] of [
+    ['a Graph 500', [500, JSON.stringify({ error: { code: 1, message: 'An unknown error occurred' } })]],
+    ['a 503 page', [503, '<html>Service Unavailable</html>']],
+    ['a 200 that is not JSON', [200, 'ok']],
+  ] as const) {
+    test(`${name}, then "already ended" to the retry: the hang-up was ours`, async () => {
+      const provider = new MetaProvider({
+        baseUrl,
+        version: 'v23.0',
+        timeoutMs: 2000,
+        secretsOf: () => ({ accessToken: 't', appSecret: 's', verifyToken: 'v' }),
+        logger: pino({ level: 'silent' }),
+      });
+      const number = { id: 'num_1', metaPhoneNumberId: '1001', publicConfig: {} } as unknown as NumberRecord;
+      const call = { id: 'call_1', externalCallId: 'wacid.1' } as unknown as Call;
+      for (const action of ['terminate', 'reject'] as const) {
+        answers.push([first[0], first[1]], [400, alreadyEnded]);
+        assert.deepEqual(await provider.endCall(number, call, action), { ok: true, value: undefined }, action);
+        assert.equal(answers.length, 0, 'both answers were used');
+      }
+    });
+  }
+});

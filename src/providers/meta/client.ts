@@ -151,17 +151,21 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     const deadline = Date.now() + this.#o.timeoutMs;
     let result = await this.#once(number, method, edge, body, policy, this.#o.timeoutMs);
     let mayHaveActed = !result.ok && result.mayHaveActed === true;
+    // Meta took the try and failed its answer (a 5xx, an unreadable body): what it did is unknown (§2.3). A retry
+    // hearing "already ended" then most likely heard of that try's doing, not of a user who hung up in between.
+    let tookIt = mayHaveActed || answeredDown(result);
     for (let i = 0; i < policy.retries && !result.ok && result.category === 'PROVIDER_DOWN'; i++) {
       const left = deadline - Date.now();
       if (left < MIN_RETRY_MS) {
         break;
       }
       result = await this.#once(number, method, edge, body, policy, left);
-      if (!result.ok && result.category === 'ALREADY_ENDED' && mayHaveActed) {
-        // The first attempt, unanswered, is what ended the call: ours, not the peer's.
+      if (!result.ok && result.category === 'ALREADY_ENDED' && tookIt) {
+        // The first attempt, unanswered or answered with a failure, is what ended the call: ours, not the peer's.
         return { ok: true, value: {} };
       }
       mayHaveActed ||= !result.ok && result.mayHaveActed === true;
+      tookIt ||= mayHaveActed || answeredDown(result);
     }
     this.#noteConnection(number, result);
     return !result.ok && mayHaveActed ? { ...result, mayHaveActed: true } : result;
@@ -344,6 +348,11 @@ function graphRequest(
     req.on('error', (error) => finish(error));
     req.end(body);
   });
+}
+
+/** Meta answered, with a failure of its own (HTTP 5xx, a body that is no JSON, a server-error code). */
+function answeredDown(result: ProviderResult<Json>): boolean {
+  return !result.ok && result.category === 'PROVIDER_DOWN' && result.httpStatus !== undefined;
 }
 
 function unit(result: ProviderResult<Json>): ProviderResult {
