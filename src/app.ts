@@ -150,7 +150,15 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
       done(null, undefined);
       return;
     }
-    parseJson(request, body.toString(), done);
+    const text = body.toString();
+    parseJson(request, text, (error, value) => {
+      // PostgreSQL cannot store a NUL in text: refused here, before an action reaches the provider, not a 500 after.
+      if (!error && text.includes('\\u0000') && holdsNul(value)) {
+        done(new ApiError('VALIDATION_ERROR', { details: { reason: 'a string holds a NUL character (\\u0000)' } }));
+        return;
+      }
+      done(error, value);
+    });
   });
 
   app.addHook('onSend', async (request, reply) => {
@@ -379,4 +387,29 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     await deps.rateLimiter.close();
   });
   return { app, sweeper };
+}
+
+/** Whether a parsed JSON value has a NUL in any string or key; without recursion, as bodies may nest 100k deep. */
+function holdsNul(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) {
+        return true;
+      }
+    } else if (Array.isArray(v)) {
+      for (const item of v) {
+        stack.push(item);
+      }
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, item] of Object.entries(v)) {
+        if (k.includes('\u0000')) {
+          return true;
+        }
+        stack.push(item);
+      }
+    }
+  }
+  return false;
 }

@@ -293,6 +293,38 @@ for (const kind of storeKinds()) {
       assert.equal((await storedCall(t, t.numberA, call.id))?.status, 'RINGING');
     });
 
+    test('a string holding a NUL (PostgreSQL stores none) is a 400 before anything is done', async () => {
+      const call = await callIn(t, 'RINGING');
+      const before = await snapshot();
+      const nul = (fields: string) => `{${fields}}`;
+      for (const [url, payload] of [
+        [`/v1/calls/${call.id}/accept`, nul('"sdp":"v=0\\r\\na=x\\u0000\\r\\n"')],
+        ['/v1/calls', nul('"to":"+5511987654321","sdp":"v=0\\r\\n","bizOpaqueCallbackData":"a\\u0000b"')],
+        ['/v1/calls', nul('"to":"+5511987654321","sdp":"v=0\\r\\n","extra":{"\\u0000":[1]}')],
+      ] as const) {
+        const res = await t.app.inject({
+          method: 'POST',
+          url,
+          headers: { ...number(), 'content-type': json },
+          payload,
+        });
+        assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+        assert.equal(res.json().code, 'VALIDATION_ERROR');
+      }
+      assert.equal((await storedCall(t, t.numberA, call.id))?.status, 'RINGING');
+      assert.equal(t.fake.countRequests({ action: 'accept', call_id: call.externalCallId }), 0, 'nothing sent to Meta');
+      assert.deepEqual(await snapshot(), before);
+      // An escaped backslash before "u0000" is no NUL: the string is taken as it is.
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/accept`,
+        headers: { ...number(), 'content-type': json },
+        payload: nul('"sdp":"v=0\\r\\na=x:\\\\u0000\\r\\n"'),
+      });
+      assert.notEqual(res.statusCode, 500, res.body);
+      assert.notEqual(res.json().code, 'VALIDATION_ERROR', res.body);
+    });
+
     test('a client request id is echoed when sane and replaced when not', async () => {
       const sane = await t.app.inject({ url: '/healthz', headers: { 'x-request-id': 'abc-123' } });
       assert.equal(sane.headers['x-request-id'], 'abc-123');
