@@ -35,7 +35,11 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
   for (const unclaimed of await listUnclaimedOutboundCalls(deps.db, new Date(now.getTime() - waitMs), BATCH)) {
     const number = await getNumberById(deps.db, unclaimed.numberId);
     const log = { numberId: unclaimed.numberId, externalCallId: unclaimed.externalCallId };
-    if (number && !unclaimed.ended) {
+    if (number?.provider === 'EVO_GO') {
+      // A web number's account also calls from its phone and its other devices: such a call's events name our own
+      // number as the creator, like a dial of ours, and must be left alone (providers-evolution-go.md §4).
+      deps.logger.debug(log, 'outbound call on a web number that no request stored left alone (placed elsewhere)');
+    } else if (number && !unclaimed.ended) {
       const result = await deps
         .providers(number)
         .endCall(number, unknownCall(number, unclaimed.externalCallId, now), 'terminate');

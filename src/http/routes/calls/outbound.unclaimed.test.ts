@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { CANNED_OFFER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { nextPeer } from '../../../../test/helpers/calls.ts';
+import { addWebNumber } from '../../../../test/helpers/evolution.ts';
 import { ManualClock } from '../../../../test/helpers/manual-clock.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
@@ -77,6 +78,28 @@ for (const kind of storeKinds()) {
       await t.sweeper.sweepOnce();
       assert.equal(terminates(wacid), 0);
       assert.equal(await parked(wacid), 0, 'forgotten');
+    });
+
+    test('a web number’s call placed from its phone, answered by the peer, is never hung up', async (ctx) => {
+      const web = await addWebNumber(t);
+      ctx.after(() => web.fake.close());
+      const own = web.fake.instance(web.instanceId).ownNumber;
+      const peer = nextPeer();
+      const externalCallId = 'E0000000000000000000000000000B01';
+      // The account's owner called from the phone: its events name our own number as the creator, like a dial of ours.
+      await web.fake.emitRaw(web.instanceId, 'CallAccept', {
+        CallID: externalCallId,
+        CallCreator: `${own}@s.whatsapp.net`,
+        CallCreatorAlt: '',
+        From: `${peer}@s.whatsapp.net`,
+        GroupJID: '',
+        Timestamp: new Date(clock.now().getTime()).toISOString(),
+      });
+      await web.fake.flush();
+      await eventually(async () => (await parked(externalCallId)) === 1, 5000, 'the accept parked');
+      clock.advance(UNCLAIMED_AFTER_MS + 1_000);
+      await t.sweeper.sweepOnce();
+      assert.equal(web.fake.countRequests({ path: '/call/hangup' }), 0, 'the owner’s own call goes on');
     });
 
     test('a call its request stored is never touched', async () => {
