@@ -40,7 +40,7 @@ export async function listUnclaimedOutboundCalls(
     `SELECT p.number_id, p.external_call_id, p.payload FROM parked_events p
     WHERE p.expires_at <= $1 AND NOT EXISTS (
       SELECT 1 FROM calls c WHERE c.number_id = p.number_id AND c.external_call_id = p.external_call_id
-    ) ORDER BY p.id LIMIT $2`,
+    ) ORDER BY p.expires_at LIMIT $2`,
     [new Date(parkedBefore.getTime() + PARKED_FOR_MS).toISOString(), limit],
   );
   const calls = new Map<string, UnclaimedOutboundCall>();
