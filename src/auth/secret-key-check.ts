@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { type Config, ConfigError } from '../config.ts';
 import type { Db } from '../store/db.ts';
-import { newestSealedSecret } from '../store/numbers.ts';
+import { firstUnreadableCredentials } from '../store/sealed-secrets.ts';
 import { SecretBox } from './secret-box.ts';
 
 /**
@@ -10,13 +10,9 @@ import { SecretBox } from './secret-box.ts';
  * call action with an opaque decryption error.
  */
 export async function checkSecretKey(db: Db, secretKey: string, config: Config): Promise<void> {
-  const sealed = await newestSealedSecret(db);
-  if (sealed === null) {
-    return;
-  }
-  try {
-    new SecretBox(secretKey, config.previousSecretKey).open(sealed);
-  } catch {
+  // Every number, not the newest only: after SECRET_KEY_PREVIOUS is dropped before `secret-key rotate` ran, the
+  // newest may be sealed with the new key while every older one is not.
+  if ((await firstUnreadableCredentials(db, new SecretBox(secretKey, config.previousSecretKey))) !== null) {
     const source = config.secretKey !== null ? 'SECRET_KEY' : `the key in ${join(config.dataDir, 'secret.key')}`;
     throw new ConfigError(
       `${source} cannot decrypt the provider credentials in the store: they were sealed with another key ` +

@@ -132,14 +132,6 @@ export async function listMetaNumbers(db: Db): Promise<NumberRecord[]> {
   return (await db.query<Row>(`SELECT ${COLUMNS} FROM numbers WHERE provider = 'META'`)).map(fromRow);
 }
 
-/** The newest number's sealed credentials, or null when there is no number: start-up opens them to check SECRET_KEY. */
-export async function newestSealedSecret(db: Db): Promise<string | null> {
-  const [row] = await db.query<{ secret_config: string }>(
-    'SELECT secret_config FROM numbers ORDER BY created_at DESC, id DESC LIMIT 1',
-  );
-  return row?.secret_config ?? null;
-}
-
 /** Merges fields into a number's public config (e.g. what its provider turned out to support). */
 export async function mergeNumberPublicConfig(
   db: Db,

@@ -66,6 +66,22 @@ export async function resealAll(db: Db, box: SecretBox): Promise<ResealReport> {
   return report;
 }
 
+/**
+ * The first number whose provider credentials the box opens with none of its keys, or null. Every number is
+ * tried: while SECRET_KEY is replaced the store holds both keys' seals, so the newest alone proves nothing.
+ */
+export async function firstUnreadableCredentials(db: Db, box: SecretBox): Promise<string | null> {
+  const numbers = SEALED[0] as SealedColumn;
+  for await (const row of rowsOf(db, numbers)) {
+    try {
+      box.open(String(row.secret_config));
+    } catch {
+      return String(row.id);
+    }
+  }
+  return null;
+}
+
 /** The column's rows in key order, a page at a time (keyset: stable while rows are updated). */
 async function* rowsOf(db: Db, sealed: SealedColumn): AsyncGenerator<Record<string, SqlValue>> {
   const keys = sealed.keys.join(', ');
