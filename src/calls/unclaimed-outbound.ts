@@ -50,8 +50,13 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
         );
         continue;
       }
-      ended++;
-      deps.logger.warn(log, 'ended at the provider an outbound call no request stored (its request died or gave up)');
+      if (result.ok) {
+        ended++;
+        deps.logger.warn(log, 'ended at the provider an outbound call no request stored (its request died or gave up)');
+      } else {
+        // Another process's sweep ended it first, or the call ended before its end event came: nothing was done here.
+        deps.logger.info(log, 'an outbound call no request stored had already ended at the provider');
+      }
     }
     await forgetParkedEvents(deps.db, unclaimed.numberId, unclaimed.externalCallId);
   }

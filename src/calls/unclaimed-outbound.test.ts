@@ -1,0 +1,61 @@
+// The sweep's end of outbound calls no request stored, against a provider that answers each end: only a call this
+// sweep actually ended counts and is logged as ended; one the provider says was already over (another process's
+// sweep got there first) is forgotten quietly.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pino from 'pino';
+import { createTestStore, type TestStore } from '../../test/helpers/stores.ts';
+import { newNumberId, newTenantId } from '../ids.ts';
+import type { CallProvider } from '../providers/types.ts';
+import { failure, ok } from '../providers/types.ts';
+import { insertNumber } from '../store/numbers.ts';
+import { parkEvent } from '../store/parked-events.ts';
+import { insertTenant } from '../store/tenants.ts';
+import { endUnclaimedOutboundCalls } from './unclaimed-outbound.ts';
+
+let store: TestStore;
+const numberId = newNumberId();
+before(async () => {
+  store = await createTestStore('sqlite');
+  const tenantId = newTenantId();
+  const at = new Date().toISOString();
+  await insertTenant(store.db, { id: tenantId, name: 'Unclaimed', createdAt: at });
+  await insertNumber(store.db, {
+    id: numberId,
+    tenantId,
+    name: 'n',
+    phoneNumber: '+551199999000',
+    provider: 'META',
+    metaPhoneNumberId: 'pn-1',
+    publicConfig: {},
+    secretConfig: 'unused',
+    createdAt: at,
+    updatedAt: at,
+  });
+});
+after(() => store.dispose());
+
+test('an end the provider answers "already ended" is not counted or logged as ended here', async () => {
+  const parkedAt = new Date(Date.now() - 60_000);
+  for (const id of ['wacid.ours', 'wacid.gone']) {
+    await parkEvent(
+      store.db,
+      numberId,
+      { type: 'progress', externalCallId: id, at: parkedAt.toISOString(), status: 'RINGING' },
+      new Date(Date.now() - 30_000),
+    );
+  }
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line).msg) });
+  const provider = {
+    endCall: async (_n: unknown, call: { externalCallId: string }) =>
+      call.externalCallId === 'wacid.ours' ? ok : failure('ALREADY_ENDED', 'Call not found or already ended'),
+  } as unknown as CallProvider;
+  const ended = await endUnclaimedOutboundCalls(
+    { db: store.db, providers: () => provider, logger, providerTimeoutMs: 1_000 },
+    new Date(),
+  );
+  assert.equal(ended, 1);
+  assert.equal(lines.filter((l) => l.startsWith('ended at the provider')).length, 1, lines.join('\n'));
+  assert.equal((await store.db.query('SELECT id FROM parked_events')).length, 0, 'both forgotten');
+});
