@@ -10,6 +10,7 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import { lockProviderCall } from '../store/calls.ts';
 import type { Db, OnStored } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
+import { deleteOutboundAttempt, insertOutboundAttempt } from '../store/outbound-attempts.ts';
 import { appendTimeline } from '../store/timeline.ts';
 import { persistTransition } from './outbox.ts';
 import { providerError } from './provider-errors.ts';
@@ -67,6 +68,14 @@ export class OutboundCalls {
     }
     const startedAt = this.#clock.now().toISOString();
     const adapter = this.#providers(number);
+    // Left behind only when this request dies or gives up on the provider's answer: the sweep then ends the one call
+    // it may have placed (src/calls/unclaimed-outbound.ts), and no call someone else placed on the number.
+    const attempt = speaksMetaModel(number.provider)
+      ? await insertOutboundAttempt(this.#db, number.id, startedAt).catch(async (err: unknown) => {
+          await media?.end(callId, 'call_ended');
+          throw err;
+        })
+      : null;
     const result = await adapter.start(number, {
       to: input.to,
       sdp,
@@ -74,15 +83,21 @@ export class OutboundCalls {
     });
     if (!result.ok) {
       await media?.end(callId, 'call_ended');
+      if (attempt && !result.mayHaveActed) {
+        await deleteOutboundAttempt(this.#db, attempt).catch(() => undefined);
+      }
       throw providerError(result, 'other', adapter);
     }
 
     const call = this.#newCall(number, input, callId, sdp, startedAt, result.value);
-    const stored = await this.#store(number, call, input.onStored).catch(async (err: unknown) => {
+    const stored = await this.#store(number, call, input.onStored, attempt).catch(async (err: unknown) => {
       await media?.end(callId, 'call_ended');
       // The answer says nothing was stored (a retry places the call again): the call the provider placed must not
       // ring a user with no record of it here, which nobody could hang up.
-      await adapter.endCall(number, call, 'terminate').catch(() => undefined);
+      const ended = await adapter.endCall(number, call, 'terminate').catch(() => null);
+      if (attempt && ended?.ok) {
+        await deleteOutboundAttempt(this.#db, attempt).catch(() => undefined);
+      }
       throw err;
     });
     await media?.bind(callId);
@@ -128,8 +143,16 @@ export class OutboundCalls {
     };
   }
 
-  #store(number: NumberRecord, call: Call, onStored: StartCallInput['onStored']): Promise<Call> {
+  #store(
+    number: NumberRecord,
+    call: Call,
+    onStored: StartCallInput['onStored'],
+    attempt: string | null,
+  ): Promise<Call> {
     return this.#db.transaction(async (tx) => {
+      if (attempt) {
+        await deleteOutboundAttempt(tx, attempt);
+      }
       await lockProviderCall(tx, number.id, call.externalCallId);
       const now = this.#clock.now().toISOString();
       const created: Call = { ...call, createdAt: now, updatedAt: now };

@@ -22,6 +22,7 @@ import { failDeliveriesOfGoneWebhooks, reconcileHeldDeliveries } from '../store/
 import { pruneDeliveryLog } from '../store/delivery-retention.ts';
 import { deleteExpiredIdempotencyKeys } from '../store/idempotency.ts';
 import { getNumberById } from '../store/numbers.ts';
+import { deleteOldOutboundAttempts } from '../store/outbound-attempts.ts';
 import { deleteExpiredParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline, hasUncertainAccept } from '../store/timeline.ts';
 import { deleteExpiredTombstones } from '../store/tombstones.ts';
@@ -29,7 +30,7 @@ import { holdSpanMs } from '../webhooks/retry-schedule.ts';
 import type { ActionSlots } from './action-slots.ts';
 import { endCall, ringTimedOut } from './machine.ts';
 import { persistTransition } from './outbox.ts';
-import { endUnclaimedOutboundCalls } from './unclaimed-outbound.ts';
+import { attemptsKeptMs, endUnclaimedOutboundCalls } from './unclaimed-outbound.ts';
 
 export interface SweeperDeps {
   db: Db;
@@ -123,6 +124,10 @@ export class Sweeper {
     );
     await deleteExpiredTombstones(this.#d.db, nowIso);
     await deleteExpiredParkedEvents(this.#d.db, nowIso);
+    await deleteOldOutboundAttempts(
+      this.#d.db,
+      new Date(now.getTime() - attemptsKeptMs(this.#d.config.providerTimeoutMs)).toISOString(),
+    );
     await deleteExpiredIdempotencyKeys(this.#d.db, nowIso);
     await this.#pruneDeliveryLog(now.getTime());
     return { ringTimeouts, maxDurations };

@@ -1,6 +1,6 @@
 // The sweep's end of outbound calls no request stored, against a provider that answers each end: only a call this
 // sweep actually ended counts and is logged as ended; one the provider says was already over (another process's
-// sweep got there first) is forgotten quietly.
+// sweep got there first) is forgotten quietly; one no request of ours accounts for is someone else's, left alone.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
@@ -9,6 +9,7 @@ import { newNumberId, newTenantId } from '../ids.ts';
 import type { CallProvider } from '../providers/types.ts';
 import { failure, ok } from '../providers/types.ts';
 import { insertNumber } from '../store/numbers.ts';
+import { insertOutboundAttempt } from '../store/outbound-attempts.ts';
 import { parkEvent } from '../store/parked-events.ts';
 import { insertTenant } from '../store/tenants.ts';
 import { endUnclaimedOutboundCalls } from './unclaimed-outbound.ts';
@@ -45,6 +46,10 @@ test('an end the provider answers "already ended" is not counted or logged as en
       new Date(Date.now() - 30_000),
     );
   }
+  // Both placed by requests of ours that died before storing them.
+  for (let i = 0; i < 2; i++) {
+    await insertOutboundAttempt(store.db, numberId, new Date(Date.now() - 40_000).toISOString());
+  }
   const lines: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line).msg) });
   const provider = {
@@ -58,4 +63,29 @@ test('an end the provider answers "already ended" is not counted or logged as en
   assert.equal(ended, 1);
   assert.equal(lines.filter((l) => l.startsWith('ended at the provider')).length, 1, lines.join('\n'));
   assert.equal((await store.db.query('SELECT id FROM parked_events')).length, 0, 'both forgotten');
+});
+
+test('a call no request of ours accounts for (another app placed it on the number) is left alone', async () => {
+  await parkEvent(
+    store.db,
+    numberId,
+    { type: 'progress', externalCallId: 'wacid.theirs', at: new Date().toISOString(), status: 'RINGING' },
+    new Date(Date.now() - 30_000),
+  );
+  // One attempt of ours, older than any unknown call could be its call.
+  await insertOutboundAttempt(store.db, numberId, new Date(Date.now() - 10 * 60_000).toISOString());
+  const asked: string[] = [];
+  const provider = {
+    endCall: async (_n: unknown, call: { externalCallId: string }) => {
+      asked.push(call.externalCallId);
+      return ok;
+    },
+  } as unknown as CallProvider;
+  const ended = await endUnclaimedOutboundCalls(
+    { db: store.db, providers: () => provider, logger: pino({ level: 'silent' }), providerTimeoutMs: 1_000 },
+    new Date(),
+  );
+  assert.equal(ended, 0);
+  assert.deepEqual(asked, [], 'never hung up');
+  assert.equal((await store.db.query('SELECT id FROM parked_events')).length, 0, 'its events are dropped (R6)');
 });

@@ -9,6 +9,7 @@ import type { NumberRecord } from '../model/number.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
+import { insertOutboundAttempt, takeOutboundAttempt } from '../store/outbound-attempts.ts';
 import { forgetParkedEvents, listUnclaimedOutboundCalls, PARKED_FOR_MS } from '../store/parked-events.ts';
 
 /** After the provider's deadline, this long for the insert that follows its answer. */
@@ -31,6 +32,7 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
   // A start request may still be waiting for the provider's answer (and then store the call) this long; the
   // events must not expire first, or the call would never be found.
   const waitMs = Math.min(deps.providerTimeoutMs + STORE_GRACE_MS, PARKED_FOR_MS - STORE_GRACE_MS);
+  const attemptsSince = new Date(now.getTime() - attemptsKeptMs(deps.providerTimeoutMs)).toISOString();
   let ended = 0;
   for (const unclaimed of await listUnclaimedOutboundCalls(deps.db, new Date(now.getTime() - waitMs), BATCH)) {
     const number = await getNumberById(deps.db, unclaimed.numberId);
@@ -39,7 +41,12 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
       // A web number's account also calls from its phone and its other devices: such a call's events name our own
       // number as the creator, like a dial of ours, and must be left alone (providers-evolution-go.md §4).
       deps.logger.debug(log, 'outbound call on a web number that no request stored left alone (placed elsewhere)');
-    } else if (number && !unclaimed.ended) {
+    } else if (!number) {
+      // Deleted with its number: nothing to end.
+    } else if (!(await takeOutboundAttempt(deps.db, number.id, attemptsSince))) {
+      // No request of ours is unaccounted for: another app placed this call on the number (R6: dropped, logged).
+      deps.logger.info(log, 'an outbound call no request here placed is left alone (another app placed it)');
+    } else if (!unclaimed.ended) {
       const result = await deps
         .providers(number)
         .endCall(number, unknownCall(number, unclaimed.externalCallId, now), 'terminate');
@@ -48,6 +55,8 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
           { ...log, category: result.category },
           'could not end at the provider an outbound call no request stored',
         );
+        // The attempt still accounts for it at the next sweep's try.
+        await insertOutboundAttempt(deps.db, number.id, now.toISOString());
         continue;
       }
       if (result.ok) {
@@ -61,6 +70,14 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
     await forgetParkedEvents(deps.db, unclaimed.numberId, unclaimed.externalCallId);
   }
   return ended;
+}
+
+/**
+ * How long a request's attempt may account for an unknown call: it was made up to the provider's deadline before
+ * the call's events, which wait at most PARKED_FOR_MS for the sweep.
+ */
+export function attemptsKeptMs(providerTimeoutMs: number): number {
+  return providerTimeoutMs + 2 * PARKED_FOR_MS;
 }
 
 /** The provider adapters act on a Call; this one carries what an end needs: the number and the provider's id. */

@@ -102,6 +102,23 @@ for (const kind of storeKinds()) {
       assert.equal(web.fake.countRequests({ path: '/call/hangup' }), 0, 'the owner’s own call goes on');
     });
 
+    test('a call another app placed on the number (no request here made it) is left alone', async () => {
+      const wacid = 'wacid.placed-by-another-app';
+      const status = (value: string) => ({
+        id: wacid,
+        type: 'call',
+        status: value,
+        timestamp: String(Math.floor(Date.now() / 1000)),
+        recipient_id: nextPeer(),
+      });
+      await t.fake.sendWebhook(t.fake.buildWebhook(t.numberA.phoneNumberId, { statuses: [status('RINGING')] }));
+      await eventually(async () => (await parked(wacid)) === 1, 5000, 'its status parked');
+      clock.advance(UNCLAIMED_AFTER_MS + 1_000);
+      await t.sweeper.sweepOnce();
+      assert.equal(terminates(wacid), 0, 'not ours to hang up');
+      assert.equal(await parked(wacid), 0, 'its events dropped, as R6 says');
+    });
+
     test('a call its request stored is never touched', async () => {
       const peer = nextPeer();
       t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
