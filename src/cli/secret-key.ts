@@ -4,12 +4,17 @@ import { resealAll } from '../store/sealed-secrets.ts';
 import { type Env, HelpRequested, parseFlags, subcommand, wantsHelp } from './remote.ts';
 import { STORE_OPTIONS, STORE_USAGE, storeConfig } from './store.ts';
 
-export const SECRET_KEY_USAGE = `usage: callgate secret-key rotate [--data-dir <dir>]   (on the store)
+export const SECRET_KEY_USAGE = `usage: callgate secret-key rotate [--force] [--data-dir <dir>]   (on the store)
   re-seals every secret in the store sealed with SECRET_KEY_PREVIOUS under SECRET_KEY (provider credentials,
   webhook signing secrets, stored Idempotency-Key answers); prints how many as JSON on stdout. Give every process
   the new SECRET_KEY and the old one as SECRET_KEY_PREVIOUS first, then run this, then drop SECRET_KEY_PREVIOUS.
-  Running it again is harmless. Exit 1 when a secret opens with neither key (they are named, not shown).
+  Running it again is harmless. When a secret opens with neither key (a mistyped key, say) nothing is written and
+  it exits 1, naming them (never showing them); --force re-seals the others all the same.
 ${STORE_USAGE}`;
+
+export const SECRET_KEY_OPTIONS = { ...STORE_OPTIONS, force: { type: 'boolean' } } as const;
+/** Named in an error line at most; the JSON report on stdout has them all. */
+const NAMED_AT_MOST = 10;
 
 export const SECRET_KEY_COMMANDS = ['rotate'] as const;
 
@@ -19,19 +24,25 @@ export async function runSecretKey(args: string[], env: Env): Promise<void> {
   }
   const [sub, ...rest] = args;
   subcommand(sub, SECRET_KEY_COMMANDS, 'secret-key');
-  const { values } = parseFlags(rest, STORE_OPTIONS);
+  const { values } = parseFlags(rest, SECRET_KEY_OPTIONS);
   const config = storeConfig(env, values['data-dir'], (line) => process.stderr.write(`${line}\n`));
   if (config.previousSecretKey === null) {
     throw new Error('SECRET_KEY_PREVIOUS is not set: it names the key the secrets to re-seal were sealed with');
   }
   const { db, secretKey } = await openStore(config);
   try {
-    const report = await resealAll(db, new SecretBox(secretKey, config.previousSecretKey));
+    const force = values.force === true;
+    const report = await resealAll(db, new SecretBox(secretKey, config.previousSecretKey), { force });
     process.stdout.write(`${JSON.stringify(report)}\n`);
-    if (report.unreadable.length > 0) {
+    const { unreadable } = report;
+    if (unreadable.length > 0) {
+      const more = unreadable.length > NAMED_AT_MOST ? ` and ${unreadable.length - NAMED_AT_MOST} more` : '';
       throw new Error(
-        `${report.unreadable.length} secret(s) open with neither SECRET_KEY nor SECRET_KEY_PREVIOUS, left as they ` +
-          `are: ${report.unreadable.join(', ')}`,
+        `${unreadable.length} secret(s) open with neither SECRET_KEY nor SECRET_KEY_PREVIOUS: ` +
+          `${unreadable.slice(0, NAMED_AT_MOST).join(', ')}${more}. ` +
+          (force
+            ? 'The others were re-sealed.'
+            : 'Nothing was re-sealed (check both keys; --force re-seals the others).'),
       );
     }
   } finally {

@@ -101,16 +101,31 @@ for (const kind of storeKinds()) {
       assert.deepEqual(again.resealed, { numbers: 0, webhooks: 0, webhookPreviousSecrets: 0, idempotencyKeys: 0 });
     });
 
-    test('a secret neither key opens is named, not shown, and left as it is', async () => {
+    test('a secret neither key opens is named, not shown; nothing is re-sealed then, unless forced', async () => {
       const foreign = new SecretBox('a-key-nobody-configured-anywhere!!').seal('{"accessToken":"EAAG-lost"}');
       await store.db.execute('UPDATE numbers SET secret_config = $1 WHERE id = $2', [foreign, numberIds[1]]);
+      const stillOld = oldBox.seal('whsec_current');
+      await store.db.execute('UPDATE webhooks SET secret = $1 WHERE id = $2', [stillOld, webhookId]);
+      const secretOf = async (sql: string, id: string) => (await store.db.query<{ v: string }>(sql, [id]))[0]?.v;
+      const webhookSecret = () => secretOf('SELECT secret AS v FROM webhooks WHERE id = $1', webhookId);
+
+      // A mistyped SECRET_KEY would read as this: nothing may be sealed under it.
       const report = await resealAll(store.db, rotating);
       assert.deepEqual(report.unreadable, [`numbers ${numberIds[1]} (secret_config)`]);
       assert.doesNotMatch(JSON.stringify(report), /EAAG/);
-      const [row] = await store.db.query<{ v: string }>('SELECT secret_config AS v FROM numbers WHERE id = $1', [
+      assert.deepEqual(report.resealed, { numbers: 0, webhooks: 0, webhookPreviousSecrets: 0, idempotencyKeys: 0 });
+      assert.equal(await webhookSecret(), stillOld, 'nothing written');
+
+      const forced = await resealAll(store.db, rotating, { force: true });
+      assert.deepEqual(forced.unreadable, report.unreadable);
+      assert.equal(forced.resealed.webhooks, 1, 'the readable ones re-sealed');
+      assert.equal(newOnly.open(String(await webhookSecret())), 'whsec_current');
+      assert.equal(await secretOf('SELECT secret_config AS v FROM numbers WHERE id = $1', numberIds[1]), foreign);
+      // The next test starts from a store every key reads.
+      await store.db.execute('UPDATE numbers SET secret_config = $1 WHERE id = $2', [
+        newOnly.seal('{"accessToken":"EAAG-1"}'),
         numberIds[1],
       ]);
-      assert.equal(row?.v, foreign);
     });
 
     test('a secret rotated while the walk reads it keeps its new value: the re-seal does not overwrite it', async () => {

@@ -30,9 +30,22 @@ export interface ResealReport {
 /**
  * Re-seals, under the box's current key, every value its previous key sealed. Row by row and compare-and-set: a
  * value changed meanwhile (a webhook's secret rotated) is left to its writer, who sealed it with its own key, so
- * a second run (after every process has the new key) finishes the job; running it again is harmless.
+ * a second run (after every process has the new key) finishes the job; running it again is harmless. When any
+ * value opens with neither key nothing is written (a mistyped key would otherwise seal the rest under a key no
+ * process has), unless `force`.
  */
-export async function resealAll(db: Db, box: SecretBox): Promise<ResealReport> {
+export async function resealAll(db: Db, box: SecretBox, opts: { force?: boolean } = {}): Promise<ResealReport> {
+  if (!opts.force) {
+    const check = await walk(db, box, false);
+    if (check.unreadable.length > 0) {
+      return check;
+    }
+  }
+  return walk(db, box, true);
+}
+
+/** One pass over every sealed value; `write` false only reads (its report re-seals nothing). */
+async function walk(db: Db, box: SecretBox, write: boolean): Promise<ResealReport> {
   const report: ResealReport = {
     resealed: { numbers: 0, webhooks: 0, webhookPreviousSecrets: 0, idempotencyKeys: 0 },
     alreadyCurrent: 0,
@@ -53,6 +66,9 @@ export async function resealAll(db: Db, box: SecretBox): Promise<ResealReport> {
         plain = box.open(value);
       } catch {
         report.unreadable.push(`${sealed.table} ${sealed.keys.map((k) => row[k]).join('/')} (${sealed.column})`);
+        continue;
+      }
+      if (!write) {
         continue;
       }
       const where = sealed.keys.map((k, i) => `${k} = $${i + 3}`).join(' AND ');
