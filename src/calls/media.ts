@@ -7,7 +7,7 @@ import { type EvolutionProvider, evolutionWsUrl } from '../providers/evolution/c
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { checkPublicUrl, type HostLookup } from '../webhooks/url-guard.ts';
+import { checkPublicUrl, type HostLookup, refusalReason } from '../webhooks/url-guard.ts';
 import { conflict } from './conflict.ts';
 import { featureNotSupported, noServerMedia, providerError } from './provider-errors.ts';
 
@@ -53,7 +53,7 @@ export class EvolutionMedia implements ProviderMedia {
     const checked = await checkPublicUrl(mediaUrl, this.#allowInsecureUrls, this.#lookup);
     if (!checked.ok) {
       throw new ApiError('VALIDATION_ERROR', {
-        details: { field: 'mediaUrl', reason: `mediaUrl refused: ${checked.reason}` },
+        details: { field: 'mediaUrl', reason: `mediaUrl refused: ${refusalReason(checked)}` },
       });
     }
     const result = await evolution.play(number, call, checked.url.href);

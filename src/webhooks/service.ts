@@ -30,7 +30,7 @@ import { emittable } from './event-names.ts';
 import { afterRotation, parsePreviousSecrets } from './previous-secrets.ts';
 import { holdSpanMs } from './retry-schedule.ts';
 import { generateWebhookSecret } from './signing.ts';
-import { checkPublicUrl, type HostLookup } from './url-guard.ts';
+import { checkPublicUrl, type HostLookup, refusalReason } from './url-guard.ts';
 
 /** For 24 h after a rotation both the old and the new secret sign every delivery. */
 export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
@@ -346,7 +346,7 @@ export class WebhookService {
     const checked = await checkPublicUrl(raw, this.#d.config.webhookAllowInsecureUrls, this.#d.lookup);
     if (!checked.ok) {
       throw new ApiError('VALIDATION_ERROR', {
-        details: { field: 'url', reason: `webhook URL refused: ${checked.reason}` },
+        details: { field: 'url', reason: `webhook URL refused: ${refusalReason(checked)}` },
       });
     }
     return checked.url.href;

@@ -7,6 +7,7 @@ import {
   type HostLookup,
   isPublicAddress,
   pinnedLookup,
+  refusalReason,
   resolveAndCheck,
 } from './url-guard.ts';
 
@@ -239,5 +240,30 @@ describe('pinnedLookup', () => {
       });
       socket.on('error', reject);
     });
+  });
+});
+
+describe('refusalReason', () => {
+  const dns = fakeDns({ 'internal.example.com': ['10.0.0.5'] });
+  const hint = /WEBHOOK_ALLOW_INSECURE_URLS=true/;
+  const reasonFor = (check: Awaited<ReturnType<typeof resolveAndCheck>>): string => {
+    assert.equal(check.ok, false);
+    return check.ok ? '' : refusalReason(check);
+  };
+
+  test('a refusal the insecure mode would lift says how to allow a local target', async () => {
+    for (const raw of ['http://localhost:3000/hooks', 'https://127.0.0.1/x', 'https://localhost/x']) {
+      assert.match(reasonFor(checkWebhookUrlSyntax(raw, false)), hint, raw);
+    }
+    assert.match(reasonFor(await resolveAndCheck(new URL('https://internal.example.com/'), false, dns)), hint);
+    // An unknown name gets the same words as a private one: the hint must not tell them apart.
+    assert.match(reasonFor(await resolveAndCheck(new URL('https://nowhere.example.com/'), false, dns)), hint);
+  });
+
+  test('a refusal it would not lift has no such hint', async () => {
+    for (const raw of ['ftp://hooks.example.com/x', 'https://user:pass@hooks.example.com/', 'not a url']) {
+      assert.doesNotMatch(reasonFor(checkWebhookUrlSyntax(raw, false)), hint, raw);
+    }
+    assert.doesNotMatch(reasonFor(await resolveAndCheck(new URL('https://nowhere.example.com/'), true, dns)), hint);
   });
 });

@@ -9,7 +9,18 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 
-export type UrlCheck = { ok: true; url: URL } | { ok: false; reason: string };
+/** `local`: a refusal WEBHOOK_ALLOW_INSECURE_URLS would lift (http, loopback, private addresses or names). */
+export type UrlCheck = { ok: true; url: URL } | { ok: false; reason: string; local?: true };
+
+/**
+ * The reason to show for a refused URL. A local one says how to allow it: a newcomer's first receiver is usually
+ * http://localhost, and "must use https" alone does not tell them the server can be told otherwise.
+ */
+export function refusalReason(check: { reason: string; local?: true }): string {
+  return check.local
+    ? `${check.reason} (for a target on this machine or a private network, start the server with WEBHOOK_ALLOW_INSECURE_URLS=true, for local development only)`
+    : check.reason;
+}
 
 interface HostAddress {
   address: string;
@@ -131,6 +142,9 @@ export function checkWebhookUrlSyntax(raw: string, allowInsecure: boolean): UrlC
     return { ok: false, reason: 'not a valid URL' };
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && allowInsecure)) {
+    if (url.protocol === 'http:') {
+      return { ok: false, reason: 'URL must use https', local: true };
+    }
     return { ok: false, reason: allowInsecure ? 'URL must use http or https' : 'URL must use https' };
   }
   // Credentials would be stored and logged alongside the URL; receivers authenticate us by signature.
@@ -146,10 +160,10 @@ export function checkWebhookUrlSyntax(raw: string, allowInsecure: boolean): UrlC
   }
   // WHATWG URL has already normalised 0x7f.1, 2130706433 and friends to dotted quads.
   if (isIP(host) !== 0 && !isPublicAddress(host)) {
-    return { ok: false, reason: 'URL points to a non-public address' };
+    return { ok: false, reason: 'URL points to a non-public address', local: true };
   }
   if (isLocalhostName(host)) {
-    return { ok: false, reason: 'URL points to localhost' };
+    return { ok: false, reason: 'URL points to localhost', local: true };
   }
   return { ok: true, url };
 }
@@ -183,7 +197,12 @@ export async function resolveAndCheck(
   }
   // One reason for "no answer" and "a private answer": two would tell which internal names exist.
   if (addresses.length === 0 || (!allowInsecure && addresses.some((a) => !isPublicAddress(a)))) {
-    return { ok: false, reason: `host ${host} does not resolve to a public address` };
+    // Marked local either way: whether the hint shows must not tell an unknown name from a private one either.
+    return {
+      ok: false,
+      reason: `host ${host} does not resolve to a public address`,
+      ...(allowInsecure ? {} : { local: true }),
+    };
   }
   return { ok: true, url: syntax.url, addresses };
 }

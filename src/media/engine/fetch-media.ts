@@ -8,6 +8,7 @@ import {
   checkWebhookUrlSyntax,
   type HostLookup,
   pinnedLookup,
+  refusalReason,
 } from '../../webhooks/url-guard.ts';
 
 // Not ES imports: they would load Node's bundled undici at start-up (see webhooks/sender.ts).
@@ -53,7 +54,7 @@ export async function fetchMedia(raw: string, opts: FetchMediaOptions): Promise<
   for (let hop = 0; ; hop++) {
     const checked = checkWebhookUrlSyntax(target, opts.allowInsecure);
     if (!checked.ok) {
-      throw new MediaFetchError(`mediaUrl refused: ${checked.reason}`);
+      throw new MediaFetchError(`mediaUrl refused: ${refusalReason(checked)}`);
     }
     const res = await getOnce(checked.url, opts, signal);
     const status = res.statusCode ?? 0;

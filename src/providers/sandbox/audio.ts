@@ -9,6 +9,7 @@ import {
   checkWebhookUrlSyntax,
   type HostLookup,
   pinnedLookup,
+  refusalReason,
 } from '../../webhooks/url-guard.ts';
 
 // As in meta/client.ts: the CommonJS objects, so that start-up does not load Node's bundled undici.
@@ -54,7 +55,7 @@ export function parseAudioSpec(spec: string, allowInsecureUrls = false): Parsed<
     const checked = checkWebhookUrlSyntax(spec, allowInsecureUrls);
     return checked.ok
       ? { ok: true, value: { kind: 'wav-url', url: checked.url } }
-      : { ok: false, reason: `audio URL refused: ${checked.reason}` };
+      : { ok: false, reason: `audio URL refused: ${refusalReason(checked)}` };
   }
   return {
     ok: false,
