@@ -386,6 +386,17 @@ describe('callgate remote commands', () => {
     );
   });
 
+  test('calls play with a file path instead of a URL is a usage error that says what to pass', async () => {
+    // No server at all: the CLI must refuse before asking one (it used to print the API's schema errors).
+    const r = await runCli(['calls', 'play', 'call_01JD0000000000000000000000', '/tmp/hello.wav'], {
+      CALLGATE_URL: `http://127.0.0.1:${await closedPort()}`,
+      CALLGATE_API_KEY: 'ps_x',
+    });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /<mediaUrl> is a URL the server fetches/);
+    assert.match(r.stderr, /"\/tmp\/hello\.wav"/);
+  });
+
   test('simulate call fails at once, exit 1, when the server is down (it used to wait forever)', {
     timeout: 20_000,
   }, async () => {

@@ -33,6 +33,14 @@ export function wavBytes(pcm: Buffer, rate = RATE): Buffer {
 }
 
 export async function play(calls: CallsClient, out: Output, callId: string, mediaUrl: string): Promise<void> {
+  // The server fetches the file itself: a local path would come back as the API's schema errors about `clear`.
+  if (!/^https?:\/\//i.test(mediaUrl)) {
+    throw new UsageError(
+      `<mediaUrl> is a URL the server fetches (https://…), not a file on this machine: got "${mediaUrl}". ` +
+        'Serve the file (e.g. `python3 -m http.server` in its folder) and pass its URL; an http:// or local one ' +
+        'needs the server started with WEBHOOK_ALLOW_INSECURE_URLS=true (local development only)',
+    );
+  }
   const result = await calls.play(callId, { mediaUrl });
   out.result(result, () => `${result.id} playing ${mediaUrl}\n`);
 }
