@@ -138,6 +138,12 @@ describe('softphone', () => {
         .filter({ hasText: /^Connected$/ })
         .waitFor({ timeout: 15_000 });
       assert.equal((await call(id)).status, 'ACCEPTED');
+      // The call in progress sits right under the (empty) ringing list, which no longer says no call is ringing.
+      const ringing = await page.locator('#incoming').boundingBox();
+      const oncall = await page.locator('#oncall').boundingBox();
+      assert.ok(ringing && oncall);
+      assert.ok(oncall.y - (ringing.y + ringing.height) <= 12, `a gap of ${oncall.y - ringing.y - ringing.height}px`);
+      assert.equal(await page.locator('#incoming').evaluate((el) => getComputedStyle(el, '::before').content), 'none');
       await eventually(
         async () => near(await simulatedUserHears(id), 880, 3),
         10_000,
