@@ -18,6 +18,7 @@ const METHODS = ['get', 'put', 'post', 'patch', 'delete'];
 
 interface Operation {
   operationId?: string;
+  description?: string;
   tags?: string[];
   security?: unknown[];
   requestBody?: { content?: Record<string, { example?: unknown; examples?: unknown }> };
@@ -84,6 +85,14 @@ describe('the API reference', () => {
     assert.equal(doc.paths['/v1/calls']?.get?.operationId, 'listCalls');
     // @fastify/websocket hides its routes; the realtime socket a wsUrl points at is part of the API all the same.
     assert.equal(doc.paths['/v1/media/realtime']?.get?.operationId, 'openRealtimeSocket');
+  });
+
+  test('every /v1 operation says what it does beyond its summary', () => {
+    // /docs showed nothing under a summary for these, and "undefined" in the JSON a client generator reads.
+    const bare = operations()
+      .filter(({ path, op }) => path.startsWith('/v1/') && !op.description?.trim())
+      .map(({ name }) => name);
+    assert.deepEqual(bare, []);
   });
 
   test('every request and response body has an example; errors show their code and text', () => {

@@ -94,7 +94,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a number */
+        /**
+         * Get a number
+         * @description One of the tenant's numbers, as `GET /v1/numbers` lists it; provider credentials are never returned. Another tenant's number is a 404.
+         */
         get: operations["getNumber"];
         put?: never;
         post?: never;
@@ -227,7 +230,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Calling settings (META) */
+        /**
+         * Calling settings (META)
+         * @description The number's calling settings as Meta holds them (`status`, `call_icon_visibility`, `call_hours`, `callback_permission_status`, `sip`), in its snake_case shape; SANDBOX numbers keep their own, which PUT changes.
+         */
         get: operations["getCallingSettings"];
         /**
          * Update calling settings (META)
@@ -250,7 +256,7 @@ export interface paths {
         };
         /**
          * Call permission of a user (META)
-         * @description Meta's answer, passed through in its snake_case shape.
+         * @description Whether the business may call `to` now, and whether it may ask: Meta's answer, passed through in its snake_case shape (SANDBOX numbers answer in the same shape).
          */
         get: operations["getCallPermission"];
         put?: never;
@@ -270,7 +276,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Ask a user for call permission (META) */
+        /**
+         * Ask a user for call permission (META)
+         * @description Sends the user WhatsApp's call-permission request (`text`, when given, is its body) and answers the message's id; the user's answer arrives as `call.permission_updated`. On SANDBOX numbers the simulated user answers after a second, as the number's `sandbox` settings say. Web (EVO_GO) numbers: 400 `FEATURE_NOT_SUPPORTED`.
+         */
         post: operations["requestCallPermission"];
         delete?: never;
         options?: never;
@@ -581,7 +590,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a webhook */
+        /**
+         * Get a webhook
+         * @description One webhook of the tenant's numbers (a number key: of its own number), with its state and last delivery; never the secret. Another tenant's webhook is a 404.
+         */
         get: operations["getWebhook"];
         put?: never;
         post?: never;

@@ -17,7 +17,9 @@ export function callPermissionRoutes(app: App, deps: RouteDeps): void {
         tags: ['Calls'],
         summary: 'Call permission of a user (META)',
         operationId: 'getCallPermission',
-        description: "Meta's answer, passed through in its snake_case shape.",
+        description:
+          "Whether the business may call `to` now, and whether it may ask: Meta's answer, passed through in its " +
+          'snake_case shape (SANDBOX numbers answer in the same shape).',
         security: NUMBER_SECURITY,
         querystring: Type.Object({ to: E164 }),
         response: {
@@ -45,6 +47,11 @@ export function callPermissionRoutes(app: App, deps: RouteDeps): void {
         tags: ['Calls'],
         summary: 'Ask a user for call permission (META)',
         operationId: 'requestCallPermission',
+        description:
+          "Sends the user WhatsApp's call-permission request (`text`, when given, is its body) and answers the " +
+          "message's id; the user's answer arrives as `call.permission_updated`. On SANDBOX numbers the simulated " +
+          "user answers after a second, as the number's `sandbox` settings say. Web (EVO_GO) numbers: 400 " +
+          '`FEATURE_NOT_SUPPORTED`.',
         security: NUMBER_SECURITY,
         body: Type.Object(
           { to: E164, text: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })) },

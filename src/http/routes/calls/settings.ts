@@ -95,6 +95,9 @@ export function callSettingsRoutes(app: App, deps: RouteDeps): void {
         tags: ['Calls'],
         summary: 'Calling settings (META)',
         operationId: 'getCallingSettings',
+        description:
+          "The number's calling settings as Meta holds them (`status`, `call_icon_visibility`, `call_hours`, " +
+          '`callback_permission_status`, `sip`), in its snake_case shape; SANDBOX numbers keep their own, which PUT changes.',
         security: NUMBER_SECURITY,
         response: { 200: Settings, ...errors },
       },

@@ -99,6 +99,9 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
         ...base,
         summary: 'Get a number',
         operationId: 'getNumber',
+        description:
+          "One of the tenant's numbers, as `GET /v1/numbers` lists it; provider credentials are never returned. " +
+          "Another tenant's number is a 404.",
         params: NumberIdParams,
         response: {
           200: Type.Ref('Number'),

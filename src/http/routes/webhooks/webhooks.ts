@@ -75,6 +75,9 @@ export function webhookRoutes(app: App, deps: RouteDeps): void {
         ...base,
         summary: 'Get a webhook',
         operationId: 'getWebhook',
+        description:
+          "One webhook of the tenant's numbers (a number key: of its own number), with its state and last delivery; " +
+          "never the secret. Another tenant's webhook is a 404.",
         params: WebhookIdParams,
         response: { 200: Type.Ref('Webhook'), ...errorResponses(...lookupErrors) },
       },
