@@ -532,7 +532,8 @@ function parseHash(hash) {
       callId = null;
     }
   }
-  return { callId, status: query.get('status') ?? '', q: query.get('q') ?? '' };
+  const tenantPage = /^(webhooks|numbers)(\/|$)/.exec(path)?.[1] ?? null;
+  return { callId, tenantPage, status: query.get('status') ?? '', q: query.get('q') ?? '' };
 }
 
 function writeHash(callId, { push }) {
@@ -562,6 +563,14 @@ async function applyRoute() {
   const known = [...statusSelect.options].some((o) => o.value === route.status);
   statusSelect.value = known ? route.status : '';
   /** @type {HTMLInputElement} */ ($('filter-text')).value = route.q;
+  if (route.tenantPage) {
+    // A link to a tenant page opened with a number key would otherwise show the calls as if nothing were asked.
+    state.notice =
+      route.tenantPage === 'webhooks'
+        ? "The Webhooks page needs the tenant key; this number's webhooks: callgate webhooks list / logs <id>."
+        : 'The Numbers page needs the tenant key: sign out and sign in with it.';
+    announce(state.notice);
+  }
   scheduleRender();
   void search();
   if (!route.callId) {

@@ -351,6 +351,11 @@ describe('dashboard', () => {
         [],
       );
       problems.length = 0;
+      // A tenant page's link opened with a number key says which key it needs instead of showing the calls silently.
+      await page.goto(`${t.baseUrl}/dashboard#/webhooks`);
+      await page.locator('#summary').filter({ hasText: 'The Webhooks page needs the tenant key' }).waitFor();
+      await page.goto(`${t.baseUrl}/dashboard#/numbers`);
+      await page.locator('#summary').filter({ hasText: 'The Numbers page needs the tenant key' }).waitFor();
 
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.locator('#login-view').waitFor();
