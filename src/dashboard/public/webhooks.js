@@ -429,9 +429,22 @@ export function webhooksPage({ api, h, announce, isCurrent, session }) {
       if (!isCurrent(current) || page.openId !== id) {
         return;
       }
+      if (error.status === 404) {
+        // Gone (or never there): nothing left to show or to refresh every few seconds.
+        stopTimer();
+        clearDetail(id);
+        $('wd-summary').textContent = '';
+      }
       $('wd-error').textContent =
         error.status === 404 ? `Webhook ${id} was not found.` : `Could not load the log: ${errorText(error)}`;
     }
+  }
+
+  function clearDetail(id) {
+    $('wd-title').textContent = id;
+    $('wd-facts').replaceChildren();
+    $('wd-actions').replaceChildren();
+    $('deliveries-body').replaceChildren();
   }
 
   async function replay(entry) {
@@ -468,7 +481,8 @@ export function webhooksPage({ api, h, announce, isCurrent, session }) {
         await load();
         return;
       }
-      $('deliveries-body').replaceChildren();
+      // Nothing of the webhook shown before: its buttons would act on it from another webhook's address.
+      clearDetail(id);
       $('wd-summary').textContent = 'Loading…';
       $('wd-error').textContent = '';
       if (page.numbers.size === 0) {

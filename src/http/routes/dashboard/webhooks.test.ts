@@ -193,12 +193,19 @@ describe('dashboard webhooks page', () => {
       assert.equal(await page.evaluate(() => location.hash), '#/webhooks');
       assert.equal((await getWebhook(id)).statusCode, 404);
 
-      // A link to a webhook that is not there says so.
+      // A link to a webhook that is not there says so, even straight from another webhook's page: nothing of
+      // that one is left on it (its Delete button deleted it from here), and it is not "Loading…" for ever.
+      await rows.filter({ hasText: 'Billing' }).getByRole('link').first().click();
+      await page.getByRole('button', { name: 'Delete Billing' }).waitFor();
       await page.goto(`${t.baseUrl}/dashboard#/webhooks/${id}`);
       await page
         .locator('#wd-error')
         .filter({ hasText: `Webhook ${id} was not found.` })
         .waitFor();
+      assert.equal(await page.locator('#wd-actions button').count(), 0);
+      assert.equal(await page.locator('#wd-title').textContent(), id);
+      assert.equal(await page.locator('#wd-facts').textContent(), '');
+      assert.notEqual(await page.locator('#wd-summary').textContent(), 'Loading…');
       // Back to the Numbers page by its tab.
       await page.getByRole('link', { name: 'Numbers' }).click();
       await page.locator('#numbers-view').waitFor();
