@@ -142,6 +142,18 @@ describe('dashboard webhooks page', () => {
       assert.notEqual(nextRetry, '—', 'a retry is scheduled');
       const retryAt = Date.parse(nextRetry.replace(',', ''));
       assert.ok(retryAt > Date.now() + HOUR / 2, `next retry about an hour from now: ${nextRetry}`);
+      // A network error's text (as a receiver that is down gives) wraps in its cell: Next retry, the bodies and
+      // Replay stay in the card instead of behind a sideways scroll.
+      const fits = await page.evaluate(() => {
+        const cell = document.querySelector('#deliveries-body .wd-result');
+        const wrap = document.querySelector('#deliveries-table')?.parentElement;
+        if (!cell || !wrap) {
+          return 'no log row';
+        }
+        cell.textContent = ' ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1 · 2 ms';
+        return wrap.scrollWidth <= wrap.clientWidth ? 'fits' : `${wrap.scrollWidth} > ${wrap.clientWidth}`;
+      });
+      assert.equal(fits, 'fits');
       await failed.getByText('Response and payload').click();
       assert.equal(await failed.locator('.response-body').textContent(), 'database is down, try later');
       const payload = JSON.parse(String(await failed.locator('.payload').textContent()));
