@@ -20,8 +20,8 @@ Against a running server, with a key:
   keys list|create|regenerate                                 (tenant key)
   webhooks list|get|create|update|delete|rotate-secret|logs|replay
   calls list|get|events|accept|terminate|watch|play|stop-play|listen   (number key)
-  simulate call [--from] [--audio tone:440|echo|speech-sample|file.wav] [--hangup-after 30]
-                [--answer accept|reject|ignore] [--no-wait]                  (SANDBOX number key)
+  simulate call [--from <+E164>] [--audio tone:440|echo|silence|speech-sample|file.wav|<https URL>]
+                [--hangup-after 30] [--answer accept|reject|ignore] [--no-wait]   (SANDBOX number key)
   listen --forward-to <url> [--secret whsec_...]              forward live events to a local URL, signed
 
 Shell:
