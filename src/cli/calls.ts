@@ -1,4 +1,4 @@
-// `callgate calls list|get|events|terminate|watch|play|stop-play|listen` (number key; watch also takes a tenant key).
+// `callgate calls list|get|…|listen|recording|delete-recording` (number key; watch also takes a tenant key).
 import type { Call, Callgate, CallPage, CallStatus, StreamEvent, TimelineEntry } from '../../packages/sdk/src/index.ts';
 import * as media from './media.ts';
 import { formatRecord, formatTable, type Output, shortTime } from './output.ts';
@@ -33,6 +33,8 @@ export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number 
   calls play <callId> <mediaUrl>                              play a WAV, Ogg/Opus or MP3 into the call
   calls stop-play <callId>                                    stop playing, empty the queue (server media)
   calls listen <callId> [--out caller.wav] [--seconds N]      the caller's audio to a WAV (server media)
+  calls recording <callId> [--out <callId>.ogg]               download the call's recording (stereo Ogg/Opus)
+  calls delete-recording <callId>                             delete the recording's file
 ${REMOTE_USAGE}`;
 
 export const CALLS_COMMANDS = [
@@ -45,6 +47,8 @@ export const CALLS_COMMANDS = [
   'play',
   'stop-play',
   'listen',
+  'recording',
+  'delete-recording',
 ] as const;
 
 export const CALLS_OPTIONS = {
@@ -72,6 +76,8 @@ const CALLS_FLAGS: Record<(typeof CALLS_COMMANDS)[number], readonly (keyof typeo
   play: [],
   'stop-play': [],
   listen: ['out', 'seconds'],
+  recording: ['out'],
+  'delete-recording': [],
 };
 
 const UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -307,6 +313,14 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
         fromShell(v.out ?? 'caller.wav', env),
         v.seconds === undefined ? null : Number(v.seconds),
       );
+    case 'recording': {
+      const id = required(r.positionals, 0, '<callId>');
+      return media.recording(r.client().calls, r.out, id, fromShell(v.out ?? `${id}.ogg`, env));
+    }
+    case 'delete-recording': {
+      const result = await r.client().calls.deleteRecording(required(r.positionals, 0, '<callId>'));
+      return r.out.result(result, () => `${result.id} recording ${result.status}\n`);
+    }
     case 'accept': {
       const result = await r
         .client()

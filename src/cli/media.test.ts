@@ -84,3 +84,49 @@ test('calls play makes the caller hear the file; calls stop-play stops it; a bad
   assert.match(bad.stderr, /CALL_NOT_FOUND|Call not found/);
   await sleep(10);
 });
+
+test('calls recording downloads a recorded call’s Ogg file; delete-recording removes it', async () => {
+  const caller = new AudioEndpoint(createPeerFactory(LOOPBACK_ICE), { source: toneSource(440) });
+  try {
+    const wacid = await t.fake.incomingCall({
+      phoneNumberId: t.numberA.phoneNumberId,
+      from: nextPeer(),
+      sdp: await caller.createOffer(),
+    });
+    const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+    const accepted = await runCli(['calls', 'accept', call.id, '--record'], env());
+    assert.equal(accepted.code, 0, accepted.stderr);
+    const sent = t.fake.requests.find((r) => r.body?.call_id === wacid && r.body?.action === 'accept');
+    await caller.applyAnswer(sent?.body.session.sdp);
+    await caller.connected();
+    await sleep(1_000);
+    assert.equal((await runCli(['calls', 'terminate', call.id], env())).code, 0);
+    const recording = await eventually(
+      async () => {
+        const r = (
+          await t.app.inject({ url: `/v1/calls/${call.id}`, headers: { 'x-api-key': t.numberA.key.key } })
+        ).json().recording;
+        return r?.status === 'ready' && r;
+      },
+      8000,
+      'the recording',
+    );
+
+    const out = join(dir, 'call.ogg');
+    const run = await runCli(['calls', 'recording', call.id, '--out', out], env());
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, `${call.id} recording written to ${out} (${recording.sizeBytes} bytes)\n`);
+    const file = readFileSync(out);
+    assert.equal(file.length, recording.sizeBytes);
+    assert.equal(file.subarray(0, 4).toString('latin1'), 'OggS');
+
+    const deleted = await runCli(['calls', 'delete-recording', call.id], env());
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(deleted.stdout, `${call.id} recording deleted\n`);
+    const gone = await runCli(['calls', 'recording', call.id, '--out', join(dir, 'again.ogg')], env());
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /RECORDING_NOT_FOUND/);
+  } finally {
+    await caller.close();
+  }
+});

@@ -1,4 +1,4 @@
-// `callgate calls play|stop-play|listen` for calls whose media callgate holds (and play on web numbers).
+// `callgate calls play|stop-play|listen|recording` for calls whose media callgate holds (and play on web numbers).
 // listen opens a listen-only realtime session in the pcm16 framing and writes the caller's audio to a WAV file
 // when the call ends, after --seconds, or on Ctrl-C.
 
@@ -12,6 +12,7 @@ interface CallsClient {
   play(callId: string, input: { mediaUrl: string }): Promise<{ id: string; status: string }>;
   stopPlay(callId: string): Promise<{ id: string; status: string }>;
   realtimeSession(callId: string, input: { mode: 'talk' | 'listen' }): Promise<{ wsUrl: string }>;
+  recording(callId: string): Promise<Uint8Array>;
 }
 
 /** A mono 16-bit PCM WAV file around the samples. */
@@ -43,6 +44,15 @@ export async function play(calls: CallsClient, out: Output, callId: string, medi
   }
   const result = await calls.play(callId, { mediaUrl });
   out.result(result, () => `${result.id} playing ${mediaUrl}\n`);
+}
+
+export async function recording(calls: CallsClient, out: Output, callId: string, file: string): Promise<void> {
+  const bytes = await calls.recording(callId);
+  await writeFile(file, bytes);
+  out.result(
+    { id: callId, file, sizeBytes: bytes.length },
+    () => `${callId} recording written to ${file} (${bytes.length} bytes)\n`,
+  );
 }
 
 export async function stopPlay(calls: CallsClient, out: Output, callId: string): Promise<void> {

@@ -39,6 +39,8 @@ export interface RequestSpec {
   path: string;
   query?: Record<string, string | number | boolean | undefined | null>;
   body?: unknown;
+  /** The answer is a file (its bytes), not JSON: sent with this Accept. */
+  binary?: string;
 }
 
 /**
@@ -187,7 +189,7 @@ export class Transport {
   async request<T>(spec: RequestSpec, opts: RequestOptions = {}): Promise<T> {
     const maxRetries = opts.maxRetries ?? this.options.retry.maxRetries;
     const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs;
-    const headers = this.headers({ accept: 'application/json' });
+    const headers = this.headers({ accept: spec.binary ?? 'application/json' });
     if (spec.body !== undefined) {
       headers['content-type'] = 'application/json';
     }
@@ -210,7 +212,7 @@ export class Transport {
       try {
         const res = await this.options.fetch(url, { method: spec.method, headers, body, signal: controller.signal });
         if (res.ok) {
-          return await readJson<T>(res);
+          return spec.binary ? (new Uint8Array(await res.arrayBuffer()) as T) : await readJson<T>(res);
         }
         error = await errorFromResponse(res);
         // Our own earlier attempt may still hold the Idempotency-Key (it timed out on our side, not on the server's).

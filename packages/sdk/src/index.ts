@@ -223,6 +223,16 @@ class Calls {
     return openRealtime(wsUrl);
   }
 
+  /** The call's recording (server media): stereo Ogg/Opus, the caller left, the business right. */
+  recording(callId: string, opts?: RequestOptions): Promise<Uint8Array> {
+    return this.#t.request({ method: 'GET', path: path`/v1/calls/${callId}/recording`, binary: 'audio/ogg' }, opts);
+  }
+
+  /** Deletes the recording's file; the call keeps `recording.status: "deleted"`. */
+  deleteRecording(callId: string, opts?: RequestOptions): Promise<{ success: true; id: string; status: 'deleted' }> {
+    return this.#t.request({ method: 'DELETE', path: path`/v1/calls/${callId}/recording` }, opts);
+  }
+
   /** Stops what plays and empties the play queue (server media). */
   stopPlay(callId: string, opts?: RequestOptions): Promise<CallActionResult> {
     return this.#t.request({ method: 'DELETE', path: path`/v1/calls/${callId}/play` }, opts);
