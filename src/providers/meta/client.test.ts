@@ -2,7 +2,7 @@
 // before the timer fired (a loaded host, a cold process), rather than turned into "Meta did not answer".
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
@@ -30,14 +30,9 @@ describe('Meta client deadline', () => {
   });
   let baseUrl = '';
   before(async () => {
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    baseUrl = await listening(server);
   });
-  after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
+  after(() => closed(server));
 
   test('an answer that arrived before the deadline counts even if the process stalled past it', async () => {
     const provider = new MetaProvider({
@@ -67,14 +62,9 @@ describe('Meta client: a hang-up Meta answered 5xx', () => {
   });
   let baseUrl = '';
   before(async () => {
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    baseUrl = await listening(server);
   });
-  after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
+  after(() => closed(server));
   const alreadyEnded = JSON.stringify({
     error: { message: '(#100) Invalid parameter', type: 'OAuthException', code: 100, fbtrace_id: 'A1' },
   });
@@ -102,3 +92,15 @@ describe('Meta client: a hang-up Meta answered 5xx', () => {
     });
   }
 });
+
+/** The stand-in's URL once it listens on a free loopback port. */
+async function listening(server: Server): Promise<string> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function closed(server: Server): void {
+  server.closeAllConnections();
+  server.close();
+}

@@ -1238,6 +1238,31 @@ describe('recording byte ranges', () => {
 });
 
 describe('server media: a process that held a call’s media is gone', () => {
+  /** A call of number A answered with an SDP whose media row names a process that never beat (recording or not). */
+  async function heldByGoneProcess(t: TestApp, o: { recording: boolean }) {
+    const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
+    const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
+    const accepted = await t.app.inject({
+      method: 'POST',
+      url: `/v1/calls/${call.id}/accept`,
+      headers: { 'x-api-key': t.numberA.key.key },
+      payload: { sdp: CANNED_ANSWER_SDP },
+    });
+    assert.equal(accepted.statusCode, 200);
+    await t.store.db.execute(
+      `INSERT INTO call_media (call_id, number_id, media, media_node, recording_status, recording_path, created_at, updated_at)
+      VALUES ($1, $2, 'server', 'gone-host:1:abcdef', $3, $4, $5, $5)`,
+      [
+        call.id,
+        t.numberA.id,
+        o.recording ? 'recording' : null,
+        o.recording ? '/nowhere/rec.ogg' : null,
+        new Date().toISOString(),
+      ],
+    );
+    return call;
+  }
+
   for (const kind of storeKinds()) {
     // A process with the engine off looks too: the node is the process's, not the engine's.
     for (const engine of ['on', 'off']) {
@@ -1245,20 +1270,7 @@ describe('server media: a process that held a call’s media is gone', () => {
         const t = await buildTestApp(kind, { env: { MEDIA_ENGINE: engine } });
         try {
           // A call answered with media held by another process (here: a row naming a node that never beat).
-          const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
-          const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
-          const accepted = await t.app.inject({
-            method: 'POST',
-            url: `/v1/calls/${call.id}/accept`,
-            headers: { 'x-api-key': t.numberA.key.key },
-            payload: { sdp: CANNED_ANSWER_SDP },
-          });
-          assert.equal(accepted.statusCode, 200);
-          await t.store.db.execute(
-            `INSERT INTO call_media (call_id, number_id, media, media_node, created_at, updated_at)
-          VALUES ($1, $2, 'server', 'gone-host:1:abcdef', $3, $3)`,
-            [call.id, t.numberA.id, new Date().toISOString()],
-          );
+          const call = await heldByGoneProcess(t, { recording: false });
           const ended = await eventually(
             async () => {
               const c = await storedCall(t, t.numberA, call.id);
@@ -1284,21 +1296,8 @@ describe('server media: a process that held a call’s media is gone', () => {
     test(`a recording it never finished ends failed, once, with call.recording_ready (${kind})`, async () => {
       const t = await buildTestApp(kind);
       try {
-        const wacid = await t.fake.incomingCall({ phoneNumberId: t.numberA.phoneNumberId, from: nextPeer() });
-        const call = await eventually(() => storedCall(t, t.numberA, wacid), 3000, 'the call');
-        const accepted = await t.app.inject({
-          method: 'POST',
-          url: `/v1/calls/${call.id}/accept`,
-          headers: { 'x-api-key': t.numberA.key.key },
-          payload: { sdp: CANNED_ANSWER_SDP },
-        });
-        assert.equal(accepted.statusCode, 200);
         // The dead process was recording the call; the call then ended (here: the peer hung up).
-        await t.store.db.execute(
-          `INSERT INTO call_media (call_id, number_id, media, media_node, recording_status, recording_path, created_at, updated_at)
-          VALUES ($1, $2, 'server', 'gone-host:1:abcdef', 'recording', '/nowhere/rec.ogg', $3, $3)`,
-          [call.id, t.numberA.id, new Date().toISOString()],
-        );
+        const call = await heldByGoneProcess(t, { recording: true });
         await t.store.db.execute(
           `UPDATE calls SET status = 'COMPLETED', ended_by = 'PEER', ended_at = $2 WHERE id = $1`,
           [call.id, new Date(Date.now() - 60_000).toISOString()],
