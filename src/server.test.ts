@@ -218,8 +218,20 @@ describe('server start-up with a SECRET_KEY that cannot open the store', () => {
       } finally {
         await during.stop();
       }
+      // The rotating shell's key mistyped: no process started with it, so nothing is sealed under it.
+      const typo = await runCli(['secret-key', 'rotate'], { ...both, SECRET_KEY: `${fresh}x` });
+      assert.equal(typo.code, 1);
+      assert.match(typo.stderr, /no callgate process has started with this SECRET_KEY\. Nothing was re-sealed/);
+      const dryRun = await runCli(['secret-key', 'rotate', '--dry-run'], both);
+      assert.equal(dryRun.code, 0, dryRun.stderr);
+      const counted = JSON.parse(dryRun.stdout);
+      assert.equal(counted.dryRun, true);
+      assert.equal(counted.secretKeyInUse, true);
+      assert.ok(counted.resealed.numbers >= 1, dryRun.stdout);
       const rotate = await runCli(['secret-key', 'rotate'], both);
       assert.equal(rotate.code, 0, rotate.stderr);
+      // What the dry run counted is what the run did, so neither the typo nor the dry run wrote anything.
+      assert.deepEqual(JSON.parse(rotate.stdout).resealed, counted.resealed);
 
       const rotated = await startServerProcess({ DATA_DIR: copy, SECRET_KEY: fresh, MEDIA_WARMUP: 'off' });
       try {
@@ -256,16 +268,23 @@ function runServer(env: Record<string, string>): Promise<{ code: number | null; 
 }
 
 /** Runs `node src/cli/main.ts ...args` to its exit. */
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'cli/main.ts'), ...args], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_FORMAT: 'json', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let stdout = '';
   let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
   child.stderr.on('data', (chunk) => {
     stderr += chunk;
   });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

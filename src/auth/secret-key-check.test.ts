@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from '../config.ts';
 import { newNumberId, newTenantId } from '../ids.ts';
 import { insertNumber } from '../store/numbers.ts';
 import { resealAll } from '../store/sealed-secrets.ts';
+import { isSecretKeyInUse } from '../store/secret-keys.ts';
 import { insertTenant } from '../store/tenants.ts';
 import { SecretBox } from './secret-box.ts';
 import { checkSecretKey } from './secret-key-check.ts';
@@ -49,6 +50,18 @@ for (const kind of storeKinds()) {
       await resealAll(store.db, new SecretBox(NEW, OLD));
       await checkSecretKey(store.db, NEW, newAlone);
       await assert.rejects(checkSecretKey(store.db, OLD, loadConfig({ SECRET_KEY: OLD })), ConfigError);
+    });
+
+    test('a key that passes is noted as in use, by fingerprint only; a refused one is not', async () => {
+      const other = 'yet-another-secret-key-never-started';
+      await assert.rejects(checkSecretKey(store.db, other, loadConfig({ SECRET_KEY: other })), ConfigError);
+      assert.equal(await isSecretKeyInUse(store.db, other), false);
+      await checkSecretKey(store.db, NEW, loadConfig({ SECRET_KEY: NEW }));
+      await checkSecretKey(store.db, NEW, loadConfig({ SECRET_KEY: NEW }));
+      assert.equal(await isSecretKeyInUse(store.db, NEW), true);
+      const rows = await store.db.query<{ fingerprint: string }>('SELECT fingerprint FROM secret_keys');
+      assert.ok(rows.length >= 1);
+      assert.ok(rows.every((r) => !r.fingerprint.includes(NEW) && r.fingerprint.length === 22));
     });
   });
 }

@@ -31,7 +31,7 @@ export function commandTable(): Record<string, Group> {
     tenants: { commands: ['create', 'rotate-key'], flags: [...flagNames(STORE_OPTIONS), '--name', '--tenant'] },
     migrate: { commands: [], flags: flagNames(STORE_OPTIONS) },
     // secret-key.ts loads the store too.
-    'secret-key': { commands: ['rotate'], flags: [...flagNames(STORE_OPTIONS), '--force'] },
+    'secret-key': { commands: ['rotate'], flags: [...flagNames(STORE_OPTIONS), '--force', '--dry-run'] },
     // worker.ts loads the store and the services: its one flag of its own is named here.
     worker: { commands: [], flags: [...flagNames(STORE_OPTIONS), '--metrics-port'] },
     numbers: { commands: NUMBERS_COMMANDS, flags: remote(NUMBERS_OPTIONS) },

@@ -1,18 +1,24 @@
 import { SecretBox } from '../auth/secret-box.ts';
 import { openStore } from '../store/open-store.ts';
 import { resealAll } from '../store/sealed-secrets.ts';
+import { isSecretKeyInUse } from '../store/secret-keys.ts';
 import { type Env, HelpRequested, parseFlags, subcommand, wantsHelp } from './remote.ts';
 import { STORE_OPTIONS, STORE_USAGE, storeConfig } from './store.ts';
 
-export const SECRET_KEY_USAGE = `usage: callgate secret-key rotate [--force] [--data-dir <dir>]   (on the store)
+export const SECRET_KEY_USAGE = `usage: callgate secret-key rotate [--dry-run] [--force] [--data-dir <dir>]   (on the store)
   re-seals every secret in the store sealed with SECRET_KEY_PREVIOUS under SECRET_KEY (provider credentials,
   webhook signing secrets, stored Idempotency-Key answers); prints how many as JSON on stdout. Give every process
   the new SECRET_KEY and the old one as SECRET_KEY_PREVIOUS first, then run this, then drop SECRET_KEY_PREVIOUS.
-  Running it again is harmless. When a secret opens with neither key (a mistyped key, say) nothing is written and
-  it exits 1, naming them (never showing them); --force re-seals the others all the same.
+  Running it again is harmless. It writes nothing and exits 1 when no process has started with this SECRET_KEY
+  (a mistyped key, or step one skipped), or when a secret opens with neither key, naming them (never showing
+  them); --force re-seals what it can all the same. --dry-run only counts what it would re-seal.
 ${STORE_USAGE}`;
 
-export const SECRET_KEY_OPTIONS = { ...STORE_OPTIONS, force: { type: 'boolean' } } as const;
+export const SECRET_KEY_OPTIONS = {
+  ...STORE_OPTIONS,
+  force: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+} as const;
 /** Named in an error line at most; the JSON report on stdout has them all. */
 const NAMED_AT_MOST = 10;
 
@@ -32,17 +38,34 @@ export async function runSecretKey(args: string[], env: Env): Promise<void> {
   const { db, secretKey } = await openStore(config);
   try {
     const force = values.force === true;
-    const report = await resealAll(db, new SecretBox(secretKey, config.previousSecretKey), { force });
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-    const { unreadable } = report;
+    const dryRun = values['dry-run'] === true;
+    // A dry run says what the same command without it would do, refusals included.
+    const nothing = dryRun ? 'A run would re-seal nothing' : 'Nothing was re-sealed';
+    const inUse = await isSecretKeyInUse(db, secretKey);
+    const refused = !inUse && !force;
+    const report =
+      refused && !dryRun
+        ? null
+        : await resealAll(db, new SecretBox(secretKey, config.previousSecretKey), { force, dryRun });
+    if (report !== null) {
+      process.stdout.write(`${JSON.stringify(dryRun ? { dryRun, secretKeyInUse: inUse, ...report } : report)}\n`);
+    }
+    if (refused) {
+      throw new Error(
+        `no callgate process has started with this SECRET_KEY. ${nothing}: check it for a typo, and give the ` +
+          'processes the new SECRET_KEY (with the old one as SECRET_KEY_PREVIOUS) before rotating; --force ' +
+          're-seals under it all the same.',
+      );
+    }
+    const unreadable = report?.unreadable ?? [];
     if (unreadable.length > 0) {
       const more = unreadable.length > NAMED_AT_MOST ? ` and ${unreadable.length - NAMED_AT_MOST} more` : '';
       throw new Error(
         `${unreadable.length} secret(s) open with neither SECRET_KEY nor SECRET_KEY_PREVIOUS: ` +
           `${unreadable.slice(0, NAMED_AT_MOST).join(', ')}${more}. ` +
-          (force
+          (force && !dryRun
             ? 'The others were re-sealed.'
-            : 'Nothing was re-sealed (check both keys; --force re-seals the others).'),
+            : `${nothing} (check both keys; --force re-seals the others).`),
       );
     }
   } finally {

@@ -79,7 +79,11 @@ for (const kind of storeKinds()) {
     ];
 
     test('every secret the old key sealed opens with the new key alone, and a second run changes nothing', async () => {
+      const before = await sealedValues();
+      const dryRun = await resealAll(store.db, rotating, { dryRun: true });
+      assert.deepEqual(await sealedValues(), before, 'a dry run writes nothing');
       const report = await resealAll(store.db, rotating);
+      assert.deepEqual(dryRun, report, 'a dry run counts what the run then does');
       assert.deepEqual(report, {
         resealed: { numbers: 2, webhooks: 1, webhookPreviousSecrets: 1, idempotencyKeys: ANSWERS },
         alreadyCurrent: 0,

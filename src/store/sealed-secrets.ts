@@ -32,22 +32,36 @@ export interface ResealReport {
  * value changed meanwhile (a webhook's secret rotated) is left to its writer, who sealed it with its own key, so
  * a second run (after every process has the new key) finishes the job; running it again is harmless. When any
  * value opens with neither key nothing is written (a mistyped key would otherwise seal the rest under a key no
- * process has), unless `force`.
+ * process has), unless `force`. `dryRun` writes nothing and counts what would be re-sealed.
  */
-export async function resealAll(db: Db, box: SecretBox, opts: { force?: boolean } = {}): Promise<ResealReport> {
+export async function resealAll(
+  db: Db,
+  box: SecretBox,
+  opts: { force?: boolean; dryRun?: boolean } = {},
+): Promise<ResealReport> {
+  if (opts.dryRun) {
+    return walk(db, box, false);
+  }
   if (!opts.force) {
     const check = await walk(db, box, false);
     if (check.unreadable.length > 0) {
-      return check;
+      return { ...check, resealed: noneResealed() };
     }
   }
   return walk(db, box, true);
 }
 
-/** One pass over every sealed value; `write` false only reads (its report re-seals nothing). */
+const noneResealed = (): ResealReport['resealed'] => ({
+  numbers: 0,
+  webhooks: 0,
+  webhookPreviousSecrets: 0,
+  idempotencyKeys: 0,
+});
+
+/** One pass over every sealed value; `write` false only reads (its report counts what a write would re-seal). */
 async function walk(db: Db, box: SecretBox, write: boolean): Promise<ResealReport> {
   const report: ResealReport = {
-    resealed: { numbers: 0, webhooks: 0, webhookPreviousSecrets: 0, idempotencyKeys: 0 },
+    resealed: noneResealed(),
     alreadyCurrent: 0,
     unreadable: [],
   };
@@ -69,6 +83,7 @@ async function walk(db: Db, box: SecretBox, write: boolean): Promise<ResealRepor
         continue;
       }
       if (!write) {
+        report.resealed[sealed.name]++;
         continue;
       }
       const where = sealed.keys.map((k, i) => `${k} = $${i + 3}`).join(' AND ');
