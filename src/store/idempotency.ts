@@ -89,13 +89,16 @@ export async function completeIdempotencyKey(
   );
 }
 
-/** Releases the key the request locked at `lockedAt`; one that took it over since keeps it. */
+/**
+ * Releases the key the request locked at `lockedAt`; one that took it over since keeps it. So does an answer the
+ * request committed with what it created: a failure after that commit must not let a retry create it again.
+ */
 export async function forgetIdempotencyKey(db: Db, scope: string, key: string, lockedAt: string): Promise<void> {
-  await db.execute('DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2 AND locked_at = $3', [
-    scope,
-    key,
-    lockedAt,
-  ]);
+  await db.execute(
+    `DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2 AND locked_at = $3
+      AND state = 'IN_PROGRESS'`,
+    [scope, key, lockedAt],
+  );
 }
 
 export async function deleteExpiredIdempotencyKeys(db: Db, now: string): Promise<number> {

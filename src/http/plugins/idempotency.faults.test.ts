@@ -67,6 +67,35 @@ for (const kind of storeKinds()) {
       assert.equal(retry.statusCode, 201, retry.body);
     });
 
+    test('a call stored whose answer then failed: the retry answers with that call, it places no second one', async () => {
+      const peer = nextPeer();
+      t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+      const place = () =>
+        t.app.inject({
+          method: 'POST',
+          url: '/v1/calls',
+          headers: { 'x-api-key': t.numberA.key.key, 'idempotency-key': `k-placed-${peer}` },
+          // No SDP: the engine makes the offer, and holds its media once the call is stored.
+          payload: { to: `+${peer}` },
+        });
+      // The call and its key's answer commit together; the store then refuses the media row written after.
+      state.down = /INSERT INTO call_media/;
+      const first = await place();
+      state.down = null;
+      assert.equal(first.statusCode, 503, first.body);
+      const stored = await t.store.db.query<{ id: string }>('SELECT id FROM calls WHERE peer_number = $1', [peer]);
+      assert.equal(stored.length, 1, 'the call was stored, and rings at Meta');
+
+      const retry = await untilNotInProgress(place, 'the key to be released');
+      assert.equal(retry.statusCode, 201, retry.body);
+      assert.equal(retry.json().id, stored[0]?.id);
+      assert.equal(
+        t.fake.requests.filter((r) => r.body?.action === 'connect' && r.body?.to === peer).length,
+        1,
+        'the user is not called twice',
+      );
+    });
+
     test('a permission request Meta sent whose answer the store refused: 200 all the same, replayed once back', async () => {
       const peer = nextPeer();
       const ask = () =>
