@@ -89,3 +89,22 @@ test('a call no request of ours accounts for (another app placed it on the numbe
   assert.deepEqual(asked, [], 'never hung up');
   assert.equal((await store.db.query('SELECT id FROM parked_events')).length, 0, 'its events are dropped (R6)');
 });
+
+test('a call the provider could not be told about is tried again at the next sweep, with its attempt', async () => {
+  await parkEvent(
+    store.db,
+    numberId,
+    { type: 'progress', externalCallId: 'wacid.unreached', at: new Date().toISOString(), status: 'RINGING' },
+    new Date(Date.now() - 30_000),
+  );
+  await insertOutboundAttempt(store.db, numberId, new Date(Date.now() - 40_000).toISOString());
+  const answers = [failure('PROVIDER_DOWN', 'no answer'), ok];
+  let asked = 0;
+  const provider = {
+    endCall: async () => answers[asked++],
+  } as unknown as CallProvider;
+  const deps = { db: store.db, providers: () => provider, logger: pino({ level: 'silent' }), providerTimeoutMs: 1_000 };
+  assert.equal(await endUnclaimedOutboundCalls(deps, new Date()), 0);
+  assert.equal(await endUnclaimedOutboundCalls(deps, new Date()), 1, 'ended at the second try');
+  assert.equal(asked, 2);
+});

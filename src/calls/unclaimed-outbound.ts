@@ -11,11 +11,18 @@ import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { insertOutboundAttempt, takeOutboundAttempt } from '../store/outbound-attempts.ts';
 import { forgetParkedEvents, listUnclaimedOutboundCalls, PARKED_FOR_MS } from '../store/parked-events.ts';
+import { putTombstone, takeTombstone } from '../store/tombstones.ts';
 
 /** After the provider's deadline, this long for the insert that follows its answer. */
 const STORE_GRACE_MS = 10_000;
 /** Unclaimed calls handled per sweep at most. */
 const BATCH = 100;
+/**
+ * How long a call dealt with here is remembered: its later events (Meta's end for our terminate, a terminate after a
+ * REJECTED) are parked again under its id, and must not take the attempt of another call placed meanwhile.
+ */
+const DEALT_WITH_MS = 15 * 60_000;
+const NO_END = { startTime: null, endTime: null, duration: null, errorCode: null };
 
 export interface UnclaimedOutboundDeps {
   db: Db;
@@ -33,6 +40,7 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
   // events must not expire first, or the call would never be found.
   const waitMs = Math.min(deps.providerTimeoutMs + STORE_GRACE_MS, PARKED_FOR_MS - STORE_GRACE_MS);
   const attemptsSince = new Date(now.getTime() - attemptsKeptMs(deps.providerTimeoutMs)).toISOString();
+  const dealtWithUntil = new Date(now.getTime() + DEALT_WITH_MS).toISOString();
   let ended = 0;
   for (const unclaimed of await listUnclaimedOutboundCalls(deps.db, new Date(now.getTime() - waitMs), BATCH)) {
     const number = await getNumberById(deps.db, unclaimed.numberId);
@@ -43,6 +51,8 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
       deps.logger.debug(log, 'outbound call on a web number that no request stored left alone (placed elsewhere)');
     } else if (!number) {
       // Deleted with its number: nothing to end.
+    } else if (!(await putTombstone(deps.db, number.id, unclaimed.externalCallId, NO_END, dealtWithUntil))) {
+      // Dealt with already: these are its later events (or another process's sweep has it). Its attempt was taken.
     } else if (!(await takeOutboundAttempt(deps.db, number.id, attemptsSince))) {
       // No request of ours is unaccounted for: another app placed this call on the number (R6: dropped, logged).
       deps.logger.info(log, 'an outbound call no request here placed is left alone (another app placed it)');
@@ -57,6 +67,7 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
         );
         // The attempt still accounts for it at the next sweep's try.
         await insertOutboundAttempt(deps.db, number.id, now.toISOString());
+        await takeTombstone(deps.db, number.id, unclaimed.externalCallId, now.toISOString());
         continue;
       }
       if (result.ok) {

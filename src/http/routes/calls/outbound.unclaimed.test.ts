@@ -69,6 +69,23 @@ for (const kind of storeKinds()) {
       assert.equal(terminates(wacid), 1, 'its own end is news enough: not terminated twice');
     });
 
+    test('the end Meta sends for a call the sweep ended does not take the attempt of the next one', async () => {
+      const first = await placedTooLate();
+      clock.advance(UNCLAIMED_AFTER_MS + 1_000);
+      await t.sweeper.sweepOnce();
+      assert.equal(terminates(first), 1);
+      // Meta's terminate webhook for it: parked again, under the same id no call claims.
+      await eventually(async () => (await parked(first)) === 1, 5000, 'its end parked');
+      clock.advance(1_000);
+      // The client's retry meets a slow Meta again: a second call placed that no request stored.
+      const second = await placedTooLate();
+      clock.advance(UNCLAIMED_AFTER_MS + 1_000);
+      await t.sweeper.sweepOnce();
+      assert.equal(terminates(first), 1);
+      assert.equal(terminates(second), 1, 'the second call is ended too');
+      assert.equal(t.fake.callState(second), 'ENDED', 'the phone stops ringing');
+    });
+
     test('one the user declined before the sweep: Meta already ended it, so nothing is sent', async () => {
       const wacid = await placedTooLate();
       await t.fake.userDeclines(wacid);
