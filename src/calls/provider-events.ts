@@ -11,7 +11,7 @@ import type { NumberRecord } from '../model/number.ts';
 import { type ProviderCallEvent, ringStartMs } from '../model/provider-event.ts';
 import { findCallByExternalIdForNumber, lockProviderCall } from '../store/calls.ts';
 import { type Db, isUniqueViolation } from '../store/db.ts';
-import { parkEvent, takeParkedEvents } from '../store/parked-events.ts';
+import { parkEvent, parkedForMs, takeParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline, confirmTimelineAction, hasTimelineEntry } from '../store/timeline.ts';
 import { putTombstone, takeTombstone } from '../store/tombstones.ts';
 import type { ActionSlots } from './action-slots.ts';
@@ -22,7 +22,7 @@ export interface ProviderEventDeps {
   db: Db;
   slots: ActionSlots;
   clock: Clock;
-  config: Pick<Config, 'ringTimeoutSeconds' | 'tombstoneTtlSeconds'>;
+  config: Pick<Config, 'ringTimeoutSeconds' | 'tombstoneTtlSeconds' | 'providerTimeoutMs'>;
   logger: Logger;
 }
 
@@ -131,7 +131,7 @@ export class ProviderEvents {
     }
     if (direction === 'OUTBOUND') {
       // Our own POST /v1/calls may not have stored the provider's id yet.
-      await parkEvent(tx, number.id, event, now);
+      await parkEvent(tx, number.id, event, now, parkedForMs(this.#d.config.providerTimeoutMs));
       return null;
     }
     if (event.type === 'end') {

@@ -10,7 +10,7 @@ import type { CallProvider } from '../providers/types.ts';
 import { failure, ok } from '../providers/types.ts';
 import { insertNumber } from '../store/numbers.ts';
 import { insertOutboundAttempt } from '../store/outbound-attempts.ts';
-import { parkEvent } from '../store/parked-events.ts';
+import { deleteExpiredParkedEvents, parkEvent, parkedForMs } from '../store/parked-events.ts';
 import { insertTenant } from '../store/tenants.ts';
 import { endUnclaimedOutboundCalls } from './unclaimed-outbound.ts';
 
@@ -107,4 +107,43 @@ test('a call the provider could not be told about is tried again at the next swe
   assert.equal(await endUnclaimedOutboundCalls(deps, new Date()), 0);
   assert.equal(await endUnclaimedOutboundCalls(deps, new Date()), 1, 'ended at the second try');
   assert.equal(asked, 2);
+});
+
+test('with a long PROVIDER_TIMEOUT_MS, a call whose request may still store it is left until it cannot', async () => {
+  const timeoutMs = 60_000;
+  const parkedAt = Date.now();
+  const at = (ms: number) => new Date(parkedAt + ms);
+  // The request was sent just before Meta's events came; Meta's answer to it may come up to its deadline.
+  await insertOutboundAttempt(store.db, numberId, at(-1_000).toISOString());
+  await parkEvent(
+    store.db,
+    numberId,
+    { type: 'progress', externalCallId: 'wacid.slow', at: at(0).toISOString(), status: 'RINGING' },
+    at(0),
+    parkedForMs(timeoutMs),
+  );
+  const asked: string[] = [];
+  const provider = {
+    endCall: async (_n: unknown, call: { externalCallId: string }) => {
+      asked.push(call.externalCallId);
+      return ok;
+    },
+  } as unknown as CallProvider;
+  const deps = {
+    db: store.db,
+    providers: () => provider,
+    logger: pino({ level: 'silent' }),
+    providerTimeoutMs: timeoutMs,
+  };
+  // The sweeper's turn: the unclaimed calls, then expired events go.
+  const sweep = async (now: Date) => {
+    await endUnclaimedOutboundCalls(deps, now);
+    await deleteExpiredParkedEvents(store.db, now.toISOString());
+  };
+  await sweep(at(timeoutMs - 5_000));
+  assert.deepEqual(asked, [], 'not while Meta may still answer the request, which then stores the call');
+  const kept = await store.db.query('SELECT id FROM parked_events WHERE external_call_id = $1', ['wacid.slow']);
+  assert.equal(kept.length, 1, 'its events still wait for the request');
+  await sweep(at(timeoutMs + 11_000));
+  assert.deepEqual(asked, ['wacid.slow'], 'ended once no request can store it');
 });

@@ -10,7 +10,7 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { insertOutboundAttempt, takeOutboundAttempt } from '../store/outbound-attempts.ts';
-import { forgetParkedEvents, listUnclaimedOutboundCalls, PARKED_FOR_MS } from '../store/parked-events.ts';
+import { forgetParkedEvents, listUnclaimedOutboundCalls, parkedForMs } from '../store/parked-events.ts';
 import { putTombstone, takeTombstone } from '../store/tombstones.ts';
 
 /** After the provider's deadline, this long for the insert that follows its answer. */
@@ -37,12 +37,14 @@ export interface UnclaimedOutboundDeps {
  */
 export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now: Date): Promise<number> {
   // A start request may still be waiting for the provider's answer (and then store the call) this long; the
-  // events must not expire first, or the call would never be found.
-  const waitMs = Math.min(deps.providerTimeoutMs + STORE_GRACE_MS, PARKED_FOR_MS - STORE_GRACE_MS);
+  // events wait longer (parkedForMs), so they are still there when it is over.
+  const waitMs = deps.providerTimeoutMs + STORE_GRACE_MS;
+  const parkedFor = parkedForMs(deps.providerTimeoutMs);
   const attemptsSince = new Date(now.getTime() - attemptsKeptMs(deps.providerTimeoutMs)).toISOString();
   const dealtWithUntil = new Date(now.getTime() + DEALT_WITH_MS).toISOString();
   let ended = 0;
-  for (const unclaimed of await listUnclaimedOutboundCalls(deps.db, new Date(now.getTime() - waitMs), BATCH)) {
+  const parkedBefore = new Date(now.getTime() - waitMs);
+  for (const unclaimed of await listUnclaimedOutboundCalls(deps.db, parkedBefore, BATCH, parkedFor)) {
     const number = await getNumberById(deps.db, unclaimed.numberId);
     const log = { numberId: unclaimed.numberId, externalCallId: unclaimed.externalCallId };
     if (number?.provider === 'EVO_GO') {
@@ -85,10 +87,10 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
 
 /**
  * How long a request's attempt may account for an unknown call: it was made up to the provider's deadline before
- * the call's events, which wait at most PARKED_FOR_MS for the sweep.
+ * the call's events, which wait at most parkedForMs for the sweep.
  */
 export function attemptsKeptMs(providerTimeoutMs: number): number {
-  return providerTimeoutMs + 2 * PARKED_FOR_MS;
+  return providerTimeoutMs + 2 * parkedForMs(providerTimeoutMs);
 }
 
 /** The provider adapters act on a Call; this one carries what an end needs: the number and the provider's id. */

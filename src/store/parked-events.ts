@@ -3,11 +3,26 @@ import { ulid } from '../ids.ts';
 import type { ProviderCallEvent } from '../model/provider-event.ts';
 import type { Db } from './db.ts';
 
-/** How long an outbound event may wait for its call to be stored (docs/spec/providers-meta.md R6). */
+/** How long an outbound event may wait for its call to be stored (docs/spec/providers-meta.md R6), at least. */
 export const PARKED_FOR_MS = 60_000;
 
+/**
+ * How long an outbound event waits for its call: 60 s, or longer when the request placing the call may run longer
+ * (its provider's deadline, then the insert): its call must still find it, and the sweep must not take it for a call
+ * no request stored while one still may (src/calls/unclaimed-outbound.ts).
+ */
+export function parkedForMs(providerTimeoutMs: number): number {
+  return Math.max(PARKED_FOR_MS, providerTimeoutMs + 20_000);
+}
+
 /** Keeps an event for an outbound call whose provider id we have not stored yet. */
-export async function parkEvent(db: Db, numberId: NumberId, event: ProviderCallEvent, now: Date): Promise<void> {
+export async function parkEvent(
+  db: Db,
+  numberId: NumberId,
+  event: ProviderCallEvent,
+  now: Date,
+  parkedFor: number = PARKED_FOR_MS,
+): Promise<void> {
   await db.execute(
     'INSERT INTO parked_events (id, number_id, external_call_id, payload, expires_at) VALUES ($1, $2, $3, $4, $5)',
     [
@@ -15,7 +30,7 @@ export async function parkEvent(db: Db, numberId: NumberId, event: ProviderCallE
       numberId,
       event.externalCallId,
       JSON.stringify(event),
-      new Date(now.getTime() + PARKED_FOR_MS).toISOString(),
+      new Date(now.getTime() + parkedFor).toISOString(),
     ],
   );
 }
@@ -35,13 +50,14 @@ export async function listUnclaimedOutboundCalls(
   db: Db,
   parkedBefore: Date,
   limit: number,
+  parkedFor: number = PARKED_FOR_MS,
 ): Promise<UnclaimedOutboundCall[]> {
   const rows = await db.query<{ number_id: NumberId; external_call_id: string; payload: string }>(
     `SELECT p.number_id, p.external_call_id, p.payload FROM parked_events p
     WHERE p.expires_at <= $1 AND NOT EXISTS (
       SELECT 1 FROM calls c WHERE c.number_id = p.number_id AND c.external_call_id = p.external_call_id
     ) ORDER BY p.expires_at LIMIT $2`,
-    [new Date(parkedBefore.getTime() + PARKED_FOR_MS).toISOString(), limit],
+    [new Date(parkedBefore.getTime() + parkedFor).toISOString(), limit],
   );
   const calls = new Map<string, UnclaimedOutboundCall>();
   for (const row of rows) {
