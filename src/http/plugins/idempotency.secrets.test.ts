@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildTestApp, type TestApp } from '../../../test/helpers/build-test-app.ts';
 import { storeKinds } from '../../../test/helpers/stores.ts';
+import { SecretBox } from '../../auth/secret-box.ts';
 
 for (const kind of storeKinds()) {
   describe(`idempotent replays of secrets [${kind}]`, () => {
@@ -76,6 +77,29 @@ for (const kind of storeKinds()) {
           }
         }
       }
+    });
+
+    test('an answer sealed with a key this process lacks (another SECRET_KEY): 503 to retry, not a 500', async () => {
+      const idem = 'idem-other-key';
+      const once = () =>
+        t.app.inject({
+          method: 'POST',
+          url: '/v1/webhooks',
+          headers: { 'x-api-key': t.numberA.key.key, 'idempotency-key': idem },
+          payload: { url: 'http://127.0.0.1:9/other-key', events: ['*'] },
+        });
+      const first = await once();
+      assert.equal(first.statusCode, 201, first.body);
+      // Sealed by a process already given the new SECRET_KEY while this one still has the old (a rolling restart).
+      await t.store.db.execute('UPDATE idempotency_keys SET response_body = $1 WHERE idempotency_key = $2', [
+        new SecretBox('a-newer-secret-key-of-32-characters!').seal(first.body),
+        idem,
+      ]);
+      const replay = await once();
+      assert.equal(replay.statusCode, 503, replay.body);
+      assert.equal(replay.json().code, 'SERVICE_UNAVAILABLE');
+      assert.ok(Number(replay.headers['retry-after']) > 0);
+      assert.equal((await t.store.db.query('SELECT id FROM webhooks WHERE url = $1', [first.json().url])).length, 1);
     });
   });
 

@@ -80,6 +80,23 @@ function openBody(box: SecretBox, stored: string | null): string | null {
   return stored?.startsWith('v1:') ? box.open(stored) : stored;
 }
 
+/**
+ * The stored answer, opened. One sealed with a SECRET_KEY this process lacks (written by a process already given a new
+ * key, while SECRET_KEY is replaced) is a 503 to retry, which a process with that key can answer: never a 500, and
+ * never running the request again (it did what it did).
+ */
+function replayBody(request: FastifyRequest, box: SecretBox, stored: string | null): string | null {
+  try {
+    return openBody(box, stored);
+  } catch {
+    request.log.warn('an Idempotency-Key answer sealed with another SECRET_KEY: answered 503 to retry');
+    throw new ApiError('SERVICE_UNAVAILABLE', {
+      message: 'The stored answer of this Idempotency-Key was sealed with a SECRET_KEY this server does not have',
+      headers: { 'retry-after': '5' },
+    });
+  }
+}
+
 export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps): void {
   app.decorateRequest('idempotency', null);
   app.decorateRequest('commitIdempotency', null);
@@ -137,7 +154,7 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
           .code(record.responseStatus ?? 200)
           .header('idempotent-replayed', 'true')
           .type('application/json; charset=utf-8')
-          .send(openBody(deps.box, record.responseBody));
+          .send(replayBody(request, deps.box, record.responseBody));
       }
       if (!waits || Date.now() > deadline) {
         throw new ApiError('IDEMPOTENCY_IN_PROGRESS');
