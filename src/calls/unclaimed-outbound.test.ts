@@ -147,3 +147,64 @@ test('with a long PROVIDER_TIMEOUT_MS, a call whose request may still store it i
   await sweep(at(timeoutMs + 11_000));
   assert.deepEqual(asked, ['wacid.slow'], 'ended once no request can store it');
 });
+
+test('a request of ours still in flight does not account for a call parked before it began', async () => {
+  // Another app's call on the number: its events came 30 s ago.
+  await parkEvent(
+    store.db,
+    numberId,
+    { type: 'progress', externalCallId: 'wacid.another-app', at: new Date().toISOString(), status: 'RINGING' },
+    new Date(Date.now() - 30_000),
+  );
+  // A POST /v1/calls of ours asking Meta right now: its attempt is a second old, its call not yet stored.
+  await insertOutboundAttempt(store.db, numberId, new Date(Date.now() - 1_000).toISOString());
+  const asked: string[] = [];
+  const provider = {
+    endCall: async (_n: unknown, call: { externalCallId: string }) => {
+      asked.push(call.externalCallId);
+      return ok;
+    },
+  } as unknown as CallProvider;
+  const deps = { db: store.db, providers: () => provider, logger: pino({ level: 'silent' }), providerTimeoutMs: 1_000 };
+  assert.equal(await endUnclaimedOutboundCalls(deps, new Date()), 0);
+  assert.deepEqual(asked, [], 'not ours to hang up: our request began after it rang');
+  const left = await store.db.query('SELECT id FROM outbound_attempts WHERE created_at > $1', [
+    new Date(Date.now() - 5_000).toISOString(),
+  ]);
+  assert.equal(left.length, 1, 'the request’s attempt is still its own');
+  // The request stores its call, which removes its attempt: the other app's call is then left alone for good.
+  await store.db.execute('DELETE FROM outbound_attempts');
+  assert.equal(await endUnclaimedOutboundCalls(deps, new Date(Date.now() + 1_000)), 0);
+  assert.deepEqual(asked, []);
+  assert.equal((await store.db.query('SELECT id FROM parked_events')).length, 0, 'its events dropped (R6)');
+});
+
+test('the attempt of a call whose request ran on a host with its clock ahead is awaited, not taken as none', async () => {
+  const timeoutMs = 1_000;
+  const now = Date.now();
+  // The sweep waits PROVIDER_TIMEOUT_MS + 10 s after the events; the request's host wrote its attempt 2 s "later".
+  const cutoff = now - (timeoutMs + 10_000);
+  await parkEvent(
+    store.db,
+    numberId,
+    { type: 'progress', externalCallId: 'wacid.skewed', at: new Date(cutoff).toISOString(), status: 'RINGING' },
+    new Date(cutoff - 1_000),
+  );
+  await insertOutboundAttempt(store.db, numberId, new Date(cutoff + 2_000).toISOString());
+  const asked: string[] = [];
+  const provider = {
+    endCall: async (_n: unknown, call: { externalCallId: string }) => {
+      asked.push(call.externalCallId);
+      return ok;
+    },
+  } as unknown as CallProvider;
+  const deps = {
+    db: store.db,
+    providers: () => provider,
+    logger: pino({ level: 'silent' }),
+    providerTimeoutMs: timeoutMs,
+  };
+  assert.equal(await endUnclaimedOutboundCalls(deps, new Date(now)), 0);
+  assert.equal(await endUnclaimedOutboundCalls(deps, new Date(now + 5_000)), 1, 'ended once its attempt counts');
+  assert.deepEqual(asked, ['wacid.skewed']);
+});

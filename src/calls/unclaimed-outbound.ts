@@ -9,7 +9,7 @@ import type { NumberRecord } from '../model/number.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
-import { insertOutboundAttempt, takeOutboundAttempt } from '../store/outbound-attempts.ts';
+import { hasOutboundAttemptSince, insertOutboundAttempt, takeOutboundAttempt } from '../store/outbound-attempts.ts';
 import { forgetParkedEvents, listUnclaimedOutboundCalls, parkedForMs } from '../store/parked-events.ts';
 import { putTombstone, takeTombstone } from '../store/tombstones.ts';
 
@@ -43,7 +43,10 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
   const attemptsSince = new Date(now.getTime() - attemptsKeptMs(deps.providerTimeoutMs)).toISOString();
   const dealtWithUntil = new Date(now.getTime() + DEALT_WITH_MS).toISOString();
   let ended = 0;
+  // Its events were parked before this; so was the attempt of the request that placed it, before it asked the
+  // provider: a younger attempt is a request still running, which cannot have placed it.
   const parkedBefore = new Date(now.getTime() - waitMs);
+  const madeBefore = parkedBefore.toISOString();
   for (const unclaimed of await listUnclaimedOutboundCalls(deps.db, parkedBefore, BATCH, parkedFor)) {
     const number = await getNumberById(deps.db, unclaimed.numberId);
     const log = { numberId: unclaimed.numberId, externalCallId: unclaimed.externalCallId };
@@ -55,29 +58,41 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
       // Deleted with its number: nothing to end.
     } else if (!(await putTombstone(deps.db, number.id, unclaimed.externalCallId, NO_END, dealtWithUntil))) {
       // Dealt with already: these are its later events (or another process's sweep has it). Its attempt was taken.
-    } else if (!(await takeOutboundAttempt(deps.db, number.id, attemptsSince))) {
-      // No request of ours is unaccounted for: another app placed this call on the number (R6: dropped, logged).
-      deps.logger.info(log, 'an outbound call no request here placed is left alone (another app placed it)');
-    } else if (!unclaimed.ended) {
-      const result = await deps
-        .providers(number)
-        .endCall(number, unknownCall(number, unclaimed.externalCallId, now), 'terminate');
-      if (!result.ok && result.category !== 'ALREADY_ENDED') {
-        deps.logger.warn(
-          { ...log, category: result.category },
-          'could not end at the provider an outbound call no request stored',
-        );
-        // The attempt still accounts for it at the next sweep's try.
-        await insertOutboundAttempt(deps.db, number.id, now.toISOString());
+    } else {
+      const attempt = await takeOutboundAttempt(deps.db, number.id, attemptsSince, madeBefore);
+      if (attempt === null && (await hasOutboundAttemptSince(deps.db, number.id, madeBefore))) {
+        // A request still running (or one whose host's clock runs a little ahead) may be the one: decided at a later
+        // sweep, once it has stored its call or given up.
         await takeTombstone(deps.db, number.id, unclaimed.externalCallId, now.toISOString());
         continue;
       }
-      if (result.ok) {
-        ended++;
-        deps.logger.warn(log, 'ended at the provider an outbound call no request stored (its request died or gave up)');
-      } else {
-        // Another process's sweep ended it first, or the call ended before its end event came: nothing was done here.
-        deps.logger.info(log, 'an outbound call no request stored had already ended at the provider');
+      if (attempt === null) {
+        // No request of ours is unaccounted for: another app placed this call on the number (R6: dropped, logged).
+        deps.logger.info(log, 'an outbound call no request here placed is left alone (another app placed it)');
+      } else if (!unclaimed.ended) {
+        const result = await deps
+          .providers(number)
+          .endCall(number, unknownCall(number, unclaimed.externalCallId, now), 'terminate');
+        if (!result.ok && result.category !== 'ALREADY_ENDED') {
+          deps.logger.warn(
+            { ...log, category: result.category },
+            'could not end at the provider an outbound call no request stored',
+          );
+          // The attempt, as it was made, still accounts for it at the next sweep's try.
+          await insertOutboundAttempt(deps.db, number.id, attempt);
+          await takeTombstone(deps.db, number.id, unclaimed.externalCallId, now.toISOString());
+          continue;
+        }
+        if (result.ok) {
+          ended++;
+          deps.logger.warn(
+            log,
+            'ended at the provider an outbound call no request stored (its request died or gave up)',
+          );
+        } else {
+          // Another process's sweep ended it first, or the call ended before its end event came: nothing was done here.
+          deps.logger.info(log, 'an outbound call no request stored had already ended at the provider');
+        }
       }
     }
     await forgetParkedEvents(deps.db, unclaimed.numberId, unclaimed.externalCallId);

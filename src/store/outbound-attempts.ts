@@ -20,20 +20,35 @@ export async function deleteOutboundAttempt(db: Db, id: string): Promise<void> {
 }
 
 /**
- * Takes one attempt on the number left behind since `since` (oldest first); true when there was one. Taken by its
- * delete, so two sweeping processes never both count the same attempt.
+ * Takes one attempt on the number made between `since` and `until` (oldest first); answers when it was made, or null
+ * when there was none. Taken by its delete, so two sweeping processes never both count the same attempt.
  */
-export async function takeOutboundAttempt(db: Db, numberId: NumberId, since: string): Promise<boolean> {
-  const rows = await db.query<{ id: string }>(
-    'SELECT id FROM outbound_attempts WHERE number_id = $1 AND created_at >= $2 ORDER BY created_at LIMIT 5',
-    [numberId, since],
+export async function takeOutboundAttempt(
+  db: Db,
+  numberId: NumberId,
+  since: string,
+  until: string,
+): Promise<string | null> {
+  const rows = await db.query<{ id: string; created_at: string }>(
+    `SELECT id, created_at FROM outbound_attempts WHERE number_id = $1 AND created_at >= $2 AND created_at <= $3
+      ORDER BY created_at LIMIT 5`,
+    [numberId, since, until],
   );
   for (const row of rows) {
     if ((await db.execute('DELETE FROM outbound_attempts WHERE id = $1', [row.id])) === 1) {
-      return true;
+      return row.created_at;
     }
   }
-  return false;
+  return null;
+}
+
+/** Whether a request on the number made an attempt after `after` that is still open. */
+export async function hasOutboundAttemptSince(db: Db, numberId: NumberId, after: string): Promise<boolean> {
+  const rows = await db.query('SELECT id FROM outbound_attempts WHERE number_id = $1 AND created_at > $2 LIMIT 1', [
+    numberId,
+    after,
+  ]);
+  return rows.length > 0;
 }
 
 export async function deleteOldOutboundAttempts(db: Db, before: string): Promise<number> {
