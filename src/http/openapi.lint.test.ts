@@ -95,6 +95,26 @@ describe('the API reference', () => {
     assert.deepEqual(bare, []);
   });
 
+  test('no operation a SANDBOX number also serves is labelled META only', () => {
+    // Pre-accept, permissions and settings said "(META)" while sandbox numbers answer them as Meta would.
+    const metaOnly = operations()
+      .filter(({ op }) => /\(META\)/.test(`${(op as { summary?: string }).summary ?? ''} ${op.description ?? ''}`))
+      .map(({ name }) => name);
+    assert.deepEqual(metaOnly, []);
+    for (const [path, method] of [
+      ['/v1/calls/{callId}/pre-accept', 'post'],
+      ['/v1/calls/permissions', 'get'],
+      ['/v1/calls/permissions/request', 'post'],
+      ['/v1/calls/settings', 'get'],
+      ['/v1/calls/settings', 'put'],
+      ['/v1/calls', 'post'],
+      ['/v1/numbers', 'post'],
+    ] as const) {
+      const op = doc.paths[path]?.[method] as (Operation & { summary?: string }) | undefined;
+      assert.match(`${op?.summary} ${op?.description}`, /SANDBOX/, `${method.toUpperCase()} ${path} names SANDBOX`);
+    }
+  });
+
   test('every request and response body has an example; errors show their code and text', () => {
     for (const { name, op } of operations()) {
       for (const [type, media] of Object.entries(op.requestBody?.content ?? {})) {

@@ -92,7 +92,7 @@ class CallSettings {
   constructor(t: Transport) {
     this.#t = t;
   }
-  /** Meta calling settings of the key's number (META only). */
+  /** Calling settings of the key's number (META: as Meta holds them; SANDBOX: the number's own). */
   get(opts?: RequestOptions): Promise<CallingSettings> {
     return this.#t.request({ method: 'GET', path: '/v1/calls/settings' }, opts);
   }
@@ -107,11 +107,11 @@ class CallPermissions {
   constructor(t: Transport) {
     this.#t = t;
   }
-  /** Whether the user `to` (E.164) lets this number call them (META; Meta's snake_case answer). */
+  /** Whether the user `to` (E.164) lets this number call them (META, SANDBOX; Meta's snake_case answer). */
   get(to: string, opts?: RequestOptions): Promise<CallPermission> {
     return this.#t.request({ method: 'GET', path: '/v1/calls/permissions', query: { to } }, opts);
   }
-  /** Sends the user a call permission request (META). */
+  /** Sends the user a call permission request (META; on SANDBOX the simulated user answers). */
   request(input: RequestPermissionInput, opts?: RequestOptions): Promise<RequestPermissionResult> {
     return this.#t.request({ method: 'POST', path: '/v1/calls/permissions/request', body: input }, opts);
   }
@@ -185,17 +185,23 @@ class Calls {
     ).events;
   }
 
-  /** Starts a business-initiated call (META: `sdp` offer required and the user's permission). */
+  /**
+   * Starts a business-initiated call (META, SANDBOX: the user's permission first; without `sdp` callgate's media
+   * engine makes the offer and holds the audio).
+   */
   create(input: CreateCallInput, opts?: RequestOptions): Promise<CreatedCall> {
     return this.#t.request({ method: 'POST', path: '/v1/calls', body: input }, opts);
   }
 
-  /** Answers a ringing inbound call (META: `sdp` answer required; EVO_GO: no body). */
+  /**
+   * Answers a ringing inbound call (META, SANDBOX: `sdp` is your answer, or none and callgate answers and holds the
+   * audio; EVO_GO: no body).
+   */
   accept(callId: string, input: AcceptCallInput = {}, opts?: RequestOptions): Promise<CallActionResult> {
     return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/accept`, body: input }, opts);
   }
 
-  /** Sends the SDP answer early; the call keeps ringing (META). */
+  /** Sends the SDP answer early; the call keeps ringing (META, SANDBOX). */
   preAccept(callId: string, input: PreAcceptCallInput, opts?: RequestOptions): Promise<CallActionResult> {
     return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/pre-accept`, body: input }, opts);
   }

@@ -58,7 +58,7 @@ export interface paths {
         put?: never;
         /**
          * Create a number
-         * @description Registers a WhatsApp number (META or EVO_GO) and returns its number-scoped key, shown this once. Pilot's body {name, number, linkToApiKey?} onboards a web number by QR on callgate's Evolution Go server (EVOLUTION_BASE_URL): the answer carries the QR to scan.
+         * @description Registers a WhatsApp number (META, SANDBOX or EVO_GO) and returns its number-scoped key, shown this once. Pilot's body {name, number, linkToApiKey?} onboards a web number by QR on callgate's Evolution Go server (EVOLUTION_BASE_URL): the answer carries the QR to scan.
          */
         post: operations["createNumber"];
         delete?: never;
@@ -124,7 +124,7 @@ export interface paths {
         };
         /**
          * A number's connection status
-         * @description Pilot's state (OPEN, CONNECTING, CLOSED) and isFullyConnected. EVO_GO: asked of the Evolution Go server now (health says whether the instance is paired, connected and keeps rejectCall off); META: the last Graph outcome.
+         * @description Pilot's state (OPEN, CONNECTING, CLOSED) and isFullyConnected. EVO_GO: asked of the Evolution Go server now (health says whether the instance is paired, connected and keeps rejectCall off); META: the last Graph outcome; SANDBOX: always OPEN.
          */
         get: operations["getNumberStatus"];
         put?: never;
@@ -150,7 +150,7 @@ export interface paths {
         put?: never;
         /**
          * Pair a web number again
-         * @description EVO_GO: subscribes the instance to CALL and CONNECTION again and answers a new QR, or with `phone` a pairing code to type in WhatsApp. META numbers: 400 FEATURE_NOT_SUPPORTED.
+         * @description EVO_GO: subscribes the instance to CALL and CONNECTION again and answers a new QR, or with `phone` a pairing code to type in WhatsApp. META and SANDBOX numbers: 400 FEATURE_NOT_SUPPORTED.
          */
         post: operations["connectNumber"];
         delete?: never;
@@ -231,12 +231,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Calling settings (META)
+         * Calling settings (META, SANDBOX)
          * @description The number's calling settings as Meta holds them (`status`, `call_icon_visibility`, `call_hours`, `callback_permission_status`, `sip`), in its snake_case shape; SANDBOX numbers keep their own, which PUT changes.
          */
         get: operations["getCallingSettings"];
         /**
-         * Update calling settings (META)
+         * Update calling settings (META, SANDBOX)
          * @description Pilot's flat body or `{calling:{…}}`; answers `{success:true, calling}` with the settings after the change. Partial at the calling level: each object given replaces Meta's whole (call_hours too); `sip` is refused.
          */
         put: operations["updateCallingSettings"];
@@ -255,7 +255,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Call permission of a user (META)
+         * Call permission of a user (META, SANDBOX)
          * @description Whether the business may call `to` now, and whether it may ask: Meta's answer, passed through in its snake_case shape (SANDBOX numbers answer in the same shape).
          */
         get: operations["getCallPermission"];
@@ -277,7 +277,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Ask a user for call permission (META)
+         * Ask a user for call permission (META, SANDBOX)
          * @description Sends the user WhatsApp's call-permission request (`text`, when given, is its body) and answers the message's id; the user's answer arrives as `call.permission_updated`. On SANDBOX numbers the simulated user answers after a second, as the number's `sandbox` settings say. Web (EVO_GO) numbers: 400 `FEATURE_NOT_SUPPORTED`.
          */
         post: operations["requestCallPermission"];
@@ -302,7 +302,7 @@ export interface paths {
         put?: never;
         /**
          * Start a business-initiated call
-         * @description Places the call through the provider. The peer must have granted call permission (META).
+         * @description Places the call through the provider. On META and SANDBOX numbers the peer must have granted call permission.
          */
         post: operations["createCall"];
         delete?: never;
@@ -361,7 +361,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Pre-accept an inbound call (META)
+         * Pre-accept an inbound call (META, SANDBOX)
          * @description Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept. Without `sdp`, callgate's media engine makes the answer (server media). Meta takes one pre-accept per call: a repeat with the same answer (or again without `sdp` on server media) is a 200 sending nothing; another answer is a 409.
          */
         post: operations["preAcceptCall"];
@@ -382,7 +382,7 @@ export interface paths {
         put?: never;
         /**
          * Accept an inbound call
-         * @description Answers a ringing inbound call. On Meta numbers `sdp` is the SDP answer (CRLF line endings); without it callgate's media engine answers and holds the media (`media: "server"`; `record: true` records it).
+         * @description Answers a ringing inbound call. On META and SANDBOX numbers `sdp` is the SDP answer (CRLF line endings); without it callgate's media engine answers and holds the media (`media: "server"`; `record: true` records it).
          */
         post: operations["acceptCall"];
         delete?: never;

@@ -9,7 +9,7 @@ const schema = {
   summary: 'Accept an inbound call',
   operationId: 'acceptCall',
   description:
-    'Answers a ringing inbound call. On Meta numbers `sdp` is the SDP answer (CRLF line endings); without it ' +
+    'Answers a ringing inbound call. On META and SANDBOX numbers `sdp` is the SDP answer (CRLF line endings); without it ' +
     'callgate\'s media engine answers and holds the media (`media: "server"`; `record: true` records it).',
   security: NUMBER_SECURITY,
   params: CallIdParams,

@@ -34,7 +34,8 @@ export function createCallRoute(app: App, deps: RouteDeps): void {
         tags: ['Calls'],
         summary: 'Start a business-initiated call',
         operationId: 'createCall',
-        description: 'Places the call through the provider. The peer must have granted call permission (META).',
+        description:
+          'Places the call through the provider. On META and SANDBOX numbers the peer must have granted call permission.',
         security: NUMBER_SECURITY,
         body,
         response: {

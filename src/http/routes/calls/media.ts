@@ -20,7 +20,7 @@ const errors = errorResponses(
 
 /**
  * Audio into the call and a realtime media session: on web numbers through the Evolution Go server; on calls
- * whose media callgate holds (media: "server", META numbers) through its own engine and WebSocket.
+ * whose media callgate holds (media: "server", META and SANDBOX numbers) through its own engine and WebSocket.
  */
 export function callMediaRoutes(app: App, deps: RouteDeps): void {
   app.post(

@@ -15,7 +15,7 @@ export function callPermissionRoutes(app: App, deps: RouteDeps): void {
       preValidation: restorePlusInQuery({ phones: ['to'] }),
       schema: {
         tags: ['Calls'],
-        summary: 'Call permission of a user (META)',
+        summary: 'Call permission of a user (META, SANDBOX)',
         operationId: 'getCallPermission',
         description:
           "Whether the business may call `to` now, and whether it may ask: Meta's answer, passed through in its " +
@@ -45,7 +45,7 @@ export function callPermissionRoutes(app: App, deps: RouteDeps): void {
       config: { auth: 'number' },
       schema: {
         tags: ['Calls'],
-        summary: 'Ask a user for call permission (META)',
+        summary: 'Ask a user for call permission (META, SANDBOX)',
         operationId: 'requestCallPermission',
         description:
           "Sends the user WhatsApp's call-permission request (`text`, when given, is its body) and answers the " +

@@ -12,7 +12,7 @@ export function preAcceptCallRoute(app: App, deps: RouteDeps): void {
       preValidation: noBodyIsEmpty,
       schema: {
         tags: ['Calls'],
-        summary: 'Pre-accept an inbound call (META)',
+        summary: 'Pre-accept an inbound call (META, SANDBOX)',
         operationId: 'preAcceptCall',
         description:
           'Sends the SDP answer early so media can set up; the call keeps ringing and the SDP is kept for accept. ' +

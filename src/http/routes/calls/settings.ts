@@ -93,7 +93,7 @@ export function callSettingsRoutes(app: App, deps: RouteDeps): void {
       config: { auth: 'number' },
       schema: {
         tags: ['Calls'],
-        summary: 'Calling settings (META)',
+        summary: 'Calling settings (META, SANDBOX)',
         operationId: 'getCallingSettings',
         description:
           "The number's calling settings as Meta holds them (`status`, `call_icon_visibility`, `call_hours`, " +
@@ -111,7 +111,7 @@ export function callSettingsRoutes(app: App, deps: RouteDeps): void {
       config: { auth: 'number' },
       schema: {
         tags: ['Calls'],
-        summary: 'Update calling settings (META)',
+        summary: 'Update calling settings (META, SANDBOX)',
         operationId: 'updateCallingSettings',
         description:
           "Pilot's flat body or `{calling:{…}}`; answers `{success:true, calling}` with the settings after the change. " +

@@ -30,7 +30,7 @@ export function numberConnectionRoutes(app: App, deps: RouteDeps): void {
         operationId: 'getNumberStatus',
         description:
           "Pilot's state (OPEN, CONNECTING, CLOSED) and isFullyConnected. EVO_GO: asked of the Evolution Go server now " +
-          '(health says whether the instance is paired, connected and keeps rejectCall off); META: the last Graph outcome.',
+          '(health says whether the instance is paired, connected and keeps rejectCall off); META: the last Graph outcome; SANDBOX: always OPEN.',
         params: NumberIdParams,
         response: { 200: NumberConnection, ...errors },
       },
@@ -54,7 +54,7 @@ export function numberConnectionRoutes(app: App, deps: RouteDeps): void {
         operationId: 'connectNumber',
         description:
           'EVO_GO: subscribes the instance to CALL and CONNECTION again and answers a new QR, or with `phone` a ' +
-          'pairing code to type in WhatsApp. META numbers: 400 FEATURE_NOT_SUPPORTED.',
+          'pairing code to type in WhatsApp. META and SANDBOX numbers: 400 FEATURE_NOT_SUPPORTED.',
         params: NumberIdParams,
         body: Type.Object(
           { phone: Type.Optional(Type.String({ pattern: '^\\+?[1-9][0-9]{6,14}$' })) },

@@ -25,7 +25,7 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
         summary: 'Create a number',
         operationId: 'createNumber',
         description:
-          'Registers a WhatsApp number (META or EVO_GO) and returns its number-scoped key, shown this once. ' +
+          'Registers a WhatsApp number (META, SANDBOX or EVO_GO) and returns its number-scoped key, shown this once. ' +
           "Pilot's body {name, number, linkToApiKey?} onboards a web number by QR on callgate's Evolution Go server " +
           '(EVOLUTION_BASE_URL): the answer carries the QR to scan.',
         body: Type.Union([CreateNumberBody, PilotWebNumberBody]),
