@@ -3,6 +3,7 @@
 // /v1/events/stream (read with fetch so the key travels in a header), the timeline and terminate.
 // A tenant key gets the Numbers page and the Webhooks page (webhooks.js).
 
+import { recordingView } from './recording.js';
 import { webNumberPairing } from './web-number.js';
 import { webhooksPage } from './webhooks.js';
 
@@ -72,10 +73,11 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, { method = 'GET', signal, body: json } = {}) {
+/** `as: 'blob'` answers the body as a Blob (a recording); refusals are JSON either way. */
+async function api(path, { method = 'GET', signal, body: json, as = 'json' } = {}) {
   let res;
   try {
-    const headers = { 'x-api-key': state.key, accept: 'application/json' };
+    const headers = { 'x-api-key': state.key, accept: as === 'blob' ? '*/*' : 'application/json' };
     if (json !== undefined) {
       headers['content-type'] = 'application/json';
     }
@@ -96,6 +98,9 @@ async function api(path, { method = 'GET', signal, body: json } = {}) {
   if (!Number.isNaN(date)) {
     const skew = date - Date.now();
     state.skewMs = Math.abs(skew) > 2000 ? skew : 0;
+  }
+  if (res.ok && as === 'blob') {
+    return res.blob();
   }
   const body = await res.json().catch(() => null);
   if (!res.ok) {
@@ -634,6 +639,7 @@ function hidePanel() {
   const id = state.selectedId;
   state.selectedId = null;
   $('panel').hidden = true;
+  recording.render(null);
   scheduleRender();
   return id;
 }
@@ -661,7 +667,21 @@ function renderPanel() {
   );
   const hangup = $('panel-hangup');
   hangup.hidden = !ACTIVE.has(call.status);
+  recording.render(call);
 }
+
+const recording = recordingView({
+  api,
+  h,
+  announce,
+  failureText,
+  label: (id) => {
+    const call = state.calls.get(id);
+    return call ? peer(call) : id;
+  },
+  onChanged: (call) => upsert(call),
+  session: () => state.session,
+});
 
 let timelineSeq = 0;
 async function refreshTimeline() {
@@ -832,6 +852,17 @@ function onStreamEvent(message) {
   }
   if (payload?.event === 'call.permission_updated') {
     phoneOnPermission(payload);
+    return;
+  }
+  if (payload?.event === 'call.recording_ready') {
+    // Not a call object: the call's recording changed (ready or failed), the rest of the call did not.
+    const call = state.calls.get(payload.callId);
+    if (call && payload.recording) {
+      state.calls.set(call.id, { ...call, recording: payload.recording });
+      if (state.selectedId === call.id) {
+        renderPanel();
+      }
+    }
     return;
   }
   if (!payload || typeof payload.id !== 'string' || typeof payload.status !== 'string') {
@@ -1996,6 +2027,7 @@ function signOut(message = '') {
   $('watched-name').textContent = '';
   $('watched-phone').textContent = '';
   state.selectedId = null;
+  recording.reset();
   state.lastEventId = null;
   state.hasMore = false;
   state.searchHasMore = null;
@@ -2101,6 +2133,7 @@ function wire() {
   wirePhone();
   wireNumbers();
   webhooks.wire();
+  recording.wire();
   setInterval(tick, 1000);
 
   const saved = sessionStorage.getItem(KEY_STORAGE);

@@ -34,6 +34,7 @@ describe('dashboard', () => {
       ['/dashboard/app.js', /^text\/javascript; charset=utf-8$/],
       ['/dashboard/webhooks.js', /^text\/javascript; charset=utf-8$/],
       ['/dashboard/web-number.js', /^text\/javascript; charset=utf-8$/],
+      ['/dashboard/recording.js', /^text\/javascript; charset=utf-8$/],
       ['/dashboard/app.css', /^text\/css; charset=utf-8$/],
     ] as const;
     for (const [url, type] of cases) {
@@ -53,7 +54,7 @@ describe('dashboard', () => {
     }
     assert.equal(
       DASHBOARD_CSP,
-      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; media-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     );
 
     const page = (await t.app.inject({ method: 'GET', url: '/dashboard' })).body;

@@ -9,7 +9,8 @@ const PUBLIC_DIR = join(import.meta.dirname, '../../../dashboard/public');
 
 export const DASHBOARD_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
-  "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  // media-src blob: a recording is fetched with the key and played from an object URL.
+  "img-src 'self' data:; media-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const SECURITY_HEADERS = {
   'content-security-policy': DASHBOARD_CSP,
@@ -37,6 +38,7 @@ export function dashboardRoutes(app: App): void {
     '/dashboard/app.js': load('app.js', 'text/javascript; charset=utf-8'),
     '/dashboard/webhooks.js': load('webhooks.js', 'text/javascript; charset=utf-8'),
     '/dashboard/web-number.js': load('web-number.js', 'text/javascript; charset=utf-8'),
+    '/dashboard/recording.js': load('recording.js', 'text/javascript; charset=utf-8'),
     '/dashboard/app.css': load('app.css', 'text/css; charset=utf-8'),
   };
   const routes: Record<string, Asset> = { '/dashboard': page, '/dashboard/': page, ...assets };
