@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import {
   emitEvents,
   startTestWorker,
@@ -20,6 +20,36 @@ import { missing } from '../../../../test/helpers/requirements.ts';
 
 const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard-webhooks.png');
 const HOUR = 3_600_000;
+
+/**
+ * The space between the page's title bar and `below` (the view's flex gap, 16 px, when nothing empty sits between),
+ * and between the delivery log's head and its table beyond the head's own margin and the table's border (0 when
+ * nothing sits between; null when the log is not shown). Empty error lines left blank bands in both places.
+ */
+function bands(page: Page, below: string) {
+  return page.evaluate((below) => {
+    const box = (sel: string) => document.querySelector(sel)?.getBoundingClientRect();
+    const px = (sel: string, prop: 'marginBottom' | 'borderTopWidth') => {
+      const el = document.querySelector(sel);
+      return el ? Number.parseFloat(getComputedStyle(el)[prop]) : 0;
+    };
+    const title = box('#webhooks-view > .toolbar');
+    const head = box('.log-head');
+    const table = box('#deliveries-table');
+    const shown = head && table && head.height > 0;
+    return {
+      underTitle: Math.round((box(below)?.top ?? Number.NaN) - (title?.bottom ?? Number.NaN)),
+      underLogHead: shown
+        ? Math.round(
+            table.top -
+              head.bottom -
+              px('.log-head', 'marginBottom') -
+              px('#webhook-detail .table-wrap', 'borderTopWidth'),
+          )
+        : null,
+    };
+  }, below);
+}
 
 describe('dashboard webhooks page', () => {
   let t: TestApp;
@@ -99,6 +129,8 @@ describe('dashboard webhooks page', () => {
       assert.ok(await page.locator('#wh-secret-box').isHidden());
       assert.ok(!(await page.content()).includes(secret));
 
+      // No blank band under the title: the page's error line takes no room while it is empty.
+      assert.deepEqual(await bands(page, '#webhooks-list'), { underTitle: 16, underLogHead: null });
       // One number's webhooks: the filter lives in the address, so a reload keeps it.
       const billing = await t.app.inject({
         method: 'POST',
@@ -172,6 +204,8 @@ describe('dashboard webhooks page', () => {
       assert.equal(await log.count(), 2);
       assert.equal(verifyWith(secret, receiver.requests[1] as never).eventId, eventId);
       assert.equal(receiver.requests[1]?.headers['webhook-id'], eventId, 'the same webhook-id as the first try');
+      // Nor on a webhook's page: under the title, and between the log's head and the log.
+      assert.deepEqual(await bands(page, '#webhook-detail'), { underTitle: 16, underLogHead: 0 });
       await page.mouse.move(0, 0);
       await page.screenshot({ path: SCREENSHOT, animations: 'disabled', fullPage: true });
 
