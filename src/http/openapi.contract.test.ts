@@ -145,6 +145,9 @@ describe('real answers match the published OpenAPI document', () => {
     await expect(404, 'POST', '/v1/numbers/num_nope/connect', tenant());
 
     await expect(200, 'GET', '/v1/api-keys', tenant());
+    await expect(200, 'GET', '/v1/api-keys/current', tenant());
+    await expect(200, 'GET', '/v1/api-keys/current', a());
+    await expect(401, 'GET', '/v1/api-keys/current', 'ps_nope');
     await expect(403, 'GET', '/v1/api-keys', a());
     await expect(409, 'POST', '/v1/api-keys', tenant(), { whatsappNumberId: t.numberA.id });
     await expect(400, 'POST', '/v1/api-keys', tenant(), {});

@@ -17,6 +17,7 @@ import type {
   CreateNumberInput,
   CreateWebhookInput,
   CreateWebNumberInput,
+  CurrentApiKey,
   ListCallsParams,
   MaskedApiKey,
   NumberConnection,
@@ -297,6 +298,10 @@ class ApiKeys {
   readonly #t: Transport;
   constructor(t: Transport) {
     this.#t = t;
+  }
+  /** What the key in use speaks for (any key): `scope` tenant or number, its tenant, a number key's number. */
+  current(opts?: RequestOptions): Promise<CurrentApiKey> {
+    return this.#t.request({ method: 'GET', path: '/v1/api-keys/current' }, opts);
   }
   /** One item per number with its key, masked (last 4 characters of the id and the secret). */
   list(opts?: RequestOptions): Promise<MaskedApiKey[]> {

@@ -65,6 +65,7 @@ export type NumberConnection = ResponseBody<'/v1/numbers/{id}/status', 'get'>;
 export type MaskedApiKey = ResponseBody<'/v1/api-keys', 'get'>[number];
 export type CreatedApiKey = ResponseBody<'/v1/api-keys', 'post', 201>;
 export type RegeneratedKey = ResponseBody<'/v1/api-keys/{numberId}/regenerate', 'post'>;
+export type CurrentApiKey = ResponseBody<'/v1/api-keys/current', 'get'>;
 
 // Webhooks
 export type Webhook = ResponseBody<'/v1/webhooks/{id}', 'get'>;

@@ -119,6 +119,17 @@ describe('Callgate SDK against a server process', () => {
       assert.deepEqual((await new Callgate({ baseUrl: live.url, apiKey: keyB.key }).calls.list()).calls, []);
     });
 
+    test('current says what either kind of key speaks for', async () => {
+      const mine = await tenant.apiKeys.current();
+      assert.equal(mine.scope, 'tenant');
+      assert.equal(mine.whatsappNumberId, null);
+      assert.deepEqual(await a.apiKeys.current(), {
+        scope: 'number',
+        tenantId: mine.tenantId,
+        whatsappNumberId: numberA.id,
+      });
+    });
+
     test('apiKeyId authenticates with x-api-key-id', async () => {
       const byId = new Callgate({ baseUrl: live.url, apiKeyId: keyA.id });
       assert.ok(Array.isArray((await byId.calls.list({ limit: 1 })).calls));

@@ -3,7 +3,7 @@ import { RegeneratedKey } from '../../schemas/number.ts';
 import { Type } from '../../schemas/type.ts';
 import type { App, RouteDeps } from '../../types.ts';
 import { namedNumber } from '../number-header.ts';
-import { tenantOf } from '../principal.ts';
+import { principalOf, tenantOf } from '../principal.ts';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 /** Pilot's item (numberId … revealable) plus callgate's own fields. */
@@ -23,7 +23,38 @@ const NumberKey = Type.Object({
 
 const scopeErrors = ['NUMBER_SCOPE_NOT_ALLOWED', ...AUTH_ERRORS] as const;
 
+/** What the key in use speaks for: a client that takes either kind of key asks this instead of trying a route. */
+const CurrentKey = Type.Object({
+  scope: Type.Enum(['tenant', 'number'], {
+    description: "tenant: manages the tenant's numbers, keys and webhooks; number: one number's calls",
+  }),
+  tenantId: Type.String(),
+  whatsappNumberId: Nullable(Type.String({ description: 'The number of a number key; null for a tenant key' })),
+});
+
 export function apiKeyRoutes(app: App, deps: RouteDeps): void {
+  app.get(
+    '/v1/api-keys/current',
+    {
+      config: { auth: 'any' },
+      schema: {
+        tags: ['API keys'],
+        security: NUMBER_SECURITY,
+        summary: 'The key in use',
+        operationId: 'getCurrentApiKey',
+        description:
+          'What the key sending this request speaks for: `scope` tenant or number, its tenant, and the number of ' +
+          "a number key. Any key may ask, so a client that takes either kind (the dashboard's sign-in) learns which " +
+          'it was given without a request that key would be refused.',
+        response: { 200: CurrentKey, ...errorResponses(...AUTH_ERRORS) },
+      },
+    },
+    async (request) => {
+      const p = principalOf(request);
+      return { scope: p.scope, tenantId: p.tenantId, whatsappNumberId: p.numberId };
+    },
+  );
+
   app.get(
     '/v1/api-keys',
     {

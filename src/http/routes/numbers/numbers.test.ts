@@ -152,6 +152,23 @@ for (const kind of storeKinds()) {
       assert.equal(res.json().code, 'NUMBER_SCOPE_NOT_ALLOWED');
     });
 
+    test('GET /v1/api-keys/current says what any key speaks for, by secret or by id; no key is a 401', async () => {
+      const current = (headers: Record<string, string>) => t.app.inject({ url: '/v1/api-keys/current', headers });
+      for (const headers of [{ 'x-api-key': t.tenantKey.key }, { 'x-api-key-id': t.tenantKey.id }] as Record<
+        string,
+        string
+      >[]) {
+        const res = await current(headers);
+        assert.equal(res.statusCode, 200, res.body);
+        assert.deepEqual(res.json(), { scope: 'tenant', tenantId: t.tenantId, whatsappNumberId: null });
+      }
+      const own = await current({ 'x-api-key': t.numberA.key.key });
+      assert.equal(own.statusCode, 200, own.body);
+      assert.deepEqual(own.json(), { scope: 'number', tenantId: t.tenantId, whatsappNumberId: t.numberA.id });
+      assert.equal((await current({ 'x-api-key': 'ps_nope' })).statusCode, 401);
+      assert.equal((await current({})).statusCode, 401);
+    });
+
     test('no key or an unknown key → 401 UNAUTHORIZED; Authorization: Bearer is not a credential', async () => {
       for (const headers of [
         {},
