@@ -1757,6 +1757,17 @@ async function signIn(key) {
   const session = state.session;
   setConnection('connecting');
   try {
+    // Which kind of key this is, from a route every key may call: trying the calls first had a tenant key refused
+    // (a 403 in the browser's console at every tenant sign-in).
+    const current = await api('/v1/api-keys/current');
+    if (session !== state.session) {
+      return;
+    }
+    if (current.scope === 'tenant') {
+      // A tenant key has no calls to watch: it manages the numbers.
+      await signInTenant(key, session);
+      return;
+    }
     // Stream first, then the list: nothing committed in between is missed (newer versions win on merge).
     await startStream();
     await reloadCalls({ initial: true });
@@ -1765,11 +1776,6 @@ async function signIn(key) {
       return;
     }
     state.stream?.abort();
-    if (error.code === 'TENANT_SCOPE_NOT_ALLOWED') {
-      // A tenant key has no calls to watch: it manages the numbers.
-      await signInTenant(key, session);
-      return;
-    }
     state.key = null;
     sessionStorage.removeItem(KEY_STORAGE);
     throw error;
