@@ -366,7 +366,13 @@ export function webhooksPage({ api, h, announce, isCurrent, session }) {
         'td',
         {},
         h('span', { class: `badge ${ok ? 'w-active' : 'w-failed'}`, dataset: { state: entry.status } }, entry.status),
-        h('span', { class: 'muted wd-result' }, ` ${result(entry)} · ${entry.durationMs} ms`),
+        // An HTTP status and a duration are read as one ("HTTP 200 · 4 ms"): kept on one line, under the badge if
+        // need be. A network error's long text still wraps (the cell's own rule).
+        h(
+          'span',
+          { class: `muted wd-result${entry.statusCode !== null ? ' unbroken' : ''}` },
+          ` ${result(entry)} · ${entry.durationMs} ms`,
+        ),
       ),
       h('td', { class: 'next-retry' }, entry.nextAttemptAt ? at(entry.nextAttemptAt) : '—'),
       h(

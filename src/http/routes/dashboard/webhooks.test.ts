@@ -183,6 +183,7 @@ describe('dashboard webhooks page', () => {
           return 'no log row';
         }
         cell.textContent = ' ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1 · 2 ms';
+        cell.classList.remove('unbroken'); // as on a row without an HTTP status
         return wrap.scrollWidth <= wrap.clientWidth ? 'fits' : `${wrap.scrollWidth} > ${wrap.clientWidth}`;
       });
       assert.equal(fits, 'fits');
@@ -203,6 +204,9 @@ describe('dashboard webhooks page', () => {
       assert.equal(await succeeded.locator('td').nth(2).textContent(), '1');
       assert.equal(await log.count(), 2);
       assert.equal(verifyWith(secret, receiver.requests[1] as never).eventId, eventId);
+      // Each attempt's "HTTP 200 · 4 ms" reads on one line: it used to break inside ("HTTP 200 ·" / "4 ms").
+      const lines = await log.locator('.wd-result').evaluateAll((spans) => spans.map((s) => s.getClientRects().length));
+      assert.deepEqual(lines, [1, 1]);
       assert.equal(receiver.requests[1]?.headers['webhook-id'], eventId, 'the same webhook-id as the first try');
       // Nor on a webhook's page: under the title, and between the log's head and the log.
       assert.deepEqual(await bands(page, '#webhook-detail'), { underTitle: 16, underLogHead: 0 });
