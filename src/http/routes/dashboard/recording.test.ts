@@ -1,8 +1,10 @@
 // A call's recording on the dashboard, in headless Chromium: a server-media call recorded for real (a werift user
 // calls, callgate answers with record: true) is shown while it is recorded, then, live, as ready: played and
 // downloaded from the file fetched with the key, and deleted after a confirmation. A failed recording says so.
+// Screenshot: docs/dashboard-recording.png.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
@@ -13,6 +15,8 @@ import { missing } from '../../../../test/helpers/requirements.ts';
 import { connectUser, startCall } from '../../../../test/helpers/server-media.ts';
 import type { AudioEndpoint } from '../../../media/rtc/index.ts';
 import { holdCallMedia, updateRecording } from '../../../store/call-media.ts';
+
+const SCREENSHOT = join(import.meta.dirname, '../../../../docs/dashboard-recording.png');
 
 describe('dashboard: a call’s recording', () => {
   let t: TestApp;
@@ -108,13 +112,20 @@ describe('dashboard: a call’s recording', () => {
       const served = (await api('GET', `/v1/calls/${uc.call.id}/recording`)).rawPayload;
       assert.equal(served.length, recording.sizeBytes);
 
+      // Download and Delete recording sit side by side, under the player.
+      const download = await page.getByRole('link', { name: 'Download' }).boundingBox();
+      const remove = await page.getByRole('button', { name: 'Delete recording' }).boundingBox();
+      assert.ok(download && remove && download.y === remove.y && download.x < remove.x, 'one row');
+      await page.mouse.move(0, 0);
+      await page.screenshot({ path: SCREENSHOT, animations: 'disabled', fullPage: true });
+
       // The download is that same file, named after the call.
-      const [download] = await Promise.all([
+      const [downloaded] = await Promise.all([
         page.waitForEvent('download'),
         page.getByRole('link', { name: 'Download' }).click(),
       ]);
-      assert.equal(download.suggestedFilename(), `${uc.call.id}.ogg`);
-      assert.ok(readFileSync(await download.path()).equals(served), 'the downloaded file is the recording');
+      assert.equal(downloaded.suggestedFilename(), `${uc.call.id}.ogg`);
+      assert.ok(readFileSync(await downloaded.path()).equals(served), 'the downloaded file is the recording');
 
       // Delete asks first; dismissed, nothing happens.
       await page.getByRole('button', { name: 'Delete recording' }).click();
