@@ -301,6 +301,12 @@ describe('dashboard', () => {
         3000,
         'a couple of seconds talked',
       );
+      // Beside the open call the list keeps every column in view: its Hang up buttons were cut off at the edge.
+      const hidden = await page.locator('#calls-table').evaluate((table) => {
+        const wrap = table.parentElement as HTMLElement;
+        return wrap.scrollWidth - wrap.clientWidth;
+      });
+      assert.equal(hidden, 0, 'pixels of the list out of view');
       await page.mouse.move(0, 0); // no hover highlight in the picture
       mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, animations: 'disabled' });
