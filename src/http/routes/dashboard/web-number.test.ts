@@ -73,6 +73,19 @@ describe('dashboard: a web number paired by QR', () => {
         subscribe: ['CALL', 'CONNECTION'],
         rejectCall: false,
       });
+      // No blank band above New QR (an empty error line held a line and a gap), and the list's rows, three
+      // buttons and all, stay inside it.
+      const layout = await page.evaluate(() => {
+        const box = (sel: string) => document.querySelector(sel)?.getBoundingClientRect();
+        const help = document.querySelector('.qr-help');
+        const wrap = document.querySelector('#numbers-table')?.parentElement;
+        return {
+          aboveNewQr: Math.round((box('#qr-new')?.top ?? 0) - (box('#qr-state')?.bottom ?? 0)),
+          gap: help ? Number.parseFloat(getComputedStyle(help).rowGap) : null,
+          listOutOfView: wrap ? wrap.scrollWidth - wrap.clientWidth : null,
+        };
+      });
+      assert.deepEqual(layout, { aboveNewQr: 10, gap: 10, listOutOfView: 0 });
       await page.mouse.move(0, 0);
       await page.screenshot({ path: SCREENSHOT, animations: 'disabled' });
 
