@@ -150,7 +150,7 @@ export function webhooksPage({ api, h, announce, isCurrent, session }) {
           h('td', { class: 'mono wh-events' }, w.events.length ? w.events.join(', ') : 'none'),
           h('td', {}, stateBadge(w)),
           h('td', { title: w.lastTriggered ?? undefined }, at(w.lastTriggered)),
-          h('td', { class: 'actions' }, ...actionButtons(w)),
+          h('td', { class: 'actions' }, h('div', { class: 'row-actions' }, ...actionButtons(w))),
         ),
       ),
     );

@@ -150,6 +150,26 @@ describe('dashboard webhooks page', () => {
       assert.equal(await page.getByLabel('Show the webhooks of').inputValue(), t.numberA.id);
       assert.equal(await rows.count(), 1);
 
+      // The list fits beside the form, its row's buttons in view, an event's name never cut across lines; the
+      // form's events are a compact list (each checkbox took a text field's 36 px and padding: 46 px bands).
+      const fit = await page.evaluate(() => {
+        const wrap = document.querySelector('#webhooks-table')?.parentElement;
+        const cell = document.querySelector('#webhooks-body .wh-events');
+        const text = cell?.firstChild;
+        const names = [...(text?.textContent ?? '').matchAll(/[^, ]+/g)].map((m) => {
+          const range = document.createRange();
+          range.setStart(text as Node, m.index);
+          range.setEnd(text as Node, m.index + m[0].length);
+          return range.getClientRects().length;
+        });
+        const checks = [...document.querySelectorAll('#wf-events .check')].map((c) => c.getBoundingClientRect().height);
+        return {
+          listOutOfView: wrap ? wrap.scrollWidth - wrap.clientWidth : null,
+          linesPerEventName: [...new Set(names)],
+          tallestCheck: Math.max(...checks) <= 24 ? 'at most 24 px' : `${Math.max(...checks)} px`,
+        };
+      });
+      assert.deepEqual(fit, { listOutOfView: 0, linesPerEventName: [1], tallestCheck: 'at most 24 px' });
       // Pause: the state says so, here and in the API; resume.
       await page.getByRole('button', { name: 'Pause CRM' }).click();
       await row.locator('.badge[data-state="paused"]').waitFor();
