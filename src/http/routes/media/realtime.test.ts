@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect as netConnect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
@@ -399,6 +400,40 @@ test('a handshake the WebSocket server would refuse is a 400 in the envelope and
     assert.equal(res.json().code, 'VALIDATION_ERROR');
     assert.match(res.json().details.reason, /Sec-WebSocket/);
   }
+  const c = await connect(wsUrl);
+  c.ws.close();
+});
+
+/** One upgrade request written by hand (what a WebSocket client library would not send): status and body. */
+function rawUpgrade(path: string, headers: string): Promise<{ status: number; body: string }> {
+  const port = Number(new URL(t.baseUrl).port);
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1');
+    let data = '';
+    socket.on('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n${headers}\r\n`));
+    socket.on('data', (chunk) => {
+      data += chunk.toString('latin1');
+      const split = data.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: *(\d+)/i.exec(data.slice(0, split));
+      if (split !== -1 && (!length || data.length >= split + 4 + Number(length[1]))) {
+        socket.destroy();
+        resolve({ status: Number(data.slice(9, 12)), body: data.slice(split + 4) });
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+const HANDSHAKE = 'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+
+test('an Upgrade header without Connection: Upgrade (no upgrade to Node) is a 400 envelope and leaves the token', async () => {
+  const { url } = openCall();
+  const wsUrl = url('talk');
+  const path = wsUrl.slice(wsUrl.indexOf('/v1/'));
+  const res = await rawUpgrade(path, `Upgrade: websocket\r\n${HANDSHAKE}`);
+  assert.equal(res.status, 400, res.body);
+  assert.equal(JSON.parse(res.body).code, 'VALIDATION_ERROR');
+  assert.match(JSON.parse(res.body).details.reason, /Connection: Upgrade/);
   const c = await connect(wsUrl);
   c.ws.close();
 });

@@ -70,6 +70,16 @@ export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): 
             },
           });
         }
+        // Headers alone do not make an upgrade: without `Connection: Upgrade` Node serves a plain request, which the
+        // plugin would answer with an empty 404 after the token was spent. request.ws is the plugin's own mark.
+        if ((request as { ws?: boolean }).ws !== true) {
+          throw new ApiError('VALIDATION_ERROR', {
+            details: {
+              reason:
+                'a WebSocket upgrade needs Connection: Upgrade as well as Upgrade: websocket (the token stays valid)',
+            },
+          });
+        }
         const query = request.query as { token: string; format?: RealtimeFormat | RealtimeFormat[] };
         const found = deps.realtime.open(query.token);
         if (!found) {
