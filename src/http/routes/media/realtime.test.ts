@@ -438,6 +438,26 @@ test('an Upgrade header without Connection: Upgrade (no upgrade to Node) is a 40
   c.ws.close();
 });
 
+test('a Sec-WebSocket-Protocol the WebSocket server would refuse is a 400 envelope and leaves the token', async () => {
+  const { url } = openCall();
+  const wsUrl = url('talk');
+  const path = wsUrl.slice(wsUrl.indexOf('/v1/'));
+  const upgrade = `Upgrade: websocket\r\nConnection: Upgrade\r\n${HANDSHAKE}`;
+  for (const protocols of ['a, a', ',', 'a,,b', 'a b', 'a;b', '"a"', 'a,']) {
+    const res = await rawUpgrade(path, `${upgrade}Sec-WebSocket-Protocol: ${protocols}\r\n`);
+    assert.equal(res.status, 400, `${protocols}: ${res.body}`);
+    assert.equal(JSON.parse(res.body).code, 'VALIDATION_ERROR', protocols);
+    assert.match(JSON.parse(res.body).details.reason, /Sec-WebSocket-Protocol/);
+  }
+  // The token survived every refusal, and a well-formed list is no reason to refuse: the socket opens.
+  const ws = new WebSocket(wsUrl, ['audio.v1', 'b']);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.close();
+});
+
 test('a client frame over 1 MiB closes its socket with 1009, logged as the client’s doing, not as an error', async () => {
   const { url } = openCall();
   const c = await connect(url('talk'));

@@ -41,6 +41,18 @@ function isHandshakeKey(key: string): boolean {
   return /^[A-Za-z0-9+/]{22}==$/.test(key.trim());
 }
 
+// An RFC 9110 token; Sec-WebSocket-Protocol is a comma-separated list of them (RFC 6455 §4.1), read by ws strictly.
+const PROTOCOL_LIST = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*,[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*$/;
+
+/** Would ws accept this Sec-WebSocket-Protocol? It refuses a malformed list or a repeated name with a plain 400. */
+function isProtocolList(header: string): boolean {
+  if (!PROTOCOL_LIST.test(header)) {
+    return false;
+  }
+  const names = header.split(',').map((name) => name.trim());
+  return new Set(names).size === names.length;
+}
+
 type Opened = NonNullable<ReturnType<RealtimeHub['open']>> & { format: RealtimeFormat };
 
 export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): void {
@@ -67,6 +79,15 @@ export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): 
             details: {
               reason:
                 'a WebSocket handshake needs Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key (the token stays valid)',
+            },
+          });
+        }
+        const protocols = request.headers['sec-websocket-protocol'];
+        if (protocols !== undefined && !isProtocolList(protocols)) {
+          throw new ApiError('VALIDATION_ERROR', {
+            details: {
+              reason:
+                'Sec-WebSocket-Protocol must be a list of distinct names separated by commas (the token stays valid)',
             },
           });
         }
