@@ -33,6 +33,9 @@ import { sandboxMark } from './public-call.ts';
 import { assertRecordable } from './record-rule.ts';
 import { ServerMedia } from './server-media.ts';
 
+/** 0001-01-01T00:00:00Z (Date.UTC reads years below 100 as 19xx). */
+const YEAR_1_MS = Date.parse('0001-01-01T00:00:00.000Z');
+
 export interface CallServiceDeps {
   db: Db;
   providers: ProviderRegistry;
@@ -148,6 +151,10 @@ export class CallService {
       throw new ApiError('VALIDATION_ERROR', {
         details: { field: 'before', reason: 'must be a call id or a date-time JavaScript can represent' },
       });
+    }
+    // No call was made before year 1, and PostgreSQL refuses year 0 (which the date-time format allows): empty.
+    if (before.getTime() < YEAR_1_MS) {
+      return [];
     }
     return listCallsForNumber(this.#d.db, numberId, { ...page, cursor: { before: before.toISOString() } });
   }

@@ -74,5 +74,13 @@ for (const kind of storeKinds()) {
         assert.match(body.requestId, /\S/, query);
       }
     });
+
+    test('a before earlier than year 1 (PostgreSQL has no year 0) is an empty page, not a 500', async () => {
+      await ringingCall(t, t.numberA);
+      for (const before of ['0000-01-01T00:00:00Z', '0000-12-31T23:59:59.999Z', '0001-01-01T00:00:00%2B05:00']) {
+        assert.deepEqual(await ids(`before=${before}`), [], before);
+      }
+      assert.deepEqual(await ids('before=0001-01-01T00:00:00Z'), [], 'year 1 itself still reads the store');
+    });
   });
 }
