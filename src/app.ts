@@ -157,6 +157,12 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
         done(new ApiError('VALIDATION_ERROR', { details: { reason: 'a string holds a NUL character (\\u0000)' } }));
         return;
       }
+      // No schema nests this deep, but a field that takes any JSON (voicemail) would carry it on to JSON.stringify,
+      // whose recursion overflows the stack some thousands of levels down: a 500 after the request was taken.
+      if (!error && nestedDeeperThan(value, MAX_BODY_DEPTH)) {
+        done(new ApiError('VALIDATION_ERROR', { details: { reason: 'request body is nested too deeply' } }));
+        return;
+      }
       done(error, value);
     });
   });
@@ -387,6 +393,27 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     await deps.rateLimiter.close();
   });
   return { app, sweeper };
+}
+
+/** Levels of arrays and objects a JSON body may nest: every schema stops within ten. */
+const MAX_BODY_DEPTH = 64;
+
+/** Whether arrays and objects nest more than `max` levels in a parsed JSON value; without recursion. */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) {
+      continue;
+    }
+    if (depth >= max) {
+      return true;
+    }
+    for (const item of Array.isArray(v) ? v : Object.values(v)) {
+      stack.push([item, depth + 1]);
+    }
+  }
+  return false;
 }
 
 /** Whether a parsed JSON value has a NUL in any string or key; without recursion, as bodies may nest 100k deep. */

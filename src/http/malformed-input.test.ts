@@ -325,6 +325,46 @@ for (const kind of storeKinds()) {
       assert.notEqual(res.json().code, 'VALIDATION_ERROR', res.body);
     });
 
+    test('a body nested past any schema (voicemail takes any JSON) is a 400, on META and SANDBOX numbers alike', async () => {
+      const sandbox = await t.app.inject({
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: { ...tenant(), 'content-type': json },
+        payload: '{"provider":"SANDBOX","name":"Deep"}',
+      });
+      assert.equal(sandbox.statusCode, 201, sandbox.body);
+      const settingsOf = async (key: string) =>
+        (await t.app.inject({ url: '/v1/calls/settings', headers: { 'x-api-key': key } })).body;
+      for (const key of [t.numberA.key.key, sandbox.json().apiKey.key]) {
+        const before = await settingsOf(key);
+        for (const n of [100, 5000, 100_000]) {
+          for (const payload of [
+            `{"voicemail":${'['.repeat(n)}${']'.repeat(n)}}`,
+            `{"calling":{"voicemail":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}}`,
+          ]) {
+            const res = await t.app.inject({
+              method: 'PUT',
+              url: '/v1/calls/settings',
+              headers: { 'x-api-key': key, 'content-type': json },
+              payload,
+            });
+            assert.equal(res.statusCode, 400, `${n} levels: ${res.body.slice(0, 200)}`);
+            assert.equal(res.json().code, 'VALIDATION_ERROR');
+            assert.match(res.json().details.reason, /nested/);
+          }
+        }
+        assert.equal(await settingsOf(key), before, 'the settings are as they were');
+      }
+      // A voicemail object as Meta documents it is still taken (the sandbox keeps it as Meta would).
+      const shallow = await t.app.inject({
+        method: 'PUT',
+        url: '/v1/calls/settings',
+        headers: { 'x-api-key': sandbox.json().apiKey.key, 'content-type': json },
+        payload: '{"calling":{"voicemail":{"status":"ENABLED","settings":{"greeting":{"type":"DEFAULT"}}}}}',
+      });
+      assert.equal(shallow.statusCode, 200, shallow.body);
+    });
+
     test('a client request id is echoed when sane and replaced when not', async () => {
       const sane = await t.app.inject({ url: '/healthz', headers: { 'x-request-id': 'abc-123' } });
       assert.equal(sane.headers['x-request-id'], 'abc-123');
