@@ -128,6 +128,10 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
     routerOptions: { maxParamLength: 1024 },
     // Errors raised before routing (a URL that does not decode, say) get the same envelope as the rest.
     frameworkErrors: (error, request, reply) => {
+      // No hook runs for these: an upgrade request's socket is closed here once answered (see onResponse below).
+      if (isUpgrade(request.raw)) {
+        reply.raw.once('finish', () => request.raw.socket.destroy());
+      }
       void sendError(
         request,
         reply,
@@ -169,6 +173,14 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // An upgrade request answered over HTTP (refused by a hook that runs before the WebSocket plugin marks it) leaves
+  // a socket Node no longer watches: no timeout ends it, and the server's close waits on it until the shutdown
+  // deadline. Once the answer is out, it is closed. An accepted upgrade hijacks its reply and never gets here.
+  app.addHook('onResponse', async (request) => {
+    if (isUpgrade(request.raw) && !request.raw.socket.destroyed) {
+      request.raw.socket.destroy();
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     const level = reply.statusCode >= 500 ? 'warn' : 'info';
@@ -393,6 +405,11 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     await deps.rateLimiter.close();
   });
   return { app, sweeper };
+}
+
+/** Node's parser marks a request that asked for an upgrade (`Connection: Upgrade`); its typings do not say so. */
+function isUpgrade(raw: object): boolean {
+  return (raw as { upgrade?: unknown }).upgrade === true;
 }
 
 /** Levels of arrays and objects a JSON body may nest: every schema stops within ten. */

@@ -458,6 +458,34 @@ test('a Sec-WebSocket-Protocol the WebSocket server would refuse is a 400 envelo
   ws.close();
 });
 
+test('an upgrade refused before routing (no Host, a URL that does not decode) is answered and its socket closed', async () => {
+  const port = Number(new URL(t.baseUrl).port);
+  const upgrade = `Upgrade: websocket\r\nConnection: Upgrade\r\n${HANDSHAKE}`;
+  for (const request of [
+    `GET /v1/media/realtime?token=x HTTP/1.1\r\n${upgrade}\r\n`,
+    `GET /v1/%E0%A4%A HTTP/1.1\r\nHost: localhost\r\n${upgrade}\r\n`,
+    `GET /v1/calls/${'a'.repeat(2000)} HTTP/1.1\r\nHost: localhost\r\n${upgrade}\r\n`,
+  ]) {
+    // The client keeps its side open: only the server can end the connection. Left open, such sockets pile up
+    // (no HTTP timeout watches an upgraded socket) and hold the server's close until the shutdown deadline.
+    const socket = netConnect(port, '127.0.0.1');
+    let data = '';
+    socket.on('data', (chunk: Buffer) => {
+      data += chunk.toString('latin1');
+    });
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(request);
+    await eventually(async () => data.includes('\r\n\r\n') && data, 3000, 'the answer');
+    assert.match(data, /^HTTP\/1\.1 400 /, request.slice(0, 60));
+    assert.equal(JSON.parse(data.slice(data.indexOf('\r\n\r\n') + 4)).code, 'VALIDATION_ERROR');
+    let serverClosed = false;
+    void closed.then(() => {
+      serverClosed = true;
+    });
+    await eventually(async () => serverClosed, 3000, `the server to close the socket of ${request.slice(0, 40)}`);
+  }
+});
+
 test('a client frame over 1 MiB closes its socket with 1009, logged as the client’s doing, not as an error', async () => {
   const { url } = openCall();
   const c = await connect(url('talk'));
