@@ -405,17 +405,17 @@ test('a handshake the WebSocket server would refuse is a 400 in the envelope and
 });
 
 /** One upgrade request written by hand (what a WebSocket client library would not send): status and body. */
-function rawUpgrade(path: string, headers: string): Promise<{ status: number; body: string }> {
+function rawUpgrade(path: string, headers: string, method = 'GET'): Promise<{ status: number; body: string }> {
   const port = Number(new URL(t.baseUrl).port);
   return new Promise((resolve, reject) => {
     const socket = netConnect(port, '127.0.0.1');
     let data = '';
-    socket.on('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n${headers}\r\n`));
+    socket.on('connect', () => socket.write(`${method} ${path} HTTP/1.1\r\nHost: localhost\r\n${headers}\r\n`));
     socket.on('data', (chunk) => {
       data += chunk.toString('latin1');
       const split = data.indexOf('\r\n\r\n');
       const length = /\r\ncontent-length: *(\d+)/i.exec(data.slice(0, split));
-      if (split !== -1 && (!length || data.length >= split + 4 + Number(length[1]))) {
+      if (split !== -1 && (!length || method === 'HEAD' || data.length >= split + 4 + Number(length[1]))) {
         socket.destroy();
         resolve({ status: Number(data.slice(9, 12)), body: data.slice(split + 4) });
       }
@@ -484,6 +484,16 @@ test('an upgrade refused before routing (no Host, a URL that does not decode) is
     });
     await eventually(async () => serverClosed, 3000, `the server to close the socket of ${request.slice(0, 40)}`);
   }
+});
+
+test('a HEAD asking for an upgrade (it cannot have one) is a 400 and leaves the token', async () => {
+  const { url } = openCall();
+  const wsUrl = url('talk');
+  const path = wsUrl.slice(wsUrl.indexOf('/v1/'));
+  const res = await rawUpgrade(path, `Upgrade: websocket\r\nConnection: Upgrade\r\n${HANDSHAKE}`, 'HEAD');
+  assert.equal(res.status, 400);
+  const c = await connect(wsUrl);
+  c.ws.close();
 });
 
 test('a client frame over 1 MiB closes its socket with 1009, logged as the client’s doing, not as an error', async () => {

@@ -65,8 +65,9 @@ export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): 
       // websocket: lets the app's upgrade guard (app.ts) tell this route from the HTTP ones.
       config: { auth: 'none', websocket: true },
       preHandler: async (request) => {
-        // Only a WebSocket redeems the single-use token: a plain GET (a link preview, a health probe) must not.
-        if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
+        // Only a WebSocket redeems the single-use token: a plain GET (a link preview, a health probe) must not, nor a
+        // HEAD (which shares this route and asks for an upgrade it cannot get).
+        if (request.method !== 'GET' || request.headers.upgrade?.toLowerCase() !== 'websocket') {
           throw new ApiError('VALIDATION_ERROR', {
             details: { reason: 'this is a WebSocket: connect with an Upgrade request (the token stays valid)' },
           });
