@@ -13,7 +13,7 @@ import { enqueueDeliveries } from '../store/deliveries.ts';
 import { enqueueEvent, eventExists } from '../store/events.ts';
 import { getNumberById, mergeNumberPublicConfig } from '../store/numbers.ts';
 import { listReceivingWebhooksForNumber } from '../store/webhooks.ts';
-import { featureNotSupported, providerError } from './provider-errors.ts';
+import { featureNotSupported, META_MODEL_ONLY, providerError } from './provider-errors.ts';
 
 export class MetaCalling {
   readonly #db: Db;
@@ -35,7 +35,7 @@ export class MetaCalling {
       throw new ApiError('UNAUTHORIZED');
     }
     if (!speaksMetaModel(number.provider) || !this.#meta) {
-      throw featureNotSupported(this.#providers(number));
+      throw featureNotSupported(this.#providers(number), META_MODEL_ONLY);
     }
     return { number, meta: this.#meta };
   }

@@ -3,12 +3,19 @@ import type { ProviderFailure, ProviderWording } from '../providers/types.ts';
 
 /**
  * One text per code, except where the number's adapter says why in its own words (web numbers:
- * docs/spec/providers-evolution-go.md §2.3).
+ * docs/spec/providers-evolution-go.md §2.3). That sentence is about the web server's calls extension, so where the
+ * feature is missing whatever the extension does, `reason` says what is missing.
  */
-export function featureNotSupported(adapter: ProviderWording = {}): ApiError {
+export function featureNotSupported(adapter: ProviderWording = {}, reason?: string): ApiError {
   const message = adapter.notSupportedMessage;
-  return new ApiError('FEATURE_NOT_SUPPORTED', message ? { message } : {});
+  return new ApiError('FEATURE_NOT_SUPPORTED', {
+    ...(message ? { message } : {}),
+    ...(reason ? { details: { reason } } : {}),
+  });
 }
+
+/** Pre-accept, permissions and call settings: steps of Meta's Cloud API calling, which the sandbox imitates. */
+export const META_MODEL_ONLY = 'this is for META and SANDBOX numbers only (a step of Meta’s Cloud API calling)';
 
 /**
  * play, stop-play and realtime-session on a META or SANDBOX call whose media callgate does not hold: the number

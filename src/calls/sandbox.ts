@@ -37,7 +37,7 @@ export class SandboxCalls {
       throw new ApiError('UNAUTHORIZED');
     }
     if (number.provider !== 'SANDBOX') {
-      throw featureNotSupported(this.#providers(number));
+      throw featureNotSupported(this.#providers(number), 'simulated calls ring SANDBOX numbers only');
     }
     const started = await this.#simulator.startInbound(number, {
       from: input.from ?? `+99${String(randomInt(0, 1e10)).padStart(10, '0')}`,

@@ -28,7 +28,7 @@ import {
   terminated,
 } from './machine.ts';
 import type { ProviderMedia } from './media.ts';
-import { featureNotSupported, noServerMedia, providerError } from './provider-errors.ts';
+import { featureNotSupported, META_MODEL_ONLY, noServerMedia, providerError } from './provider-errors.ts';
 import { sandboxMark } from './public-call.ts';
 import { assertRecordable } from './record-rule.ts';
 import { ServerMedia } from './server-media.ts';
@@ -406,7 +406,7 @@ export class CallService {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const number = await this.#number(call.numberId);
     if (!speaksMetaModel(number.provider) || !this.#d.metaFeatures) {
-      throw featureNotSupported(this.#d.providers(number));
+      throw featureNotSupported(this.#d.providers(number), META_MODEL_ONLY);
     }
     assertRecordable(number.provider, sdpAnswer, opts.record);
     const serverMedia = !sdpAnswer;
@@ -546,7 +546,10 @@ export class CallService {
       const number = await this.#number(call.numberId);
       throw speaksMetaModel(number.provider)
         ? noServerMedia(this.#d.providers(number))
-        : featureNotSupported(this.#d.providers(number));
+        : featureNotSupported(
+            this.#d.providers(number),
+            'a web number has no command to stop or clear what play queued (its Evolution Go server offers none)',
+          );
     }
     return this.serverMedia.stopPlay(served);
   }

@@ -711,7 +711,7 @@ for (const kind of storeKinds()) {
       assert.equal(plays(), before + 1);
     });
 
-    test("META-only endpoints on a web number → 400 FEATURE_NOT_SUPPORTED with the spec's sentence", async () => {
+    test("META-only endpoints, play's clear and sandbox calls on a web number → 400 FEATURE_NOT_SUPPORTED with the spec's sentence and a reason", async () => {
       const call = await ringingWebCall(t, web);
       for (const [method, url, payload] of [
         ['POST', `/v1/calls/${call.id}/pre-accept`, { sdp: 'v=0\r\n' }],
@@ -728,7 +728,31 @@ for (const kind of storeKinds()) {
         assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
         assert.equal(res.json().code, 'FEATURE_NOT_SUPPORTED');
         assert.equal(res.json().error, EVOLUTION_NOT_SUPPORTED_MESSAGE);
+        // The sentence is about the calls extension, which this number has: the reason says what is missing.
+        assert.match(res.json().details.reason, /META and SANDBOX numbers only/, url);
       }
+      for (const [method, payload] of [
+        ['POST', { clear: true }],
+        ['DELETE', undefined],
+      ] as const) {
+        const res = await t.app.inject({
+          method,
+          url: `/v1/calls/${call.id}/play`,
+          headers: { 'x-api-key': web.key.key },
+          ...(payload ? { payload } : {}),
+        });
+        assert.equal(res.statusCode, 400, `${method}: ${res.body}`);
+        assert.equal(res.json().code, 'FEATURE_NOT_SUPPORTED');
+        assert.match(res.json().details.reason, /a web number has no command to stop or clear/);
+      }
+      const sandboxCall = await t.app.inject({
+        method: 'POST',
+        url: '/v1/sandbox/calls',
+        headers: { 'x-api-key': web.key.key },
+        payload: {},
+      });
+      assert.equal(sandboxCall.statusCode, 400, sandboxCall.body);
+      assert.equal(sandboxCall.json().details.reason, 'simulated calls ring SANDBOX numbers only');
     });
 
     test('an instance that is not connected: accept → 409 WHATSAPP_INSTANCE_NOT_CONNECTED, terminate → 502 PROVIDER_UNAVAILABLE', async () => {
