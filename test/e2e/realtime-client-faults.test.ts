@@ -1,0 +1,185 @@
+// Realtime clients misbehaving against a real server process: a socket that dies without a close frame (a client
+// host gone, a proxy cut). The call must go on and the process stay healthy; a used token stays used.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { WebSocket } from 'ws';
+import { issueKey } from '../../src/auth/keys.ts';
+import { type CallId, newTenantId } from '../../src/ids.ts';
+import { insertApiKey } from '../../src/store/api-keys.ts';
+import { insertTenant } from '../../src/store/tenants.ts';
+import { eventually } from '../helpers/build-test-app.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
+import { listEventsForCall } from '../helpers/store-reads.ts';
+import { createTestStore, storeKinds, type TestStore } from '../helpers/stores.ts';
+import { dominant, sine } from '../helpers/tone.ts';
+
+function apiOf(base: string, key: string) {
+  return async (method: string, url: string, body?: object) => {
+    const res = await fetch(`${base}${url}`, {
+      method,
+      headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+}
+
+/** A sandbox number on `server`, as the README's first run makes one. */
+type Api = ReturnType<typeof apiOf>;
+
+async function sandboxNumber(store: TestStore, server: ServerProcess): Promise<Api> {
+  const tenantId = newTenantId();
+  const now = new Date().toISOString();
+  const issued = issueKey(tenantId, null, now);
+  await insertTenant(store.db, { id: tenantId, name: 'Acme', createdAt: now });
+  await insertApiKey(store.db, issued.record);
+  const created = await apiOf(server.url, issued.key)('POST', '/v1/numbers', { provider: 'SANDBOX', name: 'Try it' });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  return apiOf(server.url, created.body.apiKey.key);
+}
+
+/** A simulated caller playing 440 Hz, answered by callgate's own media. */
+async function answeredCall(api: Api, from: string): Promise<string> {
+  const rang = await api('POST', '/v1/sandbox/calls', { from, audio: 'tone:440' });
+  assert.equal(rang.status, 201, JSON.stringify(rang.body));
+  const id: string = rang.body.call.id;
+  const accepted = await api('POST', `/v1/calls/${id}/accept`, {});
+  assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+  return id;
+}
+
+interface Client {
+  ws: WebSocket;
+  /** The last second of the caller's audio this client got (16 kHz). */
+  lastSecond(): Int16Array;
+  frames: number;
+}
+
+async function pcm16Client(wsUrl: string): Promise<Client> {
+  const ws = new WebSocket(`${wsUrl}&format=pcm16`);
+  const recent: Int16Array[] = [];
+  const client: Client = {
+    ws,
+    frames: 0,
+    lastSecond: () => {
+      const out = new Int16Array(recent.length * 320);
+      recent.forEach((f, i) => {
+        out.set(f, i * 320);
+      });
+      return out;
+    },
+  };
+  ws.on('message', (data: Buffer, isBinary) => {
+    if (isBinary) {
+      client.frames++;
+      recent.push(new Int16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length)));
+      if (recent.length > 50) {
+        recent.shift();
+      }
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return client;
+}
+
+const hears = (client: Client, freq: number) =>
+  eventually(
+    async () => client.frames >= 50 && dominant(client.lastSecond(), 16_000, [440, 660, 880]) === freq,
+    10_000,
+    `the client to hear ${freq} Hz`,
+  );
+
+/** The status an upgrade with this URL gets, or 101 for a socket. */
+function upgradeStatus(url: string): Promise<number> {
+  const ws = new WebSocket(url);
+  ws.on('error', () => {});
+  return new Promise((resolve) => {
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    ws.once('open', () => {
+      ws.terminate();
+      resolve(101);
+    });
+  });
+}
+
+async function metric(server: ServerProcess, name: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+for (const kind of storeKinds()) {
+  test(`a realtime socket destroyed mid-call (no close frame): the call goes on, its token stays used, a new session works (${kind})`, async () => {
+    const store = await createTestStore(kind);
+    const recordings = mkdtempSync(join(tmpdir(), 'callgate-recordings-'));
+    const server = await startServerProcess({
+      ...store.env,
+      MEDIA_PUBLIC_IP: '127.0.0.1',
+      MEDIA_WARMUP: 'off',
+      RECORDINGS_DIR: recordings,
+    });
+    try {
+      const api = await sandboxNumber(store, server);
+      const callId = await answeredCall(api, '+15550000001');
+      const session = await api('POST', `/v1/calls/${callId}/realtime-session`, { mode: 'talk' });
+      assert.equal(session.status, 200, JSON.stringify(session.body));
+      const first = await pcm16Client(session.body.wsUrl);
+      await hears(first, 440);
+
+      // Three seconds of 880 Hz queued for the caller, then the client's connection is cut: no close frame.
+      const talk = sine(880, 16_000, 3);
+      for (let at = 0; at < talk.length; at += 320) {
+        first.ws.send(Buffer.from(talk.buffer, talk.byteOffset + at * 2, 640));
+      }
+      await eventually(async () => (await metric(server, 'callgate_media_realtime_sockets')) === 1, 5000, 'counted');
+      // ws keeps its TCP socket as _socket: destroying it sends no close frame, as a vanished client sends none.
+      (first.ws as unknown as { _socket: { destroy(): void } })._socket.destroy();
+
+      // What it queued still plays (docs/media-engine.md), and the socket is forgotten.
+      await eventually(
+        async () => (await api('GET', `/v1/sandbox/calls/${callId}`)).body.heard.frequencyHz === 880,
+        10_000,
+        'the caller to hear the queued 880 Hz',
+      );
+      await eventually(async () => (await metric(server, 'callgate_media_realtime_sockets')) === 0, 10_000, 'gone');
+      assert.equal((await api('GET', `/v1/calls/${callId}`)).body.status, 'ACCEPTED');
+
+      // Reconnecting with the used token: a 401, not a socket.
+      assert.equal(await upgradeStatus(`${session.body.wsUrl}&format=pcm16`), 401);
+      // A new session hears the caller again.
+      const again = await api('POST', `/v1/calls/${callId}/realtime-session`, { mode: 'listen' });
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      const second = await pcm16Client(again.body.wsUrl);
+      await hears(second, 440);
+
+      const closed = new Promise<number>((resolve) => second.ws.once('close', (code) => resolve(code)));
+      assert.equal((await api('POST', `/v1/calls/${callId}/terminate`)).status, 200);
+      assert.equal(await closed, 1000);
+      const ended = await eventually(
+        async () => (await listEventsForCall(store.db, callId as CallId)).filter((e) => e.type === 'call.ended'),
+        10_000,
+        'call.ended',
+      );
+      assert.equal(ended.length, 1);
+      assert.equal(
+        server.logs.filter((l) => l.includes('"level":50')).length,
+        0,
+        `no error logged:\n${server.logs.join('\n')}`,
+      );
+    } finally {
+      await server.stop('SIGKILL');
+      await store.dispose();
+      rmSync(recordings, { recursive: true, force: true });
+    }
+  });
+}
