@@ -258,9 +258,13 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
   registerErrorHandling(app, { onStoreUnavailable: (kind) => readiness.noteFailure(kind) });
   // Set once the media engine exists (below): the sockets' close at shutdown closes it first.
   let closeMedia = async () => {};
-  // Realtime media sockets; a client frame over 1 MiB (~30 s of pcm16) is refused by ws itself.
+  // Realtime media sockets; a client frame over 1 MiB (~30 s of pcm16) is refused by ws itself. A client that does
+  // not answer our close frame within 5 s (it stopped reading, or its host is gone) has its connection cut: ws's
+  // own 30 s wait outlasted the shutdown's deadline, so one such client made every SIGTERM exit 1. (closeTimeout is
+  // ws's, not yet in @types/ws: a variable, not a literal, so the type check lets it through.)
+  const wsOptions = { maxPayload: 1024 * 1024, closeTimeout: 5000 };
   await app.register(websocket, {
-    options: { maxPayload: 1024 * 1024 },
+    options: wsOptions,
     // At shutdown the calls' media ends first, so each realtime socket gets `stop` and a 1000 close as on any end of
     // its call; the plugin's own close came first, with no status (1005 at the client) and no `stop`.
     preClose: async function closeSockets(this: App) {

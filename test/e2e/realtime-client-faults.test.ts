@@ -1,5 +1,6 @@
 // Realtime clients misbehaving against a real server process: a socket that dies without a close frame (a client
-// host gone, a proxy cut). The call must go on and the process stay healthy; a used token stays used.
+// host gone, a proxy cut), and a client that stops reading. The call must go on and the process stay healthy; a
+// used token stays used; a client that never reads cannot hold the process's shutdown.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -183,3 +184,35 @@ for (const kind of storeKinds()) {
     }
   });
 }
+
+test('a realtime client that stops reading cannot hold the shutdown: SIGTERM still exits 0, within the grace', async () => {
+  const store = await createTestStore('sqlite');
+  const recordings = mkdtempSync(join(tmpdir(), 'callgate-recordings-'));
+  const server = await startServerProcess({
+    ...store.env,
+    MEDIA_PUBLIC_IP: '127.0.0.1',
+    MEDIA_WARMUP: 'off',
+    RECORDINGS_DIR: recordings,
+  });
+  let stuck: WebSocket | null = null;
+  try {
+    const api = await sandboxNumber(store, server);
+    const callId = await answeredCall(api, '+15550000002');
+    const session = await api('POST', `/v1/calls/${callId}/realtime-session`, { mode: 'listen' });
+    assert.equal(session.status, 200, JSON.stringify(session.body));
+    const client = await pcm16Client(session.body.wsUrl);
+    await hears(client, 440);
+    stuck = client.ws;
+    // From now on nothing is read: the server's close frame never gets an answer.
+    client.ws.pause();
+
+    const code = await server.stop('SIGTERM');
+    assert.equal(code, 0, server.logs.slice(-5).join('\n'));
+    assert.ok(!server.logs.some((l) => l.includes('shutdown did not finish in time')), server.logs.join('\n'));
+  } finally {
+    stuck?.terminate();
+    await server.stop('SIGKILL');
+    await store.dispose();
+    rmSync(recordings, { recursive: true, force: true });
+  }
+});
