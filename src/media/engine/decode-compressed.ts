@@ -9,6 +9,26 @@ import { type DecodedAudio, type DecodeLimits, downmix, joinAt48k, MediaDecodeEr
 
 const STEP = 1024;
 
+// Both decoders console.error every frame they cannot decode ("mpg123-decoder: -1 MPG123_ERR", "libopus -4
+// OPUS_INVALID_PACKET…"), though they also return those errors: a corrupt 10 MB file printed thousands of plain lines
+// to stderr, outside the JSON log, each a synchronous write on the thread that paces the calls. Those lines are
+// dropped; a file that decodes to nothing is still refused below.
+const DECODER_NOISE = /^(mpg123-decoder: |libopus -\d+ )/;
+let noiseFiltered = false;
+function dropDecoderNoise(): void {
+  if (noiseFiltered) {
+    return;
+  }
+  noiseFiltered = true;
+  const error = console.error;
+  console.error = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && DECODER_NOISE.test(args[0])) {
+      return;
+    }
+    error.apply(console, args);
+  };
+}
+
 interface Decoded {
   channelData: Float32Array[];
   samplesDecoded: number;
@@ -29,6 +49,7 @@ async function decodeInSteps(
   limits: DecodeLimits,
   what: string,
 ): Promise<DecodedAudio> {
+  dropDecoderNoise();
   await decoder.ready;
   try {
     const blocks: Int16Array[] = [];

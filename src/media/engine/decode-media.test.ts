@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import { turnsDuring } from '../../../test/helpers/event-loop.ts';
 import { dominant, rms, sine, zeroCrossingFrequency } from '../../../test/helpers/tone.ts';
 import { wavFile } from '../../../test/helpers/wav.ts';
@@ -121,6 +121,32 @@ test('a small Ogg/Opus file claiming hours of audio is refused without the memor
   // The process's peak resident memory: decoding 64 KiB at a time took it past 3 GB before the first check.
   const peakMb = process.resourceUsage().maxRSS / 1024;
   assert.ok(peakMb < 1024, `peak RSS ${Math.round(peakMb)} MB`);
+});
+
+test('a corrupt MP3 or Ogg/Opus file writes nothing to stderr: the decoders’ per-frame complaints are dropped', async () => {
+  const mp3 = readFileSync(join(FIXTURES, 'tone-660-stereo.mp3'));
+  const ogg = oggTone(660, 1);
+  // Valid headers, then bytes no decoder can make sense of.
+  const garbage = (head: Buffer) => {
+    const b = Buffer.concat([head, Buffer.alloc(64 * 1024)]);
+    for (let i = head.length; i < b.length; i++) {
+      b[i] = (i * 7919 + (i >> 7)) & 255;
+    }
+    return b;
+  };
+  const written: string[] = [];
+  const write = mock.method(process.stderr, 'write', (chunk: string | Uint8Array) => {
+    written.push(String(chunk));
+    return true;
+  });
+  try {
+    for (const bytes of [garbage(mp3.subarray(0, 2000)), garbage(ogg.subarray(0, 400))]) {
+      await decodeMedia(bytes, LIMITS).catch((err) => assert.ok(err instanceof MediaDecodeError, String(err)));
+    }
+  } finally {
+    write.mock.restore();
+  }
+  assert.deepEqual(written, []);
 });
 
 test('decoding a long file lets the event loop run meanwhile: the calls’ frame clocks are not stalled by it', async () => {
