@@ -88,6 +88,10 @@ test('what is not WAV, Ogg/Opus or MP3 is refused with a reason, never thrown as
   adpcm.writeUInt16LE(2, 20); // MS ADPCM format tag
   const tooFast = wavFile([sine(660, 8000, 0.1)], 96_000);
   const noData = wavFile([new Int16Array(0)], 8000).subarray(0, 36);
+  // Cut short after the header, or within the first sample: a data chunk with no whole sample in it.
+  const wav = wavFile([sine(660, 8000, 0.1)], 8000);
+  const headerOnly = wav.subarray(0, 44);
+  const halfASample = wav.subarray(0, 45);
   const vorbisLike = Buffer.concat([Buffer.from('OggS'), Buffer.alloc(200)]);
   for (const bytes of [
     Buffer.from('<html>not audio</html>'),
@@ -95,6 +99,8 @@ test('what is not WAV, Ogg/Opus or MP3 is refused with a reason, never thrown as
     adpcm,
     tooFast,
     noData,
+    headerOnly,
+    halfASample,
     vorbisLike,
     Buffer.concat([Buffer.from('ID3'), Buffer.alloc(100)]),
     // A real Ogg file of another codec: the Opus decoder's own error must come out as a MediaDecodeError too.

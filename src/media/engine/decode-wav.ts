@@ -89,6 +89,10 @@ export async function decodeWav(bytes: Uint8Array, limits: DecodeLimits): Promis
   const reader = sampleReader(format);
   const frameBytes = reader.bytes * format.channels;
   const frames = Math.floor(data.length / frameBytes);
+  // A download cut after the header is no file to play (the Ogg and MP3 decoders refuse theirs the same way).
+  if (frames === 0) {
+    throw new MediaDecodeError('no WAV audio: its data chunk holds no whole sample (is the file cut short?)');
+  }
   const seconds = frames / format.rate;
   if (seconds > limits.maxSeconds) {
     throw new MediaDecodeError(`media is longer than ${limits.maxSeconds} s`);
