@@ -28,6 +28,7 @@ import { outbox } from '../../../../test/helpers/calls.ts';
 import { logSink } from '../../../../test/helpers/log-sink.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 import { connectUser, mediaServer, startCall } from '../../../../test/helpers/server-media.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { mountTmpfs } from '../../../../test/helpers/tmpfs.ts';
 import { wavFile } from '../../../../test/helpers/wav.ts';
 import { tone } from '../../../media/audio/tone.ts';
@@ -276,35 +277,44 @@ describe('a recording file removed while the call is recorded', () => {
   });
 });
 
-describe('a disk that fills during a recording', { skip: missing('tmpfs') }, () => {
-  test('the call goes on, the recording ends failed once, its file is closed; DELETE frees what was written', async () => {
-    const disk = mountTmpfs(1);
-    const t = await buildTestApp('sqlite', {
-      env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', RECORDINGS_DIR: disk.dir, MEDIA_WORKERS: '1' },
+for (const kind of storeKinds()) {
+  for (const workers of ['0', '1']) {
+    describe(`a disk that fills during a recording (${kind}, MEDIA_WORKERS=${workers})`, {
+      skip: missing('tmpfs'),
+    }, () => {
+      test('the call goes on, the recording ends failed once, its file is closed; DELETE frees what was written', async () => {
+        const disk = mountTmpfs(1);
+        const t = await buildTestApp(kind, {
+          env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', RECORDINGS_DIR: disk.dir, MEDIA_WORKERS: workers },
+        });
+        const api = apiOf(t);
+        try {
+          const uc = await startCall(t, endpoints);
+          assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
+          await connectUser(t, uc);
+          await sleep(1200);
+          disk.fill();
+          await sleep(1200);
+          await assertCallWorks(t, uc);
+          await api('POST', `/v1/calls/${uc.call.id}/terminate`);
+          assert.equal((await recordingOutcome(t, uc.call.id)).status, 'failed');
+          const path = join(disk.dir, `${uc.call.id}.ogg`);
+          assert.ok(!openPaths().includes(path), 'the file is not left open');
+          await sleep(300);
+          assert.equal((await outbox(t, uc.call)).filter((e) => e.type === 'call.recording_ready').length, 1);
+          assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).json().code, 'RECORDING_NOT_FOUND');
+          // What was written before the disk filled stays until the recording is deleted.
+          assert.ok(statSync(path).size > 0);
+          assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/recording`)).statusCode, 200);
+          assert.equal(existsSync(path), false);
+          const ended = (await api('GET', `/v1/calls/${uc.call.id}`)).json();
+          assert.deepEqual([ended.status, ended.endedBy], ['COMPLETED', 'BUSINESS']);
+          assert.equal((await outbox(t, uc.call)).filter((e) => e.type === 'call.ended').length, 1);
+        } finally {
+          await t.close();
+          disk.unmount();
+        }
+      });
     });
-    const api = apiOf(t);
-    try {
-      const uc = await startCall(t, endpoints);
-      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { record: true })).statusCode, 200);
-      await connectUser(t, uc);
-      await sleep(1200);
-      disk.fill();
-      await sleep(1200);
-      await assertCallWorks(t, uc);
-      await api('POST', `/v1/calls/${uc.call.id}/terminate`);
-      assert.equal((await recordingOutcome(t, uc.call.id)).status, 'failed');
-      const path = join(disk.dir, `${uc.call.id}.ogg`);
-      assert.ok(!openPaths().includes(path), 'the file is not left open');
-      await sleep(300);
-      assert.equal((await outbox(t, uc.call)).filter((e) => e.type === 'call.recording_ready').length, 1);
-      assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).json().code, 'RECORDING_NOT_FOUND');
-      // What was written before the disk filled stays until the recording is deleted.
-      assert.ok(statSync(path).size > 0);
-      assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/recording`)).statusCode, 200);
-      assert.equal(existsSync(path), false);
-    } finally {
-      await t.close();
-      disk.unmount();
-    }
-  });
-});
+  }
+}
