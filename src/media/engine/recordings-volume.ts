@@ -3,7 +3,7 @@
 // another id (or none) is not where the recording is, however alike the paths (every host's default is
 // ./data/recordings), so it must neither serve a missing file as gone nor mark a recording it cannot remove deleted.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const FILE = '.callgate-volume';
@@ -17,11 +17,21 @@ export function recordingsVolume(dir: string, create: boolean): string | null {
   }
   const path = join(dir, FILE);
   if (create) {
+    // Written whole beside it, then linked in place: a full disk used to leave an empty file that 'wx' then kept
+    // for good, so the directory never got its id. The link is atomic and fails if another process made it first.
+    const id = `vol_${randomBytes(12).toString('hex')}`;
+    const draft = `${path}.${id}`;
     try {
-      writeFileSync(path, `vol_${randomBytes(12).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+      writeFileSync(draft, `${id}\n`, { mode: 0o600, flag: 'wx' });
+      linkSync(draft, path);
     } catch {
-      // There already (another process made it first: 'wx' keeps its id), or the directory is unwritable and the
-      // recording fails anyway.
+      // There already (another process made it first: its id stays), or the directory is unwritable or full and
+      // the recording fails anyway; the next recording tries again.
+    }
+    try {
+      rmSync(draft, { force: true });
+    } catch {
+      // No directory there (a file in its place): nothing was written.
     }
   }
   try {

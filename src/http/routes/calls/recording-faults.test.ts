@@ -277,6 +277,39 @@ describe('a recording file removed while the call is recorded', () => {
   });
 });
 
+describe('a disk full at the recordings directory’s first recording', { skip: missing('tmpfs') }, () => {
+  test('the directory still gets its id once space returns, and later recordings carry it', async () => {
+    const disk = mountTmpfs(1);
+    const t = await buildTestApp('sqlite', { env: { RECORDINGS_DIR: disk.dir } });
+    const api = apiOf(t);
+    try {
+      disk.fill();
+      const first = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${first.call.id}/accept`, { record: true })).statusCode, 200);
+      await api('POST', `/v1/calls/${first.call.id}/terminate`);
+      assert.equal((await recordingOutcome(t, first.call.id)).status, 'failed');
+
+      disk.free();
+      const second = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${second.call.id}/accept`, { record: true })).statusCode, 200);
+      await connectUser(t, second);
+      await sleep(1200);
+      await api('POST', `/v1/calls/${second.call.id}/terminate`);
+      assert.equal((await recordingOutcome(t, second.call.id)).status, 'ready');
+      const id = readFileSync(join(disk.dir, '.callgate-volume'), 'utf8').trim();
+      assert.match(id, /^vol_[0-9a-f]{24}$/, 'the directory’s id was written once there was space');
+      const rows = await t.store.db.query<{ recording_volume: string | null }>(
+        'SELECT recording_volume FROM call_media WHERE call_id = $1',
+        [second.call.id],
+      );
+      assert.equal(rows[0]?.recording_volume, id);
+    } finally {
+      await t.close();
+      disk.unmount();
+    }
+  });
+});
+
 for (const kind of storeKinds()) {
   for (const workers of ['0', '1']) {
     describe(`a disk that fills during a recording (${kind}, MEDIA_WORKERS=${workers})`, {
