@@ -274,6 +274,35 @@ test('a client flooding marks gets at most 1,000 pending at once: the rest are i
   c.ws.close();
 });
 
+test('a client that stops reading loses frames past 512 KiB buffered; a reading client on the call loses none', async () => {
+  const { media, url } = openCall();
+  const stalled = await connect(`${url('listen')}&format=pcm16`);
+  const reading = await connect(`${url('listen')}&format=pcm16`);
+  stalled.ws.pause();
+  const droppedBefore = t.app.realtime.tally.framesDropped;
+  // The caller speaks a second at a time, with turns between for the reading client; the stalled one's kernel
+  // buffers fill first, then the server's own 512 KiB.
+  let seconds = 0;
+  while (t.app.realtime.tally.framesDropped === droppedBefore && seconds < 1200) {
+    media.say(440, 1);
+    seconds++;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.ok(t.app.realtime.tally.framesDropped > droppedBefore, `nothing dropped after ${seconds} s of audio`);
+  // Bounded: once full, the stalled client is sent nothing more (10 s: 500 frames, one the resampler still holds).
+  const full = t.app.realtime.tally.framesDropped;
+  media.say(440, 10);
+  assert.ok(t.app.realtime.tally.framesDropped - full >= 499, `${t.app.realtime.tally.framesDropped - full} dropped`);
+  // The other client read all along: it got every frame (but the one the resampler still holds).
+  await eventually(
+    async () => reading.binaries.length >= (seconds + 10) * 50 - 1,
+    10_000,
+    'every frame at the reading client',
+  );
+  stalled.ws.terminate();
+  reading.ws.close();
+});
+
 test('listen is receive-only: the client hears the caller, but its audio never reaches the call', async () => {
   const { media, url } = openCall();
   const c = await connect(url('listen'));
