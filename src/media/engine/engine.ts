@@ -99,6 +99,8 @@ export class MediaEngine {
    */
   private readonly failed = new Set<string>();
   private readonly playBudgets = new Map<string, PlayBudget>();
+  /** Each call's `play` downloads under way: its media's end gives them up (a stalled server holds nothing). */
+  private readonly downloads = new Map<string, Set<AbortController>>();
   /** When each session's call row was first found missing (see endCallsGone). */
   private readonly missingSince = new Map<string, number>();
   private watcher: NodeJS.Timeout | null = null;
@@ -396,17 +398,29 @@ export class MediaEngine {
       this.playBudgets.set(callId, budget);
     }
     const loaded = budget.admit();
+    const download = new AbortController();
+    let downloads = this.downloads.get(callId);
+    if (!downloads) {
+      downloads = new Set();
+      this.downloads.set(callId, downloads);
+    }
+    downloads.add(download);
     const decoded = fetchMedia(mediaUrl, {
       maxBytes: config.playMaxBytes,
       timeoutMs: 15_000,
       allowInsecure: this.d.allowInsecureUrls,
+      signal: download.signal,
     }).then((bytes) => decodeMedia(bytes, { maxSeconds: config.playMaxSeconds }));
     session.enqueuePlay(decoded.then((d) => d.pcm));
     let seconds: number | null = null;
     try {
       ({ seconds } = await decoded);
+    } catch (err) {
+      // Given up because the media ended: the file is not at fault, the call's state is.
+      throw download.signal.aborted ? new MediaGoneError(`the media of ${callId} has ended`) : err;
     } finally {
       loaded(seconds);
+      downloads.delete(download);
     }
     // The call ended while the file loaded: it will never be heard, and the client must not be told it queued.
     if (session.ended) {
@@ -429,6 +443,11 @@ export class MediaEngine {
     const report = opts.reportRecording !== false && !this.answering.has(callId);
     this.sessions.delete(callId);
     this.playBudgets.delete(callId);
+    // A stalled download would hold its play request (and a shutdown) for up to its 15 s.
+    for (const download of this.downloads.get(callId) ?? []) {
+      download.abort();
+    }
+    this.downloads.delete(callId);
     this.awaitingAnswer.delete(callId);
     this.failed.delete(callId);
     this.unregister.get(callId)?.();

@@ -23,6 +23,8 @@ export interface FetchMediaOptions {
   timeoutMs: number;
   allowInsecure: boolean;
   lookup?: HostLookup;
+  /** Gives the download up before its time limit (the call's media ended). */
+  signal?: AbortSignal;
 }
 
 const MAX_REDIRECTS = 3;
@@ -49,7 +51,8 @@ function getOnce(url: URL, opts: FetchMediaOptions, signal: AbortSignal): Promis
 }
 
 export async function fetchMedia(raw: string, opts: FetchMediaOptions): Promise<Buffer> {
-  const signal = AbortSignal.timeout(opts.timeoutMs);
+  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   let target = raw;
   for (let hop = 0; ; hop++) {
     const checked = checkWebhookUrlSyntax(target, opts.allowInsecure);

@@ -123,6 +123,7 @@ async function playDuringHangUp(
   t: TestApp,
   endpoints: AudioEndpoint[],
   play: (callId: string, mediaUrl: string) => Promise<LightMyRequestResponse>,
+  { finish = true }: { finish?: boolean } = {},
 ) {
   const download: { finish?: () => void } = {};
   const slow = createServer((_req, res) => {
@@ -147,7 +148,9 @@ async function playDuringHangUp(
     await eventually(async () => download.finish !== undefined, 5000, 'the download under way');
     await t.fake.userHangsUp(uc.call.externalCallId);
     await eventually(async () => t.app.media.session(uc.call.id) === undefined, 3000, 'the media to close');
-    download.finish?.();
+    if (finish) {
+      download.finish?.();
+    }
     return await playing;
   } finally {
     slow.closeAllConnections();
@@ -419,6 +422,19 @@ for (const kind of storeKinds()) {
     test('the user hanging up while a play’s file downloads: that play is a 409 with the ended status, not a 200', async () => {
       const res = await playDuringHangUp(t, endpoints, (callId, mediaUrl) =>
         api('POST', `/v1/calls/${callId}/play`, { mediaUrl }),
+      );
+      assert.equal(res.statusCode, 409, res.body);
+      assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
+      assert.equal(res.json().details.status, 'COMPLETED');
+    });
+
+    test('the user hanging up while a play’s download stalls: the download is given up, the play a 409 at once', async () => {
+      // The file never comes: the play must not wait out the download's 15 s limit and then blame the file (400).
+      const res = await playDuringHangUp(
+        t,
+        endpoints,
+        (callId, mediaUrl) => api('POST', `/v1/calls/${callId}/play`, { mediaUrl }),
+        { finish: false },
       );
       assert.equal(res.statusCode, 409, res.body);
       assert.equal(res.json().code, 'CALL_STATE_CONFLICT');
