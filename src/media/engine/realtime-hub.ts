@@ -2,6 +2,7 @@
 // here while media runs) and the tokens that open one. A token is only issued for a call registered here, and
 // redeeming one for a call that has since ended finds nothing.
 
+import { HEARTBEAT_MS } from './realtime-socket.ts';
 import type { RealtimeTarget } from './realtime-target.ts';
 import { type RealtimeGrant, type RealtimeMode, RealtimeTokens } from './realtime-tokens.ts';
 
@@ -20,6 +21,8 @@ export interface RealtimeTally {
 export class RealtimeHub {
   readonly tokens: RealtimeTokens;
   readonly tally: RealtimeTally = { open: 0, framesDropped: 0 };
+  /** How often each socket is pinged (realtime-socket.ts); tests shorten it. */
+  heartbeatMs = HEARTBEAT_MS;
   private readonly targets = new Map<string, { numberId: string; target: RealtimeTarget }>();
 
   constructor(now: () => number) {

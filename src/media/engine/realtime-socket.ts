@@ -29,6 +29,8 @@ export type RealtimeFormat = (typeof REALTIME_FORMATS)[number];
 const MAX_BUFFERED_BYTES = 512 * 1024;
 // Marks waiting for the audio queued before them; past it a client is flooding marks, and new ones are ignored.
 const MAX_PENDING_MARKS = 1000;
+/** How often a socket is pinged; one that answered neither the last ping nor anything else since is dropped. */
+export const HEARTBEAT_MS = 20_000;
 
 interface Framing {
   rate: OpusRate;
@@ -106,6 +108,7 @@ export function attachRealtimeSocket(
   format: RealtimeFormat,
   target: RealtimeTarget,
   tally: RealtimeTally = { open: 0, framesDropped: 0 },
+  heartbeatMs = HEARTBEAT_MS,
 ): RealtimeSocketStats {
   const framing = format === 'pcm16' ? pcm16Framing(grant) : twilioFraming(grant);
   const stats: RealtimeSocketStats = { framesSent: 0, framesDropped: 0, clientErrors: 0 };
@@ -170,7 +173,28 @@ export function attachRealtimeSocket(
     stopEnded();
   }
 
+  // A client whose host vanished (no FIN: a dropped network, a suspended laptop) would stay counted as open, its
+  // frames buffered up to the cap, until the call ends: a ping it cannot answer finds it out. WebSocket clients
+  // answer pings by themselves.
+  let heard = true;
+  const heartbeat = setInterval(() => {
+    if (socket.readyState !== socket.OPEN) {
+      return;
+    }
+    if (!heard) {
+      socket.terminate();
+      return;
+    }
+    heard = false;
+    socket.ping();
+  }, heartbeatMs);
+  heartbeat.unref();
+  socket.on('pong', () => {
+    heard = true;
+  });
+
   socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+    heard = true;
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     const message = framing.read(bytes, isBinary);
     if (message.event === 'error') {
@@ -203,6 +227,7 @@ export function attachRealtimeSocket(
   // Counted here, beside the listener that uncounts it: nothing between them can throw.
   tally.open += 1;
   socket.on('close', () => {
+    clearInterval(heartbeat);
     tally.open -= 1;
     ended = true;
     stopAudio();

@@ -303,6 +303,28 @@ test('a client that stops reading loses frames past 512 KiB buffered; a reading 
   reading.ws.close();
 });
 
+test('a client that answers no ping (its host gone) is dropped; one that answers stays, silent as it is', async () => {
+  const { media, url } = openCall();
+  // The sockets of the tests before have closed (the server side may learn it a moment after their clients).
+  await eventually(async () => t.app.realtime.tally.open === 0, 5000, 'no socket left open');
+  t.app.realtime.heartbeatMs = 100;
+  try {
+    const gone = new WebSocket(url('listen'), { autoPong: false });
+    await new Promise((resolve) => gone.once('open', resolve));
+    const alive = await connect(url('listen'));
+    await eventually(async () => gone.readyState === WebSocket.CLOSED, 5000, 'the silent client dropped');
+    await eventually(async () => t.app.realtime.tally.open === 1, 5000, 'the dropped socket no longer counted');
+    // Ten more heartbeats: the client that answers pings (as ws and browsers do by themselves) is kept.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(alive.ws.readyState, WebSocket.OPEN);
+    media.say(440, 0.2);
+    await eventually(async () => alive.texts.some((m) => m.event === 'media'), 5000, 'audio still reaches it');
+    alive.ws.close();
+  } finally {
+    t.app.realtime.heartbeatMs = 20_000;
+  }
+});
+
 test('listen is receive-only: the client hears the caller, but its audio never reaches the call', async () => {
   const { media, url } = openCall();
   const c = await connect(url('listen'));

@@ -117,7 +117,14 @@ export function realtimeSocketRoute(app: App, deps: { realtime: RealtimeHub }): 
         socket.close(1008, 'no session');
         return;
       }
-      attachRealtimeSocket(socket, session.grant, session.format, session.target, deps.realtime.tally);
+      attachRealtimeSocket(
+        socket,
+        session.grant,
+        session.format,
+        session.target,
+        deps.realtime.tally,
+        deps.realtime.heartbeatMs,
+      );
     },
   );
 }
