@@ -39,6 +39,12 @@ export class SandboxCalls {
     if (number.provider !== 'SANDBOX') {
       throw featureNotSupported(this.#providers(number), 'simulated calls ring SANDBOX numbers only');
     }
+    const digits = (phone: string) => phone.replace(/\D/g, '');
+    if (input.from !== undefined && digits(input.from) === digits(number.phoneNumber)) {
+      throw new ApiError('VALIDATION_ERROR', {
+        details: { field: 'from', reason: 'the simulated user needs a number other than the sandbox number itself' },
+      });
+    }
     const started = await this.#simulator.startInbound(number, {
       from: input.from ?? `+99${String(randomInt(0, 1e10)).padStart(10, '0')}`,
       audio: input.audio ?? 'tone:440',

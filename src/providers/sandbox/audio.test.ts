@@ -61,7 +61,7 @@ describe('what a simulated user says', () => {
     assert.equal(parseAudioSpec('http://example.com/a.wav', true).ok, true, 'plain http only when allowed');
   });
 
-  it('refuses a WAV too long or sampled too slowly to convert for a call (it would stall the process)', async () => {
+  it('refuses a WAV too long or sampled too slowly to convert for a call (it would stall the process), or empty', async () => {
     const load = async (sampleRate: number, seconds: number) => {
       const wav = writeWav({ sampleRate, samples: new Int16Array(Math.round(sampleRate * seconds)) });
       const spec = parseAudioSpec(`data:audio/wav;base64,${wav.toString('base64')}`, false);
@@ -75,6 +75,9 @@ describe('what a simulated user says', () => {
     assert.equal(long.ok, false);
     assert.match(long.ok ? '' : long.reason, /lasts 121 s: at most 120 s/);
     assert.equal((await load(8000, 120)).ok, true);
+    const empty = await load(8000, 0);
+    assert.equal(empty.ok, false, 'a WAV cut off after its header');
+    assert.match(empty.ok ? '' : empty.reason, /holds no audio/);
   });
 
   it('converts a long WAV with the event loop let run meanwhile: the calls’ frame clocks are not stalled', async () => {

@@ -108,6 +108,10 @@ async function fromWav(wav: Buffer): Promise<Parsed<PcmSource>> {
   if (sampleRate < MIN_WAV_RATE) {
     return { ok: false, reason: `the WAV is sampled at ${sampleRate} Hz: at least ${MIN_WAV_RATE} Hz` };
   }
+  // A header whose data was cut off: looped, it would be a caller who never says anything, with no word why.
+  if (samples.length === 0) {
+    return { ok: false, reason: 'the WAV holds no audio (its data is empty or cut off)' };
+  }
   if (samples.length / sampleRate > MAX_WAV_SECONDS) {
     return {
       ok: false,

@@ -420,6 +420,7 @@ for (const kind of storeKinds()) {
         { audio: 'data:audio/wav;base64,AAAA' },
         { audio: 'http://127.0.0.1/x.wav' },
         { from: 'nobody' },
+        { from: sandbox.phoneNumber },
         { hangupAfterSeconds: 0 },
         { answer: 'maybe' },
         { extra: true },
