@@ -79,3 +79,53 @@ test('a simulated user whose number is deleted hangs up: its media stops, nobody
     await simulator.close();
   }
 });
+
+test('a user’s end the store refused is told again until it is taken; then its record is released', async () => {
+  let refusals = 2;
+  const ends: string[] = [];
+  const released: string[] = [];
+  const number = { id: 'num_SANDBOXRETRY' as NumberId, provider: 'SANDBOX', publicConfig: {} } as NumberRecord;
+  const simulator = new SandboxSimulator({
+    peers: createPeerFactory(LOOPBACK_ICE),
+    clock: systemClock,
+    logger: createLogger('silent'),
+    applyEvent: async (_number, event) => {
+      if (event.type !== 'end') {
+        return;
+      }
+      if (refusals-- > 0) {
+        throw new Error('store unavailable');
+      }
+      ends.push(event.externalCallId);
+    },
+    recordPermissionReply: async () => undefined,
+    loadNumber: async () => number,
+    mergeNumberConfig: async () => undefined,
+    users: { hold: async () => undefined, release: async (_n, id) => void released.push(id) },
+    // The caller gives up at once; its end is refused twice, then taken.
+    timing: { ringGiveUpSeconds: 0.05, endRetryMs: 20 },
+  });
+  try {
+    const placed = await simulator.startInbound(number, {
+      from: '+15550102',
+      audio: 'silence',
+      hangupAfterSeconds: null,
+      answer: null,
+    });
+    assert.ok(placed.ok, JSON.stringify(placed));
+    const id = placed.value.externalCallId;
+    await waitFor(
+      () => ends,
+      (e) => e.length > 0,
+    );
+    assert.deepEqual(ends, [id], 'told once it was taken, and only once');
+    assert.equal(refusals, -1, 'after both refusals');
+    await waitFor(
+      () => released,
+      (r) => r.length > 0,
+    );
+    assert.deepEqual(released, [id]);
+  } finally {
+    await simulator.close();
+  }
+});

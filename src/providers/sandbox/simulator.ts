@@ -59,6 +59,8 @@ export interface SandboxTiming {
   connectDelayMs: number;
   /** How often live simulated users look whether their number still exists. */
   orphanCheckMs: number;
+  /** A user's end the store refused is told again after this long, then twice as long each time (up to 30 s). */
+  endRetryMs: number;
 }
 
 const DEFAULT_TIMING: SandboxTiming = {
@@ -66,7 +68,9 @@ const DEFAULT_TIMING: SandboxTiming = {
   permissionReplySeconds: 1,
   connectDelayMs: 100,
   orphanCheckMs: 5_000,
+  endRetryMs: 1_000,
 };
+const MAX_END_RETRY_MS = 30_000;
 /** Ended sessions stay inspectable this long. */
 const KEEP_ENDED_MS = 10 * 60_000;
 const TEMPORARY_PERMISSION_SECONDS = 7 * 24 * 3600;
@@ -598,11 +602,28 @@ export class SandboxSimulator {
         : null,
       errorCode,
     };
-    if (await this.#emit(session, { type: 'end', externalCallId: session.externalCallId, at: session.endedAt, end })) {
-      await this.#release(session);
-    }
+    await this.#tellEnd(session, { type: 'end', externalCallId: session.externalCallId, at: session.endedAt, end });
     const forget = setTimeout(() => this.#sessions.delete(session.externalCallId), KEEP_ENDED_MS);
     forget.unref();
+  }
+
+  /**
+   * Tells the user's end until the store takes it. Another process ends the call only once this one stops beating
+   * for the user (docs/sandbox.md), which a busy process never does: without the retries a store that refused the
+   * end once would leave the call answered, with no media, for as long as this process runs.
+   */
+  async #tellEnd(session: Session, event: ProviderCallEvent, retryMs = this.#timing.endRetryMs): Promise<void> {
+    if (await this.#emit(session, event)) {
+      await this.#release(session);
+      return;
+    }
+    if (this.#closed) {
+      return; // the record stays: the other processes, or the next run, end the call
+    }
+    const retry = setTimeout(() => {
+      void this.#tellEnd(session, event, Math.min(retryMs * 2, MAX_END_RETRY_MS));
+    }, retryMs);
+    retry.unref();
   }
 
   #watchForOrphans(): void {
