@@ -129,3 +129,49 @@ test('a user’s end the store refused is told again until it is taken; then its
     await simulator.close();
   }
 });
+
+test('a user’s end is told again while the store is down altogether (its number cannot be read either)', async () => {
+  let storeDownFor = 2;
+  const ends: string[] = [];
+  const number = { id: 'num_SANDBOXDOWN' as NumberId, provider: 'SANDBOX', publicConfig: {} } as NumberRecord;
+  let placedId: string | null = null;
+  const simulator = new SandboxSimulator({
+    peers: createPeerFactory(LOOPBACK_ICE),
+    clock: systemClock,
+    logger: createLogger('silent'),
+    applyEvent: async (_number, event) => {
+      if (event.type === 'end') {
+        ends.push(event.externalCallId);
+      }
+    },
+    recordPermissionReply: async () => undefined,
+    // Once the call rings, the store goes away: reading the number fails as the end would.
+    loadNumber: async () => {
+      if (placedId !== null && storeDownFor-- > 0) {
+        throw new Error('store unavailable');
+      }
+      return number;
+    },
+    mergeNumberConfig: async () => undefined,
+    users: { hold: async () => undefined, release: async () => undefined },
+    timing: { ringGiveUpSeconds: 0.05, endRetryMs: 20 },
+  });
+  try {
+    const placed = await simulator.startInbound(number, {
+      from: '+15550103',
+      audio: 'silence',
+      hangupAfterSeconds: null,
+      answer: null,
+    });
+    assert.ok(placed.ok, JSON.stringify(placed));
+    placedId = placed.value.externalCallId;
+    await waitFor(
+      () => ends,
+      (e) => e.length > 0,
+    );
+    assert.deepEqual(ends, [placedId]);
+    assert.equal(storeDownFor, -1, 'after both failed reads');
+  } finally {
+    await simulator.close();
+  }
+});

@@ -683,11 +683,12 @@ export class SandboxSimulator {
     if (this.#closed) {
       return false;
     }
-    const number = await this.#d.loadNumber(session.numberId);
-    if (!number) {
-      return true;
-    }
     try {
+      // Read inside: a store that is away refuses this read too, and an end is then told again (#tellEnd).
+      const number = await this.#d.loadNumber(session.numberId);
+      if (!number) {
+        return true;
+      }
       await this.#d.applyEvent(number, event, session.direction, SANDBOX_CALL);
       return true;
     } catch (err) {
