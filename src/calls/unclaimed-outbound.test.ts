@@ -208,3 +208,38 @@ test('the attempt of a call whose request ran on a host with its clock ahead is 
   assert.equal(await endUnclaimedOutboundCalls(deps, new Date(now + 5_000)), 1, 'ended once its attempt counts');
   assert.deepEqual(asked, ['wacid.skewed']);
 });
+
+test('another process sweeping while this one’s end is under way leaves the call to be tried again', async () => {
+  await parkEvent(
+    store.db,
+    numberId,
+    { type: 'progress', externalCallId: 'wacid.contended', at: new Date().toISOString(), status: 'RINGING' },
+    new Date(Date.now() - 30_000),
+  );
+  await insertOutboundAttempt(store.db, numberId, new Date(Date.now() - 40_000).toISOString());
+  const logger = pino({ level: 'silent' });
+  let asked = 0;
+  const elsewhere = {
+    endCall: async () => {
+      throw new Error('the other process must not end a call this one is dealing with');
+    },
+  } as unknown as CallProvider;
+  const provider = {
+    endCall: async () => {
+      asked++;
+      if (asked > 1) {
+        return ok;
+      }
+      // While Meta is slow to answer this end, another process's sweep comes by the same call.
+      await endUnclaimedOutboundCalls(
+        { db: store.db, providers: () => elsewhere, logger, providerTimeoutMs: 1_000 },
+        new Date(),
+      );
+      return failure('PROVIDER_DOWN', 'no answer');
+    },
+  } as unknown as CallProvider;
+  const deps = { db: store.db, providers: () => provider, logger, providerTimeoutMs: 1_000 };
+  assert.equal(await endUnclaimedOutboundCalls(deps, new Date()), 0);
+  assert.equal(await endUnclaimedOutboundCalls(deps, new Date()), 1, 'ended at the second try');
+  assert.equal(asked, 2);
+});

@@ -57,7 +57,10 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
     } else if (!number) {
       // Deleted with its number: nothing to end.
     } else if (!(await putTombstone(deps.db, number.id, unclaimed.externalCallId, NO_END, dealtWithUntil))) {
-      // Dealt with already: these are its later events (or another process's sweep has it). Its attempt was taken.
+      // Dealt with already: these are its later events, or another process's sweep is deciding it now. Its attempt
+      // was taken. The events are left to expire, not forgotten: a sweep that finds the provider unreachable, or
+      // waits for a request, gives the call back and needs them to try again.
+      continue;
     } else {
       const attempt = await takeOutboundAttempt(deps.db, number.id, attemptsSince, madeBefore);
       if (attempt === null && (await hasOutboundAttemptSince(deps.db, number.id, madeBefore))) {
