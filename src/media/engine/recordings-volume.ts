@@ -8,6 +8,8 @@ import { join } from 'node:path';
 
 const FILE = '.callgate-volume';
 const known = new Map<string, string>();
+/** What link() answers where the filesystem has no hard links. */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /** The directory's id; made when `create` and there is none. null: none, or the directory cannot be read. */
 export function recordingsVolume(dir: string, create: boolean): string | null {
@@ -23,7 +25,16 @@ export function recordingsVolume(dir: string, create: boolean): string | null {
     const draft = `${path}.${id}`;
     try {
       writeFileSync(draft, `${id}\n`, { mode: 0o600, flag: 'wx' });
-      linkSync(draft, path);
+      try {
+        linkSync(draft, path);
+      } catch (error) {
+        // A filesystem without hard links (FAT, exFAT, some network or object-store mounts) refuses every link:
+        // there the id is written in place, first writer wins, as it was before links.
+        if (!NO_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) {
+          throw error;
+        }
+        writeFileSync(path, `${id}\n`, { mode: 0o600, flag: 'wx' });
+      }
     } catch {
       // There already (another process made it first: its id stays), or the directory is unwritable or full and
       // the recording fails anyway; the next recording tries again.
