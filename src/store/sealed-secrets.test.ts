@@ -114,13 +114,17 @@ for (const kind of storeKinds()) {
       const webhookSecret = () => secretOf('SELECT secret AS v FROM webhooks WHERE id = $1', webhookId);
 
       // A mistyped SECRET_KEY would read as this: nothing may be sealed under it.
+      const dryRun = await resealAll(store.db, rotating, { dryRun: true });
+      const forcedDryRun = await resealAll(store.db, rotating, { dryRun: true, force: true });
       const report = await resealAll(store.db, rotating);
+      assert.deepEqual(dryRun, report, 'a dry run counts what the same run does: nothing, refused');
       assert.deepEqual(report.unreadable, [`numbers ${numberIds[1]} (secret_config)`]);
       assert.doesNotMatch(JSON.stringify(report), /EAAG/);
       assert.deepEqual(report.resealed, { numbers: 0, webhooks: 0, webhookPreviousSecrets: 0, idempotencyKeys: 0 });
       assert.equal(await webhookSecret(), stillOld, 'nothing written');
 
       const forced = await resealAll(store.db, rotating, { force: true });
+      assert.deepEqual(forcedDryRun, forced, 'a forced dry run counts what the forced run does');
       assert.deepEqual(forced.unreadable, report.unreadable);
       assert.equal(forced.resealed.webhooks, 1, 'the readable ones re-sealed');
       assert.equal(newOnly.open(String(await webhookSecret())), 'whsec_current');

@@ -39,16 +39,12 @@ export async function resealAll(
   box: SecretBox,
   opts: { force?: boolean; dryRun?: boolean } = {},
 ): Promise<ResealReport> {
-  if (opts.dryRun) {
-    return walk(db, box, false);
+  const check = opts.dryRun || !opts.force ? await walk(db, box, false) : null;
+  // Refused: a dry run counts what the run would do, which is nothing.
+  if (check && !opts.force && check.unreadable.length > 0) {
+    return { ...check, resealed: noneResealed() };
   }
-  if (!opts.force) {
-    const check = await walk(db, box, false);
-    if (check.unreadable.length > 0) {
-      return { ...check, resealed: noneResealed() };
-    }
-  }
-  return walk(db, box, true);
+  return check && opts.dryRun ? check : walk(db, box, true);
 }
 
 const noneResealed = (): ResealReport['resealed'] => ({
