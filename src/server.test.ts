@@ -222,6 +222,12 @@ describe('server start-up with a SECRET_KEY that cannot open the store', () => {
       const typo = await runCli(['secret-key', 'rotate'], { ...both, SECRET_KEY: `${fresh}x` });
       assert.equal(typo.code, 1);
       assert.match(typo.stderr, /no callgate process has started with this SECRET_KEY\. Nothing was re-sealed/);
+      const typoDryRun = await runCli(['secret-key', 'rotate', '--dry-run'], { ...both, SECRET_KEY: `${fresh}x` });
+      assert.equal(typoDryRun.code, 1, 'a dry run fails as the run would');
+      assert.match(typoDryRun.stderr, /A run would re-seal nothing/);
+      const refusedCounts = JSON.parse(typoDryRun.stdout);
+      assert.equal(refusedCounts.secretKeyInUse, false);
+      assert.deepEqual(Object.values(refusedCounts.resealed), [0, 0, 0, 0], 'and counts what the run would do');
       const dryRun = await runCli(['secret-key', 'rotate', '--dry-run'], both);
       assert.equal(dryRun.code, 0, dryRun.stderr);
       const counted = JSON.parse(dryRun.stdout);

@@ -1,6 +1,6 @@
 import { SecretBox } from '../auth/secret-box.ts';
 import { openStore } from '../store/open-store.ts';
-import { resealAll } from '../store/sealed-secrets.ts';
+import { noneResealed, resealAll } from '../store/sealed-secrets.ts';
 import { isSecretKeyInUse } from '../store/secret-keys.ts';
 import { type Env, HelpRequested, parseFlags, subcommand, wantsHelp } from './remote.ts';
 import { STORE_OPTIONS, STORE_USAGE, storeConfig } from './store.ts';
@@ -48,7 +48,9 @@ export async function runSecretKey(args: string[], env: Env): Promise<void> {
         ? null
         : await resealAll(db, new SecretBox(secretKey, config.previousSecretKey), { force, dryRun });
     if (report !== null) {
-      process.stdout.write(`${JSON.stringify(dryRun ? { dryRun, secretKeyInUse: inUse, ...report } : report)}\n`);
+      // Refused for the key, the run re-seals nothing: neither does its dry run, which still names what is unreadable.
+      const counted = refused ? { ...report, resealed: noneResealed() } : report;
+      process.stdout.write(`${JSON.stringify(dryRun ? { dryRun, secretKeyInUse: inUse, ...counted } : counted)}\n`);
     }
     if (refused) {
       throw new Error(
@@ -63,8 +65,10 @@ export async function runSecretKey(args: string[], env: Env): Promise<void> {
       throw new Error(
         `${unreadable.length} secret(s) open with neither SECRET_KEY nor SECRET_KEY_PREVIOUS: ` +
           `${unreadable.slice(0, NAMED_AT_MOST).join(', ')}${more}. ` +
-          (force && !dryRun
-            ? 'The others were re-sealed.'
+          (force
+            ? dryRun
+              ? 'A run would re-seal the others.'
+              : 'The others were re-sealed.'
             : `${nothing} (check both keys; --force re-seals the others).`),
       );
     }

@@ -47,7 +47,7 @@ export async function resealAll(
   return check && opts.dryRun ? check : walk(db, box, true);
 }
 
-const noneResealed = (): ResealReport['resealed'] => ({
+export const noneResealed = (): ResealReport['resealed'] => ({
   numbers: 0,
   webhooks: 0,
   webhookPreviousSecrets: 0,
