@@ -80,6 +80,87 @@ describe('README commands on the embedded store', () => {
     }
   });
 
+  // A supervisor (docker stop, a process manager) signals the process it started, npm, not its whole group. npm
+  // passes the signal to the shell running the script; the shell must have become the server (exec), or the
+  // server never hears it and outlives npm.
+  test('SIGTERM to npm start alone shuts the server down cleanly before npm exits', async () => {
+    const child = spawn('npm', ['start'], {
+      cwd: ROOT,
+      env: { ...env, PORT: '0', HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const lines: string[] = [];
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          lines.push(line);
+          const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+          if (m) {
+            resolve(m[1]!);
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
+      });
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      // npm waits for its script: once it has exited, a server that heard the signal is gone.
+      const after = await fetch(`${url}/healthz`).then(
+        (res) => `still answering (${res.status})`,
+        () => 'closed',
+      );
+      assert.equal(after, 'closed', 'the server stopped with npm');
+      assert.ok(
+        lines.some((line) => line.includes('shutting down')),
+        'the server shut down on the signal (logged "shutting down")',
+      );
+    } finally {
+      // The whole group: a server left behind by npm is in it.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Nothing left.
+      }
+    }
+  });
+
+  test('SIGTERM to npm run callgate alone reaches the command (calls watch ends cleanly)', async () => {
+    const marker = `http://127.0.0.1:9/npm-${process.pid}-${Date.now()}`;
+    const child = spawn(
+      'npm',
+      ['run', '--silent', 'callgate', '--', 'calls', 'watch', '--url', marker, '--key', 'ps_x'],
+      {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          if (line.includes('TIME')) {
+            resolve();
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`calls watch exited with ${code}`)));
+      });
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      const { stdout: processes } = await run('ps', ['-eo', 'args']);
+      assert.ok(!processes.includes(marker), 'no callgate process is left running after npm');
+    } finally {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Nothing left.
+      }
+    }
+  });
+
   test("bin/callgate.mjs (callgate on PATH after npm link) runs on the machine's own Node too", async () => {
     // The machine's Node, outside node_modules: a fresh machine's is older than the CLI needs (it runs itself again
     // on the Node npm installed); with none older on PATH, the Node running this test checks the plain path.
