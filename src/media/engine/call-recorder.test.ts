@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OggOpusDecoder } from 'ogg-opus-decoder';
@@ -114,5 +115,22 @@ describe('call recorder', () => {
     decoder.free();
     assert.deepEqual(audio.errors, []);
     assert.equal(audio.samplesDecoded, 2 * 48_000 - OPUS_PRE_SKIP);
+  });
+
+  it('on a disk that stops taking writes, stops at a bounded backlog and fails at once instead of waiting', async () => {
+    let hung: Writable | null = null;
+    const recorder = new CallRecorder(join(dir, 'hung.ogg'), {
+      maxUnwrittenBytes: 16 * 1024,
+      // A hung network mount: every write is accepted and none ever completes.
+      open: () => {
+        hung = new Writable({ write: () => {} });
+        return hung;
+      },
+    });
+    record(recorder, 3000); // a minute: several times the backlog allowed
+    const backlog = (hung as Writable | null)?.writableLength ?? 0;
+    assert.ok(backlog > 0 && backlog <= 16 * 1024 + 4096, `${backlog} bytes held unwritten`);
+    await assert.rejects(recorder.finish(), /the recordings disk took none of this recording's last 16384 bytes/);
+    assert.equal((hung as Writable | null)?.destroyed, true, 'the file given up');
   });
 });

@@ -3,13 +3,25 @@
 // and the file's length is the call's even when the caller sends nothing; caller audio waits in a short FIFO
 // (at most 200 ms, which absorbs network jitter) for its tick.
 
-import { createWriteStream, fstat, type Stats, type WriteStream } from 'node:fs';
+import { createWriteStream, fstat, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import { ENGINE_FRAME, ENGINE_RATE } from './audio-queue.ts';
 import { OggOpusWriter } from './ogg-opus-writer.ts';
 import { OPUS_PRE_SKIP, OpusFrameEncoder } from './opus-encoder.ts';
 
 const MAX_CALLER_BACKLOG = ENGINE_RATE / 5;
+/**
+ * What a recording may hold in memory unwritten (~6 minutes of stereo Opus): a disk that stopped taking writes (a
+ * hung network mount) would otherwise grow the process by the recording's rate for the rest of the call.
+ */
+const MAX_UNWRITTEN_BYTES = 4 * 1024 * 1024;
+
+export interface CallRecorderOptions {
+  maxUnwrittenBytes?: number;
+  /** Opens the file (tests give a disk that hangs). */
+  open?: (path: string) => Writable;
+}
 
 export interface RecordingResult {
   path: string;
@@ -19,7 +31,7 @@ export interface RecordingResult {
 
 export class CallRecorder {
   readonly path: string;
-  private readonly file: WriteStream;
+  private readonly file: Writable;
   private readonly encoder = new OpusFrameEncoder(2);
   private readonly writer: OggOpusWriter;
   private caller: Int16Array[] = [];
@@ -31,9 +43,13 @@ export class CallRecorder {
   /** The file's descriptor once opened: finish() checks the path still names that file. */
   private fd: number | null = null;
 
-  constructor(path: string) {
+  /** Set when the disk stopped taking this file's writes: finish() then gives the file up without waiting. */
+  private stalled = false;
+
+  constructor(path: string, opts: CallRecorderOptions = {}) {
     this.path = path;
-    this.file = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+    const maxUnwritten = opts.maxUnwrittenBytes ?? MAX_UNWRITTEN_BYTES;
+    this.file = opts.open ? opts.open(path) : createWriteStream(path, { flags: 'wx', mode: 0o600 });
     // Kept for finish(): an error can come long before it (the file cannot be created, the disk fills).
     this.file.on('error', (err) => {
       this.error ??= err;
@@ -43,6 +59,13 @@ export class CallRecorder {
     });
     this.writer = new OggOpusWriter(
       (chunk) => {
+        if (this.file.writableLength > maxUnwritten) {
+          this.stalled = true;
+          this.error ??= new Error(
+            `the recordings disk took none of this recording's last ${maxUnwritten} bytes: recording stopped`,
+          );
+          return;
+        }
         this.bytes += chunk.length;
         this.file.write(chunk);
       },
@@ -88,6 +111,11 @@ export class CallRecorder {
   private async end(): Promise<RecordingResult> {
     this.writer.end();
     this.encoder.close();
+    if (this.stalled) {
+      // Its writes may never come back: waiting for them would hold the call's end (and a shutdown) with them.
+      this.file.destroy();
+      throw this.error as Error;
+    }
     const fd = this.fd;
     const written =
       typeof fd === 'number'
