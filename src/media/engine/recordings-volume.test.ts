@@ -23,3 +23,35 @@ test('a directory whose filesystem has no hard links still gets its id, and keep
   assert.match(id ?? '', /^vol_[0-9a-f]{24}$/);
   assert.deepEqual(readdirSync(dir), ['.callgate-volume'], 'no draft left beside it');
 });
+
+test('an id file a full disk left empty is given an id once it is no write under way; one repairer at a time', (t) => {
+  const made = (name: string, ageMs: number) => {
+    const dir = mkdtempSync(join(tmpdir(), `callgate-empty-${name}-`));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, '.callgate-volume');
+    fs.writeFileSync(file, '');
+    const at = new Date(Date.now() - ageMs);
+    fs.utimesSync(file, at, at);
+    return { dir, file };
+  };
+  const old = made('old', 120_000);
+  const id = recordingsVolume(old.dir, true);
+  assert.match(id ?? '', /^vol_[0-9a-f]{24}$/);
+  assert.equal(fs.readFileSync(old.file, 'utf8').trim(), id);
+  assert.deepEqual(readdirSync(old.dir), ['.callgate-volume'], 'no draft or lock left');
+
+  // Written a moment ago: another process's write may still be under way.
+  const fresh = made('fresh', 0);
+  assert.equal(recordingsVolume(fresh.dir, true), null);
+  assert.equal(fs.readFileSync(fresh.file, 'utf8'), '');
+
+  // Another process holds the repair: this one leaves it alone.
+  const locked = made('locked', 120_000);
+  fs.mkdirSync(`${locked.file}.repair`);
+  assert.equal(recordingsVolume(locked.dir, true), null);
+  assert.equal(fs.readFileSync(locked.file, 'utf8'), '');
+  // Reading only (a GET on a process that records nothing) never writes.
+  const readOnly = made('read', 120_000);
+  assert.equal(recordingsVolume(readOnly.dir, false), null);
+  assert.equal(fs.readFileSync(readOnly.file, 'utf8'), '');
+});
