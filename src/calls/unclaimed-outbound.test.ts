@@ -36,6 +36,21 @@ before(async () => {
 });
 after(() => store.dispose());
 
+/** A provider that ends every call it is asked to, and the sweep's deps around it; `asked` lists the calls. */
+function recordingSweep(providerTimeoutMs = 1_000) {
+  const asked: string[] = [];
+  const provider = {
+    endCall: async (_n: unknown, call: { externalCallId: string }) => {
+      asked.push(call.externalCallId);
+      return ok;
+    },
+  } as unknown as CallProvider;
+  return {
+    asked,
+    deps: { db: store.db, providers: () => provider, logger: pino({ level: 'silent' }), providerTimeoutMs },
+  };
+}
+
 test('an end the provider answers "already ended" is not counted or logged as ended here', async () => {
   const parkedAt = new Date(Date.now() - 60_000);
   for (const id of ['wacid.ours', 'wacid.gone']) {
@@ -74,17 +89,8 @@ test('a call no request of ours accounts for (another app placed it on the numbe
   );
   // One attempt of ours, older than any unknown call could be its call.
   await insertOutboundAttempt(store.db, numberId, new Date(Date.now() - 10 * 60_000).toISOString());
-  const asked: string[] = [];
-  const provider = {
-    endCall: async (_n: unknown, call: { externalCallId: string }) => {
-      asked.push(call.externalCallId);
-      return ok;
-    },
-  } as unknown as CallProvider;
-  const ended = await endUnclaimedOutboundCalls(
-    { db: store.db, providers: () => provider, logger: pino({ level: 'silent' }), providerTimeoutMs: 1_000 },
-    new Date(),
-  );
+  const { asked, deps } = recordingSweep();
+  const ended = await endUnclaimedOutboundCalls(deps, new Date());
   assert.equal(ended, 0);
   assert.deepEqual(asked, [], 'never hung up');
   assert.equal((await store.db.query('SELECT id FROM parked_events')).length, 0, 'its events are dropped (R6)');
@@ -122,19 +128,7 @@ test('with a long PROVIDER_TIMEOUT_MS, a call whose request may still store it i
     at(0),
     parkedForMs(timeoutMs),
   );
-  const asked: string[] = [];
-  const provider = {
-    endCall: async (_n: unknown, call: { externalCallId: string }) => {
-      asked.push(call.externalCallId);
-      return ok;
-    },
-  } as unknown as CallProvider;
-  const deps = {
-    db: store.db,
-    providers: () => provider,
-    logger: pino({ level: 'silent' }),
-    providerTimeoutMs: timeoutMs,
-  };
+  const { asked, deps } = recordingSweep(timeoutMs);
   // The sweeper's turn: the unclaimed calls, then expired events go.
   const sweep = async (now: Date) => {
     await endUnclaimedOutboundCalls(deps, now);
@@ -158,14 +152,7 @@ test('a request of ours still in flight does not account for a call parked befor
   );
   // A POST /v1/calls of ours asking Meta right now: its attempt is a second old, its call not yet stored.
   await insertOutboundAttempt(store.db, numberId, new Date(Date.now() - 1_000).toISOString());
-  const asked: string[] = [];
-  const provider = {
-    endCall: async (_n: unknown, call: { externalCallId: string }) => {
-      asked.push(call.externalCallId);
-      return ok;
-    },
-  } as unknown as CallProvider;
-  const deps = { db: store.db, providers: () => provider, logger: pino({ level: 'silent' }), providerTimeoutMs: 1_000 };
+  const { asked, deps } = recordingSweep();
   assert.equal(await endUnclaimedOutboundCalls(deps, new Date()), 0);
   assert.deepEqual(asked, [], 'not ours to hang up: our request began after it rang');
   const left = await store.db.query('SELECT id FROM outbound_attempts WHERE created_at > $1', [
@@ -191,19 +178,7 @@ test('the attempt of a call whose request ran on a host with its clock ahead is 
     new Date(cutoff - 1_000),
   );
   await insertOutboundAttempt(store.db, numberId, new Date(cutoff + 2_000).toISOString());
-  const asked: string[] = [];
-  const provider = {
-    endCall: async (_n: unknown, call: { externalCallId: string }) => {
-      asked.push(call.externalCallId);
-      return ok;
-    },
-  } as unknown as CallProvider;
-  const deps = {
-    db: store.db,
-    providers: () => provider,
-    logger: pino({ level: 'silent' }),
-    providerTimeoutMs: timeoutMs,
-  };
+  const { asked, deps } = recordingSweep(timeoutMs);
   assert.equal(await endUnclaimedOutboundCalls(deps, new Date(now)), 0);
   assert.equal(await endUnclaimedOutboundCalls(deps, new Date(now + 5_000)), 1, 'ended once its attempt counts');
   assert.deepEqual(asked, ['wacid.skewed']);

@@ -2,16 +2,14 @@
 // cut after its header, a Content-Length no file has, a corrupt MP3. Each is a 400 with its reason; the call goes on,
 // files queued behind a stalled one play once it is given up, and the process's output stays its JSON log.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tone } from '../../src/media/audio/tone.ts';
 import { eventually } from '../helpers/build-test-app.ts';
-import { answeredCall, sandboxNumber } from '../helpers/sandbox-process.ts';
-import { startServerProcess } from '../helpers/server-process.ts';
+import { answeredCall, sandboxNumber, startMediaServer } from '../helpers/sandbox-process.ts';
 import { createTestStore } from '../helpers/stores.ts';
 import { wavFile } from '../helpers/wav.ts';
 
@@ -49,15 +47,8 @@ test('play of a stalled, cut, oversized or corrupt file: a 400 each with its rea
   const url = (name: string) => `http://127.0.0.1:${(media.address() as AddressInfo).port}/${name}`;
 
   const store = await createTestStore('sqlite');
-  const recordings = mkdtempSync(join(tmpdir(), 'callgate-recordings-'));
-  const server = await startServerProcess({
-    ...store.env,
-    MEDIA_PUBLIC_IP: '127.0.0.1',
-    MEDIA_WARMUP: 'off',
-    RECORDINGS_DIR: recordings,
-    // The media server is on loopback.
-    WEBHOOK_ALLOW_INSECURE_URLS: 'true',
-  });
+  // The media server is on loopback.
+  const { server, recordings } = await startMediaServer(store, { WEBHOOK_ALLOW_INSECURE_URLS: 'true' });
   try {
     const api = await sandboxNumber(store, server);
     const callId = await answeredCall(api, '+15550000003');

@@ -2,15 +2,13 @@
 // host gone, a proxy cut), and a client that stops reading. The call must go on and the process stay healthy; a
 // used token stays used; a client that never reads cannot hold the process's shutdown.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { CallId } from '../../src/ids.ts';
 import { eventually } from '../helpers/build-test-app.ts';
-import { answeredCall, sandboxNumber } from '../helpers/sandbox-process.ts';
-import { type ServerProcess, startServerProcess } from '../helpers/server-process.ts';
+import { answeredCall, sandboxNumber, startMediaServer } from '../helpers/sandbox-process.ts';
+import type { ServerProcess } from '../helpers/server-process.ts';
 import { listEventsForCall } from '../helpers/store-reads.ts';
 import { createTestStore, storeKinds } from '../helpers/stores.ts';
 import { dominant, sine } from '../helpers/tone.ts';
@@ -84,13 +82,7 @@ async function metric(server: ServerProcess, name: string): Promise<number> {
 for (const kind of storeKinds()) {
   test(`a realtime socket destroyed mid-call (no close frame): the call goes on, its token stays used, a new session works (${kind})`, async () => {
     const store = await createTestStore(kind);
-    const recordings = mkdtempSync(join(tmpdir(), 'callgate-recordings-'));
-    const server = await startServerProcess({
-      ...store.env,
-      MEDIA_PUBLIC_IP: '127.0.0.1',
-      MEDIA_WARMUP: 'off',
-      RECORDINGS_DIR: recordings,
-    });
+    const { server, recordings } = await startMediaServer(store);
     try {
       const api = await sandboxNumber(store, server);
       const callId = await answeredCall(api, '+15550000001');
@@ -149,13 +141,7 @@ for (const kind of storeKinds()) {
 
 test('a realtime client that stops reading cannot hold the shutdown: SIGTERM still exits 0, within the grace', async () => {
   const store = await createTestStore('sqlite');
-  const recordings = mkdtempSync(join(tmpdir(), 'callgate-recordings-'));
-  const server = await startServerProcess({
-    ...store.env,
-    MEDIA_PUBLIC_IP: '127.0.0.1',
-    MEDIA_WARMUP: 'off',
-    RECORDINGS_DIR: recordings,
-  });
+  const { server, recordings } = await startMediaServer(store);
   let stuck: WebSocket | null = null;
   try {
     const api = await sandboxNumber(store, server);

@@ -1,11 +1,14 @@
 // A server process with a sandbox number on it, for fault tests that need a real process and a call with server
 // media but no Meta: the simulated caller is in the process.
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { issueKey } from '../../src/auth/keys.ts';
 import { newTenantId } from '../../src/ids.ts';
 import { insertApiKey } from '../../src/store/api-keys.ts';
 import { insertTenant } from '../../src/store/tenants.ts';
-import type { ServerProcess } from './server-process.ts';
+import { type ServerProcess, startServerProcess } from './server-process.ts';
 import type { TestStore } from './stores.ts';
 
 export function apiOf(base: string, key: string) {
@@ -42,4 +45,20 @@ export async function answeredCall(api: Api, from: string): Promise<string> {
   const accepted = await api('POST', `/v1/calls/${id}/accept`, {});
   assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
   return id;
+}
+
+/** A server process on `store` with its media on loopback and its own RECORDINGS_DIR (the caller removes it). */
+export async function startMediaServer(
+  store: TestStore,
+  env: Record<string, string> = {},
+): Promise<{ server: ServerProcess; recordings: string }> {
+  const recordings = mkdtempSync(join(tmpdir(), 'callgate-recordings-'));
+  const server = await startServerProcess({
+    ...store.env,
+    MEDIA_PUBLIC_IP: '127.0.0.1',
+    MEDIA_WARMUP: 'off',
+    RECORDINGS_DIR: recordings,
+    ...env,
+  });
+  return { server, recordings };
 }
