@@ -24,7 +24,7 @@ test('a directory whose filesystem has no hard links still gets its id, and keep
   assert.deepEqual(readdirSync(dir), ['.callgate-volume'], 'no draft left beside it');
 });
 
-test('an id file a full disk left empty is given an id once it is no write under way; one repairer at a time', (t) => {
+test('an id file a full disk left empty is given an id once it is no write under way; and the same one whoever repairs it', (t) => {
   const made = (name: string, ageMs: number) => {
     const dir = mkdtempSync(join(tmpdir(), `callgate-empty-${name}-`));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,18 +38,20 @@ test('an id file a full disk left empty is given an id once it is no write under
   const id = recordingsVolume(old.dir, true);
   assert.match(id ?? '', /^vol_[0-9a-f]{24}$/);
   assert.equal(fs.readFileSync(old.file, 'utf8').trim(), id);
-  assert.deepEqual(readdirSync(old.dir), ['.callgate-volume'], 'no draft or lock left');
+  assert.deepEqual(readdirSync(old.dir).sort(), ['.callgate-volume', '.callgate-volume.repaired'], 'no draft left');
 
   // Written a moment ago: another process's write may still be under way.
   const fresh = made('fresh', 0);
   assert.equal(recordingsVolume(fresh.dir, true), null);
   assert.equal(fs.readFileSync(fresh.file, 'utf8'), '');
 
-  // Another process holds the repair: this one leaves it alone.
-  const locked = made('locked', 120_000);
-  fs.mkdirSync(`${locked.file}.repair`);
-  assert.equal(recordingsVolume(locked.dir, true), null);
-  assert.equal(fs.readFileSync(locked.file, 'utf8'), '');
+  // A process killed mid-repair, or one repairing at the same time, settled its id first: that id is the one
+  // written, so no two processes keep different ids; a lock directory an older build left stops nothing.
+  const settled = made('settled', 120_000);
+  fs.writeFileSync(`${settled.file}.repaired`, 'vol_000000000000000000000042\n');
+  fs.mkdirSync(`${settled.file}.repair`);
+  assert.equal(recordingsVolume(settled.dir, true), 'vol_000000000000000000000042');
+  assert.equal(fs.readFileSync(settled.file, 'utf8').trim(), 'vol_000000000000000000000042');
   // Reading only (a GET on a process that records nothing) never writes.
   const readOnly = made('read', 120_000);
   assert.equal(recordingsVolume(readOnly.dir, false), null);

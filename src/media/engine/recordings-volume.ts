@@ -3,7 +3,7 @@
 // another id (or none) is not where the recording is, however alike the paths (every host's default is
 // ./data/recordings), so it must neither serve a missing file as gone nor mark a recording it cannot remove deleted.
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const FILE = '.callgate-volume';
@@ -20,34 +20,7 @@ export function recordingsVolume(dir: string, create: boolean): string | null {
     return cached;
   }
   const path = join(dir, FILE);
-  if (create) {
-    // Written whole beside it, then linked in place: a full disk used to leave an empty file that 'wx' then kept
-    // for good, so the directory never got its id. The link is atomic and fails if another process made it first.
-    const id = `vol_${randomBytes(12).toString('hex')}`;
-    const draft = `${path}.${id}`;
-    try {
-      writeFileSync(draft, `${id}\n`, { mode: 0o600, flag: 'wx' });
-      try {
-        linkSync(draft, path);
-      } catch (error) {
-        // A filesystem without hard links (FAT, exFAT, some network or object-store mounts) refuses every link:
-        // there the id is written in place, first writer wins, as it was before links.
-        if (!NO_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) {
-          throw error;
-        }
-        writeFileSync(path, `${id}\n`, { mode: 0o600, flag: 'wx' });
-      }
-    } catch {
-      // There already (another process made it first: its id stays), or the directory is unwritable or full and
-      // the recording fails anyway; the next recording tries again.
-    }
-    try {
-      rmSync(draft, { force: true });
-    } catch {
-      // No directory there (a file in its place): nothing was written.
-    }
-  }
-  const id = readId(path) ?? (create && repairEmpty(path) ? readId(path) : null);
+  const id = create ? (makeOnce(path) ?? repairEmpty(path)) : readId(path);
   if (id) {
     known.set(dir, id);
   }
@@ -63,38 +36,64 @@ function readId(path: string): string | null {
 }
 
 /**
- * Gives an id to a directory whose id file a full disk left empty (builds before the link above kept such a file
- * for good). One process at a time, by a lock directory: two repairing at once could each read back its own id.
- * A lock left by a process that died keeps it from repairing again, which is no worse than the empty file.
+ * Makes an id file unless there is one; answers the id it holds. Written whole beside it, then linked in place:
+ * a full disk used to leave an empty file that 'wx' then kept for good. The link is atomic and fails if another
+ * process made it first, whose id then stays.
  */
-function repairEmpty(path: string): boolean {
-  const lock = `${path}.repair`;
-  try {
-    const { size, mtimeMs } = statSync(path);
-    if (size !== 0 || Date.now() - mtimeMs < REPAIR_EMPTY_AFTER_MS) {
-      return false;
-    }
-    mkdirSync(lock);
-  } catch {
-    return false; // no file, still being written, or another process repairs it
-  }
+function makeOnce(path: string): string | null {
   const id = `vol_${randomBytes(12).toString('hex')}`;
   const draft = `${path}.${id}`;
   try {
-    if (statSync(path).size !== 0) {
-      return true; // repaired meanwhile
+    writeFileSync(draft, `${id}\n`, { mode: 0o600, flag: 'wx' });
+    try {
+      linkSync(draft, path);
+    } catch (error) {
+      // A filesystem without hard links (FAT, exFAT, some network or object-store mounts) refuses every link:
+      // there the id is written in place, first writer wins, as it was before links.
+      if (!NO_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) {
+        throw error;
+      }
+      writeFileSync(path, `${id}\n`, { mode: 0o600, flag: 'wx' });
     }
+  } catch {
+    // There already, or the directory is unwritable or full and the recording fails anyway; the next recording
+    // tries again.
+  }
+  try {
+    rmSync(draft, { force: true });
+  } catch {
+    // No directory there (a file in its place): nothing was written.
+  }
+  return readId(path);
+}
+
+/**
+ * Gives an id to a directory whose id file a full disk left empty (builds before the link above kept such a file
+ * for good). The id is first settled in a second file that only one process can make: every repairer then writes
+ * that same id in place, so two repairing at once cannot each keep its own. Nothing a process killed midway
+ * leaves stops a later repair (a lock directory it held used to): the settled file stays and is used.
+ */
+function repairEmpty(path: string): string | null {
+  try {
+    const { size, mtimeMs } = statSync(path);
+    if (size !== 0 || Date.now() - mtimeMs < REPAIR_EMPTY_AFTER_MS) {
+      return null; // no id to repair, or a write still under way
+    }
+  } catch {
+    return null; // no file: the directory cannot be written
+  }
+  const id = makeOnce(`${path}.repaired`);
+  if (!id) {
+    return null; // the disk still full: tried again at the next recording
+  }
+  const draft = `${path}.${randomBytes(12).toString('hex')}`;
+  try {
     writeFileSync(draft, `${id}\n`, { mode: 0o600, flag: 'wx' });
     renameSync(draft, path);
-    return true;
+    return id;
   } catch {
-    return false; // the disk still full: tried again at the next recording
+    return null;
   } finally {
     rmSync(draft, { force: true });
-    try {
-      rmdirSync(lock);
-    } catch {
-      // Removed by hand meanwhile: nothing to release.
-    }
   }
 }
