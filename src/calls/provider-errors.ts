@@ -66,12 +66,23 @@ export function providerError(
     return new ApiError('PROVIDER_ERROR', { details });
   }
   const retry = f.retryAfterSeconds;
+  // Every 429 carries Retry-After (calls-api §6): where the provider named no time, the one its limit implies.
+  const retryAfter = retry ?? DEFAULT_RETRY_AFTER_SECONDS[code];
   return new ApiError(code, {
     details: {
       providerCode: f.providerCode,
       providerMessage: f.providerMessage,
       ...(retry !== undefined ? { retryAfterSeconds: retry } : {}),
     },
-    ...(retry !== undefined ? { headers: { 'retry-after': String(retry) } } : {}),
+    ...(retryAfter !== undefined ? { headers: { 'retry-after': String(retryAfter) } } : {}),
   });
 }
+
+/**
+ * A provider's limit that named no time: Meta's per-number rates are per second (613, 138005) or free up when a
+ * call ends (138002), so a few seconds; its permission requests are 1 per user a day (138009, providers-meta §1.5).
+ */
+const DEFAULT_RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
+  RATE_LIMITED: 5,
+  META_CALL_PERMISSION_REQUEST_LIMIT: 86_400,
+};

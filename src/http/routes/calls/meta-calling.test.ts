@@ -181,6 +181,7 @@ for (const kind of storeKinds()) {
       const again = await api('POST', '/v1/calls/permissions/request', { to: peer });
       assert.equal(again.statusCode, 429, again.body);
       assert.equal(again.json().code, 'META_CALL_PERMISSION_REQUEST_LIMIT');
+      assert.equal(again.headers['retry-after'], '86400', 'one request per user a day');
     });
 
     test('an inbound call left ringing past the ring timeout is MISSED by SYSTEM (sweeper)', async () => {
