@@ -36,6 +36,16 @@ import { ServerMedia } from './server-media.ts';
 /** 0001-01-01T00:00:00Z (Date.UTC reads years below 100 as 19xx). */
 const YEAR_1_MS = Date.parse('0001-01-01T00:00:00.000Z');
 
+/**
+ * `before` as the stored form (ISO, milliseconds). Calls are stored to the millisecond, and Date drops digits past it:
+ * `.5871` read as `.587` would leave out a call created at `.587`, which is strictly before `.5871`. So a fraction
+ * with more past the millisecond rounds up to the next one.
+ */
+function msCeiling(at: Date, text: string): string {
+  const beyondMs = /\.\d{3}(\d+)/.exec(text)?.[1] ?? '';
+  return /[1-9]/.test(beyondMs) ? new Date(at.getTime() + 1).toISOString() : at.toISOString();
+}
+
 export interface CallServiceDeps {
   db: Db;
   providers: ProviderRegistry;
@@ -156,7 +166,7 @@ export class CallService {
     if (before.getTime() < YEAR_1_MS) {
       return [];
     }
-    return listCallsForNumber(this.#d.db, numberId, { ...page, cursor: { before: before.toISOString() } });
+    return listCallsForNumber(this.#d.db, numberId, { ...page, cursor: { before: msCeiling(before, opts.before) } });
   }
 
   async timeline(numberId: NumberId, idOrExternal: string): Promise<TimelineEntry[]> {

@@ -65,6 +65,19 @@ for (const kind of storeKinds()) {
       assert.ok(rest.every((c: { numberId: string }) => c.numberId === t.numberB.id));
     });
 
+    test('before= with digits past the millisecond keeps a call created in that millisecond', async () => {
+      const call = await ringingCall(t, t.numberB);
+      const ms = call.createdAt.slice(0, -1); // …ss.mmm
+      const ids = async (before: string) =>
+        (await get(`/v1/calls?limit=100&before=${encodeURIComponent(before)}`, t.numberB.key.key))
+          .json()
+          .calls.map((c: { id: string }) => c.id);
+      assert.ok((await ids(`${ms}1Z`)).includes(call.id), 'created strictly before .mmm1');
+      assert.ok((await ids(`${ms}000001Z`)).includes(call.id), 'created strictly before .mmm000001');
+      assert.ok(!(await ids(`${ms}000Z`)).includes(call.id), 'not strictly before its own instant');
+      assert.ok(!(await ids(call.createdAt)).includes(call.id));
+    });
+
     test('paging with before=<call id> never skips calls created in the same millisecond', async () => {
       const { insertCall } = await import('../../../store/calls.ts');
       const template = await ringingCall(t, t.numberB);
