@@ -88,6 +88,28 @@ for (const kind of storeKinds()) {
         assert.equal(res.body.success, true);
       });
 
+      test('a bodyless action is not refused for the Content-Type its client names', async () => {
+        // axios and PHP's curl send a form Content-Type on a POST without data; Pilot's reject takes no body.
+        const raw = (method: string, path: string, key: string, headers: Record<string, string>, body?: string) =>
+          fetch(t.baseUrl + path, { method, headers: { 'x-api-key': key, ...headers }, body });
+        const form = { 'content-type': 'application/x-www-form-urlencoded' };
+        const call = await ringingCall(t);
+        const rejected = await raw('POST', `/v1/calls/${call.id}/reject`, t.numberA.key.key, form, '');
+        assert.equal(rejected.status, 200, await rejected.clone().text());
+        assert.deepEqual(await rejected.json(), { success: true, id: call.id, status: 'REJECTED' });
+
+        const w = (await numberA.createWebhook({ url: hookUrl() })).body;
+        const text = { 'content-type': 'text/plain' };
+        const rotated = await raw('POST', `/v1/webhooks/${w.id}/rotate-secret`, t.numberA.key.key, text);
+        assert.equal(rotated.status, 200, 'no body at all');
+        const deleted = await raw('DELETE', `/v1/webhooks/${w.id}`, t.numberA.key.key, text, '');
+        assert.equal(deleted.status, 200, 'an empty body');
+
+        const withBody = await raw('POST', `/v1/calls/${call.id}/reject`, t.numberA.key.key, text, 'hello');
+        assert.equal(withBody.status, 415, 'a body that is there is still read by its type');
+        assert.equal((await withBody.json()).code, 'UNSUPPORTED_MEDIA_TYPE');
+      });
+
       test("PUT /v1/calls/settings takes Pilot's flat body and answers {success:true, calling}", async () => {
         const res = await numberA.updateCallSettings({ status: 'ENABLED', call_icon_visibility: 'DEFAULT' });
         assert.equal(res.status, 200, JSON.stringify(res.body));
