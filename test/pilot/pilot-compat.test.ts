@@ -81,6 +81,32 @@ for (const kind of storeKinds()) {
         assert.equal((await numberA.terminateCall(res.body.id)).body.success, true);
       });
 
+      test('a client that writes unset fields as null (Jackson, Newtonsoft, pydantic) is read as leaving them out', async () => {
+        const peer = nextPeer();
+        t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+        const res = await numberA.request('POST', '/v1/calls', {
+          to: `+${peer}`,
+          sdp: CANNED_OFFER_SDP,
+          bizOpaqueCallbackData: null,
+        });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        assert.equal((await numberA.getCall(res.body.id)).body.bizOpaqueCallbackData, null);
+        assert.equal((await numberA.terminateCall(res.body.id)).status, 200);
+
+        const url = hookUrl();
+        const hook = await numberA.request('POST', '/v1/webhooks', { url, name: null, events: null });
+        assert.equal(hook.status, 201, JSON.stringify(hook.body));
+        assert.equal(hook.body.name, new URL(url).hostname, 'the name a webhook gets when it is given none');
+        assert.deepEqual(hook.body.events, [], 'as when none are named');
+
+        const required = await numberA.request('POST', '/v1/calls', { to: null, sdp: CANNED_OFFER_SDP });
+        assert.equal(required.status, 400, 'a required field is still required');
+        assert.equal(required.body.code, 'VALIDATION_ERROR');
+        // In a PATCH a null may mean "clear it": it is refused rather than read as "leave it".
+        const patched = await numberA.request('PATCH', `/v1/webhooks/${hook.body.id}`, { name: null });
+        assert.equal(patched.status, 400);
+      });
+
       test('reject answers Pilot success', async () => {
         const call = await ringingCall(t);
         const res = await numberA.rejectCall(call.id);

@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import type { Ajv, ValidateFunction } from 'ajv';
 import type { FastifyServerOptions } from 'fastify';
+import { absentNulls } from './absent-nulls.ts';
 
 type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
 type SerializerFactory = NonNullable<CompilersFactory['buildSerializer']>;
@@ -75,9 +76,14 @@ export function schemaCompilers(): SchemaCompilers {
     return get;
   };
 
-  const validatorCompiler: ValidatorCompiler = ({ schema, httpPart }) => {
+  const validatorCompiler: ValidatorCompiler = ({ schema, httpPart, method }) => {
     const get = once((): ValidateFunction => ajvFor(httpPart).compile(schema as object));
-    const validate = (data: unknown, dataCxt?: Parameters<ValidateFunction>[1]) => get()(data, dataCxt);
+    // Creations only: in a PATCH or a partial PUT a null may mean "clear it" (JSON Merge Patch), and is refused.
+    const nulls = httpPart === 'body' && method === 'POST' ? absentNulls(schema) : undefined;
+    const validate = (data: unknown, dataCxt?: Parameters<ValidateFunction>[1]) => {
+      nulls?.(data);
+      return get()(data, dataCxt);
+    };
     // Fastify reads schemaEnv before calling (to let Ajv replace a root value) and errors after a failed call.
     Object.defineProperties(validate, {
       errors: { get: () => get().errors },
