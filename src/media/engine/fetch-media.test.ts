@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { runBehindEnvProxy } from '../../../test/helpers/env-proxy.ts';
 import { fetchMedia, MediaFetchError } from './fetch-media.ts';
 
 let server: Server;
@@ -81,4 +83,22 @@ test('the SSRF guard: loopback, private and metadata addresses are refused, by l
 
 test('a redirect to a Location that is no URL is refused as a bad mediaUrl (400), not an internal error', async () => {
   await assert.rejects(fetchMedia(`${base}/bad-location`, open), refused(/^mediaUrl refused: not a valid URL$/));
+});
+
+test('a proxy in the environment (NODE_USE_ENV_PROXY, HTTPS_PROXY) never takes a download past the guard', async () => {
+  // Node's global agent sends every request through that proxy, which resolves the name itself: the pinned lookup
+  // would then judge only the proxy's address, and a name of an internal host would be fetched.
+  const run = await runBehindEnvProxy(`
+    import { fetchMedia } from ${JSON.stringify(join(import.meta.dirname, 'fetch-media.ts'))};
+    const lookup = async () => [{ address: '10.0.0.8', family: 4 }];
+    try {
+      await fetchMedia('https://media.internal.example/a.wav', { maxBytes: 4096, timeoutMs: 5000, allowInsecure: false, lookup });
+      console.log('fetched');
+    } catch (error) {
+      console.log(error.message);
+    }
+  `);
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(run.proxied, [], 'nothing went to the proxy');
+  assert.equal(run.stdout.trim(), "mediaUrl's host does not resolve to a public address");
 });

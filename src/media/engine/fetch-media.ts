@@ -29,12 +29,24 @@ export interface FetchMediaOptions {
 
 const MAX_REDIRECTS = 3;
 
+// Agents of our own, not Node's global ones: with NODE_USE_ENV_PROXY those send every request to HTTP(S)_PROXY, which
+// resolves the name itself, so the pinned lookup would judge only the proxy's address (the webhook sender does so too).
+let agents: { http: InstanceType<typeof http.Agent>; https: InstanceType<typeof https.Agent> } | null = null;
+
 function getOnce(url: URL, opts: FetchMediaOptions, signal: AbortSignal): Promise<IncomingMessage> {
-  const client = url.protocol === 'https:' ? https : http;
+  const secure = url.protocol === 'https:';
+  const client = secure ? https : http;
+  agents ??= { http: new http.Agent(), https: new https.Agent() };
+  const agent = secure ? agents.https : agents.http;
   return new Promise((resolve, reject) => {
     const req = client.get(
       url,
-      { lookup: pinnedLookup(opts.allowInsecure, opts.lookup) as never, signal, headers: { accept: 'audio/*' } },
+      {
+        agent,
+        lookup: pinnedLookup(opts.allowInsecure, opts.lookup) as never,
+        signal,
+        headers: { accept: 'audio/*' },
+      },
       resolve,
     );
     req.on('error', (err: NodeJS.ErrnoException) => {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { runBehindEnvProxy } from '../../../test/helpers/env-proxy.ts';
 import { turnsDuring } from '../../../test/helpers/event-loop.ts';
 import { dominantFrequency } from '../../media/audio/detect.ts';
 import { FRAME_SAMPLES, rmsLevel } from '../../media/audio/pcm.ts';
@@ -108,6 +110,19 @@ describe('what a simulated user says', () => {
     const privateName = await reasonFor('private.example.com');
     assert.equal(privateName, await reasonFor('unknown.example.com'));
     assert.ok(!privateName.includes('10.1.2.3'), privateName);
+  });
+
+  it('a proxy in the environment (NODE_USE_ENV_PROXY, HTTPS_PROXY) never takes a WAV download past the guard', async () => {
+    // Through Node's global agent the proxy would resolve the name itself, out of the pinned lookup's sight.
+    const run = await runBehindEnvProxy(`
+      import { loadAudio, parseAudioSpec } from ${JSON.stringify(join(import.meta.dirname, 'audio.ts'))};
+      const spec = parseAudioSpec('https://wav.internal.example/a.wav');
+      const loaded = await loadAudio(spec.value, false, async () => [{ address: '10.1.2.3', family: 4 }]);
+      console.log(loaded.ok ? 'loaded' : loaded.reason);
+    `);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(run.proxied, [], 'nothing went to the proxy');
+    assert.equal(run.stdout.trim(), "the audio URL's host does not resolve to a public address");
   });
 });
 

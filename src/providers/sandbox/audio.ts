@@ -130,8 +130,12 @@ function fetchWav(url: URL, allowInsecure: boolean, lookup?: HostLookup): Promis
       clearTimeout(timer);
       resolve(result);
     };
-    const request = url.protocol === 'https:' ? https.request : http.request;
-    const req = request(url, { method: 'GET', lookup: pinnedLookup(allowInsecure, lookup) }, (res) => {
+    const secure = url.protocol === 'https:';
+    const request = secure ? https.request : http.request;
+    // An agent of its own: Node's global one sends the request to a proxy from the environment (NODE_USE_ENV_PROXY),
+    // which resolves the name itself, out of the pinned lookup's sight.
+    const agent = secure ? new https.Agent() : new http.Agent();
+    const req = request(url, { method: 'GET', agent, lookup: pinnedLookup(allowInsecure, lookup) }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         done({ ok: false, reason: `the audio URL answered HTTP ${res.statusCode}` });
