@@ -4,7 +4,7 @@ import type { ErrorCode } from './generated/error-codes.ts';
 
 export type { ErrorCode };
 /** Codes the client raises itself, when no usable answer came from the server. */
-export type ClientErrorCode = 'TIMEOUT' | 'NETWORK_ERROR' | 'ABORTED' | 'INVALID_RESPONSE';
+export type ClientErrorCode = 'TIMEOUT' | 'NETWORK_ERROR' | 'ABORTED' | 'INVALID_RESPONSE' | 'REDIRECTED';
 
 export interface CallgateErrorInit {
   message: string;

@@ -138,8 +138,31 @@ export function linkedController(parent?: AbortSignal): { controller: AbortContr
   return { controller, unlink: () => parent.removeEventListener('abort', onAbort) };
 }
 
+/**
+ * A redirect is never followed: fetch would send it on with the x-api-key header (it drops only Authorization across
+ * origins), so a proxy or load balancer redirecting elsewhere would be handed the key. The error names the address
+ * to use as baseUrl instead (a browser's opaque redirect hides it).
+ */
+function redirectError(res: Response): CallgateError {
+  const location = res.headers.get('location');
+  return new CallgateError({
+    message:
+      `The server answered with a redirect${location ? ` to ${location}` : ''}, which is not followed so that the ` +
+      'API key goes nowhere else: give the address it names as baseUrl',
+    code: 'REDIRECTED',
+    status: res.status,
+    requestId: res.headers.get('x-request-id'),
+  });
+}
+
+const isRedirect = (res: Response) => res.type === 'opaqueredirect' || (res.status >= 300 && res.status < 400);
+
 /** The CallgateError for a non-2xx response (reads its body). */
 export async function errorFromResponse(res: Response): Promise<CallgateError> {
+  if (isRedirect(res)) {
+    await res.body?.cancel().catch(() => undefined);
+    return redirectError(res);
+  }
   const text = await res.text().catch(() => '');
   const envelope = parseErrorEnvelope(text);
   return new CallgateError({
@@ -210,7 +233,13 @@ export class Transport {
         timeoutMs,
       );
       try {
-        const res = await this.options.fetch(url, { method: spec.method, headers, body, signal: controller.signal });
+        const res = await this.options.fetch(url, {
+          method: spec.method,
+          headers,
+          body,
+          redirect: 'manual',
+          signal: controller.signal,
+        });
         if (res.ok) {
           return spec.binary ? (new Uint8Array(await res.arrayBuffer()) as T) : await readJson<T>(res);
         }
@@ -224,7 +253,7 @@ export class Transport {
         if (opts.signal?.aborted) {
           throw abortedError(opts.signal);
         }
-        if (caught instanceof CallgateError && caught.status !== 0) {
+        if (caught instanceof CallgateError && (caught.status !== 0 || caught.code === 'REDIRECTED')) {
           throw caught; // a final answer
         }
         const reason = controller.signal.reason;

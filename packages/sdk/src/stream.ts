@@ -168,6 +168,8 @@ export class EventStream implements AsyncIterable<StreamEvent> {
           const res = await this.#transport.options.fetch(this.#transport.url('/v1/events/stream'), {
             method: 'GET',
             headers,
+            // Never followed, as every request of the client (http.ts): the key would go along.
+            redirect: 'manual',
             signal: conn.signal,
           });
           if (!res.ok) {
@@ -211,7 +213,7 @@ export class EventStream implements AsyncIterable<StreamEvent> {
           if (life.signal.aborted) {
             return;
           }
-          if (caught instanceof CallgateError && caught.status !== 0) {
+          if (caught instanceof CallgateError && (caught.status !== 0 || caught.code === 'REDIRECTED')) {
             throw caught;
           }
           const reason = conn.signal.reason;
