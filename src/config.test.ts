@@ -150,6 +150,15 @@ test('a refused URL is quoted without the password it carries: the message goes 
     { PUBLIC_WS_BASE_URL: 'wss://u:s3cret-pw@host/path' },
     'PUBLIC_WS_BASE_URL must look like wss://host[:port], got "wss://***@host/path"',
   );
+  // A password written unencoded may hold /, ? or #, which end a URL's authority: it is masked all the same.
+  refused(
+    { DATABASE_URL: 'mysql://app:pa/ss#w?rd@db:3306/calls', SECRET_KEY: 'k'.repeat(32) },
+    'DATABASE_URL must be a postgres:// or postgresql:// URL (callgate\'s server store is PostgreSQL), got "mysql://***@db:3306/calls"',
+  );
+  refused(
+    { REDIS_URL: 'http://:Zx#9/q?@cache:6379' },
+    'REDIS_URL must be a redis:// or rediss:// URL or a socket path, got "http://***@cache:6379"',
+  );
   // Nothing else is hidden: the value is still recognisable.
   refused(
     { REDIS_URL: 'localhost:6379' },

@@ -150,14 +150,29 @@ function msList(env: Env, name: string, fallback: readonly number[]): readonly n
 }
 
 /**
+ * host[:port]/database of a DATABASE_URL, for messages; null when it cannot be read. The user and password go first,
+ * everything up to the last @: a password written unencoded may hold a /, and after digits URL parsers read it as a
+ * port and a path, which would print the rest of it. pg takes strings WHATWG URL refuses (no host before the path,
+ * the host in the query; a socket path): their TypeError would print the URL, password and all.
+ */
+export function postgresLocation(databaseUrl: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl.replace(/^([a-z][a-z0-9+.-]*:\/\/).*@/is, '$1'));
+  } catch {
+    return null;
+  }
+  const host = url.searchParams.get('host') ?? (url.host || 'localhost');
+  return `${host}${url.pathname}`;
+}
+
+/**
  * A URL-like value as an error may quote it: a password in it (redis://:pw@host, https://user:pw@host) is masked,
- * since the message goes to the log and often to whoever reads the deployment's output.
+ * since the message goes to the log and often to whoever reads the deployment's output. Everything up to the last @
+ * goes: a password written unencoded may hold /, ? or #, and a value refused here is no URL to parse anyway.
  */
 function quoted(raw: string): string {
-  return raw.replace(
-    /^([a-z][a-z0-9+.-]*:\/*)?[^/?#]*@/i,
-    (_match, scheme: string | undefined) => `${scheme ?? ''}***@`,
-  );
+  return raw.replace(/^([a-z][a-z0-9+.-]*:\/*)?.*@/is, (_match, scheme: string | undefined) => `${scheme ?? ''}***@`);
 }
 
 function mediaConfig(env: Env, dataDir: string): MediaConfig {

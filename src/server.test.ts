@@ -117,6 +117,19 @@ describe('server start-up with a setting it cannot use', () => {
       hostInQuery.stderr,
       'callgate: cannot open the PostgreSQL store at 127.0.0.1/calls (DATABASE_URL): ECONNREFUSED\n',
     );
+    // A password written unencoded with a / after digits reads as a port and a path to URL parsers: the location
+    // named is still only the host, port and database.
+    const slashInPassword = await runServer({
+      DATABASE_URL: 'postgres://callgate:12/s3cret@127.0.0.1:1/calls',
+      SECRET_KEY: 'k'.repeat(32),
+      PORT: '0',
+    });
+    assert.equal(slashInPassword.code, 1);
+    assert.match(
+      slashInPassword.stderr,
+      /^callgate: cannot open the PostgreSQL store at [^\n]+ \(DATABASE_URL\): E\w+\n$/,
+    );
+    assert.ok(!slashInPassword.stderr.includes('s3cret'), slashInPassword.stderr);
     // A port that is not a number: pg refuses to parse the URL at the first connection.
     const unreadable = await runServer({
       DATABASE_URL: 'postgres://callgate:s3cret@127.0.0.1:fivefourthreetwo/calls',

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildAppWithSweeper } from './app.ts';
 import { SecretBox } from './auth/secret-box.ts';
 import { checkSecretKey } from './auth/secret-key-check.ts';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig, postgresLocation } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
@@ -56,21 +56,6 @@ function storeUnusable(config: Config, err: NodeJS.ErrnoException): Error {
   }
   const where = postgresLocation(config.databaseUrl);
   return new ConfigError(`cannot open the PostgreSQL store${where ? ` at ${where}` : ''} (DATABASE_URL): ${code}`);
-}
-
-/**
- * host[:port]/database of a DATABASE_URL, or null. pg takes strings WHATWG URL refuses (no host before the path, the
- * host in the query; a socket path): their TypeError would replace the store's and print the URL, password and all.
- */
-function postgresLocation(databaseUrl: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(databaseUrl.replace(/@\//, '@localhost/'));
-  } catch {
-    return null;
-  }
-  const host = url.searchParams.get('host') ?? url.host;
-  return `${host}${url.pathname}`;
 }
 
 /** The address to print: a wildcard listen address is reached as localhost from this machine. */

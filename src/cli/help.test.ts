@@ -198,6 +198,17 @@ describe('callgate --help and usage mistakes', () => {
       { cwd },
     );
     assert.equal(pg.code, 0, '--help reads no configuration (DATABASE_URL without SECRET_KEY would be refused)');
+
+    // The store line names host, port and database only, even for a password written with a / after digits (URL
+    // parsers read "12/s3cret" as a port and a path); what follows is the connection's own failure.
+    const slash = await runCli(
+      ['migrate'],
+      { DATABASE_URL: 'postgres://callgate:12/s3cret@127.0.0.1:1/calls', SECRET_KEY: 'k'.repeat(32) },
+      { cwd },
+    );
+    assert.equal(slash.code, 1);
+    assert.equal(slash.stderr.split('\n')[0], 'store: postgres 127.0.0.1:1/calls');
+    assert.ok(!slash.stderr.includes('s3cret'), slash.stderr);
   });
 
   test('completion bash completes commands, subcommands and flags', async () => {

@@ -3,7 +3,7 @@
 // on another is never a silent mystery.
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Config, loadConfig } from '../config.ts';
+import { type Config, loadConfig, postgresLocation } from '../config.ts';
 import { type Env, fromShell } from './remote.ts';
 
 export const STORE_OPTIONS = {
@@ -14,16 +14,6 @@ export const STORE_OPTIONS = {
 export const STORE_USAGE = `Store (as the server's: DATABASE_URL, else SQLite under DATA_DIR; SECRET_KEY):
   --data-dir <dir>   the embedded store's directory (default $DATA_DIR or ./data); ignored with DATABASE_URL`;
 
-/** "host:port/db" of a PostgreSQL URL, without credentials. */
-function postgresName(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.host}${u.pathname}`;
-  } catch {
-    return 'postgres (unparseable DATABASE_URL)';
-  }
-}
-
 /**
  * The configuration for a store command. When the embedded store's directory does not exist it is created with a
  * line saying so; when that directory is only the default (no DATA_DIR, no --data-dir) the line also says how a
@@ -32,7 +22,7 @@ function postgresName(url: string): string {
 export function storeConfig(env: Env, dataDir: string | undefined, note: (line: string) => void): Config {
   const config = loadConfig(dataDir ? { ...env, DATA_DIR: fromShell(dataDir, env) } : env);
   if (config.databaseUrl) {
-    note(`store: postgres ${postgresName(config.databaseUrl)}`);
+    note(`store: postgres ${postgresLocation(config.databaseUrl) ?? '(unparseable DATABASE_URL)'}`);
     return config;
   }
   if (!existsSync(config.dataDir)) {
