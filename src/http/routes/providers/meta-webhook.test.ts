@@ -64,6 +64,16 @@ for (const kind of storeKinds()) {
         assert.equal(res.body, '1158201444');
         assert.match(String(res.headers['content-type']), /^text\/plain/);
       });
+      test('the echoed challenge is never rendered: any tenant picks a verify token, so it is theirs to write', async () => {
+        // Served on the dashboard's origin, a challenge sniffed as HTML would run script beside the dashboard's key.
+        const res = await t.app.inject({
+          url: `/providers/meta/webhook?hub.mode=subscribe&hub.verify_token=${t.numberB.verifyToken}&hub.challenge=${encodeURIComponent('<script>alert(1)</script>')}`,
+        });
+        assert.equal(res.statusCode, 200);
+        assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
+        assert.equal(res.headers['x-content-type-options'], 'nosniff');
+        assert.equal(res.headers['content-security-policy'], "default-src 'none'; sandbox");
+      });
       test('a wrong verify token is 403', async () => {
         const res = await t.app.inject({
           url: '/providers/meta/webhook?hub.mode=subscribe&hub.challenge=1&hub.verify_token=nope',

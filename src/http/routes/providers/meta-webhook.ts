@@ -44,7 +44,13 @@ export function metaWebhookRoutes(app: App, deps: MetaInboundDeps): void {
         if (!(await verifyMetaSubscription(deps, q['hub.mode'], q['hub.verify_token']))) {
           throw new ApiError('FORBIDDEN', { message: 'Verify token does not match' });
         }
-        return reply.type('text/plain').send(q['hub.challenge']);
+        // The challenge is the caller's text (any tenant chooses a number's verify token), served on the dashboard's
+        // origin: never to be sniffed as HTML or run as a page.
+        return reply
+          .type('text/plain; charset=utf-8')
+          .header('x-content-type-options', 'nosniff')
+          .header('content-security-policy', "default-src 'none'; sandbox")
+          .send(q['hub.challenge']);
       },
     );
 
