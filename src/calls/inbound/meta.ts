@@ -44,7 +44,12 @@ export async function verifyMetaSubscription(deps: MetaInboundDeps, mode: string
 
 async function signedByOneOfOurApps(deps: MetaInboundDeps, raw: Buffer, signature: string): Promise<boolean> {
   const secrets = new Set((await listMetaNumbers(deps.db)).map((n) => deps.secretsOf(n).appSecret));
-  return [...secrets].some((secret) => isValidMetaSignature(raw, signature, secret));
+  for (const secret of secrets) {
+    if (await isValidMetaSignature(raw, signature, secret)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** A Graph phone_number_id, as numbers are registered with (docs/spec/providers-meta.md: numeric Graph id). */
@@ -81,7 +86,7 @@ export async function receiveMetaWebhook(
     const { appSecret } = deps.secretsOf(number);
     let signed = signedBy.get(appSecret);
     if (signed === undefined) {
-      signed = isValidMetaSignature(raw, signature, appSecret);
+      signed = await isValidMetaSignature(raw, signature, appSecret);
       signedBy.set(appSecret, signed);
     }
     if (number.metaPhoneNumberId && signed) {

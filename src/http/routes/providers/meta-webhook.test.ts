@@ -157,6 +157,61 @@ for (const kind of storeKinds()) {
           assert.equal(forged.json().code, 'UNAUTHORIZED');
         }
       });
+      test("a large body is hashed off the event loop: a forged one tried against every app's secret holds nothing up", async () => {
+        // Anyone may POST Meta's 3 MB unsigned; a body naming no number of ours is tried with every app's secret.
+        const own = await buildTestApp(kind);
+        try {
+          const apps = 40;
+          for (let i = 0; i < apps; i++) {
+            const res = await own.app.inject({
+              method: 'POST',
+              url: '/v1/numbers',
+              headers: { 'x-api-key': own.tenantKey.key },
+              payload: {
+                name: `App ${i}`,
+                phoneNumber: `+5511977${String(i).padStart(6, '0')}`,
+                provider: 'META',
+                meta: {
+                  phoneNumberId: `990077${String(i).padStart(6, '0')}`,
+                  wabaId: '1',
+                  accessToken: `token-${i}`,
+                  appSecret: `app-secret-${i}`,
+                  verifyToken: `verify-${i}`,
+                },
+              },
+            });
+            assert.equal(res.statusCode, 201, res.body);
+          }
+          const body = 'x'.repeat(3 * 1024 * 1024);
+          const send = (signature: string) =>
+            own.app.inject({
+              method: 'POST',
+              url: '/providers/meta/webhook',
+              headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature },
+              payload: body,
+            });
+          let turns = 0;
+          let counting = true;
+          const turn = () => {
+            if (counting) {
+              turns++;
+              setImmediate(turn);
+            }
+          };
+          setImmediate(turn);
+          const forged = await send(`sha256=${'0'.repeat(64)}`);
+          counting = false;
+          assert.equal(forged.statusCode, 401);
+          // Each secret's hash waits on the thread pool, so the loop turns at least once per app tried: hashed in
+          // place, all of them ran in one turn and every request and call's audio frame waited behind them.
+          assert.ok(turns >= apps, `the event loop turned ${turns} times while ${apps + 2} app secrets were tried`);
+          // Hashed there, the signature still verifies: signed by one of our apps, a body that is not JSON is a 400.
+          const signed = await send(signMetaBody(body, 'app-secret-17'));
+          assert.equal(signed.statusCode, 400, signed.body);
+        } finally {
+          await own.close();
+        }
+      });
       test('the signature is checked over the exact bytes (non-ASCII escaped as Meta does)', async () => {
         const wacid = await t.fake.incomingCall({
           phoneNumberId: t.numberA.phoneNumberId,
