@@ -184,6 +184,14 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Nothing callgate serves is meant to be framed or read as another type: /docs (Swagger UI, where keys are
+    // typed) could otherwise be framed by any page for clickjacking. The dashboard sets its own stricter policy.
+    if (!reply.hasHeader('x-content-type-options')) {
+      reply.header('x-content-type-options', 'nosniff');
+    }
+    if (!reply.hasHeader('x-frame-options')) {
+      reply.header('x-frame-options', 'DENY');
+    }
   });
   // An upgrade request answered over HTTP (refused by a hook that runs before the WebSocket plugin marks it) leaves
   // a socket Node no longer watches: no timeout ends it, and the server's close waits on it until the shutdown

@@ -171,6 +171,9 @@ describe('the API reference', () => {
   test('/docs is callgate’s own: title, logo, and an introduction to keys and errors', async () => {
     const page = await t.app.inject({ url: '/docs' });
     assert.equal(page.statusCode, 200);
+    // Keys are typed there: no other page may frame it (clickjacking), and nothing is read as another type.
+    assert.equal(page.headers['x-frame-options'], 'DENY');
+    assert.equal(page.headers['x-content-type-options'], 'nosniff');
     assert.match(page.body, /<title>callgate API reference<\/title>/);
     const css = await t.app.inject({ url: '/docs/static/theme/callgate.css' });
     assert.equal(css.statusCode, 200);
