@@ -359,8 +359,11 @@ function unit(result: ProviderResult<Json>): ProviderResult {
   return result.ok ? ok : result;
 }
 
-/** Meta wants RFC 8866 SDP with CRLF line endings; clients often send bare LF. */
+/**
+ * Meta wants RFC 8866 SDP: CRLF line endings (clients often send bare LF, or a lone CR), starting at `v=0`, one
+ * CRLF after the last line. Whitespace around the text is no SDP line: kept, a blank or spaces-only last line made
+ * an accept differ from its pre_accept answer, which Meta must receive byte for byte again (§1.2).
+ */
 export function toCrlf(sdp: string): string {
-  const text = sdp.replace(/\r?\n/g, '\r\n');
-  return text.endsWith('\r\n') ? text : `${text}\r\n`;
+  return `${sdp.trim().replace(/\r\n|\r|\n/g, '\r\n')}\r\n`;
 }

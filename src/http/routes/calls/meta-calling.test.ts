@@ -49,6 +49,30 @@ for (const kind of storeKinds()) {
       );
     });
 
+    test('an answer differing only in whitespace or line endings reaches Meta as the same SDP (accept = pre_accept)', async () => {
+      // docs/spec/providers-meta.md §1.2: CRLF SDP, and accept's SDP must equal the pre_accept one. A trailing blank
+      // line or trailing spaces, a leading newline, bare LF or CR are no part of the SDP.
+      const variants = {
+        'a trailing blank line': `${CANNED_ANSWER_SDP}\r\n`,
+        'a trailing spaces-only line': `${CANNED_ANSWER_SDP}  \n`,
+        'a leading newline': `\n${CANNED_ANSWER_SDP}`,
+        'bare LF': CANNED_ANSWER_SDP.replaceAll('\r\n', '\n'),
+        'bare CR': CANNED_ANSWER_SDP.replaceAll('\r\n', '\r'),
+      };
+      for (const [what, sdp] of Object.entries(variants)) {
+        const call = await ringingCall(t);
+        const pre = await api('POST', `/v1/calls/${call.id}/pre-accept`, { sdp });
+        assert.equal(pre.statusCode, 200, `${what}: ${pre.body}`);
+        const accept = await api('POST', `/v1/calls/${call.id}/accept`, { sdp: CANNED_ANSWER_SDP });
+        assert.equal(accept.statusCode, 200, `${what}: ${accept.body}`);
+        const sent = t.fake.requests
+          .filter((r) => r.body?.call_id === call.externalCallId && ['pre_accept', 'accept'].includes(r.body?.action))
+          .map((r) => r.body.session.sdp);
+        assert.deepEqual(sent, [CANNED_ANSWER_SDP, CANNED_ANSWER_SDP], what);
+      }
+      assert.deepEqual(t.fake.violations, []);
+    });
+
     test('record:true where callgate would not hold the media (the business’s own SDP) is a 400, not ignored', async () => {
       const call = await ringingCall(t);
       const sent = () => t.fake.countRequests({ call_id: call.externalCallId });
