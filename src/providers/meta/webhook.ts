@@ -175,10 +175,28 @@ function directionFromSdp(call: Json): MetaUpdate['direction'] {
   return type === 'offer' ? 'INBOUND' : type === 'answer' ? 'OUTBOUND' : null;
 }
 
-/** The user as Meta names it: phone digits (`from`) and/or the business-scoped user id (`from_user_id`). */
-function userOf(item: Json): { peerNumber: string | null; peerUserId: string | null } | null {
+/** A change's `contacts[]` as business-scoped user ids by phone digits (`wa_id` → `user_id`). */
+type ContactUserIds = Map<string, string>;
+
+function contactUserIdsOf(contacts: unknown): ContactUserIds {
+  const out: ContactUserIds = new Map();
+  for (const contact of asArray(contacts)) {
+    const waId = isObject(contact) ? asString(contact.wa_id)?.replace(/\D/g, '') : null;
+    const userId = isObject(contact) ? asString(contact.user_id) : null;
+    if (waId && userId && !out.has(waId)) {
+      out.set(waId, userId);
+    }
+  }
+  return out;
+}
+
+/**
+ * The user as Meta names it: phone digits (`from`) and/or the business-scoped user id (`from_user_id`, or the
+ * `user_id` of the contact whose `wa_id` is `from`: matched by number, never by position, §3.3).
+ */
+function userOf(item: Json, contacts: ContactUserIds): { peerNumber: string | null; peerUserId: string | null } | null {
   const peerNumber = asString(item.from)?.replace(/\D/g, '') || null;
-  const peerUserId = asString(item.from_user_id) || null;
+  const peerUserId = asString(item.from_user_id) || (peerNumber ? contacts.get(peerNumber) : null) || null;
   return peerNumber || peerUserId ? { peerNumber, peerUserId } : null;
 }
 
@@ -188,9 +206,10 @@ export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMe
   const permissionReplies: MetaPermissionReply[] = [];
   const skipped: ParsedMetaWebhook['skipped'] = [];
   for (const { phoneNumberId, field, value } of changesOf(payload)) {
+    const contacts = contactUserIdsOf(value.contacts);
     if (field === 'messages') {
       for (const message of asArray(value.messages)) {
-        const reply = isObject(message) ? parsePermissionReply(message, receivedAt) : null;
+        const reply = isObject(message) ? parsePermissionReply(message, contacts, receivedAt) : null;
         if (reply) {
           permissionReplies.push({ phoneNumberId, ...reply });
         }
@@ -202,7 +221,7 @@ export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMe
     }
     const errorCode = firstErrorCode(value.errors);
     for (const item of asArray(value.calls)) {
-      const update = isObject(item) ? parseCall(item, errorCode, receivedAt) : null;
+      const update = isObject(item) ? parseCall(item, errorCode, contacts, receivedAt) : null;
       if (update) {
         updates.push({ phoneNumberId, ...update });
       } else {
@@ -225,13 +244,17 @@ export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMe
 }
 
 /** §3.4 F: accept+permanent → PERMANENT; accept → TEMPORARY (expiresAt); reject → NO_PERMISSION. */
-function parsePermissionReply(message: Json, receivedAt: string): Omit<MetaPermissionReply, 'phoneNumberId'> | null {
+function parsePermissionReply(
+  message: Json,
+  contacts: ContactUserIds,
+  receivedAt: string,
+): Omit<MetaPermissionReply, 'phoneNumberId'> | null {
   const interactive = message.interactive;
   if (!isObject(interactive) || asString(interactive.type) !== 'call_permission_reply') {
     return null;
   }
   const reply = interactive.call_permission_reply;
-  const from = userOf(message);
+  const from = userOf(message, contacts);
   const messageId = asString(message.id);
   if (!isObject(reply) || !from || !messageId) {
     return null;
@@ -289,7 +312,12 @@ function callIdOf(v: unknown): string | null {
   return typeof id === 'string' && /^[A-Za-z0-9._:@=+/-]{1,256}$/.test(id) ? id : null;
 }
 
-function parseCall(call: Json, errorCode: string | null, receivedAt: string): Omit<MetaUpdate, 'phoneNumberId'> | null {
+function parseCall(
+  call: Json,
+  errorCode: string | null,
+  contacts: ContactUserIds,
+  receivedAt: string,
+): Omit<MetaUpdate, 'phoneNumberId'> | null {
   const externalCallId = callIdOf(call.id);
   const kind = asString(call.event)?.toLowerCase();
   if (!externalCallId || !kind) {
@@ -299,7 +327,7 @@ function parseCall(call: Json, errorCode: string | null, receivedAt: string): Om
   const at = epochToIso(call.timestamp) ?? receivedAt;
   if (kind === 'connect') {
     if (direction === 'INBOUND') {
-      const peer = userOf(call);
+      const peer = userOf(call, contacts);
       if (!peer) {
         return null;
       }

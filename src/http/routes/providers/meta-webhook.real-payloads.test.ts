@@ -97,6 +97,35 @@ for (const kind of storeKinds()) {
       assert.equal(stored.peerUserId, 'BR.BOTH0001');
     });
 
+    test("a BSUID given only in contacts[].user_id is kept, matched by wa_id, never by the contact's position", async () => {
+      // docs/spec/providers-meta.md §3.3: contacts may carry user_id; store it if present; match by wa_id == from.
+      const [first, second] = [nextPeer(), nextPeer()];
+      const ts = String(Math.floor(Date.now() / 1000));
+      const connect = (from: string) => ({
+        id: `wacid.CONTACT${from}`,
+        from,
+        to: t.numberA.displayPhoneNumber,
+        event: 'connect',
+        timestamp: ts,
+        direction: 'USER_INITIATED',
+        session: { sdp_type: 'offer', sdp: CANNED_OFFER_SDP },
+      });
+      const res = await postSignedCalls(t, [connect(first), connect(second)], {
+        // Listed in the other order, and only the second caller has a user id.
+        contacts: [
+          { profile: { name: 'Second' }, wa_id: second, user_id: 'BR.CONTACT0002' },
+          { profile: { name: 'First' }, wa_id: first },
+        ],
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal((await storedCall(t, t.numberA, `wacid.CONTACT${first}`))?.peerUserId, null);
+      const call = await storedCall(t, t.numberA, `wacid.CONTACT${second}`);
+      assert.equal(call?.peerNumber, second);
+      assert.equal(call?.peerUserId, 'BR.CONTACT0002');
+      const shown = (await t.app.inject({ url: `/v1/calls/${call?.id}`, headers: keyA() })).json();
+      assert.equal(shown.peerUserId, 'BR.CONTACT0002');
+    });
+
     test('a connect without `direction` is told inbound by session.sdp_type=offer', async () => {
       const user = nextPeer();
       const wacid = await t.fake.incomingCall({
@@ -127,6 +156,50 @@ for (const kind of storeKinds()) {
       assert.equal(body.status, 'PERMANENT');
       assert.equal(body.peerNumber, null);
       assert.equal(body.peerUserId, 'BR.PERM0001');
+    });
+
+    test('a permission reply whose user id is only in contacts[]: call.permission_updated carries it', async () => {
+      const created = await t.app.inject({
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: keyA(),
+        payload: { url: `${receiver.url}/perm-contacts`, events: ['call.permission_updated'] },
+      });
+      assert.equal(created.statusCode, 201, created.body);
+      const user = nextPeer();
+      const body = JSON.stringify(
+        t.fake.buildWebhook(
+          t.numberA.phoneNumberId,
+          {
+            contacts: [{ profile: { name: 'Ana' }, wa_id: user, user_id: 'BR.PERMCONTACT1' }],
+            messages: [
+              {
+                from: user,
+                id: `wamid.PERMCONTACT${user}`,
+                timestamp: String(Math.floor(Date.now() / 1000)),
+                type: 'interactive',
+                interactive: {
+                  type: 'call_permission_reply',
+                  call_permission_reply: { response: 'accept', is_permanent: true, response_source: 'user_action' },
+                },
+              },
+            ],
+          },
+          'messages',
+        ),
+      );
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/providers/meta/webhook',
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) },
+        payload: body,
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const path = '/hook/perm-contacts';
+      await receiver.waitFor((r) => r.some((x) => x.path === path), 5000, 'the permission event');
+      const event = receiver.requests.find((x) => x.path === path)?.body;
+      assert.equal(event.peerNumber, user);
+      assert.equal(event.peerUserId, 'BR.PERMCONTACT1');
     });
 
     const statusesOf = (field: string) =>
