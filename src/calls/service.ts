@@ -8,6 +8,7 @@ import type { MediaEngine } from '../media/engine/engine.ts';
 import type { Call } from '../model/call.ts';
 import { isTerminal, UNCONFIRMED_END } from '../model/call.ts';
 import { type NumberRecord, speaksMetaModel } from '../model/number.ts';
+import { canonicalSdp } from '../model/sdp.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures } from '../providers/types.ts';
 import { type CallFilter, findCallForNumber, listCallsForNumber } from '../store/calls.ts';
@@ -397,7 +398,7 @@ export class CallService {
       sdpAnswer === null
         ? (await this.serverMedia.find(call.numberId, call.id)) !== null ||
           (await this.serverMedia.findRemote(call.numberId, call.id)) !== null
-        : sdpAnswer === call.sdpAnswer;
+        : call.sdpAnswer !== null && canonicalSdp(sdpAnswer) === canonicalSdp(call.sdpAnswer);
     if (!same) {
       throw new ApiError('CALL_STATE_CONFLICT', {
         message: 'The call was already pre-accepted with another answer; accept it',

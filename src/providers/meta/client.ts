@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { Call } from '../../model/call.ts';
 import type { NumberRecord } from '../../model/number.ts';
+import { canonicalSdp } from '../../model/sdp.ts';
 import type { CallProvider, MetaCallingFeatures, MetaSecrets, ProviderResult, StartCallRequest } from '../types.ts';
 import { failure, ok } from '../types.ts';
 import { classifyGraphError, retryAfterFromDetails } from './errors.ts';
@@ -72,7 +73,7 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     const body = {
       call_id: call.externalCallId,
       action: 'accept',
-      session: { sdp_type: 'answer', sdp: toCrlf(sdpAnswer ?? '') },
+      session: { sdp_type: 'answer', sdp: canonicalSdp(sdpAnswer ?? '') },
     };
     return unit(await this.#request(number, 'POST', 'calls', body, ONCE));
   }
@@ -81,7 +82,7 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     const body = {
       call_id: call.externalCallId,
       action: 'pre_accept',
-      session: { sdp_type: 'answer', sdp: toCrlf(sdpAnswer) },
+      session: { sdp_type: 'answer', sdp: canonicalSdp(sdpAnswer) },
     };
     return unit(await this.#request(number, 'POST', 'calls', body, ONCE));
   }
@@ -91,7 +92,7 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     const body: Json = {
       to: request.to.replace(/\D/g, ''),
       action: 'connect',
-      session: { sdp_type: 'offer', sdp: toCrlf(request.sdp ?? '') },
+      session: { sdp_type: 'offer', sdp: canonicalSdp(request.sdp ?? '') },
     };
     if (request.bizOpaqueCallbackData !== null) {
       body.biz_opaque_callback_data = request.bizOpaqueCallbackData;
@@ -357,13 +358,4 @@ function answeredDown(result: ProviderResult<Json>): boolean {
 
 function unit(result: ProviderResult<Json>): ProviderResult {
   return result.ok ? ok : result;
-}
-
-/**
- * Meta wants RFC 8866 SDP: CRLF line endings (clients often send bare LF, or a lone CR), starting at `v=0`, one
- * CRLF after the last line. Whitespace around the text is no SDP line: kept, a blank or spaces-only last line made
- * an accept differ from its pre_accept answer, which Meta must receive byte for byte again (§1.2).
- */
-export function toCrlf(sdp: string): string {
-  return `${sdp.trim().replace(/\r\n|\r|\n/g, '\r\n')}\r\n`;
 }

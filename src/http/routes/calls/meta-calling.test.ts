@@ -63,6 +63,9 @@ for (const kind of storeKinds()) {
         const call = await ringingCall(t);
         const pre = await api('POST', `/v1/calls/${call.id}/pre-accept`, { sdp });
         assert.equal(pre.statusCode, 200, `${what}: ${pre.body}`);
+        // A retry written cleanly is the same answer: answered here, nothing more sent to Meta.
+        const again = await api('POST', `/v1/calls/${call.id}/pre-accept`, { sdp: CANNED_ANSWER_SDP });
+        assert.equal(again.statusCode, 200, `${what}: ${again.body}`);
         const accept = await api('POST', `/v1/calls/${call.id}/accept`, { sdp: CANNED_ANSWER_SDP });
         assert.equal(accept.statusCode, 200, `${what}: ${accept.body}`);
         const sent = t.fake.requests
