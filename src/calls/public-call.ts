@@ -26,11 +26,17 @@ export function sandboxMark(call: Call): { sandbox?: true } {
   return call.providerData?.sandbox === true ? { sandbox: true } : {};
 }
 
-function entryPointOf(data: Call['providerData']): { ctaPayload?: string; deeplinkPayload?: string } {
+function entryPointOf(data: Call['providerData']): {
+  ctaPayload?: string;
+  deeplinkPayload?: string;
+  peerParentUserId?: string;
+} {
   const cta = data?.ctaPayload;
   const deeplink = data?.deeplinkPayload;
+  const parent = data?.peerParentUserId;
   return {
     ...(typeof cta === 'string' ? { ctaPayload: cta } : {}),
     ...(typeof deeplink === 'string' ? { deeplinkPayload: deeplink } : {}),
+    ...(typeof parent === 'string' ? { peerParentUserId: parent } : {}),
   };
 }

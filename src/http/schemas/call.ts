@@ -37,6 +37,9 @@ export const CallSchema = Type.Object(
     deeplinkPayload: Type.Optional(
       Type.String({ description: 'META: the `biz_payload` of the call deeplink the user called from' }),
     ),
+    peerParentUserId: Type.Optional(
+      Type.String({ description: "META: the caller's parent business-scoped user id (contacts[].parent_user_id)" }),
+    ),
     sdpOffer: Type.Optional(Nullable(Type.String())),
     sdpAnswer: Type.Optional(Nullable(Type.String())),
     media: Type.Optional(

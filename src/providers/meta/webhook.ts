@@ -147,7 +147,7 @@ export interface MetaUpdate {
   direction: Direction | null;
   event: ProviderCallEvent;
   /** A user-initiated connect's entry point: the call button's `cta_payload`, the deeplink's `deeplink_payload`. */
-  providerData?: { ctaPayload?: string; deeplinkPayload?: string };
+  providerData?: { ctaPayload?: string; deeplinkPayload?: string; peerParentUserId?: string };
 }
 
 /** `peerNumber` is null when the user is named only by `from_user_id` (Meta's business-scoped user ids). */
@@ -175,16 +175,17 @@ function directionFromSdp(call: Json): MetaUpdate['direction'] {
   return type === 'offer' ? 'INBOUND' : type === 'answer' ? 'OUTBOUND' : null;
 }
 
-/** A change's `contacts[]` as business-scoped user ids by phone digits (`wa_id` → `user_id`). */
-type ContactUserIds = Map<string, string>;
+/** A change's `contacts[]` by phone digits (`wa_id`): the business-scoped user ids Meta gave with each. */
+type ContactUserIds = Map<string, { userId: string | null; parentUserId: string | null }>;
 
 function contactUserIdsOf(contacts: unknown): ContactUserIds {
   const out: ContactUserIds = new Map();
   for (const contact of asArray(contacts)) {
     const waId = isObject(contact) ? asString(contact.wa_id)?.replace(/\D/g, '') : null;
-    const userId = isObject(contact) ? asString(contact.user_id) : null;
-    if (waId && userId && !out.has(waId)) {
-      out.set(waId, userId);
+    const userId = isObject(contact) ? asString(contact.user_id) || null : null;
+    const parentUserId = isObject(contact) ? asString(contact.parent_user_id) || null : null;
+    if (waId && (userId || parentUserId) && !out.has(waId)) {
+      out.set(waId, { userId, parentUserId });
     }
   }
   return out;
@@ -196,11 +197,10 @@ function contactUserIdsOf(contacts: unknown): ContactUserIds {
  */
 function userOf(item: Json, contacts: ContactUserIds): { peerNumber: string | null; peerUserId: string | null } | null {
   const peerNumber = asString(item.from)?.replace(/\D/g, '') || null;
-  const peerUserId = asString(item.from_user_id) || (peerNumber ? contacts.get(peerNumber) : null) || null;
+  const peerUserId = asString(item.from_user_id) || (peerNumber ? contacts.get(peerNumber)?.userId : null) || null;
   return peerNumber || peerUserId ? { peerNumber, peerUserId } : null;
 }
 
-/** Every update in array order (docs/spec/providers-meta.md R9); a bad one is skipped, never fatal. */
 export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMetaWebhook {
   const updates: MetaUpdate[] = [];
   const permissionReplies: MetaPermissionReply[] = [];
@@ -333,6 +333,13 @@ function parseCall(
       }
       const ctaPayload = asString(call.cta_payload);
       const deeplinkPayload = asString(call.deeplink_payload);
+      // The parent business's id for the user (§3.3: store if present), from the caller's own contact.
+      const peerParentUserId = peer.peerNumber ? contacts.get(peer.peerNumber)?.parentUserId : null;
+      const providerData = {
+        ...(ctaPayload ? { ctaPayload } : {}),
+        ...(deeplinkPayload ? { deeplinkPayload } : {}),
+        ...(peerParentUserId ? { peerParentUserId } : {}),
+      };
       return {
         direction,
         event: {
@@ -344,9 +351,7 @@ function parseCall(
           bizOpaqueCallbackData: asString(call.biz_opaque_callback_data),
         },
         // Which call button or deeplink the user called from (§3.4 A): kept with the call, shown on it.
-        ...(ctaPayload || deeplinkPayload
-          ? { providerData: { ...(ctaPayload ? { ctaPayload } : {}), ...(deeplinkPayload ? { deeplinkPayload } : {}) } }
-          : {}),
+        ...(Object.keys(providerData).length > 0 ? { providerData } : {}),
       };
     }
     return { direction, event: { type: 'answer-sdp', externalCallId, at, sdp: sdpOf(call) } };

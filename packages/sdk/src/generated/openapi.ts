@@ -844,6 +844,8 @@ export interface components {
             ctaPayload?: string;
             /** @description META: the `biz_payload` of the call deeplink the user called from */
             deeplinkPayload?: string;
+            /** @description META: the caller's parent business-scoped user id (contacts[].parent_user_id) */
+            peerParentUserId?: string;
             sdpOffer?: string | null;
             sdpAnswer?: string | null;
             /**

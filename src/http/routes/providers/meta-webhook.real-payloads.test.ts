@@ -113,7 +113,7 @@ for (const kind of storeKinds()) {
       const res = await postSignedCalls(t, [connect(first), connect(second)], {
         // Listed in the other order, and only the second caller has a user id.
         contacts: [
-          { profile: { name: 'Second' }, wa_id: second, user_id: 'BR.CONTACT0002' },
+          { profile: { name: 'Second' }, wa_id: second, user_id: 'BR.CONTACT0002', parent_user_id: 'BR.PARENT0002' },
           { profile: { name: 'First' }, wa_id: first },
         ],
       });
@@ -124,6 +124,10 @@ for (const kind of storeKinds()) {
       assert.equal(call?.peerUserId, 'BR.CONTACT0002');
       const shown = (await t.app.inject({ url: `/v1/calls/${call?.id}`, headers: keyA() })).json();
       assert.equal(shown.peerUserId, 'BR.CONTACT0002');
+      assert.equal(shown.peerParentUserId, 'BR.PARENT0002', 'its parent id is kept and shown too (§3.3)');
+      const other = (await t.app.inject({ url: `/v1/calls/wacid.CONTACT${first}`, headers: keyA() })).json();
+      assert.equal(other.peerNumber, first);
+      assert.equal('peerParentUserId' in other, false, "another caller's contact gives it none");
     });
 
     test('a connect without `direction` is told inbound by session.sdp_type=offer', async () => {
