@@ -38,6 +38,8 @@ interface Framing {
   open(): string[];
   /** One 20 ms frame as a message; `pcm` is a buffer reused for the next frame, so it is copied, never kept. */
   frame(pcm: Int16Array): string | Buffer;
+  /** A frame dropped instead of sent: the framing's media clock still passes it. */
+  skip(): void;
   mark(name: string): string;
   stop(reason: string): string;
   read(
@@ -63,6 +65,7 @@ function twilioFraming(grant: RealtimeGrant): Framing {
     frameSamples: TWILIO_FRAME_SAMPLES,
     open: () => [encoder.connected(), encoder.start()],
     frame: (pcm) => encoder.media(pcm),
+    skip: () => encoder.skip(),
     mark: (name) => encoder.mark(name),
     stop: () => encoder.stop(),
     read: (data, isBinary) => {
@@ -83,6 +86,7 @@ function pcm16Framing(grant: RealtimeGrant): Framing {
       pcm16Start({ streamId: `st_${randomBytes(12).toString('hex')}`, callId: grant.callId, mode: grant.mode }),
     ],
     frame: (pcm) => pcm16Encode(pcm),
+    skip: () => {},
     mark: (name) => pcm16Mark(name),
     stop: (reason) => pcm16Stop(reason),
     read: (data, isBinary) => {
@@ -149,6 +153,7 @@ export function attachRealtimeSocket(
       if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
         stats.framesDropped++;
         tally.framesDropped++;
+        framing.skip();
         continue;
       }
       send(framing.frame(chunk));

@@ -101,3 +101,15 @@ test('malformed client messages are reported, never thrown', () => {
     assert.equal(parseTwilioClientMessage(text).event, 'error', text);
   }
 });
+
+test('a frame skipped (a client not reading) moves the next media timestamp on, not its chunk', () => {
+  const enc = new TwilioEncoder(INFO);
+  const frame = sine(440, 8000, 0.02);
+  const first = JSON.parse(enc.media(frame));
+  enc.skip();
+  enc.skip();
+  const next = JSON.parse(enc.media(frame));
+  assert.deepEqual([first.media.chunk, first.media.timestamp], ['1', '0']);
+  // Chunks count the messages sent; the timestamp is the time in the stream: 3 frames, 60 ms, after the first.
+  assert.deepEqual([next.media.chunk, next.media.timestamp], ['2', '60']);
+});

@@ -2,8 +2,8 @@
 // Twilio plug into a callgate call unchanged. Server → client: connected, start, media, mark, stop; client →
 // server: media, mark, clear. Every server message but `connected` carries `streamSid` and a `sequenceNumber`
 // counting from "1"; media carries 20 ms of base64 μ-law at 8 kHz with `chunk` counting from "1" and `timestamp`
-// in milliseconds since the stream started (on the media clock: chunk × 20 ms, not the wall clock). Numbers are
-// strings, as Twilio sends them.
+// in milliseconds since the stream started (on the media clock: 20 ms a frame, counting the frames a client that
+// was not reading lost, not the wall clock). Numbers are strings, as Twilio sends them.
 
 import { decodeMulaw, encodeMulaw } from './mulaw.ts';
 
@@ -25,6 +25,8 @@ export class TwilioEncoder {
   private readonly info: TwilioStreamInfo;
   private sequence = 0;
   private readonly chunks: Record<TwilioTrack, number> = { inbound: 0, outbound: 0 };
+  /** 20 ms frames of each track the media clock has passed without a message (see `skip`). */
+  private readonly skipped: Record<TwilioTrack, number> = { inbound: 0, outbound: 0 };
 
   constructor(info: TwilioStreamInfo) {
     this.info = info;
@@ -60,11 +62,19 @@ export class TwilioEncoder {
       media: {
         track,
         chunk: String(chunk),
-        timestamp: String((chunk - 1) * 20),
+        timestamp: String((chunk - 1 + this.skipped[track]) * 20),
         payload: encodeMulaw(pcm8k).toString('base64'),
       },
       streamSid: this.info.streamSid,
     });
+  }
+
+  /**
+   * A frame not sent (the client was not reading): `chunk` counts messages, but `timestamp` is the time in the
+   * stream, so the frames after it say where they are (bots time barge-in and transcripts by it).
+   */
+  skip(track: TwilioTrack = 'inbound'): void {
+    this.skipped[track] += 1;
   }
 
   /** The client's mark, echoed once the audio sent before it has been played (or dropped by `clear`). */

@@ -303,6 +303,35 @@ test('a client that stops reading loses frames past 512 KiB buffered; a reading 
   reading.ws.close();
 });
 
+test('twilio: a client that stopped reading, once it reads again, gets timestamps counting the frames it lost', async () => {
+  const { media, url } = openCall();
+  const c = await connect(url('listen'));
+  c.ws.pause();
+  const droppedBefore = t.app.realtime.tally.framesDropped;
+  let seconds = 0;
+  while (t.app.realtime.tally.framesDropped === droppedBefore && seconds < 2400) {
+    media.say(440, 1);
+    seconds++;
+    await new Promise((r) => setImmediate(r));
+  }
+  const dropped = t.app.realtime.tally.framesDropped - droppedBefore;
+  assert.ok(dropped > 0, `nothing dropped after ${seconds} s of audio`);
+  c.ws.resume();
+  // Every frame the caller made (but the one the resampler still holds) was sent or dropped.
+  const received = () =>
+    c.texts.filter((m) => m.event === 'media') as { media: { chunk: string; timestamp: string } }[];
+  await eventually(async () => received().length === seconds * 50 - 1 - dropped, 20_000, 'every frame sent arrived');
+  // The caller goes on speaking to a client that reads again.
+  media.say(440, 1);
+  const frames = (seconds + 1) * 50 - 1;
+  await eventually(async () => received().length === frames - dropped, 20_000, 'the frames after it arrived');
+  const last = received().at(-1);
+  // `chunk` counts the messages; `timestamp` is where the frame is in the stream: the lost frames count there.
+  assert.equal(last?.media.chunk, String(frames - dropped));
+  assert.equal(last?.media.timestamp, String((frames - 1) * 20));
+  c.ws.close();
+});
+
 test('a client that answers no ping (its host gone) is dropped; one that answers stays, silent as it is', async () => {
   const { media, url } = openCall();
   // The sockets of the tests before have closed (the server side may learn it a moment after their clients).
