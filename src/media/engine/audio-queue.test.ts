@@ -140,3 +140,60 @@ test('a mark between a client’s chunks stays between them across a switch', ()
   }
   assert.equal(reachedWithFrame, 5, 'reached with the frame that plays the end of the first 100 ms');
 });
+
+/** The longest run of samples within ±`floor` in `pcm`: a tone has none longer than a couple at its zero crossings. */
+function longestQuietRun(pcm: Int16Array, floor = 100): number {
+  let longest = 0;
+  let run = 0;
+  for (const x of pcm) {
+    run = Math.abs(x) <= floor ? run + 1 : 0;
+    longest = Math.max(longest, run);
+  }
+  return longest;
+}
+
+/** The frames pulled, joined, from the first that carries audio on. */
+function joinFrames(frames: (Int16Array | null)[]): Int16Array {
+  const played = frames.slice(frames.findIndex((f) => f !== null)).map((f) => f ?? new Int16Array(0));
+  const out = new Int16Array(played.reduce((n, f) => n + f.length, 0));
+  let at = 0;
+  for (const f of played) {
+    out.set(f, at);
+    at += f.length;
+  }
+  return out;
+}
+
+test('a client sending 10 ms chunks in real time is played as it sent them: no silence in its first frame', () => {
+  const q = new AudioQueue();
+  const talk = tone(440, 0.5, 8000);
+  const frames: (Int16Array | null)[] = [];
+  // Two 80-sample chunks per 20 ms tick, the first of them arriving before the tick, the second after it.
+  for (let at = 0; at < talk.length; at += 160) {
+    q.push(talk.subarray(at, at + 80), 8000);
+    frames.push(q.pull(8000));
+    q.push(talk.subarray(at + 80, at + 160), 8000);
+  }
+  for (let f = q.pull(8000); f; f = q.pull(8000)) {
+    frames.push(f);
+  }
+  const played = joinFrames(frames);
+  assert.deepEqual([...played.subarray(0, talk.length)], [...talk], 'the audio as sent, not a sample moved');
+});
+
+test('talk converted to 48 kHz by a new resampler (first words, or after a clear) has no gap in its first frame', () => {
+  const q = new AudioQueue();
+  for (const round of ['first words', 'after a clear']) {
+    const talk = tone(440, 0.5, 8000);
+    const frames: (Int16Array | null)[] = [];
+    // A Twilio client pacing 20 ms chunks in real time, on a call the play or the recording keeps at 48 kHz.
+    for (let at = 0; at < talk.length; at += 160) {
+      q.push(talk.subarray(at, at + 160), 8000);
+      frames.push(q.pull(48_000));
+    }
+    const played = joinFrames(frames);
+    const sounding = played.subarray(0, played.length - ENGINE_FRAME);
+    assert.ok(longestQuietRun(sounding) <= 4, `${round}: ${longestQuietRun(sounding)} silent samples inside the tone`);
+    q.clear();
+  }
+});

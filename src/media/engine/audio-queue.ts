@@ -31,6 +31,10 @@ export class AudioQueue {
   inputRate: OpusRate | null = null;
   /** Samples (at the rate pushed) refused because the queue was full: a client sending far faster than real time. */
   dropped = 0;
+  /** The last pull gave a whole frame: the audio is flowing, and a frame it cannot fill ends it (padded). */
+  private flowing = false;
+  /** A burst's first, partial frame was held back one tick for the rest of it (see pull). */
+  private held = false;
 
   constructor(maxSeconds = 60) {
     this.maxTicks = maxSeconds * ENGINE_RATE;
@@ -62,6 +66,8 @@ export class AudioQueue {
     this.items = [];
     this.queuedTicks = 0;
     this.resamplers.clear(); // their filters hold the tail of the dropped audio
+    this.flowing = false;
+    this.held = false;
     for (const m of marks) {
       m.reached();
     }
@@ -74,6 +80,15 @@ export class AudioQueue {
    */
   pull(rate: OpusRate = ENGINE_RATE): Int16Array | null {
     const frameSamples = rate / 50;
+    // Audio starting again with less than a frame (a client's chunks that are not 20 ms each, or the first chunk
+    // through a new resampler, which keeps its filter's length back) waits one tick for the rest: played at once,
+    // its frame would be padded with silence and the next would go on where it stopped, a gap in the sound.
+    if (!this.flowing && !this.held && this.available(rate, frameSamples) < frameSamples) {
+      this.held = true;
+      this.reachLeadingMarks();
+      return null;
+    }
+    this.held = false;
     let frame: Int16Array | null = null;
     let filled = 0;
     while (this.items.length > 0 && filled < frameSamples) {
@@ -85,10 +100,10 @@ export class AudioQueue {
       }
       if (head.rate !== rate) {
         this.convert(head, rate);
-        if (head.pcm.length === 0) {
-          this.items.shift(); // all of it still in the filter: it comes out with the next chunk
-          continue;
-        }
+      }
+      if (head.offset === head.pcm.length) {
+        this.items.shift(); // all of it still in the filter (it comes out with the next chunk), or converted empty
+        continue;
       }
       frame ??= new Int16Array(frameSamples);
       const n = Math.min(frameSamples - filled, head.pcm.length - head.offset);
@@ -101,10 +116,32 @@ export class AudioQueue {
       }
     }
     // Marks right behind the audio just taken are reached with this frame, not 20 ms later.
+    this.reachLeadingMarks();
+    this.flowing = filled === frameSamples;
+    return frame;
+  }
+
+  private reachLeadingMarks(): void {
     while (this.items[0]?.kind === 'mark') {
       (this.items.shift() as { reached: () => void }).reached();
     }
-    return frame;
+  }
+
+  /** Samples at `rate` ready to play, counted up to `enough` (converting only the chunks that takes). */
+  private available(rate: OpusRate, enough: number): number {
+    let samples = 0;
+    for (const item of this.items) {
+      if (samples >= enough) {
+        break;
+      }
+      if (item.kind === 'audio') {
+        if (item.rate !== rate) {
+          this.convert(item, rate);
+        }
+        samples += item.pcm.length - item.offset;
+      }
+    }
+    return samples;
   }
 
   /** What is left of `item`, to `rate`, through the stream its rate has to that one. */
