@@ -35,6 +35,39 @@ describe('call recorder', () => {
     assert.equal(readFileSync(path).subarray(0, 4).toString(), 'OggS');
   });
 
+  it('keeps frames skipped after a stall, in silence, as long as they lasted, without encoding a silent stretch', async () => {
+    const path = join(dir, 'stall.ogg');
+    const recorder = new CallRecorder(path);
+    record(recorder, 50);
+    recorder.tick(null);
+    recorder.tick(null);
+    recorder.tick(null);
+    const encoder = (recorder as unknown as { encoder: { encode: (pcm: Int16Array) => Uint8Array } }).encoder;
+    const encode = encoder.encode.bind(encoder);
+    let encoded = 0;
+    encoder.encode = (pcm) => {
+      encoded++;
+      return encode(pcm);
+    };
+    recorder.skip(1000); // 20 s the clock skipped, nobody sounding
+    assert.equal(encoded, 0, 'a silent stall repeats the silence packet');
+    record(recorder, 50);
+    const result = await recorder.finish();
+    assert.equal(result.durationSeconds, (50 + 3 + 1000 + 50) * 0.02);
+    const decoder = new OggOpusDecoder();
+    await decoder.ready;
+    const audio = await decoder.decodeFile(readFileSync(path));
+    decoder.free();
+    assert.equal(audio.samplesDecoded, 1103 * ENGINE_FRAME - OPUS_PRE_SKIP);
+    const level = (ch: number, from: number, to: number) => {
+      const x = audio.channelData[ch]!.subarray(from * 48_000, to * 48_000);
+      return Math.sqrt(x.reduce((sum, v) => sum + v * v, 0) / x.length);
+    };
+    assert.ok(level(0, 0.2, 0.9) > 0.2 && level(1, 0.2, 0.9) > 0.2, 'both sides sound before the stall');
+    assert.ok(level(0, 2, 20) < 0.001 && level(1, 2, 20) < 0.001, 'silence for the stall');
+    assert.ok(level(0, 21.3, 22) > 0.2 && level(1, 21.3, 22) > 0.2, 'both sides sound after it');
+  });
+
   it('fails, rather than reporting a recording it never wrote, when its file cannot be created', async () => {
     const path = join(dir, 'taken.ogg');
     writeFileSync(path, 'someone else’s file');

@@ -11,6 +11,8 @@ import { OggOpusWriter } from './ogg-opus-writer.ts';
 import { OPUS_PRE_SKIP, OpusFrameEncoder } from './opus-encoder.ts';
 
 const MAX_CALLER_BACKLOG = ENGINE_RATE / 5;
+/** Silent frames encoded for real before their packet may stand for more (they carry the end of the last sound). */
+const SILENCE_ENCODED = 2;
 /**
  * What a recording may hold in memory unwritten (~6 minutes of stereo Opus): a disk that stopped taking writes (a
  * hung network mount) would otherwise grow the process by the recording's rate for the rest of the call.
@@ -45,6 +47,9 @@ export class CallRecorder {
 
   /** Set when the disk stopped taking this file's writes: finish() then gives the file up without waiting. */
   private stalled = false;
+  /** Ticks in a row with nothing from either side, and (past SILENCE_ENCODED of them) the packet the last made. */
+  private silentTicks = 0;
+  private silentPacket: Buffer | null = null;
 
   constructor(path: string, opts: CallRecorderOptions = {}) {
     this.path = path;
@@ -89,14 +94,34 @@ export class CallRecorder {
     if (this.finished || this.error) {
       return;
     }
+    const callerHeard = this.callerSamples > 0;
     const left = this.takeCaller();
     const stereo = new Int16Array(ENGINE_FRAME * 2);
     for (let i = 0; i < ENGINE_FRAME; i++) {
       stereo[2 * i] = left[i] ?? 0;
       stereo[2 * i + 1] = business?.[i] ?? 0;
     }
-    this.writer.writePacket(this.encoder.encode(stereo), ENGINE_FRAME);
+    const packet = this.encoder.encode(stereo);
+    this.writer.writePacket(packet, ENGINE_FRAME);
     this.frames++;
+    this.silentTicks = callerHeard || business ? 0 : this.silentTicks + 1;
+    this.silentPacket = this.silentTicks > SILENCE_ENCODED ? packet : null;
+  }
+
+  /**
+   * Frames the call's clock skipped after a stall: the time passed, so the recording keeps it (the business silent,
+   * the caller's waiting audio taken), or it would come out shorter than the call and the caller's channel behind.
+   * Once both sides are silent the encoder's own silence packet is repeated: a long stall costs no encoding.
+   */
+  skip(frames: number): void {
+    for (let i = 0; i < frames && !this.finished && !this.error; i++) {
+      if (this.silentPacket && this.callerSamples === 0) {
+        this.writer.writePacket(this.silentPacket, ENGINE_FRAME);
+        this.frames++;
+      } else {
+        this.tick(null);
+      }
+    }
   }
 
   /**

@@ -152,6 +152,8 @@ export class MediaSession implements EngineSession {
         this.recorder?.tick(frame);
         return frame;
       },
+      // The recording is the call's length: a stall's skipped frames are recorded (the business silent), not left out.
+      skipped: (frames) => this.recorder?.skip(frames),
     };
     this.endpoint.setSource(source);
     // Arrival alone keeps the media alive; decoding is paid only for someone who uses the audio.

@@ -83,6 +83,8 @@ export class AudioEndpoint {
   readonly #sequenceBase = randomInt(0, 0x10000);
   readonly #timestampBase = randomInt(0, 0x100000000);
   #framesSent = 0;
+  /** The index of the last frame sent (-1 before the first): a jump past it is frames the clock skipped. */
+  #lastFrameIndex = -1;
   #framesEncoded = 0;
   /** Silent frames in a row; past SILENCE_ENCODED of them the ready-made packet goes instead of the encoder's. */
   #silentFrames = 0;
@@ -297,6 +299,10 @@ export class AudioEndpoint {
   }
 
   #sendFrame(frameIndex: number): void {
+    if (frameIndex > this.#lastFrameIndex + 1) {
+      this.#source.skipped?.(frameIndex - this.#lastFrameIndex - 1);
+    }
+    this.#lastFrameIndex = frameIndex;
     const rate = this.#source.frameRate?.() ?? MEDIA_SAMPLE_RATE;
     const frameSamples = (rate * FRAME_MS) / 1000;
     const read = this.#source.read(frameSamples);

@@ -11,6 +11,8 @@ export interface PcmSource {
   /** The rate of the frame about to be read (48 kHz when absent): `read` is then asked for 20 ms at it. */
   frameRate?(): OpusRate;
   read(samples: number): Int16Array | null;
+  /** Frames the clock skipped after a stall (never read, never sent): time that passed all the same. */
+  skipped?(frames: number): void;
   /** Sources that react to the far end (echo) are handed every decoded frame. */
   hear?(pcm: Int16Array): void;
 }
