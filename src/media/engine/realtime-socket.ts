@@ -136,7 +136,20 @@ export function attachRealtimeSocket(
   // made per frame (each would be work for every young-generation GC, for every call).
   const chunk = new Int16Array(framing.frameSamples);
   let filled = 0;
-  const stopAudio = target.onCallerAudio((frame, rate) => {
+  // Time the caller's clock passed unheard (lost packets) goes to the client as silence: its stream keeps the
+  // call's time, as Twilio's does (every 20 ms a frame), and its timestamps with it.
+  let silent: Int16Array | null = null;
+  const stopAudio = target.onCallerAudio((frame, rate, missed) => {
+    if (missed > 0) {
+      silent = silent?.length === rate / 50 ? silent : new Int16Array(rate / 50);
+      for (let i = 0; i < missed && !ended; i++) {
+        take(silent, rate);
+      }
+    }
+    take(frame, rate);
+  }, framing.rate);
+
+  function take(frame: Int16Array, rate: OpusRate): void {
     if (rate !== framing.rate && down?.fromRate !== rate) {
       down = new Resampler(rate, framing.rate);
     }
@@ -159,7 +172,7 @@ export function attachRealtimeSocket(
       send(framing.frame(chunk));
       stats.framesSent++;
     }
-  }, framing.rate);
+  }
 
   const finish = (reason: string) => {
     if (ended) {

@@ -16,9 +16,10 @@ export interface RealtimeTarget {
   readonly callId: string;
   /**
    * The caller's audio, 20 ms frames at `rate` or higher (the frame's rate comes with it: another listener may want
-   * more), while the call's media runs. Returns the unsubscribe.
+   * more), while the call's media runs, with the 20 ms frames of the caller's clock that passed before it unheard
+   * (lost packets). Returns the unsubscribe.
    */
-  onCallerAudio(listener: (frame: Int16Array, rate: OpusRate) => void, rate: OpusRate): () => void;
+  onCallerAudio(listener: (frame: Int16Array, rate: OpusRate, missed: number) => void, rate: OpusRate): () => void;
   /** Audio from realtime clients in `talk` mode, on its way to the caller. */
   readonly talk: TalkSink;
   /** Called once when the media ends (terminate, hang-up, max duration, media timeout), with a short reason. */

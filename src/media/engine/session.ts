@@ -51,7 +51,7 @@ export class MediaSession implements EngineSession {
   private readonly mediaTimeoutMs: number;
   private readonly onFailure: ((reason: 'media_timeout') => void) | undefined;
   private readonly onFirstAudio: ((ms: number) => void) | undefined;
-  private readonly audioListeners = new Map<(frame: Int16Array, rate: OpusRate) => void, OpusRate>();
+  private readonly audioListeners = new Map<(frame: Int16Array, rate: OpusRate, missed: number) => void, OpusRate>();
   private readonly end = new EndSignal();
   private watchdog: NodeJS.Timeout | null = null;
   private lastPeerAudioAt = 0;
@@ -187,10 +187,11 @@ export class MediaSession implements EngineSession {
     this.decoding = this.endpoint.onAudio(this.hearCaller, rate as OpusRate);
   }
 
-  private readonly hearCaller = (frame: Int16Array, frameRate: OpusRate): void => {
+  private readonly hearCaller = (frame: Int16Array, frameRate: OpusRate, missed: number): void => {
+    // The recording keeps time by the frame clock (a gap is silence there already); listeners by the caller's.
     this.recorder?.hearCaller(frame);
     for (const listener of this.audioListeners.keys()) {
-      listener(frame, frameRate);
+      listener(frame, frameRate, missed);
     }
   };
 
@@ -219,7 +220,10 @@ export class MediaSession implements EngineSession {
 
   // RealtimeTarget
 
-  onCallerAudio(listener: (frame: Int16Array, rate: OpusRate) => void, rate: OpusRate = MEDIA_SAMPLE_RATE): () => void {
+  onCallerAudio(
+    listener: (frame: Int16Array, rate: OpusRate, missed: number) => void,
+    rate: OpusRate = MEDIA_SAMPLE_RATE,
+  ): () => void {
     this.audioListeners.set(listener, rate);
     this.updateDecoding();
     return () => {

@@ -124,4 +124,45 @@ describe('audio endpoint', () => {
     await sleep(100);
     assert.equal(a.stats().framesSent, sent);
   });
+  it('tells listeners the frames of the sender’s clock it never heard, and drops a packet that comes too late', async () => {
+    const paced: { tick: ((index: number) => void) | null } = { tick: null };
+    const sender = new AudioEndpoint(factory, {
+      source: toneSource(440),
+      clock: {
+        start(fn) {
+          paced.tick = fn;
+          return () => {
+            paced.tick = null;
+          };
+        },
+      },
+    });
+    const receiver = new AudioEndpoint(factory, { monitor: false });
+    endpoints.push(sender, receiver);
+    const heard: { samples: number; missed: number }[] = [];
+    receiver.onAudio((pcm, _rate, missed) => heard.push({ samples: pcm.length, missed }), 16_000);
+    await sender.applyAnswer(await receiver.acceptOffer(await sender.createOffer()));
+    await Promise.all([sender.connected(), receiver.connected()]);
+    await waitFor(
+      () => paced.tick,
+      (t) => t !== null,
+    );
+    // Frames 0–19, then 30–39 (the sender skipped 10: lost, as far as the receiver can tell), then 25, too late.
+    for (const index of [...Array(20).keys(), ...Array.from({ length: 10 }, (_, i) => 30 + i), 25]) {
+      paced.tick?.(index);
+      await sleep(5);
+    }
+    await waitFor(
+      () => heard.length,
+      (n) => n >= 30,
+    );
+    await sleep(200);
+    assert.equal(heard.length, 30, 'the late packet is not handed on');
+    assert.ok(heard.every((h) => h.samples === 320));
+    assert.deepEqual(
+      heard.map((h) => h.missed).filter((m) => m > 0),
+      [10],
+    );
+    assert.equal(heard[20]?.missed, 10, 'told with the first packet after the gap');
+  });
 });

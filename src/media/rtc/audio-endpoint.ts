@@ -42,6 +42,12 @@ const LOW_RATE_BITRATES: Record<number, number> = { 8000: 32_000, 12000: 36_000,
 /** How many frames a new encoder taking over at another rate codes without prediction (see encodeIndependently). */
 const INDEPENDENT_FRAMES_AT_SWITCH = 3;
 
+/**
+ * The longest gap in the far end's RTP clock (lost packets, or a sender that skipped frames) told to listeners as
+ * frames missed; a longer jump is a new start of its clock, not time to account for.
+ */
+const MAX_MISSED_FRAMES = 250;
+
 /** How long close() waits for werift to shut its transports before returning anyway. */
 const CLOSE_WAIT_MS = 2000;
 
@@ -70,7 +76,7 @@ export class AudioEndpoint {
   readonly #gatherTimeoutMs: number;
   readonly #monitor: AudioMonitor | null;
   /** Each listener with the rate it wants; the far end is decoded once, at the highest of them. */
-  readonly #listeners = new Map<(pcm: Int16Array, rate: OpusRate) => void, OpusRate>();
+  readonly #listeners = new Map<(pcm: Int16Array, rate: OpusRate, missed: number) => void, OpusRate>();
   /** Decodes at a rate under 48 kHz when every listener wants less (the encoder stays at 48 kHz); else null. */
   #decoder: OpusCodec | null = null;
   readonly #packetListeners = new Set<() => void>();
@@ -89,6 +95,8 @@ export class AudioEndpoint {
   /** Silent frames in a row; past SILENCE_ENCODED of them the ready-made packet goes instead of the encoder's. */
   #silentFrames = 0;
   #packetsReceived = 0;
+  /** The far end's RTP timestamp its next packet should carry (after the last one decoded), or null. */
+  #nextTimestamp: number | null = null;
   #framesDecoded = 0;
 
   constructor(factory: PeerFactory, options: AudioEndpointOptions = {}) {
@@ -98,7 +106,7 @@ export class AudioEndpoint {
     this.#gatherTimeoutMs = options.gatherTimeoutMs ?? 5000;
     this.#monitor = options.monitor === false ? null : new AudioMonitor();
     this.#pc.onTrack.subscribe((track) => {
-      track.onReceiveRtp.subscribe((rtp) => this.#receive(rtp.payload));
+      track.onReceiveRtp.subscribe((rtp) => this.#receive(rtp.payload, rtp.header.timestamp));
     });
     this.#pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected') {
@@ -180,8 +188,13 @@ export class AudioEndpoint {
    * Every decoded mono frame from the far end, at `rate` or higher (the highest rate any listener asked for; the
    * frame's own rate comes with it). A listener that only needs 8 kHz saves the 48 kHz decode and the resampling.
    * The same listener again only changes its rate (it keeps its place: not handed the current frame twice).
+   * `missed` counts the 20 ms frames the far end's RTP clock passed since the last frame without a packet heard
+   * (lost, or late: a packet from before the last one heard is dropped), for listeners that keep the far end's time.
    */
-  onAudio(listener: (pcm: Int16Array, rate: OpusRate) => void, rate: OpusRate = MEDIA_SAMPLE_RATE): () => void {
+  onAudio(
+    listener: (pcm: Int16Array, rate: OpusRate, missed: number) => void,
+    rate: OpusRate = MEDIA_SAMPLE_RATE,
+  ): () => void {
     this.#listeners.set(listener, rate);
     this.#pickDecoder();
     return () => {
@@ -342,7 +355,7 @@ export class AudioEndpoint {
     return this.#encoder;
   }
 
-  #receive(payload: Buffer): void {
+  #receive(payload: Buffer, timestamp: number): void {
     if (this.#state === 'closed') {
       return;
     }
@@ -351,18 +364,29 @@ export class AudioEndpoint {
       listener();
     }
     if (!this.#monitor && this.#listeners.size === 0 && !this.#source.hear) {
+      this.#nextTimestamp = null;
       return;
+    }
+    let missed = 0;
+    if (this.#nextTimestamp !== null) {
+      const ahead = (timestamp - this.#nextTimestamp) | 0; // RTP timestamps wrap at 2^32
+      if (ahead < 0 && ahead > -MAX_MISSED_FRAMES * FRAME_SAMPLES) {
+        return; // late or repeated: its time has passed (counted as missed), and played now it would be out of order
+      }
+      missed = ahead > 0 && ahead <= MAX_MISSED_FRAMES * FRAME_SAMPLES ? Math.round(ahead / FRAME_SAMPLES) : 0;
     }
     const decoder = this.#decoder ?? this.#opus;
     const pcm = decoder.decode(payload);
     this.#framesDecoded += 1;
     if (pcm.length === 0) {
+      this.#nextTimestamp = null;
       return;
     }
+    this.#nextTimestamp = (timestamp + pcm.length * (MEDIA_SAMPLE_RATE / decoder.sampleRate)) >>> 0;
     this.#monitor?.push(pcm);
     this.#source.hear?.(pcm);
     for (const listener of this.#listeners.keys()) {
-      listener(pcm, decoder.sampleRate);
+      listener(pcm, decoder.sampleRate, missed);
     }
   }
 }

@@ -106,7 +106,10 @@ function handle(m: ToWorker): void {
       h.stopListening =
         m.rate === 0
           ? null
-          : session.onCallerAudio((pcm, rate) => out.post({ op: 'audio', sid: m.sid, pcm, rate }), m.rate);
+          : session.onCallerAudio(
+              (pcm, rate, missed) => out.post({ op: 'audio', sid: m.sid, pcm, rate, missed }),
+              m.rate,
+            );
       return;
     case 'talk':
       session.talk.push(m.pcm, m.rate);

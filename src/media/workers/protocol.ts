@@ -34,7 +34,7 @@ export type FromWorker =
   | { op: 'ready'; warmUpMs: number | null }
   | { op: 'reply'; req: number; ok: true; value: string | RecordingResult | null }
   | { op: 'reply'; req: number; ok: false; error: string }
-  | { op: 'audio'; sid: number; pcm: Int16Array; rate: OpusRate }
+  | { op: 'audio'; sid: number; pcm: Int16Array; rate: OpusRate; missed: number }
   | { op: 'mark-reached'; sid: number; markId: number }
   /** The media failed on its own (ICE/DTLS failure, silence from the peer); the session is closing. */
   | { op: 'failed'; sid: number }

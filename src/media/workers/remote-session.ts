@@ -32,7 +32,7 @@ export class RemoteSession implements EngineSession {
   readonly talk: TalkSink;
   private readonly sid: number;
   private readonly link: WorkerLink;
-  private readonly audioListeners = new Map<(frame: Int16Array, rate: OpusRate) => void, OpusRate>();
+  private readonly audioListeners = new Map<(frame: Int16Array, rate: OpusRate, missed: number) => void, OpusRate>();
   /** The rate last asked of the worker (0: not listening). */
   private listenRate = 0;
   private readonly end = new EndSignal();
@@ -102,7 +102,7 @@ export class RemoteSession implements EngineSession {
     this.post({ op: 'stop-play', sid: this.sid });
   }
 
-  onCallerAudio(listener: (frame: Int16Array, rate: OpusRate) => void, rate: OpusRate): () => void {
+  onCallerAudio(listener: (frame: Int16Array, rate: OpusRate, missed: number) => void, rate: OpusRate): () => void {
     this.audioListeners.set(listener, rate);
     this.listen();
     return () => {
@@ -147,9 +147,9 @@ export class RemoteSession implements EngineSession {
   // From the worker
 
   /** A decoded 20 ms frame of the caller. */
-  heard(pcm: Int16Array, rate: OpusRate): void {
+  heard(pcm: Int16Array, rate: OpusRate, missed = 0): void {
     for (const listener of this.audioListeners.keys()) {
-      listener(pcm, rate);
+      listener(pcm, rate, missed);
     }
   }
 

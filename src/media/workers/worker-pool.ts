@@ -98,7 +98,7 @@ class MediaWorker implements WorkerLink {
     }
     const session = this.sessions.get(m.sid);
     if (m.op === 'audio') {
-      session?.heard(m.pcm, m.rate);
+      session?.heard(m.pcm, m.rate, m.missed);
     } else if (m.op === 'first-audio') {
       session?.firstAudio(m.ms);
     } else if (m.op === 'mark-reached') {

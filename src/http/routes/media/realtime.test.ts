@@ -17,13 +17,13 @@ import type { OpusRate } from '../../../media/rtc/index.ts';
 class FakeCallMedia implements RealtimeTarget {
   readonly callId: string;
   readonly talk = new AudioQueue();
-  private readonly audio = new Set<(frame: Int16Array, rate: OpusRate) => void>();
+  private readonly audio = new Set<(frame: Int16Array, rate: OpusRate, missed: number) => void>();
   private readonly ended = new Set<(reason: string) => void>();
   constructor(callId: string) {
     this.callId = callId;
   }
   /** The caller is decoded at 48 kHz whatever the socket asks (another listener may want it): it resamples. */
-  onCallerAudio(listener: (frame: Int16Array, rate: OpusRate) => void) {
+  onCallerAudio(listener: (frame: Int16Array, rate: OpusRate, missed: number) => void) {
     this.audio.add(listener);
     return () => {
       this.audio.delete(listener);
@@ -36,13 +36,16 @@ class FakeCallMedia implements RealtimeTarget {
   get listeners() {
     return this.audio.size;
   }
-  /** The caller speaks: `seconds` of a tone, frame by frame, decoded at `rate` (48 kHz unless told). */
-  say(freq: number, seconds: number, rate: OpusRate = 48_000) {
+  /**
+   * The caller speaks: `seconds` of a tone, frame by frame, decoded at `rate` (48 kHz unless told); `missed` frames
+   * of its clock before the first went unheard (lost packets).
+   */
+  say(freq: number, seconds: number, rate: OpusRate = 48_000, missed = 0) {
     const pcm = sine(freq, rate, seconds);
     const frame = rate / 50;
     for (let i = 0; i + frame <= pcm.length; i += frame) {
       for (const l of this.audio) {
-        l(pcm.subarray(i, i + frame), rate);
+        l(pcm.subarray(i, i + frame), rate, i === 0 ? missed : 0);
       }
     }
   }
@@ -329,6 +332,35 @@ test('twilio: a client that stopped reading, once it reads again, gets timestamp
   // `chunk` counts the messages; `timestamp` is where the frame is in the stream: the lost frames count there.
   assert.equal(last?.media.chunk, String(frames - dropped));
   assert.equal(last?.media.timestamp, String((frames - 1) * 20));
+  c.ws.close();
+});
+
+test('twilio: frames of the caller lost on the way are sent as silence, so the stream keeps the call’s time', async () => {
+  const { media, url } = openCall();
+  const c = await connect(url('listen'));
+  media.say(440, 0.2);
+  media.say(440, 0.8, 48_000, 10); // 10 packets (200 ms) lost before this second's first
+  const received = () =>
+    c.texts.filter((m) => m.event === 'media') as { media: { chunk: string; timestamp: string; payload: string } }[];
+  // 1.2 s of the call's time: 60 frames, but the one the resampler still holds.
+  await eventually(async () => received().length === 59, 5000, 'a frame for every 20 ms of the call');
+  const last = received().at(-1);
+  assert.deepEqual([last?.media.chunk, last?.media.timestamp], ['59', String(58 * 20)]);
+  const pcm = (from: number, to: number) =>
+    decodeMulaw(
+      Buffer.concat(
+        received()
+          .slice(from, to)
+          .map((m) => Buffer.from(m.media.payload, 'base64')),
+      ),
+    );
+  assert.equal(dominant(pcm(1, 9), 8000, [440, 880]), 440);
+  const gap = pcm(11, 19);
+  assert.ok(
+    gap.every((x) => Math.abs(x) < 64),
+    'silence where the packets were lost',
+  );
+  assert.equal(dominant(pcm(21, 58), 8000, [440, 880]), 440);
   c.ws.close();
 });
 
