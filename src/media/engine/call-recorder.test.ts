@@ -68,6 +68,35 @@ describe('call recorder', () => {
     assert.ok(level(0, 21.3, 22) > 0.2 && level(1, 21.3, 22) > 0.2, 'both sides sound after it');
   });
 
+  it('a burst of the caller’s packets (jitter, a stall) does not leave its channel behind the business’s for good', async () => {
+    const path = join(dir, 'burst.ogg');
+    const recorder = new CallRecorder(path);
+    const encoder = (recorder as unknown as { encoder: { encode: (pcm: Int16Array) => Uint8Array } }).encoder;
+    const encode = encoder.encode.bind(encoder);
+    const lag: number[] = [];
+    encoder.encode = (stereo) => {
+      // Frame k of each side is filled with k: the left (caller) and right (business) say which frame they hold.
+      lag.push((stereo[1] as number) - (stereo[0] as number));
+      return encode(stereo);
+    };
+    const frame = (k: number) => new Int16Array(ENGINE_FRAME).fill(k);
+    // 200 ms of the caller held up on the way arrive at once, then its packets come one a tick again.
+    for (let k = 1; k <= 10; k++) {
+      recorder.hearCaller(frame(k));
+    }
+    for (let k = 11; k <= 500; k++) {
+      recorder.hearCaller(frame(k));
+      recorder.tick(frame(k));
+    }
+    await recorder.finish();
+    // The caller's frame k is recorded beside the business's frame k within 40 ms (jitter room) once settled.
+    const settled = lag.slice(-100);
+    assert.ok(
+      settled.every((l) => Math.abs(l) <= 2),
+      `the caller ${Math.max(...settled.map(Math.abs))} frames behind`,
+    );
+  });
+
   it('fails, rather than reporting a recording it never wrote, when its file cannot be created', async () => {
     const path = join(dir, 'taken.ogg');
     writeFileSync(path, 'someone else’s file');

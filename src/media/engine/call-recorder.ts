@@ -11,6 +11,13 @@ import { OggOpusWriter } from './ogg-opus-writer.ts';
 import { OPUS_PRE_SKIP, OpusFrameEncoder } from './opus-encoder.ts';
 
 const MAX_CALLER_BACKLOG = ENGINE_RATE / 5;
+/**
+ * The caller's audio waiting beyond this (40 ms: network jitter's room) for CATCH_UP_TICKS ticks in a row is a
+ * backlog a burst left (packets held up on the way, or a stall of the process), not jitter: the oldest 20 ms of it
+ * is dropped, so its channel comes back beside the business's instead of staying behind for the rest of the call.
+ */
+const CALLER_JITTER_ROOM = 2 * ENGINE_FRAME;
+const CATCH_UP_TICKS = 25;
 /** Silent frames encoded for real before their packet may stand for more (they carry the end of the last sound). */
 const SILENCE_ENCODED = 2;
 /**
@@ -49,6 +56,8 @@ export class CallRecorder {
   private stalled = false;
   /** Ticks in a row with nothing from either side, and (past SILENCE_ENCODED of them) the packet the last made. */
   private silentTicks = 0;
+  /** Ticks in a row that ended with more of the caller waiting than CALLER_JITTER_ROOM. */
+  private behindTicks = 0;
   private silentPacket: Buffer | null = null;
 
   constructor(path: string, opts: CallRecorderOptions = {}) {
@@ -96,6 +105,11 @@ export class CallRecorder {
     }
     const callerHeard = this.callerSamples > 0;
     const left = this.takeCaller();
+    this.behindTicks = this.callerSamples > CALLER_JITTER_ROOM ? this.behindTicks + 1 : 0;
+    if (this.behindTicks >= CATCH_UP_TICKS) {
+      this.behindTicks = 0;
+      this.takeCaller(); // 20 ms dropped: a small skip in the caller's speech, once every half second at most
+    }
     const stereo = new Int16Array(ENGINE_FRAME * 2);
     for (let i = 0; i < ENGINE_FRAME; i++) {
       stereo[2 * i] = left[i] ?? 0;
