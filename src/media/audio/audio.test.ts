@@ -59,6 +59,15 @@ describe('WAV files', () => {
     assert.deepEqual(readWav(header).samples, Int16Array.from([2000, -1000]));
   });
 
+  it("reads a streamed file's data to its end when the data size was never written (0 or 0xFFFFFFFF)", () => {
+    const samples = tone(440, 0.1, 8_000);
+    for (const size of [0, 0xffffffff]) {
+      const streamed = writeWav({ sampleRate: 8_000, samples });
+      streamed.writeUInt32LE(size, 40);
+      assert.deepEqual(readWav(streamed).samples, samples, `data size ${size}`);
+    }
+  });
+
   it('rejects a file that is not a WAV with a clear error', () => {
     assert.throws(() => readWav(Buffer.from('ID3 this is an mp3')), WavFormatError);
     const noData = writeWav({ sampleRate: 8_000, samples: new Int16Array(0) }).subarray(0, 36);

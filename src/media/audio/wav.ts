@@ -40,7 +40,8 @@ export function readWav(data: Buffer): PcmAudio {
       if (!format) {
         throw new WavFormatError('data chunk before fmt chunk');
       }
-      const end = Math.min(data.length, body + size);
+      // A size of 0 or 0xFFFFFFFF is a streaming tool's that never went back to write it: the data runs to the end.
+      const end = size === 0 || size === 0xffffffff ? data.length : Math.min(data.length, body + size);
       return { sampleRate: format.sampleRate, samples: decodeSamples(data.subarray(body, end), format) };
     }
     offset = body + size + (size % 2);
