@@ -4,7 +4,7 @@
 import type { Clock } from '../clock.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import { newActionId } from '../ids.ts';
-import type { BusinessActionKind, Call } from '../model/call.ts';
+import type { BusinessActionKind, Call, CallStatus } from '../model/call.ts';
 import { isTerminal } from '../model/call.ts';
 import { claimCallAction, findCallForNumber, readActionSlot, releaseCallAction } from '../store/calls.ts';
 import { type Db, StoreUnavailableError } from '../store/db.ts';
@@ -91,16 +91,20 @@ export class ActionSlots {
     return hasUncertainHangUpSince(db, call.id, since);
   }
 
-  async claim(call: Call, kind: BusinessActionKind): Promise<string | null> {
+  /**
+   * Takes the call's slot for `kind`, only while the call is in one of `statuses` (by default any active one): an
+   * action decided on the call as it was read must not act on a call another action has changed since (an accept
+   * that connected a call a reject read ringing).
+   */
+  async claim(call: Call, kind: BusinessActionKind, statuses?: readonly CallStatus[]): Promise<string | null> {
     if (this.#unsettled.has(call.id)) {
       return null;
     }
     const now = this.#clock.now();
     const id = newActionId();
     const leaseExpiredBefore = new Date(now.getTime() - this.#leaseMs).toISOString();
-    return (await claimCallAction(this.#db, call.id, { id, kind, startedAt: now.toISOString() }, leaseExpiredBefore))
-      ? id
-      : null;
+    const action = { id, kind, startedAt: now.toISOString() };
+    return (await claimCallAction(this.#db, call.id, action, leaseExpiredBefore, statuses)) ? id : null;
   }
 
   /** Frees the slot after a failed action; requests of the same kind that waited on it answer with its error. */

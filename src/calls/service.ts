@@ -184,7 +184,7 @@ export class CallService {
       }
       const actionId = await this.#d.slots.claim(call, 'terminate');
       if (actionId) {
-        return this.#runTerminate(call, decision.action, actionId);
+        return this.#runTerminate(call, actionId);
       }
       const outcome = await this.#d.slots.waitForOwner(call);
       if (outcome.kind === 'ended') {
@@ -214,7 +214,25 @@ export class CallService {
     }
   }
 
-  async #runTerminate(call: Call, action: 'reject' | 'terminate', actionId: string): Promise<ActionResult> {
+  /** `read`: the call as read before the claim; its pending action is the one this claim may have taken over. */
+  async #runTerminate(read: Call, actionId: string): Promise<ActionResult> {
+    // What ends the call is decided on the call as it is once the slot is ours: an accept that settled since it was
+    // read has connected a call read ringing, and a reject (which Meta refuses as if the call were over) would leave
+    // it up at the provider while ours records it ended.
+    const call = (await findCallForNumber(this.#d.db, read.numberId, read.id)) ?? read;
+    const decision = decideTerminate(call);
+    if (decision.kind === 'already-ended') {
+      // A provider end landed once the slot was ours: it was this terminate's (§4.6), or the call's before it.
+      const final = await this.#d.slots.settle(call, actionId, (c) => ({ call: c, events: [] }));
+      const ours = final.status === 'COMPLETED' && final.endedBy === 'BUSINESS';
+      return {
+        id: call.id,
+        status: final.status,
+        ...(ours ? {} : { alreadyEnded: true as const }),
+        ...sandboxMark(call),
+      };
+    }
+    let action = decision.action;
     const number = await this.#number(call.numberId);
     const adapter = this.#d.providers(number);
     let result = await adapter.endCall(number, call, action);
@@ -222,7 +240,7 @@ export class CallService {
       action === 'reject' &&
       !result.ok &&
       result.category === 'ALREADY_ENDED' &&
-      (call.pendingAction?.kind === 'accept' || (await hasUncertainAccept(this.#d.db, call.id)))
+      (read.pendingAction?.kind === 'accept' || (await hasUncertainAccept(this.#d.db, call.id)))
     ) {
       // An accept that got no answer (timed out, or its process died: the slot this request took over was an
       // accept's) may have connected the call, and a connected call cannot be rejected: it is hung up instead.
@@ -244,7 +262,7 @@ export class CallService {
           kind: 'already-ended',
           // A hang-up whose process died before storing the provider's answer left its slot to this one: it may be
           // what ended the call.
-          oursMayHaveActed: call.pendingAction?.kind === 'terminate' || (await this.#d.slots.mayHaveEnded(call)),
+          oursMayHaveActed: read.pendingAction?.kind === 'terminate' || (await this.#d.slots.mayHaveEnded(call)),
         };
     const unconfirmed = result.ok && result.value?.providerConfirmed === false;
     const final = await this.#d.slots.settle(
@@ -634,7 +652,8 @@ export class CallService {
   }
 
   async #claimOrConflict(call: Call, kind: 'accept' | 'reject'): Promise<string> {
-    const actionId = await this.#d.slots.claim(call, kind);
+    // Only while it still rings: an accept that settled since the call was read has connected it.
+    const actionId = await this.#d.slots.claim(call, kind, ['RINGING']);
     if (!actionId) {
       // The claim also fails on a call that ended since it was read (the caller hung up, the ring timed out): the
       // 409 then says what it is now.

@@ -221,17 +221,22 @@ export async function claimCallAction(
   callId: CallId,
   action: { id: string; kind: BusinessActionKind; startedAt: string },
   leaseExpiredBefore: string,
+  /** The states the action is for: the call must still be in one when the slot is taken (active ones by default). */
+  statuses: readonly CallStatus[] = ACTIVE_STATUSES,
 ): Promise<boolean> {
+  const inStatus = statuses.map((_, i) => `$${i + 6}`).join(', ');
   const changed = await db.execute(
     `UPDATE calls SET action_id = $2, action_kind = $3, action_started_at = $4, action_error = NULL
-      WHERE id = $1 AND status IN ('INITIATED', 'RINGING', 'ACCEPTED') AND (action_id IS NULL OR action_started_at < $5)`,
+      WHERE id = $1 AND status IN (${inStatus}) AND (action_id IS NULL OR action_started_at < $5)`,
     // Not durable by itself: visible to every process at once, and the settle or release that follows (durable)
     // covers it; lost in a power cut, it only lets the action be taken again, which ends as "already ended".
-    [callId, action.id, action.kind, action.startedAt, leaseExpiredBefore],
+    [callId, action.id, action.kind, action.startedAt, leaseExpiredBefore, ...statuses],
     { durable: false },
   );
   return changed === 1;
 }
+
+const ACTIVE_STATUSES: readonly CallStatus[] = ['INITIATED', 'RINGING', 'ACCEPTED'];
 
 /** Gives the slot back after a failed action, leaving the outcome for requests that waited on it. */
 export async function releaseCallAction(db: Db, callId: CallId, actionId: string, error: string | null): Promise<void> {
