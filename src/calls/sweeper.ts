@@ -7,7 +7,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { CallId, NumberId } from '../ids.ts';
-import type { Call } from '../model/call.ts';
+import type { Call, CallStatus } from '../model/call.ts';
 import { ringStartMs } from '../model/provider-event.ts';
 import { evolutionConfigOf } from '../providers/evolution/client.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
@@ -49,6 +49,8 @@ export interface SweeperDeps {
 }
 
 const BATCH = 200;
+/** The states a ring timeout is for. */
+const RINGING: readonly CallStatus[] = ['INITIATED', 'RINGING'];
 /** The webhook log is pruned at most this often, in batches of PRUNE_BATCH, at most PRUNE_BATCHES per run. */
 const PRUNE_INTERVAL_MS = 60_000;
 const PRUNE_BATCH = 1000;
@@ -192,7 +194,7 @@ export class Sweeper {
     // one after an accept the provider did not answer: it may have connected the call there, where the user would
     // stay on a call nobody holds (the provider ends its own ringing calls, not answered ones).
     if (call.direction === 'OUTBOUND' || (await hasUncertainAccept(this.#d.db, call.id))) {
-      const ended = await this.#endThroughProvider(call, (c, now) => ringTimedOut(c, now), 'ring-timeout');
+      const ended = await this.#endThroughProvider(call, (c, now) => ringTimedOut(c, now), 'ring-timeout', RINGING);
       if (ended !== null) {
         return ended;
       }
@@ -295,18 +297,22 @@ export class Sweeper {
   #endOverlong(numberId: NumberId, callId: CallId): Promise<boolean | null> {
     return findCallForNumber(this.#d.db, numberId, callId).then((call) =>
       call && call.status === 'ACCEPTED'
-        ? this.#endThroughProvider(call, (c, now) => endCall(c, now, 'SYSTEM'), 'max-duration')
+        ? this.#endThroughProvider(call, (c, now) => endCall(c, now, 'SYSTEM'), 'max-duration', ['ACCEPTED'])
         : false,
     );
   }
 
-  /** Ends a call through the provider via the action slot; null when the provider could not be told. */
+  /**
+   * Ends a call through the provider via the action slot, while it is still in one of `statuses` (as read: a call
+   * answered since it was read ringing is no ring timeout); null when the provider could not be told.
+   */
   async #endThroughProvider(
     call: Call,
     decide: Parameters<ActionSlots['settle']>[2],
     reason: string,
+    statuses: readonly CallStatus[],
   ): Promise<boolean | null> {
-    const actionId = await this.#d.slots.claim(call, 'system-end');
+    const actionId = await this.#d.slots.claim(call, 'system-end', statuses);
     if (!actionId) {
       return false; // someone else is acting on this call right now
     }
