@@ -304,7 +304,10 @@ export class CallService {
     } else if (!sdpAnswer) {
       await this.serverMedia.assertSameRecording(call, opts.record);
     }
-    const actionId = await this.#claimOrConflict(call, 'accept');
+    const actionId = await this.#claimToAnswer(call);
+    if (actionId === null) {
+      return this.accept(numberId, idOrExternal, sdpAnswer, opts);
+    }
     const adapter = this.#d.providers(number);
     let preAccepted = false;
     if (serverMedia) {
@@ -445,7 +448,10 @@ export class CallService {
     if (serverMedia) {
       this.serverMedia.assertCanAnswer(call);
     }
-    const actionId = await this.#claimOrConflict(call, 'accept');
+    const actionId = await this.#claimToAnswer(call);
+    if (actionId === null) {
+      return this.preAccept(numberId, idOrExternal, sdpAnswer, opts);
+    }
     const sdp =
       sdpAnswer ??
       (await this.serverMedia.answer(call, actionId, 'pre-accept', opts.record ?? number.recordCalls ?? false));
@@ -664,6 +670,21 @@ export class CallService {
       throw conflict(current, 'Another action on this call is in progress');
     }
     return actionId;
+  }
+
+  /**
+   * The slot for an answer (accept, pre-accept), or null when a pre-accept stored its answer since `call` was read:
+   * Meta takes one pre_accept per call and wants that answer again in the accept, so the request is decided again
+   * on the call as it is (a repeat of the pre-accept, or an accept sending the stored answer).
+   */
+  async #claimToAnswer(call: Call): Promise<string | null> {
+    const actionId = await this.#claimOrConflict(call, 'accept');
+    const current = await findCallForNumber(this.#d.db, call.numberId, call.id);
+    if (!current || current.sdpAnswer === call.sdpAnswer) {
+      return actionId;
+    }
+    await this.#d.slots.settle(call, actionId, (c) => ({ call: c, events: [] }));
+    return null;
   }
 
   async #number(id: NumberId): Promise<NumberRecord> {
