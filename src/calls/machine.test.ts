@@ -9,6 +9,7 @@ import {
   decideTerminate,
   endCall,
   mediaFailed,
+  rejectByBusiness,
   type TerminateResult,
   terminated,
 } from './machine.ts';
@@ -89,6 +90,13 @@ describe('ending by the business', () => {
     const t = endCall(ended, T125, 'BUSINESS');
     assert.equal(t.call, ended);
     assert.deepEqual(t.events, []);
+  });
+  test('a reject ends a ringing call REJECTED by BUSINESS; a call answered meanwhile is not rejected', () => {
+    const t = rejectByBusiness(call('RINGING'), T5);
+    assert.deepEqual([t.call.status, t.call.endedBy, t.events], ['REJECTED', 'BUSINESS', ['call.ended']]);
+    const answered = call('ACCEPTED');
+    assert.equal(rejectByBusiness(answered, T125).call, answered);
+    assert.deepEqual(rejectByBusiness(answered, T125).events, []);
   });
   const results: [string, TerminateResult, EndedBy][] = [
     ['the provider ended it', { kind: 'ended' }, 'BUSINESS'],

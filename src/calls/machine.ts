@@ -89,8 +89,9 @@ export function endCall(call: Call, now: string, endedBy: EndedBy, end?: Provide
   };
 }
 
+/** Only a call that still rings is rejected: one answered meanwhile (on another device of a web number) is not. */
 export function rejectByBusiness(call: Call, now: string): Transition {
-  if (isTerminal(call.status)) {
+  if (call.status !== 'RINGING' && call.status !== 'INITIATED') {
     return unchanged(call);
   }
   return {

@@ -236,7 +236,13 @@ export class CallService {
     const number = await this.#number(call.numberId);
     const adapter = this.#d.providers(number);
     let result = await adapter.endCall(number, call, action);
-    if (
+    const answered = action === 'reject' && result.ok ? await this.#answeredMeanwhile(call) : null;
+    if (answered) {
+      // Answered (on another device of a web number) while the reject was on its way: a reject does not end a
+      // connected call, which would stay up at the provider while ours records it ended. It is hung up.
+      action = 'terminate';
+      result = await adapter.endCall(number, answered, action);
+    } else if (
       action === 'reject' &&
       !result.ok &&
       result.category === 'ALREADY_ENDED' &&
@@ -284,6 +290,12 @@ export class CallService {
     }
     // The terminate contract (terminate-call.openapi.yaml) keeps its shape: the timeline carries the confirmation.
     return { id: call.id, status: final.status, ...sandboxMark(call) };
+  }
+
+  /** The call, when it was answered since `call` was read. */
+  async #answeredMeanwhile(call: Call): Promise<Call | null> {
+    const current = await findCallForNumber(this.#d.db, call.numberId, call.id);
+    return current?.status === 'ACCEPTED' && call.status !== 'ACCEPTED' ? current : null;
   }
 
   /** Without an SDP on a META number, callgate's media engine answers and holds the media (media: "server"). */
@@ -525,6 +537,10 @@ export class CallService {
         },
       },
     );
+    if (final.status === 'ACCEPTED') {
+      // Answered (on another device of a web number) while the reject was on its way: the call is up, not rejected.
+      throw conflict(final);
+    }
     if (unconfirmed) {
       this.#awaitConfirmation(call, 'reject');
     }

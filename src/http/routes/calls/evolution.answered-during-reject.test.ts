@@ -1,0 +1,81 @@
+// A web number's ringing call answered on another device of the business while our reject is at the Evolution
+// server: the server takes the reject (200) and WhatsApp ignores it, the call being up (providers-evolution-go.md
+// §2.4). The call must not be recorded rejected or ended while it is up on the phone.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { outbox } from '../../../../test/helpers/calls.ts';
+import {
+  addWebNumber,
+  ringingWebCall,
+  type WebNumber,
+  webCall,
+  webCallUntil,
+} from '../../../../test/helpers/evolution.ts';
+import { storeKinds } from '../../../../test/helpers/stores.ts';
+
+for (const kind of storeKinds()) {
+  describe(`a web call answered on the phone while our reject is at the server [${kind}]`, () => {
+    let t: TestApp;
+    let web: WebNumber;
+    before(async () => {
+      // The reject is held 1.5 s at the server, inside the provider's deadline, while the phone answers.
+      t = await buildTestApp(kind, { env: { PROVIDER_TIMEOUT_MS: '5000' } });
+      web = await addWebNumber(t, 'on');
+    });
+    after(async () => {
+      await web.fake.close();
+      await t.close();
+    });
+
+    /** Sends `action`, and answers the call on the phone while the server holds its /call/reject. */
+    const answeredDuring = async (callId: string, externalCallId: string, action: 'reject' | 'terminate') => {
+      web.fake.inject({ path: '/call/reject', callId: externalCallId, latencyMs: 1500 });
+      const pending = t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${callId}/${action}`,
+        headers: { 'x-api-key': web.key.key },
+      });
+      await eventually(async () => web.fake.countRequests({ path: '/call/reject', callId: externalCallId }) === 1);
+      await web.fake.phoneAnswers(externalCallId);
+      await webCallUntil(t, web, callId, 'ACCEPTED');
+      return pending;
+    };
+
+    test('reject: 409 ACCEPTED, the call stays up and its later end is its one call.ended', async () => {
+      const call = await ringingWebCall(t, web);
+      const res = await answeredDuring(call.id, call.externalCallId, 'reject');
+      assert.equal(res.statusCode, 409, res.body);
+      assert.deepEqual([res.json().code, res.json().details], ['CALL_STATE_CONFLICT', { status: 'ACCEPTED' }]);
+      assert.equal(web.fake.call(call.externalCallId)?.phase, 'other', 'the call is up on the phone');
+      const up = await webCall(t, web, call.id);
+      assert.deepEqual([up?.status, up?.endedAt, up?.pendingAction], ['ACCEPTED', null, null]);
+      await web.fake.peerHangsUp(call.externalCallId);
+      await web.fake.flush();
+      const ended = await webCallUntil(t, web, call.id, 'COMPLETED');
+      assert.equal(ended.endedBy, 'PEER');
+      assert.notEqual(ended.durationSeconds, null);
+      assert.deepEqual(
+        (await outbox(t, call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+    });
+
+    test('terminate: the answered call is hung up → 200 COMPLETED by BUSINESS, over on the phone too', async () => {
+      const call = await ringingWebCall(t, web);
+      const res = await answeredDuring(call.id, call.externalCallId, 'terminate');
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json(), { success: true, id: call.id, status: 'COMPLETED' });
+      assert.equal(web.fake.countRequests({ path: '/call/hangup', callId: call.externalCallId }), 1);
+      assert.equal(web.fake.call(call.externalCallId)?.phase, 'ended', 'the call is over on the phone');
+      await web.fake.flush();
+      const stored = await webCall(t, web, call.id);
+      assert.deepEqual([stored?.status, stored?.endedBy, stored?.pendingAction], ['COMPLETED', 'BUSINESS', null]);
+      assert.notEqual(stored?.durationSeconds, null);
+      assert.deepEqual(
+        (await outbox(t, call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+    });
+  });
+}
