@@ -1,12 +1,14 @@
 // Every action on one ringing call at once (terminate, accept, pre-accept, reject, some with an Idempotency-Key, the
-// caller hanging up, its end sent twice), in one process and split over two sharing PostgreSQL. Whatever interleaving the machine
-// produces, the invariants hold: terminate always 200, nothing 5xx but a provider's refusal of an accept or reject
-// that lost its race, no slot left taken, one call.ended, events numbered without gaps, and Meta agreeing.
+// caller hanging up, its end sent twice), in one process and split over two sharing PostgreSQL. Whatever the
+// interleaving, the invariants hold: terminate always 200, nothing 5xx but a provider's refusal of an accept or
+// reject that lost its race, no slot left taken, one call.ended, events numbered without gaps, and the provider
+// agreeing. A web number's call gets the same storm, its business's phone answering among it.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { outbox, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
+import { addWebNumber, ringingWebCall, type WebNumber, webCall } from '../../../../test/helpers/evolution.ts';
 import type { Json } from '../../../../test/helpers/json.ts';
 import { missing } from '../../../../test/helpers/requirements.ts';
 import { type ServerProcess, startServerProcess } from '../../../../test/helpers/server-process.ts';
@@ -134,3 +136,79 @@ describe('every action on one call at once, over two processes sharing PostgreSQ
       ));
   }
 });
+
+const WEB_OPS = [
+  'terminate',
+  'accept',
+  'reject',
+  'hangup',
+  'answer-on-phone',
+  'terminate',
+  'accept',
+  'reject',
+] as const;
+
+// A web number's call: the same storm, the business's phone answering among it (Evolution's accepted elsewhere).
+for (const kind of storeKinds()) {
+  describe(`every action on one web call at once [${kind}]`, () => {
+    let t: TestApp;
+    let web: WebNumber;
+    before(async () => {
+      t = await buildTestApp(kind, { env: { PROVIDER_TIMEOUT_MS: '2000' } });
+      web = await addWebNumber(t, 'on');
+    });
+    after(async () => {
+      await web.fake.close();
+      await t.close();
+    });
+
+    for (let round = 0; round < ROUNDS; round++) {
+      test(`storm ${round}`, async () => {
+        const call = await ringingWebCall(t, web);
+        const twice = round % 2 === 1 ? { duplicate: 1 } : {};
+        const ops: Promise<Outcome>[] = [];
+        for (let i = 0; i < 8; i++) {
+          const op = WEB_OPS[(round * 3 + i * 5) % WEB_OPS.length] as (typeof WEB_OPS)[number];
+          if (op === 'hangup' || op === 'answer-on-phone') {
+            // The fake refuses a phone answering a call no longer ringing: that ordering is simply not this storm's.
+            const done =
+              op === 'hangup'
+                ? web.fake.peerHangsUp(call.externalCallId, twice)
+                : web.fake.phoneAnswers(call.externalCallId, {}, twice).catch(() => undefined);
+            ops.push(done.then(() => ({ op, status: 0, body: null })));
+            continue;
+          }
+          const key: Record<string, string> = i % 3 === 0 ? { 'idempotency-key': `${call.id}-${op}` } : {};
+          ops.push(send(t.baseUrl, web.key.key, `/v1/calls/${call.id}/${op}`, null, key));
+        }
+        const outcomes = await Promise.all(ops);
+        await web.fake.flush();
+        for (const o of outcomes) {
+          const what = `${o.op} → ${o.status} ${JSON.stringify(o.body)}`;
+          assert.ok(o.op.endsWith('/terminate') ? o.status === 200 : o.status < 500, what);
+        }
+        let stored = await webCall(t, web, call.id);
+        if (stored && !isTerminal(stored.status)) {
+          const end = await send(t.baseUrl, web.key.key, `/v1/calls/${call.id}/terminate`, null, {});
+          assert.equal(end.status, 200, JSON.stringify(end.body));
+          await web.fake.flush();
+          stored = await webCall(t, web, call.id);
+        }
+        assert.ok(stored && isTerminal(stored.status), stored?.status);
+        assert.equal(stored.pendingAction, null);
+        const events = await outbox(t, call);
+        const types = events.map((e) => e.type);
+        assert.equal(types.filter((e) => e === 'call.ended').length, 1, types.join());
+        // A call told connected ends answered: COMPLETED (or FAILED), never rejected or missed.
+        if (types.includes('call.connected')) {
+          assert.ok(['COMPLETED', 'FAILED'].includes(stored.status), `${stored.status} after ${types.join()}`);
+        }
+        assert.deepEqual(
+          events.map((e) => e.sequence),
+          events.map((_, i) => i + 1),
+        );
+        assert.equal(web.fake.call(call.externalCallId)?.phase, 'ended', `ours ${stored.status} by ${stored.endedBy}`);
+      });
+    }
+  });
+}
