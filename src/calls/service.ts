@@ -289,7 +289,15 @@ export class CallService {
       this.#awaitConfirmation(call, action);
     }
     // The terminate contract (terminate-call.openapi.yaml) keeps its shape: the timeline carries the confirmation.
-    return { id: call.id, status: final.status, ...sandboxMark(call) };
+    // A call that ended otherwise while the provider held this one (the peer declining it) ended before this request
+    // could end it: §4.4's answer.
+    const endedOtherwise = final.status !== 'COMPLETED';
+    return {
+      id: call.id,
+      status: final.status,
+      ...(endedOtherwise ? { alreadyEnded: true as const } : {}),
+      ...sandboxMark(call),
+    };
   }
 
   /** The call, when it was answered since `call` was read. */
