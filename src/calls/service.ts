@@ -549,13 +549,15 @@ export class CallService {
       // Answered (on another device of a web number) while the reject was on its way: the call is up, not rejected.
       throw conflict(final);
     }
-    if (unconfirmed) {
+    // The provider's own end may have landed while it held the reject: that end is its confirmation.
+    const awaiting = unconfirmed && final.providerData?.[UNCONFIRMED_END] === true;
+    if (awaiting) {
       this.#awaitConfirmation(call, 'reject');
     }
     return {
       id: call.id,
       status: final.status,
-      ...(unconfirmed ? { providerConfirmed: false as const } : {}),
+      ...(awaiting ? { providerConfirmed: false as const } : {}),
       ...sandboxMark(call),
     };
   }

@@ -1,6 +1,7 @@
-// A web number's ringing call answered on another device of the business while our reject is at the Evolution
-// server: the server takes the reject (200) and WhatsApp ignores it, the call being up (providers-evolution-go.md
-// §2.4). The call must not be recorded rejected or ended while it is up on the phone.
+// A web number's ringing call changing while our reject is at the Evolution server. Answered on another device of the
+// business: the server takes the reject (200) and WhatsApp ignores it, the call being up (providers-evolution-go.md
+// §2.4); the call must not be recorded rejected or ended while it is up on the phone. Hung up by the caller: the end is
+// the reject's (R7) and the provider's word that the call is over, so the reject is no longer unconfirmed.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
@@ -15,7 +16,7 @@ import {
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 
 for (const kind of storeKinds()) {
-  describe(`a web call answered on the phone while our reject is at the server [${kind}]`, () => {
+  describe(`a web call changing while our reject is at the server [${kind}]`, () => {
     let t: TestApp;
     let web: WebNumber;
     before(async () => {
@@ -59,6 +60,25 @@ for (const kind of storeKinds()) {
         (await outbox(t, call)).map((e) => e.type),
         ['call.ringing', 'call.connected', 'call.ended'],
       );
+    });
+
+    test("reject: the caller's hang-up landing while the server holds it confirms it: 200 REJECTED, not unconfirmed", async () => {
+      const call = await ringingWebCall(t, web);
+      web.fake.inject({ path: '/call/reject', callId: call.externalCallId, latencyMs: 1500 });
+      const pending = t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${call.id}/reject`,
+        headers: { 'x-api-key': web.key.key },
+      });
+      await eventually(async () => web.fake.countRequests({ path: '/call/reject', callId: call.externalCallId }) === 1);
+      await web.fake.peerHangsUp(call.externalCallId);
+      // The end of the call is the reject's (R7), and the provider's own word that the call is over.
+      await webCallUntil(t, web, call.id, 'REJECTED');
+      const res = await pending;
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json(), { success: true, id: call.id, status: 'REJECTED' });
+      const stored = await webCall(t, web, call.id);
+      assert.deepEqual([stored?.endedBy, stored?.providerData?.unconfirmedEnd], ['BUSINESS', undefined]);
     });
 
     test('terminate: the answered call is hung up → 200 COMPLETED by BUSINESS, over on the phone too', async () => {
