@@ -50,9 +50,16 @@ export { ERROR_CODES } from './generated/error-codes.ts';
 export type { components, operations, paths } from './generated/openapi.ts';
 export type { FetchLike, RequestOptions, RetryPolicy } from './http.ts';
 
-import { openRealtime, type RealtimeStream } from './realtime.ts';
+import { openRealtime, type RealtimeStream, type WebSocketConstructor, webSocketClass } from './realtime.ts';
 
-export { openRealtime, REALTIME_SAMPLE_RATE, type RealtimeStream } from './realtime.ts';
+export {
+  openRealtime,
+  REALTIME_SAMPLE_RATE,
+  type RealtimeOptions,
+  type RealtimeStream,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './realtime.ts';
 export { EventStream, type StreamEvent, type StreamOptions } from './stream.ts';
 export type * from './types.ts';
 export { type VerifyOptions, verifyWebhook, type WebhookHeaders, WebhookVerificationError } from './webhook.ts';
@@ -74,6 +81,11 @@ export interface CallgateOptions {
   retry?: { baseDelayMs?: number; maxDelayMs?: number; maxRetryAfterMs?: number };
   /** Extra headers on every request. */
   headers?: Record<string, string>;
+  /**
+   * The WebSocket class `calls.realtime` connects with (default: the global one). Node 20 has none: pass
+   * `WebSocket` from the `ws` package.
+   */
+  WebSocket?: WebSocketConstructor;
 }
 
 /** One page of calls, newest first; `nextBefore` (the last call's id, for `before`) is null on the last page. */
@@ -121,10 +133,12 @@ class CallPermissions {
 /** /v1/calls: needs a number key. `callId` is our `call_...` id or the provider's call id. */
 class Calls {
   readonly #t: Transport;
+  readonly #WebSocket: WebSocketConstructor | undefined;
   readonly settings: CallSettings;
   readonly permissions: CallPermissions;
-  constructor(t: Transport) {
+  constructor(t: Transport, webSocket?: WebSocketConstructor) {
     this.#t = t;
+    this.#WebSocket = webSocket;
     this.settings = new CallSettings(t);
     this.permissions = new CallPermissions(t);
   }
@@ -226,8 +240,10 @@ class Calls {
    * mono; `stream.send(pcm)` talks back (mode `talk`).
    */
   async realtime(callId: string, input: RealtimeSessionInput, opts?: RequestOptions): Promise<RealtimeStream> {
+    // Before the session: a runtime without WebSocket learns it without spending the single-use token.
+    const WebSocket = webSocketClass(this.#WebSocket);
     const { wsUrl } = await this.realtimeSession(callId, input, opts);
-    return openRealtime(wsUrl);
+    return openRealtime(wsUrl, { WebSocket });
   }
 
   /** The call's recording (server media): stereo Ogg/Opus, the caller left, the business right. */
@@ -433,7 +449,7 @@ export class Callgate {
       },
       headers: { ...options.headers },
     });
-    this.calls = new Calls(transport);
+    this.calls = new Calls(transport, options.WebSocket);
     this.numbers = new Numbers(transport);
     this.apiKeys = new ApiKeys(transport);
     this.webhooks = new Webhooks(transport);

@@ -1,6 +1,6 @@
 // A realtime media session as PCM: iterate the caller's audio (16 kHz mono 16-bit frames of 20 ms) and send
-// audio of the same shape back, over callgate's WebSocket in the pcm16 framing. Browser and Node (global
-// WebSocket); nothing Node-only.
+// audio of the same shape back, over callgate's WebSocket in the pcm16 framing. Browser and Node; nothing
+// Node-only. Node 20 has no global WebSocket, so the class can be given (the `ws` package's speaks the same API).
 
 /** 16 kHz, mono, 16-bit: what frames carry both ways. */
 export const REALTIME_SAMPLE_RATE = 16_000;
@@ -8,6 +8,43 @@ const MAX_BUFFERED_FRAMES = 500;
 // The server takes at most 10 s of audio in one binary message (and closes the socket with 1009 past 1 MiB):
 // longer audio is sent as several messages of at most 1 s each.
 const MAX_SEND_SAMPLES = REALTIME_SAMPLE_RATE;
+
+/** What the stream uses of a WebSocket: the WHATWG API, as browsers, Node >= 22 and the `ws` package have it. */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  send(data: ArrayBuffer | string): void;
+  close(code?: number): void;
+}
+/** A WebSocket class: `globalThis.WebSocket` (the default), or `WebSocket` from the `ws` package on Node 20. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface RealtimeOptions {
+  /** The WebSocket class to connect with (default: the global one; Node 20 has none: pass the `ws` package's). */
+  WebSocket?: WebSocketConstructor;
+}
+
+/** The handlers openRealtime sets, with just the event fields it reads. */
+interface HandledSocket extends WebSocketLike {
+  onopen: (() => void) | null;
+  onerror: (() => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number }) => void) | null;
+}
+
+const OPEN = 1;
+
+/** The WebSocket class to use, or a TypeError saying how to get one (thrown before any token is spent). */
+export function webSocketClass(given?: WebSocketConstructor): WebSocketConstructor {
+  const found = given ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (typeof found !== 'function') {
+    throw new TypeError(
+      'No WebSocket class: this runtime has no global WebSocket (Node 20); pass one, e.g. ' +
+        "`new Callgate({ ..., WebSocket })` or `openRealtime(wsUrl, { WebSocket })` with `import { WebSocket } from 'ws'`",
+    );
+  }
+  return found;
+}
 
 export interface RealtimeStream extends AsyncIterable<Int16Array> {
   /**
@@ -27,8 +64,9 @@ export interface RealtimeStream extends AsyncIterable<Int16Array> {
 }
 
 /** Opens `wsUrl` (from `calls.realtimeSession`) in the pcm16 framing. Resolves once the socket is open. */
-export async function openRealtime(wsUrl: string): Promise<RealtimeStream> {
-  const socket = new WebSocket(`${wsUrl}${wsUrl.includes('?') ? '&' : '?'}format=pcm16`);
+export async function openRealtime(wsUrl: string, opts: RealtimeOptions = {}): Promise<RealtimeStream> {
+  const Socket = webSocketClass(opts.WebSocket);
+  const socket = new Socket(`${wsUrl}${wsUrl.includes('?') ? '&' : '?'}format=pcm16`) as HandledSocket;
   socket.binaryType = 'arraybuffer';
   const frames: Int16Array[] = [];
   let wake: (() => void) | null = null;
@@ -39,7 +77,7 @@ export async function openRealtime(wsUrl: string): Promise<RealtimeStream> {
   });
   const stream: RealtimeStream = {
     send(pcm) {
-      if (socket.readyState === WebSocket.OPEN) {
+      if (socket.readyState === OPEN) {
         for (let at = 0; at < pcm.length; at += MAX_SEND_SAMPLES) {
           const part = pcm.subarray(at, at + MAX_SEND_SAMPLES);
           // A copy in little-endian byte order, whatever the platform's.
@@ -82,7 +120,7 @@ export async function openRealtime(wsUrl: string): Promise<RealtimeStream> {
     wake = null;
     w?.();
   };
-  socket.onmessage = (e: MessageEvent) => {
+  socket.onmessage = (e) => {
     if (e.data instanceof ArrayBuffer) {
       const view = new DataView(e.data);
       const frame = new Int16Array(e.data.byteLength / 2);
@@ -106,7 +144,7 @@ export async function openRealtime(wsUrl: string): Promise<RealtimeStream> {
       // a control frame we do not know: nothing to do
     }
   };
-  socket.onclose = (e: CloseEvent) => {
+  socket.onclose = (e) => {
     ended = true;
     resolveClosed(e.code);
     nudge();

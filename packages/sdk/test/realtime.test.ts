@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, WebSocket as WsWebSocket } from 'ws';
+import { Callgate } from '../src/index.ts';
 import { openRealtime } from '../src/realtime.ts';
 
 describe('openRealtime', () => {
@@ -14,9 +15,13 @@ describe('openRealtime', () => {
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/media/realtime?token=rt_x&format=twilio`;
     server.on('connection', (socket) => {
+      // One 20 ms frame of the caller; a mark is echoed as the server does once what came before it has played.
+      socket.send(Buffer.from(new Int16Array(320).fill(-1234).buffer), { binary: true });
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         if (isBinary) {
           received.push(data);
+        } else if (JSON.parse(data.toString()).event === 'mark') {
+          socket.send(data.toString());
         }
       });
     });
@@ -42,6 +47,62 @@ describe('openRealtime', () => {
     assert.equal(joined.readInt16LE(2 * 16_500), 16_500 % 1000);
     stream.close();
     assert.equal(await stream.closed, 1000);
+  });
+
+  test('the WebSocket class can be given (Node 20 has no global one): the `ws` package reads and writes frames', async () => {
+    const made: string[] = [];
+    class CountingWebSocket extends WsWebSocket {
+      constructor(address: string) {
+        super(address);
+        made.push(address);
+      }
+    }
+    received.length = 0;
+    const stream = await openRealtime(url, { WebSocket: CountingWebSocket });
+    assert.deepEqual(made, [`${url}&format=pcm16`]);
+    const marks: string[] = [];
+    stream.onMark = (name) => marks.push(name);
+    const frames = stream[Symbol.asyncIterator]();
+    const first = await frames.next();
+    assert.deepEqual(first.value, new Int16Array(320).fill(-1234));
+    stream.send(new Int16Array(320).fill(42));
+    stream.mark('hello');
+    await waitFor(() => received.length === 1 && marks.length === 1);
+    assert.equal(received[0]!.readInt16LE(0), 42);
+    assert.deepEqual(marks, ['hello']);
+    stream.close();
+    assert.equal(await stream.closed, 1000);
+  });
+
+  test('without any WebSocket class it says how to give one, before a realtime session spends its token', async () => {
+    const global = globalThis as { WebSocket?: unknown };
+    const saved = global.WebSocket;
+    delete global.WebSocket;
+    try {
+      await assert.rejects(openRealtime(url), (error: Error) => error instanceof TypeError && /ws/.test(error.message));
+      const requests: string[] = [];
+      const client = new Callgate({
+        baseUrl: 'http://127.0.0.1:9',
+        apiKey: 'ps_x',
+        fetch: async (input) => {
+          requests.push(input);
+          return Response.json({ wsUrl: url, token: 'rt_x', expiresInSeconds: 60 });
+        },
+      });
+      await assert.rejects(client.calls.realtime('call_1', { mode: 'talk' }), TypeError);
+      assert.deepEqual(requests, [], 'no realtime-session was asked for');
+      const given = new Callgate({
+        baseUrl: 'http://127.0.0.1:9',
+        apiKey: 'ps_x',
+        WebSocket: WsWebSocket,
+        fetch: async () => Response.json({ wsUrl: url, token: 'rt_x', expiresInSeconds: 60 }),
+      });
+      const stream = await given.calls.realtime('call_1', { mode: 'listen' });
+      stream.close();
+      assert.equal(await stream.closed, 1000);
+    } finally {
+      global.WebSocket = saved;
+    }
   });
 });
 
