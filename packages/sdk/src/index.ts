@@ -60,7 +60,7 @@ export {
   type WebSocketConstructor,
   type WebSocketLike,
 } from './realtime.ts';
-export { EventStream, type StreamEvent, type StreamOptions } from './stream.ts';
+export { EventStream, type StreamEvent, type StreamEventOf, type StreamOptions } from './stream.ts';
 export type * from './types.ts';
 export { type VerifyOptions, verifyWebhook, type WebhookHeaders, WebhookVerificationError } from './webhook.ts';
 

@@ -10,18 +10,25 @@ import {
   sleep,
   type Transport,
 } from './http.ts';
-import type { StreamEventData } from './types.ts';
+import type { CallEvent, PermissionUpdatedEvent, RecordingReadyEvent, StreamEventData } from './types.ts';
 
-export interface StreamEvent {
+/** One event of the stream, with the payload `D`. */
+export interface StreamEventOf<D extends StreamEventData> {
   /** The stream cursor: pass it as lastEventId to resume after this event. */
   id: string;
   /** The event name (`call.ended`, ...), as in the payload's `event`. */
-  event: string;
+  event: D['event'];
   /** The webhook payload. */
-  data: StreamEventData;
+  data: D;
   /** The payload exactly as the server sent it (to forward or sign it byte for byte). */
   raw: string;
 }
+
+/** An event of the stream: checking `event` (`'call.ended'`, ...) narrows `data` to its payload. */
+export type StreamEvent =
+  | StreamEventOf<CallEvent>
+  | StreamEventOf<PermissionUpdatedEvent>
+  | StreamEventOf<RecordingReadyEvent>;
 
 export interface StreamOptions {
   /** Resume after this cursor; without it the stream starts with events recorded after it connects. */
@@ -205,7 +212,8 @@ export class EventStream implements AsyncIterable<StreamEvent> {
               }
               failures = 0;
               clearTimeout(idle); // the consumer's time is not the server's silence
-              yield { id: block.id ?? '', event: block.event ?? data.event, data, raw: block.data };
+              // The SSE event name is the payload's own `event`, so the pair is one member of the union.
+              yield { id: block.id ?? '', event: block.event ?? data.event, data, raw: block.data } as StreamEvent;
               arm();
             }
           }
