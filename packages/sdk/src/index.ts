@@ -62,7 +62,13 @@ export {
 } from './realtime.ts';
 export { EventStream, type StreamEvent, type StreamEventOf, type StreamOptions } from './stream.ts';
 export type * from './types.ts';
-export { type VerifyOptions, verifyWebhook, type WebhookHeaders, WebhookVerificationError } from './webhook.ts';
+export {
+  type HeadersLike,
+  type VerifyOptions,
+  verifyWebhook,
+  type WebhookHeaders,
+  WebhookVerificationError,
+} from './webhook.ts';
 
 export interface CallgateOptions {
   /** Where the API listens, e.g. `https://calls.example.com` (no trailing /v1). */

@@ -12,8 +12,12 @@ export class WebhookVerificationError extends Error {
   override name = 'WebhookVerificationError';
 }
 
+/** What verifyWebhook reads of a fetch `Headers`: any class with `get` (a polyfill's, another realm's) will do. */
+export interface HeadersLike {
+  get(name: string): string | null;
+}
 /** A fetch `Headers`, or a plain object such as Node's `req.headers` (names in any case, values may repeat). */
-export type WebhookHeaders = Headers | Record<string, string | string[] | undefined>;
+export type WebhookHeaders = Headers | HeadersLike | Record<string, string | string[] | undefined>;
 
 export interface VerifyOptions {
   /** Accepted clock skew in either direction (default 300 s). */
@@ -23,8 +27,10 @@ export interface VerifyOptions {
 }
 
 function header(headers: WebhookHeaders, name: string): string | undefined {
-  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
-    return headers.get(name) ?? undefined;
+  // Not `instanceof Headers`: a polyfill's Headers, or one from another realm (a test runner's VM context), is not
+  // the global class and would read as a plain object with no headers. A header value is never a function.
+  if (typeof (headers as Partial<HeadersLike>).get === 'function') {
+    return (headers as HeadersLike).get(name) ?? undefined;
   }
   for (const [key, value] of Object.entries(headers as Record<string, string | string[] | undefined>)) {
     if (key.toLowerCase() !== name || value === undefined) {

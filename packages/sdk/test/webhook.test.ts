@@ -49,6 +49,22 @@ describe('verifyWebhook against other Standard Webhooks implementations', () => 
     assert.deepEqual(await verifyWebhook(new TextEncoder().encode(body).buffer, headers, secret), JSON.parse(body));
   });
 
+  test("takes a Headers that is not the global class (a fetch polyfill's, another realm's)", async () => {
+    const secret = generateWebhookSecret();
+    const ts = nowSec();
+    const values = new Map(Object.entries(headersFor('evt_p', ts, signPayload([secret], 'evt_p', ts, body))));
+    class PolyfillHeaders {
+      get(name: string): string | null {
+        return values.get(name.toLowerCase()) ?? null;
+      }
+    }
+    const headers = new PolyfillHeaders();
+    assert.ok(!(headers instanceof Headers));
+    assert.deepEqual(await verifyWebhook(body, headers, secret), JSON.parse(body));
+    values.set('webhook-id', 'evt_other');
+    await assert.rejects(verifyWebhook(body, headers, secret), /no matching webhook signature/);
+  });
+
   test('during a rotation either secret alone verifies the two-signature header', async () => {
     const [oldSecret, newSecret] = [generateWebhookSecret(), generateWebhookSecret()];
     const ts = nowSec();
