@@ -305,6 +305,10 @@ class Numbers {
   get(id: string, opts?: RequestOptions): Promise<WhatsAppNumber> {
     return this.#t.request({ method: 'GET', path: path`/v1/numbers/${id}` }, opts);
   }
+  /** A number key's own number (GET /v1/number): its provider, whether it is a sandbox, its settings. */
+  current(opts?: RequestOptions): Promise<WhatsAppNumber> {
+    return this.#t.request({ method: 'GET', path: '/v1/number' }, opts);
+  }
   /** Changes the number's own settings (`recordCalls`); answers the number as it now is. */
   update(id: string, input: UpdateNumberInput, opts?: RequestOptions): Promise<WhatsAppNumber> {
     return this.#t.request({ method: 'PATCH', path: path`/v1/numbers/${id}`, body: input }, opts);

@@ -143,6 +143,11 @@ describe('Callgate SDK against a server process', () => {
       assert.equal(onKeys.code, 'NUMBER_SCOPE_NOT_ALLOWED');
     });
 
+    test("numbers.current is a number key's own number; a tenant key has none", async () => {
+      assert.deepEqual(await a.numbers.current(), await tenant.numbers.get(numberA.id));
+      assert.equal((await callgateError(tenant.numbers.current())).status, 403);
+    });
+
     test('a number key lists only its own number (Pilot)', async () => {
       assert.deepEqual(
         (await a.numbers.list()).map((n) => n.id),
