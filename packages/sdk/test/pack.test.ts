@@ -37,6 +37,23 @@ try {
 console.log(JSON.stringify({ node: process.version, listed: calls.map((c) => c.id), terminated, event, forged, missing }));
 `;
 
+// A CommonJS consumer: require() of the ES module package (Node >= 20.19 and >= 22.12 load ES modules that way).
+const CJS_SCRIPT = `const { Callgate, CallgateError, verifyWebhook } = require('@callgate/sdk');
+const webhook = require('@callgate/sdk/webhook');
+const { baseUrl, apiKey, delivery, secret } = JSON.parse(process.env.SDK_TEST);
+(async () => {
+  const { calls } = await new Callgate({ baseUrl, apiKey }).calls.list({ limit: 1 });
+  const event = await verifyWebhook(delivery.rawBody, delivery.headers, secret);
+  const same = webhook.verifyWebhook === verifyWebhook && typeof CallgateError === 'function';
+  console.log(JSON.stringify({ listed: calls.length, event: event.event, same }));
+})();
+`;
+
+const CONSUMER_CTS = `import { Callgate, type Call } from '@callgate/sdk';
+const client = new Callgate({ baseUrl: 'http://localhost:8080', apiKey: 'ps_x' });
+export const first: Promise<Call | undefined> = client.calls.list({ limit: 1 }).then((page) => page.calls[0]);
+`;
+
 const CONSUMER_TS = `import { Callgate, type Call, type CallgateError } from '@callgate/sdk';
 import { verifyWebhook } from '@callgate/sdk/webhook';
 const client = new Callgate({ baseUrl: 'http://localhost:8080', apiKey: 'ps_x' });
@@ -127,9 +144,10 @@ describe('the packed SDK, installed from its tarball', () => {
       cwd: project,
     });
     writeFileSync(join(project, 'check.mjs'), SCRIPT);
+    writeFileSync(join(project, 'check.cjs'), CJS_SCRIPT);
   });
 
-  test('a script imports it, lists calls, terminates one and verifies a webhook, on every installed Node', async (t) => {
+  test('a script imports it (and one requires it), lists calls, terminates one and verifies a webhook, on every installed Node', async (t) => {
     assert.ok(project, 'installed by the previous test');
     const runtimes = await nodes();
     if (!runtimes.some((r) => r.version.startsWith('v20.'))) {
@@ -158,12 +176,22 @@ describe('the packed SDK, installed from its tarball', () => {
       assert.equal(out.event.id, call.id);
       assert.equal(out.forged, 'WebhookVerificationError', `${runtime.version}: a changed body is refused`);
       assert.equal(out.missing, 'CALL_NOT_FOUND');
+      const { stdout: cjs } = await run(runtime.path, ['check.cjs'], {
+        cwd: project,
+        env: { PATH: process.env.PATH ?? '', SDK_TEST: JSON.stringify(input) },
+      });
+      assert.deepEqual(
+        JSON.parse(cjs),
+        { listed: 1, event: 'call.ringing', same: true },
+        `${runtime.version}: CommonJS`,
+      );
     }
   });
 
-  test('a TypeScript project type-checks against the shipped declarations', async () => {
+  test('a TypeScript project, ES module and CommonJS files, type-checks against the shipped declarations', async () => {
     assert.ok(project, 'installed by the first test');
     writeFileSync(join(project, 'consumer.ts'), CONSUMER_TS);
+    writeFileSync(join(project, 'consumer.cts'), CONSUMER_CTS);
     writeFileSync(
       join(project, 'tsconfig.json'),
       JSON.stringify({
@@ -176,7 +204,7 @@ describe('the packed SDK, installed from its tarball', () => {
           lib: ['es2022', 'dom'],
           types: [],
         },
-        files: ['consumer.ts'],
+        files: ['consumer.ts', 'consumer.cts'],
       }),
     );
     const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
