@@ -78,6 +78,21 @@ function payloadText(payload: string | Uint8Array | ArrayBuffer): string {
 }
 
 /**
+ * A body parser's object (Express's `req.body` after `express.json()`, typed `any`) cannot be verified: the signature
+ * is over the bytes as sent. Said plainly, before anything else, rather than as TextDecoder's argument error.
+ */
+function checkPayload(payload: unknown): void {
+  // ArrayBuffer by its tag, not instanceof: one from another realm is still bytes.
+  const bytes = ArrayBuffer.isView(payload) || Object.prototype.toString.call(payload) === '[object ArrayBuffer]';
+  if (typeof payload !== 'string' && !bytes) {
+    throw new TypeError(
+      `verifyWebhook needs the raw body as received (a string or bytes), not ${payload === null ? 'null' : typeof payload}: ` +
+        "a parsed JSON body cannot be verified (with Express, read it with express.raw({ type: 'application/json' }))",
+    );
+  }
+}
+
+/**
  * Checks a webhook delivery and returns its parsed payload. `payload` must be the raw body exactly as received
  * (a string or its bytes; not a re-serialised object). Rejects with WebhookVerificationError on missing headers,
  * a timestamp outside the tolerance (old: a replay; new: a capture kept for later), or no matching v1 signature.
@@ -88,6 +103,7 @@ export async function verifyWebhook(
   secret: string,
   opts: VerifyOptions = {},
 ): Promise<WebhookEvent> {
+  checkPayload(payload);
   const msgId = header(headers, 'webhook-id');
   const timestampRaw = header(headers, 'webhook-timestamp');
   const signatures = header(headers, 'webhook-signature');
