@@ -222,8 +222,11 @@ class Calls {
     return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/accept`, body: input }, opts);
   }
 
-  /** Sends the SDP answer early; the call keeps ringing (META, SANDBOX). */
-  preAccept(callId: string, input: PreAcceptCallInput, opts?: RequestOptions): Promise<CallActionResult> {
+  /**
+   * Sends the SDP answer early; the call keeps ringing (META, SANDBOX: `sdp` is your answer, or none and callgate's
+   * media engine makes it).
+   */
+  preAccept(callId: string, input: PreAcceptCallInput = {}, opts?: RequestOptions): Promise<CallActionResult> {
     return this.#t.request({ method: 'POST', path: path`/v1/calls/${callId}/pre-accept`, body: input }, opts);
   }
 

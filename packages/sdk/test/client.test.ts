@@ -20,6 +20,21 @@ async function callgateError(promise: Promise<unknown>): Promise<CallgateError> 
   assert.fail('expected the call to fail');
 }
 
+test('accept and preAccept take no body for server media: they send an empty object', async () => {
+  const sent: (string | null)[] = [];
+  const client = new Callgate({
+    baseUrl: 'http://127.0.0.1:9',
+    apiKey: 'ps_x',
+    fetch: async (_url, init) => {
+      sent.push(init.body as string | null);
+      return Response.json({ success: true, id: 'call_1', status: 'RINGING' });
+    },
+  });
+  await client.calls.preAccept('call_1');
+  await client.calls.accept('call_1');
+  assert.deepEqual(sent, ['{}', '{}']);
+});
+
 describe('Callgate SDK against a server process', () => {
   let live: LiveServer;
   let tenant: Callgate;
