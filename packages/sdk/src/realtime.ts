@@ -1,6 +1,7 @@
 // A realtime media session as PCM: iterate the caller's audio (16 kHz mono 16-bit frames of 20 ms) and send
 // audio of the same shape back, over callgate's WebSocket in the pcm16 framing. Browser and Node; nothing
 // Node-only. Node 20 has no global WebSocket, so the class can be given (the `ws` package's speaks the same API).
+import { CallgateError } from './errors.ts';
 
 /** 16 kHz, mono, 16-bit: what frames carry both ways. */
 export const REALTIME_SAMPLE_RATE = 16_000;
@@ -151,7 +152,16 @@ export async function openRealtime(wsUrl: string, opts: RealtimeOptions = {}): P
   };
   await new Promise<void>((resolve, reject) => {
     socket.onopen = () => resolve();
-    socket.onerror = () => reject(new Error('the realtime socket could not be opened (token used or expired?)'));
+    // A CallgateError like every other failure of the client. The WebSocket API gives no status: a refused upgrade
+    // (a token used or older than 60 s: 401) and an unreachable host look the same.
+    socket.onerror = () =>
+      reject(
+        new CallgateError({
+          message: `The realtime socket could not be opened (${wsUrl.replace(/token=[^&]*/, 'token=…')}): the token used or expired, or the host unreachable`,
+          code: 'NETWORK_ERROR',
+          status: 0,
+        }),
+      );
   });
   return stream;
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer, WebSocket as WsWebSocket } from 'ws';
-import { Callgate } from '../src/index.ts';
+import { Callgate, CallgateError } from '../src/index.ts';
 import { openRealtime } from '../src/realtime.ts';
 
 describe('openRealtime', () => {
@@ -11,7 +11,12 @@ describe('openRealtime', () => {
   let url: string;
   const received: Buffer[] = [];
   before(async () => {
-    server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    // A used or expired token is refused before the upgrade, as callgate does (401).
+    server = new WebSocketServer({
+      port: 0,
+      host: '127.0.0.1',
+      verifyClient: (info, done) => done(!info.req.url?.includes('token=rt_used'), 401),
+    });
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/media/realtime?token=rt_x&format=twilio`;
     server.on('connection', (socket) => {
@@ -47,6 +52,20 @@ describe('openRealtime', () => {
     assert.equal(joined.readInt16LE(2 * 16_500), 16_500 % 1000);
     stream.close();
     assert.equal(await stream.closed, 1000);
+  });
+
+  test('a socket that cannot be opened is a CallgateError NETWORK_ERROR, like every failure of the client', async () => {
+    const used = url.replace('rt_x', 'rt_used');
+    for (const WebSocket of [undefined, WsWebSocket]) {
+      await assert.rejects(
+        openRealtime(used, { WebSocket }),
+        (error: unknown) =>
+          error instanceof CallgateError &&
+          error.code === 'NETWORK_ERROR' &&
+          error.status === 0 &&
+          !error.message.includes('rt_used'),
+      );
+    }
   });
 
   test('the WebSocket class can be given (Node 20 has no global one): the `ws` package reads and writes frames', async () => {
