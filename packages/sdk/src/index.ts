@@ -437,6 +437,13 @@ export class Callgate {
     if (!options.baseUrl) {
       throw new TypeError('Callgate: baseUrl is required');
     }
+    const baseUrl = options.baseUrl.replace(/\/+$/, '');
+    // Every path starts with /v1: a base ending in it would make every request a bare 404 "Route not found".
+    if (/\/v1$/i.test(baseUrl)) {
+      throw new TypeError(
+        `Callgate: baseUrl is the server's root, without /v1 (${baseUrl.slice(0, -3)}, not ${baseUrl})`,
+      );
+    }
     const credential = options.apiKey
       ? { name: 'x-api-key' as const, value: options.apiKey }
       : options.apiKeyId
@@ -450,7 +457,7 @@ export class Callgate {
       throw new TypeError('Callgate: no fetch available; pass options.fetch');
     }
     const transport = new Transport({
-      baseUrl: options.baseUrl.replace(/\/+$/, ''),
+      baseUrl,
       authHeader: credential,
       fetch: fetchImpl,
       timeoutMs: options.timeoutMs ?? 60_000,

@@ -35,6 +35,16 @@ test('accept and preAccept take no body for server media: they send an empty obj
   assert.deepEqual(sent, ['{}', '{}']);
 });
 
+test('a baseUrl ending in /v1 is refused at once, not a 404 on every request', () => {
+  for (const baseUrl of ['https://calls.example.com/v1', 'https://calls.example.com/v1/']) {
+    assert.throws(
+      () => new Callgate({ baseUrl, apiKey: 'ps_x' }),
+      (error: Error) => error instanceof TypeError && error.message.includes('without /v1'),
+    );
+  }
+  assert.ok(new Callgate({ baseUrl: 'https://calls.example.com/v1beta/', apiKey: 'ps_x' }));
+});
+
 describe('Callgate SDK against a server process', () => {
   let live: LiveServer;
   let tenant: Callgate;
