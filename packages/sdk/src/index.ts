@@ -136,6 +136,9 @@ class CallPermissions {
   }
 }
 
+/** GET /v1/calls's own default page (and Pilot's): list() without a limit asks for what the server would give. */
+const DEFAULT_PAGE = 25;
+
 /** /v1/calls: needs a number key. `callId` is our `call_...` id or the provider's call id. */
 class Calls {
   readonly #t: Transport;
@@ -150,12 +153,12 @@ class Calls {
   }
 
   /**
-   * One page of calls, newest first (limit 1..100, default 20); `before` = a createdAt (exclusive) or the id of the
+   * One page of calls, newest first (limit 1..100, default 25, the server's and Pilot's); `before` = a createdAt (exclusive) or the id of the
    * last call seen. `nextBefore` is that id for the next page: calls created in the same millisecond are never
    * skipped. `status` (`RINGING,ACCEPTED`) and `peer` (digits) filter on the server.
    */
   async list(params: ListCallsParams = {}, opts?: RequestOptions): Promise<CallPage> {
-    const limit = params.limit ?? 20;
+    const limit = params.limit ?? DEFAULT_PAGE;
     const { calls } = await this.#t.request<{ calls: Call[] }>(
       { method: 'GET', path: '/v1/calls', query: { limit, before: params.before, ...filters(params) } },
       opts,

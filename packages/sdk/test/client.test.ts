@@ -35,6 +35,22 @@ test('accept and preAccept take no body for server media: they send an empty obj
   assert.deepEqual(sent, ['{}', '{}']);
 });
 
+test("list() without a limit reads the server's default page of 25, and a full one has a next page", async () => {
+  const asked: string[] = [];
+  const calls = Array.from({ length: 25 }, (_, i) => ({ id: `call_${i}` }));
+  const client = new Callgate({
+    baseUrl: 'http://127.0.0.1:9',
+    apiKey: 'ps_x',
+    fetch: async (url) => {
+      asked.push(new URL(String(url)).searchParams.get('limit') ?? '');
+      return Response.json({ calls });
+    },
+  });
+  const page = await client.calls.list();
+  assert.deepEqual(asked, ['25']);
+  assert.equal(page.nextBefore, 'call_24');
+});
+
 test('a baseUrl ending in /v1 is refused at once, not a 404 on every request', () => {
   for (const baseUrl of ['https://calls.example.com/v1', 'https://calls.example.com/v1/']) {
     assert.throws(
