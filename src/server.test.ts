@@ -143,6 +143,49 @@ describe('server start-up with a setting it cannot use', () => {
     );
   });
 
+  test('a PostgreSQL server that drops the connection, wants a password or refuses the login: one line, exit 1', async () => {
+    const pg = await fakePostgres();
+    const env = (user: string) => ({
+      DATABASE_URL: `postgres://${user}@127.0.0.1:${pg.port}/calls`,
+      SECRET_KEY: 'k'.repeat(32),
+      PORT: '0',
+    });
+    const where = `127.0.0.1:${pg.port}/calls (DATABASE_URL)`;
+    try {
+      // Errors without a code (pg's own words) were thrown with their stack.
+      const dropped = await runServer(env('drop:s3cret'));
+      assert.equal(dropped.code, 1);
+      assert.equal(
+        dropped.stderr,
+        `callgate: cannot open the PostgreSQL store at ${where}: Connection terminated unexpectedly\n`,
+      );
+      const noPassword = await runServer(env('scram'));
+      assert.equal(noPassword.code, 1);
+      assert.equal(
+        noPassword.stderr,
+        `callgate: cannot open the PostgreSQL store at ${where}: the server asks for a password and DATABASE_URL has none\n`,
+      );
+      // A SQLSTATE comes with the server's sentence, which names no password.
+      const refused = await runServer(env('refuse:s3cret'));
+      assert.equal(refused.code, 1);
+      assert.equal(
+        refused.stderr,
+        `callgate: cannot open the PostgreSQL store at ${where}: 28P01 password authentication failed for user "refuse"\n`,
+      );
+      // The store commands say the same and exit: the driver left the refused login's socket open, and the command
+      // hung after its error until killed.
+      const cli = await runCli(['tenants', 'create', '--name', 'Acme'], env('scram'), 30_000);
+      assert.equal(cli.code, 1);
+      assert.equal(
+        cli.stderr,
+        `store: postgres 127.0.0.1:${pg.port}/calls\n` +
+          `callgate: cannot open the PostgreSQL store at ${where}: the server asks for a password and DATABASE_URL has none\n`,
+      );
+    } finally {
+      await pg.close();
+    }
+  });
+
   test('a port already in use exits 1 naming HOST and PORT, no stack trace', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
@@ -286,15 +329,20 @@ function runServer(env: Record<string, string>): Promise<{ code: number | null; 
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
 }
 
-/** Runs `node src/cli/main.ts ...args` to its exit. */
+/** Runs `node src/cli/main.ts ...args` to its exit (killed after killAfterMs, when given: a hang). */
 function runCli(
   args: string[],
   env: Record<string, string>,
+  killAfterMs?: number,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'cli/main.ts'), ...args], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  if (killAfterMs !== undefined) {
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.once('exit', () => clearTimeout(timer));
+  }
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => {
@@ -304,6 +352,58 @@ function runCli(
     stderr += chunk;
   });
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+/**
+ * Just enough of a PostgreSQL server to refuse a login, as the user name asks: `drop` closes the connection after
+ * the startup message, `scram` starts SCRAM-SHA-256 (pg then needs a password), any other answers 28P01. It keeps
+ * every connection open until the client closes it, as a real server waiting for the next message does.
+ */
+async function fakePostgres(): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.once('data', (startup) => {
+      // length, protocol version, then name/value pairs, each ended by a NUL.
+      const fields = startup.subarray(8).toString('utf8').split('\0');
+      const user = fields[fields.indexOf('user') + 1] ?? '';
+      if (user === 'drop') {
+        socket.destroy();
+      } else if (user === 'scram') {
+        socket.write(message('R', Buffer.concat([int32(10), Buffer.from('SCRAM-SHA-256\0\0')])));
+        // The client's first SCRAM message, then the server's: pg wants the password only now.
+        socket.once('data', () =>
+          socket.write(message('R', Buffer.concat([int32(11), Buffer.from('r=x,s=eQ==,i=1')]))),
+        );
+      } else {
+        const text = `SFATAL\0C28P01\0Mpassword authentication failed for user "${user}"\0\0`;
+        socket.write(message('E', Buffer.from(text)));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => {
+      for (const socket of sockets) {
+        socket.destroy();
+      }
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** One backend message: its type byte, its length (itself included), its body. */
+function message(type: string, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(type), int32(body.length + 4), body]);
+}
+
+function int32(value: number): Buffer {
+  const buffer = Buffer.alloc(4);
+  buffer.writeUInt32BE(value);
+  return buffer;
 }
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

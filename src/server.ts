@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildAppWithSweeper } from './app.ts';
 import { SecretBox } from './auth/secret-box.ts';
 import { checkSecretKey } from './auth/secret-key-check.ts';
-import { type Config, ConfigError, loadConfig, postgresLocation } from './config.ts';
+import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
@@ -21,43 +21,6 @@ const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOU
 
 export { ConfigError };
 
-/** What a store that cannot be opened says to change: the directory or the database server. */
-const STORE_ERRORS = new Set([
-  'EACCES',
-  'EPERM',
-  'EROFS',
-  'ENOTDIR',
-  'ENOSPC',
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  '28P01', // password authentication failed
-  '28000', // no such role, or refused by pg_hba
-  '3D000', // no such database
-]);
-
-/** A store that cannot be opened for a reason the operator fixes: one line naming where (never the password). */
-function storeUnusable(config: Config, err: NodeJS.ErrnoException): Error {
-  // The PostgreSQL store wraps the driver's error (StoreUnavailableError): its code is on the cause.
-  const code = err.code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code;
-  // pg could not parse it: a setting to fix, not a crash (and the value is not quoted: it may hold a password).
-  if (config.databaseUrl && code === 'ERR_INVALID_URL') {
-    return new ConfigError(
-      'DATABASE_URL is not a URL the PostgreSQL driver can read (postgres://user:password@host:port/database)',
-    );
-  }
-  if (code === undefined || !STORE_ERRORS.has(code)) {
-    return err;
-  }
-  if (!config.databaseUrl) {
-    return new ConfigError(`cannot open the embedded store in DATA_DIR=${config.dataDir}: ${code}`);
-  }
-  const where = postgresLocation(config.databaseUrl);
-  return new ConfigError(`cannot open the PostgreSQL store${where ? ` at ${where}` : ''} (DATABASE_URL): ${code}`);
-}
-
 /** The address to print: a wildcard listen address is reached as localhost from this machine. */
 function publicBase(host: string, port: number): string {
   const shown =
@@ -69,9 +32,8 @@ function publicBase(host: string, port: number): string {
 export async function startServer(): Promise<FastifyInstance> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
-  const { db, secretKey } = await openStore(config).catch((err: NodeJS.ErrnoException) => {
-    throw storeUnusable(config, err);
-  });
+  // A store that cannot be opened is a ConfigError: one line, no stack.
+  const { db, secretKey } = await openStore(config);
   await checkSecretKey(db, secretKey, config).catch(async (err) => {
     await db.close();
     throw err;

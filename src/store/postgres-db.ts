@@ -63,12 +63,29 @@ async function transaction<T>(pool: pg.Pool, fn: (tx: Db) => Promise<T>): Promis
   }
 }
 
+const CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * Connects once and disconnects: what opening the store checks first, so that a server it cannot reach or log in to
+ * is reported as such. A client of its own, because a pool forgets a client whose login failed without closing its
+ * socket (pg's SASL check for a URL without a password), which then keeps a CLI command alive after its error.
+ */
+export async function checkPostgres(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 export function openPostgres(url: string, max = 10): Db {
   const pool = new pg.Pool({
     connectionString: url,
     max,
     types,
-    connectionTimeoutMillis: 5000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
   });
   // An idle client losing its server must not crash the process; the next query reports it.
