@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
+import { FailureLog } from '../failure-log.ts';
 import type { CallId, NumberId } from '../ids.ts';
 import type { Call, CallStatus } from '../model/call.ts';
 import { ringStartMs } from '../model/provider-event.ts';
@@ -26,6 +27,7 @@ import { deleteOldOutboundAttempts } from '../store/outbound-attempts.ts';
 import { deleteExpiredParkedEvents } from '../store/parked-events.ts';
 import { appendTimeline, hasUncertainAccept } from '../store/timeline.ts';
 import { deleteExpiredTombstones } from '../store/tombstones.ts';
+import { isStoreUnavailable } from '../store/unavailable.ts';
 import { holdSpanMs } from '../webhooks/retry-schedule.ts';
 import type { ActionSlots } from './action-slots.ts';
 import { endCall, ringTimedOut } from './machine.ts';
@@ -73,9 +75,13 @@ export class Sweeper {
   #running: Promise<unknown> | null = null;
   /** When the webhook log was last pruned (ms), or null: not yet in this process. */
   #prunedAt: number | null = null;
+  readonly #failures: FailureLog;
 
   constructor(deps: SweeperDeps) {
     this.#d = deps;
+    this.#failures = new FailureLog(deps.logger, { failed: 'sweep failed', recovered: 'sweep works again' }, () =>
+      deps.clock.now().getTime(),
+    );
   }
 
   start(): void {
@@ -84,7 +90,11 @@ export class Sweeper {
     }
     const tick = () => {
       this.#running = this.sweepOnce()
-        .catch((err) => this.#d.logger.error({ err }, 'sweep failed'))
+        .then(
+          () => this.#failures.ok(),
+          // A store that is down is said by /readyz and every request too: a warning; anything else is a bug.
+          (err) => this.#failures.failed(err, isStoreUnavailable(err) ? 'warn' : 'error'),
+        )
         .finally(() => {
           this.#running = null;
           if (this.#timer) {

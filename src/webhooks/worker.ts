@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { SecretBox } from '../auth/secret-box.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
+import { FailureLog } from '../failure-log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Db } from '../store/db.ts';
 import { releaseLeases } from '../store/deliveries.ts';
@@ -100,10 +101,16 @@ export class DeliveryWorker {
   #timer: NodeJS.Timeout | null = null;
   #tick: Promise<void> | null = null;
   #wokenDuringTick = false;
+  readonly #claimFailures: FailureLog;
 
   constructor(deps: WorkerDeps) {
     this.#d = deps;
     this.#clock = deps.clock ?? systemClock;
+    this.#claimFailures = new FailureLog(
+      deps.logger,
+      { failed: 'webhook worker could not claim deliveries', recovered: 'webhook worker claims deliveries again' },
+      () => this.#clock.now().getTime(),
+    );
     const timeout = deps.config.webhookTimeoutMs;
     this.#opts = {
       pollIntervalMs: 100,
@@ -228,6 +235,7 @@ export class DeliveryWorker {
           look: look && first,
           answered: this.#answered,
         });
+        this.#claimFailures.ok();
         for (const delivery of claimed) {
           this.#start(delivery);
         }
@@ -238,7 +246,7 @@ export class DeliveryWorker {
       }
       return true;
     } catch (err) {
-      this.#d.logger.warn({ err: (err as Error).message }, 'webhook worker could not claim deliveries');
+      this.#claimFailures.failed((err as Error).message);
       return false;
     }
   }

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { FailureLog } from '../../failure-log.ts';
 import type { CallId, NumberId } from '../../ids.ts';
 import {
   beatMediaNode,
@@ -62,8 +63,15 @@ export class MediaNode {
   /** When this process's last heartbeat was committed (the time it wrote, ms), or null: none since start or stop. */
   #lastBeatMs: number | null = null;
 
+  readonly #failures: FailureLog;
+
   constructor(deps: MediaNodeDeps) {
     this.#d = deps;
+    this.#failures = new FailureLog(
+      deps.logger,
+      { failed: 'media node heartbeat failed', recovered: 'media node heartbeat works again' },
+      () => deps.now().getTime(),
+    );
   }
 
   get running(): boolean {
@@ -75,7 +83,10 @@ export class MediaNode {
       return;
     }
     const tick = () => {
-      this.tickOnce().catch((err) => this.#d.logger.warn({ err: err.message }, 'media node heartbeat failed'));
+      this.tickOnce().then(
+        () => this.#failures.ok(),
+        (err) => this.#failures.failed(err.message),
+      );
     };
     tick();
     this.#timer = setInterval(tick, NODE_INTERVAL_MS);
