@@ -52,6 +52,19 @@ describe('server start-up and logs', () => {
     }
   });
 
+  test('SIGTERM: "shutting down", then "callgate stopped" with how long it took, and exit 0', async () => {
+    const server = await startServerProcess({ DATA_DIR: dataDir });
+    await waitForLog(server.logs, (l) => l.includes('callgate ready'));
+    assert.equal(await server.stop('SIGTERM'), 0);
+    const lines = server.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const shutting = lines.findIndex((l) => l.msg === 'shutting down');
+    assert.ok(shutting >= 0, 'the signal is said');
+    const stopped = lines.at(-1);
+    assert.match(stopped?.msg ?? '', /^callgate stopped: shut down in \d+ ms$/, 'the last line says the stop finished');
+    assert.equal(stopped?.signal, 'SIGTERM');
+    assert.equal(typeof stopped?.durationMs, 'number');
+  });
+
   test('LOG_FORMAT=pretty prints readable lines, not JSON', async () => {
     const server = await startServerProcess(
       { DATA_DIR: dataDir, LOG_FORMAT: 'pretty' },

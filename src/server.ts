@@ -83,6 +83,7 @@ export async function startServer(): Promise<FastifyInstance> {
         return;
       }
       closing = true;
+      const stopping = performance.now();
       logger.info({ signal }, 'shutting down');
       // In-flight work gets a bounded grace period; a client that never finishes cannot hold the exit hostage.
       setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
@@ -91,7 +92,12 @@ export async function startServer(): Promise<FastifyInstance> {
         process.exit(1);
       }, SHUTDOWN_DEADLINE_MS).unref();
       app.close().then(
-        () => process.exit(0),
+        () => {
+          // The last line: the stop finished (and how long it took), rather than a log that just ends.
+          const durationMs = Math.round(performance.now() - stopping);
+          logger.info({ signal, durationMs }, `callgate stopped: shut down in ${durationMs} ms`);
+          process.exit(0);
+        },
         (err) => {
           logger.error({ err }, 'shutdown failed');
           process.exit(1);

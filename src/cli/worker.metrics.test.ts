@@ -1,5 +1,5 @@
 // `callgate worker --metrics-port`: a worker without the API still shows its own counters (delivery attempts,
-// provider requests, process) to Prometheus, behind METRICS_TOKEN, and stops cleanly on SIGTERM.
+// provider requests, process) to Prometheus, behind METRICS_TOKEN, and stops cleanly on SIGTERM, saying so.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -52,6 +52,9 @@ describe('callgate worker --metrics-port', () => {
     assert.match(bad.stderr, /--metrics-port is a port number/);
     assert.equal(await worker.stop('SIGTERM'), 0);
     await assert.rejects(fetch(url, { headers: { authorization: 'Bearer worker-token' } }));
+    const last = JSON.parse(worker.logs.filter((l) => l.startsWith('{')).at(-1) ?? '{}');
+    assert.match(last.msg, /^callgate worker stopped: shut down in \d+ ms$/, 'the last line says the stop finished');
+    assert.equal(typeof last.durationMs, 'number');
   });
 });
 

@@ -82,6 +82,7 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
         return;
       }
       stopping = true;
+      const stoppingAt = performance.now();
       logger.info({ signal }, 'worker shutting down');
       // As the server: a stop stuck on a database that stopped answering must not make SIGTERM a no-op.
       setTimeout(() => {
@@ -92,6 +93,11 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
         .then(() => {
           clock.stop();
           return db.close();
+        })
+        .then(() => {
+          // As the server's last line: the stop finished, and how long it took.
+          const durationMs = Math.round(performance.now() - stoppingAt);
+          logger.info({ signal, durationMs }, `callgate worker stopped: shut down in ${durationMs} ms`);
         })
         .finally(resolve);
     };

@@ -155,6 +155,32 @@ for (const kind of storeKinds()) {
   });
 }
 
+for (const kind of storeKinds()) {
+  test(`a shutdown that cuts answered calls says so, naming them (${kind})`, async () => {
+    const t = await buildTestApp(kind, { env: { MEDIA_ENGINE: 'off' } });
+    const endpoints: AudioEndpoint[] = [];
+    const log = logSink();
+    const engine = engineOn(t, new ManualClock(), { logger: log.logger });
+    try {
+      const { call } = await startCall(t, endpoints);
+      assert.equal((await engine.answer(call.id, t.numberA.id, call.sdpOffer ?? '', false)).ok, true);
+      await engine.close();
+      const said = log.find(/^shutdown ends the server media of/);
+      assert.equal(said.length, 1, JSON.stringify(log.lines));
+      assert.equal(said[0]?.msg, 'shutdown ends the server media of 1 answered call');
+      assert.deepEqual(said[0]?.callIds, [call.id]);
+      // An engine with nothing up stops without a word.
+      const idle = engineOn(t, new ManualClock(), { logger: log.logger });
+      await idle.close();
+      assert.equal(log.find(/^shutdown ends/).length, 1);
+    } finally {
+      await engine.close();
+      await Promise.all(endpoints.map((e) => e.close()));
+      await t.close();
+    }
+  });
+}
+
 describe('admission by pacing (MEDIA_MAX_LATE_PERCENT)', () => {
   const endpoints: AudioEndpoint[] = [];
   after(() => Promise.all(endpoints.map((e) => e.close())));

@@ -526,7 +526,16 @@ export class MediaEngine {
       clearInterval(this.lateFrameTimer);
       this.lateFrameTimer = null;
     }
-    await Promise.all([...this.sessions.keys()].map((id) => this.end(id, 'shutdown')));
+    const live = [...this.sessions.keys()];
+    if (live.length > 0) {
+      // Nothing else in the log says that a stop cut calls: their media goes with this process, and the calls end
+      // FAILED (media_lost) once another process, or this one's next start, sees it gone (docs/media-engine.md).
+      this.d.logger.warn(
+        { calls: live.length, callIds: live.slice(0, 20) },
+        `shutdown ends the server media of ${live.length} answered call${live.length === 1 ? '' : 's'}`,
+      );
+    }
+    await Promise.all(live.map((id) => this.end(id, 'shutdown')));
     if (this.pool) {
       // Terminating the workers stops their warm-up too.
       await this.pool.close();
