@@ -156,6 +156,22 @@ describe('callgate --help and usage mistakes', () => {
     );
   });
 
+  test('a server address that is no http(s) URL is a usage mistake naming where it came from', async () => {
+    // `localhost:8080` parses as a URL of scheme "localhost:": it failed as a network error (exit 1).
+    const fromEnv = await runCli(['calls', 'list'], { ...env, CALLGATE_URL: 'localhost:8080' }, { cwd });
+    assert.equal(fromEnv.code, 2);
+    assert.equal(
+      fromEnv.stderr,
+      'callgate: CALLGATE_URL must be an http(s) URL such as http://localhost:8080, got "localhost:8080"\n',
+    );
+    const fromFlag = await runCli(['numbers', 'list', '--url', 'https://me:pw@'], env, { cwd });
+    assert.equal(fromFlag.code, 2);
+    assert.equal(
+      fromFlag.stderr,
+      'callgate: --url must be an http(s) URL such as http://localhost:8080, got "https://***@"\n',
+    );
+  });
+
   test('--limit outside the documented range is a usage mistake, filtered or not, before any request', async () => {
     // A filtered list pages on the client, so the server never saw --limit and 0 used to print one call.
     for (const args of [

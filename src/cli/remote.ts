@@ -97,7 +97,7 @@ export function requireFlags(values: Record<string, unknown>, names: readonly st
 }
 
 function connection(values: Record<string, unknown>, env: Env) {
-  const url = (values.url as string | undefined) ?? env.CALLGATE_URL ?? DEFAULT_URL;
+  const url = (values.url as string | undefined) ?? (env.CALLGATE_URL || DEFAULT_URL);
   const key = (values.key as string | undefined) ?? (values['key-id'] ? undefined : env.CALLGATE_API_KEY);
   const keyId = (values['key-id'] as string | undefined) ?? (key ? undefined : env.CALLGATE_API_KEY_ID);
   return { url, key, keyId };
@@ -139,6 +139,12 @@ export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], en
         throw new UsageError(
           'an API key is needed: --key ps_... or CALLGATE_API_KEY (or its id: --key-id key_... or CALLGATE_API_KEY_ID)',
         );
+      }
+      // `localhost:8080` reads as a URL of scheme "localhost:": the request failed as a network error, exit 1.
+      if (!/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) {
+        const from = values.url !== undefined ? '--url' : 'CALLGATE_URL';
+        const shown = url.replace(/\/\/[^/@]*@/, '//***@'); // a password in it stays out of the terminal's scrollback
+        throw new UsageError(`${from} must be an http(s) URL such as ${DEFAULT_URL}, got "${shown}"`);
       }
       client ??= new Callgate({ baseUrl: url, ...(key ? { apiKey: key } : { apiKeyId: keyId ?? '' }) });
       return client;
