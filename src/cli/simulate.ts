@@ -81,9 +81,27 @@ export async function runSimulate(args: string[], env: Env): Promise<void> {
       opened = resolve;
     });
     // A failed first connection stops the wait too: the create request then says what is wrong (server down).
+    // Once connected, a lost connection is said as `calls watch` says it: the command kept waiting in silence
+    // while the server restarted, which read as a hang.
+    let connected = false;
     stream = v['no-wait']
       ? null
-      : client.events.stream({ signal: stop.signal, onOpen: () => opened(), onDisconnect: () => opened() });
+      : client.events.stream({
+          signal: stop.signal,
+          onOpen: ({ reconnects, lastEventId }) => {
+            connected = true;
+            opened();
+            if (reconnects > 0) {
+              r.out.note(`Reconnected, resuming after ${lastEventId ?? 'the start'}`);
+            }
+          },
+          onDisconnect: ({ error, delayMs }) => {
+            opened();
+            if (connected) {
+              r.out.note(`Connection lost (${error?.message ?? 'closed'}); reconnecting in ${Math.round(delayMs)} ms`);
+            }
+          },
+        });
     const iterator = stream?.[Symbol.asyncIterator]();
     iteratorOf = iterator;
     const first = iterator?.next();
