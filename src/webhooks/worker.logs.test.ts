@@ -17,6 +17,7 @@ import { ManualClock } from '../../test/helpers/manual-clock.ts';
 import { storeKinds } from '../../test/helpers/stores.ts';
 import { ActionSlots } from '../calls/action-slots.ts';
 import { Sweeper } from '../calls/sweeper.ts';
+import { callIdOf } from './worker.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -225,3 +226,12 @@ for (const kind of storeKinds()) {
     });
   });
 }
+
+test('a failed delivery names its call whatever the event: call.* by the call object, recording_ready by callId', () => {
+  assert.equal(callIdOf(JSON.stringify({ event: 'call.ended', id: 'call_01A', status: 'COMPLETED' })), 'call_01A');
+  // call.recording_ready carries the call as callId: its failed attempts were logged with callId null.
+  const ready = { event: 'call.recording_ready', eventId: 'evt_1', callId: 'call_01B', recording: { status: 'ready' } };
+  assert.equal(callIdOf(JSON.stringify(ready)), 'call_01B');
+  assert.equal(callIdOf(JSON.stringify({ event: 'call.permission_updated', peerNumber: '15550100' })), null);
+  assert.equal(callIdOf('not json'), null);
+});

@@ -505,10 +505,14 @@ export class DeliveryWorker {
   }
 }
 
-/** The call an event is about, for log lines (read only when something failed). */
-function callIdOf(payload: string): string | null {
+/**
+ * The call an event is about, for log lines (read only when something failed): a call's own events carry it as
+ * `id` (the call object), call.recording_ready as `callId`.
+ */
+export function callIdOf(payload: string): string | null {
   try {
-    const id = (JSON.parse(payload) as { id?: unknown }).id;
+    const event = JSON.parse(payload) as { id?: unknown; callId?: unknown };
+    const id = typeof event.callId === 'string' ? event.callId : event.id;
     return typeof id === 'string' ? id : null;
   } catch {
     return null;
