@@ -320,8 +320,10 @@ function renderTable() {
 const SIMULATE_COMMAND = 'npm run --silent callgate -- simulate call --audio speech-sample --hangup-after 60';
 /** The CLI talks to http://localhost:8080 unless told otherwise: a server elsewhere is named in the command. */
 const CLI_DEFAULT_URL = 'http://localhost:8080';
-const simulateCommand = () =>
-  location.origin === CLI_DEFAULT_URL ? SIMULATE_COMMAND : `${SIMULATE_COMMAND} --url ${location.origin}`;
+// As the README types it: `numbers create` needs --name, and `callgate` is on PATH only after `npm link`.
+const CREATE_SANDBOX_COMMAND = 'npm run --silent callgate -- numbers create --name Try --provider SANDBOX';
+const urlFlag = () => (location.origin === CLI_DEFAULT_URL ? '' : ` --url ${location.origin}`);
+const simulateCommand = () => `${SIMULATE_COMMAND}${urlFlag()}`;
 
 /** The empty list says how a first call gets in, for the kind of number watched. */
 function renderEmpty(noCallsAtAll) {
@@ -339,8 +341,8 @@ function renderEmpty(noCallsAtAll) {
     title = 'No calls yet.';
     how =
       `Calls appear here as they ring: call ${number?.phoneNumber ?? 'this number'} on WhatsApp, or call out with ` +
-      'the dial pad above. To try without a phone, create a sandbox number (callgate numbers create --provider ' +
-      'SANDBOX) and ring it with:';
+      'the dial pad above. To try without a phone, create a sandbox number with the tenant key (the Numbers page, ' +
+      `or ${CREATE_SANDBOX_COMMAND}${urlFlag()}) and ring it with its number key:`;
     command = simulateCommand();
   }
   $('empty-title').textContent = title;

@@ -159,6 +159,13 @@ describe('dashboard', () => {
           await page.locator('#empty-command').textContent(),
           `npm run --silent callgate -- simulate call --audio speech-sample --hangup-after 60 --url ${t.baseUrl}`,
         );
+        if (key === t.numberB.key.key) {
+          // A real number points at a sandbox number, with a create command that works as copied (it named no
+          // --name, which `numbers create` requires).
+          const how = (await page.locator('#empty-how').textContent()) ?? '';
+          const create = `npm run --silent callgate -- numbers create --name Try --provider SANDBOX --url ${t.baseUrl})`;
+          assert.ok(how.includes(create), how);
+        }
         await page.getByRole('button', { name: 'Sign out' }).click();
         await page.locator('#login-view').waitFor();
       }
