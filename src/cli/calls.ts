@@ -95,6 +95,21 @@ export function parseSince(value: string, now: number): number {
   return at;
 }
 
+/**
+ * --before as the API takes it: a call id, or a time (read as --since reads one, sent in full ISO form). A value
+ * that is neither was sent as it was and came back a 400 listing three schema failures (exit 1).
+ */
+function beforeFlag(value: string): string {
+  if (/^call_[0-9A-Z]{26}$/.test(value)) {
+    return value;
+  }
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) {
+    throw new UsageError('--before is an ISO time (2026-01-31T12:00:00Z) or a call id (call_...)');
+  }
+  return new Date(at).toISOString();
+}
+
 interface CallFilter {
   statuses?: CallStatus[];
   peerDigits?: string;
@@ -248,7 +263,8 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
   switch (sub) {
     case 'list': {
       const limit = limitFlag(v.limit, 100);
-      const params = { ...(limit !== undefined ? { limit } : {}), ...(v.before ? { before: v.before } : {}) };
+      const before = v.before === undefined ? undefined : beforeFlag(v.before);
+      const params = { ...(limit !== undefined ? { limit } : {}), ...(before ? { before } : {}) };
       const filter: CallFilter = {
         ...(v.status !== undefined ? { statuses: checkStatuses(v.status) } : {}),
         ...(v.peer !== undefined ? { peerDigits: digits(v.peer) } : {}),

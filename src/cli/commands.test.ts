@@ -203,6 +203,9 @@ describe('callgate remote commands', () => {
       next.calls.map((c: { id: string }) => c.id),
       [ringing.id],
     );
+    // A time as --since takes it (a date alone included): sent as the full ISO time the API wants.
+    const beforeDate = json(await runCli(['calls', 'list', '--json', '--before', '2000-01-01'], numberEnv));
+    assert.deepEqual(beforeDate.calls, []);
 
     const byWacid = json(await runCli(['calls', 'get', ringing.externalCallId, '--sdp', '--json'], numberEnv));
     assert.equal(byWacid.id, ringing.id);

@@ -172,6 +172,12 @@ describe('callgate --help and usage mistakes', () => {
     );
   });
 
+  test('calls list --before that is neither a time nor a call id is a usage mistake, before any request', async () => {
+    const r = await runCli(['calls', 'list', '--before', 'yesterday'], env, { cwd });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, 'callgate: --before is an ISO time (2026-01-31T12:00:00Z) or a call id (call_...)\n');
+  });
+
   test('--limit outside the documented range is a usage mistake, filtered or not, before any request', async () => {
     // A filtered list pages on the client, so the server never saw --limit and 0 used to print one call.
     for (const args of [
