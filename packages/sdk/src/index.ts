@@ -255,7 +255,11 @@ class Calls {
     // Before the session: a runtime without WebSocket learns it without spending the single-use token.
     const WebSocket = webSocketClass(this.#WebSocket);
     const { wsUrl } = await this.realtimeSession(callId, input, opts);
-    return openRealtime(wsUrl, { WebSocket });
+    return openRealtime(wsUrl, {
+      WebSocket,
+      ...(opts?.signal ? { signal: opts.signal } : {}),
+      ...(opts?.timeoutMs !== undefined ? { openTimeoutMs: opts.timeoutMs } : {}),
+    });
   }
 
   /** The call's recording (server media): stereo Ogg/Opus, the caller left, the business right. */

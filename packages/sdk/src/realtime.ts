@@ -23,7 +23,13 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 export interface RealtimeOptions {
   /** The WebSocket class to connect with (default: the global one; Node 20 has none: pass the `ws` package's). */
   WebSocket?: WebSocketConstructor;
+  /** Gives up opening the socket after this long (default 10 s): a stalled upgrade would otherwise hang for good. */
+  openTimeoutMs?: number;
+  /** Aborts opening the socket (the stream, once open, is ended with `close()`). */
+  signal?: AbortSignal;
 }
+
+const OPEN_TIMEOUT_MS = 10_000;
 
 /** The handlers openRealtime sets, with just the event fields it reads. */
 interface HandledSocket extends WebSocketLike {
@@ -62,6 +68,8 @@ export interface RealtimeStream extends AsyncIterable<Int16Array> {
   close(): void;
   /** Resolves when the socket closes, with its close code (1000 when the call ended). */
   readonly closed: Promise<number>;
+  /** Why the server ended the session (its `stop` event: the call ended, the session was replaced, ...), or null. */
+  readonly stopReason: string | null;
 }
 
 /** Opens `wsUrl` (from `calls.realtimeSession`) in the pcm16 framing. Resolves once the socket is open. */
@@ -72,6 +80,7 @@ export async function openRealtime(wsUrl: string, opts: RealtimeOptions = {}): P
   const frames: Int16Array[] = [];
   let wake: (() => void) | null = null;
   let ended = false;
+  let stopReason: string | null = null;
   let resolveClosed: (code: number) => void = () => undefined;
   const closed = new Promise<number>((resolve) => {
     resolveClosed = resolve;
@@ -100,6 +109,9 @@ export async function openRealtime(wsUrl: string, opts: RealtimeOptions = {}): P
       socket.close(1000);
     },
     closed,
+    get stopReason() {
+      return stopReason;
+    },
     async *[Symbol.asyncIterator]() {
       for (;;) {
         const frame = frames.shift();
@@ -137,9 +149,11 @@ export async function openRealtime(wsUrl: string, opts: RealtimeOptions = {}): P
       return;
     }
     try {
-      const message = JSON.parse(String(e.data)) as { event?: string; mark?: { name?: string } };
+      const message = JSON.parse(String(e.data)) as { event?: string; mark?: { name?: string }; reason?: unknown };
       if (message.event === 'mark' && typeof message.mark?.name === 'string') {
         stream.onMark?.(message.mark.name);
+      } else if (message.event === 'stop' && typeof message.reason === 'string') {
+        stopReason = message.reason;
       }
     } catch {
       // a control frame we do not know: nothing to do
@@ -150,18 +164,53 @@ export async function openRealtime(wsUrl: string, opts: RealtimeOptions = {}): P
     resolveClosed(e.code);
     nudge();
   };
-  await new Promise<void>((resolve, reject) => {
-    socket.onopen = () => resolve();
-    // A CallgateError like every other failure of the client. The WebSocket API gives no status: a refused upgrade
-    // (a token used or older than 60 s: 401) and an unreachable host look the same.
-    socket.onerror = () =>
-      reject(
-        new CallgateError({
-          message: `The realtime socket could not be opened (${wsUrl.replace(/token=[^&]*/, 'token=…')}): the token used or expired, or the host unreachable`,
-          code: 'NETWORK_ERROR',
-          status: 0,
-        }),
+  const shown = wsUrl.replace(/token=[^&]*/, 'token=…');
+  const { signal, openTimeoutMs = OPEN_TIMEOUT_MS } = opts;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (error: CallgateError) => {
+        socket.onopen = null;
+        socket.onerror = null;
+        socket.close();
+        reject(error);
+      };
+      socket.onopen = () => resolve();
+      // A CallgateError like every other failure of the client. The WebSocket API gives no status: a refused upgrade
+      // (a token used or older than 60 s: 401) and an unreachable host look the same.
+      socket.onerror = () =>
+        fail(
+          new CallgateError({
+            message: `The realtime socket could not be opened (${shown}): the token used or expired, or the host unreachable`,
+            code: 'NETWORK_ERROR',
+            status: 0,
+          }),
+        );
+      timer = setTimeout(
+        () =>
+          fail(
+            new CallgateError({
+              message: `The realtime socket did not open within ${openTimeoutMs} ms (${shown})`,
+              code: 'TIMEOUT',
+              status: 0,
+            }),
+          ),
+        openTimeoutMs,
       );
-  });
+      onAbort = () =>
+        fail(new CallgateError({ message: 'Opening the realtime socket was aborted', code: 'ABORTED', status: 0 }));
+      if (signal?.aborted) {
+        onAbort();
+      } else {
+        signal?.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
   return stream;
 }

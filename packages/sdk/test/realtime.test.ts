@@ -1,6 +1,6 @@
 // openRealtime against a bare WebSocket server standing in for callgate's pcm16 socket: what goes on the wire.
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer, WebSocket as WsWebSocket } from 'ws';
 import { Callgate, CallgateError } from '../src/index.ts';
@@ -19,7 +19,13 @@ describe('openRealtime', () => {
     });
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/media/realtime?token=rt_x&format=twilio`;
-    server.on('connection', (socket) => {
+    server.on('connection', (socket, req) => {
+      if (req.url?.includes('token=rt_ending')) {
+        // The call ends: the server says why, then closes.
+        socket.send(JSON.stringify({ event: 'stop', reason: 'call ended' }));
+        socket.close(1000);
+        return;
+      }
       // One 20 ms frame of the caller; a mark is echoed as the server does once what came before it has played.
       socket.send(Buffer.from(new Int16Array(320).fill(-1234).buffer), { binary: true });
       socket.on('message', (data: Buffer, isBinary: boolean) => {
@@ -65,6 +71,41 @@ describe('openRealtime', () => {
           error.status === 0 &&
           !error.message.includes('rt_used'),
       );
+    }
+  });
+
+  test("the server's stop reason is kept: why the session ended, beside the close code", async () => {
+    const stream = await openRealtime(url.replace('rt_x', 'rt_ending'));
+    assert.equal(await stream.closed, 1000);
+    assert.equal(stream.stopReason, 'call ended');
+    const open = await openRealtime(url);
+    assert.equal(open.stopReason, null, 'none while the session runs');
+    open.close();
+    await open.closed;
+  });
+
+  test('an upgrade that never answers gives up (TIMEOUT), and opening can be aborted (ABORTED)', async () => {
+    // Takes the connection and never answers the upgrade: a proxy or host that stalled.
+    const stalled = createServer();
+    const sockets = new Set<Socket>();
+    stalled.on('connection', (socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    try {
+      const at = `ws://127.0.0.1:${(stalled.address() as AddressInfo).port}/v1/media/realtime?token=rt_x`;
+      await assert.rejects(
+        openRealtime(at, { openTimeoutMs: 200 }),
+        (error: unknown) =>
+          error instanceof CallgateError && error.code === 'TIMEOUT' && !error.message.includes('rt_x'),
+      );
+      const abort = new AbortController();
+      const opening = openRealtime(at, { signal: abort.signal });
+      abort.abort();
+      await assert.rejects(opening, (error: unknown) => error instanceof CallgateError && error.code === 'ABORTED');
+    } finally {
+      for (const socket of sockets) {
+        socket.destroy();
+      }
+      stalled.close();
     }
   });
 
