@@ -166,6 +166,12 @@ test('a refused URL is quoted without the password it carries: the message goes 
   );
 });
 
+test('WORKERS takes any case, as the other word-valued settings do; anything else is named', () => {
+  assert.equal(loadConfig({ WORKERS: 'OFF' }).workers, 'off');
+  assert.equal(loadConfig({ WORKERS: 'In-Process' }).workers, 'in-process');
+  refused({ WORKERS: 'none' }, 'WORKERS must be in-process or off, got "none"');
+});
+
 test('on/off settings say which spellings they take: MEDIA_WARMUP is documented as on, not true', () => {
   assert.equal(loadConfig({ MEDIA_WARMUP: 'off' }).media.warmUp, false);
   assert.equal(loadConfig({ API_KEY_ID_AUTH: 'no' }).apiKeyIdAuth, false);

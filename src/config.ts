@@ -291,7 +291,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (Number(version.slice(1, version.indexOf('.'))) < 17) {
     throw new ConfigError(`META_GRAPH_VERSION must be v17.0 or later (calling needs it), got "${version}"`);
   }
-  const workers = env.WORKERS || 'in-process';
+  // Any case, as the other word-valued settings (MEDIA_ENGINE, LOG_FORMAT, LOG_LEVEL) take it.
+  const workers = (env.WORKERS || 'in-process').toLowerCase();
   if (workers !== 'in-process' && workers !== 'off') {
     throw new ConfigError(`WORKERS must be in-process or off, got "${workers}"`);
   }
