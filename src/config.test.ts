@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, postgresLocation } from './config.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS } from './webhooks/retry-schedule.ts';
 
 test("webhook delivery defaults are the spec's: a 10 s timeout, the ~3-day schedule, https to public addresses only", () => {
@@ -229,4 +229,14 @@ test('SECRET_KEY: fewer than 32 characters is refused at start, saying how to ma
   assert.equal(config.secretKey, 'x'.repeat(32));
   assert.equal(config.previousSecretKey, 'short-old-key', 'the key being replaced is only read, whatever its length');
   assert.equal(loadConfig({}).previousSecretKey, null);
+});
+
+test('postgresLocation never names the password, however many slashes follow the scheme', () => {
+  for (const url of ['postgres:/callgate:s3cret@db/calls', 'postgres:callgate:s3cret@db/calls']) {
+    // The config lets these through (no ://), and pg reads them: the location is printed when it cannot connect.
+    assert.equal(loadConfig({ DATABASE_URL: url, SECRET_KEY: 'k'.repeat(32) }).databaseUrl, url);
+    const where = postgresLocation(url);
+    assert.ok(!where?.includes('s3cret'), `${url} => ${where}`);
+  }
+  assert.equal(postgresLocation('postgres://callgate:12/s3cret@db:5432/calls'), 'db:5432/calls');
 });

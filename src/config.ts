@@ -158,7 +158,9 @@ function msList(env: Env, name: string, fallback: readonly number[]): readonly n
 export function postgresLocation(databaseUrl: string): string | null {
   let url: URL;
   try {
-    url = new URL(databaseUrl.replace(/^([a-z][a-z0-9+.-]*:\/\/).*@/is, '$1'));
+    // Any number of slashes after the scheme, as quoted() reads it: pg takes postgres:/user:pw@host/db too (a typo
+    // the config lets through), where the password would otherwise be read as the path and printed.
+    url = new URL(databaseUrl.replace(/^([a-z][a-z0-9+.-]*:\/*).*@/is, '$1'));
   } catch {
     return null;
   }
