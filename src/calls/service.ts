@@ -36,6 +36,8 @@ import { ServerMedia } from './server-media.ts';
 
 /** 0001-01-01T00:00:00Z (Date.UTC reads years below 100 as 19xx). */
 const YEAR_1_MS = Date.parse('0001-01-01T00:00:00.000Z');
+/** +010000-01-01T00:00:00Z: the first instant whose ISO form no store compares with the four-digit years it holds. */
+const YEAR_10000_MS = Date.UTC(10_000, 0, 1);
 
 /**
  * `before` as the stored form (ISO, milliseconds). Calls are stored to the millisecond, and Date drops digits past it:
@@ -167,7 +169,13 @@ export class CallService {
     if (before.getTime() < YEAR_1_MS) {
       return [];
     }
-    return listCallsForNumber(this.#d.db, numberId, { ...page, cursor: { before: msCeiling(before, opts.before) } });
+    const ceiling = msCeiling(before, opts.before);
+    // Past 9999-12-31T23:59:59.999Z (an offset or a rounded-up fraction) the ISO form has a six-digit year, which
+    // SQLite compares as text and PostgreSQL refuses: every call is before it.
+    if (Date.parse(ceiling) >= YEAR_10000_MS) {
+      return listCallsForNumber(this.#d.db, numberId, { ...page, cursor: null });
+    }
+    return listCallsForNumber(this.#d.db, numberId, { ...page, cursor: { before: ceiling } });
   }
 
   async timeline(numberId: NumberId, idOrExternal: string): Promise<TimelineEntry[]> {

@@ -78,6 +78,19 @@ for (const kind of storeKinds()) {
       assert.ok(!(await ids(call.createdAt)).includes(call.id));
     });
 
+    test('before= at the end of year 9999 lists every call, however it is written', async () => {
+      const call = await ringingCall(t, t.numberB);
+      // Each is an instant past 9999-12-31T23:59:59.999Z, whose ISO form has a six-digit year no store compares.
+      for (const before of ['9999-12-31T23:59:59.9999Z', '9999-12-31T23:59:59.999-01:00']) {
+        const res = await get(`/v1/calls?limit=100&before=${encodeURIComponent(before)}`, t.numberB.key.key);
+        assert.equal(res.statusCode, 200, `${before}: ${res.body}`);
+        assert.ok(
+          res.json().calls.some((c: { id: string }) => c.id === call.id),
+          `${before} lists a call created before it`,
+        );
+      }
+    });
+
     test('paging with before=<call id> never skips calls created in the same millisecond', async () => {
       const { insertCall } = await import('../../../store/calls.ts');
       const template = await ringingCall(t, t.numberB);
