@@ -9,6 +9,7 @@ import {
   decideTerminate,
   endCall,
   mediaFailed,
+  missedAfterPeerEnd,
   rejectByBusiness,
   type TerminateResult,
   terminated,
@@ -97,6 +98,13 @@ describe('ending by the business', () => {
     const answered = call('ACCEPTED');
     assert.equal(rejectByBusiness(answered, T125).call, answered);
     assert.deepEqual(rejectByBusiness(answered, T125).events, []);
+  });
+  test('a reject the provider found no call for: a ringing call is MISSED by the PEER, an answered one stays up', () => {
+    const t = missedAfterPeerEnd(call('RINGING'), T5);
+    assert.deepEqual([t.call.status, t.call.endedBy, t.events], ['MISSED', 'PEER', ['call.missed', 'call.ended']]);
+    const answered = call('ACCEPTED');
+    assert.equal(missedAfterPeerEnd(answered, T125).call, answered);
+    assert.deepEqual(missedAfterPeerEnd(answered, T125).events, []);
   });
   const results: [string, TerminateResult, EndedBy][] = [
     ['the provider ended it', { kind: 'ended' }, 'BUSINESS'],

@@ -100,9 +100,12 @@ export function rejectByBusiness(call: Call, now: string): Transition {
   };
 }
 
-/** The provider says a reject reached a call it no longer has: the peer ended it unanswered. */
+/**
+ * The provider says a reject reached a call it no longer has: the peer ended it unanswered. Not one answered
+ * meanwhile (on another device of a web number, whose server then no longer knows it as ringing): it is up.
+ */
 export function missedAfterPeerEnd(call: Call, now: string): Transition {
-  if (isTerminal(call.status)) {
+  if (call.status !== 'RINGING' && call.status !== 'INITIATED') {
     return unchanged(call);
   }
   return {

@@ -30,8 +30,14 @@ for (const kind of storeKinds()) {
     });
 
     /** Sends `action`, and answers the call on the phone while the server holds its /call/reject. */
-    const answeredDuring = async (callId: string, externalCallId: string, action: 'reject' | 'terminate') => {
-      web.fake.inject({ path: '/call/reject', callId: externalCallId, latencyMs: 1500 });
+    const answeredDuring = async (
+      callId: string,
+      externalCallId: string,
+      action: 'reject' | 'terminate',
+      /** The server's answer to the reject, when not its 200: a call it no longer rings is "not found" to it. */
+      reply: { status: number; error: string } | null = null,
+    ) => {
+      web.fake.inject({ path: '/call/reject', callId: externalCallId, latencyMs: 1500, ...reply });
       const pending = t.app.inject({
         method: 'POST',
         url: `/v1/calls/${callId}/${action}`,
@@ -92,6 +98,26 @@ for (const kind of storeKinds()) {
       const stored = await webCall(t, web, call.id);
       assert.deepEqual([stored?.status, stored?.endedBy, stored?.pendingAction], ['COMPLETED', 'BUSINESS', null]);
       assert.notEqual(stored?.durationSeconds, null);
+      assert.deepEqual(
+        (await outbox(t, call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+    });
+
+    // The server may answer a reject of a call no longer ringing as one it does not know (404 "call not found", read
+    // as "already ended"): that is no caller who hung up unanswered while the call is up on the phone.
+    const notFound = { status: 404, error: 'call not found' };
+
+    test('reject answered "not found": 409 ACCEPTED, never MISSED, its later end its one call.ended', async () => {
+      const call = await ringingWebCall(t, web);
+      const res = await answeredDuring(call.id, call.externalCallId, 'reject', notFound);
+      assert.equal(res.statusCode, 409, res.body);
+      assert.deepEqual([res.json().code, res.json().details], ['CALL_STATE_CONFLICT', { status: 'ACCEPTED' }]);
+      const up = await webCall(t, web, call.id);
+      assert.deepEqual([up?.status, up?.endedAt, up?.pendingAction], ['ACCEPTED', null, null]);
+      await web.fake.peerHangsUp(call.externalCallId);
+      await web.fake.flush();
+      await webCallUntil(t, web, call.id, 'COMPLETED');
       assert.deepEqual(
         (await outbox(t, call)).map((e) => e.type),
         ['call.ringing', 'call.connected', 'call.ended'],
