@@ -244,7 +244,9 @@ export class CallService {
     const number = await this.#number(call.numberId);
     const adapter = this.#d.providers(number);
     let result = await adapter.endCall(number, call, action);
-    const answered = action === 'reject' && result.ok ? await this.#answeredMeanwhile(call) : null;
+    // A server that no longer rings the call may answer the reject as if it had no call ("already ended").
+    const rejectTaken = result.ok || result.category === 'ALREADY_ENDED';
+    const answered = action === 'reject' && rejectTaken ? await this.#answeredMeanwhile(call) : null;
     if (answered) {
       // Answered (on another device of a web number) while the reject was on its way: a reject does not end a
       // connected call, which would stay up at the provider while ours records it ended. It is hung up.

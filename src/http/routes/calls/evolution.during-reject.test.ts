@@ -123,5 +123,21 @@ for (const kind of storeKinds()) {
         ['call.ringing', 'call.connected', 'call.ended'],
       );
     });
+
+    test('terminate whose reject is answered "not found": the answered call is hung up, COMPLETED by BUSINESS', async () => {
+      const call = await ringingWebCall(t, web);
+      const res = await answeredDuring(call.id, call.externalCallId, 'terminate', notFound);
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json(), { success: true, id: call.id, status: 'COMPLETED' });
+      assert.equal(web.fake.countRequests({ path: '/call/hangup', callId: call.externalCallId }), 1);
+      assert.equal(web.fake.call(call.externalCallId)?.phase, 'ended', 'the call is over on the phone');
+      await web.fake.flush();
+      const stored = await webCall(t, web, call.id);
+      assert.deepEqual([stored?.status, stored?.endedBy], ['COMPLETED', 'BUSINESS']);
+      assert.deepEqual(
+        (await outbox(t, call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
+    });
   });
 }
