@@ -571,6 +571,23 @@ for (const kind of storeKinds()) {
         assert.equal(closed.isFullyConnected, false);
       });
 
+      test('POST /v1/numbers, a body of two shapes: unset fields written as null are read as left out', async () => {
+        // A Jackson-style client of callgate's own shape (Pilot's shape has other fields: the body is a union).
+        const created = await tenant.request('POST', '/v1/numbers', {
+          name: 'Nulls',
+          phoneNumber: '+551140047777',
+          provider: 'META',
+          meta: { phoneNumberId: '110200345567855', accessToken: 't', appSecret: 's', verifyToken: 'v' },
+          evolution: null,
+          sandbox: null,
+          recordCalls: null,
+        });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        assert.equal((await tenant.deleteNumber(created.body.number.id)).status, 200);
+        const required = await tenant.request('POST', '/v1/numbers', { name: null, number: '+551140047776' });
+        assert.equal(required.status, 400, 'a field one of the shapes requires is still required');
+      });
+
       test('GET and DELETE /v1/numbers/{id}: the number, then gone with its key', async () => {
         const created = await tenant.request('POST', '/v1/numbers', {
           name: 'Temp',

@@ -21,27 +21,54 @@ export function absentNulls(schema: unknown): ((data: unknown) => void) | undefi
 interface Plan {
   /** Optional fields that do not take null: a null there is removed. */
   drop: Set<string>;
+  /** Fields a null is meant for (required, or taking null): never removed, whatever another branch says. */
+  keep: Set<string>;
   /** Object fields whose own fields are looked at in turn. */
   nested: Map<string, Plan>;
 }
 
 function planFor(schema: Schema | undefined): Plan | undefined {
-  if (!schema || typeof schema !== 'object' || !schema.properties) {
+  if (!schema || typeof schema !== 'object') {
     return undefined;
+  }
+  if (!schema.properties) {
+    // A body of several shapes (POST /v1/numbers: callgate's or Pilot's) is read as each of them.
+    const branches = [...(schema.anyOf ?? []), ...(schema.oneOf ?? [])].map(planFor);
+    return merged(branches.filter((b): b is Plan => b !== undefined));
   }
   const required = new Set(schema.required ?? []);
   const drop = new Set<string>();
+  const keep = new Set<string>();
   const nested = new Map<string, Plan>();
   for (const [name, property] of Object.entries(schema.properties)) {
     if (!required.has(name) && !takesNull(property)) {
       drop.add(name);
+    } else {
+      keep.add(name);
     }
     const inner = planFor(property);
     if (inner) {
       nested.set(name, inner);
     }
   }
-  return drop.size > 0 || nested.size > 0 ? { drop, nested } : undefined;
+  return drop.size > 0 || nested.size > 0 ? { drop, keep, nested } : undefined;
+}
+
+/** The plans of a union's branches as one: a null is dropped only where no branch means it. */
+function merged(plans: Plan[]): Plan | undefined {
+  if (plans.length <= 1) {
+    return plans[0];
+  }
+  const keep = new Set(plans.flatMap((p) => [...p.keep]));
+  const drop = new Set(plans.flatMap((p) => [...p.drop]).filter((name) => !keep.has(name)));
+  const nested = new Map<string, Plan>();
+  for (const name of new Set(plans.flatMap((p) => [...p.nested.keys()]))) {
+    const inner = merged(plans.flatMap((p) => p.nested.get(name) ?? []));
+    if (inner) {
+      nested.set(name, inner);
+    }
+  }
+  return drop.size > 0 || nested.size > 0 ? { drop, keep, nested } : undefined;
 }
 
 function takesNull(schema: Schema): boolean {
