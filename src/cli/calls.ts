@@ -107,8 +107,12 @@ function beforeFlag(value: string): string {
   if (Number.isNaN(at)) {
     throw new UsageError('--before is an ISO time (2026-01-31T12:00:00Z) or a call id (call_...)');
   }
-  return new Date(at).toISOString();
+  // A full ISO time goes as typed: Date drops digits past the millisecond, which the server counts
+  // (before=…08.5871Z lists a call created at …08.587Z).
+  return ISO_INSTANT.test(value) ? value : new Date(at).toISOString();
 }
+
+const ISO_INSTANT = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;
 
 interface CallFilter {
   statuses?: CallStatus[];

@@ -206,6 +206,13 @@ describe('callgate remote commands', () => {
     // A time as --since takes it (a date alone included): sent as the full ISO time the API wants.
     const beforeDate = json(await runCli(['calls', 'list', '--json', '--before', '2000-01-01'], numberEnv));
     assert.deepEqual(beforeDate.calls, []);
+    // An ISO time goes as typed: digits past the millisecond count on the server (a call of .mmm is before .mmm1).
+    const justAfter = `${(page.calls[0].createdAt as string).slice(0, -1)}1Z`;
+    const beforeFine = json(await runCli(['calls', 'list', '--json', '--before', justAfter], numberEnv));
+    assert.ok(
+      beforeFine.calls.some((c: { id: string }) => c.id === older.id),
+      `--before ${justAfter} lists the call created at ${page.calls[0].createdAt}`,
+    );
 
     const byWacid = json(await runCli(['calls', 'get', ringing.externalCallId, '--sdp', '--json'], numberEnv));
     assert.equal(byWacid.id, ringing.id);
