@@ -16,6 +16,8 @@ export class FailureLog {
   #since: number | null = null;
   #failures = 0;
   #saidAt = 0;
+  /** The levels already said in full in this run: a bug (error) showing during an outage (warn) is said too. */
+  #levelsSaid = new Set<'warn' | 'error'>();
 
   constructor(logger: Logger, messages: { failed: string; recovered: string }, now: () => number = Date.now) {
     this.#logger = logger;
@@ -24,12 +26,13 @@ export class FailureLog {
     this.#now = now;
   }
 
-  /** A round failed: `err` is logged as given the first time, its message in the reminders. */
+  /** A round failed: `err` is logged as given the first time at its level, its message in the reminders. */
   failed(err: unknown, level: 'warn' | 'error' = 'warn'): void {
     const now = this.#now();
     this.#failures += 1;
-    if (this.#since === null) {
-      this.#since = now;
+    this.#since ??= now;
+    if (!this.#levelsSaid.has(level)) {
+      this.#levelsSaid.add(level);
       this.#saidAt = now;
       this.#logger[level]({ err }, this.#failedMsg);
       return;
@@ -51,5 +54,6 @@ export class FailureLog {
     this.#logger.info({ failures: this.#failures, failingForMs: this.#now() - this.#since }, this.#recoveredMsg);
     this.#since = null;
     this.#failures = 0;
+    this.#levelsSaid.clear();
   }
 }
