@@ -201,6 +201,7 @@ function userOf(item: Json, contacts: ContactUserIds): { peerNumber: string | nu
   return peerNumber || peerUserId ? { peerNumber, peerUserId } : null;
 }
 
+/** Every update in array order (docs/spec/providers-meta.md R9); a bad one is skipped, never fatal. */
 export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMetaWebhook {
   const updates: MetaUpdate[] = [];
   const permissionReplies: MetaPermissionReply[] = [];
