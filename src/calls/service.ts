@@ -524,6 +524,32 @@ export class CallService {
     // A reject whose process died before storing the provider's answer left its slot to this one: "already ended"
     // is then most likely that reject's doing, not the caller's.
     const tookOverReject = call.pendingAction?.kind === 'reject';
+    if (
+      !result.ok &&
+      result.category === 'ALREADY_ENDED' &&
+      !tookOverReject &&
+      (call.pendingAction?.kind === 'accept' || (await hasUncertainAccept(this.#d.db, call.id)))
+    ) {
+      // An accept that got no answer (timed out, or its process died) may have connected the call, and Meta refuses
+      // to reject a connected call as if it were over: recorded missed, the user would stay connected. It is hung
+      // up, as a terminate does; the call ends COMPLETED by the business.
+      const hung = await adapter.endCall(number, call, 'terminate');
+      if (hung.ok) {
+        const final = await this.#d.slots.settle(call, actionId, (c, now) => terminated(c, now, { kind: 'ended' }), {
+          source: 'api',
+          type: 'reject',
+          detail: {
+            outcome: 'hung up: an accept that got no answer may have connected it',
+            providerAction: 'terminate',
+          },
+        });
+        return { id: call.id, status: final.status, ...sandboxMark(call) };
+      }
+      if (hung.category !== 'ALREADY_ENDED') {
+        throw await this.#failed(call, actionId, providerError(hung, 'other', adapter), 'reject', hung.mayHaveActed);
+      }
+      // Over for the hang-up too: the caller gave up first, as below.
+    }
     if (!result.ok && result.category === 'ALREADY_ENDED' && !tookOverReject) {
       // The provider no longer has the call: the caller gave up first. Record it; the reject came too late.
       const final = await this.#d.slots.settle(call, actionId, (c, now) => missedAfterPeerEnd(c, now), {
