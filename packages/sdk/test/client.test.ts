@@ -7,18 +7,10 @@ import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../test/fakes/meta-gr
 import { startWebhookReceiver, type WebhookReceiver } from '../../../test/fakes/webhook-receiver.ts';
 import { type FaultProxy, startFaultProxy } from '../../../test/helpers/fault-proxy.ts';
 import { type IssuedKey, type LiveServer, nextPeer, startLiveServer } from '../../../test/helpers/live-server.ts';
-import { type Call, Callgate, CallgateError, type WhatsAppNumber } from '../src/index.ts';
+import { type Call, Callgate, type WhatsAppNumber } from '../src/index.ts';
+import { callgateError } from './callgate-error.ts';
 
 /** Awaits `promise` and returns the CallgateError it rejects with. */
-async function callgateError(promise: Promise<unknown>): Promise<CallgateError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof CallgateError, `expected a CallgateError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the call to fail');
-}
 
 test('accept and preAccept take no body for server media: they send an empty object', async () => {
   const sent: (string | null)[] = [];

@@ -4,21 +4,12 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { Callgate, CallgateError } from '../src/index.ts';
+import { Callgate } from '../src/index.ts';
+import { callgateError } from './callgate-error.ts';
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-async function callgateError(promise: Promise<unknown>): Promise<CallgateError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof CallgateError, `expected a CallgateError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the call to fail');
 }
 
 describe('redirects', () => {

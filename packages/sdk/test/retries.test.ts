@@ -7,17 +7,8 @@ import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../test/fakes/meta-gr
 import { type FaultProxy, startFaultProxy } from '../../../test/helpers/fault-proxy.ts';
 import { type IssuedKey, type LiveServer, nextPeer, startLiveServer } from '../../../test/helpers/live-server.ts';
 import { isRetryableStatus, parseRetryAfter, retryDelayMs } from '../src/http.ts';
-import { Callgate, CallgateError } from '../src/index.ts';
-
-async function callgateError(promise: Promise<unknown>): Promise<CallgateError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof CallgateError, `expected a CallgateError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the call to fail');
-}
+import { Callgate } from '../src/index.ts';
+import { callgateError } from './callgate-error.ts';
 
 const fastRetry = { baseDelayMs: 20, maxDelayMs: 100 };
 const envelope = (code: string, error: string) => JSON.stringify({ error, code, requestId: 'req_from_proxy' });

@@ -834,50 +834,33 @@ describe('server media: capacity and failure', () => {
     }
   });
 
-  test('an accept Meta carried out but answered too late: a terminate hangs the connected call up at Meta', async () => {
-    const t = await buildTestApp('sqlite');
-    const api = numberAApi(t);
-    try {
-      const uc = await startCall(t, endpoints);
-      t.fake.inject({ action: 'accept', times: 1, latencyMs: 1000 });
-      const unanswered = await api('POST', `/v1/calls/${uc.call.id}/accept`);
-      assert.equal(unanswered.json().code, 'PROVIDER_UNAVAILABLE', unanswered.body);
-      await eventually(async () => t.fake.callState(uc.call.externalCallId) === 'ACTIVE', 3000, 'Meta to connect it');
-      const hungUp = await api('POST', `/v1/calls/${uc.call.id}/terminate`);
-      assert.equal(hungUp.statusCode, 200, hungUp.body);
-      assert.equal(t.fake.callState(uc.call.externalCallId), 'ENDED', 'the user is not left connected');
-      assert.equal((await storedCall(t, t.numberA, uc.call.id))?.endedBy, 'BUSINESS');
-      await eventually(async () => t.app.media.size === 0, 3000, 'the session to close with the call');
-    } finally {
-      await t.close();
-    }
-  });
-
-  test('an accept Meta carried out but answered too late: a reject hangs the connected call up at Meta too', async () => {
-    const t = await buildTestApp('sqlite');
-    const api = numberAApi(t);
-    try {
-      const uc = await startCall(t, endpoints);
-      t.fake.inject({ action: 'accept', times: 1, latencyMs: 1000 });
-      const unanswered = await api('POST', `/v1/calls/${uc.call.id}/accept`);
-      assert.equal(unanswered.json().code, 'PROVIDER_UNAVAILABLE', unanswered.body);
-      await eventually(async () => t.fake.callState(uc.call.externalCallId) === 'ACTIVE', 3000, 'Meta to connect it');
-      // Meta refuses to reject a connected call as if it were over: recorded MISSED, the user stayed connected.
-      const rejected = await api('POST', `/v1/calls/${uc.call.id}/reject`);
-      assert.equal(rejected.statusCode, 200, rejected.body);
-      assert.equal(t.fake.callState(uc.call.externalCallId), 'ENDED', 'the user is not left connected');
-      const ended = await storedCall(t, t.numberA, uc.call.id);
-      assert.equal(ended?.endedBy, 'BUSINESS');
-      assert.equal(rejected.json().status, ended?.status);
-      await eventually(async () => t.app.media.size === 0, 3000, 'the session to close with the call');
-      await t.fake.flush();
-      const types = (await outbox(t, uc.call)).map((e) => e.type);
-      assert.equal(types.filter((type) => type === 'call.ended').length, 1, types.join());
-      assert.ok(!types.includes('call.missed'), types.join());
-    } finally {
-      await t.close();
-    }
-  });
+  // Meta refuses to reject a connected call as if it were over: a reject recorded it MISSED while the user stayed on.
+  for (const action of ['terminate', 'reject']) {
+    test(`an accept Meta carried out but answered too late: a ${action} hangs the connected call up at Meta`, async () => {
+      const t = await buildTestApp('sqlite');
+      const api = numberAApi(t);
+      try {
+        const uc = await startCall(t, endpoints);
+        t.fake.inject({ action: 'accept', times: 1, latencyMs: 1000 });
+        const unanswered = await api('POST', `/v1/calls/${uc.call.id}/accept`);
+        assert.equal(unanswered.json().code, 'PROVIDER_UNAVAILABLE', unanswered.body);
+        await eventually(async () => t.fake.callState(uc.call.externalCallId) === 'ACTIVE', 3000, 'Meta to connect it');
+        const ending = await api('POST', `/v1/calls/${uc.call.id}/${action}`);
+        assert.equal(ending.statusCode, 200, ending.body);
+        assert.equal(t.fake.callState(uc.call.externalCallId), 'ENDED', 'the user is not left connected');
+        const ended = await storedCall(t, t.numberA, uc.call.id);
+        assert.equal(ended?.endedBy, 'BUSINESS');
+        assert.equal(ending.json().status, ended?.status);
+        await eventually(async () => t.app.media.size === 0, 3000, 'the session to close with the call');
+        await t.fake.flush();
+        const types = (await outbox(t, uc.call)).map((e) => e.type);
+        assert.equal(types.filter((type) => type === 'call.ended').length, 1, types.join());
+        assert.ok(!types.includes('call.missed'), types.join());
+      } finally {
+        await t.close();
+      }
+    });
+  }
 
   test('the user hanging up between the pre_accept and the accept: 409, the timeline says so, the session closes', async () => {
     // Meta holds the accept long enough for the test to hang up meanwhile, and answers well inside the deadline:
