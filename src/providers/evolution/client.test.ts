@@ -268,6 +268,18 @@ describe('EvolutionProvider: reject and terminate', () => {
     assert.equal(fake.countRequests({ path: '/call/hangup' }), 4);
   });
 
+  test('an error text echoing the instance token reaches the caller without it', async () => {
+    const { p } = provider();
+    const { call } = await ringing();
+    fake.inject({ path: '/call/answer', status: 418, error: `token ${MAIN.token} refused` });
+    const json = await p.accept(numberFor(MAIN), call, null);
+    assert.equal(!json.ok && json.providerMessage, 'token [redacted] refused');
+    // A proxy's page, cut at 200 characters: the cut must not leave part of the token behind.
+    fake.inject({ path: '/call/answer', status: 502, text: `${'x'.repeat(190)} apikey=${MAIN.token}` });
+    const text = await p.accept(numberFor(MAIN), call, null);
+    assert.equal(!text.ok && text.providerMessage.includes(MAIN.token.slice(0, 5)), false);
+  });
+
   test('a hang-up whose connection broke after the server acted: the retry finds it ended, and that is ours', async () => {
     const { p } = provider();
     const dial = await p.dial(numberFor(MAIN), PEER);

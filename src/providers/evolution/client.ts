@@ -16,6 +16,7 @@ import type {
 } from '../types.ts';
 import { failure, ok } from '../types.ts';
 import { type AllowedHosts, HOST_NOT_ALLOWED, isAllowedHost } from './allowed-hosts.ts';
+import { withoutSecret } from './redact.ts';
 
 /** A retry with less time left than this would only time out. */
 const MIN_RETRY_MS = 50;
@@ -560,12 +561,14 @@ export class EvolutionProvider implements CallProvider {
       };
     }
     const category = this.#classify(number, req, response.status, json);
-    const message =
+    const message = withoutSecret(
       typeof json?.error === 'string'
         ? json.error
         : typeof json?.message === 'string'
           ? json.message
-          : text.trim().slice(0, 200) || `HTTP ${response.status}`;
+          : text.trim() || `HTTP ${response.status}`,
+      instanceToken,
+    ).slice(0, 200);
     const retryAfterSeconds =
       response.status === 429 ? retryAfterOf(response.headers.get('retry-after'), this.#now()) : undefined;
     const log = { numberId: number.id, path: req.path, httpStatus: response.status, category };

@@ -73,6 +73,30 @@ describe('Evolution instances', () => {
     );
   });
 
+  test("an error text echoing the apikey or the new instance's token is passed on without them", async () => {
+    const echoing = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        const token = body ? JSON.parse(body).token : '';
+        res.writeHead(req.url === '/instance/create' ? 400 : 500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: `apikey ${req.headers.apikey} token ${token}` }));
+      });
+    });
+    const url = await listen(echoing);
+    try {
+      const instances = new EvolutionInstances(2000);
+      const created = await instances.create(url, 'global-key-secret', { name: 'n', token: 'new-instance-token' });
+      assert.equal(created.ok ? null : created.providerMessage, 'apikey [redacted] token [redacted]');
+      const status = await instances.status(url, 'instance-token-secret');
+      assert.equal(status.ok ? null : status.providerMessage, 'apikey [redacted] token ');
+    } finally {
+      echoing.close();
+    }
+  });
+
   test('a server outside EVOLUTION_ALLOWED_HOSTS is not asked: the token stays home', async () => {
     const before = elsewhere.length;
     const listed = [{ hostname: 'evo.internal', port: null }];

@@ -8,6 +8,7 @@ import { redirectRefusal } from '../redirect-refusal.ts';
 import type { ProviderResult } from '../types.ts';
 import { failure } from '../types.ts';
 import { type AllowedHosts, HOST_NOT_ALLOWED, isAllowedHost } from './allowed-hosts.ts';
+import { withoutSecret } from './redact.ts';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -168,7 +169,10 @@ export class EvolutionInstances {
         ? failure('PROVIDER_DOWN', `the Evolution Go server sent an answer over ${MAX_PROVIDER_ANSWER_BYTES} bytes`)
         : failure('PROVIDER_DOWN', 'the Evolution Go server could not be reached');
     }
-    const error = isObject(json) && typeof json.error === 'string' ? json.error : `HTTP ${response.status}`;
+    const error =
+      isObject(json) && typeof json.error === 'string'
+        ? withoutSecret(json.error, apikey, typeof body?.token === 'string' ? body.token : '')
+        : `HTTP ${response.status}`;
     if (response.status === 401) {
       return failure('AUTH', 'the Evolution Go server refused the key', 401);
     }
