@@ -198,7 +198,8 @@ export class NumberService {
     return this.get(tenantId, id);
   }
 
-  async delete(tenantId: TenantId, id: string): Promise<void> {
+  /** Answers the deleted number's public config: an instance callgate created for it is to be released too. */
+  async delete(tenantId: TenantId, id: string): Promise<Record<string, unknown>> {
     const deleted = await deleteNumberForTenant(this.#db, tenantId, id);
     if (!deleted) {
       throw new ApiError('NUMBER_NOT_FOUND');
@@ -213,6 +214,7 @@ export class NumberService {
         }),
       ),
     );
+    return deleted.publicConfig;
   }
 
   /**

@@ -164,6 +164,26 @@ export class WebOnboarding {
   }
 
   /** Pilot's connect: subscribes the instance again and answers a new QR, or a pairing code for `phone`. */
+  /**
+   * After DELETE /v1/numbers/{id}: the instance callgate created for a number onboarded by QR is deleted on its
+   * server too. Left there it stays a linked device of the business's WhatsApp, keeps its calls going and posts
+   * events nobody takes, and every create-delete cycle would add one more. Best effort: the number is gone either way.
+   */
+  async release(numberId: string, publicConfig: Record<string, unknown>): Promise<void> {
+    const server = this.#d.config.evolutionServer;
+    const { onboardedByQr, baseUrl, instanceId } = publicConfig;
+    if (!server || onboardedByQr !== true || baseUrl !== server.baseUrl || typeof instanceId !== 'string') {
+      return; // not ours to delete: an instance the tenant registered, or one on a server no longer configured
+    }
+    const removed = await this.#instances.remove(server.baseUrl, server.globalApiKey, instanceId);
+    if (!removed.ok) {
+      this.#d.logger.warn(
+        { numberId, instanceId, category: removed.category, providerCode: removed.providerCode },
+        'instance of a deleted web number not deleted on the Evolution server; delete it there',
+      );
+    }
+  }
+
   async connect(p: Principal, id: string, phone: string | undefined, origin: string) {
     const number = await this.#find(p, id);
     if (number.provider !== 'EVO_GO') {

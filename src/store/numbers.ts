@@ -77,10 +77,14 @@ export async function deleteNumberForTenant(
   db: Db,
   tenantId: TenantId,
   id: string,
-): Promise<{ recordingPaths: string[] } | null> {
+): Promise<{ recordingPaths: string[]; publicConfig: Record<string, unknown> } | null> {
   return db.transaction(async (tx) => {
-    const owned = await tx.query('SELECT id FROM numbers WHERE id = $1 AND tenant_id = $2', [id, tenantId]);
-    if (owned.length === 0) {
+    const owned = await tx.query<{ public_config: string }>(
+      'SELECT public_config FROM numbers WHERE id = $1 AND tenant_id = $2',
+      [id, tenantId],
+    );
+    const [row] = owned;
+    if (!row) {
       return null;
     }
     const recordings = await tx.query<{ recording_path: string }>(
@@ -96,7 +100,10 @@ export async function deleteNumberForTenant(
     // now. Nothing can read them once the number is gone (its keys, webhooks and calls are); deliveries cascade.
     await tx.execute('DELETE FROM events WHERE number_id = $1', [id]);
     await tx.execute('DELETE FROM numbers WHERE id = $1', [id]);
-    return { recordingPaths: recordings.map((r) => r.recording_path) };
+    return {
+      recordingPaths: recordings.map((r) => r.recording_path),
+      publicConfig: JSON.parse(row.public_config),
+    };
   });
 }
 

@@ -290,6 +290,7 @@ export interface FakeEvolution {
   requests: RecordedRequest[];
   /** Instances made through POST /instance/create, by id. */
   created: string[];
+  deleted: string[];
   /** The user scanned the instance's QR (or entered its pairing code) with the phone `ownNumber`. */
   completePairing(instanceId: string, ownNumber: string): void;
   /** An instance's stored webhook, subscription and advanced settings (what /instance/connect and create set). */
@@ -551,6 +552,10 @@ function matchRoute(method: string, path: string): Route | null {
   }
   if (method === 'POST' && path === '/instance/create') {
     return r('create', '/instance/create', false);
+  }
+  const del = /^\/instance\/delete\/([^/]+)$/.exec(path);
+  if (del && method === 'DELETE') {
+    return r('deleteInstance', '/instance/delete/:instanceId', false, { instanceId: decodeURIComponent(del[1]!) });
   }
   if (method === 'GET' && path === '/instance/qr') {
     return r('qr', '/instance/qr', false);
@@ -814,6 +819,8 @@ class FakeEvolutionServer implements FakeEvolution {
   requests: RecordedRequest[] = [];
   /** Instances made through POST /instance/create, by id. */
   created: string[] = [];
+  /** Instances removed through DELETE /instance/delete/:instanceId, in order. */
+  deleted: string[] = [];
   deliveries: Delivery[] = [];
   violations: string[] = [];
 
@@ -1834,6 +1841,18 @@ class FakeEvolutionServer implements FakeEvolution {
         return err(401, 'not authorized');
       }
       return body === BAD_JSON ? err(400, 'invalid character in JSON body') : this.#createInstance(body);
+    }
+    if (route.name === 'deleteInstance') {
+      if (apikey === undefined || apikey !== (this.#opts.globalApiKey ?? 'global-key')) {
+        return err(401, 'not authorized');
+      }
+      const gone = this.#instances.get(route.params.instanceId ?? '');
+      if (!gone) {
+        return err(400, 'instance not found');
+      }
+      this.#instances.delete(gone.id);
+      this.deleted.push(gone.id);
+      return json(200, { message: 'success' });
     }
     // A route the server does not have answers gin's 404 before any auth middleware.
     const allOff = [...this.#instances.values()].every((i) => i.extension === 'off');

@@ -207,6 +207,34 @@ for (const kind of storeKinds()) {
       }
     });
 
+    test('deleting a web number onboarded by QR deletes its instance; one registered with its own instance stays', async () => {
+      const res = await tenant.createWebNumber({ name: 'Gone', number: '+5511977770099' });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const instanceId = res.body.number.evolution.instanceId;
+      const deleted = await tenant.deleteNumber(res.body.number.id);
+      assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+      assert.equal(evo.deleted.at(-1), instanceId, 'the instance is deleted on the server');
+      const del = evo.requests.findLast((r) => r.path === `/instance/delete/${instanceId}`);
+      assert.equal(del?.method, 'DELETE');
+
+      // The other customer's instance on the same server, registered directly: callgate did not create it.
+      const registered = await t.app.inject({
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: { 'x-api-key': t.tenantKey.key },
+        payload: {
+          name: 'Theirs',
+          phoneNumber: '+5511900000000',
+          provider: 'EVO_GO',
+          evolution: { baseUrl: evo.baseUrl, instanceId: 'other-instance', instanceToken: 'other-token' },
+        },
+      });
+      assert.equal(registered.statusCode, 201, registered.body);
+      const before = evo.deleted.length;
+      assert.equal((await tenant.deleteNumber(registered.json().number.id)).status, 200);
+      assert.equal(evo.deleted.length, before, 'an instance callgate did not create is never deleted');
+    });
+
     test("status of a META number is its stored state; connect is 400 for it; another tenant's is 404", async () => {
       const meta = await tenant.numberStatus(t.numberA.id);
       assert.equal(meta.status, 200);

@@ -68,6 +68,18 @@ export class EvolutionInstances {
       : failure('PROVIDER_DOWN', 'Evolution Go created the instance without an id');
   }
 
+  /** DELETE /instance/delete/:instanceId with the global key: the instance, its session and its webhook go. */
+  async remove(baseUrl: string, globalApiKey: string, instanceId: string): Promise<ProviderResult<Json>> {
+    return this.#send(
+      baseUrl,
+      globalApiKey,
+      'DELETE',
+      `/instance/delete/${encodeURIComponent(instanceId)}`,
+      undefined,
+      null,
+    );
+  }
+
   /** POST /instance/connect: our webhook, CALL and CONNECTION events; `immediate:false` waits for the QR scan. */
   async subscribe(baseUrl: string, token: string, webhookUrl: string): Promise<ProviderResult<{ events: string }>> {
     const reply = await this.#send(baseUrl, token, 'POST', '/instance/connect', {
@@ -139,10 +151,11 @@ export class EvolutionInstances {
   async #send(
     baseUrl: string,
     apikey: string,
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     path: string,
     body?: Json,
-    key: 'data' | 'settings' = 'data',
+    /** null: any 2xx will do, whatever its body. */
+    key: 'data' | 'settings' | null = 'data',
   ): Promise<ProviderResult<Json>> {
     if (!isAllowedHost(baseUrl, this.#allowedHosts)) {
       return failure('CONFIG', `the Evolution Go baseUrl ${HOST_NOT_ALLOWED}`);
@@ -184,6 +197,9 @@ export class EvolutionInstances {
     }
     if (!response.ok) {
       return failure('INVALID_REQUEST', error, response.status);
+    }
+    if (key === null) {
+      return { ok: true, value: isObject(json) ? json : {} };
     }
     const data = isObject(json) ? json[key] : undefined;
     return isObject(data)

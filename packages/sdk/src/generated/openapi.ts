@@ -103,7 +103,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a number
-         * @description Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events.
+         * @description Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance.
          */
         delete: operations["deleteNumber"];
         options?: never;

@@ -143,13 +143,14 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
         summary: 'Delete a number',
         operationId: 'deleteNumber',
         description:
-          'Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events.',
+          'Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance.',
         params: NumberIdParams,
         response: { 200: Deleted, ...errorResponses('VALIDATION_ERROR', 'NUMBER_NOT_FOUND', ...scopeErrors) },
       },
     },
     async (request) => {
-      await deps.numbers.delete(tenantOf(request), request.params.id);
+      const config = await deps.numbers.delete(tenantOf(request), request.params.id);
+      await deps.webOnboarding.release(request.params.id, config);
       return { success: true as const, id: request.params.id };
     },
   );
