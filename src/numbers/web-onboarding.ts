@@ -207,7 +207,7 @@ export class WebOnboarding {
       }
       const pairing = await this.#instances.pairingCode(config.baseUrl, token, phone.replace(/\D/g, ''));
       if (!pairing.ok) {
-        throw onboardingError(pairing);
+        throw onboardingError(pairing, true);
       }
       return {
         id: number.id,
@@ -282,6 +282,11 @@ export class WebOnboarding {
 }
 
 /** The Evolution server refusing or failing is the provider's, in callgate's words (a 502 or the config 400). */
-function onboardingError(f: ProviderFailure): ApiError {
-  return providerError(f, 'other', { isCallersMistake: isEvolutionCallersMistake });
+/**
+ * callersInput: the request carried something the caller gave (the pairing phone), so the server's 400 is theirs to
+ * fix. Everything else the server sees (instance name, token, webhook) callgate chose: its 400 is a provider error,
+ * not a VALIDATION_ERROR about a body that was valid.
+ */
+function onboardingError(f: ProviderFailure, callersInput = false): ApiError {
+  return providerError(f, 'other', callersInput ? { isCallersMistake: isEvolutionCallersMistake } : {});
 }

@@ -207,6 +207,26 @@ for (const kind of storeKinds()) {
       }
     });
 
+    test("the server's 400 to a create is a provider error (the body was valid); to a pairing phone, the caller's", async () => {
+      evo.inject({ path: '/instance/create', status: 400, error: 'instance name already in use' });
+      const refused = await tenant.createWebNumber({ name: 'Refused', number: '+5511977770098' });
+      assert.equal(refused.status, 502, JSON.stringify(refused.body));
+      assert.equal(refused.body.code, 'PROVIDER_ERROR');
+      assert.equal(refused.body.details.providerMessage, 'instance name already in use');
+
+      const made = await tenant.createWebNumber({ name: 'Pairs', number: '+5511977770097' });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      evo.inject({ path: '/instance/pair', status: 400, error: 'invalid phone number' });
+      const pair = await t.app.inject({
+        method: 'POST',
+        url: `/v1/numbers/${made.body.number.id}/connect`,
+        headers: { 'x-api-key': t.tenantKey.key },
+        payload: { phone: '+5511977770097' },
+      });
+      assert.equal(pair.statusCode, 400, pair.body);
+      assert.equal(pair.json().code, 'VALIDATION_ERROR');
+    });
+
     test('deleting a web number onboarded by QR deletes its instance; one registered with its own instance stays', async () => {
       const res = await tenant.createWebNumber({ name: 'Gone', number: '+5511977770099' });
       assert.equal(res.status, 201, JSON.stringify(res.body));
