@@ -97,6 +97,23 @@ describe('Evolution instances', () => {
     }
   });
 
+  test('a server that does not answer in time is said to be slow, not unreachable', async () => {
+    const silent = createServer(() => {
+      /* never answers */
+    });
+    const url = await listen(silent);
+    try {
+      const status = await new EvolutionInstances(100).status(url, 'instance-token-secret');
+      assert.equal(status.ok ? null : status.providerMessage, 'the Evolution Go server did not answer within 100 ms');
+      silent.close();
+      const gone = await new EvolutionInstances(100).status(url, 'instance-token-secret');
+      assert.equal(gone.ok ? null : gone.providerMessage, 'the Evolution Go server could not be reached');
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+
   test('a server outside EVOLUTION_ALLOWED_HOSTS is not asked: the token stays home', async () => {
     const before = elsewhere.length;
     const listed = [{ hostname: 'evo.internal', port: null }];

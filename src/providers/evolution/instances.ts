@@ -178,9 +178,20 @@ export class EvolutionInstances {
         json = null;
       }
     } catch (error) {
-      return error instanceof AnswerTooLargeError
-        ? failure('PROVIDER_DOWN', `the Evolution Go server sent an answer over ${MAX_PROVIDER_ANSWER_BYTES} bytes`)
-        : failure('PROVIDER_DOWN', 'the Evolution Go server could not be reached');
+      if (error instanceof AnswerTooLargeError) {
+        return failure(
+          'PROVIDER_DOWN',
+          `the Evolution Go server sent an answer over ${MAX_PROVIDER_ANSWER_BYTES} bytes`,
+        );
+      }
+      // A slow server is not an unreachable one: the operator looks at different things.
+      const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
+      return failure(
+        'PROVIDER_DOWN',
+        timedOut
+          ? `the Evolution Go server did not answer within ${this.#timeoutMs} ms`
+          : 'the Evolution Go server could not be reached',
+      );
     }
     const error =
       isObject(json) && typeof json.error === 'string'
