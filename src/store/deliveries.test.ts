@@ -13,6 +13,7 @@ import {
   failUnsubscribedDeliveries,
   HELD_UNTIL,
   reconcileHeldDeliveries,
+  requeueDelivery,
 } from './deliveries.ts';
 import {
   type FinishedAttempt,
@@ -199,6 +200,39 @@ for (const kind of storeKinds()) {
       assert.deepEqual(
         (await claim()).map((d) => d.eventId),
         [third],
+      );
+    });
+
+    test('after a replay, only the latest try of a delivery shows its next attempt in the log', async () => {
+      const o = await owner(1);
+      const webhookId = o.webhookIds[0]!;
+      const [eventId] = await emitEvents(store.db, o, [
+        { type: 'call.ringing', callId: 'call_replay_log', sequence: 1 },
+      ]);
+      const failOnce = async (nextAttemptAt: string) => {
+        const [d] = (await claimDue()).filter((c) => c.webhookId === webhookId);
+        assert.equal(d?.attempt, 1);
+        await store.db.transaction((tx) =>
+          recordFinishedAttempts(tx, [finished(d!, { status: 'PENDING', nextAttemptAt })], new Date().toISOString()),
+        );
+      };
+      await failOnce(new Date(Date.now() - 1).toISOString());
+      // Replayed: the same delivery starts over from attempt 1, and that try fails too.
+      await requeueDelivery(
+        store.db,
+        { webhookId, eventId: eventId!, eventType: 'call.ringing', callId: 'call_replay_log' as never, sequence: 1 },
+        new Date().toISOString(),
+      );
+      const retryAt = inAMinute();
+      await failOnce(retryAt);
+      const logs = await listAttemptsForWebhook(store.db, webhookId, { limit: 10, eventType: null });
+      assert.deepEqual(
+        logs.map((l) => [l.attempt, l.nextAttemptAt]),
+        [
+          [1, retryAt],
+          [1, null],
+        ],
+        'attempt 1 of the first round is not tried again',
       );
     });
 

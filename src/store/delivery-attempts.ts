@@ -184,21 +184,28 @@ export async function listAttemptsForWebhook(
      WHERE a.webhook_id = $1${byEvent} ORDER BY a.created_at DESC, a.id DESC LIMIT $2`,
     params,
   );
-  return rows.map((r) => ({
-    payload: r.payload === null ? null : JSON.parse(r.payload),
-    nextAttemptAt: r.next_attempt_at ?? null,
-    id: r.id,
-    webhookId: r.webhook_id as WebhookId,
-    eventId: r.event_id as EventId,
-    eventType: r.event_type,
-    attempt: Number(r.attempt),
-    status: r.status as AttemptStatus,
-    statusCode: r.status_code === null ? null : Number(r.status_code),
-    durationMs: Number(r.duration_ms),
-    error: r.error,
-    responseBody: r.response_body,
-    createdAt: r.created_at,
-  }));
+  // Only a delivery's latest try shows its next one: after a replay (attempts start again from 1) an earlier round's
+  // try of the same number is not what goes next. Newest first, so the latest is the first of its event met here.
+  const seen = new Set<string>();
+  return rows.map((r) => {
+    const latest = !seen.has(r.event_id);
+    seen.add(r.event_id);
+    return {
+      payload: r.payload === null ? null : JSON.parse(r.payload),
+      nextAttemptAt: latest ? (r.next_attempt_at ?? null) : null,
+      id: r.id,
+      webhookId: r.webhook_id as WebhookId,
+      eventId: r.event_id as EventId,
+      eventType: r.event_type,
+      attempt: Number(r.attempt),
+      status: r.status as AttemptStatus,
+      statusCode: r.status_code === null ? null : Number(r.status_code),
+      durationMs: Number(r.duration_ms),
+      error: r.error,
+      responseBody: r.response_body,
+      createdAt: r.created_at,
+    };
+  });
 }
 
 /** When each webhook was last tried (Pilot's `lastTriggered`); webhooks never tried are absent. */
