@@ -236,6 +236,23 @@ for (const kind of storeKinds()) {
       );
     });
 
+    test("a try whose answer holds NUL bytes is recorded (PostgreSQL's text cannot hold them)", async () => {
+      const o = await owner(1);
+      const webhookId = o.webhookIds[0]!;
+      await emitEvents(store.db, o, [{ type: 'call.ringing' }]);
+      const [d] = (await claimDue()).filter((c) => c.webhookId === webhookId);
+      const answer = finished(d!);
+      answer.attempt.responseBody = 'ok\u0000\u0000done';
+      answer.attempt.error = 'odd\u0000error';
+      const settled = await store.db.transaction((tx) =>
+        recordFinishedAttempts(tx, [answer], new Date().toISOString()),
+      );
+      assert.deepEqual([...settled], [`${webhookId} ${d!.eventId}`]);
+      const [entry] = await listAttemptsForWebhook(store.db, webhookId, { limit: 10, eventType: null });
+      assert.equal(entry?.responseBody, 'ok\ufffd\ufffddone');
+      assert.equal(entry?.error, 'odd\ufffderror');
+    });
+
     test('a claim never leases more than the per-webhook cap, counting leases already held', async () => {
       const o = await owner(2);
       await emitEvents(

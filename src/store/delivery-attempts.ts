@@ -67,6 +67,15 @@ const SETTLE_COLUMNS = [
 ] as const;
 
 /**
+ * A receiver's answer is any bytes, NUL included, and PostgreSQL's text cannot hold NUL (nor can its JSON decode
+ * \u0000): written as is, the batch fails, the try is never recorded and its delivery is sent again and again.
+ * Each NUL is kept as U+FFFD, on every store alike.
+ */
+function storable(text: string | null): string | null {
+  return text?.includes('\u0000') ? text.replaceAll('\u0000', '\ufffd') : text;
+}
+
+/**
  * Writes many finished tries (run it in a transaction): their attempt rows, skipping those of webhooks deleted
  * meanwhile, and the deliveries whose lease `token` still holds. Answers the `webhookId eventId` keys of the
  * deliveries it settled; the others had been replayed, disabled or deleted.
@@ -87,8 +96,8 @@ export async function recordFinishedAttempts(
     st: a.status,
     code: a.statusCode,
     ms: a.durationMs,
-    err: a.error,
-    body: a.responseBody,
+    err: storable(a.error),
+    body: storable(a.responseBody),
     at: a.createdAt,
   }));
   const settlements = finished.map((f) => ({
@@ -99,7 +108,7 @@ export async function recordFinishedAttempts(
     attempt: f.attempt.attempt,
     next_at: f.settlement.status === 'PENDING' ? f.settlement.nextAttemptAt : null,
     code: f.attempt.statusCode,
-    err: f.deliveryError,
+    err: storable(f.deliveryError),
     delivered: f.settlement.status === 'SUCCESS' ? now : null,
   }));
   const settled = new Set<string>();
