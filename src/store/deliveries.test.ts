@@ -6,6 +6,7 @@ import { emitEvents } from '../../test/e2e/webhook-helpers.ts';
 import { listDeliveriesForWebhook } from '../../test/helpers/store-reads.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
 import { type NumberId, newNumberId, newTenantId, newWebhookId, type TenantId, type WebhookId } from '../ids.ts';
+import type { Db } from './db.ts';
 import {
   failDeliveriesOfGoneWebhooks,
   failPendingDeliveriesOfWebhook,
@@ -251,6 +252,45 @@ for (const kind of storeKinds()) {
       const [entry] = await listAttemptsForWebhook(store.db, webhookId, { limit: 10, eventType: null });
       assert.equal(entry?.responseBody, 'ok\ufffd\ufffddone');
       assert.equal(entry?.error, 'odd\ufffderror');
+    });
+
+    // PostgreSQL only: SQLite has one writer, so nothing can land inside the fan-out.
+    const onPostgres = kind === 'postgres' ? test : () => undefined;
+    onPostgres('a webhook deleted while an event fans out to it does not fail the event', async () => {
+      const o = await owner(1);
+      const webhookId = o.webhookIds[0]!;
+      let deleted: Promise<boolean> | null = null;
+      /** True once the DELETE waits for a lock: it cannot commit before the fan-out's transaction does. */
+      const deleteWaits = async () => {
+        for (;;) {
+          const [row] = await store.db.query<{ n: number | string }>(
+            `SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM webhooks%'`,
+          );
+          if (Number(row?.n) > 0) {
+            return 'waits';
+          }
+          await new Promise((r) => setImmediate(r));
+        }
+      };
+      // The deletion lands between the fan-out's read of the webhooks and its INSERT of the delivery.
+      await store.db.transaction(async (tx) => {
+        const racing: Db = {
+          dialect: tx.dialect,
+          query: (sql, params) => tx.query(sql, params),
+          execute: async (sql, params, opts) => {
+            if (deleted === null && sql.includes('INSERT INTO deliveries')) {
+              deleted = deleteWebhookInScope(store.db, { tenantId: o.tenantId, numberId: o.numberId }, webhookId);
+              await Promise.race([deleted, deleteWaits()]);
+            }
+            return tx.execute(sql, params, opts);
+          },
+          transaction: (fn) => fn(racing),
+          close: () => tx.close(),
+        };
+        await emitEvents(racing, o, [{ type: 'call.ringing' }]);
+      });
+      assert.equal(await deleted, true, 'the deletion goes through once the event has committed');
+      assert.deepEqual(await listDeliveriesForWebhook(store.db, webhookId), []);
     });
 
     test('a claim never leases more than the per-webhook cap, counting leases already held', async () => {

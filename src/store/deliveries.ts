@@ -35,7 +35,7 @@ export const HELD_UNTIL = '9999-12-31T23:59:59.999Z';
 export async function enqueueDeliveries(tx: Db, event: FanOutEvent): Promise<number> {
   let made = 0;
   let due = false;
-  for (const webhook of await listReceivingWebhooksForNumber(tx, event.numberId)) {
+  for (const webhook of await listReceivingWebhooksForNumber(tx, event.numberId, { lock: true })) {
     if (!subscribes(webhook.events, event.type)) {
       continue;
     }

@@ -172,13 +172,19 @@ export async function deleteWebhookInScope(db: Db, scope: WebhookScope, id: stri
  * The webhooks that get the number's new events, with their subscriptions (the fan-out's input): the active ones and
  * the ones a user paused (their deliveries are held for the resume). Not one a 410 disabled (disabled_reason set):
  * its receiver said it is gone.
+ *
+ * `lock` (the fan-out, in its transaction): on PostgreSQL the rows are held FOR KEY SHARE until the commit, so a
+ * webhook deleted meanwhile waits for the event instead of failing its delivery's foreign key, and with it the call
+ * change that made the event.
  */
 export async function listReceivingWebhooksForNumber(
   db: Db,
   numberId: NumberId,
+  opts: { lock?: boolean } = {},
 ): Promise<{ id: WebhookId; events: string[]; active: boolean }[]> {
+  const lock = opts.lock && db.dialect === 'postgres' ? ' FOR KEY SHARE' : '';
   const rows = await db.query<{ id: string; events: string; active: number | boolean }>(
-    'SELECT id, events, active FROM webhooks WHERE number_id = $1 AND (active = 1 OR disabled_reason IS NULL)',
+    `SELECT id, events, active FROM webhooks WHERE number_id = $1 AND (active = 1 OR disabled_reason IS NULL)${lock}`,
     [numberId],
   );
   return rows.map((r) => ({ id: r.id as WebhookId, events: JSON.parse(r.events), active: Number(r.active) === 1 }));
