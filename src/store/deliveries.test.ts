@@ -13,7 +13,9 @@ import {
   failRetriesOfDisabledWebhook,
   failUnsubscribedDeliveries,
   HELD_UNTIL,
+  holdDeliveriesOfWebhook,
   reconcileHeldDeliveries,
+  releaseHeldDeliveries,
   requeueDelivery,
 } from './deliveries.ts';
 import {
@@ -522,6 +524,35 @@ for (const kind of storeKinds()) {
       const [row] = await listDeliveriesForWebhook(store.db, webhookId);
       assert.equal(row?.status, 'FAILED', 'no worker sends to a disabled webhook, and none will record this try');
       assert.equal(row?.lastError, `webhook disabled: ${reason}`);
+    });
+
+    test('a replay held while a 410 has the webhook off waits for it to be turned on again', async () => {
+      const o = await owner(1);
+      const webhookId = o.webhookIds[0]!;
+      const [eventId] = await emitEvents(store.db, o, [{ type: 'call.ringing' }]);
+      const reason = 'receiver answered 410 Gone';
+      await store.db.transaction(async (tx) => {
+        const now = new Date().toISOString();
+        await disableWebhook(tx, webhookId, reason, now);
+        await failPendingDeliveriesOfWebhook(tx, webhookId, `webhook disabled: ${reason}`, now);
+      });
+      // The receiver is fixed: the customer replays the event (held, as the service does while the webhook is off)…
+      const now = new Date().toISOString();
+      await requeueDelivery(
+        store.db,
+        { webhookId, eventId: eventId!, eventType: 'call.ringing', callId: null, sequence: null },
+        now,
+      );
+      await holdDeliveriesOfWebhook(store.db, webhookId, now);
+      // …and the sweeper passes before they turn the webhook on again.
+      await failDeliveriesOfGoneWebhooks(store.db, new Date().toISOString());
+      const [held] = await listDeliveriesForWebhook(store.db, webhookId);
+      assert.equal(held?.status, 'PENDING', 'the replay still waits');
+      assert.equal(held?.nextAttemptAt, HELD_UNTIL);
+      await releaseHeldDeliveries(store.db, webhookId, new Date().toISOString(), new Date(0).toISOString());
+      const [released] = await listDeliveriesForWebhook(store.db, webhookId);
+      assert.equal(released?.status, 'PENDING');
+      assert.notEqual(released?.nextAttemptAt, HELD_UNTIL, 'due once the webhook is on again');
     });
 
     test('a batch settlement skips a webhook deleted meanwhile and records the others', async () => {

@@ -173,15 +173,17 @@ export async function failRetriesOfDisabledWebhook(
 /**
  * The sweeper's pass for webhooks a 410 disabled: what still waits for one fails like the rest did. A try under way
  * when the 410 was recorded was left to its own answer; if its worker died, nobody records that answer, and once its
- * lease is over the row would stay PENDING for good (no claim takes a disabled webhook's rows).
+ * lease is over the row would stay PENDING for good (no claim takes a disabled webhook's rows). A held row is a
+ * replay asked for since (the customer fixed the receiver): it waits for `PATCH {active:true}` like a paused
+ * webhook's, and fails only when held too long (reconcileHeldDeliveries).
  */
 export async function failDeliveriesOfGoneWebhooks(db: Db, now: string): Promise<number> {
   return db.execute(
     `UPDATE deliveries SET status = 'FAILED', lease_until = NULL, lease_token = NULL, updated_at = $1,
        last_error = 'webhook disabled: ' || (SELECT w.disabled_reason FROM webhooks w WHERE w.id = deliveries.webhook_id)
-     WHERE status = 'PENDING' AND (lease_until IS NULL OR lease_until <= $1)
+     WHERE status = 'PENDING' AND (lease_until IS NULL OR lease_until <= $1) AND next_attempt_at <> $2
        AND webhook_id IN (SELECT w.id FROM webhooks w WHERE w.active = 0 AND w.disabled_reason IS NOT NULL)`,
-    [now],
+    [now, HELD_UNTIL],
   );
 }
 
