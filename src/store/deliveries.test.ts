@@ -239,6 +239,22 @@ for (const kind of storeKinds()) {
       );
     });
 
+    test('a replay for a webhook deleted since it was read queues nothing and says so (a 404, not a 500)', async () => {
+      const o = await owner(1);
+      const webhookId = o.webhookIds[0]!;
+      const [eventId] = await emitEvents(store.db, o, [
+        { type: 'call.ringing', callId: 'call_replay_gone', sequence: 1 },
+      ]);
+      assert.ok(await deleteWebhookInScope(store.db, { tenantId: o.tenantId, numberId: o.numberId }, webhookId));
+      const queued = await requeueDelivery(
+        store.db,
+        { webhookId, eventId: eventId!, eventType: 'call.ringing', callId: 'call_replay_gone' as never, sequence: 1 },
+        new Date().toISOString(),
+      );
+      assert.equal(queued, false);
+      assert.deepEqual(await listDeliveriesForWebhook(store.db, webhookId), []);
+    });
+
     test("a try whose answer holds NUL bytes is recorded (PostgreSQL's text cannot hold them)", async () => {
       const o = await owner(1);
       const webhookId = o.webhookIds[0]!;

@@ -231,18 +231,36 @@ export async function releaseLeases(
 }
 
 /** Replay: the delivery starts over (attempt 1, due now), or is made if the event predates the webhook. */
+/**
+ * Queues the event for the webhook again from its first attempt. false: the webhook is gone (deleted since it was
+ * read): nothing is queued, and the replay is a 404 rather than a foreign key's 500.
+ */
 export async function requeueDelivery(
   db: Db,
   e: { webhookId: WebhookId; eventId: EventId; eventType: string; callId: CallId | null; sequence: number | null },
   now: string,
-): Promise<void> {
-  await db.execute(
-    `INSERT INTO deliveries (webhook_id, event_id, event_type, call_id, sequence, status, attempts, next_attempt_at, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, 'PENDING', 0, $6, $6, $6)
-     ON CONFLICT (webhook_id, event_id) DO UPDATE SET status = 'PENDING', attempts = 0, next_attempt_at = $6, lease_until = NULL,
-       lease_token = NULL, last_status_code = NULL, last_error = NULL, delivered_at = NULL, updated_at = $6`,
-    [e.webhookId, e.eventId, e.eventType, e.callId, e.sequence, now],
-  );
+): Promise<boolean> {
+  try {
+    const queued = await db.execute(
+      `INSERT INTO deliveries (webhook_id, event_id, event_type, call_id, sequence, status, attempts, next_attempt_at, created_at, updated_at)
+       SELECT w.id, $2, $3, $4, $5, 'PENDING', 0, $6, $6, $6 FROM webhooks w WHERE w.id = $1
+       ON CONFLICT (webhook_id, event_id) DO UPDATE SET status = 'PENDING', attempts = 0, next_attempt_at = $6, lease_until = NULL,
+         lease_token = NULL, last_status_code = NULL, last_error = NULL, delivered_at = NULL, updated_at = $6`,
+      [e.webhookId, e.eventId, e.eventType, e.callId, e.sequence, now],
+    );
+    return queued > 0;
+  } catch (error) {
+    // PostgreSQL: deleted after this statement's snapshot, before its foreign-key check.
+    if (foreignKeyViolated(error)) {
+      return false;
+    }
+    throw error;
+  }
+}
+
+function foreignKeyViolated(error: unknown): boolean {
+  const e = error as { code?: unknown; cause?: { code?: unknown } };
+  return e.code === '23503' || e.cause?.code === '23503';
 }
 
 /** Not yet delivered, for active webhooks: the backlog gauges. Retries waiting for their time count too. */

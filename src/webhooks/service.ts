@@ -279,7 +279,7 @@ export class WebhookService {
         details: { field: 'eventId', reason: `this webhook does not subscribe to ${event.type} events` },
       });
     }
-    await requeueDelivery(
+    const queued = await requeueDelivery(
       this.#d.db,
       {
         webhookId: webhook.id,
@@ -290,6 +290,9 @@ export class WebhookService {
       },
       this.#d.clock.now().toISOString(),
     );
+    if (!queued) {
+      throw new ApiError('WEBHOOK_NOT_FOUND'); // deleted since it was read
+    }
     if (webhook.active) {
       this.#d.onQueued?.();
     } else {
