@@ -165,4 +165,52 @@ describe('audio endpoint', () => {
     );
     assert.equal(heard[20]?.missed, 10, 'told with the first packet after the gap');
   });
+
+  it('carries keypad digits as telephone events, each heard once, while audio keeps flowing around them', async () => {
+    const caller = new AudioEndpoint(factory, { source: toneSource(440) });
+    const business = new AudioEndpoint(factory);
+    endpoints.push(caller, business);
+    const offer = await caller.createOffer();
+    assert.match(offer, /a=rtpmap:126 telephone-event\/8000/);
+    const answer = await business.acceptOffer(offer);
+    assert.match(answer, /a=rtpmap:126 telephone-event\/8000/, 'the answer takes the digits offered');
+    await caller.applyAnswer(answer);
+    await caller.connected();
+    assert.equal(caller.dtmf, true);
+
+    const digits: string[] = [];
+    business.onDigit((d) => digits.push(d));
+    await waitFor(
+      () => business.heard(),
+      (h) => h.frequencyHz === 440,
+    );
+    assert.equal(caller.sendDigits('1*9#'), true);
+    await waitFor(
+      () => digits.join(''),
+      (d) => d.length >= 4,
+    );
+    await waitFor(
+      () => caller.digitsPending,
+      (n) => n === 0,
+    );
+    await sleep(100);
+    assert.deepEqual(digits, ['1', '*', '9', '#']);
+    const after = await waitFor(
+      () => business.heard(),
+      (h) => h.frequencyHz === 440,
+    );
+    assert.equal(after.frequencyHz, 440, 'the tone goes on after the digits');
+  });
+
+  it('sends no digits to a far end that did not negotiate telephone events', async () => {
+    const caller = new AudioEndpoint(factory);
+    const business = new AudioEndpoint(factory);
+    endpoints.push(caller, business);
+    const offer = (await caller.createOffer()).replace(/^a=(rtpmap|fmtp):126 .*\r\n/gm, '').replace(/ 126\r\n/, '\r\n');
+    assert.doesNotMatch(offer, /telephone-event/);
+    const answer = await business.acceptOffer(offer);
+    assert.doesNotMatch(answer, /telephone-event/);
+    assert.equal(business.dtmf, false);
+    assert.equal(business.sendDigits('1'), false);
+  });
 });

@@ -1,8 +1,9 @@
 // One side of a WebRTC audio call: a werift peer with one Opus track that sends paced PCM and hands out what it hears.
 import { randomInt } from 'node:crypto';
-import { MediaStreamTrack, type RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
+import { MediaStreamTrack, type RTCPeerConnection, type RTCRtpSender, RtpHeader, RtpPacket } from 'werift';
 import { AudioMonitor, type Heard } from '../audio/monitor.ts';
 import { FRAME_MS, FRAME_SAMPLES, MEDIA_SAMPLE_RATE, silence } from '../audio/pcm.ts';
+import { DtmfDetector, type DtmfDigit, DtmfSender, serializeTelephoneEvent } from './dtmf.ts';
 import { type FrameClock, realtimeFrameClock } from './frame-clock.ts';
 import { OpusCodec, type OpusRate } from './opus.ts';
 import type { PeerFactory } from './peer-factory.ts';
@@ -98,6 +99,15 @@ export class AudioEndpoint {
   /** The far end's RTP timestamp its next packet should carry (after the last one decoded), or null. */
   #nextTimestamp: number | null = null;
   #framesDecoded = 0;
+  /** The negotiated payload types: Opus (what audio is sent as) and telephone-event (null when not negotiated). */
+  #audioPayloadType = 111;
+  #dtmfPayloadType: number | null = null;
+  #dtmfClockRate = 8000;
+  readonly #dtmfIn = new DtmfDetector();
+  readonly #dtmfOut = new DtmfSender();
+  readonly #digitListeners = new Set<(digit: DtmfDigit) => void>();
+  /** Digits go to the sender itself: the track would send them as Opus (werift is patched to keep their type). */
+  #sender: RTCRtpSender | null = null;
 
   constructor(factory: PeerFactory, options: AudioEndpointOptions = {}) {
     this.#pc = factory.create();
@@ -106,7 +116,7 @@ export class AudioEndpoint {
     this.#gatherTimeoutMs = options.gatherTimeoutMs ?? 5000;
     this.#monitor = options.monitor === false ? null : new AudioMonitor();
     this.#pc.onTrack.subscribe((track) => {
-      track.onReceiveRtp.subscribe((rtp) => this.#receive(rtp.payload, rtp.header.timestamp));
+      track.onReceiveRtp.subscribe((rtp) => this.#receive(rtp.payload, rtp.header.timestamp, rtp.header.payloadType));
     });
     this.#pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected') {
@@ -142,12 +152,42 @@ export class AudioEndpoint {
     transceiver.setDirection('sendrecv');
     await transceiver.sender.replaceTrack(this.#track);
     await this.#pc.setLocalDescription(await this.#pc.createAnswer());
+    this.#learnPayloadTypes();
     return this.#localSdp();
   }
 
   /** Applies the far end's answer to an offer this endpoint made. */
   async applyAnswer(answerSdp: string): Promise<void> {
     await this.#pc.setRemoteDescription({ type: 'answer', sdp: answerSdp });
+    this.#learnPayloadTypes();
+  }
+
+  /** Whether the far end takes keypad digits (telephone-event was negotiated). */
+  get dtmf(): boolean {
+    return this.#dtmfPayloadType !== null;
+  }
+
+  /**
+   * Sends keypad digits to the far end, one after another (100 ms each, 60 ms apart), in place of audio while each
+   * sounds. False, and nothing sent, when the far end did not negotiate telephone-event.
+   */
+  sendDigits(digits: string): boolean {
+    if (this.#dtmfPayloadType === null) {
+      return false;
+    }
+    this.#dtmfOut.enqueue(digits);
+    return true;
+  }
+
+  /** Digits still to be sent (sendDigits). */
+  get digitsPending(): number {
+    return this.#dtmfOut.pending;
+  }
+
+  /** Every keypad digit the far end presses, once each. */
+  onDigit(listener: (digit: DtmfDigit) => void): () => void {
+    this.#digitListeners.add(listener);
+    return () => this.#digitListeners.delete(listener);
   }
 
   /** Resolves once media can flow; rejects if the connection fails or closes first. */
@@ -304,6 +344,18 @@ export class AudioEndpoint {
     this.#decoder = rate === MEDIA_SAMPLE_RATE ? null : new OpusCodec({ sampleRate: rate as OpusRate });
   }
 
+  /** The payload types the negotiation settled on: the far end's numbers for Opus and telephone-event. */
+  #learnPayloadTypes(): void {
+    const transceiver = this.#pc.getTransceivers().find((t) => t.kind === 'audio');
+    const codecs = transceiver?.codecs ?? [];
+    this.#sender = transceiver?.sender ?? null;
+    const opus = codecs.find((c) => c.mimeType.toLowerCase() === 'audio/opus');
+    const dtmf = codecs.find((c) => c.mimeType.toLowerCase() === 'audio/telephone-event');
+    this.#audioPayloadType = opus?.payloadType ?? this.#audioPayloadType;
+    this.#dtmfPayloadType = dtmf?.payloadType ?? null;
+    this.#dtmfClockRate = dtmf?.clockRate ?? 8000;
+  }
+
   #startPacing(): void {
     if (this.#stopPacing) {
       return;
@@ -319,6 +371,23 @@ export class AudioEndpoint {
     const rate = this.#source.frameRate?.() ?? MEDIA_SAMPLE_RATE;
     const frameSamples = (rate * FRAME_MS) / 1000;
     const read = this.#source.read(frameSamples);
+    const digit = this.#dtmfPayloadType === null ? null : this.#dtmfOut.next();
+    if (digit && this.#dtmfPayloadType !== null && this.#sender) {
+      // The source's frame is read all the same: its audio keeps its time, unheard while the digit sounds.
+      const header = new RtpHeader({
+        payloadType: this.#dtmfPayloadType,
+        sequenceNumber: (this.#sequenceBase + frameIndex) % 0x10000,
+        // Every packet of an event carries its first frame's timestamp; the duration says how far it has gone.
+        timestamp: (this.#timestampBase + (frameIndex - digit.framesIn) * FRAME_SAMPLES) % 0x100000000,
+        marker: digit.first,
+      });
+      const duration = (digit.toneFrames * this.#dtmfClockRate * FRAME_MS) / 1000;
+      this.#sender
+        .sendRtp(new RtpPacket(header, serializeTelephoneEvent(digit.digit, digit.end, duration)))
+        .catch(() => {});
+      this.#framesSent += 1;
+      return;
+    }
     const audible = !this.#muted && read !== null && read.length === frameSamples;
     this.#silentFrames = audible ? 0 : this.#silentFrames + 1;
     let payload: Buffer;
@@ -329,7 +398,7 @@ export class AudioEndpoint {
       this.#framesEncoded += 1;
     }
     const header = new RtpHeader({
-      payloadType: 111,
+      payloadType: this.#audioPayloadType,
       // The frame index, not a counter of packets sent, drives both clocks: a skipped stall shows as a gap.
       sequenceNumber: (this.#sequenceBase + frameIndex) % 0x10000,
       timestamp: (this.#timestampBase + frameIndex * FRAME_SAMPLES) % 0x100000000,
@@ -355,13 +424,22 @@ export class AudioEndpoint {
     return this.#encoder;
   }
 
-  #receive(payload: Buffer, timestamp: number): void {
+  #receive(payload: Buffer, timestamp: number, payloadType: number): void {
     if (this.#state === 'closed') {
       return;
     }
     this.#packetsReceived += 1;
     for (const listener of this.#packetListeners) {
       listener();
+    }
+    if (payloadType === this.#dtmfPayloadType) {
+      const digit = this.#dtmfIn.push(payload, timestamp);
+      if (digit) {
+        for (const listener of this.#digitListeners) {
+          listener(digit);
+        }
+      }
+      return; // not audio: the time it took shows as frames missed when audio resumes
     }
     if (!this.#monitor && this.#listeners.size === 0 && !this.#source.hear) {
       this.#nextTimestamp = null;

@@ -34,6 +34,19 @@ export function opusCodec(payloadType = 111): RTCRtpCodecParameters {
   });
 }
 
+/**
+ * Keypad digits (RFC 4733), as WhatsApp offers them: received from the caller, sent by test and sandbox callers.
+ * Negotiated after Opus, so Opus stays the codec audio is sent as.
+ */
+export function telephoneEventCodec(payloadType = 126): RTCRtpCodecParameters {
+  return new RTCRtpCodecParameters({
+    mimeType: 'audio/telephone-event',
+    clockRate: 8000,
+    payloadType,
+    parameters: '0-16',
+  });
+}
+
 export function createPeerFactory(policy: IcePolicy): PeerFactory {
   const config = peerConfig(policy);
   return { policy, create: () => new RTCPeerConnection(config) };
@@ -47,7 +60,7 @@ const NO_STUN_WAIT: Partial<PeerConfig> = { iceServers: [], iceStunGatherTimeout
 
 function peerConfig(policy: IcePolicy): Partial<PeerConfig> {
   const common: Partial<PeerConfig> = {
-    codecs: { audio: [opusCodec()] },
+    codecs: { audio: [opusCodec(), telephoneEventCodec()] },
     iceUseTcp: false,
     bundlePolicy: 'max-bundle',
   };
