@@ -9,10 +9,10 @@ import type { PermissionReply } from '../model/permission.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { MetaCallingFeatures, ProviderFailure } from '../providers/types.ts';
 import type { Db, OnStored } from '../store/db.ts';
-import { enqueueDeliveries } from '../store/deliveries.ts';
-import { enqueueEvent, eventExists } from '../store/events.ts';
+import { eventExists } from '../store/events.ts';
 import { getNumberById, mergeNumberPublicConfig } from '../store/numbers.ts';
 import { listReceivingWebhooksForNumber } from '../store/webhooks.ts';
+import { persistSideEvent } from './outbox.ts';
 import { featureNotSupported, META_MODEL_ONLY, providerError } from './provider-errors.ts';
 
 export class MetaCalling {
@@ -121,25 +121,19 @@ export class MetaCalling {
         return;
       }
       const now = this.#clock.now().toISOString();
-      await enqueueEvent(tx, {
-        id,
-        tenantId: number.tenantId,
-        numberId: number.id,
-        callId: null,
-        type: 'calls',
-        sequence: null,
-        payload: { event: 'calls', eventId: id, occurredAt: now, data: value },
-        occurredAt: now,
-        createdAt: now,
-      });
-      await enqueueDeliveries(tx, {
-        id,
-        numberId: number.id,
-        type: 'calls',
-        callId: null,
-        sequence: null,
-        createdAt: now,
-      });
+      await persistSideEvent(
+        tx,
+        {
+          id,
+          tenantId: number.tenantId,
+          numberId: number.id,
+          callId: null,
+          type: 'calls',
+          payload: { event: 'calls', eventId: id, occurredAt: now, data: value },
+          occurredAt: now,
+        },
+        now,
+      );
     });
     return true;
   }
@@ -180,25 +174,19 @@ export class MetaCalling {
         status: reply.status,
         ...(reply.expiresAt ? { expiresAt: reply.expiresAt } : {}),
       };
-      await enqueueEvent(tx, {
-        id,
-        tenantId: number.tenantId,
-        numberId: number.id,
-        callId: null,
-        type: 'call.permission_updated',
-        sequence: null,
-        payload,
-        occurredAt: reply.at,
-        createdAt: now,
-      });
-      await enqueueDeliveries(tx, {
-        id,
-        numberId: number.id,
-        type: 'call.permission_updated',
-        callId: null,
-        sequence: null,
-        createdAt: now,
-      });
+      await persistSideEvent(
+        tx,
+        {
+          id,
+          tenantId: number.tenantId,
+          numberId: number.id,
+          callId: null,
+          type: 'call.permission_updated',
+          payload,
+          occurredAt: reply.at,
+        },
+        now,
+      );
     });
   }
 }

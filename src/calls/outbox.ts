@@ -4,7 +4,7 @@ import type { Call, CallEventType } from '../model/call.ts';
 import { insertCall, updateCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
-import { enqueueEvent } from '../store/events.ts';
+import { type EventRecord, enqueueEvent } from '../store/events.ts';
 import type { Transition } from './machine.ts';
 import { toPublicCall } from './public-call.ts';
 
@@ -66,6 +66,22 @@ export async function persistTransition(
     }
   }
   return call;
+}
+
+/** An event outside a call's numbered lifecycle (sequence null): its outbox row without the bookkeeping. */
+export type SideEvent = Omit<EventRecord, 'sequence' | 'createdAt'>;
+
+/** Saves a side event and one delivery per subscriber, in the caller's transaction. */
+export async function persistSideEvent(tx: Db, e: SideEvent, now: string): Promise<void> {
+  await enqueueEvent(tx, { ...e, sequence: null, createdAt: now });
+  await enqueueDeliveries(tx, {
+    id: e.id,
+    numberId: e.numberId,
+    type: e.type,
+    callId: e.callId,
+    sequence: null,
+    createdAt: now,
+  });
 }
 
 /**

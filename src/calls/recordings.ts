@@ -12,8 +12,7 @@ import { recordingsVolume } from '../media/engine/recordings-volume.ts';
 import { findCallMediaForNumber, updateRecording } from '../store/call-media.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { enqueueDeliveries } from '../store/deliveries.ts';
-import { enqueueEvent } from '../store/events.ts';
+import { persistSideEvent } from './outbox.ts';
 
 export interface FinishedRecording {
   callId: CallId;
@@ -102,32 +101,26 @@ export class Recordings {
         durationSeconds: r.durationSeconds === null ? null : Math.round(r.durationSeconds),
         sizeBytes: r.sizeBytes,
       };
-      await enqueueEvent(tx, {
-        id,
-        tenantId: call.tenantId,
-        numberId: call.numberId,
-        callId: call.id,
-        type: 'call.recording_ready',
-        sequence: null,
-        payload: {
-          event: 'call.recording_ready',
-          eventId: id,
-          occurredAt: now,
-          callId: call.id,
+      await persistSideEvent(
+        tx,
+        {
+          id,
+          tenantId: call.tenantId,
           numberId: call.numberId,
-          recording,
+          callId: call.id,
+          type: 'call.recording_ready',
+          payload: {
+            event: 'call.recording_ready',
+            eventId: id,
+            occurredAt: now,
+            callId: call.id,
+            numberId: call.numberId,
+            recording,
+          },
+          occurredAt: now,
         },
-        occurredAt: now,
-        createdAt: now,
-      });
-      await enqueueDeliveries(tx, {
-        id,
-        numberId: call.numberId,
-        type: 'call.recording_ready',
-        callId: call.id,
-        sequence: null,
-        createdAt: now,
-      });
+        now,
+      );
       return true;
     });
   }
