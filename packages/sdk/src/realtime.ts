@@ -64,6 +64,8 @@ export interface RealtimeStream extends AsyncIterable<Int16Array> {
   /** Drops what was sent and not yet played. */
   clear(): void;
   onMark?: (name: string) => void;
+  /** Each key the caller presses (0–9, *, #, A–D), once, in order with the audio around it. */
+  onDigit?: (digit: string) => void;
   /** Ends the session from this side. */
   close(): void;
   /** Resolves when the socket closes, with its close code (1000 when the call ended). */
@@ -149,9 +151,16 @@ export async function openRealtime(wsUrl: string, opts: RealtimeOptions = {}): P
       return;
     }
     try {
-      const message = JSON.parse(String(e.data)) as { event?: string; mark?: { name?: string }; reason?: unknown };
+      const message = JSON.parse(String(e.data)) as {
+        event?: string;
+        mark?: { name?: string };
+        dtmf?: { digit?: unknown };
+        reason?: unknown;
+      };
       if (message.event === 'mark' && typeof message.mark?.name === 'string') {
         stream.onMark?.(message.mark.name);
+      } else if (message.event === 'dtmf' && typeof message.dtmf?.digit === 'string') {
+        stream.onDigit?.(message.dtmf.digit);
       } else if (message.event === 'stop' && typeof message.reason === 'string') {
         stopReason = message.reason;
       }

@@ -20,6 +20,14 @@ describe('openRealtime', () => {
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/media/realtime?token=rt_x&format=twilio`;
     server.on('connection', (socket, req) => {
+      if (req.url?.includes('token=rt_keys')) {
+        // The caller presses two keys, as callgate's pcm16 framing tells them (and a message without a digit).
+        for (const dtmf of [{ digit: '4' }, {}, { digit: '#' }]) {
+          socket.send(JSON.stringify({ event: 'dtmf', dtmf }));
+        }
+        socket.close(1000);
+        return;
+      }
       if (req.url?.includes('token=rt_ending')) {
         // The call ends: the server says why, then closes.
         socket.send(JSON.stringify({ event: 'stop', reason: 'call ended' }));
@@ -82,6 +90,14 @@ describe('openRealtime', () => {
     assert.equal(open.stopReason, null, 'none while the session runs');
     open.close();
     await open.closed;
+  });
+
+  test('keys the caller presses reach onDigit, in order', async () => {
+    const stream = await openRealtime(url.replace('rt_x', 'rt_keys'));
+    const digits: string[] = [];
+    stream.onDigit = (digit) => digits.push(digit);
+    assert.equal(await stream.closed, 1000);
+    assert.deepEqual(digits, ['4', '#']);
   });
 
   test('an upgrade that never answers gives up (TIMEOUT), and opening can be aborted (ABORTED)', async () => {

@@ -1,5 +1,5 @@
 // The `pcm16` framing: audio as binary WebSocket frames of 16-bit little-endian PCM, 16 kHz mono, 20 ms
-// (640 bytes) each; control as JSON text frames (start and stop from the server, mark both ways, clear from
+// (640 bytes) each; control as JSON text frames (start, dtmf and stop from the server, mark both ways, clear from
 // the client). For clients that want raw samples without μ-law or base64.
 
 export const PCM16_SAMPLE_RATE = 16_000;
@@ -24,6 +24,11 @@ export function pcm16Start(info: Pcm16StreamInfo): string {
 
 export function pcm16Mark(name: string): string {
   return JSON.stringify({ event: 'mark', mark: { name } });
+}
+
+/** A keypad digit the caller pressed. */
+export function pcm16Dtmf(digit: string): string {
+  return JSON.stringify({ event: 'dtmf', dtmf: { digit } });
 }
 
 export function pcm16Stop(reason: string): string {

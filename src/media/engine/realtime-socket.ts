@@ -12,6 +12,7 @@ import {
   PCM16_SAMPLE_RATE,
   parsePcm16Binary,
   parsePcm16Text,
+  pcm16Dtmf,
   pcm16Encode,
   pcm16Mark,
   pcm16Start,
@@ -41,6 +42,7 @@ interface Framing {
   /** A frame dropped instead of sent: the framing's media clock still passes it. */
   skip(): void;
   mark(name: string): string;
+  dtmf(digit: string): string;
   stop(reason: string): string;
   read(
     data: Buffer,
@@ -67,6 +69,7 @@ function twilioFraming(grant: RealtimeGrant): Framing {
     frame: (pcm) => encoder.media(pcm),
     skip: () => encoder.skip(),
     mark: (name) => encoder.mark(name),
+    dtmf: (digit) => encoder.dtmf(digit),
     stop: () => encoder.stop(),
     read: (data, isBinary) => {
       if (isBinary) {
@@ -88,6 +91,7 @@ function pcm16Framing(grant: RealtimeGrant): Framing {
     frame: (pcm) => pcm16Encode(pcm),
     skip: () => {},
     mark: (name) => pcm16Mark(name),
+    dtmf: (digit) => pcm16Dtmf(digit),
     stop: (reason) => pcm16Stop(reason),
     read: (data, isBinary) => {
       const m = isBinary ? parsePcm16Binary(data) : parsePcm16Text(data.toString('utf8'));
@@ -149,6 +153,9 @@ export function attachRealtimeSocket(
     take(frame, rate);
   }, framing.rate);
 
+  // Digits go to `listen` clients too: they are what the caller did, like the audio.
+  const stopDigits = target.onDigit((digit) => send(framing.dtmf(digit)));
+
   function take(frame: Int16Array, rate: OpusRate): void {
     if (rate !== framing.rate && down?.fromRate !== rate) {
       down = new Resampler(rate, framing.rate);
@@ -180,6 +187,7 @@ export function attachRealtimeSocket(
     }
     ended = true;
     stopAudio();
+    stopDigits();
     stopEnded();
     send(framing.stop(reason));
     if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) {
@@ -249,6 +257,7 @@ export function attachRealtimeSocket(
     tally.open -= 1;
     ended = true;
     stopAudio();
+    stopDigits();
     stopEnded();
   });
   return stats;

@@ -1,7 +1,7 @@
 // What a call's media session offers a realtime WebSocket: the caller's audio out, a sink for audio in, and the
 // moment the media ends. The socket code depends on this shape only, never on the session, its thread or WebRTC.
 
-import type { OpusRate } from '../rtc/index.ts';
+import type { DtmfDigit, OpusRate } from '../rtc/index.ts';
 
 /** Audio from realtime `talk` clients on its way to the caller, mono (an AudioQueue, or its proxy). */
 export interface TalkSink {
@@ -20,6 +20,8 @@ export interface RealtimeTarget {
    * (lost packets). Returns the unsubscribe.
    */
   onCallerAudio(listener: (frame: Int16Array, rate: OpusRate, missed: number) => void, rate: OpusRate): () => void;
+  /** Each keypad digit the caller presses (RFC 4733 telephone events), once. Returns the unsubscribe. */
+  onDigit(listener: (digit: DtmfDigit) => void): () => void;
   /** Audio from realtime clients in `talk` mode, on its way to the caller. */
   readonly talk: TalkSink;
   /** Called once when the media ends (terminate, hang-up, max duration, media timeout), with a short reason. */

@@ -7,7 +7,7 @@
 // The session never touches the call record: it reports `failed(reason)` and is closed by its owner.
 
 import { FRAME_MS, MEDIA_SAMPLE_RATE } from '../audio/pcm.ts';
-import type { AudioEndpoint, OpusRate, PcmSource } from '../rtc/index.ts';
+import type { AudioEndpoint, DtmfDigit, OpusRate, PcmSource } from '../rtc/index.ts';
 import { AudioQueue } from './audio-queue.ts';
 import type { CallRecorder, RecordingResult } from './call-recorder.ts';
 import { EndSignal } from './end-signal.ts';
@@ -230,6 +230,10 @@ export class MediaSession implements EngineSession {
       this.audioListeners.delete(listener);
       this.updateDecoding();
     };
+  }
+
+  onDigit(listener: (digit: DtmfDigit) => void): () => void {
+    return this.endpoint.onDigit(listener);
   }
 
   onEnded(listener: (reason: string) => void): () => void {

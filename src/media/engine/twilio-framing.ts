@@ -1,5 +1,5 @@
 // Twilio Media Streams framing (bidirectional <Connect><Stream> flavour), so voice-bot frameworks written for
-// Twilio plug into a callgate call unchanged. Server → client: connected, start, media, mark, stop; client →
+// Twilio plug into a callgate call unchanged. Server → client: connected, start, media, dtmf, mark, stop; client →
 // server: media, mark, clear. Every server message but `connected` carries `streamSid` and a `sequenceNumber`
 // counting from "1"; media carries 20 ms of base64 μ-law at 8 kHz with `chunk` counting from "1" and `timestamp`
 // in milliseconds since the stream started (on the media clock: 20 ms a frame, counting the frames a client that
@@ -75,6 +75,16 @@ export class TwilioEncoder {
    */
   skip(track: TwilioTrack = 'inbound'): void {
     this.skipped[track] += 1;
+  }
+
+  /** A keypad digit the caller pressed, as Twilio tells it (`track` is always the caller's, `inbound_track`). */
+  dtmf(digit: string): string {
+    return JSON.stringify({
+      event: 'dtmf',
+      streamSid: this.info.streamSid,
+      sequenceNumber: this.next(),
+      dtmf: { track: 'inbound_track', digit },
+    });
   }
 
   /** The client's mark, echoed once the audio sent before it has been played (or dropped by `clear`). */

@@ -47,6 +47,8 @@ function open(m: Extract<ToWorker, { op: 'open' }>): void {
     },
     pacing,
   );
+  // Digits are rare: every one is posted, listened to or not.
+  session.onDigit((digit) => out.post({ op: 'digit', sid: m.sid, digit }));
   hosted.set(m.sid, { session, plays: new Map(), stopListening: null });
 }
 

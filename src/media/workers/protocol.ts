@@ -5,7 +5,7 @@
 import type { RecordingResult } from '../engine/call-recorder.ts';
 import type { MediaEndReason } from '../engine/engine-session.ts';
 import type { MediaIceConfig } from '../engine/media-peers.ts';
-import type { OpusRate } from '../rtc/index.ts';
+import type { DtmfDigit, OpusRate } from '../rtc/index.ts';
 
 /** A worker's workerData: how to make peers, and whether to warm up before saying it is ready. */
 export interface WorkerSetup extends MediaIceConfig {
@@ -36,6 +36,7 @@ export type FromWorker =
   | { op: 'reply'; req: number; ok: false; error: string }
   | { op: 'audio'; sid: number; pcm: Int16Array; rate: OpusRate; missed: number }
   | { op: 'mark-reached'; sid: number; markId: number }
+  | { op: 'digit'; sid: number; digit: DtmfDigit }
   /** The media failed on its own (ICE/DTLS failure, silence from the peer); the session is closing. */
   | { op: 'failed'; sid: number }
   /** The peer's first audio packet arrived this long (ms) after the SDP exchange. */

@@ -6,7 +6,7 @@ import type { RecordingResult } from '../engine/call-recorder.ts';
 import { EndSignal } from '../engine/end-signal.ts';
 import type { EngineSession, MediaEndReason } from '../engine/engine-session.ts';
 import type { TalkSink } from '../engine/realtime-target.ts';
-import type { OpusRate } from '../rtc/index.ts';
+import type { DtmfDigit, OpusRate } from '../rtc/index.ts';
 import type { ToWorker } from './protocol.ts';
 
 /** The worker side of a RemoteSession: how it sends, and how it asks for a reply. */
@@ -37,6 +37,7 @@ export class RemoteSession implements EngineSession {
   private listenRate = 0;
   private readonly end = new EndSignal();
   private readonly marks = new Map<number, () => void>();
+  private readonly digitListeners = new Set<(digit: DtmfDigit) => void>();
   private closing: Promise<RecordingResult | null> | null = null;
   /** The SDP exchange succeeded: media is (or was) under way, so losing it is a media failure of the call. */
   private connecting = false;
@@ -124,6 +125,11 @@ export class RemoteSession implements EngineSession {
     }
   }
 
+  onDigit(listener: (digit: DtmfDigit) => void): () => void {
+    this.digitListeners.add(listener);
+    return () => this.digitListeners.delete(listener);
+  }
+
   onEnded(listener: (reason: string) => void): () => void {
     return this.end.listen(listener);
   }
@@ -157,6 +163,15 @@ export class RemoteSession implements EngineSession {
     this.hooks.onFirstAudio?.(ms);
   }
 
+  /** A keypad digit the caller pressed. */
+  digit(digit: DtmfDigit): void {
+    if (!this.ended) {
+      for (const listener of this.digitListeners) {
+        listener(digit);
+      }
+    }
+  }
+
   markReached(markId: number): void {
     const reached = this.marks.get(markId);
     this.marks.delete(markId);
@@ -186,6 +201,7 @@ export class RemoteSession implements EngineSession {
   private ending(reason: string): void {
     this.end.fire(reason);
     this.audioListeners.clear();
+    this.digitListeners.clear();
     // What a client marked will never be played, and its socket has just been told `stop`.
     this.marks.clear();
   }

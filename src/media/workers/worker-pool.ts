@@ -103,6 +103,8 @@ class MediaWorker implements WorkerLink {
       session?.firstAudio(m.ms);
     } else if (m.op === 'mark-reached') {
       session?.markReached(m.markId);
+    } else if (m.op === 'digit') {
+      session?.digit(m.digit);
     } else {
       session?.failed();
     }

@@ -11,7 +11,7 @@ import { decodeMulaw, encodeMulaw } from '../../../media/engine/mulaw.ts';
 import { pcm16Encode } from '../../../media/engine/pcm16-framing.ts';
 import { realtimeWsUrl } from '../../../media/engine/realtime-hub.ts';
 import type { RealtimeTarget } from '../../../media/engine/realtime-target.ts';
-import type { OpusRate } from '../../../media/rtc/index.ts';
+import type { DtmfDigit, OpusRate } from '../../../media/rtc/index.ts';
 
 /** A call's media as a realtime socket sees it: the test plays the caller and reads what clients queued. */
 class FakeCallMedia implements RealtimeTarget {
@@ -19,6 +19,7 @@ class FakeCallMedia implements RealtimeTarget {
   readonly talk = new AudioQueue();
   private readonly audio = new Set<(frame: Int16Array, rate: OpusRate, missed: number) => void>();
   private readonly ended = new Set<(reason: string) => void>();
+  private readonly digits = new Set<(digit: DtmfDigit) => void>();
   constructor(callId: string) {
     this.callId = callId;
   }
@@ -28,6 +29,21 @@ class FakeCallMedia implements RealtimeTarget {
     return () => {
       this.audio.delete(listener);
     };
+  }
+  onDigit(listener: (digit: DtmfDigit) => void) {
+    this.digits.add(listener);
+    return () => this.digits.delete(listener);
+  }
+  /** The caller presses keys. */
+  press(keys: string) {
+    for (const key of keys) {
+      for (const l of this.digits) {
+        l(key as DtmfDigit);
+      }
+    }
+  }
+  get digitListeners() {
+    return this.digits.size;
   }
   onEnded(listener: (reason: string) => void) {
     this.ended.add(listener);
@@ -218,6 +234,51 @@ test('a URL built from the token alone speaks twilio (the default), with the sta
     },
   );
   assert.equal(c.binaries.length, 0, 'no binary frames in the twilio framing');
+  c.ws.close();
+});
+
+test('twilio: each key the caller presses is a dtmf message as Twilio sends it, in order with the media', async () => {
+  const { media, url } = openCall();
+  const c = await connect(url('listen'));
+  await eventually(async () => c.texts.length >= 2, 2000, 'connected + start');
+  const start = c.texts[1] as { streamSid: string };
+  media.say(440, 0.1);
+  media.press('4#');
+  media.say(440, 0.1);
+  const dtmf = await eventually(async () => {
+    const d = c.texts.filter((m) => m.event === 'dtmf');
+    return d.length >= 2 && d;
+  });
+  const first = c.texts.indexOf(dtmf[0] as Record<string, unknown>);
+  assert.deepEqual(dtmf[0], {
+    event: 'dtmf',
+    streamSid: start.streamSid,
+    sequenceNumber: String(first),
+    dtmf: { track: 'inbound_track', digit: '4' },
+  });
+  assert.deepEqual((dtmf[1] as { dtmf: unknown }).dtmf, { track: 'inbound_track', digit: '#' });
+  const sequence = c.texts.slice(1).map((m) => Number(m.sequenceNumber));
+  assert.deepEqual(
+    sequence,
+    sequence.map((_, i) => i + 1),
+    'dtmf messages share the stream’s sequence numbers',
+  );
+  assert.ok(
+    c.texts.slice(2, first).every((m) => m.event === 'media'),
+    'after the audio before it',
+  );
+  c.ws.close();
+  await c.closed;
+  await eventually(async () => media.digitListeners === 0, 2000, 'unsubscribed on close');
+});
+
+test('pcm16: a key the caller presses is a dtmf text message', async () => {
+  const { media, url } = openCall();
+  const c = await connect(`${url('talk')}&format=pcm16`);
+  await eventually(async () => c.texts.length >= 1, 2000, 'start');
+  media.press('*');
+  const dtmf = await eventually(async () => c.texts.find((m) => m.event === 'dtmf'));
+  assert.deepEqual(dtmf, { event: 'dtmf', dtmf: { digit: '*' } });
   c.ws.close();
 });
 
