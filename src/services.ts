@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.ts';
 import { ActionSlots } from './calls/action-slots.ts';
 import { endedCallsDb } from './calls/ended-calls.ts';
+import { Keypad } from './calls/keypad.ts';
 import { EvolutionMedia } from './calls/media.ts';
 import { MetaCalling } from './calls/meta-calling.ts';
 import { OutboundCalls } from './calls/outbound.ts';
@@ -176,6 +177,7 @@ export function buildServices(deps: ServiceDeps) {
   const metaFeatures = metaFeaturesRegistry({ META: meta, SANDBOX: sandbox });
   const metaCalling = new MetaCalling({ db: callDb, meta: metaFeatures, providers, clock });
   const recordings = new Recordings({ db: callDb, clock, logger, recordingsDir: config.media.recordingsDir });
+  const keypad = new Keypad({ db: callDb, clock });
   // The engine reports media failures to the call service, which is built with the engine: bound after both exist.
   let calls: CallService | null = null;
   const media =
@@ -190,6 +192,13 @@ export function buildServices(deps: ServiceDeps) {
           databaseUrl: config.databaseUrl,
           fallbackWsBaseUrl: `ws://${hostname()}:${config.port}`,
           onRecordingDone: (r) => recordings.finished(r),
+          onKeyPressed: (k) => {
+            keypad
+              .pressed(k)
+              .catch((err) =>
+                logger.error({ err: err.message, callId: k.callId }, 'could not queue a call.dtmf event'),
+              );
+          },
           ...(metrics ? { observer: mediaObserver(metrics) } : {}),
           node,
           onMediaFailure: (callId, numberId) => {

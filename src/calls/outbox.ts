@@ -85,6 +85,25 @@ export async function persistSideEvent(tx: Db, e: SideEvent, now: string): Promi
 }
 
 /**
+ * A side event about one call, told now: `{event, eventId, occurredAt, callId, numberId}` and the event's own fields.
+ */
+export async function persistCallSideEvent(
+  tx: Db,
+  call: Call,
+  type: string,
+  fields: Record<string, unknown>,
+  now: string,
+): Promise<void> {
+  const id = newEventId();
+  const payload = { event: type, eventId: id, occurredAt: now, callId: call.id, numberId: call.numberId, ...fields };
+  await persistSideEvent(
+    tx,
+    { id, tenantId: call.tenantId, numberId: call.numberId, callId: call.id, type, payload, occurredAt: now },
+    now,
+  );
+}
+
+/**
  * The call as an event tells it. A connection first heard of in the event that ends the call (machine.ts) is told as
  * it was then: ACCEPTED, with no end yet, as every call.connected is.
  */

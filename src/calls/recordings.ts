@@ -7,12 +7,12 @@ import { type FileHandle, open, unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
-import { type CallId, type NumberId, newEventId } from '../ids.ts';
+import type { CallId, NumberId } from '../ids.ts';
 import { recordingsVolume } from '../media/engine/recordings-volume.ts';
 import { findCallMediaForNumber, updateRecording } from '../store/call-media.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
-import { persistSideEvent } from './outbox.ts';
+import { persistCallSideEvent } from './outbox.ts';
 
 export interface FinishedRecording {
   callId: CallId;
@@ -95,32 +95,12 @@ export class Recordings {
       if (!(await updateRecording(tx, r.callId, { ...r, now }, { whileRecording })) && whileRecording) {
         return false;
       }
-      const id = newEventId();
       const recording = {
         status: r.status,
         durationSeconds: r.durationSeconds === null ? null : Math.round(r.durationSeconds),
         sizeBytes: r.sizeBytes,
       };
-      await persistSideEvent(
-        tx,
-        {
-          id,
-          tenantId: call.tenantId,
-          numberId: call.numberId,
-          callId: call.id,
-          type: 'call.recording_ready',
-          payload: {
-            event: 'call.recording_ready',
-            eventId: id,
-            occurredAt: now,
-            callId: call.id,
-            numberId: call.numberId,
-            recording,
-          },
-          occurredAt: now,
-        },
-        now,
-      );
+      await persistCallSideEvent(tx, call, 'call.recording_ready', { recording }, now);
       return true;
     });
   }

@@ -9,6 +9,7 @@ import type { SandboxSimulator, SessionView } from '../providers/sandbox/simulat
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
+import { conflict } from './conflict.ts';
 import { featureNotSupported, providerError } from './provider-errors.ts';
 
 export interface SimulatedCallInput {
@@ -75,6 +76,22 @@ export class SandboxCalls {
       return;
     }
     await this.#simulator.userGone(number, call);
+  }
+
+  /** The simulated user of one of this number's calls presses keys (while this process simulates it). */
+  async pressKeys(numberId: NumberId, idOrExternal: string, digits: string): Promise<Call> {
+    const call = await findCallForNumber(this.#db, numberId, idOrExternal);
+    const sent = call ? this.#simulator.pressKeys(numberId, call.externalCallId, digits) : null;
+    if (!call || !sent) {
+      throw new ApiError('CALL_NOT_FOUND');
+    }
+    if (sent === 'not-connected') {
+      throw conflict(call, 'The simulated user has no media connected to send keys on');
+    }
+    if (sent === 'no-dtmf') {
+      throw conflict(call, 'The call’s SDP answer did not take telephone-event: the user cannot send keys on it');
+    }
+    return call;
   }
 
   /** The simulated user of one of this number's calls, while this process simulates it. */

@@ -220,9 +220,9 @@ const watchRow = (cells: readonly string[]) =>
 
 export const WATCH_HEADER = watchRow(['TIME', 'EVENT', 'CALL', 'STATUS', 'DURATION', 'PEER']);
 
-/** The call an event is about: a snapshot's id, a recording's callId, none for a permission change. */
+/** The call an event is about: a snapshot's id, a recording's or a key's callId, none for a permission change. */
 export function callIdOf(data: StreamEvent['data']): string | null {
-  return (data.event === 'call.recording_ready' ? data.callId : data.id) ?? null;
+  return (data.event === 'call.recording_ready' || data.event === 'call.dtmf' ? data.callId : data.id) ?? null;
 }
 
 /** One stream event as a line under WATCH_HEADER: time, event, call, status, duration, peer. */
@@ -242,6 +242,10 @@ export function eventLine(e: StreamEvent): string {
       seconds === null ? '-' : `${seconds}s`,
       '-',
     ]);
+  }
+  if (d.event === 'call.dtmf') {
+    // The STATUS column shows the key, and the keys so far beside it.
+    return watchRow([time, e.event, d.callId, `key ${d.digit}`, '-', `keys ${d.digits}`]);
   }
   const duration = d.durationSeconds === null ? '-' : `${d.durationSeconds}s`;
   return watchRow([time, e.event, d.id, d.status, duration, d.peerNumber ?? d.peerUserId ?? '-']);

@@ -137,7 +137,7 @@ describe('callgate --help and usage mistakes', () => {
     assert.equal(
       event.stderr,
       'callgate: --events: unknown event "call.endd"; did you mean "call.ended"?\n' +
-        '  valid: call.ringing, call.connected, call.ended, call.missed, call.permission_updated, calls, call.recording_ready, *\n',
+        '  valid: call.ringing, call.connected, call.ended, call.missed, call.permission_updated, calls, call.recording_ready, call.dtmf, *\n',
     );
     const logs = await runCli(['webhooks', 'logs', 'whk_1', '--event', '*'], env, { cwd });
     assert.match(logs.stderr, /--event: unknown event "\*"\n {2}valid: call.ringing, /, '"*" is no event to filter by');

@@ -12,6 +12,7 @@ export const EVENT_NAMES = [
   'call.permission_updated',
   'calls',
   'call.recording_ready',
+  'call.dtmf',
 ] as const satisfies readonly WebhookEventName[];
 
 export const CALL_STATUSES = [

@@ -240,7 +240,24 @@ describe('real answers match the published OpenAPI document', () => {
     await expect(200, 'POST', `/v1/calls/${id}/realtime-session`, sandbox.key, { mode: 'listen' });
     await expect(400, 'POST', `/v1/calls/${id}/realtime-session`, sandbox.key, { mode: 'shout' });
     await expect(400, 'GET', '/v1/media/realtime', null);
+    await eventually(
+      async () =>
+        (await t.app.inject({ url: `/v1/sandbox/calls/${id}`, headers: { 'x-api-key': sandbox.key } })).json().media ===
+        'connected',
+      8000,
+      'the simulated user’s media',
+    );
+    await expect(202, 'POST', `/v1/sandbox/calls/${id}/dtmf`, sandbox.key, { digits: '1#' });
+    await expect(400, 'POST', `/v1/sandbox/calls/${id}/dtmf`, sandbox.key, { digits: 'x' });
+    await expect(404, 'POST', '/v1/sandbox/calls/call_nope/dtmf', sandbox.key, { digits: '1' });
     await expect(200, 'POST', `/v1/calls/${id}/terminate`, sandbox.key);
+    await eventually(
+      async () =>
+        (await t.app.inject({ url: `/v1/sandbox/calls/${id}`, headers: { 'x-api-key': sandbox.key } })).json().ended,
+      8000,
+      'the simulated user to hang up',
+    );
+    await expect(409, 'POST', `/v1/sandbox/calls/${id}/dtmf`, sandbox.key, { digits: '1' });
     await eventually(
       async () =>
         (await t.app.inject({ url: `/v1/calls/${id}`, headers: { 'x-api-key': sandbox.key } })).json().recording

@@ -8,6 +8,7 @@ export const WEBHOOK_EVENTS = [
   // Meta's raw `calls` value (SDPs included) for receivers doing their own WebRTC signaling (META numbers only).
   'calls',
   'call.recording_ready',
+  'call.dtmf',
 ] as const;
 
 /** What a subscription may name: an event, or "*" for all of them. */

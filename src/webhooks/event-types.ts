@@ -12,6 +12,7 @@ const DESCRIPTIONS: Record<WebhookEvent, string> = {
   'call.permission_updated': 'A peer granted, limited or refused permission to be called',
   calls: "Meta's raw calls webhook value, SDPs included, for receivers doing their own signaling (META numbers)",
   'call.recording_ready': "A call's recording can be downloaded",
+  'call.dtmf': 'The caller pressed a key on a server-media call (digit, and the keys so far)',
 };
 
 export const WEBHOOK_EVENT_TYPES: readonly { name: WebhookEvent; description: string }[] = WEBHOOK_EVENTS.map(

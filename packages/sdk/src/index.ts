@@ -32,6 +32,7 @@ import type {
   RotatedSecret,
   SimulateCallInput,
   SimulatedCall,
+  SimulatedKeys,
   SimulatedUser,
   TimelineEntry,
   UpdateCallingSettingsInput,
@@ -429,6 +430,10 @@ class SandboxCalls {
   /** What the call's simulated user hears and its media state. */
   get(callId: string, opts?: RequestOptions): Promise<SimulatedUser> {
     return this.#t.request({ method: 'GET', path: path`/v1/sandbox/calls/${callId}` }, opts);
+  }
+  /** The call's simulated user presses keys (`"12#"`: 0–9, *, #, A–D), sent as WhatsApp sends them. */
+  pressKeys(callId: string, digits: string, opts?: RequestOptions): Promise<SimulatedKeys> {
+    return this.#t.request({ method: 'POST', path: path`/v1/sandbox/calls/${callId}/dtmf`, body: { digits } }, opts);
   }
 }
 

@@ -10,7 +10,7 @@ import {
   sleep,
   type Transport,
 } from './http.ts';
-import type { CallEvent, PermissionUpdatedEvent, RecordingReadyEvent, StreamEventData } from './types.ts';
+import type { CallEvent, DtmfEvent, PermissionUpdatedEvent, RecordingReadyEvent, StreamEventData } from './types.ts';
 
 /** One event of the stream, with the payload `D`. */
 export interface StreamEventOf<D extends StreamEventData> {
@@ -28,7 +28,8 @@ export interface StreamEventOf<D extends StreamEventData> {
 export type StreamEvent =
   | StreamEventOf<CallEvent>
   | StreamEventOf<PermissionUpdatedEvent>
-  | StreamEventOf<RecordingReadyEvent>;
+  | StreamEventOf<RecordingReadyEvent>
+  | StreamEventOf<DtmfEvent>;
 
 export interface StreamOptions {
   /** Resume after this cursor; without it the stream starts with events recorded after it connects. */

@@ -44,6 +44,7 @@ export type RequestPermissionResult = ResponseBody<'/v1/calls/permissions/reques
 export type SimulateCallInput = RequestBody<'/v1/sandbox/calls', 'post'>;
 export type SimulatedCall = ResponseBody<'/v1/sandbox/calls', 'post', 201>;
 export type SimulatedUser = ResponseBody<'/v1/sandbox/calls/{callId}', 'get'>;
+export type SimulatedKeys = ResponseBody<'/v1/sandbox/calls/{callId}/dtmf', 'post', 202>;
 
 // Numbers and keys
 export type WhatsAppNumber = ResponseBody<'/v1/numbers/{id}', 'get'>;
@@ -83,7 +84,10 @@ export type WebhookEventName = WebhookEventType['name'];
 
 // Event payloads (webhook bodies and the SSE stream's data). The document has no schema for them (they are
 // not responses), so they are composed from the call object: docs/spec/webhooks.md, "Payloads are flat".
-export type CallEventName = Exclude<WebhookEventName, 'call.permission_updated' | 'call.recording_ready' | 'calls'>;
+export type CallEventName = Exclude<
+  WebhookEventName,
+  'call.permission_updated' | 'call.recording_ready' | 'call.dtmf' | 'calls'
+>;
 export type CallEvent = Omit<Call, 'sdpOffer' | 'sdpAnswer'> & {
   event: CallEventName;
   eventId: string;
@@ -115,6 +119,21 @@ export interface RecordingReadyEvent {
   /** Not a call object: the call is `callId` (declared so `event.id` reads on the union). */
   id?: undefined;
 }
+/** The caller pressed a key on a server-media call (RFC 4733 telephone event). Not a call snapshot. */
+export interface DtmfEvent {
+  event: 'call.dtmf';
+  eventId: string;
+  occurredAt: string;
+  callId: string;
+  numberId: string;
+  digit: '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | '*' | '#' | 'A' | 'B' | 'C' | 'D';
+  /** The call's keys so far (its last 64), this one last: "gather until #" reads it whole. */
+  digits: string;
+  /** The call's keys counted from 1: order by it, deliveries may be reordered after retries. */
+  count: number;
+  /** Not a call object: the call is `callId` (declared so `event.id` reads on the union). */
+  id?: undefined;
+}
 /** Pilot's `calls` event (META numbers): Meta's raw `calls` change value, SDPs included, for custom WebRTC signaling. */
 export interface RawCallsEvent {
   event: 'calls';
@@ -123,6 +142,6 @@ export interface RawCallsEvent {
   data: Record<string, unknown>;
   id?: undefined;
 }
-export type WebhookEvent = CallEvent | PermissionUpdatedEvent | RecordingReadyEvent | RawCallsEvent;
+export type WebhookEvent = CallEvent | PermissionUpdatedEvent | RecordingReadyEvent | DtmfEvent | RawCallsEvent;
 /** What the live stream carries: the webhook payloads except the raw `calls` event (webhooks only). */
-export type StreamEventData = CallEvent | PermissionUpdatedEvent | RecordingReadyEvent;
+export type StreamEventData = CallEvent | PermissionUpdatedEvent | RecordingReadyEvent | DtmfEvent;

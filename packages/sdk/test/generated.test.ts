@@ -69,6 +69,7 @@ const SDK_METHODS: Record<string, string> = {
   openRealtimeSocket: 'calls.realtime', // the WebSocket; also openRealtime(wsUrl)
   createSandboxCall: 'sandbox.calls.create',
   getSandboxCall: 'sandbox.calls.get',
+  pressSandboxKeys: 'sandbox.calls.pressKeys',
   listWebhookEventTypes: 'webhooks.eventTypes',
   createWebhook: 'webhooks.create',
   listWebhooks: 'webhooks.list',

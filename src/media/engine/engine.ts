@@ -7,6 +7,7 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { DIGITS_KEPT, type KeyPressed } from '../../calls/keypad.ts';
 import type { FinishedRecording } from '../../calls/recordings.ts';
 import type { MediaConfig } from '../../config.ts';
 import type { CallId, NumberId } from '../../ids.ts';
@@ -55,6 +56,8 @@ export interface MediaEngineDeps {
   node: MediaNode;
   /** Told when a call's recording is complete (ready) or could not be finished (failed): stores it, says so. */
   onRecordingDone?: (r: FinishedRecording) => Promise<void>;
+  /** Told each key a caller presses (RFC 4733), with the call's keys so far: queues its webhook event. */
+  onKeyPressed?: (k: KeyPressed) => void;
   /** Told what happens to sessions, for the metrics. */
   observer?: MediaObserver;
   /** The pacing guard's window and minimum (tests shorten them); the limit is MEDIA_MAX_LATE_PERCENT. */
@@ -355,6 +358,17 @@ export class MediaEngine {
 
   private open(callId: CallId, session: EngineSession): void {
     this.unregister.set(callId, this.d.realtime.register(session.numberId, session));
+    const onKeyPressed = this.d.onKeyPressed;
+    if (onKeyPressed) {
+      // Listened to for the session's life: its end drops its listeners.
+      let digits = '';
+      let count = 0;
+      session.onDigit((digit) => {
+        count += 1;
+        digits = (digits + digit).slice(-DIGITS_KEPT);
+        onKeyPressed({ callId, numberId: session.numberId as NumberId, digit, digits, count });
+      });
+    }
     // Kept for the session's life: it is told once, when the session ends, however that comes about.
     const observer = this.d.observer;
     if (observer) {

@@ -464,6 +464,21 @@ export class SandboxSimulator {
     };
   }
 
+  /**
+   * The simulated user presses keys: RFC 4733 telephone events, as a phone's keypad sends them. Null for a call this
+   * process does not simulate; otherwise why not, or 'sent'.
+   */
+  pressKeys(numberId: NumberId, externalCallId: string, digits: string): 'sent' | 'not-connected' | 'no-dtmf' | null {
+    const s = this.#sessions.get(externalCallId);
+    if (!s || s.numberId !== numberId) {
+      return null;
+    }
+    if (s.endedAt !== null || s.endpoint.state !== 'connected') {
+      return 'not-connected';
+    }
+    return s.endpoint.sendDigits(digits) ? 'sent' : 'no-dtmf';
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#orphanCheck) {

@@ -539,6 +539,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sandbox/calls/{callId}/dtmf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A sandbox call's simulated user presses keys
+         * @description The simulated user presses keypad keys, sent as RFC 4733 telephone events the way WhatsApp sends them. On a server-media call they reach realtime clients as `dtmf` messages. 409 while the user has no media connected, or when the SDP answer did not take telephone-event.
+         */
+        post: operations["pressSandboxKeys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sandbox/calls/{callId}": {
         parameters: {
             query?: never;
@@ -6666,6 +6686,213 @@ export interface operations {
             };
         };
     };
+    pressSandboxKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Our id (call_...) or the provider call id (wacid / CallID); URL-encode "/" as %2F. */
+                callId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "digits": "5511999990000"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Keys the user presses, in order: 0-9, *, #, A-D (100 ms each, 60 ms apart) */
+                    digits: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "sandbox": true,
+                     *       "callId": "example",
+                     *       "digits": "example"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        sandbox: true;
+                        callId: string;
+                        digits: string;
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Validation error",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unauthorized",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_SCOPE_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Tenant-scoped keys cannot call number endpoints",
+                     *       "code": "TENANT_SCOPE_NOT_ALLOWED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Call not found",
+                     *       "code": "CALL_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CALL_STATE_CONFLICT, IDEMPOTENCY_IN_PROGRESS */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The call is not in a state that allows this action",
+                     *       "code": "CALL_STATE_CONFLICT",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Request body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNSUPPORTED_MEDIA_TYPE */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Unsupported content type",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description IDEMPOTENCY_KEY_REUSED */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Idempotency-Key was already used with a different request",
+                     *       "code": "IDEMPOTENCY_KEY_REUSED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "Too many requests",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The store cannot take writes right now; retry later",
+                     *       "code": "STORE_UNAVAILABLE",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     getSandboxCall: {
         parameters: {
             query?: never;
@@ -6863,7 +7090,7 @@ export interface operations {
                          */
                         events: {
                             /** @enum {unknown} */
-                            name: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready";
+                            name: "call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready" | "call.dtmf";
                             description: string;
                         }[];
                     };
@@ -7061,7 +7288,7 @@ export interface operations {
                     url: string;
                     name?: string;
                     /** @description Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list. */
-                    events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready" | "*") | string)[];
+                    events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready" | "call.dtmf" | "*") | string)[];
                     /** @description Required with a tenant key (or the x-whatsapp-number-id header); a number key may omit it */
                     whatsappNumberId?: string;
                 };
@@ -7549,7 +7776,7 @@ export interface operations {
                     name?: string;
                     active?: boolean;
                     /** @description Event names, or "*" for all; omitted or empty delivers nothing. On PATCH it replaces the whole list. */
-                    events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready" | "*") | string)[];
+                    events?: (("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready" | "call.dtmf" | "*") | string)[];
                 };
             };
         };
@@ -7884,7 +8111,7 @@ export interface operations {
         parameters: {
             query: {
                 limit: number;
-                event?: ("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready") | string;
+                event?: ("call.ringing" | "call.connected" | "call.ended" | "call.missed" | "call.permission_updated" | "calls" | "call.recording_ready" | "call.dtmf") | string;
             };
             header?: never;
             path: {

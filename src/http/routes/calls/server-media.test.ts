@@ -244,6 +244,60 @@ for (const kind of storeKinds()) {
       await eventually(async () => t.app.media.size === 0, 3000, 'the session to close');
     });
 
+    test('keys the caller presses reach a listening realtime client as Twilio dtmf messages, once each, in order', async () => {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+      const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' });
+      assert.equal(session.statusCode, 200, session.body);
+      const ws = new WebSocket(onServer(t, session.json().wsUrl));
+      const messages: { event: string; dtmf?: unknown; media?: { payload: string } }[] = [];
+      ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString())));
+      await new Promise((r) => ws.once('open', r));
+      await eventually(async () => messages.some((m) => m.event === 'media'), 5000, 'audio first');
+      assert.equal(uc.user.sendDigits('159#'), true, 'callgate’s answer took telephone-event');
+      const digits = await eventually(async () => {
+        const d = messages.filter((m) => m.event === 'dtmf');
+        return d.length >= 4 && d;
+      }, 5000);
+      await eventually(async () => uc.user.digitsPending === 0, 5000, 'every digit sent');
+      await sleep(200);
+      assert.deepEqual(
+        messages.filter((m) => m.event === 'dtmf').map((m) => m.dtmf),
+        ['1', '5', '9', '#'].map((digit) => ({ track: 'inbound_track', digit })),
+      );
+      assert.equal(digits.length, 4);
+      // Each key is a call.dtmf event too (an IVR on `play` gathers by webhook), with the keys so far.
+      const keyEvents = await eventually(async () => {
+        const e = (await outbox(t, uc.call)).filter((x) => x.type === 'call.dtmf');
+        return e.length >= 4 && e;
+      }, 5000);
+      assert.deepEqual(
+        keyEvents.map((e) => {
+          const { digit, digits, count, callId, numberId, event } = e.payload;
+          return { digit, digits, count, callId, numberId, event };
+        }),
+        ['1', '5', '9', '#'].map((digit, i) => ({
+          digit,
+          digits: '159#'.slice(0, i + 1),
+          count: i + 1,
+          callId: uc.call.id,
+          numberId: t.numberA.id,
+          event: 'call.dtmf',
+        })),
+      );
+      // The caller's audio goes on around the digits: the 440 Hz after them still arrives.
+      const before = messages.length;
+      const after = await eventually(async () => {
+        const m = messages.slice(before).filter((x) => x.event === 'media');
+        return m.length >= 50 && m;
+      }, 5000);
+      const pcm = decodeMulaw(Buffer.concat(after.map((m) => Buffer.from(m.media!.payload, 'base64'))));
+      assert.equal(dominantFrequency(pcm, 8000), 440);
+      ws.close();
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/terminate`)).statusCode, 200);
+    });
+
     for (const file of ['tone.wav', 'tone.ogg', 'tone.mp3']) {
       test(`play ${file}: the caller hears 660 Hz for the file’s length (±5 %)`, async () => {
         const uc = await startCall(t, endpoints, 0);
@@ -1207,6 +1261,53 @@ describe('server media on SANDBOX numbers', () => {
       return r?.status === 'ready' && r;
     });
     assert.ok(recording.sizeBytes > 0);
+  });
+
+  test('the simulated user presses keys: a pcm16 client gets each as a dtmf message; bad keys are a 400', async () => {
+    const { api, id } = await answeredSandboxCall(t, {
+      name: 'Keypad',
+      audio: 'tone:440',
+      to: '+15550004444',
+      call: {},
+    });
+    const { wsUrl } = (await api('POST', `/v1/calls/${id}/realtime-session`, { mode: 'listen' })).json();
+    const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
+    const texts: { event: string; dtmf?: { digit: string } }[] = [];
+    ws.on('message', (d: Buffer, binary) => !binary && texts.push(JSON.parse(d.toString())));
+    await new Promise((r) => ws.once('open', r));
+    await eventually(
+      async () => (await api('GET', `/v1/sandbox/calls/${id}`)).json().media === 'connected',
+      8000,
+      'the simulated user’s media',
+    );
+    for (const digits of ['', '12x', '1'.repeat(33), 'a']) {
+      const bad = await api('POST', `/v1/sandbox/calls/${id}/dtmf`, { digits });
+      assert.equal(bad.statusCode, 400, `${digits}: ${bad.body}`);
+      assert.equal(bad.json().code, 'VALIDATION_ERROR');
+    }
+    const pressed = await api('POST', `/v1/sandbox/calls/${id}/dtmf`, { digits: '2A0*' });
+    assert.equal(pressed.statusCode, 202, pressed.body);
+    assert.deepEqual(pressed.json(), { sandbox: true, callId: id, digits: '2A0*' });
+    const heard = await eventually(async () => {
+      const d = texts.filter((m) => m.event === 'dtmf');
+      return d.length >= 4 && d;
+    }, 5000);
+    assert.deepEqual(
+      heard.map((m) => m.dtmf?.digit),
+      ['2', 'A', '0', '*'],
+    );
+    const unknown = await api('POST', '/v1/sandbox/calls/call_doesnotexist/dtmf', { digits: '1' });
+    assert.equal(unknown.statusCode, 404, unknown.body);
+    await api('POST', `/v1/calls/${id}/terminate`);
+    await eventually(
+      async () => (await api('GET', `/v1/sandbox/calls/${id}`)).json().ended,
+      5000,
+      'the user to hang up',
+    );
+    const ended = await api('POST', `/v1/sandbox/calls/${id}/dtmf`, { digits: '1' });
+    assert.equal(ended.statusCode, 409, ended.body);
+    assert.equal(ended.json().code, 'CALL_STATE_CONFLICT');
+    ws.close();
   });
 });
 

@@ -1,5 +1,6 @@
 // Sandbox numbers: ring the number from a simulated WhatsApp user, and read what that user heard.
 import { toPublicCall } from '../../../calls/public-call.ts';
+import { DTMF_DIGITS_PATTERN } from '../../../media/rtc/index.ts';
 import { ANSWER_MODES, MAX_AUDIO_CHARS } from '../../../providers/sandbox/settings.ts';
 import { CallIdParams } from '../../schemas/call.ts';
 import { AUTH_ERRORS, errorResponses, NUMBER_SECURITY } from '../../schemas/common.ts';
@@ -53,6 +54,18 @@ const SessionSchema = Type.Object({
   packetsReceived: Type.Integer(),
 });
 
+export const SimulatedKeysBody = Type.Object(
+  {
+    digits: Type.String({
+      minLength: 1,
+      maxLength: 32,
+      pattern: DTMF_DIGITS_PATTERN.source,
+      description: 'Keys the user presses, in order: 0-9, *, #, A-D (100 ms each, 60 ms apart)',
+    }),
+  },
+  { additionalProperties: false },
+);
+
 export function sandboxRoutes(app: App, deps: RouteDeps): void {
   app.post(
     '/v1/sandbox/calls',
@@ -75,6 +88,38 @@ export function sandboxRoutes(app: App, deps: RouteDeps): void {
     async (request, reply) => {
       const call = await deps.sandbox.startInbound(numberOf(request), request.body);
       return reply.code(201).send({ sandbox: true, call: toPublicCall(call) });
+    },
+  );
+
+  app.post(
+    '/v1/sandbox/calls/:callId/dtmf',
+    {
+      config: { auth: 'number' },
+      schema: {
+        ...base,
+        summary: "A sandbox call's simulated user presses keys",
+        operationId: 'pressSandboxKeys',
+        description:
+          'The simulated user presses keypad keys, sent as RFC 4733 telephone events the way WhatsApp sends them. ' +
+          'On a server-media call they reach realtime clients as `dtmf` messages. 409 while the user has no ' +
+          'media connected, or when the SDP answer did not take telephone-event.',
+        params: CallIdParams,
+        body: SimulatedKeysBody,
+        response: {
+          202: Type.Object({ sandbox: Type.Literal(true), callId: Type.String(), digits: Type.String() }),
+          ...errorResponses(
+            'VALIDATION_ERROR',
+            'TENANT_SCOPE_NOT_ALLOWED',
+            'CALL_NOT_FOUND',
+            'CALL_STATE_CONFLICT',
+            ...AUTH_ERRORS,
+          ),
+        },
+      },
+    },
+    async (request, reply) => {
+      const call = await deps.sandbox.pressKeys(numberOf(request), request.params.callId, request.body.digits);
+      return reply.code(202).send({ sandbox: true, callId: call.id, digits: request.body.digits });
     },
   );
 
