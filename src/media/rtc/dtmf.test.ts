@@ -58,7 +58,13 @@ describe('RFC 4733 telephone events', () => {
     push('1', true, 800, 9000); // only its end arrived: still one digit
     push('2', false, 160, 20_000);
     push('2', true, 320, 20_000);
+    // The first key's repeated end, overtaken by the next key, is not a key again.
+    push('1', true, 800, 9000);
     assert.deepEqual(heard, ['1', '1', '2']);
+    // Timestamps wrap at 2^32: a key just after the wrap is a new one.
+    const wrapping = new DtmfDetector();
+    assert.equal(wrapping.push(serializeTelephoneEvent('3', false, 160), 0xffff_ff00), '3');
+    assert.equal(wrapping.push(serializeTelephoneEvent('4', false, 160), 0x0000_0100), '4');
     assert.equal(detector.push(Uint8Array.from([16, 0x80, 0, 160]), 30_000), null);
   });
 

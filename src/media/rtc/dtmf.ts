@@ -45,9 +45,9 @@ export function serializeTelephoneEvent(digit: DtmfDigit, end: boolean, duration
 }
 
 /**
- * Turns a stream of telephone-event packets into digits, each told once: the first packet of an event (a new RTP
- * timestamp) is the digit, whether or not its start was lost; the rest of it (longer durations, repeated ends) and
- * packets that are not digits are not.
+ * Turns a stream of telephone-event packets into digits, each told once: the first packet of an event (a later RTP
+ * timestamp) is the digit, whether or not its start was lost; the rest of it (longer durations, repeated ends), a
+ * late packet of an earlier event (its repeated end overtaken by the next key) and packets that are not digits are not.
  */
 export class DtmfDetector {
   #lastTimestamp: number | null = null;
@@ -55,7 +55,8 @@ export class DtmfDetector {
   /** The digit this packet starts, or null. */
   push(payload: Uint8Array, timestamp: number): DtmfDigit | null {
     const event = parseTelephoneEvent(payload);
-    if (!event || timestamp === this.#lastTimestamp) {
+    // RTP timestamps wrap at 2^32: the difference, as a signed 32-bit number, says which came first.
+    if (!event || (this.#lastTimestamp !== null && ((timestamp - this.#lastTimestamp) | 0) <= 0)) {
       return null;
     }
     this.#lastTimestamp = timestamp;
