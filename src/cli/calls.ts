@@ -32,7 +32,7 @@ export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number 
                                                               (a tenant key watches every number)
   calls play <callId> <mediaUrl>                              play a WAV, Ogg/Opus or MP3 into the call
   calls stop-play <callId>                                    stop playing, empty the queue (server media)
-  calls listen <callId> [--out caller.wav] [--seconds N]      the caller's audio to a WAV (server media)
+  calls listen <callId> [--out caller.wav] [--seconds N]      caller's audio to a WAV, its keys printed (server media)
   calls recording <callId> [--out <callId>.ogg]               download the call's recording (stereo Ogg/Opus)
   calls delete-recording <callId>                             delete the recording's file
 ${REMOTE_USAGE}`;

@@ -60,11 +60,15 @@ test('calls get says who holds the call’s media', async () => {
   assert.match(run.stdout, /^media: +server$/m);
 });
 
-test('calls listen --seconds 2 writes the caller’s 440 Hz to a 16 kHz WAV', async () => {
+test('calls listen --seconds 2 writes the caller’s 440 Hz to a 16 kHz WAV and prints the keys pressed', async () => {
   const out = join(dir, 'caller.wav');
-  const run = await runCli(['calls', 'listen', callId, '--out', out, '--seconds', '2'], env());
+  const running = runCli(['calls', 'listen', callId, '--out', out, '--seconds', '2'], env());
+  // The caller presses a key once the socket is up (callgate's socket count says so).
+  await eventually(async () => t.app.realtime.tally.open > 0, 5000, 'the listen socket');
+  assert.equal(user.sendDigits('7#'), true);
+  const run = await running;
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stdout, /Wrote \d\.\d s of the caller's audio/);
+  assert.match(run.stdout, /^Key pressed: 7\nKey pressed: #\nWrote \d\.\d s of the caller's audio/);
   const wav = readWav(readFileSync(out));
   assert.equal(wav.sampleRate, 16_000);
   const seconds = wav.samples.length / 16_000;

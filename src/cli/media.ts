@@ -60,6 +60,16 @@ export async function stopPlay(calls: CallsClient, out: Output, callId: string):
   out.result(result, () => `${result.id} stopped playing\n`);
 }
 
+/** The key a pcm16 `dtmf` message tells, or null for any other control message. */
+function keyPressed(text: string): string | null {
+  try {
+    const message = JSON.parse(text) as { event?: unknown; dtmf?: { digit?: unknown } };
+    return message.event === 'dtmf' && typeof message.dtmf?.digit === 'string' ? message.dtmf.digit : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function listen(
   calls: CallsClient,
   out: Output,
@@ -81,6 +91,11 @@ export async function listen(
     socket.onmessage = (e) => {
       if (e.data instanceof ArrayBuffer) {
         chunks.push(Buffer.from(e.data));
+        return;
+      }
+      const digit = keyPressed(String(e.data));
+      if (digit) {
+        out.line({ type: 'dtmf', callId, digit }, `Key pressed: ${digit}`);
       }
     };
     socket.onerror = () => reject(new Error('the realtime socket failed (token used, expired, or the call ended)'));
