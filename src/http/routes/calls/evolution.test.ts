@@ -560,6 +560,25 @@ for (const kind of storeKinds()) {
       }
     });
 
+    test('an answered call whose instance stops ends FAILED, instance_stopped, by SYSTEM (calls-api §2 wins)', async () => {
+      // The Evolution spec's table says COMPLETED for any end of an answered call; calls-api §2, which that spec
+      // says wins, makes an answered call that ends with a provider failure FAILED, its duration kept.
+      const own = await addWebNumber(t, 'on');
+      try {
+        const call = await answeredWebCall(t, own);
+        await own.fake.disconnect(own.instanceId);
+        await own.fake.flush();
+        const ended = await webCallUntil(t, own, call.id, 'FAILED');
+        assert.deepEqual(
+          { endReason: ended.endReason, endedBy: ended.endedBy, answered: typeof ended.durationSeconds },
+          { endReason: 'instance_stopped', endedBy: 'SYSTEM', answered: 'number' },
+        );
+        assert.deepEqual(await types(ended), ['call.ringing', 'call.connected', 'call.ended']);
+      } finally {
+        await own.fake.close();
+      }
+    });
+
     test('stale guard: an answered call with no end event for 4 h ends COMPLETED by SYSTEM only where it cannot be hung up', async () => {
       const clock = new ManualClock(Date.now());
       const t4 = await buildTestApp(kind, { clock });
