@@ -20,6 +20,10 @@ export const ERRORS = {
   METHOD_NOT_ALLOWED: { status: 405, text: 'Method not allowed' },
   CALL_STATE_CONFLICT: { status: 409, text: 'The call is not in a state that allows this action' },
   NUMBER_CONFLICT: { status: 409, text: 'A number with this provider id already exists' },
+  NUMBER_HAS_LIVE_CALLS: {
+    status: 409,
+    text: 'The number has calls in progress: end them (terminate), then delete the number',
+  },
   API_KEY_EXISTS: { status: 409, text: 'This number already has an API key; regenerate it instead' },
   WHATSAPP_INSTANCE_NOT_CONNECTED: { status: 409, text: 'The WhatsApp instance is not connected' },
   WEBHOOK_LIMIT_REACHED: {

@@ -198,11 +198,18 @@ export class NumberService {
     return this.get(tenantId, id);
   }
 
-  /** Answers the deleted number's public config: an instance callgate created for it is to be released too. */
+  /**
+   * Answers the deleted number's public config: an instance callgate created for it is to be released too.
+   * A number with live calls is not deleted (409 NUMBER_HAS_LIVE_CALLS, naming them): deleting it would leave them
+   * going on at the provider untracked, and their call.ended could reach no webhook (those go with the number).
+   */
   async delete(tenantId: TenantId, id: string): Promise<Record<string, unknown>> {
     const deleted = await deleteNumberForTenant(this.#db, tenantId, id);
     if (!deleted) {
       throw new ApiError('NUMBER_NOT_FOUND');
+    }
+    if ('liveCallIds' in deleted) {
+      throw new ApiError('NUMBER_HAS_LIVE_CALLS', { details: { liveCalls: deleted.liveCallIds } });
     }
     // Its recordings go with it: no key or call is left that could fetch or delete them.
     await Promise.all(

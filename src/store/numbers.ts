@@ -1,6 +1,6 @@
 import type { NumberId, TenantId } from '../ids.ts';
 import type { NumberRecord, ProviderName } from '../model/number.ts';
-import type { Db } from './db.ts';
+import { type Db, forUpdate } from './db.ts';
 
 interface Row {
   id: string;
@@ -77,15 +77,27 @@ export async function deleteNumberForTenant(
   db: Db,
   tenantId: TenantId,
   id: string,
-): Promise<{ recordingPaths: string[]; publicConfig: Record<string, unknown> } | null> {
+): Promise<{ recordingPaths: string[]; publicConfig: Record<string, unknown> } | { liveCallIds: string[] } | null> {
   return db.transaction(async (tx) => {
+    // Locked: a call being stored for this number (its FOREIGN KEY takes a share lock on this row) either committed
+    // before, and is seen below, or waits for this transaction and then finds the number gone.
     const owned = await tx.query<{ public_config: string }>(
-      'SELECT public_config FROM numbers WHERE id = $1 AND tenant_id = $2',
+      `SELECT public_config FROM numbers WHERE id = $1 AND tenant_id = $2${forUpdate(tx)}`,
       [id, tenantId],
     );
     const [row] = owned;
     if (!row) {
       return null;
+    }
+    // A live call would go on at the provider with nobody left to end it, and its call.ended could reach no
+    // webhook (they go with the number): the delete is refused until the calls have ended.
+    const live = await tx.query<{ id: string }>(
+      `SELECT id FROM calls WHERE number_id = $1 AND status IN ('INITIATED', 'RINGING', 'ACCEPTED')
+       ORDER BY created_at LIMIT 100`,
+      [id],
+    );
+    if (live.length > 0) {
+      return { liveCallIds: live.map((r) => r.id) };
     }
     const recordings = await tx.query<{ recording_path: string }>(
       'SELECT recording_path FROM call_media WHERE number_id = $1 AND recording_path IS NOT NULL',

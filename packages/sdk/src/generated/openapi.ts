@@ -103,7 +103,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a number
-         * @description Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance.
+         * @description Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance. A number with calls still ringing or connected is not deleted: 409 NUMBER_HAS_LIVE_CALLS names them (`details.liveCalls`); end them with their number key (terminate), then delete it again.
          */
         delete: operations["deleteNumber"];
         options?: never;
@@ -1786,6 +1786,22 @@ export interface operations {
                      * @example {
                      *       "error": "Number not found",
                      *       "code": "NUMBER_NOT_FOUND",
+                     *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NUMBER_HAS_LIVE_CALLS */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "The number has calls in progress: end them (terminate), then delete the number",
+                     *       "code": "NUMBER_HAS_LIVE_CALLS",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
                      */

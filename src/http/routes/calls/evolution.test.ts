@@ -579,6 +579,32 @@ for (const kind of storeKinds()) {
       }
     });
 
+    test('deleting a web number with live calls is refused (409 NUMBER_HAS_LIVE_CALLS); once they end it goes', async () => {
+      const own = await addWebNumber(t, 'on');
+      try {
+        const ringing = await ringingWebCall(t, own);
+        const answered = await answeredWebCall(t, own);
+        const del = () =>
+          t.app.inject({ method: 'DELETE', url: `/v1/numbers/${own.id}`, headers: { 'x-api-key': t.tenantKey.key } });
+        const refused = await del();
+        assert.equal(refused.statusCode, 409, refused.body);
+        assert.equal(refused.json().code, 'NUMBER_HAS_LIVE_CALLS');
+        assert.deepEqual(refused.json().details.liveCalls, [ringing.id, answered.id]);
+        // The calls are still ours to end, each with one call.ended, the business having ended them.
+        assert.equal((await post(`/v1/calls/${ringing.id}/terminate`, own.key)).statusCode, 200);
+        assert.equal((await post(`/v1/calls/${answered.id}/terminate`, own.key)).statusCode, 200);
+        for (const call of [ringing, answered]) {
+          const ended = await webCall(t, own, call.id);
+          assert.equal(ended?.endedBy, 'BUSINESS');
+          assert.equal((await types(ended as Call)).filter((e) => e === 'call.ended').length, 1);
+        }
+        const deleted = await del();
+        assert.equal(deleted.statusCode, 200, deleted.body);
+      } finally {
+        await own.fake.close();
+      }
+    });
+
     test('stale guard: an answered call with no end event for 4 h ends COMPLETED by SYSTEM only where it cannot be hung up', async () => {
       const clock = new ManualClock(Date.now());
       const t4 = await buildTestApp(kind, { clock });

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { acceptedCall, outbox, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { issueKey } from '../../../auth/keys.ts';
 import type { TenantId } from '../../../ids.ts';
@@ -230,6 +231,43 @@ for (const kind of storeKinds()) {
       assert.equal(
         (await t.app.inject({ url: '/v1/calls', headers: { 'x-api-key': created.apiKey.key } })).statusCode,
         401,
+      );
+    });
+  });
+
+  describe(`deleting a META number with live calls [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await buildTestApp(kind);
+    });
+    after(() => t.close());
+
+    test('is refused with 409 NUMBER_HAS_LIVE_CALLS naming them, until they have ended', async () => {
+      const number = t.numberA;
+      const ringing = await ringingCall(t, number);
+      const answered = await acceptedCall(t, number);
+      const del = () =>
+        t.app.inject({ method: 'DELETE', url: `/v1/numbers/${number.id}`, headers: { 'x-api-key': t.tenantKey.key } });
+      const refused = await del();
+      assert.equal(refused.statusCode, 409, refused.body);
+      assert.equal(refused.json().code, 'NUMBER_HAS_LIVE_CALLS');
+      assert.deepEqual(refused.json().details.liveCalls, [ringing.id, answered.id]);
+      // Nothing was deleted: the calls go on, tracked, and the number's key still ends them.
+      for (const call of [ringing, answered]) {
+        assert.equal((await storedCall(t, number, call.id))?.status, call.status);
+        assert.ok(!(await outbox(t, call)).some((e) => e.type === 'call.ended'));
+        const end = await t.app.inject({
+          method: 'POST',
+          url: `/v1/calls/${call.id}/terminate`,
+          headers: { 'x-api-key': number.key.key },
+        });
+        assert.equal(end.statusCode, 200, end.body);
+      }
+      const deleted = await del();
+      assert.equal(deleted.statusCode, 200, deleted.body);
+      assert.equal(
+        (await t.app.inject({ url: `/v1/numbers/${number.id}`, headers: { 'x-api-key': t.tenantKey.key } })).statusCode,
+        404,
       );
     });
   });

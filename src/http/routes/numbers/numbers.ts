@@ -143,9 +143,14 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
         summary: 'Delete a number',
         operationId: 'deleteNumber',
         description:
-          'Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance.',
+          'Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance. ' +
+          'A number with calls still ringing or connected is not deleted: 409 NUMBER_HAS_LIVE_CALLS names them ' +
+          '(`details.liveCalls`); end them with their number key (terminate), then delete it again.',
         params: NumberIdParams,
-        response: { 200: Deleted, ...errorResponses('VALIDATION_ERROR', 'NUMBER_NOT_FOUND', ...scopeErrors) },
+        response: {
+          200: Deleted,
+          ...errorResponses('VALIDATION_ERROR', 'NUMBER_NOT_FOUND', 'NUMBER_HAS_LIVE_CALLS', ...scopeErrors),
+        },
       },
     },
     async (request) => {
