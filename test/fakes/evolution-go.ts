@@ -293,6 +293,10 @@ export interface FakeEvolution {
   deleted: string[];
   /** The user scanned the instance's QR (or entered its pairing code) with the phone `ownNumber`. */
   completePairing(instanceId: string, ownNumber: string): void;
+  /** completePairing, then the CONNECTION events a real server posts for it: PairSuccess, then Connected. */
+  pair(instanceId: string, ownNumber: string, o?: EmitOptions): Promise<void>;
+  /** The phone removed the linked device: not paired, not connected; posts LoggedOut (CONNECTION). */
+  logout(instanceId: string, reason?: string, o?: EmitOptions): Promise<void>;
   /** An instance's stored webhook, subscription and advanced settings (what /instance/connect and create set). */
   instanceSetup(instanceId: string): { webhookUrl: string | null; subscribe: string[]; rejectCall: boolean };
   deliveries: Delivery[];
@@ -326,6 +330,8 @@ export interface FakeEvolution {
   peerDeclines(callId: string, p?: { callReject?: boolean }, o?: EmitOptions): Promise<void>;
   disconnect(instanceId: string, message?: string): Promise<void>;
   reconnect(instanceId: string): void;
+  /** reconnect, then the Connected event (CONNECTION) a real server posts for it. */
+  reconnected(instanceId: string, o?: EmitOptions): Promise<void>;
   emitRaw(
     instanceId: string,
     event: string,
@@ -355,6 +361,15 @@ const NOT_ACTIVE = 'calls are not active for this instance (state: blocked_by_pr
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const SAMPLE_RATE = 16000;
 const FRAME_BYTES = 1920;
+/** The events `subscribe: ["CONNECTION"]` brings (stock names); sent whether or not the socket is up. */
+const CONNECTION_EVENTS = new Set([
+  'Connected',
+  'PairSuccess',
+  'TemporaryBan',
+  'LoggedOut',
+  'ConnectFailure',
+  'Disconnected',
+]);
 const EXTENSION_EVENTS = new Set([
   'CallReady',
   'CallEnded',
@@ -1480,11 +1495,53 @@ class FakeEvolutionServer implements FakeEvolution {
     for (const c of this.#liveTracked(inst)) {
       out.push(...this.#end(c, { ended: 'instance_stopped', stopReason: 'instance_stopped' }));
     }
+    // events.Disconnected has no fields: its data is {} (CONNECTION subscribers only).
+    out.push({ inst, event: 'Disconnected', callId: null, data: {} });
     await this.#dispatch(out);
   }
 
   reconnect(instanceId: string): void {
     this.#inst(instanceId).connected = true;
+  }
+
+  async reconnected(instanceId: string, o: EmitOptions = {}): Promise<void> {
+    this.reconnect(instanceId);
+    await this.#dispatch([this.#connected(this.#inst(instanceId))], o);
+  }
+
+  async pair(instanceId: string, ownNumber: string, o: EmitOptions = {}): Promise<void> {
+    this.completePairing(instanceId, ownNumber);
+    const inst = this.#inst(instanceId);
+    const ownJid = `${inst.ownNumber}:12@s.whatsapp.net`;
+    // events.PairSuccess (Go names) plus what the server adds: status, jid, pushName.
+    const data = {
+      ID: ownJid,
+      LID: '',
+      BusinessName: '',
+      Platform: 'android',
+      status: 'open',
+      jid: ownJid,
+      pushName: 'Loja',
+    };
+    await this.#dispatch([{ inst, event: 'PairSuccess', callId: null, data }], o);
+    await this.#dispatch([this.#connected(inst)], o);
+  }
+
+  async logout(instanceId: string, reason = 'logged out from another device', o: EmitOptions = {}): Promise<void> {
+    const inst = this.#inst(instanceId);
+    inst.loggedIn = false;
+    inst.connected = false;
+    // events.LoggedOut {OnConnect, Reason (a number)} plus the server's `reason` text.
+    await this.#dispatch(
+      [{ inst, event: 'LoggedOut', callId: null, data: { OnConnect: false, Reason: 401, reason } }],
+      o,
+    );
+  }
+
+  /** events.Connected has no fields: the server adds status, jid (with the device part) and pushName. */
+  #connected(inst: Inst): Emission {
+    const data = { status: 'open', jid: `${inst.ownNumber}:12@s.whatsapp.net`, pushName: 'Loja' };
+    return { inst, event: 'Connected', callId: null, data };
   }
 
   async emitRaw(
@@ -1539,7 +1596,9 @@ class FakeEvolutionServer implements FakeEvolution {
       reason = 'no webhook URL';
     } else if (e.event.startsWith('Call') && !e.inst.subscribe.some((s) => s === 'CALL' || s === 'ALL')) {
       reason = 'CALL not subscribed';
-    } else if (!extensionEvent && !e.inst.connected) {
+    } else if (CONNECTION_EVENTS.has(e.event) && !e.inst.subscribe.some((s) => s === 'CONNECTION' || s === 'ALL')) {
+      reason = 'CONNECTION not subscribed';
+    } else if (!extensionEvent && !CONNECTION_EVENTS.has(e.event) && !e.inst.connected) {
       reason = 'instance disconnected (no WhatsApp events)';
     }
     let copies = 1 + (eff.duplicate ?? 0);

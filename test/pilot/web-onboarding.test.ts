@@ -255,6 +255,76 @@ for (const kind of storeKinds()) {
       assert.equal(evo.deleted.length, before, 'an instance callgate did not create is never deleted');
     });
 
+    test("the instance's CONNECTION webhooks move the number's state: paired OPEN, dropped CLOSED, logged out CLOSED", async () => {
+      const res = await tenant.createWebNumber({ name: 'Estado', number: '+5511977770050' });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const id = res.body.number.id;
+      const instanceId = res.body.number.evolution.instanceId;
+      const shown = async () => {
+        const got = await tenant.request('GET', `/v1/numbers/${id}`);
+        assert.equal(got.status, 200, JSON.stringify(got.body));
+        const listed = (await tenant.listNumbers()).body.find((n: { id: string }) => n.id === id);
+        assert.equal(listed.state, got.body.state, 'the list shows the same state');
+        return { state: got.body.state, isFullyConnected: got.body.isFullyConnected, health: got.body.health };
+      };
+      // A drop before any pairing: still waiting for the QR.
+      await evo.disconnect(instanceId);
+      await evo.flush();
+      assert.equal((await shown()).state, 'CONNECTING');
+
+      await evo.pair(instanceId, '5511977770050');
+      await evo.flush();
+      assert.deepEqual(await shown(), {
+        state: 'OPEN',
+        isFullyConnected: true,
+        health: { connected: true, loggedIn: true, event: 'Connected' },
+      });
+
+      await evo.disconnect(instanceId);
+      await evo.flush();
+      assert.deepEqual(await shown(), {
+        state: 'CLOSED',
+        isFullyConnected: false,
+        health: { connected: false, loggedIn: true, event: 'Disconnected' },
+      });
+      await evo.reconnected(instanceId);
+      await evo.flush();
+      assert.equal((await shown()).state, 'OPEN');
+
+      await evo.logout(instanceId);
+      await evo.flush();
+      const out = await shown();
+      assert.equal(out.state, 'CLOSED');
+      assert.deepEqual(
+        [out.health.loggedIn, out.health.reason, out.health.event],
+        [false, 'logged out from another device', 'LoggedOut'],
+      );
+      assert.match(out.health.problem, /new QR/);
+      // A drop after the logout changes nothing: it stays CLOSED until a new scan.
+      await evo.disconnect(instanceId);
+      await evo.flush();
+      assert.equal((await shown()).state, 'CLOSED');
+
+      // Taken only when authenticated: a Connected with a wrong token is a 401 and moves nothing.
+      const forged = await t.app.inject({
+        method: 'POST',
+        url: `/providers/evolution/webhook/${id}`,
+        headers: { 'content-type': 'application/json' },
+        payload: {
+          event: 'Connected',
+          data: { jid: '5511977770050@s.whatsapp.net' },
+          instanceToken: 'wrong',
+          instanceId,
+        },
+      });
+      assert.equal(forged.statusCode, 401, forged.body);
+      assert.equal((await shown()).state, 'CLOSED');
+      assert.ok(
+        evo.deliveries.filter((d) => d.instanceId === instanceId).every((d) => d.state === 'delivered'),
+        'every CONNECTION event was taken (200), so the server retries none',
+      );
+    });
+
     test("status of a META number is its stored state; connect is 400 for it; another tenant's is 404", async () => {
       const meta = await tenant.numberStatus(t.numberA.id);
       assert.equal(meta.status, 200);

@@ -6,18 +6,20 @@ import { ApiError } from '../../errors.ts';
 import type { NumberId } from '../../ids.ts';
 import type { NumberRecord } from '../../model/number.ts';
 import type { ProviderCallEvent } from '../../model/provider-event.ts';
+import { connectionPatch } from '../../numbers/connection-state.ts';
 import { evolutionConfigOf } from '../../providers/evolution/client.ts';
 import {
   type EvolutionUpdate,
   evolutionInstanceNameOf,
   isDocumentedEvolutionReason,
   isValidEvolutionAuth,
+  parseEvolutionConnection,
   parseEvolutionWebhook,
 } from '../../providers/evolution/webhook.ts';
 import type { EvolutionSecrets } from '../../providers/types.ts';
 import { findCallByExternalIdForNumber } from '../../store/calls.ts';
 import type { Db } from '../../store/db.ts';
-import { getNumberById } from '../../store/numbers.ts';
+import { getNumberById, mergeNumberPublicConfig } from '../../store/numbers.ts';
 import type { ProviderEvents } from '../provider-events.ts';
 import { UnauthenticatedWebhook } from './unauthenticated.ts';
 
@@ -67,6 +69,19 @@ export async function receiveEvolutionWebhook(
   const name = evolutionInstanceNameOf(payload);
   if (config.instanceName && name && name !== config.instanceName) {
     deps.logger.info({ numberId, name }, 'evolution instance name differs from the configured one');
+  }
+
+  const connection = parseEvolutionConnection(payload);
+  if (connection) {
+    // The instance's own state (CONNECTION subscription): the number's `state` follows it.
+    await mergeNumberPublicConfig(
+      deps.db,
+      number.id,
+      (current) => connectionPatch(current, connection),
+      deps.clock.now().toISOString(),
+    );
+    deps.logger.info({ numberId, event: connection.event }, 'evolution instance connection changed');
+    return 1;
   }
 
   const { updates, ignored } = parseEvolutionWebhook(payload, {

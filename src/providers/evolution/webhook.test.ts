@@ -10,6 +10,7 @@ import {
   inboundPeerOf,
   isValidEvolutionAuth,
   jidParts,
+  parseEvolutionConnection,
   parseEvolutionWebhook,
   redactEvolutionPayload,
 } from './webhook.ts';
@@ -682,4 +683,31 @@ test('extension events of an incoming call name their caller by `peer`, without 
   assert.deepEqual(ended.caller, { peerNumber: null, peerLid: '187654321098765', callCreator: null });
   assert.equal(one(ext('CallReady', {})).caller, undefined, 'outgoing: the peer is the one we called');
   assert.equal(one(ext('CallReady', { direction: 'incoming', peer: `${OWN}@s.whatsapp.net` })).caller, undefined);
+});
+
+test('CONNECTION events: what each says of the instance; anything else is no connection event', () => {
+  const env = (event: string, data: unknown) => ({ event, data, instanceToken: 't', instanceId: 'i' });
+  assert.deepEqual(parseEvolutionConnection(env('Connected', { status: 'open', jid: `${OWN}:12@s.whatsapp.net` })), {
+    event: 'Connected',
+    connected: true,
+    loggedIn: true,
+    phone: OWN,
+    reason: null,
+  });
+  assert.equal(parseEvolutionConnection(env('PairSuccess', { ID: `${OWN}:3@s.whatsapp.net` }))?.phone, OWN);
+  assert.equal(parseEvolutionConnection(env('Connected', { jid: '187654321098765@lid' }))?.phone, null);
+  assert.deepEqual(parseEvolutionConnection(env('LoggedOut', { OnConnect: false, Reason: 401, reason: 'gone' })), {
+    event: 'LoggedOut',
+    connected: false,
+    loggedIn: false,
+    phone: null,
+    reason: 'gone',
+  });
+  for (const event of ['Disconnected', 'ConnectFailure', 'TemporaryBan']) {
+    const down = parseEvolutionConnection(env(event, null));
+    assert.deepEqual([down?.connected, down?.loggedIn], [false, null], event);
+  }
+  for (const junk of [null, [], 'Connected', env('CallOffer', {}), env('QRTimeout', {}), { data: {} }]) {
+    assert.equal(parseEvolutionConnection(junk), null);
+  }
 });

@@ -481,3 +481,54 @@ function ended(
   };
   return { direction, event: { type: 'end', externalCallId, at, end }, signal: 'ENDED', providerEvent: name, reason };
 }
+
+// ───────────────────────────── connection events ─────────────────────────────
+
+/**
+ * What a CONNECTION event says of the instance (`subscribe: ["CONNECTION"]` brings exactly these six, Go names):
+ * `Connected` and `PairSuccess` (data carries `jid`, the paired phone) mean it is paired and online; `Disconnected`,
+ * `ConnectFailure` and `TemporaryBan` that the socket is down while still paired; `LoggedOut` that the phone
+ * removed the device, so it is paired no more (a new QR is needed).
+ */
+export interface EvolutionConnectionUpdate {
+  event: 'Connected' | 'PairSuccess' | 'Disconnected' | 'ConnectFailure' | 'TemporaryBan' | 'LoggedOut';
+  connected: boolean;
+  /** false: the device is no longer linked (LoggedOut); null: unchanged, as far as the event says. */
+  loggedIn: boolean | null;
+  /** The paired phone's digits (Connected/PairSuccess `jid`, or PairSuccess `ID`), when given. */
+  phone: string | null;
+  /** LoggedOut/ConnectFailure/TemporaryBan: the server's reason text, when given. */
+  reason: string | null;
+}
+
+const CONNECTION_EVENTS = new Set<string>([
+  'Connected',
+  'PairSuccess',
+  'Disconnected',
+  'ConnectFailure',
+  'TemporaryBan',
+  'LoggedOut',
+]);
+
+/** A CONNECTION event's meaning, or null when the envelope is no such event. Never throws. */
+export function parseEvolutionConnection(payload: unknown): EvolutionConnectionUpdate | null {
+  if (!isObject(payload)) {
+    return null;
+  }
+  const event = asString(payload.event);
+  if (!event || !CONNECTION_EVENTS.has(event)) {
+    return null;
+  }
+  const data = isObject(payload.data) ? payload.data : {};
+  const online = event === 'Connected' || event === 'PairSuccess';
+  const jid = asString(data.jid) ?? asString(data.ID) ?? '';
+  const phoneOf = jidParts(jid);
+  const reason = asString(data.reason) ?? (typeof data.Reason === 'string' ? data.Reason : null);
+  return {
+    event: event as EvolutionConnectionUpdate['event'],
+    connected: online,
+    loggedIn: online ? true : event === 'LoggedOut' ? false : null,
+    phone: online && isPhoneJid(phoneOf) ? phoneOf.digits : null,
+    reason: reason === null || reason === '' ? null : reason.replaceAll('\u0000', '').slice(0, 200),
+  };
+}

@@ -1,0 +1,49 @@
+// A web number's state from its Evolution instance's CONNECTION webhooks (docs/pilot-compat.md, Number state):
+// pure, so the inbound route and the tests share one reading.
+import type { EvolutionConnectionUpdate } from '../providers/evolution/webhook.ts';
+import { NUMBER_STATES, type NumberState } from './service.ts';
+
+const REJECT_CALL_PROBLEM = 'rejectCall is on: the server declines every call itself and sends no CallOffer';
+const LOGGED_OUT_PROBLEM = 'the phone logged this device out: POST /v1/numbers/{id}/connect gives a new QR to scan';
+
+/**
+ * The public-config patch for a connection event, computed from the number's current config: paired and online →
+ * OPEN; logged out → CLOSED (the device is gone until a new scan); down while paired → CLOSED; down before it was
+ * ever paired (a QR waiting to be scanned) → still CONNECTING. `health` keeps what a status check learned
+ * (rejectCall) and says what the event told.
+ */
+export function connectionPatch(
+  current: Record<string, unknown>,
+  update: EvolutionConnectionUpdate,
+): { state: NumberState; health: Record<string, unknown> } {
+  const before = (NUMBER_STATES as readonly unknown[]).includes(current.state)
+    ? (current.state as NumberState)
+    : 'OPEN';
+  const previous = isRecord(current.health) ? current.health : {};
+  const loggedIn =
+    update.loggedIn ?? (typeof previous.loggedIn === 'boolean' ? previous.loggedIn : before !== 'CONNECTING');
+  let state: NumberState = 'CLOSED';
+  if (update.connected && loggedIn) {
+    state = 'OPEN';
+  } else if (!loggedIn && update.loggedIn === null && before !== 'OPEN') {
+    state = before; // a drop before any pairing (still CONNECTING), or after a logout (still CLOSED)
+  }
+  const problem =
+    update.event === 'LoggedOut' ? LOGGED_OUT_PROBLEM : previous.rejectCall === true ? REJECT_CALL_PROBLEM : undefined;
+  const { problem: _problem, reason: _reason, ...kept } = previous;
+  return {
+    state,
+    health: {
+      ...kept,
+      connected: update.connected,
+      loggedIn,
+      event: update.event,
+      ...(update.reason ? { reason: update.reason } : {}),
+      ...(problem ? { problem } : {}),
+    },
+  };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
