@@ -386,6 +386,13 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     await media?.close();
   };
 
+  const webOnboarding = new WebOnboarding({
+    db: deps.db,
+    box,
+    clock: deps.clock,
+    config: deps.config,
+    logger: deps.logger,
+  });
   registerRoutes(app, {
     metrics,
     newDocsApp: () => createFastify(deps.logger),
@@ -399,13 +406,7 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     numbers,
     webhooks,
     readiness,
-    webOnboarding: new WebOnboarding({
-      db: deps.db,
-      box,
-      clock: deps.clock,
-      config: deps.config,
-      logger: deps.logger,
-    }),
+    webOnboarding,
     sandbox: sandboxCalls,
     metaInbound: {
       db: deps.db,
@@ -421,6 +422,7 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
       clock: deps.clock,
       logger: deps.logger,
       secretsOf: (n) => numbers.evolutionSecrets(n),
+      onPaired: (n, phone) => webOnboarding.claimPhone(n, phone),
     },
   });
   app.addHook('onClose', async () => {

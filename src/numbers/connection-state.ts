@@ -15,7 +15,8 @@ const LOGGED_OUT_PROBLEM = 'the phone logged this device out: POST /v1/numbers/{
 export function connectionPatch(
   current: Record<string, unknown>,
   update: EvolutionConnectionUpdate,
-): { state: NumberState; health: Record<string, unknown> } {
+  at: string,
+): { state: NumberState; health: Record<string, unknown>; pairedAt: string | null } {
   const before = (NUMBER_STATES as readonly unknown[]).includes(current.state)
     ? (current.state as NumberState)
     : 'OPEN';
@@ -31,8 +32,13 @@ export function connectionPatch(
   const problem =
     update.event === 'LoggedOut' ? LOGGED_OUT_PROBLEM : previous.rejectCall === true ? REJECT_CALL_PROBLEM : undefined;
   const { problem: _problem, reason: _reason, ...kept } = previous;
+  // When the phone linked this device (kept while it stays linked): of two numbers of one phone, the one linked
+  // first keeps it (web-onboarding's claimPhone).
+  const linked = typeof current.pairedAt === 'string' && previous.loggedIn !== false ? current.pairedAt : null;
+  const pairedAt = !loggedIn ? null : (linked ?? (update.connected ? at : null));
   return {
     state,
+    pairedAt,
     health: {
       ...kept,
       connected: update.connected,

@@ -14,10 +14,11 @@ import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
 import type { NumberRecord } from '../model/number.ts';
 import { isEvolutionCallersMistake } from '../providers/evolution/client.ts';
 import { EvolutionInstances, type InstanceQr } from '../providers/evolution/instances.ts';
+import { sameSubscriber } from '../providers/evolution/webhook.ts';
 import type { EvolutionSecrets, ProviderFailure } from '../providers/types.ts';
 import { insertApiKey } from '../store/api-keys.ts';
 import type { Db, OnStored } from '../store/db.ts';
-import { getNumberForTenant, insertNumber, mergeNumberPublicConfig } from '../store/numbers.ts';
+import { findWebNumbersByPhone, getNumberForTenant, insertNumber, mergeNumberPublicConfig } from '../store/numbers.ts';
 import { type NumberState, type PublicNumber, stateOf, toPublicNumber } from './service.ts';
 
 export interface WebOnboardingDeps {
@@ -184,6 +185,72 @@ export class WebOnboarding {
     }
   }
 
+  /**
+   * One phone, one web number. When the QR of a number onboarded by QR is scanned, the phone that scanned it is
+   * known (Connected/PairSuccess `jid`). It must be the number's own phone (calls are told apart by it), and no
+   * other web number, of any tenant, may already be linked to it: WhatsApp would hand every call to both, each
+   * recorded and answerable twice. The number linked first keeps the phone; a later link is undone here: the
+   * instance is logged out (the phone drops the device) and the number reads CLOSED with a problem that says why.
+   * Numbers registered with their own instance are the tenant's to manage and are left as they are.
+   */
+  async claimPhone(number: NumberRecord, phone: string): Promise<void> {
+    const config = number.publicConfig as { onboardedByQr?: unknown; baseUrl?: unknown };
+    if (config.onboardedByQr !== true || typeof config.baseUrl !== 'string') {
+      return;
+    }
+    const own = number.phoneNumber.replace(/\D/g, '');
+    const problem = sameSubscriber(phone, own)
+      ? await this.#heldElsewhere(number, phone)
+      : `the QR was scanned with +${phone}, but this number is +${own}: scan it with that phone, or create a number for +${phone}`;
+    if (problem === null) {
+      return;
+    }
+    const now = this.#d.clock.now().toISOString();
+    await mergeNumberPublicConfig(
+      this.#d.db,
+      number.id,
+      (current) => ({
+        state: 'CLOSED' satisfies NumberState,
+        pairedAt: null,
+        health: {
+          ...(isRecord(current.health) ? current.health : {}),
+          connected: false,
+          loggedIn: false,
+          problem,
+        },
+      }),
+      now,
+    );
+    this.#d.logger.warn({ numberId: number.id, problem }, 'web number linked to a phone it may not have: logged out');
+    const out = await this.#instances.logout(config.baseUrl, this.#token(number));
+    if (!out.ok) {
+      this.#d.logger.warn(
+        { numberId: number.id, category: out.category, providerCode: out.providerCode },
+        'the instance of a refused link was not logged out on the Evolution server; log it out on the phone',
+      );
+    }
+  }
+
+  /** Why `number` may not keep `phone`: another web number linked to it first (null: none). */
+  async #heldElsewhere(number: NumberRecord, phone: string): Promise<string | null> {
+    const mine = await getNumberForTenant(this.#d.db, number.tenantId, number.id);
+    const myLink = typeof mine?.publicConfig.pairedAt === 'string' ? mine.publicConfig.pairedAt : null;
+    const others = await findWebNumbersByPhone(this.#d.db, phoneSpellings(phone), number.id);
+    const first = others.find((other) => {
+      const theirs = other.publicConfig.pairedAt;
+      const health = other.publicConfig.health;
+      const linked = typeof theirs === 'string' && !(isRecord(health) && health.loggedIn === false);
+      // Linked before this one (ties: the older id). A number only claimed, never linked, holds nothing: a typed
+      // phone proves nothing, and must not keep its owner from linking it.
+      return linked && (myLink === null || theirs < myLink || (theirs === myLink && other.id < number.id));
+    });
+    if (!first) {
+      return null;
+    }
+    return first.tenantId === number.tenantId
+      ? `this phone is already linked to web number ${first.id}: delete that number (or log it out on the phone), then connect this one again`
+      : 'this phone is already linked to a web number of another account: it cannot be linked to two';
+  }
   async connect(p: Principal, id: string, phone: string | undefined, origin: string) {
     const number = await this.#find(p, id);
     if (number.provider !== 'EVO_GO') {
@@ -289,4 +356,19 @@ export class WebOnboarding {
  */
 function onboardingError(f: ProviderFailure, callersInput = false): ApiError {
   return providerError(f, 'other', callersInput ? { isCallersMistake: isEvolutionCallersMistake } : {});
+}
+
+/** A phone's E.164 spellings: as given, and with or without Brazil's mobile ninth digit (55 AA 9XXXXXXXX). */
+function phoneSpellings(digits: string): string[] {
+  const spellings = [digits];
+  if (digits.startsWith('55') && digits.length === 13 && digits[4] === '9') {
+    spellings.push(digits.slice(0, 4) + digits.slice(5));
+  } else if (digits.startsWith('55') && digits.length === 12) {
+    spellings.push(`${digits.slice(0, 4)}9${digits.slice(4)}`);
+  }
+  return spellings.map((d) => `+${d}`);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -134,6 +134,23 @@ export async function setNumberRecordCallsForTenant(
   return changed > 0;
 }
 
+/** The web numbers (any tenant) whose phone is one of `phoneNumbers` (E.164), but for `exceptId`. */
+export async function findWebNumbersByPhone(
+  db: Db,
+  phoneNumbers: string[],
+  exceptId: NumberId,
+): Promise<NumberRecord[]> {
+  if (phoneNumbers.length === 0) {
+    return [];
+  }
+  const placeholders = phoneNumbers.map((_, i) => `$${i + 2}`).join(', ');
+  const rows = await db.query<Row>(
+    `SELECT ${COLUMNS} FROM numbers WHERE provider = 'EVO_GO' AND id <> $1 AND phone_number IN (${placeholders})`,
+    [exceptId, ...phoneNumbers],
+  );
+  return rows.map(fromRow);
+}
+
 /** Inbound Meta webhooks are routed by phone_number_id. */
 export async function findMetaNumbersByPhoneNumberIds(db: Db, phoneNumberIds: string[]): Promise<NumberRecord[]> {
   if (phoneNumberIds.length === 0) {

@@ -16,7 +16,8 @@
  *                          `calls are not active for this instance…`; no extension webhooks.
  *
  * ── Routes (adapter side) ──
- *   stock:     POST /call/reject · POST /instance/connect · GET /instance/status · GET|PUT /instance/:instanceId/advanced-settings
+ *   stock:     POST /call/reject · POST /instance/connect · GET /instance/status · DELETE /instance/logout
+ *              · GET|PUT /instance/:instanceId/advanced-settings
  *   extension: GET /call/active · GET /call/:callId · POST /call/dial|answer|hangup|play|stream-ticket
  *              · GET /call/stream/:callId?ticket=… (WebSocket upgrade; the ticket is the credential)
  *
@@ -25,7 +26,10 @@
  *       or CallOfferNotice for a group; rejectCall:true → no CallOffer, auto-reject, msgRejectCall recorded in sentMessages)
  *   phoneAnswers(callId, {acceptedElsewhere?, callAccept?}) · phoneRejects(callId) · peerHangsUp(callId)
  *   peerAccepts(callId, {callAccept?}) · peerDeclines(callId, {callReject?})          (outbound calls placed with /call/dial)
- *   disconnect(instanceId, message?) · reconnect(instanceId)      (500 with the stock texts; tracked calls end `instance_stopped`)
+ *   disconnect(instanceId, message?) · reconnect(instanceId)      (500 with the stock texts; tracked calls end `instance_stopped`;
+ *       disconnect also posts Disconnected to CONNECTION subscribers)
+ *   pair(instanceId, ownNumber) · logout(instanceId, reason?) · reconnected(instanceId)   (methods only: the CONNECTION
+ *       events PairSuccess + Connected, LoggedOut, Connected; DELETE /instance/logout unlinks the device silently)
  *   setExtension(id, mode) · setWebhook(id, url, subscribe?) · setRejectCall(id, on, msg?) · setEmitDefaults(o)
  *   emitRaw(instanceId, event, data, o?)                           (any envelope, for parser edge cases)
  *   advance(ms) · now()                                             (injectable clock; due timers fire on advance)
@@ -571,6 +575,9 @@ function matchRoute(method: string, path: string): Route | null {
   const del = /^\/instance\/delete\/([^/]+)$/.exec(path);
   if (del && method === 'DELETE') {
     return r('deleteInstance', '/instance/delete/:instanceId', false, { instanceId: decodeURIComponent(del[1]!) });
+  }
+  if (method === 'DELETE' && path === '/instance/logout') {
+    return r('logout', '/instance/logout', false);
   }
   if (method === 'GET' && path === '/instance/qr') {
     return r('qr', '/instance/qr', false);
@@ -1942,6 +1949,14 @@ class FakeEvolutionServer implements FakeEvolution {
         return this.#stockReject(inst, body);
       case 'connect':
         return this.#instanceConnect(inst, body);
+      case 'logout':
+        // The device is unlinked from the phone; the instance stays, waiting for a new QR.
+        if (!inst.loggedIn) {
+          return err(500, 'no active session found');
+        }
+        inst.loggedIn = false;
+        inst.connected = false;
+        return json(200, { message: 'success' });
       case 'status':
         // StatusStruct has no json tags: encoding/json writes the Go field names (myJid is unexported: absent).
         return json(200, {

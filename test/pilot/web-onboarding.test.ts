@@ -2,6 +2,10 @@
 // against the Evolution fake's instance routes (create, connect, qr, pair, status, advanced-settings).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { issueKey } from '../../src/auth/keys.ts';
+import type { TenantId } from '../../src/ids.ts';
+import { insertApiKey } from '../../src/store/api-keys.ts';
+import { insertTenant } from '../../src/store/tenants.ts';
 import { type FakeEvolution, startFakeEvolution } from '../fakes/evolution-go.ts';
 import { buildTestApp, eventually, type TestApp } from '../helpers/build-test-app.ts';
 import { nextPeer } from '../helpers/calls.ts';
@@ -323,6 +327,67 @@ for (const kind of storeKinds()) {
         evo.deliveries.filter((d) => d.instanceId === instanceId).every((d) => d.state === 'delivered'),
         'every CONNECTION event was taken (200), so the server retries none',
       );
+    });
+
+    test('one phone, one web number: a second link of a linked phone is logged out and CLOSED, in any tenant', async () => {
+      const phone = '5511977770060';
+      const make = async (client: PilotClient, name: string, number = `+${phone}`) => {
+        const res = await client.createWebNumber({ name, number });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        return { id: res.body.number.id as string, instanceId: res.body.number.evolution.instanceId as string };
+      };
+      const shown = async (client: PilotClient, id: string) => (await client.request('GET', `/v1/numbers/${id}`)).body;
+      const loggedOut = (instanceId: string) =>
+        evo.requests.filter(
+          (r) => r.method === 'DELETE' && r.path === '/instance/logout' && r.instanceId === instanceId,
+        ).length;
+
+      const first = await make(tenant, 'Primeiro');
+      await evo.pair(first.instanceId, phone);
+      await evo.flush();
+      assert.equal((await shown(tenant, first.id)).state, 'OPEN');
+
+      // The same phone scans a second number's QR (the same tenant): that link is undone, the first keeps the phone.
+      const second = await make(tenant, 'Segundo');
+      await evo.pair(second.instanceId, phone);
+      await evo.flush();
+      const refused = await shown(tenant, second.id);
+      assert.equal(refused.state, 'CLOSED');
+      assert.equal(refused.health.loggedIn, false);
+      assert.match(refused.health.problem, new RegExp(`already linked to web number ${first.id}`));
+      assert.ok(loggedOut(second.instanceId) >= 1, 'the instance was logged out on the server');
+      assert.equal(evo.instance(second.instanceId).connected, false);
+      assert.equal((await shown(tenant, first.id)).state, 'OPEN');
+      assert.equal(loggedOut(first.instanceId), 0);
+
+      // Another tenant's number, same phone: refused too, without naming a number it may not see.
+      const now = new Date().toISOString();
+      const otherId = 'tenant_WEBPHONE' as TenantId;
+      const otherKey = issueKey(otherId, null, now);
+      await insertTenant(t.store.db, { id: otherId, name: 'Other', createdAt: now });
+      await insertApiKey(t.store.db, otherKey.record);
+      const other = new PilotClient({ baseUrl: t.baseUrl, apiKey: otherKey.key });
+      const theirs = await make(other, 'Deles');
+      await evo.pair(theirs.instanceId, phone);
+      await evo.flush();
+      const theirsShown = await shown(other, theirs.id);
+      assert.equal(theirsShown.state, 'CLOSED');
+      assert.match(theirsShown.health.problem, /another account/);
+      assert.doesNotMatch(theirsShown.health.problem, /num_/);
+
+      // A QR scanned with another phone than the number's: refused, saying which phone scanned it.
+      const wrong = await make(tenant, 'Trocado', '+5511977770061');
+      await evo.pair(wrong.instanceId, '5511977770062');
+      await evo.flush();
+      const wrongShown = await shown(tenant, wrong.id);
+      assert.equal(wrongShown.state, 'CLOSED');
+      assert.match(wrongShown.health.problem, /scanned with \+5511977770062/);
+
+      // Once the first is logged out on the phone it holds nothing: the second may link the phone now.
+      await evo.logout(first.instanceId);
+      await evo.pair(second.instanceId, phone);
+      await evo.flush();
+      assert.equal((await shown(tenant, second.id)).state, 'OPEN');
     });
 
     test("status of a META number is its stored state; connect is 400 for it; another tenant's is 404", async () => {

@@ -29,6 +29,8 @@ export interface EvolutionInboundDeps {
   clock: Clock;
   logger: Logger;
   secretsOf(number: NumberRecord): EvolutionSecrets;
+  /** A Connected/PairSuccess named the phone the instance is linked to (its state is stored first). */
+  onPaired?(number: NumberRecord, phone: string): Promise<void>;
 }
 
 export async function receiveEvolutionWebhook(
@@ -74,13 +76,13 @@ export async function receiveEvolutionWebhook(
   const connection = parseEvolutionConnection(payload);
   if (connection) {
     // The instance's own state (CONNECTION subscription): the number's `state` follows it.
-    await mergeNumberPublicConfig(
-      deps.db,
-      number.id,
-      (current) => connectionPatch(current, connection),
-      deps.clock.now().toISOString(),
-    );
+    const now = deps.clock.now().toISOString();
+    await mergeNumberPublicConfig(deps.db, number.id, (current) => connectionPatch(current, connection, now), now);
     deps.logger.info({ numberId, event: connection.event }, 'evolution instance connection changed');
+    if (connection.phone !== null) {
+      // The phone that scanned is known now: one phone, one web number (WebOnboarding.claimPhone).
+      await deps.onPaired?.(number, connection.phone);
+    }
     return 1;
   }
 

@@ -95,6 +95,11 @@ export class EvolutionInstances {
     return { ok: true, value: { events: typeof events === 'string' ? events : '' } };
   }
 
+  /** DELETE /instance/logout with the instance token: the device is unlinked from the phone (the instance stays). */
+  async logout(baseUrl: string, token: string): Promise<ProviderResult<Json>> {
+    return this.#send(baseUrl, token, 'DELETE', '/instance/logout', undefined, null);
+  }
+
   async qr(baseUrl: string, token: string): Promise<ProviderResult<InstanceQr>> {
     const reply = await this.#send(baseUrl, token, 'GET', '/instance/qr');
     if (!reply.ok) {

@@ -403,7 +403,7 @@ function withPeer(
 }
 
 /** The same line, also when one spelling has Brazil's mobile ninth digit and the other not (55 AA 9XXXXXXXX). */
-function sameSubscriber(a: string, b: string): boolean {
+export function sameSubscriber(a: string, b: string): boolean {
   const withoutNinth = (d: string) =>
     d.length === 13 && d.startsWith('55') && d[4] === '9' ? d.slice(0, 4) + d.slice(5) : d;
   return a === b || withoutNinth(a) === withoutNinth(b);
