@@ -208,21 +208,26 @@ for (const kind of storeKinds()) {
       assert.equal((await api(key, 'GET', `/v1/calls/${callId}`)).statusCode, 401, 'its key is gone');
     });
 
-    test('deleting a number during a recorded call ends its media and removes the file being written', async () => {
-      const { numberId, callId } = await recordedSandboxCall('Gone live');
+    test('deleting a number during a recorded call is refused; once the call ends, the delete removes the file', async () => {
+      const { numberId, callId, key } = await recordedSandboxCall('Gone live');
       const [row] = await t.store.db.query<{ recording_path: string }>(
         'SELECT recording_path FROM call_media WHERE call_id = $1',
         [callId],
       );
       assert.ok(row?.recording_path);
       await eventually(async () => existsSync(row.recording_path), 5000, 'the recording to start');
-      const deleted = await t.app.inject({
-        method: 'DELETE',
-        url: `/v1/numbers/${numberId}`,
-        headers: { 'x-api-key': t.tenantKey.key },
-      });
-      assert.equal(deleted.statusCode, 200);
+      const remove = () =>
+        t.app.inject({ method: 'DELETE', url: `/v1/numbers/${numberId}`, headers: { 'x-api-key': t.tenantKey.key } });
+      const refused = await remove();
+      assert.equal(refused.statusCode, 409, refused.body);
+      assert.equal(refused.json().code, 'NUMBER_HAS_LIVE_CALLS');
+      assert.deepEqual(refused.json().details.liveCalls, [callId]);
+      assert.ok(t.app.media.session(callId), 'the media goes on');
+      assert.ok(existsSync(row.recording_path), 'and so does its recording');
+      assert.equal((await api(key, 'POST', `/v1/calls/${callId}/terminate`)).statusCode, 200);
       await eventually(async () => t.app.media.session(callId) === undefined, 10_000, 'the media to end');
+      const deleted = await remove();
+      assert.equal(deleted.statusCode, 200, deleted.body);
       await eventually(async () => !existsSync(row.recording_path), 5000, 'the file to be removed');
     });
 
