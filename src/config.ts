@@ -27,6 +27,8 @@ export interface Config {
   previousSecretKey: string | null;
   metaGraphBaseUrl: string;
   metaGraphVersion: string;
+  /** META_VERIFY_NUMBERS: a META number is stored only once Graph shows its token reaches its phone_number_id. */
+  metaVerifyNumbers: boolean;
   webhookAllowInsecureUrls: boolean;
   /** Delay before each delivery attempt (index 0 = the first); its length is the number of attempts. */
   webhookRetryScheduleMs: readonly number[];
@@ -368,6 +370,7 @@ export function loadConfig(env: Env = process.env): Config {
     previousSecretKey: env.SECRET_KEY_PREVIOUS || null,
     metaGraphBaseUrl: metaGraphBaseUrl.replace(/\/+$/, ''),
     metaGraphVersion: version,
+    metaVerifyNumbers: bool(env, 'META_VERIFY_NUMBERS', true),
     webhookAllowInsecureUrls: bool(env, 'WEBHOOK_ALLOW_INSECURE_URLS', false),
     webhookRetryScheduleMs: msList(env, 'WEBHOOK_RETRY_SCHEDULE_MS', DEFAULT_RETRY_SCHEDULE_MS),
     webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),

@@ -28,6 +28,7 @@ import { observedRegistry, observeProvider, providerObserver } from './providers
 import { metaFeaturesRegistry, type ProviderRegistry, providerRegistry } from './providers/registry.ts';
 import { SandboxProvider } from './providers/sandbox/provider.ts';
 import { SandboxSimulator } from './providers/sandbox/simulator.ts';
+import type { ProviderResult } from './providers/types.ts';
 import type { Db } from './store/db.ts';
 import { notifyingDb } from './store/notifying-db.ts';
 import { getNumberById, mergeNumberPublicConfig } from './store/numbers.ts';
@@ -66,6 +67,10 @@ export function buildServices(deps: ServiceDeps) {
     logger,
     allowInsecureAudioUrls: config.webhookAllowInsecureUrls,
     evolutionAllowedHosts: config.evolutionAllowedHosts,
+    // `meta` is built below; the check runs only once a number is registered.
+    checkMetaNumber: config.metaVerifyNumbers
+      ? (id: string, token: string): Promise<ProviderResult> => meta.verifyNumber(id, token)
+      : null,
     afterCreate: async (n) => {
       if (n.provider !== 'EVO_GO') {
         return;

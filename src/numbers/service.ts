@@ -27,6 +27,7 @@ import {
   listNumbersForTenant,
   setNumberRecordCallsForTenant,
 } from '../store/numbers.ts';
+import { type MetaNumberCheck, metaVerificationRefusal } from './meta-verification.ts';
 
 export interface NewNumber {
   name: string;
@@ -109,6 +110,7 @@ export class NumberService {
   readonly #logger: Logger | undefined;
   readonly #allowInsecureAudioUrls: boolean;
   readonly #evolutionAllowedHosts: AllowedHosts;
+  readonly #checkMetaNumber: MetaNumberCheck | null;
   constructor(
     db: Db,
     box: SecretBox,
@@ -120,7 +122,12 @@ export class NumberService {
       allowInsecureAudioUrls?: boolean;
       /** EVOLUTION_ALLOWED_HOSTS: the servers a web number's baseUrl may name (null: any). */
       evolutionAllowedHosts?: AllowedHosts;
-    } = {},
+      /**
+       * Asks Graph whether a META number's token reaches its id before it is stored; null: not asked
+       * (META_VERIFY_NUMBERS=false).
+       */
+      checkMetaNumber: MetaNumberCheck | null;
+    },
   ) {
     this.#db = db;
     this.#box = box;
@@ -129,6 +136,7 @@ export class NumberService {
     this.#logger = opts.logger;
     this.#allowInsecureAudioUrls = opts.allowInsecureAudioUrls ?? false;
     this.#evolutionAllowedHosts = opts.evolutionAllowedHosts ?? null;
+    this.#checkMetaNumber = opts.checkMetaNumber;
   }
 
   async create(tenantId: TenantId, input: NewNumber, onStored?: OnStored<CreatedNumber>): Promise<CreatedNumber> {
@@ -148,6 +156,9 @@ export class NumberService {
       createdAt: now,
       updatedAt: now,
     };
+    if (input.meta && metaPhoneNumberId !== null) {
+      await this.#verifyMeta(metaPhoneNumberId, input.meta.accessToken);
+    }
     const key = issueKey(tenantId, number.id, now);
     const apiKey = { id: key.id, key: key.key };
     try {
@@ -171,6 +182,17 @@ export class NumberService {
     }
     const stored = await getNumberForTenant(this.#db, tenantId, number.id);
     return { number: toPublicNumber(stored ?? number), apiKey };
+  }
+
+  /** Nothing is stored unless Graph shows the token reaches the id (docs/design.md "Numbers"). */
+  async #verifyMeta(phoneNumberId: string, accessToken: string): Promise<void> {
+    if (!this.#checkMetaNumber) {
+      return;
+    }
+    const checked = await this.#checkMetaNumber(phoneNumberId, accessToken);
+    if (!checked.ok) {
+      throw metaVerificationRefusal(checked, phoneNumberId);
+    }
   }
 
   /** A tenant key sees all its numbers; a number key only its own (Pilot). */

@@ -94,7 +94,9 @@ export function providerObserver(logger: Logger, metrics: Metrics | undefined): 
       return;
     }
     const f = o.failure;
-    const level = f && (f.category === 'AUTH' || f.category === 'CONFIG') ? 'error' : 'warn';
+    // A number being registered is checked with the registering tenant's credentials: their refusal is not ours.
+    const ours = o.action !== 'verifyNumber';
+    const level = f && ours && (f.category === 'AUTH' || f.category === 'CONFIG') ? 'error' : 'warn';
     logger[level](
       {
         provider: o.provider,

@@ -747,6 +747,13 @@ for (const kind of storeKinds()) {
         });
       }
       // Bodies that carry secrets: a number's credentials, a bad login, a signed Meta webhook.
+      h.fake.addNumber({
+        phoneNumberId: '999000111',
+        displayPhoneNumber: '551140049999',
+        wabaId: '1',
+        accessToken: 'EAAG-logged-token-z',
+        appSecret: 'app-secret-z-logged',
+      });
       await send('create a number (logged at trace)', {
         method: 'POST',
         url: '/v1/numbers',

@@ -168,6 +168,10 @@ export interface FakeMeta {
     o?: { permanent?: boolean },
   ): Promise<void>;
   setMessagingLimit(phoneNumberId: string, limit: number): void;
+  /** A number Meta knows from now on, with its token (as if another business had set one up). */
+  addNumber(n: FakeMetaNumber): void;
+  /** The number's token is replaced: the old one is refused from now on (190), as after a revocation. */
+  setAccessToken(phoneNumberId: string, accessToken: string): void;
   buildWebhook(
     phoneNumberId: string,
     value: { calls?: Json[]; statuses?: Json[]; contacts?: Json[]; errors?: Json[]; messages?: Json[] },
@@ -757,16 +761,28 @@ class FakeMetaServer implements FakeMeta {
     this.webhookUrl = opts.webhookUrl;
     this.emitDefaults = { ...opts.emitDefaults };
     for (const n of opts.numbers) {
-      this.numbers.set(n.phoneNumberId, n);
-      this.settings.set(n.phoneNumberId, {
-        calling: {
-          status: n.callingEnabled === false ? 'DISABLED' : 'ENABLED',
-          call_icon_visibility: 'DEFAULT',
-          callback_permission_status: 'DISABLED',
-          sip: { status: n.sip ? 'ENABLED' : 'DISABLED' },
-        },
-      });
+      this.addNumber(n);
     }
+  }
+
+  setAccessToken(phoneNumberId: string, accessToken: string): void {
+    const n = this.numberOf(phoneNumberId);
+    this.numbers.set(phoneNumberId, { ...n, accessToken });
+  }
+
+  addNumber(n: FakeMetaNumber): void {
+    if (this.numbers.has(n.phoneNumberId)) {
+      throw new Error(`fake Meta: phone_number_id ${n.phoneNumberId} is known already`);
+    }
+    this.numbers.set(n.phoneNumberId, n);
+    this.settings.set(n.phoneNumberId, {
+      calling: {
+        status: n.callingEnabled === false ? 'DISABLED' : 'ENABLED',
+        call_icon_visibility: 'DEFAULT',
+        callback_permission_status: 'DISABLED',
+        sip: { status: n.sip ? 'ENABLED' : 'DISABLED' },
+      },
+    });
   }
 
   async listen(): Promise<void> {
@@ -1201,7 +1217,7 @@ class FakeMetaServer implements FakeMeta {
     const number = this.numbers.get(rec.phoneNumberId);
     const ok =
       token !== undefined &&
-      (number ? number.accessToken === token : this.opts.numbers.some((n) => n.accessToken === token));
+      (number ? number.accessToken === token : [...this.numbers.values()].some((n) => n.accessToken === token));
     if (ok) {
       return undefined;
     }

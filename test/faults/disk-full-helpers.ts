@@ -54,6 +54,13 @@ let numberCounter = 0;
 /** What number creation and terminate answer: the API's writes other than provider webhooks. */
 export async function apiWrites(t: TestApp, callId: string): Promise<{ status: number; code: string }[]> {
   numberCounter++;
+  t.fake.addNumber({
+    phoneNumberId: `99000${numberCounter}`,
+    displayPhoneNumber: `5511300${String(numberCounter).padStart(5, '0')}`,
+    wabaId: '102290129340398',
+    accessToken: 'EAAG-token',
+    appSecret: 'app-secret',
+  });
   const created = await t.app.inject({
     method: 'POST',
     url: '/v1/numbers',

@@ -551,13 +551,16 @@ for (const kind of storeKinds()) {
       });
 
       test('a META number whose token Meta refuses turns CLOSED (not fully connected)', async () => {
+        const meta = { phoneNumberId: '110200345567899', accessToken: 'to-be-revoked', appSecret: 's' };
+        t.fake.addNumber({ ...meta, displayPhoneNumber: '551140049999', wabaId: '1' });
         const created = await tenant.request('POST', '/v1/numbers', {
           name: 'Revoked',
           phoneNumber: '+551140049999',
           provider: 'META',
-          meta: { phoneNumberId: '110200345567899', accessToken: 'revoked', appSecret: 's', verifyToken: 'v' },
+          meta: { ...meta, verifyToken: 'v' },
         });
         assert.equal(created.status, 201, JSON.stringify(created.body));
+        t.fake.setAccessToken(meta.phoneNumberId, 'the-new-token');
         const revoked = new PilotClient({ baseUrl: t.baseUrl, apiKey: created.body.apiKey.key });
         assert.notEqual((await revoked.getCallSettings()).status, 200);
         const closed = await eventually(
@@ -573,6 +576,13 @@ for (const kind of storeKinds()) {
 
       test('POST /v1/numbers, a body of two shapes: unset fields written as null are read as left out', async () => {
         // A Jackson-style client of callgate's own shape (Pilot's shape has other fields: the body is a union).
+        t.fake.addNumber({
+          phoneNumberId: '110200345567855',
+          displayPhoneNumber: '551140047777',
+          wabaId: '1',
+          accessToken: 't',
+          appSecret: 's',
+        });
         const created = await tenant.request('POST', '/v1/numbers', {
           name: 'Nulls',
           phoneNumber: '+551140047777',
@@ -589,6 +599,13 @@ for (const kind of storeKinds()) {
       });
 
       test('GET and DELETE /v1/numbers/{id}: the number, then gone with its key', async () => {
+        t.fake.addNumber({
+          phoneNumberId: '110200345567877',
+          displayPhoneNumber: '551140048888',
+          wabaId: '1',
+          accessToken: 't',
+          appSecret: 's',
+        });
         const created = await tenant.request('POST', '/v1/numbers', {
           name: 'Temp',
           phoneNumber: '+551140048888',

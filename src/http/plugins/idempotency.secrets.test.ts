@@ -36,6 +36,13 @@ for (const kind of storeKinds()) {
     }
 
     test('number key, regenerated key and webhook secret replay, and none is stored in clear', async () => {
+      t.fake.addNumber({
+        phoneNumberId: '770001',
+        displayPhoneNumber: '551130001234',
+        wabaId: '102290129340398',
+        accessToken: 'EAAG-token-secrets',
+        appSecret: 'app-secret-secrets',
+      });
       const created = await postTwice('/v1/numbers', t.tenantKey.key, {
         name: 'Secrets',
         phoneNumber: '+551130001234',
@@ -127,6 +134,13 @@ for (const kind of storeKinds()) {
     after(() => t.close());
 
     test('creating a number answers 201 with its key, which the answer stored with the number replays', async () => {
+      t.fake.addNumber({
+        phoneNumberId: '770002',
+        displayPhoneNumber: '551130004321',
+        wabaId: '102290129340398',
+        accessToken: 'EAAG-token-full',
+        appSecret: 'app-secret-full',
+      });
       failCompletion = true;
       const create = () =>
         t.app.inject({

@@ -104,3 +104,42 @@ function closed(server: Server): void {
   server.closeAllConnections();
   server.close();
 }
+
+describe('Meta client: verifyNumber, asked before a number is stored', () => {
+  const seen: { method?: string; url?: string; authorization?: string }[] = [];
+  const answers: [number, string][] = [];
+  const server = createServer((req, res) => {
+    seen.push({ method: req.method, url: req.url, authorization: req.headers.authorization });
+    req.resume();
+    req.on('end', () => {
+      const [status, body] = answers.shift() ?? [200, JSON.stringify({ calling: { status: 'ENABLED' } })];
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+  });
+  let baseUrl = '';
+  before(async () => {
+    baseUrl = await listening(server);
+  });
+  after(() => closed(server));
+
+  test('reads the settings of that id with that token, and reports no connection state', async () => {
+    const states: string[] = [];
+    const provider = new MetaProvider({
+      baseUrl,
+      version: 'v23.0',
+      timeoutMs: 2000,
+      secretsOf: () => assert.fail('a number not stored has no sealed secrets'),
+      logger: pino({ level: 'silent' }),
+      onConnectionState: (_n, state) => states.push(state),
+    });
+    assert.deepEqual(await provider.verifyNumber('1001', 'EAAG-given'), { ok: true, value: undefined });
+    assert.deepEqual(seen.at(-1), { method: 'GET', url: '/v23.0/1001/settings', authorization: 'Bearer EAAG-given' });
+    answers.push([401, JSON.stringify({ error: { code: 190, message: '(#190) Malformed access token EAAG-given' } })]);
+    const refused = await provider.verifyNumber('1001', 'EAAG-given');
+    assert.equal(refused.ok, false);
+    assert.equal(!refused.ok && refused.category, 'AUTH');
+    assert.ok(!refused.ok && !refused.providerMessage.includes('EAAG-given'), 'the token is not quoted back');
+    assert.deepEqual(states, []);
+  });
+});

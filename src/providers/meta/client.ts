@@ -35,12 +35,19 @@ interface GraphError {
   fbtrace_id?: string;
 }
 type Json = Record<string, unknown>;
+/** The number a request is about and its token (read only when the request is made). */
+interface GraphTarget {
+  phoneNumberId: string | null;
+  accessToken(): string;
+}
 
 /** How a request may be repeated and how its errors read (docs/spec/providers-meta.md §1.1, §2.3). */
 interface RequestPolicy {
   ending: boolean;
   retries: 0 | 1;
   needsSuccessFlag: boolean;
+  /** The token is the caller's, not one of ours yet (registration): Graph refusing it is logged as their mistake. */
+  callersToken?: true;
 }
 
 /** A retry with less time left than this would only time out. */
@@ -52,6 +59,7 @@ const ENDING: RequestPolicy = { ending: true, retries: 1, needsSuccessFlag: true
 const ONCE: RequestPolicy = { ending: false, retries: 0, needsSuccessFlag: true };
 const READ: RequestPolicy = { ending: false, retries: 1, needsSuccessFlag: false };
 const CONNECT: RequestPolicy = { ending: false, retries: 0, needsSuccessFlag: false };
+const VERIFY: RequestPolicy = { ...READ, callersToken: true };
 
 export class MetaProvider implements CallProvider, MetaCallingFeatures {
   readonly #o: MetaClientOptions;
@@ -141,6 +149,18 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     return id ? { ok: true, value: { messageId: id } } : failure('PROVIDER_DOWN', 'Meta answered without a message id');
   }
 
+  /**
+   * Whether `accessToken` reaches `phoneNumberId`, asked before a number is stored: a token of another business,
+   * or none at all, must not claim a number (the webhooks for an id go to the one number that holds it). The read is
+   * the number's settings (§1.4), the cheapest Graph request about the number itself this adapter makes. Nothing
+   * is learned about a stored number from it, so no connection state is reported.
+   */
+  async verifyNumber(phoneNumberId: string, accessToken: string): Promise<ProviderResult> {
+    return unit(
+      await this.#send({ phoneNumberId, accessToken: () => accessToken }, 'GET', 'settings', undefined, VERIFY),
+    );
+  }
+
   async #request(
     number: NumberRecord,
     method: 'GET' | 'POST',
@@ -148,9 +168,25 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     body: Json | undefined,
     policy: RequestPolicy,
   ): Promise<ProviderResult<Json>> {
+    const target = {
+      phoneNumberId: number.metaPhoneNumberId,
+      accessToken: () => this.#o.secretsOf(number).accessToken,
+    };
+    const result = await this.#send(target, method, edge, body, policy);
+    this.#noteConnection(number, result);
+    return result;
+  }
+
+  async #send(
+    target: GraphTarget,
+    method: 'GET' | 'POST',
+    edge: string,
+    body: Json | undefined,
+    policy: RequestPolicy,
+  ): Promise<ProviderResult<Json>> {
     // One deadline for the whole action, retry included: a hung Graph API costs PROVIDER_TIMEOUT_MS, not twice that.
     const deadline = Date.now() + this.#o.timeoutMs;
-    let result = await this.#once(number, method, edge, body, policy, this.#o.timeoutMs);
+    let result = await this.#once(target, method, edge, body, policy, this.#o.timeoutMs);
     let mayHaveActed = !result.ok && result.mayHaveActed === true;
     // Meta took the try and failed its answer (a 5xx, an unreadable body): what it did is unknown (§2.3). A retry
     // hearing "already ended" then most likely heard of that try's doing, not of a user who hung up in between.
@@ -160,7 +196,7 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
       if (left < MIN_RETRY_MS) {
         break;
       }
-      result = await this.#once(number, method, edge, body, policy, left);
+      result = await this.#once(target, method, edge, body, policy, left);
       if (!result.ok && result.category === 'ALREADY_ENDED' && tookIt) {
         // The first attempt, unanswered or answered with a failure, is what ended the call: ours, not the peer's.
         return { ok: true, value: {} };
@@ -168,7 +204,6 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
       mayHaveActed ||= !result.ok && result.mayHaveActed === true;
       tookIt ||= mayHaveActed || answeredDown(result);
     }
-    this.#noteConnection(number, result);
     return !result.ok && mayHaveActed ? { ...result, mayHaveActed: true } : result;
   }
 
@@ -182,19 +217,19 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
   }
 
   async #once(
-    number: NumberRecord,
+    target: GraphTarget,
     method: 'GET' | 'POST',
     edge: string,
     body: Json | undefined,
     policy: RequestPolicy,
     timeoutMs: number,
   ): Promise<ProviderResult<Json>> {
-    const phoneNumberId = number.metaPhoneNumberId;
+    const phoneNumberId = target.phoneNumberId;
     if (!phoneNumberId) {
       return failure('CONFIG', 'number has no Meta phone_number_id');
     }
     const url = `${this.#o.baseUrl}/${this.#o.version}/${encodeURIComponent(phoneNumberId)}/${edge}`;
-    const { accessToken } = this.#o.secretsOf(number);
+    const accessToken = target.accessToken();
     let response: GraphAnswer;
     let text: string;
     try {
@@ -241,7 +276,7 @@ export class MetaProvider implements CallProvider, MetaCallingFeatures {
     const error = json.error ?? {};
     const code = typeof error.code === 'number' ? error.code : null;
     const category = classifyGraphError(code, response.status, policy.ending);
-    const level = category === 'AUTH' ? 'error' : 'warn';
+    const level = category === 'AUTH' && !policy.callersToken ? 'error' : 'warn';
     this.#o.logger[level](
       {
         providerCode: code,

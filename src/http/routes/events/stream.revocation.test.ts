@@ -71,6 +71,13 @@ for (const kind of storeKinds()) {
     });
 
     test('deleting the number ends a stream of its key', async () => {
+      t.fake.addNumber({
+        phoneNumberId: '880001',
+        displayPhoneNumber: '551130009999',
+        wabaId: '102290129340398',
+        accessToken: 'EAAG-token',
+        appSecret: 'app-secret',
+      });
       const created = await t.app.inject({
         method: 'POST',
         url: '/v1/numbers',

@@ -109,11 +109,12 @@ for (const kind of storeKinds()) {
     });
 
     test('the same Meta phone_number_id cannot be registered twice', async () => {
+      // With the number's own token, which Meta confirms: what refuses it is the id already taken.
       const res = await asTenant('POST', '/v1/numbers', {
         name: 'dup',
         phoneNumber: '+551140040000',
         provider: 'META',
-        meta: { phoneNumberId: t.numberA.phoneNumberId, accessToken: 'a', appSecret: 'b', verifyToken: 'c' },
+        meta: { phoneNumberId: t.numberA.phoneNumberId, accessToken: 'EAAG-token-a', appSecret: 'b', verifyToken: 'c' },
       });
       assert.equal(res.statusCode, 409);
       assert.equal(res.json().code, 'NUMBER_CONFLICT');

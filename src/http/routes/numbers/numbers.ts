@@ -26,6 +26,10 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
         operationId: 'createNumber',
         description:
           'Registers a WhatsApp number (META, SANDBOX or EVO_GO) and returns its number-scoped key, shown this once. ' +
+          'A META number is stored only once Meta confirms that `meta.accessToken` reaches `meta.phoneNumberId` ' +
+          '(GET /{phone_number_id}/settings, which needs the whatsapp_business_management permission): a token Meta ' +
+          'refuses, or an id it cannot reach with it, is a 400 VALIDATION_ERROR naming the field in ' +
+          '`details.field`; Meta down is a 502 PROVIDER_UNAVAILABLE. Nothing is stored then. ' +
           "Pilot's body {name, number, linkToApiKey?} onboards a web number by QR on callgate's Evolution Go server " +
           '(EVOLUTION_BASE_URL): the answer carries the QR to scan.',
         body: Type.Union([CreateNumberBody, PilotWebNumberBody]),

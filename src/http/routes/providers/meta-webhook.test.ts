@@ -163,6 +163,13 @@ for (const kind of storeKinds()) {
         try {
           const apps = 40;
           for (let i = 0; i < apps; i++) {
+            own.fake.addNumber({
+              phoneNumberId: `990077${String(i).padStart(6, '0')}`,
+              displayPhoneNumber: `5511977${String(i).padStart(6, '0')}`,
+              wabaId: '1',
+              accessToken: `token-${i}`,
+              appSecret: `app-secret-${i}`,
+            });
             const res = await own.app.inject({
               method: 'POST',
               url: '/v1/numbers',

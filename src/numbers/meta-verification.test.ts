@@ -1,0 +1,44 @@
+// What a tenant registering a META number is told for each answer of Graph's check (docs/design.md "Numbers").
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { failure } from '../providers/types.ts';
+import { metaVerificationRefusal } from './meta-verification.ts';
+
+const ID = '110200345567891';
+
+test('a refused token, and a token without the permission to read the number, are 400s on meta.accessToken', () => {
+  for (const [code, status, pattern] of [
+    [190, 401, /Meta refused this access token/],
+    [null, 401, /Meta refused this access token/],
+    [10, 403, /whatsapp_business_management/],
+    [200, 403, /whatsapp_business_management/],
+    [299, 403, /whatsapp_business_management/],
+  ] as const) {
+    const refusal = metaVerificationRefusal(failure('AUTH', '(#x) whatever', code, { httpStatus: status }), ID);
+    assert.equal(refusal.status, 400, String(code));
+    assert.equal(refusal.code, 'VALIDATION_ERROR');
+    assert.equal(refusal.details?.field, 'meta.accessToken');
+    assert.equal(refusal.details?.providerCode, code);
+    assert.match(String(refusal.details?.reason), pattern);
+  }
+});
+
+test('an object Graph cannot load with the token is a 400 on meta.phoneNumberId, naming the id', () => {
+  const refusal = metaVerificationRefusal(failure('INVALID_REQUEST', '(#100) Unsupported get request', 100), ID);
+  assert.equal(refusal.status, 400);
+  assert.equal(refusal.details?.field, 'meta.phoneNumberId');
+  assert.match(String(refusal.details?.reason), new RegExp(`cannot reach phone_number_id ${ID}`));
+});
+
+test('Graph down is a 502 PROVIDER_UNAVAILABLE; its other refusals keep the usual mapping', () => {
+  assert.equal(
+    metaVerificationRefusal(failure('PROVIDER_DOWN', 'Meta answered HTTP 503'), ID).code,
+    'PROVIDER_UNAVAILABLE',
+  );
+  const limited = metaVerificationRefusal(failure('RATE_LIMITED', '(#4) Application request limit reached', 4), ID);
+  assert.equal(limited.code, 'RATE_LIMITED');
+  assert.ok(Number(limited.headers?.['retry-after']) > 0);
+  const blocked = metaVerificationRefusal(failure('CONFIG', '(#368) Temporarily blocked', 368), ID);
+  assert.equal(blocked.code, 'PROVIDER_ERROR');
+  assert.equal(blocked.status, 502);
+});
