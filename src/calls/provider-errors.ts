@@ -67,7 +67,8 @@ export function providerError(
   }
   const retry = f.retryAfterSeconds;
   // Every 429 carries Retry-After (calls-api §6): where the provider named no time, the one its limit implies.
-  const retryAfter = retry ?? DEFAULT_RETRY_AFTER_SECONDS[code];
+  const implied = code === 'RATE_LIMITED' ? adapter.rateLimitRetryAfterSeconds : undefined;
+  const retryAfter = retry ?? implied ?? DEFAULT_RETRY_AFTER_SECONDS[code];
   return new ApiError(code, {
     details: {
       providerCode: f.providerCode,
@@ -79,8 +80,9 @@ export function providerError(
 }
 
 /**
- * A provider's limit that named no time: Meta's per-number rates are per second (613, 138005) or free up when a
- * call ends (138002), so a few seconds; its permission requests are 1 per user a day (138009, providers-meta §1.5).
+ * A provider's limit that named no time, where its adapter implies none of its own (ProviderWording): Meta's
+ * per-number rates are per second (613, 138005) or free up when a call ends (138002), so a few seconds; its
+ * permission requests are 1 per user a day (138009, providers-meta §1.5).
  */
 const DEFAULT_RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
   RATE_LIMITED: 5,

@@ -63,6 +63,8 @@ export interface ProviderWording {
   readonly notSupportedMessage?: string;
   /** True for a refusal the API caller must fix (a 400 VALIDATION_ERROR), not the provider's failure (a 502). */
   isCallersMistake?(failure: ProviderFailure): boolean;
+  /** The Retry-After its rate limits imply, for a 429 that named no time (absent: a few seconds, Meta's rates). */
+  readonly rateLimitRetryAfterSeconds?: number;
 }
 
 export interface CallProvider extends ProviderWording {

@@ -179,9 +179,16 @@ export function isEvolutionCallersMistake(f: ProviderFailure): boolean {
   return f.category === 'INVALID_REQUEST' && (f.providerCode === 400 || f.providerCode === null);
 }
 
+/**
+ * A 429 without Retry-After (providers-evolution-go.md §2.1): the add-on allows 6 dials a minute, one every 10 s; its
+ * other limits (4 concurrent calls, the ticket pool) free up as calls end. A client back sooner is refused again.
+ */
+const EVOLUTION_RATE_LIMIT_RETRY_AFTER_SECONDS = 10;
+
 export class EvolutionProvider implements CallProvider {
   readonly notSupportedMessage = EVOLUTION_NOT_SUPPORTED_MESSAGE;
   readonly isCallersMistake = isEvolutionCallersMistake;
+  readonly rateLimitRetryAfterSeconds = EVOLUTION_RATE_LIMIT_RETRY_AFTER_SECONDS;
   readonly #o: EvolutionClientOptions;
   /** Last verdict handed to onCapability per number: only to avoid repeating it, never to gate requests. */
   readonly #reported = new Map<string, { capability: KnownCapability; at: number }>();

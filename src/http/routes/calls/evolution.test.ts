@@ -257,6 +257,20 @@ for (const kind of storeKinds()) {
       assert.deepEqual(await types(call), ['call.ringing', 'call.connected', 'call.ended']);
     });
 
+    test('a dial Evolution refuses with 429: Retry-After is its own, else the 10 s its 6 dials a minute imply', async () => {
+      for (const [headers, expected] of [
+        [{}, '10'],
+        [{ 'Retry-After': '42' }, '42'],
+      ] as const) {
+        web.fake.inject({ path: '/call/dial', status: 429, error: 'dial rate limit exceeded', headers });
+        const res = await post('/v1/calls', web.key, { to: `+${nextPeer()}` });
+        assert.equal(res.statusCode, 429, res.body);
+        assert.equal(res.json().code, 'RATE_LIMITED');
+        assert.equal(res.headers['retry-after'], expected);
+        assert.equal(res.json().details.retryAfterSeconds, 'Retry-After' in headers ? 42 : undefined);
+      }
+    });
+
     test('a `to` the API takes but Evolution cannot dial (7 digits) → 400 VALIDATION_ERROR, nothing sent, no call', async () => {
       const before = web.fake.countRequests({ path: '/call/dial' });
       const res = await post('/v1/calls', web.key, { to: '+1234567' });
