@@ -7,7 +7,7 @@ import { ApiError } from '../errors.ts';
 import type { NumberId } from '../ids.ts';
 import { MediaDecodeError } from '../media/engine/decoded-audio.ts';
 import { type AnswerOutcome, type CapacityProblem, type MediaEngine, MediaGoneError } from '../media/engine/engine.ts';
-import type { EngineSession } from '../media/engine/engine-session.ts';
+import type { EngineSession, PlayOptions } from '../media/engine/engine-session.ts';
 import { MediaFetchError } from '../media/engine/fetch-media.ts';
 import type { MediaCommand, MediaReply } from '../media/engine/media-commands.ts';
 import { PlayQueueFullError } from '../media/engine/play-budget.ts';
@@ -215,9 +215,9 @@ export class ServerMedia {
     return { result, realtime: reply.realtime };
   }
 
-  async play({ call, engine }: ServedCall, mediaUrl: string) {
+  async play({ call, engine }: ServedCall, mediaUrl: string, options: PlayOptions = {}) {
     try {
-      await engine.play(call.id, mediaUrl);
+      await engine.play(call.id, mediaUrl, options);
     } catch (err) {
       if (err instanceof MediaFetchError || err instanceof MediaDecodeError) {
         throw new ApiError('VALIDATION_ERROR', { details: { reason: err.message } });

@@ -598,18 +598,39 @@ export class CallService {
     };
   }
 
-  /** Plays audio into a server-media call, or an active web-number call through its provider (queued until up). */
-  async play(numberId: NumberId, idOrExternal: string, mediaUrl: string): Promise<ActionResult> {
+  /**
+   * Plays audio into a server-media call, or an active web-number call through its provider (queued until up).
+   * `stopOnKey` (barge-in) needs callgate's own media: it hears the caller's keys, a web number's server does not.
+   */
+  async play(
+    numberId: NumberId,
+    idOrExternal: string,
+    mediaUrl: string,
+    options: { stopOnKey?: boolean } = {},
+  ): Promise<ActionResult> {
     const served = await this.serverMedia.find(numberId, idOrExternal);
     if (served) {
-      return this.serverMedia.play(served, mediaUrl);
+      return this.serverMedia.play(served, mediaUrl, options);
     }
     const remote = await this.serverMedia.findRemote(numberId, idOrExternal);
     if (remote) {
-      return (await this.serverMedia.forward(remote, { kind: 'play', callId: remote.call.id, mediaUrl })).result;
+      const command = {
+        kind: 'play' as const,
+        callId: remote.call.id,
+        mediaUrl,
+        stopOnKey: options.stopOnKey === true,
+      };
+      return (await this.serverMedia.forward(remote, command)).result;
     }
     const call = await this.#callWithoutServerMedia(numberId, idOrExternal);
-    await this.#d.providerMedia.play(await this.#number(call.numberId), call, mediaUrl);
+    const number = await this.#number(call.numberId);
+    if (options.stopOnKey) {
+      throw featureNotSupported(
+        this.#d.providers(number),
+        'stopOnKey needs a call whose media callgate holds (server media): this call’s keys do not reach callgate',
+      );
+    }
+    await this.#d.providerMedia.play(number, call, mediaUrl);
     return { id: call.id, status: call.status, ...sandboxMark(call) };
   }
 

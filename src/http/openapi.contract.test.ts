@@ -223,6 +223,13 @@ describe('real answers match the published OpenAPI document', () => {
     await expect(409, 'POST', `/v1/calls/${ringing.id}/reject`, web.key.key);
     await expect(200, 'POST', `/v1/calls/${ringing.id}/accept`, web.key.key);
     await expect(200, 'POST', `/v1/calls/${ringing.id}/play`, web.key.key, { mediaUrl: media.url('tone.wav') });
+    // Barge-in needs the caller's keys, which a web number's server does not pass on.
+    const bargeIn = await expect(400, 'POST', `/v1/calls/${ringing.id}/play`, web.key.key, {
+      mediaUrl: media.url('tone.wav'),
+      stopOnKey: true,
+    });
+    assert.equal(bargeIn.json().code, 'FEATURE_NOT_SUPPORTED');
+    assert.match(bargeIn.json().details.reason, /stopOnKey needs/);
     await expect(200, 'POST', `/v1/calls/${ringing.id}/realtime-session`, web.key.key, { mode: 'listen' });
     await expect(200, 'POST', `/v1/calls/${ringing.id}/terminate`, web.key.key);
   });

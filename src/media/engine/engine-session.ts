@@ -20,6 +20,11 @@ export interface SessionOptions {
   onFirstAudio?: (ms: number) => void;
 }
 
+export interface PlayOptions {
+  /** A key the caller presses stops this file, playing or still queued (barge-in). */
+  stopOnKey?: boolean;
+}
+
 export interface EngineSession extends RealtimeTarget {
   readonly numberId: string;
   /** Where this call is being recorded, if it is. */
@@ -33,7 +38,7 @@ export interface EngineSession extends RealtimeTarget {
   /** The peer answered the outbound offer (the media timeout counts from here). */
   applyAnswer(answerSdp: string): Promise<void>;
   /** Queues decoded media (48 kHz mono) behind what is already playing, in call order. */
-  enqueuePlay(load: Promise<Int16Array>): void;
+  enqueuePlay(load: Promise<Int16Array>, options?: PlayOptions): void;
   stopPlay(): void;
   /** Stops the media, tells every socket (stop + 1000), finishes the recording. Idempotent. */
   close(reason: MediaEndReason): Promise<RecordingResult | null>;

@@ -19,7 +19,7 @@ import { webRtcAudioProblem } from '../rtc/sdp-check.ts';
 import { MediaWorkerPool } from '../workers/worker-pool.ts';
 import { decodeMedia } from './decode-media.ts';
 import { MediaDecodeError } from './decoded-audio.ts';
-import type { EngineSession, MediaEndReason, SessionOptions } from './engine-session.ts';
+import type { EngineSession, MediaEndReason, PlayOptions, SessionOptions } from './engine-session.ts';
 import { fetchMedia, MediaFetchError } from './fetch-media.ts';
 import { LateFrameGuard, type LateFrameGuardOptions } from './late-frame-guard.ts';
 import { localSession } from './local-session.ts';
@@ -102,6 +102,11 @@ export class MediaEngine {
    */
   private readonly failed = new Set<string>();
   private readonly playBudgets = new Map<string, PlayBudget>();
+  /**
+   * Calls with a stopOnKey play queued since their last key: a key empties their budget, as a stop does. It may
+   * then undercount audio queued without stopOnKey beside them; each such reset takes a key the caller pressed.
+   */
+  private readonly keyStoppable = new Set<string>();
   /** Each call's `play` downloads under way: its media's end gives them up (a stalled server holds nothing). */
   private readonly downloads = new Map<string, Set<AbortController>>();
   /** When each session's call row was first found missing (see endCallsGone). */
@@ -358,17 +363,17 @@ export class MediaEngine {
 
   private open(callId: CallId, session: EngineSession): void {
     this.unregister.set(callId, this.d.realtime.register(session.numberId, session));
-    const onKeyPressed = this.d.onKeyPressed;
-    if (onKeyPressed) {
-      // Listened to for the session's life: its end drops its listeners.
-      let digits = '';
-      let count = 0;
-      session.onDigit((digit) => {
-        count += 1;
-        digits = (digits + digit).slice(-DIGITS_KEPT);
-        onKeyPressed({ callId, numberId: session.numberId as NumberId, digit, digits, count });
-      });
-    }
+    // Listened to for the session's life: its end drops its listeners.
+    let digits = '';
+    let count = 0;
+    session.onDigit((digit) => {
+      if (this.keyStoppable.delete(callId)) {
+        this.playBudgets.get(callId)?.stop(); // the session dropped its stopOnKey plays itself
+      }
+      count += 1;
+      digits = (digits + digit).slice(-DIGITS_KEPT);
+      this.d.onKeyPressed?.({ callId, numberId: session.numberId as NumberId, digit, digits, count });
+    });
     // Kept for the session's life: it is told once, when the session ends, however that comes about.
     const observer = this.d.observer;
     if (observer) {
@@ -400,7 +405,7 @@ export class MediaEngine {
    * Downloads and decodes `mediaUrl`, queued on the call in request order; resolves once decoded (or rejects with
    * MediaFetchError/MediaDecodeError), so the API can say what was wrong with the file.
    */
-  async play(callId: string, mediaUrl: string): Promise<void> {
+  async play(callId: string, mediaUrl: string, options: PlayOptions = {}): Promise<void> {
     const session = this.sessions.get(callId);
     if (!session || session.ended) {
       throw new MediaGoneError(`the media of ${callId} has ended`);
@@ -425,7 +430,13 @@ export class MediaEngine {
       allowInsecure: this.d.allowInsecureUrls,
       signal: download.signal,
     }).then((bytes) => decodeMedia(bytes, { maxSeconds: config.playMaxSeconds }));
-    session.enqueuePlay(decoded.then((d) => d.pcm));
+    session.enqueuePlay(
+      decoded.then((d) => d.pcm),
+      options,
+    );
+    if (options.stopOnKey) {
+      this.keyStoppable.add(callId);
+    }
     let seconds: number | null = null;
     try {
       ({ seconds } = await decoded);
@@ -443,6 +454,7 @@ export class MediaEngine {
   }
 
   stopPlay(callId: string): void {
+    this.keyStoppable.delete(callId);
     this.playBudgets.get(callId)?.stop();
     this.sessions.get(callId)?.stopPlay();
   }
@@ -457,6 +469,7 @@ export class MediaEngine {
     const report = opts.reportRecording !== false && !this.answering.has(callId);
     this.sessions.delete(callId);
     this.playBudgets.delete(callId);
+    this.keyStoppable.delete(callId);
     // A stalled download would hold its play request (and a shutdown) for up to its 15 s.
     for (const download of this.downloads.get(callId) ?? []) {
       download.abort();
@@ -499,7 +512,7 @@ export class MediaEngine {
     switch (command.kind) {
       case 'play':
         try {
-          await this.play(command.callId, command.mediaUrl);
+          await this.play(command.callId, command.mediaUrl, { stopOnKey: command.stopOnKey === true });
           return { ok: true };
         } catch (err) {
           if (err instanceof MediaFetchError || err instanceof MediaDecodeError) {

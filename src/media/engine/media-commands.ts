@@ -8,7 +8,7 @@ import type { ErrorCode } from '../../errors.ts';
 import type { MediaChannel } from '../../store/media-channel.ts';
 
 export type MediaCommand =
-  | { kind: 'play'; callId: string; mediaUrl: string }
+  | { kind: 'play'; callId: string; mediaUrl: string; stopOnKey?: boolean }
   | { kind: 'stop-play'; callId: string }
   | { kind: 'realtime'; callId: string; numberId: string; mode: 'talk' | 'listen' };
 

@@ -1,5 +1,6 @@
 // Media queued by `play`, in the order the requests came, whatever order their downloads finish in: an item that
-// is still loading holds the ones behind it (silence meanwhile), a failed one is skipped. `stop` empties it.
+// is still loading holds the ones behind it (silence meanwhile), a failed one is skipped. `stop` empties it; a key
+// the caller presses drops the items queued with `stopOnKey` (an IVR's prompt stops as the caller chooses).
 
 import { ENGINE_FRAME } from './audio-queue.ts';
 
@@ -7,6 +8,7 @@ interface Item {
   state: 'loading' | 'ready' | 'failed';
   pcm: Int16Array;
   offset: number;
+  stopOnKey: boolean;
 }
 
 export class PlayQueue {
@@ -17,8 +19,8 @@ export class PlayQueue {
   }
 
   /** Queues audio still being fetched/decoded (48 kHz mono once it resolves). */
-  enqueue(load: Promise<Int16Array>): void {
-    const item: Item = { state: 'loading', pcm: new Int16Array(0), offset: 0 };
+  enqueue(load: Promise<Int16Array>, stopOnKey = false): void {
+    const item: Item = { state: 'loading', pcm: new Int16Array(0), offset: 0, stopOnKey };
     this.items.push(item);
     load.then(
       (pcm) => {
@@ -33,6 +35,11 @@ export class PlayQueue {
 
   stop(): void {
     this.items = [];
+  }
+
+  /** The caller pressed a key: what was queued with stopOnKey goes, playing or not; the rest plays on. */
+  keyPressed(): void {
+    this.items = this.items.filter((item) => !item.stopOnKey);
   }
 
   /** The next 20 ms of played audio (the last frame of an item padded), or null for nothing to play now. */

@@ -11,7 +11,7 @@ import type { AudioEndpoint, DtmfDigit, OpusRate, PcmSource } from '../rtc/index
 import { AudioQueue } from './audio-queue.ts';
 import type { CallRecorder, RecordingResult } from './call-recorder.ts';
 import { EndSignal } from './end-signal.ts';
-import type { EngineSession, MediaEndReason } from './engine-session.ts';
+import type { EngineSession, MediaEndReason, PlayOptions } from './engine-session.ts';
 import { PlayQueue } from './play-queue.ts';
 
 export type { MediaEndReason } from './engine-session.ts';
@@ -75,6 +75,8 @@ export class MediaSession implements EngineSession {
     this.mediaTimeoutMs = options.mediaTimeoutMs ?? 30_000;
     this.onFailure = options.onFailure;
     this.onFirstAudio = options.onFirstAudio;
+    // Barge-in is decided here, beside the queue: a key stops its prompt within the frame, wherever the session runs.
+    this.endpoint.onDigit(() => this.play.keyPressed());
     this.pump();
   }
 
@@ -209,9 +211,9 @@ export class MediaSession implements EngineSession {
   }
 
   /** Queues decoded media (48 kHz mono) behind what is already playing. */
-  enqueuePlay(load: Promise<Int16Array>): void {
+  enqueuePlay(load: Promise<Int16Array>, options: PlayOptions = {}): void {
     this.played = true;
-    this.play.enqueue(load);
+    this.play.enqueue(load, options.stopOnKey === true);
   }
 
   stopPlay(): void {

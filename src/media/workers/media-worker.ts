@@ -87,7 +87,9 @@ function handle(m: ToWorker): void {
       reply(m.req, session.close(m.reason));
       return;
     case 'play':
-      session.enqueuePlay(new Promise((resolve, reject) => h.plays.set(m.playId, { resolve, reject })));
+      session.enqueuePlay(new Promise((resolve, reject) => h.plays.set(m.playId, { resolve, reject })), {
+        stopOnKey: m.stopOnKey,
+      });
       return;
     case 'play-ready':
     case 'play-failed': {

@@ -19,7 +19,7 @@ export type ToWorker =
   | { op: 'apply-answer'; sid: number; req: number; sdp: string }
   | { op: 'close'; sid: number; req: number; reason: MediaEndReason }
   /** A `play` was queued; its audio (or its failure) follows under the same id, keeping request order. */
-  | { op: 'play'; sid: number; playId: number }
+  | { op: 'play'; sid: number; playId: number; stopOnKey: boolean }
   | { op: 'play-ready'; sid: number; playId: number; pcm: Int16Array }
   | { op: 'play-failed'; sid: number; playId: number }
   | { op: 'stop-play'; sid: number }

@@ -4,7 +4,7 @@
 
 import type { RecordingResult } from '../engine/call-recorder.ts';
 import { EndSignal } from '../engine/end-signal.ts';
-import type { EngineSession, MediaEndReason } from '../engine/engine-session.ts';
+import type { EngineSession, MediaEndReason, PlayOptions } from '../engine/engine-session.ts';
 import type { TalkSink } from '../engine/realtime-target.ts';
 import type { DtmfDigit, OpusRate } from '../rtc/index.ts';
 import type { ToWorker } from './protocol.ts';
@@ -90,9 +90,9 @@ export class RemoteSession implements EngineSession {
     this.connecting = true;
   }
 
-  enqueuePlay(load: Promise<Int16Array>): void {
+  enqueuePlay(load: Promise<Int16Array>, options: PlayOptions = {}): void {
     const playId = this.link.nextId();
-    this.post({ op: 'play', sid: this.sid, playId });
+    this.post({ op: 'play', sid: this.sid, playId, stopOnKey: options.stopOnKey === true });
     load.then(
       (pcm) => this.post({ op: 'play-ready', sid: this.sid, playId, pcm }),
       () => this.post({ op: 'play-failed', sid: this.sid, playId }),

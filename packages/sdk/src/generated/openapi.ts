@@ -442,7 +442,7 @@ export interface paths {
         put?: never;
         /**
          * Play audio into a call (EVO_GO, server media)
-         * @description Queued until the call is active; no completion event. On server-media calls the file (WAV, Ogg/Opus or MP3) is fetched and decoded first, so a bad URL or file is a 400 here; `clear: true` empties the queue.
+         * @description Queued until the call is active; no completion event. On server-media calls the file (WAV, Ogg/Opus or MP3) is fetched and decoded first, so a bad URL or file is a 400 here; `clear: true` empties the queue. `stopOnKey: true` (server media only) lets a key the caller presses stop this file, playing or queued, and the other `stopOnKey` files queued with it (barge-in: an IVR prompt stops as the caller chooses).
          */
         post: operations["playIntoCall"];
         /**
@@ -5446,6 +5446,8 @@ export interface operations {
                 "application/json": {
                     /** Format: uri */
                     mediaUrl: string;
+                    /** @description A key the caller presses stops this file (server media only) */
+                    stopOnKey?: boolean;
                 } | {
                     /** @enum {boolean} */
                     clear: true;

@@ -33,12 +33,19 @@ export function callMediaRoutes(app: App, deps: RouteDeps): void {
         operationId: 'playIntoCall',
         description:
           'Queued until the call is active; no completion event. On server-media calls the file (WAV, Ogg/Opus or ' +
-          'MP3) is fetched and decoded first, so a bad URL or file is a 400 here; `clear: true` empties the queue.',
+          'MP3) is fetched and decoded first, so a bad URL or file is a 400 here; `clear: true` empties the queue. ' +
+          '`stopOnKey: true` (server media only) lets a key the caller presses stop this file, playing or queued, ' +
+          'and the other `stopOnKey` files queued with it (barge-in: an IVR prompt stops as the caller chooses).',
         security: NUMBER_SECURITY,
         params: CallIdParams,
         body: Type.Union([
           Type.Object(
-            { mediaUrl: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }) },
+            {
+              mediaUrl: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }),
+              stopOnKey: Type.Optional(
+                Type.Boolean({ description: 'A key the caller presses stops this file (server media only)' }),
+              ),
+            },
             { additionalProperties: false },
           ),
           Type.Object({ clear: Type.Literal(true) }, { additionalProperties: false }),
@@ -50,7 +57,9 @@ export function callMediaRoutes(app: App, deps: RouteDeps): void {
       const { body } = request;
       const result =
         'mediaUrl' in body
-          ? await deps.calls.play(numberOf(request), request.params.callId, body.mediaUrl)
+          ? await deps.calls.play(numberOf(request), request.params.callId, body.mediaUrl, {
+              stopOnKey: body.stopOnKey === true,
+            })
           : await deps.calls.stopPlay(numberOf(request), request.params.callId);
       return { success: true as const, ...result };
     },

@@ -298,6 +298,35 @@ for (const kind of storeKinds()) {
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/terminate`)).statusCode, 200);
     });
 
+    test('play with stopOnKey: a key the caller presses stops the prompt at once; a play without it goes on', async () => {
+      const uc = await startCall(t, endpoints, 0);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+      const prompt = await api('POST', `/v1/calls/${uc.call.id}/play`, {
+        mediaUrl: media.url('long.wav'),
+        stopOnKey: true,
+      });
+      assert.equal(prompt.statusCode, 200, prompt.body);
+      assert.equal(await heardAtUser(uc.user, 660), 660);
+      assert.equal(uc.user.sendDigits('2'), true);
+      // The 10 s prompt stops within the key's own 100 ms and the frames around it, not at its end.
+      assert.equal(await heardAtUser(uc.user, null), null, 'the prompt stopped');
+      const keys = await eventually(async () => {
+        const e = (await outbox(t, uc.call)).filter((x) => x.type === 'call.dtmf');
+        return e.length === 1 && e;
+      }, 5000);
+      assert.equal(keys[0]?.payload.digit, '2');
+      // Without stopOnKey the caller's keys do not cut it short.
+      const music = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('long.wav') });
+      assert.equal(music.statusCode, 200, music.body);
+      assert.equal(await heardAtUser(uc.user, 660), 660);
+      uc.user.sendDigits('3');
+      await eventually(async () => uc.user.digitsPending === 0, 5000, 'the key sent');
+      await sleep(600);
+      assert.equal(uc.user.heard().frequencyHz, 660, 'still playing');
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/terminate`)).statusCode, 200);
+    });
+
     for (const file of ['tone.wav', 'tone.ogg', 'tone.mp3']) {
       test(`play ${file}: the caller hears 660 Hz for the file’s length (±5 %)`, async () => {
         const uc = await startCall(t, endpoints, 0);
