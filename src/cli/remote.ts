@@ -183,17 +183,23 @@ export function list(value: string | undefined): string[] | undefined {
         .filter(Boolean);
 }
 
-/** Resolves when SIGINT or SIGTERM arrives (long-running commands stop cleanly). */
-export function untilSignal(): { signal: AbortSignal; dispose(): void } {
+type SignalTarget = Pick<NodeJS.Process, 'on' | 'off'>;
+
+/**
+ * Aborts `signal` when SIGINT or SIGTERM arrives (long-running commands stop cleanly). The handlers stay until
+ * `dispose`: under `npm run`, one Ctrl-C reaches the command twice (the terminal's, then npm's forwarded copy),
+ * and a second signal with no handler left would kill it mid-stop (`calls listen` lost its WAV).
+ */
+export function untilSignal(target: SignalTarget = process): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  target.on('SIGINT', stop);
+  target.on('SIGTERM', stop);
   return {
     signal: controller.signal,
     dispose() {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      target.off('SIGINT', stop);
+      target.off('SIGTERM', stop);
     },
   };
 }
