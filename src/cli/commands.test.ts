@@ -126,6 +126,9 @@ describe('callgate remote commands', () => {
     const table = await runCli(['keys', 'list'], tenantEnv);
     assert.ok(!table.stdout.includes(numberEnv.CALLGATE_API_KEY!), 'never a whole key');
     assert.match(table.stdout, new RegExp(`ps_…${numberEnv.CALLGATE_API_KEY!.slice(-4)}`));
+    // The phone as `numbers list` shows it: the API's masked key carries its digits only (Pilot's shape).
+    const phone = json(await runCli(['numbers', 'get', numberId, '--json'], tenantEnv)).phoneNumber;
+    assert.match(table.stdout, new RegExp(`^${numberId}\\s+\\${phone}\\s+key_`, 'm'));
 
     const status = json(await runCli(['numbers', 'status', numberId, '--json'], tenantEnv));
     assert.deepEqual({ id: status.id, state: status.state }, { id: numberId, state: 'OPEN' });

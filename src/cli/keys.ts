@@ -11,7 +11,8 @@ ${REMOTE_USAGE}`;
 
 const columns = [
   { header: 'NUMBER', value: (k: MaskedApiKey) => k.numberId },
-  { header: 'PHONE', value: (k: MaskedApiKey) => k.number },
+  // The API gives the digits only (Pilot's shape); shown with its + as `numbers list` shows it.
+  { header: 'PHONE', value: (k: MaskedApiKey) => (k.number ? `+${k.number}` : '-') },
   { header: 'KEY ID', value: (k: MaskedApiKey) => k.keyId ?? '(none)' },
   { header: 'KEY', value: (k: MaskedApiKey) => (k.keyLast4 ? `ps_…${k.keyLast4}` : '') },
   { header: 'CREATED', value: (k: MaskedApiKey) => shortTime(k.createdAt) },
