@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
-import { ConfigError, loadConfig, postgresLocation } from './config.ts';
+import { ConfigError, loadConfig, postgresLocation, storeLocation } from './config.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS } from './webhooks/retry-schedule.ts';
 
 test("webhook delivery defaults are the spec's: a 10 s timeout, the ~3-day schedule, https to public addresses only", () => {
@@ -239,4 +239,11 @@ test('postgresLocation never names the password, however many slashes follow the
     assert.ok(!where?.includes('s3cret'), `${url} => ${where}`);
   }
   assert.equal(postgresLocation('postgres://callgate:12/s3cret@db:5432/calls'), 'db:5432/calls');
+});
+
+test('storeLocation names the store the server and the store commands open, never a password', () => {
+  assert.equal(storeLocation(loadConfig({})), 'sqlite ./data/callgate.db');
+  assert.equal(storeLocation(loadConfig({ DATA_DIR: '/var/lib/callgate/' })), 'sqlite /var/lib/callgate/callgate.db');
+  const pg = loadConfig({ DATABASE_URL: 'postgres://callgate:s3cret@db:5432/calls', SECRET_KEY: 'k'.repeat(32) });
+  assert.equal(storeLocation(pg), 'postgres db:5432/calls');
 });

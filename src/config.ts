@@ -152,6 +152,17 @@ function msList(env: Env, name: string, fallback: readonly number[]): readonly n
 }
 
 /**
+ * The store a configuration opens, as the server's ready line and the CLI's store commands name it
+ * (`sqlite ./data/callgate.db`, `postgres db.internal:5432/callgate`, never a password): the README has the key
+ * created "against the same store", which a reader can only check when both say which one they use.
+ */
+export function storeLocation(config: Pick<Config, 'databaseUrl' | 'dataDir'>): string {
+  return config.databaseUrl
+    ? `postgres ${postgresLocation(config.databaseUrl) ?? '(unparseable DATABASE_URL)'}`
+    : `sqlite ${config.dataDir.replace(/\/+$/, '')}/callgate.db`;
+}
+
+/**
  * host[:port]/database of a DATABASE_URL, for messages; null when it cannot be read. The user and password go first,
  * everything up to the last @: a password written unencoded may hold a /, and after digits URL parsers read it as a
  * port and a path, which would print the rest of it. pg takes strings WHATWG URL refuses (no host before the path,

@@ -33,6 +33,9 @@ describe('server start-up and logs', () => {
       );
       assert.equal(line.docs, `${server.url}/docs`);
       assert.equal(line.metrics, `${server.url}/metrics`);
+      // The store it opened, as `callgate tenants create` names the one it used: a key made elsewhere is obvious.
+      assert.equal(line.store, 'sqlite');
+      assert.equal(line.storeAt, `sqlite ${dataDir}/callgate.db`);
 
       const root = await fetch(`${server.url}/`, { redirect: 'manual', headers: { 'x-request-id': 'req-root' } });
       assert.equal(root.status, 302);

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildAppWithSweeper } from './app.ts';
 import { SecretBox } from './auth/secret-box.ts';
 import { checkSecretKey } from './auth/secret-key-check.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, storeLocation } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
@@ -127,7 +127,7 @@ export async function startServer(): Promise<FastifyInstance> {
   const base = publicBase(config.host, typeof address === 'object' && address ? address.port : config.port);
   const urls = { api: `${base}/v1`, docs: `${base}/docs`, dashboard: `${base}/dashboard`, metrics: `${base}/metrics` };
   logger.info(
-    { store: db.dialect, ...urls },
+    { store: db.dialect, storeAt: storeLocation(config), ...urls },
     `callgate ready: API ${urls.api}, reference ${urls.docs}, dashboard ${urls.dashboard}`,
   );
   return app;

@@ -3,7 +3,7 @@
 // on another is never a silent mystery.
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Config, loadConfig, postgresLocation } from '../config.ts';
+import { type Config, loadConfig, storeLocation } from '../config.ts';
 import { type Env, fromShell } from './remote.ts';
 
 export const STORE_OPTIONS = {
@@ -22,7 +22,7 @@ export const STORE_USAGE = `Store (as the server's: DATABASE_URL, else SQLite un
 export function storeConfig(env: Env, dataDir: string | undefined, note: (line: string) => void): Config {
   const config = loadConfig(dataDir ? { ...env, DATA_DIR: fromShell(dataDir, env) } : env);
   if (config.databaseUrl) {
-    note(`store: postgres ${postgresLocation(config.databaseUrl) ?? '(unparseable DATABASE_URL)'}`);
+    note(`store: ${storeLocation(config)}`);
     return config;
   }
   if (!existsSync(config.dataDir)) {
@@ -35,6 +35,6 @@ export function storeConfig(env: Env, dataDir: string | undefined, note: (line: 
             "If the server runs elsewhere, use its store: --data-dir <the server's DATA_DIR> or DATABASE_URL",
     );
   }
-  note(`store: sqlite ${config.dataDir.replace(/\/+$/, '')}/callgate.db`);
+  note(`store: ${storeLocation(config)}`);
   return config;
 }
