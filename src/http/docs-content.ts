@@ -22,7 +22,8 @@ Every error has one shape: \`{"error": "<text>", "code": "<CODE>", "details": {.
 \`code\` is stable (the list below each operation's responses); \`requestId\` is also the \`x-request-id\`
 response header — quote it when asking for help. A request that breaks the schema is \`400 VALIDATION_ERROR\`
 with **every** problem listed in \`details.issues\`: \`[{"in": "body"|"querystring"|"params"|"headers",
-"path": "/events/0", "message": "..."}]\` (the first 20, with \`details.truncated: true\` when there were more). Other 400s carry \`details.reason\` or \`details.field\`.
+"path": "/events/0", "message": "..."}]\` (the first 20, with \`details.truncated: true\` when there were more;
+a value that fits none of the shapes an operation takes is told about the shape it came closest to). Other 400s carry \`details.reason\` or \`details.field\`.
 
 ## Limits and retries
 Each key has a token bucket (terminate has its own, larger one). Over it: \`429 RATE_LIMITED\` with

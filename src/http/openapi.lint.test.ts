@@ -228,6 +228,35 @@ describe('the API reference', () => {
     }
   });
 
+  test('a body that fits no shape of a union is told about the shape it came closest to', async () => {
+    // POST /v1/numbers takes a registration or Pilot's {name, number}: a registration with one mistake is not
+    // also told to drop its `provider` and add a `number`.
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/numbers',
+      headers: { 'x-api-key': t.tenantKey.key },
+      payload: { name: 'Try', provider: 'SANDBOX', phoneNumber: '12' },
+    });
+    assert.equal(res.statusCode, 400);
+    const issues = res.json().details.issues;
+    assert.deepEqual(
+      issues.map((i: { in: string; path: string }) => `${i.in} ${i.path}`),
+      ['body /phoneNumber'],
+    );
+    assert.match(issues[0].message, /must match pattern/);
+    // A tie keeps every shape's complaints: a `before` is a time or a call id, and either may be what was meant.
+    const page = await t.app.inject({
+      method: 'GET',
+      url: '/v1/calls?before=garbage',
+      headers: { 'x-api-key': t.numberA.key.key },
+    });
+    assert.equal(page.statusCode, 400);
+    assert.deepEqual(
+      page.json().details.issues.map((i: { message: string }) => i.message),
+      ['must match format "date-time"', 'must match pattern "^call_[0-9A-Z]{26}$"', 'must match a schema in anyOf'],
+    );
+  });
+
   test('a body with thousands of problems gets the first 20 listed and truncated: true, in a small answer', async () => {
     const payload: Record<string, unknown> = { url: 'https://example.test/hook', events: ['call.ended'] };
     for (let i = 0; i < 20_000; i++) {

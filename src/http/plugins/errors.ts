@@ -32,12 +32,84 @@ function issuePath(instancePath: string, params: Record<string, unknown>): strin
  */
 export const MAX_VALIDATION_ISSUES = 20;
 
+type AjvIssue = NonNullable<FastifyError['validation']>[number];
+
+const MAX_ISSUES_TO_SORT = 1000;
+
+/**
+ * A value that fits none of a union's shapes gets Ajv's complaints about every shape: a SANDBOX number with a bad
+ * `phoneNumber` also read "/number must have required property 'number'" and "/provider must NOT have additional
+ * properties" (Pilot's `{name, number}` body is the union's other shape), which sends the reader after the wrong
+ * field. When one shape came closest (fewest complaints), only its complaints are kept, without the union's own
+ * "must match a schema in anyOf"; on a tie all stay, since any of them may be what was meant. A body with more
+ * issues than a person's mistakes make (thousands, sent on purpose) is left as it is, so it costs nothing more.
+ */
+export function closestShapeIssues(issues: AjvIssue[]): AjvIssue[] {
+  if (issues.length > MAX_ISSUES_TO_SORT) {
+    return issues;
+  }
+  const unions = new Map<string, { union: AjvIssue; branches: Map<string, AjvIssue[]> }>();
+  const key = (instancePath: string, schemaPath: string) => `${instancePath}\u0000${schemaPath}`;
+  for (const issue of issues) {
+    if (issue.keyword === 'anyOf' || issue.keyword === 'oneOf') {
+      unions.set(key(issue.instancePath, issue.schemaPath), { union: issue, branches: new Map() });
+    }
+  }
+  if (unions.size === 0) {
+    return issues;
+  }
+  for (const issue of issues) {
+    const schemaParts = issue.schemaPath.split('/');
+    const instanceParts = issue.instancePath.split('/');
+    // Every union this issue sits under: a schema path prefix `…/anyOf/<branch>/…` and an instance path prefix.
+    for (let s = 1; s < schemaParts.length - 1; s++) {
+      const keyword = schemaParts[s];
+      if (keyword !== 'anyOf' && keyword !== 'oneOf') {
+        continue;
+      }
+      const unionSchemaPath = schemaParts.slice(0, s + 1).join('/');
+      for (let i = instanceParts.length; i >= 1; i--) {
+        const found = unions.get(key(instanceParts.slice(0, i).join('/'), unionSchemaPath));
+        if (found) {
+          const branch = schemaParts[s + 1] as string;
+          const list = found.branches.get(branch);
+          if (list) {
+            list.push(issue);
+          } else {
+            found.branches.set(branch, [issue]);
+          }
+          break;
+        }
+      }
+    }
+  }
+  const dropped = new Set<AjvIssue>();
+  for (const { union, branches } of unions.values()) {
+    const lists = [...branches.values()];
+    const fewest = Math.min(...lists.map((l) => l.length));
+    const closest = lists.filter((l) => l.length === fewest);
+    if (closest.length !== 1) {
+      continue;
+    }
+    dropped.add(union);
+    for (const list of lists) {
+      if (list !== closest[0]) {
+        for (const issue of list) {
+          dropped.add(issue);
+        }
+      }
+    }
+  }
+  return dropped.size === 0 ? issues : issues.filter((issue) => !dropped.has(issue));
+}
+
 function fromFastifyError(error: FastifyError): ApiError | null {
   if (error.validation) {
-    const truncated = error.validation.length > MAX_VALIDATION_ISSUES;
+    const validation = closestShapeIssues(error.validation);
+    const truncated = validation.length > MAX_VALIDATION_ISSUES;
     return new ApiError('VALIDATION_ERROR', {
       details: {
-        issues: error.validation.slice(0, MAX_VALIDATION_ISSUES).map((v) => ({
+        issues: validation.slice(0, MAX_VALIDATION_ISSUES).map((v) => ({
           in: error.validationContext,
           path: issuePath(v.instancePath, v.params),
           message: v.message,
