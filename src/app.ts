@@ -95,6 +95,9 @@ function answerClientError(this: { log: FastifyBaseLogger }, error: NodeJS.Errno
   socket.destroy();
 }
 
+/** Health probes, whose successful answers are logged at debug. */
+const PROBE_ROUTES = new Set(['/healthz', '/readyz']);
+
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
@@ -202,7 +205,14 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
     }
   });
   app.addHook('onResponse', async (request, reply) => {
-    const level = reply.statusCode >= 500 ? 'warn' : 'info';
+    // A load balancer probes every second or so: its answered probes are debug lines, not a flood at info; a probe
+    // that failed (a 503 from /readyz) is logged like any other failure.
+    const level =
+      reply.statusCode >= 500
+        ? 'warn'
+        : reply.statusCode < 400 && PROBE_ROUTES.has(request.routeOptions.url ?? '')
+          ? 'debug'
+          : 'info';
     request.log[level](
       { req: request, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime * 10) / 10 },
       `${request.method} ${request.routeOptions.url ?? 'unrouted'} ${reply.statusCode}`,

@@ -41,14 +41,16 @@ describe('server start-up and logs', () => {
       assert.equal(root.status, 302);
       assert.equal(root.headers.get('location'), '/dashboard');
 
+      // A probe answered is a debug line: not written at the default level (health.test.ts has the levels).
       await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': 'req-health' } });
       // A later request's line is written after every line of the earlier one.
-      await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': 'req-after' } });
+      await fetch(`${server.url}/dashboard`, { headers: { 'x-request-id': 'req-after' } });
       await waitForLog(server.logs, (l) => l.includes('"req-after"'));
-      const lines = server.logs.filter((l) => l.includes('"req-health"')).map((l) => JSON.parse(l));
+      assert.equal(server.logs.filter((l) => l.includes('"req-health"')).length, 0, 'no line for an answered probe');
+      const lines = server.logs.filter((l) => l.includes('"req-root"')).map((l) => JSON.parse(l));
       assert.equal(lines.length, 1, 'one line per request');
-      assert.equal(lines[0].msg, 'GET /healthz 200');
-      assert.equal(lines[0].res.statusCode, 200);
+      assert.equal(lines[0].msg, 'GET / 302');
+      assert.equal(lines[0].res.statusCode, 302);
       assert.equal(typeof lines[0].responseTime, 'number');
     } finally {
       await server.stop();
