@@ -161,6 +161,32 @@ describe('server start-up with a setting it cannot use', () => {
     );
   });
 
+  test('a DATA_DIR that cannot be made (under /proc) exits 1 with one line at once, not a hung start', async () => {
+    // Node's recursive mkdir loops for ever when mkdir answers ENOENT under a parent that exists, as procfs does.
+    const under = await runServer({ DATA_DIR: '/proc/callgate-data/data', PORT: '0' }, HANG_MS);
+    assert.equal(under.code, 1);
+    assert.equal(
+      under.stderr,
+      'callgate: cannot open the embedded store in DATA_DIR=/proc/callgate-data/data: ENOENT\n',
+    );
+    // A directory that exists but takes no file: the store's file fails with a code that is not a usual one.
+    const proc = await runServer({ DATA_DIR: '/proc/self', PORT: '0' }, HANG_MS);
+    assert.equal(proc.code, 1);
+    assert.equal(proc.stderr, 'callgate: cannot open the embedded store in DATA_DIR=/proc/self: ENOENT\n');
+  });
+
+  test('a RECORDINGS_DIR that cannot be made (under /proc) is a warning at start, and the server starts', async () => {
+    const server = await startServerProcess({ DATA_DIR: dataDir, RECORDINGS_DIR: '/proc/callgate-recordings/r' });
+    try {
+      const warning = JSON.parse(await waitForLog(server.logs, (l) => l.includes('RECORDINGS_DIR cannot be')));
+      assert.equal(warning.msg, 'RECORDINGS_DIR cannot be written: recordings will fail');
+      assert.equal(warning.dir, '/proc/callgate-recordings/r');
+      assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('a PostgreSQL server that drops the connection, wants a password or refuses the login: one line, exit 1', async () => {
     const pg = await fakePostgres();
     const env = (user: string) => ({
@@ -334,12 +360,22 @@ describe('server start-up with a SECRET_KEY that cannot open the store', () => {
   });
 });
 
-/** Runs `node src/main.mjs` to its exit; stdout (the JSON logs) is kept apart from stderr. */
-function runServer(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+/** How long a start that should fail at once may run before it counts as hung (and is killed). */
+const HANG_MS = 60_000;
+
+/** Runs `node src/main.mjs` to its exit (killed after killAfterMs, when given: a hang); stderr kept apart. */
+function runServer(
+  env: Record<string, string>,
+  killAfterMs?: number,
+): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'main.mjs')], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  if (killAfterMs !== undefined) {
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.once('exit', () => clearTimeout(timer));
+  }
   let stderr = '';
   child.stderr.on('data', (chunk) => {
     stderr += chunk;

@@ -1,9 +1,10 @@
 // What the store commands (tenants, migrate, worker) share: --data-dir, the configuration read as the server
 // reads it, and one stderr line naming the store used, so a key created in one store and presented to a server
 // on another is never a silent mystery.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Config, loadConfig, storeLocation } from '../config.ts';
+import { makeDirectory } from '../make-directory.ts';
 import { type Env, fromShell } from './remote.ts';
 
 export const STORE_OPTIONS = {
@@ -26,7 +27,7 @@ export function storeConfig(env: Env, dataDir: string | undefined, note: (line: 
     return config;
   }
   if (!existsSync(config.dataDir)) {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 }); // as openStore makes it: owner-only
+    makeDirectory(config.dataDir, 0o700); // as openStore makes it: owner-only
     const chosen = dataDir !== undefined || Boolean(env.DATA_DIR);
     note(
       chosen

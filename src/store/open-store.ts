@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Config, ConfigError, postgresLocation } from '../config.ts';
+import { makeDirectory } from '../make-directory.ts';
 import type { Db } from './db.ts';
 import { migrate } from './migrate.ts';
 import { SqliteDb } from './sqlite-db.ts';
@@ -31,13 +32,16 @@ const STORE_ERRORS = new Set([
 /** Connecting or logging in to the PostgreSQL server failed (before any SQL of ours ran). */
 class ConnectFailed extends Error {}
 
+/** DATA_DIR or the store's file in it could not be made: whatever the reason (ENOENT under /proc, say), a setting. */
+class DataDirFailed extends Error {}
+
 /**
  * A store that cannot be opened for a reason the operator fixes: a ConfigError of one line naming where (never the
  * password) and why. Anything else (a migration that fails, say) is left as it is, with its stack.
  */
 function storeUnusable(config: Config, err: NodeJS.ErrnoException): Error {
   const connect = err instanceof ConnectFailed;
-  const cause = (connect ? err.cause : err) as NodeJS.ErrnoException;
+  const cause = (connect || err instanceof DataDirFailed ? err.cause : err) as NodeJS.ErrnoException;
   // The PostgreSQL store wraps the driver's error (StoreUnavailableError): its code is on the cause.
   const code = cause.code ?? (cause.cause as NodeJS.ErrnoException | undefined)?.code;
   // pg could not parse it: a setting to fix, not a crash (and the value is not quoted: it may hold a password).
@@ -47,7 +51,7 @@ function storeUnusable(config: Config, err: NodeJS.ErrnoException): Error {
     );
   }
   if (!config.databaseUrl) {
-    return code !== undefined && STORE_ERRORS.has(code)
+    return code !== undefined && (STORE_ERRORS.has(code) || err instanceof DataDirFailed)
       ? new ConfigError(`cannot open the embedded store in DATA_DIR=${config.dataDir}: ${code}`)
       : err;
   }
@@ -91,9 +95,13 @@ async function open(config: Config, opts: { migrate?: boolean }): Promise<Opened
   } else {
     // Owner-only, as secret.key and the recordings are: the store holds callers' numbers, SDPs and payloads.
     // SQLite gives its -wal and -shm files the database file's permissions.
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const path = join(config.dataDir, 'callgate.db');
-    closeSync(openSync(path, 'a', 0o600)); // the mode applies only when the file is created here
+    try {
+      makeDirectory(config.dataDir, 0o700);
+      closeSync(openSync(path, 'a', 0o600)); // the mode applies only when the file is created here
+    } catch (err) {
+      throw new DataDirFailed((err as Error).message, { cause: err });
+    }
     db = new SqliteDb(path, { synchronous: config.sqliteSynchronous });
     secretKey ??= localSecretKey(config.dataDir);
   }

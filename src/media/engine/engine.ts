@@ -3,7 +3,7 @@
 // closes a session once its call has ended anywhere (terminate, the peer's hang-up, max duration, another
 // process): it polls the stored status of its calls, which covers every path without hooks into each of them.
 
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -11,6 +11,7 @@ import { DIGITS_KEPT, type KeyPressed } from '../../calls/keypad.ts';
 import type { FinishedRecording } from '../../calls/recordings.ts';
 import type { MediaConfig } from '../../config.ts';
 import type { CallId, NumberId } from '../../ids.ts';
+import { makeDirectory } from '../../make-directory.ts';
 import { deleteCallMedia, findCallStatuses } from '../../store/call-media.ts';
 import type { Db } from '../../store/db.ts';
 import { type MediaChannel, openMediaChannel } from '../../store/media-channel.ts';
@@ -605,7 +606,7 @@ export class MediaEngine {
   private checkRecordingsDir(): void {
     const dir = this.d.config.recordingsDir;
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      makeDirectory(dir, 0o700);
       accessSync(dir, constants.W_OK);
     } catch (err) {
       this.d.logger.warn(
@@ -622,7 +623,7 @@ export class MediaEngine {
 
   private recordingPath(callId: string): string {
     try {
-      mkdirSync(this.d.config.recordingsDir, { recursive: true, mode: 0o700 });
+      makeDirectory(this.d.config.recordingsDir, 0o700);
     } catch (err) {
       // The call is answered all the same: its recorder cannot create the file either, so the recording ends
       // failed (with call.recording_ready) instead of the accept being refused for a directory a retry won't fix.
