@@ -68,6 +68,26 @@ describe('WAV files', () => {
     }
   });
 
+  it('reads a data size of 0 followed by whole chunks (LIST) as no audio, not the chunks as samples', () => {
+    const list = riffChunk('LIST', Buffer.from('INFOISFT\x0e\0\0\0Lavf61.7.100\0\0', 'latin1'));
+    for (const size of [0, 0xffffffff]) {
+      const empty = Buffer.concat([writeWav({ sampleRate: 8_000, samples: new Int16Array(0) }), list]);
+      empty.writeUInt32LE(size, 40);
+      assert.equal(readWav(empty).samples.length, 0, `data size ${size}`);
+    }
+    // An honest size with a LIST after it, as non-streamed files often are: the samples only.
+    const samples = tone(440, 0.1, 8_000);
+    assert.deepEqual(readWav(Buffer.concat([writeWav({ sampleRate: 8_000, samples }), list])).samples, samples);
+  });
+
+  it('a streamed data chunk whose samples happen to start like a chunk header is still read to its end', () => {
+    const samples = tone(440, 0.1, 8_000);
+    const streamed = writeWav({ sampleRate: 8_000, samples });
+    streamed.writeUInt32LE(0, 40);
+    streamed.write('LIST', 44, 'latin1'); // then a "size" that runs past the end: samples, not a chunk
+    assert.equal(readWav(streamed).samples.length, samples.length);
+  });
+
   it('rejects a file that is not a WAV with a clear error', () => {
     assert.throws(() => readWav(Buffer.from('ID3 this is an mp3')), WavFormatError);
     const noData = writeWav({ sampleRate: 8_000, samples: new Int16Array(0) }).subarray(0, 36);
@@ -90,3 +110,11 @@ describe('audio monitor', () => {
     assert.equal(rmsLevel(monitor.recent()), 0);
   });
 });
+
+/** A RIFF chunk: id, little-endian size, body, and the pad byte an odd size takes. */
+function riffChunk(id: string, body: Buffer): Buffer {
+  const head = Buffer.alloc(8);
+  head.write(id, 0, 'latin1');
+  head.writeUInt32LE(body.length, 4);
+  return Buffer.concat([head, body, Buffer.alloc(body.length % 2)]);
+}

@@ -10,6 +10,44 @@ export class WavFormatError extends Error {
   override name = 'WavFormatError';
 }
 
+/**
+ * Where the data chunk whose body starts at `body` ends, given the size its header declares. A size of 0 or
+ * 0xFFFFFFFF is what a writer streaming to a pipe leaves when it cannot go back: its data runs to the end of the file.
+ * But 0 is also an honest empty data chunk, and non-streamed files often carry chunks after their data (LIST, id3 ,
+ * cue ): when what follows is whole chunks up to the end, the data is empty, not those chunks read as audio.
+ */
+export function wavDataEnd(b: Buffer, body: number, declared: number): number {
+  if (declared !== 0 && declared !== 0xffffffff) {
+    return Math.min(b.length, body + declared);
+  }
+  return wholeChunksFrom(b, body) ? body : b.length;
+}
+
+/**
+ * Whether the bytes from `at` to the end are one or more whole RIFF chunks: each a four-character printable id and a
+ * size that fits, the last ending at the end of the file (its pad byte may be missing). Audio (samples) is no such
+ * chain: a streamed data chunk's samples would have to spell ids and sizes that land exactly on the file's end.
+ */
+function wholeChunksFrom(b: Buffer, at: number): boolean {
+  if (at + 8 > b.length) {
+    return false;
+  }
+  while (at + 8 <= b.length) {
+    for (let i = at; i < at + 4; i++) {
+      const c = b[i] ?? 0;
+      if (c < 0x20 || c > 0x7e) {
+        return false;
+      }
+    }
+    const size = b.readUInt32LE(at + 4);
+    if (at + 8 + size > b.length) {
+      return false;
+    }
+    at += 8 + size + (size % 2);
+  }
+  return at === b.length || at === b.length + 1;
+}
+
 /** Reads 8/16/24/32-bit integer PCM and 32-bit float WAV files, any channel count, into mono 16-bit. */
 export function readWav(data: Buffer): PcmAudio {
   if (data.length < 12 || data.toString('ascii', 0, 4) !== 'RIFF' || data.toString('ascii', 8, 12) !== 'WAVE') {
@@ -40,8 +78,7 @@ export function readWav(data: Buffer): PcmAudio {
       if (!format) {
         throw new WavFormatError('data chunk before fmt chunk');
       }
-      // A size of 0 or 0xFFFFFFFF is a streaming tool's that never went back to write it: the data runs to the end.
-      const end = size === 0 || size === 0xffffffff ? data.length : Math.min(data.length, body + size);
+      const end = wavDataEnd(data, body, size);
       return { sampleRate: format.sampleRate, samples: decodeSamples(data.subarray(body, end), format) };
     }
     offset = body + size + (size % 2);

@@ -83,6 +83,24 @@ test('media over the duration limit is refused, whatever its format', async () =
   }
 });
 
+test('a WAV data size of 0 is a streamed one only when no whole chunk follows it; other empty chunks are empty', async () => {
+  const info = Buffer.from('LIST\x10\0\0\0INFOISFT\x04\0\0\0sox\0', 'latin1');
+  const tone = sine(660, 8000, 1.2);
+  // Streamed: the size was never written and the samples run to the end.
+  const streamed = wavFile([tone], 8000);
+  streamed.writeUInt32LE(0, 40);
+  const whole = await decodeMedia(streamed, LIMITS);
+  assertTone(whole.pcm, whole.seconds, 660, 1.2);
+  // An empty data chunk with a LIST after it is no audio: refused, not the LIST played as a click.
+  const empty = Buffer.concat([wavFile([new Int16Array(0)], 8000), info]);
+  await assert.rejects(decodeMedia(empty, LIMITS), /no WAV audio/);
+  // An empty chunk before the data (JUNK of size 0) is skipped, not taken to run to the end of the file.
+  const wav = wavFile([tone], 8000);
+  const junkFirst = Buffer.concat([wav.subarray(0, 12), Buffer.from('JUNK\0\0\0\0', 'latin1'), wav.subarray(12)]);
+  const d = await decodeMedia(junkFirst, LIMITS);
+  assertTone(d.pcm, d.seconds, 660, 1.2);
+});
+
 test('what is not WAV, Ogg/Opus or MP3 is refused with a reason, never thrown as something else', async () => {
   const adpcm = wavFile([sine(660, 8000, 0.1)], 8000);
   adpcm.writeUInt16LE(2, 20); // MS ADPCM format tag

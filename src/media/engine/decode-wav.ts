@@ -1,9 +1,10 @@
 // RIFF/WAVE reader for played media: integer PCM (8, 16, 24 or 32 bit), 32-bit float and G.711 μ-law, any
 // channel count and any rate from 8 to 48 kHz (the usual are 8, 16 and 48 kHz). The chunk walk tolerates extra
-// chunks (LIST, fact) and a data size of 0 or 0xFFFFFFFF (written by streaming tools that never went back).
+// chunks (LIST, fact) and a data size of 0 or 0xFFFFFFFF (written by streaming tools that never went back: wavDataEnd).
 
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { resampleInTurns } from '../audio/resampler.ts';
+import { wavDataEnd } from '../audio/wav.ts';
 import { ENGINE_RATE } from './audio-queue.ts';
 import { type DecodedAudio, type DecodeLimits, MediaDecodeError } from './decoded-audio.ts';
 import { decodeMulaw } from './mulaw.ts';
@@ -69,7 +70,8 @@ export async function decodeWav(bytes: Uint8Array, limits: DecodeLimits): Promis
     const id = b.toString('latin1', at, at + 4);
     const declared = b.readUInt32LE(at + 4);
     const body = at + 8;
-    const size = declared === 0 || declared === 0xffffffff ? b.length - body : Math.min(declared, b.length - body);
+    // Only a data chunk's size may be a streaming writer's placeholder: any other chunk of size 0 is empty.
+    const size = id === 'data' ? wavDataEnd(b, body, declared) - body : Math.min(declared, b.length - body);
     if (id === 'fmt ') {
       format = readFormat(b, body, size);
     } else if (id === 'data') {
