@@ -107,6 +107,31 @@ export class ActionSlots {
     return (await claimCallAction(this.#db, call.id, action, leaseExpiredBefore, statuses)) ? id : null;
   }
 
+  /**
+   * Runs what a claimant reads between its claim and its provider request (the call again, its number). Nothing was
+   * asked of the provider yet: when that read fails (the store refused it) the slot is given back at once rather
+   * than held for its whole lease, which every other action on the call (the sweeper's too) would wait out. The
+   * read's error is thrown on.
+   */
+  async beforeProvider<T>(call: Call, actionId: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      // A store that refuses this write too leaves the slot to its lease, as a crash would.
+      await this.giveBack(call, actionId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Frees the slot with no outcome: nothing was asked of the provider, so whoever waited decides again. */
+  async giveBack(call: Call, actionId: string): Promise<void> {
+    try {
+      await releaseCallAction(this.#db, call.id, actionId, null);
+    } finally {
+      this.#waiters.signal(call.id);
+    }
+  }
+
   /** Frees the slot after a failed action; requests of the same kind that waited on it answer with its error. */
   async release(call: Call, actionId: string, error: ApiError, note?: TimelineNote): Promise<ApiError> {
     await this.#db.transaction(async (tx) => {

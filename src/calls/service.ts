@@ -227,7 +227,11 @@ export class CallService {
     // What ends the call is decided on the call as it is once the slot is ours: an accept that settled since it was
     // read has connected a call read ringing, and a reject (which Meta refuses as if the call were over) would leave
     // it up at the provider while ours records it ended.
-    const call = (await findCallForNumber(this.#d.db, read.numberId, read.id)) ?? read;
+    const call = await this.#d.slots.beforeProvider(
+      read,
+      actionId,
+      async () => (await findCallForNumber(this.#d.db, read.numberId, read.id)) ?? read,
+    );
     const decision = decideTerminate(call);
     if (decision.kind === 'already-ended') {
       // A provider end landed once the slot was ours: it was this terminate's (§4.6), or the call's before it.
@@ -241,7 +245,7 @@ export class CallService {
       };
     }
     let action = decision.action;
-    const number = await this.#number(call.numberId);
+    const number = await this.#d.slots.beforeProvider(call, actionId, () => this.#number(call.numberId));
     const adapter = this.#d.providers(number);
     let result = await adapter.endCall(number, call, action);
     // A server that no longer rings the call may answer the reject as if it had no call ("already ended").
@@ -518,7 +522,7 @@ export class CallService {
   async reject(numberId: NumberId, idOrExternal: string): Promise<ActionResult> {
     const call = await this.#ringingInbound(numberId, idOrExternal);
     const actionId = await this.#claimOrConflict(call, 'reject');
-    const number = await this.#number(call.numberId);
+    const number = await this.#d.slots.beforeProvider(call, actionId, () => this.#number(call.numberId));
     const adapter = this.#d.providers(number);
     const result = await adapter.reject(number, call);
     // A reject whose process died before storing the provider's answer left its slot to this one: "already ended"
@@ -700,7 +704,7 @@ export class CallService {
     if (!actionId) {
       return; // another action is ending or answering it; the engine's watcher closes the media afterwards
     }
-    const number = await this.#number(call.numberId);
+    const number = await this.#d.slots.beforeProvider(call, actionId, () => this.#number(call.numberId));
     const result = await this.#d.providers(number).endCall(number, call, 'terminate');
     if (!result.ok && result.category !== 'ALREADY_ENDED') {
       // The media is gone whatever the provider says: the call is over for us.
@@ -762,7 +766,9 @@ export class CallService {
    */
   async #claimToAnswer(call: Call): Promise<string | null> {
     const actionId = await this.#claimOrConflict(call, 'accept');
-    const current = await findCallForNumber(this.#d.db, call.numberId, call.id);
+    const current = await this.#d.slots.beforeProvider(call, actionId, () =>
+      findCallForNumber(this.#d.db, call.numberId, call.id),
+    );
     if (!current || current.sdpAnswer === call.sdpAnswer) {
       return actionId;
     }

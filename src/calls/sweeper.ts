@@ -326,8 +326,10 @@ export class Sweeper {
     if (!actionId) {
       return false; // someone else is acting on this call right now
     }
-    const number = await getNumberById(this.#d.db, call.numberId);
+    const number = await this.#d.slots.beforeProvider(call, actionId, () => getNumberById(this.#d.db, call.numberId));
     if (!number) {
+      // Deleted since: its calls went with it in the same commit, but a slot of ours is never left to its lease.
+      await this.#d.slots.giveBack(call, actionId);
       return false;
     }
     const result = await this.#d.providers(number).endCall(number, call, 'terminate');
