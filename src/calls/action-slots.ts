@@ -35,6 +35,8 @@ export type WaitOutcome =
   | { kind: 'retry'; call: Call };
 
 export type TimelineNote = Omit<TimelineEntry, 'sequence' | 'at'>;
+/** A settle's note, or how to write it from the call as the settle finds it (what the action met may have changed). */
+export type SettleNote = TimelineNote | ((current: Call) => TimelineNote);
 
 /**
  * How long a claimed action is its owner's before another process may take it over. Long enough for the longest
@@ -161,7 +163,7 @@ export class ActionSlots {
     call: Call,
     actionId: string,
     decide: (c: Call, now: string) => Transition,
-    note?: TimelineNote,
+    note?: SettleNote,
   ): Promise<Call> {
     try {
       return await this.#settleOnce(call, actionId, decide, note);
@@ -175,7 +177,7 @@ export class ActionSlots {
     }
   }
 
-  #retrySettle(call: Call, actionId: string, decide: (c: Call, now: string) => Transition, note?: TimelineNote) {
+  #retrySettle(call: Call, actionId: string, decide: (c: Call, now: string) => Transition, note?: SettleNote) {
     this.#unsettled.set(call.id, actionId);
     // The outcome happened now: a call that ends once the disk has room again still ended at this time.
     const at = this.#clock.now().toISOString();
@@ -224,7 +226,7 @@ export class ActionSlots {
     call: Call,
     actionId: string,
     decide: (c: Call, now: string) => Transition,
-    note?: TimelineNote,
+    note?: SettleNote,
     at?: string,
   ): Promise<Call> {
     return this.#db.transaction(async (tx) => {
@@ -234,7 +236,7 @@ export class ActionSlots {
       }
       const now = at ?? this.#clock.now().toISOString();
       if (note) {
-        await appendTimeline(tx, call.id, { ...note, at: now });
+        await appendTimeline(tx, call.id, { ...(typeof note === 'function' ? note(current) : note), at: now });
       }
       const t = decide(current, now);
       if (t.call !== current) {

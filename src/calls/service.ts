@@ -556,11 +556,15 @@ export class CallService {
     }
     if (!result.ok && result.category === 'ALREADY_ENDED' && !tookOverReject) {
       // The provider no longer has the call: the caller gave up first. Record it; the reject came too late.
-      const final = await this.#d.slots.settle(call, actionId, (c, now) => missedAfterPeerEnd(c, now), {
-        source: 'api',
-        type: 'reject',
-        detail: { outcome: 'provider says already ended' },
-      });
+      const final = await this.#d.slots.settle(
+        call,
+        actionId,
+        (c, now) => missedAfterPeerEnd(c, now),
+        (c) =>
+          c.status === 'ACCEPTED'
+            ? answeredDuringReject('already ended')
+            : { source: 'api', type: 'reject', detail: { outcome: 'provider says already ended' } },
+      );
       // The caller's end landed while this reject was at the provider and was recorded as the reject's (R7): the
       // answer is the outcome recorded, not a 409 beside a call rejected by the business.
       if (final.status === 'REJECTED' && final.endedBy === 'BUSINESS') {
@@ -576,14 +580,17 @@ export class CallService {
       call,
       actionId,
       (c, now) => awaitingConfirmation(rejectByBusiness(c, now), unconfirmed),
-      {
-        source: 'api',
-        type: 'reject',
-        detail: {
-          outcome: result.ok ? 'rejected' : 'provider says already ended',
-          ...(unconfirmed ? { providerConfirmed: false } : {}),
-        },
-      },
+      (c) =>
+        c.status === 'ACCEPTED'
+          ? answeredDuringReject(result.ok ? 'ok' : 'already ended')
+          : {
+              source: 'api',
+              type: 'reject',
+              detail: {
+                outcome: result.ok ? 'rejected' : 'provider says already ended',
+                ...(unconfirmed ? { providerConfirmed: false } : {}),
+              },
+            },
     );
     if (final.status === 'ACCEPTED') {
       // Answered (on another device of a web number) while the reject was on its way: the call is up, not rejected.
@@ -783,6 +790,22 @@ export class CallService {
     }
     return number;
   }
+}
+
+/**
+ * The reject's note when the call was answered (on another device of a web number) while the reject was on its way:
+ * the call is up and the request answers 409, whatever the provider said to the reject.
+ */
+function answeredDuringReject(providerAnswer: 'ok' | 'already ended'): TimelineNote {
+  return {
+    source: 'api',
+    type: 'reject',
+    detail: {
+      outcome: 'not rejected: answered meanwhile, the call stays up',
+      providerAnswer,
+      error: 'CALL_STATE_CONFLICT',
+    },
+  };
 }
 
 /**

@@ -49,11 +49,28 @@ for (const kind of storeKinds()) {
       return pending;
     };
 
+    /** The reject's own entries in the call's timeline (GET /v1/calls/{id}/events). */
+    const rejectNotes = async (callId: string) =>
+      (
+        (await t.app.inject({ url: `/v1/calls/${callId}/events`, headers: { 'x-api-key': web.key.key } })).json()
+          .events as { source: string; type: string; detail: Record<string, unknown> }[]
+      )
+        .filter((e) => e.source === 'api' && e.type === 'reject')
+        .map((e) => e.detail);
+
     test('reject: 409 ACCEPTED, the call stays up and its later end is its one call.ended', async () => {
       const call = await ringingWebCall(t, web);
       const res = await answeredDuring(call.id, call.externalCallId, 'reject');
       assert.equal(res.statusCode, 409, res.body);
       assert.deepEqual([res.json().code, res.json().details], ['CALL_STATE_CONFLICT', { status: 'ACCEPTED' }]);
+      // The timeline says what the caller was told, not "rejected".
+      assert.deepEqual(await rejectNotes(call.id), [
+        {
+          outcome: 'not rejected: answered meanwhile, the call stays up',
+          providerAnswer: 'ok',
+          error: 'CALL_STATE_CONFLICT',
+        },
+      ]);
       assert.equal(web.fake.call(call.externalCallId)?.phase, 'other', 'the call is up on the phone');
       const up = await webCall(t, web, call.id);
       assert.deepEqual([up?.status, up?.endedAt, up?.pendingAction], ['ACCEPTED', null, null]);
@@ -113,6 +130,13 @@ for (const kind of storeKinds()) {
       const res = await answeredDuring(call.id, call.externalCallId, 'reject', notFound);
       assert.equal(res.statusCode, 409, res.body);
       assert.deepEqual([res.json().code, res.json().details], ['CALL_STATE_CONFLICT', { status: 'ACCEPTED' }]);
+      assert.deepEqual(await rejectNotes(call.id), [
+        {
+          outcome: 'not rejected: answered meanwhile, the call stays up',
+          providerAnswer: 'already ended',
+          error: 'CALL_STATE_CONFLICT',
+        },
+      ]);
       const up = await webCall(t, web, call.id);
       assert.deepEqual([up?.status, up?.endedAt, up?.pendingAction], ['ACCEPTED', null, null]);
       await web.fake.peerHangsUp(call.externalCallId);
