@@ -6,13 +6,17 @@ import { OggOpusWriter, oggCrc } from './ogg-opus-writer.ts';
 import { OPUS_PRE_SKIP, OpusFrameEncoder } from './opus-encoder.ts';
 
 function pagesOf(file: Buffer) {
-  const pages: { flags: number; granule: bigint; sequence: number; crcOk: boolean; end: number }[] = [];
+  const pages: { flags: number; granule: bigint; sequence: number; crcOk: boolean; end: number; packets: number }[] =
+    [];
   for (let at = 0; at < file.length; ) {
     assert.equal(file.toString('latin1', at, at + 4), 'OggS', `page at ${at}`);
     const segments = file.readUInt8(at + 26);
     let size = 27 + segments;
+    let packets = 0;
     for (let i = 0; i < segments; i++) {
-      size += file.readUInt8(at + 27 + i);
+      const lacing = file.readUInt8(at + 27 + i);
+      size += lacing;
+      packets += lacing < 255 ? 1 : 0; // a segment under 255 bytes ends a packet
     }
     const page = Buffer.from(file.subarray(at, at + size));
     const crc = page.readUInt32LE(22);
@@ -23,6 +27,7 @@ function pagesOf(file: Buffer) {
       sequence: page.readUInt32LE(18),
       crcOk: oggCrc(page) === crc,
       end: at + size,
+      packets,
     });
     at += size;
   }
@@ -56,9 +61,29 @@ test('pages carry valid CRCs, counted sequence numbers, BOS first, EOS last and 
   );
   assert.equal(pages[0]?.flags, 0x02);
   assert.equal(pages.at(-1)?.flags, 0x04);
-  assert.equal(pages.at(-1)?.granule, BigInt(OPUS_PRE_SKIP + 150 * 960));
   for (let i = 3; i < pages.length; i++) {
-    assert.ok((pages[i]?.granule ?? 0n) >= (pages[i - 1]?.granule ?? 0n));
+    if (pages[i]?.granule !== -1n) {
+      assert.ok((pages[i]?.granule ?? 0n) >= (pages[i - 1]?.granule ?? 0n));
+    }
+  }
+});
+
+test('granule positions count the samples the packets decode to, pre-skip included (RFC 7845 §4), to the sample', () => {
+  // 3 s end on a page boundary (the end-of-stream page holds no packet); 2.9 s do not.
+  for (const seconds of [3, 2.9]) {
+    const pages = pagesOf(record(seconds));
+    const packets = Math.round((seconds * 48_000) / 960);
+    let decoded = 0;
+    for (const page of pages.slice(2)) {
+      decoded += page.packets * 960;
+      // A page on which no packet ends has no position (-1); any other gives every sample decoded so far, so that
+      // the first audio page shows no start offset and the last marks exactly where the decoded audio ends.
+      assert.equal(page.granule, page.packets === 0 ? -1n : BigInt(decoded), `${seconds} s, page ${page.sequence}`);
+    }
+    assert.equal(decoded, packets * 960);
+    const ends = pages.filter((p) => p.granule !== -1n).at(-1)?.granule ?? 0n;
+    // What a player plays: the last position less the pre-skip, which is what the decoder outputs after dropping it.
+    assert.equal(ends - BigInt(OPUS_PRE_SKIP), BigInt(packets * 960 - OPUS_PRE_SKIP), `${seconds} s`);
   }
 });
 

@@ -48,7 +48,10 @@ export class OggOpusWriter {
     this.write = write;
     this.serial = options.serial ?? Math.floor(Math.random() * 0xffffffff);
     this.packetsPerPage = options.packetsPerPage ?? 50;
-    this.granule = options.preSkip;
+    // RFC 7845 §4: a page's granule position counts every sample its packets decode to, the pre-skip among them (the
+    // decoder drops those from its output). Starting at the pre-skip instead read as a start offset of 6.5 ms, and the
+    // last page claimed 312 samples past the end of what the file decodes to.
+    this.granule = 0;
     const head = Buffer.alloc(19);
     head.write('OpusHead', 0, 'latin1');
     head.writeUInt8(1, 8); // version
@@ -86,7 +89,8 @@ export class OggOpusWriter {
       return;
     }
     this.ended = true;
-    this.page(this.pending, EOS, this.granule);
+    // A page on which no packet ends has no granule position (RFC 3533: -1): the end is the previous page's.
+    this.page(this.pending, EOS, this.pending.length > 0 ? this.granule : -1);
     this.pending = [];
   }
 
