@@ -57,3 +57,54 @@ test('an id file a full disk left empty is given an id once it is no write under
   assert.equal(recordingsVolume(readOnly.dir, false), null);
   assert.equal(fs.readFileSync(readOnly.file, 'utf8'), '');
 });
+
+test('without hard links, a settling file a full disk left empty too is passed over, not a repair stopped for good', (t) => {
+  t.mock.method(fs, 'linkSync', () => {
+    throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' });
+  });
+  syncBuiltinESMExports();
+  t.after(() => {
+    t.mock.restoreAll();
+    syncBuiltinESMExports();
+  });
+  /** The id file and its settling file, both left empty by a full disk `ageMs` ago. */
+  const bothEmpty = (name: string, ageMs: number) => {
+    const dir = mkdtempSync(join(tmpdir(), `callgate-nolinks-${name}-`));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, '.callgate-volume');
+    const at = new Date(Date.now() - ageMs);
+    for (const each of [file, `${file}.repaired`]) {
+      fs.writeFileSync(each, '');
+      fs.utimesSync(each, at, at);
+    }
+    return { dir, file };
+  };
+  const old = bothEmpty('old', 120_000);
+  const id = recordingsVolume(old.dir, true);
+  assert.match(id ?? '', /^vol_[0-9a-f]{24}$/);
+  assert.equal(fs.readFileSync(old.file, 'utf8').trim(), id);
+  assert.equal(fs.readFileSync(`${old.file}.repaired.1`, 'utf8').trim(), id, 'settled in the next name');
+  assert.deepEqual(
+    readdirSync(old.dir).sort(),
+    ['.callgate-volume', '.callgate-volume.repaired', '.callgate-volume.repaired.1'],
+    'no draft left',
+  );
+  // Another process repairing the same directory finds the same settled id (the cache is per directory: a copy).
+  const again = mkdtempSync(join(tmpdir(), 'callgate-nolinks-again-'));
+  t.after(() => rmSync(again, { recursive: true, force: true }));
+  for (const name of readdirSync(old.dir)) {
+    fs.copyFileSync(join(old.dir, name), join(again, name));
+  }
+  const before = new Date(Date.now() - 120_000);
+  fs.writeFileSync(join(again, '.callgate-volume'), '');
+  fs.utimesSync(join(again, '.callgate-volume'), before, before);
+  fs.utimesSync(join(again, '.callgate-volume.repaired'), before, before);
+  assert.equal(recordingsVolume(again, true), id);
+
+  // A settling file written a moment ago may be another process's write under way: not passed over yet.
+  const fresh = bothEmpty('fresh', 0);
+  const oldId = new Date(Date.now() - 120_000);
+  fs.utimesSync(fresh.file, oldId, oldId);
+  assert.equal(recordingsVolume(fresh.dir, true), null);
+  assert.equal(fs.existsSync(`${fresh.file}.repaired.1`), false);
+});

@@ -12,6 +12,8 @@ const known = new Map<string, string>();
 const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 /** An empty id file this old is no write under way (they take microseconds) but one a full disk cut short. */
 const REPAIR_EMPTY_AFTER_MS = 60_000;
+/** Settling files a repair tries in turn (each passed over only when a full disk left it empty): see settledId. */
+const SETTLE_FILES = 8;
 
 /** The directory's id; made when `create` and there is none. null: none, or the directory cannot be read. */
 export function recordingsVolume(dir: string, create: boolean): string | null {
@@ -74,15 +76,10 @@ function makeOnce(path: string): string | null {
  * leaves stops a later repair (a lock directory it held used to): the settled file stays and is used.
  */
 function repairEmpty(path: string): string | null {
-  try {
-    const { size, mtimeMs } = statSync(path);
-    if (size !== 0 || Date.now() - mtimeMs < REPAIR_EMPTY_AFTER_MS) {
-      return null; // no id to repair, or a write still under way
-    }
-  } catch {
-    return null; // no file: the directory cannot be written
+  if (!leftEmpty(path)) {
+    return null; // no id to repair, a write still under way, or no file: the directory cannot be written
   }
-  const id = makeOnce(`${path}.repaired`);
+  const id = settledId(path);
   if (!id) {
     return null; // the disk still full: tried again at the next recording
   }
@@ -95,5 +92,32 @@ function repairEmpty(path: string): string | null {
     return null;
   } finally {
     rmSync(draft, { force: true });
+  }
+}
+
+/**
+ * The id the repair settles on. Where there are no hard links the settling file is written in place, so a disk
+ * that fills just then leaves it empty too, and it could never be made again: every repair stopped there. Such a
+ * file is passed over for the next name, `.repaired.1` and on; every repairer walks the same names and passes over
+ * the same files (empty and old), so all still settle on one id.
+ */
+function settledId(path: string): string | null {
+  for (let i = 0; i < SETTLE_FILES; i++) {
+    const settle = i === 0 ? `${path}.repaired` : `${path}.repaired.${i}`;
+    const id = makeOnce(settle);
+    if (id || !leftEmpty(settle)) {
+      return id; // settled, or the disk still full or a write under way: tried again at the next recording
+    }
+  }
+  return null;
+}
+
+/** Whether the file is empty and old enough to be no write under way (they take microseconds): a full disk's. */
+function leftEmpty(path: string): boolean {
+  try {
+    const { size, mtimeMs } = statSync(path);
+    return size === 0 && Date.now() - mtimeMs >= REPAIR_EMPTY_AFTER_MS;
+  } catch {
+    return false;
   }
 }
