@@ -10,6 +10,38 @@ import { persistCallSideEvent } from './outbox.ts';
 /** How many of the call's last keys each event repeats in `digits`. */
 export const DIGITS_KEPT = 64;
 
+/**
+ * How many call.dtmf events a call may queue: a burst of KEY_BURST, then KEYS_PER_SECOND. A person presses a few keys
+ * a second at most; a peer sending a new telephone event in every packet (50 a second) would otherwise make a
+ * database write and a webhook delivery of each. Keys past it still reach realtime sockets and barge-in.
+ */
+export const KEY_BURST = 20;
+export const KEYS_PER_SECOND = 10;
+
+/** One call's allowance of call.dtmf events (a token bucket on `now`, in ms). */
+export class KeyBudget {
+  readonly #now: () => number;
+  #tokens = KEY_BURST;
+  #at: number;
+
+  constructor(now: () => number) {
+    this.#now = now;
+    this.#at = now();
+  }
+
+  /** Whether one more event may be queued now. */
+  take(): boolean {
+    const now = this.#now();
+    this.#tokens = Math.min(KEY_BURST, this.#tokens + ((now - this.#at) / 1000) * KEYS_PER_SECOND);
+    this.#at = now;
+    if (this.#tokens < 1) {
+      return false;
+    }
+    this.#tokens -= 1;
+    return true;
+  }
+}
+
 export interface KeyPressed {
   callId: CallId;
   numberId: NumberId;

@@ -7,7 +7,7 @@ import { accessSync, constants } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { DIGITS_KEPT, type KeyPressed } from '../../calls/keypad.ts';
+import { DIGITS_KEPT, KEYS_PER_SECOND, KeyBudget, type KeyPressed } from '../../calls/keypad.ts';
 import type { FinishedRecording } from '../../calls/recordings.ts';
 import type { MediaConfig } from '../../config.ts';
 import type { CallId, NumberId } from '../../ids.ts';
@@ -367,13 +367,23 @@ export class MediaEngine {
     // Listened to for the session's life: its end drops its listeners.
     let digits = '';
     let count = 0;
+    const budget = new KeyBudget(() => this.d.now().getTime());
+    let told = false;
     session.onDigit((digit) => {
       if (this.keyStoppable.delete(callId)) {
         this.playBudgets.get(callId)?.stop(); // the session dropped its stopOnKey plays itself
       }
       count += 1;
       digits = (digits + digit).slice(-DIGITS_KEPT);
-      this.d.onKeyPressed?.({ callId, numberId: session.numberId as NumberId, digit, digits, count });
+      if (budget.take()) {
+        this.d.onKeyPressed?.({ callId, numberId: session.numberId as NumberId, digit, digits, count });
+      } else if (!told) {
+        told = true; // once per call: the flood itself must not flood the log
+        this.d.logger.warn(
+          { callId, keysPerSecond: KEYS_PER_SECOND },
+          'keys arrive faster than a person presses them: call.dtmf events past the limit are not sent (count skips them)',
+        );
+      }
     });
     // Kept for the session's life: it is told once, when the session ends, however that comes about.
     const observer = this.d.observer;

@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto';
 import { MediaStreamTrack, type RTCPeerConnection, type RTCRtpSender, RtpHeader, RtpPacket } from 'werift';
 import { AudioMonitor, type Heard } from '../audio/monitor.ts';
 import { FRAME_MS, FRAME_SAMPLES, MEDIA_SAMPLE_RATE, silence } from '../audio/pcm.ts';
-import { DtmfDetector, type DtmfDigit, DtmfSender, serializeTelephoneEvent } from './dtmf.ts';
+import { DtmfDetector, type DtmfDigit, DtmfSender, type DtmfTiming, serializeTelephoneEvent } from './dtmf.ts';
 import { type FrameClock, realtimeFrameClock } from './frame-clock.ts';
 import { OpusCodec, type OpusRate } from './opus.ts';
 import type { PeerFactory } from './peer-factory.ts';
@@ -168,14 +168,14 @@ export class AudioEndpoint {
   }
 
   /**
-   * Sends keypad digits to the far end, one after another (100 ms each, 60 ms apart), in place of audio while each
-   * sounds. False, and nothing sent, when the far end did not negotiate telephone-event.
+   * Sends keypad digits to the far end, one after another (100 ms each, 60 ms apart, unless a test's `timing` says
+   * otherwise), in place of audio while each sounds. False, and nothing sent, when the far end did not negotiate telephone-event.
    */
-  sendDigits(digits: string): boolean {
+  sendDigits(digits: string, timing?: DtmfTiming): boolean {
     if (this.#dtmfPayloadType === null) {
       return false;
     }
-    this.#dtmfOut.enqueue(digits);
+    this.#dtmfOut.enqueue(digits, timing);
     return true;
   }
 

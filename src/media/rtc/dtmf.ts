@@ -85,14 +85,23 @@ export interface DtmfPacket {
  * What a sender puts in each 20 ms frame while digits are queued: telephone-event packets for each digit's tone and
  * its repeated end, then audio again for the gap. null means the frame is audio.
  */
+export interface DtmfTiming {
+  toneFrames: number;
+  endRepeats: number;
+  gapFrames: number;
+}
+
+const PERSON: DtmfTiming = { toneFrames: DTMF_TONE_FRAMES, endRepeats: DTMF_END_REPEATS, gapFrames: DTMF_GAP_FRAMES };
+
 export class DtmfSender {
-  #queue: DtmfDigit[] = [];
+  #queue: { digit: DtmfDigit; timing: DtmfTiming }[] = [];
   /** Frames into the current digit (tone, ends, gap), or -1 when none is being sent. */
   #at = -1;
 
-  enqueue(digits: string): void {
+  /** Queues keys; `timing` other than a person's is for tests (a peer flooding keys). */
+  enqueue(digits: string, timing: DtmfTiming = PERSON): void {
     for (const d of digits) {
-      this.#queue.push(d as DtmfDigit);
+      this.#queue.push({ digit: d as DtmfDigit, timing });
     }
   }
 
@@ -102,21 +111,27 @@ export class DtmfSender {
 
   /** Called once per frame sent. */
   next(): DtmfPacket | null {
-    const digit = this.#queue[0];
-    if (digit === undefined) {
+    const head = this.#queue[0];
+    if (head === undefined) {
       return null;
     }
-    this.#at += 1;
-    const at = this.#at;
-    const tone = DTMF_TONE_FRAMES;
-    const gapAt = tone + DTMF_END_REPEATS - 1;
-    if (at >= gapAt) {
-      if (at >= gapAt + DTMF_GAP_FRAMES - 1) {
-        this.#queue.shift();
-        this.#at = -1;
-      }
+    const { digit, timing } = head;
+    const at = ++this.#at;
+    const packets = timing.toneFrames + timing.endRepeats - 1; // frames that carry the event
+    if (at + 1 >= packets + timing.gapFrames) {
+      this.#queue.shift(); // this is the key's last frame
+      this.#at = -1;
+    }
+    if (at >= packets) {
       return null; // the gap: audio
     }
-    return { digit, first: at === 0, end: at >= tone - 1, framesIn: at, toneFrames: Math.min(at, tone - 1) + 1 };
+    return {
+      digit,
+      first: at === 0,
+      end: at >= timing.toneFrames - 1,
+      framesIn: at,
+      // The duration stops growing at the end: its repeats carry the same.
+      toneFrames: Math.min(at, timing.toneFrames - 1) + 1,
+    };
   }
 }

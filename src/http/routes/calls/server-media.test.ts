@@ -28,6 +28,7 @@ import {
 import { storeKinds, TEST_SECRET_KEY } from '../../../../test/helpers/stores.ts';
 import { wavFile } from '../../../../test/helpers/wav.ts';
 import { buildApp } from '../../../app.ts';
+import { KEY_BURST } from '../../../calls/keypad.ts';
 import { systemClock } from '../../../clock.ts';
 import { createLogger } from '../../../logger.ts';
 import { dominantFrequency } from '../../../media/audio/detect.ts';
@@ -294,6 +295,36 @@ for (const kind of storeKinds()) {
       }, 5000);
       const pcm = decodeMulaw(Buffer.concat(after.map((m) => Buffer.from(m.media!.payload, 'base64'))));
       assert.equal(dominantFrequency(pcm, 8000), 440);
+      ws.close();
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/terminate`)).statusCode, 200);
+    });
+
+    test('a peer flooding keys: every one reaches the realtime client, call.dtmf events stay within the limit', async () => {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
+      await connectUser(t, uc);
+      const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' });
+      const ws = new WebSocket(onServer(t, session.json().wsUrl));
+      let keysAtClient = 0;
+      ws.on('message', (d: Buffer) => {
+        keysAtClient += JSON.parse(d.toString()).event === 'dtmf' ? 1 : 0;
+      });
+      await new Promise((r) => ws.once('open', r));
+      // A new telephone event in every packet: 50 keys a second, no person presses that fast.
+      assert.equal(uc.user.sendDigits('1234567890'.repeat(10), { toneFrames: 1, endRepeats: 1, gapFrames: 0 }), true);
+      await eventually(async () => keysAtClient === 100, 10_000, 'every key at the realtime client');
+      const events = (await outbox(t, uc.call)).filter((x) => x.type === 'call.dtmf');
+      assert.ok(events.length >= KEY_BURST && events.length < 100, `${events.length} call.dtmf events for 100 keys`);
+      const counts = events.map((e) => e.payload.count as number);
+      assert.deepEqual(
+        counts.slice(0, KEY_BURST),
+        Array.from({ length: KEY_BURST }, (_, i) => i + 1),
+        'the burst is told',
+      );
+      assert.ok(
+        counts.every((c, i) => i === 0 || c > (counts[i - 1] ?? 0)),
+        'count goes up, skipping what was dropped',
+      );
       ws.close();
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/terminate`)).statusCode, 200);
     });
