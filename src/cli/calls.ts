@@ -30,7 +30,8 @@ export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number 
   calls terminate <callId>                                    hang up (an ended call answers alreadyEnded)
   calls watch [--last-event-id <cursor>]                      live call events, one line each, until Ctrl-C
                                                               (a tenant key watches every number)
-  calls play <callId> <mediaUrl>                              play a WAV, Ogg/Opus or MP3 into the call
+  calls play <callId> <mediaUrl> [--stop-on-key]              play a WAV, Ogg/Opus or MP3 into the call
+                                                              (--stop-on-key: a key the caller presses stops it)
   calls stop-play <callId>                                    stop playing, empty the queue (server media)
   calls listen <callId> [--out caller.wav] [--seconds N]      caller's audio to a WAV, its keys printed (server media)
   calls recording <callId> [--out <callId>.ogg]               download the call's recording (stereo Ogg/Opus)
@@ -63,6 +64,7 @@ export const CALLS_OPTIONS = {
   out: { type: 'string' },
   seconds: { type: 'string' },
   record: { type: 'boolean' },
+  'stop-on-key': { type: 'boolean' },
 } as const;
 
 /** The options each command takes, beyond the connection's. */
@@ -73,7 +75,7 @@ const CALLS_FLAGS: Record<(typeof CALLS_COMMANDS)[number], readonly (keyof typeo
   accept: ['record'],
   terminate: [],
   watch: ['last-event-id'],
-  play: [],
+  play: ['stop-on-key'],
   'stop-play': [],
   listen: ['out', 'seconds'],
   recording: ['out'],
@@ -326,6 +328,7 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
         r.out,
         required(r.positionals, 0, '<callId>'),
         required(r.positionals, 1, '<mediaUrl>'),
+        v['stop-on-key'] === true,
       );
     case 'stop-play':
       return media.stopPlay(r.client().calls, r.out, required(r.positionals, 0, '<callId>'));

@@ -245,7 +245,10 @@ describe('callgate --help and usage mistakes', () => {
     };
     assert.equal(await complete(['callgate', 'we']), 'webhooks');
     assert.equal(await complete(['callgate', 'calls', 'te']), 'terminate');
-    assert.equal(await complete(['callgate', 'calls', 'list', '--s']), '--status --since --sdp --seconds');
+    assert.equal(
+      await complete(['callgate', 'calls', 'list', '--s']),
+      '--status --since --sdp --seconds --stop-on-key',
+    );
     assert.equal(await complete(['callgate', 'worker', '--']), '--data-dir --help --metrics-port');
     const zsh = await runCli(['completion', 'zsh'], {}, { cwd });
     assert.match(zsh.stdout, /^#compdef callgate\n/);

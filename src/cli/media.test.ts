@@ -83,6 +83,13 @@ test('calls play makes the caller hear the file; calls stop-play stops it; a bad
   const stop = await runCli(['calls', 'stop-play', callId], env());
   assert.equal(stop.code, 0, stop.stderr);
   await eventually(async () => user.heard().frequencyHz === null, 8000, 'silence');
+  // --stop-on-key: the caller's key stops the prompt.
+  const prompt = await runCli(['calls', 'play', callId, fileUrl, '--stop-on-key'], env());
+  assert.equal(prompt.code, 0, prompt.stderr);
+  assert.equal(prompt.stdout, `${callId} playing ${fileUrl} until a key is pressed\n`);
+  await eventually(async () => user.heard().frequencyHz === 660, 8000, 'the caller to hear 660 Hz again');
+  assert.equal(user.sendDigits('1'), true);
+  await eventually(async () => user.heard().frequencyHz === null, 8000, 'silence after the key');
   const bad = await runCli(['calls', 'play', 'call_nope', fileUrl], env());
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /CALL_NOT_FOUND|Call not found/);

@@ -9,7 +9,7 @@ import { UsageError, untilSignal } from './remote.ts';
 const RATE = 16_000;
 
 interface CallsClient {
-  play(callId: string, input: { mediaUrl: string }): Promise<{ id: string; status: string }>;
+  play(callId: string, input: { mediaUrl: string; stopOnKey?: boolean }): Promise<{ id: string; status: string }>;
   stopPlay(callId: string): Promise<{ id: string; status: string }>;
   realtimeSession(callId: string, input: { mode: 'talk' | 'listen' }): Promise<{ wsUrl: string }>;
   recording(callId: string): Promise<Uint8Array>;
@@ -33,7 +33,13 @@ export function wavBytes(pcm: Buffer, rate = RATE): Buffer {
   return Buffer.concat([head, pcm]);
 }
 
-export async function play(calls: CallsClient, out: Output, callId: string, mediaUrl: string): Promise<void> {
+export async function play(
+  calls: CallsClient,
+  out: Output,
+  callId: string,
+  mediaUrl: string,
+  stopOnKey = false,
+): Promise<void> {
   // The server fetches the file itself: a local path would come back as the API's schema errors about `clear`.
   if (!/^https?:\/\//i.test(mediaUrl)) {
     throw new UsageError(
@@ -42,8 +48,8 @@ export async function play(calls: CallsClient, out: Output, callId: string, medi
         'needs the server started with WEBHOOK_ALLOW_INSECURE_URLS=true (local development only)',
     );
   }
-  const result = await calls.play(callId, { mediaUrl });
-  out.result(result, () => `${result.id} playing ${mediaUrl}\n`);
+  const result = await calls.play(callId, stopOnKey ? { mediaUrl, stopOnKey } : { mediaUrl });
+  out.result(result, () => `${result.id} playing ${mediaUrl}${stopOnKey ? ' until a key is pressed' : ''}\n`);
 }
 
 export async function recording(calls: CallsClient, out: Output, callId: string, file: string): Promise<void> {
