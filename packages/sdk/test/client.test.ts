@@ -114,6 +114,14 @@ describe('Callgate SDK against a server process', () => {
     test('delete removes a number; afterwards get fails with a typed NUMBER_NOT_FOUND', async () => {
       const input = { ...live.numberInput(0, 'Temporary'), phoneNumber: '+5511400499999' };
       input.meta = { ...input.meta, phoneNumberId: '990000000000001' };
+      // Registering asks Meta whether the token reaches the id: the fake knows this one too.
+      live.fake.addNumber({
+        phoneNumberId: input.meta.phoneNumberId,
+        displayPhoneNumber: '5511400499999',
+        wabaId: input.meta.wabaId,
+        accessToken: input.meta.accessToken,
+        appSecret: input.meta.appSecret,
+      });
       const { number } = await tenant.numbers.create(input);
       assert.equal(await tenant.numbers.delete(number.id), undefined);
       const error = await callgateError(tenant.numbers.get(number.id));
