@@ -202,6 +202,51 @@ describe('audio endpoint', () => {
     assert.equal(after.frequencyHz, 440, 'the tone goes on after the digits');
   });
 
+  it('a stall of the sender’s clock in the middle of a key does not make it two keys', async () => {
+    const paced: { tick: ((index: number) => void) | null } = { tick: null };
+    const caller = new AudioEndpoint(factory, {
+      source: toneSource(440),
+      clock: {
+        start(fn) {
+          paced.tick = fn;
+          return () => {
+            paced.tick = null;
+          };
+        },
+      },
+    });
+    const business = new AudioEndpoint(factory);
+    endpoints.push(caller, business);
+    await caller.applyAnswer(await business.acceptOffer(await caller.createOffer()));
+    await Promise.all([caller.connected(), business.connected()]);
+    await waitFor(
+      () => paced.tick,
+      (t) => t !== null,
+    );
+    const digits: string[] = [];
+    business.onDigit((d) => digits.push(d));
+    for (let index = 0; index < 10; index++) {
+      paced.tick?.(index);
+      await sleep(5);
+    }
+    assert.equal(caller.sendDigits('7'), true);
+    // Two frames of the key's tone, then the clock skips 20 frames (a stall), then the rest of the key and audio.
+    for (const index of [10, 11, ...Array.from({ length: 20 }, (_, i) => 32 + i)]) {
+      paced.tick?.(index);
+      await sleep(5);
+    }
+    await waitFor(
+      () => caller.digitsPending,
+      (n) => n === 0,
+    );
+    await waitFor(
+      () => digits.length,
+      (n) => n >= 1,
+    );
+    await sleep(200);
+    assert.deepEqual(digits, ['7'], 'one key, however late its last packets were sent');
+  });
+
   it('sends no digits to a far end that did not negotiate telephone events', async () => {
     const caller = new AudioEndpoint(factory);
     const business = new AudioEndpoint(factory);

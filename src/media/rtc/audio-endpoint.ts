@@ -103,6 +103,8 @@ export class AudioEndpoint {
   #audioPayloadType = 111;
   #dtmfPayloadType: number | null = null;
   #dtmfClockRate = 8000;
+  /** The RTP timestamp of the first packet of the digit being sent. */
+  #dtmfTimestamp = 0;
   readonly #dtmfIn = new DtmfDetector();
   readonly #dtmfOut = new DtmfSender();
   readonly #digitListeners = new Set<(digit: DtmfDigit) => void>();
@@ -374,11 +376,16 @@ export class AudioEndpoint {
     const digit = this.#dtmfPayloadType === null ? null : this.#dtmfOut.next();
     if (digit && this.#dtmfPayloadType !== null && this.#sender) {
       // The source's frame is read all the same: its audio keeps its time, unheard while the digit sounds.
+      if (digit.first) {
+        this.#dtmfTimestamp = (this.#timestampBase + frameIndex * FRAME_SAMPLES) % 0x100000000;
+      }
       const header = new RtpHeader({
         payloadType: this.#dtmfPayloadType,
         sequenceNumber: (this.#sequenceBase + frameIndex) % 0x10000,
-        // Every packet of an event carries its first frame's timestamp; the duration says how far it has gone.
-        timestamp: (this.#timestampBase + (frameIndex - digit.framesIn) * FRAME_SAMPLES) % 0x100000000,
+        // Every packet of an event carries its first frame's timestamp (the duration says how far it has gone), as
+        // that frame was sent: frames the clock skipped since (a stall) must not move it, or the far end hears the
+        // rest of the key as a second one.
+        timestamp: this.#dtmfTimestamp,
         marker: digit.first,
       });
       const duration = (digit.toneFrames * this.#dtmfClockRate * FRAME_MS) / 1000;
