@@ -224,9 +224,11 @@ export class NumberService {
    * Answers the deleted number's public config: an instance callgate created for it is to be released too.
    * A number with live calls is not deleted (409 NUMBER_HAS_LIVE_CALLS, naming them): deleting it would leave them
    * going on at the provider untracked, and their call.ended could reach no webhook (those go with the number).
+   * `force` deletes them all the same: a call the provider can no longer end (its token revoked, its server gone)
+   * stays ACCEPTED, and would otherwise keep its number, and the number's key, for ever.
    */
-  async delete(tenantId: TenantId, id: string): Promise<Record<string, unknown>> {
-    const deleted = await deleteNumberForTenant(this.#db, tenantId, id);
+  async delete(tenantId: TenantId, id: string, opts: { force?: boolean } = {}): Promise<Record<string, unknown>> {
+    const deleted = await deleteNumberForTenant(this.#db, tenantId, id, { withLiveCalls: opts.force === true });
     if (!deleted) {
       throw new ApiError('NUMBER_NOT_FOUND');
     }

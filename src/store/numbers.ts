@@ -77,6 +77,8 @@ export async function deleteNumberForTenant(
   db: Db,
   tenantId: TenantId,
   id: string,
+  /** Deletes live calls too (force): for calls the provider can no longer end, which would hold the number for ever. */
+  opts: { withLiveCalls?: boolean } = {},
 ): Promise<{ recordingPaths: string[]; publicConfig: Record<string, unknown> } | { liveCallIds: string[] } | null> {
   return db.transaction(async (tx) => {
     // Locked: a call being stored for this number (its FOREIGN KEY takes a share lock on this row) either committed
@@ -96,7 +98,7 @@ export async function deleteNumberForTenant(
        ORDER BY created_at LIMIT 100`,
       [id],
     );
-    if (live.length > 0) {
+    if (live.length > 0 && opts.withLiveCalls !== true) {
       return { liveCallIds: live.map((r) => r.id) };
     }
     const recordings = await tx.query<{ recording_path: string }>(

@@ -103,7 +103,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a number
-         * @description Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance. A number with calls still ringing or connected is not deleted: 409 NUMBER_HAS_LIVE_CALLS names them (`details.liveCalls`); end them with their number key (terminate), then delete it again.
+         * @description Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance. A number with calls still ringing or connected is not deleted: 409 NUMBER_HAS_LIVE_CALLS names them (`details.liveCalls`); end them with their number key (terminate), then delete it again. `force=true` deletes it with them, when they cannot be ended (the provider refuses: a revoked token, a server gone): nothing then ends them at the provider, and no `call.ended` is sent for them.
          */
         delete: operations["deleteNumber"];
         options?: never;
@@ -1699,7 +1699,10 @@ export interface operations {
     };
     deleteNumber: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Delete the number even with calls still live (they are not ended at the provider) */
+                force?: "true" | "false";
+            };
             header?: never;
             path: {
                 id: string;

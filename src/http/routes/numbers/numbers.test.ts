@@ -273,6 +273,50 @@ for (const kind of storeKinds()) {
     });
   });
 
+  describe(`deleting a META number whose calls cannot be ended [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await buildTestApp(kind);
+    });
+    after(() => t.close());
+
+    test('its token revoked, terminate fails: force=true deletes it all the same; force=false does not', async () => {
+      const number = t.numberA;
+      const answered = await acceptedCall(t, number);
+      // Revoked at Meta: every request with the stored token is refused, terminate and the sweeper's end alike.
+      t.fake.setAccessToken(number.phoneNumberId, 'EAAG-a-new-token');
+      const end = await t.app.inject({
+        method: 'POST',
+        url: `/v1/calls/${answered.id}/terminate`,
+        headers: { 'x-api-key': number.key.key },
+      });
+      assert.notEqual(end.statusCode, 200, end.body);
+      assert.equal((await storedCall(t, number, answered.id))?.status, 'ACCEPTED', 'the call cannot be ended');
+      const del = (query: string) =>
+        t.app.inject({
+          method: 'DELETE',
+          url: `/v1/numbers/${number.id}${query}`,
+          headers: { 'x-api-key': t.tenantKey.key },
+        });
+      for (const query of ['', '?force=false']) {
+        const refused = await del(query);
+        assert.equal(refused.statusCode, 409, refused.body);
+        assert.deepEqual(refused.json().details.liveCalls, [answered.id]);
+      }
+      assert.equal((await del('?force=yes')).statusCode, 400);
+      const deleted = await del('?force=true');
+      assert.equal(deleted.statusCode, 200, deleted.body);
+      assert.equal(
+        (await t.app.inject({ url: `/v1/numbers/${number.id}`, headers: { 'x-api-key': t.tenantKey.key } })).statusCode,
+        404,
+      );
+      const [left] = await t.store.db.query<{ n: number }>('SELECT COUNT(*) AS n FROM calls WHERE number_id = $1', [
+        number.id,
+      ]);
+      assert.equal(Number(left?.n), 0, 'its calls went with it');
+    });
+  });
+
   describe(`numbers with EVOLUTION_ALLOWED_HOSTS [${kind}]`, () => {
     let t: TestApp;
     before(async () => {

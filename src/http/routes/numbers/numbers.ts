@@ -149,8 +149,17 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
         description:
           'Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance. ' +
           'A number with calls still ringing or connected is not deleted: 409 NUMBER_HAS_LIVE_CALLS names them ' +
-          '(`details.liveCalls`); end them with their number key (terminate), then delete it again.',
+          '(`details.liveCalls`); end them with their number key (terminate), then delete it again. ' +
+          '`force=true` deletes it with them, when they cannot be ended (the provider refuses: a revoked token, a ' +
+          'server gone): nothing then ends them at the provider, and no `call.ended` is sent for them.',
         params: NumberIdParams,
+        querystring: Type.Object({
+          force: Type.Optional(
+            Type.Union([Type.Literal('true'), Type.Literal('false')], {
+              description: 'Delete the number even with calls still live (they are not ended at the provider)',
+            }),
+          ),
+        }),
         response: {
           200: Deleted,
           ...errorResponses('VALIDATION_ERROR', 'NUMBER_NOT_FOUND', 'NUMBER_HAS_LIVE_CALLS', ...scopeErrors),
@@ -158,7 +167,9 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
       },
     },
     async (request) => {
-      const config = await deps.numbers.delete(tenantOf(request), request.params.id);
+      const config = await deps.numbers.delete(tenantOf(request), request.params.id, {
+        force: request.query.force === 'true',
+      });
       await deps.webOnboarding.release(request.params.id, config);
       return { success: true as const, id: request.params.id };
     },
