@@ -98,6 +98,11 @@ export class OutboundCalls {
       if (attempt && ended?.ok) {
         await deleteOutboundAttempt(this.#db, attempt).catch(() => undefined);
       }
+      // The number was deleted while the provider placed the call (its calls' foreign key refused this one): the key
+      // that asked went with it, as a request arriving now is told, rather than a 500 for a missing row.
+      if ((await getNumberById(this.#db, number.id).catch(() => number)) === null) {
+        throw new ApiError('UNAUTHORIZED');
+      }
       throw err;
     });
     await media?.bind(callId);

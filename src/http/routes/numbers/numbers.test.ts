@@ -1,8 +1,9 @@
 // Tenancy and keys (docs/spec/calls-api.md §1): numbers, masked keys, regeneration, scopes, secrets at rest.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
-import { acceptedCall, outbox, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
+import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
+import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { acceptedCall, nextPeer, outbox, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { issueKey } from '../../../auth/keys.ts';
 import type { TenantId } from '../../../ids.ts';
@@ -270,6 +271,39 @@ for (const kind of storeKinds()) {
         (await t.app.inject({ url: `/v1/numbers/${number.id}`, headers: { 'x-api-key': t.tenantKey.key } })).statusCode,
         404,
       );
+    });
+  });
+
+  describe(`deleting a META number while a call is being placed on it [${kind}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      // Meta takes its time to place the call (below); the adapter waits for it.
+      t = await buildTestApp(kind, { env: { PROVIDER_TIMEOUT_MS: '20000' } });
+    });
+    after(() => t.close());
+
+    test('the call Meta placed meanwhile is hung up, and its request is a 401 (its key is gone), not a 500', async () => {
+      const peer = nextPeer();
+      t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+      t.fake.inject({ action: 'connect', latencyMs: 3000, times: 1 });
+      const placing = t.app.inject({
+        method: 'POST',
+        url: '/v1/calls',
+        headers: { 'x-api-key': t.numberA.key.key },
+        payload: { to: `+${peer}`, sdp: CANNED_ANSWER_SDP },
+      });
+      await eventually(async () => t.fake.countRequests({ action: 'connect' }) >= 1, 5000, 'Meta to be asked');
+      // Nothing is stored yet: the delete sees no live call.
+      const deleted = await t.app.inject({
+        method: 'DELETE',
+        url: `/v1/numbers/${t.numberA.id}`,
+        headers: { 'x-api-key': t.tenantKey.key },
+      });
+      assert.equal(deleted.statusCode, 200, deleted.body);
+      const placed = await placing;
+      assert.equal(placed.statusCode, 401, placed.body);
+      assert.equal(placed.json().code, 'UNAUTHORIZED');
+      assert.equal(t.fake.countRequests({ action: 'terminate' }), 1, 'the call Meta placed is hung up');
     });
   });
 
