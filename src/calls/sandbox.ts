@@ -5,7 +5,7 @@ import type { NumberId } from '../ids.ts';
 import { type Call, isTerminal } from '../model/call.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { AnswerMode } from '../providers/sandbox/settings.ts';
-import type { SandboxSimulator, SessionView } from '../providers/sandbox/simulator.ts';
+import { MAX_PENDING_KEYS, type SandboxSimulator, type SessionView } from '../providers/sandbox/simulator.ts';
 import { findCallForNumber } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
@@ -87,6 +87,12 @@ export class SandboxCalls {
     }
     if (sent === 'not-connected') {
       throw conflict(call, 'The simulated user has no media connected to send keys on');
+    }
+    if (sent === 'busy') {
+      throw conflict(
+        call,
+        `The simulated user still has keys to send (up to ${MAX_PENDING_KEYS} wait; they go out at 5 a second)`,
+      );
     }
     if (sent === 'no-dtmf') {
       throw conflict(call, 'The call’s SDP answer did not take telephone-event: the user cannot send keys on it');

@@ -122,12 +122,16 @@ interface Session {
 /** The error texts Meta gives for the same situations (docs/spec/providers-meta.md §2). */
 const callGone = (): ProviderFailure => failure('ALREADY_ENDED', 'Call not found or already ended', 138_003);
 const badRequest = (message: string): ProviderFailure => failure('INVALID_REQUEST', message, 100);
+
 /** Meta's 138000: calling is off on the number (its settings' status). */
 const callingDisabled = (message: string): ProviderFailure => failure('CONFIG', message, 138_000);
 const tooMany = (): ProviderFailure =>
   failure('RATE_LIMITED', `at most ${MAX_LIVE_CALLS_PER_NUMBER} simulated calls at once on a sandbox number`, null, {
     retryAfterSeconds: 5,
   });
+
+/** Keys a simulated user may have waiting to be sent (about 13 s of them): see pressKeys. */
+export const MAX_PENDING_KEYS = 64;
 
 export class SandboxSimulator {
   readonly #d: SandboxDeps;
@@ -468,13 +472,25 @@ export class SandboxSimulator {
    * The simulated user presses keys: RFC 4733 telephone events, as a phone's keypad sends them. Null for a call this
    * process does not simulate; otherwise why not, or 'sent'.
    */
-  pressKeys(numberId: NumberId, externalCallId: string, digits: string): 'sent' | 'not-connected' | 'no-dtmf' | null {
+  pressKeys(
+    numberId: NumberId,
+    externalCallId: string,
+    digits: string,
+  ): 'sent' | 'not-connected' | 'no-dtmf' | 'busy' | null {
     const s = this.#sessions.get(externalCallId);
     if (!s || s.numberId !== numberId) {
       return null;
     }
     if (s.endedAt !== null || s.endpoint.state !== 'connected') {
       return 'not-connected';
+    }
+    if (!s.endpoint.dtmf) {
+      return 'no-dtmf';
+    }
+    // Keys go out at 5 a second: requests faster than that would queue them without bound (memory, and keys still
+    // sounding long after they were asked for).
+    if (s.endpoint.digitsPending + digits.length > MAX_PENDING_KEYS) {
+      return 'busy';
     }
     return s.endpoint.sendDigits(digits) ? 'sent' : 'no-dtmf';
   }

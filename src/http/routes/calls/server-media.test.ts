@@ -1356,6 +1356,16 @@ describe('server media on SANDBOX numbers', () => {
       heard.map((m) => m.dtmf?.digit),
       ['2', 'A', '0', '*'],
     );
+    // Keys go out at 5 a second: a client pressing faster is refused once 64 wait, not queued without bound.
+    // ('*' may still be sounding: 32 + 31 + it are 64.)
+    for (const n of [32, 31]) {
+      const queued = await api('POST', `/v1/sandbox/calls/${id}/dtmf`, { digits: '1'.repeat(n) });
+      assert.equal(queued.statusCode, 202, queued.body);
+    }
+    const flooded = await api('POST', `/v1/sandbox/calls/${id}/dtmf`, { digits: '1'.repeat(32) });
+    assert.equal(flooded.statusCode, 409, flooded.body);
+    assert.equal(flooded.json().code, 'CALL_STATE_CONFLICT');
+    assert.match(flooded.json().error, /keys to send/);
     const unknown = await api('POST', '/v1/sandbox/calls/call_doesnotexist/dtmf', { digits: '1' });
     assert.equal(unknown.statusCode, 404, unknown.body);
     await api('POST', `/v1/calls/${id}/terminate`);

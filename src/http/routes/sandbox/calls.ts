@@ -102,7 +102,8 @@ export function sandboxRoutes(app: App, deps: RouteDeps): void {
         description:
           'The simulated user presses keypad keys, sent as RFC 4733 telephone events the way WhatsApp sends them. ' +
           'On a server-media call they reach realtime clients as `dtmf` messages. 409 while the user has no ' +
-          'media connected, or when the SDP answer did not take telephone-event.',
+          'media connected, when the SDP answer did not take telephone-event, or while 64 keys still wait to be ' +
+          'sent (5 go out a second).',
         params: CallIdParams,
         body: SimulatedKeysBody,
         response: {
