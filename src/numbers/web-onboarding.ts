@@ -14,7 +14,7 @@ import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
 import type { NumberRecord } from '../model/number.ts';
 import { isEvolutionCallersMistake } from '../providers/evolution/client.ts';
 import { EvolutionInstances, type InstanceQr } from '../providers/evolution/instances.ts';
-import { sameSubscriber } from '../providers/evolution/webhook.ts';
+import { sameSubscriber, subscriberDigits } from '../providers/evolution/webhook.ts';
 import type { EvolutionSecrets, ProviderFailure } from '../providers/types.ts';
 import { insertApiKey } from '../store/api-keys.ts';
 import type { Db, OnStored } from '../store/db.ts';
@@ -358,15 +358,16 @@ function onboardingError(f: ProviderFailure, callersInput = false): ApiError {
   return providerError(f, 'other', callersInput ? { isCallersMistake: isEvolutionCallersMistake } : {});
 }
 
-/** A phone's E.164 spellings: as given, and with or without Brazil's mobile ninth digit (55 AA 9XXXXXXXX). */
+/** A phone's E.164 spellings: as given, and with or without its mobile digit (subscriberDigits). */
 function phoneSpellings(digits: string): string[] {
-  const spellings = [digits];
-  if (digits.startsWith('55') && digits.length === 13 && digits[4] === '9') {
-    spellings.push(digits.slice(0, 4) + digits.slice(5));
-  } else if (digits.startsWith('55') && digits.length === 12) {
-    spellings.push(`${digits.slice(0, 4)}9${digits.slice(4)}`);
+  const short = subscriberDigits(digits);
+  const spellings = new Set([digits, short]);
+  if (short.length === 12 && short.startsWith('55')) {
+    spellings.add(`${short.slice(0, 4)}9${short.slice(4)}`);
+  } else if (short.length === 12 && (short.startsWith('52') || short.startsWith('54'))) {
+    spellings.add(`${short.slice(0, 2)}${short.startsWith('52') ? '1' : '9'}${short.slice(2)}`);
   }
-  return spellings.map((d) => `+${d}`);
+  return [...spellings].map((d) => `+${d}`);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

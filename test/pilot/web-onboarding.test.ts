@@ -329,6 +329,37 @@ for (const kind of storeKinds()) {
       );
     });
 
+    test('a phone whose WhatsApp id keeps an old mobile prefix (Mexico 521, Argentina 549) is its own number', async () => {
+      // WhatsApp ids of Mexican mobiles still read 52 1 + ten digits (E.164 dropped the 1 in 2019); Argentine mobiles
+      // are 54 9 + ten digits, where the number is often written without the 9. Both are the number's own phone.
+      for (const [number, jid] of [
+        ['+525512340070', '5215512340070'],
+        ['+541143210070', '5491143210070'],
+      ] as const) {
+        const res = await tenant.createWebNumber({ name: `Prefixo ${number}`, number });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        const { id } = res.body.number;
+        const instanceId = res.body.number.evolution.instanceId;
+        await evo.pair(instanceId, jid);
+        await evo.flush();
+        const shown = (await tenant.request('GET', `/v1/numbers/${id}`)).body;
+        assert.equal(shown.state, 'OPEN', JSON.stringify(shown.health));
+        assert.equal(
+          evo.requests.filter((r) => r.path === '/instance/logout' && r.instanceId === instanceId).length,
+          0,
+          'not logged out',
+        );
+      }
+      // Written with the prefix, the same phone is the same phone: the number linked first keeps it.
+      const again = await tenant.createWebNumber({ name: 'Prefixo outra vez', number: '+5215512340070' });
+      assert.equal(again.status, 201, JSON.stringify(again.body));
+      await evo.pair(again.body.number.evolution.instanceId, '5215512340070');
+      await evo.flush();
+      const refused = (await tenant.request('GET', `/v1/numbers/${again.body.number.id}`)).body;
+      assert.equal(refused.state, 'CLOSED');
+      assert.match(refused.health.problem, /already linked to web number/);
+    });
+
     test('one phone, one web number: a second link of a linked phone is logged out and CLOSED, in any tenant', async () => {
       const phone = '5511977770060';
       const make = async (client: PilotClient, name: string, number = `+${phone}`) => {

@@ -402,11 +402,24 @@ function withPeer(
   return { ...update, caller: { peerNumber: peer.peerNumber, peerLid: peer.peerLid, callCreator } };
 }
 
-/** The same line, also when one spelling has Brazil's mobile ninth digit and the other not (55 AA 9XXXXXXXX). */
+/**
+ * A mobile's digits without the extra digit some spellings carry, so two spellings of one line compare equal:
+ * Brazil's ninth digit (55 AA 9XXXXXXXX), and the mobile prefixes WhatsApp ids keep where E.164 has none or is
+ * often written without it: Mexico's 1 (52 1 + ten digits; E.164 dropped it in 2019) and Argentina's 9 (54 9 + ten).
+ */
+export function subscriberDigits(d: string): string {
+  if (d.length !== 13) {
+    return d;
+  }
+  if (d.startsWith('55') && d[4] === '9') {
+    return d.slice(0, 4) + d.slice(5);
+  }
+  return d.startsWith('521') || d.startsWith('549') ? d.slice(0, 2) + d.slice(3) : d;
+}
+
+/** The same line, also when the spellings differ by a mobile digit (subscriberDigits). */
 export function sameSubscriber(a: string, b: string): boolean {
-  const withoutNinth = (d: string) =>
-    d.length === 13 && d.startsWith('55') && d[4] === '9' ? d.slice(0, 4) + d.slice(5) : d;
-  return a === b || withoutNinth(a) === withoutNinth(b);
+  return a === b || subscriberDigits(a) === subscriberDigits(b);
 }
 
 function parseStockEnd(
