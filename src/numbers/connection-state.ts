@@ -29,8 +29,12 @@ export function connectionPatch(
   } else if (!loggedIn && update.loggedIn === null && before !== 'OPEN') {
     state = before; // a drop before any pairing (still CONNECTING), or after a logout (still CLOSED)
   }
+  // Logged out, the number stays CLOSED with why until a new scan, whatever drop follows.
+  const unlinked = state === 'CLOSED' && !loggedIn ? unlinkedProblem(current) : null;
   const problem =
-    update.event === 'LoggedOut' ? LOGGED_OUT_PROBLEM : previous.rejectCall === true ? REJECT_CALL_PROBLEM : undefined;
+    update.event === 'LoggedOut'
+      ? LOGGED_OUT_PROBLEM
+      : (unlinked ?? (previous.rejectCall === true ? REJECT_CALL_PROBLEM : undefined));
   const { problem: _problem, reason: _reason, ...kept } = previous;
   // When the phone linked this device (kept while it stays linked): of two numbers of one phone, the one linked
   // first keeps it (web-onboarding's claimPhone).
@@ -48,6 +52,50 @@ export function connectionPatch(
       ...(problem ? { problem } : {}),
     },
   };
+}
+
+/**
+ * GET /v1/numbers/{id}/status's reading of the instance, consistent with connectionPatch: not logged in is a QR
+ * waiting to be scanned (CONNECTING) only for a number never linked; one that was linked, or was logged out (a
+ * LoggedOut event, a link refused by claimPhone), needs a new QR: CLOSED, with the problem saying so (the one already
+ * stored, which says why, else the logout's).
+ */
+export function statusPatch(
+  current: Record<string, unknown>,
+  status: { connected: boolean; loggedIn: boolean },
+  rejectCall: boolean | null,
+): { state: NumberState; health: Record<string, unknown> } {
+  const { connected, loggedIn } = status;
+  const previous = isRecord(current.health) ? current.health : {};
+  const wasLinked =
+    typeof current.pairedAt === 'string' || previous.loggedIn === true || unlinkedProblem(current) !== null;
+  const state: NumberState = loggedIn ? (connected ? 'OPEN' : 'CLOSED') : wasLinked ? 'CLOSED' : 'CONNECTING';
+  const problem =
+    !loggedIn && wasLinked
+      ? (unlinkedProblem(current) ?? LOGGED_OUT_PROBLEM)
+      : rejectCall === true
+        ? REJECT_CALL_PROBLEM
+        : undefined;
+  return {
+    state,
+    health: {
+      connected,
+      loggedIn,
+      ...(rejectCall !== null ? { rejectCall } : {}),
+      ...(problem ? { problem } : {}),
+    },
+  };
+}
+
+/** The stored problem of a number logged out (CLOSED, not logged in): why it needs a new QR. */
+function unlinkedProblem(current: Record<string, unknown>): string | null {
+  const health = isRecord(current.health) ? current.health : {};
+  return current.state === 'CLOSED' &&
+    health.loggedIn === false &&
+    typeof health.problem === 'string' &&
+    health.problem !== REJECT_CALL_PROBLEM
+    ? health.problem
+    : null;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

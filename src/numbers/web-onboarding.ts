@@ -19,6 +19,7 @@ import type { EvolutionSecrets, ProviderFailure } from '../providers/types.ts';
 import { insertApiKey } from '../store/api-keys.ts';
 import type { Db, OnStored } from '../store/db.ts';
 import { findWebNumbersByPhone, getNumberForTenant, insertNumber, mergeNumberPublicConfig } from '../store/numbers.ts';
+import { statusPatch } from './connection-state.ts';
 import { type NumberState, type PublicNumber, stateOf, toPublicNumber } from './service.ts';
 
 export interface WebOnboardingDeps {
@@ -147,20 +148,20 @@ export class WebOnboarding {
     if (!status.ok) {
       throw onboardingError(status);
     }
-    const { connected, loggedIn } = status.value;
-    // Not paired yet: waiting for the QR; paired but the socket is down: closed until it reconnects.
-    const state: NumberState = loggedIn && connected ? 'OPEN' : loggedIn ? 'CLOSED' : 'CONNECTING';
     const rejectCall = await this.#instances.rejectsCalls(config.baseUrl, token, config.instanceId);
-    const health = {
-      connected,
-      loggedIn,
-      ...(rejectCall.ok ? { rejectCall: rejectCall.value } : {}),
-      ...(rejectCall.ok && rejectCall.value
-        ? { problem: 'rejectCall is on: the server declines every call itself and sends no CallOffer' }
-        : {}),
-    };
     const now = this.#d.clock.now().toISOString();
-    await mergeNumberPublicConfig(this.#d.db, number.id, { state, health }, now);
+    // Read against the locked row, as the CONNECTION webhooks are: a logged-out number stays CLOSED.
+    let patch = statusPatch(number.publicConfig, status.value, rejectCall.ok ? rejectCall.value : null);
+    await mergeNumberPublicConfig(
+      this.#d.db,
+      number.id,
+      (current) => {
+        patch = statusPatch(current, status.value, rejectCall.ok ? rejectCall.value : null);
+        return patch;
+      },
+      now,
+    );
+    const { state, health } = patch;
     return { id: number.id, state, isFullyConnected: state === 'OPEN', health };
   }
 

@@ -304,10 +304,21 @@ for (const kind of storeKinds()) {
         [false, 'logged out from another device', 'LoggedOut'],
       );
       assert.match(out.health.problem, /new QR/);
-      // A drop after the logout changes nothing: it stays CLOSED until a new scan.
+      // A drop after the logout changes nothing: it stays CLOSED until a new scan, and still says why.
       await evo.disconnect(instanceId);
       await evo.flush();
-      assert.equal((await shown()).state, 'CLOSED');
+      const dropped = await shown();
+      assert.equal(dropped.state, 'CLOSED');
+      assert.match(dropped.health.problem, /new QR/);
+      // A status check reads the logged-out instance ("not logged in") the same way: CLOSED, a new QR needed.
+      const checked = await tenant.numberStatus(id);
+      assert.equal(checked.status, 200, JSON.stringify(checked.body));
+      assert.deepEqual(
+        [checked.body.state, checked.body.isFullyConnected, checked.body.health.loggedIn],
+        ['CLOSED', false, false],
+      );
+      assert.match(checked.body.health.problem, /new QR/);
+      assert.equal((await shown()).state, 'CLOSED', 'and keeps it');
 
       // Taken only when authenticated: a Connected with a wrong token is a 401 and moves nothing.
       const forged = await t.app.inject({
@@ -413,6 +424,12 @@ for (const kind of storeKinds()) {
       const wrongShown = await shown(tenant, wrong.id);
       assert.equal(wrongShown.state, 'CLOSED');
       assert.match(wrongShown.health.problem, /scanned with \+5511977770062/);
+      // A status check of a refused link (the instance now logged out) keeps it CLOSED, saying why.
+      const wrongChecked = (await other.request('GET', `/v1/numbers/${wrong.id}/status`)).status;
+      assert.equal(wrongChecked, 404, "another tenant's number");
+      const checked = await tenant.numberStatus(wrong.id);
+      assert.equal(checked.body.state, 'CLOSED', JSON.stringify(checked.body));
+      assert.match(checked.body.health.problem, /scanned with \+5511977770062/);
 
       // Once the first is logged out on the phone it holds nothing: the second may link the phone now.
       await evo.logout(first.instanceId);
