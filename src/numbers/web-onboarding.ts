@@ -12,7 +12,7 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { type NumberId, newNumberId, type TenantId } from '../ids.ts';
 import type { NumberRecord } from '../model/number.ts';
-import { isEvolutionCallersMistake } from '../providers/evolution/client.ts';
+import { EVOLUTION_RATE_LIMIT_RETRY_AFTER_SECONDS, isEvolutionCallersMistake } from '../providers/evolution/client.ts';
 import { EvolutionInstances, type InstanceQr } from '../providers/evolution/instances.ts';
 import { sameSubscriber, subscriberDigits } from '../providers/evolution/webhook.ts';
 import type { EvolutionSecrets, ProviderFailure } from '../providers/types.ts';
@@ -356,7 +356,11 @@ export class WebOnboarding {
  * not a VALIDATION_ERROR about a body that was valid.
  */
 function onboardingError(f: ProviderFailure, callersInput = false): ApiError {
-  return providerError(f, 'other', callersInput ? { isCallersMistake: isEvolutionCallersMistake } : {});
+  // The server's 429 is a 429 RATE_LIMITED with its Retry-After, else the 10 s its calls' 429s imply.
+  return providerError(f, 'other', {
+    rateLimitRetryAfterSeconds: EVOLUTION_RATE_LIMIT_RETRY_AFTER_SECONDS,
+    ...(callersInput ? { isCallersMistake: isEvolutionCallersMistake } : {}),
+  });
 }
 
 /** A phone's E.164 spellings: as given, and with or without its mobile digit (subscriberDigits). */

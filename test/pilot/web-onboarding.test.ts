@@ -231,6 +231,35 @@ for (const kind of storeKinds()) {
       assert.equal(pair.json().code, 'VALIDATION_ERROR');
     });
 
+    test("the server's 429 to a create is 429 RATE_LIMITED with its Retry-After, else 10 s; nothing is stored", async () => {
+      const before = (await tenant.listNumbers()).body.length;
+      for (const [headers, expected] of [
+        [{}, '10'],
+        [{ 'Retry-After': '42' }, '42'],
+      ] as const) {
+        evo.inject({ path: '/instance/create', status: 429, error: 'too many requests', headers });
+        const res = await t.app.inject({
+          method: 'POST',
+          url: '/v1/numbers',
+          headers: { 'x-api-key': t.tenantKey.key },
+          payload: { name: 'Limitado', number: '+5511977770096' },
+        });
+        assert.equal(res.statusCode, 429, res.body);
+        assert.equal(res.json().code, 'RATE_LIMITED');
+        assert.equal(res.headers['retry-after'], expected);
+        assert.equal(res.json().details.providerMessage, 'too many requests');
+        assert.equal(res.json().details.retryAfterSeconds, 'Retry-After' in headers ? 42 : undefined);
+      }
+      assert.equal((await tenant.listNumbers()).body.length, before, 'no number was stored');
+      // A status check the server limits is the same 429.
+      const made = await tenant.createWebNumber({ name: 'Consulta', number: '+5511977770095' });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      evo.inject({ path: '/instance/status', status: 429, error: 'too many requests' });
+      const status = await tenant.numberStatus(made.body.number.id);
+      assert.equal(status.status, 429, JSON.stringify(status.body));
+      assert.equal(status.body.code, 'RATE_LIMITED');
+    });
+
     test('deleting a web number onboarded by QR deletes its instance; one registered with its own instance stays', async () => {
       const res = await tenant.createWebNumber({ name: 'Gone', number: '+5511977770099' });
       assert.equal(res.status, 201, JSON.stringify(res.body));

@@ -160,7 +160,7 @@ export function evolutionWsUrl(number: NumberRecord, path: string): string | nul
 }
 
 /** Retry-After as seconds or an HTTP date; undefined when absent or junk. */
-function retryAfterOf(header: string | null, nowMs: number): number | undefined {
+export function retryAfterOf(header: string | null, nowMs: number): number | undefined {
   if (!header) {
     return undefined;
   }
@@ -183,7 +183,7 @@ export function isEvolutionCallersMistake(f: ProviderFailure): boolean {
  * A 429 without Retry-After (providers-evolution-go.md §2.1): the add-on allows 6 dials a minute, one every 10 s; its
  * other limits (4 concurrent calls, the ticket pool) free up as calls end. A client back sooner is refused again.
  */
-const EVOLUTION_RATE_LIMIT_RETRY_AFTER_SECONDS = 10;
+export const EVOLUTION_RATE_LIMIT_RETRY_AFTER_SECONDS = 10;
 
 export class EvolutionProvider implements CallProvider {
   readonly notSupportedMessage = EVOLUTION_NOT_SUPPORTED_MESSAGE;

@@ -8,6 +8,7 @@ import { redirectRefusal } from '../redirect-refusal.ts';
 import type { ProviderResult } from '../types.ts';
 import { failure } from '../types.ts';
 import { type AllowedHosts, HOST_NOT_ALLOWED, isAllowedHost } from './allowed-hosts.ts';
+import { retryAfterOf } from './client.ts';
 import { withoutSecret } from './redact.ts';
 
 type Json = Record<string, unknown>;
@@ -204,6 +205,11 @@ export class EvolutionInstances {
         : `HTTP ${response.status}`;
     if (response.status === 401) {
       return failure('AUTH', 'the Evolution Go server refused the key', 401);
+    }
+    if (response.status === 429) {
+      // The server's limit, not a refusal of what callgate sent: the client may come back (after Retry-After).
+      const retryAfterSeconds = retryAfterOf(response.headers.get('retry-after'), Date.now());
+      return failure('RATE_LIMITED', error, 429, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {});
     }
     if (response.status >= 500) {
       return failure('PROVIDER_DOWN', error, response.status);
