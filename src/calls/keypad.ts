@@ -3,7 +3,8 @@
 import type { Clock } from '../clock.ts';
 import type { CallId, NumberId } from '../ids.ts';
 import type { DtmfDigit } from '../media/rtc/index.ts';
-import { findCallForNumber } from '../store/calls.ts';
+import { isTerminal } from '../model/call.ts';
+import { findCallForNumber, lockCallRow } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { persistCallSideEvent } from './outbox.ts';
 
@@ -61,11 +62,15 @@ export class Keypad {
     this.#clock = deps.clock;
   }
 
-  /** Queues the key's event; nothing when the call is not (or no longer) stored. */
+  /**
+   * Queues the key's event; nothing when the call is not stored or has ended: its media runs on for a moment after
+   * the end (until the engine closes it), and nothing may follow a call's call.ended.
+   */
   async pressed(k: KeyPressed): Promise<void> {
     await this.#db.transaction(async (tx) => {
+      await lockCallRow(tx, k.callId);
       const call = await findCallForNumber(tx, k.numberId, k.callId);
-      if (!call) {
+      if (!call || isTerminal(call.status)) {
         return;
       }
       const now = this.#clock.now().toISOString();

@@ -287,6 +287,16 @@ export async function lockProviderCall(tx: Db, numberId: NumberId, externalCallI
   await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${numberId}:${externalCallId}`]);
 }
 
+/**
+ * Holds the call's row until commit, on PostgreSQL: a change that ends the call waits for this transaction, so what
+ * it writes about the call as it is now lands before that end (SQLite transactions are already serialised).
+ */
+export async function lockCallRow(tx: Db, callId: CallId): Promise<void> {
+  if (tx.dialect === 'postgres') {
+    await tx.query('SELECT id FROM calls WHERE id = $1 FOR UPDATE', [callId]);
+  }
+}
+
 /** Calls still ringing (or not yet ringing) that started before the cutoff, oldest first: the sweeper's work. */
 export async function listRingingStartedBefore(
   db: Db,
