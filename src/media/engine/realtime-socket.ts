@@ -154,7 +154,12 @@ export function attachRealtimeSocket(
   }, framing.rate);
 
   // Digits go to `listen` clients too: they are what the caller did, like the audio.
-  const stopDigits = target.onDigit((digit) => send(framing.dtmf(digit)));
+  // A client that does not read gets no more of them than of frames: its buffer stays bounded.
+  const stopDigits = target.onDigit((digit) => {
+    if (socket.bufferedAmount <= MAX_BUFFERED_BYTES) {
+      send(framing.dtmf(digit));
+    }
+  });
 
   function take(frame: Int16Array, rate: OpusRate): void {
     if (rate !== framing.rate && down?.fromRate !== rate) {

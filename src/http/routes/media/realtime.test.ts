@@ -363,6 +363,27 @@ test('a client that stops reading loses frames past 512 KiB buffered; a reading 
     10_000,
     'every frame at the reading client',
   );
+  // Keys too: the full client is sent none, the reading one every one.
+  media.press('5'.repeat(200));
+  await eventually(
+    async () => reading.texts.filter((m) => m.event === 'dtmf').length === 200,
+    10_000,
+    'every key at the reading client',
+  );
+  stalled.ws.resume();
+  let seen = -1;
+  await eventually(
+    async () => {
+      const now = stalled.binaries.length;
+      const settled = now === seen;
+      seen = now;
+      await new Promise((r) => setTimeout(r, 300));
+      return settled;
+    },
+    20_000,
+    'the stalled client to read what was buffered for it',
+  );
+  assert.equal(stalled.texts.filter((m) => m.event === 'dtmf').length, 0, 'no key was buffered for it');
   stalled.ws.terminate();
   reading.ws.close();
 });
