@@ -383,6 +383,11 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     registerMediaMetrics(metrics, media);
     app.decorate('media', media);
     await media.start();
+    // Only once listening: a port in use fails the start before any warm-up work or "warmed up" line.
+    app.addHook('onListen', (done) => {
+      media.warm();
+      done();
+    });
   }
   if (node) {
     // With the engine off too: the sandbox's simulated users are held by this node as well.

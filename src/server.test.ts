@@ -245,6 +245,33 @@ describe('server start-up with a setting it cannot use', () => {
       taken.close();
     }
   });
+
+  test('a port in use fails before the media warm-up: no warm-up work, no "warmed up" line', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      // MEDIA_WARMUP on (the default): the warm-up waits for the listen, which fails.
+      const run = await runServer({ DATA_DIR: dataDir, PORT: String(port), MEDIA_WARMUP: 'on' });
+      assert.equal(run.code, 1);
+      assert.match(
+        run.stderr,
+        new RegExp(`^callgate: cannot listen on HOST=127\\.0\\.0\\.1 PORT=${port}: EADDRINUSE\n$`),
+      );
+      assert.doesNotMatch(run.stdout, /warmed up|warm-up|media workers ready/);
+    } finally {
+      taken.close();
+    }
+  });
+
+  test('once listening, the media engine warms up (MEDIA_WARMUP on)', async () => {
+    const server = await startServerProcess({ DATA_DIR: dataDir, MEDIA_WARMUP: 'on' });
+    try {
+      await waitForLog(server.logs, (l) => l.includes('media engine warmed up'), 30_000);
+    } finally {
+      await server.stop();
+    }
+  });
 });
 
 describe('server start-up with a SECRET_KEY that cannot open the store', () => {
@@ -367,20 +394,24 @@ const HANG_MS = 60_000;
 function runServer(
   env: Record<string, string>,
   killAfterMs?: number,
-): Promise<{ code: number | null; stderr: string }> {
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'main.mjs')], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_FORMAT: 'json', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (killAfterMs !== undefined) {
     const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.once('exit', () => clearTimeout(timer));
   }
+  let stdout = '';
   let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
   child.stderr.on('data', (chunk) => {
     stderr += chunk;
   });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
 /** Runs `node src/cli/main.ts ...args` to its exit (killed after killAfterMs, when given: a hang). */

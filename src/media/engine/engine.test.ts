@@ -243,7 +243,7 @@ describe('admission by pacing (MEDIA_MAX_LATE_PERCENT)', () => {
 });
 
 describe('media engine start', () => {
-  test('with MEDIA_WARMUP on, the start makes a loopback call of its own and says how long it took', async () => {
+  test('with MEDIA_WARMUP on, warm() makes a loopback call of its own and says how long it took', async () => {
     const t = await buildTestApp('sqlite', { env: { MEDIA_ENGINE: 'off' } });
     const sink = logSink();
     const engine = new MediaEngine({
@@ -260,6 +260,9 @@ describe('media engine start', () => {
     });
     try {
       await engine.start();
+      // The server warms up once it listens (app.ts): start() alone does no warm-up work.
+      assert.deepEqual(sink.find(/warmed up|warm-up/), []);
+      engine.warm();
       const warmed = await waitFor(
         () => sink.find(/media engine warmed up/),
         (lines) => lines.length > 0,

@@ -161,7 +161,7 @@ export class MediaEngine {
         : null;
   }
 
-  /** Starts the warm-up, the pacing guard and (on PostgreSQL) the channel other processes send commands on. */
+  /** Starts the pacing guard and (on PostgreSQL) the channel other processes send commands on; warm() warms up. */
   async start(): Promise<void> {
     if (!this.d.config.enabled || this.started) {
       return;
@@ -174,7 +174,26 @@ export class MediaEngine {
       this.lateFrameTimer = setInterval(() => guard.sample(performance.now(), this.pacing()), 1000);
       this.lateFrameTimer.unref();
     }
-    // In the background: the API is up at once; the first call finds the code warm (warm-up.ts).
+    if (this.d.databaseUrl) {
+      // Never refused: a channel PostgreSQL cannot take now listens once it can.
+      this.channel = await openMediaChannel(
+        this.d.databaseUrl,
+        this.d.db,
+        (m) => this.commands.receive(m),
+        (err) => this.d.logger.warn({ err: err.message }, 'media channel error'),
+      );
+      this.commands.attach(this.channel);
+    }
+  }
+
+  /**
+   * Warms up (or starts the workers) in the background, once the server listens: a start that fails to listen does
+   * no such work and logs no "warmed up" before its error. The first call then finds the code warm (warm-up.ts).
+   */
+  warm(): void {
+    if (!this.started || this.closing || this.warming) {
+      return;
+    }
     this.warming = this.pool
       ? this.pool.warm().then((ms) => this.d.logger.info({ workers: ms.length, warmUpMs: ms }, 'media workers ready'))
       : this.d.config.warmUp
@@ -186,16 +205,6 @@ export class MediaEngine {
         this.d.logger.warn({ err: err.message }, 'media warm-up failed');
       }
     });
-    if (this.d.databaseUrl) {
-      // Never refused: a channel PostgreSQL cannot take now listens once it can.
-      this.channel = await openMediaChannel(
-        this.d.databaseUrl,
-        this.d.db,
-        (m) => this.commands.receive(m),
-        (err) => this.d.logger.warn({ err: err.message }, 'media channel error'),
-      );
-      this.commands.attach(this.channel);
-    }
   }
 
   /** Runs a command in the process `node` holding a call's media, answering at once if that process is gone. */
