@@ -57,6 +57,38 @@ describe('server start-up and logs', () => {
     }
   });
 
+  test('the first start says it generated DATA_DIR/secret.key and that it must be backed up; later ones do not', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'callgate-server-key-'));
+    try {
+      const first = await startServerProcess({ DATA_DIR: fresh, MEDIA_WARMUP: 'off' });
+      await waitForLog(first.logs, (l) => l.includes('callgate ready'));
+      await first.stop();
+      const keyFile = join(fresh, 'secret.key');
+      const said = first.logs.filter((l) => l.includes('secret key generated')).map((l) => JSON.parse(l));
+      assert.equal(said.length, 1, first.logs.join('\n'));
+      assert.equal(said[0].level, 40, 'a warning: the file is to be backed up');
+      assert.equal(said[0].path, keyFile);
+      assert.equal(
+        said[0].msg,
+        `secret key generated at ${keyFile}: back it up with the database, ` +
+          "it decrypts the numbers' provider credentials (or set SECRET_KEY)",
+      );
+      const key = readFileSync(keyFile, 'utf8').trim();
+      assert.ok(!first.logs.some((l) => l.includes(key)), 'the key itself is never logged');
+
+      const second = await startServerProcess({ DATA_DIR: fresh, MEDIA_WARMUP: 'off' });
+      await waitForLog(second.logs, (l) => l.includes('callgate ready'));
+      await second.stop();
+      assert.deepEqual(
+        second.logs.filter((l) => l.includes('secret key generated')),
+        [],
+        'an existing key is not news',
+      );
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+
   test('SIGTERM: "shutting down", then "callgate stopped" with how long it took, and exit 0', async () => {
     const server = await startServerProcess({ DATA_DIR: dataDir });
     await waitForLog(server.logs, (l) => l.includes('callgate ready'));

@@ -10,7 +10,7 @@ import { createMetrics } from './metrics.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
 import type { RateLimiter } from './ratelimit/types.ts';
 import { storeClock } from './store/database-clock.ts';
-import { openStore } from './store/open-store.ts';
+import { generatedSecretKeyLine, openStore } from './store/open-store.ts';
 import { DeliveryWorker } from './webhooks/worker.ts';
 
 const SHUTDOWN_GRACE_MS = 15_000;
@@ -33,7 +33,10 @@ export async function startServer(): Promise<FastifyInstance> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
   // A store that cannot be opened is a ConfigError: one line, no stack.
-  const { db, secretKey } = await openStore(config);
+  const { db, secretKey, generatedSecretKey } = await openStore(config);
+  if (generatedSecretKey !== null) {
+    logger.warn({ path: generatedSecretKey }, generatedSecretKeyLine(generatedSecretKey));
+  }
   await checkSecretKey(db, secretKey, config).catch(async (err) => {
     await db.close();
     throw err;

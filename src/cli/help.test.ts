@@ -3,7 +3,7 @@
 // "did you mean"; every missing flag is named at once; the store commands say which store they used.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -199,10 +199,19 @@ describe('callgate --help and usage mistakes', () => {
     const first = await runCli(['tenants', 'create', '--name', 'Acme'], {}, { cwd });
     assert.equal(first.code, 0, first.stderr);
     assert.match(JSON.parse(first.stdout).apiKey.key, /^ps_/);
-    const [created, used] = first.stderr.trimEnd().split('\n');
+    const [created, used, generated, ...more] = first.stderr.trimEnd().split('\n');
     assert.match(created!, /^store: created .*\/data: \.\/data did not exist here and DATA_DIR is unset\. /);
     assert.match(created!, /--data-dir <the server's DATA_DIR> or DATABASE_URL/);
     assert.equal(used, 'store: sqlite ./data/callgate.db');
+    // The key it generated is said once, where it is and why to keep it; never the key itself.
+    const keyFile = join(realpathSync(cwd), 'data', 'secret.key');
+    assert.equal(
+      generated,
+      `store: secret key generated at ${keyFile}: back it up with the database, ` +
+        "it decrypts the numbers' provider credentials (or set SECRET_KEY)",
+    );
+    assert.ok(!first.stderr.includes(readFileSync(keyFile, 'utf8').trim()), 'the key is not printed');
+    assert.deepEqual(more, []);
 
     const again = await runCli(['migrate'], {}, { cwd });
     assert.equal(again.code, 0);

@@ -1,9 +1,8 @@
 import { SecretBox } from '../auth/secret-box.ts';
-import { openStore } from '../store/open-store.ts';
 import { noneResealed, resealAll } from '../store/sealed-secrets.ts';
 import { isSecretKeyInUse } from '../store/secret-keys.ts';
 import { type Env, HelpRequested, parseFlags, subcommand, wantsHelp } from './remote.ts';
-import { STORE_OPTIONS, STORE_USAGE, storeConfig } from './store.ts';
+import { openCommandStore, STORE_OPTIONS, STORE_USAGE, stderrLine, storeConfig } from './store.ts';
 
 export const SECRET_KEY_USAGE = `usage: callgate secret-key rotate [--dry-run] [--force] [--data-dir <dir>]   (on the store)
   re-seals every secret in the store sealed with SECRET_KEY_PREVIOUS under SECRET_KEY (provider credentials,
@@ -31,11 +30,11 @@ export async function runSecretKey(args: string[], env: Env): Promise<void> {
   const [sub, ...rest] = args;
   subcommand(sub, SECRET_KEY_COMMANDS, 'secret-key');
   const { values } = parseFlags(rest, SECRET_KEY_OPTIONS);
-  const config = storeConfig(env, values['data-dir'], (line) => process.stderr.write(`${line}\n`));
+  const config = storeConfig(env, values['data-dir'], stderrLine);
   if (config.previousSecretKey === null) {
     throw new Error('SECRET_KEY_PREVIOUS is not set: it names the key the secrets to re-seal were sealed with');
   }
-  const { db, secretKey } = await openStore(config);
+  const { db, secretKey } = await openCommandStore(config, stderrLine);
   try {
     const force = values.force === true;
     const dryRun = values['dry-run'] === true;

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Config, loadConfig, storeLocation } from '../config.ts';
 import { makeDirectory } from '../make-directory.ts';
+import { generatedSecretKeyLine, type OpenedStore, openStore } from '../store/open-store.ts';
 import { type Env, fromShell } from './remote.ts';
 
 export const STORE_OPTIONS = {
@@ -38,4 +39,22 @@ export function storeConfig(env: Env, dataDir: string | undefined, note: (line: 
   }
   note(`store: ${storeLocation(config)}`);
   return config;
+}
+
+/** A line on stderr, where the store commands say which store they used. */
+export const stderrLine = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+/** openStore for a store command: a secret.key it generated is said on stderr (`note`), as the server logs it. */
+export async function openCommandStore(
+  config: Config,
+  note: (line: string) => void,
+  opts: { migrate?: boolean } = {},
+): Promise<OpenedStore> {
+  const opened = await openStore(config, opts);
+  if (opened.generatedSecretKey !== null) {
+    note(`store: ${generatedSecretKeyLine(opened.generatedSecretKey)}`);
+  }
+  return opened;
 }

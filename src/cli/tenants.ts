@@ -1,10 +1,9 @@
 import { issueKey } from '../auth/keys.ts';
 import { newTenantId, type TenantId } from '../ids.ts';
 import { insertApiKey, replaceTenantKey } from '../store/api-keys.ts';
-import { openStore } from '../store/open-store.ts';
 import { insertTenant } from '../store/tenants.ts';
 import { type Env, HelpRequested, parseFlags, requireFlags, subcommand, wantsHelp } from './remote.ts';
-import { STORE_OPTIONS, STORE_USAGE, storeConfig } from './store.ts';
+import { openCommandStore, STORE_OPTIONS, STORE_USAGE, stderrLine, storeConfig } from './store.ts';
 
 export const TENANTS_USAGE = `usage: callgate tenants create|rotate-key ... [--data-dir <dir>]   (on the store)
   tenants create --name <name>        create a tenant; prints {"tenantId","apiKey":{"id","key"}} as JSON on stdout
@@ -29,8 +28,8 @@ export async function runTenants(args: string[], env: Env): Promise<void> {
   }
   requireFlags({ name: values.name?.trim() }, ['name'], 'tenants create');
   const name = (values.name ?? '').trim();
-  const config = storeConfig(env, values['data-dir'], (line) => process.stderr.write(`${line}\n`));
-  const { db } = await openStore(config);
+  const config = storeConfig(env, values['data-dir'], stderrLine);
+  const { db } = await openCommandStore(config, stderrLine);
   try {
     const now = new Date().toISOString();
     const tenantId = newTenantId();
@@ -47,8 +46,8 @@ export async function runTenants(args: string[], env: Env): Promise<void> {
 
 /** `tenants rotate-key --tenant <id>`: the only way to revoke a tenant key, so it is on the store like create. */
 async function rotateKey(tenantId: TenantId, dataDir: string | undefined, env: Env): Promise<void> {
-  const config = storeConfig(env, dataDir, (line) => process.stderr.write(`${line}\n`));
-  const { db } = await openStore(config);
+  const config = storeConfig(env, dataDir, stderrLine);
+  const { db } = await openCommandStore(config, stderrLine);
   try {
     const key = issueKey(tenantId, null, new Date().toISOString());
     if (!(await replaceTenantKey(db, tenantId, key.record))) {

@@ -9,7 +9,7 @@ import { createLogger } from '../logger.ts';
 import { createMetrics, type Metrics, metricsRequestHandler } from '../metrics.ts';
 import { buildServices } from '../services.ts';
 import { storeClock } from '../store/database-clock.ts';
-import { openStore } from '../store/open-store.ts';
+import { generatedSecretKeyLine, openStore } from '../store/open-store.ts';
 import { DeliveryWorker } from '../webhooks/worker.ts';
 import { type Env, HelpRequested, parseFlags, UsageError, wantsHelp } from './remote.ts';
 import { STORE_OPTIONS, STORE_USAGE, storeConfig } from './store.ts';
@@ -39,7 +39,10 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
   }
   const config = storeConfig(env, values['data-dir'], (line) => process.stderr.write(`${line}\n`));
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
-  const { db, secretKey } = await openStore(config);
+  const { db, secretKey, generatedSecretKey } = await openStore(config);
+  if (generatedSecretKey !== null) {
+    logger.warn({ path: generatedSecretKey }, generatedSecretKeyLine(generatedSecretKey));
+  }
   await checkSecretKey(db, secretKey, config).catch(async (err) => {
     await db.close();
     throw err;

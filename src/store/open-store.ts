@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type Config, ConfigError, postgresLocation } from '../config.ts';
 import { makeDirectory } from '../make-directory.ts';
 import type { Db } from './db.ts';
@@ -10,6 +10,19 @@ import { SqliteDb } from './sqlite-db.ts';
 export interface OpenedStore {
   db: Db;
   secretKey: string;
+  /** The embedded store's secret.key when this open generated it (its absolute path), else null. */
+  generatedSecretKey: string | null;
+}
+
+/**
+ * The one line said when the embedded store generates its secret.key (never the key): losing that file while
+ * keeping the database loses every provider credential sealed with it.
+ */
+export function generatedSecretKeyLine(path: string): string {
+  return (
+    `secret key generated at ${path}: back it up with the database, ` +
+    "it decrypts the numbers' provider credentials (or set SECRET_KEY)"
+  );
 }
 
 /** What a store that cannot be opened says to change: the directory or the database server. */
@@ -85,6 +98,7 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
 async function open(config: Config, opts: { migrate?: boolean }): Promise<OpenedStore> {
   let db: Db;
   let secretKey = config.secretKey;
+  let generatedSecretKey: string | null = null;
   if (config.databaseUrl) {
     // pg loads only when DATABASE_URL is set: the embedded store never pays its start-up time and memory.
     const { checkPostgres, openPostgres } = await import('./postgres-db.ts');
@@ -103,7 +117,11 @@ async function open(config: Config, opts: { migrate?: boolean }): Promise<Opened
       throw new DataDirFailed((err as Error).message, { cause: err });
     }
     db = new SqliteDb(path, { synchronous: config.sqliteSynchronous });
-    secretKey ??= localSecretKey(config.dataDir);
+    if (secretKey === null) {
+      const local = localSecretKey(config.dataDir);
+      secretKey = local.key;
+      generatedSecretKey = local.generated ? resolve(config.dataDir, 'secret.key') : null;
+    }
   }
   if (opts.migrate !== false) {
     try {
@@ -114,20 +132,23 @@ async function open(config: Config, opts: { migrate?: boolean }): Promise<Opened
       throw err;
     }
   }
-  return { db, secretKey: secretKey as string };
+  return { db, secretKey: secretKey as string, generatedSecretKey };
 }
 
 // Embedded mode generates its encryption key once and keeps it beside the database.
-function localSecretKey(dataDir: string): string {
+function localSecretKey(dataDir: string): { key: string; generated: boolean } {
   const path = join(dataDir, 'secret.key');
+  let generated = false;
   if (!existsSync(path)) {
     try {
       writeFileSync(path, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
+      generated = true;
     } catch (error) {
+      // Another process (the server and a CLI command started together) made it first: that one says so.
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw error;
       }
     }
   }
-  return readFileSync(path, 'utf8').trim();
+  return { key: readFileSync(path, 'utf8').trim(), generated };
 }
