@@ -79,7 +79,7 @@ export class EvolutionMedia implements ProviderMedia {
 
   #activeWebCall(number: NumberRecord, call: Call): EvolutionProvider {
     if (speaksMetaModel(number.provider)) {
-      throw noServerMedia(this.#providers(number));
+      throw noServerMedia(call);
     }
     if (number.provider !== 'EVO_GO' || !this.#evolution) {
       throw featureNotSupported(this.#providers(number));

@@ -1,4 +1,5 @@
 import { ApiError, type ErrorCode } from '../errors.ts';
+import { type Call, isTerminal } from '../model/call.ts';
 import type { ProviderFailure, ProviderWording } from '../providers/types.ts';
 
 /**
@@ -19,11 +20,16 @@ export const META_MODEL_ONLY = 'this is for META and SANDBOX numbers only (a ste
 
 /**
  * play, stop-play and realtime-session on a META or SANDBOX call whose media callgate does not hold: the number
- * has the feature, the call does not, and the reason says how a call gets it.
+ * has the feature, the call does not. The code stays (clients match it); the text says what is wrong with the call
+ * rather than the number's generic "not supported for this number", and the reason says how a call gets it.
  */
-export function noServerMedia(adapter: ProviderWording = {}): ApiError {
+export function noServerMedia(call: Pick<Call, 'status' | 'direction'>): ApiError {
   return new ApiError('FEATURE_NOT_SUPPORTED', {
-    ...(adapter.notSupportedMessage ? { message: adapter.notSupportedMessage } : {}),
+    message: isTerminal(call.status)
+      ? 'This call ended without callgate ever holding its audio'
+      : call.status === 'RINGING' && call.direction === 'INBOUND'
+        ? 'This call is still ringing: callgate holds its audio only once it is answered without an sdp'
+        : 'callgate does not hold this call’s audio: your own SDP carries it',
     details: {
       reason:
         'callgate holds a call’s audio only once it is answered without an sdp (accept or pre-accept), and this ' +

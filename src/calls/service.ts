@@ -674,7 +674,7 @@ export class CallService {
       const call = await this.#callWithoutServerMedia(numberId, idOrExternal);
       const number = await this.#number(call.numberId);
       throw speaksMetaModel(number.provider)
-        ? noServerMedia(this.#d.providers(number))
+        ? noServerMedia(call)
         : featureNotSupported(
             this.#d.providers(number),
             'a web number has no command to stop or clear what play queued (its Evolution Go server offers none)',

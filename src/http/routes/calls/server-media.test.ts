@@ -630,8 +630,11 @@ for (const kind of storeKinds()) {
       const early = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'talk' });
       assert.equal(early.statusCode, 400, early.body);
       assert.equal(early.json().code, 'FEATURE_NOT_SUPPORTED', early.body);
-      // The code's text is Pilot's and stays; only details say more.
-      assert.equal(early.json().error, 'This feature is not supported for this number');
+      // The code stays (clients match it); the text says what is wrong with the call, not with the number.
+      assert.equal(
+        early.json().error,
+        'This call is still ringing: callgate holds its audio only once it is answered without an sdp',
+      );
       assert.match(early.json().details?.reason ?? '', /answered without an sdp/);
       // Answered with the business's own SDP: media.md's "relay".
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, { sdp: CANNED_ANSWER_SDP })).statusCode, 200);
@@ -641,6 +644,7 @@ for (const kind of storeKinds()) {
       const play = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') });
       assert.equal(play.statusCode, 400);
       assert.equal(play.json().code, 'FEATURE_NOT_SUPPORTED');
+      assert.equal(play.json().error, 'callgate does not hold this call’s audio: your own SDP carries it');
       assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/play`)).json().code, 'FEATURE_NOT_SUPPORTED');
       const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' });
       assert.equal(session.statusCode, 400, session.body);
@@ -648,6 +652,22 @@ for (const kind of storeKinds()) {
       assert.match(session.json().details?.reason ?? '', /answered without an sdp/);
       const stop = (await api('DELETE', `/v1/calls/${uc.call.id}/play`)).json();
       assert.match(stop.details?.reason ?? '', /answered without an sdp/);
+    });
+
+    test('play and realtime-session on a call that ended unanswered say the call ended, not that the number lacks it', async () => {
+      const uc = await startCall(t, endpoints);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/reject`, {})).statusCode, 200);
+      const requests = [
+        await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl: media.url('tone.wav') }),
+        await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'talk' }),
+        await api('DELETE', `/v1/calls/${uc.call.id}/play`),
+      ];
+      for (const res of requests) {
+        assert.equal(res.statusCode, 400, res.body);
+        assert.equal(res.json().code, 'FEATURE_NOT_SUPPORTED', res.body);
+        assert.equal(res.json().error, 'This call ended without callgate ever holding its audio');
+        assert.match(res.json().details?.reason ?? '', /answered without an sdp/);
+      }
     });
   });
 }
