@@ -56,7 +56,10 @@ export class SandboxCalls {
       throw providerError(started, 'other');
     }
     if (!started.ok) {
-      throw new ApiError('VALIDATION_ERROR', { details: { reason: started.providerMessage } });
+      // The request's own refusals are all about its audio (unreadable, or not fetched): named, as `from` is.
+      // Calling disabled in the number's settings is not the request's field.
+      const field = started.category === 'INVALID_REQUEST' ? { field: 'audio' } : {};
+      throw new ApiError('VALIDATION_ERROR', { details: { ...field, reason: started.providerMessage } });
     }
     const call = await findCallForNumber(this.#db, numberId, started.value.externalCallId);
     if (!call) {

@@ -316,7 +316,9 @@ export class NumberService {
     }
     const parsed = parseAudioSpec(audio, this.#allowInsecureAudioUrls);
     if (!parsed.ok) {
-      throw new ApiError('VALIDATION_ERROR', { details: { reason: `sandbox.audio: ${parsed.reason}` } });
+      throw new ApiError('VALIDATION_ERROR', {
+        details: { field: 'sandbox.audio', reason: `sandbox.audio: ${parsed.reason}` },
+      });
     }
   }
 

@@ -90,6 +90,7 @@ for (const kind of storeKinds()) {
           sandbox: { audio },
         });
         assert.equal(res.status, 400, `${audio}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.details.field, 'sandbox.audio', JSON.stringify(res.body));
         assert.equal(res.body.code, 'VALIDATION_ERROR');
         assert.match(res.body.details.reason, /sandbox\.audio/);
       }
@@ -429,7 +430,14 @@ for (const kind of storeKinds()) {
         assert.equal(res.status, 400, JSON.stringify(body));
         assert.equal(res.body.code, 'VALIDATION_ERROR', JSON.stringify(body));
         assert.ok(res.body.requestId);
+        if ('audio' in body) {
+          // Every refused audio names its field, as a refused `from` does.
+          assert.equal(res.body.details.field, 'audio', JSON.stringify(res.body));
+          assert.equal(typeof res.body.details.reason, 'string');
+        }
       }
+      const fromRefused = await api('POST', '/v1/sandbox/calls', sandbox.key, { from: sandbox.phoneNumber });
+      assert.equal(fromRefused.body.details.field, 'from');
       const afterRows = await t.store.db.query('SELECT id FROM calls WHERE number_id = $1', [sandbox.id]);
       assert.equal(afterRows.length, before.length);
 
