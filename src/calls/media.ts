@@ -71,7 +71,7 @@ export class EvolutionMedia implements ProviderMedia {
     const wsUrl = evolutionWsUrl(number, result.value.path);
     if (!wsUrl) {
       throw new ApiError('PROVIDER_ERROR', {
-        details: { providerCode: null, providerMessage: 'number has no usable Evolution base URL' },
+        details: { providerMessage: 'number has no usable Evolution base URL' },
       });
     }
     return { wsUrl, token: result.value.ticket, expiresInSeconds: result.value.expiresInSeconds };

@@ -13,7 +13,7 @@ import { eventExists } from '../store/events.ts';
 import { getNumberById, mergeNumberPublicConfig } from '../store/numbers.ts';
 import { listReceivingWebhooksForNumber } from '../store/webhooks.ts';
 import { persistSideEvent } from './outbox.ts';
-import { featureNotSupported, META_MODEL_ONLY, providerError } from './provider-errors.ts';
+import { featureNotSupported, META_MODEL_ONLY, providerDetails, providerError } from './provider-errors.ts';
 
 export class MetaCalling {
   readonly #db: Db;
@@ -212,6 +212,6 @@ function settingsRefused(f: ProviderFailure): ApiError | null {
       : `Meta refused the settings: ${f.providerMessage}`;
   return new ApiError('VALIDATION_ERROR', {
     message,
-    details: { providerCode: f.providerCode, providerMessage: f.providerMessage },
+    details: providerDetails(f),
   });
 }

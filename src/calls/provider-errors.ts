@@ -39,6 +39,17 @@ export function noServerMedia(call: Pick<Call, 'status' | 'direction'>): ApiErro
 }
 
 /**
+ * The provider's code and words for an error's details. A failure with no code of the provider's (the sandbox's
+ * own limit, a network failure, a body without one) leaves providerCode out rather than sending it as null.
+ */
+export function providerDetails(f: Pick<ProviderFailure, 'providerCode' | 'providerMessage'>): {
+  providerCode?: string | number;
+  providerMessage: string;
+} {
+  return { ...(f.providerCode !== null ? { providerCode: f.providerCode } : {}), providerMessage: f.providerMessage };
+}
+
+/**
  * What a failed provider action means for our API. Terminate knows only the two 502s
  * (docs/spec/calls-api.md §4.8): a provider 429 must never look like our own rate limit.
  */
@@ -47,7 +58,7 @@ export function providerError(
   action: 'terminate' | 'other',
   adapter: ProviderWording = {},
 ): ApiError {
-  const details = { providerCode: f.providerCode, providerMessage: f.providerMessage };
+  const details = providerDetails(f);
   if (f.category === 'PROVIDER_DOWN') {
     return new ApiError('PROVIDER_UNAVAILABLE', { details });
   }
@@ -76,11 +87,7 @@ export function providerError(
   const implied = code === 'RATE_LIMITED' ? adapter.rateLimitRetryAfterSeconds : undefined;
   const retryAfter = retry ?? implied ?? DEFAULT_RETRY_AFTER_SECONDS[code];
   return new ApiError(code, {
-    details: {
-      providerCode: f.providerCode,
-      providerMessage: f.providerMessage,
-      ...(retry !== undefined ? { retryAfterSeconds: retry } : {}),
-    },
+    details: { ...details, ...(retry !== undefined ? { retryAfterSeconds: retry } : {}) },
     ...(retryAfter !== undefined ? { headers: { 'retry-after': String(retryAfter) } } : {}),
   });
 }

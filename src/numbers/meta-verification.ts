@@ -51,5 +51,8 @@ export function metaVerificationRefusal(f: ProviderFailure, phoneNumberId: strin
 }
 
 function validation(field: string, reason: string, providerCode: ProviderFailure['providerCode']): ApiError {
-  return new ApiError('VALIDATION_ERROR', { details: { field, reason, providerCode } });
+  // Left out when Graph gave none (a 401 without its error body, say): no null fields in details.
+  return new ApiError('VALIDATION_ERROR', {
+    details: { field, reason, ...(providerCode !== null ? { providerCode } : {}) },
+  });
 }

@@ -44,6 +44,12 @@ for (const kind of storeKinds()) {
         const first = await terminate(call.id);
         assert.equal(first.statusCode, 502, first.body);
         assert.equal(first.json().code, 'PROVIDER_UNAVAILABLE');
+        // A failure Meta gave no code for (no answer, an HTML page) leaves providerCode out, never null.
+        const details = first.json().details as Record<string, unknown>;
+        assert.equal(typeof details.providerMessage, 'string', first.body);
+        for (const [field, value] of Object.entries(details)) {
+          assert.notEqual(value, null, `details.${field} is null: ${first.body}`);
+        }
         const unchanged = await storedCall(t, t.numberA, call.id);
         assert.equal(unchanged?.status, 'ACCEPTED');
         assert.equal(unchanged?.pendingAction, null, 'the action slot is free again');

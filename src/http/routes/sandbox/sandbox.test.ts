@@ -386,6 +386,11 @@ for (const kind of storeKinds()) {
       const refused = await api('POST', '/v1/sandbox/calls', sandbox.key, {});
       assert.equal(refused.status, 429);
       assert.equal(refused.body.code, 'RATE_LIMITED');
+      // The sandbox's own limit has no provider code: the field is left out, not null.
+      assert.deepEqual(refused.body.details, {
+        providerMessage: 'at most 10 simulated calls at once on a sandbox number',
+        retryAfterSeconds: 5,
+      });
       assert.equal(
         (await t.store.db.query('SELECT id FROM calls WHERE number_id = $1', [sandbox.id])).length,
         before.length,
