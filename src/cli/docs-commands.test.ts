@@ -71,6 +71,20 @@ test('every callgate command the README and docs/ show exists, with its subcomma
   assert.deepEqual(problems, []);
 });
 
+test("the README says how to run the `callgate …` the CLI's hints name before it first names one that way", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  // The CLI prints `callgate calls accept <id>` (simulate call) whether or not `callgate` is on PATH.
+  const simulate = readFileSync(join(import.meta.dirname, 'simulate.ts'), 'utf8');
+  assert.match(simulate, /callgate calls accept \$\{call\.id\}/);
+  const firstRun = readme.indexOf('npm run --silent callgate --');
+  const firstBare = readme.search(/`callgate [a-z]/);
+  const explained = readme.search(/name its commands `callgate …`: that is\s+`npm run --silent callgate -- …`/);
+  assert.ok(firstRun >= 0 && firstBare >= 0);
+  assert.ok(explained >= 0, 'the README explains the `callgate …` form');
+  assert.ok(explained < firstBare, 'before the first `callgate …` it shows');
+  assert.ok(readme.slice(explained, explained + 300).includes('npm link'), 'with the way to put it on PATH');
+});
+
 test('a misspelt command, subcommand or flag in the docs is reported', () => {
   assert.deepEqual(invocationProblems(['tenant', 'create']), ['no command "tenant"']);
   assert.deepEqual(invocationProblems(['calls', 'lst']), ['no subcommand "calls lst"']);
