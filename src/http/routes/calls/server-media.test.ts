@@ -245,8 +245,10 @@ for (const kind of storeKinds()) {
       await eventually(async () => t.app.media.size === 0, 3000, 'the session to close');
     });
 
-    test('keys the caller presses reach a listening realtime client as Twilio dtmf messages, once each, in order', async () => {
+    test('keys the caller presses reach a listening realtime client as Twilio dtmf messages, once each, in order', async (ctx) => {
       const uc = await startCall(t, endpoints);
+      // Ended even when an assertion fails: the tests after this one wait for every call's media to close.
+      ctx.after(() => api('POST', `/v1/calls/${uc.call.id}/terminate`));
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
       await connectUser(t, uc);
       const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' });
@@ -299,8 +301,10 @@ for (const kind of storeKinds()) {
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/terminate`)).statusCode, 200);
     });
 
-    test('a peer flooding keys: every one reaches the realtime client, call.dtmf events stay within the limit', async () => {
+    test('a peer flooding keys: every one reaches the realtime client, call.dtmf events stay within the limit', async (ctx) => {
       const uc = await startCall(t, endpoints);
+      // Ended even when an assertion fails: the tests after this one wait for every call's media to close.
+      ctx.after(() => api('POST', `/v1/calls/${uc.call.id}/terminate`));
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
       await connectUser(t, uc);
       const session = await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' });
@@ -329,8 +333,10 @@ for (const kind of storeKinds()) {
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/terminate`)).statusCode, 200);
     });
 
-    test('play with stopOnKey: a key the caller presses stops the prompt at once; a play without it goes on', async () => {
+    test('play with stopOnKey: a key the caller presses stops the prompt at once; a play without it goes on', async (ctx) => {
       const uc = await startCall(t, endpoints, 0);
+      // Ended even when an assertion fails: the tests after this one wait for every call's media to close.
+      ctx.after(() => api('POST', `/v1/calls/${uc.call.id}/terminate`));
       assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`, {})).statusCode, 200);
       await connectUser(t, uc);
       const prompt = await api('POST', `/v1/calls/${uc.call.id}/play`, {
