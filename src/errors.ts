@@ -22,7 +22,7 @@ export const ERRORS = {
   NUMBER_CONFLICT: { status: 409, text: 'A number with this provider id already exists' },
   NUMBER_HAS_LIVE_CALLS: {
     status: 409,
-    text: 'The number has calls in progress: end them (terminate), then delete the number',
+    text: 'The number has calls in progress: end them (terminate), then delete the number; ?force=true deletes it with calls a provider can no longer end',
   },
   API_KEY_EXISTS: { status: 409, text: 'This number already has an API key; regenerate it instead' },
   WHATSAPP_INSTANCE_NOT_CONNECTED: { status: 409, text: 'The WhatsApp instance is not connected' },

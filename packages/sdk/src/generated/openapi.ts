@@ -1803,7 +1803,7 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "error": "The number has calls in progress: end them (terminate), then delete the number",
+                     *       "error": "The number has calls in progress: end them (terminate), then delete the number; ?force=true deletes it with calls a provider can no longer end",
                      *       "code": "NUMBER_HAS_LIVE_CALLS",
                      *       "requestId": "req_01JD3Q5Z7Y8X9W0V1T2S3R4Q5P"
                      *     }
