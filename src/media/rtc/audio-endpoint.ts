@@ -171,7 +171,8 @@ export class AudioEndpoint {
 
   /**
    * Sends keypad digits to the far end, one after another (100 ms each, 60 ms apart, unless a test's `timing` says
-   * otherwise), in place of audio while each sounds. False, and nothing sent, when the far end did not negotiate telephone-event.
+   * otherwise), in place of audio while each sounds. False, and nothing sent, when the far end did not negotiate
+   * telephone-event.
    */
   sendDigits(digits: string, timing?: DtmfTiming): boolean {
     if (this.#dtmfPayloadType === null) {
