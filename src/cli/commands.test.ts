@@ -15,6 +15,15 @@ function json(r: CliResult): Json {
   return JSON.parse(r.stdout);
 }
 
+/** `numbers create` flags for a Meta number given as the API takes it. */
+function metaFlags(n: ReturnType<LiveServer['numberInput']>): string[] {
+  return [
+    ...['--name', n.name, '--phone', n.phoneNumber, '--provider', 'META'],
+    ...['--phone-number-id', n.meta.phoneNumberId, '--access-token', n.meta.accessToken],
+    ...['--app-secret', n.meta.appSecret, '--verify-token', n.meta.verifyToken],
+  ];
+}
+
 describe('callgate remote commands', () => {
   let live: LiveServer;
   let receiver: WebhookReceiver;
@@ -114,6 +123,24 @@ describe('callgate remote commands', () => {
     assert.equal(gone.code, 1);
     assert.equal(gone.stdout, '', 'nothing on stdout on failure');
     assert.match(gone.stderr, /^callgate: HTTP 404 NUMBER_NOT_FOUND: Number not found \(request req_\w+\)\n$/);
+  });
+
+  test('numbers delete is refused while a call rings, with the way out; --force deletes it', async () => {
+    const created = json(
+      await runCli(['numbers', 'create', '--json', ...metaFlags(live.numberInput(1, 'Stuck'))], tenantEnv),
+    );
+    const id = created.number.id as string;
+    const ringing = await live.incomingCall(1, created.apiKey.key);
+    const refused = await runCli(['numbers', 'delete', id], tenantEnv);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, '');
+    assert.match(refused.stderr, /^callgate: HTTP 409 NUMBER_HAS_LIVE_CALLS: /);
+    assert.ok(refused.stderr.includes(`"liveCalls":["${ringing.id}"]`), refused.stderr);
+    assert.ok(refused.stderr.includes('delete with --force'), refused.stderr);
+    assert.equal(json(await runCli(['numbers', 'get', id, '--json'], tenantEnv)).id, id, 'still there');
+    const forced = await runCli(['numbers', 'delete', id, '--force'], tenantEnv);
+    assert.equal(forced.stdout, `Deleted ${id} (its calls and key too)\n`);
+    assert.equal((await runCli(['numbers', 'get', id], tenantEnv)).code, 1);
   });
 
   test('keys list is masked; keys regenerate prints the new key once', async () => {

@@ -24,7 +24,9 @@ export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete|st
   numbers create --name <name> --phone <+E164> --qr
                  a web number by QR on the server's own Evolution Go (EVOLUTION_BASE_URL); prints the QR string
   numbers create --name <name> --provider SANDBOX [--phone <+E164>]   simulated WhatsApp users (a +99… number)
-  numbers delete <numberId>
+  numbers delete <numberId> [--force]
+                 refused while the number has calls ringing or connected; --force deletes it with them
+                 (for calls the provider can no longer end: they are not ended there, no call.ended is sent)
   numbers status <numberId>       state as the provider sees it (web numbers: asked now)
   numbers connect <numberId> [--phone <+E164>]   a new QR, or a pairing code for that phone
 ${REMOTE_USAGE}`;
@@ -46,6 +48,7 @@ export const NUMBERS_OPTIONS = {
   'instance-token': { type: 'string' },
   'public-ws-base-url': { type: 'string' },
   qr: { type: 'boolean' },
+  force: { type: 'boolean' },
 } as const;
 
 const columns = [
@@ -200,7 +203,7 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
     }
     case 'delete': {
       const id = required(r.positionals, 0, '<numberId>');
-      await r.client().numbers.delete(id);
+      await r.client().numbers.delete(id, { force: v.force === true });
       return r.out.result({ id, deleted: true }, () => `Deleted ${id} (its calls and key too)\n`);
     }
   }

@@ -97,6 +97,8 @@ export function refusalHint(code: string, sent: { header: string; value: string;
       return `this command needs a number key (scope: number) and ${sent ? maskKey(sent.value) : 'the key'} is a tenant key; ${NUMBER_KEY_HOW}`;
     case 'NUMBER_SCOPE_NOT_ALLOWED':
       return `this command needs a tenant key (scope: tenant) and ${sent ? maskKey(sent.value) : 'the key'} is a number key; ${TENANT_KEY_HOW}`;
+    case 'NUMBER_HAS_LIVE_CALLS':
+      return 'end them with `callgate calls terminate <callId>` (number key), or delete with --force if the provider can no longer end them';
     default:
       return null;
   }

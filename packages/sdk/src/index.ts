@@ -324,9 +324,16 @@ class Numbers {
   update(id: string, input: UpdateNumberInput, opts?: RequestOptions): Promise<WhatsAppNumber> {
     return this.#t.request({ method: 'PATCH', path: path`/v1/numbers/${id}`, body: input }, opts);
   }
-  /** Deletes the number, its calls and its key. */
-  async delete(id: string, opts?: RequestOptions): Promise<void> {
-    await this.#t.request({ method: 'DELETE', path: path`/v1/numbers/${id}` }, opts);
+  /**
+   * Deletes the number, its calls and its key. A number with calls still ringing or connected is refused
+   * (409 NUMBER_HAS_LIVE_CALLS, `details.liveCalls`); `force: true` deletes it with them, for calls the provider can
+   * no longer end: nothing ends them there, and no `call.ended` is sent for them.
+   */
+  async delete(id: string, params: { force?: boolean } = {}, opts?: RequestOptions): Promise<void> {
+    await this.#t.request(
+      { method: 'DELETE', path: path`/v1/numbers/${id}`, query: { force: params.force ? 'true' : undefined } },
+      opts,
+    );
   }
 }
 

@@ -5,6 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../test/fakes/meta-graph.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../test/fakes/webhook-receiver.ts';
+import { eventually } from '../../../test/helpers/build-test-app.ts';
 import { type FaultProxy, startFaultProxy } from '../../../test/helpers/fault-proxy.ts';
 import { type IssuedKey, type LiveServer, nextPeer, startLiveServer } from '../../../test/helpers/live-server.ts';
 import { type Call, Callgate, type WhatsAppNumber } from '../src/index.ts';
@@ -129,6 +130,29 @@ describe('Callgate SDK against a server process', () => {
       assert.equal(error.code, 'NUMBER_NOT_FOUND');
       assert.match(error.requestId ?? '', /.+/);
       assert.equal(error.message, 'Number not found');
+    });
+
+    test('delete refuses a number with a live call (typed NUMBER_HAS_LIVE_CALLS); force deletes it', async () => {
+      const input = { ...live.numberInput(0, 'Stuck'), phoneNumber: '+5511400499998' };
+      input.meta = { ...input.meta, phoneNumberId: '990000000000002' };
+      live.fake.addNumber({
+        phoneNumberId: input.meta.phoneNumberId,
+        displayPhoneNumber: '5511400499998',
+        wabaId: input.meta.wabaId,
+        accessToken: input.meta.accessToken,
+        appSecret: input.meta.appSecret,
+      });
+      const { number, apiKey } = await tenant.numbers.create(input);
+      const wacid = await live.fake.incomingCall({ phoneNumberId: input.meta.phoneNumberId, from: nextPeer() });
+      const own = new Callgate({ baseUrl: live.url, apiKey: apiKey.key });
+      const ringing = await eventually(() => own.calls.get(wacid).catch(() => undefined), 10_000, 'the call stored');
+      const refused = await callgateError(tenant.numbers.delete(number.id));
+      assert.equal(refused.status, 409);
+      assert.equal(refused.code, 'NUMBER_HAS_LIVE_CALLS');
+      assert.deepEqual(refused.details, { liveCalls: [ringing.id] });
+      assert.equal((await tenant.numbers.get(number.id)).id, number.id, 'a refused delete keeps the number');
+      assert.equal(await tenant.numbers.delete(number.id, { force: true }), undefined);
+      assert.equal((await callgateError(tenant.numbers.get(number.id))).code, 'NUMBER_NOT_FOUND');
     });
 
     test("a validation failure carries the server's code and details", async () => {
