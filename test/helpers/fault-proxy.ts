@@ -26,6 +26,11 @@ export interface FaultProxy {
   requests: ProxiedRequest[];
   /** The next n requests (optionally only those whose path starts with `pathPrefix`) get `reply` from the proxy. */
   failNext(n: number, reply: CannedReply, pathPrefix?: string): void;
+  /**
+   * The next n requests (optionally only those whose path starts with `pathPrefix`) reach the server, which does
+   * their work, and the client's connection is reset before the answer: the answer is lost on the way back.
+   */
+  loseAnswers(n: number, pathPrefix?: string): void;
   /** Destroys every open connection (clients see a reset; streams end). */
   dropConnections(): void;
   /** While true, connections are reset at once, open ones included (the server looks down). */
@@ -37,6 +42,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const upstream = new URL(target);
   const requests: ProxiedRequest[] = [];
   const canned: { reply: CannedReply; pathPrefix: string | undefined }[] = [];
+  const losing: (string | undefined)[] = [];
   const sockets = new Set<Socket>();
   let refusing = false;
 
@@ -64,6 +70,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       });
       return;
     }
+    const lost = losing.findIndex((prefix) => prefix === undefined || path.startsWith(prefix));
+    const loseAnswer = lost >= 0 && losing.splice(lost, 1).length === 1;
     const forward = httpRequest(
       {
         host: upstream.hostname,
@@ -73,6 +81,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         headers: { ...req.headers, host: upstream.host },
       },
       (up) => {
+        if (loseAnswer) {
+          up.resume();
+          up.on('end', () => res.destroy());
+          return;
+        }
         record.status = up.statusCode ?? 502;
         res.writeHead(record.status, up.headers);
         up.pipe(res);
@@ -100,6 +113,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     failNext(n, reply, pathPrefix) {
       for (let i = 0; i < n; i++) {
         canned.push({ reply, pathPrefix });
+      }
+    },
+    loseAnswers(n, pathPrefix) {
+      for (let i = 0; i < n; i++) {
+        losing.push(pathPrefix);
       }
     },
     dropConnections() {

@@ -41,6 +41,11 @@ export interface RequestSpec {
   body?: unknown;
   /** The answer is a file (its bytes), not JSON: sent with this Accept. */
   binary?: string;
+  /**
+   * A DELETE of an object: a 404 to a retry whose earlier attempt got no answer is success, that attempt having
+   * deleted it (the answer was lost on the way back, or came after our timeout).
+   */
+  goneIsDone?: boolean;
 }
 
 /**
@@ -222,6 +227,7 @@ export class Transport {
     const body = spec.body === undefined ? null : JSON.stringify(spec.body);
     const url = this.url(spec.path, spec.query);
 
+    let unanswered = false; // an earlier attempt may have reached the server and done its work
     for (let attempt = 0; ; attempt++) {
       let error: CallgateError;
       const { controller, unlink } = linkedController(opts.signal);
@@ -242,6 +248,10 @@ export class Transport {
         });
         if (res.ok) {
           return spec.binary ? (new Uint8Array(await res.arrayBuffer()) as T) : await readJson<T>(res);
+        }
+        if (res.status === 404 && unanswered && spec.goneIsDone) {
+          await res.body?.cancel();
+          return undefined as T;
         }
         error = await errorFromResponse(res);
         // Our own earlier attempt may still hold the Idempotency-Key (it timed out on our side, not on the server's).
@@ -267,6 +277,7 @@ export class Transport {
         clearTimeout(timer);
         unlink();
       }
+      unanswered ||= error.status === 0;
       if (attempt >= maxRetries) {
         throw error;
       }

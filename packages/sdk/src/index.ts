@@ -331,7 +331,12 @@ class Numbers {
    */
   async delete(id: string, params: { force?: boolean } = {}, opts?: RequestOptions): Promise<void> {
     await this.#t.request(
-      { method: 'DELETE', path: path`/v1/numbers/${id}`, query: { force: params.force ? 'true' : undefined } },
+      {
+        method: 'DELETE',
+        path: path`/v1/numbers/${id}`,
+        query: { force: params.force ? 'true' : undefined },
+        goneIsDone: true,
+      },
       opts,
     );
   }
@@ -382,7 +387,7 @@ class Webhooks {
     return this.#t.request({ method: 'PATCH', path: path`/v1/webhooks/${id}`, body: input }, opts);
   }
   async delete(id: string, opts?: RequestOptions): Promise<void> {
-    await this.#t.request({ method: 'DELETE', path: path`/v1/webhooks/${id}` }, opts);
+    await this.#t.request({ method: 'DELETE', path: path`/v1/webhooks/${id}`, goneIsDone: true }, opts);
   }
   /** A new secret, shown once; for 24 h deliveries carry signatures of both. */
   rotateSecret(id: string, opts?: RequestOptions): Promise<RotatedSecret> {

@@ -152,6 +152,33 @@ describe('retries against a server process', () => {
     assert.equal(error.status, 0);
   });
 
+  test("a delete whose answer was lost is retried; the retry's 404 means done, any other 404 is thrown", async () => {
+    const c = new Callgate({ baseUrl: proxy.url, apiKey: key.key, retry: fastRetry });
+    const hook = () => c.webhooks.create({ url: 'http://127.0.0.1:9/hook', events: ['call.ended'] });
+    const first = await hook();
+    proxy.loseAnswers(1, '/v1/webhooks/');
+    const from = proxy.requests.length;
+    assert.equal(await c.webhooks.delete(first.id), undefined);
+    const tries = proxy.requests.slice(from);
+    assert.deepEqual(
+      tries.map((r) => [r.method, r.status]),
+      [
+        ['DELETE', undefined],
+        ['DELETE', 404],
+      ],
+      'the first attempt did the work; its answer never came',
+    );
+    // Without a lost answer a 404 is the server's word: the object was never there (a wrong id, say).
+    assert.equal((await callgateError(c.webhooks.delete(first.id))).code, 'WEBHOOK_NOT_FOUND');
+    // Nor is a 404 after an attempt the server answered (here a 503 that did nothing) taken for success.
+    proxy.failNext(1, { status: 503, body: envelope('SERVICE_UNAVAILABLE', 'busy') }, '/v1/webhooks/');
+    assert.equal((await callgateError(c.webhooks.delete(first.id))).code, 'WEBHOOK_NOT_FOUND');
+    const second = await hook();
+    proxy.loseAnswers(1, '/v1/webhooks/');
+    assert.equal((await callgateError(c.webhooks.delete(second.id, { maxRetries: 0 }))).code, 'NETWORK_ERROR');
+    assert.equal((await callgateError(c.webhooks.get(second.id))).code, 'WEBHOOK_NOT_FOUND', 'it was deleted');
+  });
+
   test('a refused connection is a NETWORK_ERROR, retried until the server is back', async () => {
     const c = new Callgate({
       baseUrl: proxy.url,
