@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli, startCli } from '../../test/helpers/cli-process.ts';
+import { type CliProcess, runCli, startCli } from '../../test/helpers/cli-process.ts';
 import { type LiveServer, startLiveServer } from '../../test/helpers/live-server.ts';
 import { tone } from '../media/audio/tone.ts';
 import { writeWav } from '../media/audio/wav.ts';
@@ -112,6 +112,61 @@ describe('callgate simulate call', () => {
     assert.equal(cli.child.exitCode, 0, cli.stderr());
   });
 
+  /** Answers the call with server media, so callgate hears the caller's keys (call.dtmf events). */
+  async function acceptWithServerMedia(id: string): Promise<void> {
+    const accepted = await fetch(`${live.url}/v1/calls/${id}/accept`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(accepted.status, 200, await accepted.text());
+  }
+  const keyLines = (lines: string[], id: string) =>
+    lines
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.event === 'call.dtmf' && e.data.callId === id)
+      .map((e) => e.data.digit as string);
+  async function hangUpAndExit(cli: CliProcess, id: string): Promise<void> {
+    const ended = await fetch(`${live.url}/v1/calls/${id}/terminate`, {
+      method: 'POST',
+      headers: { 'x-api-key': key },
+    });
+    assert.equal(ended.status, 200);
+    await cli.waitForLine((l) => l.includes('call.ended'), 15_000, 'call.ended');
+    if (cli.child.exitCode === null) {
+      await new Promise((resolve) => cli.child.once('exit', resolve));
+    }
+    assert.equal(cli.child.exitCode, 0, cli.stderr());
+  }
+
+  test('--press: the caller presses the keys once answered, a comma waits; the call shows them as call.dtmf', {
+    timeout: 60_000,
+  }, async () => {
+    const cli = startCli(['simulate', 'call', '--json', '--audio', 'silence', '--press', '1,#'], env);
+    const id: string = JSON.parse(await cli.waitForLine((l) => l.includes('"call"'), 15_000, 'the call')).call.id;
+    await acceptWithServerMedia(id);
+    await cli.waitForLine((l) => keyLines([l], id)[0] === '#', 15_000, 'the # key');
+    assert.deepEqual(keyLines(cli.lines, id), ['1', '#']);
+    assert.match(cli.stderr(), /^Pressed 1\nPressed #\n$/m);
+    await hangUpAndExit(cli, id);
+  });
+
+  test('--keypad: each line typed is pressed; a line that is not keys is said and skipped', {
+    timeout: 60_000,
+  }, async () => {
+    const cli = startCli(['simulate', 'call', '--json', '--audio', 'silence', '--keypad'], env, { stdin: true });
+    const id: string = JSON.parse(await cli.waitForLine((l) => l.includes('"call"'), 15_000, 'the call')).call.id;
+    cli.child.stdin!.write('9\n'); // before the answer: not read yet, pressed once the call is connected
+    await acceptWithServerMedia(id);
+    await cli.waitForLine((l) => keyLines([l], id)[0] === '9', 15_000, 'the 9 key');
+    cli.child.stdin!.write('hello\n4 2\n');
+    await cli.waitForLine((l) => keyLines([l], id)[0] === '2', 15_000, 'the 2 key');
+    assert.deepEqual(keyLines(cli.lines, id), ['9', '4', '2']);
+    assert.ok(cli.stderr().includes('Not keys: "hello"'), cli.stderr());
+    // The pipe stays open: the command still returns once the call has ended.
+    await hangUpAndExit(cli, id);
+  });
+
   test('numbers get shows how the simulated users behave and whether calls are recorded', async () => {
     const tenantEnv = { CALLGATE_URL: live.url, CALLGATE_API_KEY: live.tenantKey.key };
     const before = await runCli(['numbers', 'get', numberId], tenantEnv);
@@ -135,6 +190,12 @@ describe('callgate simulate call', () => {
     const bad = await runCli(['simulate', 'call', '--hangup-after', 'soon'], env);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--hangup-after is a whole number/);
+    const notKeys = await runCli(['simulate', 'call', '--press', '1x'], env);
+    assert.equal(notKeys.code, 2);
+    assert.match(notKeys.stderr, /--press takes keys 0-9/);
+    const noWait = await runCli(['simulate', 'call', '--keypad', '--no-wait'], env);
+    assert.equal(noWait.code, 2);
+    assert.match(noWait.stderr, /not with --no-wait/);
     const missing = await runCli(['simulate', 'call', '--audio', join(dir, 'nope.wav')], env);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /cannot read/);

@@ -1,8 +1,12 @@
 // `callgate simulate call`: a simulated WhatsApp user calls a sandbox number (number key), then the command
 // follows the call until it ends, so a first run shows ringing → connected → ended in the terminal.
 import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Callgate, CallgateError } from '../../packages/sdk/src/index.ts';
 import { MAX_AUDIO_CHARS } from '../providers/sandbox/settings.ts';
-import { eventLine } from './calls.ts';
+import { callIdOf, eventLine } from './calls.ts';
+import type { Output } from './output.ts';
 import {
   type Env,
   fromShell,
@@ -20,6 +24,8 @@ export const SIMULATE_USAGE = `usage: callgate simulate call [options]   (a SAND
   --audio <what>           tone:440 (default), echo, silence, speech-sample, file.wav or an https URL of a WAV
   --hangup-after <s>       the caller hangs up this many seconds after the answer
   --answer accept|reject|ignore   how this user answers when the business calls it back
+  --press <keys>           the caller presses these keys once the call is answered (0-9 * # A-D; a comma waits 1 s)
+  --keypad                 the caller presses what you type: keys, then Enter, while the call is answered
   --no-wait                print the call and return instead of following it
 ${REMOTE_USAGE}`;
 
@@ -30,8 +36,16 @@ export const SIMULATE_OPTIONS = {
   audio: { type: 'string' },
   'hangup-after': { type: 'string' },
   answer: { type: 'string' },
+  press: { type: 'string' },
+  keypad: { type: 'boolean' },
   'no-wait': { type: 'boolean' },
 } as const;
+
+const KEYS = /^[0-9*#A-D]+$/;
+// The API takes this many keys a request.
+const KEYS_PER_REQUEST = 32;
+// After call.connected the user's media may still be connecting (409 until it is), or earlier keys still queued.
+const PRESS_RETRY_MS = 5000;
 
 const WAV_DATA_URL = 'data:audio/wav;base64,';
 /** A local WAV travels inside the request as a data: URL, base64 (4 characters per 3 bytes) within the API's limit. */
@@ -69,10 +83,19 @@ export async function runSimulate(args: string[], env: Env): Promise<void> {
   if (answer !== undefined && answer !== 'accept' && answer !== 'reject' && answer !== 'ignore') {
     throw new UsageError('--answer is accept, reject or ignore');
   }
+  const press = v.press === undefined ? null : v.press.toUpperCase();
+  if (press !== null && !/^[0-9*#A-D,]*[0-9*#A-D][0-9*#A-D,]*$/.test(press)) {
+    throw new UsageError('--press takes keys 0-9, *, #, A-D, and commas for pauses of a second (e.g. 1,,#)');
+  }
+  if ((press !== null || v.keypad) && v['no-wait']) {
+    throw new UsageError('--press and --keypad press keys during the call: they follow it, not with --no-wait');
+  }
   const audio = await audioOf(v.audio, env);
   const client = r.client();
   const stop = untilSignal();
   let iteratorOf: AsyncIterator<unknown> | undefined;
+  let closeKeypad: (() => void) | undefined;
+  const keysDone = new AbortController();
   let stream: ReturnType<typeof client.events.stream> | null = null;
   try {
     // Subscribe first, so that not even a quick answer is missed.
@@ -126,20 +149,116 @@ export async function runSimulate(args: string[], env: Env): Promise<void> {
     if (!iterator || !first) {
       return;
     }
+    const keys = new CallerKeys(client, call.id, r.out, AbortSignal.any([stop.signal, keysDone.signal]));
     for (let next = await first; !next.done; next = await iterator.next()) {
       const e = next.value;
-      if ('id' in e.data && e.data.id === call.id) {
+      // Keys and recordings name the call as callId.
+      if (callIdOf(e.data) === call.id) {
         r.out.line({ id: e.id, event: e.event, data: e.data }, eventLine(e));
         if (e.event === 'call.ended') {
           break;
         }
+        if (e.event === 'call.connected') {
+          if (press !== null) {
+            keys.pressSequence(press);
+          }
+          if (v.keypad) {
+            closeKeypad ??= keys.readFrom(process.stdin);
+          }
+        }
       }
     }
   } finally {
+    // Keys still to press go with the call.
+    keysDone.abort();
+    closeKeypad?.();
     stop.dispose();
     // Close the live stream, or its open connection (or its reconnect loop, which a pending next() holds and
     // return() would wait for) would keep the command running.
     stream?.close();
     await iteratorOf?.return?.();
+  }
+}
+
+/** The simulated caller's keypad: keys pressed in order, one request at a time, each said on stderr. */
+class CallerKeys {
+  readonly #client: Callgate;
+  readonly #callId: string;
+  readonly #out: Output;
+  readonly #signal: AbortSignal;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(client: Callgate, callId: string, out: Output, signal: AbortSignal) {
+    this.#client = client;
+    this.#callId = callId;
+    this.#out = out;
+    this.#signal = signal;
+  }
+
+  /** `1,,#`: 1, two seconds, then #. */
+  pressSequence(sequence: string): void {
+    for (const part of sequence.split(/(,)/)) {
+      if (part === ',') {
+        this.#then(() => sleep(1000, undefined, { signal: this.#signal }));
+      } else if (part !== '') {
+        this.press(part);
+      }
+    }
+  }
+
+  press(keys: string): void {
+    for (let i = 0; i < keys.length; i += KEYS_PER_REQUEST) {
+      const chunk = keys.slice(i, i + KEYS_PER_REQUEST);
+      this.#then(() => this.#send(chunk));
+    }
+  }
+
+  /** Presses each line typed on `input` (a terminal, or a pipe); answers a function that stops reading. */
+  readFrom(input: NodeJS.ReadableStream & { isTTY?: boolean }): () => void {
+    this.#out.note('Type keys (0-9 * # A-D) and Enter to press them on the caller’s keypad.');
+    const lines = createInterface({ input, terminal: false });
+    lines.on('line', (line) => {
+      const keys = line.replace(/\s+/g, '').toUpperCase();
+      if (keys === '') {
+        return;
+      }
+      if (!KEYS.test(keys)) {
+        this.#out.note(`Not keys: ${JSON.stringify(line)} (keys are 0-9, *, #, A-D)`);
+        return;
+      }
+      this.press(keys);
+    });
+    return () => {
+      lines.close();
+      // A terminal left in reading would keep the command from returning once the call has ended.
+      (input as NodeJS.ReadStream).destroy?.();
+    };
+  }
+
+  #then(step: () => Promise<unknown>): void {
+    this.#queue = this.#queue.then(step).then(
+      () => undefined,
+      (error) => {
+        if (!this.#signal.aborted) {
+          this.#out.note(`Keys not pressed: ${(error as Error).message}`);
+        }
+      },
+    );
+  }
+
+  async #send(keys: string): Promise<void> {
+    const deadline = Date.now() + PRESS_RETRY_MS;
+    for (;;) {
+      try {
+        await this.#client.sandbox.calls.pressKeys(this.#callId, keys, { signal: this.#signal });
+        this.#out.note(`Pressed ${keys}`);
+        return;
+      } catch (error) {
+        if (!(error instanceof CallgateError && error.code === 'CALL_STATE_CONFLICT') || Date.now() > deadline) {
+          throw error;
+        }
+        await sleep(200, undefined, { signal: this.#signal });
+      }
+    }
   }
 }

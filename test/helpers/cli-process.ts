@@ -49,11 +49,12 @@ export interface CliProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startCli(args: string[], env: Record<string, string>): CliProcess {
+/** `stdin: true` gives the command a pipe on stdin (`child.stdin`) instead of nothing. */
+export function startCli(args: string[], env: Record<string, string>, opts: { stdin?: boolean } = {}): CliProcess {
   const child = spawn(process.execPath, [MAIN, ...args], {
     cwd: ROOT,
     env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
   let stderr = '';
