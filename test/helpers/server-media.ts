@@ -61,7 +61,6 @@ export async function connectUser(t: TestApp, { user, call }: UserCall): Promise
   await user.connected();
 }
 
-/** The dominant pitch of each channel of a stereo Ogg/Opus recording, between 0.6 s and 1.6 s. */
 /**
  * Each channel's pitch within 1 % of the one expected (null: silence). A second of a call decoded from its recording
  * may hold a concealed frame (a packet late on a loaded machine), which moves the peak by a hertz.
@@ -76,6 +75,7 @@ export function assertPitchesNear(actual: readonly (number | null)[], expected: 
   assert.ok(near, `pitches ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)} ± 1 %`);
 }
 
+/** The dominant pitch of each channel of a stereo Ogg/Opus recording, between 0.6 s and 1.6 s. */
 export async function recordedPitches(ogg: Uint8Array): Promise<[number | null, number | null]> {
   const decoder = new OggOpusDecoder();
   await decoder.ready;
