@@ -334,8 +334,8 @@ function renderEmpty(noCallsAtAll) {
   if (noCallsAtAll && number?.sandbox) {
     title = 'No calls yet on this sandbox number.';
     how =
-      "Ring it from a terminal, with this number's key in CALLGATE_API_KEY; the call rings in the Phone panel " +
-      'above and appears here.';
+      'Press Ring me in the Phone panel above, or ring it from a terminal with this number’s key in ' +
+      'CALLGATE_API_KEY; the call rings in the Phone panel and appears here.';
     command = simulateCommand();
   } else if (noCallsAtAll) {
     title = 'No calls yet.';
@@ -1043,6 +1043,7 @@ async function phoneStart() {
   $('watched-phone').textContent = n?.phoneNumber ?? '';
   $('number-label').textContent = n ? `${n.name} · ${n.phoneNumber} · ${n.provider}` : '';
   $('sandbox-badge').hidden = !n?.sandbox;
+  $('sim-ring').hidden = !n?.sandbox;
   scheduleRender(); // the empty state's advice depends on the kind of number
   $('phone-note').textContent = !n
     ? ''
@@ -1477,6 +1478,24 @@ async function apiAction(callId, action, done) {
   }
 }
 
+/** A sandbox number: a simulated user calls it, so the first call needs no terminal. It rings like any other. */
+async function ringFromSimulatedUser() {
+  const button = /** @type {HTMLButtonElement} */ ($('sim-ring-call'));
+  if (button.disabled) {
+    return;
+  }
+  button.disabled = true;
+  try {
+    const audio = /** @type {HTMLSelectElement} */ ($('sim-audio')).value;
+    const { call } = await api('/v1/sandbox/calls', { method: 'POST', body: { audio } });
+    setDialStatus(`A simulated user (+${call.peerNumber}) is calling: answer it above.`, 'ok');
+  } catch (error) {
+    setDialStatus(`Could not ring: ${failureText(error)}`, 'bad');
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function dial(to) {
   if (!E164.test(to)) {
     setDialStatus('Enter the number in international format, e.g. +15551234567.', 'bad');
@@ -1665,6 +1684,7 @@ function wirePhone() {
     void dial(/** @type {HTMLInputElement} */ ($('dial-to')).value.trim());
   });
   $('dial-permission').addEventListener('click', () => void askPermission());
+  $('sim-ring-call').addEventListener('click', () => void ringFromSimulatedUser());
   $('keypad').addEventListener('click', (e) => {
     const key = /** @type {HTMLElement} */ (e.target).closest('button')?.dataset.digit;
     const input = /** @type {HTMLInputElement} */ ($('dial-to'));

@@ -240,6 +240,51 @@ describe('softphone', () => {
     assert.deepEqual(problems, [], 'no CSP violation or script error');
   });
 
+  test('Ring me: a simulated user calls the sandbox number from the page, saying what was chosen', {
+    timeout: 60_000,
+    skip: missing('chromium'),
+  }, async () => {
+    const browser = await launchChromium([
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${micWav}`,
+      '--autoplay-policy=no-user-gesture-required',
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ]);
+    const problems: string[] = [];
+    try {
+      const context = await browser.newContext({ permissions: ['microphone'] });
+      const page = await context.newPage();
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(`${t.baseUrl}/dashboard`);
+      await page.getByLabel('API key').fill(key);
+      await page.getByRole('button', { name: 'Open dashboard' }).click();
+      await page.locator('#conn[data-state="live"]').waitFor();
+      const before = (await api('GET', '/v1/calls?limit=1')).calls[0]?.id;
+
+      await page.getByLabel('What the simulated caller says').selectOption('tone:440');
+      await page.getByRole('button', { name: 'Ring me' }).click();
+      await page.locator('#dial-status').filter({ hasText: 'A simulated user' }).waitFor();
+      const { calls } = await api('GET', '/v1/calls?limit=1');
+      const rung: Call = calls[0];
+      assert.notEqual(rung.id, before, 'a new call');
+      assert.equal(rung.direction, 'INBOUND');
+      assert.ok((await page.locator('#dial-status').textContent())?.includes(`+${rung.peerNumber}`));
+      await page.locator(`#incoming li[data-id="${rung.id}"]`).getByRole('button', { name: 'Answer' }).click();
+      await page
+        .locator('#oncall-state')
+        .filter({ hasText: /^Connected$/ })
+        .waitFor({ timeout: 15_000 });
+      await eventually(async () => near(await pageHears(page), 440, 12), 10_000, 'the page to hear 440 Hz');
+      await page.locator('#oncall-hangup').click();
+      await eventually(async () => (await call(rung.id)).status === 'COMPLETED', 5000, 'the call to end');
+    } finally {
+      await browser.close();
+    }
+    assert.deepEqual(problems, []);
+  });
+
   test('pressing Call twice places one call, and Answer while it is being placed answers nothing', {
     timeout: 60_000,
     skip: missing('chromium'),
@@ -598,6 +643,7 @@ describe('softphone', () => {
       await page.locator('#conn[data-state="live"]').waitFor();
       await page.locator('#phone-note').filter({ hasText: 'the audio is on the phone' }).waitFor();
       assert.equal(await page.locator('#sandbox-badge').isHidden(), true);
+      assert.equal(await page.getByRole('button', { name: 'Ring me' }).isHidden(), true, 'only sandbox numbers');
 
       const declined = await web.fake.incomingCall({ instanceId: web.instanceId, from: '5511988880001' });
       const first = await webCallUntil(t, web, declined, 'RINGING');
