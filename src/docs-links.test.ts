@@ -9,6 +9,7 @@ const ROOT = join(import.meta.dirname, '..');
 const FILES = [
   'README.md',
   'packages/sdk/README.md',
+  'examples/ivr/README.md',
   ...readdirSync(join(ROOT, 'docs'))
     .filter((name) => name.endsWith('.md'))
     .map((name) => `docs/${name}`),

@@ -12,6 +12,7 @@ function documents(): { file: string; text: string }[] {
   const files = [
     'README.md',
     'packages/sdk/README.md',
+    'examples/ivr/README.md',
     ...readdirSync(join(ROOT, 'docs'))
       .filter((name) => name.endsWith('.md'))
       .map((name) => `docs/${name}`),

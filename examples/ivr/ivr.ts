@@ -1,0 +1,188 @@
+// An IVR on a WhatsApp number, with no WebRTC code: callgate answers the call and holds its audio ("server
+// media"); this program only takes webhooks and calls the REST API. A call rings → it is answered → a menu plays →
+// the caller presses 1 (another prompt), 2 (their own voice echoed back over a realtime socket) or # (hang up).
+// Run it: examples/ivr/README.md. In your own project, import from '@callgate/sdk' instead.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Callgate, type RealtimeStream, verifyWebhook, type WebhookEvent } from '../../packages/sdk/src/index.ts';
+
+const env = process.env;
+const apiKey = env.CALLGATE_API_KEY; // the number's key (ps_...)
+if (!apiKey) {
+  console.error('Set CALLGATE_API_KEY to the number key (examples/ivr/README.md).');
+  process.exit(1);
+}
+const callgate = new Callgate({ baseUrl: env.CALLGATE_URL ?? 'http://localhost:8080', apiKey });
+
+// Prompts: your recordings (WAV, MP3 or Ogg/Opus URLs callgate can fetch), or tones this program serves itself.
+const MENU_HZ = 440;
+const SECOND_HZ = 660;
+
+/** A WAV of a plain tone (16 kHz mono 16-bit), faded in and out so it does not click. */
+function toneWav(hz: number, seconds: number): Buffer {
+  const rate = 16_000;
+  const samples = Math.round(rate * seconds);
+  const wav = Buffer.alloc(44 + samples * 2);
+  wav.write('RIFF', 0);
+  wav.writeUInt32LE(36 + samples * 2, 4);
+  wav.write('WAVEfmt ', 8);
+  wav.writeUInt32LE(16, 16); // fmt chunk size
+  wav.writeUInt16LE(1, 20); // PCM
+  wav.writeUInt16LE(1, 22); // mono
+  wav.writeUInt32LE(rate, 24);
+  wav.writeUInt32LE(rate * 2, 28); // bytes per second
+  wav.writeUInt16LE(2, 32); // bytes per frame
+  wav.writeUInt16LE(16, 34); // bits per sample
+  wav.write('data', 36);
+  wav.writeUInt32LE(samples * 2, 40);
+  const fade = rate * 0.02;
+  for (let i = 0; i < samples; i++) {
+    const gain = Math.min(1, i / fade, (samples - i) / fade);
+    wav.writeInt16LE(Math.round(12_000 * gain * Math.sin((2 * Math.PI * hz * i) / rate)), 44 + i * 2);
+  }
+  return wav;
+}
+const PROMPT_FILES: Record<string, Buffer> = {
+  '/prompts/menu.wav': toneWav(MENU_HZ, 4),
+  '/prompts/second.wav': toneWav(SECOND_HZ, 3),
+};
+
+// What we know of each live call; a real service would keep this (and the ids below) in its database.
+interface CallState {
+  lastKey: number; // the `count` of the last key handled
+  echo: RealtimeStream | null;
+}
+const calls = new Map<string, CallState>();
+const seenEvents = new Set<string>(); // delivery is at least once: a retried event has the same eventId
+
+// Set once listening: the webhook's signing secret and the prompts' URLs.
+let secret = env.WEBHOOK_SECRET ?? ''; // given when you registered the webhook yourself
+let prompts = { menu: '', second: '' };
+
+const log = (callId: string, what: string) => console.log(`${new Date().toISOString()} ${callId} ${what}`);
+
+async function onEvent(event: WebhookEvent): Promise<void> {
+  switch (event.event) {
+    case 'call.ringing': {
+      if (event.direction !== 'INBOUND') {
+        return; // a call this number places rings too: the callee answers that one
+      }
+      log(event.id, `ringing from ${event.peerNumber ? `+${event.peerNumber}` : event.peerUserId}: answering`);
+      calls.set(event.id, { lastKey: 0, echo: null });
+      // No SDP: callgate answers and holds the audio. RECORD=true records the call (else the number's setting).
+      await callgate.calls.accept(event.id, env.RECORD === 'true' ? { record: true } : {});
+      return;
+    }
+    case 'call.connected': {
+      log(event.id, 'connected: playing the menu (1, 2 or #)');
+      // stopOnKey: the caller need not hear the whole menu out; their key cuts it short.
+      await callgate.calls.play(event.id, { mediaUrl: prompts.menu, stopOnKey: true });
+      return;
+    }
+    case 'call.dtmf': {
+      const call = calls.get(event.callId);
+      // Deliveries may come out of order after a retry: a key older than one handled is not acted on.
+      if (!call || event.count <= call.lastKey) {
+        return;
+      }
+      call.lastKey = event.count;
+      log(event.callId, `key ${event.digit} (keys so far: ${event.digits})`);
+      call.echo?.close(); // any key ends the echo
+      call.echo = null;
+      if (event.digit === '1') {
+        await callgate.calls.play(event.callId, { mediaUrl: prompts.second, stopOnKey: true });
+      } else if (event.digit === '2') {
+        await startEcho(event.callId, call);
+      } else if (event.digit === '#') {
+        log(event.callId, 'hanging up');
+        await callgate.calls.terminate(event.callId);
+      } else {
+        await callgate.calls.play(event.callId, { mediaUrl: prompts.menu, stopOnKey: true });
+      }
+      return;
+    }
+    case 'call.ended': {
+      log(event.id, `ended: ${event.status} by ${event.endedBy}, ${event.durationSeconds ?? 0} s`);
+      calls.get(event.id)?.echo?.close();
+      calls.delete(event.id);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+/** The caller's audio, sent straight back: where a voice bot would listen and answer. */
+async function startEcho(callId: string, call: CallState): Promise<void> {
+  const stream = await callgate.calls.realtime(callId, { mode: 'talk' }); // 16 kHz PCM frames both ways
+  call.echo = stream;
+  log(callId, 'echo: you hear yourself now');
+  for await (const frame of stream) {
+    stream.send(frame);
+  }
+  log(callId, `echo stopped (socket closed with ${await stream.closed})`);
+}
+
+const server = createServer((req, res) => {
+  const prompt = req.method === 'GET' ? PROMPT_FILES[req.url ?? ''] : undefined;
+  if (prompt) {
+    res.writeHead(200, { 'content-type': 'audio/wav' }).end(prompt);
+    return;
+  }
+  if (req.method !== 'POST' || req.url !== '/webhooks') {
+    res.writeHead(404).end();
+    return;
+  }
+  // The signature covers the body's bytes as sent: read it raw, parse nothing before verifying.
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', async () => {
+    let event: WebhookEvent;
+    try {
+      event = await verifyWebhook(Buffer.concat(chunks), req.headers, secret);
+    } catch (error) {
+      console.warn(`refused a webhook: ${(error as Error).message}`);
+      res.writeHead(401).end();
+      return;
+    }
+    // Answer at once (callgate retries a slow receiver), then act.
+    res.writeHead(204).end();
+    if (seenEvents.has(event.eventId)) {
+      return;
+    }
+    seenEvents.add(event.eventId);
+    onEvent(event).catch((error: Error) => console.error(`${event.event} failed: ${error.message}`));
+  });
+});
+
+await new Promise<void>((resolve) => server.listen(Number(env.PORT ?? 3000), resolve));
+const { port } = server.address() as AddressInfo;
+// Where callgate reaches this program (its webhooks, and the prompts when they are served from here).
+const publicUrl = (env.PUBLIC_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '');
+prompts = {
+  menu: env.MENU_PROMPT_URL ?? `${publicUrl}/prompts/menu.wav`,
+  second: env.SECOND_PROMPT_URL ?? `${publicUrl}/prompts/second.wav`,
+};
+
+// Without WEBHOOK_SECRET, register a webhook to this program now (removed at exit).
+let webhookId: string | null = null;
+if (!secret) {
+  const webhook = await callgate.webhooks.create({
+    url: `${publicUrl}/webhooks`,
+    events: ['call.ringing', 'call.connected', 'call.dtmf', 'call.ended'],
+  });
+  secret = webhook.secret;
+  webhookId = webhook.id;
+}
+console.log(`IVR listening on ${publicUrl}/webhooks${webhookId ? ` (webhook ${webhookId})` : ''}`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, async () => {
+    server.close();
+    if (webhookId) {
+      await callgate.webhooks.delete(webhookId).catch(() => undefined);
+    }
+    console.log('IVR stopped');
+    process.exit(0);
+  });
+}
