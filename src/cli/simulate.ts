@@ -214,7 +214,7 @@ class CallerKeys {
   }
 
   /** Presses each line typed on `input` (a terminal, or a pipe); answers a function that stops reading. */
-  readFrom(input: NodeJS.ReadableStream & { isTTY?: boolean }): () => void {
+  readFrom(input: NodeJS.ReadStream): () => void {
     this.#out.note('Type keys (0-9 * # A-D) and Enter to press them on the caller’s keypad.');
     const lines = createInterface({ input, terminal: false });
     lines.on('line', (line) => {
@@ -231,7 +231,7 @@ class CallerKeys {
     return () => {
       lines.close();
       // A terminal left in reading would keep the command from returning once the call has ended.
-      (input as NodeJS.ReadStream).destroy?.();
+      input.destroy();
     };
   }
 
