@@ -355,6 +355,7 @@ function splitConfig(input: NewNumber, allowedHosts: AllowedHosts) {
       throw new ApiError('VALIDATION_ERROR', { details: { reason: 'provider META needs a "meta" object' } });
     }
     const { accessToken, appSecret, verifyToken, phoneNumberId, wabaId } = input.meta;
+    assertHeaderSafe('meta.accessToken', accessToken);
     return {
       publicConfig: { phoneNumberId, wabaId: wabaId ?? null },
       secrets: { accessToken, appSecret, verifyToken } satisfies MetaSecrets,
@@ -365,6 +366,10 @@ function splitConfig(input: NewNumber, allowedHosts: AllowedHosts) {
     throw new ApiError('VALIDATION_ERROR', { details: { reason: 'provider EVO_GO needs an "evolution" object' } });
   }
   const { instanceToken, webhookSecret, baseUrl, instanceId, instanceName, publicWsBaseUrl } = input.evolution;
+  assertHeaderSafe('evolution.instanceToken', instanceToken);
+  if (webhookSecret !== undefined) {
+    assertHeaderSafe('evolution.webhookSecret', webhookSecret);
+  }
   const base = baseUrl.replace(/\/+$/, '');
   // "https://" alone passes the schema's pattern but names no server: every request would fail as CONFIG.
   if (!/^https?:\/\/[^/?#\s]/i.test(base)) {
@@ -405,6 +410,22 @@ function splitConfig(input: NewNumber, allowedHosts: AllowedHosts) {
     secrets: { instanceToken, ...(webhookSecret ? { webhookSecret } : {}) } satisfies EvolutionSecrets,
     metaPhoneNumberId: null,
   };
+}
+
+/**
+ * A credential that travels in an HTTP header (Graph's Authorization, Evolution's apikey, the proxy's
+ * X-Webhook-Secret) is refused with its field unless it is visible ASCII: a pasted token with a line break, a space or
+ * an emoji could never be sent (every request would fail as "provider unreachable") or never match what arrives.
+ */
+function assertHeaderSafe(field: string, value: string): void {
+  if (!/^[!-~]+$/.test(value)) {
+    throw new ApiError('VALIDATION_ERROR', {
+      details: {
+        field,
+        reason: `${field} may hold only visible ASCII characters (no spaces or line breaks): it is sent in an HTTP header`,
+      },
+    });
+  }
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -100,6 +100,21 @@ for (const kind of storeKinds()) {
       assert.deepEqual(await stored(), before);
     });
 
+    test('a token no HTTP header can carry is a 400 naming it, not Graph unreachable; Graph is not asked', async () => {
+      const before = await stored();
+      const reads = settingsReads().length;
+      // A pasted token with its line break, a header injection, a character outside Latin-1, an inner space.
+      for (const token of [`${OWNED.accessToken}\n`, `${OWNED.accessToken}\r\nX-Evil: 1`, 'EAAG😀', 'EAAG token']) {
+        const res = await register(squatterKey, registration(token));
+        assert.equal(res.statusCode, 400, `${JSON.stringify(token)}: ${res.body}`);
+        assert.equal(res.json().code, 'VALIDATION_ERROR');
+        assert.equal(res.json().details.field, 'meta.accessToken');
+        assert.match(res.json().details.reason, /visible ASCII/);
+      }
+      assert.equal(settingsReads().length, reads);
+      assert.deepEqual(await stored(), before);
+    });
+
     test('Graph down, failing or silent is a 502 PROVIDER_UNAVAILABLE; nothing is stored', async () => {
       const before = await stored();
       // The read is retried once (providers-meta §1.1), so each failure is injected for both tries.

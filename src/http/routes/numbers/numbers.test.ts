@@ -91,6 +91,25 @@ for (const kind of storeKinds()) {
       assert.doesNotMatch(listed.body, /hunter2/);
     });
 
+    test('an Evolution token or webhook secret no HTTP header can carry is a 400 naming it; nothing stored', async () => {
+      const before = (await asTenant('GET', '/v1/numbers')).json().length;
+      for (const [field, value] of [
+        ['instanceToken', 'evo-secret-token\n'],
+        ['instanceToken', 'evo secret'],
+        ['instanceToken', 'evo-😀'],
+        ['webhookSecret', 'proxy-secret\r\n'],
+      ] as const) {
+        const res = await asTenant('POST', '/v1/numbers', {
+          ...evoNumber,
+          evolution: { ...evoNumber.evolution, [field]: value },
+        });
+        assert.equal(res.statusCode, 400, `${JSON.stringify(value)}: ${res.body}`);
+        assert.equal(res.json().details.field, `evolution.${field}`);
+        assert.match(res.json().details.reason, /visible ASCII/);
+      }
+      assert.equal((await asTenant('GET', '/v1/numbers')).json().length, before);
+    });
+
     test('provider credentials are encrypted at rest', async () => {
       const rows = await t.store.db.query<{ secret_config: string; public_config: string }>(
         'SELECT secret_config, public_config FROM numbers',
