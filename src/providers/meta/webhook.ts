@@ -73,7 +73,9 @@ function changesOf(payload: unknown): Change[] {
       const metadata = change.value.metadata;
       const phoneNumberId = isObject(metadata) ? asString(metadata.phone_number_id) : null;
       if (phoneNumberId) {
-        out.push({ phoneNumberId, field: String(change.field ?? ''), value: change.value });
+        // Not String(): an object whose toString is no function ({"toString":0}) throws there, before any signature
+        // is checked.
+        out.push({ phoneNumberId, field: typeof change.field === 'string' ? change.field : '', value: change.value });
       }
     }
   }

@@ -133,6 +133,26 @@ for (const kind of storeKinds()) {
         assert.equal(ours.statusCode, 200, ours.body);
         assert.deepEqual(ours.json(), { received: 0 });
       });
+      test('a change whose field is no string (an object String() cannot print) is skipped: 401 unsigned, never 503', async () => {
+        const wacid = `wacid.oddfield${Date.now()}`;
+        const odd = (field: unknown) => ({
+          id: '1',
+          changes: [{ field, value: { metadata: { phone_number_id: t.numberA.phoneNumberId }, calls: [] } }],
+        });
+        const good = JSON.parse(connectBody(wacid, nextPeer())).entry;
+        const body = JSON.stringify({
+          object: 'whatsapp_business_account',
+          entry: [odd({ toString: 0 }), odd([{ toString: 0, valueOf: 0 }]), ...good],
+        });
+        // Parsed before any signature is checked (the ids it names say whose secret to try): anyone may send it.
+        const forged = await post(body, { 'x-hub-signature-256': signMetaBody(body, 'not-our-secret') });
+        assert.equal(forged.statusCode, 401, forged.body);
+        assert.equal(await storedCall(t, t.numberA, wacid), null);
+        const ours = await post(body, { 'x-hub-signature-256': signMetaBody(body, t.numberA.appSecret) });
+        assert.equal(ours.statusCode, 200, ours.body);
+        assert.deepEqual(ours.json(), { received: 1 });
+        assert.equal((await storedCall(t, t.numberA, wacid))?.status, 'RINGING');
+      });
       test('a batch naming more than 100 numbers still reaches ours (Meta batches up to 1000 updates)', async () => {
         const wacid = `wacid.manynumbers${Date.now()}`;
         const others = Array.from({ length: 150 }, (_, i) => ({
