@@ -27,6 +27,21 @@ function issuePath(instancePath: string, params: Record<string, unknown>): strin
 }
 
 /**
+ * Ajv's words, with the values a `const` or `enum` takes: "must be equal to constant" alone (twice, for `?force=yes`
+ * against "true" | "false") does not say what to send instead.
+ */
+function issueMessage(issue: AjvIssue): string | undefined {
+  const { allowedValue, allowedValues } = issue.params as { allowedValue?: unknown; allowedValues?: unknown };
+  if (issue.keyword === 'const') {
+    return `must be ${JSON.stringify(allowedValue)}`;
+  }
+  if (issue.keyword === 'enum' && Array.isArray(allowedValues)) {
+    return `must be one of ${allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  return issue.message;
+}
+
+/**
  * Issues listed in one answer. Ajv reports every problem (allErrors), and a body of 80,000 unknown properties has
  * 80,000: the first ones are enough to fix a request, and the answer stays small.
  */
@@ -112,7 +127,7 @@ function fromFastifyError(error: FastifyError): ApiError | null {
         issues: validation.slice(0, MAX_VALIDATION_ISSUES).map((v) => ({
           in: error.validationContext,
           path: issuePath(v.instancePath, v.params),
-          message: v.message,
+          message: issueMessage(v),
         })),
         ...(truncated ? { truncated: true } : {}),
       },

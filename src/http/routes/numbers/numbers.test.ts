@@ -356,7 +356,14 @@ for (const kind of storeKinds()) {
         assert.equal(refused.statusCode, 409, refused.body);
         assert.deepEqual(refused.json().details.liveCalls, [answered.id]);
       }
-      assert.equal((await del('?force=yes')).statusCode, 400);
+      // A value it does not take, or the parameter twice, is a 400 that says what it takes; nothing is deleted.
+      for (const query of ['?force=yes', '?force=true&force=true']) {
+        const refused = await del(query);
+        assert.equal(refused.statusCode, 400, refused.body);
+        const messages = refused.json().details.issues.map((i: { message: string }) => i.message);
+        assert.ok(messages.includes('must be "true"') && messages.includes('must be "false"'), refused.body);
+      }
+      assert.equal((await storedCall(t, number, answered.id))?.status, 'ACCEPTED');
       const deleted = await del('?force=true');
       assert.equal(deleted.statusCode, 200, deleted.body);
       assert.equal(
