@@ -1394,6 +1394,28 @@ describe('server media on SANDBOX numbers', () => {
     assert.match(flooded.json().error, /keys to send/);
     const unknown = await api('POST', '/v1/sandbox/calls/call_doesnotexist/dtmf', { digits: '1' });
     assert.equal(unknown.statusCode, 404, unknown.body);
+    // Another number's key, by our id or the provider's, finds no such call: a 404, and it presses nothing.
+    const other = await t.app.inject({
+      method: 'POST',
+      url: '/v1/numbers',
+      headers: { 'x-api-key': t.tenantKey.key },
+      payload: { provider: 'SANDBOX', name: 'Other keypad' },
+    });
+    const externalCallId = (await api('GET', `/v1/calls/${id}`)).json().externalCallId;
+    for (const [key, callId] of [
+      [other.json().apiKey.key, id],
+      [other.json().apiKey.key, encodeURIComponent(externalCallId)],
+      [t.numberA.key.key, id],
+    ]) {
+      const elsewhere = await t.app.inject({
+        method: 'POST',
+        url: `/v1/sandbox/calls/${callId}/dtmf`,
+        headers: { 'x-api-key': key },
+        payload: { digits: '1' },
+      });
+      assert.equal(elsewhere.statusCode, 404, elsewhere.body);
+      assert.equal(elsewhere.json().code, 'CALL_NOT_FOUND');
+    }
     await api('POST', `/v1/calls/${id}/terminate`);
     await eventually(
       async () => (await api('GET', `/v1/sandbox/calls/${id}`)).json().ended,
