@@ -519,6 +519,20 @@ describe('parseEvolutionWebhook: malformed payloads never throw', () => {
     assert.match(r.ignored[0]!, /parser error/);
   });
 
+  test('a reason is kept to 200 characters; a JID past 15 digits (a LID past 32) names no caller', () => {
+    assert.equal(one(stock('CallTerminate', { Reason: 'x'.repeat(900_000) })).reason, 'x'.repeat(200));
+    const long = '9'.repeat(200_000);
+    const onlyLong = offer({ CallCreator: `${long}@s.whatsapp.net`, CallCreatorAlt: '', From: '' });
+    assert.deepEqual(parseEvolutionWebhook(onlyLong, CTX).updates, []);
+    assert.equal(inboundPeerOf([`5511${'9'.repeat(12)}@s.whatsapp.net`], OWN), null, '16 digits');
+    assert.deepEqual(inboundPeerOf([`${'1'.repeat(33)}@lid`], OWN), null);
+    assert.equal(inboundPeerOf([`${'1'.repeat(15)}@s.whatsapp.net`], OWN)?.peerNumber, '1'.repeat(15));
+    const connected = parseEvolutionConnection({ event: 'PairSuccess', data: { ID: `${long}@s.whatsapp.net` } });
+    assert.equal(connected?.phone, null);
+    const out = parseEvolutionConnection({ event: 'LoggedOut', data: { reason: `a\u0000${'y'.repeat(300)}` } });
+    assert.equal(out?.reason, `a${'y'.repeat(199)}`);
+  });
+
   test('a terminate with a non-string Reason is treated as ""', () => {
     const u = one(stock('CallTerminate', { Reason: 17 }));
     assert.equal(u.reason, null);

@@ -8,8 +8,12 @@ import type { ProviderCallEvent, ProviderEnd } from '../../model/provider-event.
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const asString = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-/** A reason as we keep it (the call's endReason): without NULs, which PostgreSQL refuses in text and no reason means. */
-const reasonOf = (v: unknown): string => asString(v)?.replaceAll('\u0000', '') ?? '';
+/**
+ * A reason as we keep it (the call's endReason, a number's problem): without NULs, which PostgreSQL refuses in text
+ * and no reason means, and at most 200 characters: a server's reason is a word or a sentence, and a longer one would
+ * be stored and sent on in every webhook as given.
+ */
+const reasonOf = (v: unknown): string => (asString(v)?.replaceAll('\u0000', '') ?? '').slice(0, 200);
 const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
 /** Constant time whatever the lengths: both sides are hashed first (§3.1 step 3). */
@@ -87,8 +91,13 @@ export function jidParts(jid: string): JidParts {
 }
 
 const PHONE_SERVERS = new Set(['s.whatsapp.net', 'c.us']);
-const isPhoneJid = (p: JidParts) => PHONE_SERVERS.has(p.server) && p.digits.length > 0;
-const isLidJid = (p: JidParts) => p.server === 'lid' && p.digits.length > 0;
+// E.164 numbers have at most 15 digits, the LIDs seen 15, with room left for longer ones. Past that a JID names no
+// one to call back, and its digits would be stored and sent on in every webhook as given.
+const MAX_PHONE_DIGITS = 15;
+const MAX_LID_DIGITS = 32;
+const isPhoneJid = (p: JidParts) =>
+  PHONE_SERVERS.has(p.server) && p.digits.length > 0 && p.digits.length <= MAX_PHONE_DIGITS;
+const isLidJid = (p: JidParts) => p.server === 'lid' && p.digits.length > 0 && p.digits.length <= MAX_LID_DIGITS;
 
 /**
  * The peer of an inbound call: its phone from the first phone JID that is not us (CallCreatorAlt carries it when
@@ -536,12 +545,12 @@ export function parseEvolutionConnection(payload: unknown): EvolutionConnectionU
   const online = event === 'Connected' || event === 'PairSuccess';
   const jid = asString(data.jid) ?? asString(data.ID) ?? '';
   const phoneOf = jidParts(jid);
-  const reason = asString(data.reason) ?? (typeof data.Reason === 'string' ? data.Reason : null);
+  const reason = asString(data.reason) ?? asString(data.Reason);
   return {
     event: event as EvolutionConnectionUpdate['event'],
     connected: online,
     loggedIn: online ? true : event === 'LoggedOut' ? false : null,
     phone: online && isPhoneJid(phoneOf) ? phoneOf.digits : null,
-    reason: reason === null || reason === '' ? null : reason.replaceAll('\u0000', '').slice(0, 200),
+    reason: reason === null || reason === '' ? null : reasonOf(reason),
   };
 }

@@ -56,6 +56,39 @@ describe('terminate duration', () => {
   });
 });
 
+describe('values past any real length', () => {
+  const at = '2026-01-08T11:03:20.000Z';
+  const offer = (fields: object) => ({
+    id: 'wacid.HBgNlong',
+    from: '5511987654321',
+    to: '551140040000',
+    event: 'connect',
+    timestamp: '1767870002',
+    direction: 'USER_INITIATED',
+    session: { sdp_type: 'offer', sdp: 'v=0\r\n' },
+    ...fields,
+  });
+  const peerOf = (fields: object) => {
+    const [update] = parseMetaWebhook(envelope([offer(fields)]), at).updates;
+    return update?.event.type === 'offer' ? [update.event.peerNumber, update.event.peerUserId] : null;
+  };
+
+  test('a `from` past 15 digits names no caller; a `from_user_id` past 128 characters no user', () => {
+    assert.deepEqual(peerOf({}), ['5511987654321', null]);
+    assert.equal(peerOf({ from: '9'.repeat(200_000) }), null);
+    assert.deepEqual(peerOf({ from: '9'.repeat(16), from_user_id: 'US.1234' }), [null, 'US.1234']);
+    assert.deepEqual(peerOf({ from_user_id: 'u'.repeat(129) }), ['5511987654321', null]);
+  });
+
+  test('a terminate_reason is kept to 200 characters', () => {
+    const [update] = parseMetaWebhook(
+      envelope([{ ...terminate(180), terminate_reason: 'r'.repeat(900_000) }]),
+      at,
+    ).updates;
+    assert.equal(update?.event.type === 'end' && update.event.end.reason, 'r'.repeat(200));
+  });
+});
+
 describe('connect without `direction`', () => {
   const connect = (fields: object) => ({
     id: 'wacid.HBgNlegacy',

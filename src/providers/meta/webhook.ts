@@ -198,10 +198,18 @@ function contactUserIdsOf(contacts: unknown): ContactUserIds {
  * `user_id` of the contact whose `wa_id` is `from`: matched by number, never by position, §3.3).
  */
 function userOf(item: Json, contacts: ContactUserIds): { peerNumber: string | null; peerUserId: string | null } | null {
-  const peerNumber = asString(item.from)?.replace(/\D/g, '') || null;
-  const peerUserId = asString(item.from_user_id) || (peerNumber ? contacts.get(peerNumber)?.userId : null) || null;
+  const digits = asString(item.from)?.replace(/\D/g, '') ?? '';
+  const peerNumber = digits.length > 0 && digits.length <= MAX_PHONE_DIGITS ? digits : null;
+  const userId = asString(item.from_user_id) || (peerNumber ? contacts.get(peerNumber)?.userId : null) || null;
+  const peerUserId = userId !== null && userId.length <= MAX_USER_ID ? userId : null;
   return peerNumber || peerUserId ? { peerNumber, peerUserId } : null;
 }
+
+// Past these a value names no one (E.164 has at most 15 digits) or no reason, and would be stored and sent on in
+// every webhook as given.
+const MAX_PHONE_DIGITS = 15;
+const MAX_USER_ID = 128;
+const MAX_REASON = 200;
 
 /** Every update in array order (docs/spec/providers-meta.md R9); a bad one is skipped, never fatal. */
 export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMetaWebhook {
@@ -373,7 +381,9 @@ function parseCall(
       // code stays the reason even when Meta calls the call COMPLETED.
       ...(errorCode ? { endedBy: 'SYSTEM' as const, reason: errorCode } : {}),
       // terminate_reason (§3.4 E, unverified): kept as the end's reason when no error code names one.
-      ...(!errorCode && asString(call.terminate_reason) ? { reason: asString(call.terminate_reason) } : {}),
+      ...(!errorCode && asString(call.terminate_reason)
+        ? { reason: asString(call.terminate_reason)?.slice(0, MAX_REASON) }
+        : {}),
     };
     return { direction, event: { type: 'end', externalCallId, at, end } };
   }
