@@ -8,7 +8,7 @@ import { endedCallsDb } from './calls/ended-calls.ts';
 import { Keypad } from './calls/keypad.ts';
 import { EvolutionMedia } from './calls/media.ts';
 import { MetaCalling } from './calls/meta-calling.ts';
-import { OutboundCalls } from './calls/outbound.ts';
+import { OutboundCalls, placingForMs } from './calls/outbound.ts';
 import { ProviderEvents } from './calls/provider-events.ts';
 import { Recordings } from './calls/recordings.ts';
 import { SandboxCalls } from './calls/sandbox.ts';
@@ -67,6 +67,7 @@ export function buildServices(deps: ServiceDeps) {
     logger,
     allowInsecureAudioUrls: config.webhookAllowInsecureUrls,
     evolutionAllowedHosts: config.evolutionAllowedHosts,
+    placingForMs: placingForMs(config),
     // `meta` is built below; the check runs only once a number is registered.
     checkMetaNumber: config.metaVerifyNumbers
       ? (id: string, token: string): Promise<ProviderResult> => meta.verifyNumber(id, token)

@@ -28,6 +28,14 @@ export interface StartCallInput {
   onStored?: OnStored<Call> | undefined;
 }
 
+/**
+ * How long a POST /v1/calls may be placing its call: the provider's deadline (Evolution's dial answers only once the
+ * phone rings), then the insert of the call. An open attempt older than this was left behind.
+ */
+export function placingForMs(config: { providerTimeoutMs: number; evolutionDialTimeoutMs: number }): number {
+  return Math.max(config.providerTimeoutMs, config.evolutionDialTimeoutMs) + 10_000;
+}
+
 export class OutboundCalls {
   readonly #db: Db;
   readonly #providers: ProviderRegistry;
@@ -68,14 +76,14 @@ export class OutboundCalls {
     }
     const startedAt = this.#clock.now().toISOString();
     const adapter = this.#providers(number);
-    // Left behind only when this request dies or gives up on the provider's answer: the sweep then ends the one call
-    // it may have placed (src/calls/unclaimed-outbound.ts), and no call someone else placed on the number.
-    const attempt = speaksMetaModel(number.provider)
-      ? await insertOutboundAttempt(this.#db, number.id, startedAt).catch(async (err: unknown) => {
-          await media?.end(callId, 'call_ended');
-          throw err;
-        })
-      : null;
+    // A number delete counts it as a live call until the call is stored (store/numbers.ts), and its insert fails once
+    // the number is gone: nothing is placed for a deleted number. Left behind only when this request dies or gives
+    // up on the provider's answer: on a Meta-model number the sweep then ends the one call it may have placed
+    // (src/calls/unclaimed-outbound.ts), and no call someone else placed on the number.
+    const attempt = await insertOutboundAttempt(this.#db, number.id, startedAt).catch(async (err: unknown) => {
+      await media?.end(callId, 'call_ended');
+      throw await this.#numberGone(number, err);
+    });
     const result = await adapter.start(number, {
       to: input.to,
       sdp,
@@ -83,7 +91,7 @@ export class OutboundCalls {
     });
     if (!result.ok) {
       await media?.end(callId, 'call_ended');
-      if (attempt && !result.mayHaveActed) {
+      if (!result.mayHaveActed) {
         await deleteOutboundAttempt(this.#db, attempt).catch(() => undefined);
       }
       throw providerError(result, 'other', adapter);
@@ -95,18 +103,21 @@ export class OutboundCalls {
       // The answer says nothing was stored (a retry places the call again): the call the provider placed must not
       // ring a user with no record of it here, which nobody could hang up.
       const ended = await adapter.endCall(number, call, 'terminate').catch(() => null);
-      if (attempt && ended?.ok) {
+      if (ended?.ok) {
         await deleteOutboundAttempt(this.#db, attempt).catch(() => undefined);
       }
-      // The number was deleted while the provider placed the call (its calls' foreign key refused this one): the key
-      // that asked went with it, as a request arriving now is told, rather than a 500 for a missing row.
-      if ((await getNumberById(this.#db, number.id).catch(() => number)) === null) {
-        throw new ApiError('UNAUTHORIZED');
-      }
-      throw err;
+      throw await this.#numberGone(number, err);
     });
     await media?.bind(callId);
     return stored;
+  }
+
+  /**
+   * The number was deleted (force=true) while this request placed its call, whose foreign key then refused a row:
+   * the key that asked went with it, as a request arriving now is told, rather than a 500 for a missing row.
+   */
+  async #numberGone(number: NumberRecord, err: unknown): Promise<unknown> {
+    return (await getNumberById(this.#db, number.id).catch(() => number)) === null ? new ApiError('UNAUTHORIZED') : err;
   }
 
   #newCall(
@@ -148,16 +159,9 @@ export class OutboundCalls {
     };
   }
 
-  #store(
-    number: NumberRecord,
-    call: Call,
-    onStored: StartCallInput['onStored'],
-    attempt: string | null,
-  ): Promise<Call> {
+  #store(number: NumberRecord, call: Call, onStored: StartCallInput['onStored'], attempt: string): Promise<Call> {
     return this.#db.transaction(async (tx) => {
-      if (attempt) {
-        await deleteOutboundAttempt(tx, attempt);
-      }
+      await deleteOutboundAttempt(tx, attempt);
       await lockProviderCall(tx, number.id, call.externalCallId);
       const now = this.#clock.now().toISOString();
       const created: Call = { ...call, createdAt: now, updatedAt: now };

@@ -8,7 +8,7 @@ import { createTestStore, type TestStore } from '../../test/helpers/stores.ts';
 import { newNumberId, newTenantId } from '../ids.ts';
 import type { CallProvider } from '../providers/types.ts';
 import { failure, ok } from '../providers/types.ts';
-import { insertNumber } from '../store/numbers.ts';
+import { deleteNumberForTenant, insertNumber } from '../store/numbers.ts';
 import { insertOutboundAttempt } from '../store/outbound-attempts.ts';
 import { deleteExpiredParkedEvents, parkEvent, parkedForMs } from '../store/parked-events.ts';
 import { insertTenant } from '../store/tenants.ts';
@@ -113,6 +113,42 @@ test('a call the provider could not be told about is tried again at the next swe
   assert.equal(await endUnclaimedOutboundCalls(deps, new Date()), 0);
   assert.equal(await endUnclaimedOutboundCalls(deps, new Date()), 1, 'ended at the second try');
   assert.equal(asked, 2);
+});
+
+test('a number deleted (force=true) while the provider could not be told leaves the sweep nothing to retry', async () => {
+  const tenantId = newTenantId();
+  const doomed = newNumberId();
+  const at = new Date().toISOString();
+  await insertTenant(store.db, { id: tenantId, name: 'Doomed', createdAt: at });
+  await insertNumber(store.db, {
+    id: doomed,
+    tenantId,
+    name: 'n',
+    phoneNumber: '+551199999001',
+    provider: 'META',
+    metaPhoneNumberId: 'pn-2',
+    publicConfig: {},
+    secretConfig: 'unused',
+    createdAt: at,
+    updatedAt: at,
+  });
+  await parkEvent(
+    store.db,
+    doomed,
+    { type: 'progress', externalCallId: 'wacid.doomed', at, status: 'RINGING' },
+    new Date(Date.now() - 30_000),
+  );
+  await insertOutboundAttempt(store.db, doomed, new Date(Date.now() - 40_000).toISOString());
+  const provider = {
+    endCall: async () => {
+      // Deleted while the end was on its way: its attempts and parked events go with it.
+      await deleteNumberForTenant(store.db, tenantId, doomed, { withLiveCalls: true, placingSince: at });
+      return failure('PROVIDER_DOWN', 'no answer');
+    },
+  } as unknown as CallProvider;
+  const deps = { db: store.db, providers: () => provider, logger: pino({ level: 'silent' }), providerTimeoutMs: 1_000 };
+  assert.equal(await endUnclaimedOutboundCalls(deps, new Date()), 0, 'the attempt is not put back, and nothing throws');
+  assert.equal((await store.db.query('SELECT id FROM outbound_attempts WHERE number_id = $1', [doomed])).length, 0);
 });
 
 test('with a long PROVIDER_TIMEOUT_MS, a call whose request may still store it is left until it cannot', async () => {

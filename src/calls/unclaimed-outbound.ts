@@ -7,7 +7,7 @@ import type { CallId } from '../ids.ts';
 import type { Call } from '../model/call.ts';
 import type { NumberRecord } from '../model/number.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
-import type { Db } from '../store/db.ts';
+import { type Db, isForeignKeyViolation } from '../store/db.ts';
 import { getNumberById } from '../store/numbers.ts';
 import { hasOutboundAttemptSince, insertOutboundAttempt, takeOutboundAttempt } from '../store/outbound-attempts.ts';
 import { forgetParkedEvents, listUnclaimedOutboundCalls, parkedForMs } from '../store/parked-events.ts';
@@ -81,8 +81,13 @@ export async function endUnclaimedOutboundCalls(deps: UnclaimedOutboundDeps, now
             { ...log, category: result.category },
             'could not end at the provider an outbound call no request stored',
           );
-          // The attempt, as it was made, still accounts for it at the next sweep's try.
-          await insertOutboundAttempt(deps.db, number.id, attempt);
+          // The attempt, as it was made, still accounts for it at the next sweep's try; unless the number was deleted
+          // meanwhile (force=true), its parked events with it: nothing is left to try again.
+          await insertOutboundAttempt(deps.db, number.id, attempt).catch((err: unknown) => {
+            if (!isForeignKeyViolation(err)) {
+              throw err;
+            }
+          });
           await takeTombstone(deps.db, number.id, unclaimed.externalCallId, now.toISOString());
           continue;
         }

@@ -111,6 +111,7 @@ export class NumberService {
   readonly #allowInsecureAudioUrls: boolean;
   readonly #evolutionAllowedHosts: AllowedHosts;
   readonly #checkMetaNumber: MetaNumberCheck | null;
+  readonly #placingForMs: number;
   constructor(
     db: Db,
     box: SecretBox,
@@ -127,12 +128,15 @@ export class NumberService {
        * (META_VERIFY_NUMBERS=false).
        */
       checkMetaNumber: MetaNumberCheck | null;
+      /** How long a POST /v1/calls may be placing its call (calls/outbound.ts `placingForMs`). */
+      placingForMs: number;
     },
   ) {
     this.#db = db;
     this.#box = box;
     this.#clock = clock;
     this.#afterCreate = opts.afterCreate;
+    this.#placingForMs = opts.placingForMs;
     this.#logger = opts.logger;
     this.#allowInsecureAudioUrls = opts.allowInsecureAudioUrls ?? false;
     this.#evolutionAllowedHosts = opts.evolutionAllowedHosts ?? null;
@@ -224,16 +228,23 @@ export class NumberService {
    * Answers the deleted number's public config: an instance callgate created for it is to be released too.
    * A number with live calls is not deleted (409 NUMBER_HAS_LIVE_CALLS, naming them): deleting it would leave them
    * going on at the provider untracked, and their call.ended could reach no webhook (those go with the number).
+   * A call still being placed (POST /v1/calls waiting for the provider) counts: it is about to ring.
    * `force` deletes them all the same: a call the provider can no longer end (its token revoked, its server gone)
    * stays ACCEPTED, and would otherwise keep its number, and the number's key, for ever.
    */
   async delete(tenantId: TenantId, id: string, opts: { force?: boolean } = {}): Promise<Record<string, unknown>> {
-    const deleted = await deleteNumberForTenant(this.#db, tenantId, id, { withLiveCalls: opts.force === true });
+    const placingSince = new Date(this.#clock.now().getTime() - this.#placingForMs).toISOString();
+    const deleted = await deleteNumberForTenant(this.#db, tenantId, id, {
+      withLiveCalls: opts.force === true,
+      placingSince,
+    });
     if (!deleted) {
       throw new ApiError('NUMBER_NOT_FOUND');
     }
     if ('liveCallIds' in deleted) {
-      throw new ApiError('NUMBER_HAS_LIVE_CALLS', { details: { liveCalls: deleted.liveCallIds } });
+      throw new ApiError('NUMBER_HAS_LIVE_CALLS', {
+        details: { liveCalls: deleted.liveCallIds, callsBeingPlaced: deleted.callsBeingPlaced },
+      });
     }
     // Its recordings go with it: no key or call is left that could fetch or delete them.
     await Promise.all(

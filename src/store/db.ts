@@ -36,6 +36,12 @@ export function forUpdate(db: Db): string {
   return db.dialect === 'postgres' ? ' FOR UPDATE' : '';
 }
 
+/** A foreign key refused the write, in either engine's words: the row it names is gone. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null | undefined;
+  return e?.code === '23503' || /FOREIGN KEY constraint failed/.test(String(e?.message ?? ''));
+}
+
 /** A unique constraint refused the write, in either engine's words: the row already exists. */
 export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown } | null | undefined;

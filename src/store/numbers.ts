@@ -77,9 +77,20 @@ export async function deleteNumberForTenant(
   db: Db,
   tenantId: TenantId,
   id: string,
-  /** Deletes live calls too (force): for calls the provider can no longer end, which would hold the number for ever. */
-  opts: { withLiveCalls?: boolean } = {},
-): Promise<{ recordingPaths: string[]; publicConfig: Record<string, unknown> } | { liveCallIds: string[] } | null> {
+  opts: {
+    /** Deletes live calls too (force): for calls the provider can no longer end, which would hold the number for ever. */
+    withLiveCalls?: boolean;
+    /**
+     * Open outbound attempts made after this are calls still being placed (a POST /v1/calls waiting for the
+     * provider): they count as live. Older ones were left behind by a request that died or gave up.
+     */
+    placingSince: string;
+  },
+): Promise<
+  | { recordingPaths: string[]; publicConfig: Record<string, unknown> }
+  | { liveCallIds: string[]; callsBeingPlaced: number }
+  | null
+> {
   return db.transaction(async (tx) => {
     // Locked: a call being stored for this number (its FOREIGN KEY takes a share lock on this row) either committed
     // before, and is seen below, or waits for this transaction and then finds the number gone.
@@ -98,8 +109,16 @@ export async function deleteNumberForTenant(
        ORDER BY created_at LIMIT 100`,
       [id],
     );
-    if (live.length > 0 && opts.withLiveCalls !== true) {
-      return { liveCallIds: live.map((r) => r.id) };
+    // A call being placed is not stored yet, but will be (or its request hangs it up at the provider, if it finds the
+    // number gone). Its attempt was committed before the provider was asked, and its insert holds a key share on the
+    // number's row (foreign key) until then, so it is seen here; one inserted after this fails for the number gone.
+    const [placing] = await tx.query<{ n: number | string }>(
+      'SELECT COUNT(*) AS n FROM outbound_attempts WHERE number_id = $1 AND created_at > $2',
+      [id, opts.placingSince],
+    );
+    const callsBeingPlaced = Number(placing?.n ?? 0);
+    if ((live.length > 0 || callsBeingPlaced > 0) && opts.withLiveCalls !== true) {
+      return { liveCallIds: live.map((r) => r.id), callsBeingPlaced };
     }
     const recordings = await tx.query<{ recording_path: string }>(
       'SELECT recording_path FROM call_media WHERE number_id = $1 AND recording_path IS NOT NULL',

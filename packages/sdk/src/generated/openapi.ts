@@ -103,7 +103,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a number
-         * @description Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance. A number with calls still ringing or connected is not deleted: 409 NUMBER_HAS_LIVE_CALLS names them (`details.liveCalls`); end them with their number key (terminate), then delete it again. `force=true` deletes it with them, when they cannot be ended (the provider refuses: a revoked token, a server gone): nothing then ends them at the provider, and no `call.ended` is sent for them.
+         * @description Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance. A number with calls still ringing or connected is not deleted: 409 NUMBER_HAS_LIVE_CALLS names them (`details.liveCalls`); end them with their number key (terminate), then delete it again. Calls still being placed (a POST /v1/calls waiting for the provider) count too, in `details.callsBeingPlaced`: wait for that request, end its call, then delete. `force=true` deletes it with them, when they cannot be ended (the provider refuses: a revoked token, a server gone): nothing then ends them at the provider, and no `call.ended` is sent for them.
          */
         delete: operations["deleteNumber"];
         options?: never;

@@ -2,12 +2,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
-import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { acceptedCall, nextPeer, outbox, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
+import { addWebNumber } from '../../../../test/helpers/evolution.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { issueKey } from '../../../auth/keys.ts';
-import type { TenantId } from '../../../ids.ts';
+import type { NumberId, TenantId } from '../../../ids.ts';
 import { insertApiKey } from '../../../store/api-keys.ts';
+import type { Db } from '../../../store/db.ts';
+import { insertOutboundAttempt } from '../../../store/outbound-attempts.ts';
 import { insertTenant } from '../../../store/tenants.ts';
 
 for (const kind of storeKinds()) {
@@ -293,36 +296,122 @@ for (const kind of storeKinds()) {
     });
   });
 
-  describe(`deleting a META number while a call is being placed on it [${kind}]`, () => {
+  describe(`deleting a number while a call is being placed on it [${kind}]`, () => {
+    // The request has written its attempt and is about to ask the provider (or waits for its answer) when `pause`
+    // holds it; `before` runs something just before the attempt is written (the number still read as there).
+    const hook: { pause?: { reached: () => void; released: Promise<void> }; before?: () => Promise<void> } = {};
     let t: TestApp;
     before(async () => {
-      // Meta takes its time to place the call (below); the adapter waits for it.
-      t = await buildTestApp(kind, { env: { PROVIDER_TIMEOUT_MS: '20000' } });
+      t = await buildTestApp(kind, { wrapDb: (db) => aroundAttempts(db, hook) });
     });
     after(() => t.close());
 
-    test('the call Meta placed meanwhile is hung up, and its request is a 401 (its key is gone), not a 500', async () => {
+    const terminateCount = () => t.fake.countRequests({ action: 'terminate' });
+    const del = (id: string, query = '') =>
+      t.app.inject({ method: 'DELETE', url: `/v1/numbers/${id}${query}`, headers: { 'x-api-key': t.tenantKey.key } });
+    const place = (key: string, payload: object) =>
+      t.app.inject({ method: 'POST', url: '/v1/calls', headers: { 'x-api-key': key }, payload });
+    /** Starts `placing` and answers once its attempt is written; `release` lets it go on to the provider. */
+    async function heldAtProvider(placing: () => ReturnType<typeof place>) {
+      let release = () => {};
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const reached = new Promise<void>((resolve) => {
+        hook.pause = { reached: resolve, released };
+      });
+      const request = placing();
+      const unheld = request.then((res) => {
+        throw new Error(`the request wrote no attempt before it answered ${res.statusCode}`);
+      });
+      await Promise.race([reached, unheld]);
+      unheld.catch(() => undefined);
+      return { request, release };
+    }
+
+    test('the delete is refused (409, callsBeingPlaced), and the call, once stored, is named until it has ended', async () => {
+      const number = await addMetaNumber(t);
       const peer = nextPeer();
-      t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
-      t.fake.inject({ action: 'connect', latencyMs: 3000, times: 1 });
-      const placing = t.app.inject({
+      t.fake.grantPermission(number.phoneNumberId, peer, 'temporary');
+      const { request, release } = await heldAtProvider(() =>
+        place(number.key.key, { to: `+${peer}`, sdp: CANNED_ANSWER_SDP }),
+      );
+      const refused = await del(number.id);
+      assert.equal(refused.statusCode, 409, refused.body);
+      assert.equal(refused.json().code, 'NUMBER_HAS_LIVE_CALLS');
+      assert.deepEqual(refused.json().details, { liveCalls: [], callsBeingPlaced: 1 });
+      release();
+      const placed = await request;
+      assert.equal(placed.statusCode, 201, placed.body);
+      const callId = JSON.parse(placed.body).id;
+      const named = await del(number.id);
+      assert.equal(named.statusCode, 409, named.body);
+      assert.deepEqual(named.json().details, { liveCalls: [callId], callsBeingPlaced: 0 });
+      const end = await t.app.inject({
         method: 'POST',
-        url: '/v1/calls',
-        headers: { 'x-api-key': t.numberA.key.key },
-        payload: { to: `+${peer}`, sdp: CANNED_ANSWER_SDP },
+        url: `/v1/calls/${callId}/terminate`,
+        headers: { 'x-api-key': number.key.key },
       });
-      await eventually(async () => t.fake.countRequests({ action: 'connect' }) >= 1, 5000, 'Meta to be asked');
-      // Nothing is stored yet: the delete sees no live call.
-      const deleted = await t.app.inject({
-        method: 'DELETE',
-        url: `/v1/numbers/${t.numberA.id}`,
-        headers: { 'x-api-key': t.tenantKey.key },
-      });
+      assert.equal(end.statusCode, 200, end.body);
+      assert.equal((await del(number.id)).statusCode, 200);
+    });
+
+    test('on a web number too: its dial is a call being placed', async () => {
+      const web = await addWebNumber(t, 'on');
+      try {
+        const { request, release } = await heldAtProvider(() => place(web.key.key, { to: `+${nextPeer()}` }));
+        const refused = await del(web.id);
+        assert.equal(refused.statusCode, 409, refused.body);
+        assert.deepEqual(refused.json().details, { liveCalls: [], callsBeingPlaced: 1 });
+        release();
+        const placed = await request;
+        assert.equal(placed.statusCode, 201, placed.body);
+        assert.deepEqual((await del(web.id)).json().details, {
+          liveCalls: [JSON.parse(placed.body).id],
+          callsBeingPlaced: 0,
+        });
+      } finally {
+        await web.fake.close();
+      }
+    });
+
+    test('force=true deletes it: the call Meta placed meanwhile is hung up, its request a 401 (its key is gone)', async () => {
+      const number = await addMetaNumber(t);
+      const peer = nextPeer();
+      t.fake.grantPermission(number.phoneNumberId, peer, 'temporary');
+      const [connects, terminates] = [t.fake.countRequests({ action: 'connect' }), terminateCount()];
+      const { request, release } = await heldAtProvider(() =>
+        place(number.key.key, { to: `+${peer}`, sdp: CANNED_ANSWER_SDP }),
+      );
+      const deleted = await del(number.id, '?force=true');
       assert.equal(deleted.statusCode, 200, deleted.body);
-      const placed = await placing;
+      release();
+      const placed = await request;
       assert.equal(placed.statusCode, 401, placed.body);
       assert.equal(placed.json().code, 'UNAUTHORIZED');
-      assert.equal(t.fake.countRequests({ action: 'terminate' }), 1, 'the call Meta placed is hung up');
+      assert.equal(t.fake.countRequests({ action: 'connect' }), connects + 1, 'Meta placed the call');
+      assert.equal(terminateCount(), terminates + 1, 'the call Meta placed is hung up');
+    });
+
+    test('a request that read its number just before it was deleted places no call: a 401, not a 500', async () => {
+      const number = await addMetaNumber(t);
+      const peer = nextPeer();
+      t.fake.grantPermission(number.phoneNumberId, peer, 'temporary');
+      const connects = t.fake.countRequests({ action: 'connect' });
+      hook.before = async () => {
+        assert.equal((await del(number.id)).statusCode, 200);
+      };
+      const placed = await place(number.key.key, { to: `+${peer}`, sdp: CANNED_ANSWER_SDP });
+      assert.equal(placed.statusCode, 401, placed.body);
+      assert.equal(placed.json().code, 'UNAUTHORIZED');
+      assert.equal(t.fake.countRequests({ action: 'connect' }), connects, 'Meta was never asked to place it');
+    });
+
+    test('an attempt older than a placement takes (its request died) does not hold the number', async () => {
+      const number = await addMetaNumber(t);
+      const placingMs = Math.max(t.config.providerTimeoutMs, t.config.evolutionDialTimeoutMs) + 10_000;
+      await insertOutboundAttempt(t.store.db, number.id, new Date(Date.now() - placingMs - 1000).toISOString());
+      assert.equal((await del(number.id)).statusCode, 200);
     });
   });
 
@@ -421,4 +510,60 @@ for (const kind of storeKinds()) {
       assert.equal(ok.json().number.evolution.baseUrl, 'http://EVO.internal:8080');
     });
   });
+}
+
+let metaNumbers = 0;
+
+/** A META number of its own on the test app (Meta's fake knows it), so that a test may delete it. */
+async function addMetaNumber(t: TestApp): Promise<{ id: NumberId; phoneNumberId: string; key: { key: string } }> {
+  metaNumbers++;
+  const phoneNumberId = `88000${metaNumbers}`;
+  const display = `55114003${String(metaNumbers).padStart(4, '0')}`;
+  const meta = {
+    phoneNumberId,
+    wabaId: '102290129340398',
+    accessToken: `EAAG-del-${metaNumbers}`,
+    appSecret: 'app-del',
+  };
+  t.fake.addNumber({ ...meta, displayPhoneNumber: display });
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/v1/numbers',
+    headers: { 'x-api-key': t.tenantKey.key },
+    payload: { name: 'Deleted', phoneNumber: `+${display}`, provider: 'META', meta: { ...meta, verifyToken: 'vt' } },
+  });
+  assert.equal(res.statusCode, 201, res.body);
+  const body = res.json();
+  return { id: body.number.id, phoneNumberId, key: body.apiKey };
+}
+
+/**
+ * The store with a request's outbound attempt held: `hook.before` runs once just before the next attempt is written,
+ * `hook.pause` holds the request once just after (the provider not asked yet), each cleared as it runs.
+ */
+function aroundAttempts(
+  inner: Db,
+  hook: { pause?: { reached: () => void; released: Promise<void> }; before?: () => Promise<void> },
+): Db {
+  return {
+    dialect: inner.dialect,
+    query: (sql, params) => inner.query(sql, params),
+    async execute(sql, params, opts) {
+      if (!sql.startsWith('INSERT INTO outbound_attempts')) {
+        return inner.execute(sql, params, opts);
+      }
+      const { before, pause } = hook;
+      delete hook.before;
+      await before?.();
+      const changed = await inner.execute(sql, params, opts);
+      if (pause) {
+        delete hook.pause;
+        pause.reached();
+        await pause.released;
+      }
+      return changed;
+    },
+    transaction: (fn) => inner.transaction(fn),
+    close: () => inner.close(),
+  };
 }

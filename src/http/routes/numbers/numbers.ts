@@ -149,7 +149,9 @@ export function numberRoutes(app: App, deps: RouteDeps): void {
         description:
           'Deletes the number with its key (which stops working at once), its calls and their recordings, its webhooks and its events; a web number onboarded by QR also loses its Evolution instance. ' +
           'A number with calls still ringing or connected is not deleted: 409 NUMBER_HAS_LIVE_CALLS names them ' +
-          '(`details.liveCalls`); end them with their number key (terminate), then delete it again. ' +
+          '(`details.liveCalls`); end them with their number key (terminate), then delete it again. Calls still being ' +
+          'placed (a POST /v1/calls waiting for the provider) count too, in `details.callsBeingPlaced`: wait for ' +
+          'that request, end its call, then delete. ' +
           '`force=true` deletes it with them, when they cannot be ended (the provider refuses: a revoked token, a ' +
           'server gone): nothing then ends them at the provider, and no `call.ended` is sent for them.',
         params: NumberIdParams,
