@@ -209,7 +209,11 @@ export class ServerMedia {
         // The owner may have worked on it for seconds (a play's download): the status read before is stale.
         throw await this.#endedConflict(remote.call);
       }
-      throw new ApiError(reply.code, reply.reason ? { details: { reason: reply.reason } } : {});
+      throw new ApiError(reply.code, {
+        ...(reply.reason ? { details: { reason: reply.reason } } : {}),
+        // A full play queue says when it has room again, as it does to a play sent to the owner itself.
+        ...(reply.retryAfterSeconds !== undefined ? { headers: retryAfter(reply.retryAfterSeconds) } : {}),
+      });
     }
     const result = { id: remote.call.id, status: remote.call.status, ...sandboxMark(remote.call) };
     return { result, realtime: reply.realtime };
@@ -225,7 +229,7 @@ export class ServerMedia {
       if (err instanceof PlayQueueFullError) {
         throw new ApiError('RATE_LIMITED', {
           details: { reason: err.message },
-          headers: { 'retry-after': String(Math.max(1, err.retryAfterSeconds)) },
+          headers: retryAfter(err.retryAfterSeconds),
         });
       }
       if (err instanceof MediaGoneError) {
@@ -294,4 +298,8 @@ export function mediaCapacityError(problem: CapacityProblem | null): ApiError {
   return problem
     ? new ApiError('MEDIA_CAPACITY', { details: { reason: CAPACITY_REASONS[problem] } })
     : new ApiError('MEDIA_CAPACITY');
+}
+
+function retryAfter(seconds: number): Record<string, string> {
+  return { 'retry-after': String(Math.max(1, seconds)) };
 }

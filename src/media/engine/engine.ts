@@ -539,7 +539,7 @@ export class MediaEngine {
             return { ok: false, code: 'VALIDATION_ERROR', reason: err.message };
           }
           if (err instanceof PlayQueueFullError) {
-            return { ok: false, code: 'RATE_LIMITED', reason: err.message };
+            return { ok: false, code: 'RATE_LIMITED', reason: err.message, retryAfterSeconds: err.retryAfterSeconds };
           }
           if (err instanceof MediaGoneError) {
             return { ok: false, code: 'CALL_STATE_CONFLICT' };

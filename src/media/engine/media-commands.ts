@@ -14,7 +14,7 @@ export type MediaCommand =
 
 export type MediaReply =
   | { ok: true; realtime?: { wsUrl: string; token: string; expiresInSeconds: number } }
-  | { ok: false; code: ErrorCode; reason?: string };
+  | { ok: false; code: ErrorCode; reason?: string; retryAfterSeconds?: number };
 
 interface Envelope {
   id: string;

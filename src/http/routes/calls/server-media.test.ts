@@ -1654,6 +1654,44 @@ describe('server media across two API processes (PostgreSQL)', {
     }
   });
 
+  test('a forwarded play past MEDIA_PLAY_MAX_SECONDS: a 429 with Retry-After, as on the owner', async () => {
+    const endpoints: AudioEndpoint[] = [];
+    const t = await buildTestApp('postgres', {
+      env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true', MEDIA_PLAY_MAX_SECONDS: '15' },
+    });
+    const other = await secondProcess(t);
+    const files = await mediaServer({ 'ten.wav': wavFile([tone(660, 10, 8000)], 8000) });
+    try {
+      const uc = await startCall(t, endpoints, 0);
+      const headers = { 'x-api-key': t.numberA.key.key };
+      assert.equal(
+        (await t.app.inject({ method: 'POST', url: `/v1/calls/${uc.call.id}/accept`, headers, payload: {} }))
+          .statusCode,
+        200,
+      );
+      const play = () =>
+        other.inject({
+          method: 'POST',
+          url: `/v1/calls/${uc.call.id}/play`,
+          headers,
+          payload: { mediaUrl: files.url('ten.wav') },
+        });
+      assert.equal((await play()).statusCode, 200, '10 s queued');
+      assert.equal((await play()).statusCode, 200, '20 s queued: the queue was within 15 s when asked');
+      const full = await play();
+      assert.equal(full.statusCode, 429, full.body);
+      assert.equal(full.json().code, 'RATE_LIMITED');
+      assert.match(full.json().details.reason, /s of audio queued/);
+      assert.ok(Number(full.headers['retry-after']) >= 1, 'Retry-After: when the queue is back under the limit');
+      await t.app.inject({ method: 'POST', url: `/v1/calls/${uc.call.id}/terminate`, headers });
+    } finally {
+      files.server.close();
+      await Promise.all(endpoints.map((e) => e.close()));
+      await other.close();
+      await t.close();
+    }
+  });
+
   test('the user hanging up while a forwarded play’s file downloads: 409 with the ended status, not the one before', async () => {
     const endpoints: AudioEndpoint[] = [];
     const t = await buildTestApp('postgres', { env: { WEBHOOK_ALLOW_INSECURE_URLS: 'true' } });
