@@ -55,6 +55,7 @@ test('every statement of a sweep uses an index on the embedded store (no full sc
       webhookLogRetentionDays: 30,
       webhookRetryScheduleMs: [0],
       providerTimeoutMs: 1_000,
+      evolutionDialTimeoutMs: 1_000,
     },
     logger: pino({ level: 'silent' }),
   });
@@ -106,6 +107,7 @@ test('a store that is down is said once, again each minute while it lasts, and w
       webhookLogRetentionDays: 30,
       webhookRetryScheduleMs: [0],
       providerTimeoutMs: 1_000,
+      evolutionDialTimeoutMs: 1_000,
     },
     logger: log.logger,
   });

@@ -31,6 +31,7 @@ import { isStoreUnavailable } from '../store/unavailable.ts';
 import { holdSpanMs } from '../webhooks/retry-schedule.ts';
 import type { ActionSlots } from './action-slots.ts';
 import { endCall, ringTimedOut } from './machine.ts';
+import { placingForMs } from './outbound.ts';
 import { persistTransition } from './outbox.ts';
 import { attemptsKeptMs, endUnclaimedOutboundCalls } from './unclaimed-outbound.ts';
 
@@ -46,6 +47,7 @@ export interface SweeperDeps {
     | 'webhookLogRetentionDays'
     | 'webhookRetryScheduleMs'
     | 'providerTimeoutMs'
+    | 'evolutionDialTimeoutMs'
   >;
   logger: Logger;
 }
@@ -136,10 +138,10 @@ export class Sweeper {
     );
     await deleteExpiredTombstones(this.#d.db, nowIso);
     await deleteExpiredParkedEvents(this.#d.db, nowIso);
-    await deleteOldOutboundAttempts(
-      this.#d.db,
-      new Date(now.getTime() - attemptsKeptMs(this.#d.config.providerTimeoutMs)).toISOString(),
-    );
+    // Not before its request can be over: an open attempt is also a call being placed, which holds its number
+    // against a delete (store/numbers.ts), and a web number's dial may wait longer than the sweep keeps attempts.
+    const attemptsKept = Math.max(attemptsKeptMs(this.#d.config.providerTimeoutMs), placingForMs(this.#d.config));
+    await deleteOldOutboundAttempts(this.#d.db, new Date(now.getTime() - attemptsKept).toISOString());
     await deleteExpiredIdempotencyKeys(this.#d.db, nowIso);
     await this.#pruneDeliveryLog(now.getTime());
     return { ringTimeouts, maxDurations };

@@ -158,6 +158,7 @@ for (const kind of storeKinds()) {
           webhookLogRetentionDays: days,
           webhookRetryScheduleMs: [0, 1000],
           providerTimeoutMs: 1_000,
+          evolutionDialTimeoutMs: 1_000,
         },
         logger: pino({ level: 'silent' }),
       });

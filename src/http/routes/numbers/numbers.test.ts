@@ -5,6 +5,7 @@ import { CANNED_ANSWER_SDP } from '../../../../test/fakes/meta-graph.ts';
 import { buildTestApp, type TestApp } from '../../../../test/helpers/build-test-app.ts';
 import { acceptedCall, nextPeer, outbox, ringingCall, storedCall } from '../../../../test/helpers/calls.ts';
 import { addWebNumber } from '../../../../test/helpers/evolution.ts';
+import { ManualClock } from '../../../../test/helpers/manual-clock.ts';
 import { storeKinds } from '../../../../test/helpers/stores.ts';
 import { issueKey } from '../../../auth/keys.ts';
 import type { NumberId, TenantId } from '../../../ids.ts';
@@ -405,6 +406,41 @@ for (const kind of storeKinds()) {
       assert.equal(placed.statusCode, 401, placed.body);
       assert.equal(placed.json().code, 'UNAUTHORIZED');
       assert.equal(t.fake.countRequests({ action: 'connect' }), connects, 'Meta was never asked to place it');
+    });
+
+    test('a web number dialling longer than the sweep keeps attempts (EVOLUTION_DIAL_TIMEOUT_MS) is held all along', async () => {
+      const clock = new ManualClock(Date.now());
+      const own = await buildTestApp(kind, {
+        clock,
+        env: { EVOLUTION_DIAL_TIMEOUT_MS: '300000' },
+        wrapDb: (db) => aroundAttempts(db, hook),
+      });
+      const web = await addWebNumber(own, 'on');
+      try {
+        const { request, release } = await heldAtProvider(() =>
+          own.app.inject({
+            method: 'POST',
+            url: '/v1/calls',
+            headers: { 'x-api-key': web.key.key },
+            payload: { to: `+${nextPeer()}` },
+          }),
+        );
+        // Past what the sweep keeps for a Meta call's unknown-call check, within the dial's own wait.
+        clock.advance(240_000);
+        await own.sweeper.sweepOnce();
+        const refused = await own.app.inject({
+          method: 'DELETE',
+          url: `/v1/numbers/${web.id}`,
+          headers: { 'x-api-key': own.tenantKey.key },
+        });
+        assert.equal(refused.statusCode, 409, refused.body);
+        assert.deepEqual(refused.json().details, { liveCalls: [], callsBeingPlaced: 1 });
+        release();
+        assert.equal((await request).statusCode, 201);
+      } finally {
+        await web.fake.close();
+        await own.close();
+      }
     });
 
     test('an attempt older than a placement takes (its request died) does not hold the number', async () => {
