@@ -1,6 +1,6 @@
 // The outbox: a call's state change, its events and their webhook deliveries, written in one transaction.
 import { newEventId } from '../ids.ts';
-import type { Call, CallEventType } from '../model/call.ts';
+import { type Call, type CallEventType, isTerminal } from '../model/call.ts';
 import { insertCall, updateCall } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { enqueueDeliveries } from '../store/deliveries.ts';
@@ -71,15 +71,19 @@ export async function persistTransition(
 /** An event outside a call's numbered lifecycle (sequence null): its outbox row without the bookkeeping. */
 export type SideEvent = Omit<EventRecord, 'sequence' | 'createdAt'>;
 
-/** Saves a side event and one delivery per subscriber, in the caller's transaction. */
-export async function persistSideEvent(tx: Db, e: SideEvent, now: string): Promise<void> {
+/**
+ * Saves a side event and one delivery per subscriber, in the caller's transaction. `deliveryOrder` places a call's
+ * side event among the call's numbered events for delivery (the worker's per-call order); the event itself and its
+ * payload keep no sequence.
+ */
+export async function persistSideEvent(tx: Db, e: SideEvent, now: string, deliveryOrder: number | null = null) {
   await enqueueEvent(tx, { ...e, sequence: null, createdAt: now });
   await enqueueDeliveries(tx, {
     id: e.id,
     numberId: e.numberId,
     type: e.type,
     callId: e.callId,
-    sequence: null,
+    sequence: deliveryOrder,
     createdAt: now,
   });
 }
@@ -96,10 +100,14 @@ export async function persistCallSideEvent(
 ): Promise<void> {
   const id = newEventId();
   const payload = { event: type, eventId: id, occurredAt: now, callId: call.id, numberId: call.numberId, ...fields };
+  // Delivered after the call's events before it and before those after it, when they are due together: the next
+  // one (call.ended, say) waits for a key pressed before it, and what is told of an ended call waits for call.ended.
+  const deliveryOrder = isTerminal(call.status) ? call.eventSeq + 1 : call.eventSeq;
   await persistSideEvent(
     tx,
     { id, tenantId: call.tenantId, numberId: call.numberId, callId: call.id, type, payload, occurredAt: now },
     now,
+    deliveryOrder,
   );
 }
 

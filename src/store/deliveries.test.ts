@@ -5,7 +5,17 @@ import { after, before, describe, test } from 'node:test';
 import { emitEvents } from '../../test/e2e/webhook-helpers.ts';
 import { listDeliveriesForWebhook } from '../../test/helpers/store-reads.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
-import { type NumberId, newNumberId, newTenantId, newWebhookId, type TenantId, type WebhookId } from '../ids.ts';
+import { persistCallSideEvent } from '../calls/outbox.ts';
+import {
+  type CallId,
+  type NumberId,
+  newNumberId,
+  newTenantId,
+  newWebhookId,
+  type TenantId,
+  type WebhookId,
+} from '../ids.ts';
+import type { Call } from '../model/call.ts';
 import type { Db } from './db.ts';
 import {
   failDeliveriesOfGoneWebhooks,
@@ -204,6 +214,36 @@ for (const kind of storeKinds()) {
         (await claim()).map((d) => d.eventId),
         [third],
       );
+    });
+
+    test('a call.dtmf goes before the call.ended after it, and call.recording_ready after it', async () => {
+      const o = await owner(1);
+      const callId = 'call_side_order' as CallId;
+      const now = new Date().toISOString();
+      const rounds: string[][] = [];
+      const claimRound = async () => {
+        const claimed = (await claimDue()).filter((d) => d.webhookId === o.webhookIds[0]);
+        rounds.push(claimed.map((d) => d.eventType));
+        await store.db.transaction((tx) =>
+          recordFinishedAttempts(
+            tx,
+            claimed.map((d) => finished(d)),
+            new Date().toISOString(),
+          ),
+        );
+      };
+      await emitEvents(store.db, o, [{ type: 'call.connected', callId, sequence: 2 }]);
+      await claimRound();
+      // The caller presses a key and hangs up; a moment later the recording is done: all due together.
+      const live = { id: callId, tenantId: o.tenantId, numberId: o.numberId, status: 'ACCEPTED', eventSeq: 2 } as Call;
+      await store.db.transaction((tx) => persistCallSideEvent(tx, live, 'call.dtmf', { digit: '5', count: 1 }, now));
+      await emitEvents(store.db, o, [{ type: 'call.ended', callId, sequence: 3 }]);
+      const over = { ...live, status: 'COMPLETED', eventSeq: 3 } as Call;
+      await store.db.transaction((tx) => persistCallSideEvent(tx, over, 'call.recording_ready', {}, now));
+      for (let round = 0; round < 4; round++) {
+        await claimRound();
+      }
+      assert.deepEqual(rounds, [['call.connected'], ['call.dtmf'], ['call.ended'], ['call.recording_ready'], []]);
     });
 
     test('after a replay, only the latest try of a delivery shows its next attempt in the log', async () => {
