@@ -149,7 +149,7 @@ describe('Callgate SDK against a server process', () => {
       const refused = await callgateError(tenant.numbers.delete(number.id));
       assert.equal(refused.status, 409);
       assert.equal(refused.code, 'NUMBER_HAS_LIVE_CALLS');
-      assert.deepEqual(refused.details, { liveCalls: [ringing.id] });
+      assert.deepEqual(refused.details, { liveCalls: [ringing.id], callsBeingPlaced: 0 });
       assert.equal((await tenant.numbers.get(number.id)).id, number.id, 'a refused delete keeps the number');
       assert.equal(await tenant.numbers.delete(number.id, { force: true }), undefined);
       assert.equal((await callgateError(tenant.numbers.get(number.id))).code, 'NUMBER_NOT_FOUND');
