@@ -63,6 +63,13 @@ describe('callgate --help and usage mistakes', () => {
       }
     }
     assert.match(r.stdout, /^ {2}worker +deliver webhooks and run the sweeper/m);
+    // simulate call's flags are spelled out there: each one it takes is named (--press and --keypad were not).
+    const simulate = /^ {2}simulate call (?:.*\n)*?(?=^ {2}listen )/m.exec(r.stdout)?.[0] ?? '';
+    for (const flag of table.simulate?.flags ?? []) {
+      if (!/^--(url|key|key-id|json|help)$/.test(flag)) {
+        assert.ok(simulate.includes(flag), `callgate --help names simulate call ${flag}:\n${simulate}`);
+      }
+    }
   });
 
   test('worker --help and migrate --help neither start a worker nor apply migrations', async () => {

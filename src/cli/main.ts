@@ -21,7 +21,8 @@ Against a running server, with a key:
   webhooks list|get|create|update|delete|rotate-secret|logs|replay
   calls list|get|events|accept|terminate|watch|play|stop-play|listen|recording|delete-recording   (number key)
   simulate call [--from <+E164>] [--audio tone:440|echo|silence|speech-sample|file.wav|<https URL>]
-                [--hangup-after 30] [--answer accept|reject|ignore] [--no-wait]   (SANDBOX number key)
+                [--hangup-after 30] [--answer accept|reject|ignore] [--press 1,,# | --keypad] [--no-wait]
+                                                              (SANDBOX number key)
   listen --forward-to <url> [--secret whsec_...]              forward live events to a local URL, signed
 
 Shell:
