@@ -176,8 +176,15 @@ if (!secret) {
 }
 console.log(`IVR listening on ${publicUrl}/webhooks${webhookId ? ` (webhook ${webhookId})` : ''}`);
 
+// Under `npm run`, one Ctrl-C arrives twice (the terminal's, then npm's copy): the handler stays for the second,
+// which would otherwise kill the program before its webhook is deleted.
+let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, async () => {
+  process.on(signal, async () => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
     server.close();
     if (webhookId) {
       await callgate.webhooks.delete(webhookId).catch(() => undefined);

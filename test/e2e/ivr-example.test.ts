@@ -59,7 +59,7 @@ test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and
   });
   const exited = new Promise<number | null>((resolve) => example.once('exit', resolve));
   t.after(() => {
-    if (example.pid !== undefined && example.exitCode === null) {
+    if (example.pid !== undefined && example.exitCode === null && example.signalCode === null) {
       process.kill(-example.pid, 'SIGKILL');
     }
   });
@@ -134,9 +134,15 @@ test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and
   assertPitchesNear([caller], [CALLER_HZ]);
   assert.notEqual(ivr, null, 'the IVR side was recorded');
 
-  // Stopped, it removes the webhook it registered.
-  example.kill('SIGTERM');
+  // Stopped with Ctrl-C, it removes the webhook it registered. A terminal's Ctrl-C signals the whole group, and npm
+  // forwards its own copy: the example gets SIGINT twice, and the second one killed it mid-stop, its webhook left.
+  // Sent twice here, so the second always lands while the first is being handled.
+  if (example.pid !== undefined) {
+    process.kill(-example.pid, 'SIGINT');
+    process.kill(-example.pid, 'SIGINT');
+  }
   assert.equal(await exited, 0, output.join('\n'));
+  assert.ok(output.includes('IVR stopped'), output.join('\n'));
   assert.deepEqual(
     (await callgate.webhooks.list()).map((w) => w.id),
     [],
