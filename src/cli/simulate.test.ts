@@ -112,6 +112,22 @@ describe('callgate simulate call', () => {
     assert.equal(cli.child.exitCode, 0, cli.stderr());
   });
 
+  test('Ctrl-C stops following the call, says it goes on and how to end it', { timeout: 30_000 }, async () => {
+    const cli = startCli(['simulate', 'call'], env);
+    const id = (await cli.waitForLine((l) => l.includes('RINGING from'), 15_000, 'the call')).split(' ')[0];
+    await cli.waitForLine((l) => l.includes('call.ringing'), 15_000, 'call.ringing');
+    assert.equal(await cli.stop('SIGINT'), 0, cli.stderr());
+    assert.match(
+      cli.stderr(),
+      new RegExp(`Stopped following ${id}; the call goes on\\. End it: callgate calls terminate ${id}\\n`),
+    );
+    const ended = await fetch(`${live.url}/v1/calls/${id}/terminate`, {
+      method: 'POST',
+      headers: { 'x-api-key': key },
+    });
+    assert.equal(((await ended.json()) as { alreadyEnded?: boolean }).alreadyEnded, undefined, 'it was still up');
+  });
+
   /** Answers the call with server media, so callgate hears the caller's keys (call.dtmf events). */
   async function acceptWithServerMedia(id: string): Promise<void> {
     const accepted = await fetch(`${live.url}/v1/calls/${id}/accept`, {

@@ -144,18 +144,20 @@ export async function runSimulate(args: string[], env: Env): Promise<void> {
         (v['no-wait']
           ? ''
           : `Answer it in the dashboard (${r.url.replace(/\/+$/, '')}/dashboard, signed in with this key), or let ` +
-            `callgate hold its audio: callgate calls accept ${call.id}; Ctrl-C to stop.\n`),
+            `callgate hold its audio: callgate calls accept ${call.id}; Ctrl-C stops following it.\n`),
     );
     if (!iterator || !first) {
       return;
     }
     const keys = new CallerKeys(client, call.id, r.out, AbortSignal.any([stop.signal, keysDone.signal]));
+    let ended = false;
     for (let next = await first; !next.done; next = await iterator.next()) {
       const e = next.value;
       // Keys and recordings name the call as callId.
       if (callIdOf(e.data) === call.id) {
         r.out.line({ id: e.id, event: e.event, data: e.data }, eventLine(e));
         if (e.event === 'call.ended') {
+          ended = true;
           break;
         }
         if (e.event === 'call.connected') {
@@ -167,6 +169,11 @@ export async function runSimulate(args: string[], env: Env): Promise<void> {
           }
         }
       }
+    }
+    // Ctrl-C stops the command, not the call: an answered caller never hangs up unless told to (--hangup-after),
+    // so a call left behind stayed connected, with nothing saying so or how to end it.
+    if (!ended && stop.signal.aborted) {
+      r.out.note(`Stopped following ${call.id}; the call goes on. End it: callgate calls terminate ${call.id}`);
     }
   } finally {
     // Keys still to press go with the call.
