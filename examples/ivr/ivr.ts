@@ -4,7 +4,13 @@
 // Run it: examples/ivr/README.md. In your own project, import from '@callgate/sdk' instead.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Callgate, type RealtimeStream, verifyWebhook, type WebhookEvent } from '../../packages/sdk/src/index.ts';
+import {
+  Callgate,
+  CallgateError,
+  type RealtimeStream,
+  verifyWebhook,
+  type WebhookEvent,
+} from '../../packages/sdk/src/index.ts';
 
 const env = process.env;
 const apiKey = env.CALLGATE_API_KEY; // the number's key (ps_...)
@@ -12,7 +18,8 @@ if (!apiKey) {
   console.error('Set CALLGATE_API_KEY to the number key (examples/ivr/README.md).');
   process.exit(1);
 }
-const callgate = new Callgate({ baseUrl: env.CALLGATE_URL ?? 'http://localhost:8080', apiKey });
+const baseUrl = env.CALLGATE_URL ?? 'http://localhost:8080';
+const callgate = new Callgate({ baseUrl, apiKey });
 
 // Prompts: your recordings (WAV, MP3 or Ogg/Opus URLs callgate can fetch), or tones this program serves itself.
 const MENU_HZ = 440;
@@ -167,12 +174,21 @@ prompts = {
 // Without WEBHOOK_SECRET, register a webhook to this program now (removed at exit).
 let webhookId: string | null = null;
 if (!secret) {
-  const webhook = await callgate.webhooks.create({
-    url: `${publicUrl}/webhooks`,
-    events: ['call.ringing', 'call.connected', 'call.dtmf', 'call.ended'],
-  });
-  secret = webhook.secret;
-  webhookId = webhook.id;
+  try {
+    const webhook = await callgate.webhooks.create({
+      url: `${publicUrl}/webhooks`,
+      events: ['call.ringing', 'call.connected', 'call.dtmf', 'call.ended'],
+    });
+    secret = webhook.secret;
+    webhookId = webhook.id;
+  } catch (error) {
+    // One line with callgate's reason (a server started without WEBHOOK_ALLOW_INSECURE_URLS, a wrong key, callgate
+    // not running): as a stack trace, the reason was buried in it.
+    const reason = error instanceof CallgateError ? error.details?.reason : undefined;
+    const why = `${(error as Error).message}${typeof reason === 'string' ? `: ${reason}` : ''}`;
+    console.error(`Could not register the webhook ${publicUrl}/webhooks with callgate at ${baseUrl}: ${why}`);
+    process.exit(1);
+  }
 }
 console.log(`IVR listening on ${publicUrl}/webhooks${webhookId ? ` (webhook ${webhookId})` : ''}`);
 

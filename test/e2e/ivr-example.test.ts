@@ -164,3 +164,38 @@ test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and
     'the example saw one call.ended',
   );
 });
+
+test('examples/ivr says in one line why callgate refused its webhook, and exits 1', async (t) => {
+  const store = await createTestStore('sqlite');
+  // Started as plain `npm start`: http://127.0.0.1 webhooks are refused.
+  const { server, recordings } = await startMediaServer(store, { WEBHOOK_ALLOW_INSECURE_URLS: 'false' });
+  t.after(async () => {
+    await server.stop('SIGKILL');
+    await store.dispose();
+    rmSync(recordings, { recursive: true, force: true });
+  });
+  const cliEnv = { ...store.env, CALLGATE_URL: server.url };
+  const tenant = JSON.parse((await callgateCli(['tenants', 'create', '--name', 'Acme'], cliEnv)).stdout);
+  const created = JSON.parse(
+    (
+      await callgateCli(['numbers', 'create', '--name', 'IVR', '--provider', 'SANDBOX', '--json'], {
+        ...cliEnv,
+        CALLGATE_API_KEY: tenant.apiKey.key,
+      })
+    ).stdout,
+  );
+  const example = spawn(process.execPath, [join(ROOT, 'examples/ivr/ivr.ts')], {
+    env: { PATH: process.env.PATH ?? '', CALLGATE_URL: server.url, CALLGATE_API_KEY: created.apiKey.key, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  example.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => example.once('close', resolve));
+  assert.equal(code, 1, stderr);
+  assert.match(
+    stderr,
+    /^Could not register the webhook http:\/\/127\.0\.0\.1:\d+\/webhooks with callgate at \S+: Validation error: .*WEBHOOK_ALLOW_INSECURE_URLS=true.*\n$/,
+  );
+});
