@@ -116,8 +116,20 @@ export class Recordings {
       throw new ApiError('CALL_NOT_FOUND');
     }
     const recording = (await findCallMediaForNumber(this.#db, numberId, call.id))?.recording;
-    if (!recording || recording.status === 'deleted' || recording.status === 'failed') {
-      throw new ApiError('RECORDING_NOT_FOUND');
+    // Said why: a bare 404 left a first user wondering where the file went when the call was never recorded.
+    if (!recording) {
+      throw new ApiError('RECORDING_NOT_FOUND', {
+        details: {
+          reason:
+            'this call was not recorded: calls are recorded when answered without an sdp with "record": true ' +
+            '(callgate calls accept <callId> --record), or on a number with "recordCalls": true',
+        },
+      });
+    }
+    if (recording.status === 'deleted' || recording.status === 'failed') {
+      throw new ApiError('RECORDING_NOT_FOUND', {
+        details: { reason: `this call's recording ${recording.status === 'deleted' ? 'was deleted' : 'failed'}` },
+      });
     }
     if (recording.status === 'recording') {
       throw new ApiError('CALL_STATE_CONFLICT', {

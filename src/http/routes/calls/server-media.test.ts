@@ -625,7 +625,9 @@ for (const kind of storeKinds()) {
       const del = await api('DELETE', `/v1/calls/${uc.call.id}/recording`);
       assert.equal(del.statusCode, 200, del.body);
       assert.equal((await api('DELETE', `/v1/calls/${uc.call.id}/recording`)).statusCode, 200);
-      assert.equal((await api('GET', `/v1/calls/${uc.call.id}/recording`)).json().code, 'RECORDING_NOT_FOUND');
+      const gone = (await api('GET', `/v1/calls/${uc.call.id}/recording`)).json();
+      assert.equal(gone.code, 'RECORDING_NOT_FOUND');
+      assert.equal(gone.details.reason, "this call's recording was deleted");
       assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'deleted');
     });
 

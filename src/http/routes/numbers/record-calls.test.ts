@@ -110,6 +110,7 @@ for (const kind of storeKinds()) {
       const file = await api(t.numberA.key.key, 'GET', `/v1/calls/${id}/recording`);
       assert.equal(file.statusCode, 404);
       assert.equal(file.json().code, 'RECORDING_NOT_FOUND');
+      assert.match(file.json().details.reason, /^this call was not recorded: .*--record.*"recordCalls": true$/);
     });
 
     test('another number of the tenant is unaffected: its calls are not recorded', async () => {
