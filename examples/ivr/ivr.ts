@@ -162,7 +162,16 @@ const server = createServer((req, res) => {
   });
 });
 
-await new Promise<void>((resolve) => server.listen(Number(env.PORT ?? 3000), resolve));
+await new Promise<void>((resolve) => {
+  // Port 3000 is often taken on a developer's machine (a web app's dev server): say so and how to choose another.
+  server.once('error', (error: NodeJS.ErrnoException) => {
+    console.error(
+      `Cannot listen on PORT=${env.PORT ?? 3000} (${error.code ?? error.message}): set PORT to a free port`,
+    );
+    process.exit(1);
+  });
+  server.listen(Number(env.PORT ?? 3000), resolve);
+});
 const { port } = server.address() as AddressInfo;
 // Where callgate reaches this program (its webhooks, and the prompts when they are served from here).
 const publicUrl = (env.PUBLIC_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '');

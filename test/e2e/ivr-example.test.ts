@@ -199,3 +199,27 @@ test('examples/ivr says in one line why callgate refused its webhook, and exits 
     /^Could not register the webhook http:\/\/127\.0\.0\.1:\d+\/webhooks with callgate at \S+: Validation error: .*WEBHOOK_ALLOW_INSECURE_URLS=true.*\n$/,
   );
 });
+
+test('examples/ivr says in one line that its PORT is taken, and exits 1', async (t) => {
+  const { createServer } = await import('node:net');
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, resolve));
+  t.after(() => taken.close());
+  const port = (taken.address() as { port: number }).port;
+  const example = spawn(process.execPath, [join(ROOT, 'examples/ivr/ivr.ts')], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      CALLGATE_URL: 'http://127.0.0.1:9',
+      CALLGATE_API_KEY: 'ps_unused',
+      PORT: String(port),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  example.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => example.once('close', resolve));
+  assert.equal(code, 1, stderr);
+  assert.equal(stderr, `Cannot listen on PORT=${port} (EADDRINUSE): set PORT to a free port\n`);
+});
