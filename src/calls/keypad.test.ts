@@ -49,5 +49,39 @@ for (const kind of storeKinds()) {
       const keys = (await outbox(t, call)).filter((e) => e.type === 'call.dtmf').map((e) => e.payload.digit);
       assert.deepEqual(keys, ['1'], 'the key pressed after call.ended is not told');
     });
+
+    test("a call's keys are written in the order pressed, even when the first write is slow", async () => {
+      const db = t.store.db;
+      let first = true;
+      // The first key's transaction starts late, as one waiting for a pool connection may.
+      const slowFirst: typeof db = {
+        dialect: db.dialect,
+        query: (sql, params) => db.query(sql, params),
+        execute: (sql, params, opts) => db.execute(sql, params, opts),
+        close: () => db.close(),
+        transaction: async (fn) => {
+          if (first) {
+            first = false;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          return db.transaction(fn);
+        },
+      };
+      const keypad = new Keypad({ db: slowFirst, clock: systemClock });
+      const call = await acceptedCall(t);
+      await Promise.all(
+        (['1', '2', '3'] as const).map((digit, i) =>
+          keypad.pressed({
+            callId: call.id,
+            numberId: t.numberA.id as NumberId,
+            digit,
+            digits: '123'.slice(0, i + 1),
+            count: i + 1,
+          }),
+        ),
+      );
+      const keys = (await outbox(t, call)).filter((e) => e.type === 'call.dtmf').map((e) => e.payload.count);
+      assert.deepEqual(keys, [1, 2, 3]);
+    });
   });
 }

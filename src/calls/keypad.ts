@@ -56,6 +56,8 @@ export interface KeyPressed {
 export class Keypad {
   readonly #db: Db;
   readonly #clock: Clock;
+  /** Per call, the write of its last key, which the next one waits for. */
+  readonly #writing = new Map<CallId, Promise<void>>();
 
   constructor(deps: { db: Db; clock: Clock }) {
     this.#db = deps.db;
@@ -64,9 +66,24 @@ export class Keypad {
 
   /**
    * Queues the key's event; nothing when the call is not stored or has ended: its media runs on for a moment after
-   * the end (until the engine closes it), and nothing may follow a call's call.ended.
+   * the end (until the engine closes it), and nothing may follow a call's call.ended. A call's keys are written one
+   * after the other, in the order pressed: concurrent transactions (PostgreSQL's pool) could commit a later key
+   * first, and the events stream and the outbox list events in the order they were written.
    */
-  async pressed(k: KeyPressed): Promise<void> {
+  pressed(k: KeyPressed): Promise<void> {
+    const previous = this.#writing.get(k.callId) ?? Promise.resolve();
+    const written = previous.catch(() => undefined).then(() => this.#write(k));
+    this.#writing.set(k.callId, written);
+    const forget = () => {
+      if (this.#writing.get(k.callId) === written) {
+        this.#writing.delete(k.callId);
+      }
+    };
+    written.then(forget, forget);
+    return written;
+  }
+
+  async #write(k: KeyPressed): Promise<void> {
     await this.#db.transaction(async (tx) => {
       await lockCallRow(tx, k.callId);
       const call = await findCallForNumber(tx, k.numberId, k.callId);

@@ -317,7 +317,10 @@ for (const kind of storeKinds()) {
       // A new telephone event in every packet: 50 keys a second, no person presses that fast.
       assert.equal(uc.user.sendDigits('1234567890'.repeat(10), { toneFrames: 1, endRepeats: 1, gapFrames: 0 }), true);
       await eventually(async () => keysAtClient === 100, 10_000, 'every key at the realtime client');
-      const events = (await outbox(t, uc.call)).filter((x) => x.type === 'call.dtmf');
+      // The events are written one after the other, behind the sockets: the burst's are all there once its last is.
+      const dtmfEvents = async () => (await outbox(t, uc.call)).filter((x) => x.type === 'call.dtmf');
+      await eventually(async () => (await dtmfEvents()).length >= KEY_BURST, 10_000, 'the burst written');
+      const events = await dtmfEvents();
       assert.ok(events.length >= KEY_BURST && events.length < 100, `${events.length} call.dtmf events for 100 keys`);
       const counts = events.map((e) => e.payload.count as number);
       assert.deepEqual(
