@@ -131,7 +131,9 @@ test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and
     'the recording',
   );
   const [caller, ivr] = await recordedPitches(await callgate.calls.recording(call.id));
-  assertPitchesNear([caller], [CALLER_HZ]);
+  // Within 3 %: the example runs beside the server and the caller on two loaded CPUs, and a second of its recording
+  // then holds more concealed frames (334 Hz was seen for 330); the other tones of the call are 440 and 660 Hz.
+  assertPitchesNear([caller], [CALLER_HZ], 0.03);
   assert.notEqual(ivr, null, 'the IVR side was recorded');
 
   // Stopped with Ctrl-C, it removes the webhook it registered. A terminal's Ctrl-C signals the whole group, and npm

@@ -65,14 +65,18 @@ export async function connectUser(t: TestApp, { user, call }: UserCall): Promise
  * Each channel's pitch within 1 % of the one expected (null: silence). A second of a call decoded from its recording
  * may hold a concealed frame (a packet late on a loaded machine), which moves the peak by a hertz.
  */
-export function assertPitchesNear(actual: readonly (number | null)[], expected: readonly (number | null)[]): void {
+export function assertPitchesNear(
+  actual: readonly (number | null)[],
+  expected: readonly (number | null)[],
+  tolerance = 0.01,
+): void {
   const near =
     actual.length === expected.length &&
     actual.every((hz, i) => {
       const want = expected[i] ?? null;
-      return hz === null || want === null ? hz === want : Math.abs(hz - want) <= want * 0.01;
+      return hz === null || want === null ? hz === want : Math.abs(hz - want) <= want * tolerance;
     });
-  assert.ok(near, `pitches ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)} ± 1 %`);
+  assert.ok(near, `pitches ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)} ± ${tolerance * 100} %`);
 }
 
 /** The dominant pitch of each channel of a stereo Ogg/Opus recording, between 0.6 s and 1.6 s. */
