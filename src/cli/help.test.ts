@@ -118,6 +118,20 @@ describe('callgate --help and usage mistakes', () => {
     assert.deepEqual(readdirSync(cwd), [], 'a usage mistake opens no store');
   });
 
+  test('a missing argument is named with the usage line of its subcommand (exit 2)', async () => {
+    const play = await runCli(['calls', 'play', 'call_x'], env, { cwd });
+    assert.equal(play.code, 2);
+    assert.equal(
+      play.stderr,
+      'callgate: missing <mediaUrl>\n  usage: callgate calls play <callId> <mediaUrl> [--stop-on-key]\n',
+    );
+    const remove = await runCli(['numbers', 'delete'], env, { cwd });
+    assert.equal(
+      remove.stderr,
+      'callgate: missing <numberId>\n  usage: callgate numbers delete <numberId> [--force]\n',
+    );
+  });
+
   test('every missing flag is named at once; a bad event name lists the valid ones', async () => {
     const meta = await runCli(['numbers', 'create', '--provider', 'META', '--name', 'Support'], env, { cwd });
     assert.equal(meta.code, 2);

@@ -3,7 +3,7 @@
 // group is loaded when used, so a remote command never loads the store or the server's modules.
 // Exit codes: 0 done (and for --help, which does nothing else), 1 failed, 2 the command was called wrongly.
 import { describeError } from './output.ts';
-import { HelpRequested, REMOTE_USAGE, sentCredential, UsageError } from './remote.ts';
+import { HelpRequested, MissingArgument, REMOTE_USAGE, sentCredential, synopsisOf, UsageError } from './remote.ts';
 import { unknownChoice } from './suggest.ts';
 
 const USAGE = `usage: callgate <command> [options]   (callgate <command> --help for more)
@@ -44,6 +44,18 @@ const COMMANDS = [
   'completion',
   'help',
 ] as const;
+
+/** The usage line of the subcommand whose argument is missing (its module is loaded already). */
+async function synopsisFor(group: string | undefined, sub: string | undefined): Promise<string | null> {
+  const usages: Record<string, () => Promise<string>> = {
+    calls: async () => (await import('./calls.ts')).CALLS_USAGE,
+    numbers: async () => (await import('./numbers.ts')).NUMBERS_USAGE,
+    keys: async () => (await import('./keys.ts')).KEYS_USAGE,
+    webhooks: async () => (await import('./webhooks.ts')).WEBHOOKS_USAGE,
+  };
+  const usage = group === undefined ? undefined : usages[group];
+  return usage && sub ? synopsisOf(await usage(), group as string, sub) : null;
+}
 
 const [command, ...rest] = process.argv.slice(2);
 const env = process.env;
@@ -96,7 +108,8 @@ try {
     process.stdout.write(`${error.message}\n`);
     process.exitCode = 0;
   } else if (error instanceof UsageError) {
-    process.stderr.write(`callgate: ${error.message}\n`);
+    const synopsis = error instanceof MissingArgument ? await synopsisFor(command, rest[0]) : null;
+    process.stderr.write(`callgate: ${error.message}${synopsis ? `\n  usage: callgate ${synopsis}` : ''}\n`);
     process.exitCode = 2;
   } else {
     process.stderr.write(`${describeError(error, json, sentCredential(rest, env))}\n`);

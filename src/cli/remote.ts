@@ -39,6 +39,15 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** A positional argument left out: main shows the subcommand's own usage line with it. */
+export class MissingArgument extends UsageError {}
+
+/** The usage line of `command sub` in a command's usage text (its synopsis, without the description), or null. */
+export function synopsisOf(usage: string, command: string, sub: string): string | null {
+  const line = usage.split('\n').find((l) => l.trimStart().startsWith(`${command} ${sub} `));
+  return line ? (line.trim().split(/\s{2,}/)[0] ?? null) : null;
+}
+
 /** --help/-h was asked for: main prints the text on stdout and exits 0, having done nothing else. */
 export class HelpRequested extends Error {
   override name = 'HelpRequested';
@@ -156,7 +165,7 @@ export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], en
 export function required(positionals: string[], index: number, what: string): string {
   const value = positionals[index];
   if (value === undefined || value === '') {
-    throw new UsageError(`missing ${what}`);
+    throw new MissingArgument(`missing ${what}`);
   }
   return value;
 }
