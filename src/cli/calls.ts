@@ -349,10 +349,20 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
       return r.out.result(result, () => `${result.id} recording ${result.status}\n`);
     }
     case 'accept': {
-      const result = await r
-        .client()
-        .calls.accept(required(r.positionals, 0, '<callId>'), v.record === true ? { record: true } : {});
-      return r.out.result(result, () => `${result.id} ${result.status}\n`);
+      const client = r.client();
+      const result = await client.calls.accept(
+        required(r.positionals, 0, '<callId>'),
+        v.record ? { record: true } : {},
+      );
+      r.out.result(result, () => `${result.id} ${result.status}\n`);
+      // What to do with a call whose audio callgate now holds (a web number's stays on its phone).
+      if (!r.out.json && (await client.calls.get(result.id).catch(() => null))?.media === 'server') {
+        r.out.note(
+          `callgate holds its audio: callgate calls listen ${result.id} (the caller to a WAV), ` +
+            `callgate calls play ${result.id} <mediaUrl>, or a realtime socket from the SDK (calls.realtime)`,
+        );
+      }
+      return;
     }
     case 'terminate': {
       const result = await r.client().calls.terminate(required(r.positionals, 0, '<callId>'));

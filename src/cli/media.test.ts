@@ -41,6 +41,7 @@ before(async () => {
   const accepted = await runCli(['calls', 'accept', call.id], env());
   assert.equal(accepted.code, 0, accepted.stderr);
   assert.equal(accepted.stdout, `${call.id} ACCEPTED\n`);
+  assert.match(accepted.stderr, new RegExp(`^callgate holds its audio: callgate calls listen ${call.id} `));
   const sent = t.fake.requests.find((r) => r.body?.call_id === wacid && r.body?.action === 'accept');
   await user.applyAnswer(sent?.body.session.sdp);
   await user.connected();
