@@ -1041,7 +1041,8 @@ async function phoneStart() {
   const n = phone.number;
   $('watched-name').textContent = n?.name ?? '';
   $('watched-phone').textContent = n?.phoneNumber ?? '';
-  $('number-label').textContent = n ? `${n.name} · ${n.phoneNumber} · ${n.provider}` : '';
+  // A sandbox number's provider is its badge, beside the label.
+  $('number-label').textContent = !n ? '' : [n.name, n.phoneNumber, ...(n.sandbox ? [] : [n.provider])].join(' · ');
   $('sandbox-badge').hidden = !n?.sandbox;
   $('sim-ring').hidden = !n?.sandbox;
   scheduleRender(); // the empty state's advice depends on the kind of number
