@@ -78,7 +78,9 @@ export function callRecordingRoutes(app: App, deps: RouteDeps): void {
       const { file, size } = await deps.recordings.open(numberOf(request), request.params.callId);
       let range: ReturnType<typeof byteRange>;
       try {
-        range = byteRange(request.headers.range, size);
+        // If-Range names a version by a validator; callgate sends none (ETag, Last-Modified), so none can match,
+        // and the Range is to be ignored (RFC 9110 §13.1.5): the whole file.
+        range = request.headers['if-range'] === undefined ? byteRange(request.headers.range, size) : null;
       } catch (err) {
         await file.close();
         throw err;
