@@ -62,6 +62,29 @@ describe('softphone', () => {
   const call = (id: string): Promise<Call> => api('GET', `/v1/calls/${id}`);
   const simulatedUserHears = async (id: string) => (await api('GET', `/v1/sandbox/calls/${id}`)).heard.frequencyHz;
 
+  /** Chromium with a fake microphone playing micWav, ICE on loopback, audio played without a gesture. */
+  const phoneBrowser = () =>
+    launchChromium([
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${micWav}`,
+      '--autoplay-policy=no-user-gesture-required',
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ]);
+  /** A page of its own (a context: no BroadcastChannel shared) signed in with the sandbox number's key. */
+  const signedIn = async (browser: Browser, problems: string[]): Promise<Page> => {
+    const context = await browser.newContext({ permissions: ['microphone'] });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    await page.goto(`${t.baseUrl}/dashboard`);
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Open dashboard' }).click();
+    await page.locator('#conn[data-state="live"]').waitFor();
+    await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
+    return page;
+  };
+
   before(async () => {
     t = await buildTestApp('sqlite');
     const res = await t.app.inject({
@@ -245,23 +268,10 @@ describe('softphone', () => {
     timeout: 60_000,
     skip: missing('chromium'),
   }, async () => {
-    const browser = await launchChromium([
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${micWav}`,
-      '--autoplay-policy=no-user-gesture-required',
-      '--allow-loopback-in-peer-connection',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ]);
+    const browser = await phoneBrowser();
     const problems: string[] = [];
     try {
-      const context = await browser.newContext({ permissions: ['microphone'] });
-      const page = await context.newPage();
-      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-      await page.goto(`${t.baseUrl}/dashboard`);
-      await page.getByLabel('API key').fill(key);
-      await page.getByRole('button', { name: 'Open dashboard' }).click();
-      await page.locator('#conn[data-state="live"]').waitFor();
+      const page = await signedIn(browser, problems);
       const before = (await api('GET', '/v1/calls?limit=1')).calls[0]?.id;
 
       await page.getByLabel('What the simulated caller says').selectOption('tone:440');
@@ -298,23 +308,10 @@ describe('softphone', () => {
       4000,
       'the permission',
     );
-    const browser = await launchChromium([
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${micWav}`,
-      '--allow-loopback-in-peer-connection',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ]);
+    const browser = await phoneBrowser();
     const problems: string[] = [];
     try {
-      const context = await browser.newContext({ permissions: ['microphone'] });
-      const page = await context.newPage();
-      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-      await page.goto(`${t.baseUrl}/dashboard`);
-      await page.getByLabel('API key').fill(key);
-      await page.getByRole('button', { name: 'Open dashboard' }).click();
-      await page.locator('#conn[data-state="live"]').waitFor();
-      await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
+      const page = await signedIn(browser, problems);
 
       // A call rings while the browser places its own: answering it too would leave one of the two without media.
       const ringing = (await api('POST', '/v1/sandbox/calls', { audio: 'tone:440' })).call.id;
@@ -389,24 +386,10 @@ describe('softphone', () => {
     timeout: 60_000,
     skip: missing('chromium'),
   }, async () => {
-    const browser = await launchChromium([
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${micWav}`,
-      '--autoplay-policy=no-user-gesture-required',
-      '--allow-loopback-in-peer-connection',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ]);
+    const browser = await phoneBrowser();
     const problems: string[] = [];
     try {
-      const context = await browser.newContext({ permissions: ['microphone'] });
-      const page = await context.newPage();
-      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-      await page.goto(`${t.baseUrl}/dashboard`);
-      await page.getByLabel('API key').fill(key);
-      await page.getByRole('button', { name: 'Open dashboard' }).click();
-      await page.locator('#conn[data-state="live"]').waitFor();
-      await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
+      const page = await signedIn(browser, problems);
       // The first accept never reaches the server (a dropped connection); the pre-accept before it did.
       let drop = true;
       await page.route('**/v1/calls/*/accept', (route) => {
@@ -443,27 +426,11 @@ describe('softphone', () => {
     timeout: 60_000,
     skip: missing('chromium'),
   }, async () => {
-    const browser = await launchChromium([
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${micWav}`,
-      '--allow-loopback-in-peer-connection',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ]);
+    const browser = await phoneBrowser();
     const problems: string[] = [];
     try {
       // Two contexts share no BroadcastChannel: two people, or two computers.
-      const open = async () => {
-        const context = await browser.newContext({ permissions: ['microphone'] });
-        const page = await context.newPage();
-        page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-        await page.goto(`${t.baseUrl}/dashboard`);
-        await page.getByLabel('API key').fill(key);
-        await page.getByRole('button', { name: 'Open dashboard' }).click();
-        await page.locator('#conn[data-state="live"]').waitFor();
-        await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
-        return page;
-      };
+      const open = () => signedIn(browser, problems);
       const first = await open();
       const second = await open();
       // The first browser's accept waits until the second has tried: the call is pre-accepted, still ringing.
@@ -594,23 +561,10 @@ describe('softphone', () => {
     );
     // The user is already ringing the number: WhatsApp refuses a second call with them (138003).
     const ringing: string = (await api('POST', '/v1/sandbox/calls', { from: to })).call.id;
-    const browser = await launchChromium([
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${micWav}`,
-      '--allow-loopback-in-peer-connection',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ]);
+    const browser = await phoneBrowser();
     const problems: string[] = [];
     try {
-      const context = await browser.newContext({ permissions: ['microphone'] });
-      const page = await context.newPage();
-      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-      await page.goto(`${t.baseUrl}/dashboard`);
-      await page.getByLabel('API key').fill(key);
-      await page.getByRole('button', { name: 'Open dashboard' }).click();
-      await page.locator('#conn[data-state="live"]').waitFor();
-      await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
+      const page = await signedIn(browser, problems);
 
       await page.locator('#dial-to').fill(to);
       await page.getByRole('button', { name: 'Call', exact: true }).click();
