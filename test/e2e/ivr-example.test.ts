@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { Callgate, type StreamEvent } from '../../packages/sdk/src/index.ts';
 import { eventually } from '../helpers/build-test-app.ts';
 import { callgateCli } from '../helpers/live-server.ts';
@@ -20,17 +20,15 @@ const MENU_HZ = 440; // examples/ivr/ivr.ts
 const SECOND_HZ = 660;
 const CALLER_HZ = 330; // what the simulated caller says, echoed back after 2
 
-test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and #', async (t) => {
+/** A server on the embedded store, and a sandbox number made as the README makes it: a tenant, then the number. */
+async function serverWithSandboxNumber(t: TestContext, allowInsecureUrls: 'true' | 'false') {
   const store = await createTestStore('sqlite');
-  // The example is on loopback: its webhook and prompt URLs are http://127.0.0.1 (the README's start line).
-  const { server, recordings } = await startMediaServer(store, { WEBHOOK_ALLOW_INSECURE_URLS: 'true' });
+  const { server, recordings } = await startMediaServer(store, { WEBHOOK_ALLOW_INSECURE_URLS: allowInsecureUrls });
   t.after(async () => {
     await server.stop('SIGKILL');
     await store.dispose();
     rmSync(recordings, { recursive: true, force: true });
   });
-
-  // The README's steps: a tenant, then a sandbox number and its key.
   const cliEnv = { ...store.env, CALLGATE_URL: server.url };
   const tenant = JSON.parse((await callgateCli(['tenants', 'create', '--name', 'Acme'], cliEnv)).stdout);
   const created = JSON.parse(
@@ -41,7 +39,12 @@ test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and
       })
     ).stdout,
   );
-  const apiKey: string = created.apiKey.key;
+  return { server, apiKey: created.apiKey.key as string };
+}
+
+test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and #', async (t) => {
+  // The example is on loopback: its webhook and prompt URLs are http://127.0.0.1 (the README's start line).
+  const { server, apiKey } = await serverWithSandboxNumber(t, 'true');
   const callgate = new Callgate({ baseUrl: server.url, apiKey });
 
   // As the README starts it: `npm run` puts the repository's Node 24 first on PATH.
@@ -168,26 +171,10 @@ test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and
 });
 
 test('examples/ivr says in one line why callgate refused its webhook, and exits 1', async (t) => {
-  const store = await createTestStore('sqlite');
   // Started as plain `npm start`: http://127.0.0.1 webhooks are refused.
-  const { server, recordings } = await startMediaServer(store, { WEBHOOK_ALLOW_INSECURE_URLS: 'false' });
-  t.after(async () => {
-    await server.stop('SIGKILL');
-    await store.dispose();
-    rmSync(recordings, { recursive: true, force: true });
-  });
-  const cliEnv = { ...store.env, CALLGATE_URL: server.url };
-  const tenant = JSON.parse((await callgateCli(['tenants', 'create', '--name', 'Acme'], cliEnv)).stdout);
-  const created = JSON.parse(
-    (
-      await callgateCli(['numbers', 'create', '--name', 'IVR', '--provider', 'SANDBOX', '--json'], {
-        ...cliEnv,
-        CALLGATE_API_KEY: tenant.apiKey.key,
-      })
-    ).stdout,
-  );
+  const { server, apiKey } = await serverWithSandboxNumber(t, 'false');
   const example = spawn(process.execPath, [join(ROOT, 'examples/ivr/ivr.ts')], {
-    env: { PATH: process.env.PATH ?? '', CALLGATE_URL: server.url, CALLGATE_API_KEY: created.apiKey.key, PORT: '0' },
+    env: { PATH: process.env.PATH ?? '', CALLGATE_URL: server.url, CALLGATE_API_KEY: apiKey, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
