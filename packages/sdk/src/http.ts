@@ -192,6 +192,22 @@ export function networkError(baseUrl: string, caught: unknown): CallgateError {
   });
 }
 
+/** Codes of a failure before any byte of the request left (Node's fetch puts them on the cause's chain). */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Whether the attempt's network failure is one where the request never reached any server. */
+function neverSent(error: CallgateError): boolean {
+  let cause: unknown = error.cause;
+  for (let depth = 0; depth < 5 && typeof cause === 'object' && cause !== null; depth++) {
+    const { code } = cause as { code?: unknown };
+    if (typeof code === 'string' && NOT_SENT_CODES.has(code)) {
+      return true;
+    }
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 export class Transport {
   readonly options: TransportOptions;
   constructor(options: TransportOptions) {
@@ -277,7 +293,8 @@ export class Transport {
         clearTimeout(timer);
         unlink();
       }
-      unanswered ||= error.status === 0;
+      // A connection refused, or a name that did not resolve, sent nothing: the server cannot have acted on it.
+      unanswered ||= error.status === 0 && !neverSent(error);
       if (attempt >= maxRetries) {
         throw error;
       }

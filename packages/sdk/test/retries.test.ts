@@ -2,6 +2,8 @@
 // (502 PROVIDER_UNAVAILABLE from the Meta fake), and a proxy in front of the server for 503/502 with Retry-After,
 // hangs and refused connections.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { CANNED_ANSWER_SDP, CANNED_OFFER_SDP } from '../../../test/fakes/meta-graph.ts';
 import { type FaultProxy, startFaultProxy } from '../../../test/helpers/fault-proxy.ts';
@@ -177,6 +179,28 @@ describe('retries against a server process', () => {
     proxy.loseAnswers(1, '/v1/webhooks/');
     assert.equal((await callgateError(c.webhooks.delete(second.id, { maxRetries: 0 }))).code, 'NETWORK_ERROR');
     assert.equal((await callgateError(c.webhooks.get(second.id))).code, 'WEBHOOK_NOT_FOUND', 'it was deleted');
+  });
+
+  test("a delete's 404 after a refused connection is thrown: a refused attempt sent nothing", async () => {
+    // A port nothing listens on: the first attempt is refused (the server restarting, say), the retry reaches it.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    let attempts = 0;
+    const c = new Callgate({
+      baseUrl: proxy.url,
+      apiKey: key.key,
+      retry: fastRetry,
+      fetch: (url, init) => {
+        attempts++;
+        return fetch(attempts === 1 ? String(url).replace(proxy.url, `http://127.0.0.1:${port}`) : url, init);
+      },
+    });
+    // An id that never was (a typo): the server's 404 stands, whatever happened to the attempt before.
+    const error = await callgateError(c.webhooks.delete('whk_01JNEVERWASAWEBHOOK0000000'));
+    assert.equal(attempts, 2, 'refused, then retried');
+    assert.equal(error.code, 'WEBHOOK_NOT_FOUND');
   });
 
   test('a refused connection is a NETWORK_ERROR, retried until the server is back', async () => {
