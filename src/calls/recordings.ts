@@ -10,7 +10,7 @@ import { ApiError } from '../errors.ts';
 import type { CallId, NumberId } from '../ids.ts';
 import { recordingsVolume } from '../media/engine/recordings-volume.ts';
 import { findCallMediaForNumber, updateRecording } from '../store/call-media.ts';
-import { findCallForNumber } from '../store/calls.ts';
+import { findCallForNumber, lockCallRow } from '../store/calls.ts';
 import type { Db } from '../store/db.ts';
 import { persistCallSideEvent } from './outbox.ts';
 
@@ -87,6 +87,9 @@ export class Recordings {
 
   async #record(r: FinishedRecording, whileRecording: boolean): Promise<boolean> {
     return this.#db.transaction(async (tx) => {
+      // Locked: the event's place among the call's deliveries comes from the call read here (persistCallSideEvent).
+      // A call.ended committed after an unlocked read would wait for this recording, told after it.
+      await lockCallRow(tx, r.callId);
       const call = await findCallForNumber(tx, r.numberId, r.callId);
       if (!call) {
         return false;
