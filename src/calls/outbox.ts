@@ -102,6 +102,7 @@ export async function persistCallSideEvent(
   const payload = { event: type, eventId: id, occurredAt: now, callId: call.id, numberId: call.numberId, ...fields };
   // Delivered after the call's events before it and before those after it, when they are due together: the next
   // one (call.ended, say) waits for a key pressed before it, and what is told of an ended call waits for call.ended.
+  // Sharing a live call's last sequence, it waits for that event too (the claim's rule, store/delivery-claims.ts).
   const deliveryOrder = isTerminal(call.status) ? call.eventSeq + 1 : call.eventSeq;
   await persistSideEvent(
     tx,

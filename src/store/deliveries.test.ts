@@ -246,6 +246,28 @@ for (const kind of storeKinds()) {
       assert.deepEqual(rounds, [['call.connected'], ['call.dtmf'], ['call.ended'], ['call.recording_ready'], []]);
     });
 
+    test('a key pressed while its call.connected is still due waits for it', async () => {
+      const o = await owner(1);
+      const callId = 'call_side_connected' as CallId;
+      const now = new Date().toISOString();
+      const rounds: string[][] = [];
+      await emitEvents(store.db, o, [{ type: 'call.connected', callId, sequence: 2 }]);
+      const live = { id: callId, tenantId: o.tenantId, numberId: o.numberId, status: 'ACCEPTED', eventSeq: 2 } as Call;
+      await store.db.transaction((tx) => persistCallSideEvent(tx, live, 'call.dtmf', { digit: '1', count: 1 }, now));
+      for (let round = 0; round < 3; round++) {
+        const claimed = (await claimDue()).filter((d) => d.webhookId === o.webhookIds[0]);
+        rounds.push(claimed.map((d) => d.eventType));
+        await store.db.transaction((tx) =>
+          recordFinishedAttempts(
+            tx,
+            claimed.map((d) => finished(d)),
+            new Date().toISOString(),
+          ),
+        );
+      }
+      assert.deepEqual(rounds, [['call.connected'], ['call.dtmf'], []]);
+    });
+
     test('after a replay, only the latest try of a delivery shows its next attempt in the log', async () => {
       const o = await owner(1);
       const webhookId = o.webhookIds[0]!;

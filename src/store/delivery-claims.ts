@@ -37,6 +37,14 @@ interface LeasedRow {
 }
 
 /**
+ * A side event (call.dtmf, call.recording_ready) shares the sequence of the call's last numbered event while the call
+ * is live (calls/outbox.ts persistCallSideEvent): it waits for that event too, so a key never overtakes the
+ * call.connected before it.
+ */
+const SIDE_TYPES = "'call.dtmf', 'call.recording_ready'";
+const SIDE_AFTER_NUMBERED = `d.event_type IN (${SIDE_TYPES}) AND b.event_type NOT IN (${SIDE_TYPES})`;
+
+/**
  * Leases up to `limit` due deliveries until `leaseUntil`, in one transaction. Per-call order: a delivery is not
  * taken while an earlier-sequence delivery of the same call and webhook is pending and due (in flight included).
  * Isolation: a claim never brings a webhook above `perWebhookLimit` leased deliveries (a hanging receiver only ever
@@ -127,7 +135,8 @@ export async function claimDueDeliveries(
            WHERE d.webhook_id = $1 AND d.status = 'PENDING' AND d.lease_until IS NULL AND d.next_attempt_at <= $2
              AND NOT EXISTS (
                SELECT 1 FROM deliveries b WHERE b.webhook_id = d.webhook_id AND b.call_id = d.call_id
-                 AND b.sequence < d.sequence AND b.status = 'PENDING' AND b.next_attempt_at <= $2)
+                 AND (b.sequence < d.sequence OR (b.sequence = d.sequence AND ${SIDE_AFTER_NUMBERED}))
+                 AND b.status = 'PENDING' AND b.next_attempt_at <= $2)
            ORDER BY d.next_attempt_at
            LIMIT $5${lock})
          UPDATE deliveries SET lease_until = $3, lease_token = $4, updated_at = $2
