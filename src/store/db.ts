@@ -38,8 +38,10 @@ export function forUpdate(db: Db): string {
 
 /** A foreign key refused the write, in either engine's words: the row it names is gone. */
 export function isForeignKeyViolation(error: unknown): boolean {
-  const e = error as { code?: unknown; message?: unknown } | null | undefined;
-  return e?.code === '23503' || /FOREIGN KEY constraint failed/.test(String(e?.message ?? ''));
+  const e = error as { code?: unknown; message?: unknown; cause?: { code?: unknown } } | null | undefined;
+  return (
+    e?.code === '23503' || e?.cause?.code === '23503' || /FOREIGN KEY constraint failed/.test(String(e?.message ?? ''))
+  );
 }
 
 /** A unique constraint refused the write, in either engine's words: the row already exists. */

@@ -2,7 +2,7 @@
 // commits always has its deliveries; replay requeues one, a disabled webhook fails its pending ones. The worker's
 // claim is in delivery-claims.ts, the attempt log in delivery-attempts.ts.
 import type { CallId, EventId, NumberId, WebhookId } from '../ids.ts';
-import type { Db } from './db.ts';
+import { type Db, isForeignKeyViolation } from './db.ts';
 import { noteDeliveriesQueued } from './notifying-db.ts';
 import { listReceivingWebhooksForNumber } from './webhooks.ts';
 
@@ -251,16 +251,11 @@ export async function requeueDelivery(
     return queued > 0;
   } catch (error) {
     // PostgreSQL: deleted after this statement's snapshot, before its foreign-key check.
-    if (foreignKeyViolated(error)) {
+    if (isForeignKeyViolation(error)) {
       return false;
     }
     throw error;
   }
-}
-
-function foreignKeyViolated(error: unknown): boolean {
-  const e = error as { code?: unknown; cause?: { code?: unknown } };
-  return e.code === '23503' || e.cause?.code === '23503';
 }
 
 /** Not yet delivered, for active webhooks: the backlog gauges. Retries waiting for their time count too. */
