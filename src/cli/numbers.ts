@@ -25,7 +25,7 @@ export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete|st
                  a web number by QR on the server's own Evolution Go (EVOLUTION_BASE_URL); prints the QR string
   numbers create --name <name> --provider SANDBOX [--phone <+E164>]   simulated WhatsApp users (a +99… number)
   numbers delete <numberId> [--force]
-                 refused while the number has calls ringing or connected; --force deletes it with them
+                 refused while the number has calls ringing, connected or being placed; --force deletes it anyway
                  (for calls the provider can no longer end: they are not ended there, no call.ended is sent)
   numbers status <numberId>       state as the provider sees it (web numbers: asked now)
   numbers connect <numberId> [--phone <+E164>]   a new QR, or a pairing code for that phone

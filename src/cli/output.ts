@@ -98,7 +98,7 @@ export function refusalHint(code: string, sent: { header: string; value: string;
     case 'NUMBER_SCOPE_NOT_ALLOWED':
       return `this command needs a tenant key (scope: tenant) and ${sent ? maskKey(sent.value) : 'the key'} is a number key; ${TENANT_KEY_HOW}`;
     case 'NUMBER_HAS_LIVE_CALLS':
-      return 'end them with `callgate calls terminate <callId>` (number key), or delete with --force if the provider can no longer end them';
+      return 'end its calls with `callgate calls terminate <callId>` (number key) and let calls being placed finish, or delete with --force if the provider can no longer end them';
     default:
       return null;
   }

@@ -325,9 +325,9 @@ class Numbers {
     return this.#t.request({ method: 'PATCH', path: path`/v1/numbers/${id}`, body: input }, opts);
   }
   /**
-   * Deletes the number, its calls and its key. A number with calls still ringing or connected is refused
-   * (409 NUMBER_HAS_LIVE_CALLS, `details.liveCalls`); `force: true` deletes it with them, for calls the provider can
-   * no longer end: nothing ends them there, and no `call.ended` is sent for them.
+   * Deletes the number, its calls and its key. A number with calls still ringing, connected or being placed is
+   * refused (409 NUMBER_HAS_LIVE_CALLS, `details.liveCalls` and `details.callsBeingPlaced`); `force: true` deletes it
+   * with them, for calls the provider can no longer end: nothing ends them there, and no `call.ended` is sent.
    */
   async delete(id: string, params: { force?: boolean } = {}, opts?: RequestOptions): Promise<void> {
     await this.#t.request(
