@@ -118,8 +118,18 @@ export class Recordings {
     if (!call) {
       throw new ApiError('CALL_NOT_FOUND');
     }
-    const recording = (await findCallMediaForNumber(this.#db, numberId, call.id))?.recording;
+    const media = await findCallMediaForNumber(this.#db, numberId, call.id);
+    const recording = media?.recording;
     // Said why: a bare 404 left a first user wondering where the file went when the call was never recorded.
+    if (!media) {
+      throw new ApiError('RECORDING_NOT_FOUND', {
+        details: {
+          reason:
+            "this call's audio was not held by callgate, which records only what it holds: calls of META and " +
+            'SANDBOX numbers answered or placed without an sdp (server media)',
+        },
+      });
+    }
     if (!recording) {
       throw new ApiError('RECORDING_NOT_FOUND', {
         details: {

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startTestWorker, verifyWith, workerConfig } from '../../../../test/e2e/webhook-helpers.ts';
 import { startWebhookReceiver } from '../../../../test/fakes/webhook-receiver.ts';
 import { buildTestApp, eventually, type TestApp } from '../../../../test/helpers/build-test-app.ts';
+import { acceptedCall } from '../../../../test/helpers/calls.ts';
 import {
   assertPitchesNear,
   connectUser,
@@ -111,6 +112,14 @@ for (const kind of storeKinds()) {
       assert.equal(file.statusCode, 404);
       assert.equal(file.json().code, 'RECORDING_NOT_FOUND');
       assert.match(file.json().details.reason, /^this call was not recorded: .*--record.*"recordCalls": true$/);
+    });
+
+    test('a call answered with its own sdp has nothing recorded, and the 404 says why', async () => {
+      const call = await acceptedCall(t);
+      const file = await api(t.numberA.key.key, 'GET', `/v1/calls/${call.id}/recording`);
+      assert.equal(file.statusCode, 404);
+      assert.equal(file.json().code, 'RECORDING_NOT_FOUND');
+      assert.match(file.json().details.reason, /^this call's audio was not held by callgate, .*\(server media\)$/);
     });
 
     test('another number of the tenant is unaffected: its calls are not recorded', async () => {
