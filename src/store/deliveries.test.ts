@@ -3,18 +3,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { emitEvents } from '../../test/e2e/webhook-helpers.ts';
+import { insertBareNumber } from '../../test/helpers/bare-number.ts';
 import { listDeliveriesForWebhook } from '../../test/helpers/store-reads.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
 import { persistCallSideEvent } from '../calls/outbox.ts';
-import {
-  type CallId,
-  type NumberId,
-  newNumberId,
-  newTenantId,
-  newWebhookId,
-  type TenantId,
-  type WebhookId,
-} from '../ids.ts';
+import { type CallId, type NumberId, newTenantId, newWebhookId, type TenantId, type WebhookId } from '../ids.ts';
 import type { Call } from '../model/call.ts';
 import type { Db } from './db.ts';
 import {
@@ -35,7 +28,6 @@ import {
   type Settlement,
 } from './delivery-attempts.ts';
 import { type ClaimedDelivery, claimDueDeliveries } from './delivery-claims.ts';
-import { insertNumber } from './numbers.ts';
 import { settleTries } from './settle-tries.ts';
 import { insertTenant } from './tenants.ts';
 import { deleteWebhookInScope, disableWebhook, getWebhookInScope, insertWebhook, updateWebhook } from './webhooks.ts';
@@ -89,21 +81,9 @@ for (const kind of storeKinds()) {
       webhooks: number,
     ): Promise<{ tenantId: TenantId; numberId: NumberId; webhookIds: WebhookId[] }> {
       const tenantId = newTenantId();
-      const numberId = newNumberId();
       const now = new Date().toISOString();
       await insertTenant(store.db, { id: tenantId, name: 'Claims', createdAt: now });
-      await insertNumber(store.db, {
-        id: numberId,
-        tenantId,
-        name: 'n',
-        phoneNumber: `+55119${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`,
-        provider: 'META',
-        metaPhoneNumberId: null,
-        publicConfig: {},
-        secretConfig: 'x',
-        createdAt: now,
-        updatedAt: now,
-      });
+      const numberId = await insertBareNumber(store.db, tenantId);
       const webhookIds: WebhookId[] = [];
       for (let i = 0; i < webhooks; i++) {
         const id = newWebhookId();
@@ -216,22 +196,25 @@ for (const kind of storeKinds()) {
       );
     });
 
+    /** One worker round for one webhook: what it claims is delivered at once. Answers the types claimed. */
+    const deliverRound = async (webhookId: WebhookId): Promise<string[]> => {
+      const claimed = (await claimDue()).filter((d) => d.webhookId === webhookId);
+      await store.db.transaction((tx) =>
+        recordFinishedAttempts(
+          tx,
+          claimed.map((d) => finished(d)),
+          new Date().toISOString(),
+        ),
+      );
+      return claimed.map((d) => d.eventType);
+    };
+
     test('a call.dtmf goes before the call.ended after it, and call.recording_ready after it', async () => {
       const o = await owner(1);
       const callId = 'call_side_order' as CallId;
       const now = new Date().toISOString();
       const rounds: string[][] = [];
-      const claimRound = async () => {
-        const claimed = (await claimDue()).filter((d) => d.webhookId === o.webhookIds[0]);
-        rounds.push(claimed.map((d) => d.eventType));
-        await store.db.transaction((tx) =>
-          recordFinishedAttempts(
-            tx,
-            claimed.map((d) => finished(d)),
-            new Date().toISOString(),
-          ),
-        );
-      };
+      const claimRound = async () => rounds.push(await deliverRound(o.webhookIds[0]!));
       await emitEvents(store.db, o, [{ type: 'call.connected', callId, sequence: 2 }]);
       await claimRound();
       // The caller presses a key and hangs up; a moment later the recording is done: all due together.
@@ -255,15 +238,7 @@ for (const kind of storeKinds()) {
       const live = { id: callId, tenantId: o.tenantId, numberId: o.numberId, status: 'ACCEPTED', eventSeq: 2 } as Call;
       await store.db.transaction((tx) => persistCallSideEvent(tx, live, 'call.dtmf', { digit: '1', count: 1 }, now));
       for (let round = 0; round < 3; round++) {
-        const claimed = (await claimDue()).filter((d) => d.webhookId === o.webhookIds[0]);
-        rounds.push(claimed.map((d) => d.eventType));
-        await store.db.transaction((tx) =>
-          recordFinishedAttempts(
-            tx,
-            claimed.map((d) => finished(d)),
-            new Date().toISOString(),
-          ),
-        );
+        rounds.push(await deliverRound(o.webhookIds[0]!));
       }
       assert.deepEqual(rounds, [['call.connected'], ['call.dtmf'], []]);
     });

@@ -4,12 +4,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { insertBareNumber } from '../../test/helpers/bare-number.ts';
 import { eventually } from '../../test/helpers/build-test-app.ts';
 import { createTestStore, storeKinds, type TestStore } from '../../test/helpers/stores.ts';
-import { type NumberId, newNumberId, newTenantId, type TenantId } from '../ids.ts';
+import { type NumberId, newTenantId, type TenantId } from '../ids.ts';
 import { type Db, isForeignKeyViolation } from './db.ts';
 import { migrate } from './migrate.ts';
-import { deleteNumberForTenant, insertNumber } from './numbers.ts';
+import { deleteNumberForTenant } from './numbers.ts';
 import { insertOutboundAttempt } from './outbound-attempts.ts';
 import { insertTenant } from './tenants.ts';
 
@@ -25,23 +26,7 @@ for (const kind of storeKinds()) {
     });
     after(() => store.dispose());
 
-    async function number(): Promise<NumberId> {
-      const id = newNumberId();
-      const now = new Date().toISOString();
-      await insertNumber(store.db, {
-        id,
-        tenantId,
-        name: 'n',
-        phoneNumber: `+55119${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`,
-        provider: 'META',
-        metaPhoneNumberId: null,
-        publicConfig: {},
-        secretConfig: 'x',
-        createdAt: now,
-        updatedAt: now,
-      });
-      return id;
-    }
+    const number = (): Promise<NumberId> => insertBareNumber(store.db, tenantId);
 
     test('migration 017 keeps the attempts of numbers still there, and the indexes', async (ctx) => {
       const own = await createTestStore(kind);

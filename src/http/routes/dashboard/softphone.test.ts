@@ -69,13 +69,12 @@ describe('softphone', () => {
       '--use-fake-device-for-media-stream',
       `--use-file-for-fake-audio-capture=${micWav}`,
       '--autoplay-policy=no-user-gesture-required',
+      // ICE on loopback: real host addresses instead of mDNS names, and the loopback interface allowed.
       '--allow-loopback-in-peer-connection',
       '--disable-features=WebRtcHideLocalIpsWithMdns',
     ]);
-  /** A page of its own (a context: no BroadcastChannel shared) signed in with the sandbox number's key. */
-  const signedIn = async (browser: Browser, problems: string[]): Promise<Page> => {
-    const context = await browser.newContext({ permissions: ['microphone'] });
-    const page = await context.newPage();
+  /** Opens the dashboard in `page` and signs in with the sandbox number's key; page errors go to `problems`. */
+  const signIn = async (page: Page, problems: string[]): Promise<Page> => {
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     await page.goto(`${t.baseUrl}/dashboard`);
     await page.getByLabel('API key').fill(key);
@@ -83,6 +82,11 @@ describe('softphone', () => {
     await page.locator('#conn[data-state="live"]').waitFor();
     await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
     return page;
+  };
+  /** A page of its own (a context: no BroadcastChannel shared) signed in with the sandbox number's key. */
+  const signedIn = async (browser: Browser, problems: string[]): Promise<Page> => {
+    const context = await browser.newContext({ permissions: ['microphone'] });
+    return signIn(await context.newPage(), problems);
   };
 
   before(async () => {
@@ -106,15 +110,7 @@ describe('softphone', () => {
     timeout: 120_000,
     skip: missing('chromium'),
   }, async () => {
-    const browser: Browser = await launchChromium([
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${micWav}`,
-      '--autoplay-policy=no-user-gesture-required',
-      // ICE on loopback: real host addresses instead of mDNS names, and the loopback interface allowed.
-      '--allow-loopback-in-peer-connection',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ]);
+    const browser: Browser = await phoneBrowser();
     const problems: string[] = [];
     let context: BrowserContext | undefined;
     try {
@@ -133,13 +129,7 @@ describe('softphone', () => {
             problems.push(`console.error: ${m.text()}`);
           }
         });
-        page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-        await page.goto(`${t.baseUrl}/dashboard`);
-        await page.getByLabel('API key').fill(key);
-        await page.getByRole('button', { name: 'Open dashboard' }).click();
-        await page.locator('#conn[data-state="live"]').waitFor();
-        await page.locator('#sandbox-badge').waitFor({ state: 'visible' });
-        return page;
+        return signIn(page, problems);
       };
       const page = await open();
       // SANDBOX once, as the badge: not a second time in the label.
