@@ -32,6 +32,8 @@ export function commandTable(): Record<string, Group> {
     migrate: { commands: [], flags: flagNames(STORE_OPTIONS) },
     // secret-key.ts loads the store too.
     'secret-key': { commands: ['rotate'], flags: [...flagNames(STORE_OPTIONS), '--force', '--dry-run'] },
+    // backup.ts loads node:sqlite.
+    backup: { commands: [], flags: [...flagNames(STORE_OPTIONS), '--force'] },
     // worker.ts loads the store and the services: its one flag of its own is named here.
     worker: { commands: [], flags: [...flagNames(STORE_OPTIONS), '--metrics-port'] },
     numbers: { commands: NUMBERS_COMMANDS, flags: remote(NUMBERS_OPTIONS) },

@@ -72,9 +72,9 @@ describe('callgate --help and usage mistakes', () => {
     }
   });
 
-  test('worker --help and migrate --help neither start a worker nor apply migrations', async () => {
+  test('worker, migrate, tenants and backup --help neither start a worker, apply migrations nor copy', async () => {
     const dataDir = join(cwd, 'server-data');
-    for (const command of ['worker', 'migrate', 'tenants']) {
+    for (const command of ['worker', 'migrate', 'tenants', 'backup']) {
       const r = await runCli([command, '--help'], { DATA_DIR: dataDir }, { cwd });
       assert.equal(r.code, 0);
       assert.match(r.stdout, new RegExp(`^usage: callgate ${command}`));

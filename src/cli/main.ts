@@ -1,4 +1,4 @@
-// The callgate command line. Admin commands (tenants, migrate, worker) work on the store directly, with the
+// The callgate command line. Admin commands (tenants, migrate, backup, worker) work on the store directly, with the
 // server's configuration; the others talk to a running server with an API key, through the SDK. Each command
 // group is loaded when used, so a remote command never loads the store or the server's modules.
 // Exit codes: 0 done (and for --help, which does nothing else), 1 failed, 2 the command was called wrongly.
@@ -13,6 +13,7 @@ On the store (same environment as the server: DATA_DIR, DATABASE_URL, SECRET_KEY
                                  rotate-key --tenant <id>: a new key for it, the old one refused at once
   migrate                        apply database migrations
   secret-key rotate              re-seal the store's secrets under a new SECRET_KEY (the old one in SECRET_KEY_PREVIOUS)
+  backup <file>                  a consistent copy of the embedded store, taken while the server runs
   worker                         deliver webhooks and run the sweeper (run the API with WORKERS=off); stops on SIGTERM
 
 Against a running server, with a key:
@@ -34,6 +35,7 @@ const COMMANDS = [
   'tenants',
   'migrate',
   'secret-key',
+  'backup',
   'worker',
   'numbers',
   'keys',
@@ -70,6 +72,9 @@ try {
       break;
     case 'secret-key':
       await (await import('./secret-key.ts')).runSecretKey(rest, env);
+      break;
+    case 'backup':
+      await (await import('./backup.ts')).runBackup(rest, env);
       break;
     case 'worker':
       await (await import('./worker.ts')).runWorker(rest, env);
