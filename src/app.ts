@@ -8,6 +8,7 @@ import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.ts';
 import { longestActionRequestMs } from './calls/action-slots.ts';
+import type { RecordingRetention } from './calls/recording-retention.ts';
 import type { Sweeper } from './calls/sweeper.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -269,6 +270,8 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
 export interface AppWithSweeper {
   app: App;
   sweeper: Sweeper;
+  /** Set with RECORDING_RETENTION_DAYS; its loop runs with the app (tests call expireOnce()). */
+  recordingRetention: RecordingRetention | null;
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -351,6 +354,7 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     media,
     node,
     recordings,
+    recordingRetention,
     slots,
   } = buildServices({
     realtime,
@@ -393,7 +397,9 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     // With the engine off too: the sandbox's simulated users are held by this node as well.
     node.start();
   }
+  recordingRetention?.start();
   closeMedia = async () => {
+    await recordingRetention?.stop(); // its pass finishes while the store is open
     // Its calls lose their media now (server media and simulated users): another process ends them at its next look
     // instead of after the heartbeat goes stale.
     await node?.stop();
@@ -444,7 +450,7 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
     await sandboxSimulator.close();
     await deps.rateLimiter.close();
   });
-  return { app, sweeper };
+  return { app, sweeper, recordingRetention };
 }
 
 /** Node's parser marks a request that asked for an upgrade (`Connection: Upgrade`); its typings do not say so. */

@@ -28,6 +28,19 @@ test('WEBHOOK_LOG_RETENTION_DAYS: 30 by default, 0 keeps the log forever, at mos
   }
 });
 
+test('RECORDING_RETENTION_DAYS: recordings kept for ever by default, at most a century', () => {
+  assert.equal(loadConfig({}).media.recordingRetentionDays, 0);
+  assert.equal(loadConfig({ RECORDING_RETENTION_DAYS: '90' }).media.recordingRetentionDays, 90);
+  for (const bad of ['36501', '-1', '0.5', 'forever']) {
+    assert.throws(
+      () => loadConfig({ RECORDING_RETENTION_DAYS: bad }),
+      (err: Error) =>
+        err instanceof ConfigError &&
+        err.message === `RECORDING_RETENTION_DAYS must be an integer from 0 to 36500, got "${bad}"`,
+    );
+  }
+});
+
 test('SANDBOX_MEDIA_ADDRESSES: every interface by default, and loopback too when the media engine is on it', () => {
   assert.deepEqual(loadConfig({}).sandboxMediaAddresses, []);
   const interfaces = Object.values(networkInterfaces())

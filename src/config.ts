@@ -90,6 +90,8 @@ export interface MediaConfig {
   portRange: [number, number] | null;
   stunUrls: string[];
   recordingsDir: string;
+  /** Days a finished recording's file is kept; 0: for ever. */
+  recordingRetentionDays: number;
   /** ws(s)://host[:port] this process's realtime sockets are reached at; null: from the request's Host. */
   publicWsBaseUrl: string | null;
   /** No audio from the peer for this long ends the call FAILED/media_timeout. */
@@ -239,6 +241,7 @@ function mediaConfig(env: Env, dataDir: string): MediaConfig {
     portRange: portMin ? [portMin, portMax] : null,
     stunUrls,
     recordingsDir: env.RECORDINGS_DIR || `${dataDir.replace(/\/+$/, '')}/recordings`,
+    recordingRetentionDays: int(env, 'RECORDING_RETENTION_DAYS', 0, 0, 36_500),
     publicWsBaseUrl: wsBase,
     timeoutSeconds: int(env, 'MEDIA_TIMEOUT_SECONDS', 30, 1, MAX_TIMER_SECONDS),
     playMaxBytes: int(env, 'MEDIA_PLAY_MAX_BYTES', 10 * 1024 * 1024, 1),

@@ -10,6 +10,7 @@ import { EvolutionMedia } from './calls/media.ts';
 import { MetaCalling } from './calls/meta-calling.ts';
 import { OutboundCalls, placingForMs } from './calls/outbound.ts';
 import { ProviderEvents } from './calls/provider-events.ts';
+import { RecordingRetention } from './calls/recording-retention.ts';
 import { Recordings } from './calls/recordings.ts';
 import { SandboxCalls } from './calls/sandbox.ts';
 import { CallService } from './calls/service.ts';
@@ -243,6 +244,17 @@ export function buildServices(deps: ServiceDeps) {
     calls,
     media,
     recordings,
+    // In API processes, where the recordings are written and served; off unless RECORDING_RETENTION_DAYS is set.
+    recordingRetention:
+      deps.realtime && config.media.recordingRetentionDays > 0
+        ? new RecordingRetention({
+            db: callDb,
+            clock,
+            logger,
+            recordingsDir: config.media.recordingsDir,
+            retentionDays: config.media.recordingRetentionDays,
+          })
+        : null,
     sandboxSimulator,
     sandboxCalls,
     node,

@@ -139,6 +139,67 @@ export async function updateRecording(
   );
 }
 
+export interface FinishedRecordingRow {
+  callId: CallId;
+  numberId: NumberId;
+  status: 'ready' | 'failed';
+  path: string;
+  volume: string | null;
+  finishedAt: string;
+}
+
+/**
+ * Recordings that finished (ready or failed) before `cutoff`, oldest first, after the (finishedAt, callId) given:
+ * those in the RECORDINGS_DIR whose id is `volume`, and those made before ids were kept (their path says where).
+ */
+export async function listRecordingsFinishedBefore(
+  db: Db,
+  cutoff: string,
+  volume: string | null,
+  limit: number,
+  after: { finishedAt: string; callId: CallId } | null,
+): Promise<FinishedRecordingRow[]> {
+  const rows = await db.query<{
+    call_id: string;
+    number_id: string;
+    recording_status: 'ready' | 'failed';
+    recording_path: string;
+    recording_volume: string | null;
+    updated_at: string;
+  }>(
+    `SELECT call_id, number_id, recording_status, recording_path, recording_volume, updated_at FROM call_media
+      WHERE recording_status IN ('ready', 'failed') AND updated_at < $1
+        AND (recording_volume IS NULL OR recording_volume = $2)
+        AND (updated_at > $3 OR (updated_at = $3 AND call_id > $4))
+      ORDER BY updated_at, call_id LIMIT $5`,
+    [cutoff, volume ?? '', after?.finishedAt ?? '', after?.callId ?? '', limit],
+  );
+  return rows.map((r) => ({
+    callId: r.call_id as CallId,
+    numberId: r.number_id as NumberId,
+    status: r.recording_status,
+    path: r.recording_path,
+    volume: r.recording_volume,
+    finishedAt: r.updated_at,
+  }));
+}
+
+/** A finished recording whose file is gone becomes "deleted", unless it changed since it was read. */
+export async function markRecordingExpired(
+  db: Db,
+  callId: CallId,
+  was: { status: 'ready' | 'failed'; finishedAt: string },
+  now: string,
+): Promise<boolean> {
+  return (
+    (await db.execute(
+      `UPDATE call_media SET recording_status = 'deleted', recording_size_bytes = NULL, updated_at = $4
+        WHERE call_id = $1 AND recording_status = $2 AND updated_at = $3`,
+      [callId, was.status, was.finishedAt, now],
+    )) > 0
+  );
+}
+
 /**
  * Status (and, for outbound calls still waiting for it, the peer's SDP answer) of the given calls, so the engine
  * can close the media of calls that ended anywhere and connect the ones that were answered.

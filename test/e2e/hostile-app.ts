@@ -109,7 +109,7 @@ export async function buildHostileApp(
     },
   });
   const compilers = schemaCompilers();
-  const { app, sweeper } = await buildAppWithSweeper({
+  const { app, sweeper, recordingRetention } = await buildAppWithSweeper({
     config,
     db: store.db,
     secretKey: TEST_SECRET_KEY,
@@ -173,6 +173,7 @@ export async function buildHostileApp(
   return {
     app,
     sweeper,
+    recordingRetention,
     compileSchemas: compilers.compileAll,
     baseUrl,
     store,

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { buildAppWithSweeper } from '../../src/app.ts';
 import { issueKey } from '../../src/auth/keys.ts';
+import type { RecordingRetention } from '../../src/calls/recording-retention.ts';
 import type { Sweeper } from '../../src/calls/sweeper.ts';
 import { type Clock, systemClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
@@ -39,6 +40,8 @@ export interface TestApp {
   app: App;
   /** The app's sweeper (on the app's own services); tests call sweepOnce() or pass runSweeper to loop it. */
   sweeper: Sweeper;
+  /** The app's recording expiry (RECORDING_RETENTION_DAYS set), or null. */
+  recordingRetention: RecordingRetention | null;
   /** Compiles the validators and serializers no request has needed yet (they compile on first use); how many. */
   compileSchemas(): number;
   baseUrl: string;
@@ -116,7 +119,7 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
   });
   const clock = opts.clock ?? systemClock;
   const compilers = schemaCompilers();
-  const { app, sweeper } = await buildAppWithSweeper({
+  const { app, sweeper, recordingRetention } = await buildAppWithSweeper({
     config,
     db: opts.wrapDb ? opts.wrapDb(store.db) : store.db,
     secretKey: TEST_SECRET_KEY,
@@ -174,6 +177,7 @@ export async function buildTestApp(kind: Dialect, opts: TestAppOptions = {}): Pr
   return {
     app,
     sweeper,
+    recordingRetention,
     compileSchemas: compilers.compileAll,
     baseUrl: address,
     store,
