@@ -1,9 +1,11 @@
 // An IVR on a WhatsApp number, with no WebRTC code: callgate answers the call and holds its audio ("server
 // media"); this program only takes webhooks and calls the REST API. A call rings → it is answered → a menu plays →
-// the caller presses 1 (another prompt), 2 (their own voice echoed back over a realtime socket) or # (hang up).
+// the caller presses 1 (another prompt), 2 (their own voice echoed back over a realtime socket) or # (hang up);
+// a caller who presses nothing hears the menu again, and after the last time a goodbye before it hangs up.
 // Run it: examples/ivr/README.md. In your own project, import from '@callgate/sdk' instead.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Callgate,
   CallgateError,
@@ -21,9 +23,28 @@ if (!apiKey) {
 const baseUrl = env.CALLGATE_URL ?? 'http://localhost:8080';
 const callgate = new Callgate({ baseUrl, apiKey });
 
+/** A number from the environment, or its default: a typo stops the program here, not as a NaN timer later. */
+function numberSetting(name: string, fallback: number): number {
+  const value = Number(env[name] ?? fallback);
+  if (!Number.isFinite(value) || value < 0) {
+    console.error(`Set ${name} to a number ≥ 0, not "${env[name]}" (examples/ivr/README.md).`);
+    process.exit(1);
+  }
+  return value;
+}
+
+// A caller who presses nothing hears the menu again NO_KEY_SECONDS after it ends, MENU_REPEATS times; then a
+// goodbye, and the IVR hangs up: a line is not held open for a caller who has put the phone down.
+const NO_KEY_SECONDS = numberSetting('NO_KEY_SECONDS', 7);
+const MENU_REPEATS = numberSetting('MENU_REPEATS', 2);
+// callgate sends no event when a file has played: the program knows its prompts' lengths (and makes its tones so).
+const MENU_SECONDS = numberSetting('MENU_PROMPT_SECONDS', 4);
+const GOODBYE_SECONDS = numberSetting('GOODBYE_PROMPT_SECONDS', 2);
+
 // Prompts: your recordings (WAV, MP3 or Ogg/Opus URLs callgate can fetch), or tones this program serves itself.
 const MENU_HZ = 440;
 const SECOND_HZ = 660;
+const GOODBYE_HZ = 880;
 
 /** A WAV of a plain tone (16 kHz mono 16-bit), faded in and out so it does not click. */
 function toneWav(hz: number, seconds: number): Buffer {
@@ -50,21 +71,25 @@ function toneWav(hz: number, seconds: number): Buffer {
   return wav;
 }
 const PROMPT_FILES: Record<string, Buffer> = {
-  '/prompts/menu.wav': toneWav(MENU_HZ, 4),
+  '/prompts/menu.wav': toneWav(MENU_HZ, MENU_SECONDS),
   '/prompts/second.wav': toneWav(SECOND_HZ, 3),
+  '/prompts/goodbye.wav': toneWav(GOODBYE_HZ, GOODBYE_SECONDS),
 };
 
 // What we know of each live call; a real service would keep this (and the ids below) in its database.
 interface CallState {
   lastKey: number; // the `count` of the last key handled
   echo: RealtimeStream | null;
+  noKey: NodeJS.Timeout | undefined; // what happens if the menu gets no key: any key cancels it
+  repeats: number; // how many times the menu has played again to a caller who pressed nothing
+  leaving: boolean; // the goodbye has started: keys are no longer followed
 }
 const calls = new Map<string, CallState>();
 const seenEvents = new Set<string>(); // delivery is at least once: a retried event has the same eventId
 
 // Set once listening: the webhook's signing secret and the prompts' URLs.
 let secret = env.WEBHOOK_SECRET ?? ''; // given when you registered the webhook yourself
-let prompts = { menu: '', second: '' };
+let prompts = { menu: '', second: '', goodbye: '' };
 
 const log = (callId: string, what: string) => console.log(`${new Date().toISOString()} ${callId} ${what}`);
 
@@ -75,25 +100,29 @@ async function onEvent(event: WebhookEvent): Promise<void> {
         return; // a call this number places rings too: the callee answers that one
       }
       log(event.id, `ringing from ${event.peerNumber ? `+${event.peerNumber}` : event.peerUserId}: answering`);
-      calls.set(event.id, { lastKey: 0, echo: null });
+      calls.set(event.id, { lastKey: 0, echo: null, noKey: undefined, repeats: 0, leaving: false });
       // No SDP: callgate answers and holds the audio. RECORD=true records the call (else the number's setting).
       await callgate.calls.accept(event.id, env.RECORD === 'true' ? { record: true } : {});
       return;
     }
     case 'call.connected': {
+      const call = calls.get(event.id);
+      if (!call) {
+        return; // not a call it answered (one this number placed)
+      }
       log(event.id, 'connected: playing the menu (1, 2 or #)');
-      // stopOnKey: the caller need not hear the whole menu out; their key cuts it short.
-      await callgate.calls.play(event.id, { mediaUrl: prompts.menu, stopOnKey: true });
+      await playMenu(event.id, call);
       return;
     }
     case 'call.dtmf': {
       const call = calls.get(event.callId);
       // Deliveries may come out of order after a retry: a key older than one handled is not acted on.
-      if (!call || event.count <= call.lastKey) {
+      if (!call || call.leaving || event.count <= call.lastKey) {
         return;
       }
       call.lastKey = event.count;
       log(event.callId, `key ${event.digit} (keys so far: ${event.digits})`);
+      clearTimeout(call.noKey); // a key, in the menu or after it: no repeat
       call.echo?.close(); // any key ends the echo
       call.echo = null;
       if (event.digit === '1') {
@@ -104,18 +133,54 @@ async function onEvent(event: WebhookEvent): Promise<void> {
         log(event.callId, 'hanging up');
         await callgate.calls.terminate(event.callId);
       } else {
-        await callgate.calls.play(event.callId, { mediaUrl: prompts.menu, stopOnKey: true });
+        call.repeats = 0; // someone is there: the repeats count again from none
+        await playMenu(event.callId, call);
       }
       return;
     }
     case 'call.ended': {
       log(event.id, `ended: ${event.status} by ${event.endedBy}, ${event.durationSeconds ?? 0} s`);
-      calls.get(event.id)?.echo?.close();
+      const call = calls.get(event.id);
+      clearTimeout(call?.noKey);
+      call?.echo?.close();
       calls.delete(event.id);
       return;
     }
     default:
       return;
+  }
+}
+
+/** The menu, and what follows it if no key comes: the menu again, or after the last repeat the goodbye. */
+async function playMenu(callId: string, call: CallState): Promise<void> {
+  // Set before the request, so that a key arriving while it is sent already finds it to cancel. Counted from here,
+  // the menu's length added: callgate does not say when the menu has played.
+  call.noKey = setTimeout(
+    () => {
+      const next = call.repeats < MENU_REPEATS ? repeatMenu : sayGoodbye;
+      next(callId, call).catch((error: Error) => console.error(`${callId} no key: ${error.message}`));
+    },
+    (MENU_SECONDS + NO_KEY_SECONDS) * 1000,
+  );
+  // stopOnKey: the caller need not hear the whole menu out; their key cuts it short.
+  await callgate.calls.play(callId, { mediaUrl: prompts.menu, stopOnKey: true });
+}
+
+async function repeatMenu(callId: string, call: CallState): Promise<void> {
+  call.repeats += 1;
+  log(callId, `no key: playing the menu again (${call.repeats} of ${MENU_REPEATS})`);
+  await playMenu(callId, call);
+}
+
+async function sayGoodbye(callId: string, call: CallState): Promise<void> {
+  log(callId, 'no key: goodbye, hanging up');
+  call.leaving = true;
+  try {
+    await callgate.calls.play(callId, { mediaUrl: prompts.goodbye });
+    // Its length, and half a second more: the last of the audio reaches the caller a moment after it is sent.
+    await sleep((GOODBYE_SECONDS + 0.5) * 1000);
+  } finally {
+    await callgate.calls.terminate(callId); // even when the goodbye could not play; a call already over is fine
   }
 }
 
@@ -178,6 +243,7 @@ const publicUrl = (env.PUBLIC_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/,
 prompts = {
   menu: env.MENU_PROMPT_URL ?? `${publicUrl}/prompts/menu.wav`,
   second: env.SECOND_PROMPT_URL ?? `${publicUrl}/prompts/second.wav`,
+  goodbye: env.GOODBYE_PROMPT_URL ?? `${publicUrl}/prompts/goodbye.wav`,
 };
 
 // Without WEBHOOK_SECRET, register a webhook to this program now (removed at exit).

@@ -1,13 +1,15 @@
 // examples/ivr, run as its README says against a real server with a sandbox number: a simulated caller rings, the
 // example answers with server media and plays its menu; the caller hears it, presses 1 and hears the second
-// prompt, presses 2 and hears itself, presses # and the call ends with one call.ended. Pitches are what the
-// simulated caller heard (GET /v1/sandbox/calls/{id}).
+// prompt, presses 2 and hears itself, presses # and the call ends with one call.ended; a caller who presses nothing
+// hears the menu again, twice, then a goodbye, and is hung up on. Pitches are what the simulated caller heard
+// (GET /v1/sandbox/calls/{id}).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type TestContext, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Callgate, type StreamEvent } from '../../packages/sdk/src/index.ts';
 import { eventually } from '../helpers/build-test-app.ts';
 import { callgateCli } from '../helpers/live-server.ts';
@@ -18,6 +20,7 @@ import { createTestStore } from '../helpers/stores.ts';
 const ROOT = join(import.meta.dirname, '../..');
 const MENU_HZ = 440; // examples/ivr/ivr.ts
 const SECOND_HZ = 660;
+const GOODBYE_HZ = 880;
 const CALLER_HZ = 330; // what the simulated caller says, echoed back after 2
 
 /** A server on the embedded store, and a sandbox number made as the README makes it: a tenant, then the number. */
@@ -42,21 +45,11 @@ async function serverWithSandboxNumber(t: TestContext, allowInsecureUrls: 'true'
   return { server, apiKey: created.apiKey.key as string };
 }
 
-test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and #', async (t) => {
-  // The example is on loopback: its webhook and prompt URLs are http://127.0.0.1 (the README's start line).
-  const { server, apiKey } = await serverWithSandboxNumber(t, 'true');
-  const callgate = new Callgate({ baseUrl: server.url, apiKey });
-
-  // As the README starts it: `npm run` puts the repository's Node 24 first on PATH.
+/** The example started as the README starts it (`npm run` puts the repository's Node 24 first on PATH), and its log. */
+async function startExample(t: TestContext, env: Record<string, string>) {
   const example = spawn('npm', ['run', '--silent', 'example:ivr'], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      CALLGATE_URL: server.url,
-      CALLGATE_API_KEY: apiKey,
-      PORT: '0',
-      RECORD: 'true',
-    },
+    env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // its own process group: a failed test kills npm and the node under it
   });
@@ -74,7 +67,42 @@ test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and
     eventually(async () => output.find((l) => pattern.test(l)), 15_000, `the example to log ${pattern}\n${output}`);
   const listening = /IVR listening on (\S+)\/webhooks \(webhook (whk_\w+)\)/.exec(await said(/IVR listening on/));
   assert.ok(listening);
-  const [, exampleUrl, webhookId] = listening;
+  const [, exampleUrl = '', webhookId = ''] = listening;
+  return { example, exited, output, said, exampleUrl, webhookId };
+}
+
+/** Every event of the number from now on, to count a call's call.ended once it is all over. */
+async function streamEvents(t: TestContext, callgate: Callgate): Promise<StreamEvent[]> {
+  const events: StreamEvent[] = [];
+  let opened: () => void = () => undefined;
+  const open = new Promise<void>((resolve) => {
+    opened = resolve;
+  });
+  const live = callgate.events.stream({ onOpen: () => opened() });
+  t.after(() => live.close());
+  (async () => {
+    for await (const e of live) {
+      events.push(e);
+    }
+  })().catch(() => undefined);
+  await open;
+  return events;
+}
+
+const ofCall = (events: StreamEvent[], callId: string) =>
+  events
+    .filter((e) => ('callId' in e.data ? e.data.callId : e.data.id) === callId)
+    .map((e) => (e.event === 'call.dtmf' ? `key ${e.data.digit}` : e.event));
+
+test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and #', async (t) => {
+  // The example is on loopback: its webhook and prompt URLs are http://127.0.0.1 (the README's start line).
+  const { server, apiKey } = await serverWithSandboxNumber(t, 'true');
+  const callgate = new Callgate({ baseUrl: server.url, apiKey });
+  const { example, exited, output, said, exampleUrl, webhookId } = await startExample(t, {
+    CALLGATE_URL: server.url,
+    CALLGATE_API_KEY: apiKey,
+    RECORD: 'true',
+  });
 
   // It checks signatures: a webhook without a valid one is refused, and nothing is done with it.
   const forged = await fetch(`${exampleUrl}/webhooks`, {
@@ -89,20 +117,7 @@ test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and
   });
   assert.equal(forged.status, 401);
 
-  // Every event of the number, to count the call's call.ended once it is all over.
-  const events: StreamEvent[] = [];
-  let opened: () => void = () => undefined;
-  const open = new Promise<void>((resolve) => {
-    opened = resolve;
-  });
-  const live = callgate.events.stream({ onOpen: () => opened() });
-  t.after(() => live.close());
-  (async () => {
-    for await (const e of live) {
-      events.push(e);
-    }
-  })().catch(() => undefined);
-  await open;
+  const events = await streamEvents(t, callgate);
 
   const { call } = await callgate.sandbox.calls.create({ from: '+15550000042', audio: `tone:${CALLER_HZ}` });
   const hears = (hz: number, what: string) =>
@@ -158,16 +173,115 @@ test('examples/ivr answers a sandbox call, plays its menu, follows keys 1, 2 and
     15_000,
     "the stream's last event",
   );
-  const ofCall = events.filter((e) => ('callId' in e.data ? e.data.callId : e.data.id) === call.id);
-  assert.deepEqual(
-    ofCall.map((e) => (e.event === 'call.dtmf' ? `key ${e.data.digit}` : e.event)),
-    ['call.ringing', 'call.connected', 'key 1', 'key 2', 'key #', 'call.ended', 'call.recording_ready'],
-  );
+  assert.deepEqual(ofCall(events, call.id), [
+    'call.ringing',
+    'call.connected',
+    'key 1',
+    'key 2',
+    'key #',
+    'call.ended',
+    'call.recording_ready',
+  ]);
   assert.deepEqual(
     output.filter((l) => / ended: /.test(l)),
     [output.find((l) => l.includes(`${call.id} ended: COMPLETED by BUSINESS`))],
     'the example saw one call.ended',
   );
+});
+
+/** The example's prompt a pitch is (within 1 %), 'silence' for none; undefined for another pitch. */
+function promptOf(hz: number | null): string | undefined {
+  const prompts = { menu: MENU_HZ, second: SECOND_HZ, goodbye: GOODBYE_HZ };
+  if (hz === null) {
+    return 'silence';
+  }
+  return Object.entries(prompts).find(([, want]) => Math.abs(hz - want) <= want * 0.01)?.[0];
+}
+
+/**
+ * What a simulated caller hears, from its first sound to the call's end, one entry per stretch: ['menu', 'silence',
+ * 'menu', …]. Polled in the background; a pitch between two stretches (half of one, half of the next in the half
+ * second a reading covers) is no prompt and left out. `ended` settles when the call is over, or after 45 s.
+ */
+function listenTo(callgate: Callgate, callId: string) {
+  const heard: string[] = [];
+  const ended = (async () => {
+    for (const deadline = Date.now() + 45_000; Date.now() < deadline; await sleep(20)) {
+      const view = await callgate.sandbox.calls.get(callId);
+      const now = promptOf(view.heard.frequencyHz);
+      if (now !== undefined && now !== heard.at(-1) && (heard.length > 0 || now !== 'silence')) {
+        heard.push(now);
+      }
+      if (view.ended) {
+        return;
+      }
+    }
+  })();
+  const until = (done: (heard: string[]) => boolean, what: string) =>
+    eventually(async () => done(heard), 15_000, `the caller to hear ${what} (heard: ${heard})`);
+  return { heard, ended, until };
+}
+
+test('examples/ivr plays its menu again to a caller who presses nothing, twice, then says goodbye and hangs up', async (t) => {
+  const { server, apiKey } = await serverWithSandboxNumber(t, 'true');
+  const callgate = new Callgate({ baseUrl: server.url, apiKey });
+  // A short menu and wait, so that the test is short; the three menus and their waits take 15 s.
+  const { output, said } = await startExample(t, {
+    CALLGATE_URL: server.url,
+    CALLGATE_API_KEY: apiKey,
+    MENU_PROMPT_SECONDS: '2',
+    NO_KEY_SECONDS: '3',
+  });
+  const events = await streamEvents(t, callgate);
+  // The example's log of one call, without times (and its length, on the last line).
+  const logOf = (callId: string) =>
+    output
+      .filter((l) => l.includes(` ${callId} `))
+      .map((l) => l.slice(l.indexOf(callId) + callId.length + 1).replace(/, \d+ s$/, ''));
+
+  // Silent: the menu, the wait, the menu again, twice, then the goodbye; the IVR ends the call.
+  const { call: silent } = await callgate.sandbox.calls.create({ from: '+15550000042' });
+  const silentHeard = listenTo(callgate, silent.id);
+  await silentHeard.ended;
+  assert.match(silentHeard.heard.join(' '), /^menu silence menu silence menu silence goodbye( silence)?$/);
+  await said(new RegExp(`${silent.id} ended: COMPLETED by BUSINESS`));
+  const ended = await callgate.calls.get(silent.id);
+  assert.equal(ended.status, 'COMPLETED');
+  assert.equal(ended.endedBy, 'BUSINESS');
+
+  // A key in the wait after the menu: its choice (1, the second prompt), and no menu again. Had the key not cancelled
+  // it, the repeat (3 s after the menu) would be queued behind the second prompt (3 s from the key) and heard next.
+  const { call: keyed } = await callgate.sandbox.calls.create({ from: '+15550000043' });
+  const keyedHeard = listenTo(callgate, keyed.id);
+  await keyedHeard.until((heard) => heard.join(' ') === 'menu silence', 'the menu, then the wait');
+  await callgate.sandbox.calls.pressKeys(keyed.id, '1');
+  await keyedHeard.until((heard) => heard.length > 3, 'the second prompt, and what follows it');
+  assert.deepEqual(keyedHeard.heard.slice(0, 4), ['menu', 'silence', 'second', 'silence']);
+  await callgate.sandbox.calls.pressKeys(keyed.id, '#');
+  await keyedHeard.ended;
+  await said(new RegExp(`${keyed.id} ended: COMPLETED by BUSINESS`));
+
+  // One call.ended each, in the events and in the example's log; the keyed call's end comes after the silent call's,
+  // so a second call.ended of the silent call would have been here by now.
+  await eventually(async () => ofCall(events, keyed.id).includes('call.ended'), 15_000, "the stream's last event");
+  assert.deepEqual(ofCall(events, silent.id), ['call.ringing', 'call.connected', 'call.ended']);
+  assert.deepEqual(ofCall(events, keyed.id), ['call.ringing', 'call.connected', 'key 1', 'key #', 'call.ended']);
+  assert.deepEqual(logOf(silent.id), [
+    'ringing from +15550000042: answering',
+    'connected: playing the menu (1, 2 or #)',
+    'no key: playing the menu again (1 of 2)',
+    'no key: playing the menu again (2 of 2)',
+    'no key: goodbye, hanging up',
+    'ended: COMPLETED by BUSINESS',
+  ]);
+  assert.deepEqual(logOf(keyed.id), [
+    'ringing from +15550000043: answering',
+    'connected: playing the menu (1, 2 or #)',
+    'key 1 (keys so far: 1)',
+    'key # (keys so far: 1#)',
+    'hanging up',
+    'ended: COMPLETED by BUSINESS',
+  ]);
 });
 
 test('examples/ivr says in one line why callgate refused its webhook, and exits 1', async (t) => {
@@ -211,4 +325,25 @@ test('examples/ivr says in one line that its PORT is taken, and exits 1', async 
   const code = await new Promise<number | null>((resolve) => example.once('close', resolve));
   assert.equal(code, 1, stderr);
   assert.equal(stderr, `Cannot listen on PORT=${port} (EADDRINUSE): set PORT to a free port\n`);
+});
+
+test('examples/ivr says which setting is not a number of seconds, and exits 1', async () => {
+  // Number('soon') is NaN, and a NaN timer fires at once: the menu would come again with no wait for a key.
+  const example = spawn(process.execPath, [join(ROOT, 'examples/ivr/ivr.ts')], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      CALLGATE_URL: 'http://127.0.0.1:9',
+      CALLGATE_API_KEY: 'ps_unused',
+      PORT: '0',
+      NO_KEY_SECONDS: 'soon',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  example.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => example.once('close', resolve));
+  assert.equal(code, 1, stderr);
+  assert.equal(stderr, 'Set NO_KEY_SECONDS to a number ≥ 0, not "soon" (examples/ivr/README.md).\n');
 });
