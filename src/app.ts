@@ -158,6 +158,17 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
       done(null, undefined);
       return;
     }
+    // The body is read as UTF-8 (as RFC 8259 has JSON sent): one labelled another charset would be misread, a
+    // latin1 name stored garbled, so it is refused as a type callgate does not take.
+    const charset = charsetOf(request.headers['content-type']);
+    if (charset !== undefined && !UTF8_NAMES.has(charset.toLowerCase())) {
+      done(
+        new ApiError('UNSUPPORTED_MEDIA_TYPE', {
+          details: { reason: clippedReason(`JSON bodies are taken in UTF-8 only, not charset=${charset}`) },
+        }),
+      );
+      return;
+    }
     const text = body.toString();
     parseJson(request, text, (error, value) => {
       // PostgreSQL cannot store a NUL in text: refused here, before an action reaches the provider, not a 500 after.
@@ -456,6 +467,15 @@ export async function buildAppWithSweeper(deps: AppDeps): Promise<AppWithSweeper
 /** Node's parser marks a request that asked for an upgrade (`Connection: Upgrade`); its typings do not say so. */
 function isUpgrade(raw: object): boolean {
   return (raw as { upgrade?: unknown }).upgrade === true;
+}
+
+/** The charset a JSON body may name: UTF-8, and the spelling without a hyphen that many clients send. */
+const UTF8_NAMES = new Set(['utf-8', 'utf8']);
+
+/** The charset parameter of a Content-Type header (unquoted), or undefined when it names none. */
+function charsetOf(contentType: string | undefined): string | undefined {
+  const match = /;\s*charset\s*=\s*(?:"([^"]*)"|([^\s;]*))/i.exec(contentType ?? '');
+  return match === null ? undefined : (match[1] ?? match[2]);
 }
 
 /** Levels of arrays and objects a JSON body may nest: every schema stops within ten. */

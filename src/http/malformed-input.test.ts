@@ -365,6 +365,44 @@ for (const kind of storeKinds()) {
       assert.equal(shallow.statusCode, 200, shallow.body);
     });
 
+    test('a JSON body in a charset other than UTF-8 is a 415, nothing stored; utf-8 in any spelling is taken', async () => {
+      const body = '{"provider":"SANDBOX","name":"Charset"}';
+      const post = (contentType: string, payload: Buffer) =>
+        t.app.inject({
+          method: 'POST',
+          url: '/v1/numbers',
+          headers: { ...tenant(), 'content-type': contentType },
+          payload,
+        });
+      const before = await snapshot();
+      for (const [contentType, payload] of [
+        ['application/json; charset=utf-16', Buffer.from(`\ufeff${body}`, 'utf16le')],
+        ['application/json; charset=UTF-16LE', Buffer.from(body, 'utf16le')],
+        // Its bytes would read as the same JSON in UTF-8: refused all the same, as a non-ASCII name would not.
+        ['application/json; charset=latin1', Buffer.from(body, 'latin1')],
+        ['application/json;charset="ISO-8859-1"', Buffer.from(body, 'latin1')],
+        ['application/json; foo=bar; charset=windows-1252', Buffer.from(body, 'latin1')],
+      ] as const) {
+        const res = await post(contentType, payload);
+        assert.equal(res.statusCode, 415, `${contentType}: ${res.body}`);
+        assert.equal(res.json().code, 'UNSUPPORTED_MEDIA_TYPE', contentType);
+        assert.match(res.json().details.reason, /UTF-8/, contentType);
+        assert.equal(typeof res.json().requestId, 'string');
+      }
+      assert.deepEqual(await snapshot(), before);
+      for (const contentType of [
+        'application/json',
+        'application/json; charset=utf-8',
+        'application/json; charset=UTF-8',
+        'application/json; charset=utf8',
+        'application/json;charset="utf-8"',
+        'Application/JSON ; Charset = "Utf-8"',
+      ]) {
+        const res = await post(contentType, Buffer.from(body));
+        assert.equal(res.statusCode, 201, `${contentType}: ${res.body}`);
+      }
+    });
+
     test('a client request id is echoed when sane and replaced when not', async () => {
       const sane = await t.app.inject({ url: '/healthz', headers: { 'x-request-id': 'abc-123' } });
       assert.equal(sane.headers['x-request-id'], 'abc-123');
