@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseMetaWebhook } from './webhook.ts';
 
-const envelope = (calls: object[]) => ({
+const envelope = (calls: object[], more: object = {}) => ({
   object: 'whatsapp_business_account',
   entry: [
     {
@@ -15,6 +15,7 @@ const envelope = (calls: object[]) => ({
             messaging_product: 'whatsapp',
             metadata: { display_phone_number: '551140040000', phone_number_id: '110200345567891' },
             calls,
+            ...more,
           },
         },
       ],
@@ -86,6 +87,32 @@ describe('values past any real length', () => {
       at,
     ).updates;
     assert.equal(update?.event.type === 'end' && update.event.end.reason, 'r'.repeat(200));
+  });
+
+  test('payloads past 512 characters and a parent_user_id past 128 are dropped, not cut', () => {
+    const keptOf = (payload: string, parentUserId: string) => {
+      const body = envelope(
+        [offer({ cta_payload: payload, deeplink_payload: payload, biz_opaque_callback_data: payload })],
+        { contacts: [{ wa_id: '5511987654321', user_id: 'US.1234', parent_user_id: parentUserId }] },
+      );
+      const [update] = parseMetaWebhook(body, at).updates;
+      assert.equal(update?.event.type, 'offer');
+      return {
+        ...update.providerData,
+        biz: update.event.type === 'offer' ? update.event.bizOpaqueCallbackData : undefined,
+      };
+    };
+    const p512 = 'p'.repeat(512);
+    const u128 = 'u'.repeat(128);
+    assert.deepEqual(keptOf(p512, u128), {
+      ctaPayload: p512,
+      deeplinkPayload: p512,
+      peerParentUserId: u128,
+      biz: p512,
+    });
+    // Signed by Meta, yet no payload is this long: it would be stored with the call and sent on in every webhook.
+    assert.deepEqual(keptOf('p'.repeat(513), 'u'.repeat(129)), { biz: null });
+    assert.deepEqual(keptOf('p'.repeat(900_000), 'u'.repeat(900_000)), { biz: null });
   });
 });
 

@@ -185,7 +185,7 @@ function contactUserIdsOf(contacts: unknown): ContactUserIds {
   for (const contact of asArray(contacts)) {
     const waId = isObject(contact) ? asString(contact.wa_id)?.replace(/\D/g, '') : null;
     const userId = isObject(contact) ? asString(contact.user_id) || null : null;
-    const parentUserId = isObject(contact) ? asString(contact.parent_user_id) || null : null;
+    const parentUserId = isObject(contact) ? within(asString(contact.parent_user_id), MAX_USER_ID) : null;
     if (waId && (userId || parentUserId) && !out.has(waId)) {
       out.set(waId, { userId, parentUserId });
     }
@@ -210,6 +210,17 @@ function userOf(item: Json, contacts: ContactUserIds): { peerNumber: string | nu
 const MAX_PHONE_DIGITS = 15;
 const MAX_USER_ID = 128;
 const MAX_REASON = 200;
+/**
+ * `biz_opaque_callback_data` and a call button's `payload` (our `cta_payload`) are at most 512 characters where
+ * they are set; a deeplink's `biz_payload` has no documented limit and gets the same. These are keys the business
+ * matches on: one cut short would match nothing, or the wrong thing, so a longer one is dropped, not cut.
+ */
+const MAX_PAYLOAD = 512;
+
+/** A non-empty value of at most `max` characters, else null: an identifier cut short would name someone else. */
+function within(value: string | null, max: number): string | null {
+  return value && value.length <= max ? value : null;
+}
 
 /** Every update in array order (docs/spec/providers-meta.md R9); a bad one is skipped, never fatal. */
 export function parseMetaWebhook(payload: unknown, receivedAt: string): ParsedMetaWebhook {
@@ -342,8 +353,8 @@ function parseCall(
       if (!peer) {
         return null;
       }
-      const ctaPayload = asString(call.cta_payload);
-      const deeplinkPayload = asString(call.deeplink_payload);
+      const ctaPayload = within(asString(call.cta_payload), MAX_PAYLOAD);
+      const deeplinkPayload = within(asString(call.deeplink_payload), MAX_PAYLOAD);
       // The parent business's id for the user (§3.3: store if present), from the caller's own contact.
       const peerParentUserId = peer.peerNumber ? contacts.get(peer.peerNumber)?.parentUserId : null;
       const providerData = {
@@ -359,7 +370,7 @@ function parseCall(
           ...peer,
           at,
           sdpOffer: sdpOf(call),
-          bizOpaqueCallbackData: asString(call.biz_opaque_callback_data),
+          bizOpaqueCallbackData: within(asString(call.biz_opaque_callback_data), MAX_PAYLOAD),
         },
         // Which call button or deeplink the user called from (§3.4 A): kept with the call, shown on it.
         ...(Object.keys(providerData).length > 0 ? { providerData } : {}),
