@@ -34,6 +34,19 @@ export interface RequestOptions {
   maxRetries?: number;
 }
 
+// `satisfies` fails the build when RequestOptions gains a key this list lacks.
+const REQUEST_OPTION_KEYS = Object.keys({
+  signal: true,
+  idempotencyKey: true,
+  timeoutMs: true,
+  maxRetries: true,
+} satisfies Record<keyof RequestOptions, true>);
+
+/** Whether a value names any RequestOptions key (a JavaScript caller's options given where others now go). */
+export function namesRequestOptions(value: unknown): value is RequestOptions {
+  return typeof value === 'object' && value !== null && REQUEST_OPTION_KEYS.some((k) => k in value);
+}
+
 export interface RequestSpec {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;

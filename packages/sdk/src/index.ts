@@ -1,6 +1,6 @@
 // @callgate/sdk: a typed client for the callgate API. Runs wherever fetch, AbortController, TextDecoder and
 // WebCrypto exist (Node >= 20, browsers, workers). Types come from the server's OpenAPI document (./types.ts).
-import { type FetchLike, type RequestOptions, Transport } from './http.ts';
+import { type FetchLike, namesRequestOptions, type RequestOptions, Transport } from './http.ts';
 import { EventStream, type StreamOptions } from './stream.ts';
 import type {
   AcceptCallInput,
@@ -18,6 +18,7 @@ import type {
   CreateWebhookInput,
   CreateWebNumberInput,
   CurrentApiKey,
+  DeleteNumberParams,
   ListCallsParams,
   MaskedApiKey,
   NumberConnection,
@@ -329,7 +330,17 @@ class Numbers {
    * refused (409 NUMBER_HAS_LIVE_CALLS, `details.liveCalls` and `details.callsBeingPlaced`); `force: true` deletes it
    * with them, for calls the provider can no longer end: nothing ends them there, and no `call.ended` is sent.
    */
-  async delete(id: string, params: { force?: boolean } = {}, opts?: RequestOptions): Promise<void> {
+  delete(id: string, params?: DeleteNumberParams, opts?: RequestOptions): Promise<void>;
+  /** The form before `params` came: request options second, as JavaScript callers written for it still pass them. */
+  delete(id: string, opts?: RequestOptions): Promise<void>;
+  async delete(
+    id: string,
+    paramsOrOpts: DeleteNumberParams | RequestOptions = {},
+    opts?: RequestOptions,
+  ): Promise<void> {
+    // `{ signal }` or `{ timeoutMs }` second would otherwise be read as params and its options dropped unseen.
+    const legacy = !('force' in paramsOrOpts) && namesRequestOptions(paramsOrOpts);
+    const params: DeleteNumberParams = legacy ? {} : paramsOrOpts;
     await this.#t.request(
       {
         method: 'DELETE',
@@ -337,7 +348,7 @@ class Numbers {
         query: { force: params.force ? 'true' : undefined },
         goneIsDone: true,
       },
-      opts,
+      legacy ? { ...paramsOrOpts, ...opts } : opts,
     );
   }
 }

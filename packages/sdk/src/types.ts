@@ -53,6 +53,10 @@ type CreateNumberBody = RequestBody<'/v1/numbers', 'post'>;
 export type CreateNumberInput = Extract<CreateNumberBody, { provider: unknown }>;
 /** PATCH /v1/numbers/{id}: e.g. `{recordCalls: true}` records every server-media call of the number. */
 export type UpdateNumberInput = RequestBody<'/v1/numbers/{id}', 'patch'>;
+/** DELETE /v1/numbers/{id}: `force: true` deletes a number whose live calls the provider can no longer end. */
+export interface DeleteNumberParams {
+  force?: boolean;
+}
 /** Pilot's web number, onboarded by QR on the server's own Evolution Go (EVOLUTION_BASE_URL). */
 export type CreateWebNumberInput = Exclude<CreateNumberBody, { provider: unknown }>;
 type CreatedNumberBody = ResponseBody<'/v1/numbers', 'post', 201>;

@@ -8,7 +8,7 @@ import { startWebhookReceiver, type WebhookReceiver } from '../../../test/fakes/
 import { eventually } from '../../../test/helpers/build-test-app.ts';
 import { type FaultProxy, startFaultProxy } from '../../../test/helpers/fault-proxy.ts';
 import { type IssuedKey, type LiveServer, nextPeer, startLiveServer } from '../../../test/helpers/live-server.ts';
-import { type Call, Callgate, type WhatsAppNumber } from '../src/index.ts';
+import { type Call, Callgate, type DeleteNumberParams, type WhatsAppNumber } from '../src/index.ts';
 import { callgateError } from './callgate-error.ts';
 
 /** Awaits `promise` and returns the CallgateError it rejects with. */
@@ -42,6 +42,45 @@ test("list() without a limit reads the server's default page of 25, and a full o
   const page = await client.calls.list();
   assert.deepEqual(asked, ['25']);
   assert.equal(page.nextBefore, 'call_24');
+});
+
+test('numbers.delete still takes request options second, as before it took params; force stays params', async () => {
+  const asked: string[] = [];
+  const client = new Callgate({
+    baseUrl: 'http://127.0.0.1:9',
+    apiKey: 'ps_x',
+    retry: { baseDelayMs: 1, maxDelayMs: 1 },
+    fetch: async (url) => {
+      asked.push(String(url).replace('http://127.0.0.1:9', ''));
+      return Response.json({ error: 'Service temporarily unavailable', code: 'SERVICE_UNAVAILABLE' }, { status: 503 });
+    },
+  });
+  /** The URLs asked (one per attempt) and the error code of a delete that must fail. */
+  const attempts = async (call: () => Promise<void>) => {
+    asked.length = 0;
+    const { code } = await callgateError(call());
+    return { code, asked: [...asked] };
+  };
+  const once = { code: 'SERVICE_UNAVAILABLE', asked: ['/v1/numbers/num_1'] };
+  const thrice = { ...once, asked: Array(3).fill('/v1/numbers/num_1') };
+  // Given second as before, maxRetries and an aborted signal are heeded, not taken for params and dropped.
+  assert.deepEqual(await attempts(() => client.numbers.delete('num_1', { maxRetries: 0 })), once);
+  const stop = new AbortController();
+  stop.abort();
+  assert.equal((await attempts(() => client.numbers.delete('num_1', { signal: stop.signal }))).code, 'ABORTED');
+  // The new form: params second, options third.
+  assert.deepEqual(await attempts(() => client.numbers.delete('num_1', { force: true }, { maxRetries: 0 })), {
+    ...once,
+    asked: ['/v1/numbers/num_1?force=true'],
+  });
+  assert.deepEqual(await attempts(() => client.numbers.delete('num_1')), thrice, 'the default retries');
+  assert.deepEqual(await attempts(() => client.numbers.delete('num_1', {})), thrice);
+  // From JavaScript, options given both second and third are merged, the third's winning.
+  const both = () => client.numbers.delete('num_1', { maxRetries: 2 } as DeleteNumberParams, { maxRetries: 0 });
+  assert.deepEqual(await attempts(both), once);
+  // Typed by overloads: params and options do not mix in one argument (checked by tsc, never run).
+  // @ts-expect-error
+  void (() => client.numbers.delete('num_1', { force: true, timeoutMs: 1 }));
 });
 
 test('a baseUrl ending in /v1 is refused at once, not a 404 on every request', () => {
