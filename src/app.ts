@@ -469,8 +469,11 @@ function isUpgrade(raw: object): boolean {
   return (raw as { upgrade?: unknown }).upgrade === true;
 }
 
-/** The charset a JSON body may name: UTF-8, and the spelling without a hyphen that many clients send. */
-const UTF8_NAMES = new Set(['utf-8', 'utf8']);
+/**
+ * The charsets a JSON body may name: UTF-8, the spelling without a hyphen that many clients send, and ASCII (a subset
+ * of UTF-8 that older clients still name).
+ */
+const UTF8_NAMES = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii']);
 
 /** The charset parameter of a Content-Type header (unquoted), or undefined when it names none. */
 function charsetOf(contentType: string | undefined): string | undefined {

@@ -365,7 +365,7 @@ for (const kind of storeKinds()) {
       assert.equal(shallow.statusCode, 200, shallow.body);
     });
 
-    test('a JSON body in a charset other than UTF-8 is a 415, nothing stored; utf-8 in any spelling is taken', async () => {
+    test('a JSON body in a charset other than UTF-8 is a 415, nothing stored; utf-8 in any spelling, or ASCII, is taken', async () => {
       const body = '{"provider":"SANDBOX","name":"Charset"}';
       const post = (contentType: string, payload: Buffer) =>
         t.app.inject({
@@ -397,6 +397,7 @@ for (const kind of storeKinds()) {
         'application/json; charset=utf8',
         'application/json;charset="utf-8"',
         'Application/JSON ; Charset = "Utf-8"',
+        'application/json; charset=us-ascii', // a subset of UTF-8, which older clients still name
       ]) {
         const res = await post(contentType, Buffer.from(body));
         assert.equal(res.statusCode, 201, `${contentType}: ${res.body}`);
