@@ -161,7 +161,9 @@ export class SandboxSimulator {
     }
     if (!callingEnabled(number)) {
       return callingDisabled(
-        'calling is disabled on this number (settings status DISABLED): WhatsApp would not deliver a user’s call',
+        // Said how to undo: the 400 alone left a user who had tried PUT /v1/calls/settings stuck.
+        'calling is disabled on this number (settings status DISABLED): WhatsApp would not deliver a user’s call; ' +
+          'turn it on with PUT /v1/calls/settings {"status":"ENABLED"} (number key)',
       );
     }
     const release = this.#claimSlot(number);

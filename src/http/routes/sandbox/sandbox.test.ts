@@ -257,6 +257,8 @@ for (const kind of storeKinds()) {
         });
         assert.equal(inbound.status, 400, JSON.stringify(inbound.body));
         assert.match(inbound.body.details.reason, /calling is disabled/);
+        // The refusal says how to turn calling back on.
+        assert.match(inbound.body.details.reason, /PUT \/v1\/calls\/settings \{"status":"ENABLED"\}/);
         const to = '+15550003132';
         await permitted(to);
         const caller = new AudioEndpoint(peers, { source: toneSource(1000) });
