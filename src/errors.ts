@@ -9,7 +9,10 @@ export const ERRORS = {
   TENANT_SCOPE_NOT_ALLOWED: { status: 403, text: 'Tenant-scoped keys cannot call number endpoints' },
   NUMBER_SCOPE_NOT_ALLOWED: { status: 403, text: 'Number-scoped keys cannot call tenant endpoints' },
   FORBIDDEN: { status: 403, text: 'Forbidden' },
-  META_CALL_PERMISSION_REQUIRED: { status: 403, text: 'The user has not granted permission to be called' },
+  META_CALL_PERMISSION_REQUIRED: {
+    status: 403,
+    text: 'The user has not granted permission to be called: ask with POST /v1/calls/permissions/request, then call once they accept',
+  },
   NOT_FOUND: { status: 404, text: 'Route not found' },
   NOT_IMPLEMENTED_IN_CALLGATE: { status: 404, text: 'This Pilot Status route is not offered by callgate' },
   CALL_NOT_FOUND: { status: 404, text: 'Call not found' },

@@ -282,6 +282,8 @@ for (const kind of storeKinds()) {
       const refused = await api('POST', '/v1/calls', sandbox.key, { to, sdp: offer });
       assert.equal(refused.status, 403, JSON.stringify(refused.body));
       assert.equal(refused.body.code, 'META_CALL_PERMISSION_REQUIRED');
+      // The refusal names the way to get the permission.
+      assert.match(refused.body.error, /POST \/v1\/calls\/permissions\/request/);
       const before = await api('GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`, sandbox.key);
       assert.equal(before.body.permission.status, 'no_permission');
 
