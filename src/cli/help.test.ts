@@ -168,12 +168,14 @@ describe('callgate --help and usage mistakes', () => {
     assert.match(status.stderr, /--status: unknown status "RINGNG"; did you mean "RINGING"\?/);
   });
 
-  test('a missing key names every way to give one, --key-id included', async () => {
+  test('a missing key names every way to give one, --key-id included, and where keys come from', async () => {
     const r = await runCli(['numbers', 'list'], { CALLGATE_URL: env.CALLGATE_URL }, { cwd });
     assert.equal(r.code, 2);
     assert.equal(
       r.stderr,
-      'callgate: an API key is needed: --key ps_... or CALLGATE_API_KEY (or its id: --key-id key_... or CALLGATE_API_KEY_ID)\n',
+      'callgate: an API key is needed: --key ps_... or CALLGATE_API_KEY (or its id: --key-id key_... or CALLGATE_API_KEY_ID); ' +
+        "tenant keys come from `callgate tenants create`, run on the server's store (same DATA_DIR or DATABASE_URL); " +
+        'number keys from `callgate numbers create` (shown once) or `callgate keys regenerate <numberId>`\n',
     );
   });
 

@@ -81,9 +81,9 @@ export function maskKey(value: string): string {
   return `${prefix}…${value.slice(-4)}`;
 }
 
-const TENANT_KEY_HOW =
+export const TENANT_KEY_HOW =
   "tenant keys come from `callgate tenants create`, run on the server's store (same DATA_DIR or DATABASE_URL)";
-const NUMBER_KEY_HOW =
+export const NUMBER_KEY_HOW =
   'number keys from `callgate numbers create` (shown once) or `callgate keys regenerate <numberId>`';
 
 /** What to do about a refused key: which key was sent and how to get the right kind (401), or which scope (403). */

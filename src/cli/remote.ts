@@ -2,7 +2,7 @@
 import { dirname, resolve } from 'node:path';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { Callgate } from '../../packages/sdk/src/index.ts';
-import { output } from './output.ts';
+import { NUMBER_KEY_HOW, output, TENANT_KEY_HOW } from './output.ts';
 import { unknownChoice } from './suggest.ts';
 
 export type Env = Record<string, string | undefined>;
@@ -145,8 +145,10 @@ export function parseRemote<O extends ParseArgsOptionsConfig>(args: string[], en
     out: output(values.json === true),
     client(): Callgate {
       if (!key && !keyId) {
+        // Where keys come from too, as a 401 says: a newcomer with no key yet learnt only how to pass one.
         throw new UsageError(
-          'an API key is needed: --key ps_... or CALLGATE_API_KEY (or its id: --key-id key_... or CALLGATE_API_KEY_ID)',
+          'an API key is needed: --key ps_... or CALLGATE_API_KEY (or its id: --key-id key_... or CALLGATE_API_KEY_ID); ' +
+            `${TENANT_KEY_HOW}; ${NUMBER_KEY_HOW}`,
         );
       }
       // `localhost:8080` reads as a URL of scheme "localhost:": the request failed as a network error, exit 1.
