@@ -131,12 +131,14 @@ export class Recordings {
       });
     }
     if (!recording) {
+      // A call the business placed was never accepted: naming accept sent its caller to the wrong request.
+      const how =
+        call.direction === 'OUTBOUND'
+          ? 'calls placed without an sdp are recorded with "record": true on POST /v1/calls'
+          : 'calls are recorded when answered without an sdp with "record": true ' +
+            '(callgate calls accept <callId> --record)';
       throw new ApiError('RECORDING_NOT_FOUND', {
-        details: {
-          reason:
-            'this call was not recorded: calls are recorded when answered without an sdp with "record": true ' +
-            '(callgate calls accept <callId> --record), or on a number with "recordCalls": true',
-        },
+        details: { reason: `this call was not recorded: ${how}, or on a number with "recordCalls": true` },
       });
     }
     if (recording.status === 'deleted' || recording.status === 'failed') {

@@ -114,6 +114,31 @@ for (const kind of storeKinds()) {
       assert.match(file.json().details.reason, /^this call was not recorded: .*--record.*"recordCalls": true$/);
     });
 
+    test('a call placed without an sdp and not recorded: the 404 names POST /v1/calls, not accept', async () => {
+      const created = await asTenant('POST', '/v1/numbers', { name: 'Placed', provider: 'SANDBOX' });
+      assert.equal(created.statusCode, 201, created.body);
+      const key: string = created.json().apiKey.key;
+      const to = '+15550004141';
+      assert.equal((await api(key, 'POST', '/v1/calls/permissions/request', { to })).statusCode, 200);
+      await eventually(
+        async () =>
+          (await api(key, 'GET', `/v1/calls/permissions?to=${encodeURIComponent(to)}`)).json().permission.status !==
+          'no_permission',
+        5000,
+        'the simulated user to grant the permission',
+      );
+      const placed = await api(key, 'POST', '/v1/calls', { to });
+      assert.equal(placed.statusCode, 201, placed.body);
+      const id: string = placed.json().id;
+      assert.equal((await api(key, 'POST', `/v1/calls/${id}/terminate`)).statusCode, 200);
+      await eventually(async () => t.app.media.size === 0, 5000, 'the media to end');
+      const file = await api(key, 'GET', `/v1/calls/${id}/recording`);
+      assert.equal(file.statusCode, 404);
+      assert.equal(file.json().code, 'RECORDING_NOT_FOUND');
+      assert.match(file.json().details.reason, /^this call was not recorded: .*POST \/v1\/calls.*"recordCalls": true$/);
+      assert.doesNotMatch(file.json().details.reason, /accept/);
+    });
+
     test('a call answered with its own sdp has nothing recorded, and the 404 says why', async () => {
       const call = await acceptedCall(t);
       const file = await api(t.numberA.key.key, 'GET', `/v1/calls/${call.id}/recording`);
