@@ -143,9 +143,38 @@ describe('callgate listen --forward-to', () => {
     const call = await live.incomingCall(0, key.key);
     const failed = JSON.parse(await cli.waitForLine((l) => l.includes('"failed"') && l.includes(call.id), 3000));
     assert.equal(failed.status, 500);
-    receiver.ok();
+    assert.equal(failed.resendWith, null, 'the first event of a start from now has no cursor before it');
+    // A second refused event names the cursor that sends it again: a new listen started there delivers it.
     await client.calls.terminate(call.id);
-    await cli.waitForLine((l) => l.includes('"forwarded"') && l.includes(call.id), 3000);
+    const ended = JSON.parse(
+      await cli.waitForLine((l) => l.includes('"failed"') && l.includes('call.ended') && l.includes(call.id), 3000),
+    );
+    assert.equal(ended.resendWith, failed.cursor);
+    await cli.stop();
+    receiver.ok();
+    const again = listen(['--forward-to', receiver.url, '--last-event-id', ended.resendWith]);
+    await again.waitForLine(
+      (l) => l.includes('"forwarded"') && l.includes('call.ended') && l.includes(call.id),
+      10_000,
+    );
+    await receiver.waitFor(
+      (rs) => rs.filter((r) => r.body?.id === call.id && r.body?.event === 'call.ended').length === 2,
+      3000,
+      'the refused call.ended, sent again',
+    );
+    await again.stop();
+  });
+
+  test('a refused event is shown with the --last-event-id that sends it again', async () => {
+    const cli = startCli(['listen', '--url', live.url, '--key', key.key, '--forward-to', receiver.url], {});
+    running.push(cli);
+    await cli.waitForLine((l) => l.startsWith('Ready:'), 10_000);
+    receiver.status(500);
+    const call = await live.incomingCall(0, key.key);
+    await cli.waitForLine((l) => l.startsWith('✗ call.ringing') && l.endsWith('(not resent)'), 3000);
+    await client.calls.terminate(call.id);
+    await cli.waitForLine((l) => /^✗ call\.ended .*\(not resent; --last-event-id \S+ sends it again\)$/.test(l), 3000);
+    receiver.ok();
     await cli.stop();
   });
 

@@ -23,6 +23,8 @@ export const LISTEN_USAGE = `usage: callgate listen --forward-to <url> [options]
   --events <list>            only these events (default: all), e.g. call.ended,call.missed
   --last-event-id <cursor>   start after this cursor instead of now
   --timeout-ms <ms>          per-POST timeout (default 10000)
+Each event is POSTed once, in order: one the URL refuses is printed (✗) with the --last-event-id that sends it
+again, and listening goes on.
 ${REMOTE_USAGE}`;
 
 export const LISTEN_OPTIONS = {
@@ -125,13 +127,23 @@ export async function runListen(args: string[], env: Env): Promise<void> {
       onDisconnect: ({ error, delayMs }) =>
         r.out.note(`Connection lost (${error?.message ?? 'closed'}); reconnecting in ${Math.round(delayMs)} ms`),
     });
+    // The cursor just before each event: a failed one is not retried, and the line shown said only its eventId,
+    // which --last-event-id does not take. Unknown for the first event of a start "from now".
+    let before: string | null = v['last-event-id'] ?? null;
     for await (const event of stream) {
+      const after = before;
+      before = event.id;
       if (only && !(only as string[]).includes(event.event)) {
         continue;
       }
       const result = await forwardEvent(target, secret, event, timeoutMs);
       const ok = result.status !== null && result.status >= 200 && result.status < 300;
       const callId = callIdOf(event.data);
+      const again = ok
+        ? ''
+        : after === null
+          ? '  (not resent)'
+          : `  (not resent; --last-event-id ${after} sends it again)`;
       r.out.line(
         {
           type: ok ? 'forwarded' : 'failed',
@@ -139,9 +151,10 @@ export async function runListen(args: string[], env: Env): Promise<void> {
           eventId: event.data.eventId,
           callId,
           cursor: event.id,
+          ...(ok ? {} : { resendWith: after }),
           ...result,
         },
-        `${ok ? '→' : '✗'} ${event.event.padEnd(23)} ${event.data.eventId}  ${result.status ?? result.error}  ${result.durationMs} ms`,
+        `${ok ? '→' : '✗'} ${event.event.padEnd(23)} ${event.data.eventId}  ${result.status ?? result.error}  ${result.durationMs} ms${again}`,
       );
     }
   } finally {
