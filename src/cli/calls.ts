@@ -27,6 +27,7 @@ export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number 
   calls events <callId>                                       the call's timeline
   calls accept <callId> [--record]                            answer without an SDP: on META and SANDBOX numbers
                                                               callgate holds the audio (server media)
+  calls reject <callId>                                       decline a ringing call (it ends REJECTED)
   calls terminate <callId>                                    hang up (an ended call answers alreadyEnded)
   calls watch [--last-event-id <cursor>]                      live call events, one line each, until Ctrl-C
                                                               (a tenant key watches every number)
@@ -43,6 +44,7 @@ export const CALLS_COMMANDS = [
   'get',
   'events',
   'accept',
+  'reject',
   'terminate',
   'watch',
   'play',
@@ -73,6 +75,7 @@ const CALLS_FLAGS: Record<(typeof CALLS_COMMANDS)[number], readonly (keyof typeo
   get: ['sdp'],
   events: [],
   accept: ['record'],
+  reject: [],
   terminate: [],
   watch: ['last-event-id'],
   play: ['stop-on-key'],
@@ -363,6 +366,11 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
         );
       }
       return;
+    }
+    case 'reject': {
+      // The API's decline: without it the CLI could only hang up, which ends a ringing call COMPLETED.
+      const result = await r.client().calls.reject(required(r.positionals, 0, '<callId>'));
+      return r.out.result(result, () => `${result.id} ${result.status}\n`);
     }
     case 'terminate': {
       const result = await r.client().calls.terminate(required(r.positionals, 0, '<callId>'));

@@ -260,7 +260,12 @@ describe('callgate remote commands', () => {
       timeline.slice(0, 2).map((e: { type: string }) => e.type),
       ['offer', 'terminate'],
     );
-    await runCli(['calls', 'terminate', older.id], numberEnv);
+    // Declined rather than hung up: the ringing call ends REJECTED, and a second decline is a state conflict.
+    const declined = await runCli(['calls', 'reject', older.id], numberEnv);
+    assert.equal(declined.stdout, `${older.id} REJECTED\n`, declined.stderr);
+    const rejectedAgain = await runCli(['calls', 'reject', older.id, '--json'], numberEnv);
+    assert.equal(rejectedAgain.code, 1);
+    assert.equal(JSON.parse(rejectedAgain.stderr).code, 'CALL_STATE_CONFLICT');
 
     const missing = await runCli(['calls', 'get', 'call_nope', '--json'], numberEnv);
     assert.equal(missing.code, 1);
