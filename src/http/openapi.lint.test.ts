@@ -255,6 +255,19 @@ describe('the API reference', () => {
       page.json().details.issues.map((i: { message: string }) => i.message),
       ['must match format "date-time"', 'must match pattern "^call_[0-9A-Z]{26}$"', 'must match a schema in anyOf'],
     );
+    // Shapes that each miss one property: one issue names the choice ("mediaUrl" and "clear" listed apart read as
+    // if both were needed).
+    const play = await t.app.inject({
+      method: 'POST',
+      url: '/v1/calls/call_01JD0000000000000000000000/play',
+      headers: { 'x-api-key': t.numberA.key.key },
+      payload: {},
+    });
+    assert.equal(play.statusCode, 400);
+    assert.deepEqual(
+      play.json().details.issues.map((i: { path: string; message: string }) => `${i.path} ${i.message}`),
+      ["/ must have one of the properties 'mediaUrl', 'clear'"],
+    );
   });
 
   test('a body with thousands of problems gets the first 20 listed and truncated: true, in a small answer', async () => {

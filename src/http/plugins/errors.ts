@@ -99,10 +99,24 @@ export function closestShapeIssues(issues: AjvIssue[]): AjvIssue[] {
     }
   }
   const dropped = new Set<AjvIssue>();
+  const merged = new Map<AjvIssue, AjvIssue>();
   for (const { union, branches } of unions.values()) {
     const lists = [...branches.values()];
     const fewest = Math.min(...lists.map((l) => l.length));
     const closest = lists.filter((l) => l.length === fewest);
+    // `play {}`: each shape misses one property. Listed apart, "must have required property 'mediaUrl'" and "...
+    // 'clear'" read as if both were needed: one issue names the choice instead.
+    const missing = onlyMissingProperties(lists, union.instancePath);
+    if (missing !== null) {
+      merged.set(union, {
+        ...union,
+        message: `must have one of the properties ${missing.map((p) => `'${p}'`).join(', ')}`,
+      });
+      for (const issue of lists.flat()) {
+        dropped.add(issue);
+      }
+      continue;
+    }
     if (closest.length !== 1) {
       continue;
     }
@@ -115,7 +129,26 @@ export function closestShapeIssues(issues: AjvIssue[]): AjvIssue[] {
       }
     }
   }
-  return dropped.size === 0 ? issues : issues.filter((issue) => !dropped.has(issue));
+  if (dropped.size === 0 && merged.size === 0) {
+    return issues;
+  }
+  return issues.filter((issue) => !dropped.has(issue)).map((issue) => merged.get(issue) ?? issue);
+}
+
+/** The properties a union's shapes each miss, when missing one property at the union's own place is all that is wrong. */
+function onlyMissingProperties(lists: AjvIssue[][], instancePath: string): string[] | null {
+  if (lists.length < 2 || lists.some((l) => l.length !== 1)) {
+    return null;
+  }
+  const names: string[] = [];
+  for (const [issue] of lists) {
+    const property = issue?.params.missingProperty;
+    if (issue?.keyword !== 'required' || issue.instancePath !== instancePath || typeof property !== 'string') {
+      return null;
+    }
+    names.push(property);
+  }
+  return names;
 }
 
 function fromFastifyError(error: FastifyError): ApiError | null {
