@@ -1,7 +1,7 @@
 // `callgate calls list|get|…|listen|recording|delete-recording` (number key; watch also takes a tenant key).
 import type { Call, Callgate, CallPage, CallStatus, StreamEvent, TimelineEntry } from '../../packages/sdk/src/index.ts';
 import * as media from './media.ts';
-import { formatRecord, formatTable, type Output, shortTime } from './output.ts';
+import { formatRecord, formatTable, type Output, reconnectedNote, shortTime } from './output.ts';
 import {
   type Env,
   fromShell,
@@ -386,11 +386,7 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
           signal: stop.signal,
           ...(v['last-event-id'] ? { lastEventId: v['last-event-id'] } : {}),
           onOpen: ({ reconnects, lastEventId }) =>
-            r.out.note(
-              reconnects === 0
-                ? 'Watching call events (Ctrl-C to stop)…'
-                : `Reconnected, resuming after ${lastEventId ?? 'the start'}`,
-            ),
+            r.out.note(reconnects === 0 ? 'Watching call events (Ctrl-C to stop)…' : reconnectedNote(lastEventId)),
           onDisconnect: ({ error, delayMs }) =>
             r.out.note(`Connection lost (${error?.message ?? 'closed'}); reconnecting in ${Math.round(delayMs)} ms`),
         });

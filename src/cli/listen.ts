@@ -5,6 +5,7 @@
 import type { StreamEvent } from '../../packages/sdk/src/index.ts';
 import { generateWebhookSecret, signPayload } from '../webhooks/signing.ts';
 import { callIdOf } from './calls.ts';
+import { reconnectedNote } from './output.ts';
 import {
   type Env,
   HelpRequested,
@@ -121,7 +122,7 @@ export async function runListen(args: string[], env: Env): Promise<void> {
                 : 'Signing with the secret given by --secret'),
           );
         } else {
-          r.out.line({ type: 'reconnected', lastEventId }, `Reconnected, resuming after ${lastEventId ?? 'the start'}`);
+          r.out.line({ type: 'reconnected', lastEventId }, reconnectedNote(lastEventId));
         }
       },
       onDisconnect: ({ error, delayMs }) =>

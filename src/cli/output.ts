@@ -76,6 +76,16 @@ export function output(
 }
 
 /** A key shown without its secret part: its prefix and last four characters. */
+/**
+ * Said when a live stream reconnects. The id it resumes after is a position in the stream (what --last-event-id
+ * takes), not an event anyone saw: the line says what it means, that nothing in between is lost.
+ */
+export function reconnectedNote(lastEventId: string | undefined | null): string {
+  return lastEventId
+    ? `Reconnected: events since are sent now, none missed (stream position ${lastEventId})`
+    : 'Reconnected: events since the start are sent now, none missed';
+}
+
 export function maskKey(value: string): string {
   const prefix = /^[a-z]+_/.exec(value)?.[0] ?? '';
   return `${prefix}…${value.slice(-4)}`;

@@ -41,7 +41,7 @@ test('simulate call says when its live stream is lost and when it resumes, then 
     const cli = await runCli(['simulate', 'call'], { CALLGATE_URL: url, CALLGATE_API_KEY: 'ps_test' });
     assert.equal(cli.code, 0, cli.stderr);
     assert.match(cli.stderr, /^Connection lost \([^)]*\); reconnecting in \d+ ms$/m);
-    assert.match(cli.stderr, /^Reconnected, resuming after the start$/m);
+    assert.match(cli.stderr, /^Reconnected: events since the start are sent now, none missed$/m);
     assert.match(cli.stdout, /call\.ended\s+call_01JDSIMULATERECONNECT0000\s+COMPLETED/);
     assert.equal(streams, 2);
   } finally {

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Callgate, CallgateError } from '../../packages/sdk/src/index.ts';
 import { MAX_AUDIO_CHARS } from '../providers/sandbox/settings.ts';
 import { callIdOf, eventLine } from './calls.ts';
-import type { Output } from './output.ts';
+import { type Output, reconnectedNote } from './output.ts';
 import {
   type Env,
   fromShell,
@@ -115,7 +115,7 @@ export async function runSimulate(args: string[], env: Env): Promise<void> {
             connected = true;
             opened();
             if (reconnects > 0) {
-              r.out.note(`Reconnected, resuming after ${lastEventId ?? 'the start'}`);
+              r.out.note(reconnectedNote(lastEventId));
             }
           },
           onDisconnect: ({ error, delayMs }) => {
