@@ -31,3 +31,32 @@ test('a stalled loop counts the frames it delayed as late and skips those past t
   }
   assert.equal((ticks.at(-1) ?? 0) + 1 - ticks.length, tally.skipped);
 });
+
+test('one frame per 20 ms of the monotonic clock, each due from the start: late timers make no drift', (t) => {
+  // The monotonic clock and the timers, both driven by the test: 20 ms is the RTP clock's 960 samples at 48 kHz.
+  let now = 5_000;
+  t.mock.method(performance, 'now', () => now);
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const ticks: number[] = [];
+  const stop = countingFrameClock(null).start((i) => ticks.push(i));
+  const advance = (ms: number) => {
+    now += ms;
+    t.mock.timers.tick(ms);
+  };
+  try {
+    assert.deepEqual(ticks, [0], 'the first frame at once');
+    for (let ms = 0; ms < 500; ms++) {
+      advance(1);
+    }
+    assert.deepEqual(ticks, [...Array(26).keys()], 'frames 0–25 in 500 ms');
+    // The timer fires 13 ms late: the frames due meanwhile go at once, and the next is still due at 20 ms steps.
+    advance(33);
+    assert.deepEqual(ticks.slice(26), [26], 'frame 26 (due at 520 ms) at 533 ms');
+    for (let ms = 0; ms < 467; ms++) {
+      advance(1);
+    }
+    assert.deepEqual(ticks, [...Array(51).keys()], 'after 1 s: 50 frames and the first, none made up or lost');
+  } finally {
+    stop();
+  }
+});
