@@ -780,6 +780,40 @@ describe('server media: capacity and failure', () => {
     }
   });
 
+  test('play fetches only what the SSRF guard allows: plain http or a private address is a 400 and nothing is fetched', async () => {
+    // No WEBHOOK_ALLOW_INSECURE_URLS here: the guard of webhook URLs applies to a server-media call's play too.
+    const t = await buildTestApp('sqlite');
+    const files = await mediaServer({ 'tone.wav': wavFile([tone(660, 1, 16_000)], 16_000) });
+    let fetched = 0;
+    files.server.on('request', () => {
+      fetched += 1;
+    });
+    try {
+      const api = numberAApi(t);
+      const uc = await startCall(t, endpoints, 0);
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/accept`)).statusCode, 200);
+      await connectUser(t, uc);
+      const { port } = new URL(files.url('tone.wav'));
+      for (const [mediaUrl, reason] of [
+        [files.url('tone.wav'), /must use https/],
+        [`https://127.0.0.1:${port}/tone.wav`, /non-public address/],
+        ['https://169.254.169.254/latest/meta-data/', /non-public address/],
+        ['https://10.0.0.8/a.mp3', /non-public address/],
+      ] as const) {
+        const res = await api('POST', `/v1/calls/${uc.call.id}/play`, { mediaUrl });
+        assert.equal(res.statusCode, 400, `${mediaUrl}: ${res.body}`);
+        assert.equal(res.json().code, 'VALIDATION_ERROR');
+        assert.match(res.json().details.reason, reason, mediaUrl);
+      }
+      assert.equal(fetched, 0, 'no request reached the loopback file server');
+      assert.equal(uc.user.heard().frequencyHz, null, 'the caller heard nothing');
+      assert.equal((await api('POST', `/v1/calls/${uc.call.id}/terminate`)).statusCode, 200);
+    } finally {
+      files.server.close();
+      await t.close();
+    }
+  });
+
   test('a full engine refuses the next call with 503 and answers it once a session is free', async () => {
     const t = await buildTestApp('sqlite', { env: { MEDIA_MAX_SESSIONS: '1' } });
     const post = (url: string) =>
