@@ -823,12 +823,17 @@ describe('server media: capacity and failure', () => {
       const second = await startCall(t, endpoints);
       assert.equal((await post(`/v1/calls/${first.call.id}/accept`)).statusCode, 200);
       await connectUser(t, first);
-      const refused = await post(`/v1/calls/${second.call.id}/accept`);
-      assert.equal(refused.statusCode, 503);
-      assert.match(refused.json().details.reason, /every media session.*MEDIA_MAX_SESSIONS/);
+      // media.md §3: accept and pre-accept alike are refused, never a half-answered call.
+      for (const action of ['accept', 'pre-accept']) {
+        const refused = await post(`/v1/calls/${second.call.id}/${action}`);
+        assert.equal(refused.statusCode, 503, `${action}: ${refused.body}`);
+        assert.equal(refused.json().code, 'MEDIA_CAPACITY');
+        assert.match(refused.json().details.reason, /every media session.*MEDIA_MAX_SESSIONS/);
+      }
       assert.equal(t.fake.countRequests({ call_id: second.call.externalCallId }), 0);
+      assert.equal((await storedCall(t, t.numberA, second.call.id))?.status, 'RINGING');
       const body = (await t.app.inject({ url: '/metrics' })).body;
-      assert.equal(sample(body, 'callgate_media_sessions_refused_total{reason="capacity"}'), 1);
+      assert.equal(sample(body, 'callgate_media_sessions_refused_total{reason="capacity"}'), 2);
       assert.equal(sample(body, 'callgate_media_sessions'), 1);
       assert.equal(sample(body, 'callgate_media_sessions_max'), 1);
       // Paced on this thread (MEDIA_WORKERS unset): counted as they go.
