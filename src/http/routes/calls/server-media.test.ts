@@ -1661,8 +1661,20 @@ describe('server media across two API processes (PostgreSQL)', {
       assert.equal(await heardAtUser(uc.user, 660), 660);
       assert.equal((await viaOther('DELETE', `/v1/calls/${uc.call.id}/play`)).statusCode, 200);
       assert.equal(await heardAtUser(uc.user, null), null);
-      ws.close();
-      await viaOther('POST', `/v1/calls/${uc.call.id}/terminate`);
+      // A terminate through the other process too: the owner closes the media and its socket (stop, 1000).
+      let closed: number | null = null;
+      ws.once('close', (code) => {
+        closed = code;
+      });
+      const end = await viaOther('POST', `/v1/calls/${uc.call.id}/terminate`);
+      assert.equal(end.statusCode, 200, end.body);
+      assert.equal(await eventually(async () => closed, 5000, 'the owner to close the socket'), 1000);
+      assert.equal(media.at(-1)?.event, 'stop');
+      await eventually(async () => t.app.media.size === 0, 5000, 'the owner to close the media');
+      assert.deepEqual(
+        (await outbox(t, uc.call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
     } finally {
       files.server.close();
       await Promise.all(endpoints.map((e) => e.close()));
