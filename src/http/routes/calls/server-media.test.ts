@@ -520,15 +520,22 @@ for (const kind of storeKinds()) {
       await connectUser(t, uc);
       const { wsUrl } = (await api('POST', `/v1/calls/${uc.call.id}/realtime-session`, { mode: 'listen' })).json();
       const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
+      const texts: { event: string }[] = [];
+      ws.on('message', (d: Buffer, binary) => binary || texts.push(JSON.parse(d.toString())));
       const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
       await new Promise((r) => ws.once('open', r));
       await t.fake.userHangsUp(uc.call.externalCallId);
       assert.equal(await closed, 1000);
+      assert.equal(texts.at(-1)?.event, 'stop');
       const ended = await eventually(async () => {
         const c = await storedCall(t, t.numberA, uc.call.id);
         return c?.status === 'COMPLETED' && c;
       });
       assert.equal(ended.endedBy, 'PEER');
+      assert.deepEqual(
+        (await outbox(t, uc.call)).map((e) => e.type),
+        ['call.ringing', 'call.connected', 'call.ended'],
+      );
       // Its media is over: play, stop-play and a new session are a state conflict, as on a web number.
       for (const [method, path, body] of [
         ['POST', 'play', { mediaUrl: 'https://example.com/a.wav' }],
@@ -1503,6 +1510,7 @@ describe('server media: max duration', () => {
       const ended = (await api('GET', `/v1/calls/${id}`)).json();
       assert.equal(ended.endedBy, 'SYSTEM');
       await eventually(async () => t.app.media.size === 0, 3000, 'the session to close');
+      assert.equal((await outbox(t, ended)).filter((e) => e.type === 'call.ended').length, 1, 'exactly one call.ended');
     } finally {
       await t.close();
     }
