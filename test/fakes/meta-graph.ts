@@ -160,6 +160,12 @@ export interface FakeMeta {
   userHangsUp(wacid: string, o?: EmitOptions): Promise<void>;
   mediaFailure(wacid: string, code: number, o?: EmitOptions): Promise<void>;
   grantPermission(phoneNumberId: string, waId: string, kind: 'temporary' | 'permanent'): void;
+  /**
+   * The user's device answers the business's offers: the connect webhook of a business-initiated call carries
+   * `answer(offerSdp)` instead of the canned answer (a real WebRTC peer, so server media is tested on META). null:
+   * the canned answer again.
+   */
+  answerOffersWith(answer: ((offerSdp: string) => Promise<string>) | null): void;
   revokePermission(phoneNumberId: string, waId: string): void;
   userRepliesToPermission(
     phoneNumberId: string,
@@ -726,6 +732,7 @@ class FakeMetaServer implements FakeMeta {
   violations: string[] = [];
   webhookAttempts: WebhookAttempt[] = [];
   private readonly userIdentities = new Map<string, { userId: string; phoneHidden?: boolean }>();
+  private offerAnswerer: ((offerSdp: string) => Promise<string>) | null = null;
 
   private readonly opts: FakeMetaOptions;
   private readonly numbers = new Map<string, FakeMetaNumber>();
@@ -915,6 +922,10 @@ class FakeMetaServer implements FakeMeta {
       delete p.expiresAt;
     }
     return p;
+  }
+
+  answerOffersWith(answer: ((offerSdp: string) => Promise<string>) | null): void {
+    this.offerAnswerer = answer;
   }
 
   grantPermission(phoneNumberId: string, waId: string, kind: 'temporary' | 'permanent'): void {
@@ -1440,11 +1451,15 @@ class FakeMetaServer implements FakeMeta {
     }
     this.calls.set(call.wacid, call);
     this.startRing(call, this.opts.bicRingTimeoutMs ?? 60000);
+    const answer = this.offerAnswerer;
+    const offer: string = b.session?.sdp ?? '';
     return {
       status: 200,
       body: { messaging_product: 'whatsapp', calls: [{ id: call.wacid }] },
       after: [
-        this.emitter(number, { calls: [this.bicConnectEvent(call)] }),
+        answer
+          ? async () => this.emitter(number, { calls: [this.bicConnectEvent(call, await answer(offer))] })()
+          : this.emitter(number, { calls: [this.bicConnectEvent(call)] }),
         this.emitter(number, { statuses: [this.statusEvent(call, 'RINGING')] }),
       ],
     };
@@ -1710,7 +1725,7 @@ class FakeMetaServer implements FakeMeta {
     };
   }
 
-  private bicConnectEvent(call: FakeCall): Json {
+  private bicConnectEvent(call: FakeCall, answerSdp: string = CANNED_ANSWER_SDP): Json {
     return {
       id: call.wacid,
       from: call.user,
@@ -1719,9 +1734,9 @@ class FakeMetaServer implements FakeMeta {
       timestamp: epochSec(this.now()),
       direction: call.direction,
       ...(call.bizOpaque !== undefined ? { biz_opaque_callback_data: call.bizOpaque } : {}),
-      session: { sdp_type: 'answer', sdp: CANNED_ANSWER_SDP },
+      session: { sdp_type: 'answer', sdp: answerSdp },
       // Legacy form some integrations still read (§3.3).
-      connection: { webrtc: { sdp: JSON.stringify({ sdp: CANNED_ANSWER_SDP, type: 'answer' }) } },
+      connection: { webrtc: { sdp: JSON.stringify({ sdp: answerSdp, type: 'answer' }) } },
     };
   }
 

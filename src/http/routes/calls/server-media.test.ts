@@ -37,7 +37,7 @@ import { decodeMulaw, encodeMulaw } from '../../../media/engine/mulaw.ts';
 import { OggOpusWriter } from '../../../media/engine/ogg-opus-writer.ts';
 import { OPUS_PRE_SKIP, OpusFrameEncoder } from '../../../media/engine/opus-encoder.ts';
 import { recordingsVolume } from '../../../media/engine/recordings-volume.ts';
-import type { AudioEndpoint } from '../../../media/rtc/index.ts';
+import { AudioEndpoint, createPeerFactory, LOOPBACK_ICE, toneSource } from '../../../media/rtc/index.ts';
 import { MemoryRateLimiter } from '../../../ratelimit/memory.ts';
 import type { Db } from '../../../store/db.ts';
 
@@ -639,6 +639,49 @@ for (const kind of storeKinds()) {
       assert.equal(gone.code, 'RECORDING_NOT_FOUND');
       assert.equal(gone.details.reason, "this call's recording was deleted");
       assert.equal((await api('GET', `/v1/calls/${uc.call.id}`)).json().recording.status, 'deleted');
+    });
+
+    test('POST /v1/calls without an SDP: the engine offers, the user’s answer in Meta’s connect webhook is applied, and audio flows both ways', async () => {
+      // The user's phone: a werift peer answering callgate's offer, its answer sent back in Meta's connect webhook.
+      const user = new AudioEndpoint(createPeerFactory(LOOPBACK_ICE), { source: toneSource(440) });
+      endpoints.push(user);
+      t.fake.answerOffersWith((offer) => user.acceptOffer(offer));
+      try {
+        const peer = nextPeer();
+        t.fake.grantPermission(t.numberA.phoneNumberId, peer, 'temporary');
+        const placed = await api('POST', '/v1/calls', { to: `+${peer}` });
+        assert.equal(placed.statusCode, 201, placed.body);
+        const id: string = placed.json().id;
+        const ringing = await untilStatus(t, t.numberA, id, 'RINGING');
+        const offer = t.fake.requests.find((r) => r.body?.action === 'connect' && r.body?.to === peer);
+        assert.equal(offer?.body.session.sdp_type, 'offer');
+        await t.fake.userAnswers(ringing.externalCallId);
+        await untilStatus(t, t.numberA, id, 'ACCEPTED');
+        await user.connected();
+        const got = (await api('GET', `/v1/calls/${id}`)).json();
+        assert.equal(got.media, 'server');
+        assert.equal(got.mediaNode, t.app.media.node);
+
+        const { wsUrl } = (await api('POST', `/v1/calls/${id}/realtime-session`, { mode: 'talk' })).json();
+        const ws = new WebSocket(`${onServer(t, wsUrl)}&format=pcm16`);
+        const frames: Buffer[] = [];
+        ws.on('message', (d: Buffer, binary) => binary && frames.push(d));
+        await new Promise((r) => ws.once('open', r));
+        await eventually(async () => frames.length >= 60, 8000, 'the user’s audio');
+        const pcm = Buffer.concat(frames.slice(-50));
+        assert.equal(dominantFrequency(new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2), 16_000), 440);
+        const reply = tone(880, 3, 16_000);
+        for (let i = 0; i < reply.length; i += 320) {
+          ws.send(Buffer.from(reply.buffer, reply.byteOffset + i * 2, 640));
+        }
+        assert.equal(await heardAtUser(user, 880), 880);
+        const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+        assert.equal((await api('POST', `/v1/calls/${id}/terminate`)).statusCode, 200);
+        assert.equal(await closed, 1000);
+        assert.deepEqual(t.fake.violations, []);
+      } finally {
+        t.fake.answerOffersWith(null);
+      }
     });
 
     test('realtime-session and play on a call whose media callgate does not hold stay as before', async () => {
