@@ -125,6 +125,21 @@ describe('callgate remote commands', () => {
     assert.match(gone.stderr, /^callgate: HTTP 404 NUMBER_NOT_FOUND: Number not found \(request req_\w+\)\n$/);
   });
 
+  test('numbers update --record-calls turns recording of every server-media call on and off', async () => {
+    const on = await runCli(['numbers', 'update', numberId, '--record-calls', 'on'], tenantEnv);
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(on.stdout, /^record calls:\s+yes \(server-media calls, unless a call says record: false\)$/m);
+    assert.equal(json(await runCli(['numbers', 'get', numberId, '--json'], tenantEnv)).recordCalls, true);
+    const off = json(await runCli(['numbers', 'update', numberId, '--record-calls', 'off', '--json'], tenantEnv));
+    assert.equal(off.recordCalls, false);
+    const typo = await runCli(['numbers', 'update', numberId, '--record-calls', 'yes'], tenantEnv);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /--record-calls: unknown value "yes".*\n {2}valid: on, off/);
+    const nothing = await runCli(['numbers', 'update', numberId], tenantEnv);
+    assert.equal(nothing.code, 2);
+    assert.match(nothing.stderr, /numbers update needs what to change: --record-calls on\|off/);
+  });
+
   test('numbers delete is refused while a call rings, with the way out; --force deletes it', async () => {
     const created = json(
       await runCli(['numbers', 'create', '--json', ...metaFlags(live.numberInput(1, 'Stuck'))], tenantEnv),

@@ -17,7 +17,7 @@ On the store (same environment as the server: DATA_DIR, DATABASE_URL, SECRET_KEY
   worker                         deliver webhooks and run the sweeper (run the API with WORKERS=off); stops on SIGTERM
 
 Against a running server, with a key:
-  numbers list|get|create|delete|status|connect               (tenant key)
+  numbers list|get|create|update|delete|status|connect        (tenant key)
   keys list|create|regenerate                                 (tenant key)
   webhooks list|get|create|update|delete|rotate-secret|logs|replay
   calls list|get|events|accept|reject|terminate|watch|play|stop-play|listen|recording|delete-recording   (number key)

@@ -14,7 +14,7 @@ import {
 } from './remote.ts';
 import { unknownChoice } from './suggest.ts';
 
-export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete|status|connect> [options]   (tenant key)
+export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|update|delete|status|connect> [options]   (tenant key)
   numbers list
   numbers get <numberId>
   numbers create --name <name> --phone <+E164> --provider META --phone-number-id <id> [--waba-id <id>]
@@ -24,6 +24,8 @@ export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete|st
   numbers create --name <name> --phone <+E164> --qr
                  a web number by QR on the server's own Evolution Go (EVOLUTION_BASE_URL); prints the QR string
   numbers create --name <name> --provider SANDBOX [--phone <+E164>]   simulated WhatsApp users (a +99… number)
+  numbers update <numberId> --record-calls on|off
+                 record every server-media call of the number (a call's own "record" still wins)
   numbers delete <numberId> [--force]
                  refused while the number has calls ringing, connected or being placed; --force deletes it anyway
                  (for calls the provider can no longer end: they are not ended there, no call.ended is sent)
@@ -31,7 +33,7 @@ export const NUMBERS_USAGE = `usage: callgate numbers <list|get|create|delete|st
   numbers connect <numberId> [--phone <+E164>]   a new QR, or a pairing code for that phone
 ${REMOTE_USAGE}`;
 
-export const NUMBERS_COMMANDS = ['list', 'get', 'create', 'delete', 'status', 'connect'] as const;
+export const NUMBERS_COMMANDS = ['list', 'get', 'create', 'update', 'delete', 'status', 'connect'] as const;
 
 export const NUMBERS_OPTIONS = {
   name: { type: 'string' },
@@ -49,7 +51,10 @@ export const NUMBERS_OPTIONS = {
   'public-ws-base-url': { type: 'string' },
   qr: { type: 'boolean' },
   force: { type: 'boolean' },
+  'record-calls': { type: 'string' },
 } as const;
+
+const ON_OFF = ['on', 'off'] as const;
 
 const columns = [
   { header: 'ID', value: (n: WhatsAppNumber) => n.id },
@@ -200,6 +205,18 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
           ...(answer.code ? ([['qr', answer.code]] as [string, unknown][]) : []),
         ]),
       );
+    }
+    case 'update': {
+      const id = required(r.positionals, 0, '<numberId>');
+      const record = v['record-calls'];
+      if (record === undefined) {
+        throw new UsageError('numbers update needs what to change: --record-calls on|off');
+      }
+      if (!(ON_OFF as readonly string[]).includes(record)) {
+        throw new UsageError(`--record-calls: ${unknownChoice('value', record, ON_OFF)}`);
+      }
+      const number = await r.client().numbers.update(id, { recordCalls: record === 'on' });
+      return r.out.result(number, () => formatRecord(numberRecord(number)));
     }
     case 'delete': {
       const id = required(r.positionals, 0, '<numberId>');
