@@ -16,6 +16,7 @@ import {
   untilSignal,
   wantsHelp,
 } from './remote.ts';
+import { unknownChoice } from './suggest.ts';
 import { checkStatuses } from './vocabulary.ts';
 
 export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number key)
@@ -37,6 +38,10 @@ export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number 
   calls listen <callId> [--out caller.wav] [--seconds N]      caller's audio to a WAV, its keys printed (server media)
   calls recording <callId> [--out <callId>.ogg]               download the call's recording (stereo Ogg/Opus)
   calls delete-recording <callId>                             delete the recording's file
+  calls settings [--calling on|off] [--callback-permission on|off]
+                                                              the number's calling settings (META, SANDBOX);
+                                                              with a flag, change them (off: WhatsApp users
+                                                              cannot call the number)
 ${REMOTE_USAGE}`;
 
 export const CALLS_COMMANDS = [
@@ -52,6 +57,7 @@ export const CALLS_COMMANDS = [
   'listen',
   'recording',
   'delete-recording',
+  'settings',
 ] as const;
 
 export const CALLS_OPTIONS = {
@@ -67,6 +73,8 @@ export const CALLS_OPTIONS = {
   seconds: { type: 'string' },
   record: { type: 'boolean' },
   'stop-on-key': { type: 'boolean' },
+  calling: { type: 'string' },
+  'callback-permission': { type: 'string' },
 } as const;
 
 /** The options each command takes, beyond the connection's. */
@@ -83,7 +91,30 @@ const CALLS_FLAGS: Record<(typeof CALLS_COMMANDS)[number], readonly (keyof typeo
   listen: ['out', 'seconds'],
   recording: ['out'],
   'delete-recording': [],
+  settings: ['calling', 'callback-permission'],
 };
+
+/** An on|off flag as Meta's ENABLED|DISABLED under `field`; nothing when the flag was not given. */
+function onOff(value: string | undefined, flag: string, field: string): Record<string, 'ENABLED' | 'DISABLED'> {
+  if (value === undefined) {
+    return {};
+  }
+  if (value !== 'on' && value !== 'off') {
+    throw new UsageError(`${flag}: ${unknownChoice('value', value, ['on', 'off'])}`);
+  }
+  return { [field]: value === 'on' ? 'ENABLED' : 'DISABLED' };
+}
+
+/** The settings a person checks first, in Meta's terms; --json has them all. */
+function settingsRecord(calling: Record<string, unknown>): [string, unknown][] {
+  const hours = calling.call_hours as { status?: string; timezone_id?: string } | undefined;
+  return [
+    ['calling', calling.status ?? '(not set)'],
+    ['call icon', calling.call_icon_visibility ?? '(not set)'],
+    ['callback permission', calling.callback_permission_status ?? '(not set)'],
+    ['call hours', hours ? [hours.status, hours.timezone_id].filter(Boolean).join(', ') : '(not set)'],
+  ];
+}
 
 const UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -346,6 +377,18 @@ export async function runCalls(args: string[], env: Env): Promise<void> {
     case 'recording': {
       const id = required(r.positionals, 0, '<callId>');
       return media.recording(r.client().calls, r.out, id, fromShell(v.out ?? `${id}.ogg`, env));
+    }
+    case 'settings': {
+      const change = {
+        ...onOff(v.calling, '--calling', 'status'),
+        ...onOff(v['callback-permission'], '--callback-permission', 'callback_permission_status'),
+      };
+      const client = r.client();
+      const calling =
+        Object.keys(change).length > 0
+          ? (await client.calls.settings.update({ calling: change })).calling
+          : ((await client.calls.settings.get()).calling ?? {});
+      return r.out.result(calling, () => formatRecord(settingsRecord(calling)));
     }
     case 'delete-recording': {
       const result = await r.client().calls.deleteRecording(required(r.positionals, 0, '<callId>'));

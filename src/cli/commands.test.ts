@@ -140,6 +140,25 @@ describe('callgate remote commands', () => {
     assert.match(nothing.stderr, /numbers update needs what to change: --record-calls on\|off/);
   });
 
+  test('calls settings shows the calling settings and turns calling off and on', async () => {
+    const off = await runCli(['calls', 'settings', '--calling', 'off'], numberEnv);
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(off.stdout, /^calling:\s+DISABLED$/m);
+    const shown = json(await runCli(['calls', 'settings', '--json'], numberEnv));
+    assert.equal(shown.status, 'DISABLED');
+    const on = json(
+      await runCli(['calls', 'settings', '--calling', 'on', '--callback-permission', 'on', '--json'], numberEnv),
+    );
+    assert.equal(on.status, 'ENABLED');
+    assert.equal(on.callback_permission_status, 'ENABLED');
+    const table = await runCli(['calls', 'settings'], numberEnv);
+    assert.match(table.stdout, /^calling:\s+ENABLED$/m);
+    assert.match(table.stdout, /^callback permission:\s+ENABLED$/m);
+    const typo = await runCli(['calls', 'settings', '--calling', 'disabled'], numberEnv);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /--calling: unknown value "disabled".*\n {2}valid: on, off/);
+  });
+
   test('numbers delete is refused while a call rings, with the way out; --force deletes it', async () => {
     const created = json(
       await runCli(['numbers', 'create', '--json', ...metaFlags(live.numberInput(1, 'Stuck'))], tenantEnv),

@@ -20,7 +20,8 @@ Against a running server, with a key:
   numbers list|get|create|update|delete|status|connect        (tenant key)
   keys list|create|regenerate                                 (tenant key)
   webhooks list|get|create|update|delete|rotate-secret|logs|replay
-  calls list|get|events|accept|reject|terminate|watch|play|stop-play|listen|recording|delete-recording   (number key)
+  calls list|get|events|accept|reject|terminate|watch|play|stop-play|listen|recording|delete-recording|settings
+                                                              (number key)
   simulate call [--from <+E164>] [--audio tone:440|echo|silence|speech-sample|file.wav|<https URL>]
                 [--hangup-after 30] [--answer accept|reject|ignore] [--press 1,,# | --keypad] [--no-wait]
                                                               (SANDBOX number key)
