@@ -5,6 +5,7 @@ import { buildAppWithSweeper } from './app.ts';
 import { SecretBox } from './auth/secret-box.ts';
 import { checkSecretKey } from './auth/secret-key-check.ts';
 import { ConfigError, loadConfig, storeLocation } from './config.ts';
+import { publicBase } from './http/public-base.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
@@ -20,13 +21,6 @@ const SHUTDOWN_DEADLINE_MS = SHUTDOWN_GRACE_MS + 10_000;
 const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 
 export { ConfigError };
-
-/** The address to print: a wildcard listen address is reached as localhost from this machine. */
-function publicBase(host: string, port: number): string {
-  const shown =
-    host === '0.0.0.0' || host === '::' || host === '' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
-  return `http://${shown}:${port}`;
-}
 
 /** Starts the server as configured by the environment; resolves once it listens. */
 export async function startServer(): Promise<FastifyInstance> {

@@ -46,6 +46,25 @@ describe('callgate worker --metrics-port', () => {
     assert.equal((await fetch(url.replace('/metrics', '/other'))).status, 404);
   });
 
+  test('on a wildcard HOST the ready line names a URL that opens from this machine', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'callgate-worker-wildcard-'));
+    const wildcard = await startServerProcess(
+      { DATA_DIR: dir, HOST: '0.0.0.0' },
+      'src/cli/main.ts',
+      ['worker', '--metrics-port', '0'],
+      /callgate webhook worker ready/,
+    );
+    try {
+      const ready = wildcard.logs.find((l) => l.includes('callgate webhook worker ready')) ?? '';
+      const shown = JSON.parse(ready).metrics as string;
+      assert.match(shown, /^http:\/\/localhost:\d+\/metrics$/, 'not http://0.0.0.0:…, which no browser opens');
+      assert.equal((await fetch(shown)).status, 200);
+    } finally {
+      await wildcard.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a bad port is a usage mistake; SIGTERM stops the worker and its metrics listener', async () => {
     const bad = await runCli(['worker', '--metrics-port', 'nine'], { DATA_DIR: dataDir });
     assert.equal(bad.code, 2);

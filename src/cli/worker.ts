@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { SecretBox } from '../auth/secret-box.ts';
 import { checkSecretKey } from '../auth/secret-key-check.ts';
 import type { Config } from '../config.ts';
+import { publicBase } from '../http/public-base.ts';
 import { createLogger } from '../logger.ts';
 import { createMetrics, type Metrics, metricsRequestHandler } from '../metrics.ts';
 import { buildServices } from '../services.ts';
@@ -110,7 +111,7 @@ export async function runWorker(args: string[], env: Env): Promise<void> {
     sweeper.start();
     const address = metricsServer?.address();
     const metricsUrl =
-      address && typeof address === 'object' ? `http://${config.host}:${address.port}/metrics` : undefined;
+      address && typeof address === 'object' ? `${publicBase(config.host, address.port)}/metrics` : undefined;
     logger.info(
       { store: db.dialect, ...(metricsUrl ? { metrics: metricsUrl } : {}) },
       `callgate webhook worker ready (with the sweeper)${metricsUrl ? `; metrics on ${metricsUrl}` : ''}`,
