@@ -1,7 +1,16 @@
 // The embedded store's backup: a consistent copy while another process writes, never a partial file at the target.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -106,6 +115,23 @@ describe('embedded store backup', () => {
     }
     assert.equal(existsSync(join(dir, 'a.db')), false);
     assert.equal(existsSync(join(dir, 'missing-dir')), false);
+  });
+
+  test('the store itself, or a file of SQLite beside it, is never the target, even with replacing asked for', () => {
+    const before = rows(source);
+    const inode = statSync(source).ino;
+    const linkedDir = join(dir, 'linked-data');
+    symlinkSync(join(dir, 'data'), linkedDir);
+    for (const target of [source, `${source}-wal`, `${source}-shm`, join(linkedDir, 'callgate.db')]) {
+      assert.throws(
+        () => backupSqlite(source, target, { replace: true }),
+        (e: Error) => e instanceof BackupRefused && /is the store itself/.test(e.message),
+        target,
+      );
+    }
+    assert.equal(rows(source), before);
+    // Still the file the server has open: a copy renamed over it would be another file, the server's writes lost.
+    assert.equal(statSync(source).ino, inode);
   });
 
   test('a database that is not a callgate store leaves no file at the target and no partial copy', () => {

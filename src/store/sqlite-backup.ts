@@ -2,8 +2,8 @@
 // one snapshot (in WAL mode a reader never blocks the writer, and sees only committed transactions) and writes a
 // compact database. The copy is made beside the target, checked, synced and renamed, so a file at the target is
 // always a whole backup, never the half of one a full disk or a kill left.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
 export interface SqliteBackup {
@@ -23,6 +23,11 @@ export function backupSqlite(sourcePath: string, targetPath: string, opts: { rep
     throw new BackupRefused(`no embedded store at ${sourcePath}`);
   }
   const target = statOrNull(targetPath);
+  // With --force the rename would put the copy in the place of the live store (or its WAL), under a server still
+  // writing to the file it has open: every write after the copy lost at its next start, a WAL of another file.
+  if (isStoreFile(sourcePath, targetPath)) {
+    throw new BackupRefused(`${targetPath} is the store itself: write the backup to another file`);
+  }
   if (target?.isDirectory()) {
     throw new BackupRefused(`${targetPath} is a directory: give the backup's file name`);
   }
@@ -73,6 +78,25 @@ function checkedSchemaVersion(path: string): number {
     return Number(row.version ?? 0);
   } finally {
     copy.close();
+  }
+}
+
+/**
+ * Whether the target names the store or one of SQLite's files beside it, also through a linked directory: the
+ * rename would replace that name, not a link to it.
+ */
+function isStoreFile(sourcePath: string, targetPath: string): boolean {
+  const store = realPathOf(sourcePath);
+  const named = realPathOf(targetPath);
+  return ['', '-wal', '-shm', '-journal'].some((suffix) => named === `${store}${suffix}`);
+}
+
+/** The path with its directory's links resolved (the directory may not exist: then as given). */
+function realPathOf(path: string): string {
+  try {
+    return join(realpathSync(dirname(path)), basename(path));
+  } catch {
+    return resolve(path);
   }
 }
 
