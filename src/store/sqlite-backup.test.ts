@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import {
   existsSync,
+  lstatSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -132,6 +133,18 @@ describe('embedded store backup', () => {
     assert.equal(rows(source), before);
     // Still the file the server has open: a copy renamed over it would be another file, the server's writes lost.
     assert.equal(statSync(source).ino, inode);
+  });
+
+  test('a link planted beside the target, at the name the copy used to be made under, is not written through', () => {
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'not a backup');
+    const target = join(dir, 'planted.db');
+    symlinkSync(victim, join(dir, `.planted.db.partial-${process.pid}`));
+    backupSqlite(source, target);
+    assert.equal(readFileSync(victim, 'utf8'), 'not a backup');
+    assert.equal(rows(target), rows(source));
+    assert.equal(lstatSync(target).isSymbolicLink(), false);
+    rmSync(join(dir, `.planted.db.partial-${process.pid}`));
   });
 
   test('a database that is not a callgate store leaves no file at the target and no partial copy', () => {

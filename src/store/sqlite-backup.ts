@@ -2,6 +2,8 @@
 // one snapshot (in WAL mode a reader never blocks the writer, and sees only committed transactions) and writes a
 // compact database. The copy is made beside the target, checked, synced and renamed, so a file at the target is
 // always a whole backup, never the half of one a full disk or a kill left.
+
+import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -38,10 +40,13 @@ export function backupSqlite(sourcePath: string, targetPath: string, opts: { rep
   if (!statOrNull(directory)?.isDirectory()) {
     throw new BackupRefused(`${directory} does not exist: create it first`);
   }
-  const partial = join(directory, `.${basename(targetPath)}.partial-${process.pid}`);
+  // A name no one can have put there first: in a shared directory (/tmp) a link planted at a name known in advance
+  // would have had the copy written through it, over whatever file it points at.
+  const partial = join(directory, `.${basename(targetPath)}.partial-${randomBytes(8).toString('hex')}`);
+  // Made empty first, only if it is not there, so the copy is owner-only like the store: it holds callers' numbers
+  // and sealed secrets.
+  closeSync(openSync(partial, 'wx', 0o600));
   try {
-    // Made empty first so the copy is owner-only like the store: it holds callers' numbers and sealed secrets.
-    closeSync(openSync(partial, 'w', 0o600));
     const source = new DatabaseSync(sourcePath, { readOnly: true });
     try {
       source.exec('PRAGMA busy_timeout = 5000');
