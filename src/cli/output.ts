@@ -75,7 +75,6 @@ export function output(
   };
 }
 
-/** A key shown without its secret part: its prefix and last four characters. */
 /**
  * Said when a live stream reconnects. The id it resumes after is a position in the stream (what --last-event-id
  * takes), not an event anyone saw: the line says what it means, that nothing in between is lost.
@@ -86,6 +85,7 @@ export function reconnectedNote(lastEventId: string | undefined | null): string 
     : 'Reconnected: events since the start are sent now, none missed';
 }
 
+/** A key shown without its secret part: its prefix and last four characters. */
 export function maskKey(value: string): string {
   const prefix = /^[a-z]+_/.exec(value)?.[0] ?? '';
   return `${prefix}…${value.slice(-4)}`;
