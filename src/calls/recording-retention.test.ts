@@ -116,6 +116,23 @@ for (const kind of storeKinds()) {
         "what is not the recording is not callgate's to remove",
       );
     });
+
+    // Last: it leaves the pass stopped, as a shutdown does.
+    test('stopping ends a pass under way at its next recording: shutdown does not wait for a whole backlog', async () => {
+      const retention = t.recordingRetention;
+      assert.ok(retention);
+      await retention.stop();
+      const due = [];
+      for (let i = 0; i < 3; i++) {
+        due.push(await recorded({ status: 'ready', finishedDaysAgo: 90 }));
+      }
+      retention.start(); // its first pass starts at once, reading the store
+      await retention.stop(); // as at shutdown, while that read is under way
+      for (const kept of due) {
+        assert.equal(existsSync(kept.path), true, `${kept.id}'s file was removed after stop()`);
+        assert.equal((await recordingOf(kept.id)).status, 'ready');
+      }
+    });
   });
 }
 

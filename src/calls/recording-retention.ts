@@ -30,6 +30,8 @@ export class RecordingRetention {
   readonly #failures: FailureLog;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<unknown> | null = null;
+  /** Set by stop(): a pass under way ends at its next recording (the rest are due at the next start). */
+  #stopping = false;
 
   constructor(deps: RecordingRetentionDeps) {
     this.#d = deps;
@@ -44,6 +46,7 @@ export class RecordingRetention {
     if (this.#timer) {
       return;
     }
+    this.#stopping = false;
     const tick = () => {
       this.#running ??= this.expireOnce()
         .then(
@@ -59,7 +62,12 @@ export class RecordingRetention {
     this.#timer.unref();
   }
 
+  /**
+   * Ends the loop, and a pass under way at its next recording: shutdown awaits this before it closes the media of
+   * live calls, and a first pass over years of recordings (or a slow disk) must not hold that past the deadline.
+   */
   async stop(): Promise<void> {
+    this.#stopping = true;
     if (this.#timer) {
       clearInterval(this.#timer);
       this.#timer = null;
@@ -78,6 +86,9 @@ export class RecordingRetention {
     for (;;) {
       const page = await listRecordingsFinishedBefore(this.#d.db, cutoff, volume, PAGE, after);
       for (const row of page) {
+        if (this.#stopping) {
+          return this.#logDeleted(deleted);
+        }
         // Made before directory ids were kept: only the process whose directory holds the path removes it.
         if (row.volume === null && !resolve(row.path).startsWith(dir + sep)) {
           continue;
@@ -94,6 +105,10 @@ export class RecordingRetention {
       }
       after = page[page.length - 1] ?? null;
     }
+    return this.#logDeleted(deleted);
+  }
+
+  #logDeleted(deleted: number): number {
     if (deleted > 0) {
       this.#d.logger.info(
         { count: deleted, retentionDays: this.#d.retentionDays },
