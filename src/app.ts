@@ -153,23 +153,18 @@ function createFastify(logger: Logger, compilers: SchemaCompilers = schemaCompil
   // (reject, rotate-secret, connect): an empty JSON body is no body, not a 400. Any other goes to Fastify's parser.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
+    if (body.length === 0) {
       done(null, undefined);
       return;
     }
-    // The body is read as UTF-8 (as RFC 8259 has JSON sent): one labelled another charset would be misread, a
-    // latin1 name stored garbled, so it is refused as a type callgate does not take.
-    const charset = charsetOf(request.headers['content-type']);
-    if (charset !== undefined && !UTF8_NAMES.has(charset.toLowerCase())) {
-      done(
-        new ApiError('UNSUPPORTED_MEDIA_TYPE', {
-          details: { reason: clippedReason(`JSON bodies are taken in UTF-8 only, not charset=${charset}`) },
-        }),
-      );
+    // Read in the charset the request names (UTF-8 when it names none, as RFC 8259 has JSON sent): a UTF-16 body
+    // read as UTF-8 was "not valid JSON", and a latin1 name was stored garbled. A charset no decoder knows is a 415.
+    const text = decodeBody(body, charsetOf(request.headers['content-type']));
+    if (text instanceof ApiError) {
+      done(text);
       return;
     }
-    const text = body.toString();
     parseJson(request, text, (error, value) => {
       // PostgreSQL cannot store a NUL in text: refused here, before an action reaches the provider, not a 500 after.
       if (!error && text.includes('\\u0000') && holdsNul(value)) {
@@ -469,11 +464,19 @@ function isUpgrade(raw: object): boolean {
   return (raw as { upgrade?: unknown }).upgrade === true;
 }
 
-/**
- * The charsets a JSON body may name: UTF-8, the spelling without a hyphen that many clients send, and ASCII (a subset
- * of UTF-8 that older clients still name).
- */
-const UTF8_NAMES = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii']);
+/** The body as text in its charset, or the 415 for a charset no decoder knows. */
+function decodeBody(body: Buffer, charset: string | undefined): string | ApiError {
+  if (charset === undefined || /^utf-?8$/i.test(charset)) {
+    return body.toString();
+  }
+  try {
+    return new TextDecoder(charset).decode(body);
+  } catch {
+    return new ApiError('UNSUPPORTED_MEDIA_TYPE', {
+      details: { reason: clippedReason(`charset=${charset} is not one callgate can read: send UTF-8`) },
+    });
+  }
+}
 
 /** The charset parameter of a Content-Type header (unquoted), or undefined when it names none. */
 function charsetOf(contentType: string | undefined): string | undefined {

@@ -24,8 +24,8 @@ response header — quote it when asking for help. A request that breaks the sch
 with **every** problem listed in \`details.issues\`: \`[{"in": "body"|"querystring"|"params"|"headers",
 "path": "/events/0", "message": "..."}]\` (the first 20, with \`details.truncated: true\` when there were more;
 a value that fits none of the shapes an operation takes is told about the shape it came closest to). Other 400s carry \`details.reason\` or \`details.field\`.
-Request bodies are JSON in UTF-8 (\`Content-Type: application/json\`, with no charset or \`charset=utf-8\`): another
-type or charset is \`415 UNSUPPORTED_MEDIA_TYPE\`.
+Request bodies are JSON (\`Content-Type: application/json\`), read as UTF-8 unless the header names another charset
+(\`charset=utf-16\`, \`iso-8859-1\`, …); another type, or a charset callgate cannot read, is \`415 UNSUPPORTED_MEDIA_TYPE\`.
 
 ## Limits and retries
 Each key has a token bucket (terminate has its own, larger one). Over it: \`429 RATE_LIMITED\` with
