@@ -339,8 +339,9 @@ class Numbers {
     opts?: RequestOptions,
   ): Promise<void> {
     // `{ signal }` or `{ timeoutMs }` second would otherwise be read as params and its options dropped unseen.
-    const legacy = !('force' in paramsOrOpts) && namesRequestOptions(paramsOrOpts);
-    const params: DeleteNumberParams = legacy ? {} : paramsOrOpts;
+    // A `force` left undefined (`{ force: flags.force, signal }` from JavaScript) decides nothing either.
+    const legacy = (paramsOrOpts as DeleteNumberParams).force === undefined && namesRequestOptions(paramsOrOpts);
+    const params: DeleteNumberParams = legacy ? {} : (paramsOrOpts as DeleteNumberParams);
     await this.#t.request(
       {
         method: 'DELETE',

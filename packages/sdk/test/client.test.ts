@@ -68,6 +68,8 @@ test('numbers.delete still takes request options second, as before it took param
   const stop = new AbortController();
   stop.abort();
   assert.equal((await attempts(() => client.numbers.delete('num_1', { signal: stop.signal }))).code, 'ABORTED');
+  const undecided = { force: undefined, signal: stop.signal } as DeleteNumberParams;
+  assert.equal((await attempts(() => client.numbers.delete('num_1', undecided))).code, 'ABORTED');
   // The new form: params second, options third.
   assert.deepEqual(await attempts(() => client.numbers.delete('num_1', { force: true }, { maxRetries: 0 })), {
     ...once,
