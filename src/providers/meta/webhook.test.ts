@@ -79,6 +79,10 @@ describe('values past any real length', () => {
     assert.equal(peerOf({ from: '9'.repeat(200_000) }), null);
     assert.deepEqual(peerOf({ from: '9'.repeat(16), from_user_id: 'US.1234' }), [null, 'US.1234']);
     assert.deepEqual(peerOf({ from_user_id: 'u'.repeat(129) }), ['5511987654321', null]);
+    // The contact's user id stands in for one that names no one.
+    const contacts = { contacts: [{ wa_id: '5511987654321', user_id: 'US.contact' }] };
+    const [update] = parseMetaWebhook(envelope([offer({ from_user_id: 'u'.repeat(129) })], contacts), at).updates;
+    assert.equal(update?.event.type === 'offer' && update.event.peerUserId, 'US.contact');
   });
 
   test('a terminate_reason is kept to 200 characters', () => {

@@ -200,8 +200,10 @@ function contactUserIdsOf(contacts: unknown): ContactUserIds {
 function userOf(item: Json, contacts: ContactUserIds): { peerNumber: string | null; peerUserId: string | null } | null {
   const digits = asString(item.from)?.replace(/\D/g, '') ?? '';
   const peerNumber = digits.length > 0 && digits.length <= MAX_PHONE_DIGITS ? digits : null;
-  const userId = asString(item.from_user_id) || (peerNumber ? contacts.get(peerNumber)?.userId : null) || null;
-  const peerUserId = userId !== null && userId.length <= MAX_USER_ID ? userId : null;
+  // An over-long from_user_id names no one: the contact's user id, when it has one, is the caller's then.
+  const peerUserId =
+    within(asString(item.from_user_id), MAX_USER_ID) ??
+    within((peerNumber ? contacts.get(peerNumber)?.userId : null) ?? null, MAX_USER_ID);
   return peerNumber || peerUserId ? { peerNumber, peerUserId } : null;
 }
 
