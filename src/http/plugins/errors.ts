@@ -148,7 +148,9 @@ function onlyMissingProperties(lists: AjvIssue[][], instancePath: string): strin
     }
     names.push(property);
   }
-  return names;
+  // Shapes that all miss the same property make no choice: their own issues say it (and the union's line stays).
+  const distinct = [...new Set(names)];
+  return distinct.length > 1 ? distinct : null;
 }
 
 function fromFastifyError(error: FastifyError): ApiError | null {
