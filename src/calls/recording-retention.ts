@@ -3,7 +3,6 @@
 // personal thing callgate keeps; an operator bound by a retention policy should not have to script it.
 // Each API process expires what is in its own RECORDINGS_DIR (the files are only there); processes sharing one
 // directory may race on a file, which the conditional update settles.
-import { unlink } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
@@ -11,6 +10,7 @@ import { FailureLog } from '../failure-log.ts';
 import { recordingsVolume } from '../media/engine/recordings-volume.ts';
 import { type FinishedRecordingRow, listRecordingsFinishedBefore, markRecordingExpired } from '../store/call-media.ts';
 import type { Db } from '../store/db.ts';
+import { removeRecordingFile } from './recordings.ts';
 
 const DAY_MS = 86_400_000;
 /** Retention is counted in days: looking every ten minutes keeps a file at most that much past its time. */
@@ -121,14 +121,9 @@ export class RecordingRetention {
   /** Whether no file is left to serve: removed now, or already gone. */
   async #removeFile(row: FinishedRecordingRow): Promise<boolean> {
     try {
-      await unlink(row.path);
+      await removeRecordingFile(row.path);
       return true;
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      // Gone, or not the recording (a directory in its place): nothing of callgate's is left there to remove.
-      if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
-        return true;
-      }
       this.#d.logger.warn(
         { callId: row.callId, err: (error as Error).message },
         'recording past RECORDING_RETENTION_DAYS not deleted; tried again at the next pass',

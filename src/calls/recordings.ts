@@ -196,13 +196,9 @@ export class Recordings {
     if (recording.status !== 'deleted') {
       this.#assertHere(call.id, recording);
     }
-    await unlink(recording.path).catch((err: NodeJS.ErrnoException) => {
-      // Gone, or something that is not the recording in its place (a directory; a file where the directory was):
-      // there is no recording file left to remove, and what is there is not callgate's to remove.
-      if (err.code !== 'ENOENT' && err.code !== 'EISDIR' && err.code !== 'ENOTDIR') {
-        this.#logger.warn({ callId: call.id, err: err.message }, 'recording file not deleted');
-        throw err;
-      }
+    await removeRecordingFile(recording.path).catch((err: Error) => {
+      this.#logger.warn({ callId: call.id, err: err.message }, 'recording file not deleted');
+      throw err;
     });
     await updateRecording(this.#db, call.id, {
       status: 'deleted',
@@ -212,4 +208,16 @@ export class Recordings {
     });
     return { id: call.id, status: 'deleted' };
   }
+}
+
+/**
+ * Removes a recording's file. Gone, or something that is not the recording in its place (a directory; a file where
+ * the directory was), is done too: there is no recording file left, and what is there is not callgate's to remove.
+ */
+export async function removeRecordingFile(path: string): Promise<void> {
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT' && err.code !== 'EISDIR' && err.code !== 'ENOTDIR') {
+      throw err;
+    }
+  });
 }
