@@ -7,6 +7,7 @@ import {
   fromShell,
   HelpRequested,
   limitFlag,
+  onOffFlag,
   optionsOf,
   parseRemote,
   REMOTE_USAGE,
@@ -16,7 +17,6 @@ import {
   untilSignal,
   wantsHelp,
 } from './remote.ts';
-import { unknownChoice } from './suggest.ts';
 import { checkStatuses } from './vocabulary.ts';
 
 export const CALLS_USAGE = `usage: callgate calls <command> [options]   (number key)
@@ -96,13 +96,8 @@ const CALLS_FLAGS: Record<(typeof CALLS_COMMANDS)[number], readonly (keyof typeo
 
 /** An on|off flag as Meta's ENABLED|DISABLED under `field`; nothing when the flag was not given. */
 function onOff(value: string | undefined, flag: string, field: string): Record<string, 'ENABLED' | 'DISABLED'> {
-  if (value === undefined) {
-    return {};
-  }
-  if (value !== 'on' && value !== 'off') {
-    throw new UsageError(`${flag}: ${unknownChoice('value', value, ['on', 'off'])}`);
-  }
-  return { [field]: value === 'on' ? 'ENABLED' : 'DISABLED' };
+  const on = onOffFlag(value, flag);
+  return on === undefined ? {} : { [field]: on ? 'ENABLED' : 'DISABLED' };
 }
 
 /** The settings a person checks first, in Meta's terms; --json has them all. */

@@ -4,6 +4,7 @@ import { formatRecord, formatTable, shortTime } from './output.ts';
 import {
   type Env,
   HelpRequested,
+  onOffFlag,
   parseRemote,
   REMOTE_USAGE,
   required,
@@ -53,8 +54,6 @@ export const NUMBERS_OPTIONS = {
   force: { type: 'boolean' },
   'record-calls': { type: 'string' },
 } as const;
-
-const ON_OFF = ['on', 'off'] as const;
 
 const columns = [
   { header: 'ID', value: (n: WhatsAppNumber) => n.id },
@@ -208,14 +207,11 @@ export async function runNumbers(args: string[], env: Env): Promise<void> {
     }
     case 'update': {
       const id = required(r.positionals, 0, '<numberId>');
-      const record = v['record-calls'];
-      if (record === undefined) {
+      const recordCalls = onOffFlag(v['record-calls'], '--record-calls');
+      if (recordCalls === undefined) {
         throw new UsageError('numbers update needs what to change: --record-calls on|off');
       }
-      if (!(ON_OFF as readonly string[]).includes(record)) {
-        throw new UsageError(`--record-calls: ${unknownChoice('value', record, ON_OFF)}`);
-      }
-      const number = await r.client().numbers.update(id, { recordCalls: record === 'on' });
+      const number = await r.client().numbers.update(id, { recordCalls });
       return r.out.result(number, () => formatRecord(numberRecord(number)));
     }
     case 'delete': {

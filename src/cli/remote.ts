@@ -58,6 +58,14 @@ export function wantsHelp(args: readonly string[]): boolean {
   return args.includes('--help') || args.includes('-h');
 }
 
+/** An on|off flag's value as a boolean; undefined when the flag was not given; anything else a usage mistake. */
+export function onOffFlag(value: string | undefined, flag: string): boolean | undefined {
+  if (value === undefined || value === 'on' || value === 'off') {
+    return value === undefined ? undefined : value === 'on';
+  }
+  throw new UsageError(`${flag}: ${unknownChoice('value', value, ['on', 'off'])}`);
+}
+
 /** parseArgs, with an unknown flag answered by "did you mean" and the command's flags. */
 export function parseFlags<O extends ParseArgsOptionsConfig>(args: string[], options: O) {
   try {
